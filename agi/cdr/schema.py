@@ -1,0 +1,48 @@
+"""Tables, indexes and the named SQL statements of the CDR database."""
+from __future__ import annotations
+
+import sqlite_utils
+
+IN_PROGRESS = "in_progress"
+INTERRUPTED = "interrupted"
+
+CALL_COLUMNS = {
+    "id": str, "call_id": str, "flow": str, "requested_flow": str, "caller": str,
+    "caller_name": str, "called": str, "channel": str, "context": str, "extension": str,
+    "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
+    "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,
+    "fields": str, "error": str,
+}
+STEP_COLUMNS = {
+    "id": int, "call": str, "seq": int, "flow": str, "step": str, "type": str,
+    "outcome": str, "started_at": str, "duration_ms": float, "details": str,
+}
+
+MARK_INTERRUPTED = (
+    "UPDATE calls SET status = :interrupted, ended_at = COALESCE(ended_at, :now), "
+    "error = COALESCE(error, 'the server stopped before the call ended') "
+    "WHERE status = :in_progress"
+)
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the tables and indexes if they are missing; WAL so that
+    reports read while the server writes."""
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    if "calls" not in db.table_names():
+        db["calls"].create(CALL_COLUMNS, pk="id", not_null={"call_id", "started_at", "status"})
+    if "call_steps" not in db.table_names():
+        db["call_steps"].create(STEP_COLUMNS, pk="id", foreign_keys=[("call", "calls", "id")])
+    db["calls"].create_index(["started_at"], if_not_exists=True)
+    db["calls"].create_index(["call_id"], if_not_exists=True)
+    db["calls"].create_index(["status"], if_not_exists=True)
+    db["call_steps"].create_index(["call", "seq"], if_not_exists=True)
+
+
+def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
+    """Close the rows of calls a previous server left running; their count."""
+    with db.conn:
+        cursor = db.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now,
+                                                "in_progress": IN_PROGRESS})
+    return cursor.rowcount

@@ -1,0 +1,179 @@
+"""The channel facade that step types use: answer, play, collect digits, set
+variables, run applications. It never sees a socket: it speaks to any
+transport that sends one encoded command and returns the Reply, so the same
+flow runs over FastAGI, over stdin AGI and in the simulator.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
+
+from agi.protocol.wire import SAFE_COMMAND_LINE, Reply, encode_command
+
+#: Commands Asterisk still answers after the caller hung up (res_agi.c).
+DEAD_CHANNEL_COMMANDS = frozenset(
+    {"NOOP", "GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "EXEC", "VERBOSE",
+     "DATABASE GET", "DATABASE PUT", "DATABASE DEL", "DATABASE DELTREE"}
+)
+
+
+class ChannelHungUp(Exception):
+    """The caller hung up (or the connection to Asterisk is gone)."""
+
+
+class ConnectionClosed(ChannelHungUp):
+    """The socket to Asterisk closed (or was closed) while the flow ran."""
+
+
+class AgiCommandError(Exception):
+    """Asterisk refused a command; carries its Reply."""
+
+    def __init__(self, message: str, reply: Reply | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class UnknownApplication(AgiCommandError):
+    """EXEC of an application that this Asterisk does not have (result -2)."""
+
+
+class CommandTransport(Protocol):
+    """Sends one command line and resolves with Asterisk's reply."""
+
+    hangup_seen: bool
+
+    def send(self, line: bytes) -> Awaitable[Reply]: ...
+
+
+@dataclass(frozen=True)
+class DigitsResult:
+    """Digits collected by GET DATA: the keys and whether input timed out."""
+
+    digits: str
+    timed_out: bool
+    failed: bool = False
+
+
+class Channel:
+    """The live call as the flow sees it."""
+
+    def __init__(self, transport: CommandTransport, max_line: int = SAFE_COMMAND_LINE,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._transport = transport
+        self._max_line = max_line
+        self._clock = clock or time.time
+        self._hung_up = False
+        self.answered_at: float | None = None
+        self.commands_sent = 0
+        self.sound_failures: list[str] = []
+
+    @property
+    def hung_up(self) -> bool:
+        return self._hung_up or self._transport.hangup_seen
+
+    async def command(self, verb: str, *args: object) -> Reply:
+        """Send one command and return its 200 reply; raise on anything else."""
+        if self.hung_up and verb not in DEAD_CHANNEL_COMMANDS:
+            raise ChannelHungUp(f"{verb} not sent: the caller hung up")
+        line = encode_command(verb, *args, max_line=self._max_line)
+        reply = await self._transport.send(line)
+        self.commands_sent += 1
+        if reply.code == 511:
+            self._hung_up = True
+            raise ChannelHungUp(f"{verb}: channel is dead")
+        if reply.code != 200:
+            raise AgiCommandError(f"{verb}: Asterisk answered {reply.code} {reply.text}", reply)
+        return reply
+
+    async def _failed(self, reply: Reply) -> bool:
+        """After ``result=-1``: raise ChannelHungUp if the caller is gone.
+
+        A missing sound file gives the same -1 as a hangup; the HANGUP line
+        that tells them apart arrives before the reply to the next command,
+        so a NOOP settles it. Returns True for a plain failure.
+        """
+        if reply.result_int is None or reply.result_int >= 0:
+            return False
+        if not self.hung_up:
+            await self.command("NOOP")
+        if self.hung_up:
+            self._hung_up = True
+            raise ChannelHungUp("the caller hung up")
+        return True
+
+    async def answer(self) -> None:
+        reply = await self.command("ANSWER")
+        await self._failed(reply)
+        if self.answered_at is None:
+            self.answered_at = self._clock()
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    async def stream(self, sound: str, escape_digits: str = "") -> str | None:
+        """Play a sound; return the key that interrupted it, if any."""
+        reply = await self.command("STREAM FILE", sound, escape_digits)
+        if await self._failed(reply):
+            self.sound_failures.append(sound)
+        return reply.digit
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
+        reply = await self.command("SAY DIGITS", digits, escape_digits)
+        await self._failed(reply)
+        return reply.digit
+
+    async def say_number(self, number: str, escape_digits: str = "") -> str | None:
+        reply = await self.command("SAY NUMBER", number, escape_digits)
+        await self._failed(reply)
+        return reply.digit
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> DigitsResult:
+        """Play ``prompt`` with barge-in and collect up to ``max_digits`` keys;
+        ``#`` ends the entry early."""
+        reply = await self.command("GET DATA", prompt, timeout_ms, max_digits)
+        if await self._failed(reply):
+            self.sound_failures.append(prompt)
+            return DigitsResult("", timed_out=True, failed=True)
+        return DigitsResult(reply.result, timed_out=reply.data == "timeout")
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        reply = await self.command("WAIT FOR DIGIT", timeout_ms)
+        await self._failed(reply)
+        return reply.digit
+
+    async def set_variable(self, name: str, value: object) -> None:
+        await self.command("SET VARIABLE", name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self.command("GET VARIABLE", name)
+        return reply.data if reply.result == "1" else None
+
+    async def get_full_variable(self, expression: str) -> str | None:
+        reply = await self.command("GET FULL VARIABLE", expression)
+        return reply.data if reply.result == "1" else None
+
+    async def exec_app(self, application: str, options: str = "") -> int:
+        """Run a dialplan application; its comma-separated options go as one
+        quoted argument. Returns the application's result."""
+        reply = await self.command("EXEC", application, options)
+        result = reply.result_int
+        if result == -2:
+            raise UnknownApplication(f"Asterisk has no application {application!r}", reply)
+        await self._failed(reply)
+        return result if result is not None else 0
+
+    async def hangup(self) -> None:
+        await self.command("HANGUP")
+        self._hung_up = True
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command("VERBOSE", message, level)
+
+    async def continue_at(self, context: str, extension: str, priority: str) -> None:
+        """Make the dialplan continue at context,extension,priority once the
+        AGI ends."""
+        await self.command("SET CONTEXT", context)
+        await self.command("SET EXTENSION", extension)
+        await self.command("SET PRIORITY", priority)

@@ -1,0 +1,1 @@
+"""The ``agiflow`` command line: thin click commands over the library."""

@@ -1,0 +1,25 @@
+"""The ``agiflow`` command group."""
+from __future__ import annotations
+
+import click
+
+from agi import __version__
+from agi.cli.graph import graph
+from agi.cli.schema import schema
+from agi.cli.serve import serve
+
+from agi.cli.validate import validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agiflow")
+def cli() -> None:
+    """agiflow: YAML call flows for Asterisk, served over FastAGI."""
+
+
+for command in (serve, validate, graph, schema):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

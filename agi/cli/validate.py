@@ -1,0 +1,27 @@
+"""``agiflow validate``."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from agi.cli.common import config_option, get_config
+from agi.flow.loader import load_flows
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@config_option
+def validate(paths: tuple[str, ...], config_path: str | None) -> None:
+    """Check flow files (default: the configured flows folder).
+
+    Prints every error as file:line: message and exits 1 when there is any.
+    """
+    targets = list(paths) or [str(get_config(config_path).flows)]
+    flows, errors = load_flows(targets)
+    for error in errors:
+        click.echo(str(error))
+    if errors:
+        click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(flows)} flow{'s' if len(flows) != 1 else ''} valid ({', '.join(sorted(flows.flows))})")

@@ -1,0 +1,101 @@
+"""``config.yaml``: the server's settings, checked with file and line like
+flows. Relative paths are relative to the config file's folder."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from agi.flow.loader import describe
+from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+from agi.nodes.base import obj
+from agi.protocol.wire import SAFE_COMMAND_LINE
+from agi.session import Fallback
+
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
+#: Every key, its default and what it means; docs/configuration.md documents each one.
+SCHEMA: dict[str, Any] = obj({
+    "server": obj({
+        "host": {"type": "string", "minLength": 1},
+        "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "max_calls": {"type": "integer", "minimum": 1},
+        "env_timeout": {"type": "number", "exclusiveMinimum": 0},
+        "max_command_line": {"type": "integer", "minimum": 256, "maximum": 8191},
+        "max_reply_line": {"type": "integer", "minimum": 1024},
+        "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "drain_timeout": {"type": "number", "minimum": 0},
+        "watch_interval": {"type": "number", "minimum": 0},
+        "fallback": obj({"context": _NAME, "extension": _NAME,
+                         "priority": {"type": ["string", "integer"]}}, ("context",)),
+    }),
+    "flows": {"type": "string", "minLength": 1},
+    "database": {"type": "string", "minLength": 1},
+    "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+})
+_VALIDATOR = Draft202012Validator(SCHEMA)
+
+
+class ConfigError(Exception):
+    def __init__(self, errors: list[SourceError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    max_calls: int = 1000
+    env_timeout: float = 5.0
+    max_command_line: int = SAFE_COMMAND_LINE
+    max_reply_line: int = 65536
+    allow: tuple[str, ...] = ()
+    drain_timeout: float = 30.0
+    watch_interval: float = 2.0
+    fallback: Fallback | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    flows: Path = Path("flows")
+    database: Path = Path("agiflow.db")
+    log_level: str = "INFO"
+    source: str = "(defaults)"
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read ``path`` (None: built-in defaults, paths relative to the
+    current folder). Raises ConfigError listing every problem."""
+    if path is None:
+        return Config()
+    file = str(path)
+    try:
+        document = load_yaml(Path(path).read_text(encoding="utf-8")) or MarkedMap()
+    except OSError as exc:
+        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}")]) from None
+    except DocumentError as exc:
+        raise ConfigError([SourceError(file, exc.line, exc.message)]) from None
+    errors = [SourceError(file, line_of(document, list(e.absolute_path)), describe(e))
+              for e in _VALIDATOR.iter_errors(document)]
+    if errors:
+        raise ConfigError(sorted(errors))
+    base = Path(path).resolve().parent
+    server = dict(document.get("server") or {})
+    fallback = server.pop("fallback", None)
+    return Config(
+        server=ServerConfig(**{**server, "allow": tuple(server.get("allow", ())),
+                               "fallback": _fallback(fallback)}),
+        flows=base / document.get("flows", "flows"),
+        database=base / document.get("database", "agiflow.db"),
+        log_level=document.get("log_level", "INFO"),
+        source=file,
+    )
+
+
+def _fallback(raw: dict[str, Any] | None) -> Fallback | None:
+    if not raw:
+        return None
+    return Fallback(raw["context"], str(raw.get("extension", "s")), str(raw.get("priority", "1")))

@@ -1,0 +1,1 @@
+"""Flows: YAML loading, validation, the model and the interpreter."""

@@ -1,0 +1,81 @@
+"""Everything a step sees of the call it runs on."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from agi.channel import Channel
+from agi.flow import templates
+from agi.flow.model import Flow
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who is calling, what they dialled and how the call reached us."""
+
+    id: str
+    caller: str = ""
+    caller_name: str = ""
+    called: str = ""
+    channel: str = ""
+    language: str = ""
+    context: str = ""
+    extension: str = ""
+    args: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def as_names(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "caller": self.caller, "caller_name": self.caller_name,
+            "called": self.called, "channel": self.channel, "language": self.language,
+            "context": self.context, "extension": self.extension, "args": list(self.args),
+        }
+
+
+class CallContext:
+    """The running call: channel, call data, variables, CDR fields, clock.
+
+    ``clock`` returns seconds since the epoch; it is injected so that
+    schedules and durations are tested exactly.
+    """
+
+    def __init__(self, channel: Channel, call: CallInfo, flow: Flow, clock: Callable[[], float],
+                 log: logging.LoggerAdapter | None = None, services: Mapping[str, Any] | None = None) -> None:
+        self.channel = channel
+        self.call = call
+        self.flow = flow
+        self.clock = clock
+        self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
+        self.services = services or {}
+        self.vars: dict[str, Any] = {}
+        self.cdr: dict[str, Any] = {}
+        self.details: dict[str, Any] = {}
+        self.transfer_to: str | None = None
+
+    def now(self) -> datetime:
+        """The current time in the flow's timezone."""
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc).astimezone(ZoneInfo(self.flow.timezone))
+
+    def names(self) -> dict[str, Any]:
+        """What templates and conditions can read."""
+        params = {**self.flow.params, **self.call.params}
+        return {"call": self.call.as_names(), "vars": dict(self.vars), "params": params,
+                "args": list(self.call.args), "cdr": dict(self.cdr), "now": self.now(),
+                "flow": {"name": self.flow.name}}
+
+    def render(self, value: Any) -> Any:
+        return templates.render(value, self.names())
+
+    def render_text(self, value: Any) -> str:
+        rendered = self.render(value)
+        return "" if rendered is None else str(rendered)
+
+    def evaluate(self, condition: str) -> bool:
+        return bool(templates.evaluate(condition, self.names()))
+
+    def note(self, **details: Any) -> None:
+        """Attach details to the current step's trace entry and CDR step row."""
+        self.details.update(details)

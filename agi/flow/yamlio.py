@@ -1,0 +1,119 @@
+"""Safe YAML with line numbers on every mapping, list and key.
+
+- Duplicate keys are errors (PyYAML silently keeps the last one).
+- Mapping keys are always the text as written: ``1:`` is the DTMF key "1",
+  ``01:`` stays "01".
+- YAML 1.1 ``on/off/yes/no`` stay strings, so ``on:`` is a key, not True.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import yaml
+
+
+@dataclass(frozen=True, order=True)
+class SourceError:
+    """One problem in a file, printed as ``file:line: message``."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class MarkedMap(dict):
+    """A mapping that remembers where it and each of its keys stand."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class MarkedList(list):
+    """A list that remembers where it and each of its items stand."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class DocumentError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+# Booleans: only true/false (YAML 1.2), never yes/no/on/off.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedMap:
+    loader.flatten_mapping(node)
+    result = MarkedMap()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise DocumentError(key_node.start_mark.line + 1, "mapping keys must be plain text")
+        key = key_node.value
+        line = key_node.start_mark.line + 1
+        if key in result:
+            raise DocumentError(line, f"duplicate key '{key}' (first at line {result.key_lines[key]})")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
+    result = MarkedList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document; raise DocumentError with a 1-based line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except DocumentError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise DocumentError(line, f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(1, f"invalid YAML: {exc}") from None
+
+
+def line_of(document: Any, path: Iterable[Any]) -> int:
+    """The line of the deepest node along ``path`` (keys and list indexes)."""
+    node = document
+    line = getattr(document, "line", 1) or 1
+    for part in path:
+        if isinstance(node, MarkedMap) and part in node:
+            line = node.key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, MarkedList) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.item_lines[part]
+            node = node[part]
+        else:
+            break
+    return line

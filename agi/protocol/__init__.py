@@ -1,0 +1,1 @@
+"""The FastAGI wire protocol as pure functions: no sockets, no reactor."""

@@ -1,0 +1,167 @@
+"""Encode AGI commands and parse Asterisk's replies, line by line.
+
+Everything here is pure: the Twisted protocol and the stdin AGI mode only frame
+lines and hand them to these functions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+#: Longest command line (newline included) that every supported Asterisk reads
+#: in one piece. 22.6+/21.11+/20.16+ accept 8191; older releases 2047.
+SAFE_COMMAND_LINE = 2047
+#: Asterisk splits arguments into at most this many words.
+MAX_ARGUMENTS = 127
+
+HANGUP_LINE = "HANGUP"
+
+
+class CommandError(ValueError):
+    """A command that must not be sent as it is."""
+
+
+def quote_argument(value: object) -> str:
+    """Wrap one argument in double quotes, escaping backslash and quote.
+
+    CR and LF would end the command early on the wire, so they are refused.
+    """
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise CommandError(f"argument contains a line break: {text!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) -> bytes:
+    """Build one command line: the verb words as they are, every argument quoted.
+
+    Raises CommandError for line breaks, too many arguments, or a line
+    (newline included) longer than ``max_line`` bytes: Asterisk would cut it
+    in two and run the tail as a second command.
+    """
+    if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
+        raise CommandError(f"not an AGI command verb: {verb!r}")
+    if len(verb.split()) + len(args) > MAX_ARGUMENTS:
+        raise CommandError(f"{verb}: more than {MAX_ARGUMENTS} arguments")
+    line = " ".join([verb, *(quote_argument(a) for a in args)]).encode("utf-8") + b"\n"
+    if len(line) > max_line:
+        raise CommandError(f"{verb}: command line of {len(line)} bytes exceeds the limit of {max_line}")
+    return line
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete answer from Asterisk to one command."""
+
+    code: int
+    result: str = ""
+    data: str | None = None
+    endpos: int | None = None
+    text: str = ""
+    usage: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+    @property
+    def result_int(self) -> int | None:
+        """The result as a number, or None when it is empty or not numeric."""
+        try:
+            return int(self.result)
+        except ValueError:
+            return None
+
+    @property
+    def digit(self) -> str | None:
+        """The DTMF digit of a GET OPTION / WAIT FOR DIGIT / STREAM FILE reply.
+
+        Those commands answer the ASCII code of the key (50 is '2'); 0 means
+        no key and a negative value a failure or hangup.
+        """
+        code = self.result_int
+        if code is None or code <= 0:
+            return None
+        return chr(code)
+
+
+_RESULT_RE = re.compile(r"^result=(?P<result>\S*)(?P<rest>.*)$", re.DOTALL)
+_ENDPOS_RE = re.compile(r"\s+endpos=(?P<endpos>-?\d+)$")
+
+
+def parse_200(line: str) -> Reply:
+    """Parse ``200 result=<v>[ (<data>)][ endpos=<n>]``.
+
+    The data is raw and may itself contain parentheses, so it runs from the
+    first ``(`` to the last ``)`` before an optional trailing endpos.
+    """
+    body = line[4:] if len(line) > 3 else ""
+    match = _RESULT_RE.match(body)
+    if not match:
+        return Reply(code=200, text=body)
+    rest = match.group("rest")
+    endpos = None
+    end_match = _ENDPOS_RE.search(rest)
+    if end_match:
+        endpos = int(end_match.group("endpos"))
+        rest = rest[: end_match.start()]
+    data = None
+    stripped = rest.strip()
+    if stripped.startswith("(") and stripped.endswith(")"):
+        data = stripped[1:-1]
+    elif stripped:
+        data = stripped
+    return Reply(code=200, result=match.group("result"), data=data, endpos=endpos, text=body)
+
+
+class ReplyParser:
+    """Turns reply lines into Replies; notes the out-of-band HANGUP line.
+
+    ``feed`` returns a Reply when one is complete, else None. A ``HANGUP``
+    line is never a reply: it sets ``hangup_seen`` and the parser keeps
+    waiting for the answer to the pending command. ``NNN-`` starts a
+    multi-line answer that runs until the ``NNN `` line; ``100`` is the
+    interim "Trying..." that precedes the real answer to GOSUB.
+    """
+
+    def __init__(self) -> None:
+        self.hangup_seen = False
+        self._usage: list[str] | None = None
+        self._usage_code = 0
+
+    def feed(self, line: str) -> Reply | None:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if self._usage is not None:
+            return self._feed_continuation(line)
+        if line == HANGUP_LINE:
+            self.hangup_seen = True
+            return None
+        code = _code_of(line)
+        if code is None:
+            return Reply(code=0, text=line)
+        if len(line) > 3 and line[3] == "-":
+            self._usage = [line[4:]]
+            self._usage_code = code
+            return None
+        if code == 100:
+            return None
+        if code == 200:
+            return parse_200(line)
+        return Reply(code=code, text=line[4:])
+
+    def _feed_continuation(self, line: str) -> Reply | None:
+        assert self._usage is not None
+        if _code_of(line) == self._usage_code and line[3:4] == " ":
+            usage = tuple(self._usage[1:])
+            reply = Reply(code=self._usage_code, text=self._usage[0], usage=usage + (line[4:],))
+            self._usage = None
+            return reply
+        self._usage.append(line)
+        return None
+
+
+def _code_of(line: str) -> int | None:
+    if len(line) >= 3 and line[:3].isdigit() and (len(line) == 3 or line[3] in " -"):
+        return int(line[:3])
+    return None

@@ -1,0 +1,108 @@
+"""Connections and calls: admission limits, starting each call's session,
+closing the socket the moment a call ends, and draining on shutdown."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from agi.config import ServerConfig
+from agi.flow.model import FlowSet
+from agi.protocol.environment import AgiEnvironment
+from agi.server.protocol import FastAGIProtocol
+from agi.session import CdrSink, SessionSettings, run_session
+
+log = logging.getLogger("agiflow.server")
+
+
+class FastAGIFactory(Factory):
+    """Builds one protocol per connection and runs one session per call."""
+
+    noisy = False
+
+    def __init__(self, flows: Callable[[], FlowSet], cdr: CdrSink, config: ServerConfig,
+                 clock: IReactorTime, wallclock: Callable[[], float] = time.time,
+                 services: dict[str, Any] | None = None) -> None:
+        self.flows = flows
+        self.cdr = cdr
+        self.config = config
+        self.clock = clock
+        self.wallclock = wallclock
+        self.services = services or {}
+        self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
+        self.env_timeout = config.env_timeout
+        self.max_reply_line = config.max_reply_line
+        self.accepting = True
+        self.connections: set[FastAGIProtocol] = set()
+        self.calls: dict[FastAGIProtocol, defer.Deferred[str]] = {}
+        self.rejected = 0
+        self.finished = 0
+        self._idle: list[defer.Deferred[None]] = []
+
+    def buildProtocol(self, addr: Any) -> FastAGIProtocol:
+        return FastAGIProtocol(self)
+
+    def admit(self, proto: FastAGIProtocol) -> bool:
+        """Refuse connections from outside the allowlist, beyond max_calls or
+        while draining; count every refusal."""
+        host = getattr(proto.transport.getPeer(), "host", "")
+        reason = None
+        if self.config.allow and host not in self.config.allow:
+            reason = f"{host} is not in server.allow"
+        elif not self.accepting:
+            reason = "the server is shutting down"
+        elif len(self.connections) >= self.config.max_calls:
+            reason = f"max_calls ({self.config.max_calls}) reached"
+        if reason:
+            self.rejected += 1
+            log.warning("refused connection from %s: %s (%d refused so far)", host, reason, self.rejected)
+            return False
+        self.connections.add(proto)
+        return True
+
+    def start_call(self, proto: FastAGIProtocol, env: AgiEnvironment) -> None:
+        session = run_session(env, proto, self.flows(), self.cdr, self.settings, self.wallclock, self.services)
+        call = defer.Deferred.fromCoroutine(session)
+        self.calls[proto] = call
+        call.addBoth(self._call_done, proto)
+
+    def _call_done(self, result: str | Failure, proto: FastAGIProtocol) -> None:
+        if isinstance(result, Failure):
+            log.error("call session failed outside its boundary: %s", result.getTraceback())
+        self.calls.pop(proto, None)
+        self.finished += 1
+        proto.close()
+        self._check_idle()
+
+    def connection_gone(self, proto: FastAGIProtocol) -> None:
+        self.connections.discard(proto)
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self.calls and not self.connections:
+            waiting, self._idle = self._idle, []
+            for d in waiting:
+                d.callback(None)
+
+    def drain(self, timeout: float) -> "defer.Deferred[None]":
+        """Stop accepting; let running calls end for up to ``timeout``
+        seconds, then cut the rest (their CDRs say interrupted)."""
+        self.accepting = False
+        if not self.connections and not self.calls:
+            return defer.succeed(None)
+        log.info("draining %d calls (up to %.0fs)", len(self.calls), timeout)
+        idle: defer.Deferred[None] = defer.Deferred()
+        self._idle.append(idle)
+        timer = self.clock.callLater(timeout, self._cut_remaining)
+        idle.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        return idle
+
+    def _cut_remaining(self) -> None:
+        log.warning("drain timeout: cutting %d calls", len(self.connections))
+        for proto in list(self.connections):
+            proto.abort()

@@ -1,0 +1,124 @@
+"""One FastAGI connection: read the environment, then carry one command at a
+time for the call's flow. Framing only; parsing lives in agi.protocol."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
+
+from agi.channel import ConnectionClosed
+from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
+from agi.protocol.wire import Reply, ReplyParser
+
+if TYPE_CHECKING:
+    from agi.server.factory import FastAGIFactory
+
+log = logging.getLogger("agiflow.server")
+
+
+class FastAGIProtocol(LineOnlyReceiver):
+    """Asterisk's side sends ``\\n``-terminated lines; so do we."""
+
+    delimiter = b"\n"
+
+    def __init__(self, factory: "FastAGIFactory") -> None:
+        self.factory = factory
+        self.MAX_LENGTH = factory.max_reply_line
+        self.hangup_seen = False
+        self.aborted_by_server = False
+        self.environment: AgiEnvironment | None = None
+        self._env: EnvironmentReader | None = EnvironmentReader()
+        self._parser = ReplyParser()
+        self._pending: defer.Deferred[Reply] | None = None
+        self._env_timer: IDelayedCall | None = None
+        self._closed = False
+
+    def connectionMade(self) -> None:
+        if not self.factory.admit(self):
+            self._closed = True
+            self.transport.abortConnection()
+            return
+        self._env_timer = self.factory.clock.callLater(self.factory.env_timeout, self._env_timed_out)
+
+    def lineReceived(self, line: bytes) -> None:
+        text = decode_line(line)
+        if self._env is not None:
+            self._environment_line(text)
+            return
+        reply = self._parser.feed(text)
+        self.hangup_seen = self.hangup_seen or self._parser.hangup_seen
+        if reply is None:
+            return
+        if self._pending is None:
+            log.warning("%s: unexpected line with no command pending: %r", self.peer, text[:200])
+            return
+        pending, self._pending = self._pending, None
+        pending.callback(reply)
+
+    def _environment_line(self, text: str) -> None:
+        assert self._env is not None
+        try:
+            complete = self._env.feed(text)
+        except ValueError as exc:
+            log.warning("%s: closing: %s", self.peer, exc)
+            self.abort()
+            return
+        if not complete:
+            return
+        self._cancel_env_timer()
+        self.environment = self._env.environment()
+        self.hangup_seen = self._env.hangup_seen
+        self._env = None
+        self.factory.start_call(self, self.environment)
+
+    def send(self, line: bytes) -> "defer.Deferred[Reply]":
+        """Write one command; the Deferred fires with its reply. Never two at once."""
+        if self._closed:
+            return defer.fail(ConnectionClosed("connection to Asterisk is closed"))
+        if self._pending is not None:
+            raise RuntimeError("a command is already in flight: AGI commands are never pipelined")
+        self._pending = defer.Deferred()
+        self.transport.write(line)
+        return self._pending
+
+    def close(self) -> None:
+        """End the AGI: Asterisk sets AGISTATUS and the dialplan continues."""
+        if not self._closed:
+            self._closed = True
+            self.transport.loseConnection()
+
+    def abort(self) -> None:
+        self.aborted_by_server = True
+        self._closed = True
+        self.transport.abortConnection()
+
+    @property
+    def peer(self) -> str:
+        address = self.transport.getPeer() if self.transport else None
+        return f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        log.warning("%s: line longer than %d bytes; closing", self.peer, self.MAX_LENGTH)
+        self.abort()
+
+    def _env_timed_out(self) -> None:
+        self._env_timer = None
+        log.warning("%s: no complete AGI environment within %.1fs; closing", self.peer, self.factory.env_timeout)
+        self.abort()
+
+    def _cancel_env_timer(self) -> None:
+        if self._env_timer is not None and self._env_timer.active():
+            self._env_timer.cancel()
+        self._env_timer = None
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionClosed())) -> None:
+        self._closed = True
+        self._cancel_env_timer()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.errback(ConnectionClosed(f"connection lost: {reason.getErrorMessage()}"))
+        self.factory.connection_gone(self)

@@ -1,0 +1,130 @@
+"""One AGI session from environment to close, independent of the transport:
+FastAGI, stdin AGI and the simulator all run calls through ``run_session``.
+
+This is the per-call boundary: the only place that catches any exception,
+so that a bug in a flow ends one call with its CDR, never the server.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from agi.cdr.schema import IN_PROGRESS, INTERRUPTED
+from agi.cdr.store import as_json, iso
+from agi.channel import Channel, ChannelHungUp, CommandTransport
+from agi.flow.context import CallContext, CallInfo
+from agi.flow.interpreter import FAILED, CallResult, StepRecord, run_call
+from agi.flow.model import FlowSet
+from agi.protocol.environment import AgiEnvironment
+from agi.protocol.wire import SAFE_COMMAND_LINE
+
+log = logging.getLogger("agiflow.call")
+
+UNKNOWN_FLOW = "unknown_flow"
+#: Channel variable the dialplan reads after AGI() to tell how the flow ended.
+STATUS_VARIABLE = "AGIFLOW_STATUS"
+
+
+class CdrSink(Protocol):
+    def call_started(self, row: dict[str, Any]) -> None: ...
+    def step_finished(self, call: str, step: dict[str, Any]) -> None: ...
+    def call_ended(self, call: str, values: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where the dialplan continues when the flow cannot run."""
+
+    context: str
+    extension: str = "s"
+    priority: str = "1"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    max_line: int = SAFE_COMMAND_LINE
+    fallback: Fallback | None = None
+
+
+class CallLogAdapter(logging.LoggerAdapter):
+    """Prefixes every log line of a call with its uniqueid and flow."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['uniqueid']} {self.extra['flow']}] {msg}", kwargs
+
+
+def call_info(env: AgiEnvironment) -> CallInfo:
+    return CallInfo(id=env.uniqueid, caller=env.caller, caller_name=env.caller_name,
+                    called=env.called, channel=env.get("channel"), language=env.get("language"),
+                    context=env.get("context"), extension=env.get("extension"),
+                    args=tuple(env.args), params=env.query)
+
+
+def step_row(record: StepRecord) -> dict[str, Any]:
+    return {"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
+            "outcome": record.outcome, "started_at": iso(record.started_at),
+            "duration_ms": record.duration_ms, "details": as_json(record.details)}
+
+
+async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: FlowSet, cdr: CdrSink,
+                      settings: SessionSettings, clock: Callable[[], float],
+                      services: dict[str, Any] | None = None) -> str:
+    """Run the flow Asterisk asked for and record the call; returns the
+    call's final status. The caller closes the connection afterwards."""
+    key = uuid.uuid4().hex
+    started = clock()
+    info = call_info(env)
+    flow = flows.get(env.flow_name)
+    call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
+    cdr.call_started({
+        "id": key, "call_id": info.id, "flow": flow.name if flow else None, "requested_flow": env.script,
+        "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
+        "channel": info.channel, "context": info.context, "extension": info.extension,
+        "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
+    })
+    channel = Channel(transport, settings.max_line, clock)
+    result: CallResult | None = None
+    if flow is None:
+        call_log.error("no flow named %r (script %r); ending the AGI so the dialplan continues",
+                       env.flow_name, env.script)
+        status, error = UNKNOWN_FLOW, f"no flow named {env.flow_name!r}"
+    else:
+        ctx = CallContext(channel, info, flow, clock, call_log, services)
+        try:
+            result = await run_call(flows, ctx, lambda r: cdr.step_finished(key, step_row(r)))
+            status, error = result.status, result.error
+        except Exception as exc:  # noqa: BLE001 - the per-call boundary
+            call_log.exception("flow crashed; sending the call to the fallback")
+            status, error = FAILED, f"internal error: {exc!r}"
+        cdr_fields = ctx.cdr
+    if getattr(transport, "aborted_by_server", False):
+        status, error = INTERRUPTED, "the server cut the call while shutting down"
+    await _tell_dialplan(channel, status, settings.fallback, call_log)
+    ended = clock()
+    cdr.call_ended(key, {
+        "ended_at": iso(ended), "duration": round(ended - started, 3),
+        "answered_at": iso(channel.answered_at), "status": status, "error": error,
+        "outcome": result.outcome if result else None, "last_step": result.last_step if result else None,
+        "path": result.path() if result else "", "steps": len(result.trace) if result else 0,
+        "fields": as_json(cdr_fields) if flow is not None else "{}",
+    })
+    call_log.info("call ended: %s%s", status, f" at {result.path()}" if result and result.trace else "")
+    return status
+
+
+async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
+                         call_log: logging.LoggerAdapter) -> None:
+    """While the channel lives: set AGIFLOW_STATUS, and on failure send the
+    call to the configured fallback. Never raises."""
+    if channel.hung_up:
+        return
+    try:
+        await channel.set_variable(STATUS_VARIABLE, status)
+        if fallback is not None and status in (FAILED, UNKNOWN_FLOW):
+            await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
+    except ChannelHungUp:
+        pass
+    except Exception:  # noqa: BLE001 - still part of the per-call boundary
+        call_log.exception("could not hand the call back to the dialplan")
