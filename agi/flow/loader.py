@@ -204,6 +204,7 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
             continue
         if flow.name in flows:
             errors.append(SourceError(str(file), 1, f"flow name '{flow.name}' is also used by {flows[flow.name].source}"))
+            continue
         flows[flow.name] = flow
     for flow in flows.values():
         for step in flow.steps.values():
