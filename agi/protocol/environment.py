@@ -79,7 +79,7 @@ class AgiEnvironment:
         """agi_arg_1..N in order; empty arguments are kept as empty strings."""
         numbered = []
         for key, value in self.values.items():
-            if key.startswith("arg_") and key[4:].isdigit():
+            if key.startswith("arg_") and key[4:].isascii() and key[4:].isdigit():
                 numbered.append((int(key[4:]), value))
         return [value for _, value in sorted(numbered)]
 

@@ -24,11 +24,15 @@ class CommandError(ValueError):
 def quote_argument(value: object) -> str:
     """Wrap one argument in double quotes, escaping backslash and quote.
 
-    CR and LF would end the command early on the wire, so they are refused.
+    CR and LF would end the command early on the wire, so they are refused;
+    so is NUL, which ends Asterisk's C string early: it would then join the
+    next command line to this one and never answer this one.
     """
     text = str(value)
     if "\r" in text or "\n" in text:
         raise CommandError(f"argument contains a line break: {text!r}")
+    if "\x00" in text:
+        raise CommandError(f"argument contains a NUL character: {text!r}")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -162,6 +166,7 @@ class ReplyParser:
 
 
 def _code_of(line: str) -> int | None:
-    if len(line) >= 3 and line[:3].isdigit() and (len(line) == 3 or line[3] in " -"):
+    head = line[:3]
+    if len(head) == 3 and head.isascii() and head.isdigit() and (len(line) == 3 or line[3] in " -"):
         return int(line[:3])
     return None
