@@ -8,7 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from agi.flow.loader import describe
+from agi.flow.loader import describe, error_path
 from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.nodes.base import obj
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -78,7 +78,7 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}")]) from None
     except DocumentError as exc:
         raise ConfigError([SourceError(file, exc.line, exc.message)]) from None
-    errors = [SourceError(file, line_of(document, list(e.absolute_path)), describe(e))
+    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
               for e in _VALIDATOR.iter_errors(document)]
     if errors:
         raise ConfigError(sorted(errors))

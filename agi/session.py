@@ -85,44 +85,50 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
     })
     channel = Channel(transport, settings.max_line, clock)
-    result: CallResult | None = None
+    trace: list[StepRecord] = []
+    fields: dict[str, Any] = {}
+
+    def step_done(record: StepRecord) -> None:
+        trace.append(record)
+        cdr.step_finished(key, step_row(record))
+
     if flow is None:
         call_log.error("no flow named %r (script %r); ending the AGI so the dialplan continues",
                        env.flow_name, env.script)
         status, error = UNKNOWN_FLOW, f"no flow named {env.flow_name!r}"
     else:
         ctx = CallContext(channel, info, flow, clock, call_log, services)
+        fields = ctx.cdr
         try:
-            result = await run_call(flows, ctx, lambda r: cdr.step_finished(key, step_row(r)))
+            result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
         except Exception as exc:  # noqa: BLE001 - the per-call boundary
             call_log.exception("flow crashed; sending the call to the fallback")
             status, error = FAILED, f"internal error: {exc!r}"
-        cdr_fields = ctx.cdr
-    if getattr(transport, "aborted_by_server", False):
-        status, error = INTERRUPTED, "the server cut the call while shutting down"
+    abort_reason = getattr(transport, "abort_reason", None)
+    if abort_reason:
+        status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     ended = clock()
+    summary = CallResult(status, trace, error)
     cdr.call_ended(key, {
         "ended_at": iso(ended), "duration": round(ended - started, 3),
         "answered_at": iso(channel.answered_at), "status": status, "error": error,
-        "outcome": result.outcome if result else None, "last_step": result.last_step if result else None,
-        "path": result.path() if result else "", "steps": len(result.trace) if result else 0,
-        "fields": as_json(cdr_fields) if flow is not None else "{}",
+        "outcome": summary.outcome or None, "last_step": summary.last_step or None,
+        "path": summary.path(), "steps": len(trace), "fields": as_json(fields),
     })
-    call_log.info("call ended: %s%s", status, f" at {result.path()}" if result and result.trace else "")
+    call_log.info("call ended: %s%s", status, f" at {summary.path()}" if trace else "")
     return status
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
                          call_log: logging.LoggerAdapter) -> None:
-    """While the channel lives: set AGIFLOW_STATUS, and on failure send the
-    call to the configured fallback. Never raises."""
-    if channel.hung_up:
-        return
+    """Set AGIFLOW_STATUS (Asterisk allows it on a dead channel too, for the
+    ``h`` extension) and, while the channel lives, send a failed call to
+    the configured fallback. Never raises."""
     try:
         await channel.set_variable(STATUS_VARIABLE, status)
-        if fallback is not None and status in (FAILED, UNKNOWN_FLOW):
+        if fallback is not None and status in (FAILED, UNKNOWN_FLOW) and not channel.hung_up:
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass

@@ -89,6 +89,9 @@ def test_call_runs_one_command_at_a_time_and_closes_at_the_end(flows: FlowSet) -
     assert sent(transport) == ["HANGUP"]
     assert not transport.disconnecting
     proto.dataReceived(b"200 result=1\nHANGUP\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "completed"']
+    assert not transport.disconnecting
+    proto.dataReceived(b"200 result=1\n")
     assert transport.disconnecting
     [row] = h.cdr.calls.values()
     assert row["status"] == "completed" and row["path"] == "answer:next > play:next > bye:done"
@@ -104,6 +107,8 @@ def test_hangup_line_before_the_reply_is_not_taken_as_the_reply(flows: FlowSet) 
     proto.dataReceived(b"200 result=-1 endpos=16160\n")
     assert sent(transport) == ["NOOP"]
     proto.dataReceived(b"HANGUP\n200 result=0\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"']
+    proto.dataReceived(b"200 result=1\n")
     assert transport.disconnecting
     [row] = h.cdr.calls.values()
     assert row["status"] == "caller_hangup" and row["path"] == "answer:next > play:hangup"

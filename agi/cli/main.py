@@ -7,6 +7,7 @@ from agi import __version__
 from agi.cli.graph import graph
 from agi.cli.schema import schema
 from agi.cli.serve import serve
+from agi.cli.simulate import simulate
 
 from agi.cli.validate import validate
 
@@ -17,7 +18,7 @@ def cli() -> None:
     """agiflow: YAML call flows for Asterisk, served over FastAGI."""
 
 
-for command in (serve, validate, graph, schema):
+for command in (serve, validate, simulate, graph, schema):
     cli.add_command(command)
 
 

@@ -21,6 +21,9 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     flows, errors = load_flows(targets)
     for error in errors:
         click.echo(str(error))
+    if not errors and not flows.flows:
+        click.echo(f"{', '.join(targets)}: no flow files (*.yaml, *.yml) found")
+        sys.exit(1)
     if errors:
         click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
         sys.exit(1)

@@ -54,6 +54,7 @@ class CallContext:
         self.cdr: dict[str, Any] = {}
         self.details: dict[str, Any] = {}
         self.transfer_to: str | None = None
+        self.language = call.language
 
     def now(self) -> datetime:
         """The current time in the flow's timezone."""

@@ -69,6 +69,7 @@ async def run_call(flows: FlowSet, ctx: CallContext,
     step_name: str | None = ctx.flow.start
     transfers = 0
     caller_hung_up = False
+    await _apply_language(ctx)
     while step_name is not None:
         if len(trace) >= MAX_STEPS:
             return CallResult(FAILED, trace, f"more than {MAX_STEPS} steps: the flow loops")
@@ -89,9 +90,23 @@ async def run_call(flows: FlowSet, ctx: CallContext,
                 return CallResult(FAILED, trace, "transfer to an unknown flow or too many transfers")
             ctx.flow = target
             step_name = target.start
+            await _apply_language(ctx)
             continue
         step_name = step.transitions.get(record.outcome)
     return _result(trace, caller_hung_up)
+
+
+async def _apply_language(ctx: CallContext) -> None:
+    """Switch the channel to the flow's language, so Asterisk picks prompts
+    from sounds/<language>/."""
+    language = ctx.flow.language
+    if not language or language == ctx.language or ctx.channel.hung_up:
+        return
+    try:
+        await ctx.channel.set_variable("CHANNEL(language)", language)
+        ctx.language = language
+    except ChannelHungUp:
+        pass
 
 
 def _result(trace: list[StepRecord], caller_hung_up: bool) -> CallResult:
@@ -112,6 +127,9 @@ async def _run_step(step: Step, ctx: CallContext, seq: int) -> StepRecord:
         outcome = ERROR
         ctx.note(error=str(exc))
         ctx.log.warning("step %s (%s) failed: %s", step.name, step.type_name, exc)
+    if ctx.channel.sound_failures:
+        ctx.note(failed_sounds=list(ctx.channel.sound_failures))
+        ctx.channel.sound_failures.clear()
     duration_ms = round((ctx.clock() - started) * 1000, 1)
     ctx.log.debug("step %s (%s) -> %s", step.name, step.type_name, outcome)
     return StepRecord(seq, ctx.flow.name, step.name, step.type_name, outcome, started, duration_ms, dict(ctx.details))

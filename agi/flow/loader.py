@@ -38,7 +38,7 @@ class _Errors:
         found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
         for error in found:
             where = path + list(error.absolute_path)
-            self.add(_unknown_key_path(error, where), prefix + describe(error))
+            self.add(error_path(error, where), prefix + describe(error))
         return not found
 
 
@@ -59,7 +59,7 @@ def describe(error: ValidationError) -> str:
     return f"{at}{error.message}"
 
 
-def _unknown_key_path(error: ValidationError, path: list[Any]) -> list[Any]:
+def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
     """Point an unknown-key error at the offending key's own line."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
@@ -114,10 +114,15 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors) -> Flow:
         errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
                 language=document.get("language"), description=document.get("description", ""),
-                params={k: str(v) for k, v in (document.get("params") or {}).items()}, source=file)
+                params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file)
     if len(steps) == len(document["steps"]):
         _check_graph(flow, errors)
     return flow
+
+
+def _text(value: Any) -> str:
+    """A YAML scalar as the text a template sees (booleans as true/false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _build_step(name: str, raw: MarkedMap, errors: _Errors) -> Step | None:

@@ -33,6 +33,11 @@ class ExecNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("options", self.options, False)] + [(f"args[{i}]", a, False) for i, a in enumerate(self.args)]
 
+    def problems(self) -> list[tuple[str, str]]:
+        if self.options and self.args:
+            return [("args", "give options or args, not both")]
+        return []
+
     async def run(self, ctx: CallContext) -> str:
         if self.args:
             options = ",".join(ctx.render_text(a) for a in self.args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.channel import ChannelHungUp
 from agi.flow.context import CallContext
 from agi.nodes.base import Node, obj
 
@@ -28,9 +29,12 @@ class HangupNode(Node):
         return True
 
     async def run(self, ctx: CallContext) -> str:
-        if self.cause is None:
-            await ctx.channel.hangup()
-        else:
-            ctx.note(cause=self.cause)
-            await ctx.channel.exec_app("Hangup", str(self.cause))
+        try:
+            if self.cause is None:
+                await ctx.channel.hangup()
+            else:
+                ctx.note(cause=self.cause)
+                await ctx.channel.exec_app("Hangup", str(self.cause))
+        except ChannelHungUp:
+            pass  # the hangup we asked for, seen as the channel going away
         return "done"

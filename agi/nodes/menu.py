@@ -32,7 +32,7 @@ class MenuNode(Node):
         "choices": {"type": "object", "minProperties": 1, "additionalProperties": STEP_NAME,
                     "propertyNames": {"pattern": _KEYS}},
         "max_digits": {"type": "integer", "minimum": 1, "maximum": 20},
-        "repeat_key": {"type": ["string", "integer"], "pattern": "^[0-9*#]$"},
+        "repeat_key": {"type": ["string", "integer"], "pattern": "^[0-9*]$"},
         "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
         "direct_dial": obj({"pattern": {"type": "string", "minLength": 1},
                             "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},

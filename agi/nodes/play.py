@@ -57,6 +57,4 @@ class PlayNode(Node):
                 await channel.say_digits(value)
             else:
                 await channel.say_number(value)
-        if channel.sound_failures:
-            ctx.note(failed_sounds=list(channel.sound_failures))
         return NEXT

@@ -1,7 +1,6 @@
 """``set``: set channel variables and CDR fields."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,8 @@ class SetNode(Node):
         for name, value in self.variables:
             text = _text(ctx.render(value))
             await ctx.channel.set_variable(name, text)
-            ctx.vars[re.sub(r"\(.*\)$", "", name)] = text
+            if "(" not in name:
+                ctx.vars[name] = text
         for name, value in self.cdr:
             ctx.cdr[name] = ctx.render(value)
         return NEXT

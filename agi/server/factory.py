@@ -105,4 +105,4 @@ class FastAGIFactory(Factory):
     def _cut_remaining(self) -> None:
         log.warning("drain timeout: cutting %d calls", len(self.connections))
         for proto in list(self.connections):
-            proto.abort()
+            proto.abort("the server cut the call at the end of the drain timeout")

@@ -29,7 +29,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         self.factory = factory
         self.MAX_LENGTH = factory.max_reply_line
         self.hangup_seen = False
-        self.aborted_by_server = False
+        self.abort_reason: str | None = None
         self.environment: AgiEnvironment | None = None
         self._env: EnvironmentReader | None = EnvironmentReader()
         self._parser = ReplyParser()
@@ -65,7 +65,7 @@ class FastAGIProtocol(LineOnlyReceiver):
             complete = self._env.feed(text)
         except ValueError as exc:
             log.warning("%s: closing: %s", self.peer, exc)
-            self.abort()
+            self.abort(str(exc))
             return
         if not complete:
             return
@@ -91,8 +91,9 @@ class FastAGIProtocol(LineOnlyReceiver):
             self._closed = True
             self.transport.loseConnection()
 
-    def abort(self) -> None:
-        self.aborted_by_server = True
+    def abort(self, reason: str) -> None:
+        """Cut the connection now; a running call's CDR gives ``reason``."""
+        self.abort_reason = reason
         self._closed = True
         self.transport.abortConnection()
 
@@ -103,12 +104,12 @@ class FastAGIProtocol(LineOnlyReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         log.warning("%s: line longer than %d bytes; closing", self.peer, self.MAX_LENGTH)
-        self.abort()
+        self.abort(f"Asterisk sent a line longer than max_reply_line ({self.MAX_LENGTH} bytes)")
 
     def _env_timed_out(self) -> None:
         self._env_timer = None
         log.warning("%s: no complete AGI environment within %.1fs; closing", self.peer, self.factory.env_timeout)
-        self.abort()
+        self.abort("no complete environment in time")
 
     def _cancel_env_timer(self) -> None:
         if self._env_timer is not None and self._env_timer.active():

@@ -1,0 +1,67 @@
+"""``agiflow simulate``."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+
+from agi.cli.common import config_option, find_flow
+from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23T09:30:00+01:00",
+                                 param_hint="--at") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@click.command()
+@click.argument("flow")
+@click.option("--caller", required=True, help="Caller ID number of the simulated caller.")
+@click.option("--called", default="", help="Number the caller dialled (DNID).")
+@click.option("--at", "at", default=None,
+              help="Time of the call, ISO 8601 (default now; without an offset it is UTC).")
+@click.option("--dtmf", default=None,
+              help="What the caller keys at each input prompt, comma separated: 1,#,12#,- "
+                   "(- or empty: no key, a timeout).")
+@click.option("--hangup-after", type=click.IntRange(min=0), default=None,
+              help="The caller hangs up after K commands were answered.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@config_option
+def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | None,
+             hangup_after: int | None, fmt: str, config_path: str | None) -> None:
+    """Run FLOW offline against a scripted caller.
+
+    FLOW is a flow name from the configured folder or a flow file. Prints the
+    path taken, every AGI command that would be sent with Asterisk's reply,
+    the variables set and the CDR row.
+    """
+    found, flows = find_flow(flow, config_path)
+    result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at),
+                            dtmf=parse_dtmf(dtmf), hangup_after=hangup_after)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(render_text(found.name, result), nl=False)
+
+
+def render_text(name: str, result: SimulationResult) -> str:
+    call = result.call
+    lines = [f"flow {name}: {call['status']}" + (f" ({call['error']})" if call.get("error") else ""), "", "path:"]
+    for step in result.steps:
+        lines.append(f"  {step['seq']:>3}. {step['step']:<20} {step['type']:<8} -> {step['outcome']}")
+    lines += ["", "commands:"]
+    for exchange in result.exchanges:
+        lines.append(f"  >> {exchange.command}")
+        lines.extend(f"  << {line}" for line in exchange.lines)
+    lines += ["", "variables:"] + [f"  {k} = {v}" for k, v in sorted(result.variables.items())]
+    if result.continue_at:
+        lines += ["", "dialplan continues at: " + ",".join(map(str, result.continue_at))]
+    lines += ["", "cdr:"] + [f"  {k}: {v}" for k, v in call.items() if v not in (None, "")]
+    return "\n".join(lines) + "\n"
