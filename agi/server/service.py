@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 from twisted.internet import defer, task
-from twisted.logger import STDLibLogObserver, globalLogBeginning
+from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from agi.cdr.store import CdrStore
 from agi.config import Config
@@ -22,7 +22,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    globalLogBeginning.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
     library = FlowLibrary(config.flows)
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
