@@ -52,7 +52,8 @@ class CallLogAdapter(logging.LoggerAdapter):
     """Prefixes every log line of a call with its uniqueid and flow."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"[{self.extra['uniqueid']} {self.extra['flow']}] {msg}", kwargs
+        extra = self.extra or {}
+        return f"[{extra.get('uniqueid')} {extra.get('flow')}] {msg}", kwargs
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -87,6 +88,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     channel = Channel(transport, settings.max_line, clock)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
+    status: str
+    error: str | None
 
     def step_done(record: StepRecord) -> None:
         trace.append(record)

@@ -31,13 +31,13 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")
     if "calls" not in db.table_names():
-        db["calls"].create(CALL_COLUMNS, pk="id", not_null={"call_id", "started_at", "status"})
+        db.table("calls").create(CALL_COLUMNS, pk="id", not_null={"call_id", "started_at", "status"})
     if "call_steps" not in db.table_names():
-        db["call_steps"].create(STEP_COLUMNS, pk="id", foreign_keys=[("call", "calls", "id")])
-    db["calls"].create_index(["started_at"], if_not_exists=True)
-    db["calls"].create_index(["call_id"], if_not_exists=True)
-    db["calls"].create_index(["status"], if_not_exists=True)
-    db["call_steps"].create_index(["call", "seq"], if_not_exists=True)
+        db.table("call_steps").create(STEP_COLUMNS, pk="id", foreign_keys=[("call", "calls", "id")])
+    db.table("calls").create_index(["started_at"], if_not_exists=True)
+    db.table("calls").create_index(["call_id"], if_not_exists=True)
+    db.table("calls").create_index(["status"], if_not_exists=True)
+    db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
 
 
 def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:

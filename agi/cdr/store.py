@@ -122,16 +122,16 @@ class CdrStore:
 
 
 def _insert_call(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db["calls"].insert(row)
+    db.table("calls").insert(row)
 
 
 def _insert_step(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db["call_steps"].insert(row)
+    db.table("call_steps").insert(row)
 
 
 def _update_call(db: sqlite_utils.Database, arg: tuple[str, dict[str, Any]]) -> None:
     call, values = arg
-    db["calls"].update(call, values)
+    db.table("calls").update(call, values)
 
 
 def _apply(db: sqlite_utils.Database, op: str, arg: Any) -> None:

@@ -147,9 +147,9 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors) -> Step | None:
     for option, message in node.problems():
         errors.add(where + [kind], f"{prefix}{kind}.{option}: {message}")
     for option, text, is_condition in node.templates():
-        problem = templates.syntax_error(text, expression=is_condition)
-        if problem:
-            errors.add(where + [kind], f"{prefix}{kind}.{option}: {problem}")
+        syntax = templates.syntax_error(text, expression=is_condition)
+        if syntax:
+            errors.add(where + [kind], f"{prefix}{kind}.{option}: {syntax}")
     transitions = _transitions(name, node, common, errors)
     return Step(name=name, node=node, transitions=transitions, line=raw.line)
 

@@ -99,8 +99,13 @@ class FastAGIFactory(Factory):
         idle: defer.Deferred[None] = defer.Deferred()
         self._idle.append(idle)
         timer = self.clock.callLater(timeout, self._cut_remaining)
-        idle.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
-        return idle
+
+        def stop_timer(result: Any) -> Any:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        return idle.addBoth(stop_timer)
 
     def _cut_remaining(self) -> None:
         log.warning("drain timeout: cutting %d calls", len(self.connections))

@@ -22,7 +22,8 @@ def serve(config: Config, reactor: Any = None) -> int:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
+                                    redirectStandardIO=False)
     library = FlowLibrary(config.flows)
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
@@ -64,7 +65,7 @@ def serve(config: Config, reactor: Any = None) -> int:
 
 def _install_stop_signals(reactor: Any) -> None:
     """SIGTERM/SIGINT start one orderly shutdown; repeats are only logged."""
-    stopping = []
+    stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stopping:
