@@ -21,6 +21,6 @@ setup(
         "holidays>=0.50",
         "tzdata",
     ],
-    extras_require={"test": ["pytest>=8", "hypothesis>=6.100"]},
+    extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0"]},
     entry_points={"console_scripts": ["agiflow=agi.cli.main:main"]},
 )

@@ -50,7 +50,7 @@ class FastAGIFactory(Factory):
     def admit(self, proto: FastAGIProtocol) -> bool:
         """Refuse connections from outside the allowlist, beyond max_calls or
         while draining; count every refusal."""
-        host = getattr(proto.transport.getPeer(), "host", "")
+        host = getattr(proto.tcp.getPeer(), "host", "")
         reason = None
         if self.config.allow and host not in self.config.allow:
             reason = f"{host} is not in server.allow"

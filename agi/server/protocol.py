@@ -3,10 +3,10 @@ time for the call's flow. Framing only; parsing lives in agi.protocol."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
@@ -40,7 +40,7 @@ class FastAGIProtocol(LineOnlyReceiver):
     def connectionMade(self) -> None:
         if not self.factory.admit(self):
             self._closed = True
-            self.transport.abortConnection()
+            self.tcp.abortConnection()
             return
         self._env_timer = self.factory.clock.callLater(self.factory.env_timeout, self._env_timed_out)
 
@@ -82,20 +82,25 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._pending is not None:
             raise RuntimeError("a command is already in flight: AGI commands are never pipelined")
         self._pending = defer.Deferred()
-        self.transport.write(line)
+        self.tcp.write(line)
         return self._pending
 
     def close(self) -> None:
         """End the AGI: Asterisk sets AGISTATUS and the dialplan continues."""
         if not self._closed:
             self._closed = True
-            self.transport.loseConnection()
+            self.tcp.loseConnection()
 
     def abort(self, reason: str) -> None:
         """Cut the connection now; a running call's CDR gives ``reason``."""
         self.abort_reason = reason
         self._closed = True
-        self.transport.abortConnection()
+        self.tcp.abortConnection()
+
+    @property
+    def tcp(self) -> ITCPTransport:
+        assert self.transport is not None, "not connected"
+        return cast(ITCPTransport, self.transport)
 
     @property
     def peer(self) -> str:
