@@ -11,6 +11,7 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+from agi.cdr.memory import MemoryCdr
 from agi.config import ServerConfig
 from agi.flow.loader import load_flows
 from agi.flow.model import FlowSet
@@ -33,21 +34,6 @@ steps:
 
 ENV = (b"agi_network: yes\nagi_network_script: demo?lang=es\nagi_uniqueid: 1795385106.0\n"
        b"agi_callerid: +34600111222\nagi_calleridname: Ana: Caller\nagi_arg_1: one\n\n")
-
-
-class MemoryCdr:
-    def __init__(self) -> None:
-        self.calls: dict[str, dict[str, Any]] = {}
-        self.steps: list[dict[str, Any]] = []
-
-    def call_started(self, row: dict[str, Any]) -> None:
-        self.calls[row["id"]] = dict(row)
-
-    def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self.steps.append({"call": call, **step})
-
-    def call_ended(self, call: str, values: dict[str, Any]) -> None:
-        self.calls[call].update(values)
 
 
 @pytest.fixture
