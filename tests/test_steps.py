@@ -284,7 +284,7 @@ def test_menu_repeat_key_replays_the_prompt_without_using_an_attempt(tmp_path: P
 def test_menu_repeat_key_cannot_keep_the_caller_in_the_menu_forever(tmp_path: Path) -> None:
     result = run(tmp_path, menu_flow('repeat_key: "*"'), dtmf=["*"] * 30)
     assert commands(result).count('GET DATA "main-menu" "5000" "1"') == 20
-    assert path(result) == ["menu:timeout", "operator:next"]
+    assert path(result) == ["menu:invalid", "operator:next"]
 
 
 def test_menu_timeout_in_fractions_of_a_second_is_sent_in_milliseconds(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ class CallContext:
         return "" if rendered is None else str(rendered)
 
     def evaluate(self, condition: str) -> bool:
-        return bool(templates.evaluate(condition, self.names()))
+        return templates.evaluate(condition, self.names())
 
     def note(self, **details: Any) -> None:
         """Attach details to the current step's trace entry and CDR step row."""

@@ -3,9 +3,10 @@ interpreter. Nothing here knows YAML or step types beyond the Node base."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from agi.nodes.base import Node
+if TYPE_CHECKING:
+    from agi.nodes.base import Node
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from typing import Any, Mapping
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+def _finalize(value: Any) -> Any:
+    """A boolean renders as 1 or 0: what the dialplan's ``$[...]`` expects
+    (``False`` as text would count as true there)."""
+    return int(value) if isinstance(value, bool) else value
+
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
 
 
 class RenderError(Exception):
@@ -55,9 +61,10 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
         raise RenderError(f"cannot render {value!r}: {exc}") from exc
 
 
-def evaluate(condition: str, names: Mapping[str, Any]) -> Any:
-    """Evaluate a condition such as ``call.caller.startswith('+34')``."""
+def evaluate(condition: str, names: Mapping[str, Any]) -> bool:
+    """Evaluate a condition such as ``call.caller.startswith('+34')``; an
+    undefined name is an error, never false."""
     try:
-        return _expression(condition)(**names)
+        return bool(_expression(condition)(**names))
     except TemplateError as exc:
         raise RenderError(f"cannot evaluate {condition!r}: {exc}") from exc

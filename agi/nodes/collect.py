@@ -56,12 +56,15 @@ async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryP
     """
     timeouts = invalids = 0
     entries: list[str] = []
-    outcome = TIMEOUT
+    ctx.note(entries=entries, timeouts=0, invalid=0)  # kept up to date, even if the caller hangs up
+    outcome = INVALID  # the prompt cap: a caller who only ever presses the repeat key
     for _ in range(MAX_PROMPTS):
         result = await ctx.channel.get_data(ctx.render_text(prompt), int(policy.timeout * 1000), max_digits)
         if result.digits == "" and result.timed_out:
             timeouts += 1
+            ctx.note(timeouts=timeouts)
             if timeouts > policy.timeout_retries:
+                outcome = TIMEOUT
                 break
             await _maybe_play(ctx, policy.timeout_prompt)
             continue
@@ -73,11 +76,11 @@ async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryP
             outcome = verdict
             break
         invalids += 1
+        ctx.note(invalid=invalids)
         if invalids > policy.invalid_retries:
             outcome = INVALID
             break
         await _maybe_play(ctx, policy.invalid_prompt)
-    ctx.note(entries=entries, timeouts=timeouts, invalid=invalids)
     return outcome
 
 
