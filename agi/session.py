@@ -79,12 +79,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     info = call_info(env)
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
-    cdr.call_started({
-        "id": key, "call_id": info.id, "flow": flow.name if flow else None, "requested_flow": env.script,
-        "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
-        "channel": info.channel, "context": info.context, "extension": info.extension,
-        "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
-    })
+    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
     channel = Channel(transport, settings.max_line, clock)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
@@ -112,16 +107,27 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     if abort_reason:
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
-    ended = clock()
     summary = CallResult(status, trace, error)
-    cdr.call_ended(key, {
-        "ended_at": iso(ended), "duration": round(ended - started, 3),
-        "answered_at": iso(channel.answered_at), "status": status, "error": error,
-        "outcome": summary.outcome or None, "last_step": summary.last_step or None,
-        "path": summary.path(), "steps": len(trace), "fields": as_json(fields),
-    })
+    cdr.call_ended(key, _end_values(summary, fields, started, clock(), channel.answered_at))
     call_log.info("call ended: %s%s", status, f" at {summary.path()}" if trace else "")
     return status
+
+
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
+    """The CDR row as the call begins: it exists even if the server dies."""
+    return {"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+            "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
+            "channel": info.channel, "context": info.context, "extension": info.extension,
+            "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
+
+
+def _end_values(summary: CallResult, fields: dict[str, Any], started: float, ended: float,
+                answered: float | None) -> dict[str, Any]:
+    """What the CDR row gets when the call ends."""
+    return {"ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
+            "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
+            "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
+            "fields": as_json(fields)}
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
