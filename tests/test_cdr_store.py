@@ -62,7 +62,7 @@ def test_locked_database_delays_rows_without_losing_them(tmp_path: Path) -> None
     assert store.written == 0
     blocker.execute("COMMIT")
     blocker.close()
-    assert store.close(timeout=10)
+    assert store.close(stall_timeout=10)
     assert [r["id"] for r in sqlite_utils.Database(path)["calls"].rows] == ["a"]
 
 
@@ -94,5 +94,19 @@ def test_enqueueing_never_waits_for_sqlite(tmp_path: Path) -> None:
     assert returned.wait(2), "call_started blocked while the database was locked"
     blocker.execute("COMMIT")
     blocker.close()
-    assert store.close(timeout=20)
+    assert store.close(stall_timeout=20)
     assert sqlite_utils.Database(path)["calls"].count == 1000
+
+
+def test_close_reports_rows_it_could_not_write_when_the_database_stays_locked(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, retry_delay=0.05, busy_timeout=0.05)
+    store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.start()
+    store.call_started(row("a"))
+    assert store.close(stall_timeout=0.5) is False
+    assert "operations unwritten" in caplog.text
+    blocker.execute("COMMIT")
+    blocker.close()

@@ -25,6 +25,24 @@ MARK_INTERRUPTED = (
 )
 
 
+def insert_sql(table: str, columns: dict[str, type]) -> str:
+    """``INSERT INTO table (a, b) VALUES (:a, :b)`` over every column."""
+    names = ", ".join(columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+INSERT_CALL = insert_sql("calls", CALL_COLUMNS)
+INSERT_STEP = insert_sql("call_steps", {c: t for c, t in STEP_COLUMNS.items() if c != "id"})
+
+
+def update_call_sql(columns: list[str]) -> str:
+    """``UPDATE calls SET a = :a ... WHERE id = :id``; only known columns."""
+    unknown = [c for c in columns if c not in CALL_COLUMNS or c == "id"]
+    if unknown:
+        raise ValueError(f"not updatable columns of calls: {', '.join(unknown)}")
+    return f"UPDATE calls SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"
+
+
 def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create the tables and indexes if they are missing; WAL so that
     reports read while the server writes."""

@@ -2,7 +2,7 @@
 
 The reactor never waits on SQLite: ``call_started``, ``step_finished`` and
 ``call_ended`` only put work on a queue. A single writer thread drains the
-queue in batches, one transaction each. When the database is locked or
+queue in batches, one transaction each, with plain parameterised SQL. When the database is locked or
 unwritable the batch is kept and retried, so CDRs are delayed, not lost.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from agi.cdr.schema import ensure_schema, mark_interrupted
+from agi.cdr.schema import (CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema,
+                            mark_interrupted, update_call_sql)
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -41,8 +42,9 @@ class CdrStore:
     """Writes CDRs to the SQLite file at ``path`` from a background thread."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, retry_delay: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 busy_timeout: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self.batch_size = batch_size
         self.retry_delay = retry_delay
         self.clock = clock
@@ -79,22 +81,31 @@ class CdrStore:
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
         self._queue.put(("update_call", (call, values)))
 
-    def close(self, timeout: float = 10.0) -> bool:
-        """Write what is queued and stop the thread; False if it could not
-        finish in ``timeout`` seconds (the rows stay queued in memory)."""
+    def close(self, stall_timeout: float = 30.0) -> bool:
+        """Write everything queued, then stop the thread.
+
+        Waits as long as the writer makes progress; gives up only when
+        nothing could be written for ``stall_timeout`` seconds (the database
+        stays locked or unwritable), logging how many operations are lost.
+        """
         if self._thread is None:
             return True
         self._queue.put(_STOP)
-        self._thread.join(timeout)
-        done = not self._thread.is_alive()
-        if not done:
-            log.error("CDR writer did not finish in %.0fs; %d operations unwritten", timeout, self.pending)
+        written = self.written
+        while self._thread.is_alive():
+            self._thread.join(stall_timeout)
+            if self.written == written and self._thread.is_alive():
+                log.error("CDR writer made no progress for %.0fs; %d operations unwritten",
+                          stall_timeout, self.pending)
+                self._thread = None
+                return False
+            written = self.written
         self._thread = None
-        return done
+        return True
 
     def _run(self) -> None:
-        db = sqlite_utils.Database(self.path)
-        db.execute("PRAGMA busy_timeout = 5000")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
@@ -104,47 +115,53 @@ class CdrStore:
                 except queue.Empty:
                     break
             stopping = _STOP in batch
-            self._write_until_done(db, [item for item in batch if item != _STOP])
-        db.close()
+            self._write_until_done(conn, [item for item in batch if item != _STOP])
+        conn.close()
 
-    def _write_until_done(self, db: sqlite_utils.Database, batch: list[tuple[str, Any]]) -> None:
+    def _write_until_done(self, conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
+        """One transaction per batch; on a database error keep the batch and retry."""
         while batch:
             try:
-                with db.conn:
-                    for op, arg in batch:
-                        _apply(db, op, arg)
+                conn.execute("BEGIN IMMEDIATE")
+                for op, arg in batch:
+                    _apply(conn, op, arg)
+                conn.execute("COMMIT")
                 self.written += len(batch)
                 return
             except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 self.failures += 1
                 log.error("cannot write %d CDR operations (%s); retrying in %.1fs", len(batch), exc, self.retry_delay)
                 time.sleep(self.retry_delay)
 
 
-def _insert_call(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db.table("calls").insert(row)
+def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(INSERT_CALL, {column: row.get(column) for column in CALL_COLUMNS})
 
 
-def _insert_step(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db.table("call_steps").insert(row)
+def _insert_step(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(INSERT_STEP, {column: row.get(column) for column in STEP_COLUMNS if column != "id"})
 
 
-def _update_call(db: sqlite_utils.Database, arg: tuple[str, dict[str, Any]]) -> None:
+def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
     call, values = arg
-    db.table("calls").update(call, values)
+    cursor = conn.execute(update_call_sql(list(values)), {**values, "id": call})
+    if cursor.rowcount == 0:
+        raise LookupError(f"no calls row with id {call!r}")
 
 
-def _apply(db: sqlite_utils.Database, op: str, arg: Any) -> None:
+def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     """Apply one operation; a row that cannot be applied (a bug, not a
     database problem) is logged and dropped so it cannot block the rest."""
     try:
-        _APPLY[op](db, arg)
-    except sqlite3.Error:
+        _APPLY[op](conn, arg)
+    except sqlite3.OperationalError:
         raise
     except Exception:  # noqa: BLE001 - keep the writer alive for every other call
         log.exception("dropping CDR operation %s: %r", op, arg)
 
 
-_APPLY: dict[str, Callable[[sqlite_utils.Database, Any], None]] = {
+_APPLY: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
     "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
 }

@@ -2,6 +2,7 @@
 reload on SIGHUP and on file change; drain on SIGTERM."""
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from typing import Any
@@ -49,18 +50,22 @@ def serve(config: Config, reactor: Any = None) -> int:
         watcher.clock = reactor
         watcher.start(config.server.watch_interval, now=False)
 
+    cdrs_saved: list[bool] = []
+
     @defer.inlineCallbacks
     def shutdown() -> Any:
         log.info("shutting down: no new calls")
         yield port.stopListening()
         yield factory.drain(config.server.drain_timeout)
-        store.close()
+        log.info("writing the last %d CDR operations", store.pending)
+        cdrs_saved.append(store.close())
         log.info("stopped: %d calls served, %d connections refused", factory.finished, factory.rejected)
 
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.callWhenRunning(_install_stop_signals, reactor)
+    gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
     reactor.run()
-    return 0
+    return 0 if all(cdrs_saved) else 1
 
 
 def _install_stop_signals(reactor: Any) -> None:
