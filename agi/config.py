@@ -12,6 +12,7 @@ from agi.flow.loader import describe, error_path
 from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.nodes.base import obj
 from agi.protocol.wire import SAFE_COMMAND_LINE
+from agi.services import RecordingSettings
 from agi.session import Fallback
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
@@ -33,6 +34,11 @@ SCHEMA: dict[str, Any] = obj({
     "flows": {"type": "string", "minLength": 1},
     "database": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+    "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
+    "recordings": obj({
+        "directory": {"type": "string", "minLength": 1},
+        "format": {"enum": ["wav", "gsm", "wav49", "ulaw", "alaw", "sln"]},
+    }),
 })
 _VALIDATOR = Draft202012Validator(SCHEMA)
 
@@ -63,6 +69,8 @@ class Config:
     flows: Path = Path("flows")
     database: Path = Path("agiflow.db")
     log_level: str = "INFO"
+    default_region: str = "ES"
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
     source: str = "(defaults)"
 
 
@@ -91,6 +99,8 @@ def load_config(path: str | Path | None) -> Config:
         flows=base / document.get("flows", "flows"),
         database=base / document.get("database", "agiflow.db"),
         log_level=document.get("log_level", "INFO"),
+        default_region=document.get("default_region", "ES"),
+        recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
 

@@ -19,6 +19,7 @@ from agi.flow.interpreter import FAILED, CallResult, StepRecord, run_call
 from agi.flow.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
+from agi.services import Services
 
 log = logging.getLogger("agiflow.call")
 
@@ -71,7 +72,7 @@ def step_row(record: StepRecord) -> dict[str, Any]:
 
 async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: FlowSet, cdr: CdrSink,
                       settings: SessionSettings, clock: Callable[[], float],
-                      services: dict[str, Any] | None = None) -> str:
+                      services: Services | None = None) -> str:
     """Run the flow Asterisk asked for and record the call; returns the
     call's final status. The caller closes the connection afterwards."""
     key = uuid.uuid4().hex
@@ -83,6 +84,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     channel = Channel(transport, settings.max_line, clock)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
+    recorded: dict[str, Any] = {}
     status: str
     error: str | None
 
@@ -96,7 +98,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = UNKNOWN_FLOW, f"no flow named {env.flow_name!r}"
     else:
         ctx = CallContext(channel, info, flow, clock, call_log, services)
-        fields = ctx.cdr
+        fields, recorded = ctx.cdr, ctx.recorded
         try:
             result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
@@ -108,7 +110,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    cdr.call_ended(key, _end_values(summary, fields, started, clock(), channel.answered_at))
+    cdr.call_ended(key, _end_values(summary, fields, recorded, started, clock(), channel.answered_at))
     call_log.info("call ended: %s%s", status, f" at {summary.path()}" if trace else "")
     return status
 
@@ -121,10 +123,10 @@ def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, 
             "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
 
 
-def _end_values(summary: CallResult, fields: dict[str, Any], started: float, ended: float,
-                answered: float | None) -> dict[str, Any]:
+def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,
+                ended: float, answered: float | None) -> dict[str, Any]:
     """What the CDR row gets when the call ends."""
-    return {"ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
+    return {**recorded,"ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
             "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
             "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
             "fields": as_json(fields)}

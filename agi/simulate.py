@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from agi.cdr.memory import MemoryCdr
 from agi.flow.model import Flow, FlowSet
+from agi.services import Services
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
@@ -42,7 +43,7 @@ def parse_dtmf(text: str | None) -> list[str | None]:
 def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: datetime | None = None,
              dtmf: Sequence[str | None] = (), hangup_after: int | None = None,
              queue_statuses: Sequence[str] = (), dial_statuses: Sequence[str] = (),
-             max_line: int | None = None) -> SimulationResult:
+             max_line: int | None = None, services: Services | None = None) -> SimulationResult:
     """Run ``flow`` once as Asterisk would: every prompt exists, the caller
     keys ``dtmf`` entry by entry and hangs up after ``hangup_after``
     answered commands."""
@@ -55,7 +56,7 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
     transport = SimTransport(asterisk)
     cdr = MemoryCdr()
     settings = SessionSettings() if max_line is None else SessionSettings(max_line=max_line)
-    run_sync(run_session(transport.environment(), transport, flows, cdr, settings, lambda: moment))
+    run_sync(run_session(transport.environment(), transport, flows, cdr, settings, lambda: moment, services))
     [call] = cdr.calls.values()
     return SimulationResult(call, cdr.steps, transport.exchanges, dict(asterisk.variables),
                             asterisk.continue_at)

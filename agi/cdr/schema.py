@@ -12,6 +12,10 @@ CALL_COLUMNS = {
     "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
     "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,
     "fields": str, "error": str,
+    # filled by steps through CallContext.record
+    "vip": int, "priority": int, "consent": str, "recording": str, "queue": str,
+    "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
+    "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
 }
 STEP_COLUMNS = {
     "id": int, "call": str, "seq": int, "flow": str, "step": str, "type": str,
@@ -50,6 +54,10 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA synchronous = NORMAL")
     if "calls" not in db.table_names():
         db.table("calls").create(CALL_COLUMNS, pk="id", not_null={"call_id", "started_at", "status"})
+    else:
+        missing = {c: t for c, t in CALL_COLUMNS.items() if c not in db.table("calls").columns_dict}
+        for column, kind in missing.items():
+            db.table("calls").add_column(column, kind)
     if "call_steps" not in db.table_names():
         db.table("call_steps").create(STEP_COLUMNS, pk="id", foreign_keys=[("call", "calls", "id")])
     db.table("calls").create_index(["started_at"], if_not_exists=True)

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import config_option, find_flow
+from agi.cli.common import config_option, find_flow, get_config
+from agi.runtime import simulation_services
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
 
@@ -44,7 +45,8 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | No
     """
     found, flows = find_flow(flow, config_path)
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at),
-                            dtmf=parse_dtmf(dtmf), hangup_after=hangup_after)
+                            dtmf=parse_dtmf(dtmf), hangup_after=hangup_after,
+                            services=simulation_services(get_config(config_path)))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:

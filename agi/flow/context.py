@@ -10,6 +10,13 @@ from zoneinfo import ZoneInfo
 from agi.channel import Channel
 from agi.flow import templates
 from agi.flow.model import Flow
+from agi.services import Services
+
+#: CDR columns steps fill with ``CallContext.record`` (see docs/cdr.md).
+RECORD_COLUMNS = frozenset({
+    "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
+    "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
+})
 
 
 @dataclass(frozen=True)
@@ -43,15 +50,16 @@ class CallContext:
     """
 
     def __init__(self, channel: Channel, call: CallInfo, flow: Flow, clock: Callable[[], float],
-                 log: logging.LoggerAdapter | None = None, services: Mapping[str, Any] | None = None) -> None:
+                 log: logging.LoggerAdapter | None = None, services: Services | None = None) -> None:
         self.channel = channel
         self.call = call
         self.flow = flow
         self.clock = clock
         self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
-        self.services = services or {}
+        self.services = services or Services()
         self.vars: dict[str, Any] = {}
         self.cdr: dict[str, Any] = {}
+        self.recorded: dict[str, Any] = {}
         self.details: dict[str, Any] = {}
         self.transfer_to: str | None = None
         self.language = call.language
@@ -80,3 +88,10 @@ class CallContext:
     def note(self, **details: Any) -> None:
         """Attach details to the current step's trace entry and CDR step row."""
         self.details.update(details)
+
+    def record(self, **columns: Any) -> None:
+        """Set built-in CDR columns of the call (vip, consent, queue_wait...)."""
+        unknown = set(columns) - RECORD_COLUMNS
+        if unknown:
+            raise ValueError(f"not CDR columns steps may set: {', '.join(sorted(unknown))}")
+        self.recorded.update(columns)

@@ -15,6 +15,7 @@ from agi.config import ServerConfig
 from agi.flow.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.server.protocol import FastAGIProtocol
+from agi.services import Services
 from agi.session import CdrSink, SessionSettings, run_session
 
 log = logging.getLogger("agiflow.server")
@@ -27,13 +28,13 @@ class FastAGIFactory(Factory):
 
     def __init__(self, flows: Callable[[], FlowSet], cdr: CdrSink, config: ServerConfig,
                  clock: IReactorTime, wallclock: Callable[[], float] = time.time,
-                 services: dict[str, Any] | None = None) -> None:
+                 services: Services | None = None) -> None:
         self.flows = flows
         self.cdr = cdr
         self.config = config
         self.clock = clock
         self.wallclock = wallclock
-        self.services = services or {}
+        self.services = services or Services()
         self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line

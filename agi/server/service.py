@@ -13,6 +13,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from agi.cdr.store import CdrStore
 from agi.config import Config
 from agi.flow.library import FlowLibrary
+from agi.runtime import server_services
 from agi.server.factory import FastAGIFactory
 
 log = logging.getLogger("agiflow.server")
@@ -34,7 +35,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
     store.start()
-    factory = FastAGIFactory(library, store, config.server, reactor)
+    factory = FastAGIFactory(library, store, config.server, reactor, services=server_services(config))
     try:
         port = reactor.listenTCP(config.server.port, factory, interface=config.server.host)
     except Exception as exc:  # noqa: BLE001 - report any bind failure plainly

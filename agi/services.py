@@ -1,0 +1,90 @@
+"""What steps use besides the channel: number lists, schedule overrides,
+callback requests, webhooks, recording settings and chance.
+
+One ``Services`` is built per server (or per simulation) and shared by every
+call. Each field is an interface defined here, so steps depend on what they
+need, never on SQLite, Twisted or HTTP directly; tests pass their own.
+A field left ``None`` means the feature is not available: the steps that
+need it say so through their ``error`` outcome (and compliance steps fail
+closed).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping, Protocol
+
+
+class ListUnavailable(Exception):
+    """A number list does not exist or cannot be read."""
+
+
+@dataclass(frozen=True)
+class ListHit:
+    """A number matched an entry of a list (exactly or by prefix)."""
+
+    list: str
+    entry: str
+    prefix: bool = False
+    note: str | None = None
+
+
+class NumberLists(Protocol):
+    def match(self, list_name: str, number: str) -> ListHit | None:
+        """The entry of ``list_name`` that ``number`` matches, or None.
+        Raises ListUnavailable if the list is missing or unreadable, and
+        ValueError if ``number`` is not a phone number."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A schedule forced open or closed until a moment."""
+
+    schedule: str
+    state: str  # "open" or "closed"
+    until: datetime
+    reason: str = ""
+
+
+class ScheduleOverrides(Protocol):
+    def active(self, schedule: str, at: datetime) -> Override | None:
+        """The override in force for ``schedule`` at ``at``, if any."""
+
+
+class CallbackRequests(Protocol):
+    def request(self, row: Mapping[str, Any]) -> None:
+        """Store one callback request for the dialer (never blocks the call)."""
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+
+
+class Webhooks(Protocol):
+    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
+                   headers: Mapping[str, str]) -> WebhookResult:
+        """POST ``payload`` as JSON; never raises, never blocks other calls."""
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """Where MixMonitor writes recordings and in which format."""
+
+    directory: str = "/var/spool/asterisk/monitor/agiflow"
+    format: str = "wav"
+
+
+@dataclass
+class Services:
+    lists: NumberLists | None = None
+    overrides: ScheduleOverrides | None = None
+    callbacks: CallbackRequests | None = None
+    webhooks: Webhooks | None = None
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    default_region: str = "ES"
+    #: Returns a float in [0, 1): percentage splits; injected for tests.
+    chance: Callable[[], float] = random.random
