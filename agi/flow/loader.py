@@ -17,6 +17,8 @@ from agi.nodes import REGISTRY
 from agi.nodes.base import COMMON_OUTCOMES, NEXT, obj
 
 FLOW_SUFFIXES = (".yaml", ".yml")
+#: Flow test-case files (``agiflow test``) live beside the flows; never flows.
+TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
 _NODE_VALIDATORS = {name: Draft202012Validator(cls.schema) for name, cls in REGISTRY.items()}
@@ -70,11 +72,12 @@ def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders to the flow files inside them, sorted; each file once."""
+    """Expand folders to the flow files inside them (test-case files
+    ``*.tests.yaml`` left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()) \
-            if path.is_dir() else [path]
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()
+                       and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
             files.setdefault(file.resolve(), file)
     return list(files.values())
