@@ -61,6 +61,9 @@ class CallContext:
         self.cdr: dict[str, Any] = {}
         self.recorded: dict[str, Any] = {}
         self.details: dict[str, Any] = {}
+        #: The step running now, and "step:outcome" of every step before it.
+        self.step = ""
+        self.path: list[str] = []
         self.transfer_to: str | None = None
         self.language = call.language
 

@@ -77,6 +77,7 @@ async def run_call(flows: FlowSet, ctx: CallContext,
         already_dead = ctx.channel.hung_up
         record = await _run_step(step, ctx, len(trace) + 1)
         trace.append(record)
+        ctx.path.append(f"{record.step}:{record.outcome}")
         if on_step is not None:
             on_step(record)
         if record.outcome == HANGUP:
@@ -118,6 +119,7 @@ def _result(trace: list[StepRecord], caller_hung_up: bool) -> CallResult:
 
 async def _run_step(step: Step, ctx: CallContext, seq: int) -> StepRecord:
     ctx.details = {}
+    ctx.step = step.name
     started = ctx.clock()
     try:
         outcome = await step.node.run(ctx)
