@@ -8,6 +8,7 @@ from agi.cli.graph import graph
 from agi.cli.schema import schema
 from agi.cli.serve import serve
 from agi.cli.simulate import simulate
+from agi.cli.test import test
 
 from agi.cli.validate import validate
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """agiflow: YAML call flows for Asterisk, served over FastAGI."""
 
 
-for command in (serve, validate, simulate, graph, schema):
+for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
 
 

@@ -1,0 +1,215 @@
+"""Loading ``*.tests.yaml`` files: YAML with line marks -> JSON Schema ->
+checks against the loaded flows -> frozen cases. Like flows, every error
+of every file is reported at once as ``file:line: message``."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+from jsonschema import Draft202012Validator
+
+from agi.cdr.schema import CALL_COLUMNS
+from agi.flow.interpreter import CALLER_HANGUP, COMPLETED, FAILED
+from agi.flow.loader import TEST_FILE_SUFFIXES, _Errors
+from agi.flow.model import FlowSet
+from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
+from agi.flowtest.memory import PREFIX_MARK, UNAVAILABLE, normalise_number, normalise_prefix
+from agi.flowtest.model import Case, Expectation, Inputs
+from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
+from agi.services import Override
+from agi.simulate import parse_dtmf
+
+_FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
+_CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
+#: How a call can end in a test (``expect.status``).
+STATUSES = (CALLER_HANGUP, COMPLETED, FAILED)
+_FOREVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Folders -> the ``*.tests.yaml`` files inside them, sorted; files as
+    given; each file once."""
+    files: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and p.is_file()) \
+            if path.is_dir() else [path]
+        for file in found:
+            files.setdefault(file.resolve(), file)
+    return list(files.values())
+
+
+def load_case_files(paths: Iterable[Path], flows: FlowSet, region: str) -> tuple[list[Case], list[SourceError]]:
+    """Every case of every file; no case at all when any file has an error."""
+    cases: list[Case] = []
+    errors: list[SourceError] = []
+    for path in paths:
+        found, problems = load_case_file(path, flows, region)
+        cases.extend(found)
+        errors.extend(problems)
+    return ([], sorted(errors)) if errors else (cases, [])
+
+
+def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[Case], list[SourceError]]:
+    """The cases of one file, checked against ``flows``."""
+    file = str(path)
+    try:
+        document = load_yaml(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [SourceError(file, 1, f"cannot read test file: {exc}")]
+    except DocumentError as exc:
+        return [], [SourceError(file, exc.line, exc.message)]
+    errors = _Errors(file, document)
+    if not isinstance(document, MarkedMap):
+        errors.add([], "a test file must be a mapping with version, flow and cases")
+        return [], errors.items
+    if not errors.schema(_FILE_VALIDATOR, document, [], ""):
+        return [], sorted(errors.items)
+    _check_flow_name(document["flow"], flows, ["flow"], "", errors)
+    builder = _CaseBuilder(file, document, flows, region, errors)
+    cases = [case for index in range(len(document["cases"])) if (case := builder.build(index)) is not None]
+    return (cases, []) if not errors.items else ([], sorted(errors.items))
+
+
+def _check_flow_name(name: str, flows: FlowSet, path: list[Any], prefix: str, errors: _Errors) -> bool:
+    if name in flows.flows:
+        return True
+    known = ", ".join(sorted(flows.flows)) or "none"
+    errors.add(path, f"{prefix}no flow named '{name}' among the loaded flows (known: {known})")
+    return False
+
+
+class _CaseBuilder:
+    """Builds the cases of one file, adding every problem to ``errors``."""
+
+    def __init__(self, file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> None:
+        self.file = file
+        self.document = document
+        self.flows = flows
+        self.region = region
+        self.errors = errors
+        self.defaults: Mapping[str, Any] = document.get("defaults") or {}
+        self.names: dict[str, int] = {}
+
+    def build(self, index: int) -> Case | None:
+        raw = self.document["cases"][index]
+        where: list[Any] = ["cases", index]
+        name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
+        prefix = f"case '{name}': "
+        if not self.errors.schema(_CASE_VALIDATOR, raw, where, prefix):
+            return None
+        if name in self.names:
+            self.errors.add(where + ["name"], f"{prefix}the name is also used by the case at line {self.names[name]}")
+        self.names.setdefault(name, raw.key_lines["name"])
+        flow_name = raw.get("flow", self.document["flow"])
+        flow_ok = "flow" not in raw or _check_flow_name(flow_name, self.flows, where + ["flow"], prefix, self.errors)
+        flow = self.flows.get(flow_name)
+        tz = ZoneInfo(flow.timezone) if flow is not None else timezone.utc
+        inputs = self._inputs(raw, where, prefix, tz)
+        expect = tuple(Expectation(key, value, raw["expect"].key_lines[key]) for key, value in raw["expect"].items())
+        if flow_ok and flow is not None:
+            self._check_expect(expect, flow_name, where + ["expect"], prefix)
+        return Case(name, flow_name, self.file, raw.line, inputs, expect)
+
+    def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: Any) -> Inputs:
+        """The case's inputs over the file's defaults, each checked where it
+        is written; a time without offset is in ``tz``, the flow's zone."""
+        values: dict[str, Any] = {}
+        for key in INPUTS:
+            origin = where if key in raw else ["defaults"]
+            source = raw if key in raw else self.defaults
+            if key in source:
+                values[key] = self._input(key, source[key], origin + [key], prefix, tz)
+        return Inputs(**{k: v for k, v in values.items() if v is not None})
+
+    def _input(self, key: str, value: Any, path: list[Any], prefix: str, tz: Any) -> Any:
+        if key == "at":
+            return self._moment(value, path, prefix, tz)
+        if key == "dtmf":
+            return tuple(parse_dtmf(value)) if isinstance(value, str) else \
+                tuple(None if keys in (None, "", "-") else keys for keys in value)
+        if key in ("queue_statuses", "dial_statuses"):
+            return tuple(value)
+        if key == "lists":
+            return {name: self._list(name, entries, path + [name], prefix) for name, entries in value.items()}
+        if key == "overrides":
+            return tuple(self._override(name, spec, path + [name], prefix, tz) for name, spec in value.items())
+        if key == "random":
+            return tuple(value) if isinstance(value, list) else (value,)
+        return value
+
+    def _moment(self, value: Any, path: list[Any], prefix: str, tz: Any) -> datetime | None:
+        moment: datetime | None = None
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        if moment is None:
+            self.errors.add(path, f"{prefix}{path[-1]}: {value!r} is not a date and time such as "
+                                  "2025-03-10T09:30:00+01:00")
+            return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+    def _list(self, name: str, entries: Any, path: list[Any], prefix: str) -> tuple[str, ...] | str:
+        if entries == UNAVAILABLE:
+            return UNAVAILABLE
+        for index, entry in enumerate(entries):
+            try:
+                if entry.endswith(PREFIX_MARK):
+                    normalise_prefix(entry[:-1], self.region)
+                else:
+                    normalise_number(entry, self.region)
+            except ValueError as exc:
+                self.errors.add(path + [index], f"{prefix}lists.{name}: {exc}")
+        return tuple(entries)
+
+    def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: Any) -> Override:
+        if isinstance(spec, str):
+            return Override(schedule, spec, _FOREVER)
+        until = _FOREVER
+        if "until" in spec:
+            until = self._moment(spec["until"], path + ["until"], prefix, tz) or _FOREVER
+        return Override(schedule, spec["state"], until, spec.get("reason", ""))
+
+    def _check_expect(self, expect: tuple[Expectation, ...], flow_name: str, where: list[Any], prefix: str) -> None:
+        """Step names, CDR columns and statuses the flow can really produce."""
+        steps = _step_names(self.flows, flow_name)
+        for item in expect:
+            path = where + [item.key]
+            named: list[tuple[int | None, str]] = []
+            if item.key in ("path", "path_includes"):
+                named = [(i, str(entry).split(":", 1)[0]) for i, entry in enumerate(item.value)]
+            elif item.key in ("visits", "skips"):
+                named = list(enumerate(item.value))
+            elif item.key == "last_step":
+                named = [(None, item.value)]
+            for index, step in named:
+                if step not in steps:
+                    self.errors.add(path if index is None else path + [index],
+                                    f"{prefix}{item.key}: flow '{flow_name}' has no step '{step}'")
+            if item.key == "cdr":
+                for column in item.value:
+                    if column not in CALL_COLUMNS:
+                        self.errors.add(path + [column], f"{prefix}cdr: unknown column '{column}'; "
+                                                         f"allowed: {', '.join(CALL_COLUMNS)}")
+            if item.key == "status" and item.value not in STATUSES:
+                self.errors.add(path, f"{prefix}status: unknown status '{item.value}'; "
+                                      f"allowed: {', '.join(STATUSES)}")
+
+
+def _step_names(flows: FlowSet, start: str) -> set[str]:
+    """Steps of ``start`` and of every flow it may transfer to."""
+    names: set[str] = set()
+    seen, pending = set(), [start]
+    while pending:
+        flow = flows.get(pending.pop())
+        if flow is None or flow.name in seen:
+            continue
+        seen.add(flow.name)
+        names.update(flow.steps)
+        pending.extend(t for step in flow.steps.values() for t in step.node.flow_references())
+    return names

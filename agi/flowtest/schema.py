@@ -1,0 +1,77 @@
+"""JSON Schema of flow test-case files (``*.tests.yaml``).
+
+A file names the flow it tests and lists cases; each case says what the
+caller does (the inputs) and what must come out (``expect``). ``defaults``
+gives inputs shared by every case of the file.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agi.nodes.base import obj
+from agi.nodes.branch import STEP_NAME
+from agi.nodes.goto import FLOW_NAME
+
+CASE_FILE_VERSION = 1
+
+_TEXT = {"type": "string"}
+_NUMBER = {"type": "string", "minLength": 1}
+_KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
+_STATUS = {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+_CHANCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+_OVERRIDE_STATE = {"enum": ["open", "closed"]}
+_PATH_ENTRY = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z0-9_*#]+)?$"}
+
+#: What the caller, Asterisk and the services do in one case.
+INPUTS: dict[str, Any] = {
+    "caller": _TEXT,
+    "called": _TEXT,
+    "at": {},  # a time: checked when the case is built (YAML may give a datetime)
+    "dtmf": {"oneOf": [{"type": "string", "pattern": r"^[0-9*#ABCD, -]*$"},
+                       {"type": "array", "items": _KEYS}]},
+    "hangup_after": {"type": "integer", "minimum": 0},
+    "queue_statuses": {"type": "array", "items": _STATUS},
+    "dial_statuses": {"type": "array", "items": _STATUS},
+    "lists": {"type": "object", "additionalProperties": {
+        "oneOf": [{"type": "array", "items": _NUMBER}, {"const": "unavailable"}]}},
+    "overrides": {"type": "object", "additionalProperties": {
+        "oneOf": [_OVERRIDE_STATE,
+                  obj({"state": _OVERRIDE_STATE, "until": {}, "reason": _TEXT}, ("state",))]}},
+    "random": {"oneOf": [_CHANCE, {"type": "array", "items": _CHANCE, "minItems": 1}]},
+    "webhook_response": {"oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
+                                   {"const": "timeout"}]},
+}
+
+#: What must come out of the case; each key is checked on its own.
+EXPECT: dict[str, Any] = {
+    "path": {"type": "array", "items": _PATH_ENTRY},
+    "path_includes": {"type": "array", "items": _PATH_ENTRY, "minItems": 1},
+    "visits": {"type": "array", "items": STEP_NAME, "minItems": 1},
+    "skips": {"type": "array", "items": STEP_NAME, "minItems": 1},
+    "status": _TEXT,
+    "outcome": _TEXT,
+    "last_step": STEP_NAME,
+    "cdr": {"type": "object", "additionalProperties": _SCALAR},
+    "fields": {"type": "object", "additionalProperties": _SCALAR},
+    "variables": {"type": "object", "additionalProperties": _SCALAR},
+    "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
+    "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
+    "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+    "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}})},
+}
+
+CASE_SCHEMA: dict[str, Any] = obj({
+    "name": {"type": "string", "minLength": 1},
+    "flow": FLOW_NAME,
+    **INPUTS,
+    "expect": {**obj(EXPECT), "minProperties": 1},
+}, ("name", "expect"))
+
+CASE_FILE_SCHEMA: dict[str, Any] = obj({
+    "version": {"const": CASE_FILE_VERSION},
+    "flow": FLOW_NAME,
+    "description": _TEXT,
+    "defaults": obj(INPUTS),
+    "cases": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+}, ("version", "flow", "cases"))
