@@ -22,5 +22,6 @@ setup(
         "tzdata",
     ],
     extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0"]},
-    entry_points={"console_scripts": ["agiflow=agi.cli.main:main"]},
+    entry_points={"console_scripts": ["agiflow=agi.cli.main:main",
+                                    "agiflow-agi=agi.stdio.main:entry_point"]},
 )

@@ -1,0 +1,123 @@
+"""``agiflow-agi``: the console script Asterisk runs with ``AGI(agiflow-agi,<flow>,...)``.
+
+One process per call. It loads the configuration and the flows, reads the
+``agi_*`` environment from stdin through pyst2, runs the flow with the same
+session code as ``agiflow serve`` and writes the same CDR rows directly to
+the configured SQLite database.
+
+Exit status: 0 once a call has run (``AGIFLOW_STATUS`` tells how it ended);
+1 when the call could not run at all (no usable config, invalid flows, CDR
+database unusable), which Asterisk reports as ``AGISTATUS=FAILURE`` so the
+dialplan takes its fallback; 2 for a wrong command line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from agi.cdr.direct import DirectCdr
+from agi.config import Config, ConfigError, load_config
+from agi.flow.loader import load_flows
+from agi.flow.model import FlowSet
+from agi.runtime import server_services
+from agi.session import SessionSettings, run_session
+from agi.stdio.driver import run_to_completion
+from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
+
+log = logging.getLogger("agiflow.agi")
+
+CONFIG_ENV = "AGIFLOW_CONFIG"
+SYSTEM_CONFIG = Path("/etc/agiflow/config.yaml")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="agiflow-agi",
+        description="Run one agiflow flow as a plain AGI script: AGI(agiflow-agi,<flow>[,arg...]).")
+    p.add_argument("-c", "--config", default=None,
+                   help=f"config.yaml (default: ${CONFIG_ENV}, else {SYSTEM_CONFIG})")
+    p.add_argument("--log-file", default=None, help="append log lines to this file instead of stderr")
+    p.add_argument("flow", help="name of the flow to run, optionally with ?key=value params")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the flow (args, agi_arg_N)")
+    return p
+
+
+def config_path(option: str | None) -> Path:
+    """-c, else $AGIFLOW_CONFIG, else /etc/agiflow/config.yaml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or SYSTEM_CONFIG)
+
+
+def setup_logging(level: str, log_file: str | None) -> None:
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    options = parser().parse_args(argv)
+    setup_logging("WARNING", options.log_file)
+    if sys.stdin.isatty():
+        log.error("agiflow-agi is run by Asterisk: AGI(agiflow-agi,%s); for a test call use "
+                  "`agiflow simulate %s --caller N`", options.flow, options.flow)
+        return 2
+    path = config_path(options.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for error in exc.errors:
+            log.error("%s", error)
+        return 1
+    setup_logging(config.log_level, options.log_file)
+    flows = load_flow_set(config)
+    if flows is None:
+        return 1
+    cdr = DirectCdr(config.database)
+    try:
+        cdr.open()
+    except Exception as exc:  # noqa: BLE001 - any database failure means: do not take the call
+        log.error("cannot open the CDR database %s: %s; not running the call", config.database, exc)
+        return 1
+    return run_call(config, flows, cdr, options.flow, options.args)
+
+
+def load_flow_set(config: Config) -> FlowSet | None:
+    flows, errors = load_flows([config.flows])
+    for error in errors:
+        log.error("%s", error)
+    if errors or not flows.flows:
+        log.error("not running the call: fix the flows in %s (agiflow validate %s)", config.flows, config.flows)
+        return None
+    return flows
+
+
+def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Sequence[str]) -> int:
+    """Read the environment, run the session, close the CDR database."""
+    from asterisk.agi import AGI
+
+    stdin, stdout = text_streams(sys.stdin.buffer, sys.stdout.buffer)
+    agi = AGI(stdin=stdin, stdout=stdout, stderr=DebugStream(log))
+    env = environment(agi.env, flow, args)
+    if not env.uniqueid:
+        log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
+    transport = StdioTransport(agi)
+    settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
+    session = run_session(env, transport, flows, cdr, settings, time.time, server_services(config))
+    try:
+        run_to_completion(session)
+    finally:
+        if not cdr.close():
+            log.error("some CDR rows of call %s were not written (logged above)", env.uniqueid or "-")
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The stdin/stdout transport of plain AGI mode, on top of pyst2.
+
+pyst2's ``asterisk.agi.AGI`` reads the ``agi_*`` environment, catches the
+SIGHUP Asterisk sends a script process when the caller hangs up, and writes
+command lines to stdout. Its reply parsing is not used: it takes an
+out-of-band ``HANGUP`` line for a reply, waits forever after the single-line
+``520 Invalid command syntax.  Proper usage not available.``, raises on the
+``100 Trying...`` that precedes GOSUB's answer and loses the ``(timeout)`` of
+``200 result= (timeout)``. Replies are read from the same stdin with
+``agi.protocol.wire.ReplyParser``, the parser the FastAGI server uses.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from typing import IO, Any, Mapping, Sequence
+
+from twisted.internet import defer
+
+from agi.channel import ConnectionClosed
+from agi.protocol.environment import AgiEnvironment
+from agi.protocol.wire import Reply, ReplyParser
+
+log = logging.getLogger("agiflow.agi")
+
+
+class DebugStream(io.TextIOBase):
+    """A text stream that turns pyst2's diagnostics (it prints the
+    environment and every command to stderr) into DEBUG log lines."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+        self._buffer = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            if line.strip():
+                self._logger.debug("pyst2: %s", line.strip())
+        return len(text)
+
+
+def text_streams(stdin: IO[bytes], stdout: IO[bytes]) -> tuple[IO[str], IO[str]]:
+    """Line-oriented text views of the raw pipes: LF only (a CR stays in the
+    line, as Asterisk sends it), bytes that are not UTF-8 decoded with
+    replacement characters, every write flushed at once."""
+    reader = io.TextIOWrapper(stdin, encoding="utf-8", errors="replace", newline="\n")
+    writer = io.TextIOWrapper(stdout, encoding="utf-8", errors="surrogateescape", newline="\n",
+                              write_through=True)
+    return reader, writer
+
+
+def environment(pyst_env: Mapping[str, str], flow: str, args: Sequence[str]) -> AgiEnvironment:
+    """The call's environment as the FastAGI server would see it.
+
+    Asterisk runs ``agiflow-agi`` with the dialplan arguments on its command
+    line (and again as agi_arg_1..N). The first one names the flow: it
+    becomes ``network_script``, so ``support?lang=fr`` works as in
+    ``agi://host/support?lang=fr``; the rest become agi_arg_1..N.
+    """
+    values = {key[4:]: value for key, value in pyst_env.items()
+              if key.startswith("agi_") and not key.startswith("agi_arg_")}
+    values["network_script"] = flow
+    values.update({f"arg_{n}": value for n, value in enumerate(args, start=1)})
+    return AgiEnvironment(values)
+
+
+class StdioTransport:
+    """Sends one command through pyst2 and reads its complete reply."""
+
+    def __init__(self, agi: Any) -> None:
+        self._agi = agi
+        self._parser = ReplyParser()
+        self._hangup = False
+        self.closed = False
+        self.abort_reason: str | None = None
+
+    @property
+    def hangup_seen(self) -> bool:
+        """The caller hung up: Asterisk sent SIGHUP (script processes) or a
+        ``HANGUP`` line (as it does on FastAGI)."""
+        return self._hangup or self._parser.hangup_seen or bool(getattr(self._agi, "_got_sighup", False))
+
+    @hangup_seen.setter
+    def hangup_seen(self, value: bool) -> None:
+        self._hangup = value
+
+    def send(self, line: bytes) -> "defer.Deferred[Reply]":
+        """Write one command line; resolve with Asterisk's reply. Fails with
+        ConnectionClosed when Asterisk has closed the pipes."""
+        if self.closed:
+            return defer.fail(ConnectionClosed("stdin/stdout to Asterisk are closed"))
+        try:
+            self._agi.send_command(line.decode("utf-8", "surrogateescape"))
+            return defer.succeed(self._read_reply())
+        except (OSError, ValueError, ConnectionClosed) as exc:
+            self.closed = True
+            return defer.fail(ConnectionClosed(f"lost the pipes to Asterisk: {exc}"))
+
+    def _read_reply(self) -> Reply:
+        """Read lines until one completes a reply; a HANGUP line only notes the hangup."""
+        stdin = self._agi.stdin
+        while True:
+            line = stdin.readline()
+            if not line:
+                raise ConnectionClosed("Asterisk closed stdin while a command was pending")
+            reply = self._parser.feed(line[:-1] if line.endswith("\n") else line)
+            if reply is not None:
+                return reply
