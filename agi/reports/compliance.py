@@ -1,0 +1,77 @@
+"""The ``compliance`` report: do-not-call (Robinson) checks by list, recording
+consent answers, recordings made (and any made without consent), and callers
+blocked by list. One row per item; ``share_pct`` is relative to the base
+named in docs/reports.md (all calls, calls checked, calls asked...)."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from agi.reports import queries as q
+from agi.reports.db import CdrReader
+from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+
+COMPLIANCE_COLUMNS = (
+    Column("section", "Section", TEXT), Column("item", "Item", TEXT, shrink=True),
+    Column("list", "List", TEXT, shrink=True), Column("calls", "Calls", COUNT),
+    Column("share_pct", "Share", PERCENT),
+)
+#: Consent values that allow a recording: asked and accepted, or notified.
+CONSENT_ALLOWS = ("accepted", "notified")
+_CONSENT_ORDER = ("accepted", "declined", "no_answer", "notified", "never")
+
+
+def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
+    clause, params = q.where(filters)
+    groups = [dict(r) for r in reader.rows(q.COMPLIANCE.format(where=clause), params)]
+    total = sum(g["calls"] for g in groups)
+    rows = [_row("calls", "all calls", None, total, total)]
+    rows += _robinson_rows(groups, total)
+    consent = Counter({g["consent"]: 0 for g in groups if g["consent"]})
+    for g in groups:
+        if g["consent"]:
+            consent[g["consent"]] += g["calls"]
+    asked = sum(consent.values())
+    names = [c for c in _CONSENT_ORDER if c in consent or c in _CONSENT_ORDER[:3]]
+    names += sorted(set(consent) - set(names))
+    rows += [_row("consent", name, None, consent[name], asked) for name in names]
+    recorded = sum(g["calls"] for g in groups if g["recorded"])
+    unconsented = sum(g["calls"] for g in groups if g["recorded"] and g["consent"] not in CONSENT_ALLOWS)
+    rows += [_row("recording", "recorded", None, recorded, total),
+             _row("recording", "without consent", None, unconsented, recorded)]
+    blocked: Counter[str] = Counter()
+    for g in groups:
+        if g["blocked"]:
+            blocked[g["blocked"]] += g["calls"]
+    rows += [_row("blocked", "blocked", name, n, total) for name, n in sorted(blocked.items())]
+    chart_list = [Chart("Recording consent", names, [consent[n] for n in names])]
+    robinson = [r for r in rows if r["section"] == "robinson" and r["item"] != "checked"]
+    chart_list.append(Chart("Do-not-call checks", [_chart_label(r) for r in robinson], [r["calls"] for r in robinson]))
+    return Report("compliance", "Compliance", COMPLIANCE_COLUMNS, rows, filters, now, {},
+                  charts=chart_list if charts else ())
+
+
+def _robinson_rows(groups: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+    checked = sum(g["calls"] for g in groups if g["robinson"])
+    results: Counter[tuple[str, str | None]] = Counter()
+    for g in groups:
+        if g["robinson"]:
+            list_name = g["robinson_list"] if g["robinson"] != "clear" else None
+            results[(g["robinson"], list_name)] += g["calls"]
+    results.setdefault(("clear", None), 0)
+    if not any(result == "listed" for result, _ in results):
+        results[("listed", None)] = 0
+    order = {"clear": 0, "listed": 1, "error": 2}
+    keys = sorted(results, key=lambda k: (order.get(k[0], 3), k[0], k[1] or ""))
+    return ([_row("robinson", "checked", None, checked, total)]
+            + [_row("robinson", result, name, results[(result, name)], checked) for result, name in keys])
+
+
+def _row(section: str, item: str, list_name: str | None, calls: int, base: int) -> dict[str, Any]:
+    return {"section": section, "item": item, "list": list_name, "calls": calls,
+            "share_pct": round(100.0 * calls / base, 1) if base else None}
+
+
+def _chart_label(row: dict[str, Any]) -> str:
+    return f"{row['item']}: {row['list']}" if row["list"] else str(row["item"])

@@ -1,0 +1,59 @@
+"""The ``ivr`` report: how callers answered each menu.
+
+It counts the ``menu`` rows of ``call_steps`` of the calls selected by the
+filters (``--flow`` selects the flow the menu belongs to, which differs from
+the call's flow after a ``goto``). One row per menu and outcome: the choice
+key, ``direct``, ``timeout`` or ``invalid`` (the caller ran out of retries),
+``hangup`` (hung up at the menu) or ``error``.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from agi.reports import queries as q
+from agi.reports.db import CdrReader
+from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+
+IVR_COLUMNS = (
+    Column("flow", "Flow", TEXT, shrink=True), Column("menu", "Menu", TEXT, shrink=True),
+    Column("choice", "Choice"), Column("times", "Times", COUNT), Column("share_pct", "Share", PERCENT),
+    Column("timeouts", "Timeouts", COUNT), Column("invalid", "Invalid", COUNT),
+    Column("retried", "Retried", COUNT),
+)
+#: Outcomes that are not keys, listed after the keys in this order.
+_NOT_KEYS = ("direct", "timeout", "invalid", "hangup", "error")
+_MAX_CHARTS = 12
+
+
+def ivr(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
+    """Choices, timeouts and invalid entries per menu."""
+    clause, params = q.where(filters, flow_column="s.flow")
+    rows = [dict(r) for r in reader.rows(q.IVR.format(where=clause), params)]
+    runs: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        runs[(row["flow"], row["menu"])] += row["times"]
+    for row in rows:
+        row["share_pct"] = round(100.0 * row["times"] / runs[(row["flow"], row["menu"])], 1)
+    rows.sort(key=lambda r: (r["flow"] or "", r["menu"], _choice_order(r["choice"])))
+    totals = {"flow": "total", "times": sum(r["times"] for r in rows),
+              "timeouts": sum(r["timeouts"] for r in rows), "invalid": sum(r["invalid"] for r in rows),
+              "retried": sum(r["retried"] for r in rows)}
+    return Report("ivr", "IVR menus", IVR_COLUMNS, rows, filters, now, {}, totals,
+                  _charts(rows, runs) if charts else ())
+
+
+def _choice_order(choice: str | None) -> tuple[int, str]:
+    text = choice or ""
+    return (1 + _NOT_KEYS.index(text), "") if text in _NOT_KEYS else (0, text.rjust(10))
+
+
+def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> list[Chart]:
+    busiest = sorted(runs, key=lambda menu: -runs[menu])[:_MAX_CHARTS]
+    charts = []
+    for flow, menu in busiest:
+        mine = [r for r in rows if (r["flow"], r["menu"]) == (flow, menu)]
+        charts.append(Chart(f"Menu {menu} ({flow}): {runs[(flow, menu)]} times",
+                            [str(r["choice"]) for r in mine], [r["times"] for r in mine]))
+    return charts

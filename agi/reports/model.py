@@ -1,0 +1,88 @@
+"""What every report is made of: filters in, columns, rows and charts out.
+
+The query modules build a ``Report``; the renderers in ``agi.reports.render``
+turn it into a terminal table, CSV, JSON or an HTML page. Nothing here knows
+about click or about the output format.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any, Mapping, Sequence
+
+#: How a column's values are written (see docs/reports.md, "Formats").
+TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER = "text", "count", "seconds", "percent", "time", "number"
+KINDS = (TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report. ``key`` names it in CSV headers and JSON rows;
+    ``title`` heads the terminal table and the HTML page. ``shrink`` marks a
+    text column the terminal table may cut to fit the width; ``table=False``
+    leaves it out of the terminal table (CSV, JSON and HTML keep it)."""
+
+    key: str
+    title: str
+    kind: str = TEXT
+    shrink: bool = False
+    table: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.key}: unknown kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A bar chart: one bar per label. ``horizontal`` suits long labels
+    (outcomes, menu choices); vertical bars suit hours of the day."""
+
+    title: str
+    labels: Sequence[str]
+    values: Sequence[float]
+    horizontal: bool = True
+    unit: str = "calls"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which calls a report reads: started in [since, until) (UTC, None for
+    open ends), of these flows (empty: all), from this caller (exact, or a
+    prefix ending in ``*``). ``tz`` is the zone of days, hours and times."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    flows: tuple[str, ...] = ()
+    caller: str | None = None
+    tz: tzinfo | None = None
+    tz_name: str = "UTC"
+
+    def describe(self) -> dict[str, Any]:
+        """The filters as plain values for JSON and page headers."""
+        return {"since": _iso(self.since), "until": _iso(self.until), "flow": list(self.flows),
+                "caller": self.caller, "timezone": self.tz_name}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of one report: its rows (dicts keyed by column key) in
+    order, optional totals (a row shown after the others in the table and
+    the page, never in CSV), charts for the page, and the options used."""
+
+    kind: str
+    title: str
+    columns: Sequence[Column]
+    rows: Sequence[Mapping[str, Any]]
+    filters: Filters
+    generated_at: datetime
+    options: Mapping[str, Any] = field(default_factory=dict)
+    totals: Mapping[str, Any] | None = None
+    charts: Sequence[Chart] = ()
+    notes: Sequence[str] = ()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

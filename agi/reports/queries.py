@@ -1,0 +1,200 @@
+"""The SQL of every report, by name, with the filter clause they share.
+
+Only values are ever parameters; the few pieces put into the text (the
+grouping expression, the number of placeholders) come from fixed tables in
+this module, never from user input. Definitions (docs/reports.md):
+
+- answered: the call reached an agent (``queue_status = 'ANSWERED'``) or the
+  dialled party (``dial_status = 'ANSWER'``);
+- outcome: one word per call, the first that applies in ``OUTCOME``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agi.reports.model import Filters
+from agi.reports.timerange import sql_time
+
+ANSWERED = "(c.queue_status IS 'ANSWERED' OR c.dial_status IS 'ANSWER')"
+REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
+
+#: The outcome of a call, in order of precedence.
+OUTCOMES = ("in_progress", "answered", "interrupted", "failed", "callback", "abandoned",
+            "not_answered", "blocked", "do_not_call", "ivr_hangup", "self_service")
+OUTCOME = f"""CASE
+  WHEN c.status = 'in_progress' THEN 'in_progress'
+  WHEN {ANSWERED} THEN 'answered'
+  WHEN c.status = 'interrupted' THEN 'interrupted'
+  WHEN c.status IN ('error', 'unknown_flow') THEN 'failed'
+  WHEN c.callback IS NOT NULL THEN 'callback'
+  WHEN {REACHED} AND c.status = 'caller_hangup' THEN 'abandoned'
+  WHEN {REACHED} THEN 'not_answered'
+  WHEN c.blocked IS NOT NULL THEN 'blocked'
+  WHEN c.robinson = 'listed' THEN 'do_not_call'
+  WHEN c.status = 'caller_hangup' THEN 'ivr_hangup'
+  ELSE 'self_service'
+END"""
+ABANDONED = f"(NOT {ANSWERED} AND {REACHED} AND c.status = 'caller_hangup' AND c.callback IS NULL)"
+
+#: Grouping expressions for ``--by``; local_day/local_hour are registered
+#: by CdrReader and count in the report's time zone.
+GROUPS = {
+    "flow": "c.flow",
+    "outcome": OUTCOME,
+    "status": "c.status",
+    "queue": "c.queue",
+    "day": "local_day(c.started_at)",
+    "hour": "local_hour(c.started_at)",
+}
+
+
+def where(filters: Filters, flow_column: str = "c.flow") -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (without ``WHERE``) selecting the calls of
+    ``filters`` and its parameters. A caller ending in ``*`` is a prefix."""
+    clauses = ["1 = 1"]
+    params: dict[str, Any] = {}
+    if filters.since is not None:
+        clauses.append("c.started_at >= :since")
+        params["since"] = sql_time(filters.since)
+    if filters.until is not None:
+        clauses.append("c.started_at < :until")
+        params["until"] = sql_time(filters.until)
+    clauses.append(in_list(flow_column, "flow", filters.flows, params))
+    if filters.caller:
+        if filters.caller.endswith("*"):
+            clauses.append("c.caller GLOB :caller")
+            params["caller"] = glob_escape(filters.caller[:-1]) + "*"
+        else:
+            clauses.append("c.caller = :caller")
+            params["caller"] = filters.caller
+    return " AND ".join(c for c in clauses if c), params
+
+
+def in_list(column: str, name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    """``column IN (:name0, :name1...)`` with the values as parameters; ''
+    when ``values`` is empty (no restriction)."""
+    if not values:
+        return ""
+    keys = [f"{name}{i}" for i in range(len(values))]
+    params.update(zip(keys, values))
+    return f"{column} IN ({', '.join(':' + k for k in keys)})"
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally by GLOB: ``*``, ``?`` and ``[`` in brackets."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
+
+
+CALL_LOG = f"""
+SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.path, {OUTCOME} AS outcome,
+       c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
+       c.error
+FROM calls c
+WHERE {{where}}
+ORDER BY c.started_at DESC, c.call_id DESC
+LIMIT :limit"""
+
+SUMMARY = f"""
+SELECT {{group}} AS key, count(*) AS calls,
+       sum({ANSWERED}) AS answered,
+       sum(c.status = 'caller_hangup') AS hung_up,
+       sum(c.status IN ('error', 'unknown_flow', 'interrupted')) AS failed,
+       sum(c.duration) AS total_s, avg(c.duration) AS avg_s, max(c.duration) AS max_s,
+       avg(c.queue_wait) AS avg_wait_s,
+       count(c.duration) AS timed, count(c.queue_wait) AS waited
+FROM calls c
+WHERE {{where}}
+GROUP BY key"""
+
+INBOUND = f"""
+SELECT {{group}} AS key, count(*) AS calls,
+       sum({ANSWERED}) AS answered,
+       sum({ABANDONED}) AS abandoned,
+       sum(c.duration) AS dur_s,
+       avg(CASE WHEN {ANSWERED} THEN c.talk_time END) AS acd_s,
+       avg(c.queue_wait) AS avg_wait_s,
+       max(c.queue_wait) AS max_wait_s,
+       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited
+FROM calls c
+WHERE {{where}} AND c.status <> 'in_progress'
+GROUP BY key"""
+
+CALLS_PER_HOUR = """
+SELECT local_hour(c.started_at) AS hour, count(*) AS calls
+FROM calls c
+WHERE {where}
+GROUP BY hour"""
+
+OUTCOME_COUNTS = f"""
+SELECT {OUTCOME} AS outcome, count(*) AS calls
+FROM calls c
+WHERE {{where}}
+GROUP BY outcome"""
+
+#: Contacts (``episodes``): a caller's call with no call from them in the
+#: window before it starts one; calls within the window after the previous
+#: call are its repeats. :window is in days (julianday units).
+FCR = f"""
+WITH picked AS (
+  SELECT c.caller, c.flow, c.started_at, julianday(c.started_at) AS jd, {OUTCOME} AS outcome
+  FROM calls c
+  WHERE {{where}} AND c.caller <> ''
+), marked AS (
+  SELECT *, CASE WHEN jd - lag(jd) OVER w <= :window THEN 0 ELSE 1 END AS first
+  FROM picked WINDOW w AS (PARTITION BY caller ORDER BY started_at)
+), numbered AS (
+  SELECT *, sum(first) OVER (PARTITION BY caller ORDER BY started_at ROWS UNBOUNDED PRECEDING) AS episode
+  FROM marked
+), contacts AS (
+  SELECT count(*) AS calls, min(started_at) AS first_at, max(jd) AS last_jd,
+         max(CASE WHEN first = 1 THEN flow END) AS flow,
+         max(CASE WHEN first = 1 THEN outcome END) AS outcome,
+         max(CASE WHEN first = 1 THEN started_at END) AS started_at
+  FROM numbered
+  GROUP BY caller, episode
+)
+SELECT {{group}} AS key, count(*) AS contacts,
+       sum(calls = 1 AND last_jd + :window <= julianday(:now)) AS resolved,
+       sum(calls > 1) AS repeated,
+       sum(calls = 1 AND last_jd + :window > julianday(:now)) AS open,
+       sum(calls) - count(*) AS repeat_calls
+FROM contacts c
+WHERE c.first_at >= :first_since AND c.first_at < :first_until
+GROUP BY key"""
+FCR_GROUPS = {"flow": "c.flow", "outcome": "c.outcome", "day": "local_day(c.started_at)"}
+
+TRACKING = f"""
+WITH callers AS (
+  SELECT c.caller, count(*) AS calls, sum({ANSWERED}) AS answered,
+         min(c.started_at) AS first_call, max(c.started_at) AS last_call,
+         sum(c.queue_wait) AS wait_s, max(c.queue_wait) AS max_wait_s, sum(c.talk_time) AS talk_s
+  FROM calls c
+  WHERE {{where}} AND c.caller <> ''
+  GROUP BY c.caller
+  HAVING count(*) >= :min_calls
+  ORDER BY calls DESC, last_call DESC, c.caller
+  LIMIT :limit
+)
+SELECT t.*,
+       (SELECT {OUTCOME} FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
+        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_outcome,
+       (SELECT c.flow FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
+        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_flow
+FROM callers t"""
+
+IVR = """
+SELECT s.flow, s.step AS menu, s.outcome AS choice, count(*) AS times,
+       sum(coalesce(json_extract(s.details, '$.timeouts'), 0)) AS timeouts,
+       sum(coalesce(json_extract(s.details, '$.invalid'), 0)) AS invalid,
+       sum(coalesce(json_extract(s.details, '$.timeouts'), 0) > 0
+           OR coalesce(json_extract(s.details, '$.invalid'), 0) > 0) AS retried
+FROM calls c JOIN call_steps s ON s.call = c.id
+WHERE {where} AND s.type = 'menu'
+GROUP BY s.flow, s.step, s.outcome"""
+
+COMPLIANCE = """
+SELECT c.robinson, c.robinson_list, c.consent, c.recording IS NOT NULL AS recorded, c.blocked,
+       count(*) AS calls
+FROM calls c
+WHERE {where}
+GROUP BY 1, 2, 3, 4, 5"""

@@ -1,0 +1,76 @@
+"""The HTML page: one standalone file with inline CSS and inline SVG charts.
+Its Content-Security-Policy forbids loading anything, so the page opens
+offline and from an e-mail attachment alike. Every value is escaped."""
+from __future__ import annotations
+
+from html import escape
+from typing import Any, Mapping
+
+from agi import __version__
+from agi.reports.model import Column, Report
+from agi.reports.render.svg import chart_svg
+from agi.reports.render.table import describe_filters
+from agi.reports.render.values import human, numeric
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2933;
+       margin: 24px auto; max-width: 1100px; padding: 0 16px; background: #ffffff; }
+h1 { font-size: 1.5em; margin: 0 0 4px; }
+h2 { font-size: 1.1em; margin: 28px 0 8px; }
+p.filters, footer { color: #52606d; margin: 0 0 16px; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px 40px; }
+figure { margin: 0; }
+figcaption { font-weight: 600; margin-bottom: 4px; }
+table { border-collapse: collapse; font-size: 14px; margin-top: 8px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; text-align: left;
+         vertical-align: top; max-width: 28em; overflow-wrap: anywhere; }
+th { background: #f0f4f8; position: sticky; top: 0; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #f9fafb; }
+tfoot td { font-weight: 600; border-top: 2px solid #9aa5b1; }
+p.empty { color: #52606d; font-style: italic; }
+footer { margin-top: 24px; font-size: 12px; }
+"""
+
+
+def render_html(report: Report) -> str:
+    title = f"agiflow: {report.title}"
+    charts = "".join(f"<figure><figcaption>{escape(c.title)}</figcaption>{chart_svg(c)}</figure>"
+                     for c in report.charts)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<header><h1>{escape(report.title)}</h1>",
+        f'<p class="filters">{escape(describe_filters(report))}</p></header>',
+        f'<section class="charts">{charts}</section>' if charts else "",
+        f"<h2>{len(report.rows):,} rows</h2>",
+        _table(report),
+        *(f"<p>{escape(note)}</p>" for note in report.notes),
+        f"<footer>Generated {escape(report.generated_at.isoformat(timespec='seconds'))} "
+        f"by agiflow {escape(__version__)}.</footer>",
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _table(report: Report) -> str:
+    if not report.rows:
+        return '<p class="empty">No calls match these filters.</p>'
+    head = "".join(f"<th{_cls(c)} scope=\"col\">{escape(c.title)}</th>" for c in report.columns)
+    body = "\n".join(_tr(report.columns, row) for row in report.rows)
+    foot = f"<tfoot>{_tr(report.columns, report.totals)}</tfoot>" if report.totals else ""
+    return f'<table id="report"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody>{foot}</table>'
+
+
+def _tr(columns: Any, row: Mapping[str, Any]) -> str:
+    cells = "".join(f"<td{_cls(c)}>{escape(human(c, row.get(c.key)) if c.key in row else '')}</td>"
+                    for c in columns)
+    return f"<tr>{cells}</tr>"
+
+
+def _cls(column: Column) -> str:
+    return ' class="num"' if numeric(column) else ""

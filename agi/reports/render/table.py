@@ -1,0 +1,77 @@
+"""The terminal table: a title, the filters, aligned columns that fit the
+width (long text is cut with ``…``), and a totals row."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from agi.reports.model import Column, Report
+from agi.reports.render.values import human, numeric
+from agi.reports.timerange import UTC
+
+GAP = "  "
+_MIN_SHRUNK = 6
+
+
+def render_table(report: Report, width: int | None = 80) -> str:
+    columns = [c for c in report.columns if c.table]
+    lines = [report.title, describe_filters(report)]
+    if not report.rows:
+        return "\n".join(lines + ["", "no calls match these filters"]) + "\n"
+    body = [[human(c, row.get(c.key)) for c in columns] for row in report.rows]
+    total = [human(c, report.totals.get(c.key)) if c.key in report.totals else "" for c in columns] \
+        if report.totals else None
+    widths = _fit(columns, body + ([total] if total else []), width)
+    lines += ["", _line(columns, [c.title for c in columns], widths), GAP.join("-" * w for w in widths)]
+    lines += [_line(columns, cells, widths) for cells in body]
+    if total:
+        lines += [GAP.join("-" * w for w in widths), _line(columns, total, widths)]
+    for note in report.notes:
+        lines.append(note)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def describe_filters(report: Report) -> str:
+    """One line: the time range, zone and filters of the report."""
+    f = report.filters
+    tz = f.tz or UTC
+    since = f.since.astimezone(tz).strftime("%Y-%m-%d %H:%M") if f.since else "first call"
+    until = f.until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if f.until else "now"
+    span = "all calls" if not (f.since or f.until) else f"{since} to {until}"
+    parts = [f"{span} ({f.tz_name})"]
+    if f.flows:
+        parts.append("flow " + ", ".join(f.flows))
+    if f.caller:
+        parts.append(f"caller {f.caller}")
+    parts += [f"{key} {_option(value)}" for key, value in report.options.items()
+              if value not in (None, [], ()) and key != "by"]
+    return ", ".join(parts)
+
+
+def _option(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None) -> list[int]:
+    """Natural widths, then the widest shrinkable column loses a character
+    at a time until the table fits ``width`` (None: no limit)."""
+    widths = [max([len(c.title)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    if width is None:
+        return widths
+    while sum(widths) + len(GAP) * (len(widths) - 1) > width:
+        candidates = [i for i, c in enumerate(columns)
+                      if c.shrink and widths[i] > max(_MIN_SHRUNK, len(c.title))]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return widths
+
+
+def _line(columns: Sequence[Column], cells: Sequence[str], widths: Sequence[int]) -> str:
+    out = []
+    for column, cell, size in zip(columns, cells, widths):
+        text = cell if len(cell) <= size else cell[:size - 1] + "…"
+        out.append(text.rjust(size) if numeric(column) else text.ljust(size))
+    return GAP.join(out)

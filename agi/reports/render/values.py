@@ -1,0 +1,55 @@
+"""How one value of each column kind is written, per format."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agi.reports.model import COUNT, PERCENT, SECONDS, TIME, Column
+
+MISSING = "-"
+
+
+def human(column: Column, value: Any) -> str:
+    """For people (terminal table, HTML): ``1:05:09``, ``45.5%``, ``1,234``,
+    ``2025-03-10 09:30``; ``-`` when there is no value."""
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if column.kind == SECONDS:
+        return clock(float(value))
+    if column.kind == PERCENT:
+        return f"{float(value):.1f}%"
+    if column.kind == COUNT:
+        return f"{int(value):,}"
+    if column.kind == TIME and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def clock(seconds: float) -> str:
+    """Seconds as ``m:ss`` under an hour, else ``h:mm:ss``."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def plain(column: Column, value: Any) -> Any:
+    """For machines (CSV, JSON): numbers stay numbers (seconds rounded to the
+    millisecond), times become ISO 8601 with their offset, None stays None."""
+    if value is None:
+        return None
+    if column.kind == TIME and isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if column.kind in (SECONDS, PERCENT) and isinstance(value, (int, float)):
+        return round(float(value), 3)
+    if column.kind == COUNT and isinstance(value, (int, float)):
+        return int(value)
+    return value
+
+
+def numeric(column: Column) -> bool:
+    return column.kind in (COUNT, SECONDS, PERCENT)

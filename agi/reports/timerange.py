@@ -1,0 +1,98 @@
+"""Moments and zones for report filters: ``--since``/``--until`` values
+(dates, ISO times, ``7d``/``24h``/``30m``/``2w``, ``today``, ``yesterday``,
+``now``) and the time zone that days and hours are counted in."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = timezone.utc
+_RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+class TimeError(ValueError):
+    """A moment or zone that cannot be understood; the message says why."""
+
+
+def zone(name: str | None) -> tuple[tzinfo, str]:
+    """The zone called ``name`` (IANA, e.g. ``Europe/Madrid``, or ``UTC``),
+    or the system's zone when ``name`` is None or ``local``."""
+    if name is None or name == "local":
+        return system_zone()
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeError(f"unknown time zone {name!r}; use an IANA name such as Europe/Madrid or UTC") from None
+
+
+def system_zone() -> tuple[tzinfo, str]:
+    """The machine's zone: ``$TZ`` when it names an IANA zone, else
+    /etc/localtime, else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in filter(None, candidates):
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    if localtime.exists():
+        try:
+            with localtime.open("rb") as handle:
+                return ZoneInfo.from_file(handle, key="localtime"), "localtime"
+        except (OSError, ValueError):
+            pass
+    return UTC, "UTC"
+
+
+def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> datetime:
+    """``text`` as an aware UTC datetime. Dates are midnight in ``tz``; as
+    an end (``end=True``) a date means the end of that day, so
+    ``--until 2025-03-10`` includes the 10th. Relative forms count back
+    from ``now``."""
+    value = text.strip().lower()
+    local_today = now.astimezone(tz).date()
+    named = {"today": local_today, "yesterday": local_today - timedelta(days=1)}
+    if value == "now":
+        return now.astimezone(UTC)
+    if value in named:
+        return _midnight(named[value] + timedelta(days=1 if end else 0), tz)
+    relative = _RELATIVE.match(value)
+    if relative:
+        return (now - int(relative.group(1)) * _UNITS[relative.group(2)]).astimezone(UTC)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as exc:
+            raise TimeError(f"{text!r}: {exc}") from None
+        return _midnight(day + timedelta(days=1 if end else 0), tz)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TimeError(f"{text!r} is not a date (2025-03-10), an ISO time (2025-03-10T09:30), "
+                        f"a relative time (7d, 24h, 30m, 2w) or today/yesterday/now") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def _midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def sql_time(moment_: datetime) -> str:
+    """A moment as the CDR stores it: ISO 8601 UTC with milliseconds and Z,
+    so that text comparison is time order."""
+    return moment_.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_stored(text: str) -> datetime:
+    """A CDR timestamp (``2025-03-10T09:00:00.000Z``) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
