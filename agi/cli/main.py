@@ -5,6 +5,7 @@ import click
 
 from agi import __version__
 from agi.cli.graph import graph
+from agi.cli.report import report
 from agi.cli.schema import schema
 from agi.cli.serve import serve
 from agi.cli.simulate import simulate
@@ -21,6 +22,7 @@ def cli() -> None:
 
 for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
+cli.add_command(report)
 
 
 def main() -> None:
