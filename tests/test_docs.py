@@ -2,7 +2,8 @@
 
 Every command and option of the CLI, every step type and each of its options,
 and every config key has its section in docs/. Every example flow, config and
-SQL query in the docs really loads or runs. Every link between the pages
+SQL query in the docs really loads or runs, and every example test file
+passes against the shipped flows. Every link between the pages
 resolves. The lists come from the code (click, the node registry, the config
 schema), never from this file, so a new command, option, step type or key
 fails here until it is documented.
@@ -23,7 +24,10 @@ from agi.cli.main import cli
 from agi.config import SCHEMA, ConfigError, load_config
 from agi.flow.loader import load_flows
 from agi.flow.yamlio import DocumentError, load_yaml
+from agi.flowtest.loader import load_case_files
+from agi.flowtest.runner import run_cases
 from agi.nodes import REGISTRY
+from agi.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -284,6 +288,9 @@ def test_every_yaml_example_is_a_valid_flow_config_or_a_marked_fragment(
     assert _first_code_line(body) == "version: 1", (
         f"{where}: a ```yaml block must be a complete flow (version: 1), a config "
         f"(first line '{CONFIG_EXAMPLE}') or marked with the first line '{FRAGMENT}'")
+    if "cases" in load_yaml(body):
+        _assert_test_file_example_passes(body, page, line, tmp_path)
+        return
     _assert_flow_example_loads(body, page, line, tmp_path)
 
 
@@ -303,6 +310,23 @@ def _assert_flow_example_loads(body: str, page: Path, line: int, tmp_path: Path)
     _, errors = load_flows([tmp_path])
     own = [f"{page.relative_to(ROOT)}:{line + e.line}: {e.message}" for e in errors if Path(e.file).name == example.name]
     assert not own, "flow example does not validate:\n" + "\n".join(own)
+
+
+def _assert_test_file_example_passes(body: str, page: Path, line: int, tmp_path: Path) -> None:
+    """A test-file example (``version: 1`` with ``cases:``) loads against the
+    shipped flows and every case in it passes."""
+    example = tmp_path / "example.tests.yaml"
+    example.write_text(body, encoding="utf-8")
+    flows, errors = load_flows([ROOT / "flows"])
+    assert errors == []
+    cases, problems = load_case_files([example], flows, "ES")
+    where = page.relative_to(ROOT)
+    assert not problems, "test file example does not load:\n" + "\n".join(
+        f"{where}:{line + e.line}: {e.message}" for e in problems)
+    results = run_cases(cases, flows, Services())
+    failed = [f"{where}:{line + r.case.line}: case '{r.case.name}': {r.error}" for r in results if r.error] + \
+             [f"{where}:{line + m.line}: {m.key}: {m.message}" for r in results for m in r.mismatches]
+    assert not failed, "test file example fails:\n" + "\n".join(failed)
 
 
 @pytest.mark.parametrize("page, line, body", SQL_BLOCKS, ids=[block_id(b) for b in SQL_BLOCKS])
