@@ -58,6 +58,7 @@ class CdrReader:
     def snapshot(self) -> Iterator["CdrReader"]:
         """One read transaction: every query inside sees the same data."""
         self.conn.execute("BEGIN")
+        self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
         try:
             yield self
         finally:
