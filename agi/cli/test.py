@@ -13,7 +13,7 @@ from agi.flow.loader import load_flows
 from agi.flow.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
 from agi.flowtest.runner import CaseResult, run_cases, select
-from agi.runtime import simulation_services
+from agi.services import Services
 
 #: Exit status when a test file or a flow is invalid, or nothing is to run.
 INVALID = 2
@@ -50,7 +50,10 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     chosen = select(cases, patterns)
     if not chosen:
         _fail(f"no case matches -k {' -k '.join(patterns)} ({len(cases)} cases found)")
-    results = run_cases(chosen, flows, simulation_services(config))
+    # Settings only: each case brings its own lists, overrides, callbacks and
+    # webhooks, so no case reads the database or the network.
+    base = Services(recordings=config.recordings, default_region=config.default_region)
+    results = run_cases(chosen, flows, base)
     deselected = len(cases) - len(chosen)
     if fmt == "json":
         click.echo(json.dumps(_as_json(results, deselected), indent=2, default=str))
