@@ -104,7 +104,7 @@ SELECT {{group}} AS key, count(*) AS calls,
        count(c.duration) AS timed, count(c.queue_wait) AS waited
 FROM calls c
 WHERE {{where}}
-GROUP BY key"""
+GROUP BY 1"""
 
 INBOUND = f"""
 SELECT {{group}} AS key, count(*) AS calls,
@@ -117,19 +117,19 @@ SELECT {{group}} AS key, count(*) AS calls,
        count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited
 FROM calls c
 WHERE {{where}} AND c.status <> 'in_progress'
-GROUP BY key"""
+GROUP BY 1"""
 
 CALLS_PER_HOUR = """
 SELECT local_hour(c.started_at) AS hour, count(*) AS calls
 FROM calls c
 WHERE {where}
-GROUP BY hour"""
+GROUP BY 1"""
 
 OUTCOME_COUNTS = f"""
 SELECT {OUTCOME} AS outcome, count(*) AS calls
 FROM calls c
 WHERE {{where}}
-GROUP BY outcome"""
+GROUP BY 1"""
 
 #: Contacts (``episodes``): a caller's call with no call from them in the
 #: window before it starts one; calls within the window after the previous
@@ -160,7 +160,7 @@ SELECT {{group}} AS key, count(*) AS contacts,
        sum(calls) - count(*) AS repeat_calls
 FROM contacts c
 WHERE c.first_at >= :first_since AND c.first_at < :first_until
-GROUP BY key"""
+GROUP BY 1"""
 FCR_GROUPS = {"flow": "c.flow", "outcome": "c.outcome", "day": "local_day(c.started_at)"}
 
 TRACKING = f"""
