@@ -47,9 +47,14 @@ class Override:
     reason: str = ""
 
 
+class OverridesUnavailable(Exception):
+    """Schedule overrides cannot be read (the database is locked or broken)."""
+
+
 class ScheduleOverrides(Protocol):
     def active(self, schedule: str, at: datetime) -> Override | None:
-        """The override in force for ``schedule`` at ``at``, if any."""
+        """The override in force for ``schedule`` at ``at``, if any.
+        Raises OverridesUnavailable when overrides cannot be read."""
 
 
 class CallbackRequests(Protocol):

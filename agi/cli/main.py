@@ -6,6 +6,7 @@ import click
 from agi import __version__
 from agi.cli.graph import graph
 from agi.cli.report import report
+from agi.cli.schedule import schedule
 from agi.cli.schema import schema
 from agi.cli.serve import serve
 from agi.cli.simulate import simulate
@@ -23,6 +24,7 @@ def cli() -> None:
 for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
 cli.add_command(report)
+cli.add_command(schedule)
 
 
 def main() -> None:

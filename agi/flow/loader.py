@@ -3,18 +3,21 @@ dataclasses -> graph checks. Every error in every file is reported at once
 as ``file:line: message``; nothing half-valid is ever returned."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator, ValidationError
 
 from agi.flow import graph, templates
 from agi.flow.model import Flow, FlowSet, Step
+from agi.flow.schedules import build_schedules, is_schedules_document
 from agi.flow.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.nodes import REGISTRY
 from agi.nodes.base import COMMON_OUTCOMES, NEXT, obj
+from agi.schedule.model import Schedule
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 #: Flow test-case files (``agiflow test``) live beside the flows; never flows.
@@ -83,31 +86,46 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     return list(files.values())
 
 
-def load_flow_file(path: str | Path) -> tuple[Flow | None, list[SourceError]]:
-    """Load and check one flow file."""
+def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
+    """Read and parse one YAML file: its document, or the errors."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [SourceError(file, 1, f"cannot read flow file: {exc}")]
     try:
-        document = load_yaml(text)
+        return load_yaml(text), []
     except DocumentError as exc:
         return None, [SourceError(file, exc.line, exc.message)]
+
+
+def load_flow_file(path: str | Path, schedules: Mapping[str, Schedule | None] | None = None
+                   ) -> tuple[Flow | None, list[SourceError]]:
+    """Load and check one flow file; its schedule steps may name ``schedules``."""
+    document, problems = read_document(path)
+    if problems:
+        return None, problems
+    return flow_from_document(document, str(path), schedules or {})
+
+
+def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedule | None]
+                       ) -> tuple[Flow | None, list[SourceError]]:
+    """Check one parsed flow file and build its Flow."""
     errors = _Errors(file, document)
     if not isinstance(document, MarkedMap):
         errors.add([], "a flow file must be a mapping with version, name, start and steps")
         return None, errors.items
     if not errors.schema(_FLOW_VALIDATOR, document, [], ""):
         return None, errors.items
-    flow = _build_flow(document, file, errors)
+    flow = _build_flow(document, file, errors, schedules)
     return (flow if not errors.items else None), sorted(errors.items)
 
 
-def _build_flow(document: MarkedMap, file: str, errors: _Errors) -> Flow:
+def _build_flow(document: MarkedMap, file: str, errors: _Errors,
+                schedules: Mapping[str, Schedule | None]) -> Flow:
     steps = {}
     for name, raw in document["steps"].items():
-        step = _build_step(name, raw, errors)
+        step = _build_step(name, raw, errors, schedules)
         if step is not None:
             steps[name] = step
     timezone = document.get("timezone", "UTC")
@@ -128,7 +146,8 @@ def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _build_step(name: str, raw: MarkedMap, errors: _Errors) -> Step | None:
+def _build_step(name: str, raw: MarkedMap, errors: _Errors,
+                schedules: Mapping[str, Schedule | None]) -> Step | None:
     where = ["steps", name]
     prefix = f"step '{name}': "
     kinds = [key for key in raw if key in REGISTRY]
@@ -146,7 +165,7 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors) -> Step | None:
     ok = errors.schema(_COMMON_VALIDATOR, common, where, prefix) and ok
     if not ok:
         return None
-    node = REGISTRY[kind].from_config(raw[kind])
+    node = REGISTRY[kind].from_config(raw[kind]).with_schedules(schedules)
     for option, message in node.problems():
         errors.add(where + [kind], f"{prefix}{kind}.{option}: {message}")
     for option, text, is_condition in node.templates():
@@ -198,15 +217,17 @@ def _check_graph(flow: Flow, errors: _Errors) -> None:
 
 
 def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]:
-    """Load every flow under ``paths``; the set is empty when any error exists."""
-    flows: dict[str, Flow] = {}
+    """Load every flow and schedule under ``paths``; the set is empty when
+    any error exists. Schedules files are read first, so that any flow may
+    name any schedule."""
     errors: list[SourceError] = []
-    files = flow_files(paths)
-    for file in files:
-        if not file.exists():
-            errors.append(SourceError(str(file), 1, "no such file or folder"))
+    documents = _read_all(paths, errors)
+    schedules = _load_schedules([(f, d) for f, d in documents if is_schedules_document(d)], errors)
+    flows: dict[str, Flow] = {}
+    for file, document in documents:
+        if is_schedules_document(document):
             continue
-        flow, found = load_flow_file(file)
+        flow, found = flow_from_document(document, str(file), schedules)
         errors.extend(found)
         if flow is None:
             continue
@@ -221,4 +242,59 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
     if errors:
         return FlowSet(), sorted(errors)
-    return FlowSet(flows), []
+    return FlowSet(flows, {name: s for name, s in schedules.items() if s is not None}), []
+
+
+def load_schedules(paths: Iterable[str | Path]) -> tuple[dict[str, Schedule], list[SourceError]]:
+    """Only the schedules under ``paths``; flow files are not checked, so
+    schedules can be shown and overridden while a flow has errors."""
+    read_errors: list[SourceError] = []
+    documents = [(f, d) for f, d in _read_all(paths, read_errors) if is_schedules_document(d)]
+    errors = [e for e in read_errors if _mentions_schedules(e.file)]
+    schedules = _load_schedules(documents, errors)
+    if errors:
+        return {}, sorted(errors)
+    return {name: s for name, s in schedules.items() if s is not None}, []
+
+
+def _mentions_schedules(file: str) -> bool:
+    """A file that cannot be parsed but looks like a schedules file."""
+    try:
+        return re.search(r"^schedules\s*:", Path(file).read_text(encoding="utf-8", errors="replace"),
+                         re.M) is not None
+    except OSError:
+        return True
+
+
+def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tuple[Path, Any]]:
+    """Every file under ``paths`` parsed; the errors of those that cannot be."""
+    documents = []
+    for file in flow_files(paths):
+        if not file.exists():
+            errors.append(SourceError(str(file), 1, "no such file or folder"))
+            continue
+        document, found = read_document(file)
+        errors.extend(found)
+        if not found:
+            documents.append((file, document))
+    return documents
+
+
+def _load_schedules(documents: list[tuple[Path, Any]], errors: list[SourceError]) -> dict[str, Schedule | None]:
+    """Schedules by name from every schedules file; a name declared but
+    invalid maps to None, so flows naming it are not told it is unknown."""
+    schedules: dict[str, Schedule | None] = {}
+    sources: dict[str, str] = {}
+    for file, document in documents:
+        collector = _Errors(str(file), document)
+        built = build_schedules(document, str(file), collector)
+        declared = document.get("schedules")
+        for name in declared if isinstance(declared, dict) else {}:
+            where = f"{file}:{declared.key_lines.get(name, 1)}"
+            if name in sources:
+                collector.add(["schedules", name], f"schedule '{name}' is also defined at {sources[name]}")
+                continue
+            sources[name] = where
+            schedules[name] = built.get(name)
+        errors.extend(collector.items)
+    return schedules

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
     from agi.nodes.base import Node
+    from agi.schedule.model import Schedule
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,11 @@ class Flow:
 
 @dataclass(frozen=True)
 class FlowSet:
-    """Every loaded flow by name; replaced whole on reload, never mutated."""
+    """Every loaded flow and schedule by name; replaced whole on reload,
+    never mutated."""
 
     flows: Mapping[str, Flow] = field(default_factory=dict)
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)
 
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)

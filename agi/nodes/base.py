@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 if TYPE_CHECKING:
     from agi.flow.context import CallContext
+    from agi.schedule.model import Schedule
 
 #: Outcomes every step may have: the caller hung up, or the step failed.
 COMMON_OUTCOMES = ("hangup", "error")
@@ -30,6 +31,12 @@ class Node:
     @classmethod
     def from_config(cls, config: Any) -> "Node":
         raise NotImplementedError
+
+    def with_schedules(self, schedules: Mapping[str, "Schedule | None"]) -> "Node":
+        """The node bound to the loaded schedules (for steps that use one);
+        the loader calls it before asking for outcomes and problems. A
+        name that maps to None is declared but invalid."""
+        return self
 
     def outcomes(self) -> tuple[str, ...]:
         """Outcomes this step can return besides the common ones."""

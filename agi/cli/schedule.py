@@ -1,0 +1,174 @@
+"""``agiflow schedule``: see the schedules' state, and force one open or
+closed until a moment. Overrides go to the configured database, where the
+running server reads them on every call: no restart, no reload."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import click
+
+from agi.cli.common import config_option, get_config
+from agi.config import Config
+from agi.flow.loader import load_schedules
+from agi.schedule.evaluate import changes, describe_time, state_at
+from agi.schedule.model import Schedule
+from agi.schedule.overrides import STATES, SqliteOverrides
+from agi.schedule.spec import parse_moment
+from agi.services import Override, OverridesUnavailable
+
+#: How far ``show`` lists the changes to come.
+SHOW_DAYS = 7
+
+
+def now() -> datetime:
+    """The current time; tests replace it."""
+    return datetime.now(timezone.utc)
+
+
+@click.group()
+def schedule() -> None:
+    """Schedules: their state now, and manual overrides.
+
+    Schedules are defined in schedules files in the flows folder; overrides
+    are kept in the configured database and take effect on the next call.
+    """
+
+
+def _schedules(config: Config) -> dict[str, Schedule]:
+    """The schedules of the flows folder, or exit 1 printing every error."""
+    found, errors = load_schedules([config.flows]) if config.flows.exists() else ({}, [])
+    for error in errors:
+        click.echo(str(error), err=True)
+    if errors:
+        sys.exit(1)
+    return found
+
+
+def _find(config: Config, name: str) -> Schedule:
+    found = _schedules(config)
+    if name not in found:
+        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} "
+                                 f"(known: {', '.join(sorted(found)) or 'none'})", param_hint="NAME")
+    return found[name]
+
+
+def _reader(config: Config) -> SqliteOverrides | None:
+    return SqliteOverrides(config.database, readonly=True) if config.database.is_file() else None
+
+
+def _active(config: Config, name: str, at: datetime) -> Override | None:
+    reader = _reader(config)
+    try:
+        return reader.active(name, at) if reader else None
+    except OverridesUnavailable as exc:
+        raise click.ClickException(f"cannot read overrides: {exc}") from None
+
+
+def _moment(text: str, zone: ZoneInfo, hint: str) -> datetime:
+    try:
+        return parse_moment(text, now(), zone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _override_text(override: Override | None, zone: ZoneInfo) -> str:
+    if override is None:
+        return "none"
+    text = f"{override.state} until {describe_time(override.until, zone)}"
+    return text + (f" ({override.reason})" if override.reason else "")
+
+
+@schedule.command("list")
+@config_option
+def list_schedules(config_path: str | None) -> None:
+    """Every schedule with its state now and the override in force."""
+    config = get_config(config_path)
+    found = _schedules(config)
+    if not found:
+        click.echo(f"no schedules in {config.flows}")
+        return
+    moment = now()
+    rows = [("schedule", "timezone", "now", "override")]
+    for name, item in sorted(found.items()):
+        override = _active(config, name, moment)
+        state = state_at(item, moment, override, horizon=timedelta(0))
+        rows.append((name, item.timezone, state.outcome, _override_text(override, ZoneInfo(item.timezone))))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+
+
+@schedule.command()
+@click.argument("name")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="Show the state at TIME instead of now: ISO 8601 (without an offset, in the "
+                   "schedule's timezone), HH:MM (next time the clock shows it), or 2h / 30m / 1d from now.")
+@config_option
+def show(name: str, at: str | None, config_path: str | None) -> None:
+    """The state of schedule NAME now (or at --at), why, the override in
+    force, and every change in the coming week."""
+    config = get_config(config_path)
+    item = _find(config, name)
+    zone = ZoneInfo(item.timezone)
+    moment = _moment(at, zone, "--at") if at else now()
+    override = _active(config, name, moment)
+    state = state_at(item, moment, override)
+    click.echo(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")
+    click.echo(f"  reason: {state.reason}")
+    click.echo(f"  override: {_override_text(override, zone)}")
+    upcoming = changes(item, moment, moment + timedelta(days=SHOW_DAYS), override)
+    click.echo(f"  next changes ({SHOW_DAYS} days):" + ("" if upcoming else " none"))
+    for when, then in upcoming:
+        click.echo(f"    {describe_time(when, zone):<24} {then.outcome:<10} {then.reason}")
+
+
+@schedule.command()
+@click.argument("name")
+@click.argument("state", type=click.Choice(STATES))
+@click.option("--until", "until", required=True, metavar="TIME",
+              help="When the override ends: 2h / 30m / 1d / 1h30m from now, HH:MM (the next time the "
+                   "schedule's clock shows it), or ISO 8601 (without an offset, in the schedule's timezone).")
+@click.option("--reason", default="", help="Why, for whoever looks later (shown by show and list, and in the CDR step details).")
+@config_option
+def override(name: str, state: str, until: str, reason: str, config_path: str | None) -> None:
+    """Force schedule NAME open or closed until a moment.
+
+    Replaces any override NAME had. The running server sees it on the next
+    call; after --until the schedule runs on its own again.
+    """
+    config = get_config(config_path)
+    item = _find(config, name)
+    zone = ZoneInfo(item.timezone)
+    moment = now()
+    end = _moment(until, zone, "--until")
+    if end <= moment:
+        raise click.BadParameter(f"{describe_time(end, zone)} is not in the future", param_hint="--until")
+    try:
+        SqliteOverrides(config.database).set(Override(name, state, end, reason), moment)
+    except OverridesUnavailable as exc:
+        raise click.ClickException(f"cannot save the override: {exc}") from None
+    after = state_at(item, end)
+    click.echo(f"{name}: {state} until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
+
+
+@schedule.command()
+@click.argument("name")
+@config_option
+def clear(name: str, config_path: str | None) -> None:
+    """Remove the override of schedule NAME: the schedule runs on its own
+    again from the next call."""
+    config = get_config(config_path)
+    in_force = _active(config, name, now())
+    try:
+        if config.database.is_file():
+            SqliteOverrides(config.database).clear(name)
+    except OverridesUnavailable as exc:
+        raise click.ClickException(f"cannot clear the override: {exc}") from None
+    if in_force is None:
+        click.echo(f"{name}: no override in force")
+        return
+    item = load_schedules([config.flows])[0].get(name) if config.flows.exists() else None
+    zone = ZoneInfo(item.timezone if item else "UTC")
+    click.echo(f"{name}: override removed (it was {_override_text(in_force, zone)})")

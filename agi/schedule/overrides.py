@@ -1,0 +1,161 @@
+"""Manual schedule overrides in the SQLite database, table
+``schedule_overrides``: ``agiflow schedule override`` writes one row per
+schedule, the server reads the one in force on every call.
+
+Reads are one indexed lookup by primary key on a connection kept open per
+thread, so a change is seen by the very next call without a restart. The
+database is in WAL mode, so reads never wait for the CDR writer thread;
+``busy_timeout`` bounds the rare wait (a checkpoint) for the server.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agi.services import Override, OverridesUnavailable
+
+log = logging.getLogger("agiflow.schedules")
+
+STATES = ("open", "closed")
+
+CREATE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schedule_overrides ("
+    " schedule TEXT PRIMARY KEY,"
+    " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
+    " until REAL NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " set_at REAL NOT NULL)"
+)
+SELECT_ACTIVE = ("SELECT schedule, state, until, reason FROM schedule_overrides "
+                 "WHERE schedule = :schedule AND until > :at")
+SELECT_ALL_ACTIVE = ("SELECT schedule, state, until, reason FROM schedule_overrides "
+                     "WHERE until > :at ORDER BY schedule")
+UPSERT = (
+    "INSERT INTO schedule_overrides (schedule, state, until, reason, set_at) "
+    "VALUES (:schedule, :state, :until, :reason, :set_at) "
+    "ON CONFLICT (schedule) DO UPDATE SET state = excluded.state, until = excluded.until, "
+    "reason = excluded.reason, set_at = excluded.set_at"
+)
+DELETE = "DELETE FROM schedule_overrides WHERE schedule = :schedule"
+DELETE_EXPIRED = "DELETE FROM schedule_overrides WHERE until <= :at"
+
+
+def _epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        raise ValueError("override times must be aware datetimes (with a timezone)")
+    return moment.timestamp()
+
+
+def _override(row: tuple[str, str, float, str]) -> Override:
+    schedule, state, until, reason = row
+    return Override(schedule, state, datetime.fromtimestamp(until, tz=timezone.utc), reason)
+
+
+class SqliteOverrides:
+    """``ScheduleOverrides`` backed by the configured database file."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.readonly:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                       isolation_level=None)
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            self._local.conn = conn
+        return conn
+
+    def ensure_schema(self) -> None:
+        """Create the table (and the file) if missing; WAL like the CDRs."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connection()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(CREATE_TABLE)
+        except (sqlite3.Error, OSError) as exc:
+            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+
+    def active(self, schedule: str, at: datetime) -> Override | None:
+        """The override in force for ``schedule`` at ``at``; None when there
+        is none, or the table was never created."""
+        rows = self._rows(SELECT_ACTIVE, {"schedule": schedule, "at": _epoch(at)})
+        return _override(rows[0]) if rows else None
+
+    def all_active(self, at: datetime) -> list[Override]:
+        """Every override in force at ``at``, by schedule name."""
+        return [_override(row) for row in self._rows(SELECT_ALL_ACTIVE, {"at": _epoch(at)})]
+
+    def set(self, override: Override, now: datetime) -> None:
+        """Force ``override.schedule`` open or closed until ``override.until``,
+        replacing any override it had; expired rows are cleaned up."""
+        if override.state not in STATES:
+            raise ValueError(f"an override is {' or '.join(STATES)}, not {override.state!r}")
+        self.ensure_schema()
+        values = {"schedule": override.schedule, "state": override.state,
+                  "until": _epoch(override.until), "reason": override.reason, "set_at": _epoch(now)}
+        self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
+
+    def clear(self, schedule: str) -> bool:
+        """Remove the schedule's override; False when it had none."""
+        self.ensure_schema()
+        return self._write([(DELETE, {"schedule": schedule})]) > 0
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str]]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+
+    def _write(self, statements: list[tuple[str, dict[str, object]]]) -> int:
+        """Run ``statements`` in one transaction; the rows the first changed."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            changed = conn.execute(*statements[0]).rowcount
+            for sql, params in statements[1:]:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return changed
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+
+
+def server_overrides(database: str | Path) -> SqliteOverrides:
+    """The server's overrides: the table is created at start, and a read
+    waits at most a quarter of a second for a locked database (then the
+    call uses the schedule alone)."""
+    overrides = SqliteOverrides(database, busy_timeout=0.25)
+    try:
+        overrides.ensure_schema()
+    except OverridesUnavailable as exc:
+        log.warning("schedule overrides cannot be prepared (%s); schedules run without them until "
+                    "the database is writable", exc)
+    return overrides
+
+
+def simulation_overrides(database: str | Path) -> SqliteOverrides | None:
+    """Read-only overrides for simulations and flow tests, when the
+    database exists; None (no overrides) when it does not."""
+    return SqliteOverrides(database, readonly=True) if Path(database).is_file() else None
