@@ -59,8 +59,7 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     """Counts and durations per flow, outcome, status, queue, day or hour."""
     _check_group(by, SUMMARY_GROUPS)
     clause, params = q.where(filters)
-    rows = [dict(row) for row in reader.rows(q.SUMMARY.format(group=q.GROUPS[by], where=clause), params)]
-    rows = _order(rows, by)
+    rows = _order([dict(row) for row in reader.rows(q.SUMMARY.format(group=q.GROUPS[by], where=clause), params)], by)
     columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("calls", "Calls", COUNT),
                Column("answered", "Answered", COUNT), Column("hung_up", "Hung up", COUNT),
                Column("failed", "Failed", COUNT), Column("total_s", "Total", SECONDS),
@@ -135,9 +134,13 @@ def _pct(part: float | None, whole: float | None) -> float | None:
 
 
 def _order(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
-    """Days and hours in time order; anything else by calls, most first."""
+    """Days and hours (``00`` to ``23``) in time order; anything else by
+    calls, most first."""
+    if by == "hour":
+        for row in rows:
+            row["key"] = f"{row['key']:02d}"
     if by in ("day", "hour"):
-        return sorted(rows, key=lambda r: (r["key"] is None, r["key"] if r["key"] is not None else 0))
+        return sorted(rows, key=lambda r: label(r["key"]))
     return sorted(rows, key=lambda r: (-r["calls"], label(r["key"])))
 
 

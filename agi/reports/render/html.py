@@ -15,7 +15,7 @@ from agi.reports.render.values import human, numeric
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2933;
-       margin: 24px auto; max-width: 1100px; padding: 0 16px; background: #ffffff; }
+       margin: 24px auto; max-width: 1400px; padding: 0 16px; background: #ffffff; }
 h1 { font-size: 1.5em; margin: 0 0 4px; }
 h2 { font-size: 1.1em; margin: 28px 0 8px; }
 p.filters, footer { color: #52606d; margin: 0 0 16px; }
@@ -23,8 +23,10 @@ p.filters, footer { color: #52606d; margin: 0 0 16px; }
 figure { margin: 0; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
 table { border-collapse: collapse; font-size: 14px; margin-top: 8px; }
+.scroll { overflow-x: auto; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; text-align: left;
-         vertical-align: top; max-width: 28em; overflow-wrap: anywhere; }
+         vertical-align: top; white-space: nowrap; }
+td.wrap { white-space: normal; min-width: 6em; max-width: 32em; overflow-wrap: break-word; }
 th { background: #f0f4f8; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #f9fafb; }
@@ -63,7 +65,8 @@ def _table(report: Report) -> str:
     head = "".join(f"<th{_cls(c)} scope=\"col\">{escape(c.title)}</th>" for c in report.columns)
     body = "\n".join(_tr(report.columns, row) for row in report.rows)
     foot = f"<tfoot>{_tr(report.columns, report.totals)}</tfoot>" if report.totals else ""
-    return f'<table id="report"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody>{foot}</table>'
+    return (f'<div class="scroll"><table id="report"><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
+            f'</tbody>{foot}</table></div>')
 
 
 def _tr(columns: Any, row: Mapping[str, Any]) -> str:
@@ -73,4 +76,6 @@ def _tr(columns: Any, row: Mapping[str, Any]) -> str:
 
 
 def _cls(column: Column) -> str:
-    return ' class="num"' if numeric(column) else ""
+    if numeric(column):
+        return ' class="num"'
+    return ' class="wrap"' if column.shrink else ""

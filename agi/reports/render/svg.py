@@ -15,7 +15,7 @@ _FONT = "font-family=\"system-ui, sans-serif\" font-size=\"12\""
 def chart_svg(chart: Chart) -> str:
     """A horizontal or vertical bar chart; an empty chart says so."""
     if not chart.values or max(chart.values, default=0) <= 0:
-        return f'<p class="empty">{escape(chart.title)}: nothing to show</p>'
+        return '<p class="empty">nothing to show</p>'
     return _horizontal(chart) if chart.horizontal else _vertical(chart)
 
 
