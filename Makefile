@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup serve test bench clean
+.PHONY: setup browser serve test bench clean
 
 $(BIN)/agiflow: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,31 @@ $(BIN)/agiflow: setup.py
 
 setup: $(BIN)/agiflow
 
+# espeak-ng and sox render prompts (`agiflow sounds build`); installed with
+# apt-get when missing (as root, or through sudo), else named for the user.
+SOUND_TOOLS := espeak-ng sox
+setup: sound-tools
+sound-tools:
+	@missing=""; for tool in $(SOUND_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "missing:$$missing (install them: apt-get install$$missing)" >&2; exit 0; fi; \
+	echo "installing$$missing"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq$$missing >/dev/null
+
 serve: setup
 	$(BIN)/agiflow serve -c config.yaml
 
-test: setup
+# Debian's headless Chromium, for the HTML report tests; installed only when missing
+# (with sudo when not root). Without apt-get it warns, and those tests skip (fail in CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	    $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "warning: no chromium and no apt-get: the HTML report browser tests will skip" >&2; fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
