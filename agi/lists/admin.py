@@ -1,0 +1,231 @@
+"""Changing number lists: create, delete, add, remove, import, export.
+
+Every change is a short transaction on the configured database, so the
+server keeps reading (WAL) and the CDR writer keeps writing while lists
+change. A CSV import first reads and normalises the file into a temporary
+table, outside any lock on the database; then one transaction copies it in
+key order and points the list at its new entries. With ``replace`` the new
+entries get a fresh list id, so readers see the whole old list until the
+commit and the whole new one after it; the old entries are then removed a
+chunk at a time.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from agi.lists import schema as sql
+from agi.lists.numbers import Entry
+from agi.lists.store import connect
+from agi.services import ListUnavailable
+
+#: Rows removed per transaction when old entries are purged.
+PURGE_CHUNK = 50_000
+#: Page cache for an import (KiB): the copy sorts and writes in memory.
+IMPORT_CACHE_KIB = 262_144
+WRITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    name: str
+    entries: int
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """``added`` new entries; ``kept``: lines whose number was already in the
+    list or earlier in the file."""
+
+    name: str
+    read: int
+    added: int
+    entries: int
+    replaced: bool
+
+    @property
+    def kept(self) -> int:
+        return self.read - self.added
+
+
+class ListAdmin:
+    """Writes the number lists of the database at ``path``."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.path, read_only=False, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
+        sql.ensure_schema(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "ListAdmin":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    # -- reading --------------------------------------------------------------
+
+    def lists(self) -> list[ListSummary]:
+        return [ListSummary(*row) for row in self.conn.execute(sql.ALL_LISTS)]
+
+    def _list_id(self, name: str) -> int:
+        row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+        if row is None:
+            raise ListUnavailable(f"no number list named {name!r}")
+        return int(row[0])
+
+    def entries(self, name: str) -> Iterator[tuple[str, str | None, int]]:
+        """(stored key, note, added_at epoch seconds) in key order."""
+        return iter(self.conn.execute(sql.EXPORT, (self._list_id(name),)))
+
+    # -- small changes ----------------------------------------------------------
+
+    def create(self, name: str) -> bool:
+        """Create an empty list; False if it already exists."""
+        with self._transaction():
+            if self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone():
+                return False
+            self._create(name)
+            return True
+
+    def _new_id(self, name: str) -> int:
+        list_id = self.conn.execute(sql.NEW_ID, (name, self._now())).lastrowid
+        assert list_id is not None
+        return list_id
+
+    def _create(self, name: str) -> int:
+        list_id = self._new_id(name)
+        now = self._now()
+        self.conn.execute(sql.CREATE_LIST, (name, list_id, now, now))
+        return list_id
+
+    def add(self, name: str, entry: Entry, note: str | None = None) -> bool:
+        """Add (or re-note) an entry, creating the list if needed; True when
+        the entry is new."""
+        with self._transaction():
+            row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+            list_id = int(row[0]) if row else self._create(name)
+            new = self.conn.execute(sql.ENTRY_EXISTS, (list_id, entry.key)).fetchone() is None
+            self.conn.execute(sql.ADD_ENTRY, (list_id, entry.key, note, int(self.clock())))
+            self.conn.execute(sql.COUNT_CHANGE, (int(new), self._now(), list_id))
+            return new
+
+    def remove(self, name: str, entry: Entry) -> bool:
+        """Remove an entry; False when the list did not have it."""
+        with self._transaction():
+            list_id = self._list_id(name)
+            removed = self.conn.execute(sql.REMOVE_ENTRY, (list_id, entry.key)).rowcount
+            self.conn.execute(sql.COUNT_CHANGE, (-removed, self._now(), list_id))
+            return removed > 0
+
+    def delete(self, name: str) -> int:
+        """Delete a list and its entries; returns how many entries it had."""
+        with self._transaction():
+            row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+            if row is None:
+                raise ListUnavailable(f"no number list named {name!r}")
+            self.conn.execute(sql.DELETE_LIST, (name,))
+        self._purge(int(row[0]))
+        return int(row[1])
+
+    # -- import -------------------------------------------------------------------
+
+    def import_entries(self, name: str, rows: Iterable[tuple[str, str | None]], *, replace: bool = False,
+                       require_entries: bool = True) -> ImportResult:
+        """Import (stored key, note) rows into ``name``, creating it if
+        needed. ``replace`` swaps the whole list atomically. Nothing changes
+        when ``require_entries`` and ``rows`` is empty (ValueError)."""
+        self.purge_orphans()
+        self.conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+        self.conn.execute(sql.STAGING_CREATE)
+        self.conn.execute(sql.STAGING_CLEAR)
+        with self._transaction("BEGIN"):  # the temporary table only: no lock on the database
+            read = self.conn.executemany(sql.STAGING_INSERT, rows).rowcount
+        if read == 0 and require_entries:
+            raise ValueError("no entries to import")
+        try:
+            result, old_id = self._copy_staged(name, max(read, 0), replace)
+        finally:
+            self.conn.execute(sql.STAGING_CLEAR)
+        if old_id is not None:
+            self._purge(old_id)
+        self._shrink_wal()
+        return result
+
+    def _copy_staged(self, name: str, read: int, replace: bool) -> tuple[ImportResult, int | None]:
+        """One transaction: staged rows into the list. Returns the result and
+        the id of entries no longer used (after a replace)."""
+        with self._transaction():
+            row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+            if row is None:
+                list_id, old_id, before = self._create(name), None, 0
+            elif replace:
+                list_id, old_id, before = self._new_id(name), int(row[0]), 0
+            else:
+                list_id, old_id, before = int(row[0]), None, int(row[1])
+            added = self.conn.execute(sql.STAGING_COPY, (list_id, int(self.clock()))).rowcount
+            self.conn.execute(sql.POINT_LIST, (list_id, before + added, self._now(), name))
+        return ImportResult(name, read, added, before + added, replace and old_id is not None), old_id
+
+    # -- housekeeping -------------------------------------------------------------
+
+    def _purge(self, list_id: int) -> None:
+        """Remove the entries stored under ``list_id``, a chunk per transaction."""
+        while True:
+            with self._transaction():
+                removed = self.conn.execute(sql.PURGE_CHUNK, (list_id, list_id, PURGE_CHUNK)).rowcount
+            if removed < PURGE_CHUNK:
+                return
+
+    def _shrink_wal(self) -> None:
+        """Copy the import out of the WAL and truncate it, without waiting
+        for readers (a reader in the way leaves it for a later checkpoint)."""
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {WRITE_BUSY_TIMEOUT_MS}")
+
+    def purge_orphans(self) -> int:
+        """Remove entries no list points at (left by an interrupted
+        replace or delete); returns how many list ids were cleaned."""
+        orphans, last = [], -1
+        with self._transaction("BEGIN"):  # one snapshot for both reads
+            used = {row[0] for row in self.conn.execute(sql.LIST_IDS)}
+            while (found := self.conn.execute(sql.NEXT_STORED_ID, (last,)).fetchone()[0]) is not None:
+                last = int(found)
+                if last not in used:
+                    orphans.append(last)
+        for list_id in orphans:
+            self._purge(list_id)
+        return len(orphans)
+
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> "_Transaction":
+        return _Transaction(self.conn, begin)
+
+
+class _Transaction:
+    """``with``: BEGIN ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
+        self.conn = conn
+        self.begin = begin
+
+    def __enter__(self) -> None:
+        self.conn.execute(self.begin)
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")

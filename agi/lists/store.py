@@ -1,0 +1,103 @@
+"""Reading number lists from SQLite: ``SqliteNumberLists.match``.
+
+The server calls ``match`` on the reactor thread, so it is one short
+indexed statement on a connection of its own (WAL: it never waits for the
+CDR writer or an import, which write through other connections). Any
+database problem is reported as ``ListUnavailable`` so that steps fail
+closed, and the connection is reopened on the next call.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from agi.lists.numbers import PREFIX_MARK, Normaliser, probe_keys
+from agi.lists.schema import match_sql
+from agi.services import ListHit, ListUnavailable
+
+#: How long a lookup may wait for a lock (only WAL recovery takes one).
+READ_BUSY_TIMEOUT_MS = 200
+
+
+def connect(path: str | Path, *, read_only: bool, busy_timeout_ms: int = READ_BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A connection to the database at ``path``; ``read_only`` opens it so
+    that nothing can be written and a missing file is an error."""
+    if read_only:
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True,
+                               isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    return conn
+
+
+def best_hit(list_name: str, rows: list[tuple[int, str | None, str | None]]) -> ListHit | None:
+    """The exact entry if there is one, else the longest prefix."""
+    found = [(number, note) for _, number, note in rows if number is not None]
+    if not found:
+        return None
+    number, note = max(found, key=lambda row: (not row[0].endswith(PREFIX_MARK), len(row[0])))
+    if number.endswith(PREFIX_MARK):
+        return ListHit(list_name, number[:-1], True, note)
+    return ListHit(list_name, number, False, note)
+
+
+class SqliteNumberLists:
+    """``NumberLists`` backed by the list tables of one SQLite database.
+
+    Use it from one thread at a time (the server's reactor thread).
+    """
+
+    def __init__(self, path: str | Path, region: str, *, read_only: bool = True) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.region = region
+        self._normaliser: Normaliser | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def normaliser(self) -> Normaliser:
+        """Built on first use: an unknown region fails lookups, not startup."""
+        if self._normaliser is None:
+            self._normaliser = Normaliser(self.region)
+        return self._normaliser
+
+    def match(self, list_name: str, number: str) -> ListHit | None:
+        """The entry of ``list_name`` matching ``number`` (normalised to
+        E.164 first), or None. ValueError for a number that is not one;
+        ListUnavailable when the list does not exist or cannot be read."""
+        keys = probe_keys(self.normaliser.number(number))
+        try:
+            rows = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchall()
+        except sqlite3.Error as exc:
+            self.close()
+            raise ListUnavailable(f"cannot read number list {list_name!r} from {self.path}: {exc}") from None
+        if not rows:
+            raise ListUnavailable(f"no number list named {list_name!r} in {self.path}")
+        return best_hit(list_name, rows)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if not self.path.is_file():
+                raise sqlite3.OperationalError("the database file does not exist")
+            self._conn = connect(self.path, read_only=self.read_only)
+            if not self.read_only:
+                self._conn.execute("PRAGMA query_only = ON")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def server_lists(database: str | Path, region: str) -> SqliteNumberLists:
+    """The server's lists: a connection of its own that never writes."""
+    return SqliteNumberLists(database, region, read_only=False)
+
+
+def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists | None:
+    """Lists for simulations: the database read-only when it exists, else
+    none (robinson steps then fail closed, as a server without lists would)."""
+    return SqliteNumberLists(database, region, read_only=True) if Path(database).is_file() else None
