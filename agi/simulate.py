@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from agi.cdr.memory import MemoryCdr
 from agi.flow.model import Flow, FlowSet
@@ -43,20 +43,28 @@ def parse_dtmf(text: str | None) -> list[str | None]:
 def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: datetime | None = None,
              dtmf: Sequence[str | None] = (), hangup_after: int | None = None,
              queue_statuses: Sequence[str] = (), dial_statuses: Sequence[str] = (),
+             vm_statuses: Sequence[str] = (), queue_wait: float = 0.0, talk_time: float = 0.0,
+             app_results: Mapping[str, int] | None = None,
              max_line: int | None = None, services: Services | None = None) -> SimulationResult:
     """Run ``flow`` once as Asterisk would: every prompt exists, the caller
     keys ``dtmf`` entry by entry and hangs up after ``hangup_after``
-    answered commands."""
+    answered commands. Queue / Dial / VoiceMail end as the statuses say
+    (see ``CallerScript``); the call's clock moves on by the time they take."""
     moment = (at or datetime.now(timezone.utc)).timestamp()
     script = CallerScript(dtmf=list(dtmf), hangup_during=None if hangup_after is None else hangup_after + 1,
-                          queue_statuses=queue_statuses, dial_statuses=dial_statuses, sounds=EverySound())
+                          queue_statuses=queue_statuses, dial_statuses=dial_statuses,
+                          vm_statuses=vm_statuses, queue_wait=queue_wait, talk_time=talk_time,
+                          app_results=dict(app_results or {}), sounds=EverySound())
     env = make_environment(flow.name, callerid=caller or "unknown", dnid=called or "unknown",
                            uniqueid=f"{int(moment)}.1")
     asterisk = SimulatedAsterisk(env, script)
     transport = SimTransport(asterisk)
     cdr = MemoryCdr()
     settings = SessionSettings() if max_line is None else SessionSettings(max_line=max_line)
-    run_sync(run_session(transport.environment(), transport, flows, cdr, settings, lambda: moment, services))
+    def clock() -> float:  # Queue and Dial move the simulated time on
+        return moment + asterisk.elapsed
+
+    run_sync(run_session(transport.environment(), transport, flows, cdr, settings, clock, services))
     [call] = cdr.calls.values()
     return SimulationResult(call, cdr.steps, transport.exchanges, dict(asterisk.variables),
                             asterisk.continue_at)

@@ -301,6 +301,7 @@ def test_menu_direct_dial_stores_the_extension_and_dials_it(tmp_path: Path) -> N
         'GET DATA "main-menu" "5000" "3"',
         'SET VARIABLE "TARGET_EXTEN" "301"',
         'EXEC "Dial" "PJSIP/301,30"',
+        "NOOP",  # Dial answers -1 once an answered call ends: the step checks for a hangup
         STATUS.format("completed"),
     ]
     assert path(result) == ["menu:direct", "extension:next"]
@@ -832,9 +833,11 @@ steps:
 
 def test_exec_sends_options_as_one_quoted_argument(tmp_path: Path) -> None:
     result = run(tmp_path, exec_flow('{app: Dial, options: "PJSIP/100,30"}'))
-    assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', STATUS.format("completed")]
+    # An answered Dial returns -1 when the call ends (0 only with the g option):
+    # the NOOP tells that from a caller hangup.
+    assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", STATUS.format("completed")]
     assert path(result) == ["app:next"]
-    assert details(result, "app") == {"app": "Dial", "result": 0}
+    assert details(result, "app") == {"app": "Dial", "result": -1}
     assert result.variables["DIALSTATUS"] == "ANSWER"
 
 

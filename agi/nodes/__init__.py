@@ -10,6 +10,7 @@ from agi.nodes.goto import GotoNode
 from agi.nodes.hangup import HangupNode
 from agi.nodes.input_digits import InputNode
 from agi.nodes.menu import MenuNode
+from agi.nodes.queue import QueueNode
 from agi.nodes.play import PlayNode
 from agi.nodes.schedule import ScheduleNode
 from agi.nodes.set_values import SetNode
@@ -18,5 +19,6 @@ REGISTRY: dict[str, type[Node]] = {
     cls.type_name: cls
     for cls in (AnswerNode, PlayNode, MenuNode, InputNode, SetNode, BranchNode, GotoNode,
                 ExecNode, HangupNode,
+                QueueNode,
                 ScheduleNode)
 }

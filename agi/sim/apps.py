@@ -4,7 +4,9 @@ Each application returns what Asterisk's would: 0 to go on, -1 when the
 channel is gone. An unknown application gives -2 (res_agi.c handle_exec).
 On a dead channel the "Set-like" ones (no media: Set, MSet, NoOp, Verbose,
 Log, UserEvent, StopMixMonitor...) still run; every other one answers -1,
-as Wait did in hangup-exec.agi.
+as Wait did in hangup-exec.agi. Queue, Dial and VoiceMail set their status
+variables and return what app_queue.c, app_dial.c and app_voicemail.c
+return in Asterisk 22, hangups included (see each function).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ OTHER_APPLICATIONS = frozenset(
      "execif", "gosub", "gosubif", "goto", "gotoif", "musiconhold", "page",
      "playtones", "progress", "read", "record", "ringing", "return", "saydigits",
      "saynumber", "senddtmf", "startmusiconhold", "stopmusiconhold",
-     "stopplaytones", "system", "transfer", "voicemail", "voicemailmain",
+     "stopplaytones", "system", "transfer", "voicemailmain",
      "waitexten", "addqueuemember", "removequeuemember", "pausequeuemember",
      "unpausequeuemember"}
 )
@@ -67,17 +69,105 @@ def _playback(sim: SimulatedAsterisk, options: str) -> int:
     return 0
 
 
+#: QUEUESTATUS when the caller could not join (app_queue.c join_queue();
+#: UNKNOWN: no such queue): Queue() returns 0 at once and the caller never
+#: waited, so ABANDONED is not set.
+QUEUE_JOIN_FAILURES = frozenset({"FULL", "JOINEMPTY", "JOINUNAVAIL", "UNKNOWN"})
+#: The script's word for "a queue member answered": Asterisk has no such
+#: QUEUESTATUS, it leaves the variable alone when a member answered.
+ANSWERED = "ANSWERED"
+#: Variables app_dial.c blanks when Dial() starts ("Reset all DIAL variables").
+DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
+                  "DIALEDTIME", "RINGTIME")
+
+
+def _option_field(options: str, index: int) -> str:
+    """The ``index``-th comma-separated argument of an application."""
+    fields = options.split(",")
+    return fields[index] if index < len(fields) else ""
+
+
 def _queue(sim: SimulatedAsterisk, options: str) -> int:
-    sim.vars.write("QUEUESTATUS", sim.next_outcome("queue", "TIMEOUT"))
+    """Queue() as app_queue.c (Asterisk 22) leaves it.
+
+    A caller who waited and left without an answer (timeout, leaveempty...)
+    gets QUEUESTATUS and ABANDONED=TRUE (record_abandoned) and Queue returns
+    0; one who hangs up while waiting gets ABANDONED=TRUE, no QUEUESTATUS,
+    and -1. When a member answered, QUEUESTATUS is left untouched and Queue
+    returns -1 after the conversation ("we will always return with -1 so
+    that it is hung up properly", try_calling), or 0 with CONTINUE when the
+    ``c`` option is given and the member hung up first.
+    """
+    status = sim.scripted_outcome("queue") or "TIMEOUT"
+    if status in QUEUE_JOIN_FAILURES:
+        sim.vars.write("QUEUESTATUS", status)
+        return 0
+    sim.elapsed += sim.script.queue_wait
+    if status in (ANSWERED, "CONTINUE"):
+        return _queue_answered(sim, "c" in _option_field(options, 1) or status == "CONTINUE")
+    sim.vars.write("ABANDONED", "TRUE")
+    if sim.caller_hangs_up_now():
+        return -1
+    sim.vars.write("QUEUESTATUS", status)
     return 0
+
+
+def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
+    """A member answered: QEHOLDTIME/QEORIGINALPOS with setqueueentryvar,
+    then the conversation; whoever hangs up first ends it."""
+    if sim.script.queue_entry_vars:
+        sim.vars.write("QEHOLDTIME", str(int(sim.script.queue_wait)))
+        sim.vars.write("QEORIGINALPOS", "1")
+    sim.elapsed += sim.script.talk_time
+    if sim.caller_hangs_up_now():
+        return -1
+    if go_on:
+        sim.vars.write("QUEUESTATUS", "CONTINUE")
+        return 0
+    return -1
 
 
 def _dial(sim: SimulatedAsterisk, options: str) -> int:
-    status = sim.next_outcome("dial", "ANSWER")
+    """Dial() as app_dial.c (Asterisk 22) leaves it: DIALSTATUS always.
+
+    Unanswered statuses return 0; a caller hanging up while it rings is
+    CANCEL and -1. An answered call sets ANSWEREDTIME/DIALEDTIME when the
+    bridge ends and returns -1 (ast_bridge_call), or 0 with the ``g``
+    option when the called party hung up first.
+    """
+    for name in DIAL_VARIABLES:
+        sim.vars.write(name, "")
+    scripted = sim.scripted_outcome("dial")
+    status = scripted or "ANSWER"
+    if status == "CANCEL" or (sim.hangup_pending and scripted is None):
+        if not sim.caller_hangs_up_now():
+            sim.hang_up(by="caller")
+        sim.vars.write("DIALSTATUS", "CANCEL")
+        return -1
     sim.vars.write("DIALSTATUS", status)
-    if status == "ANSWER":
-        sim.answered = True
-    return 0
+    if status != "ANSWER":
+        return 0
+    sim.answered = True
+    sim.elapsed += sim.script.talk_time
+    sim.vars.write("ANSWEREDTIME", str(int(sim.script.talk_time)))
+    sim.vars.write("DIALEDTIME", str(int(sim.script.talk_time)))
+    if sim.caller_hangs_up_now():
+        return -1
+    return 0 if "g" in _option_field(options, 2) else -1
+
+
+def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
+    """VoiceMail() as app_voicemail.c leave_voicemail() ends: VMSTATUS
+    SUCCESS, USEREXIT or FAILED. A caller who hangs up during the greeting
+    gets FAILED and -1; with a scripted SUCCESS they hung up after leaving
+    the message, which is kept."""
+    scripted = sim.scripted_outcome("voicemail")
+    if sim.hangup_pending and scripted != "SUCCESS":
+        sim.caller_hangs_up_now()
+        sim.vars.write("VMSTATUS", "FAILED")
+        return -1
+    sim.vars.write("VMSTATUS", scripted or "SUCCESS")
+    return -1 if sim.caller_hangs_up_now() else 0
 
 
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
@@ -104,25 +194,29 @@ def _nothing(sim: SimulatedAsterisk, options: str) -> int:
 
 APPLICATIONS: dict[str, App] = {
     "set": _set, "mset": _mset, "answer": _answer, "playback": _playback,
-    "queue": _queue, "dial": _dial, "mixmonitor": _mixmonitor,
+    "queue": _queue, "dial": _dial, "voicemail": _voicemail, "mixmonitor": _mixmonitor,
     "stopmixmonitor": _stopmixmonitor, "hangup": _hangup, "wait": _nothing,
     **{name: _nothing for name in SET_LIKE_APPLICATIONS | OTHER_APPLICATIONS
        if name not in ("set", "mset", "stopmixmonitor")},
 }
 
 
+#: Applications that watch the caller hang up themselves: a hangup after
+#: an answer is reported differently from one while waiting.
+WATCH_HANGUP = frozenset({"queue", "dial", "voicemail"})
+
+
 def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:
     """EXEC ``name`` with its single options string; the app's result."""
     key = name.lower()
     app = APPLICATIONS.get(key)
-    if app is None:
+    forced = sim.script.app_results.get(key)
+    if app is None or forced == -2:
         return -2
     sim.applications.append((name, options))
     if key not in SET_LIKE_APPLICATIONS:
         if sim.dead or sim.hung_up:
             return -1
-        if sim.caller_hangs_up_now():
-            if key == "dial":
-                sim.vars.write("DIALSTATUS", "CANCEL")
+        if forced is None and key not in WATCH_HANGUP and sim.caller_hangs_up_now():
             return -1
-    return app(sim, options)
+    return app(sim, options) if forced is None else forced

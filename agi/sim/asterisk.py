@@ -105,8 +105,11 @@ class SimulatedAsterisk:
         self.mixmonitor_files: list[str] = []
         self.mixmonitor_active = False
         self.applications: list[tuple[str, str]] = []
+        #: Seconds the call spent in applications that take time (Queue,
+        #: Dial): a simulated clock adds them to the call's start.
+        self.elapsed = 0.0
         self._goto: dict[str, str] = {}
-        self._cursor = {"dtmf": 0, "queue": 0, "dial": 0}
+        self._cursor = {"dtmf": 0, "queue": 0, "dial": 0, "voicemail": 0}
         self._notice_pending = False
         self._notice_now = False
         self._hangup_now = False
@@ -226,6 +229,11 @@ class SimulatedAsterisk:
         mode = self.hangup_notice
         self._notice_now = mode == "after_reply" or (mode == "transcript" and by != "caller")
 
+    @property
+    def hangup_pending(self) -> bool:
+        """True when the caller hangs up during the command running now."""
+        return self._hangup_now
+
     def caller_hangs_up_now(self) -> bool:
         """True (once) when the caller hangs up during this command."""
         if not self._hangup_now:
@@ -234,12 +242,18 @@ class SimulatedAsterisk:
         self.hang_up(by="caller")
         return True
 
-    def next_outcome(self, kind: str, default: str) -> str:
-        """The next QUEUESTATUS / DIALSTATUS the script gives."""
-        seq = self.script.queue_statuses if kind == "queue" else self.script.dial_statuses
+    def scripted_outcome(self, kind: str) -> str | None:
+        """The next status the script gives for ``queue``, ``dial`` or
+        ``voicemail`` runs; None once the script's list is used up."""
+        seq = {"queue": self.script.queue_statuses, "dial": self.script.dial_statuses,
+               "voicemail": self.script.vm_statuses}[kind]
         index = self._cursor[kind]
         self._cursor[kind] += 1
-        return seq[index] if index < len(seq) else default
+        return seq[index] if index < len(seq) else None
+
+    def next_outcome(self, kind: str, default: str) -> str:
+        """The next QUEUESTATUS / DIALSTATUS / VMSTATUS, else ``default``."""
+        return self.scripted_outcome(kind) or default
 
     def next_dtmf(self) -> DtmfEntry:
         """The caller's keys for the next input command."""

@@ -1,7 +1,7 @@
 """What the simulated caller does and what the simulated Asterisk has.
 
 ``CallerScript`` holds the caller's key presses, the moment they hang up,
-the outcome of Queue/Dial and the sound files that exist. ``make_environment``
+the outcome of Queue/Dial/VoiceMail and the sound files that exist. ``make_environment``
 builds the agi_* block Asterisk would send, with the transcripts' defaults.
 """
 from __future__ import annotations
@@ -107,7 +107,17 @@ class CallerScript:
     (1-based; 0 = before the first one). ``hangup_endpos``: where the
     playback interrupted by that hangup stopped. ``queue_statuses`` /
     ``dial_statuses``: QUEUESTATUS / DIALSTATUS for successive Queue / Dial
-    runs (then TIMEOUT / ANSWER). ``sounds``: sound name -> length.
+    runs (then TIMEOUT / ANSWER); besides Asterisk's values, ``ANSWERED``
+    says a queue member answered. A caller who hangs up during Queue / Dial
+    abandons / cancels it, unless the run's status is ``ANSWERED`` /
+    ``ANSWER``: then they hung up after talking. ``vm_statuses``: VMSTATUS
+    for successive VoiceMail runs (then SUCCESS). ``queue_wait`` /
+    ``talk_time``: seconds each Queue run waits and each answered Queue or
+    Dial talks (the simulated clock moves on by them). ``queue_entry_vars``:
+    queues.conf ``setqueueentryvar`` (QEHOLDTIME is set on answer).
+    ``app_results``: applications (any case) that answer this result instead
+    of running, e.g. ``{"MixMonitor": -2}`` for a module that is not loaded.
+    ``sounds``: sound name -> length.
     """
 
     dtmf: Sequence[DtmfEntry | str | None] = ()
@@ -115,12 +125,21 @@ class CallerScript:
     hangup_endpos: int = 0
     queue_statuses: Sequence[str] = ()
     dial_statuses: Sequence[str] = ()
+    vm_statuses: Sequence[str] = ()
+    queue_wait: float = 0.0
+    talk_time: float = 0.0
+    queue_entry_vars: bool = True
+    app_results: Mapping[str, int] = field(default_factory=dict)
     sounds: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SOUNDS))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtmf", tuple(_entry(e) for e in self.dtmf))
         object.__setattr__(self, "queue_statuses", tuple(self.queue_statuses))
         object.__setattr__(self, "dial_statuses", tuple(self.dial_statuses))
+        object.__setattr__(self, "vm_statuses", tuple(self.vm_statuses))
+        object.__setattr__(self, "app_results", {k.lower(): v for k, v in self.app_results.items()})
+        if self.queue_wait < 0 or self.talk_time < 0:
+            raise ValueError("queue_wait and talk_time are seconds, never negative")
         if self.hangup_during is not None and self.hangup_during < 0:
             raise ValueError("hangup_during counts commands from 1 (0: before the first)")
 
