@@ -18,6 +18,7 @@ setup: $(BIN)/agiflow
 # espeak-ng and sox render prompts (`agiflow sounds build`); installed with
 # apt-get when missing (as root, or through sudo), else named for the user.
 SOUND_TOOLS := espeak-ng sox
+.PHONY: sound-tools
 setup: sound-tools
 sound-tools:
 	@missing=""; for tool in $(SOUND_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \

@@ -9,6 +9,7 @@ setup(
     license="GPL-3.0-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["agi", "agi.*"]),
+    package_data={"agi.data": ["*.txt"]},
     install_requires=[
         "Twisted>=24.3",
         "pyst2>=0.5",

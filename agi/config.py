@@ -32,6 +32,7 @@ SCHEMA: dict[str, Any] = obj({
                          "priority": {"type": ["string", "integer"]}}, ("context",)),
     }),
     "flows": {"type": "string", "minLength": 1},
+    "sounds": {"type": "string", "minLength": 1},
     "database": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
     "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
@@ -67,6 +68,7 @@ class ServerConfig:
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     flows: Path = Path("flows")
+    sounds: Path = Path("sounds")
     database: Path = Path("agiflow.db")
     log_level: str = "INFO"
     default_region: str = "ES"
@@ -97,6 +99,7 @@ def load_config(path: str | Path | None) -> Config:
         server=ServerConfig(**{**server, "allow": tuple(server.get("allow", ())),
                                "fallback": _fallback(fallback)}),
         flows=base / document.get("flows", "flows"),
+        sounds=base / document.get("sounds", "sounds"),
         database=base / document.get("database", "agiflow.db"),
         log_level=document.get("log_level", "INFO"),
         default_region=document.get("default_region", "ES"),

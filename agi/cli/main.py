@@ -10,6 +10,7 @@ from agi.cli.schedule import schedule
 from agi.cli.schema import schema
 from agi.cli.serve import serve
 from agi.cli.simulate import simulate
+from agi.cli.sounds import sounds
 from agi.cli.test import test
 
 from agi.cli.validate import validate
@@ -24,6 +25,7 @@ def cli() -> None:
 for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
 cli.add_command(report)
+cli.add_command(sounds)
 cli.add_command(schedule)
 
 

@@ -7,6 +7,7 @@ import click
 
 from agi.cli.common import config_option, get_config
 from agi.flow.loader import load_flows
+from agi.sounds.check import missing_prompts
 
 
 @click.command()
@@ -16,8 +17,11 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     """Check flow files (default: the configured flows folder).
 
     Prints every error as file:line: message and exits 1 when there is any.
+    A prompt a flow plays that is neither in the sounds folder nor an
+    Asterisk core sound is a warning: printed, exit status still 0.
     """
-    targets = list(paths) or [str(get_config(config_path).flows)]
+    config = get_config(config_path)
+    targets = list(paths) or [str(config.flows)]
     flows, errors = load_flows(targets)
     for error in errors:
         click.echo(str(error))
@@ -27,4 +31,8 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     if errors:
         click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(flows)} flow{'s' if len(flows) != 1 else ''} valid ({', '.join(sorted(flows.flows))})")
+    warnings = missing_prompts(flows, config.sounds)
+    for warning in warnings:
+        click.echo(str(warning))
+    count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+    click.echo(f"ok: {len(flows)} flow{'s' if len(flows) != 1 else ''} valid ({', '.join(sorted(flows.flows))}){count}")

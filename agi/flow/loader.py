@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator, ValidationError
 
 from agi.flow import graph, templates
-from agi.flow.model import Flow, FlowSet, Step
+from agi.flow.model import Flow, FlowSet, PromptText, Step
 from agi.flow.schedules import build_schedules, is_schedules_document
 from agi.flow.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
@@ -135,7 +135,8 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
         errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
                 language=document.get("language"), description=document.get("description", ""),
-                params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file)
+                params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file,
+                prompts=prompt_texts(document.get("prompts"), ["prompts"], document))
     if len(steps) == len(document["steps"]):
         _check_graph(flow, errors)
     return flow
@@ -144,6 +145,14 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
 def _text(value: Any) -> str:
     """A YAML scalar as the text a template sees (booleans as true/false)."""
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def prompt_texts(prompts: Any, path: list[Any], document: Any) -> tuple[PromptText, ...]:
+    """A schema-checked ``{name: {language: text}}`` mapping as PromptTexts,
+    each with its line; runs of whitespace in the text become one space."""
+    return tuple(PromptText(name, language, " ".join(str(text).split()),
+                            line_of(document, [*path, name, language]))
+                 for name, texts in (prompts or {}).items() for language, text in texts.items())
 
 
 def _build_step(name: str, raw: MarkedMap, errors: _Errors,

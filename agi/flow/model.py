@@ -25,6 +25,17 @@ class Step:
 
 
 @dataclass(frozen=True)
+class PromptText:
+    """What one prompt says in one language (the flow's ``prompts:``), for
+    ``agiflow sounds build``."""
+
+    name: str
+    language: str
+    text: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Flow:
     """One call script, reached at ``agi://host:port/<name>``."""
 
@@ -36,6 +47,7 @@ class Flow:
     params: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    prompts: tuple[PromptText, ...] = ()
 
 
 @dataclass(frozen=True)

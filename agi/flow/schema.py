@@ -11,16 +11,27 @@ from agi.nodes.goto import FLOW_NAME
 
 FLOW_VERSION = 1
 
+LANGUAGE = {"type": "string", "pattern": "^[a-z]{2,3}([_-][A-Za-z]{2,4})?$"}
+#: A sound name as Asterisk takes it: relative to its sounds folder, no extension.
+SOUND_NAME = {"type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.+/-]*$"}
+#: ``prompts: {agiflow/welcome: {en: "Welcome...", es: "Bienvenido..."}}``
+PROMPTS_SCHEMA: dict[str, Any] = {
+    "type": "object", "propertyNames": SOUND_NAME,
+    "additionalProperties": {"type": "object", "minProperties": 1, "propertyNames": LANGUAGE,
+                             "additionalProperties": {"type": "string", "minLength": 1}},
+}
+
 FLOW_SCHEMA: dict[str, Any] = obj({
     "version": {"const": FLOW_VERSION},
     "name": FLOW_NAME,
     "description": {"type": "string"},
     "timezone": {"type": "string", "minLength": 1},
-    "language": {"type": "string", "pattern": "^[a-z]{2,3}([_-][A-Za-z]{2,4})?$"},
+    "language": LANGUAGE,
     "start": STEP_NAME,
     "params": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
     "steps": {"type": "object", "minProperties": 1, "propertyNames": STEP_NAME,
               "additionalProperties": {"type": "object"}},
+    "prompts": PROMPTS_SCHEMA,
 }, ("version", "name", "start", "steps"))
 
 COMMON_STEP_SCHEMA: dict[str, Any] = {

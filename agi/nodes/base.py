@@ -59,6 +59,12 @@ class Node:
         """Other flows this step may transfer to."""
         return []
 
+    def prompts(self) -> list[str]:
+        """Sound files the step may play (templated names too), so that
+        ``agiflow validate`` can warn about missing prompts. A step type
+        that plays sounds returns every sound option it has."""
+        return []
+
     def ends_flow(self) -> bool:
         """True when the step ends the call's flow whatever follows."""
         return False

@@ -46,6 +46,9 @@ class RetryPolicy:
         prompts = (("timeout_prompt", self.timeout_prompt), ("invalid_prompt", self.invalid_prompt))
         return [(name, value, False) for name, value in prompts if value]
 
+    def prompts(self) -> list[str]:
+        return [p for p in (self.timeout_prompt, self.invalid_prompt) if p]
+
 
 async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryPolicy,
                   accept: Callable[[str], Any]) -> str:

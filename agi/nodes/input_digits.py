@@ -45,6 +45,9 @@ class InputNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("prompt", self.prompt, False)] + self.policy.templates()
 
+    def prompts(self) -> list[str]:
+        return [self.prompt, *self.policy.prompts()]
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.min_digits > self.max_digits:

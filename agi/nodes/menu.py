@@ -71,6 +71,9 @@ class MenuNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("prompt", self.prompt, False)] + self.policy.templates()
 
+    def prompts(self) -> list[str]:
+        return [self.prompt, *self.policy.prompts()]
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.repeat_key and self.repeat_key in self.choices:

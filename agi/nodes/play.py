@@ -47,6 +47,9 @@ class PlayNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(f"[{i}]", item.value, False) for i, item in enumerate(self.items)]
 
+    def prompts(self) -> list[str]:
+        return [item.value for item in self.items if item.kind == "sound"]
+
     async def run(self, ctx: CallContext) -> str:
         channel = ctx.channel
         for item in self.items:

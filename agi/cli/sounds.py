@@ -1,0 +1,65 @@
+"""``agiflow sounds build``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agi.cli.common import config_option, get_config, load_flow_set
+from agi.flow.model import PromptText
+from agi.sounds import render as rendering
+from agi.sounds.prompts import PROMPT_FILE, all_prompts, load_prompt_file
+
+
+@click.group()
+def sounds() -> None:
+    """Prompt sound files: render them from the text the flows give."""
+
+
+@sounds.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--lang", "languages", multiple=True,
+              help="Only this language (repeat for several; default: every language with text).")
+@click.option("--force", is_flag=True, help="Render every prompt again, changed or not.")
+@config_option
+def build(paths: tuple[str, ...], languages: tuple[str, ...], force: bool, config_path: str | None) -> None:
+    """Render the prompts of the flows (and of sounds/prompts.yaml) to WAV.
+
+    Each prompt's text is spoken by espeak-ng and converted by sox to 8 kHz
+    mono 16-bit WAV in <sounds>/<language>/<name>.wav. Prompts whose text,
+    voice and settings are unchanged since the last build are skipped.
+    """
+    config = get_config(config_path)
+    flows = load_flow_set(list(paths) or [str(config.flows)])
+    extra, errors = load_prompt_file(config.sounds / PROMPT_FILE)
+    prompts, conflicts = all_prompts(flows, extra)
+    for error in [*errors, *conflicts]:
+        click.echo(str(error), err=True)
+    if errors or conflicts:
+        sys.exit(1)
+    missing = rendering.missing_tools()
+    if missing:
+        click.echo(f"{' and '.join(missing)} not found: install them (apt-get install espeak-ng sox, "
+                   f"or `make setup`)", err=True)
+        sys.exit(1)
+    _build(config.sounds, [p.prompt for p in prompts], languages, force)
+
+
+def _build(sounds_dir: Path, prompts: list[PromptText], languages: tuple[str, ...], force: bool) -> None:
+    manifest = rendering.read_manifest(sounds_dir)
+    todo, unchanged = rendering.plan(prompts, sounds_dir, manifest, languages, force)
+    failed = 0
+    for job in todo:
+        try:
+            rendering.render(job)
+        except (rendering.RenderError, OSError) as exc:
+            failed += 1
+            click.echo(f"failed: {job.target}: {exc}", err=True)
+            continue
+        manifest[job.key] = rendering.manifest_entry(job)
+        rendering.write_manifest(sounds_dir, manifest)
+        click.echo(f"rendered {job.target}")
+    click.echo(f"{len(todo) - failed} rendered, {len(unchanged)} unchanged, {failed} failed")
+    if failed:
+        sys.exit(1)

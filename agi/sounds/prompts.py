@@ -1,0 +1,64 @@
+"""The text of every prompt: from the flows' ``prompts:`` mappings and from
+``<sounds>/prompts.yaml`` (prompts the dialplan plays, outside any flow)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from jsonschema import Draft202012Validator
+
+from agi.flow.loader import describe, error_path, prompt_texts
+from agi.flow.model import FlowSet, PromptText
+from agi.flow.schema import PROMPTS_SCHEMA
+from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+
+#: Prompts the dialplan plays (extensions_agiflow.conf), beside the sound files.
+PROMPT_FILE = "prompts.yaml"
+_VALIDATOR = Draft202012Validator(PROMPTS_SCHEMA)
+
+
+@dataclass(frozen=True)
+class SourcedPrompt:
+    """A prompt text and the file that gives it."""
+
+    prompt: PromptText
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.prompt.name, self.prompt.language
+
+
+def load_prompt_file(path: Path) -> tuple[list[SourcedPrompt], list[SourceError]]:
+    """Read ``prompts.yaml``; a missing file gives no prompts and no error."""
+    file = str(path)
+    if not path.exists():
+        return [], []
+    try:
+        document = load_yaml(path.read_text(encoding="utf-8")) or MarkedMap()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [SourceError(file, 1, f"cannot read prompts: {exc}")]
+    except DocumentError as exc:
+        return [], [SourceError(file, exc.line, exc.message)]
+    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
+              for e in _VALIDATOR.iter_errors(document)]
+    if errors:
+        return [], sorted(errors)
+    return [SourcedPrompt(p, file) for p in prompt_texts(document, [], document)], []
+
+
+def all_prompts(flows: FlowSet, extra: Iterable[SourcedPrompt] = ()) -> tuple[list[SourcedPrompt], list[SourceError]]:
+    """Every prompt text once, by (name, language). The same prompt given two
+    different texts (in two flows, or a flow and prompts.yaml) is an error:
+    one sound file cannot say both."""
+    chosen: dict[tuple[str, str], SourcedPrompt] = {}
+    errors: list[SourceError] = []
+    candidates = [SourcedPrompt(p, flow.source) for flow in flows.flows.values() for p in flow.prompts]
+    for item in [*candidates, *extra]:
+        first = chosen.setdefault(item.key, item)
+        if first.prompt.text != item.prompt.text:
+            errors.append(SourceError(item.source, item.prompt.line,
+                                      f"prompt '{item.prompt.name}' ({item.prompt.language}) has another text "
+                                      f"in {first.source}:{first.prompt.line}; one sound file cannot say both"))
+    return sorted(chosen.values(), key=lambda s: s.key), sorted(errors)
