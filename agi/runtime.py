@@ -3,6 +3,7 @@ for ``agiflow serve``, and read-only or in-memory ones for simulations."""
 from __future__ import annotations
 
 from agi.config import Config
+from agi.lists.store import server_lists, simulation_lists
 from agi.schedule.overrides import server_overrides, simulation_overrides
 from agi.services import Services
 
@@ -11,6 +12,7 @@ def server_services(config: Config) -> Services:
     """Services of a running server, backed by the configured database."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
     services.overrides = server_overrides(config.database)
+    services.lists = server_lists(config.database, config.default_region)
     return services
 
 
@@ -20,4 +22,5 @@ def simulation_services(config: Config) -> Services:
     and no webhook is sent."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
     services.overrides = simulation_overrides(config.database)
+    services.lists = simulation_lists(config.database, config.default_region)
     return services

@@ -5,6 +5,7 @@ import click
 
 from agi import __version__
 from agi.cli.graph import graph
+from agi.cli.lists import lists
 from agi.cli.report import report
 from agi.cli.schedule import schedule
 from agi.cli.schema import schema
@@ -27,6 +28,7 @@ for command in (serve, validate, simulate, test, graph, schema):
 cli.add_command(report)
 cli.add_command(sounds)
 cli.add_command(schedule)
+cli.add_command(lists)
 
 
 def main() -> None:

@@ -220,6 +220,14 @@ def _check_graph(flow: Flow, errors: _Errors) -> None:
     for name in flow.steps:
         if name not in reached:
             errors.add(["steps", name], f"step '{name}' is never reached from start step '{flow.start}'")
+    for name, guard in flow.steps.items():
+        for outcome in guard.node.guarded_outcomes():
+            dialler = graph.dialling_step_after(flow.steps, guard, outcome)
+            if dialler is not None:
+                errors.add(errors.transition_paths.get((name, outcome), ["steps", name]),
+                           f"step '{name}': outcome '{outcome}' leads to step '{dialler}', which dials; "
+                           f"a {guard.type_name} step must never lead to a dial when the number is listed "
+                           f"or cannot be checked")
     for name in graph.trapped(flow.steps):
         if name in reached:
             errors.add(["steps", name], f"step '{name}' is in a loop with no way out: no path from it ends the flow")

@@ -81,12 +81,13 @@ def _country(region: str) -> _Country | None:
     if region == "001":
         return None
     metadata = PhoneMetadata.metadata_for_region(region)
-    if metadata is None or metadata.general_desc.national_number_pattern is None:
+    general = metadata.general_desc if metadata is not None else None
+    if metadata is None or general is None or general.national_number_pattern is None:
         return None
     trunk = metadata.national_prefix_for_parsing
     simple = trunk is None or (_LITERAL.fullmatch(trunk) is not None and not metadata.national_prefix_transform_rule)
-    return _Country(str(metadata.country_code), re.compile(metadata.general_desc.national_number_pattern),
-                    frozenset(metadata.general_desc.possible_length), trunk, simple)
+    return _Country(str(metadata.country_code), re.compile(general.national_number_pattern),
+                    frozenset(general.possible_length), trunk, simple)
 
 
 #: Every country calling code, as text.
@@ -109,6 +110,7 @@ class Normaliser:
             raise ValueError(f"unknown region {region!r}: use an ISO 3166 code such as ES")
         self.region = region
         metadata = PhoneMetadata.metadata_for_region(region)
+        assert metadata is not None  # a supported region has metadata
         self._home = _country(region)
         idd = metadata.international_prefix or ""
         self._idd_literal = idd if _LITERAL.fullmatch(idd) else None

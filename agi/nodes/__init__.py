@@ -9,9 +9,11 @@ from agi.nodes.exec_app import ExecNode
 from agi.nodes.goto import GotoNode
 from agi.nodes.hangup import HangupNode
 from agi.nodes.input_digits import InputNode
+from agi.nodes.lookup import LookupNode
 from agi.nodes.menu import MenuNode
 from agi.nodes.queue import QueueNode
 from agi.nodes.play import PlayNode
+from agi.nodes.robinson import RobinsonNode
 from agi.nodes.schedule import ScheduleNode
 from agi.nodes.set_values import SetNode
 
@@ -19,6 +21,7 @@ REGISTRY: dict[str, type[Node]] = {
     cls.type_name: cls
     for cls in (AnswerNode, PlayNode, MenuNode, InputNode, SetNode, BranchNode, GotoNode,
                 ExecNode, HangupNode,
+                RobinsonNode, LookupNode,
                 QueueNode,
                 ScheduleNode)
 }

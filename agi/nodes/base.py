@@ -65,6 +65,16 @@ class Node:
         that plays sounds returns every sound option it has."""
         return []
 
+    def dials(self) -> bool:
+        """True when the step places an outgoing call (Dial, Originate):
+        the validator keeps such steps away from the ``listed`` and
+        ``error`` outcomes of a do-not-call check."""
+        return False
+
+    def guarded_outcomes(self) -> tuple[str, ...]:
+        """Outcomes from which no path may reach a step that dials."""
+        return ()
+
     def ends_flow(self) -> bool:
         """True when the step ends the call's flow whatever follows."""
         return False

@@ -7,6 +7,9 @@ from typing import Any
 from agi.flow.context import CallContext
 from agi.nodes.base import NEXT, Node, obj
 
+#: Applications that place an outgoing call (see ``Node.dials``).
+DIALLING_APPS = frozenset({"dial", "originate"})
+
 
 @dataclass(frozen=True)
 class ExecNode(Node):
@@ -32,6 +35,9 @@ class ExecNode(Node):
 
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("options", self.options, False)] + [(f"args[{i}]", a, False) for i, a in enumerate(self.args)]
+
+    def dials(self) -> bool:
+        return self.app.lower() in DIALLING_APPS
 
     def problems(self) -> list[tuple[str, str]]:
         if self.options and self.args:

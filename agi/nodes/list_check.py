@@ -1,0 +1,64 @@
+"""What the ``robinson`` and ``lookup`` steps share: the ``list`` option
+(one list name or several) and checking a number against those lists."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from agi.lists.numbers import Normaliser
+from agi.lists.schema import LIST_NAME
+from agi.services import ListHit, ListUnavailable, NumberLists
+
+_NAME = {"type": "string", "pattern": LIST_NAME}
+#: ``list: robinson`` or ``list: [robinson, internal_dnc]``.
+LISTS_SCHEMA = {"oneOf": [_NAME, {"type": "array", "items": _NAME, "minItems": 1, "uniqueItems": True}]}
+NUMBER_SCHEMA = {"type": "string", "minLength": 1}
+VARIABLE_SCHEMA = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+
+
+@lru_cache(maxsize=8)
+def normaliser(region: str) -> Normaliser:
+    """The normaliser of ``region`` (Services.default_region), built once."""
+    return Normaliser(region)
+
+
+def list_names(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass
+class ListCheck:
+    """The first entry that matched, and the lists that could not be read."""
+
+    hit: ListHit | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.hit is not None:
+            found.update(list=self.hit.list, entry=self.hit.entry + ("*" if self.hit.prefix else ""))
+            if self.hit.note:
+                found["entry_note"] = self.hit.note
+        if self.errors:
+            found["error"] = "; ".join(self.errors)
+        return found
+
+
+def check_lists(lists: NumberLists | None, names: tuple[str, ...], number: str) -> ListCheck:
+    """Check ``number`` against each list in order until one matches.
+    A list that is missing or unreadable is an error, but a later list
+    may still match. ValueError when ``number`` is not a phone number."""
+    result = ListCheck()
+    if lists is None:
+        result.errors.append("number lists are not available (no database configured)")
+        return result
+    for name in names:
+        try:
+            result.hit = lists.match(name, number)
+        except ListUnavailable as exc:
+            result.errors.append(str(exc))
+            continue
+        if result.hit is not None:
+            return result
+    return result

@@ -1,0 +1,135 @@
+"""What a user sees with ``agiflow lists``, through click's CliRunner, on a
+real SQLite file named by a temporary config."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agi.cli.main import cli
+from agi.lists.store import SqliteNumberLists
+
+CSV = ("number,note\n"
+       "+34600111222,asked 2025-01-03\n"
+       "0034 600 111 223,\n"
+       "not a number,typo\n"
+       "+3490*,premium rate\n")
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"database": "lists.db", "default_region": "ES"}))
+    (tmp_path / "robinson.csv").write_text(CSV)
+    return path
+
+
+def agiflow(config: Path, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["lists", *args, "-c", str(config)], input=input)
+
+
+def test_import_reports_counts_and_each_bad_line_with_its_file_and_line(config: Path) -> None:
+    result = agiflow(config, "import", "robinson", "robinson.csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("robinson: imported 3 entries from robinson.csv in ")
+    assert result.stdout.rstrip().endswith(
+        "3 added, 0 already listed or repeated, 1 bad lines; 3 entries in the list")
+    assert result.stderr.startswith("robinson.csv:4: 'not a number' is not a phone number")
+    assert (config.parent / "lists.db").exists()
+
+
+def test_a_file_with_no_good_line_fails_and_leaves_the_list_alone(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    (config.parent / "bad.csv").write_text("abc\n12\n")
+    result = agiflow(config, "import", "robinson", "bad.csv", "--replace")
+    assert result.exit_code == 1
+    assert "bad.csv:1: 'abc'" in result.stderr and "bad.csv:2: '12'" in result.stderr
+    assert "no valid entries; list 'robinson' is unchanged" in result.stderr
+    assert agiflow(config, "check", "robinson", "600111222").exit_code == 0
+
+
+def test_import_replace_swaps_the_list(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    result = agiflow(config, "import", "robinson", "-", "--replace", input="611000000\n")
+    assert result.exit_code == 0, result.output
+    assert "robinson: replaced with 1 entries from -" in result.stdout
+    assert agiflow(config, "export", "robinson").stdout == "number,note\n+34611000000,\n"
+
+
+def test_check_exits_0_and_prints_the_entry_when_listed(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    result = agiflow(config, "check", "robinson", "600 111 222")
+    assert (result.exit_code, result.stdout) == (0, "+34600111222: listed in robinson by entry "
+                                                    "+34600111222  (asked 2025-01-03)\n")
+    result = agiflow(config, "check", "robinson", "902000000")
+    assert (result.exit_code, result.stdout) == (0, "+34902000000: listed in robinson by prefix +3490*  (premium rate)\n")
+
+
+def test_check_exits_1_when_not_listed_and_2_when_it_cannot_tell(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    result = agiflow(config, "check", "robinson", "612345678")
+    assert (result.exit_code, result.stdout) == (1, "+34612345678: not in robinson\n")
+    assert agiflow(config, "check", "vip", "612345678").exit_code == 2
+    bad = agiflow(config, "check", "robinson", "hello")
+    assert bad.exit_code == 2 and "'hello' is not a phone number" in bad.stderr
+
+
+def test_add_and_remove_one_entry(config: Path) -> None:
+    assert agiflow(config, "add", "vip", "600 999 888", "--note", "Ana").stdout == "vip: added +34600999888\n"
+    assert agiflow(config, "add", "vip", "+34 90", "--prefix").stdout == "vip: added +3490*\n"
+    again = agiflow(config, "add", "vip", "0034600999888", "--note", "Ana G.")
+    assert again.stdout == "vip: already listed, note updated: +34600999888\n"
+    assert agiflow(config, "check", "vip", "600999888").stdout.endswith("(Ana G.)\n")
+    assert agiflow(config, "remove", "vip", "90", "--prefix").stdout == "vip: removed +3490*\n"
+    missing = agiflow(config, "remove", "vip", "90*")
+    assert missing.exit_code == 1 and "+3490* is not in the list" in missing.stderr
+
+
+def test_a_bad_number_or_list_name_is_a_usage_error(config: Path) -> None:
+    assert agiflow(config, "add", "vip", "hello").exit_code == 2
+    result = agiflow(config, "add", "my list", "600999888")
+    assert result.exit_code == 2 and "NAME" in result.stderr
+
+
+def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    result = agiflow(config, "export", "robinson", "-o", "out.csv")
+    assert result.stdout == "robinson: 3 entries written to out.csv\n"
+    exported = (config.parent / "out.csv").read_text()
+    assert exported == ("number,note\n+34600111222,asked 2025-01-03\n+34600111223,\n+3490*,premium rate\n")
+    assert agiflow(config, "import", "copy", "out.csv").exit_code == 0
+    assert agiflow(config, "export", "copy").stdout == exported
+
+
+def test_show_lists_every_list_with_its_count(config: Path) -> None:
+    assert agiflow(config, "show").stdout.startswith("no number lists in ")
+    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "create", "vip")
+    lines = agiflow(config, "show").stdout.splitlines()
+    assert lines[0].split() == ["list", "entries", "updated"]
+    assert [line.split()[:2] for line in lines[1:]] == [["robinson", "3"], ["vip", "0"]]
+
+
+def test_create_makes_an_empty_list_that_steps_can_use(config: Path) -> None:
+    assert agiflow(config, "create", "robinson").stdout == "robinson: created\n"
+    assert agiflow(config, "create", "robinson").stdout == "robinson: already exists\n"
+    assert SqliteNumberLists(config.parent / "lists.db", "ES").match("robinson", "600111222") is None
+
+
+def test_delete_asks_unless_yes_and_then_the_list_is_gone(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv")
+    refused = agiflow(config, "delete", "robinson", input="n\n")
+    assert refused.exit_code == 1
+    assert agiflow(config, "check", "robinson", "600111222").exit_code == 0
+    assert agiflow(config, "delete", "robinson", "--yes").stdout == "robinson: deleted (3 entries)\n"
+    assert agiflow(config, "check", "robinson", "600111222").exit_code == 2
+
+
+def test_reading_commands_never_create_the_database(config: Path) -> None:
+    agiflow(config, "show")
+    agiflow(config, "check", "robinson", "600111222")
+    assert agiflow(config, "export", "robinson").exit_code == 1
+    assert not (config.parent / "lists.db").exists()
