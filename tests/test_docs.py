@@ -295,17 +295,22 @@ def test_every_yaml_example_is_a_valid_flow_config_or_a_marked_fragment(
 
 
 def _assert_flow_example_loads(body: str, page: Path, line: int, tmp_path: Path) -> None:
-    """Load the example beside the shipped flows, so that a `goto` to one of
-    them resolves; only the example's own errors count."""
+    """Load the example beside the shipped flows and schedules files, so that
+    a `goto` or a `schedule` step naming one of them resolves; a shipped file
+    defining the example's flow or one of its schedules is left out. Only the
+    example's own errors count. A schedules example (``schedules:`` instead
+    of ``steps:``) is checked the same way."""
     document = load_yaml(body)
     example = tmp_path / "example.yaml"
     example.write_text(body, encoding="utf-8")
     for shipped in sorted((ROOT / "flows").glob("*.yaml")):
         try:
-            name = load_yaml(read(shipped)).get("name")
+            other = load_yaml(read(shipped))
+            name, schedules = other.get("name"), set(other.get("schedules") or {})
         except (DocumentError, AttributeError):
             continue
-        if name != document.get("name"):
+        same_flow = name is not None and name == document.get("name")
+        if not same_flow and not schedules & set(document.get("schedules") or {}):
             shutil.copy(shipped, tmp_path / f"shipped-{shipped.name}")
     _, errors = load_flows([tmp_path])
     own = [f"{page.relative_to(ROOT)}:{line + e.line}: {e.message}" for e in errors if Path(e.file).name == example.name]

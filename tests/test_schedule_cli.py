@@ -120,7 +120,7 @@ def test_clear_removes_the_override_and_says_when_there_was_none(workdir: Path) 
     agiflow("schedule", "override", "office_hours", "closed", "--until", "2h")
     result = agiflow("schedule", "clear", "office_hours")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "office_hours: override removed (it was closed until Mon 2025-03-10 12:00 CET)\n"
+    assert result.stdout == "office_hours: override removed; it was closed until Mon 2025-03-10 12:00 CET\n"
     assert SqliteOverrides(workdir / "var" / "agiflow.db").all_active(NOW) == []
     assert agiflow("schedule", "clear", "office_hours").stdout == "office_hours: no override in force\n"
 

@@ -171,4 +171,4 @@ def clear(name: str, config_path: str | None) -> None:
         return
     item = load_schedules([config.flows])[0].get(name) if config.flows.exists() else None
     zone = ZoneInfo(item.timezone if item else "UTC")
-    click.echo(f"{name}: override removed (it was {_override_text(in_force, zone)})")
+    click.echo(f"{name}: override removed; it was {_override_text(in_force, zone)}")
