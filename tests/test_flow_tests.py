@@ -18,8 +18,7 @@ from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
 from agi.flow.loader import load_flows
-from agi.flowtest.memory import (CollectedWebhooks, MemoryLists, MemoryOverrides, fixed_chance,
-                                 normalise_prefix)
+from agi.flowtest.memory import CaseOverride, CollectedWebhooks, MemoryLists, MemoryOverrides, fixed_chance
 from agi.services import ListHit, ListUnavailable, Override
 from agi.sim.transport import run_sync
 
@@ -278,7 +277,7 @@ INVALID = [
      "at:", "case 'caller who presses 1 reaches sales': at: 'next monday' is not a date and time"),
     ("a list entry that is no number", expect_block("status: completed\n")
      .replace("    dtmf:", "    lists:\n      vip: [\"+34600111222\", call me]\n    dtmf:"), "vip:",
-     "case 'caller who presses 1 reaches sales': lists.vip: not a phone number: 'call me'"),
+     "case 'caller who presses 1 reaches sales': lists.vip: 'call me' is not a phone number"),
     ("a duplicate key", expect_block("status: completed\n").replace("    dtmf:", "    caller: \"1\"\n    dtmf:"),
      'caller: "1"', "duplicate key 'caller' (first at line 5)"),
     ("a wrong version", expect_block("status: completed\n").replace("version: 1", "version: 2"), "version",
@@ -445,16 +444,17 @@ def test_the_shipped_test_cases_pass_against_the_shipped_flows() -> None:
 
 def test_a_listed_number_matches_however_it_is_written() -> None:
     lists = MemoryLists({"vip": ["+34 600 111 222", "0034911*", "93*"]}, "ES")
-    assert lists.match("vip", "600111222") == ListHit("vip", "+34 600 111 222")
-    assert lists.match("vip", "+34911000111") == ListHit("vip", "0034911*", prefix=True)
-    assert lists.match("vip", "0034 932 000 000") == ListHit("vip", "93*", prefix=True)
+    assert lists.match("vip", "600111222") == ListHit("vip", "+34600111222")
+    assert lists.match("vip", "+34911000111") == ListHit("vip", "+34911", prefix=True)
+    assert lists.match("vip", "0034 932 000 000") == ListHit("vip", "+3493", prefix=True)
     assert lists.match("vip", "+34600999999") is None
 
 
-def test_the_longest_prefix_wins() -> None:
-    lists = MemoryLists({"block": ["+3490*", "+34901*"]}, "ES")
-    hit = lists.match("block", "901000111")
-    assert hit is not None and hit.entry == "+34901*"
+def test_an_exact_entry_wins_over_a_prefix_and_the_longest_prefix_over_shorter_ones() -> None:
+    lists = MemoryLists({"block": ["+3490*", "+34901*", "+34901000111"]}, "ES")
+    assert lists.match("block", "901000111") == ListHit("block", "+34901000111")
+    assert lists.match("block", "901000222") == ListHit("block", "+34901", prefix=True)
+    assert lists.match("block", "902000222") == ListHit("block", "+3490", prefix=True)
 
 
 def test_a_list_the_case_does_not_name_or_names_unavailable_cannot_be_read() -> None:
@@ -470,18 +470,19 @@ def test_an_anonymous_caller_is_not_a_number_to_look_up() -> None:
         MemoryLists({"vip": []}, "ES").match("vip", "anonymous")
 
 
-def test_a_national_trunk_prefix_is_dropped_from_prefix_entries() -> None:
-    assert normalise_prefix("020 7", "GB") == "+44207"
-    assert normalise_prefix("+44 20", "ES") == "+4420"
-
-
 def test_an_override_holds_until_its_end() -> None:
     until = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
-    overrides = MemoryOverrides([Override("office_hours", "closed", until, "strike")])
+    overrides = MemoryOverrides([CaseOverride("office_hours", "closed", until, "strike")])
     assert overrides.active("office_hours", until - timedelta(seconds=1)) == \
         Override("office_hours", "closed", until, "strike")
     assert overrides.active("office_hours", until) is None
     assert overrides.active("support_hours", until - timedelta(hours=1)) is None
+
+
+def test_an_override_without_an_end_is_in_force_for_the_call() -> None:
+    at = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
+    active = MemoryOverrides([CaseOverride("office_hours", "open")]).active("office_hours", at)
+    assert active == Override("office_hours", "open", at + timedelta(days=1))
 
 
 def test_random_draws_follow_the_case_then_repeat_the_last() -> None:
@@ -497,3 +498,192 @@ def test_webhooks_are_collected_and_answered_with_the_cases_status() -> None:
                             "headers": {}}]
     silent = CollectedWebhooks("timeout")
     assert run_sync(silent.post("https://crm.example/calls", {}, 2.0, {})).error == "no answer within 2 s"
+
+
+# -- services through real steps: schedules, overrides, lists ----------------------------------------
+
+SCHEDULES = """\
+version: 1
+schedules:
+  office_hours:
+    timezone: Europe/Madrid
+    hours: {mon-fri: "09:00-18:00"}
+"""
+
+FRONT_FLOW = """\
+version: 1
+name: front
+timezone: Europe/Madrid
+start: hours
+steps:
+  hours:
+    schedule: office_hours
+    on: {open: vip, closed: closed, holiday: closed}
+  vip:
+    lookup: {list: vip}
+    on: {found: vip_priority, missing: answer, anonymous: answer, error: answer}
+  vip_priority:
+    set: {variables: {QUEUE_PRIO: 10}}
+    next: answer
+  answer:
+    answer:
+    next: bye
+  closed:
+    hangup: {cause: 21}
+  bye:
+    hangup:
+"""
+
+OUTBOUND_FLOW = """\
+version: 1
+name: outbound
+start: dnc
+steps:
+  dnc:
+    robinson: {list: robinson}
+    on: {clear: dial, listed: bye}
+  dial:
+    exec: {app: Dial, args: ["PJSIP/{{ call.called }}@trunk", 30]}
+    next: bye
+  bye:
+    hangup:
+"""
+
+FRONT_CASES = """\
+version: 1
+flow: front
+defaults:
+  caller: "+34600111222"
+  at: 2025-03-10T10:00:00
+  lists: {vip: ["600 111 222"]}
+cases:
+  - name: a VIP caller in office hours is given queue priority
+    expect:
+      path_includes: [hours:open, vip:found, vip_priority]
+      variables: {QUEUE_PRIO: "10"}
+  - name: a caller not in the VIP list keeps the default priority
+    lists: {vip: ["+34911*"]}
+    expect: {path_includes: [vip:missing], variables: {QUEUE_PRIO: null}}
+  - name: a caller whose number starts with a VIP prefix is given priority
+    caller: "911000111"
+    lists: {vip: ["+34911*"]}
+    expect: {path_includes: [vip:found]}
+  - name: without the VIP list the lookup fails and the call goes on
+    lists: {}
+    expect: {path_includes: [vip:error, answer]}
+  - name: a caller at night is told the office is closed
+    at: 2025-03-10T20:00:00
+    expect: {path: [hours:closed, closed:done], commands_include: ['EXEC "Hangup" "21"']}
+  - name: an override closes the office in its hours
+    overrides: {office_hours: closed}
+    expect: {path: [hours:closed, closed:done]}
+  - name: an override that ended before the call changes nothing
+    overrides: {office_hours: {state: closed, until: 2025-03-10T09:00:00, reason: drill}}
+    expect: {path_includes: [hours:open]}
+  - name: an override opens the office at night
+    at: 2025-03-10T23:00:00
+    overrides: {office_hours: {state: open, until: 2025-03-11T00:00:00+01:00}}
+    expect: {path_includes: [hours:open, vip:found]}
+"""
+
+OUTBOUND_CASES = """\
+version: 1
+flow: outbound
+defaults: {caller: "+34911000000", called: "600111222"}
+cases:
+  - name: a number in no do-not-call list is dialled
+    lists: {robinson: ["+34900*"]}
+    expect: {path_includes: [dnc:clear, dial], cdr: {robinson: clear},
+             commands_include: ['EXEC "Dial" "PJSIP/600111222@trunk,30"']}
+  - name: a number in the do-not-call list by prefix is never dialled
+    lists: {robinson: ["+34600*"]}
+    expect: {path: [dnc:listed, bye:done], cdr: {robinson: listed, robinson_list: robinson},
+             commands_exclude: ['EXEC "Dial"']}
+  - name: an unreadable do-not-call list fails closed
+    lists: {robinson: unavailable}
+    expect: {path: [dnc:error], status: error, cdr: {robinson: error}, commands_exclude: ['EXEC "Dial"']}
+"""
+
+
+@pytest.fixture
+def service_flows(tmp_path: Path) -> Path:
+    folder = tmp_path / "service-flows"
+    folder.mkdir()
+    (folder / "schedules.yaml").write_text(SCHEDULES)
+    (folder / "front.yaml").write_text(FRONT_FLOW)
+    (folder / "outbound.yaml").write_text(OUTBOUND_FLOW)
+    write_tests(folder, FRONT_CASES, "front.tests.yaml")
+    write_tests(folder, OUTBOUND_CASES, "outbound.tests.yaml")
+    return folder
+
+
+def test_lists_and_schedule_overrides_of_each_case_reach_the_steps(service_flows: Path) -> None:
+    result = agiflow("test", "--flows", str(service_flows), str(service_flows))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n11 passed\n")
+
+
+def test_a_wrong_expectation_on_a_list_step_fails(service_flows: Path) -> None:
+    cases = service_flows / "tests" / "outbound.tests.yaml"
+    cases.write_text(cases.read_text().replace("robinson: listed, robinson_list", "robinson: clear, robinson_list"))
+    result = agiflow("test", "--flows", str(service_flows), str(cases), "-k", "prefix")
+    assert result.exit_code == 1
+    line = line_of(cases, "robinson: clear, robinson_list")
+    assert f'    {cases}:{line}: cdr: robinson: expected "clear", got "listed"' in result.stdout.splitlines()
+
+
+def test_a_path_mismatch_says_why_a_failed_call_ended(service_flows: Path) -> None:
+    cases = service_flows / "tests" / "outbound.tests.yaml"
+    cases.write_text(cases.read_text().replace("expect: {path: [dnc:error], status: error",
+                                               "expect: {path: [dnc:error, bye:done], status: error"))
+    result = agiflow("test", "--flows", str(service_flows), str(cases), "-k", "unreadable")
+    assert result.exit_code == 1
+    assert "       got: dnc:error (the call ended with error: " in result.stdout
+
+
+QUEUE_FLOW = """\
+version: 1
+name: line
+start: queue
+steps:
+  queue:
+    queue: {name: support, timeout: 300}
+    on: {answered: bye, timeout: voicemail}
+  voicemail:
+    exec: {app: VoiceMail, args: [100@default, u]}
+    next: record
+  record:
+    exec: {app: MixMonitor, args: [call.wav]}
+    next: bye
+  bye:
+    hangup:
+"""
+
+
+def test_queue_wait_talk_time_and_app_results_reach_the_simulated_asterisk(tmp_path: Path) -> None:
+    folder = tmp_path / "queue-flows"
+    folder.mkdir()
+    (folder / "line.yaml").write_text(QUEUE_FLOW)
+    tests = write_tests(folder, """\
+        version: 1
+        flow: line
+        defaults: {caller: "+34600111222", at: 2025-03-10T10:00:00}
+        cases:
+          - name: an answered caller waited and talked
+            queue_statuses: [ANSWERED]
+            queue_wait: 40
+            talk_time: 120
+            expect:
+              path: [queue:answered, bye:done]
+              cdr: {queue_status: ANSWERED, queue_wait: 40, talk_time: 120, duration: 160}
+          - name: a caller nobody answers leaves a voicemail, recording refused
+            queue_wait: 300
+            vm_statuses: [FAILED]
+            app_results: {mixmonitor: -2}
+            expect:
+              path: [queue:timeout, voicemail:next, record:error]
+              variables: {VMSTATUS: FAILED}
+              status: error
+        """, "line.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests))
+    assert result.exit_code == 0, result.output

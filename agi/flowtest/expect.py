@@ -66,6 +66,12 @@ def show_path(path: Sequence[str]) -> str:
     return " > ".join(path) if path else "(no step ran)"
 
 
+def _why_it_ended(seen: Observed) -> str:
+    """Why a call stopped, when it failed: what a path mismatch hides."""
+    error = seen.call.get("error")
+    return f" (the call ended with {seen.call.get('status')}: {error})" if error else ""
+
+
 def _entry_matches(entry: str, step: str) -> bool:
     """``menu`` matches ``menu:2``; ``menu:2`` matches only itself."""
     return entry == step or (":" not in entry and step.split(":", 1)[0] == entry)
@@ -80,7 +86,7 @@ def _path(item: Expectation, seen: Observed) -> list[Problem]:
     want = expected[first] if first < len(expected) else "(end of call)"
     got = seen.path[first] if first < len(seen.path) else "(end of call)"
     message = (f"differs at step {first + 1}: expected {want}, got {got}\n"
-               f"  expected: {show_path(expected)}\n       got: {show_path(seen.path)}")
+               f"  expected: {show_path(expected)}\n       got: {show_path(seen.path)}{_why_it_ended(seen)}")
     return [(item.line, message, expected, seen.path)]
 
 
@@ -91,7 +97,7 @@ def _path_includes(item: Expectation, seen: Observed) -> list[Problem]:
             position += 1
         if position == len(seen.path):
             after = f" after {item.value[index - 1]}" if index else ""
-            message = f"{entry} does not come{after} in the path: {show_path(seen.path)}"
+            message = f"{entry} does not come{after} in the path: {show_path(seen.path)}{_why_it_ended(seen)}"
             return [(_item_line(item, index), message, item.value, seen.path)]
         position += 1
     return []
@@ -99,7 +105,8 @@ def _path_includes(item: Expectation, seen: Observed) -> list[Problem]:
 
 def _visits(item: Expectation, seen: Observed) -> list[Problem]:
     visited = {step.split(":", 1)[0] for step in seen.path}
-    return [(_item_line(item, i), f"step {step} never ran; path: {show_path(seen.path)}", step, seen.path)
+    return [(_item_line(item, i), f"step {step} never ran; path: {show_path(seen.path)}{_why_it_ended(seen)}",
+             step, seen.path)
             for i, step in enumerate(item.value) if step not in visited]
 
 

@@ -15,17 +15,16 @@ from agi.flow.interpreter import CALLER_HANGUP, COMPLETED, FAILED
 from agi.flow.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.flow.model import FlowSet
 from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
-from agi.flowtest.memory import PREFIX_MARK, UNAVAILABLE, normalise_number, normalise_prefix
+from agi.flowtest.memory import UNAVAILABLE, CaseOverride
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
-from agi.services import Override
+from agi.nodes.list_check import normaliser
 from agi.simulate import parse_dtmf
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
 #: How a call can end in a test (``expect.status``).
 STATUSES = (CALLER_HANGUP, COMPLETED, FAILED)
-_FOREVER = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -129,7 +128,7 @@ class _CaseBuilder:
         if key == "dtmf":
             return tuple(parse_dtmf(value)) if isinstance(value, str) else \
                 tuple(None if keys in (None, "", "-") else keys for keys in value)
-        if key in ("queue_statuses", "dial_statuses"):
+        if key in ("queue_statuses", "dial_statuses", "vm_statuses"):
             return tuple(value)
         if key == "lists":
             return {name: self._list(name, entries, path + [name], prefix) for name, entries in value.items()}
@@ -159,21 +158,16 @@ class _CaseBuilder:
             return UNAVAILABLE
         for index, entry in enumerate(entries):
             try:
-                if entry.endswith(PREFIX_MARK):
-                    normalise_prefix(entry[:-1], self.region)
-                else:
-                    normalise_number(entry, self.region)
+                normaliser(self.region).key(entry)
             except ValueError as exc:
                 self.errors.add(path + [index], f"{prefix}lists.{name}: {exc}")
         return tuple(entries)
 
-    def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: Any) -> Override:
+    def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: Any) -> CaseOverride:
         if isinstance(spec, str):
-            return Override(schedule, spec, _FOREVER)
-        until = _FOREVER
-        if "until" in spec:
-            until = self._moment(spec["until"], path + ["until"], prefix, tz) or _FOREVER
-        return Override(schedule, spec["state"], until, spec.get("reason", ""))
+            return CaseOverride(schedule, spec)
+        until = self._moment(spec["until"], path + ["until"], prefix, tz) if "until" in spec else None
+        return CaseOverride(schedule, spec["state"], until, spec.get("reason", ""))
 
     def _check_expect(self, expect: tuple[Expectation, ...], flow_name: str, where: list[Any], prefix: str) -> None:
         """Step names, CDR columns and statuses the flow can really produce."""

@@ -5,98 +5,68 @@ case gives the same result on every machine."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
-import phonenumbers
-
+from agi.lists.numbers import PREFIX_MARK, probe_keys
+from agi.nodes.list_check import normaliser
 from agi.services import ListHit, ListUnavailable, Override, WebhookResult
 
 #: A list given as ``unavailable`` in a case: reading it fails, as a
 #: missing or corrupt list does on a server.
 UNAVAILABLE = "unavailable"
-PREFIX_MARK = "*"
-
-
-def normalise_number(text: str, region: str) -> str:
-    """``600 111 222`` (region ES) -> ``+34600111222``; ValueError when the
-    text is not a possible phone number."""
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {text!r} ({exc})") from None
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not a possible phone number: {text!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_prefix(text: str, region: str) -> str:
-    """A number prefix in E.164 form: ``+34900``, ``0034900`` and, in region
-    ES, ``900`` all give ``+34900``; the national trunk prefix (``0`` in GB)
-    is dropped."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if text.strip().startswith("+"):
-        return "+" + digits
-    if digits.startswith("00"):
-        return "+" + digits[2:]
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    trunk = metadata.national_prefix if metadata is not None else None
-    if trunk and digits.startswith(trunk):
-        digits = digits[len(trunk):]
-    return f"+{phonenumbers.country_code_for_region(region)}{digits}"
-
-
-@dataclass(frozen=True)
-class _Entries:
-    exact: Mapping[str, str]  # normalised number -> entry as written
-    prefixes: Sequence[tuple[str, str]]  # (normalised prefix, entry), longest first
 
 
 class MemoryLists:
-    """``NumberLists`` over the lists a case names: exact numbers, and
-    prefixes written with a trailing ``*`` (``+34900*``). A list the case
-    does not name, or names as ``unavailable``, raises ListUnavailable."""
+    """``NumberLists`` over the lists a case names, matching as the server's
+    SQLite lists do: entries and numbers in E.164 (national forms read in
+    ``region``), the exact entry first, else the longest prefix (an entry
+    written with a trailing ``*``). A list the case does not name, or names
+    as ``unavailable``, raises ListUnavailable."""
 
     def __init__(self, lists: Mapping[str, Sequence[str] | str], region: str) -> None:
-        self.region = region
-        self._lists: dict[str, _Entries | None] = {
-            name: None if entries == UNAVAILABLE else self._index(entries) for name, entries in lists.items()}
-
-    def _index(self, entries: Sequence[str] | str) -> _Entries:
-        exact: dict[str, str] = {}
-        prefixes: list[tuple[str, str]] = []
-        for entry in entries:
-            if entry.endswith(PREFIX_MARK):
-                prefixes.append((normalise_prefix(entry[:-1], self.region), entry))
-            else:
-                exact[normalise_number(entry, self.region)] = entry
-        return _Entries(exact, sorted(prefixes, key=lambda p: -len(p[0])))
+        self.normaliser = normaliser(region)
+        self._lists: dict[str, frozenset[str] | None] = {
+            name: None if entries == UNAVAILABLE else frozenset(map(self.normaliser.key, entries))
+            for name, entries in lists.items()}
 
     def match(self, list_name: str, number: str) -> ListHit | None:
         if list_name not in self._lists:
             raise ListUnavailable(f"list '{list_name}' is not given in this test case")
-        entries = self._lists[list_name]
-        if entries is None:
+        keys = self._lists[list_name]
+        if keys is None:
             raise ListUnavailable(f"list '{list_name}' is unavailable in this test case")
-        normalised = normalise_number(number, self.region)
-        if normalised in entries.exact:
-            return ListHit(list_name, entries.exact[normalised])
-        for prefix, entry in entries.prefixes:
-            if normalised.startswith(prefix):
-                return ListHit(list_name, entry, prefix=True)
+        for key in probe_keys(self.normaliser.number(number)):
+            if key in keys:
+                prefix = key.endswith(PREFIX_MARK)
+                return ListHit(list_name, key[:-1] if prefix else key, prefix)
         return None
+
+
+@dataclass(frozen=True)
+class CaseOverride:
+    """A schedule override a case gives; without ``until`` it lasts the call."""
+
+    schedule: str
+    state: str
+    until: datetime | None = None
+    reason: str = ""
 
 
 class MemoryOverrides:
     """``ScheduleOverrides`` from the case: each named schedule forced open
-    or closed until ``until`` (no ``until``: for the whole case)."""
+    or closed until ``until``. One without ``until`` is in force for the
+    whole call, and steps see it end a day after the moment they ask."""
 
-    def __init__(self, overrides: Sequence[Override]) -> None:
+    def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
 
     def active(self, schedule: str, at: datetime) -> Override | None:
-        override = self._overrides.get(schedule)
-        return override if override is not None and at < override.until else None
+        given = self._overrides.get(schedule)
+        if given is None:
+            return None
+        until = given.until or at + timedelta(days=1)
+        return Override(schedule, given.state, until, given.reason) if at < until else None
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from agi.services import Override
+from agi.flowtest.memory import CaseOverride
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,12 @@ class Inputs:
     hangup_after: int | None = None
     queue_statuses: tuple[str, ...] = ()
     dial_statuses: tuple[str, ...] = ()
+    vm_statuses: tuple[str, ...] = ()
+    queue_wait: float = 0.0
+    talk_time: float = 0.0
+    app_results: Mapping[str, int] = field(default_factory=dict)
     lists: Mapping[str, tuple[str, ...] | str] = field(default_factory=dict)
-    overrides: tuple[Override, ...] = ()
+    overrides: tuple[CaseOverride, ...] = ()
     random: tuple[float, ...] = (0.0,)
     webhook_response: int | str = 200
 

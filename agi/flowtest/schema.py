@@ -33,6 +33,10 @@ INPUTS: dict[str, Any] = {
     "hangup_after": {"type": "integer", "minimum": 0},
     "queue_statuses": {"type": "array", "items": _STATUS},
     "dial_statuses": {"type": "array", "items": _STATUS},
+    "vm_statuses": {"type": "array", "items": _STATUS},
+    "queue_wait": {"type": "number", "minimum": 0},
+    "talk_time": {"type": "number", "minimum": 0},
+    "app_results": {"type": "object", "additionalProperties": {"type": "integer"}},
     "lists": {"type": "object", "additionalProperties": {
         "oneOf": [{"type": "array", "items": _NUMBER}, {"const": "unavailable"}]}},
     "overrides": {"type": "object", "additionalProperties": {
