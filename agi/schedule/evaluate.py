@@ -45,6 +45,8 @@ class DayPlan:
     closed_outcome: str
     reason: str
     intervals: tuple[tuple[datetime, datetime, TimeRange], ...]
+    #: The day's first instant (its local midnight), in UTC.
+    start: datetime
 
 
 def state_at(schedule: Schedule, moment: datetime, override: Override | None = None,
@@ -90,17 +92,31 @@ def _overridden(schedule: Schedule, override: Override, horizon: timedelta) -> S
 
 def _decide(schedule: Schedule, at: datetime) -> tuple[str, str, str]:
     """(outcome, rule, reason) at the UTC instant ``at``, without override."""
-    zone = ZoneInfo(schedule.timezone)
-    today = at.astimezone(zone).date()
+    plan, hours = _open_range(schedule, at)
+    if hours is not None:
+        overnight = " (overnight)" if plan.day != at.astimezone(ZoneInfo(schedule.timezone)).date() else ""
+        return OPEN, plan.rule, f"{plan.reason} {hours}{overnight}"
+    return plan.closed_outcome, plan.rule, _closed_reason(plan)
+
+
+def _outcome(schedule: Schedule, at: datetime) -> str:
+    plan, hours = _open_range(schedule, at)
+    return OPEN if hours is not None else plan.closed_outcome
+
+
+def _open_range(schedule: Schedule, at: datetime) -> tuple[DayPlan, TimeRange | None]:
+    """The range ``at`` falls in (an overnight one of the day before
+    included) with its day's plan; else today's plan and None."""
+    today = at.astimezone(ZoneInfo(schedule.timezone)).date()
     before = day_plan(schedule, today - timedelta(days=1))
     for start, end, hours in before.intervals:
         if hours.overnight and start <= at < end:
-            return OPEN, before.rule, f"{before.reason} {hours} (overnight)"
+            return before, hours
     plan = day_plan(schedule, today)
     for start, end, hours in plan.intervals:
         if start <= at < end:
-            return OPEN, plan.rule, f"{plan.reason} {hours}"
-    return plan.closed_outcome, plan.rule, _closed_reason(plan)
+            return plan, hours
+    return plan, None
 
 
 def _closed_reason(plan: DayPlan) -> str:
@@ -125,14 +141,14 @@ def _next_change(schedule: Schedule, at: datetime, outcome: str,
     pending: list[datetime] = []
     while day <= last_day:
         plan = day_plan(schedule, day)
-        pending.extend([instant(day, 0, zone)] + [edge for s, e, _ in plan.intervals for edge in (s, e)])
+        pending.extend([plan.start] + [edge for s, e, _ in plan.intervals for edge in (s, e)])
         heapq.heapify(pending)
         day += timedelta(days=1)
-        settled = instant(day, 0, zone)
+        settled = day_plan(schedule, day).start
         while pending and pending[0] < settled:
             candidate = heapq.heappop(pending)
             if at < candidate <= until:
-                found = _decide(schedule, candidate)[0]
+                found = _outcome(schedule, candidate)
                 if found != outcome:
                     return candidate, found
     return None
@@ -150,20 +166,21 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
 
 def _make_plan(schedule: Schedule, day: date) -> DayPlan:
     zone = ZoneInfo(schedule.timezone)
+    start = instant(day, 0, zone)
     dated = _dated_rule(schedule, day)
     if isinstance(dated, Closure):
         reason = f"closure on {dated.span}" + (f": {dated.name}" if dated.name else "")
-        return DayPlan(day, "closure", dated.outcome, reason, ())
+        return DayPlan(day, "closure", dated.outcome, reason, (), start)
     if isinstance(dated, SpecialHours):
         reason = f"special hours on {dated.span}" + (f" ({dated.name})" if dated.name else "")
-        return DayPlan(day, "exception", CLOSED, reason, _intervals(day, dated.ranges, zone))
+        return DayPlan(day, "exception", CLOSED, reason, _intervals(day, dated.ranges, zone), start)
     holiday = schedule.holidays.name_of(day) if schedule.holidays else None
     if holiday is not None:
         assert schedule.holidays is not None
-        return DayPlan(day, "holiday", "holiday", f"holiday: {holiday} ({schedule.holidays.label()})", ())
+        return DayPlan(day, "holiday", "holiday", f"holiday: {holiday} ({schedule.holidays.label()})", (), start)
     weekly = schedule.weekly[day.weekday()]
     return DayPlan(day, "weekly", CLOSED, f"{WEEKDAY_NAMES[day.weekday()]} hours",
-                   _intervals(day, weekly, zone))
+                   _intervals(day, weekly, zone), start)
 
 
 def _dated_rule(schedule: Schedule, day: date) -> Closure | SpecialHours | None:
