@@ -28,6 +28,7 @@ from agi.channel import DEAD_CHANNEL_COMMANDS, ConnectionClosed
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 from agi.simulate import simulate
 from agi.flow.loader import load_flows
+from agi.stdio.driver import run_to_completion
 from agi.stdio.transport import StdioTransport, environment, text_streams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -337,9 +338,14 @@ def pyst2_transport(asterisk_writes: str) -> tuple[StdioTransport, io.BytesIO, A
 
 
 def send(transport: StdioTransport, line: bytes) -> Any:
-    results: list[Any] = []
-    transport.send(line).addBoth(results.append)
-    return results[0]
+    """The reply to one command, or the exception sending it raised."""
+    async def one() -> Any:
+        return await transport.send(line)
+
+    try:
+        return run_to_completion(one())
+    except ConnectionClosed as exc:
+        return exc
 
 
 def test_hangup_line_before_the_reply_is_noted_not_taken_as_the_reply(restore_sighup: None) -> None:
@@ -365,9 +371,8 @@ def test_sighup_from_asterisk_marks_the_caller_gone(restore_sighup: None) -> Non
 
 def test_end_of_stdin_while_waiting_fails_the_command_as_connection_closed(restore_sighup: None) -> None:
     transport, _, _ = pyst2_transport("agi_uniqueid: 1.2\n\n")
-    failure = send(transport, b"ANSWER\n")
-    assert failure.check(ConnectionClosed)
-    assert send(transport, b"NOOP\n").check(ConnectionClosed)
+    assert isinstance(send(transport, b"ANSWER\n"), ConnectionClosed)
+    assert isinstance(send(transport, b"NOOP\n"), ConnectionClosed)
 
 
 def test_environment_uses_argv_for_the_flow_and_its_arguments() -> None:
@@ -441,11 +446,27 @@ def test_an_error_after_a_pending_deferred_is_raised_to_the_caller() -> None:
     assert run.stdout.strip() == "raised 'inside the call'", run.stderr
 
 
-def test_a_call_that_never_suspends_does_not_start_the_reactor() -> None:
+def test_a_call_that_never_suspends_does_not_even_import_twisted() -> None:
     run = run_python(
         "import sys\n"
-        "from agi.stdio.driver import run_to_completion\n"
+        "from agi.stdio.main import run_call\n"
+        "from agi.stdio.driver import Ready, run_to_completion\n"
         "async def call():\n"
-        "    return 7\n"
-        "print(run_to_completion(call()), 'twisted.internet.reactor' in sys.modules)\n")
-    assert run.stdout.strip() == "7 False", run.stderr
+        "    return await Ready(3) + await Ready(4)\n"
+        "print(run_to_completion(call()), [m for m in sys.modules if m.startswith('twisted')])\n")
+    assert run.stdout.strip() == "7 []", run.stderr
+
+
+def test_a_failed_deferred_raises_where_the_step_awaits_it() -> None:
+    run = run_python(
+        "from twisted.internet import reactor, task\n"
+        "from agi.stdio.driver import run_to_completion\n"
+        "def boom():\n"
+        "    raise ValueError('webhook refused')\n"
+        "async def call():\n"
+        "    try:\n"
+        "        await task.deferLater(reactor, 0.01, boom)\n"
+        "    except ValueError as exc:\n"
+        "        return f'step saw: {exc}'\n"
+        "print(run_to_completion(call()))\n")
+    assert run.stdout.strip() == "step saw: webhook refused", run.stderr

@@ -15,11 +15,10 @@ import io
 import logging
 from typing import IO, Any, Mapping, Sequence
 
-from twisted.internet import defer
-
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import Reply, ReplyParser
+from agi.stdio.driver import Ready
 
 log = logging.getLogger("agiflow.agi")
 
@@ -90,17 +89,17 @@ class StdioTransport:
     def hangup_seen(self, value: bool) -> None:
         self._hangup = value
 
-    def send(self, line: bytes) -> "defer.Deferred[Reply]":
+    def send(self, line: bytes) -> Ready[Reply]:
         """Write one command line; resolve with Asterisk's reply. Fails with
         ConnectionClosed when Asterisk has closed the pipes."""
         if self.closed:
-            return defer.fail(ConnectionClosed("stdin/stdout to Asterisk are closed"))
+            return Ready(error=ConnectionClosed("stdin/stdout to Asterisk are closed"))
         try:
             self._agi.send_command(line.decode("utf-8", "surrogateescape"))
-            return defer.succeed(self._read_reply())
+            return Ready(self._read_reply())
         except (OSError, ValueError, ConnectionClosed) as exc:
             self.closed = True
-            return defer.fail(ConnectionClosed(f"lost the pipes to Asterisk: {exc}"))
+            return Ready(error=ConnectionClosed(f"lost the pipes to Asterisk: {exc}"))
 
     def _read_reply(self) -> Reply:
         """Read lines until one completes a reply; a HANGUP line only notes the hangup."""
