@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Mapping
 
 import click
 
@@ -25,7 +26,7 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     flows, errors = load_flows(targets)
     for error in errors:
         click.echo(str(error))
-    if not errors and not flows.flows:
+    if not errors and not flows.flows and not flows.schedules:
         click.echo(f"{', '.join(targets)}: no flow files (*.yaml, *.yml) found")
         sys.exit(1)
     if errors:
@@ -35,4 +36,11 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     for warning in warnings:
         click.echo(str(warning))
     count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
-    click.echo(f"ok: {len(flows)} flow{'s' if len(flows) != 1 else ''} valid ({', '.join(sorted(flows.flows))}){count}")
+    click.echo(f"ok: {_valid(flows.flows, 'flow')}{_valid(flows.schedules, 'schedule', ', ')}{count}")
+
+
+def _valid(names: Mapping[str, object], kind: str, before: str = "") -> str:
+    """``2 flows valid (closed, support)``; nothing for no schedules."""
+    if not names and kind != "flow":
+        return ""
+    return f"{before}{len(names)} {kind}{'s' if len(names) != 1 else ''} valid ({', '.join(sorted(names))})"
