@@ -36,11 +36,12 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     for warning in warnings:
         click.echo(str(warning))
     count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
-    click.echo(f"ok: {_valid(flows.flows, 'flow')}{_valid(flows.schedules, 'schedule', ', ')}{count}")
+    valid = [_valid(flows.flows, "flow"), _valid(flows.schedules, "schedule")]
+    click.echo(f"ok: {', '.join(filter(None, valid))}{count}")
 
 
-def _valid(names: Mapping[str, object], kind: str, before: str = "") -> str:
-    """``2 flows valid (closed, support)``; nothing for no schedules."""
-    if not names and kind != "flow":
+def _valid(names: Mapping[str, object], kind: str) -> str:
+    """``2 flows valid (closed, support)``; nothing when there are none."""
+    if not names:
         return ""
-    return f"{before}{len(names)} {kind}{'s' if len(names) != 1 else ''} valid ({', '.join(sorted(names))})"
+    return f"{len(names)} {kind}{'s' if len(names) != 1 else ''} valid ({', '.join(sorted(names))})"
