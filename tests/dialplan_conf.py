@@ -86,7 +86,7 @@ def _add(context: Context, kind: str, rest: str, last_exten: str | None, number:
     prio_text, app_text = rest.split(",", 1)
     prio = _PRIORITY.match(prio_text.strip())
     app = _APP.match(app_text.strip())
-    if not prio or not app:
+    if not prio or not app or not balanced(app_text.strip()):
         raise ValueError(f"{path}:{number}: cannot read priority or application: {rest}")
     priorities = context.extensions.setdefault(exten, [])
     value = prio.group("prio")
@@ -98,6 +98,17 @@ def _add(context: Context, kind: str, rest: str, last_exten: str | None, number:
         position = int(value)
     priorities.append(Priority(position, prio.group("label"), app.group("app"), app.group("args") or "", number))
     return exten
+
+
+def balanced(text: str) -> bool:
+    """The application's parentheses close exactly at the end of the line
+    (a ``;`` inside the arguments starts a comment and leaves one open)."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0 or (depth == 0 and char == ")" and index != len(text) - 1):
+            return False
+    return depth == 0
 
 
 # -- conditions --------------------------------------------------------------------

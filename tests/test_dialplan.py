@@ -69,15 +69,17 @@ def test_every_agi_names_a_shipped_flow(context: str, exten: str) -> None:
 @pytest.mark.parametrize("context, exten", ENTRIES)
 def test_every_entry_point_checks_agistatus_right_after_agi(context: str, exten: str) -> None:
     priorities = CONTEXTS[context].extensions[exten]
-    after = priorities[[p.app for p in priorities].index("AGI") + 1:][:3]
+    after = priorities[[p.app for p in priorities].index("AGI") + 1:][:4]
     assert any("${AGISTATUS}" in p.args for p in after if p.app == "GotoIf")
     assert any("${AGIFLOW_STATUS}" in p.args for p in after if p.app == "GotoIf")
 
 
-@pytest.mark.parametrize("status", ["FAILURE", "NOTFOUND"])
+@pytest.mark.parametrize("status", ["FAILURE", "NOTFOUND", "SUCCESS"])
 @pytest.mark.parametrize("context, exten", ENTRIES)
-def test_when_agiflow_is_not_reached_inbound_callers_hear_a_queue_or_message(context: str, exten: str,
-                                                                            status: str) -> None:
+def test_when_agiflow_runs_no_flow_inbound_callers_hear_a_queue_or_message(context: str, exten: str,
+                                                                           status: str) -> None:
+    """Not reached (FAILURE), agiflow-agi not installed (NOTFOUND), or the
+    connection refused by the server (SUCCESS with no AGIFLOW_STATUS)."""
     flow = flow_of(context, exten)
     call = walk(CONTEXTS, context, exten, "AGI", {"AGISTATUS": status})
     if is_outbound(flow):
@@ -86,7 +88,8 @@ def test_when_agiflow_is_not_reached_inbound_callers_hear_a_queue_or_message(con
     else:
         audible = [app for app in call.names() if app in AUDIBLE]
         assert audible and audible[0] in ("Playback", "Queue"), f"{context},{exten} leaves the caller in silence"
-        assert call.ran("Log"), "the failure is logged"
+        logged = " ".join(args for app, args in call.apps if app == "Log")
+        assert ("refused" if status == "SUCCESS" else "not reached") in logged, logged
 
 
 @pytest.mark.parametrize("context, exten", ENTRIES)
@@ -181,3 +184,6 @@ def test_the_reader_numbers_priorities_and_rejects_what_it_cannot_read(tmp_path:
     conf.write_text("[a]\nexten => s,n,NoOp()\n", encoding="utf-8")
     with pytest.raises(ValueError):
         parse(conf)
+    conf.write_text("[a]\nexten => s,1,Log(ERROR,down (AGISTATUS=${AGISTATUS}); is it running?)\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot read"):
+        parse(conf)  # the ; cut the line: Asterisk would log half a message
