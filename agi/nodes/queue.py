@@ -92,6 +92,9 @@ class QueueNode(Node):
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
         return [(option, text, False) for option, text in texts if text]
 
+    def prompts(self) -> list[str]:
+        return [self.announce] if self.announce else []
+
     def arguments(self, ctx: CallContext) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
         URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""

@@ -1,0 +1,51 @@
+"""Names of recording files: one folder per day, and a file name that says
+when, who called, what they called and which call it was:
+
+    <directory>/2025/03/10/20250310-093000_600111222_911234567_1741597200.42.wav
+
+Caller and called number keep only digits, ``+`` and letters (``anonymous``
+/ ``unknown`` when empty); the call id keeps digits, letters and inner dots.
+Nothing taken from the call can add a ``/`` or start a name with a dot, so a
+file never lands outside its day's folder. Pure functions: no I/O.
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+from datetime import datetime
+
+from agi.services import RecordingSettings
+
+_NUMBER_JUNK = re.compile(r"[^0-9A-Za-z+]")
+_CALL_ID_JUNK = re.compile(r"[^0-9A-Za-z.]")
+_FORMAT = re.compile(r"^[a-z0-9]+$")
+#: Longest number / call id kept in a name (a caller ID can be any text).
+MAX_PART = 32
+
+
+def recording_path(settings: RecordingSettings, at: datetime, caller: str, called: str, call_id: str) -> str:
+    """The full path MixMonitor records the call to."""
+    name = "_".join((at.strftime("%Y%m%d-%H%M%S"), _number(caller, "anonymous"),
+                     _number(called, "unknown"), _call_id(call_id)))
+    return posixpath.join(settings.directory.rstrip("/"), at.strftime("%Y/%m/%d"), f"{name}.{settings.format}")
+
+
+def settings_problem(settings: RecordingSettings) -> str | None:
+    """Why MixMonitor could not be given a path under these settings, if so:
+    the folder must be absolute, and neither it nor the format may hold a
+    comma (MixMonitor's argument separator) or a line break."""
+    if not settings.directory.startswith("/"):
+        return f"recordings.directory {settings.directory!r} is not an absolute path"
+    if re.search(r"[,\r\n\x00]", settings.directory):
+        return f"recordings.directory {settings.directory!r} contains a comma or a line break"
+    if not _FORMAT.match(settings.format):
+        return f"recordings.format {settings.format!r} is not a file extension"
+    return None
+
+
+def _number(value: str, empty: str) -> str:
+    return _NUMBER_JUNK.sub("", value)[:MAX_PART] or empty
+
+
+def _call_id(value: str) -> str:
+    return _CALL_ID_JUNK.sub("", value)[:MAX_PART].strip(".") or "unknown"
