@@ -136,7 +136,9 @@ class QueueNode(Node):
         yes``) is the wait; the rest of the EXEC's time is the talk time."""
         hold = seconds(await read_variable(ctx, "QEHOLDTIME"))
         talk = None if hold is None else round(max(0.0, done.seconds - hold), 3)
-        ctx.record(queue_status=status, queue_wait=hold, talk_time=talk)
+        # CONTINUE is answered too (the member hung up first, option c): the
+        # CDR says ANSWERED for both, the step's details keep Asterisk's word.
+        ctx.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
         ctx.note(status=status, wait=hold, talk_time=talk)
         return STATUS_OUTCOMES.get(status, ANSWERED)
 
