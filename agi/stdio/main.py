@@ -43,8 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", default=None,
                    help=f"config.yaml (default: ${CONFIG_ENV}, else {SYSTEM_CONFIG})")
     p.add_argument("--log-file", default=None, help="append log lines to this file instead of stderr")
-    p.add_argument("flow", help="name of the flow to run, optionally with ?key=value params")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the flow (args, agi_arg_N)")
+    p.add_argument("flow", metavar="FLOW", help="name of the flow to run, optionally with ?key=value params")
+    p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="arguments for the flow (args, agi_arg_N)")
     return p
 
 
