@@ -153,7 +153,7 @@ def test_the_systemd_unit_drains_calls_before_systemd_would_kill_the_server() ->
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
-@pytest.mark.parametrize("page", ["guide.md", "troubleshooting.md", "agi-mode.md"])
+@pytest.mark.parametrize("page", ["guide.md", "troubleshooting.md", "agi-mode.md", "compliance.md"])
 def test_the_index_and_the_readme_link_the_asterisk_pages(page: str) -> None:
     assert f"({page})" in (DOCS / "index.md").read_text(encoding="utf-8")
     assert f"(docs/{page})" in (ROOT / "README.md").read_text(encoding="utf-8")
