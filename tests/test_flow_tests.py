@@ -275,6 +275,8 @@ INVALID = [
      "allowed: caller_hangup, completed, error"),
     ("a time that is not one", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "next monday"),
      "at:", "case 'caller who presses 1 reaches sales': at: 'next monday' is not a date and time"),
+    ("a date without a time", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "2025-03-10"),
+     "at:", "case 'caller who presses 1 reaches sales': at: 2025-03-10 is not a date and time"),
     ("a list entry that is no number", expect_block("status: completed\n")
      .replace("    dtmf:", "    lists:\n      vip: [\"+34600111222\", call me]\n    dtmf:"), "vip:",
      "case 'caller who presses 1 reaches sales': lists.vip: 'call me' is not a phone number"),

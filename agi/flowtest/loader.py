@@ -3,7 +3,7 @@ checks against the loaded flows -> frozen cases. Like flows, every error
 of every file is reported at once as ``file:line: message``."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -104,14 +104,14 @@ class _CaseBuilder:
         flow_name = raw.get("flow", self.document["flow"])
         flow_ok = "flow" not in raw or _check_flow_name(flow_name, self.flows, where + ["flow"], prefix, self.errors)
         flow = self.flows.get(flow_name)
-        tz = ZoneInfo(flow.timezone) if flow is not None else timezone.utc
+        tz: tzinfo = ZoneInfo(flow.timezone) if flow is not None else timezone.utc
         inputs = self._inputs(raw, where, prefix, tz)
         expect = tuple(Expectation(key, value, raw["expect"].key_lines[key]) for key, value in raw["expect"].items())
         if flow_ok and flow is not None:
             self._check_expect(expect, flow_name, where + ["expect"], prefix)
         return Case(name, flow_name, self.file, raw.line, inputs, expect)
 
-    def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: Any) -> Inputs:
+    def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: tzinfo) -> Inputs:
         """The case's inputs over the file's defaults, each checked where it
         is written; a time without offset is in ``tz``, the flow's zone."""
         values: dict[str, Any] = {}
@@ -122,7 +122,7 @@ class _CaseBuilder:
                 values[key] = self._input(key, source[key], origin + [key], prefix, tz)
         return Inputs(**{k: v for k, v in values.items() if v is not None})
 
-    def _input(self, key: str, value: Any, path: list[Any], prefix: str, tz: Any) -> Any:
+    def _input(self, key: str, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> Any:
         if key == "at":
             return self._moment(value, path, prefix, tz)
         if key == "dtmf":
@@ -138,7 +138,7 @@ class _CaseBuilder:
             return tuple(value) if isinstance(value, list) else (value,)
         return value
 
-    def _moment(self, value: Any, path: list[Any], prefix: str, tz: Any) -> datetime | None:
+    def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
         moment: datetime | None = None
         if isinstance(value, datetime):
             moment = value
@@ -148,7 +148,8 @@ class _CaseBuilder:
             except ValueError:
                 pass
         if moment is None:
-            self.errors.add(path, f"{prefix}{path[-1]}: {value!r} is not a date and time such as "
+            shown = repr(value) if isinstance(value, str) else str(value)
+            self.errors.add(path, f"{prefix}{path[-1]}: {shown} is not a date and time such as "
                                   "2025-03-10T09:30:00+01:00")
             return None
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
@@ -163,7 +164,7 @@ class _CaseBuilder:
                 self.errors.add(path + [index], f"{prefix}lists.{name}: {exc}")
         return tuple(entries)
 
-    def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: Any) -> CaseOverride:
+    def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: tzinfo) -> CaseOverride:
         if isinstance(spec, str):
             return CaseOverride(schedule, spec)
         until = self._moment(spec["until"], path + ["until"], prefix, tz) if "until" in spec else None
