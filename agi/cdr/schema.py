@@ -22,6 +22,12 @@ STEP_COLUMNS = {
     "outcome": str, "started_at": str, "duration_ms": float, "details": str,
 }
 
+#: Indexes for the reports (agi/reports); their effect on 1M calls is in docs/benchmarks.md.
+REPORT_INDEXES = {
+    "idx_calls_caller_started": ("calls", ("caller", "started_at")),
+    "idx_calls_flow_started": ("calls", ("flow", "started_at")),
+}
+
 MARK_INTERRUPTED = (
     "UPDATE calls SET status = :interrupted, ended_at = COALESCE(ended_at, :now), "
     "error = COALESCE(error, 'the server stopped before the call ended') "
@@ -64,6 +70,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.table("calls").create_index(["call_id"], if_not_exists=True)
     db.table("calls").create_index(["status"], if_not_exists=True)
     db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
+    for name, (table, columns) in REPORT_INDEXES.items():
+        db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
 
 
 def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
