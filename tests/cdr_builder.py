@@ -57,7 +57,7 @@ class CdrBuilder:
         row.update(columns)
         self.conn.execute(INSERT_CALL, row)
         for seq, (name, type_, outcome, details) in enumerate(steps, start=1):
-            step = {c: None for c in STEP_COLUMNS if c != "id"}
+            step: dict[str, Any] = {c: None for c in STEP_COLUMNS if c != "id"}
             step.update(call=key, seq=seq, flow=flow, step=name, type=type_, outcome=outcome,
                         started_at=stamp(started), duration_ms=10.0, details=json.dumps(details))
             self.conn.execute(INSERT_STEP, step)

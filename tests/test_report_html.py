@@ -143,7 +143,7 @@ def assert_drawn(png: Path, min_bar_pixels: int) -> None:
     """The screenshot is not blank and has the charts' bars in their colour."""
     from PIL import Image
     image = Image.open(png).convert("RGB")
-    colours = image.getcolors(maxcolors=1 << 20) or []
+    colours: list[tuple[int, tuple[int, int, int]]] = image.getcolors(maxcolors=1 << 20) or []  # type: ignore[assignment]
     bar = tuple(int(BAR[i:i + 2], 16) for i in (1, 3, 5))
     bar_pixels = sum(n for n, rgb in colours if all(abs(a - b) <= 3 for a, b in zip(rgb, bar)))
     ink = sum(n for n, rgb in colours if sum(rgb) < 600)

@@ -5,9 +5,9 @@ cannot be told apart, so they are not one caller.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
@@ -15,14 +15,45 @@ from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column
 from agi.reports.overview import label
 from agi.reports.timerange import parse_stored, sql_time
 
-FCR_GROUPS = tuple(q.FCR_GROUPS)
+FCR_GROUPS = q.FCR_GROUPS
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+_COUNTS = ("contacts", "resolved", "repeated", "open", "repeat_calls")
+
+
+@dataclass
+class Contact:
+    """A caller's first call and the repeats that followed it."""
+
+    started_at: str
+    flow: str | None
+    outcome: str
+    calls: int
+    last_jd: float
+
+
+def contacts(calls: Iterable[tuple[Any, ...]], window_days: float) -> Iterator[Contact]:
+    """Contacts from (caller, julian day, started_at, flow, outcome) rows in
+    caller and time order: a call within ``window_days`` of the caller's
+    previous call is a repeat, any other call starts a contact."""
+    current: Contact | None = None
+    caller = None
+    for who, jd, started_at, flow, outcome in calls:
+        if current is not None and who == caller and jd - current.last_jd <= window_days:
+            current.calls += 1
+            current.last_jd = jd
+            continue
+        if current is not None:
+            yield current
+        caller, current = who, Contact(started_at, flow, outcome, 1, jd)
+    if current is not None:
+        yield current
 
 
 def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: float = 24.0,
         by: str = "flow", charts: bool = False) -> Report:
     """First-call resolution: contacts whose caller did not call again
     within ``window_hours`` of their last call."""
-    if by not in q.FCR_GROUPS:
+    if by not in FCR_GROUPS:
         raise ReportError(f"cannot group fcr by {by!r}; choose one of {', '.join(FCR_GROUPS)}")
     if window_hours <= 0:
         raise ReportError("the FCR window must be more than 0 hours")
@@ -32,19 +63,35 @@ def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: flo
     wide = replace(filters, since=filters.since - window if filters.since else None,
                    until=filters.until + window if filters.until else None)
     clause, params = q.where(wide)
-    params.update(window=window_hours / 24.0, now=sql_time(now),
-                  first_since=sql_time(filters.since) if filters.since else "",
-                  first_until=sql_time(filters.until) if filters.until else "9999")
-    rows = [dict(r) for r in reader.rows(q.FCR.format(where=clause, group=q.FCR_GROUPS[by]), params)]
+    first_since = sql_time(filters.since) if filters.since else ""
+    first_until = sql_time(filters.until) if filters.until else "9999"
+    now_jd = now.timestamp() / 86400 + _UNIX_EPOCH_JULIAN_DAY
+    groups: dict[Any, dict[str, Any]] = {}
+    for contact in contacts(reader.tuples(q.FCR_CALLS.format(where=clause), params), window_hours / 24):
+        if not first_since <= contact.started_at < first_until:
+            continue
+        key = {"flow": contact.flow, "outcome": contact.outcome}.get(by) if by != "day" \
+            else reader.local_day(contact.started_at)
+        row = groups.setdefault(key, {"key": key, **dict.fromkeys(_COUNTS, 0)})
+        single = contact.calls == 1
+        closed = contact.last_jd + window_hours / 24 <= now_jd
+        row["contacts"] += 1
+        row["resolved" if single and closed else "open" if single else "repeated"] += 1
+        row["repeat_calls"] += contact.calls - 1
+    rows = list(groups.values())
+    return _fcr_report(rows, filters, now, window_hours, by, charts)
+
+
+def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, window_hours: float,
+                by: str, charts: bool) -> Report:
     for row in rows:
         row["fcr_pct"] = _fcr_pct(row)
-    rows.sort(key=lambda r: (r["key"] is None, str(r["key"])) if by == "day" else (-r["contacts"], label(r["key"])))
+    rows.sort(key=lambda r: label(r["key"]) if by == "day" else (-r["contacts"], label(r["key"])))
     columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("contacts", "Contacts", COUNT),
                Column("resolved", "Resolved", COUNT), Column("repeated", "Repeated", COUNT),
                Column("open", "Open", COUNT), Column("fcr_pct", "FCR", PERCENT),
                Column("repeat_calls", "Repeat calls", COUNT))
-    totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] or 0 for r in rows) for k in
-                                                 ("contacts", "resolved", "repeated", "open", "repeat_calls")}}
+    totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] for r in rows) for k in _COUNTS}}
     totals["fcr_pct"] = _fcr_pct(totals)
     chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] or 0 for r in rows], unit="%")
     return Report("fcr", f"First-call resolution ({window_hours:g} h window) by {by}", columns, rows,

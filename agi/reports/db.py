@@ -37,6 +37,8 @@ class CdrReader:
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self.conn.execute("PRAGMA query_only = 1")
+            # big scans read pages straight from the OS cache instead of copying them
+            self.conn.execute("PRAGMA mmap_size = 1073741824")
         except sqlite3.Error as exc:
             raise ReportError(f"cannot open the CDR database {self.path}: {exc}") from None
         self.conn.row_factory = sqlite3.Row
@@ -69,6 +71,21 @@ class CdrReader:
             return self.conn.execute(sql, params or {}).fetchall()
         except sqlite3.OperationalError as exc:
             raise ReportError(f"cannot read the CDR database {self.path}: {exc}") from None
+
+    def tuples(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows as plain tuples, one at a time: for walking many rows."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        try:
+            yield from cursor.execute(sql, params or {})
+        except sqlite3.OperationalError as exc:
+            raise ReportError(f"cannot read the CDR database {self.path}: {exc}") from None
+        finally:
+            cursor.close()
+
+    def local_day(self, ts: str) -> str:
+        """The day of a CDR timestamp in the reader's zone."""
+        return self._local_day(ts)
 
     def _check_schema(self) -> None:
         for table, expected in (("calls", CALL_COLUMNS), ("call_steps", STEP_COLUMNS)):
