@@ -1,0 +1,48 @@
+"""``--since``/``--until`` values and the report time zone."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from agi.reports.timerange import TimeError, moment, sql_time, system_zone, zone
+
+NOW = datetime(2025, 3, 30, 10, 15, tzinfo=timezone.utc)  # 12:15 CEST, the day summer time starts
+MADRID, _ = zone("Europe/Madrid")
+
+
+@pytest.mark.parametrize("text, end, expected", [
+    ("2025-03-10", False, "2025-03-09T23:00:00.000Z"),
+    ("2025-03-10", True, "2025-03-10T23:00:00.000Z"),       # a date as --until includes that day
+    ("2025-03-30", True, "2025-03-30T22:00:00.000Z"),       # that day has 23 hours in Madrid
+    ("2025-03-10T09:30", False, "2025-03-10T08:30:00.000Z"),  # no offset: Madrid time
+    ("2025-03-10 09:30:00", True, "2025-03-10T08:30:00.000Z"),  # a time is exact, also as --until
+    ("2025-03-10T09:30:00+05:00", False, "2025-03-10T04:30:00.000Z"),
+    ("2025-03-10T09:30:00Z", False, "2025-03-10T09:30:00.000Z"),
+    ("7d", False, "2025-03-23T10:15:00.000Z"),
+    ("24h", True, "2025-03-29T10:15:00.000Z"),
+    ("30m", False, "2025-03-30T09:45:00.000Z"),
+    ("2w", False, "2025-03-16T10:15:00.000Z"),
+    ("today", False, "2025-03-29T23:00:00.000Z"),
+    ("today", True, "2025-03-30T22:00:00.000Z"),
+    ("yesterday", False, "2025-03-28T23:00:00.000Z"),
+    ("now", True, "2025-03-30T10:15:00.000Z"),
+    ("TODAY", False, "2025-03-29T23:00:00.000Z"),
+])
+def test_when_forms_become_utc_moments(text: str, end: bool, expected: str) -> None:
+    assert sql_time(moment(text, NOW, MADRID, end=end)) == expected
+
+
+@pytest.mark.parametrize("text", ["last tuesday", "2025-13-01", "7y", "", "-3d"])
+def test_unknown_forms_say_what_is_accepted(text: str) -> None:
+    with pytest.raises(TimeError):
+        moment(text, NOW, MADRID)
+
+
+def test_zone_names_are_iana_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert zone("UTC")[1] == "UTC"
+    with pytest.raises(TimeError, match="unknown time zone"):
+        zone("Madrid")
+    monkeypatch.setenv("TZ", "America/New_York")
+    assert system_zone()[1] == "America/New_York" and zone(None)[1] == "America/New_York"
+    assert zone("local")[1] == "America/New_York"
