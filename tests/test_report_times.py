@@ -46,3 +46,22 @@ def test_zone_names_are_iana_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "America/New_York")
     assert system_zone()[1] == "America/New_York" and zone(None)[1] == "America/New_York"
     assert zone("local")[1] == "America/New_York"
+
+
+@pytest.mark.parametrize("name", ["Europe/Madrid", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
+                                  "UTC"])
+def test_local_times_in_sql_match_the_zone_rules_across_two_years(name: str) -> None:
+    import sqlite3
+    from datetime import timedelta
+
+    from agi.reports.localtime import local_time_sql
+    tz, _ = zone(name)
+    low, high = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    stamps = [low + timedelta(minutes=37 * i, seconds=i % 60) for i in range(int((high - low).total_seconds()) // 2220)]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE calls (started_at TEXT)")
+    conn.executemany("INSERT INTO calls VALUES (?)", [(sql_time(s),) for s in stamps])
+    params: dict[str, object] = {}
+    expr = local_time_sql("c.started_at", tz, low, high, params)
+    got = [row[0] for row in conn.execute(f"SELECT {expr} FROM calls c ORDER BY rowid", params)]
+    assert got == [s.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") for s in stamps]

@@ -100,6 +100,14 @@ def test_a_caller_who_hangs_up_in_the_ivr_is_not_an_abandoned_queue_call(cdr: Cd
     assert log == {"ivr_hangup", "abandoned"}
 
 
+def test_queue_and_dial_steps_that_saw_the_caller_leave_make_an_abandoned_call(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", queue="support", queue_status="ABANDONED", queue_wait=50, duration=60)
+    cdr.add("2025-03-10 08:01:00", dialled="+34911", dial_status="CANCEL", duration=20)
+    cdr.add("2025-03-10 08:02:00", dialled="+34911", dial_status="BUSY", duration=10)
+    assert [r["outcome"] for r in run(cdr, "calls").rows] == ["not_answered", "abandoned", "abandoned"]
+    assert run(cdr, "inbound").totals["abandoned"] == 2  # type: ignore[index]
+
+
 def test_a_call_that_crosses_midnight_counts_on_the_day_it_started(cdr: CdrBuilder) -> None:
     # 23:58 in Madrid on the 10th (22:58 UTC), talking until 00:08 on the 11th
     cdr.add("2025-03-10 22:58:00", queue="support", queue_status="ANSWERED", talk_time=540, duration=600)

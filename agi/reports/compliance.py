@@ -62,8 +62,8 @@ def _robinson_rows(groups: list[dict[str, Any]], total: int) -> list[dict[str, A
     results.setdefault(("clear", None), 0)
     if not any(result == "listed" for result, _ in results):
         results[("listed", None)] = 0
-    order = {"clear": 0, "listed": 1, "error": 2}
-    keys = sorted(results, key=lambda k: (order.get(k[0], 3), k[0], k[1] or ""))
+    order = {"clear": 0, "listed": 1, "error": 2, "unchecked": 3}
+    keys = sorted(results, key=lambda k: (order.get(k[0], 4), k[0], k[1] or ""))
     return ([_row("robinson", "checked", None, checked, total)]
             + [_row("robinson", result, name, results[(result, name)], checked) for result, name in keys])
 

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from agi.cdr.schema import CALL_COLUMNS, STEP_COLUMNS
@@ -24,9 +24,8 @@ class ReportError(Exception):
 
 
 class CdrReader:
-    """A read-only connection to the CDR file at ``path``. Registers
-    ``local_day(ts)`` and ``local_hour(ts)`` so SQL can
-    group by days and hours in ``tz``."""
+    """A read-only connection to the CDR file at ``path``; ``tz`` is the
+    zone of ``local_day``."""
 
     def __init__(self, path: str | Path, tz: tzinfo = UTC, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
@@ -43,8 +42,6 @@ class CdrReader:
             raise ReportError(f"cannot open the CDR database {self.path}: {exc}") from None
         self.conn.row_factory = sqlite3.Row
         self.tz = tz
-        for name, fn in (("local_day", self._local_day), ("local_hour", self._local_hour)):
-            self.conn.create_function(name, 1, _memo(fn), deterministic=True)
         self._check_schema()
 
     def close(self) -> None:
@@ -85,7 +82,7 @@ class CdrReader:
 
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""
-        return self._local_day(ts)
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(self.tz).date().isoformat()
 
     def _check_schema(self) -> None:
         for table, expected in (("calls", CALL_COLUMNS), ("call_steps", STEP_COLUMNS)):
@@ -99,27 +96,3 @@ class CdrReader:
             if missing:
                 raise ReportError(f"{self.path}: table {table} lacks columns {', '.join(missing)}; "
                                   f"start `agiflow serve` on it once to upgrade the schema")
-
-    def _local(self, ts: str) -> datetime:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(self.tz)
-
-    def _local_day(self, ts: str) -> str:
-        return self._local(ts).date().isoformat()
-
-    def _local_hour(self, ts: str) -> int:
-        return self._local(ts).hour
-
-
-def _memo(fn: Callable[[str], Any]) -> Callable[[str | None], Any]:
-    """Cache by the timestamp's minute: zone offsets change on whole minutes,
-    so every timestamp of one minute has the same local day and hour."""
-    cache: dict[str, Any] = {}
-
-    def call(ts: str | None) -> Any:
-        if ts is None:
-            return None
-        key = ts[:16]
-        if key not in cache:
-            cache[key] = fn(ts)
-        return cache[key]
-    return call

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
-from agi.reports.timerange import parse_stored
+from agi.reports.localtime import local_time_sql
+from agi.reports.timerange import UTC, parse_stored
 
 CALL_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
@@ -59,7 +60,8 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     """Counts and durations per flow, outcome, status, queue, day or hour."""
     _check_group(by, SUMMARY_GROUPS)
     clause, params = q.where(filters)
-    rows = _order([dict(row) for row in reader.rows(q.SUMMARY.format(group=q.GROUPS[by], where=clause), params)], by)
+    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
+    rows = _order([dict(row) for row in reader.rows(q.SUMMARY.format(group=group, where=clause), params)], by)
     columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("calls", "Calls", COUNT),
                Column("answered", "Answered", COUNT), Column("hung_up", "Hung up", COUNT),
                Column("failed", "Failed", COUNT), Column("total_s", "Total", SECONDS),
@@ -87,7 +89,8 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     """DUR, ACD and ASR per flow, queue, day or hour."""
     _check_group(by, INBOUND_GROUPS)
     clause, params = q.where(filters)
-    rows = [dict(row) for row in reader.rows(q.INBOUND.format(group=q.GROUPS[by], where=clause), params)]
+    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
+    rows = [dict(row) for row in reader.rows(q.INBOUND.format(group=group, where=clause), params)]
     for row in rows:
         row["asr_pct"] = _pct(row["answered"], row["calls"])
     rows = _order(rows, by)
@@ -117,12 +120,24 @@ def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
     """Calls per hour of the day (in the report's zone) and calls per outcome."""
     clause, params = q.where(filters)
-    hours = {row["hour"]: row["calls"] for row in reader.rows(q.CALLS_PER_HOUR.format(where=clause), params)}
+    local = local_start(reader, filters, params)
+    hours = {int(row["hour"]): row["calls"]
+             for row in reader.rows(q.CALLS_PER_HOUR.format(where=clause, local=local), params)}
     outcomes = {row["outcome"]: row["calls"] for row in reader.rows(q.OUTCOME_COUNTS.format(where=clause), params)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
     return [Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
             Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]
+
+
+def local_start(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> str:
+    """SQL for the local time a call started, exact over the calls the
+    filters can select."""
+    first, last = reader.rows(q.TIME_SPAN)[0]
+    low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
+    high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
+    low = low or high or datetime.now(UTC)
+    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
 
 
 def label(value: Any) -> str:
@@ -136,9 +151,6 @@ def _pct(part: float | None, whole: float | None) -> float | None:
 def _order(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     """Days and hours (``00`` to ``23``) in time order; anything else by
     calls, most first."""
-    if by == "hour":
-        for row in rows:
-            row["key"] = f"{row['key']:02d}"
     if by in ("day", "hour"):
         return sorted(rows, key=lambda r: label(r["key"]))
     return sorted(rows, key=lambda r: (-r["calls"], label(r["key"])))

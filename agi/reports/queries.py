@@ -17,6 +17,8 @@ from agi.reports.timerange import sql_time
 
 ANSWERED = "(c.queue_status IS 'ANSWERED' OR c.dial_status IS 'ANSWER')"
 REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
+#: The caller hung up: the call's status, or what the queue / dial step saw.
+GAVE_UP = "(c.status = 'caller_hangup' OR c.queue_status IS 'ABANDONED' OR c.dial_status IS 'CANCEL')"
 
 #: The outcome of a call, in order of precedence.
 OUTCOMES = ("in_progress", "answered", "interrupted", "failed", "callback", "abandoned",
@@ -27,17 +29,18 @@ OUTCOME = f"""CASE
   WHEN c.status = 'interrupted' THEN 'interrupted'
   WHEN c.status IN ('error', 'unknown_flow') THEN 'failed'
   WHEN c.callback IS NOT NULL THEN 'callback'
-  WHEN {REACHED} AND c.status = 'caller_hangup' THEN 'abandoned'
+  WHEN {REACHED} AND {GAVE_UP} THEN 'abandoned'
   WHEN {REACHED} THEN 'not_answered'
   WHEN c.blocked IS NOT NULL THEN 'blocked'
   WHEN c.robinson = 'listed' THEN 'do_not_call'
   WHEN c.status = 'caller_hangup' THEN 'ivr_hangup'
   ELSE 'self_service'
 END"""
-ABANDONED = f"(NOT {ANSWERED} AND {REACHED} AND c.status = 'caller_hangup' AND c.callback IS NULL)"
+ABANDONED = f"(({OUTCOME}) = 'abandoned')"
 
-#: Grouping expressions for ``--by``; local_day/local_hour are registered
-#: by CdrReader and count in the report's time zone. The unary ``+`` keeps
+#: Grouping expressions for ``--by``. ``{local}`` is the local time of the
+#: call's start (agi/reports/localtime.py), so days (``2025-03-10``) and
+#: hours (``09``) are counted in the report's time zone. The unary ``+`` keeps
 #: SQLite from walking a whole index in group order and fetching every row
 #: from the table in that random order: a scan and a sort are faster.
 GROUPS = {
@@ -45,9 +48,11 @@ GROUPS = {
     "outcome": OUTCOME,
     "status": "+c.status",
     "queue": "+c.queue",
-    "day": "local_day(c.started_at)",
-    "hour": "local_hour(c.started_at)",
+    "day": "substr({local}, 1, 10)",
+    "hour": "substr({local}, 12, 2)",
 }
+#: The first and last call: the span local times are worked out for.
+TIME_SPAN = "SELECT min(started_at), max(started_at) FROM calls"
 
 
 def where(filters: Filters, flow_column: str = "c.flow") -> tuple[str, dict[str, Any]]:
@@ -122,7 +127,7 @@ WHERE {{where}} AND c.status <> 'in_progress'
 GROUP BY 1"""
 
 CALLS_PER_HOUR = """
-SELECT local_hour(c.started_at) AS hour, count(*) AS calls
+SELECT substr({local}, 12, 2) AS hour, count(*) AS calls
 FROM calls c
 WHERE {where}
 GROUP BY 1"""
