@@ -161,12 +161,14 @@ def assert_blocked_by_error(result: SimulationResult, message: str) -> None:
 def test_a_missing_list_fails_closed(tmp_path: Path, db: Path) -> None:
     result = run(tmp_path, outbound("robinsn"), lists=services(db), called="612345678")
     assert_blocked_by_error(result, "no number list named 'robinsn'")
+    assert result.call["robinson_list"] == "robinsn"
     assert path(result) == ["check:error"]  # no target for error: the call ends there
 
 
 def test_one_missing_list_among_several_fails_closed_when_the_others_are_clear(tmp_path: Path, db: Path) -> None:
     result = run(tmp_path, outbound("[robinson, gone]"), lists=services(db), called="612345678")
     assert_blocked_by_error(result, "'gone'")
+    assert result.call["robinson_list"] == "gone"
 
 
 def test_a_missing_list_still_reports_a_hit_in_another_list(tmp_path: Path, db: Path) -> None:

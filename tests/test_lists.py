@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from agi.lists.admin import ListAdmin
 from agi.lists.csvio import MAX_REPORTED, ReadReport, read_entries, write_entries
-from agi.lists.numbers import Entry, Normaliser, probe_keys
+from agi.lists.numbers import Entry, Normaliser, length_bit, probe_keys
 from agi.lists.store import SqliteNumberLists, simulation_lists
 from agi.services import ListHit, ListUnavailable
 
@@ -94,6 +94,11 @@ def test_a_number_probes_itself_then_every_prefix_longest_first() -> None:
     assert len(probe_keys("+123456789012345")) == 16
 
 
+def test_a_number_probes_only_the_prefix_lengths_a_list_has() -> None:
+    assert probe_keys("+34600111222", length_bit("+3490*") | length_bit("+34*")) == ["+34600111222", "+3460*", "+34*"]
+    assert probe_keys("+34600111222", 0) == ["+34600111222"]
+
+
 _REGIONS = st.sampled_from(["ES", "FR", "DE", "IT", "US", "GB", "NL", "PT", "CH", "BR", "AR", "MX"])
 _SHAPES = st.sampled_from(["+", "00", "011", "", "0", "+34", "0034", "+33 0"])
 
@@ -132,12 +137,14 @@ def test_csv_lines_give_entries_with_notes_and_bad_lines_with_their_numbers() ->
                         "abc,typo\n"
                         "\n"
                         "# a comment line\n"
+                        "  # 600999999 a commented-out number\n"
+                        ",a line with only a note\n"
                         "0034 600 111 223\n"
                         "+3490*,premium rate\n"
                         "12,too short\n")
     assert rows == [("+34600111222", "asked on 2025-01-03"), ("+34600111223", None), ("+3490*", "premium rate")]
-    assert report.entries == 3 and report.bad == 2
-    assert [line for line, _ in report.errors] == [2, 7]
+    assert report.entries == 3 and report.bad == 3
+    assert [line for line, _ in report.errors] == [2, 6, 9]
     assert "'abc' is not a phone number" in report.errors[0][1]
 
 
@@ -384,3 +391,29 @@ def test_entries_left_by_an_interrupted_replace_are_purged_and_live_lists_kept(a
     assert admin.purge_orphans() == 1
     assert admin.conn.execute("SELECT count(*) FROM list_entries").fetchone()[0] == 1
     assert [k for k, _, _ in admin.entries("robinson")] == ["+34600111222"]
+
+
+def test_a_prefix_added_after_a_lookup_is_found_by_the_next_one(admin: ListAdmin, db: Path) -> None:
+    fill(admin, "robinson", "600111222\n")
+    store = lists_of(db)
+    assert store.match("robinson", "902000000") is None  # the list had no prefix: one probe
+    admin.add("robinson", ES.entry("+3490*"))
+    assert store.match("robinson", "902000000") == ListHit("robinson", "+3490", True, None)
+    fill(admin, "robinson", "+34902*,longer\n")
+    assert store.match("robinson", "902000000") == ListHit("robinson", "+34902", True, "longer")
+    fill(admin, "robinson", "+3*\n", replace=True)
+    assert store.match("robinson", "902000000") == ListHit("robinson", "+3", True, None)
+
+
+def test_lists_made_before_prefix_lengths_were_kept_still_match_prefixes(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE number_lists (name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, entries INTEGER NOT NULL"
+        " DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "INSERT INTO number_lists VALUES ('robinson', 1, 1, '', '');"
+        "CREATE TABLE list_entries (list_id INTEGER NOT NULL, number TEXT NOT NULL, note TEXT,"
+        " added_at INTEGER NOT NULL, PRIMARY KEY (list_id, number)) WITHOUT ROWID;"
+        "INSERT INTO list_entries VALUES (1, '+3490*', NULL, 0);")
+    conn.close()
+    ListAdmin(db).close()  # brings the schema up to date
+    assert lists_of(db).match("robinson", "902000000") == ListHit("robinson", "+3490", True, None)

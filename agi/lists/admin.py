@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from agi.lists import schema as sql
-from agi.lists.numbers import Entry
+from agi.lists.numbers import Entry, length_bit
 from agi.lists.store import connect
 from agi.services import ListUnavailable
 
 #: Rows removed per transaction when old entries are purged.
 PURGE_CHUNK = 50_000
-#: Page cache for an import (KiB): the copy sorts and writes in memory.
+#: Page cache for an import (KiB), for the database and for the temporary
+#: staging table each: 5 million entries then stay in memory.
 IMPORT_CACHE_KIB = 262_144
 WRITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -120,6 +121,8 @@ class ListAdmin:
             list_id = int(row[0]) if row else self._create(name)
             new = self.conn.execute(sql.ENTRY_EXISTS, (list_id, entry.key)).fetchone() is None
             self.conn.execute(sql.ADD_ENTRY, (list_id, entry.key, note, int(self.clock())))
+            if entry.prefix:
+                self.conn.execute(sql.ADD_PREFIX_LENGTH, (length_bit(entry.key), list_id))
             self.conn.execute(sql.COUNT_CHANGE, (int(new), self._now(), list_id))
             return new
 
@@ -127,6 +130,7 @@ class ListAdmin:
         """Remove an entry; False when the list did not have it."""
         with self._transaction():
             list_id = self._list_id(name)
+            # prefix_lengths keeps a removed prefix's length: probing more is harmless
             removed = self.conn.execute(sql.REMOVE_ENTRY, (list_id, entry.key)).rowcount
             self.conn.execute(sql.COUNT_CHANGE, (-removed, self._now(), list_id))
             return removed > 0
@@ -149,35 +153,50 @@ class ListAdmin:
         needed. ``replace`` swaps the whole list atomically. Nothing changes
         when ``require_entries`` and ``rows`` is empty (ValueError)."""
         self.purge_orphans()
-        self.conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        self.conn.execute(sql.STAGING_CREATE)
-        self.conn.execute(sql.STAGING_CLEAR)
-        with self._transaction("BEGIN"):  # the temporary table only: no lock on the database
-            read = self.conn.executemany(sql.STAGING_INSERT, rows).rowcount
-        if read == 0 and require_entries:
-            raise ValueError("no entries to import")
+        read = self._stage(rows)
         try:
-            result, old_id = self._copy_staged(name, max(read, 0), replace)
+            if read == 0 and require_entries:
+                raise ValueError("no entries to import")
+            lengths = 0  # the key lengths of the staged prefixes, as a mask
+            for (length,) in self.conn.execute(sql.STAGED_PREFIX_LENGTHS):
+                lengths |= 1 << int(length)
+            result, old_id = self._copy_staged(name, read, replace, lengths)
         finally:
-            self.conn.execute(sql.STAGING_CLEAR)
+            for statement in sql.STAGING_CLEAR:
+                self.conn.execute(statement)
         if old_id is not None:
             self._purge(old_id)
         self._shrink_wal()
         return result
 
-    def _copy_staged(self, name: str, read: int, replace: bool) -> tuple[ImportResult, int | None]:
-        """One transaction: staged rows into the list. Returns the result and
-        the id of entries no longer used (after a replace)."""
+    def _stage(self, rows: Iterable[tuple[str, str | None]]) -> int:
+        """Read ``rows`` into the temporary tables, sorted by key; returns
+        how many there were. Temporary tables only: no lock on the database."""
+        for schema in ("main", "temp"):  # the staging tables and the sort stay in memory when they fit
+            self.conn.execute(f"PRAGMA {schema}.cache_size = -{IMPORT_CACHE_KIB}")
+        for statement in (*sql.STAGING_CREATE, *sql.STAGING_CLEAR):
+            self.conn.execute(statement)
+        read = [0]
+        with self._transaction("BEGIN"):
+            self.conn.executemany(sql.STAGING_INSERT, _counted(rows, read))
+            self.conn.execute(sql.STAGING_SORT)
+            self.conn.execute(sql.STAGING_CLEAR[0])
+        return read[0]
+
+    def _copy_staged(self, name: str, read: int, replace: bool, lengths: int) -> tuple[ImportResult, int | None]:
+        """One transaction: staged rows into the list (``lengths``: the mask
+        of their prefix lengths). Returns the result and the id of entries
+        no longer used (after a replace)."""
         with self._transaction():
-            row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+            row = self.conn.execute(sql.LIST_FOR_IMPORT, (name,)).fetchone()
             if row is None:
                 list_id, old_id, before = self._create(name), None, 0
             elif replace:
                 list_id, old_id, before = self._new_id(name), int(row[0]), 0
             else:
-                list_id, old_id, before = int(row[0]), None, int(row[1])
+                list_id, old_id, before, lengths = int(row[0]), None, int(row[1]), lengths | int(row[2])
             added = self.conn.execute(sql.STAGING_COPY, (list_id, int(self.clock()))).rowcount
-            self.conn.execute(sql.POINT_LIST, (list_id, before + added, self._now(), name))
+            self.conn.execute(sql.POINT_LIST, (list_id, before + added, lengths, self._now(), name))
         return ImportResult(name, read, added, before + added, replace and old_id is not None), old_id
 
     # -- housekeeping -------------------------------------------------------------
@@ -215,6 +234,13 @@ class ListAdmin:
 
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> "_Transaction":
         return _Transaction(self.conn, begin)
+
+
+def _counted(rows: Iterable[tuple[str, str | None]], tally: list[int]) -> Iterator[tuple[str, str | None]]:
+    """``rows``, counting them in ``tally[0]``."""
+    for row in rows:
+        tally[0] += 1
+        yield row
 
 
 class _Transaction:

@@ -9,8 +9,9 @@ ignored. Blank lines and lines starting with ``#`` are skipped.
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 
@@ -38,26 +39,49 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
     """(stored key, note) for every good line of a CSV; bad lines go to
     ``report`` with their line number."""
     reader = csv.reader(lines)
-    number_col, note_col = 0, 1
-    first = True
-    key = normaliser.key
     for row in reader:
-        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+        if _skipped(row):
             continue
-        if first:
-            first = False
-            header = [cell.strip().lower() for cell in row]
-            if _is_header(header):
-                number_col, note_col = _columns(header)
+        header = [cell.strip().lower() for cell in row]
+        if _is_header(header):
+            yield from _entries(reader, reader, normaliser, report, *_columns(header))
+        else:
+            yield from _entries(itertools.chain([row], reader), reader, normaliser, report, 0, 1)
+        return
+
+
+#: How a blank line or a comment starts.
+_MAYBE_SKIPPED = ("", "#", " ", "\t")
+
+
+def _skipped(row: list[str]) -> bool:
+    """A blank line (every cell empty) or a comment."""
+    first = row[0] if row else ""
+    if first[:1] not in _MAYBE_SKIPPED:
+        return False
+    first = first.lstrip()
+    return first[:1] == "#" or not any(cell.strip() for cell in row)
+
+
+def _entries(rows: Iterable[list[str]], reader: Any, normaliser: Normaliser, report: ReadReport,
+             number_col: int, note_col: int) -> Iterator[tuple[str, str | None]]:
+    """The loop of ``read_entries``, kept lean: it runs once a line."""
+    key = normaliser.key
+    good = 0
+    try:
+        for row in rows:
+            if not row or row[0][:1] in _MAYBE_SKIPPED and _skipped(row):
                 continue
-        try:
-            number = key(row[number_col])
-        except (ValueError, IndexError) as exc:
-            report.reject(reader.line_num, str(exc) if isinstance(exc, ValueError) else "no number column")
-            continue
-        note = row[note_col].strip() if len(row) > note_col else ""
-        report.entries += 1
-        yield number, note or None
+            try:
+                number = key(row[number_col])
+            except (ValueError, IndexError) as exc:
+                report.reject(reader.line_num, str(exc) if isinstance(exc, ValueError) else "no number column")
+                continue
+            good += 1
+            note = row[note_col].strip() if len(row) > note_col and row[note_col] else ""
+            yield number, note or None
+    finally:
+        report.entries += good
 
 
 def _is_header(cells: list[str]) -> bool:

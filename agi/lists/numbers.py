@@ -101,6 +101,15 @@ def _country_of_code(code: str) -> _Country | None:
     return _country(region_code_for_country_code(int(code)))
 
 
+def _code_in(head: str) -> tuple[str, _Country | None]:
+    """The country code among the first three digits (as phonenumbers:
+    the first 1, 2 or 3 digits that form one) and its plan, if simple."""
+    for size in (1, 2, 3):
+        if head[:size] in _CODES:
+            return head[:size], _country_of_code(head[:size])
+    return "", None
+
+
 class Normaliser:
     """Numbers and entries to E.164, reading national forms as ``region``
     (an ISO 3166 code such as ES) would dial them."""
@@ -112,6 +121,8 @@ class Normaliser:
         metadata = PhoneMetadata.metadata_for_region(region)
         assert metadata is not None  # a supported region has metadata
         self._home = _country(region)
+        #: The first three digits after ``+`` decide the country code.
+        self._heads: dict[str, tuple[str, _Country | None]] = {}
         idd = metadata.international_prefix or ""
         self._idd_literal = idd if _LITERAL.fullmatch(idd) else None
         self._idd = re.compile(idd) if idd else None
@@ -123,15 +134,20 @@ class Normaliser:
 
     def fast(self, text: str) -> str | None:
         """E.164 for the plain shapes, or None to ask phonenumbers."""
-        plain = text.translate(_SEPARATORS)
+        plain = text
         if not _PLAIN.fullmatch(plain):
-            return None
-        if plain.startswith("+"):
-            return self._international(plain[1:])
-        if self._idd is not None and self._idd.match(plain):
-            if self._idd_literal is None or plain[len(self._idd_literal):][:1] in ("", "0"):
+            plain = text.translate(_SEPARATORS)
+            if not _PLAIN.fullmatch(plain):
                 return None
-            return self._international(plain[len(self._idd_literal):])
+        if plain[0] == "+":
+            return self._international(plain[1:])
+        idd = self._idd_literal
+        if idd is not None:
+            if plain.startswith(idd):
+                rest = plain[len(idd):]
+                return None if rest[:1] in ("", "0") else self._international(rest)
+        elif self._idd is not None and self._idd.match(plain):
+            return None
         home = self._home
         if home is None or plain.startswith(home.code):
             return None
@@ -141,13 +157,13 @@ class Normaliser:
     def _international(self, digits: str) -> str | None:
         """Like phonenumbers: the country code is the first 1 to 3 digits
         that form one."""
-        for size in (1, 2, 3):
-            code = digits[:size]
-            if code in _CODES:
-                country = _country_of_code(code)
-                national = country.national(digits[size:]) if country else None
-                return None if national is None else f"+{code}{national}"
-        return None
+        head = digits[:3]
+        found = self._heads.get(head)
+        if found is None:
+            found = self._heads[head] = _code_in(head)
+        code, country = found
+        national = country.national(digits[len(code):]) if country else None
+        return None if national is None else f"+{code}{national}"
 
     def slow(self, text: str) -> str:
         """E.164 by phonenumbers itself; the possible lengths are checked."""
@@ -161,7 +177,7 @@ class Normaliser:
 
     def key(self, text: str) -> str:
         """What ``entry(text).key`` is, faster: the form stored in a list."""
-        if text.rstrip().endswith(PREFIX_MARK):
+        if PREFIX_MARK in text and text.rstrip().endswith(PREFIX_MARK):
             return self.prefix(text.rstrip()[:-1]) + PREFIX_MARK
         return self.fast(text) or self.slow(text)
 
@@ -195,7 +211,18 @@ class Normaliser:
         return "+" + digits
 
 
-def probe_keys(number: str) -> list[str]:
-    """Every stored key that matches the E.164 ``number``: the number
-    itself, then each of its prefixes with ``*``, longest first."""
-    return [number] + [number[:end] + PREFIX_MARK for end in range(len(number), 1, -1)]
+#: A ``prefix_lengths`` mask with every length: probe every prefix.
+ALL_LENGTHS = -1
+
+
+def length_bit(key: str) -> int:
+    """The bit of a stored key's length in a ``prefix_lengths`` mask."""
+    return 1 << len(key)
+
+
+def probe_keys(number: str, prefix_lengths: int = ALL_LENGTHS) -> list[str]:
+    """The stored keys that can match the E.164 ``number``: the number
+    itself, then its prefixes with ``*`` (longest first) whose key length
+    is in the ``prefix_lengths`` mask."""
+    return [number] + [number[:end] + PREFIX_MARK for end in range(len(number), 1, -1)
+                       if prefix_lengths >> (end + 1) & 1]

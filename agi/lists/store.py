@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any, Sequence
 from urllib.parse import quote
 
-from agi.lists.numbers import PREFIX_MARK, Normaliser, probe_keys
+from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
 from agi.lists.schema import match_sql
 from agi.services import ListHit, ListUnavailable
 
@@ -32,15 +33,15 @@ def connect(path: str | Path, *, read_only: bool, busy_timeout_ms: int = READ_BU
     return conn
 
 
-def best_hit(list_name: str, rows: list[tuple[int, str | None, str | None]]) -> ListHit | None:
-    """The exact entry if there is one, else the longest prefix."""
-    found = [(number, note) for _, number, note in rows if number is not None]
-    if not found:
-        return None
-    number, note = max(found, key=lambda row: (not row[0].endswith(PREFIX_MARK), len(row[0])))
-    if number.endswith(PREFIX_MARK):
-        return ListHit(list_name, number[:-1], True, note)
-    return ListHit(list_name, number, False, note)
+def best_hit(list_name: str, keys: list[str], notes: Sequence[str | None]) -> ListHit | None:
+    """The first of ``keys`` (exact, then prefixes longest first) that has
+    an entry: ``notes`` holds each key's note, '' for none, None for no entry."""
+    for key, note in zip(keys, notes):
+        if note is not None:
+            if key.endswith(PREFIX_MARK):
+                return ListHit(list_name, key[:-1], True, note or None)
+            return ListHit(list_name, key, False, note or None)
+    return None
 
 
 class SqliteNumberLists:
@@ -55,6 +56,9 @@ class SqliteNumberLists:
         self.region = region
         self._normaliser: Normaliser | None = None
         self._conn: sqlite3.Connection | None = None
+        #: The prefix lengths each list had at its last lookup: the next
+        #: lookup probes only those, and checks they are still all.
+        self._prefix_lengths: dict[str, int] = {}
 
     @property
     def normaliser(self) -> Normaliser:
@@ -67,15 +71,28 @@ class SqliteNumberLists:
         """The entry of ``list_name`` matching ``number`` (normalised to
         E.164 first), or None. ValueError for a number that is not one;
         ListUnavailable when the list does not exist or cannot be read."""
-        keys = probe_keys(self.normaliser.number(number))
+        e164 = self.normaliser.number(number)
+        probed = self._prefix_lengths.get(list_name, ALL_LENGTHS)
+        keys = probe_keys(e164, probed)
+        row = self._query(list_name, keys)
+        current = row[1]
+        self._prefix_lengths[list_name] = current
+        if current & ~probed:  # the list has prefixes of a length not probed: probe them all
+            keys = probe_keys(e164, ALL_LENGTHS)
+            row = self._query(list_name, keys)
+        return best_hit(list_name, keys, row[2:])
+
+    def _query(self, list_name: str, keys: list[str]) -> tuple[Any, ...]:
+        """One statement, so the list, its prefix lengths and its entries
+        come from the same snapshot."""
         try:
-            rows = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchall()
+            row = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchone()
         except sqlite3.Error as exc:
             self.close()
             raise ListUnavailable(f"cannot read number list {list_name!r} from {self.path}: {exc}") from None
-        if not rows:
+        if row is None:
             raise ListUnavailable(f"no number list named {list_name!r} in {self.path}")
-        return best_hit(list_name, rows)
+        return tuple(row)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

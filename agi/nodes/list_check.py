@@ -29,9 +29,11 @@ def list_names(value: Any) -> tuple[str, ...]:
 
 @dataclass
 class ListCheck:
-    """The first entry that matched, and the lists that could not be read."""
+    """The first entry that matched, and the lists that could not be read
+    (``failed``) with why (``errors``)."""
 
     hit: ListHit | None = None
+    failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
@@ -51,12 +53,14 @@ def check_lists(lists: NumberLists | None, names: tuple[str, ...], number: str) 
     may still match. ValueError when ``number`` is not a phone number."""
     result = ListCheck()
     if lists is None:
+        result.failed.extend(names)
         result.errors.append("number lists are not available (no database configured)")
         return result
     for name in names:
         try:
             result.hit = lists.match(name, number)
         except ListUnavailable as exc:
+            result.failed.append(name)
             result.errors.append(str(exc))
             continue
         if result.hit is not None:

@@ -83,7 +83,7 @@ class LookupNode(Node):
             if self.block:
                 ctx.record(blocked=check.hit.list)
             return FOUND
-        return ERROR if check.errors else MISSING
+        return ERROR if check.failed else MISSING
 
     def _set(self, ctx: CallContext, list_name: str, note: str) -> None:
         ctx.vars[self.variable] = list_name

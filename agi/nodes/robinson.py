@@ -69,11 +69,15 @@ class RobinsonNode(Node):
             return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None)
         if check.hit is not None:
             return await self._finish(ctx, LISTED, number, check.details(), check.hit.list)
-        return await self._finish(ctx, ERROR if check.errors else CLEAR, number, check.details(), None)
+        if check.failed:
+            return await self._finish(ctx, ERROR, number, check.details(), check.failed[0])
+        return await self._finish(ctx, CLEAR, number, check.details(), None)
 
     async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
-                      hit_list: str | None) -> str:
-        """Record the result in the CDR, the step's details and the channel."""
+                      list_name: str | None) -> str:
+        """Record the result in the CDR, the step's details and the channel:
+        ``list_name`` is the list that matched, or the first that could not
+        be read."""
         result = outcome
         if outcome == ERROR:
             ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
@@ -81,7 +85,7 @@ class RobinsonNode(Node):
             if self.on_error == ALLOW:
                 outcome, result = CLEAR, UNCHECKED
         ctx.note(number=number, lists=list(self.lists), result=result, **details)
-        ctx.record(robinson=result, robinson_list=hit_list, dialled=number)
+        ctx.record(robinson=result, robinson_list=list_name, dialled=number)
         ctx.vars[self.variable] = result
         await ctx.channel.set_variable(self.variable, result)
         return outcome
