@@ -345,3 +345,20 @@ def test_a_caller_in_no_list_is_not_blocked(tmp_path: Path, db: Path) -> None:
     result = run(tmp_path, BLOCKLIST, lists=services(db), caller="600000001")
     assert path(result) == ["screen:missing", "welcome:next"]
     assert result.call.get("blocked") is None
+
+
+def test_the_validator_refuses_a_dial_step_after_a_failed_check(tmp_path: Path) -> None:
+    errors = flow_errors(tmp_path, """\
+        version: 1
+        name: outbound
+        start: check
+        steps:
+          check:
+            robinson: {list: robinson}
+            on: {clear: call, listed: call, error: call}
+          call:
+            dial: {destination: "PJSIP/{{ call.called }}@trunk", timeout: 30}
+        """)
+    assert [e.split(";")[0] for e in errors] == [
+        "step 'check': outcome 'error' leads to step 'call', which dials",
+        "step 'check': outcome 'listed' leads to step 'call', which dials"]
