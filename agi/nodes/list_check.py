@@ -39,7 +39,10 @@ class ListCheck:
     def details(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
         if self.hit is not None:
-            found.update(list=self.hit.list, entry=self.hit.entry + ("*" if self.hit.prefix else ""))
+            entry = self.hit.entry
+            if self.hit.prefix and not entry.endswith("*"):
+                entry += "*"
+            found.update(list=self.hit.list, entry=entry)
             if self.hit.note:
                 found["entry_note"] = self.hit.note
         if self.errors:
