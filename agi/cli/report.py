@@ -53,7 +53,10 @@ def common_options(fn: F) -> F:
 
 @click.group()
 def report() -> None:
-    """Reports over the CDRs: calls, summary, inbound, fcr, tracking, ivr, compliance."""
+    """Supervisor reports over the CDRs.
+
+    Each command below is one report; each takes --since, --until, --flow,
+    --caller, --tz, --format and -o. Definitions: docs/reports.md."""
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
