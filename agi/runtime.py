@@ -2,15 +2,26 @@
 for ``agiflow serve``, and read-only or in-memory ones for simulations."""
 from __future__ import annotations
 
+from typing import Any
+
+from agi.cdr.callbacks import MemoryCallbackRequests, StoredCallbackRequests, Writer
 from agi.config import Config
 from agi.lists.store import server_lists, simulation_lists
 from agi.schedule.overrides import server_overrides, simulation_overrides
 from agi.services import Services
+from agi.webhooks import DryRunWebhooks
 
 
-def server_services(config: Config) -> Services:
-    """Services of a running server, backed by the configured database."""
+def server_services(config: Config, *, cdr: Writer | None = None, reactor: Any = None) -> Services:
+    """Services of a running server, backed by the configured database.
+    Callback requests go through the CDR writer ``cdr``; webhooks are
+    posted on ``reactor``."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
+    if cdr is not None:
+        services.callbacks = StoredCallbackRequests(cdr)
+    if reactor is not None:
+        from agi.server.webhooks import TwistedWebhooks
+        services.webhooks = TwistedWebhooks(reactor)
     services.overrides = server_overrides(config.database)
     services.lists = server_lists(config.database, config.default_region)
     return services
@@ -21,6 +32,8 @@ def simulation_services(config: Config) -> Services:
     overrides are read from the database when it exists; nothing is written
     and no webhook is sent."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
+    services.callbacks = MemoryCallbackRequests()  # shown by agiflow simulate
+    services.webhooks = DryRunWebhooks()  # records what would be posted
     services.overrides = simulation_overrides(config.database)
     services.lists = simulation_lists(config.database, config.default_region)
     return services

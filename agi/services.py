@@ -74,6 +74,10 @@ class Webhooks(Protocol):
                    headers: Mapping[str, str]) -> WebhookResult:
         """POST ``payload`` as JSON; never raises, never blocks other calls."""
 
+    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
+                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        """Start the same POST and return at once; ``done`` gets the result."""
+
 
 @dataclass(frozen=True)
 class RecordingSettings:

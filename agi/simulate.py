@@ -2,10 +2,11 @@
 the server, over the simulated Asterisk instead of a socket."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
+from agi.cdr.callbacks import MemoryCallbackRequests
 from agi.cdr.memory import MemoryCdr
 from agi.flow.model import Flow, FlowSet
 from agi.services import Services
@@ -13,6 +14,7 @@ from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
 from agi.sim.transport import SimExchange, SimTransport, run_sync
+from agi.webhooks import DryRunWebhooks
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,16 @@ class SimulationResult:
     exchanges: list[SimExchange]
     variables: dict[str, str]
     continue_at: Any
+    #: Callback requests the call left, and webhooks it would have posted.
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "path": [f"{s['step']}:{s['outcome']}" for s in self.steps],
             "commands": [{"command": e.command, "reply": list(e.lines)} for e in self.exchanges],
             "variables": self.variables, "cdr": self.call, "steps": self.steps,
+            "callbacks": self.callbacks, "webhooks": self.webhooks,
         }
 
 
@@ -60,6 +66,7 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
     asterisk = SimulatedAsterisk(env, script)
     transport = SimTransport(asterisk)
     cdr = MemoryCdr()
+    seen = tuple(len(items) for items in _collected(services))
     settings = SessionSettings() if max_line is None else SessionSettings(max_line=max_line)
     def clock() -> float:  # Queue and Dial move the simulated time on
         return moment + asterisk.elapsed
@@ -67,4 +74,17 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
     run_sync(run_session(transport.environment(), transport, flows, cdr, settings, clock, services))
     [call] = cdr.calls.values()
     return SimulationResult(call, cdr.steps, transport.exchanges, dict(asterisk.variables),
-                            asterisk.continue_at)
+                            asterisk.continue_at, *_left_behind(services, seen))
+
+
+def _collected(services: Services | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The callback requests and webhooks the in-memory services hold."""
+    callbacks = services.callbacks if services else None
+    webhooks = services.webhooks if services else None
+    return (callbacks.rows if isinstance(callbacks, MemoryCallbackRequests) else [],
+            webhooks.posts if isinstance(webhooks, DryRunWebhooks) else [])
+
+
+def _left_behind(services: Services | None, seen: tuple[int, ...]) -> tuple[list[dict[str, Any]], ...]:
+    """What this call added to them (services may serve several runs)."""
+    return tuple(list(items[count:]) for items, count in zip(_collected(services), seen))

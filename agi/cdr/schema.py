@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from agi.cdr.callbacks import ensure_callbacks_table
+
 IN_PROGRESS = "in_progress"
 INTERRUPTED = "interrupted"
 
@@ -72,6 +74,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
     for name, (table, columns) in REPORT_INDEXES.items():
         db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
+    ensure_callbacks_table(db)
 
 
 def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:

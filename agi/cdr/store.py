@@ -1,7 +1,8 @@
 """The CDR writer: calls hand it rows, one thread writes them.
 
-The reactor never waits on SQLite: ``call_started``, ``step_finished`` and
-``call_ended`` only put work on a queue. A single writer thread drains the
+The reactor never waits on SQLite: ``call_started``, ``step_finished``,
+``call_ended`` and ``submit`` (other named writes to the same database, such
+as callback requests) only put work on a queue. A single writer thread drains the
 queue in batches, one transaction each, with plain parameterised SQL. When the database is locked or
 unwritable the batch is kept and retried, so CDRs are delayed, not lost.
 """
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from agi.cdr.callbacks import INSERT_OPERATION, insert_callback
 from agi.cdr.schema import (CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema,
                             mark_interrupted, update_call_sql)
 
@@ -80,6 +82,13 @@ class CdrStore:
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
         self._queue.put(("update_call", (call, values)))
+
+    def submit(self, operation: str, arg: Any) -> None:
+        """Queue one named write (a key of ``OPERATIONS``) on the same
+        thread and transactions as the CDRs: ``close`` writes it too."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(OPERATIONS)}")
+        self._queue.put((operation, arg))
 
     def close(self, stall_timeout: float = 30.0) -> bool:
         """Write everything queued, then stop the thread.
@@ -155,13 +164,15 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     """Apply one operation; a row that cannot be applied (a bug, not a
     database problem) is logged and dropped so it cannot block the rest."""
     try:
-        _APPLY[op](conn, arg)
+        OPERATIONS[op](conn, arg)
     except sqlite3.OperationalError:
         raise
     except Exception:  # noqa: BLE001 - keep the writer alive for every other call
         log.exception("dropping CDR operation %s: %r", op, arg)
 
 
-_APPLY: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
+#: Every write the writer thread knows, by name.
+OPERATIONS: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
     "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
+    INSERT_OPERATION: insert_callback,
 }

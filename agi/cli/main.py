@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from agi import __version__
+from agi.cli.callbacks import callbacks
 from agi.cli.graph import graph
 from agi.cli.lists import lists
 from agi.cli.report import report
@@ -25,6 +26,7 @@ def cli() -> None:
 
 for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
+cli.add_command(callbacks)
 cli.add_command(report)
 cli.add_command(sounds)
 cli.add_command(schedule)

@@ -66,4 +66,21 @@ def render_text(name: str, result: SimulationResult) -> str:
     if result.continue_at:
         lines += ["", "dialplan continues at: " + ",".join(map(str, result.continue_at))]
     lines += ["", "cdr:"] + [f"  {k}: {v}" for k, v in call.items() if v not in (None, "")]
+    lines += _left_behind(result)
     return "\n".join(lines) + "\n"
+
+
+def _left_behind(result: SimulationResult) -> list[str]:
+    """Callback requests that would be stored, webhooks that would be posted."""
+    lines = []
+    if result.callbacks:
+        lines += ["", "callback requests (not stored):"]
+        lines += ["  " + ", ".join(f"{k}={v}" for k, v in row.items() if v is not None) for row in result.callbacks]
+    if result.webhooks:
+        lines += ["", "webhooks (not sent):"]
+        for post in result.webhooks:
+            mode = "" if post["wait"] else " (background)"
+            lines.append(f"  POST {post['url']}{mode} timeout {post['timeout']:g}s" +
+                         (f" -- {post['error']}" if post.get("error") else ""))
+            lines.append(f"    {json.dumps(post['payload'], sort_keys=True, ensure_ascii=False)}")
+    return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agi.nodes.answer import AnswerNode
 from agi.nodes.base import Node
 from agi.nodes.branch import BranchNode
+from agi.nodes.callback import CallbackNode
 from agi.nodes.consent import ConsentNode
 from agi.nodes.dial import DialNode
 from agi.nodes.exec_app import ExecNode
@@ -19,7 +20,9 @@ from agi.nodes.queue import QueueNode
 from agi.nodes.robinson import RobinsonNode
 from agi.nodes.schedule import ScheduleNode
 from agi.nodes.set_values import SetNode
+from agi.nodes.split import SplitNode
 from agi.nodes.voicemail import VoicemailNode
+from agi.nodes.webhook import WebhookNode
 
 REGISTRY: dict[str, type[Node]] = {
     cls.type_name: cls
@@ -27,5 +30,6 @@ REGISTRY: dict[str, type[Node]] = {
                 ExecNode, HangupNode,
                 ConsentNode, PriorityNode, QueueNode, DialNode, VoicemailNode,
                 RobinsonNode, LookupNode,
+                CallbackNode, WebhookNode, SplitNode,
                 ScheduleNode)
 }

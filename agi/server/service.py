@@ -15,6 +15,7 @@ from agi.config import Config
 from agi.flow.library import FlowLibrary
 from agi.runtime import server_services
 from agi.server.factory import FastAGIFactory
+from agi.server.webhooks import TwistedWebhooks
 
 log = logging.getLogger("agiflow.server")
 
@@ -35,7 +36,8 @@ def serve(config: Config, reactor: Any = None) -> int:
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
     store.start()
-    factory = FastAGIFactory(library, store, config.server, reactor, services=server_services(config))
+    services = server_services(config, cdr=store, reactor=reactor)
+    factory = FastAGIFactory(library, store, config.server, reactor, services=services)
     try:
         port = reactor.listenTCP(config.server.port, factory, interface=config.server.host)
     except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
@@ -58,6 +60,9 @@ def serve(config: Config, reactor: Any = None) -> int:
         log.info("shutting down: no new calls")
         yield port.stopListening()
         yield factory.drain(config.server.drain_timeout)
+        if isinstance(services.webhooks, TwistedWebhooks) and services.webhooks.in_flight:
+            log.info("waiting for %d webhooks still in flight", len(services.webhooks.in_flight))
+            yield services.webhooks.settle()
         log.info("writing the last %d CDR operations", store.pending)
         cdrs_saved.append(store.close())
         log.info("stopped: %d calls served, %d connections refused", factory.finished, factory.rejected)

@@ -1,0 +1,42 @@
+"""Phone numbers as steps handle them: E.164 normalisation, withheld caller
+IDs, and the digits to say back to a caller. Pure: no Twisted, no I/O."""
+from __future__ import annotations
+
+import phonenumbers
+
+#: Caller ID numbers that mean "no number": Asterisk's ``unknown`` and what
+#: carriers send for withheld or unavailable numbers.
+ANONYMOUS = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
+
+
+def is_anonymous(caller: str) -> bool:
+    """True when a caller ID gives no number to call back."""
+    text = caller.strip()
+    return text.lower() in ANONYMOUS or not any(ch.isdigit() for ch in text)
+
+
+def parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """``raw`` as a valid phone number, national numbers read in ``region``
+    (ISO 3166 code such as ES; its international prefix, 00 there, is
+    understood). Raises ValueError otherwise."""
+    try:
+        number = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{raw!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{raw!r} is not a valid phone number in region {region}")
+    return number
+
+
+def to_e164(raw: str, region: str) -> str:
+    """``600 111 222`` in ES -> ``+34600111222``; ValueError if not valid."""
+    return phonenumbers.format_number(parse(raw, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def spoken_digits(e164: str, region: str) -> str:
+    """The digits a caller in ``region`` would dial for ``e164``: the
+    national number at home (``600111222``, ``07400123456``), the
+    international prefix and country code otherwise (``0033612345678``)."""
+    number = parse(e164, region)
+    dialled = phonenumbers.format_out_of_country_calling_number(number, region)
+    return "".join(ch for ch in dialled if ch.isdigit())

@@ -1,0 +1,141 @@
+"""Webhooks for ``agiflow serve``: HTTP POSTs on the reactor with
+twisted.web's Agent. Nothing here blocks: a slow or dead endpoint costs
+the call that waits for it (at most its timeout), never another call.
+
+Every POST has a connect timeout and a total timeout (connect, send,
+response and body) enforced with ``Deferred.addTimeout``; on expiry the
+connection is aborted. Results are ``WebhookResult``s, never exceptions.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory, readBody
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer, IResponse
+from zope.interface import implementer
+
+from agi.services import WebhookResult
+from agi.webhooks import encode, request_headers, url_problem
+
+log = logging.getLogger("agiflow.webhooks")
+
+
+@implementer(IBodyProducer)
+class _Body:
+    """The whole JSON body at once (no cooperator needed)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer: Any) -> "defer.Deferred[None]":
+        consumer.write(self.data)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+class _QuietFactory(_HTTP11ClientFactory):
+    """No "Starting factory" log line for every webhook."""
+
+    noisy = False
+
+
+class TwistedWebhooks:
+    """Posts webhooks from the reactor; remembers those still in flight so
+    shutdown can let them finish (each ends within its timeout)."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor: IReactorTime = reactor
+        self.in_flight: set[defer.Deferred[WebhookResult]] = set()
+        self.pool = HTTPConnectionPool(reactor, persistent=False)  # a POST is never retried on a stale connection
+        self.pool._factory = _QuietFactory
+
+    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
+                   headers: Mapping[str, str]) -> WebhookResult:
+        return await self._send(url, payload, timeout, headers)
+
+    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
+                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        sending = self._send(url, payload, timeout, headers)
+        sending.addCallback(_report, done)
+
+    def settle(self) -> "defer.Deferred[Any]":
+        """Fires once every webhook in flight now has its result."""
+        return defer.DeferredList(list(self.in_flight), consumeErrors=True)
+
+    def _send(self, url: str, payload: Mapping[str, Any], timeout: float,
+              headers: Mapping[str, str]) -> "defer.Deferred[WebhookResult]":
+        problem = url_problem(url)
+        if problem:
+            return defer.succeed(WebhookResult(False, error=problem))
+        try:
+            agent = Agent(self.reactor, connectTimeout=timeout, pool=self.pool)
+            sent = agent.request(b"POST", url.encode("ascii"), _headers(headers), _Body(encode(payload)))
+        except NotImplementedError:
+            return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
+                                                            "pip install 'Twisted[tls]'"))
+        except Exception as exc:  # noqa: BLE001 - a webhook never fails the call
+            return defer.succeed(WebhookResult(False, error=f"cannot send: {exc}"))
+        sending: defer.Deferred[WebhookResult] = sent.addCallback(_response)
+        sending.addTimeout(timeout, self.reactor, onTimeoutCancel=_timed_out)
+        sending.addErrback(_failed)
+        self.in_flight.add(sending)
+        sending.addBoth(self._forget, sending)
+        return sending
+
+    def _forget(self, result: Any, sending: "defer.Deferred[WebhookResult]") -> Any:
+        self.in_flight.discard(sending)
+        return result
+
+
+def _headers(headers: Mapping[str, str]) -> Headers:
+    return Headers({name.encode("latin-1"): [str(value).encode("latin-1")]
+                    for name, value in request_headers(headers).items()})
+
+
+def _response(response: IResponse) -> "defer.Deferred[WebhookResult]":
+    """Read (and drop) the body, so the connection ends cleanly; 2xx is ok."""
+    code = response.code
+
+    def result(body: bytes) -> WebhookResult:
+        if 200 <= code < 300:
+            return WebhookResult(True, status=code)
+        excerpt = body[:200].decode("utf-8", "replace").strip()
+        return WebhookResult(False, status=code, error=f"HTTP {code}" + (f": {excerpt}" if excerpt else ""))
+
+    reading: defer.Deferred[bytes] = readBody(response)
+    return reading.addCallback(result)
+
+
+def _timed_out(result: Any, timeout: float) -> WebhookResult:
+    """What a POST cut by its timeout gives, whatever the cancelled
+    request failed with (CancelledError, or ResponseNeverReceived)."""
+    return WebhookResult(False, error=f"no answer within {timeout:g}s")
+
+
+def _failed(failure: Failure) -> WebhookResult:
+    reasons = getattr(failure.value, "reasons", None)
+    if reasons:
+        return WebhookResult(False, error="; ".join(r.getErrorMessage() for r in reasons))
+    return WebhookResult(False, error=f"{failure.type.__name__}: {failure.getErrorMessage()}")
+
+
+def _report(result: WebhookResult, done: Callable[[WebhookResult], None]) -> None:
+    try:
+        done(result)
+    except Exception:  # noqa: BLE001 - a logging callback must not leave a dangling error
+        log.exception("reporting a webhook result failed")
+

@@ -1,0 +1,61 @@
+"""Webhooks without the network: the JSON body and URL rules every sender
+shares, and the dry-run sender simulations use. The server's sender is
+agi/server/webhooks.py."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from agi import __version__
+from agi.services import WebhookResult
+
+USER_AGENT = f"agiflow/{__version__}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be posted to, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"invalid URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"invalid URL {url!r}: use http://host/... or https://host/..."
+    return None
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """The request body: UTF-8 JSON; dates and other objects as text."""
+    return json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+
+
+def request_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The flow's headers over the defaults (JSON, our User-Agent)."""
+    defaults = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    given = {name.lower() for name in headers}
+    return {**{k: v for k, v in defaults.items() if k.lower() not in given}, **headers}
+
+
+class DryRunWebhooks:
+    """Records what would be posted and answers ok: ``agiflow simulate``
+    and ``agiflow test`` never reach the network."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+
+    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
+                   headers: Mapping[str, str]) -> WebhookResult:
+        return self._record(url, payload, timeout, headers, wait=True)
+
+    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
+                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        done(self._record(url, payload, timeout, headers, wait=False))
+
+    def _record(self, url: str, payload: Mapping[str, Any], timeout: float, headers: Mapping[str, str],
+                wait: bool) -> WebhookResult:
+        problem = url_problem(url)
+        self.posts.append({"url": url, "headers": request_headers(headers), "timeout": timeout,
+                           "wait": wait, "payload": json.loads(encode(payload)),
+                           "sent": False, **({"error": problem} if problem else {})})
+        return WebhookResult(ok=problem is None, error=problem)

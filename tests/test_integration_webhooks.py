@@ -1,0 +1,254 @@
+"""Webhooks and callback requests through ``agiflow serve`` over real TCP.
+
+A real HTTP server on 127.0.0.1 (http.server in a thread) answers the
+webhooks: 200, 500, or only when the test lets it (a slow CRM). The server
+is started as an operator would; calls come from the Asterisk simulator.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from agi.cli.main import cli
+from agi.sim import CallerScript, EverySound
+from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
+                                     write_config)
+
+pytestmark = pytest.mark.integration
+
+HOOK_FLOW = """\
+version: 1
+name: hook
+start: hook
+steps:
+  hook:
+    webhook:
+      url: "http://127.0.0.1:{{ params.port }}/{{ params.path }}"
+      timeout: 1
+      wait: {wait}
+      headers: {Authorization: "Bearer {{ params.token }}"}
+      data: {event: missed_call, queue: support}
+    on: {ok: ok, failed: failed}
+  ok:
+    set: {variables: {HOOK: ok}}
+  failed:
+    set: {variables: {HOOK: failed}}
+"""
+
+CALLBACK_FLOW = """\
+version: 1
+name: cb
+start: cb
+steps:
+  cb:
+    callback: {confirm: cb-confirm, enter: cb-enter, queue: support, reason: "{{ params.why }}"}
+"""
+
+
+class Crm:
+    """An HTTP endpoint: /ok answers 200, /fail 500, /slow only once
+    ``release`` is set (or after 10 s). Keeps every request it got."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.slow_started = threading.Event()
+        self.release = threading.Event()
+        crm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                crm.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+                if self.path == "/slow":
+                    crm.slow_started.set()
+                    crm.release.wait(10)
+                code = 500 if self.path == "/fail" else 200
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", "4")
+                    self.end_headers()
+                    self.wfile.write(b"boom" if code == 500 else b"done")
+                except OSError:
+                    pass  # agiflow gave up and closed the connection
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        self.port = self.http.server_address[1]
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def crm() -> Iterator[Crm]:
+    server = Crm()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("hooks")
+    flows = folder / "flows"
+    flows.mkdir()
+    (flows / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))
+    (flows / "hook_later.yaml").write_text(HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
+    (flows / "cb.yaml").write_text(CALLBACK_FLOW)
+    process = ServerProcess(write_config(folder))
+    try:
+        process.wait_listening()
+        yield process
+    finally:
+        process.stop()
+
+
+def hook_call(server: ServerProcess, flow: str, port: int, path: str) -> tuple[str, Any, Any]:
+    uniqueid = new_uniqueid()
+    sim = simulated(f"{flow}?port={port}&path={path}&token=t0k3n", uniqueid, CallerScript(sounds=EverySound()))
+    result = call(server, sim, timeout=10)
+    assert result.closed_by_server and not result.timed_out, result
+    return uniqueid, sim, result
+
+
+def hook_details(server: ServerProcess, uniqueid: str) -> dict[str, Any]:
+    [row] = finished_cdr(server.database, uniqueid)
+    [step] = query(server.database, "SELECT details FROM call_steps WHERE call = ? AND step = 'hook'", (row["id"],))
+    return {"path": row["path"], **json.loads(step["details"])}
+
+
+def test_a_2xx_answer_is_ok_and_the_endpoint_gets_the_call_as_json(server: ServerProcess, crm: Crm) -> None:
+    uniqueid, sim, _ = hook_call(server, "hook", crm.port, "ok")
+
+    assert sim.variables["HOOK"] == "ok"
+    assert hook_details(server, uniqueid)["status"] == 200
+    [got] = [r for r in crm.requests if r["json"]["call"]["id"] == uniqueid]
+    assert got["path"] == "/ok"
+    assert got["headers"]["Authorization"] == "Bearer t0k3n"
+    assert got["headers"]["Content-Type"] == "application/json"
+    assert got["json"]["call"]["caller"] == "+34600111222"
+    assert got["json"]["flow"] == "hook" and got["json"]["step"] == "hook"
+    assert got["json"]["data"] == {"event": "missed_call", "queue": "support"}
+
+
+def test_a_500_answer_takes_the_failed_branch(server: ServerProcess, crm: Crm) -> None:
+    uniqueid, sim, _ = hook_call(server, "hook", crm.port, "fail")
+
+    assert sim.variables["HOOK"] == "failed"
+    details = hook_details(server, uniqueid)
+    assert details["status"] == 500 and details["error"] == "HTTP 500: boom"
+    assert details["path"] == "hook:failed > failed:next"
+
+
+def test_an_unreachable_endpoint_fails_fast(server: ServerProcess) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    started = time.monotonic()
+    uniqueid, sim, _ = hook_call(server, "hook", closed_port, "ok")
+
+    assert sim.variables["HOOK"] == "failed"
+    assert time.monotonic() - started < 1.0
+    assert "refused" in hook_details(server, uniqueid)["error"].lower()
+
+
+def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_meanwhile(
+        server: ServerProcess, crm: Crm) -> None:
+    crm.slow_started.clear()
+    crm.release.clear()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        slow = pool.submit(hook_call, server, "hook", crm.port, "slow")
+        assert crm.slow_started.wait(5), "the slow webhook never reached the endpoint"
+
+        quick_started = time.monotonic()
+        _, quick, _ = hook_call(server, "hook", crm.port, "ok")
+        quick_took = time.monotonic() - quick_started
+        assert not slow.done(), "the slow call should still be waiting for its webhook"
+
+        uniqueid, sim, _ = slow.result(timeout=10)
+        slow_took = time.monotonic() - started
+    crm.release.set()
+
+    assert quick.variables["HOOK"] == "ok" and quick_took < 0.5
+    assert sim.variables["HOOK"] == "failed"
+    assert 1.0 <= slow_took < 3.0
+    assert hook_details(server, uniqueid)["error"] == "no answer within 1s"
+
+
+def test_a_background_webhook_lets_the_call_end_at_once_and_its_failure_is_logged_later(
+        server: ServerProcess, crm: Crm) -> None:
+    crm.release.clear()
+    since = server.mark()
+    started = time.monotonic()
+    uniqueid, sim, _ = hook_call(server, "hook_later", crm.port, "slow")
+
+    assert time.monotonic() - started < 0.5
+    assert sim.variables["HOOK"] == "ok"
+    assert hook_details(server, uniqueid)["wait"] is False
+    server.wait_for_log(rf"\[{uniqueid} hook_later\] webhook to http://127.0.0.1:{crm.port}/slow failed: "
+                        r"no answer within 1s", since=since, timeout=5)
+    crm.release.set()
+
+
+def test_a_callback_request_lands_in_the_database_and_the_cli_lists_and_closes_it_while_serving(
+        server: ServerProcess) -> None:
+    uniqueid = new_uniqueid()
+    sim = simulated("cb?why=queue%20timeout", uniqueid, CallerScript(dtmf=["1"], sounds=EverySound()))
+    result = call(server, sim)
+    assert result.closed_by_server, result
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["callback"] == "+34600111222"
+    deadline = time.monotonic() + 5
+    while not (stored := query(server.database, "SELECT * FROM callbacks WHERE call_id = ?", (uniqueid,))):
+        assert time.monotonic() < deadline, "the callback request was never written"
+        time.sleep(0.02)
+    assert [(r["number"], r["queue"], r["reason"], r["status"]) for r in stored] == [
+        ("+34600111222", "support", "queue timeout", "pending")]
+
+    config = str(server.config)
+    listed = CliRunner().invoke(cli, ["callbacks", "list", "-c", config])
+    done = CliRunner().invoke(cli, ["callbacks", "done", str(stored[0]["id"]), "-c", config])
+
+    assert listed.exit_code == 0 and "+34600111222" in listed.stdout
+    assert done.exit_code == 0, done.output
+    assert query(server.database, "SELECT status FROM callbacks WHERE call_id = ?", (uniqueid,)) == [
+        {"status": "done"}]
+
+
+def test_sigterm_lets_a_background_webhook_finish_before_the_server_exits(tmp_path: Path, crm: Crm) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hook_later.yaml").write_text(HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
+    process = ServerProcess(write_config(tmp_path))
+    try:
+        process.wait_listening()
+        crm.release.clear()
+        uniqueid, _, _ = hook_call(process, "hook_later", crm.port, "slow")
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.wait_exit() == 0
+    finally:
+        process.stop()
+        crm.release.set()
+    log = process.log()
+    assert "waiting for 1 webhooks still in flight" in log
+    assert f"[{uniqueid} hook_later] webhook to http://127.0.0.1:{crm.port}/slow failed: no answer within 1s" in log
