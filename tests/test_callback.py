@@ -21,6 +21,7 @@ from agi.cdr.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.cdr.store import CdrStore
 from agi.phone import is_anonymous, spoken_digits, to_e164
 from agi.services import Services
+from agi.sim import CallerScript, EverySound
 from agi.simulate import SimulationResult, simulate
 
 AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
@@ -322,3 +323,16 @@ def test_a_caller_who_timed_out_in_a_queue_leaves_a_request_tagged_with_that_que
 
     assert [f"{s['step']}:{s['outcome']}" for s in result.steps] == ["wait:timeout", "callback:requested"]
     assert [(r["queue"], r["number"], r["reason"]) for r in rows] == [("sales", "+34600111222", None)]
+
+
+def test_in_plain_agi_mode_the_request_is_written_by_the_process_itself(tmp_path: Path) -> None:
+    from test_agi_mode import run_agi, write_config
+
+    config = write_config(tmp_path)
+    (tmp_path / "flows" / "cb.yaml").write_text(textwrap.dedent(FLOW))
+    run = run_agi(tmp_path, ["cb"], CallerScript(dtmf=["1", "1"], sounds=EverySound()), config=config)
+
+    assert run.returncode == 0, run.log
+    assert run.call["callback"] == "+34600111222"
+    rows = [dict(r) for r in sqlite_utils.Database(tmp_path / "var" / "cdr.db")["callbacks"].rows]
+    assert [(r["number"], r["call_id"], r["status"]) for r in rows] == [("+34600111222", "1795385106.7", "pending")]

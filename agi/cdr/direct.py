@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.cdr.callbacks import INSERT_CALLBACK, INSERT_OPERATION, REQUEST_FIELDS
 from agi.cdr.schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
@@ -62,6 +63,12 @@ class DirectCdr:
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
         self._write(("update_call", update_call_sql(list(values)), {**values, "id": call}))
+
+    def submit(self, operation: str, arg: Any) -> None:
+        """Other named writes to the same database: callback requests."""
+        if operation != INSERT_OPERATION:
+            raise ValueError(f"unknown write operation {operation!r}; known: {INSERT_OPERATION}")
+        self._write((operation, INSERT_CALLBACK, {field: arg.get(field) for field in REQUEST_FIELDS}))
 
     def close(self) -> bool:
         """Try once more to write what is pending; True when nothing is lost."""

@@ -110,7 +110,7 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
-    session = run_session(env, transport, flows, cdr, settings, time.time, server_services(config))
+    session = run_session(env, transport, flows, cdr, settings, time.time, server_services(config, cdr=cdr))
     try:
         run_to_completion(session)
     finally:
