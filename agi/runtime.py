@@ -9,7 +9,7 @@ from agi.config import Config
 from agi.lists.store import server_lists, simulation_lists
 from agi.schedule.overrides import server_overrides, simulation_overrides
 from agi.services import Services
-from agi.webhooks import DryRunWebhooks
+from agi.webhooks import DryRunWebhooks, OnDemandWebhooks
 
 
 def server_services(config: Config, *, cdr: Writer | None = None, reactor: Any = None) -> Services:
@@ -24,6 +24,14 @@ def server_services(config: Config, *, cdr: Writer | None = None, reactor: Any =
         services.webhooks = TwistedWebhooks(reactor)
     services.overrides = server_overrides(config.database)
     services.lists = server_lists(config.database, config.default_region)
+    return services
+
+
+def process_services(config: Config, cdr: Writer) -> Services:
+    """Services of one plain AGI process (``agiflow-agi``): the server's,
+    with webhooks posted on a reactor that runs only if a flow posts one."""
+    services = server_services(config, cdr=cdr)
+    services.webhooks = OnDemandWebhooks()
     return services
 
 

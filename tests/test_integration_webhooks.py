@@ -252,3 +252,25 @@ def test_sigterm_lets_a_background_webhook_finish_before_the_server_exits(tmp_pa
     log = process.log()
     assert "waiting for 1 webhooks still in flight" in log
     assert f"[{uniqueid} hook_later] webhook to http://127.0.0.1:{crm.port}/slow failed: no answer within 1s" in log
+
+
+def test_plain_agi_mode_posts_webhooks_and_waits_for_background_ones_before_exiting(
+        tmp_path: Path, crm: Crm) -> None:
+    from test_agi_mode import run_agi, write_config as write_agi_config
+
+    config = write_agi_config(tmp_path)
+    (tmp_path / "flows" / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))
+    (tmp_path / "flows" / "hook_later.yaml").write_text(
+        HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
+
+    waited = run_agi(tmp_path, [f"hook?port={crm.port}&path=ok&token=t0k3n"], config=config)
+    assert waited.returncode == 0 and waited.sim.variables["HOOK"] == "ok", waited.log
+    assert [r["path"] for r in crm.requests if r["json"]["call"]["id"] == "1795385106.7"] == ["/ok"]
+
+    crm.release.clear()
+    started = time.monotonic()
+    later = run_agi(tmp_path, [f"hook_later?port={crm.port}&path=slow&token=t0k3n"], config=config)
+    crm.release.set()
+    assert later.returncode == 0 and later.sim.variables["HOOK"] == "ok", later.log
+    assert time.monotonic() - started >= 1.0, "the process exited before its background webhook ended"
+    assert "webhook to http://127.0.0.1:" in later.log and "no answer within 1s" in later.log

@@ -24,10 +24,11 @@ from agi.cdr.direct import DirectCdr
 from agi.config import Config, ConfigError, load_config
 from agi.flow.loader import load_flows
 from agi.flow.model import FlowSet
-from agi.runtime import server_services
+from agi.runtime import process_services
 from agi.session import SessionSettings, run_session
 from agi.stdio.driver import run_to_completion
 from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
+from agi.webhooks import OnDemandWebhooks
 
 log = logging.getLogger("agiflow.agi")
 
@@ -110,9 +111,18 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
-    session = run_session(env, transport, flows, cdr, settings, time.time, server_services(config, cdr=cdr))
+    services = process_services(config, cdr)
+    webhooks = services.webhooks
+    session = run_session(env, transport, flows, cdr, settings, time.time, services)
+
+    async def call_then_webhooks() -> str:
+        status = await session
+        if isinstance(webhooks, OnDemandWebhooks):
+            await webhooks.settle()  # background webhooks end with the process otherwise
+        return status
+
     try:
-        run_to_completion(session)
+        run_to_completion(call_then_webhooks())
     finally:
         if not cdr.close():
             log.error("some CDR rows of call %s were not written (logged above)", env.uniqueid or "-")
