@@ -18,8 +18,8 @@ from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
 from agi.flow.loader import load_flows
-from agi.flowtest.memory import CaseOverride, CollectedWebhooks, MemoryLists, MemoryOverrides, fixed_chance
-from agi.services import ListHit, ListUnavailable, Override
+from agi.flowtest.memory import CaseOverride, CaseWebhooks, MemoryLists, MemoryOverrides, fixed_chance
+from agi.services import ListHit, ListUnavailable, Override, WebhookResult
 from agi.sim.transport import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -492,14 +492,16 @@ def test_random_draws_follow_the_case_then_repeat_the_last() -> None:
     assert [chance(), chance(), chance()] == [0.1, 0.9, 0.9]
 
 
-def test_webhooks_are_collected_and_answered_with_the_cases_status() -> None:
-    hooks = CollectedWebhooks(503)
+def test_webhooks_are_recorded_and_answered_with_the_cases_status() -> None:
+    hooks = CaseWebhooks(503)
     result = run_sync(hooks.post("https://crm.example/calls", {"caller": "+34600111222"}, 2.0, {}))
     assert (result.ok, result.status) == (False, 503)
-    assert hooks.posts == [{"url": "https://crm.example/calls", "payload": {"caller": "+34600111222"},
-                            "headers": {}}]
-    silent = CollectedWebhooks("timeout")
-    assert run_sync(silent.post("https://crm.example/calls", {}, 2.0, {})).error == "no answer within 2 s"
+    [post] = hooks.posts
+    assert (post["url"], post["payload"], post["wait"]) == ("https://crm.example/calls", {"caller": "+34600111222"}, True)
+    answers: list[WebhookResult] = []
+    CaseWebhooks("timeout").post_in_background("https://crm.example/calls", {}, 2.0, {}, answers.append)
+    assert answers == [WebhookResult(ok=False, error="no answer within 2 s")]
+    assert not run_sync(CaseWebhooks(200).post("ftp://crm.example", {}, 2.0, {})).ok
 
 
 # -- services through real steps: schedules, overrides, lists ----------------------------------------
@@ -689,3 +691,78 @@ def test_queue_wait_talk_time_and_app_results_reach_the_simulated_asterisk(tmp_p
         """, "line.tests.yaml")
     result = agiflow("test", "--flows", str(folder), str(tests))
     assert result.exit_code == 0, result.output
+
+
+MISSED_FLOW = """\
+version: 1
+name: missed
+start: ab
+steps:
+  ab:
+    split: {new_menu: 20, old_menu: 80}
+    on: {new_menu: notify, old_menu: notify}
+  notify:
+    webhook: {url: "https://crm.example/calls", data: {event: missed_call}}
+    on: {ok: answer, failed: answer}
+  answer:
+    answer:
+    next: offer
+  offer:
+    callback: {confirm: cb-confirm, enter: cb-enter, reason: busy line}
+    on: {requested: bye, declined: bye, invalid: bye}
+  bye:
+    hangup:
+"""
+
+MISSED_CASES = """\
+version: 1
+flow: missed
+defaults: {caller: "+34600111222", at: 2025-03-10T10:00:00}
+cases:
+  - name: a low draw takes the 20 % branch
+    random: 0.1
+    expect: {path_includes: [ab:new_menu]}
+  - name: a high draw takes the 80 % branch
+    random: 0.5
+    expect: {path_includes: [ab:old_menu]}
+  - name: the CRM hears of the call and the caller's number is kept for a callback
+    dtmf: ["1"]
+    expect:
+      path_includes: [notify:ok, offer:requested]
+      webhooks: [{url: "https://crm.example/calls", wait: true,
+                  payload: {flow: missed, call: {caller: "+34600111222"}, data: {event: missed_call}}}]
+      callbacks: [{number: "+34600111222", reason: busy line, flow: missed}]
+  - name: a CRM that is down does not stop the call
+    webhook_response: 503
+    dtmf: ["2"]
+    expect: {path_includes: [notify:failed, answer, offer:declined], callbacks: []}
+  - name: a CRM that does not answer does not stop the call
+    webhook_response: timeout
+    expect: {path_includes: [notify:failed, answer]}
+"""
+
+
+def test_random_draws_webhooks_and_callback_requests_of_each_case(tmp_path: Path) -> None:
+    folder = tmp_path / "missed-flows"
+    folder.mkdir()
+    (folder / "missed.yaml").write_text(MISSED_FLOW)
+    tests = write_tests(folder, MISSED_CASES, "missed.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n5 passed\n")
+
+
+def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "missed-flows"
+    folder.mkdir()
+    (folder / "missed.yaml").write_text(MISSED_FLOW)
+    tests = write_tests(folder, MISSED_CASES.replace('dtmf: ["1"]', 'dtmf: ["2"]')
+                        .replace("event: missed_call}}}]", "event: repeat_caller}}}]"), "missed.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests), "-k", "CRM hears")
+    assert result.exit_code == 1
+    mismatches = [line.strip() for line in result.stdout.splitlines() if line.startswith("    ")]
+    assert mismatches[0].startswith(f"{tests}:{line_of(tests, 'path_includes: [notify:ok')}: path_includes: "
+                                    "offer:requested does not come after notify:ok")
+    assert mismatches[1] == (f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: "
+                             'payload.data.event: expected "repeat_caller", got "missed_call"')
+    assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"

@@ -55,6 +55,18 @@ def same(expected: Any, got: Any) -> bool:
     return bool(expected == got) or str(expected) == str(got)
 
 
+def difference(expected: Any, got: Any, where: str = "") -> tuple[str, Any, Any] | None:
+    """The first place where ``got`` does not match ``expected``, as
+    (dotted key, expected, got); None when it matches."""
+    if isinstance(expected, Mapping) and isinstance(got, Mapping):
+        for key, want in expected.items():
+            found = difference(want, got.get(key), f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+        return None
+    return None if same(expected, got) else (where, expected, got)
+
+
 def show(value: Any) -> str:
     """A value as YAML would write it inline: texts quoted, ``'`` when they hold ``"``."""
     if isinstance(value, str) and '"' in value and "'" not in value:
@@ -165,8 +177,15 @@ def _collected(source: Callable[[Observed], list[dict[str, Any]]], what: str) ->
             return [(item.line, f"expected {len(item.value)} {what}(s), got {len(made)}"
                                 + (f": {show(made)}" if made else ""),
                      item.value, made)]
-        return [(_item_line(item, i), f"{what} {i + 1}: expected {show(want)}, got {show(got)}", want, got)
-                for i, (want, got) in enumerate(zip(item.value, made)) if not same(want, got)]
+        problems: list[Problem] = []
+        for i, (want, got) in enumerate(zip(item.value, made)):
+            found = difference(want, got)
+            if found is not None:
+                key, expected, actual = found
+                state = "not set" if actual is None else f"got {show(actual)}"
+                problems.append((_item_line(item, i), f"{what} {i + 1}: {key}: expected {show(expected)}, {state}",
+                                 want, got))
+        return problems
     return check_collected
 
 

@@ -1,16 +1,17 @@
 """In-memory services for one test case: number lists written in the case,
-schedule overrides, and callback requests and webhooks collected instead of
-stored or sent. Nothing here reads the database or the network, so a test
+schedule overrides, and webhooks recorded instead of sent (callback requests
+are kept by ``agi.cdr.callbacks.MemoryCallbackRequests``). Nothing here reads the database or the network, so a test
 case gives the same result on every machine."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, probe_keys
 from agi.nodes.list_check import normaliser
 from agi.services import ListHit, ListUnavailable, Override, WebhookResult
+from agi.webhooks import DryRunWebhooks
 
 #: A list given as ``unavailable`` in a case: reading it fails, as a
 #: missing or corrupt list does on a server.
@@ -69,39 +70,34 @@ class MemoryOverrides:
         return Override(schedule, given.state, until, given.reason) if at < until else None
 
 
-@dataclass
-class CollectedCallbacks:
-    """``CallbackRequests`` that keeps each request for the case to check."""
+class CaseWebhooks:
+    """``Webhooks`` that sends nothing: each POST is recorded as
+    ``agiflow simulate`` records it (``posts``), and answered with the
+    HTTP status the case gives, or a timeout."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, response: int | str = 200) -> None:
+        self.response = response
+        self._dry_run = DryRunWebhooks()
 
-    def request(self, row: Mapping[str, Any]) -> None:
-        self.rows.append(dict(row))
-
-
-@dataclass
-class CollectedWebhooks:
-    """``Webhooks`` that sends nothing: it keeps each POST and answers with
-    the HTTP status the case gives (or a timeout)."""
-
-    response: int | str = 200
-    posts: list[dict[str, Any]] = field(default_factory=list)
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        return self._dry_run.posts
 
     async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
                    headers: Mapping[str, str]) -> WebhookResult:
-        self.posts.append({"url": url, "payload": dict(payload), "headers": dict(headers)})
-        return self._result(timeout)
-
-    def _result(self, timeout: float) -> WebhookResult:
-        if not isinstance(self.response, int):
-            return WebhookResult(ok=False, error=f"no answer within {timeout:g} s")
-        return WebhookResult(ok=200 <= self.response < 300, status=self.response)
+        return self._answer(await self._dry_run.post(url, payload, timeout, headers), timeout)
 
     def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
                            headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
-        """The same POST, its result given to ``done`` at once."""
-        self.posts.append({"url": url, "payload": dict(payload), "headers": dict(headers)})
-        done(self._result(timeout))
+        self._dry_run.post_in_background(url, payload, timeout, headers,
+                                         lambda result: done(self._answer(result, timeout)))
+
+    def _answer(self, recorded: WebhookResult, timeout: float) -> WebhookResult:
+        if not recorded.ok:  # a URL that cannot be posted to fails as it would on a server
+            return recorded
+        if not isinstance(self.response, int):
+            return WebhookResult(ok=False, error=f"no answer within {timeout:g} s")
+        return WebhookResult(ok=200 <= self.response < 300, status=self.response)
 
 
 def fixed_chance(values: Sequence[float]) -> Callable[[], float]:

@@ -8,7 +8,8 @@ from typing import Any, Iterable, Sequence
 
 from agi.flow.model import FlowSet
 from agi.flowtest.expect import Observed, check
-from agi.flowtest.memory import CollectedCallbacks, CollectedWebhooks, MemoryLists, MemoryOverrides, fixed_chance
+from agi.cdr.callbacks import MemoryCallbackRequests
+from agi.flowtest.memory import CaseWebhooks, MemoryLists, MemoryOverrides, fixed_chance
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services
 from agi.simulate import SimulationResult, simulate
@@ -45,11 +46,11 @@ def select(cases: Iterable[Case], patterns: Sequence[str]) -> list[Case]:
     return [c for c in cases if not wanted or any(p in c.id.lower() for p in wanted)]
 
 
-def case_services(case: Case, base: Services) -> tuple[Services, CollectedCallbacks, CollectedWebhooks]:
+def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackRequests, CaseWebhooks]:
     """``base`` (recordings, region...) with every store replaced by the
     case's in-memory ones: a case never reads the database or the network."""
-    callbacks = CollectedCallbacks()
-    webhooks = CollectedWebhooks(case.inputs.webhook_response)
+    callbacks = MemoryCallbackRequests()
+    webhooks = CaseWebhooks(case.inputs.webhook_response)
     services = replace(base, lists=MemoryLists(case.inputs.lists, base.default_region),
                        overrides=MemoryOverrides(case.inputs.overrides), callbacks=callbacks,
                        webhooks=webhooks, chance=fixed_chance(case.inputs.random))
@@ -76,7 +77,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
     return CaseResult(case, tuple(check(case, seen)), seen)
 
 
-def observe(result: SimulationResult, callbacks: CollectedCallbacks, webhooks: CollectedWebhooks) -> Observed:
+def observe(result: SimulationResult, callbacks: MemoryCallbackRequests, webhooks: CaseWebhooks) -> Observed:
     call = result.call
     return Observed(path=[f"{s['step']}:{s['outcome']}" for s in result.steps], call=call,
                     fields=json.loads(call.get("fields") or "{}"), variables=result.variables,

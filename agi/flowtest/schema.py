@@ -62,7 +62,8 @@ EXPECT: dict[str, Any] = {
     "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
     "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
     "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
-    "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}})},
+    "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}, "wait": {"type": "boolean"},
+                                                "headers": {"type": "object", "additionalProperties": _TEXT}})},
 }
 
 CASE_SCHEMA: dict[str, Any] = obj({
