@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,10 @@ def test_listing_and_closing_while_the_writer_keeps_writing_never_fails(config: 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
-        counts = []
-        for _ in range(10):
+        counts: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(counts) < 10 or counts[-1] == 0:  # until the writer has written some
+            assert time.monotonic() < deadline, f"no request written in 10 s: {counts}"
             listed = agiflow(config, "list")
             assert listed.exit_code == 0, listed.output
             counts.append(len(listed.stdout.splitlines()) - 1)
