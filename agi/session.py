@@ -7,7 +7,7 @@ so that a bug in a flow ends one call with its CDR, never the server.
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -64,6 +64,13 @@ def call_info(env: AgiEnvironment) -> CallInfo:
                     args=tuple(env.args), params=env.query)
 
 
+def call_key(started: float) -> str:
+    """The CDR row's key: 48 bits of milliseconds then 80 random bits, in hex
+    (as UUIDv7). Keys that grow with time put every new row at the end of
+    each index, so inserts stay fast however large the database grows."""
+    return f"{int(started * 1000) & 0xFFFFFFFFFFFF:012x}{os.urandom(10).hex()}"
+
+
 def step_row(record: StepRecord) -> dict[str, Any]:
     return {"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
             "outcome": record.outcome, "started_at": iso(record.started_at),
@@ -75,8 +82,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
                       services: Services | None = None) -> str:
     """Run the flow Asterisk asked for and record the call; returns the
     call's final status. The caller closes the connection afterwards."""
-    key = uuid.uuid4().hex
     started = clock()
+    key = call_key(started)
     info = call_info(env)
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})

@@ -1,6 +1,6 @@
 """CDRs land in a real SQLite file, from a background thread, and survive
-trouble: a locked database delays them, a killed server leaves its calls
-marked interrupted."""
+trouble: a locked, read-only, missing or full database delays them (and
+says so), a killed server leaves its calls marked interrupted."""
 from __future__ import annotations
 
 import sqlite3
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import sqlite_utils
+from tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
 
 from agi.cdr.store import CdrStore, iso
 
@@ -110,3 +111,101 @@ def test_close_reports_rows_it_could_not_write_when_the_database_stays_locked(tm
     assert "operations unwritten" in caplog.text
     blocker.execute("COMMIT")
     blocker.close()
+
+
+# -- database trouble: read-only, gone, full --------------------------------------
+
+def wait_until(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class ReadOnlyWhile:
+    """Opens the writer's connection as SQLite does when it may not write the
+    file (``mode=ro``) while ``on`` is set; a normal connection after."""
+
+    def __init__(self) -> None:
+        self.on = True
+        self.opened = 0
+
+    def __call__(self, path: str) -> sqlite3.Connection:
+        self.opened += 1
+        mode = "ro" if self.on else "rw"
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, isolation_level=None, check_same_thread=False)
+
+
+def test_read_only_database_keeps_rows_logs_it_and_writes_them_once_writable(tmp_path: Path, caplog) -> None:
+    readonly = ReadOnlyWhile()
+    store = CdrStore(tmp_path / "cdr.db", retry_delay=0.05, flush_interval=0.01, connector=readonly)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.call_ended("a", {"status": "completed"})
+    assert wait_until(lambda: store.failures >= 3)
+    assert store.written == 0 and store.pending == 2
+    assert "cannot write CDRs" in caplog.text and "readonly" in caplog.text
+    assert caplog.text.count("cannot write CDRs") == 1, "the same trouble is logged once, not on every retry"
+    readonly.on = False
+    assert store.close(stall_timeout=5)
+    assert readonly.opened >= 2, "the writer reconnects after a read-only error"
+    assert [(r["id"], r["status"]) for r in sqlite_utils.Database(tmp_path / "cdr.db")["calls"].rows] == [
+        ("a", "completed")]
+    assert "writable again" in caplog.text
+
+
+def test_rows_a_read_only_database_never_took_are_counted_at_close(tmp_path: Path, caplog) -> None:
+    store = CdrStore(tmp_path / "cdr.db", retry_delay=0.05, flush_interval=0.01, connector=ReadOnlyWhile())
+    store.open()
+    store.start()
+    for key in "abc":
+        store.call_started(row(key))
+    assert store.close(stall_timeout=0.5) is False
+    assert "3 operations unwritten" in caplog.text
+
+
+def test_database_that_cannot_be_opened_keeps_rows_until_it_can(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "cdr"
+    store = CdrStore(folder / "cdr.db", retry_delay=0.05, flush_interval=0.01)
+    store.open()
+    folder.rename(tmp_path / "elsewhere")
+    store.start()
+    store.call_started(row("a"))
+    store.call_started(row("b"))
+    assert wait_until(lambda: store.failures >= 2) and store.pending == 2
+    assert "unable to open database file" in caplog.text
+    (tmp_path / "elsewhere").rename(folder)
+    assert store.close(stall_timeout=5)
+    assert sorted(r["id"] for r in sqlite_utils.Database(folder / "cdr.db")["calls"].rows) == ["a", "b"]
+
+
+def test_one_bad_row_in_a_batch_is_dropped_alone(tmp_path: Path, caplog) -> None:
+    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.2)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.call_started(row("a"))  # the same key twice: the second cannot be inserted
+    store.call_started(row("b"))
+    store.step_finished("b", {"seq": 1, "step": "answer", "outcome": "next"})
+    assert store.close()
+    db = sqlite_utils.Database(tmp_path / "cdr.db")
+    assert sorted(r["id"] for r in db["calls"].rows) == ["a", "b"]
+    assert db["call_steps"].count == 1
+    assert "dropping CDR operation insert_call" in caplog.text
+
+
+def test_full_disk_keeps_rows_until_space_is_freed(tiny_disk: Path, caplog) -> None:
+    store = CdrStore(tiny_disk / "cdr.db", retry_delay=0.05, flush_interval=0.01)
+    store.open()
+    store.start()
+    filler = fill(tiny_disk)
+    for i in range(200):
+        store.call_started({**row(f"call{i}"), "path": "x" * 2000})
+    assert wait_until(lambda: store.failures >= 2)
+    assert "full" in caplog.text
+    filler.unlink()
+    assert store.close(stall_timeout=5)
+    assert sqlite_utils.Database(tiny_disk / "cdr.db")["calls"].count == 200

@@ -2,18 +2,25 @@
 
 The reactor never waits on SQLite: ``call_started``, ``step_finished``,
 ``call_ended`` and ``submit`` (other named writes to the same database, such
-as callback requests) only put work on a queue. A single writer thread drains the
-queue in batches, one transaction each, with plain parameterised SQL. When the database is locked or
-unwritable the batch is kept and retried, so CDRs are delayed, not lost.
+as callback requests) only append work to a list. A single writer thread wakes
+when work arrives, lets more gather for ``flush_interval`` and writes it in
+batches, one transaction each, with plain parameterised SQL: one wake-up for
+many calls, so the writer hardly competes with the reactor for the GIL.
+
+When the database is locked, read-only, full or gone, the batch is kept and
+retried (reconnecting first, unless it is only locked), the trouble is logged
+when it starts, every minute while it lasts and when it ends: CDRs are
+delayed, never silently lost. ``close`` says how many it could not write.
 """
 from __future__ import annotations
 
 import json
 import logging
-import queue
+import math
 import sqlite3
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -26,17 +33,39 @@ from agi.cdr.schema import (CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS
 
 log = logging.getLogger("agiflow.cdr")
 
-_STOP = ("stop", None)
+#: Errors after which the same connection is worth retrying: another
+#: process holds the lock. Any other error reconnects before the retry.
+_LOCKED = ("locked", "busy")
+#: Seconds between reminders in the log while CDRs cannot be written.
+REMIND_EVERY = 60.0
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """The writer thread's connection: autocommit, transactions by hand."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+#: The last second iso() formatted, and its text: calls ask for the same
+#: second many times, and formatting it is most of the cost.
+_iso_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
 
 
 def iso(ts: float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC timestamp (millisecond precision)."""
+    global _iso_second
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    fraction, whole = math.modf(ts)  # as datetime.fromtimestamp rounds, to the microsecond
+    seconds, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    cached = _iso_second
+    if cached[0] != seconds:
+        cached = _iso_second = (seconds, datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{micros // 1000:03d}Z"
 
 
 def as_json(value: Any) -> str:
+    if not value and isinstance(value, (dict, list, tuple)):
+        return "{}" if isinstance(value, dict) else "[]"
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
 
@@ -44,16 +73,24 @@ class CdrStore:
     """Writes CDRs to the SQLite file at ``path`` from a background thread."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, retry_delay: float = 1.0,
-                 busy_timeout: float = 5.0, clock: Callable[[], float] = time.time) -> None:
+                 busy_timeout: float = 5.0, flush_interval: float = 0.05,
+                 clock: Callable[[], float] = time.time,
+                 connector: Callable[[str], sqlite3.Connection] = connect) -> None:
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.batch_size = batch_size
         self.retry_delay = retry_delay
+        self.flush_interval = flush_interval
         self.clock = clock
+        self.connector = connector
         self.written = 0
         self.failures = 0
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._in_flight = 0
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
+        self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
 
     def open(self) -> int:
         """Create the schema and mark calls left running by a previous server
@@ -72,23 +109,29 @@ class CdrStore:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Operations not yet written: queued, or in the batch being written."""
+        return len(self._queue) + self._in_flight
+
+    def _put(self, operation: tuple[str, Any]) -> None:
+        self._queue.append(operation)
+        if not self._wake.is_set():
+            self._wake.set()
 
     def call_started(self, row: dict[str, Any]) -> None:
-        self._queue.put(("insert_call", row))
+        self._put(("insert_call", row))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self._queue.put(("insert_step", {"call": call, **step}))
+        self._put(("insert_step", {"call": call, **step}))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
-        self._queue.put(("update_call", (call, values)))
+        self._put(("update_call", (call, values)))
 
     def submit(self, operation: str, arg: Any) -> None:
         """Queue one named write (a key of ``OPERATIONS``) on the same
         thread and transactions as the CDRs: ``close`` writes it too."""
         if operation not in OPERATIONS:
             raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(OPERATIONS)}")
-        self._queue.put((operation, arg))
+        self._put((operation, arg))
 
     def close(self, stall_timeout: float = 30.0) -> bool:
         """Write everything queued, then stop the thread.
@@ -96,10 +139,12 @@ class CdrStore:
         Waits as long as the writer makes progress; gives up only when
         nothing could be written for ``stall_timeout`` seconds (the database
         stays locked or unwritable), logging how many operations are lost.
+        False when anything is left unwritten.
         """
         if self._thread is None:
             return True
-        self._queue.put(_STOP)
+        self._stopping = True
+        self._wake.set()
         written = self.written
         while self._thread.is_alive():
             self._thread.join(stall_timeout)
@@ -110,47 +155,142 @@ class CdrStore:
                 return False
             written = self.written
         self._thread = None
+        if self.pending:
+            log.error("CDR writer stopped with %d operations unwritten", self.pending)
+            return False
         return True
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        stopping = False
-        while not stopping:
-            batch = [self._queue.get()]
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = _STOP in batch
-            self._write_until_done(conn, [item for item in batch if item != _STOP])
-        conn.close()
+        """Wake when work arrives, let more gather, write it all; until close."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while not (self._stopping and not self._queue):
+                self._wake.wait()
+                if not self._stopping:
+                    time.sleep(self.flush_interval)
+                self._wake.clear()
+                while self._queue:
+                    conn = self._write_until_done(conn, self._take_batch())
+        except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
+            log.exception("CDR writer stopped")
+        finally:
+            if conn is not None:
+                conn.close()
 
-    def _write_until_done(self, conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
-        """One transaction per batch; on a database error keep the batch and retry."""
-        while batch:
+    def _take_batch(self) -> list[tuple[str, Any]]:
+        batch: list[tuple[str, Any]] = []
+        while self._queue and len(batch) < self.batch_size:
+            batch.append(self._queue.popleft())
+        self._in_flight = len(batch)
+        return batch
+
+    def _write_until_done(self, conn: sqlite3.Connection | None,
+                          batch: list[tuple[str, Any]]) -> sqlite3.Connection | None:
+        """One transaction per batch; on a database error keep the batch and
+        retry (on a new connection unless the database is only locked)."""
+        while True:
             try:
+                if conn is None:
+                    conn = self.connector(self.path)
+                    conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                    conn.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync per batch
                 conn.execute("BEGIN IMMEDIATE")
-                for op, arg in batch:
-                    _apply(conn, op, arg)
+                _apply_batch(conn, batch)
                 conn.execute("COMMIT")
-                self.written += len(batch)
-                return
             except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self.failures += 1
-                log.error("cannot write %d CDR operations (%s); retrying in %.1fs", len(batch), exc, self.retry_delay)
+                conn = self._failed(conn, exc)
                 time.sleep(self.retry_delay)
+                continue
+            self.written += len(batch)
+            self._in_flight = 0
+            if self._trouble is not None:
+                log.warning("CDR database writable again after %.0fs; delayed CDRs written",
+                            time.monotonic() - self._trouble[0])
+                self._trouble = None
+            return conn
+
+    def _failed(self, conn: sqlite3.Connection | None, exc: sqlite3.Error) -> sqlite3.Connection | None:
+        """Roll back, say so (when the trouble starts, changes, and every
+        REMIND_EVERY seconds), and drop the connection unless it is a lock."""
+        self.failures += 1
+        message = str(exc)
+        now = time.monotonic()
+        since, logged, before = self._trouble or (now, 0.0, "")
+        if message != before or now - logged >= REMIND_EVERY:
+            log.error("cannot write CDRs to %s (%s) for %.0fs; %d operations kept, retrying every %.1fs",
+                      self.path, message, now - since, self.pending, self.retry_delay)
+            logged = now
+        self._trouble = (since, logged, message)
+        if conn is None:
+            return None
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if any(word in message for word in _LOCKED):
+                return conn
+            conn.close()
+        except sqlite3.Error:
+            pass
+        return None
+
+
+_STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
+#: Errors that are the database's trouble (locked, read-only, full, corrupt),
+#: not a bad row's: the batch is kept and retried.
+_DATABASE_TROUBLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+def _call_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {column: row.get(column) for column in CALL_COLUMNS}
+
+
+def _step_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {column: row.get(column) for column in _STEP_FIELDS}
 
 
 def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_CALL, {column: row.get(column) for column in CALL_COLUMNS})
+    conn.execute(INSERT_CALL, _call_params(row))
 
 
 def _insert_step(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_STEP, {column: row.get(column) for column in STEP_COLUMNS if column != "id"})
+    conn.execute(INSERT_STEP, _step_params(row))
+
+
+#: Operations whose rows a batch inserts with one executemany each.
+_MANY: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "insert_call": (INSERT_CALL, _call_params), "insert_step": (INSERT_STEP, _step_params),
+}
+
+
+def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
+    """The batch's new call rows, then its step rows, one executemany each;
+    then every other operation in order (an update always follows the
+    insert of its row: same batch, or an earlier one)."""
+    for op, (sql, params) in _MANY.items():
+        rows = [arg for name, arg in batch if name == op]
+        if rows:
+            _insert_many(conn, op, sql, [params(row) for row in rows], rows)
+    for op, arg in batch:
+        if op not in _MANY:
+            _apply(conn, op, arg)
+
+
+def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[dict[str, Any]],
+                 rows: list[Any]) -> None:
+    """All rows at once in a savepoint; when one row is bad, undo the group
+    and insert row by row, so only the bad one is dropped."""
+    conn.execute("SAVEPOINT many")
+    try:
+        conn.executemany(sql, params)
+    except sqlite3.Error as exc:
+        if type(exc) in _DATABASE_TROUBLE:
+            raise
+        conn.execute("ROLLBACK TO many")
+        conn.execute("RELEASE many")
+        for row in rows:
+            _apply(conn, op, row)
+        return
+    conn.execute("RELEASE many")
 
 
 def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
@@ -165,8 +305,10 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     database problem) is logged and dropped so it cannot block the rest."""
     try:
         OPERATIONS[op](conn, arg)
-    except sqlite3.OperationalError:
-        raise
+    except sqlite3.Error as exc:
+        if type(exc) in _DATABASE_TROUBLE:
+            raise
+        log.exception("dropping CDR operation %s: %r", op, arg)
     except Exception:  # noqa: BLE001 - keep the writer alive for every other call
         log.exception("dropping CDR operation %s: %r", op, arg)
 

@@ -79,6 +79,8 @@ class CallContext:
                 "flow": {"name": self.flow.name}}
 
     def render(self, value: Any) -> Any:
+        if not templates.is_template(value):
+            return value  # plain text: no need to gather the names
         return templates.render(value, self.names())
 
     def render_text(self, value: Any) -> str:

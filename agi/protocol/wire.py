@@ -17,6 +17,10 @@ MAX_ARGUMENTS = 127
 HANGUP_LINE = "HANGUP"
 
 
+#: Verbs already checked: a server sends the same few thousands of times.
+_VERBS_SEEN: set[str] = set()
+
+
 class CommandError(ValueError):
     """A command that must not be sent as it is."""
 
@@ -43,8 +47,10 @@ def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) 
     (newline included) longer than ``max_line`` bytes: Asterisk would cut it
     in two and run the tail as a second command.
     """
-    if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
-        raise CommandError(f"not an AGI command verb: {verb!r}")
+    if verb not in _VERBS_SEEN:
+        if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
+            raise CommandError(f"not an AGI command verb: {verb!r}")
+        _VERBS_SEEN.add(verb)
     if len(verb.split()) + len(args) > MAX_ARGUMENTS:
         raise CommandError(f"{verb}: more than {MAX_ARGUMENTS} arguments")
     line = " ".join([verb, *(quote_argument(a) for a in args)]).encode("utf-8") + b"\n"

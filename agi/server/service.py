@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import resource
 import signal
+import sqlite3
 from typing import Any
 
 from twisted.internet import defer, task
@@ -32,7 +34,12 @@ def serve(config: Config, reactor: Any = None) -> int:
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     store = CdrStore(config.database)
-    interrupted = store.open()
+    try:
+        interrupted = store.open()
+    except (sqlite3.Error, OSError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+        return 1
+    _allow_open_files(config.server.max_calls)
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
     store.start()
@@ -72,6 +79,21 @@ def serve(config: Config, reactor: Any = None) -> int:
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
     reactor.run()
     return 0 if all(cdrs_saved) else 1
+
+
+def _allow_open_files(max_calls: int) -> None:
+    """Every call is a socket: raise the soft limit on open files (ulimit -n)
+    toward the hard limit when max_calls needs more; warn when it cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_calls + 100  # the listening socket, the database, the log, the reactor
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("server.max_calls is %d but only %d files may be open (ulimit -n): "
+                    "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
 def _install_stop_signals(reactor: Any) -> None:
