@@ -3,6 +3,7 @@ time for the call's flow. Framing only; parsing lives in agi.protocol."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING, cast
 
 from twisted.internet import defer
@@ -36,6 +37,8 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._pending: defer.Deferred[Reply] | None = None
         self._env_timer: IDelayedCall | None = None
         self._closed = False
+        self._buffered = False
+        self._head = b""  # an environment line not complete yet
 
     def connectionMade(self) -> None:
         if not self.factory.admit(self):
@@ -44,11 +47,31 @@ class FastAGIProtocol(LineOnlyReceiver):
             return
         self._env_timer = self.factory.clock.callLater(self.factory.env_timeout, self._env_timed_out)
 
+    def dataReceived(self, data: bytes) -> None:
+        """Environment lines straight from each segment (a couple of dozen
+        lines in one or two segments); LineOnlyReceiver frames the rest."""
+        if self._env is None:
+            super().dataReceived(data)
+            return
+        lines = (self._head + data).split(b"\n")
+        self._head = lines.pop()
+        for n, line in enumerate(lines):
+            if len(line) > self.MAX_LENGTH:
+                self.lineLengthExceeded(line)
+                return
+            self._environment_line(decode_line(line))
+            if self._closed:
+                return
+            if self._env is None:  # complete: the call has started
+                rest, self._head = b"".join(line + b"\n" for line in lines[n + 1:]) + self._head, b""
+                if rest:
+                    super().dataReceived(rest)
+                return
+        if len(self._head) > self.MAX_LENGTH:
+            self.lineLengthExceeded(self._head)
+
     def lineReceived(self, line: bytes) -> None:
         text = decode_line(line)
-        if self._env is not None:
-            self._environment_line(text)
-            return
         reply = self._parser.feed(text)
         self.hangup_seen = self.hangup_seen or self._parser.hangup_seen
         if reply is None:
@@ -82,8 +105,24 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._pending is not None:
             raise RuntimeError("a command is already in flight: AGI commands are never pipelined")
         self._pending = defer.Deferred()
-        self.tcp.write(line)
+        self._write(line)
         return self._pending
+
+    def _write(self, data: bytes) -> None:
+        """Send at once when the socket takes it all: one send() instead of
+        Twisted's register-for-writing turn (two epoll changes and a reactor
+        pass per command). Anything it does not take, and everything after
+        that on this connection, goes through the transport's buffer."""
+        handle = None if self._buffered else getattr(self.transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            try:
+                data = data[handle.send(data):]
+            except OSError:
+                pass  # full, or gone: the transport's buffer and its error handling take over
+            if not data:
+                return
+        self._buffered = True
+        self.tcp.write(data)
 
     def close(self) -> None:
         """End the AGI: Asterisk sets AGISTATUS and the dialplan continues."""
