@@ -133,7 +133,7 @@ def held_phase(server: ServerProcess, figures: Figures, args: argparse.Namespace
             seen["files"] = open_files(server.pid)
 
     load = LoadRun(["held", "--port", str(server.port), "--held", str(args.held), "--rate", str(args.rate),
-                    "--probe-seconds", str(args.probe_seconds),
+                    "--probe-seconds", str(args.probe_seconds), "--first", "100000",
                     "--expect-commands", str(figures.commands_per_call)], cpu=cpu, on_event=on_event)
     check(figures, load, "held")
     figures.held = seen.get("held", 0)
@@ -147,7 +147,8 @@ def held_phase(server: ServerProcess, figures: Figures, args: argparse.Namespace
 def throughput_phase(server: ServerProcess, figures: Figures, args: argparse.Namespace, cpu: int | None) -> None:
     used = cpu_seconds(server.pid)
     load = LoadRun(["run", "--port", str(server.port), "--calls", str(args.calls), "--concurrency",
-                    str(args.concurrency), "--expect-commands", str(figures.commands_per_call)], cpu=cpu)
+                    str(args.concurrency), "--expect-commands", str(figures.commands_per_call),
+                    "--first", "200000"], cpu=cpu)
     used = cpu_seconds(server.pid) - used
     check(figures, load, "throughput")
     result = load.result
@@ -177,7 +178,8 @@ def probe_phase(server: ServerProcess, figures: Figures, cpu: int | None) -> Non
     used = cpu_seconds(server.pid)
     time.sleep(1.0)
     figures.idle_cpu_after_probes = cpu_seconds(server.pid) - used
-    after = LoadRun(["run", "--port", str(server.port), "--calls", "1", "--timeout", "5"], cpu=cpu)
+    after = LoadRun(["run", "--port", str(server.port), "--calls", "1", "--timeout", "5", "--first", "300000"],
+                    cpu=cpu)
     figures.serves_after_probes = after.result.get("completed") == 1
 
 

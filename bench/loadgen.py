@@ -120,7 +120,7 @@ class Generator:
         self.waiting: list[asyncio.Future[None]] = []
         self.first_call: list[str] = []
         self.open_calls = 0
-        self.number = 0
+        self.number = args.first
 
     def held_budget(self) -> float:
         """Seconds a held call may wait: the ramp, the probes and the release."""
@@ -364,6 +364,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="commands a whole call has; a call without hangup that differs fails")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one call may take beyond its hold")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--first", type=int, default=0,
+                        help="calls are numbered (uniqueid, caller ID) from this one on (default 0)")
     args = parser.parse_args(argv)
     if args.mode == "run" and args.calls is None and args.duration is None:
         parser.error("run needs --calls or --duration")

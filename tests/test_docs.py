@@ -377,3 +377,12 @@ def test_readme_quick_start_is_make_serve_and_make_test() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     lines = [line.strip() for line in read(ROOT / ".ci" / "run").splitlines()]
     assert "make test" in [line for line in lines if not line.startswith("#")]
+
+
+def test_every_test_the_robustness_page_names_exists() -> None:
+    """docs/robustness.md maps each fault to a test: the names must stay true."""
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)", read(DOCS / "robustness.md"))
+    assert len(named) >= 20
+    missing = [f"{file}::{name}" for file, name in named
+               if not re.search(rf"^def {name}\(", read(ROOT / "tests" / file), re.MULTILINE)]
+    assert missing == []

@@ -1,6 +1,8 @@
 """Property tests: the protocol functions hold for any input, not just examples."""
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +79,99 @@ def test_simulated_asterisk_answers_any_line_with_whole_lines(lines: list[str], 
         for answer in sim.handle(line.replace("\n", " ")):
             assert "\n" not in answer
     assert len(sim.log) == len(lines)
+
+
+# -- the Twisted framing with the parsers: any split of the bytes, same result ------
+
+class _Factory:
+    """What FastAGIProtocol asks of its factory, recording the calls it starts."""
+
+    max_reply_line = 65536
+    env_timeout = 5.0
+
+    def __init__(self) -> None:
+        from twisted.internet import task
+        self.clock = task.Clock()
+        self.started: list[Any] = []
+
+    def admit(self, proto: Any) -> bool:
+        return True
+
+    def start_call(self, proto: Any, env: Any) -> None:
+        self.started.append(env)
+
+    def connection_gone(self, proto: Any) -> None:
+        pass
+
+
+def _connected() -> tuple[Any, _Factory]:
+    from twisted.internet.testing import StringTransport
+
+    from agi.server.protocol import FastAGIProtocol
+    factory = _Factory()
+    proto = FastAGIProtocol(factory)  # type: ignore[arg-type]
+    proto.makeConnection(StringTransport())
+    return proto, factory
+
+
+def _feed(proto: Any, data: bytes, cuts: list[int]) -> None:
+    """``data`` in segments cut at ``cuts`` (any positions, any number)."""
+    edges = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    for start, end in zip(edges, edges[1:]):
+        proto.dataReceived(data[start:end])
+
+
+ENV_KEY = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
+#: Raw bytes as Asterisk may send them: anything but LF (CR at the end aside).
+ENV_VALUE = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").rstrip(b"\r"))
+CUTS = st.lists(st.integers(min_value=0, max_value=5000), max_size=30)
+
+
+@FAST
+@given(st.dictionaries(ENV_KEY, ENV_VALUE, max_size=25), CUTS, st.booleans())
+def test_any_environment_in_any_segments_reaches_the_call_whole(
+        values: dict[str, bytes], cuts: list[int], hangup_after: bool) -> None:
+    proto, factory = _connected()
+    block = b"".join(b"agi_%s: %s\n" % (key.encode(), value) for key, value in values.items()) + b"\n"
+    _feed(proto, block + (b"HANGUP\n" if hangup_after else b""), cuts)
+    [env] = factory.started
+    assert env.values == {key: value.decode("utf-8", "replace") for key, value in values.items()}
+    assert proto.hangup_seen == hangup_after
+
+
+def _reply_lines(draw: Any) -> tuple[list[bytes], tuple[int, str]]:
+    kind = draw(st.sampled_from(["200", "510", "511", "520", "520-", "100"]))
+    data = draw(st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=30))
+    if kind == "200":
+        return [f"200 result=1 ({data}) endpos=12".encode()], (200, "1")
+    if kind == "520-":
+        usage = [f"usage {n} {data}".encode() for n in range(draw(st.integers(0, 4)))]
+        return [b"520-Invalid command syntax.  Proper usage follows:", *usage, b"520 End of proper usage."], (520, "")
+    if kind == "100":
+        return [b"100 result=0 Trying...", b"200 result=0"], (200, "0")
+    return [f"{kind} {data}".encode()], (int(kind), "")
+
+
+@st.composite
+def _exchange(draw: Any) -> tuple[bytes, tuple[int, str], bool]:
+    lines, expected = _reply_lines(draw)
+    hangups = draw(st.integers(0, 2))
+    at = draw(st.integers(0, len(lines)))
+    if expected[0] == 520 and 0 < at < len(lines):
+        at = 0  # Asterisk never writes HANGUP inside a multi-line answer
+    lines = lines[:at] + [b"HANGUP"] * hangups + lines[at:]
+    return b"".join(line + b"\n" for line in lines), expected, hangups > 0
+
+
+@FAST
+@given(st.lists(_exchange(), min_size=1, max_size=6), CUTS)
+def test_any_replies_with_hangup_lines_in_any_segments_answer_each_command_once(
+        exchanges: list[tuple[bytes, tuple[int, str], bool]], cuts: list[int]) -> None:
+    proto, factory = _connected()
+    proto.dataReceived(b"agi_network: yes\n\n")
+    for data, (code, result), hangup in exchanges:
+        answers: list[Reply] = []
+        proto.send(b"NOOP\n").addCallback(answers.append)
+        _feed(proto, data, cuts)
+        assert [(a.code, a.result if code == 200 else "") for a in answers] == [(code, result)]
+        assert proto.hangup_seen or not hangup

@@ -24,14 +24,17 @@ async def reference(request) -> None:  # type: ignore[no-untyped-def]
     await request.send_command('STREAM FILE "agiflow/welcome" ""')
     menu = await request.send_command('GET DATA "agiflow/main-menu" "5000" "1"')
     queue = "sales" if menu.get("result", ("", ""))[0] == "1" else "support"
-    await request.send_command('SET VARIABLE "QUEUE_PRIO" "10"')
     await request.send_command(f'SET VARIABLE "CDR(department)" "{queue}"')
+    await request.send_command('SET VARIABLE "QUEUE_PRIO" "10"')
     await request.send_command(f'EXEC "MixMonitor" "{uniqueid}.wav,b"')
+    for stale in ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME"):  # left by an earlier Queue()
+        await request.send_command(f'SET VARIABLE "{stale}" ""')
     await request.send_command(f'EXEC "Queue" "{queue},t,,,300"')
     status = await request.send_command('GET VARIABLE "QUEUESTATUS"')
-    outcome = status.get("result", ("", ""))[1] or "UNKNOWN"
+    if not status.get("result", ("", ""))[1]:
+        await request.send_command('VERBOSE "no QUEUESTATUS" 1')
     await request.send_command("HANGUP")
-    await request.send_command(f'SET VARIABLE "AGIFLOW_STATUS" "completed-{outcome.lower()}"')
+    await request.send_command('SET VARIABLE "AGIFLOW_STATUS" "completed"')
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import sys
 
 import pystrix
 from pystrix.agi.agi_core import AGIException
-from pystrix.agi.core import Answer, Exec, GetData, GetVariable, Hangup, SetVariable, StreamFile
+from pystrix.agi.core import Answer, Exec, GetData, GetVariable, Hangup, SetVariable, StreamFile, Verbose
 
 from listen import port_from_arguments
 
@@ -27,13 +27,16 @@ def reference(agi, args, kwargs, match, path) -> None:  # type: ignore[no-untype
         agi.execute(StreamFile("agiflow/welcome"))
         digits, _timed_out = agi.execute(GetData("agiflow/main-menu", 5000, 1))
         queue = "sales" if digits == "1" else "support"
-        agi.execute(SetVariable("QUEUE_PRIO", 10))
         agi.execute(SetVariable("CDR(department)", queue))
+        agi.execute(SetVariable("QUEUE_PRIO", 10))
         agi.execute(Exec("MixMonitor", (f"{uniqueid}.wav", "b")))
+        for stale in ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME"):  # left by an earlier Queue()
+            agi.execute(SetVariable(stale, ""))
         agi.execute(Exec("Queue", (queue, "t", "", "", 300)))
-        outcome = agi.execute(GetVariable("QUEUESTATUS")) or "UNKNOWN"
+        if agi.execute(GetVariable("QUEUESTATUS")) is None:
+            agi.execute(Verbose("no QUEUESTATUS", 1))
         agi.execute(Hangup())
-        agi.execute(SetVariable("AGIFLOW_STATUS", f"completed-{outcome.lower()}"))
+        agi.execute(SetVariable("AGIFLOW_STATUS", "completed"))
     except AGIException:
         pass  # the caller hung up or Asterisk refused a command: end the AGI
 
