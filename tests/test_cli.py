@@ -161,6 +161,28 @@ def test_simulate_hangup_after_3_commands_is_a_caller_hangup() -> None:
     assert "sales_queue:hangup" in out
 
 
+def test_simulate_queue_and_dial_statuses_decide_how_those_steps_end(tmp_path: Path) -> None:
+    flow = ROOT / "flows" / "customer_care.yaml"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: {ROOT / 'flows'}\ndatabase: {tmp_path / 'none.db'}\n")
+    timed_out = agiflow("simulate", str(flow), "--caller", "600111222", "--at", AT, "--dtmf", "1,2",
+                        "--queue-status", "timeout", "-c", str(config), "--format", "json")
+    answered = agiflow("simulate", str(flow), "--caller", "600111222", "--at", AT, "--dtmf", "1,2",
+                       "--queue-status", "ANSWERED", "-c", str(config), "--format", "json")
+    assert "support_queue:timeout" in json.loads(timed_out.stdout)["path"]
+    assert "support_queue:answered" in json.loads(answered.stdout)["path"]
+    campaign = agiflow("simulate", str(ROOT / "flows" / "campaign.yaml"), "--caller", "910000000", "--called",
+                       "600111222", "--at", AT, "--dial-status", "BUSY", "-c", str(config), "--format", "json")
+    assert campaign.exit_code == 0, campaign.output
+    # no lists database in a simulation without one: the do-not-call check fails closed
+    assert json.loads(campaign.stdout)["path"] == ["dnc:error", "unchecked:next"]
+    for name in ("robinson", "do_not_call"):
+        assert agiflow("lists", "create", name, "-c", str(config)).exit_code == 0
+    busy = agiflow("simulate", str(ROOT / "flows" / "campaign.yaml"), "--caller", "910000000", "--called",
+                   "600111222", "--at", AT, "--dial-status", "BUSY", "-c", str(config), "--format", "json")
+    assert json.loads(busy.stdout)["path"] == ["dnc:clear", "calling_hours:open", "call_customer:busy", "retry:next"]
+
+
 def test_simulate_json_has_the_path_commands_and_cdr() -> None:
     result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", "--at", AT,
                      "--dtmf", "2,12345678", "--format", "json")

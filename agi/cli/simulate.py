@@ -22,6 +22,10 @@ def _parse_time(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _statuses(value: str | None) -> list[str]:
+    return [part.strip().upper() for part in (value or "").split(",") if part.strip()]
+
+
 @click.command()
 @click.argument("flow")
 @click.option("--caller", required=True, help="Caller ID number of the simulated caller.")
@@ -33,10 +37,15 @@ def _parse_time(value: str | None) -> datetime | None:
                    "(- or empty: no key, a timeout).")
 @click.option("--hangup-after", type=click.IntRange(min=0), default=None,
               help="The caller hangs up after K commands were answered.")
+@click.option("--queue-status", "queue_status", default=None,
+              help="QUEUESTATUS of each Queue() in turn, comma separated: ANSWERED,TIMEOUT (default TIMEOUT).")
+@click.option("--dial-status", "dial_status", default=None,
+              help="DIALSTATUS of each Dial() in turn, comma separated: BUSY,ANSWER (default ANSWER).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @config_option
 def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | None,
-             hangup_after: int | None, fmt: str, config_path: str | None) -> None:
+             hangup_after: int | None, queue_status: str | None, dial_status: str | None,
+             fmt: str, config_path: str | None) -> None:
     """Run FLOW offline against a scripted caller.
 
     FLOW is a flow name from the configured folder or a flow file. Prints the
@@ -46,6 +55,7 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | No
     found, flows = find_flow(flow, config_path)
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at),
                             dtmf=parse_dtmf(dtmf), hangup_after=hangup_after,
+                            queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
                             services=simulation_services(get_config(config_path)))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
