@@ -92,6 +92,11 @@ def test_steps_list_the_sounds_they_play() -> None:
     closed = flows.get("closed")
     assert closed is not None
     assert closed.steps["message"].node.prompts() == ["agiflow/office-closed", "agiflow/call-us-at"]
+    care = flows.get("customer_care")
+    assert care is not None
+    by_type = {step.type_name: set(step.node.prompts()) for step in care.steps.values()}
+    assert {"agiflow/callback-offer", "agiflow/callback-confirm", "agiflow/callback-thanks"} <= by_type["callback"]
+    assert {"agiflow/recording-notice", "agiflow/recording-ask", "agiflow/privacy-policy"} <= by_type["consent"]
 
 
 def test_one_prompt_with_two_different_texts_is_an_error_naming_both_files(tmp_path: Path) -> None:

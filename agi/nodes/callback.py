@@ -76,6 +76,10 @@ class CallbackNode(Node):
                    ("queue", self.queue), ("reason", self.reason))
         return [(name, text, False) for name, text in options if text] + self.policy.templates()
 
+    def prompts(self) -> list[str]:
+        sounds = (self.offer, self.number_is, self.confirm, self.enter, self.thanks)
+        return [sound for sound in sounds if sound] + self.policy.prompts()
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.min_digits > self.max_digits:
