@@ -52,7 +52,7 @@ def test_validate_the_shipped_flows_says_ok_and_exits_0() -> None:
     result = agiflow("validate", str(FLOWS))
     assert result.exit_code == 0, result.output
     names = ", ".join(shipped_flow_names())
-    assert result.stdout == f"ok: {len(SHIPPED)} flows valid ({names}), 1 schedule valid (office_hours)\n"
+    assert result.stdout == f"ok: {len(SHIPPED)} flows valid ({names}), 2 schedules valid (campaign_hours, office_hours)\n"
     assert result.stderr == ""
 
 
