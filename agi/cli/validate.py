@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Mapping
 
 import click
 
 from agi.cli.common import config_option, get_config
+from agi.config import Config
 from agi.flow.loader import load_flows
 from agi.sounds.check import missing_prompts
 
@@ -32,7 +34,7 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     if errors:
         click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
         sys.exit(1)
-    warnings = missing_prompts(flows, config.sounds)
+    warnings = missing_prompts(flows, sounds_folder(config, targets))
     for warning in warnings:
         click.echo(str(warning))
     count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
@@ -45,3 +47,16 @@ def _valid(names: Mapping[str, object], kind: str) -> str:
     if not names:
         return ""
     return f"{len(names)} {kind}{'s' if len(names) != 1 else ''} valid ({', '.join(sorted(names))})"
+
+
+def sounds_folder(config: Config, targets: list[str]) -> Path:
+    """The configured ``sounds`` folder when it exists; else the ``sounds``
+    folder beside the flows being checked (a project's flows/ and sounds/
+    side by side), when that one exists."""
+    if config.sounds.is_dir():
+        return config.sounds
+    for target in map(Path, targets):
+        beside = (target if target.is_dir() else target.parent).resolve().parent / "sounds"
+        if beside.is_dir():
+            return beside
+    return config.sounds
