@@ -269,3 +269,15 @@ def test_no_stray_files_in_the_shipped_sounds() -> None:
     expected = {rendering.target_path(SOUNDS, p) for p in prompts}
     present = {p for p in SOUNDS.rglob("*.wav")}
     assert present == expected
+
+
+def test_without_a_config_validate_finds_the_sounds_beside_the_flows(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "project/flows/greeter.yaml", FLOW.replace("agiflow/choose", "beep"))
+    for language in ("en", "es"):
+        write(tmp_path / f"project/sounds/{language}/agiflow/hello.wav", "audio")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no config.yaml, no ./sounds here
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "project/flows")])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
