@@ -498,7 +498,7 @@ def test_sighup_reloads_the_flows(tmp_path: Path, servers: list[ServerProcess]) 
         "watch_interval 0 should reload only on SIGHUP"
     since = process.mark()
     process.proc.send_signal(signal.SIGHUP)
-    process.wait_for_log(r"loaded 2 flows", since=since, timeout=3)
+    process.wait_for_log(r"loaded \d+ flows", since=since, timeout=3)
 
     assert any(CLOSED_V2 in c for c in played(closed_call(process)))
     assert process.proc.poll() is None

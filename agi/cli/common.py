@@ -52,8 +52,10 @@ def find_flow(flow_arg: str, config_path: str | None) -> tuple[Flow, FlowSet]:
     config = get_config(config_path)
     path = Path(flow_arg)
     is_file = path.suffix in (".yaml", ".yml") or path.is_file()
-    folder = [str(config.flows)] if config.flows.is_dir() else []
-    flows = load_flow_set(([str(path)] if is_file else []) + folder)
+    folders = [config.flows] if config.flows.is_dir() else []
+    if is_file and path.parent.resolve() not in [f.resolve() for f in folders]:
+        folders.append(path.parent)  # flows and schedules beside the file: goto and schedule resolve
+    flows = load_flow_set(([str(path)] if is_file else []) + [str(f) for f in folders])
     if is_file:
         found = [f for f in flows.flows.values() if Path(f.source).resolve() == path.resolve()]
         return found[0], flows
