@@ -450,7 +450,8 @@ def test_a_call_that_never_suspends_does_not_even_import_twisted() -> None:
     run = run_python(
         "import sys\n"
         "from agi.stdio.main import run_call\n"
-        "from agi.stdio.driver import Ready, run_to_completion\n"
+        "from agi.ready import Ready\n"
+            "from agi.stdio.driver import run_to_completion\n"
         "async def call():\n"
         "    return await Ready(3) + await Ready(4)\n"
         "print(run_to_completion(call()), [m for m in sys.modules if m.startswith('twisted')])\n")

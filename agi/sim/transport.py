@@ -8,30 +8,17 @@ only awaits such things, and refuses one that really suspends.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from agi.channel import ChannelHungUp
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader
 from agi.protocol.wire import Reply, ReplyParser
+from agi.ready import Ready
 from agi.sim.asterisk import SimulatedAsterisk
 
 T = TypeVar("T")
-
-
-class Completed(Generic[T]):
-    """An awaitable that is already done: awaiting it never suspends."""
-
-    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
-        self._value = value
-        self._error = error
-
-    def __await__(self) -> Generator[Any, None, T]:
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
-        yield  # pragma: no cover  (makes this a generator that never yields)
 
 
 @dataclass(frozen=True)
@@ -74,7 +61,7 @@ class SimTransport:
         """
         text = line.decode("utf-8", "surrogateescape")
         if not text.endswith("\n") or "\n" in text[:-1]:
-            return Completed(error=ValueError(f"not exactly one command line: {line!r}"))
+            return Ready(error=ValueError(f"not exactly one command line: {line!r}"))
         command = text[:-1]
         lines = self.sim.handle(command)
         reply = None
@@ -85,8 +72,8 @@ class SimTransport:
         self.hangup_seen = self._parser.hangup_seen
         self.exchanges.append(SimExchange(command, tuple(lines), reply))
         if reply is None:
-            return Completed(error=ChannelHungUp(f"{command!r}: no reply, the AGI session has ended"))
-        return Completed(reply)
+            return Ready(error=ChannelHungUp(f"{command!r}: no reply, the AGI session has ended"))
+        return Ready(reply)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T] | Awaitable[T]) -> T:

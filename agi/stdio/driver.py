@@ -1,6 +1,6 @@
 """Run one call's coroutine to the end in a process of its own.
 
-Commands over stdin/stdout complete at once (``Ready``), so most calls never
+Commands over stdin/stdout complete at once (``agi.ready.Ready``), so most calls never
 need an event loop: the coroutine runs straight through, and Twisted is not
 even imported (it costs a third of a second per call). Only when a step
 awaits something really pending (a webhook's Deferred, a timer) is the rest
@@ -9,23 +9,10 @@ of the call handed to the Twisted reactor, which runs until the call ends.
 from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
+
 
 T = TypeVar("T")
-
-
-class Ready(Generic[T]):
-    """An awaitable that is already done: awaiting it never suspends."""
-
-    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
-        self._value = value
-        self._error = error
-
-    def __await__(self) -> Generator[Any, None, T]:
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
-        yield  # pragma: no cover  (makes this a generator that never yields)
 
 
 def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:

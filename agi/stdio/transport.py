@@ -18,7 +18,7 @@ from typing import IO, Any, Mapping, Sequence
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import Reply, ReplyParser
-from agi.stdio.driver import Ready
+from agi.ready import Ready
 
 log = logging.getLogger("agiflow.agi")
 
