@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, finished_cdr, step_rows
+from test_integration_server import HOST, ServerProcess, running_server, finished_cdr, step_rows
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
         "flows": "flows", "database": "cdr.db", "log_level": "INFO",
         "recordings": {"directory": RECORDINGS, "format": "wav"}}))
-    process = ServerProcess(config)
-    try:
-        process.wait_listening()
+    with running_server(config) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def place_call(server: ServerProcess, uniqueid: str, script: CallerScript) -> tuple[SimulatedAsterisk, dict]:

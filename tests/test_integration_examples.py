@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, REPO, ServerProcess, finished_cdr
+from test_integration_server import HOST, REPO, ServerProcess, running_server, finished_cdr
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # the calls must not depend on when the test runs
     agiflow(config, "schedule", "override", "office_hours", "open", "--until", "2h")
     agiflow(config, "schedule", "override", "campaign_hours", "open", "--until", "2h")
-    process = ServerProcess(config)
-    try:
-        process.wait_listening()
+    with running_server(config) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def call(server: ServerProcess, flow: str, uniqueid: str, script: CallerScript, caller: str,

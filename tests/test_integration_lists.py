@@ -20,7 +20,7 @@ from agi.lists.admin import ListAdmin
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, call_rows, write_config
+from test_integration_server import HOST, ServerProcess, running_server, call_rows, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +48,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         rows = read_entries(io.StringIO("+34600111222,asked 2025-01-03\n+3490*,premium\n"), Normaliser("ES"),
                             ReadReport())
         admin.import_entries("robinson", rows)
-    process = ServerProcess(config)
-    try:
-        process.wait_listening()
+    with running_server(config) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def dial_out(server: ServerProcess, uniqueid: str, number: str) -> list[str]:

@@ -8,6 +8,8 @@ transcripts. CDRs are read back from the SQLite file the server writes.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import re
@@ -143,6 +145,17 @@ class ServerProcess:
         stat = Path(f"/proc/{self.pid}/stat").read_text()
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def running_server(config: Path) -> Iterator[ServerProcess]:
+    """``agiflow serve -c config``, listening, for the length of a with block."""
+    process = ServerProcess(config)
+    try:
+        process.wait_listening()
+        yield process
+    finally:
+        process.stop()
 
 
 def start_server(folder: Path, **server: Any) -> ServerProcess:
