@@ -5,14 +5,23 @@ from __future__ import annotations
 import phonenumbers
 
 #: Caller ID numbers that mean "no number": Asterisk's ``unknown`` and what
-#: carriers send for withheld or unavailable numbers.
-ANONYMOUS = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
+#: carriers and phones send for withheld or unavailable numbers.
+WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable",
+                      "blocked", "asterisk", "invalid", "none", "null"})
+
+
+def is_withheld(number: str) -> bool:
+    """True for an empty or withheld caller ID (any case, ``sip:`` or not)."""
+    text = number.strip().lower()
+    if text.startswith(("sip:", "sips:", "tel:")):
+        text = text.split(":", 1)[1].split("@", 1)[0]
+    return text in WITHHELD
 
 
 def is_anonymous(caller: str) -> bool:
-    """True when a caller ID gives no number to call back."""
-    text = caller.strip()
-    return text.lower() in ANONYMOUS or not any(ch.isdigit() for ch in text)
+    """True when a caller ID gives no number to call back: withheld, or no
+    digits at all."""
+    return is_withheld(caller) or not any(ch.isdigit() for ch in caller)
 
 
 def parse(raw: str, region: str) -> phonenumbers.PhoneNumber:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.flow.context import CallContext
+from agi.phone import is_withheld
 from agi.nodes.base import Node, obj
 from agi.nodes.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
                                   normaliser)
@@ -20,19 +21,6 @@ FOUND = "found"
 MISSING = "missing"
 ANONYMOUS = "anonymous"
 ERROR = "error"
-#: Caller ID numbers that mean the number is withheld or unknown.
-WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable",
-                      "blocked", "asterisk", "invalid", "none", "null"})
-
-
-def is_withheld(number: str) -> bool:
-    """True for an empty or withheld caller ID (any case, ``sip:`` or not)."""
-    text = number.strip().lower()
-    if text.startswith(("sip:", "sips:", "tel:")):
-        text = text.split(":", 1)[1].split("@", 1)[0]
-    return text in WITHHELD
-
-
 @dataclass(frozen=True)
 class LookupNode(Node):
     type_name = "lookup"
