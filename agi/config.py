@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from jsonschema import Draft202012Validator
 
 from agi.flow.loader import describe, error_path
@@ -90,6 +91,10 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError([SourceError(file, exc.line, exc.message)]) from None
     errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
               for e in _VALIDATOR.iter_errors(document)]
+    region = document.get("default_region")
+    if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
+        errors.append(SourceError(file, line_of(document, ["default_region"]),
+                                  f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
     if errors:
         raise ConfigError(sorted(errors))
     base = Path(path).resolve().parent
