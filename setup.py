@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=["agi", "agi.*"]),
     package_data={"agi.data": ["*.txt"]},
     install_requires=[
-        "Twisted>=24.3",
+        "Twisted[tls]>=24.3",
         "pyst2>=0.5",
         "sqlite-utils>=3.36",
         "PyYAML>=6.0",

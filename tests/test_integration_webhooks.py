@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +36,7 @@ start: hook
 steps:
   hook:
     webhook:
-      url: "http://127.0.0.1:{{ params.port }}/{{ params.path }}"
+      url: "{{ params.scheme | default('http') }}://127.0.0.1:{{ params.port }}/{{ params.path }}"
       timeout: 1
       wait: {wait}
       headers: {Authorization: "Bearer {{ params.token }}"}
@@ -122,9 +124,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         process.stop()
 
 
-def hook_call(server: ServerProcess, flow: str, port: int, path: str) -> tuple[str, Any, Any]:
+def hook_call(server: ServerProcess, flow: str, port: int, path: str, scheme: str = "http") -> tuple[str, Any, Any]:
     uniqueid = new_uniqueid()
-    sim = simulated(f"{flow}?port={port}&path={path}&token=t0k3n", uniqueid, CallerScript(sounds=EverySound()))
+    sim = simulated(f"{flow}?port={port}&path={path}&token=t0k3n&scheme={scheme}", uniqueid,
+                    CallerScript(sounds=EverySound()))
     result = call(server, sim, timeout=10)
     assert result.closed_by_server and not result.timed_out, result
     return uniqueid, sim, result
@@ -169,6 +172,25 @@ def test_an_unreachable_endpoint_fails_fast(server: ServerProcess) -> None:
     assert sim.variables["HOOK"] == "failed"
     assert time.monotonic() - started < 1.0
     assert "refused" in hook_details(server, uniqueid)["error"].lower()
+
+
+def test_an_https_endpoint_with_an_untrusted_certificate_gets_no_call_data(
+        server: ServerProcess, tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    tls = Crm()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls.http.socket = context.wrap_socket(tls.http.socket, server_side=True)
+    try:
+        uniqueid, sim, _ = hook_call(server, "hook", tls.port, "ok", scheme="https")
+    finally:
+        tls.close()
+    assert sim.variables["HOOK"] == "failed"
+    error = hook_details(server, uniqueid)["error"].lower()
+    assert "certificate" in error or "ssl" in error, error
+    assert tls.requests == []
 
 
 def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_meanwhile(
@@ -263,9 +285,10 @@ def test_plain_agi_mode_posts_webhooks_and_waits_for_background_ones_before_exit
     (tmp_path / "flows" / "hook_later.yaml").write_text(
         HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
 
+    before = len(crm.requests)
     waited = run_agi(tmp_path, [f"hook?port={crm.port}&path=ok&token=t0k3n"], config=config)
     assert waited.returncode == 0 and waited.sim.variables["HOOK"] == "ok", waited.log
-    assert [r["path"] for r in crm.requests if r["json"]["call"]["id"] == "1795385106.7"] == ["/ok"]
+    assert [r["path"] for r in crm.requests[before:] if r["json"]["call"]["id"] == "1795385106.7"] == ["/ok"]
 
     crm.release.clear()
     started = time.monotonic()
