@@ -290,6 +290,9 @@ def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tu
         if not file.exists():
             errors.append(SourceError(str(file), 1, "no such file or folder"))
             continue
+        if file.name.endswith(TEST_FILE_SUFFIXES):
+            errors.append(SourceError(str(file), 1, "a test-case file, not a flow: run it with `agiflow test`"))
+            continue
         document, found = read_document(file)
         errors.extend(found)
         if not found:
