@@ -65,7 +65,7 @@ def test_validate_one_shipped_file_by_path() -> None:
 def test_validate_given_a_test_case_file_says_to_run_it_with_agiflow_test() -> None:
     result = agiflow("validate", str(FLOWS / "tests" / "closed.tests.yaml"))
     assert result.exit_code == 1
-    assert "closed.tests.yaml:1: a test-case file, not a flow: run it with `agiflow test`\n" in result.stderr
+    assert "closed.tests.yaml:1: a test-case file, not a flow: run it with `agiflow test`\n" in result.stdout
 
 
 def test_validate_a_broken_file_prints_file_and_line_of_each_error_and_exits_1(tmp_path: Path) -> None:
