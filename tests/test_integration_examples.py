@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, REPO, ServerProcess, running_server, finished_cdr
+from test_integration_server import HOST, REPO, ServerProcess, finished_cdr, running_server, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +99,13 @@ def test_campaign_never_dials_a_robinson_listed_number_and_dials_a_clear_one(ser
     assert clear["path"] == "dnc:clear > calling_hours:open > call_customer:busy > retry:next"
     assert (clear["robinson"], clear["dial_status"]) == ("clear", "BUSY")
     assert [a for a in clear_sim.applications if a[0].lower() == "dial"]
+
+
+def test_a_server_whose_flows_read_lists_the_database_lacks_says_so_at_start(tmp_path: Path) -> None:
+    process = start_server(tmp_path)  # the shipped flows and an empty database
+    try:
+        line = process.wait_for_log(r"number list 'robinson' \(used by campaign\) does not exist").string
+        assert "fail closed" in line and "agiflow lists create robinson" in line
+        assert "number list 'vip' (used by customer_care) does not exist" in process.log()
+    finally:
+        process.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from agi.flow.loader import flow_files, load_flows
 from agi.flow.model import FlowSet
@@ -15,8 +16,9 @@ log = logging.getLogger("agiflow.flows")
 class FlowLibrary:
     """Holds the current FlowSet; calls in progress keep the set they began with."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, on_load: Callable[[FlowSet], None] | None = None) -> None:
         self.folder = Path(folder)
+        self.on_load = on_load
         self.current = FlowSet()
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
 
@@ -52,6 +54,8 @@ class FlowLibrary:
             return errors
         self.current = flows
         log.info("loaded %d flows from %s: %s", len(flows), self.folder, ", ".join(sorted(flows.flows)))
+        if self.on_load is not None:
+            self.on_load(flows)
         return []
 
     def reload_if_changed(self) -> bool:

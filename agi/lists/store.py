@@ -8,9 +8,11 @@ closed, and the connection is reopened on the next call.
 """
 from __future__ import annotations
 
+import contextlib
+
 import sqlite3
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
@@ -118,3 +120,17 @@ def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists | N
     """Lists for simulations: the database read-only when it exists, else
     none (robinson steps then fail closed, as a server without lists would)."""
     return SqliteNumberLists(database, region, read_only=True) if Path(database).is_file() else None
+
+
+def missing_lists(database: str | Path, wanted: Iterable[str]) -> list[str]:
+    """The names in ``wanted`` that are not lists of ``database`` (all of
+    them when the database or its list tables do not exist)."""
+    names = sorted(set(wanted))
+    if not names or not Path(database).is_file():
+        return names
+    try:
+        with contextlib.closing(connect(database, read_only=True)) as conn:
+            found = {row[0] for row in conn.execute("SELECT name FROM number_lists")}
+    except sqlite3.Error:
+        return names
+    return [name for name in names if name not in found]

@@ -75,6 +75,10 @@ class Node:
         """Outcomes from which no path may reach a step that dials."""
         return ()
 
+    def list_references(self) -> tuple[str, ...]:
+        """Number lists the step reads."""
+        return ()
+
     def ends_flow(self) -> bool:
         """True when the step ends the call's flow whatever follows."""
         return False

@@ -45,6 +45,9 @@ class LookupNode(Node):
         options = {key: config[key] for key in ("number", "variable", "block", "anonymous") if key in config}
         return cls(lists=list_names(config["list"]), **options)
 
+    def list_references(self) -> tuple[str, ...]:
+        return self.lists
+
     def outcomes(self) -> tuple[str, ...]:
         return (FOUND, MISSING) + ((ANONYMOUS,) if self.anonymous == ANONYMOUS else ())
 

@@ -51,6 +51,9 @@ class RobinsonNode(Node):
         options = {key: config[key] for key in ("number", "on_error", "variable") if key in config}
         return cls(lists=list_names(config["list"]), **options)
 
+    def list_references(self) -> tuple[str, ...]:
+        return self.lists
+
     def outcomes(self) -> tuple[str, ...]:
         return (CLEAR, LISTED)
 

@@ -7,6 +7,7 @@ import logging
 import resource
 import signal
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer, task
@@ -15,6 +16,8 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from agi.cdr.store import CdrStore
 from agi.config import Config
 from agi.flow.library import FlowLibrary
+from agi.flow.model import FlowSet
+from agi.lists.store import missing_lists
 from agi.runtime import server_services
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
@@ -29,7 +32,7 @@ def serve(config: Config, reactor: Any = None) -> int:
         reactor = default_reactor
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
                                     redirectStandardIO=False)
-    library = FlowLibrary(config.flows)
+    library = FlowLibrary(config.flows, on_load=lambda flows: warn_missing_lists(flows, config.database))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
@@ -94,6 +97,21 @@ def _allow_open_files(max_calls: int) -> None:
     if target < wanted:
         log.warning("server.max_calls is %d but only %d files may be open (ulimit -n): "
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
+
+
+def warn_missing_lists(flows: FlowSet, database: Path) -> None:
+    """Log each number list a flow reads that the database does not have:
+    its steps take their ``error`` outcome (a do-not-call check fails
+    closed) until the list is created or imported."""
+    users: dict[str, set[str]] = {}
+    for flow in flows.flows.values():
+        for step in flow.steps.values():
+            for name in step.node.list_references():
+                users.setdefault(name, set()).add(flow.name)
+    for name in missing_lists(database, users):
+        log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
+                    "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",
+                    name, ", ".join(sorted(users[name])), database, name)
 
 
 def _install_stop_signals(reactor: Any) -> None:
