@@ -49,7 +49,7 @@ def render_html(report: Report) -> str:
         f"<header><h1>{escape(report.title)}</h1>",
         f'<p class="filters">{escape(describe_filters(report))}</p></header>',
         f'<section class="charts">{charts}</section>' if charts else "",
-        f"<h2>{len(report.rows):,} rows</h2>",
+        f"<h2>{len(report.rows):,} {'row' if len(report.rows) == 1 else 'rows'}</h2>",
         _table(report),
         *(f"<p>{escape(note)}</p>" for note in report.notes),
         f"<footer>Generated {escape(report.generated_at.isoformat(timespec='seconds'))} "
