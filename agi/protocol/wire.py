@@ -95,8 +95,9 @@ class Reply:
         return chr(code)
 
 
-_RESULT_RE = re.compile(r"^result=(?P<result>\S*)(?P<rest>.*)$", re.DOTALL)
-_ENDPOS_RE = re.compile(r"\s+endpos=(?P<endpos>-?\d+)$")
+#: ``result=<v>``, then the rest up to an optional trailing ``endpos=<n>``
+#: (the lazy ``rest`` stops at the first place where only the endpos is left).
+_RESULT_RE = re.compile(r"result=(?P<result>\S*)(?P<rest>.*?)(?:\s+endpos=(?P<endpos>-?\d+))?$", re.DOTALL)
 
 
 def parse_200(line: str) -> Reply:
@@ -109,19 +110,15 @@ def parse_200(line: str) -> Reply:
     match = _RESULT_RE.match(body)
     if not match:
         return Reply(code=200, text=body)
-    rest = match.group("rest")
-    endpos = None
-    end_match = _ENDPOS_RE.search(rest)
-    if end_match:
-        endpos = int(end_match.group("endpos"))
-        rest = rest[: end_match.start()]
+    result, rest, endpos = match.group("result", "rest", "endpos")
     data = None
-    stripped = rest.strip()
-    if stripped.startswith("(") and stripped.endswith(")"):
-        data = stripped[1:-1]
-    elif stripped:
-        data = stripped
-    return Reply(code=200, result=match.group("result"), data=data, endpos=endpos, text=body)
+    if rest:
+        stripped = rest.strip()
+        if stripped.startswith("(") and stripped.endswith(")"):
+            data = stripped[1:-1]
+        elif stripped:
+            data = stripped
+    return Reply(code=200, result=result, data=data, endpos=None if endpos is None else int(endpos), text=body)
 
 
 class ReplyParser:
