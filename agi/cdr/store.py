@@ -63,10 +63,15 @@ def iso(ts: float | None) -> str | None:
     return f"{cached[1]}.{micros // 1000:03d}Z"
 
 
+#: One encoder for every CDR value: ``json.dumps`` with these options would
+#: build a new encoder for each call (most of its cost for a small dict).
+_JSON = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
+
+
 def as_json(value: Any) -> str:
     if not value and isinstance(value, (dict, list, tuple)):
         return "{}" if isinstance(value, dict) else "[]"
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return _JSON.encode(value)
 
 
 class CdrStore:
