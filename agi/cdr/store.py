@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -245,12 +246,18 @@ _STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
 _DATABASE_TROUBLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
 
+#: Every column as NULL: a row's parameters are these updated with the row
+#: (one dict merge; SQLite reads only the columns its statement names).
+_NULL_CALL = dict.fromkeys(CALL_COLUMNS)
+_NULL_STEP = dict.fromkeys(_STEP_FIELDS)
+
+
 def _call_params(row: dict[str, Any]) -> dict[str, Any]:
-    return {column: row.get(column) for column in CALL_COLUMNS}
+    return {**_NULL_CALL, **row}
 
 
 def _step_params(row: dict[str, Any]) -> dict[str, Any]:
-    return {column: row.get(column) for column in _STEP_FIELDS}
+    return {**_NULL_STEP, **row}
 
 
 def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -300,9 +307,15 @@ def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[dict[
 
 def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
     call, values = arg
-    cursor = conn.execute(update_call_sql(list(values)), {**values, "id": call})
+    cursor = conn.execute(_update_sql(tuple(values)), {**values, "id": call})
     if cursor.rowcount == 0:
         raise LookupError(f"no calls row with id {call!r}")
+
+
+@lru_cache(maxsize=256)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The UPDATE for these columns, built once: calls end with the same few sets."""
+    return update_call_sql(list(columns))
 
 
 def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
