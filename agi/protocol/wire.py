@@ -17,8 +17,9 @@ MAX_ARGUMENTS = 127
 HANGUP_LINE = "HANGUP"
 
 
-#: Verbs already checked: a server sends the same few thousands of times.
-_VERBS_SEEN: set[str] = set()
+#: Verbs already checked, with their number of words: a server sends the
+#: same few thousands of times.
+_VERB_WORDS: dict[str, int] = {}
 
 
 class CommandError(ValueError):
@@ -47,13 +48,14 @@ def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) 
     (newline included) longer than ``max_line`` bytes: Asterisk would cut it
     in two and run the tail as a second command.
     """
-    if verb not in _VERBS_SEEN:
+    words = _VERB_WORDS.get(verb)
+    if words is None:
         if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
             raise CommandError(f"not an AGI command verb: {verb!r}")
-        _VERBS_SEEN.add(verb)
-    if len(verb.split()) + len(args) > MAX_ARGUMENTS:
+        words = _VERB_WORDS[verb] = len(verb.split())
+    if words + len(args) > MAX_ARGUMENTS:
         raise CommandError(f"{verb}: more than {MAX_ARGUMENTS} arguments")
-    line = " ".join([verb, *(quote_argument(a) for a in args)]).encode("utf-8") + b"\n"
+    line = " ".join([verb, *map(quote_argument, args)]).encode("utf-8") + b"\n"
     if len(line) > max_line:
         raise CommandError(f"{verb}: command line of {len(line)} bytes exceeds the limit of {max_line}")
     return line
