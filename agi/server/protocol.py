@@ -49,17 +49,19 @@ class FastAGIProtocol(LineOnlyReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         """Environment lines straight from each segment (a couple of dozen
-        lines in one or two segments); LineOnlyReceiver frames the rest."""
+        lines in one or two segments, decoded at once: a newline byte is
+        never part of another character); LineOnlyReceiver frames the rest."""
         if self._env is None:
             super().dataReceived(data)
             return
         lines = (self._head + data).split(b"\n")
         self._head = lines.pop()
+        texts = decode_line(b"\n".join(lines)).split("\n")
         for n, line in enumerate(lines):
             if len(line) > self.MAX_LENGTH:
                 self.lineLengthExceeded(line)
                 return
-            self._environment_line(decode_line(line))
+            self._environment_line(texts[n])
             if self._closed:
                 return
             if self._env is None:  # complete: the call has started
