@@ -15,6 +15,8 @@ NEXT = "next"
 DTMF_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*#]+$"}
 SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
 COUNT = {"type": "integer", "minimum": 0, "maximum": 50}
+#: A non-empty text option (often a template).
+TEXT = {"type": "string", "minLength": 1}
 
 
 class Node:

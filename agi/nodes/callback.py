@@ -13,7 +13,7 @@ from typing import Any, Callable
 from agi import phone
 from agi.cdr.store import iso
 from agi.flow.context import CallContext
-from agi.nodes.base import COUNT, SECONDS, Node, dtmf, obj
+from agi.nodes.base import COUNT, Node, SECONDS, TEXT, dtmf, obj
 from agi.nodes.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import CallbackRequests
 
@@ -23,7 +23,6 @@ _CONFIRMED = "confirmed"
 _CHANGE = "change"
 _ENTERED = "entered"
 _KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
-_TEXT = {"type": "string", "minLength": 1}
 _DIGITS = {"type": "integer", "minimum": 1, "maximum": 20}
 
 
@@ -38,7 +37,7 @@ class CallbackNode(Node):
         "accept_key": _KEY, "decline_key": _KEY, "confirm_key": _KEY, "change_key": _KEY,
         "min_digits": _DIGITS, "max_digits": _DIGITS,
         "retries": COUNT, "timeout": SECONDS,
-        "number": _TEXT, "queue": _TEXT, "reason": _TEXT,
+        "number": TEXT, "queue": TEXT, "reason": TEXT,
     }, ("confirm", "enter"))
 
     confirm: str

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.flow.context import CallContext
-from agi.nodes.base import Node, obj
+from agi.nodes.base import Node, TEXT, obj
 from agi.nodes.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
 
 ANSWER = "answer"
@@ -22,19 +22,17 @@ HANGUP = "hangup"
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")
 
-_TEXT = {"type": "string", "minLength": 1}
-
 
 @dataclass(frozen=True)
 class DialNode(Node):
     type_name = "dial"
     summary = ("Dial() a destination with a timeout, options and caller ID. Outcomes: answer, busy, "
                "noanswer, cancel, congestion, chanunavail, dontcall, torture, invalidargs.")
-    schema = {"oneOf": [_TEXT, obj({
-        "destination": _TEXT,
+    schema = {"oneOf": [TEXT, obj({
+        "destination": TEXT,
         "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
         "options": {"type": "string"},
-        "callerid": {"oneOf": [_TEXT, obj({"number": _TEXT, "name": {"type": "string"}})]},
+        "callerid": {"oneOf": [TEXT, obj({"number": TEXT, "name": {"type": "string"}})]},
     }, ("destination",))]}
 
     destination: str

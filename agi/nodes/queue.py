@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.flow.context import CallContext
-from agi.nodes.base import Node, obj
+from agi.nodes.base import Node, TEXT, obj
 from agi.nodes.collect import SOUND
 from agi.nodes.dialplan_app import (
     AppRun,
@@ -47,8 +47,6 @@ ABANDONED_STATUS = "ABANDONED"
 #: Variables Queue() may set that an earlier queue must not leave behind.
 QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
 
-_TEXT = {"type": "string", "minLength": 1}
-
 
 @dataclass(frozen=True)
 class QueueNode(Node):
@@ -56,14 +54,14 @@ class QueueNode(Node):
     summary = ("Queue the caller with Queue(): timeout, options, announcement, position. Outcomes: "
                "answered, timeout, full, joinempty, leaveempty, joinunavail, leaveunavail, continue, "
                "withdraw.")
-    schema = {"oneOf": [_TEXT, obj({
-        "name": _TEXT,
+    schema = {"oneOf": [TEXT, obj({
+        "name": TEXT,
         "options": {"type": "string"},
-        "url": _TEXT,
+        "url": TEXT,
         "announce": SOUND,
         "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
-        "gosub": _TEXT,
-        "rule": _TEXT,
+        "gosub": TEXT,
+        "rule": TEXT,
         "position": {"type": "integer", "minimum": 1, "maximum": 10000},
     }, ("name",))]}
 

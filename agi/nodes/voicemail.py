@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.flow.context import CallContext
-from agi.nodes.base import Node, obj
+from agi.nodes.base import Node, TEXT, obj
 from agi.nodes.dialplan_app import BadArgument, argument, clear_variables, join_arguments, read_variable, run_app
 
 SUCCESS = "success"
@@ -23,15 +23,13 @@ HANGUP = "hangup"
 #: VMSTATUS -> outcome.
 VM_OUTCOMES = {"SUCCESS": SUCCESS, "USEREXIT": USER_EXIT, "FAILED": FAILED}
 
-_TEXT = {"type": "string", "minLength": 1}
-
 
 @dataclass(frozen=True)
 class VoicemailNode(Node):
     type_name = "voicemail"
     summary = ("Leave a message in a mailbox with VoiceMail(mailbox@context,options). Outcomes: success, "
                "user_exit, failed.")
-    schema = {"oneOf": [_TEXT, obj({"mailbox": _TEXT, "options": {"type": "string"}}, ("mailbox",))]}
+    schema = {"oneOf": [TEXT, obj({"mailbox": TEXT, "options": {"type": "string"}}, ("mailbox",))]}
 
     mailbox: str
     options: str = ""
