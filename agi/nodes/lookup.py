@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.flow.context import CallContext
-from agi.phone import is_withheld
 from agi.nodes.base import Node, obj
 from agi.nodes.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
                                   normaliser)
+from agi.phone import is_withheld
 
 FOUND = "found"
 MISSING = "missing"
 ANONYMOUS = "anonymous"
 ERROR = "error"
+
+
 @dataclass(frozen=True)
 class LookupNode(Node):
     type_name = "lookup"
