@@ -133,7 +133,8 @@ def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,
                 ended: float, answered: float | None) -> dict[str, Any]:
     """What the CDR row gets when the call ends."""
-    return {**recorded,"ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
+    return {**recorded,
+            "ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
             "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
             "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
             "fields": as_json(fields)}
