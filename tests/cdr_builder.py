@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import sqlite_utils
 
-from agi.cdr.schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema
+from agi.cdr.schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, call_values, ensure_schema, step_values
 
 Step = tuple[str, str, str, dict[str, Any]]
 
@@ -55,12 +55,12 @@ class CdrBuilder:
         if duration is not None:
             row["ended_at"] = stamp(started + timedelta(seconds=duration))
         row.update(columns)
-        self.conn.execute(INSERT_CALL, row)
+        self.conn.execute(INSERT_CALL, call_values(row))
         for seq, (name, type_, outcome, details) in enumerate(steps, start=1):
             step: dict[str, Any] = {c: None for c in STEP_COLUMNS if c != "id"}
             step.update(call=key, seq=seq, flow=flow, step=name, type=type_, outcome=outcome,
                         started_at=stamp(started), duration_ms=10.0, details=json.dumps(details))
-            self.conn.execute(INSERT_STEP, step)
+            self.conn.execute(INSERT_STEP, step_values(step))
         return key
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from agi.protocol.environment import EnvironmentReader
 from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command
 from agi.sim import CallerScript, SimulatedAsterisk, parse_args
+from agi.sim.transport import run_sync
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -170,8 +171,9 @@ def test_any_replies_with_hangup_lines_in_any_segments_answer_each_command_once(
     proto, factory = _connected()
     proto.dataReceived(b"agi_network: yes\n\n")
     for data, (code, result), hangup in exchanges:
-        answers: list[Reply] = []
-        proto.send(b"NOOP\n").addCallback(answers.append)
+        pending = proto.send(b"NOOP\n")
         _feed(proto, data, cuts)
-        assert [(a.code, a.result if code == 200 else "") for a in answers] == [(code, result)]
+        assert pending.done
+        answer: Reply = run_sync(pending)
+        assert (answer.code, answer.result if code == 200 else "") == (code, result)
         assert proto.hangup_seen or not hangup

@@ -20,11 +20,11 @@ from typing import Any
 import sqlite_utils
 
 from agi.cdr.callbacks import INSERT_CALLBACK, INSERT_OPERATION, REQUEST_FIELDS
-from agi.cdr.schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema, update_call_sql
+from agi.cdr.schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
 
-Operation = tuple[str, str, dict[str, Any]]
+Operation = tuple[str, str, Any]
 
 
 class DirectCdr:
@@ -55,14 +55,13 @@ class DirectCdr:
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
 
     def call_started(self, row: dict[str, Any]) -> None:
-        self._write(("insert_call", INSERT_CALL, {c: row.get(c) for c in CALL_COLUMNS}))
+        self._write(("insert_call", INSERT_CALL, call_values(row)))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        values = {"call": call, **step}
-        self._write(("insert_step", INSERT_STEP, {c: values.get(c) for c in STEP_COLUMNS if c != "id"}))
+        self._write(("insert_step", INSERT_STEP, step_values({"call": call, **step})))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
-        self._write(("update_call", update_call_sql(list(values)), {**values, "id": call}))
+        self._write(("update_call", update_call_sql(tuple(values)), (*values.values(), call)))
 
     def submit(self, operation: str, arg: Any) -> None:
         """Other named writes to the same database: callback requests."""
@@ -73,8 +72,8 @@ class DirectCdr:
     def close(self) -> bool:
         """Try once more to write what is pending; True when nothing is lost."""
         self._flush()
-        for name, _, params in self.pending:
-            log.error("CDR operation not written: %s %s", name, json.dumps(params, default=str, sort_keys=True))
+        for name, sql, params in self.pending:
+            log.error("CDR operation not written: %s %s %s", name, sql, json.dumps(params, default=str, sort_keys=True))
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -1,6 +1,8 @@
 """Tables, indexes and the named SQL statements of the CDR database."""
 from __future__ import annotations
 
+from typing import Any
+
 import sqlite_utils
 
 from agi.cdr.callbacks import ensure_callbacks_table
@@ -37,22 +39,36 @@ MARK_INTERRUPTED = (
 )
 
 
-def insert_sql(table: str, columns: dict[str, type]) -> str:
-    """``INSERT INTO table (a, b) VALUES (:a, :b)`` over every column."""
-    names = ", ".join(columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + c for c in columns)})"
+STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
 
 
-INSERT_CALL = insert_sql("calls", CALL_COLUMNS)
-INSERT_STEP = insert_sql("call_steps", {c: t for c, t in STEP_COLUMNS.items() if c != "id"})
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """``INSERT INTO table (a, b) VALUES (?, ?)``: positional parameters,
+    which SQLite binds without looking each name up in a dict."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
-def update_call_sql(columns: list[str]) -> str:
-    """``UPDATE calls SET a = :a ... WHERE id = :id``; only known columns."""
+INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS))
+INSERT_STEP = insert_sql("call_steps", STEP_FIELDS)
+
+
+def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """INSERT_CALL's parameters: the row's value for every column, NULL for the rest."""
+    return tuple(map(row.get, CALL_COLUMNS))
+
+
+def step_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """INSERT_STEP's parameters."""
+    return tuple(map(row.get, STEP_FIELDS))
+
+
+def update_call_sql(columns: tuple[str, ...]) -> str:
+    """``UPDATE calls SET a = ?, b = ? WHERE id = ?``; only known columns.
+    Its parameters: the values in the order of ``columns``, then the id."""
     unknown = [c for c in columns if c not in CALL_COLUMNS or c == "id"]
     if unknown:
         raise ValueError(f"not updatable columns of calls: {', '.join(unknown)}")
-    return f"UPDATE calls SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"
+    return f"UPDATE calls SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:

@@ -29,8 +29,8 @@ from typing import Any, Callable
 import sqlite_utils
 
 from agi.cdr.callbacks import INSERT_OPERATION, insert_callback
-from agi.cdr.schema import (CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, ensure_schema,
-                            mark_interrupted, update_call_sql)
+from agi.cdr.schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
+                            step_values, update_call_sql)
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -240,37 +240,22 @@ class CdrStore:
         return None
 
 
-_STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
 #: Errors that are the database's trouble (locked, read-only, full, corrupt),
 #: not a bad row's: the batch is kept and retried.
 _DATABASE_TROUBLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
 
-#: Every column as NULL: a row's parameters are these updated with the row
-#: (one dict merge; SQLite reads only the columns its statement names).
-_NULL_CALL = dict.fromkeys(CALL_COLUMNS)
-_NULL_STEP = dict.fromkeys(_STEP_FIELDS)
-
-
-def _call_params(row: dict[str, Any]) -> dict[str, Any]:
-    return {**_NULL_CALL, **row}
-
-
-def _step_params(row: dict[str, Any]) -> dict[str, Any]:
-    return {**_NULL_STEP, **row}
-
-
 def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_CALL, _call_params(row))
+    conn.execute(INSERT_CALL, call_values(row))
 
 
 def _insert_step(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_STEP, _step_params(row))
+    conn.execute(INSERT_STEP, step_values(row))
 
 
 #: Operations whose rows a batch inserts with one executemany each.
-_MANY: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "insert_call": (INSERT_CALL, _call_params), "insert_step": (INSERT_STEP, _step_params),
+_MANY: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
+    "insert_call": (INSERT_CALL, call_values), "insert_step": (INSERT_STEP, step_values),
 }
 
 
@@ -287,7 +272,7 @@ def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None
             _apply(conn, op, arg)
 
 
-def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[dict[str, Any]],
+def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[tuple[Any, ...]],
                  rows: list[Any]) -> None:
     """All rows at once in a savepoint; when one row is bad, undo the group
     and insert row by row, so only the bad one is dropped."""
@@ -307,7 +292,7 @@ def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[dict[
 
 def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
     call, values = arg
-    cursor = conn.execute(_update_sql(tuple(values)), {**values, "id": call})
+    cursor = conn.execute(_update_sql(tuple(values)), (*values.values(), call))
     if cursor.rowcount == 0:
         raise LookupError(f"no calls row with id {call!r}")
 
@@ -315,7 +300,7 @@ def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> N
 @lru_cache(maxsize=256)
 def _update_sql(columns: tuple[str, ...]) -> str:
     """The UPDATE for these columns, built once: calls end with the same few sets."""
-    return update_call_sql(list(columns))
+    return update_call_sql(columns)
 
 
 def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:

@@ -15,6 +15,7 @@ from agi.config import ServerConfig
 from agi.flow.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.server.protocol import FastAGIProtocol
+from agi.server.runner import CallRunner
 from agi.services import Services
 from agi.session import CdrSink, SessionSettings, run_session
 
@@ -40,7 +41,7 @@ class FastAGIFactory(Factory):
         self.max_reply_line = config.max_reply_line
         self.accepting = True
         self.connections: set[FastAGIProtocol] = set()
-        self.calls: dict[FastAGIProtocol, defer.Deferred[str]] = {}
+        self.calls: dict[FastAGIProtocol, CallRunner] = {}
         self.rejected = 0
         self.finished = 0
         self._idle: list[defer.Deferred[None]] = []
@@ -68,11 +69,11 @@ class FastAGIFactory(Factory):
 
     def start_call(self, proto: FastAGIProtocol, env: AgiEnvironment) -> None:
         session = run_session(env, proto, self.flows(), self.cdr, self.settings, self.wallclock, self.services)
-        call = defer.Deferred.fromCoroutine(session)
+        call = CallRunner(session, lambda result: self._call_done(result, proto))
         self.calls[proto] = call
-        call.addBoth(self._call_done, proto)
+        call.start()
 
-    def _call_done(self, result: str | Failure, proto: FastAGIProtocol) -> None:
+    def _call_done(self, result: object, proto: FastAGIProtocol) -> None:
         if isinstance(result, Failure):
             log.error("call session failed outside its boundary: %s", result.getTraceback())
         self.calls.pop(proto, None)

@@ -6,7 +6,6 @@ import logging
 import socket
 from typing import TYPE_CHECKING, cast
 
-from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
@@ -14,6 +13,7 @@ from twisted.python.failure import Failure
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
 from agi.protocol.wire import Reply, ReplyParser
+from agi.server.runner import PendingReply
 
 if TYPE_CHECKING:
     from agi.server.factory import FastAGIFactory
@@ -34,7 +34,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         self.environment: AgiEnvironment | None = None
         self._env: EnvironmentReader | None = EnvironmentReader()
         self._parser = ReplyParser()
-        self._pending: defer.Deferred[Reply] | None = None
+        self._pending: PendingReply[Reply] | None = None
         self._env_timer: IDelayedCall | None = None
         self._closed = False
         self._buffered = False
@@ -82,7 +82,7 @@ class FastAGIProtocol(LineOnlyReceiver):
             log.warning("%s: unexpected line with no command pending: %r", self.peer, text[:200])
             return
         pending, self._pending = self._pending, None
-        pending.callback(reply)
+        pending.resolve(reply)
 
     def _environment_line(self, text: str) -> None:
         assert self._env is not None
@@ -100,13 +100,13 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._env = None
         self.factory.start_call(self, self.environment)
 
-    def send(self, line: bytes) -> "defer.Deferred[Reply]":
-        """Write one command; the Deferred fires with its reply. Never two at once."""
+    def send(self, line: bytes) -> PendingReply[Reply]:
+        """Write one command; awaiting the result gives its reply. Never two at once."""
         if self._closed:
-            return defer.fail(ConnectionClosed("connection to Asterisk is closed"))
+            return PendingReply.failed(ConnectionClosed("connection to Asterisk is closed"))
         if self._pending is not None:
             raise RuntimeError("a command is already in flight: AGI commands are never pipelined")
-        self._pending = defer.Deferred()
+        self._pending = PendingReply()
         self._write(line)
         return self._pending
 
@@ -167,5 +167,5 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._cancel_env_timer()
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.errback(ConnectionClosed(f"connection lost: {reason.getErrorMessage()}"))
+            pending.reject(ConnectionClosed(f"connection lost: {reason.getErrorMessage()}"))
         self.factory.connection_gone(self)
