@@ -60,7 +60,7 @@ class CdrBuilder:
             step: dict[str, Any] = {c: None for c in STEP_COLUMNS if c != "id"}
             step.update(call=key, seq=seq, flow=flow, step=name, type=type_, outcome=outcome,
                         started_at=stamp(started), duration_ms=10.0, details=json.dumps(details))
-            self.conn.execute(INSERT_STEP, step_values(step))
+            self.conn.execute(INSERT_STEP, step_values(key, step))
         return key
 
     def close(self) -> None:

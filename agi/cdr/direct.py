@@ -58,7 +58,7 @@ class DirectCdr:
         self._write(("insert_call", INSERT_CALL, call_values(row)))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self._write(("insert_step", INSERT_STEP, step_values({"call": call, **step})))
+        self._write(("insert_step", INSERT_STEP, step_values(call, step)))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
         self._write(("update_call", update_call_sql(tuple(values)), (*values.values(), call)))

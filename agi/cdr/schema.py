@@ -40,6 +40,7 @@ MARK_INTERRUPTED = (
 
 
 STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
+assert STEP_FIELDS[0] == "call"
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -57,9 +58,9 @@ def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(map(row.get, CALL_COLUMNS))
 
 
-def step_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    """INSERT_STEP's parameters."""
-    return tuple(map(row.get, STEP_FIELDS))
+def step_values(call: str, step: dict[str, Any]) -> tuple[Any, ...]:
+    """INSERT_STEP's parameters for a step of the call with key ``call``."""
+    return (call, *map(step.get, STEP_FIELDS[1:]))
 
 
 def update_call_sql(columns: tuple[str, ...]) -> str:

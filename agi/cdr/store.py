@@ -127,7 +127,7 @@ class CdrStore:
         self._put(("insert_call", row))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self._put(("insert_step", {"call": call, **step}))
+        self._put(("insert_step", (call, step)))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
         self._put(("update_call", (call, values)))
@@ -249,13 +249,13 @@ def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     conn.execute(INSERT_CALL, call_values(row))
 
 
-def _insert_step(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_STEP, step_values(row))
+def _insert_step(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
+    conn.execute(INSERT_STEP, step_values(*arg))
 
 
 #: Operations whose rows a batch inserts with one executemany each.
-_MANY: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
-    "insert_call": (INSERT_CALL, call_values), "insert_step": (INSERT_STEP, step_values),
+_MANY: dict[str, tuple[str, Callable[[Any], tuple[Any, ...]]]] = {
+    "insert_call": (INSERT_CALL, call_values), "insert_step": (INSERT_STEP, lambda arg: step_values(*arg)),
 }
 
 

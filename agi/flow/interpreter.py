@@ -7,8 +7,8 @@ bookkeeping), never an exception that escapes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.flow.context import CallContext
@@ -27,8 +27,7 @@ CALLER_HANGUP = "caller_hangup"
 FAILED = "error"
 
 
-@dataclass(frozen=True)
-class StepRecord:
+class StepRecord(NamedTuple):
     """One step as the call went through it."""
 
     seq: int
@@ -38,7 +37,7 @@ class StepRecord:
     outcome: str
     started_at: float
     duration_ms: float
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = {}
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 #: Longest command line (newline included) that every supported Asterisk reads
 #: in one piece. 22.6+/21.11+/20.16+ accept 8191; older releases 2047.
@@ -48,6 +49,13 @@ def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) 
     (newline included) longer than ``max_line`` bytes: Asterisk would cut it
     in two and run the tail as a second command.
     """
+    try:
+        return _encode_remembered(verb, max_line, *args)
+    except TypeError:  # an argument that cannot be a cache key
+        return _encode(verb, max_line, *args)
+
+
+def _encode(verb: str, max_line: int, *args: object) -> bytes:
     words = _VERB_WORDS.get(verb)
     if words is None:
         if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
@@ -59,6 +67,10 @@ def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) 
     if len(line) > max_line:
         raise CommandError(f"{verb}: command line of {len(line)} bytes exceeds the limit of {max_line}")
     return line
+
+
+#: A flow sends the same few lines call after call (typed: 1 and True differ).
+_encode_remembered = lru_cache(maxsize=4096, typed=True)(_encode)
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class Reply:
 _RESULT_RE = re.compile(r"result=(?P<result>\S*)(?P<rest>.*?)(?:\s+endpos=(?P<endpos>-?\d+))?$", re.DOTALL)
 
 
+@lru_cache(maxsize=1024)  # Replies are immutable; the same few lines come back all day
 def parse_200(line: str) -> Reply:
     """Parse ``200 result=<v>[ (<data>)][ endpos=<n>]``.
 
@@ -143,6 +156,8 @@ class ReplyParser:
             line = line[:-1]
         if self._usage is not None:
             return self._feed_continuation(line)
+        if line.startswith("200 "):  # nearly every reply
+            return parse_200(line)
         if line == HANGUP_LINE:
             self.hangup_seen = True
             return None
