@@ -32,6 +32,8 @@ def get_config(config_path: str | None) -> Config:
 
 
 def setup_logging(level: str) -> None:
+    # The format shows neither thread nor process: don't look them up per record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

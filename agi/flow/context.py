@@ -73,15 +73,18 @@ class CallContext:
 
     def names(self) -> dict[str, Any]:
         """What templates and conditions can read."""
-        params = {**self.flow.params, **self.call.params}
-        return {"call": self.call.as_names(), "vars": dict(self.vars), "params": params,
-                "args": list(self.call.args), "cdr": dict(self.cdr), "now": self.now(),
-                "flow": {"name": self.flow.name}}
+        return {name: read(self) for name, read in _NAMES.items()}
+
+    def name(self, name: str) -> Any:
+        """One of ``names()``; KeyError for any other."""
+        return _NAMES[name](self)
 
     def render(self, value: Any) -> Any:
         if not templates.is_template(value):
             return value  # plain text: no need to gather the names
-        return templates.render(value, self.names())
+        parts = templates.references(value)
+        text = None if parts is None else templates.fill(parts, self.name)
+        return text if text is not None else templates.render(value, self.names())
 
     def render_text(self, value: Any) -> str:
         rendered = self.render(value)
@@ -100,3 +103,15 @@ class CallContext:
         if unknown:
             raise ValueError(f"not CDR columns steps may set: {', '.join(sorted(unknown))}")
         self.recorded.update(columns)
+
+
+#: The names templates and conditions read, each from the running call.
+_NAMES: dict[str, Callable[[CallContext], Any]] = {
+    "call": lambda ctx: ctx.call.as_names(),
+    "vars": lambda ctx: dict(ctx.vars),
+    "params": lambda ctx: {**ctx.flow.params, **ctx.call.params},
+    "args": lambda ctx: list(ctx.call.args),
+    "cdr": lambda ctx: dict(ctx.cdr),
+    "now": lambda ctx: ctx.now(),
+    "flow": lambda ctx: {"name": ctx.flow.name},
+}

@@ -6,8 +6,9 @@ in a flow fails validation or the step, never renders as an empty string.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -55,6 +56,59 @@ def syntax_error(value: str, *, expression: bool = False) -> str | None:
     except TemplateError as exc:
         return f"template error: {exc}"
     return None
+
+
+#: ``{{ name }}`` or ``{{ name.key.key }}``, nothing else inside the braces.
+_REFERENCE = re.compile(r"\{\{ *([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*) *\}\}", re.ASCII)
+#: What a dict answers as an attribute: Jinja gives those before its keys.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+_NOT_PLAIN = object()
+
+
+@lru_cache(maxsize=4096)
+def references(source: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """A template that is only text and ``{{ a.b }}`` references, as
+    (text before, reference path) pairs (the last path empty); None when
+    it uses anything else and needs Jinja."""
+    parts: list[tuple[str, tuple[str, ...]]] = []
+    start = 0
+    for match in _REFERENCE.finditer(source):
+        parts.append((source[start:match.start()], tuple(match.group(1).split("."))))
+        start = match.end()
+    parts.append((source[start:], ()))
+    texts = "".join(text for text, _ in parts)
+    if "{" in texts or "}" in texts or source.endswith("\n"):
+        return None  # other Jinja syntax, or Jinja's trimming of a final newline
+    return tuple(parts)
+
+
+def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str], Any]) -> str | None:
+    """Render ``references()`` parts as Jinja would, reading each
+    reference's first name with ``lookup``; None when a value is not plain
+    (missing, not a dict key, not text or a number): Jinja must decide."""
+    out = []
+    for text, path in parts:
+        out.append(text)
+        if path:
+            value = _plain_value(path, lookup)
+            if value is _NOT_PLAIN:
+                return None
+            out.append(str(value))
+    return "".join(out)
+
+
+def _plain_value(path: tuple[str, ...], lookup: Callable[[str], Any]) -> Any:
+    try:
+        value = lookup(path[0])
+    except KeyError:
+        return _NOT_PLAIN
+    for key in path[1:]:
+        if type(value) is not dict or key in _DICT_ATTRIBUTES:
+            return _NOT_PLAIN
+        value = value.get(key, _NOT_PLAIN)
+    if type(value) is bool:
+        return _finalize(value)
+    return value if type(value) in (str, int, float) else _NOT_PLAIN
 
 
 def render(value: Any, names: Mapping[str, Any]) -> Any:

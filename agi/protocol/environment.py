@@ -1,7 +1,9 @@
 """The agi_* environment block Asterisk sends before the first command."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 
@@ -11,20 +13,16 @@ def decode_line(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def parse_env_line(line: str) -> tuple[str, str] | None:
-    """Split ``agi_key: value`` at the first colon only; values may hold ``:``."""
-    key, sep, value = line.partition(":")
-    if not sep or not key.startswith("agi_"):
-        return None
-    if value.startswith(" "):
-        value = value[1:]
-    return key[4:], value
-
-
 def split_script(script: str) -> tuple[str, dict[str, str]]:
     """``support/main?lang=fr`` -> (``support/main``, {``lang``: ``fr``})."""
+    path, pairs = _split_script(script)
+    return path, dict(pairs)
+
+
+@lru_cache(maxsize=1024)  # the dialplan asks for the same few scripts all day
+def _split_script(script: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     path, _, query = script.partition("?")
-    return path.strip("/"), dict(parse_qsl(query, keep_blank_values=True))
+    return path.strip("/"), tuple(parse_qsl(query, keep_blank_values=True))
 
 
 def _known(value: str) -> str:
@@ -95,26 +93,35 @@ class EnvironmentReader:
         self._count = 0
 
     def feed(self, line: str) -> bool:
-        """Take one line; True once the block is complete.
+        """Take one line; True once the block is complete."""
+        self.feed_lines((line,))
+        return self.done
+
+    def feed_lines(self, lines: Sequence[str]) -> int:
+        """Take lines in order until the block is complete; returns how many
+        it took (all of them, unless the blank line came before the end).
 
         Raises ValueError when the peer sends far more lines than any Asterisk
         would (a hostile or confused client).
         """
-        if line.endswith("\r"):
-            line = line[:-1]
-        if line == "":
-            self.done = True
-            return True
-        if line == "HANGUP":
-            self.hangup_seen = True
-            return False
-        self._count += 1
-        if self._count > self._max_lines:
-            raise ValueError(f"environment longer than {self._max_lines} lines")
-        parsed = parse_env_line(line)
-        if parsed is not None:
-            self.values[parsed[0]] = parsed[1]
-        return False
+        values = self.values
+        for taken, line in enumerate(lines, start=1):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if line == "":
+                self.done = True
+                return taken
+            if line == "HANGUP":
+                self.hangup_seen = True
+                continue
+            self._count += 1
+            if self._count > self._max_lines:
+                raise ValueError(f"environment longer than {self._max_lines} lines")
+            # ``agi_key: value``, split at the first colon only: values may hold ``:``
+            key, colon, value = line.partition(":")
+            if colon and key.startswith("agi_"):
+                values[key[4:]] = value[1:] if value.startswith(" ") else value
+        return len(lines)
 
     def environment(self) -> AgiEnvironment:
         return AgiEnvironment(dict(self.values))

@@ -56,20 +56,22 @@ class FastAGIProtocol(LineOnlyReceiver):
             return
         lines = (self._head + data).split(b"\n")
         self._head = lines.pop()
-        texts = decode_line(b"\n".join(lines)).split("\n")
-        for n, line in enumerate(lines):
-            if len(line) > self.MAX_LENGTH:
-                self.lineLengthExceeded(line)
-                return
-            self._environment_line(texts[n])
-            if self._closed:
-                return
-            if self._env is None:  # complete: the call has started
-                rest, self._head = b"".join(line + b"\n" for line in lines[n + 1:]) + self._head, b""
-                if rest:
-                    super().dataReceived(rest)
-                return
-        if len(self._head) > self.MAX_LENGTH:
+        texts = decode_line(b"\n".join(lines)).split("\n") if lines else []
+        try:
+            taken = self._env.feed_lines(texts)
+        except ValueError as exc:
+            log.warning("%s: closing: %s", self.peer, exc)
+            self.abort(str(exc))
+            return
+        too_long = [line for line in lines[:taken] if len(line) > self.MAX_LENGTH]
+        if too_long:
+            self.lineLengthExceeded(too_long[0])
+        elif self._env.done:
+            rest, self._head = b"".join(line + b"\n" for line in lines[taken:]) + self._head, b""
+            self._start_call()
+            if rest and not self._closed:
+                super().dataReceived(rest)
+        elif len(self._head) > self.MAX_LENGTH:
             self.lineLengthExceeded(self._head)
 
     def lineReceived(self, line: bytes) -> None:
@@ -84,16 +86,8 @@ class FastAGIProtocol(LineOnlyReceiver):
         pending, self._pending = self._pending, None
         pending.resolve(reply)
 
-    def _environment_line(self, text: str) -> None:
+    def _start_call(self) -> None:
         assert self._env is not None
-        try:
-            complete = self._env.feed(text)
-        except ValueError as exc:
-            log.warning("%s: closing: %s", self.peer, exc)
-            self.abort(str(exc))
-            return
-        if not complete:
-            return
         self._cancel_env_timer()
         self.environment = self._env.environment()
         self.hangup_seen = self._env.hangup_seen
