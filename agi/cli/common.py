@@ -10,6 +10,7 @@ import click
 from agi.config import Config, ConfigError, load_config
 from agi.flow.loader import load_flows
 from agi.flow.model import Flow, FlowSet
+from agi.log_output import LOG_FORMAT, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -31,11 +32,13 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, batched: bool = False) -> None:
+    """Log to stderr at ``level``; ``batched`` (the server) writes routine
+    lines in batches at most half a second apart (agi.log_output)."""
     # The format shows neither thread nor process: don't look them up per record.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = batched_stderr(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
+    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

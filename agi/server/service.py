@@ -18,6 +18,7 @@ from agi.config import Config
 from agi.flow.library import FlowLibrary
 from agi.flow.model import FlowSet
 from agi.lists.store import missing_lists
+from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.runtime import server_services
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
@@ -57,6 +58,9 @@ def serve(config: Config, reactor: Any = None) -> int:
     address = port.getHost()
     log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
 
+    log_flusher = task.LoopingCall(flush_batched)
+    log_flusher.clock = reactor
+    log_flusher.start(FLUSH_INTERVAL, now=False)
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload, library))
     if config.server.watch_interval > 0:
         watcher = task.LoopingCall(library.reload_if_changed)

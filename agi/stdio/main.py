@@ -24,6 +24,7 @@ from agi.cdr.direct import DirectCdr
 from agi.config import Config, ConfigError, load_config
 from agi.flow.loader import load_flows
 from agi.flow.model import FlowSet
+from agi.log_output import LOG_FORMAT
 from agi.runtime import process_services
 from agi.session import SessionSettings, run_session
 from agi.stdio.driver import run_to_completion
@@ -34,7 +35,6 @@ log = logging.getLogger("agiflow.agi")
 
 CONFIG_ENV = "AGIFLOW_CONFIG"
 SYSTEM_CONFIG = Path("/etc/agiflow/config.yaml")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def parser() -> argparse.ArgumentParser:

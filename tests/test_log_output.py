@@ -1,0 +1,113 @@
+"""The server's batched log lines: routine lines wait, warnings go at once."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from agi.log_output import BatchedStreamHandler, batched_stderr, flush_batched
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, io.TextIOWrapper]]:
+    """A real pipe: what journald or a terminal reads the server from."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    stream = open(write_fd, "w", buffering=1 << 16, encoding="utf-8")
+    yield read_fd, stream
+    stream.close()
+    os.close(read_fd)
+
+
+def _read(fd: int) -> str:
+    try:
+        return os.read(fd, 1 << 16).decode()
+    except BlockingIOError:
+        return ""
+
+
+def _logger(handler: logging.Handler) -> logging.Logger:
+    logger = logging.getLogger(f"test.batched.{id(handler)}")
+    logger.propagate = False
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return logger
+
+
+def test_routine_lines_wait_for_the_interval_or_a_flush(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    clock = Clock()
+    handler = BatchedStreamHandler(stream, interval=0.5, clock=clock)
+    log = _logger(handler)
+    log.info("call ended: completed")
+    log.info("call ended: caller_hangup")
+    assert _read(read_fd) == ""
+    clock.now += 0.5
+    log.info("call ended: error")
+    assert _read(read_fd) == "INFO call ended: completed\nINFO call ended: caller_hangup\nINFO call ended: error\n"
+    log.info("quiet now")
+    assert _read(read_fd) == ""
+    handler.flush_pending()
+    assert _read(read_fd) == "INFO quiet now\n"
+
+
+def test_a_warning_goes_out_at_once_with_the_lines_before_it(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    log = _logger(BatchedStreamHandler(stream, clock=Clock()))
+    log.info("call ended: completed")
+    log.warning("127.0.0.1:4000: line longer than 8192 bytes; closing")
+    assert _read(read_fd) == ("INFO call ended: completed\n"
+                              "WARNING 127.0.0.1:4000: line longer than 8192 bytes; closing\n")
+
+
+def test_closing_writes_what_is_left(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    handler = BatchedStreamHandler(stream, clock=Clock())
+    _logger(handler).info("stopped: 3 calls served")
+    handler.close()
+    assert _read(read_fd) == "INFO stopped: 3 calls served\n"
+
+
+def test_flush_batched_flushes_the_root_loggers_batched_handlers(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    handler = BatchedStreamHandler(stream, clock=Clock())
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logging.getLogger("test.root").warning("x")  # urgent: written at once
+        assert _read(read_fd) == "x\n"
+        stream.write("pending\n")
+        flush_batched()
+        assert _read(read_fd) == "pending\n"
+    finally:
+        root.removeHandler(handler)
+
+
+def test_without_a_file_descriptor_lines_are_written_one_by_one() -> None:
+    captured = io.StringIO()
+    handler = batched_stderr(captured)
+    assert not isinstance(handler, BatchedStreamHandler)
+    _logger(handler).info("hello")
+    assert captured.getvalue() == "INFO hello\n"
+
+
+def test_on_a_file_descriptor_lines_are_batched(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    handler = batched_stderr(stream)
+    assert isinstance(handler, BatchedStreamHandler)
+    _logger(handler).warning("CDR database writable again")
+    assert _read(read_fd) == "WARNING CDR database writable again\n"
+    handler.close()
