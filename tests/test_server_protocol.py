@@ -2,6 +2,8 @@
 fake clock: no sockets, no real time."""
 from __future__ import annotations
 
+import contextlib
+import socket
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,37 @@ def test_drain_waits_for_running_calls_then_cuts_them(flows: FlowSet) -> None:
     assert done.called
     [row] = h.cdr.calls.values()
     assert row["status"] == "interrupted"
+
+
+class SocketTransport(StringTransport):
+    """A StringTransport whose handle is a real socket, as a TCP transport's is."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+        self.sock = sock
+
+    def getHandle(self) -> socket.socket:
+        return self.sock
+
+
+def test_commands_go_straight_to_the_socket_until_it_is_full_then_through_the_transport(flows: FlowSet) -> None:
+    ours, asterisk = socket.socketpair()
+    ours.setblocking(False)
+    asterisk.setblocking(False)
+    with ours, asterisk:
+        proto = Harness(flows).factory.buildProtocol(None)
+        transport = SocketTransport(ours)
+        proto.makeConnection(transport)
+        proto.dataReceived(ENV)
+        assert asterisk.recv(100) == b"ANSWER\n" and transport.value() == b""
+        with contextlib.suppress(BlockingIOError):
+            while True:  # Asterisk stops reading: the socket's buffer fills up
+                ours.send(b"x" * 65536)
+        proto.dataReceived(b"200 result=0\n")
+        assert transport.value() == b'STREAM FILE "hello" ""\n'
+        with contextlib.suppress(BlockingIOError):
+            while asterisk.recv(1 << 20):  # Asterisk reads again
+                pass
+        proto.dataReceived(b"200 result=0 endpos=100\n")
+        # still through the transport: nothing may overtake what waits in its buffer
+        assert transport.value() == b'STREAM FILE "hello" ""\nHANGUP\n'

@@ -37,7 +37,8 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._pending: PendingReply[Reply] | None = None
         self._env_timer: IDelayedCall | None = None
         self._closed = False
-        self._buffered = False
+        #: Written to directly while it takes every byte (see _write).
+        self._socket: socket.socket | None = None
         self._head = b""  # an environment line not complete yet
 
     def connectionMade(self) -> None:
@@ -46,6 +47,8 @@ class FastAGIProtocol(LineOnlyReceiver):
             self.tcp.abortConnection()
             return
         self._env_timer = self.factory.clock.callLater(self.factory.env_timeout, self._env_timed_out)
+        handle = getattr(self.transport, "getHandle", lambda: None)()
+        self._socket = handle if isinstance(handle, socket.socket) else None
 
     def dataReceived(self, data: bytes) -> None:
         """Environment lines straight from each segment (a couple of dozen
@@ -109,15 +112,14 @@ class FastAGIProtocol(LineOnlyReceiver):
         Twisted's register-for-writing turn (two epoll changes and a reactor
         pass per command). Anything it does not take, and everything after
         that on this connection, goes through the transport's buffer."""
-        handle = None if self._buffered else getattr(self.transport, "getHandle", lambda: None)()
-        if isinstance(handle, socket.socket):
+        if self._socket is not None:
             try:
-                data = data[handle.send(data):]
+                data = data[self._socket.send(data):]
             except OSError:
                 pass  # full, or gone: the transport's buffer and its error handling take over
             if not data:
                 return
-        self._buffered = True
+            self._socket = None
         self.tcp.write(data)
 
     def close(self) -> None:
