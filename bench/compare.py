@@ -24,7 +24,11 @@ on another:
    latency over every command of the phase;
 3. throughput: ``--calls`` calls, ``--concurrency`` at once, answered at once:
    calls/s, server CPU per call (utime + stime of all its threads, from
-   /proc) and command latency.
+   /proc) and command latency. The calls are split into ``--rounds`` rounds,
+   and each round runs every server in turn (all of them are up at once;
+   an idle one uses no CPU), so that a slower minute of a shared machine
+   weighs on every server alike. Each figure is the median of the rounds;
+   CPU ×bare is the median of each round's ratio.
 
 Latency is the server's think time per command: from the load generator's
 reply to the next command line. The last columns divide by the bare Twisted
@@ -40,11 +44,13 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +105,8 @@ class Figures:
     utilisation: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    #: CPU per call of each throughput round, in ms (the figures above are the rounds' medians)
+    cpu_rounds: list[float] = field(default_factory=list)
     held: int = 0
     held_p50_ms: float = 0.0
     held_p99_ms: float = 0.0
@@ -144,20 +152,36 @@ def held_phase(server: ServerProcess, figures: Figures, args: argparse.Namespace
     figures.held_max_ms = latency.get("max_ms", 0.0)
 
 
-def throughput_phase(server: ServerProcess, figures: Figures, args: argparse.Namespace, cpu: int | None) -> None:
+def throughput_round(server: ServerProcess, figures: Figures, args: argparse.Namespace, cpu: int | None,
+                     first: int) -> dict[str, float]:
+    """One round of ``args.calls / args.rounds`` calls; its figures."""
     used = cpu_seconds(server.pid)
-    load = LoadRun(["run", "--port", str(server.port), "--calls", str(args.calls), "--concurrency",
+    load = LoadRun(["run", "--port", str(server.port), "--calls", str(args.calls // args.rounds), "--concurrency",
                     str(args.concurrency), "--expect-commands", str(figures.commands_per_call),
-                    "--first", "200000"], cpu=cpu)
+                    "--first", str(first)], cpu=cpu)
     used = cpu_seconds(server.pid) - used
     check(figures, load, "throughput")
     result = load.result
-    completed = max(result.get("completed", 0), 1)
-    figures.calls_per_second = result.get("calls_per_second", 0.0)
-    figures.cpu_per_call_ms = used / completed * 1000
-    figures.utilisation = used / result["seconds"] if result.get("seconds") else 0.0
     latency = result.get("latency", {}).get("load", {})
-    figures.latency_p50_ms, figures.latency_p99_ms = latency.get("p50_ms", 0.0), latency.get("p99_ms", 0.0)
+    return {"calls_per_second": result.get("calls_per_second", 0.0),
+            "cpu_per_call_ms": used / max(result.get("completed", 0), 1) * 1000,
+            "utilisation": used / result["seconds"] if result.get("seconds") else 0.0,
+            "latency_p50_ms": latency.get("p50_ms", 0.0), "latency_p99_ms": latency.get("p99_ms", 0.0)}
+
+
+def throughput_phase(live: dict[str, tuple[ServerProcess, Figures]], args: argparse.Namespace,
+                     cpu: int | None) -> None:
+    """``args.rounds`` rounds; each round runs every server in turn, so that
+    a slower minute of a shared machine weighs on all of them alike. Each
+    figure is the median of the rounds."""
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in live}
+    for n in range(args.rounds):
+        for name, (server, figures) in live.items():
+            rounds[name].append(throughput_round(server, figures, args, cpu, 200000 + n * args.calls))
+    for name, (_, figures) in live.items():
+        for key in rounds[name][0]:
+            setattr(figures, key, statistics.median(r[key] for r in rounds[name]))
+        figures.cpu_rounds = [r["cpu_per_call_ms"] for r in rounds[name]]
 
 
 def probe_phase(server: ServerProcess, figures: Figures, cpu: int | None) -> None:
@@ -192,36 +216,65 @@ def count_cdrs(database: Path) -> int:
         db.close()
 
 
-def measure(name: str, args: argparse.Namespace, server_cpu: int | None, load_cpu: int | None) -> Figures:
-    figures = Figures(LABELS[name])
-    with tempfile.TemporaryDirectory(prefix=f"agiflow-compare-{name}-") as tmp:
-        server = start(name, Path(tmp), server_cpu)
-        try:
-            warm = LoadRun(["run", "--port", str(server.port), "--calls", "200", "--concurrency", "20"], cpu=load_cpu)
-            check(figures, warm, "warm-up")
-            figures.first_call = warm.result.get("first_call", [])
-            figures.commands_per_call = len(figures.first_call)
-            time.sleep(1.0)
-            held_phase(server, figures, args, load_cpu)
-            time.sleep(1.0)
-            throughput_phase(server, figures, args, load_cpu)
-            probe_phase(server, figures, load_cpu)
-            figures.calls_made += 1 if figures.serves_after_probes else 0
-        finally:
-            figures.exit_code = server.stop()
-        if name == "agiflow":
-            if not figures.serves_after_probes or figures.idle_cpu_after_probes > 0.1:
-                figures.problems.append("port probes stopped agiflow or left it busy")
-            figures.cdr_rows = count_cdrs(Path(tmp) / "cdr.db")
-            if figures.cdr_rows != figures.calls_made or figures.exit_code:
-                figures.problems.append(f"{figures.cdr_rows} completed CDR rows for {figures.calls_made} calls; "
-                                        f"exit status {figures.exit_code}")
-                figures.problems += [line for line in server.lines if "ERROR" in line][:5]
-    return figures
+def prepare(server: ServerProcess, figures: Figures, args: argparse.Namespace, load_cpu: int | None) -> None:
+    """Warm-up, then the held phase."""
+    warm = LoadRun(["run", "--port", str(server.port), "--calls", "200", "--concurrency", "20"], cpu=load_cpu)
+    check(figures, warm, "warm-up")
+    figures.first_call = warm.result.get("first_call", [])
+    figures.commands_per_call = len(figures.first_call)
+    time.sleep(1.0)
+    held_phase(server, figures, args, load_cpu)
+    time.sleep(1.0)
+
+
+def finish(name: str, server: ServerProcess, figures: Figures, folder: Path, load_cpu: int | None) -> None:
+    """The probes, then stop the server and check agiflow's CDRs."""
+    try:
+        probe_phase(server, figures, load_cpu)
+        figures.calls_made += 1 if figures.serves_after_probes else 0
+    finally:
+        figures.exit_code = server.stop()
+    if name == "agiflow":
+        if not figures.serves_after_probes or figures.idle_cpu_after_probes > 0.1:
+            figures.problems.append("port probes stopped agiflow or left it busy")
+        figures.cdr_rows = count_cdrs(folder / "cdr.db")
+        if figures.cdr_rows != figures.calls_made or figures.exit_code:
+            figures.problems.append(f"{figures.cdr_rows} completed CDR rows for {figures.calls_made} calls; "
+                                    f"exit status {figures.exit_code}")
+            figures.problems += [line for line in server.lines if "ERROR" in line][:5]
+
+
+def measure(names: list[str], args: argparse.Namespace, server_cpu: int | None, load_cpu: int | None) -> list[Figures]:
+    """Every server started (idle ones cost nothing), each prepared in turn,
+    the throughput rounds across all of them, then each one's probes."""
+    with ExitStack() as stack:
+        live: dict[str, tuple[ServerProcess, Figures]] = {}
+        folders: dict[str, Path] = {}
+        for name in names:
+            folders[name] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"agiflow-compare-{name}-")))
+            server = start(name, folders[name], server_cpu)
+            stack.callback(server.stop)
+            live[name] = (server, Figures(LABELS[name]))
+        for name, (server, figures) in live.items():
+            print(f"== {LABELS[name]}: warm-up and held callers", flush=True)
+            prepare(server, figures, args, load_cpu)
+        print(f"== throughput: {args.rounds} rounds of {args.calls // args.rounds} calls a server", flush=True)
+        throughput_phase(live, args, load_cpu)
+        for name, (server, figures) in live.items():
+            print(f"== {LABELS[name]}: probes", flush=True)
+            finish(name, server, figures, folders[name], load_cpu)
+        return [figures for _, figures in live.values()]
 
 
 def ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}" if base else "-"
+
+
+def cpu_ratio(figures: Figures, base: Figures | None) -> str:
+    """The median over rounds of the CPU per call over bare's in the same round."""
+    if base is None or len(base.cpu_rounds) != len(figures.cpu_rounds) or not all(base.cpu_rounds):
+        return "-"
+    return f"{statistics.median(a / b for a, b in zip(figures.cpu_rounds, base.cpu_rounds)):.2f}"
 
 
 def report(runs: list[Figures], args: argparse.Namespace) -> None:
@@ -235,7 +288,7 @@ def report(runs: list[Figures], args: argparse.Namespace) -> None:
     print(f"{'':14}{'':>9}{'ms':>10}{'':>7}{'ms':>8}{'ms':>8}{'ms':>10}{'ms':>10}{'held':>9}{'':>7}{'CPU':>6}")
     for f in runs:
         print(f"{f.name:14}{f.calls_per_second:9.0f}{f.cpu_per_call_ms:10.3f}"
-              f"{ratio(f.cpu_per_call_ms, base.cpu_per_call_ms if base else 0):>7}"
+              f"{cpu_ratio(f, base):>7}"
               f"{f.latency_p50_ms:8.2f}{f.latency_p99_ms:8.2f}{f.held_p50_ms:10.2f}{f.held_p99_ms:10.2f}"
               f"{f.kb_per_open_call:9.1f}{ratio(f.kb_per_open_call, base.kb_per_open_call if base else 0):>7}"
               f"{f.utilisation * 100:5.0f}%")
@@ -257,6 +310,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma separated, of {', '.join(SERVERS)}")
     parser.add_argument("--calls", type=int, default=None, help="throughput calls (default 5000, quick 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="throughput calls at once (default 50)")
+    parser.add_argument("--rounds", type=int, default=None, help="throughput rounds the calls are split into (default 5, quick 3)")
     parser.add_argument("--held", type=int, default=None, help="callers held in Queue at once (default 5000, quick 500)")
     parser.add_argument("--rate", type=float, default=None, help="held callers arriving a second (default 500, quick 250)")
     parser.add_argument("--probe-seconds", type=float, default=None, help="probe calls while all are held (default 5)")
@@ -264,6 +318,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     args.calls = args.calls or (1000 if args.quick else 5000)
+    args.rounds = args.rounds or (3 if args.quick else 5)
     args.held = args.held or (500 if args.quick else 5000)
     args.rate = args.rate or (250.0 if args.quick else 500.0)
     args.probe_seconds = args.probe_seconds if args.probe_seconds is not None else (2.0 if args.quick else 5.0)
@@ -277,10 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     available = cpus()
     server_cpu, load_cpu = (available[0], available[1]) if len(available) >= 2 and not args.no_pin else (None, None)
-    runs = []
-    for name in args.servers.split(","):
-        print(f"== {LABELS[name]}", flush=True)
-        runs.append(measure(name, args, server_cpu, load_cpu))
+    runs = measure(args.servers.split(","), args, server_cpu, load_cpu)
     report(runs, args)
     if args.json:
         args.json.write_text(json.dumps([f.__dict__ for f in runs], indent=2), encoding="utf-8")
