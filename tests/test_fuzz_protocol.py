@@ -20,6 +20,8 @@ ARG_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), 
 ARG_EDGES = st.sampled_from(["", " ", '"', "\\", '\\"', '"\\', "\t", "a b", "${X}", "¡ñ€😀"])
 ARGS = st.lists(st.one_of(ARG_TEXT, ARG_EDGES), max_size=30)
 ANY_LINE = st.text(max_size=200)
+#: A line as framed from the wire: anything but the newline that ends it.
+WIRE_LINE = st.text(st.characters(exclude_characters="\n"), max_size=200)
 
 
 @FAST
@@ -46,7 +48,7 @@ def test_reply_parser_never_raises_and_returns_reply_or_none(lines: list[str]) -
 
 
 @FAST
-@given(st.lists(st.one_of(ANY_LINE, st.sampled_from(["HANGUP", "", "agi_x: y", "\r"])), max_size=40),
+@given(st.lists(st.one_of(WIRE_LINE, st.sampled_from(["HANGUP", "", "agi_x: y", "\r"])), max_size=40),
        st.integers(min_value=1, max_value=30))
 def test_environment_reader_only_ever_refuses_too_many_lines(lines: list[str], max_lines: int) -> None:
     reader = EnvironmentReader(max_lines=max_lines)
@@ -63,6 +65,37 @@ def test_environment_reader_only_ever_refuses_too_many_lines(lines: list[str], m
             return
     assert counted <= max_lines
     reader.environment()
+
+
+def _environment_line_by_line(lines: list[str]) -> tuple[dict[str, str], bool, bool, int]:
+    """The environment read the plain way, one line at a time: the oracle."""
+    values: dict[str, str] = {}
+    hangup = False
+    for taken, line in enumerate(lines, start=1):
+        line = line[:-1] if line.endswith("\r") else line
+        if line == "":
+            return values, hangup, True, taken
+        if line == "HANGUP":
+            hangup = True
+            continue
+        key, colon, value = line.partition(":")
+        if colon and key.startswith("agi_"):
+            values[key[4:]] = value[1:] if value.startswith(" ") else value
+    return values, hangup, False, len(lines)
+
+
+ENV_LINE = st.one_of(
+    WIRE_LINE,
+    st.builds("".join, st.lists(st.sampled_from(["agi_", "x", ":", " ", "\r", "HANGUP", "é", "::"]), max_size=6)),
+    st.sampled_from(["", "\r", "HANGUP", "HANGUP\r", "agi_x: y", "agi_x:y", "agi_x:  y\r", "agi_: z"]))
+
+
+@FAST
+@given(st.lists(ENV_LINE, min_size=1, max_size=30))
+def test_environment_read_a_segment_at_a_time_is_read_as_line_by_line(lines: list[str]) -> None:
+    reader = EnvironmentReader(max_lines=1000)
+    taken = reader.feed_text("\n".join(lines))
+    assert (reader.values, reader.hangup_seen, reader.done, taken) == _environment_line_by_line(lines)
 
 
 @FAST

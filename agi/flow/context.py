@@ -56,6 +56,8 @@ class CallContext:
         self.flow = flow
         self.clock = clock
         self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
+        #: Whether DEBUG lines (a line per step) are logged, asked once per call.
+        self.debug = self.log.isEnabledFor(logging.DEBUG)
         self.services = services or Services()
         self.vars: dict[str, Any] = {}
         self.cdr: dict[str, Any] = {}

@@ -132,5 +132,6 @@ async def _run_step(step: Step, ctx: CallContext, seq: int) -> StepRecord:
         ctx.note(failed_sounds=list(ctx.channel.sound_failures))
         ctx.channel.sound_failures.clear()
     duration_ms = round((ctx.clock() - started) * 1000, 1)
-    ctx.log.debug("step %s (%s) -> %s", step.name, step.type_name, outcome)
+    if ctx.debug:
+        ctx.log.debug("step %s (%s) -> %s", step.name, step.type_name, outcome)
     return StepRecord(seq, ctx.flow.name, step.name, step.type_name, outcome, started, duration_ms, dict(ctx.details))

@@ -1,7 +1,7 @@
 """The agi_* environment block Asterisk sends before the first command."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qsl
@@ -82,6 +82,13 @@ class AgiEnvironment:
         return [value for _, value in sorted(numbered)]
 
 
+#: The blank line that ends the block (a lone CR too: Asterisk ends lines with LF).
+_BLANK_LINE = re.compile(r"^\r?$", re.MULTILINE)
+_HANGUP_LINE = re.compile(r"^HANGUP\r?$", re.MULTILINE)
+#: ``agi_key: value``, split at the first colon only: values may hold ``:``.
+_VARIABLE_LINE = re.compile(r"^agi_([^:\n]*): ?([^\n]*?)\r?$", re.MULTILINE)
+
+
 class EnvironmentReader:
     """Collects environment lines until the blank line that ends the block."""
 
@@ -93,35 +100,33 @@ class EnvironmentReader:
         self._count = 0
 
     def feed(self, line: str) -> bool:
-        """Take one line; True once the block is complete."""
-        self.feed_lines((line,))
+        """Take one line (without its newline); True once the block is complete."""
+        self.feed_text(line)
         return self.done
 
-    def feed_lines(self, lines: Sequence[str]) -> int:
-        """Take lines in order until the block is complete; returns how many
-        it took (all of them, unless the blank line came before the end).
+    def feed_text(self, text: str) -> int:
+        """Take complete lines (joined by newlines, the way they came) until
+        the blank line that ends the block; returns how many lines it took
+        (all of them, unless the block ended before the last).
 
         Raises ValueError when the peer sends far more lines than any Asterisk
         would (a hostile or confused client).
         """
-        values = self.values
-        for taken, line in enumerate(lines, start=1):
-            if line.endswith("\r"):
-                line = line[:-1]
-            if line == "":
-                self.done = True
-                return taken
-            if line == "HANGUP":
-                self.hangup_seen = True
-                continue
-            self._count += 1
-            if self._count > self._max_lines:
-                raise ValueError(f"environment longer than {self._max_lines} lines")
-            # ``agi_key: value``, split at the first colon only: values may hold ``:``
-            key, colon, value = line.partition(":")
-            if colon and key.startswith("agi_"):
-                values[key[4:]] = value[1:] if value.startswith(" ") else value
-        return len(lines)
+        blank = _BLANK_LINE.search(text)
+        if blank is None:
+            block, taken = text, text.count("\n") + 1
+            lines = taken
+        else:
+            block, taken = text[:blank.start()], text.count("\n", 0, blank.start()) + 1
+            lines = taken - 1
+        hangups = len(_HANGUP_LINE.findall(block)) if "HANGUP" in block else 0
+        self._count += lines - hangups
+        if self._count > self._max_lines:
+            raise ValueError(f"environment longer than {self._max_lines} lines")
+        self.values.update(_VARIABLE_LINE.findall(block))
+        self.hangup_seen = self.hangup_seen or hangups > 0
+        self.done = blank is not None
+        return taken
 
     def environment(self) -> AgiEnvironment:
         return AgiEnvironment(dict(self.values))

@@ -57,18 +57,21 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._env is None:
             super().dataReceived(data)
             return
-        lines = (self._head + data).split(b"\n")
-        self._head = lines.pop()
-        texts = decode_line(b"\n".join(lines)).split("\n") if lines else []
+        data = self._head + data
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._head = data
+            lines: list[bytes] = []
+        else:
+            lines, self._head = data[:end].split(b"\n"), data[end + 1:]
         try:
-            taken = self._env.feed_lines(texts)
+            taken = self._env.feed_text(decode_line(data[:end])) if lines else 0
         except ValueError as exc:
             log.warning("%s: closing: %s", self.peer, exc)
             self.abort(str(exc))
             return
-        too_long = [line for line in lines[:taken] if len(line) > self.MAX_LENGTH]
-        if too_long:
-            self.lineLengthExceeded(too_long[0])
+        if lines and max(map(len, lines[:taken])) > self.MAX_LENGTH:
+            self.lineLengthExceeded(next(line for line in lines if len(line) > self.MAX_LENGTH))
         elif self._env.done:
             rest, self._head = b"".join(line + b"\n" for line in lines[taken:]) + self._head, b""
             self._start_call()
