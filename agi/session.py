@@ -122,8 +122,9 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    cdr.call_ended(key, _end_values(summary, fields, recorded, started, clock(), channel.answered_at))
-    call_log.info("call ended: %s%s", status, f" at {summary.path()}" if trace else "")
+    values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
+    cdr.call_ended(key, values)
+    call_log.info("call ended: %s%s", status, f" at {values['path']}" if trace else "")
     return status
 
 

@@ -35,8 +35,10 @@ def get_config(config_path: str | None) -> Config:
 def setup_logging(level: str, batched: bool = False) -> None:
     """Log to stderr at ``level``; ``batched`` (the server) writes routine
     lines in batches at most half a second apart (agi.log_output)."""
-    # The format shows neither thread nor process: don't look them up per record.
+    # The format shows neither thread, process nor source line: don't look
+    # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]
     handler = batched_stderr(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
 

@@ -75,6 +75,8 @@ class AgiEnvironment:
     @property
     def args(self) -> list[str]:
         """agi_arg_1..N in order; empty arguments are kept as empty strings."""
+        if "arg_1" not in self.values:  # Asterisk numbers them from 1
+            return []
         numbered = []
         for key, value in self.values.items():
             if key.startswith("arg_") and key[4:].isascii() and key[4:].isdigit():
