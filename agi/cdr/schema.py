@@ -39,8 +39,8 @@ MARK_INTERRUPTED = (
 )
 
 
-STEP_FIELDS = tuple(column for column in STEP_COLUMNS if column != "id")
-assert STEP_FIELDS[0] == "call"
+#: The columns a step row is inserted with: the call's key first.
+STEP_FIELDS = ("call", *(column for column in STEP_COLUMNS if column not in ("id", "call")))
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:

@@ -58,27 +58,31 @@ class FastAGIProtocol(LineOnlyReceiver):
             super().dataReceived(data)
             return
         data = self._head + data
-        end = data.rfind(b"\n")
-        if end < 0:
-            self._head = data
-            lines: list[bytes] = []
-        else:
-            lines, self._head = data[:end].split(b"\n"), data[end + 1:]
+        end = data.rfind(b"\n") + 1  # just past the last complete line
+        self._head = data[end:]
+        if end:
+            self._environment_lines(data[:end - 1])
+        if self._env is not None and not self._closed and len(self._head) > self.MAX_LENGTH:
+            self.lineLengthExceeded(self._head)
+
+    def _environment_lines(self, block: bytes) -> None:
+        """Complete lines, joined by newlines: the environment's, then (once
+        it has ended) the first replies', for LineOnlyReceiver."""
+        assert self._env is not None
+        lines = block.split(b"\n")
         try:
-            taken = self._env.feed_text(decode_line(data[:end])) if lines else 0
+            taken = self._env.feed_text(decode_line(block))
         except ValueError as exc:
             log.warning("%s: closing: %s", self.peer, exc)
             self.abort(str(exc))
             return
-        if lines and max(map(len, lines[:taken])) > self.MAX_LENGTH:
+        if max(map(len, lines[:taken])) > self.MAX_LENGTH:
             self.lineLengthExceeded(next(line for line in lines if len(line) > self.MAX_LENGTH))
         elif self._env.done:
             rest, self._head = b"".join(line + b"\n" for line in lines[taken:]) + self._head, b""
             self._start_call()
             if rest and not self._closed:
                 super().dataReceived(rest)
-        elif len(self._head) > self.MAX_LENGTH:
-            self.lineLengthExceeded(self._head)
 
     def lineReceived(self, line: bytes) -> None:
         text = decode_line(line)
