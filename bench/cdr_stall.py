@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -48,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agi.sim import CallerScript, SimulatedAsterisk, make_environment  # noqa: E402
+from bench.procstat import agiflow_server, free_port  # noqa: E402
 
 FLOW = """\
 version: 1
@@ -80,19 +80,11 @@ steps:
     hangup:
 """
 
-CONFIG = """\
-server: {host: 127.0.0.1, port: 0, watch_interval: 0, drain_timeout: 30}
-flows: flows
-database: cdr.db
-log_level: INFO
-"""
-
 #: What one call of FLOW does: steps in call_steps, commands on the wire
 #: (AGIFLOW_STATUS is set after the hangup).
 STEPS_PER_CALL = 6
 COMMANDS_PER_CALL = 9
 
-SERVE = "from agi.cli.main import cli; cli()"
 #: The second process: takes BEGIN EXCLUSIVE, holds it, lets go for a moment,
 #: again, until its stdin closes. Prints ``locked T`` / ``free T`` (monotonic).
 LOCKER = """\
@@ -110,53 +102,6 @@ while True:
     if done or stopped(gap):
         break
 """
-
-
-def serve_code(cpu: int | None) -> str:
-    """The ``-c`` program that runs ``agiflow serve``, pinned to ``cpu`` if given."""
-    pin = f"import os; os.sched_setaffinity(0, {{{cpu}}}); " if cpu is not None else ""
-    return pin + SERVE
-
-
-class Server:
-    """``agiflow serve`` in a subprocess; stderr is drained by a thread."""
-
-    def __init__(self, config: Path, code: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-c", code, "serve", "-c", str(config)],
-                                     cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.port: int | None = None
-        self.problems: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(30) or self.port is None:
-            self.stop()
-            raise RuntimeError("agiflow serve did not start:\n" + "\n".join(self.problems[-20:]))
-
-    def _read(self) -> None:
-        marker = "agiflow listening on 127.0.0.1:"
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            if marker in line and self.port is None:
-                self.port = int(line.split(marker, 1)[1].split()[0])
-                self._ready.set()
-            elif " INFO " not in line:
-                self.problems.append(line.rstrip())
-        self._ready.set()
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM, then wait for the drain and the CDR writer to finish."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._reader.join(5)
-        return code
 
 
 class Locker:
@@ -318,24 +263,17 @@ class Run:
                 and not self.load.failures and self.exit_code == 0)
 
 
-def prepare(folder: Path) -> Path:
-    """Flow folder and config in ``folder``; returns the config file."""
-    (folder / "flows").mkdir()
-    (folder / "flows" / "bench.yaml").write_text(FLOW)
-    (folder / "config.yaml").write_text(CONFIG)
-    return folder / "config.yaml"
-
-
-def run_once(name: str, args: argparse.Namespace, code: str, locked: bool) -> Run:
+def run_once(name: str, args: argparse.Namespace, cpu: int | None, locked: bool) -> Run:
     """A fresh server and database; warm-up calls, then the measured load
     (with the lock taken and retaken when ``locked``); then lock released,
     SIGTERM, rows counted."""
     with tempfile.TemporaryDirectory(prefix="agiflow-bench-") as tmp:
         database = Path(tmp) / "cdr.db"
-        server = Server(prepare(Path(tmp)), code)
+        (Path(tmp) / "bench.yaml").write_text(FLOW)
+        server = agiflow_server(Path(tmp), Path(tmp) / "bench.yaml", free_port(), cpu=cpu, drain_timeout=30,
+                                max_calls=1000)
         locker = None
         try:
-            assert server.port is not None
             warm = run_load(server.port, 0, args.concurrency, args.concurrency, 30)
             wait_for_rows(database, warm.completed, 30)
             locker = Locker(database, args.hold, args.gap) if locked else None
@@ -349,7 +287,7 @@ def run_once(name: str, args: argparse.Namespace, code: str, locked: bool) -> Ru
             if locker is not None:
                 locker.release()
             run_exit = server.stop()
-        run.exit_code, run.problems = run_exit, server.problems
+        run.exit_code, run.problems = run_exit, [line for line in server.lines if " INFO " not in line]
         run.held = locker.held_fraction(start, end) if locker else None
         run.calls = args.calls + args.concurrency
         run.rows, run.steps = count_rows(database)
@@ -419,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     pinned = not args.no_pin and len(cpus) >= 2
     if pinned:
         os.sched_setaffinity(0, set(cpus[1:]))  # callers and the locker; threads started later inherit it
-    code = serve_code(cpus[0] if pinned else None)
-    runs = [run_once("(a) baseline", args, code, locked=False),
-            run_once("(b) db locked", args, code, locked=True)]
+    cpu = cpus[0] if pinned else None
+    runs = [run_once("(a) baseline", args, cpu, locked=False),
+            run_once("(b) db locked", args, cpu, locked=True)]
     report(runs, args)
     return 0 if all(run.ok for run in runs) else 1
 

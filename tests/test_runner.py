@@ -56,8 +56,11 @@ def test_an_already_settled_reply_does_not_suspend() -> None:
     async def call() -> str:
         return await resolved
 
+    rejected = PendingReply[str]()
+    rejected.reject(ValueError("closed"))
+
     async def failing() -> None:
-        await PendingReply[str].failed(ValueError("closed"))
+        await rejected
 
     assert _run(call()) == ["200 result=1"]
     [failure] = _run(failing())

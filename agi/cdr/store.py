@@ -263,13 +263,18 @@ def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None
     """The batch's new call rows, then its step rows, one executemany each;
     then every other operation in order (an update always follows the
     insert of its row: same batch, or an earlier one)."""
-    for op, (sql, params) in _MANY.items():
-        rows = [arg for name, arg in batch if name == op]
-        if rows:
-            _insert_many(conn, op, sql, [params(row) for row in rows], rows)
+    grouped: dict[str, list[Any]] = {op: [] for op in _MANY}
+    others = []
     for op, arg in batch:
-        if op not in _MANY:
-            _apply(conn, op, arg)
+        if op in grouped:
+            grouped[op].append(arg)
+        else:
+            others.append((op, arg))
+    for op, (sql, params) in _MANY.items():
+        if grouped[op]:
+            _insert_many(conn, op, sql, [params(row) for row in grouped[op]], grouped[op])
+    for op, arg in others:
+        _apply(conn, op, arg)
 
 
 def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[tuple[Any, ...]],
@@ -308,11 +313,9 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     database problem) is logged and dropped so it cannot block the rest."""
     try:
         OPERATIONS[op](conn, arg)
-    except sqlite3.Error as exc:
+    except Exception as exc:  # noqa: BLE001 - keep the writer alive for every other call
         if type(exc) in _DATABASE_TROUBLE:
             raise
-        log.exception("dropping CDR operation %s: %r", op, arg)
-    except Exception:  # noqa: BLE001 - keep the writer alive for every other call
         log.exception("dropping CDR operation %s: %r", op, arg)
 
 

@@ -9,7 +9,6 @@ closed, and the connection is reopened on the next call.
 from __future__ import annotations
 
 import contextlib
-
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Sequence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Awaitable, cast
 
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.protocols.basic import LineOnlyReceiver
@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
 from agi.protocol.wire import Reply, ReplyParser
+from agi.ready import Ready
 from agi.server.runner import PendingReply
 
 if TYPE_CHECKING:
@@ -104,10 +105,10 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._env = None
         self.factory.start_call(self, self.environment)
 
-    def send(self, line: bytes) -> PendingReply[Reply]:
+    def send(self, line: bytes) -> Awaitable[Reply]:
         """Write one command; awaiting the result gives its reply. Never two at once."""
         if self._closed:
-            return PendingReply.failed(ConnectionClosed("connection to Asterisk is closed"))
+            return Ready(error=ConnectionClosed("connection to Asterisk is closed"))
         if self._pending is not None:
             raise RuntimeError("a command is already in flight: AGI commands are never pipelined")
         self._pending = PendingReply()

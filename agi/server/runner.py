@@ -30,12 +30,6 @@ class PendingReply(Generic[T]):
         self._error: BaseException | None = None
         self._wake: Callable[[], None] | None = None
 
-    @classmethod
-    def failed(cls, error: BaseException) -> "PendingReply[T]":
-        pending: PendingReply[T] = cls()
-        pending.reject(error)
-        return pending
-
     def resolve(self, value: T) -> None:
         self._settle(value, None)
 
