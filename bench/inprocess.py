@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
 from agi.cdr.store import CdrStore  # noqa: E402
+from agi.cli.common import setup_logging  # noqa: E402
 from agi.config import ServerConfig  # noqa: E402
 from agi.flow.library import FlowLibrary  # noqa: E402
 from agi.server.factory import FastAGIFactory  # noqa: E402
@@ -92,8 +92,7 @@ def one_call(factory: FastAGIFactory, environment: str, replies: list[bytes], n:
 
 
 def run(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=open(os.devnull, "w"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, batched=True, stream=open(os.devnull, "w"))  # as agiflow serve does
     folder = Path(tempfile.mkdtemp(prefix="agiflow-inprocess-"))
     try:
         (folder / "flows").mkdir()

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlite_utils
 from tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
 
+from agi.cdr.schema import MARK_INTERRUPTED
 from agi.cdr.store import CdrStore, iso
 
 
@@ -209,3 +210,74 @@ def test_full_disk_keeps_rows_until_space_is_freed(tiny_disk: Path, caplog) -> N
     filler.unlink()
     assert store.close(stall_timeout=5)
     assert sqlite_utils.Database(tiny_disk / "cdr.db")["calls"].count == 200
+
+
+def traced_connector(statements: list[str]):
+    """A writer connection that records every SQL statement it runs."""
+    def connect(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.set_trace_callback(statements.append)
+        return conn
+    return connect
+
+
+def test_a_call_that_starts_and_ends_in_one_batch_is_written_by_one_insert(tmp_path: Path) -> None:
+    statements: list[str] = []
+    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.2, connector=traced_connector(statements))
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+    store.call_ended("a", {"status": "completed", "path": "answer:next", "ended_at": iso(1_800_000_001)})
+    assert store.close()
+    assert not [s for s in statements if s.startswith("UPDATE calls")]
+    [call] = list(sqlite_utils.Database(tmp_path / "cdr.db")["calls"].rows)
+    assert (call["status"], call["path"], call["ended_at"], call["flow"]) == (
+        "completed", "answer:next", iso(1_800_000_001), "demo")
+
+
+def test_a_call_that_ends_in_a_later_batch_is_updated(tmp_path: Path) -> None:
+    statements: list[str] = []
+    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.01, connector=traced_connector(statements))
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    deadline = time.monotonic() + 10
+    while store.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [call] = list(sqlite_utils.Database(tmp_path / "cdr.db")["calls"].rows)
+    assert call["status"] == "in_progress"
+    store.call_ended("a", {"status": "completed"})
+    assert store.close()
+    assert [s for s in statements if s.startswith("UPDATE calls")]
+    [call] = list(sqlite_utils.Database(tmp_path / "cdr.db")["calls"].rows)
+    assert call["status"] == "completed"
+
+
+def test_a_bad_end_of_a_call_keeps_the_row_its_start_wrote(tmp_path: Path, caplog) -> None:
+    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.2)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.call_ended("a", {"status": "completed", "duration": object()})  # no SQLite type
+    store.call_started(row("b"))
+    store.call_ended("b", {"status": "completed"})
+    assert store.close()
+    statuses = {r["id"]: r["status"] for r in sqlite_utils.Database(tmp_path / "cdr.db")["calls"].rows}
+    assert statuses == {"a": "in_progress", "b": "completed"}
+    assert "dropping CDR operation update_call" in caplog.text
+
+
+def test_only_running_calls_are_indexed_by_status(tmp_path: Path) -> None:
+    path = tmp_path / "cdr.db"
+    db = sqlite_utils.Database(path)
+    db["calls"].create({"id": str, "call_id": str, "started_at": str, "status": str}, pk="id")
+    db["calls"].create_index(["status"])  # what earlier versions created
+    db.close()
+    store = CdrStore(path)
+    store.open()
+    db = sqlite_utils.Database(path)
+    indexes = {index.name: index for index in db["calls"].indexes}
+    assert "idx_calls_status" not in indexes and "idx_calls_in_progress" in indexes
+    plan = db.execute("EXPLAIN QUERY PLAN " + MARK_INTERRUPTED, {"interrupted": "x", "now": "y"}).fetchall()
+    assert "idx_calls_in_progress" in str(plan)

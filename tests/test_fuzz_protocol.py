@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agi.protocol.environment import EnvironmentReader
-from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command
+from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, parse_200_line
 from agi.sim import CallerScript, SimulatedAsterisk, parse_args
 from agi.sim.transport import run_sync
 
@@ -45,6 +45,14 @@ def test_reply_parser_never_raises_and_returns_reply_or_none(lines: list[str]) -
     for line in lines:
         result = parser.feed(line)
         assert result is None or isinstance(result, Reply)
+
+
+@FAST
+@given(st.binary(max_size=120).filter(lambda b: b"\n" not in b), st.sampled_from([b"\n", b"\r\n"]))
+def test_a_whole_200_segment_parses_as_the_parser_reads_the_line(body: bytes, ending: bytes) -> None:
+    raw = b"200 " + body + ending
+    line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+    assert parse_200_line(raw) == ReplyParser().feed(line)
 
 
 @FAST

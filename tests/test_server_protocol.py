@@ -102,6 +102,23 @@ def test_hangup_line_before_the_reply_is_not_taken_as_the_reply(flows: FlowSet) 
     assert row["status"] == "caller_hangup" and row["path"] == "answer:next > play:hangup"
 
 
+def test_a_200_line_inside_a_multi_line_answer_is_not_taken_as_the_reply(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(b"200 result=0\r\n")  # a whole reply in one segment, with CRLF
+    assert sent(transport) == ["ANSWER", 'STREAM FILE "hello" ""']
+    proto.dataReceived(b"520-Invalid command syntax.  Proper usage follows:\n")
+    proto.dataReceived(b"200 result=0 is what it answers\n")  # a usage line, each in its own segment
+    assert sent(transport) == []
+    proto.dataReceived(b"520 End of proper usage.\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "error"']
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "error" and row["path"] == "answer:next > play:error"
+
+
 def test_replies_split_into_single_bytes_are_reassembled(flows: FlowSet) -> None:
     h = Harness(flows)
     proto, transport = h.connect()

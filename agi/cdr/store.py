@@ -253,34 +253,46 @@ def _insert_step(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> N
     conn.execute(INSERT_STEP, step_values(*arg))
 
 
-#: Operations whose rows a batch inserts with one executemany each.
-_MANY: dict[str, tuple[str, Callable[[Any], tuple[Any, ...]]]] = {
-    "insert_call": (INSERT_CALL, call_values), "insert_step": (INSERT_STEP, lambda arg: step_values(*arg)),
-}
-
-
 def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
     """The batch's new call rows, then its step rows, one executemany each;
     then every other operation in order (an update always follows the
-    insert of its row: same batch, or an earlier one)."""
-    grouped: dict[str, list[Any]] = {op: [] for op in _MANY}
+    insert of its row: same batch, or an earlier one).
+
+    A call that starts and ends within the batch gets its final row in one
+    insert: same transaction, same result as the insert and its update."""
+    calls: list[dict[str, Any]] = []
+    ends: dict[Any, dict[str, Any]] = {}  # call key -> end values, for calls inserted here
+    steps: list[tuple[str, dict[str, Any]]] = []
     others = []
     for op, arg in batch:
-        if op in grouped:
-            grouped[op].append(arg)
+        if op == "insert_step":
+            steps.append(arg)
+        elif op == "insert_call":
+            calls.append(arg)
+            ends[arg.get("id")] = {}
+        elif op == "update_call" and ends.get(arg[0]) == {}:
+            ends[arg[0]] = arg[1]
         else:
             others.append((op, arg))
-    for op, (sql, params) in _MANY.items():
-        if grouped[op]:
-            _insert_many(conn, op, sql, [params(row) for row in grouped[op]], grouped[op])
+    if calls:
+        _insert_many(conn, INSERT_CALL, [call_values({**row, **ends[row.get("id")]}) for row in calls],
+                     lambda: [op for row in calls for op in _queued_as(row, ends[row.get("id")])])
+    if steps:
+        _insert_many(conn, INSERT_STEP, [step_values(*arg) for arg in steps],
+                     lambda: [("insert_step", arg) for arg in steps])
     for op, arg in others:
         _apply(conn, op, arg)
 
 
-def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[tuple[Any, ...]],
-                 rows: list[Any]) -> None:
+def _queued_as(row: dict[str, Any], end: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A call row's operations as they were queued: its insert, and its update if merged."""
+    return [("insert_call", row), ("update_call", (row.get("id"), end))] if end else [("insert_call", row)]
+
+
+def _insert_many(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]],
+                 operations: Callable[[], list[tuple[str, Any]]]) -> None:
     """All rows at once in a savepoint; when one row is bad, undo the group
-    and insert row by row, so only the bad one is dropped."""
+    and apply its ``operations()`` one by one, so only the bad one is dropped."""
     conn.execute("SAVEPOINT many")
     try:
         conn.executemany(sql, params)
@@ -289,8 +301,8 @@ def _insert_many(conn: sqlite3.Connection, op: str, sql: str, params: list[tuple
             raise
         conn.execute("ROLLBACK TO many")
         conn.execute("RELEASE many")
-        for row in rows:
-            _apply(conn, op, row)
+        for op, arg in operations():
+            _apply(conn, op, arg)
         return
     conn.execute("RELEASE many")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -32,14 +33,15 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def setup_logging(level: str, batched: bool = False) -> None:
-    """Log to stderr at ``level``; ``batched`` (the server) writes routine
-    lines in batches at most half a second apart (agi.log_output)."""
+def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
+    writes routine lines in batches at most half a second apart (agi.log_output)."""
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]
-    handler = batched_stderr(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
+    stream = stream or sys.stderr
+    handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
     logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
 
 

@@ -136,6 +136,13 @@ def parse_200(line: str) -> Reply:
     return Reply(code=200, result=result, data=data, endpos=None if endpos is None else int(endpos), text=body)
 
 
+@lru_cache(maxsize=1024)
+def parse_200_line(raw: bytes) -> Reply:
+    """``parse_200`` of one raw ``200 ...`` line as it comes off the wire,
+    with its line ending; remembered like ``parse_200``."""
+    return parse_200(raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace"))
+
+
 class ReplyParser:
     """Turns reply lines into Replies; notes the out-of-band HANGUP line.
 
@@ -150,6 +157,11 @@ class ReplyParser:
         self.hangup_seen = False
         self._usage: list[str] | None = None
         self._usage_code = 0
+
+    @property
+    def idle(self) -> bool:
+        """Not inside a multi-line answer: the next line starts a reply."""
+        return self._usage is None
 
     def feed(self, line: str) -> Reply | None:
         if line.endswith("\r"):

@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
-from agi.protocol.wire import Reply, ReplyParser
+from agi.protocol.wire import Reply, ReplyParser, parse_200_line
 from agi.ready import Ready
 from agi.server.runner import PendingReply
 
@@ -54,9 +54,17 @@ class FastAGIProtocol(LineOnlyReceiver):
     def dataReceived(self, data: bytes) -> None:
         """Environment lines straight from each segment (a couple of dozen
         lines in one or two segments, decoded at once: a newline byte is
-        never part of another character); LineOnlyReceiver frames the rest."""
+        never part of another character); a segment that is exactly the
+        ``200`` reply to the pending command, as nearly all are, goes
+        straight to it; LineOnlyReceiver frames the rest."""
         if self._env is None:
-            super().dataReceived(data)
+            if (data[:4] == b"200 " and data.find(b"\n") == len(data) - 1 and self._pending is not None
+                    and not self._buffer and not self._closed and self._parser.idle
+                    and len(data) <= self.MAX_LENGTH):
+                pending, self._pending = self._pending, None
+                pending.resolve(parse_200_line(data))
+            else:
+                super().dataReceived(data)
             return
         data = self._head + data
         end = data.rfind(b"\n") + 1  # just past the last complete line
