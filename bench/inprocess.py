@@ -92,7 +92,8 @@ def one_call(factory: FastAGIFactory, environment: str, replies: list[bytes], n:
 
 
 def run(args: argparse.Namespace) -> None:
-    setup_logging(args.log_level, batched=True, stream=open(os.devnull, "w"))  # as agiflow serve does
+    devnull = open(os.devnull, "w")  # kept open for the run: the log handler writes to its descriptor
+    setup_logging(args.log_level, batched=True, stream=devnull)  # as agiflow serve does
     folder = Path(tempfile.mkdtemp(prefix="agiflow-inprocess-"))
     try:
         (folder / "flows").mkdir()
