@@ -3,16 +3,19 @@ trouble: a locked, read-only, missing or full database delays them (and
 says so), a killed server leaves its calls marked interrupted."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
 
 from agi.cdr.schema import MARK_INTERRUPTED
-from agi.cdr.store import CdrStore, iso
+from agi.cdr.store import CdrStore, as_json, iso
 
 
 def row(key: str) -> dict:
@@ -281,3 +284,16 @@ def test_only_running_calls_are_indexed_by_status(tmp_path: Path) -> None:
     assert "idx_calls_status" not in indexes and "idx_calls_in_progress" in indexes
     plan = db.execute("EXPLAIN QUERY PLAN " + MARK_INTERRUPTED, {"interrupted": "x", "now": "y"}).fetchall()
     assert "idx_calls_in_progress" in str(plan)
+
+
+#: What steps note in a CDR: JSON values, tuples, and objects JSON has no form for.
+CDR_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.builds(object) | st.dates(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CDR_VALUES)
+def test_cdr_values_are_the_json_that_json_dumps_writes(value: object) -> None:
+    assert as_json(value) == json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
