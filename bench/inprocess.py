@@ -3,12 +3,15 @@
 Runs calls of a flow (default ``bench/reference.yaml``) through the real
 ``FastAGIFactory``, ``FastAGIProtocol``, session, steps and ``CdrStore``
 writer thread, on an in-memory transport that replays the replies the
-simulated Asterisk 22 gave to a first call. Prints the reactor thread's and
+simulated Asterisk 22 gave to a first call, with the server's logging
+(batched lines, here to /dev/null). Prints the reactor thread's and
 the CDR writer's CPU per call. Wall-clock CPU on a shared machine moves by
 tens of percent from one minute to the next; ``--callgrind`` instead counts
 the instructions per call under valgrind (the count of N calls minus the
 count of 50, over N - 50), which does not depend on the machine's other work
-and so compares two versions of the code to the percent.
+and so compares two versions of the code to the percent. The writer
+batches by time, so its share moves with valgrind's pace: compare the
+reactor side with ``--no-cdr``.
 
     PYTHONPATH=. python bench/inprocess.py [--calls 2000] [--flow FILE] [--no-cdr]
                                            [--log-level INFO] [--profile out.prof]
