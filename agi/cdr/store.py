@@ -269,7 +269,7 @@ def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None
     A call that starts and ends within the batch gets its final row in one
     insert: same transaction, same result as the insert and its update."""
     calls: list[dict[str, Any]] = []
-    ends: dict[Any, dict[str, Any]] = {}  # call key -> end values, for calls inserted here
+    ends: dict[Any, dict[str, Any] | None] = {}  # call key -> its end values, if it ended in this batch
     steps: list[tuple[str, dict[str, Any]]] = []
     others = []
     for op, arg in batch:
@@ -277,14 +277,15 @@ def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None
             steps.append(arg)
         elif op == "insert_call":
             calls.append(arg)
-            ends[arg.get("id")] = {}
-        elif op == "update_call" and ends.get(arg[0]) == {}:
+            ends[arg.get("id")] = None
+        elif op == "update_call" and arg[0] in ends and ends[arg[0]] is None:
             ends[arg[0]] = arg[1]
         else:
             others.append((op, arg))
     if calls:
-        _insert_many(conn, INSERT_CALL, [call_values({**row, **ends[row.get("id")]}) for row in calls],
-                     lambda: [op for row in calls for op in _queued_as(row, ends[row.get("id")])])
+        rows = [(row, ends[row.get("id")]) for row in calls]
+        _insert_many(conn, INSERT_CALL, [call_values({**row, **end} if end else row) for row, end in rows],
+                     lambda: [op for row, end in rows for op in _queued_as(row, end)])
     if steps:
         _insert_many(conn, INSERT_STEP, [step_values(*arg) for arg in steps],
                      lambda: [("insert_step", arg) for arg in steps])
@@ -292,9 +293,9 @@ def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None
         _apply(conn, op, arg)
 
 
-def _queued_as(row: dict[str, Any], end: dict[str, Any]) -> list[tuple[str, Any]]:
+def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[str, Any]]:
     """A call row's operations as they were queued: its insert, and its update if merged."""
-    return [("insert_call", row), ("update_call", (row.get("id"), end))] if end else [("insert_call", row)]
+    return [("insert_call", row)] if end is None else [("insert_call", row), ("update_call", (row.get("id"), end))]
 
 
 def _insert_many(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]],
