@@ -43,6 +43,7 @@ from agi.cli.common import setup_logging  # noqa: E402
 from agi.config import ServerConfig  # noqa: E402
 from agi.flow.library import FlowLibrary  # noqa: E402
 from agi.server.factory import FastAGIFactory  # noqa: E402
+from agi.server.protocol import FastAGIProtocol  # noqa: E402
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -62,14 +63,20 @@ class NoCdr:
         pass
 
 
+def connect(factory: FastAGIFactory) -> tuple[FastAGIProtocol, StringTransport]:
+    """A new connection of the server to an in-memory transport."""
+    proto = factory.buildProtocol(None)
+    transport = StringTransport(peerAddress=PEER)
+    proto.makeConnection(transport)
+    return proto, transport
+
+
 def record_call(factory: FastAGIFactory, flow: str) -> tuple[str, list[bytes]]:
     """One call answered by the simulator; its environment and every reply."""
     env = make_environment(flow, uniqueid="1795385106.NUMBER", callerid="6NUMBER",
                            calleridname="Load caller NUMBER", dnid="912345678")
     sim = SimulatedAsterisk(env, CallerScript(dtmf=["2"], sounds=EverySound(8000)))
-    proto = factory.buildProtocol(None)
-    transport = StringTransport(peerAddress=PEER)
-    proto.makeConnection(transport)
+    proto, transport = connect(factory)
     environment = "".join(f"{line}\n" for line in sim.env_lines())
     proto.dataReceived(environment.encode())
     replies = []
@@ -83,9 +90,7 @@ def record_call(factory: FastAGIFactory, flow: str) -> tuple[str, list[bytes]]:
 
 
 def one_call(factory: FastAGIFactory, environment: str, replies: list[bytes], n: int) -> None:
-    proto = factory.buildProtocol(None)
-    transport = StringTransport(peerAddress=PEER)
-    proto.makeConnection(transport)
+    proto, transport = connect(factory)
     proto.dataReceived(environment.replace("NUMBER", str(n)).encode())
     for reply in replies:
         proto.dataReceived(reply)

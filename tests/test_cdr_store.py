@@ -215,20 +215,23 @@ def test_full_disk_keeps_rows_until_space_is_freed(tiny_disk: Path, caplog) -> N
     assert sqlite_utils.Database(tiny_disk / "cdr.db")["calls"].count == 200
 
 
-def traced_connector(statements: list[str]):
-    """A writer connection that records every SQL statement it runs."""
-    def connect(path: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def traced_store(path: Path, flush_interval: float) -> tuple[CdrStore, list[str]]:
+    """A started writer whose connection records every SQL statement it runs."""
+    statements: list[str] = []
+
+    def connect(database: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
         conn.set_trace_callback(statements.append)
         return conn
-    return connect
+
+    store = CdrStore(path, flush_interval=flush_interval, connector=connect)
+    store.open()
+    store.start()
+    return store, statements
 
 
 def test_a_call_that_starts_and_ends_in_one_batch_is_written_by_one_insert(tmp_path: Path) -> None:
-    statements: list[str] = []
-    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.2, connector=traced_connector(statements))
-    store.open()
-    store.start()
+    store, statements = traced_store(tmp_path / "cdr.db", flush_interval=0.2)
     store.call_started(row("a"))
     store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
     store.call_ended("a", {"status": "completed", "path": "answer:next", "ended_at": iso(1_800_000_001)})
@@ -240,10 +243,7 @@ def test_a_call_that_starts_and_ends_in_one_batch_is_written_by_one_insert(tmp_p
 
 
 def test_a_call_that_ends_in_a_later_batch_is_updated(tmp_path: Path) -> None:
-    statements: list[str] = []
-    store = CdrStore(tmp_path / "cdr.db", flush_interval=0.01, connector=traced_connector(statements))
-    store.open()
-    store.start()
+    store, statements = traced_store(tmp_path / "cdr.db", flush_interval=0.01)
     store.call_started(row("a"))
     deadline = time.monotonic() + 10
     while store.pending and time.monotonic() < deadline:

@@ -61,8 +61,7 @@ class FastAGIProtocol(LineOnlyReceiver):
             if (data[:4] == b"200 " and data.find(b"\n") == len(data) - 1 and self._pending is not None
                     and not self._buffer and not self._closed and self._parser.idle
                     and len(data) <= self.MAX_LENGTH):
-                pending, self._pending = self._pending, None
-                pending.resolve(parse_200_line(data))
+                self._answer(parse_200_line(data))
             else:
                 super().dataReceived(data)
             return
@@ -102,6 +101,11 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._pending is None:
             log.warning("%s: unexpected line with no command pending: %r", self.peer, text[:200])
             return
+        self._answer(reply)
+
+    def _answer(self, reply: Reply) -> None:
+        """Hand the reply to the command in flight, which then may send the next."""
+        assert self._pending is not None
         pending, self._pending = self._pending, None
         pending.resolve(reply)
 
