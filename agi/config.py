@@ -9,9 +9,9 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
-from agi.flow.loader import describe, error_path
-from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
-from agi.nodes.base import obj
+from agi.loading.loader import describe, error_path
+from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+from agi.steps.base import obj
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import RecordingSettings
 from agi.session import Fallback

@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from agi.cdr.schema import IN_PROGRESS, INTERRUPTED
-from agi.cdr.store import as_json, iso
+from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
+from agi.storage.cdr_writer import as_json, iso
 from agi.channel import Channel, ChannelHungUp, CommandTransport
-from agi.flow.context import CallContext, CallInfo
-from agi.flow.interpreter import FAILED, CallResult, StepRecord, run_call
-from agi.flow.model import FlowSet
+from agi.engine.context import CallContext, CallInfo
+from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
+from agi.engine.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services

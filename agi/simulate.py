@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from agi.cdr.callbacks import MemoryCallbackRequests
-from agi.cdr.memory import MemoryCdr
-from agi.flow.model import Flow, FlowSet
+from agi.storage.callbacks import MemoryCallbackRequests
+from agi.storage.cdr_memory import MemoryCdr
+from agi.engine.model import Flow, FlowSet
 from agi.services import Services
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk

@@ -38,10 +38,10 @@ from twisted.internet import task  # noqa: E402
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
-from agi.cdr.store import CdrStore  # noqa: E402
+from agi.storage.cdr_writer import CdrStore  # noqa: E402
 from agi.cli.common import setup_logging  # noqa: E402
 from agi.config import ServerConfig  # noqa: E402
-from agi.flow.library import FlowLibrary  # noqa: E402
+from agi.loading.library import FlowLibrary  # noqa: E402
 from agi.server.factory import FastAGIFactory  # noqa: E402
 from agi.server.protocol import FastAGIProtocol  # noqa: E402
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment  # noqa: E402

@@ -3,7 +3,7 @@ report indexes?
 
 Generates N calls (default 1,000,000) with their steps over 30 days in a
 temporary SQLite file, with the server's schema minus the report indexes
-(``agi.cdr.schema.REPORT_INDEXES``). Times every report (the query and the
+(``agi.storage.cdr_schema.REPORT_INDEXES``). Times every report (the query and the
 terminal table) on that baseline, creates the report indexes, and times them
 again. Prints one line per report: baseline, indexed, ratio, rows. Exits 1
 if a report gives different rows with the indexes (speed is never asserted).
@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from agi.cdr.schema import CALL_COLUMNS, REPORT_INDEXES, STEP_COLUMNS, ensure_schema
+from agi.storage.cdr_schema import CALL_COLUMNS, REPORT_INDEXES, STEP_COLUMNS, ensure_schema
 from agi.reports import run_report
 from agi.reports.model import Filters
 from agi.reports.render import render

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from agi.cdr.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook, CallbackError
+from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook, CallbackError
 from agi.cli.common import config_option, get_config
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 

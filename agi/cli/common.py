@@ -9,8 +9,8 @@ from typing import TextIO
 import click
 
 from agi.config import Config, ConfigError, load_config
-from agi.flow.loader import load_flows
-from agi.flow.model import Flow, FlowSet
+from agi.loading.loader import load_flows
+from agi.engine.model import Flow, FlowSet
 from agi.log_output import LOG_FORMAT, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"

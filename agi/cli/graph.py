@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from agi.cli.common import config_option, find_flow
-from agi.flow import diagram
+from agi.loading import diagram
 
 
 @click.command()

@@ -11,11 +11,11 @@ import click
 
 from agi.cli.common import config_option, get_config
 from agi.config import Config
-from agi.flow.loader import load_schedules
-from agi.schedule.evaluate import changes, describe_time, state_at
-from agi.schedule.model import Schedule
-from agi.schedule.overrides import STATES, SqliteOverrides
-from agi.schedule.spec import parse_moment
+from agi.loading.loader import load_schedules
+from agi.hours.evaluate import changes, describe_time, state_at
+from agi.hours.model import Schedule
+from agi.storage.overrides import STATES, SqliteOverrides
+from agi.hours.spec import parse_moment
 from agi.services import Override, OverridesUnavailable
 
 #: How far ``show`` lists the changes to come.

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from agi.flow.schema import editor_schema
+from agi.loading.schema import editor_schema
 
 
 @click.command()

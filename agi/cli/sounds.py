@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agi.cli.common import config_option, get_config, load_flow_set
-from agi.flow.model import PromptText
+from agi.engine.model import PromptText
 from agi.sounds import render as rendering
 from agi.sounds.prompts import PROMPT_FILE, all_prompts, load_prompt_file
 

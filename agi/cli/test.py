@@ -9,8 +9,8 @@ from typing import NoReturn
 import click
 
 from agi.cli.common import config_option, get_config
-from agi.flow.loader import load_flows
-from agi.flow.model import FlowSet
+from agi.loading.loader import load_flows
+from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
 from agi.flowtest.runner import CaseResult, run_cases, select
 from agi.services import Services

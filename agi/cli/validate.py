@@ -9,7 +9,7 @@ import click
 
 from agi.cli.common import config_option, get_config
 from agi.config import Config
-from agi.flow.loader import load_flows
+from agi.loading.loader import load_flows
 from agi.sounds.check import missing_prompts
 
 

@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
-from agi.cdr.schema import CALL_COLUMNS
-from agi.flow.interpreter import CALLER_HANGUP, COMPLETED, FAILED
-from agi.flow.loader import TEST_FILE_SUFFIXES, _Errors
-from agi.flow.model import FlowSet
-from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
+from agi.storage.cdr_schema import CALL_COLUMNS
+from agi.engine.interpreter import CALLER_HANGUP, COMPLETED, FAILED
+from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
+from agi.engine.model import FlowSet
+from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseOverride
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
-from agi.nodes.list_check import normaliser
+from agi.steps.list_check import normaliser
 from agi.simulate import parse_dtmf
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)

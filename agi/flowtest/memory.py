@@ -1,6 +1,6 @@
 """In-memory services for one test case: number lists written in the case,
 schedule overrides, and webhooks recorded instead of sent (callback requests
-are kept by ``agi.cdr.callbacks.MemoryCallbackRequests``). Nothing here reads the database or the network, so a test
+are kept by ``agi.storage.callbacks.MemoryCallbackRequests``). Nothing here reads the database or the network, so a test
 case gives the same result on every machine."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, probe_keys
-from agi.nodes.list_check import normaliser
+from agi.steps.list_check import normaliser
 from agi.services import ListHit, ListUnavailable, Override, WebhookResult
 from agi.webhooks import DryRunWebhooks
 

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
-from agi.flow.model import FlowSet
+from agi.engine.model import FlowSet
 from agi.flowtest.expect import Observed, check
-from agi.cdr.callbacks import MemoryCallbackRequests
+from agi.storage.callbacks import MemoryCallbackRequests
 from agi.flowtest.memory import CaseWebhooks, MemoryLists, MemoryOverrides, fixed_chance
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services

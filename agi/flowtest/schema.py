@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agi.nodes.base import obj
-from agi.nodes.branch import STEP_NAME
-from agi.nodes.goto import FLOW_NAME
+from agi.steps.base import obj
+from agi.steps.branch import STEP_NAME
+from agi.steps.goto import FLOW_NAME
 
 CASE_FILE_VERSION = 1
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from agi.cdr.schema import CALL_COLUMNS, STEP_COLUMNS
+from agi.storage.cdr_schema import CALL_COLUMNS, STEP_COLUMNS
 from agi.reports.timerange import UTC
 
 

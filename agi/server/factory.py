@@ -12,7 +12,7 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from agi.config import ServerConfig
-from agi.flow.model import FlowSet
+from agi.engine.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.server.protocol import FastAGIProtocol
 from agi.server.runner import CallRunner

@@ -13,13 +13,13 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from agi.cdr.store import CdrStore
+from agi.storage.cdr_writer import CdrStore
 from agi.config import Config
-from agi.flow.library import FlowLibrary
-from agi.flow.model import FlowSet
+from agi.loading.library import FlowLibrary
+from agi.engine.model import FlowSet
 from agi.lists.store import missing_lists
 from agi.log_output import FLUSH_INTERVAL, flush_batched
-from agi.runtime import server_services
+from agi.wiring import server_services
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
 

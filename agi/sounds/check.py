@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi.flow.model import Flow, FlowSet
+from agi.engine.model import Flow, FlowSet
 from agi.sounds.catalog import DEFAULT_LANGUAGE, is_templated, prompt_available
 
 

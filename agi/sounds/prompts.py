@@ -8,10 +8,10 @@ from typing import Iterable
 
 from jsonschema import Draft202012Validator
 
-from agi.flow.loader import describe, error_path, prompt_texts
-from agi.flow.model import FlowSet, PromptText
-from agi.flow.schema import PROMPTS_SCHEMA
-from agi.flow.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+from agi.loading.loader import describe, error_path, prompt_texts
+from agi.engine.model import FlowSet, PromptText
+from agi.loading.schema import PROMPTS_SCHEMA
+from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 
 #: Prompts the dialplan plays (extensions_agiflow.conf), beside the sound files.
 PROMPT_FILE = "prompts.yaml"

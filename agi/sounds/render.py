@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from agi.flow.model import PromptText
+from agi.engine.model import PromptText
 
 SAMPLE_RATE = 8000
 EXTENSION = "wav"

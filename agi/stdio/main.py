@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from agi.cdr.direct import DirectCdr
+from agi.storage.cdr_direct import DirectCdr
 from agi.config import Config, ConfigError, load_config
-from agi.flow.loader import load_flows
-from agi.flow.model import FlowSet
+from agi.loading.loader import load_flows
+from agi.engine.model import FlowSet
 from agi.log_output import LOG_FORMAT
-from agi.runtime import process_services
+from agi.wiring import process_services
 from agi.session import SessionSettings, run_session
-from agi.stdio.driver import run_to_completion
+from agi.server.stdio_driver import run_to_completion
 from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
 from agi.webhooks import OnDemandWebhooks
 

@@ -1,0 +1,119 @@
+"""Everything a step sees of the call it runs on."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from agi.channel import Channel
+from agi.engine import templates
+from agi.engine.model import Flow
+from agi.services import Services
+
+#: CDR columns steps fill with ``CallContext.record`` (see docs/cdr.md).
+RECORD_COLUMNS = frozenset({
+    "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
+    "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
+})
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who is calling, what they dialled and how the call reached us."""
+
+    id: str
+    caller: str = ""
+    caller_name: str = ""
+    called: str = ""
+    channel: str = ""
+    language: str = ""
+    context: str = ""
+    extension: str = ""
+    args: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def as_names(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "caller": self.caller, "caller_name": self.caller_name,
+            "called": self.called, "channel": self.channel, "language": self.language,
+            "context": self.context, "extension": self.extension, "args": list(self.args),
+        }
+
+
+class CallContext:
+    """The running call: channel, call data, variables, CDR fields, clock.
+
+    ``clock`` returns seconds since the epoch; it is injected so that
+    schedules and durations are tested exactly.
+    """
+
+    def __init__(self, channel: Channel, call: CallInfo, flow: Flow, clock: Callable[[], float],
+                 log: logging.LoggerAdapter | None = None, services: Services | None = None) -> None:
+        self.channel = channel
+        self.call = call
+        self.flow = flow
+        self.clock = clock
+        self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
+        #: Whether DEBUG lines (a line per step) are logged, asked once per call.
+        self.debug = self.log.isEnabledFor(logging.DEBUG)
+        self.services = services or Services()
+        self.vars: dict[str, Any] = {}
+        self.cdr: dict[str, Any] = {}
+        self.recorded: dict[str, Any] = {}
+        self.details: dict[str, Any] = {}
+        #: The step running now, and "step:outcome" of every step before it.
+        self.step = ""
+        self.path: list[str] = []
+        self.transfer_to: str | None = None
+        self.language = call.language
+
+    def now(self) -> datetime:
+        """The current time in the flow's timezone."""
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc).astimezone(ZoneInfo(self.flow.timezone))
+
+    def names(self) -> dict[str, Any]:
+        """What templates and conditions can read."""
+        return {name: read(self) for name, read in _NAMES.items()}
+
+    def name(self, name: str) -> Any:
+        """One of ``names()``; KeyError for any other."""
+        return _NAMES[name](self)
+
+    def render(self, value: Any) -> Any:
+        if not templates.is_template(value):
+            return value  # plain text: no need to gather the names
+        parts = templates.references(value)
+        text = None if parts is None else templates.fill(parts, self.name)
+        return text if text is not None else templates.render(value, self.names())
+
+    def render_text(self, value: Any) -> str:
+        rendered = self.render(value)
+        return "" if rendered is None else str(rendered)
+
+    def evaluate(self, condition: str) -> bool:
+        return templates.evaluate(condition, self.names())
+
+    def note(self, **details: Any) -> None:
+        """Attach details to the current step's trace entry and CDR step row."""
+        self.details.update(details)
+
+    def record(self, **columns: Any) -> None:
+        """Set built-in CDR columns of the call (vip, consent, queue_wait...)."""
+        unknown = set(columns) - RECORD_COLUMNS
+        if unknown:
+            raise ValueError(f"not CDR columns steps may set: {', '.join(sorted(unknown))}")
+        self.recorded.update(columns)
+
+
+#: The names templates and conditions read, each from the running call.
+_NAMES: dict[str, Callable[[CallContext], Any]] = {
+    "call": lambda ctx: ctx.call.as_names(),
+    "vars": lambda ctx: dict(ctx.vars),
+    "params": lambda ctx: {**ctx.flow.params, **ctx.call.params},
+    "args": lambda ctx: list(ctx.call.args),
+    "cdr": lambda ctx: dict(ctx.cdr),
+    "now": lambda ctx: ctx.now(),
+    "flow": lambda ctx: {"name": ctx.flow.name},
+}

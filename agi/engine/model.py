@@ -1,0 +1,65 @@
+"""The flow model: frozen dataclasses built by the loader, read by the
+interpreter. Nothing here knows YAML or step types beyond the Node base."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from agi.steps.base import Node
+    from agi.hours.model import Schedule
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step: its node and where each outcome leads."""
+
+    name: str
+    node: Node
+    transitions: Mapping[str, str]
+    line: int = 0
+
+    @property
+    def type_name(self) -> str:
+        return self.node.type_name
+
+
+@dataclass(frozen=True)
+class PromptText:
+    """What one prompt says in one language (the flow's ``prompts:``), for
+    ``agiflow sounds build``."""
+
+    name: str
+    language: str
+    text: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One call script, reached at ``agi://host:port/<name>``."""
+
+    name: str
+    start: str
+    steps: Mapping[str, Step]
+    timezone: str = "UTC"
+    language: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""
+    prompts: tuple[PromptText, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlowSet:
+    """Every loaded flow and schedule by name; replaced whole on reload,
+    never mutated."""
+
+    flows: Mapping[str, Flow] = field(default_factory=dict)
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)
+
+    def get(self, name: str) -> Flow | None:
+        return self.flows.get(name)
+
+    def __len__(self) -> int:
+        return len(self.flows)

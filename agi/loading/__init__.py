@@ -1,0 +1,1 @@
+"""Loading and validating flows: YAML with line marks, JSON Schema, the model, graph and compliance checks."""

@@ -1,0 +1,66 @@
+"""The flows the server runs: loaded from a folder, replaced whole on reload,
+kept as they were when the new files have any error."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from agi.loading.loader import flow_files, load_flows
+from agi.engine.model import FlowSet
+from agi.loading.yamlio import SourceError
+
+log = logging.getLogger("agiflow.flows")
+
+
+class FlowLibrary:
+    """Holds the current FlowSet; calls in progress keep the set they began with."""
+
+    def __init__(self, folder: str | Path, on_load: Callable[[FlowSet], None] | None = None) -> None:
+        self.folder = Path(folder)
+        self.on_load = on_load
+        self.current = FlowSet()
+        self._snapshot: tuple[tuple[str, int, int], ...] = ()
+
+    def __call__(self) -> FlowSet:
+        return self.current
+
+    def snapshot(self) -> tuple[tuple[str, int, int], ...]:
+        """Name, mtime and size of every flow file: changes when any file does."""
+        found = []
+        for path in flow_files([self.folder]) if self.folder.exists() else []:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(found)
+
+    def reload(self) -> list[SourceError]:
+        """Load the folder again; on any error keep the old set and return the errors."""
+        snapshot = self.snapshot()
+        if not self.folder.is_dir():
+            errors = [SourceError(str(self.folder), 1, "flows folder does not exist")]
+        else:
+            flows, errors = load_flows([self.folder])
+            if not errors and not flows.flows:
+                errors = [SourceError(str(self.folder), 1, "no flow files (*.yaml) in the flows folder")]
+        self._snapshot = snapshot
+        if errors:
+            for error in errors:
+                log.error("%s", error)
+            log.error("flows not reloaded: %d errors; still serving the previous %d flows",
+                      len(errors), len(self.current))
+            return errors
+        self.current = flows
+        log.info("loaded %d flows from %s: %s", len(flows), self.folder, ", ".join(sorted(flows.flows)))
+        if self.on_load is not None:
+            self.on_load(flows)
+        return []
+
+    def reload_if_changed(self) -> bool:
+        """Reload when a flow file was added, removed or changed."""
+        if self.snapshot() == self._snapshot:
+            return False
+        self.reload()
+        return True

@@ -1,0 +1,321 @@
+"""The flow loading pipeline: YAML with line marks -> JSON Schema -> frozen
+dataclasses -> graph checks. Every error in every file is reported at once
+as ``file:line: message``; nothing half-valid is ever returned."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from agi.engine import templates
+from agi.loading import graph
+from agi.engine.model import Flow, FlowSet, PromptText, Step
+from agi.loading.schedules_file import build_schedules, is_schedules_document
+from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
+from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+from agi.steps import REGISTRY
+from agi.steps.base import COMMON_OUTCOMES, NEXT, obj
+from agi.hours.model import Schedule
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+#: Flow test-case files (``agiflow test``) live beside the flows; never flows.
+TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
+_FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
+_COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
+_NODE_VALIDATORS = {name: Draft202012Validator(cls.schema) for name, cls in REGISTRY.items()}
+
+
+class _Errors:
+    """Collects errors for one file, finding each one's line."""
+
+    def __init__(self, file: str, document: Any) -> None:
+        self.file = file
+        self.document = document
+        self.items: list[SourceError] = []
+        self.transition_paths: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, path: Iterable[Any], message: str) -> None:
+        self.items.append(SourceError(self.file, line_of(self.document, list(path)), message))
+
+    def schema(self, validator: Draft202012Validator, value: Any, path: list[Any], prefix: str) -> bool:
+        found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+        for error in found:
+            where = path + list(error.absolute_path)
+            self.add(error_path(error, where), prefix + describe(error))
+        return not found
+
+
+def describe(error: ValidationError) -> str:
+    """A schema error in words a flow author understands."""
+    location = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
+    location = location.replace(".[", "[")
+    at = f"{location}: " if location else ""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"{at}unknown key '{extra[0]}'; allowed: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"{at}{error.message.replace(' is a required property', '')} is required"
+    if error.validator == "oneOf" and error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
+        return f"{at}{best.message}"
+    return f"{at}{error.message}"
+
+
+def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
+    """Point an unknown-key error at the offending key's own line."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        if extra:
+            return path + [extra[0]]
+    return path
+
+
+def flow_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders to the flow files inside them (test-case files
+    ``*.tests.yaml`` left out), sorted; each file once."""
+    files: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()
+                       and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
+        for file in found:
+            files.setdefault(file.resolve(), file)
+    return list(files.values())
+
+
+def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
+    """Read and parse one YAML file: its document, or the errors."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [SourceError(file, 1, f"cannot read flow file: {exc}")]
+    try:
+        return load_yaml(text), []
+    except DocumentError as exc:
+        return None, [SourceError(file, exc.line, exc.message)]
+
+
+def load_flow_file(path: str | Path, schedules: Mapping[str, Schedule | None] | None = None
+                   ) -> tuple[Flow | None, list[SourceError]]:
+    """Load and check one flow file; its schedule steps may name ``schedules``."""
+    document, problems = read_document(path)
+    if problems:
+        return None, problems
+    return flow_from_document(document, str(path), schedules or {})
+
+
+def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedule | None]
+                       ) -> tuple[Flow | None, list[SourceError]]:
+    """Check one parsed flow file and build its Flow."""
+    errors = _Errors(file, document)
+    if not isinstance(document, MarkedMap):
+        errors.add([], "a flow file must be a mapping with version, name, start and steps")
+        return None, errors.items
+    if not errors.schema(_FLOW_VALIDATOR, document, [], ""):
+        return None, errors.items
+    flow = _build_flow(document, file, errors, schedules)
+    return (flow if not errors.items else None), sorted(errors.items)
+
+
+def _build_flow(document: MarkedMap, file: str, errors: _Errors,
+                schedules: Mapping[str, Schedule | None]) -> Flow:
+    steps = {}
+    for name, raw in document["steps"].items():
+        step = _build_step(name, raw, errors, schedules)
+        if step is not None:
+            steps[name] = step
+    timezone = document.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
+    flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
+                language=document.get("language"), description=document.get("description", ""),
+                params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file,
+                prompts=prompt_texts(document.get("prompts"), ["prompts"], document))
+    if len(steps) == len(document["steps"]):
+        _check_graph(flow, errors)
+    return flow
+
+
+def _text(value: Any) -> str:
+    """A YAML scalar as the text a template sees (booleans as true/false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def prompt_texts(prompts: Any, path: list[Any], document: Any) -> tuple[PromptText, ...]:
+    """A schema-checked ``{name: {language: text}}`` mapping as PromptTexts,
+    each with its line; runs of whitespace in the text become one space."""
+    return tuple(PromptText(name, language, " ".join(str(text).split()),
+                            line_of(document, [*path, name, language]))
+                 for name, texts in (prompts or {}).items() for language, text in texts.items())
+
+
+def _build_step(name: str, raw: MarkedMap, errors: _Errors,
+                schedules: Mapping[str, Schedule | None]) -> Step | None:
+    where = ["steps", name]
+    prefix = f"step '{name}': "
+    kinds = [key for key in raw if key in REGISTRY]
+    for key in raw:
+        if key not in REGISTRY and key not in COMMON_STEP_SCHEMA:
+            allowed = ", ".join([*sorted(REGISTRY), *COMMON_STEP_SCHEMA])
+            errors.add(where + [key], f"{prefix}unknown key '{key}'; allowed: {allowed}")
+    if len(kinds) != 1:
+        problem = "no step type" if not kinds else f"more than one step type ({', '.join(kinds)})"
+        errors.add(where, f"{prefix}{problem}; one of: {', '.join(sorted(REGISTRY))}")
+        return None
+    kind = kinds[0]
+    common = {k: v for k, v in raw.items() if k in COMMON_STEP_SCHEMA}
+    ok = errors.schema(_NODE_VALIDATORS[kind], raw[kind], where + [kind], f"{prefix}{kind}: ")
+    ok = errors.schema(_COMMON_VALIDATOR, common, where, prefix) and ok
+    if not ok:
+        return None
+    node = REGISTRY[kind].from_config(raw[kind]).with_schedules(schedules)
+    for option, message in node.problems():
+        errors.add(where + [kind], f"{prefix}{kind}.{option}: {message}")
+    for option, text, is_condition in node.templates():
+        syntax = templates.syntax_error(text, expression=is_condition)
+        if syntax:
+            errors.add(where + [kind], f"{prefix}{kind}.{option}: {syntax}")
+    transitions = _transitions(name, node, common, errors)
+    return Step(name=name, node=node, transitions=transitions, line=raw.line)
+
+
+def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) -> dict[str, str]:
+    where = ["steps", name]
+    prefix = f"step '{name}': "
+    outcomes = [*node.outcomes(), *COMMON_OUTCOMES]
+    transitions = dict(node.own_transitions())
+    for outcome in transitions:
+        errors.transition_paths[(name, outcome)] = where + [node.type_name]
+    if "next" in common:
+        errors.transition_paths[(name, NEXT)] = where + ["next"]
+        if NEXT not in outcomes:
+            errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step ends the flow")
+        transitions[NEXT] = common["next"]
+    for outcome, target in (common.get("on") or {}).items():
+        if outcome not in outcomes:
+            errors.add(where + ["on", outcome],
+                       f"{prefix}unknown outcome '{outcome}'; allowed: {', '.join(outcomes)}")
+            continue
+        errors.transition_paths[(name, outcome)] = where + ["on", outcome]
+        if outcome in transitions:
+            errors.add(where + ["on", outcome], f"{prefix}outcome '{outcome}' is given a target twice")
+        transitions[outcome] = target
+    return transitions
+
+
+def _check_graph(flow: Flow, errors: _Errors) -> None:
+    if flow.start not in flow.steps:
+        errors.add(["start"], f"start step '{flow.start}' does not exist")
+        return
+    for step, outcome, target in graph.dangling_targets(flow.steps):
+        path = errors.transition_paths.get((step, outcome), ["steps", step])
+        errors.add(path, f"step '{step}': outcome '{outcome}' leads to unknown step '{target}'")
+    reached = graph.reachable(flow.steps, flow.start)
+    for name in flow.steps:
+        if name not in reached:
+            errors.add(["steps", name], f"step '{name}' is never reached from start step '{flow.start}'")
+    for name, guard in flow.steps.items():
+        for outcome in guard.node.guarded_outcomes():
+            dialler = graph.dialling_step_after(flow.steps, guard, outcome)
+            if dialler is not None:
+                errors.add(errors.transition_paths.get((name, outcome), ["steps", name]),
+                           f"step '{name}': outcome '{outcome}' leads to step '{dialler}', which dials; "
+                           f"a {guard.type_name} step must never lead to a dial when the number is listed "
+                           f"or cannot be checked")
+    for name in graph.trapped(flow.steps):
+        if name in reached:
+            errors.add(["steps", name], f"step '{name}' is in a loop with no way out: no path from it ends the flow")
+
+
+def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]:
+    """Load every flow and schedule under ``paths``; the set is empty when
+    any error exists. Schedules files are read first, so that any flow may
+    name any schedule."""
+    errors: list[SourceError] = []
+    documents = _read_all(paths, errors)
+    schedules = _load_schedules([(f, d) for f, d in documents if is_schedules_document(d)], errors)
+    flows: dict[str, Flow] = {}
+    for file, document in documents:
+        if is_schedules_document(document):
+            continue
+        flow, found = flow_from_document(document, str(file), schedules)
+        errors.extend(found)
+        if flow is None:
+            continue
+        if flow.name in flows:
+            errors.append(SourceError(str(file), 1, f"flow name '{flow.name}' is also used by {flows[flow.name].source}"))
+            continue
+        flows[flow.name] = flow
+    for flow in flows.values():
+        for step in flow.steps.values():
+            for target in step.node.flow_references():
+                if target not in flows:
+                    errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
+    if errors:
+        return FlowSet(), sorted(errors)
+    return FlowSet(flows, {name: s for name, s in schedules.items() if s is not None}), []
+
+
+def load_schedules(paths: Iterable[str | Path]) -> tuple[dict[str, Schedule], list[SourceError]]:
+    """Only the schedules under ``paths``; flow files are not checked, so
+    schedules can be shown and overridden while a flow has errors."""
+    read_errors: list[SourceError] = []
+    documents = [(f, d) for f, d in _read_all(paths, read_errors) if is_schedules_document(d)]
+    errors = [e for e in read_errors if _mentions_schedules(e.file)]
+    schedules = _load_schedules(documents, errors)
+    if errors:
+        return {}, sorted(errors)
+    return {name: s for name, s in schedules.items() if s is not None}, []
+
+
+def _mentions_schedules(file: str) -> bool:
+    """A file that cannot be parsed but looks like a schedules file."""
+    try:
+        return re.search(r"^schedules\s*:", Path(file).read_text(encoding="utf-8", errors="replace"),
+                         re.M) is not None
+    except OSError:
+        return True
+
+
+def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tuple[Path, Any]]:
+    """Every file under ``paths`` parsed; the errors of those that cannot be."""
+    documents = []
+    for file in flow_files(paths):
+        if not file.exists():
+            errors.append(SourceError(str(file), 1, "no such file or folder"))
+            continue
+        if file.name.endswith(TEST_FILE_SUFFIXES):
+            errors.append(SourceError(str(file), 1, "a test-case file, not a flow: run it with `agiflow test`"))
+            continue
+        document, found = read_document(file)
+        errors.extend(found)
+        if not found:
+            documents.append((file, document))
+    return documents
+
+
+def _load_schedules(documents: list[tuple[Path, Any]], errors: list[SourceError]) -> dict[str, Schedule | None]:
+    """Schedules by name from every schedules file; a name declared but
+    invalid maps to None, so flows naming it are not told it is unknown."""
+    schedules: dict[str, Schedule | None] = {}
+    sources: dict[str, str] = {}
+    for file, document in documents:
+        collector = _Errors(str(file), document)
+        built = build_schedules(document, str(file), collector)
+        declared = document.get("schedules")
+        for name in declared if isinstance(declared, dict) else {}:
+            where = f"{file}:{declared.key_lines.get(name, 1)}"
+            if name in sources:
+                collector.add(["schedules", name], f"schedule '{name}' is also defined at {sources[name]}")
+                continue
+            sources[name] = where
+            schedules[name] = built.get(name)
+        errors.extend(collector.items)
+    return schedules

@@ -1,0 +1,23 @@
+"""``answer``: answer the channel (Asterisk's ANSWER)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import NEXT, Node, obj
+
+
+@dataclass(frozen=True)
+class AnswerNode(Node):
+    type_name = "answer"
+    summary = "Answer the call. Outcome: next."
+    schema = {"oneOf": [{"type": "null"}, {"const": True}, obj({})]}
+
+    @classmethod
+    def from_config(cls, config: Any) -> "AnswerNode":
+        return cls()
+
+    async def run(self, ctx: CallContext) -> str:
+        await ctx.channel.answer()
+        return NEXT

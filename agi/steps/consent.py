@@ -1,0 +1,217 @@
+"""``consent``: recording consent, GDPR style, that gates MixMonitor.
+
+Policies: ``ask`` (play the notice to its end, then ask for a key: accept,
+decline, or hear the full privacy notice and be asked again), ``notify``
+(play the notice; recording starts once it has been heard to the end) and
+``never`` (no recording, nothing played).
+
+Fail closed: MixMonitor is sent only after the caller accepted (or, with
+``default: accepted``, after the question was asked and not answered) or
+heard the whole notice. A hangup at any point before that, a decline, no
+answer, or a notice or question that could not be played record nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.channel import AgiCommandError, ChannelHungUp
+from agi.engine.context import CallContext
+from agi.steps.base import COUNT, SECONDS, Node, dtmf, obj
+from agi.steps.collect import MAX_PROMPTS, SOUND
+from agi.steps.recording_path import recording_path, settings_problem
+
+ASK, NOTIFY, NEVER = "ask", "notify", "never"
+ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
+ERROR = "error"
+_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
+#: Options that only mean something when the policy is ``ask``.
+ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
+
+
+class PromptNotPlayed(Exception):
+    """The notice or the question could not be played: no consent."""
+
+
+@dataclass(frozen=True)
+class ConsentNode(Node):
+    type_name = "consent"
+    summary = ("Recording consent (policy ask, notify or never) that gates MixMonitor; the consent and "
+               "the recording file go to the CDR. Outcomes: accepted, declined (ask), notified (notify), "
+               "never (never).")
+    schema = obj({
+        "policy": {"enum": [ASK, NOTIFY, NEVER]},
+        "notice": SOUND,
+        "ask": SOUND,
+        "accept": _KEY,
+        "decline": _KEY,
+        "privacy_key": _KEY,
+        "privacy": SOUND,
+        "timeout": SECONDS,
+        "retries": COUNT,
+        "default": {"enum": [DECLINED, ACCEPTED]},
+        "record": {"type": "boolean"},
+        "mixmonitor_options": {"type": "string", "pattern": r"^[^,\s\"]*$"},
+    })
+
+    policy: str = ASK
+    notice: str | None = None
+    ask: str | None = None
+    accept: str = "1"
+    decline: str = "2"
+    privacy_key: str | None = None
+    privacy: str | None = None
+    timeout: float = 5.0
+    retries: int = 2
+    default: str = DECLINED
+    record: bool = True
+    mixmonitor_options: str = "b"
+    given: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ConsentNode":
+        config = config or {}
+        return cls(config.get("policy", ASK), config.get("notice"), config.get("ask"),
+                   dtmf(config.get("accept", "1")), dtmf(config.get("decline", "2")),
+                   dtmf(config["privacy_key"]) if "privacy_key" in config else None, config.get("privacy"),
+                   float(config.get("timeout", 5)), config.get("retries", 2), config.get("default", DECLINED),
+                   config.get("record", True), config.get("mixmonitor_options", "b"), tuple(sorted(config)))
+
+    def outcomes(self) -> tuple[str, ...]:
+        return {ASK: (ACCEPTED, DECLINED), NOTIFY: (NOTIFIED,), NEVER: (NEVER,)}[self.policy]
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        return [(option, text, False) for option, text in self._sounds() if text]
+
+    def prompts(self) -> list[str]:
+        return [text for _, text in self._sounds() if text]
+
+    def _sounds(self) -> tuple[tuple[str, str | None], ...]:
+        return (("notice", self.notice), ("ask", self.ask), ("privacy", self.privacy))
+
+    def problems(self) -> list[tuple[str, str]]:
+        found = [(option, f"only for policy ask, not {self.policy}")
+                 for option in ASK_ONLY if option in self.given and self.policy != ASK]
+        if self.policy == ASK and not self.ask:
+            found.append(("ask", "policy ask needs the question prompt `ask`"))
+        if self.policy == NOTIFY and not self.notice:
+            found.append(("notice", "policy notify needs the `notice` prompt"))
+        if self.policy == NEVER and self.notice:
+            found.append(("notice", "policy never plays nothing: remove `notice`"))
+        if (self.privacy_key is None) != (self.privacy is None) and self.policy == ASK:
+            found.append(("privacy_key", "give privacy_key and privacy together"))
+        keys = [k for k in (self.accept, self.decline, self.privacy_key) if k is not None]
+        if len(set(keys)) < len(keys):
+            found.append(("accept", "accept, decline and privacy_key must be different keys"))
+        if not self.record and "mixmonitor_options" in self.given:
+            found.append(("mixmonitor_options", "record is false: nothing is recorded"))
+        return found
+
+    async def run(self, ctx: CallContext) -> str:
+        if self.policy == NEVER:
+            ctx.record(consent=NEVER)
+            ctx.note(consent=NEVER)
+            await _stop_earlier_recording(ctx)
+            return NEVER
+        ctx.record(consent=NO_ANSWER)  # what a hangup before the end of the consent leaves
+        try:
+            consent = await (self._ask(ctx) if self.policy == ASK else self._notify(ctx))
+        except PromptNotPlayed as missing:
+            ctx.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
+            return ERROR
+        outcome = self.default if consent == NO_ANSWER else consent
+        ctx.record(consent=consent)
+        ctx.note(consent=consent)
+        if outcome in (ACCEPTED, NOTIFIED):
+            await self._start_recording(ctx)
+        else:
+            await _stop_earlier_recording(ctx)
+        return outcome
+
+    async def _notify(self, ctx: CallContext) -> str:
+        """Play the whole notice (no key stops it); a hangup raises."""
+        await self._play(ctx, self.notice or "", "")
+        return NOTIFIED
+
+    async def _ask(self, ctx: CallContext) -> str:
+        """The caller's answer: accepted, declined or no_answer. The notice
+        plays to its end first: no key cuts it short."""
+        if self.notice:
+            await self._play(ctx, self.notice, "")
+        entries: list[str] = []
+        ctx.note(entries=entries)
+        asks = 0
+        for _ in range(MAX_PROMPTS):
+            if asks > self.retries:
+                break
+            result = await ctx.channel.get_data(ctx.render_text(self.ask), int(self.timeout * 1000), 1)
+            if result.failed:
+                raise PromptNotPlayed(repr(self.ask))
+            if result.digits == "" and result.timed_out:
+                asks += 1
+                continue
+            answer = await self._answer(ctx, result.digits, entries)
+            if answer:
+                return answer
+            if result.digits != self.privacy_key:
+                asks += 1  # a wrong key; hearing the privacy notice costs no attempt
+        return NO_ANSWER
+
+    async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
+        """What a key means; the privacy key plays the privacy notice, during
+        which the caller may already accept or decline."""
+        if key is None:
+            return None
+        entries.append(key)
+        if key == self.privacy_key and self.privacy:
+            heard = await ctx.channel.stream(ctx.render_text(self.privacy), self.accept + self.decline)
+            return await self._answer(ctx, heard, entries) if heard else None
+        return {self.accept: ACCEPTED, self.decline: DECLINED}.get(key)
+
+    async def _play(self, ctx: CallContext, sound: str, keys: str) -> str | None:
+        """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could not."""
+        failures = len(ctx.channel.sound_failures)
+        key = await ctx.channel.stream(ctx.render_text(sound), keys)
+        if len(ctx.channel.sound_failures) > failures:
+            raise PromptNotPlayed(repr(sound))
+        return key
+
+    async def _start_recording(self, ctx: CallContext) -> None:
+        """MixMonitor on a path named after the call. A failure records no
+        file and is noted; the consent outcome stands."""
+        if not self.record:
+            return
+        settings = ctx.services.recordings
+        problem = settings_problem(settings)
+        if ctx.channel.hung_up:
+            raise ChannelHungUp("MixMonitor not started: the caller hung up")
+        path = recording_path(settings, ctx.now(), ctx.call.caller, ctx.call.called, ctx.call.id)
+        options = ",".join(filter(None, (path, self.mixmonitor_options)))
+        result: int | str = "not sent"
+        if problem is None:
+            try:
+                result = await ctx.channel.exec_app("MixMonitor", options)
+            except AgiCommandError as exc:
+                problem = str(exc)
+        if problem is None and result != 0:
+            problem = f"MixMonitor answered {result}"
+        if problem is not None:
+            ctx.record(recording=None)
+            ctx.note(recording_error=problem)
+            ctx.log.warning("recording not started: %s", problem)
+            return
+        ctx.record(recording=path)
+        ctx.note(recording=path)
+
+
+async def _stop_earlier_recording(ctx: CallContext) -> None:
+    """Consent withdrawn in a later consent step: stop what an earlier one
+    started (StopMixMonitor runs on a dead channel too)."""
+    if not ctx.recorded.get("recording"):
+        return
+    try:
+        await ctx.channel.exec_app("StopMixMonitor", "")
+    except AgiCommandError as exc:
+        ctx.note(recording_error=f"StopMixMonitor failed: {exc}")
+        return
+    ctx.note(stopped_recording=ctx.recorded["recording"])

@@ -1,0 +1,92 @@
+"""``dial``: call a phone, an extension or a number through a trunk with
+``Dial()`` and go on by ``DIALSTATUS``.
+
+app_dial.c (Asterisk 22) blanks DIALSTATUS, ANSWEREDTIME and the other
+DIAL variables when it starts and always sets DIALSTATUS when it ends, so no
+stale value can be read. An answered call returns -1 once it ends (0 with
+the ``g`` option when the called party hung up first); the caller may then
+still be on the line, or gone if they hung up first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import Node, TEXT, obj
+from agi.steps.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
+
+ANSWER = "answer"
+HANGUP = "hangup"
+#: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
+DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
+                 "TORTURE", "INVALIDARGS")
+
+
+@dataclass(frozen=True)
+class DialNode(Node):
+    type_name = "dial"
+    summary = ("Dial() a destination with a timeout, options and caller ID. Outcomes: answer, busy, "
+               "noanswer, cancel, congestion, chanunavail, dontcall, torture, invalidargs.")
+    schema = {"oneOf": [TEXT, obj({
+        "destination": TEXT,
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "options": {"type": "string"},
+        "callerid": {"oneOf": [TEXT, obj({"number": TEXT, "name": {"type": "string"}})]},
+    }, ("destination",))]}
+
+    destination: str
+    timeout: int | None = None
+    options: str = ""
+    callerid_number: str | None = None
+    callerid_name: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Any) -> "DialNode":
+        if isinstance(config, str):
+            return cls(config)
+        callerid = config.get("callerid")
+        if isinstance(callerid, str):
+            callerid = {"number": callerid}
+        callerid = callerid or {}
+        return cls(config["destination"], config.get("timeout"), config.get("options", ""),
+                   callerid.get("number"), callerid.get("name"))
+
+    def outcomes(self) -> tuple[str, ...]:
+        return tuple(status.lower() for status in DIAL_STATUSES)
+
+    def dials(self) -> bool:
+        return True
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        texts = (("destination", self.destination), ("options", self.options),
+                 ("callerid.number", self.callerid_number), ("callerid.name", self.callerid_name))
+        return [(option, text, False) for option, text in texts if text]
+
+    async def run(self, ctx: CallContext) -> str:
+        destination = argument("destination", ctx.render_text(self.destination).strip())
+        if not destination:
+            raise BadArgument("the destination is empty")
+        options = join_arguments([destination, "" if self.timeout is None else str(self.timeout),
+                                  argument("options", ctx.render_text(self.options))])
+        await self._set_callerid(ctx)
+        done = await run_app(ctx, "Dial", options)
+        status = (await read_variable(ctx, "DIALSTATUS") or "").upper()
+        talk = seconds(await read_variable(ctx, "ANSWEREDTIME")) if status == "ANSWER" else None
+        ctx.record(dialled=destination, dial_status=status or None,
+                   **({"talk_time": talk} if status == "ANSWER" else {}))
+        ctx.note(destination=destination, result=done.result, status=status, talk_time=talk)
+        if status == "ANSWER":
+            return ANSWER
+        if done.hung_up:
+            return HANGUP
+        if status not in DIAL_STATUSES:
+            ctx.note(error=f"Dial({destination}) ended with DIALSTATUS={status or '(none)'}")
+            return "error"
+        return status.lower()
+
+    async def _set_callerid(self, ctx: CallContext) -> None:
+        """CALLERID(num) / CALLERID(name) for the call Dial() places."""
+        for field, value in (("num", self.callerid_number), ("name", self.callerid_name)):
+            if value is not None:
+                await ctx.channel.set_variable(f"CALLERID({field})", ctx.render_text(value))

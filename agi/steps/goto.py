@@ -1,0 +1,36 @@
+"""``goto``: continue the call in another flow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import Node, obj
+
+FLOW_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"}
+
+
+@dataclass(frozen=True)
+class GotoNode(Node):
+    type_name = "goto"
+    summary = "Transfer the call to another flow, at its start step. Ends this flow."
+    schema = {"oneOf": [FLOW_NAME, obj({"flow": FLOW_NAME}, ("flow",))]}
+
+    flow: str
+
+    @classmethod
+    def from_config(cls, config: Any) -> "GotoNode":
+        return cls(config if isinstance(config, str) else config["flow"])
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ()
+
+    def flow_references(self) -> list[str]:
+        return [self.flow]
+
+    def ends_flow(self) -> bool:
+        return True
+
+    async def run(self, ctx: CallContext) -> str:
+        ctx.transfer_to = self.flow
+        return "transfer"

@@ -1,0 +1,40 @@
+"""``hangup``: hang up the call, optionally with a Q.850 cause code."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.channel import ChannelHungUp
+from agi.engine.context import CallContext
+from agi.steps.base import Node, obj
+
+
+@dataclass(frozen=True)
+class HangupNode(Node):
+    type_name = "hangup"
+    summary = "Hang up, optionally with a cause code (16 normal, 17 busy, 21 rejected). Ends the flow."
+    schema = {"oneOf": [{"type": "null"}, {"const": True},
+                        obj({"cause": {"type": "integer", "minimum": 1, "maximum": 127}})]}
+
+    cause: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Any) -> "HangupNode":
+        return cls(config.get("cause") if isinstance(config, dict) else None)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ()
+
+    def ends_flow(self) -> bool:
+        return True
+
+    async def run(self, ctx: CallContext) -> str:
+        try:
+            if self.cause is None:
+                await ctx.channel.hangup()
+            else:
+                ctx.note(cause=self.cause)
+                await ctx.channel.exec_app("Hangup", str(self.cause))
+        except ChannelHungUp:
+            pass  # the hangup we asked for, seen as the channel going away
+        return "done"

@@ -1,0 +1,145 @@
+"""``queue``: put the caller in an Asterisk queue with ``Queue()`` and go on
+by how they left it.
+
+What Asterisk 22's app_queue.c leaves behind, and how the step reads it:
+
+- The caller left without an answer (timeout, leaveempty...) or could not
+  join (full, joinempty, joinunavail): ``QUEUESTATUS`` says which.
+- A member answered: Queue() does not touch ``QUEUESTATUS`` and returns -1
+  once the conversation ends. The caller is still on the line if the member
+  hung up first (or ``QUEUESTATUS=CONTINUE`` with the ``c`` option), and
+  gone if the caller hung up first.
+- The caller hung up while waiting: no ``QUEUESTATUS`` either, but
+  ``ABANDONED=TRUE`` (record_abandoned()).
+
+So the step blanks those variables first (an earlier queue may have left
+them), and after the EXEC reads ``QUEUESTATUS``, then ``ABANDONED`` only
+when there is no status and the caller is gone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import Node, TEXT, obj
+from agi.steps.collect import SOUND
+from agi.steps.dialplan_app import (
+    AppRun,
+    BadArgument,
+    argument,
+    clear_variables,
+    join_arguments,
+    read_variable,
+    run_app,
+    seconds,
+)
+
+ANSWERED = "answered"
+HANGUP = "hangup"
+ERROR = "error"
+#: QUEUESTATUS values (Asterisk 22) and the outcome each one gives.
+STATUS_OUTCOMES = {status: status.lower() for status in (
+    "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "CONTINUE", "WITHDRAW")}
+#: The CDR's queue_status for the two cases Asterisk leaves without a status.
+ANSWERED_STATUS = "ANSWERED"
+ABANDONED_STATUS = "ABANDONED"
+#: Variables Queue() may set that an earlier queue must not leave behind.
+QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
+
+
+@dataclass(frozen=True)
+class QueueNode(Node):
+    type_name = "queue"
+    summary = ("Queue the caller with Queue(): timeout, options, announcement, position. Outcomes: "
+               "answered, timeout, full, joinempty, leaveempty, joinunavail, leaveunavail, continue, "
+               "withdraw.")
+    schema = {"oneOf": [TEXT, obj({
+        "name": TEXT,
+        "options": {"type": "string"},
+        "url": TEXT,
+        "announce": SOUND,
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "gosub": TEXT,
+        "rule": TEXT,
+        "position": {"type": "integer", "minimum": 1, "maximum": 10000},
+    }, ("name",))]}
+
+    name: str
+    options: str = ""
+    url: str = ""
+    announce: str = ""
+    timeout: int | None = None
+    gosub: str = ""
+    rule: str = ""
+    position: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Any) -> "QueueNode":
+        if isinstance(config, str):
+            return cls(config)
+        return cls(config["name"], config.get("options", ""), config.get("url", ""),
+                   config.get("announce", ""), config.get("timeout"), config.get("gosub", ""),
+                   config.get("rule", ""), config.get("position"))
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (ANSWERED, *STATUS_OUTCOMES.values())
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        texts = (("name", self.name), ("options", self.options), ("url", self.url),
+                 ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
+        return [(option, text, False) for option, text in texts if text]
+
+    def prompts(self) -> list[str]:
+        return [self.announce] if self.announce else []
+
+    def arguments(self, ctx: CallContext) -> tuple[str, str]:
+        """The queue name and Queue()'s argument string: queuename, options,
+        URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""
+        queue = argument("queue name", ctx.render_text(self.name).strip())
+        if not queue:
+            raise BadArgument("the queue name is empty")
+        rendered = [argument(option, ctx.render_text(text)) for option, text in
+                    (("options", self.options), ("url", self.url), ("announce", self.announce))]
+        tail = [argument(option, ctx.render_text(text)) for option, text in
+                (("gosub", self.gosub), ("rule", self.rule))]
+        return queue, join_arguments([queue, *rendered, _number(self.timeout), "", *tail, _number(self.position)])
+
+    async def run(self, ctx: CallContext) -> str:
+        queue, options = self.arguments(ctx)
+        await clear_variables(ctx, QUEUE_VARIABLES)
+        done = await run_app(ctx, "Queue", options)
+        status = (await read_variable(ctx, "QUEUESTATUS") or "").upper()
+        ctx.record(queue=queue)
+        ctx.note(queue=queue, result=done.result)
+        if status == "UNKNOWN" or (status and status not in STATUS_OUTCOMES):
+            ctx.record(queue_status=status)
+            ctx.note(status=status, error=f"Queue({queue}) ended with QUEUESTATUS={status}: "
+                     + ("no such queue in queues.conf" if status == "UNKNOWN" else "a status agiflow does not know"))
+            return ERROR
+        if status in ("", "CONTINUE"):
+            if not status and done.hung_up and await read_variable(ctx, "ABANDONED"):
+                return self._left(ctx, ABANDONED_STATUS, HANGUP, done)
+            return await self._answered(ctx, status or ANSWERED_STATUS, done)
+        return self._left(ctx, status, HANGUP if done.hung_up else STATUS_OUTCOMES[status], done)
+
+    def _left(self, ctx: CallContext, status: str, outcome: str, done: AppRun) -> str:
+        """The caller left the queue unanswered: the wait is the EXEC's time."""
+        ctx.record(queue_status=status, queue_wait=done.seconds)
+        ctx.note(status=status, wait=done.seconds)
+        return outcome
+
+    async def _answered(self, ctx: CallContext, status: str, done: AppRun) -> str:
+        """A member answered. QEHOLDTIME (queues.conf ``setqueueentryvar =
+        yes``) is the wait; the rest of the EXEC's time is the talk time."""
+        hold = seconds(await read_variable(ctx, "QEHOLDTIME"))
+        talk = None if hold is None else round(max(0.0, done.seconds - hold), 3)
+        # CONTINUE is answered too (the member hung up first, option c): the
+        # CDR says ANSWERED for both, the step's details keep Asterisk's word.
+        ctx.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
+        ctx.note(status=status, wait=hold, talk_time=talk)
+        return STATUS_OUTCOMES.get(status, ANSWERED)
+
+
+def _number(value: int | None) -> str:
+    return "" if value is None else str(value)

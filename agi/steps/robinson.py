@@ -1,0 +1,94 @@
+"""``robinson``: check the number about to be dialled against do-not-call
+lists, before any dial.
+
+The step fails closed. When a list is missing or cannot be read, when the
+number is not a phone number, or when no lists are available at all, the
+outcome is ``error``, and a flow that gives ``error`` no target ends there:
+nothing after the step runs, so nothing is dialled. Only ``on_error: allow``
+lets such a call continue as ``clear``, and the CDR then says ``unchecked``.
+The validator rejects flows where ``listed`` or ``error`` lead to a step
+that dials (see ``Node.dials``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import Node, obj
+from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
+                                  normaliser)
+
+CLEAR = "clear"
+LISTED = "listed"
+ERROR = "error"
+#: The CDR value when the check failed but ``on_error: allow`` let the call go on.
+UNCHECKED = "unchecked"
+BLOCK = "block"
+ALLOW = "allow"
+
+
+@dataclass(frozen=True)
+class RobinsonNode(Node):
+    type_name = "robinson"
+    summary = ("Do-not-call check of the number to dial against one or more lists, before any "
+               "dial; fails closed. Outcomes: clear, listed, and error when a list or the number "
+               "cannot be checked (an error with no target ends the call).")
+    schema = obj({
+        "list": LISTS_SCHEMA,
+        "number": NUMBER_SCHEMA,
+        "on_error": {"enum": [BLOCK, ALLOW]},
+        "variable": VARIABLE_SCHEMA,
+    }, ("list",))
+
+    lists: tuple[str, ...]
+    number: str = "{{ call.called }}"
+    on_error: str = BLOCK
+    variable: str = "ROBINSON"
+
+    @classmethod
+    def from_config(cls, config: Any) -> "RobinsonNode":
+        options = {key: config[key] for key in ("number", "on_error", "variable") if key in config}
+        return cls(lists=list_names(config["list"]), **options)
+
+    def list_references(self) -> tuple[str, ...]:
+        return self.lists
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (CLEAR, LISTED)
+
+    def guarded_outcomes(self) -> tuple[str, ...]:
+        return (LISTED, ERROR)
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        return [("number", self.number, False)]
+
+    async def run(self, ctx: CallContext) -> str:
+        raw = ctx.render_text(self.number).strip()
+        try:
+            number = normaliser(ctx.services.default_region).number(raw)
+            check = check_lists(ctx.services.lists, self.lists, number)
+        except ValueError as exc:
+            return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None)
+        if check.hit is not None:
+            return await self._finish(ctx, LISTED, number, check.details(), check.hit.list)
+        if check.failed:
+            return await self._finish(ctx, ERROR, number, check.details(), check.failed[0])
+        return await self._finish(ctx, CLEAR, number, check.details(), None)
+
+    async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
+                      list_name: str | None) -> str:
+        """Record the result in the CDR, the step's details and the channel:
+        ``list_name`` is the list that matched, or the first that could not
+        be read."""
+        result = outcome
+        if outcome == ERROR:
+            ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
+                            details.get("error"))
+            if self.on_error == ALLOW:
+                outcome, result = CLEAR, UNCHECKED
+        ctx.note(number=number, lists=list(self.lists), result=result, **details)
+        ctx.record(robinson=result, robinson_list=list_name, dialled=number)
+        ctx.vars[self.variable] = result
+        await ctx.channel.set_variable(self.variable, result)
+        return outcome

@@ -1,0 +1,66 @@
+"""``voicemail``: let the caller leave a message with ``VoiceMail()`` and go
+on by ``VMSTATUS``.
+
+app_voicemail.c (Asterisk 22) sets VMSTATUS to SUCCESS when the message is
+saved (also when the caller hangs up to end it), USEREXIT when the caller
+leaves with ``*`` or ``0``, and FAILED otherwise (no such mailbox, mailbox
+full, a hangup during the greeting). The step blanks VMSTATUS first, since
+not every path sets it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine.context import CallContext
+from agi.steps.base import Node, TEXT, obj
+from agi.steps.dialplan_app import BadArgument, argument, clear_variables, join_arguments, read_variable, run_app
+
+SUCCESS = "success"
+USER_EXIT = "user_exit"
+FAILED = "failed"
+HANGUP = "hangup"
+#: VMSTATUS -> outcome.
+VM_OUTCOMES = {"SUCCESS": SUCCESS, "USEREXIT": USER_EXIT, "FAILED": FAILED}
+
+
+@dataclass(frozen=True)
+class VoicemailNode(Node):
+    type_name = "voicemail"
+    summary = ("Leave a message in a mailbox with VoiceMail(mailbox@context,options). Outcomes: success, "
+               "user_exit, failed.")
+    schema = {"oneOf": [TEXT, obj({"mailbox": TEXT, "options": {"type": "string"}}, ("mailbox",))]}
+
+    mailbox: str
+    options: str = ""
+
+    @classmethod
+    def from_config(cls, config: Any) -> "VoicemailNode":
+        if isinstance(config, str):
+            return cls(config)
+        return cls(config["mailbox"], config.get("options", ""))
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (SUCCESS, USER_EXIT, FAILED)
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        return [(option, text, False) for option, text in (("mailbox", self.mailbox), ("options", self.options))
+                if text]
+
+    async def run(self, ctx: CallContext) -> str:
+        mailbox = argument("mailbox", ctx.render_text(self.mailbox).strip())
+        if not mailbox:
+            raise BadArgument("the mailbox is empty")
+        options = join_arguments([mailbox, argument("options", ctx.render_text(self.options))])
+        await clear_variables(ctx, ("VMSTATUS",))
+        done = await run_app(ctx, "VoiceMail", options)
+        status = (await read_variable(ctx, "VMSTATUS") or "").upper()
+        ctx.note(mailbox=mailbox, result=done.result, status=status)
+        if status == "SUCCESS":
+            return SUCCESS
+        if done.hung_up:
+            return HANGUP
+        if status not in VM_OUTCOMES:
+            ctx.note(error=f"VoiceMail({mailbox}) ended with VMSTATUS={status or '(none)'}")
+            return "error"
+        return VM_OUTCOMES[status]

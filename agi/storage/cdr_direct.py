@@ -1,0 +1,122 @@
+"""A CDR sink that writes each row at once, on the calling thread.
+
+The plain AGI mode (``agiflow-agi``) runs one call per process: there is no
+reactor to keep responsive, so rows go straight to SQLite with the same
+statements and columns as the server's writer thread. Several processes
+(and the server) may share one database: WAL and a busy timeout let them
+take turns. A write that still fails is kept and retried with the next one;
+rows that cannot be written by the end of the call are logged in full, so
+a locked database delays or loses nothing silently.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, REQUEST_FIELDS
+from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
+
+log = logging.getLogger("agiflow.cdr")
+
+Operation = tuple[str, str, Any]
+
+
+class DirectCdr:
+    """Writes CDR rows to the SQLite file at ``path`` as they happen."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self.pending: list[Operation] = []
+        self.written = 0
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Create the schema if it is missing. Unlike the server, never marks
+        other calls interrupted: other processes may be running theirs."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):
+            db = sqlite_utils.Database(self.path)
+            try:
+                ensure_schema(db)
+                break
+            except sqlite3.OperationalError:
+                if attempt == 2:  # another process creating the same tables at this moment
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+            finally:
+                db.close()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+
+    def call_started(self, row: dict[str, Any]) -> None:
+        self._write(("insert_call", INSERT_CALL, call_values(row)))
+
+    def step_finished(self, call: str, step: dict[str, Any]) -> None:
+        self._write(("insert_step", INSERT_STEP, step_values(call, step)))
+
+    def call_ended(self, call: str, values: dict[str, Any]) -> None:
+        self._write(("update_call", update_call_sql(tuple(values)), (*values.values(), call)))
+
+    def submit(self, operation: str, arg: Any) -> None:
+        """Other named writes to the same database: callback requests."""
+        if operation != INSERT_OPERATION:
+            raise ValueError(f"unknown write operation {operation!r}; known: {INSERT_OPERATION}")
+        self._write((operation, INSERT_CALLBACK, {field: arg.get(field) for field in REQUEST_FIELDS}))
+
+    def close(self) -> bool:
+        """Try once more to write what is pending; True when nothing is lost."""
+        self._flush()
+        for name, sql, params in self.pending:
+            log.error("CDR operation not written: %s %s %s", name, sql, json.dumps(params, default=str, sort_keys=True))
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        return not self.pending
+
+    def _write(self, operation: Operation) -> None:
+        self.pending.append(operation)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write every pending operation in one transaction, or keep them all
+        while the database is locked or unwritable. An operation that can
+        never be applied (a bug, not the database) is logged and dropped."""
+        if not self.pending or self._conn is None:
+            return
+        conn = self._conn
+        applied: list[Operation] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for operation in self.pending:
+                if _apply(conn, operation):
+                    applied.append(operation)
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("cannot write %d CDR operations yet (%s); retrying with the next one",
+                      len(self.pending), exc)
+            return
+        self.written += len(applied)
+        self.pending = []
+
+
+def _apply(conn: sqlite3.Connection, operation: Operation) -> bool:
+    name, sql, params = operation
+    try:
+        cursor = conn.execute(sql, params)
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.Error as exc:
+        log.error("dropping CDR operation %s (%s): %s", name, exc, json.dumps(params, default=str, sort_keys=True))
+        return False
+    if name == "update_call" and cursor.rowcount == 0:
+        log.error("dropping CDR operation %s: no calls row with id %r", name, params.get("id"))
+        return False
+    return True

@@ -1,0 +1,108 @@
+"""Tables, indexes and the named SQL statements of the CDR database."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from agi.storage.callbacks import ensure_callbacks_table
+
+IN_PROGRESS = "in_progress"
+INTERRUPTED = "interrupted"
+
+CALL_COLUMNS = {
+    "id": str, "call_id": str, "flow": str, "requested_flow": str, "caller": str,
+    "caller_name": str, "called": str, "channel": str, "context": str, "extension": str,
+    "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
+    "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,
+    "fields": str, "error": str,
+    # filled by steps through CallContext.record
+    "vip": int, "priority": int, "consent": str, "recording": str, "queue": str,
+    "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
+    "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
+}
+STEP_COLUMNS = {
+    "id": int, "call": str, "seq": int, "flow": str, "step": str, "type": str,
+    "outcome": str, "started_at": str, "duration_ms": float, "details": str,
+}
+
+#: Indexes for the reports (agi/reports); their effect on 1M calls is in docs/benchmarks.md.
+REPORT_INDEXES = {
+    "idx_calls_caller_started": ("calls", ("caller", "started_at")),
+    "idx_calls_flow_started": ("calls", ("flow", "started_at")),
+}
+
+#: Calls still running: the only rows of this index, which the writer
+#: touches only for calls that outlive a batch, and startup reads.
+IN_PROGRESS_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS idx_calls_in_progress ON calls(status) WHERE status = '{IN_PROGRESS}'"
+)
+
+MARK_INTERRUPTED = (  # the literal status, so that SQLite uses IN_PROGRESS_INDEX
+    "UPDATE calls SET status = :interrupted, ended_at = COALESCE(ended_at, :now), "
+    "error = COALESCE(error, 'the server stopped before the call ended') "
+    f"WHERE status = '{IN_PROGRESS}'"
+)
+
+
+#: The columns a step row is inserted with: the call's key first.
+STEP_FIELDS = ("call", *(column for column in STEP_COLUMNS if column not in ("id", "call")))
+
+
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """``INSERT INTO table (a, b) VALUES (?, ?)``: positional parameters,
+    which SQLite binds without looking each name up in a dict."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS))
+INSERT_STEP = insert_sql("call_steps", STEP_FIELDS)
+
+
+def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """INSERT_CALL's parameters: the row's value for every column, NULL for the rest."""
+    return tuple(map(row.get, CALL_COLUMNS))
+
+
+def step_values(call: str, step: dict[str, Any]) -> tuple[Any, ...]:
+    """INSERT_STEP's parameters for a step of the call with key ``call``."""
+    return (call, *map(step.get, STEP_FIELDS[1:]))
+
+
+def update_call_sql(columns: tuple[str, ...]) -> str:
+    """``UPDATE calls SET a = ?, b = ? WHERE id = ?``; only known columns.
+    Its parameters: the values in the order of ``columns``, then the id."""
+    unknown = [c for c in columns if c not in CALL_COLUMNS or c == "id"]
+    if unknown:
+        raise ValueError(f"not updatable columns of calls: {', '.join(unknown)}")
+    return f"UPDATE calls SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the tables and indexes if they are missing; WAL so that
+    reports read while the server writes."""
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    if "calls" not in db.table_names():
+        db.table("calls").create(CALL_COLUMNS, pk="id", not_null={"call_id", "started_at", "status"})
+    else:
+        missing = {c: t for c, t in CALL_COLUMNS.items() if c not in db.table("calls").columns_dict}
+        for column, kind in missing.items():
+            db.table("calls").add_column(column, kind)
+    if "call_steps" not in db.table_names():
+        db.table("call_steps").create(STEP_COLUMNS, pk="id", foreign_keys=[("call", "calls", "id")])
+    db.table("calls").create_index(["started_at"], if_not_exists=True)
+    db.table("calls").create_index(["call_id"], if_not_exists=True)
+    db.execute("DROP INDEX IF EXISTS idx_calls_status")  # every row's status: replaced by IN_PROGRESS_INDEX
+    db.execute(IN_PROGRESS_INDEX)
+    db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
+    for name, (table, columns) in REPORT_INDEXES.items():
+        db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
+    ensure_callbacks_table(db)
+
+
+def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
+    """Close the rows of calls a previous server left running; their count."""
+    with db.conn:
+        cursor = db.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now})
+    return cursor.rowcount

@@ -1,0 +1,473 @@
+"""Plain AGI mode: ``agiflow-agi`` as a real process, driven over its
+stdin/stdout pipes by the simulated Asterisk, exactly as res_agi.c runs an
+AGI script: environment on stdin, one command line on stdout, the reply on
+stdin, SIGHUP when the caller hangs up. CDRs are read back from the SQLite
+file the process wrote.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi.storage.cdr_direct import DirectCdr
+from agi.channel import DEAD_CHANNEL_COMMANDS, ConnectionClosed
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
+from agi.simulate import simulate
+from agi.loading.loader import load_flows
+from agi.server.stdio_driver import run_to_completion
+from agi.stdio.transport import StdioTransport, environment, text_streams
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "agiflow-agi"
+AGI_BIN = "/var/lib/asterisk/agi-bin/agiflow-agi"
+#: How long one simulated call may take before the test calls it hung.
+DEADLINE = 20.0
+#: Replaces the answer to one command: (command line) -> lines, or None to let the simulator answer.
+Override = Callable[[str], "list[str] | None"]
+
+
+def test_the_console_script_is_installed_from_setup_py() -> None:
+    assert 'agiflow-agi=agi.stdio.main:entry_point' in (REPO / "setup.py").read_text(encoding="utf-8")
+    assert SCRIPT.exists(), f"{SCRIPT} is missing: run `make setup` (pip install -e .) after changing setup.py"
+
+
+# -- running the process as Asterisk does -----------------------------------------
+
+@dataclass
+class AgiRun:
+    returncode: int
+    sim: SimulatedAsterisk
+    stdout_lines: list[str]
+    log: str
+    calls: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+    @property
+    def call(self) -> dict[str, Any]:
+        [row] = self.calls
+        return row
+
+
+def write_config(folder: Path, **extra: Any) -> Path:
+    flows = folder / "flows"
+    if not flows.exists():
+        shutil.copytree(REPO / "flows", flows)
+    config = folder / "config.yaml"
+    config.write_text(json.dumps({"flows": "flows", "database": "var/cdr.db", "log_level": "INFO", **extra}),
+                      encoding="utf-8")
+    return config
+
+
+def process_environment(**values: str) -> dict[str, str]:
+    """What res_agi.c sends a script process: no agi_network lines, the
+    script's path in agi_request."""
+    env = make_environment(None, request=AGI_BIN, **values)
+    env.pop("agi_network", None)
+    return env
+
+
+def env_lines(sim: SimulatedAsterisk) -> list[str]:
+    return [line for line in sim.env_lines() if not line.startswith("agi_network")]
+
+
+def run_agi(tmp_path: Path, argv: list[str], script: CallerScript | None = None, *,
+            env: dict[str, str] | None = None, variables: dict[str, str] | None = None,
+            sighup: bool = False, override: Override | None = None, config: Path | None = None) -> AgiRun:
+    """Start agiflow-agi with ``argv`` and play Asterisk for it until it exits.
+
+    ``sighup``: signal the hangup the way Asterisk does for a script process
+    (kill SIGHUP once the caller hung up); with AGISIGHUP=no in ``variables``
+    the simulator writes no HANGUP line either.
+    """
+    config = config or write_config(tmp_path)
+    arg_values = {f"arg_{n}": value for n, value in enumerate(argv, start=1)}
+    sim = SimulatedAsterisk(env or process_environment(uniqueid="1795385106.7", callerid="+34600111222",
+                                                       **arg_values),
+                            script or CallerScript(sounds=EverySound()), variables=variables)
+    log_path = tmp_path / "agi.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([str(SCRIPT), "-c", str(config), *argv], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log_file, cwd=tmp_path)
+        try:
+            lines = play_asterisk(proc, sim, sighup, override)
+            returncode = proc.wait(timeout=DEADLINE)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return AgiRun(returncode, sim, lines, log_path.read_text(encoding="utf-8"), *read_cdr(tmp_path / "var/cdr.db"))
+
+
+def play_asterisk(proc: subprocess.Popen[bytes], sim: SimulatedAsterisk, sighup: bool,
+                  override: Override | None) -> list[str]:
+    """Write the environment, then answer every command line until EOF."""
+    assert proc.stdin is not None and proc.stdout is not None
+    write(proc, env_lines(sim))
+    received: list[str] = []
+    signalled = False
+    for line in read_lines(proc.stdout, time.monotonic() + DEADLINE):
+        received.append(line)
+        answer = override(line) if override else None
+        lines = answer if answer is not None else sim.handle(line)
+        write(proc, lines)
+        if sighup and sim.hung_up and not signalled:
+            signalled = True
+            proc.send_signal(signal.SIGHUP)
+    return received
+
+
+def write(proc: subprocess.Popen[bytes], lines: list[str]) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass
+
+
+def read_lines(stream: io.BufferedReader, deadline: float) -> Iterator[str]:
+    """Lines the process writes, until it closes stdout; fails past the deadline."""
+    fd = stream.fileno()
+    buffer = b""
+    while True:
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode("utf-8", "surrogateescape")
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "agiflow-agi neither sent a command nor exited in time: it hangs"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            assert not buffer, f"partial last line {buffer!r}"
+            return
+        buffer += chunk
+
+
+def read_cdr(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not path.exists():
+        return [], []
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        calls = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY started_at")]
+        steps = [dict(r) for r in conn.execute("SELECT * FROM call_steps ORDER BY call, seq")]
+    finally:
+        conn.close()
+    return calls, steps
+
+
+# -- a whole call ------------------------------------------------------------------
+
+def test_support_call_runs_the_same_commands_and_cdr_as_the_server_session(tmp_path: Path) -> None:
+    script = CallerScript(dtmf=["2", "12345678"], sounds=EverySound())
+    run = run_agi(tmp_path, ["support"], script)
+    flows, _ = load_flows([REPO / "flows"])
+    support = flows.get("support")
+    assert support is not None
+    offline = simulate(support, flows, caller="+34600111222", dtmf=["2", "12345678"])
+
+    assert run.returncode == 0
+    # The in-memory simulator hands over the HANGUP line with the reply it follows;
+    # over a pipe it arrives after it, so the process may probe with one more NOOP.
+    assert [c for c in run.stdout_lines if c != "NOOP"] == [e.command for e in offline.exchanges if e.command != "NOOP"]
+    assert run.sim.variables["AGIFLOW_STATUS"] == "completed"
+    call = run.call
+    assert (call["status"], call["path"], call["flow"]) == ("completed", offline.call["path"], "support")
+    assert call["call_id"] == "1795385106.7" and call["caller"] == "+34600111222"
+    assert json.loads(call["fields"]) == {"account": "12345678", "department": "support"}
+    assert [s["step"] for s in run.steps] == [s["step"] for s in offline.steps]
+    assert call["ended_at"] and call["duration"] is not None
+
+
+def test_flow_arguments_and_query_string_reach_the_flow_like_fastagi(tmp_path: Path) -> None:
+    run = run_agi(tmp_path, ["closed?callback_number=600999888", "a b", "", "last"])
+    assert run.returncode == 0
+    call = run.call
+    assert call["flow"] == "closed" and call["requested_flow"] == "closed?callback_number=600999888"
+    assert json.loads(call["args"]) == ["a b", "", "last"]
+    assert 'SAY DIGITS "600999888" ""' in run.stdout_lines
+
+
+def test_caller_name_that_is_not_utf8_does_not_stop_the_call(tmp_path: Path) -> None:
+    env = process_environment(uniqueid="1795385106.8", callerid="600111222", arg_1="closed")
+    sim_env = {**env, "agi_calleridname": "Jos\udcc3"}  # a name cut in the middle of "é"
+    run = run_agi(tmp_path, ["closed"], env=sim_env)
+    assert run.returncode == 0 and run.call["status"] == "completed"
+    assert run.call["caller_name"] == "Jos\ufffd"
+
+
+# -- hangups -------------------------------------------------------------------------
+
+def test_caller_hangup_announced_by_a_hangup_line_ends_the_process_with_its_cdr(tmp_path: Path) -> None:
+    script = CallerScript(dtmf=["2"], hangup_during=3, sounds=EverySound())  # during the menu prompt
+    run = run_agi(tmp_path, ["support"], script)
+    assert run.returncode == 0
+    assert run.call["status"] == "caller_hangup"
+    assert run.call["path"] == "answer:next > welcome:next > menu:hangup"
+    assert run.stdout_lines[-1] == 'SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"'
+    assert run.sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
+
+
+def test_caller_hangup_signalled_by_sighup_with_511_replies_ends_the_call(tmp_path: Path) -> None:
+    script = CallerScript(hangup_during=2, sounds=EverySound())  # during the welcome prompt
+    run = run_agi(tmp_path, ["support"], script, variables={"AGISIGHUP": "no"}, sighup=True)
+    assert run.returncode == 0
+    assert not any(line == "HANGUP" for _, lines in run.sim.log for line in lines)
+    assert run.call["status"] == "caller_hangup"
+    assert run.call["path"].endswith(":hangup")
+    assert run.sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
+    refused = [n for n, (_, lines) in enumerate(run.sim.log) if lines and lines[0].startswith("511")]
+    after_hangup = [command.split(' "')[0] for command, _ in run.sim.log[refused[0] + 1:]] if refused else []
+    assert set(after_hangup) <= DEAD_CHANNEL_COMMANDS, "after a 511 only dead-channel commands are sent"
+
+
+def test_asterisk_closing_the_pipes_mid_call_leaves_a_finished_cdr(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.9", arg_1="support"))
+    assert proc.stdin is not None and proc.stdout is not None
+    write(proc, env_lines(sim))
+    first = proc.stdout.readline()
+    assert first == b"ANSWER\n"
+    proc.stdin.close()  # Asterisk went away
+    assert proc.wait(timeout=DEADLINE) == 0
+    calls, _ = read_cdr(tmp_path / "var/cdr.db")
+    assert calls[0]["status"] == "caller_hangup" and calls[0]["ended_at"]
+
+
+# -- replies pyst2 itself would get wrong ------------------------------------------
+
+def test_single_line_520_reply_does_not_hang_the_process(tmp_path: Path) -> None:
+    def usage_not_available(line: str) -> list[str] | None:
+        if line.startswith("STREAM FILE"):
+            return ["520 Invalid command syntax.  Proper usage not available."]
+        return None
+
+    run = run_agi(tmp_path, ["support"], override=usage_not_available)
+    assert run.returncode == 0
+    assert run.call["status"] == "error" and run.call["path"] == "answer:next > welcome:error"
+    assert "520" in run.call["error"]
+    assert run.sim.variables["AGIFLOW_STATUS"] == "error"
+
+
+def test_multi_line_520_and_interim_100_are_read_to_their_final_line(tmp_path: Path) -> None:
+    def odd_replies(line: str) -> list[str] | None:
+        if line.startswith("STREAM FILE"):
+            return ["520-Invalid command syntax.  Proper usage follows:", "Usage: STREAM FILE ...",
+                    "520 End of proper usage."]
+        if line == "ANSWER":
+            return ["100 result=0 Trying...", "200 result=0"]
+        return None
+
+    run = run_agi(tmp_path, ["support"], override=odd_replies)
+    assert run.returncode == 0
+    assert run.call["path"] == "answer:next > welcome:error"
+    assert run.stdout_lines[-1] == 'SET VARIABLE "AGIFLOW_STATUS" "error"'
+
+
+# -- when the call cannot run ---------------------------------------------------------
+
+def test_unknown_flow_sets_status_and_goes_to_the_configured_fallback(tmp_path: Path) -> None:
+    config = write_config(tmp_path, server={"fallback": {"context": "agiflow-fallback"}})
+    run = run_agi(tmp_path, ["nosuchflow"], config=config)
+    assert run.returncode == 0
+    assert run.call["status"] == "unknown_flow" and run.call["requested_flow"] == "nosuchflow"
+    assert run.sim.continue_at == ("agiflow-fallback", "s", 1)
+    assert "no flow named 'nosuchflow'" in run.log
+
+
+def test_missing_config_exits_1_without_sending_a_command(tmp_path: Path) -> None:
+    run = run_agi(tmp_path, ["support"], config=tmp_path / "nowhere.yaml")
+    assert run.returncode == 1  # Asterisk: AGISTATUS=FAILURE, the dialplan takes its fallback
+    assert run.stdout_lines == [] and run.calls == []
+    assert "nowhere.yaml" in run.log
+
+
+def test_invalid_flows_exit_1_naming_the_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "flows" / "broken.yaml").write_text("version: 1\nname: broken\nstart: x\nsteps: {x: {nope: 1}}\n",
+                                                    encoding="utf-8")
+    run = run_agi(tmp_path, ["support"], config=config)
+    assert run.returncode == 1 and run.stdout_lines == []
+    assert "broken.yaml:4" in run.log
+
+
+def test_config_comes_from_agiflow_config_when_no_option_is_given(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    proc = subprocess.run([str(SCRIPT), "closed"], input=b"", capture_output=True, cwd=tmp_path,
+                          env={**os.environ, "AGIFLOW_CONFIG": str(config)}, timeout=DEADLINE)
+    # No environment on stdin: the call still runs, finds the pipe closed, and is recorded.
+    assert proc.returncode == 0, proc.stderr.decode()
+    calls, _ = read_cdr(tmp_path / "var/cdr.db")
+    assert [c["flow"] for c in calls] == ["closed"]
+
+
+# -- the transport in-process: pyst2 plumbing, our reply parser ------------------------
+
+@pytest.fixture
+def restore_sighup() -> Iterator[None]:
+    """pyst2's AGI installs a SIGHUP handler; put the test process's back."""
+    previous = signal.getsignal(signal.SIGHUP)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+def pyst2_transport(asterisk_writes: str) -> tuple[StdioTransport, io.BytesIO, Any]:
+    from asterisk.agi import AGI
+
+    stdin, stdout = text_streams(io.BytesIO(asterisk_writes.encode("utf-8")), raw := io.BytesIO())
+    agi = AGI(stdin=stdin, stdout=stdout, stderr=io.StringIO())
+    return StdioTransport(agi), raw, agi
+
+
+def send(transport: StdioTransport, line: bytes) -> Any:
+    """The reply to one command, or the exception sending it raised."""
+    async def one() -> Any:
+        return await transport.send(line)
+
+    try:
+        return run_to_completion(one())
+    except ConnectionClosed as exc:
+        return exc
+
+
+def test_hangup_line_before_the_reply_is_noted_not_taken_as_the_reply(restore_sighup: None) -> None:
+    transport, raw, _ = pyst2_transport("agi_uniqueid: 1.2\n\nHANGUP\n200 result=-1 endpos=0\n")
+    reply = send(transport, b'STREAM FILE "x" ""\n')
+    assert (reply.code, reply.result) == (200, "-1")
+    assert transport.hangup_seen
+    assert raw.getvalue() == b'STREAM FILE "x" ""\n'
+
+
+def test_get_data_timeout_keeps_its_timeout_marker(restore_sighup: None) -> None:
+    transport, _, _ = pyst2_transport("agi_uniqueid: 1.2\n\n200 result= (timeout)\n")
+    reply = send(transport, b'GET DATA "menu" "5000" "1"\n')
+    assert reply.result == "" and reply.data == "timeout"
+
+
+def test_sighup_from_asterisk_marks_the_caller_gone(restore_sighup: None) -> None:
+    transport, _, _ = pyst2_transport("agi_uniqueid: 1.2\n\n")
+    assert not transport.hangup_seen
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert transport.hangup_seen
+
+
+def test_end_of_stdin_while_waiting_fails_the_command_as_connection_closed(restore_sighup: None) -> None:
+    transport, _, _ = pyst2_transport("agi_uniqueid: 1.2\n\n")
+    assert isinstance(send(transport, b"ANSWER\n"), ConnectionClosed)
+    assert isinstance(send(transport, b"NOOP\n"), ConnectionClosed)
+
+
+def test_environment_uses_argv_for_the_flow_and_its_arguments() -> None:
+    pyst_env = {"agi_request": AGI_BIN, "agi_uniqueid": "1.2", "agi_callerid": "600111222",
+                "agi_arg_1": "support", "agi_arg_2": "x"}
+    env = environment(pyst_env, "support?lang=es", ["x", ""])
+    assert (env.flow_name, env.query, env.args) == ("support", {"lang": "es"}, ["x", ""])
+    assert env.caller == "600111222" and env.get("request") == AGI_BIN
+
+
+# -- the direct CDR writer ---------------------------------------------------------------
+
+def test_direct_cdr_keeps_rows_while_the_database_is_locked_and_writes_them_later(tmp_path: Path) -> None:
+    path = tmp_path / "cdr.db"
+    cdr = DirectCdr(path, busy_timeout=0.05)
+    cdr.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    cdr.call_started({"id": "k1", "call_id": "1.1", "started_at": "2026-01-01T00:00:00Z", "status": "in_progress"})
+    assert len(cdr.pending) == 1
+    blocker.execute("COMMIT")
+    blocker.close()
+    cdr.call_ended("k1", {"status": "completed"})
+    assert cdr.pending == [] and cdr.close()
+    calls, _ = read_cdr(path)
+    assert [(c["id"], c["status"]) for c in calls] == [("k1", "completed")]
+
+
+def test_direct_cdr_never_marks_other_processes_calls_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "cdr.db"
+    first = DirectCdr(path)
+    first.open()
+    first.call_started({"id": "a", "call_id": "1.1", "started_at": "2026-01-01T00:00:00Z", "status": "in_progress"})
+    second = DirectCdr(path)
+    second.open()
+    assert second.close() and first.close()
+    calls, _ = read_cdr(path)
+    assert calls[0]["status"] == "in_progress"
+
+
+# -- steps that await something really pending ---------------------------------------------
+
+def run_python(program: str) -> subprocess.CompletedProcess[str]:
+    """The reactor runs once per process, as in agiflow-agi: one program each."""
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO,
+                          timeout=DEADLINE)
+
+
+def test_a_step_awaiting_a_pending_deferred_runs_under_the_reactor_then_returns() -> None:
+    run = run_python(
+        "from twisted.internet import reactor, task\n"
+        "from agi.server.stdio_driver import run_to_completion\n"
+        "async def call():\n"
+        "    first = await task.deferLater(reactor, 0.05, lambda: 'webhook answered')\n"
+        "    return first + ' then the call went on'\n"
+        "print(run_to_completion(call()))\n")
+    assert run.stdout.strip() == "webhook answered then the call went on", run.stderr
+
+
+def test_an_error_after_a_pending_deferred_is_raised_to_the_caller() -> None:
+    run = run_python(
+        "from twisted.internet import reactor, task\n"
+        "from agi.server.stdio_driver import run_to_completion\n"
+        "async def fails():\n"
+        "    await task.deferLater(reactor, 0, lambda: None)\n"
+        "    raise KeyError('inside the call')\n"
+        "try:\n"
+        "    run_to_completion(fails())\n"
+        "except KeyError as exc:\n"
+        "    print('raised', exc)\n")
+    assert run.stdout.strip() == "raised 'inside the call'", run.stderr
+
+
+def test_a_call_that_never_suspends_does_not_even_import_twisted() -> None:
+    run = run_python(
+        "import sys\n"
+        "from agi.stdio.main import run_call\n"
+        "from agi.ready import Ready\n"
+            "from agi.server.stdio_driver import run_to_completion\n"
+        "async def call():\n"
+        "    return await Ready(3) + await Ready(4)\n"
+        "print(run_to_completion(call()), [m for m in sys.modules if m.startswith('twisted')])\n")
+    assert run.stdout.strip() == "7 []", run.stderr
+
+
+def test_a_failed_deferred_raises_where_the_step_awaits_it() -> None:
+    run = run_python(
+        "from twisted.internet import reactor, task\n"
+        "from agi.server.stdio_driver import run_to_completion\n"
+        "def boom():\n"
+        "    raise ValueError('webhook refused')\n"
+        "async def call():\n"
+        "    try:\n"
+        "        await task.deferLater(reactor, 0.01, boom)\n"
+        "    except ValueError as exc:\n"
+        "        return f'step saw: {exc}'\n"
+        "print(run_to_completion(call()))\n")
+    assert run.stdout.strip() == "step saw: webhook refused", run.stderr

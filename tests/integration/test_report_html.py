@@ -1,0 +1,151 @@
+"""The HTML report: one standalone page, escaped, that a real browser draws.
+
+The browser tests run Debian's headless Chromium (``make test`` installs it
+when missing). Without it they are skipped on a developer's machine and fail
+in CI, where a skipped check would hide a broken page.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from support.cdr_builder import CdrBuilder, menu
+
+from agi.reports import run_report
+from agi.reports.model import Filters, Report
+from agi.reports.render import render
+from agi.reports.render.svg import BAR
+from agi.reports.timerange import zone
+
+NOW = datetime(2025, 3, 20, tzinfo=timezone.utc)
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+def needs_browser() -> str:
+    if BROWSER is None:
+        if os.environ.get("CI"):
+            pytest.fail("no headless Chromium: `make test` installs Debian's chromium package")
+        pytest.skip("no headless Chromium installed (apt-get install chromium)")
+    return BROWSER
+
+
+def build(tmp_path: Path, flow: str = "support") -> Path:
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    for i in range(60):
+        answered = i % 4 != 0
+        cdr.add(f"2025-03-10 {7 + (i * 7) % 12:02d}:{i:02d}:00", caller=f"+3460011{i % 9}", flow=flow,
+                queue="support", queue_status="ANSWERED" if answered else "TIMEOUT", queue_wait=5.0 + i,
+                talk_time=60.0 + i if answered else None, duration=80.0 + i,
+                status="completed" if i % 7 else "caller_hangup",
+                steps=[menu("main", str(1 + i % 3), timeouts=i % 2), ("q", "queue", "next", {})])
+    cdr.close()
+    return cdr.path
+
+
+def report(path: Path, kind: str, **options: object) -> Report:
+    tz, name = zone("Europe/Madrid")
+    return run_report(path, kind, Filters(tz=tz, tz_name=name), NOW, charts=True, **options)
+
+
+def chromium(page: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    profile = out.parent / "chromium-profile"
+    args = [needs_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+            f"--user-data-dir={profile}", *extra, page.as_uri()]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+
+
+class Dom(HTMLParser):
+    """Counts what a test looks for in the page the browser built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.bars = 0
+        self.scripts = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "rect" and ("class", "bar") in attrs:
+            self.bars += 1
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+
+def test_the_page_is_standalone_and_escapes_every_value(tmp_path: Path) -> None:
+    path = build(tmp_path, flow='<script>alert("x")</script>&co')
+    page = render(report(path, "summary"), "html")
+    assert "<script" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;co" in page
+    assert "default-src 'none'" in page  # the browser may load nothing
+    urls = set(re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>]*", page))
+    assert urls == {"http://www.w3.org/2000/svg"}  # the SVG namespace name, never fetched
+
+
+def test_the_hourly_chart_has_a_bar_per_hour_scaled_to_the_busiest(tmp_path: Path) -> None:
+    page = render(report(build(tmp_path), "summary"), "html")
+    hours = re.search(r'aria-label="Calls per hour of the day">(.*?)</svg>', page, re.S)
+    assert hours is not None
+    bars = re.findall(r'<rect class="bar"[^>]* height="([\d.]+)"[^>]*><title>(\d\d): (\d+)</title>', hours.group(1))
+    assert [label for _, label, _ in bars] == [f"{h:02d}" for h in range(24)]
+    top = max(int(v) for _, _, v in bars)
+    for height, _, value in bars:
+        assert float(height) == pytest.approx(160 * int(value) / top, abs=1.01)
+
+
+def test_a_browser_draws_the_summary_with_its_table_and_charts(tmp_path: Path) -> None:
+    built = report(build(tmp_path), "summary", by="hour")
+    page = tmp_path / "summary.html"
+    page.write_text(render(built, "html"), encoding="utf-8")
+    dom = Dom()
+    dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
+    assert dom.scripts == 0
+    assert dom.rows[0][:3] == ["Hour", "Calls", "Answered"]
+    assert len(dom.rows) == 1 + len(built.rows) + 1  # header, one row per hour, totals
+    assert dom.rows[-1][:2] == ["total", "60"]
+    assert dom.bars == 24 + len(built.charts[1].labels)  # hours, outcomes
+    shot = tmp_path / "summary.png"
+    chromium(page, shot, f"--screenshot={shot}", "--window-size=1200,1100")
+    assert_drawn(shot, min_bar_pixels=20000)
+
+
+def test_a_browser_draws_the_ivr_choices(tmp_path: Path) -> None:
+    built = report(build(tmp_path), "ivr")
+    page = tmp_path / "ivr.html"
+    page.write_text(render(built, "html"), encoding="utf-8")
+    shot = tmp_path / "ivr.png"
+    chromium(page, shot, f"--screenshot={shot}", "--window-size=1000,700")
+    assert_drawn(shot, min_bar_pixels=5000)
+    dom = Dom()
+    dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
+    assert [row[2] for row in dom.rows[1:4]] == ["1", "2", "3"] and dom.bars == 3
+
+
+def assert_drawn(png: Path, min_bar_pixels: int) -> None:
+    """The screenshot is not blank and has the charts' bars in their colour."""
+    from PIL import Image
+    image = Image.open(png).convert("RGB")
+    colours: list[tuple[int, tuple[int, int, int]]] = image.getcolors(maxcolors=1 << 20) or []  # type: ignore[assignment]
+    bar = tuple(int(BAR[i:i + 2], 16) for i in (1, 3, 5))
+    bar_pixels = sum(n for n, rgb in colours if all(abs(a - b) <= 3 for a, b in zip(rgb, bar)))
+    ink = sum(n for n, rgb in colours if sum(rgb) < 600)
+    assert bar_pixels >= min_bar_pixels, f"{png}: only {bar_pixels} pixels of bar colour"
+    assert ink > 0.02 * image.width * image.height, f"{png}: the page looks blank"

@@ -1,0 +1,158 @@
+"""The Asterisk-side docs stay true: the guide's commands exist with the
+options it uses, its dialplan matches the shipped one, the log lines the
+troubleshooting page quotes are ones agiflow really writes, plain AGI mode's
+options are documented, and the systemd unit drains calls before it is killed."""
+from __future__ import annotations
+
+import configparser
+import inspect
+import re
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from agi.storage.cdr_writer import CdrStore
+from agi.cli.main import cli
+from agi.config import ServerConfig
+from agi.stdio.main import parser
+
+from support.dialplan_conf import walk, parse  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+GUIDE = DOCS / "guide.md"
+TROUBLE = DOCS / "troubleshooting.md"
+AGI_MODE = DOCS / "agi-mode.md"
+UNIT = ROOT / "contrib" / "agiflow.service"
+CONF = ROOT / "dialplan" / "extensions_agiflow.conf"
+
+
+def fenced(path: Path) -> list[str]:
+    """Every line inside ``` fences (any language)."""
+    lines, inside = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def inline_code(path: Path) -> list[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return re.findall(r"`([^`\n]+)`", text)
+
+
+def command_lines(path: Path) -> list[str]:
+    found = []
+    for line in fenced(path) + inline_code(path):
+        for part in re.split(r"&&|;|\|", line.removeprefix("$ ")):
+            part = part.strip()
+            if part.startswith("agiflow ") and not part.startswith("agiflow-"):
+                found.append(part)
+    return found
+
+
+def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The click command a line runs, and the words after it."""
+    command: click.Command = cli
+    rest = words[1:]
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        sub = command.get_command(click.Context(command), rest[0])
+        assert sub is not None, f"no command {' '.join(words[:len(words) - len(rest) + 1])}"
+        command, rest = sub, rest[1:]
+    return command, rest
+
+
+@pytest.mark.parametrize("page", [GUIDE, TROUBLE, AGI_MODE], ids=lambda p: p.name)
+def test_every_agiflow_command_in_the_page_exists_with_its_options(page: Path) -> None:
+    lines = command_lines(page)
+    assert lines or page == AGI_MODE
+    for line in lines:
+        command, rest = resolve(line.split())
+        options = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+        used = {word.split("=")[0] for word in rest if word.startswith("-")}
+        assert used <= options, f"{page.name}: `{line}` uses {sorted(used - options)}"
+
+
+def test_the_guides_dialplan_is_the_shipped_pattern() -> None:
+    guide = fenced(GUIDE)
+    conf = CONF.read_text(encoding="utf-8")
+    after_agi = [line for line in guide if line.startswith(" same => n") and ("GotoIf" in line or "Goto(" in line)]
+    assert len(after_agi) >= 3
+    for line in after_agi:
+        assert line in conf, f"guide.md dialplan line not in extensions_agiflow.conf: {line}"
+
+
+def test_the_guides_dialplan_takes_the_fallback_when_agiflow_is_down(tmp_path: Path) -> None:
+    snippet = [line for line in fenced(GUIDE) if line.startswith(("exten => 912345678", " same => "))]
+    conf = tmp_path / "extensions.conf"
+    fallback = CONF.read_text(encoding="utf-8").split("[agiflow-fallback]", 1)[1]
+    conf.write_text("[agiflow-inbound]\n; the guide's line\n" + "\n".join(snippet)
+                    + "\n\n[agiflow-fallback]" + fallback, encoding="utf-8")
+    contexts = parse(conf)
+    call = walk(contexts, "agiflow-inbound", "912345678", "AGI", {"AGISTATUS": "FAILURE"})
+    assert call.ran("Queue") and call.ran("Playback")
+    done = walk(contexts, "agiflow-inbound", "912345678", "AGI", {"AGIFLOW_STATUS": "completed"})
+    assert not done.ran("Queue")
+
+
+_LOG_CALL = re.compile(r"""(?:log|call_log|ctx\.log)\.(?:debug|info|warning|error|exception)\(\s*f?"((?:[^"\\]|\\.)*)\"""", re.S)
+
+
+def logged_formats() -> list[re.Pattern[str]]:
+    """Every message format agiflow logs, as a regex (%s, %d, %r, %.1f... match anything)."""
+    patterns = []
+    for source in (ROOT / "agi").rglob("*.py"):
+        for fmt in _LOG_CALL.findall(source.read_text(encoding="utf-8")):
+            parts = re.split(r"%(?:\.\d+)?[sdrf]|\{[^}]*\}", fmt)
+            patterns.append(re.compile("^" + ".*?".join(re.escape(p) for p in parts) + "$"))
+    return patterns
+
+
+def test_every_log_line_the_troubleshooting_page_quotes_is_one_agiflow_writes() -> None:
+    formats = logged_formats()
+    quoted = []
+    for line in fenced(TROUBLE):
+        match = re.match(r"^(?:DEBUG|INFO|WARNING|ERROR) agiflow\.\w+: (?:\[[^\]]+\] )?(.*)$", line)
+        if match:
+            quoted.append(match.group(1))
+    assert len(quoted) >= 10
+    unknown = [message for message in quoted if not any(f.match(message) for f in formats)]
+    assert unknown == [], f"troubleshooting.md quotes log lines agiflow never writes: {unknown}"
+
+
+def test_every_option_of_agiflow_agi_is_documented() -> None:
+    text = AGI_MODE.read_text(encoding="utf-8")
+    for action in parser()._actions:
+        names = action.option_strings or [str(action.metavar)]
+        if "--help" in names:
+            continue
+        assert any(f"`{name}" in text for name in names), f"agi-mode.md does not document {names}"
+    assert "AGIFLOW_CONFIG" in text and "/etc/agiflow/config.yaml" in text
+
+
+def test_the_systemd_unit_drains_calls_before_systemd_would_kill_the_server() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(UNIT, encoding="utf-8")
+    service = unit["Service"]
+    assert service["User"] == "agiflow"
+    assert service["ExecStart"].endswith("agiflow serve -c /etc/agiflow/config.yaml")
+    assert re.fullmatch(r"\S*kill -HUP \$MAINPID", service["ExecReload"])
+    assert service["KillSignal"] == "SIGTERM"
+    cdr_flush = inspect.signature(CdrStore.close).parameters["stall_timeout"].default
+    assert int(service["TimeoutStopSec"]) > ServerConfig().drain_timeout + cdr_flush
+    hardening = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
+                 "ProtectHome": "yes", "CapabilityBoundingSet": ""}
+    assert {key: service.get(key) for key in hardening} == hardening
+    assert f"/var/lib/{service['StateDirectory']}" in service["ReadWritePaths"]
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.parametrize("page", ["guide.md", "troubleshooting.md", "agi-mode.md", "compliance.md"])
+def test_the_index_and_the_readme_link_the_asterisk_pages(page: str) -> None:
+    assert f"({page})" in (DOCS / "index.md").read_text(encoding="utf-8")
+    assert f"(docs/{page})" in (ROOT / "README.md").read_text(encoding="utf-8")

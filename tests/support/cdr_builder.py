@@ -1,0 +1,73 @@
+"""Builds CDR databases for report tests: real SQLite files with the
+server's own schema and INSERT statements, filled with the calls a test
+describes (times in UTC, steps as (step, type, outcome, details))."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import sqlite_utils
+
+from agi.storage.cdr_schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, call_values, ensure_schema, step_values
+
+Step = tuple[str, str, str, dict[str, Any]]
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc(text: str) -> datetime:
+    """``2025-03-10 09:00:05`` (UTC) as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+class CdrBuilder:
+    """``add(...)`` one call at a time; ``path`` is the database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        db = sqlite_utils.Database(path)
+        ensure_schema(db)
+        db.close()
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA synchronous = OFF")  # test data: speed over durability
+        self.count = 0
+
+    def add(self, start: str, *, caller: str = "600111222", flow: str | None = "support",
+            duration: float | None = 60.0, status: str = "completed", steps: Sequence[Step] = (),
+            **columns: Any) -> str:
+        """Insert one call started at ``start`` (UTC text) with its steps;
+        ``columns`` sets any other calls column (queue_status, talk_time...)."""
+        self.count += 1
+        started = utc(start)
+        key = uuid.uuid4().hex
+        path = " > ".join(f"{name}:{outcome}" for name, _, outcome, _ in steps)
+        row: dict[str, Any] = {c: None for c in CALL_COLUMNS}
+        row.update(id=key, call_id=f"{int(started.timestamp())}.{self.count}", flow=flow,
+                   requested_flow=flow or "nosuch", caller=caller, caller_name="", called="100",
+                   started_at=stamp(started), status=status, path=path or None, steps=len(steps),
+                   duration=duration, fields="{}", args="[]")
+        if duration is not None:
+            row["ended_at"] = stamp(started + timedelta(seconds=duration))
+        row.update(columns)
+        self.conn.execute(INSERT_CALL, call_values(row))
+        for seq, (name, type_, outcome, details) in enumerate(steps, start=1):
+            step: dict[str, Any] = {c: None for c in STEP_COLUMNS if c != "id"}
+            step.update(call=key, seq=seq, flow=flow, step=name, type=type_, outcome=outcome,
+                        started_at=stamp(started), duration_ms=10.0, details=json.dumps(details))
+            self.conn.execute(INSERT_STEP, step_values(key, step))
+        return key
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def menu(name: str, outcome: str, timeouts: int = 0, invalid: int = 0) -> Step:
+    entries = ["9"] * invalid + ([] if outcome in ("timeout", "hangup") else [outcome])
+    return (name, "menu", outcome, {"entries": entries, "timeouts": timeouts, "invalid": invalid,
+                                    "choice": outcome})

@@ -1,0 +1,164 @@
+"""``agiflow callbacks``: what the person who calls customers back sees,
+on a real SQLite file written by the CDR writer, including while the
+writer keeps writing."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agi.storage.callbacks import CALLBACK_COLUMNS, StoredCallbackRequests
+from agi.storage.cdr_writer import CdrStore, iso
+from agi.cli.main import cli
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text("database: var/agiflow.db\n", encoding="utf-8")
+    return path
+
+
+def database(config: Path) -> Path:
+    return config.parent / "var" / "agiflow.db"
+
+
+def request(n: int, age: timedelta, number: str = "+34600111222") -> dict[str, Any]:
+    return {"requested_at": iso((NOW - age).timestamp()), "call_id": f"1741595400.{n}", "flow": "support",
+            "caller": number.replace("+34", ""), "number": number, "raw_number": number.replace("+34", ""),
+            "queue": "support", "reason": "queue timeout"}
+
+
+def store_requests(config: Path, *rows: dict[str, Any]) -> None:
+    store = CdrStore(database(config))
+    store.open()
+    store.start()
+    for row in rows:
+        StoredCallbackRequests(store).request(row)
+    assert store.close()
+
+
+def agiflow(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["callbacks", *args, "-c", str(config)])
+
+
+def test_list_shows_pending_requests_oldest_first_in_an_aligned_table(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1), "+34600111222"),
+                   request(2, timedelta(hours=3), "+34911222333"))
+
+    result = agiflow(config, "list")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "requested_at", "number", "caller", "queue", "reason", "flow", "status",
+                                "done_at", "note"]
+    assert [line.split()[0] for line in lines[1:]] == ["2", "1"]
+    assert "+34911222333  911222333" in lines[1]
+    assert lines[1].index("+34911222333") == lines[0].index("number")
+
+
+def test_done_marks_a_request_so_it_leaves_the_pending_list_and_keeps_the_note(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1)), request(2, timedelta(hours=2)))
+
+    done = agiflow(config, "done", "1", "--note", "called back, ticket 4411")
+
+    assert done.exit_code == 0, done.output
+    assert done.stdout == "callback request 1 (+34600111222) is done\n"
+    assert [line.split()[0] for line in agiflow(config, "list").stdout.splitlines()[1:]] == ["2"]
+    listed = agiflow(config, "list", "--status", "done").stdout
+    assert "called back, ticket 4411" in listed and "done" in listed
+
+
+def test_a_request_cannot_be_closed_twice_or_when_it_does_not_exist(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1)))
+    assert agiflow(config, "cancel", "1", "--note", "customer called again").exit_code == 0
+
+    again = agiflow(config, "done", "1")
+    missing = agiflow(config, "done", "7")
+
+    assert again.exit_code == 1 and "callback request 1 is already cancelled" in again.stderr
+    assert missing.exit_code == 1 and "no callback request 7" in missing.stderr
+
+
+def test_since_keeps_only_recent_requests_and_all_shows_every_status(config: Path) -> None:
+    store_requests(config, request(1, timedelta(days=3)), request(2, timedelta(hours=2)))
+    agiflow(config, "done", "2")
+
+    recent = agiflow(config, "list", "--since", "1d", "--status", "all")
+    assert [line.split()[0] for line in recent.stdout.splitlines()[1:]] == ["2"]
+    assert "no pending callback requests" in agiflow(config, "list", "--since", "1d").stdout
+    assert agiflow(config, "list", "--since", "last tuesday").exit_code == 2
+
+
+def test_export_writes_every_column_as_csv_for_the_dialer(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1)), request(2, timedelta(minutes=5), "+34911222333"))
+
+    result = agiflow(config, "export")
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(CALLBACK_COLUMNS)
+    assert [(r["id"], r["number"], r["status"]) for r in rows] == [("1", "+34600111222", "pending"),
+                                                                  ("2", "+34911222333", "pending")]
+
+
+def test_export_as_json_to_a_file(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1)))
+    out = config.parent / "out" / "callbacks.json"
+    out.parent.mkdir()
+
+    result = agiflow(config, "export", "--format", "json", "-o", str(out), "--status", "all")
+
+    assert result.exit_code == 0 and "1 callback requests written" in result.stderr
+    [row] = json.loads(out.read_text(encoding="utf-8"))
+    assert row["number"] == "+34600111222" and row["done_at"] is None and row["id"] == 1
+
+
+def test_without_a_database_the_commands_say_where_they_looked(config: Path) -> None:
+    result = agiflow(config, "list")
+    assert result.exit_code == 1
+    assert f"no database at {database(config)}" in result.stderr
+
+
+def test_listing_and_closing_while_the_writer_keeps_writing_never_fails(config: Path) -> None:
+    store = CdrStore(database(config))
+    store.open()
+    store.start()
+    requests = StoredCallbackRequests(store)
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        for n in range(2000):  # about 2,000 calls a second, for a second
+            if stop.is_set():
+                return
+            requests.request(request(n, timedelta(seconds=n)))
+            if n % 20 == 0:
+                stop.wait(0.01)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        counts: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(counts) < 10 or counts[-1] == 0:  # until the writer has written some
+            assert time.monotonic() < deadline, f"no request written in 10 s: {counts}"
+            listed = agiflow(config, "list")
+            assert listed.exit_code == 0, listed.output
+            counts.append(len(listed.stdout.splitlines()) - 1)
+        closed = agiflow(config, "done", "1")
+        assert closed.exit_code == 0, closed.output
+    finally:
+        stop.set()
+        writer.join()
+        assert store.close()
+    assert counts == sorted(counts) and counts[-1] > 0

@@ -1,0 +1,272 @@
+"""The ``consent`` step: what the caller hears and presses, when (and only
+when) MixMonitor starts, the recording's file name, and the CDR's consent
+and recording columns. Recording consent fails closed, and the tests pin it:
+no MixMonitor before consent, for every policy and every hangup point."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi.loading.loader import load_flows
+from agi.steps.recording_path import recording_path, settings_problem
+from agi.services import RecordingSettings, Services
+from agi.sim.script import CallerScript
+from support.step_runner import STATUS, cdr, commands, details, mixmonitor_commands, path, run, run_script
+
+#: Where the default settings put a call of AT (09:30 in Madrid) from 600111222.
+RECORDING = "/var/spool/asterisk/monitor/agiflow/2025/03/10/20250310-093000_600111222_911234567_1741595400.1.wav"
+NOTICE = 'STREAM FILE "agiflow/recording-notice" ""'
+ASK = 'GET DATA "agiflow/recording-ask" "5000" "1"'
+
+
+def consent_flow(options: str = "", policy: str = "ask") -> str:
+    outcomes = {"ask": "accepted: menu, declined: menu", "notify": "notified: menu", "never": "never: menu"}[policy]
+    prompts = {"ask": "notice: agiflow/recording-notice, ask: agiflow/recording-ask",
+               "notify": "notice: agiflow/recording-notice", "never": ""}[policy]
+    body = ", ".join(filter(None, [f"policy: {policy}", prompts, options]))
+    return f"""\
+version: 1
+name: c
+timezone: Europe/Madrid
+start: consent
+steps:
+  consent:
+    consent: {{{body}}}
+    on: {{{outcomes}}}
+  menu:
+    play: agiflow/main-menu
+"""
+
+
+def run_consent(tmp_path: Path, options: str = "", policy: str = "ask", **kwargs: Any) -> Any:
+    return run(tmp_path, consent_flow(options, policy), called="911234567", **kwargs)
+
+
+# -- policy ask ------------------------------------------------------------------
+
+def test_caller_who_accepts_is_recorded_after_the_notice_and_the_question(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, dtmf=["1"])
+    assert commands(result) == [NOTICE, ASK, f'EXEC "MixMonitor" "{RECORDING},b"',
+                                'STREAM FILE "agiflow/main-menu" ""', STATUS.format("completed")]
+    assert path(result) == ["consent:accepted", "menu:next"]
+    assert cdr(result, "consent", "recording") == ("accepted", RECORDING)
+    assert details(result, "consent") == {"entries": ["1"], "consent": "accepted", "recording": RECORDING}
+
+
+def test_caller_who_declines_is_never_recorded(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, dtmf=["2"])
+    assert commands(result) == [NOTICE, ASK, 'STREAM FILE "agiflow/main-menu" ""', STATUS.format("completed")]
+    assert path(result) == ["consent:declined", "menu:next"]
+    assert cdr(result, "consent", "recording") == ("declined", None)
+
+
+def test_no_answer_is_declined_by_default_after_every_retry(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, "retries: 2")
+    assert commands(result).count(ASK) == 3
+    assert mixmonitor_commands(result) == []
+    assert path(result)[0] == "consent:declined"
+    assert cdr(result, "consent", "recording") == ("no_answer", None)
+
+
+def test_no_answer_counts_as_accepted_only_when_configured(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, "retries: 0, default: accepted")
+    assert commands(result)[:3] == [NOTICE, ASK, f'EXEC "MixMonitor" "{RECORDING},b"']
+    assert path(result)[0] == "consent:accepted"
+    assert cdr(result, "consent", "recording") == ("no_answer", RECORDING)
+
+
+def test_a_wrong_key_asks_again(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, 'accept: 7, decline: "*"', dtmf=["1", "7"])
+    assert commands(result)[:3] == [NOTICE, 'GET DATA "agiflow/recording-ask" "5000" "1"', ASK]
+    assert details(result, "consent")["entries"] == ["1", "7"]
+    assert path(result)[0] == "consent:accepted"
+
+
+def test_privacy_key_plays_the_full_notice_then_asks_again_without_using_an_attempt(tmp_path: Path) -> None:
+    options = "privacy_key: 5, privacy: agiflow/privacy-policy, retries: 0"
+    result = run_consent(tmp_path, options, dtmf=["5", None, "1"])
+    assert commands(result)[:4] == [NOTICE, ASK, 'STREAM FILE "agiflow/privacy-policy" "12"', ASK]
+    assert path(result)[0] == "consent:accepted"
+    assert details(result, "consent")["entries"] == ["5", "1"]
+
+
+def test_caller_may_decline_while_the_privacy_notice_plays(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, "privacy_key: 5, privacy: agiflow/privacy-policy", dtmf=["5", "2"])
+    assert commands(result)[:3] == [NOTICE, ASK, 'STREAM FILE "agiflow/privacy-policy" "12"']
+    assert path(result)[0] == "consent:declined"
+    assert mixmonitor_commands(result) == []
+
+
+def test_the_notice_cannot_be_cut_short_by_a_key(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, dtmf=["1"])
+    assert commands(result)[0] == NOTICE  # no escape digits: the caller hears it all
+
+
+def test_mixmonitor_options_and_recording_settings_are_used(tmp_path: Path) -> None:
+    services = Services(recordings=RecordingSettings(directory="/srv/rec/", format="gsm"))
+    result = run_consent(tmp_path, "mixmonitor_options: bW(2)", dtmf=["1"], services=services)
+    path_ = "/srv/rec/2025/03/10/20250310-093000_600111222_911234567_1741595400.1.gsm"
+    assert mixmonitor_commands(result) == [f'EXEC "MixMonitor" "{path_},bW(2)"']
+    assert cdr(result, "recording") == (path_,)
+
+
+def test_record_false_takes_consent_without_recording(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, "record: false", dtmf=["1"])
+    assert mixmonitor_commands(result) == []
+    assert cdr(result, "consent", "recording") == ("accepted", None)
+
+
+# -- policies notify and never ---------------------------------------------------
+
+def test_notify_records_once_the_whole_notice_was_heard(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, policy="notify")
+    assert commands(result)[:2] == [NOTICE, f'EXEC "MixMonitor" "{RECORDING},b"']
+    assert path(result)[0] == "consent:notified"
+    assert cdr(result, "consent", "recording") == ("notified", RECORDING)
+
+
+def test_never_plays_nothing_and_records_nothing(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, policy="never")
+    assert commands(result) == ['STREAM FILE "agiflow/main-menu" ""', STATUS.format("completed")]
+    assert path(result)[0] == "consent:never"
+    assert cdr(result, "consent", "recording") == ("never", None)
+
+
+# -- failures ------------------------------------------------------------------
+
+@pytest.mark.parametrize("result_code", [-2, -1])
+def test_mixmonitor_failing_keeps_the_consent_and_records_no_file(tmp_path: Path, result_code: int) -> None:
+    result = run_consent(tmp_path, dtmf=["1"], app_results={"MixMonitor": result_code})
+    assert path(result) == ["consent:accepted", "menu:next"]
+    assert cdr(result, "consent", "recording", "status") == ("accepted", None, "completed")
+    assert "MixMonitor" in details(result, "consent")["recording_error"]
+
+
+def test_hangup_during_the_notice_gives_no_consent_and_no_recording(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, policy="notify", hangup_after=0)
+    assert path(result) == ["consent:hangup"]
+    assert mixmonitor_commands(result) == []
+    assert cdr(result, "consent", "recording", "status") == ("no_answer", None, "caller_hangup")
+
+
+@pytest.mark.parametrize("missing", ["agiflow/recording-notice", "agiflow/recording-ask"])
+def test_a_prompt_that_cannot_be_played_records_nothing(tmp_path: Path, missing: str) -> None:
+    sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "agiflow/main-menu": 8000}
+    del sounds[missing]
+    script = CallerScript(dtmf=["1"], sounds=sounds)
+    result = run_script(tmp_path, consent_flow().replace("declined: menu", "declined: menu, error: menu"), script)
+    assert path(result) == ["consent:error", "menu:next"]
+    assert mixmonitor_commands(result) == []
+    assert cdr(result, "consent", "recording") == ("no_answer", None)
+    assert "nothing is recorded" in details(result, "consent")["error"]
+
+
+def test_a_later_consent_that_declines_stops_the_earlier_recording(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: end, declined: end}
+  end:
+    play: agiflow/main-menu
+""")
+    result = run(tmp_path, flow, called="911234567", dtmf=["1", "2"])
+    sent = commands(result)
+    assert sent.index('EXEC "StopMixMonitor" ""') > sent.index(f'EXEC "MixMonitor" "{RECORDING},b"')
+    assert cdr(result, "consent", "recording") == ("declined", RECORDING)
+
+
+# -- the pin: MixMonitor only after consent, whatever the hangup point -------------
+
+SCENARIOS = {
+    "ask-accepted": ("", "ask", ["1"]),
+    "ask-declined": ("", "ask", ["2"]),
+    "ask-privacy-then-accepted": ("privacy_key: 5, privacy: agiflow/privacy-policy", "ask", ["5", None, "1"]),
+    "ask-no-answer-declined": ("retries: 1", "ask", []),
+    "ask-no-answer-accepted": ("retries: 1, default: accepted", "ask", []),
+    "notify": ("", "notify", []),
+    "never": ("", "never", []),
+}
+CONSENT_PROMPTS = ("STREAM FILE", "GET DATA")
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_no_mixmonitor_is_sent_before_consent_at_any_hangup_point(tmp_path: Path, scenario: str) -> None:
+    options, policy, dtmf = SCENARIOS[scenario]
+    full = run_consent(tmp_path, options, policy, dtmf=dtmf)
+    sent = commands(full)
+    records = policy != "never" and "declined" not in scenario
+    assert bool(mixmonitor_commands(full)) == records
+    decided = max((i for i, c in enumerate(sent) if c.startswith(CONSENT_PROMPTS) and "main-menu" not in c),
+                  default=-1)
+    for hangup_after in range(len(sent)):
+        result = run_consent(tmp_path, options, policy, dtmf=dtmf, hangup_after=hangup_after)
+        cut = commands(result)
+        mix = [i for i, c in enumerate(cut) if c.startswith('EXEC "MixMonitor"')]
+        # The caller hangs up during command number hangup_after (0-based): a hangup
+        # at or before the command that decides the consent leaves nothing recorded.
+        if hangup_after <= decided or not records:
+            assert mix == [], (hangup_after, cut)
+            assert result.call.get("recording") is None
+        else:
+            assert mix == [decided + 1], (hangup_after, cut)
+        assert all(i > decided for i in mix)
+
+
+# -- validation --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("consent", "message"), [
+    ("{policy: notify}", "policy notify needs the `notice` prompt"),
+    ("{policy: ask, notice: n}", "policy ask needs the question prompt `ask`"),
+    ("{policy: notify, notice: n, accept: 1}", "accept: only for policy ask, not notify"),
+    ("{policy: never, notice: n}", "policy never plays nothing"),
+    ("{ask: a, accept: 1, decline: 1}", "must be different keys"),
+    ("{ask: a, privacy_key: 5}", "give privacy_key and privacy together"),
+    ("{ask: a, decline: '#'}", "decline: '#' does not match"),
+])
+def test_consent_options_that_cannot_work_are_refused(tmp_path: Path, consent: str, message: str) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        f"version: 1\nname: bad\nstart: c\nsteps:\n  c:\n    consent: {consent}\n")
+    _, errors = load_flows([tmp_path])
+    assert any(message in str(error) for error in errors), errors
+
+
+# -- file names ------------------------------------------------------------------
+
+AT_MADRID = datetime(2025, 3, 10, 9, 30, 0, tzinfo=timezone.utc)
+
+
+def test_recording_name_keeps_only_safe_characters_of_caller_called_and_call_id() -> None:
+    settings = RecordingSettings(directory="/rec", format="wav")
+    name = recording_path(settings, AT_MADRID, "+34 600-111'222/../x", "../../etc", "../../1741597200.42/..")
+    assert name == "/rec/2025/03/10/20250310-093000_+34600111222x_etc_1741597200.42.wav"
+
+
+def test_recording_name_for_an_anonymous_caller_and_no_called_number() -> None:
+    name = recording_path(RecordingSettings(directory="/rec", format="wav"), AT_MADRID, "", "", "")
+    assert name == "/rec/2025/03/10/20250310-093000_anonymous_unknown_unknown.wav"
+
+
+@pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec,b", "wav"), ("/rec", "wav,b")])
+def test_recording_settings_mixmonitor_cannot_take_are_refused(directory: str, fmt: str) -> None:
+    assert settings_problem(RecordingSettings(directory=directory, format=fmt)) is not None
+
+
+def test_bad_recording_settings_record_nothing_and_say_why(tmp_path: Path) -> None:
+    services = Services(recordings=RecordingSettings(directory="relative/dir"))
+    result = run_consent(tmp_path, dtmf=["1"], services=services)
+    assert mixmonitor_commands(result) == []
+    assert cdr(result, "consent", "recording") == ("accepted", None)
+    assert "absolute" in details(result, "consent")["recording_error"]
+
+
+def test_every_sound_of_the_step_is_a_prompt_of_the_flow(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(consent_flow("privacy_key: 5, privacy: agiflow/privacy-policy"))
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    flow = flows.get("c")
+    assert flow is not None
+    assert flow.steps["consent"].node.prompts() == ["agiflow/recording-notice", "agiflow/recording-ask",
+                                                     "agiflow/privacy-policy"]

@@ -1,0 +1,91 @@
+"""The ``dial`` step: Dial()'s arguments, caller ID, outcomes from
+DIALSTATUS, and the CDR's dialled, dial_status and talk_time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agi.steps.dial import DIAL_STATUSES
+from support.step_runner import STATUS, cdr, commands, details, path, run
+
+
+def dial_flow(options: str = "{destination: PJSIP/100, timeout: 30}", on: str = "") -> str:
+    return f"""\
+version: 1
+name: d
+start: call
+steps:
+  call:
+    dial: {options}
+    on: {{answer: bye, busy: sorry{on}}}
+  sorry:
+    play: agiflow/line-busy
+  bye:
+    play: agiflow/thanks-for-calling
+"""
+
+
+def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_up(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow(), talk_time=95)
+    assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
+                                'GET VARIABLE "ANSWEREDTIME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
+                                STATUS.format("completed")]
+    assert path(result) == ["call:answer", "bye:next"]
+    assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", "ANSWER", 95)
+    assert details(result, "call") == {"destination": "PJSIP/100", "result": -1, "status": "ANSWER",
+                                       "talk_time": 95}
+
+
+def test_caller_who_hangs_up_after_talking_is_answered(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow(), dial_statuses=["ANSWER"], talk_time=40, hangup_after=0)
+    assert path(result)[0] == "call:answer"
+    assert cdr(result, "dial_status", "talk_time", "status") == ("ANSWER", 40, "caller_hangup")
+
+
+def test_caller_who_hangs_up_while_it_rings_cancels_with_the_hangup_outcome(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow(), hangup_after=0)
+    assert path(result) == ["call:hangup"]
+    assert cdr(result, "dial_status", "talk_time") == ("CANCEL", None)
+    assert 'GET VARIABLE "ANSWEREDTIME"' not in commands(result)
+
+
+@pytest.mark.parametrize("status", [s for s in DIAL_STATUSES if s not in ("ANSWER", "CANCEL")])
+def test_every_unanswered_dialstatus_is_its_own_outcome(tmp_path: Path, status: str) -> None:
+    outcome = status.lower()
+    extra = "" if outcome == "busy" else f", {outcome}: sorry"
+    result = run(tmp_path, dial_flow(on=extra), dial_statuses=[status])
+    assert path(result) == [f"call:{outcome}", "sorry:next"]
+    assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", status, None)
+
+
+def test_callerid_is_set_before_dialling_a_trunk(tmp_path: Path) -> None:
+    options = ('{destination: "PJSIP/+34{{ vars.get(\'TARGET\', \'911234567\') }}@trunk", timeout: 45, '
+               'options: tr, callerid: {number: "+34910000000", name: Support}}')
+    result = run(tmp_path, dial_flow(options))
+    assert commands(result)[:3] == ['SET VARIABLE "CALLERID(num)" "+34910000000"',
+                                    'SET VARIABLE "CALLERID(name)" "Support"',
+                                    'EXEC "Dial" "PJSIP/+34911234567@trunk,45,tr"']
+    assert cdr(result, "dialled") == ("PJSIP/+34911234567@trunk",)
+
+
+def test_callerid_as_text_sets_only_the_number(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow('{destination: PJSIP/100, callerid: "600000000"}'))
+    assert commands(result)[:2] == ['SET VARIABLE "CALLERID(num)" "600000000"', 'EXEC "Dial" "PJSIP/100"']
+
+
+def test_g_option_returns_0_and_needs_no_hangup_check(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow("{destination: PJSIP/100, timeout: 20, options: g}"))
+    assert commands(result)[:2] == ['EXEC "Dial" "PJSIP/100,20,g"', 'GET VARIABLE "DIALSTATUS"']
+    assert path(result)[0] == "call:answer"
+
+
+def test_short_form_is_the_destination(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow("PJSIP/200"))
+    assert commands(result)[0] == 'EXEC "Dial" "PJSIP/200"'
+
+
+def test_a_destination_with_a_comma_fails_the_step_before_dialling(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow('{destination: "PJSIP/1,2"}', on=", error: sorry"))
+    assert path(result) == ["call:error", "sorry:next"]
+    assert not any(c.startswith('EXEC "Dial"') for c in commands(result))

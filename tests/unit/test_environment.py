@@ -1,0 +1,106 @@
+"""Reading the agi_* environment block Asterisk opens every session with."""
+from __future__ import annotations
+
+import pytest
+from support.transcripts import load, transcripts_dir
+
+from agi.protocol.environment import (
+    AgiEnvironment,
+    EnvironmentReader,
+    decode_line,
+    split_script,
+)
+from agi.protocol.wire import ReplyParser
+from agi.sim import SimulatedAsterisk, make_environment
+
+
+def _read(lines: list[str]) -> EnvironmentReader:
+    reader = EnvironmentReader()
+    for line in lines:
+        if reader.feed(line):
+            break
+    return reader
+
+
+def test_values_keep_every_colon_after_the_first() -> None:
+    reader = _read(["agi_request: agi://127.0.0.1:4573/support?t=10:30", ""])
+    assert reader.environment().get("request") == "agi://127.0.0.1:4573/support?t=10:30"
+
+
+def test_empty_value_and_value_without_space_after_colon() -> None:
+    env = _read(["agi_accountcode: ", "agi_language:es", ""]).environment()
+    assert env.get("accountcode") == "" and env.get("language") == "es"
+
+
+def test_caller_name_cut_mid_character_does_not_break_the_call() -> None:
+    raw = "agi_calleridname: José".encode("utf-8")[:-1]  # the é cut in half
+    env = _read([decode_line(raw), ""]).environment()
+    assert env.caller_name == "Jos\ufffd"
+
+
+def test_unknown_caller_id_and_dnid_read_as_empty() -> None:
+    env = AgiEnvironment({"callerid": "unknown", "calleridname": "unknown",
+                          "dnid": "unknown", "extension": "s"})
+    assert (env.caller, env.caller_name, env.called) == ("", "", "")
+    assert AgiEnvironment({"dnid": "unknown", "extension": "600"}).called == "600"
+
+
+@pytest.mark.parametrize("script, flow, query", [
+    ("args?lang=es&x=1", "args", {"lang": "es", "x": "1"}),
+    ("ivr/main?lang=fr", "ivr/main", {"lang": "fr"}),
+    ("support", "support", {}),
+    ("/support/?empty=", "support", {"empty": ""}),
+])
+def test_query_string_is_split_from_the_flow_name(script: str, flow: str, query: dict[str, str]) -> None:
+    assert split_script(script) == (flow, query)
+    env = AgiEnvironment({"network_script": script})
+    assert (env.flow_name, env.query) == (flow, query)
+
+
+def test_recorded_arguments_keep_order_spaces_commas_and_the_empty_one() -> None:
+    transcript = load(transcripts_dir() / "args.agi")
+    env = _read(transcript.env_lines).environment()
+    assert env.args == ["one", "two words", "three, quoted", "", "last"]
+    assert env.flow_name == "args" and env.query == {"lang": "es", "x": "1"}
+
+
+def test_arguments_sort_by_number_not_text() -> None:
+    lines = [f"agi_arg_{n}: a{n}" for n in (10, 2, 1, 9, 3, 4, 5, 6, 7, 8)]
+    assert _read([*lines, ""]).environment().args == [f"a{n}" for n in range(1, 11)]
+
+
+def test_simulated_environment_with_empty_argument_reads_back() -> None:
+    sim = SimulatedAsterisk(make_environment("menu?lang=es", callerid="600", args=["x", "", "y"]))
+    env = _read(sim.env_lines()).environment()
+    assert env.args == ["x", "", "y"] and env.caller == "600" and env.flow_name == "menu"
+
+
+def test_hangup_right_after_the_environment_goes_to_the_reply_parser() -> None:
+    reader = _read(["agi_network: yes", "", "HANGUP"])
+    assert reader.done and not reader.hangup_seen
+    parser = ReplyParser()
+    assert parser.feed("HANGUP") is None and parser.hangup_seen
+    reply = parser.feed("200 result=0")
+    assert reply is not None and reply.code == 200
+
+
+def test_hangup_line_inside_the_environment_is_noted_not_stored() -> None:
+    reader = EnvironmentReader()
+    assert reader.feed("agi_network: yes") is False
+    assert reader.feed("HANGUP") is False
+    assert reader.feed("") is True
+    assert reader.hangup_seen and reader.values == {"network": "yes"}
+
+
+def test_carriage_return_and_foreign_lines_are_tolerated() -> None:
+    env = _read(["agi_uniqueid: 1.2\r", "no colon here", "other: x", "\r"]).environment()
+    assert env.values == {"uniqueid": "1.2"}
+
+
+def test_a_peer_that_never_ends_the_environment_is_refused() -> None:
+    reader = EnvironmentReader(max_lines=50)
+    for n in range(50):
+        reader.feed(f"agi_arg_{n}: x")
+    with pytest.raises(ValueError, match="50"):
+        reader.feed("agi_arg_51: x")
+

@@ -1,0 +1,195 @@
+"""A flow author sees every mistake at once, each with its file and line."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agi.loading.loader import load_flows
+from agi.steps import REGISTRY
+
+GOOD = """\
+version: 1
+name: demo
+start: menu
+steps:
+  menu:
+    menu: {prompt: main-menu, choices: {"1": sales, 2: support}}
+    on: {timeout: bye, invalid: bye}
+  sales:
+    play: sales
+    next: bye
+  support:
+    play: support
+    next: bye
+  bye:
+    hangup:
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def errors_of(*paths: Path) -> list[str]:
+    flows, errors = load_flows(paths)
+    assert not flows.flows or not errors
+    return [str(e) for e in errors]
+
+
+def test_a_good_flow_loads_with_dtmf_keys_as_strings(tmp_path: Path) -> None:
+    flows, errors = load_flows([write(tmp_path, GOOD)])
+    assert errors == []
+    menu = flows.get("demo").steps["menu"]
+    assert menu.transitions == {"1": "sales", "2": "support", "timeout": "bye", "invalid": "bye"}
+
+
+def test_misspelt_outcome_names_the_allowed_ones_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("on: {timeout: bye", "on: {timout: bye"))
+    assert errors_of(path) == [
+        f"{path}:7: step 'menu': unknown outcome 'timout'; allowed: 1, 2, timeout, invalid, hangup, error"
+    ]
+
+
+def test_duplicate_key_is_an_error_not_silently_the_last(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  bye:\n    hangup:\n")
+    assert errors_of(path) == [f"{path}:16: duplicate key 'bye' (first at line 14)"]
+
+
+def test_yaml_syntax_error_reports_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("play: sales", "play: [sales"))
+    [error] = errors_of(path)
+    assert error.startswith(f"{path}:10: invalid YAML")
+
+
+def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
+    [error] = errors_of(path)
+    assert error.startswith(f"{path}:10: step 'sales': unknown key 'nxt'; allowed: answer, branch")
+    assert error.endswith("on, next, description")
+
+
+def test_unknown_option_of_a_step_type_points_at_that_option(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('menu: {prompt: main-menu,', 'menu: {prompt: main-menu, retires: 3,'))
+    [error] = errors_of(path)
+    assert error.startswith(f"{path}:6: step 'menu': menu: unknown key 'retires'; allowed: choices, direct_dial")
+
+
+def test_wrong_option_type_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("{prompt: main-menu,", "{prompt: main-menu, timeout: soon,"))
+    assert errors_of(path) == [f"{path}:6: step 'menu': menu: timeout: 'soon' is not of type 'number'"]
+
+
+def test_target_that_does_not_exist(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("play: support\n    next: bye", "play: support\n    next: byee"))
+    assert errors_of(path) == [f"{path}:13: step 'support': outcome 'next' leads to unknown step 'byee'"]
+
+
+def test_unreachable_step(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  orphan:\n    play: x\n")
+    assert errors_of(path) == [f"{path}:16: step 'orphan' is never reached from start step 'demo'"
+                               .replace("'demo'", "'menu'")]
+
+
+def test_loop_with_no_way_out(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        version: 1
+        name: loop
+        start: a
+        steps:
+          a:
+            play: x
+            next: b
+          b:
+            play: y
+            next: a
+        """)
+    assert errors_of(path) == [
+        f"{path}:5: step 'a' is in a loop with no way out: no path from it ends the flow",
+        f"{path}:8: step 'b' is in a loop with no way out: no path from it ends the flow",
+    ]
+
+
+def test_menu_that_retries_itself_but_can_end_is_fine(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        version: 1
+        name: retry
+        start: m
+        steps:
+          m:
+            menu: {prompt: p, choices: {"1": m}}
+            on: {invalid: m}
+        """)
+    assert errors_of(path) == []
+
+
+def test_yaml_on_and_yes_are_not_booleans(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("play: sales", "play: yes"))
+    flows, errors = load_flows([path])
+    assert errors == []
+    assert flows.get("demo").steps["sales"].node.items[0].value == "yes"
+
+
+def test_step_without_type_and_with_two_types(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    play: sales\n", "    play: sales\n    answer:\n")
+                 .replace("  support:\n    play: support\n", "  support:\n"))
+    errors = errors_of(path)
+    assert f"{path}:8: step 'sales': more than one step type (play, answer); one of: {', '.join(sorted(REGISTRY))}" in errors
+    assert any(e.startswith(f"{path}:12: step 'support': no step type") for e in errors)
+
+
+def test_next_on_a_step_that_ends_the_flow(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("  bye:\n    hangup:\n", "  bye:\n    hangup:\n    next: menu\n"))
+    assert errors_of(path) == [f"{path}:16: step 'bye': 'next' is not allowed: a hangup step ends the flow"]
+
+
+def test_bad_template_and_condition_fail_validation(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        version: 1
+        name: tpl
+        start: b
+        steps:
+          b:
+            branch:
+              cases:
+                - {if: "call.caller ==", next: p}
+          p:
+            play: "{{ call.caller "
+        """)
+    errors = errors_of(path)
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{path}:6: step 'b': branch.cases[0].if: template error")
+    assert errors[1].startswith(f"{path}:10: step 'p': play.[0]: template error")
+
+
+def test_unknown_timezone_and_missing_required_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("name: demo", "name: demo\ntimezone: Europe/Madird"))
+    assert errors_of(path) == [
+        f"{path}:3: unknown timezone 'Europe/Madird' (use an IANA name such as Europe/Madrid)"]
+    path = write(tmp_path, "version: 1\nname: x\nsteps: {a: {answer: }}\n", "missing.yaml")
+    assert errors_of(path) == [f"{path}:1: 'start' is required"]
+
+
+def test_goto_to_unknown_flow_and_duplicate_flow_names(tmp_path: Path) -> None:
+    first = write(tmp_path, GOOD.replace("  bye:\n    hangup:\n", "  bye:\n    goto: nowhere\n"), "a.yaml")
+    second = write(tmp_path, GOOD, "b.yaml")
+    errors = errors_of(first, second)
+    assert f"{second}:1: flow name 'demo' is also used by {first}" in errors
+    assert f"{first}:15: step 'bye': goto to unknown flow 'nowhere'" in errors
+
+
+def test_every_error_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
+    one = write(tmp_path, GOOD.replace("on: {timeout: bye", "on: {timout: bye"), "one.yaml")
+    two = write(tmp_path, GOOD.replace("name: demo", "name: other").replace("next: byee", "")
+                .replace("play: sales\n    next: bye", "play: sales\n    next: nope"), "two.yaml")
+    errors = errors_of(one, two)
+    assert len(errors) == 2 and errors[0].startswith(str(one)) and errors[1].startswith(str(two))
+
+
+@pytest.mark.parametrize("flow_file", sorted(Path(__file__).resolve().parents[2].joinpath("flows").glob("*.yaml")))
+def test_every_shipped_flow_validates(flow_file: Path) -> None:
+    flows, errors = load_flows([flow_file.parent])
+    assert errors == []

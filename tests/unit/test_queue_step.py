@@ -1,0 +1,176 @@
+"""The ``queue`` step: what Asterisk receives, the outcome for each way a
+caller leaves Queue(), and the CDR columns (queue, queue_status, queue_wait,
+talk_time). Asterisk's side is the simulator, which ends Queue() the way
+app_queue.c does in Asterisk 22."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agi.sim.script import CallerScript, EverySound
+from support.step_runner import STATUS, cdr, commands, details, path, run, run_script
+
+CLEAR = ['SET VARIABLE "QUEUESTATUS" ""', 'SET VARIABLE "ABANDONED" ""', 'SET VARIABLE "QEHOLDTIME" ""']
+
+
+def queue_flow(options: str = "{name: support, timeout: 300, options: t}", on: str = "") -> str:
+    return f"""\
+version: 1
+name: q
+start: support
+steps:
+  support:
+    queue: {options}
+    on: {{answered: bye, timeout: sorry{on}}}
+  sorry:
+    play: agiflow/all-agents-busy
+  bye:
+    play: agiflow/thanks-for-calling
+"""
+
+
+def test_caller_who_times_out_gets_the_timeout_branch_and_the_wait_in_the_cdr(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), queue_wait=42)
+    assert commands(result) == [*CLEAR, 'EXEC "Queue" "support,t,,,300"', 'GET VARIABLE "QUEUESTATUS"',
+                                'STREAM FILE "agiflow/all-agents-busy" ""', STATUS.format("completed")]
+    assert path(result) == ["support:timeout", "sorry:next"]
+    assert cdr(result, "queue", "queue_status", "queue_wait", "talk_time") == ("support", "TIMEOUT", 42, None)
+    assert details(result, "support") == {"queue": "support", "result": 0, "status": "TIMEOUT", "wait": 42}
+
+
+def test_caller_answered_by_an_agent_who_hangs_up_first_continues_in_the_flow(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125)
+    assert commands(result) == [*CLEAR, 'EXEC "Queue" "support,t,,,300"', "NOOP", 'GET VARIABLE "QUEUESTATUS"',
+                                'GET VARIABLE "QEHOLDTIME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
+                                STATUS.format("completed")]
+    assert path(result) == ["support:answered", "bye:next"]
+    assert cdr(result, "queue_status", "queue_wait", "talk_time", "status") == ("ANSWERED", 30, 125, "completed")
+
+
+def test_caller_who_hangs_up_after_talking_to_an_agent_is_answered_not_abandoned(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125,
+                 hangup_after=3)
+    assert path(result)[0] == "support:answered"
+    assert result.call["status"] == "caller_hangup"
+    assert cdr(result, "queue_status", "queue_wait", "talk_time") == ("ANSWERED", 30, 125)
+    # No QUEUESTATUS and a dead channel: ABANDONED (unset here) tells it from an abandon.
+    assert 'GET VARIABLE "ABANDONED"' in commands(result)
+    assert not any(c.startswith("STREAM FILE") for c in commands(result))
+
+
+def test_caller_who_hangs_up_while_waiting_abandons_with_the_hangup_outcome(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), queue_wait=50, hangup_after=3)
+    assert commands(result)[3:7] == ['EXEC "Queue" "support,t,,,300"', "NOOP", 'GET VARIABLE "QUEUESTATUS"',
+                                     'GET VARIABLE "ABANDONED"']
+    assert path(result) == ["support:hangup"]
+    assert cdr(result, "queue_status", "queue_wait", "talk_time", "status") == ("ABANDONED", 50, None, "caller_hangup")
+
+
+@pytest.mark.parametrize("status", ["FULL", "JOINEMPTY", "JOINUNAVAIL", "LEAVEEMPTY", "LEAVEUNAVAIL", "WITHDRAW"])
+def test_every_queue_status_is_its_own_outcome(tmp_path: Path, status: str) -> None:
+    outcome = status.lower()
+    result = run(tmp_path, queue_flow(on=f", {outcome}: sorry"), queue_statuses=[status])
+    assert path(result) == [f"support:{outcome}", "sorry:next"]
+    assert result.call["queue_status"] == status
+
+
+def test_a_caller_who_cannot_join_waits_no_time(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(on=", joinempty: sorry"), queue_statuses=["JOINEMPTY"], queue_wait=99)
+    assert result.call["queue_wait"] == 0
+
+
+def test_option_c_gives_continue_when_the_agent_hangs_up(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow("{name: support, options: tc}", on=", continue: bye"),
+                 queue_statuses=["ANSWERED"], queue_wait=12, talk_time=60)
+    assert 'EXEC "Queue" "support,tc"' in commands(result)
+    assert path(result) == ["support:continue", "bye:next"]
+    # Answered, as far as the CDR (and every report) is concerned.
+    assert cdr(result, "queue_status", "queue_wait", "talk_time") == ("ANSWERED", 12, 60)
+    assert details(result, "support")["status"] == "CONTINUE"
+
+
+def test_a_queue_asterisk_does_not_know_ends_the_step_with_error(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow("{name: nosuch}", on=", error: sorry"), queue_statuses=["UNKNOWN"])
+    assert path(result) == ["support:error", "sorry:next"]
+    assert "no such queue" in details(result, "support")["error"]
+    assert result.call["queue_status"] == "UNKNOWN"
+
+
+def test_a_second_queue_never_reads_the_first_queues_status(tmp_path: Path) -> None:
+    flow = """\
+version: 1
+name: overflow
+start: first
+steps:
+  first:
+    queue: {name: support, timeout: 60}
+    on: {timeout: second}
+  second:
+    queue: {name: overflow, timeout: 60}
+    on: {answered: bye}
+  bye:
+    play: agiflow/thanks-for-calling
+"""
+    # The first queue leaves QUEUESTATUS=TIMEOUT and ABANDONED=TRUE; the caller
+    # then talks to an agent of the second queue and hangs up.
+    result = run(tmp_path, flow, queue_statuses=["TIMEOUT", "ANSWERED"], queue_wait=20, talk_time=40,
+                 hangup_after=9)
+    assert path(result)[:2] == ["first:timeout", "second:answered"]
+    assert (result.call["queue"], result.call["queue_status"]) == ("overflow", "ANSWERED")
+    assert (result.call["queue_wait"], result.call["talk_time"]) == (20, 40)
+
+
+def test_without_setqueueentryvar_an_answered_call_has_no_wait_or_talk_time(tmp_path: Path) -> None:
+    script = CallerScript(queue_statuses=["ANSWERED"], queue_wait=30, talk_time=90, queue_entry_vars=False,
+                          sounds=EverySound())
+    result = run_script(tmp_path, queue_flow(), script)
+    assert path(result)[0] == "support:answered"
+    assert cdr(result, "queue_status", "queue_wait", "talk_time") == ("ANSWERED", None, None)
+
+
+def test_every_queue_argument_goes_in_asterisk_22_order(tmp_path: Path) -> None:
+    options = ('{name: sales, options: tT, url: "http://crm/x", announce: agent-announce, timeout: 120, '
+               'gosub: sub-agent, rule: vip-rule, position: 1}')
+    result = run(tmp_path, queue_flow(options))
+    assert 'EXEC "Queue" "sales,tT,http://crm/x,agent-announce,120,,sub-agent,vip-rule,1"' in commands(result)
+
+
+def test_short_form_names_only_the_queue(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow("support"))
+    assert 'EXEC "Queue" "support"' in commands(result)
+
+
+def test_queue_name_comes_from_a_template(tmp_path: Path) -> None:
+    flow = """\
+version: 1
+name: vipq
+start: mark
+steps:
+  mark:
+    set: {variables: {queue: vip}}
+    next: support
+  support:
+    queue: {name: "{{ vars.queue | default('support') }}"}
+"""
+    result = run(tmp_path, flow)
+    assert 'EXEC "Queue" "vip"' in commands(result)
+    assert result.call["queue"] == "vip"
+
+
+def test_a_queue_name_with_a_comma_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    flow = queue_flow('{name: "{{ call.caller }},x"}', on=", error: sorry")
+    result = run(tmp_path, flow)
+    assert path(result) == ["support:error", "sorry:next"]
+    assert not any(c.startswith('EXEC "Queue"') for c in commands(result))
+
+
+def test_asterisk_without_app_queue_ends_the_step_with_error(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(on=", error: sorry"), app_results={"Queue": -2})
+    assert path(result) == ["support:error", "sorry:next"]
+    assert "Queue" in details(result, "support")["error"]
+
+
+def test_the_simulated_clock_moves_on_by_the_time_spent_in_the_queue(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125)
+    assert result.call["duration"] == 155

@@ -1,0 +1,232 @@
+"""``agiflow report``: formats, options and errors through the command line,
+and reports read safely while the server's CDR writer writes."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from support.cdr_builder import CdrBuilder, menu
+from click.testing import CliRunner
+
+from agi.storage.cdr_writer import CdrStore, iso
+from agi.cli.main import cli
+from agi.reports import KINDS, run_report
+from agi.reports.model import Filters
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    """A day of calls with long names, so that tables have to be cut to fit."""
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    long_flow = "customer-support-spanish-premium-line"
+    steps = [("welcome", "play", "next", {}), menu("main_menu_with_a_long_name", "2", timeouts=1),
+             ("identify_customer_by_account_number", "input", "next", {}),
+             ("support_queue", "queue", "answered", {})]
+    for i in range(40):
+        cdr.add(f"2025-03-10 {8 + i % 10:02d}:{i:02d}:00", caller=f"+346001112{i % 7:02d}", flow=long_flow,
+                steps=steps, queue="support-premium", queue_status="ANSWERED" if i % 3 else "TIMEOUT",
+                queue_wait=10.0 + i, talk_time=100.0 + i if i % 3 else None, duration=130.5 + i, vip=i % 5 == 0,
+                consent="accepted", recording=f"/var/spool/asterisk/monitor/agiflow/2025/03/10/{i}.wav",
+                robinson="clear" if i % 2 else "listed", robinson_list=None if i % 2 else "robinson")
+    cdr.add("2025-03-10 12:00:00", caller="", flow="sales", status="caller_hangup", duration=4)
+    cdr.close()
+    return cdr.path
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_report_prints_an_aligned_table_within_80_columns(database: Path, kind: str) -> None:
+    code, out = invoke(kind, "--db", str(database), "--tz", "UTC")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert len(lines) > 4 and max(len(line) for line in lines) <= 80, out
+    header, rule = lines[3], lines[4]
+    assert set(rule) <= {"-", " "}
+    gaps = [i for i, ch in enumerate(rule) if ch == " "]  # the column gaps are blank on every line
+    for line in lines[5:]:
+        assert all(i >= len(line) or line[i] == " " for i in gaps), f"misaligned:\n{header}\n{line}"
+
+
+def test_table_width_follows_the_width_option(database: Path) -> None:
+    code, out = invoke("calls", "--db", str(database), "--width", "0")
+    assert code == 0 and max(len(line) for line in out.splitlines()) > 80
+    assert "customer-support-spanish-premium-line" in out and "…" not in out
+    code, out = invoke("calls", "--db", str(database))
+    assert "…" in out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_csv_parses_back_with_a_header_of_column_keys_and_plain_numbers(database: Path, kind: str) -> None:
+    code, out = invoke(kind, "--db", str(database), "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    report = run_report(database, kind, Filters(), _now())
+    assert list(rows[0]) == [c.key for c in report.columns] if rows else True
+    assert len(rows) == len(report.rows)
+    for row in rows:
+        for column in report.columns:
+            if column.kind in ("count", "seconds", "percent") and row[column.key] != "":
+                float(row[column.key])
+
+
+def test_csv_of_the_call_log_keeps_every_column_and_local_times(database: Path) -> None:
+    code, out = invoke("calls", "--db", str(database), "--format", "csv", "--tz", "Europe/Madrid", "--limit", "1")
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert code == 0 and len(rows) == 1
+    assert rows[0]["started"] == "2025-03-10 18:39:00"  # 17:39 UTC, the newest call
+    assert rows[0]["recording"] == "/var/spool/asterisk/monitor/agiflow/2025/03/10/39.wav"
+    assert (rows[0]["vip"], rows[0]["wait_s"], rows[0]["talk_s"]) == ("0", "49.0", "")
+    _, out = invoke("calls", "--db", str(database), "--format", "csv", "--flow", "sales")
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert (rows[0]["caller"], rows[0]["recording"], rows[0]["outcome"]) == ("", "", "ivr_hangup")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_json_has_a_stable_shape(database: Path, kind: str) -> None:
+    code, out = invoke(kind, "--db", str(database), "--format", "json", "--since", "2025-03-10", "--tz", "UTC")
+    assert code == 0
+    doc = json.loads(out)
+    assert list(doc) == ["report", "format_version", "title", "generated_at", "filters", "options",
+                         "columns", "rows", "totals"]
+    assert doc["report"] == kind and doc["format_version"] == 1
+    assert doc["filters"] == {"since": "2025-03-10T00:00:00Z", "until": None, "flow": [], "caller": None,
+                              "timezone": "UTC"}
+    keys = [c["key"] for c in doc["columns"]]
+    assert doc["rows"] and all(list(row) == keys for row in doc["rows"])
+    assert doc["totals"] is None or list(doc["totals"]) == keys
+
+
+def test_json_numbers_are_numbers_and_times_carry_their_offset(database: Path) -> None:
+    _, out = invoke("calls", "--db", str(database), "--format", "json", "--tz", "Europe/Madrid", "--limit", "2")
+    second = json.loads(out)["rows"][1]
+    assert second["started"] == "2025-03-10T18:29:00+01:00"
+    assert second["duration_s"] == 159.5 and second["vip"] is False and second["wait_s"] == 39.0
+    _, out = invoke("inbound", "--db", str(database), "--format", "json")
+    totals = json.loads(out)["totals"]
+    assert (totals["calls"], totals["answered"], totals["asr_pct"]) == (41, 26, 63.4)
+
+
+def test_output_file_is_written_instead_of_standard_output(database: Path, tmp_path: Path) -> None:
+    target = tmp_path / "summary.html"
+    code, out = invoke("summary", "--db", str(database), "--format", "html", "-o", str(target))
+    assert code == 0 and out == ""
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_options_filter_and_group(database: Path) -> None:
+    _, out = invoke("summary", "--db", str(database), "--by", "hour", "--tz", "UTC", "--flow", "sales",
+                    "--format", "json")
+    assert [(r["key"], r["calls"]) for r in json.loads(out)["rows"]] == [("12", 1)]
+    _, out = invoke("calls", "--db", str(database), "--caller", "+34600111203", "--format", "json")
+    assert {r["caller"] for r in json.loads(out)["rows"]} == {"+34600111203"}
+    _, out = invoke("calls", "--db", str(database), "--outcome", "not_answered", "--format", "json")
+    assert len(json.loads(out)["rows"]) == 14
+    _, out = invoke("fcr", "--db", str(database), "--window", "2d", "--by", "outcome", "--format", "json")
+    assert json.loads(out)["options"] == {"window_hours": 48.0, "by": "outcome"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--since", "last tuesday"], "is not a date"),
+    (["--until", "2025-02-30"], "day is out of range"),
+    (["--tz", "Mars/Olympus"], "unknown time zone"),
+])
+def test_bad_times_and_zones_exit_2_saying_why(database: Path, args: list[str], message: str) -> None:
+    code, out = invoke("calls", "--db", str(database), *args)
+    assert code == 2 and message in out
+
+
+def test_bad_fcr_window_exits_2(database: Path) -> None:
+    code, out = invoke("fcr", "--db", str(database), "--window", "soon")
+    assert code == 2 and "--window" in out
+
+
+def test_a_missing_database_exits_1_naming_it(tmp_path: Path) -> None:
+    code, out = invoke("summary", "--db", str(tmp_path / "nope.db"))
+    assert code == 1 and "no CDR database at" in out and "nope.db" in out
+
+
+def test_database_comes_from_the_config_by_default(database: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {database.name}\n", encoding="utf-8")
+    code, out = invoke("summary", "-c", str(config))
+    assert code == 0 and "customer-suppo" in out and " 41 " in out
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+    return datetime(2025, 3, 20, tzinfo=timezone.utc)
+
+
+def test_reports_read_while_the_cdr_writer_writes_and_never_block_it(tmp_path: Path) -> None:
+    store = CdrStore(tmp_path / "live.db", batch_size=50, retry_delay=0.05)
+    store.open()
+    store.start()
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set() and n < 4000:
+            key = f"call{n}"
+            store.call_started({"id": key, "call_id": f"1.{n}", "flow": "support", "caller": f"6{n % 50}",
+                                "started_at": iso(1741597200 + n), "status": "in_progress"})
+            store.step_finished(key, {"seq": 1, "flow": "support", "step": "menu", "type": "menu",
+                                      "outcome": "1", "details": '{"timeouts": 1, "invalid": 0}'})
+            store.call_ended(key, {"status": "completed", "duration": 3.0, "queue": "support",
+                                   "queue_status": "ANSWERED", "queue_wait": 2.0, "talk_time": 1.0})
+            n += 1
+            if n % 100 == 0:
+                time.sleep(0.02)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen: list[int] = []
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for kind in KINDS:
+                report = run_report(store.path, kind, Filters(), _now(), charts=True)
+                if kind == "summary":
+                    assert report.totals is not None
+                    seen.append(int(report.totals["calls"]))
+                    # one snapshot: the hourly chart counts the same calls as the table
+                    assert sum(report.charts[0].values) == report.totals["calls"]
+    finally:
+        stop.set()
+        writer.join()
+        assert store.close()
+    assert store.failures == 0, "a report blocked the writer"
+    assert seen == sorted(seen) and seen[-1] > seen[0]
+    final = run_report(store.path, "summary", Filters(), _now())
+    assert final.totals is not None and final.totals["calls"] == store.written // 3
+
+
+def test_an_open_report_snapshot_neither_blocks_the_writer_nor_sees_half_written_calls(tmp_path: Path) -> None:
+    from agi.reports.db import CdrReader
+    store = CdrStore(tmp_path / "live.db", retry_delay=0.05)
+    store.open()
+    store.start()
+    store.call_started({"id": "a", "call_id": "1.1", "flow": "support", "caller": "6",
+                        "started_at": iso(1741597200), "status": "in_progress"})
+    while store.written < 1:
+        time.sleep(0.01)
+    with CdrReader(store.path) as reader, reader.snapshot():
+        store.call_ended("a", {"status": "completed", "duration": 3.0})
+        store.call_started({"id": "b", "call_id": "1.2", "flow": "support", "caller": "7",
+                            "started_at": iso(1741597300), "status": "in_progress"})
+        deadline = time.monotonic() + 5
+        while store.written < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.written == 3 and store.failures == 0  # committed while the report reads
+        assert [tuple(r) for r in reader.rows("SELECT id, status FROM calls")] == [("a", "in_progress")]
+        with pytest.raises(Exception, match="readonly|read-only|query_only"):
+            reader.conn.execute("DELETE FROM calls")
+    assert store.close()

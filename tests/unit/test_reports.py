@@ -1,0 +1,253 @@
+"""The report numbers, on CDR databases built in each test (real SQLite files)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cdr_builder import CdrBuilder, menu, utc
+
+from agi.reports import ReportError, run_report
+from agi.reports.model import Filters, Report
+from agi.reports.timerange import moment, zone
+
+NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
+MADRID = zone("Europe/Madrid")
+
+
+@pytest.fixture
+def cdr(tmp_path: Path) -> CdrBuilder:
+    return CdrBuilder(tmp_path / "cdr.db")
+
+
+def run(cdr: CdrBuilder, kind: str, since: str | None = None, until: str | None = None,
+        flows: tuple[str, ...] = (), caller: str | None = None, **options: Any) -> Report:
+    tz, name = MADRID
+    filters = Filters(moment(since, NOW, tz) if since else None, moment(until, NOW, tz, end=True) if until else None,
+                      flows, caller, tz, name)
+    return run_report(cdr.path, kind, filters, NOW, **options)
+
+
+def by_key(report: Report, key: str = "key") -> dict[Any, dict[str, Any]]:
+    return {row[key]: dict(row) for row in report.rows}
+
+
+def add_mixed_day(cdr: CdrBuilder) -> None:
+    """Five finished calls of one morning, one of each kind, and one running."""
+    cdr.add("2025-03-10 08:00:00", queue="support", queue_status="ANSWERED", queue_wait=30,
+            talk_time=100, duration=140)
+    cdr.add("2025-03-10 08:10:00", flow="sales", dialled="+34911", dial_status="ANSWER",
+            talk_time=200, duration=230)
+    cdr.add("2025-03-10 08:20:00", queue="support", queue_status="TIMEOUT", queue_wait=300, duration=320)
+    cdr.add("2025-03-10 08:30:00", status="caller_hangup", duration=15, steps=[menu("menu", "hangup")])
+    cdr.add("2025-03-10 08:40:00", duration=35)  # a message, then the flow ended
+    cdr.add("2025-03-10 08:50:00", status="in_progress", duration=None)
+
+
+def test_asr_counts_calls_answered_by_an_agent_or_the_dialled_party_over_finished_calls(cdr: CdrBuilder) -> None:
+    add_mixed_day(cdr)
+    report = run(cdr, "inbound")
+    assert report.totals is not None
+    assert (report.totals["calls"], report.totals["answered"], report.totals["asr_pct"]) == (5, 2, 40.0)
+    support = by_key(report)["support"]
+    assert (support["calls"], support["answered"], support["asr_pct"]) == (4, 1, 25.0)
+    assert by_key(report)["sales"]["asr_pct"] == 100.0
+
+
+def test_acd_is_talk_time_over_answered_calls_and_dur_the_total_duration(cdr: CdrBuilder) -> None:
+    add_mixed_day(cdr)
+    cdr.add("2025-03-10 09:00:00", queue="support", queue_status="ANSWERED", queue_wait=5, duration=90)
+    totals = run(cdr, "inbound").totals
+    assert totals is not None
+    assert totals["acd_s"] == pytest.approx(150.0)  # (100 + 200) / 2: the answered call with no talk time is left out
+    assert totals["dur_s"] == pytest.approx(140 + 230 + 320 + 15 + 35 + 90)
+    assert totals["answered"] == 3
+
+
+def test_calls_that_never_reached_a_queue_do_not_lower_the_average_wait(cdr: CdrBuilder) -> None:
+    add_mixed_day(cdr)
+    support = by_key(run(cdr, "inbound"))["support"]
+    assert support["avg_wait_s"] == pytest.approx(165.0)  # (30 + 300) / 2, not / 4
+    assert support["max_wait_s"] == 300
+    assert by_key(run(cdr, "summary"))["support"]["avg_wait_s"] == pytest.approx(165.0)
+
+
+def test_each_call_has_one_outcome(cdr: CdrBuilder) -> None:
+    add_mixed_day(cdr)
+    cdr.add("2025-03-10 09:00:00", queue="support", status="caller_hangup", queue_wait=40, duration=50)
+    cdr.add("2025-03-10 09:01:00", queue="support", queue_status="TIMEOUT", callback="600111222", duration=60)
+    cdr.add("2025-03-10 09:02:00", blocked="block", duration=3)
+    cdr.add("2025-03-10 09:03:00", status="error", duration=2, error="step failed")
+    cdr.add("2025-03-10 09:04:00", flow=None, status="unknown_flow", duration=0)
+    cdr.add("2025-03-10 09:05:00", status="interrupted", queue="support", duration=7)
+    cdr.add("2025-03-10 09:06:00", robinson="listed", robinson_list="robinson", duration=4)
+    report = run(cdr, "summary", by="outcome", charts=True)
+    outcomes = {key: row["calls"] for key, row in by_key(report).items()}
+    hours, chart = report.charts
+    assert dict(zip(chart.labels, chart.values)) == outcomes and sum(hours.values) == 13
+    assert outcomes == {"answered": 2, "not_answered": 1, "ivr_hangup": 1, "self_service": 1, "in_progress": 1,
+                        "abandoned": 1, "callback": 1, "blocked": 1, "failed": 2, "interrupted": 1,
+                        "do_not_call": 1}
+
+
+def test_a_caller_who_hangs_up_in_the_ivr_is_not_an_abandoned_queue_call(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:30:00", status="caller_hangup", duration=15, steps=[menu("menu", "hangup")])
+    cdr.add("2025-03-10 08:31:00", queue="support", status="caller_hangup", queue_wait=70, duration=80)
+    row = by_key(run(cdr, "inbound"))["support"]
+    assert (row["calls"], row["abandoned"], row["answered"]) == (2, 1, 0)
+    log = {r["outcome"] for r in run(cdr, "calls").rows}
+    assert log == {"ivr_hangup", "abandoned"}
+
+
+def test_queue_and_dial_steps_that_saw_the_caller_leave_make_an_abandoned_call(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", queue="support", queue_status="ABANDONED", queue_wait=50, duration=60)
+    cdr.add("2025-03-10 08:01:00", dialled="+34911", dial_status="CANCEL", duration=20)
+    cdr.add("2025-03-10 08:02:00", dialled="+34911", dial_status="BUSY", duration=10)
+    assert [r["outcome"] for r in run(cdr, "calls").rows] == ["not_answered", "abandoned", "abandoned"]
+    assert run(cdr, "inbound").totals["abandoned"] == 2  # type: ignore[index]
+
+
+def test_a_call_that_crosses_midnight_counts_on_the_day_it_started(cdr: CdrBuilder) -> None:
+    # 23:58 in Madrid on the 10th (22:58 UTC), talking until 00:08 on the 11th
+    cdr.add("2025-03-10 22:58:00", queue="support", queue_status="ANSWERED", talk_time=540, duration=600)
+    cdr.add("2025-03-10 23:30:00", duration=20)  # 00:30 on the 11th in Madrid
+    days = by_key(run(cdr, "summary", by="day"))
+    assert days["2025-03-10"]["calls"] == 1 and days["2025-03-10"]["total_s"] == 600
+    assert days["2025-03-11"]["calls"] == 1
+    only_10th = run(cdr, "calls", since="2025-03-10", until="2025-03-10")
+    assert [r["duration_s"] for r in only_10th.rows] == [600]
+
+
+def test_hours_follow_the_zone_across_the_change_to_summer_time(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-30 00:30:00")  # 01:30 CET
+    cdr.add("2025-03-30 01:30:00")  # 03:30 CEST: 02:xx does not exist that night
+    cdr.add("2025-03-30 01:45:00")
+    hours = {key: row["calls"] for key, row in by_key(run(cdr, "summary", by="hour")).items()}
+    assert hours == {"01": 1, "03": 2}
+
+
+def test_interrupted_and_running_calls(cdr: CdrBuilder) -> None:
+    add_mixed_day(cdr)
+    cdr.add("2025-03-10 09:00:00", status="interrupted", duration=12,
+            error="the server stopped before the call ended", steps=[menu("menu", "2")])
+    listed = run(cdr, "calls", statuses=("interrupted",))
+    assert [(r["status"], r["error"]) for r in listed.rows] == [
+        ("interrupted", "the server stopped before the call ended")]
+    summary = by_key(run(cdr, "summary", by="status"))
+    assert summary["interrupted"]["failed"] == 1 and summary["in_progress"]["calls"] == 1
+    assert run(cdr, "inbound").totals["calls"] == 6  # type: ignore[index]  # running call left out
+    assert run(cdr, "summary").totals["calls"] == 7  # type: ignore[index]
+    assert by_key(run(cdr, "ivr"), "choice")["2"]["times"] == 1  # its menu still counts
+
+
+def test_time_range_and_filters_select_calls(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-09 22:59:59", caller="+34600111222")  # 23:59:59 on the 9th in Madrid
+    cdr.add("2025-03-09 23:00:00", caller="+34600111333")  # midnight of the 10th
+    cdr.add("2025-03-10 12:00:00", caller="+34911222333", flow="sales")
+    cdr.add("2025-03-10 23:00:00", caller="[*]?", flow="sales")  # midnight of the 11th
+    assert len(run(cdr, "calls", since="2025-03-10", until="2025-03-10").rows) == 2
+    assert len(run(cdr, "calls", since="2025-03-10T12:00:00+01:00").rows) == 2
+    assert len(run(cdr, "calls", flows=("sales", "support")).rows) == 4
+    assert [r["caller"] for r in run(cdr, "calls", caller="+34600*").rows] == ["+34600111333", "+34600111222"]
+    assert [r["caller"] for r in run(cdr, "calls", caller="[*]*").rows] == ["[*]?"]
+    assert run(cdr, "calls", caller="+34600").rows == []
+    assert len(run(cdr, "calls", limit=1).rows) == 1
+
+
+def test_fcr_counts_contacts_whose_caller_did_not_call_again_within_the_window(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 09:00:00", caller="A")
+    cdr.add("2025-03-10 11:00:00", caller="A")  # a repeat
+    cdr.add("2025-03-10 09:00:00", caller="B")
+    cdr.add("2025-03-11 15:00:00", caller="B")  # 30 h later: a new contact
+    cdr.add("2025-03-20 11:30:00", caller="C")  # 30 min before NOW: window still open
+    cdr.add("2025-03-10 09:00:00", caller="")  # anonymous: not a caller
+    row = run(cdr, "fcr").totals
+    assert row is not None
+    assert (row["contacts"], row["resolved"], row["repeated"], row["open"], row["repeat_calls"]) == (4, 2, 1, 1, 1)
+    assert row["fcr_pct"] == pytest.approx(66.7)
+    wide = run(cdr, "fcr", window_hours=48).totals
+    assert wide is not None and (wide["contacts"], wide["resolved"], wide["repeated"]) == (3, 0, 2)
+
+
+def test_fcr_looks_past_the_range_for_repeats_and_before_it_for_first_calls(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-09 20:00:00", caller="A")   # before the range
+    cdr.add("2025-03-10 08:00:00", caller="A")   # in range, but a repeat of the call above
+    cdr.add("2025-03-10 22:00:00", caller="B")   # in range (23:00 Madrid)
+    cdr.add("2025-03-11 06:00:00", caller="B")   # after the range, within 24 h: B repeated
+    row = run(cdr, "fcr", since="2025-03-10", until="2025-03-10").totals
+    assert row is not None and (row["contacts"], row["resolved"], row["repeated"]) == (1, 0, 1)
+
+
+def test_tracking_shows_attempts_waits_talk_and_the_last_outcome_per_caller(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", caller="A", queue="support", queue_status="TIMEOUT", queue_wait=120, duration=130)
+    cdr.add("2025-03-10 09:00:00", caller="A", queue="support", queue_status="ANSWERED", queue_wait=30,
+            talk_time=200, duration=240)
+    cdr.add("2025-03-10 10:00:00", caller="A", status="caller_hangup", duration=10)
+    cdr.add("2025-03-10 08:00:00", caller="B", duration=10)
+    cdr.add("2025-03-10 08:00:00", caller="", duration=10)
+    rows = by_key(run(cdr, "tracking"), "caller")
+    assert set(rows) == {"A", "B"}
+    a = rows["A"]
+    assert (a["calls"], a["answered"], a["wait_s"], a["max_wait_s"], a["talk_s"]) == (3, 1, 150, 120, 200)
+    assert a["last_outcome"] == "ivr_hangup" and a["last_call"] == utc("2025-03-10 10:00:00")
+    assert [r["caller"] for r in run(cdr, "tracking", min_calls=2).rows] == ["A"]
+
+
+def test_ivr_counts_choices_timeouts_and_invalid_entries_per_menu(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", steps=[menu("main", "1")])
+    cdr.add("2025-03-10 08:01:00", steps=[menu("main", "1", timeouts=1)])
+    cdr.add("2025-03-10 08:02:00", steps=[menu("main", "2", invalid=2)])
+    cdr.add("2025-03-10 08:03:00", steps=[menu("main", "timeout", timeouts=3)])
+    cdr.add("2025-03-10 08:04:00", status="caller_hangup", steps=[menu("main", "hangup")])
+    cdr.add("2025-03-10 08:05:00", steps=[("play", "play", "next", {}), menu("main", "invalid", invalid=3),
+                                          menu("main", "1")])  # the menu ran twice in one call
+    report = run(cdr, "ivr")
+    assert [(r["choice"], r["times"], r["share_pct"], r["timeouts"], r["invalid"], r["retried"]) for r in report.rows] == [
+        ("1", 3, 42.9, 1, 0, 1), ("2", 1, 14.3, 0, 2, 1), ("timeout", 1, 14.3, 3, 0, 1),
+        ("invalid", 1, 14.3, 0, 3, 1), ("hangup", 1, 14.3, 0, 0, 0)]
+    assert report.totals is not None and report.totals["times"] == 7
+
+
+def test_ivr_flow_filter_selects_the_flow_the_menu_belongs_to(cdr: CdrBuilder) -> None:
+    key = cdr.add("2025-03-10 08:00:00", flow="entry", steps=[menu("main", "1")])
+    cdr.conn.execute("UPDATE call_steps SET flow = 'support' WHERE call = ?", (key,))  # a menu reached by goto
+    assert [r["flow"] for r in run(cdr, "ivr", flows=("support",)).rows] == ["support"]
+    assert run(cdr, "ivr", flows=("entry",)).rows == []
+
+
+def test_compliance_counts_do_not_call_hits_consent_and_recordings(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", robinson="clear", dialled="+34911")
+    cdr.add("2025-03-10 08:01:00", robinson="listed", robinson_list="robinson")
+    cdr.add("2025-03-10 08:02:00", robinson="listed", robinson_list="internal")
+    cdr.add("2025-03-10 08:03:00", robinson="error", robinson_list="robinson")
+    cdr.add("2025-03-10 08:04:00", consent="accepted", recording="/rec/1.wav")
+    cdr.add("2025-03-10 08:05:00", consent="declined")
+    cdr.add("2025-03-10 08:06:00", consent="no_answer", recording="/rec/2.wav")  # must never happen
+    cdr.add("2025-03-10 08:07:00", blocked="anonymous")
+    rows = {(r["section"], r["item"], r["list"]): (r["calls"], r["share_pct"]) for r in run(cdr, "compliance").rows}
+    assert rows[("calls", "all calls", None)] == (8, 100.0)
+    assert rows[("robinson", "checked", None)] == (4, 50.0)
+    assert rows[("robinson", "listed", "robinson")] == (1, 25.0)
+    assert rows[("robinson", "listed", "internal")] == (1, 25.0)
+    assert rows[("robinson", "error", "robinson")] == (1, 25.0)
+    assert rows[("consent", "accepted", None)] == (1, pytest.approx(33.3))
+    assert rows[("consent", "no_answer", None)] == (1, pytest.approx(33.3))
+    assert rows[("recording", "recorded", None)] == (2, 25.0)
+    assert rows[("recording", "without consent", None)] == (1, 50.0)
+    assert rows[("blocked", "blocked", "anonymous")] == (1, 12.5)
+
+
+def test_an_empty_database_gives_empty_reports(cdr: CdrBuilder) -> None:
+    for kind in ("calls", "summary", "inbound", "fcr", "tracking", "ivr"):
+        assert run(cdr, kind).rows == []
+    assert run(cdr, "compliance").rows[0]["calls"] == 0
+
+
+def test_a_missing_or_foreign_database_is_a_clear_error(tmp_path: Path) -> None:
+    filters = Filters()
+    with pytest.raises(ReportError, match="no CDR database"):
+        run_report(tmp_path / "none.db", "calls", filters, NOW)
+    (tmp_path / "other.db").write_bytes(b"")
+    with pytest.raises(ReportError, match="no table calls"):
+        run_report(tmp_path / "other.db", "calls", filters, NOW)

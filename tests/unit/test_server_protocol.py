@@ -1,0 +1,253 @@
+"""The FastAGI protocol on Twisted, driven through StringTransport and a
+fake clock: no sockets, no real time."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from agi.storage.cdr_memory import MemoryCdr
+from agi.config import ServerConfig
+from agi.loading.loader import load_flows
+from agi.engine.model import FlowSet
+from agi.server.factory import FastAGIFactory
+
+FLOW = """\
+version: 1
+name: demo
+start: answer
+steps:
+  answer:
+    answer:
+    next: play
+  play:
+    play: hello
+    next: bye
+  bye:
+    hangup:
+"""
+
+ENV = (b"agi_network: yes\nagi_network_script: demo?lang=es\nagi_uniqueid: 1795385106.0\n"
+       b"agi_callerid: +34600111222\nagi_calleridname: Ana: Caller\nagi_arg_1: one\n\n")
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> FlowSet:
+    (tmp_path / "demo.yaml").write_text(textwrap.dedent(FLOW))
+    loaded, errors = load_flows([tmp_path])
+    assert errors == []
+    return loaded
+
+
+class Harness:
+    def __init__(self, flows: FlowSet, **config: Any) -> None:
+        self.clock = task.Clock()
+        self.cdr = MemoryCdr()
+        self.factory = FastAGIFactory(lambda: flows, self.cdr, ServerConfig(**config), self.clock,
+                                      wallclock=lambda: 1_800_000_000.0)
+
+    def connect(self, host: str = "127.0.0.1") -> tuple[Any, StringTransport]:
+        proto = self.factory.buildProtocol(None)
+        transport = StringTransport(peerAddress=IPv4Address("TCP", host, 40000))
+        proto.makeConnection(transport)
+        return proto, transport
+
+
+def sent(transport: StringTransport) -> list[str]:
+    lines = transport.value().decode().split("\n")
+    transport.clear()
+    return [line for line in lines if line]
+
+
+def test_call_runs_one_command_at_a_time_and_closes_at_the_end(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    assert sent(transport) == ["ANSWER"]
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ['STREAM FILE "hello" ""']
+    proto.dataReceived(b"200 result=0 endpos=3404\n")
+    assert sent(transport) == ["HANGUP"]
+    assert not transport.disconnecting
+    proto.dataReceived(b"200 result=1\nHANGUP\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "completed"']
+    assert not transport.disconnecting
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "completed" and row["path"] == "answer:next > play:next > bye:done"
+    assert row["caller_name"] == "Ana: Caller" and row["requested_flow"] == "demo?lang=es"
+
+
+def test_hangup_line_before_the_reply_is_not_taken_as_the_reply(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ["ANSWER", 'STREAM FILE "hello" ""']
+    proto.dataReceived(b"200 result=-1 endpos=16160\n")
+    assert sent(transport) == ["NOOP"]
+    proto.dataReceived(b"HANGUP\n200 result=0\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"']
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "caller_hangup" and row["path"] == "answer:next > play:hangup"
+
+
+def test_a_200_line_inside_a_multi_line_answer_is_not_taken_as_the_reply(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(b"200 result=0\r\n")  # a whole reply in one segment, with CRLF
+    assert sent(transport) == ["ANSWER", 'STREAM FILE "hello" ""']
+    proto.dataReceived(b"520-Invalid command syntax.  Proper usage follows:\n")
+    proto.dataReceived(b"200 result=0 is what it answers\n")  # a usage line, each in its own segment
+    assert sent(transport) == []
+    proto.dataReceived(b"520 End of proper usage.\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "error"']
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "error" and row["path"] == "answer:next > play:error"
+
+
+def test_replies_split_into_single_bytes_are_reassembled(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    for byte in ENV + b"200 result=0\n":
+        proto.dataReceived(bytes([byte]))
+    assert sent(transport) == ["ANSWER", 'STREAM FILE "hello" ""']
+
+
+def test_unknown_flow_ends_the_agi_with_a_status_and_a_cdr(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"nosuch"))
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "unknown_flow"']
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "unknown_flow"
+
+
+def test_fallback_context_is_set_before_closing_when_configured(flows: FlowSet) -> None:
+    from agi.session import Fallback
+    h = Harness(flows, fallback=Fallback("agiflow-fallback"))
+    proto, transport = h.connect()
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"nosuch"))
+    for _ in range(4):
+        proto.dataReceived(b"200 result=1\n")
+    assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "unknown_flow"', 'SET CONTEXT "agiflow-fallback"',
+                               'SET EXTENSION "s"', 'SET PRIORITY "1"']
+    assert transport.disconnecting
+
+
+def test_client_that_never_sends_the_environment_is_closed_after_the_timeout(flows: FlowSet) -> None:
+    h = Harness(flows, env_timeout=2)
+    proto, transport = h.connect()
+    proto.dataReceived(b"agi_network: yes\n")
+    h.clock.advance(1.9)
+    assert not transport.disconnecting
+    h.clock.advance(0.2)
+    assert transport.disconnecting
+    assert h.cdr.calls == {}
+
+
+def test_close_in_the_middle_of_the_environment_leaves_nothing_running(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(b"agi_network: yes\nagi_netw")
+    proto.connectionLost()
+    assert h.factory.connections == set() and h.clock.getDelayedCalls() == []
+
+
+def test_connection_lost_mid_command_ends_the_call_with_its_cdr(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.connectionLost()
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "caller_hangup" and row["path"] == "answer:hangup"
+    assert h.factory.calls == {}
+
+
+def test_line_over_the_limit_closes_only_that_connection(flows: FlowSet) -> None:
+    h = Harness(flows, max_reply_line=1024)
+    proto, transport = h.connect()
+    other, other_transport = h.connect()
+    proto.dataReceived(b"agi_x: " + b"a" * 2000 + b"\n")
+    assert transport.disconnecting
+    other.dataReceived(ENV)
+    assert sent(other_transport) == ["ANSWER"]
+
+
+def test_connections_beyond_max_calls_are_refused_and_counted(flows: FlowSet) -> None:
+    h = Harness(flows, max_calls=1)
+    _, first = h.connect()
+    _, second = h.connect()
+    assert not first.disconnecting and second.disconnecting
+    assert h.factory.rejected == 1
+
+
+def test_allowlist_refuses_other_addresses(flows: FlowSet) -> None:
+    h = Harness(flows, allow=("10.0.0.5",))
+    _, transport = h.connect("127.0.0.1")
+    assert transport.disconnecting and h.factory.rejected == 1
+
+
+def test_drain_waits_for_running_calls_then_cuts_them(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    done = h.factory.drain(30)
+    assert not done.called
+    _, late = h.connect()
+    assert late.disconnecting
+    h.clock.advance(31)
+    assert transport.disconnecting
+    proto.connectionLost()
+    assert done.called
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "interrupted"
+
+
+class SocketTransport(StringTransport):
+    """A StringTransport whose handle is a real socket, as a TCP transport's is."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+        self.sock = sock
+
+    def getHandle(self) -> socket.socket:
+        return self.sock
+
+
+def test_commands_go_straight_to_the_socket_until_it_is_full_then_through_the_transport(flows: FlowSet) -> None:
+    ours, asterisk = socket.socketpair()
+    ours.setblocking(False)
+    asterisk.setblocking(False)
+    with ours, asterisk:
+        proto = Harness(flows).factory.buildProtocol(None)
+        transport = SocketTransport(ours)
+        proto.makeConnection(transport)
+        proto.dataReceived(ENV)
+        assert asterisk.recv(100) == b"ANSWER\n" and transport.value() == b""
+        with contextlib.suppress(BlockingIOError):
+            while True:  # Asterisk stops reading: the socket's buffer fills up
+                ours.send(b"x" * 65536)
+        proto.dataReceived(b"200 result=0\n")
+        assert transport.value() == b'STREAM FILE "hello" ""\n'
+        with contextlib.suppress(BlockingIOError):
+            while asterisk.recv(1 << 20):  # Asterisk reads again
+                pass
+        proto.dataReceived(b"200 result=0 endpos=100\n")
+        # still through the transport: nothing may overtake what waits in its buffer
+        assert transport.value() == b'STREAM FILE "hello" ""\nHANGUP\n'

@@ -1,0 +1,159 @@
+"""The webhook step: what it would post (the dry run simulations use), how
+a failed POST routes the call, and what validation refuses. Real HTTP is
+in tests/test_integration_webhooks.py."""
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytest
+
+from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/test_steps.py
+from agi.services import Services, WebhookResult
+from agi.simulate import SimulationResult, simulate
+from agi.webhooks import DryRunWebhooks, USER_AGENT
+
+AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
+
+FLOW = """\
+version: 1
+name: hook
+timezone: Europe/Madrid
+params: {crm: crm.example.com, token: s3cret}
+start: menu
+steps:
+  menu:
+    menu: {prompt: main-menu, choices: {"1": tag}}
+    on: {timeout: notify}
+  tag:
+    set: {variables: {TEAM: sales}, cdr: {department: sales}}
+    next: notify
+  notify:
+    webhook:
+      url: "https://{{ params.crm }}/hooks/missed?caller={{ call.caller }}"
+      timeout: 2.5
+      headers: {Authorization: "Bearer {{ params.token }}"}
+      data:
+        event: missed_call
+        team: "{{ vars.TEAM | default('none') }}"
+        tries: 3
+        tags: [vip, "{{ call.called }}"]
+    on: {ok: thanks, failed: sorry}
+  thanks:
+    play: thanks
+  sorry:
+    play: sorry
+"""
+
+
+class FixedWebhooks:
+    """Answers every POST with ``result`` and keeps what it was given."""
+
+    def __init__(self, result: WebhookResult) -> None:
+        self.result = result
+        self.posts: list[tuple[str, Mapping[str, Any]]] = []
+
+    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
+                   headers: Mapping[str, str]) -> WebhookResult:
+        self.posts.append((url, payload))
+        return self.result
+
+    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
+                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        self.posts.append((url, payload))
+        done(self.result)
+
+
+def run(tmp_path: Path, dtmf: list[str | None], webhooks: Any, flow: str = FLOW) -> SimulationResult:
+    (tmp_path / "flow.yaml").write_text(textwrap.dedent(flow))
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    return simulate(flows.get("hook"), flows, caller="600111222", called="912000000", at=AT, dtmf=dtmf,
+                    services=Services(webhooks=webhooks))
+
+
+def path(result: SimulationResult) -> list[str]:
+    return [f"{s['step']}:{s['outcome']}" for s in result.steps]
+
+
+def details(result: SimulationResult, step: str) -> dict[str, Any]:
+    [row] = [s for s in result.steps if s["step"] == step]
+    return json.loads(row["details"])
+
+
+def test_the_post_carries_the_call_its_path_variables_cdr_values_and_the_rendered_data(tmp_path: Path) -> None:
+    dry = DryRunWebhooks()
+    result = run(tmp_path, ["1"], dry)
+
+    assert path(result) == ["menu:1", "tag:next", "notify:ok", "thanks:next"]
+    [post] = result.webhooks
+    assert post["url"] == "https://crm.example.com/hooks/missed?caller=600111222"
+    assert post["headers"] == {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+                               "Authorization": "Bearer s3cret"}
+    assert post["timeout"] == 2.5 and post["wait"] is True and post["sent"] is False
+    call = result.call["call_id"]
+    assert post["payload"] == {
+        "call": {"id": call, "caller": "600111222", "caller_name": "", "called": "912000000",
+                 "channel": "Local/s@caller-00000000;1", "language": "en", "context": "default",
+                 "extension": "s", "args": []},
+        "flow": "hook", "step": "notify", "time": "2025-03-10T09:30:00.000+01:00",
+        "path": ["menu:1", "tag:next"], "vars": {"TEAM": "sales"},
+        "cdr": {"fields": {"department": "sales"}},
+        "data": {"event": "missed_call", "team": "sales", "tries": 3, "tags": ["vip", "912000000"]},
+    }
+    assert details(result, "notify") == {"url": post["url"], "wait": True, "status": None}
+    assert not any("crm.example.com" in e.command for e in result.exchanges), "nothing goes to Asterisk"
+
+
+def test_a_failed_post_takes_the_failed_branch_and_the_cdr_says_why(tmp_path: Path) -> None:
+    fixed = FixedWebhooks(WebhookResult(False, status=500, error="HTTP 500: boom"))
+    result = run(tmp_path, [None, None, None], fixed)
+
+    assert path(result) == ["menu:timeout", "notify:failed", "sorry:next"]
+    assert details(result, "notify")["status"] == 500
+    assert details(result, "notify")["error"] == "HTTP 500: boom"
+    assert fixed.posts[0][1]["data"]["team"] == "none"
+
+
+def test_without_waiting_the_step_goes_on_at_once_with_ok_whatever_the_result(tmp_path: Path) -> None:
+    fixed = FixedWebhooks(WebhookResult(False, error="no answer within 2.5s"))
+    result = run(tmp_path, ["1"], fixed, flow=FLOW.replace("      timeout: 2.5\n", "      timeout: 2.5\n      wait: false\n"))
+
+    assert path(result)[2] == "notify:ok"
+    assert details(result, "notify") == {"url": fixed.posts[0][0], "wait": False}
+
+
+def test_a_rendered_url_that_is_not_http_fails_without_posting(tmp_path: Path) -> None:
+    fixed = FixedWebhooks(WebhookResult(True, status=200))
+    flow = FLOW.replace("https://{{ params.crm }}", "{{ params.crm }}")
+    result = run(tmp_path, ["1"], fixed, flow=flow)
+
+    assert path(result)[2] == "notify:failed"
+    assert "use http://host/" in details(result, "notify")["error"]
+    assert fixed.posts == []
+
+
+def test_without_a_webhook_sender_the_step_ends_in_error(tmp_path: Path) -> None:
+    result = run(tmp_path, ["1"], None)
+    assert path(result)[2] == "notify:error"
+    assert result.call["status"] == "error"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://crm.example.com/x", "use http://host/... or https://host/..."),
+    ("http://crm.example.com:99999/x", "Port out of range"),
+])
+def test_a_written_url_that_cannot_work_is_a_validation_error(tmp_path: Path, url: str, message: str) -> None:
+    flow = FLOW.replace('"https://{{ params.crm }}/hooks/missed?caller={{ call.caller }}"', url)
+    (tmp_path / "flow.yaml").write_text(flow)
+    _, errors = load_flows([tmp_path])
+    assert len(errors) == 1 and message in errors[0].message and errors[0].line == 14, errors
+
+
+def test_a_template_error_in_the_data_is_a_validation_error(tmp_path: Path) -> None:
+    (tmp_path / "flow.yaml").write_text(FLOW.replace("event: missed_call", "event: \"{{ call.caller \""))
+    _, errors = load_flows([tmp_path])
+    assert any("webhook.data.event: template error" in e.message for e in errors), errors
