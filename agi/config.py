@@ -11,10 +11,10 @@ from jsonschema import Draft202012Validator
 
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
-from agi.steps.base import obj
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import RecordingSettings
 from agi.session import Fallback
+from agi.yamlschema import obj
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
 #: Every key, its default and what it means; docs/configuration.md documents each one.

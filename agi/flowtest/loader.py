@@ -16,9 +16,9 @@ from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseOverride
+from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
-from agi.steps.list_check import normaliser
 from agi.simulate import parse_dtmf
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)

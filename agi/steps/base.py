@@ -12,12 +12,6 @@ COMMON_OUTCOMES = ("hangup", "error")
 #: The outcome of a step that simply finished; ``next:`` names its target.
 NEXT = "next"
 
-DTMF_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*#]+$"}
-SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
-COUNT = {"type": "integer", "minimum": 0, "maximum": 50}
-#: A non-empty text option (often a template).
-TEXT = {"type": "string", "minLength": 1}
-
 
 class Node:
     """Base of step types. Subclasses are frozen dataclasses of their options.
@@ -87,16 +81,3 @@ class Node:
 
     async def run(self, ctx: "CallContext") -> str:
         raise NotImplementedError
-
-
-def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A closed JSON Schema object: unknown keys are errors."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def dtmf(value: Any) -> str:
-    """DTMF keys may be written as numbers in YAML; they are always text."""
-    return str(value)

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.steps.base import Node
+from agi.yamlschema import STEP_NAME, obj
 
-STEP_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 OTHERWISE = "else"
 
 

@@ -13,16 +13,16 @@ from typing import Any, Callable
 from agi import phone
 from agi.storage.cdr_writer import iso
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, Node, SECONDS, TEXT, dtmf, obj
+from agi.steps.base import Node
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import CallbackRequests
+from agi.yamlschema import COUNT, ONE_KEY, SECONDS, TEXT, dtmf, obj
 
 REQUESTED = "requested"
 DECLINED = "declined"
 _CONFIRMED = "confirmed"
 _CHANGE = "change"
 _ENTERED = "entered"
-_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
 _DIGITS = {"type": "integer", "minimum": 1, "maximum": 20}
 
 
@@ -34,7 +34,7 @@ class CallbackNode(Node):
     schema = obj({
         "offer": SOUND, "number_is": SOUND, "confirm": SOUND, "enter": SOUND, "thanks": SOUND,
         "invalid_prompt": SOUND,
-        "accept_key": _KEY, "decline_key": _KEY, "confirm_key": _KEY, "change_key": _KEY,
+        "accept_key": ONE_KEY, "decline_key": ONE_KEY, "confirm_key": ONE_KEY, "change_key": ONE_KEY,
         "min_digits": _DIGITS, "max_digits": _DIGITS,
         "retries": COUNT, "timeout": SECONDS,
         "number": TEXT, "queue": TEXT, "reason": TEXT,

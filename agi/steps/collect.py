@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, SECONDS
+from agi.yamlschema import COUNT, SECONDS
 
 TIMEOUT = "timeout"
 INVALID = "invalid"

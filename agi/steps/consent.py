@@ -17,14 +17,14 @@ from typing import Any
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, SECONDS, Node, dtmf, obj
+from agi.steps.base import Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
+from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
 ERROR = "error"
-_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 
@@ -43,9 +43,9 @@ class ConsentNode(Node):
         "policy": {"enum": [ASK, NOTIFY, NEVER]},
         "notice": SOUND,
         "ask": SOUND,
-        "accept": _KEY,
-        "decline": _KEY,
-        "privacy_key": _KEY,
+        "accept": ONE_KEY,
+        "decline": ONE_KEY,
+        "privacy_key": ONE_KEY,
         "privacy": SOUND,
         "timeout": SECONDS,
         "retries": COUNT,

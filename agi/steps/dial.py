@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
+from agi.steps.base import Node
 from agi.steps.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
+from agi.yamlschema import TEXT, obj
 
 ANSWER = "answer"
 HANGUP = "hangup"

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.steps.base import NEXT, Node
+from agi.yamlschema import VARIABLE_NAME, obj
 
 #: Applications that place an outgoing call (see ``Node.dials``).
 DIALLING_APPS = frozenset({"dial", "originate"})
@@ -20,7 +21,7 @@ class ExecNode(Node):
         "app": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
         "options": {"type": ["string", "number"]},
         "args": {"type": "array", "items": {"type": ["string", "number"]}},
-        "result_variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "result_variable": VARIABLE_NAME,
     }, ("app",))
 
     app: str

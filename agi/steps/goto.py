@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.steps.base import Node
+from agi.yamlschema import FLOW_NAME, obj
 
-FLOW_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"}
 
 
 @dataclass(frozen=True)

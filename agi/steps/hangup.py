@@ -6,7 +6,8 @@ from typing import Any
 
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.steps.base import Node
+from agi.yamlschema import obj
 
 
 @dataclass(frozen=True)

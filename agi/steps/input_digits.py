@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.steps.base import NEXT, Node
 from agi.steps.collect import INVALID, RETRY_SCHEMA, SOUND, TIMEOUT, RetryPolicy, collect
-
-VARIABLE = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+from agi.yamlschema import VARIABLE_NAME, obj
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class InputNode(Node):
                "pattern. Outcomes: next, timeout, invalid.")
     schema = obj({
         "prompt": SOUND,
-        "variable": VARIABLE,
+        "variable": VARIABLE_NAME,
         "min_digits": {"type": "integer", "minimum": 1, "maximum": 64},
         "max_digits": {"type": "integer", "minimum": 1, "maximum": 64},
         "pattern": {"type": "string", "minLength": 1},

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
-                                  normaliser)
+from agi.lists.numbers import normaliser
+from agi.steps.base import Node
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.phone import is_withheld
 
 FOUND = "found"
@@ -30,8 +31,8 @@ class LookupNode(Node):
                "blocklists. Outcomes: found, missing, anonymous (caller ID withheld).")
     schema = obj({
         "list": LISTS_SCHEMA,
-        "number": NUMBER_SCHEMA,
-        "variable": VARIABLE_SCHEMA,
+        "number": TEXT,
+        "variable": VARIABLE_NAME,
         "block": {"type": "boolean"},
         "anonymous": {"enum": [ANONYMOUS, MISSING, FOUND]},
     }, ("list",))

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, dtmf, obj
-from agi.steps.branch import STEP_NAME
+from agi.steps.base import Node
 from agi.steps.collect import INVALID, REPEAT, RETRY_SCHEMA, SOUND, TIMEOUT, RetryPolicy, collect
+from agi.yamlschema import ONE_KEY, STEP_NAME, VARIABLE_NAME, dtmf, obj
 
 DIRECT = "direct"
 _KEYS = r"^[0-9*]{1,10}$"
@@ -32,10 +32,10 @@ class MenuNode(Node):
         "choices": {"type": "object", "minProperties": 1, "additionalProperties": STEP_NAME,
                     "propertyNames": {"pattern": _KEYS}},
         "max_digits": {"type": "integer", "minimum": 1, "maximum": 20},
-        "repeat_key": {"type": ["string", "integer"], "pattern": "^[0-9*]$"},
-        "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "repeat_key": ONE_KEY,
+        "variable": VARIABLE_NAME,
         "direct_dial": obj({"pattern": {"type": "string", "minLength": 1},
-                            "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+                            "variable": VARIABLE_NAME},
                            ("pattern",)),
         **RETRY_SCHEMA,
     }, ("prompt", "choices"))

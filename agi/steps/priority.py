@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.steps.base import NEXT, Node
 from agi.steps.dialplan_app import BadArgument, argument
+from agi.yamlschema import obj
 
 #: The flow variable a ``queue`` option sets (``{{ vars.queue }}``).
 QUEUE_VARIABLE = "queue"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
+from agi.steps.base import Node
 from agi.steps.collect import SOUND
 from agi.steps.dialplan_app import (
     AppRun,
@@ -34,6 +34,7 @@ from agi.steps.dialplan_app import (
     run_app,
     seconds,
 )
+from agi.yamlschema import TEXT, obj
 
 ANSWERED = "answered"
 HANGUP = "hangup"

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
-                                  normaliser)
+from agi.lists.numbers import normaliser
+from agi.steps.base import Node
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 
 CLEAR = "clear"
 LISTED = "listed"
@@ -36,9 +37,9 @@ class RobinsonNode(Node):
                "cannot be checked (an error with no target ends the call).")
     schema = obj({
         "list": LISTS_SCHEMA,
-        "number": NUMBER_SCHEMA,
+        "number": TEXT,
         "on_error": {"enum": [BLOCK, ALLOW]},
-        "variable": VARIABLE_SCHEMA,
+        "variable": VARIABLE_NAME,
     }, ("list",))
 
     lists: tuple[str, ...]

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.steps.base import Node
 from agi.hours.evaluate import state_at
 from agi.hours.model import CLOSED, HOLIDAY, OPEN, Schedule
 from agi.services import Override, OverridesUnavailable
+from agi.yamlschema import obj
 
 SCHEDULE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.steps.base import NEXT, Node
+from agi.yamlschema import obj
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
 _VARIABLES = {"type": "object", "minProperties": 1, "additionalProperties": _SCALAR,

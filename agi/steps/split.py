@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.branch import STEP_NAME
+from agi.steps.base import Node
+from agi.yamlschema import STEP_NAME, obj
 
 LABEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}
 PERCENT = {"type": "number", "minimum": 0, "maximum": 100}

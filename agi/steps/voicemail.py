@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
+from agi.steps.base import Node
 from agi.steps.dialplan_app import BadArgument, argument, clear_variables, join_arguments, read_variable, run_app
+from agi.yamlschema import TEXT, obj
 
 SUCCESS = "success"
 USER_EXIT = "user_exit"

@@ -9,9 +9,10 @@ from typing import Any, Mapping
 
 from agi.engine.context import CallContext
 from agi.engine.templates import is_template
-from agi.steps.base import Node, obj
+from agi.steps.base import Node
 from agi.services import WebhookResult
 from agi.webhooks import url_problem
+from agi.yamlschema import obj
 
 OK = "ok"
 FAILED = "failed"
