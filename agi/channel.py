@@ -55,6 +55,15 @@ class DigitsResult:
     failed: bool = False
 
 
+@dataclass(frozen=True)
+class Played:
+    """A sound streamed by STREAM FILE: the key that interrupted it, and
+    whether Asterisk could not play it (a missing file)."""
+
+    key: str | None
+    failed: bool = False
+
+
 class Channel:
     """The live call as the flow sees it."""
 
@@ -66,6 +75,7 @@ class Channel:
         self._hung_up = False
         self.answered_at: float | None = None
         self.commands_sent = 0
+        #: Every sound and prompt of the call Asterisk could not play, in order.
         self.sound_failures: list[str] = []
 
     @property
@@ -112,12 +122,17 @@ class Channel:
     def answered(self) -> bool:
         return self.answered_at is not None
 
-    async def stream(self, sound: str, escape_digits: str = "") -> str | None:
-        """Play a sound; return the key that interrupted it, if any."""
+    async def play(self, sound: str, escape_digits: str = "") -> Played:
+        """Play a sound; say which key interrupted it and whether it failed."""
         reply = await self.command("STREAM FILE", sound, escape_digits)
         if await self._failed(reply):
             self.sound_failures.append(sound)
-        return reply.digit
+            return Played(reply.digit, failed=True)
+        return Played(reply.digit)
+
+    async def stream(self, sound: str, escape_digits: str = "") -> str | None:
+        """Play a sound; return the key that interrupted it, if any."""
+        return (await self.play(sound, escape_digits)).key
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         reply = await self.command("SAY DIGITS", digits, escape_digits)

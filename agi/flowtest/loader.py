@@ -20,6 +20,7 @@ from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
 from agi.simulate import parse_dtmf
+from agi.steps.base import node_of
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
@@ -206,5 +207,5 @@ def _step_names(flows: FlowSet, start: str) -> set[str]:
             continue
         seen.add(flow.name)
         names.update(flow.steps)
-        pending.extend(t for step in flow.steps.values() for t in step.node.flow_references())
+        pending.extend(t for step in flow.steps.values() for t in node_of(step).flow_references())
     return names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
-from agi.steps.base import COMMON_OUTCOMES
+from agi.steps.base import COMMON_OUTCOMES, node_of
 from agi.engine.model import Step
 
 
@@ -33,14 +33,15 @@ def dialling_step_after(steps: Mapping[str, Step], step: Step, outcome: str) -> 
     target = step.transitions.get(outcome)
     if target is None:
         return None
-    return next((name for name in sorted(reachable(steps, target)) if steps[name].node.dials()), None)
+    return next((name for name in sorted(reachable(steps, target)) if node_of(steps[name]).dials()), None)
 
 
 def can_end(step: Step) -> bool:
     """True when some regular outcome of the step ends the flow."""
-    if step.node.ends_flow():
+    node = node_of(step)
+    if node.ends_flow():
         return True
-    return any(o not in step.transitions for o in step.node.outcomes() if o not in COMMON_OUTCOMES)
+    return any(o not in step.transitions for o in node.outcomes() if o not in COMMON_OUTCOMES)
 
 
 def trapped(steps: Mapping[str, Step]) -> list[str]:

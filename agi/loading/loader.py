@@ -17,7 +17,7 @@ from agi.loading.schedules_file import build_schedules, is_schedules_document
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.steps import REGISTRY
-from agi.steps.base import COMMON_OUTCOMES, NEXT
+from agi.steps.base import COMMON_OUTCOMES, NEXT, node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
 
@@ -223,7 +223,7 @@ def _check_graph(flow: Flow, errors: _Errors) -> None:
         if name not in reached:
             errors.add(["steps", name], f"step '{name}' is never reached from start step '{flow.start}'")
     for name, guard in flow.steps.items():
-        for outcome in guard.node.guarded_outcomes():
+        for outcome in node_of(guard).guarded_outcomes():
             dialler = graph.dialling_step_after(flow.steps, guard, outcome)
             if dialler is not None:
                 errors.add(errors.transition_paths.get((name, outcome), ["steps", name]),
@@ -256,7 +256,7 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
         flows[flow.name] = flow
     for flow in flows.values():
         for step in flow.steps.values():
-            for target in step.node.flow_references():
+            for target in node_of(step).flow_references():
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
     if errors:

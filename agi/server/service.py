@@ -22,6 +22,7 @@ from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.wiring import server_services
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
+from agi.steps.base import node_of
 
 log = logging.getLogger("agiflow.server")
 
@@ -110,7 +111,7 @@ def warn_missing_lists(flows: FlowSet, database: Path) -> None:
     users: dict[str, set[str]] = {}
     for flow in flows.flows.values():
         for step in flow.steps.values():
-            for name in step.node.list_references():
+            for name in node_of(step).list_references():
                 users.setdefault(name, set()).add(flow.name)
     for name in missing_lists(database, users):
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node
+from agi.engine.step import StepResult
+from agi.steps.base import NEXT, Node, done
 from agi.yamlschema import obj
 
 
@@ -19,6 +20,6 @@ class AnswerNode(Node):
     def from_config(cls, config: Any) -> "AnswerNode":
         return cls()
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         await ctx.channel.answer()
-        return NEXT
+        return done(NEXT)

@@ -1,10 +1,15 @@
-"""What every step type provides: a schema, declared outcomes and ``run``."""
+"""What every step type provides: a schema, declared outcomes and ``run``,
+which returns a StepResult (``done(...)`` builds one)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, cast
+
+from agi.engine.step import STEP_FAILURES, StepInterrupted, StepResult, check_record
 
 if TYPE_CHECKING:
     from agi.engine.context import CallContext
+    from agi.engine.model import Step
     from agi.hours.model import Schedule
 
 #: Outcomes every step may have: the caller hung up, or the step failed.
@@ -79,5 +84,50 @@ class Node:
         """True when the step ends the call's flow whatever follows."""
         return False
 
-    async def run(self, ctx: "CallContext") -> str:
+    async def run(self, ctx: "CallContext") -> StepResult:
         raise NotImplementedError
+
+
+def done(outcome: str, *, record: Mapping[str, Any] | None = None, **details: Any) -> StepResult:
+    """What a step returns: its ``outcome``, the details of its trace entry
+    and CDR row as keywords, and built-in CDR columns of the call in
+    ``record``: ``return done("next", queue=name, record={"queue": name})``."""
+    return StepResult(outcome, details=details, record=record or {})
+
+
+class Findings:
+    """Details and CDR columns a step gathers as it goes, for steps whose
+    work can be cut short half-way (a hangup during a prompt, a template
+    that fails): inside ``kept()`` what was found reaches the interpreter
+    with the cause; ``result(outcome)`` is the StepResult at the end."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, Any] = {}
+        self.columns: dict[str, Any] = {}
+
+    def note(self, **details: Any) -> None:
+        self.details.update(details)
+
+    def record(self, **columns: Any) -> None:
+        """Set built-in CDR columns of the call (checked now, by name)."""
+        check_record(columns)
+        self.columns.update(columns)
+
+    def result(self, outcome: str, transfer: str | None = None) -> StepResult:
+        return StepResult(outcome, transfer, dict(self.details), dict(self.columns))
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Run the step's work; if a hangup or failure cuts it short, the
+        interpreter still gets the details and columns found so far."""
+        try:
+            yield
+        except STEP_FAILURES as exc:
+            raise StepInterrupted(exc, self.details, self.columns) from exc
+
+
+def node_of(step: "Step") -> Node:
+    """A loaded step's node as the loader built it, a Node: for the
+    validator, diagrams and sound checks, which read more of it than the
+    engine's StepNode interface."""
+    return cast(Node, step.node)

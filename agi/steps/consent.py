@@ -17,7 +17,8 @@ from typing import Any
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
-from agi.steps.base import Node
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
@@ -107,25 +108,31 @@ class ConsentNode(Node):
             found.append(("mixmonitor_options", "record is false: nothing is recorded"))
         return found
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
+        found = Findings()
+        with found.kept():
+            outcome = await self._consent(ctx, found)
+        return found.result(outcome)
+
+    async def _consent(self, ctx: CallContext, found: Findings) -> str:
         if self.policy == NEVER:
-            ctx.record(consent=NEVER)
-            ctx.note(consent=NEVER)
-            await _stop_earlier_recording(ctx)
+            found.record(consent=NEVER)
+            found.note(consent=NEVER)
+            await _stop_earlier_recording(ctx, found)
             return NEVER
-        ctx.record(consent=NO_ANSWER)  # what a hangup before the end of the consent leaves
+        found.record(consent=NO_ANSWER)  # what a hangup before the end of the consent leaves
         try:
-            consent = await (self._ask(ctx) if self.policy == ASK else self._notify(ctx))
+            consent = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
         except PromptNotPlayed as missing:
-            ctx.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
+            found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
             return ERROR
         outcome = self.default if consent == NO_ANSWER else consent
-        ctx.record(consent=consent)
-        ctx.note(consent=consent)
+        found.record(consent=consent)
+        found.note(consent=consent)
         if outcome in (ACCEPTED, NOTIFIED):
-            await self._start_recording(ctx)
+            await self._start_recording(ctx, found)
         else:
-            await _stop_earlier_recording(ctx)
+            await _stop_earlier_recording(ctx, found)
         return outcome
 
     async def _notify(self, ctx: CallContext) -> str:
@@ -133,13 +140,13 @@ class ConsentNode(Node):
         await self._play(ctx, self.notice or "", "")
         return NOTIFIED
 
-    async def _ask(self, ctx: CallContext) -> str:
+    async def _ask(self, ctx: CallContext, found: Findings) -> str:
         """The caller's answer: accepted, declined or no_answer. The notice
         plays to its end first: no key cuts it short."""
         if self.notice:
             await self._play(ctx, self.notice, "")
         entries: list[str] = []
-        ctx.note(entries=entries)
+        found.note(entries=entries)
         asks = 0
         for _ in range(MAX_PROMPTS):
             if asks > self.retries:
@@ -170,13 +177,12 @@ class ConsentNode(Node):
 
     async def _play(self, ctx: CallContext, sound: str, keys: str) -> str | None:
         """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could not."""
-        failures = len(ctx.channel.sound_failures)
-        key = await ctx.channel.stream(ctx.render_text(sound), keys)
-        if len(ctx.channel.sound_failures) > failures:
+        played = await ctx.channel.play(ctx.render_text(sound), keys)
+        if played.failed:
             raise PromptNotPlayed(repr(sound))
-        return key
+        return played.key
 
-    async def _start_recording(self, ctx: CallContext) -> None:
+    async def _start_recording(self, ctx: CallContext, found: Findings) -> None:
         """MixMonitor on a path named after the call. A failure records no
         file and is noted; the consent outcome stands."""
         if not self.record:
@@ -196,15 +202,15 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
-            ctx.record(recording=None)
-            ctx.note(recording_error=problem)
+            found.record(recording=None)
+            found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)
             return
-        ctx.record(recording=path)
-        ctx.note(recording=path)
+        found.record(recording=path)
+        found.note(recording=path)
 
 
-async def _stop_earlier_recording(ctx: CallContext) -> None:
+async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
     started (StopMixMonitor runs on a dead channel too)."""
     if not ctx.recorded.get("recording"):
@@ -212,6 +218,6 @@ async def _stop_earlier_recording(ctx: CallContext) -> None:
     try:
         await ctx.channel.exec_app("StopMixMonitor", "")
     except AgiCommandError as exc:
-        ctx.note(recording_error=f"StopMixMonitor failed: {exc}")
+        found.note(recording_error=f"StopMixMonitor failed: {exc}")
         return
-    ctx.note(stopped_recording=ctx.recorded["recording"])
+    found.note(stopped_recording=ctx.recorded["recording"])

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node
+from agi.engine.step import StepResult
+from agi.steps.base import NEXT, Node, done
 from agi.yamlschema import VARIABLE_NAME, obj
 
 #: Applications that place an outgoing call (see ``Node.dials``).
@@ -45,13 +46,12 @@ class ExecNode(Node):
             return [("args", "give options or args, not both")]
         return []
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         if self.args:
             options = ",".join(ctx.render_text(a) for a in self.args)
         else:
             options = ctx.render_text(self.options)
         result = await ctx.channel.exec_app(self.app, options)
-        ctx.note(app=self.app, result=result)
         if self.result_variable:
             ctx.vars[self.result_variable] = result
-        return NEXT
+        return done(NEXT, app=self.app, result=result)

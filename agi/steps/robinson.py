@@ -16,7 +16,8 @@ from typing import Any
 
 from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
-from agi.steps.base import Node
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 
@@ -64,7 +65,7 @@ class RobinsonNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("number", self.number, False)]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         raw = ctx.render_text(self.number).strip()
         try:
             number = normaliser(ctx.services.default_region).number(raw)
@@ -78,18 +79,20 @@ class RobinsonNode(Node):
         return await self._finish(ctx, CLEAR, number, check.details(), None)
 
     async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
-                      list_name: str | None) -> str:
-        """Record the result in the CDR, the step's details and the channel:
+                      list_name: str | None) -> StepResult:
+        """The result for the CDR, the step's details and the channel:
         ``list_name`` is the list that matched, or the first that could not
-        be read."""
+        be read. The CDR keeps it even if the caller is gone by then."""
         result = outcome
         if outcome == ERROR:
             ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
                             details.get("error"))
             if self.on_error == ALLOW:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.note(number=number, lists=list(self.lists), result=result, **details)
-        ctx.record(robinson=result, robinson_list=list_name, dialled=number)
+        found = Findings()
+        found.note(number=number, lists=list(self.lists), result=result, **details)
+        found.record(robinson=result, robinson_list=list_name, dialled=number)
         ctx.vars[self.variable] = result
-        await ctx.channel.set_variable(self.variable, result)
-        return outcome
+        with found.kept():
+            await ctx.channel.set_variable(self.variable, result)
+        return found.result(outcome)
