@@ -152,6 +152,13 @@ def test_hangup_during_the_notice_gives_no_consent_and_no_recording(tmp_path: Pa
     assert cdr(result, "consent", "recording", "status") == ("no_answer", None, "caller_hangup")
 
 
+def test_hangup_during_the_question_keeps_the_keys_pressed_and_no_consent(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, dtmf=["9"], hangup_after=2)
+    assert path(result) == ["consent:hangup"]
+    assert details(result, "consent") == {"entries": ["9"]}
+    assert cdr(result, "consent", "recording", "status") == ("no_answer", None, "caller_hangup")
+
+
 @pytest.mark.parametrize("missing", ["agiflow/recording-notice", "agiflow/recording-ask"])
 def test_a_prompt_that_cannot_be_played_records_nothing(tmp_path: Path, missing: str) -> None:
     sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "agiflow/main-menu": 8000}

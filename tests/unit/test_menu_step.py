@@ -176,3 +176,9 @@ def test_caller_hanging_up_during_the_menu_ends_the_call_as_caller_hangup(tmp_pa
     assert result.call["outcome"] == "hangup"
     assert commands(result) == ['GET DATA "main-menu" "5000" "1"', "NOOP", STATUS.format("caller_hangup")]
     assert result.variables["AGIFLOW_STATUS"] == "caller_hangup"
+
+
+def test_a_caller_who_hangs_up_in_the_menu_leaves_the_keys_pressed_so_far_in_the_cdr(tmp_path: Path) -> None:
+    result = run(tmp_path, menu_flow(), dtmf=["9"], hangup_after=1)
+    assert path(result) == ["menu:hangup"]
+    assert details(result, "menu") == {"entries": ["9"], "invalid": 1, "timeouts": 0}
