@@ -11,12 +11,7 @@ from agi.channel import Channel
 from agi.engine import templates
 from agi.engine.model import Flow
 from agi.services import Services
-
-#: CDR columns steps fill with ``CallContext.record`` (see docs/cdr.md).
-RECORD_COLUMNS = frozenset({
-    "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
-    "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
-})
+from agi.vocabulary import RECORD_COLUMNS
 
 
 @dataclass(frozen=True)

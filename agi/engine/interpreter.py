@@ -15,16 +15,11 @@ from agi.engine.context import CallContext
 from agi.engine.model import FlowSet, Step
 from agi.engine.templates import RenderError
 from agi.protocol.wire import CommandError
+from agi.vocabulary import CALLER_HANGUP, COMPLETED, ERROR, FAILED, HANGUP
 
-HANGUP = "hangup"
-ERROR = "error"
 #: A call that runs this many steps is stuck in a loop the caller cannot end.
 MAX_STEPS = 500
 MAX_TRANSFERS = 10
-
-COMPLETED = "completed"
-CALLER_HANGUP = "caller_hangup"
-FAILED = "error"
 
 
 class StepRecord(NamedTuple):

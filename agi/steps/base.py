@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
+from agi.vocabulary import COMMON_OUTCOMES, NEXT
+
 if TYPE_CHECKING:
     from agi.engine.context import CallContext
     from agi.hours.model import Schedule
-
-#: Outcomes every step may have: the caller hung up, or the step failed.
-COMMON_OUTCOMES = ("hangup", "error")
-#: The outcome of a step that simply finished; ``next:`` names its target.
-NEXT = "next"
 
 DTMF_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*#]+$"}
 SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}

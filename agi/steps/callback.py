@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agi import phone
-from agi.storage.cdr_writer import iso
 from agi.engine.context import CallContext
 from agi.steps.base import COUNT, Node, SECONDS, TEXT, dtmf, obj
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import CallbackRequests
+from agi.vocabulary import iso
 
 REQUESTED = "requested"
 DECLINED = "declined"

@@ -20,10 +20,10 @@ from agi.engine.context import CallContext
 from agi.steps.base import COUNT, SECONDS, Node, dtmf, obj
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
+from agi.vocabulary import ERROR
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
-ERROR = "error"
 _KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")

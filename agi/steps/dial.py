@@ -15,9 +15,9 @@ from typing import Any
 from agi.engine.context import CallContext
 from agi.steps.base import Node, TEXT, obj
 from agi.steps.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
+from agi.vocabulary import HANGUP
 
 ANSWER = "answer"
-HANGUP = "hangup"
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")

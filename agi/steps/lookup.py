@@ -16,11 +16,11 @@ from agi.steps.base import Node, obj
 from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
                                   normaliser)
 from agi.phone import is_withheld
+from agi.vocabulary import ERROR
 
 FOUND = "found"
 MISSING = "missing"
 ANONYMOUS = "anonymous"
-ERROR = "error"
 
 
 @dataclass(frozen=True)

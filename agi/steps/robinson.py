@@ -18,10 +18,10 @@ from agi.engine.context import CallContext
 from agi.steps.base import Node, obj
 from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
                                   normaliser)
+from agi.vocabulary import ERROR
 
 CLEAR = "clear"
 LISTED = "listed"
-ERROR = "error"
 #: The CDR value when the check failed but ``on_error: allow`` let the call go on.
 UNCHECKED = "unchecked"
 BLOCK = "block"

@@ -15,11 +15,11 @@ from typing import Any
 from agi.engine.context import CallContext
 from agi.steps.base import Node, TEXT, obj
 from agi.steps.dialplan_app import BadArgument, argument, clear_variables, join_arguments, read_variable, run_app
+from agi.vocabulary import HANGUP
 
 SUCCESS = "success"
 USER_EXIT = "user_exit"
 FAILED = "failed"
-HANGUP = "hangup"
 #: VMSTATUS -> outcome.
 VM_OUTCOMES = {"SUCCESS": SUCCESS, "USEREXIT": USER_EXIT, "FAILED": FAILED}
 
