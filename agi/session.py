@@ -11,19 +11,17 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
-from agi.storage.cdr_writer import as_json, iso
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
-from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
+from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
+from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, as_json, iso
 
 log = logging.getLogger("agiflow.call")
 
-UNKNOWN_FLOW = "unknown_flow"
 #: Channel variable the dialplan reads after AGI() to tell how the flow ended.
 STATUS_VARIABLE = "AGIFLOW_STATUS"
 

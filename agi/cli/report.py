@@ -21,9 +21,9 @@ from agi.reports.overview import INBOUND_GROUPS, SUMMARY_GROUPS
 from agi.reports.queries import OUTCOMES
 from agi.reports.render import FORMATS, render
 from agi.reports.timerange import TimeError, moment, zone
+from agi.vocabulary import STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
-STATUSES = ("in_progress", "completed", "caller_hangup", "error", "unknown_flow", "interrupted")
 
 _COMMON = [
     click.option("--since", metavar="WHEN", help="Calls that started at or after WHEN: 2025-03-10, "

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from agi.cli.common import config_option, find_flow, get_config
-from agi.wiring import simulation_services
+from agi.services_from_config import simulation_services
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
 

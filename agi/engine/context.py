@@ -12,12 +12,6 @@ from agi.engine import templates
 from agi.engine.model import Flow
 from agi.services import Services
 
-#: CDR columns a step may set in its result (``StepResult.record``; see docs/cdr.md).
-RECORD_COLUMNS = frozenset({
-    "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
-    "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
-})
-
 
 @dataclass(frozen=True)
 class CallInfo:

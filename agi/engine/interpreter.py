@@ -15,16 +15,11 @@ from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.model import FlowSet, Step
 from agi.engine.step import STEP_FAILURES, StepInterrupted, StepResult
+from agi.vocabulary import CALLER_HANGUP, COMPLETED, ERROR, FAILED, HANGUP
 
-HANGUP = "hangup"
-ERROR = "error"
 #: A call that runs this many steps is stuck in a loop the caller cannot end.
 MAX_STEPS = 500
 MAX_TRANSFERS = 10
-
-COMPLETED = "completed"
-CALLER_HANGUP = "caller_hangup"
-FAILED = "error"
 
 
 class StepRecord(NamedTuple):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from agi.channel import AgiCommandError, ChannelHungUp
-from agi.engine.context import RECORD_COLUMNS
+from agi.vocabulary import RECORD_COLUMNS
 from agi.engine.templates import RenderError
 from agi.protocol.wire import CommandError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
-from agi.steps.base import COMMON_OUTCOMES, node_of
+from agi.steps.base import node_of
+from agi.vocabulary import COMMON_OUTCOMES
 from agi.engine.model import Step
 
 

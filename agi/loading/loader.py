@@ -17,9 +17,10 @@ from agi.loading.schedules_file import build_schedules, is_schedules_document
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.steps import REGISTRY
-from agi.steps.base import COMMON_OUTCOMES, NEXT, node_of
+from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
+from agi.vocabulary import COMMON_OUTCOMES, NEXT
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 #: Flow test-case files (``agiflow test``) live beside the flows; never flows.

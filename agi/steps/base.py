@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, cast
 
 from agi.engine.step import STEP_FAILURES, StepInterrupted, StepResult, check_record
 
+from agi.vocabulary import NEXT
+
 if TYPE_CHECKING:
     from agi.engine.context import CallContext
     from agi.engine.model import Step
     from agi.hours.model import Schedule
 
-#: Outcomes every step may have: the caller hung up, or the step failed.
-COMMON_OUTCOMES = ("hangup", "error")
-#: The outcome of a step that simply finished; ``next:`` names its target.
-NEXT = "next"
 
 
 class Node:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agi import phone
-from agi.storage.cdr_writer import iso
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node, done
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import CallbackRequests
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, TEXT, dtmf, obj
+from agi.vocabulary import iso
 
 REQUESTED = "requested"
 DECLINED = "declined"

@@ -25,7 +25,7 @@ from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
-ERROR = "error"
+from agi.vocabulary import ERROR
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
-from agi.steps.base import NEXT, Findings
+from agi.steps.base import Findings
+from agi.vocabulary import NEXT
 from agi.steps.collect import (INVALID, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
                                pattern_problems)
 from agi.yamlschema import VARIABLE_NAME, obj

@@ -18,11 +18,11 @@ from agi.steps.base import Node, done
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.phone import is_withheld
+from agi.vocabulary import ERROR
 
 FOUND = "found"
 MISSING = "missing"
 ANONYMOUS = "anonymous"
-ERROR = "error"
 
 
 @dataclass(frozen=True)

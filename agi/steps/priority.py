@@ -9,7 +9,8 @@ from typing import Any
 
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
-from agi.steps.base import NEXT, Node, done
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
 from agi.steps.dialplan_app import BadArgument, argument
 from agi.yamlschema import obj
 

@@ -37,10 +37,9 @@ from agi.steps.dialplan_app import (
     seconds,
 )
 from agi.yamlschema import TEXT, obj
+from agi.vocabulary import ERROR, HANGUP
 
 ANSWERED = "answered"
-HANGUP = "hangup"
-ERROR = "error"
 #: QUEUESTATUS values (Asterisk 22) and the outcome each one gives.
 STATUS_OUTCOMES = {status: status.lower() for status in (
     "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "CONTINUE", "WITHDRAW")}

@@ -20,10 +20,10 @@ from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
+from agi.vocabulary import ERROR
 
 CLEAR = "clear"
 LISTED = "listed"
-ERROR = "error"
 #: The CDR value when the check failed but ``on_error: allow`` let the call go on.
 UNCHECKED = "unchecked"
 BLOCK = "block"

@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agi.storage.callbacks import CALLBACK_COLUMNS, StoredCallbackRequests
-from agi.storage.cdr_writer import CdrStore, iso
+from agi.storage.cdr_writer import CdrStore
+from agi.vocabulary import iso
 from agi.cli.main import cli
 
 NOW = datetime.now(timezone.utc)

@@ -13,7 +13,8 @@ import pytest
 from support.cdr_builder import CdrBuilder, menu
 from click.testing import CliRunner
 
-from agi.storage.cdr_writer import CdrStore, iso
+from agi.storage.cdr_writer import CdrStore
+from agi.vocabulary import iso
 from agi.cli.main import cli
 from agi.reports import KINDS, run_report
 from agi.reports.model import Filters

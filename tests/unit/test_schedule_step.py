@@ -19,7 +19,7 @@ import pytest
 
 from agi.config import Config
 from agi.engine.model import FlowSet
-from agi.wiring import simulation_services
+from agi.services_from_config import simulation_services
 from agi.storage.overrides import SqliteOverrides
 from agi.services import Override, Services
 from agi.simulate import SimulationResult, simulate
