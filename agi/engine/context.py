@@ -16,6 +16,7 @@ from agi.services import Services
 RECORD_COLUMNS = frozenset({
     "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
     "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
+    "consent_key", "consent_at",
 })
 
 

@@ -20,6 +20,9 @@ CALL_COLUMNS = {
     "vip": int, "priority": int, "consent": str, "recording": str, "queue": str,
     "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
     "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
+    "consent_key": str, "consent_at": str,
+    # filled from the channel's compliance guard (agi/call_guard.py)
+    "recording_commands": int, "refused_commands": str,
 }
 STEP_COLUMNS = {
     "id": int, "call": str, "seq": int, "flow": str, "step": str, "type": str,
