@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.steps.base import Node, TEXT, obj
 from agi.steps.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
@@ -57,6 +58,10 @@ class DialNode(Node):
 
     def dials(self) -> bool:
         return True
+
+    def runs_hidden_code(self) -> bool:
+        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a channel."""
+        return HIDDEN in app_kinds("Dial", self.options)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),
