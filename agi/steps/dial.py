@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
@@ -59,6 +60,10 @@ class DialNode(Node):
 
     def dials(self) -> bool:
         return True
+
+    def runs_hidden_code(self) -> bool:
+        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a channel."""
+        return HIDDEN in app_kinds("Dial", self.options)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),

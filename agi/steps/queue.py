@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
@@ -94,6 +95,14 @@ class QueueNode(Node):
 
     def prompts(self) -> list[str]:
         return [self.announce] if self.announce else []
+
+    def dials(self) -> bool:
+        """Queue() rings the queue's members."""
+        return True
+
+    def runs_hidden_code(self) -> bool:
+        """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
+        return bool(self.gosub) or HIDDEN in app_kinds("Queue", self.options)
 
     def arguments(self, ctx: CallContext) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
