@@ -208,7 +208,7 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     if result is None:
         raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")
     verb = "replaced with" if result.replaced else "imported"
-    skipped = f"{report.bad} bad line{'s' if report.bad != 1 else ''} skipped"
+    skipped = f"{report.bad} bad line{'s' if report.bad != 1 else ''} skipped" if report.bad else "no bad lines"
     click.echo(f"{name}: {verb} {result.read} entries from {file} in {time.monotonic() - started:.1f}s: "
                f"{result.added} added, {result.kept} already listed or repeated, {skipped}; "
                f"{result.entries} entries in the list")
@@ -230,8 +230,8 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
                 f"give the file's encoding with --encoding (e.g. --encoding latin-1)")
     if report.bad and not skip_bad:
         plural = "s" if report.bad != 1 else ""
-        return (f"{report.bad} bad line{plural} (fix {'them' if plural else 'it'}, or give --skip-bad "
-                f"to import the {report.entries} good ones)")
+        good = f"the {report.entries} good line{'s' if report.entries != 1 else ''}"
+        return f"{report.bad} bad line{plural} (fix {'them' if plural else 'it'}, or give --skip-bad to import {good})"
     if report.lines == 0:
         return "no entries (the file is empty)"
     return "no valid entries"

@@ -72,8 +72,9 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
     ``encoding`` a UTF-16 or UTF-8 byte order mark decides, else UTF-8;
     bytes that are not in the encoding stay as surrogate escapes for
     ``read_entries`` to report. CR, LF and CRLF all end a line."""
-    report.encoding = _encoding(source, encoding)
-    text = io.TextIOWrapper(source, encoding=report.encoding, errors="surrogateescape", newline=None)
+    codec = _encoding(source, encoding)
+    report.encoding = "utf-8" if codec == "utf-8-sig" else codec
+    text = io.TextIOWrapper(source, encoding=codec, errors="surrogateescape", newline=None)
     try:
         while line := text.readline(MAX_LINE + 1):
             if len(line) > MAX_LINE and not line.endswith("\n"):
@@ -150,7 +151,7 @@ def _row(line: str, report: ReadReport) -> list[str] | None:
         try:
             return next(csv.reader([text], strict=True), [])
         except csv.Error as exc:
-            problem = f"{exc}: a quoted cell must end with \" on the same line"
+            problem = f"bad quoting ({exc}): a cell that starts with \" must end with \" on the same line"
     report.reject(report.lines, problem)
     return None
 
