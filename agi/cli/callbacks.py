@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook, CallbackError
+from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
 from agi.cli.common import config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
@@ -52,10 +51,7 @@ def _since(text: str | None) -> str | None:
 
 
 def _requests(config_path: str | None, status: str, since: str | None) -> list[dict[str, Any]]:
-    try:
-        return _book(config_path, Need.READ).requests(None if status == "all" else status, _since(since))
-    except CallbackError as exc:
-        raise click.ClickException(str(exc)) from None
+    return _book(config_path, Need.READ).requests(None if status == "all" else status, _since(since))
 
 
 @callbacks.command("list")
@@ -92,11 +88,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
 
 def _close(request_id: int, status: str, note: str | None, config_path: str | None) -> None:
     now = sql_time(datetime.now(timezone.utc))
-    try:
-        row = _book(config_path, Need.UPDATE).close(request_id, status, now, note)
-    except CallbackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    row = _book(config_path, Need.UPDATE).close(request_id, status, now, note)  # CallbackError: one line, exit 1
     click.echo(f"callback request {row['id']} ({row['number']}) is {row['status']}")
 
 

@@ -83,6 +83,10 @@ class AgiflowGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            if type(exc) is click.ClickException:  # a command's own error: written as every other
+                raise CliError(exc.format_message(), exc.exit_code) from None
+            raise
         except ConfigError as exc:
             for error in exc.errors:
                 click.echo(str(error), err=True)
