@@ -25,6 +25,8 @@ DEFAULT_CONFIG = "config.yaml"
 
 #: Errors a store or a report raises with a message meant for the user.
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError)
+#: Everything a command's environment can raise: one line, exit 1.
+ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, UnicodeError, *DOMAIN_ERRORS)
 #: Where the database a command uses is kept, to name it in an error.
 _DATABASE_KEY = "agiflow.database"
 
@@ -69,7 +71,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = code
+        self.exit_code = code  # type: ignore[misc]  # click reads it per instance
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
@@ -91,7 +93,7 @@ class AgiflowGroup(click.Group):
             for error in exc.errors:
                 click.echo(str(error), err=True)
             sys.exit(2)
-        except (sqlite3.Error, OSError, UnicodeError, *DOMAIN_ERRORS) as exc:
+        except ENVIRONMENT_ERRORS as exc:
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
                 raise  # click closes a broken pipe quietly
             raise CliError(describe_error(exc, ctx.meta.get(_DATABASE_KEY))) from None

@@ -13,7 +13,7 @@ from agi.cli.common import CliError, config_option, get_database
 from agi.cli.database import Need
 from agi.config import Config
 from agi.lists.admin import ImportResult, ListAdmin
-from agi.lists.csvio import BadLines, ReadReport, read_entries, text_lines, write_entries
+from agi.lists.csvio import ReadReport, read_entries, text_lines, write_entries
 from agi.lists.numbers import Entry, Normaliser
 from agi.lists.schema import LIST_NAME_RE
 from agi.lists.store import SqliteNumberLists
@@ -200,9 +200,7 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
                             skip_bad=skip_bad)
         try:
             result: ImportResult | None = admin.import_entries(name, rows, replace=replace)
-        except BadLines:
-            result = None
-        except ValueError:  # no entries
+        except ValueError:  # BadLines, or no entries: nothing changed
             result = None
     _report_bad_lines(file, report)
     if result is None:
