@@ -179,7 +179,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
 @click.option("--skip-bad", is_flag=True,
               help="Import the good lines even when some are bad (they are reported and counted). "
                    "Without it, any bad line fails the import and the list is unchanged.")
-@click.option("--encoding", default=None, metavar="NAME", callback=lambda ctx, param, value: _encoding(value),
+@click.option("--encoding", default=None, metavar="NAME", callback=lambda _ctx, _param, value: _codec(value),
               help="The file's encoding, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16 when the "
                    "file starts with its byte order mark).")
 @config_option
@@ -212,7 +212,8 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
                f"{result.entries} entries in the list")
 
 
-def _encoding(value: str | None) -> str | None:
+def _codec(value: str | None) -> str | None:
+    """``--encoding``: a codec Python knows, or a usage error."""
     if value is not None:
         try:
             codecs.lookup(value)
