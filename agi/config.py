@@ -2,6 +2,8 @@
 flows. Relative paths are relative to the config file's folder."""
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from agi.session import Fallback
 from agi.yamlschema import obj
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
+#: The most worker processes ``server.workers`` may ask for.
+MAX_WORKERS = 256
 #: Every key, its default and what it means; docs/configuration.md documents each one.
 SCHEMA: dict[str, Any] = obj({
     "server": obj({
@@ -29,6 +33,8 @@ SCHEMA: dict[str, Any] = obj({
         "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "drain_timeout": {"type": "number", "minimum": 0},
         "watch_interval": {"type": "number", "minimum": 0},
+        "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
+        "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,64}$"},
         "fallback": obj({"context": _NAME, "extension": _NAME,
                          "priority": {"type": ["string", "integer"]}}, ("context",)),
     }),
@@ -63,6 +69,10 @@ class ServerConfig:
     drain_timeout: float = 30.0
     watch_interval: float = 2.0
     fallback: Fallback | None = None
+    #: Reactor processes on the port; None: one per CPU this process may use.
+    workers: int | None = None
+    #: This server's name in the CDR rows it writes; None: the host name.
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,30 @@ class Config:
     source: str = "(defaults)"
 
 
+def node_name(server: ServerConfig) -> str:
+    """This server's name in the CDR rows it writes: ``server.node``, else the host name."""
+    return server.node or socket.gethostname() or "agiflow"
+
+
+def worker_key(node: str, index: int) -> str:
+    """The ``node`` column of the rows worker ``index`` (from 1) of ``node`` writes."""
+    return f"{node}/{index}"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, cpusets)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def worker_count(server: ServerConfig, cpus: int | None = None) -> int:
+    """``server.workers``, or one per usable CPU when it is ``auto``."""
+    if server.workers is not None:
+        return server.workers
+    return max(1, min(MAX_WORKERS, cpus if cpus is not None else usable_cpus()))
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read ``path`` (None: built-in defaults, paths relative to the
     current folder). Raises ConfigError listing every problem."""
@@ -84,7 +118,7 @@ def load_config(path: str | Path | None) -> Config:
         return Config()
     file = str(path)
     document = _read_document(file)
-    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
+    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), _describe(e))
               for e in _VALIDATOR.iter_errors(document)]
     region = document.get("default_region")
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
@@ -97,7 +131,8 @@ def load_config(path: str | Path | None) -> Config:
     fallback = server.pop("fallback", None)
     return Config(
         server=ServerConfig(**{**server, "allow": tuple(server.get("allow", ())),
-                               "fallback": _fallback(fallback)}),
+                               "fallback": _fallback(fallback),
+                               "workers": None if server.get("workers", "auto") == "auto" else server["workers"]}),
         flows=base / document.get("flows", "flows"),
         sounds=base / document.get("sounds", "sounds"),
         database=base / document.get("database", "agiflow.db"),
@@ -106,6 +141,20 @@ def load_config(path: str | Path | None) -> Config:
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
+
+
+#: What a value of these keys must be, in words (their schemas' own messages say less).
+_EXPECTED = {
+    ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
+    ("server", "node"): "1 to 64 letters, digits, '.', '_', ':' or '-' (no '/')",
+}
+
+
+def _describe(error: Any) -> str:
+    expected = _EXPECTED.get(tuple(error.absolute_path))
+    if expected is None:
+        return describe(error)
+    return f"{'.'.join(map(str, error.absolute_path))}: {error.instance!r} is not {expected}"
 
 
 def _read_document(file: str) -> MarkedMap:

@@ -7,6 +7,7 @@ so that a bug in a flow ends one call with its CDR, never the server.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -45,6 +46,8 @@ class Fallback:
 class SessionSettings:
     max_line: int = SAFE_COMMAND_LINE
     fallback: Fallback | None = None
+    #: The CDR's ``node``: the server process running the call (None: not a server).
+    node: str | None = None
 
 
 class CallLogAdapter(logging.LoggerAdapter):
@@ -64,7 +67,10 @@ def call_info(env: AgiEnvironment) -> CallInfo:
 
 #: Its own generator (seeded from os.urandom): unique keys need no system
 #: call per call, and flows' random draws stay apart from the keys'.
-_random_bits = random.Random().getrandbits
+_keys = random.Random()
+_random_bits = _keys.getrandbits
+if hasattr(os, "register_at_fork"):  # a forked child would repeat its parent's keys
+    os.register_at_fork(after_in_child=_keys.seed)
 
 
 def call_key(started: float) -> str:
@@ -90,7 +96,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     info = call_info(env)
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
-    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
+    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started, settings.node))
     channel = Channel(transport, settings.max_line, clock, call_log)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
@@ -127,12 +133,15 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     return status
 
 
-def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
-    """The CDR row as the call begins: it exists even if the server dies."""
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float,
+               node: str | None) -> dict[str, Any]:
+    """The CDR row as the call begins: it exists even if the server dies,
+    and says which server process to blame (``node``) if it does."""
     return {"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
             "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
             "channel": info.channel, "context": info.context, "extension": info.extension,
-            "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
+            "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
+            "node": node}
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,

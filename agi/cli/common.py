@@ -19,7 +19,7 @@ from agi.services import ListUnavailable, OverridesUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
-from agi.log_output import LOG_FORMAT, batched_stderr
+from agi.log_output import batched_stderr, log_format
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -109,16 +109,17 @@ def describe_error(exc: BaseException, database: Path | None) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None) -> None:
+def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None, worker: int | None = None) -> None:
     """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
-    writes routine lines in batches at most half a second apart (agi.log_output)."""
+    writes routine lines in batches at most half a second apart (agi.log_output);
+    a ``worker``'s lines name it after the logger."""
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
+    logging.basicConfig(level=getattr(logging, level), format=log_format(worker), handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

@@ -29,14 +29,14 @@ class FastAGIFactory(Factory):
 
     def __init__(self, flows: Callable[[], FlowSet], cdr: CdrSink, config: ServerConfig,
                  clock: IReactorTime, wallclock: Callable[[], float] = time.time,
-                 services: Services | None = None) -> None:
+                 services: Services | None = None, node: str | None = None) -> None:
         self.flows = flows
         self.cdr = cdr
         self.config = config
         self.clock = clock
         self.wallclock = wallclock
         self.services = services or Services()
-        self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
+        self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback, node=node)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line
         self.accepting = True

@@ -17,24 +17,27 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import resource
 import signal
 import sqlite3
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from agi.config import Config, ServerConfig
+from agi.config import Config, ServerConfig, node_name, worker_key
 from agi.engine.model import FlowSet
 from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.server.factory import FastAGIFactory
+from agi.server.reuseport import listen_shared
 from agi.server.webhooks import TwistedWebhooks
+from agi.server.worker import Lifeline, WorkerRole, orphaned
 from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
@@ -42,34 +45,38 @@ from agi.storage.cdr_writer import CdrStore
 log = logging.getLogger("agiflow.server")
 
 
-def serve(config: Config, reactor: Any = None) -> int:
+def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None) -> int:
     """Run the FastAGI server until SIGTERM/SIGINT; 1 if it cannot start or
-    some CDRs could not be written."""
+    some CDRs could not be written. As ``worker`` of a supervisor
+    (agi/server/fleet.py) it shares the supervisor's port and marks only
+    its own earlier process's calls interrupted."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
                                     redirectStandardIO=False)
-    library = FlowLibrary(config.flows, on_load=lambda flows: warn_missing_lists(flows, config.database))
+    # a worker's supervisor has warned about the lists its first load reads
+    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
-    store = CdrStore(config.database)
-    try:
-        interrupted = store.open()
-    except (sqlite3.Error, OSError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+    node = worker.key if worker else worker_key(node_name(config.server), 1)
+    store = open_store(config, worker.key if worker else node_name(config.server) + "/")
+    if store is None:
         return 1
-    if interrupted:
-        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
-    server = make_service(config, library, store, reactor)
+    server = make_service(config, library, store, reactor, node=node, shared_port=worker is not None)
     try:
         server.privilegedStartService()
     except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
     address = server.listener.address
-    log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+    if worker is None:
+        log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+    else:
+        log.info("worker %d listening on %s:%d (pid %d)", worker.index, address.host, address.port, os.getpid())
+        Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
+        worker.notify_ready()
     server.startService()
     reactor.addSystemEventTrigger("before", "shutdown", server.stopService)
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
@@ -77,14 +84,31 @@ def serve(config: Config, reactor: Any = None) -> int:
     return 0 if server.cdrs_saved else 1
 
 
-def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any) -> "ServerService":
-    """The server's service tree over loaded flows and an opened CDR store."""
+def open_store(config: Config, node: str | None) -> CdrStore | None:
+    """The CDR store, its schema made and the calls ``node`` left running
+    marked interrupted (see CdrStore.open); None, logged, if it cannot be."""
+    store = CdrStore(config.database)
+    try:
+        interrupted = store.open(node)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+        return None
+    if interrupted:
+        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
+    return store
+
+
+def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,
+                 node: str | None = None, shared_port: bool = False) -> "ServerService":
+    """The server's service tree over loaded flows and an opened CDR store;
+    ``node`` goes into its CDR rows; ``shared_port``: listen beside other workers."""
     webhooks = TwistedWebhooks(reactor)
     services = live_services(config, cdr=store, webhooks=webhooks)
-    factory = FastAGIFactory(library, store, config.server, reactor, services=services)
+    factory = FastAGIFactory(library, store, config.server, reactor, services=services, node=node)
     server = ServerService(factory)
     for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),
-                  CdrWriterService(store), WebhooksService(webhooks), FastAGIService(config.server, factory, reactor)):
+                  CdrWriterService(store), WebhooksService(webhooks),
+                  FastAGIService(config.server, factory, reactor, shared_port=shared_port)):
         child.setServiceParent(server)
     return server
 
@@ -120,11 +144,17 @@ class FastAGIService(TCPServer):
     """The FastAGI listener; stopping it closes the port, then lets running
     calls end for up to ``drain_timeout`` seconds."""
 
-    def __init__(self, config: ServerConfig, factory: FastAGIFactory, reactor: Any) -> None:
+    def __init__(self, config: ServerConfig, factory: FastAGIFactory, reactor: Any, shared_port: bool = False) -> None:
         super().__init__(config.port, factory, interface=config.host, reactor=reactor)
         self.setName("fastagi")
         self.config = config
         self.factory = factory
+        self.shared_port = shared_port
+
+    def _getPort(self) -> Any:
+        if not self.shared_port:
+            return super()._getPort()
+        return listen_shared(self.reactor, self.config.host, self.config.port, self.factory)
 
     def privilegedStartService(self) -> None:
         _allow_open_files(self.config.max_calls)
@@ -259,6 +289,18 @@ def _allow_open_files(max_calls: int) -> None:
     if target < wanted:
         log.warning("server.max_calls is %d but only %d files may be open (ulimit -n): "
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
+
+
+def list_warnings(database: Path, skip_first: bool = False) -> Callable[[FlowSet], None]:
+    """warn_missing_lists for each load of the flows (but the first, with ``skip_first``)."""
+    warn = [not skip_first]
+
+    def on_load(flows: FlowSet) -> None:
+        if warn[0]:
+            warn_missing_lists(flows, database)
+        warn[0] = True
+
+    return on_load
 
 
 def warn_missing_lists(flows: FlowSet, database: Path) -> None:

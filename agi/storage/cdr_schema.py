@@ -80,8 +80,22 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     ensure_callbacks_table(db)
 
 
-def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
-    """Close the rows of calls a previous server left running; their count."""
+#: Only the rows of one server process (``node`` = "pbx1/2").
+OF_WORKER = " AND node = :node"
+#: The rows of every process of one node ("pbx1/1", "pbx1/2", ... for
+#: :node = "pbx1/"), and rows that name no node (written before the
+#: column existed, or by agiflow-agi).
+OF_NODE = " AND (node IS NULL OR substr(node, 1, length(:node)) = :node)"
+
+
+def mark_interrupted(db: sqlite_utils.Database, now: str, node: str | None = None) -> int:
+    """Close the rows of calls a previous server left running; their count.
+
+    ``node`` None: every such row. A worker's key ("pbx1/2"): that worker's
+    rows only. A node's name and "/" ("pbx1/"): the rows of every worker of
+    that node, and those that name no node. Other servers sharing the
+    database keep their running calls' rows."""
+    scope = "" if node is None else OF_NODE if node.endswith("/") else OF_WORKER
     with db.conn:
-        cursor = db.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now})
+        cursor = db.execute(MARK_INTERRUPTED + scope, {"interrupted": INTERRUPTED, "now": now, "node": node})
     return cursor.rowcount

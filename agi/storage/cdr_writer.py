@@ -67,14 +67,15 @@ class CdrStore:
         self._thread: threading.Thread | None = None
         self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
 
-    def open(self) -> int:
+    def open(self, node: str | None = None) -> int:
         """Create the schema and mark calls left running by a previous server
-        as interrupted; returns how many were."""
+        as interrupted (only those of ``node``: see ``mark_interrupted``);
+        returns how many were."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(self.path)
         try:
             ensure_schema(db)
-            return mark_interrupted(db, iso(self.clock()) or "")
+            return mark_interrupted(db, iso(self.clock()) or "", node)
         finally:
             db.close()
 

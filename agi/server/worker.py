@@ -1,0 +1,101 @@
+"""What makes ``agiflow serve`` one worker of a supervisor (agi/server/fleet.py).
+
+A worker is the whole server of agi/server/service.py with three changes:
+it listens on the supervisor's port beside the other workers
+(agi/server/reuseport.py); at start it marks as interrupted only the calls
+its own earlier process left running (the CDR ``node`` column is its key,
+such as ``pbx1/2``); and it talks to its supervisor over two pipes:
+
+- it writes ``ready`` to ``ready_fd`` once it listens;
+- it reads ``lifeline_fd`` (its standard input), which the supervisor never
+  writes: end of file means the supervisor is gone (killed with SIGKILL, or
+  crashed), and the worker stops at once, as the single server would have.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from twisted.internet.interfaces import IReactorFDSet
+from twisted.python.failure import Failure
+
+log = logging.getLogger("agiflow.server")
+
+#: The worker's descriptors, as the supervisor spawns it.
+LIFELINE_FD = 0
+READY_FD = 3
+#: What the worker writes to READY_FD once it listens.
+READY = b"ready\n"
+#: A worker's exit status when its supervisor vanished.
+ORPHANED = 3
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """Worker ``index`` (from 1) of a node; ``key`` is its CDR ``node``."""
+
+    index: int
+    key: str
+    ready_fd: int = READY_FD
+    lifeline_fd: int = LIFELINE_FD
+
+    def notify_ready(self) -> None:
+        try:
+            os.write(self.ready_fd, READY)
+            os.close(self.ready_fd)
+        except OSError as exc:
+            log.warning("worker %d could not tell the supervisor it is ready: %s", self.index, exc)
+
+
+class Lifeline:
+    """Watches a pipe that only ever ends: ``on_lost`` when it does."""
+
+    def __init__(self, fd: int, on_lost: Callable[[], object]) -> None:
+        self.fd = fd
+        self.on_lost = on_lost
+        self.reactor: IReactorFDSet | None = None
+
+    def watch(self, reactor: IReactorFDSet) -> None:
+        self.reactor = reactor
+        reactor.addReader(self)  # type: ignore[arg-type]
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def logPrefix(self) -> str:
+        return "lifeline"
+
+    def doRead(self) -> None:
+        try:
+            data = os.read(self.fd, 512)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost()
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The reactor is shutting down and lets go of every descriptor: not the supervisor's doing."""
+        self.reactor = None
+
+    def _lost(self) -> None:
+        if self.reactor is not None:
+            self.reactor.removeReader(self)  # type: ignore[arg-type]
+            self.reactor = None
+            self.on_lost()
+
+
+def orphaned(index: int, exit: Callable[[int], Any] = os._exit) -> Callable[[], None]:
+    """What a worker does when its supervisor is gone: say so and end at once,
+    as if killed with it (the calls it runs are cut; the next start of the
+    node marks their rows interrupted)."""
+
+    def stop() -> None:
+        log.error("worker %d: the supervisor is gone; stopping at once", index)
+        logging.shutdown()
+        exit(ORPHANED)
+
+    return stop
