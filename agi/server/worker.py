@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorFDSet
 from twisted.python.failure import Failure
 
@@ -78,12 +79,18 @@ class Lifeline:
             self._lost()
 
     def connectionLost(self, reason: Failure) -> None:
-        """The reactor is shutting down and lets go of every descriptor: not the supervisor's doing."""
-        self.reactor = None
+        """Done: the reactor saw the end of the pipe (epoll's HUP). Lost: the
+        reactor is shutting down and lets go of every descriptor, which is
+        not the supervisor's doing."""
+        if reason.check(ConnectionDone):
+            self._lost()
+        else:
+            self.reactor = None
 
     def _lost(self) -> None:
         if self.reactor is not None:
-            self.reactor.removeReader(self)  # type: ignore[arg-type]
+            if self in self.reactor.getReaders():
+                self.reactor.removeReader(self)  # type: ignore[arg-type]
             self.reactor = None
             self.on_lost()
 
