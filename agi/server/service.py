@@ -168,8 +168,18 @@ class FastAGIService(TCPServer):
 
     @defer.inlineCallbacks
     def stopService(self) -> Generator[Any, Any, None]:
+        self._accept_waiting()
         yield super().stopService()
         yield self.factory.drain(self.config.drain_timeout)
+
+    def _accept_waiting(self) -> None:
+        """Take the connections the system has already accepted on the port,
+        as its last calls: closing a listening socket resets them, and
+        Asterisk, once connected, tries no other server (``hagi://``)."""
+        port: Any = self._port
+        if getattr(port, "connected", False) and hasattr(port, "numberAccepts"):
+            port.numberAccepts = max(port.numberAccepts, self.config.max_calls)
+            port.doRead()
 
 
 class CdrWriterService(Service):

@@ -195,3 +195,38 @@ def test_sighup_reaches_every_running_worker(started: Any) -> None:
     forward = ForwardSignals(service, reactor)
     forward._forward()
     assert [p.signals for p in spawn.spawned] == [["HUP"], [], ["HUP"]]
+
+
+class FakePort:
+    """A listening port with connections the system has already accepted."""
+
+    def __init__(self, waiting: int) -> None:
+        self.connected, self.numberAccepts, self.waiting = True, 1, waiting
+        self.events: list[str] = []
+
+    def doRead(self) -> None:
+        taken = min(self.waiting, self.numberAccepts)
+        self.waiting -= taken
+        self.events.append(f"accepted {taken}")
+
+    def stopListening(self) -> None:
+        self.connected = False
+        self.events.append(f"closed, resetting {self.waiting}")
+
+
+def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_closes(tmp_path: Any) -> None:
+    """Closing a listening socket resets the connections waiting in its
+    backlog; Asterisk, already connected, would not try the next server."""
+    from agi.config import ServerConfig
+    from agi.server.service import FastAGIService
+
+    class Factory:
+        def drain(self, timeout: float) -> Any:
+            from twisted.internet import defer
+            return defer.succeed(None)
+
+    service = FastAGIService(ServerConfig(max_calls=500), Factory(), MemoryReactorClock())  # type: ignore[arg-type]
+    service._port = port = FakePort(waiting=30)
+    service.running = True
+    stopped = service.stopService()
+    assert stopped.called and port.events == ["accepted 30", "closed, resetting 0"]
