@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from lab import HERE, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix, cdr_rows, \
+from lab import HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix, cdr_rows, \
     wait_until, write_agiflow_config
 
 #: Caller script in [lab-caller] of asterisk/extensions.conf -> the flow it calls.
@@ -115,7 +115,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             asterisk.originate(script, flow)
         calls = wait_until(lambda: _finished(asterisk, database), CALLS_TIMEOUT,
                            f"every scenario's call ended (logs in {folder})")
-        yield Lab(asterisk, server, database, agiflow_folder / "recordings", calls)
+        yield Lab(asterisk, server, database, agiflow_folder / RECORDINGS, calls)
     finally:
         asterisk.stop()
         server.stop()

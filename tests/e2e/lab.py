@@ -97,9 +97,15 @@ class AgiflowServer:
         self._reader.join(2)
 
 
+#: The recordings folder, inside agiflow's folder: every character Asterisk's
+#: argument parser reads, so MixMonitor's file name must arrive escaped.
+RECORDINGS = 'rec, "x" (y) [z]'
+
+
 def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     """A config in ``folder``: its own flows folder (the given flow files),
-    database and recordings folder, the repository's sounds, any free port."""
+    database and recordings folder (RECORDINGS), the repository's sounds,
+    any free port."""
     flows_dir = folder / "flows"
     flows_dir.mkdir(parents=True, exist_ok=True)
     for flow in flows:
@@ -109,7 +115,7 @@ def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
         "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5},
         "flows": "flows", "sounds": str(REPO / "sounds"), "database": "cdr.db", "log_level": "INFO",
         "default_region": "ES",
-        "recordings": {"directory": str(folder / "recordings"), "format": "wav"},
+        "recordings": {"directory": str(folder / RECORDINGS), "format": "wav"},
     }, indent=2), encoding="utf-8")
     return config
 

@@ -45,7 +45,8 @@ def test_customer_care_caller_who_accepts_recording_is_recorded_while_talking_to
     assert (cdr["status"], cdr["consent"], cdr["queue"], cdr["queue_status"]) == (
         "completed", "accepted", "sales", "ANSWERED")
     assert call.end["agiflow_status"] == "completed"
-    assert cdr["recording"].endswith(f"_{cdr['call_id']}.wav")
+    # The folder holds , " ( ) [ ]: MixMonitor got the file name whole.
+    assert cdr["recording"].startswith(str(lab.recordings) + "/") and cdr["recording"].endswith(f"_{cdr['call_id']}.wav")
     assert [str(p) for p in lab.recording_files()] == [cdr["recording"]]
     assert lab.recording_files()[0].stat().st_size > 8000  # a WAV header and about a second of sound, at least
 
@@ -90,8 +91,10 @@ def test_every_call_has_exactly_one_cdr_row(lab: Lab) -> None:
 def test_caller_text_reaches_each_application_as_one_argument(lab: Lab) -> None:
     call = lab.calls["listen"]
     assert call.cdr["caller_name"] == NASTY
-    assert call.path == ["answer:next", "keep:next", "raw_set:next", "playback:next", "verbose:next",
+    assert call.path == ["answer:next", "sound:next", "keep:next", "raw_set:next", "playback:next", "verbose:next",
                          "dial:chanunavail", "bye:done"]
+    # STREAM FILE (an AGI argument): one file name, & included.
+    assert asterisk_lines(lab, re.escape(f"file.c: File e2e/{NASTY}&more does not exist in any format"))
     # Playback's file (a parsed argument): the whole name, unescaped; | is no separator.
     assert asterisk_lines(lab, re.escape(f"file.c: File e2e/{NASTY} does not exist in any format"))
     # dial: one destination, the U(evil) inside it never became a Dial option.
