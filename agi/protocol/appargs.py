@@ -19,10 +19,11 @@ So a backslash before each of ``\\ " , ( ) [ ]`` (``escape``) makes any text
 one argument that reaches the application exactly as written, in every
 argument but an application's last. Some text cannot be escaped and is
 refused where a template inserts it (``inserted_problem``): line breaks and
-NUL (they end the AGI command), ``${`` and ``$[`` (Exec, TryExec and ExecIf
-evaluate their arguments, as EXEC does with AGIEXECFULL; Asterisk has no
-escape for them) and ``^`` (Dial, Queue and Originate turn every ``^`` into
-a comma inside subroutine arguments such as Dial's ``U()``).
+NUL (they end the AGI command), ``${`` and ``$[`` (Exec, TryExec and
+WaitForCondition evaluate their arguments, MixMonitor its post-processing
+command, EXEC itself with AGIEXECFULL=yes; Asterisk has no escape for them)
+and ``^`` (Dial, Queue and Originate turn every ``^`` into a comma inside
+subroutine arguments such as Dial's ``U()``).
 Pure functions: no I/O.
 """
 from __future__ import annotations
