@@ -92,7 +92,7 @@ def test_caller_text_reaches_each_application_as_one_argument(lab: Lab) -> None:
     call = lab.calls["listen"]
     assert call.cdr["caller_name"] == NASTY
     assert call.path == ["answer:next", "sound:next", "keep:next", "raw_set:next", "playback:next", "verbose:next",
-                         "dial:chanunavail", "bye:done"]
+                         "unevaluated:next", "dial:chanunavail", "bye:done"]
     # STREAM FILE (an AGI argument): one file name, & included.
     assert asterisk_lines(lab, re.escape(f"file.c: File e2e/{NASTY}&more does not exist in any format"))
     # Playback's file (a parsed argument): the whole name, unescaped; | is no separator.
@@ -111,3 +111,9 @@ def test_applications_that_read_their_data_unparsed_see_the_escapes(lab: Lab) ->
     one argument, and the backslashes agiflow added are still in it."""
     assert lab.calls["listen"].end["e2e_set"] == appargs.escape(NASTY)
     assert asterisk_lines(lab, re.escape(f"app_verbose.c: E2E-VERBOSE {appargs.escape(NASTY)}") + "$")
+
+
+def test_exec_evaluates_no_variables_or_expressions_in_its_arguments(lab: Lab) -> None:
+    """EXEC hands the arguments over as they are (AGIEXECFULL is not set):
+    ${...} and $[...] reach Verbose unevaluated."""
+    assert asterisk_lines(lab, re.escape("app_verbose.c: E2E-UNEVALUATED ${CHANNEL} $[1+1]") + "$")
