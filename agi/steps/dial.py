@@ -17,7 +17,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
-                                    render_argument, render_options, run_app, seconds)
+                                    render_argument, render_options, run_app, seconds, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -57,6 +57,9 @@ class DialNode(Node):
 
     def outcomes(self) -> tuple[str, ...]:
         return tuple(status.lower() for status in DIAL_STATUSES)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
 
     def dials(self) -> bool:
         return True

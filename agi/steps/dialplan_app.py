@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
-from agi.engine.templates import RenderError
+from agi.engine.templates import RenderError, is_template
 from agi.protocol import appargs
 
 HANGUP = "hangup"
@@ -60,12 +60,27 @@ def render_options(ctx: CallContext, name: str, text: str) -> str:
     Asterisk's parsers read. The result may hold no comma, line break or
     NUL, and its brackets and quotes must pair up."""
     rendered = ctx.render_text(text, inserted(name, "".join(sorted(appargs.SYNTAX))))
-    problem = appargs.line_problem(rendered) or ("contains a comma" if "," in rendered else None)
-    if problem is None and not appargs.balanced(rendered):
-        problem = "has an unpaired bracket or quote"
+    problem = options_problem(rendered)
     if problem:
         raise BadArgument(f"{name} {rendered!r} {problem}")
     return rendered
+
+
+def options_problem(text: str) -> str | None:
+    """Why option letters cannot be sent as one argument, or None: a comma
+    (it would start the next argument), a line break or NUL, or a bracket or
+    quote left open (it would swallow the arguments after it)."""
+    problem = appargs.line_problem(text) or ("contains a comma" if "," in text else None)
+    if problem is None and not appargs.balanced(text):
+        problem = "has an unpaired bracket or quote"
+    return problem
+
+
+def written_options_problems(options: str) -> list[tuple[str, str]]:
+    """``problems()`` of a step's ``options`` when they hold no template:
+    what would fail on every call fails validation instead."""
+    problem = None if is_template(options) else options_problem(options)
+    return [("options", f"{options!r} {problem}")] if problem else []
 
 
 def join_arguments(values: Sequence[str]) -> str:

@@ -37,6 +37,7 @@ from agi.steps.dialplan_app import (
     render_options,
     run_app,
     seconds,
+    written_options_problems,
 )
 from agi.yamlschema import TEXT, obj
 
@@ -89,6 +90,9 @@ class QueueNode(Node):
 
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
+
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),

@@ -17,7 +17,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, clear_variables, join_arguments, read_status,
-                                    render_argument, render_options, run_app)
+                                    render_argument, render_options, run_app, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 SUCCESS = "success"
@@ -46,6 +46,9 @@ class VoicemailNode(Node):
 
     def outcomes(self) -> tuple[str, ...]:
         return (SUCCESS, USER_EXIT, FAILED)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(option, text, False) for option, text in (("mailbox", self.mailbox), ("options", self.options))

@@ -17,7 +17,7 @@ from agi.protocol import appargs
 from agi.services import RecordingSettings, Services
 from agi.sim.parse_args import parse_args
 from agi.simulate import SimulationResult
-from support.step_runner import cdr, commands, details, path, run
+from support.step_runner import cdr, commands, details, flow_errors, path, run
 
 #: Caller IDs an attacker can send (the From header of a SIP call).
 NASTY = ['x,1,U(evil),30', 'a"b', "a\\b", "a|b", "(x", "x]", "a,b,c"]
@@ -130,8 +130,15 @@ def test_dial_options_refuse_inserted_syntax(tmp_path: Path, value: str) -> None
 
 @pytest.mark.parametrize("options", ["t,30", "U(sub", 'A("x'])
 def test_dial_options_that_would_swallow_or_start_an_argument_are_refused(tmp_path: Path, options: str) -> None:
-    result = run_flow(tmp_path, f"dial: {{destination: PJSIP/100, options: '{options}'}}", "600111222")
-    assert refused(result, "Dial").startswith("options ")
+    result = run_flow(tmp_path, f"dial: {{destination: PJSIP/100, options: '{{{{ call.caller }}}}{options}'}}", "t")
+    assert refused(result, "Dial").startswith(f"options 't{options}' ")
+
+
+@pytest.mark.parametrize("step", ["dial: {destination: PJSIP/100, options: 't,30'}", "queue: {name: q, options: 'b(sub'}",
+                                  "voicemail: {mailbox: 1@default, options: 'u\"'}"])
+def test_written_options_that_can_never_be_sent_fail_validation(tmp_path: Path, step: str) -> None:
+    errors = flow_errors(tmp_path, one_step(step))
+    assert len(errors) == 1 and "options" in errors[0], errors
 
 
 def test_dial_options_with_an_inserted_plain_value_are_sent_as_written(tmp_path: Path) -> None:
