@@ -8,15 +8,13 @@ where one was looked for.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-from lab import HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix, cdr_rows, \
-    wait_until, write_agiflow_config
+from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, Call, Lab, agiflow_cli, asterisk_binary,
+                 asterisk_prefix, cdr_rows, wait_until, write_agiflow_config)
 
 #: Caller script in [lab-caller] of asterisk/extensions.conf -> the flow it calls.
 SCENARIOS = {
@@ -29,44 +27,6 @@ SCENARIOS = {
 }
 #: The longest scenario takes about 20 s; a loaded machine gets room.
 CALLS_TIMEOUT = 90.0
-
-
-@dataclass
-class Call:
-    """One scenario's call as it came out: its CDR rows (one expected), the
-    step rows, and the LAB-END line Asterisk logged when it ended."""
-
-    script: str
-    rows: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
-    end: dict[str, str]
-
-    @property
-    def cdr(self) -> dict[str, Any]:
-        assert len(self.rows) == 1, f"{self.script}: {len(self.rows)} CDR rows"
-        return self.rows[0]
-
-    @property
-    def path(self) -> list[str]:
-        return str(self.cdr["path"]).split(" > ")
-
-    def details(self, step: str) -> dict[str, Any]:
-        [row] = [s for s in self.steps if s["step"] == step]
-        return dict(json.loads(row["details"] or "{}"))
-
-
-@dataclass
-class Lab:
-    """The running pair, and what its calls left behind."""
-
-    asterisk: AsteriskLab
-    server: AgiflowServer
-    database: Path
-    recordings: Path
-    calls: dict[str, Call]
-
-    def recording_files(self) -> list[Path]:
-        return sorted(p for p in self.recordings.rglob("*") if p.is_file())
 
 
 def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:

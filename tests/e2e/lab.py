@@ -260,3 +260,41 @@ def cdr_rows(database: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dic
         return []  # the writer has not created the tables yet
     finally:
         connection.close()
+
+
+@dataclass
+class Call:
+    """One scenario's call as it came out: its CDR rows (one expected), the
+    step rows, and the LAB-END line Asterisk logged when it ended."""
+
+    script: str
+    rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    end: dict[str, str]
+
+    @property
+    def cdr(self) -> dict[str, Any]:
+        assert len(self.rows) == 1, f"{self.script}: {len(self.rows)} CDR rows"
+        return self.rows[0]
+
+    @property
+    def path(self) -> list[str]:
+        return str(self.cdr["path"]).split(" > ")
+
+    def details(self, step: str) -> dict[str, Any]:
+        [row] = [s for s in self.steps if s["step"] == step]
+        return dict(json.loads(row["details"] or "{}"))
+
+
+@dataclass
+class Lab:
+    """The running pair, and what its calls left behind."""
+
+    asterisk: AsteriskLab
+    server: AgiflowServer
+    database: Path
+    recordings: Path
+    calls: dict[str, Call]
+
+    def recording_files(self) -> list[Path]:
+        return sorted(p for p in self.recordings.rglob("*") if p.is_file())

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from agi.protocol import appargs
-from conftest import Lab
+from lab import Lab
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +45,10 @@ def test_customer_care_caller_who_accepts_recording_is_recorded_while_talking_to
     assert (cdr["status"], cdr["consent"], cdr["queue"], cdr["queue_status"]) == (
         "completed", "accepted", "sales", "ANSWERED")
     assert call.end["agiflow_status"] == "completed"
+    assert call.details("consent")["entries"] == ["1"]
     # The folder holds , " ( ) [ ]: MixMonitor got the file name whole.
-    assert cdr["recording"].startswith(str(lab.recordings) + "/") and cdr["recording"].endswith(f"_{cdr['call_id']}.wav")
+    assert cdr["recording"].startswith(f"{lab.recordings}/")
+    assert cdr["recording"].endswith(f"_{cdr['call_id']}.wav")
     assert [str(p) for p in lab.recording_files()] == [cdr["recording"]]
     assert lab.recording_files()[0].stat().st_size > 8000  # a WAV header and about a second of sound, at least
 
