@@ -11,6 +11,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
+from agi.allowlist import AllowList
 from agi.config import ServerConfig
 from agi.engine.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
@@ -39,6 +40,7 @@ class FastAGIFactory(Factory):
         self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line
+        self.allow = AllowList.parse(config.allow)
         self.accepting = True
         self.connections: set[FastAGIProtocol] = set()
         self.calls: dict[FastAGIProtocol, CallRunner] = {}
@@ -54,7 +56,7 @@ class FastAGIFactory(Factory):
         while draining; count every refusal."""
         host = getattr(proto.tcp.getPeer(), "host", "")
         reason = None
-        if self.config.allow and host not in self.config.allow:
+        if not self.allow.allows(host):
             reason = f"{host} is not in server.allow"
         elif not self.accepting:
             reason = "the server is shutting down"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from twisted.internet import task
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 
 from agi.storage.cdr_memory import MemoryCdr
@@ -55,7 +55,8 @@ class Harness:
 
     def connect(self, host: str = "127.0.0.1") -> tuple[Any, StringTransport]:
         proto = self.factory.buildProtocol(None)
-        transport = StringTransport(peerAddress=IPv4Address("TCP", host, 40000))
+        address = (IPv6Address if ":" in host else IPv4Address)("TCP", host, 40000)
+        transport = StringTransport(peerAddress=address)
         proto.makeConnection(transport)
         return proto, transport
 
@@ -201,6 +202,17 @@ def test_allowlist_refuses_other_addresses(flows: FlowSet) -> None:
     h = Harness(flows, allow=("10.0.0.5",))
     _, transport = h.connect("127.0.0.1")
     assert transport.disconnecting and h.factory.rejected == 1
+
+
+def test_allowlist_takes_ipv4_mapped_peers_and_networks(flows: FlowSet) -> None:
+    h = Harness(flows, allow=("127.0.0.1", "10.1.0.0/16", "2001:db8::/32"))
+    accepted = {host: not h.connect(host)[1].disconnecting
+                for host in ("::ffff:127.0.0.1", "127.0.0.1", "10.1.200.3", "::ffff:10.1.0.9", "2001:db8::7",
+                             "10.2.0.1", "::1", "::ffff:127.0.0.2", "2001:db9::1")}
+    assert accepted == {"::ffff:127.0.0.1": True, "127.0.0.1": True, "10.1.200.3": True, "::ffff:10.1.0.9": True,
+                        "2001:db8::7": True, "10.2.0.1": False, "::1": False, "::ffff:127.0.0.2": False,
+                        "2001:db9::1": False}
+    assert h.factory.rejected == 4
 
 
 def test_drain_waits_for_running_calls_then_cuts_them(flows: FlowSet) -> None:

@@ -1,0 +1,34 @@
+"""Peers that try to grow the server or its outputs, against ``agiflow
+serve`` over real TCP: addresses the allow-list must recognise, replies
+that never end, junk that would flood the log, text that would reach a
+log format string or the database without limit.
+
+The server process helpers come from test_integration_server.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_integration_server import (ServerProcess, finished_cdr, new_uniqueid, servers, simulated, support_caller,
+                                     write_config)  # noqa: F401 - servers is a fixture
+
+from agi.sim import run_simulated_call
+
+pytestmark = pytest.mark.integration
+
+
+# -- the allow-list ------------------------------------------------------------------
+
+def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = ServerProcess(write_config(tmp_path, host="::", allow=["127.0.0.1"]))
+    servers.append(process)
+    port = int(process.wait_for_log(r"agiflow listening on :::(\d+)", timeout=20).group(1))
+    uniqueid = new_uniqueid()
+    sim = simulated("support", uniqueid, support_caller())
+    result = run_simulated_call("127.0.0.1", port, sim, timeout=10)
+    assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed", result
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+    assert not re.search(r"refused connection", process.log())
