@@ -124,7 +124,7 @@ def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
     entries = server["allow"]
     if not all(isinstance(entry, str) for entry in entries):
         return []  # the schema has said so
-    host = server.get("host") if isinstance(server.get("host"), str) else ServerConfig.host
+    host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host
     return [SourceError(file, line_of(document, ["server", "allow", index]), f"server.allow: {message}")
             for index, message in check_entries(entries, host)]
 
