@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
 from agi.storage.cdr_writer import as_json, iso
@@ -17,6 +17,7 @@ from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
 from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
 from agi.engine.model import FlowSet
+from agi.log_output import WarningBudget, shorten
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
@@ -26,6 +27,8 @@ log = logging.getLogger("agiflow.call")
 UNKNOWN_FLOW = "unknown_flow"
 #: Channel variable the dialplan reads after AGI() to tell how the flow ended.
 STATUS_VARIABLE = "AGIFLOW_STATUS"
+#: Characters of the uniqueid and of the flow name in a call's log prefix.
+PREFIX_PART = 100
 
 
 class CdrSink(Protocol):
@@ -50,11 +53,27 @@ class SessionSettings:
 
 
 class CallLogAdapter(logging.LoggerAdapter):
-    """Prefixes every log line of a call with its uniqueid and flow."""
+    """Prefixes every log line of a call with its uniqueid and flow (each
+    cut at PREFIX_PART characters). Both come from the network, so they
+    are never part of the format string: a ``%`` in them is printed as it
+    is. A call logs at most WARNINGS_PER_KIND warnings; the rest are
+    counted in ``warnings.suppressed``."""
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
-        return f"[{extra.get('uniqueid')} {extra.get('flow')}] {msg}", kwargs
+    def __init__(self, logger: logging.Logger, extra: Mapping[str, object] | None = None) -> None:
+        super().__init__(logger, extra)
+        values = extra or {}
+        self.prefix = f"[{shorten(str(values.get('uniqueid')), PREFIX_PART)} {shorten(str(values.get('flow')), PREFIX_PART)}] "
+        self._escaped = self.prefix.replace("%", "%%")
+        self.warnings = WarningBudget()
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        if level == logging.WARNING and not self.warnings.take():
+            return
+        self.logger.log(level, f"{self._escaped if args else self.prefix}{msg}", *args, **kwargs)
+        if level == logging.WARNING and self.warnings.last:
+            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix)
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -124,7 +143,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     summary = CallResult(status, trace, error)
     values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
     cdr.call_ended(key, values)
-    call_log.info("call ended: %s%s", status, f" at {values['path']}" if trace else "")
+    suppressed = f" ({call_log.warnings.suppressed} more warnings not logged)" if call_log.warnings.suppressed else ""
+    call_log.info("call ended: %s%s%s", status, f" at {values['path']}" if trace else "", suppressed)
     return status
 
 

@@ -24,7 +24,7 @@ from agi.storage.cdr_direct import DirectCdr
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
-from agi.log_output import LOG_FORMAT
+from agi.log_output import BoundedFormatter
 from agi.wiring import process_services
 from agi.session import SessionSettings, run_session
 from agi.server.stdio_driver import run_to_completion
@@ -56,7 +56,7 @@ def config_path(option: str | None) -> Path:
 
 def setup_logging(level: str, log_file: str | None) -> None:
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(BoundedFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level))

@@ -8,15 +8,25 @@ The server process helpers come from test_integration_server.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_integration_server import (ServerProcess, finished_cdr, new_uniqueid, servers, simulated, support_caller,
-                                     write_config)  # noqa: F401 - servers is a fixture
+from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, servers, simulated,
+                                     start_server, support_caller, write_config)  # noqa: F401 - servers is a fixture
 
 from agi.sim import run_simulated_call
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = start_server(tmp_path_factory.mktemp("hostile"), max_reply_line=8192)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 # -- the allow-list ------------------------------------------------------------------
@@ -32,3 +42,17 @@ def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
     assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed", result
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
     assert not re.search(r"refused connection", process.log())
+
+
+# -- the log -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flow", ["support", "no%sflow%(x)s%"])
+def test_a_percent_sign_in_the_uniqueid_or_the_flow_name_still_logs_the_call_and_its_end(
+        server: ServerProcess, flow: str) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid() + "%s%d%(x)s"
+    result = call(server, simulated(flow, uniqueid, support_caller()))
+    assert result.closed_by_server and not result.timed_out, result
+    assert len(finished_cdr(server.database, uniqueid)) == 1
+    server.wait_for_log(re.escape(f"[{uniqueid} {flow}] call ended: "), since=since)
+    assert "Logging error" not in server.log(since)

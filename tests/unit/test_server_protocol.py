@@ -3,6 +3,7 @@ fake clock: no sockets, no real time."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import textwrap
 from pathlib import Path
@@ -188,6 +189,23 @@ def test_line_over_the_limit_closes_only_that_connection(flows: FlowSet) -> None
     assert transport.disconnecting
     other.dataReceived(ENV)
     assert sent(other_transport) == ["ANSWER"]
+
+
+def test_lines_that_answer_no_command_are_logged_ten_times_then_counted_once_at_the_close(
+        flows: FlowSet, caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"nosuch"))
+    proto.dataReceived(b"200 result=1\n")
+    assert transport.disconnecting  # the call has ended: nothing is pending
+    with caplog.at_level(logging.WARNING, logger="agiflow.server"):
+        for _ in range(200_000):
+            proto.lineReceived(b"junk %s %d line")
+        proto.connectionLost()
+    messages = [record.getMessage() for record in caplog.records if record.name == "agiflow.server"]
+    assert len(messages) == 11
+    assert messages[9].endswith("'junk %s %d line'; further ones from this connection are only counted")
+    assert messages[10] == "127.0.0.1:40000: 199990 more unexpected lines were not logged"
 
 
 def test_connections_beyond_max_calls_are_refused_and_counted(flows: FlowSet) -> None:
