@@ -28,7 +28,7 @@ from agi.log_output import BoundedFormatter
 from agi.wiring import process_services
 from agi.session import SessionSettings, run_session
 from agi.server.stdio_driver import run_to_completion
-from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
+from agi.stdio.transport import BoundedLines, DebugStream, InputTooLong, StdioTransport, environment, text_streams
 from agi.webhooks import OnDemandWebhooks
 
 log = logging.getLogger("agiflow.agi")
@@ -105,7 +105,12 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
     from asterisk.agi import AGI
 
     stdin, stdout = text_streams(sys.stdin.buffer, sys.stdout.buffer)
-    agi = AGI(stdin=stdin, stdout=stdout, stderr=DebugStream(log))
+    try:
+        agi = AGI(stdin=BoundedLines(stdin, config.server.max_reply_line), stdout=stdout, stderr=DebugStream(log))
+    except InputTooLong as exc:
+        log.error("not running the call: %s", exc)
+        cdr.close()
+        return 1
     env = environment(agi.env, flow, args)
     if not env.uniqueid:
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")

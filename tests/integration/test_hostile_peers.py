@@ -8,12 +8,14 @@ The server process helpers come from test_integration_server.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, servers, simulated,
-                                     start_server, support_caller, write_config)  # noqa: F401 - servers is a fixture
+from test_integration_server import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, servers,
+                                     simulated, start_server, support_caller,
+                                     write_config)  # noqa: F401 - servers is a fixture
 
 from agi.sim import run_simulated_call
 
@@ -42,6 +44,43 @@ def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
     assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed", result
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
     assert not re.search(r"refused connection", process.log())
+
+
+# -- memory --------------------------------------------------------------------------
+
+def resident_kb(server: ServerProcess) -> int:
+    status = Path(f"/proc/{server.pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+def stream(sock: socket.socket, head: bytes, line: bytes, total: int) -> int:
+    """Send ``head``, then ``line`` over and over up to ``total`` bytes or
+    until the server closes; the bytes sent."""
+    chunk = line * (65536 // len(line))
+    sent = 0
+    try:
+        sock.sendall(head)
+        while sent < total:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:  # reset or broken pipe: the server closed
+        pass
+    return sent
+
+
+def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cdr_that_says_why(
+        server: ServerProcess) -> None:
+    uniqueid = new_uniqueid()
+    held = HeldCall(server.port, simulated("support", uniqueid, support_caller()), "support", timeout=10)
+    held.hold_at(2)
+    before = resident_kb(server)
+    sent = stream(held.sock, b"520-Invalid command syntax.  Proper usage follows:\n",
+                  b"Usage: STREAM FILE <filename> <escape digits> [sample offset]\n", 50 << 20)
+    held.close()
+    assert sent < 50 << 20, "the server read 50 MB of one answer"
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
+    assert resident_kb(server) - before < 10_000
 
 
 # -- the log -------------------------------------------------------------------------

@@ -121,6 +121,19 @@ def test_a_200_line_inside_a_multi_line_answer_is_not_taken_as_the_reply(flows: 
     assert row["status"] == "error" and row["path"] == "answer:next > play:error"
 
 
+def test_a_multi_line_answer_that_never_ends_closes_the_connection_and_the_cdr_says_why(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(b"520-Invalid command syntax.  Proper usage follows:\n")
+    for _ in range(100):
+        proto.dataReceived(b"Usage: ANSWER\n" * 100)
+    assert transport.disconnecting or transport.disconnected
+    proto.connectionLost()
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
+
+
 def test_replies_split_into_single_bytes_are_reassembled(flows: FlowSet) -> None:
     h = Harness(flows)
     proto, transport = h.connect()
@@ -191,16 +204,29 @@ def test_line_over_the_limit_closes_only_that_connection(flows: FlowSet) -> None
     assert sent(other_transport) == ["ANSWER"]
 
 
+class HangingWebhooks:
+    """A webhook endpoint that never answers: the call waits with no AGI command pending."""
+
+    def post(self, *args: Any) -> Any:
+        from twisted.internet import defer
+        return defer.Deferred()
+
+
 def test_lines_that_answer_no_command_are_logged_ten_times_then_counted_once_at_the_close(
-        flows: FlowSet, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from agi.services import Services
+    (tmp_path / "hook.yaml").write_text("version: 1\nname: hook\nstart: tell\nsteps:\n"
+                                        "  tell:\n    webhook: {url: 'http://127.0.0.1:9/x'}\n")
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
     h = Harness(flows)
+    h.factory.services = Services(webhooks=HangingWebhooks())  # type: ignore[arg-type]
     proto, transport = h.connect()
-    proto.dataReceived(ENV.replace(b"demo?lang=es", b"nosuch"))
-    proto.dataReceived(b"200 result=1\n")
-    assert transport.disconnecting  # the call has ended: nothing is pending
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"hook"))
+    assert sent(transport) == []  # waiting for the webhook
     with caplog.at_level(logging.WARNING, logger="agiflow.server"):
-        for _ in range(200_000):
-            proto.lineReceived(b"junk %s %d line")
+        for _ in range(200):
+            proto.dataReceived(b"junk %s %d line\n" * 1000)
         proto.connectionLost()
     messages = [record.getMessage() for record in caplog.records if record.name == "agiflow.server"]
     assert len(messages) == 11
