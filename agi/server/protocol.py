@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
-from agi.protocol.wire import Reply, ReplyParser, parse_200_line
+from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser, parse_200_line
 from agi.log_output import WarningBudget
 from agi.ready import Ready
 from agi.server.runner import PendingReply
@@ -95,8 +95,15 @@ class FastAGIProtocol(LineOnlyReceiver):
                 super().dataReceived(rest)
 
     def lineReceived(self, line: bytes) -> None:
+        if self._closed:
+            return  # the rest of a segment that came with the line that closed the connection
         text = decode_line(line)
-        reply = self._parser.feed(text)
+        try:
+            reply = self._parser.feed(text)
+        except AnswerTooLong as exc:
+            self.factory.warnings.warning("long answer", "%s: %s; closing", self.peer, exc)
+            self.abort(str(exc))
+            return
         self.hangup_seen = self.hangup_seen or self._parser.hangup_seen
         if reply is None:
             return
