@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
 from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
-from agi.storage.cdr_writer import as_json, iso
+from agi.storage.caps import cap_row, capped_json
+from agi.storage.cdr_writer import iso
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
 from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
@@ -96,9 +97,10 @@ def call_key(started: float) -> str:
 
 
 def step_row(record: StepRecord) -> dict[str, Any]:
-    return {"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
-            "outcome": record.outcome, "started_at": iso(record.started_at),
-            "duration_ms": record.duration_ms, "details": as_json(record.details)}
+    """The call_steps row of a step, each text cut at its cap (agi.storage.caps)."""
+    return cap_row({"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
+                    "outcome": record.outcome, "started_at": iso(record.started_at),
+                    "duration_ms": record.duration_ms, "details": capped_json(record.details)})
 
 
 async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: FlowSet, cdr: CdrSink,
@@ -149,21 +151,22 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
 
 
 def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
-    """The CDR row as the call begins: it exists even if the server dies."""
-    return {"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
-            "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
-            "channel": info.channel, "context": info.context, "extension": info.extension,
-            "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
+    """The CDR row as the call begins: it exists even if the server dies.
+    Its text comes from the network: each value is cut at its cap."""
+    return cap_row({"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+                    "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
+                    "channel": info.channel, "context": info.context, "extension": info.extension,
+                    "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS})
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,
                 ended: float, answered: float | None) -> dict[str, Any]:
-    """What the CDR row gets when the call ends."""
-    return {**recorded,
-            "ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
-            "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
-            "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
-            "fields": as_json(fields)}
+    """What the CDR row gets when the call ends, each text cut at its cap."""
+    return cap_row({**recorded,
+                    "ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
+                    "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
+                    "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
+                    "fields": capped_json(fields)})
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
+from agi.storage.caps import CAPS, cap_text
+
+#: Characters a list entry's note keeps (docs/cdr.md lists every cap).
+NOTE_CAP = CAPS["note"]
 
 NUMBER_HEADERS = ("number", "phone", "telephone", "msisdn", "e164", "numero", "número", "telefono", "teléfono")
 NOTE_HEADERS = ("note", "notes", "comment", "reason", "nota")
@@ -79,7 +83,7 @@ def _entries(rows: Iterable[list[str]], reader: Any, normaliser: Normaliser, rep
                 continue
             good += 1
             note = row[note_col].strip() if len(row) > note_col and row[note_col] else ""
-            yield number, note or None
+            yield number, (cap_text(note, NOTE_CAP) if len(note) > NOTE_CAP else note) or None
     finally:
         report.entries += good
 

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agi.services import Override, OverridesUnavailable
+from agi.storage.caps import CAPS, cap_text
 
 log = logging.getLogger("agiflow.schedules")
 
@@ -102,7 +103,8 @@ class SqliteOverrides:
             raise ValueError(f"an override is {' or '.join(STATES)}, not {override.state!r}")
         self.ensure_schema()
         values = {"schedule": override.schedule, "state": override.state,
-                  "until": _epoch(override.until), "reason": override.reason, "set_at": _epoch(now)}
+                  "until": _epoch(override.until), "reason": cap_text(override.reason, CAPS["reason"]),
+                  "set_at": _epoch(now)}
         self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
 
     def clear(self, schedule: str) -> bool:

@@ -13,18 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_integration_server import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, servers,
+from test_integration_server import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, servers,
                                      simulated, start_server, support_caller,
                                      write_config)  # noqa: F401 - servers is a fixture
 
-from agi.sim import run_simulated_call
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(tmp_path_factory.mktemp("hostile"), max_reply_line=8192)
+    process = start_server(tmp_path_factory.mktemp("hostile"))
     try:
         yield process
     finally:
@@ -81,6 +81,27 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     [row] = finished_cdr(server.database, uniqueid)
     assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
     assert resident_kb(server) - before < 10_000
+
+
+# -- the database ----------------------------------------------------------------------
+
+def database_bytes(server: ServerProcess) -> int:
+    [row] = query(server.database, "SELECT page_count * page_size AS size FROM pragma_page_count, pragma_page_size")
+    return int(row["size"])
+
+
+def test_unknown_flow_calls_with_huge_names_grow_the_database_by_a_few_kilobytes_each(server: ServerProcess) -> None:
+    before = database_bytes(server)
+    flow = "f" * 20_000  # in the environment twice (agi_request, agi_network_script), with a 20 KB caller name
+    for _ in range(20):
+        uniqueid = new_uniqueid()
+        sim = SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid, calleridname="n" * 20_000),
+                                CallerScript(sounds=EverySound()))
+        result = call(server, sim)
+        assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "unknown_flow", result
+        [row] = finished_cdr(server.database, uniqueid)
+        assert (len(row["requested_flow"]), len(row["caller_name"]), len(row["error"])) == (1024, 256, 1024)
+    assert database_bytes(server) - before < 20 * 8192
 
 
 # -- the log -------------------------------------------------------------------------
