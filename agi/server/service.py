@@ -14,6 +14,7 @@ from twisted.internet import defer, task
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.sqlite_files import guard_against_sigbus
 from agi.config import Config
 from agi.loading.library import FlowLibrary
 from agi.engine.model import FlowSet
@@ -43,6 +44,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     except (sqlite3.Error, OSError) as exc:
         log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
         return 1
+    guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
     _allow_open_files(config.server.max_calls)
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from agi.storage.cdr_direct import DirectCdr
+from agi.storage.sqlite_files import guard_against_sigbus
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any database failure means: do not take the call
         log.error("cannot open the CDR database %s: %s; not running the call", config.database, exc)
         return 1
+    guard_against_sigbus(str(config.database))
     return run_call(config, flows, cdr, options.flow, options.args)
 
 

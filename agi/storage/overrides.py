@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agi.services import Override, OverridesUnavailable
 from agi.storage.caps import CAPS, cap_text
+from agi.storage.sqlite_files import attribute_problem
 
 log = logging.getLogger("agiflow.schedules")
 
@@ -119,6 +120,9 @@ class SqliteOverrides:
             self._local.conn = None
 
     def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str]]:
+        problem = attribute_problem(str(self.path))
+        if problem:  # not touched: see agi.storage.sqlite_files
+            raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
             return self._connection().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
