@@ -24,7 +24,6 @@ the database file to grow.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import logging
 import os
 import signal
@@ -36,10 +35,10 @@ from typing import Any
 
 log = logging.getLogger("agiflow.cdr")
 
-#: Linux's FS_IOC_GETFLAGS (``_IOR('f', 1, long)``) and the flags that make a
-#: file unwritable whatever its permissions say.
-_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
-_FLAGS = {0x10: "immutable", 0x20: "append-only"}  # FS_IMMUTABLE_FL, FS_APPEND_FL
+#: The attributes that make a file unwritable whatever its permissions say
+#: (STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND: the same bits as chattr's i and a).
+_FLAGS = {0x10: "immutable", 0x20: "append-only"}
+_AT_FDCWD, _AT_SYMLINK_NOFOLLOW = -100, 0x100
 
 #: Checkpoint the WAL at 128 pages (512 KB with 4 KB pages), and truncate its
 #: file back to 512 KB after each checkpoint; never map the database file.
@@ -68,16 +67,32 @@ def attribute_problem(path: str) -> str | None:
 
 
 def _flags(name: str) -> int:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return 0  # missing (no WAL yet), or not ours to open: SQLite will say what is wrong
-    try:
-        return int(struct.unpack("i", fcntl.ioctl(fd, _GETFLAGS, b"\0" * 8)[:4])[0])
-    except OSError:
-        return 0  # a file system without attributes
-    finally:
-        os.close(fd)
+    """The file's immutable and append-only attributes, read with statx(2).
+    Never by opening the file: closing any descriptor of a database file
+    drops every POSIX lock the process holds on it, SQLite's included."""
+    statx = _libc("statx")
+    if statx is None:
+        return 0
+    buffer = ctypes.create_string_buffer(256)  # struct statx
+    if statx(_AT_FDCWD, os.fsencode(name), _AT_SYMLINK_NOFOLLOW, 0, buffer):
+        return 0  # missing (no WAL yet): SQLite will say what is wrong
+    attributes, known = struct.unpack_from("Q", buffer, 0x08)[0], struct.unpack_from("Q", buffer, 0x38)[0]
+    return int(attributes & known)
+
+
+_functions: dict[str, Any] = {}
+
+
+def _libc(name: str) -> Any:
+    """A function of the C library, or None where it has none."""
+    if name not in _functions:
+        try:
+            function = getattr(ctypes.CDLL(None, use_errno=True), name)
+            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
+            _functions[name] = function
+        except (OSError, AttributeError):
+            _functions[name] = None
+    return _functions[name]
 
 
 def is_disk_full(error: sqlite3.Error) -> bool:

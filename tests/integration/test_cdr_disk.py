@@ -6,6 +6,7 @@ the disk takes writes again. Needs root (a tmpfs, chattr); skipped otherwise.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -137,3 +138,27 @@ def test_a_sigbus_from_a_database_file_made_immutable_waits_for_it_instead_of_ki
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert (done.returncode, done.stdout.strip()) == (0, "101"), done.stderr[-2000:]
     assert "SIGBUS" in done.stderr and "is immutable (chattr +i)" in done.stderr
+
+
+def test_checking_the_files_attributes_keeps_every_lock_sqlite_holds_on_them(tmp_path: Path) -> None:
+    """Closing any descriptor of a database file drops the POSIX locks the
+    process holds on it: the check must never open the files."""
+    from agi.storage.sqlite_files import attribute_problem
+    path = tmp_path / "cdr.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES (1)")
+    assert attribute_problem(str(path)) is None
+    other = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import sqlite3
+        conn = sqlite3.connect({str(path)!r}, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            print("took the write lock")
+        except sqlite3.OperationalError as exc:
+            print(exc)
+    """)], capture_output=True, text=True, timeout=30)
+    conn.execute("COMMIT")
+    assert other.stdout.strip() == "database is locked"
