@@ -11,21 +11,19 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
-from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
-from agi.storage.caps import cap_row, capped_json
-from agi.storage.cdr_writer import iso
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
-from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
+from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import FlowSet
 from agi.log_output import WarningBudget, shorten
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
+from agi.storage.caps import cap_row, capped_json
+from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
 
-UNKNOWN_FLOW = "unknown_flow"
 #: Channel variable the dialplan reads after AGI() to tell how the flow ended.
 STATUS_VARIABLE = "AGIFLOW_STATUS"
 #: Characters of the uniqueid and of the flow name in a call's log prefix.
@@ -114,7 +112,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
     cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
-    channel = Channel(transport, settings.max_line, clock)
+    channel = Channel(transport, settings.max_line, clock, call_log)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -143,7 +141,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
+    values = _end_values(summary, fields, {**recorded, **channel.guard.cdr_values()}, started, clock(),
+                         channel.answered_at)
     cdr.call_ended(key, values)
     suppressed = f" ({call_log.warnings.suppressed} more warnings not logged)" if call_log.warnings.suppressed else ""
     call_log.info("call ended: %s%s%s", status, f" at {values['path']}" if trace else "", suppressed)

@@ -88,6 +88,9 @@ class SqliteNumberLists:
         """One statement, so the list, its prefix lengths and its entries
         come from the same snapshot. Never while a file of the database is
         immutable (agi.storage.sqlite_files): the list is then unavailable."""
+        if self._conn is None and not self.path.is_file():
+            what = "is a directory, not a database file" if self.path.is_dir() else "does not exist"
+            raise ListUnavailable(f"cannot read number list {list_name!r}: the database {self.path} {what}")
         problem = attribute_problem(str(self.path))
         if problem:
             raise ListUnavailable(f"cannot read number list {list_name!r}: {problem}")
@@ -102,8 +105,6 @@ class SqliteNumberLists:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            if not self.path.is_file():
-                raise sqlite3.OperationalError("the database file does not exist")
             self._conn = connect(self.path, read_only=self.read_only)
             if not self.read_only:
                 self._conn.execute("PRAGMA query_only = ON")
@@ -120,10 +121,11 @@ def server_lists(database: str | Path, region: str) -> SqliteNumberLists:
     return SqliteNumberLists(database, region, read_only=False)
 
 
-def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists | None:
-    """Lists for simulations: the database read-only when it exists, else
-    none (robinson steps then fail closed, as a server without lists would)."""
-    return SqliteNumberLists(database, region, read_only=True) if Path(database).is_file() else None
+def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists:
+    """Lists for simulations: the database, read-only. When it does not
+    exist, lookups say so and robinson steps fail closed, as a server
+    without lists would."""
+    return SqliteNumberLists(database, region, read_only=True)
 
 
 def missing_lists(database: str | Path, wanted: Iterable[str]) -> list[str]:

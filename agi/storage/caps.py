@@ -11,8 +11,9 @@ docs/cdr.md lists the caps.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from agi.vocabulary import as_json
 
 CUT = "\u2026"
 #: Characters a stored text value keeps unless CAPS says otherwise.
@@ -26,19 +27,6 @@ CAPS: dict[str, int] = {
     "reason": 1024, "note": 1024,
     "args": JSON_TEXT, "fields": JSON_TEXT, "details": JSON_TEXT,
 }
-
-
-_encode: Callable[[Any], str] | None = None
-
-
-def as_json(value: Any) -> str:
-    """The CDR writer's JSON, imported when first used: the writer imports
-    the callbacks module, which imports this one."""
-    global _encode
-    if _encode is None:
-        from agi.storage.cdr_writer import as_json as encode
-        _encode = encode
-    return _encode(value)
 
 
 def cap_text(value: str, limit: int) -> str:
