@@ -11,6 +11,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -124,6 +125,7 @@ def load_config(path: str | Path | None) -> Config:
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
+    errors += _allow_errors(file, document)
     if errors:
         raise ConfigError(sorted(errors))
     base = Path(path).resolve().parent
@@ -155,6 +157,20 @@ def _describe(error: Any) -> str:
     if expected is None:
         return describe(error)
     return f"{'.'.join(map(str, error.absolute_path))}: {error.instance!r} is not {expected}"
+
+
+def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
+    """An allow entry that is not an address or network, or that no peer
+    of the configured ``server.host`` can match, is an error."""
+    server = document.get("server")
+    if not isinstance(server, dict) or not isinstance(server.get("allow"), list):
+        return []
+    entries = server["allow"]
+    if not all(isinstance(entry, str) for entry in entries):
+        return []  # the schema has said so
+    host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host
+    return [SourceError(file, line_of(document, ["server", "allow", index]), f"server.allow: {message}")
+            for index, message in check_entries(entries, host)]
 
 
 def _read_document(file: str) -> MarkedMap:

@@ -19,7 +19,7 @@ from agi.services import ListUnavailable, OverridesUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
-from agi.log_output import batched_stderr, log_format
+from agi.log_output import BoundedFormatter, batched_stderr, log_format
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -119,7 +119,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    logging.basicConfig(level=getattr(logging, level), format=log_format(worker), handlers=[handler])
+    handler.setFormatter(BoundedFormatter(log_format(worker)))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

@@ -41,6 +41,7 @@ from agi.server.worker import Lifeline, WorkerRole, orphaned
 from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.sqlite_files import guard_against_sigbus
 
 log = logging.getLogger("agiflow.server")
 
@@ -64,6 +65,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     store = open_store(config, worker.key if worker else node_name(config.server) + "/")
     if store is None:
         return 1
+    guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
     server = make_service(config, library, store, reactor, node=node, shared_port=worker is not None)
     try:
         server.privilegedStartService()

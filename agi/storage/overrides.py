@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agi.services import Override, OverridesUnavailable
+from agi.storage.caps import CAPS, cap_text
+from agi.storage.sqlite_files import attribute_problem
 
 log = logging.getLogger("agiflow.schedules")
 
@@ -102,7 +104,8 @@ class SqliteOverrides:
             raise ValueError(f"an override is {' or '.join(STATES)}, not {override.state!r}")
         self.ensure_schema()
         values = {"schedule": override.schedule, "state": override.state,
-                  "until": _epoch(override.until), "reason": override.reason, "set_at": _epoch(now)}
+                  "until": _epoch(override.until), "reason": cap_text(override.reason, CAPS["reason"]),
+                  "set_at": _epoch(now)}
         self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
 
     def clear(self, schedule: str) -> bool:
@@ -117,6 +120,9 @@ class SqliteOverrides:
             self._local.conn = None
 
     def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str]]:
+        problem = attribute_problem(str(self.path))
+        if problem:  # not touched: see agi.storage.sqlite_files
+            raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
             return self._connection().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
