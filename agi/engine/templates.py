@@ -3,6 +3,8 @@
 A value is a template only when it contains ``{{`` or ``{%``; anything else
 is used as written. Undefined names are errors (StrictUndefined), so a typo
 in a flow fails validation or the step, never renders as an empty string.
+Templates run in ``agi.engine.sandbox`` with the limits of
+``agi.engine.limits``; any failure while rendering is a ``RenderError``.
 """
 from __future__ import annotations
 
@@ -10,16 +12,18 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
-def _finalize(value: Any) -> Any:
-    """A boolean renders as 1 or 0: what the dialplan's ``$[...]`` expects
-    (``False`` as text would count as true there)."""
-    return int(value) if isinstance(value, bool) else value
+from agi.engine import limits
+from agi.engine.sandbox import BoundedEnvironment
 
-
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+_ENV = BoundedEnvironment()
+#: What rendering a template can raise besides Jinja's own errors: a
+#: division by zero, an operation on the wrong type (``'a' - 1``), a
+#: number too large for a float, Python's recursion limit (a macro calling
+#: itself)... each one the template's failure, never the call's.
+FAILURES = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+            RecursionError, MemoryError)
 
 
 class RenderError(Exception):
@@ -94,7 +98,12 @@ def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str],
             if value is _NOT_PLAIN:
                 return None
             out.append(str(value))
-    return "".join(out)
+    text = "".join(out)
+    return text if len(text) <= limits.MAX_TEXT else None  # Jinja refuses it
+
+
+def _finalize(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
 
 
 def _plain_value(path: tuple[str, ...], lookup: Callable[[str], Any]) -> Any:
@@ -116,15 +125,27 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
     if not is_template(value):
         return value
     try:
-        return _template(value).render(names)
-    except TemplateError as exc:
-        raise RenderError(f"cannot render {value!r}: {exc}") from exc
+        template = _template(value)
+        with limits.budget():
+            return template.render(names)
+    except FAILURES as exc:
+        raise RenderError(f"cannot render {value!r}: {_reason(exc)}") from exc
 
 
 def evaluate(condition: str, names: Mapping[str, Any]) -> bool:
     """Evaluate a condition such as ``call.caller.startswith('+34')``; an
     undefined name is an error, never false."""
     try:
-        return bool(_expression(condition)(**names))
-    except TemplateError as exc:
-        raise RenderError(f"cannot evaluate {condition!r}: {exc}") from exc
+        expression = _expression(condition)
+        with limits.budget():
+            return bool(expression(**names))
+    except FAILURES as exc:
+        raise RenderError(f"cannot evaluate {condition!r}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The error in words; Python's own errors with their kind
+    (``ZeroDivisionError: division by zero``)."""
+    if isinstance(exc, TemplateError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
