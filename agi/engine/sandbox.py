@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import inspect
 from functools import wraps
+from collections.abc import Sized
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import StrictUndefined, nodes
 from jinja2.filters import FILTERS, make_attrgetter
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import _PassArg, pass_environment
+from jinja2.utils import _PassArg, pass_environment, pass_eval_context
 from jinja2.visitor import NodeTransformer
 
 from agi.engine import limits
@@ -187,8 +188,7 @@ class _Rewriter(NodeTransformer):
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` with the budget checked before it runs, its value and
     the arguments that are sizes checked, and its result checked after."""
-    if name == "sum":
-        function = _sum
+    function = {"sum": _sum, "join": _join}.get(name, function)
     before = _BEFORE.get(name)
     value_at = 0 if _PassArg.from_obj(function) is None else 1
     signature = _value_signature(function) if before else None
@@ -252,11 +252,15 @@ def _tojson(a: dict[str, Any]) -> None:
         raise refuse("the JSON text would be too long", f"about {limits.MAX_WRITTEN} characters")
 
 
-def _join(a: dict[str, Any]) -> None:
-    value, separator = a["value"], a["d"]
-    if isinstance(separator, str) and isinstance(value, (list, tuple)) and len(separator) * len(value) > MAX_TEXT:
-        raise refuse("joined text would be too long", f"{MAX_TEXT} characters")
-    limits.check_written(value, "the list to join")
+@pass_eval_context
+def _join(eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: str | int | None = None) -> str:
+    """The ``join`` filter, its items read first so that the result's
+    length is known before it is made."""
+    items = value if isinstance(value, Sized) and not isinstance(value, str) else list(limits.ticking(value))
+    limits.check_written(items, "the list to join")
+    if isinstance(d, str) and len(d) * len(items) > MAX_TEXT:
+        raise refuse(f"joined text would be about {len(d) * len(items)} characters long", f"{MAX_TEXT}")
+    return str(FILTERS["join"](eval_ctx, items, d, attribute))
 
 
 _BEFORE: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -264,7 +268,6 @@ _BEFORE: dict[str, Callable[[dict[str, Any]], None]] = {
     "indent": _indent,
     "format": lambda a: limits.check_printf(str(a["value"]), a["kwargs"] or a["args"]),
     "replace": lambda a: limits.check_replace(a["s"], a["old"], a["new"], -1 if a["count"] is None else a["count"]),
-    "join": _join,
     "batch": lambda a: limits.check_count(a["linecount"], "batch size"),
     "slice": lambda a: limits.check_count(a["slices"], "slice count"),
     "wordwrap": _wordwrap,
