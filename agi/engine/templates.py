@@ -17,7 +17,8 @@ from jinja2 import TemplateError
 from agi.engine import limits
 from agi.engine.sandbox import BoundedEnvironment
 
-_ENV = BoundedEnvironment()
+#: The one environment every template and condition is compiled in.
+ENV = BoundedEnvironment()
 #: What rendering a template can raise besides Jinja's own errors: a
 #: division by zero, an operation on the wrong type (``'a' - 1``), a
 #: number too large for a float, Python's recursion limit (a macro calling
@@ -40,14 +41,14 @@ def _template(source: str) -> Any:
     flattened into one dict: Jinja2 keeps them as a ChainMap over the
     environment's and copies them into every render's context, and that
     copy of a ChainMap was most of the cost of a short render."""
-    template = _ENV.from_string(source)
+    template = ENV.from_string(source)
     template.globals = dict(template.globals)
     return template
 
 
 @lru_cache(maxsize=4096)
 def _expression(source: str) -> Any:
-    return _ENV.compile_expression(source, undefined_to_none=False)
+    return ENV.compile_expression(source, undefined_to_none=False)
 
 
 def syntax_error(value: str, *, expression: bool = False) -> str | None:

@@ -36,6 +36,9 @@ class ExecNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("options", self.options, False)] + [(f"args[{i}]", a, False) for i, a in enumerate(self.args)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.result_variable,) if self.result_variable else ()
+
     def dials(self) -> bool:
         return self.app.lower() in DIALLING_APPS
 

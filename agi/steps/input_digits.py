@@ -45,6 +45,9 @@ class InputNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("prompt", self.prompt, False)] + self.policy.templates()
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.variable,)
+
     def prompts(self) -> list[str]:
         return [self.prompt, *self.policy.prompts()]
 

@@ -71,6 +71,9 @@ class MenuNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("prompt", self.prompt, False)] + self.policy.templates()
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return tuple(filter(None, (self.variable, self.direct_dial.variable if self.direct_dial else None)))
+
     def prompts(self) -> list[str]:
         return [self.prompt, *self.policy.prompts()]
 
