@@ -119,15 +119,17 @@ def _name(function: Any) -> str:
 def _check_builtin(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """Check a built-in method's arguments before it runs; its arguments,
     an iterable given to ``join`` read into a list."""
-    owner, name = getattr(method, "__self__", None), _name(method)
+    owner: Any = getattr(method, "__self__", None)
+    name = _name(method)
     if not isinstance(owner, (str, bytes, int)):
         return args
-    first = args[0] if args else None
+    first: Any = args[0] if args else None
     if name in ("center", "ljust", "rjust", "zfill"):
         limits.check_width(first, f"{name}() width")
     elif name == "expandtabs" and isinstance(owner, (str, bytes)):
         size = kwargs.get("tabsize", first if first is not None else 8)
-        tabs = owner.count("\t" if isinstance(owner, str) else b"\t")
+        tab: Any = "\t" if isinstance(owner, str) else b"\t"
+        tabs = owner.count(tab)
         if limits.is_int(size) and len(owner) + tabs * size > MAX_TEXT:
             raise refuse(f"expandtabs({size}) would make the text {len(owner) + tabs * size} characters long",
                          f"{MAX_TEXT}")
@@ -135,7 +137,7 @@ def _check_builtin(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         limits.check_width(kwargs.get("length", first), "to_bytes() length")
     elif name == "replace" and len(args) >= 2:
         limits.check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1))
-    elif name == "join" and args:
+    elif name == "join" and args and isinstance(owner, (str, bytes)):
         items = list(limits.ticking(first))
         length = sum(len(i) for i in items if isinstance(i, (str, bytes))) + len(owner) * max(len(items) - 1, 0)
         if length > MAX_TEXT:

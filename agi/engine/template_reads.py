@@ -96,7 +96,7 @@ def _guarded(tree: nodes.Template) -> set[tuple[str, ...]]:
     ``default``, ``is defined`` or ``is undefined``, and ``'KEY' in path``."""
     checked = [f.node for f in tree.find_all(nodes.Filter) if f.name in _GUARD_FILTERS]
     checked += [t.node for t in tree.find_all(nodes.Test) if t.name in _GUARD_TESTS]
-    found = {_path(node)[0] for node in checked}
+    found = {_path(node)[0] for node in checked if node is not None}
     for compare in tree.find_all(nodes.Compare):
         left = compare.expr
         for operand in compare.ops:
