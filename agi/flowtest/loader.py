@@ -168,10 +168,15 @@ class _CaseBuilder:
         return tuple(entries)
 
     def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: tzinfo) -> CaseOverride:
+        """``{state, from, until, reason}``; ``from`` and ``until`` read like
+        ``at``, and ``from`` must come first."""
         if isinstance(spec, str):
             return CaseOverride(schedule, spec)
         until = self._moment(spec["until"], path + ["until"], prefix, tz) if "until" in spec else None
-        return CaseOverride(schedule, spec["state"], until, spec.get("reason", ""))
+        start = self._moment(spec["from"], path + ["from"], prefix, tz) if "from" in spec else None
+        if start is not None and until is not None and start >= until:
+            self.errors.add(path + ["from"], f"{prefix}overrides.{schedule}: from must be before until")
+        return CaseOverride(schedule, spec["state"], until, spec.get("reason", ""), start)
 
     def _check_expect(self, expect: tuple[Expectation, ...], flow_name: str, where: list[Any], prefix: str) -> None:
         """Step names, CDR columns and statuses the flow can really produce."""
