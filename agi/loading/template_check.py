@@ -5,7 +5,7 @@ checks in templates").
 - The names templates read are fixed (``call``, ``vars``, ``params``,
   ``args``, ``cdr``, ``now``, ``flow``), and so are the attributes of
   ``call``, ``flow``, ``now`` and ``args``, and of text (every value of
-  ``vars`` and ``params`` is text): anything else is an error.
+  ``params`` is text): anything else is an error.
 - ``vars.NAME`` and ``cdr.NAME`` are set by steps. Reading one that no step
   of any loaded flow sets is an error, unless the template guards it
   (``is defined``, ``default``, ``'NAME' in vars``).
@@ -28,8 +28,9 @@ from agi.loading.yamlio import SourceError, line_of
 
 #: Names whose keys steps or the URL set: checked against the flows.
 _SET_BY_STEPS = ("vars", "cdr")
-#: Names whose values are always text, whatever their key.
-_TEXT_VALUES = ("vars", "params")
+#: Names whose values are always text, whatever their key (``vars`` may
+#: hold ``exec``'s result code, a number; ``cdr`` any scalar).
+_TEXT_VALUES = ("params",)
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 _SAMPLES = sample_names(Flow(name="flow", start="", steps={}))
 
@@ -77,7 +78,7 @@ def _fixed_path_problem(read: Read) -> str | None:
         if rest[0] in _DICT_METHODS:
             return None  # vars.get(...), cdr.items()
         if root not in _TEXT_VALUES:
-            return None  # cdr fields may hold numbers
+            return None  # vars and cdr may hold numbers
         return _walk("", rest[1:], f"{root}.{rest[0]}")
     return _walk(_SAMPLES[root], rest, root)
 
