@@ -160,8 +160,8 @@ class SqliteOverrides:
             self._local.conn = None
             self._local.has_start = False
 
-    def _columns(self) -> set[str]:
-        return {name for (name,) in self._connection().execute(COLUMNS)}
+    def _columns(self) -> frozenset[str]:
+        return frozenset(name for (name,) in self._connection().execute(COLUMNS))
 
     def _start_column(self) -> str:
         """``start``, or ``set_at`` while the table has no start column."""
