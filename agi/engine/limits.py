@@ -89,19 +89,25 @@ def budget() -> Iterator[None]:
         _BUDGET.reset(token)
 
 
-def tick(steps: int = 0, written: int = 0) -> None:
-    """Count ``steps`` (a loop iteration or a call) and ``written``
-    characters of output, and check the CPU time; outside a render (while
-    Jinja folds constants at compile time) only sizes are checked."""
+def written(length: int) -> None:
+    """Count ``length`` characters of ``{{ ... }}`` output."""
+    spent = _BUDGET.get()
+    if spent is not None:
+        spent.written += length
+        if spent.written > MAX_WRITTEN:
+            raise refuse("too much output", f"{MAX_WRITTEN} characters per render")
+
+
+def tick(steps: int = 0) -> None:
+    """Count ``steps`` (a loop iteration or a call) and check the CPU time:
+    at every loop iteration, call, filter and operator. Outside a render
+    (while Jinja folds constants at compile time) only sizes are checked."""
     spent = _BUDGET.get()
     if spent is None:
         return
     spent.steps += steps
-    spent.written += written
     if spent.steps > MAX_STEPS:
         raise refuse("too many loop iterations and calls", f"{MAX_STEPS} per render")
-    if spent.written > MAX_WRITTEN:
-        raise refuse("too much output", f"{MAX_WRITTEN} characters per render")
     cpu = time.thread_time() - spent.started - (_gc["seconds"] - spent.gc_before)
     if cpu > MAX_CPU_SECONDS:
         raise refuse("the template takes too long", f"{MAX_CPU_SECONDS * 1000:g} ms of CPU per render")

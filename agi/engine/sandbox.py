@@ -42,7 +42,7 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
-        tick(written=len(value))
+        limits.written(len(value))
         return checked(value, "the output")
     limits.check_written(value, "the output")
     return value
@@ -71,7 +71,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             length += len(part)
             if length > MAX_TEXT:
                 raise refuse("the result is too long", f"{MAX_TEXT} characters")
-            tick()
             out.append(part)
         return "".join(out)
 
