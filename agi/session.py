@@ -11,19 +11,17 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from agi.storage.cdr_schema import IN_PROGRESS, INTERRUPTED
-from agi.storage.cdr_writer import as_json, iso
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
-from agi.engine.interpreter import FAILED, CallResult, StepRecord, run_call
+from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
+from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, as_json, iso
 
 log = logging.getLogger("agiflow.call")
 
-UNKNOWN_FLOW = "unknown_flow"
 #: Channel variable the dialplan reads after AGI() to tell how the flow ended.
 STATUS_VARIABLE = "AGIFLOW_STATUS"
 
@@ -93,7 +91,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
     cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
-    channel = Channel(transport, settings.max_line, clock)
+    channel = Channel(transport, settings.max_line, clock, call_log)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -122,7 +120,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
+    values = _end_values(summary, fields, {**recorded, **channel.guard.cdr_values()}, started, clock(),
+                         channel.answered_at)
     cdr.call_ended(key, values)
     call_log.info("call ended: %s%s", status, f" at {values['path']}" if trace else "")
     return status

@@ -1,6 +1,7 @@
 """Webhooks without the network: the JSON body and URL rules every sender
-shares, and the dry-run sender simulations use. The server's sender is
-agi/server/webhooks.py."""
+shares, and the dry-run sender simulations use. The senders that post are
+in agi/server/webhooks.py (``agiflow serve``) and agi/server/stdio_driver.py
+(``agiflow-agi``)."""
 from __future__ import annotations
 
 import json
@@ -35,37 +36,6 @@ def request_headers(headers: Mapping[str, str]) -> dict[str, str]:
     defaults = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     given = {name.lower() for name in headers}
     return {**{k: v for k, v in defaults.items() if k.lower() not in given}, **headers}
-
-
-class OnDemandWebhooks:
-    """Webhooks for a process that runs one call (plain AGI mode). Twisted
-    is imported only when a flow posts one (most calls never pay for it);
-    ``settle`` lets background posts finish before the process exits."""
-
-    def __init__(self) -> None:
-        self._sender: Any = None
-
-    def _get(self) -> Any:
-        if self._sender is None:
-            from twisted.internet import reactor
-
-            from agi.server.webhooks import TwistedWebhooks
-            self._sender = TwistedWebhooks(reactor)
-        return self._sender
-
-    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
-                   headers: Mapping[str, str]) -> WebhookResult:
-        result: WebhookResult = await self._get().post(url, payload, timeout, headers)
-        return result
-
-    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
-                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
-        self._get().post_in_background(url, payload, timeout, headers, done)
-
-    async def settle(self) -> None:
-        """Wait for the background posts still in flight, if any."""
-        if self._sender is not None and self._sender.in_flight:
-            await self._sender.settle()
 
 
 class DryRunWebhooks:

@@ -23,11 +23,12 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from agi.storage.cdr_schema import CALL_COLUMNS, REPORT_INDEXES, STEP_COLUMNS, ensure_schema
+from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, REPORT_INDEXES, call_values, ensure_schema
 from agi.reports import run_report
 from agi.reports.model import Filters
 from agi.reports.render import render
 from agi.reports.timerange import moment, sql_time, zone
+from agi.vocabulary import CALL_COLUMNS
 
 END = datetime(2025, 4, 1, tzinfo=timezone.utc)
 NOW = END
@@ -58,14 +59,11 @@ def generate(path: Path, calls: int, seed: int = 7) -> float:
     db.close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
-    call_sql = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-    step_cols = [c for c in STEP_COLUMNS if c != "id"]
-    step_sql = f"INSERT INTO call_steps ({', '.join(step_cols)}) VALUES ({', '.join('?' * len(step_cols))})"
     rng = random.Random(seed)
     conn.execute("BEGIN")
     for chunk in _chunks(_calls(rng, calls), 20000):
-        conn.executemany(call_sql, [row for row, _ in chunk])
-        conn.executemany(step_sql, [step for _, steps in chunk for step in steps])
+        conn.executemany(INSERT_CALL, [row for row, _ in chunk])
+        conn.executemany(INSERT_STEP, [step for _, steps in chunk for step in steps])
     conn.execute("COMMIT")
     conn.close()
     return time.monotonic() - started
@@ -124,7 +122,7 @@ def _call(rng: random.Random, n: int, start: datetime, extra: dict[str, Any], st
     if row["consent"] == "accepted" and talk:
         row["recording"] = f"/var/spool/asterisk/monitor/agiflow/{key}.wav"
     stamp = sql_time(start)
-    return (tuple(row.values()), [(key, i, flow, s, t, o, stamp, 5.0, d) for i, (s, t, o, d) in enumerate(steps, 1)])
+    return (call_values(row), [(key, i, flow, s, t, o, stamp, 5.0, d) for i, (s, t, o, d) in enumerate(steps, 1)])
 
 
 def cases(quick: bool) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:

@@ -13,8 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from support.flows_folder import FlowsFolder
+from support.number_lists import lists_database
+
 #: The repository's root folder.
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def flows_folder(tmp_path: Path) -> FlowsFolder:
+    """``tmp_path/flows``, where a test writes its schedules files and flows."""
+    return FlowsFolder(tmp_path / "flows")
+
+
+@pytest.fixture
+def lists_db(tmp_path: Path) -> Path:
+    """A database with the number lists robinson, internal, vip and block
+    (see support.number_lists)."""
+    return lists_database(tmp_path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

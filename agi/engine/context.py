@@ -12,12 +12,6 @@ from agi.engine import templates
 from agi.engine.model import Flow
 from agi.services import Services
 
-#: CDR columns steps fill with ``CallContext.record`` (see docs/cdr.md).
-RECORD_COLUMNS = frozenset({
-    "vip", "priority", "consent", "recording", "queue", "queue_status", "queue_wait",
-    "talk_time", "dialled", "dial_status", "robinson", "robinson_list", "blocked", "callback",
-})
-
 
 @dataclass(frozen=True)
 class CallInfo:
@@ -61,12 +55,11 @@ class CallContext:
         self.services = services or Services()
         self.vars: dict[str, Any] = {}
         self.cdr: dict[str, Any] = {}
+        #: Built-in CDR columns the steps' results set so far (the interpreter applies them).
         self.recorded: dict[str, Any] = {}
-        self.details: dict[str, Any] = {}
         #: The step running now, and "step:outcome" of every step before it.
         self.step = ""
         self.path: list[str] = []
-        self.transfer_to: str | None = None
         self.language = call.language
 
     def now(self) -> datetime:
@@ -94,17 +87,6 @@ class CallContext:
 
     def evaluate(self, condition: str) -> bool:
         return templates.evaluate(condition, self.names())
-
-    def note(self, **details: Any) -> None:
-        """Attach details to the current step's trace entry and CDR step row."""
-        self.details.update(details)
-
-    def record(self, **columns: Any) -> None:
-        """Set built-in CDR columns of the call (vip, consent, queue_wait...)."""
-        unknown = set(columns) - RECORD_COLUMNS
-        if unknown:
-            raise ValueError(f"not CDR columns steps may set: {', '.join(sorted(unknown))}")
-        self.recorded.update(columns)
 
 
 #: The names templates and conditions read, each from the running call.

@@ -1,7 +1,8 @@
 """The flow interpreter: a loop over steps that knows no step types.
 
-Each step's node runs and returns an outcome; the step's transitions say
-where that outcome leads; no transition ends the flow. A hangup is an
+Each step's node runs and returns a StepResult; the interpreter applies
+it (the transfer, the details, the CDR columns) and the step's transitions
+say where its outcome leads; no transition ends the flow. A hangup is an
 outcome like any other (``on: {hangup: ...}`` may do dead-channel
 bookkeeping), never an exception that escapes.
 """
@@ -10,21 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-from agi.channel import AgiCommandError, ChannelHungUp
+from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.model import FlowSet, Step
-from agi.engine.templates import RenderError
-from agi.protocol.wire import CommandError
+from agi.engine.step import STEP_FAILURES, StepInterrupted, StepResult
+from agi.vocabulary import CALLER_HANGUP, COMPLETED, ERROR, FAILED, HANGUP
 
-HANGUP = "hangup"
-ERROR = "error"
 #: A call that runs this many steps is stuck in a loop the caller cannot end.
 MAX_STEPS = 500
 MAX_TRANSFERS = 10
-
-COMPLETED = "completed"
-CALLER_HANGUP = "caller_hangup"
-FAILED = "error"
 
 
 class StepRecord(NamedTuple):
@@ -74,7 +69,7 @@ async def run_call(flows: FlowSet, ctx: CallContext,
             return CallResult(FAILED, trace, f"more than {MAX_STEPS} steps: the flow loops")
         step = ctx.flow.steps[step_name]
         already_dead = ctx.channel.hung_up
-        record = await _run_step(step, ctx, len(trace) + 1)
+        record, transfer = await _run_step(step, ctx, len(trace) + 1)
         trace.append(record)
         ctx.path.append(f"{record.step}:{record.outcome}")
         if on_step is not None:
@@ -83,8 +78,8 @@ async def run_call(flows: FlowSet, ctx: CallContext,
             caller_hung_up = True
             if already_dead:
                 break
-        if ctx.transfer_to is not None:
-            target, ctx.transfer_to = flows.get(ctx.transfer_to), None
+        if transfer is not None:
+            target = flows.get(transfer)
             transfers += 1
             if target is None or transfers > MAX_TRANSFERS:
                 return CallResult(FAILED, trace, "transfer to an unknown flow or too many transfers")
@@ -116,22 +111,42 @@ def _result(trace: list[StepRecord], caller_hung_up: bool) -> CallResult:
     return CallResult(CALLER_HANGUP if caller_hung_up else COMPLETED, trace)
 
 
-async def _run_step(step: Step, ctx: CallContext, seq: int) -> StepRecord:
-    ctx.details = {}
+async def _run_step(step: Step, ctx: CallContext, seq: int) -> tuple[StepRecord, str | None]:
+    """Run one step and apply its result: its CDR columns to the call, its
+    details (with the sounds Asterisk could not play) to its trace entry.
+    Returns the entry and the flow the call transfers to, if any."""
     ctx.step = step.name
     started = ctx.clock()
-    try:
-        outcome = await step.node.run(ctx)
-    except ChannelHungUp:
-        outcome = HANGUP
-    except (AgiCommandError, RenderError, CommandError) as exc:
-        outcome = ERROR
-        ctx.note(error=str(exc))
-        ctx.log.warning("step %s (%s) failed: %s", step.name, step.type_name, exc)
-    if ctx.channel.sound_failures:
-        ctx.note(failed_sounds=list(ctx.channel.sound_failures))
-        ctx.channel.sound_failures.clear()
+    failures_before = len(ctx.channel.sound_failures)
+    result = await _result_of(step, ctx)
+    ctx.recorded.update(result.record)
+    details = dict(result.details)
+    failed_sounds = ctx.channel.sound_failures[failures_before:]
+    if failed_sounds:
+        details["failed_sounds"] = list(failed_sounds)
     duration_ms = round((ctx.clock() - started) * 1000, 1)
     if ctx.debug:
-        ctx.log.debug("step %s (%s) -> %s", step.name, step.type_name, outcome)
-    return StepRecord(seq, ctx.flow.name, step.name, step.type_name, outcome, started, duration_ms, dict(ctx.details))
+        ctx.log.debug("step %s (%s) -> %s", step.name, step.type_name, result.outcome)
+    record = StepRecord(seq, ctx.flow.name, step.name, step.type_name, result.outcome, started, duration_ms, details)
+    return record, result.transfer
+
+
+async def _result_of(step: Step, ctx: CallContext) -> StepResult:
+    """The step's own result, or ``hangup`` / ``error`` when it was cut
+    short (keeping what it had gathered, if it says)."""
+    try:
+        return await step.node.run(ctx)
+    except StepInterrupted as cut:
+        ended = _cut_short(step, ctx, cut.cause)
+        return StepResult(ended.outcome, details={**cut.details, **ended.details}, record=cut.record)
+    except STEP_FAILURES as exc:
+        return _cut_short(step, ctx, exc)
+
+
+def _cut_short(step: Step, ctx: CallContext, cause: Exception) -> StepResult:
+    if isinstance(cause, ChannelHungUp):
+        return StepResult(HANGUP)
+    if not isinstance(cause, STEP_FAILURES):
+        raise cause
+    ctx.log.warning("step %s (%s) failed: %s", step.name, step.type_name, cause)
+    return StepResult(ERROR, details={"error": str(cause)})

@@ -1,12 +1,13 @@
 """The flow model: frozen dataclasses built by the loader, read by the
-interpreter. Nothing here knows YAML or step types beyond the Node base."""
+interpreter. Nothing here knows YAML or step types: a step's node is
+anything with the engine's StepNode interface."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
-    from agi.steps.base import Node
+    from agi.engine.step import StepNode
     from agi.hours.model import Schedule
 
 
@@ -15,7 +16,7 @@ class Step:
     """One named step: its node and where each outcome leads."""
 
     name: str
-    node: Node
+    node: StepNode
     transitions: Mapping[str, str]
     line: int = 0
 

@@ -10,22 +10,22 @@ from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
-from agi.storage.cdr_schema import CALL_COLUMNS
-from agi.engine.interpreter import CALLER_HANGUP, COMPLETED, FAILED
 from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseOverride
 from agi.hours import moments
+from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
-from agi.steps.list_check import normaliser
 from agi.simulate import parse_dtmf
+from agi.steps.base import node_of
+from agi.vocabulary import CALL_COLUMNS, FLOW_END_STATUSES
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
 #: How a call can end in a test (``expect.status``).
-STATUSES = (CALLER_HANGUP, COMPLETED, FAILED)
+STATUSES = FLOW_END_STATUSES
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -214,5 +214,5 @@ def _step_names(flows: FlowSet, start: str) -> set[str]:
             continue
         seen.add(flow.name)
         names.update(flow.steps)
-        pending.extend(t for step in flow.steps.values() for t in step.node.flow_references())
+        pending.extend(t for step in flow.steps.values() for t in node_of(step).flow_references())
     return names

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
-from agi.lists.numbers import PREFIX_MARK, probe_keys
-from agi.steps.list_check import normaliser
+from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
 from agi.services import ListHit, ListUnavailable, Override, WebhookResult
 from agi.webhooks import DryRunWebhooks
 

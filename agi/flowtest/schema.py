@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agi.steps.base import obj
-from agi.steps.branch import STEP_NAME
-from agi.steps.goto import FLOW_NAME
+from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 CASE_FILE_VERSION = 1
 

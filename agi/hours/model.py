@@ -10,6 +10,7 @@ from typing import Any
 import holidays as holidays_lib
 
 from agi.services import Override
+from agi.vocabulary import COMMON_OUTCOMES, NEXT
 
 OPEN = "open"
 CLOSED = "closed"
@@ -17,7 +18,7 @@ HOLIDAY = "holiday"
 #: The outcome of a closure that names none.
 CLOSURE = "closure"
 #: Outcomes a closure may not use: they mean something else in a flow.
-RESERVED_OUTCOMES = frozenset({OPEN, HOLIDAY, "hangup", "error", "next"})
+RESERVED_OUTCOMES = frozenset({OPEN, HOLIDAY, *COMMON_OUTCOMES, NEXT})
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -211,6 +211,13 @@ class Normaliser:
         return "+" + digits
 
 
+@lru_cache(maxsize=8)
+def normaliser(region: str) -> Normaliser:
+    """The normaliser of ``region`` (Services.default_region), built once:
+    what steps and flow tests use on every call."""
+    return Normaliser(region)
+
+
 #: A ``prefix_lengths`` mask with every length: probe every prefix.
 ALL_LENGTHS = -1
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from agi.engine.model import Flow
+from agi.steps.base import node_of
 
 END = "__end__"
 
@@ -12,9 +13,10 @@ def _edges(flow: Flow) -> list[tuple[str, str, str]]:
     for step in flow.steps.values():
         for outcome, target in step.transitions.items():
             edges.append((step.name, outcome, target))
-        for target in step.node.flow_references():
+        node = node_of(step)
+        for target in node.flow_references():
             edges.append((step.name, "goto", f"flow:{target}"))
-        if step.node.ends_flow() and not step.node.flow_references():
+        if node.ends_flow() and not node.flow_references():
             edges.append((step.name, "end", END))
     return edges
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
-from agi.steps.base import COMMON_OUTCOMES
+from agi.steps.base import node_of
+from agi.vocabulary import COMMON_OUTCOMES
 from agi.engine.model import Step
 
 
@@ -28,19 +29,12 @@ def reachable(steps: Mapping[str, Step], start: str) -> set[str]:
     return seen
 
 
-def dialling_step_after(steps: Mapping[str, Step], step: Step, outcome: str) -> str | None:
-    """A step that dials on some path from ``outcome`` of ``step``, if any."""
-    target = step.transitions.get(outcome)
-    if target is None:
-        return None
-    return next((name for name in sorted(reachable(steps, target)) if steps[name].node.dials()), None)
-
-
 def can_end(step: Step) -> bool:
     """True when some regular outcome of the step ends the flow."""
-    if step.node.ends_flow():
+    node = node_of(step)
+    if node.ends_flow():
         return True
-    return any(o not in step.transitions for o in step.node.outcomes() if o not in COMMON_OUTCOMES)
+    return any(o not in step.transitions for o in node.outcomes() if o not in COMMON_OUTCOMES)
 
 
 def trapped(steps: Mapping[str, Step]) -> list[str]:

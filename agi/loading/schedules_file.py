@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator
 
 from agi.loading.yamlio import MarkedMap
-from agi.steps.base import obj
 from agi.hours.model import (CLOSURE, RESERVED_OUTCOMES, WEEKDAY_NAMES, Closure, DateSpan,
                                 HolidayCalendar, Schedule, SpecialHours, TimeRange, calendar_problems,
                                 default_language)
 from agi.hours.spec import find_overlap, parse_days, parse_range, parse_span
+from agi.yamlschema import obj
 
 SCHEDULE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 OUTCOME_LABEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}

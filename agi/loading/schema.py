@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agi.steps import REGISTRY
-from agi.steps.base import obj
-from agi.steps.branch import STEP_NAME
-from agi.steps.goto import FLOW_NAME
+from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 FLOW_VERSION = 1
 

@@ -25,6 +25,7 @@ from agi.engine.context import sample_names
 from agi.engine.model import Flow, Step
 from agi.engine.template_reads import Read, reads
 from agi.loading.yamlio import SourceError, line_of
+from agi.steps.base import node_of
 
 #: Names whose keys steps or the URL set: checked against the flows.
 _SET_BY_STEPS = ("vars", "cdr")
@@ -112,12 +113,12 @@ def library_errors(flows: Mapping[str, Flow], documents: Mapping[str, Any]) -> l
     for the line of each step's type key."""
     sets = {"vars": set[str](), "cdr": set[str]()}
     for step in _steps(flows):
-        sets["vars"].update(step.node.sets_variables())
-        sets["cdr"].update(step.node.sets_cdr_fields())
+        sets["vars"].update(node_of(step).sets_variables())
+        sets["cdr"].update(node_of(step).sets_cdr_fields())
     errors = []
     for flow in flows.values():
         for step in flow.steps.values():
-            for option, text, is_condition in step.node.templates():
+            for option, text, is_condition in node_of(step).templates():
                 for problem in _unset_reads(text, is_condition, sets):
                     line = line_of(documents.get(flow.source), ["steps", step.name, step.type_name])
                     errors.append(SourceError(flow.source, line,
@@ -147,7 +148,7 @@ def params_warnings(flows: Mapping[str, Flow]) -> list[TemplateWarning]:
     found = set()
     for flow in flows.values():
         for step in flow.steps.values():
-            for option, text, is_condition in step.node.templates():
+            for option, text, is_condition in node_of(step).templates():
                 for result in _reads(text, is_condition):
                     for read in result.paths:
                         key = read.path[1]

@@ -143,6 +143,17 @@ def parse_200_line(raw: bytes) -> Reply:
     return parse_200(raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace"))
 
 
+def whole_200_reply(segment: bytes, max_line: int) -> Reply | None:
+    """The reply when ``segment``, bytes as one read from the socket gave
+    them, is exactly one whole ``200`` line of at most ``max_line`` bytes
+    (line ending included), as nearly every segment is; then it is the
+    Reply ``ReplyParser.feed`` gives for that line. None for anything else,
+    which the caller frames line by line."""
+    if segment[:4] != b"200 " or segment.find(b"\n") != len(segment) - 1 or len(segment) > max_line:
+        return None
+    return parse_200_line(segment)
+
+
 class ReplyParser:
     """Turns reply lines into Replies; notes the out-of-band HANGUP line.
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from agi.storage.cdr_schema import CALL_COLUMNS, STEP_COLUMNS
 from agi.reports.timerange import UTC
+from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
 
 class ReportError(Exception):

@@ -11,7 +11,7 @@ from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column
 from agi.reports.localtime import local_time_sql
 from agi.reports.timerange import UTC, parse_stored
 
-CALL_COLUMNS = (
+CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
     Column("called", "Called", table=False), Column("flow", "Flow", shrink=True),
     Column("path", "Path", shrink=True), Column("outcome", "Outcome"),
@@ -35,7 +35,7 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
     params["limit"] = -1 if limit is None else limit
     rows = [_call_row(row, filters) for row in reader.rows(q.CALL_LOG.format(where=clause), params)]
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
-    return Report("calls", "Call log", CALL_COLUMNS, rows, filters, now, options,
+    return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
                   charts=overview_charts(reader, filters) if charts else ())
 
 

@@ -1,2 +1,3 @@
-"""The FastAGI server on Twisted: framing, limits, signals. The only package
-that touches the reactor."""
+"""Everything Twisted: the FastAGI server (protocol, factory, the service
+tree of ``agiflow serve``), the webhook senders, and the reactor driver of
+the plain AGI mode. No other package imports Twisted."""

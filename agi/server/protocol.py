@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
-from agi.protocol.wire import Reply, ReplyParser, parse_200_line
+from agi.protocol.wire import Reply, ReplyParser, whole_200_reply
 from agi.ready import Ready
 from agi.server.runner import PendingReply
 
@@ -52,19 +52,23 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._socket = handle if isinstance(handle, socket.socket) else None
 
     def dataReceived(self, data: bytes) -> None:
-        """Environment lines straight from each segment (a couple of dozen
-        lines in one or two segments, decoded at once: a newline byte is
-        never part of another character); a segment that is exactly the
-        ``200`` reply to the pending command, as nearly all are, goes
-        straight to it; LineOnlyReceiver frames the rest."""
-        if self._env is None:
-            if (data[:4] == b"200 " and data.find(b"\n") == len(data) - 1 and self._pending is not None
-                    and not self._buffer and not self._closed and self._parser.idle
-                    and len(data) <= self.MAX_LENGTH):
-                self._answer(parse_200_line(data))
-            else:
-                super().dataReceived(data)
+        """The environment first (see _environment_data). Then a segment
+        that is one whole ``200`` reply to the pending command, as nearly
+        all are, goes straight to it; LineOnlyReceiver frames the rest."""
+        if self._env is not None:
+            self._environment_data(data)
             return
+        if self._pending is not None and not self._buffer and self._parser.idle and not self._closed:
+            reply = whole_200_reply(data, self.MAX_LENGTH)
+            if reply is not None:
+                self._answer(reply)
+                return
+        super().dataReceived(data)
+
+    def _environment_data(self, data: bytes) -> None:
+        """Environment lines straight from each segment: a couple of dozen
+        lines in one or two segments, decoded at once (a newline byte is
+        never part of another character)."""
         data = self._head + data
         end = data.rfind(b"\n") + 1  # just past the last complete line
         self._head = data[end:]

@@ -1,5 +1,18 @@
-"""``agiflow serve``: wire flows, CDR store and factory to the reactor;
-reload on SIGHUP and on file change; drain on SIGTERM."""
+"""``agiflow serve`` as a tree of Twisted services (the finger tutorial's
+shape): ``make_service`` builds a ``ServerService`` whose children start in
+this order and stop in the reverse one, each after the one before it has
+stopped:
+
+- ``LogFlushService``: writes the batched log lines every FLUSH_INTERVAL;
+- ``StopSignals``: SIGTERM/SIGINT start one orderly shutdown;
+- ``FlowsService``: reloads the flows on SIGHUP and when a file changes;
+- ``CdrWriterService``: the CDR writer thread; writes the last CDRs on stop;
+- ``WebhooksService``: lets the webhooks in flight finish on stop;
+- ``FastAGIService``: the TCP listener; on stop, no new calls, then a drain.
+
+``serve`` refuses to start on invalid flows, an unusable CDR database or a
+port it cannot bind, then runs the reactor until a signal stops it.
+"""
 from __future__ import annotations
 
 import gc
@@ -8,26 +21,30 @@ import resource
 import signal
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Generator
 
-from twisted.internet import defer, task
+from twisted.application.internet import TCPServer, TimerService
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from agi.storage.cdr_writer import CdrStore
-from agi.config import Config
-from agi.loading.library import FlowLibrary
+from agi.config import Config, ServerConfig
 from agi.engine.model import FlowSet
 from agi.lists.store import missing_lists
+from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
-from agi.wiring import server_services
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
+from agi.steps.base import node_of
+from agi.services_from_config import live_services
+from agi.storage.cdr_writer import CdrStore
 
 log = logging.getLogger("agiflow.server")
 
 
 def serve(config: Config, reactor: Any = None) -> int:
-    """Run the FastAGI server until SIGTERM/SIGINT; 1 if it cannot start."""
+    """Run the FastAGI server until SIGTERM/SIGINT; 1 if it cannot start or
+    some CDRs could not be written."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
@@ -43,49 +60,190 @@ def serve(config: Config, reactor: Any = None) -> int:
     except (sqlite3.Error, OSError) as exc:
         log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
         return 1
-    _allow_open_files(config.server.max_calls)
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
-    store.start()
-    services = server_services(config, cdr=store, reactor=reactor)
-    factory = FastAGIFactory(library, store, config.server, reactor, services=services)
+    server = make_service(config, library, store, reactor)
     try:
-        port = reactor.listenTCP(config.server.port, factory, interface=config.server.host)
+        server.privilegedStartService()
     except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
-        store.close()
         return 1
-    address = port.getHost()
+    address = server.listener.address
     log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
-
-    log_flusher = task.LoopingCall(flush_batched)
-    log_flusher.clock = reactor
-    log_flusher.start(FLUSH_INTERVAL, now=False)
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload, library))
-    if config.server.watch_interval > 0:
-        watcher = task.LoopingCall(library.reload_if_changed)
-        watcher.clock = reactor
-        watcher.start(config.server.watch_interval, now=False)
-
-    cdrs_saved: list[bool] = []
-
-    @defer.inlineCallbacks
-    def shutdown() -> Any:
-        log.info("shutting down: no new calls")
-        yield port.stopListening()
-        yield factory.drain(config.server.drain_timeout)
-        if isinstance(services.webhooks, TwistedWebhooks) and services.webhooks.in_flight:
-            log.info("waiting for %d webhooks still in flight", len(services.webhooks.in_flight))
-            yield services.webhooks.settle()
-        log.info("writing the last %d CDR operations", store.pending)
-        cdrs_saved.append(store.close())
-        log.info("stopped: %d calls served, %d connections refused", factory.finished, factory.rejected)
-
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-    reactor.callWhenRunning(_install_stop_signals, reactor)
+    server.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", server.stopService)
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
     reactor.run()
-    return 0 if all(cdrs_saved) else 1
+    return 0 if server.cdrs_saved else 1
+
+
+def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any) -> "ServerService":
+    """The server's service tree over loaded flows and an opened CDR store."""
+    webhooks = TwistedWebhooks(reactor)
+    services = live_services(config, cdr=store, webhooks=webhooks)
+    factory = FastAGIFactory(library, store, config.server, reactor, services=services)
+    server = ServerService(factory)
+    for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),
+                  CdrWriterService(store), WebhooksService(webhooks), FastAGIService(config.server, factory, reactor)):
+        child.setServiceParent(server)
+    return server
+
+
+class ServerService(MultiService):
+    """The whole server: children start in order and stop one after another
+    in reverse order (a MultiService stops them all at once)."""
+
+    def __init__(self, factory: FastAGIFactory) -> None:
+        super().__init__()
+        self.factory = factory
+
+    @property
+    def listener(self) -> "FastAGIService":
+        return next(child for child in self if isinstance(child, FastAGIService))
+
+    @property
+    def cdrs_saved(self) -> bool:
+        """False when the CDR writer stopped with operations unwritten."""
+        return all(child.saved for child in self if isinstance(child, CdrWriterService))
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Generator[Any, Any, None]:
+        log.info("shutting down: no new calls")
+        Service.stopService(self)
+        for child in reversed(list(self)):
+            yield defer.maybeDeferred(child.stopService)
+        log.info("stopped: %d calls served, %d connections refused", self.factory.finished, self.factory.rejected)
+        flush_batched()
+
+
+class FastAGIService(TCPServer):
+    """The FastAGI listener; stopping it closes the port, then lets running
+    calls end for up to ``drain_timeout`` seconds."""
+
+    def __init__(self, config: ServerConfig, factory: FastAGIFactory, reactor: Any) -> None:
+        super().__init__(config.port, factory, interface=config.host, reactor=reactor)
+        self.setName("fastagi")
+        self.config = config
+        self.factory = factory
+
+    def privilegedStartService(self) -> None:
+        _allow_open_files(self.config.max_calls)
+        super().privilegedStartService()
+
+    @property
+    def address(self) -> Any:
+        """The address it listens on (the port the system picked for port 0)."""
+        port: Any = self._port
+        return port.getHost()
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Generator[Any, Any, None]:
+        yield super().stopService()
+        yield self.factory.drain(self.config.drain_timeout)
+
+
+class CdrWriterService(Service):
+    """The CDR writer thread of an opened ``CdrStore``; stopping it writes
+    everything queued (see CdrStore.close)."""
+
+    def __init__(self, store: CdrStore) -> None:
+        self.setName("cdr-writer")
+        self.store = store
+        self.saved = True
+
+    def startService(self) -> None:
+        super().startService()
+        self.store.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        log.info("writing the last %d CDR operations", self.store.pending)
+        self.saved = self.store.close()
+
+
+class WebhooksService(Service):
+    """Stopping it waits for the webhooks still in flight (each ends within its timeout)."""
+
+    def __init__(self, sender: TwistedWebhooks) -> None:
+        self.setName("webhooks")
+        self.sender = sender
+
+    def stopService(self) -> "defer.Deferred[Any] | None":
+        super().stopService()
+        if not self.sender.in_flight:
+            return None
+        log.info("waiting for %d webhooks still in flight", len(self.sender.in_flight))
+        return self.sender.settle()
+
+
+class FlowsService(MultiService):
+    """Reloads the flows on SIGHUP and, every ``watch_interval`` seconds
+    (0: never), when a flow file was added, removed or changed."""
+
+    def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any) -> None:
+        super().__init__()
+        self.setName("flows")
+        self.library = library
+        self.reactor = reactor
+        self._previous: Any = None
+        if config.watch_interval > 0:
+            watcher = TimerService(config.watch_interval, library.reload_if_changed)
+            watcher.clock = reactor
+            watcher.setServiceParent(self)
+
+    def startService(self) -> None:
+        self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
+        super().startService()
+
+    def stopService(self) -> "defer.Deferred[Any]":
+        signal.signal(signal.SIGHUP, self._previous)
+        return super().stopService()
+
+    def _on_sighup(self, _signum: int, _frame: Any) -> None:
+        self.reactor.callFromThread(self._reload)
+
+    def _reload(self) -> None:
+        log.info("SIGHUP: reloading flows")
+        self.library.reload()
+
+
+class LogFlushService(TimerService):
+    """Writes the batched log lines every FLUSH_INTERVAL, and once more on stop."""
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__(FLUSH_INTERVAL, flush_batched)
+        self.setName("log-flush")
+        self.clock = reactor
+
+    def stopService(self) -> "defer.Deferred[Any]":
+        flush_batched()
+        return super().stopService()  # type: ignore[no-any-return]
+
+
+class StopSignals(Service):
+    """Once the reactor runs (which installs its own handlers), SIGTERM and
+    SIGINT start one orderly shutdown; repeats are only logged."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.setName("stop-signals")
+        self.reactor = reactor
+        self.stopping: list[int] = []
+
+    def startService(self) -> None:
+        super().startService()
+        self.reactor.callWhenRunning(self._install)
+
+    def _install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.stopping:
+            log.info("signal %d: already shutting down", signum)
+            return
+        self.stopping.append(signum)
+        log.info("signal %d: shutting down", signum)
+        self.reactor.callFromThread(self.reactor.stop)
 
 
 def _allow_open_files(max_calls: int) -> None:
@@ -110,30 +268,9 @@ def warn_missing_lists(flows: FlowSet, database: Path) -> None:
     users: dict[str, set[str]] = {}
     for flow in flows.flows.values():
         for step in flow.steps.values():
-            for name in step.node.list_references():
+            for name in node_of(step).list_references():
                 users.setdefault(name, set()).add(flow.name)
     for name in missing_lists(database, users):
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
                     "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",
                     name, ", ".join(sorted(users[name])), database, name)
-
-
-def _install_stop_signals(reactor: Any) -> None:
-    """SIGTERM/SIGINT start one orderly shutdown; repeats are only logged."""
-    stopping: list[int] = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stopping:
-            log.info("signal %d: already shutting down", signum)
-            return
-        stopping.append(signum)
-        log.info("signal %d: shutting down", signum)
-        reactor.callFromThread(reactor.stop)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-
-def _reload(library: FlowLibrary) -> None:
-    log.info("SIGHUP: reloading flows")
-    library.reload()

@@ -1,16 +1,20 @@
-"""Run one call's coroutine to the end in a process of its own.
+"""What a process that runs one call (``agiflow-agi``) needs of Twisted, and
+only when it needs it.
 
 Commands over stdin/stdout complete at once (``agi.ready.Ready``), so most calls never
 need an event loop: the coroutine runs straight through, and Twisted is not
 even imported (it costs a third of a second per call). Only when a step
 awaits something really pending (a webhook's Deferred, a timer) is the rest
 of the call handed to the Twisted reactor, which runs until the call ends.
+Likewise ``OnDemandWebhooks`` imports the server's webhook sender only when
+a flow posts a webhook.
 """
 from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
+from agi.services import WebhookResult
 
 T = TypeVar("T")
 
@@ -74,3 +78,35 @@ def _run_on_reactor(coroutine: Coroutine[Any, Any, T], pending: Any) -> T:
     if isinstance(outcome[0], Failure):
         outcome[0].raiseException()
     return outcome[0]  # type: ignore[no-any-return]
+
+
+class OnDemandWebhooks:
+    """Webhooks for a process that runs one call: the server's sender
+    (agi/server/webhooks.py), made on the first post, so that most calls
+    never import Twisted; ``settle`` lets background posts finish before the
+    process exits."""
+
+    def __init__(self) -> None:
+        self._sender: Any = None
+
+    def _get(self) -> Any:
+        if self._sender is None:
+            from twisted.internet import reactor
+
+            from agi.server.webhooks import TwistedWebhooks
+            self._sender = TwistedWebhooks(reactor)
+        return self._sender
+
+    async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
+                   headers: Mapping[str, str]) -> WebhookResult:
+        result: WebhookResult = await self._get().post(url, payload, timeout, headers)
+        return result
+
+    def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
+                           headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        self._get().post_in_background(url, payload, timeout, headers, done)
+
+    async def settle(self) -> None:
+        """Wait for the background posts still in flight, if any."""
+        if self._sender is not None and self._sender.in_flight:
+            await self._sender.settle()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agi.engine.model import Flow, FlowSet
 from agi.sounds.catalog import DEFAULT_LANGUAGE, is_templated, prompt_available
+from agi.steps.base import node_of
 
 
 @dataclass(frozen=True, order=True)
@@ -44,7 +45,7 @@ def _missing_in_flow(flow: Flow, sounds_dir: Path) -> list[MissingPrompt]:
         texts.setdefault(prompt.name, set()).add(prompt.language)
     found = []
     for step in flow.steps.values():
-        for name in step.node.prompts():
+        for name in node_of(step).prompts():
             if is_templated(name):
                 continue
             given = texts.get(name, set())

@@ -25,11 +25,10 @@ from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.log_output import LOG_FORMAT
-from agi.wiring import process_services
+from agi.services_from_config import live_services
 from agi.session import SessionSettings, run_session
-from agi.server.stdio_driver import run_to_completion
+from agi.server.stdio_driver import OnDemandWebhooks, run_to_completion
 from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
-from agi.webhooks import OnDemandWebhooks
 
 log = logging.getLogger("agiflow.agi")
 
@@ -111,14 +110,13 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
-    services = process_services(config, cdr)
-    webhooks = services.webhooks
+    webhooks = OnDemandWebhooks()
+    services = live_services(config, cdr=cdr, webhooks=webhooks)
     session = run_session(env, transport, flows, cdr, settings, time.time, services)
 
     async def call_then_webhooks() -> str:
         status = await session
-        if isinstance(webhooks, OnDemandWebhooks):
-            await webhooks.settle()  # background webhooks end with the process otherwise
+        await webhooks.settle()  # background webhooks end with the process otherwise
         return status
 
     try:

@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
+from agi.yamlschema import obj
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,6 @@ class AnswerNode(Node):
     def from_config(cls, config: Any) -> "AnswerNode":
         return cls()
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         await ctx.channel.answer()
-        return NEXT
+        return done(NEXT)

@@ -1,22 +1,19 @@
-"""What every step type provides: a schema, declared outcomes and ``run``."""
+"""What every step type provides: a schema, declared outcomes and ``run``,
+which returns a StepResult (``done(...)`` builds one)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, cast
+
+from agi.engine.step import STEP_FAILURES, StepInterrupted, StepResult, check_record
+
+from agi.vocabulary import NEXT
 
 if TYPE_CHECKING:
     from agi.engine.context import CallContext
+    from agi.engine.model import Step
     from agi.hours.model import Schedule
 
-#: Outcomes every step may have: the caller hung up, or the step failed.
-COMMON_OUTCOMES = ("hangup", "error")
-#: The outcome of a step that simply finished; ``next:`` names its target.
-NEXT = "next"
-
-DTMF_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*#]+$"}
-SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
-COUNT = {"type": "integer", "minimum": 0, "maximum": 50}
-#: A non-empty text option (often a template).
-TEXT = {"type": "string", "minLength": 1}
 
 
 class Node:
@@ -77,14 +74,32 @@ class Node:
         return []
 
     def dials(self) -> bool:
-        """True when the step places an outgoing call (Dial, Originate):
-        the validator keeps such steps away from the ``listed`` and
-        ``error`` outcomes of a do-not-call check."""
+        """True when the step places a call or may (Dial, Queue, code
+        agiflow cannot see: see agi/call_guard.py): the validator keeps such
+        steps away from the guarded outcomes of a do-not-call check."""
+        return False
+
+    def records(self) -> bool:
+        """True when the step records the call (MixMonitor, Record...): the
+        validator allows it only where a consent step has given consent."""
+        return False
+
+    def runs_hidden_code(self) -> bool:
+        """True when the step runs applications, dialplan or programs agiflow
+        cannot see (Gosub, AGI, Dial's U() option...): it may dial and may
+        record, so the validator keeps it away from refused consent too."""
         return False
 
     def guarded_outcomes(self) -> tuple[str, ...]:
-        """Outcomes from which no path may reach a step that dials."""
+        """Outcomes of a do-not-call check from which no path, in this flow
+        or any flow reached by ``goto``, may reach a step that dials."""
         return ()
+
+    def consent_given(self, outcome: str) -> bool | None:
+        """For a step that decides recording consent: whether ``outcome``
+        leaves the call with consent to record (True) or without (False).
+        None for every other step."""
+        return None
 
     def list_references(self) -> tuple[str, ...]:
         """Number lists the step reads."""
@@ -94,18 +109,50 @@ class Node:
         """True when the step ends the call's flow whatever follows."""
         return False
 
-    async def run(self, ctx: "CallContext") -> str:
+    async def run(self, ctx: "CallContext") -> StepResult:
         raise NotImplementedError
 
 
-def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A closed JSON Schema object: unknown keys are errors."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
+def done(outcome: str, *, record: Mapping[str, Any] | None = None, **details: Any) -> StepResult:
+    """What a step returns: its ``outcome``, the details of its trace entry
+    and CDR row as keywords, and built-in CDR columns of the call in
+    ``record``: ``return done("next", queue=name, record={"queue": name})``."""
+    return StepResult(outcome, details=details, record=record or {})
 
 
-def dtmf(value: Any) -> str:
-    """DTMF keys may be written as numbers in YAML; they are always text."""
-    return str(value)
+class Findings:
+    """Details and CDR columns a step gathers as it goes, for steps whose
+    work can be cut short half-way (a hangup during a prompt, a template
+    that fails): inside ``kept()`` what was found reaches the interpreter
+    with the cause; ``result(outcome)`` is the StepResult at the end."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, Any] = {}
+        self.columns: dict[str, Any] = {}
+
+    def note(self, **details: Any) -> None:
+        self.details.update(details)
+
+    def record(self, **columns: Any) -> None:
+        """Set built-in CDR columns of the call (checked now, by name)."""
+        check_record(columns)
+        self.columns.update(columns)
+
+    def result(self, outcome: str, transfer: str | None = None) -> StepResult:
+        return StepResult(outcome, transfer, dict(self.details), dict(self.columns))
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Run the step's work; if a hangup or failure cuts it short, the
+        interpreter still gets the details and columns found so far."""
+        try:
+            yield
+        except STEP_FAILURES as exc:
+            raise StepInterrupted(exc, self.details, self.columns) from exc
+
+
+def node_of(step: "Step") -> Node:
+    """A loaded step's node as the loader built it, a Node: for the
+    validator, diagrams and sound checks, which read more of it than the
+    engine's StepNode interface."""
+    return cast(Node, step.node)

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.yamlschema import STEP_NAME, obj
 
-STEP_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 OTHERWISE = "else"
 
 
@@ -53,8 +54,8 @@ class BranchNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(f"cases[{i}].if", c.condition, True) for i, c in enumerate(self.cases)]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         for case in self.cases:
             if ctx.evaluate(case.condition):
-                return case.label
-        return OTHERWISE
+                return done(case.label)
+        return done(OTHERWISE)

@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agi import phone
-from agi.storage.cdr_writer import iso
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, Node, SECONDS, TEXT, dtmf, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node, done
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import CallbackRequests
+from agi.yamlschema import COUNT, ONE_KEY, SECONDS, TEXT, dtmf, obj
+from agi.vocabulary import iso
 
 REQUESTED = "requested"
 DECLINED = "declined"
 _CONFIRMED = "confirmed"
 _CHANGE = "change"
 _ENTERED = "entered"
-_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
 _DIGITS = {"type": "integer", "minimum": 1, "maximum": 20}
 
 
@@ -34,7 +35,7 @@ class CallbackNode(Node):
     schema = obj({
         "offer": SOUND, "number_is": SOUND, "confirm": SOUND, "enter": SOUND, "thanks": SOUND,
         "invalid_prompt": SOUND,
-        "accept_key": _KEY, "decline_key": _KEY, "confirm_key": _KEY, "change_key": _KEY,
+        "accept_key": ONE_KEY, "decline_key": ONE_KEY, "confirm_key": ONE_KEY, "change_key": ONE_KEY,
         "min_digits": _DIGITS, "max_digits": _DIGITS,
         "retries": COUNT, "timeout": SECONDS,
         "number": TEXT, "queue": TEXT, "reason": TEXT,
@@ -89,49 +90,55 @@ class CallbackNode(Node):
             found.append(("change_key", f"confirm_key and change_key are both '{self.confirm_key}'"))
         return found
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         callbacks = ctx.services.callbacks
         if callbacks is None:
-            ctx.note(error="callback requests are not available here")
-            return "error"
+            return done("error", error="callback requests are not available here")
+        found = Findings()
+        with found.kept():
+            outcome = await self._request(ctx, found, callbacks)
+        return found.result(outcome)
+
+    async def _request(self, ctx: CallContext, found: Findings, callbacks: CallbackRequests) -> str:
         if self.offer:
-            answer = await self._ask(ctx, self.offer, 1, self._keys(self.accept_key, self.decline_key))
-            ctx.note(offer=_answer_name(answer, self.accept_key, self.decline_key))
+            answer = await self._ask(ctx, found, self.offer, 1, self._keys(self.accept_key, self.decline_key))
+            found.note(offer=_answer_name(answer, self.accept_key, self.decline_key))
             if answer != self.accept_key:
-                return _ending(ctx, answer)
+                return _ending(found, answer)
         raw = ctx.render_text(self.number).strip()
         number = _usable(raw, ctx.services.default_region)
-        ctx.note(offered=number)
-        chosen = await self._settle_number(ctx, raw, number)
+        found.note(offered=number)
+        chosen = await self._settle_number(ctx, found, raw, number)
         if isinstance(chosen, str):
-            return _ending(ctx, chosen)
-        self._store(ctx, callbacks, *chosen)
+            return _ending(found, chosen)
+        self._store(ctx, found, callbacks, *chosen)
         if self.thanks:
             await ctx.channel.stream(ctx.render_text(self.thanks))
         return REQUESTED
 
-    async def _settle_number(self, ctx: CallContext, raw: str, number: str | None) -> tuple[str, str] | str:
+    async def _settle_number(self, ctx: CallContext, found: Findings, raw: str,
+                             number: str | None) -> tuple[str, str] | str:
         """Confirm the offered number, or take entries until one is
         confirmed: (raw, E.164), or how the caller ended (timeout, invalid)."""
         entries = 0
         while True:
             if number is None:
                 if entries > self.policy.invalid_retries:
-                    ctx.note(reason="too many numbers entered")
+                    found.note(reason="too many numbers entered")
                     return INVALID
                 entries += 1
-                entered = await self._enter(ctx)
+                entered = await self._enter(ctx, found)
                 if isinstance(entered, str):
                     return entered
                 raw, number = entered
-            answer = await self._confirm(ctx, number)
+            answer = await self._confirm(ctx, found, number)
             if answer == _CONFIRMED:
                 return raw, number
             if answer != _CHANGE:
                 return answer
             number = None
 
-    async def _enter(self, ctx: CallContext) -> tuple[str, str] | str:
+    async def _enter(self, ctx: CallContext, found: Findings) -> tuple[str, str] | str:
         """One number keyed by the caller (``#`` ends it), checked."""
         valid: list[tuple[str, str]] = []
 
@@ -142,41 +149,35 @@ class CallbackNode(Node):
             valid.append((keys, number))
             return _ENTERED
 
-        answer = await self._ask(ctx, self.enter, self.max_digits, accept)
+        answer = await self._ask(ctx, found, self.enter, self.max_digits, accept)
         return valid[-1] if answer == _ENTERED else answer
 
-    async def _confirm(self, ctx: CallContext, number: str) -> str:
+    async def _confirm(self, ctx: CallContext, found: Findings, number: str) -> str:
         """Say ``number`` back; confirm_key, change_key or the ending."""
         if self.number_is:
             await ctx.channel.stream(ctx.render_text(self.number_is))
         await ctx.channel.say_digits(phone.spoken_digits(number, ctx.services.default_region))
-        return await self._ask(ctx, self.confirm, 1, self._keys(self.confirm_key, self.change_key,
-                                                               (_CONFIRMED, _CHANGE)))
+        return await self._ask(ctx, found, self.confirm, 1, self._keys(self.confirm_key, self.change_key,
+                                                                      (_CONFIRMED, _CHANGE)))
 
     def _keys(self, yes: str, no: str, names: tuple[str, str] | None = None) -> Callable[[str], str | None]:
         labels = dict(zip((yes, no), names or (yes, no)))
         return labels.get
 
-    async def _ask(self, ctx: CallContext, prompt: str, max_digits: int, accept: Callable[[str], Any]) -> str:
+    async def _ask(self, ctx: CallContext, found: Findings, prompt: str, max_digits: int,
+                   accept: Callable[[str], Any]) -> str:
         """``collect`` once; its entries and counts add up across prompts."""
-        before = {"entries": list(ctx.details.get("entries", [])), "timeouts": ctx.details.get("timeouts", 0),
-                  "invalid": ctx.details.get("invalid", 0)}
-        try:
-            return await collect(ctx, prompt, max_digits, self.policy, accept)
-        finally:
-            ctx.note(entries=before["entries"] + ctx.details.get("entries", []),
-                     timeouts=before["timeouts"] + ctx.details.get("timeouts", 0),
-                     invalid=before["invalid"] + ctx.details.get("invalid", 0))
+        return await collect(ctx, prompt, max_digits, self.policy, accept, found)
 
-    def _store(self, ctx: CallContext, callbacks: CallbackRequests, raw: str, number: str) -> None:
+    def _store(self, ctx: CallContext, found: Findings, callbacks: CallbackRequests, raw: str, number: str) -> None:
         queue = ctx.render_text(self.queue) if self.queue else ctx.recorded.get("queue")
         reason = ctx.render_text(self.reason) if self.reason else None
         row = {"requested_at": iso(ctx.clock()), "call_id": ctx.call.id, "flow": ctx.flow.name,
                "caller": ctx.call.caller, "number": number, "raw_number": raw,
                "queue": queue or None, "reason": reason or None}
         callbacks.request(row)
-        ctx.record(callback=number)
-        ctx.note(number=number, raw_number=raw, queue=row["queue"], reason=row["reason"])
+        found.record(callback=number)
+        found.note(number=number, raw_number=raw, queue=row["queue"], reason=row["reason"])
 
 
 def _usable(raw: str, region: str) -> str | None:
@@ -193,10 +194,10 @@ def _answer_name(answer: str, accept_key: str, decline_key: str) -> str:
     return {accept_key: "accepted", decline_key: "declined", TIMEOUT: "no_answer"}.get(answer, INVALID)
 
 
-def _ending(ctx: CallContext, answer: str) -> str:
+def _ending(found: Findings, answer: str) -> str:
     """The outcome when no request is made: silence or the decline key is
     declined; wrong keys past the retries are invalid."""
     if answer == INVALID:
         return INVALID
-    ctx.note(reason="no answer" if answer == TIMEOUT else "declined by key")
+    found.note(reason="no answer" if answer == TIMEOUT else "declined by key")
     return DECLINED

@@ -1,13 +1,16 @@
-"""Key collection shared by ``menu`` and ``input``: play a prompt with
-barge-in, read keys, and count timeouts and invalid entries separately, each
-with its own retry limit and prompt."""
+"""Key collection shared by ``menu``, ``input`` and ``callback``: play a
+prompt with barge-in, read keys, and count timeouts and invalid entries
+separately, each with its own retry limit and prompt. ``PromptedNode`` is
+what ``menu`` and ``input`` have in common around it."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, SECONDS
+from agi.steps.base import Findings, Node
+from agi.yamlschema import COUNT, SECONDS
 
 TIMEOUT = "timeout"
 INVALID = "invalid"
@@ -50,22 +53,64 @@ class RetryPolicy:
         return [p for p in (self.timeout_prompt, self.invalid_prompt) if p]
 
 
+class PromptedNode(Node):
+    """A step that plays ``prompt`` and reads up to ``max_digits`` keys
+    under ``policy`` (``menu``, ``input``): its templates, its sounds, the
+    asking itself, and keeping the keys in variables."""
+
+    prompt: str
+    max_digits: int
+    policy: RetryPolicy
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        return [("prompt", self.prompt, False)] + self.policy.templates()
+
+    def prompts(self) -> list[str]:
+        return [self.prompt, *self.policy.prompts()]
+
+    async def ask(self, ctx: CallContext, accept: Callable[[str], Any], found: Findings) -> str:
+        """``collect`` with this step's prompt, length and policy."""
+        return await collect(ctx, self.prompt, self.max_digits, self.policy, accept, found)
+
+
+async def keep_keys(ctx: CallContext, names: Iterable[str | None], keys: str) -> None:
+    """Store ``keys`` in each named flow variable and channel variable."""
+    for name in filter(None, names):
+        ctx.vars[name] = keys
+        await ctx.channel.set_variable(name, keys)
+
+
+def pattern_problems(option: str, pattern: str | None) -> list[tuple[str, str]]:
+    """(option, message) when ``pattern`` is not a regular expression."""
+    if pattern is None:
+        return []
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [(option, f"invalid regular expression: {exc}")]
+    return []
+
+
 async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryPolicy,
-                  accept: Callable[[str], Any]) -> str:
+                  accept: Callable[[str], Any], found: Findings) -> str:
     """Ask until ``accept(keys)`` returns an outcome, or a retry limit is hit.
 
     ``accept`` returns an outcome name, None for an invalid entry, or REPEAT.
-    Records the keys pressed and the counts in the step's details.
+    Adds the keys pressed and the counts to ``found``'s details (``entries``,
+    ``timeouts``, ``invalid``), to what an earlier collect of the same step
+    left there, and keeps them up to date even if the caller hangs up.
     """
     timeouts = invalids = 0
-    entries: list[str] = []
-    ctx.note(entries=entries, timeouts=0, invalid=0)  # kept up to date, even if the caller hangs up
+    details = found.details
+    entries: list[str] = details.setdefault("entries", [])
+    details.setdefault("timeouts", 0)
+    details.setdefault("invalid", 0)
     outcome = INVALID  # the prompt cap: a caller who only ever presses the repeat key
     for _ in range(MAX_PROMPTS):
         result = await ctx.channel.get_data(ctx.render_text(prompt), int(policy.timeout * 1000), max_digits)
         if result.digits == "" and result.timed_out:
             timeouts += 1
-            ctx.note(timeouts=timeouts)
+            details["timeouts"] += 1
             if timeouts > policy.timeout_retries:
                 outcome = TIMEOUT
                 break
@@ -79,7 +124,7 @@ async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryP
             outcome = verdict
             break
         invalids += 1
-        ctx.note(invalid=invalids)
+        details["invalid"] += 1
         if invalids > policy.invalid_retries:
             outcome = INVALID
             break

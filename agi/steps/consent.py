@@ -9,6 +9,8 @@ Fail closed: MixMonitor is sent only after the caller accepted (or, with
 ``default: accepted``, after the question was asked and not answered) or
 heard the whole notice. A hangup at any point before that, a decline, no
 answer, or a notice or question that could not be played record nothing.
+The step tells the channel's guard (agi/call_guard.py) the decision, so
+that no other step can record without it either.
 """
 from __future__ import annotations
 
@@ -17,14 +19,16 @@ from typing import Any
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
-from agi.steps.base import COUNT, SECONDS, Node, dtmf, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
+from agi.vocabulary import iso
+from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
-ERROR = "error"
-_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
+from agi.vocabulary import ERROR
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 
@@ -43,9 +47,9 @@ class ConsentNode(Node):
         "policy": {"enum": [ASK, NOTIFY, NEVER]},
         "notice": SOUND,
         "ask": SOUND,
-        "accept": _KEY,
-        "decline": _KEY,
-        "privacy_key": _KEY,
+        "accept": ONE_KEY,
+        "decline": ONE_KEY,
+        "privacy_key": ONE_KEY,
         "privacy": SOUND,
         "timeout": SECONDS,
         "retries": COUNT,
@@ -80,6 +84,9 @@ class ConsentNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return {ASK: (ACCEPTED, DECLINED), NOTIFY: (NOTIFIED,), NEVER: (NEVER,)}[self.policy]
 
+    def consent_given(self, outcome: str) -> bool | None:
+        return outcome in (ACCEPTED, NOTIFIED)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(option, text, False) for option, text in self._sounds() if text]
 
@@ -107,39 +114,48 @@ class ConsentNode(Node):
             found.append(("mixmonitor_options", "record is false: nothing is recorded"))
         return found
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
+        found = Findings()
+        with found.kept():
+            outcome = await self._consent(ctx, found)
+        return found.result(outcome)
+
+    async def _consent(self, ctx: CallContext, found: Findings) -> str:
+        ctx.channel.guard.set_consent(False)  # no recording until this step's decision allows it
         if self.policy == NEVER:
-            ctx.record(consent=NEVER)
-            ctx.note(consent=NEVER)
-            await _stop_earlier_recording(ctx)
+            found.record(consent=NEVER, consent_key=None, consent_at=iso(ctx.clock()))
+            found.note(consent=NEVER)
+            await _stop_earlier_recording(ctx, found)
             return NEVER
-        ctx.record(consent=NO_ANSWER)  # what a hangup before the end of the consent leaves
+        # what a hangup before the end of the consent leaves
+        found.record(consent=NO_ANSWER, consent_key=None, consent_at=None)
         try:
-            consent = await (self._ask(ctx) if self.policy == ASK else self._notify(ctx))
+            consent, key = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
         except PromptNotPlayed as missing:
-            ctx.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
+            found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
             return ERROR
         outcome = self.default if consent == NO_ANSWER else consent
-        ctx.record(consent=consent)
-        ctx.note(consent=consent)
+        found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))
+        found.note(consent=consent)
+        ctx.channel.guard.set_consent(outcome in (ACCEPTED, NOTIFIED))
         if outcome in (ACCEPTED, NOTIFIED):
-            await self._start_recording(ctx)
+            await self._start_recording(ctx, found)
         else:
-            await _stop_earlier_recording(ctx)
+            await _stop_earlier_recording(ctx, found)
         return outcome
 
-    async def _notify(self, ctx: CallContext) -> str:
+    async def _notify(self, ctx: CallContext) -> tuple[str, str | None]:
         """Play the whole notice (no key stops it); a hangup raises."""
         await self._play(ctx, self.notice or "", "")
-        return NOTIFIED
+        return NOTIFIED, None
 
-    async def _ask(self, ctx: CallContext) -> str:
-        """The caller's answer: accepted, declined or no_answer. The notice
-        plays to its end first: no key cuts it short."""
+    async def _ask(self, ctx: CallContext, found: Findings) -> tuple[str, str | None]:
+        """The caller's answer (accepted, declined or no_answer) and the key
+        that gave it. The notice plays to its end first: no key cuts it short."""
         if self.notice:
             await self._play(ctx, self.notice, "")
         entries: list[str] = []
-        ctx.note(entries=entries)
+        found.note(entries=entries)
         asks = 0
         for _ in range(MAX_PROMPTS):
             if asks > self.retries:
@@ -152,10 +168,10 @@ class ConsentNode(Node):
                 continue
             answer = await self._answer(ctx, result.digits, entries)
             if answer:
-                return answer
+                return answer, entries[-1]
             if result.digits != self.privacy_key:
                 asks += 1  # a wrong key; hearing the privacy notice costs no attempt
-        return NO_ANSWER
+        return NO_ANSWER, None
 
     async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
         """What a key means; the privacy key plays the privacy notice, during
@@ -170,13 +186,12 @@ class ConsentNode(Node):
 
     async def _play(self, ctx: CallContext, sound: str, keys: str) -> str | None:
         """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could not."""
-        failures = len(ctx.channel.sound_failures)
-        key = await ctx.channel.stream(ctx.render_text(sound), keys)
-        if len(ctx.channel.sound_failures) > failures:
+        played = await ctx.channel.play(ctx.render_text(sound), keys)
+        if played.failed:
             raise PromptNotPlayed(repr(sound))
-        return key
+        return played.key
 
-    async def _start_recording(self, ctx: CallContext) -> None:
+    async def _start_recording(self, ctx: CallContext, found: Findings) -> None:
         """MixMonitor on a path named after the call. A failure records no
         file and is noted; the consent outcome stands."""
         if not self.record:
@@ -196,15 +211,15 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
-            ctx.record(recording=None)
-            ctx.note(recording_error=problem)
+            found.record(recording=None)
+            found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)
             return
-        ctx.record(recording=path)
-        ctx.note(recording=path)
+        found.record(recording=path)
+        found.note(recording=path)
 
 
-async def _stop_earlier_recording(ctx: CallContext) -> None:
+async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
     started (StopMixMonitor runs on a dead channel too)."""
     if not ctx.recorded.get("recording"):
@@ -212,6 +227,6 @@ async def _stop_earlier_recording(ctx: CallContext) -> None:
     try:
         await ctx.channel.exec_app("StopMixMonitor", "")
     except AgiCommandError as exc:
-        ctx.note(recording_error=f"StopMixMonitor failed: {exc}")
+        found.note(recording_error=f"StopMixMonitor failed: {exc}")
         return
-    ctx.note(stopped_recording=ctx.recorded["recording"])
+    found.note(stopped_recording=ctx.recorded["recording"])

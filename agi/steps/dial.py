@@ -12,15 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
-from agi.steps.dialplan_app import BadArgument, argument, join_arguments, read_variable, run_app, seconds
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, join_arguments, read_status, read_variable,
+                                    run_app, seconds)
+from agi.yamlschema import TEXT, obj
 
-ANSWER = "answer"
-HANGUP = "hangup"
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")
+DIALSTATUS = StatusOutcomes("DIALSTATUS", {status: status.lower() for status in DIAL_STATUSES}, kept="ANSWER")
 
 
 @dataclass(frozen=True)
@@ -58,32 +61,29 @@ class DialNode(Node):
     def dials(self) -> bool:
         return True
 
+    def runs_hidden_code(self) -> bool:
+        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a channel."""
+        return HIDDEN in app_kinds("Dial", self.options)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),
                  ("callerid.number", self.callerid_number), ("callerid.name", self.callerid_name))
         return [(option, text, False) for option, text in texts if text]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         destination = argument("destination", ctx.render_text(self.destination).strip())
         if not destination:
             raise BadArgument("the destination is empty")
         options = join_arguments([destination, "" if self.timeout is None else str(self.timeout),
                                   argument("options", ctx.render_text(self.options))])
         await self._set_callerid(ctx)
-        done = await run_app(ctx, "Dial", options)
-        status = (await read_variable(ctx, "DIALSTATUS") or "").upper()
+        ran = await run_app(ctx, "Dial", options)
+        status = await read_status(ctx, DIALSTATUS.variable)
         talk = seconds(await read_variable(ctx, "ANSWEREDTIME")) if status == "ANSWER" else None
-        ctx.record(dialled=destination, dial_status=status or None,
-                   **({"talk_time": talk} if status == "ANSWER" else {}))
-        ctx.note(destination=destination, result=done.result, status=status, talk_time=talk)
-        if status == "ANSWER":
-            return ANSWER
-        if done.hung_up:
-            return HANGUP
-        if status not in DIAL_STATUSES:
-            ctx.note(error=f"Dial({destination}) ended with DIALSTATUS={status or '(none)'}")
-            return "error"
-        return status.lower()
+        outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
+        return done(outcome, record={"dialled": destination, "dial_status": status or None,
+                                     **({"talk_time": talk} if status == "ANSWER" else {})},
+                    destination=destination, result=ran.result, status=status, talk_time=talk, **error)
 
     async def _set_callerid(self, ctx: CallContext) -> None:
         """CALLERID(num) / CALLERID(name) for the call Dial() places."""

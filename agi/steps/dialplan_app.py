@@ -1,17 +1,20 @@
 """What ``queue``, ``dial`` and ``voicemail`` share: building an
 application's argument string, running it while watching for a hangup, and
 reading the status variables it leaves, which Asterisk still answers after
-the caller hung up (GET VARIABLE works on a dead channel)."""
+the caller hung up (GET VARIABLE works on a dead channel), and turning a
+status into the step's outcome."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.templates import RenderError
 
+HANGUP = "hangup"
+ERROR = "error"
 #: Characters that would split or end an application argument.
 _ARGUMENT_BREAKERS = re.compile(r"[,\r\n\x00]")
 
@@ -80,6 +83,35 @@ async def read_variable(ctx: CallContext, name: str) -> str | None:
     except ChannelHungUp:
         return None
     return value or None
+
+
+async def read_status(ctx: CallContext, name: str) -> str:
+    """A status variable in capitals; "" when unset or unreadable."""
+    return (await read_variable(ctx, name) or "").upper()
+
+
+@dataclass(frozen=True)
+class StatusOutcomes:
+    """A status variable an application sets when it ends (DIALSTATUS,
+    VMSTATUS) and the step outcome of each value it may take."""
+
+    variable: str
+    outcomes: Mapping[str, str]
+    #: The status that stands even when the caller is gone afterwards (the
+    #: call was answered, the message saved); any other gives ``hangup`` then.
+    kept: str
+
+    def outcome(self, status: str, ran: AppRun, call: str) -> tuple[str, dict[str, Any]]:
+        """The outcome of ``status`` after ``ran``, and the details of an
+        ``error`` for a status agiflow does not know (``call`` names the
+        application and its first argument, as in ``Dial(PJSIP/100)``)."""
+        if status == self.kept:
+            return self.outcomes[status], {}
+        if ran.hung_up:
+            return HANGUP, {}
+        if status not in self.outcomes:
+            return ERROR, {"error": f"{call} ended with {self.variable}={status or '(none)'}"}
+        return self.outcomes[status], {}
 
 
 def seconds(value: str | None) -> float | None:

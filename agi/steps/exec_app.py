@@ -4,11 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
-
-#: Applications that place an outgoing call (see ``Node.dials``).
-DIALLING_APPS = frozenset({"dial", "originate"})
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
+from agi.yamlschema import VARIABLE_NAME, obj
+from agi.engine.templates import is_template
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class ExecNode(Node):
         "app": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
         "options": {"type": ["string", "number"]},
         "args": {"type": "array", "items": {"type": ["string", "number"]}},
-        "result_variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "result_variable": VARIABLE_NAME,
     }, ("app",))
 
     app: str
@@ -39,21 +41,34 @@ class ExecNode(Node):
     def sets_variables(self) -> tuple[str, ...]:
         return (self.result_variable,) if self.result_variable else ()
 
+    def kinds(self) -> frozenset[str]:
+        """What the application can do (agi/call_guard.py), judged on the
+        options as written; the guard judges them again as sent."""
+        if is_template(self.app):  # the schema refuses it; fail closed all the same
+            return frozenset({DIALS, RECORDS, HIDDEN})
+        argument = ",".join(self.args) if self.args else self.options
+        return app_kinds(self.app, argument)
+
     def dials(self) -> bool:
-        return self.app.lower() in DIALLING_APPS
+        return bool(self.kinds() & {DIALS, HIDDEN})
+
+    def records(self) -> bool:
+        return RECORDS in self.kinds()
+
+    def runs_hidden_code(self) -> bool:
+        return HIDDEN in self.kinds()
 
     def problems(self) -> list[tuple[str, str]]:
         if self.options and self.args:
             return [("args", "give options or args, not both")]
         return []
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         if self.args:
             options = ",".join(ctx.render_text(a) for a in self.args)
         else:
             options = ctx.render_text(self.options)
         result = await ctx.channel.exec_app(self.app, options)
-        ctx.note(app=self.app, result=result)
         if self.result_variable:
             ctx.vars[self.result_variable] = result
-        return NEXT
+        return done(NEXT, app=self.app, result=result)

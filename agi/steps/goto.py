@@ -5,9 +5,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node
+from agi.yamlschema import FLOW_NAME, obj
 
-FLOW_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"}
+#: The outcome of a goto in the path (``away:transfer``).
+TRANSFER = "transfer"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,5 @@ class GotoNode(Node):
     def ends_flow(self) -> bool:
         return True
 
-    async def run(self, ctx: CallContext) -> str:
-        ctx.transfer_to = self.flow
-        return "transfer"
+    async def run(self, ctx: CallContext) -> StepResult:
+        return StepResult(TRANSFER, transfer=self.flow)

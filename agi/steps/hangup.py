@@ -6,7 +6,9 @@ from typing import Any
 
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
+from agi.yamlschema import obj
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,15 @@ class HangupNode(Node):
     def ends_flow(self) -> bool:
         return True
 
-    async def run(self, ctx: CallContext) -> str:
-        try:
-            if self.cause is None:
-                await ctx.channel.hangup()
-            else:
-                ctx.note(cause=self.cause)
-                await ctx.channel.exec_app("Hangup", str(self.cause))
-        except ChannelHungUp:
-            pass  # the hangup we asked for, seen as the channel going away
-        return "done"
+    async def run(self, ctx: CallContext) -> StepResult:
+        found = Findings()
+        with found.kept():
+            try:
+                if self.cause is None:
+                    await ctx.channel.hangup()
+                else:
+                    found.note(cause=self.cause)
+                    await ctx.channel.exec_app("Hangup", str(self.cause))
+            except ChannelHungUp:
+                pass  # the hangup we asked for, seen as the channel going away
+        return found.result("done")

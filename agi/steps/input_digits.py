@@ -7,20 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
-from agi.steps.collect import INVALID, RETRY_SCHEMA, SOUND, TIMEOUT, RetryPolicy, collect
-
-VARIABLE = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+from agi.engine.step import StepResult
+from agi.steps.base import Findings
+from agi.vocabulary import NEXT
+from agi.steps.collect import (INVALID, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
+                               pattern_problems)
+from agi.yamlschema import VARIABLE_NAME, obj
 
 
 @dataclass(frozen=True)
-class InputNode(Node):
+class InputNode(PromptedNode):
     type_name = "input"
     summary = ("Collect digits into a variable (flow and channel), checked by length and "
                "pattern. Outcomes: next, timeout, invalid.")
     schema = obj({
         "prompt": SOUND,
-        "variable": VARIABLE,
+        "variable": VARIABLE_NAME,
         "min_digits": {"type": "integer", "minimum": 1, "maximum": 64},
         "max_digits": {"type": "integer", "minimum": 1, "maximum": 64},
         "pattern": {"type": "string", "minLength": 1},
@@ -42,25 +44,14 @@ class InputNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return (NEXT, TIMEOUT, INVALID)
 
-    def templates(self) -> list[tuple[str, str, bool]]:
-        return [("prompt", self.prompt, False)] + self.policy.templates()
-
     def sets_variables(self) -> tuple[str, ...]:
         return (self.variable,)
-
-    def prompts(self) -> list[str]:
-        return [self.prompt, *self.policy.prompts()]
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.min_digits > self.max_digits:
             found.append(("min_digits", f"min_digits {self.min_digits} is more than max_digits {self.max_digits}"))
-        if self.pattern:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                found.append(("pattern", f"invalid regular expression: {exc}"))
-        return found
+        return found + pattern_problems("pattern", self.pattern)
 
     def valid(self, digits: str) -> bool:
         if not self.min_digits <= len(digits) <= self.max_digits:
@@ -69,11 +60,10 @@ class InputNode(Node):
             return digits.isdigit()
         return re.fullmatch(self.pattern, digits) is not None
 
-    async def run(self, ctx: CallContext) -> str:
-        outcome = await collect(ctx, self.prompt, self.max_digits, self.policy,
-                                lambda keys: NEXT if self.valid(keys) else None)
-        if outcome == NEXT:
-            digits = ctx.details["entries"][-1]
-            ctx.vars[self.variable] = digits
-            await ctx.channel.set_variable(self.variable, digits)
-        return outcome
+    async def run(self, ctx: CallContext) -> StepResult:
+        found = Findings()
+        with found.kept():
+            outcome = await self.ask(ctx, lambda keys: NEXT if self.valid(keys) else None, found)
+            if outcome == NEXT:
+                await keep_keys(ctx, (self.variable,), found.details["entries"][-1])
+        return found.result(outcome)

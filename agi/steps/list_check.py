@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from agi.lists.numbers import Normaliser
 from agi.lists.schema import LIST_NAME
 from agi.services import ListHit, ListUnavailable, NumberLists
 
 _NAME = {"type": "string", "pattern": LIST_NAME}
 #: ``list: robinson`` or ``list: [robinson, internal_dnc]``.
 LISTS_SCHEMA = {"oneOf": [_NAME, {"type": "array", "items": _NAME, "minItems": 1, "uniqueItems": True}]}
-NUMBER_SCHEMA = {"type": "string", "minLength": 1}
-VARIABLE_SCHEMA = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
-
-
-@lru_cache(maxsize=8)
-def normaliser(region: str) -> Normaliser:
-    """The normaliser of ``region`` (Services.default_region), built once."""
-    return Normaliser(region)
 
 
 def list_names(value: Any) -> tuple[str, ...]:

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
-                                  normaliser)
+from agi.lists.numbers import normaliser
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.phone import is_withheld
+from agi.vocabulary import ERROR
 
 FOUND = "found"
 MISSING = "missing"
 ANONYMOUS = "anonymous"
-ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,8 @@ class LookupNode(Node):
                "blocklists. Outcomes: found, missing, anonymous (caller ID withheld).")
     schema = obj({
         "list": LISTS_SCHEMA,
-        "number": NUMBER_SCHEMA,
-        "variable": VARIABLE_SCHEMA,
+        "number": TEXT,
+        "variable": VARIABLE_NAME,
         "block": {"type": "boolean"},
         "anonymous": {"enum": [ANONYMOUS, MISSING, FOUND]},
     }, ("list",))
@@ -59,27 +61,23 @@ class LookupNode(Node):
     def sets_variables(self) -> tuple[str, ...]:
         return (self.variable, f"{self.variable}_NOTE")
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         raw = ctx.render_text(self.number).strip()
         self._set(ctx, "", "")
+        lists = list(self.lists)
         if is_withheld(raw):
-            ctx.note(number=raw, lists=list(self.lists), anonymous=True)
-            if self.block and self.anonymous != MISSING:
-                ctx.record(blocked=ANONYMOUS)
-            return self.anonymous
+            blocked = {"blocked": ANONYMOUS} if self.block and self.anonymous != MISSING else {}
+            return done(self.anonymous, record=blocked, number=raw, lists=lists, anonymous=True)
         try:
             number = normaliser(ctx.services.default_region).number(raw)
         except ValueError as exc:
-            ctx.note(number=raw, lists=list(self.lists), invalid_number=str(exc))
-            return MISSING
+            return done(MISSING, number=raw, lists=lists, invalid_number=str(exc))
         check = check_lists(ctx.services.lists, self.lists, number)
-        ctx.note(number=number, lists=list(self.lists), **check.details())
         if check.hit is not None:
             self._set(ctx, check.hit.list, check.hit.note or "")
-            if self.block:
-                ctx.record(blocked=check.hit.list)
-            return FOUND
-        return ERROR if check.failed else MISSING
+            blocked = {"blocked": check.hit.list} if self.block else {}
+            return done(FOUND, record=blocked, number=number, lists=lists, **check.details())
+        return done(ERROR if check.failed else MISSING, number=number, lists=lists, **check.details())
 
     def _set(self, ctx: CallContext, list_name: str, note: str) -> None:
         ctx.vars[self.variable] = list_name

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, dtmf, obj
-from agi.steps.branch import STEP_NAME
-from agi.steps.collect import INVALID, REPEAT, RETRY_SCHEMA, SOUND, TIMEOUT, RetryPolicy, collect
+from agi.engine.step import StepResult
+from agi.steps.base import Findings
+from agi.steps.collect import (INVALID, REPEAT, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
+                               pattern_problems)
+from agi.yamlschema import ONE_KEY, STEP_NAME, VARIABLE_NAME, dtmf, obj
 
 DIRECT = "direct"
 _KEYS = r"^[0-9*]{1,10}$"
@@ -22,7 +24,7 @@ class DirectDial:
 
 
 @dataclass(frozen=True)
-class MenuNode(Node):
+class MenuNode(PromptedNode):
     type_name = "menu"
     summary = ("IVR menu: prompt with barge-in, choices by key, separate timeout and invalid "
                "retries and prompts, repeat key, direct dial by pattern. Outcomes: each choice "
@@ -32,10 +34,10 @@ class MenuNode(Node):
         "choices": {"type": "object", "minProperties": 1, "additionalProperties": STEP_NAME,
                     "propertyNames": {"pattern": _KEYS}},
         "max_digits": {"type": "integer", "minimum": 1, "maximum": 20},
-        "repeat_key": {"type": ["string", "integer"], "pattern": "^[0-9*]$"},
-        "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "repeat_key": ONE_KEY,
+        "variable": VARIABLE_NAME,
         "direct_dial": obj({"pattern": {"type": "string", "minLength": 1},
-                            "variable": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+                            "variable": VARIABLE_NAME},
                            ("pattern",)),
         **RETRY_SCHEMA,
     }, ("prompt", "choices"))
@@ -68,43 +70,33 @@ class MenuNode(Node):
     def own_transitions(self) -> Mapping[str, str]:
         return dict(self.choices)
 
-    def templates(self) -> list[tuple[str, str, bool]]:
-        return [("prompt", self.prompt, False)] + self.policy.templates()
-
     def sets_variables(self) -> tuple[str, ...]:
         return tuple(filter(None, (self.variable, self.direct_dial.variable if self.direct_dial else None)))
-
-    def prompts(self) -> list[str]:
-        return [self.prompt, *self.policy.prompts()]
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.repeat_key and self.repeat_key in self.choices:
             found.append(("repeat_key", f"repeat key '{self.repeat_key}' is also a choice"))
         if self.direct_dial:
-            try:
-                re.compile(self.direct_dial.pattern)
-            except re.error as exc:
-                found.append(("direct_dial.pattern", f"invalid regular expression: {exc}"))
+            found += pattern_problems("direct_dial.pattern", self.direct_dial.pattern)
         return found
 
-    async def run(self, ctx: CallContext) -> str:
-        def accept(keys: str) -> Any:
-            if self.repeat_key and keys == self.repeat_key:
-                return REPEAT
-            if keys in self.choices:
-                return keys
-            if self.direct_dial and keys and re.fullmatch(self.direct_dial.pattern, keys):
-                return DIRECT
-            return None
+    def accept(self, keys: str) -> Any:
+        """The outcome of an entry: a choice, direct, REPEAT or None (invalid)."""
+        if self.repeat_key and keys == self.repeat_key:
+            return REPEAT
+        if keys in self.choices:
+            return keys
+        if self.direct_dial and keys and re.fullmatch(self.direct_dial.pattern, keys):
+            return DIRECT
+        return None
 
-        outcome = await collect(ctx, self.prompt, self.max_digits, self.policy, accept)
-        ctx.note(choice=outcome)
-        if outcome in (TIMEOUT, INVALID):
-            return outcome
-        keys = ctx.details["entries"][-1]
-        names = [self.variable, self.direct_dial.variable if outcome == DIRECT and self.direct_dial else None]
-        for name in filter(None, names):
-            ctx.vars[name] = keys
-            await ctx.channel.set_variable(name, keys)
-        return outcome
+    async def run(self, ctx: CallContext) -> StepResult:
+        found = Findings()
+        with found.kept():
+            outcome = await self.ask(ctx, self.accept, found)
+            found.note(choice=outcome)
+            if outcome not in (TIMEOUT, INVALID):
+                direct = self.direct_dial.variable if outcome == DIRECT and self.direct_dial else None
+                await keep_keys(ctx, (self.variable, direct), found.details["entries"][-1])
+        return found.result(outcome)

@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
+from agi.yamlschema import obj
 
 _ITEM = {
     "oneOf": [
@@ -50,7 +53,7 @@ class PlayNode(Node):
     def prompts(self) -> list[str]:
         return [item.value for item in self.items if item.kind == "sound"]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         channel = ctx.channel
         for item in self.items:
             value = ctx.render_text(item.value)
@@ -60,4 +63,4 @@ class PlayNode(Node):
                 await channel.say_digits(value)
             else:
                 await channel.say_number(value)
-        return NEXT
+        return done(NEXT)

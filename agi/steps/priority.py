@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
 from agi.steps.dialplan_app import BadArgument, argument
+from agi.yamlschema import obj
 
 #: The flow variable a ``queue`` option sets (``{{ vars.queue }}``).
 QUEUE_VARIABLE = "queue"
@@ -49,7 +52,7 @@ class PriorityNode(Node):
             return [("value", f"{self.value!r} is neither an integer nor a template")]
         return []
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         text = str(ctx.render(self.value)).strip()
         if not _INTEGER.match(text):
             raise BadArgument(f"priority value {text!r} is not an integer")
@@ -59,6 +62,5 @@ class PriorityNode(Node):
         ctx.vars["QUEUE_PRIO"] = str(priority)
         if queue:
             ctx.vars[QUEUE_VARIABLE] = queue
-        ctx.record(priority=priority, **({"vip": 1} if self.vip else {}))
-        ctx.note(priority=priority, vip=self.vip, **({"queue": queue} if queue else {}))
-        return NEXT
+        return done(NEXT, record={"priority": priority, **({"vip": 1} if self.vip else {})},
+                    priority=priority, vip=self.vip, **({"queue": queue} if queue else {}))

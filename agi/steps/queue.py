@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
 from agi.steps.dialplan_app import (
     AppRun,
@@ -30,14 +32,15 @@ from agi.steps.dialplan_app import (
     argument,
     clear_variables,
     join_arguments,
+    read_status,
     read_variable,
     run_app,
     seconds,
 )
+from agi.yamlschema import TEXT, obj
+from agi.vocabulary import ERROR, HANGUP
 
 ANSWERED = "answered"
-HANGUP = "hangup"
-ERROR = "error"
 #: QUEUESTATUS values (Asterisk 22) and the outcome each one gives.
 STATUS_OUTCOMES = {status: status.lower() for status in (
     "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "CONTINUE", "WITHDRAW")}
@@ -93,6 +96,14 @@ class QueueNode(Node):
     def prompts(self) -> list[str]:
         return [self.announce] if self.announce else []
 
+    def dials(self) -> bool:
+        """Queue() rings the queue's members."""
+        return True
+
+    def runs_hidden_code(self) -> bool:
+        """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
+        return bool(self.gosub) or HIDDEN in app_kinds("Queue", self.options)
+
     def arguments(self, ctx: CallContext) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
         URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""
@@ -105,40 +116,48 @@ class QueueNode(Node):
                 (("gosub", self.gosub), ("rule", self.rule))]
         return queue, join_arguments([queue, *rendered, _number(self.timeout), "", *tail, _number(self.position)])
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         queue, options = self.arguments(ctx)
         await clear_variables(ctx, QUEUE_VARIABLES)
-        done = await run_app(ctx, "Queue", options)
-        status = (await read_variable(ctx, "QUEUESTATUS") or "").upper()
-        ctx.record(queue=queue)
-        ctx.note(queue=queue, result=done.result)
+        ran = await run_app(ctx, "Queue", options)
+        status = await read_status(ctx, "QUEUESTATUS")
+        found = Findings()
+        found.record(queue=queue)
+        found.note(queue=queue, result=ran.result)
+        with found.kept():
+            outcome = await self._outcome(ctx, found, queue, status, ran)
+        return found.result(outcome)
+
+    async def _outcome(self, ctx: CallContext, found: Findings, queue: str, status: str, ran: AppRun) -> str:
         if status == "UNKNOWN" or (status and status not in STATUS_OUTCOMES):
-            ctx.record(queue_status=status)
-            ctx.note(status=status, error=f"Queue({queue}) ended with QUEUESTATUS={status}: "
-                     + ("no such queue in queues.conf" if status == "UNKNOWN" else "a status agiflow does not know"))
+            found.record(queue_status=status)
+            found.note(status=status, error=f"Queue({queue}) ended with QUEUESTATUS={status}: "
+                       + ("no such queue in queues.conf" if status == "UNKNOWN" else "a status agiflow does not know"))
             return ERROR
         if status in ("", "CONTINUE"):
-            if not status and done.hung_up and await read_variable(ctx, "ABANDONED"):
-                return self._left(ctx, ABANDONED_STATUS, HANGUP, done)
-            return await self._answered(ctx, status or ANSWERED_STATUS, done)
-        return self._left(ctx, status, HANGUP if done.hung_up else STATUS_OUTCOMES[status], done)
+            if not status and ran.hung_up and await read_variable(ctx, "ABANDONED"):
+                return _left(found, ABANDONED_STATUS, HANGUP, ran)
+            return await _answered(ctx, found, status or ANSWERED_STATUS, ran)
+        return _left(found, status, HANGUP if ran.hung_up else STATUS_OUTCOMES[status], ran)
 
-    def _left(self, ctx: CallContext, status: str, outcome: str, done: AppRun) -> str:
-        """The caller left the queue unanswered: the wait is the EXEC's time."""
-        ctx.record(queue_status=status, queue_wait=done.seconds)
-        ctx.note(status=status, wait=done.seconds)
-        return outcome
 
-    async def _answered(self, ctx: CallContext, status: str, done: AppRun) -> str:
-        """A member answered. QEHOLDTIME (queues.conf ``setqueueentryvar =
-        yes``) is the wait; the rest of the EXEC's time is the talk time."""
-        hold = seconds(await read_variable(ctx, "QEHOLDTIME"))
-        talk = None if hold is None else round(max(0.0, done.seconds - hold), 3)
-        # CONTINUE is answered too (the member hung up first, option c): the
-        # CDR says ANSWERED for both, the step's details keep Asterisk's word.
-        ctx.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
-        ctx.note(status=status, wait=hold, talk_time=talk)
-        return STATUS_OUTCOMES.get(status, ANSWERED)
+def _left(found: Findings, status: str, outcome: str, ran: AppRun) -> str:
+    """The caller left the queue unanswered: the wait is the EXEC's time."""
+    found.record(queue_status=status, queue_wait=ran.seconds)
+    found.note(status=status, wait=ran.seconds)
+    return outcome
+
+
+async def _answered(ctx: CallContext, found: Findings, status: str, ran: AppRun) -> str:
+    """A member answered. QEHOLDTIME (queues.conf ``setqueueentryvar =
+    yes``) is the wait; the rest of the EXEC's time is the talk time."""
+    hold = seconds(await read_variable(ctx, "QEHOLDTIME"))
+    talk = None if hold is None else round(max(0.0, ran.seconds - hold), 3)
+    # CONTINUE is answered too (the member hung up first, option c): the
+    # CDR says ANSWERED for both, the step's details keep Asterisk's word.
+    found.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
+    found.note(status=status, wait=hold, talk_time=talk)
+    return STATUS_OUTCOMES.get(status, ANSWERED)
 
 
 def _number(value: int | None) -> str:

@@ -6,8 +6,9 @@ number is not a phone number, or when no lists are available at all, the
 outcome is ``error``, and a flow that gives ``error`` no target ends there:
 nothing after the step runs, so nothing is dialled. Only ``on_error: allow``
 lets such a call continue as ``clear``, and the CDR then says ``unchecked``.
-The validator rejects flows where ``listed`` or ``error`` lead to a step
-that dials (see ``Node.dials``).
+The validator rejects flows where ``listed``, ``error`` or ``hangup`` lead
+to a step that dials (see ``Node.dials``), and the channel's guard refuses
+any call-placing command after ``listed`` or ``error`` (agi/call_guard.py).
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.list_check import (LISTS_SCHEMA, NUMBER_SCHEMA, VARIABLE_SCHEMA, check_lists, list_names,
-                                  normaliser)
+from agi.lists.numbers import normaliser
+from agi.engine.step import StepResult
+from agi.steps.base import Findings, Node
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.yamlschema import TEXT, VARIABLE_NAME, obj
+from agi.vocabulary import ERROR, HANGUP
 
 CLEAR = "clear"
 LISTED = "listed"
-ERROR = "error"
 #: The CDR value when the check failed but ``on_error: allow`` let the call go on.
 UNCHECKED = "unchecked"
 BLOCK = "block"
@@ -36,9 +39,9 @@ class RobinsonNode(Node):
                "cannot be checked (an error with no target ends the call).")
     schema = obj({
         "list": LISTS_SCHEMA,
-        "number": NUMBER_SCHEMA,
+        "number": TEXT,
         "on_error": {"enum": [BLOCK, ALLOW]},
-        "variable": VARIABLE_SCHEMA,
+        "variable": VARIABLE_NAME,
     }, ("list",))
 
     lists: tuple[str, ...]
@@ -58,7 +61,7 @@ class RobinsonNode(Node):
         return (CLEAR, LISTED)
 
     def guarded_outcomes(self) -> tuple[str, ...]:
-        return (LISTED, ERROR)
+        return (LISTED, ERROR, HANGUP)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("number", self.number, False)]
@@ -66,7 +69,8 @@ class RobinsonNode(Node):
     def sets_variables(self) -> tuple[str, ...]:
         return (self.variable,)
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
+        ctx.channel.guard.check_started()  # nothing dials until the check says clear
         raw = ctx.render_text(self.number).strip()
         try:
             number = normaliser(ctx.services.default_region).number(raw)
@@ -80,18 +84,21 @@ class RobinsonNode(Node):
         return await self._finish(ctx, CLEAR, number, check.details(), None)
 
     async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
-                      list_name: str | None) -> str:
-        """Record the result in the CDR, the step's details and the channel:
+                      list_name: str | None) -> StepResult:
+        """The result for the CDR, the step's details and the channel:
         ``list_name`` is the list that matched, or the first that could not
-        be read."""
+        be read. The CDR keeps it even if the caller is gone by then."""
         result = outcome
         if outcome == ERROR:
             ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
                             details.get("error"))
             if self.on_error == ALLOW:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.note(number=number, lists=list(self.lists), result=result, **details)
-        ctx.record(robinson=result, robinson_list=list_name, dialled=number)
+        ctx.channel.guard.check_result(result)
+        found = Findings()
+        found.note(number=number, lists=list(self.lists), result=result, **details)
+        found.record(robinson=result, robinson_list=list_name, dialled=number)
         ctx.vars[self.variable] = result
-        await ctx.channel.set_variable(self.variable, result)
-        return outcome
+        with found.kept():
+            await ctx.channel.set_variable(self.variable, result)
+        return found.result(outcome)

@@ -7,10 +7,12 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
 from agi.hours.evaluate import state_at
 from agi.hours.model import CLOSED, HOLIDAY, OPEN, Schedule
 from agi.services import Override, OverridesUnavailable
+from agi.yamlschema import obj
 
 SCHEDULE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 
@@ -46,26 +48,26 @@ class ScheduleNode(Node):
         known = ", ".join(self.known) or "none (define them in a schedules file in the flows folder)"
         return [("name", f"unknown schedule '{self.name}'; known: {known}")]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         if self.resolved is None:
-            ctx.note(error=f"schedule '{self.name}' is not loaded")
-            return "error"
+            return done("error", error=f"schedule '{self.name}' is not loaded")
         moment = datetime.fromtimestamp(ctx.clock(), tz=timezone.utc)
-        state = state_at(self.resolved, moment, self._override(ctx, moment))
-        ctx.note(schedule=self.name, **state.as_note())
+        override, override_error = self._override(ctx, moment)
+        state = state_at(self.resolved, moment, override)
+        details: dict[str, Any] = {**override_error, "schedule": self.name, **state.as_note()}
         if state.override is not None:
-            ctx.note(override_until=state.override.until.isoformat())
-        return state.outcome
+            details["override_until"] = state.override.until.isoformat()
+        return done(state.outcome, **details)
 
-    def _override(self, ctx: CallContext, moment: datetime) -> Override | None:
-        """The override in force, if any. When overrides cannot be read the
-        call goes on with the schedule alone (fail open: the schedule is
-        still right, only the manual change is missed) and says so in the log."""
+    def _override(self, ctx: CallContext, moment: datetime) -> tuple[Override | None, dict[str, str]]:
+        """The override in force, if any, and the details of a failure to
+        read it. When overrides cannot be read the call goes on with the
+        schedule alone (fail open: the schedule is still right, only the
+        manual change is missed) and says so in the log."""
         if ctx.services.overrides is None:
-            return None
+            return None, {}
         try:
-            return ctx.services.overrides.active(self.name, moment)
+            return ctx.services.overrides.active(self.name, moment), {}
         except OverridesUnavailable as exc:
             ctx.log.warning("schedule %s: cannot read overrides (%s); using the schedule alone", self.name, exc)
-            ctx.note(override_error=str(exc))
-            return None
+            return None, {"override_error": str(exc)}

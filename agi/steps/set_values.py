@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import NEXT, Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.vocabulary import NEXT
+from agi.yamlschema import obj
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
 _VARIABLES = {"type": "object", "minProperties": 1, "additionalProperties": _SCALAR,
@@ -37,7 +40,7 @@ class SetNode(Node):
     def sets_cdr_fields(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.cdr)
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         for name, value in self.variables:
             text = _text(ctx.render(value))
             await ctx.channel.set_variable(name, text)
@@ -45,7 +48,7 @@ class SetNode(Node):
                 ctx.vars[name] = text
         for name, value in self.cdr:
             ctx.cdr[name] = ctx.render(value)
-        return NEXT
+        return done(NEXT)
 
 
 def _text(value: Any) -> str:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, obj
-from agi.steps.branch import STEP_NAME
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.yamlschema import STEP_NAME, obj
 
 LABEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}
 PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
@@ -78,15 +79,15 @@ class SplitNode(Node):
                 return share
         return [s for s in self.shares if s.percent > 0][-1]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         caller = ctx.call.caller.strip()
         if self.sticky_by == "caller" and caller:
             draw = sticky_draw(f"{ctx.flow.name}/{ctx.step}", caller)
         else:
             draw = ctx.services.chance()
         share = self.pick(draw)
-        ctx.note(draw=round(draw, 6), branch=share.label, sticky=self.sticky_by == "caller" and bool(caller))
-        return share.label
+        return done(share.label, draw=round(draw, 6), branch=share.label,
+                    sticky=self.sticky_by == "caller" and bool(caller))
 
 
 def sticky_draw(salt: str, key: str) -> float:

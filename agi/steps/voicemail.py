@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
-from agi.steps.base import Node, TEXT, obj
-from agi.steps.dialplan_app import BadArgument, argument, clear_variables, join_arguments, read_variable, run_app
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, clear_variables, join_arguments,
+                                    read_status, run_app)
+from agi.yamlschema import TEXT, obj
 
 SUCCESS = "success"
 USER_EXIT = "user_exit"
 FAILED = "failed"
-HANGUP = "hangup"
 #: VMSTATUS -> outcome.
 VM_OUTCOMES = {"SUCCESS": SUCCESS, "USEREXIT": USER_EXIT, "FAILED": FAILED}
+VMSTATUS = StatusOutcomes("VMSTATUS", VM_OUTCOMES, kept="SUCCESS")
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,13 @@ class VoicemailNode(Node):
         return [(option, text, False) for option, text in (("mailbox", self.mailbox), ("options", self.options))
                 if text]
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         mailbox = argument("mailbox", ctx.render_text(self.mailbox).strip())
         if not mailbox:
             raise BadArgument("the mailbox is empty")
         options = join_arguments([mailbox, argument("options", ctx.render_text(self.options))])
-        await clear_variables(ctx, ("VMSTATUS",))
-        done = await run_app(ctx, "VoiceMail", options)
-        status = (await read_variable(ctx, "VMSTATUS") or "").upper()
-        ctx.note(mailbox=mailbox, result=done.result, status=status)
-        if status == "SUCCESS":
-            return SUCCESS
-        if done.hung_up:
-            return HANGUP
-        if status not in VM_OUTCOMES:
-            ctx.note(error=f"VoiceMail({mailbox}) ended with VMSTATUS={status or '(none)'}")
-            return "error"
-        return VM_OUTCOMES[status]
+        await clear_variables(ctx, (VMSTATUS.variable,))
+        ran = await run_app(ctx, "VoiceMail", options)
+        status = await read_status(ctx, VMSTATUS.variable)
+        outcome, error = VMSTATUS.outcome(status, ran, f"VoiceMail({mailbox})")
+        return done(outcome, mailbox=mailbox, result=ran.result, status=status, **error)

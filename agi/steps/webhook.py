@@ -9,9 +9,11 @@ from typing import Any, Mapping
 
 from agi.engine.context import CallContext
 from agi.engine.templates import is_template
-from agi.steps.base import Node, obj
+from agi.engine.step import StepResult
+from agi.steps.base import Node, done
 from agi.services import WebhookResult
 from agi.webhooks import url_problem
+from agi.yamlschema import obj
 
 OK = "ok"
 FAILED = "failed"
@@ -55,28 +57,27 @@ class WebhookNode(Node):
         problem = None if is_template(self.url) else url_problem(self.url)
         return [("url", problem)] if problem else []
 
-    async def run(self, ctx: CallContext) -> str:
+    async def run(self, ctx: CallContext) -> StepResult:
         webhooks = ctx.services.webhooks
         if webhooks is None:
-            ctx.note(error="webhooks are not available here")
-            return "error"
+            return done("error", error="webhooks are not available here")
         url = ctx.render_text(self.url).strip()
         headers = {name: ctx.render_text(value) for name, value in self.headers.items()}
         payload = call_payload(ctx, _render_all(ctx, self.data))
-        ctx.note(url=url, wait=self.wait)
         problem = url_problem(url)
         if problem:
-            ctx.note(error=problem)
             ctx.log.warning("webhook not sent: %s", problem)
-            return FAILED
+            return done(FAILED, url=url, wait=self.wait, error=problem)
         if not self.wait:
             webhooks.post_in_background(url, payload, self.timeout, headers, _logger(ctx.log, url))
-            return OK
+            return done(OK, url=url, wait=self.wait)
         result = await webhooks.post(url, payload, self.timeout, headers)
-        ctx.note(status=result.status, **({"error": result.error} if result.error else {}))
+        details: dict[str, Any] = {"url": url, "wait": self.wait, "status": result.status}
+        if result.error:
+            details["error"] = result.error
         if not result.ok:
             ctx.log.warning("webhook to %s failed: %s", url, _why(result))
-        return OK if result.ok else FAILED
+        return done(OK if result.ok else FAILED, **details)
 
 
 def call_payload(ctx: CallContext, data: Mapping[str, Any]) -> dict[str, Any]:

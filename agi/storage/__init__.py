@@ -1,2 +1,3 @@
-"""Call detail records: one row per call in ``calls``, one per step in
-``call_steps``, in SQLite."""
+"""The SQLite database: CDRs (``calls``, ``call_steps``) and the writers that
+fill them, callback requests and schedule overrides. The CDR columns
+themselves are defined in agi.vocabulary."""

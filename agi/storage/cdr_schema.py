@@ -1,4 +1,5 @@
-"""Tables, indexes and the named SQL statements of the CDR database."""
+"""Tables, indexes and the named SQL statements of the CDR database; the
+columns themselves are defined once in agi.vocabulary."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,25 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from agi.storage.callbacks import ensure_callbacks_table
-
-IN_PROGRESS = "in_progress"
-INTERRUPTED = "interrupted"
-
-CALL_COLUMNS = {
-    "id": str, "call_id": str, "flow": str, "requested_flow": str, "caller": str,
-    "caller_name": str, "called": str, "channel": str, "context": str, "extension": str,
-    "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
-    "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,
-    "fields": str, "error": str,
-    # filled by steps through CallContext.record
-    "vip": int, "priority": int, "consent": str, "recording": str, "queue": str,
-    "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
-    "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
-}
-STEP_COLUMNS = {
-    "id": int, "call": str, "seq": int, "flow": str, "step": str, "type": str,
-    "outcome": str, "started_at": str, "duration_ms": float, "details": str,
-}
+from agi.vocabulary import CALL_COLUMNS, IN_PROGRESS, INTERRUPTED, STEP_COLUMNS, STEP_FIELDS
 
 #: Indexes for the reports (agi/reports); their effect on 1M calls is in docs/benchmarks.md.
 REPORT_INDEXES = {
@@ -43,10 +26,6 @@ MARK_INTERRUPTED = (  # the literal status, so that SQLite uses IN_PROGRESS_INDE
     "error = COALESCE(error, 'the server stopped before the call ended') "
     f"WHERE status = '{IN_PROGRESS}'"
 )
-
-
-#: The columns a step row is inserted with: the call's key first.
-STEP_FIELDS = ("call", *(column for column in STEP_COLUMNS if column not in ("id", "call")))
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:

@@ -14,14 +14,11 @@ delayed, never silently lost. ``close`` says how many it could not write.
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import sqlite3
 import threading
 import time
 from collections import deque
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +28,7 @@ import sqlite_utils
 from agi.storage.callbacks import INSERT_OPERATION, insert_callback
 from agi.storage.cdr_schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
                             step_values, update_call_sql)
+from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -44,43 +42,6 @@ REMIND_EVERY = 60.0
 def connect(path: str) -> sqlite3.Connection:
     """The writer thread's connection: autocommit, transactions by hand."""
     return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-
-
-#: The last second iso() formatted, and its text: calls ask for the same
-#: second many times, and formatting it is most of the cost.
-_iso_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as an ISO 8601 UTC timestamp (millisecond precision)."""
-    global _iso_second
-    if ts is None:
-        return None
-    fraction, whole = math.modf(ts)  # as datetime.fromtimestamp rounds, to the microsecond
-    seconds, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
-    cached = _iso_second
-    if cached[0] != seconds:
-        cached = _iso_second = (seconds, datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{cached[1]}.{micros // 1000:03d}Z"
-
-
-#: One encoder for every CDR value: ``json.dumps`` with these options would
-#: build a new encoder for each call (most of its cost for a small dict).
-_JSON = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
-#: json's C encoder with _JSON's options, made once: ``_JSON.encode`` makes
-#: one for every dict or list, which is most of the cost of a small one.
-#: Without a circular-reference check: CDR values are plain trees.
-_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, str, json.encoder.encode_basestring, None, ": ", ", ", True, False, True)
-
-
-def as_json(value: Any) -> str:
-    """``value`` as JSON text, keys sorted, anything else as its ``str``."""
-    if not value and isinstance(value, (dict, list, tuple)):
-        return "{}" if isinstance(value, dict) else "[]"
-    if _C_ENCODER and isinstance(value, (dict, list)):
-        return "".join(_C_ENCODER(value, 0))
-    return _JSON.encode(value)
 
 
 class CdrStore:

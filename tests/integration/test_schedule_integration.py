@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from agi.cli.main import cli
+from support.flows_folder import FlowsFolder
 from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, simulated, step_rows,
                                      write_config)
 
@@ -61,10 +62,11 @@ def agiflow(config: Path, *args: str) -> str:
     return result.stdout
 
 
-def test_an_override_set_with_the_cli_changes_the_next_call_without_restart(tmp_path: Path) -> None:
+def test_an_override_set_with_the_cli_changes_the_next_call_without_restart(
+        tmp_path: Path, flows_folder: FlowsFolder) -> None:
     config = write_config(tmp_path)
-    (tmp_path / "flows" / "always.yaml").write_text(ALWAYS, encoding="utf-8")
-    (tmp_path / "flows" / "desk.yaml").write_text(DESK, encoding="utf-8")
+    flows_folder.write("always.yaml", ALWAYS)
+    flows_folder.write("desk.yaml", DESK)
     server = ServerProcess(config)
     try:
         server.wait_listening()

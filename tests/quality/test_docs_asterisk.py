@@ -7,7 +7,6 @@ from __future__ import annotations
 import configparser
 import inspect
 import re
-import sys
 from pathlib import Path
 
 import click

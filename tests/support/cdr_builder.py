@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import sqlite_utils
 
-from agi.storage.cdr_schema import CALL_COLUMNS, INSERT_CALL, INSERT_STEP, STEP_COLUMNS, call_values, ensure_schema, step_values
+from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values
+from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
 Step = tuple[str, str, str, dict[str, Any]]
 

@@ -1,5 +1,5 @@
-"""Running one small flow through the simulated Asterisk, for the tests of the
-contact-center steps (consent, priority, queue, dial, voicemail).
+"""Running one small flow through the simulated Asterisk, for the tests of
+the step types (one test file per type) and of the interpreter around them.
 
 ``run`` goes through ``agi.simulate.simulate`` like ``agiflow simulate``;
 ``run_script`` runs the same session code over a ``CallerScript`` given in
@@ -29,19 +29,21 @@ AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
 STATUS = 'SET VARIABLE "AGIFLOW_STATUS" "{}"'
 
 
-def load(tmp_path: Path, text: str) -> tuple[FlowSet, str]:
-    """Load the flow in ``text``; its name."""
+def load(tmp_path: Path, text: str, *others: str) -> tuple[FlowSet, str]:
+    """Load the flow in ``text`` (and the ``others`` it may goto); its name."""
     source = textwrap.dedent(text)
     (tmp_path / "flow.yaml").write_text(source)
+    for i, other in enumerate(others, 1):
+        (tmp_path / f"flow{i}.yaml").write_text(textwrap.dedent(other))
     flows, errors = load_flows([tmp_path])
     assert errors == [], errors
     name = next(line.split(":", 1)[1].strip() for line in source.splitlines() if line.startswith("name:"))
     return flows, name
 
 
-def run(tmp_path: Path, text: str, caller: str = "600111222", **options: Any) -> SimulationResult:
-    """Run the flow in ``text`` once with ``simulate``."""
-    flows, name = load(tmp_path, text)
+def run(tmp_path: Path, text: str, *others: str, caller: str = "600111222", **options: Any) -> SimulationResult:
+    """Run the flow in ``text`` once with ``simulate`` (``others``: flows it may goto)."""
+    flows, name = load(tmp_path, text, *others)
     options.setdefault("at", AT)
     flow = flows.get(name)
     assert flow is not None
@@ -82,6 +84,18 @@ def path(result: SimulationResult) -> list[str]:
 def details(result: SimulationResult, step: str) -> dict[str, Any]:
     [row] = [s for s in result.steps if s["step"] == step]
     return dict(json.loads(row["details"]))
+
+
+def fields(result: SimulationResult) -> dict[str, Any]:
+    """The CDR fields ``set`` steps gave the call."""
+    return dict(json.loads(result.call["fields"]))
+
+
+def flow_errors(tmp_path: Path, text: str) -> list[str]:
+    """The messages ``agiflow validate`` gives for the flow in ``text``."""
+    (tmp_path / "flow.yaml").write_text(textwrap.dedent(text))
+    _, errors = load_flows([tmp_path / "flow.yaml"])
+    return [e.message for e in errors]
 
 
 def mixmonitor_commands(result: SimulationResult) -> list[str]:

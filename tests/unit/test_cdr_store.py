@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from support.tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
 
 from agi.storage.cdr_schema import MARK_INTERRUPTED
-from agi.storage.cdr_writer import CdrStore, as_json, iso
+from agi.storage.cdr_writer import CdrStore
+from agi.vocabulary import as_json, iso
 
 
 def row(key: str) -> dict:

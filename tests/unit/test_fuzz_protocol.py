@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agi.protocol.environment import EnvironmentReader
-from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, parse_200_line
+from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, whole_200_reply
 from agi.sim import CallerScript, SimulatedAsterisk, parse_args
 from agi.sim.transport import run_sync
 
@@ -52,7 +52,20 @@ def test_reply_parser_never_raises_and_returns_reply_or_none(lines: list[str]) -
 def test_a_whole_200_segment_parses_as_the_parser_reads_the_line(body: bytes, ending: bytes) -> None:
     raw = b"200 " + body + ending
     line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
-    assert parse_200_line(raw) == ReplyParser().feed(line)
+    assert whole_200_reply(raw, 65536) == ReplyParser().feed(line)
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=80), st.builds(b"".join, st.lists(
+    st.sampled_from([b"200 ", b"result=1", b" (x)", b"\n", b"\r", b"HANGUP", b"520-", b"\xc3"]), max_size=8))),
+    st.integers(min_value=1, max_value=100))
+def test_only_a_segment_that_is_one_whole_200_line_is_taken_as_a_reply(segment: bytes, max_line: int) -> None:
+    reply = whole_200_reply(segment, max_line)
+    lines = segment.split(b"\n")
+    whole = len(lines) == 2 and lines[1] == b"" and segment.startswith(b"200 ") and len(segment) <= max_line
+    assert (reply is not None) == whole
+    if reply is not None:
+        assert reply == ReplyParser().feed(lines[0].decode("utf-8", errors="replace"))
 
 
 @FAST

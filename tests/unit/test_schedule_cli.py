@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 import agi.cli.schedule as schedule_cli
 from agi.cli.main import cli
 from agi.storage.overrides import SqliteOverrides
+from support.flows_folder import FlowsFolder
 
 MADRID = ZoneInfo("Europe/Madrid")
 #: Monday 2025-03-10 10:00 in Madrid: the office is open.
@@ -33,11 +34,10 @@ schedules:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, flows_folder: FlowsFolder, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with config.yaml, a flows folder with the schedules, and
     the clock stopped at NOW."""
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "schedules.yaml").write_text(SCHEDULES, encoding="utf-8")
+    flows_folder.write("schedules.yaml", SCHEDULES)
     (tmp_path / "config.yaml").write_text("flows: flows\ndatabase: var/agiflow.db\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(schedule_cli, "now", lambda: NOW)

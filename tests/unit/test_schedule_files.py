@@ -2,10 +2,10 @@
 and line, like any flow error, and flows may only name schedules that exist."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from agi.loading.loader import load_flows, load_schedules
+from support.flows_folder import FlowsFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,12 +38,6 @@ steps:
 """
 
 
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
 def errors_in(folder: Path) -> list[str]:
     flows, errors = load_flows([folder])
     assert not errors or not flows.flows
@@ -63,10 +57,10 @@ def test_the_shipped_office_hours_load_beside_the_shipped_flows() -> None:
     assert len(office.weekly[0]) == 2 and any(e.span.text == "12-24" for e in office.exceptions)
 
 
-def test_a_flow_in_one_file_uses_a_schedule_from_another_with_its_closure_outcome(tmp_path: Path) -> None:
-    write(tmp_path, "schedules.yaml", SCHEDULES)
-    write(tmp_path, "front.yaml", FLOW)
-    flows, errors = load_flows([tmp_path])
+def test_a_flow_in_one_file_uses_a_schedule_from_another_with_its_closure_outcome(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    flows_folder.write("front.yaml", FLOW)
+    flows, errors = load_flows([flows_folder.path])
     assert errors == []
     assert set(flows.schedules) == {"office_hours"}
     step = flows.get("front").steps["hours"]
@@ -74,38 +68,38 @@ def test_a_flow_in_one_file_uses_a_schedule_from_another_with_its_closure_outcom
     assert step.transitions["inventory"] == "bye"
 
 
-def test_the_long_form_names_the_schedule_too(tmp_path: Path) -> None:
-    write(tmp_path, "schedules.yaml", SCHEDULES)
-    write(tmp_path, "front.yaml", FLOW.replace("schedule: office_hours", "schedule: {name: office_hours}"))
-    assert errors_in(tmp_path) == []
+def test_the_long_form_names_the_schedule_too(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    flows_folder.write("front.yaml", FLOW.replace("schedule: office_hours", "schedule: {name: office_hours}"))
+    assert errors_in(flows_folder.path) == []
 
 
-def test_a_step_naming_an_unknown_schedule_is_an_error_at_its_line(tmp_path: Path) -> None:
-    write(tmp_path, "schedules.yaml", SCHEDULES)
-    flow = write(tmp_path, "front.yaml", FLOW.replace("schedule: office_hours", "schedule: ofice_hours")
+def test_a_step_naming_an_unknown_schedule_is_an_error_at_its_line(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    flow = flows_folder.write("front.yaml", FLOW.replace("schedule: office_hours", "schedule: ofice_hours")
                  .replace(", inventory: bye", ""))
-    assert errors_in(tmp_path) == [
+    assert errors_in(flows_folder.path) == [
         f"{flow}:6: step 'hours': schedule.name: unknown schedule 'ofice_hours'; known: office_hours"]
 
 
-def test_a_closure_outcome_the_schedule_does_not_declare_is_an_unknown_outcome(tmp_path: Path) -> None:
-    write(tmp_path, "schedules.yaml", SCHEDULES.replace("inventory", "closure"))
-    flow = write(tmp_path, "front.yaml", FLOW)
-    assert errors_in(tmp_path) == [
+def test_a_closure_outcome_the_schedule_does_not_declare_is_an_unknown_outcome(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES.replace("inventory", "closure"))
+    flow = flows_folder.write("front.yaml", FLOW)
+    assert errors_in(flows_folder.path) == [
         f"{flow}:7: step 'hours': unknown outcome 'inventory'; allowed: open, closed, holiday, closure, hangup, error"]
 
 
-def test_a_flow_naming_a_broken_schedule_is_told_so_not_that_it_is_unknown(tmp_path: Path) -> None:
-    schedules = write(tmp_path, "schedules.yaml", SCHEDULES.replace('"16:00-19:00"', '"26:00-19:00"'))
-    flow = write(tmp_path, "front.yaml", FLOW.replace(", inventory: bye", ""))
-    assert errors_in(tmp_path) == [
+def test_a_flow_naming_a_broken_schedule_is_told_so_not_that_it_is_unknown(flows_folder: FlowsFolder) -> None:
+    schedules = flows_folder.write("schedules.yaml", SCHEDULES.replace('"16:00-19:00"', '"26:00-19:00"'))
+    flow = flows_folder.write("front.yaml", FLOW.replace(", inventory: bye", ""))
+    assert errors_in(flows_folder.path) == [
         f"{flow}:6: step 'hours': schedule.name: schedule 'office_hours' has errors of its own (see its schedules file)",
         f"{schedules}:6: schedule 'office_hours': '26:00' is not a time of day HH:MM (00:00 to 23:59)",
     ]
 
 
-def test_each_bad_value_is_reported_at_its_own_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "schedules.yaml", """\
+def test_each_bad_value_is_reported_at_its_own_line(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", """\
         version: 1
         schedules:
           broken:
@@ -123,7 +117,7 @@ def test_each_bad_value_is_reported_at_its_own_line(tmp_path: Path) -> None:
               2025-08-15..2025-08-01: inventory
               2025-09-01: open
         """)
-    assert errors_in(tmp_path) == [
+    assert errors_in(flows_folder.path) == [
         f"{path}:4: schedule 'broken': unknown timezone 'Europe/Madird' (use an IANA name such as Europe/Madrid)",
         f"{path}:6: schedule 'broken': 'mon-fry' is not a weekday or range of weekdays; use mon, tue, wed, "
         "thu, fri, sat, sun, ranges such as mon-fri, lists such as sat,sun, or daily",
@@ -138,50 +132,50 @@ def test_each_bad_value_is_reported_at_its_own_line(tmp_path: Path) -> None:
     ]
 
 
-def test_an_unknown_key_names_the_allowed_ones(tmp_path: Path) -> None:
-    path = write(tmp_path, "schedules.yaml", SCHEDULES.replace("    holidays:", "    hollidays:")
+def test_an_unknown_key_names_the_allowed_ones(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", SCHEDULES.replace("    holidays:", "    hollidays:")
                  .replace("      12-24: 09:00-14:00", "      12-24: {hours: 09:00-14:00, label: Eve}"))
-    assert errors_in(tmp_path) == [
+    assert errors_in(flows_folder.path) == [
         f"{path}:7: schedule 'office_hours': unknown key 'hollidays'; allowed: closures, description, "
         "exceptions, holidays, hours, timezone",
         f"{path}:9: schedule 'office_hours': exceptions.12-24: unknown key 'label'; allowed: hours, name",
     ]
 
 
-def test_an_unknown_country_and_a_missing_timezone_are_errors(tmp_path: Path) -> None:
-    path = write(tmp_path, "schedules.yaml", SCHEDULES.replace("country: ES, subdiv: MD", "country: XX"))
-    assert errors_in(tmp_path) == [
+def test_an_unknown_country_and_a_missing_timezone_are_errors(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", SCHEDULES.replace("country: ES, subdiv: MD", "country: XX"))
+    assert errors_in(flows_folder.path) == [
         f"{path}:7: schedule 'office_hours': holidays: no public holidays known for country 'XX'; "
         "use an ISO 3166 code such as ES, FR, GB, US"]
     path.write_text(SCHEDULES.replace("    timezone: Europe/Madrid\n", ""))
-    assert errors_in(tmp_path) == [f"{path}:3: schedule 'office_hours': 'timezone' is required"]
+    assert errors_in(flows_folder.path) == [f"{path}:3: schedule 'office_hours': 'timezone' is required"]
 
 
-def test_the_same_date_in_a_closure_and_an_exception_is_ambiguous(tmp_path: Path) -> None:
-    path = write(tmp_path, "schedules.yaml", SCHEDULES.replace("      12-24: 09:00-14:00\n",
+def test_the_same_date_in_a_closure_and_an_exception_is_ambiguous(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", SCHEDULES.replace("      12-24: 09:00-14:00\n",
                                                                 "      2025-08-12: 09:00-14:00\n"))
-    assert errors_in(tmp_path) == [
+    assert errors_in(flows_folder.path) == [
         f"{path}:9: schedule 'office_hours': exceptions: '2025-08-12' overlaps '2025-08-11..2025-08-14' (line 11)"]
 
 
-def test_a_schedule_defined_twice_names_the_first_place(tmp_path: Path) -> None:
-    first = write(tmp_path, "a.yaml", SCHEDULES)
-    second = write(tmp_path, "b.yaml", SCHEDULES)
-    assert errors_in(tmp_path) == [f"{second}:3: schedule 'office_hours' is also defined at {first}:3"]
+def test_a_schedule_defined_twice_names_the_first_place(flows_folder: FlowsFolder) -> None:
+    first = flows_folder.write("a.yaml", SCHEDULES)
+    second = flows_folder.write("b.yaml", SCHEDULES)
+    assert errors_in(flows_folder.path) == [f"{second}:3: schedule 'office_hours' is also defined at {first}:3"]
 
 
-def test_a_schedules_file_needs_its_version_and_a_yaml_error_has_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "schedules.yaml", SCHEDULES.replace("version: 1\n", ""))
-    assert errors_in(tmp_path) == [f"{path}:1: 'version' is required"]
+def test_a_schedules_file_needs_its_version_and_a_yaml_error_has_its_line(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", SCHEDULES.replace("version: 1\n", ""))
+    assert errors_in(flows_folder.path) == [f"{path}:1: 'version' is required"]
     path.write_text(SCHEDULES.replace("      mon-fri:", "      mon-fri: [", 1))
-    [error] = errors_in(tmp_path)
+    [error] = errors_in(flows_folder.path)
     assert error.startswith(f"{path}:") and "invalid YAML" in error
 
 
-def test_schedules_load_on_their_own_while_a_flow_is_broken(tmp_path: Path) -> None:
-    write(tmp_path, "schedules.yaml", SCHEDULES)
-    write(tmp_path, "broken.yaml", "version: 1\nname: x\nstart: a\nsteps: {a: {play: [}}\n")
-    schedules, errors = load_schedules([tmp_path])
+def test_schedules_load_on_their_own_while_a_flow_is_broken(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    flows_folder.write("broken.yaml", "version: 1\nname: x\nstart: a\nsteps: {a: {play: [}}\n")
+    schedules, errors = load_schedules([flows_folder.path])
     assert errors == [] and set(schedules) == {"office_hours"}
-    flows, flow_errors = load_flows([tmp_path])
+    flows, flow_errors = load_flows([flows_folder.path])
     assert flow_errors and not flows.schedules

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agi.loading.loader import load_flows  # noqa: I001 - before agi.simulate (import order)
 from agi.config import Config
 from agi.engine.model import FlowSet
-from agi.wiring import simulation_services
+from agi.services_from_config import simulation_services
 from agi.storage.overrides import SqliteOverrides
 from agi.services import Override, Services
 from agi.simulate import SimulationResult, simulate
+from support.flows_folder import FlowsFolder
 
 MADRID = ZoneInfo("Europe/Madrid")
 MONDAY_10 = datetime(2025, 3, 10, 10, 0, tzinfo=MADRID)
@@ -62,14 +62,10 @@ steps:
 
 
 @pytest.fixture
-def flows(tmp_path: Path) -> FlowSet:
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "schedules.yaml").write_text(SCHEDULES, encoding="utf-8")
-    (folder / "front.yaml").write_text(FLOW, encoding="utf-8")
-    loaded, errors = load_flows([folder])
-    assert errors == []
-    return loaded
+def flows(flows_folder: FlowsFolder) -> FlowSet:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    flows_folder.write("front.yaml", FLOW)
+    return flows_folder.load()
 
 
 def call(flows: FlowSet, at: datetime, services: Services | None = None) -> SimulationResult:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/test_steps.py
+from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/unit/test_interpreter.py
 from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.phone import is_anonymous, spoken_digits, to_e164
