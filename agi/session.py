@@ -54,7 +54,7 @@ class SessionSettings:
     node: str | None = None
 
 
-class CallLogAdapter(logging.LoggerAdapter):
+class CallLogAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every log line of a call with its uniqueid and flow (each
     cut at PREFIX_PART characters). Both come from the network, so they
     are never part of the format string: a ``%`` in them is printed as it
@@ -139,7 +139,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         try:
             result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
-        except Exception as exc:  # noqa: BLE001 - the per-call boundary
+        except Exception as exc:
             call_log.exception("flow crashed; sending the call to the fallback")
             status, error = FAILED, f"internal error: {exc!r}"
     abort_reason = getattr(transport, "abort_reason", None)
@@ -178,7 +178,7 @@ def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str,
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
-                         call_log: logging.LoggerAdapter) -> None:
+                         call_log: logging.LoggerAdapter[logging.Logger]) -> None:
     """Set AGIFLOW_STATUS (Asterisk allows it on a dead channel too, for the
     ``h`` extension) and, while the channel lives, send a failed call to
     the configured fallback. Never raises."""
@@ -188,5 +188,5 @@ async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | Non
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass
-    except Exception:  # noqa: BLE001 - still part of the per-call boundary
+    except Exception:
         call_log.exception("could not hand the call back to the dialplan")

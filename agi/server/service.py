@@ -54,7 +54,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
     # a worker's supervisor has warned about the lists its first load reads
     library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None))
@@ -69,7 +69,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     server = make_service(config, library, store, reactor, node=node, shared_port=worker is not None)
     try:
         server.privilegedStartService()
-    except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
+    except Exception as exc:
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
     address = server.listener.address
@@ -239,7 +239,8 @@ class FlowsService(MultiService):
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
-        return super().stopService()
+        stopped: defer.Deferred[Any] = super().stopService()
+        return stopped
 
     def _on_sighup(self, _signum: int, _frame: Any) -> None:
         self.reactor.callFromThread(self._reload)

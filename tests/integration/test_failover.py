@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from test_integration_server import (HOST, REPO, HeldCall, ServerProcess, finished_cdr, query, simulated,
+from support.server_process import (HOST, REPO, HeldCall, ServerProcess, finished_cdr, query, simulated,
                                      support_caller)
 
 from agi.sim import run_simulated_ha_call

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from test_integration_server import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid,
+from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid,
                                      query, simulated, start_server, support_caller, write_config)
 
 pytestmark = pytest.mark.integration
