@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid,
@@ -22,16 +21,6 @@ pytestmark = pytest.mark.integration
 
 NODE = "pbx-test"
 STARTED = r"worker {index} started \(pid (\d+)\)"
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            process.stop()
 
 
 def fleet(folder: Path, servers: list[ServerProcess], **settings: object) -> ServerProcess:
