@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
 from agi.engine.interpreter import CallResult, StepRecord, run_call
-from agi.engine.model import FlowSet
+from agi.engine.model import Flow, FlowSet
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
@@ -90,7 +90,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     info = call_info(env)
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
-    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
+    cdr.call_started(_start_row(key, env, info, flow, started))
     channel = Channel(transport, settings.max_line, clock)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
@@ -126,9 +126,10 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     return status
 
 
-def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float) -> dict[str, Any]:
     """The CDR row as the call begins: it exists even if the server dies."""
-    return {"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+    return {"id": key, "call_id": info.id, "flow": flow.name if flow else None,
+            "flow_version": (flow.version or None) if flow else None, "requested_flow": env.script,
             "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
             "channel": info.channel, "context": info.context, "extension": info.extension,
             "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
