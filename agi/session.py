@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
+from agi.engine.step import STEP_FAILURES
 from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import Flow, FlowSet
 from agi.protocol.environment import AgiEnvironment
@@ -45,14 +46,20 @@ class Fallback:
 class SessionSettings:
     max_line: int = SAFE_COMMAND_LINE
     fallback: Fallback | None = None
+    #: Ask Asterisk for the call's linkedid first, for the JSON log lines.
+    linkedid: bool = False
 
 
 class CallLogAdapter(logging.LoggerAdapter):
-    """Prefixes every log line of a call with its uniqueid and flow."""
+    """Prefixes every log line of a call with its uniqueid and flow, and
+    hands ``extra`` (uniqueid, linkedid, flow and that prefix) to the
+    record, for the JSON format (agi/log_json.py)."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = self.extra or {}
-        return f"[{extra.get('uniqueid')} {extra.get('flow')}] {msg}", kwargs
+        prefix = f"[{extra.get('uniqueid')} {extra.get('flow')}] "
+        kwargs["extra"] = {**extra, "call_prefix": prefix}
+        return f"{prefix}{msg}", kwargs
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -89,9 +96,12 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     key = call_key(started)
     info = call_info(env)
     flow = flows.get(env.flow_name)
-    call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
+    call_fields: dict[str, Any] = {"uniqueid": info.id or "-", "linkedid": None, "flow": env.flow_name or "-"}
+    call_log = CallLogAdapter(log, call_fields)
     cdr.call_started(_start_row(key, env, info, flow, started))
     channel = Channel(transport, settings.max_line, clock)
+    if settings.linkedid:
+        call_fields["linkedid"] = await _linkedid(channel)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -143,6 +153,15 @@ def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str,
             "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
             "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
             "fields": as_json(fields)}
+
+
+async def _linkedid(channel: Channel) -> str | None:
+    """The call's linkedid (``CHANNEL(linkedid)``); None when Asterisk
+    does not say. Never raises: a flow runs without it."""
+    try:
+        return await channel.get_variable("CHANNEL(linkedid)")
+    except STEP_FAILURES:
+        return None
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,

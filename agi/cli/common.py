@@ -11,6 +11,7 @@ import click
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
+from agi.log_json import JsonFormatter
 from agi.log_output import LOG_FORMAT, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
@@ -33,15 +34,18 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None) -> None:
+def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None, fmt: str = "text") -> None:
     """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
-    writes routine lines in batches at most half a second apart (agi.log_output)."""
+    writes routine lines in batches at most half a second apart (agi.log_output);
+    ``fmt`` ``json`` writes each line as a JSON object (agi.log_json)."""
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
 
 
