@@ -1,6 +1,6 @@
 """Flow versions: every loaded flow has a content version (the Git blob id
 of its file, cut to VERSION_LENGTH hex digits), and a flows folder inside a
-Git work tree has the commit it is at. The CDR records the version each call
+Git work tree has the commit checked out there. The CDR records the version each call
 ran; a reload logs what changed, flow by flow.
 
 The version is the id Git gives the file's bytes (``git hash-object
@@ -10,14 +10,13 @@ commits that wrote it.
 from __future__ import annotations
 
 import hashlib
-import subprocess
+import re
 from pathlib import Path
 from typing import Mapping
 
 #: Hex digits of a flow version.
 VERSION_LENGTH = 12
-#: Seconds ``git`` may take to say where the flows folder is.
-GIT_TIMEOUT = 5.0
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def content_version(data: bytes) -> str:
@@ -27,23 +26,56 @@ def content_version(data: bytes) -> str:
 
 
 def folder_commit(folder: str | Path) -> str | None:
-    """The commit (VERSION_LENGTH hex digits) of the Git work tree holding
-    ``folder``, with ``-dirty`` when files under ``folder`` differ from it;
-    None when it is not in a work tree or Git cannot tell."""
-    head = _git(folder, "rev-parse", "--verify", "--quiet", "HEAD")
-    if not head:
-        return None
-    status = _git(folder, "status", "--porcelain", "--untracked-files=normal", "--", ".")
-    return head[:VERSION_LENGTH] + ("-dirty" if status else "")
-
-
-def _git(folder: str | Path, *args: str) -> str | None:
+    """The commit (VERSION_LENGTH hex digits) checked out in the Git work
+    tree holding ``folder``; None outside Git or when it cannot be read.
+    Read from the ``.git`` files, without running ``git``: a server host
+    need not have it. Files changed since that commit are not seen: each
+    flow's own version says what is loaded."""
     try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
+        start = Path(folder).resolve()
+        for parent in (start, *start.parents):
+            gitdir = _gitdir(parent / ".git")
+            if gitdir is not None:
+                return _head_commit(gitdir)
+    except (OSError, UnicodeDecodeError):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return None
+
+
+def _gitdir(dotgit: Path) -> Path | None:
+    """The repository of a ``.git`` folder, or of a ``.git`` file (``gitdir:
+    ...``, as in linked work trees and submodules)."""
+    if dotgit.is_dir():
+        return dotgit
+    if dotgit.is_file():
+        text = dotgit.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir:"):
+            return (dotgit.parent / text[len("gitdir:"):].strip()).resolve()
+    return None
+
+
+def _head_commit(gitdir: Path) -> str | None:
+    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return _commit_id(head)
+    ref = head[len("ref:"):].strip()
+    common = gitdir
+    if (gitdir / "commondir").is_file():
+        common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (gitdir, common):
+        if (base / ref).is_file():
+            return _commit_id((base / ref).read_text(encoding="utf-8").strip())
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            commit, _, name = line.partition(" ")
+            if name.strip() == ref:
+                return _commit_id(commit)
+    return None  # a branch with no commit yet
+
+
+def _commit_id(text: str) -> str | None:
+    return text[:VERSION_LENGTH] if _HEX.fullmatch(text) else None
 
 
 def version_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
