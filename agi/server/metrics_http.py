@@ -94,7 +94,7 @@ class ReadyPage(Resource):
             log.error("readiness check failed: %s", result.getErrorMessage())
             result = {"ready": False, "checks": {"error": {"ok": False, "detail": result.getErrorMessage()}}}
         for request in waiting:
-            if request.finished or request._disconnected:
+            if request.finished or getattr(request, "_disconnected", False):
                 continue
             request.write(_json(request, 200 if result["ready"] else 503, result))
             request.finish()
