@@ -76,6 +76,10 @@ class MeteredTransport:
     def hangup_seen(self) -> bool:
         return self.inner.hangup_seen
 
+    @hangup_seen.setter
+    def hangup_seen(self, value: bool) -> None:
+        self.inner.hangup_seen = value
+
     @property
     def abort_reason(self) -> str | None:
         return getattr(self.inner, "abort_reason", None)

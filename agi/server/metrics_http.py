@@ -21,6 +21,7 @@ from prometheus_client.exposition import choose_encoder
 from twisted.application.internet import TCPServer
 from twisted.internet import defer, threads
 from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
@@ -113,7 +114,7 @@ class QuietSite(Site):
 
     noisy = False
 
-    def log(self, request: Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 
