@@ -21,8 +21,8 @@ from prometheus_client.exposition import choose_encoder
 from twisted.application.internet import TCPServer
 from twisted.internet import defer, threads
 from twisted.python.failure import Failure
-from twisted.web import http
-from twisted.web.resource import Resource
+from twisted.web import http, pages
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from agi.config import MetricsConfig
@@ -44,9 +44,21 @@ def _json(request: Request, code: int, body: dict[str, Any]) -> bytes:
     return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
 
 
-class MetricsPage(Resource):
+class Page(Resource):
+    """A page answered to GET and HEAD only: any other method gets 405."""
+
     isLeaf = True
 
+    def render(self, request: Request) -> Any:
+        if request.method not in (b"GET", b"HEAD"):
+            request.setResponseCode(405)
+            request.setHeader(b"allow", b"GET, HEAD")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"405 method not allowed: use GET\n"
+        return super().render(request)
+
+
+class MetricsPage(Page):
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__()
         self.registry = registry
@@ -58,9 +70,7 @@ class MetricsPage(Resource):
         return encoder(self.registry)
 
 
-class HealthPage(Resource):
-    isLeaf = True
-
+class HealthPage(Page):
     def __init__(self, state: ServerState) -> None:
         super().__init__()
         self.state = state
@@ -69,11 +79,9 @@ class HealthPage(Resource):
         return _json(request, 200, health(self.state))
 
 
-class ReadyPage(Resource):
+class ReadyPage(Page):
     """Runs ``readiness`` with ``run`` (a thread by default); the requests
     that come while it runs get the same answer."""
-
-    isLeaf = True
 
     def __init__(self, state: ServerState, run: Runner) -> None:
         super().__init__()
@@ -101,9 +109,7 @@ class ReadyPage(Resource):
             request.finish()
 
 
-class IndexPage(Resource):
-    isLeaf = True
-
+class IndexPage(Page):
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return b"agiflow: /metrics (Prometheus), /health, /ready\n"
@@ -118,8 +124,15 @@ class QuietSite(Site):
         pass
 
 
+class Root(Resource):
+    """The pages by name; any other path is 404."""
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
+
+
 def metrics_site(registry: CollectorRegistry, state: ServerState, run: Runner) -> QuietSite:
-    root = Resource()
+    root = Root()
     root.putChild(b"", IndexPage())
     root.putChild(b"metrics", MetricsPage(registry))
     root.putChild(b"health", HealthPage(state))

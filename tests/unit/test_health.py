@@ -109,8 +109,9 @@ def test_not_ready_when_the_database_file_is_gone(state: ServerState) -> None:
 
 # -- the pages ----------------------------------------------------------------------
 
-def _get(site: Any, path: bytes, accept: bytes | None = None) -> DummyRequest:
+def _get(site: Any, path: bytes, accept: bytes | None = None, method: bytes = b"GET") -> DummyRequest:
     request = DummyRequest([path])
+    request.method = method
     if accept:
         request.requestHeaders.setRawHeaders(b"accept", [accept])
     resource = site.resource.getChildWithDefault(path, request)
@@ -146,6 +147,22 @@ def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> N
     assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(
         b"application/openmetrics-text")
     assert b"".join(request.written).endswith(b"# EOF\n")
+
+
+@pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"])
+@pytest.mark.parametrize("path", [b"", b"metrics", b"health", b"ready"])
+def test_every_method_but_get_and_head_is_refused_with_405(state: ServerState, path: bytes, method: bytes) -> None:
+    request = _get(_site(state), path, method=method)
+    assert request.responseCode == 405
+    assert request.responseHeaders.getRawHeaders(b"allow") == [b"GET, HEAD"]
+
+
+def test_an_unknown_page_is_404(state: ServerState) -> None:
+    site = _site(state)
+    request = DummyRequest([b"nope"])
+    page = site.resource.getChildWithDefault(b"nope", request)
+    page.render(request)
+    assert request.responseCode == 404
 
 
 def test_health_is_200_and_json(state: ServerState) -> None:
