@@ -106,8 +106,13 @@ def refusal_kind(reason: str) -> str:
     return kind if kind in REFUSAL_KINDS else OTHER
 
 
+#: The AGI command names as encoded lines start with them.
+_COMMAND_BYTES = {name.encode(): name for name in AGI_COMMANDS}
+
+
 def command_name(line: bytes) -> str:
     """The AGI command of an encoded command line (``STREAM FILE`` of
     ``STREAM FILE "x" ""``), or OTHER."""
-    name = line.split(b' "', 1)[0].strip().decode("ascii", "replace").upper()
-    return name if name in AGI_COMMANDS else OTHER
+    name = line.split(b' "', 1)[0].strip()
+    found = _COMMAND_BYTES.get(name)
+    return found if found is not None else _COMMAND_BYTES.get(name.upper(), OTHER)

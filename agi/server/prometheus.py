@@ -10,12 +10,14 @@ list is in docs/operations.md.
 from __future__ import annotations
 
 import platform
-from typing import Any, Iterable, Iterator
+from bisect import bisect_left
+from typing import Any, Iterable, Iterator, Mapping
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector,
-                               disable_created_metrics)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily,
+                                    Metric)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from agi import __version__
 from agi.loading.library import FlowLibrary
@@ -30,71 +32,123 @@ COMMAND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-class PrometheusMetrics:
-    """The server's ``Metrics``: counters and histograms in ``registry``.
-    The labelled children are kept, so an event costs a dict lookup and an
-    increment, not a label check."""
+class Histogram:
+    """Observations in cumulative ``le`` buckets, kept as plain numbers."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """(le, cumulative count) pairs, ``+Inf`` last."""
+        found, total = [], 0
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts):
+            total += count
+            found.append((bound, float(total)))
+        return found
+
+
+class PrometheusMetrics(Collector):
+    """The server's ``Metrics``, exported from ``registry``.
+
+    Each event adds to a plain dict: no lock, no label check, a microsecond
+    or less. The events and the scrapes both run on the reactor thread, so
+    a scrape sees whole events; ``collect`` turns the dicts into Prometheus
+    families."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        disable_created_metrics()  # no *_created series: half the text of every scrape
         self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.calls_started = Counter("agiflow_calls_started", "Calls started, by the flow they began in "
-                                     "('(unknown)': no flow by the requested name).", ["flow"], registry=r)
-        self.calls_ended = Counter("agiflow_calls_ended", "Calls ended, by flow and status.",
-                                   ["flow", "status"], registry=r)
-        self.calls_active = Gauge("agiflow_calls_active", "Calls running now, by flow.", ["flow"], registry=r)
-        self.call_duration = Histogram("agiflow_call_duration_seconds", "Seconds from a call's start to its end.",
-                                       ["flow"], buckets=CALL_BUCKETS, registry=r)
-        self.step_outcomes = Counter("agiflow_step_outcomes", "Steps run, by flow, step and outcome.",
-                                     ["flow", "step", "outcome"], registry=r)
-        self.command_duration = Histogram("agiflow_agi_command_duration_seconds",
-                                          "Seconds from sending an AGI command to Asterisk's answer.",
-                                          ["command"], buckets=COMMAND_BUCKETS, registry=r)
-        self.list_checks = Counter("agiflow_list_checks", "Numbers checked against a number list, by list "
-                                   "and result (hit, miss, error, invalid_number).", ["list", "result"], registry=r)
-        self.refusals = Counter("agiflow_compliance_refusals", "Commands the compliance guard refused, by kind.",
-                                ["kind"], registry=r)
-        self.webhook_duration = Histogram("agiflow_webhook_duration_seconds", "Seconds a webhook took to answer "
-                                          "or fail.", buckets=WEBHOOK_BUCKETS, registry=r)
-        self.webhook_failures = Counter("agiflow_webhook_failures", "Webhooks that failed (no 2xx answer, "
-                                        "a timeout, a connection error).", registry=r)
-        for kind in (*REFUSAL_KINDS, OTHER):
-            self.refusals.labels(kind)
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        self.calls_started: dict[str, int] = {}
+        self.calls_ended: dict[tuple[str, str], int] = {}
+        self.calls_active: dict[str, int] = {}
+        self.call_duration: dict[str, Histogram] = {}
+        self.step_outcomes: dict[tuple[str, str, str], int] = {}
+        self.command_duration: dict[str, Histogram] = {}
+        self.list_checks: dict[tuple[str, str], int] = {}
+        self.refusals: dict[str, int] = {kind: 0 for kind in (*REFUSAL_KINDS, OTHER)}
+        self.webhook_duration = Histogram(WEBHOOK_BUCKETS)
+        self.webhook_failures = 0
+        self.registry.register(self)
 
     def call_started(self, flow: str) -> None:
-        self._child(self.calls_started, flow).inc()
-        self._child(self.calls_active, flow).inc()
+        self.calls_started[flow] = self.calls_started.get(flow, 0) + 1
+        self.calls_active[flow] = self.calls_active.get(flow, 0) + 1
 
     def call_ended(self, flow: str, status: str, seconds: float) -> None:
-        self._child(self.calls_ended, flow, status).inc()
-        self._child(self.calls_active, flow).dec()
-        self._child(self.call_duration, flow).observe(seconds)
+        key = (flow, status)
+        self.calls_ended[key] = self.calls_ended.get(key, 0) + 1
+        self.calls_active[flow] = self.calls_active.get(flow, 0) - 1
+        histogram = self.call_duration.get(flow)
+        if histogram is None:
+            histogram = self.call_duration[flow] = Histogram(CALL_BUCKETS)
+        histogram.observe(seconds)
 
     def step_finished(self, flow: str, step: str, outcome: str) -> None:
-        self._child(self.step_outcomes, flow, step, outcome).inc()
+        key = (flow, step, outcome)
+        self.step_outcomes[key] = self.step_outcomes.get(key, 0) + 1
 
     def command_done(self, command: str, seconds: float) -> None:
-        self._child(self.command_duration, command).observe(seconds)
+        histogram = self.command_duration.get(command)
+        if histogram is None:
+            histogram = self.command_duration[command] = Histogram(COMMAND_BUCKETS)
+        histogram.observe(seconds)
 
     def list_checked(self, list_name: str, result: str) -> None:
-        self._child(self.list_checks, list_name, result).inc()
+        key = (list_name, result)
+        self.list_checks[key] = self.list_checks.get(key, 0) + 1
 
     def compliance_refused(self, kind: str) -> None:
-        self._child(self.refusals, kind if kind in REFUSAL_KINDS else OTHER).inc()
+        kind = kind if kind in REFUSAL_KINDS else OTHER
+        self.refusals[kind] += 1
 
     def webhook_done(self, ok: bool, seconds: float) -> None:
         self.webhook_duration.observe(seconds)
         if not ok:
-            self.webhook_failures.inc()
+            self.webhook_failures += 1
+
+    def collect(self) -> Iterable[Metric]:
+        yield _labelled(CounterMetricFamily("agiflow_calls_started", "Calls started, by the flow they began in "
+                                            "('(unknown)': no flow by the requested name).", labels=["flow"]),
+                        self.calls_started)
+        yield _labelled(CounterMetricFamily("agiflow_calls_ended", "Calls ended, by flow and status.",
+                                            labels=["flow", "status"]), self.calls_ended)
+        yield _labelled(GaugeMetricFamily("agiflow_calls_active", "Calls running now, by flow.", labels=["flow"]),
+                        self.calls_active)
+        yield _histograms(HistogramMetricFamily("agiflow_call_duration_seconds", "Seconds from a call's start to "
+                                                "its end.", labels=["flow"]), self.call_duration)
+        yield _labelled(CounterMetricFamily("agiflow_step_outcomes", "Steps run, by flow, step and outcome.",
+                                            labels=["flow", "step", "outcome"]), self.step_outcomes)
+        yield _histograms(HistogramMetricFamily("agiflow_agi_command_duration_seconds", "Seconds from sending an "
+                                                "AGI command to Asterisk's answer.", labels=["command"]),
+                          self.command_duration)
+        yield _labelled(CounterMetricFamily("agiflow_list_checks", "Numbers checked against a number list, by "
+                                            "list and result (hit, miss, error, invalid_number).",
+                                            labels=["list", "result"]), self.list_checks)
+        yield _labelled(CounterMetricFamily("agiflow_compliance_refusals", "Commands the compliance guard "
+                                            "refused, by kind.", labels=["kind"]), self.refusals)
+        yield _histograms(HistogramMetricFamily("agiflow_webhook_duration_seconds", "Seconds a webhook took to "
+                                                "answer or fail."), {(): self.webhook_duration})
+        yield _counter("agiflow_webhook_failures", "Webhooks that failed (no 2xx answer, a timeout, a connection "
+                       "error).", self.webhook_failures)
+
+
+def _labelled(family: Any, values: Mapping[Any, float]) -> Metric:
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
+
+
+def _histograms(family: HistogramMetricFamily, values: Mapping[Any, Histogram]) -> Metric:
+    for key, histogram in sorted(values.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], histogram.buckets(), histogram.sum)
+    return family
 
 
 class ServerCollector(Collector):
