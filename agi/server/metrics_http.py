@@ -31,6 +31,8 @@ from agi.server.health import ServerState, health, readiness
 log = logging.getLogger("agiflow.server")
 
 Runner = Callable[..., "defer.Deferred[Any]"]
+#: Seconds an idle HTTP connection is kept open (Twisted's default is 12 hours).
+IDLE_TIMEOUT = 30
 
 
 class ListenError(Exception):
@@ -137,7 +139,7 @@ def metrics_site(registry: CollectorRegistry, state: ServerState, run: Runner) -
     root.putChild(b"metrics", MetricsPage(registry))
     root.putChild(b"health", HealthPage(state))
     root.putChild(b"ready", ReadyPage(state, run))
-    return QuietSite(root)
+    return QuietSite(root, timeout=IDLE_TIMEOUT)
 
 
 def in_thread(reactor: Any) -> Runner:

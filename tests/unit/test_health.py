@@ -157,6 +157,10 @@ def test_every_method_but_get_and_head_is_refused_with_405(state: ServerState, p
     assert request.responseHeaders.getRawHeaders(b"allow") == [b"GET, HEAD"]
 
 
+def test_an_idle_connection_is_closed_after_30_seconds(state: ServerState) -> None:
+    assert _site(state).timeOut == 30
+
+
 def test_an_unknown_page_is_404(state: ServerState) -> None:
     site = _site(state)
     request = DummyRequest([b"nope"])
