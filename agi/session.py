@@ -99,7 +99,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     call_fields: dict[str, Any] = {"uniqueid": info.id or "-", "linkedid": None, "flow": env.flow_name or "-"}
     call_log = CallLogAdapter(log, call_fields)
     cdr.call_started(_start_row(key, env, info, flow, started))
-    channel = Channel(transport, settings.max_line, clock)
+    channel = Channel(transport, settings.max_line, clock, call_log)
     if settings.linkedid:
         call_fields["linkedid"] = await _linkedid(channel)
     trace: list[StepRecord] = []
@@ -130,7 +130,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
+    values = _end_values(summary, fields, {**recorded, **channel.guard.cdr_values()}, started, clock(),
+                         channel.answered_at)
     cdr.call_ended(key, values)
     call_log.info("call ended: %s%s", status, f" at {values['path']}" if trace else "")
     return status

@@ -6,15 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook, CallbackError
-from agi.cli.common import config_option, get_config
+from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
+from agi.cli.common import config_option, get_database
+from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
+from agi.safe_text import terminal_text
 
 #: Columns ``list`` shows, in order.
 LIST_COLUMNS = ("id", "requested_at", "number", "caller", "queue", "reason", "flow", "status", "done_at", "note")
@@ -36,8 +37,8 @@ def callbacks() -> None:
     """
 
 
-def _book(config_path: str | None) -> CallbackBook:
-    return CallbackBook(get_config(config_path).database)
+def _book(config_path: str | None, need: Need) -> CallbackBook:
+    return CallbackBook(get_database(config_path, need)[1])
 
 
 def _since(text: str | None) -> str | None:
@@ -50,10 +51,7 @@ def _since(text: str | None) -> str | None:
 
 
 def _requests(config_path: str | None, status: str, since: str | None) -> list[dict[str, Any]]:
-    try:
-        return _book(config_path).requests(None if status == "all" else status, _since(since))
-    except CallbackError as exc:
-        raise click.ClickException(str(exc)) from None
+    return _book(config_path, Need.READ).requests(None if status == "all" else status, _since(since))
 
 
 @callbacks.command("list")
@@ -90,11 +88,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
 
 def _close(request_id: int, status: str, note: str | None, config_path: str | None) -> None:
     now = sql_time(datetime.now(timezone.utc))
-    try:
-        row = _book(config_path).close(request_id, status, now, note)
-    except CallbackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    row = _book(config_path, Need.UPDATE).close(request_id, status, now, note)  # CallbackError: one line, exit 1
     click.echo(f"callback request {row['id']} ({row['number']}) is {row['status']}")
 
 
@@ -117,8 +111,10 @@ def cancel(request_id: int, note: str | None, config_path: str | None) -> None:
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    """An aligned text table; empty cells for NULL."""
-    cells = [[("" if row.get(c) is None else str(row[c])) for c in columns] for row in rows]
+    """An aligned text table; empty cells for NULL. Control characters and
+    escape sequences in a cell (a caller ID is the caller's to choose)
+    never reach the terminal."""
+    cells = [[("" if row.get(c) is None else terminal_text(str(row[c]))) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]

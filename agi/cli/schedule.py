@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, get_database
+from agi.cli.database import Need
 from agi.config import Config
 from agi.loading.loader import load_schedules
 from agi.hours.evaluate import changes, describe_time, state_at
@@ -84,7 +85,7 @@ def _override_text(override: Override | None, zone: ZoneInfo) -> str:
 @config_option
 def list_schedules(config_path: str | None) -> None:
     """Every schedule with its state now and the override in force."""
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.OPTIONAL)
     found = _schedules(config)
     if not found:
         click.echo(f"no schedules in {config.flows}")
@@ -109,7 +110,7 @@ def list_schedules(config_path: str | None) -> None:
 def show(name: str, at: str | None, config_path: str | None) -> None:
     """The state of schedule NAME now (or at --at), why, the override in
     force, and every change in the coming week."""
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.OPTIONAL)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = _moment(at, zone, "--at") if at else now()
@@ -138,7 +139,7 @@ def override(name: str, state: str, until: str, reason: str, config_path: str | 
     Replaces any override NAME had. The running server sees it on the next
     call; after --until the schedule runs on its own again.
     """
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.WRITE)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = now()
@@ -159,7 +160,7 @@ def override(name: str, state: str, until: str, reason: str, config_path: str | 
 def clear(name: str, config_path: str | None) -> None:
     """Remove the override of schedule NAME: the schedule runs on its own
     again from the next call."""
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.WRITE)
     in_force = _active(config, name, now())
     try:
         if config.database.is_file():

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import config_option, find_flow, get_config
+from agi.cli.common import config_option, find_flow, get_database
+from agi.cli.database import Need
 from agi.services_from_config import simulation_services
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
@@ -52,11 +53,12 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | No
     path taken, every AGI command that would be sent with Asterisk's reply,
     the variables set and the CDR row.
     """
+    config, _ = get_database(config_path, Need.OPTIONAL)  # lists and overrides are read from it
     found, flows = find_flow(flow, config_path)
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at),
                             dtmf=parse_dtmf(dtmf), hangup_after=hangup_after,
                             queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
-                            services=simulation_services(get_config(config_path)))
+                            services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:

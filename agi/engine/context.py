@@ -74,15 +74,17 @@ class CallContext:
         """One of ``names()``; KeyError for any other."""
         return _NAMES[name](self)
 
-    def render(self, value: Any) -> Any:
+    def render(self, value: Any, insert: Callable[[str], str] | None = None) -> Any:
+        """``value`` rendered; ``insert`` takes each inserted value (see
+        ``templates.render``)."""
         if not templates.is_template(value):
             return value  # plain text: no need to gather the names
         parts = templates.references(value)
-        text = None if parts is None else templates.fill(parts, self.name)
-        return text if text is not None else templates.render(value, self.names())
+        text = None if parts is None else templates.fill(parts, self.name, insert)
+        return text if text is not None else templates.render(value, self.names(), insert)
 
-    def render_text(self, value: Any) -> str:
-        rendered = self.render(value)
+    def render_text(self, value: Any, insert: Callable[[str], str] | None = None) -> str:
+        rendered = self.render(value, insert)
         return "" if rendered is None else str(rendered)
 
     def evaluate(self, condition: str) -> bool:

@@ -7,16 +7,31 @@ in a flow fails validation or the step, never renders as an empty string.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-def _finalize(value: Any) -> Any:
+#: What a value inserted by ``{{ ... }}`` goes through while a text is
+#: rendered for an application's arguments (``render(..., insert=...)``).
+_INSERT: ContextVar[Callable[[str], str] | None] = ContextVar("agiflow_template_insert", default=None)
+
+
+def _output(value: Any) -> Any:
     """A boolean renders as 1 or 0: what the dialplan's ``$[...]`` expects
     (``False`` as text would count as true there)."""
     return int(value) if isinstance(value, bool) else value
+
+
+@pass_eval_context  # read at render time: Jinja may not fold constants through it
+def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
+    """Every ``{{ ... }}`` output: booleans as 1/0, then the current insert."""
+    value = _output(value)
+    insert = _INSERT.get()
+    return value if insert is None else insert(str(value))
 
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
@@ -82,10 +97,12 @@ def references(source: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
     return tuple(parts)
 
 
-def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str], Any]) -> str | None:
+def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str], Any],
+         insert: Callable[[str], str] | None = None) -> str | None:
     """Render ``references()`` parts as Jinja would, reading each
     reference's first name with ``lookup``; None when a value is not plain
-    (missing, not a dict key, not text or a number): Jinja must decide."""
+    (missing, not a dict key, not text or a number): Jinja must decide.
+    ``insert`` as in ``render``."""
     out = []
     for text, path in parts:
         out.append(text)
@@ -93,7 +110,7 @@ def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str],
             value = _plain_value(path, lookup)
             if value is _NOT_PLAIN:
                 return None
-            out.append(str(value))
+            out.append(str(value) if insert is None else insert(str(value)))
     return "".join(out)
 
 
@@ -107,18 +124,26 @@ def _plain_value(path: tuple[str, ...], lookup: Callable[[str], Any]) -> Any:
             return _NOT_PLAIN
         value = value.get(key, _NOT_PLAIN)
     if type(value) is bool:
-        return _finalize(value)
+        return _output(value)
     return value if type(value) in (str, int, float) else _NOT_PLAIN
 
 
-def render(value: Any, names: Mapping[str, Any]) -> Any:
-    """Render ``value`` when it is a template, else return it unchanged."""
+def render(value: Any, names: Mapping[str, Any], insert: Callable[[str], str] | None = None) -> Any:
+    """Render ``value`` when it is a template, else return it unchanged.
+
+    ``insert`` receives, as text, the value of every ``{{ ... }}`` (not the
+    text written around them) and returns what goes into the result; it may
+    raise to refuse it (application arguments: data, never syntax).
+    """
     if not is_template(value):
         return value
+    token = _INSERT.set(insert)
     try:
         return _template(value).render(names)
     except TemplateError as exc:
         raise RenderError(f"cannot render {value!r}: {exc}") from exc
+    finally:
+        _INSERT.reset(token)
 
 
 def evaluate(condition: str, names: Mapping[str, Any]) -> bool:

@@ -86,6 +86,9 @@ class SqliteNumberLists:
     def _query(self, list_name: str, keys: list[str]) -> tuple[Any, ...]:
         """One statement, so the list, its prefix lengths and its entries
         come from the same snapshot."""
+        if self._conn is None and not self.path.is_file():
+            what = "is a directory, not a database file" if self.path.is_dir() else "does not exist"
+            raise ListUnavailable(f"cannot read number list {list_name!r}: the database {self.path} {what}")
         try:
             row = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchone()
         except sqlite3.Error as exc:
@@ -97,8 +100,6 @@ class SqliteNumberLists:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            if not self.path.is_file():
-                raise sqlite3.OperationalError("the database file does not exist")
             self._conn = connect(self.path, read_only=self.read_only)
             if not self.read_only:
                 self._conn.execute("PRAGMA query_only = ON")
@@ -115,10 +116,11 @@ def server_lists(database: str | Path, region: str) -> SqliteNumberLists:
     return SqliteNumberLists(database, region, read_only=False)
 
 
-def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists | None:
-    """Lists for simulations: the database read-only when it exists, else
-    none (robinson steps then fail closed, as a server without lists would)."""
-    return SqliteNumberLists(database, region, read_only=True) if Path(database).is_file() else None
+def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists:
+    """Lists for simulations: the database, read-only. When it does not
+    exist, lookups say so and robinson steps fail closed, as a server
+    without lists would."""
+    return SqliteNumberLists(database, region, read_only=True)
 
 
 def missing_lists(database: str | Path, wanted: Iterable[str]) -> list[str]:
