@@ -16,6 +16,7 @@ from agi.engine.context import CallContext, CallInfo
 from agi.engine.step import STEP_FAILURES
 from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import Flow, FlowSet
+from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
@@ -99,7 +100,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     call_fields: dict[str, Any] = {"uniqueid": info.id or "-", "linkedid": None, "flow": env.flow_name or "-"}
     call_log = CallLogAdapter(log, call_fields)
     cdr.call_started(_start_row(key, env, info, flow, started))
-    channel = Channel(transport, settings.max_line, clock, call_log)
+    channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
     if settings.linkedid:
         call_fields["linkedid"] = await _linkedid(channel)
     trace: list[StepRecord] = []

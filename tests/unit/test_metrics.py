@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agi.loading.loader import load_flows
+from agi.call_guard import DO_NOT_CALL, NO_CONSENT
+from agi.channel import Channel, CommandRefused
+from agi.engine.model import FlowSet
+from agi.loading.loader import flow_from_document, load_flows
+from agi.loading.yamlio import load_yaml
 from agi.metered import MeteredCdr, MeteredLists, MeteredTransport, MeteredWebhooks
 from agi.metrics import NO_METRICS, OTHER, UNKNOWN_FLOW, command_name, refusal_kind
 from agi.ready import Ready
@@ -218,3 +222,53 @@ def test_prometheus_names_follow_the_conventions_and_count_each_event() -> None:
     names = {sample.name for family in metrics.registry.collect() for sample in family.samples}
     assert all(name.startswith("agiflow_") for name in names)
     assert not any(name.endswith("_created") for name in names)
+
+
+# -- compliance refusals ---------------------------------------------------------------
+
+def test_the_guards_reasons_are_the_two_refusal_kinds() -> None:
+    assert (refusal_kind(DO_NOT_CALL), refusal_kind(NO_CONSENT)) == ("do_not_call", "no_consent")
+
+
+def test_each_command_the_guard_refuses_is_counted_by_kind() -> None:
+    recorded = Recorded()
+    channel = Channel(SimTransport(SimulatedAsterisk()), metrics=recorded)
+    with pytest.raises(CommandRefused):
+        run_sync(channel.exec_app("MixMonitor", "/tmp/x.wav"))
+    channel.guard.check_started()
+    channel.guard.check_result("listed")
+    with pytest.raises(CommandRefused):
+        run_sync(channel.exec_app("Dial", "PJSIP/100"))
+    run_sync(channel.exec_app("Playback", "hello"))
+    assert [event for event in recorded.events if event[0] == "compliance_refused"] == [
+        ("compliance_refused", "no_consent"), ("compliance_refused", "do_not_call")]
+
+
+LISTED_THEN_DIAL = """\
+version: 1
+name: campaign
+start: dnc
+steps:
+  dnc:
+    robinson: {list: robinson}
+    on: {clear: call, listed: call, error: call}
+  call:
+    dial: "PJSIP/{{ call.called }}@trunk"
+"""
+
+
+def test_a_refusal_in_a_call_reaches_the_servers_metrics(tmp_path: Path) -> None:
+    """A flow the validator would refuse (built here without its path
+    checks) dials after a failed do-not-call check: the guard refuses the
+    Dial and the refusal is counted in the Services' metrics."""
+    flow, errors = flow_from_document(load_yaml(LISTED_THEN_DIAL), "campaign.yaml", {})
+    assert flow is not None, errors
+    metrics = PrometheusMetrics(CollectorRegistry())
+    transport = SimTransport(SimulatedAsterisk(make_environment("campaign", dnid="600111222"),
+                                               CallerScript(sounds=EverySound())))
+    cdr = MemoryCdr()
+    run_sync(run_session(transport.environment(), transport, FlowSet({"campaign": flow}), cdr, SessionSettings(),
+                         lambda: 1.8e9, Services(lists=None, metrics=metrics)))
+    [row] = cdr.calls.values()
+    assert row["refused_commands"] == "Dial (do-not-call)"
+    assert value(metrics, "agiflow_compliance_refusals_total", kind="do_not_call") == 1
