@@ -10,6 +10,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -109,7 +110,8 @@ def load_config(path: str | Path | None) -> Config:
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
-    errors.extend(_metrics_problems(document, file))
+    errors += _allow_errors(file, document)
+    errors += _metrics_problems(document, file)
     if errors:
         raise ConfigError(sorted(errors))
     base = Path(path).resolve().parent
@@ -129,6 +131,20 @@ def load_config(path: str | Path | None) -> Config:
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
+
+
+def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
+    """An allow entry that is not an address or network, or that no peer
+    of the configured ``server.host`` can match, is an error."""
+    server = document.get("server")
+    if not isinstance(server, dict) or not isinstance(server.get("allow"), list):
+        return []
+    entries = server["allow"]
+    if not all(isinstance(entry, str) for entry in entries):
+        return []  # the schema has said so
+    host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host
+    return [SourceError(file, line_of(document, ["server", "allow", index]), f"server.allow: {message}")
+            for index, message in check_entries(entries, host)]
 
 
 def _read_document(file: str) -> MarkedMap:

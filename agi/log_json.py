@@ -5,7 +5,8 @@ and ``message``; a traceback is in ``exception``. The lines of a call also
 have ``uniqueid`` and ``linkedid`` (Asterisk's, to line up with its CDR,
 CEL and SIP captures) and ``flow`` (the flow Asterisk asked for), and their
 message lacks the ``[uniqueid flow]`` prefix of the text format. A message
-with newlines is still one line: JSON escapes them.
+with newlines is still one line: JSON escapes them; like a text line, it
+is cut at ``MAX_MESSAGE`` characters.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from agi.log_output import MAX_MESSAGE, shorten
 from agi.vocabulary import iso
 
 #: Record attributes a call's log adapter sets (agi/session.py), copied to the line when present.
@@ -22,10 +24,20 @@ PREFIX_FIELD = "call_prefix"
 
 
 class JsonFormatter(logging.Formatter):
-    """A log record as one line of JSON."""
+    """A log record as one line of JSON. As with the text format
+    (agi.log_output.BoundedFormatter), the message is cut at ``max_message``
+    characters, and a record whose arguments do not fit its format string
+    is still written, with its arguments after it."""
+
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
+        super().__init__()
+        self.max_message = max_message
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            message = f"{record.msg} {record.args!r}"
         prefix = getattr(record, PREFIX_FIELD, None)
         if prefix and message.startswith(prefix):
             message = message[len(prefix):]
@@ -34,7 +46,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value
-        line["message"] = message
+        line["message"] = shorten(message, self.max_message)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

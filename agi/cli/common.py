@@ -20,7 +20,7 @@ from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
 from agi.log_json import JsonFormatter
-from agi.log_output import LOG_FORMAT, batched_stderr
+from agi.log_output import BoundedFormatter, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -120,9 +120,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
+    handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

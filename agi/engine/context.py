@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from agi.channel import Channel
@@ -101,3 +101,18 @@ _NAMES: dict[str, Callable[[CallContext], Any]] = {
     "now": lambda ctx: ctx.now(),
     "flow": lambda ctx: {"name": ctx.flow.name},
 }
+
+
+def sample_names(flow: Flow, variables: Iterable[str] = (), cdr_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """The names templates read, as a call of ``flow`` would give them with
+    ``variables`` and ``cdr_fields`` set (to empty text): what the validator
+    checks templates against, with the same keys as ``CallContext.names()``."""
+    return {
+        "call": CallInfo(id="").as_names(),
+        "vars": dict.fromkeys(variables, ""),
+        "params": dict(flow.params),
+        "args": [],
+        "cdr": dict.fromkeys(cdr_fields, ""),
+        "now": datetime.fromtimestamp(0, tz=ZoneInfo(flow.timezone)),
+        "flow": {"name": flow.name},
+    }

@@ -47,6 +47,9 @@ class ExecNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("options", self.options, False)] + [(f"args[{i}]", a, False) for i, a in enumerate(self.args)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.result_variable,) if self.result_variable else ()
+
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
         options as written; the guard judges them again as sent."""

@@ -44,6 +44,9 @@ class PriorityNode(Node):
         found = [("value", self.value, False)] if isinstance(self.value, str) else []
         return found + ([("queue", self.queue, False)] if self.queue else [])
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return ("QUEUE_PRIO", QUEUE_VARIABLE) if self.queue else ("QUEUE_PRIO",)
+
     def problems(self) -> list[tuple[str, str]]:
         if isinstance(self.value, str) and "{" not in self.value and not _INTEGER.match(self.value.strip()):
             return [("value", f"{self.value!r} is neither an integer nor a template")]

@@ -13,6 +13,8 @@ from typing import Any, Mapping, Protocol
 
 import sqlite_utils
 
+from agi.storage.caps import CAPS, cap_row, cap_text
+
 PENDING = "pending"
 DONE = "done"
 CANCELLED = "cancelled"
@@ -56,6 +58,11 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
     table.create_index(["call_id"], if_not_exists=True)
 
 
+def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a request a step hands over, each text cut at its cap."""
+    return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
+
+
 def insert_callback(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
     """The writer operation: one pending request."""
     conn.execute(INSERT_CALLBACK, {field: row.get(field) for field in REQUEST_FIELDS})
@@ -75,7 +82,7 @@ class StoredCallbackRequests:
         self.writer = writer
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(INSERT_OPERATION, {field: row.get(field) for field in REQUEST_FIELDS})
+        self.writer.submit(INSERT_OPERATION, request_values(row))
 
 
 class MemoryCallbackRequests:
@@ -85,7 +92,7 @@ class MemoryCallbackRequests:
         self.rows: list[dict[str, Any]] = []
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.rows.append({field: row.get(field) for field in REQUEST_FIELDS})
+        self.rows.append(request_values(row))
 
 
 # -- what agiflow callbacks reads and changes ---------------------------------
@@ -127,7 +134,8 @@ class CallbackBook:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""
         conn = self._connect()
         try:
-            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "note": note, "id": request_id})
+            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "id": request_id,
+                                                   "note": None if note is None else cap_text(note, CAPS["note"])})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
