@@ -77,7 +77,7 @@ class Channel:
 
     def __init__(self, transport: CommandTransport, max_line: int = SAFE_COMMAND_LINE,
                  clock: Callable[[], float] | None = None,
-                 log: logging.Logger | logging.LoggerAdapter | None = None,
+                 log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
                  metrics: Metrics = NO_METRICS) -> None:
         self._transport = transport
         self._max_line = max_line

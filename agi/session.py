@@ -56,7 +56,7 @@ class SessionSettings:
     linkedid: bool = False
 
 
-class CallLogAdapter(logging.LoggerAdapter):
+class CallLogAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every log line of a call with its uniqueid and flow (each
     cut at PREFIX_PART characters), and hands its fields (uniqueid,
     linkedid, flow and that prefix) to each record, for the JSON format
@@ -145,7 +145,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         try:
             result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
-        except Exception as exc:  # noqa: BLE001 - the per-call boundary
+        except Exception as exc:
             call_log.exception("flow crashed; sending the call to the fallback")
             status, error = FAILED, f"internal error: {exc!r}"
     abort_reason = getattr(transport, "abort_reason", None)
@@ -193,7 +193,7 @@ async def _linkedid(channel: Channel) -> str | None:
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
-                         call_log: logging.LoggerAdapter) -> None:
+                         call_log: logging.LoggerAdapter[logging.Logger]) -> None:
     """Set AGIFLOW_STATUS (Asterisk allows it on a dead channel too, for the
     ``h`` extension) and, while the channel lives, send a failed call to
     the configured fallback. Never raises."""
@@ -203,5 +203,5 @@ async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | Non
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass
-    except Exception:  # noqa: BLE001 - still part of the per-call boundary
+    except Exception:
         call_log.exception("could not hand the call back to the dialplan")

@@ -34,19 +34,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twisted.internet import task  # noqa: E402
-from twisted.internet.address import IPv4Address  # noqa: E402
-from twisted.internet.testing import StringTransport  # noqa: E402
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 
-from agi.storage.cdr_writer import CdrStore  # noqa: E402
-from agi.cli.common import setup_logging  # noqa: E402
-from agi.config import ServerConfig  # noqa: E402
-from agi.loading.library import FlowLibrary  # noqa: E402
-from agi.metered import MeteredCdr  # noqa: E402
-from agi.server.factory import FastAGIFactory  # noqa: E402
-from agi.server.prometheus import PrometheusMetrics  # noqa: E402
-from agi.server.protocol import FastAGIProtocol  # noqa: E402
-from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment  # noqa: E402
+from agi.storage.cdr_writer import CdrStore
+from agi.cli.common import setup_logging
+from agi.config import ServerConfig
+from agi.loading.library import FlowLibrary
+from agi.metered import MeteredCdr
+from agi.server.factory import FastAGIFactory
+from agi.server.prometheus import PrometheusMetrics
+from agi.server.protocol import FastAGIProtocol
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 
 HERE = Path(__file__).resolve().parent
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)

@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from support.server_process import servers
+from support.tinydisk import tiny_disk
+
+#: Fixtures every test may use, defined in tests/support.
+__all__ = ["servers", "tiny_disk"]
+
 from support.flows_folder import FlowsFolder
 from support.number_lists import lists_database
 

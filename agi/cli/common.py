@@ -117,7 +117,7 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())

@@ -160,7 +160,7 @@ class MetricsService(TCPServer):
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
-        except Exception as exc:  # noqa: BLE001 - any bind failure, said plainly
+        except Exception as exc:
             raise ListenError(f"cannot listen for metrics on {self.config.host}:{self.config.port}: {exc}") from exc
 
     @property

@@ -139,7 +139,7 @@ class PrometheusMetrics(Collector):
                        "error).", self.webhook_failures)
 
 
-def _labelled(family: Any, values: Mapping[Any, float]) -> Metric:
+def _labelled(family: CounterMetricFamily | GaugeMetricFamily, values: Mapping[Any, float]) -> Metric:
     for key, value in sorted(values.items()):
         family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
     return family

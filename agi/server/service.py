@@ -57,7 +57,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
     library = FlowLibrary(config.flows, on_load=lambda flows: warn_missing_lists(flows, config.database))
     if library.reload():
@@ -78,7 +78,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     except ListenError as exc:
         log.error("%s", exc)
         return 1
-    except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
+    except Exception as exc:
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
     address = server.listener.address
@@ -230,7 +230,8 @@ class FlowsService(MultiService):
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
-        return super().stopService()
+        stopped: defer.Deferred[Any] = super().stopService()
+        return stopped
 
     def _on_sighup(self, _signum: int, _frame: Any) -> None:
         self.reactor.callFromThread(self._reload)

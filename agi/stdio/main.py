@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cdr = DirectCdr(config.database)
     try:
         cdr.open()
-    except Exception as exc:  # noqa: BLE001 - any database failure means: do not take the call
+    except Exception as exc:
         log.error("cannot open the CDR database %s: %s; not running the call", config.database, exc)
         return 1
     guard_against_sigbus(str(config.database))

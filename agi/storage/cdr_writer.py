@@ -173,7 +173,7 @@ class CdrStore:
                 self._wake.clear()
                 while self._queue:
                     conn = self._write_until_done(conn, self._take_batch())
-        except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
+        except BaseException:
             log.exception("CDR writer stopped")
         finally:
             if conn is not None and not attribute_problem(self.path):
@@ -346,7 +346,7 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     database problem) is logged and dropped so it cannot block the rest."""
     try:
         OPERATIONS[op](conn, arg)
-    except Exception as exc:  # noqa: BLE001 - keep the writer alive for every other call
+    except Exception as exc:
         if type(exc) in _DATABASE_TROUBLE:
             raise
         log.exception("dropping CDR operation %s: %r", op, arg)

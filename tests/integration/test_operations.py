@@ -20,10 +20,10 @@ from typing import Any, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_integration_server import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, replace_file,
-                                     simulated, support_caller, write_config)
 
 from agi.lists.admin import ListAdmin
+from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, replace_file,
+                                    simulated, support_caller, write_config)
 
 METRICS_LINE = r"metrics and health on http://127\.0\.0\.1:(\d+)/"
 
