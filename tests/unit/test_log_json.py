@@ -13,6 +13,7 @@ import pytest
 from agi.cli.common import setup_logging
 from agi.loading.loader import load_flows
 from agi.log_json import JsonFormatter
+from agi.log_output import MAX_MESSAGE
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
@@ -116,3 +117,10 @@ def test_setup_logging_writes_json_lines_when_asked() -> None:
         root.setLevel(level)
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["message"] == "listening on 127.0.0.1:4573"
+
+
+def test_a_json_message_is_cut_like_a_text_one_and_bad_arguments_still_make_a_line() -> None:
+    long = json.loads(JsonFormatter().format(_record("x" * (MAX_MESSAGE + 50))))
+    assert len(long["message"]) == MAX_MESSAGE and long["message"].endswith("\u2026")
+    odd = json.loads(JsonFormatter().format(_record("%s and %s", "one")))
+    assert odd["message"] == "%s and %s ('one',)"
