@@ -96,6 +96,18 @@ class CdrStore:
         """Operations not yet written: queued, or in the batch being written."""
         return len(self._queue) + self._in_flight
 
+    @property
+    def running(self) -> bool:
+        """The writer thread is alive (started and not stopped or crashed)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the last batch could not be written, while the writer keeps
+        retrying it; None when the last write succeeded."""
+        trouble = self._trouble
+        return None if trouble is None else trouble[2]
+
     def _put(self, operation: tuple[str, Any]) -> None:
         self._queue.append(operation)
         if not self._wake.is_set():
