@@ -8,19 +8,28 @@ from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.config import Config
 from agi.lists.store import server_lists, simulation_lists
 from agi.storage.overrides import server_overrides, simulation_overrides
+from agi.metered import MeteredLists, MeteredWebhooks
+from agi.metrics import NO_METRICS, Metrics
 from agi.services import Services, Webhooks
 from agi.webhooks import DryRunWebhooks
 
 
-def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhooks | None = None) -> Services:
+def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhooks | None = None,
+                  metrics: Metrics = NO_METRICS) -> Services:
     """Services of calls on a live channel (``agiflow serve``, ``agiflow-agi``),
     backed by the configured database. Callback requests go through the CDR
-    writer ``cdr``; ``webhooks`` posts the flows' webhooks."""
-    services = Services(recordings=config.recordings, default_region=config.default_region, webhooks=webhooks)
+    writer ``cdr``; ``webhooks`` posts the flows' webhooks; list checks and
+    webhooks are counted in ``metrics``."""
+    services = Services(recordings=config.recordings, default_region=config.default_region, webhooks=webhooks,
+                        metrics=metrics)
     if cdr is not None:
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
     services.lists = server_lists(config.database, config.default_region)
+    if metrics is not NO_METRICS:
+        services.lists = MeteredLists(services.lists, metrics)
+        if webhooks is not None:
+            services.webhooks = MeteredWebhooks(webhooks, metrics)
     return services
 
 

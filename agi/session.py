@@ -14,9 +14,12 @@ from typing import Any, Callable, Mapping, Protocol
 
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
+from agi.engine.step import STEP_FAILURES
 from agi.engine.interpreter import CallResult, StepRecord, run_call
-from agi.engine.model import FlowSet
+from agi.engine.model import Flow, FlowSet
+from agi.log_json import PREFIX_FIELD
 from agi.log_output import WarningBudget, shorten
+from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
@@ -52,14 +55,18 @@ class SessionSettings:
     fallback: Fallback | None = None
     #: The CDR's ``node``: the server process running the call (None: not a server).
     node: str | None = None
+    #: Ask Asterisk for the call's linkedid first, for the JSON log lines.
+    linkedid: bool = False
 
 
 class CallLogAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every log line of a call with its uniqueid and flow (each
-    cut at PREFIX_PART characters). Both come from the network, so they
-    are never part of the format string: a ``%`` in them is printed as it
-    is. A call logs at most WARNINGS_PER_KIND warnings; the rest are
-    counted in ``warnings.suppressed``."""
+    cut at PREFIX_PART characters), and hands its fields (uniqueid,
+    linkedid, flow and that prefix) to each record, for the JSON format
+    (agi/log_json.py). Both come from the network, so they are never part
+    of the format string: a ``%`` in them is printed as it is. A call logs
+    at most WARNINGS_PER_KIND warnings; the rest are counted in
+    ``warnings.suppressed``."""
 
     def __init__(self, logger: logging.Logger, extra: Mapping[str, object] | None = None) -> None:
         super().__init__(logger, extra)
@@ -73,9 +80,10 @@ class CallLogAdapter(logging.LoggerAdapter[logging.Logger]):
             return
         if level == logging.WARNING and not self.warnings.take():
             return
+        kwargs["extra"] = fields = {**(self.extra or {}), PREFIX_FIELD: self.prefix}
         self.logger.log(level, f"{self._escaped if args else self.prefix}{msg}", *args, **kwargs)
         if level == logging.WARNING and self.warnings.last:
-            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix)
+            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix, extra=fields)
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -116,9 +124,13 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     key = call_key(started)
     info = call_info(env)
     flow = flows.get(env.flow_name)
-    call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
-    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started, settings.node))
-    channel = Channel(transport, settings.max_line, clock, call_log)
+    call_fields: dict[str, Any] = {"uniqueid": shorten(info.id or "-", PREFIX_PART), "linkedid": None,
+                                   "flow": shorten(env.flow_name or "-", PREFIX_PART)}
+    call_log = CallLogAdapter(log, call_fields)
+    cdr.call_started(_start_row(key, env, info, flow, started, settings.node))
+    channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
+    if settings.linkedid:
+        call_fields["linkedid"] = await _linkedid(channel)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -155,12 +167,13 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     return status
 
 
-def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float,
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float,
                node: str | None) -> dict[str, Any]:
     """The CDR row as the call begins: it exists even if the server dies,
     and says which server process to blame (``node``) if it does. Its text
     comes from the network: each value is cut at its cap."""
-    return cap_row({"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+    return cap_row({"id": key, "call_id": info.id, "flow": flow.name if flow else None,
+                    "flow_version": (flow.version or None) if flow else None, "requested_flow": env.script,
                     "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
                     "channel": info.channel, "context": info.context, "extension": info.extension,
                     "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
@@ -175,6 +188,17 @@ def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str,
                     "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
                     "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
                     "fields": capped_json(fields)})
+
+
+async def _linkedid(channel: Channel) -> str | None:
+    """The call's linkedid (``CHANNEL(linkedid)``, cut at PREFIX_PART
+    characters); None when Asterisk does not say. Never raises: a flow
+    runs without it."""
+    try:
+        linkedid = await channel.get_variable("CHANNEL(linkedid)")
+    except STEP_FAILURES:
+        return None
+    return None if linkedid is None else shorten(linkedid, PREFIX_PART)
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,

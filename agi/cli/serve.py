@@ -40,10 +40,10 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
         from agi.server.service import serve as run_server
         from agi.server.worker import WorkerRole
 
-        setup_logging(config.log_level, batched=True, worker=worker_index)
+        setup_logging(config.log_level, batched=True, fmt=config.log_format, worker=worker_index)
         role = WorkerRole(worker_index, worker_key(node_name(config.server), worker_index))
         sys.exit(run_server(config, worker=role))
-    setup_logging(config.log_level, batched=True)
+    setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server
 

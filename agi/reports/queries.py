@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
 from agi.reports.timerange import sql_time
 
@@ -45,6 +46,7 @@ ABANDONED = f"(({OUTCOME}) = 'abandoned')"
 #: from the table in that random order: a scan and a sort are faster.
 GROUPS = {
     "flow": "+c.flow",
+    "version": "coalesce(c.flow, '-') || '@' || coalesce(c.flow_version, '-')",
     "outcome": OUTCOME,
     "status": "+c.status",
     "queue": "+c.queue",
@@ -68,6 +70,7 @@ def where(filters: Filters, flow_column: str = "c.flow") -> tuple[str, dict[str,
         clauses.append("c.started_at < :until")
         params["until"] = sql_time(filters.until)
     clauses.append(in_list(flow_column, "flow", filters.flows, params))
+    clauses.append(version_prefixes(filters.flow_versions, params))
     if filters.caller:
         if filters.caller.endswith("*"):
             clauses.append("c.caller GLOB :caller")
@@ -88,13 +91,26 @@ def in_list(column: str, name: str, values: tuple[str, ...], params: dict[str, A
     return f"{column} IN ({', '.join(':' + k for k in keys)})"
 
 
+def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
+    """Calls whose ``flow_version`` starts with one of ``versions`` (each
+    cut to the stored length, so a full Git blob id matches too); '' when
+    ``versions`` is empty."""
+    if not versions:
+        return ""
+    tests = []
+    for i, version in enumerate(versions):
+        params[f"version{i}"] = version.lower()[:VERSION_LENGTH]
+        tests.append(f"substr(c.flow_version, 1, length(:version{i})) = :version{i}")
+    return f"({' OR '.join(tests)})"
+
+
 def glob_escape(text: str) -> str:
     """``text`` matched literally by GLOB: ``*``, ``?`` and ``[`` in brackets."""
     return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
 
 
 CALL_LOG = f"""
-SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.path, {OUTCOME} AS outcome,
+SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
        c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
        c.error
 FROM calls c
@@ -109,7 +125,8 @@ SELECT {{group}} AS key, count(*) AS calls,
        sum(c.status IN ('error', 'unknown_flow', 'interrupted')) AS failed,
        sum(c.duration) AS total_s, avg(c.duration) AS avg_s, max(c.duration) AS max_s,
        avg(c.queue_wait) AS avg_wait_s,
-       count(c.duration) AS timed, count(c.queue_wait) AS waited
+       count(c.duration) AS timed, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}}
 GROUP BY 1"""
@@ -122,7 +139,8 @@ SELECT {{group}} AS key, count(*) AS calls,
        avg(CASE WHEN {ANSWERED} THEN c.talk_time END) AS acd_s,
        avg(c.queue_wait) AS avg_wait_s,
        max(c.queue_wait) AS max_wait_s,
-       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited
+       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}} AND c.status <> 'in_progress'
 GROUP BY 1"""

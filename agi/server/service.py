@@ -8,6 +8,9 @@ stopped:
 - ``FlowsService``: reloads the flows on SIGHUP and when a file changes;
 - ``CdrWriterService``: the CDR writer thread; writes the last CDRs on stop;
 - ``WebhooksService``: lets the webhooks in flight finish on stop;
+- ``MetricsService`` (only with ``server.metrics``): /metrics, /health and
+  /ready over HTTP (agi/server/metrics_http.py); it stops after the drain,
+  so /ready says "shutting down" while calls finish;
 - ``FastAGIService``: the TCP listener; on stop, no new calls, then a drain.
 
 ``serve`` refuses to start on invalid flows, an unusable CDR database or a
@@ -21,6 +24,7 @@ import os
 import resource
 import signal
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Generator
 
@@ -34,11 +38,15 @@ from agi.engine.model import FlowSet
 from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.metered import MeteredCdr
+from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
+from agi.server.health import ServerState, list_users
+from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
+from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.reuseport import listen_shared
 from agi.server.webhooks import TwistedWebhooks
-from agi.server.worker import Lifeline, WorkerRole, orphaned
-from agi.steps.base import node_of
+from agi.server.worker import Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.sqlite_files import guard_against_sigbus
@@ -56,6 +64,8 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         reactor = default_reactor
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
+    if worker is not None:
+        config = worker_config(config, worker.index)
     # a worker's supervisor has warned about the lists its first load reads
     library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None))
     if library.reload():
@@ -69,6 +79,9 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     server = make_service(config, library, store, reactor, node=node, shared_port=worker is not None)
     try:
         server.privilegedStartService()
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
     except Exception as exc:
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
@@ -79,6 +92,9 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         log.info("worker %d listening on %s:%d (pid %d)", worker.index, address.host, address.port, os.getpid())
         Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
         worker.notify_ready()
+    if server.metrics is not None:
+        where = server.metrics.address
+        log.info("metrics and health on http://%s:%d/ (/metrics, /health, /ready)", where.host, where.port)
     server.startService()
     reactor.addSystemEventTrigger("before", "shutdown", server.stopService)
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
@@ -105,12 +121,24 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     """The server's service tree over loaded flows and an opened CDR store;
     ``node`` goes into its CDR rows; ``shared_port``: listen beside other workers."""
     webhooks = TwistedWebhooks(reactor)
-    services = live_services(config, cdr=store, webhooks=webhooks)
-    factory = FastAGIFactory(library, store, config.server, reactor, services=services, node=node)
+    listen = config.server.metrics
+    metrics = PrometheusMetrics() if listen is not None else None
+    services = live_services(config, cdr=store, webhooks=webhooks, metrics=metrics or NO_METRICS)
+    calls = MeteredCdr(store, metrics) if metrics is not None else None
+    factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics,
+                             node=node)
+    if config.log_format == "json":  # its lines carry the linkedid: ask Asterisk for it
+        factory.settings = replace(factory.settings, linkedid=True)
     server = ServerService(factory)
-    for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),
-                  CdrWriterService(store), WebhooksService(webhooks),
-                  FastAGIService(config.server, factory, reactor, shared_port=shared_port)):
+    children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
+                               FlowsService(library, config.server, reactor), CdrWriterService(store),
+                               WebhooksService(webhooks)]
+    if listen is not None and metrics is not None and calls is not None:
+        state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
+        site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
+        children.append(MetricsService(listen, site, reactor))
+    children.append(FastAGIService(config.server, factory, reactor, shared_port=shared_port))
+    for child in children:
         child.setServiceParent(server)
     return server
 
@@ -126,6 +154,11 @@ class ServerService(MultiService):
     @property
     def listener(self) -> "FastAGIService":
         return next(child for child in self if isinstance(child, FastAGIService))
+
+    @property
+    def metrics(self) -> MetricsService | None:
+        """The metrics listener, when ``server.metrics`` is set."""
+        return next((child for child in self if isinstance(child, MetricsService)), None)
 
     @property
     def cdrs_saved(self) -> bool:
@@ -320,11 +353,7 @@ def warn_missing_lists(flows: FlowSet, database: Path) -> None:
     """Log each number list a flow reads that the database does not have:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""
-    users: dict[str, set[str]] = {}
-    for flow in flows.flows.values():
-        for step in flow.steps.values():
-            for name in node_of(step).list_references():
-                users.setdefault(name, set()).add(flow.name)
+    users = list_users(flows)
     for name in missing_lists(database, users):
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
                     "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",

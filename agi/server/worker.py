@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorFDSet
 from twisted.python.failure import Failure
+
+from agi.config import Config
 
 log = logging.getLogger("agiflow.server")
 
@@ -31,6 +33,15 @@ READY_FD = 3
 READY = b"ready\n"
 #: A worker's exit status when its supervisor vanished.
 ORPHANED = 3
+
+
+def worker_config(config: Config, index: int) -> Config:
+    """Worker ``index``'s settings: each worker's metrics listener has a port
+    of its own, ``server.metrics.port`` + index - 1 (0 stays 0: each picks one)."""
+    metrics = config.server.metrics
+    if metrics is None or metrics.port == 0:
+        return config
+    return replace(config, server=replace(config.server, metrics=replace(metrics, port=metrics.port + index - 1)))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.storage.caps import valid_text
 from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, request_values
 from agi.storage.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
@@ -119,7 +120,10 @@ class DirectCdr:
 def _apply(conn: sqlite3.Connection, operation: Operation) -> bool:
     name, sql, params = operation
     try:
-        cursor = conn.execute(sql, params)
+        try:
+            cursor = conn.execute(sql, params)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            cursor = conn.execute(sql, valid_text(params))
     except sqlite3.OperationalError:
         raise
     except sqlite3.Error as exc:

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from agi.storage.caps import valid_text
 from agi.storage.callbacks import INSERT_OPERATION, insert_callback
 from agi.storage.cdr_admission import MAX_PENDING, Admission
 from agi.storage.cdr_schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
@@ -95,6 +96,18 @@ class CdrStore:
     def pending(self) -> int:
         """Operations not yet written: queued, or in the batch being written."""
         return len(self._queue) + self._in_flight
+
+    @property
+    def running(self) -> bool:
+        """The writer thread is alive (started and not stopped or crashed)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the last batch could not be written, while the writer keeps
+        retrying it; None when the last write succeeded."""
+        trouble = self._trouble
+        return None if trouble is None else trouble[2]
 
     def _put(self, operation: tuple[str, Any]) -> None:
         self._queue.append(operation)
@@ -306,7 +319,7 @@ def _insert_many(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...
     conn.execute("SAVEPOINT many")
     try:
         conn.executemany(sql, params)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeEncodeError) as exc:
         if type(exc) in _DATABASE_TROUBLE:
             raise
         conn.execute("ROLLBACK TO many")
@@ -334,7 +347,10 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
     """Apply one operation; a row that cannot be applied (a bug, not a
     database problem) is logged and dropped so it cannot block the rest."""
     try:
-        OPERATIONS[op](conn, arg)
+        try:
+            OPERATIONS[op](conn, arg)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            OPERATIONS[op](conn, valid_text(arg))
     except Exception as exc:
         if type(exc) in _DATABASE_TROUBLE:
             raise
