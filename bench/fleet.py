@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, cpus, free_port  # noqa: E402
+from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, cpus, free_port
 
 REFERENCE_FLOW = ROOT / "bench" / "reference.yaml"
 

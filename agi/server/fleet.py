@@ -58,7 +58,7 @@ class Backoff:
     def delay(self, ran_for: float) -> float:
         if ran_for >= self.stable_after:
             self.failures = 0
-        delay = min(self.longest, self.first * 2 ** min(self.failures, 30))
+        delay = min(self.longest, self.first * float(1 << min(self.failures, 30)))
         self.failures += 1
         return delay
 
@@ -186,7 +186,7 @@ class WorkersService(Service):
                 try:
                     worker.process.signalProcess(signame)
                     sent += 1
-                except (OSError, ProcessLookupError, Exception):  # noqa: BLE001 - it just ended
+                except (OSError, ProcessLookupError, Exception):
                     pass
         return sent
 

@@ -100,8 +100,7 @@ class Lifeline:
 
     def _lost(self) -> None:
         if self.reactor is not None:
-            if self in self.reactor.getReaders():
-                self.reactor.removeReader(self)  # type: ignore[arg-type]
+            self.reactor.removeReader(self)  # type: ignore[arg-type]  # a no-op once the reactor has
             self.reactor = None
             self.on_lost()
 

@@ -9,7 +9,6 @@ helpers come from support/server_process.py.
 """
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3

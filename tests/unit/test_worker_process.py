@@ -24,10 +24,9 @@ class Readers:
         self.readers.append(reader)
 
     def removeReader(self, reader: Any) -> None:
-        self.readers.remove(reader)
-
-    def getReaders(self) -> list[Any]:
-        return list(self.readers)
+        """As the reactors do: removing a reader that is not there does nothing."""
+        if reader in self.readers:
+            self.readers.remove(reader)
 
 
 def test_the_end_of_the_lifeline_is_the_end_of_the_supervisor() -> None:
