@@ -18,7 +18,10 @@ supervisor and every worker, from /proc), the load generator's CPU per
 call (its rusage), how the calls spread over the workers (the CDR ``node``
 column), how many CDRs were on disk when the load ended, and whether a
 writer met a lock it could not wait out (``cannot write CDRs`` in the log).
-The run's throughput is the median of ``--rounds`` rounds.
+Every server is up from the start (an idle one uses no CPU), and each of
+the ``--rounds`` rounds runs every setup in turn, so that a busier minute of
+a shared machine weighs on all of them alike; each figure is the median of
+the rounds.
 
 **Capacity** is what the server side alone would give if it had its cores
 to itself: calls/s ÷ the cores its processes kept busy. Its ratio for N
@@ -40,12 +43,13 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, cpus, free_port
+from bench.procstat import ROOT, LoadRun, ServerProcess, agiflow_server, cpu_seconds, cpus, free_port
 
 REFERENCE_FLOW = ROOT / "bench" / "reference.yaml"
 
@@ -105,39 +109,53 @@ def one_round(server_pid: int, port: int, setup: Setup, calls: int, concurrency:
             "p99_ms": result.get("latency", {}).get("load", {}).get("p99_ms", 0.0)}
 
 
-def measure(setup: Setup, args: argparse.Namespace) -> Figures:
-    figures = Figures(setup)
-    with tempfile.TemporaryDirectory(prefix="agiflow-fleet-") as tmp:
-        folder = Path(tmp)
-        port = free_port()
-        server = agiflow_server(folder, REFERENCE_FLOW, port, cpu=setup.server_cpus, workers=setup.workers,
-                                node="bench")
-        try:
+def measure(all_setups: list[Setup], args: argparse.Namespace) -> list[Figures]:
+    """Every server started (an idle one uses no CPU) and warmed up, then
+    ``args.rounds`` rounds, each running every setup in turn, so that a busier
+    minute of a shared machine weighs on all of them alike; then each server
+    is stopped and its CDRs are checked."""
+    with ExitStack() as stack:
+        runs: list[tuple[Setup, Figures, ServerProcess, Path, int]] = []
+        for setup in all_setups:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agiflow-fleet-")))
+            port = free_port()
+            server = agiflow_server(folder, REFERENCE_FLOW, port, cpu=setup.server_cpus, workers=setup.workers,
+                                    node="bench")
+            stack.callback(server.stop)
+            figures = Figures(setup)
             warm = LoadRun(["run", "--port", str(port), "--calls", "300", "--concurrency", "20"],
                            cpu=setup.load_cpus)
             figures.calls += warm.result.get("started", 0)
-            rounds = []
-            for n in range(args.rounds):
-                rounds.append(one_round(server.pid, port, setup, args.calls // args.rounds, args.concurrency,
-                                        100000 + n * args.calls))
+            runs.append((setup, figures, server, folder, port))
+        rounds: dict[str, list[dict[str, float]]] = {setup.label: [] for setup in all_setups}
+        for n in range(args.rounds):
+            print(f"== round {n + 1} of {args.rounds}", flush=True)
+            for setup, figures, server, _, port in runs:
+                try:
+                    rounds[setup.label].append(one_round(server.pid, port, setup, args.calls // args.rounds,
+                                                         args.concurrency, 100000 + n * args.calls))
+                except RuntimeError as exc:
+                    figures.problems.append(str(exc))
                 figures.calls += args.calls // args.rounds
+        for setup, figures, server, folder, _ in runs:
             figures.on_disk_at_end = sum(completed_rows(folder / "cdr.db").values())
-        except RuntimeError as exc:
-            figures.problems.append(str(exc))
-            rounds = []
-        finally:
             figures.exit_code = server.stop()
-        for key in ("calls_per_second", "server_cpu_ms", "load_cpu_ms", "busy_cores", "p99_ms"):
-            if rounds:
-                setattr(figures, key, statistics.median(r[key] for r in rounds))
-        figures.capacity = figures.calls_per_second / figures.busy_cores if figures.busy_cores else 0.0
-        figures.per_worker = completed_rows(folder / "cdr.db")
-        figures.lock_errors = sum("cannot write CDRs" in line for line in server.lines)
-        total = sum(figures.per_worker.values())
-        if total != figures.calls or figures.exit_code:
-            figures.problems.append(f"{total} completed CDR rows for {figures.calls} calls, "
-                                    f"exit status {figures.exit_code}")
-    return figures
+            finish(figures, rounds[setup.label], server, folder)
+        return [figures for _, figures, *_ in runs]
+
+
+def finish(figures: Figures, rounds: list[dict[str, float]], server: ServerProcess, folder: Path) -> None:
+    """The medians of the rounds, and the checks of the stopped server's CDRs."""
+    for key in ("calls_per_second", "server_cpu_ms", "load_cpu_ms", "busy_cores", "p99_ms"):
+        if rounds:
+            setattr(figures, key, statistics.median(r[key] for r in rounds))
+    figures.capacity = figures.calls_per_second / figures.busy_cores if figures.busy_cores else 0.0
+    figures.per_worker = completed_rows(folder / "cdr.db")
+    figures.lock_errors = sum("cannot write CDRs" in line for line in server.lines)
+    total = sum(figures.per_worker.values())
+    if total != figures.calls or figures.exit_code:
+        figures.problems.append(f"{total} completed CDR rows for {figures.calls} calls, "
+                                f"exit status {figures.exit_code}")
 
 
 def setups(workers: int) -> list[Setup]:
@@ -178,22 +196,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run, for make bench")
     parser.add_argument("--workers", type=int, default=None, help="N (default: the CPUs there are)")
     parser.add_argument("--calls", type=int, default=None, help="calls a run (default 6000, quick 1500)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds a run is split into (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds a run is split into (default 5, quick 1)")
     parser.add_argument("--concurrency", type=int, default=50, help="calls at once (default 50)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     args.workers = args.workers or max(2, len(cpus()))
     args.calls = args.calls or (1500 if args.quick else 6000)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs = []
-    for setup in setups(args.workers):
-        print(f"== {setup.label}", flush=True)
-        runs.append(measure(setup, args))
+    runs = measure(setups(args.workers), args)
     report(runs, args)
     if args.json:
         args.json.write_text(json.dumps([{**f.__dict__, "setup": f.setup.label} for f in runs], indent=2,
