@@ -4,6 +4,7 @@ killed in the middle of calls is started again and marks only its own calls
 interrupted, and the workers never outlive their supervisor."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,7 +66,11 @@ def wait_running(process: ServerProcess, uniqueids: list[str], timeout: float = 
 
 def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
-    process = fleet(tmp_path, servers, watch_interval=0)
+    process = fleet(tmp_path, servers, watch_interval=0, metrics={"port": 0})
+    for index in (1, 2):  # each worker answers on a metrics listener of its own
+        url = process.wait_for_log(rf"\(worker {index}\): metrics and health on (http://\S+/)").group(1)
+        with urllib.request.urlopen(url + "health", timeout=5) as page:
+            assert json.load(page)["accepting_calls"] is True
     uniqueids = [new_uniqueid() for _ in range(40)]
     for uniqueid in uniqueids:
         result = call(process, simulated("closed", uniqueid))

@@ -136,3 +136,24 @@ def test_the_server_log_handler_writes_whole_lines() -> None:
         assert os.read(read, 64) == b"a warning\n"
         handler.close()
     os.close(read)
+
+
+def test_each_worker_has_a_metrics_port_of_its_own() -> None:
+    from agi.config import Config, MetricsConfig, ServerConfig
+    from agi.server.worker import worker_config
+
+    config = Config(server=ServerConfig(metrics=MetricsConfig(port=9573)))
+    assert [worker_config(config, n).server.metrics.port for n in (1, 2, 3)] == [9573, 9574, 9575]  # type: ignore[union-attr]
+    picked = Config(server=ServerConfig(metrics=MetricsConfig(port=0)))
+    assert worker_config(picked, 3) == picked
+    assert worker_config(Config(), 2) == Config()
+
+
+def test_a_workers_json_log_lines_name_it() -> None:
+    import json
+
+    from agi.log_json import JsonFormatter
+
+    record = logging.LogRecord("agiflow.server", logging.INFO, "", 0, "worker 2 listening", None, None)
+    assert json.loads(JsonFormatter(worker=2).format(record))["worker"] == 2
+    assert "worker" not in json.loads(JsonFormatter().format(record))

@@ -1,12 +1,17 @@
 """The shipped pieces of a fleet fit together: every ``hagi://`` host of the
 dialplan has SRV records in contrib/agiflow-srv.zone, each SRV target has an
-address there, and the records read as RFC 2782 says."""
+address there, the records read as RFC 2782 says, and the systemd unit gives
+a supervisor time to stop its workers itself."""
 from __future__ import annotations
 
+import configparser
 import re
 from pathlib import Path
 
 from support.dialplan_conf import parse
+
+from agi.config import ServerConfig
+from agi.server.fleet import STOP_GRACE
 
 REPO = Path(__file__).resolve().parents[2]
 ZONE = REPO / "contrib" / "agiflow-srv.zone"
@@ -50,3 +55,11 @@ def test_every_hagi_host_has_srv_records_whose_targets_have_addresses() -> None:
             assert 0 <= int(priority) <= 65535 and 0 <= int(weight) <= 65535 and int(port) == 4573
             assert target in addresses, f"no address for {target}"
         assert len({target for *_, target in srv}) == len(srv)
+
+
+def test_systemd_waits_longer_than_the_supervisor_waits_for_its_workers() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(REPO / "contrib" / "agiflow.service", encoding="utf-8")
+    service = unit["Service"]
+    assert service["KillMode"] == "mixed", "SIGTERM must reach the supervisor alone, which passes it on"
+    assert int(service["TimeoutStopSec"]) > ServerConfig().drain_timeout + STOP_GRACE
