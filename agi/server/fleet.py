@@ -9,7 +9,8 @@ port: the kernel spreads the calls over them, so the node uses N cores.
 - ``WorkersService`` starts the workers, restarts one that dies (after a
   backoff that doubles while it keeps dying young), and on stop sends each
   SIGTERM and waits until every one has drained and exited.
-- ``ForwardSignals`` passes SIGHUP (reload the flows) to every worker.
+- ``ReloadFlows`` (agi/server/fleet_reload.py) has every worker reload the
+  flows on SIGHUP and when a file changes, then reports the reload once.
 - ``StopSignals`` (agi/server/service.py): SIGTERM/SIGINT stop the supervisor.
 
 The workers share the CDRs, the number lists and the overrides through the
@@ -31,14 +32,17 @@ from twisted.python.failure import Failure
 from agi.config import Config, node_name
 from agi.log_output import flush_batched
 from agi.loading.library import FlowLibrary
+from agi.server.fleet_reload import ReloadFlows
 from agi.server.reuseport import reserve
 from agi.server.service import LogFlushService, StopSignals, list_warnings, open_store
-from agi.server.worker import READY, READY_FD
+from agi.server.worker import KEPT, READY, READY_FD, RELOADED
 
 log = logging.getLogger("agiflow.server")
 
 #: Seconds a worker has to start listening before the supervisor gives up on it.
 START_TIMEOUT = 60.0
+#: Seconds the workers get to say how a reload went.
+RELOAD_TIMEOUT = 30.0
 #: Seconds a stopping worker gets beyond server.drain_timeout before SIGKILL:
 #: its last CDRs may wait up to 30 s for a locked database.
 STOP_GRACE = 60.0
@@ -98,10 +102,16 @@ class WorkerProcess(ProcessProtocol):
         self.buffer = b""
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
-        if childFD == READY_FD:
-            self.buffer += data
-            if READY in self.buffer and not self.worker.ready:
+        """What the worker says on READY_FD, a line at a time."""
+        if childFD != READY_FD:
+            return
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        for line in lines:
+            news = line + b"\n"
+            if news == READY and not self.worker.ready:
                 self.service.worker_ready(self.worker)
+            elif news in (RELOADED, KEPT):
+                self.service.worker_reloaded(self.worker, news == RELOADED)
 
     def processEnded(self, reason: Failure) -> None:
         value = reason.value
@@ -119,7 +129,7 @@ class WorkersService(Service):
 
     def __init__(self, count: int, command: Callable[[int], list[str]], reactor: Any, *,
                  spawn: Spawn | None = None, stop_timeout: float = STOP_GRACE,
-                 start_timeout: float = START_TIMEOUT) -> None:
+                 start_timeout: float = START_TIMEOUT, reload_timeout: float = RELOAD_TIMEOUT) -> None:
         self.setName("workers")
         self.workers = [Worker(index) for index in range(1, count + 1)]
         self.command = command
@@ -127,6 +137,8 @@ class WorkersService(Service):
         self.spawn = spawn or reactor.spawnProcess
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
+        self.reload_timeout = reload_timeout
+        self._reloading: tuple[dict[int, bool | None], defer.Deferred[dict[int, bool | None]]] | None = None
         self.started: defer.Deferred[None] = defer.Deferred()
         self.stopping = False
         self.clean = True  # every worker stopped on request with status 0
@@ -163,6 +175,7 @@ class WorkersService(Service):
     def worker_ended(self, worker: Worker, status: int | None, signum: int | None) -> None:
         worker.process = None
         worker.exits.append((status, signum))
+        self._reload_settled()
         how = describe_exit(status, signum)
         if self.stopping:
             self.clean = self.clean and status == 0 and signum is None
@@ -175,6 +188,36 @@ class WorkersService(Service):
             delay = worker.backoff.delay(self.reactor.seconds() - worker.started_at)
             log.error("worker %d %s; its calls were cut; starting it again in %.1fs", worker.index, how, delay)
             worker.restart = self.reactor.callLater(delay, self._start, worker)
+
+    # -- reloading the flows -----------------------------------------------------------
+
+    def reload_all(self) -> "defer.Deferred[dict[int, bool | None]]":
+        """SIGHUP to every worker that listens; fires with {worker: loaded the
+        new flows (True), kept its own (False), or no answer (None): it died,
+        or ``reload_timeout`` passed} once each has answered or cannot."""
+        asked = [w for w in self.workers if w.alive and w.ready]
+        done: defer.Deferred[dict[int, bool | None]] = defer.Deferred()
+        self._reloading = ({w.index: None for w in asked}, done)
+        for worker in asked:
+            worker.process.signalProcess("HUP")
+        timer = self.reactor.callLater(self.reload_timeout, self._reload_settled, True)
+        done.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        self._reload_settled()
+        return done
+
+    def worker_reloaded(self, worker: Worker, ok: bool) -> None:
+        if self._reloading is not None and worker.index in self._reloading[0]:
+            self._reloading[0][worker.index] = ok
+            self._reload_settled()
+
+    def _reload_settled(self, timed_out: bool = False) -> None:
+        if self._reloading is None:
+            return
+        answers, done = self._reloading
+        dead = {w.index for w in self.workers if not w.alive}  # it loads the files as it starts again
+        if timed_out or all(ok is not None or index in dead for index, ok in answers.items()):
+            self._reloading = None
+            done.callback(dict(answers))
 
     # -- signals and stopping ------------------------------------------------------
 
@@ -223,37 +266,13 @@ class WorkersService(Service):
             d.callback(None)
 
 
-class ForwardSignals(Service):
-    """SIGHUP to the supervisor reaches every worker (each reloads its flows)."""
-
-    def __init__(self, workers: WorkersService, reactor: Any) -> None:
-        self.setName("forward-signals")
-        self.workers = workers
-        self.reactor = reactor
-        self._previous: Any = None
-
-    def startService(self) -> None:
-        super().startService()
-        self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
-
-    def stopService(self) -> None:
-        super().stopService()
-        signal.signal(signal.SIGHUP, self._previous)
-
-    def _on_sighup(self, _signum: int, _frame: Any) -> None:
-        self.reactor.callFromThread(self._forward)
-
-    def _forward(self) -> None:
-        log.info("SIGHUP: reloading the flows of %d workers", self.workers.signal_all("HUP"))
-
-
 class Supervisor(MultiService):
     """The supervisor's services; stopping them stops every worker first."""
 
-    def __init__(self, workers: WorkersService, reactor: Any) -> None:
+    def __init__(self, workers: WorkersService, reload: ReloadFlows, reactor: Any) -> None:
         super().__init__()
         self.workers = workers
-        for child in (LogFlushService(reactor), StopSignals(reactor), ForwardSignals(workers, reactor), workers):
+        for child in (LogFlushService(reactor), StopSignals(reactor), reload, workers):
             child.setServiceParent(self)
 
     @defer.inlineCallbacks
@@ -287,7 +306,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     host, port = held.getsockname()[:2]
     workers = WorkersService(count, command_for(command, port), reactor,
                              stop_timeout=config.server.drain_timeout + STOP_GRACE)
-    supervisor = Supervisor(workers, reactor)
+    supervisor = Supervisor(workers, ReloadFlows(library, workers, config.server.watch_interval, reactor), reactor)
     outcome: dict[str, int] = {}
     workers.started.addCallbacks(
         lambda _: log.info("agiflow listening on %s:%d (%d workers, node %s, CDRs in %s)", host, port, count,

@@ -46,7 +46,7 @@ from agi.server.metrics_http import ListenError, MetricsService, in_thread, metr
 from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.reuseport import listen_shared
 from agi.server.webhooks import TwistedWebhooks
-from agi.server.worker import Lifeline, WorkerRole, orphaned, worker_config
+from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.sqlite_files import guard_against_sigbus
@@ -76,7 +76,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     if store is None:
         return 1
     guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
-    server = make_service(config, library, store, reactor, node=node, shared_port=worker is not None)
+    server = make_service(config, library, store, reactor, node=node, worker=worker)
     try:
         server.privilegedStartService()
     except ListenError as exc:
@@ -91,7 +91,8 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     else:
         log.info("worker %d listening on %s:%d (pid %d)", worker.index, address.host, address.port, os.getpid())
         Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
-        worker.notify_ready()
+        library.quiet = True  # its supervisor reports each reload, once for all workers
+        worker.notify(READY)
     if server.metrics is not None:
         where = server.metrics.address
         log.info("metrics and health on http://%s:%d/ (/metrics, /health, /ready)", where.host, where.port)
@@ -117,9 +118,10 @@ def open_store(config: Config, node: str | None) -> CdrStore | None:
 
 
 def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,
-                 node: str | None = None, shared_port: bool = False) -> "ServerService":
+                 node: str | None = None, worker: WorkerRole | None = None) -> "ServerService":
     """The server's service tree over loaded flows and an opened CDR store;
-    ``node`` goes into its CDR rows; ``shared_port``: listen beside other workers."""
+    ``node`` goes into its CDR rows; a ``worker`` listens beside the other
+    workers and tells its supervisor how each reload went."""
     webhooks = TwistedWebhooks(reactor)
     listen = config.server.metrics
     metrics = PrometheusMetrics() if listen is not None else None
@@ -131,13 +133,14 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
         factory.settings = replace(factory.settings, linkedid=True)
     server = ServerService(factory)
     children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
-                               FlowsService(library, config.server, reactor), CdrWriterService(store),
+                               FlowsService(library, config.server, reactor, worker.reloaded if worker else None),
+                               CdrWriterService(store),
                                WebhooksService(webhooks)]
     if listen is not None and metrics is not None and calls is not None:
         state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
         site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
         children.append(MetricsService(listen, site, reactor))
-    children.append(FastAGIService(config.server, factory, reactor, shared_port=shared_port))
+    children.append(FastAGIService(config.server, factory, reactor, shared_port=worker is not None))
     for child in children:
         child.setServiceParent(server)
     return server
@@ -253,13 +256,16 @@ class WebhooksService(Service):
 
 class FlowsService(MultiService):
     """Reloads the flows on SIGHUP and, every ``watch_interval`` seconds
-    (0: never), when a flow file was added, removed or changed."""
+    (0: never), when a flow file was added, removed or changed;
+    ``on_reload(ok)`` hears how each SIGHUP's reload went."""
 
-    def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any) -> None:
+    def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any,
+                 on_reload: Callable[[bool], object] | None = None) -> None:
         super().__init__()
         self.setName("flows")
         self.library = library
         self.reactor = reactor
+        self.on_reload = on_reload
         self._previous: Any = None
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, library.reload_if_changed)
@@ -279,8 +285,10 @@ class FlowsService(MultiService):
         self.reactor.callFromThread(self._reload)
 
     def _reload(self) -> None:
-        log.info("SIGHUP: reloading flows")
-        self.library.reload()
+        log.log(logging.DEBUG if self.library.quiet else logging.INFO, "SIGHUP: reloading flows")
+        ok = not self.library.reload()
+        if self.on_reload is not None:
+            self.on_reload(ok)
 
 
 class LogFlushService(TimerService):

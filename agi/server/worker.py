@@ -6,7 +6,8 @@ it listens on the supervisor's port beside the other workers
 its own earlier process left running (the CDR ``node`` column is its key,
 such as ``pbx1/2``); and it talks to its supervisor over two pipes:
 
-- it writes ``ready`` to ``ready_fd`` once it listens;
+- it writes ``ready`` to ``ready_fd`` once it listens, and ``reloaded`` or
+  ``kept`` after each SIGHUP, once it has loaded the flows or kept its own;
 - it reads ``lifeline_fd`` (its standard input), which the supervisor never
   writes: end of file means the supervisor is gone (killed with SIGKILL, or
   crashed), and the worker stops at once, as the single server would have.
@@ -29,19 +30,23 @@ log = logging.getLogger("agiflow.server")
 #: The worker's descriptors, as the supervisor spawns it.
 LIFELINE_FD = 0
 READY_FD = 3
-#: What the worker writes to READY_FD once it listens.
+#: What the worker writes to READY_FD: once it listens, and after each
+#: reload its supervisor asked for (the new flows loaded, or the old kept).
 READY = b"ready\n"
+RELOADED = b"reloaded\n"
+KEPT = b"kept\n"
 #: A worker's exit status when its supervisor vanished.
 ORPHANED = 3
 
 
 def worker_config(config: Config, index: int) -> Config:
-    """Worker ``index``'s settings: each worker's metrics listener has a port
+    """Worker ``index``'s settings: it watches no flow file (its supervisor
+    does, and sends every worker SIGHUP), and its metrics listener has a port
     of its own, ``server.metrics.port`` + index - 1 (0 stays 0: each picks one)."""
     metrics = config.server.metrics
-    if metrics is None or metrics.port == 0:
-        return config
-    return replace(config, server=replace(config.server, metrics=replace(metrics, port=metrics.port + index - 1)))
+    if metrics is not None and metrics.port != 0:
+        metrics = replace(metrics, port=metrics.port + index - 1)
+    return replace(config, server=replace(config.server, watch_interval=0, metrics=metrics))
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,15 @@ class WorkerRole:
     ready_fd: int = READY_FD
     lifeline_fd: int = LIFELINE_FD
 
-    def notify_ready(self) -> None:
+    def notify(self, news: bytes) -> None:
+        """Tell the supervisor: READY once it listens, RELOADED or KEPT after each SIGHUP."""
         try:
-            os.write(self.ready_fd, READY)
-            os.close(self.ready_fd)
+            os.write(self.ready_fd, news)
         except OSError as exc:
-            log.warning("worker %d could not tell the supervisor it is ready: %s", self.index, exc)
+            log.warning("worker %d could not tell its supervisor %r: %s", self.index, news.strip(), exc)
+
+    def reloaded(self, ok: bool) -> None:
+        self.notify(RELOADED if ok else KEPT)
 
 
 class Lifeline:

@@ -3,6 +3,7 @@ spawn stands for reactor.spawnProcess and a clock for time, so starting,
 restarting with backoff, forwarding signals and stopping are exact."""
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any, Iterator
 
@@ -11,8 +12,9 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
-from agi.server.fleet import Backoff, ForwardSignals, WorkerProcess, WorkersService, command_for
-from agi.server.worker import READY_FD
+from agi.server.fleet import Backoff, WorkerProcess, WorkersService, command_for
+from agi.server.fleet_reload import ReloadFlows
+from agi.server.worker import KEPT, READY_FD, RELOADED
 
 
 class FakeProcess:
@@ -189,12 +191,105 @@ def test_stopping_cancels_a_restart_that_was_waiting(started: Any) -> None:
     assert len(spawn.spawned) == 3 and not reactor.getDelayedCalls()
 
 
-def test_sighup_reaches_every_running_worker(started: Any) -> None:
+class Library:
+    """A flow library whose files change when the test says."""
+
+    def __init__(self) -> None:
+        self.files = ("v1",)
+        self.loads = 0
+
+    def snapshot(self) -> tuple[str, ...]:
+        return self.files
+
+    def reload(self) -> list[str]:
+        self.loads += 1
+        return []
+
+
+def reloading(started: Any, watch_interval: float = 0) -> tuple[ReloadFlows, Library]:
     service, spawn, reactor = started
-    spawn.running(2).exit(status=1)
-    forward = ForwardSignals(service, reactor)
-    forward._forward()
-    assert [p.signals for p in spawn.spawned] == [["HUP"], [], ["HUP"]]
+    library = Library()
+    return ReloadFlows(library, service, watch_interval, reactor), library  # type: ignore[arg-type]
+
+
+def answer(process: FakeProcess, news: bytes) -> None:
+    process.protocol.childDataReceived(READY_FD, news)
+
+
+def test_sighup_reaches_every_worker_and_is_reported_once_all_have_reloaded(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    with caplog.at_level(logging.INFO):
+        reload.reload()
+        assert [p.signals for p in spawn.spawned] == [["HUP"], ["HUP"], ["HUP"]]
+        answer(spawn.running(1), RELOADED)
+        answer(spawn.running(3), RELOADED)
+        assert library.loads == 0, "the reload was reported before every worker had done it"
+        answer(spawn.running(2), RELOADED)
+    assert library.loads == 1 and "all 3 workers serve the new flows" in caplog.text
+
+
+def test_invalid_flows_are_kept_by_every_worker_and_reported_once(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    with caplog.at_level(logging.INFO):
+        for process in spawn.spawned:
+            answer(process, KEPT)
+    assert library.loads == 1 and "all 3 workers keep the flows they serve" in caplog.text
+
+
+def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started: Any) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    answer(spawn.running(1), RELOADED)
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    assert library.loads == 0
+    reactor.advance(30.0)  # worker 3 never answered
+    assert library.loads == 1 and not reload.busy
+
+
+def test_workers_that_read_different_files_reload_again(started: Any) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    answer(spawn.running(1), RELOADED)
+    answer(spawn.running(2), KEPT)
+    answer(spawn.running(3), RELOADED)
+    assert [len(p.signals) for p in spawn.spawned] == [2, 2, 2]
+
+
+def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None:
+    """One watcher, the supervisor's: the workers never load the files on
+    their own, so none keeps a set the others dropped."""
+    service, spawn, reactor = started
+    reload, library = reloading(started, watch_interval=2.0)
+    reload.startService()
+    try:
+        reactor.advance(2.0)
+        assert all(p.signals == [] for p in spawn.spawned)
+        library.files = ("v2",)
+        reactor.advance(2.0)
+        assert all(p.signals == ["HUP"] for p in spawn.spawned)
+        library.files = ("v3",)
+        reactor.advance(2.0)  # the reload of v2 is not done: v3 waits for it
+        assert all(p.signals == ["HUP"] for p in spawn.spawned)
+        for process in spawn.spawned:
+            answer(process, RELOADED)
+        reactor.advance(2.0)
+        assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned)
+    finally:
+        reload.stopService()
+
+
+def test_workers_watch_no_flow_file_of_their_own() -> None:
+    from agi.config import Config, ServerConfig
+    from agi.server.worker import worker_config
+
+    assert worker_config(Config(server=ServerConfig(watch_interval=2.0)), 1).server.watch_interval == 0
 
 
 class FakePort:

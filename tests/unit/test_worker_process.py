@@ -13,7 +13,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 
 from agi.log_output import ATOMIC_WRITE, WholeLines, batched_stderr, log_format
-from agi.server.worker import ORPHANED, READY, Lifeline, WorkerRole, orphaned
+from agi.server.worker import KEPT, ORPHANED, READY, RELOADED, Lifeline, WorkerRole, orphaned
 
 
 class Readers:
@@ -75,12 +75,15 @@ def test_an_orphaned_worker_says_so_and_ends_at_once(caplog: pytest.LogCaptureFi
     assert "worker 2: the supervisor is gone; stopping at once" in caplog.text
 
 
-def test_a_worker_tells_its_supervisor_it_listens() -> None:
+def test_a_worker_tells_its_supervisor_it_listens_and_how_each_reload_went() -> None:
     read, write = os.pipe()
-    WorkerRole(1, "pbx1/1", ready_fd=write).notify_ready()
-    assert os.read(read, 64) == READY
-    assert os.read(read, 64) == b"", "the worker closes its end once it has said it"
+    worker = WorkerRole(1, "pbx1/1", ready_fd=write)
+    worker.notify(READY)
+    worker.reloaded(True)
+    worker.reloaded(False)
+    assert os.read(read, 64) == READY + RELOADED + KEPT
     os.close(read)
+    os.close(write)
 
 
 def test_a_workers_log_lines_name_it() -> None:
@@ -145,8 +148,8 @@ def test_each_worker_has_a_metrics_port_of_its_own() -> None:
     config = Config(server=ServerConfig(metrics=MetricsConfig(port=9573)))
     assert [worker_config(config, n).server.metrics.port for n in (1, 2, 3)] == [9573, 9574, 9575]  # type: ignore[union-attr]
     picked = Config(server=ServerConfig(metrics=MetricsConfig(port=0)))
-    assert worker_config(picked, 3) == picked
-    assert worker_config(Config(), 2) == Config()
+    assert worker_config(picked, 3).server.metrics == picked.server.metrics
+    assert worker_config(Config(), 2).server.metrics is None
 
 
 def test_a_workers_json_log_lines_name_it() -> None:
