@@ -7,6 +7,7 @@ Pure SQLite: no Twisted, no click.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -23,14 +24,17 @@ INSERT_OPERATION = "insert_callback"
 CALLBACK_COLUMNS: dict[str, type] = {
     "id": int, "requested_at": str, "call_id": str, "flow": str, "caller": str,
     "number": str, "raw_number": str, "queue": str, "reason": str, "status": str,
-    "done_at": str, "note": str,
+    "done_at": str, "note": str, "request_key": str,
 }
 #: What a step hands over; id, status, done_at and note are the table's.
 REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason")
 
+#: One pending request; the same request written again (its key, set when
+#: the call asked) changes nothing. The same text runs on PostgreSQL.
 INSERT_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status) "
-    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, '{PENDING}')"
+    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, request_key, status) "
+    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, :request_key, '{PENDING}') "
+    "ON CONFLICT (request_key) DO NOTHING"
 )
 SELECT_CALLBACKS = (
     "SELECT * FROM callbacks WHERE (:status IS NULL OR status = :status) "
@@ -54,11 +58,19 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
                 table.add_column(column, kind)
     table.create_index(["status", "requested_at"], if_not_exists=True)
     table.create_index(["call_id"], if_not_exists=True)
+    table.create_index(["request_key"], index_name="idx_callbacks_request_key", unique=True, if_not_exists=True)
 
 
-def insert_callback(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+def insert_callback(conn: Any, row: Mapping[str, Any]) -> None:
     """The writer operation: one pending request."""
-    conn.execute(INSERT_CALLBACK, {field: row.get(field) for field in REQUEST_FIELDS})
+    conn.execute(INSERT_CALLBACK, callback_values(row))
+
+
+def callback_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """INSERT_CALLBACK's parameters; a request without a key gets a new one."""
+    values = {field: row.get(field) for field in REQUEST_FIELDS}
+    values["request_key"] = row.get("request_key") or uuid.uuid4().hex
+    return values
 
 
 # -- where steps hand their requests -------------------------------------------
@@ -75,7 +87,7 @@ class StoredCallbackRequests:
         self.writer = writer
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(INSERT_OPERATION, {field: row.get(field) for field in REQUEST_FIELDS})
+        self.writer.submit(INSERT_OPERATION, callback_values(row))
 
 
 class MemoryCallbackRequests:
