@@ -99,8 +99,14 @@ def ensure_step_key(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_call_steps_call_seq")  # the key replaces it
 
 
-def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
-    """Close the rows of calls a previous server left running; their count."""
-    with db.conn:
-        cursor = db.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now})
-    return cursor.rowcount
+def mark_interrupted(conn: Any, now: str) -> int:
+    """Close the rows of calls a previous server left running; their count.
+    ``conn``: an autocommit connection of either backend."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = conn.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now}).rowcount
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(count)
