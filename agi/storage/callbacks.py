@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+import psycopg
 import sqlite_utils
+
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
 
 PENDING = "pending"
 DONE = "done"
@@ -115,7 +119,7 @@ class CallbackBook:
     path: Path
     busy_timeout: float = 5.0
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
         if not self.path.exists():
             raise CallbackError(f"no database at {self.path} (agiflow serve creates it)")
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -127,11 +131,11 @@ class CallbackBook:
         (ISO UTC text), oldest first."""
         conn = self._connect()
         try:
-            return [dict(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+            return [_shown(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
+        except _ERRORS as exc:
+            if _no_table(exc):
                 return []
-            raise CallbackError(f"cannot read {self.path}: {exc}") from None
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
 
@@ -141,10 +145,10 @@ class CallbackBook:
         try:
             cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "note": note, "id": request_id})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except _ERRORS as exc:
+            if _no_table(exc):
                 raise CallbackError(f"no callback request {request_id}") from None
-            raise CallbackError(f"cannot update {self.path}: {exc}") from None
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
         if row is None:
@@ -152,4 +156,37 @@ class CallbackBook:
         if cursor.rowcount == 0:
             raise CallbackError(f"callback request {request_id} is already {row['status']} "
                                 f"(since {row['done_at']})")
-        return dict(row)
+        return _shown(row)
+
+
+class PostgresCallbackBook(CallbackBook):
+    """The ``callbacks`` table of a PostgreSQL database."""
+
+    def __init__(self, url: PostgresUrl) -> None:
+        super().__init__(Path(str(url)))
+        self.url = url
+
+    def _connect(self) -> Any:
+        try:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=30_000,
+                                            application_name="agiflow callbacks"))
+        except psycopg.Error as exc:
+            raise CallbackError(f"cannot connect to {self.url}: {_one_line(exc)}") from None
+        conn.raw.row_factory = pg.row_factory
+        return conn
+
+
+_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+def _no_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc)
+
+
+def _one_line(exc: Exception) -> str:
+    return pg.one_line(exc)
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    """A request as commands show it: every column but the internal request key."""
+    return {key: row[key] for key in row.keys() if key != "request_key"}
