@@ -9,6 +9,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.db.location import Database, parse_database
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -35,6 +36,8 @@ SCHEMA: dict[str, Any] = obj({
     "flows": {"type": "string", "minLength": 1},
     "sounds": {"type": "string", "minLength": 1},
     "database": {"type": "string", "minLength": 1},
+    "database_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+    "journal": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
     "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
     "recordings": obj({
@@ -70,7 +73,12 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     flows: Path = Path("flows")
     sounds: Path = Path("sounds")
-    database: Path = Path("agiflow.db")
+    #: A SQLite file (Path) or a PostgreSQL database (PostgresUrl).
+    database: Database = Path("agiflow.db")
+    #: The longest a call waits for a PostgreSQL lookup or override read.
+    database_timeout: float = 0.5
+    #: Where CDR operations wait when the database cannot take them.
+    journal: Path = Path("agiflow-journal.jsonl")
     log_level: str = "INFO"
     default_region: str = "ES"
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
@@ -90,9 +98,14 @@ def load_config(path: str | Path | None) -> Config:
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
+    base = Path(path).resolve().parent
+    database: Database = Path("agiflow.db")
+    try:
+        database = parse_database(document.get("database", "agiflow.db"), base)
+    except ValueError as exc:
+        errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     if errors:
         raise ConfigError(sorted(errors))
-    base = Path(path).resolve().parent
     server = dict(document.get("server") or {})
     fallback = server.pop("fallback", None)
     return Config(
@@ -100,7 +113,9 @@ def load_config(path: str | Path | None) -> Config:
                                "fallback": _fallback(fallback)}),
         flows=base / document.get("flows", "flows"),
         sounds=base / document.get("sounds", "sounds"),
-        database=base / document.get("database", "agiflow.db"),
+        database=database,
+        database_timeout=float(document.get("database_timeout", 0.5)),
+        journal=base / document.get("journal", "agiflow-journal.jsonl"),
         log_level=document.get("log_level", "INFO"),
         default_region=document.get("default_region", "ES"),
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 
 class ListUnavailable(Exception):
@@ -31,8 +31,9 @@ class ListHit:
 
 
 class NumberLists(Protocol):
-    def match(self, list_name: str, number: str) -> ListHit | None:
-        """The entry of ``list_name`` that ``number`` matches, or None.
+    def match(self, list_name: str, number: str) -> ListHit | None | Awaitable[ListHit | None]:
+        """The entry of ``list_name`` that ``number`` matches, or None, at
+        once or as an awaitable (a store the server reads off the reactor).
         Raises ListUnavailable if the list is missing or unreadable, and
         ValueError if ``number`` is not a phone number."""
 
@@ -52,9 +53,10 @@ class OverridesUnavailable(Exception):
 
 
 class ScheduleOverrides(Protocol):
-    def active(self, schedule: str, at: datetime) -> Override | None:
-        """The override in force for ``schedule`` at ``at``, if any.
-        Raises OverridesUnavailable when overrides cannot be read."""
+    def active(self, schedule: str, at: datetime) -> Override | None | Awaitable[Override | None]:
+        """The override in force for ``schedule`` at ``at``, if any, at once
+        or as an awaitable. Raises OverridesUnavailable when overrides
+        cannot be read."""
 
 
 class CallbackRequests(Protocol):

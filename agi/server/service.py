@@ -20,7 +20,6 @@ import logging
 import resource
 import signal
 import sqlite3
-from pathlib import Path
 from typing import Any, Generator
 
 from twisted.application.internet import TCPServer, TimerService
@@ -28,16 +27,21 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
+import psycopg
+
 from agi.config import Config, ServerConfig
+from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
-from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.factory import FastAGIFactory
 from agi.server.webhooks import TwistedWebhooks
 from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.migrations import SchemaError
+from agi.storage.stores import missing_lists
 
 log = logging.getLogger("agiflow.server")
 
@@ -54,11 +58,11 @@ def serve(config: Config, reactor: Any = None) -> int:
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
-    store = CdrStore(config.database)
+    store = CdrStore(config.database, journal=config.journal)
     try:
         interrupted = store.open()
-    except (sqlite3.Error, OSError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
         return 1
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
@@ -81,10 +85,18 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     """The server's service tree over loaded flows and an opened CDR store."""
     webhooks = TwistedWebhooks(reactor)
     services = live_services(config, cdr=store, webhooks=webhooks)
+    threads = None
+    if isinstance(config.database, PostgresUrl):
+        threads = DatabaseThreads(reactor, config.database_timeout)
+        services = off_the_reactor(services, threads)
     factory = FastAGIFactory(library, store, config.server, reactor, services=services)
     server = ServerService(factory)
-    for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),
-                  CdrWriterService(store), WebhooksService(webhooks), FastAGIService(config.server, factory, reactor)):
+    children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
+                               FlowsService(library, config.server, reactor), CdrWriterService(store)]
+    if threads is not None:
+        children.append(DatabaseThreadsService(threads))
+    children += [WebhooksService(webhooks), FastAGIService(config.server, factory, reactor)]
+    for child in children:
         child.setServiceParent(server)
     return server
 
@@ -159,6 +171,22 @@ class CdrWriterService(Service):
         super().stopService()
         log.info("writing the last %d CDR operations", self.store.pending)
         self.saved = self.store.close()
+
+
+class DatabaseThreadsService(Service):
+    """The threads that read PostgreSQL for calls (lookups, overrides)."""
+
+    def __init__(self, threads: DatabaseThreads) -> None:
+        self.setName("database-threads")
+        self.threads = threads
+
+    def startService(self) -> None:
+        super().startService()
+        self.threads.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.threads.stop()
 
 
 class WebhooksService(Service):
@@ -261,7 +289,7 @@ def _allow_open_files(max_calls: int) -> None:
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
-def warn_missing_lists(flows: FlowSet, database: Path) -> None:
+def warn_missing_lists(flows: FlowSet, database: Database) -> None:
     """Log each number list a flow reads that the database does not have:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""
