@@ -13,6 +13,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from agi.db.location import parse_database
 from agi.cli.common import checked_database, config_option, get_database
 from agi.cli.database import Need
 from agi.reports import run_report
@@ -66,7 +67,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     since = _call(moment, common["since"], now, tz, param="--since") if common["since"] else None
     until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name)
-    database = checked_database(Path(common["database"]), Need.READ) if common["database"] \
+    database = checked_database(parse_database(common["database"]), Need.READ) if common["database"] \
         else get_database(common["config_path"], Need.READ)[1]
     fmt, output = common["fmt"], common["output"]
     result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line

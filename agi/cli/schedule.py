@@ -15,7 +15,8 @@ from agi.config import Config
 from agi.loading.loader import load_schedules
 from agi.hours.evaluate import changes, describe_time, state_at
 from agi.hours.model import Schedule
-from agi.storage.overrides import STATES, SqliteOverrides
+from agi.db.location import exists
+from agi.storage.overrides import STATES, SqliteOverrides, simulation_overrides, writable_overrides
 from agi.hours.spec import parse_moment
 from agi.services import Override, OverridesUnavailable
 
@@ -56,7 +57,7 @@ def _find(config: Config, name: str) -> Schedule:
 
 
 def _reader(config: Config) -> SqliteOverrides | None:
-    return SqliteOverrides(config.database, readonly=True) if config.database.is_file() else None
+    return simulation_overrides(config.database)
 
 
 def _active(config: Config, name: str, at: datetime) -> Override | None:
@@ -147,7 +148,7 @@ def override(name: str, state: str, until: str, reason: str, config_path: str | 
     if end <= moment:
         raise click.BadParameter(f"{describe_time(end, zone)} is not in the future", param_hint="--until")
     try:
-        SqliteOverrides(config.database).set(Override(name, state, end, reason), moment)
+        writable_overrides(config.database).set(Override(name, state, end, reason), moment)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)
@@ -163,8 +164,8 @@ def clear(name: str, config_path: str | None) -> None:
     config, _ = get_database(config_path, Need.WRITE)
     in_force = _active(config, name, now())
     try:
-        if config.database.is_file():
-            SqliteOverrides(config.database).clear(name)
+        if exists(config.database):
+            writable_overrides(config.database).clear(name)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot clear the override: {exc}") from None
     if in_force is None:

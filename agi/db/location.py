@@ -91,3 +91,9 @@ def describe(database: Database) -> str:
 
 def is_postgres(database: object) -> bool:
     return isinstance(database, PostgresUrl)
+
+
+def exists(database: Database) -> bool:
+    """The SQLite file exists; a PostgreSQL database is taken to exist
+    (connecting tells)."""
+    return isinstance(database, PostgresUrl) or Path(database).is_file()

@@ -27,7 +27,7 @@ class PostgresListAdmin(ListAdmin):
 
     def __init__(self, url: PostgresUrl, clock: Callable[[], float] = time.time, *,
                  read_only: bool = False) -> None:  # noqa: D107 - no SQLite file to open
-        self.path = Path(str(url))
+        self.path = url  # type: ignore[assignment]  # named in messages
         self.url = url
         self.clock = clock
         self.conn = pg.Connection(pg.connect(url, application_name="agiflow lists"))  # type: ignore[assignment]

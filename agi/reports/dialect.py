@@ -45,7 +45,7 @@ SQLITE = Dialect("sqlite", {
 
 POSTGRES = Dialect("postgresql", {
     "plain": "",
-    "julianday": "(extract(epoch FROM CAST(c.started_at AS timestamptz)) / 86400.0 + 2440587.5)",
+    "julianday": "CAST(extract(epoch FROM CAST(c.started_at AS timestamptz)) / 86400 + 2440587.5 AS double precision)",
     "menu_timeouts": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'timeouts' AS integer), 0)",
     "menu_invalid": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'invalid' AS integer), 0)",
 }, no_limit=None)

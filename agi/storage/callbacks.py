@@ -41,8 +41,8 @@ INSERT_CALLBACK = (
     "ON CONFLICT (request_key) DO NOTHING"
 )
 SELECT_CALLBACKS = (
-    "SELECT * FROM callbacks WHERE (:status IS NULL OR status = :status) "
-    "AND (:since IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
+    "SELECT * FROM callbacks WHERE (CAST(:status AS TEXT) IS NULL OR status = :status) "
+    "AND (CAST(:since AS TEXT) IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
@@ -165,6 +165,7 @@ class PostgresCallbackBook(CallbackBook):
     def __init__(self, url: PostgresUrl) -> None:
         super().__init__(Path(str(url)))
         self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
 
     def _connect(self) -> Any:
         try:

@@ -157,6 +157,7 @@ class PostgresOverrides(SqliteOverrides):
     def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000) -> None:
         super().__init__(Path(str(url)), readonly=readonly)
         self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
 
     def _connection(self) -> Any:
@@ -192,6 +193,13 @@ def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:
         log.warning("schedule overrides cannot be prepared (%s); schedules run without them until "
                     "the database is writable", exc)
     return overrides
+
+
+def writable_overrides(database: str | Database) -> SqliteOverrides:
+    """Overrides a command sets or clears."""
+    if isinstance(database, PostgresUrl):
+        return PostgresOverrides(database, statement_timeout_ms=30_000)
+    return SqliteOverrides(database)
 
 
 def simulation_overrides(database: str | Database) -> SqliteOverrides | None:
