@@ -19,8 +19,15 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
+from agi.storage import connections
 from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, callback_values
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
+from agi.storage.migrations import upgrade
+
+#: How long one write may run on PostgreSQL before it is given up (and retried with the next).
+STATEMENT_TIMEOUT_MS = 2000
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -28,18 +35,25 @@ Operation = tuple[str, str, Any]
 
 
 class DirectCdr:
-    """Writes CDR rows to the SQLite file at ``path`` as they happen."""
+    """Writes CDR rows to the database at ``path`` (a SQLite file or a
+    PostgreSQL URL) as they happen."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str | Path | PostgresUrl, *, busy_timeout: float = 5.0) -> None:
+        self.url = path if isinstance(path, PostgresUrl) else None
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.pending: list[Operation] = []
         self.written = 0
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
 
     def open(self) -> None:
         """Create the schema if it is missing. Unlike the server, never marks
         other calls interrupted: other processes may be running theirs."""
+        if self.url is not None:
+            upgrade(self.url, online_only=True)
+            self._conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+                                                  application_name="agiflow-agi"))
+            return
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
             db = sqlite_utils.Database(self.path)
@@ -97,26 +111,32 @@ class DirectCdr:
                 if _apply(conn, operation):
                     applied.append(operation)
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except connections.ERRORS as exc:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except connections.ERRORS:
+                pass
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one",
-                      len(self.pending), exc)
+                      len(self.pending), connections.one_line(exc))
             return
         self.written += len(applied)
         self.pending = []
 
 
-def _apply(conn: sqlite3.Connection, operation: Operation) -> bool:
+def _apply(conn: Any, operation: Operation) -> bool:
     name, sql, params = operation
+    conn.execute("SAVEPOINT one")
     try:
         cursor = conn.execute(sql, params)
-    except sqlite3.OperationalError:
-        raise
-    except sqlite3.Error as exc:
+    except connections.ERRORS as exc:
+        if connections.trouble(exc):
+            raise
+        conn.execute("ROLLBACK TO one")
         log.error("dropping CDR operation %s (%s): %s", name, exc, json.dumps(params, default=str, sort_keys=True))
         return False
+    conn.execute("RELEASE one")
     if name == "update_call" and cursor.rowcount == 0:
-        log.error("dropping CDR operation %s: no calls row with id %r", name, params.get("id"))
+        log.error("dropping CDR operation %s: no calls row with id %r", name, params[-1])
         return False
     return True
