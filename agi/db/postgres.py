@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo, errors
+from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool
 
 from agi.db.location import PostgresUrl
@@ -46,11 +47,27 @@ def parameters(url: PostgresUrl, *, statement_timeout_ms: int | None = None,
     return params
 
 
+class _BoolAsInteger(Dumper):
+    """Booleans go into agiflow's integer columns (``vip``) as 1 and 0, as SQLite stores them."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """What every agiflow connection adapts its own way."""
+    conn.adapters.register_dumper(bool, _BoolAsInteger)
+
+
 def connect(url: PostgresUrl, *, autocommit: bool = True, statement_timeout_ms: int | None = None,
             application_name: str | None = None) -> psycopg.Connection[Any]:
     """One connection; autocommit unless asked (transactions by hand or with ``transaction()``)."""
     params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=application_name)
-    return psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
+    conn = psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
+    configure(conn)
+    return conn
 
 
 def pool(url: PostgresUrl, *, size: int, timeout: float, statement_timeout_ms: int,
@@ -60,7 +77,7 @@ def pool(url: PostgresUrl, *, size: int, timeout: float, statement_timeout_ms: i
     server that is down at start is retried in the background."""
     params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=f"agiflow {name}")
     return ConnectionPool(conninfo.make_conninfo(**params), min_size=1, max_size=size, timeout=timeout,
-                          kwargs={"autocommit": True}, name=name, open=True,
+                          kwargs={"autocommit": True}, name=name, open=True, configure=configure,
                           reconnect_timeout=float("inf"), check=ConnectionPool.check_connection)
 
 
