@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agi.cli.common import CliError, config_option, get_config
-from agi.db.location import parse_database
+from agi.db.location import Database, parse_database
 from agi.storage.copy import CopyError, copy_database
 from agi.storage.migrations import SCHEMA_VERSION, upgrade, version
 
@@ -67,7 +67,7 @@ def copy_command(source: str, target: str) -> None:
                f"to {parse_database(target)}")
 
 
-def _database(text: str, option: str) -> object:
+def _database(text: str, option: str) -> Database:
     try:
         return parse_database(text)
     except ValueError as exc:

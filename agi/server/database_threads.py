@@ -50,7 +50,7 @@ class DatabaseThreads:
     def stop(self) -> None:
         self.pool.stop()
 
-    def run(self, work: Callable[..., T], *args: Any, failure: Callable[[str], Exception]) -> "defer.Deferred[T]":
+    def run(self, work: Callable[..., Any], *args: Any, failure: Callable[[str], Exception]) -> "defer.Deferred[Any]":
         """``work(*args)`` in the pool; fails with ``failure(reason)`` when
         it takes longer than the timeout or too many reads already wait."""
         if self.in_flight >= self.limit:

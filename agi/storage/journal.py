@@ -96,7 +96,7 @@ class Journal:
         while True:
             with self._lock:
                 self._file.seek(offset)
-                lines = []
+                lines: list[bytes] = []
                 while len(lines) < size:
                     line = self._file.readline()
                     if not line.endswith(b"\n"):
