@@ -93,11 +93,9 @@ class CdrStore:
         if self.journal is not None and self.journal.open():
             log.warning("writing %d CDR operations a previous run left in the journal %s",
                         self.journal.lines, self.journal.path)
-            conn = self._replay_journal(None)
+            conn = self._replay_journal(None, retry=False)  # a database error: not starting
             if conn is not None:
                 conn.close()
-            if self.journal.active:
-                raise OSError(f"cannot write the CDR operations left in the journal {self.journal.path}")
         conn = connections.writer_connector(self.database, self.busy_timeout)(self.path)
         connections.prepare_writer(conn, self.busy_timeout)
         try:
@@ -232,7 +230,7 @@ class CdrStore:
     def _journal_waiting(self) -> bool:
         return self.journal is not None and self.journal.active and not self._queue
 
-    def _replay_journal(self, conn: Any) -> Any:
+    def _replay_journal(self, conn: Any, retry: bool = True) -> Any:
         """Write the journal's operations in order, a batch per transaction,
         then empty it; stops early (keeping it) when close gives up or new
         operations arrive in memory first... which cannot happen while it
@@ -240,7 +238,7 @@ class CdrStore:
         assert self.journal is not None
         offset = 0
         for batch, offset in self.journal.batches(self.batch_size):
-            conn = self._write_until_done(conn, batch, journaled=True)
+            conn = self._write_until_done(conn, batch, journaled=True, retry=retry)
             if conn is _GAVE_UP:
                 return conn
         if self.journal.clear_if_done(offset):
@@ -256,7 +254,8 @@ class CdrStore:
         self._batch = batch
         return batch
 
-    def _write_until_done(self, conn: Any, batch: list[tuple[str, Any]], journaled: bool = False) -> Any:
+    def _write_until_done(self, conn: Any, batch: list[tuple[str, Any]], journaled: bool = False,
+                          retry: bool = True) -> Any:
         """One transaction per batch; on a database error keep the batch and
         retry (on a new connection unless the database is only locked)."""
         while True:
@@ -271,6 +270,8 @@ class CdrStore:
                 conn.execute("COMMIT")
             except connections.ERRORS as exc:
                 conn = self._failed(conn, exc)
+                if not retry:
+                    raise
                 time.sleep(self.retry_delay)
                 continue
             self.written += len(batch)
