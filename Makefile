@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup browser postgres serve test bench clean
+.PHONY: setup browser postgres serve test e2e bench clean
 
 $(BIN)/agiflow: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ postgres:
 
 test: setup browser postgres
 	$(BIN)/python -m pytest -q
+
+# The end-to-end suite on a real Asterisk 22 built into AST_PREFIX (default
+# ~/.cache/agiflow-asterisk; docs/e2e.md); it skips when there is none.
+e2e: setup
+	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 bench: setup
 	$(BIN)/python bench/run_all.py

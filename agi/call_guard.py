@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agi.protocol import appargs
+
 #: What running an application can do.
 DIALS = "dials"
 RECORDS = "records"
@@ -70,9 +72,9 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
 
 
 def _runs_code(name: str, argument: str) -> bool:
-    if _CODE_OPTION.search(argument):
+    fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
+    if any(_CODE_OPTION.search(field) for field in fields):
         return True
-    fields = argument.split(",")
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
 

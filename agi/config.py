@@ -10,6 +10,7 @@ import phonenumbers
 from jsonschema import Draft202012Validator
 
 from agi.db.location import Database, parse_database
+from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -101,9 +102,11 @@ def load_config(path: str | Path | None) -> Config:
     base = Path(path).resolve().parent
     database: Database = Path("agiflow.db")
     try:
-        database = parse_database(document.get("database", "agiflow.db"), base)
+        raw = document.get("database", "agiflow.db")
+        database = parse_database(raw if isinstance(raw, str) and raw.strip() else "agiflow.db", base)
     except ValueError as exc:
         errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
+    errors += _allow_errors(file, document)
     if errors:
         raise ConfigError(sorted(errors))
     server = dict(document.get("server") or {})
@@ -121,6 +124,20 @@ def load_config(path: str | Path | None) -> Config:
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
+
+
+def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
+    """An allow entry that is not an address or network, or that no peer
+    of the configured ``server.host`` can match, is an error."""
+    server = document.get("server")
+    if not isinstance(server, dict) or not isinstance(server.get("allow"), list):
+        return []
+    entries = server["allow"]
+    if not all(isinstance(entry, str) for entry in entries):
+        return []  # the schema has said so
+    host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host
+    return [SourceError(file, line_of(document, ["server", "allow", index]), f"server.allow: {message}")
+            for index, message in check_entries(entries, host)]
 
 
 def _read_document(file: str) -> MarkedMap:

@@ -23,7 +23,7 @@ from agi.services import ListUnavailable, OverridesUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
-from agi.log_output import LOG_FORMAT, batched_stderr
+from agi.log_output import BoundedFormatter, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -124,7 +124,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
+    handler.setFormatter(BoundedFormatter())
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

@@ -62,7 +62,7 @@ VERSION_1 = (
     'name TEXT COLLATE "C" NOT NULL, created_at TEXT COLLATE "C" NOT NULL)',
     'CREATE TABLE IF NOT EXISTS schedule_overrides (schedule TEXT COLLATE "C" PRIMARY KEY, '
     "state TEXT NOT NULL CHECK (state IN ('open', 'closed')), until DOUBLE PRECISION NOT NULL, "
-    "reason TEXT NOT NULL DEFAULT '', set_at DOUBLE PRECISION NOT NULL)",
+    "reason TEXT NOT NULL DEFAULT '', set_at DOUBLE PRECISION NOT NULL, start DOUBLE PRECISION)",
 )
 #: Version 2: keys that make every CDR write idempotent (a write retried
 #: after a lost acknowledgement changes nothing): one step row per call and

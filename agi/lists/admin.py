@@ -22,6 +22,7 @@ from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
 from agi.lists.store import connect
 from agi.services import ListUnavailable
+from agi.db.caps import CAPS, cap_text
 
 #: Rows removed per transaction when old entries are purged.
 PURGE_CHUNK = 50_000
@@ -131,6 +132,7 @@ class ListAdmin:
             row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
             list_id = int(row[0]) if row else self._create(name)
             new = self.conn.execute(sql.ENTRY_EXISTS, (list_id, entry.key)).fetchone() is None
+            note = None if note is None else cap_text(note, CAPS["note"])
             self.conn.execute(sql.ADD_ENTRY, (list_id, entry.key, note, int(self.clock())))
             if entry.prefix:
                 self.conn.execute(sql.ADD_PREFIX_LENGTH, (length_bit(entry.key), list_id))

@@ -24,6 +24,10 @@ from typing import BinaryIO, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
+from agi.db.caps import CAPS, cap_text
+
+#: Characters a list entry's note keeps (docs/cdr.md lists every cap).
+NOTE_CAP = CAPS["note"]
 
 NUMBER_HEADERS = ("number", "phone", "telephone", "msisdn", "e164", "numero", "número", "telefono", "teléfono")
 NOTE_HEADERS = ("note", "notes", "comment", "reason", "nota")
@@ -124,7 +128,7 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
                 continue
             report.entries += 1
             note = row[note_col].strip() if len(row) > note_col else ""
-            yield number, (terminal_text(note).strip() or None) if note else None
+            yield number, (cap_text(terminal_text(note).strip(), NOTE_CAP) or None) if note else None
     except UnicodeDecodeError as exc:  # a multi-byte codec (UTF-16) met bytes it cannot read at all
         report.undecodable += 1
         report.reject(report.lines + 1, f"not {report.encoding} text from here on ({exc.reason}); "

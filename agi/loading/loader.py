@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator, ValidationError
 
 from agi.engine import templates
-from agi.loading import graph
+from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
 from agi.loading.schedules_file import build_schedules, is_schedules_document
@@ -187,8 +187,8 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors,
         errors.add(where + [kind], f"{prefix}{kind}.{option}: {message}")
     for option, text, is_condition in node.templates():
         syntax = templates.syntax_error(text, expression=is_condition)
-        if syntax:
-            errors.add(where + [kind], f"{prefix}{kind}.{option}: {syntax}")
+        for problem in [syntax] if syntax else template_check.fixed_problems(text, is_condition):
+            errors.add(where + [kind], f"{prefix}{kind}.{option}: {problem}")
     transitions = _transitions(name, node, common, errors)
     return Step(name=name, node=node, transitions=transitions, line=raw.line)
 
@@ -260,6 +260,7 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
     errors += compliance_errors(flows, sources)
+    errors += template_check.library_errors(flows, {str(file): document for file, document in documents})
     if errors:
         return FlowSet(), sorted(errors)
     return FlowSet(flows, {name: s for name, s in schedules.items() if s is not None}), []

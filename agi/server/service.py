@@ -42,6 +42,7 @@ from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.migrations import SchemaError
 from agi.storage.stores import missing_lists
+from agi.db.sqlite_files import guard_against_sigbus
 
 log = logging.getLogger("agiflow.server")
 
@@ -64,6 +65,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
         log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
         return 1
+    guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
     server = make_service(config, library, store, reactor)

@@ -50,6 +50,15 @@ class Node:
         the validator can compile them before any call."""
         return []
 
+    def sets_variables(self) -> tuple[str, ...]:
+        """Flow variables the step may set (``vars.NAME`` in templates), so
+        the validator can tell a variable no step sets from one that is set."""
+        return ()
+
+    def sets_cdr_fields(self) -> tuple[str, ...]:
+        """CDR fields the step may set (``cdr.NAME`` in templates)."""
+        return ()
+
     def problems(self) -> list[tuple[str, str]]:
         """(option path, message) for option combinations the schema cannot catch."""
         return []

@@ -20,6 +20,7 @@ from typing import Any
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
+from agi.protocol import appargs
 from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
@@ -201,7 +202,7 @@ class ConsentNode(Node):
         if ctx.channel.hung_up:
             raise ChannelHungUp("MixMonitor not started: the caller hung up")
         path = recording_path(settings, ctx.now(), ctx.call.caller, ctx.call.called, ctx.call.id)
-        options = ",".join(filter(None, (path, self.mixmonitor_options)))
+        options = ",".join(filter(None, (appargs.escape(path), self.mixmonitor_options)))
         result: int | str = "not sent"
         if problem is None:
             try:

@@ -16,8 +16,9 @@ from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, join_arguments, read_status, read_variable,
-                                    run_app, seconds)
+from agi.protocol import appargs
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
+                                    render_argument, render_options, run_app, seconds, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -58,6 +59,9 @@ class DialNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return tuple(status.lower() for status in DIAL_STATUSES)
 
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
+
     def dials(self) -> bool:
         return True
 
@@ -71,11 +75,11 @@ class DialNode(Node):
         return [(option, text, False) for option, text in texts if text]
 
     async def run(self, ctx: CallContext) -> StepResult:
-        destination = argument("destination", ctx.render_text(self.destination).strip())
+        destination = render_argument(ctx, "destination", self.destination, refused="&").strip()
         if not destination:
             raise BadArgument("the destination is empty")
-        options = join_arguments([destination, "" if self.timeout is None else str(self.timeout),
-                                  argument("options", ctx.render_text(self.options))])
+        options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
+                                  render_options(ctx, "options", self.options)])
         await self._set_callerid(ctx)
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)

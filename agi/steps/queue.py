@@ -26,16 +26,19 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
+from agi.protocol import appargs
 from agi.steps.dialplan_app import (
     AppRun,
     BadArgument,
-    argument,
     clear_variables,
     join_arguments,
     read_status,
     read_variable,
+    render_argument,
+    render_options,
     run_app,
     seconds,
+    written_options_problems,
 )
 from agi.yamlschema import TEXT, obj
 from agi.vocabulary import ERROR, HANGUP
@@ -88,6 +91,9 @@ class QueueNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
 
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
@@ -107,14 +113,14 @@ class QueueNode(Node):
     def arguments(self, ctx: CallContext) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
         URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""
-        queue = argument("queue name", ctx.render_text(self.name).strip())
+        queue = render_argument(ctx, "queue name", self.name).strip()
         if not queue:
             raise BadArgument("the queue name is empty")
-        rendered = [argument(option, ctx.render_text(text)) for option, text in
-                    (("options", self.options), ("url", self.url), ("announce", self.announce))]
-        tail = [argument(option, ctx.render_text(text)) for option, text in
-                (("gosub", self.gosub), ("rule", self.rule))]
-        return queue, join_arguments([queue, *rendered, _number(self.timeout), "", *tail, _number(self.position)])
+        url, announce, gosub, rule = (appargs.escape(render_argument(ctx, option, text)) for option, text in
+                                      (("url", self.url), ("announce", self.announce), ("gosub", self.gosub),
+                                       ("rule", self.rule)))
+        return queue, join_arguments([appargs.escape(queue), render_options(ctx, "options", self.options), url,
+                                      announce, _number(self.timeout), "", gosub, rule, _number(self.position)])
 
     async def run(self, ctx: CallContext) -> StepResult:
         queue, options = self.arguments(ctx)

@@ -66,6 +66,9 @@ class RobinsonNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("number", self.number, False)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.variable,)
+
     async def run(self, ctx: CallContext) -> StepResult:
         ctx.channel.guard.check_started()  # nothing dials until the check says clear
         raw = ctx.render_text(self.number).strip()

@@ -17,6 +17,7 @@ import sqlite_utils
 
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
+from agi.db.caps import CAPS, cap_row, cap_text
 
 PENDING = "pending"
 DONE = "done"
@@ -65,6 +66,11 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
     table.create_index(["request_key"], index_name="idx_callbacks_request_key", unique=True, if_not_exists=True)
 
 
+def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a request a step hands over, each text cut at its cap."""
+    return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
+
+
 def insert_callback(conn: Any, row: Mapping[str, Any]) -> None:
     """The writer operation: one pending request."""
     conn.execute(INSERT_CALLBACK, callback_values(row))
@@ -72,7 +78,7 @@ def insert_callback(conn: Any, row: Mapping[str, Any]) -> None:
 
 def callback_values(row: Mapping[str, Any]) -> dict[str, Any]:
     """INSERT_CALLBACK's parameters; a request without a key gets a new one."""
-    values = {field: row.get(field) for field in REQUEST_FIELDS}
+    values = request_values(row)
     values["request_key"] = row.get("request_key") or uuid.uuid4().hex
     return values
 
@@ -101,7 +107,7 @@ class MemoryCallbackRequests:
         self.rows: list[dict[str, Any]] = []
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.rows.append({field: row.get(field) for field in REQUEST_FIELDS})
+        self.rows.append(request_values(row))
 
 
 # -- what agiflow callbacks reads and changes ---------------------------------
@@ -143,7 +149,8 @@ class CallbackBook:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""
         conn = self._connect()
         try:
-            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "note": note, "id": request_id})
+            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "id": request_id,
+                                                   "note": None if note is None else cap_text(note, CAPS["note"])})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
         except _ERRORS as exc:
             if _no_table(exc):

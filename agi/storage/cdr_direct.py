@@ -23,6 +23,7 @@ from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 from agi.storage import connections
 from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, callback_values
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
 from agi.storage.migrations import upgrade
 
@@ -67,6 +68,8 @@ class DirectCdr:
             finally:
                 db.close()
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        for pragma in WRITER_PRAGMAS:
+            self._conn.execute(pragma)
 
     def call_started(self, row: dict[str, Any]) -> None:
         self._write(("insert_call", INSERT_CALL, call_values(row)))
@@ -88,9 +91,9 @@ class DirectCdr:
         self._flush()
         for name, sql, params in self.pending:
             log.error("CDR operation not written: %s %s %s", name, sql, json.dumps(params, default=str, sort_keys=True))
-        if self._conn is not None:
+        if self._conn is not None and not attribute_problem(self.path):  # closing writes to the -shm
             self._conn.close()
-            self._conn = None
+        self._conn = None
         return not self.pending
 
     def _write(self, operation: Operation) -> None:
@@ -103,6 +106,10 @@ class DirectCdr:
         never be applied (a bug, not the database) is logged and dropped."""
         if not self.pending or self._conn is None:
             return
+        problem = attribute_problem(self.path)
+        if problem:  # not touched (agi.db.sqlite_files)
+            log.error("cannot write %d CDR operations yet (%s); retrying with the next one", len(self.pending), problem)
+            return
         conn = self._conn
         applied: list[Operation] = []
         try:
@@ -113,10 +120,12 @@ class DirectCdr:
             conn.execute("COMMIT")
         except connections.ERRORS as exc:
             try:
-                if conn.in_transaction:
+                if conn.in_transaction and not (self.url is None and attribute_problem(self.path)):
                     conn.execute("ROLLBACK")
             except connections.ERRORS:
                 pass
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+                give_back_space(conn)
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one",
                       len(self.pending), connections.one_line(exc))
             return

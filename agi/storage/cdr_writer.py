@@ -8,16 +8,22 @@ when work arrives, lets more gather for ``flush_interval`` and writes it in
 batches, one transaction each, with plain parameterised SQL: one wake-up for
 many calls, so the writer hardly competes with the reactor for the GIL.
 
-When the database is locked, read-only, full, gone, down or unreachable,
-the batch is kept and retried (reconnecting first, unless it is only
-locked), the trouble is logged when it starts, every minute while it lasts
-and when it ends: CDRs are delayed, never silently lost. With a
-``journal``, at most ``max_queue`` operations wait in memory; later ones go
-to the journal file (agi/storage/journal.py) until the database has taken
-them all, and ``close`` moves what it cannot write there. Every write is
-idempotent, so a batch retried after a commit that was not acknowledged,
-or a journal replayed twice, writes nothing twice. Without a journal,
-``close`` says how many operations it could not write.
+When the database is locked, read-only, full or gone, the batch is kept and
+retried (reconnecting first, unless it is only locked), the trouble is logged
+when it starts, every minute while it lasts and when it ends: CDRs are
+delayed, never silently lost. After a disk-full error the WAL is
+checkpointed and truncated, and the batch is written in halves, so the
+writer recovers as soon as there is room again, on small disks too; while a
+database file is immutable or append-only the writer does not touch it
+(agi.db.sqlite_files). The queue is bounded (agi.storage.cdr_admission).
+``close`` says how many operations it could not write or had to drop.
+
+With a ``journal`` (``agiflow serve``), at most ``max_queue`` operations
+wait in memory; later ones go to the journal file (agi/storage/journal.py)
+until the database has taken them all, and ``close`` moves what it cannot
+write there, for the next start. Every write is idempotent, so a batch
+retried after a commit that was not acknowledged, or a journal replayed
+twice, writes nothing twice (docs/database.md).
 """
 from __future__ import annotations
 
@@ -26,16 +32,17 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage import connections
-from agi.storage.callbacks import INSERT_OPERATION, insert_callback
-from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, mark_interrupted, step_values, update_call_sql
+from agi.storage.cdr_admission import MAX_PENDING, Admission
+from agi.storage.cdr_batch import OPERATIONS, apply_batch
+from agi.storage.cdr_schema import mark_interrupted
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
@@ -59,12 +66,13 @@ class CdrStore:
     PostgreSQL URL) from a background thread."""
 
     def __init__(self, path: str | Path | PostgresUrl, *, batch_size: int = 500, retry_delay: float = 1.0,
-                 busy_timeout: float = 5.0, flush_interval: float = 0.05,
+                 busy_timeout: float = 5.0, flush_interval: float = 0.05, max_pending: int = MAX_PENDING,
                  clock: Callable[[], float] = time.time,
                  connector: Callable[[str], Any] | None = None,
                  journal: str | Path | None = None, max_queue: int = MAX_QUEUE) -> None:
         self.database: Database = parse_database(path) if isinstance(path, str) else path
-        self.path = str(path) if not isinstance(path, PostgresUrl) else str(path)
+        self.path = str(path)
+        self.sqlite = not isinstance(self.database, PostgresUrl)
         self.busy_timeout = busy_timeout
         self.connector = connector or connections.writer_connector(self.database, busy_timeout)
         self.journal = Journal(journal) if journal is not None else None
@@ -77,6 +85,7 @@ class CdrStore:
         self.written = 0
         self.failures = 0
         self._queue: deque[tuple[str, Any]] = deque()
+        self.admission = Admission(max_pending)
         self._in_flight = 0
         self._wake = threading.Event()
         self._stopping = False
@@ -86,15 +95,15 @@ class CdrStore:
 
     def open(self) -> int:
         """Bring the schema up to date (migrations that are safe while other
-        servers run), write what a previous run left in the journal, and
-        mark calls left running by a previous server as interrupted;
-        returns how many were."""
+        servers run), write what a previous run left in the journal (a
+        database error here is raised: not starting), and mark calls left
+        running by a previous server as interrupted; returns how many were."""
         upgrade(self.database, online_only=True, clock=self.clock)
         if self.journal is not None and self.journal.open():
             log.warning("writing %d CDR operations a previous run left in the journal %s",
                         self.journal.lines, self.journal.path)
-            conn = self._replay_journal(None, retry=False)  # a database error: not starting
-            if conn is not None:
+            conn = self._replay_journal(None, retry=False)
+            if conn is not None and conn is not _GAVE_UP:
                 conn.close()
         conn = connections.writer_connector(self.database, self.busy_timeout)(self.path)
         connections.prepare_writer(conn, self.busy_timeout)
@@ -123,7 +132,8 @@ class CdrStore:
 
     def _to_journal(self, operations: list[tuple[str, Any]]) -> bool:
         """Append to the journal; when even that fails, keep them in memory
-        (past the bound) and say so. False when they stayed in memory."""
+        (past ``max_queue``, up to the admission limit) and say so. False
+        when they stayed in memory."""
         assert self.journal is not None
         try:
             self.journal.append(operations)
@@ -138,20 +148,24 @@ class CdrStore:
         return True
 
     def call_started(self, row: dict[str, Any]) -> None:
-        self._put(("insert_call", row))
+        if self.admission.call_started(row.get("id"), self.pending):  # type: ignore[arg-type]
+            self._put(("insert_call", row))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self._put(("insert_step", (call, step)))
+        if self.admission.step_finished(call, self.pending):
+            self._put(("insert_step", (call, step)))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
-        self._put(("update_call", (call, values)))
+        if self.admission.call_ended(call, self.pending):
+            self._put(("update_call", (call, values)))
 
     def submit(self, operation: str, arg: Any) -> None:
         """Queue one named write (a key of ``OPERATIONS``) on the same
         thread and transactions as the CDRs: ``close`` writes it too."""
         if operation not in OPERATIONS:
             raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(OPERATIONS)}")
-        self._put((operation, arg))
+        if self.admission.other(self.pending):
+            self._put((operation, arg))
 
     def close(self, stall_timeout: float = 30.0) -> bool:
         """Write everything queued, then stop the thread.
@@ -159,10 +173,11 @@ class CdrStore:
         Waits as long as the writer makes progress; gives up only when
         nothing could be written for ``stall_timeout`` seconds (the database
         stays locked or unwritable), logging how many operations are lost.
-        False when anything is left unwritten.
+        False when anything is left unwritten, or was dropped because the
+        queue was full.
         """
         if self._thread is None:
-            return self._close_journal()
+            return self._close_journal() and self.admission.report()
         self._stopping = True
         self._wake.set()
         written = self.written
@@ -172,13 +187,13 @@ class CdrStore:
                 log.error("CDR writer made no progress for %.0fs; %d operations unwritten",
                           stall_timeout, self.pending)
                 self._thread = None
-                return self._keep_for_next_start()
+                return self._keep_for_next_start() and self.admission.report()
             written = self.written
         self._thread = None
         if self.pending:
             log.error("CDR writer stopped with %d operations unwritten", self.pending)
-            return self._keep_for_next_start()
-        return self._close_journal()
+            return self._keep_for_next_start() and self.admission.report()
+        return self._close_journal() and self.admission.report()
 
     def _keep_for_next_start(self) -> bool:
         """Move what is unwritten (the batch in flight too: it may or may
@@ -191,11 +206,8 @@ class CdrStore:
         self._queue.clear()
         if not self._to_journal(left):
             return False
-        log.warning("%d CDR operations kept in the journal %s: the next start writes them",
-                    self.journal.lines, self.journal.path)
         self._in_flight = 0
-        self.journal.close()
-        return True
+        return self._close_journal()
 
     def _close_journal(self) -> bool:
         if self.journal is not None:
@@ -207,7 +219,7 @@ class CdrStore:
 
     def _run(self) -> None:
         """Wake when work arrives, let more gather, write it all; until close."""
-        conn: sqlite3.Connection | None = None
+        conn: Any = None
         try:
             while not (self._stopping and not self._queue and not self._journal_waiting()):
                 self._wake.wait()
@@ -224,17 +236,19 @@ class CdrStore:
         except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
             log.exception("CDR writer stopped")
         finally:
-            if conn is not None and conn is not _GAVE_UP:
+            if conn is not None and not self._blocked():
                 conn.close()
+
+    def _blocked(self) -> str | None:
+        """Why the SQLite files must not be touched now (agi.db.sqlite_files)."""
+        return attribute_problem(self.path) if self.sqlite else None
 
     def _journal_waiting(self) -> bool:
         return self.journal is not None and self.journal.active and not self._queue
 
     def _replay_journal(self, conn: Any, retry: bool = True) -> Any:
         """Write the journal's operations in order, a batch per transaction,
-        then empty it; stops early (keeping it) when close gives up or new
-        operations arrive in memory first... which cannot happen while it
-        is active, so it runs to the end or until the database takes them."""
+        then empty it. New operations follow it into the file meanwhile."""
         assert self.journal is not None
         offset = 0
         for batch, offset in self.journal.batches(self.batch_size):
@@ -257,32 +271,48 @@ class CdrStore:
     def _write_until_done(self, conn: Any, batch: list[tuple[str, Any]], journaled: bool = False,
                           retry: bool = True) -> Any:
         """One transaction per batch; on a database error keep the batch and
-        retry (on a new connection unless the database is only locked)."""
-        while True:
+        retry (on a new connection unless the database is only locked). A
+        batch a full disk refused is retried in halves, down to one operation.
+        ``journaled``: a batch read from the journal (not counted in memory);
+        without ``retry`` a database error is raised."""
+        size = len(batch)
+        while batch:
             if self._stopping and self._thread is None:
                 return _GAVE_UP  # close gave up: what is left is in the journal, or reported lost
+            part = batch[:size]
             try:
+                problem = self._blocked()
+                if problem:
+                    raise FilesBlocked(f"{problem}: not touched until it is writable")
                 if conn is None:
-                    conn = self.connector(self.path)
-                    connections.prepare_writer(conn, self.busy_timeout)
-                conn.execute("BEGIN IMMEDIATE")
-                _apply_batch(conn, batch)
-                conn.execute("COMMIT")
+                    conn = self._connect()
+                _commit(conn, part)
             except connections.ERRORS as exc:
+                if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+                    size = max(1, size // 2)
                 conn = self._failed(conn, exc)
                 if not retry:
                     raise
                 time.sleep(self.retry_delay)
                 continue
-            self.written += len(batch)
+            batch = batch[len(part):]
+            self.written += len(part)
             if not journaled:
-                self._in_flight = 0
-                self._batch = []
-            if self._trouble is not None:
-                log.warning("CDR database writable again after %.0fs; delayed CDRs written",
-                            time.monotonic() - self._trouble[0])
-                self._trouble = None
-            return conn
+                self._in_flight = len(batch)
+                self._batch = batch
+        if self._trouble is not None:
+            log.warning("CDR database writable again after %.0fs; delayed CDRs written",
+                        time.monotonic() - self._trouble[0])
+            self._trouble = None
+        return conn
+
+    def _connect(self) -> Any:
+        conn = self.connector(self.path)
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            for pragma in WRITER_PRAGMAS:
+                conn.execute(pragma)
+        return conn
 
     def _failed(self, conn: Any, exc: Exception) -> Any:
         """Roll back, say so (when the trouble starts, changes, and every
@@ -290,13 +320,15 @@ class CdrStore:
         self.failures += 1
         message = connections.one_line(exc)
         self._remind(message)
-        if conn is None:
-            return None
+        if conn is None or isinstance(exc, FilesBlocked) or self._blocked():
+            return conn  # touching it (a rollback, a close) writes to a file that may be immutable
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error) and any(word in message for word in _LOCKED):
                 return conn
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+                give_back_space(conn)
             conn.close()
         except connections.ERRORS:
             pass
@@ -314,99 +346,17 @@ class CdrStore:
         self._trouble = (since, logged, message)
 
 
-#: What ``_write_until_done`` returns for a journal batch after close gave up.
+class FilesBlocked(sqlite3.OperationalError):
+    """A file of the database is immutable or append-only: not touched."""
+
+
+def _commit(conn: Any, batch: list[tuple[str, Any]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    apply_batch(conn, batch)
+    conn.execute("COMMIT")
+
+
+#: What ``_write_until_done`` returns once close gave up.
 _GAVE_UP: Any = object()
 
 
-def _insert_call(conn: Any, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_CALL, call_values(row))
-
-
-def _insert_step(conn: Any, arg: tuple[str, dict[str, Any]]) -> None:
-    conn.execute(INSERT_STEP, step_values(*arg))
-
-
-def _apply_batch(conn: Any, batch: list[tuple[str, Any]]) -> None:
-    """The batch's new call rows, then its step rows, one executemany each;
-    then every other operation in order (an update always follows the
-    insert of its row: same batch, or an earlier one).
-
-    A call that starts and ends within the batch gets its final row in one
-    insert: same transaction, same result as the insert and its update."""
-    calls: list[dict[str, Any]] = []
-    ends: dict[Any, dict[str, Any] | None] = {}  # call key -> its end values, if it ended in this batch
-    steps: list[tuple[str, dict[str, Any]]] = []
-    others = []
-    for op, arg in batch:
-        if op == "insert_step":
-            steps.append(arg)
-        elif op == "insert_call":
-            calls.append(arg)
-            ends[arg.get("id")] = None
-        elif op == "update_call" and arg[0] in ends and ends[arg[0]] is None:
-            ends[arg[0]] = arg[1]
-        else:
-            others.append((op, arg))
-    if calls:
-        rows = [(row, ends[row.get("id")]) for row in calls]
-        _insert_many(conn, INSERT_CALL, [call_values({**row, **end} if end else row) for row, end in rows],
-                     lambda: [op for row, end in rows for op in _queued_as(row, end)])
-    if steps:
-        _insert_many(conn, INSERT_STEP, [step_values(*arg) for arg in steps],
-                     lambda: [("insert_step", arg) for arg in steps])
-    for op, arg in others:
-        _apply(conn, op, arg)
-
-
-def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    """A call row's operations as they were queued: its insert, and its update if merged."""
-    return [("insert_call", row)] if end is None else [("insert_call", row), ("update_call", (row.get("id"), end))]
-
-
-def _insert_many(conn: Any, sql: str, params: list[tuple[Any, ...]],
-                 operations: Callable[[], list[tuple[str, Any]]]) -> None:
-    """All rows at once in a savepoint; when one row is bad, undo the group
-    and apply its ``operations()`` one by one, so only the bad one is dropped."""
-    conn.execute("SAVEPOINT many")
-    try:
-        conn.executemany(sql, params)
-    except connections.ERRORS as exc:
-        if connections.trouble(exc):
-            raise
-        conn.execute("ROLLBACK TO many")
-        conn.execute("RELEASE many")
-        for op, arg in operations():
-            _apply(conn, op, arg)
-        return
-    conn.execute("RELEASE many")
-
-
-def _update_call(conn: Any, arg: tuple[str, dict[str, Any]]) -> None:
-    call, values = arg
-    cursor = conn.execute(_update_sql(tuple(values)), (*values.values(), call))
-    if cursor.rowcount == 0:
-        raise LookupError(f"no calls row with id {call!r}")
-
-
-@lru_cache(maxsize=256)
-def _update_sql(columns: tuple[str, ...]) -> str:
-    """The UPDATE for these columns, built once: calls end with the same few sets."""
-    return update_call_sql(columns)
-
-
-def _apply(conn: Any, op: str, arg: Any) -> None:
-    """Apply one operation; a row that cannot be applied (a bug, not a
-    database problem) is logged and dropped so it cannot block the rest."""
-    try:
-        OPERATIONS[op](conn, arg)
-    except Exception as exc:  # noqa: BLE001 - keep the writer alive for every other call
-        if isinstance(exc, connections.ERRORS) and connections.trouble(exc):
-            raise
-        log.exception("dropping CDR operation %s: %r", op, arg)
-
-
-#: Every write the writer thread knows, by name.
-OPERATIONS: dict[str, Callable[[Any, Any], None]] = {
-    "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
-    INSERT_OPERATION: insert_callback,
-}

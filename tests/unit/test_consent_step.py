@@ -311,7 +311,8 @@ def test_recording_name_for_an_anonymous_caller_and_no_called_number() -> None:
     assert name == "/rec/2025/03/10/20250310-093000_anonymous_unknown_unknown.wav"
 
 
-@pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec,b", "wav"), ("/rec", "wav,b")])
+@pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec\nb", "wav"), ("/rec\x00", "wav"),
+                                                ("/rec", "wav,b")])
 def test_recording_settings_mixmonitor_cannot_take_are_refused(directory: str, fmt: str) -> None:
     assert settings_problem(RecordingSettings(directory=directory, format=fmt)) is not None
 
