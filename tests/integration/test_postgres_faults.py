@@ -121,7 +121,7 @@ def test_a_stopped_server_fails_checks_closed_at_once_and_the_cdrs_are_written_o
         before = calls_during(server, 5)
         cluster.stop("fast")
         try:
-            during = calls_during(server, 40)
+            during = calls_during(server, 20)
         finally:
             cluster.start()
         for _, took, commands in during:
@@ -129,7 +129,7 @@ def test_a_stopped_server_fails_checks_closed_at_once_and_the_cdrs_are_written_o
             assert not any('EXEC "Dial"' in c for c in commands), "dialled without a do-not-call answer"
         assert_written_once(url, [u for u, _, _ in before + during])
         results = rows(url, "SELECT robinson, count(*) FROM calls GROUP BY robinson ORDER BY 1")
-        assert ("error", 40) in results
+        assert ("error", 20) in results
         after = calls_during(server, 3)  # lookups work again on fresh connections
         assert_written_once(url, [u for u, _, _ in after])
         assert {r[0] for r in rows(url, "SELECT robinson FROM calls WHERE call_id IN ("
@@ -144,7 +144,7 @@ def test_a_frozen_server_bounds_every_check_by_the_timeout_and_loses_no_cdr(
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         try:
-            during = calls_during(server, 30)
+            during = calls_during(server, 16)
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
@@ -157,7 +157,7 @@ def test_a_frozen_server_bounds_every_check_by_the_timeout_and_loses_no_cdr(
 def test_a_restart_under_load_loses_and_doubles_nothing(tmp_path: Path, cluster: Cluster, url: PostgresUrl) -> None:
     with running_server(config_for(tmp_path, url)) as server:
         with ThreadPoolExecutor(max_workers=1) as background:
-            load = background.submit(calls_during, server, 60)
+            load = background.submit(calls_during, server, 30)
             time.sleep(0.5)
             cluster.stop("fast")
             cluster.start()
