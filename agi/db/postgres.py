@@ -73,12 +73,16 @@ def connect(url: PostgresUrl, *, autocommit: bool = True, statement_timeout_ms: 
 def pool(url: PostgresUrl, *, size: int, timeout: float, statement_timeout_ms: int,
          name: str) -> ConnectionPool:
     """A pool of ``size`` autocommit connections; a borrower waits at most
-    ``timeout`` seconds for one. Opened without waiting for the server: a
-    server that is down at start is retried in the background."""
+    ``timeout`` seconds for one. Opened without waiting for the server. A
+    reconnection gives up after a second (``reconnect_timeout``), so that
+    the next borrower starts a fresh one at once instead of waiting for a
+    back-off grown during a long outage. A connection
+    the server closed is noticed when it fails, and replaced (its borrower
+    retries once, see ``PostgresNumberLists``): no check query per borrow."""
     params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=f"agiflow {name}")
     return ConnectionPool(conninfo.make_conninfo(**params), min_size=1, max_size=size, timeout=timeout,
                           kwargs={"autocommit": True}, name=name, open=True, configure=configure,
-                          reconnect_timeout=float("inf"), check=ConnectionPool.check_connection)
+                          reconnect_timeout=1.0)
 
 
 @lru_cache(maxsize=1024)

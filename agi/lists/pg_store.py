@@ -65,8 +65,7 @@ class PostgresNumberLists:
 
     def _query(self, list_name: str, keys: list[str]) -> tuple[int, dict[str, str]]:
         try:
-            with self._connections().connection(timeout=self.wait) as conn:
-                row = conn.execute(pg.pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
+            row = self._fetch(list_name, keys)
         except PoolTimeout:
             raise ListUnavailable(f"cannot read number list {list_name!r}: no connection to {self.url} "
                                   f"within {self.wait:g}s") from None
@@ -77,6 +76,21 @@ class PostgresNumberLists:
             raise ListUnavailable(f"no number list named {list_name!r} in {self.url}")
         found = dict(item.split("\t", 1) for item in row[2])
         return int(row[1]), found
+
+    def _fetch(self, list_name: str, keys: list[str]) -> Any:
+        """The MATCH row. When a connection fails (the server restarted since
+        it was opened), the pool checks its idle ones, dropping those that
+        are gone, and the lookup runs once more on a good one."""
+        for attempt in (1, 2):
+            pool = self._connections()
+            try:
+                with pool.connection(timeout=self.wait) as conn:
+                    return conn.execute(pg.pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                pool.check()
+        return None
 
     def _connections(self) -> ConnectionPool:
         if self._pool is None:
