@@ -116,11 +116,13 @@ class Lookups(threading.Thread):
             worker.join()
 
 
-def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Path) -> dict[str, float]:
+def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Path,
+              rate: float = 0.0) -> dict[str, float]:
     port = free_port()
     server = agiflow_server(folder, ROOT / "bench" / "reference_lookup.yaml", port, cpu=0, database=database)
     before, pg_before = cpu_seconds(server.pid), postgres_cpu()
-    load = LoadRun(["run", "--port", str(port), "--calls", str(calls), "--concurrency", str(concurrency)], cpu=1)
+    load = LoadRun(["run", "--port", str(port), "--calls", str(calls), "--concurrency", str(concurrency),
+                    "--rate", str(rate)], cpu=1)
     took = load.result.get("seconds", 0.0)
     server_cpu, pg_cpu = cpu_seconds(server.pid) - before, postgres_cpu() - pg_before
     server.stop()
@@ -142,6 +144,8 @@ def main() -> int:
     parser.add_argument("--numbers", type=int, default=None, help="numbers to import (default 5,000,000; quick 200,000)")
     parser.add_argument("--calls", type=int, default=None, help="calls per backend (default 6000; quick 1500)")
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="new calls a second (default: as fast as the server takes them)")
     parser.add_argument("--quick", action="store_true", help="the short run used by make bench")
     args = parser.parse_args()
     numbers = args.numbers or (200_000 if args.quick else 5_000_000)
@@ -161,12 +165,13 @@ def main() -> int:
         (folder / "sqlite").mkdir()
         with list_admin(folder / "sqlite" / "cdr.db") as sqlite_lists, csv_path.open(encoding="utf-8") as source:
             sqlite_lists.import_entries("robinson", read_entries(source, Normaliser("ES"), ReadReport()))
-        sqlite = calls_run("sqlite", "cdr.db", calls, args.concurrency, folder / "sqlite")
+        sqlite = calls_run("sqlite", "cdr.db", calls, args.concurrency, folder / "sqlite", args.rate)
         lookups = Lookups(url, numbers)
         lookups.start()
-        postgres = calls_run("postgresql", url.url, calls, args.concurrency, folder / "postgres")
+        postgres = calls_run("postgresql", url.url, calls, args.concurrency, folder / "postgres", args.rate)
         lookups.stop.set()
         lookups.join()
+        lookups.store.close()
     print(f"{'backend':<11} {'calls':>6} {'calls/s':>8} {'server ms/call':>15} {'postgres ms/call':>17}")
     for name, run in (("sqlite", sqlite), ("postgresql", postgres)):
         print(f"{name:<11} {run['calls']:>6.0f} {run['calls_per_s']:>8.0f} {run['server_ms']:>15.2f} "
