@@ -23,8 +23,10 @@ setup(
         "phonenumbers>=8.13",
         "holidays>=0.50",
         "tzdata",
+        "prometheus-client>=0.20",
     ],
-    extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0", "Pillow>=10"]},
+    extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0", "types-PyYAML",
+                             "ruff>=0.5", "Pillow>=10"]},
     entry_points={"console_scripts": ["agiflow=agi.cli.main:main",
                                     "agiflow-agi=agi.stdio.main:entry_point"]},
 )

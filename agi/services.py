@@ -1,5 +1,5 @@
 """What steps use besides the channel: number lists, schedule overrides,
-callback requests, webhooks, recording settings and chance.
+callback requests, webhooks, recording settings, chance and metrics.
 
 One ``Services`` is built per server (or per simulation) and shared by every
 call. Each field is an interface defined here, so steps depend on what they
@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from agi.metrics import NO_METRICS, Metrics
 
 
 class ListUnavailable(Exception):
@@ -105,3 +107,6 @@ class Services:
     default_region: str = "ES"
     #: Returns a float in [0, 1): percentage splits; injected for tests.
     chance: Callable[[], float] = random.random
+    #: What the server counts (agi/metrics.py); nothing by default. The
+    #: compliance guard reports its refusals here (``compliance_refused``).
+    metrics: Metrics = NO_METRICS

@@ -10,19 +10,24 @@ from agi.db.location import PostgresUrl
 from agi.lists.store import server_lists
 from agi.storage.overrides import server_overrides, simulation_overrides
 from agi.storage.stores import number_lists
+from agi.metered import MeteredLists, MeteredWebhooks
+from agi.metrics import NO_METRICS, Metrics
+from agi.services import Services, Webhooks
+from agi.webhooks import DryRunWebhooks
 
 #: Connections the server's PostgreSQL lookups may use at once
 #: (agi/server/database_threads.py runs them in as many threads).
 LOOKUP_CONNECTIONS = 4
-from agi.services import Services, Webhooks
-from agi.webhooks import DryRunWebhooks
 
 
-def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhooks | None = None) -> Services:
+def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhooks | None = None,
+                  metrics: Metrics = NO_METRICS) -> Services:
     """Services of calls on a live channel (``agiflow serve``, ``agiflow-agi``),
     backed by the configured database. Callback requests go through the CDR
-    writer ``cdr``; ``webhooks`` posts the flows' webhooks."""
-    services = Services(recordings=config.recordings, default_region=config.default_region, webhooks=webhooks)
+    writer ``cdr``; ``webhooks`` posts the flows' webhooks; list checks and
+    webhooks are counted in ``metrics``."""
+    services = Services(recordings=config.recordings, default_region=config.default_region, webhooks=webhooks,
+                        metrics=metrics)
     if cdr is not None:
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
@@ -31,6 +36,10 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
                                       wait=config.database_timeout)
     else:
         services.lists = server_lists(config.database, config.default_region)
+    if metrics is not NO_METRICS:
+        services.lists = MeteredLists(services.lists, metrics)
+        if webhooks is not None:
+            services.webhooks = MeteredWebhooks(webhooks, metrics)
     return services
 
 

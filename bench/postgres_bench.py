@@ -34,16 +34,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from agi.db.location import PostgresUrl  # noqa: E402
-from agi.lists.csvio import ReadReport, read_entries  # noqa: E402
-from agi.lists.numbers import Normaliser  # noqa: E402
-from agi.lists.pg_store import PostgresNumberLists  # noqa: E402
-from agi.storage.migrations import upgrade  # noqa: E402
-from agi.storage.stores import list_admin  # noqa: E402
-from bench.lists_bench import national, write_csv  # noqa: E402
-from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, free_port  # noqa: E402
+from agi.db.location import PostgresUrl
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.lists.pg_store import PostgresNumberLists
+from agi.storage.migrations import upgrade
+from agi.storage.stores import list_admin
+from bench.lists_bench import national, write_csv
+from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, free_port
 
 CANDIDATES = ("postgresql://postgres@/postgres?host=/var/run/postgresql",
               "postgresql://postgres@127.0.0.1:5432/postgres")

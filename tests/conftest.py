@@ -20,6 +20,12 @@ from typing import Iterator
 import pytest
 
 from agi.db.location import Database, PostgresUrl
+from support.server_process import servers
+from support.tinydisk import tiny_disk
+
+#: Fixtures every test may use, defined in tests/support.
+__all__ = ["servers", "tiny_disk"]
+
 from support.flows_folder import FlowsFolder
 from support.number_lists import lists_database
 from support.postgres import TestServer, find_server

@@ -15,6 +15,7 @@ from agi.cli.schema import schema
 from agi.cli.serve import serve
 from agi.cli.simulate import simulate
 from agi.cli.sounds import sounds
+from agi.cli.status import status
 from agi.cli.test import test
 from agi.cli.validate import validate
 
@@ -27,6 +28,7 @@ def cli() -> None:
 
 for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
+cli.add_command(status)
 cli.add_command(callbacks)
 cli.add_command(report)
 cli.add_command(sounds)

@@ -146,7 +146,7 @@ class Rows(tuple):  # type: ignore[type-arg]
 
     _names: tuple[str, ...] = ()
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._names.index(key))
         return tuple.__getitem__(self, key)
@@ -161,7 +161,8 @@ def row_factory(cursor: Any) -> Any:
     kind = type("Row", (Rows,), {"_names": names, "__slots__": ()})
 
     def make(values: Any) -> Rows:
-        return kind(values)
+        row: Rows = kind(values)
+        return row
     return make
 
 
@@ -176,7 +177,7 @@ class Connection:
     def execute(self, sql: str, params: Any = ()) -> Any:
         if sql.startswith("BEGIN"):
             sql = "BEGIN"
-        return self.raw.execute(pyformat(sql), params or None)  # type: ignore[call-overload]
+        return self.raw.execute(pyformat(sql), params or None)
 
     def executemany(self, sql: str, rows: Any) -> Any:
         with self.raw.cursor() as cursor:

@@ -71,7 +71,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
                           services=services)
-    except Exception as exc:  # noqa: BLE001 - one case's boundary: the other cases still run
+    except Exception as exc:
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
     return CaseResult(case, tuple(check(case, seen)), seen)

@@ -196,7 +196,7 @@ class ListAdmin:
         return read[0]
 
     def _staged_prefix_lengths(self) -> Iterable[tuple[int]]:
-        return self.conn.execute(sql.STAGED_PREFIX_LENGTHS)  # type: ignore[no-any-return]
+        return self.conn.execute(sql.STAGED_PREFIX_LENGTHS)
 
     def _clear_staging(self) -> None:
         for statement in sql.STAGING_CLEAR:

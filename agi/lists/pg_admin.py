@@ -9,7 +9,6 @@ transaction-level advisory lock, so list writers take turns as on SQLite.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from agi.db import postgres as pg
@@ -26,7 +25,7 @@ class PostgresListAdmin(ListAdmin):
     is current (agi.storage.migrations: the caller upgrades it)."""
 
     def __init__(self, url: PostgresUrl, clock: Callable[[], float] = time.time, *,
-                 read_only: bool = False) -> None:  # noqa: D107 - no SQLite file to open
+                 read_only: bool = False) -> None:
         self.path = url  # type: ignore[assignment]  # named in messages
         self.url = url
         self.clock = clock

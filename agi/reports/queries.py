@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agi.reports.dialect import SQLITE, Dialect
+from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
 from agi.reports.timerange import sql_time
 
@@ -54,6 +55,7 @@ def count_if(condition: str) -> str:
 #: are faster.
 GROUPS = {
     "flow": "{plain}c.flow",
+    "version": "coalesce(c.flow, '-') || '@' || coalesce(c.flow_version, '-')",
     "outcome": OUTCOME,
     "status": "{plain}c.status",
     "queue": "{plain}c.queue",
@@ -77,6 +79,7 @@ def where(filters: Filters, flow_column: str = "c.flow", dialect: Dialect = SQLI
         clauses.append("c.started_at < :until")
         params["until"] = sql_time(filters.until)
     clauses.append(in_list(flow_column, "flow", filters.flows, params))
+    clauses.append(version_prefixes(filters.flow_versions, params))
     if filters.caller:
         if filters.caller.endswith("*"):
             clauses.append(dialect.prefix("c.caller", "caller"))
@@ -97,8 +100,21 @@ def in_list(column: str, name: str, values: tuple[str, ...], params: dict[str, A
     return f"{column} IN ({', '.join(':' + k for k in keys)})"
 
 
+def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
+    """Calls whose ``flow_version`` starts with one of ``versions`` (each
+    cut to the stored length, so a full Git blob id matches too); '' when
+    ``versions`` is empty."""
+    if not versions:
+        return ""
+    tests = []
+    for i, version in enumerate(versions):
+        params[f"version{i}"] = version.lower()[:VERSION_LENGTH]
+        tests.append(f"substr(c.flow_version, 1, length(:version{i})) = :version{i}")
+    return f"({' OR '.join(tests)})"
+
+
 CALL_LOG = f"""
-SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.path, {OUTCOME} AS outcome,
+SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
        c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
        c.error
 FROM calls c
@@ -113,7 +129,8 @@ SELECT {{group}} AS key, count(*) AS calls,
        {count_if("c.status IN ('error', 'unknown_flow', 'interrupted')")} AS failed,
        sum(c.duration) AS total_s, avg(c.duration) AS avg_s, max(c.duration) AS max_s,
        avg(c.queue_wait) AS avg_wait_s,
-       count(c.duration) AS timed, count(c.queue_wait) AS waited
+       count(c.duration) AS timed, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}}
 GROUP BY 1"""
@@ -126,7 +143,8 @@ SELECT {{group}} AS key, count(*) AS calls,
        avg(CASE WHEN {ANSWERED} THEN c.talk_time END) AS acd_s,
        avg(c.queue_wait) AS avg_wait_s,
        max(c.queue_wait) AS max_wait_s,
-       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited
+       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}} AND c.status <> 'in_progress'
 GROUP BY 1"""

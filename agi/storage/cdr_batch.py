@@ -8,11 +8,14 @@ import logging
 from functools import lru_cache
 from typing import Any, Callable
 
+from agi.db.caps import valid_text
 from agi.storage import connections
 from agi.storage.callbacks import INSERT_OPERATION, insert_callback
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
+#: What executing a group of rows can raise: the database's errors, and text it cannot encode.
+_ROW_ERRORS: tuple[type[Exception], ...] = (*connections.ERRORS, UnicodeEncodeError)
 
 
 
@@ -69,7 +72,7 @@ def _insert_many(conn: Any, sql: str, params: list[tuple[Any, ...]],
     conn.execute("SAVEPOINT many")
     try:
         conn.executemany(sql, params)
-    except connections.ERRORS as exc:
+    except _ROW_ERRORS as exc:
         if connections.trouble(exc):
             raise
         conn.execute("ROLLBACK TO many")
@@ -97,8 +100,11 @@ def _apply(conn: Any, op: str, arg: Any) -> None:
     """Apply one operation; a row that cannot be applied (a bug, not a
     database problem) is logged and dropped so it cannot block the rest."""
     try:
-        OPERATIONS[op](conn, arg)
-    except Exception as exc:  # noqa: BLE001 - keep the writer alive for every other call
+        try:
+            OPERATIONS[op](conn, arg)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            OPERATIONS[op](conn, valid_text(arg))
+    except Exception as exc:
         if isinstance(exc, connections.ERRORS) and connections.trouble(exc):
             raise
         log.exception("dropping CDR operation %s: %r", op, arg)

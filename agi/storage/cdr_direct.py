@@ -24,6 +24,7 @@ from agi.db.location import PostgresUrl
 from agi.storage import connections
 from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, callback_values
 from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.db.caps import valid_text
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
 from agi.storage.migrations import upgrade
 
@@ -137,7 +138,10 @@ def _apply(conn: Any, operation: Operation) -> bool:
     name, sql, params = operation
     conn.execute("SAVEPOINT one")
     try:
-        cursor = conn.execute(sql, params)
+        try:
+            cursor = conn.execute(sql, params)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            cursor = conn.execute(sql, valid_text(params))
     except connections.ERRORS as exc:
         if connections.trouble(exc):
             raise

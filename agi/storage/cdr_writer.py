@@ -121,6 +121,18 @@ class CdrStore:
         """Operations not yet written: queued, or in the batch being written."""
         return len(self._queue) + self._in_flight
 
+    @property
+    def running(self) -> bool:
+        """The writer thread is alive (started and not stopped or crashed)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the last batch could not be written, while the writer keeps
+        retrying it; None when the last write succeeded."""
+        trouble = self._trouble
+        return None if trouble is None else trouble[2]
+
     def _put(self, operation: tuple[str, Any]) -> None:
         journal = self.journal
         if journal is not None and (journal.active or len(self._queue) >= self.max_queue):
@@ -233,7 +245,7 @@ class CdrStore:
                 if conn is _GAVE_UP:
                     conn = None
                     return
-        except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
+        except BaseException:
             log.exception("CDR writer stopped")
         finally:
             if conn is not None and not self._blocked():
@@ -251,7 +263,8 @@ class CdrStore:
         then empty it. New operations follow it into the file meanwhile."""
         assert self.journal is not None
         offset = 0
-        for batch, offset in self.journal.batches(self.batch_size):
+        for batch, end in self.journal.batches(self.batch_size):
+            offset = end
             conn = self._write_until_done(conn, batch, journaled=True, retry=retry)
             if conn is _GAVE_UP:
                 return conn

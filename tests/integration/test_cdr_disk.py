@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.tinydisk import tiny_disk  # noqa: F401 - tiny_disk is a fixture
-from test_integration_server import (REPO, ServerProcess, call, new_uniqueid, query, servers, simulated,
-                                     start_server, support_caller)  # noqa: F401 - servers is a fixture
+from support.server_process import (REPO, ServerProcess, call, new_uniqueid, query, simulated, start_server,
+                                    support_caller)
 
 pytestmark = pytest.mark.integration
 

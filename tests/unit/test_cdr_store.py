@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
+from support.tinydisk import fill
 
 from agi.storage.cdr_schema import MARK_INTERRUPTED
 from agi.storage.cdr_writer import CdrStore

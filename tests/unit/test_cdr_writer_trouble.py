@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from support.tinydisk import tiny_disk  # noqa: F401 - a fixture
 
 from agi.lists.numbers import Normaliser
 from agi.storage.cdr_writer import CdrStore, iso

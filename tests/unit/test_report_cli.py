@@ -100,8 +100,8 @@ def test_json_has_a_stable_shape(database: Path, kind: str) -> None:
     assert list(doc) == ["report", "format_version", "title", "generated_at", "filters", "options",
                          "columns", "rows", "totals"]
     assert doc["report"] == kind and doc["format_version"] == 1
-    assert doc["filters"] == {"since": "2025-03-10T00:00:00Z", "until": None, "flow": [], "caller": None,
-                              "timezone": "UTC"}
+    assert doc["filters"] == {"since": "2025-03-10T00:00:00Z", "until": None, "flow": [], "flow_version": [],
+                              "caller": None, "timezone": "UTC"}
     keys = [c["key"] for c in doc["columns"]]
     assert doc["rows"] and all(list(row) == keys for row in doc["rows"])
     assert doc["totals"] is None or list(doc["totals"]) == keys
