@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 from support.postgres import Cluster, new_cluster
-from test_integration_server import HOST, ServerProcess, new_uniqueid, running_server, simulated, write_config
+from support.server_process import HOST, ServerProcess, new_uniqueid, running_server, simulated, write_config
 
 from agi.db.location import PostgresUrl
 from agi.lists.csvio import ReadReport, read_entries
