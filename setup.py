@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="agiflow",
     version="0.1.0",
-    description="YAML call flows for Asterisk, served over FastAGI, with CDRs in SQLite",
+    description="YAML call flows for Asterisk, served over FastAGI, with CDRs in SQLite or PostgreSQL",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="GPL-3.0-or-later",
@@ -14,6 +14,8 @@ setup(
         "Twisted[tls]>=24.3",
         "pyst2>=0.5",
         "sqlite-utils>=3.36",
+        "psycopg[binary]>=3.1",
+        "psycopg-pool>=3.2",
         "PyYAML>=6.0",
         "Jinja2>=3.1",
         "click>=8.1",

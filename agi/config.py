@@ -12,6 +12,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.db.location import Database, parse_database
 from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
@@ -38,7 +39,7 @@ SCHEMA: dict[str, Any] = obj({
         "drain_timeout": {"type": "number", "minimum": 0},
         "watch_interval": {"type": "number", "minimum": 0},
         "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
-        "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,64}$"},
+        "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/-]{1,64}$"},
         "fallback": obj({"context": _NAME, "extension": _NAME,
                          "priority": {"type": ["string", "integer"]}}, ("context",)),
         "metrics": obj({"host": {"type": "string", "minLength": 1},
@@ -48,6 +49,8 @@ SCHEMA: dict[str, Any] = obj({
     "flows": {"type": "string", "minLength": 1},
     "sounds": {"type": "string", "minLength": 1},
     "database": {"type": "string", "minLength": 1},
+    "database_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+    "journal": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
     "log_format": {"enum": list(LOG_FORMATS)},
     "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
@@ -99,7 +102,12 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     flows: Path = Path("flows")
     sounds: Path = Path("sounds")
-    database: Path = Path("agiflow.db")
+    #: A SQLite file (Path) or a PostgreSQL database (PostgresUrl).
+    database: Database = Path("agiflow.db")
+    #: The longest a call waits for a PostgreSQL lookup or override read.
+    database_timeout: float = 0.5
+    #: Where CDR operations wait when the database cannot take them.
+    journal: Path = Path("agiflow-journal.jsonl")
     log_level: str = "INFO"
     log_format: str = "text"
     default_region: str = "ES"
@@ -110,11 +118,6 @@ class Config:
 def node_name(server: ServerConfig) -> str:
     """This server's name in the CDR rows it writes: ``server.node``, else the host name."""
     return server.node or socket.gethostname() or "agiflow"
-
-
-def worker_key(node: str, index: int) -> str:
-    """The ``node`` column of the rows worker ``index`` (from 1) of ``node`` writes."""
-    return f"{node}/{index}"
 
 
 def usable_cpus() -> int:
@@ -144,11 +147,17 @@ def load_config(path: str | Path | None) -> Config:
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
+    base = Path(path).resolve().parent
+    database: Database = Path("agiflow.db")
+    try:
+        raw = document.get("database", "agiflow.db")
+        database = parse_database(raw if isinstance(raw, str) and raw.strip() else "agiflow.db", base)
+    except ValueError as exc:
+        errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)
     errors += _metrics_problems(document, file)
     if errors:
         raise ConfigError(sorted(errors))
-    base = Path(path).resolve().parent
     server = dict(document.get("server") or {})
     fallback = server.pop("fallback", None)
     metrics = server.pop("metrics", None)
@@ -159,7 +168,9 @@ def load_config(path: str | Path | None) -> Config:
                                "metrics": None if metrics is None else MetricsConfig(**metrics)}),
         flows=base / document.get("flows", "flows"),
         sounds=base / document.get("sounds", "sounds"),
-        database=base / document.get("database", "agiflow.db"),
+        database=database,
+        database_timeout=float(document.get("database_timeout", 0.5)),
+        journal=base / document.get("journal", "agiflow-journal.jsonl"),
         log_level=document.get("log_level", "INFO"),
         log_format=document.get("log_format", "text"),
         default_region=document.get("default_region", "ES"),
@@ -171,7 +182,7 @@ def load_config(path: str | Path | None) -> Config:
 #: What a value of these keys must be, in words (their schemas' own messages say less).
 _EXPECTED = {
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
-    ("server", "node"): "1 to 64 letters, digits, '.', '_', ':' or '-' (no '/')",
+    ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
 }
 
 

@@ -101,7 +101,9 @@ class MeteredLists:
         self.inner = inner
         self.metrics = metrics
 
-    def match(self, list_name: str, number: str) -> ListHit | None:
+    def match(self, list_name: str, number: str) -> ListHit | None | Awaitable[ListHit | None]:
+        """The inner store's answer, counted. The stores answer at once (the
+        server runs PostgreSQL lookups, metered, in its database threads)."""
         try:
             hit = self.inner.match(list_name, number)
         except ListUnavailable:

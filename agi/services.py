@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from agi.metrics import NO_METRICS, Metrics
 
@@ -33,8 +33,9 @@ class ListHit:
 
 
 class NumberLists(Protocol):
-    def match(self, list_name: str, number: str) -> ListHit | None:
-        """The entry of ``list_name`` that ``number`` matches, or None.
+    def match(self, list_name: str, number: str) -> ListHit | None | Awaitable[ListHit | None]:
+        """The entry of ``list_name`` that ``number`` matches, or None, at
+        once or as an awaitable (a store the server reads off the reactor).
         Raises ListUnavailable if the list is missing or unreadable, and
         ValueError if ``number`` is not a phone number."""
 
@@ -60,9 +61,9 @@ class OverridesUnavailable(Exception):
 
 
 class ScheduleOverrides(Protocol):
-    def active(self, schedule: str, at: datetime) -> Override | None:
+    def active(self, schedule: str, at: datetime) -> Override | None | Awaitable[Override | None]:
         """The override in force for ``schedule`` at ``at`` (``at`` inside
-        its window), if any. Raises OverridesUnavailable when overrides
+        its window), if any, at once or as an awaitable. Raises OverridesUnavailable when overrides
         cannot be read."""
 
 

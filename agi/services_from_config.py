@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests, Writer
 from agi.config import Config
-from agi.lists.store import server_lists, simulation_lists
+from agi.db.location import PostgresUrl
+from agi.lists.store import server_lists
 from agi.storage.overrides import server_overrides, simulation_overrides
+from agi.storage.stores import number_lists
 from agi.metered import MeteredLists, MeteredWebhooks
 from agi.metrics import NO_METRICS, Metrics
 from agi.services import Services, Webhooks
 from agi.webhooks import DryRunWebhooks
+
+#: Connections the server's PostgreSQL lookups may use at once
+#: (agi/server/database_threads.py runs them in as many threads).
+LOOKUP_CONNECTIONS = 4
 
 
 def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhooks | None = None,
@@ -25,7 +31,11 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
     if cdr is not None:
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
-    services.lists = server_lists(config.database, config.default_region)
+    if isinstance(config.database, PostgresUrl):
+        services.lists = number_lists(config.database, config.default_region, threads=LOOKUP_CONNECTIONS,
+                                      wait=config.database_timeout)
+    else:
+        services.lists = server_lists(config.database, config.default_region)
     if metrics is not NO_METRICS:
         services.lists = MeteredLists(services.lists, metrics)
         if webhooks is not None:
@@ -41,5 +51,5 @@ def simulation_services(config: Config) -> Services:
     services.callbacks = MemoryCallbackRequests()  # shown by agiflow simulate
     services.webhooks = DryRunWebhooks()  # records what would be posted
     services.overrides = simulation_overrides(config.database)
-    services.lists = simulation_lists(config.database, config.default_region)
+    services.lists = number_lists(config.database, config.default_region, read_only=True)
     return services

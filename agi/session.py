@@ -23,7 +23,7 @@ from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
-from agi.storage.caps import cap_row, capped_json
+from agi.db.caps import cap_row, capped_json
 from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
@@ -53,8 +53,9 @@ class Fallback:
 class SessionSettings:
     max_line: int = SAFE_COMMAND_LINE
     fallback: Fallback | None = None
-    #: The CDR's ``node``: the server process running the call (None: not a server).
+    #: The CDR's ``node`` and ``worker``: the server process running the call (None: not a server).
     node: str | None = None
+    worker: int | None = None
     #: Ask Asterisk for the call's linkedid first, for the JSON log lines.
     linkedid: bool = False
 
@@ -109,7 +110,7 @@ def call_key(started: float) -> str:
 
 
 def step_row(record: StepRecord) -> dict[str, Any]:
-    """The call_steps row of a step, each text cut at its cap (agi.storage.caps)."""
+    """The call_steps row of a step, each text cut at its cap (agi.db.caps)."""
     return cap_row({"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
                     "outcome": record.outcome, "started_at": iso(record.started_at),
                     "duration_ms": record.duration_ms, "details": capped_json(record.details)})
@@ -127,7 +128,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     call_fields: dict[str, Any] = {"uniqueid": shorten(info.id or "-", PREFIX_PART), "linkedid": None,
                                    "flow": shorten(env.flow_name or "-", PREFIX_PART)}
     call_log = CallLogAdapter(log, call_fields)
-    cdr.call_started(_start_row(key, env, info, flow, started, settings.node))
+    cdr.call_started(_start_row(key, env, info, flow, started, settings))
     channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
     if settings.linkedid:
         call_fields["linkedid"] = await _linkedid(channel)
@@ -168,16 +169,16 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
 
 
 def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float,
-               node: str | None) -> dict[str, Any]:
+               settings: SessionSettings) -> dict[str, Any]:
     """The CDR row as the call begins: it exists even if the server dies,
-    and says which server process to blame (``node``) if it does. Its text
-    comes from the network: each value is cut at its cap."""
+    and says which server process (``node``, ``worker``) ran it if it does.
+    Its text comes from the network: each value is cut at its cap."""
     return cap_row({"id": key, "call_id": info.id, "flow": flow.name if flow else None,
                     "flow_version": (flow.version or None) if flow else None, "requested_flow": env.script,
                     "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
                     "channel": info.channel, "context": info.context, "extension": info.extension,
                     "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
-                    "node": node})
+                    "node": settings.node, "worker": settings.worker})
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,

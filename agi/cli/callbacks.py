@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
+from agi.storage.stores import callback_book
 from agi.cli.common import config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
@@ -38,7 +39,7 @@ def callbacks() -> None:
 
 
 def _book(config_path: str | None, need: Need) -> CallbackBook:
-    return CallbackBook(get_database(config_path, need)[1])
+    return callback_book(get_database(config_path, need)[1])
 
 
 def _since(text: str | None) -> str | None:

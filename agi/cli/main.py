@@ -6,6 +6,7 @@ import click
 from agi import __version__
 from agi.cli.callbacks import callbacks
 from agi.cli.common import AgiflowGroup
+from agi.cli.db import db
 from agi.cli.graph import graph
 from agi.cli.lists import lists
 from agi.cli.report import report
@@ -33,6 +34,7 @@ cli.add_command(report)
 cli.add_command(sounds)
 cli.add_command(schedule)
 cli.add_command(lists)
+cli.add_command(db)
 
 
 def main() -> None:

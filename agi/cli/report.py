@@ -9,11 +9,11 @@ import re
 import shutil
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
+from agi.db.location import parse_database
 from agi.cli.common import checked_database, config_option, get_database
 from agi.cli.database import Need
 from agi.reports import run_report
@@ -80,7 +80,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
                       tuple(common["flow_versions"]))
-    database = checked_database(Path(common["database"]), Need.READ) if common["database"] \
+    database = checked_database(parse_database(common["database"]), Need.READ) if common["database"] \
         else get_database(common["config_path"], Need.READ)[1]
     fmt, output = common["fmt"], common["output"]
     result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line

@@ -9,7 +9,7 @@ import click
 
 from agi.cli.common import config_option, get_database, setup_logging
 from agi.cli.database import Need
-from agi.config import MAX_WORKERS, node_name, worker_count, worker_key
+from agi.config import MAX_WORKERS, worker_count
 
 
 @click.command()
@@ -41,8 +41,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
         from agi.server.worker import WorkerRole
 
         setup_logging(config.log_level, batched=True, fmt=config.log_format, worker=worker_index)
-        role = WorkerRole(worker_index, worker_key(node_name(config.server), worker_index))
-        sys.exit(run_server(config, worker=role))
+        sys.exit(run_server(config, worker=WorkerRole(worker_index)))
     setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server

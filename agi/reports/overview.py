@@ -31,12 +31,12 @@ SPAN_COLUMNS = (Column("first", "First call", TIME), Column("last", "Last call",
 def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False,
           statuses: Sequence[str] = (), outcomes: Sequence[str] = (), limit: int | None = None) -> Report:
     """The call log, newest first."""
-    clause, params = q.where(filters)
+    clause, params = q.where(filters, dialect=reader.dialect)
     extra = [q.in_list("c.status", "status", tuple(statuses), params),
              q.in_list(f"({q.OUTCOME})", "outcome", tuple(outcomes), params)]
     clause = " AND ".join([clause, *filter(None, extra)])
-    params["limit"] = -1 if limit is None else limit
-    rows = [_call_row(row, filters) for row in reader.rows(q.CALL_LOG.format(where=clause), params)]
+    params["limit"] = reader.dialect.no_limit if limit is None else limit
+    rows = [_call_row(row, filters) for row in reader.rows(reader.sql(q.CALL_LOG, where=clause), params)]
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
     return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
                   charts=overview_charts(reader, filters) if charts else ())
@@ -63,9 +63,9 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
             charts: bool = False) -> Report:
     """Counts and durations per flow, outcome, status, queue, day or hour."""
     _check_group(by, SUMMARY_GROUPS)
-    clause, params = q.where(filters)
-    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
-    rows = _order(_spans([dict(row) for row in reader.rows(q.SUMMARY.format(group=group, where=clause), params)],
+    clause, params = q.where(filters, dialect=reader.dialect)
+    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
+    rows = _order(_spans([dict(row) for row in reader.rows(reader.sql(q.SUMMARY, group=group, where=clause), params)],
                          filters), by)
     columns = (Column("key", _title(by), TEXT, shrink=True), Column("calls", "Calls", COUNT),
                Column("answered", "Answered", COUNT), Column("hung_up", "Hung up", COUNT),
@@ -93,9 +93,9 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
             charts: bool = False) -> Report:
     """DUR, ACD and ASR per flow, queue, day or hour."""
     _check_group(by, INBOUND_GROUPS)
-    clause, params = q.where(filters)
-    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
-    rows = _spans([dict(row) for row in reader.rows(q.INBOUND.format(group=group, where=clause), params)], filters)
+    clause, params = q.where(filters, dialect=reader.dialect)
+    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
+    rows = _spans([dict(row) for row in reader.rows(reader.sql(q.INBOUND, group=group, where=clause), params)], filters)
     for row in rows:
         row["asr_pct"] = _pct(row["answered"], row["calls"])
     rows = _order(rows, by)
@@ -124,11 +124,11 @@ def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
     """Calls per hour of the day (in the report's zone) and calls per outcome."""
-    clause, params = q.where(filters)
+    clause, params = q.where(filters, dialect=reader.dialect)
     local = local_start(reader, filters, params)
     hours = {int(row["hour"]): row["calls"]
-             for row in reader.rows(q.CALLS_PER_HOUR.format(where=clause, local=local), params)}
-    outcomes = {row["outcome"]: row["calls"] for row in reader.rows(q.OUTCOME_COUNTS.format(where=clause), params)}
+             for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
+    outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
     return [Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
@@ -142,7 +142,7 @@ def local_start(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> 
     low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
     high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
     low = low or high or datetime.now(UTC)
-    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
+    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params, reader.dialect)
 
 
 def label(value: Any) -> str:

@@ -296,7 +296,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
-    if open_store(config, node + "/") is None:
+    if open_store(config, node) is None:
         return 1
     try:
         held = reserve(config.server.host, config.server.port)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Protocol
 
 from agi import __version__
 from agi.engine.model import FlowSet
-from agi.lists.store import missing_lists
+from agi.db.location import Database
+from agi.storage.stores import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.steps.base import node_of
 from agi.storage.cdr_writer import CdrStore
@@ -67,7 +68,7 @@ def readiness(state: ServerState) -> dict[str, Any]:
         "accepting_calls": _check(state.calls.accepting, "taking calls" if state.calls.accepting
                                   else "shutting down: no new calls"),
         "database": _database(state.store),
-        "lists": _lists(state.library.current, Path(state.store.path)),
+        "lists": _lists(state.library.current, Path(state.store.path) if state.store.sqlite else state.store.database),
     }
     return {"ready": all(check["ok"] for check in checks.values()), "checks": checks}
 
@@ -87,7 +88,9 @@ def _database(store: CdrStore) -> dict[str, Any]:
         return _check(False, "the CDR writer is not running")
     trouble = store.trouble
     if trouble is not None:
-        return _check(False, f"cannot write CDRs to {path}: {trouble}; {store.pending} operations kept")
+        return _check(False, f"cannot write CDRs to {store.database}: {trouble}; {store.pending} operations kept")
+    if not store.sqlite:  # PostgreSQL: the writer's last write succeeded
+        return _check(True, f"{store.database} writable; {store.pending} operations queued")
     if not path.is_file():
         return _check(False, f"the CDR database {path} is gone")
     if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
@@ -95,7 +98,7 @@ def _database(store: CdrStore) -> dict[str, Any]:
     return _check(True, f"{path} writable; {store.pending} operations queued")
 
 
-def _lists(flows: FlowSet, database: Path) -> dict[str, Any]:
+def _lists(flows: FlowSet, database: Database) -> dict[str, Any]:
     users = list_users(flows)
     missing = missing_lists(database, users)
     if missing:

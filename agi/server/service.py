@@ -25,7 +25,6 @@ import resource
 import signal
 import sqlite3
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
@@ -33,11 +32,14 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from agi.config import Config, ServerConfig, node_name, worker_key
+import psycopg
+
+from agi.config import Config, ServerConfig, node_name
+from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
-from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.metered import MeteredCdr
 from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
@@ -49,7 +51,9 @@ from agi.server.webhooks import TwistedWebhooks
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
-from agi.storage.sqlite_files import guard_against_sigbus
+from agi.storage.migrations import SchemaError
+from agi.storage.stores import missing_lists
+from agi.db.sqlite_files import guard_against_sigbus
 
 log = logging.getLogger("agiflow.server")
 
@@ -71,8 +75,8 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
-    node = worker.key if worker else worker_key(node_name(config.server), 1)
-    store = open_store(config, worker.key if worker else node_name(config.server) + "/")
+    node = node_name(config.server)
+    store = open_store(config, node, worker.index if worker else None)
     if store is None:
         return 1
     guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
@@ -103,14 +107,15 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     return 0 if server.cdrs_saved else 1
 
 
-def open_store(config: Config, node: str | None) -> CdrStore | None:
-    """The CDR store, its schema made and the calls ``node`` left running
-    marked interrupted (see CdrStore.open); None, logged, if it cannot be."""
-    store = CdrStore(config.database)
+def open_store(config: Config, node: str | None, worker: int | None = None) -> CdrStore | None:
+    """The CDR store, its schema up to date and the calls ``node`` (or only
+    its ``worker``) left running marked interrupted (see CdrStore.open);
+    None, logged, if it cannot be."""
+    store = CdrStore(config.database, journal=config.journal)
     try:
-        interrupted = store.open(node)
-    except (sqlite3.Error, OSError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+        interrupted = store.open(node, worker)
+    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
         return None
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
@@ -120,22 +125,29 @@ def open_store(config: Config, node: str | None) -> CdrStore | None:
 def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,
                  node: str | None = None, worker: WorkerRole | None = None) -> "ServerService":
     """The server's service tree over loaded flows and an opened CDR store;
-    ``node`` goes into its CDR rows; a ``worker`` listens beside the other
-    workers and tells its supervisor how each reload went."""
+    ``node`` and the worker's number (1 for a single server) go into its CDR
+    rows; a ``worker`` listens beside the other workers and tells its
+    supervisor how each reload went."""
     webhooks = TwistedWebhooks(reactor)
     listen = config.server.metrics
     metrics = PrometheusMetrics() if listen is not None else None
     services = live_services(config, cdr=store, webhooks=webhooks, metrics=metrics or NO_METRICS)
+    threads = None
+    if isinstance(config.database, PostgresUrl):
+        threads = DatabaseThreads(reactor, config.database_timeout)
+        services = off_the_reactor(services, threads)
     calls = MeteredCdr(store, metrics) if metrics is not None else None
     factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics,
-                             node=node)
+                             node=node, worker=worker.index if worker else 1)
     if config.log_format == "json":  # its lines carry the linkedid: ask Asterisk for it
         factory.settings = replace(factory.settings, linkedid=True)
     server = ServerService(factory)
     children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
                                FlowsService(library, config.server, reactor, worker.reloaded if worker else None),
-                               CdrWriterService(store),
-                               WebhooksService(webhooks)]
+                               CdrWriterService(store)]
+    if threads is not None:
+        children.append(DatabaseThreadsService(threads))
+    children.append(WebhooksService(webhooks))
     if listen is not None and metrics is not None and calls is not None:
         state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
         site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
@@ -237,6 +249,22 @@ class CdrWriterService(Service):
         super().stopService()
         log.info("writing the last %d CDR operations", self.store.pending)
         self.saved = self.store.close()
+
+
+class DatabaseThreadsService(Service):
+    """The threads that read PostgreSQL for calls (lookups, overrides)."""
+
+    def __init__(self, threads: DatabaseThreads) -> None:
+        self.setName("database-threads")
+        self.threads = threads
+
+    def startService(self) -> None:
+        super().startService()
+        self.threads.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.threads.stop()
 
 
 class WebhooksService(Service):
@@ -345,7 +373,7 @@ def _allow_open_files(max_calls: int) -> None:
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
-def list_warnings(database: Path, skip_first: bool = False) -> Callable[[FlowSet], None]:
+def list_warnings(database: Database, skip_first: bool = False) -> Callable[[FlowSet], None]:
     """warn_missing_lists for each load of the flows (but the first, with ``skip_first``)."""
     warn = [not skip_first]
 
@@ -357,7 +385,7 @@ def list_warnings(database: Path, skip_first: bool = False) -> Callable[[FlowSet
     return on_load
 
 
-def warn_missing_lists(flows: FlowSet, database: Path) -> None:
+def warn_missing_lists(flows: FlowSet, database: Database) -> None:
     """Log each number list a flow reads that the database does not have:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""

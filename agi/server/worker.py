@@ -3,8 +3,9 @@
 A worker is the whole server of agi/server/service.py with three changes:
 it listens on the supervisor's port beside the other workers
 (agi/server/reuseport.py); at start it marks as interrupted only the calls
-its own earlier process left running (the CDR ``node`` column is its key,
-such as ``pbx1/2``); and it talks to its supervisor over two pipes:
+its own earlier process left running (the CDR's ``node`` and ``worker``
+columns say which process ran a call); and it talks to its supervisor over
+two pipes:
 
 - it writes ``ready`` to ``ready_fd`` once it listens, and ``reloaded`` or
   ``kept`` after each SIGHUP, once it has loaded the flows or kept its own;
@@ -51,10 +52,9 @@ def worker_config(config: Config, index: int) -> Config:
 
 @dataclass(frozen=True)
 class WorkerRole:
-    """Worker ``index`` (from 1) of a node; ``key`` is its CDR ``node``."""
+    """Worker ``index`` (from 1) of a node: the CDR ``worker`` of its calls."""
 
     index: int
-    key: str
     ready_fd: int = READY_FD
     lifeline_fd: int = LIFELINE_FD
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from agi.storage.cdr_direct import DirectCdr
-from agi.storage.sqlite_files import guard_against_sigbus
+from agi.db.sqlite_files import guard_against_sigbus
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet

@@ -7,13 +7,17 @@ Pure SQLite: no Twisted, no click.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+import psycopg
 import sqlite_utils
 
-from agi.storage.caps import CAPS, cap_row, cap_text
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
+from agi.db.caps import CAPS, cap_row, cap_text
 
 PENDING = "pending"
 DONE = "done"
@@ -25,18 +29,21 @@ INSERT_OPERATION = "insert_callback"
 CALLBACK_COLUMNS: dict[str, type] = {
     "id": int, "requested_at": str, "call_id": str, "flow": str, "caller": str,
     "number": str, "raw_number": str, "queue": str, "reason": str, "status": str,
-    "done_at": str, "note": str,
+    "done_at": str, "note": str, "request_key": str,
 }
 #: What a step hands over; id, status, done_at and note are the table's.
 REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason")
 
+#: One pending request; the same request written again (its key, set when
+#: the call asked) changes nothing. The same text runs on PostgreSQL.
 INSERT_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status) "
-    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, '{PENDING}')"
+    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, request_key, status) "
+    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, :request_key, '{PENDING}') "
+    "ON CONFLICT (request_key) DO NOTHING"
 )
 SELECT_CALLBACKS = (
-    "SELECT * FROM callbacks WHERE (:status IS NULL OR status = :status) "
-    "AND (:since IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
+    "SELECT * FROM callbacks WHERE (CAST(:status AS TEXT) IS NULL OR status = :status) "
+    "AND (CAST(:since AS TEXT) IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
@@ -56,6 +63,7 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
                 table.add_column(column, kind)
     table.create_index(["status", "requested_at"], if_not_exists=True)
     table.create_index(["call_id"], if_not_exists=True)
+    table.create_index(["request_key"], index_name="idx_callbacks_request_key", unique=True, if_not_exists=True)
 
 
 def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,9 +71,16 @@ def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
     return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
 
 
-def insert_callback(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+def insert_callback(conn: Any, row: Mapping[str, Any]) -> None:
     """The writer operation: one pending request."""
-    conn.execute(INSERT_CALLBACK, {field: row.get(field) for field in REQUEST_FIELDS})
+    conn.execute(INSERT_CALLBACK, callback_values(row))
+
+
+def callback_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """INSERT_CALLBACK's parameters; a request without a key gets a new one."""
+    values = request_values(row)
+    values["request_key"] = row.get("request_key") or uuid.uuid4().hex
+    return values
 
 
 # -- where steps hand their requests -------------------------------------------
@@ -82,7 +97,7 @@ class StoredCallbackRequests:
         self.writer = writer
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(INSERT_OPERATION, request_values(row))
+        self.writer.submit(INSERT_OPERATION, callback_values(row))
 
 
 class MemoryCallbackRequests:
@@ -110,7 +125,7 @@ class CallbackBook:
     path: Path
     busy_timeout: float = 5.0
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
         if not self.path.exists():
             raise CallbackError(f"no database at {self.path} (agiflow serve creates it)")
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -122,11 +137,11 @@ class CallbackBook:
         (ISO UTC text), oldest first."""
         conn = self._connect()
         try:
-            return [dict(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+            return [_shown(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
+        except _ERRORS as exc:
+            if _no_table(exc):
                 return []
-            raise CallbackError(f"cannot read {self.path}: {exc}") from None
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
 
@@ -137,10 +152,10 @@ class CallbackBook:
             cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "id": request_id,
                                                    "note": None if note is None else cap_text(note, CAPS["note"])})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except _ERRORS as exc:
+            if _no_table(exc):
                 raise CallbackError(f"no callback request {request_id}") from None
-            raise CallbackError(f"cannot update {self.path}: {exc}") from None
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
         if row is None:
@@ -148,4 +163,38 @@ class CallbackBook:
         if cursor.rowcount == 0:
             raise CallbackError(f"callback request {request_id} is already {row['status']} "
                                 f"(since {row['done_at']})")
-        return dict(row)
+        return _shown(row)
+
+
+class PostgresCallbackBook(CallbackBook):
+    """The ``callbacks`` table of a PostgreSQL database."""
+
+    def __init__(self, url: PostgresUrl) -> None:
+        super().__init__(Path(str(url)))
+        self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
+
+    def _connect(self) -> Any:
+        try:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=30_000,
+                                            application_name="agiflow callbacks"))
+        except psycopg.Error as exc:
+            raise CallbackError(f"cannot connect to {self.url}: {_one_line(exc)}") from None
+        conn.raw.row_factory = pg.row_factory
+        return conn
+
+
+_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+def _no_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc)
+
+
+def _one_line(exc: Exception) -> str:
+    return pg.one_line(exc)
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    """A request as commands show it: every column but the internal request key."""
+    return {key: row[key] for key in row.keys() if key != "request_key"}

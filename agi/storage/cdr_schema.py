@@ -2,6 +2,7 @@
 columns themselves are defined once in agi.vocabulary."""
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import sqlite_utils
@@ -28,14 +29,20 @@ MARK_INTERRUPTED = (  # the literal status, so that SQLite uses IN_PROGRESS_INDE
 )
 
 
-def insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    """``INSERT INTO table (a, b) VALUES (?, ?)``: positional parameters,
-    which SQLite binds without looking each name up in a dict."""
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def insert_sql(table: str, columns: tuple[str, ...], key: str) -> str:
+    """``INSERT INTO table (a, b) VALUES (?, ?) ON CONFLICT (key) DO NOTHING``:
+    positional parameters, which SQLite binds without looking each name up
+    in a dict; a row written again (a batch retried after its commit was
+    not acknowledged, a journal replayed) changes nothing. The same text
+    runs on PostgreSQL."""
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({key}) DO NOTHING")
 
 
-INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS))
-INSERT_STEP = insert_sql("call_steps", STEP_FIELDS)
+STEP_KEY = "CREATE UNIQUE INDEX IF NOT EXISTS idx_call_steps_call_seq_unique ON call_steps (call, seq)"
+
+INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS), "id")
+INSERT_STEP = insert_sql("call_steps", STEP_FIELDS, "call, seq")
 
 
 def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -74,28 +81,49 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.table("calls").create_index(["call_id"], if_not_exists=True)
     db.execute("DROP INDEX IF EXISTS idx_calls_status")  # every row's status: replaced by IN_PROGRESS_INDEX
     db.execute(IN_PROGRESS_INDEX)
-    db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
+    ensure_step_key(db.conn)
     for name, (table, columns) in REPORT_INDEXES.items():
         db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
     ensure_callbacks_table(db)
 
 
-#: Only the rows of one server process (``node`` = "pbx1/2").
-OF_WORKER = " AND node = :node"
-#: The rows of every process of one node ("pbx1/1", "pbx1/2", ... for
-#: :node = "pbx1/"), and rows that name no node (written before the
-#: column existed, or by agiflow-agi).
-OF_NODE = " AND (node IS NULL OR substr(node, 1, length(:node)) = :node)"
+def ensure_step_key(conn: sqlite3.Connection) -> None:
+    """One step row per call and sequence number: a write retried after a
+    lost acknowledgement changes nothing. Steps written twice before the
+    key existed keep their first row."""
+    try:
+        conn.execute(STEP_KEY)
+    except sqlite3.IntegrityError:
+        conn.execute("DELETE FROM call_steps WHERE id NOT IN (SELECT min(id) FROM call_steps GROUP BY call, seq)")
+        conn.execute(STEP_KEY)
+    conn.execute("DROP INDEX IF EXISTS idx_call_steps_call_seq")  # the key replaces it
 
 
-def mark_interrupted(db: sqlite_utils.Database, now: str, node: str | None = None) -> int:
+#: The rows of one node's processes, and rows that name no node (written
+#: before the column existed, or by agiflow-agi).
+OF_NODE = " AND (node IS NULL OR node = :node)"
+#: The rows of one worker of one node.
+OF_WORKER = " AND node = :node AND worker = :worker"
+
+
+def mark_interrupted(conn: Any, now: str, node: str | None = None, worker: int | None = None) -> int:
     """Close the rows of calls a previous server left running; their count.
+    ``conn``: an autocommit connection of either backend.
 
-    ``node`` None: every such row. A worker's key ("pbx1/2"): that worker's
-    rows only. A node's name and "/" ("pbx1/"): the rows of every worker of
-    that node, and those that name no node. Other servers sharing the
-    database keep their running calls' rows."""
-    scope = "" if node is None else OF_NODE if node.endswith("/") else OF_WORKER
-    with db.conn:
-        cursor = db.execute(MARK_INTERRUPTED + scope, {"interrupted": INTERRUPTED, "now": now, "node": node})
-    return cursor.rowcount
+    Without ``node``, every such row. With ``node``, the rows of that node's
+    workers and those that name no node; with ``worker`` too, that worker's
+    only. Other servers sharing the database keep their running calls' rows."""
+    params: dict[str, Any] = {"interrupted": INTERRUPTED, "now": now}
+    scope = ""
+    if node is not None:
+        scope, params["node"] = (OF_NODE if worker is None else OF_WORKER), node
+        if worker is not None:
+            params["worker"] = worker
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = conn.execute(MARK_INTERRUPTED + scope, params).rowcount
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(count)

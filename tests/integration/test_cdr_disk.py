@@ -118,7 +118,7 @@ def test_a_sigbus_from_a_database_file_made_immutable_waits_for_it_instead_of_ki
     immutable while a transaction runs."""
     script = textwrap.dedent(f"""
         import os, sqlite3, subprocess, threading, time
-        from agi.storage.sqlite_files import guard_against_sigbus
+        from agi.db.sqlite_files import guard_against_sigbus
         path = {str(tmp_path / "t.db")!r}
         assert guard_against_sigbus(path)
         conn = sqlite3.connect(path, isolation_level=None)
@@ -142,7 +142,7 @@ def test_a_sigbus_from_a_database_file_made_immutable_waits_for_it_instead_of_ki
 def test_checking_the_files_attributes_keeps_every_lock_sqlite_holds_on_them(tmp_path: Path) -> None:
     """Closing any descriptor of a database file drops the POSIX locks the
     process holds on it: the check must never open the files."""
-    from agi.storage.sqlite_files import attribute_problem
+    from agi.db.sqlite_files import attribute_problem
     path = tmp_path / "cdr.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")

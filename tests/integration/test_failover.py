@@ -126,8 +126,8 @@ def test_a_node_stopped_under_load_drains_and_the_other_takes_every_new_call(nod
     assert all(completed for *_, completed in calls), [c for c in calls if not c[3]][:5]
     assert callers.served_by(0, after=stopped + 0.5) == 0, "a stopped node took calls"
     assert one_row_each(a.database, [c[0] for c in calls] + [held_id]) == {"completed": len(calls) + 1}
-    nodes_used = query(a.database, "SELECT node, count(*) AS n FROM calls GROUP BY node")
-    assert {row["node"] for row in nodes_used} == {"node-a/1", "node-b/1"}
+    nodes_used = query(a.database, "SELECT node, worker, count(*) AS n FROM calls GROUP BY node, worker")
+    assert {(row["node"], row["worker"]) for row in nodes_used} == {("node-a", 1), ("node-b", 1)}
 
 
 def test_a_node_killed_under_load_loses_only_its_running_calls_and_marks_only_its_own_rows_again(

@@ -35,12 +35,13 @@ def worker_pid(process: ServerProcess, index: int, since: int = 0) -> int:
     return int(process.wait_for_log(STARTED.format(index=index), since=since).group(1))
 
 
-def running_rows(process: ServerProcess, uniqueids: list[str]) -> dict[str, str]:
-    """uniqueid -> node of the calls among ``uniqueids`` whose rows are in progress."""
+def running_rows(process: ServerProcess, uniqueids: list[str]) -> dict[str, int]:
+    """uniqueid -> worker of the calls among ``uniqueids`` whose rows are in progress."""
     marks = ",".join("?" * len(uniqueids))
-    rows = query(process.database, f"SELECT call_id, node FROM calls WHERE status = 'in_progress' "
+    rows = query(process.database, f"SELECT call_id, node, worker FROM calls WHERE status = 'in_progress' "
                                    f"AND call_id IN ({marks})", tuple(uniqueids))
-    return {row["call_id"]: row["node"] for row in rows}
+    assert all(row["node"] == NODE for row in rows)
+    return {row["call_id"]: row["worker"] for row in rows}
 
 
 def hold_calls_on_both_workers(process: ServerProcess) -> dict[str, HeldCall]:
@@ -56,7 +57,7 @@ def hold_calls_on_both_workers(process: ServerProcess) -> dict[str, HeldCall]:
     raise AssertionError("40 calls and one worker took them all")
 
 
-def wait_running(process: ServerProcess, uniqueids: list[str], timeout: float = 5.0) -> dict[str, str]:
+def wait_running(process: ServerProcess, uniqueids: list[str], timeout: float = 5.0) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while len(rows := running_rows(process, uniqueids)) < len(uniqueids):
         assert time.monotonic() < deadline, f"rows never written: {rows}"
@@ -75,9 +76,9 @@ def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
     for uniqueid in uniqueids:
         result = call(process, simulated("closed", uniqueid))
         assert result.closed_by_server and not result.timed_out, result
-    nodes = [row["node"] for u in uniqueids for row in finished_cdr(process.database, u)
-             if row["status"] == "completed"]
-    assert len(nodes) == 40 and set(nodes) == {f"{NODE}/1", f"{NODE}/2"}
+    ran = [(row["node"], row["worker"]) for u in uniqueids for row in finished_cdr(process.database, u)
+           if row["status"] == "completed"]
+    assert len(ran) == 40 and set(ran) == {(NODE, 1), (NODE, 2)}
 
     flow = tmp_path / "flows" / "closed.yaml"
     flow.write_text(flow.read_text(encoding="utf-8").replace("agiflow/office-closed", "agiflow/closed-v2"),
@@ -127,14 +128,14 @@ def test_a_killed_worker_is_started_again_and_marks_only_its_own_calls_interrupt
         process.wait_for_log(r"\(worker 1\): worker 1 listening", since=since)
         process.wait_for_log(r"\(worker 1\): marked \d+ calls left running .* as interrupted", since=since)
         for uniqueid, held_call in held.items():
-            if nodes[uniqueid] == f"{NODE}/1":
+            if nodes[uniqueid] == 1:
                 assert held_call.next_command() is None, "a killed worker's call kept its socket"
             else:
                 held_call.finish(held_call.commands[-1])  # worker 2's calls never noticed
     finally:
         for held_call in held.values():
             held_call.close()
-    expected = {u: "interrupted" if node == f"{NODE}/1" else "completed" for u, node in nodes.items()}
+    expected = {u: "interrupted" if worker == 1 else "completed" for u, worker in nodes.items()}
     assert {u: finished_cdr(process.database, u)[0]["status"] for u in held} == expected
     assert replacement != worker_pid(process, 1)
     for _ in range(10):

@@ -259,7 +259,9 @@ def test_requests_are_written_by_the_cdr_writer_as_pending_rows(tmp_path: Path) 
     assert store.close()
 
     [row] = sqlite_utils.Database(tmp_path / "cdr.db")["callbacks"].rows
+    key = row.pop("request_key")  # the request's own key: written once, however often it is retried
     assert row == {**request(1), "id": 1, "status": "pending", "done_at": None, "note": None}
+    assert isinstance(key, str) and len(key) == 32
 
 
 def test_unknown_writer_operations_are_refused_when_queued() -> None:

@@ -192,7 +192,7 @@ def test_one_bad_row_in_a_batch_is_dropped_alone(tmp_path: Path, caplog) -> None
     store.open()
     store.start()
     store.call_started(row("a"))
-    store.call_started(row("a"))  # the same key twice: the second cannot be inserted
+    store.call_started({**row("c"), "call_id": None})  # NOT NULL: this row cannot be inserted
     store.call_started(row("b"))
     store.step_finished("b", {"seq": 1, "step": "answer", "outcome": "next"})
     assert store.close()

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from agi.lists.numbers import Normaliser
 from agi.storage.cdr_writer import CdrStore, iso
-from agi.storage.sqlite_files import attribute_problem, guard_against_sigbus
+from agi.db.sqlite_files import attribute_problem, guard_against_sigbus
 
 
 def call(store: CdrStore, key: str, path: str = "answer:next") -> None:

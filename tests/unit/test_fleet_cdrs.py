@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from agi.config import ServerConfig, node_name, worker_count, worker_key
+from agi.config import ServerConfig, node_name, worker_count
+from agi.db.location import Database, PostgresUrl
 from agi.loading.loader import load_flows
 from agi.session import SessionSettings, call_key, run_session
 from agi.sim.asterisk import SimulatedAsterisk
@@ -24,42 +25,51 @@ from agi.vocabulary import iso
 SHIPPED_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 
-def running(key: str, node: str | None) -> dict:
+def running(key: str, node: str | None, worker: int | None) -> dict:
     return {"id": key, "call_id": f"1795385106.{key}", "flow": "demo", "started_at": iso(1.8e9),
-            "status": "in_progress", "node": node}
+            "status": "in_progress", "node": node, "worker": worker}
 
 
-def statuses(path: Path) -> dict[str, str]:
-    return {r["id"]: r["status"] for r in sqlite_utils.Database(path)["calls"].rows}
+def statuses(database: Database) -> dict[str, str]:
+    """id -> status of every calls row, on either backend."""
+    if isinstance(database, PostgresUrl):
+        import psycopg
+        from psycopg import conninfo
+
+        from agi.db.postgres import parameters
+        with psycopg.connect(conninfo.make_conninfo(**parameters(database))) as conn:
+            return dict(conn.execute("SELECT id, status FROM calls").fetchall())
+    return {r["id"]: r["status"] for r in sqlite_utils.Database(database)["calls"].rows}
 
 
 @pytest.fixture
-def shared(tmp_path: Path) -> Path:
+def shared(database: Database) -> Database:
     """Calls left running by two workers of pbx1, one of pbx2, one of a node
-    whose name starts like pbx1's, and one from before rows named their node."""
-    path = tmp_path / "cdr.db"
-    store = CdrStore(path, flush_interval=0)
+    whose name starts like pbx1's, and one from before rows named their node,
+    on either backend."""
+    store = CdrStore(database, flush_interval=0)
     store.open()
     store.start()
-    for key, node in (("a", "pbx1/1"), ("b", "pbx1/2"), ("c", "pbx2/1"), ("d", "pbx10/1"), ("e", None)):
-        store.call_started(running(key, node))
+    for key, node, worker in (("a", "pbx1", 1), ("b", "pbx1", 2), ("c", "pbx2", 1), ("d", "pbx10", 1),
+                              ("e", None, None)):
+        store.call_started(running(key, node, worker))
     assert store.close()
-    return path
+    return database
 
 
-def test_a_restarted_worker_marks_only_its_own_calls_interrupted(shared: Path) -> None:
-    assert CdrStore(shared).open("pbx1/2") == 1
+def test_a_restarted_worker_marks_only_its_own_calls_interrupted(shared: Database) -> None:
+    assert CdrStore(shared).open("pbx1", 2) == 1
     assert statuses(shared) == {"a": "in_progress", "b": "interrupted", "c": "in_progress",
                                 "d": "in_progress", "e": "in_progress"}
 
 
-def test_a_node_that_starts_marks_every_worker_of_its_own_and_rows_that_name_no_node(shared: Path) -> None:
-    assert CdrStore(shared).open("pbx1/") == 3
+def test_a_node_that_starts_marks_every_worker_of_its_own_and_rows_that_name_no_node(shared: Database) -> None:
+    assert CdrStore(shared).open("pbx1") == 3
     assert statuses(shared) == {"a": "interrupted", "b": "interrupted", "c": "in_progress",
                                 "d": "in_progress", "e": "interrupted"}
 
 
-def test_without_a_node_every_call_left_running_is_marked_as_before(shared: Path) -> None:
+def test_without_a_node_every_call_left_running_is_marked_as_before(shared: Database) -> None:
     assert CdrStore(shared).open() == 5
 
 
@@ -69,14 +79,13 @@ def test_the_row_of_a_call_names_the_server_process_that_ran_it() -> None:
     asterisk = SimulatedAsterisk(make_environment("closed", uniqueid="1795385106.9"), CallerScript(sounds=EverySound()))
     transport = SimTransport(asterisk)
     cdr = MemoryCdr()
-    run_sync(run_session(transport.environment(), transport, flows, cdr, SessionSettings(node="pbx1/2"),
+    run_sync(run_session(transport.environment(), transport, flows, cdr, SessionSettings(node="pbx1", worker=2),
                          lambda: 1.8e9))
     [row] = cdr.calls.values()
-    assert row["node"] == "pbx1/2"
+    assert (row["node"], row["worker"]) == ("pbx1", 2)
 
 
-def test_worker_keys_and_the_node_name() -> None:
-    assert worker_key("pbx1", 3) == "pbx1/3"
+def test_the_node_name_is_server_node_or_the_host_name() -> None:
     assert node_name(ServerConfig(node="pbx-a")) == "pbx-a"
     assert node_name(ServerConfig()) == __import__("socket").gethostname()
 
@@ -127,14 +136,15 @@ def test_writer_threads_of_several_workers_share_one_sqlite_file_and_lose_nothin
         store.start()
         for i in range(1500):
             key = f"{n}-{i:05d}"
-            store.call_started(running(key, f"pbx1/{n}"))
+            store.call_started(running(key, "pbx1", n))
             store.step_finished(key, {"seq": 1, "step": "answer", "outcome": "next"})
             store.call_ended(key, {"status": "completed"})
     assert all(store.close() for store in stores)
     done.set()
     locker.join()
     db = sqlite_utils.Database(path)
-    counts = dict(db.execute("SELECT node, count(*) FROM calls WHERE status = 'completed' GROUP BY node").fetchall())
-    assert counts == {f"pbx1/{n}": 1500 for n in range(1, 5)}
+    counts = dict(db.execute("SELECT worker, count(*) FROM calls WHERE status = 'completed' AND node = 'pbx1' "
+                             "GROUP BY worker").fetchall())
+    assert counts == {n: 1500 for n in range(1, 5)}
     assert db.execute("SELECT count(*) FROM call_steps").fetchone()[0] == 6000
     assert any(store.failures for store in stores), "the lock never outlasted a writer's busy timeout"

@@ -83,6 +83,7 @@ def test_ready_when_flows_are_loaded_calls_taken_the_database_writable_and_lists
     assert found["checks"]["lists"]["detail"] == "1 number lists present"
 
 
+@pytest.mark.sqlite_only
 def test_not_ready_names_each_missing_list_and_the_flows_that_use_it(state: ServerState, tmp_path: Path) -> None:
     state.store.path = str(tmp_path / "empty.db")
     CdrStore(state.store.path).open()
@@ -102,6 +103,7 @@ def test_not_ready_while_draining_or_when_the_cdr_writer_is_stuck_or_stopped(sta
     assert readiness(state)["checks"]["database"] == {"ok": False, "detail": "the CDR writer is not running"}
 
 
+@pytest.mark.sqlite_only
 def test_not_ready_when_the_database_file_is_gone(state: ServerState) -> None:
     Path(state.store.path).unlink()
     assert readiness(state)["checks"]["database"]["ok"] is False

@@ -21,9 +21,10 @@ from agi.reports.model import Filters
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    """A day of calls with long names, so that tables have to be cut to fit."""
-    cdr = CdrBuilder(tmp_path / "cdr.db")
+def database(database: Path) -> Path:
+    """A day of calls with long names, so that tables have to be cut to fit
+    (on each backend: the conftest's ``database``)."""
+    cdr = CdrBuilder(database)
     long_flow = "customer-support-spanish-premium-line"
     steps = [("welcome", "play", "next", {}), menu("main_menu_with_a_long_name", "2", timeouts=1),
              ("identify_customer_by_account_number", "input", "next", {}),
@@ -155,6 +156,7 @@ def test_a_missing_database_exits_1_naming_it(tmp_path: Path) -> None:
     assert code == 1 and f"the database {tmp_path / 'nope.db'} does not exist" in out
 
 
+@pytest.mark.sqlite_only
 def test_database_comes_from_the_config_by_default(database: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"database: {database.name}\n", encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agi.protocol.wire import CommandError, encode_command
-from agi.storage.caps import valid_text
+from agi.db.caps import valid_text
 from agi.storage.cdr_direct import DirectCdr
 from agi.storage.cdr_writer import CdrStore
 from agi.vocabulary import as_json

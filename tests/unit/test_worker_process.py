@@ -77,7 +77,7 @@ def test_an_orphaned_worker_says_so_and_ends_at_once(caplog: pytest.LogCaptureFi
 
 def test_a_worker_tells_its_supervisor_it_listens_and_how_each_reload_went() -> None:
     read, write = os.pipe()
-    worker = WorkerRole(1, "pbx1/1", ready_fd=write)
+    worker = WorkerRole(1, ready_fd=write)
     worker.notify(READY)
     worker.reloaded(True)
     worker.reloaded(False)
