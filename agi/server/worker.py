@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from twisted.internet.error import ConnectionDone
@@ -42,12 +43,30 @@ ORPHANED = 3
 
 def worker_config(config: Config, index: int) -> Config:
     """Worker ``index``'s settings: it watches no flow file (its supervisor
-    does, and sends every worker SIGHUP), and its metrics listener has a port
-    of its own, ``server.metrics.port`` + index - 1 (0 stays 0: each picks one)."""
+    does, and sends every worker SIGHUP), its metrics listener has a port of
+    its own, ``server.metrics.port`` + index - 1 (0 stays 0: each picks one),
+    and so has its CDR journal (worker_journal): one writer per file."""
     metrics = config.server.metrics
     if metrics is not None and metrics.port != 0:
         metrics = replace(metrics, port=metrics.port + index - 1)
-    return replace(config, server=replace(config.server, watch_interval=0, metrics=metrics))
+    return replace(config, server=replace(config.server, watch_interval=0, metrics=metrics),
+                   journal=worker_journal(config.journal, index))
+
+
+def worker_journal(journal: Path, index: int) -> Path:
+    """Worker ``index``'s CDR journal beside ``journal``: ``agiflow-journal.worker2.jsonl``."""
+    return journal.with_name(f"{journal.stem}.worker{index}{journal.suffix}")
+
+
+def worker_journals(journal: Path) -> list[tuple[int, Path]]:
+    """The workers' journals found beside ``journal``, by worker number:
+    those of every earlier run, however many workers it had."""
+    found = []
+    for path in journal.parent.glob(f"{journal.stem}.worker*{journal.suffix}"):
+        number = path.name[len(journal.stem) + len(".worker"):len(path.name) - len(journal.suffix)]
+        if number.isdigit() and int(number) > 0:
+            found.append((int(number), path))
+    return sorted(found)
 
 
 @dataclass(frozen=True)

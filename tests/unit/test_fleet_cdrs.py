@@ -148,3 +148,36 @@ def test_writer_threads_of_several_workers_share_one_sqlite_file_and_lose_nothin
     assert counts == {n: 1500 for n in range(1, 5)}
     assert db.execute("SELECT count(*) FROM call_steps").fetchone()[0] == 6000
     assert any(store.failures for store in stores), "the lock never outlasted a writer's busy timeout"
+
+
+def test_each_worker_keeps_a_journal_of_its_own() -> None:
+    from agi.config import Config
+    from agi.server.worker import worker_config, worker_journal
+
+    config = Config(journal=Path("/var/lib/agiflow/agiflow-journal.jsonl"))
+    assert worker_journal(config.journal, 2) == Path("/var/lib/agiflow/agiflow-journal.worker2.jsonl")
+    assert {worker_config(config, n).journal for n in (1, 2, 3)} == {
+        Path(f"/var/lib/agiflow/agiflow-journal.worker{n}.jsonl") for n in (1, 2, 3)}
+
+
+def test_a_node_that_starts_writes_every_workers_journal_before_it_marks_their_calls(tmp_path: Path) -> None:
+    """Journals of an earlier run with three workers: the call each holds is
+    written first, then marked interrupted if it had not ended; files that
+    are not a worker's journal are left alone."""
+    from agi.config import Config
+    from agi.server.fleet import recovered, replay_worker_journals
+    from agi.storage.journal import Journal
+
+    config = Config(database=tmp_path / "cdr.db", journal=tmp_path / "agiflow-journal.jsonl")
+    for worker, ended in ((1, True), (3, False)):
+        journal = Journal(tmp_path / f"agiflow-journal.worker{worker}.jsonl")
+        journal.open()
+        journal.append([("insert_call", running(f"w{worker}", "pbx1", worker))])
+        if ended:
+            journal.append([("update_call", (f"w{worker}", {"status": "completed"}))])
+        journal.close()
+    (tmp_path / "agiflow-journal.workerX.jsonl").write_text("not a worker's\n", encoding="utf-8")
+    assert replay_worker_journals(config, "pbx1") and recovered(config, "pbx1")
+    assert statuses(config.database) == {"w1": "completed", "w3": "interrupted"}
+    assert (tmp_path / "agiflow-journal.worker3.jsonl").stat().st_size == 0
+    assert (tmp_path / "agiflow-journal.workerX.jsonl").read_text(encoding="utf-8") == "not a worker's\n"
