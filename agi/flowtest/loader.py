@@ -136,6 +136,8 @@ class _CaseBuilder:
             return tuple(self._override(name, spec, path + [name], prefix, tz) for name, spec in value.items())
         if key == "random":
             return tuple(value) if isinstance(value, list) else (value,)
+        if key == "agent":
+            return (value, value) if isinstance(value, str) else (value.get("name", value["interface"]), value["interface"])
         return value
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:

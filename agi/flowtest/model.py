@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from agi.flowtest.memory import CaseOverride
+from agi.sim.script import DEFAULT_QUEUE_MEMBER
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Inputs:
     overrides: tuple[CaseOverride, ...] = ()
     random: tuple[float, ...] = (0.0,)
     webhook_response: int | str = 200
+    agent: tuple[str, str] = DEFAULT_QUEUE_MEMBER
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           queue_statuses=given.queue_statuses, dial_statuses=given.dial_statuses,
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
-                          services=services)
+                          queue_member=given.agent, services=services)
     except Exception as exc:  # noqa: BLE001 - one case's boundary: the other cases still run
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)

@@ -43,6 +43,7 @@ INPUTS: dict[str, Any] = {
     "random": {"oneOf": [_CHANCE, {"type": "array", "items": _CHANCE, "minItems": 1}]},
     "webhook_response": {"oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
                                    {"const": "timeout"}]},
+    "agent": {"oneOf": [_NUMBER, obj({"name": _NUMBER, "interface": _NUMBER}, ("interface",))]},
 }
 
 #: What must come out of the case; each key is checked on its own.

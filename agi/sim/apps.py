@@ -114,10 +114,15 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
 
 def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     """A member answered: QEHOLDTIME/QEORIGINALPOS with setqueueentryvar,
-    then the conversation; whoever hangs up first ends it."""
+    MEMBERNAME/MEMBERINTERFACE with setinterfacevar, then the conversation;
+    whoever hangs up first ends it."""
     if sim.script.queue_entry_vars:
         sim.vars.write("QEHOLDTIME", str(int(sim.script.queue_wait)))
         sim.vars.write("QEORIGINALPOS", "1")
+    if sim.script.queue_member is not None:
+        name, interface = sim.script.queue_member
+        sim.vars.write("MEMBERNAME", name)
+        sim.vars.write("MEMBERINTERFACE", interface)
     sim.elapsed += sim.script.talk_time
     if sim.caller_hangs_up_now():
         return -1
@@ -148,6 +153,10 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     if status != "ANSWER":
         return 0
     sim.answered = True
+    tech, _, resource = _option_field(options, 0).split("&")[0].partition("/")
+    sim.vars.write("DIALEDPEERNAME", f"{tech}/{resource.split('/')[0]}-{len(sim.applications):08x}"
+                   + (";1" if tech.lower() == "local" else ""))
+    sim.vars.write("DIALEDPEERNUMBER", resource)
     sim.elapsed += sim.script.talk_time
     sim.vars.write("ANSWEREDTIME", str(int(sim.script.talk_time)))
     sim.vars.write("DIALEDTIME", str(int(sim.script.talk_time)))

@@ -6,6 +6,12 @@ DIAL variables when it starts and always sets DIALSTATUS when it ends, so no
 stale value can be read. An answered call returns -1 once it ends (0 with
 the ``g`` option when the called party hung up first); the caller may then
 still be on the line, or gone if they hung up first.
+
+After an answer, ``DIALEDPEERNAME`` is the channel that answered
+(``PJSIP/100-0000002a``, ``Local/agent-ana@agents-0000000a;1``) and
+``DIALEDPEERNUMBER`` what was dialled on that technology (``100``,
+``agent-ana@agents/n``): together, the interface that answered, which the
+step records as the agent.
 """
 from __future__ import annotations
 
@@ -74,14 +80,28 @@ class DialNode(Node):
         await self._set_callerid(ctx)
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
-        talk = seconds(await read_variable(ctx, "ANSWEREDTIME")) if status == "ANSWER" else None
+        answered: dict[str, Any] = {}
+        if status == "ANSWER":
+            answered = {"talk_time": seconds(await read_variable(ctx, "ANSWEREDTIME"))}
+            agent = await answering_interface(ctx)
+            answered.update({"agent": agent, "agent_interface": agent} if agent else {})
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
-        return done(outcome, record={"dialled": destination, "dial_status": status or None,
-                                     **({"talk_time": talk} if status == "ANSWER" else {})},
-                    destination=destination, result=ran.result, status=status, talk_time=talk, **error)
+        return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
+                    destination=destination, result=ran.result, status=status,
+                    **{"talk_time": None, **answered}, **error)
 
     async def _set_callerid(self, ctx: CallContext) -> None:
         """CALLERID(num) / CALLERID(name) for the call Dial() places."""
         for field, value in (("num", self.callerid_number), ("name", self.callerid_name)):
             if value is not None:
                 await ctx.channel.set_variable(f"CALLERID({field})", ctx.render_text(value))
+
+
+async def answering_interface(ctx: CallContext) -> str | None:
+    """The interface that answered: DIALEDPEERNAME's technology and
+    DIALEDPEERNUMBER (``Local`` + ``agent-ana@agents/n``), None if unknown."""
+    channel = await read_variable(ctx, "DIALEDPEERNAME")
+    number = await read_variable(ctx, "DIALEDPEERNUMBER") if channel else None
+    if not channel or not number or "/" not in channel:
+        return None
+    return f"{channel.split('/', 1)[0]}/{number}"

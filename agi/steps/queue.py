@@ -15,6 +15,11 @@ What Asterisk 22's app_queue.c leaves behind, and how the step reads it:
 So the step blanks those variables first (an earlier queue may have left
 them), and after the EXEC reads ``QUEUESTATUS``, then ``ABANDONED`` only
 when there is no status and the caller is gone.
+
+With ``setinterfacevar = yes`` (queues.conf) Queue() also leaves the member
+who answered on the caller's channel: ``MEMBERNAME`` and ``MEMBERINTERFACE``
+(the interface, ready to Dial again), which the step records as the agent.
+They are blanked too when an earlier step of the call recorded an agent.
 """
 from __future__ import annotations
 
@@ -48,6 +53,9 @@ ANSWERED_STATUS = "ANSWERED"
 ABANDONED_STATUS = "ABANDONED"
 #: Variables Queue() may set that an earlier queue must not leave behind.
 QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
+#: What Queue() leaves of the member who answered (setinterfacevar): blanked
+#: too once an earlier step of the call recorded an agent, who may have left them.
+MEMBER_VARIABLES = ("MEMBERNAME", "MEMBERINTERFACE")
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class QueueNode(Node):
 
     async def run(self, ctx: CallContext) -> StepResult:
         queue, options = self.arguments(ctx)
-        await clear_variables(ctx, QUEUE_VARIABLES)
+        await clear_variables(ctx, QUEUE_VARIABLES + (MEMBER_VARIABLES if ctx.recorded.get("agent") else ()))
         ran = await run_app(ctx, "Queue", options)
         status = await read_status(ctx, "QUEUESTATUS")
         found = Findings()
@@ -148,6 +156,10 @@ async def _answered(ctx: CallContext, found: Findings, status: str, ran: AppRun)
     # CDR says ANSWERED for both, the step's details keep Asterisk's word.
     found.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
     found.note(status=status, wait=hold, talk_time=talk)
+    interface = await read_variable(ctx, "MEMBERINTERFACE")
+    name = await read_variable(ctx, "MEMBERNAME") if interface else None
+    found.record(agent=name or interface, agent_interface=interface)
+    found.note(agent=name or interface, agent_interface=interface)
     return STATUS_OUTCOMES.get(status, ANSWERED)
 
 
