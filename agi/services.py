@@ -1,5 +1,6 @@
 """What steps use besides the channel: number lists, schedule overrides,
-callback requests, webhooks, recording settings and chance.
+callback requests, the callers' earlier calls, webhooks, recording
+settings and chance.
 
 One ``Services`` is built per server (or per simulation) and shared by every
 call. Each field is an interface defined here, so steps depend on what they
@@ -62,6 +63,94 @@ class CallbackRequests(Protocol):
         """Store one callback request for the dialer (never blocks the call)."""
 
 
+class HistoryUnavailable(Exception):
+    """The earlier calls cannot be read (no database, locked, too slow)."""
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Which earlier calls to look at: those whose caller ID is one of
+    ``spellings`` (the same number written as Asterisk may give it, E.164
+    first), started at or after ``since`` and before ``until``, other than
+    the call ``exclude_call`` (an ``agi_uniqueid``). ``timeout`` bounds the
+    lookup in seconds."""
+
+    spellings: tuple[str, ...]
+    since: datetime
+    until: datetime
+    exclude_call: str = ""
+    timeout: float = 0.5
+
+
+#: An earlier call's outcome when a queue or dial answered it.
+ANSWERED = "answered"
+#: ... when the caller hung up while waiting in a queue or while a Dial rang.
+ABANDONED = "abandoned"
+#: How many earlier calls a lookup counts at most.
+MAX_COUNTED_CALLS = 1000
+
+
+@dataclass(frozen=True)
+class EarlierCall:
+    """The CDR columns of an earlier call that a history summary reads."""
+
+    started_at: str
+    status: str | None = None
+    queue: str | None = None
+    queue_status: str | None = None
+    dial_status: str | None = None
+    agent: str | None = None
+    agent_interface: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """``answered``, ``abandoned``, the queue's or the dial's status in
+        lower case (``timeout``, ``busy``...), else the call's status."""
+        queue_status, dial_status = (self.queue_status or "").upper(), (self.dial_status or "").upper()
+        if queue_status in ("ANSWERED", "CONTINUE") or dial_status == "ANSWER":
+            return ANSWERED
+        if queue_status == "ABANDONED" or dial_status == "CANCEL":
+            return ABANDONED
+        return (queue_status or dial_status).lower() or (self.status or "")
+
+
+@dataclass(frozen=True)
+class CallHistorySummary:
+    """What a caller's earlier calls in a window say: how many (counted up
+    to MAX_COUNTED_CALLS), the first and the last one, and whether a
+    callback request of theirs is pending."""
+
+    calls: int = 0
+    first_call: str | None = None
+    last: EarlierCall | None = None
+    callback_pending: bool = False
+
+    def as_names(self, outcome: str = "", number: str = "") -> dict[str, Any]:
+        """The ``history`` names templates read (docs/flows.md): the
+        summary, the ``history`` step's ``outcome`` and the ``number`` it
+        looked up ("" before any history step ran)."""
+        last = self.last
+        return {
+            "outcome": outcome, "number": number, "calls": self.calls, "first_call": self.first_call,
+            "last_call": last.started_at if last else None,
+            "last_outcome": last.outcome if last else None,
+            "last_status": last.status if last else None,
+            "last_queue": (last.queue if last else None) or "",
+            "last_agent": (last.agent if last else None) or "",
+            "last_agent_interface": (last.agent_interface if last else None) or "",
+            "last_abandoned": bool(last and last.outcome == ABANDONED),
+            "callback_pending": self.callback_pending,
+        }
+
+
+class CallHistory(Protocol):
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        """The summary of the earlier calls ``query`` selects, and whether a
+        callback request for its number (the first spelling, E.164) is
+        pending. Raises HistoryUnavailable when they cannot be read within
+        the query's timeout."""
+
+
 @dataclass(frozen=True)
 class WebhookResult:
     ok: bool
@@ -92,6 +181,7 @@ class Services:
     lists: NumberLists | None = None
     overrides: ScheduleOverrides | None = None
     callbacks: CallbackRequests | None = None
+    history: CallHistory | None = None
     webhooks: Webhooks | None = None
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     default_region: str = "ES"

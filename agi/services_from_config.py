@@ -7,6 +7,7 @@ from __future__ import annotations
 from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests, Writer
 from agi.config import Config
 from agi.lists.store import server_lists, simulation_lists
+from agi.storage.history import server_history, simulation_history
 from agi.storage.overrides import server_overrides, simulation_overrides
 from agi.services import Services, Webhooks
 from agi.webhooks import DryRunWebhooks
@@ -21,16 +22,18 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
     services.lists = server_lists(config.database, config.default_region)
+    services.history = server_history(config.database)
     return services
 
 
 def simulation_services(config: Config) -> Services:
-    """Services for ``agiflow simulate`` and ``agiflow test``: lists and
-    overrides are read from the database when it exists; nothing is written
+    """Services for ``agiflow simulate`` and ``agiflow test``: lists,
+    overrides and earlier calls are read from the database when it exists; nothing is written
     and no webhook is sent."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
     services.callbacks = MemoryCallbackRequests()  # shown by agiflow simulate
     services.webhooks = DryRunWebhooks()  # records what would be posted
     services.overrides = simulation_overrides(config.database)
     services.lists = simulation_lists(config.database, config.default_region)
+    services.history = simulation_history(config.database)
     return services

@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 from agi.channel import Channel
 from agi.engine import templates
 from agi.engine.model import Flow
-from agi.services import Services
+from agi.services import CallHistorySummary, Services
+
+#: ``history`` before any history step ran: no earlier calls known.
+NO_HISTORY: Mapping[str, Any] = CallHistorySummary().as_names()
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class CallContext:
         self.cdr: dict[str, Any] = {}
         #: Built-in CDR columns the steps' results set so far (the interpreter applies them).
         self.recorded: dict[str, Any] = {}
+        #: What the last ``history`` step found of the caller's earlier calls.
+        self.history: dict[str, Any] = dict(NO_HISTORY)
         #: The step running now, and "step:outcome" of every step before it.
         self.step = ""
         self.path: list[str] = []
@@ -98,4 +103,5 @@ _NAMES: dict[str, Callable[[CallContext], Any]] = {
     "cdr": lambda ctx: dict(ctx.cdr),
     "now": lambda ctx: ctx.now(),
     "flow": lambda ctx: {"name": ctx.flow.name},
+    "history": lambda ctx: dict(ctx.history),
 }

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
-from agi.flowtest.memory import UNAVAILABLE, CaseOverride
+from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
@@ -136,6 +136,10 @@ class _CaseBuilder:
             return tuple(self._override(name, spec, path + [name], prefix, tz) for name, spec in value.items())
         if key == "random":
             return tuple(value) if isinstance(value, list) else (value,)
+        if key == "history":
+            return self._history(value, path, prefix, tz)
+        if key == "pending_callbacks":
+            return tuple(self._e164(number, path + [index], prefix) for index, number in enumerate(value))
         if key == "agent":
             return (value, value) if isinstance(value, str) else (value.get("name", value["interface"]), value["interface"])
         return value
@@ -165,6 +169,24 @@ class _CaseBuilder:
             except ValueError as exc:
                 self.errors.add(path + [index], f"{prefix}lists.{name}: {exc}")
         return tuple(entries)
+
+    def _history(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> tuple[CaseCall, ...] | str:
+        """Earlier calls, or ``unavailable``."""
+        if value == UNAVAILABLE:
+            return UNAVAILABLE
+        calls = []
+        for index, call in enumerate(value):
+            moment = self._moment(call["at"], path + [index, "at"], prefix, tz)
+            if moment is not None:
+                calls.append(CaseCall(moment, **{k: v for k, v in call.items() if k != "at"}))
+        return tuple(calls)
+
+    def _e164(self, number: str, path: list[Any], prefix: str) -> str:
+        try:
+            return normaliser(self.region).number(number)
+        except ValueError as exc:
+            self.errors.add(path, f"{prefix}{path[-2]}: {exc}")
+            return number
 
     def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: tzinfo) -> CaseOverride:
         if isinstance(spec, str):

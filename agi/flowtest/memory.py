@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
-from agi.services import ListHit, ListUnavailable, Override, WebhookResult
+from agi.services import (MAX_COUNTED_CALLS, CallHistorySummary, EarlierCall, HistoryQuery, HistoryUnavailable,
+                          ListHit, ListUnavailable, Override, WebhookResult)
+from agi.vocabulary import iso
 from agi.webhooks import DryRunWebhooks
 
 #: A list given as ``unavailable`` in a case: reading it fails, as a
@@ -67,6 +69,47 @@ class MemoryOverrides:
             return None
         until = given.until or at + timedelta(days=1)
         return Override(schedule, given.state, until, given.reason) if at < until else None
+
+
+@dataclass(frozen=True)
+class CaseCall:
+    """An earlier call a case gives for the ``history`` step; ``caller``
+    None is the case's own caller."""
+
+    at: datetime
+    caller: str | None = None
+    status: str = "completed"
+    queue: str | None = None
+    queue_status: str | None = None
+    dial_status: str | None = None
+    agent: str | None = None
+    agent_interface: str | None = None
+
+
+class MemoryHistory:
+    """``CallHistory`` over the earlier calls a case gives (or
+    ``unavailable``: every lookup fails), read as the server reads the CDR database: a
+    call counts when its caller ID, as stored, is one of the query's
+    spellings and it started in the window."""
+
+    def __init__(self, calls: Sequence[CaseCall] | str, caller: str, pending: Sequence[str]) -> None:
+        self.calls = calls
+        self.caller = caller
+        self.pending = frozenset(pending)
+
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        if isinstance(self.calls, str):
+            raise HistoryUnavailable("the history is unavailable in this test case")
+        found = sorted((c for c in self.calls if (c.caller if c.caller is not None else self.caller) in query.spellings
+                        and query.since <= c.at < query.until), key=lambda c: c.at, reverse=True)
+        found = found[:MAX_COUNTED_CALLS]
+        if not found:
+            return CallHistorySummary(callback_pending=query.spellings[0] in self.pending)
+        last = found[0]
+        earlier = EarlierCall(iso(last.at.timestamp()) or "", last.status, last.queue, last.queue_status,
+                              last.dial_status, last.agent, last.agent_interface)
+        return CallHistorySummary(len(found), iso(found[-1].at.timestamp()), earlier,
+                                  query.spellings[0] in self.pending)
 
 
 class CaseWebhooks:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from agi.flowtest.memory import CaseOverride
+from agi.flowtest.memory import CaseCall, CaseOverride
 from agi.sim.script import DEFAULT_QUEUE_MEMBER
 
 
@@ -30,6 +30,9 @@ class Inputs:
     random: tuple[float, ...] = (0.0,)
     webhook_response: int | str = 200
     agent: tuple[str, str] = DEFAULT_QUEUE_MEMBER
+    #: Earlier calls of the history step, or ``unavailable``.
+    history: tuple[CaseCall, ...] | str = ()
+    pending_callbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 from agi.engine.model import FlowSet
 from agi.flowtest.expect import Observed, check
 from agi.storage.callbacks import MemoryCallbackRequests
-from agi.flowtest.memory import CaseWebhooks, MemoryLists, MemoryOverrides, fixed_chance
+from agi.flowtest.memory import CaseWebhooks, MemoryHistory, MemoryLists, MemoryOverrides, fixed_chance
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services
 from agi.simulate import SimulationResult, simulate
@@ -53,7 +53,8 @@ def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackR
     webhooks = CaseWebhooks(case.inputs.webhook_response)
     services = replace(base, lists=MemoryLists(case.inputs.lists, base.default_region),
                        overrides=MemoryOverrides(case.inputs.overrides), callbacks=callbacks,
-                       webhooks=webhooks, chance=fixed_chance(case.inputs.random))
+                       webhooks=webhooks, chance=fixed_chance(case.inputs.random),
+                       history=MemoryHistory(case.inputs.history, case.inputs.caller, case.inputs.pending_callbacks))
     return services, callbacks, webhooks
 
 

@@ -44,6 +44,11 @@ INPUTS: dict[str, Any] = {
     "webhook_response": {"oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
                                    {"const": "timeout"}]},
     "agent": {"oneOf": [_NUMBER, obj({"name": _NUMBER, "interface": _NUMBER}, ("interface",))]},
+    # a list of earlier calls, or "unavailable" (pattern applies to text, items to lists)
+    "history": {"type": ["array", "string"], "pattern": "^unavailable$", "items": obj({
+        "at": {}, "caller": _TEXT, "status": _TEXT, "queue": _NUMBER, "queue_status": _STATUS,
+        "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
+    "pending_callbacks": {"type": "array", "items": _NUMBER},
 }
 
 #: What must come out of the case; each key is checked on its own.

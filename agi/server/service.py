@@ -34,10 +34,12 @@ from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.server.factory import FastAGIFactory
+from agi.server.history import ThreadedHistory
 from agi.server.webhooks import TwistedWebhooks
 from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.history import SqliteCallHistory
 
 log = logging.getLogger("agiflow.server")
 
@@ -81,6 +83,8 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     """The server's service tree over loaded flows and an opened CDR store."""
     webhooks = TwistedWebhooks(reactor)
     services = live_services(config, cdr=store, webhooks=webhooks)
+    if isinstance(services.history, SqliteCallHistory):  # never read on the reactor thread
+        services.history = ThreadedHistory(services.history, reactor)
     factory = FastAGIFactory(library, store, config.server, reactor, services=services)
     server = ServerService(factory)
     for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),

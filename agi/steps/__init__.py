@@ -11,6 +11,7 @@ from agi.steps.dial import DialNode
 from agi.steps.exec_app import ExecNode
 from agi.steps.goto import GotoNode
 from agi.steps.hangup import HangupNode
+from agi.steps.history import HistoryNode
 from agi.steps.input_digits import InputNode
 from agi.steps.lookup import LookupNode
 from agi.steps.menu import MenuNode
@@ -31,5 +32,5 @@ REGISTRY: dict[str, type[Node]] = {
                 ConsentNode, PriorityNode, QueueNode, DialNode, VoicemailNode,
                 RobinsonNode, LookupNode,
                 CallbackNode, WebhookNode, SplitNode,
-                ScheduleNode)
+                ScheduleNode, HistoryNode)
 }

@@ -54,6 +54,7 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
                 table.add_column(column, kind)
     table.create_index(["status", "requested_at"], if_not_exists=True)
     table.create_index(["call_id"], if_not_exists=True)
+    table.create_index(["number", "status"], if_not_exists=True)
 
 
 def insert_callback(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
