@@ -58,9 +58,25 @@ class ScheduleOverrides(Protocol):
         Raises OverridesUnavailable when overrides cannot be read."""
 
 
+#: How a callback request came (``callbacks.source``): a caller confirmed it
+#: by keypad (the callback step), or a queue the caller left unanswered made
+#: it by itself (the queue's ``callback`` option).
+KEYPAD = "keypad"
+MISSED = "missed"
+
+
 class CallbackRequests(Protocol):
+    """Callback requests for the dialer; nothing here blocks the call."""
+
     def request(self, row: Mapping[str, Any]) -> None:
-        """Store one callback request for the dialer (never blocks the call)."""
+        """Store one callback request."""
+
+    def missed(self, row: Mapping[str, Any]) -> None:
+        """Store one request unless ``row["number"]`` already has a pending one."""
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        """The caller of ``number`` (E.164) reached an agent on call
+        ``call_id`` at ``at``: close the number's pending requests."""
 
 
 class HistoryUnavailable(Exception):

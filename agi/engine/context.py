@@ -52,6 +52,8 @@ class CallContext:
         self.call = call
         self.flow = flow
         self.clock = clock
+        #: When the call arrived (the context is made as the call starts).
+        self.started_at = clock()
         self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
         #: Whether DEBUG lines (a line per step) are logged, asked once per call.
         self.debug = self.log.isEnabledFor(logging.DEBUG)

@@ -33,6 +33,7 @@ class Inputs:
     #: Earlier calls of the history step, or ``unavailable``.
     history: tuple[CaseCall, ...] | str = ()
     pending_callbacks: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

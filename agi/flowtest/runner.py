@@ -49,7 +49,7 @@ def select(cases: Iterable[Case], patterns: Sequence[str]) -> list[Case]:
 def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackRequests, CaseWebhooks]:
     """``base`` (recordings, region...) with every store replaced by the
     case's in-memory ones: a case never reads the database or the network."""
-    callbacks = MemoryCallbackRequests()
+    callbacks = MemoryCallbackRequests(case.inputs.pending_callbacks)
     webhooks = CaseWebhooks(case.inputs.webhook_response)
     services = replace(base, lists=MemoryLists(case.inputs.lists, base.default_region),
                        overrides=MemoryOverrides(case.inputs.overrides), callbacks=callbacks,
@@ -71,7 +71,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           queue_statuses=given.queue_statuses, dial_statuses=given.dial_statuses,
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
-                          queue_member=given.agent, services=services)
+                          queue_member=given.agent, args=given.args, services=services)
     except Exception as exc:  # noqa: BLE001 - one case's boundary: the other cases still run
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
@@ -83,7 +83,7 @@ def observe(result: SimulationResult, callbacks: MemoryCallbackRequests, webhook
     return Observed(path=[f"{s['step']}:{s['outcome']}" for s in result.steps], call=call,
                     fields=json.loads(call.get("fields") or "{}"), variables=result.variables,
                     commands=[e.command for e in result.exchanges], callbacks=callbacks.rows,
-                    webhooks=webhooks.posts)
+                    webhooks=webhooks.posts, callbacks_closed=callbacks.closed)
 
 
 def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services) -> list[CaseResult]:

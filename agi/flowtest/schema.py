@@ -49,6 +49,7 @@ INPUTS: dict[str, Any] = {
         "at": {}, "caller": _TEXT, "status": _TEXT, "queue": _NUMBER, "queue_status": _STATUS,
         "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
     "pending_callbacks": {"type": "array", "items": _NUMBER},
+    "args": {"type": "array", "items": _TEXT},
 }
 
 #: What must come out of the case; each key is checked on its own.
@@ -66,6 +67,7 @@ EXPECT: dict[str, Any] = {
     "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
     "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
     "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+    "callbacks_closed": {"type": "array", "items": _NUMBER},
     "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}, "wait": {"type": "boolean"},
                                                 "headers": {"type": "object", "additionalProperties": _TEXT}})},
 }

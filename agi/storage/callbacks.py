@@ -1,6 +1,6 @@
 """Callback requests for the dialer: the ``callbacks`` table in the CDR
-database, how calls add rows to it (through the CDR writer, never blocking
-a call), and the named queries ``agiflow callbacks`` runs on it.
+database, how calls add and close rows (through the CDR writer, never
+blocking a call), and the named queries ``agiflow callbacks`` runs on it.
 
 Pure SQLite: no Twisted, no click.
 """
@@ -9,32 +9,59 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import sqlite_utils
+
+from agi.services import KEYPAD, MISSED  # noqa: F401 - the values of callbacks.source
 
 PENDING = "pending"
 DONE = "done"
 CANCELLED = "cancelled"
 STATUSES = (PENDING, DONE, CANCELLED)
-#: The writer operation that inserts one request (see CdrStore.submit).
+#: The writer operations on the table (see CdrStore.submit): one request,
+#: one request unless the number has a pending one, closing a number's
+#: pending requests when the caller reached an agent.
 INSERT_OPERATION = "insert_callback"
+MISSED_OPERATION = "insert_missed_callback"
+REACHED_OPERATION = "close_reached_callbacks"
 
 CALLBACK_COLUMNS: dict[str, type] = {
     "id": int, "requested_at": str, "call_id": str, "flow": str, "caller": str,
     "number": str, "raw_number": str, "queue": str, "reason": str, "status": str,
-    "done_at": str, "note": str,
+    "done_at": str, "note": str, "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
 }
-#: What a step hands over; id, status, done_at and note are the table's.
-REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason")
+#: What a step hands over; id, status, done_at, note, attempts and dialled_at are the table's.
+REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason",
+                  "arrived_at", "source")
 
+_VALUES = ", ".join(":" + c for c in REQUEST_FIELDS)
 INSERT_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status) "
-    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, '{PENDING}')"
+    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status, attempts) VALUES ({_VALUES}, '{PENDING}', 0)"
+)
+INSERT_MISSED_CALLBACK = (
+    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status, attempts) SELECT {_VALUES}, '{PENDING}', 0 "
+    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = :number AND status = '{PENDING}')"
+)
+CLOSE_REACHED = (
+    f"UPDATE callbacks SET status = '{DONE}', done_at = :at, "
+    f"note = 'reached an agent on call ' || COALESCE(:call_id, '?') "
+    f"WHERE number = :number AND status = '{PENDING}'"
 )
 SELECT_CALLBACKS = (
     "SELECT * FROM callbacks WHERE (:status IS NULL OR status = :status) "
     "AND (:since IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
+)
+#: Pending requests a dialer may call now, oldest arrival first.
+SELECT_DUE = (
+    f"SELECT * FROM callbacks WHERE status = '{PENDING}' AND COALESCE(attempts, 0) < :max_attempts "
+    "AND (dialled_at IS NULL OR dialled_at <= :retry_before) AND (:queue IS NULL OR queue = :queue) "
+    "ORDER BY COALESCE(arrived_at, requested_at), id"
+)
+#: Take a due request for one call attempt; no row changed: another dialer took it.
+CLAIM_CALLBACK = (
+    "UPDATE callbacks SET attempts = COALESCE(attempts, 0) + 1, dialled_at = :now "
+    f"WHERE id = :id AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at <= :retry_before)"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
@@ -57,9 +84,40 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
     table.create_index(["number", "status"], if_not_exists=True)
 
 
-def insert_callback(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
-    """The writer operation: one pending request."""
-    conn.execute(INSERT_CALLBACK, {field: row.get(field) for field in REQUEST_FIELDS})
+def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's parameters: every field a step may hand over."""
+    return {field: row.get(field) for field in REQUEST_FIELDS}
+
+
+def reached_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """CLOSE_REACHED's parameters: ``number``, ``call_id`` and ``at``."""
+    return {"number": row.get("number"), "call_id": row.get("call_id"), "at": row.get("at")}
+
+
+#: Each writer operation on the table: its statement and its parameters.
+WRITES: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    INSERT_OPERATION: (INSERT_CALLBACK, request_values),
+    MISSED_OPERATION: (INSERT_MISSED_CALLBACK, request_values),
+    REACHED_OPERATION: (CLOSE_REACHED, reached_values),
+}
+
+
+def write_statement(operation: str, row: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters of a writer operation on the table;
+    ValueError for an operation that is not one."""
+    if operation not in WRITES:
+        raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(WRITES)}")
+    sql, values = WRITES[operation]
+    return sql, values(row)
+
+
+def apply_write(operation: str) -> Callable[[sqlite3.Connection, Mapping[str, Any]], None]:
+    """The writer's function for one of WRITES."""
+    sql, values = WRITES[operation]
+
+    def apply(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+        conn.execute(sql, values(row))
+    return apply
 
 
 # -- where steps hand their requests -------------------------------------------
@@ -76,17 +134,36 @@ class StoredCallbackRequests:
         self.writer = writer
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(INSERT_OPERATION, {field: row.get(field) for field in REQUEST_FIELDS})
+        self.writer.submit(INSERT_OPERATION, request_values(row))
+
+    def missed(self, row: Mapping[str, Any]) -> None:
+        self.writer.submit(MISSED_OPERATION, request_values(row))
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self.writer.submit(REACHED_OPERATION, {"number": number, "call_id": call_id, "at": at})
 
 
 class MemoryCallbackRequests:
-    """Keeps requests in a list: simulations and tests."""
+    """Keeps requests in a list: simulations and tests. ``pending`` are
+    numbers that already have a pending request (flow tests say so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pending: Iterable[str] = ()) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.pending = set(pending)
+        #: Numbers whose pending requests a call closed (it reached an agent).
+        self.closed: list[str] = []
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.rows.append({field: row.get(field) for field in REQUEST_FIELDS})
+        self.rows.append(request_values(row))
+        self.pending.add(row["number"])
+
+    def missed(self, row: Mapping[str, Any]) -> None:
+        if row["number"] not in self.pending:
+            self.request(row)
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self.closed.append(number)
+        self.pending.discard(number)
 
 
 # -- what agiflow callbacks reads and changes ---------------------------------
@@ -123,6 +200,33 @@ class CallbackBook:
             raise CallbackError(f"cannot read {self.path}: {exc}") from None
         finally:
             conn.close()
+
+    def due(self, max_attempts: int, retry_before: str, queue: str | None = None) -> list[dict[str, Any]]:
+        """Pending requests a dialer may call now: fewer than ``max_attempts``
+        call attempts, the last one (if any) at or before ``retry_before``
+        (ISO UTC text), for ``queue`` (None: any); oldest arrival first."""
+        conn = self._connect()
+        try:
+            return [dict(r) for r in conn.execute(SELECT_DUE, {"max_attempts": max_attempts,
+                                                               "retry_before": retry_before, "queue": queue})]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise CallbackError(f"cannot read {self.path}: {exc}") from None
+        finally:
+            conn.close()
+
+    def claim(self, request_id: int, now: str, retry_before: str) -> bool:
+        """Count one call attempt of a due request, at ``now``; False when
+        it is no longer due (another dialer took it, or it was closed)."""
+        conn = self._connect()
+        try:
+            cursor = conn.execute(CLAIM_CALLBACK, {"id": request_id, "now": now, "retry_before": retry_before})
+        except sqlite3.OperationalError as exc:
+            raise CallbackError(f"cannot update {self.path}: {exc}") from None
+        finally:
+            conn.close()
+        return cursor.rowcount == 1
 
     def close(self, request_id: int, status: str, now: str, note: str | None = None) -> dict[str, Any]:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, REQUEST_FIELDS
+from agi.storage.callbacks import write_statement
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
@@ -65,9 +65,7 @@ class DirectCdr:
 
     def submit(self, operation: str, arg: Any) -> None:
         """Other named writes to the same database: callback requests."""
-        if operation != INSERT_OPERATION:
-            raise ValueError(f"unknown write operation {operation!r}; known: {INSERT_OPERATION}")
-        self._write((operation, INSERT_CALLBACK, {field: arg.get(field) for field in REQUEST_FIELDS}))
+        self._write((operation, *write_statement(operation, arg)))
 
     def close(self) -> bool:
         """Try once more to write what is pending; True when nothing is lost."""

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from agi.storage.callbacks import INSERT_OPERATION, insert_callback
+from agi.storage.callbacks import WRITES, apply_write
 from agi.storage.cdr_schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
                             step_values, update_call_sql)
 from agi.vocabulary import iso
@@ -304,5 +304,5 @@ def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
 #: Every write the writer thread knows, by name.
 OPERATIONS: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
     "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
-    INSERT_OPERATION: insert_callback,
+    **{operation: apply_write(operation) for operation in WRITES},
 }

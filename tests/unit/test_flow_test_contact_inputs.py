@@ -118,3 +118,21 @@ def test_a_wrong_earlier_call_is_an_error_of_the_test_file(flows: Path) -> None:
     assert "'yesterday' is not a date and time" in result.output
     assert "pending_callbacks" in result.output
     assert "required" in result.output
+
+
+def test_a_case_gives_the_agi_arguments(flows: Path) -> None:
+    (flows / "args.yaml").write_text("version: 1\nname: args\nstart: say\nsteps:\n"
+                                     "  say:\n    play: \"q-{{ args[0] if args else 'none' }}\"\n")
+    path = flows / "tests" / "args.tests.yaml"
+    path.write_text(textwrap.dedent("""\
+        version: 1
+        flow: args
+        cases:
+          - name: with an argument
+            args: [sales]
+            expect: {commands_include: ['STREAM FILE "q-sales" ""']}
+          - name: without
+            expect: {commands_include: ['STREAM FILE "q-none" ""']}
+        """))
+    result = CliRunner().invoke(cli, ["test", "--flows", str(flows), str(path)])
+    assert result.exit_code == 0, result.output
