@@ -21,6 +21,7 @@ from typing import Any
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
+from agi.steps.missed_calls import close_callbacks
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, join_arguments, read_status, read_variable,
                                     run_app, seconds)
 from agi.yamlschema import TEXT, obj
@@ -86,9 +87,10 @@ class DialNode(Node):
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
+        closed = close_callbacks(ctx) if status == "ANSWER" else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
                     destination=destination, result=ran.result, status=status,
-                    **{"talk_time": None, **answered}, **error)
+                    **{"talk_time": None, **answered}, **closed, **error)
 
     async def _set_callerid(self, ctx: CallContext) -> None:
         """CALLERID(num) / CALLERID(name) for the call Dial() places."""

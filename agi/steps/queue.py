@@ -30,6 +30,7 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
+from agi.steps.missed_calls import CALLBACK_SCHEMA, MissedCallback, close_callbacks, store_missed
 from agi.steps.dialplan_app import (
     AppRun,
     BadArgument,
@@ -73,6 +74,7 @@ class QueueNode(Node):
         "gosub": TEXT,
         "rule": TEXT,
         "position": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "callback": CALLBACK_SCHEMA,
     }, ("name",))]}
 
     name: str
@@ -83,6 +85,7 @@ class QueueNode(Node):
     gosub: str = ""
     rule: str = ""
     position: int | None = None
+    callback: MissedCallback | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "QueueNode":
@@ -90,7 +93,7 @@ class QueueNode(Node):
             return cls(config)
         return cls(config["name"], config.get("options", ""), config.get("url", ""),
                    config.get("announce", ""), config.get("timeout"), config.get("gosub", ""),
-                   config.get("rule", ""), config.get("position"))
+                   config.get("rule", ""), config.get("position"), MissedCallback.from_config(config.get("callback")))
 
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
@@ -98,7 +101,8 @@ class QueueNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
-        return [(option, text, False) for option, text in texts if text]
+        return [(option, text, False) for option, text in texts if text] + \
+            (self.callback.templates() if self.callback else [])
 
     def prompts(self) -> list[str]:
         return [self.announce] if self.announce else []
@@ -125,7 +129,17 @@ class QueueNode(Node):
         found.note(queue=queue, result=ran.result)
         with found.kept():
             outcome = await self._outcome(ctx, found, queue, status, ran)
+            self._callbacks(ctx, found, queue)
         return found.result(outcome)
+
+    def _callbacks(self, ctx: CallContext, found: Findings, queue: str) -> None:
+        """Answered: the caller's pending callback requests are closed. Left
+        unanswered by an exit ``callback.when`` names: a request is made."""
+        status = found.columns.get("queue_status") or ""
+        if status == ANSWERED_STATUS:
+            found.note(**close_callbacks(ctx))
+        elif self.callback is not None and status.lower() in self.callback.when:
+            store_missed(ctx, found, self.callback, queue, status.lower())
 
     async def _outcome(self, ctx: CallContext, found: Findings, queue: str, status: str, ran: AppRun) -> str:
         if status == "UNKNOWN" or (status and status not in STATUS_OUTCOMES):
