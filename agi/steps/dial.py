@@ -22,6 +22,7 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
+from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, join_arguments, read_status, read_variable,
                                     run_app, seconds)
 from agi.yamlschema import TEXT, obj
@@ -42,6 +43,7 @@ class DialNode(Node):
         "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
         "options": {"type": "string"},
         "callerid": {"oneOf": [TEXT, obj({"number": TEXT, "name": {"type": "string"}})]},
+        "whisper": WHISPER_SCHEMA,
     }, ("destination",))]}
 
     destination: str
@@ -49,6 +51,7 @@ class DialNode(Node):
     options: str = ""
     callerid_number: str | None = None
     callerid_name: str | None = None
+    whisper: Whisper | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "DialNode":
@@ -59,7 +62,7 @@ class DialNode(Node):
             callerid = {"number": callerid}
         callerid = callerid or {}
         return cls(config["destination"], config.get("timeout"), config.get("options", ""),
-                   callerid.get("number"), callerid.get("name"))
+                   callerid.get("number"), callerid.get("name"), Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
         return tuple(status.lower() for status in DIAL_STATUSES)
@@ -70,14 +73,20 @@ class DialNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),
                  ("callerid.number", self.callerid_number), ("callerid.name", self.callerid_name))
-        return [(option, text, False) for option, text in texts if text]
+        return [(option, text, False) for option, text in texts if text] + \
+            (self.whisper.templates() if self.whisper else [])
+
+    def prompts(self) -> list[str]:
+        return self.whisper.prompts() if self.whisper else []
 
     async def run(self, ctx: CallContext) -> StepResult:
         destination = argument("destination", ctx.render_text(self.destination).strip())
         if not destination:
             raise BadArgument("the destination is empty")
+        whispers = self.whisper.sounds(ctx) if self.whisper else []
+        letters = argument("options", ctx.render_text(self.options))
         options = join_arguments([destination, "" if self.timeout is None else str(self.timeout),
-                                  argument("options", ctx.render_text(self.options))])
+                                  letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
@@ -90,7 +99,8 @@ class DialNode(Node):
         closed = close_callbacks(ctx) if status == "ANSWER" else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
                     destination=destination, result=ran.result, status=status,
-                    **{"talk_time": None, **answered}, **closed, **error)
+                    **{"talk_time": None, **answered}, **closed, **error,
+                    **({"whisper": whispers} if self.whisper else {}))
 
     async def _set_callerid(self, ctx: CallContext) -> None:
         """CALLERID(num) / CALLERID(name) for the call Dial() places."""

@@ -31,6 +31,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
 from agi.steps.missed_calls import CALLBACK_SCHEMA, MissedCallback, close_callbacks, store_missed
+from agi.steps.whisper import WHISPER_SCHEMA, Whisper
 from agi.steps.dialplan_app import (
     AppRun,
     BadArgument,
@@ -75,6 +76,7 @@ class QueueNode(Node):
         "rule": TEXT,
         "position": {"type": "integer", "minimum": 1, "maximum": 10000},
         "callback": CALLBACK_SCHEMA,
+        "whisper": WHISPER_SCHEMA,
     }, ("name",))]}
 
     name: str
@@ -86,6 +88,7 @@ class QueueNode(Node):
     rule: str = ""
     position: int | None = None
     callback: MissedCallback | None = None
+    whisper: Whisper | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "QueueNode":
@@ -93,7 +96,8 @@ class QueueNode(Node):
             return cls(config)
         return cls(config["name"], config.get("options", ""), config.get("url", ""),
                    config.get("announce", ""), config.get("timeout"), config.get("gosub", ""),
-                   config.get("rule", ""), config.get("position"), MissedCallback.from_config(config.get("callback")))
+                   config.get("rule", ""), config.get("position"), MissedCallback.from_config(config.get("callback")),
+                   Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
@@ -102,31 +106,35 @@ class QueueNode(Node):
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
         return [(option, text, False) for option, text in texts if text] + \
-            (self.callback.templates() if self.callback else [])
+            (self.callback.templates() if self.callback else []) + (self.whisper.templates() if self.whisper else [])
 
     def prompts(self) -> list[str]:
-        return [self.announce] if self.announce else []
+        return ([self.announce] if self.announce else []) + (self.whisper.prompts() if self.whisper else [])
 
-    def arguments(self, ctx: CallContext) -> tuple[str, str]:
+    def arguments(self, ctx: CallContext, whispers: list[str] | None = None) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
-        URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""
+        URL, announceoverride (``announce`` then the ``whispers``, joined
+        with ``&``), timeout, AGI (unused), gosub, rule, position."""
         queue = argument("queue name", ctx.render_text(self.name).strip())
         if not queue:
             raise BadArgument("the queue name is empty")
         rendered = [argument(option, ctx.render_text(text)) for option, text in
-                    (("options", self.options), ("url", self.url), ("announce", self.announce))]
+                    (("options", self.options), ("url", self.url))]
+        announce = "&".join(filter(None, [argument("announce", ctx.render_text(self.announce)), *(whispers or [])]))
         tail = [argument(option, ctx.render_text(text)) for option, text in
                 (("gosub", self.gosub), ("rule", self.rule))]
-        return queue, join_arguments([queue, *rendered, _number(self.timeout), "", *tail, _number(self.position)])
+        return queue, join_arguments([queue, *rendered, announce, _number(self.timeout), "", *tail,
+                                      _number(self.position)])
 
     async def run(self, ctx: CallContext) -> StepResult:
-        queue, options = self.arguments(ctx)
+        whispers = self.whisper.sounds(ctx) if self.whisper else []
+        queue, options = self.arguments(ctx, whispers)
         await clear_variables(ctx, QUEUE_VARIABLES + (MEMBER_VARIABLES if ctx.recorded.get("agent") else ()))
         ran = await run_app(ctx, "Queue", options)
         status = await read_status(ctx, "QUEUESTATUS")
         found = Findings()
         found.record(queue=queue)
-        found.note(queue=queue, result=ran.result)
+        found.note(queue=queue, result=ran.result, **({"whisper": whispers} if self.whisper else {}))
         with found.kept():
             outcome = await self._outcome(ctx, found, queue, status, ran)
             self._callbacks(ctx, found, queue)
