@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup browser serve test bench clean
+.PHONY: setup browser serve test e2e bench clean
 
 $(BIN)/agiflow: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ browser:
 
 test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The end-to-end suite on a real Asterisk 22 built into AST_PREFIX (default
+# ~/.cache/agiflow-asterisk; docs/e2e.md); it skips when there is none.
+e2e: setup
+	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 bench: setup
 	$(BIN)/python bench/run_all.py

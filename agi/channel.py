@@ -5,10 +5,12 @@ flow runs over FastAGI, over stdin AGI and in the simulator.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
+from agi.call_guard import CallGuard
 from agi.protocol.wire import SAFE_COMMAND_LINE, Reply, encode_command
 
 #: Commands Asterisk still answers after the caller hung up (res_agi.c).
@@ -36,6 +38,11 @@ class AgiCommandError(Exception):
 
 class UnknownApplication(AgiCommandError):
     """EXEC of an application that this Asterisk does not have (result -2)."""
+
+
+class CommandRefused(AgiCommandError):
+    """The call's compliance guard kept the command from Asterisk (a dial
+    after a do-not-call hit, a recording without consent): never sent."""
 
 
 class CommandTransport(Protocol):
@@ -68,10 +75,14 @@ class Channel:
     """The live call as the flow sees it."""
 
     def __init__(self, transport: CommandTransport, max_line: int = SAFE_COMMAND_LINE,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 log: logging.Logger | logging.LoggerAdapter | None = None) -> None:
         self._transport = transport
         self._max_line = max_line
         self._clock = clock or time.time
+        self._log = log or logging.getLogger("agiflow.call")
+        #: The call's compliance state: what may not be sent any more.
+        self.guard = CallGuard()
         self._hung_up = False
         self.answered_at: float | None = None
         self.commands_sent = 0
@@ -83,10 +94,15 @@ class Channel:
         return self._hung_up or self._transport.hangup_seen
 
     async def command(self, verb: str, *args: object) -> Reply:
-        """Send one command and return its 200 reply; raise on anything else."""
+        """Send one command and return its 200 reply; raise on anything else.
+        The guard may refuse it (CommandRefused): then nothing is sent."""
         if self.hung_up and verb not in DEAD_CHANNEL_COMMANDS:
             raise ChannelHungUp(f"{verb} not sent: the caller hung up")
         line = encode_command(verb, *args, max_line=self._max_line)
+        refusal = self.guard.admit(verb, args)
+        if refusal is not None:
+            self._log.warning("%s", refusal.message)
+            raise CommandRefused(refusal.message)
         reply = await self._transport.send(line)
         self.commands_sent += 1
         if reply.code == 511:

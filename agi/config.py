@@ -9,6 +9,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -83,18 +84,14 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
     file = str(path)
-    try:
-        document = load_yaml(Path(path).read_text(encoding="utf-8")) or MarkedMap()
-    except OSError as exc:
-        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}")]) from None
-    except DocumentError as exc:
-        raise ConfigError([SourceError(file, exc.line, exc.message)]) from None
+    document = _read_document(file)
     errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
               for e in _VALIDATOR.iter_errors(document)]
     region = document.get("default_region")
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
+    errors += _allow_errors(file, document)
     if errors:
         raise ConfigError(sorted(errors))
     base = Path(path).resolve().parent
@@ -111,6 +108,45 @@ def load_config(path: str | Path | None) -> Config:
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
+
+
+def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
+    """An allow entry that is not an address or network, or that no peer
+    of the configured ``server.host`` can match, is an error."""
+    server = document.get("server")
+    if not isinstance(server, dict) or not isinstance(server.get("allow"), list):
+        return []
+    entries = server["allow"]
+    if not all(isinstance(entry, str) for entry in entries):
+        return []  # the schema has said so
+    host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host
+    return [SourceError(file, line_of(document, ["server", "allow", index]), f"server.allow: {message}")
+            for index, message in check_entries(entries, host)]
+
+
+def _read_document(file: str) -> MarkedMap:
+    """The config file as a mapping; ConfigError when it cannot be read, is
+    not UTF-8 YAML, or is not a mapping (a list, a text, a number)."""
+    try:
+        raw = Path(file).read_bytes()
+    except OSError as exc:
+        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc.strerror or exc}")]) from None
+    try:
+        document = load_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([SourceError(file, line, f"cannot read config: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                                                   "a config is a YAML text file")]) from None
+    except DocumentError as exc:
+        raise ConfigError([SourceError(file, exc.line, exc.message)]) from None
+    if document is None:
+        return MarkedMap()
+    if not isinstance(document, MarkedMap):
+        kind = "a list" if isinstance(document, list) else f"a single value ({type(document).__name__})"
+        raise ConfigError([SourceError(file, getattr(document, "line", 1) or 1,
+                                       f"a config file must be a mapping of settings (database: ..., flows: ...), "
+                                       f"not {kind}")])
+    return document
 
 
 def _fallback(raw: dict[str, Any] | None) -> Fallback | None:

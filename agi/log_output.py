@@ -1,4 +1,5 @@
-"""Log lines for a busy server: written in batches, warnings at once.
+"""Log lines for a busy server: written in batches, warnings at once;
+bounded, whatever the network sends.
 
 A server logs a line per call. Written one by one, each costs a write to
 the pipe of journald or of a terminal, and waking its reader: about a
@@ -7,18 +8,81 @@ lines and writes them when a line of ``flush_level`` or above comes (with
 everything before it), when ``interval`` seconds have passed since the last
 write, and when ``flush_pending`` is called (the server does so every
 ``interval``), so no line waits longer than that.
+
+Text from the network (a caller name, a flow name, a reply) is never part of
+a format string, and ``BoundedFormatter`` cuts every message at
+``MAX_MESSAGE`` characters: a peer cannot make one line longer than that,
+nor lose a line by putting ``%`` in what it sends. ``WarningBudget`` keeps
+one connection or call from writing more than a few warnings of a kind;
+``RateLimitedWarnings`` does the same for warnings about single
+connections across the whole server (a port scan, a flood of refused peers).
 """
 from __future__ import annotations
 
 import io
 import logging
 import time
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 #: Every command's log line: time, level, logger, message.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Seconds a routine line may wait in the server's buffer.
 FLUSH_INTERVAL = 0.5
+#: Longest message of a log line, in characters (a traceback follows in full).
+MAX_MESSAGE = 4096
+#: Warnings of one kind a connection or call logs before the rest are only counted.
+WARNINGS_PER_KIND = 10
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last being ``…`` when cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+class BoundedFormatter(logging.Formatter):
+    """LOG_FORMAT with every message cut at MAX_MESSAGE characters; a record
+    whose arguments do not fit its format string is still written, with
+    its arguments after it, instead of a "--- Logging error ---"."""
+
+    def __init__(self, fmt: str = LOG_FORMAT, max_message: int = MAX_MESSAGE) -> None:
+        super().__init__(fmt)
+        self.max_message = max_message
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = shorten(record.message, self.max_message)
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except (TypeError, ValueError, KeyError):
+            record.msg, record.args = f"{record.msg} {record.args!r}", None
+            return super().format(record)
+
+
+class WarningBudget:
+    """Counts warnings of one kind from one connection or call: ``take()``
+    is True for the first ``limit``; after that they are only counted in
+    ``suppressed``, for one closing line that gives the number."""
+
+    __slots__ = ("limit", "taken", "suppressed")
+
+    def __init__(self, limit: int = WARNINGS_PER_KIND) -> None:
+        self.limit = limit
+        self.taken = 0
+        self.suppressed = 0
+
+    def take(self) -> bool:
+        if self.taken < self.limit:
+            self.taken += 1
+            return True
+        self.suppressed += 1
+        return False
+
+    @property
+    def last(self) -> bool:
+        """True right after the last warning the budget allows was taken."""
+        return self.taken == self.limit and not self.suppressed
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -73,3 +137,26 @@ def flush_batched() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, BatchedStreamHandler):
             handler.flush_pending()
+
+
+class RateLimitedWarnings:
+    """Warnings about single connections, for the whole server: of each
+    kind, the first ``burst`` are logged, then one every ``every`` seconds
+    that says how many like it were not logged since the last one."""
+
+    def __init__(self, logger: logging.Logger, clock: Callable[[], float], burst: int = WARNINGS_PER_KIND,
+                 every: float = 60.0) -> None:
+        self.logger = logger
+        self.clock = clock
+        self.burst = burst
+        self.every = every
+        self._kinds: dict[str, tuple[int, float, int]] = {}  # kind -> count, last logged at, not logged since
+
+    def warning(self, kind: str, msg: str, *args: Any) -> None:
+        count, logged_at, skipped = self._kinds.get(kind, (0, float("-inf"), 0))
+        now = self.clock()
+        if count < self.burst or now - logged_at >= self.every:
+            self.logger.warning(msg + "%s", *args, f" ({skipped} more like it not logged)" if skipped else "")
+            self._kinds[kind] = (count + 1, now, 0)
+        else:
+            self._kinds[kind] = (count + 1, logged_at, skipped + 1)

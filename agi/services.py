@@ -40,12 +40,18 @@ class NumberLists(Protocol):
 
 @dataclass(frozen=True)
 class Override:
-    """A schedule forced open or closed until a moment."""
+    """A schedule forced open or closed from ``start`` until ``until``;
+    ``start`` None: from the beginning of time."""
 
     schedule: str
     state: str  # "open" or "closed"
     until: datetime
     reason: str = ""
+    start: datetime | None = None
+
+    def in_force(self, at: datetime) -> bool:
+        """True while ``at`` is inside the override's window."""
+        return (self.start is None or self.start <= at) and at < self.until
 
 
 class OverridesUnavailable(Exception):
@@ -54,8 +60,9 @@ class OverridesUnavailable(Exception):
 
 class ScheduleOverrides(Protocol):
     def active(self, schedule: str, at: datetime) -> Override | None:
-        """The override in force for ``schedule`` at ``at``, if any.
-        Raises OverridesUnavailable when overrides cannot be read."""
+        """The override in force for ``schedule`` at ``at`` (``at`` inside
+        its window), if any. Raises OverridesUnavailable when overrides
+        cannot be read."""
 
 
 #: How a callback request came (``callbacks.source``): a caller confirmed it

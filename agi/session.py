@@ -9,21 +9,25 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
 from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import FlowSet
+from agi.log_output import WarningBudget, shorten
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
-from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, as_json, iso
+from agi.storage.caps import cap_row, capped_json
+from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
 
 #: Channel variable the dialplan reads after AGI() to tell how the flow ended.
 STATUS_VARIABLE = "AGIFLOW_STATUS"
+#: Characters of the uniqueid and of the flow name in a call's log prefix.
+PREFIX_PART = 100
 
 
 class CdrSink(Protocol):
@@ -48,11 +52,27 @@ class SessionSettings:
 
 
 class CallLogAdapter(logging.LoggerAdapter):
-    """Prefixes every log line of a call with its uniqueid and flow."""
+    """Prefixes every log line of a call with its uniqueid and flow (each
+    cut at PREFIX_PART characters). Both come from the network, so they
+    are never part of the format string: a ``%`` in them is printed as it
+    is. A call logs at most WARNINGS_PER_KIND warnings; the rest are
+    counted in ``warnings.suppressed``."""
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
-        return f"[{extra.get('uniqueid')} {extra.get('flow')}] {msg}", kwargs
+    def __init__(self, logger: logging.Logger, extra: Mapping[str, object] | None = None) -> None:
+        super().__init__(logger, extra)
+        values = extra or {}
+        self.prefix = f"[{shorten(str(values.get('uniqueid')), PREFIX_PART)} {shorten(str(values.get('flow')), PREFIX_PART)}] "
+        self._escaped = self.prefix.replace("%", "%%")
+        self.warnings = WarningBudget()
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        if level == logging.WARNING and not self.warnings.take():
+            return
+        self.logger.log(level, f"{self._escaped if args else self.prefix}{msg}", *args, **kwargs)
+        if level == logging.WARNING and self.warnings.last:
+            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix)
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -75,9 +95,10 @@ def call_key(started: float) -> str:
 
 
 def step_row(record: StepRecord) -> dict[str, Any]:
-    return {"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
-            "outcome": record.outcome, "started_at": iso(record.started_at),
-            "duration_ms": record.duration_ms, "details": as_json(record.details)}
+    """The call_steps row of a step, each text cut at its cap (agi.storage.caps)."""
+    return cap_row({"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
+                    "outcome": record.outcome, "started_at": iso(record.started_at),
+                    "duration_ms": record.duration_ms, "details": capped_json(record.details)})
 
 
 async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: FlowSet, cdr: CdrSink,
@@ -91,7 +112,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     flow = flows.get(env.flow_name)
     call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
     cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
-    channel = Channel(transport, settings.max_line, clock)
+    channel = Channel(transport, settings.max_line, clock, call_log)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -120,28 +141,31 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         status, error = INTERRUPTED, abort_reason
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
-    values = _end_values(summary, fields, recorded, started, clock(), channel.answered_at)
+    values = _end_values(summary, fields, {**recorded, **channel.guard.cdr_values()}, started, clock(),
+                         channel.answered_at)
     cdr.call_ended(key, values)
-    call_log.info("call ended: %s%s", status, f" at {values['path']}" if trace else "")
+    suppressed = f" ({call_log.warnings.suppressed} more warnings not logged)" if call_log.warnings.suppressed else ""
+    call_log.info("call ended: %s%s%s", status, f" at {values['path']}" if trace else "", suppressed)
     return status
 
 
 def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
-    """The CDR row as the call begins: it exists even if the server dies."""
-    return {"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
-            "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
-            "channel": info.channel, "context": info.context, "extension": info.extension,
-            "args": as_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS}
+    """The CDR row as the call begins: it exists even if the server dies.
+    Its text comes from the network: each value is cut at its cap."""
+    return cap_row({"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+                    "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
+                    "channel": info.channel, "context": info.context, "extension": info.extension,
+                    "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS})
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,
                 ended: float, answered: float | None) -> dict[str, Any]:
-    """What the CDR row gets when the call ends."""
-    return {**recorded,
-            "ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
-            "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
-            "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
-            "fields": as_json(fields)}
+    """What the CDR row gets when the call ends, each text cut at its cap."""
+    return cap_row({**recorded,
+                    "ended_at": iso(ended), "duration": round(ended - started, 3), "answered_at": iso(answered),
+                    "status": summary.status, "error": summary.error, "outcome": summary.outcome or None,
+                    "last_step": summary.last_step or None, "path": summary.path(), "steps": len(summary.trace),
+                    "fields": capped_json(fields)})
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,

@@ -51,6 +51,8 @@ SESSION_COLUMNS: dict[str, type] = {
     "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
     "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,
     "fields": str, "error": str,
+    # from the channel's compliance guard (agi/call_guard.py)
+    "recording_commands": int, "refused_commands": str,
 }
 #: calls columns steps fill with ``CallContext.record``.
 STEP_FILLED_COLUMNS: dict[str, type] = {
@@ -58,6 +60,7 @@ STEP_FILLED_COLUMNS: dict[str, type] = {
     "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
     "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
     "agent": str, "agent_interface": str, "history": str,
+    "consent_key": str, "consent_at": str,
 }
 #: The calls table: a row per call.
 CALL_COLUMNS: dict[str, type] = {**SESSION_COLUMNS, **STEP_FILLED_COLUMNS}

@@ -21,10 +21,12 @@ from agi.hours.model import OPEN
 from agi.lists.store import SqliteNumberLists
 from agi.loading.loader import load_schedules
 from agi.services import OverridesUnavailable
-from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook, CallbackError
+from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
 from agi.storage.overrides import SqliteOverrides
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, get_database
+from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
+from agi.safe_text import terminal_text
 
 #: Columns ``list`` shows, in order.
 LIST_COLUMNS = ("id", "requested_at", "number", "caller", "queue", "reason", "flow", "status", "done_at", "note")
@@ -53,8 +55,8 @@ def callbacks() -> None:
     """
 
 
-def _book(config_path: str | None) -> CallbackBook:
-    return CallbackBook(get_config(config_path).database)
+def _book(config_path: str | None, need: Need) -> CallbackBook:
+    return CallbackBook(get_database(config_path, need)[1])
 
 
 def _since(text: str | None) -> str | None:
@@ -67,10 +69,7 @@ def _since(text: str | None) -> str | None:
 
 
 def _requests(config_path: str | None, status: str, since: str | None) -> list[dict[str, Any]]:
-    try:
-        return _book(config_path).requests(None if status == "all" else status, _since(since))
-    except CallbackError as exc:
-        raise click.ClickException(str(exc)) from None
+    return _book(config_path, Need.READ).requests(None if status == "all" else status, _since(since))
 
 
 @callbacks.command("list")
@@ -106,11 +105,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
 
 
 def _close(request_id: int, status: str, note: str | None, config_path: str | None) -> None:
-    try:
-        row = _book(config_path).close(request_id, status, sql_time(now()), note)
-    except CallbackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    row = _book(config_path, Need.UPDATE).close(request_id, status, sql_time(now()), note)  # CallbackError: one line, exit 1
     click.echo(f"callback request {row['id']} ({row['number']}) is {row['status']}")
 
 
@@ -169,20 +164,19 @@ def dial(spool: Path, channel: str, context: str, extension: str, limit: int, sc
     problem = channel_problem(channel)
     if problem:
         raise click.BadParameter(problem, param_hint="--channel")
-    config = get_config(config_path)
+    config, database = get_database(config_path, Need.UPDATE)
     moment_now = now()
     if schedule_name and not _schedule_open(config, schedule_name, moment_now):
         return
     settings = DialSettings(spool, channel, context, extension, wait, callerid, limit, tuple(dnc), queue,
                             timedelta(minutes=retry_after), max_attempts, dry_run)
-    lists = SqliteNumberLists(config.database, config.default_region) if config.database.is_file() else None
+    lists = SqliteNumberLists(database, config.default_region)
     try:
-        report = dial_callbacks(CallbackBook(config.database), lists, settings, moment_now)
-    except (CallbackError, CallFileError) as exc:
+        report = dial_callbacks(CallbackBook(database), lists, settings, moment_now)  # CallbackError: exit 1
+    except CallFileError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        if lists is not None:
-            lists.close()
+        lists.close()
     for line in report.lines:
         click.echo(line)
     if report.failed:
@@ -213,8 +207,10 @@ def _schedule_open(config: Config, name: str, at: datetime) -> bool:
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    """An aligned text table; empty cells for NULL."""
-    cells = [[("" if row.get(c) is None else str(row[c])) for c in columns] for row in rows]
+    """An aligned text table; empty cells for NULL. Control characters and
+    escape sequences in a cell (a caller ID is the caller's to choose)
+    never reach the terminal."""
+    cells = [[("" if row.get(c) is None else terminal_text(str(row[c]))) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]

@@ -1,22 +1,37 @@
-"""Options and helpers shared by the commands."""
+"""Options and helpers shared by the commands, and the one place where
+errors from the environment (a config, a database, a file that cannot be
+used) become a one-line message and a non-zero exit status."""
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
+from agi.cli.database import Need, database_problem
 from agi.config import Config, ConfigError, load_config
+from agi.reports.db import ReportError
+from agi.services import ListUnavailable, OverridesUnavailable
+from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
-from agi.log_output import LOG_FORMAT, batched_stderr
+from agi.log_output import BoundedFormatter, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
 
+#: Errors a store or a report raises with a message meant for the user.
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError)
+#: Everything a command's environment can raise: one line, exit 1.
+ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, UnicodeError, *DOMAIN_ERRORS)
+#: Where the database a command uses is kept, to name it in an error.
+_DATABASE_KEY = "agiflow.database"
+
 config_option = click.option(
-    "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    "-c", "--config", "config_path", type=click.Path(), default=None,
     help=f"Configuration file (default: ./{DEFAULT_CONFIG} when it exists, else built-in defaults).",
 )
 
@@ -33,6 +48,67 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
+def get_database(config_path: str | None, need: Need, path: str | Path | None = None) -> tuple[Config, Path]:
+    """The config and its database (``path`` when given), checked for what
+    the command needs: a missing, unreadable or foreign database is
+    one line and exit 1."""
+    config = get_config(config_path)
+    return config, checked_database(Path(path) if path is not None else config.database, need)
+
+
+def checked_database(database: Path, need: Need) -> Path:
+    """``database``, once it is known to serve a command that needs it so
+    (else one line and exit 1); errors later name it too."""
+    click.get_current_context().meta[_DATABASE_KEY] = database
+    problem = database_problem(database, need)
+    if problem:
+        raise CliError(problem)
+    return database
+
+
+class CliError(click.ClickException):
+    """A one-line error: ``error: message``, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click reads it per instance
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class AgiflowGroup(click.Group):
+    """The ``agiflow`` group: every error a command meets in its
+    environment (config, database, files) ends it with one line on stderr
+    and a non-zero status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if type(exc) is click.ClickException:  # a command's own error: written as every other
+                raise CliError(exc.format_message(), exc.exit_code) from None
+            raise
+        except ConfigError as exc:
+            for error in exc.errors:
+                click.echo(str(error), err=True)
+            sys.exit(2)
+        except ENVIRONMENT_ERRORS as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # click closes a broken pipe quietly
+            raise CliError(describe_error(exc, ctx.meta.get(_DATABASE_KEY))) from None
+
+
+def describe_error(exc: BaseException, database: Path | None) -> str:
+    """One line for an error from the environment."""
+    if isinstance(exc, sqlite3.Error):
+        where = f"the database {database}" if database is not None else "the database"
+        return f"{where}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None) -> None:
     """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
     writes routine lines in batches at most half a second apart (agi.log_output)."""
@@ -42,7 +118,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     logging._srcfile = None  # type: ignore[attr-defined]
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, handlers=[handler])
+    handler.setFormatter(BoundedFormatter())
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def load_flow_set(paths: list[str]) -> FlowSet:

@@ -1,19 +1,23 @@
 """``agiflow lists``: the named number lists (robinson, vip, block...)."""
 from __future__ import annotations
 
+import codecs
 import sys
 import time
 from contextlib import nullcontext
-from typing import ContextManager, TextIO, cast
+from pathlib import Path
+from typing import BinaryIO, ContextManager, TextIO, cast
 import click
 
-from agi.cli.common import config_option, get_config
+from agi.cli.common import CliError, config_option, get_database
+from agi.cli.database import Need
 from agi.config import Config
-from agi.lists.admin import ListAdmin
-from agi.lists.csvio import ReadReport, read_entries, write_entries
+from agi.lists.admin import ImportResult, ListAdmin
+from agi.lists.csvio import ReadReport, read_entries, text_lines, write_entries
 from agi.lists.numbers import Entry, Normaliser
 from agi.lists.schema import LIST_NAME_RE
 from agi.lists.store import SqliteNumberLists
+from agi.safe_text import terminal_text
 from agi.services import ListUnavailable
 
 #: ``check`` exit statuses, as grep: 0 listed, 1 not listed, 2 error.
@@ -41,8 +45,9 @@ def _entry(config: Config, number: str, prefix: bool) -> Entry:
         raise click.BadParameter(str(exc), param_hint="NUMBER") from None
 
 
-def _admin(config: Config) -> ListAdmin:
-    return ListAdmin(config.database)
+def _note(note: str | None) -> str | None:
+    """A note as stored: one line, no control characters."""
+    return (terminal_text(note).strip() or None) if note else None
 
 
 def _show_entry(key: str, note: str | None) -> str:
@@ -63,13 +68,13 @@ def lists() -> None:
 @config_option
 def show(config_path: str | None) -> None:
     """Every list with its number of entries."""
-    config = get_config(config_path)
+    config, database = get_database(config_path, Need.OPTIONAL)
     found = []
-    if config.database.exists():
-        with _admin(config) as admin:
+    if database.exists():
+        with ListAdmin(database, read_only=True) as admin:
             found = admin.lists()
     if not found:
-        click.echo(f"no number lists in {config.database}")
+        click.echo(f"no number lists in {database}" + ("" if database.exists() else " (the file does not exist)"))
         return
     width = max(len(s.name) for s in found)
     click.echo(f"{'list':<{width}}  {'entries':>10}  updated")
@@ -82,7 +87,8 @@ def show(config_path: str | None) -> None:
 @config_option
 def create(name: str, config_path: str | None) -> None:
     """Create an empty list NAME (steps that use it then find nothing)."""
-    with _admin(get_config(config_path)) as admin:
+    _, database = get_database(config_path, Need.WRITE)
+    with ListAdmin(database) as admin:
         created = admin.create(name)
     click.echo(f"{name}: created" if created else f"{name}: already exists")
 
@@ -96,11 +102,9 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
     error outcome (a robinson step blocks the call)."""
     if not yes:
         click.confirm(f"delete number list {name!r} and all its entries?", abort=True)
-    with _admin(get_config(config_path)) as admin:
-        try:
-            entries = admin.delete(name)
-        except ListUnavailable as exc:
-            _fail(str(exc))
+    _, database = get_database(config_path, Need.UPDATE)
+    with ListAdmin(database) as admin:
+        entries = admin.delete(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
     click.echo(f"{name}: deleted ({entries} entries)")
 
 
@@ -112,10 +116,10 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
 @config_option
 def add(name: str, number: str, prefix: bool, note: str | None, config_path: str | None) -> None:
     """Add NUMBER to list NAME, creating the list if needed."""
-    config = get_config(config_path)
+    config, database = get_database(config_path, Need.WRITE)
     entry = _entry(config, number, prefix)
-    with _admin(config) as admin:
-        new = admin.add(name, entry, note)
+    with ListAdmin(database) as admin:
+        new = admin.add(name, entry, _note(note))
     click.echo(f"{name}: {'added' if new else 'already listed, note updated:'} {entry.key}")
 
 
@@ -126,13 +130,10 @@ def add(name: str, number: str, prefix: bool, note: str | None, config_path: str
 @config_option
 def remove(name: str, number: str, prefix: bool, config_path: str | None) -> None:
     """Remove the entry NUMBER from list NAME (exit 1 if it is not there)."""
-    config = get_config(config_path)
+    config, database = get_database(config_path, Need.UPDATE)
     entry = _entry(config, number, prefix)
-    with _admin(config) as admin:
-        try:
-            removed = admin.remove(name, entry)
-        except ListUnavailable as exc:
-            _fail(str(exc))
+    with ListAdmin(database) as admin:
+        removed = admin.remove(name, entry)
     if not removed:
         _fail(f"{name}: {entry.key} is not in the list")
     click.echo(f"{name}: removed {entry.key}")
@@ -148,8 +149,11 @@ def check(name: str, number: str, config_path: str | None) -> None:
     Exit status as grep: 0 listed, 1 not listed, 2 when the list does not
     exist or NUMBER is not a phone number.
     """
-    config = get_config(config_path)
-    store = SqliteNumberLists(config.database, config.default_region)
+    try:
+        config, database = get_database(config_path, Need.READ)
+    except CliError as exc:
+        raise CliError(exc.message, CHECK_ERROR) from None
+    store = SqliteNumberLists(database, config.default_region)
     try:
         hit = store.match(name, number)
     except (ValueError, ListUnavailable) as exc:
@@ -161,49 +165,84 @@ def check(name: str, number: str, config_path: str | None) -> None:
         click.echo(f"{normalised}: not in {name}")
         sys.exit(NOT_LISTED)
     key = hit.entry + ("*" if hit.prefix else "")
-    click.echo(f"{normalised}: listed in {name} by {'prefix' if hit.prefix else 'entry'} {_show_entry(key, hit.note)}")
+    click.echo(f"{normalised}: listed in {name} by {'prefix' if hit.prefix else 'entry'} "
+               f"{_show_entry(key, terminal_text(hit.note) if hit.note else None)}")
     sys.exit(LISTED)
 
 
 @lists.command("import")
 @name_argument
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--replace", is_flag=True,
               help="Replace the whole list with the file's entries, atomically: calls see the old "
                    "list until the new one is complete. Without it, entries are added to the list.")
+@click.option("--skip-bad", is_flag=True,
+              help="Import the good lines even when some are bad (they are reported and counted). "
+                   "Without it, any bad line fails the import and the list is unchanged.")
+@click.option("--encoding", default=None, metavar="NAME", callback=lambda _ctx, _param, value: _codec(value),
+              help="The file's encoding, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16 when the "
+                   "file starts with its byte order mark).")
 @config_option
-def import_(name: str, file: str, replace: bool, config_path: str | None) -> None:
+def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str | None,
+            config_path: str | None) -> None:
     """Import the entries of a CSV FILE ('-': standard input) into list NAME.
 
     One entry a line: the number, or a prefix ending in *, then an optional
-    note. A header line naming a number column is recognised. Bad lines
-    are reported as FILE:LINE: message and skipped; the import fails (and
-    changes nothing) when no line is good.
+    note. A header line naming a number column is recognised. Every bad
+    line is reported as FILE:LINE: reason; then the import fails and
+    changes nothing, unless --skip-bad imports the good lines.
     """
-    config = get_config(config_path)
-    normaliser = Normaliser(config.default_region)
+    config, database = get_database(config_path, Need.WRITE)
     report = ReadReport()
     started = time.monotonic()
-    with _open_csv(file) as source, _admin(config) as admin:
+    with _open_csv(file) as source, ListAdmin(database) as admin:
+        rows = read_entries(text_lines(source, encoding, report), Normaliser(config.default_region), report,
+                            skip_bad=skip_bad)
         try:
-            result = admin.import_entries(name, read_entries(source, normaliser, report), replace=replace)
-        except ValueError:
+            result: ImportResult | None = admin.import_entries(name, rows, replace=replace)
+        except ValueError:  # BadLines, or no entries: nothing changed
             result = None
     _report_bad_lines(file, report)
     if result is None:
-        _fail(f"{file}: no valid entries; list {name!r} is unchanged")
-        return
+        raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")
     verb = "replaced with" if result.replaced else "imported"
+    skipped = f"{report.bad} bad line{'s' if report.bad != 1 else ''} skipped" if report.bad else "no bad lines"
     click.echo(f"{name}: {verb} {result.read} entries from {file} in {time.monotonic() - started:.1f}s: "
-               f"{result.added} added, {result.kept} already listed or repeated, {report.bad} bad lines; "
+               f"{result.added} added, {result.kept} already listed or repeated, {skipped}; "
                f"{result.entries} entries in the list")
 
 
-def _open_csv(file: str) -> ContextManager[TextIO]:
-    """The CSV to import as text (a BOM from a spreadsheet is dropped)."""
+def _codec(value: str | None) -> str | None:
+    """``--encoding``: a codec Python knows, or a usage error."""
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+    return value
+
+
+def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
+    """Why an import changed nothing, in a few words."""
+    if report.undecodable:
+        return (f"{report.undecodable} of {report.lines} lines are not valid {report.encoding}: "
+                f"give the file's encoding with --encoding (e.g. --encoding latin-1)")
+    if report.bad and not skip_bad:
+        plural = "s" if report.bad != 1 else ""
+        good = f"the {report.entries} good line{'s' if report.entries != 1 else ''}"
+        return f"{report.bad} bad line{plural} (fix {'them' if plural else 'it'}, or give --skip-bad to import {good})"
+    if report.lines == 0:
+        return "no entries (the file is empty)"
+    return "no valid entries"
+
+
+def _open_csv(file: str) -> ContextManager[BinaryIO]:
+    """The CSV to import, as bytes (``text_lines`` decodes it)."""
     if file == "-":
-        return nullcontext(sys.stdin)
-    return open(file, encoding="utf-8-sig", newline="")
+        return nullcontext(sys.stdin.buffer)
+    if Path(file).is_dir():
+        raise CliError(f"{file}: is a directory, not a CSV file")
+    return open(file, "rb")
 
 
 def _report_bad_lines(file: str, report: ReadReport) -> None:
@@ -220,15 +259,9 @@ def _report_bad_lines(file: str, report: ReadReport) -> None:
 @config_option
 def export(name: str, output: str, config_path: str | None) -> None:
     """Write list NAME as CSV (number,note), in the format import reads."""
-    config = get_config(config_path)
-    if not config.database.exists():
-        _fail(f"no number list named {name!r}: {config.database} does not exist")
-    with _admin(config) as admin:
-        try:
-            rows = admin.entries(name)
-        except ListUnavailable as exc:
-            _fail(str(exc))
-            return
+    _, database = get_database(config_path, Need.READ)
+    with ListAdmin(database, read_only=True) as admin:
+        rows = admin.entries(name)
         with click.open_file(output, "w", encoding="utf-8") as out:
             count = write_entries(cast(TextIO, out), ((key, note) for key, note, _ in rows))
     if output != "-":

@@ -5,6 +5,7 @@ import click
 
 from agi import __version__
 from agi.cli.callbacks import callbacks
+from agi.cli.common import AgiflowGroup
 from agi.cli.graph import graph
 from agi.cli.lists import lists
 from agi.cli.report import report
@@ -14,11 +15,10 @@ from agi.cli.serve import serve
 from agi.cli.simulate import simulate
 from agi.cli.sounds import sounds
 from agi.cli.test import test
-
 from agi.cli.validate import validate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AgiflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="agiflow")
 def cli() -> None:
     """agiflow: YAML call flows for Asterisk, served over FastAGI."""

@@ -13,8 +13,9 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from agi.cli.common import config_option, get_config
-from agi.reports import ReportError, run_report
+from agi.cli.common import checked_database, config_option, get_database
+from agi.cli.database import Need
+from agi.reports import run_report
 from agi.reports.callers import FCR_GROUPS
 from agi.reports.model import Filters
 from agi.reports.overview import INBOUND_GROUPS, SUMMARY_GROUPS
@@ -39,7 +40,7 @@ _COMMON = [
                  help="Write to FILE instead of standard output."),
     click.option("--width", type=click.IntRange(min=0), default=None,
                  help="Width of the table (default: the terminal's, else 80; 0: no limit)."),
-    click.option("--db", "database", type=click.Path(dir_okay=False), default=None,
+    click.option("--db", "database", type=click.Path(), default=None,
                  help="CDR database (default: `database` from the config)."),
     config_option,
 ]
@@ -65,12 +66,10 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     since = _call(moment, common["since"], now, tz, param="--since") if common["since"] else None
     until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name)
-    database = Path(common["database"]) if common["database"] else get_config(common["config_path"]).database
+    database = checked_database(Path(common["database"]), Need.READ) if common["database"] \
+        else get_database(common["config_path"], Need.READ)[1]
     fmt, output = common["fmt"], common["output"]
-    try:
-        result = run_report(database, kind, filters, now, charts=fmt == "html", **options)
-    except ReportError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line
     text = render(result, fmt, _width(common["width"], output))
     if output:
         with open(output, "w", encoding="utf-8", newline="") as handle:

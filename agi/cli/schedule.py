@@ -1,6 +1,8 @@
 """``agiflow schedule``: see the schedules' state, and force one open or
-closed until a moment. Overrides go to the configured database, where the
-running server reads them on every call: no restart, no reload."""
+closed from a moment (now by default) until another. Overrides go to the
+configured database, where the running server reads them on every call: no
+restart, no reload. An override applies only inside its window: ``show
+--at`` a moment before its start or after its end shows the schedule alone."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, get_database
+from agi.cli.database import Need
 from agi.config import Config
 from agi.loading.loader import load_schedules
 from agi.hours.evaluate import changes, describe_time, state_at
@@ -58,10 +61,11 @@ def _reader(config: Config) -> SqliteOverrides | None:
     return SqliteOverrides(config.database, readonly=True) if config.database.is_file() else None
 
 
-def _active(config: Config, name: str, at: datetime) -> Override | None:
+def _unexpired(config: Config, name: str, at: datetime) -> Override | None:
+    """The override of ``name`` not ended at ``at``: in force then, or later."""
     reader = _reader(config)
     try:
-        return reader.active(name, at) if reader else None
+        return reader.unexpired(name, at) if reader else None
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot read overrides: {exc}") from None
 
@@ -73,18 +77,22 @@ def _moment(text: str, zone: ZoneInfo, hint: str) -> datetime:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _override_text(override: Override | None, zone: ZoneInfo) -> str:
+def _override_text(override: Override | None, zone: ZoneInfo, at: datetime) -> str:
+    """``closed until ...``; ``closed from ... until ..., not yet in force``
+    when it starts after ``at``."""
     if override is None:
         return "none"
-    text = f"{override.state} until {describe_time(override.until, zone)}"
-    return text + (f" ({override.reason})" if override.reason else "")
+    later = override.start is not None and at < override.start
+    start = f"from {describe_time(override.start, zone)} " if later and override.start else ""
+    text = f"{override.state} {start}until {describe_time(override.until, zone)}"
+    return text + (f" ({override.reason})" if override.reason else "") + (", not yet in force" if later else "")
 
 
 @schedule.command("list")
 @config_option
 def list_schedules(config_path: str | None) -> None:
     """Every schedule with its state now and the override in force."""
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.OPTIONAL)
     found = _schedules(config)
     if not found:
         click.echo(f"no schedules in {config.flows}")
@@ -92,9 +100,9 @@ def list_schedules(config_path: str | None) -> None:
     moment = now()
     rows = [("schedule", "timezone", "now", "override")]
     for name, item in sorted(found.items()):
-        override = _active(config, name, moment)
+        override = _unexpired(config, name, moment)
         state = state_at(item, moment, override, horizon=timedelta(0))
-        rows.append((name, item.timezone, state.outcome, _override_text(override, ZoneInfo(item.timezone))))
+        rows.append((name, item.timezone, state.outcome, _override_text(override, ZoneInfo(item.timezone), moment)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
@@ -107,17 +115,17 @@ def list_schedules(config_path: str | None) -> None:
                    "schedule's timezone), HH:MM (next time the clock shows it), or 2h / 30m / 1d from now.")
 @config_option
 def show(name: str, at: str | None, config_path: str | None) -> None:
-    """The state of schedule NAME now (or at --at), why, the override in
-    force, and every change in the coming week."""
-    config = get_config(config_path)
+    """The state of schedule NAME now (or at --at), why, the override (in
+    force, or starting later), and every change in the coming week."""
+    config, _ = get_database(config_path, Need.OPTIONAL)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = _moment(at, zone, "--at") if at else now()
-    override = _active(config, name, moment)
+    override = _unexpired(config, name, moment)
     state = state_at(item, moment, override)
     click.echo(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")
     click.echo(f"  reason: {state.reason}")
-    click.echo(f"  override: {_override_text(override, zone)}")
+    click.echo(f"  override: {_override_text(override, zone, moment)}")
     upcoming = changes(item, moment, moment + timedelta(days=SHOW_DAYS), override)
     click.echo(f"  next changes ({SHOW_DAYS} days):" + ("" if upcoming else " none"))
     for when, then in upcoming:
@@ -130,27 +138,35 @@ def show(name: str, at: str | None, config_path: str | None) -> None:
 @click.option("--until", "until", required=True, metavar="TIME",
               help="When the override ends: 2h / 30m / 1d / 1h30m from now, HH:MM (the next time the "
                    "schedule's clock shows it), or ISO 8601 (without an offset, in the schedule's timezone).")
+@click.option("--from", "start", default=None, metavar="TIME",
+              help="When the override starts (default: now), in the same forms as --until; "
+                   "it must be before --until.")
 @click.option("--reason", default="", help="Why, for whoever looks later (shown by show and list, and in the CDR step details).")
 @config_option
-def override(name: str, state: str, until: str, reason: str, config_path: str | None) -> None:
-    """Force schedule NAME open or closed until a moment.
+def override(name: str, state: str, until: str, start: str | None, reason: str, config_path: str | None) -> None:
+    """Force schedule NAME open or closed from now (or --from) until a moment.
 
     Replaces any override NAME had. The running server sees it on the next
-    call; after --until the schedule runs on its own again.
+    call inside its window; after --until the schedule runs on its own again.
     """
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.WRITE)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = now()
     end = _moment(until, zone, "--until")
+    begin = _moment(start, zone, "--from") if start else moment
     if end <= moment:
         raise click.BadParameter(f"{describe_time(end, zone)} is not in the future", param_hint="--until")
+    if begin >= end:
+        raise click.BadParameter(f"{describe_time(begin, zone)} is not before --until ({describe_time(end, zone)})",
+                                 param_hint="--from")
     try:
-        SqliteOverrides(config.database).set(Override(name, state, end, reason), moment)
+        SqliteOverrides(config.database).set(Override(name, state, end, reason, begin), moment)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)
-    click.echo(f"{name}: {state} until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
+    since = f"from {describe_time(begin, zone)} " if start else ""
+    click.echo(f"{name}: {state} {since}until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
 
 
 @schedule.command()
@@ -159,8 +175,9 @@ def override(name: str, state: str, until: str, reason: str, config_path: str | 
 def clear(name: str, config_path: str | None) -> None:
     """Remove the override of schedule NAME: the schedule runs on its own
     again from the next call."""
-    config = get_config(config_path)
-    in_force = _active(config, name, now())
+    config, _ = get_database(config_path, Need.WRITE)
+    moment = now()
+    in_force = _unexpired(config, name, moment)
     try:
         if config.database.is_file():
             SqliteOverrides(config.database).clear(name)
@@ -171,4 +188,4 @@ def clear(name: str, config_path: str | None) -> None:
         return
     item = load_schedules([config.flows])[0].get(name) if config.flows.exists() else None
     zone = ZoneInfo(item.timezone if item else "UTC")
-    click.echo(f"{name}: override removed; it was {_override_text(in_force, zone)}")
+    click.echo(f"{name}: override removed; it was {_override_text(in_force, zone, moment)}")

@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from agi.cli.common import config_option, get_config, setup_logging
+from agi.cli.common import config_option, get_database, setup_logging
+from agi.cli.database import Need
 
 
 @click.command()
@@ -23,7 +24,7 @@ def serve(config_path: str | None, port: int | None) -> None:
 
     from agi.server.service import serve as run_server
 
-    config = get_config(config_path)
+    config, _ = get_database(config_path, Need.WRITE)  # checked before the log starts: one line, exit 1
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
     setup_logging(config.log_level, batched=True)

@@ -2,24 +2,26 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 
-from agi.cli.common import config_option, find_flow, get_config
+from agi.cli.common import config_option, find_flow, get_database
+from agi.cli.database import Need
+from agi.hours import moments
 from agi.services_from_config import simulation_services
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def _parse_time(value: str | None, zone: str) -> datetime | None:
+    """``--at`` as an aware datetime; without an offset, in the flow's ``zone``."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO time such as 2026-11-23T09:30:00+01:00",
-                                 param_hint="--at") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moments.parse(value, ZoneInfo(zone))
+    except moments.MomentError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
 def _statuses(value: str | None) -> list[str]:
@@ -31,7 +33,7 @@ def _statuses(value: str | None) -> list[str]:
 @click.option("--caller", required=True, help="Caller ID number of the simulated caller.")
 @click.option("--called", default="", help="Number the caller dialled (DNID).")
 @click.option("--at", "at", default=None,
-              help="Time of the call, ISO 8601 (default now; without an offset it is UTC).")
+              help="Time of the call, ISO 8601 (default now; without an offset, in the flow's timezone).")
 @click.option("--dtmf", default=None,
               help="What the caller keys at each input prompt, comma separated: 1,#,12#,- "
                    "(- or empty: no key, a timeout).")
@@ -52,11 +54,12 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | No
     path taken, every AGI command that would be sent with Asterisk's reply,
     the variables set and the CDR row.
     """
+    config, _ = get_database(config_path, Need.OPTIONAL)  # lists and overrides are read from it
     found, flows = find_flow(flow, config_path)
-    result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at),
+    result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at, found.timezone),
                             dtmf=parse_dtmf(dtmf), hangup_after=hangup_after,
                             queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
-                            services=simulation_services(get_config(config_path)))
+                            services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:

@@ -10,6 +10,7 @@ import click
 from agi.cli.common import config_option, get_config
 from agi.config import Config
 from agi.loading.loader import load_flows
+from agi.loading.template_check import params_warnings
 from agi.sounds.check import missing_prompts
 
 
@@ -21,7 +22,8 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
 
     Prints every error as file:line: message and exits 1 when there is any.
     A prompt a flow plays that is neither in the sounds folder nor an
-    Asterisk core sound is a warning: printed, exit status still 0.
+    Asterisk core sound, and a template that reads a params key the flow
+    gives no default, are warnings: printed, exit status still 0.
     """
     config = get_config(config_path)
     targets = list(paths) or [str(config.flows)]
@@ -34,7 +36,7 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     if errors:
         click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
         sys.exit(1)
-    warnings = missing_prompts(flows, sounds_folder(config, targets))
+    warnings = [*missing_prompts(flows, sounds_folder(config, targets)), *params_warnings(flows.flows)]
     for warning in warnings:
         click.echo(str(warning))
     count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from agi.channel import Channel
@@ -81,15 +81,17 @@ class CallContext:
         """One of ``names()``; KeyError for any other."""
         return _NAMES[name](self)
 
-    def render(self, value: Any) -> Any:
+    def render(self, value: Any, insert: Callable[[str], str] | None = None) -> Any:
+        """``value`` rendered; ``insert`` takes each inserted value (see
+        ``templates.render``)."""
         if not templates.is_template(value):
             return value  # plain text: no need to gather the names
         parts = templates.references(value)
-        text = None if parts is None else templates.fill(parts, self.name)
-        return text if text is not None else templates.render(value, self.names())
+        text = None if parts is None else templates.fill(parts, self.name, insert)
+        return text if text is not None else templates.render(value, self.names(), insert)
 
-    def render_text(self, value: Any) -> str:
-        rendered = self.render(value)
+    def render_text(self, value: Any, insert: Callable[[str], str] | None = None) -> str:
+        rendered = self.render(value, insert)
         return "" if rendered is None else str(rendered)
 
     def evaluate(self, condition: str) -> bool:
@@ -107,3 +109,18 @@ _NAMES: dict[str, Callable[[CallContext], Any]] = {
     "flow": lambda ctx: {"name": ctx.flow.name},
     "history": lambda ctx: dict(ctx.history),
 }
+
+
+def sample_names(flow: Flow, variables: Iterable[str] = (), cdr_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """The names templates read, as a call of ``flow`` would give them with
+    ``variables`` and ``cdr_fields`` set (to empty text): what the validator
+    checks templates against, with the same keys as ``CallContext.names()``."""
+    return {
+        "call": CallInfo(id="").as_names(),
+        "vars": dict.fromkeys(variables, ""),
+        "params": dict(flow.params),
+        "args": [],
+        "cdr": dict.fromkeys(cdr_fields, ""),
+        "now": datetime.fromtimestamp(0, tz=ZoneInfo(flow.timezone)),
+        "flow": {"name": flow.name},
+    }

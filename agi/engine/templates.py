@@ -3,6 +3,8 @@
 A value is a template only when it contains ``{{`` or ``{%``; anything else
 is used as written. Undefined names are errors (StrictUndefined), so a typo
 in a flow fails validation or the step, never renders as an empty string.
+Templates run in ``agi.engine.sandbox`` with the limits of
+``agi.engine.limits``; any failure while rendering is a ``RenderError``.
 """
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
-def _finalize(value: Any) -> Any:
-    """A boolean renders as 1 or 0: what the dialplan's ``$[...]`` expects
-    (``False`` as text would count as true there)."""
-    return int(value) if isinstance(value, bool) else value
+from agi.engine import limits
+from agi.engine.sandbox import INSERT, BoundedEnvironment
 
-
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+#: The one environment every template and condition is compiled in.
+ENV = BoundedEnvironment()
+#: What rendering a template can raise besides Jinja's own errors: a
+#: division by zero, an operation on the wrong type (``'a' - 1``), a
+#: number too large for a float, Python's recursion limit (a macro calling
+#: itself)... each one the template's failure, never the call's.
+FAILURES = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+            RecursionError, MemoryError)
 
 
 class RenderError(Exception):
@@ -36,14 +41,14 @@ def _template(source: str) -> Any:
     flattened into one dict: Jinja2 keeps them as a ChainMap over the
     environment's and copies them into every render's context, and that
     copy of a ChainMap was most of the cost of a short render."""
-    template = _ENV.from_string(source)
+    template = ENV.from_string(source)
     template.globals = dict(template.globals)
     return template
 
 
 @lru_cache(maxsize=4096)
 def _expression(source: str) -> Any:
-    return _ENV.compile_expression(source, undefined_to_none=False)
+    return ENV.compile_expression(source, undefined_to_none=False)
 
 
 def syntax_error(value: str, *, expression: bool = False) -> str | None:
@@ -82,10 +87,12 @@ def references(source: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
     return tuple(parts)
 
 
-def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str], Any]) -> str | None:
+def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str], Any],
+         insert: Callable[[str], str] | None = None) -> str | None:
     """Render ``references()`` parts as Jinja would, reading each
     reference's first name with ``lookup``; None when a value is not plain
-    (missing, not a dict key, not text or a number): Jinja must decide."""
+    (missing, not a dict key, not text or a number): Jinja must decide.
+    ``insert`` as in ``render``."""
     out = []
     for text, path in parts:
         out.append(text)
@@ -93,8 +100,13 @@ def fill(parts: tuple[tuple[str, tuple[str, ...]], ...], lookup: Callable[[str],
             value = _plain_value(path, lookup)
             if value is _NOT_PLAIN:
                 return None
-            out.append(str(value))
-    return "".join(out)
+            out.append(str(value) if insert is None else insert(str(value)))
+    text = "".join(out)
+    return text if len(text) <= limits.MAX_TEXT else None  # Jinja refuses it
+
+
+def _finalize(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
 
 
 def _plain_value(path: tuple[str, ...], lookup: Callable[[str], Any]) -> Any:
@@ -111,20 +123,40 @@ def _plain_value(path: tuple[str, ...], lookup: Callable[[str], Any]) -> Any:
     return value if type(value) in (str, int, float) else _NOT_PLAIN
 
 
-def render(value: Any, names: Mapping[str, Any]) -> Any:
-    """Render ``value`` when it is a template, else return it unchanged."""
+def render(value: Any, names: Mapping[str, Any], insert: Callable[[str], str] | None = None) -> Any:
+    """Render ``value`` when it is a template, else return it unchanged.
+
+    ``insert`` receives, as text, the value of every ``{{ ... }}`` (not the
+    text written around them) and returns what goes into the result; it may
+    raise to refuse it (application arguments: data, never syntax).
+    """
     if not is_template(value):
         return value
+    token = INSERT.set(insert)
     try:
-        return _template(value).render(names)
-    except TemplateError as exc:
-        raise RenderError(f"cannot render {value!r}: {exc}") from exc
+        template = _template(value)
+        with limits.budget():
+            return template.render(names)
+    except FAILURES as exc:
+        raise RenderError(f"cannot render {value!r}: {_reason(exc)}") from exc
+    finally:
+        INSERT.reset(token)
 
 
 def evaluate(condition: str, names: Mapping[str, Any]) -> bool:
     """Evaluate a condition such as ``call.caller.startswith('+34')``; an
     undefined name is an error, never false."""
     try:
-        return bool(_expression(condition)(**names))
-    except TemplateError as exc:
-        raise RenderError(f"cannot evaluate {condition!r}: {exc}") from exc
+        expression = _expression(condition)
+        with limits.budget():
+            return bool(expression(**names))
+    except FAILURES as exc:
+        raise RenderError(f"cannot evaluate {condition!r}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The error in words; Python's own errors with their kind
+    (``ZeroDivisionError: division by zero``)."""
+    if isinstance(exc, TemplateError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -14,6 +14,7 @@ from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
+from agi.hours import moments
 from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
 from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
@@ -145,20 +146,22 @@ class _CaseBuilder:
         return value
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
-        moment: datetime | None = None
-        if isinstance(value, datetime):
-            moment = value
-        elif isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                pass
-        if moment is None:
-            shown = repr(value) if isinstance(value, str) else str(value)
-            self.errors.add(path, f"{prefix}{path[-1]}: {shown} is not a date and time such as "
-                                  "2025-03-10T09:30:00+01:00")
+        """A time of the case (YAML may give a datetime already); without
+        an offset, in the flow's zone, read by ``moments``."""
+        try:
+            if isinstance(value, datetime):
+                return moments.local(value, tz)
+            if isinstance(value, str):
+                return moments.parse(value, tz)
+        except moments.SkippedTime as exc:
+            self.errors.add(path, f"{prefix}{path[-1]}: {exc}")
             return None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+        except moments.MomentError:
+            pass
+        shown = repr(value) if isinstance(value, str) else str(value)
+        self.errors.add(path, f"{prefix}{path[-1]}: {shown} is not a date and time such as "
+                              "2025-03-10T09:30:00+01:00")
+        return None
 
     def _list(self, name: str, entries: Any, path: list[Any], prefix: str) -> tuple[str, ...] | str:
         if entries == UNAVAILABLE:
@@ -189,10 +192,15 @@ class _CaseBuilder:
             return number
 
     def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: tzinfo) -> CaseOverride:
+        """``{state, from, until, reason}``; ``from`` and ``until`` read like
+        ``at``, and ``from`` must come first."""
         if isinstance(spec, str):
             return CaseOverride(schedule, spec)
         until = self._moment(spec["until"], path + ["until"], prefix, tz) if "until" in spec else None
-        return CaseOverride(schedule, spec["state"], until, spec.get("reason", ""))
+        start = self._moment(spec["from"], path + ["from"], prefix, tz) if "from" in spec else None
+        if start is not None and until is not None and start >= until:
+            self.errors.add(path + ["from"], f"{prefix}overrides.{schedule}: from must be before until")
+        return CaseOverride(schedule, spec["state"], until, spec.get("reason", ""), start)
 
     def _check_expect(self, expect: tuple[Expectation, ...], flow_name: str, where: list[Any], prefix: str) -> None:
         """Step names, CDR columns and statuses the flow can really produce."""

@@ -47,18 +47,21 @@ class MemoryLists:
 
 @dataclass(frozen=True)
 class CaseOverride:
-    """A schedule override a case gives; without ``until`` it lasts the call."""
+    """A schedule override a case gives: from ``start`` (from the beginning
+    without one) until ``until`` (without one it lasts the call)."""
 
     schedule: str
     state: str
     until: datetime | None = None
     reason: str = ""
+    start: datetime | None = None
 
 
 class MemoryOverrides:
     """``ScheduleOverrides`` from the case: each named schedule forced open
-    or closed until ``until``. One without ``until`` is in force for the
-    whole call, and steps see it end a day after the moment they ask."""
+    or closed from ``start`` until ``until``, and for no moment outside. One
+    without ``until`` is in force for the rest of the call, and steps see it
+    end a day after the moment they ask."""
 
     def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
@@ -67,8 +70,8 @@ class MemoryOverrides:
         given = self._overrides.get(schedule)
         if given is None:
             return None
-        until = given.until or at + timedelta(days=1)
-        return Override(schedule, given.state, until, given.reason) if at < until else None
+        override = Override(schedule, given.state, given.until or at + timedelta(days=1), given.reason, given.start)
+        return override if override.in_force(at) else None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ INPUTS: dict[str, Any] = {
         "oneOf": [{"type": "array", "items": _NUMBER}, {"const": "unavailable"}]}},
     "overrides": {"type": "object", "additionalProperties": {
         "oneOf": [_OVERRIDE_STATE,
-                  obj({"state": _OVERRIDE_STATE, "until": {}, "reason": _TEXT}, ("state",))]}},
+                  obj({"state": _OVERRIDE_STATE, "from": {}, "until": {}, "reason": _TEXT}, ("state",))]}},
     "random": {"oneOf": [_CHANCE, {"type": "array", "items": _CHANCE, "minItems": 1}]},
     "webhook_response": {"oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
                                    {"const": "timeout"}]},

@@ -32,6 +32,9 @@ from agi.services import Override
 UTC = timezone.utc
 #: How far ahead ``state_at`` looks for the next change by default.
 DEFAULT_HORIZON = timedelta(days=8)
+#: The smallest step of time: changes found before an override starts end
+#: just before it.
+_INSTANT = timedelta(microseconds=1)
 _PLAN_CACHE_SIZE = 800
 
 
@@ -52,18 +55,35 @@ class DayPlan:
 def state_at(schedule: Schedule, moment: datetime, override: Override | None = None,
              horizon: timedelta = DEFAULT_HORIZON) -> ScheduleState:
     """The schedule's state at ``moment`` (an aware datetime), with the
-    next change within ``horizon``. An override counts only while
-    ``moment`` is before its ``until``."""
+    next change within ``horizon``. An override counts only inside its
+    window (from its ``start`` until its ``until``); before its start, the
+    start is a change like any other."""
     if moment.tzinfo is None:
         raise ValueError("state_at needs an aware datetime (with a timezone)")
     at = moment.astimezone(UTC)
-    if override is not None and at < override.until.astimezone(UTC):
+    if override is not None and override.in_force(at):
         return _overridden(schedule, override, horizon)
     outcome, rule, reason = _decide(schedule, at)
-    change = _next_change(schedule, at, outcome, at + horizon)
+    limit = at + horizon
+    starts = override.start.astimezone(UTC) if override and override.start and at < override.start else None
+    change = _next_change(schedule, at, outcome, min(limit, starts - _INSTANT) if starts else limit)
+    if change is None and override is not None and starts is not None and starts <= limit:
+        change = _change_at_start(schedule, override, outcome, starts, limit)
     zone = ZoneInfo(schedule.timezone)
     return ScheduleState(outcome, reason, rule,
                          change[0].astimezone(zone) if change else None, change[1] if change else None)
+
+
+def _change_at_start(schedule: Schedule, override: Override, outcome: str, starts: datetime,
+                     limit: datetime) -> tuple[datetime, str] | None:
+    """The next change when nothing changes before an override starts: its
+    start, unless the override keeps ``outcome``; then its own next change."""
+    then = _overridden(schedule, override, limit - starts)
+    if then.outcome != outcome:
+        return starts, then.outcome
+    if then.next_change is not None and then.next_outcome is not None and then.next_change <= limit:
+        return then.next_change, then.next_outcome
+    return None
 
 
 def changes(schedule: Schedule, start: datetime, end: datetime,

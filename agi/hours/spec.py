@@ -7,6 +7,7 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from agi.hours import moments
 from agi.hours.evaluate import instant
 from agi.hours.model import MINUTES_PER_DAY, WEEKDAYS, DateSpan, TimeRange
 
@@ -108,15 +109,18 @@ def find_overlap(ranges: list[TimeRange]) -> tuple[TimeRange, TimeRange] | None:
 
 
 _RELATIVE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_ISO_START = re.compile(r"^\d{4}-?\d{2}-?\d{2}")
 
 
 def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     """A moment as an operator types it, as an aware datetime:
 
     - ``2h``, ``30m``, ``1d``, ``1h30m``: that long after ``now``;
-    - ``HH:MM``: the next time the clock in ``zone`` shows it (today or tomorrow);
+    - ``HH:MM``: the next time the clock in ``zone`` shows it (today or
+      tomorrow), with the rule of schedule hours: a skipped time means the
+      moment the clocks jump, a repeated one its first occurrence;
     - ISO 8601 (``2025-03-10T18:00``, ``2025-03-10 18:00+01:00``, ``2025-03-11``):
-      without an offset it is a time in ``zone``.
+      without an offset it is a time in ``zone``, read by ``moments.parse``.
     """
     text = text.strip()
     relative = _RELATIVE.match(text)
@@ -130,9 +134,7 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
             moment = instant(day, minutes, zone)
             if moment > now:
                 return moment.astimezone(zone)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    if not _ISO_START.match(text):
         raise ValueError(f"'{text}' is not a time: use a duration (30m, 2h, 1d, 1h30m), a time of "
-                         f"day (18:00) or an ISO date and time (2025-03-10T18:00)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+                         f"day (18:00) or an ISO date and time (2025-03-10T18:00)")
+    return moments.parse(text, zone)

@@ -22,6 +22,7 @@ from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
 from agi.lists.store import connect
 from agi.services import ListUnavailable
+from agi.storage.caps import CAPS, cap_text
 
 #: Rows removed per transaction when old entries are purged.
 PURGE_CHUNK = 50_000
@@ -56,11 +57,16 @@ class ImportResult:
 
 
 class ListAdmin:
-    """Writes the number lists of the database at ``path``."""
+    """Writes the number lists of the database at ``path``; ``read_only``
+    opens an existing database only to read it (show, export), changing
+    nothing, not even the tables."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.clock = clock
+        if read_only:
+            self.conn = connect(self.path, read_only=True)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(self.path, read_only=False, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
         sql.ensure_schema(self.conn)
@@ -80,10 +86,16 @@ class ListAdmin:
     # -- reading --------------------------------------------------------------
 
     def lists(self) -> list[ListSummary]:
+        if not self._has_lists():
+            return []
         return [ListSummary(*row) for row in self.conn.execute(sql.ALL_LISTS)]
 
+    def _has_lists(self) -> bool:
+        """The list tables exist (a database opened read-only may lack them)."""
+        return self.conn.execute(sql.HAS_LISTS).fetchone() is not None
+
     def _list_id(self, name: str) -> int:
-        row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
+        row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone() if self._has_lists() else None
         if row is None:
             raise ListUnavailable(f"no number list named {name!r}")
         return int(row[0])
@@ -120,6 +132,7 @@ class ListAdmin:
             row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
             list_id = int(row[0]) if row else self._create(name)
             new = self.conn.execute(sql.ENTRY_EXISTS, (list_id, entry.key)).fetchone() is None
+            note = None if note is None else cap_text(note, CAPS["note"])
             self.conn.execute(sql.ADD_ENTRY, (list_id, entry.key, note, int(self.clock())))
             if entry.prefix:
                 self.conn.execute(sql.ADD_PREFIX_LENGTH, (length_bit(entry.key), list_id))

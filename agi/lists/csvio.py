@@ -5,28 +5,55 @@ in the first column and an optional note in the second. A first line whose
 first cell is a column name (``number``, ``phone``...) is a header; then the
 ``number`` and ``note`` columns are found by name and other columns are
 ignored. Blank lines and lines starting with ``#`` are skipped.
+
+Every line is read on its own: a quoted cell ends on its line, so a stray
+``"`` spoils that line only, never the lines after it. A line that cannot
+be read (a quote left open, a NUL byte, bytes that are not in the file's
+encoding, more than ``MAX_LINE`` characters) is a bad line with its reason,
+like a number that is not one. Memory stays bounded by ``MAX_LINE`` for any
+input, binary files and endless lines included.
 """
 from __future__ import annotations
 
+import codecs
 import csv
-import itertools
+import io
+import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
+from typing import BinaryIO, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
+from agi.safe_text import terminal_text
+from agi.storage.caps import CAPS, cap_text
+
+#: Characters a list entry's note keeps (docs/cdr.md lists every cap).
+NOTE_CAP = CAPS["note"]
 
 NUMBER_HEADERS = ("number", "phone", "telephone", "msisdn", "e164", "numero", "número", "telefono", "teléfono")
 NOTE_HEADERS = ("note", "notes", "comment", "reason", "nota")
 #: Bad lines kept with their message; the rest are only counted.
 MAX_REPORTED = 100
+#: The longest line read, in characters; the rest of a longer line is skipped.
+MAX_LINE = 65_536
+#: The longest number cell looked at (a number with its spaces and dashes is far shorter).
+MAX_NUMBER_CELL = 64
+#: The encoding of a file that has no byte order mark and no --encoding.
+DEFAULT_ENCODING = "utf-8"
+_DRAIN = 1 << 16
+#: A byte the decoder could not read, kept as a lone surrogate (surrogateescape).
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 @dataclass
 class ReadReport:
-    """What reading a CSV found: good entries, bad lines and why."""
+    """What reading a CSV found: lines, good entries, bad lines and why."""
 
+    encoding: str = DEFAULT_ENCODING
+    lines: int = 0
     entries: int = 0
     bad: int = 0
+    #: Bad lines whose bytes are not text in ``encoding``.
+    undecodable: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     def reject(self, line: int, message: str) -> None:
@@ -35,19 +62,111 @@ class ReadReport:
             self.errors.append((line, message))
 
 
-def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadReport) -> Iterator[tuple[str, str | None]]:
+class BadLines(ValueError):
+    """The file has bad lines and they may not be skipped: nothing is imported."""
+
+    def __init__(self, report: ReadReport) -> None:
+        super().__init__(f"{report.bad} bad line{'s' if report.bad != 1 else ''}")
+        self.report = report
+
+
+def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> Iterator[str]:
+    """The lines of a binary stream as text, each cut to ``MAX_LINE + 1``
+    characters (the rest of a longer line is read and dropped). Without
+    ``encoding`` a UTF-16 or UTF-8 byte order mark decides, else UTF-8;
+    bytes that are not in the encoding stay as surrogate escapes for
+    ``read_entries`` to report. CR, LF and CRLF all end a line."""
+    codec = _encoding(source, encoding)
+    report.encoding = "utf-8" if codec == "utf-8-sig" else codec
+    text = io.TextIOWrapper(source, encoding=codec, errors="surrogateescape", newline=None)
+    try:
+        while line := text.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                while (rest := text.readline(_DRAIN)) and not rest.endswith("\n"):
+                    pass
+            yield line
+    finally:
+        text.detach()
+
+
+def _encoding(source: BinaryIO, encoding: str | None) -> str:
+    """The codec to read ``source`` with; a UTF-8 BOM is always dropped."""
+    peek = getattr(source, "peek", None)
+    head = peek(4)[:4] if peek else b""
+    if encoding is None:
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        encoding = DEFAULT_ENCODING
+    name = codecs.lookup(encoding).name
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadReport, *,
+                 skip_bad: bool = True) -> Iterator[tuple[str, str | None]]:
     """(stored key, note) for every good line of a CSV; bad lines go to
-    ``report`` with their line number."""
-    reader = csv.reader(lines)
-    for row in reader:
-        if _skipped(row):
-            continue
-        header = [cell.strip().lower() for cell in row]
-        if _is_header(header):
-            yield from _entries(reader, reader, normaliser, report, *_columns(header))
-        else:
-            yield from _entries(itertools.chain([row], reader), reader, normaliser, report, 0, 1)
-        return
+    ``report`` with their line number. Without ``skip_bad``, ``BadLines``
+    is raised after the last line when there was any bad line, so that a
+    caller importing the entries can change nothing."""
+    number_col, note_col = 0, 1
+    header_seen = False
+    key = normaliser.key
+    try:
+        for report.lines, line in enumerate(lines, start=1):
+            row = _row(line, report)
+            if row is None or _skipped(row):
+                continue
+            if not header_seen:
+                header_seen = True
+                cells = [cell.strip().lower() for cell in row]
+                if _is_header(cells):
+                    number_col, note_col = _columns(cells)
+                    continue
+            try:
+                number = key(_number_cell(row, number_col))
+            except ValueError as exc:
+                report.reject(report.lines, str(exc))
+                continue
+            report.entries += 1
+            note = row[note_col].strip() if len(row) > note_col else ""
+            yield number, (cap_text(terminal_text(note).strip(), NOTE_CAP) or None) if note else None
+    except UnicodeDecodeError as exc:  # a multi-byte codec (UTF-16) met bytes it cannot read at all
+        report.undecodable += 1
+        report.reject(report.lines + 1, f"not {report.encoding} text from here on ({exc.reason}); "
+                                        f"the rest of the file is not read")
+    if report.bad and not skip_bad:
+        raise BadLines(report)
+
+
+def _row(line: str, report: ReadReport) -> list[str] | None:
+    """The cells of one line, or None (and a bad line) when it cannot be read."""
+    text = line.rstrip("\r\n")
+    problem = None
+    if len(text) > MAX_LINE:
+        problem = f"line longer than {MAX_LINE} characters (is this a CSV file of numbers?)"
+    elif "\x00" in text:
+        problem = "NUL byte in the line (a binary file, or UTF-16 without a byte order mark?)"
+    elif not text.isascii() and (undecoded := _UNDECODED.search(text)):
+        report.undecodable += 1
+        problem = (f"not valid {report.encoding} (byte 0x{ord(undecoded.group()) - 0xDC00:02X} "
+                   f"at column {undecoded.start() + 1}); give the file's encoding, e.g. --encoding latin-1")
+    if problem is None:
+        if '"' not in text:
+            return text.split(",")
+        try:
+            return next(csv.reader([text], strict=True), [])
+        except csv.Error as exc:
+            problem = f"bad quoting ({exc}): a cell that starts with \" must end with \" on the same line"
+    report.reject(report.lines, problem)
+    return None
+
+
+def _number_cell(row: list[str], column: int) -> str:
+    if column >= len(row):
+        raise ValueError("no number column")
+    cell = row[column]
+    if len(cell) > MAX_NUMBER_CELL:
+        raise ValueError(f"{cell[:20]!r}... is not a phone number ({len(cell)} characters)")
+    return cell
 
 
 #: How a blank line or a comment starts.
@@ -61,27 +180,6 @@ def _skipped(row: list[str]) -> bool:
         return False
     first = first.lstrip()
     return first[:1] == "#" or not any(cell.strip() for cell in row)
-
-
-def _entries(rows: Iterable[list[str]], reader: Any, normaliser: Normaliser, report: ReadReport,
-             number_col: int, note_col: int) -> Iterator[tuple[str, str | None]]:
-    """The loop of ``read_entries``, kept lean: it runs once a line."""
-    key = normaliser.key
-    good = 0
-    try:
-        for row in rows:
-            if not row or row[0][:1] in _MAYBE_SKIPPED and _skipped(row):
-                continue
-            try:
-                number = key(row[number_col])
-            except (ValueError, IndexError) as exc:
-                report.reject(reader.line_num, str(exc) if isinstance(exc, ValueError) else "no number column")
-                continue
-            good += 1
-            note = row[note_col].strip() if len(row) > note_col and row[note_col] else ""
-            yield number, note or None
-    finally:
-        report.entries += good
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -102,6 +200,6 @@ def write_entries(out: TextIO, rows: Iterable[tuple[str, str | None]]) -> int:
     writer.writerow(["number", "note"])
     count = 0
     for number, note in rows:
-        writer.writerow([number, note or ""])
+        writer.writerow([number, terminal_text(note) if note else ""])
         count += 1
     return count

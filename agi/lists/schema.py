@@ -54,6 +54,7 @@ def match_sql(keys: int) -> str:
     return f"SELECT l.id, l.prefix_lengths, {', '.join([probe] * keys)} FROM number_lists AS l WHERE l.name = ?"
 
 
+HAS_LISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'number_lists'"
 LIST_BY_NAME = "SELECT id, entries FROM number_lists WHERE name = ?"
 ALL_LISTS = "SELECT name, entries, created_at, updated_at FROM number_lists ORDER BY name"
 CREATE_LIST = ("INSERT INTO number_lists (name, id, entries, created_at, updated_at) "

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
 from agi.lists.schema import match_sql
 from agi.services import ListHit, ListUnavailable
+from agi.storage.sqlite_files import attribute_problem
 
 #: How long a lookup may wait for a lock (only WAL recovery takes one).
 READ_BUSY_TIMEOUT_MS = 200
@@ -85,7 +86,14 @@ class SqliteNumberLists:
 
     def _query(self, list_name: str, keys: list[str]) -> tuple[Any, ...]:
         """One statement, so the list, its prefix lengths and its entries
-        come from the same snapshot."""
+        come from the same snapshot. Never while a file of the database is
+        immutable (agi.storage.sqlite_files): the list is then unavailable."""
+        if self._conn is None and not self.path.is_file():
+            what = "is a directory, not a database file" if self.path.is_dir() else "does not exist"
+            raise ListUnavailable(f"cannot read number list {list_name!r}: the database {self.path} {what}")
+        problem = attribute_problem(str(self.path))
+        if problem:
+            raise ListUnavailable(f"cannot read number list {list_name!r}: {problem}")
         try:
             row = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchone()
         except sqlite3.Error as exc:
@@ -97,8 +105,6 @@ class SqliteNumberLists:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            if not self.path.is_file():
-                raise sqlite3.OperationalError("the database file does not exist")
             self._conn = connect(self.path, read_only=self.read_only)
             if not self.read_only:
                 self._conn.execute("PRAGMA query_only = ON")
@@ -115,10 +121,11 @@ def server_lists(database: str | Path, region: str) -> SqliteNumberLists:
     return SqliteNumberLists(database, region, read_only=False)
 
 
-def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists | None:
-    """Lists for simulations: the database read-only when it exists, else
-    none (robinson steps then fail closed, as a server without lists would)."""
-    return SqliteNumberLists(database, region, read_only=True) if Path(database).is_file() else None
+def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists:
+    """Lists for simulations: the database, read-only. When it does not
+    exist, lookups say so and robinson steps fail closed, as a server
+    without lists would."""
+    return SqliteNumberLists(database, region, read_only=True)
 
 
 def missing_lists(database: str | Path, wanted: Iterable[str]) -> list[str]:

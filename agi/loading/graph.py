@@ -29,14 +29,6 @@ def reachable(steps: Mapping[str, Step], start: str) -> set[str]:
     return seen
 
 
-def dialling_step_after(steps: Mapping[str, Step], step: Step, outcome: str) -> str | None:
-    """A step that dials on some path from ``outcome`` of ``step``, if any."""
-    target = step.transitions.get(outcome)
-    if target is None:
-        return None
-    return next((name for name in sorted(reachable(steps, target)) if node_of(steps[name]).dials()), None)
-
-
 def can_end(step: Step) -> bool:
     """True when some regular outcome of the step ends the flow."""
     node = node_of(step)

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator, ValidationError
 
 from agi.engine import templates
-from agi.loading import graph
+from agi.loading import graph, template_check
+from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
 from agi.loading.schedules_file import build_schedules, is_schedules_document
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
@@ -104,11 +105,15 @@ def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
 
 def load_flow_file(path: str | Path, schedules: Mapping[str, Schedule | None] | None = None
                    ) -> tuple[Flow | None, list[SourceError]]:
-    """Load and check one flow file; its schedule steps may name ``schedules``."""
+    """Load and check one flow file alone (a ``goto`` is not followed);
+    its schedule steps may name ``schedules``."""
     document, problems = read_document(path)
     if problems:
         return None, problems
-    return flow_from_document(document, str(path), schedules or {})
+    flow, problems = flow_from_document(document, str(path), schedules or {})
+    if flow is not None:
+        problems = sorted(compliance_errors({flow.name: flow}, {flow.name: document}))
+    return (flow if not problems else None), problems
 
 
 def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedule | None]
@@ -182,8 +187,8 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors,
         errors.add(where + [kind], f"{prefix}{kind}.{option}: {message}")
     for option, text, is_condition in node.templates():
         syntax = templates.syntax_error(text, expression=is_condition)
-        if syntax:
-            errors.add(where + [kind], f"{prefix}{kind}.{option}: {syntax}")
+        for problem in [syntax] if syntax else template_check.fixed_problems(text, is_condition):
+            errors.add(where + [kind], f"{prefix}{kind}.{option}: {problem}")
     transitions = _transitions(name, node, common, errors)
     return Step(name=name, node=node, transitions=transitions, line=raw.line)
 
@@ -223,14 +228,6 @@ def _check_graph(flow: Flow, errors: _Errors) -> None:
     for name in flow.steps:
         if name not in reached:
             errors.add(["steps", name], f"step '{name}' is never reached from start step '{flow.start}'")
-    for name, guard in flow.steps.items():
-        for outcome in node_of(guard).guarded_outcomes():
-            dialler = graph.dialling_step_after(flow.steps, guard, outcome)
-            if dialler is not None:
-                errors.add(errors.transition_paths.get((name, outcome), ["steps", name]),
-                           f"step '{name}': outcome '{outcome}' leads to step '{dialler}', which dials; "
-                           f"a {guard.type_name} step must never lead to a dial when the number is listed "
-                           f"or cannot be checked")
     for name in graph.trapped(flow.steps):
         if name in reached:
             errors.add(["steps", name], f"step '{name}' is in a loop with no way out: no path from it ends the flow")
@@ -244,6 +241,7 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
     documents = _read_all(paths, errors)
     schedules = _load_schedules([(f, d) for f, d in documents if is_schedules_document(d)], errors)
     flows: dict[str, Flow] = {}
+    sources: dict[str, Any] = {}
     for file, document in documents:
         if is_schedules_document(document):
             continue
@@ -255,14 +253,41 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
             errors.append(SourceError(str(file), 1, f"flow name '{flow.name}' is also used by {flows[flow.name].source}"))
             continue
         flows[flow.name] = flow
+        sources[flow.name] = document
     for flow in flows.values():
         for step in flow.steps.values():
             for target in node_of(step).flow_references():
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
+    errors += compliance_errors(flows, sources)
+    errors += template_check.library_errors(flows, {str(file): document for file, document in documents})
     if errors:
         return FlowSet(), sorted(errors)
     return FlowSet(flows, {name: s for name, s in schedules.items() if s is not None}), []
+
+
+def compliance_errors(flows: Mapping[str, Flow], documents: Mapping[str, Any]) -> list[SourceError]:
+    """The library's compliance path errors (agi/loading/compliance_paths.py),
+    each on the line of the outcome that leads astray, or of the step."""
+    found = []
+    for problem in compliance_problems(flows):
+        flow = flows[problem.flow]
+        path: list[Any] = ["steps", problem.step]
+        if problem.outcome is not None:
+            path += _outcome_path(flow.steps[problem.step], documents[problem.flow], problem.outcome)
+        found.append(SourceError(flow.source, line_of(documents[problem.flow], path), problem.message))
+    return found
+
+
+def _outcome_path(step: Step, document: Any, outcome: str) -> list[Any]:
+    """Where the step's YAML gives ``outcome`` its target: ``on``, ``next``,
+    or the step type's own options (menu choices, branch cases)."""
+    raw = document["steps"][step.name]
+    if outcome in (raw.get("on") or {}):
+        return ["on", outcome]
+    if outcome == NEXT and "next" in raw:
+        return ["next"]
+    return [step.type_name]
 
 
 def load_schedules(paths: Iterable[str | Path]) -> tuple[dict[str, Schedule], list[SourceError]]:

@@ -91,15 +91,22 @@ _HANGUP_LINE = re.compile(r"^HANGUP\r?$", re.MULTILINE)
 _VARIABLE_LINE = re.compile(r"^agi_([^:\n]*): ?([^\n]*?)\r?$", re.MULTILINE)
 
 
+#: The longest environment read: Asterisk sends a few dozen short lines.
+MAX_ENVIRONMENT_LINES = 256
+MAX_ENVIRONMENT_CHARS = 65536
+
+
 class EnvironmentReader:
     """Collects environment lines until the blank line that ends the block."""
 
-    def __init__(self, max_lines: int = 256) -> None:
+    def __init__(self, max_lines: int = MAX_ENVIRONMENT_LINES, max_chars: int = MAX_ENVIRONMENT_CHARS) -> None:
         self.values: dict[str, str] = {}
         self.hangup_seen = False
         self.done = False
         self._max_lines = max_lines
+        self._max_chars = max_chars
         self._count = 0
+        self._chars = 0
 
     def feed(self, line: str) -> bool:
         """Take one line (without its newline); True once the block is complete."""
@@ -111,8 +118,9 @@ class EnvironmentReader:
         the blank line that ends the block; returns how many lines it took
         (all of them, unless the block ended before the last).
 
-        Raises ValueError when the peer sends far more lines than any Asterisk
-        would (a hostile or confused client).
+        Raises ValueError when the peer sends far more lines or text than
+        any Asterisk would (a hostile or confused client): more than
+        ``max_lines`` lines (HANGUP lines aside) or ``max_chars`` characters.
         """
         blank = _BLANK_LINE.search(text)
         if blank is None:
@@ -123,8 +131,11 @@ class EnvironmentReader:
             lines = taken - 1
         hangups = len(_HANGUP_LINE.findall(block)) if "HANGUP" in block else 0
         self._count += lines - hangups
+        self._chars += len(block) + 1
         if self._count > self._max_lines:
             raise ValueError(f"environment longer than {self._max_lines} lines")
+        if self._chars > self._max_chars:
+            raise ValueError(f"environment longer than {self._max_chars} characters")
         self.values.update(_VARIABLE_LINE.findall(block))
         self.hangup_seen = self.hangup_seen or hangups > 0
         self.done = blank is not None

@@ -16,6 +16,10 @@ SAFE_COMMAND_LINE = 2047
 MAX_ARGUMENTS = 127
 
 HANGUP_LINE = "HANGUP"
+#: The longest multi-line answer (``520-`` usage) read: Asterisk's usage
+#: texts are a few dozen lines. Past either cap the answer is refused.
+MAX_ANSWER_LINES = 256
+MAX_ANSWER_CHARS = 65536
 
 
 #: Verbs already checked, with their number of words: a server sends the
@@ -25,6 +29,11 @@ _VERB_WORDS: dict[str, int] = {}
 
 class CommandError(ValueError):
     """A command that must not be sent as it is."""
+
+
+class AnswerTooLong(ValueError):
+    """A multi-line answer past MAX_ANSWER_LINES or MAX_ANSWER_CHARS: no
+    Asterisk sends one, so the connection is closed."""
 
 
 def quote_argument(value: object) -> str:
@@ -161,13 +170,18 @@ class ReplyParser:
     line is never a reply: it sets ``hangup_seen`` and the parser keeps
     waiting for the answer to the pending command. ``NNN-`` starts a
     multi-line answer that runs until the ``NNN `` line; ``100`` is the
-    interim "Trying..." that precedes the real answer to GOSUB.
+    interim "Trying..." that precedes the real answer to GOSUB. A
+    multi-line answer longer than ``max_lines`` lines or ``max_chars``
+    characters raises AnswerTooLong.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_lines: int = MAX_ANSWER_LINES, max_chars: int = MAX_ANSWER_CHARS) -> None:
         self.hangup_seen = False
+        self.max_lines = max_lines
+        self.max_chars = max_chars
         self._usage: list[str] | None = None
         self._usage_code = 0
+        self._usage_chars = 0
 
     @property
     def idle(self) -> bool:
@@ -190,6 +204,7 @@ class ReplyParser:
         if len(line) > 3 and line[3] == "-":
             self._usage = [line[4:]]
             self._usage_code = code
+            self._usage_chars = len(line)
             return None
         if code == 100:
             return None
@@ -198,8 +213,17 @@ class ReplyParser:
         return Reply(code=code, text=line[4:])
 
     def _feed_continuation(self, line: str) -> Reply | None:
+        """A line of a multi-line answer: the last (``NNN ``) completes it.
+        The whole answer, first and last lines included, may have at most
+        ``max_lines`` lines and ``max_chars`` characters."""
         assert self._usage is not None
-        if _code_of(line) == self._usage_code and line[3:4] == " ":
+        last = _code_of(line) == self._usage_code and line[3:4] == " "
+        self._usage_chars += len(line)
+        if self._usage_chars > self.max_chars or len(self._usage) + (1 if last else 2) > self.max_lines:
+            self._usage = None
+            raise AnswerTooLong(f"Asterisk sent a multi-line answer longer than {self.max_lines} lines "
+                                f"or {self.max_chars} characters")
+        if last:
             usage = tuple(self._usage[1:])
             reply = Reply(code=self._usage_code, text=self._usage[0], usage=usage + (line[4:],))
             self._usage = None

@@ -1,6 +1,7 @@
 """The ``compliance`` report: do-not-call (Robinson) checks by list, recording
-consent answers, recordings made (and any made without consent), and callers
-blocked by list. One row per item; ``share_pct`` is relative to the base
+consent answers, calls recorded (every recording command agiflow sent counts,
+whichever step sent it) and any recorded without consent, commands the
+call's guard refused, and callers blocked by list. One row per item; ``share_pct`` is relative to the base
 named in docs/reports.md (all calls, calls checked, calls asked...)."""
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bo
     unconsented = sum(g["calls"] for g in groups if g["recorded"] and g["consent"] not in CONSENT_ALLOWS)
     rows += [_row("recording", "recorded", None, recorded, total),
              _row("recording", "without consent", None, unconsented, recorded)]
+    rows += [_row("refused", item, None, sum(g["calls"] for g in groups if g[key]), total)
+             for item, key in (("do-not-call", "refused_dial"), ("no consent", "refused_recording"))]
     blocked: Counter[str] = Counter()
     for g in groups:
         if g["blocked"]:

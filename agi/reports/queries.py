@@ -177,9 +177,15 @@ FROM calls c JOIN call_steps s ON s.call = c.id
 WHERE {where} AND s.type = 'menu'
 GROUP BY s.flow, s.step, s.outcome"""
 
-COMPLIANCE = """
-SELECT c.robinson, c.robinson_list, c.consent, c.recording IS NOT NULL AS recorded, c.blocked,
+#: A call in which agiflow sent a recording command; rows written before
+#: ``recording_commands`` existed count by their recording file.
+RECORDED = ("CASE WHEN c.recording_commands IS NULL THEN c.recording IS NOT NULL "
+            "ELSE c.recording_commands > 0 END")
+COMPLIANCE = f"""
+SELECT c.robinson, c.robinson_list, c.consent, {RECORDED} AS recorded, c.blocked,
+       coalesce(instr(c.refused_commands, '(do-not-call)'), 0) > 0 AS refused_dial,
+       coalesce(instr(c.refused_commands, '(no consent)'), 0) > 0 AS refused_recording,
        count(*) AS calls
 FROM calls c
-WHERE {where}
-GROUP BY 1, 2, 3, 4, 5"""
+WHERE {{where}}
+GROUP BY 1, 2, 3, 4, 5, 6, 7"""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from agi.hours import moments
 
 UTC = timezone.utc
 _RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
@@ -78,13 +80,15 @@ def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> dateti
     except ValueError:
         raise TimeError(f"{text!r} is not a date (2025-03-10), an ISO time (2025-03-10T09:30), "
                         f"a relative time (7d, 24h, 30m, 2w) or today/yesterday/now") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    try:
+        return moments.local(parsed, tz).astimezone(UTC)
+    except moments.SkippedTime as exc:
+        raise TimeError(str(exc)) from None
 
 
 def _midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    """The day's first instant in ``tz`` (see ``agi.hours.moments``)."""
+    return moments.day_start(day, tz).astimezone(UTC)
 
 
 def sql_time(moment_: datetime) -> str:

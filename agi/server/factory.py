@@ -11,8 +11,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
+from agi.allowlist import AllowList
 from agi.config import ServerConfig
 from agi.engine.model import FlowSet
+from agi.log_output import RateLimitedWarnings
 from agi.protocol.environment import AgiEnvironment
 from agi.server.protocol import FastAGIProtocol
 from agi.server.runner import CallRunner
@@ -39,6 +41,8 @@ class FastAGIFactory(Factory):
         self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line
+        self.allow = AllowList.parse(config.allow)
+        self.warnings = RateLimitedWarnings(log, clock.seconds)
         self.accepting = True
         self.connections: set[FastAGIProtocol] = set()
         self.calls: dict[FastAGIProtocol, CallRunner] = {}
@@ -54,7 +58,7 @@ class FastAGIFactory(Factory):
         while draining; count every refusal."""
         host = getattr(proto.tcp.getPeer(), "host", "")
         reason = None
-        if self.config.allow and host not in self.config.allow:
+        if not self.allow.allows(host):
             reason = f"{host} is not in server.allow"
         elif not self.accepting:
             reason = "the server is shutting down"
@@ -62,7 +66,8 @@ class FastAGIFactory(Factory):
             reason = f"max_calls ({self.config.max_calls}) reached"
         if reason:
             self.rejected += 1
-            log.warning("refused connection from %s: %s (%d refused so far)", host, reason, self.rejected)
+            self.warnings.warning("refused", "refused connection from %s: %s (%d refused so far)",
+                                  host, reason, self.rejected)
             return False
         self.connections.add(proto)
         return True

@@ -12,7 +12,8 @@ from twisted.python.failure import Failure
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
-from agi.protocol.wire import Reply, ReplyParser, whole_200_reply
+from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser, whole_200_reply
+from agi.log_output import WarningBudget
 from agi.ready import Ready
 from agi.server.runner import PendingReply
 
@@ -41,6 +42,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         #: Written to directly while it takes every byte (see _write).
         self._socket: socket.socket | None = None
         self._head = b""  # an environment line not complete yet
+        self._junk = WarningBudget()  # lines that answer no command
 
     def connectionMade(self) -> None:
         if not self.factory.admit(self):
@@ -85,7 +87,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         try:
             taken = self._env.feed_text(decode_line(block))
         except ValueError as exc:
-            log.warning("%s: closing: %s", self.peer, exc)
+            self.factory.warnings.warning("environment", "%s: closing: %s", self.peer, exc)
             self.abort(str(exc))
             return
         if max(map(len, lines[:taken])) > self.MAX_LENGTH:
@@ -97,13 +99,22 @@ class FastAGIProtocol(LineOnlyReceiver):
                 super().dataReceived(rest)
 
     def lineReceived(self, line: bytes) -> None:
+        if self._closed:
+            return  # the rest of a segment that came with the line that closed the connection
         text = decode_line(line)
-        reply = self._parser.feed(text)
+        try:
+            reply = self._parser.feed(text)
+        except AnswerTooLong as exc:
+            self.factory.warnings.warning("long answer", "%s: %s; closing", self.peer, exc)
+            self.abort(str(exc))
+            return
         self.hangup_seen = self.hangup_seen or self._parser.hangup_seen
         if reply is None:
             return
         if self._pending is None:
-            log.warning("%s: unexpected line with no command pending: %r", self.peer, text[:200])
+            if self._junk.take():
+                log.warning("%s: unexpected line with no command pending: %r%s", self.peer, text[:200],
+                            "; further ones from this connection are only counted" if self._junk.last else "")
             return
         self._answer(reply)
 
@@ -169,12 +180,13 @@ class FastAGIProtocol(LineOnlyReceiver):
         return f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        log.warning("%s: line longer than %d bytes; closing", self.peer, self.MAX_LENGTH)
+        self.factory.warnings.warning("long line", "%s: line longer than %d bytes; closing", self.peer, self.MAX_LENGTH)
         self.abort(f"Asterisk sent a line longer than max_reply_line ({self.MAX_LENGTH} bytes)")
 
     def _env_timed_out(self) -> None:
         self._env_timer = None
-        log.warning("%s: no complete AGI environment within %.1fs; closing", self.peer, self.factory.env_timeout)
+        self.factory.warnings.warning("environment timeout", "%s: no complete AGI environment within %.1fs; closing",
+                                      self.peer, self.factory.env_timeout)
         self.abort("no complete environment in time")
 
     def _cancel_env_timer(self) -> None:
@@ -188,4 +200,6 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.reject(ConnectionClosed(f"connection lost: {reason.getErrorMessage()}"))
+        if self._junk.suppressed:
+            log.warning("%s: %d more unexpected lines were not logged", self.peer, self._junk.suppressed)
         self.factory.connection_gone(self)

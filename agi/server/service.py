@@ -40,6 +40,7 @@ from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.history import SqliteCallHistory
+from agi.storage.sqlite_files import guard_against_sigbus
 
 log = logging.getLogger("agiflow.server")
 
@@ -62,6 +63,7 @@ def serve(config: Config, reactor: Any = None) -> int:
     except (sqlite3.Error, OSError) as exc:
         log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
         return 1
+    guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
     if interrupted:
         log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
     server = make_service(config, library, store, reactor)

@@ -4,17 +4,21 @@ the call that waits for it (at most its timeout), never another call.
 
 Every POST has a connect timeout and a total timeout (connect, send,
 response and body) enforced with ``Deferred.addTimeout``; on expiry the
-connection is aborted. Results are ``WebhookResult``s, never exceptions.
+connection is aborted. An endpoint cannot grow the server either: at most
+MAX_RESPONSE bytes of its answer (status line, headers and body) are read,
+and only the body's first EXCERPT bytes are kept. Results are
+``WebhookResult``s, never exceptions.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, Callable, Mapping
 
-from twisted.internet import defer
+from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory, readBody
+from twisted.web._newclient import HTTP11ClientProtocol
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
@@ -23,6 +27,11 @@ from agi.services import WebhookResult
 from agi.webhooks import encode, request_headers, url_problem
 
 log = logging.getLogger("agiflow.webhooks")
+
+#: Bytes of an endpoint's answer read at most; the connection is cut past them.
+MAX_RESPONSE = 65536
+#: Bytes of the body kept for the log and the CDR when the status is not 2xx.
+EXCERPT = 200
 
 
 @implementer(IBodyProducer)
@@ -47,10 +56,57 @@ class _Body:
         pass
 
 
+class _BoundedClientProtocol(HTTP11ClientProtocol):
+    """HTTP/1.1 that reads at most MAX_RESPONSE bytes of an answer, then cuts
+    the connection (an answer that never ends is not kept in memory)."""
+
+    received = 0
+
+    def dataReceived(self, bytes: bytes) -> None:
+        self.received += len(bytes)
+        if self.received > MAX_RESPONSE:
+            assert self.transport is not None
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+            return
+        super().dataReceived(bytes)
+
+
 class _QuietFactory(_HTTP11ClientFactory):
-    """No "Starting factory" log line for every webhook."""
+    """No "Starting factory" log line for every webhook; bounded answers."""
 
     noisy = False
+
+    def buildProtocol(self, addr: Any) -> HTTP11ClientProtocol:
+        return _BoundedClientProtocol(self._quiescentCallback)
+
+
+class _Excerpt(protocol.Protocol):
+    """Keeps the first EXCERPT bytes of a body, drops the rest, and fires
+    with them however the body ends (complete, cut or aborted)."""
+
+    def __init__(self, done: "defer.Deferred[bytes]") -> None:
+        self.done = done
+        self.kept = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        if len(self.kept) < EXCERPT:
+            self.kept += data[:EXCERPT - len(self.kept)]
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        if not self.done.called:
+            self.done.callback(self.kept)
+
+
+def _read_excerpt(response: IResponse) -> "defer.Deferred[bytes]":
+    """The start of the body; cancelling it aborts the connection."""
+    def cancel(_: "defer.Deferred[bytes]") -> None:
+        abort = getattr(reader.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+
+    reader = _Excerpt(defer.Deferred(cancel))
+    response.deliverBody(reader)
+    return reader.done
 
 
 class TwistedWebhooks:
@@ -107,7 +163,7 @@ def _headers(headers: Mapping[str, str]) -> Headers:
 
 
 def _response(response: IResponse) -> "defer.Deferred[WebhookResult]":
-    """Read (and drop) the body, so the connection ends cleanly; 2xx is ok."""
+    """Read the body (keeping its start), so the connection ends cleanly; 2xx is ok."""
     code = response.code
 
     def result(body: bytes) -> WebhookResult:
@@ -116,7 +172,7 @@ def _response(response: IResponse) -> "defer.Deferred[WebhookResult]":
         excerpt = body[:200].decode("utf-8", "replace").strip()
         return WebhookResult(False, status=code, error=f"HTTP {code}" + (f": {excerpt}" if excerpt else ""))
 
-    reading: defer.Deferred[bytes] = readBody(response)
+    reading: defer.Deferred[bytes] = _read_excerpt(response)
     return reading.addCallback(result)
 
 

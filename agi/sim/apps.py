@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from agi.protocol.appargs import split
+
 if TYPE_CHECKING:
     from agi.sim.asterisk import SimulatedAsterisk
 
@@ -45,7 +47,7 @@ def _set(sim: SimulatedAsterisk, options: str) -> int:
 
 
 def _mset(sim: SimulatedAsterisk, options: str) -> int:
-    for pair in options.split(","):
+    for pair in split(options):
         _set(sim, pair)
     return 0
 
@@ -56,7 +58,7 @@ def _answer(sim: SimulatedAsterisk, options: str) -> int:
 
 
 def _playback(sim: SimulatedAsterisk, options: str) -> int:
-    files, _, flags = options.partition(",")
+    files, flags, *_ = split(options, 2) + ["", ""]
     status = "SUCCESS"
     for name in files.split("&"):
         if sim.sound_length(name.strip()) is None:
@@ -81,9 +83,10 @@ DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDT
                   "DIALEDTIME", "RINGTIME")
 
 
-def _option_field(options: str, index: int) -> str:
-    """The ``index``-th comma-separated argument of an application."""
-    fields = options.split(",")
+def _option_field(options: str, index: int, declared: int) -> str:
+    """The ``index``-th argument of an application that declares
+    ``declared`` of them, as Asterisk splits its options string."""
+    fields = split(options, declared)
     return fields[index] if index < len(fields) else ""
 
 
@@ -104,7 +107,7 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
         return 0
     sim.elapsed += sim.script.queue_wait
     if status in (ANSWERED, "CONTINUE"):
-        return _queue_answered(sim, "c" in _option_field(options, 1) or status == "CONTINUE")
+        return _queue_answered(sim, "c" in _option_field(options, 1, 9) or status == "CONTINUE")
     sim.vars.write("ABANDONED", "TRUE")
     if sim.caller_hangs_up_now():
         return -1
@@ -162,7 +165,7 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     sim.vars.write("DIALEDTIME", str(int(sim.script.talk_time)))
     if sim.caller_hangs_up_now():
         return -1
-    return 0 if "g" in _option_field(options, 2) else -1
+    return 0 if "g" in _option_field(options, 2, 4) else -1
 
 
 def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
@@ -180,7 +183,7 @@ def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
 
 
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
-    filename = options.split(",", 1)[0]
+    filename = (split(options, 3) or [""])[0]
     sim.mixmonitor_files.append(filename)
     sim.mixmonitor_active = True
     sim.vars.write("MIXMONITOR_FILENAME", filename)

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Sequence
 
 from agi.storage.cdr_direct import DirectCdr
+from agi.storage.sqlite_files import guard_against_sigbus
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
-from agi.log_output import LOG_FORMAT
+from agi.log_output import BoundedFormatter
 from agi.services_from_config import live_services
 from agi.session import SessionSettings, run_session
 from agi.server.stdio_driver import OnDemandWebhooks, run_to_completion
-from agi.stdio.transport import DebugStream, StdioTransport, environment, text_streams
+from agi.stdio.transport import BoundedLines, DebugStream, InputTooLong, StdioTransport, environment, text_streams
 
 log = logging.getLogger("agiflow.agi")
 
@@ -55,7 +56,7 @@ def config_path(option: str | None) -> Path:
 
 def setup_logging(level: str, log_file: str | None) -> None:
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(BoundedFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level))
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any database failure means: do not take the call
         log.error("cannot open the CDR database %s: %s; not running the call", config.database, exc)
         return 1
+    guard_against_sigbus(str(config.database))
     return run_call(config, flows, cdr, options.flow, options.args)
 
 
@@ -104,7 +106,12 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
     from asterisk.agi import AGI
 
     stdin, stdout = text_streams(sys.stdin.buffer, sys.stdout.buffer)
-    agi = AGI(stdin=stdin, stdout=stdout, stderr=DebugStream(log))
+    try:
+        agi = AGI(stdin=BoundedLines(stdin, config.server.max_reply_line), stdout=stdout, stderr=DebugStream(log))
+    except InputTooLong as exc:
+        log.error("not running the call: %s", exc)
+        cdr.close()
+        return 1
     env = environment(agi.env, flow, args)
     if not env.uniqueid:
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")

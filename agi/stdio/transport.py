@@ -16,8 +16,8 @@ import logging
 from typing import IO, Any, Mapping, Sequence
 
 from agi.channel import ConnectionClosed
-from agi.protocol.environment import AgiEnvironment
-from agi.protocol.wire import Reply, ReplyParser
+from agi.protocol.environment import AgiEnvironment, EnvironmentReader
+from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser
 from agi.ready import Ready
 
 log = logging.getLogger("agiflow.agi")
@@ -52,6 +52,35 @@ def text_streams(stdin: IO[bytes], stdout: IO[bytes]) -> tuple[IO[str], IO[str]]
     writer = io.TextIOWrapper(stdout, encoding="utf-8", errors="surrogateescape", newline="\n",
                               write_through=True)
     return reader, writer
+
+
+class InputTooLong(ValueError):
+    """A line, or an environment, past the caps the server applies too."""
+
+
+class BoundedLines:
+    """The stdin pyst2 and the transport read lines from, with the FastAGI
+    server's caps: a line longer than ``max_line`` characters, or an
+    environment past EnvironmentReader's caps, raises InputTooLong instead
+    of growing without limit."""
+
+    def __init__(self, stream: IO[str], max_line: int) -> None:
+        self._stream = stream
+        self.max_line = max_line
+        self._environment: EnvironmentReader | None = EnvironmentReader()
+
+    def readline(self, size: int = -1) -> str:
+        line = self._stream.readline(self.max_line + 1)
+        if len(line) > self.max_line and not line.endswith("\n"):
+            raise InputTooLong(f"Asterisk sent a line longer than max_reply_line ({self.max_line} characters)")
+        if self._environment is not None and line:
+            try:
+                self._environment.feed(line.removesuffix("\n"))
+            except ValueError as exc:
+                raise InputTooLong(str(exc)) from None
+            if self._environment.done:
+                self._environment = None
+        return line
 
 
 def environment(pyst_env: Mapping[str, str], flow: str, args: Sequence[str]) -> AgiEnvironment:
@@ -97,6 +126,10 @@ class StdioTransport:
         try:
             self._agi.send_command(line.decode("utf-8", "surrogateescape"))
             return Ready(self._read_reply())
+        except (AnswerTooLong, InputTooLong) as exc:
+            self.closed = True
+            self.abort_reason = str(exc)
+            return Ready(error=ConnectionClosed(str(exc)))
         except (OSError, ValueError, ConnectionClosed) as exc:
             self.closed = True
             return Ready(error=ConnectionClosed(f"lost the pipes to Asterisk: {exc}"))

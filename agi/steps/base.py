@@ -50,6 +50,15 @@ class Node:
         the validator can compile them before any call."""
         return []
 
+    def sets_variables(self) -> tuple[str, ...]:
+        """Flow variables the step may set (``vars.NAME`` in templates), so
+        the validator can tell a variable no step sets from one that is set."""
+        return ()
+
+    def sets_cdr_fields(self) -> tuple[str, ...]:
+        """CDR fields the step may set (``cdr.NAME`` in templates)."""
+        return ()
+
     def problems(self) -> list[tuple[str, str]]:
         """(option path, message) for option combinations the schema cannot catch."""
         return []
@@ -65,14 +74,32 @@ class Node:
         return []
 
     def dials(self) -> bool:
-        """True when the step places an outgoing call (Dial, Originate):
-        the validator keeps such steps away from the ``listed`` and
-        ``error`` outcomes of a do-not-call check."""
+        """True when the step places a call or may (Dial, Queue, code
+        agiflow cannot see: see agi/call_guard.py): the validator keeps such
+        steps away from the guarded outcomes of a do-not-call check."""
+        return False
+
+    def records(self) -> bool:
+        """True when the step records the call (MixMonitor, Record...): the
+        validator allows it only where a consent step has given consent."""
+        return False
+
+    def runs_hidden_code(self) -> bool:
+        """True when the step runs applications, dialplan or programs agiflow
+        cannot see (Gosub, AGI, Dial's U() option...): it may dial and may
+        record, so the validator keeps it away from refused consent too."""
         return False
 
     def guarded_outcomes(self) -> tuple[str, ...]:
-        """Outcomes from which no path may reach a step that dials."""
+        """Outcomes of a do-not-call check from which no path, in this flow
+        or any flow reached by ``goto``, may reach a step that dials."""
         return ()
+
+    def consent_given(self, outcome: str) -> bool | None:
+        """For a step that decides recording consent: whether ``outcome``
+        leaves the call with consent to record (True) or without (False).
+        None for every other step."""
+        return None
 
     def list_references(self) -> tuple[str, ...]:
         """Number lists the step reads."""

@@ -9,6 +9,8 @@ Fail closed: MixMonitor is sent only after the caller accepted (or, with
 ``default: accepted``, after the question was asked and not answered) or
 heard the whole notice. A hangup at any point before that, a decline, no
 answer, or a notice or question that could not be played record nothing.
+The step tells the channel's guard (agi/call_guard.py) the decision, so
+that no other step can record without it either.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from typing import Any
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
+from agi.protocol import appargs
 from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
+from agi.vocabulary import iso
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
@@ -81,6 +85,9 @@ class ConsentNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return {ASK: (ACCEPTED, DECLINED), NOTIFY: (NOTIFIED,), NEVER: (NEVER,)}[self.policy]
 
+    def consent_given(self, outcome: str) -> bool | None:
+        return outcome in (ACCEPTED, NOTIFIED)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(option, text, False) for option, text in self._sounds() if text]
 
@@ -115,34 +122,37 @@ class ConsentNode(Node):
         return found.result(outcome)
 
     async def _consent(self, ctx: CallContext, found: Findings) -> str:
+        ctx.channel.guard.set_consent(False)  # no recording until this step's decision allows it
         if self.policy == NEVER:
-            found.record(consent=NEVER)
+            found.record(consent=NEVER, consent_key=None, consent_at=iso(ctx.clock()))
             found.note(consent=NEVER)
             await _stop_earlier_recording(ctx, found)
             return NEVER
-        found.record(consent=NO_ANSWER)  # what a hangup before the end of the consent leaves
+        # what a hangup before the end of the consent leaves
+        found.record(consent=NO_ANSWER, consent_key=None, consent_at=None)
         try:
-            consent = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
+            consent, key = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
         except PromptNotPlayed as missing:
             found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
             return ERROR
         outcome = self.default if consent == NO_ANSWER else consent
-        found.record(consent=consent)
+        found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))
         found.note(consent=consent)
+        ctx.channel.guard.set_consent(outcome in (ACCEPTED, NOTIFIED))
         if outcome in (ACCEPTED, NOTIFIED):
             await self._start_recording(ctx, found)
         else:
             await _stop_earlier_recording(ctx, found)
         return outcome
 
-    async def _notify(self, ctx: CallContext) -> str:
+    async def _notify(self, ctx: CallContext) -> tuple[str, str | None]:
         """Play the whole notice (no key stops it); a hangup raises."""
         await self._play(ctx, self.notice or "", "")
-        return NOTIFIED
+        return NOTIFIED, None
 
-    async def _ask(self, ctx: CallContext, found: Findings) -> str:
-        """The caller's answer: accepted, declined or no_answer. The notice
-        plays to its end first: no key cuts it short."""
+    async def _ask(self, ctx: CallContext, found: Findings) -> tuple[str, str | None]:
+        """The caller's answer (accepted, declined or no_answer) and the key
+        that gave it. The notice plays to its end first: no key cuts it short."""
         if self.notice:
             await self._play(ctx, self.notice, "")
         entries: list[str] = []
@@ -159,10 +169,10 @@ class ConsentNode(Node):
                 continue
             answer = await self._answer(ctx, result.digits, entries)
             if answer:
-                return answer
+                return answer, entries[-1]
             if result.digits != self.privacy_key:
                 asks += 1  # a wrong key; hearing the privacy notice costs no attempt
-        return NO_ANSWER
+        return NO_ANSWER, None
 
     async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
         """What a key means; the privacy key plays the privacy notice, during
@@ -192,7 +202,7 @@ class ConsentNode(Node):
         if ctx.channel.hung_up:
             raise ChannelHungUp("MixMonitor not started: the caller hung up")
         path = recording_path(settings, ctx.now(), ctx.call.caller, ctx.call.called, ctx.call.id)
-        options = ",".join(filter(None, (path, self.mixmonitor_options)))
+        options = ",".join(filter(None, (appargs.escape(path), self.mixmonitor_options)))
         result: int | str = "not sent"
         if problem is None:
             try:

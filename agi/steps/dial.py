@@ -18,13 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, join_arguments, read_status, read_variable,
-                                    run_app, seconds)
+from agi.protocol import appargs
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
+                                    render_argument, render_options, run_app, seconds, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -67,8 +69,16 @@ class DialNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return tuple(status.lower() for status in DIAL_STATUSES)
 
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
+
     def dials(self) -> bool:
         return True
+
+    def runs_hidden_code(self) -> bool:
+        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a
+        channel; so does a whisper of several prompts (``U(agiflow-whisper^...)``)."""
+        return HIDDEN in app_kinds("Dial", self.options) or bool(self.whisper and self.whisper.may_play_several())
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),
@@ -80,12 +90,12 @@ class DialNode(Node):
         return self.whisper.prompts() if self.whisper else []
 
     async def run(self, ctx: CallContext) -> StepResult:
-        destination = argument("destination", ctx.render_text(self.destination).strip())
+        destination = render_argument(ctx, "destination", self.destination, refused="&").strip()
         if not destination:
             raise BadArgument("the destination is empty")
         whispers = self.whisper.sounds(ctx) if self.whisper else []
-        letters = argument("options", ctx.render_text(self.options))
-        options = join_arguments([destination, "" if self.timeout is None else str(self.timeout),
+        letters = render_options(ctx, "options", self.options)
+        options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
                                   letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
         ran = await run_app(ctx, "Dial", options)

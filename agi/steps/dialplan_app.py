@@ -5,18 +5,16 @@ the caller hung up (GET VARIABLE works on a dead channel), and turning a
 status into the step's outcome."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
-from agi.engine.templates import RenderError
+from agi.engine.templates import RenderError, is_template
+from agi.protocol import appargs
 
 HANGUP = "hangup"
 ERROR = "error"
-#: Characters that would split or end an application argument.
-_ARGUMENT_BREAKERS = re.compile(r"[,\r\n\x00]")
 
 
 class BadArgument(RenderError):
@@ -34,15 +32,60 @@ class AppRun:
     seconds: float
 
 
-def argument(name: str, value: str) -> str:
-    """``value`` as one application argument; refuses commas and line breaks."""
-    if _ARGUMENT_BREAKERS.search(value):
-        raise BadArgument(f"{name} {value!r} contains a comma or a line break")
-    return value
+def inserted(name: str, refused: str = "") -> Callable[[str], str]:
+    """The check of each value a template inserts into ``name``: refused
+    (BadArgument) when ``appargs.inserted_problem`` says so, else kept."""
+    def check(value: str) -> str:
+        problem = appargs.inserted_problem(value, refused)
+        if problem:
+            raise BadArgument(f"{name}: the inserted value {value!r} {problem}")
+        return value
+    return check
+
+
+def render_argument(ctx: CallContext, name: str, text: str, refused: str = "") -> str:
+    """``text`` rendered as one application argument, not yet escaped: a
+    line break or NUL anywhere, or a refused inserted value, raises
+    BadArgument. Send it through ``appargs.escape``."""
+    rendered = ctx.render_text(text, inserted(name, refused))
+    problem = appargs.line_problem(rendered)
+    if problem:
+        raise BadArgument(f"{name} {rendered!r} {problem}")
+    return rendered
+
+
+def render_options(ctx: CallContext, name: str, text: str) -> str:
+    """Option letters (``t``, ``U(sub^arg)``) rendered: the written text is
+    the flow's own syntax; an inserted value may not hold any character
+    Asterisk's parsers read. The result may hold no comma, line break or
+    NUL, and its brackets and quotes must pair up."""
+    rendered = ctx.render_text(text, inserted(name, "".join(sorted(appargs.SYNTAX))))
+    problem = options_problem(rendered)
+    if problem:
+        raise BadArgument(f"{name} {rendered!r} {problem}")
+    return rendered
+
+
+def options_problem(text: str) -> str | None:
+    """Why option letters cannot be sent as one argument, or None: a comma
+    (it would start the next argument), a line break or NUL, or a bracket or
+    quote left open (it would swallow the arguments after it)."""
+    problem = appargs.line_problem(text) or ("contains a comma" if "," in text else None)
+    if problem is None and not appargs.balanced(text):
+        problem = "has an unpaired bracket or quote"
+    return problem
+
+
+def written_options_problems(options: str) -> list[tuple[str, str]]:
+    """``problems()`` of a step's ``options`` when they hold no template:
+    what would fail on every call fails validation instead."""
+    problem = None if is_template(options) else options_problem(options)
+    return [("options", f"{options!r} {problem}")] if problem else []
 
 
 def join_arguments(values: Sequence[str]) -> str:
-    """Comma-separated arguments, trailing empty ones left out."""
+    """Arguments already in their written form (escaped, or option
+    letters), comma-separated; trailing empty ones left out."""
     items = list(values)
     while items and items[-1] == "":
         items.pop()

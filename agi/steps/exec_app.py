@@ -1,17 +1,25 @@
-"""``exec``: run any dialplan application, its options as one argument."""
+"""``exec``: run any dialplan application, its options as one argument.
+
+Each item of ``args`` is one argument of the application: it is escaped
+(``appargs.escape``) so that Asterisk reads it back whole, whatever a
+template put in it. In ``options`` the written text is the argument string
+as it is, and each value a template inserts is escaped in it. An inserted
+value that cannot be escaped (``appargs.inserted_problem``) ends the step
+with ``error`` before anything is sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
+from agi.protocol import appargs
 from agi.steps.base import Node, done
+from agi.steps.dialplan_app import inserted, render_argument
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
-
-#: Applications that place an outgoing call (see ``Node.dials``).
-DIALLING_APPS = frozenset({"dial", "originate"})
+from agi.engine.templates import is_template
 
 
 @dataclass(frozen=True)
@@ -39,19 +47,41 @@ class ExecNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("options", self.options, False)] + [(f"args[{i}]", a, False) for i, a in enumerate(self.args)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.result_variable,) if self.result_variable else ()
+
+    def kinds(self) -> frozenset[str]:
+        """What the application can do (agi/call_guard.py), judged on the
+        options as written; the guard judges them again as sent."""
+        if is_template(self.app):  # the schema refuses it; fail closed all the same
+            return frozenset({DIALS, RECORDS, HIDDEN})
+        argument = ",".join(self.args) if self.args else self.options
+        return app_kinds(self.app, argument)
+
     def dials(self) -> bool:
-        return self.app.lower() in DIALLING_APPS
+        return bool(self.kinds() & {DIALS, HIDDEN})
+
+    def records(self) -> bool:
+        return RECORDS in self.kinds()
+
+    def runs_hidden_code(self) -> bool:
+        return HIDDEN in self.kinds()
 
     def problems(self) -> list[tuple[str, str]]:
         if self.options and self.args:
             return [("args", "give options or args, not both")]
         return []
 
-    async def run(self, ctx: CallContext) -> StepResult:
+    def arguments(self, ctx: CallContext) -> str:
+        """The application's argument string, as EXEC sends it."""
         if self.args:
-            options = ",".join(ctx.render_text(a) for a in self.args)
-        else:
-            options = ctx.render_text(self.options)
+            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg))
+                                 for i, arg in enumerate(self.args)])
+        check = inserted("options")
+        return ctx.render_text(self.options, lambda value: appargs.escape(check(value)))
+
+    async def run(self, ctx: CallContext) -> StepResult:
+        options = self.arguments(ctx)
         result = await ctx.channel.exec_app(self.app, options)
         if self.result_variable:
             ctx.vars[self.result_variable] = result

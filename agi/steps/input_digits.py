@@ -44,6 +44,9 @@ class InputNode(PromptedNode):
     def outcomes(self) -> tuple[str, ...]:
         return (NEXT, TIMEOUT, INVALID)
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.variable,)
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.min_digits > self.max_digits:

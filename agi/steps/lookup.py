@@ -58,6 +58,9 @@ class LookupNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("number", self.number, False)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.variable, f"{self.variable}_NOTE")
+
     async def run(self, ctx: CallContext) -> StepResult:
         raw = ctx.render_text(self.number).strip()
         self._set(ctx, "", "")

@@ -70,6 +70,9 @@ class MenuNode(PromptedNode):
     def own_transitions(self) -> Mapping[str, str]:
         return dict(self.choices)
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return tuple(filter(None, (self.variable, self.direct_dial.variable if self.direct_dial else None)))
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.repeat_key and self.repeat_key in self.choices:

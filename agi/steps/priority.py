@@ -10,8 +10,8 @@ from typing import Any
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
+from agi.steps.dialplan_app import BadArgument
 from agi.vocabulary import NEXT
-from agi.steps.dialplan_app import BadArgument, argument
 from agi.yamlschema import obj
 
 #: The flow variable a ``queue`` option sets (``{{ vars.queue }}``).
@@ -44,6 +44,9 @@ class PriorityNode(Node):
         found = [("value", self.value, False)] if isinstance(self.value, str) else []
         return found + ([("queue", self.queue, False)] if self.queue else [])
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return ("QUEUE_PRIO", QUEUE_VARIABLE) if self.queue else ("QUEUE_PRIO",)
+
     def problems(self) -> list[tuple[str, str]]:
         if isinstance(self.value, str) and "{" not in self.value and not _INTEGER.match(self.value.strip()):
             return [("value", f"{self.value!r} is neither an integer nor a template")]
@@ -54,7 +57,7 @@ class PriorityNode(Node):
         if not _INTEGER.match(text):
             raise BadArgument(f"priority value {text!r} is not an integer")
         priority = int(text)
-        queue = argument("queue", ctx.render_text(self.queue).strip()) if self.queue else None
+        queue = ctx.render_text(self.queue).strip() if self.queue else None
         await ctx.channel.set_variable("QUEUE_PRIO", priority)
         ctx.vars["QUEUE_PRIO"] = str(priority)
         if queue:

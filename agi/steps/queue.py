@@ -26,22 +26,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
 from agi.steps.missed_calls import CALLBACK_SCHEMA, MissedCallback, close_callbacks, store_missed
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper
+from agi.protocol import appargs
 from agi.steps.dialplan_app import (
     AppRun,
     BadArgument,
-    argument,
     clear_variables,
     join_arguments,
     read_status,
     read_variable,
+    render_argument,
+    render_options,
     run_app,
     seconds,
+    written_options_problems,
 )
 from agi.yamlschema import TEXT, obj
 from agi.vocabulary import ERROR, HANGUP
@@ -102,6 +106,9 @@ class QueueNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
 
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
@@ -111,20 +118,27 @@ class QueueNode(Node):
     def prompts(self) -> list[str]:
         return ([self.announce] if self.announce else []) + (self.whisper.prompts() if self.whisper else [])
 
+    def dials(self) -> bool:
+        """Queue() rings the queue's members."""
+        return True
+
+    def runs_hidden_code(self) -> bool:
+        """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
+        return bool(self.gosub) or HIDDEN in app_kinds("Queue", self.options)
+
     def arguments(self, ctx: CallContext, whispers: list[str] | None = None) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
         URL, announceoverride (``announce`` then the ``whispers``, joined
         with ``&``), timeout, AGI (unused), gosub, rule, position."""
-        queue = argument("queue name", ctx.render_text(self.name).strip())
+        queue = render_argument(ctx, "queue name", self.name).strip()
         if not queue:
             raise BadArgument("the queue name is empty")
-        rendered = [argument(option, ctx.render_text(text)) for option, text in
-                    (("options", self.options), ("url", self.url))]
-        announce = "&".join(filter(None, [argument("announce", ctx.render_text(self.announce)), *(whispers or [])]))
-        tail = [argument(option, ctx.render_text(text)) for option, text in
-                (("gosub", self.gosub), ("rule", self.rule))]
-        return queue, join_arguments([queue, *rendered, announce, _number(self.timeout), "", *tail,
-                                      _number(self.position)])
+        url, announce, gosub, rule = (appargs.escape(render_argument(ctx, option, text)) for option, text in
+                                      (("url", self.url), ("announce", self.announce), ("gosub", self.gosub),
+                                       ("rule", self.rule)))
+        announce = "&".join(filter(None, [announce, *(whispers or [])]))  # whisper names need no escaping
+        return queue, join_arguments([appargs.escape(queue), render_options(ctx, "options", self.options), url,
+                                      announce, _number(self.timeout), "", gosub, rule, _number(self.position)])
 
     async def run(self, ctx: CallContext) -> StepResult:
         whispers = self.whisper.sounds(ctx) if self.whisper else []

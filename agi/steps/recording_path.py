@@ -14,6 +14,7 @@ import posixpath
 import re
 from datetime import datetime
 
+from agi.protocol import appargs
 from agi.services import RecordingSettings
 
 _NUMBER_JUNK = re.compile(r"[^0-9A-Za-z+]")
@@ -32,12 +33,14 @@ def recording_path(settings: RecordingSettings, at: datetime, caller: str, calle
 
 def settings_problem(settings: RecordingSettings) -> str | None:
     """Why MixMonitor could not be given a path under these settings, if so:
-    the folder must be absolute, and neither it nor the format may hold a
-    comma (MixMonitor's argument separator) or a line break."""
+    the folder must be absolute and hold no line break or NUL (any other
+    character is escaped in MixMonitor's argument), and the format must be
+    a file extension."""
     if not settings.directory.startswith("/"):
         return f"recordings.directory {settings.directory!r} is not an absolute path"
-    if re.search(r"[,\r\n\x00]", settings.directory):
-        return f"recordings.directory {settings.directory!r} contains a comma or a line break"
+    problem = appargs.line_problem(settings.directory)
+    if problem:
+        return f"recordings.directory {settings.directory!r} {problem}"
     if not _FORMAT.match(settings.format):
         return f"recordings.format {settings.format!r} is not a file extension"
     return None

@@ -6,8 +6,9 @@ number is not a phone number, or when no lists are available at all, the
 outcome is ``error``, and a flow that gives ``error`` no target ends there:
 nothing after the step runs, so nothing is dialled. Only ``on_error: allow``
 lets such a call continue as ``clear``, and the CDR then says ``unchecked``.
-The validator rejects flows where ``listed`` or ``error`` lead to a step
-that dials (see ``Node.dials``).
+The validator rejects flows where ``listed``, ``error`` or ``hangup`` lead
+to a step that dials (see ``Node.dials``), and the channel's guard refuses
+any call-placing command after ``listed`` or ``error`` (agi/call_guard.py).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
-from agi.vocabulary import ERROR
+from agi.vocabulary import ERROR, HANGUP
 
 CLEAR = "clear"
 LISTED = "listed"
@@ -60,12 +61,16 @@ class RobinsonNode(Node):
         return (CLEAR, LISTED)
 
     def guarded_outcomes(self) -> tuple[str, ...]:
-        return (LISTED, ERROR)
+        return (LISTED, ERROR, HANGUP)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         return [("number", self.number, False)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return (self.variable,)
+
     async def run(self, ctx: CallContext) -> StepResult:
+        ctx.channel.guard.check_started()  # nothing dials until the check says clear
         raw = ctx.render_text(self.number).strip()
         try:
             number = normaliser(ctx.services.default_region).number(raw)
@@ -89,6 +94,7 @@ class RobinsonNode(Node):
                             details.get("error"))
             if self.on_error == ALLOW:
                 outcome, result = CLEAR, UNCHECKED
+        ctx.channel.guard.check_result(result)
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
         found.record(robinson=result, robinson_list=list_name, dialled=number)

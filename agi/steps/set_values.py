@@ -34,6 +34,12 @@ class SetNode(Node):
         found = [(f"variables.{k}", v, False) for k, v in self.variables if isinstance(v, str)]
         return found + [(f"cdr.{k}", v, False) for k, v in self.cdr if isinstance(v, str)]
 
+    def sets_variables(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.variables if "(" not in name)
+
+    def sets_cdr_fields(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.cdr)
+
     async def run(self, ctx: CallContext) -> StepResult:
         for name, value in self.variables:
             text = _text(ctx.render(value))

@@ -15,8 +15,9 @@ from typing import Any
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, argument, clear_variables, join_arguments,
-                                    read_status, run_app)
+from agi.protocol import appargs
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, clear_variables, join_arguments, read_status,
+                                    render_argument, render_options, run_app, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 SUCCESS = "success"
@@ -46,15 +47,18 @@ class VoicemailNode(Node):
     def outcomes(self) -> tuple[str, ...]:
         return (SUCCESS, USER_EXIT, FAILED)
 
+    def problems(self) -> list[tuple[str, str]]:
+        return written_options_problems(self.options)
+
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(option, text, False) for option, text in (("mailbox", self.mailbox), ("options", self.options))
                 if text]
 
     async def run(self, ctx: CallContext) -> StepResult:
-        mailbox = argument("mailbox", ctx.render_text(self.mailbox).strip())
+        mailbox = render_argument(ctx, "mailbox", self.mailbox, refused="&").strip()
         if not mailbox:
             raise BadArgument("the mailbox is empty")
-        options = join_arguments([mailbox, argument("options", ctx.render_text(self.options))])
+        options = join_arguments([appargs.escape(mailbox), render_options(ctx, "options", self.options)])
         await clear_variables(ctx, (VMSTATUS.variable,))
         ran = await run_app(ctx, "VoiceMail", options)
         status = await read_status(ctx, VMSTATUS.variable)

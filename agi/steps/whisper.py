@@ -57,6 +57,11 @@ class Whisper:
     def prompts(self) -> list[str]:
         return [entry.sound for entry in self.entries]
 
+    def may_play_several(self) -> bool:
+        """True when a call may choose more than one prompt (a dial then
+        runs the agiflow-whisper subroutine)."""
+        return len(self.entries) > 1
+
     def sounds(self, ctx: CallContext) -> list[str]:
         """The prompts for this call, in order; BadArgument for a name
         that could break the application's arguments."""

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import sqlite_utils
 
 from agi.services import KEYPAD, MISSED  # noqa: F401 - the values of callbacks.source
+from agi.storage.caps import CAPS, cap_row, cap_text
 
 PENDING = "pending"
 DONE = "done"
@@ -85,13 +86,13 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
 
 
 def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A request's parameters: every field a step may hand over."""
-    return {field: row.get(field) for field in REQUEST_FIELDS}
+    """The fields of a request a step hands over, each text cut at its cap."""
+    return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
 
 
 def reached_values(row: Mapping[str, Any]) -> dict[str, Any]:
     """CLOSE_REACHED's parameters: ``number``, ``call_id`` and ``at``."""
-    return {"number": row.get("number"), "call_id": row.get("call_id"), "at": row.get("at")}
+    return cap_row({"number": row.get("number"), "call_id": row.get("call_id"), "at": row.get("at")})
 
 
 #: Each writer operation on the table: its statement and its parameters.
@@ -232,7 +233,8 @@ class CallbackBook:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""
         conn = self._connect()
         try:
-            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "note": note, "id": request_id})
+            cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "id": request_id,
+                                                   "note": None if note is None else cap_text(note, CAPS["note"])})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

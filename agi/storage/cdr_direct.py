@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from agi.storage.callbacks import write_statement
+from agi.storage.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
@@ -53,6 +54,8 @@ class DirectCdr:
             finally:
                 db.close()
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        for pragma in WRITER_PRAGMAS:
+            self._conn.execute(pragma)
 
     def call_started(self, row: dict[str, Any]) -> None:
         self._write(("insert_call", INSERT_CALL, call_values(row)))
@@ -72,9 +75,9 @@ class DirectCdr:
         self._flush()
         for name, sql, params in self.pending:
             log.error("CDR operation not written: %s %s %s", name, sql, json.dumps(params, default=str, sort_keys=True))
-        if self._conn is not None:
+        if self._conn is not None and not attribute_problem(self.path):  # closing writes to the -shm
             self._conn.close()
-            self._conn = None
+        self._conn = None
         return not self.pending
 
     def _write(self, operation: Operation) -> None:
@@ -87,6 +90,10 @@ class DirectCdr:
         never be applied (a bug, not the database) is logged and dropped."""
         if not self.pending or self._conn is None:
             return
+        problem = attribute_problem(self.path)
+        if problem:  # not touched (agi.storage.sqlite_files)
+            log.error("cannot write %d CDR operations yet (%s); retrying with the next one", len(self.pending), problem)
+            return
         conn = self._conn
         applied: list[Operation] = []
         try:
@@ -96,8 +103,10 @@ class DirectCdr:
                     applied.append(operation)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
+            if conn.in_transaction and not attribute_problem(self.path):
                 conn.execute("ROLLBACK")
+            if is_disk_full(exc):
+                give_back_space(conn)
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one",
                       len(self.pending), exc)
             return

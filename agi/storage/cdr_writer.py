@@ -10,7 +10,12 @@ many calls, so the writer hardly competes with the reactor for the GIL.
 When the database is locked, read-only, full or gone, the batch is kept and
 retried (reconnecting first, unless it is only locked), the trouble is logged
 when it starts, every minute while it lasts and when it ends: CDRs are
-delayed, never silently lost. ``close`` says how many it could not write.
+delayed, never silently lost. After a disk-full error the WAL is
+checkpointed and truncated, and the batch is written in halves, so the
+writer recovers as soon as there is room again, on small disks too; while a
+database file is immutable or append-only the writer does not touch it
+(agi.storage.sqlite_files). The queue is bounded (agi.storage.cdr_admission).
+``close`` says how many operations it could not write or had to drop.
 """
 from __future__ import annotations
 
@@ -26,8 +31,10 @@ from typing import Any, Callable
 import sqlite_utils
 
 from agi.storage.callbacks import WRITES, apply_write
+from agi.storage.cdr_admission import MAX_PENDING, Admission
 from agi.storage.cdr_schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
                             step_values, update_call_sql)
+from agi.storage.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
@@ -48,7 +55,7 @@ class CdrStore:
     """Writes CDRs to the SQLite file at ``path`` from a background thread."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, retry_delay: float = 1.0,
-                 busy_timeout: float = 5.0, flush_interval: float = 0.05,
+                 busy_timeout: float = 5.0, flush_interval: float = 0.05, max_pending: int = MAX_PENDING,
                  clock: Callable[[], float] = time.time,
                  connector: Callable[[str], sqlite3.Connection] = connect) -> None:
         self.path = str(path)
@@ -61,6 +68,7 @@ class CdrStore:
         self.written = 0
         self.failures = 0
         self._queue: deque[tuple[str, Any]] = deque()
+        self.admission = Admission(max_pending)
         self._in_flight = 0
         self._wake = threading.Event()
         self._stopping = False
@@ -93,20 +101,24 @@ class CdrStore:
             self._wake.set()
 
     def call_started(self, row: dict[str, Any]) -> None:
-        self._put(("insert_call", row))
+        if self.admission.call_started(row.get("id"), self.pending):  # type: ignore[arg-type]
+            self._put(("insert_call", row))
 
     def step_finished(self, call: str, step: dict[str, Any]) -> None:
-        self._put(("insert_step", (call, step)))
+        if self.admission.step_finished(call, self.pending):
+            self._put(("insert_step", (call, step)))
 
     def call_ended(self, call: str, values: dict[str, Any]) -> None:
-        self._put(("update_call", (call, values)))
+        if self.admission.call_ended(call, self.pending):
+            self._put(("update_call", (call, values)))
 
     def submit(self, operation: str, arg: Any) -> None:
         """Queue one named write (a key of ``OPERATIONS``) on the same
         thread and transactions as the CDRs: ``close`` writes it too."""
         if operation not in OPERATIONS:
             raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(OPERATIONS)}")
-        self._put((operation, arg))
+        if self.admission.other(self.pending):
+            self._put((operation, arg))
 
     def close(self, stall_timeout: float = 30.0) -> bool:
         """Write everything queued, then stop the thread.
@@ -114,10 +126,11 @@ class CdrStore:
         Waits as long as the writer makes progress; gives up only when
         nothing could be written for ``stall_timeout`` seconds (the database
         stays locked or unwritable), logging how many operations are lost.
-        False when anything is left unwritten.
+        False when anything is left unwritten, or was dropped because the
+        queue was full.
         """
         if self._thread is None:
-            return True
+            return self.admission.report()
         self._stopping = True
         self._wake.set()
         written = self.written
@@ -127,13 +140,15 @@ class CdrStore:
                 log.error("CDR writer made no progress for %.0fs; %d operations unwritten",
                           stall_timeout, self.pending)
                 self._thread = None
+                self.admission.report()
                 return False
             written = self.written
         self._thread = None
         if self.pending:
             log.error("CDR writer stopped with %d operations unwritten", self.pending)
+            self.admission.report()
             return False
-        return True
+        return self.admission.report()
 
     def _run(self) -> None:
         """Wake when work arrives, let more gather, write it all; until close."""
@@ -149,7 +164,7 @@ class CdrStore:
         except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
             log.exception("CDR writer stopped")
         finally:
-            if conn is not None:
+            if conn is not None and not attribute_problem(self.path):
                 conn.close()
 
     def _take_batch(self) -> list[tuple[str, Any]]:
@@ -162,27 +177,39 @@ class CdrStore:
     def _write_until_done(self, conn: sqlite3.Connection | None,
                           batch: list[tuple[str, Any]]) -> sqlite3.Connection | None:
         """One transaction per batch; on a database error keep the batch and
-        retry (on a new connection unless the database is only locked)."""
-        while True:
+        retry (on a new connection unless the database is only locked). A
+        batch a full disk refused is retried in halves, down to one operation."""
+        size = len(batch)
+        while batch:
+            part = batch[:size]
             try:
+                problem = attribute_problem(self.path)
+                if problem:
+                    raise FilesBlocked(f"{problem}: not touched until it is writable")
                 if conn is None:
-                    conn = self.connector(self.path)
-                    conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                    conn.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync per batch
-                conn.execute("BEGIN IMMEDIATE")
-                _apply_batch(conn, batch)
-                conn.execute("COMMIT")
+                    conn = self._connect()
+                _commit(conn, part)
             except sqlite3.Error as exc:
+                if is_disk_full(exc):
+                    size = max(1, size // 2)
                 conn = self._failed(conn, exc)
                 time.sleep(self.retry_delay)
                 continue
-            self.written += len(batch)
-            self._in_flight = 0
-            if self._trouble is not None:
-                log.warning("CDR database writable again after %.0fs; delayed CDRs written",
-                            time.monotonic() - self._trouble[0])
-                self._trouble = None
-            return conn
+            batch = batch[len(part):]
+            self.written += len(part)
+            self._in_flight = len(batch)
+        if self._trouble is not None:
+            log.warning("CDR database writable again after %.0fs; delayed CDRs written",
+                        time.monotonic() - self._trouble[0])
+            self._trouble = None
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = self.connector(self.path)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        for pragma in WRITER_PRAGMAS:
+            conn.execute(pragma)
+        return conn
 
     def _failed(self, conn: sqlite3.Connection | None, exc: sqlite3.Error) -> sqlite3.Connection | None:
         """Roll back, say so (when the trouble starts, changes, and every
@@ -196,17 +223,29 @@ class CdrStore:
                       self.path, message, now - since, self.pending, self.retry_delay)
             logged = now
         self._trouble = (since, logged, message)
-        if conn is None:
-            return None
+        if conn is None or isinstance(exc, FilesBlocked) or attribute_problem(self.path):
+            return conn  # touching it (a rollback, a close) writes to a file that may be immutable
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if any(word in message for word in _LOCKED):
                 return conn
+            if is_disk_full(exc):
+                give_back_space(conn)
             conn.close()
         except sqlite3.Error:
             pass
         return None
+
+
+class FilesBlocked(sqlite3.OperationalError):
+    """A file of the database is immutable or append-only: not touched."""
+
+
+def _commit(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    _apply_batch(conn, batch)
+    conn.execute("COMMIT")
 
 
 #: Errors that are the database's trouble (locked, read-only, full, corrupt),

@@ -2,6 +2,13 @@
 ``schedule_overrides``: ``agiflow schedule override`` writes one row per
 schedule, the server reads the one in force on every call.
 
+An override holds from ``start`` (when it was set, or ``--from``) until
+``until``; it applies to no moment outside that window. Databases made
+before overrides had a start get the column on their first write (the
+server's start, or ``schedule override``): each old row starts when it was
+set (``set_at``); a row with no start applies from the beginning. Until
+then, read-only readers take ``set_at`` as the start.
+
 Reads are one indexed lookup by primary key on a connection kept open per
 thread, so a change is seen by the very next call without a restart. The
 database is in WAL mode, so reads never wait for the CDR writer thread;
@@ -16,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agi.services import Override, OverridesUnavailable
+from agi.storage.caps import CAPS, cap_text
+from agi.storage.sqlite_files import attribute_problem
 
 log = logging.getLogger("agiflow.schedules")
 
@@ -27,17 +36,26 @@ CREATE_TABLE = (
     " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
     " until REAL NOT NULL,"
     " reason TEXT NOT NULL DEFAULT '',"
-    " set_at REAL NOT NULL)"
+    " set_at REAL NOT NULL,"
+    " start REAL)"
 )
-SELECT_ACTIVE = ("SELECT schedule, state, until, reason FROM schedule_overrides "
-                 "WHERE schedule = :schedule AND until > :at")
-SELECT_ALL_ACTIVE = ("SELECT schedule, state, until, reason FROM schedule_overrides "
-                     "WHERE until > :at ORDER BY schedule")
+#: Databases made before overrides had a start: old rows start when set.
+ADD_START = "ALTER TABLE schedule_overrides ADD COLUMN start REAL"
+FILL_START = "UPDATE schedule_overrides SET start = set_at WHERE start IS NULL"
+COLUMNS = "SELECT name FROM pragma_table_info('schedule_overrides')"
+#: ``{start}`` is the column ``start``, or ``set_at`` in a database not yet
+#: given one (read only).
+SELECT_ACTIVE = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
+                 "WHERE schedule = :schedule AND until > :at AND ({start} IS NULL OR {start} <= :at)")
+SELECT_ALL_ACTIVE = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
+                     "WHERE until > :at AND ({start} IS NULL OR {start} <= :at) ORDER BY schedule")
+SELECT_UNEXPIRED = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
+                    "WHERE schedule = :schedule AND until > :at")
 UPSERT = (
-    "INSERT INTO schedule_overrides (schedule, state, until, reason, set_at) "
-    "VALUES (:schedule, :state, :until, :reason, :set_at) "
+    "INSERT INTO schedule_overrides (schedule, state, until, reason, set_at, start) "
+    "VALUES (:schedule, :state, :until, :reason, :set_at, :start) "
     "ON CONFLICT (schedule) DO UPDATE SET state = excluded.state, until = excluded.until, "
-    "reason = excluded.reason, set_at = excluded.set_at"
+    "reason = excluded.reason, set_at = excluded.set_at, start = excluded.start"
 )
 DELETE = "DELETE FROM schedule_overrides WHERE schedule = :schedule"
 DELETE_EXPIRED = "DELETE FROM schedule_overrides WHERE until <= :at"
@@ -49,9 +67,10 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _override(row: tuple[str, str, float, str]) -> Override:
-    schedule, state, until, reason = row
-    return Override(schedule, state, datetime.fromtimestamp(until, tz=timezone.utc), reason)
+def _override(row: tuple[str, str, float, str, float | None]) -> Override:
+    schedule, state, until, reason, start = row
+    return Override(schedule, state, datetime.fromtimestamp(until, tz=timezone.utc), reason,
+                    None if start is None else datetime.fromtimestamp(start, tz=timezone.utc))
 
 
 class SqliteOverrides:
@@ -76,19 +95,41 @@ class SqliteOverrides:
         return conn
 
     def ensure_schema(self) -> None:
-        """Create the table (and the file) if missing; WAL like the CDRs."""
+        """Create the table (and the file) if missing, or give an old one
+        its ``start`` column; WAL like the CDRs."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connection()
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(CREATE_TABLE)
+            if "start" not in self._columns():
+                self._add_start(conn)
         except (sqlite3.Error, OSError) as exc:
             raise OverridesUnavailable(f"{self.path}: {exc}") from exc
 
+    def _add_start(self, conn: sqlite3.Connection) -> None:
+        """Give a table made before overrides had a start its column, old
+        rows starting when they were set; once, whoever else tries too."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "start" not in self._columns():
+                conn.execute(ADD_START)
+                conn.execute(FILL_START)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+
     def active(self, schedule: str, at: datetime) -> Override | None:
-        """The override in force for ``schedule`` at ``at``; None when there
-        is none, or the table was never created."""
+        """The override in force for ``schedule`` at ``at`` (``at`` inside its
+        window); None when there is none, or the table was never created."""
         rows = self._rows(SELECT_ACTIVE, {"schedule": schedule, "at": _epoch(at)})
+        return _override(rows[0]) if rows else None
+
+    def unexpired(self, schedule: str, at: datetime) -> Override | None:
+        """The override of ``schedule`` that has not ended at ``at``: in
+        force then, or starting later."""
+        rows = self._rows(SELECT_UNEXPIRED, {"schedule": schedule, "at": _epoch(at)})
         return _override(rows[0]) if rows else None
 
     def all_active(self, at: datetime) -> list[Override]:
@@ -96,13 +137,18 @@ class SqliteOverrides:
         return [_override(row) for row in self._rows(SELECT_ALL_ACTIVE, {"at": _epoch(at)})]
 
     def set(self, override: Override, now: datetime) -> None:
-        """Force ``override.schedule`` open or closed until ``override.until``,
-        replacing any override it had; expired rows are cleaned up."""
+        """Force ``override.schedule`` open or closed from ``override.start``
+        (``now`` when it has none) until ``override.until``, replacing any
+        override it had; expired rows are cleaned up."""
         if override.state not in STATES:
             raise ValueError(f"an override is {' or '.join(STATES)}, not {override.state!r}")
+        start = override.start or now
+        if start >= override.until:
+            raise ValueError("an override must start before it ends")
         self.ensure_schema()
-        values = {"schedule": override.schedule, "state": override.state,
-                  "until": _epoch(override.until), "reason": override.reason, "set_at": _epoch(now)}
+        values = {"schedule": override.schedule, "state": override.state, "until": _epoch(override.until),
+                  "reason": cap_text(override.reason, CAPS["reason"]), "set_at": _epoch(now),
+                  "start": _epoch(start)}
         self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
 
     def clear(self, schedule: str) -> bool:
@@ -115,10 +161,26 @@ class SqliteOverrides:
         if conn is not None:
             conn.close()
             self._local.conn = None
+            self._local.has_start = False
 
-    def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str]]:
+    def _columns(self) -> frozenset[str]:
+        return frozenset(name for (name,) in self._connection().execute(COLUMNS))
+
+    def _start_column(self) -> str:
+        """``start``, or ``set_at`` while the table has no start column."""
+        if getattr(self._local, "has_start", False):
+            return "start"
+        if "start" in self._columns():
+            self._local.has_start = True
+            return "start"
+        return "set_at"
+
+    def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str, float | None]]:
+        problem = attribute_problem(str(self.path))
+        if problem:  # not touched: see agi.storage.sqlite_files
+            raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
-            return self._connection().execute(sql, params).fetchall()
+            return self._connection().execute(sql.format(start=self._start_column()), params).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []

@@ -282,7 +282,27 @@ def test_multi_line_520_and_interim_100_are_read_to_their_final_line(tmp_path: P
     assert run.stdout_lines[-1] == 'SET VARIABLE "AGIFLOW_STATUS" "error"'
 
 
+def test_a_multi_line_answer_that_never_ends_ends_the_call_with_a_cdr_that_says_why(tmp_path: Path) -> None:
+    def endless_usage(line: str) -> list[str] | None:
+        if line.startswith("STREAM FILE"):
+            return ["520-Invalid command syntax.  Proper usage follows:", *["Usage: STREAM FILE ..."] * 20000]
+        return None
+
+    run = run_agi(tmp_path, ["support"], override=endless_usage)
+    assert run.returncode == 0
+    assert run.call["status"] == "interrupted" and "multi-line answer longer than 256 lines" in run.call["error"]
+
+
 # -- when the call cannot run ---------------------------------------------------------
+
+@pytest.mark.parametrize("values, why", [({"calleridname": "x" * 70000}, "line longer than max_reply_line"),
+                                         ({f"arg_{n}": "x" for n in range(2, 300)}, "longer than 256 lines")])
+def test_an_environment_past_its_caps_exits_1_without_a_command_or_a_cdr(
+        tmp_path: Path, values: dict[str, str], why: str) -> None:
+    env = process_environment(uniqueid="1795385106.8", arg_1="support", **values)
+    run = run_agi(tmp_path, ["support"], env=env)
+    assert run.returncode == 1 and run.stdout_lines == [] and run.calls == []
+    assert why in run.log
 
 def test_unknown_flow_sets_status_and_goes_to_the_configured_fallback(tmp_path: Path) -> None:
     config = write_config(tmp_path, server={"fallback": {"context": "agiflow-fallback"}})

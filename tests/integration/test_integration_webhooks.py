@@ -64,6 +64,7 @@ class Crm:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.written: dict[str, int] = {}  # bytes an endless answer got out before agiflow cut it
         self.slow_started = threading.Event()
         self.release = threading.Event()
         crm = self
@@ -72,6 +73,9 @@ class Crm:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 crm.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+                if self.path.startswith("/endless"):
+                    self.endless()
+                    return
                 if self.path == "/slow":
                     crm.slow_started.set()
                     crm.release.wait(10)
@@ -83,6 +87,22 @@ class Crm:
                     self.wfile.write(b"boom" if code == 500 else b"done")
                 except OSError:
                     pass  # agiflow gave up and closed the connection
+
+            def endless(self) -> None:
+                """200, then headers or body that never end (up to 200 MB)."""
+                line = b"X-Junk: " + b"x" * 1000 + b"\r\n" if self.path == "/endless-headers" else b"y" * 65536
+                written = 0
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    if self.path == "/endless-body":
+                        self.wfile.write(b"Content-Type: text/plain\r\n\r\n")
+                    while written < 200 << 20:
+                        self.wfile.write(line * (65536 // len(line)))
+                        written += 65536
+                except OSError:
+                    pass
+                crm.written[self.path] = written
+                self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -215,6 +235,24 @@ def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_me
     assert sim.variables["HOOK"] == "failed"
     assert 1.0 <= slow_took < 3.0
     assert hook_details(server, uniqueid)["error"] == "no answer within 1s"
+
+
+@pytest.mark.parametrize("path, outcome", [("endless-body", "ok"), ("endless-headers", "failed")])
+def test_an_endpoint_whose_answer_never_ends_is_cut_early_and_does_not_grow_the_server(
+        server: ServerProcess, crm: Crm, path: str, outcome: str) -> None:
+    def resident_kb() -> int:
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0])
+
+    before = resident_kb()
+    started = time.monotonic()
+    _, sim, _ = hook_call(server, "hook", crm.port, path)
+    assert sim.variables["HOOK"] == outcome and time.monotonic() - started < 0.9
+    deadline = time.monotonic() + 5
+    while f"/{path}" not in crm.written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert crm.written[f"/{path}"] < 10 << 20
+    assert resident_kb() - before < 10_000
 
 
 def test_a_background_webhook_lets_the_call_end_at_once_and_its_failure_is_logged_later(

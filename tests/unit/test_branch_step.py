@@ -106,9 +106,14 @@ def test_branch_on_a_flow_variable_set_earlier(tmp_path: Path) -> None:
     assert path(result) == ["choose:2", "route:two", "two:next"]
 
 
-@pytest.mark.parametrize("condition", ["nosuchname > 3", "vars.MISSING == '1'", "nosuchname", "vars.MISSING"])
+#: Sets MISSING after the branch (so the flows validate): the branch reads it unset.
+SETS_MISSING_LATER = '    next: remember\n  remember:\n    set: {variables: {MISSING: "1"}}\n'
+
+
+@pytest.mark.parametrize("condition", ["vars.MISSING | int > 3", "vars.MISSING == '1'", "vars.MISSING.upper()",
+                                       "vars.MISSING"])
 def test_branch_condition_on_an_undefined_name_gives_error_not_a_crash(tmp_path: Path, condition: str) -> None:
-    flow = branch_flow(f'{{if: "{condition}", next: vip}}')
+    flow = branch_flow(f'{{if: "{condition}", next: vip}}') + SETS_MISSING_LATER
     result = run(tmp_path, flow)
     assert path(result) == ["route:error"]
     assert result.call["status"] == "error"
@@ -118,7 +123,7 @@ def test_branch_condition_on_an_undefined_name_gives_error_not_a_crash(tmp_path:
 
 
 def test_branch_error_outcome_can_be_routed(tmp_path: Path) -> None:
-    flow = branch_flow('{if: "nosuchname > 3", next: vip}', on="\n    on: {error: open}")
+    flow = branch_flow('{if: "vars.MISSING | int > 3", next: vip}', on="\n    on: {error: open}") + SETS_MISSING_LATER
     result = run(tmp_path, flow)
     assert path(result) == ["route:error", "open:next"]
     assert result.call["status"] == "completed"

@@ -128,7 +128,7 @@ def test_export_as_json_to_a_file(config: Path) -> None:
 def test_without_a_database_the_commands_say_where_they_looked(config: Path) -> None:
     result = agiflow(config, "list")
     assert result.exit_code == 1
-    assert f"no database at {database(config)}" in result.stderr
+    assert result.stderr == f"error: the database {database(config)} does not exist\n"
 
 
 def test_listing_and_closing_while_the_writer_keeps_writing_never_fails(config: Path) -> None:

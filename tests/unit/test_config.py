@@ -29,3 +29,27 @@ def test_a_known_region_and_the_recording_settings_reach_the_config(tmp_path: Pa
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "flows: my-flows\ndatabase: var/cdr.db\n"))
     assert (config.flows, config.database) == (tmp_path / "my-flows", tmp_path / "var" / "cdr.db")
+
+
+def test_allow_entries_that_are_malformed_or_can_never_match_are_refused_with_their_lines(tmp_path: Path) -> None:
+    text = ("server:\n  host: 0.0.0.0\n  allow:\n    - 10.0.0.5\n    - asterisk.example.com\n"
+            "    - 2001:db8::/32\n    - 10.0.0.1/24\n    - 10.0.0.0/24\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    found = [(e.line, e.message) for e in caught.value.errors]
+    assert [line for line, _ in found] == [5, 6, 7]
+    assert "'asterisk.example.com' is not an IP address or network" in found[0][1]
+    assert "IPv6 entry" in found[1][1] and "can never match" in found[1][1]
+    assert "did you mean 10.0.0.0/24" in found[2][1]
+
+
+def test_ipv4_entries_and_networks_are_accepted_when_listening_on_both_families(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'server: {host: "::", allow: [127.0.0.1, 10.0.0.0/8, "2001:db8::/32"]}\n'))
+    assert config.server.allow == ("127.0.0.1", "10.0.0.0/8", "2001:db8::/32")
+
+
+def test_ipv4_entries_are_refused_when_listening_on_an_ipv6_address_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, 'server: {host: "::1", allow: ["::1", 127.0.0.1]}\n'))
+    [error] = caught.value.errors
+    assert "'127.0.0.1' is an IPv4 entry" in error.message and "can never match" in error.message

@@ -135,6 +135,61 @@ def test_never_plays_nothing_and_records_nothing(tmp_path: Path) -> None:
     assert cdr(result, "consent", "recording") == ("never", None)
 
 
+# -- the decision in the CDR -----------------------------------------------------
+
+#: The consent step after five minutes in a queue: the decision's time differs from the call's start.
+LATER = """\
+version: 1
+name: later
+timezone: Europe/Madrid
+start: wait
+steps:
+  wait:
+    queue: {name: support, timeout: 300}
+    on: {timeout: consent}
+  consent:
+    consent: {%s}
+    on: {%s}
+"""
+
+
+@pytest.mark.parametrize("options, on, dtmf, consent, key", [
+    ("notice: n, ask: q", "accepted: end, declined: end", ["1"], "accepted", "1"),
+    ("notice: n, ask: q", "accepted: end, declined: end", ["2"], "declined", "2"),
+    ('notice: n, ask: q, accept: "*", decline: "9"', "accepted: end, declined: end", ["3", "9"], "declined", "9"),
+    ("notice: n, ask: q, privacy_key: 5, privacy: p", "accepted: end, declined: end", ["5", "1"], "accepted", "1"),
+    ("notice: n, ask: q, retries: 0", "accepted: end, declined: end", [], "no_answer", None),
+    ("policy: notify, notice: n", "notified: end", [], "notified", None),
+    ("policy: never", "never: end", [], "never", None),
+])
+def test_the_cdr_keeps_the_decision_the_key_and_when_it_was_taken(
+        tmp_path: Path, options: str, on: str, dtmf: list[str], consent: str, key: str | None) -> None:
+    flow = LATER % (options, on) + "  end:\n    play: bye\n"
+    result = run(tmp_path, flow, dtmf=dtmf, queue_statuses=["TIMEOUT"], queue_wait=300)
+    assert path(result)[0] == "wait:timeout"
+    assert cdr(result, "consent", "consent_key", "consent_at") == (consent, key, "2025-03-10T08:35:00.000Z")
+    assert cdr(result, "started_at") == ("2025-03-10T08:30:00.000Z",)
+
+
+def test_a_hangup_before_the_decision_leaves_no_key_and_no_time(tmp_path: Path) -> None:
+    result = run_consent(tmp_path, policy="notify", hangup_after=0)
+    assert cdr(result, "consent", "consent_key", "consent_at") == ("no_answer", None, None)
+
+
+def test_a_later_consent_step_replaces_the_key_and_the_time(tmp_path: Path) -> None:
+    flow = (LATER % ("notice: n, ask: q", "accepted: again, declined: again")).replace(
+        "start: wait", "start: consent").replace("on: {timeout: consent}", "on: {timeout: end}") + """\
+  again:
+    consent: {notice: n, ask: q, retries: 0}
+    on: {accepted: wait, declined: wait}
+  end:
+    play: bye
+"""
+    result = run(tmp_path, flow, dtmf=["1"], queue_statuses=["TIMEOUT"], queue_wait=300)
+    assert path(result) == ["consent:accepted", "again:declined", "wait:timeout", "end:next"]
+    assert cdr(result, "consent", "consent_key", "consent_at") == ("no_answer", None, "2025-03-10T08:30:00.000Z")
+
+
 # -- failures ------------------------------------------------------------------
 
 @pytest.mark.parametrize("result_code", [-2, -1])
@@ -256,7 +311,8 @@ def test_recording_name_for_an_anonymous_caller_and_no_called_number() -> None:
     assert name == "/rec/2025/03/10/20250310-093000_anonymous_unknown_unknown.wav"
 
 
-@pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec,b", "wav"), ("/rec", "wav,b")])
+@pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec\nb", "wav"), ("/rec\x00", "wav"),
+                                                ("/rec", "wav,b")])
 def test_recording_settings_mixmonitor_cannot_take_are_refused(directory: str, fmt: str) -> None:
     assert settings_problem(RecordingSettings(directory=directory, format=fmt)) is not None
 

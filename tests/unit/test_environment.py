@@ -104,3 +104,10 @@ def test_a_peer_that_never_ends_the_environment_is_refused() -> None:
     with pytest.raises(ValueError, match="50"):
         reader.feed("agi_arg_51: x")
 
+
+
+def test_an_environment_of_too_much_text_is_refused() -> None:
+    reader = EnvironmentReader(max_chars=10_000)
+    reader.feed_text("\n".join(f"agi_arg_{n}: {'x' * 900}" for n in range(10)))
+    with pytest.raises(ValueError, match="10000 characters"):
+        reader.feed(f"agi_arg_11: {'x' * 900}")

@@ -40,8 +40,8 @@ def test_exec_args_are_joined_with_commas_keeping_empty_places(tmp_path: Path) -
 
 
 def test_exec_options_and_args_are_templated(tmp_path: Path) -> None:
-    result = run(tmp_path, exec_flow('{app: MixMonitor, options: "{{ call.id }}.wav,b"}'))
-    assert commands(result)[0] == f'EXEC "MixMonitor" "{result.call["call_id"]}.wav,b"'
+    result = run(tmp_path, exec_flow('{app: Playback, options: "{{ call.id }},noanswer"}'))
+    assert commands(result)[0] == f'EXEC "Playback" "{result.call["call_id"]},noanswer"'
     result = run(tmp_path, exec_flow('{app: Dial, args: ["PJSIP/{{ call.called }}", 30]}'), called="204")
     assert commands(result)[0] == 'EXEC "Dial" "PJSIP/204,30"'
 

@@ -657,7 +657,7 @@ steps:
     exec: {app: VoiceMail, args: [100@default, u]}
     next: record
   record:
-    exec: {app: MixMonitor, args: [call.wav]}
+    exec: {app: SendText, args: [goodbye]}
     next: bye
   bye:
     hangup:
@@ -680,10 +680,10 @@ def test_queue_wait_talk_time_and_app_results_reach_the_simulated_asterisk(tmp_p
             expect:
               path: [queue:answered, bye:done]
               cdr: {queue_status: ANSWERED, queue_wait: 40, talk_time: 120, duration: 160}
-          - name: a caller nobody answers leaves a voicemail, recording refused
+          - name: a caller nobody answers leaves a voicemail, then an application is missing
             queue_wait: 300
             vm_statuses: [FAILED]
-            app_results: {mixmonitor: -2}
+            app_results: {sendtext: -2}
             expect:
               path: [queue:timeout, voicemail:next, record:error]
               variables: {VMSTATUS: FAILED}

@@ -265,7 +265,9 @@ def test_a_number_that_is_not_one_is_a_value_error_not_a_miss(admin: ListAdmin, 
 
 
 def test_the_simulation_store_never_creates_or_writes_the_database(tmp_path: Path, db: Path) -> None:
-    assert simulation_lists(tmp_path / "absent.db", "ES") is None
+    absent = simulation_lists(tmp_path / "absent.db", "ES")
+    with pytest.raises(ListUnavailable, match=f"the database {tmp_path / 'absent.db'} does not exist"):
+        absent.match("robinson", "600111222")
     assert not (tmp_path / "absent.db").exists()
     with ListAdmin(db) as admin:
         fill(admin, "robinson", "600111222\n")

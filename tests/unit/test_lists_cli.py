@@ -32,19 +32,19 @@ def agiflow(config: Path, *args: str, input: str | None = None) -> Result:
 
 
 def test_import_reports_counts_and_each_bad_line_with_its_file_and_line(config: Path) -> None:
-    result = agiflow(config, "import", "robinson", "robinson.csv")
+    result = agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("robinson: imported 3 entries from robinson.csv in ")
     assert result.stdout.rstrip().endswith(
-        "3 added, 0 already listed or repeated, 1 bad lines; 3 entries in the list")
+        "3 added, 0 already listed or repeated, 1 bad line skipped; 3 entries in the list")
     assert result.stderr.startswith("robinson.csv:4: 'not a number' is not a phone number")
     assert (config.parent / "lists.db").exists()
 
 
 def test_a_file_with_no_good_line_fails_and_leaves_the_list_alone(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     (config.parent / "bad.csv").write_text("abc\n12\n")
-    result = agiflow(config, "import", "robinson", "bad.csv", "--replace")
+    result = agiflow(config, "import", "robinson", "bad.csv", "--replace", "--skip-bad")
     assert result.exit_code == 1
     assert "bad.csv:1: 'abc'" in result.stderr and "bad.csv:2: '12'" in result.stderr
     assert "no valid entries; list 'robinson' is unchanged" in result.stderr
@@ -52,7 +52,7 @@ def test_a_file_with_no_good_line_fails_and_leaves_the_list_alone(config: Path) 
 
 
 def test_import_replace_swaps_the_list(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "import", "robinson", "-", "--replace", input="611000000\n")
     assert result.exit_code == 0, result.output
     assert "robinson: replaced with 1 entries from -" in result.stdout
@@ -60,7 +60,7 @@ def test_import_replace_swaps_the_list(config: Path) -> None:
 
 
 def test_check_exits_0_and_prints_the_entry_when_listed(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "check", "robinson", "600 111 222")
     assert (result.exit_code, result.stdout) == (0, "+34600111222: listed in robinson by entry "
                                                     "+34600111222  (asked 2025-01-03)\n")
@@ -69,7 +69,7 @@ def test_check_exits_0_and_prints_the_entry_when_listed(config: Path) -> None:
 
 
 def test_check_exits_1_when_not_listed_and_2_when_it_cannot_tell(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "check", "robinson", "612345678")
     assert (result.exit_code, result.stdout) == (1, "+34612345678: not in robinson\n")
     assert agiflow(config, "check", "vip", "612345678").exit_code == 2
@@ -95,7 +95,7 @@ def test_a_bad_number_or_list_name_is_a_usage_error(config: Path) -> None:
 
 
 def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "export", "robinson", "-o", "out.csv")
     assert result.stdout == "robinson: 3 entries written to out.csv\n"
     exported = (config.parent / "out.csv").read_text()
@@ -106,7 +106,7 @@ def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> N
 
 def test_show_lists_every_list_with_its_count(config: Path) -> None:
     assert agiflow(config, "show").stdout.startswith("no number lists in ")
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     agiflow(config, "create", "vip")
     lines = agiflow(config, "show").stdout.splitlines()
     assert lines[0].split() == ["list", "entries", "updated"]
@@ -120,7 +120,7 @@ def test_create_makes_an_empty_list_that_steps_can_use(config: Path) -> None:
 
 
 def test_delete_asks_unless_yes_and_then_the_list_is_gone(config: Path) -> None:
-    agiflow(config, "import", "robinson", "robinson.csv")
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     refused = agiflow(config, "delete", "robinson", input="n\n")
     assert refused.exit_code == 1
     assert agiflow(config, "check", "robinson", "600111222").exit_code == 0

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agi.log_output import BatchedStreamHandler, batched_stderr, flush_batched
+from agi.log_output import (MAX_MESSAGE, BatchedStreamHandler, BoundedFormatter, RateLimitedWarnings,
+                            batched_stderr, flush_batched)
 
 
 class Clock:
@@ -111,3 +112,41 @@ def test_on_a_file_descriptor_lines_are_batched(pipe: tuple[int, io.TextIOWrappe
     _logger(handler).warning("CDR database writable again")
     assert _read(read_fd) == "WARNING CDR database writable again\n"
     handler.close()
+
+
+def _record(msg: object, *args: object) -> logging.LogRecord:
+    return logging.LogRecord("agiflow.call", logging.INFO, __file__, 1, msg, args or None, None)
+
+
+def test_a_message_is_cut_at_its_limit_and_its_traceback_kept() -> None:
+    formatter = BoundedFormatter("%(message)s")
+    assert formatter.format(_record("name %s", "x" * 10_000)) == "name " + "x" * (MAX_MESSAGE - 6) + "\u2026"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+        record = _record("y" * 10_000)
+        record.exc_info = sys.exc_info()
+    text = formatter.format(record)
+    assert text.startswith("y" * (MAX_MESSAGE - 1) + "\u2026\nTraceback") and text.endswith("ValueError: boom")
+
+
+def test_a_record_whose_arguments_do_not_fit_is_written_with_them_instead_of_a_logging_error() -> None:
+    formatter = BoundedFormatter("%(levelname)s %(message)s")
+    assert formatter.format(_record("[1.%d x] call ended: %s", "completed")) == \
+        "INFO [1.%d x] call ended: %s ('completed',)"
+
+
+def test_repeated_warnings_of_a_kind_are_logged_ten_times_then_once_a_minute_with_a_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    warnings = RateLimitedWarnings(logging.getLogger("agiflow.server"), clock)
+    with caplog.at_level(logging.WARNING, logger="agiflow.server"):
+        for n in range(500):
+            warnings.warning("environment timeout", "10.0.0.%d:4000: no complete AGI environment", n % 250)
+            warnings.warning("refused", "refused connection from %s", "10.9.9.9")
+            clock.now += 0.25  # 125 s in all
+    by_kind = [m for m in caplog.messages if "environment" in m]
+    assert len(by_kind) == 12 and len(caplog.messages) == 24
+    assert by_kind[10] == "10.0.0.249:4000: no complete AGI environment (239 more like it not logged)"
+    assert by_kind[11] == "10.0.0.239:4000: no complete AGI environment (239 more like it not logged)"

@@ -54,6 +54,9 @@ def test_play_template_with_an_unknown_name_fails_the_step(tmp_path: Path) -> No
         steps:
           say:
             play: [{digits: "{{ vars.NOPE }}"}]
+            next: remember
+          remember:
+            set: {variables: {NOPE: "1"}}
         """)
     assert path(result) == ["say:error"]
     assert result.call["status"] == "error"

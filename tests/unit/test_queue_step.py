@@ -199,8 +199,15 @@ steps:
     assert result.call["queue"] == "vip"
 
 
-def test_a_queue_name_with_a_comma_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
-    flow = queue_flow('{name: "{{ call.caller }},x"}', on=", error: sorry")
+def test_a_queue_name_with_a_comma_stays_one_argument_of_queue(tmp_path: Path) -> None:
+    flow = queue_flow('{name: "{{ call.caller }},x", timeout: 300}')
+    result = run(tmp_path, flow)
+    assert 'EXEC "Queue" "600111222\\\\,x,,,,300"' in commands(result)
+    assert cdr(result, "queue") == ("600111222,x",)
+
+
+def test_a_queue_name_with_a_line_break_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    flow = queue_flow('{name: "support\\nx"}', on=", error: sorry")
     result = run(tmp_path, flow)
     assert path(result) == ["support:error", "sorry:next"]
     assert not any(c.startswith('EXEC "Queue"') for c in commands(result))

@@ -238,6 +238,29 @@ def test_compliance_counts_do_not_call_hits_consent_and_recordings(cdr: CdrBuild
     assert rows[("blocked", "blocked", "anonymous")] == (1, 12.5)
 
 
+def test_compliance_counts_every_recording_command_sent_whichever_step_sent_it(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", consent="accepted", recording="/rec/1.wav", recording_commands=1)
+    cdr.add("2025-03-10 08:01:00", consent="declined", recording_commands=1)  # an exec, not the consent step
+    cdr.add("2025-03-10 08:02:00", recording_commands=2)  # no consent step at all
+    cdr.add("2025-03-10 08:03:00", consent="declined", recording_commands=0,
+            refused_commands="MixMonitor (no consent), Dial (do-not-call)")
+    cdr.add("2025-03-10 08:04:00", robinson="listed", robinson_list="robinson", recording_commands=0,
+            refused_commands="Dial (do-not-call)")
+    cdr.add("2025-03-10 08:05:00", consent="no_answer", recording="/rec/2.wav")  # written before the counts existed
+    rows = {(r["section"], r["item"]): (r["calls"], r["share_pct"]) for r in run(cdr, "compliance").rows}
+    assert rows[("recording", "recorded")] == (4, pytest.approx(66.7))
+    assert rows[("recording", "without consent")] == (3, 75.0)
+    assert rows[("refused", "do-not-call")] == (2, pytest.approx(33.3))
+    assert rows[("refused", "no consent")] == (1, pytest.approx(16.7))
+
+
+def test_compliance_shows_the_refused_rows_when_nothing_was_refused(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", recording_commands=0)
+    rows = {(r["section"], r["item"]): r["calls"] for r in run(cdr, "compliance").rows}
+    assert (rows[("refused", "do-not-call")], rows[("refused", "no consent")]) == (0, 0)
+    assert (rows[("recording", "recorded")], rows[("recording", "without consent")]) == (0, 0)
+
+
 def test_an_empty_database_gives_empty_reports(cdr: CdrBuilder) -> None:
     for kind in ("calls", "summary", "inbound", "fcr", "tracking", "ivr"):
         assert run(cdr, kind).rows == []

@@ -3,6 +3,7 @@ fake clock: no sockets, no real time."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import textwrap
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from twisted.internet import task
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 
 from agi.storage.cdr_memory import MemoryCdr
@@ -55,7 +56,8 @@ class Harness:
 
     def connect(self, host: str = "127.0.0.1") -> tuple[Any, StringTransport]:
         proto = self.factory.buildProtocol(None)
-        transport = StringTransport(peerAddress=IPv4Address("TCP", host, 40000))
+        address = (IPv6Address if ":" in host else IPv4Address)("TCP", host, 40000)
+        transport = StringTransport(peerAddress=address)
         proto.makeConnection(transport)
         return proto, transport
 
@@ -117,6 +119,19 @@ def test_a_200_line_inside_a_multi_line_answer_is_not_taken_as_the_reply(flows: 
     assert transport.disconnecting
     [row] = h.cdr.calls.values()
     assert row["status"] == "error" and row["path"] == "answer:next > play:error"
+
+
+def test_a_multi_line_answer_that_never_ends_closes_the_connection_and_the_cdr_says_why(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(b"520-Invalid command syntax.  Proper usage follows:\n")
+    for _ in range(100):
+        proto.dataReceived(b"Usage: ANSWER\n" * 100)
+    assert transport.disconnecting or transport.disconnected
+    proto.connectionLost()
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
 
 
 def test_replies_split_into_single_bytes_are_reassembled(flows: FlowSet) -> None:
@@ -189,6 +204,36 @@ def test_line_over_the_limit_closes_only_that_connection(flows: FlowSet) -> None
     assert sent(other_transport) == ["ANSWER"]
 
 
+class HangingWebhooks:
+    """A webhook endpoint that never answers: the call waits with no AGI command pending."""
+
+    def post(self, *args: Any) -> Any:
+        from twisted.internet import defer
+        return defer.Deferred()
+
+
+def test_lines_that_answer_no_command_are_logged_ten_times_then_counted_once_at_the_close(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from agi.services import Services
+    (tmp_path / "hook.yaml").write_text("version: 1\nname: hook\nstart: tell\nsteps:\n"
+                                        "  tell:\n    webhook: {url: 'http://127.0.0.1:9/x'}\n")
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    h = Harness(flows)
+    h.factory.services = Services(webhooks=HangingWebhooks())  # type: ignore[arg-type]
+    proto, transport = h.connect()
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"hook"))
+    assert sent(transport) == []  # waiting for the webhook
+    with caplog.at_level(logging.WARNING, logger="agiflow.server"):
+        for _ in range(200):
+            proto.dataReceived(b"junk %s %d line\n" * 1000)
+        proto.connectionLost()
+    messages = [record.getMessage() for record in caplog.records if record.name == "agiflow.server"]
+    assert len(messages) == 11
+    assert messages[9].endswith("'junk %s %d line'; further ones from this connection are only counted")
+    assert messages[10] == "127.0.0.1:40000: 199990 more unexpected lines were not logged"
+
+
 def test_connections_beyond_max_calls_are_refused_and_counted(flows: FlowSet) -> None:
     h = Harness(flows, max_calls=1)
     _, first = h.connect()
@@ -201,6 +246,17 @@ def test_allowlist_refuses_other_addresses(flows: FlowSet) -> None:
     h = Harness(flows, allow=("10.0.0.5",))
     _, transport = h.connect("127.0.0.1")
     assert transport.disconnecting and h.factory.rejected == 1
+
+
+def test_allowlist_takes_ipv4_mapped_peers_and_networks(flows: FlowSet) -> None:
+    h = Harness(flows, allow=("127.0.0.1", "10.1.0.0/16", "2001:db8::/32"))
+    accepted = {host: not h.connect(host)[1].disconnecting
+                for host in ("::ffff:127.0.0.1", "127.0.0.1", "10.1.200.3", "::ffff:10.1.0.9", "2001:db8::7",
+                             "10.2.0.1", "::1", "::ffff:127.0.0.2", "2001:db9::1")}
+    assert accepted == {"::ffff:127.0.0.1": True, "127.0.0.1": True, "10.1.200.3": True, "::ffff:10.1.0.9": True,
+                        "2001:db8::7": True, "10.2.0.1": False, "::1": False, "::ffff:127.0.0.2": False,
+                        "2001:db9::1": False}
+    assert h.factory.rejected == 4
 
 
 def test_drain_waits_for_running_calls_then_cuts_them(flows: FlowSet) -> None:

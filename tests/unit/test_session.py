@@ -40,3 +40,33 @@ def test_a_crash_inside_a_step_sends_the_call_to_the_fallback_with_its_cdr(
     [row] = cdr.calls.values()
     assert row["status"] == "error" and "ZeroDivisionError" in row["error"]
     assert row["path"] == "answer:next" and row["steps"] == 1
+
+
+def _call(flow: str, uniqueid: str) -> tuple[str, MemoryCdr]:
+    flows, errors = load_flows([SHIPPED_FLOWS])
+    assert errors == []
+    transport = SimTransport(SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid),
+                                               CallerScript(sounds=EverySound())))
+    cdr = MemoryCdr()
+    return run_sync(run_session(transport.environment(), transport, flows, cdr, SessionSettings(), lambda: 1.8e9)), cdr
+
+
+@pytest.mark.parametrize("flow, uniqueid", [("closed", "1795385106.%s%d%(x)s"), ("no%sflow%(x)s%", "1795385106.%")])
+def test_a_percent_sign_in_the_uniqueid_or_flow_name_is_printed_as_it_is_and_the_call_still_logs_its_end(
+        flow: str, uniqueid: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="agiflow.call"):
+        status, _ = _call(flow, uniqueid)
+    ended = [m for m in caplog.messages if "call ended" in m]
+    assert len(ended) == 1 and ended[0].startswith(f"[{uniqueid} {flow}] call ended: {status}")
+
+
+def test_a_call_logs_ten_warnings_then_says_the_rest_are_only_counted_in_its_end_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from agi.session import CallLogAdapter
+    call_log = CallLogAdapter(logging.getLogger("agiflow.call"), {"uniqueid": "1.2", "flow": "x" * 5000})
+    with caplog.at_level(logging.INFO, logger="agiflow.call"):
+        for n in range(25):
+            call_log.warning("step menu (menu) failed: %d", n)
+    assert len(caplog.messages) == 11 and caplog.messages[-1].endswith("further warnings of this call are not logged")
+    assert caplog.messages[0] == f"[1.2 {'x' * 99}\u2026] step menu (menu) failed: 0"
+    assert call_log.warnings.suppressed == 15

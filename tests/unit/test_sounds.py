@@ -32,7 +32,7 @@ steps:
     play: [agiflow/hello, beep, "{{ vars.custom }}"]
     next: ask
   ask:
-    menu: {prompt: agiflow/choose, choices: {"1": bye}, invalid_prompt: agiflow/hello}
+    menu: {prompt: agiflow/choose, choices: {"1": bye}, invalid_prompt: agiflow/hello, variable: custom}
   bye:
     hangup:
 prompts:

@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 
 from agi.protocol.wire import (
+    MAX_ANSWER_CHARS,
+    MAX_ANSWER_LINES,
     MAX_ARGUMENTS,
+    AnswerTooLong,
     SAFE_COMMAND_LINE,
     CommandError,
     Reply,
@@ -164,6 +167,24 @@ def test_multi_line_usage_is_collected_into_one_reply() -> None:
     assert replies[0].text == "Invalid command syntax.  Proper usage follows:"
     assert replies[0].usage[-1] == "End of proper usage."
     assert len(replies[0].usage) == 3
+
+
+def test_a_multi_line_answer_of_the_most_lines_and_characters_read_is_still_one_reply() -> None:
+    first, last = "520-Invalid command syntax.  Proper usage follows:", "520 End of proper usage."
+    width = (MAX_ANSWER_CHARS - len(first) - len(last)) // (MAX_ANSWER_LINES - 2)
+    lines = ["x" * width] * (MAX_ANSWER_LINES - 2)
+    replies, _ = _feed(first, *lines, last)
+    assert len(replies) == 1 and len(replies[0].usage) == MAX_ANSWER_LINES - 1
+
+
+@pytest.mark.parametrize("line, count", [("Usage line.", MAX_ANSWER_LINES - 1), ("x" * 1000, 66)])
+def test_a_multi_line_answer_that_never_ends_is_refused_past_its_line_or_character_cap(line: str, count: int) -> None:
+    parser = ReplyParser()
+    parser.feed("520-Invalid command syntax.  Proper usage follows:")
+    with pytest.raises(AnswerTooLong, match=f"{MAX_ANSWER_LINES} lines or {MAX_ANSWER_CHARS} characters"):
+        for _ in range(count):
+            parser.feed(line)
+    assert parser.idle
 
 
 def test_single_line_usage_answer_is_complete_at_once() -> None:

@@ -1,5 +1,7 @@
 """The terminal table: a title, the filters, aligned columns that fit the
-width (long text is cut with ``…``), and a totals row."""
+width (long text is cut with ``…``), and a totals row. Every text goes
+through ``terminal_text``: a caller ID's escape sequences and control
+characters never reach the terminal."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -7,6 +9,7 @@ from typing import Any, Sequence
 from agi.reports.model import Column, Report
 from agi.reports.render.values import human, numeric
 from agi.reports.timerange import UTC
+from agi.safe_text import terminal_text
 
 GAP = "  "
 _MIN_SHRUNK = 6
@@ -14,19 +17,19 @@ _MIN_SHRUNK = 6
 
 def render_table(report: Report, width: int | None = 80) -> str:
     columns = [c for c in report.columns if c.table]
-    lines = [report.title, describe_filters(report)]
+    lines = [terminal_text(report.title), terminal_text(describe_filters(report))]
     if not report.rows:
         return "\n".join(lines + ["", "no calls match these filters"]) + "\n"
-    body = [[human(c, row.get(c.key)) for c in columns] for row in report.rows]
-    total = [human(c, report.totals.get(c.key)) if c.key in report.totals else "" for c in columns] \
+    body = [[terminal_text(human(c, row.get(c.key))) for c in columns] for row in report.rows]
+    total = [terminal_text(human(c, report.totals.get(c.key))) if c.key in report.totals else "" for c in columns] \
         if report.totals else None
     widths = _fit(columns, body + ([total] if total else []), width)
-    lines += ["", _line(columns, [c.title for c in columns], widths), GAP.join("-" * w for w in widths)]
+    lines += ["", _line(columns, [terminal_text(c.title) for c in columns], widths), GAP.join("-" * w for w in widths)]
     lines += [_line(columns, cells, widths) for cells in body]
     if total:
         lines += [GAP.join("-" * w for w in widths), _line(columns, total, widths)]
     for note in report.notes:
-        lines.append(note)
+        lines.append(terminal_text(note))
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 

@@ -1,0 +1,158 @@
+"""The per-call compliance guard the channel applies to every command it
+sends (see docs/compliance.md):
+
+- once a do-not-call check of the call says ``listed`` or ``error`` (or
+  never finished), no command that can place a call goes out for the rest
+  of the call;
+- a recording command goes out only while the call's last consent decision
+  allows recording;
+- code agiflow cannot see (Gosub, AGI, System...) goes out neither after a
+  do-not-call hit nor after the caller's consent was refused.
+
+The same tables tell the validator which ``exec`` applications place a
+call or record (``app_kinds``). Asterisk finds applications and AGI
+commands whatever their case, so names are compared in lower case. Pure:
+no I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agi.protocol import appargs
+
+#: What running an application can do.
+DIALS = "dials"
+RECORDS = "records"
+HIDDEN = "hidden"
+
+#: Applications that place a call (Queue rings its members, Transfer makes
+#: the caller's device or trunk call the destination).
+DIALLING_APPS = frozenset({
+    "dial", "retrydial", "originate", "page", "queue", "followme", "disa", "parkandannounce",
+    "slastation", "slatrunk", "transfer",
+})
+#: Applications that record the call's audio to a file.
+RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
+#: Applications that run other applications, dialplan or programs agiflow
+#: cannot see: they may place a call and may record.
+HIDDEN_CODE_APPS = frozenset({
+    "exec", "execif", "execiftime", "tryexec", "gosub", "gosubif", "macro", "macroif", "macroexclusive",
+    "agi", "eagi", "deadagi", "system", "trysystem", "stasis", "audiosocket", "blindtransfer",
+    "attendedtransfer", "channelredirect",
+})
+#: Applications whose options can run a subroutine, macro or dialplan
+#: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``.
+CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme"})
+_CODE_OPTION = re.compile(r"[bBFGMU]\(")
+#: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
+_QUEUE_CODE_ARGUMENTS = (5, 6)
+#: The AGI command that records.
+RECORD_FILE = "RECORD FILE"
+
+#: Do-not-call results that block call-placing commands for the rest of the call.
+BLOCKING_RESULTS = ("listed", "error")
+UNFINISHED = "unfinished"
+#: Why a command was refused (the CDR's ``refused_commands``).
+DO_NOT_CALL = "do-not-call"
+NO_CONSENT = "no consent"
+
+
+def app_kinds(app: str, argument: str = "") -> frozenset[str]:
+    """What running ``app`` with ``argument`` can do: DIALS, RECORDS, HIDDEN."""
+    name = app.strip().lower()
+    kinds = set()
+    if name in DIALLING_APPS:
+        kinds.add(DIALS)
+    if name in RECORDING_APPS:
+        kinds.add(RECORDS)
+    if name in HIDDEN_CODE_APPS or (name in CODE_OPTION_APPS and _runs_code(name, argument)):
+        kinds.add(HIDDEN)
+    return frozenset(kinds)
+
+
+def _runs_code(name: str, argument: str) -> bool:
+    fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
+    if any(_CODE_OPTION.search(field) for field in fields):
+        return True
+    return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
+
+
+def command_kinds(verb: str, args: tuple[object, ...]) -> tuple[str, frozenset[str]]:
+    """The name a command is known by in the CDR (the application, or the
+    AGI command) and what it can do."""
+    name = " ".join(verb.split()).upper()
+    if name == "EXEC":
+        app = str(args[0]) if args else ""
+        return app, app_kinds(app, str(args[1]) if len(args) > 1 else "")
+    if name == RECORD_FILE:
+        return RECORD_FILE, frozenset({RECORDS})
+    return name, frozenset()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A command the guard did not let out, and why."""
+
+    command: str
+    reason: str
+    message: str
+
+    def cdr_text(self) -> str:
+        return f"{self.command} ({self.reason})"
+
+
+class CallGuard:
+    """The compliance state of one call: the do-not-call result, the
+    consent decision, the recording commands sent and the commands refused."""
+
+    def __init__(self) -> None:
+        self.blocked_by: str | None = None
+        self.consent: bool | None = None
+        self.recording_commands = 0
+        self.refused: list[Refusal] = []
+
+    def check_started(self) -> None:
+        """A do-not-call check begins: nothing may dial until it says clear."""
+        if self.blocked_by is None:
+            self.blocked_by = UNFINISHED
+
+    def check_result(self, result: str) -> None:
+        """The check's result; ``listed`` and ``error`` block for good."""
+        if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED):
+            self.blocked_by = result
+        elif self.blocked_by == UNFINISHED:
+            self.blocked_by = None
+
+    def set_consent(self, allows_recording: bool) -> None:
+        """The call's latest consent decision (a later one replaces it)."""
+        self.consent = allows_recording
+
+    def admit(self, verb: str, args: tuple[object, ...]) -> Refusal | None:
+        """The refusal of a command about to be sent, or None (then a
+        recording command is counted as sent)."""
+        name, kinds = command_kinds(verb, args)
+        refusal = self._refusal(name, kinds)
+        if refusal is not None:
+            self.refused.append(refusal)
+        elif RECORDS in kinds:
+            self.recording_commands += 1
+        return refusal
+
+    def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
+        if kinds & {DIALS, HIDDEN} and self.blocked_by is not None:
+            said = "did not finish" if self.blocked_by == UNFINISHED else f"said {self.blocked_by}"
+            return Refusal(name, DO_NOT_CALL, f"{name} refused: a do-not-call check of this call {said}; "
+                                              f"nothing that can place a call is sent for the rest of the call")
+        if RECORDS in kinds and self.consent is not True:
+            why = "no consent step has run" if self.consent is None else "the caller did not consent"
+            return Refusal(name, NO_CONSENT, f"{name} refused: recording needs consent and {why}")
+        if HIDDEN in kinds and self.consent is False:
+            return Refusal(name, NO_CONSENT, f"{name} refused: it runs code agiflow cannot see, which may "
+                                             f"record, and the caller did not consent to recording")
+        return None
+
+    def cdr_values(self) -> dict[str, object]:
+        """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
+        refused = ", ".join(r.cdr_text() for r in self.refused)
+        return {"recording_commands": self.recording_commands, "refused_commands": refused or None}

@@ -1,0 +1,95 @@
+"""Is the configured database one a command can use? Checked before a
+command opens it, so that a wrong ``database`` setting is one clear line
+(a folder, random bytes, another program's SQLite file, a missing file)
+and never a traceback from deep inside a query.
+
+Pure ``sqlite3`` and ``os``: no click.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from enum import Enum
+from pathlib import Path
+from urllib.parse import quote
+
+#: The columns of agiflow's tables that every version has. A table of one
+#: of these names without them belongs to another program.
+AGIFLOW_TABLES: dict[str, frozenset[str]] = {
+    "calls": frozenset({"id", "call_id", "started_at", "status"}),
+    "call_steps": frozenset({"id", "call", "seq"}),
+    "callbacks": frozenset({"id", "requested_at", "number", "status"}),
+    "number_lists": frozenset({"name", "id", "entries", "created_at", "updated_at"}),
+    "list_entries": frozenset({"list_id", "number", "note", "added_at"}),
+    "list_generations": frozenset({"id", "name", "created_at"}),
+    "schedule_overrides": frozenset({"schedule", "state", "until", "reason", "set_at"}),
+}
+#: Tables SQLite or its extensions add to any database.
+_SQLITE_TABLES = ("sqlite_", "_litestream")
+
+
+class Need(Enum):
+    """What a command does with the database."""
+
+    READ = "read"  # it must exist
+    OPTIONAL = "optional"  # read when it exists (simulate, schedule list)
+    UPDATE = "update"  # it must exist and be writable
+    WRITE = "write"  # created (with its folder) when missing, else it must be writable
+
+
+def database_problem(path: Path, need: Need) -> str | None:
+    """Why the database at ``path`` cannot serve a command that needs it
+    (``need``), as one sentence naming the file; None when it can."""
+    if path.is_dir():
+        return f"the database {path} is a directory, not a database file (check 'database' in the config)"
+    if not path.exists():
+        return f"the database {path} does not exist" if need in (Need.READ, Need.UPDATE) else None
+    if not os.access(path, os.R_OK):
+        return f"the database {path} cannot be read (permission denied)"
+    problem = _schema_problem(path)
+    if problem or need in (Need.READ, Need.OPTIONAL):
+        return problem
+    if not os.access(path, os.W_OK):
+        return f"the database {path} is read-only"
+    if not os.access(path.parent, os.W_OK):
+        return f"the folder of the database {path} is read-only (SQLite writes its journal beside the file)"
+    return None
+
+
+def _schema_problem(path: Path) -> str | None:
+    """An SQLite file with agiflow's tables (or no tables yet)?"""
+    try:
+        with contextlib.closing(_read_only(path)) as conn:
+            tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            wrong = [name for name in tables if name in AGIFLOW_TABLES
+                     and not AGIFLOW_TABLES[name] <= {row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')}]
+    except sqlite3.Error as exc:
+        return _open_problem(path, exc)
+    if wrong:
+        return (f"the database {path} is not agiflow's: its table {wrong[0]!r} has other columns "
+                f"(check 'database' in the config)")
+    own = [name for name in tables if not name.startswith(_SQLITE_TABLES)]
+    if own and not any(name in AGIFLOW_TABLES for name in own):
+        shown = ", ".join(map(repr, own[:3])) + (", ..." if len(own) > 3 else "")
+        return f"the database {path} is not agiflow's: it has none of agiflow's tables (it has {shown})"
+    return None
+
+
+def _open_problem(path: Path, exc: sqlite3.Error) -> str:
+    """Why SQLite could not read ``path``, in words."""
+    code = getattr(exc, "sqlite_errorname", "")
+    if code == "SQLITE_NOTADB":
+        return f"the database {path} is not an SQLite database ({exc})"
+    if code == "SQLITE_CORRUPT":
+        return f"the database {path} is damaged ({exc})"
+    if not os.access(path.parent, os.W_OK):
+        return (f"the database {path} cannot be opened ({exc}): its folder is read-only, and SQLite "
+                f"must create {path.name}-shm beside a WAL database even to read it")
+    return f"the database {path} cannot be opened ({exc})"
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn

@@ -1,0 +1,79 @@
+"""Times as people write them, read the same way everywhere: ``simulate
+--at``, ``agiflow test``'s ``at:``, ``schedule show --at``, ``schedule
+override --from/--until`` and the report filters.
+
+A time with an offset (``2025-03-10T09:30+01:00``, ``...Z``) is that
+instant. A time without one is a wall-clock time in the zone it belongs to
+(the flow's, the schedule's, the report's), with one rule for daylight
+saving time:
+
+- a time the clock shows twice (the repeated hour in autumn) is its first
+  occurrence, before the clocks go back, as in schedule hours;
+- a time the clock never shows (the skipped hour in spring) names no
+  instant: an error that says so (write it with an offset);
+- a date alone is the day's first instant (its midnight, or the moment the
+  clocks jump where midnight is skipped).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+from agi.hours.evaluate import instant
+
+UTC = timezone.utc
+
+
+class MomentError(ValueError):
+    """A time that cannot be read, or that the clock never shows."""
+
+
+class SkippedTime(MomentError):
+    """A wall-clock time the clocks jump over (spring forward)."""
+
+
+def local(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` as an aware datetime: as it is when it has an offset,
+    else the wall-clock time it names in ``zone`` (first occurrence of a
+    repeated time; a skipped time raises MomentError)."""
+    if moment.tzinfo is not None:
+        return moment
+    first = moment.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment.replace(fold=0):
+        raise SkippedTime(f"{moment.isoformat(sep=' ', timespec='minutes')} does not exist in {_name(zone)}: "
+                          f"the clocks go forward over it; write the time with its UTC offset "
+                          f"(e.g. {moment.isoformat(timespec='minutes')}{_offset(zone, moment)})")
+    return first
+
+
+def parse(text: str, zone: tzinfo) -> datetime:
+    """An ISO 8601 date and time (``2025-03-10T09:30``, ``2025-03-10
+    09:30:00+01:00``, ``2025-03-10T08:30Z``; a date alone is its first
+    instant) as an aware datetime, read in ``zone`` when it has no offset."""
+    text = text.strip()
+    try:
+        return day_start(date.fromisoformat(text), zone)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise MomentError(f"'{text}' is not an ISO time such as 2025-03-10T09:30 "
+                          f"or 2025-03-10T09:30+01:00") from None
+    return local(moment, zone)
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """The first instant of ``day`` in ``zone``: its midnight, or the
+    moment the clocks jump where midnight is skipped."""
+    return instant(day, 0, zone).astimezone(zone)  # type: ignore[arg-type]  # any tzinfo will do
+
+
+def _name(zone: tzinfo) -> str:
+    return str(getattr(zone, "key", zone))
+
+
+def _offset(zone: tzinfo, moment: datetime) -> str:
+    """The offset in force just before ``moment``'s wall time, as +01:00."""
+    before = (moment - timedelta(hours=3)).replace(tzinfo=zone).utcoffset() or timedelta(0)
+    sign, seconds = ("-", -before.total_seconds()) if before < timedelta(0) else ("+", before.total_seconds())
+    return f"{sign}{int(seconds) // 3600:02d}:{int(seconds) % 3600 // 60:02d}"

@@ -1,0 +1,165 @@
+"""The compliance checks of a whole flow library (docs/compliance.md):
+
+- no path from a guarded outcome of a do-not-call check (``listed``,
+  ``error``, ``hangup``) reaches a step that dials or may dial;
+- no path from an outcome of a consent step that leaves the call without
+  consent (``declined``, ``never``, ``hangup``, ``error``) reaches a step
+  that records or runs code agiflow cannot see, unless a later consent step
+  comes first (its own outcomes are checked in turn);
+- no path from the start of a flow reaches a step that records without
+  passing a consent step. Every flow is an entry: Asterisk may ask for any
+  flow by name, with no check and no consent behind it.
+
+Paths follow every outcome (``error`` and ``hangup`` included, menu
+choices, branches, split shares) and ``goto`` into the start of another
+flow of the library, so a flow reached from a guarded branch is guarded
+from its start. The checks only read the flow model: no I/O.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping
+
+from agi.engine.model import Flow, Step
+from agi.steps.base import node_of
+from agi.vocabulary import COMMON_OUTCOMES
+
+#: A step of the library: (flow name, step name).
+Place = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PathProblem:
+    """A compliance error: at ``step`` of ``flow`` (on ``outcome``, when the
+    error is about where an outcome leads)."""
+
+    flow: str
+    step: str
+    outcome: str | None
+    message: str
+
+
+def compliance_problems(flows: Mapping[str, Flow]) -> list[PathProblem]:
+    """Every compliance error of the library, in flow and step order."""
+    found: list[PathProblem] = []
+    for flow in flows.values():
+        for step in flow.steps.values():
+            found += _do_not_call_problems(flows, flow, step)
+            found += _refused_consent_problems(flows, flow, step)
+        found += _recording_without_consent(flow)
+    return found
+
+
+def decides_consent(step: Step) -> bool:
+    """True for a step that takes a recording consent decision."""
+    return any(node_of(step).consent_given(o) is not None for o in (*node_of(step).outcomes(), *COMMON_OUTCOMES))
+
+
+def _do_not_call_problems(flows: Mapping[str, Flow], flow: Flow, step: Step) -> Iterator[PathProblem]:
+    for outcome in node_of(step).guarded_outcomes():
+        found = _first_reached(flows, flow, step.transitions.get(outcome), lambda s: node_of(s).dials(),
+                               lambda s: False)
+        if found is not None:
+            place, route = found
+            target = flows[place[0]].steps[place[1]]
+            what = "runs code agiflow cannot see, which may dial" if node_of(target).runs_hidden_code() else "dials"
+            yield PathProblem(flow.name, step.name, outcome,
+                              f"step '{step.name}': outcome '{outcome}' leads to step '{place[1]}'"
+                              f"{_where(flow, place, route)}, which {what}; a {step.type_name} step must never "
+                              f"lead to a dial when the number is listed or cannot be checked")
+
+
+def _refused_consent_problems(flows: Mapping[str, Flow], flow: Flow, step: Step) -> Iterator[PathProblem]:
+    if not decides_consent(step):
+        return
+    for outcome, target_name in step.transitions.items():
+        if node_of(step).consent_given(outcome):
+            continue
+        found = _first_reached(flows, flow, target_name,
+                               lambda s: node_of(s).records() or node_of(s).runs_hidden_code(), decides_consent)
+        if found is not None:
+            place, route = found
+            target = flows[place[0]].steps[place[1]]
+            what = "records the call" if node_of(target).records() else \
+                "runs code agiflow cannot see, which may record"
+            yield PathProblem(flow.name, step.name, outcome,
+                              f"step '{step.name}': outcome '{outcome}' leads to step '{place[1]}'"
+                              f"{_where(flow, place, route)}, which {what}; a {step.type_name} step must never "
+                              f"lead to a recording when the caller has not consented")
+
+
+def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:
+    """Recording steps reached from the flow's start through no consent step."""
+    seen: set[str] = set()
+    todo = deque([flow.start])
+    while todo:
+        name = todo.popleft()
+        if name in seen or name not in flow.steps:
+            continue
+        seen.add(name)
+        step = flow.steps[name]
+        if decides_consent(step):
+            continue
+        if node_of(step).records():
+            yield PathProblem(flow.name, name, None,
+                              f"step '{name}' records the call, but a path from the start of flow "
+                              f"'{flow.name}' reaches it through no consent step; every flow is an entry, "
+                              f"and recording needs a consent step that gives consent first")
+        todo.extend(step.transitions.values())
+
+
+def _first_reached(flows: Mapping[str, Flow], flow: Flow, start: str | None, offends: Callable[[Step], bool],
+                   stops: Callable[[Step], bool]) -> tuple[Place, list[Place]] | None:
+    """The nearest step from ``start`` (a step of ``flow``) that ``offends``,
+    and the ``goto`` steps on the way to it; paths end at steps that
+    ``stops`` (after checking them) and follow ``goto`` to other flows."""
+    if start is None:
+        return None
+    parents: dict[Place, Place | None] = {(flow.name, start): None}
+    todo = deque([(flow.name, start)])
+    while todo:
+        place = todo.popleft()
+        current = flows.get(place[0])
+        step = current.steps.get(place[1]) if current is not None else None
+        if step is None:
+            continue
+        if offends(step):
+            return place, _gotos(flows, parents, place)
+        if stops(step):
+            continue
+        for following in _next_places(flows, place[0], step):
+            if following not in parents:
+                parents[following] = place
+                todo.append(following)
+    return None
+
+
+def _next_places(flows: Mapping[str, Flow], flow_name: str, step: Step) -> Iterator[Place]:
+    """Where a step can lead: its targets, and the start of every flow it
+    transfers the call to."""
+    for target in step.transitions.values():
+        yield flow_name, target
+    for other in node_of(step).flow_references():
+        if other in flows:
+            yield other, flows[other].start
+
+
+def _gotos(flows: Mapping[str, Flow], parents: Mapping[Place, Place | None], place: Place) -> list[Place]:
+    """The steps on the path to ``place`` that transfer to another flow."""
+    route: list[Place] = []
+    current = parents[place]
+    while current is not None:
+        if node_of(flows[current[0]].steps[current[1]]).flow_references():
+            route.append(current)
+        current = parents[current]
+    return route[::-1]
+
+
+def _where(flow: Flow, place: Place, route: list[Place]) -> str:
+    """`` in flow 'b' (through goto at step 'x' of flow 'a')`` for a step
+    in another flow; nothing for a step of ``flow``."""
+    if place[0] == flow.name and not route:
+        return ""
+    hops = ", ".join(f"step '{s}' of flow '{f}'" for f, s in route)
+    return f" of flow '{place[0]}' (through goto at {hops})"

@@ -1,0 +1,48 @@
+"""Text that came from callers or files, made safe where it is shown.
+
+A caller ID is whatever the far end sends: it can hold terminal escape
+sequences (an OSC title change ending in BEL, a CSI that moves the cursor
+or clears the screen) or start like a spreadsheet formula. These helpers
+are used wherever such text leaves agiflow: terminal tables and messages,
+CSV files, list notes.
+"""
+from __future__ import annotations
+
+import re
+
+#: ECMA-48 escape sequences, 7-bit (ESC ...) and 8-bit (C1) forms:
+#: strings (OSC, DCS, SOS, PM, APC) up to their terminator (BEL or ST) or
+#: the end of the text, control sequences (CSI), then other escapes.
+_SEQUENCE = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?",
+    re.DOTALL,
+)
+#: Control characters left after the sequences: C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Line breaks and tabs become a space, so that words stay apart.
+_SPACING = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\x0b": " ", "\x0c": " "})
+
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV
+#: injection list): such a cell gets a leading ``'``.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` without escape sequences and control characters (C0, DEL,
+    C1); tabs and line breaks become spaces. Every other character,
+    accents, scripts and emoji included, is kept."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub("", _SEQUENCE.sub("", text).translate(_SPACING))
+
+
+def spreadsheet_text(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text and never runs: a string that
+    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'`` (so the caller ID ``+34600111222`` is written
+    ``'+34600111222``). Numbers and other values are returned as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

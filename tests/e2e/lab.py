@@ -1,0 +1,300 @@
+"""A private Asterisk 22 and an ``agiflow serve`` wired to it, for the
+end-to-end suite.
+
+The Asterisk is the one built from source into ``AST_PREFIX`` (default
+``~/.cache/agiflow-asterisk``; docs/e2e.md says how to build it). Each lab
+gets its own run folder (configuration, logs, sockets, recordings), its own
+AMI port and agiflow's own FastAGI port, both free ports on 127.0.0.1, so it
+never touches another Asterisk on the machine. The configuration is this
+folder's ``asterisk/``; calls are Local channels originated from the
+instance's console (``asterisk -rx``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CONF = HERE / "asterisk"
+#: Where Debian's asterisk-core-sounds-en-wav puts Asterisk's own prompts.
+CORE_SOUNDS = Path("/usr/share/asterisk/sounds")
+LISTENING = re.compile(r"agiflow listening on 127\.0\.0\.1:(\d+)")
+LAB_END = re.compile(r"app_verbose\.c: LAB-END CHANNEL=(?P<channel>\S+) AGISTATUS=(?P<agistatus>\S*) "
+                     r"AGIFLOW_STATUS=(?P<agiflow_status>\S*) MEMBER=(?P<member>.*?) "
+                     r"E2E_NAME=(?P<e2e_name>.*) E2E_SET=(?P<e2e_set>.*)$")
+
+
+def asterisk_prefix() -> Path:
+    """Where the built Asterisk lives: ``AST_PREFIX`` or the default."""
+    return Path(os.environ.get("AST_PREFIX") or Path.home() / ".cache" / "agiflow-asterisk")
+
+
+def asterisk_binary() -> Path | None:
+    binary = asterisk_prefix() / "sbin" / "asterisk"
+    return binary if os.access(binary, os.X_OK) else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AgiflowServer:
+    """``agiflow serve -c CONFIG`` in a child process, its log collected."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self.proc = subprocess.Popen([sys.executable, "-c", "from agi.cli.main import cli; cli()", "serve",
+                                      "-c", str(config)], cwd=config.parent, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_listening(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = LISTENING.search(line)
+                if found:
+                    return int(found.group(1))
+            if self.proc.poll() is not None:
+                self._reader.join(2)
+                raise RuntimeError(f"agiflow serve exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"agiflow serve did not listen within {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(2)
+
+
+#: The recordings folder, inside agiflow's folder: every character Asterisk's
+#: argument parser reads, so MixMonitor's file name must arrive escaped.
+RECORDINGS = 'rec, "x" (y) [z]'
+
+
+def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
+    """A config in ``folder``: its own flows folder (the given flow files),
+    database and recordings folder (RECORDINGS), the repository's sounds,
+    any free port."""
+    flows_dir = folder / "flows"
+    flows_dir.mkdir(parents=True, exist_ok=True)
+    for flow in flows:
+        shutil.copy(flow, flows_dir / flow.name)
+    config = folder / "config.yaml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5},
+        "flows": "flows", "sounds": str(REPO / "sounds"), "database": "cdr.db", "log_level": "INFO",
+        "default_region": "ES",
+        "recordings": {"directory": str(folder / RECORDINGS), "format": "wav"},
+    }, indent=2), encoding="utf-8")
+    return config
+
+
+def agiflow_cli(config: Path, *args: str) -> str:
+    """Run one ``agiflow`` command against ``config``; its output."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", *args, "-c", str(config)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"agiflow {' '.join(args)} failed: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class AsteriskLab:
+    """A private Asterisk under ``run``, handing calls to agiflow on ``agi_port``."""
+
+    run: Path
+    binary: Path
+    agi_port: int
+    ami_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.run / "etc" / "asterisk.conf"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._write_config()
+        self._link_sounds()
+        with open(self.run / "log" / "console.log", "wb") as console:
+            self.proc = subprocess.Popen([str(self.binary), "-C", str(self.conf), "-f", "-n"],
+                                         stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"asterisk exited with {self.proc.returncode}: {self.console()}")
+            if self._rx("core waitfullybooted", check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"asterisk did not boot within {timeout}s: {self.console()}")
+
+    def _write_config(self) -> None:
+        for sub in ("etc", "var/lib", "data/sounds", "data/moh", "agi-bin", "spool", "run", "log", "cache"):
+            (self.run / sub).mkdir(parents=True, exist_ok=True)
+        values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
+                  "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
+                  "@AMI_PORT@": str(self.ami_port)}
+        for source in sorted(CONF.glob("*.conf")):
+            text = source.read_text(encoding="utf-8")
+            for key, value in values.items():
+                text = text.replace(key, value)
+            (self.run / "etc" / source.name).write_text(text, encoding="utf-8")
+        # Asterisk reads its XML documentation at boot (Stasis fails without it).
+        documentation = self.run / "data" / "documentation"
+        if not documentation.exists():
+            documentation.symlink_to(self.binary.parents[1] / "var" / "lib" / "asterisk" / "documentation")
+        beep = CORE_SOUNDS / "en" / "beep.wav"
+        if beep.exists():
+            shutil.copy(beep, self.run / "data" / "moh" / "beep.wav")
+
+    def _link_sounds(self) -> None:
+        """Asterisk's core prompts (when installed) and the project's, per language."""
+        sounds = self.run / "data" / "sounds"
+        languages = {path.name for root in (CORE_SOUNDS, REPO / "sounds") if root.is_dir()
+                     for path in root.iterdir() if path.is_dir()}
+        for language in sorted(languages):
+            target = sounds / language
+            target.mkdir(exist_ok=True)
+            for root in (CORE_SOUNDS / language, REPO / "sounds" / language):
+                if root.is_dir():
+                    for entry in root.iterdir():
+                        link = target / entry.name
+                        if not link.exists():
+                            link.symlink_to(entry)
+
+    def _rx(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(self.binary), "-C", str(self.conf), "-rx", command],
+                              capture_output=True, text=True, timeout=20)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"asterisk -rx {command!r} failed: {done.stdout}{done.stderr}")
+        return done
+
+    def cli(self, command: str) -> str:
+        """One console command on this instance; its output."""
+        return self._rx(command).stdout
+
+    def originate(self, script: str, flow: str) -> None:
+        """A call from the caller script ``script`` ([lab-caller]) to ``flow``."""
+        self.cli(f"channel originate Local/{script}@lab-caller extension {flow}@lab-in")
+
+    def console(self) -> str:
+        path = self.run / "log" / "console.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def log(self) -> str:
+        path = self.run / "log" / "messages.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def lab_ends(self) -> list[dict[str, str]]:
+        """One dict per finished call: the fields of its LAB-END line."""
+        return [found.groupdict() for line in self.log().splitlines() if (found := LAB_END.search(line))]
+
+    def queue_log(self) -> list[list[str]]:
+        """queue_log lines split on ``|``: time, call id, queue, agent, event, data..."""
+        path = self.run / "log" / "queue_log"
+        return [line.split("|") for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self._rx("core stop now", check=False)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Poll ``check()`` until it returns something true; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(interval)
+
+
+def cdr_rows(database: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of agiflow's CDR database (read-only)."""
+    if not database.exists():
+        return []
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in connection.execute(sql, params)]
+    except sqlite3.OperationalError:
+        return []  # the writer has not created the tables yet
+    finally:
+        connection.close()
+
+
+@dataclass
+class Call:
+    """One scenario's call as it came out: its CDR rows (one expected), the
+    step rows, and the LAB-END line Asterisk logged when it ended."""
+
+    script: str
+    rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    end: dict[str, str]
+
+    @property
+    def cdr(self) -> dict[str, Any]:
+        assert len(self.rows) == 1, f"{self.script}: {len(self.rows)} CDR rows"
+        return self.rows[0]
+
+    @property
+    def path(self) -> list[str]:
+        return str(self.cdr["path"]).split(" > ")
+
+    def details(self, step: str) -> dict[str, Any]:
+        [row] = [s for s in self.steps if s["step"] == step]
+        return dict(json.loads(row["details"] or "{}"))
+
+
+@dataclass
+class Lab:
+    """The running pair, and what its calls left behind."""
+
+    asterisk: AsteriskLab
+    server: AgiflowServer
+    database: Path
+    recordings: Path
+    calls: dict[str, Call]
+
+    def recording_files(self) -> list[Path]:
+        return sorted(p for p in self.recordings.rglob("*") if p.is_file())

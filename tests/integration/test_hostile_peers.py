@@ -1,0 +1,118 @@
+"""Peers that try to grow the server or its outputs, against ``agiflow
+serve`` over real TCP: addresses the allow-list must recognise, replies
+that never end, junk that would flood the log, text that would reach a
+log format string or the database without limit.
+
+The server process helpers come from test_integration_server.
+"""
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_integration_server import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, servers,
+                                     simulated, start_server, support_caller,
+                                     write_config)  # noqa: F401 - servers is a fixture
+
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = start_server(tmp_path_factory.mktemp("hostile"))
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+# -- the allow-list ------------------------------------------------------------------
+
+def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = ServerProcess(write_config(tmp_path, host="::", allow=["127.0.0.1"]))
+    servers.append(process)
+    port = int(process.wait_for_log(r"agiflow listening on :::(\d+)", timeout=20).group(1))
+    uniqueid = new_uniqueid()
+    sim = simulated("support", uniqueid, support_caller())
+    result = run_simulated_call("127.0.0.1", port, sim, timeout=10)
+    assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed", result
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+    assert not re.search(r"refused connection", process.log())
+
+
+# -- memory --------------------------------------------------------------------------
+
+def resident_kb(server: ServerProcess) -> int:
+    status = Path(f"/proc/{server.pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+def stream(sock: socket.socket, head: bytes, line: bytes, total: int) -> int:
+    """Send ``head``, then ``line`` over and over up to ``total`` bytes or
+    until the server closes; the bytes sent."""
+    chunk = line * (65536 // len(line))
+    sent = 0
+    try:
+        sock.sendall(head)
+        while sent < total:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:  # reset or broken pipe: the server closed
+        pass
+    return sent
+
+
+def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cdr_that_says_why(
+        server: ServerProcess) -> None:
+    uniqueid = new_uniqueid()
+    held = HeldCall(server.port, simulated("support", uniqueid, support_caller()), "support", timeout=10)
+    held.hold_at(2)
+    before = resident_kb(server)
+    sent = stream(held.sock, b"520-Invalid command syntax.  Proper usage follows:\n",
+                  b"Usage: STREAM FILE <filename> <escape digits> [sample offset]\n", 50 << 20)
+    held.close()
+    assert sent < 50 << 20, "the server read 50 MB of one answer"
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
+    assert resident_kb(server) - before < 10_000
+
+
+# -- the database ----------------------------------------------------------------------
+
+def database_bytes(server: ServerProcess) -> int:
+    [row] = query(server.database, "SELECT page_count * page_size AS size FROM pragma_page_count, pragma_page_size")
+    return int(row["size"])
+
+
+def test_unknown_flow_calls_with_huge_names_grow_the_database_by_a_few_kilobytes_each(server: ServerProcess) -> None:
+    before = database_bytes(server)
+    flow = "f" * 20_000  # in the environment twice (agi_request, agi_network_script), with a 20 KB caller name
+    for _ in range(20):
+        uniqueid = new_uniqueid()
+        sim = SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid, calleridname="n" * 20_000),
+                                CallerScript(sounds=EverySound()))
+        result = call(server, sim)
+        assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "unknown_flow", result
+        [row] = finished_cdr(server.database, uniqueid)
+        assert (len(row["requested_flow"]), len(row["caller_name"]), len(row["error"])) == (1024, 256, 1024)
+    assert database_bytes(server) - before < 20 * 8192
+
+
+# -- the log -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flow", ["support", "no%sflow%(x)s%"])
+def test_a_percent_sign_in_the_uniqueid_or_the_flow_name_still_logs_the_call_and_its_end(
+        server: ServerProcess, flow: str) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid() + "%s%d%(x)s"
+    result = call(server, simulated(flow, uniqueid, support_caller()))
+    assert result.closed_by_server and not result.timed_out, result
+    assert len(finished_cdr(server.database, uniqueid)) == 1
+    server.wait_for_log(re.escape(f"[{uniqueid} {flow}] call ended: "), since=since)
+    assert "Logging error" not in server.log(since)

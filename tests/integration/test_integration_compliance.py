@@ -1,0 +1,82 @@
+"""The compliance guard through ``agiflow serve`` over real TCP: a flow that
+validates but whose options, once rendered, would record a caller who
+declined is stopped by the server before Asterisk sees the command; the
+SQLite CDR, the log and ``agiflow report compliance`` say so."""
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from agi.cli.main import cli
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
+from test_integration_server import HOST, ServerProcess, finished_cdr, running_server, step_rows
+
+pytestmark = pytest.mark.integration
+
+FLOW = """\
+version: 1
+name: care
+timezone: Europe/Madrid
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: options, declined: options}
+  options:
+    set: {variables: {AGENT_OPTIONS: "tU(record-agent)"}}
+    next: agent
+  agent:
+    exec: {app: Dial, args: [PJSIP/agent, 30, "{{ vars.AGENT_OPTIONS }}"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("compliance")
+    (folder / "flows").mkdir()
+    (folder / "flows" / "care.yaml").write_text(textwrap.dedent(FLOW))
+    config = folder / "config.yaml"
+    config.write_text(json.dumps({
+        "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
+        "flows": "flows", "database": "cdr.db", "log_level": "INFO",
+        "recordings": {"directory": "/srv/recordings", "format": "wav"}}))
+    with running_server(config) as process:
+        yield process
+
+
+def place_call(server: ServerProcess, uniqueid: str, key: str) -> tuple[SimulatedAsterisk, dict]:
+    env = make_environment("care", uniqueid=uniqueid, callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=[key], sounds=EverySound(8000)))
+    result = run_simulated_call(HOST, server.port, sim, timeout=10)
+    assert result.closed_by_server, result
+    [row] = finished_cdr(server.database, uniqueid)
+    return sim, row
+
+
+def test_a_declined_caller_is_not_recorded_through_dial_options_and_the_evidence_says_so(
+        server: ServerProcess) -> None:
+    mark = server.mark()
+    sim, row = place_call(server, "1795500000.1", "2")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:declined > options:next > agent:error"
+    assert (row["consent"], row["consent_key"], row["recording_commands"], row["refused_commands"]) == \
+        ("declined", "2", 0, "Dial (no consent)")
+    assert row["consent_at"] is not None and row["started_at"] <= row["consent_at"] <= row["ended_at"]
+    details = json.loads(step_rows(server.database, row["id"])[-1]["details"])
+    assert details["error"].startswith("Dial refused: it runs code agiflow cannot see")
+    server.wait_for_log(r"WARNING .*\[1795500000\.1 care\] Dial refused", since=mark)
+
+    sim, row = place_call(server, "1795500000.2", "1")
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial"]
+    assert (row["consent"], row["consent_key"], row["recording_commands"], row["refused_commands"]) == \
+        ("accepted", "1", 1, None)
+
+    report = CliRunner().invoke(cli, ["report", "compliance", "--db", str(server.database), "--format", "json"])
+    assert report.exit_code == 0, report.output
+    rows = {(r["section"], r["item"]): r["calls"] for r in json.loads(report.output)["rows"]}
+    assert (rows[("recording", "recorded")], rows[("recording", "without consent")]) == (1, 0)
+    assert rows[("refused", "no consent")] == 1

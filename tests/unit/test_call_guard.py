@@ -1,0 +1,362 @@
+"""The channel's compliance guard at run time: once a do-not-call check says
+``listed`` or ``error``, nothing that can place a call is sent for the rest
+of the call, whatever the flow says; no recording command is sent without
+consent. The flows here are built without the library's path checks
+(``flow_from_document``), as a flow the validator missed would be, and run
+through the simulated Asterisk."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi.loading.loader import flow_from_document, load_flows  # noqa: I001  (before agi.simulate)
+from agi.call_guard import CallGuard, app_kinds
+from agi.channel import Channel, CommandRefused
+from agi.engine.model import FlowSet
+from agi.lists.admin import ListAdmin
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.lists.store import SqliteNumberLists
+from agi.loading.yamlio import load_yaml
+from agi.protocol.wire import CommandError
+from agi.services import Services
+from agi.sim import SimTransport, SimulatedAsterisk, run_sync
+from agi.simulate import SimulationResult, simulate
+
+AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
+LISTED_NUMBER = "600111222"
+CLEAR_NUMBER = "612345678"
+
+
+@pytest.fixture
+def lists(tmp_path: Path) -> Services:
+    path = tmp_path / "lists.db"
+    with ListAdmin(path) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO(f"{LISTED_NUMBER},asked\n"), Normaliser("ES"),
+                                                      ReadReport()))
+    return Services(lists=SqliteNumberLists(path, "ES"), default_region="ES")
+
+
+def unchecked(*texts: str) -> FlowSet:
+    """Flows built one by one, without the library's compliance checks."""
+    flows = {}
+    for number, text in enumerate(texts):
+        flow, errors = flow_from_document(load_yaml(textwrap.dedent(text)), f"f{number}.yaml", {})
+        assert flow is not None, errors
+        flows[flow.name] = flow
+    return FlowSet(flows)
+
+
+def call(flows: FlowSet, name: str, services: Services | None = None, **options: Any) -> SimulationResult:
+    options.setdefault("caller", "600000001")
+    flow = flows.get(name)
+    assert flow is not None
+    return simulate(flow, flows, at=AT, services=services or Services(), **options)
+
+
+def sent(result: SimulationResult) -> list[str]:
+    return [e.command for e in result.exchanges]
+
+
+def path(result: SimulationResult) -> list[str]:
+    return [f"{s['step']}:{s['outcome']}" for s in result.steps]
+
+
+def details(result: SimulationResult, step: str) -> dict[str, Any]:
+    [row] = [s for s in result.steps if s["step"] == step]
+    return dict(json.loads(row["details"]))
+
+
+CAMPAIGN = """\
+version: 1
+name: campaign
+start: dnc
+steps:
+  dnc:
+    robinson: {list: robinson%s}
+    on: {clear: call, listed: handover, error: handover}
+  call:
+    dial: "PJSIP/{{ call.called }}@trunk"
+  handover:
+    goto: dialer
+"""
+DIALER = """\
+version: 1
+name: dialer
+start: again
+steps:
+  again:
+    %s
+"""
+
+
+def campaign(options: str = "", dialer: str = 'dial: "PJSIP/{{ call.called }}@backup"') -> FlowSet:
+    return unchecked(CAMPAIGN % options, DIALER % dialer)
+
+
+# -- do-not-call ------------------------------------------------------------------------
+
+def test_a_listed_number_is_never_dialled_even_by_another_flow_after_a_goto(
+        lists: Services, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "agiflow.call")
+    result = call(campaign(), "campaign", lists, called=LISTED_NUMBER)
+    assert path(result) == ["dnc:listed", "handover:transfer", "again:error"]
+    assert not [c for c in sent(result) if c.startswith("EXEC")]
+    message = ("Dial refused: a do-not-call check of this call said listed; nothing that can place a call is "
+               "sent for the rest of the call")
+    assert details(result, "again")["error"] == message
+    assert (result.call["robinson"], result.call["refused_commands"]) == ("listed", "Dial (do-not-call)")
+    assert result.call["status"] == "error"
+    assert any(r.levelno == logging.WARNING and message in r.getMessage() and result.call["call_id"] in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_check_that_fails_blocks_every_later_dial(tmp_path: Path) -> None:
+    result = call(campaign(), "campaign", Services(lists=None), called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:error", "handover:transfer", "again:error"]
+    assert "said error" in details(result, "again")["error"]
+    assert result.call["refused_commands"] == "Dial (do-not-call)"
+
+
+@pytest.mark.parametrize("step, app", [("queue: support", "Queue"),
+                                       ("exec: {app: dIaL, options: PJSIP/100}", "dIaL"),
+                                       ("exec: {app: ORIGINATE, options: 'PJSIP/100,exten,ctx,s,1'}", "ORIGINATE"),
+                                       ("exec: {app: Gosub, options: 'dial-sub,s,1'}", "Gosub"),
+                                       ("exec: {app: Page, options: PJSIP/100}", "Page")])
+def test_no_application_that_can_place_a_call_is_sent_after_a_hit_in_any_case(
+        lists: Services, step: str, app: str) -> None:
+    result = call(campaign(dialer=step), "campaign", lists, called=LISTED_NUMBER)
+    assert path(result)[-1] == "again:error"
+    assert not [c for c in sent(result) if c.startswith("EXEC")]
+    assert result.call["refused_commands"] == f"{app} (do-not-call)"
+
+
+def test_a_clear_number_is_dialled_and_nothing_is_refused(lists: Services) -> None:
+    result = call(campaign(), "campaign", lists, called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:clear", "call:answer"]
+    assert 'EXEC "Dial" "PJSIP/612345678@trunk"' in sent(result)
+    assert (result.call["refused_commands"], result.call["recording_commands"]) == (None, 0)
+
+
+def test_on_error_allow_lets_an_unchecked_number_be_dialled(tmp_path: Path) -> None:
+    result = call(campaign(", on_error: allow"), "campaign", Services(lists=None), called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:clear", "call:answer"]
+    assert result.call["robinson"] == "unchecked" and result.call["refused_commands"] is None
+
+
+def test_a_check_that_never_finishes_blocks_dials(lists: Services) -> None:
+    flows = unchecked((CAMPAIGN % ', number: "{{ vars.MISSING }}"').replace("listed: handover", "listed: call"),
+                      DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:error", "handover:transfer", "again:done"]
+    flows = unchecked((CAMPAIGN % ', number: "{{ vars.MISSING }}"').replace("error: handover", "error: call"),
+                      DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:error", "call:error"]
+    assert "did not finish" in details(result, "call")["error"]
+
+
+def test_a_later_check_that_says_clear_does_not_lift_the_block(lists: Services) -> None:
+    recheck = """\
+        version: 1
+        name: dialer
+        start: dnc2
+        steps:
+          dnc2:
+            robinson: {list: robinson, number: "612345678"}
+            on: {clear: call}
+          call:
+            dial: PJSIP/612345678@trunk
+        """
+    result = call(unchecked(CAMPAIGN % "", recheck), "campaign", lists, called=LISTED_NUMBER)
+    assert path(result) == ["dnc:listed", "handover:transfer", "dnc2:clear", "call:error"]
+    assert not [c for c in sent(result) if c.startswith("EXEC")]
+
+
+# -- consent ----------------------------------------------------------------------------
+
+CARE = """\
+version: 1
+name: care
+timezone: Europe/Madrid
+start: consent
+steps:
+  consent:
+    consent: {notice: n, ask: q, record: false}
+    on: {accepted: sneak, declined: sneak}
+  sneak:
+    exec: {app: %s, options: "/rec/call.wav,b"}
+    next: bye
+  bye:
+    play: bye
+"""
+
+
+@pytest.mark.parametrize("app", ["MixMonitor", "mixmonitor", "MONITOR", "Record", "Dictate"])
+def test_a_declined_caller_is_never_recorded_whatever_the_flow_says(app: str) -> None:
+    result = call(unchecked(CARE % app), "care", dtmf=["2"])
+    assert path(result) == ["consent:declined", "sneak:error"]
+    assert not [c for c in sent(result) if c.startswith("EXEC")]
+    assert details(result, "sneak")["error"] == f"{app} refused: recording needs consent and the caller did not consent"
+    assert (result.call["consent"], result.call["recording_commands"], result.call["refused_commands"]) == \
+        ("declined", 0, f"{app} (no consent)")
+
+
+def test_an_accepting_caller_may_be_recorded_by_a_later_step_and_it_is_counted() -> None:
+    result = call(unchecked(CARE % "MixMonitor"), "care", dtmf=["1"])
+    assert path(result) == ["consent:accepted", "sneak:next", "bye:next"]
+    assert 'EXEC "MixMonitor" "/rec/call.wav,b"' in sent(result)
+    assert (result.call["recording_commands"], result.call["refused_commands"]) == (1, None)
+
+
+def test_the_consent_steps_own_recording_is_counted() -> None:
+    result = call(unchecked((CARE % "Wait").replace(", record: false", "")), "care", dtmf=["1"])
+    assert result.call["recording"] and result.call["recording_commands"] == 1
+
+
+def test_default_accepted_is_the_flows_policy_so_no_answer_may_be_recorded() -> None:
+    result = call(unchecked((CARE % "MixMonitor").replace("record: false", "record: false, default: accepted")),
+                  "care")
+    assert path(result) == ["consent:accepted", "sneak:next", "bye:next"]
+    assert (result.call["consent"], result.call["recording_commands"]) == ("no_answer", 1)
+
+
+def test_a_flow_without_consent_records_nothing() -> None:
+    flows = unchecked("""\
+        version: 1
+        name: sneaky
+        start: record
+        steps:
+          record:
+            exec: {app: MixMonitor, options: "{{ call.id }}.wav,b"}
+        """)
+    result = call(flows, "sneaky")
+    assert path(result) == ["record:error"]
+    assert details(result, "record")["error"] == "MixMonitor refused: recording needs consent and no consent step has run"
+
+
+def test_a_withdrawn_consent_stops_later_recordings() -> None:
+    flows = unchecked("""\
+        version: 1
+        name: twice
+        timezone: Europe/Madrid
+        start: first
+        steps:
+          first:
+            consent: {notice: n, ask: q}
+            on: {accepted: second, declined: second}
+          second:
+            consent: {notice: n, ask: q}
+            on: {accepted: again, declined: again}
+          again:
+            exec: {app: MixMonitor, options: "x.wav"}
+        """)
+    result = call(flows, "twice", dtmf=["1", "2"])
+    assert path(result) == ["first:accepted", "second:declined", "again:error"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "StopMixMonitor"]
+    assert (result.call["recording_commands"], result.call["refused_commands"]) == (1, "MixMonitor (no consent)")
+
+
+def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
+    result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
+    assert path(result) == ["consent:declined", "sneak:error"]
+    assert result.call["refused_commands"] == "Gosub (no consent)"
+    flows = unchecked("""\
+        version: 1
+        name: crm
+        start: lookup
+        steps:
+          lookup:
+            exec: {app: Gosub, options: "crm-lookup,s,1"}
+        """)
+    assert path(call(flows, "crm")) == ["lookup:next"]
+
+
+def test_options_that_run_dialplan_are_judged_as_sent_even_when_validation_cannot_see_them(tmp_path: Path) -> None:
+    (tmp_path / "care.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        name: care
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q, record: false}
+            on: {accepted: options, declined: options}
+          options:
+            set: {variables: {OPTS: "tU(record-agent)"}}
+            next: agent
+          agent:
+            exec: {app: Dial, args: [PJSIP/agent, 30, "{{ vars.OPTS }}"]}
+        """))
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    result = call(flows, "care", dtmf=["2"])
+    assert path(result) == ["consent:declined", "options:next", "agent:error"]
+    assert result.call["refused_commands"] == "Dial (no consent)"
+    assert path(call(flows, "care", dtmf=["1"])) == ["consent:accepted", "options:next", "agent:next"]
+
+
+# -- the guard and the channel ----------------------------------------------------------
+
+def _channel() -> tuple[Channel, SimTransport]:
+    transport = SimTransport(SimulatedAsterisk())
+    return Channel(transport), transport
+
+
+def test_record_file_is_refused_without_consent_and_counted_with_it() -> None:
+    channel, transport = _channel()
+    with pytest.raises(CommandRefused, match="RECORD FILE refused: recording needs consent"):
+        run_sync(channel.command("RECORD FILE", "/tmp/x", "wav", "#", 1000))
+    assert transport.exchanges == []
+    channel.guard.set_consent(True)
+    run_sync(channel.command("RECORD FILE", "/tmp/x", "wav", "#", 1000))
+    assert [e.command for e in transport.exchanges] == ['RECORD FILE "/tmp/x" "wav" "#" "1000"']
+    assert channel.guard.cdr_values() == {"recording_commands": 1, "refused_commands": "RECORD FILE (no consent)"}
+
+
+def test_applications_are_matched_in_any_case_and_verbs_only_go_out_in_capitals() -> None:
+    channel, transport = _channel()
+    channel.guard.check_started()
+    channel.guard.check_result("listed")
+    for app in ("Dial", "dial", "DIAL", " dIaL "):
+        with pytest.raises(CommandRefused):
+            run_sync(channel.exec_app(app, "PJSIP/100"))
+    for verb in ("exec", "Exec", "EXEC  "):
+        with pytest.raises(CommandError):  # the wire sends no verb Asterisk could read otherwise
+            run_sync(channel.command(verb, "Dial", "PJSIP/100"))
+    run_sync(channel.exec_app("Playback", "hello"))
+    assert [e.command for e in transport.exchanges] == ['EXEC "Playback" "hello"']
+
+
+def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear")
+    assert guard.admit("EXEC", ("Dial", "x")) is None
+    guard.check_started()
+    guard.check_result("error")
+    guard.check_started()
+    guard.check_result("clear")
+    refusal = guard.admit("EXEC", ("Dial", "x"))
+    assert refusal is not None and "said error" in refusal.message
+
+
+@pytest.mark.parametrize("app, argument, kinds", [
+    ("Dial", "PJSIP/1,30,tT", {"dials"}),
+    ("Dial", "PJSIP/1,30,tU(rec^x)", {"dials", "hidden"}),
+    ("Queue", "support,t,,,300,,record-member", {"dials", "hidden"}),
+    ("Queue", "support,t,,,300", {"dials"}),
+    ("MixMonitor", "x.wav,b", {"records"}),
+    ("StopMixMonitor", "", set()),
+    ("VoiceMail", "100@default", set()),
+    ("ChanSpy", "PJSIP/100,q", set()),
+    ("Playback", "U(x)", set()),
+])
+def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
+    assert app_kinds(app, argument) == kinds

@@ -1,0 +1,220 @@
+"""Every ``agiflow`` command against a broken config or database: one line
+on stderr, a non-zero exit status, never a traceback."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from click.testing import CliRunner, Result
+from support.cdr_builder import CdrBuilder
+
+from agi.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: One invocation of every command that takes -c/--config.
+COMMANDS: dict[str, list[str]] = {
+    "serve": ["serve", "--port", "0"],
+    "validate": ["validate"],
+    "simulate": ["simulate", "support", "--caller", "600111222"],
+    "test": ["test"],
+    "graph": ["graph", "support"],
+    "sounds build": ["sounds", "build"],
+    "schedule list": ["schedule", "list"],
+    "schedule show": ["schedule", "show", "office_hours"],
+    "schedule override": ["schedule", "override", "office_hours", "open", "--until", "2h"],
+    "schedule clear": ["schedule", "clear", "office_hours"],
+    **{f"report {kind}": ["report", kind] for kind in
+       ("calls", "summary", "inbound", "fcr", "tracking", "ivr", "compliance")},
+    "lists show": ["lists", "show"],
+    "lists create": ["lists", "create", "vip"],
+    "lists delete": ["lists", "delete", "vip", "--yes"],
+    "lists add": ["lists", "add", "vip", "600111222"],
+    "lists remove": ["lists", "remove", "vip", "600111222"],
+    "lists check": ["lists", "check", "vip", "600111222"],
+    "lists import": ["lists", "import", "vip", "numbers.csv"],
+    "lists export": ["lists", "export", "vip"],
+    "callbacks list": ["callbacks", "list"],
+    "callbacks export": ["callbacks", "export"],
+    "callbacks done": ["callbacks", "done", "1"],
+    "callbacks cancel": ["callbacks", "cancel", "1"],
+}
+#: The commands that never open the database.
+NO_DATABASE = {"validate", "test", "graph", "sounds build"}
+#: Commands that need the database to exist (the others create it, or read it when it is there).
+NEED_IT = {name for name in COMMANDS if name.startswith(("report", "callbacks"))} | {
+    "lists delete", "lists remove", "lists check", "lists export"}
+
+
+def _write(content: str | bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return write
+
+
+BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
+    "a YAML list": _write("- database: x.db\n- flows: flows\n"),
+    "a scalar": _write("just some words\n"),
+    "an empty list": _write("[]\n"),
+    "binary": _write(bytes(range(256)) * 4),
+    "invalid UTF-8": _write(b"database: caf\xe9.db\n"),
+    "a directory": Path.mkdir,
+    "missing": lambda path: None,
+}
+
+
+def _random(path: Path) -> None:
+    path.write_bytes(os.urandom(16384))
+
+
+def _foreign(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+    conn.close()
+
+
+def _same_names(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        for table in ("calls", "number_lists", "callbacks", "schedule_overrides"):
+            conn.execute(f"CREATE TABLE {table} (something_else TEXT)")
+    conn.close()
+
+
+BROKEN_DATABASES: dict[str, Callable[[Path], None]] = {
+    "random bytes": _random,
+    "a directory": Path.mkdir,
+    "a SQLite file of another program": _foreign,
+    "a SQLite file whose tables have agiflow's names": _same_names,
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped flows, a CSV to import, and no server ever started."""
+    shutil.copytree(REPO / "flows", tmp_path / "flows")
+    (tmp_path / "numbers.csv").write_text("600111222\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    def no_server(config: object) -> int:
+        raise AssertionError("the server must not start")
+    monkeypatch.setattr("agi.server.service.serve", no_server)
+    return tmp_path
+
+
+def agiflow(args: list[str], config: Path) -> Result:
+    return CliRunner().invoke(cli, [*args, "-c", str(config)])
+
+
+def assert_one_line_error(result: Result, code: int | None = None) -> str:
+    assert result.exit_code != 0, result.output
+    assert code is None or result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def config_with_database(project: Path, database: str = "var/agiflow.db") -> Path:
+    config = project / "config.yaml"
+    config.write_text(json.dumps({"database": database, "flows": "flows"}), encoding="utf-8")
+    (project / "var").mkdir(exist_ok=True)
+    return config
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("broken", BROKEN_CONFIGS)
+def test_a_broken_config_is_one_line_with_its_file_and_exit_2(project: Path, broken: str, command: str) -> None:
+    config = project / "config.yaml"
+    BROKEN_CONFIGS[broken](config)
+    line = assert_one_line_error(agiflow(COMMANDS[command], config), 2)
+    assert line.startswith(f"{config}:"), line
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - NO_DATABASE))
+@pytest.mark.parametrize("broken", BROKEN_DATABASES)
+def test_a_broken_database_is_one_line_naming_it(project: Path, broken: str, command: str) -> None:
+    config = config_with_database(project)
+    BROKEN_DATABASES[broken](project / "var" / "agiflow.db")
+    line = assert_one_line_error(agiflow(COMMANDS[command], config))
+    assert line.startswith("error: ") and str(project / "var" / "agiflow.db") in line, line
+
+
+@pytest.mark.parametrize("command", sorted(NEED_IT))
+def test_a_missing_database_is_one_line_saying_the_file_does_not_exist(project: Path, command: str) -> None:
+    config = config_with_database(project)
+    line = assert_one_line_error(agiflow(COMMANDS[command], config))
+    assert line.endswith(f"the database {project / 'var' / 'agiflow.db'} does not exist"), line
+    assert not (project / "var" / "agiflow.db").exists()
+
+
+def test_messages_say_what_is_wrong_with_the_database(project: Path) -> None:
+    config = config_with_database(project)
+    database = project / "var" / "agiflow.db"
+    said = {}
+    for broken, make in BROKEN_DATABASES.items():
+        shutil.rmtree(database) if database.is_dir() else database.unlink(missing_ok=True)
+        make(database)
+        said[broken] = assert_one_line_error(agiflow(["lists", "show"], config))
+    assert said["random bytes"] == f"error: the database {database} is not an SQLite database (file is not a database)"
+    assert "is a directory, not a database file" in said["a directory"]
+    assert "not agiflow's: it has none of agiflow's tables (it has 'customers')" in said["a SQLite file of another program"]
+    assert "not agiflow's: its table 'calls' has other columns" in said["a SQLite file whose tables have agiflow's names"]
+
+
+def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
+    config = project / "config.yaml"
+    said = {}
+    for broken, make in BROKEN_CONFIGS.items():
+        shutil.rmtree(config) if config.is_dir() else config.unlink(missing_ok=True)
+        make(config)
+        said[broken] = assert_one_line_error(agiflow(["validate"], config), 2)
+    assert said["a YAML list"] == (f"{config}:1: a config file must be a mapping of settings "
+                                   f"(database: ..., flows: ...), not a list")
+    assert said["a scalar"].endswith("not a single value (str)")
+    assert said["invalid UTF-8"] == (f"{config}:1: cannot read config: not UTF-8 text (byte 0xe9); "
+                                     f"a config is a YAML text file")
+    assert said["a directory"] == f"{config}:1: cannot read config: Is a directory"
+    assert said["missing"] == f"{config}:1: cannot read config: No such file or directory"
+
+
+def test_commands_that_write_create_a_missing_database(project: Path) -> None:
+    config = config_with_database(project, "new/agiflow.db")
+    assert agiflow(["lists", "add", "vip", "600111222"], config).exit_code == 0
+    assert (project / "new" / "agiflow.db").is_file()
+
+
+def test_reading_commands_work_without_a_database_when_they_can(project: Path) -> None:
+    config = config_with_database(project)
+    shown = agiflow(["lists", "show"], config)
+    assert shown.exit_code == 0
+    assert shown.stdout == f"no number lists in {project / 'var' / 'agiflow.db'} (the file does not exist)\n"
+    assert agiflow(["schedule", "list"], config).exit_code == 0
+    assert not (project / "var" / "agiflow.db").exists()
+
+
+def test_a_simulation_without_the_database_says_it_does_not_exist(project: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    config = config_with_database(project)
+    result = agiflow(["simulate", "campaign", "--caller", "600111222", "--called", "600111333"], config)
+    assert result.exit_code == 0, result.output
+    assert "dnc:error" in result.stdout  # a do-not-call check fails closed
+    assert f"the database {project / 'var' / 'agiflow.db'} does not exist" in caplog.text
+    assert "no database configured" not in caplog.text
+
+
+def test_a_file_that_cannot_be_written_is_one_line(project: Path) -> None:
+    config = config_with_database(project)
+    agiflow(["lists", "add", "vip", "600111222"], config)
+    CdrBuilder(project / "var" / "agiflow.db").close()  # the CDR tables
+    for command in (["lists", "export", "vip"], ["report", "calls"], ["callbacks", "export"]):
+        line = assert_one_line_error(agiflow([*command, "-o", "no/such/folder/out.csv"], config))
+        assert line == "error: no/such/folder/out.csv: No such file or directory", line

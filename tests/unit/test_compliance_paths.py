@@ -1,0 +1,381 @@
+"""``agiflow validate``'s compliance checks over a whole flow library: no
+path from a do-not-call hit reaches a step that can place a call, and no
+path reaches a recording without consent, across ``goto`` into other flows,
+menu choices, branches, split shares, webhook and lookup outcomes and error
+branches, for every application docs/compliance.md names."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agi.call_guard import DIALLING_APPS, HIDDEN_CODE_APPS, RECORDING_APPS
+from agi.loading.loader import load_flow_file, load_flows
+from agi.steps.exec_app import ExecNode
+
+DNC_RULE = "a robinson step must never lead to a dial when the number is listed or cannot be checked"
+CONSENT_RULE = "a consent step must never lead to a recording when the caller has not consented"
+
+CAMPAIGN = """\
+version: 1
+name: campaign
+start: dnc
+steps:
+  dnc:
+    robinson: {list: robinson}
+    on: {clear: call, listed: %s}
+  call:
+    dial: "PJSIP/{{ call.called }}@trunk"
+%s"""
+
+
+def library(tmp_path: Path, *flows: str) -> list[tuple[str, int, str]]:
+    """Load the flows (one file each): (file name, line, message) of every error."""
+    folder = tmp_path / "flows"
+    folder.mkdir(exist_ok=True)
+    for number, text in enumerate(flows):
+        (folder / f"f{number}.yaml").write_text(textwrap.dedent(text))
+    _, errors = load_flows([folder])
+    return [(Path(e.file).name, e.line, e.message) for e in errors]
+
+
+def messages(tmp_path: Path, *flows: str) -> list[str]:
+    return [message for _, _, message in library(tmp_path, *flows)]
+
+
+def campaign(listed: str, extra: str) -> str:
+    return CAMPAIGN % (listed, textwrap.indent(textwrap.dedent(extra), "  "))
+
+
+DIALER = """\
+version: 1
+name: dialer
+start: again
+steps:
+  again:
+    dial: "PJSIP/{{ call.called }}@backup"
+"""
+
+
+# -- do-not-call: across flows -------------------------------------------------------
+
+def test_a_listed_number_that_goes_to_another_flow_that_dials_is_refused(tmp_path: Path) -> None:
+    found = library(tmp_path, campaign("handover", """\
+          handover:
+            goto: dialer
+        """), DIALER)
+    assert found == [("f0.yaml", 7, "step 'dnc': outcome 'listed' leads to step 'again' of flow 'dialer' "
+                                     "(through goto at step 'handover' of flow 'campaign'), which dials; "
+                      + DNC_RULE)]
+
+
+def test_a_chain_of_gotos_is_followed_to_the_dial(tmp_path: Path) -> None:
+    hop = """\
+        version: 1
+        name: hop
+        start: note
+        steps:
+          note:
+            set: {cdr: {hop: "1"}}
+            next: onwards
+          onwards:
+            goto: dialer
+        """
+    found = messages(tmp_path, campaign("handover", "  handover:\n    goto: hop\n"), hop, DIALER)
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'again' of flow 'dialer' (through goto at step "
+                     "'handover' of flow 'campaign', step 'onwards' of flow 'hop'), which dials; " + DNC_RULE]
+
+
+def test_a_flow_reached_from_a_listed_number_is_guarded_from_its_start_even_if_it_checks_again(
+        tmp_path: Path) -> None:
+    rechecks = """\
+        version: 1
+        name: rechecks
+        start: dnc2
+        steps:
+          dnc2:
+            robinson: {list: robinson}
+            on: {clear: call, listed: stop, error: stop}
+          call:
+            dial: "PJSIP/{{ call.called }}@trunk"
+          stop:
+            hangup:
+        """
+    found = messages(tmp_path, campaign("again", "  again:\n    goto: rechecks\n"), rechecks)
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'call' of flow 'rechecks' (through goto at step "
+                     "'again' of flow 'campaign'), which dials; " + DNC_RULE]
+
+
+def test_a_goto_back_into_the_same_flow_is_followed(tmp_path: Path) -> None:
+    found = messages(tmp_path, campaign("restart", "  restart:\n    goto: campaign\n"))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'call' of flow 'campaign' (through goto at step "
+                     "'restart' of flow 'campaign'), which dials; " + DNC_RULE]
+
+
+def test_a_flow_that_dials_but_is_reached_only_from_clear_is_accepted(tmp_path: Path) -> None:
+    clear_only = """\
+        version: 1
+        name: campaign
+        start: dnc
+        steps:
+          dnc:
+            robinson: {list: robinson}
+            on: {clear: onwards, listed: stop, error: stop}
+          onwards:
+            goto: dialer
+          stop:
+            hangup: {cause: 21}
+        """
+    assert messages(tmp_path, clear_only, DIALER) == []
+
+
+# -- do-not-call: every kind of step between -----------------------------------------
+
+@pytest.mark.parametrize("between", [
+    "menu: {prompt: m, choices: {'1': call}}\n    on: {timeout: stop, invalid: stop}",
+    "branch: {cases: [{if: \"call.caller == '1'\", next: stop}], else: call}",
+    "split: [{percent: 50, next: stop}, {percent: 50, next: call}]",
+    "split: {a: 50, b: 50}\n    on: {a: stop, b: call}",
+    "webhook: {url: 'https://crm.example/hit'}\n    on: {ok: stop, failed: call}",
+    "lookup: {list: vip}\n    on: {found: call, missing: stop, anonymous: stop}",
+    "play: sorry\n    on: {error: call}\n    next: stop",
+    "play: sorry\n    on: {hangup: call}\n    next: stop",
+    "consent: {notice: n, ask: q}\n    on: {accepted: call, declined: stop}",
+])
+def test_every_outcome_of_every_step_between_the_hit_and_the_dial_is_followed(
+        tmp_path: Path, between: str) -> None:
+    found = messages(tmp_path, campaign("middle", f"  middle:\n    {between}\n  stop:\n    hangup:\n"))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'call', which dials; " + DNC_RULE]
+
+
+@pytest.mark.parametrize("outcome", ["error", "hangup"])
+def test_error_and_hangup_of_the_check_are_guarded_too(tmp_path: Path, outcome: str) -> None:
+    flow = campaign("stop", "  stop:\n    hangup:\n").replace("listed: stop}", f"listed: stop, {outcome}: call}}")
+    assert messages(tmp_path, flow) == [
+        f"step 'dnc': outcome '{outcome}' leads to step 'call', which dials; " + DNC_RULE]
+
+
+@pytest.mark.parametrize("app", sorted(DIALLING_APPS) + ["DIAL", "dial", "Dial", "oRiGiNaTe"])
+def test_every_application_that_places_a_call_is_a_dial_in_any_case(tmp_path: Path, app: str) -> None:
+    found = messages(tmp_path, campaign("place", f"  place:\n    exec: {{app: {app}, options: x}}\n"))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'place', which dials; " + DNC_RULE]
+
+
+@pytest.mark.parametrize("app", sorted(HIDDEN_CODE_APPS) + ["GOSUB"])
+def test_every_application_that_runs_code_agiflow_cannot_see_may_dial(tmp_path: Path, app: str) -> None:
+    found = messages(tmp_path, campaign("place", f"  place:\n    exec: {{app: {app}, options: x}}\n"))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'place', which runs code agiflow cannot see, "
+                     "which may dial; " + DNC_RULE]
+
+
+def test_a_queue_rings_its_members_so_it_dials(tmp_path: Path) -> None:
+    found = messages(tmp_path, campaign("agents", "  agents:\n    queue: support\n"))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'agents', which dials; " + DNC_RULE]
+
+
+@pytest.mark.parametrize("step", ["play: sorry", "exec: {app: Playback, options: sorry}", "hangup: {cause: 21}",
+                                  "voicemail: 100@default", "exec: {app: VoiceMail, options: 100@default}",
+                                  "set: {cdr: {result: do_not_call}}"])
+def test_steps_that_place_no_call_may_follow_a_hit(tmp_path: Path, step: str) -> None:
+    assert messages(tmp_path, campaign("after", f"  after:\n    {step}\n")) == []
+
+
+def test_an_error_on_a_next_line_points_at_it(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: campaign
+        start: dnc
+        steps:
+          dnc:
+            robinson: {list: robinson}
+            on:
+              clear: bye
+              error: bye
+              listed: sorry
+          sorry:
+            play: sorry
+            next: call
+          call:
+            exec: {app: Dial, args: [PJSIP/100]}
+          bye:
+            hangup:
+        """
+    assert [(line, message.split(",")[0]) for _, line, message in library(tmp_path, flow)] == [
+        (10, "step 'dnc': outcome 'listed' leads to step 'call'")]
+
+
+# -- consent ------------------------------------------------------------------------
+
+CONSENT = """\
+version: 1
+name: care
+start: consent
+steps:
+  consent:
+    consent: {notice: n, ask: q}
+    on: {accepted: recorded, declined: %s}
+  recorded:
+    exec: {app: MixMonitor, options: "call.wav,b"}
+    next: talk
+  talk:
+    dial: PJSIP/agent
+%s"""
+
+
+def care(declined: str, extra: str = "") -> str:
+    return CONSENT % (declined, textwrap.indent(textwrap.dedent(extra), "  "))
+
+
+def test_a_declined_caller_routed_to_mixmonitor_is_refused(tmp_path: Path) -> None:
+    found = library(tmp_path, care("recorded"))
+    assert found == [("f0.yaml", 7, "step 'consent': outcome 'declined' leads to step 'recorded', which records "
+                                    "the call; " + CONSENT_RULE)]
+
+
+@pytest.mark.parametrize("app", sorted(RECORDING_APPS) + ["MIXMONITOR", "mixMonitor"])
+def test_every_recording_application_after_a_decline_is_refused_in_any_case(tmp_path: Path, app: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x.wav}}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which records the call; "
+                     + CONSENT_RULE]
+
+
+@pytest.mark.parametrize("app", ["Gosub", "AGI", "System", "Exec", "Stasis"])
+def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x}}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
+                     "see, which may record; " + CONSENT_RULE]
+
+
+@pytest.mark.parametrize("step", ['dial: {destination: PJSIP/agent, options: "tU(record-agent)"}',
+                                  'dial: {destination: PJSIP/agent, options: "b(pre^s^1)"}',
+                                  "queue: {name: support, gosub: record-member}",
+                                  'queue: {name: support, options: "tF(after^s^1)"}',
+                                  'exec: {app: Dial, args: [PJSIP/agent, 30, "U(rec)"]}',
+                                  'exec: {app: Queue, args: [support, t, "", "", 300, "", record-member]}'])
+def test_a_dial_or_queue_whose_options_run_dialplan_is_refused_after_a_decline(tmp_path: Path, step: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
+                     "see, which may record; " + CONSENT_RULE]
+
+
+def test_a_plain_dial_or_queue_after_a_decline_is_fine(tmp_path: Path) -> None:
+    assert messages(tmp_path, care("talk")) == []
+    assert messages(tmp_path, care("agents", '  agents:\n    queue: {name: support, options: "tL(60000)"}\n')) == []
+
+
+def test_a_decline_that_goes_to_another_flow_that_records_is_refused(tmp_path: Path) -> None:
+    recorder = """\
+        version: 1
+        name: recorder
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: rec, declined: rec}
+          rec:
+            exec: {app: MixMonitor, options: x.wav}
+        """
+    found = messages(tmp_path, care("elsewhere", "  elsewhere:\n    goto: recorder\n"), recorder)
+    assert found == ["step 'consent': outcome 'declined' leads to step 'rec', which records the call; "
+                     + CONSENT_RULE]
+
+
+def test_a_decline_followed_by_a_second_consent_that_accepts_may_record(tmp_path: Path) -> None:
+    again = """\
+      again:
+        consent: {notice: n, ask: q}
+        on: {accepted: recorded, declined: talk}
+    """
+    assert messages(tmp_path, care("again", again)) == []
+
+
+@pytest.mark.parametrize("policy, outcome", [("never", "never"), ("ask", "hangup"), ("ask", "error")])
+def test_never_hangup_and_error_of_consent_are_no_consent(tmp_path: Path, policy: str, outcome: str) -> None:
+    options = "policy: never" if policy == "never" else "notice: n, ask: q"
+    own = "never: talk" if policy == "never" else "accepted: recorded, declined: talk"
+    flow = care("talk").replace("consent: {notice: n, ask: q}", f"consent: {{{options}}}") \
+        .replace("accepted: recorded, declined: talk", f"{own}, {outcome}: recorded" if policy != "never"
+                 else "never: talk, hangup: talk")
+    if policy == "never":
+        flow = flow.replace("never: talk, hangup: talk", "never: recorded")
+    assert messages(tmp_path, flow) == [f"step 'consent': outcome '{outcome}' leads to step 'recorded', which "
+                                        "records the call; " + CONSENT_RULE]
+
+
+def test_a_flow_that_records_with_no_consent_step_is_refused(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: sneaky
+        start: record
+        steps:
+          record:
+            exec: {app: MixMonitor, options: "{{ call.id }}.wav,b"}
+            next: queue
+          queue:
+            queue: support
+        """
+    assert library(tmp_path, flow) == [
+        ("f0.yaml", 5, "step 'record' records the call, but a path from the start of flow 'sneaky' reaches it "
+                       "through no consent step; every flow is an entry, and recording needs a consent step that "
+                       "gives consent first")]
+
+
+def test_every_flow_is_an_entry_so_consent_in_another_flow_does_not_count(tmp_path: Path) -> None:
+    front = """\
+        version: 1
+        name: front
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: handover, declined: bye}
+          handover:
+            goto: back
+          bye:
+            hangup:
+        """
+    back = """\
+        version: 1
+        name: back
+        start: rec
+        steps:
+          rec:
+            exec: {app: Record, options: "msg.wav"}
+        """
+    assert [m.split(",")[0] for m in messages(tmp_path, front, back)] == [
+        "step 'rec' records the call"]
+
+
+def test_code_agiflow_cannot_see_is_allowed_before_any_consent(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: crm
+        start: lookup
+        steps:
+          lookup:
+            exec: {app: Gosub, options: "crm-lookup,s,1"}
+            next: queue
+          queue:
+            queue: support
+        """
+    assert messages(tmp_path, flow) == []
+
+
+def test_a_single_file_load_checks_its_own_paths(tmp_path: Path) -> None:
+    file = tmp_path / "one.yaml"
+    file.write_text(care("recorded"))
+    flow, errors = load_flow_file(file)
+    assert flow is None
+    assert [e.message.split(";")[0] for e in errors] == [
+        "step 'consent': outcome 'declined' leads to step 'recorded', which records the call"]
+
+
+def test_an_exec_whose_application_is_a_template_counts_as_everything() -> None:
+    node = ExecNode("{{ vars.APP }}")
+    assert (node.dials(), node.records(), node.runs_hidden_code()) == (True, True, True)
+
+
+def test_the_shipped_flows_still_validate() -> None:
+    _, errors = load_flows([Path(__file__).resolve().parents[2] / "flows"])
+    assert errors == []

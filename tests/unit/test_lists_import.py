@@ -1,0 +1,172 @@
+"""``agiflow lists import`` on every kind of malformed file: each bad line is
+reported as FILE:LINE: reason, an import with a bad line changes nothing
+(unless --skip-bad), no line swallows the next, and memory stays bounded."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agi.cli.main import cli
+from agi.lists.csvio import MAX_LINE, ReadReport, read_entries, text_lines
+from agi.lists.numbers import Normaliser
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text(json.dumps({"database": "lists.db", "default_region": "ES"}))
+    return tmp_path
+
+
+def agiflow(*args: str, input: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, ["lists", *args, "-c", "config.yaml"], input=input)
+
+
+def import_file(project: Path, content: bytes, *options: str, name: str = "in.csv") -> Result:
+    (project / name).write_bytes(content)
+    return agiflow("import", "robinson", name, *options)
+
+
+def entries(list_name: str = "robinson") -> list[str]:
+    result = agiflow("export", list_name)
+    return result.stdout.splitlines()[1:] if result.exit_code == 0 else []
+
+
+def assert_refused(result: Result) -> list[str]:
+    """Exit 1, no traceback, the list unchanged; the lines on stderr."""
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("error: ") and lines[-1].endswith("list 'robinson' is unchanged"), lines[-1]
+    return lines
+
+
+def test_a_stray_quote_in_a_long_file_is_one_bad_line_and_nothing_is_imported(project: Path) -> None:
+    lines = [f"+346{i:08d},note {i}" for i in range(20_000)]
+    lines[100] = '+34600000100,"asked by phone'
+    result = import_file(project, ("\n".join(lines) + "\n").encode())
+    said = assert_refused(result)
+    assert said[0].startswith("in.csv:101: bad quoting")
+    assert said[1] == ("error: in.csv: 1 bad line (fix it, or give --skip-bad to import the 19999 good lines); "
+                       "list 'robinson' is unchanged")
+    assert len(said) == 2 and entries() == []
+
+
+def test_a_stray_quote_never_swallows_the_lines_after_it(project: Path) -> None:
+    content = b'+34600111222,"oops\n+34600111223,ok\n+34600111224,ok\n'
+    assert_refused(import_file(project, content))
+    result = import_file(project, content, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("in.csv:1: bad quoting")
+    assert "2 added, 0 already listed or repeated, 1 bad line skipped" in result.stdout
+    assert entries() == ["+34600111223,ok", "+34600111224,ok"]
+
+
+def test_quoted_cells_on_one_line_are_read_as_csv(project: Path) -> None:
+    result = import_file(project, b'+34600111222,"P\xc3\xa9rez, Juan ""JP"""\n')
+    assert result.exit_code == 0, result.output
+    assert entries() == ['+34600111222,"Pérez, Juan ""JP"""']
+
+
+def test_a_latin1_file_names_the_encoding_and_imports_with_encoding(project: Path) -> None:
+    content = "+34600111222,José\n+34600111223,Pérez\n".encode("latin-1")
+    said = assert_refused(import_file(project, content))
+    assert said[0] == ("in.csv:1: not valid utf-8 (byte 0xE9 at column 17); give the file's encoding, "
+                       "e.g. --encoding latin-1")
+    assert said[-1] == ("error: in.csv: 2 of 2 lines are not valid utf-8: give the file's encoding with --encoding "
+                        "(e.g. --encoding latin-1); list 'robinson' is unchanged")
+    result = import_file(project, content, "--encoding", "latin-1")
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111222,José", "+34600111223,Pérez"]
+
+
+def test_an_unknown_encoding_is_a_usage_error(project: Path) -> None:
+    result = import_file(project, b"600111222\n", "--encoding", "klingon")
+    assert result.exit_code == 2 and "unknown encoding 'klingon'" in result.stderr
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"+34600111222,a\x00b\n+34600111223\n", "in.csv:1: NUL byte in the line"),
+    (b"+34600111222," + b"x" * (MAX_LINE + 10) + b"\n+34600111223\n", f"in.csv:1: line longer than {MAX_LINE}"),
+    (b'+34600111222,"' + b"y" * 300_000 + b'"\n+34600111223\n', f"in.csv:1: line longer than {MAX_LINE}"),
+    (b"+34600111222,caf\xc3\n+34600111223\n", "in.csv:1: not valid utf-8 (byte 0xC3 at column 17)"),
+    (b"+34600111222,ok\n" + b"9" * 500 + b"\n", "in.csv:2: '99999999999999999999'... is not a phone number (500"),
+])
+def test_each_unreadable_line_is_reported_and_refused(project: Path, content: bytes, reason: str) -> None:
+    said = assert_refused(import_file(project, content))
+    assert said[0].startswith(reason), said[0]
+    assert len(said[0]) < 300
+    assert import_file(project, content, "--skip-bad").exit_code == 0
+    assert len(entries()) == 1
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbfnumber,note\r\n+34600111222,a\r\n+34600111223,b\r\n",  # BOM and CRLF, as a spreadsheet saves
+    "number,note\n+34600111222,a\n+34600111223,b\n".encode("utf-16"),  # UTF-16 with its BOM
+    b"+34600111222,a\r+34600111223,b\r",  # old Mac line ends
+])
+def test_byte_order_marks_and_line_ends_are_read(project: Path, content: bytes) -> None:
+    result = import_file(project, content)
+    assert result.exit_code == 0, result.output
+    assert "2 added, 0 already listed or repeated, no bad lines" in result.stdout
+    assert entries() == ["+34600111222,a", "+34600111223,b"]
+
+
+def test_an_empty_file_changes_nothing(project: Path) -> None:
+    said = assert_refused(import_file(project, b""))
+    assert said == ["error: in.csv: no entries (the file is empty); list 'robinson' is unchanged"]
+
+
+def test_a_binary_file_is_refused_with_its_bad_lines_counted(project: Path) -> None:
+    said = assert_refused(import_file(project, os.urandom(200_000)))
+    assert len(said) <= 102  # 100 lines, the count of the others, the error
+    assert all(line.startswith("in.csv:") or line.startswith(("...", "error: ")) for line in said)
+    assert all(ch.isprintable() for line in said for ch in line)
+
+
+@pytest.mark.parametrize("make, said", [
+    (lambda p: p.mkdir(), "error: in.csv: is a directory, not a CSV file"),
+    (lambda p: None, "error: in.csv: No such file or directory"),
+])
+def test_a_file_that_cannot_be_read_is_one_line(project: Path, make: object, said: str) -> None:
+    make(project / "in.csv")  # type: ignore[operator]
+    result = agiflow("import", "robinson", "in.csv")
+    assert (result.exit_code, result.stderr) == (1, said + "\n")
+    assert not (project / "lists.db").exists() or entries() == []
+
+
+def test_standard_input_is_read_the_same_way(project: Path) -> None:
+    result = agiflow("import", "robinson", "-", input="+34600111222,José\n".encode("latin-1"))
+    assert result.exit_code == 1 and "-:1: not valid utf-8" in result.stderr
+    result = agiflow("import", "robinson", "-", "--encoding", "cp1252", input="+34600111222,José\n".encode("cp1252"))
+    assert result.exit_code == 0 and entries() == ["+34600111222,José"]
+
+
+def test_bad_lines_of_a_replace_leave_the_old_list(project: Path) -> None:
+    assert import_file(project, b"600111222\n600111223\n").exit_code == 0
+    assert_refused(import_file(project, b"611000000\nnot a number\n", "--replace"))
+    assert entries() == ["+34600111222,", "+34600111223,"]
+
+
+def test_escape_sequences_in_notes_never_reach_the_terminal(project: Path) -> None:
+    result = import_file(project, b"+34600111222,\x1b]0;pwned\x07asked \x1b[31mby phone\n")
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111222,asked by phone"]
+    assert agiflow("check", "robinson", "600111222").stdout.endswith("(asked by phone)\n")
+    agiflow("add", "vip", "600111223", "--note", "a\x1b[2Jb\nc")
+    assert entries("vip") == ["+34600111223,ab c"]
+
+
+def test_lines_are_read_in_bounded_pieces_whatever_the_input() -> None:
+    endless = io.BufferedReader(io.BytesIO(b"1" * (5 * MAX_LINE) + b"\n+34600111222\n" + b"\x00" * 300_000))
+    report = ReadReport()
+    lines = list(text_lines(endless, None, report))
+    assert max(map(len, lines)) <= MAX_LINE + 1 and len(lines) == 3
+    assert list(read_entries(lines, Normaliser("ES"), report)) == [("+34600111222", None)]
+    assert report.bad == 2 and [line for line, _ in report.errors] == [1, 3]
