@@ -123,4 +123,5 @@ def sample_names(flow: Flow, variables: Iterable[str] = (), cdr_fields: Iterable
         "cdr": dict.fromkeys(cdr_fields, ""),
         "now": datetime.fromtimestamp(0, tz=ZoneInfo(flow.timezone)),
         "flow": {"name": flow.name},
+        "history": dict(NO_HISTORY),
     }

@@ -156,7 +156,7 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     if status != "ANSWER":
         return 0
     sim.answered = True
-    tech, _, resource = _option_field(options, 0).split("&")[0].partition("/")
+    tech, _, resource = _option_field(options, 0, 4).split("&")[0].partition("/")
     sim.vars.write("DIALEDPEERNAME", f"{tech}/{resource.split('/')[0]}-{len(sim.applications):08x}"
                    + (";1" if tech.lower() == "local" else ""))
     sim.vars.write("DIALEDPEERNUMBER", resource)

@@ -147,7 +147,7 @@ def test_without_a_database_nothing_is_dialled(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     (tmp_path / "out").mkdir()
     result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", "out", "--channel", "PJSIP/{number}"])
-    assert result.exit_code == 1 and "no database at agiflow.db" in result.output
+    assert result.exit_code == 1 and "the database agiflow.db does not exist" in result.output
     assert os.listdir(tmp_path / "out") == []
 
 
