@@ -107,3 +107,23 @@ def test_the_shipped_dialplan_has_the_whisper_subroutine() -> None:
     contexts = parse(REPO / "dialplan" / "extensions_agiflow.conf")
     steps = [(p.app, p.args) for p in contexts["agiflow-whisper"].extensions["s"]]
     assert steps == [("Playback", "${ARG1}"), ("Return", "")]
+
+
+CONSENT_THEN_DIAL = """\
+version: 1
+name: w
+start: consent
+steps:
+  consent:
+    consent: {{notice: agiflow/recording-notice, ask: agiflow/recording-ask}}
+    on: {{accepted: agent, declined: agent}}
+  agent:
+    dial: {{destination: PJSIP/201, whisper: {whisper}}}
+"""
+
+
+def test_several_dial_whispers_run_a_subroutine_and_may_not_follow_a_refused_consent(tmp_path: Path) -> None:
+    errors = flow_errors(tmp_path, CONSENT_THEN_DIAL.format(whisper="[agiflow/a, agiflow/b]"))
+    assert any("runs code agiflow cannot see" in e for e in errors), errors
+    assert flow_errors(tmp_path, CONSENT_THEN_DIAL.format(
+        whisper="[\"{{ 'agiflow/a' if vars.get('X') else 'agiflow/b' }}\"]")) == []
