@@ -1,6 +1,6 @@
 """What steps use besides the channel: number lists, schedule overrides,
-callback requests, the callers' earlier calls, webhooks, recording
-settings and chance.
+callback requests, the callers' earlier calls, supervisors' PINs,
+webhooks, recording settings, chance, and where blocking work runs.
 
 One ``Services`` is built per server (or per simulation) and shared by every
 call. Each field is an interface defined here, so steps depend on what they
@@ -48,6 +48,11 @@ class Override:
     until: datetime
     reason: str = ""
     start: datetime | None = None
+    #: Who set it (a user name, a supervisor's number), how (``cli``,
+    #: ``phone``) and when; empty for overrides stored before they were kept.
+    set_by: str = ""
+    set_how: str = ""
+    set_at: datetime | None = None
 
     def in_force(self, at: datetime) -> bool:
         """True while ``at`` is inside the override's window."""
@@ -63,6 +68,70 @@ class ScheduleOverrides(Protocol):
         """The override in force for ``schedule`` at ``at`` (``at`` inside
         its window), if any. Raises OverridesUnavailable when overrides
         cannot be read."""
+
+
+class OverrideChanges(Protocol):
+    """Setting and clearing overrides (blocking: run them through
+    ``Services.offload``). Both raise OverridesUnavailable."""
+
+    def set(self, override: Override, now: datetime) -> None:
+        """Force ``override.schedule`` open or closed, replacing any override."""
+
+    def clear(self, schedule: str) -> bool:
+        """Remove the schedule's override; False when it had none."""
+
+
+# -- supervisors -------------------------------------------------------------
+
+class SupervisorsUnavailable(Exception):
+    """PINs or the audit log cannot be read or written."""
+
+
+#: What checking a PIN can say.
+PIN_OK = "ok"
+PIN_WRONG = "wrong"
+PIN_LOCKED = "locked"
+PIN_NONE = "no_pin"
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """The result of one PIN check: ``ok``, ``wrong``, ``locked`` (too many
+    wrong PINs in a row: refused until ``locked_until``, right or wrong) or
+    ``no_pin`` (the number has no PIN); ``failures`` wrong PINs in a row."""
+
+    result: str
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
+class Supervisors(Protocol):
+    """Supervisors' PINs, stored hashed, and the audit log of what they do
+    (blocking: run them through ``Services.offload``)."""
+
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+        """Check ``pin`` for ``number`` (E.164), counting wrong ones and
+        locking the number after too many; audited. Raises SupervisorsUnavailable."""
+
+    def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
+        """Record what a supervisor did. Raises SupervisorsUnavailable."""
+
+
+class OffloadTimeout(Exception):
+    """Work handed to ``Services.offload`` did not finish in time."""
+
+
+class Offload(Protocol):
+    async def __call__(self, timeout: float, work: Callable[..., Any], *args: Any) -> Any:
+        """Run the blocking ``work(*args)`` where it cannot hold up other
+        calls, and return its result (or raise its exception); OffloadTimeout
+        after ``timeout`` seconds."""
+
+
+async def run_here(timeout: float, work: Callable[..., Any], *args: Any) -> Any:
+    """``Offload`` for one call per process (plain AGI mode) and simulations:
+    the work runs at once, on the calling thread."""
+    return work(*args)
 
 
 #: How a callback request came (``callbacks.source``): a caller confirmed it
@@ -205,8 +274,13 @@ class Services:
     overrides: ScheduleOverrides | None = None
     callbacks: CallbackRequests | None = None
     history: CallHistory | None = None
+    override_changes: OverrideChanges | None = None
+    supervisors: Supervisors | None = None
     webhooks: Webhooks | None = None
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     default_region: str = "ES"
     #: Returns a float in [0, 1): percentage splits; injected for tests.
     chance: Callable[[], float] = random.random
+    #: Where blocking work of a step runs (PIN checks, override changes):
+    #: the server's thread pool; at once elsewhere.
+    offload: Offload = run_here

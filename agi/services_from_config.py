@@ -8,6 +8,7 @@ from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.config import Config
 from agi.lists.store import server_lists, simulation_lists
 from agi.storage.history import server_history, simulation_history
+from agi.storage.supervisors import server_supervisors
 from agi.storage.overrides import server_overrides, simulation_overrides
 from agi.services import Services, Webhooks
 from agi.webhooks import DryRunWebhooks
@@ -23,6 +24,8 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
     services.overrides = server_overrides(config.database)
     services.lists = server_lists(config.database, config.default_region)
     services.history = server_history(config.database)
+    services.override_changes = services.overrides
+    services.supervisors = server_supervisors(config.database)
     return services
 
 

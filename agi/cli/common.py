@@ -15,7 +15,7 @@ import click
 from agi.cli.database import Need, database_problem
 from agi.config import Config, ConfigError, load_config
 from agi.reports.db import ReportError
-from agi.services import ListUnavailable, OverridesUnavailable
+from agi.services import ListUnavailable, OverridesUnavailable, SupervisorsUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
@@ -24,7 +24,8 @@ from agi.log_output import BoundedFormatter, batched_stderr
 DEFAULT_CONFIG = "config.yaml"
 
 #: Errors a store or a report raises with a message meant for the user.
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError,
+                                               SupervisorsUnavailable)
 #: Everything a command's environment can raise: one line, exit 1.
 ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, UnicodeError, *DOMAIN_ERRORS)
 #: Where the database a command uses is kept, to name it in an error.

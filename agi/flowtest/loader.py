@@ -139,6 +139,8 @@ class _CaseBuilder:
             return tuple(value) if isinstance(value, list) else (value,)
         if key == "history":
             return self._history(value, path, prefix, tz)
+        if key == "supervisors" and isinstance(value, dict):
+            return {self._e164(number, path + [number], prefix): pin for number, pin in value.items()}
         if key == "pending_callbacks":
             return tuple(self._e164(number, path + [index], prefix) for index, number in enumerate(value))
         if key == "agent":

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
-from agi.services import (MAX_COUNTED_CALLS, CallHistorySummary, EarlierCall, HistoryQuery, HistoryUnavailable,
-                          ListHit, ListUnavailable, Override, WebhookResult)
+from agi.services import (MAX_COUNTED_CALLS, PIN_NONE, CallHistorySummary, EarlierCall, HistoryQuery,
+                          HistoryUnavailable, ListHit, ListUnavailable, Override, PinCheck, SupervisorsUnavailable,
+                          WebhookResult)
+from agi.storage.supervisors import judge
 from agi.vocabulary import iso
 from agi.webhooks import DryRunWebhooks
 
@@ -66,6 +68,14 @@ class MemoryOverrides:
     def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
 
+    def set(self, override: Override, now: datetime) -> None:
+        """An override a step sets during the case, seen by later steps."""
+        self._overrides[override.schedule] = CaseOverride(override.schedule, override.state, override.until,
+                                                          override.reason, override.start)
+
+    def clear(self, schedule: str) -> bool:
+        return self._overrides.pop(schedule, None) is not None
+
     def active(self, schedule: str, at: datetime) -> Override | None:
         given = self._overrides.get(schedule)
         if given is None:
@@ -113,6 +123,34 @@ class MemoryHistory:
                               last.dial_status, last.agent, last.agent_interface)
         return CallHistorySummary(len(found), iso(found[-1].at.timestamp()), earlier,
                                   query.spellings[0] in self.pending)
+
+
+class MemorySupervisors:
+    """``Supervisors`` over the PINs a case gives (``unavailable``: every
+    check fails), with the server's rule for wrong PINs and locks; the
+    audit log is kept in ``audit_log``."""
+
+    def __init__(self, pins: Mapping[str, str] | str) -> None:
+        self.pins = pins
+        self.failures: dict[str, tuple[int, datetime | None]] = {}
+        self.audit_log: list[dict[str, str]] = []
+
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+        if isinstance(self.pins, str):
+            raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        if number not in self.pins:
+            check = PinCheck(PIN_NONE)
+        else:
+            failures, locked = self.failures.get(number, (0, None))
+            check = judge(lambda: pin == self.pins[number], failures, locked, at)  # type: ignore[index]
+            self.failures[number] = (check.failures, check.locked_until)
+        self.audit(number, "pin", check.result, at, call_id)
+        return check
+
+    def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
+        if isinstance(self.pins, str):
+            raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        self.audit_log.append({"number": number, "action": action, "result": result, "detail": detail})
 
 
 class CaseWebhooks:

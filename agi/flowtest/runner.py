@@ -9,7 +9,8 @@ from typing import Any, Iterable, Sequence
 from agi.engine.model import FlowSet
 from agi.flowtest.expect import Observed, check
 from agi.storage.callbacks import MemoryCallbackRequests
-from agi.flowtest.memory import CaseWebhooks, MemoryHistory, MemoryLists, MemoryOverrides, fixed_chance
+from agi.flowtest.memory import (CaseWebhooks, MemoryHistory, MemoryLists, MemoryOverrides, MemorySupervisors,
+                                 fixed_chance)
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services
 from agi.simulate import SimulationResult, simulate
@@ -51,8 +52,10 @@ def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackR
     case's in-memory ones: a case never reads the database or the network."""
     callbacks = MemoryCallbackRequests(case.inputs.pending_callbacks)
     webhooks = CaseWebhooks(case.inputs.webhook_response)
+    overrides = MemoryOverrides(case.inputs.overrides)
     services = replace(base, lists=MemoryLists(case.inputs.lists, base.default_region),
-                       overrides=MemoryOverrides(case.inputs.overrides), callbacks=callbacks,
+                       overrides=overrides, override_changes=overrides,
+                       supervisors=MemorySupervisors(case.inputs.supervisors), callbacks=callbacks,
                        webhooks=webhooks, chance=fixed_chance(case.inputs.random),
                        history=MemoryHistory(case.inputs.history, case.inputs.caller, case.inputs.pending_callbacks))
     return services, callbacks, webhooks

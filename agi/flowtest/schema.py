@@ -50,6 +50,9 @@ INPUTS: dict[str, Any] = {
         "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
     "pending_callbacks": {"type": "array", "items": _NUMBER},
     "args": {"type": "array", "items": _TEXT},
+    # supervisors' PINs by number, or "unavailable" (pattern applies to text)
+    "supervisors": {"type": ["object", "string"], "pattern": "^unavailable$",
+                    "additionalProperties": {"type": "string", "pattern": "^[0-9]{4,12}$"}},
 }
 
 #: What must come out of the case; each key is checked on its own.

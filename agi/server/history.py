@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from twisted.internet import defer, threads
-from twisted.internet.interfaces import IReactorThreads, IReactorTime
-
-from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable
+from agi.server.offload import ThreadOffload
+from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable, OffloadTimeout
 
 
 class HistoryReader(Protocol):
@@ -22,14 +20,11 @@ class ThreadedHistory:
 
     def __init__(self, reader: HistoryReader, reactor: Any) -> None:
         self.reader = reader
-        self.reactor: IReactorTime = reactor
-        self.threads: IReactorThreads = reactor
+        self.offload = ThreadOffload(reactor)
 
     async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
-        pool = self.threads.getThreadPool()
-        running = threads.deferToThreadPool(self.threads, pool, self.reader.summary, query)  # type: ignore[arg-type]
-        running.addTimeout(query.timeout, self.reactor)
         try:
-            return await running
-        except defer.TimeoutError:
+            summary: CallHistorySummary = await self.offload(query.timeout, self.reader.summary, query)
+        except OffloadTimeout:
             raise HistoryUnavailable(f"no answer from the database within {query.timeout:g} s") from None
+        return summary

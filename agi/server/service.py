@@ -35,6 +35,7 @@ from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.server.factory import FastAGIFactory
 from agi.server.history import ThreadedHistory
+from agi.server.offload import ThreadOffload
 from agi.server.webhooks import TwistedWebhooks
 from agi.steps.base import node_of
 from agi.services_from_config import live_services
@@ -87,6 +88,7 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     services = live_services(config, cdr=store, webhooks=webhooks)
     if isinstance(services.history, SqliteCallHistory):  # never read on the reactor thread
         services.history = ThreadedHistory(services.history, reactor)
+    services.offload = ThreadOffload(reactor)  # PIN checks, override changes
     factory = FastAGIFactory(library, store, config.server, reactor, services=services)
     server = ServerService(factory)
     for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),

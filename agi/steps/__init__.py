@@ -15,6 +15,7 @@ from agi.steps.history import HistoryNode
 from agi.steps.input_digits import InputNode
 from agi.steps.lookup import LookupNode
 from agi.steps.menu import MenuNode
+from agi.steps.override import OverrideNode
 from agi.steps.play import PlayNode
 from agi.steps.priority import PriorityNode
 from agi.steps.queue import QueueNode
@@ -32,5 +33,5 @@ REGISTRY: dict[str, type[Node]] = {
                 ConsentNode, PriorityNode, QueueNode, DialNode, VoicemailNode,
                 RobinsonNode, LookupNode,
                 CallbackNode, WebhookNode, SplitNode,
-                ScheduleNode, HistoryNode)
+                ScheduleNode, HistoryNode, OverrideNode)
 }
