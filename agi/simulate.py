@@ -52,18 +52,22 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
              vm_statuses: Sequence[str] = (), queue_wait: float = 0.0, talk_time: float = 0.0,
              app_results: Mapping[str, int] | None = None,
              queue_member: tuple[str, str] | None = DEFAULT_QUEUE_MEMBER, args: Sequence[str] = (),
+             on_call: Sequence[str] = (), spy_sessions: Sequence[tuple[float, str]] = (),
              max_line: int | None = None, services: Services | None = None) -> SimulationResult:
     """Run ``flow`` once as Asterisk would: every prompt exists, the caller
     keys ``dtmf`` entry by entry and hangs up after ``hangup_after``
     answered commands. Queue / Dial / VoiceMail end as the statuses say
     (see ``CallerScript``); the call's clock moves on by the time they take.
     ``queue_member`` (name, interface) answers every answered Queue;
-    ``args`` are the AGI() arguments after the URL."""
+    ``args`` are the AGI() arguments after the URL; ``on_call`` the
+    interfaces on a call elsewhere and ``spy_sessions`` how ChanSpy runs end
+    (see ``CallerScript``)."""
     moment = (at or datetime.now(timezone.utc)).timestamp()
     script = CallerScript(dtmf=list(dtmf), hangup_during=None if hangup_after is None else hangup_after + 1,
                           queue_statuses=queue_statuses, dial_statuses=dial_statuses,
                           vm_statuses=vm_statuses, queue_wait=queue_wait, talk_time=talk_time,
                           app_results=dict(app_results or {}), queue_member=queue_member,
+                          on_call=tuple(on_call), spy_sessions=tuple(spy_sessions),
                           sounds=EverySound())
     env = make_environment(flow.name, args=args, callerid=caller or "unknown", dnid=called or "unknown",
                            uniqueid=f"{int(moment)}.1")

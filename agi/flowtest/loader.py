@@ -129,7 +129,9 @@ class _CaseBuilder:
         if key == "dtmf":
             return tuple(parse_dtmf(value)) if isinstance(value, str) else \
                 tuple(None if keys in (None, "", "-") else keys for keys in value)
-        if key in ("queue_statuses", "dial_statuses", "vm_statuses", "args"):
+        if key == "spy_sessions":
+            return tuple((float(item.get("seconds", 0)), item["ends"]) for item in value)
+        if key in ("queue_statuses", "dial_statuses", "vm_statuses", "args", "on_call"):
             return tuple(value)
         if key == "lists":
             return {name: self._list(name, entries, path + [name], prefix) for name, entries in value.items()}

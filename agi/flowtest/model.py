@@ -34,6 +34,8 @@ class Inputs:
     history: tuple[CaseCall, ...] | str = ()
     pending_callbacks: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
+    on_call: tuple[str, ...] = ()
+    spy_sessions: tuple[tuple[float, str], ...] = ()
     #: Supervisors' PINs by E.164 number, or ``unavailable``.
     supervisors: Mapping[str, str] | str = field(default_factory=dict)
 

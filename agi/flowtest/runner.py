@@ -74,7 +74,8 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           queue_statuses=given.queue_statuses, dial_statuses=given.dial_statuses,
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
-                          queue_member=given.agent, args=given.args, services=services)
+                          queue_member=given.agent, args=given.args, on_call=given.on_call,
+                          spy_sessions=given.spy_sessions, services=services)
     except Exception as exc:  # noqa: BLE001 - one case's boundary: the other cases still run
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)

@@ -50,6 +50,9 @@ INPUTS: dict[str, Any] = {
         "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
     "pending_callbacks": {"type": "array", "items": _NUMBER},
     "args": {"type": "array", "items": _TEXT},
+    "on_call": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*/.+$"}},
+    "spy_sessions": {"type": "array", "items": obj({"seconds": {"type": "number", "minimum": 0},
+                                                    "ends": {"enum": ["key", "agent", "hangup"]}}, ("ends",))},
     # supervisors' PINs by number, or "unavailable" (pattern applies to text)
     "supervisors": {"type": ["object", "string"], "pattern": "^unavailable$",
                     "additionalProperties": {"type": "string", "pattern": "^[0-9]{4,12}$"}},

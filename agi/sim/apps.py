@@ -27,7 +27,7 @@ SET_LIKE_APPLICATIONS = frozenset(
 #: Other applications a stock Asterisk 22 has (lower case), beyond those
 #: simulated below; they answer 0.
 OTHER_APPLICATIONS = frozenset(
-    {"agi", "background", "busy", "chanspy", "confbridge", "congestion", "echo",
+    {"agi", "background", "busy", "confbridge", "congestion", "echo",
      "execif", "gosub", "gosubif", "goto", "gotoif", "musiconhold", "page",
      "playtones", "progress", "read", "record", "ringing", "return", "saydigits",
      "saynumber", "senddtmf", "startmusiconhold", "stopmusiconhold",
@@ -182,6 +182,26 @@ def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
     return -1 if sim.caller_hangs_up_now() else 0
 
 
+def _chanspy(sim: SimulatedAsterisk, options: str) -> int:
+    """ChanSpy(prefix,options) with ``b``: spies on a bridged channel whose
+    name starts with the prefix, for as long as the script's next session
+    says; none to spy on returns at once (``S``). A session that ends with
+    the spied-on call ending takes those channels away."""
+    prefix = _option_field(options, 0, 2)
+    spied = [name for name in sim.vars.others if name.startswith(prefix)]
+    if not spied:
+        return 0
+    seconds, ending = sim.next_spy_session()
+    sim.elapsed += seconds
+    if ending == "hangup":
+        sim.hang_up(by="caller")
+        return -1
+    if ending == "agent":
+        for name in spied:
+            del sim.vars.others[name]
+    return 0
+
+
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
     filename = (split(options, 3) or [""])[0]
     sim.mixmonitor_files.append(filename)
@@ -207,7 +227,7 @@ def _nothing(sim: SimulatedAsterisk, options: str) -> int:
 APPLICATIONS: dict[str, App] = {
     "set": _set, "mset": _mset, "answer": _answer, "playback": _playback,
     "queue": _queue, "dial": _dial, "voicemail": _voicemail, "mixmonitor": _mixmonitor,
-    "stopmixmonitor": _stopmixmonitor, "hangup": _hangup, "wait": _nothing,
+    "stopmixmonitor": _stopmixmonitor, "hangup": _hangup, "wait": _nothing, "chanspy": _chanspy,
     **{name: _nothing for name in SET_LIKE_APPLICATIONS | OTHER_APPLICATIONS
        if name not in ("set", "mset", "stopmixmonitor")},
 }
@@ -215,7 +235,7 @@ APPLICATIONS: dict[str, App] = {
 
 #: Applications that watch the caller hang up themselves: a hangup after
 #: an answer is reported differently from one while waiting.
-WATCH_HANGUP = frozenset({"queue", "dial", "voicemail"})
+WATCH_HANGUP = frozenset({"queue", "dial", "voicemail", "chanspy"})
 
 
 def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:

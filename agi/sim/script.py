@@ -121,6 +121,11 @@ class CallerScript:
     queues.conf ``setqueueentryvar`` (QEHOLDTIME is set on answer).
     ``queue_member``: (MEMBERNAME, MEMBERINTERFACE) of the member who answers
     a Queue run, as with ``setinterfacevar = yes``; None leaves them unset.
+    ``on_call``: interfaces (``PJSIP/201``) on a call elsewhere in this
+    Asterisk: each has a channel, bridged, for CHANNELS() and ChanSpy.
+    ``spy_sessions``: how successive ChanSpy runs end, (seconds, ``key``: the
+    spy pressed the exit key / ``agent``: the spied-on call ended /
+    ``hangup``: the spy hung up); once used up, at once with ``agent``.
     ``app_results``: applications (any case) that answer this result instead
     of running, e.g. ``{"MixMonitor": -2}`` for a module that is not loaded.
     ``sounds``: sound name -> length.
@@ -136,6 +141,8 @@ class CallerScript:
     talk_time: float = 0.0
     queue_entry_vars: bool = True
     queue_member: tuple[str, str] | None = DEFAULT_QUEUE_MEMBER
+    on_call: Sequence[str] = ()
+    spy_sessions: Sequence[tuple[float, str]] = ()
     app_results: Mapping[str, int] = field(default_factory=dict)
     sounds: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SOUNDS))
 

@@ -23,6 +23,7 @@ from agi.steps.robinson import RobinsonNode
 from agi.steps.schedule import ScheduleNode
 from agi.steps.set_values import SetNode
 from agi.steps.split import SplitNode
+from agi.steps.supervise import SuperviseNode
 from agi.steps.voicemail import VoicemailNode
 from agi.steps.webhook import WebhookNode
 
@@ -33,5 +34,5 @@ REGISTRY: dict[str, type[Node]] = {
                 ConsentNode, PriorityNode, QueueNode, DialNode, VoicemailNode,
                 RobinsonNode, LookupNode,
                 CallbackNode, WebhookNode, SplitNode,
-                ScheduleNode, HistoryNode, OverrideNode)
+                ScheduleNode, HistoryNode, OverrideNode, SuperviseNode)
 }
