@@ -50,9 +50,9 @@ class Override:
     start: datetime | None = None
     #: Who set it (a user name, a supervisor's number), how (``cli``,
     #: ``phone``) and when; empty for overrides stored before they were kept.
-    set_by: str = ""
-    set_how: str = ""
-    set_at: datetime | None = None
+    set_by: str = field(default="", compare=False)
+    set_how: str = field(default="", compare=False)
+    set_at: datetime | None = field(default=None, compare=False)
 
     def in_force(self, at: datetime) -> bool:
         """True while ``at`` is inside the override's window."""
