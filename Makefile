@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup browser serve test e2e bench clean
+.PHONY: setup browser postgres serve test e2e bench clean
 
 $(BIN)/agiflow: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,19 @@ browser:
 	    $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "warning: no chromium and no apt-get: the HTML report browser tests will skip" >&2; fi; }
 
-test: setup browser
+# PostgreSQL for the tests that run on both backends (docs/database.md#tests): a server
+# answering on the local socket or 127.0.0.1:5432 is used; otherwise the tests start a
+# throwaway cluster with Debian's initdb and pg_ctl, whose package is installed here when
+# missing (with sudo when not root). Without apt-get it warns, and those tests skip (fail in CI).
+postgres:
+	@if command -v pg_isready >/dev/null 2>&1 && { pg_isready -q -h /var/run/postgresql || pg_isready -q -h 127.0.0.1 -p 5432; }; then exit 0; fi; \
+	if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	else echo "warning: no PostgreSQL and no apt-get: the PostgreSQL variants of the tests will skip" >&2; fi
+
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
 
 # The end-to-end suite on a real Asterisk 22 built into AST_PREFIX (default

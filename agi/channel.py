@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 from agi.call_guard import CallGuard
+from agi.metrics import NO_METRICS, Metrics, refusal_kind
 from agi.protocol.wire import SAFE_COMMAND_LINE, Reply, encode_command
 
 #: Commands Asterisk still answers after the caller hung up (res_agi.c).
@@ -76,11 +77,13 @@ class Channel:
 
     def __init__(self, transport: CommandTransport, max_line: int = SAFE_COMMAND_LINE,
                  clock: Callable[[], float] | None = None,
-                 log: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+                 log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+                 metrics: Metrics = NO_METRICS) -> None:
         self._transport = transport
         self._max_line = max_line
         self._clock = clock or time.time
         self._log = log or logging.getLogger("agiflow.call")
+        self._metrics = metrics
         #: The call's compliance state: what may not be sent any more.
         self.guard = CallGuard()
         self._hung_up = False
@@ -102,6 +105,7 @@ class Channel:
         refusal = self.guard.admit(verb, args)
         if refusal is not None:
             self._log.warning("%s", refusal.message)
+            self._metrics.compliance_refused(refusal_kind(refusal.reason))
             raise CommandRefused(refusal.message)
         reply = await self._transport.send(line)
         self.commands_sent += 1

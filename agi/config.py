@@ -2,6 +2,7 @@
 flows. Relative paths are relative to the config file's folder."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import phonenumbers
 from jsonschema import Draft202012Validator
 
+from agi.db.location import Database, parse_database
 from agi.allowlist import check_entries
 from agi.loading.loader import describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
@@ -17,6 +19,8 @@ from agi.services import RecordingSettings
 from agi.session import Fallback
 from agi.yamlschema import obj
 
+#: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
+LOG_FORMATS = ("text", "json")
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
 #: Every key, its default and what it means; docs/configuration.md documents each one.
 SCHEMA: dict[str, Any] = obj({
@@ -32,11 +36,17 @@ SCHEMA: dict[str, Any] = obj({
         "watch_interval": {"type": "number", "minimum": 0},
         "fallback": obj({"context": _NAME, "extension": _NAME,
                          "priority": {"type": ["string", "integer"]}}, ("context",)),
+        "metrics": obj({"host": {"type": "string", "minLength": 1},
+                        "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+                        "allow_remote": {"type": "boolean"}}),
     }),
     "flows": {"type": "string", "minLength": 1},
     "sounds": {"type": "string", "minLength": 1},
     "database": {"type": "string", "minLength": 1},
+    "database_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+    "journal": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+    "log_format": {"enum": list(LOG_FORMATS)},
     "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
     "recordings": obj({
         "directory": {"type": "string", "minLength": 1},
@@ -53,6 +63,15 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The HTTP listener of /metrics, /health and /ready (``server.metrics``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9573
+    allow_remote: bool = False
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 4573
@@ -64,6 +83,8 @@ class ServerConfig:
     drain_timeout: float = 30.0
     watch_interval: float = 2.0
     fallback: Fallback | None = None
+    #: None: no metrics listener (the default).
+    metrics: MetricsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +92,14 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     flows: Path = Path("flows")
     sounds: Path = Path("sounds")
-    database: Path = Path("agiflow.db")
+    #: A SQLite file (Path) or a PostgreSQL database (PostgresUrl).
+    database: Database = Path("agiflow.db")
+    #: The longest a call waits for a PostgreSQL lookup or override read.
+    database_timeout: float = 0.5
+    #: Where CDR operations wait when the database cannot take them.
+    journal: Path = Path("agiflow-journal.jsonl")
     log_level: str = "INFO"
+    log_format: str = "text"
     default_region: str = "ES"
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     source: str = "(defaults)"
@@ -91,19 +118,31 @@ def load_config(path: str | Path | None) -> Config:
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
+    base = Path(path).resolve().parent
+    database: Database = Path("agiflow.db")
+    try:
+        raw = document.get("database", "agiflow.db")
+        database = parse_database(raw if isinstance(raw, str) and raw.strip() else "agiflow.db", base)
+    except ValueError as exc:
+        errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)
+    errors += _metrics_problems(document, file)
     if errors:
         raise ConfigError(sorted(errors))
-    base = Path(path).resolve().parent
     server = dict(document.get("server") or {})
     fallback = server.pop("fallback", None)
+    metrics = server.pop("metrics", None)
     return Config(
         server=ServerConfig(**{**server, "allow": tuple(server.get("allow", ())),
-                               "fallback": _fallback(fallback)}),
+                               "fallback": _fallback(fallback),
+                               "metrics": None if metrics is None else MetricsConfig(**metrics)}),
         flows=base / document.get("flows", "flows"),
         sounds=base / document.get("sounds", "sounds"),
-        database=base / document.get("database", "agiflow.db"),
+        database=database,
+        database_timeout=float(document.get("database_timeout", 0.5)),
+        journal=base / document.get("journal", "agiflow-journal.jsonl"),
         log_level=document.get("log_level", "INFO"),
+        log_format=document.get("log_format", "text"),
         default_region=document.get("default_region", "ES"),
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
@@ -153,3 +192,28 @@ def _fallback(raw: dict[str, Any] | None) -> Fallback | None:
     if not raw:
         return None
     return Fallback(raw["context"], str(raw.get("extension", "s")), str(raw.get("priority", "1")))
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _metrics_problems(document: MarkedMap, file: str) -> list[SourceError]:
+    """A metrics listener off loopback needs ``allow_remote: true``: /metrics
+    and /health tell anyone who can reach them about the calls."""
+    server = document.get("server")
+    metrics = server.get("metrics") if isinstance(server, dict) else None
+    if not isinstance(metrics, dict):
+        return []
+    host = metrics.get("host", MetricsConfig.host)
+    if not isinstance(host, str) or is_loopback(host) or metrics.get("allow_remote") is True:
+        return []
+    return [SourceError(file, line_of(document, ["server", "metrics", "host"]),
+                        f"server.metrics.host: {host} is not a loopback address; the metrics and health "
+                        f"endpoints would be reachable from the network: set allow_remote: true to allow it")]

@@ -1,6 +1,6 @@
 """What steps use besides the channel: number lists, schedule overrides,
 callback requests, the callers' earlier calls, supervisors' PINs,
-webhooks, recording settings, chance, and where blocking work runs.
+webhooks, recording settings, chance, metrics, and where blocking work runs.
 
 One ``Services`` is built per server (or per simulation) and shared by every
 call. Each field is an interface defined here, so steps depend on what they
@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from agi.metrics import NO_METRICS, Metrics
 
 
 class ListUnavailable(Exception):
@@ -32,8 +34,9 @@ class ListHit:
 
 
 class NumberLists(Protocol):
-    def match(self, list_name: str, number: str) -> ListHit | None:
-        """The entry of ``list_name`` that ``number`` matches, or None.
+    def match(self, list_name: str, number: str) -> ListHit | None | Awaitable[ListHit | None]:
+        """The entry of ``list_name`` that ``number`` matches, or None, at
+        once or as an awaitable (a store the server reads off the reactor).
         Raises ListUnavailable if the list is missing or unreadable, and
         ValueError if ``number`` is not a phone number."""
 
@@ -64,9 +67,9 @@ class OverridesUnavailable(Exception):
 
 
 class ScheduleOverrides(Protocol):
-    def active(self, schedule: str, at: datetime) -> Override | None:
+    def active(self, schedule: str, at: datetime) -> Override | None | Awaitable[Override | None]:
         """The override in force for ``schedule`` at ``at`` (``at`` inside
-        its window), if any. Raises OverridesUnavailable when overrides
+        its window), if any, at once or as an awaitable. Raises OverridesUnavailable when overrides
         cannot be read."""
 
 
@@ -284,3 +287,6 @@ class Services:
     #: Where blocking work of a step runs (PIN checks, override changes):
     #: the server's thread pool; at once elsewhere.
     offload: Offload = run_here
+    #: What the server counts (agi/metrics.py); nothing by default. The
+    #: compliance guard reports its refusals here (``compliance_refused``).
+    metrics: Metrics = NO_METRICS

@@ -13,13 +13,16 @@ from typing import Any, Callable, Mapping, Protocol
 
 from agi.channel import Channel, ChannelHungUp, CommandTransport
 from agi.engine.context import CallContext, CallInfo
+from agi.engine.step import STEP_FAILURES
 from agi.engine.interpreter import CallResult, StepRecord, run_call
-from agi.engine.model import FlowSet
+from agi.engine.model import Flow, FlowSet
+from agi.log_json import PREFIX_FIELD
 from agi.log_output import WarningBudget, shorten
+from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
-from agi.storage.caps import cap_row, capped_json
+from agi.db.caps import cap_row, capped_json
 from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
@@ -49,14 +52,18 @@ class Fallback:
 class SessionSettings:
     max_line: int = SAFE_COMMAND_LINE
     fallback: Fallback | None = None
+    #: Ask Asterisk for the call's linkedid first, for the JSON log lines.
+    linkedid: bool = False
 
 
-class CallLogAdapter(logging.LoggerAdapter):
+class CallLogAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every log line of a call with its uniqueid and flow (each
-    cut at PREFIX_PART characters). Both come from the network, so they
-    are never part of the format string: a ``%`` in them is printed as it
-    is. A call logs at most WARNINGS_PER_KIND warnings; the rest are
-    counted in ``warnings.suppressed``."""
+    cut at PREFIX_PART characters), and hands its fields (uniqueid,
+    linkedid, flow and that prefix) to each record, for the JSON format
+    (agi/log_json.py). Both come from the network, so they are never part
+    of the format string: a ``%`` in them is printed as it is. A call logs
+    at most WARNINGS_PER_KIND warnings; the rest are counted in
+    ``warnings.suppressed``."""
 
     def __init__(self, logger: logging.Logger, extra: Mapping[str, object] | None = None) -> None:
         super().__init__(logger, extra)
@@ -70,9 +77,10 @@ class CallLogAdapter(logging.LoggerAdapter):
             return
         if level == logging.WARNING and not self.warnings.take():
             return
+        kwargs["extra"] = fields = {**(self.extra or {}), PREFIX_FIELD: self.prefix}
         self.logger.log(level, f"{self._escaped if args else self.prefix}{msg}", *args, **kwargs)
         if level == logging.WARNING and self.warnings.last:
-            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix)
+            self.logger.log(level, "%sfurther warnings of this call are not logged", self.prefix, extra=fields)
 
 
 def call_info(env: AgiEnvironment) -> CallInfo:
@@ -95,7 +103,7 @@ def call_key(started: float) -> str:
 
 
 def step_row(record: StepRecord) -> dict[str, Any]:
-    """The call_steps row of a step, each text cut at its cap (agi.storage.caps)."""
+    """The call_steps row of a step, each text cut at its cap (agi.db.caps)."""
     return cap_row({"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
                     "outcome": record.outcome, "started_at": iso(record.started_at),
                     "duration_ms": record.duration_ms, "details": capped_json(record.details)})
@@ -110,9 +118,13 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     key = call_key(started)
     info = call_info(env)
     flow = flows.get(env.flow_name)
-    call_log = CallLogAdapter(log, {"uniqueid": info.id or "-", "flow": env.flow_name or "-"})
-    cdr.call_started(_start_row(key, env, info, flow.name if flow else None, started))
-    channel = Channel(transport, settings.max_line, clock, call_log)
+    call_fields: dict[str, Any] = {"uniqueid": shorten(info.id or "-", PREFIX_PART), "linkedid": None,
+                                   "flow": shorten(env.flow_name or "-", PREFIX_PART)}
+    call_log = CallLogAdapter(log, call_fields)
+    cdr.call_started(_start_row(key, env, info, flow, started))
+    channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
+    if settings.linkedid:
+        call_fields["linkedid"] = await _linkedid(channel)
     trace: list[StepRecord] = []
     fields: dict[str, Any] = {}
     recorded: dict[str, Any] = {}
@@ -133,7 +145,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
         try:
             result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
-        except Exception as exc:  # noqa: BLE001 - the per-call boundary
+        except Exception as exc:
             call_log.exception("flow crashed; sending the call to the fallback")
             status, error = FAILED, f"internal error: {exc!r}"
     abort_reason = getattr(transport, "abort_reason", None)
@@ -149,10 +161,11 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     return status
 
 
-def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: str | None, started: float) -> dict[str, Any]:
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float) -> dict[str, Any]:
     """The CDR row as the call begins: it exists even if the server dies.
     Its text comes from the network: each value is cut at its cap."""
-    return cap_row({"id": key, "call_id": info.id, "flow": flow, "requested_flow": env.script,
+    return cap_row({"id": key, "call_id": info.id, "flow": flow.name if flow else None,
+                    "flow_version": (flow.version or None) if flow else None, "requested_flow": env.script,
                     "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
                     "channel": info.channel, "context": info.context, "extension": info.extension,
                     "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS})
@@ -168,8 +181,19 @@ def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str,
                     "fields": capped_json(fields)})
 
 
+async def _linkedid(channel: Channel) -> str | None:
+    """The call's linkedid (``CHANNEL(linkedid)``, cut at PREFIX_PART
+    characters); None when Asterisk does not say. Never raises: a flow
+    runs without it."""
+    try:
+        linkedid = await channel.get_variable("CHANNEL(linkedid)")
+    except STEP_FAILURES:
+        return None
+    return None if linkedid is None else shorten(linkedid, PREFIX_PART)
+
+
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,
-                         call_log: logging.LoggerAdapter) -> None:
+                         call_log: logging.LoggerAdapter[logging.Logger]) -> None:
     """Set AGIFLOW_STATUS (Asterisk allows it on a dead channel too, for the
     ``h`` extension) and, while the channel lives, send a failed call to
     the configured fallback. Never raises."""
@@ -179,5 +203,5 @@ async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | Non
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass
-    except Exception:  # noqa: BLE001 - still part of the per-call boundary
+    except Exception:
         call_log.exception("could not hand the call back to the dialplan")

@@ -46,7 +46,7 @@ FLOW_END_STATUSES = (CALLER_HANGUP, COMPLETED, FAILED)
 
 #: calls columns the session fills as the call starts and ends.
 SESSION_COLUMNS: dict[str, type] = {
-    "id": str, "call_id": str, "flow": str, "requested_flow": str, "caller": str,
+    "id": str, "call_id": str, "flow": str, "flow_version": str, "requested_flow": str, "caller": str,
     "caller_name": str, "called": str, "channel": str, "context": str, "extension": str,
     "args": str, "started_at": str, "answered_at": str, "ended_at": str, "duration": float,
     "status": str, "outcome": str, "last_step": str, "path": str, "steps": int,

@@ -18,7 +18,7 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be posted to, or None."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
         return f"invalid URL {url!r}: {exc}"
     if parts.scheme not in ("http", "https") or not parts.hostname:

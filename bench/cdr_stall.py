@@ -46,8 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agi.sim import CallerScript, SimulatedAsterisk, make_environment  # noqa: E402
-from bench.procstat import agiflow_server, free_port  # noqa: E402
+from agi.sim import CallerScript, SimulatedAsterisk, make_environment
+from bench.procstat import agiflow_server, free_port
 
 FLOW = """\
 version: 1

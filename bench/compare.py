@@ -57,7 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procstat import (ROOT, LoadRun, ServerProcess, agiflow_server, cpu_seconds, cpus,  # noqa: E402
+from bench.procstat import (ROOT, LoadRun, ServerProcess, agiflow_server, cpu_seconds, cpus,
                             free_port, open_files, rss_kb)
 
 HERE = ROOT / "bench"

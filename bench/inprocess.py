@@ -13,7 +13,7 @@ and so compares two versions of the code to the percent. The writer
 batches by time, so its share moves with valgrind's pace: compare the
 reactor side with ``--no-cdr``.
 
-    PYTHONPATH=. python bench/inprocess.py [--calls 2000] [--flow FILE] [--no-cdr]
+    PYTHONPATH=. python bench/inprocess.py [--calls 2000] [--flow FILE] [--no-cdr] [--metrics]
                                            [--log-level INFO] [--profile out.prof]
     PYTHONPATH=. python bench/inprocess.py --callgrind [--calls 300] [...]
     PYTHONPATH=. python bench/inprocess.py --quick
@@ -34,17 +34,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twisted.internet import task  # noqa: E402
-from twisted.internet.address import IPv4Address  # noqa: E402
-from twisted.internet.testing import StringTransport  # noqa: E402
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 
-from agi.storage.cdr_writer import CdrStore  # noqa: E402
-from agi.cli.common import setup_logging  # noqa: E402
-from agi.config import ServerConfig  # noqa: E402
-from agi.loading.library import FlowLibrary  # noqa: E402
-from agi.server.factory import FastAGIFactory  # noqa: E402
-from agi.server.protocol import FastAGIProtocol  # noqa: E402
-from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment  # noqa: E402
+from agi.storage.cdr_writer import CdrStore
+from agi.cli.common import setup_logging
+from agi.config import ServerConfig
+from agi.loading.library import FlowLibrary
+from agi.metered import MeteredCdr
+from agi.server.factory import FastAGIFactory
+from agi.server.prometheus import PrometheusMetrics
+from agi.server.protocol import FastAGIProtocol
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 
 HERE = Path(__file__).resolve().parent
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -113,8 +115,11 @@ def run(args: argparse.Namespace) -> None:
         store = CdrStore(folder / "cdr.db")
         store.open()
         store.start()
-        cdr = NoCdr() if args.no_cdr else store
-        factory = FastAGIFactory(library, cdr, ServerConfig(), task.Clock())
+        cdr: Any = NoCdr() if args.no_cdr else store
+        metrics = PrometheusMetrics() if args.metrics else None
+        if metrics is not None:  # as agiflow serve does with server.metrics
+            cdr = MeteredCdr(cdr, metrics)
+        factory = FastAGIFactory(library, cdr, ServerConfig(), task.Clock(), metrics=metrics)
         environment, replies = record_call(factory, args.flow.stem)
         for n in range(args.warm):
             one_call(factory, environment, replies, n)
@@ -145,6 +150,7 @@ def instructions(args: argparse.Namespace, calls: int) -> int:
     argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
             "--calls", str(calls), "--warm", "20", "--flow", str(args.flow), "--log-level", args.log_level]
     argv += ["--no-cdr"] if args.no_cdr else []
+    argv += ["--metrics"] if args.metrics else []
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
@@ -158,6 +164,8 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=300, help="calls made before measuring (default 300)")
     parser.add_argument("--flow", type=Path, default=HERE / "reference.yaml", help="the flow file")
     parser.add_argument("--no-cdr", action="store_true", help="keep no CDRs (measure what they cost)")
+    parser.add_argument("--metrics", action="store_true", help="count calls, steps and commands as "
+                        "server.metrics does (measure what it costs)")
     parser.add_argument("--log-level", default="INFO", help="INFO logs a line per call (default)")
     parser.add_argument("--profile", default=None, help="write a cProfile of the measured calls to this file")
     parser.add_argument("--callgrind", action="store_true", help="count instructions per call under valgrind")

@@ -36,15 +36,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agi.lists.admin import ImportResult, ListAdmin  # noqa: E402
-from agi.lists.csvio import ReadReport, read_entries  # noqa: E402
-from agi.lists.numbers import Normaliser  # noqa: E402
-from agi.lists.store import SqliteNumberLists  # noqa: E402
+from agi.lists.admin import ImportResult, ListAdmin
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.lists.store import SqliteNumberLists
 
 #: Listed numbers: 600000000-999999999 without 90xxxxxxx (the prefixes),
 #: the i-th spread over the range by a multiplier prime to its size.
@@ -220,7 +220,7 @@ def measure_lookups(db: Path, listed: list[str], count: int, lookups: int,
     every = {row[0] for row in conn.execute("SELECT number FROM list_entries WHERE list_id = ?", (list_id,))}
     misses = [n for n in misses if n not in every][:lookups]
     failures = []
-    for name, numbers, want in (("hits", listed, "exact"), ("misses", misses, None), ("prefix hits", prefix_hits, "prefix")):
+    for _kind, numbers, want in (("hits", listed, "exact"), ("misses", misses, None), ("prefix hits", prefix_hits, "prefix")):
         for number in numbers[:500]:
             hit = store.match("robinson", number)
             kind = None if hit is None else "prefix" if hit.prefix else "exact"

@@ -57,7 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment  # noqa: E402
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 
 QUEUE_COMMAND = re.compile(r'^EXEC\s+"?Queue"?(\s|$)', re.IGNORECASE)
 #: In ``held`` mode a call's Queue reply waits for the release, not a time.

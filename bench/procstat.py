@@ -111,13 +111,14 @@ class ServerProcess:
 
 
 def agiflow_server(folder: Path, flow_file: Path, port: int, *, cpu: int | None = None,
-                   log_level: str = "INFO", **server: Any) -> ServerProcess:
-    """``agiflow serve`` on a fresh config, flows folder and database in ``folder``."""
+                   log_level: str = "INFO", database: str = "cdr.db", **server: Any) -> ServerProcess:
+    """``agiflow serve`` on a fresh config, flows folder and database in
+    ``folder`` (or the ``database`` given: a PostgreSQL URL)."""
     (folder / "flows").mkdir(parents=True, exist_ok=True)
     (folder / "flows" / flow_file.name).write_text(flow_file.read_text(encoding="utf-8"), encoding="utf-8")
     settings = {"host": "127.0.0.1", "port": port, "watch_interval": 0, "drain_timeout": 60,
                 "max_calls": 20000, "env_timeout": 5, **server}
-    (folder / "config.yaml").write_text(json.dumps({"server": settings, "flows": "flows", "database": "cdr.db",
+    (folder / "config.yaml").write_text(json.dumps({"server": settings, "flows": "flows", "database": database,
                                                     "log_level": log_level}), encoding="utf-8")
     argv = [sys.executable, "-c", SERVE, "serve", "-c", str(folder / "config.yaml")]
     return ServerProcess("agiflow", argv, port, cwd=folder, cpu=cpu)

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procstat import (ROOT, LoadRun, agiflow_server, cpu_seconds, cpus, free_port,  # noqa: E402
+from bench.procstat import (ROOT, LoadRun, agiflow_server, cpu_seconds, cpus, free_port,
                             open_files, percent_change, rss_kb)
 
 REFERENCE_FLOW = ROOT / "bench" / "reference.yaml"

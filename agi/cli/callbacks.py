@@ -1,6 +1,6 @@
 """``agiflow callbacks``: the callback requests callers left, for the dialer
 or the agents who call back. Reads and updates the ``callbacks`` table
-while the server runs (WAL)."""
+while the server runs (SQLite's WAL, or PostgreSQL)."""
 from __future__ import annotations
 
 import csv
@@ -18,11 +18,11 @@ from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks
 from agi.dialer.callfiles import CallFileError
 from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN
-from agi.lists.store import SqliteNumberLists
 from agi.loading.loader import load_schedules
 from agi.services import OverridesUnavailable
 from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
-from agi.storage.overrides import SqliteOverrides
+from agi.storage.overrides import simulation_overrides
+from agi.storage.stores import callback_book, number_lists
 from agi.cli.common import config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
@@ -56,7 +56,7 @@ def callbacks() -> None:
 
 
 def _book(config_path: str | None, need: Need) -> CallbackBook:
-    return CallbackBook(get_database(config_path, need)[1])
+    return callback_book(get_database(config_path, need)[1])
 
 
 def _since(text: str | None) -> str | None:
@@ -170,9 +170,9 @@ def dial(spool: Path, channel: str, context: str, extension: str, limit: int, sc
         return
     settings = DialSettings(spool, channel, context, extension, wait, callerid, limit, tuple(dnc), queue,
                             timedelta(minutes=retry_after), max_attempts, dry_run)
-    lists = SqliteNumberLists(database, config.default_region)
+    lists = number_lists(database, config.default_region)
     try:
-        report = dial_callbacks(CallbackBook(database), lists, settings, moment_now)  # CallbackError: exit 1
+        report = dial_callbacks(callback_book(database), lists, settings, moment_now)  # CallbackError: exit 1
     except CallFileError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -195,7 +195,7 @@ def _schedule_open(config: Config, name: str, at: datetime) -> bool:
         raise click.BadParameter(f"no schedule named {name!r} in {config.flows} "
                                  f"(known: {', '.join(sorted(found)) or 'none'})", param_hint="--schedule")
     try:
-        reader = SqliteOverrides(config.database, readonly=True) if config.database.is_file() else None
+        reader = simulation_overrides(config.database)
         override = reader.active(name, at) if reader else None
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot read overrides: {exc}") from None

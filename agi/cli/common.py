@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+
+import psycopg
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,20 +16,24 @@ import click
 
 from agi.cli.database import Need, database_problem
 from agi.config import Config, ConfigError, load_config
+from agi.db.location import Database, parse_database
+from agi.storage.migrations import SchemaError
 from agi.reports.db import ReportError
 from agi.services import ListUnavailable, OverridesUnavailable, SupervisorsUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
+from agi.log_json import JsonFormatter
 from agi.log_output import BoundedFormatter, batched_stderr
 
 DEFAULT_CONFIG = "config.yaml"
 
 #: Errors a store or a report raises with a message meant for the user.
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError,
-                                               SupervisorsUnavailable)
+                                               SupervisorsUnavailable, SchemaError)
 #: Everything a command's environment can raise: one line, exit 1.
-ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, UnicodeError, *DOMAIN_ERRORS)
+ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, OSError, UnicodeError,
+                                                    *DOMAIN_ERRORS)
 #: Where the database a command uses is kept, to name it in an error.
 _DATABASE_KEY = "agiflow.database"
 
@@ -49,15 +55,15 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def get_database(config_path: str | None, need: Need, path: str | Path | None = None) -> tuple[Config, Path]:
+def get_database(config_path: str | None, need: Need, path: str | Path | None = None) -> tuple[Config, Database]:
     """The config and its database (``path`` when given), checked for what
     the command needs: a missing, unreadable or foreign database is
     one line and exit 1."""
     config = get_config(config_path)
-    return config, checked_database(Path(path) if path is not None else config.database, need)
+    return config, checked_database(parse_database(path) if path is not None else config.database, need)
 
 
-def checked_database(database: Path, need: Need) -> Path:
+def checked_database(database: Database, need: Need) -> Database:
     """``database``, once it is known to serve a command that needs it so
     (else one line and exit 1); errors later name it too."""
     click.get_current_context().meta[_DATABASE_KEY] = database
@@ -100,26 +106,27 @@ class AgiflowGroup(click.Group):
             raise CliError(describe_error(exc, ctx.meta.get(_DATABASE_KEY))) from None
 
 
-def describe_error(exc: BaseException, database: Path | None) -> str:
+def describe_error(exc: BaseException, database: Database | None) -> str:
     """One line for an error from the environment."""
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, (sqlite3.Error, psycopg.Error)):
         where = f"the database {database}" if database is not None else "the database"
-        return f"{where}: {exc}"
+        return f"{where}: {' '.join(str(exc).split())}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None) -> None:
+def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None, fmt: str = "text") -> None:
     """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
-    writes routine lines in batches at most half a second apart (agi.log_output)."""
+    writes routine lines in batches at most half a second apart (agi.log_output);
+    ``fmt`` ``json`` writes each line as a JSON object (agi.log_json)."""
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    handler.setFormatter(BoundedFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 

@@ -3,7 +3,9 @@ command opens it, so that a wrong ``database`` setting is one clear line
 (a folder, random bytes, another program's SQLite file, a missing file)
 and never a traceback from deep inside a query.
 
-Pure ``sqlite3`` and ``os``: no click.
+A PostgreSQL database is checked by connecting to it and reading its
+schema version; a command that writes brings the schema up to date first
+(online migrations only, as ``agiflow serve`` does). No click here.
 """
 from __future__ import annotations
 
@@ -13,6 +15,12 @@ import sqlite3
 from enum import Enum
 from pathlib import Path
 from urllib.parse import quote
+
+import psycopg
+
+from agi.db import postgres as pg
+from agi.db.location import Database, PostgresUrl
+from agi.storage.migrations import SchemaError, upgrade, version
 
 #: The columns of agiflow's tables that every version has. A table of one
 #: of these names without them belongs to another program.
@@ -26,6 +34,7 @@ AGIFLOW_TABLES: dict[str, frozenset[str]] = {
     "schedule_overrides": frozenset({"schedule", "state", "until", "reason", "set_at"}),
     "supervisor_pins": frozenset({"number", "pin_hash", "failures", "locked_until", "updated_at"}),
     "supervisor_audit": frozenset({"id", "at", "number", "action", "result"}),
+    "agiflow_schema": frozenset({"version", "upgraded_at"}),
 }
 #: Tables SQLite or its extensions add to any database.
 _SQLITE_TABLES = ("sqlite_", "_litestream")
@@ -40,9 +49,11 @@ class Need(Enum):
     WRITE = "write"  # created (with its folder) when missing, else it must be writable
 
 
-def database_problem(path: Path, need: Need) -> str | None:
+def database_problem(path: Database, need: Need) -> str | None:
     """Why the database at ``path`` cannot serve a command that needs it
     (``need``), as one sentence naming the file; None when it can."""
+    if isinstance(path, PostgresUrl):
+        return _postgres_problem(path, need)
     if path.is_dir():
         return f"the database {path} is a directory, not a database file (check 'database' in the config)"
     if not path.exists():
@@ -95,3 +106,18 @@ def _read_only(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
+
+
+def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
+    """Can the server be reached, and is its schema one this agiflow reads?
+    A command that writes upgrades it (online migrations only)."""
+    try:
+        if need in (Need.WRITE, Need.UPDATE):
+            upgrade(url, online_only=True)
+        else:
+            version(url)
+    except SchemaError as exc:
+        return f"the database {url}: {exc}"
+    except psycopg.Error as exc:
+        return f"cannot use the database {url}: {pg.one_line(exc)}"
+    return None

@@ -12,11 +12,12 @@ import click
 from agi.cli.common import CliError, config_option, get_database
 from agi.cli.database import Need
 from agi.config import Config
-from agi.lists.admin import ImportResult, ListAdmin
+from agi.db.location import exists
+from agi.lists.admin import ImportResult
 from agi.lists.csvio import ReadReport, read_entries, text_lines, write_entries
 from agi.lists.numbers import Entry, Normaliser
 from agi.lists.schema import LIST_NAME_RE
-from agi.lists.store import SqliteNumberLists
+from agi.storage.stores import list_admin as ListAdmin, number_lists
 from agi.safe_text import terminal_text
 from agi.services import ListUnavailable
 
@@ -70,11 +71,11 @@ def show(config_path: str | None) -> None:
     """Every list with its number of entries."""
     config, database = get_database(config_path, Need.OPTIONAL)
     found = []
-    if database.exists():
+    if exists(database):
         with ListAdmin(database, read_only=True) as admin:
             found = admin.lists()
     if not found:
-        click.echo(f"no number lists in {database}" + ("" if database.exists() else " (the file does not exist)"))
+        click.echo(f"no number lists in {database}" + ("" if exists(database) else " (the file does not exist)"))
         return
     width = max(len(s.name) for s in found)
     click.echo(f"{'list':<{width}}  {'entries':>10}  updated")
@@ -153,7 +154,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
         config, database = get_database(config_path, Need.READ)
     except CliError as exc:
         raise CliError(exc.message, CHECK_ERROR) from None
-    store = SqliteNumberLists(database, config.default_region)
+    store = number_lists(database, config.default_region)
     try:
         hit = store.match(name, number)
     except (ValueError, ListUnavailable) as exc:

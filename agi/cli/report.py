@@ -5,14 +5,15 @@ result with ``agi.reports.render``. Definitions are in docs/reports.md.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
+from agi.db.location import parse_database
 from agi.cli.common import checked_database, config_option, get_database
 from agi.cli.database import Need
 from agi.reports import run_report
@@ -26,12 +27,24 @@ from agi.vocabulary import STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+def _versions(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--flow-version values, checked: 4 to 40 hex digits each."""
+    for value in values:
+        if not re.fullmatch(r"[0-9a-fA-F]{4,40}", value):
+            raise click.BadParameter(f"{value!r}: a flow version is 4 to 40 hex digits, as `agiflow status` "
+                                     "or the calls report shows it")
+    return tuple(value.lower() for value in values)
+
+
 _COMMON = [
     click.option("--since", metavar="WHEN", help="Calls that started at or after WHEN: 2025-03-10, "
                  "2025-03-10T09:30, 7d, 24h, 30m, 2w, today, yesterday, now."),
     click.option("--until", metavar="WHEN", help="Calls that started before WHEN; a date includes "
                  "that whole day."),
     click.option("--flow", "flows", metavar="NAME", multiple=True, help="Only this flow (repeat for several)."),
+    click.option("--flow-version", "flow_versions", metavar="VERSION", multiple=True, callback=_versions,
+                 help="Only calls that ran this flow version (its first hex digits are "
+                 "enough; repeat for several)."),
     click.option("--caller", metavar="NUMBER", help="Only this caller; NUMBER* for a prefix."),
     click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for dates, days and hours "
                  "(IANA name, e.g. Europe/Madrid; default: the system's)."),
@@ -57,7 +70,7 @@ def report() -> None:
     """Supervisor reports over the CDRs.
 
     Each command below is one report; each takes --since, --until, --flow,
-    --caller, --tz, --format and -o. Definitions: docs/reports.md."""
+    --flow-version, --caller, --tz, --format and -o. Definitions: docs/reports.md."""
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
@@ -65,8 +78,9 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     now = datetime.now(timezone.utc)
     since = _call(moment, common["since"], now, tz, param="--since") if common["since"] else None
     until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
-    filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name)
-    database = checked_database(Path(common["database"]), Need.READ) if common["database"] \
+    filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
+                      tuple(common["flow_versions"]))
+    database = checked_database(parse_database(common["database"]), Need.READ) if common["database"] \
         else get_database(common["config_path"], Need.READ)[1]
     fmt, output = common["fmt"], common["output"]
     result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line
@@ -109,7 +123,7 @@ def calls(statuses: tuple[str, ...], outcomes: tuple[str, ...], limit: int | Non
 @common_options
 @click.option("--by", type=click.Choice(SUMMARY_GROUPS), default="flow", show_default=True)
 def summary(by: str, **common: Any) -> None:
-    """Counts and durations grouped by flow, outcome, status, queue, day or hour."""
+    """Counts and durations grouped by flow, flow version, outcome, status, queue, day or hour."""
     _run("summary", common, by=by)
 
 
@@ -117,7 +131,7 @@ def summary(by: str, **common: Any) -> None:
 @common_options
 @click.option("--by", type=click.Choice(INBOUND_GROUPS), default="flow", show_default=True)
 def inbound(by: str, **common: Any) -> None:
-    """DUR, ACD and ASR per flow, queue, day or hour."""
+    """DUR, ACD and ASR per flow, flow version, queue, day or hour."""
     _run("inbound", common, by=by)
 
 

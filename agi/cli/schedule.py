@@ -18,7 +18,8 @@ from agi.config import Config
 from agi.loading.loader import load_schedules
 from agi.hours.evaluate import changes, describe_time, state_at
 from agi.hours.model import Schedule
-from agi.storage.overrides import STATES, SqliteOverrides
+from agi.db.location import exists
+from agi.storage.overrides import STATES, SqliteOverrides, simulation_overrides, writable_overrides
 from agi.hours.spec import parse_moment
 from agi.services import Override, OverridesUnavailable
 
@@ -59,7 +60,7 @@ def _find(config: Config, name: str) -> Schedule:
 
 
 def _reader(config: Config) -> SqliteOverrides | None:
-    return SqliteOverrides(config.database, readonly=True) if config.database.is_file() else None
+    return simulation_overrides(config.database)
 
 
 def _unexpired(config: Config, name: str, at: datetime) -> Override | None:
@@ -180,7 +181,8 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
         raise click.BadParameter(f"{describe_time(begin, zone)} is not before --until ({describe_time(end, zone)})",
                                  param_hint="--from")
     try:
-        SqliteOverrides(config.database).set(Override(name, state, end, reason, begin, _user(), "cli"), moment)
+        writable_overrides(config.database).set(Override(name, state, end, reason, begin, _user(), "cli"),
+                                                moment)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)
@@ -198,8 +200,8 @@ def clear(name: str, config_path: str | None) -> None:
     moment = now()
     in_force = _unexpired(config, name, moment)
     try:
-        if config.database.is_file():
-            SqliteOverrides(config.database).clear(name)
+        if exists(config.database):
+            writable_overrides(config.database).clear(name)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot clear the override: {exc}") from None
     if in_force is None:

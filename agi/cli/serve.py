@@ -27,5 +27,5 @@ def serve(config_path: str | None, port: int | None) -> None:
     config, _ = get_database(config_path, Need.WRITE)  # checked before the log starts: one line, exit 1
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
-    setup_logging(config.log_level, batched=True)
+    setup_logging(config.log_level, batched=True, fmt=config.log_format)
     sys.exit(run_server(config))

@@ -14,7 +14,7 @@ from agi.cli.common import config_option, get_config, get_database
 from agi.cli.database import Need
 from agi.lists.numbers import normaliser
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
-from agi.storage.supervisors import LOCK_SECONDS, MAX_FAILURES, SqliteSupervisors, pin_problem
+from agi.storage.supervisors import LOCK_SECONDS, MAX_FAILURES, pin_problem, supervisors_store
 
 
 def now() -> datetime:
@@ -60,7 +60,7 @@ def set_pin(number: str, from_stdin: bool, config_path: str | None) -> None:
     if problem:
         raise click.BadParameter(problem, param_hint="PIN")
     _, database = get_database(config_path, Need.WRITE)
-    SqliteSupervisors(database, create=True).set_pin(e164, pin, now(), _user())
+    supervisors_store(database, create=True).set_pin(e164, pin, now(), _user())
     click.echo(f"{e164}: PIN set")
 
 
@@ -71,7 +71,7 @@ def remove(number: str, config_path: str | None) -> None:
     """Remove the PIN of NUMBER: it can no longer act as a supervisor."""
     e164 = _number(config_path, number)
     _, database = get_database(config_path, Need.UPDATE)
-    removed = SqliteSupervisors(database).remove(e164, now(), _user())
+    removed = supervisors_store(database).remove(e164, now(), _user())
     click.echo(f"{e164}: PIN removed" if removed else f"{e164}: no PIN")
     if not removed:
         sys.exit(1)
@@ -82,7 +82,7 @@ def remove(number: str, config_path: str | None) -> None:
 def list_pins(config_path: str | None) -> None:
     """Numbers with a PIN, their wrong PINs in a row and any lock."""
     _, database = get_database(config_path, Need.READ)
-    rows = SqliteSupervisors(database).pins()
+    rows = supervisors_store(database).pins()
     if not rows:
         click.echo("no supervisor PINs")
         return
@@ -106,7 +106,7 @@ def audit(since: str | None, number: str | None, config_path: str | None) -> Non
             start = sql_time(moment(since, now(), system_zone()[0]))
         except TimeError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-    rows = SqliteSupervisors(database).audit_log(start, _number(config_path, number) if number else None)
+    rows = supervisors_store(database).audit_log(start, _number(config_path, number) if number else None)
     if not rows:
         click.echo("no audit entries")
         return

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import Any, Protocol
 
 from agi.dialer import callfiles
 from agi.dialer.callfiles import CallFile, CallFileError
-from agi.services import ListUnavailable, NumberLists
+from agi.services import ListHit, ListUnavailable
 from agi.storage.callbacks import PENDING, CallbackBook
 from agi.vocabulary import iso
+
+class NumberLists(Protocol):
+    """The number lists a command reads on its own thread (an answer at once)."""
+
+    def match(self, list_name: str, number: str) -> ListHit | None:
+        """As ``agi.services.NumberLists.match``."""
+
 
 #: What ``--channel`` may name: the number in E.164, its digits, the request id.
 CHANNEL_FIELDS = ("number", "digits", "id")

@@ -47,7 +47,7 @@ class CallContext:
     """
 
     def __init__(self, channel: Channel, call: CallInfo, flow: Flow, clock: Callable[[], float],
-                 log: logging.LoggerAdapter | None = None, services: Services | None = None) -> None:
+                 log: logging.LoggerAdapter[logging.Logger] | None = None, services: Services | None = None) -> None:
         self.channel = channel
         self.call = call
         self.flow = flow

@@ -176,7 +176,7 @@ def _own_size(item: Any) -> int:
     if isinstance(item, (str, bytes)):
         return len(item) + 3
     if is_int(item):
-        return item.bit_length() // 3 + 3
+        return int(item.bit_length()) // 3 + 3
     return 8
 
 

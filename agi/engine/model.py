@@ -49,6 +49,8 @@ class Flow:
     description: str = ""
     source: str = ""
     prompts: tuple[PromptText, ...] = ()
+    #: The content version of its file (agi/loading/versions.py); "" when built by hand.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class FlowSet:
 
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)
+
+    def versions(self) -> dict[str, str]:
+        """Each flow's version, by name."""
+        return {name: flow.version for name, flow in self.flows.items()}
 
     def __len__(self) -> int:
         return len(self.flows)

@@ -75,7 +75,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters[_CONCAT] = _concat
 
     @staticmethod
-    def concat(parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(parts: Iterable[str]) -> str:
         """The whole result of a render, stopped as soon as it is too long."""
         out, length = [], 0
         for part in parts:
@@ -97,7 +97,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             limits.check_printf(left, right)
         return checked(self.binop_table[operator](left, right), f"the result of {operator}")
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         builtin = inspect.isbuiltin(__obj)
         tick(steps=0 if builtin else 1)
         if builtin:
@@ -178,7 +178,7 @@ def _concat(pieces: tuple[Any, ...]) -> str:
     for piece in pieces:
         limits.check_written(piece, "a piece of ~")
     tick()
-    return checked("".join(map(str, pieces)), "the result of ~")
+    return str(checked("".join(map(str, pieces)), "the result of ~"))
 
 
 class _Rewriter(NodeTransformer):

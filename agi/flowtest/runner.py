@@ -76,7 +76,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           talk_time=given.talk_time, app_results=given.app_results,
                           queue_member=given.agent, args=given.args, on_call=given.on_call,
                           spy_sessions=given.spy_sessions, services=services)
-    except Exception as exc:  # noqa: BLE001 - one case's boundary: the other cases still run
+    except Exception as exc:
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
     return CaseResult(case, tuple(check(case, seen)), seen)

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
 from agi.lists.store import connect
 from agi.services import ListUnavailable
-from agi.storage.caps import CAPS, cap_text
+from agi.db.caps import CAPS, cap_text
 
 #: Rows removed per transaction when old entries are purged.
 PURGE_CHUNK = 50_000
@@ -171,12 +171,11 @@ class ListAdmin:
             if read == 0 and require_entries:
                 raise ValueError("no entries to import")
             lengths = 0  # the key lengths of the staged prefixes, as a mask
-            for (length,) in self.conn.execute(sql.STAGED_PREFIX_LENGTHS):
+            for (length,) in self._staged_prefix_lengths():
                 lengths |= 1 << int(length)
             result, old_id = self._copy_staged(name, read, replace, lengths)
         finally:
-            for statement in sql.STAGING_CLEAR:
-                self.conn.execute(statement)
+            self._clear_staging()
         if old_id is not None:
             self._purge(old_id)
         self._shrink_wal()
@@ -196,6 +195,17 @@ class ListAdmin:
             self.conn.execute(sql.STAGING_CLEAR[0])
         return read[0]
 
+    def _staged_prefix_lengths(self) -> Iterable[tuple[int]]:
+        return self.conn.execute(sql.STAGED_PREFIX_LENGTHS)
+
+    def _clear_staging(self) -> None:
+        for statement in sql.STAGING_CLEAR:
+            self.conn.execute(statement)
+
+    def _copy_sql(self) -> str:
+        """The statement copying staged entries into a list (in the import's transaction)."""
+        return sql.STAGING_COPY
+
     def _copy_staged(self, name: str, read: int, replace: bool, lengths: int) -> tuple[ImportResult, int | None]:
         """One transaction: staged rows into the list (``lengths``: the mask
         of their prefix lengths). Returns the result and the id of entries
@@ -208,7 +218,7 @@ class ListAdmin:
                 list_id, old_id, before = self._new_id(name), int(row[0]), 0
             else:
                 list_id, old_id, before, lengths = int(row[0]), None, int(row[1]), lengths | int(row[2])
-            added = self.conn.execute(sql.STAGING_COPY, (list_id, int(self.clock()))).rowcount
+            added = self.conn.execute(self._copy_sql(), (list_id, int(self.clock()))).rowcount
             self.conn.execute(sql.POINT_LIST, (list_id, before + added, lengths, self._now(), name))
         return ImportResult(name, read, added, before + added, replace and old_id is not None), old_id
 
@@ -245,7 +255,7 @@ class ListAdmin:
             self._purge(list_id)
         return len(orphans)
 
-    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> "_Transaction":
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Any:
         return _Transaction(self.conn, begin)
 
 

@@ -24,7 +24,7 @@ from typing import BinaryIO, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
-from agi.storage.caps import CAPS, cap_text
+from agi.db.caps import CAPS, cap_text
 
 #: Characters a list entry's note keeps (docs/cdr.md lists every cap).
 NOTE_CAP = CAPS["note"]

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
 from agi.lists.schema import match_sql
 from agi.services import ListHit, ListUnavailable
-from agi.storage.sqlite_files import attribute_problem
+from agi.db.sqlite_files import attribute_problem
 
 #: How long a lookup may wait for a lock (only WAL recovery takes one).
 READ_BUSY_TIMEOUT_MS = 200
@@ -87,7 +87,7 @@ class SqliteNumberLists:
     def _query(self, list_name: str, keys: list[str]) -> tuple[Any, ...]:
         """One statement, so the list, its prefix lengths and its entries
         come from the same snapshot. Never while a file of the database is
-        immutable (agi.storage.sqlite_files): the list is then unavailable."""
+        immutable (agi.db.sqlite_files): the list is then unavailable."""
         if self._conn is None and not self.path.is_file():
             what = "is a directory, not a database file" if self.path.is_dir() else "does not exist"
             raise ListUnavailable(f"cannot read number list {list_name!r}: the database {self.path} {what}")

@@ -1,13 +1,16 @@
 """The flows the server runs: loaded from a folder, replaced whole on reload,
-kept as they were when the new files have any error."""
+kept as they were when the new files have any error. Each load is counted,
+and logs each flow's version that changed (agi/loading/versions.py)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
 from agi.loading.loader import flow_files, load_flows
 from agi.engine.model import FlowSet
+from agi.loading.versions import folder_commit, version_changes
 from agi.loading.yamlio import SourceError
 
 log = logging.getLogger("agiflow.flows")
@@ -16,14 +19,29 @@ log = logging.getLogger("agiflow.flows")
 class FlowLibrary:
     """Holds the current FlowSet; calls in progress keep the set they began with."""
 
-    def __init__(self, folder: str | Path, on_load: Callable[[FlowSet], None] | None = None) -> None:
+    def __init__(self, folder: str | Path, on_load: Callable[[FlowSet], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.folder = Path(folder)
         self.on_load = on_load
+        self.clock = clock
         self.current = FlowSet()
+        #: The Git commit of the flows folder when the set was loaded (None: not in Git).
+        self.commit: str | None = None
+        #: Loads tried (the first one included), and those that kept the previous set.
+        self.reloads = 0
+        self.reload_errors = 0
+        #: When the last load was tried, and when the current set was loaded.
+        self.last_reload_at: float | None = None
+        self.loaded_at: float | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
 
     def __call__(self) -> FlowSet:
         return self.current
+
+    @property
+    def last_reload_ok(self) -> bool:
+        """False when the last load failed (the previous flows are kept)."""
+        return self.last_reload_at is None or self.last_reload_at == self.loaded_at
 
     def snapshot(self) -> tuple[tuple[str, int, int], ...]:
         """Name, mtime and size of every flow file: changes when any file does."""
@@ -46,14 +64,21 @@ class FlowLibrary:
             if not errors and not flows.flows:
                 errors = [SourceError(str(self.folder), 1, "no flow files (*.yaml) in the flows folder")]
         self._snapshot = snapshot
+        self.reloads += 1
+        self.last_reload_at = self.clock()
         if errors:
+            self.reload_errors += 1
             for error in errors:
                 log.error("%s", error)
             log.error("flows not reloaded: %d errors; still serving the previous %d flows",
                       len(errors), len(self.current))
             return errors
-        self.current = flows
-        log.info("loaded %d flows from %s: %s", len(flows), self.folder, ", ".join(sorted(flows.flows)))
+        previous, self.current, self.loaded_at = self.current, flows, self.last_reload_at
+        self.commit = folder_commit(self.folder)
+        log.info("loaded %d flows from %s: %s%s", len(flows), self.folder, ", ".join(sorted(flows.flows)),
+                 f" (commit {self.commit})" if self.commit else "")
+        for change in version_changes(previous.versions(), flows.versions()):
+            log.info("flow %s", change)
         if self.on_load is not None:
             self.on_load(flows)
         return []

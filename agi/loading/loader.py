@@ -16,6 +16,7 @@ from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
 from agi.loading.schedules_file import build_schedules, is_schedules_document
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
+from agi.loading.versions import content_version
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.steps import REGISTRY
 from agi.steps.base import node_of
@@ -92,45 +93,53 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
     """Read and parse one YAML file: its document, or the errors."""
+    document, _, errors = read_versioned(path)
+    return document, errors
+
+
+def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
+    """Read and parse one YAML file: its document and the content version
+    of the bytes read (agi/loading/versions.py), or the errors."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [SourceError(file, 1, f"cannot read flow file: {exc}")]
+        return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
     try:
-        return load_yaml(text), []
+        return load_yaml(text), content_version(data), []
     except DocumentError as exc:
-        return None, [SourceError(file, exc.line, exc.message)]
+        return None, "", [SourceError(file, exc.line, exc.message)]
 
 
 def load_flow_file(path: str | Path, schedules: Mapping[str, Schedule | None] | None = None
                    ) -> tuple[Flow | None, list[SourceError]]:
     """Load and check one flow file alone (a ``goto`` is not followed);
     its schedule steps may name ``schedules``."""
-    document, problems = read_document(path)
+    document, version, problems = read_versioned(path)
     if problems:
         return None, problems
-    flow, problems = flow_from_document(document, str(path), schedules or {})
+    flow, problems = flow_from_document(document, str(path), schedules or {}, version)
     if flow is not None:
         problems = sorted(compliance_errors({flow.name: flow}, {flow.name: document}))
     return (flow if not problems else None), problems
 
 
-def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedule | None]
-                       ) -> tuple[Flow | None, list[SourceError]]:
-    """Check one parsed flow file and build its Flow."""
+def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedule | None],
+                       version: str = "") -> tuple[Flow | None, list[SourceError]]:
+    """Check one parsed flow file and build its Flow (of content ``version``)."""
     errors = _Errors(file, document)
     if not isinstance(document, MarkedMap):
         errors.add([], "a flow file must be a mapping with version, name, start and steps")
         return None, errors.items
     if not errors.schema(_FLOW_VALIDATOR, document, [], ""):
         return None, errors.items
-    flow = _build_flow(document, file, errors, schedules)
+    flow = _build_flow(document, file, errors, schedules, version)
     return (flow if not errors.items else None), sorted(errors.items)
 
 
 def _build_flow(document: MarkedMap, file: str, errors: _Errors,
-                schedules: Mapping[str, Schedule | None]) -> Flow:
+                schedules: Mapping[str, Schedule | None], version: str) -> Flow:
     steps = {}
     for name, raw in document["steps"].items():
         step = _build_step(name, raw, errors, schedules)
@@ -144,7 +153,7 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
                 language=document.get("language"), description=document.get("description", ""),
                 params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file,
-                prompts=prompt_texts(document.get("prompts"), ["prompts"], document))
+                prompts=prompt_texts(document.get("prompts"), ["prompts"], document), version=version)
     if len(steps) == len(document["steps"]):
         _check_graph(flow, errors)
     return flow
@@ -239,13 +248,13 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
     name any schedule."""
     errors: list[SourceError] = []
     documents = _read_all(paths, errors)
-    schedules = _load_schedules([(f, d) for f, d in documents if is_schedules_document(d)], errors)
+    schedules = _load_schedules([(f, d) for f, d, _ in documents if is_schedules_document(d)], errors)
     flows: dict[str, Flow] = {}
     sources: dict[str, Any] = {}
-    for file, document in documents:
+    for file, document, version in documents:
         if is_schedules_document(document):
             continue
-        flow, found = flow_from_document(document, str(file), schedules)
+        flow, found = flow_from_document(document, str(file), schedules, version)
         errors.extend(found)
         if flow is None:
             continue
@@ -260,7 +269,7 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
     errors += compliance_errors(flows, sources)
-    errors += template_check.library_errors(flows, {str(file): document for file, document in documents})
+    errors += template_check.library_errors(flows, {str(file): document for file, document, _ in documents})
     if errors:
         return FlowSet(), sorted(errors)
     return FlowSet(flows, {name: s for name, s in schedules.items() if s is not None}), []
@@ -294,7 +303,7 @@ def load_schedules(paths: Iterable[str | Path]) -> tuple[dict[str, Schedule], li
     """Only the schedules under ``paths``; flow files are not checked, so
     schedules can be shown and overridden while a flow has errors."""
     read_errors: list[SourceError] = []
-    documents = [(f, d) for f, d in _read_all(paths, read_errors) if is_schedules_document(d)]
+    documents = [(f, d) for f, d, _ in _read_all(paths, read_errors) if is_schedules_document(d)]
     errors = [e for e in read_errors if _mentions_schedules(e.file)]
     schedules = _load_schedules(documents, errors)
     if errors:
@@ -311,8 +320,9 @@ def _mentions_schedules(file: str) -> bool:
         return True
 
 
-def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tuple[Path, Any]]:
-    """Every file under ``paths`` parsed; the errors of those that cannot be."""
+def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tuple[Path, Any, str]]:
+    """Every file under ``paths`` parsed, with its content version; the
+    errors of those that cannot be."""
     documents = []
     for file in flow_files(paths):
         if not file.exists():
@@ -321,10 +331,10 @@ def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tu
         if file.name.endswith(TEST_FILE_SUFFIXES):
             errors.append(SourceError(str(file), 1, "a test-case file, not a flow: run it with `agiflow test`"))
             continue
-        document, found = read_document(file)
+        document, version, found = read_versioned(file)
         errors.extend(found)
         if not found:
-            documents.append((file, document))
+            documents.append((file, document, version))
     return documents
 
 

@@ -26,14 +26,14 @@ class SourceError:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-class MarkedMap(dict):
+class MarkedMap(dict[str, Any]):
     """A mapping that remembers where it and each of its keys stand."""
 
     line: int = 0
     key_lines: dict[str, int]
 
 
-class MarkedList(list):
+class MarkedList(list[Any]):
     """A list that remembers where it and each of its items stand."""
 
     line: int = 0
@@ -92,7 +92,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 def load_yaml(text: str) -> Any:
     """Parse one YAML document; raise DocumentError with a 1-based line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except DocumentError:
         raise
     except yaml.MarkedYAMLError as exc:

@@ -54,7 +54,8 @@ def quote_argument(value: object) -> str:
 def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) -> bytes:
     """Build one command line: the verb words as they are, every argument quoted.
 
-    Raises CommandError for line breaks, too many arguments, or a line
+    Raises CommandError for line breaks, text that is not valid Unicode
+    (a lone surrogate), too many arguments, or a line
     (newline included) longer than ``max_line`` bytes: Asterisk would cut it
     in two and run the tail as a second command.
     """
@@ -72,7 +73,11 @@ def _encode(verb: str, max_line: int, *args: object) -> bytes:
         words = _VERB_WORDS[verb] = len(verb.split())
     if words + len(args) > MAX_ARGUMENTS:
         raise CommandError(f"{verb}: more than {MAX_ARGUMENTS} arguments")
-    line = " ".join([verb, *map(quote_argument, args)]).encode("utf-8") + b"\n"
+    text = " ".join([verb, *map(quote_argument, args)])
+    try:
+        line = text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. "\ud800" from a webhook's JSON
+        raise CommandError(f"{verb}: an argument is not valid Unicode text ({exc.reason})") from None
     if len(line) > max_line:
         raise CommandError(f"{verb}: command line of {len(line)} bytes exceeds the limit of {max_line}")
     return line

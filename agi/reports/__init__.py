@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from agi.db.location import PostgresUrl
 from agi.reports.callers import fcr, tracking
 from agi.reports.compliance import compliance
 from agi.reports.db import CdrReader, ReportError
@@ -27,7 +28,7 @@ KINDS = tuple(BUILDERS)
 __all__ = ["BUILDERS", "KINDS", "Chart", "Column", "Filters", "Report", "ReportError", "run_report"]
 
 
-def run_report(database: str | Path, kind: str, filters: Filters, now: datetime, *,
+def run_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
                charts: bool = False, **options: Any) -> Report:
     """Build the ``kind`` report from the CDR file ``database`` in one read
     transaction. ``charts`` adds the chart series the HTML page draws."""

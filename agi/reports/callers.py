@@ -62,12 +62,12 @@ def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: flo
     # earlier one, and ahead one window for the repeats of the last ones
     wide = replace(filters, since=filters.since - window if filters.since else None,
                    until=filters.until + window if filters.until else None)
-    clause, params = q.where(wide)
+    clause, params = q.where(wide, dialect=reader.dialect)
     first_since = sql_time(filters.since) if filters.since else ""
     first_until = sql_time(filters.until) if filters.until else "9999"
     now_jd = now.timestamp() / 86400 + _UNIX_EPOCH_JULIAN_DAY
     groups: dict[Any, dict[str, Any]] = {}
-    for contact in contacts(reader.tuples(q.FCR_CALLS.format(where=clause), params), window_hours / 24):
+    for contact in contacts(reader.tuples(reader.sql(q.FCR_CALLS, where=clause), params), window_hours / 24):
         if not first_since <= contact.started_at < first_until:
             continue
         key = {"flow": contact.flow, "outcome": contact.outcome}.get(by) if by != "day" \
@@ -117,10 +117,10 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
              limit: int | None = None, charts: bool = False) -> Report:
     """Per caller: attempts, answered, waits, talk time and the last outcome;
     the callers with most calls first."""
-    clause, params = q.where(filters)
-    params.update(min_calls=min_calls, limit=-1 if limit is None else limit)
+    clause, params = q.where(filters, dialect=reader.dialect)
+    params.update(min_calls=min_calls, limit=reader.dialect.no_limit if limit is None else limit)
     rows = []
-    for row in reader.rows(q.TRACKING.format(where=clause), params):
+    for row in reader.rows(reader.sql(q.TRACKING, where=clause), params):
         item = dict(row)
         for key in ("first_call", "last_call"):
             item[key] = parse_stored(item[key]).astimezone(filters.tz)

@@ -24,8 +24,8 @@ _CONSENT_ORDER = ("accepted", "declined", "no_answer", "notified", "never")
 
 
 def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
-    clause, params = q.where(filters)
-    groups = [dict(r) for r in reader.rows(q.COMPLIANCE.format(where=clause), params)]
+    clause, params = q.where(filters, dialect=reader.dialect)
+    groups = [dict(r) for r in reader.rows(reader.sql(q.COMPLIANCE, where=clause), params)]
     total = sum(g["calls"] for g in groups)
     rows = [_row("calls", "all calls", None, total, total)]
     rows += _robinson_rows(groups, total)

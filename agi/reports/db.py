@@ -1,10 +1,13 @@
-"""Read-only access to the CDR database for reports.
+"""Read-only access to the CDR database for reports, on either backend.
 
-Reports open the SQLite file with ``mode=ro`` and ``query_only``, so they can
-never write or lock it for the server. The server keeps the database in WAL
-mode: a reader sees one consistent snapshot and never blocks the writer.
-Every query of one report runs inside one read transaction (``snapshot``), so
-its table, totals and charts agree even while calls are being written.
+SQLite: reports open the file with ``mode=ro`` and ``query_only``, so they
+can never write or lock it for the server. The server keeps the database
+in WAL mode: a reader sees one consistent snapshot and never blocks the
+writer. PostgreSQL: the session is read-only (``default_transaction_read_only``)
+and ``snapshot`` is a ``REPEATABLE READ READ ONLY`` transaction. Either way
+every query of one report runs inside one read transaction (``snapshot``),
+so its table, totals and charts agree even while calls are being written.
+The SQL that differs is filled in from the reader's ``dialect``.
 """
 from __future__ import annotations
 
@@ -15,8 +18,15 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
+import psycopg
+
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl, parse_database
+from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.timerange import UTC
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
+
+_ERRORS = (sqlite3.Error, psycopg.Error)
 
 
 class ReportError(Exception):
@@ -24,25 +34,41 @@ class ReportError(Exception):
 
 
 class CdrReader:
-    """A read-only connection to the CDR file at ``path``; ``tz`` is the
-    zone of ``local_day``."""
+    """A read-only connection to the CDR database at ``path`` (a SQLite
+    file or a PostgreSQL URL); ``tz`` is the zone of ``local_day``."""
 
-    def __init__(self, path: str | Path, tz: tzinfo = UTC, busy_timeout: float = 5.0) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ReportError(f"no CDR database at {self.path}")
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-        try:
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self.conn.execute("PRAGMA query_only = 1")
-            # big scans read pages straight from the OS cache instead of copying them
-            self.conn.execute("PRAGMA mmap_size = 1073741824")
-        except sqlite3.Error as exc:
-            raise ReportError(f"cannot open the CDR database {self.path}: {exc}") from None
-        self.conn.row_factory = sqlite3.Row
+    def __init__(self, path: str | Path | PostgresUrl, tz: tzinfo = UTC, busy_timeout: float = 5.0) -> None:
+        database = parse_database(path) if isinstance(path, str) else path
         self.tz = tz
+        self.path: Any = database
+        self.dialect: Dialect = POSTGRES if isinstance(database, PostgresUrl) else SQLITE
+        self.conn: Any = self._open_postgres(database) if isinstance(database, PostgresUrl) \
+            else self._open_sqlite(Path(database), busy_timeout)
         self._check_schema()
+
+    def _open_sqlite(self, path: Path, busy_timeout: float) -> sqlite3.Connection:
+        if not path.is_file():
+            raise ReportError(f"no CDR database at {path}")
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA query_only = 1")
+            # big scans read pages straight from the OS cache instead of copying them
+            conn.execute("PRAGMA mmap_size = 1073741824")
+        except sqlite3.Error as exc:
+            raise ReportError(f"cannot open the CDR database {path}: {exc}") from None
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _open_postgres(self, url: PostgresUrl) -> pg.Connection:
+        try:
+            raw = pg.connect(url, application_name="agiflow report")
+            raw.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            raise ReportError(f"cannot open the CDR database {url}: {pg.one_line(exc)}") from None
+        raw.row_factory = pg.row_factory
+        return pg.Connection(raw)
 
     def close(self) -> None:
         self.conn.close()
@@ -53,24 +79,34 @@ class CdrReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def sql(self, template: str, **parts: str) -> str:
+        """A query of agi/reports/queries.py with this backend's pieces and ``parts`` filled in."""
+        return template.format(**self.dialect.pieces, **parts)
+
     @contextmanager
     def snapshot(self) -> Iterator["CdrReader"]:
         """One read transaction: every query inside sees the same data."""
-        self.conn.execute("BEGIN")
-        self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
+        if self.dialect is POSTGRES:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
         try:
             yield self
         finally:
             self.conn.execute("COMMIT")
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
-            return self.conn.execute(sql, params or {}).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise ReportError(f"cannot read the CDR database {self.path}: {exc}") from None
+            return list(self.conn.execute(sql, params or {}).fetchall())
+        except _ERRORS as exc:
+            raise ReportError(f"cannot read the CDR database {self.path}: {pg.one_line(exc)}") from None
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
         """Rows as plain tuples, one at a time: for walking many rows."""
+        if self.dialect is POSTGRES:
+            yield from self._pg_tuples(sql, params or {})
+            return
         cursor = self.conn.cursor()
         cursor.row_factory = None
         try:
@@ -80,16 +116,33 @@ class CdrReader:
         finally:
             cursor.close()
 
+    def _pg_tuples(self, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """Through a server-side cursor (inside the snapshot's transaction)."""
+        try:
+            with self.conn.raw.cursor(name="agiflow_report", row_factory=psycopg.rows.tuple_row) as cursor:
+                cursor.itersize = 10_000
+                cursor.execute(pg.pyformat(sql), params)
+                yield from cursor
+        except psycopg.Error as exc:
+            raise ReportError(f"cannot read the CDR database {self.path}: {pg.one_line(exc)}") from None
+
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(self.tz).date().isoformat()
 
+    def _columns(self, table: str) -> set[str]:
+        if self.dialect is POSTGRES:
+            return {row[0] for row in self.conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = ?", (table,))}
+        return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+
     def _check_schema(self) -> None:
         for table, expected in (("calls", CALL_COLUMNS), ("call_steps", STEP_COLUMNS)):
             try:
-                found = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-            except sqlite3.DatabaseError as exc:
-                raise ReportError(f"{self.path} is not a CDR database: {exc}") from None
+                found = self._columns(table)
+            except _ERRORS as exc:
+                raise ReportError(f"{self.path} is not a CDR database: {pg.one_line(exc)}") from None
             if not found:
                 raise ReportError(f"{self.path} has no table {table}: is it an agiflow CDR database?")
             missing = sorted(set(expected) - found)

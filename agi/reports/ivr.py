@@ -29,8 +29,8 @@ _MAX_CHARTS = 12
 
 def ivr(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
     """Choices, timeouts and invalid entries per menu."""
-    clause, params = q.where(filters, flow_column="s.flow")
-    rows = [dict(r) for r in reader.rows(q.IVR.format(where=clause), params)]
+    clause, params = q.where(filters, flow_column="s.flow", dialect=reader.dialect)
+    rows = [dict(r) for r in reader.rows(reader.sql(q.IVR, where=clause), params)]
     runs: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
         runs[(row["flow"], row["menu"])] += row["times"]

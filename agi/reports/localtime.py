@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from agi.reports.dialect import SQLITE, Dialect
 from agi.reports.timerange import sql_time
 
 _STEP = timedelta(hours=1)
@@ -48,14 +49,15 @@ def _change(before: datetime, after: datetime, offset: Any) -> datetime:
     return after.replace(microsecond=0)
 
 
-def local_time_sql(column: str, tz: tzinfo, low: datetime, high: datetime, params: dict[str, Any]) -> str:
+def local_time_sql(column: str, tz: tzinfo, low: datetime, high: datetime, params: dict[str, Any],
+                   dialect: Dialect = SQLITE) -> str:
     """SQL giving ``column`` (a CDR UTC timestamp) as local ``YYYY-MM-DD
-    HH:MM:SS`` text, exact for timestamps in [low, high]. Adds its
-    parameters to ``params``."""
+    HH:MM:SS`` text, exact for timestamps in [low, high], in ``dialect``.
+    Adds its parameters to ``params``."""
     segments = offsets(tz, low, high)
     params.update({f"tz_shift{i}": f"{shift:+d} seconds" for i, (_, shift) in enumerate(segments)})
     if len(segments) == 1:
-        return f"datetime({column}, :tz_shift0)"
+        return dialect.local_time(column, ":tz_shift0")
     params.update({f"tz_from{i}": sql_time(start) for i, (start, _) in enumerate(segments) if start})
     cases = " ".join(f"WHEN {column} < :tz_from{i} THEN :tz_shift{i - 1}" for i in range(1, len(segments)))
-    return f"datetime({column}, CASE {cases} ELSE :tz_shift{len(segments) - 1} END)"
+    return dialect.local_time(column, f"CASE {cases} ELSE :tz_shift{len(segments) - 1} END")

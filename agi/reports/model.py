@@ -49,7 +49,9 @@ class Chart:
 class Filters:
     """Which calls a report reads: started in [since, until) (UTC, None for
     open ends), of these flows (empty: all), from this caller (exact, or a
-    prefix ending in ``*``). ``tz`` is the zone of days, hours and times."""
+    prefix ending in ``*``), that ran one of these flow versions (each a
+    version or its first hex digits; empty: all). ``tz`` is the zone of
+    days, hours and times."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -57,11 +59,12 @@ class Filters:
     caller: str | None = None
     tz: tzinfo | None = None
     tz_name: str = "UTC"
+    flow_versions: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The filters as plain values for JSON and page headers."""
         return {"since": _iso(self.since), "until": _iso(self.until), "flow": list(self.flows),
-                "caller": self.caller, "timezone": self.tz_name}
+                "flow_version": list(self.flow_versions), "caller": self.caller, "timezone": self.tz_name}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from agi.reports.timerange import UTC, parse_stored
 CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
     Column("called", "Called", table=False), Column("flow", "Flow", shrink=True),
+    Column("flow_version", "Version", table=False),
     Column("path", "Path", shrink=True), Column("outcome", "Outcome"),
     Column("status", "Status", table=False), Column("queue", "Queue", table=False),
     Column("wait_s", "Wait", SECONDS), Column("talk_s", "Talk", SECONDS, table=False),
@@ -21,19 +22,21 @@ CALL_LOG_COLUMNS = (
     Column("consent", "Consent", table=False), Column("recording", "Recording", table=False),
     Column("call_id", "Call id", table=False), Column("error", "Error", table=False),
 )
-SUMMARY_GROUPS = ("flow", "outcome", "status", "queue", "day", "hour")
-INBOUND_GROUPS = ("flow", "queue", "day", "hour")
+SUMMARY_GROUPS = ("flow", "version", "outcome", "status", "queue", "day", "hour")
+INBOUND_GROUPS = ("flow", "version", "queue", "day", "hour")
+#: Grouped by version, rows also say when each version's first and last call started.
+SPAN_COLUMNS = (Column("first", "First call", TIME), Column("last", "Last call", TIME))
 
 
 def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False,
           statuses: Sequence[str] = (), outcomes: Sequence[str] = (), limit: int | None = None) -> Report:
     """The call log, newest first."""
-    clause, params = q.where(filters)
+    clause, params = q.where(filters, dialect=reader.dialect)
     extra = [q.in_list("c.status", "status", tuple(statuses), params),
              q.in_list(f"({q.OUTCOME})", "outcome", tuple(outcomes), params)]
     clause = " AND ".join([clause, *filter(None, extra)])
-    params["limit"] = -1 if limit is None else limit
-    rows = [_call_row(row, filters) for row in reader.rows(q.CALL_LOG.format(where=clause), params)]
+    params["limit"] = reader.dialect.no_limit if limit is None else limit
+    rows = [_call_row(row, filters) for row in reader.rows(reader.sql(q.CALL_LOG, where=clause), params)]
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
     return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
                   charts=overview_charts(reader, filters) if charts else ())
@@ -41,7 +44,8 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
 
 def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
     return {"started": parse_stored(row["started_at"]).astimezone(filters.tz), "caller": row["caller"],
-            "called": row["called"], "flow": row["flow"], "path": path_summary(row["path"]),
+            "called": row["called"], "flow": row["flow"], "flow_version": row["flow_version"],
+            "path": path_summary(row["path"]),
             "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],
             "wait_s": row["queue_wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
             "vip": bool(row["vip"]), "consent": row["consent"], "recording": row["recording"],
@@ -59,14 +63,15 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
             charts: bool = False) -> Report:
     """Counts and durations per flow, outcome, status, queue, day or hour."""
     _check_group(by, SUMMARY_GROUPS)
-    clause, params = q.where(filters)
-    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
-    rows = _order([dict(row) for row in reader.rows(q.SUMMARY.format(group=group, where=clause), params)], by)
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("calls", "Calls", COUNT),
+    clause, params = q.where(filters, dialect=reader.dialect)
+    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
+    rows = _order(_spans([dict(row) for row in reader.rows(reader.sql(q.SUMMARY, group=group, where=clause), params)],
+                         filters), by)
+    columns = (Column("key", _title(by), TEXT, shrink=True), Column("calls", "Calls", COUNT),
                Column("answered", "Answered", COUNT), Column("hung_up", "Hung up", COUNT),
                Column("failed", "Failed", COUNT), Column("total_s", "Total", SECONDS),
                Column("avg_s", "Avg", SECONDS), Column("max_s", "Max", SECONDS),
-               Column("avg_wait_s", "Avg wait", SECONDS))
+               Column("avg_wait_s", "Avg wait", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
     totals = _summary_totals(rows)
     return Report("summary", f"Summary by {by}", columns, rows, filters, now, {"by": by}, totals,
                   overview_charts(reader, filters) if charts else ())
@@ -88,17 +93,17 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
             charts: bool = False) -> Report:
     """DUR, ACD and ASR per flow, queue, day or hour."""
     _check_group(by, INBOUND_GROUPS)
-    clause, params = q.where(filters)
-    group = q.GROUPS[by].format(local=local_start(reader, filters, params))
-    rows = [dict(row) for row in reader.rows(q.INBOUND.format(group=group, where=clause), params)]
+    clause, params = q.where(filters, dialect=reader.dialect)
+    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
+    rows = _spans([dict(row) for row in reader.rows(reader.sql(q.INBOUND, group=group, where=clause), params)], filters)
     for row in rows:
         row["asr_pct"] = _pct(row["answered"], row["calls"])
     rows = _order(rows, by)
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("calls", "Calls", COUNT),
+    columns = (Column("key", _title(by), TEXT, shrink=True), Column("calls", "Calls", COUNT),
                Column("answered", "Answered", COUNT), Column("asr_pct", "ASR", PERCENT),
                Column("abandoned", "Abandoned", COUNT), Column("dur_s", "DUR", SECONDS),
                Column("acd_s", "ACD", SECONDS), Column("avg_wait_s", "Avg wait", SECONDS),
-               Column("max_wait_s", "Max wait", SECONDS))
+               Column("max_wait_s", "Max wait", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
     chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
                   horizontal=by not in ("hour", "day"), unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, {"by": by}, _inbound_totals(rows),
@@ -119,11 +124,11 @@ def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
     """Calls per hour of the day (in the report's zone) and calls per outcome."""
-    clause, params = q.where(filters)
+    clause, params = q.where(filters, dialect=reader.dialect)
     local = local_start(reader, filters, params)
     hours = {int(row["hour"]): row["calls"]
-             for row in reader.rows(q.CALLS_PER_HOUR.format(where=clause, local=local), params)}
-    outcomes = {row["outcome"]: row["calls"] for row in reader.rows(q.OUTCOME_COUNTS.format(where=clause), params)}
+             for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
+    outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
     return [Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
@@ -137,7 +142,7 @@ def local_start(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> 
     low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
     high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
     low = low or high or datetime.now(UTC)
-    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
+    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params, reader.dialect)
 
 
 def label(value: Any) -> str:
@@ -148,9 +153,24 @@ def _pct(part: float | None, whole: float | None) -> float | None:
     return round(100.0 * (part or 0) / whole, 1) if whole else None
 
 
+def _title(by: str) -> str:
+    return "Flow@version" if by == "version" else by.capitalize()
+
+
+def _spans(rows: list[dict[str, Any]], filters: Filters) -> list[dict[str, Any]]:
+    """Each row's first and last call start as times in the report's zone."""
+    for row in rows:
+        row["first"] = parse_stored(row["first_at"]).astimezone(filters.tz) if row["first_at"] else None
+        row["last"] = parse_stored(row["last_at"]).astimezone(filters.tz) if row["last_at"] else None
+    return rows
+
+
 def _order(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
-    """Days and hours (``00`` to ``23``) in time order; anything else by
-    calls, most first."""
+    """Days and hours (``00`` to ``23``) in time order; versions by flow,
+    then by their first call (so a flow's versions read in the order they
+    ran); anything else by calls, most first."""
+    if by == "version":
+        return sorted(rows, key=lambda r: (label(r["key"]).rsplit("@", 1)[0], r["first_at"] or "", label(r["key"])))
     if by in ("day", "hour"):
         return sorted(rows, key=lambda r: label(r["key"]))
     return sorted(rows, key=lambda r: (-r["calls"], label(r["key"])))

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.reports.dialect import SQLITE, Dialect
+from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
 from agi.reports.timerange import sql_time
 
-ANSWERED = "(c.queue_status IS 'ANSWERED' OR c.dial_status IS 'ANSWER')"
+ANSWERED = "(coalesce(c.queue_status, '') = 'ANSWERED' OR coalesce(c.dial_status, '') = 'ANSWER')"
 REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
 #: The caller hung up: the call's status, or what the queue / dial step saw.
-GAVE_UP = "(c.status = 'caller_hangup' OR c.queue_status IS 'ABANDONED' OR c.dial_status IS 'CANCEL')"
+GAVE_UP = ("(c.status = 'caller_hangup' OR coalesce(c.queue_status, '') = 'ABANDONED' "
+           "OR coalesce(c.dial_status, '') = 'CANCEL')")
 
 #: The outcome of a call, in order of precedence.
 OUTCOMES = ("in_progress", "answered", "interrupted", "failed", "callback", "abandoned",
@@ -38,16 +41,24 @@ OUTCOME = f"""CASE
 END"""
 ABANDONED = f"(({OUTCOME}) = 'abandoned')"
 
+
+def count_if(condition: str) -> str:
+    """How many rows meet ``condition``, on either backend."""
+    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 #: Grouping expressions for ``--by``. ``{local}`` is the local time of the
 #: call's start (agi/reports/localtime.py), so days (``2025-03-10``) and
-#: hours (``09``) are counted in the report's time zone. The unary ``+`` keeps
-#: SQLite from walking a whole index in group order and fetching every row
-#: from the table in that random order: a scan and a sort are faster.
+#: hours (``09``) are counted in the report's time zone. ``{plain}`` (a unary
+#: ``+`` on SQLite) keeps SQLite from walking a whole index in group order and
+#: fetching every row from the table in that random order: a scan and a sort
+#: are faster.
 GROUPS = {
-    "flow": "+c.flow",
+    "flow": "{plain}c.flow",
+    "version": "coalesce(c.flow, '-') || '@' || coalesce(c.flow_version, '-')",
     "outcome": OUTCOME,
-    "status": "+c.status",
-    "queue": "+c.queue",
+    "status": "{plain}c.status",
+    "queue": "{plain}c.queue",
     "day": "substr({local}, 1, 10)",
     "hour": "substr({local}, 12, 2)",
 }
@@ -56,7 +67,7 @@ GROUPS = {
 TIME_SPAN = "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at) FROM calls)"
 
 
-def where(filters: Filters, flow_column: str = "c.flow") -> tuple[str, dict[str, Any]]:
+def where(filters: Filters, flow_column: str = "c.flow", dialect: Dialect = SQLITE) -> tuple[str, dict[str, Any]]:
     """The WHERE clause (without ``WHERE``) selecting the calls of
     ``filters`` and its parameters. A caller ending in ``*`` is a prefix."""
     clauses = ["1 = 1"]
@@ -68,10 +79,11 @@ def where(filters: Filters, flow_column: str = "c.flow") -> tuple[str, dict[str,
         clauses.append("c.started_at < :until")
         params["until"] = sql_time(filters.until)
     clauses.append(in_list(flow_column, "flow", filters.flows, params))
+    clauses.append(version_prefixes(filters.flow_versions, params))
     if filters.caller:
         if filters.caller.endswith("*"):
-            clauses.append("c.caller GLOB :caller")
-            params["caller"] = glob_escape(filters.caller[:-1]) + "*"
+            clauses.append(dialect.prefix("c.caller", "caller"))
+            params["caller"] = dialect.prefix_pattern(filters.caller[:-1])
         else:
             clauses.append("c.caller = :caller")
             params["caller"] = filters.caller
@@ -88,13 +100,21 @@ def in_list(column: str, name: str, values: tuple[str, ...], params: dict[str, A
     return f"{column} IN ({', '.join(':' + k for k in keys)})"
 
 
-def glob_escape(text: str) -> str:
-    """``text`` matched literally by GLOB: ``*``, ``?`` and ``[`` in brackets."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
+def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
+    """Calls whose ``flow_version`` starts with one of ``versions`` (each
+    cut to the stored length, so a full Git blob id matches too); '' when
+    ``versions`` is empty."""
+    if not versions:
+        return ""
+    tests = []
+    for i, version in enumerate(versions):
+        params[f"version{i}"] = version.lower()[:VERSION_LENGTH]
+        tests.append(f"substr(c.flow_version, 1, length(:version{i})) = :version{i}")
+    return f"({' OR '.join(tests)})"
 
 
 CALL_LOG = f"""
-SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.path, {OUTCOME} AS outcome,
+SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
        c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
        c.error
 FROM calls c
@@ -104,25 +124,27 @@ LIMIT :limit"""
 
 SUMMARY = f"""
 SELECT {{group}} AS key, count(*) AS calls,
-       sum({ANSWERED}) AS answered,
-       sum(c.status = 'caller_hangup') AS hung_up,
-       sum(c.status IN ('error', 'unknown_flow', 'interrupted')) AS failed,
+       {count_if(ANSWERED)} AS answered,
+       {count_if("c.status = 'caller_hangup'")} AS hung_up,
+       {count_if("c.status IN ('error', 'unknown_flow', 'interrupted')")} AS failed,
        sum(c.duration) AS total_s, avg(c.duration) AS avg_s, max(c.duration) AS max_s,
        avg(c.queue_wait) AS avg_wait_s,
-       count(c.duration) AS timed, count(c.queue_wait) AS waited
+       count(c.duration) AS timed, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}}
 GROUP BY 1"""
 
 INBOUND = f"""
 SELECT {{group}} AS key, count(*) AS calls,
-       sum({ANSWERED}) AS answered,
-       sum({ABANDONED}) AS abandoned,
+       {count_if(ANSWERED)} AS answered,
+       {count_if(ABANDONED)} AS abandoned,
        sum(c.duration) AS dur_s,
        avg(CASE WHEN {ANSWERED} THEN c.talk_time END) AS acd_s,
        avg(c.queue_wait) AS avg_wait_s,
        max(c.queue_wait) AS max_wait_s,
-       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited
+       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at
 FROM calls c
 WHERE {{where}} AND c.status <> 'in_progress'
 GROUP BY 1"""
@@ -142,7 +164,7 @@ GROUP BY 1"""
 #: Every call of the callers, in caller and time order, for the contacts of
 #: ``fcr`` (agi/reports/callers.py walks them once).
 FCR_CALLS = f"""
-SELECT +c.caller, julianday(c.started_at), c.started_at, c.flow, {OUTCOME}
+SELECT {{plain}}c.caller, {{julianday}}, c.started_at, c.flow, {OUTCOME}
 FROM calls c
 WHERE {{where}} AND c.caller <> ''
 ORDER BY 1, 2"""
@@ -150,7 +172,7 @@ FCR_GROUPS = ("flow", "outcome", "day")
 
 TRACKING = f"""
 WITH callers AS (
-  SELECT +c.caller AS caller, count(*) AS calls, sum({ANSWERED}) AS answered,
+  SELECT {{plain}}c.caller AS caller, count(*) AS calls, {count_if(ANSWERED)} AS answered,
          min(c.started_at) AS first_call, max(c.started_at) AS last_call,
          sum(c.queue_wait) AS wait_s, max(c.queue_wait) AS max_wait_s, sum(c.talk_time) AS talk_s
   FROM calls c
@@ -167,24 +189,23 @@ SELECT t.*,
         AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_flow
 FROM callers t"""
 
-IVR = """
+IVR = f"""
 SELECT s.flow, s.step AS menu, s.outcome AS choice, count(*) AS times,
-       sum(coalesce(json_extract(s.details, '$.timeouts'), 0)) AS timeouts,
-       sum(coalesce(json_extract(s.details, '$.invalid'), 0)) AS invalid,
-       sum(coalesce(json_extract(s.details, '$.timeouts'), 0) > 0
-           OR coalesce(json_extract(s.details, '$.invalid'), 0) > 0) AS retried
+       sum({{menu_timeouts}}) AS timeouts,
+       sum({{menu_invalid}}) AS invalid,
+       {count_if("{menu_timeouts} > 0 OR {menu_invalid} > 0")} AS retried
 FROM calls c JOIN call_steps s ON s.call = c.id
-WHERE {where} AND s.type = 'menu'
+WHERE {{where}} AND s.type = 'menu'
 GROUP BY s.flow, s.step, s.outcome"""
 
 #: A call in which agiflow sent a recording command; rows written before
 #: ``recording_commands`` existed count by their recording file.
-RECORDED = ("CASE WHEN c.recording_commands IS NULL THEN c.recording IS NOT NULL "
-            "ELSE c.recording_commands > 0 END")
+RECORDED = ("CASE WHEN c.recording_commands IS NULL THEN (CASE WHEN c.recording IS NOT NULL THEN 1 ELSE 0 END) "
+            "WHEN c.recording_commands > 0 THEN 1 ELSE 0 END")
 COMPLIANCE = f"""
 SELECT c.robinson, c.robinson_list, c.consent, {RECORDED} AS recorded, c.blocked,
-       coalesce(instr(c.refused_commands, '(do-not-call)'), 0) > 0 AS refused_dial,
-       coalesce(instr(c.refused_commands, '(no consent)'), 0) > 0 AS refused_recording,
+       CASE WHEN c.refused_commands LIKE '%(do-not-call)%' THEN 1 ELSE 0 END AS refused_dial,
+       CASE WHEN c.refused_commands LIKE '%(no consent)%' THEN 1 ELSE 0 END AS refused_recording,
        count(*) AS calls
 FROM calls c
 WHERE {{where}}

@@ -13,6 +13,8 @@ from twisted.python.failure import Failure
 
 from agi.allowlist import AllowList
 from agi.config import ServerConfig
+from agi.metered import MeteredTransport
+from agi.metrics import Metrics
 from agi.engine.model import FlowSet
 from agi.log_output import RateLimitedWarnings
 from agi.protocol.environment import AgiEnvironment
@@ -31,13 +33,15 @@ class FastAGIFactory(Factory):
 
     def __init__(self, flows: Callable[[], FlowSet], cdr: CdrSink, config: ServerConfig,
                  clock: IReactorTime, wallclock: Callable[[], float] = time.time,
-                 services: Services | None = None) -> None:
+                 services: Services | None = None, metrics: Metrics | None = None) -> None:
         self.flows = flows
         self.cdr = cdr
         self.config = config
         self.clock = clock
         self.wallclock = wallclock
         self.services = services or Services()
+        #: When set, each call's AGI commands are timed (agi.metered.MeteredTransport).
+        self.metrics = metrics
         self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line
@@ -73,7 +77,8 @@ class FastAGIFactory(Factory):
         return True
 
     def start_call(self, proto: FastAGIProtocol, env: AgiEnvironment) -> None:
-        session = run_session(env, proto, self.flows(), self.cdr, self.settings, self.wallclock, self.services)
+        transport = proto if self.metrics is None else MeteredTransport(proto, self.metrics)
+        session = run_session(env, transport, self.flows(), self.cdr, self.settings, self.wallclock, self.services)
         call = CallRunner(session, lambda result: self._call_done(result, proto))
         self.calls[proto] = call
         call.start()

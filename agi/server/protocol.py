@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from agi.server.factory import FastAGIFactory
 
 log = logging.getLogger("agiflow.server")
+#: The reason a connection closed when Twisted gives none.
+CLOSED = Failure(ConnectionClosed())
 
 
 class FastAGIProtocol(LineOnlyReceiver):
@@ -194,7 +196,7 @@ class FastAGIProtocol(LineOnlyReceiver):
             self._env_timer.cancel()
         self._env_timer = None
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionClosed())) -> None:
+    def connectionLost(self, reason: Failure = CLOSED) -> None:
         self._closed = True
         self._cancel_env_timer()
         if self._pending is not None:

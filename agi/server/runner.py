@@ -72,7 +72,7 @@ class CallRunner:
         except StopIteration as stop:
             self._done(stop.value)
             return
-        except BaseException:  # noqa: BLE001 - reported to done, as a Deferred would
+        except BaseException:
             self._done(Failure())
             return
         if isinstance(awaited, PendingReply):

@@ -8,6 +8,9 @@ stopped:
 - ``FlowsService``: reloads the flows on SIGHUP and when a file changes;
 - ``CdrWriterService``: the CDR writer thread; writes the last CDRs on stop;
 - ``WebhooksService``: lets the webhooks in flight finish on stop;
+- ``MetricsService`` (only with ``server.metrics``): /metrics, /health and
+  /ready over HTTP (agi/server/metrics_http.py); it stops after the drain,
+  so /ready says "shutting down" while calls finish;
 - ``FastAGIService``: the TCP listener; on stop, no new calls, then a drain.
 
 ``serve`` refuses to start on invalid flows, an unusable CDR database or a
@@ -20,7 +23,7 @@ import logging
 import resource
 import signal
 import sqlite3
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, Generator
 
 from twisted.application.internet import TCPServer, TimerService
@@ -28,20 +31,26 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
+import psycopg
+
 from agi.config import Config, ServerConfig
+from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
-from agi.lists.store import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.server.database_threads import DatabaseThreads, off_the_reactor
+from agi.metered import MeteredCdr
+from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
-from agi.server.history import ThreadedHistory
-from agi.server.offload import ThreadOffload
+from agi.server.health import ServerState, list_users
+from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
+from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.webhooks import TwistedWebhooks
-from agi.steps.base import node_of
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
-from agi.storage.history import SqliteCallHistory
-from agi.storage.sqlite_files import guard_against_sigbus
+from agi.storage.migrations import SchemaError
+from agi.storage.stores import missing_lists
+from agi.db.sqlite_files import guard_against_sigbus
 
 log = logging.getLogger("agiflow.server")
 
@@ -52,17 +61,17 @@ def serve(config: Config, reactor: Any = None) -> int:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],  # type: ignore[list-item]
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
     library = FlowLibrary(config.flows, on_load=lambda flows: warn_missing_lists(flows, config.database))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
-    store = CdrStore(config.database)
+    store = CdrStore(config.database, journal=config.journal)
     try:
         interrupted = store.open()
-    except (sqlite3.Error, OSError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, exc)
+    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
         return 1
     guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
     if interrupted:
@@ -70,11 +79,17 @@ def serve(config: Config, reactor: Any = None) -> int:
     server = make_service(config, library, store, reactor)
     try:
         server.privilegedStartService()
-    except Exception as exc:  # noqa: BLE001 - report any bind failure plainly
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
+    except Exception as exc:
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
     address = server.listener.address
     log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+    if server.metrics is not None:
+        where = server.metrics.address
+        log.info("metrics and health on http://%s:%d/ (/metrics, /health, /ready)", where.host, where.port)
     server.startService()
     reactor.addSystemEventTrigger("before", "shutdown", server.stopService)
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls
@@ -85,14 +100,25 @@ def serve(config: Config, reactor: Any = None) -> int:
 def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any) -> "ServerService":
     """The server's service tree over loaded flows and an opened CDR store."""
     webhooks = TwistedWebhooks(reactor)
-    services = live_services(config, cdr=store, webhooks=webhooks)
-    if isinstance(services.history, SqliteCallHistory):  # never read on the reactor thread
-        services.history = ThreadedHistory(services.history, reactor)
-    services.offload = ThreadOffload(reactor)  # PIN checks, override changes
-    factory = FastAGIFactory(library, store, config.server, reactor, services=services)
+    listen = config.server.metrics
+    metrics = PrometheusMetrics() if listen is not None else None
+    services = live_services(config, cdr=store, webhooks=webhooks, metrics=metrics or NO_METRICS)
+    threads = DatabaseThreads(reactor, config.database_timeout)
+    services = off_the_reactor(services, threads, postgres=isinstance(config.database, PostgresUrl))
+    calls = MeteredCdr(store, metrics) if metrics is not None else None
+    factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics)
+    if config.log_format == "json":  # its lines carry the linkedid: ask Asterisk for it
+        factory.settings = replace(factory.settings, linkedid=True)
     server = ServerService(factory)
-    for child in (LogFlushService(reactor), StopSignals(reactor), FlowsService(library, config.server, reactor),
-                  CdrWriterService(store), WebhooksService(webhooks), FastAGIService(config.server, factory, reactor)):
+    children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
+                               FlowsService(library, config.server, reactor), CdrWriterService(store),
+                               DatabaseThreadsService(threads), WebhooksService(webhooks)]
+    if listen is not None and metrics is not None and calls is not None:
+        state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
+        site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
+        children.append(MetricsService(listen, site, reactor))
+    children.append(FastAGIService(config.server, factory, reactor))
+    for child in children:
         child.setServiceParent(server)
     return server
 
@@ -108,6 +134,11 @@ class ServerService(MultiService):
     @property
     def listener(self) -> "FastAGIService":
         return next(child for child in self if isinstance(child, FastAGIService))
+
+    @property
+    def metrics(self) -> MetricsService | None:
+        """The metrics listener, when ``server.metrics`` is set."""
+        return next((child for child in self if isinstance(child, MetricsService)), None)
 
     @property
     def cdrs_saved(self) -> bool:
@@ -169,6 +200,22 @@ class CdrWriterService(Service):
         self.saved = self.store.close()
 
 
+class DatabaseThreadsService(Service):
+    """The threads that do calls' database work (agi/server/database_threads.py)."""
+
+    def __init__(self, threads: DatabaseThreads) -> None:
+        self.setName("database-threads")
+        self.threads = threads
+
+    def startService(self) -> None:
+        super().startService()
+        self.threads.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.threads.stop()
+
+
 class WebhooksService(Service):
     """Stopping it waits for the webhooks still in flight (each ends within its timeout)."""
 
@@ -205,7 +252,8 @@ class FlowsService(MultiService):
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
-        return super().stopService()
+        stopped: defer.Deferred[Any] = super().stopService()
+        return stopped
 
     def _on_sighup(self, _signum: int, _frame: Any) -> None:
         self.reactor.callFromThread(self._reload)
@@ -269,15 +317,11 @@ def _allow_open_files(max_calls: int) -> None:
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
-def warn_missing_lists(flows: FlowSet, database: Path) -> None:
+def warn_missing_lists(flows: FlowSet, database: Database) -> None:
     """Log each number list a flow reads that the database does not have:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""
-    users: dict[str, set[str]] = {}
-    for flow in flows.flows.values():
-        for step in flow.steps.values():
-            for name in node_of(step).list_references():
-                users.setdefault(name, set()).add(flow.name)
+    users = list_users(flows)
     for name in missing_lists(database, users):
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
                     "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",

@@ -44,7 +44,7 @@ class _Resume:
             except GeneratorExit:
                 self.coroutine.close()
                 raise
-            except BaseException as error:  # noqa: BLE001 - thrown back where the coroutine waits
+            except BaseException as error:
                 thrown: BaseException | None = error
             else:
                 thrown = None

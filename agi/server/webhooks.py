@@ -143,7 +143,7 @@ class TwistedWebhooks:
         except NotImplementedError:
             return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
                                                             "pip install 'Twisted[tls]'"))
-        except Exception as exc:  # noqa: BLE001 - a webhook never fails the call
+        except Exception as exc:
             return defer.succeed(WebhookResult(False, error=f"cannot send: {exc}"))
         sending: defer.Deferred[WebhookResult] = sent.addCallback(_response)
         sending.addTimeout(timeout, self.reactor, onTimeoutCancel=_timed_out)
@@ -186,12 +186,13 @@ def _failed(failure: Failure) -> WebhookResult:
     reasons = getattr(failure.value, "reasons", None)
     if reasons:
         return WebhookResult(False, error="; ".join(r.getErrorMessage() for r in reasons))
-    return WebhookResult(False, error=f"{failure.type.__name__}: {failure.getErrorMessage()}")
+    kind = failure.type.__name__ if failure.type is not None else "error"
+    return WebhookResult(False, error=f"{kind}: {failure.getErrorMessage()}")
 
 
 def _report(result: WebhookResult, done: Callable[[WebhookResult], None]) -> None:
     try:
         done(result)
-    except Exception:  # noqa: BLE001 - a logging callback must not leave a dangling error
+    except Exception:
         log.exception("reporting a webhook result failed")
 

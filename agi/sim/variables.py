@@ -2,7 +2,7 @@
 
 Covers what flows read and write through AGI: plain variables, the builtins
 CONTEXT / EXTEN / PRIORITY / CHANNEL / UNIQUEID, and the functions
-CALLERID(), CHANNEL(), LEN() and DB(); ``substitute`` expands ``${...}``
+CALLERID(), CHANNEL() (name, language, uniqueid, linkedid), LEN() and DB(); ``substitute`` expands ``${...}``
 the way GET FULL VARIABLE does (nested references included).
 """
 from __future__ import annotations
@@ -46,6 +46,8 @@ class ChannelVariables:
         self.language = env.get("language", "en")
         #: Other channels of the same Asterisk, by name, with their variables.
         self.others: dict[str, dict[str, str]] = {}
+        #: CHANNEL(linkedid): the channel's own uniqueid unless a test sets another.
+        self.linkedid = self.builtins["UNIQUEID"]
 
     def read(self, name: str) -> str | None:
         """GET VARIABLE semantics: a function when the name ends with ``)``,
@@ -99,7 +101,7 @@ class ChannelVariables:
                     "name": self.caller_name, "all": self.callerid_all()}.get(arg.lower())
         if func == "CHANNEL":
             return {"name": self.builtins["CHANNEL"], "language": self.language,
-                    "uniqueid": self.builtins["UNIQUEID"]}.get(arg.lower())
+                    "uniqueid": self.builtins["UNIQUEID"], "linkedid": self.linkedid}.get(arg.lower())
         if func == "LEN":
             return str(len(arg))
         if func == "CHANNELS":

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Sequence
 
 from agi.storage.cdr_direct import DirectCdr
-from agi.storage.sqlite_files import guard_against_sigbus
+from agi.db.sqlite_files import guard_against_sigbus
 from agi.config import Config, ConfigError, load_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
+from agi.log_json import JsonFormatter
 from agi.log_output import BoundedFormatter
 from agi.services_from_config import live_services
 from agi.session import SessionSettings, run_session
@@ -54,9 +55,9 @@ def config_path(option: str | None) -> Path:
     return Path(option or os.environ.get(CONFIG_ENV) or SYSTEM_CONFIG)
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
+def setup_logging(level: str, log_file: str | None, fmt: str = "text") -> None:
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(BoundedFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level))
@@ -77,14 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in exc.errors:
             log.error("%s", error)
         return 1
-    setup_logging(config.log_level, options.log_file)
+    setup_logging(config.log_level, options.log_file, config.log_format)
     flows = load_flow_set(config)
     if flows is None:
         return 1
     cdr = DirectCdr(config.database)
     try:
         cdr.open()
-    except Exception as exc:  # noqa: BLE001 - any database failure means: do not take the call
+    except Exception as exc:
         log.error("cannot open the CDR database %s: %s; not running the call", config.database, exc)
         return 1
     guard_against_sigbus(str(config.database))
@@ -116,7 +117,8 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
     if not env.uniqueid:
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
-    settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
+    settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback,
+                               linkedid=config.log_format == "json")
     webhooks = OnDemandWebhooks()
     services = live_services(config, cdr=cdr, webhooks=webhooks)
     session = run_session(env, transport, flows, cdr, settings, time.time, services)

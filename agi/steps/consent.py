@@ -25,11 +25,11 @@ from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
 from agi.steps.recording_path import recording_path, settings_problem
 from agi.vocabulary import iso
+from agi.vocabulary import ERROR
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
-from agi.vocabulary import ERROR
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 

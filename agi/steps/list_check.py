@@ -2,6 +2,7 @@
 (one list name or several) and checking a number against those lists."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,12 @@ class ListCheck:
         return found
 
 
-def check_lists(lists: NumberLists | None, names: tuple[str, ...], number: str) -> ListCheck:
+async def check_lists(lists: NumberLists | None, names: tuple[str, ...], number: str) -> ListCheck:
     """Check ``number`` against each list in order until one matches.
     A list that is missing or unreadable is an error, but a later list
-    may still match. ValueError when ``number`` is not a phone number."""
+    may still match. ValueError when ``number`` is not a phone number.
+    A store may answer at once or with an awaitable (the server's
+    PostgreSQL lookups run off the reactor, agi/server/database_threads.py)."""
     result = ListCheck()
     if lists is None:
         result.failed.extend(names)
@@ -51,7 +54,8 @@ def check_lists(lists: NumberLists | None, names: tuple[str, ...], number: str) 
         return result
     for name in names:
         try:
-            result.hit = lists.match(name, number)
+            answer = lists.match(name, number)
+            result.hit = await answer if inspect.isawaitable(answer) else answer
         except ListUnavailable as exc:
             result.failed.append(name)
             result.errors.append(str(exc))

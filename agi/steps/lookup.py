@@ -72,7 +72,7 @@ class LookupNode(Node):
             number = normaliser(ctx.services.default_region).number(raw)
         except ValueError as exc:
             return done(MISSING, number=raw, lists=lists, invalid_number=str(exc))
-        check = check_lists(ctx.services.lists, self.lists, number)
+        check = await check_lists(ctx.services.lists, self.lists, number)
         if check.hit is not None:
             self._set(ctx, check.hit.list, check.hit.note or "")
             blocked = {"blocked": check.hit.list} if self.block else {}

@@ -74,7 +74,7 @@ class RobinsonNode(Node):
         raw = ctx.render_text(self.number).strip()
         try:
             number = normaliser(ctx.services.default_region).number(raw)
-            check = check_lists(ctx.services.lists, self.lists, number)
+            check = await check_lists(ctx.services.lists, self.lists, number)
         except ValueError as exc:
             return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None)
         if check.hit is not None:

@@ -2,6 +2,8 @@
 open, closed, holiday, or a closure's own outcome."""
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -52,14 +54,14 @@ class ScheduleNode(Node):
         if self.resolved is None:
             return done("error", error=f"schedule '{self.name}' is not loaded")
         moment = datetime.fromtimestamp(ctx.clock(), tz=timezone.utc)
-        override, override_error = self._override(ctx, moment)
+        override, override_error = await self._override(ctx, moment)
         state = state_at(self.resolved, moment, override)
         details: dict[str, Any] = {**override_error, "schedule": self.name, **state.as_note()}
         if state.override is not None:
             details["override_until"] = state.override.until.isoformat()
         return done(state.outcome, **details)
 
-    def _override(self, ctx: CallContext, moment: datetime) -> tuple[Override | None, dict[str, str]]:
+    async def _override(self, ctx: CallContext, moment: datetime) -> tuple[Override | None, dict[str, str]]:
         """The override in force, if any, and the details of a failure to
         read it. When overrides cannot be read the call goes on with the
         schedule alone (fail open: the schedule is still right, only the
@@ -67,7 +69,8 @@ class ScheduleNode(Node):
         if ctx.services.overrides is None:
             return None, {}
         try:
-            return ctx.services.overrides.active(self.name, moment), {}
+            answer = ctx.services.overrides.active(self.name, moment)
+            return (await answer if inspect.isawaitable(answer) else answer), {}
         except OverridesUnavailable as exc:
             ctx.log.warning("schedule %s: cannot read overrides (%s); using the schedule alone", self.name, exc)
             return None, {"override_error": str(exc)}

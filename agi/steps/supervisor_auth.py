@@ -64,7 +64,7 @@ async def authorise(ctx: CallContext, auth: Authorisation, found: Findings) -> s
     """The caller's number (E.164) once identified and their PIN checked;
     None when refused, with ``refused`` in ``found`` saying why (and the
     refusal prompt played)."""
-    number, why = _listed_caller(ctx, auth)
+    number, why = await _listed_caller(ctx, auth)
     if number is not None:
         found.note(supervisor=number)
         number, why = await _check_pins(ctx, auth, found, number)
@@ -77,7 +77,7 @@ async def authorise(ctx: CallContext, auth: Authorisation, found: Findings) -> s
     return number
 
 
-def _listed_caller(ctx: CallContext, auth: Authorisation) -> tuple[str | None, str]:
+async def _listed_caller(ctx: CallContext, auth: Authorisation) -> tuple[str | None, str]:
     raw = ctx.call.caller.strip()
     if phone.is_anonymous(raw):
         return None, "withheld caller ID"
@@ -85,7 +85,7 @@ def _listed_caller(ctx: CallContext, auth: Authorisation) -> tuple[str | None, s
         number = normaliser(ctx.services.default_region).number(raw)
     except ValueError:
         return None, f"caller ID {raw!r} is not a phone number"
-    check = check_lists(ctx.services.lists, auth.lists, number)
+    check = await check_lists(ctx.services.lists, auth.lists, number)
     if check.hit is not None:
         return number, ""
     if check.failed:

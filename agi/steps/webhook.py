@@ -111,7 +111,7 @@ def _why(result: WebhookResult) -> str:
     return result.error or f"HTTP {result.status}"
 
 
-def _logger(log: logging.LoggerAdapter, url: str) -> Any:
+def _logger(log: logging.LoggerAdapter[logging.Logger], url: str) -> Any:
     """Logs the result of a background webhook against its call."""
     def done(result: WebhookResult) -> None:
         if result.ok:

@@ -2,19 +2,23 @@
 database, how calls add and close rows (through the CDR writer, never
 blocking a call), and the named queries ``agiflow callbacks`` runs on it.
 
-Pure SQLite: no Twisted, no click.
+Both backends: no Twisted, no click.
 """
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
+import psycopg
 import sqlite_utils
 
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
+from agi.db.caps import CAPS, cap_row, cap_text
 from agi.services import KEYPAD, MISSED  # noqa: F401 - the values of callbacks.source
-from agi.storage.caps import CAPS, cap_row, cap_text
 
 PENDING = "pending"
 DONE = "done"
@@ -30,33 +34,40 @@ REACHED_OPERATION = "close_reached_callbacks"
 CALLBACK_COLUMNS: dict[str, type] = {
     "id": int, "requested_at": str, "call_id": str, "flow": str, "caller": str,
     "number": str, "raw_number": str, "queue": str, "reason": str, "status": str,
-    "done_at": str, "note": str, "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
+    "done_at": str, "note": str, "request_key": str,
+    "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
 }
 #: What a step hands over; id, status, done_at, note, attempts and dialled_at are the table's.
 REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason",
                   "arrived_at", "source")
 
-_VALUES = ", ".join(":" + c for c in REQUEST_FIELDS)
-INSERT_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status, attempts) VALUES ({_VALUES}, '{PENDING}', 0)"
-)
+_COLUMNS = f"{', '.join(REQUEST_FIELDS)}, request_key, status, attempts"
+_VALUES = f"{', '.join(f'CAST(:{c} AS TEXT)' for c in REQUEST_FIELDS)}, :request_key, '{PENDING}', 0"
+#: One pending request; the same request written again (its key, set when
+#: the call asked) changes nothing. The same text runs on PostgreSQL.
+INSERT_CALLBACK = f"INSERT INTO callbacks ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT (request_key) DO NOTHING"
+#: A missed call's request, unless the number already has a pending one
+#: (and, like every insert, nothing the second time).
 INSERT_MISSED_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, status, attempts) SELECT {_VALUES}, '{PENDING}', 0 "
-    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = :number AND status = '{PENDING}')"
+    f"INSERT INTO callbacks ({_COLUMNS}) SELECT {_VALUES} "
+    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = CAST(:number AS TEXT) AND status = '{PENDING}') "
+    "ON CONFLICT (request_key) DO NOTHING"
 )
+#: A caller who reached an agent: the number's pending requests are done
+#: (a second time changes nothing: none is pending).
 CLOSE_REACHED = (
     f"UPDATE callbacks SET status = '{DONE}', done_at = :at, "
-    f"note = 'reached an agent on call ' || COALESCE(:call_id, '?') "
+    "note = 'reached an agent on call ' || COALESCE(CAST(:call_id AS TEXT), '?') "
     f"WHERE number = :number AND status = '{PENDING}'"
 )
 SELECT_CALLBACKS = (
-    "SELECT * FROM callbacks WHERE (:status IS NULL OR status = :status) "
-    "AND (:since IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
+    "SELECT * FROM callbacks WHERE (CAST(:status AS TEXT) IS NULL OR status = :status) "
+    "AND (CAST(:since AS TEXT) IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
 )
 #: Pending requests a dialer may call now, oldest arrival first.
 SELECT_DUE = (
     f"SELECT * FROM callbacks WHERE status = '{PENDING}' AND COALESCE(attempts, 0) < :max_attempts "
-    "AND (dialled_at IS NULL OR dialled_at <= :retry_before) AND (:queue IS NULL OR queue = :queue) "
+    "AND (dialled_at IS NULL OR dialled_at <= :retry_before) AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue) "
     "ORDER BY COALESCE(arrived_at, requested_at), id"
 )
 #: Take a due request for one call attempt; no row changed: another dialer took it.
@@ -83,11 +94,19 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
     table.create_index(["status", "requested_at"], if_not_exists=True)
     table.create_index(["call_id"], if_not_exists=True)
     table.create_index(["number", "status"], if_not_exists=True)
+    table.create_index(["request_key"], index_name="idx_callbacks_request_key", unique=True, if_not_exists=True)
 
 
 def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a request a step hands over, each text cut at its cap."""
     return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
+
+
+def callback_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """INSERT_CALLBACK's parameters; a request without a key gets a new one."""
+    values = request_values(row)
+    values["request_key"] = row.get("request_key") or uuid.uuid4().hex
+    return values
 
 
 def reached_values(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,8 +116,8 @@ def reached_values(row: Mapping[str, Any]) -> dict[str, Any]:
 
 #: Each writer operation on the table: its statement and its parameters.
 WRITES: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
-    INSERT_OPERATION: (INSERT_CALLBACK, request_values),
-    MISSED_OPERATION: (INSERT_MISSED_CALLBACK, request_values),
+    INSERT_OPERATION: (INSERT_CALLBACK, callback_values),
+    MISSED_OPERATION: (INSERT_MISSED_CALLBACK, callback_values),
     REACHED_OPERATION: (CLOSE_REACHED, reached_values),
 }
 
@@ -112,11 +131,11 @@ def write_statement(operation: str, row: Mapping[str, Any]) -> tuple[str, dict[s
     return sql, values(row)
 
 
-def apply_write(operation: str) -> Callable[[sqlite3.Connection, Mapping[str, Any]], None]:
+def apply_write(operation: str) -> Callable[[Any, Mapping[str, Any]], None]:
     """The writer's function for one of WRITES."""
     sql, values = WRITES[operation]
 
-    def apply(conn: sqlite3.Connection, row: Mapping[str, Any]) -> None:
+    def apply(conn: Any, row: Mapping[str, Any]) -> None:
         conn.execute(sql, values(row))
     return apply
 
@@ -135,10 +154,10 @@ class StoredCallbackRequests:
         self.writer = writer
 
     def request(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(INSERT_OPERATION, request_values(row))
+        self.writer.submit(INSERT_OPERATION, callback_values(row))
 
     def missed(self, row: Mapping[str, Any]) -> None:
-        self.writer.submit(MISSED_OPERATION, request_values(row))
+        self.writer.submit(MISSED_OPERATION, callback_values(row))
 
     def reached(self, number: str, call_id: str, at: str) -> None:
         self.writer.submit(REACHED_OPERATION, {"number": number, "call_id": call_id, "at": at})
@@ -182,7 +201,7 @@ class CallbackBook:
     path: Path
     busy_timeout: float = 5.0
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
         if not self.path.exists():
             raise CallbackError(f"no database at {self.path} (agiflow serve creates it)")
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -194,11 +213,11 @@ class CallbackBook:
         (ISO UTC text), oldest first."""
         conn = self._connect()
         try:
-            return [dict(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+            return [_shown(r) for r in conn.execute(SELECT_CALLBACKS, {"status": status, "since": since})]
+        except _ERRORS as exc:
+            if _no_table(exc):
                 return []
-            raise CallbackError(f"cannot read {self.path}: {exc}") from None
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
 
@@ -208,12 +227,12 @@ class CallbackBook:
         (ISO UTC text), for ``queue`` (None: any); oldest arrival first."""
         conn = self._connect()
         try:
-            return [dict(r) for r in conn.execute(SELECT_DUE, {"max_attempts": max_attempts,
-                                                               "retry_before": retry_before, "queue": queue})]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+            return [_shown(r) for r in conn.execute(SELECT_DUE, {"max_attempts": max_attempts,
+                                                                 "retry_before": retry_before, "queue": queue})]
+        except _ERRORS as exc:
+            if _no_table(exc):
                 return []
-            raise CallbackError(f"cannot read {self.path}: {exc}") from None
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
 
@@ -223,11 +242,11 @@ class CallbackBook:
         conn = self._connect()
         try:
             cursor = conn.execute(CLAIM_CALLBACK, {"id": request_id, "now": now, "retry_before": retry_before})
-        except sqlite3.OperationalError as exc:
-            raise CallbackError(f"cannot update {self.path}: {exc}") from None
+        except _ERRORS as exc:
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def close(self, request_id: int, status: str, now: str, note: str | None = None) -> dict[str, Any]:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""
@@ -236,10 +255,10 @@ class CallbackBook:
             cursor = conn.execute(CLOSE_CALLBACK, {"status": status, "now": now, "id": request_id,
                                                    "note": None if note is None else cap_text(note, CAPS["note"])})
             row = conn.execute(SELECT_ONE, {"id": request_id}).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except _ERRORS as exc:
+            if _no_table(exc):
                 raise CallbackError(f"no callback request {request_id}") from None
-            raise CallbackError(f"cannot update {self.path}: {exc}") from None
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
         if row is None:
@@ -247,4 +266,38 @@ class CallbackBook:
         if cursor.rowcount == 0:
             raise CallbackError(f"callback request {request_id} is already {row['status']} "
                                 f"(since {row['done_at']})")
-        return dict(row)
+        return _shown(row)
+
+
+class PostgresCallbackBook(CallbackBook):
+    """The ``callbacks`` table of a PostgreSQL database."""
+
+    def __init__(self, url: PostgresUrl) -> None:
+        super().__init__(Path(str(url)))
+        self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
+
+    def _connect(self) -> Any:
+        try:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=30_000,
+                                            application_name="agiflow callbacks"))
+        except psycopg.Error as exc:
+            raise CallbackError(f"cannot connect to {self.url}: {_one_line(exc)}") from None
+        conn.raw.row_factory = pg.row_factory
+        return conn
+
+
+_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+def _no_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc)
+
+
+def _one_line(exc: Exception) -> str:
+    return pg.one_line(exc)
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    """A request as commands show it: every column but the internal request key."""
+    return {key: row[key] for key in row.keys() if key != "request_key"}

@@ -19,9 +19,17 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
+from agi.storage import connections
 from agi.storage.callbacks import write_statement
-from agi.storage.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.db.caps import valid_text
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
+from agi.storage.migrations import upgrade
+
+#: How long one write may run on PostgreSQL before it is given up (and retried with the next).
+STATEMENT_TIMEOUT_MS = 2000
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -29,18 +37,25 @@ Operation = tuple[str, str, Any]
 
 
 class DirectCdr:
-    """Writes CDR rows to the SQLite file at ``path`` as they happen."""
+    """Writes CDR rows to the database at ``path`` (a SQLite file or a
+    PostgreSQL URL) as they happen."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str | Path | PostgresUrl, *, busy_timeout: float = 5.0) -> None:
+        self.url = path if isinstance(path, PostgresUrl) else None
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.pending: list[Operation] = []
         self.written = 0
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
 
     def open(self) -> None:
         """Create the schema if it is missing. Unlike the server, never marks
         other calls interrupted: other processes may be running theirs."""
+        if self.url is not None:
+            upgrade(self.url, online_only=True)
+            self._conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+                                                  application_name="agiflow-agi"))
+            return
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
             db = sqlite_utils.Database(self.path)
@@ -91,7 +106,7 @@ class DirectCdr:
         if not self.pending or self._conn is None:
             return
         problem = attribute_problem(self.path)
-        if problem:  # not touched (agi.storage.sqlite_files)
+        if problem:  # not touched (agi.db.sqlite_files)
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one", len(self.pending), problem)
             return
         conn = self._conn
@@ -102,28 +117,37 @@ class DirectCdr:
                 if _apply(conn, operation):
                     applied.append(operation)
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction and not attribute_problem(self.path):
-                conn.execute("ROLLBACK")
-            if is_disk_full(exc):
+        except connections.ERRORS as exc:
+            try:
+                if conn.in_transaction and not (self.url is None and attribute_problem(self.path)):
+                    conn.execute("ROLLBACK")
+            except connections.ERRORS:
+                pass
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
                 give_back_space(conn)
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one",
-                      len(self.pending), exc)
+                      len(self.pending), connections.one_line(exc))
             return
         self.written += len(applied)
         self.pending = []
 
 
-def _apply(conn: sqlite3.Connection, operation: Operation) -> bool:
+def _apply(conn: Any, operation: Operation) -> bool:
     name, sql, params = operation
+    conn.execute("SAVEPOINT one")
     try:
-        cursor = conn.execute(sql, params)
-    except sqlite3.OperationalError:
-        raise
-    except sqlite3.Error as exc:
+        try:
+            cursor = conn.execute(sql, params)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            cursor = conn.execute(sql, valid_text(params))
+    except connections.ERRORS as exc:
+        if connections.trouble(exc):
+            raise
+        conn.execute("ROLLBACK TO one")
         log.error("dropping CDR operation %s (%s): %s", name, exc, json.dumps(params, default=str, sort_keys=True))
         return False
+    conn.execute("RELEASE one")
     if name == "update_call" and cursor.rowcount == 0:
-        log.error("dropping CDR operation %s: no calls row with id %r", name, params.get("id"))
+        log.error("dropping CDR operation %s: no calls row with id %r", name, params[-1])
         return False
     return True

@@ -2,6 +2,7 @@
 columns themselves are defined once in agi.vocabulary."""
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import sqlite_utils
@@ -28,14 +29,20 @@ MARK_INTERRUPTED = (  # the literal status, so that SQLite uses IN_PROGRESS_INDE
 )
 
 
-def insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    """``INSERT INTO table (a, b) VALUES (?, ?)``: positional parameters,
-    which SQLite binds without looking each name up in a dict."""
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def insert_sql(table: str, columns: tuple[str, ...], key: str) -> str:
+    """``INSERT INTO table (a, b) VALUES (?, ?) ON CONFLICT (key) DO NOTHING``:
+    positional parameters, which SQLite binds without looking each name up
+    in a dict; a row written again (a batch retried after its commit was
+    not acknowledged, a journal replayed) changes nothing. The same text
+    runs on PostgreSQL."""
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({key}) DO NOTHING")
 
 
-INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS))
-INSERT_STEP = insert_sql("call_steps", STEP_FIELDS)
+STEP_KEY = "CREATE UNIQUE INDEX IF NOT EXISTS idx_call_steps_call_seq_unique ON call_steps (call, seq)"
+
+INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS), "id")
+INSERT_STEP = insert_sql("call_steps", STEP_FIELDS, "call, seq")
 
 
 def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -74,14 +81,32 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.table("calls").create_index(["call_id"], if_not_exists=True)
     db.execute("DROP INDEX IF EXISTS idx_calls_status")  # every row's status: replaced by IN_PROGRESS_INDEX
     db.execute(IN_PROGRESS_INDEX)
-    db.table("call_steps").create_index(["call", "seq"], if_not_exists=True)
+    ensure_step_key(db.conn)
     for name, (table, columns) in REPORT_INDEXES.items():
         db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
     ensure_callbacks_table(db)
 
 
-def mark_interrupted(db: sqlite_utils.Database, now: str) -> int:
-    """Close the rows of calls a previous server left running; their count."""
-    with db.conn:
-        cursor = db.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now})
-    return cursor.rowcount
+def ensure_step_key(conn: sqlite3.Connection) -> None:
+    """One step row per call and sequence number: a write retried after a
+    lost acknowledgement changes nothing. Steps written twice before the
+    key existed keep their first row."""
+    try:
+        conn.execute(STEP_KEY)
+    except sqlite3.IntegrityError:
+        conn.execute("DELETE FROM call_steps WHERE id NOT IN (SELECT min(id) FROM call_steps GROUP BY call, seq)")
+        conn.execute(STEP_KEY)
+    conn.execute("DROP INDEX IF EXISTS idx_call_steps_call_seq")  # the key replaces it
+
+
+def mark_interrupted(conn: Any, now: str) -> int:
+    """Close the rows of calls a previous server left running; their count.
+    ``conn``: an autocommit connection of either backend."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = conn.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now}).rowcount
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(count)

@@ -1,6 +1,7 @@
-"""The CDR writer: calls hand it rows, one thread writes them.
+"""The CDR writer: calls hand it rows, one thread writes them, to SQLite
+or PostgreSQL.
 
-The reactor never waits on SQLite: ``call_started``, ``step_finished``,
+The reactor never waits on the database: ``call_started``, ``step_finished``,
 ``call_ended`` and ``submit`` (other named writes to the same database, such
 as callback requests) only append work to a list. A single writer thread wakes
 when work arrives, lets more gather for ``flush_interval`` and writes it in
@@ -14,8 +15,15 @@ delayed, never silently lost. After a disk-full error the WAL is
 checkpointed and truncated, and the batch is written in halves, so the
 writer recovers as soon as there is room again, on small disks too; while a
 database file is immutable or append-only the writer does not touch it
-(agi.storage.sqlite_files). The queue is bounded (agi.storage.cdr_admission).
+(agi.db.sqlite_files). The queue is bounded (agi.storage.cdr_admission).
 ``close`` says how many operations it could not write or had to drop.
+
+With a ``journal`` (``agiflow serve``), at most ``max_queue`` operations
+wait in memory; later ones go to the journal file (agi/storage/journal.py)
+until the database has taken them all, and ``close`` moves what it cannot
+write there, for the next start. Every write is idempotent, so a batch
+retried after a commit that was not acknowledged, or a journal replayed
+twice, writes nothing twice (docs/database.md).
 """
 from __future__ import annotations
 
@@ -24,17 +32,17 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
-
-from agi.storage.callbacks import WRITES, apply_write
+from agi.db.location import Database, PostgresUrl, parse_database
+from agi.storage import connections
 from agi.storage.cdr_admission import MAX_PENDING, Admission
-from agi.storage.cdr_schema import (INSERT_CALL, INSERT_STEP, call_values, ensure_schema, mark_interrupted,
-                            step_values, update_call_sql)
-from agi.storage.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.storage.cdr_batch import OPERATIONS, apply_batch
+from agi.storage.cdr_schema import mark_interrupted
+from agi.storage.journal import Journal
+from agi.storage.migrations import upgrade
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
@@ -44,6 +52,8 @@ log = logging.getLogger("agiflow.cdr")
 _LOCKED = ("locked", "busy")
 #: Seconds between reminders in the log while CDRs cannot be written.
 REMIND_EVERY = 60.0
+#: Operations that wait in memory, with a journal, before the next go to it.
+MAX_QUEUE = 10_000
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -52,19 +62,26 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 class CdrStore:
-    """Writes CDRs to the SQLite file at ``path`` from a background thread."""
+    """Writes CDRs to the database at ``path`` (a SQLite file or a
+    PostgreSQL URL) from a background thread."""
 
-    def __init__(self, path: str | Path, *, batch_size: int = 500, retry_delay: float = 1.0,
+    def __init__(self, path: str | Path | PostgresUrl, *, batch_size: int = 500, retry_delay: float = 1.0,
                  busy_timeout: float = 5.0, flush_interval: float = 0.05, max_pending: int = MAX_PENDING,
                  clock: Callable[[], float] = time.time,
-                 connector: Callable[[str], sqlite3.Connection] = connect) -> None:
+                 connector: Callable[[str], Any] | None = None,
+                 journal: str | Path | None = None, max_queue: int = MAX_QUEUE) -> None:
+        self.database: Database = parse_database(path) if isinstance(path, str) else path
         self.path = str(path)
+        self.sqlite = not isinstance(self.database, PostgresUrl)
         self.busy_timeout = busy_timeout
+        self.connector = connector or connections.writer_connector(self.database, busy_timeout)
+        self.journal = Journal(journal) if journal is not None else None
+        self.max_queue = max_queue
+        self.journaled = 0
         self.batch_size = batch_size
         self.retry_delay = retry_delay
         self.flush_interval = flush_interval
         self.clock = clock
-        self.connector = connector
         self.written = 0
         self.failures = 0
         self._queue: deque[tuple[str, Any]] = deque()
@@ -74,17 +91,26 @@ class CdrStore:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
+        self._batch: list[tuple[str, Any]] = []  # the batch being written
 
     def open(self) -> int:
-        """Create the schema and mark calls left running by a previous server
-        as interrupted; returns how many were."""
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite_utils.Database(self.path)
+        """Bring the schema up to date (migrations that are safe while other
+        servers run), write what a previous run left in the journal (a
+        database error here is raised: not starting), and mark calls left
+        running by a previous server as interrupted; returns how many were."""
+        upgrade(self.database, online_only=True, clock=self.clock)
+        if self.journal is not None and self.journal.open():
+            log.warning("writing %d CDR operations a previous run left in the journal %s",
+                        self.journal.lines, self.journal.path)
+            conn = self._replay_journal(None, retry=False)
+            if conn is not None and conn is not _GAVE_UP:
+                conn.close()
+        conn = connections.writer_connector(self.database, self.busy_timeout)(self.path)
+        connections.prepare_writer(conn, self.busy_timeout)
         try:
-            ensure_schema(db)
-            return mark_interrupted(db, iso(self.clock()) or "")
+            return mark_interrupted(conn, iso(self.clock()) or "")
         finally:
-            db.close()
+            conn.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
@@ -95,10 +121,43 @@ class CdrStore:
         """Operations not yet written: queued, or in the batch being written."""
         return len(self._queue) + self._in_flight
 
+    @property
+    def running(self) -> bool:
+        """The writer thread is alive (started and not stopped or crashed)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the last batch could not be written, while the writer keeps
+        retrying it; None when the last write succeeded."""
+        trouble = self._trouble
+        return None if trouble is None else trouble[2]
+
     def _put(self, operation: tuple[str, Any]) -> None:
-        self._queue.append(operation)
+        journal = self.journal
+        if journal is not None and (journal.active or len(self._queue) >= self.max_queue):
+            self._to_journal([operation])
+        else:
+            self._queue.append(operation)
         if not self._wake.is_set():
             self._wake.set()
+
+    def _to_journal(self, operations: list[tuple[str, Any]]) -> bool:
+        """Append to the journal; when even that fails, keep them in memory
+        (past ``max_queue``, up to the admission limit) and say so. False
+        when they stayed in memory."""
+        assert self.journal is not None
+        try:
+            self.journal.append(operations)
+        except OSError as exc:
+            self._queue.extend(operations)
+            self._remind(f"journal {self.journal.path} not writable: {exc}")
+            return False
+        if not self.journaled:
+            log.warning("CDR queue full (%d operations): the next go to the journal %s until the database "
+                        "takes them", self.max_queue, self.journal.path)
+        self.journaled += len(operations)
+        return True
 
     def call_started(self, row: dict[str, Any]) -> None:
         if self.admission.call_started(row.get("id"), self.pending):  # type: ignore[arg-type]
@@ -130,7 +189,7 @@ class CdrStore:
         queue was full.
         """
         if self._thread is None:
-            return self.admission.report()
+            return self._close_journal() and self.admission.report()
         self._stopping = True
         self._wake.set()
         written = self.written
@@ -140,208 +199,177 @@ class CdrStore:
                 log.error("CDR writer made no progress for %.0fs; %d operations unwritten",
                           stall_timeout, self.pending)
                 self._thread = None
-                self.admission.report()
-                return False
+                return self._keep_for_next_start() and self.admission.report()
             written = self.written
         self._thread = None
         if self.pending:
             log.error("CDR writer stopped with %d operations unwritten", self.pending)
-            self.admission.report()
+            return self._keep_for_next_start() and self.admission.report()
+        return self._close_journal() and self.admission.report()
+
+    def _keep_for_next_start(self) -> bool:
+        """Move what is unwritten (the batch in flight too: it may or may
+        not be committed, and writing it again changes nothing) to the
+        journal, for the next start. False when there is no journal or it
+        cannot be written."""
+        left = self._batch + list(self._queue)
+        if self.journal is None or not left:
             return False
-        return self.admission.report()
+        self._queue.clear()
+        if not self._to_journal(left):
+            return False
+        self._in_flight = 0
+        return self._close_journal()
+
+    def _close_journal(self) -> bool:
+        if self.journal is not None:
+            if self.journal.active:
+                log.warning("%d CDR operations kept in the journal %s: the next start writes them",
+                            self.journal.lines, self.journal.path)
+            self.journal.close()
+        return True
 
     def _run(self) -> None:
         """Wake when work arrives, let more gather, write it all; until close."""
-        conn: sqlite3.Connection | None = None
+        conn: Any = None
         try:
-            while not (self._stopping and not self._queue):
+            while not (self._stopping and not self._queue and not self._journal_waiting()):
                 self._wake.wait()
                 if not self._stopping:
                     time.sleep(self.flush_interval)
                 self._wake.clear()
-                while self._queue:
+                while self._queue and conn is not _GAVE_UP:
                     conn = self._write_until_done(conn, self._take_batch())
-        except BaseException:  # noqa: BLE001 - say so: close() then reports what is left
+                if conn is not _GAVE_UP and self._journal_waiting():
+                    conn = self._replay_journal(conn)
+                if conn is _GAVE_UP:
+                    conn = None
+                    return
+        except BaseException:
             log.exception("CDR writer stopped")
         finally:
-            if conn is not None and not attribute_problem(self.path):
+            if conn is not None and not self._blocked():
                 conn.close()
+
+    def _blocked(self) -> str | None:
+        """Why the SQLite files must not be touched now (agi.db.sqlite_files)."""
+        return attribute_problem(self.path) if self.sqlite else None
+
+    def _journal_waiting(self) -> bool:
+        return self.journal is not None and self.journal.active and not self._queue
+
+    def _replay_journal(self, conn: Any, retry: bool = True) -> Any:
+        """Write the journal's operations in order, a batch per transaction,
+        then empty it. New operations follow it into the file meanwhile."""
+        assert self.journal is not None
+        offset = 0
+        for batch, end in self.journal.batches(self.batch_size):
+            offset = end
+            conn = self._write_until_done(conn, batch, journaled=True, retry=retry)
+            if conn is _GAVE_UP:
+                return conn
+        if self.journal.clear_if_done(offset):
+            log.warning("journal %s written to the database; CDRs go through memory again", self.journal.path)
+            self.journaled = 0
+        return conn
 
     def _take_batch(self) -> list[tuple[str, Any]]:
         batch: list[tuple[str, Any]] = []
         while self._queue and len(batch) < self.batch_size:
             batch.append(self._queue.popleft())
         self._in_flight = len(batch)
+        self._batch = batch
         return batch
 
-    def _write_until_done(self, conn: sqlite3.Connection | None,
-                          batch: list[tuple[str, Any]]) -> sqlite3.Connection | None:
+    def _write_until_done(self, conn: Any, batch: list[tuple[str, Any]], journaled: bool = False,
+                          retry: bool = True) -> Any:
         """One transaction per batch; on a database error keep the batch and
         retry (on a new connection unless the database is only locked). A
-        batch a full disk refused is retried in halves, down to one operation."""
+        batch a full disk refused is retried in halves, down to one operation.
+        ``journaled``: a batch read from the journal (not counted in memory);
+        without ``retry`` a database error is raised."""
         size = len(batch)
         while batch:
+            if self._stopping and self._thread is None:
+                return _GAVE_UP  # close gave up: what is left is in the journal, or reported lost
             part = batch[:size]
             try:
-                problem = attribute_problem(self.path)
+                problem = self._blocked()
                 if problem:
                     raise FilesBlocked(f"{problem}: not touched until it is writable")
                 if conn is None:
                     conn = self._connect()
                 _commit(conn, part)
-            except sqlite3.Error as exc:
-                if is_disk_full(exc):
+            except connections.ERRORS as exc:
+                if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
                     size = max(1, size // 2)
                 conn = self._failed(conn, exc)
+                if not retry:
+                    raise
                 time.sleep(self.retry_delay)
                 continue
             batch = batch[len(part):]
             self.written += len(part)
-            self._in_flight = len(batch)
+            if not journaled:
+                self._in_flight = len(batch)
+                self._batch = batch
         if self._trouble is not None:
             log.warning("CDR database writable again after %.0fs; delayed CDRs written",
                         time.monotonic() - self._trouble[0])
             self._trouble = None
         return conn
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
         conn = self.connector(self.path)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        for pragma in WRITER_PRAGMAS:
-            conn.execute(pragma)
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            for pragma in WRITER_PRAGMAS:
+                conn.execute(pragma)
         return conn
 
-    def _failed(self, conn: sqlite3.Connection | None, exc: sqlite3.Error) -> sqlite3.Connection | None:
+    def _failed(self, conn: Any, exc: Exception) -> Any:
         """Roll back, say so (when the trouble starts, changes, and every
         REMIND_EVERY seconds), and drop the connection unless it is a lock."""
         self.failures += 1
-        message = str(exc)
-        now = time.monotonic()
-        since, logged, before = self._trouble or (now, 0.0, "")
-        if message != before or now - logged >= REMIND_EVERY:
-            log.error("cannot write CDRs to %s (%s) for %.0fs; %d operations kept, retrying every %.1fs",
-                      self.path, message, now - since, self.pending, self.retry_delay)
-            logged = now
-        self._trouble = (since, logged, message)
-        if conn is None or isinstance(exc, FilesBlocked) or attribute_problem(self.path):
+        message = connections.one_line(exc)
+        self._remind(message)
+        if conn is None or isinstance(exc, FilesBlocked) or self._blocked():
             return conn  # touching it (a rollback, a close) writes to a file that may be immutable
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if any(word in message for word in _LOCKED):
+            if isinstance(exc, sqlite3.Error) and any(word in message for word in _LOCKED):
                 return conn
-            if is_disk_full(exc):
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
                 give_back_space(conn)
             conn.close()
-        except sqlite3.Error:
+        except connections.ERRORS:
             pass
         return None
+
+    def _remind(self, message: str) -> None:
+        """Log the trouble when it starts, changes, and every REMIND_EVERY seconds."""
+        now = time.monotonic()
+        since, logged, before = self._trouble or (now, 0.0, "")
+        if message != before or now - logged >= REMIND_EVERY:
+            where = f"; {self.journal.lines} in the journal" if self.journal is not None and self.journal.active else ""
+            log.error("cannot write CDRs to %s (%s) for %.0fs; %d operations kept%s, retrying every %.1fs",
+                      self.path, message, now - since, self.pending, where, self.retry_delay)
+            logged = now
+        self._trouble = (since, logged, message)
 
 
 class FilesBlocked(sqlite3.OperationalError):
     """A file of the database is immutable or append-only: not touched."""
 
 
-def _commit(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
+def _commit(conn: Any, batch: list[tuple[str, Any]]) -> None:
     conn.execute("BEGIN IMMEDIATE")
-    _apply_batch(conn, batch)
+    apply_batch(conn, batch)
     conn.execute("COMMIT")
 
 
-#: Errors that are the database's trouble (locked, read-only, full, corrupt),
-#: not a bad row's: the batch is kept and retried.
-_DATABASE_TROUBLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
+#: What ``_write_until_done`` returns once close gave up.
+_GAVE_UP: Any = object()
 
 
-def _insert_call(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_CALL, call_values(row))
-
-
-def _insert_step(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
-    conn.execute(INSERT_STEP, step_values(*arg))
-
-
-def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
-    """The batch's new call rows, then its step rows, one executemany each;
-    then every other operation in order (an update always follows the
-    insert of its row: same batch, or an earlier one).
-
-    A call that starts and ends within the batch gets its final row in one
-    insert: same transaction, same result as the insert and its update."""
-    calls: list[dict[str, Any]] = []
-    ends: dict[Any, dict[str, Any] | None] = {}  # call key -> its end values, if it ended in this batch
-    steps: list[tuple[str, dict[str, Any]]] = []
-    others = []
-    for op, arg in batch:
-        if op == "insert_step":
-            steps.append(arg)
-        elif op == "insert_call":
-            calls.append(arg)
-            ends[arg.get("id")] = None
-        elif op == "update_call" and arg[0] in ends and ends[arg[0]] is None:
-            ends[arg[0]] = arg[1]
-        else:
-            others.append((op, arg))
-    if calls:
-        rows = [(row, ends[row.get("id")]) for row in calls]
-        _insert_many(conn, INSERT_CALL, [call_values({**row, **end} if end else row) for row, end in rows],
-                     lambda: [op for row, end in rows for op in _queued_as(row, end)])
-    if steps:
-        _insert_many(conn, INSERT_STEP, [step_values(*arg) for arg in steps],
-                     lambda: [("insert_step", arg) for arg in steps])
-    for op, arg in others:
-        _apply(conn, op, arg)
-
-
-def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    """A call row's operations as they were queued: its insert, and its update if merged."""
-    return [("insert_call", row)] if end is None else [("insert_call", row), ("update_call", (row.get("id"), end))]
-
-
-def _insert_many(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]],
-                 operations: Callable[[], list[tuple[str, Any]]]) -> None:
-    """All rows at once in a savepoint; when one row is bad, undo the group
-    and apply its ``operations()`` one by one, so only the bad one is dropped."""
-    conn.execute("SAVEPOINT many")
-    try:
-        conn.executemany(sql, params)
-    except sqlite3.Error as exc:
-        if type(exc) in _DATABASE_TROUBLE:
-            raise
-        conn.execute("ROLLBACK TO many")
-        conn.execute("RELEASE many")
-        for op, arg in operations():
-            _apply(conn, op, arg)
-        return
-    conn.execute("RELEASE many")
-
-
-def _update_call(conn: sqlite3.Connection, arg: tuple[str, dict[str, Any]]) -> None:
-    call, values = arg
-    cursor = conn.execute(_update_sql(tuple(values)), (*values.values(), call))
-    if cursor.rowcount == 0:
-        raise LookupError(f"no calls row with id {call!r}")
-
-
-@lru_cache(maxsize=256)
-def _update_sql(columns: tuple[str, ...]) -> str:
-    """The UPDATE for these columns, built once: calls end with the same few sets."""
-    return update_call_sql(columns)
-
-
-def _apply(conn: sqlite3.Connection, op: str, arg: Any) -> None:
-    """Apply one operation; a row that cannot be applied (a bug, not a
-    database problem) is logged and dropped so it cannot block the rest."""
-    try:
-        OPERATIONS[op](conn, arg)
-    except Exception as exc:  # noqa: BLE001 - keep the writer alive for every other call
-        if type(exc) in _DATABASE_TROUBLE:
-            raise
-        log.exception("dropping CDR operation %s: %r", op, arg)
-
-
-#: Every write the writer thread knows, by name.
-OPERATIONS: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
-    "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
-    **{operation: apply_write(operation) for operation in WRITES},
-}

@@ -2,11 +2,13 @@
 ``history`` step: one statement over the ``calls`` index on (caller,
 started_at) and the ``callbacks`` index on (number, status).
 
-Each thread that reads keeps its own connection (the server reads from a
-thread pool, plain AGI mode and simulations from the calling thread). The
-database is in WAL mode, so a read never waits for the CDR writer; a
-progress handler stops a statement that runs past the query's timeout.
-Pure SQLite: no Twisted.
+Each thread that reads keeps its own connection (the server reads from its
+database threads, plain AGI mode and simulations from the calling thread).
+SQLite: the database is in WAL mode, so a read never waits for the CDR
+writer, and a progress handler stops a statement that runs past the
+query's timeout. PostgreSQL: the same lookup in its words
+(agi/db/postgres_sql.py), stopped by a statement timeout of the query's.
+No Twisted.
 """
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
+
+from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
+from agi.db.location import Database, PostgresUrl
 from agi.services import MAX_COUNTED_CALLS, CallHistorySummary, EarlierCall, HistoryQuery, HistoryUnavailable
 from agi.vocabulary import iso
 
@@ -123,12 +130,66 @@ class SqliteCallHistory:
             self._local.conn = None
 
 
-def server_history(database: str | Path) -> SqliteCallHistory:
+class PostgresCallHistory:
+    """``CallHistory`` over a PostgreSQL database: one statement on a
+    connection per thread, bounded by the query's timeout on the server."""
+
+    #: The lookup in PostgreSQL's words, built once.
+    statement = pgsql.history_lookup(EARLIER_COLUMNS, MAX_SPELLINGS, MAX_COUNTED_CALLS)
+
+    def __init__(self, url: PostgresUrl) -> None:
+        self.url = url
+        self._local = threading.local()
+
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        return self.summary(query)
+
+    def summary(self, query: HistoryQuery) -> CallHistorySummary:
+        """Run the one statement, stopped after ``query.timeout`` seconds.
+        HistoryUnavailable for any database problem."""
+        parameters = query_parameters(query)
+        try:
+            conn = self._connection(int(query.timeout * 1000) or 1)
+            row = conn.execute(self.statement, parameters).fetchone()
+        except psycopg.Error as exc:
+            self.close()
+            reason = (f"no answer within {query.timeout:g} s" if isinstance(exc, psycopg.errors.QueryCanceled)
+                      else pg.one_line(exc))
+            raise HistoryUnavailable(f"cannot read earlier calls from {self.url}: {reason}") from None
+        return summary_of(tuple(row))
+
+    def _connection(self, timeout_ms: int) -> pg.Connection:
+        conn: pg.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=timeout_ms,
+                                            application_name="agiflow history"))
+            self._local.conn, self._local.timeout_ms = conn, timeout_ms
+        elif self._local.timeout_ms != timeout_ms:  # a step with another timeout
+            conn.execute(pgsql.SET_STATEMENT_TIMEOUT, (str(timeout_ms),))
+            self._local.timeout_ms = timeout_ms
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (the next lookup opens another)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+
+def server_history(database: str | Path | Database) -> SqliteCallHistory | PostgresCallHistory:
     """The server's and plain AGI mode's history: the CDR database they write."""
+    if isinstance(database, PostgresUrl):
+        return PostgresCallHistory(database)
     return SqliteCallHistory(database)
 
 
-def simulation_history(database: str | Path) -> SqliteCallHistory | None:
-    """Read-only history for ``agiflow simulate`` when the database exists;
-    None (every caller is new) when it does not."""
+def simulation_history(database: str | Path | Database) -> SqliteCallHistory | PostgresCallHistory | None:
+    """History for ``agiflow simulate``, read only, when the database
+    exists; None (every caller is new) when a SQLite file does not."""
+    if isinstance(database, PostgresUrl):
+        return PostgresCallHistory(database)
     return SqliteCallHistory(database, read_only=True) if Path(database).is_file() else None

@@ -1,4 +1,4 @@
-"""Manual schedule overrides in the SQLite database, table
+"""Manual schedule overrides in the database (SQLite or PostgreSQL), table
 ``schedule_overrides``: ``agiflow schedule override`` writes one row per
 schedule, the server reads the one in force on every call.
 
@@ -21,10 +21,15 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import psycopg
+
+from agi.db import postgres as pg
+from agi.db.location import Database, PostgresUrl
 from agi.services import Override, OverridesUnavailable
-from agi.storage.caps import CAPS, cap_text
-from agi.storage.sqlite_files import attribute_problem
+from agi.db.caps import CAPS, cap_text
+from agi.db.sqlite_files import attribute_problem
 
 log = logging.getLogger("agiflow.schedules")
 
@@ -64,6 +69,15 @@ UPSERT = (
 )
 DELETE = "DELETE FROM schedule_overrides WHERE schedule = :schedule"
 DELETE_EXPIRED = "DELETE FROM schedule_overrides WHERE until <= :at"
+
+
+def add_who_columns(conn: sqlite3.Connection) -> None:
+    """Give a table made before overrides said who set them its columns
+    (in the caller's transaction; a missing table is left to be created)."""
+    have = frozenset(name for (name,) in conn.execute(COLUMNS))
+    if have and "set_by" not in have:
+        for statement in ADD_WHO:
+            conn.execute(statement)
 
 
 def _epoch(moment: datetime) -> float:
@@ -135,9 +149,7 @@ class SqliteOverrides:
         """Give a table made before overrides said who set them the columns."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if "set_by" not in self._columns():
-                for statement in ADD_WHO:
-                    conn.execute(statement)
+            add_who_columns(conn)
             conn.execute("COMMIT")
         except sqlite3.Error:
             conn.execute("ROLLBACK")
@@ -210,39 +222,80 @@ class SqliteOverrides:
         return "'', ''"
 
     def _rows(self, sql: str, params: dict[str, object]) -> list[Row]:
-        problem = attribute_problem(str(self.path))
-        if problem:  # not touched: see agi.storage.sqlite_files
+        problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path))
+        if problem:  # not touched: see agi.db.sqlite_files
             raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
-            return self._connection().execute(sql.format(start=self._start_column(), who=self._who_columns()),
-                                              params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+            statement = sql.format(start=self._start_column(), who=self._who_columns())
+            return list(self._connection().execute(statement, params).fetchall())
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable) as exc:
+            if isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc):
                 return []
-            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+            raise self._unavailable(exc) from exc
+        except (sqlite3.Error, psycopg.Error) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> OverridesUnavailable:
+        self.close()  # the next read reconnects
+        return OverridesUnavailable(f"{self.path}: {pg.one_line(exc)}")
 
     def _write(self, statements: list[tuple[str, dict[str, object]]]) -> int:
         """Run ``statements`` in one transaction; the rows the first changed."""
-        conn = self._connection()
         try:
+            conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
-            changed = conn.execute(*statements[0]).rowcount
+            changed = int(conn.execute(*statements[0]).rowcount)
             for sql, params in statements[1:]:
                 conn.execute(sql, params)
             conn.execute("COMMIT")
             return changed
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise OverridesUnavailable(f"{self.path}: {exc}") from exc
+        except (sqlite3.Error, psycopg.Error) as exc:
+            raise self._unavailable(exc) from exc
 
 
-def server_overrides(database: str | Path) -> SqliteOverrides:
+class PostgresOverrides(SqliteOverrides):
+    """``ScheduleOverrides`` in a PostgreSQL database: the same statements
+    on a connection per thread, each read bounded by a statement timeout.
+    The server reads from its database threads, never from the reactor."""
+
+    def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000) -> None:
+        super().__init__(Path(str(url)), readonly=readonly)
+        self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
+        self.statement_timeout_ms = statement_timeout_ms
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
+                                            application_name="agiflow overrides"))
+            self._local.conn = conn
+        return conn
+
+    def ensure_schema(self) -> None:
+        """The table is made by the schema's migrations (agiflow db upgrade)."""
+
+    def _start_column(self) -> str:
+        return "start"
+
+    def _who_columns(self) -> str:
+        return "set_by, set_how"
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            finally:
+                self._local.conn = None
+
+
+def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:
     """The server's overrides: the table is created at start, and a read
     waits at most a quarter of a second for a locked database (then the
     call uses the schedule alone)."""
+    if isinstance(database, PostgresUrl):
+        return PostgresOverrides(database)
     overrides = SqliteOverrides(database, busy_timeout=0.25)
     try:
         overrides.ensure_schema()
@@ -252,7 +305,16 @@ def server_overrides(database: str | Path) -> SqliteOverrides:
     return overrides
 
 
-def simulation_overrides(database: str | Path) -> SqliteOverrides | None:
+def writable_overrides(database: str | Database) -> SqliteOverrides:
+    """Overrides a command sets or clears."""
+    if isinstance(database, PostgresUrl):
+        return PostgresOverrides(database, statement_timeout_ms=30_000)
+    return SqliteOverrides(database)
+
+
+def simulation_overrides(database: str | Database) -> SqliteOverrides | None:
     """Read-only overrides for simulations and flow tests, when the
     database exists; None (no overrides) when it does not."""
+    if isinstance(database, PostgresUrl):
+        return PostgresOverrides(database, readonly=True)
     return SqliteOverrides(database, readonly=True) if Path(database).is_file() else None

@@ -5,9 +5,10 @@ A PIN is never stored: only a scrypt hash of it with a random salt of its
 own (``scrypt$n$r$p$salt$hash``). Wrong PINs in a row are counted per
 number; after MAX_FAILURES the number is locked for LOCK_SECONDS, right PIN
 or not, and a right PIN resets the count. Every check and every action
-goes to the audit log, without the PIN. Blocking (scrypt, SQLite): the
-server runs these calls in its thread pool (``Services.offload``).
-Pure SQLite and hashlib: no Twisted, no click.
+goes to the audit log, without the PIN. Blocking (scrypt, the database):
+the server runs these calls in its database threads (``Services.offload``).
+SQLite or PostgreSQL (the tables are made by schema version 3) and
+hashlib: no Twisted, no click.
 """
 from __future__ import annotations
 
@@ -16,13 +17,19 @@ import hmac
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import psycopg
+
+from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
+from agi.db.location import Database, PostgresUrl
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, PinCheck, SupervisorsUnavailable
-from agi.storage.caps import CAPS, cap_text
+from agi.db.caps import CAPS, cap_text
 from agi.vocabulary import iso
 
 #: Wrong PINs in a row that lock a number, and for how long.
@@ -44,6 +51,8 @@ CREATE_AUDIT = (
     " action TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')"
 )
 AUDIT_INDEX = "CREATE INDEX IF NOT EXISTS idx_supervisor_audit_at ON supervisor_audit(at)"
+#: SQLite's tables (schema version 3; PostgreSQL's in agi/db/postgres_sql.py).
+SUPERVISOR_TABLES = (CREATE_PINS, CREATE_AUDIT, AUDIT_INDEX)
 SELECT_PIN = "SELECT pin_hash, failures, locked_until FROM supervisor_pins WHERE number = :number"
 SET_FAILURES = ("UPDATE supervisor_pins SET failures = :failures, locked_until = :locked_until, "
                 "updated_at = :at WHERE number = :number")
@@ -57,7 +66,8 @@ SELECT_PINS = "SELECT number, failures, locked_until, updated_at FROM supervisor
 INSERT_AUDIT = ("INSERT INTO supervisor_audit (at, number, call_id, action, result, detail) "
                 "VALUES (:at, :number, :call_id, :action, :result, :detail)")
 SELECT_AUDIT = ("SELECT at, number, call_id, action, result, detail FROM supervisor_audit "
-                "WHERE (:since IS NULL OR at >= :since) AND (:number IS NULL OR number = :number) ORDER BY at, id")
+                "WHERE (CAST(:since AS TEXT) IS NULL OR at >= :since) AND (CAST(:number AS TEXT) IS NULL OR number = :number) "
+                "ORDER BY at, id")
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
@@ -88,7 +98,10 @@ def pin_problem(pin: str) -> str | None:
 
 
 class SqliteSupervisors:
-    """``Supervisors`` over the database at ``path``, a connection per thread."""
+    """``Supervisors`` over the SQLite database at ``path``, a connection per thread."""
+
+    #: The statement that reads a number's PIN row in a check's transaction.
+    select_pin = SELECT_PIN
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 1.0, create: bool = False) -> None:
         self.path = Path(path)
@@ -104,16 +117,16 @@ class SqliteSupervisors:
                 raise SupervisorsUnavailable(f"no database at {self.path}")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=self.busy_timeout)
-            conn.execute(CREATE_PINS)
-            conn.execute(CREATE_AUDIT)
-            conn.execute(AUDIT_INDEX)
+            for statement in SUPERVISOR_TABLES:  # a file not yet at schema version 3
+                conn.execute(statement)
             self._local.conn = conn
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE: checks of the same number
-        take turns); any SQLite error is SupervisorsUnavailable."""
+    def _transaction(self) -> Iterator[Any]:
+        """One write transaction (SQLite's BEGIN IMMEDIATE, PostgreSQL's row
+        lock: checks of the same number take turns); any database error is
+        SupervisorsUnavailable."""
         try:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -123,13 +136,13 @@ class SqliteSupervisors:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, psycopg.Error) as exc:
             self.close()
-            raise SupervisorsUnavailable(f"cannot use supervisor PINs in {self.path}: {exc}") from None
+            raise SupervisorsUnavailable(f"cannot use supervisor PINs in {self.path}: {pg.one_line(exc)}") from None
 
     def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
         with self._transaction() as conn:
-            row = conn.execute(SELECT_PIN, {"number": number}).fetchone()
+            row = conn.execute(self.select_pin, {"number": number}).fetchone()
             check = _judge(row, pin, at)
             conn.execute(INSERT_AUDIT, _audit_row(number, "pin", check.result, at, call_id))
             if row is not None and check.result in (PIN_OK, PIN_WRONG):
@@ -155,7 +168,7 @@ class SqliteSupervisors:
     def remove(self, number: str, at: datetime, by: str) -> bool:
         """Remove ``number``'s PIN; False when it had none; audited."""
         with self._transaction() as conn:
-            removed = conn.execute(DELETE_PIN, {"number": number}).rowcount > 0
+            removed = bool(conn.execute(DELETE_PIN, {"number": number}).rowcount > 0)
             conn.execute(INSERT_AUDIT, _audit_row(number, "remove_pin", "ok" if removed else "none", at, "",
                                                   f"by {by}"))
         return removed
@@ -178,7 +191,38 @@ class SqliteSupervisors:
             self._local.conn = None
 
 
-def _judge(row: tuple[str, int, str | None] | None, pin: str, at: datetime) -> PinCheck:
+class PostgresSupervisors(SqliteSupervisors):
+    """``Supervisors`` in a PostgreSQL database: the same statements on a
+    connection per thread, a check holding its number's row until it is
+    counted. The tables are the schema's (``agiflow db upgrade``)."""
+
+    select_pin = pgsql.SELECT_PIN_FOR_UPDATE
+
+    def __init__(self, url: PostgresUrl, *, statement_timeout_ms: int = 5000) -> None:
+        super().__init__(Path(str(url)))
+        self.url = url
+        self.path = url  # type: ignore[assignment]  # named in messages
+        self.statement_timeout_ms = statement_timeout_ms
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
+                                            application_name="agiflow supervisors"))
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+
+def _judge(row: Sequence[Any] | None, pin: str, at: datetime) -> PinCheck:
     """What ``pin`` is worth against the stored row, at ``at``."""
     if row is None:
         return PinCheck(PIN_NONE)
@@ -204,5 +248,13 @@ def _audit_row(number: str, action: str, result: str, at: datetime, call_id: str
             "action": action, "result": result, "detail": cap_text(detail, CAPS["reason"])}
 
 
-def server_supervisors(database: str | Path) -> SqliteSupervisors:
-    return SqliteSupervisors(database)
+def supervisors_store(database: str | Path | Database, *, create: bool = False) -> SqliteSupervisors:
+    """The supervisors of ``database``; ``create`` makes a missing SQLite
+    file (``agiflow supervisors pin``)."""
+    if isinstance(database, PostgresUrl):
+        return PostgresSupervisors(database)
+    return SqliteSupervisors(database, create=create)
+
+
+def server_supervisors(database: str | Path | Database) -> SqliteSupervisors:
+    return supervisors_store(database)

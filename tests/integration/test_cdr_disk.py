@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.tinydisk import tiny_disk  # noqa: F401 - tiny_disk is a fixture
-from test_integration_server import (REPO, ServerProcess, call, new_uniqueid, query, servers, simulated,
-                                     start_server, support_caller)  # noqa: F401 - servers is a fixture
+from support.server_process import (REPO, ServerProcess, call, new_uniqueid, query, simulated, start_server,
+                                    support_caller)
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +118,7 @@ def test_a_sigbus_from_a_database_file_made_immutable_waits_for_it_instead_of_ki
     immutable while a transaction runs."""
     script = textwrap.dedent(f"""
         import os, sqlite3, subprocess, threading, time
-        from agi.storage.sqlite_files import guard_against_sigbus
+        from agi.db.sqlite_files import guard_against_sigbus
         path = {str(tmp_path / "t.db")!r}
         assert guard_against_sigbus(path)
         conn = sqlite3.connect(path, isolation_level=None)
@@ -143,7 +142,7 @@ def test_a_sigbus_from_a_database_file_made_immutable_waits_for_it_instead_of_ki
 def test_checking_the_files_attributes_keeps_every_lock_sqlite_holds_on_them(tmp_path: Path) -> None:
     """Closing any descriptor of a database file drops the POSIX locks the
     process holds on it: the check must never open the files."""
-    from agi.storage.sqlite_files import attribute_problem
+    from agi.db.sqlite_files import attribute_problem
     path = tmp_path / "cdr.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")

@@ -5,7 +5,7 @@ server process (the one docs/robustness.md maps to the faults of
 FASTAGI_PROTOCOL.md). After every fault the server must keep serving other
 calls, close the socket of the call it ended, leave exactly one CDR row for
 a call that reached a flow, and use no CPU while idle. The server process
-helpers come from test_integration_server.
+helpers come from support/server_process.py.
 """
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_integration_server import (HOST, HeldCall, ServerProcess, call, error_lines, finished_cdr, new_uniqueid,
-                                     query, replace_file, servers, simulated, start_server, support_caller,
-                                     write_config)  # noqa: F401 - servers is a fixture
-from support.tinydisk import fill, tiny_disk  # noqa: F401 - tiny_disk is a fixture
+from support.server_process import (HOST, HeldCall, ServerProcess, call, error_lines, finished_cdr, new_uniqueid,
+                                    query, replace_file, simulated, start_server, support_caller, write_config)
+from support.tinydisk import fill
 
 from agi.sim import run_simulated_call
 

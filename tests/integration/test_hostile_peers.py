@@ -3,7 +3,7 @@ serve`` over real TCP: addresses the allow-list must recognise, replies
 that never end, junk that would flood the log, text that would reach a
 log format string or the database without limit.
 
-The server process helpers come from test_integration_server.
+The server process helpers come from support/server_process.py.
 """
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_integration_server import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, servers,
-                                     simulated, start_server, support_caller,
-                                     write_config)  # noqa: F401 - servers is a fixture
+from support.server_process import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
+                                    start_server, support_caller, write_config)
 
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, finished_cdr, running_server, step_rows
+from support.server_process import HOST, ServerProcess, finished_cdr, running_server, step_rows
 
 pytestmark = pytest.mark.integration
 

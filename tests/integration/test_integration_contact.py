@@ -7,12 +7,11 @@ import json
 import re
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, running_server, finished_cdr, step_rows
+from support.server_process import HOST, ServerProcess, running_server, finished_cdr, step_rows
 
 pytestmark = pytest.mark.integration
 

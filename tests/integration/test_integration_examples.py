@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, REPO, ServerProcess, finished_cdr, running_server, start_server
+from support.server_process import HOST, REPO, ServerProcess, finished_cdr, running_server, start_server
 
 pytestmark = pytest.mark.integration
 

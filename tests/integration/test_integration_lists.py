@@ -20,7 +20,7 @@ from agi.lists.admin import ListAdmin
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, running_server, call_rows, write_config
+from support.server_process import HOST, ServerProcess, running_server, call_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,7 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from agi.sim import CallerScript, EverySound
-from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
-                                     write_config)
+from support.server_process import ServerProcess, call, finished_cdr, new_uniqueid, query, simulated, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +69,7 @@ class Crm:
         crm = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 crm.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
                 if self.path.startswith("/endless"):
@@ -316,7 +315,7 @@ def test_sigterm_lets_a_background_webhook_finish_before_the_server_exits(tmp_pa
 
 def test_plain_agi_mode_posts_webhooks_and_waits_for_background_ones_before_exiting(
         tmp_path: Path, crm: Crm) -> None:
-    from test_agi_mode import run_agi, write_config as write_agi_config
+    from support.agi_process import run_agi, write_config as write_agi_config
 
     config = write_agi_config(tmp_path)
     (tmp_path / "flows" / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from agi.cli.main import cli
 from support.flows_folder import FlowsFolder
-from test_integration_server import (ServerProcess, call, finished_cdr, new_uniqueid, simulated, step_rows,
-                                     write_config)
+from support.server_process import (ServerProcess, call, finished_cdr, new_uniqueid, simulated, step_rows,
+                                    write_config)
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from agi.cli.main import cli
 from agi.config import ServerConfig
 from agi.stdio.main import parser
 
-from support.dialplan_conf import walk, parse  # noqa: E402
+from support.dialplan_conf import walk, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -1,6 +1,7 @@
-"""Builds CDR databases for report tests: real SQLite files with the
-server's own schema and INSERT statements, filled with the calls a test
-describes (times in UTC, steps as (step, type, outcome, details))."""
+"""Builds CDR databases for report tests: real SQLite files or PostgreSQL
+databases with the server's own schema and INSERT statements, filled with
+the calls a test describes (times in UTC, steps as (step, type, outcome,
+details))."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,9 @@ from typing import Any, Sequence
 
 import sqlite_utils
 
+from agi.db import postgres as pg
+from agi.db.location import PostgresUrl
+from agi.storage.migrations import upgrade
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
@@ -28,15 +32,21 @@ def utc(text: str) -> datetime:
 
 
 class CdrBuilder:
-    """``add(...)`` one call at a time; ``path`` is the database file."""
+    """``add(...)`` one call at a time; ``path`` is the database (a SQLite
+    file or a PostgreSQL URL)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | PostgresUrl) -> None:
         self.path = path
-        db = sqlite_utils.Database(path)
-        ensure_schema(db)
-        db.close()
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA synchronous = OFF")  # test data: speed over durability
+        self.conn: Any
+        if isinstance(path, PostgresUrl):
+            upgrade(path)
+            self.conn = pg.Connection(pg.connect(path))
+        else:
+            db = sqlite_utils.Database(path)
+            ensure_schema(db)
+            db.close()
+            self.conn = sqlite3.connect(path, isolation_level=None)
+            self.conn.execute("PRAGMA synchronous = OFF")  # test data: speed over durability
         self.count = 0
 
     def add(self, start: str, *, caller: str = "600111222", flow: str | None = "support",

@@ -5,21 +5,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from agi.lists.admin import ListAdmin
+from agi.db.location import PostgresUrl
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
-from agi.lists.store import SqliteNumberLists
+from agi.storage.stores import list_admin, number_lists
 from agi.services import Services
 from agi.simulate import SimulationResult
 from support import step_runner
 
 
-def lists_database(folder: Path) -> Path:
-    """agiflow.db in ``folder`` with four lists. robinson: one number and
-    the 90x prefix; internal: one number; vip: Ana with a note; block: one
-    number."""
-    path = folder / "agiflow.db"
-    with ListAdmin(path) as admin:
+def lists_database(where: Path | PostgresUrl) -> Path | PostgresUrl:
+    """A database with four lists: agiflow.db in the folder ``where``, or
+    the PostgreSQL database ``where``, or the SQLite file ``where``.
+    robinson: one number and the 90x prefix; internal: one number; vip: Ana
+    with a note; block: one number."""
+    path: Path | PostgresUrl = where / "agiflow.db" if isinstance(where, Path) and where.is_dir() else where
+    with list_admin(path) as admin:
         for name, text in {"robinson": "+34600111222,asked 2025-01-03\n+3490*,premium rate\n",
                            "internal": "611000000,complained\n",
                            "vip": "+34600999888,Ana (gold)\n",
@@ -28,9 +29,9 @@ def lists_database(folder: Path) -> Path:
     return path
 
 
-def services(db: Path | None) -> Services:
+def services(db: Path | PostgresUrl | None) -> Services:
     """The lists in ``db`` (none at all for None), numbers read in Spain."""
-    return Services(lists=SqliteNumberLists(db, "ES") if db else None, default_region="ES")
+    return Services(lists=number_lists(db, "ES") if db else None, default_region="ES")
 
 
 def run(tmp_path: Path, flow: str, *, lists: Services, caller: str = "600000001",

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agi.loading.loader import load_flows  # noqa: I001  (before agi.simulate: import order)
+from agi.loading.loader import load_flows
 from agi.storage.cdr_memory import MemoryCdr
 from agi.engine.model import FlowSet
 from agi.services import Services

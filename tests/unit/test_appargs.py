@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agi.protocol import appargs
-from agi.protocol.wire import encode_command
+from agi.protocol.wire import CommandError, encode_command
 from agi.sim.parse_args import parse_args
 
 #: Text that stresses every character the parser reads, and more.
@@ -65,6 +65,10 @@ def test_escaped_items_read_back_the_same_through_the_agi_command_line(items: li
     string by the application: both layers give the items back."""
     if any(appargs.line_problem(item) for item in items):
         return
+    if any(not item.isascii() and not _encodable(item) for item in items):
+        with pytest.raises(CommandError, match="not valid Unicode"):
+            encode_command("EXEC", "NoOp", appargs.join([appargs.escape(item) for item in items]))
+        return
     line = encode_command("EXEC", "NoOp", appargs.join([appargs.escape(item) for item in items])).decode()
     verb, app, options = parse_args(line[:-1])
     assert (verb, app, appargs.split(options)) == ("EXEC", "NoOp", items)
@@ -98,3 +102,11 @@ def test_inserted_values_that_can_be_escaped_pass(value: str) -> None:
                                           ("a)", False), ("x]", False), ('A("file', False), ('A("f")', True)])
 def test_balanced_options_cannot_swallow_the_next_argument(text: str, ok: bool) -> None:
     assert appargs.balanced(text) is ok
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agi.loading.loader import flow_from_document, load_flows  # noqa: I001  (before agi.simulate)
+from agi.loading.loader import flow_from_document, load_flows
 from agi.call_guard import CallGuard, app_kinds
 from agi.channel import Channel, CommandRefused
 from agi.engine.model import FlowSet

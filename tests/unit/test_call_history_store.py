@@ -14,7 +14,7 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
 from agi.phone import spellings
-from agi.server.history import ThreadedHistory
+from agi.server.database_threads import DatabaseThreads, ThreadedHistory
 from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable
 from agi.sim.transport import run_sync
 from agi.storage.cdr_schema import ensure_schema
@@ -136,7 +136,7 @@ class _Pool:
         for on_result, function, args in self.waiting:
             try:
                 on_result(True, function(*args))
-            except Exception as exc:  # noqa: BLE001 - handed over as a thread would
+            except Exception as exc:  # handed over as a thread would
                 on_result(False, exc)
 
 
@@ -152,6 +152,11 @@ class _Reactor(MemoryReactorClock):
         function(*args)
 
 
+def _threads(reactor: _Reactor) -> DatabaseThreads:
+    """The server's database threads over the test's pool."""
+    return DatabaseThreads(reactor, 9.0, pool=reactor.pool)
+
+
 class _Reader:
     def __init__(self) -> None:
         self.threads: list[HistoryQuery] = []
@@ -163,7 +168,7 @@ class _Reader:
 
 def test_the_server_reads_history_in_a_thread_not_on_the_reactor() -> None:
     reactor, reader = _Reactor(), _Reader()
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(reader, reactor).lookup(query()))
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(reader, _threads(reactor)).lookup(query()))
     assert reader.threads == [] and not looking.called  # handed to the pool, the reactor goes on
     reactor.pool.run_all()
     assert looking.result.calls == 3
@@ -171,13 +176,13 @@ def test_the_server_reads_history_in_a_thread_not_on_the_reactor() -> None:
 
 def test_the_server_gives_up_on_a_lookup_after_its_timeout() -> None:
     reactor = _Reactor()
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(_Reader(), reactor).lookup(query(timeout=0.5)))
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(_Reader(), _threads(reactor)).lookup(query(timeout=0.5)))
     reactor.advance(0.49)
     assert not looking.called
     reactor.advance(0.02)
     failure = looking.result
     looking.addErrback(lambda _: None)
-    assert failure.check(HistoryUnavailable) and "within 0.5 s" in str(failure.value)
+    assert failure.check(HistoryUnavailable) and "within 0.5s" in str(failure.value)
 
 
 def test_a_failing_thread_is_a_history_unavailable() -> None:
@@ -187,7 +192,7 @@ def test_a_failing_thread_is_a_history_unavailable() -> None:
         def summary(self, query: HistoryQuery) -> CallHistorySummary:
             raise HistoryUnavailable("database is locked")
 
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(Broken(), reactor).lookup(query()))
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(Broken(), _threads(reactor)).lookup(query()))
     reactor.pool.run_all()
     failure = looking.result
     looking.addErrback(lambda _: None)

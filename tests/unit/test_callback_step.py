@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/unit/test_interpreter.py
+from agi.loading.loader import load_flows
 from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.phone import is_anonymous, spoken_digits, to_e164
@@ -260,8 +260,10 @@ def test_requests_are_written_by_the_cdr_writer_as_pending_rows(tmp_path: Path) 
     assert store.close()
 
     [row] = sqlite_utils.Database(tmp_path / "cdr.db")["callbacks"].rows
+    key = row.pop("request_key")  # the request's own key: written once, however often it is retried
     assert row == {**request(1), "id": 1, "status": "pending", "done_at": None, "note": None,
                    "arrived_at": None, "source": None, "attempts": 0, "dialled_at": None}
+    assert isinstance(key, str) and len(key) == 32
 
 
 def test_unknown_writer_operations_are_refused_when_queued() -> None:
@@ -328,7 +330,7 @@ def test_a_caller_who_timed_out_in_a_queue_leaves_a_request_tagged_with_that_que
 
 
 def test_in_plain_agi_mode_the_request_is_written_by_the_process_itself(tmp_path: Path) -> None:
-    from test_agi_mode import run_agi, write_config
+    from support.agi_process import run_agi, write_config
 
     config = write_config(tmp_path)
     (tmp_path / "flows" / "cb.yaml").write_text(textwrap.dedent(FLOW))

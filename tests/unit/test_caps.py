@@ -19,7 +19,7 @@ from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
 from agi.sim.transport import SimTransport, run_sync
 from agi.storage.callbacks import MemoryCallbackRequests
-from agi.storage.caps import CAPS, JSON_STRING, JSON_TEXT, TEXT, cap_row, cap_text, capped_json
+from agi.db.caps import CAPS, JSON_STRING, JSON_TEXT, TEXT, cap_row, cap_text, capped_json
 from agi.storage.cdr_memory import MemoryCdr
 
 SHIPPED_FLOWS = Path(__file__).resolve().parents[2] / "flows"

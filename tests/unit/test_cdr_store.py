@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.tinydisk import fill, tiny_disk  # noqa: F401 - a fixture
+from support.tinydisk import fill
 
 from agi.storage.cdr_schema import MARK_INTERRUPTED
 from agi.storage.cdr_writer import CdrStore
@@ -192,7 +192,7 @@ def test_one_bad_row_in_a_batch_is_dropped_alone(tmp_path: Path, caplog) -> None
     store.open()
     store.start()
     store.call_started(row("a"))
-    store.call_started(row("a"))  # the same key twice: the second cannot be inserted
+    store.call_started({**row("c"), "call_id": None})  # NOT NULL: this row cannot be inserted
     store.call_started(row("b"))
     store.step_finished("b", {"seq": 1, "step": "answer", "outcome": "next"})
     assert store.close()

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from support.tinydisk import tiny_disk  # noqa: F401 - a fixture
 
 from agi.lists.numbers import Normaliser
 from agi.storage.cdr_writer import CdrStore, iso
-from agi.storage.sqlite_files import attribute_problem, guard_against_sigbus
+from agi.db.sqlite_files import attribute_problem, guard_against_sigbus
 
 
 def call(store: CdrStore, key: str, path: str = "answer:next") -> None:

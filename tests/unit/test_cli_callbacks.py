@@ -19,20 +19,24 @@ from agi.storage.callbacks import CALLBACK_COLUMNS, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.vocabulary import iso
 from agi.cli.main import cli
+from agi.config import load_config
+from agi.db.location import PostgresUrl
 
 NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Any) -> Path:
+    """A config naming a SQLite file in var/, or a PostgreSQL database (the ``database`` fixture)."""
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "config.yaml"
-    path.write_text("database: var/agiflow.db\n", encoding="utf-8")
+    path.write_text(f"database: {database.url if isinstance(database, PostgresUrl) else 'var/agiflow.db'}\n",
+                    encoding="utf-8")
     return path
 
 
-def database(config: Path) -> Path:
-    return config.parent / "var" / "agiflow.db"
+def database(config: Path) -> Any:
+    return load_config(config).database
 
 
 def request(n: int, age: timedelta, number: str = "+34600111222") -> dict[str, Any]:
@@ -125,6 +129,7 @@ def test_export_as_json_to_a_file(config: Path) -> None:
     assert row["number"] == "+34600111222" and row["done_at"] is None and row["id"] == 1
 
 
+@pytest.mark.sqlite_only
 def test_without_a_database_the_commands_say_where_they_looked(config: Path) -> None:
     result = agiflow(config, "list")
     assert result.exit_code == 1

@@ -31,6 +31,45 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert (config.flows, config.database) == (tmp_path / "my-flows", tmp_path / "var" / "cdr.db")
 
 
+def test_no_metrics_listener_and_text_logs_unless_configured(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "log_level: INFO\n"))
+    assert (config.server.metrics, config.log_format) == (None, "text")
+
+
+def test_the_metrics_listener_defaults_to_loopback_port_9573(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "server:\n  metrics: {}\nlog_format: json\n"))
+    assert config.server.metrics is not None and config.log_format == "json"
+    assert (config.server.metrics.host, config.server.metrics.port, config.server.metrics.allow_remote) == (
+        "127.0.0.1", 9573, False)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost", "LOCALHOST"])
+def test_loopback_metrics_hosts_need_nothing_more(tmp_path: Path, host: str) -> None:
+    config = load_config(write(tmp_path, f"server:\n  metrics:\n    host: '{host}'\n    port: 0\n"))
+    assert config.server.metrics is not None and config.server.metrics.host == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "metrics.example.com"])
+def test_a_metrics_host_off_loopback_is_refused_with_its_line_unless_allow_remote(tmp_path: Path, host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"server:\n  port: 4573\n  metrics:\n    port: 9573\n    host: '{host}'\n"))
+    [error] = caught.value.errors
+    assert error.line == 5 and "not a loopback address" in error.message and "allow_remote: true" in error.message
+    config = load_config(write(tmp_path, f"server:\n  metrics: {{host: '{host}', allow_remote: true}}\n"))
+    assert config.server.metrics is not None and config.server.metrics.allow_remote is True
+
+
+@pytest.mark.parametrize("text, words", [
+    ("server:\n  metrics: {port: 70000}\n", "70000"),
+    ("server:\n  metrics: {path: /m}\n", "unknown key 'path'"),
+    ("log_format: xml\n", "'xml' is not one of"),
+])
+def test_bad_metrics_and_log_format_values_are_refused(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert words in str(caught.value)
+
+
 def test_allow_entries_that_are_malformed_or_can_never_match_are_refused_with_their_lines(tmp_path: Path) -> None:
     text = ("server:\n  host: 0.0.0.0\n  allow:\n    - 10.0.0.5\n    - asterisk.example.com\n"
             "    - 2001:db8::/32\n    - 10.0.0.1/24\n    - 10.0.0.0/24\n")

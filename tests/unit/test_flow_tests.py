@@ -189,7 +189,7 @@ MISMATCHES = [
     ("path: [answer:next, menu:2, support:next, queue:next, bye:done]", "path: [",
      "path: differs at step 2: expected menu:2, got menu:1"),
     ("path: [answer:next, menu:1]", "path: [",
-     f"path: differs at step 3: expected (end of call), got sales:next"),
+     "path: differs at step 3: expected (end of call), got sales:next"),
     ("path_includes: [menu:1, support]", "path_includes",
      f"path_includes: support does not come after menu:1 in the path: {SALES_PATH}"),
     ("visits: [support]", "visits", f"visits: step support never ran; path: {SALES_PATH}"),

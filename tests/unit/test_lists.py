@@ -17,6 +17,7 @@ from hypothesis import given, settings, strategies as st
 from agi.lists.admin import ListAdmin
 from agi.lists.csvio import MAX_REPORTED, ReadReport, read_entries, write_entries
 from agi.lists.numbers import Entry, Normaliser, length_bit, probe_keys
+from agi.storage.stores import list_admin, number_lists
 from agi.lists.store import SqliteNumberLists, simulation_lists
 from agi.services import ListHit, ListUnavailable
 
@@ -175,13 +176,14 @@ def test_export_writes_what_import_reads() -> None:
 # -- the store ------------------------------------------------------------------------
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "agiflow.db"
+def db(database: Path) -> Path:
+    """The store tests run on both backends (the ``database`` fixture)."""
+    return database
 
 
 @pytest.fixture
 def admin(db: Path) -> Iterator[ListAdmin]:
-    with ListAdmin(db, clock=lambda: 1_700_000_000.0) as admin:
+    with list_admin(db, clock=lambda: 1_700_000_000.0) as admin:
         yield admin
 
 
@@ -190,7 +192,7 @@ def fill(admin: ListAdmin, name: str, text: str, replace: bool = False) -> None:
 
 
 def lists_of(db: Path) -> SqliteNumberLists:
-    return SqliteNumberLists(db, "ES")
+    return number_lists(db, "ES")  # type: ignore[no-any-return]
 
 
 def test_an_exact_entry_matches_the_number_however_it_is_written(admin: ListAdmin, db: Path) -> None:
@@ -238,12 +240,14 @@ def test_a_missing_database_file_is_unavailable(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing.db").exists()
 
 
+@pytest.mark.sqlite_only
 def test_a_database_without_list_tables_is_unavailable(db: Path) -> None:
     sqlite3.connect(db).execute("CREATE TABLE calls (id TEXT)").connection.close()
     with pytest.raises(ListUnavailable, match="no such table"):
         lists_of(db).match("robinson", "600111222")
 
 
+@pytest.mark.sqlite_only
 def test_a_corrupt_database_is_unavailable_and_read_again_once_repaired(admin: ListAdmin, db: Path) -> None:
     fill(admin, "robinson", "600111222\n")
     admin.close()
@@ -264,6 +268,7 @@ def test_a_number_that_is_not_one_is_a_value_error_not_a_miss(admin: ListAdmin, 
         lists_of(db).match("robinson", "anonymous")
 
 
+@pytest.mark.sqlite_only
 def test_the_simulation_store_never_creates_or_writes_the_database(tmp_path: Path, db: Path) -> None:
     absent = simulation_lists(tmp_path / "absent.db", "ES")
     with pytest.raises(ListUnavailable, match=f"the database {tmp_path / 'absent.db'} does not exist"):
@@ -278,6 +283,7 @@ def test_the_simulation_store_never_creates_or_writes_the_database(tmp_path: Pat
         store._conn.execute("DELETE FROM list_entries")
 
 
+@pytest.mark.sqlite_only
 def test_a_lookup_is_one_indexed_statement(admin: ListAdmin, db: Path) -> None:
     from agi.lists.schema import match_sql
     admin.create("robinson")
@@ -361,6 +367,7 @@ def test_readers_see_the_old_list_until_a_replace_is_complete(admin: ListAdmin, 
     assert store.match("robinson", "611000001") is not None
 
 
+@pytest.mark.sqlite_only
 def test_a_reader_inside_a_transaction_keeps_its_snapshot_during_a_replace(admin: ListAdmin, db: Path) -> None:
     fill(admin, "robinson", "600111222\n")
     reader = sqlite3.connect(db, isolation_level=None)
@@ -407,6 +414,7 @@ def test_a_prefix_added_after_a_lookup_is_found_by_the_next_one(admin: ListAdmin
     assert store.match("robinson", "902000000") == ListHit("robinson", "+3", True, None)
 
 
+@pytest.mark.sqlite_only
 def test_lists_made_before_prefix_lengths_were_kept_still_match_prefixes(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.executescript(

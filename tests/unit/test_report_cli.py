@@ -21,9 +21,10 @@ from agi.reports.model import Filters
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    """A day of calls with long names, so that tables have to be cut to fit."""
-    cdr = CdrBuilder(tmp_path / "cdr.db")
+def database(database: Path) -> Path:
+    """A day of calls with long names, so that tables have to be cut to fit
+    (on each backend: the conftest's ``database``)."""
+    cdr = CdrBuilder(database)
     long_flow = "customer-support-spanish-premium-line"
     steps = [("welcome", "play", "next", {}), menu("main_menu_with_a_long_name", "2", timeouts=1),
              ("identify_customer_by_account_number", "input", "next", {}),
@@ -99,8 +100,8 @@ def test_json_has_a_stable_shape(database: Path, kind: str) -> None:
     assert list(doc) == ["report", "format_version", "title", "generated_at", "filters", "options",
                          "columns", "rows", "totals"]
     assert doc["report"] == kind and doc["format_version"] == 1
-    assert doc["filters"] == {"since": "2025-03-10T00:00:00Z", "until": None, "flow": [], "caller": None,
-                              "timezone": "UTC"}
+    assert doc["filters"] == {"since": "2025-03-10T00:00:00Z", "until": None, "flow": [], "flow_version": [],
+                              "caller": None, "timezone": "UTC"}
     keys = [c["key"] for c in doc["columns"]]
     assert doc["rows"] and all(list(row) == keys for row in doc["rows"])
     assert doc["totals"] is None or list(doc["totals"]) == keys
@@ -155,6 +156,7 @@ def test_a_missing_database_exits_1_naming_it(tmp_path: Path) -> None:
     assert code == 1 and f"the database {tmp_path / 'nope.db'} does not exist" in out
 
 
+@pytest.mark.sqlite_only
 def test_database_comes_from_the_config_by_default(database: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"database: {database.name}\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The report numbers, on CDR databases built in each test (real SQLite files)."""
+"""The report numbers, on CDR databases built in each test (real SQLite
+files and PostgreSQL databases: the ``database`` fixture)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -17,8 +18,8 @@ MADRID = zone("Europe/Madrid")
 
 
 @pytest.fixture
-def cdr(tmp_path: Path) -> CdrBuilder:
-    return CdrBuilder(tmp_path / "cdr.db")
+def cdr(database: Path) -> CdrBuilder:
+    return CdrBuilder(database)
 
 
 def run(cdr: CdrBuilder, kind: str, since: str | None = None, until: str | None = None,

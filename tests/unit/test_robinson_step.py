@@ -124,12 +124,14 @@ def test_a_missing_list_still_reports_a_hit_in_another_list(tmp_path: Path, list
     assert path(result) == ["check:listed", "listed_msg:next"]
 
 
+@pytest.mark.sqlite_only
 def test_a_corrupt_database_fails_closed(tmp_path: Path, lists_db: Path) -> None:
     lists_db.write_bytes(b"garbage" * 1000)
     result = run(tmp_path, outbound(), lists=services(lists_db), called="612345678")
     assert_blocked_by_error(result, "cannot read number list 'robinson'")
 
 
+@pytest.mark.sqlite_only
 def test_a_database_that_cannot_be_opened_fails_closed(tmp_path: Path, lists_db: Path) -> None:
     lists_db.unlink()
     lists_db.mkdir()  # a folder where the database should be

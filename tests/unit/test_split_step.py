@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/unit/test_interpreter.py
+from agi.loading.loader import load_flows
 from agi.steps.split import SplitNode, sticky_draw
 from agi.services import Services
 from agi.simulate import SimulationResult, simulate

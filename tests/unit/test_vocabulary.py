@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.loading.loader import load_flows  # noqa: I001  (before agi.session: import order)
+from agi.loading.loader import load_flows
 from agi.reports import queries
 from agi.session import run_session, SessionSettings
 from agi.engine.step import StepResult

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from agi.loading.loader import load_flows  # noqa: I001 - first, see tests/unit/test_interpreter.py
+from agi.loading.loader import load_flows
 from agi.services import Services, WebhookResult
 from agi.simulate import SimulationResult, simulate
 from agi.webhooks import DryRunWebhooks, USER_AGENT

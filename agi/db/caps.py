@@ -29,6 +29,19 @@ CAPS: dict[str, int] = {
 }
 
 
+def valid_text(value: Any) -> Any:
+    """``value`` with every lone surrogate in its text (a ``"\\ud800"`` escape
+    in JSON, undecodable bytes of a command-line argument) replaced by
+    U+FFFD, through dicts, lists and tuples: text SQLite can store."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {key: valid_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(valid_text(item) for item in value)
+    return value
+
+
 def cap_text(value: str, limit: int) -> str:
     """``value``, or its first ``limit - 1`` characters and ``…``."""
     return value if len(value) <= limit else value[:limit - 1] + CUT

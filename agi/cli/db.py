@@ -1,0 +1,74 @@
+"""``agiflow db``: the database's schema version, and moving data between
+databases (docs/database.md)."""
+from __future__ import annotations
+
+import click
+
+from agi.cli.common import CliError, config_option, get_config
+from agi.db.location import Database, parse_database
+from agi.storage.copy import CopyError, copy_database
+from agi.storage.migrations import SCHEMA_VERSION, upgrade, version
+
+
+@click.group()
+def db() -> None:
+    """The database: upgrade its schema, copy its data into another.
+
+    The database is the configured one (database: in config.yaml): a SQLite
+    file or a postgresql:// URL.
+    """
+
+
+@db.command("upgrade")
+@config_option
+@click.option("--database", "database", default=None, metavar="DATABASE",
+              help="Upgrade this database instead of the configured one (a path or a postgresql:// URL).")
+def upgrade_command(config_path: str | None, database: str | None) -> None:
+    """Bring the database's schema to the version this agiflow needs.
+
+    Creates the tables of a new database. Each step runs in its own
+    transaction; servers that start together take turns. agiflow serve
+    runs the steps that are safe while other servers use the database by
+    itself; this command runs every step.
+    """
+    target = parse_database(database) if database else get_config(config_path).database
+    before = version(target)
+    applied = upgrade(target)
+    if not applied:
+        click.echo(f"{target}: schema version {before}, up to date")
+        return
+    for step in applied:
+        click.echo(f"{target}: version {step.version}: {step.description}")
+    click.echo(f"{target}: schema version {before} -> {SCHEMA_VERSION}")
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, metavar="DATABASE",
+              help="The database to read: sqlite:PATH (or a path) or a postgresql:// URL.")
+@click.option("--to", "target", required=True, metavar="DATABASE",
+              help="The database to write: a postgresql:// URL (or sqlite:PATH).")
+def copy_command(source: str, target: str) -> None:
+    """Copy every CDR, step, callback request, number list and schedule
+    override from one database into another.
+
+    The target's schema is brought up to date first. Rows the target
+    already has (same key) are kept as they are, so a copy that was
+    interrupted can be run again. Stop the servers writing to the source
+    first, or run it again afterwards for the calls they added.
+    """
+    try:
+        counts = copy_database(_database(source, "--from"), _database(target, "--to"),
+                               progress=lambda table, rows: None)
+    except CopyError as exc:
+        raise CliError(str(exc)) from None
+    for table, rows in counts.items():
+        click.echo(f"{table}: {rows} rows")
+    click.echo(f"copied {source if not source.lower().startswith('postgres') else parse_database(source)} "
+               f"to {parse_database(target)}")
+
+
+def _database(text: str, option: str) -> Database:
+    try:
+        return parse_database(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None

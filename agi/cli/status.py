@@ -1,0 +1,115 @@
+"""``agiflow status``: ask a running ``agiflow serve`` how it is, through
+its /health and /ready pages (``server.metrics``; docs/operations.md)."""
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import click
+
+from agi.cli.common import config_option, get_config
+from agi.config import Config
+
+#: Exit status when the server cannot be asked (none listening, no server.metrics, a bad answer).
+UNREACHABLE = 3
+#: Where a wildcard listen address is reached from this host.
+_LOCAL = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+class Unreachable(Exception):
+    """The server's metrics listener did not answer usefully."""
+
+
+@click.command()
+@config_option
+@click.option("--url", metavar="URL", default=None,
+              help="The metrics listener, e.g. http://127.0.0.1:9573 (default: server.metrics of the config).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              help="Seconds to wait for each answer.")
+def status(config_path: str | None, url: str | None, fmt: str, timeout: float) -> None:
+    """Ask the running server whether it is ready, and what it is doing.
+
+    Reads /health and /ready: the readiness checks, calls active per flow,
+    the CDR backlog, the last reload and every flow's version. Exit 0 when
+    ready, 1 when the server answers but is not ready, 3 when it cannot be
+    asked (nothing listening, or no server.metrics in the config)."""
+    base = (url or _configured_url(get_config(config_path))).rstrip("/")
+    try:
+        health = _get(f"{base}/health", timeout)
+        ready = _get(f"{base}/ready", timeout)
+    except Unreachable as exc:
+        click.echo(f"agiflow status: {exc}", err=True)
+        sys.exit(UNREACHABLE)
+    if fmt == "json":
+        click.echo(json.dumps({"url": base, "health": health, "ready": ready}, indent=2, sort_keys=True))
+    else:
+        click.echo(render(base, health, ready), nl=False)
+    sys.exit(0 if ready.get("ready") else 1)
+
+
+def _configured_url(config: Config) -> str:
+    metrics = config.server.metrics
+    if metrics is None:
+        click.echo(f"agiflow status: {config.source} has no server.metrics: the server has no health pages "
+                   "to ask (set server.metrics, or give --url)", err=True)
+        sys.exit(UNREACHABLE)
+    host = _LOCAL.get(metrics.host, metrics.host)
+    return f"http://[{host}]:{metrics.port}" if ":" in host else f"http://{host}:{metrics.port}"
+
+
+def _get(url: str, timeout: float) -> dict[str, Any]:
+    """The JSON object at ``url`` (a 503 from /ready is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 503:
+            raise Unreachable(f"{url}: HTTP {exc.code}") from None
+        body = exc.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unreachable(f"cannot reach {url}: {reason}") from None
+    try:
+        found = json.loads(body)
+    except ValueError:
+        raise Unreachable(f"{url} did not answer JSON: is it agiflow's metrics listener?") from None
+    if not isinstance(found, dict):
+        raise Unreachable(f"{url} did not answer a JSON object")
+    return found
+
+
+def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
+    """The terminal text of ``agiflow status``."""
+    lines = [f"agiflow {health.get('version', '?')} at {url} (pid {health.get('pid', '?')}, "
+             f"up {_span(health.get('uptime_seconds'))}): {'ready' if ready.get('ready') else 'NOT READY'}"]
+    checks = ready.get("checks") or {}
+    width = max((len(name) for name in checks), default=0)
+    for name, check in checks.items():
+        lines.append(f"  {name:<{width}}  {'ok  ' if check.get('ok') else 'FAIL'}  {check.get('detail', '')}")
+    active: dict[str, int] = health.get("calls_active") or {}
+    reloads = health.get("reloads") or {}
+    lines += [f"calls active: {sum(active.values())}",
+              f"CDR backlog: {health.get('cdr_backlog', '?')} operations",
+              f"last reload: {reloads.get('last_at') or '-'}, "
+              f"{'successful' if reloads.get('last_successful', True) else 'FAILED (previous flows kept)'} "
+              f"({reloads.get('total', 0)} loads, {reloads.get('errors', 0)} failed)",
+              f"flows commit: {health.get('flows_commit') or '- (not in Git)'}"]
+    versions: dict[str, str] = health.get("flows") or {}
+    rows = [(name, versions.get(name, "-"), str(active.get(name, 0))) for name in sorted(set(versions) | set(active))]
+    widths = [max(len(title), *(len(row[i]) for row in rows)) for i, title in enumerate(("flow", "version", "active"))]
+    for row in [("flow", "version", "active"), *rows]:
+        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _span(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes:02d}m" if days else f"{hours}h {minutes:02d}m {secs:02d}s"

@@ -1,0 +1,99 @@
+"""The ``database`` setting: a SQLite file or a PostgreSQL URL.
+
+``postgresql://user@host:port/dbname?sslmode=require`` (or ``postgres://``)
+names a PostgreSQL database, with libpq's conventions: a password comes from
+``PGPASSWORD`` or ``~/.pgpass`` when the URL has none, and every libpq
+parameter may be given in the query string. ``sqlite:PATH`` or any other
+text names a SQLite file. Pure: no driver is imported here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+from urllib.parse import urlsplit, urlunsplit
+
+#: How a PostgreSQL URL starts.
+SCHEMES = ("postgresql://", "postgres://")
+#: How a SQLite path may be marked explicitly (``agiflow db copy --from sqlite:agiflow.db``).
+SQLITE_PREFIX = "sqlite:"
+
+
+@dataclass(frozen=True)
+class PostgresUrl:
+    """A PostgreSQL database named by a libpq URL. ``str()`` hides the
+    password, so that it can be logged and shown."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return redacted(self.url)
+
+
+#: Where the database is: a SQLite file or a PostgreSQL database.
+Database = Union[Path, PostgresUrl]
+
+
+def is_postgres_text(text: str) -> bool:
+    return text.strip().lower().startswith(SCHEMES)
+
+
+def parse_database(text: str | Path | PostgresUrl, base: Path | None = None) -> Database:
+    """The database ``text`` names; a relative SQLite path is relative to
+    ``base`` (the config file's folder) when given. ValueError for a
+    PostgreSQL URL libpq could not read."""
+    if isinstance(text, PostgresUrl):
+        return text
+    if isinstance(text, Path):
+        return base / text if base is not None else text
+    value = text.strip()
+    if is_postgres_text(value):
+        check_url(value)
+        return PostgresUrl(value)
+    if value.startswith(SQLITE_PREFIX):
+        value = value[len(SQLITE_PREFIX):]
+        if value.startswith("//"):  # sqlite:///abs/path, as other tools write it
+            value = value[2:]
+    path = Path(value)
+    return base / path if base is not None else path
+
+
+def check_url(url: str) -> None:
+    """ValueError naming what is wrong with a PostgreSQL URL."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"not a PostgreSQL URL ({exc}); write postgresql://user@host:port/dbname") from None
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError("the PostgreSQL URL names no database; write postgresql://user@host:port/dbname")
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password (in the address or ``password=``) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"://[^@/]*@", "://***@", url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def describe(database: Database) -> str:
+    """The database as a user reads it: the path, or the URL without its password."""
+    return str(database)
+
+
+def is_postgres(database: object) -> bool:
+    return isinstance(database, PostgresUrl)
+
+
+def exists(database: Database) -> bool:
+    """The SQLite file exists; a PostgreSQL database is taken to exist
+    (connecting tells)."""
+    return isinstance(database, PostgresUrl) or Path(database).is_file()

@@ -1,0 +1,192 @@
+"""PostgreSQL connections as every store opens them (psycopg 3).
+
+The user's URL wins; agiflow only adds what it leaves out: a connect
+timeout, TCP keepalives and ``tcp_user_timeout`` (a dead server or network
+is noticed in seconds, not hours), ``application_name`` and, for the
+server's reads, a ``statement_timeout``. Statements are written once with
+SQLite's parameters (``?`` and ``:name``) and translated here, so shared SQL
+is one text. ``trouble`` tells a server or network problem (retry later)
+from a bad statement or row (never worth retrying).
+"""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, errors
+from psycopg.adapt import Dumper
+from psycopg_pool import ConnectionPool
+
+from agi.db.location import PostgresUrl
+
+log = logging.getLogger("agiflow.database")
+
+#: libpq parameters agiflow sets unless the URL sets them (docs/database.md).
+DEFAULTS = {
+    "connect_timeout": "3",
+    "application_name": "agiflow",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+
+
+def parameters(url: PostgresUrl, *, statement_timeout_ms: int | None = None,
+               application_name: str | None = None) -> dict[str, Any]:
+    """The libpq parameters of ``url`` with agiflow's defaults added."""
+    params: dict[str, Any] = {**DEFAULTS, **conninfo.conninfo_to_dict(url.url)}
+    if application_name and "application_name" not in conninfo.conninfo_to_dict(url.url):
+        params["application_name"] = application_name
+    if statement_timeout_ms is not None:
+        option = f"-c statement_timeout={int(statement_timeout_ms)}"
+        params["options"] = f"{params['options']} {option}" if params.get("options") else option
+    return params
+
+
+class _BoolAsInteger(Dumper):
+    """Booleans go into agiflow's integer columns (``vip``) as 1 and 0, as SQLite stores them."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """What every agiflow connection adapts its own way."""
+    conn.adapters.register_dumper(bool, _BoolAsInteger)
+
+
+def connect(url: PostgresUrl, *, autocommit: bool = True, statement_timeout_ms: int | None = None,
+            application_name: str | None = None) -> psycopg.Connection[Any]:
+    """One connection; autocommit unless asked (transactions by hand or with ``transaction()``)."""
+    params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=application_name)
+    conn = psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
+    configure(conn)
+    return conn
+
+
+def pool(url: PostgresUrl, *, size: int, timeout: float, statement_timeout_ms: int,
+         name: str) -> ConnectionPool:
+    """A pool of ``size`` autocommit connections; a borrower waits at most
+    ``timeout`` seconds for one. Opened without waiting for the server. A
+    reconnection gives up after a second (``reconnect_timeout``), so that
+    the next borrower starts a fresh one at once instead of waiting for a
+    back-off grown during a long outage. A connection
+    the server closed is noticed when it fails, and replaced (its borrower
+    retries once, see ``PostgresNumberLists``): no check query per borrow."""
+    params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=f"agiflow {name}")
+    return ConnectionPool(conninfo.make_conninfo(**params), min_size=1, max_size=size, timeout=timeout,
+                          kwargs={"autocommit": True}, name=name, open=True, configure=configure,
+                          reconnect_timeout=1.0)
+
+
+@lru_cache(maxsize=1024)
+def pyformat(sql: str) -> str:
+    """``sql`` written with SQLite's parameters (``?``, ``:name``) in
+    psycopg's (``%s``, ``%(name)s``); ``%`` doubled, quoted text and
+    ``::`` casts left alone."""
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"":
+            end = sql.find(ch, i + 1)
+            end = n - 1 if end < 0 else end
+            out.append(sql[i:end + 1].replace("%", "%%"))
+            i = end + 1
+        elif ch == "%":
+            out.append("%%")
+            i += 1
+        elif ch == "?":
+            out.append("%s")
+            i += 1
+        elif ch == ":" and i + 1 < n and sql[i + 1] == ":":
+            out.append("::")
+            i += 2
+        elif ch == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            out.append(f"%({sql[i + 1:j]})s")
+            i = j
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+#: Errors of one statement or row, not of the server: retrying cannot help.
+_STATEMENT_ERRORS = (errors.IntegrityError, errors.DataError)
+
+
+def trouble(exc: BaseException) -> bool:
+    """True when ``exc`` is the server's or the network's trouble (down,
+    restarting, unreachable, out of disk, read-only, too slow, locked): the
+    same work may succeed later. False for a bad statement or row."""
+    if isinstance(exc, _STATEMENT_ERRORS):
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError,
+                            errors.ReadOnlySqlTransaction, errors.InsufficientPrivilege, errors.UndefinedTable,
+                            errors.UndefinedColumn, psycopg.errors.InsufficientResources))
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error as one line (libpq's messages span several)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class Rows(tuple):  # type: ignore[type-arg]
+    """A result row read by position or by column name, like ``sqlite3.Row``."""
+
+    _names: tuple[str, ...] = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names.index(key))
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def row_factory(cursor: Any) -> Any:
+    """psycopg rows as ``Rows``: by position and by name."""
+    names = tuple(column.name for column in cursor.description or ())
+    kind = type("Row", (Rows,), {"_names": names, "__slots__": ()})
+
+    def make(values: Any) -> Rows:
+        row: Rows = kind(values)
+        return row
+    return make
+
+
+class Connection:
+    """A psycopg connection that takes SQLite's statements: ``?`` and
+    ``:name`` parameters, ``BEGIN IMMEDIATE``. The stores written for
+    ``sqlite3`` run on it unchanged where their SQL is portable."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        if sql.startswith("BEGIN"):
+            sql = "BEGIN"
+        return self.raw.execute(pyformat(sql), params or None)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(pyformat(sql), rows)
+            return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+    def close(self) -> None:
+        self.raw.close()

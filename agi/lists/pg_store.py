@@ -1,0 +1,120 @@
+"""Reading number lists from PostgreSQL: ``PostgresNumberLists.match``.
+
+One statement per lookup (the list, its prefix lengths and the entries
+among the probed keys come from one snapshot) on a connection borrowed
+from a small pool, so that several threads may look up at once: the
+server calls it from its database threads, never from the reactor
+(agi/server/database_threads.py). Nothing is cached between lookups but
+the prefix lengths each list had, which every lookup checks again: an
+import or an added entry is seen by the very next lookup on every node.
+Any problem (no such list, server down, too slow) is ``ListUnavailable``,
+so that do-not-call checks fail closed.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterable
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
+from agi.db.location import PostgresUrl
+from agi.lists.numbers import ALL_LENGTHS, Normaliser, probe_keys
+from agi.lists.store import best_hit
+from agi.services import ListHit, ListUnavailable
+
+#: How long one lookup statement may run on the server (milliseconds).
+LOOKUP_STATEMENT_TIMEOUT_MS = 1000
+
+
+class PostgresNumberLists:
+    """``NumberLists`` backed by the list tables of a PostgreSQL database;
+    safe to call from ``threads`` threads at once."""
+
+    def __init__(self, url: PostgresUrl, region: str, *, threads: int = 1, wait: float = 1.0,
+                 statement_timeout_ms: int = LOOKUP_STATEMENT_TIMEOUT_MS) -> None:
+        self.url = url
+        self.region = region
+        self.threads = threads
+        self.wait = wait
+        self.statement_timeout_ms = statement_timeout_ms
+        self._normaliser: Normaliser | None = None
+        self._pool: ConnectionPool | None = None
+        self._prefix_lengths: dict[str, int] = {}
+
+    @property
+    def normaliser(self) -> Normaliser:
+        if self._normaliser is None:
+            self._normaliser = Normaliser(self.region)
+        return self._normaliser
+
+    def match(self, list_name: str, number: str) -> ListHit | None:
+        """As ``SqliteNumberLists.match``: the entry ``number`` matches, or
+        None; ValueError for a number that is not one; ListUnavailable."""
+        e164 = self.normaliser.number(number)
+        probed = self._prefix_lengths.get(list_name, ALL_LENGTHS)
+        keys = probe_keys(e164, probed)
+        current, found = self._query(list_name, keys)
+        self._prefix_lengths[list_name] = current
+        if current & ~probed:  # prefixes of a length not probed: probe them all
+            keys = probe_keys(e164, ALL_LENGTHS)
+            current, found = self._query(list_name, keys)
+        return best_hit(list_name, keys, [found.get(key) for key in keys])
+
+    def _query(self, list_name: str, keys: list[str]) -> tuple[int, dict[str, str]]:
+        try:
+            row = self._fetch(list_name, keys)
+        except PoolTimeout:
+            raise ListUnavailable(f"cannot read number list {list_name!r}: no connection to {self.url} "
+                                  f"within {self.wait:g}s") from None
+        except psycopg.Error as exc:
+            raise ListUnavailable(f"cannot read number list {list_name!r} from {self.url}: "
+                                  f"{pg.one_line(exc)}") from None
+        if row is None:
+            raise ListUnavailable(f"no number list named {list_name!r} in {self.url}")
+        found = dict(item.split("\t", 1) for item in row[2])
+        return int(row[1]), found
+
+    def _fetch(self, list_name: str, keys: list[str]) -> Any:
+        """The MATCH row. When a connection fails (the server restarted since
+        it was opened), the pool checks its idle ones, dropping those that
+        are gone, and the lookup runs once more on a good one."""
+        for attempt in (1, 2):
+            pool = self._connections()
+            try:
+                with pool.connection(timeout=self.wait) as conn:
+                    return conn.execute(pg.pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                pool.check()
+        return None
+
+    def _connections(self) -> ConnectionPool:
+        if self._pool is None:
+            self._pool = pg.pool(self.url, size=self.threads, timeout=self.wait,
+                                 statement_timeout_ms=self.statement_timeout_ms, name="lists")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+def missing_postgres_lists(url: PostgresUrl, wanted: Iterable[str]) -> list[str]:
+    """The names in ``wanted`` that are not lists of the database (all of
+    them when it cannot be read)."""
+    names = sorted(set(wanted))
+    if not names:
+        return names
+    try:
+        with contextlib.closing(pg.connect(url, statement_timeout_ms=5000)) as conn:
+            if not conn.execute(pgsql.HAS_LISTS).fetchone()[0]:  # type: ignore[index]
+                return names
+            found: set[Any] = {row[0] for row in conn.execute("SELECT name FROM number_lists")}
+    except psycopg.Error:
+        return names
+    return [name for name in names if name not in found]

@@ -1,0 +1,51 @@
+"""The SQL of the reports that differs between SQLite and PostgreSQL, in
+one place: each query of agi/reports/queries.py names these pieces as
+``{name}`` and ``CdrReader.sql`` fills them in for its backend."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    #: Pieces of SQL the queries name: ``{plain}`` before a column keeps
+    #: SQLite from walking an index in group order (a no-op elsewhere).
+    pieces: dict[str, str] = field(default_factory=dict)
+    #: The LIMIT value meaning no limit.
+    no_limit: int | None = -1
+
+    def local_time(self, column: str, shift: str) -> str:
+        """``column`` (stored UTC text) shifted by ``shift`` (SQL giving
+        '+3600 seconds'), as local ``YYYY-MM-DD HH:MM:SS`` text."""
+        if self.name == "postgresql":
+            return f"to_char(CAST(left({column}, 19) AS timestamp) + CAST({shift} AS interval), " \
+                   "'YYYY-MM-DD HH24:MI:SS')"
+        return f"datetime({column}, {shift})"
+
+    def prefix(self, column: str, param: str) -> str:
+        """``column`` starts with the text of parameter ``param`` (as ``prefix_pattern`` made it)."""
+        if self.name == "postgresql":
+            return f"{column} LIKE :{param}"
+        return f"{column} GLOB :{param}"
+
+    def prefix_pattern(self, text: str) -> str:
+        """The parameter value for ``prefix``: ``text`` matched literally, then anything."""
+        if self.name == "postgresql":
+            return "".join("\\" + ch if ch in "\\%_" else ch for ch in text) + "%"
+        return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text) + "*"
+
+
+SQLITE = Dialect("sqlite", {
+    "plain": "+",
+    "julianday": "julianday(c.started_at)",
+    "menu_timeouts": "coalesce(json_extract(s.details, '$.timeouts'), 0)",
+    "menu_invalid": "coalesce(json_extract(s.details, '$.invalid'), 0)",
+}, no_limit=-1)
+
+POSTGRES = Dialect("postgresql", {
+    "plain": "",
+    "julianday": "CAST(extract(epoch FROM CAST(c.started_at AS timestamptz)) / 86400 + 2440587.5 AS double precision)",
+    "menu_timeouts": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'timeouts' AS integer), 0)",
+    "menu_invalid": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'invalid' AS integer), 0)",
+}, no_limit=None)

@@ -1,0 +1,170 @@
+"""The metrics and health HTTP listener (``server.metrics``): Twisted's web
+server on the reactor that serves the calls, with four pages:
+
+- ``/metrics``: the Prometheus text format (OpenMetrics when asked);
+- ``/health``: 200 and a JSON body while the process serves;
+- ``/ready``: 200 when a call would be served well, else 503, with the
+  checks as JSON (it reads the database in a thread, never on the reactor;
+  requests that arrive while a check runs share its answer);
+- ``/``: the list of these pages.
+
+No request is logged. docs/operations.md describes the pages.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from twisted.application.internet import TCPServer
+from twisted.internet import defer, threads
+from twisted.python.failure import Failure
+from twisted.web import http, pages
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from agi.config import MetricsConfig
+from agi.server.health import ServerState, health, readiness
+
+log = logging.getLogger("agiflow.server")
+
+Runner = Callable[..., "defer.Deferred[Any]"]
+#: Seconds an idle HTTP connection is kept open (Twisted's default is 12 hours).
+IDLE_TIMEOUT = 30
+
+
+class ListenError(Exception):
+    """The metrics listener cannot bind its address."""
+
+
+def _json(request: Request, code: int, body: dict[str, Any]) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
+
+
+class Page(Resource):
+    """A page answered to GET and HEAD only: any other method gets 405."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> Any:
+        if request.method not in (b"GET", b"HEAD"):
+            request.setResponseCode(405)
+            request.setHeader(b"allow", b"GET, HEAD")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"405 method not allowed: use GET\n"
+        return super().render(request)
+
+
+class MetricsPage(Page):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        encoder, content_type = choose_encoder(accept)
+        request.setHeader(b"content-type", content_type.encode())
+        return encoder(self.registry)
+
+
+class HealthPage(Page):
+    def __init__(self, state: ServerState) -> None:
+        super().__init__()
+        self.state = state
+
+    def render_GET(self, request: Request) -> bytes:
+        return _json(request, 200, health(self.state))
+
+
+class ReadyPage(Page):
+    """Runs ``readiness`` with ``run`` (a thread by default); the requests
+    that come while it runs get the same answer."""
+
+    def __init__(self, state: ServerState, run: Runner) -> None:
+        super().__init__()
+        self.state = state
+        self.run = run
+        self._waiting: list[Request] | None = None
+
+    def render_GET(self, request: Request) -> Any:
+        if self._waiting is not None:
+            self._waiting.append(request)
+            return NOT_DONE_YET
+        self._waiting = [request]
+        self.run(readiness, self.state).addBoth(self._answer)
+        return NOT_DONE_YET
+
+    def _answer(self, result: Any) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        if isinstance(result, Failure):
+            log.error("readiness check failed: %s", result.getErrorMessage())
+            result = {"ready": False, "checks": {"error": {"ok": False, "detail": result.getErrorMessage()}}}
+        for request in waiting:
+            if request.finished or getattr(request, "_disconnected", False):
+                continue
+            request.write(_json(request, 200 if result["ready"] else 503, result))
+            request.finish()
+
+
+class IndexPage(Page):
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return b"agiflow: /metrics (Prometheus), /health, /ready\n"
+
+
+class QuietSite(Site):
+    """A Site that logs no request and no start or stop."""
+
+    noisy = False
+
+    def log(self, request: http.Request) -> None:
+        pass
+
+
+class Root(Resource):
+    """The pages by name; any other path is 404."""
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
+
+
+def metrics_site(registry: CollectorRegistry, state: ServerState, run: Runner) -> QuietSite:
+    root = Root()
+    root.putChild(b"", IndexPage())
+    root.putChild(b"metrics", MetricsPage(registry))
+    root.putChild(b"health", HealthPage(state))
+    root.putChild(b"ready", ReadyPage(state, run))
+    return QuietSite(root, timeout=IDLE_TIMEOUT)
+
+
+def in_thread(reactor: Any) -> Runner:
+    """Run a function in the reactor's thread pool."""
+    def run(fn: Callable[..., Any], *args: Any) -> "defer.Deferred[Any]":
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
+    return run
+
+
+class MetricsService(TCPServer):
+    """The metrics listener, a child of the server's service tree."""
+
+    def __init__(self, config: MetricsConfig, site: Site, reactor: Any) -> None:
+        super().__init__(config.port, site, interface=config.host, reactor=reactor)
+        self.setName("metrics")
+        self.config = config
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except Exception as exc:
+            raise ListenError(f"cannot listen for metrics on {self.config.host}:{self.config.port}: {exc}") from exc
+
+    @property
+    def address(self) -> Any:
+        """The address it listens on (the port the system picked for port 0)."""
+        port: Any = self._port
+        return port.getHost()

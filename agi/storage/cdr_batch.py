@@ -1,0 +1,117 @@
+"""How the CDR writer applies one batch of operations in one transaction,
+on either backend: the new call rows and the step rows one ``executemany``
+each, every other operation in order; a bad row dropped alone (logged), the
+database's trouble raised so that the batch is kept and retried."""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any, Callable
+
+from agi.db.caps import valid_text
+from agi.storage import connections
+from agi.storage.callbacks import WRITES, apply_write
+from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, step_values, update_call_sql
+
+log = logging.getLogger("agiflow.cdr")
+#: What executing a group of rows can raise: the database's errors, and text it cannot encode.
+_ROW_ERRORS: tuple[type[Exception], ...] = (*connections.ERRORS, UnicodeEncodeError)
+
+
+
+
+def _insert_call(conn: Any, row: dict[str, Any]) -> None:
+    conn.execute(INSERT_CALL, call_values(row))
+
+
+def _insert_step(conn: Any, arg: tuple[str, dict[str, Any]]) -> None:
+    conn.execute(INSERT_STEP, step_values(*arg))
+
+
+def apply_batch(conn: Any, batch: list[tuple[str, Any]]) -> None:
+    """The batch's new call rows, then its step rows, one executemany each;
+    then every other operation in order (an update always follows the
+    insert of its row: same batch, or an earlier one).
+
+    A call that starts and ends within the batch gets its final row in one
+    insert: same transaction, same result as the insert and its update."""
+    calls: list[dict[str, Any]] = []
+    ends: dict[Any, dict[str, Any] | None] = {}  # call key -> its end values, if it ended in this batch
+    steps: list[tuple[str, dict[str, Any]]] = []
+    others = []
+    for op, arg in batch:
+        if op == "insert_step":
+            steps.append(arg)
+        elif op == "insert_call":
+            calls.append(arg)
+            ends[arg.get("id")] = None
+        elif op == "update_call" and arg[0] in ends and ends[arg[0]] is None:
+            ends[arg[0]] = arg[1]
+        else:
+            others.append((op, arg))
+    if calls:
+        rows = [(row, ends[row.get("id")]) for row in calls]
+        _insert_many(conn, INSERT_CALL, [call_values({**row, **end} if end else row) for row, end in rows],
+                     lambda: [op for row, end in rows for op in _queued_as(row, end)])
+    if steps:
+        _insert_many(conn, INSERT_STEP, [step_values(*arg) for arg in steps],
+                     lambda: [("insert_step", arg) for arg in steps])
+    for op, arg in others:
+        _apply(conn, op, arg)
+
+
+def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """A call row's operations as they were queued: its insert, and its update if merged."""
+    return [("insert_call", row)] if end is None else [("insert_call", row), ("update_call", (row.get("id"), end))]
+
+
+def _insert_many(conn: Any, sql: str, params: list[tuple[Any, ...]],
+                 operations: Callable[[], list[tuple[str, Any]]]) -> None:
+    """All rows at once in a savepoint; when one row is bad, undo the group
+    and apply its ``operations()`` one by one, so only the bad one is dropped."""
+    conn.execute("SAVEPOINT many")
+    try:
+        conn.executemany(sql, params)
+    except _ROW_ERRORS as exc:
+        if connections.trouble(exc):
+            raise
+        conn.execute("ROLLBACK TO many")
+        conn.execute("RELEASE many")
+        for op, arg in operations():
+            _apply(conn, op, arg)
+        return
+    conn.execute("RELEASE many")
+
+
+def _update_call(conn: Any, arg: tuple[str, dict[str, Any]]) -> None:
+    call, values = arg
+    cursor = conn.execute(_update_sql(tuple(values)), (*values.values(), call))
+    if cursor.rowcount == 0:
+        raise LookupError(f"no calls row with id {call!r}")
+
+
+@lru_cache(maxsize=256)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The UPDATE for these columns, built once: calls end with the same few sets."""
+    return update_call_sql(columns)
+
+
+def _apply(conn: Any, op: str, arg: Any) -> None:
+    """Apply one operation; a row that cannot be applied (a bug, not a
+    database problem) is logged and dropped so it cannot block the rest."""
+    try:
+        try:
+            OPERATIONS[op](conn, arg)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
+            OPERATIONS[op](conn, valid_text(arg))
+    except Exception as exc:
+        if isinstance(exc, connections.ERRORS) and connections.trouble(exc):
+            raise
+        log.exception("dropping CDR operation %s: %r", op, arg)
+
+
+#: Every write the writer thread knows, by name.
+OPERATIONS: dict[str, Callable[[Any, Any], None]] = {
+    "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
+    **{operation: apply_write(operation) for operation in WRITES},
+}

@@ -1,0 +1,128 @@
+"""The CDR writer's local journal: operations that could not wait in
+memory for the database (its queue is full while the database is down,
+slow or unreachable), one JSON line each, kept in order and written to the
+database when it is back (every write is idempotent: a line written twice
+changes nothing).
+
+Lines are appended and flushed to the operating system one by one, by the
+thread that queues them: a crash of agiflow loses none; a power cut may
+lose what the system had not yet written to disk. The file is emptied only
+after every line in it was committed to the database.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+log = logging.getLogger("agiflow.cdr")
+
+Operation = tuple[str, Any]
+#: Operations whose argument is a (call key, values) pair.
+_PAIRS = ("insert_step", "update_call")
+
+
+def encode(operation: Operation) -> str:
+    return json.dumps(list(operation), ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+
+
+def decode(line: str) -> Operation:
+    name, arg = json.loads(line)
+    return (name, tuple(arg) if name in _PAIRS else arg)
+
+
+def _decoded(line: bytes) -> Operation | None:
+    try:
+        return decode(line.decode("utf-8"))
+    except (ValueError, TypeError):
+        log.error("journal: skipping a line that is not an operation: %r", line[:200])
+        return None
+
+
+class Journal:
+    """The file at ``path``; ``append`` from any thread, ``batches`` and
+    ``clear`` from the writer thread only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file: Any = None
+        #: Lines appended and not yet cleared (counted since this process opened it).
+        self.lines = 0
+
+    @property
+    def active(self) -> bool:
+        """Operations wait in the file: new ones must follow them there."""
+        return self.lines > 0
+
+    def open(self) -> int:
+        """Open the file (creating its folder); returns the lines a previous
+        run left in it, which are written first."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._file = open(self.path, "a+b")
+            self._file.seek(0)
+            whole, lines = 0, 0
+            for line in iter(self._file.readline, b""):
+                if not line.endswith(b"\n"):
+                    break
+                whole, lines = self._file.tell(), lines + 1
+            if self._file.seek(0, os.SEEK_END) != whole:  # a line cut short by a crash: never queued whole
+                log.warning("journal %s: dropping an incomplete last line", self.path)
+                self._file.truncate(whole)
+            self.lines = lines
+        return self.lines
+
+    def append(self, operations: list[Operation]) -> None:
+        """Add ``operations`` after every line already there; OSError when
+        the file cannot be written (the caller keeps them in memory)."""
+        text = "".join(encode(op) for op in operations)
+        with self._lock:
+            if self._file is None:
+                raise OSError(f"the journal {self.path} is not open")
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(text.encode("utf-8"))
+            self._file.flush()
+            self.lines += len(operations)
+
+    def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
+        """The operations in the file, ``size`` at a time, each with the
+        file offset after it, as they are now (lines appended while this
+        runs are read too)."""
+        offset = 0
+        while True:
+            with self._lock:
+                self._file.seek(offset)
+                lines: list[bytes] = []
+                while len(lines) < size:
+                    line = self._file.readline()
+                    if not line.endswith(b"\n"):
+                        break
+                    lines.append(line)
+                offset = self._file.tell()
+                self._file.seek(0, os.SEEK_END)
+            if not lines:
+                return
+            yield [op for op in map(_decoded, lines) if op is not None], offset
+
+    def clear_if_done(self, offset: int) -> bool:
+        """Empty the file when nothing was appended after ``offset``; True when it was."""
+        with self._lock:
+            self._file.seek(0, os.SEEK_END)
+            if self._file.tell() != offset:
+                return False
+            self._file.truncate(0)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.lines = 0
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+                self._file.close()
+                self._file = None

@@ -1,0 +1,184 @@
+"""The schema's version and the migrations that bring a database to it,
+for both backends (``agiflow db upgrade``; ``agiflow serve`` runs them at
+start when every pending one is ``online``).
+
+A migration is one version step with the statements of each backend. On
+PostgreSQL each runs in one transaction with the new version, under an
+advisory lock, so that servers starting together take turns and a failed
+step changes nothing. SQLite's steps are the idempotent ``ensure_*``
+functions of each store, which also upgrade files from before versions
+existed. After the steps, columns the code knows and a table lacks (added
+by a newer agiflow to agi.vocabulary) are added on both backends.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
+from agi.db.location import Database, PostgresUrl
+from agi.lists import schema as list_schema
+from agi.storage.callbacks import CALLBACK_COLUMNS
+from agi.storage.cdr_schema import ensure_schema as ensure_cdr_schema
+from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_columns
+from agi.storage.supervisors import SUPERVISOR_TABLES
+from agi.vocabulary import CALL_COLUMNS, iso
+
+SQLITE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS agiflow_schema (version INTEGER NOT NULL, upgraded_at TEXT NOT NULL)"
+SQLITE_READ_VERSION = "SELECT max(version) FROM agiflow_schema"
+
+
+class SchemaError(Exception):
+    """The database's schema cannot be used or upgraded here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    #: Safe while other servers use the database (adds tables, columns,
+    #: indexes): ``agiflow serve`` runs it at start. Others need ``agiflow db upgrade``.
+    online: bool
+    sqlite: Callable[[sqlite3.Connection], None]
+    postgres: tuple[str, ...]
+
+
+def _sqlite_v1(conn: sqlite3.Connection) -> None:
+    """Every table, as the stores create them (files from before versions included)."""
+    ensure_cdr_schema(sqlite_utils.Database(conn))
+    list_schema.ensure_schema(conn)
+    conn.execute(OVERRIDES_TABLE)
+
+
+def _sqlite_v2(conn: sqlite3.Connection) -> None:
+    """Keys that make retried CDR writes change nothing (see VERSION_2):
+    ``ensure_cdr_schema`` (version 1's step, run first) makes them."""
+
+
+def _sqlite_v3(conn: sqlite3.Connection) -> None:
+    """Who set an override and how; supervisors' PINs and audit log. The
+    new calls and callbacks columns and index are version 1's step's."""
+    add_who_columns(conn)
+    for statement in SUPERVISOR_TABLES:
+        conn.execute(statement)
+
+
+MIGRATIONS = (
+    Migration(1, "calls, steps, callbacks, number lists, schedule overrides", True, _sqlite_v1, pgsql.VERSION_1),
+    Migration(2, "unique keys for idempotent CDR and callback writes", True, _sqlite_v2, pgsql.VERSION_2),
+    Migration(3, "agents who answered, callback attempts, override authors, supervisors' PINs and audit log",
+              True, _sqlite_v3, pgsql.VERSION_3),
+)
+#: The version this agiflow writes and reads.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def version(database: Database) -> int:
+    """The database's schema version: 0 when it has none yet (new, or
+    from before versions)."""
+    if isinstance(database, PostgresUrl):
+        with contextlib.closing(pg.connect(database)) as conn:
+            return _pg_version(pg.Connection(conn))
+    if not Path(database).is_file():
+        return 0
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        return _sqlite_version(conn)
+
+
+def upgrade(database: Database, *, online_only: bool = False,
+            clock: Callable[[], float] = time.time) -> list[Migration]:
+    """Bring ``database`` to SCHEMA_VERSION; the migrations run. SchemaError
+    when it is newer than this agiflow, or when ``online_only`` and a
+    pending migration is not online."""
+    if isinstance(database, PostgresUrl):
+        with contextlib.closing(pg.connect(database)) as raw:
+            return _upgrade_pg(pg.Connection(raw), online_only, iso(clock()) or "")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None, timeout=30)) as conn:
+        return _upgrade_sqlite(conn, online_only, iso(clock()) or "")
+
+
+def _pending(current: int, online_only: bool, where: str) -> list[Migration]:
+    if current > SCHEMA_VERSION:
+        raise SchemaError(f"{where} has schema version {current}, newer than this agiflow knows "
+                          f"({SCHEMA_VERSION}): upgrade agiflow")
+    pending = [m for m in MIGRATIONS if m.version > current]
+    offline = [m for m in pending if not m.online]
+    if online_only and offline:
+        raise SchemaError(f"{where} needs schema version {offline[0].version} ({offline[0].description}), "
+                          f"which cannot be applied while servers run: stop them and run `agiflow db upgrade`")
+    return pending
+
+
+def _sqlite_version(conn: sqlite3.Connection) -> int:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "agiflow_schema" not in tables:
+        return 0
+    return int(conn.execute(SQLITE_READ_VERSION).fetchone()[0] or 0)
+
+
+def _upgrade_sqlite(conn: sqlite3.Connection, online_only: bool, now: str) -> list[Migration]:
+    """Every step is idempotent: the first always runs, and adds columns the code knows."""
+    pending = _pending(_sqlite_version(conn), online_only, "the database")
+    _sqlite_v1(conn)
+    conn.execute(SQLITE_VERSION_TABLE)
+    for migration in pending:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if migration.version > 1:
+                migration.sqlite(conn)
+            conn.execute("INSERT INTO agiflow_schema (version, upgraded_at) VALUES (?, ?)",
+                         (migration.version, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return pending
+
+
+def _pg_version(conn: pg.Connection) -> int:
+    if not conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()[0]:
+        return 0
+    return int(conn.execute(pgsql.READ_VERSION).fetchone()[0] or 0)
+
+
+def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migration]:
+    """One transaction under the advisory lock: read the version, apply
+    what is pending, add the columns the code knows."""
+    with conn.raw.transaction():
+        conn.execute(pgsql.UPGRADE_LOCK)
+        conn.execute(pgsql.VERSION_TABLE)
+        pending = _pending(_pg_version(conn), online_only, "the database")
+        for migration in pending:
+            for statement in migration.postgres:
+                conn.execute(statement)
+            conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
+        _pg_add_columns(conn)
+    return pending
+
+
+def _pg_add_columns(conn: pg.Connection) -> None:
+    have: dict[str, set[str]] = {}
+    for table, column in conn.execute(pgsql.TABLE_COLUMNS):
+        have.setdefault(table, set()).add(column)
+    tables: dict[str, dict[str, Any]] = {"calls": CALL_COLUMNS, "callbacks": CALLBACK_COLUMNS}
+    for table, columns in tables.items():
+        for column, kind in columns.items():
+            if column not in have.get(table, set()):
+                conn.execute(pgsql.add_column(table, column, kind))
+
+
+def check_current(database: Database) -> None:
+    """SchemaError unless ``database`` is at SCHEMA_VERSION (a command that
+    only reads must not upgrade it)."""
+    found = version(database)
+    if found != SCHEMA_VERSION:
+        verb = "upgrade agiflow" if found > SCHEMA_VERSION else "run `agiflow db upgrade`"
+        raise SchemaError(f"the database has schema version {found}, this agiflow needs {SCHEMA_VERSION}: {verb}")

@@ -1,0 +1,188 @@
+"""SQLite against PostgreSQL: calls a second and CPU per call, a list import
+with COPY, and lookup latency under load.
+
+1. Import: a CSV of N numbers (lists_bench's file: Spanish numbers in the
+   usual shapes, 1 line in 1000 bad) into a PostgreSQL list, as
+   ``agiflow lists import`` does (read and normalise, COPY into a temporary
+   table, one INSERT ... SELECT into the list). Times the whole import and the
+   rows a second.
+2. Calls: ``agiflow serve`` (one process, pinned to CPU 0) on the reference
+   flow with a lookup of the caller in the imported list (reference_lookup.yaml), ``--calls`` calls at ``--concurrency``, first with a SQLite file,
+   then with the PostgreSQL database. Prints calls/s, the server's CPU
+   milliseconds per call, and PostgreSQL's (every ``postgres`` process of the
+   machine: run it on a quiet machine).
+3. Lookups under load: during the PostgreSQL run, 4 threads look numbers up
+   in the imported list through ``PostgresNumberLists`` (the server's pool),
+   half listed, half not; prints p50, p99 and max in milliseconds.
+
+The PostgreSQL server is ``--url`` (a database this may create databases
+from), else one on the local socket or 127.0.0.1:5432 as user postgres.
+A database ``agiflow_bench`` is created and dropped.
+
+    PYTHONPATH=. python bench/postgres_bench.py [--quick] [--numbers N] [--calls N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+
+from agi.db.location import PostgresUrl
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.lists.pg_store import PostgresNumberLists
+from agi.storage.migrations import upgrade
+from agi.storage.stores import list_admin
+from bench.lists_bench import national, write_csv
+from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, free_port
+
+CANDIDATES = ("postgresql://postgres@/postgres?host=/var/run/postgresql",
+              "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = "agiflow_bench"
+
+
+def admin_url(given: str | None) -> str | None:
+    for url in ([given] if given else []) + list(CANDIDATES):
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return url
+        except psycopg.Error:
+            continue
+    return None
+
+
+def fresh_database(admin: str) -> PostgresUrl:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    head, _, query = admin.partition("?")
+    return PostgresUrl(head.rsplit("/", 1)[0] + f"/{BENCH_DB}" + (f"?{query}" if query else ""))
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every postgres process now running."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster"):
+                total += cpu_seconds(int(pid))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def import_list(url: PostgresUrl, csv_path: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    with list_admin(url) as admin, csv_path.open(encoding="utf-8", newline="") as source:
+        result = admin.import_entries("robinson", read_entries(source, Normaliser("ES"), ReadReport()))
+    return time.perf_counter() - started, result.entries
+
+
+class Lookups(threading.Thread):
+    """``threads`` threads looking numbers up until stopped; milliseconds each."""
+
+    def __init__(self, url: PostgresUrl, count: int, threads: int = 4) -> None:
+        super().__init__(daemon=True)
+        self.store = PostgresNumberLists(url, "ES", threads=threads, wait=2.0)
+        self.count = count
+        self.threads = threads
+        self.times: list[float] = []
+        self.stop = threading.Event()
+
+    def one(self, seed: int) -> None:
+        rng = random.Random(seed)
+        while not self.stop.is_set():
+            i = rng.randrange(self.count * 2)
+            number = national(i) if i < self.count else str(700_000_000 + i)
+            started = time.perf_counter()
+            self.store.match("robinson", number)
+            self.times.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.001)
+
+    def run(self) -> None:
+        workers = [threading.Thread(target=self.one, args=(n,), daemon=True) for n in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+
+def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Path,
+              rate: float = 0.0) -> dict[str, float]:
+    port = free_port()
+    server = agiflow_server(folder, ROOT / "bench" / "reference_lookup.yaml", port, cpu=0, database=database)
+    before, pg_before = cpu_seconds(server.pid), postgres_cpu()
+    load = LoadRun(["run", "--port", str(port), "--calls", str(calls), "--concurrency", str(concurrency),
+                    "--rate", str(rate)], cpu=1)
+    took = load.result.get("seconds", 0.0)
+    server_cpu, pg_cpu = cpu_seconds(server.pid) - before, postgres_cpu() - pg_before
+    server.stop()
+    done = load.result.get("completed", 0)
+    return {"calls": done, "calls_per_s": done / took if took else 0.0,
+            "server_ms": 1000 * server_cpu / done if done else 0.0,
+            "postgres_ms": 1000 * pg_cpu / done if done and name == "postgresql" else 0.0,
+            "failed": load.exit_code}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=None, help="a PostgreSQL database to create the bench database from")
+    parser.add_argument("--numbers", type=int, default=None, help="numbers to import (default 5,000,000; quick 200,000)")
+    parser.add_argument("--calls", type=int, default=None, help="calls per backend (default 6000; quick 1500)")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="new calls a second (default: as fast as the server takes them)")
+    parser.add_argument("--quick", action="store_true", help="the short run used by make bench")
+    args = parser.parse_args()
+    numbers = args.numbers or (200_000 if args.quick else 5_000_000)
+    calls = args.calls or (1500 if args.quick else 6000)
+    admin = admin_url(args.url)
+    if admin is None:
+        print("no PostgreSQL server answers: nothing measured (give --url)")
+        return 0
+    url = fresh_database(admin)
+    upgrade(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        csv_path = folder / "numbers.csv"
+        write_csv(csv_path, numbers)
+        took, entries = import_list(url, csv_path)
+        print(f"import: {entries:,} entries in {took:.1f} s ({entries / took:,.0f} a second)", flush=True)
+        (folder / "sqlite").mkdir()
+        with list_admin(folder / "sqlite" / "cdr.db") as sqlite_lists, csv_path.open(encoding="utf-8") as source:
+            sqlite_lists.import_entries("robinson", read_entries(source, Normaliser("ES"), ReadReport()))
+        sqlite = calls_run("sqlite", "cdr.db", calls, args.concurrency, folder / "sqlite", args.rate)
+        lookups = Lookups(url, numbers)
+        lookups.start()
+        postgres = calls_run("postgresql", url.url, calls, args.concurrency, folder / "postgres", args.rate)
+        lookups.stop.set()
+        lookups.join()
+        lookups.store.close()
+    print(f"{'backend':<11} {'calls':>6} {'calls/s':>8} {'server ms/call':>15} {'postgres ms/call':>17}")
+    for name, run in (("sqlite", sqlite), ("postgresql", postgres)):
+        print(f"{name:<11} {run['calls']:>6.0f} {run['calls_per_s']:>8.0f} {run['server_ms']:>15.2f} "
+              f"{run['postgres_ms']:>17.2f}")
+    times = lookups.times
+    print(f"lookups under load: {len(times):,}; p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms, "
+          f"max {max(times, default=float('nan')):.2f} ms")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    return int(bool(sqlite["failed"] or postgres["failed"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Running agiflow as a service: ``agiflow serve`` with ``server.metrics``,
+scraped during real calls (values read with prometheus-client's own text
+parser), /health and /ready as systemd, a load balancer or Kubernetes see
+them, ``agiflow status``, flow versions across reloads and in Git, and JSON
+log lines that carry Asterisk's uniqueid and linkedid."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agi.lists.admin import ListAdmin
+from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, replace_file,
+                                    simulated, support_caller, write_config)
+
+METRICS_LINE = r"metrics and health on http://127\.0\.0\.1:(\d+)/"
+
+
+class Observed:
+    """A running server with its metrics listener."""
+
+    def __init__(self, process: ServerProcess) -> None:
+        self.process = process
+        self.base = f"http://{HOST}:{process.wait_for_log(METRICS_LINE, timeout=10).group(1)}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=5) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def json(self, path: str) -> tuple[int, dict[str, Any]]:
+        code, body = self.get(path)
+        return code, json.loads(body)
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of /metrics: (name, sorted labels) -> value."""
+        code, body = self.get("/metrics")
+        assert code == 200
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples().get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def serve(folder: Path, log_format: str = "text", **server: Any) -> ServerProcess:
+    config = write_config(folder, metrics={"port": 0}, **server)
+    document = json.loads(config.read_text(encoding="utf-8"))
+    config.write_text(json.dumps({**document, "log_format": log_format}), encoding="utf-8")
+    process = ServerProcess(config)
+    try:
+        process.wait_listening()
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+@pytest.fixture
+def observed(tmp_path: Path) -> Iterator[Observed]:
+    process = serve(tmp_path)
+    try:
+        yield Observed(process)
+    finally:
+        process.stop()
+
+
+def create_lists(database: Path, *names: str) -> None:
+    with ListAdmin(database) as admin:
+        for name in names:
+            admin.create(name)
+
+
+# -- metrics during real calls --------------------------------------------------------
+
+def test_metrics_count_real_calls_by_flow_status_step_and_command(observed: Observed) -> None:
+    server = observed.process
+    held = HeldCall(server.port, simulated("support", new_uniqueid(), support_caller()), "support")
+    pending = held.hold_at(3)
+    assert observed.value("agiflow_calls_active", flow="support") == 1
+    assert observed.json("/health")[1]["calls_active"] == {"support": 1}
+    held.finish(pending)
+    held.close()
+    for flow in ("support", "closed", "no-such-flow"):
+        uniqueid = new_uniqueid()
+        result = call(server, simulated(flow, uniqueid, support_caller() if flow == "support" else None))
+        assert result.closed_by_server
+        assert finished_cdr(server.database, uniqueid)
+
+    samples = observed.samples()
+    assert samples[("agiflow_calls_started_total", (("flow", "support"),))] == 2
+    assert samples[("agiflow_calls_ended_total", (("flow", "support"), ("status", "completed")))] == 2
+    assert samples[("agiflow_calls_ended_total", (("flow", "(unknown)"), ("status", "unknown_flow")))] == 1
+    assert samples[("agiflow_calls_active", (("flow", "support"),))] == 0
+    assert samples[("agiflow_call_duration_seconds_count", (("flow", "closed"),))] == 1
+    assert samples[("agiflow_step_outcomes_total", (("flow", "support"), ("outcome", "2"), ("step", "menu")))] == 2
+    assert samples[("agiflow_agi_command_duration_seconds_count", (("command", "ANSWER"),))] == 3
+    assert samples[("agiflow_flows_loaded", ())] == 5
+
+
+def test_no_phone_number_call_id_or_requested_name_becomes_a_label(observed: Observed) -> None:
+    server = observed.process
+    uniqueid = new_uniqueid()
+    call(server, simulated("support", uniqueid, support_caller()))
+    call(server, simulated("evil\u202e/x", new_uniqueid()))
+    finished_cdr(server.database, uniqueid)
+    labels = {value for (_, pairs) in observed.samples() for _, value in pairs}
+    assert not any(bad in value for value in labels for bad in ("600111222", uniqueid, "912345678", "evil"))
+
+
+def test_list_checks_are_counted_by_list_and_result(observed: Observed) -> None:
+    server = observed.process
+    create_lists(server.database, "block", "vip")
+    uniqueid = new_uniqueid()
+    call(server, simulated("customer_care", uniqueid, support_caller()))
+    finished_cdr(server.database, uniqueid)
+    assert observed.value("agiflow_list_checks_total", list="block", result="miss") == 1
+
+
+def test_cdr_metrics_follow_the_writer(observed: Observed) -> None:
+    server = observed.process
+    uniqueid = new_uniqueid()
+    call(server, simulated("closed", uniqueid))
+    finished_cdr(server.database, uniqueid)
+    deadline = time.monotonic() + 5
+    while observed.value("agiflow_cdr_queue_depth") or not observed.value("agiflow_cdr_operations_written_total"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert observed.value("agiflow_cdr_write_errors_total") == 0
+
+
+# -- health, readiness, status -----------------------------------------------------------
+
+def test_ready_names_missing_lists_and_turns_ready_once_they_exist(observed: Observed) -> None:
+    assert observed.get("/health")[0] == 200
+    code, ready = observed.json("/ready")
+    assert code == 503 and ready["ready"] is False
+    assert "robinson (used by campaign)" in ready["checks"]["lists"]["detail"]
+    assert all(ready["checks"][name]["ok"] for name in ("flows", "accepting_calls", "database"))
+    create_lists(observed.process.database, "block", "do_not_call", "robinson", "vip")
+    code, ready = observed.json("/ready")
+    assert (code, ready["ready"]) == (200, True), ready
+
+
+def test_ready_says_shutting_down_while_calls_drain(tmp_path: Path) -> None:
+    process = serve(tmp_path)
+    try:
+        observed = Observed(process)
+        create_lists(process.database, "block", "do_not_call", "robinson", "vip")
+        assert observed.get("/ready")[0] == 200
+        held = HeldCall(process.port, simulated("support", new_uniqueid(), support_caller()), "support")
+        pending = held.hold_at(3)
+        process.proc.send_signal(signal.SIGTERM)
+        process.wait_for_log("draining 1 calls", timeout=5)
+        code, ready = observed.json("/ready")
+        assert code == 503 and ready["checks"]["accepting_calls"] == {"ok": False,
+                                                                      "detail": "shutting down: no new calls"}
+        assert observed.json("/health")[0] == 200
+        held.finish(pending)
+        held.close()
+        assert process.wait_exit() == 0
+    finally:
+        process.stop()
+
+
+def status(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", "status", *args],
+                          capture_output=True, text=True, timeout=30, cwd=REPO)
+
+
+def test_agiflow_status_reads_health_and_ready(observed: Observed) -> None:
+    done = status("--url", observed.base)
+    assert done.returncode == 1, done.stderr
+    assert "NOT READY" in done.stdout and "FAIL" in done.stdout and "robinson (used by campaign)" in done.stdout
+    versions = observed.json("/health")[1]["flows"]
+    assert re.search(rf"^support\s+{versions['support']}\s+0$", done.stdout, re.M), done.stdout
+    create_lists(observed.process.database, "block", "do_not_call", "robinson", "vip")
+    ready = status("--url", observed.base, "--format", "json")
+    assert ready.returncode == 0
+    assert json.loads(ready.stdout)["health"]["flows"] == versions
+
+
+def test_agiflow_status_exits_3_when_nothing_answers(tmp_path: Path) -> None:
+    with socket.socket() as free:
+        free.bind((HOST, 0))
+        port = free.getsockname()[1]
+    done = status("--url", f"http://{HOST}:{port}")
+    assert done.returncode == 3 and "cannot reach" in done.stderr
+    config = write_config(tmp_path)
+    done = status("-c", str(config))
+    assert done.returncode == 3 and "no server.metrics" in done.stderr
+
+
+# -- flow versions --------------------------------------------------------------------
+
+def test_a_reload_logs_old_and_new_versions_and_the_cdr_records_the_one_that_ran(observed: Observed) -> None:
+    server = observed.process
+    before = observed.json("/health")[1]["flows"]["closed"]
+    first = new_uniqueid()
+    call(server, simulated("closed", first))
+    flow = server.folder / "flows" / "closed.yaml"
+    since = server.mark()
+    replace_file(flow, flow.read_text(encoding="utf-8").replace("agiflow/office-closed", "agiflow/closed-v2"))
+    found = server.wait_for_log(r"flow closed: (\w+) -> (\w+)", since=since, timeout=5)
+    assert found.group(1) == before and found.group(2) != before
+    after = found.group(2)
+    second = new_uniqueid()
+    call(server, simulated("closed", second))
+    assert [r["flow_version"] for r in finished_cdr(server.database, first)] == [before]
+    assert [r["flow_version"] for r in finished_cdr(server.database, second)] == [after]
+    assert observed.value("agiflow_flow_info", flow="closed", version=after, commit="") == 1
+    assert observed.value("agiflow_flow_reloads_total") == 2
+
+    replace_file(flow, "version: 1\nname: closed\n")
+    deadline = time.monotonic() + 5
+    while observed.value("agiflow_flow_reload_errors_total") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert observed.value("agiflow_flows_last_reload_successful") == 0
+    assert observed.json("/health")[1]["reloads"]["last_successful"] is False
+    assert observed.json("/health")[1]["flows"]["closed"] == after
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_flows_folder_in_git_reports_its_commit(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    git = ["git", "-C", str(tmp_path / "flows"), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "flows"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    blob = subprocess.run([*git, "hash-object", "closed.yaml"], check=True, capture_output=True, text=True).stdout
+    process = serve(tmp_path)
+    try:
+        observed = Observed(process)
+        health = observed.json("/health")[1]
+        assert health["flows_commit"] == head[:12]
+        assert health["flows"]["closed"] == blob.strip()[:12]
+        assert observed.value("agiflow_flow_info", flow="closed", version=blob.strip()[:12], commit=head[:12]) == 1
+        process.wait_for_log(rf"loaded 5 flows .* \(commit {head[:12]}\)")
+    finally:
+        process.stop()
+
+
+# -- JSON logs --------------------------------------------------------------------------
+
+def test_json_log_lines_of_a_call_carry_uniqueid_and_linkedid(tmp_path: Path) -> None:
+    process = serve(tmp_path, log_format="json")
+    try:
+        uniqueid = new_uniqueid()
+        sim = simulated("closed", uniqueid)
+        sim.vars.linkedid = "1795385106.1"
+        result = call(process, sim)
+        assert result.commands[0] == 'GET VARIABLE "CHANNEL(linkedid)"'
+        process.wait_for_log(r"call ended")
+    finally:
+        process.stop()
+    lines = [json.loads(line) for line in process.lines]
+    [ended] = [line for line in lines if line["message"].startswith("call ended")]
+    assert (ended["uniqueid"], ended["linkedid"], ended["flow"]) == (uniqueid, "1795385106.1", "closed")
+    assert ended["logger"] == "agiflow.call" and ended["level"] == "INFO"
+    assert any(line["message"].startswith("agiflow listening on") for line in lines)
+
+
+# -- the listener -----------------------------------------------------------------------
+
+def test_serve_exits_1_saying_so_when_the_metrics_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        config = write_config(tmp_path, metrics={"port": taken.getsockname()[1]})
+        process = ServerProcess(config)
+        code = process.wait_exit()
+    assert code == 1
+    assert re.search(r"cannot listen for metrics on 127\.0\.0\.1:\d+", process.log()), process.log()
+
+
+def test_serve_refuses_a_metrics_host_off_loopback_without_allow_remote(tmp_path: Path) -> None:
+    config = write_config(tmp_path, metrics={"host": "0.0.0.0", "port": 0})
+    process = ServerProcess(config)
+    assert process.wait_exit() == 2
+    assert "not a loopback address" in process.log() and "allow_remote" in process.log()

@@ -1,0 +1,305 @@
+"""The database on both backends (the ``database`` fixture): the CDR writer,
+its journal, the schema's migrations, ``agiflow db``, overrides, callbacks,
+and what one node changes being seen by another at once."""
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support.cdr_builder import CdrBuilder
+
+from agi.cli.main import cli
+from agi.db.location import PostgresUrl, parse_database, redacted
+from agi.db.postgres import pyformat
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.reports import run_report
+from agi.reports.model import Filters
+from agi.services import Override
+from agi.storage.callbacks import StoredCallbackRequests
+from agi.storage.cdr_writer import CdrStore
+from agi.storage.copy import copy_database
+from agi.storage.journal import Journal
+from agi.storage.migrations import SCHEMA_VERSION, SchemaError, upgrade, version
+from agi.storage.overrides import server_overrides, writable_overrides
+from agi.storage.stores import callback_book, list_admin, number_lists
+from agi.vocabulary import iso
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+
+
+def row(key: str) -> dict[str, Any]:
+    return {"id": key, "call_id": f"1795385106.{key}", "flow": "demo", "started_at": iso(1_800_000_000),
+            "status": "in_progress", "caller": "600111222"}
+
+
+def rows_of(database: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Plain tuples from either backend."""
+    if isinstance(database, PostgresUrl):
+        import psycopg
+        with psycopg.connect(parameters_url(database)) as conn:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+    import sqlite3
+    conn = sqlite3.connect(database)
+    try:
+        return [tuple(r) for r in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
+
+
+def parameters_url(url: PostgresUrl) -> str:
+    from psycopg import conninfo
+
+    from agi.db.postgres import parameters
+    return conninfo.make_conninfo(**parameters(url))
+
+
+# -- the CDR writer ------------------------------------------------------------------
+
+def test_calls_steps_and_callbacks_are_written_on_each_backend(database: Any) -> None:
+    store = CdrStore(database)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next", "type": "answer"})
+    store.call_ended("a", {"status": "completed", "path": "answer:next", "vip": True})
+    StoredCallbackRequests(store).request({"requested_at": iso(1_800_000_000), "number": "+34600111222"})
+    assert store.close()
+    assert rows_of(database, "SELECT id, status, path, vip FROM calls") == [("a", "completed", "answer:next", 1)]
+    assert rows_of(database, "SELECT call, seq, step FROM call_steps") == [("a", 1, "answer")]
+    assert rows_of(database, "SELECT number, status FROM callbacks") == [("+34600111222", "pending")]
+
+
+def test_operations_written_twice_are_stored_once(database: Any) -> None:
+    store = CdrStore(database, flush_interval=0.01)
+    store.open()
+    store.start()
+    step = {"seq": 1, "step": "answer", "outcome": "next"}
+    request = {"requested_at": iso(1_800_000_000), "number": "+34600111222", "request_key": "k1"}
+    for _ in range(2):  # as a retried batch or a replayed journal would
+        store.call_started(row("a"))
+        store.step_finished("a", step)
+        store.submit("insert_callback", request)
+        time.sleep(0.05)
+    store.call_ended("a", {"status": "completed"})
+    assert store.close()
+    assert rows_of(database, "SELECT count(*) FROM calls") == [(1,)]
+    assert rows_of(database, "SELECT count(*) FROM call_steps") == [(1,)]
+    assert rows_of(database, "SELECT count(*) FROM callbacks") == [(1,)]
+
+
+def test_calls_left_running_are_marked_interrupted_at_the_next_start(database: Any) -> None:
+    first = CdrStore(database)
+    first.open()
+    first.start()
+    first.call_started(row("a"))
+    assert first.close()
+    assert CdrStore(database, clock=lambda: 1_800_000_100).open() == 1
+    assert rows_of(database, "SELECT status, ended_at FROM calls") == [("interrupted", iso(1_800_000_100))]
+
+
+# -- the journal ------------------------------------------------------------------------
+
+class Refusing:
+    """A connector that fails while ``down`` is set, as a stopped server does."""
+
+    def __init__(self, database: Any) -> None:
+        from agi.storage import connections
+        self.real = connections.writer_connector(database, 5.0)
+        self.down = True
+
+    def __call__(self, path: str) -> Any:
+        if self.down:
+            import sqlite3
+            raise sqlite3.OperationalError("connection refused (the database is down)")
+        return self.real(path)
+
+
+def test_past_the_queue_bound_operations_wait_in_the_journal_and_are_written_in_order_once(
+        database: Any, tmp_path: Path) -> None:
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=tmp_path / "journal.jsonl", max_queue=5,
+                     retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(20):
+        store.call_started(row(f"c{i}"))
+        store.call_ended(f"c{i}", {"status": "completed", "duration": float(i)})
+    assert store.journal is not None and store.journal.lines >= 30
+    assert len((tmp_path / "journal.jsonl").read_text().splitlines()) == store.journal.lines
+    connector.down = False
+    deadline = time.monotonic() + 10
+    while store.journal.active and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.close()
+    assert (tmp_path / "journal.jsonl").read_text() == ""
+    assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(20, 190.0)]
+
+
+def test_what_cannot_be_written_at_shutdown_is_kept_in_the_journal_for_the_next_start(
+        database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+    assert store.close(stall_timeout=0.3)  # nothing lost: in the journal
+    assert "kept in the journal" in caplog.text
+    assert len(journal.read_text().splitlines()) == 2
+    again = CdrStore(database, journal=journal)
+    assert again.open() == 1  # written first, then marked interrupted
+    assert journal.read_text() == ""
+    assert rows_of(database, "SELECT id, status FROM calls") == [("a", "interrupted")]
+    assert rows_of(database, "SELECT count(*) FROM call_steps") == [(1,)]
+
+
+def test_a_journal_line_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text(json.dumps(["insert_call", row("a")]) + "\n" + '["insert_call", {"id": "b"', encoding="utf-8")
+    journal = Journal(path)
+    assert journal.open() == 1
+    [(batch, _)] = list(journal.batches(10))
+    assert batch == [("insert_call", row("a"))]
+
+
+def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    database = tmp_path / "cdr.db"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=tmp_path / "journal.jsonl", max_queue=2,
+                     retry_delay=0.02)
+    store.open()
+    assert store.journal is not None
+    store.journal.close()  # as when its disk is gone
+    store.start()
+    for i in range(5):
+        store.call_started(row(f"c{i}"))
+    assert store.pending == 5 and "not writable" in caplog.text
+    connector.down = False
+    assert store.close(stall_timeout=5)
+    assert rows_of(database, "SELECT count(*) FROM calls") == [(5,)]
+
+
+# -- schema versions ----------------------------------------------------------------------
+
+def test_a_new_database_gets_every_table_at_the_current_version_and_a_second_upgrade_does_nothing(
+        database: Any) -> None:
+    assert version(database) == 0
+    assert [m.version for m in upgrade(database)] == list(range(1, SCHEMA_VERSION + 1))
+    assert version(database) == SCHEMA_VERSION
+    assert upgrade(database) == []
+
+
+def test_a_database_newer_than_this_agiflow_is_refused(database: Any) -> None:
+    upgrade(database)
+    if isinstance(database, PostgresUrl):
+        import psycopg
+        with psycopg.connect(parameters_url(database), autocommit=True) as conn:
+            conn.execute("INSERT INTO agiflow_schema VALUES (99, 'x')")
+    else:
+        import sqlite3
+        with sqlite3.connect(database) as conn:
+            conn.execute("INSERT INTO agiflow_schema VALUES (99, 'x')")
+    with pytest.raises(SchemaError, match="version 99, newer than this agiflow knows"):
+        upgrade(database, online_only=True)
+
+
+def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    first = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
+    assert first.exit_code == 0, first.output
+    assert f"schema version 0 -> {SCHEMA_VERSION}" in first.output
+    second = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
+    assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
+
+
+# -- copy ---------------------------------------------------------------------------------
+
+def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database: Any, tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    cdr = CdrBuilder(source)
+    cdr.add("2025-03-10 08:00:00", queue="support", queue_status="ANSWERED", talk_time=10,
+            steps=[("menu", "menu", "1", {"timeouts": 1})])
+    cdr.add("2025-03-10 09:00:00", flow="sales", duration=12)
+    cdr.close()
+    store = CdrStore(source)
+    store.open()
+    store.start()
+    StoredCallbackRequests(store).request({"requested_at": iso(1_800_000_000), "number": "+34600111222"})
+    assert store.close()
+    with list_admin(source) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("+34600111222,asked\n+3490*\n"),
+                                                      Normaliser("ES"), ReadReport()))
+    writable_overrides(source).set(Override("office", "closed", NOW + timedelta(days=1), "strike"), NOW)
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "target.db"
+    counts = copy_database(source, target)
+    assert counts["calls"] == 2 and counts["call_steps"] == 1 and counts["list_entries"] == 2
+    assert copy_database(source, target)["calls"] == 2  # read again, nothing doubled
+    assert rows_of(target, "SELECT count(*) FROM calls") == [(2,)]
+    assert number_lists(target, "ES").match("robinson", "902123456") is not None
+    assert callback_book(target).requests()[0]["id"] == 1
+    [override] = server_overrides(target).all_active(NOW)
+    assert (override.schedule, override.state, override.reason) == ("office", "closed", "strike")
+    report = run_report(target, "summary", Filters(), NOW)
+    assert report.totals is not None and report.totals["calls"] == 2
+
+
+# -- one node's change seen by the others -------------------------------------------------
+
+def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_within_a_second(
+        database: Any) -> None:
+    upgrade(database)
+    reader_lists = number_lists(database, "ES", read_only=False)
+    reader_overrides = server_overrides(database)
+    with list_admin(database) as admin:
+        admin.create("robinson")
+    assert reader_lists.match("robinson", "600111222") is None  # the other node has looked once
+    assert reader_overrides.active("office", NOW) is None
+    started = time.monotonic()
+    with list_admin(database) as admin:  # node 1
+        admin.import_entries("robinson", read_entries(io.StringIO("600111222\n"), Normaliser("ES"), ReadReport()))
+    writable_overrides(database).set(Override("office", "open", NOW + timedelta(hours=1)), NOW)
+    store = CdrStore(database)
+    store.open()
+    store.start()
+    StoredCallbackRequests(store).request({"requested_at": iso(1_800_000_000), "number": "+34600111222"})
+    assert store.close()
+    assert reader_lists.match("robinson", "600111222") is not None  # node 2, next lookup
+    override = reader_overrides.active("office", NOW)
+    assert override is not None and override.state == "open"
+    assert len(callback_book(database).requests()) == 1
+    assert time.monotonic() - started < 1.0
+
+
+# -- URLs ------------------------------------------------------------------------------------
+
+def test_a_postgresql_url_is_kept_whole_and_shown_without_its_password(tmp_path: Path) -> None:
+    url = parse_database("postgresql://agiflow:s3cret@db1:5432/agiflow?sslmode=require&password=x", tmp_path)
+    assert isinstance(url, PostgresUrl) and url.url.endswith("sslmode=require&password=x")
+    assert "s3cret" not in str(url) and "password=x" not in str(url)
+    assert redacted("postgresql://db1/agiflow") == "postgresql://db1/agiflow"
+    assert parse_database("sqlite:var/a.db", tmp_path) == tmp_path / "var" / "a.db"
+    assert parse_database("var/a.db", tmp_path) == tmp_path / "var" / "a.db"
+    with pytest.raises(ValueError, match="names no database"):
+        parse_database("postgresql://db1:5432")
+
+
+def test_statements_written_for_sqlite_run_on_psycopg() -> None:
+    assert pyformat("SELECT a FROM t WHERE b = ? AND c = :name AND d::text LIKE '%?:x' AND e = '50%'") == \
+        "SELECT a FROM t WHERE b = %s AND c = %(name)s AND d::text LIKE '%%?:x' AND e = '50%%'"
+
+
+def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Path) -> None:
+    from agi.config import ConfigError, load_config
+    config = tmp_path / "config.yaml"
+    config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
+        load_config(config)

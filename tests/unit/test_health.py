@@ -1,0 +1,231 @@
+"""/health, /ready and /metrics: what they answer about a server (flows,
+calls, the CDR writer, number lists) and how the pages serve it, without a
+socket; and the metrics listener as one more child of the service tree."""
+from __future__ import annotations
+
+import json
+import signal
+import textwrap
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+from twisted.web.test.requesthelper import DummyRequest
+
+from agi.config import Config, MetricsConfig, ServerConfig
+from agi.loading.library import FlowLibrary
+from agi.metered import MeteredCdr
+from agi.server.health import ServerState, health, readiness
+from agi.server.metrics_http import metrics_site
+from agi.server.prometheus import PrometheusMetrics, server_registry
+from agi.server.service import make_service
+from agi.storage.cdr_writer import CdrStore
+
+VIP_FLOW = """\
+    version: 1
+    name: support
+    start: vip
+    steps:
+      vip:
+        lookup: {list: vip}
+        on: {found: hello, missing: hello, error: hello}
+      hello:
+        play: hello-world
+"""
+
+
+class Factory:
+    accepting = True
+    rejected = 3
+
+
+@pytest.fixture
+def sighup_kept() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGHUP)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.fixture
+def state(tmp_path: Path, lists_db: Path) -> Iterator[ServerState]:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "support.yaml").write_text(textwrap.dedent(VIP_FLOW), encoding="utf-8")
+    library = FlowLibrary(folder, clock=lambda: 1.8e9)
+    assert library.reload() == []
+    store = CdrStore(lists_db, flush_interval=0)
+    store.open()
+    store.start()
+    try:
+        yield ServerState(library, store, Factory(), {"support": 2}, clock=lambda: 1.8e9 + 90, started_at=1.8e9)
+    finally:
+        store.close()
+
+
+def test_health_says_what_the_server_is_doing(state: ServerState) -> None:
+    found = health(state)
+    assert found["status"] == "ok" and found["uptime_seconds"] == 90
+    assert found["calls_active"] == {"support": 2} and found["cdr_backlog"] == 0
+    assert found["flows"] == state.library.current.versions() and found["flows_commit"] is None
+    assert found["reloads"] == {"total": 1, "errors": 0, "last_at": "2027-01-15T08:00:00.000Z",
+                                "last_successful": True, "loaded_at": "2027-01-15T08:00:00.000Z"}
+    assert found["accepting_calls"] is True and found["started_at"] == "2027-01-15T08:00:00.000Z"
+
+
+def test_ready_when_flows_are_loaded_calls_taken_the_database_writable_and_lists_present(
+        state: ServerState) -> None:
+    found = readiness(state)
+    assert found["ready"] is True, found
+    assert set(found["checks"]) == {"flows", "accepting_calls", "database", "lists"}
+    assert found["checks"]["lists"]["detail"] == "1 number lists present"
+
+
+@pytest.mark.sqlite_only
+def test_not_ready_names_each_missing_list_and_the_flows_that_use_it(state: ServerState, tmp_path: Path) -> None:
+    state.store.path = str(tmp_path / "empty.db")
+    CdrStore(state.store.path).open()
+    found = readiness(state)
+    assert found["ready"] is False
+    assert found["checks"]["lists"] == {"ok": False, "detail": "missing number lists: vip (used by support)"}
+
+
+def test_not_ready_while_draining_or_when_the_cdr_writer_is_stuck_or_stopped(state: ServerState) -> None:
+    state.calls.accepting = False  # type: ignore[misc]
+    assert readiness(state)["checks"]["accepting_calls"] == {"ok": False, "detail": "shutting down: no new calls"}
+    state.store._trouble = (0.0, 0.0, "database or disk is full")
+    database = readiness(state)["checks"]["database"]
+    assert database["ok"] is False and "database or disk is full" in database["detail"]
+    state.store._trouble = None
+    state.store.close()
+    assert readiness(state)["checks"]["database"] == {"ok": False, "detail": "the CDR writer is not running"}
+
+
+@pytest.mark.sqlite_only
+def test_not_ready_when_the_database_file_is_gone(state: ServerState) -> None:
+    Path(state.store.path).unlink()
+    assert readiness(state)["checks"]["database"]["ok"] is False
+
+
+# -- the pages ----------------------------------------------------------------------
+
+def _get(site: Any, path: bytes, accept: bytes | None = None, method: bytes = b"GET") -> DummyRequest:
+    request = DummyRequest([path])
+    request.method = method
+    if accept:
+        request.requestHeaders.setRawHeaders(b"accept", [accept])
+    resource = site.resource.getChildWithDefault(path, request)
+    request.postpath = []
+    body = resource.render(request)
+    if isinstance(body, bytes):
+        request.write(body)
+        request.finish()
+    return request
+
+
+def _site(state: ServerState, run: Any = None) -> Any:
+    metrics = PrometheusMetrics()
+    registry = server_registry(metrics, state)
+    metrics.call_started("support")
+    return metrics_site(registry, state, run or (lambda fn, *args: defer.succeed(fn(*args))))
+
+
+def test_the_metrics_page_is_the_prometheus_text_format(state: ServerState) -> None:
+    request = _get(_site(state), b"metrics")
+    assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(b"".join(request.written).decode())}
+    assert families["agiflow_calls_started"].samples[0].value == 1
+    assert families["agiflow_connections_refused"].samples[0].value == 3
+    assert families["agiflow_flows_loaded"].samples[0].value == 1
+    [info] = families["agiflow_flow_info"].samples
+    assert info.labels == {"flow": "support", "version": state.library.current.versions()["support"], "commit": ""}
+    assert "process_cpu_seconds" in families and "agiflow_build_info" in families, sorted(families)
+
+
+def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> None:
+    request = _get(_site(state), b"metrics", b"application/openmetrics-text; version=1.0.0")
+    assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(
+        b"application/openmetrics-text")
+    assert b"".join(request.written).endswith(b"# EOF\n")
+
+
+@pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"])
+@pytest.mark.parametrize("path", [b"", b"metrics", b"health", b"ready"])
+def test_every_method_but_get_and_head_is_refused_with_405(state: ServerState, path: bytes, method: bytes) -> None:
+    request = _get(_site(state), path, method=method)
+    assert request.responseCode == 405
+    assert request.responseHeaders.getRawHeaders(b"allow") == [b"GET, HEAD"]
+
+
+def test_an_idle_connection_is_closed_after_30_seconds(state: ServerState) -> None:
+    assert _site(state).timeOut == 30
+
+
+def test_an_unknown_page_is_404(state: ServerState) -> None:
+    site = _site(state)
+    request = DummyRequest([b"nope"])
+    page = site.resource.getChildWithDefault(b"nope", request)
+    page.render(request)
+    assert request.responseCode == 404
+
+
+def test_health_is_200_and_json(state: ServerState) -> None:
+    request = _get(_site(state), b"health")
+    assert request.responseCode == 200
+    assert json.loads(b"".join(request.written))["calls_active"] == {"support": 2}
+
+
+def test_ready_is_503_with_its_checks_when_not_ready(state: ServerState) -> None:
+    state.calls.accepting = False  # type: ignore[misc]
+    request = _get(_site(state), b"ready")
+    assert (request.responseCode, request.finished) == (503, 1)
+    assert json.loads(b"".join(request.written))["ready"] is False
+
+
+def test_requests_that_come_while_a_readiness_check_runs_share_its_answer(state: ServerState) -> None:
+    pending: list[tuple[defer.Deferred[Any], Any]] = []
+
+    def later(fn: Any, *args: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        pending.append((d, lambda: fn(*args)))
+        return d
+
+    site = _site(state, later)
+    first, second = _get(site, b"ready"), _get(site, b"ready")
+    assert len(pending) == 1 and not first.finished and not second.finished
+    d, work = pending[0]
+    d.callback(work())
+    assert (first.responseCode, second.responseCode, first.finished, second.finished) == (200, 200, 1, 1)
+    third = _get(site, b"ready")
+    assert len(pending) == 2 and not third.finished
+
+
+def test_a_failing_readiness_check_answers_503(state: ServerState) -> None:
+    site = _site(state, lambda fn, *args: defer.fail(RuntimeError("boom")))
+    request = _get(site, b"ready")
+    assert request.responseCode == 503 and b"boom" in b"".join(request.written)
+
+
+# -- the service tree ----------------------------------------------------------------
+
+def test_the_metrics_listener_is_one_more_child_started_before_the_fastagi_one(
+        tmp_path: Path, sighup_kept: None) -> None:
+    flows = Path(__file__).resolve().parents[2] / "flows"
+    config = Config(flows=flows, database=tmp_path / "cdr.db",
+                    server=ServerConfig(port=4573, metrics=MetricsConfig(port=9573)))
+    library = FlowLibrary(config.flows)
+    assert library.reload() == []
+    store = CdrStore(config.database, flush_interval=0)
+    store.open()
+    reactor = MemoryReactorClock()
+    server = make_service(config, library, store, reactor)
+    assert [child.name for child in server] == ["log-flush", "stop-signals", "flows", "cdr-writer", "webhooks",
+                                                "metrics", "fastagi"]
+    server.privilegedStartService()
+    assert [(port, host) for port, _, _, host in reactor.tcpServers] == [(9573, "127.0.0.1"), (4573, "127.0.0.1")]
+    assert isinstance(server.factory.cdr, MeteredCdr) and server.factory.metrics is not None
+    server.startService()
+    server.stopService()
+    assert not any(child.running for child in server)
