@@ -1,9 +1,11 @@
-"""Earlier calls read from the CDR database: one indexed statement, every
-spelling of the number, the window, pending callbacks, and a bounded wait;
-and, for ``agiflow serve``, off the reactor thread."""
+"""Earlier calls read from the CDR database, on both backends: one indexed
+statement, every spelling of the number, the window, pending callbacks, and
+a bounded wait; and, for ``agiflow serve``, off the reactor thread."""
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -13,13 +15,18 @@ import sqlite_utils
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
+from agi.db import postgres as pg
+from agi.db.location import Database, PostgresUrl, parse_database
 from agi.phone import spellings
 from agi.server.database_threads import DatabaseThreads, ThreadedHistory
 from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable
 from agi.sim.transport import run_sync
 from agi.storage.cdr_schema import ensure_schema
-from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_parameters, simulation_history
+from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_parameters, server_history, \
+    simulation_history
+from agi.storage.migrations import upgrade
 from agi.vocabulary import iso
+from support import table_rows
 
 NOW = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
 NUMBER = "+34600111222"
@@ -30,30 +37,29 @@ def query(window: timedelta = timedelta(days=7), exclude: str = "this-call", tim
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Callable[..., Path]:
-    path = tmp_path / "cdr.db"
-    db = sqlite_utils.Database(path)
-    ensure_schema(db)
+def calls(database: Database) -> Callable[..., Database]:
+    """Adds a call to the ``database`` fixture's database (either backend); returns it."""
+    upgrade(database)
     count = 0
 
-    def add(caller: str, ago: timedelta, **columns: Any) -> Path:
+    def add(caller: str, ago: timedelta, **columns: Any) -> Database:
         nonlocal count
         count += 1
-        db["calls"].insert({"id": f"row{count}", "call_id": columns.pop("call_id", f"call{count}"),
-                            "caller": caller, "started_at": iso((NOW - ago).timestamp()),
-                            "status": columns.pop("status", "completed"), **columns})
-        return path
+        table_rows.insert(database, "calls", [{
+            "id": f"row{count}", "call_id": columns.pop("call_id", f"call{count}"), "caller": caller,
+            "started_at": iso((NOW - ago).timestamp()), "status": columns.pop("status", "completed"), **columns}])
+        return database
     return add
 
 
-def test_calls_from_every_spelling_of_the_number_are_counted(database: Callable[..., Path]) -> None:
-    database("600111222", timedelta(days=3), queue="sales", queue_status="ANSWERED")
-    database("0034600111222", timedelta(days=2))
-    database("34600111222", timedelta(days=1, hours=1))
-    path = database("+34600111222", timedelta(hours=3), queue="support", queue_status="ABANDONED",
-                    agent="Ana", agent_interface="PJSIP/201", status="caller_hangup")
-    database("+34600999999", timedelta(hours=1))
-    found = SqliteCallHistory(path).summary(query())
+def test_calls_from_every_spelling_of_the_number_are_counted(calls: Callable[..., Database]) -> None:
+    calls("600111222", timedelta(days=3), queue="sales", queue_status="ANSWERED")
+    calls("0034600111222", timedelta(days=2))
+    calls("34600111222", timedelta(days=1, hours=1))
+    database = calls("+34600111222", timedelta(hours=3), queue="support", queue_status="ABANDONED",
+                     agent="Ana", agent_interface="PJSIP/201", status="caller_hangup")
+    calls("+34600999999", timedelta(hours=1))
+    found = server_history(database).summary(query())
     assert found.calls == 4
     assert found.first_call == "2025-03-07T08:30:00.000Z"
     last = found.last
@@ -62,26 +68,39 @@ def test_calls_from_every_spelling_of_the_number_are_counted(database: Callable[
         ("2025-03-10T05:30:00.000Z", "support", "abandoned", "Ana", "PJSIP/201", "caller_hangup")
 
 
-def test_the_window_and_the_call_itself_are_left_out(database: Callable[..., Path]) -> None:
-    database(NUMBER, timedelta(days=8))
-    database(NUMBER, timedelta(seconds=0), call_id="this-call")
-    path = database(NUMBER, timedelta(minutes=-5))  # later than the moment asked about
-    assert SqliteCallHistory(path).summary(query()) == CallHistorySummary()
-    assert SqliteCallHistory(path).summary(query(timedelta(days=9))).calls == 1
+def test_the_window_and_the_call_itself_are_left_out(calls: Callable[..., Database]) -> None:
+    calls(NUMBER, timedelta(days=8))
+    calls(NUMBER, timedelta(seconds=0), call_id="this-call")
+    database = calls(NUMBER, timedelta(minutes=-5))  # later than the moment asked about
+    assert server_history(database).summary(query()) == CallHistorySummary()
+    assert server_history(database).summary(query(timedelta(days=9))).calls == 1
 
 
-def test_a_pending_callback_request_of_the_number_is_found(database: Callable[..., Path]) -> None:
-    path = database("+34699999999", timedelta(days=1))
-    db = sqlite_utils.Database(path)
-    db["callbacks"].insert({"requested_at": "2025-03-09T10:00:00.000Z", "number": NUMBER, "status": "done"})
-    assert SqliteCallHistory(path).summary(query()).callback_pending is False
-    db["callbacks"].insert({"requested_at": "2025-03-09T11:00:00.000Z", "number": NUMBER, "status": "pending"})
-    found = SqliteCallHistory(path).summary(query())
+def test_a_pending_callback_request_of_the_number_is_found(calls: Callable[..., Database]) -> None:
+    database = calls("+34699999999", timedelta(days=1))
+    table_rows.insert(database, "callbacks", [{"requested_at": "2025-03-09T10:00:00.000Z", "number": NUMBER,
+                                               "status": "done"}])
+    assert server_history(database).summary(query()).callback_pending is False
+    table_rows.insert(database, "callbacks", [{"requested_at": "2025-03-09T11:00:00.000Z", "number": NUMBER,
+                                               "status": "pending"}])
+    found = server_history(database).summary(query())
     assert (found.calls, found.callback_pending) == (0, True)
 
 
-def test_the_lookup_is_one_search_of_the_caller_index(database: Callable[..., Path]) -> None:
-    path = database(NUMBER, timedelta(days=1))
+def test_calls_are_counted_up_to_a_thousand(calls: Callable[..., Database]) -> None:
+    database = calls(NUMBER, timedelta(days=1))
+    table_rows.insert(database, "calls", ({"id": f"many{i}", "call_id": f"m{i}", "caller": NUMBER,
+                                           "status": "completed",
+                                           "started_at": iso((NOW - timedelta(seconds=i + 1)).timestamp())}
+                                          for i in range(1200)))
+    found = server_history(database).summary(query())
+    assert found.calls == 1000 and found.last is not None
+    assert found.last.started_at == iso((NOW - timedelta(seconds=1)).timestamp())
+
+
+@pytest.mark.sqlite_only
+def test_the_lookup_is_one_search_of_the_caller_index(calls: Callable[..., Database]) -> None:
+    path = calls(NUMBER, timedelta(days=1))
     with sqlite3.connect(path) as conn:
         plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_HISTORY, query_parameters(query()))]
     assert any("SEARCH calls USING INDEX idx_calls_caller_started" in step for step in plan), plan
@@ -89,15 +108,37 @@ def test_the_lookup_is_one_search_of_the_caller_index(database: Callable[..., Pa
     assert not any(step.startswith("SCAN calls") for step in plan), plan
 
 
-def test_a_lookup_past_its_timeout_is_stopped(database: Callable[..., Path]) -> None:
-    path = database(NUMBER, timedelta(days=1))
+@pytest.mark.sqlite_only
+def test_a_lookup_past_its_timeout_is_stopped(calls: Callable[..., Database]) -> None:
+    path = calls(NUMBER, timedelta(days=1))
     db = sqlite_utils.Database(path)
     db["calls"].insert_all({"id": f"many{i}", "call_id": f"m{i}", "caller": NUMBER, "status": "completed",
                             "started_at": iso((NOW - timedelta(seconds=i + 1)).timestamp())} for i in range(5000))
-    history = SqliteCallHistory(path)
+    history = SqliteCallHistory(Path(path))
     with pytest.raises(HistoryUnavailable, match="no answer within 1e-06 s"):
         history.summary(query(timeout=0.000001))
     assert history.summary(query()).calls == 1000  # counted up to 1000; the connection still works
+
+
+def test_a_lookup_held_up_past_its_timeout_is_stopped_on_postgresql(postgres_url: PostgresUrl) -> None:
+    upgrade(postgres_url)
+    table_rows.insert(postgres_url, "calls", [{"id": "r1", "call_id": "c1", "caller": NUMBER, "status": "completed",
+                                               "started_at": iso((NOW - timedelta(days=1)).timestamp())}])
+    history = server_history(postgres_url)
+    with contextlib.closing(pg.connect(postgres_url, autocommit=False)) as locker:
+        locker.execute("LOCK TABLE calls IN ACCESS EXCLUSIVE MODE")  # held until the rollback
+        started = time.monotonic()
+        with pytest.raises(HistoryUnavailable, match="no answer within 0.2 s"):
+            history.summary(query(timeout=0.2))
+        assert time.monotonic() - started < 2
+        locker.rollback()
+    assert history.summary(query()).calls == 1  # the next lookup reconnects
+
+
+def test_a_stopped_postgresql_is_unavailable_at_once() -> None:
+    history = server_history(parse_database("postgresql://agiflow@127.0.0.1:1/none?connect_timeout=1"))
+    with pytest.raises(HistoryUnavailable, match="cannot read earlier calls from postgresql://"):
+        history.summary(query())
 
 
 def test_a_missing_database_is_unavailable(tmp_path: Path) -> None:
@@ -115,9 +156,9 @@ def test_a_database_without_the_caller_index_is_unavailable(tmp_path: Path) -> N
         SqliteCallHistory(path).summary(query())
 
 
-def test_the_simulation_reads_the_database_without_writing(database: Callable[..., Path]) -> None:
-    path = database(NUMBER, timedelta(days=1))
-    history = simulation_history(path)
+def test_the_simulation_reads_the_database_without_writing(calls: Callable[..., Database]) -> None:
+    database = calls(NUMBER, timedelta(days=1))
+    history = simulation_history(database)
     assert history is not None and run_sync(history.lookup(query())).calls == 1
 
 

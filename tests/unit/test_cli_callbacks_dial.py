@@ -1,7 +1,7 @@
 """``agiflow callbacks dial``: pending requests become Asterisk call files,
 oldest arrival first, one per number, a few at once, within the hours of a
 schedule, never to a number on a do-not-call list, and never when that list
-cannot be read."""
+cannot be read; on both backends."""
 from __future__ import annotations
 
 import io
@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 from click.testing import CliRunner, Result
 
 from agi.cli import callbacks as callbacks_cli
 from agi.cli.main import cli
+from agi.config import load_config
+from agi.db.location import Database, PostgresUrl
 from agi.dialer.callfiles import CallFile, CallFileError, staging_folder, waiting, write
-from agi.lists.admin import ListAdmin
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
-from agi.storage.cdr_schema import ensure_schema
+from agi.storage.migrations import upgrade
+from agi.storage.stores import list_admin
+from support import table_rows
 
 NOW = datetime(2025, 3, 10, 10, 0, tzinfo=timezone.utc)  # 11:00 in Madrid, a Monday
 SCHEDULES = """\
@@ -35,22 +37,27 @@ schedules:
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Database) -> Path:
+    """A config naming agiflow.db, or a PostgreSQL database (the ``database`` fixture)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(callbacks_cli, "now", lambda: NOW)
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "schedules.yaml").write_text(SCHEDULES)
     (tmp_path / "spool" / "outgoing").mkdir(parents=True)
     path = tmp_path / "config.yaml"
-    path.write_text("database: agiflow.db\nflows: flows\n", encoding="utf-8")
-    db = sqlite_utils.Database(tmp_path / "agiflow.db")
-    ensure_schema(db)
-    lists({"robinson": ""}, tmp_path)
+    where = database.url if isinstance(database, PostgresUrl) else "agiflow.db"
+    path.write_text(f"database: {where}\nflows: flows\n", encoding="utf-8")
+    upgrade(load_config(path).database)
+    lists({"robinson": ""}, path)
     return path
 
 
-def lists(entries: dict[str, str], folder: Path) -> None:
-    with ListAdmin(folder / "agiflow.db") as admin:
+def configured(config: Path) -> Database:
+    return load_config(config).database
+
+
+def lists(entries: dict[str, str], config: Path) -> None:
+    with list_admin(configured(config)) as admin:
         for name, text in entries.items():
             if text:
                 admin.import_entries(name, read_entries(io.StringIO(text), Normaliser("ES"), ReadReport()))
@@ -59,15 +66,15 @@ def lists(entries: dict[str, str], folder: Path) -> None:
 
 
 def add(config: Path, number: str, arrived: str, **row: Any) -> int:
-    db = sqlite_utils.Database(config.parent / "agiflow.db")
-    table = db["callbacks"]
-    table.insert({"requested_at": row.pop("requested_at", arrived), "arrived_at": arrived, "number": number,
-                  "status": "pending", "attempts": 0, "queue": "support", "source": "missed", **row})
-    return int(table.last_pk)
+    database = configured(config)
+    table_rows.insert(database, "callbacks", [{
+        "requested_at": row.pop("requested_at", arrived), "arrived_at": arrived, "number": number,
+        "status": "pending", "attempts": 0, "queue": "support", "source": "missed", **row}])
+    return int(table_rows.select(database, "SELECT max(id) AS id FROM callbacks")[0]["id"])
 
 
 def rows(config: Path) -> list[dict[str, Any]]:
-    return list(sqlite_utils.Database(config.parent / "agiflow.db").query("SELECT * FROM callbacks ORDER BY id"))
+    return table_rows.select(configured(config), "SELECT * FROM callbacks ORDER BY id")
 
 
 def spool(config: Path) -> Path:
@@ -118,7 +125,7 @@ def test_one_call_per_number_even_with_several_requests(config: Path) -> None:
 
 
 def test_a_number_on_a_do_not_call_list_is_skipped_and_the_reason_said(config: Path) -> None:
-    lists({"robinson": "+34600111222\n", "internal": "+3491*\n"}, config.parent)
+    lists({"robinson": "+34600111222\n", "internal": "+3491*\n"}, config)
     listed = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
     prefixed = add(config, "+34911222333", "2025-03-10T08:10:00.000Z")
     clear = add(config, "+34600333444", "2025-03-10T08:20:00.000Z")
@@ -132,9 +139,9 @@ def test_a_number_on_a_do_not_call_list_is_skipped_and_the_reason_said(config: P
 
 @pytest.mark.parametrize("dnc", ["missing_list", "robinson"])
 def test_a_list_that_cannot_be_read_skips_every_request_and_exits_1(config: Path, dnc: str) -> None:
-    if dnc == "robinson":  # a corrupt list table
-        sqlite_utils.Database(config.parent / "agiflow.db").execute("DROP TABLE list_entries")
     request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    if dnc == "robinson":  # a damaged list table
+        table_rows.execute(configured(config), "DROP TABLE list_entries")
     result = dial(config, "--dnc", dnc)
     assert result.exit_code == 1
     assert f"callback {request} +34600111222: skipped, do-not-call list {dnc} cannot be read" in result.output

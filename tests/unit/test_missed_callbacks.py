@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 
+from agi.db.location import Database
 from agi.services import Services
 from agi.storage.callbacks import MISSED_OPERATION, REACHED_OPERATION, MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_direct import DirectCdr
 from agi.storage.cdr_writer import CdrStore
+from support import table_rows
 from support.step_runner import AT, cdr, details, flow_errors, path, run
 
 CALLER = "600111222"
@@ -140,15 +141,27 @@ def request(number: str, arrived: str, **row: Any) -> dict[str, Any]:
             "reason": "timeout", "source": "missed", **row}
 
 
-@pytest.mark.parametrize("writer", ["server", "plain AGI"])
-def test_the_database_keeps_one_open_request_per_number_and_closes_it_on_reach(tmp_path: Path, writer: str) -> None:
+def writer_of(database: Database, writer: str) -> Any:
+    """The server's CDR writer thread, or plain AGI mode's direct writes, opened."""
     if writer == "server":
-        store: Any = CdrStore(tmp_path / "cdr.db")
+        store: Any = CdrStore(database)
         store.open()
         store.start()
     else:
-        store = DirectCdr(tmp_path / "cdr.db")
+        store = DirectCdr(database)
         store.open()
+    return store
+
+
+def stored(database: Database) -> list[tuple[Any, ...]]:
+    return [(r["number"], r["arrived_at"], r["status"], r["note"])
+            for r in table_rows.select(database, "SELECT * FROM callbacks ORDER BY id")]
+
+
+@pytest.mark.parametrize("writer", ["server", "plain AGI"])
+def test_the_database_keeps_one_open_request_per_number_and_closes_it_on_reach(database: Database,
+                                                                               writer: str) -> None:
+    store = writer_of(database, writer)
     requests = StoredCallbackRequests(store)
     requests.missed(request("+34600111222", "2025-03-10T08:00:00.000Z"))
     requests.missed(request("+34600111222", "2025-03-10T09:00:00.000Z"))
@@ -157,14 +170,24 @@ def test_the_database_keeps_one_open_request_per_number_and_closes_it_on_reach(t
     requests.reached("+34600333444", "1741600000.7", "2025-03-10T10:00:00.000Z")
     requests.missed(request("+34600333444", "2025-03-10T11:00:00.000Z"))
     assert store.close()
-    rows = [(r["number"], r["arrived_at"], r["status"], r["note"]) for r in
-            sqlite_utils.Database(tmp_path / "cdr.db").query("SELECT * FROM callbacks ORDER BY id")]
-    assert rows == [
+    assert stored(database) == [
         ("+34600111222", "2025-03-10T08:00:00.000Z", "pending", None),
         ("+34600333444", "2025-03-10T08:30:00.000Z", "done", "reached an agent on call 1741600000.7"),
         ("+34600333444", "2025-03-10T08:40:00.000Z", "done", "reached an agent on call 1741600000.7"),
         ("+34600333444", "2025-03-10T11:00:00.000Z", "pending", None),
     ]
+
+
+@pytest.mark.parametrize("writer", ["server", "plain AGI"])
+def test_a_missed_request_written_again_after_its_number_was_reached_adds_nothing(database: Database,
+                                                                                  writer: str) -> None:
+    store = writer_of(database, writer)
+    missed = {**request("+34600111222", "2025-03-10T08:00:00.000Z"), "request_key": "k1"}
+    store.submit(MISSED_OPERATION, missed)
+    store.submit(REACHED_OPERATION, {"number": "+34600111222", "call_id": "c2", "at": "2025-03-10T09:00:00.000Z"})
+    store.submit(MISSED_OPERATION, missed)  # a batch retried, or a journal replayed
+    assert store.close()
+    assert stored(database) == [("+34600111222", "2025-03-10T08:00:00.000Z", "done", "reached an agent on call c2")]
 
 
 def test_the_writer_knows_the_new_operations() -> None:

@@ -1,12 +1,15 @@
-"""Supervisors' PINs: stored only as salted scrypt hashes, wrong PINs counted
-and locking a number, every check and action audited, never a PIN in the
-database, the audit log or a log line; ``agiflow supervisors`` manages them."""
+"""Supervisors' PINs, on both backends: stored only as salted scrypt hashes,
+wrong PINs counted and locking a number, every check and action audited,
+never a PIN in the database, the audit log or a log line; ``agiflow
+supervisors`` manages them."""
 from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -14,35 +17,40 @@ from click.testing import CliRunner
 
 from agi.cli import supervisors as supervisors_cli
 from agi.cli.main import cli
+from agi.config import load_config
+from agi.db.location import Database, PostgresUrl
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, Override, SupervisorsUnavailable
 from agi.stdio.transport import DebugStream
 from agi.storage.cdr_schema import ensure_schema
-from agi.storage.overrides import SqliteOverrides
+from agi.storage.migrations import upgrade
+from agi.storage.overrides import SqliteOverrides, writable_overrides
 from agi.storage.supervisors import (LOCK_SECONDS, MAX_FAILURES, SqliteSupervisors, hash_pin, pin_matches,
-                                     pin_problem)
+                                     pin_problem, supervisors_store)
+from support import table_rows
 
 NOW = datetime(2025, 3, 10, 20, 0, tzinfo=timezone.utc)
 NUMBER = "+34600111222"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteSupervisors:
-    ensure_schema(sqlite_utils.Database(tmp_path / "cdr.db"))
-    supervisors = SqliteSupervisors(tmp_path / "cdr.db")
+def store(database: Database) -> SqliteSupervisors:
+    """The PINs of the ``database`` fixture's database (either backend), NUMBER's PIN 4321."""
+    upgrade(database)
+    supervisors = supervisors_store(database)
     supervisors.set_pin(NUMBER, "4321", NOW, "ana")
     return supervisors
 
 
-def everything_stored(path: Path) -> str:
-    with sqlite3.connect(path) as conn:
-        return repr([conn.execute(f"SELECT * FROM {table}").fetchall()
-                     for table in ("supervisor_pins", "supervisor_audit")])
+def everything_stored(database: Database) -> str:
+    return repr([table_rows.select(database, f"SELECT * FROM {table}")
+                 for table in ("supervisor_pins", "supervisor_audit")])
 
 
-def test_a_pin_is_stored_as_a_salted_scrypt_hash_and_never_as_itself(store: SqliteSupervisors) -> None:
+def test_a_pin_is_stored_as_a_salted_scrypt_hash_and_never_as_itself(store: SqliteSupervisors,
+                                                                      database: Database) -> None:
     store.check_pin(NUMBER, "4321", NOW, "1.1")
     store.check_pin(NUMBER, "9999", NOW, "1.2")
-    stored = everything_stored(store.path)
+    stored = everything_stored(database)
     assert "4321" not in stored and "9999" not in stored
     first, second = hash_pin("4321"), hash_pin("4321")
     assert first != second and first.startswith("scrypt$16384$8$1$")  # a salt of its own each time
@@ -79,6 +87,24 @@ def test_every_check_and_change_is_audited(store: SqliteSupervisors) -> None:
                    ("override", "ok", "1.1", "office_hours: closed"), ("remove_pin", "ok", None, "by ana")]
 
 
+def test_wrong_pins_keyed_at_once_on_several_nodes_are_all_counted(store: SqliteSupervisors,
+                                                                    database: Database) -> None:
+    results: list[Any] = []
+
+    def check(n: int) -> None:
+        node = supervisors_store(database)  # a node of its own: its own connection
+        results.append(node.check_pin(NUMBER, "0000", NOW, f"1.{n}").failures)
+        node.close()
+
+    threads = [threading.Thread(target=check, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [1, 2, 3]
+    assert store.pins()[0]["failures"] == 3
+
+
 def test_a_store_without_a_database_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(SupervisorsUnavailable, match="no database"):
         SqliteSupervisors(tmp_path / "none.db").check_pin(NUMBER, "1234", NOW, "1.1")
@@ -104,8 +130,9 @@ def test_plain_agi_mode_never_logs_keyed_digits(caplog: pytest.LogCaptureFixture
 
 # -- overrides say who set them, how and when -----------------------------------------------
 
-def test_an_override_keeps_who_set_it_how_and_when(tmp_path: Path) -> None:
-    overrides = SqliteOverrides(tmp_path / "cdr.db")
+def test_an_override_keeps_who_set_it_how_and_when(database: Database) -> None:
+    upgrade(database)
+    overrides = writable_overrides(database)
     overrides.set(Override("office_hours", "open", NOW + timedelta(hours=2), "", None, NUMBER, "phone"), NOW)
     stored = overrides.active("office_hours", NOW + timedelta(minutes=1))
     assert stored is not None and (stored.set_by, stored.set_how, stored.set_at) == (NUMBER, "phone", NOW)
@@ -127,13 +154,19 @@ def test_an_older_overrides_table_gets_the_new_columns_and_is_read_before_it(tmp
 # -- agiflow supervisors ----------------------------------------------------------------------
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Database) -> Path:
+    """A config naming a SQLite file in var/, or a PostgreSQL database (the ``database`` fixture)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(supervisors_cli, "now", lambda: NOW)
     monkeypatch.setattr(supervisors_cli, "_user", lambda: "ana")
     path = tmp_path / "config.yaml"
-    path.write_text("database: var/agiflow.db\n", encoding="utf-8")
+    path.write_text(f"database: {database.url if isinstance(database, PostgresUrl) else 'var/agiflow.db'}\n",
+                    encoding="utf-8")
     return path
+
+
+def configured(config: Path) -> SqliteSupervisors:
+    return supervisors_store(load_config(config).database)
 
 
 def agiflow(config: Path, *args: str, stdin: str | None = None) -> object:
@@ -144,7 +177,7 @@ def test_the_pin_is_asked_twice_without_echo_and_never_shown(config: Path) -> No
     result = agiflow(config, "pin", "600 111 222", stdin="4321\n4321\n")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "+34600111222: PIN set" in result.output and "4321" not in result.output  # type: ignore[attr-defined]
-    store = SqliteSupervisors(config.parent / "var" / "agiflow.db")
+    store = configured(config)
     assert store.check_pin(NUMBER, "4321", NOW, "x").result == PIN_OK
 
 
@@ -155,7 +188,7 @@ def test_a_pin_from_stdin_is_checked_and_a_bad_one_refused(config: Path) -> None
 
 def test_list_audit_and_remove(config: Path) -> None:
     agiflow(config, "pin", NUMBER, "--stdin", stdin="123456\n")
-    SqliteSupervisors(config.parent / "var" / "agiflow.db").check_pin(NUMBER, "000000", NOW, "1.7")
+    configured(config).check_pin(NUMBER, "000000", NOW, "1.7")
     listed = agiflow(config, "list").output  # type: ignore[attr-defined]
     assert NUMBER in listed and "123456" not in listed
     audit = agiflow(config, "audit", "--number", "600111222").output  # type: ignore[attr-defined]
