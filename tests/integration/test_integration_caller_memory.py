@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
-from test_integration_server import HOST, ServerProcess, error_lines, finished_cdr, running_server, step_rows
+from support.server_process import HOST, ServerProcess, error_lines, finished_cdr, running_server, step_rows
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 from click.testing import CliRunner
 
 from agi.cli import supervisors as supervisors_cli
@@ -21,7 +20,6 @@ from agi.config import load_config
 from agi.db.location import Database, PostgresUrl
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, Override, SupervisorsUnavailable
 from agi.stdio.transport import DebugStream
-from agi.storage.cdr_schema import ensure_schema
 from agi.storage.migrations import upgrade
 from agi.storage.overrides import SqliteOverrides, writable_overrides
 from agi.storage.supervisors import (LOCK_SECONDS, MAX_FAILURES, SqliteSupervisors, hash_pin, pin_matches,
