@@ -49,3 +49,33 @@ def spoken_digits(e164: str, region: str) -> str:
     number = parse(e164, region)
     dialled = phonenumbers.format_out_of_country_calling_number(number, region)
     return "".join(ch for ch in dialled if ch.isdigit())
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def spellings(e164: str, region: str) -> tuple[str, ...]:
+    """The ways a caller ID may spell the E.164 number ``e164`` when it
+    reaches Asterisk through a trunk in ``region``, the E.164 form first:
+    ``+34600111222``, ``34600111222``, ``0034600111222`` (the region's
+    international prefix) and, for a number of the region's own country,
+    the national digits ``600111222`` (``07400123456`` in GB). For a
+    number of another country the third form is what a caller in
+    ``region`` dials (``0033612345678`` in ES). At most five, no repeats.
+    ValueError when ``e164`` is not an E.164 number."""
+    if not e164.startswith("+") or not e164[1:].isdigit():
+        raise ValueError(f"{e164!r} is not an E.164 number")
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{e164!r} is not a phone number: {exc}") from None
+    found = [e164, e164[1:]]
+    if number.country_code == phonenumbers.country_code_for_region(region):
+        found.append(_digits(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)))
+    found.append(_digits(phonenumbers.format_out_of_country_calling_number(number, region)))
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    prefix = metadata and (metadata.preferred_international_prefix or metadata.international_prefix)
+    if prefix and prefix.isdigit():
+        found.append(prefix + e164[1:])
+    return tuple(dict.fromkeys(spelling for spelling in found if spelling))

@@ -8,6 +8,8 @@ from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.config import Config
 from agi.db.location import PostgresUrl
 from agi.lists.store import server_lists
+from agi.storage.history import server_history, simulation_history
+from agi.storage.supervisors import server_supervisors
 from agi.storage.overrides import server_overrides, simulation_overrides
 from agi.storage.stores import number_lists
 from agi.metered import MeteredLists, MeteredWebhooks
@@ -31,6 +33,9 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
     if cdr is not None:
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
+    services.override_changes = services.overrides
+    services.history = server_history(config.database)
+    services.supervisors = server_supervisors(config.database)
     if isinstance(config.database, PostgresUrl):
         services.lists = number_lists(config.database, config.default_region, threads=LOOKUP_CONNECTIONS,
                                       wait=config.database_timeout)
@@ -44,12 +49,13 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
 
 
 def simulation_services(config: Config) -> Services:
-    """Services for ``agiflow simulate`` and ``agiflow test``: lists and
-    overrides are read from the database when it exists; nothing is written
+    """Services for ``agiflow simulate`` and ``agiflow test``: lists,
+    overrides and earlier calls are read from the database when it exists; nothing is written
     and no webhook is sent."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
     services.callbacks = MemoryCallbackRequests()  # shown by agiflow simulate
     services.webhooks = DryRunWebhooks()  # records what would be posted
     services.overrides = simulation_overrides(config.database)
     services.lists = number_lists(config.database, config.default_region, read_only=True)
+    services.history = simulation_history(config.database)
     return services

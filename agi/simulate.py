@@ -12,7 +12,7 @@ from agi.engine.model import Flow, FlowSet
 from agi.services import Services
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
-from agi.sim.script import CallerScript, EverySound, make_environment
+from agi.sim.script import DEFAULT_QUEUE_MEMBER, CallerScript, EverySound, make_environment
 from agi.sim.transport import SimExchange, SimTransport, run_sync
 from agi.webhooks import DryRunWebhooks
 
@@ -51,17 +51,25 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
              queue_statuses: Sequence[str] = (), dial_statuses: Sequence[str] = (),
              vm_statuses: Sequence[str] = (), queue_wait: float = 0.0, talk_time: float = 0.0,
              app_results: Mapping[str, int] | None = None,
+             queue_member: tuple[str, str] | None = DEFAULT_QUEUE_MEMBER, args: Sequence[str] = (),
+             on_call: Sequence[str] = (), spy_sessions: Sequence[tuple[float, str]] = (),
              max_line: int | None = None, services: Services | None = None) -> SimulationResult:
     """Run ``flow`` once as Asterisk would: every prompt exists, the caller
     keys ``dtmf`` entry by entry and hangs up after ``hangup_after``
     answered commands. Queue / Dial / VoiceMail end as the statuses say
-    (see ``CallerScript``); the call's clock moves on by the time they take."""
+    (see ``CallerScript``); the call's clock moves on by the time they take.
+    ``queue_member`` (name, interface) answers every answered Queue;
+    ``args`` are the AGI() arguments after the URL; ``on_call`` the
+    interfaces on a call elsewhere and ``spy_sessions`` how ChanSpy runs end
+    (see ``CallerScript``)."""
     moment = (at or datetime.now(timezone.utc)).timestamp()
     script = CallerScript(dtmf=list(dtmf), hangup_during=None if hangup_after is None else hangup_after + 1,
                           queue_statuses=queue_statuses, dial_statuses=dial_statuses,
                           vm_statuses=vm_statuses, queue_wait=queue_wait, talk_time=talk_time,
-                          app_results=dict(app_results or {}), sounds=EverySound())
-    env = make_environment(flow.name, callerid=caller or "unknown", dnid=called or "unknown",
+                          app_results=dict(app_results or {}), queue_member=queue_member,
+                          on_call=tuple(on_call), spy_sessions=tuple(spy_sessions),
+                          sounds=EverySound())
+    env = make_environment(flow.name, args=args, callerid=caller or "unknown", dnid=called or "unknown",
                            uniqueid=f"{int(moment)}.1")
     asterisk = SimulatedAsterisk(env, script)
     transport = SimTransport(asterisk)

@@ -61,6 +61,7 @@ STEP_FILLED_COLUMNS: dict[str, type] = {
     "vip": int, "priority": int, "consent": str, "recording": str, "queue": str,
     "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
     "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
+    "agent": str, "agent_interface": str, "history": str, "supervisor": str,
     "consent_key": str, "consent_at": str,
 }
 #: The calls table: a row per call.

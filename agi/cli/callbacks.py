@@ -1,18 +1,28 @@
 """``agiflow callbacks``: the callback requests callers left, for the dialer
 or the agents who call back. Reads and updates the ``callbacks`` table
-while the server runs (WAL)."""
+while the server runs (SQLite's WAL, or PostgreSQL)."""
 from __future__ import annotations
 
 import csv
 import io
 import json
-from datetime import datetime, timezone
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import click
 
+from agi.config import Config
+from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks
+from agi.dialer.callfiles import CallFileError
+from agi.hours.evaluate import state_at
+from agi.hours.model import OPEN
+from agi.loading.loader import load_schedules
+from agi.services import OverridesUnavailable
 from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
-from agi.storage.stores import callback_book
+from agi.storage.overrides import simulation_overrides
+from agi.storage.stores import callback_book, number_lists
 from agi.cli.common import config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
@@ -30,11 +40,18 @@ since_option = click.option(
          "7d / 24h / 30m / 2w ago, today or yesterday.")
 
 
+def now() -> datetime:
+    """The current time; tests replace it."""
+    return datetime.now(timezone.utc)
+
+
 @click.group()
 def callbacks() -> None:
-    """Callback requests left by callers (the callback step).
+    """Callback requests: left by callers (the callback step) or made for
+    missed calls (a queue's callback option).
 
-    List them, export them for a dialer, and mark them done or cancelled.
+    List them, export them, dial them through Asterisk call files, and mark
+    them done or cancelled.
     """
 
 
@@ -88,8 +105,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
 
 
 def _close(request_id: int, status: str, note: str | None, config_path: str | None) -> None:
-    now = sql_time(datetime.now(timezone.utc))
-    row = _book(config_path, Need.UPDATE).close(request_id, status, now, note)  # CallbackError: one line, exit 1
+    row = _book(config_path, Need.UPDATE).close(request_id, status, sql_time(now()), note)  # CallbackError: one line, exit 1
     click.echo(f"callback request {row['id']} ({row['number']}) is {row['status']}")
 
 
@@ -109,6 +125,85 @@ def done(request_id: int, note: str | None, config_path: str | None) -> None:
 def cancel(request_id: int, note: str | None, config_path: str | None) -> None:
     """Cancel pending request ID (it will not be called back)."""
     _close(request_id, CANCELLED, note, config_path)
+
+
+@callbacks.command("dial")
+@click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Asterisk's outgoing spool folder, e.g. /var/spool/asterisk/outgoing.")
+@click.option("--channel", required=True,
+              help="How to dial a number: PJSIP/{number}@trunk ({number}: E.164, {digits}: without +, {id}).")
+@click.option("--context", default="agiflow-callbacks", show_default=True,
+              help="Dialplan context the answered call runs in.")
+@click.option("--extension", default="s", show_default=True, help="Extension in that context.")
+@click.option("--max", "limit", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="At most this many callback call files in the spool at once.")
+@click.option("--schedule", "schedule_name", default=None, metavar="NAME",
+              help="Dial only while this schedule (with its override) is open.")
+@click.option("--dnc", multiple=True, default=("robinson",), show_default=True, metavar="LIST",
+              help="Do-not-call list to check each number against; repeat for several.")
+@click.option("--queue", default=None, help="Only requests for this queue.")
+@click.option("--retry-after", type=click.IntRange(1, 10080), default=30, show_default=True, metavar="MINUTES",
+              help="Minutes before a request whose call file was written is dialled again.")
+@click.option("--max-attempts", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Call files written for a request at most.")
+@click.option("--wait", type=click.IntRange(5, 600), default=45, show_default=True, metavar="SECONDS",
+              help="Seconds Asterisk lets the number ring (WaitTime).")
+@click.option("--callerid", default="", help='Caller ID to show, e.g. "Support" <+34910000000>.')
+@click.option("--dry-run", is_flag=True, help="Say what would be dialled; write and change nothing.")
+@config_option
+def dial(spool: Path, channel: str, context: str, extension: str, limit: int, schedule_name: str | None,
+         dnc: tuple[str, ...], queue: str | None, retry_after: int, max_attempts: int, wait: int, callerid: str,
+         dry_run: bool, config_path: str | None) -> None:
+    """Write Asterisk call files for the oldest pending requests.
+
+    One per number, oldest arrival first, at most --max in the spool at
+    once, never to a number a --dnc list holds; a list that cannot be read
+    skips the request. Exit status 1 when a request was kept back by a list
+    that cannot be read or a call file that could not be written.
+    """
+    problem = channel_problem(channel)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--channel")
+    config, database = get_database(config_path, Need.UPDATE)
+    moment_now = now()
+    if schedule_name and not _schedule_open(config, schedule_name, moment_now):
+        return
+    settings = DialSettings(spool, channel, context, extension, wait, callerid, limit, tuple(dnc), queue,
+                            timedelta(minutes=retry_after), max_attempts, dry_run)
+    lists = number_lists(database, config.default_region)
+    try:
+        report = dial_callbacks(callback_book(database), lists, settings, moment_now)  # CallbackError: exit 1
+    except CallFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lists.close()
+    for line in report.lines:
+        click.echo(line)
+    if report.failed:
+        sys.exit(1)
+
+
+def _schedule_open(config: Config, name: str, at: datetime) -> bool:
+    """Whether schedule ``name`` (with its override) is open at ``at``;
+    says so when it is not. Exits 1 on an unknown or broken schedule."""
+    found, errors = load_schedules([config.flows]) if config.flows.exists() else ({}, [])
+    for error in errors:
+        click.echo(str(error), err=True)
+    if errors:
+        sys.exit(1)
+    if name not in found:
+        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} "
+                                 f"(known: {', '.join(sorted(found)) or 'none'})", param_hint="--schedule")
+    try:
+        reader = simulation_overrides(config.database)
+        override = reader.active(name, at) if reader else None
+    except OverridesUnavailable as exc:
+        raise click.ClickException(f"cannot read overrides: {exc}") from None
+    state = state_at(found[name], at, override)
+    if state.outcome != OPEN:
+        click.echo(f"schedule {name} is {state.outcome}: no callbacks dialled")
+        return False
+    return True
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:

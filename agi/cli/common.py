@@ -19,7 +19,7 @@ from agi.config import Config, ConfigError, load_config
 from agi.db.location import Database, parse_database
 from agi.storage.migrations import SchemaError
 from agi.reports.db import ReportError
-from agi.services import ListUnavailable, OverridesUnavailable
+from agi.services import ListUnavailable, OverridesUnavailable, SupervisorsUnavailable
 from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
@@ -30,7 +30,7 @@ DEFAULT_CONFIG = "config.yaml"
 
 #: Errors a store or a report raises with a message meant for the user.
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError,
-                                               SchemaError)
+                                               SupervisorsUnavailable, SchemaError)
 #: Everything a command's environment can raise: one line, exit 1.
 ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, OSError, UnicodeError,
                                                     *DOMAIN_ERRORS)

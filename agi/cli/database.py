@@ -32,6 +32,8 @@ AGIFLOW_TABLES: dict[str, frozenset[str]] = {
     "list_entries": frozenset({"list_id", "number", "note", "added_at"}),
     "list_generations": frozenset({"id", "name", "created_at"}),
     "schedule_overrides": frozenset({"schedule", "state", "until", "reason", "set_at"}),
+    "supervisor_pins": frozenset({"number", "pin_hash", "failures", "locked_until", "updated_at"}),
+    "supervisor_audit": frozenset({"id", "at", "number", "action", "result"}),
     "agiflow_schema": frozenset({"version", "upgraded_at"}),
 }
 #: Tables SQLite or its extensions add to any database.

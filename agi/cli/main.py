@@ -16,6 +16,7 @@ from agi.cli.serve import serve
 from agi.cli.simulate import simulate
 from agi.cli.sounds import sounds
 from agi.cli.status import status
+from agi.cli.supervisors import supervisors
 from agi.cli.test import test
 from agi.cli.validate import validate
 
@@ -34,6 +35,7 @@ cli.add_command(report)
 cli.add_command(sounds)
 cli.add_command(schedule)
 cli.add_command(lists)
+cli.add_command(supervisors)
 cli.add_command(db)
 
 

@@ -5,6 +5,7 @@ restart, no reload. An override applies only inside its window: ``show
 --at`` a moment before its start or after its end shows the schedule alone."""
 from __future__ import annotations
 
+import getpass
 import sys
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -71,6 +72,14 @@ def _unexpired(config: Config, name: str, at: datetime) -> Override | None:
         raise click.ClickException(f"cannot read overrides: {exc}") from None
 
 
+def _user() -> str:
+    """Who runs the command: the login name, as the system knows it."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
 def _moment(text: str, zone: ZoneInfo, hint: str) -> datetime:
     try:
         return parse_moment(text, now(), zone)
@@ -86,7 +95,17 @@ def _override_text(override: Override | None, zone: ZoneInfo, at: datetime) -> s
     later = override.start is not None and at < override.start
     start = f"from {describe_time(override.start, zone)} " if later and override.start else ""
     text = f"{override.state} {start}until {describe_time(override.until, zone)}"
-    return text + (f" ({override.reason})" if override.reason else "") + (", not yet in force" if later else "")
+    text += (f" ({override.reason})" if override.reason else "") + (", not yet in force" if later else "")
+    return text + _set_by_text(override, zone)
+
+
+def _set_by_text(override: Override, zone: ZoneInfo) -> str:
+    """``, set by +34600111222 by phone at ...`` (who, how, when), as known."""
+    parts = [f"by {override.set_by}" if override.set_by else "",
+             f"by {override.set_how}" if override.set_how else "",
+             f"at {describe_time(override.set_at, zone)}" if override.set_at else ""]
+    shown = " ".join(part for part in parts if part)
+    return f", set {shown}" if shown else ""
 
 
 @schedule.command("list")
@@ -162,7 +181,8 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
         raise click.BadParameter(f"{describe_time(begin, zone)} is not before --until ({describe_time(end, zone)})",
                                  param_hint="--from")
     try:
-        writable_overrides(config.database).set(Override(name, state, end, reason, begin), moment)
+        writable_overrides(config.database).set(Override(name, state, end, reason, begin, _user(), "cli"),
+                                                moment)
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)

@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 from agi.channel import Channel
 from agi.engine import templates
 from agi.engine.model import Flow
-from agi.services import Services
+from agi.services import CallHistorySummary, Services
+
+#: ``history`` before any history step ran: no earlier calls known.
+NO_HISTORY: Mapping[str, Any] = CallHistorySummary().as_names()
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class CallContext:
         self.call = call
         self.flow = flow
         self.clock = clock
+        #: When the call arrived (the context is made as the call starts).
+        self.started_at = clock()
         self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
         #: Whether DEBUG lines (a line per step) are logged, asked once per call.
         self.debug = self.log.isEnabledFor(logging.DEBUG)
@@ -57,6 +62,8 @@ class CallContext:
         self.cdr: dict[str, Any] = {}
         #: Built-in CDR columns the steps' results set so far (the interpreter applies them).
         self.recorded: dict[str, Any] = {}
+        #: What the last ``history`` step found of the caller's earlier calls.
+        self.history: dict[str, Any] = dict(NO_HISTORY)
         #: The step running now, and "step:outcome" of every step before it.
         self.step = ""
         self.path: list[str] = []
@@ -100,6 +107,7 @@ _NAMES: dict[str, Callable[[CallContext], Any]] = {
     "cdr": lambda ctx: dict(ctx.cdr),
     "now": lambda ctx: ctx.now(),
     "flow": lambda ctx: {"name": ctx.flow.name},
+    "history": lambda ctx: dict(ctx.history),
 }
 
 
@@ -115,4 +123,5 @@ def sample_names(flow: Flow, variables: Iterable[str] = (), cdr_fields: Iterable
         "cdr": dict.fromkeys(cdr_fields, ""),
         "now": datetime.fromtimestamp(0, tz=ZoneInfo(flow.timezone)),
         "flow": {"name": flow.name},
+        "history": dict(NO_HISTORY),
     }

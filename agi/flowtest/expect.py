@@ -7,7 +7,7 @@ each with the line of the YAML that states the expectation (for ``cdr``,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.flowtest.model import Case, Expectation, Mismatch
@@ -24,6 +24,7 @@ class Observed:
     commands: list[str]
     callbacks: list[dict[str, Any]]
     webhooks: list[dict[str, Any]]
+    callbacks_closed: list[str] = field(default_factory=list)
 
 
 def check(case: Case, observed: Observed) -> list[Mismatch]:
@@ -169,7 +170,7 @@ def _commands_exclude(item: Expectation, seen: Observed) -> list[Problem]:
     return problems
 
 
-def _collected(source: Callable[[Observed], list[dict[str, Any]]], what: str) -> Callable[[Expectation, Observed], list[Problem]]:
+def _collected(source: Callable[[Observed], list[Any]], what: str) -> Callable[[Expectation, Observed], list[Problem]]:
     """A check of the callback requests or webhook posts the call made, in order."""
     def check_collected(item: Expectation, seen: Observed) -> list[Problem]:
         made = source(seen)
@@ -213,4 +214,5 @@ CHECKS: dict[str, Callable[[Expectation, Observed], list[Problem]]] = {
     "commands_exclude": _commands_exclude,
     "callbacks": _collected(lambda seen: seen.callbacks, "callback request"),
     "webhooks": _collected(lambda seen: seen.webhooks, "webhook post"),
+    "callbacks_closed": _collected(lambda seen: seen.callbacks_closed, "closed callback number"),
 }

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
-from agi.flowtest.memory import UNAVAILABLE, CaseOverride
+from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
 from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
@@ -129,7 +129,9 @@ class _CaseBuilder:
         if key == "dtmf":
             return tuple(parse_dtmf(value)) if isinstance(value, str) else \
                 tuple(None if keys in (None, "", "-") else keys for keys in value)
-        if key in ("queue_statuses", "dial_statuses", "vm_statuses"):
+        if key == "spy_sessions":
+            return tuple((float(item.get("seconds", 0)), item["ends"]) for item in value)
+        if key in ("queue_statuses", "dial_statuses", "vm_statuses", "args", "on_call"):
             return tuple(value)
         if key == "lists":
             return {name: self._list(name, entries, path + [name], prefix) for name, entries in value.items()}
@@ -137,6 +139,14 @@ class _CaseBuilder:
             return tuple(self._override(name, spec, path + [name], prefix, tz) for name, spec in value.items())
         if key == "random":
             return tuple(value) if isinstance(value, list) else (value,)
+        if key == "history":
+            return self._history(value, path, prefix, tz)
+        if key == "supervisors" and isinstance(value, dict):
+            return {self._e164(number, path + [number], prefix): pin for number, pin in value.items()}
+        if key == "pending_callbacks":
+            return tuple(self._e164(number, path + [index], prefix) for index, number in enumerate(value))
+        if key == "agent":
+            return (value, value) if isinstance(value, str) else (value.get("name", value["interface"]), value["interface"])
         return value
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
@@ -166,6 +176,24 @@ class _CaseBuilder:
             except ValueError as exc:
                 self.errors.add(path + [index], f"{prefix}lists.{name}: {exc}")
         return tuple(entries)
+
+    def _history(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> tuple[CaseCall, ...] | str:
+        """Earlier calls, or ``unavailable``."""
+        if value == UNAVAILABLE:
+            return UNAVAILABLE
+        calls = []
+        for index, call in enumerate(value):
+            moment = self._moment(call["at"], path + [index, "at"], prefix, tz)
+            if moment is not None:
+                calls.append(CaseCall(moment, **{k: v for k, v in call.items() if k != "at"}))
+        return tuple(calls)
+
+    def _e164(self, number: str, path: list[Any], prefix: str) -> str:
+        try:
+            return normaliser(self.region).number(number)
+        except ValueError as exc:
+            self.errors.add(path, f"{prefix}{path[-2]}: {exc}")
+            return number
 
     def _override(self, schedule: str, spec: Any, path: list[Any], prefix: str, tz: tzinfo) -> CaseOverride:
         """``{state, from, until, reason}``; ``from`` and ``until`` read like

@@ -9,7 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
-from agi.services import ListHit, ListUnavailable, Override, WebhookResult
+from agi.services import (MAX_COUNTED_CALLS, PIN_NONE, CallHistorySummary, EarlierCall, HistoryQuery,
+                          HistoryUnavailable, ListHit, ListUnavailable, Override, PinCheck, SupervisorsUnavailable,
+                          WebhookResult)
+from agi.storage.supervisors import judge
+from agi.vocabulary import iso
 from agi.webhooks import DryRunWebhooks
 
 #: A list given as ``unavailable`` in a case: reading it fails, as a
@@ -64,12 +68,89 @@ class MemoryOverrides:
     def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
 
+    def set(self, override: Override, now: datetime) -> None:
+        """An override a step sets during the case, seen by later steps."""
+        self._overrides[override.schedule] = CaseOverride(override.schedule, override.state, override.until,
+                                                          override.reason, override.start)
+
+    def clear(self, schedule: str) -> bool:
+        return self._overrides.pop(schedule, None) is not None
+
     def active(self, schedule: str, at: datetime) -> Override | None:
         given = self._overrides.get(schedule)
         if given is None:
             return None
         override = Override(schedule, given.state, given.until or at + timedelta(days=1), given.reason, given.start)
         return override if override.in_force(at) else None
+
+
+@dataclass(frozen=True)
+class CaseCall:
+    """An earlier call a case gives for the ``history`` step; ``caller``
+    None is the case's own caller."""
+
+    at: datetime
+    caller: str | None = None
+    status: str = "completed"
+    queue: str | None = None
+    queue_status: str | None = None
+    dial_status: str | None = None
+    agent: str | None = None
+    agent_interface: str | None = None
+
+
+class MemoryHistory:
+    """``CallHistory`` over the earlier calls a case gives (or
+    ``unavailable``: every lookup fails), read as the server reads the CDR database: a
+    call counts when its caller ID, as stored, is one of the query's
+    spellings and it started in the window."""
+
+    def __init__(self, calls: Sequence[CaseCall] | str, caller: str, pending: Sequence[str]) -> None:
+        self.calls = calls
+        self.caller = caller
+        self.pending = frozenset(pending)
+
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        if isinstance(self.calls, str):
+            raise HistoryUnavailable("the history is unavailable in this test case")
+        found = sorted((c for c in self.calls if (c.caller if c.caller is not None else self.caller) in query.spellings
+                        and query.since <= c.at < query.until), key=lambda c: c.at, reverse=True)
+        found = found[:MAX_COUNTED_CALLS]
+        if not found:
+            return CallHistorySummary(callback_pending=query.spellings[0] in self.pending)
+        last = found[0]
+        earlier = EarlierCall(iso(last.at.timestamp()) or "", last.status, last.queue, last.queue_status,
+                              last.dial_status, last.agent, last.agent_interface)
+        return CallHistorySummary(len(found), iso(found[-1].at.timestamp()), earlier,
+                                  query.spellings[0] in self.pending)
+
+
+class MemorySupervisors:
+    """``Supervisors`` over the PINs a case gives (``unavailable``: every
+    check fails), with the server's rule for wrong PINs and locks; the
+    audit log is kept in ``audit_log``."""
+
+    def __init__(self, pins: Mapping[str, str] | str) -> None:
+        self.pins = pins
+        self.failures: dict[str, tuple[int, datetime | None]] = {}
+        self.audit_log: list[dict[str, str]] = []
+
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+        if isinstance(self.pins, str):
+            raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        if number not in self.pins:
+            check = PinCheck(PIN_NONE)
+        else:
+            failures, locked = self.failures.get(number, (0, None))
+            check = judge(lambda: pin == self.pins[number], failures, locked, at)  # type: ignore[index]
+            self.failures[number] = (check.failures, check.locked_until)
+        self.audit(number, "pin", check.result, at, call_id)
+        return check
+
+    def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
+        if isinstance(self.pins, str):
+            raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        self.audit_log.append({"number": number, "action": action, "result": result, "detail": detail})
 
 
 class CaseWebhooks:

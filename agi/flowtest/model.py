@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from agi.flowtest.memory import CaseOverride
+from agi.flowtest.memory import CaseCall, CaseOverride
+from agi.sim.script import DEFAULT_QUEUE_MEMBER
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,15 @@ class Inputs:
     overrides: tuple[CaseOverride, ...] = ()
     random: tuple[float, ...] = (0.0,)
     webhook_response: int | str = 200
+    agent: tuple[str, str] = DEFAULT_QUEUE_MEMBER
+    #: Earlier calls of the history step, or ``unavailable``.
+    history: tuple[CaseCall, ...] | str = ()
+    pending_callbacks: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    on_call: tuple[str, ...] = ()
+    spy_sessions: tuple[tuple[float, str], ...] = ()
+    #: Supervisors' PINs by E.164 number, or ``unavailable``.
+    supervisors: Mapping[str, str] | str = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import Any, Iterable, Sequence
 from agi.engine.model import FlowSet
 from agi.flowtest.expect import Observed, check
 from agi.storage.callbacks import MemoryCallbackRequests
-from agi.flowtest.memory import CaseWebhooks, MemoryLists, MemoryOverrides, fixed_chance
+from agi.flowtest.memory import (CaseWebhooks, MemoryHistory, MemoryLists, MemoryOverrides, MemorySupervisors,
+                                 fixed_chance)
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services
 from agi.simulate import SimulationResult, simulate
@@ -49,11 +50,14 @@ def select(cases: Iterable[Case], patterns: Sequence[str]) -> list[Case]:
 def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackRequests, CaseWebhooks]:
     """``base`` (recordings, region...) with every store replaced by the
     case's in-memory ones: a case never reads the database or the network."""
-    callbacks = MemoryCallbackRequests()
+    callbacks = MemoryCallbackRequests(case.inputs.pending_callbacks)
     webhooks = CaseWebhooks(case.inputs.webhook_response)
+    overrides = MemoryOverrides(case.inputs.overrides)
     services = replace(base, lists=MemoryLists(case.inputs.lists, base.default_region),
-                       overrides=MemoryOverrides(case.inputs.overrides), callbacks=callbacks,
-                       webhooks=webhooks, chance=fixed_chance(case.inputs.random))
+                       overrides=overrides, override_changes=overrides,
+                       supervisors=MemorySupervisors(case.inputs.supervisors), callbacks=callbacks,
+                       webhooks=webhooks, chance=fixed_chance(case.inputs.random),
+                       history=MemoryHistory(case.inputs.history, case.inputs.caller, case.inputs.pending_callbacks))
     return services, callbacks, webhooks
 
 
@@ -70,7 +74,8 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           queue_statuses=given.queue_statuses, dial_statuses=given.dial_statuses,
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
-                          services=services)
+                          queue_member=given.agent, args=given.args, on_call=given.on_call,
+                          spy_sessions=given.spy_sessions, services=services)
     except Exception as exc:
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
@@ -82,7 +87,7 @@ def observe(result: SimulationResult, callbacks: MemoryCallbackRequests, webhook
     return Observed(path=[f"{s['step']}:{s['outcome']}" for s in result.steps], call=call,
                     fields=json.loads(call.get("fields") or "{}"), variables=result.variables,
                     commands=[e.command for e in result.exchanges], callbacks=callbacks.rows,
-                    webhooks=webhooks.posts)
+                    webhooks=webhooks.posts, callbacks_closed=callbacks.closed)
 
 
 def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services) -> list[CaseResult]:

@@ -43,6 +43,19 @@ INPUTS: dict[str, Any] = {
     "random": {"oneOf": [_CHANCE, {"type": "array", "items": _CHANCE, "minItems": 1}]},
     "webhook_response": {"oneOf": [{"type": "integer", "minimum": 100, "maximum": 599},
                                    {"const": "timeout"}]},
+    "agent": {"oneOf": [_NUMBER, obj({"name": _NUMBER, "interface": _NUMBER}, ("interface",))]},
+    # a list of earlier calls, or "unavailable" (pattern applies to text, items to lists)
+    "history": {"type": ["array", "string"], "pattern": "^unavailable$", "items": obj({
+        "at": {}, "caller": _TEXT, "status": _TEXT, "queue": _NUMBER, "queue_status": _STATUS,
+        "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
+    "pending_callbacks": {"type": "array", "items": _NUMBER},
+    "args": {"type": "array", "items": _TEXT},
+    "on_call": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*/.+$"}},
+    "spy_sessions": {"type": "array", "items": obj({"seconds": {"type": "number", "minimum": 0},
+                                                    "ends": {"enum": ["key", "agent", "hangup"]}}, ("ends",))},
+    # supervisors' PINs by number, or "unavailable" (pattern applies to text)
+    "supervisors": {"type": ["object", "string"], "pattern": "^unavailable$",
+                    "additionalProperties": {"type": "string", "pattern": "^[0-9]{4,12}$"}},
 }
 
 #: What must come out of the case; each key is checked on its own.
@@ -60,6 +73,7 @@ EXPECT: dict[str, Any] = {
     "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
     "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
     "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+    "callbacks_closed": {"type": "array", "items": _NUMBER},
     "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}, "wait": {"type": "boolean"},
                                                 "headers": {"type": "object", "additionalProperties": _TEXT}})},
 }

@@ -3,8 +3,8 @@ name, attribute, filter and test they use (docs/flows.md, "What validate
 checks in templates").
 
 - The names templates read are fixed (``call``, ``vars``, ``params``,
-  ``args``, ``cdr``, ``now``, ``flow``), and so are the attributes of
-  ``call``, ``flow``, ``now`` and ``args``, and of text (every value of
+  ``args``, ``cdr``, ``now``, ``flow``, ``history``), and so are the
+  attributes of ``call``, ``flow``, ``now``, ``args`` and ``history``, and of text (every value of
   ``params`` is text): anything else is an error.
 - ``vars.NAME`` and ``cdr.NAME`` are set by steps. Reading one that no step
   of any loaded flow sets is an error, unless the template guards it

@@ -1,6 +1,9 @@
-"""PostgreSQL reads off the reactor: number list lookups and schedule
-override reads run in a small thread pool, and a call waits for the answer
-at most ``timeout`` seconds (``database_timeout``). A lookup that gets no
+"""A call's database work off the reactor, in one small thread pool: on
+PostgreSQL, number list lookups and schedule override reads; on either
+backend, the ``history`` step's lookups and the blocking work steps hand to
+``Services.offload`` (PIN checks with scrypt, override changes, the audit
+log). A call waits for the answer at most ``timeout`` seconds
+(``database_timeout``; a history lookup and offloaded work give their own). A lookup that gets no
 answer in time, or finds every thread busy and ``MAX_WAITING`` lookups
 already waiting, is ``ListUnavailable`` at once: the step takes its
 ``error`` outcome (a do-not-call check fails closed). An override read
@@ -14,15 +17,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from agi.services import ListHit, ListUnavailable, NumberLists, Override, OverridesUnavailable, \
-    ScheduleOverrides, Services
+from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable, ListHit, ListUnavailable, \
+    NumberLists, OffloadTimeout, Override, OverridesUnavailable, ScheduleOverrides, Services
 
 log = logging.getLogger("agiflow.database")
 
@@ -34,13 +37,18 @@ MAX_WAITING = 64
 T = TypeVar("T")
 
 
+class HistoryReader(Protocol):
+    def summary(self, query: HistoryQuery) -> CallHistorySummary:
+        """The lookup itself, run in a thread; raises HistoryUnavailable."""
+
+
 class DatabaseThreads:
     """The bounded pool, and how many reads are in it."""
 
-    def __init__(self, reactor: Any, timeout: float, threads: int = THREADS) -> None:
+    def __init__(self, reactor: Any, timeout: float, threads: int = THREADS, pool: Any = None) -> None:
         self.reactor = reactor
         self.timeout = timeout
-        self.pool = ThreadPool(minthreads=0, maxthreads=threads, name="agiflow-database")
+        self.pool = pool if pool is not None else ThreadPool(minthreads=0, maxthreads=threads, name="agiflow-database")
         self.in_flight = 0
         self.limit = threads + MAX_WAITING
 
@@ -50,9 +58,11 @@ class DatabaseThreads:
     def stop(self) -> None:
         self.pool.stop()
 
-    def run(self, work: Callable[..., Any], *args: Any, failure: Callable[[str], Exception]) -> "defer.Deferred[Any]":
+    def run(self, work: Callable[..., Any], *args: Any, failure: Callable[[str], Exception],
+            timeout: float | None = None) -> "defer.Deferred[Any]":
         """``work(*args)`` in the pool; fails with ``failure(reason)`` when
-        it takes longer than the timeout or too many reads already wait."""
+        it takes longer than ``timeout`` (None: the pool's) or too many
+        reads already wait."""
         if self.in_flight >= self.limit:
             return defer.fail(failure(f"{self.in_flight} database reads already waiting"))
         self.in_flight += 1
@@ -66,8 +76,14 @@ class DatabaseThreads:
             return result
 
         deferred.addBoth(done)
-        deferred.addTimeout(self.timeout, self.reactor, onTimeoutCancel=timed_out)
+        deferred.addTimeout(self.timeout if timeout is None else timeout, self.reactor, onTimeoutCancel=timed_out)
         return deferred
+
+    async def offload(self, timeout: float, work: Callable[..., Any], *args: Any) -> Any:
+        """``Services.offload``: ``work(*args)`` in the pool, its result or
+        its exception; OffloadTimeout after ``timeout`` seconds or when too
+        many already wait."""
+        return await self.run(work, *args, failure=OffloadTimeout, timeout=timeout)
 
 
 class ThreadedLists:
@@ -93,10 +109,30 @@ class ThreadedOverrides:
         return self.threads.run(self.store.active, schedule, at, failure=OverridesUnavailable)
 
 
-def off_the_reactor(services: Services, threads: DatabaseThreads) -> Services:
-    """``services`` with its PostgreSQL stores read through ``threads``."""
-    if services.lists is not None:
+class ThreadedHistory:
+    """``CallHistory`` whose lookups run ``reader.summary`` in the pool,
+    each bounded by its query's timeout."""
+
+    def __init__(self, reader: HistoryReader, threads: DatabaseThreads) -> None:
+        self.reader = reader
+        self.threads = threads
+
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        summary: CallHistorySummary = await self.threads.run(self.reader.summary, query, timeout=query.timeout,
+                                                             failure=HistoryUnavailable)
+        return summary
+
+
+def off_the_reactor(services: Services, threads: DatabaseThreads, *, postgres: bool) -> Services:
+    """``services`` with their blocking work run through ``threads``:
+    history lookups and ``offload`` on either backend; list lookups and
+    override reads on PostgreSQL (SQLite's are local, indexed and read on
+    the reactor)."""
+    if postgres and services.lists is not None:
         services.lists = ThreadedLists(services.lists, threads)
-    if services.overrides is not None:
+    if postgres and services.overrides is not None:
         services.overrides = ThreadedOverrides(services.overrides, threads)
+    if services.history is not None:
+        services.history = ThreadedHistory(services.history, threads)  # type: ignore[arg-type]
+    services.offload = threads.offload
     return services

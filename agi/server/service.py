@@ -132,10 +132,8 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     listen = config.server.metrics
     metrics = PrometheusMetrics() if listen is not None else None
     services = live_services(config, cdr=store, webhooks=webhooks, metrics=metrics or NO_METRICS)
-    threads = None
-    if isinstance(config.database, PostgresUrl):
-        threads = DatabaseThreads(reactor, config.database_timeout)
-        services = off_the_reactor(services, threads)
+    threads = DatabaseThreads(reactor, config.database_timeout)
+    services = off_the_reactor(services, threads, postgres=isinstance(config.database, PostgresUrl))
     calls = MeteredCdr(store, metrics) if metrics is not None else None
     factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics,
                              node=node, worker=worker.index if worker else 1)
@@ -144,10 +142,7 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     server = ServerService(factory)
     children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
                                FlowsService(library, config.server, reactor, worker.reloaded if worker else None),
-                               CdrWriterService(store)]
-    if threads is not None:
-        children.append(DatabaseThreadsService(threads))
-    children.append(WebhooksService(webhooks))
+                               CdrWriterService(store), DatabaseThreadsService(threads), WebhooksService(webhooks)]
     if listen is not None and metrics is not None and calls is not None:
         state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
         site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
@@ -252,7 +247,7 @@ class CdrWriterService(Service):
 
 
 class DatabaseThreadsService(Service):
-    """The threads that read PostgreSQL for calls (lookups, overrides)."""
+    """The threads that do calls' database work (agi/server/database_threads.py)."""
 
     def __init__(self, threads: DatabaseThreads) -> None:
         self.setName("database-threads")

@@ -27,7 +27,7 @@ SET_LIKE_APPLICATIONS = frozenset(
 #: Other applications a stock Asterisk 22 has (lower case), beyond those
 #: simulated below; they answer 0.
 OTHER_APPLICATIONS = frozenset(
-    {"agi", "background", "busy", "chanspy", "confbridge", "congestion", "echo",
+    {"agi", "background", "busy", "confbridge", "congestion", "echo",
      "execif", "gosub", "gosubif", "goto", "gotoif", "musiconhold", "page",
      "playtones", "progress", "read", "record", "ringing", "return", "saydigits",
      "saynumber", "senddtmf", "startmusiconhold", "stopmusiconhold",
@@ -117,10 +117,15 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
 
 def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     """A member answered: QEHOLDTIME/QEORIGINALPOS with setqueueentryvar,
-    then the conversation; whoever hangs up first ends it."""
+    MEMBERNAME/MEMBERINTERFACE with setinterfacevar, then the conversation;
+    whoever hangs up first ends it."""
     if sim.script.queue_entry_vars:
         sim.vars.write("QEHOLDTIME", str(int(sim.script.queue_wait)))
         sim.vars.write("QEORIGINALPOS", "1")
+    if sim.script.queue_member is not None:
+        name, interface = sim.script.queue_member
+        sim.vars.write("MEMBERNAME", name)
+        sim.vars.write("MEMBERINTERFACE", interface)
     sim.elapsed += sim.script.talk_time
     if sim.caller_hangs_up_now():
         return -1
@@ -151,6 +156,10 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     if status != "ANSWER":
         return 0
     sim.answered = True
+    tech, _, resource = _option_field(options, 0, 4).split("&")[0].partition("/")
+    sim.vars.write("DIALEDPEERNAME", f"{tech}/{resource.split('/')[0]}-{len(sim.applications):08x}"
+                   + (";1" if tech.lower() == "local" else ""))
+    sim.vars.write("DIALEDPEERNUMBER", resource)
     sim.elapsed += sim.script.talk_time
     sim.vars.write("ANSWEREDTIME", str(int(sim.script.talk_time)))
     sim.vars.write("DIALEDTIME", str(int(sim.script.talk_time)))
@@ -171,6 +180,26 @@ def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
         return -1
     sim.vars.write("VMSTATUS", scripted or "SUCCESS")
     return -1 if sim.caller_hangs_up_now() else 0
+
+
+def _chanspy(sim: SimulatedAsterisk, options: str) -> int:
+    """ChanSpy(prefix,options) with ``b``: spies on a bridged channel whose
+    name starts with the prefix, for as long as the script's next session
+    says; none to spy on returns at once (``S``). A session that ends with
+    the spied-on call ending takes those channels away."""
+    prefix = _option_field(options, 0, 2)
+    spied = [name for name in sim.vars.others if name.startswith(prefix)]
+    if not spied:
+        return 0
+    seconds, ending = sim.next_spy_session()
+    sim.elapsed += seconds
+    if ending == "hangup":
+        sim.hang_up(by="caller")
+        return -1
+    if ending == "agent":
+        for name in spied:
+            del sim.vars.others[name]
+    return 0
 
 
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
@@ -198,7 +227,7 @@ def _nothing(sim: SimulatedAsterisk, options: str) -> int:
 APPLICATIONS: dict[str, App] = {
     "set": _set, "mset": _mset, "answer": _answer, "playback": _playback,
     "queue": _queue, "dial": _dial, "voicemail": _voicemail, "mixmonitor": _mixmonitor,
-    "stopmixmonitor": _stopmixmonitor, "hangup": _hangup, "wait": _nothing,
+    "stopmixmonitor": _stopmixmonitor, "hangup": _hangup, "wait": _nothing, "chanspy": _chanspy,
     **{name: _nothing for name in SET_LIKE_APPLICATIONS | OTHER_APPLICATIONS
        if name not in ("set", "mset", "stopmixmonitor")},
 }
@@ -206,7 +235,7 @@ APPLICATIONS: dict[str, App] = {
 
 #: Applications that watch the caller hang up themselves: a hangup after
 #: an answer is reported differently from one while waiting.
-WATCH_HANGUP = frozenset({"queue", "dial", "voicemail"})
+WATCH_HANGUP = frozenset({"queue", "dial", "voicemail", "chanspy"})
 
 
 def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:

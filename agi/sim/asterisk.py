@@ -87,6 +87,11 @@ class SimulatedAsterisk:
         self.script = script or CallerScript()
         self.database = database if database is not None else {}
         self.vars = ChannelVariables(self.environment, variables or {}, self.database)
+        #: Other channels of this Asterisk and their variables: the calls of
+        #: the interfaces ``script.on_call`` names, each bridged.
+        self.vars.others = {f"{_channel_prefix(interface)}{n:08x}" + (";1" if interface.startswith("Local/") else ""):
+                            {"BRIDGEPEER": f"PJSIP/trunk-{n:08x}"}
+                            for n, interface in enumerate(self.script.on_call, start=1)}
         self.answered = answered
         self.max_line = max_line
         self.hangup_notice = hangup_notice
@@ -109,7 +114,7 @@ class SimulatedAsterisk:
         #: Dial): a simulated clock adds them to the call's start.
         self.elapsed = 0.0
         self._goto: dict[str, str] = {}
-        self._cursor = {"dtmf": 0, "queue": 0, "dial": 0, "voicemail": 0}
+        self._cursor = {"dtmf": 0, "queue": 0, "dial": 0, "voicemail": 0, "spy": 0}
         self._notice_pending = False
         self._notice_now = False
         self._hangup_now = False
@@ -242,6 +247,13 @@ class SimulatedAsterisk:
         self.hang_up(by="caller")
         return True
 
+    def next_spy_session(self) -> tuple[float, str]:
+        """How the next ChanSpy run ends: (seconds, key | agent | hangup)."""
+        index = self._cursor["spy"]
+        self._cursor["spy"] += 1
+        sessions = self.script.spy_sessions
+        return sessions[index] if index < len(sessions) else (0.0, "agent")
+
     def scripted_outcome(self, kind: str) -> str | None:
         """The next status the script gives for ``queue``, ``dial`` or
         ``voicemail`` runs; None once the script's list is used up."""
@@ -272,6 +284,15 @@ class SimulatedAsterisk:
         entry = self.next_dtmf()
         key = next((k for k in entry.keys or "" if k in escape), None)
         return key, entry
+
+
+def _channel_prefix(interface: str) -> str:
+    """What the names of an interface's channels start with: ``PJSIP/201-``,
+    ``Local/agent@agents-`` (a Local channel's options such as ``/n`` are
+    not in its name)."""
+    if interface.startswith("Local/"):
+        interface = "/".join(interface.split("/")[:2])
+    return interface + "-"
 
 
 def _find_command(argv: list[str]) -> tuple[tuple[str, ...], Handler, bool] | None:

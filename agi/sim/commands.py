@@ -7,6 +7,8 @@ reply formats and the dead-channel flag follow Asterisk 22's res_agi.c.
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -117,8 +119,16 @@ def get_full_variable(sim: SimulatedAsterisk, argv: list[str]) -> list[str] | No
     if len(argv) not in (4, 5):
         return None
     if len(argv) == 5 and argv[4] != sim.vars.builtins["CHANNEL"]:
-        return ["200 result=0"]
+        other = sim.vars.others.get(argv[4])
+        if other is None:
+            return ["200 result=0"]  # res_agi.c: no such channel
+        return [f"200 result=1 ({_substitute_simple(argv[3], other)})"]
     return [f"200 result=1 ({sim.vars.substitute(argv[3])})"]
+
+
+def _substitute_simple(text: str, variables: dict[str, str]) -> str:
+    """``${NAME}`` of another channel's variables (no functions)."""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: variables.get(m.group(1), ""), text)
 
 
 def get_variable(sim: SimulatedAsterisk, argv: list[str]) -> list[str] | None:

@@ -52,6 +52,10 @@ _ENV_DEFAULTS = {
 }
 
 
+#: The queue member who answers a simulated Queue(): MEMBERNAME, MEMBERINTERFACE.
+DEFAULT_QUEUE_MEMBER = ("Agent", "Local/agent@agents/n")
+
+
 class EverySound(Mapping[str, int]):
     """A sound table in which every name exists, all of one length: for
     offline runs of flows whose prompts are not installed here."""
@@ -115,6 +119,13 @@ class CallerScript:
     ``talk_time``: seconds each Queue run waits and each answered Queue or
     Dial talks (the simulated clock moves on by them). ``queue_entry_vars``:
     queues.conf ``setqueueentryvar`` (QEHOLDTIME is set on answer).
+    ``queue_member``: (MEMBERNAME, MEMBERINTERFACE) of the member who answers
+    a Queue run, as with ``setinterfacevar = yes``; None leaves them unset.
+    ``on_call``: interfaces (``PJSIP/201``) on a call elsewhere in this
+    Asterisk: each has a channel, bridged, for CHANNELS() and ChanSpy.
+    ``spy_sessions``: how successive ChanSpy runs end, (seconds, ``key``: the
+    spy pressed the exit key / ``agent``: the spied-on call ended /
+    ``hangup``: the spy hung up); once used up, at once with ``agent``.
     ``app_results``: applications (any case) that answer this result instead
     of running, e.g. ``{"MixMonitor": -2}`` for a module that is not loaded.
     ``sounds``: sound name -> length.
@@ -129,6 +140,9 @@ class CallerScript:
     queue_wait: float = 0.0
     talk_time: float = 0.0
     queue_entry_vars: bool = True
+    queue_member: tuple[str, str] | None = DEFAULT_QUEUE_MEMBER
+    on_call: Sequence[str] = ()
+    spy_sessions: Sequence[tuple[float, str]] = ()
     app_results: Mapping[str, int] = field(default_factory=dict)
     sounds: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SOUNDS))
 

@@ -7,6 +7,8 @@ the way GET FULL VARIABLE does (nested references included).
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 
 
@@ -42,6 +44,8 @@ class ChannelVariables:
             "UNIQUEID": env.get("uniqueid", ""),
         }
         self.language = env.get("language", "en")
+        #: Other channels of the same Asterisk, by name, with their variables.
+        self.others: dict[str, dict[str, str]] = {}
         #: CHANNEL(linkedid): the channel's own uniqueid unless a test sets another.
         self.linkedid = self.builtins["UNIQUEID"]
 
@@ -100,6 +104,9 @@ class ChannelVariables:
                     "uniqueid": self.builtins["UNIQUEID"], "linkedid": self.linkedid}.get(arg.lower())
         if func == "LEN":
             return str(len(arg))
+        if func == "CHANNELS":
+            names = sorted([self.builtins["CHANNEL"], *self.others])
+            return " ".join(name for name in names if not arg or re.search(arg, name))
         if func == "DB":
             family, _, key = arg.partition("/")
             return self.database.get(f"/{family}/{key}")

@@ -23,14 +23,22 @@ from agi.ready import Ready
 log = logging.getLogger("agiflow.agi")
 
 
+#: Commands whose result is what the caller keyed (a PIN, an account
+#: number): pyst2 prints that result, DebugStream does not log it.
+KEYED_RESULT_COMMANDS = ("GET DATA", "WAIT FOR DIGIT", "GET OPTION")
+
+
 class DebugStream(io.TextIOBase):
     """A text stream that turns pyst2's diagnostics (it prints the
-    environment and every command to stderr) into DEBUG log lines."""
+    environment and every command to stderr) into DEBUG log lines; the
+    result of a command that reads keys is left out, so keyed digits (a
+    supervisor's PIN) never reach the log."""
 
     def __init__(self, logger: logging.Logger) -> None:
         super().__init__()
         self._logger = logger
         self._buffer = ""
+        self._keys_read = False
 
     def writable(self) -> bool:
         return True
@@ -40,8 +48,15 @@ class DebugStream(io.TextIOBase):
         while "\n" in self._buffer:
             line, self._buffer = self._buffer.split("\n", 1)
             if line.strip():
-                self._logger.debug("pyst2: %s", line.strip())
+                self._logger.debug("pyst2: %s", self._shown(line.strip()))
         return len(text)
+
+    def _shown(self, line: str) -> str:
+        if line.startswith("COMMAND:"):
+            self._keys_read = line[len("COMMAND:"):].strip().upper().startswith(KEYED_RESULT_COMMANDS)
+        elif line.startswith(("RESULT_LINE:", "RESULT_DICT:")) and self._keys_read:
+            return line.split(":", 1)[0] + ": (keys not logged)"
+        return line
 
 
 def text_streams(stdin: IO[bytes], stdout: IO[bytes]) -> tuple[IO[str], IO[str]]:

@@ -11,9 +11,11 @@ from agi.steps.dial import DialNode
 from agi.steps.exec_app import ExecNode
 from agi.steps.goto import GotoNode
 from agi.steps.hangup import HangupNode
+from agi.steps.history import HistoryNode
 from agi.steps.input_digits import InputNode
 from agi.steps.lookup import LookupNode
 from agi.steps.menu import MenuNode
+from agi.steps.override import OverrideNode
 from agi.steps.play import PlayNode
 from agi.steps.priority import PriorityNode
 from agi.steps.queue import QueueNode
@@ -21,6 +23,7 @@ from agi.steps.robinson import RobinsonNode
 from agi.steps.schedule import ScheduleNode
 from agi.steps.set_values import SetNode
 from agi.steps.split import SplitNode
+from agi.steps.supervise import SuperviseNode
 from agi.steps.voicemail import VoicemailNode
 from agi.steps.webhook import WebhookNode
 
@@ -31,5 +34,5 @@ REGISTRY: dict[str, type[Node]] = {
                 ConsentNode, PriorityNode, QueueNode, DialNode, VoicemailNode,
                 RobinsonNode, LookupNode,
                 CallbackNode, WebhookNode, SplitNode,
-                ScheduleNode)
+                ScheduleNode, HistoryNode, OverrideNode, SuperviseNode)
 }

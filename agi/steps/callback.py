@@ -15,7 +15,7 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node, done
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
-from agi.services import CallbackRequests
+from agi.services import KEYPAD, CallbackRequests
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, TEXT, dtmf, obj
 from agi.vocabulary import iso
 
@@ -174,7 +174,8 @@ class CallbackNode(Node):
         reason = ctx.render_text(self.reason) if self.reason else None
         row = {"requested_at": iso(ctx.clock()), "call_id": ctx.call.id, "flow": ctx.flow.name,
                "caller": ctx.call.caller, "number": number, "raw_number": raw,
-               "queue": queue or None, "reason": reason or None}
+               "queue": queue or None, "reason": reason or None,
+               "arrived_at": iso(ctx.started_at), "source": KEYPAD}
         callbacks.request(row)
         found.record(callback=number)
         found.note(number=number, raw_number=raw, queue=row["queue"], reason=row["reason"])

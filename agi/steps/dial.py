@@ -6,6 +6,12 @@ DIAL variables when it starts and always sets DIALSTATUS when it ends, so no
 stale value can be read. An answered call returns -1 once it ends (0 with
 the ``g`` option when the called party hung up first); the caller may then
 still be on the line, or gone if they hung up first.
+
+After an answer, ``DIALEDPEERNAME`` is the channel that answered
+(``PJSIP/100-0000002a``, ``Local/agent-ana@agents-0000000a;1``) and
+``DIALEDPEERNUMBER`` what was dialled on that technology (``100``,
+``agent-ana@agents/n``): together, the interface that answered, which the
+step records as the agent.
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
+from agi.steps.missed_calls import close_callbacks
+from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
                                     render_argument, render_options, run_app, seconds, written_options_problems)
@@ -37,6 +45,7 @@ class DialNode(Node):
         "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
         "options": {"type": "string"},
         "callerid": {"oneOf": [TEXT, obj({"number": TEXT, "name": {"type": "string"}})]},
+        "whisper": WHISPER_SCHEMA,
     }, ("destination",))]}
 
     destination: str
@@ -44,6 +53,7 @@ class DialNode(Node):
     options: str = ""
     callerid_number: str | None = None
     callerid_name: str | None = None
+    whisper: Whisper | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "DialNode":
@@ -54,7 +64,7 @@ class DialNode(Node):
             callerid = {"number": callerid}
         callerid = callerid or {}
         return cls(config["destination"], config.get("timeout"), config.get("options", ""),
-                   callerid.get("number"), callerid.get("name"))
+                   callerid.get("number"), callerid.get("name"), Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
         return tuple(status.lower() for status in DIAL_STATUSES)
@@ -66,31 +76,54 @@ class DialNode(Node):
         return True
 
     def runs_hidden_code(self) -> bool:
-        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a channel."""
-        return HIDDEN in app_kinds("Dial", self.options)
+        """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a
+        channel; so does a whisper of several prompts (``U(agiflow-whisper^...)``)."""
+        return HIDDEN in app_kinds("Dial", self.options) or bool(self.whisper and self.whisper.may_play_several())
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),
                  ("callerid.number", self.callerid_number), ("callerid.name", self.callerid_name))
-        return [(option, text, False) for option, text in texts if text]
+        return [(option, text, False) for option, text in texts if text] + \
+            (self.whisper.templates() if self.whisper else [])
+
+    def prompts(self) -> list[str]:
+        return self.whisper.prompts() if self.whisper else []
 
     async def run(self, ctx: CallContext) -> StepResult:
         destination = render_argument(ctx, "destination", self.destination, refused="&").strip()
         if not destination:
             raise BadArgument("the destination is empty")
+        whispers = self.whisper.sounds(ctx) if self.whisper else []
+        letters = render_options(ctx, "options", self.options)
         options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
-                                  render_options(ctx, "options", self.options)])
+                                  letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
-        talk = seconds(await read_variable(ctx, "ANSWEREDTIME")) if status == "ANSWER" else None
+        answered: dict[str, Any] = {}
+        if status == "ANSWER":
+            answered = {"talk_time": seconds(await read_variable(ctx, "ANSWEREDTIME"))}
+            agent = await answering_interface(ctx)
+            answered.update({"agent": agent, "agent_interface": agent} if agent else {})
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
-        return done(outcome, record={"dialled": destination, "dial_status": status or None,
-                                     **({"talk_time": talk} if status == "ANSWER" else {})},
-                    destination=destination, result=ran.result, status=status, talk_time=talk, **error)
+        closed = close_callbacks(ctx) if status == "ANSWER" else {}
+        return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
+                    destination=destination, result=ran.result, status=status,
+                    **{"talk_time": None, **answered}, **closed, **error,
+                    **({"whisper": whispers} if self.whisper else {}))
 
     async def _set_callerid(self, ctx: CallContext) -> None:
         """CALLERID(num) / CALLERID(name) for the call Dial() places."""
         for field, value in (("num", self.callerid_number), ("name", self.callerid_name)):
             if value is not None:
                 await ctx.channel.set_variable(f"CALLERID({field})", ctx.render_text(value))
+
+
+async def answering_interface(ctx: CallContext) -> str | None:
+    """The interface that answered: DIALEDPEERNAME's technology and
+    DIALEDPEERNUMBER (``Local`` + ``agent-ana@agents/n``), None if unknown."""
+    channel = await read_variable(ctx, "DIALEDPEERNAME")
+    number = await read_variable(ctx, "DIALEDPEERNUMBER") if channel else None
+    if not channel or not number or "/" not in channel:
+        return None
+    return f"{channel.split('/', 1)[0]}/{number}"

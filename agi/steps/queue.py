@@ -15,6 +15,11 @@ What Asterisk 22's app_queue.c leaves behind, and how the step reads it:
 So the step blanks those variables first (an earlier queue may have left
 them), and after the EXEC reads ``QUEUESTATUS``, then ``ABANDONED`` only
 when there is no status and the caller is gone.
+
+With ``setinterfacevar = yes`` (queues.conf) Queue() also leaves the member
+who answered on the caller's channel: ``MEMBERNAME`` and ``MEMBERINTERFACE``
+(the interface, ready to Dial again), which the step records as the agent.
+They are blanked too when an earlier step of the call recorded an agent.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
+from agi.steps.missed_calls import CALLBACK_SCHEMA, MissedCallback, close_callbacks, store_missed
+from agi.steps.whisper import WHISPER_SCHEMA, Whisper
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (
     AppRun,
@@ -52,6 +59,9 @@ ANSWERED_STATUS = "ANSWERED"
 ABANDONED_STATUS = "ABANDONED"
 #: Variables Queue() may set that an earlier queue must not leave behind.
 QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
+#: What Queue() leaves of the member who answered (setinterfacevar): blanked
+#: too once an earlier step of the call recorded an agent, who may have left them.
+MEMBER_VARIABLES = ("MEMBERNAME", "MEMBERINTERFACE")
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class QueueNode(Node):
         "gosub": TEXT,
         "rule": TEXT,
         "position": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "callback": CALLBACK_SCHEMA,
+        "whisper": WHISPER_SCHEMA,
     }, ("name",))]}
 
     name: str
@@ -79,6 +91,8 @@ class QueueNode(Node):
     gosub: str = ""
     rule: str = ""
     position: int | None = None
+    callback: MissedCallback | None = None
+    whisper: Whisper | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> "QueueNode":
@@ -86,7 +100,8 @@ class QueueNode(Node):
             return cls(config)
         return cls(config["name"], config.get("options", ""), config.get("url", ""),
                    config.get("announce", ""), config.get("timeout"), config.get("gosub", ""),
-                   config.get("rule", ""), config.get("position"))
+                   config.get("rule", ""), config.get("position"), MissedCallback.from_config(config.get("callback")),
+                   Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
         return (ANSWERED, *STATUS_OUTCOMES.values())
@@ -97,10 +112,11 @@ class QueueNode(Node):
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
                  ("announce", self.announce), ("gosub", self.gosub), ("rule", self.rule))
-        return [(option, text, False) for option, text in texts if text]
+        return [(option, text, False) for option, text in texts if text] + \
+            (self.callback.templates() if self.callback else []) + (self.whisper.templates() if self.whisper else [])
 
     def prompts(self) -> list[str]:
-        return [self.announce] if self.announce else []
+        return ([self.announce] if self.announce else []) + (self.whisper.prompts() if self.whisper else [])
 
     def dials(self) -> bool:
         """Queue() rings the queue's members."""
@@ -110,29 +126,42 @@ class QueueNode(Node):
         """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
         return bool(self.gosub) or HIDDEN in app_kinds("Queue", self.options)
 
-    def arguments(self, ctx: CallContext) -> tuple[str, str]:
+    def arguments(self, ctx: CallContext, whispers: list[str] | None = None) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,
-        URL, announceoverride, timeout, AGI (unused), gosub, rule, position."""
+        URL, announceoverride (``announce`` then the ``whispers``, joined
+        with ``&``), timeout, AGI (unused), gosub, rule, position."""
         queue = render_argument(ctx, "queue name", self.name).strip()
         if not queue:
             raise BadArgument("the queue name is empty")
         url, announce, gosub, rule = (appargs.escape(render_argument(ctx, option, text)) for option, text in
                                       (("url", self.url), ("announce", self.announce), ("gosub", self.gosub),
                                        ("rule", self.rule)))
+        announce = "&".join(filter(None, [announce, *(whispers or [])]))  # whisper names need no escaping
         return queue, join_arguments([appargs.escape(queue), render_options(ctx, "options", self.options), url,
                                       announce, _number(self.timeout), "", gosub, rule, _number(self.position)])
 
     async def run(self, ctx: CallContext) -> StepResult:
-        queue, options = self.arguments(ctx)
-        await clear_variables(ctx, QUEUE_VARIABLES)
+        whispers = self.whisper.sounds(ctx) if self.whisper else []
+        queue, options = self.arguments(ctx, whispers)
+        await clear_variables(ctx, QUEUE_VARIABLES + (MEMBER_VARIABLES if ctx.recorded.get("agent") else ()))
         ran = await run_app(ctx, "Queue", options)
         status = await read_status(ctx, "QUEUESTATUS")
         found = Findings()
         found.record(queue=queue)
-        found.note(queue=queue, result=ran.result)
+        found.note(queue=queue, result=ran.result, **({"whisper": whispers} if self.whisper else {}))
         with found.kept():
             outcome = await self._outcome(ctx, found, queue, status, ran)
+            self._callbacks(ctx, found, queue)
         return found.result(outcome)
+
+    def _callbacks(self, ctx: CallContext, found: Findings, queue: str) -> None:
+        """Answered: the caller's pending callback requests are closed. Left
+        unanswered by an exit ``callback.when`` names: a request is made."""
+        status = found.columns.get("queue_status") or ""
+        if status == ANSWERED_STATUS:
+            found.note(**close_callbacks(ctx))
+        elif self.callback is not None and status.lower() in self.callback.when:
+            store_missed(ctx, found, self.callback, queue, status.lower())
 
     async def _outcome(self, ctx: CallContext, found: Findings, queue: str, status: str, ran: AppRun) -> str:
         if status == "UNKNOWN" or (status and status not in STATUS_OUTCOMES):
@@ -163,6 +192,10 @@ async def _answered(ctx: CallContext, found: Findings, status: str, ran: AppRun)
     # CDR says ANSWERED for both, the step's details keep Asterisk's word.
     found.record(queue_status=ANSWERED_STATUS, queue_wait=hold, talk_time=talk)
     found.note(status=status, wait=hold, talk_time=talk)
+    interface = await read_variable(ctx, "MEMBERINTERFACE")
+    name = await read_variable(ctx, "MEMBERNAME") if interface else None
+    found.record(agent=name or interface, agent_interface=interface)
+    found.note(agent=name or interface, agent_interface=interface)
     return STATUS_OUTCOMES.get(status, ANSWERED)
 
 

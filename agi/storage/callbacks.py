@@ -1,8 +1,8 @@
 """Callback requests for the dialer: the ``callbacks`` table in the CDR
-database, how calls add rows to it (through the CDR writer, never blocking
-a call), and the named queries ``agiflow callbacks`` runs on it.
+database, how calls add and close rows (through the CDR writer, never
+blocking a call), and the named queries ``agiflow callbacks`` runs on it.
 
-Pure SQLite: no Twisted, no click.
+Both backends: no Twisted, no click.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import psycopg
 import sqlite_utils
@@ -18,32 +18,62 @@ import sqlite_utils
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 from agi.db.caps import CAPS, cap_row, cap_text
+from agi.services import KEYPAD, MISSED  # noqa: F401 - the values of callbacks.source
 
 PENDING = "pending"
 DONE = "done"
 CANCELLED = "cancelled"
 STATUSES = (PENDING, DONE, CANCELLED)
-#: The writer operation that inserts one request (see CdrStore.submit).
+#: The writer operations on the table (see CdrStore.submit): one request,
+#: one request unless the number has a pending one, closing a number's
+#: pending requests when the caller reached an agent.
 INSERT_OPERATION = "insert_callback"
+MISSED_OPERATION = "insert_missed_callback"
+REACHED_OPERATION = "close_reached_callbacks"
 
 CALLBACK_COLUMNS: dict[str, type] = {
     "id": int, "requested_at": str, "call_id": str, "flow": str, "caller": str,
     "number": str, "raw_number": str, "queue": str, "reason": str, "status": str,
     "done_at": str, "note": str, "request_key": str,
+    "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
 }
-#: What a step hands over; id, status, done_at and note are the table's.
-REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason")
+#: What a step hands over; id, status, done_at, note, attempts and dialled_at are the table's.
+REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason",
+                  "arrived_at", "source")
 
+_COLUMNS = f"{', '.join(REQUEST_FIELDS)}, request_key, status, attempts"
+_VALUES = f"{', '.join(f'CAST(:{c} AS TEXT)' for c in REQUEST_FIELDS)}, :request_key, '{PENDING}', 0"
 #: One pending request; the same request written again (its key, set when
 #: the call asked) changes nothing. The same text runs on PostgreSQL.
-INSERT_CALLBACK = (
-    f"INSERT INTO callbacks ({', '.join(REQUEST_FIELDS)}, request_key, status) "
-    f"VALUES ({', '.join(':' + c for c in REQUEST_FIELDS)}, :request_key, '{PENDING}') "
+INSERT_CALLBACK = f"INSERT INTO callbacks ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT (request_key) DO NOTHING"
+#: A missed call's request, unless the number already has a pending one
+#: (and, like every insert, nothing the second time).
+INSERT_MISSED_CALLBACK = (
+    f"INSERT INTO callbacks ({_COLUMNS}) SELECT {_VALUES} "
+    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = CAST(:number AS TEXT) AND status = '{PENDING}') "
     "ON CONFLICT (request_key) DO NOTHING"
+)
+#: A caller who reached an agent: the number's pending requests are done
+#: (a second time changes nothing: none is pending).
+CLOSE_REACHED = (
+    f"UPDATE callbacks SET status = '{DONE}', done_at = :at, "
+    "note = 'reached an agent on call ' || COALESCE(CAST(:call_id AS TEXT), '?') "
+    f"WHERE number = :number AND status = '{PENDING}'"
 )
 SELECT_CALLBACKS = (
     "SELECT * FROM callbacks WHERE (CAST(:status AS TEXT) IS NULL OR status = :status) "
     "AND (CAST(:since AS TEXT) IS NULL OR requested_at >= :since) ORDER BY requested_at, id"
+)
+#: Pending requests a dialer may call now, oldest arrival first.
+SELECT_DUE = (
+    f"SELECT * FROM callbacks WHERE status = '{PENDING}' AND COALESCE(attempts, 0) < :max_attempts "
+    "AND (dialled_at IS NULL OR dialled_at <= :retry_before) AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue) "
+    "ORDER BY COALESCE(arrived_at, requested_at), id"
+)
+#: Take a due request for one call attempt; no row changed: another dialer took it.
+CLAIM_CALLBACK = (
+    "UPDATE callbacks SET attempts = COALESCE(attempts, 0) + 1, dialled_at = :now "
+    f"WHERE id = :id AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at <= :retry_before)"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
@@ -63,6 +93,7 @@ def ensure_callbacks_table(db: sqlite_utils.Database) -> None:
                 table.add_column(column, kind)
     table.create_index(["status", "requested_at"], if_not_exists=True)
     table.create_index(["call_id"], if_not_exists=True)
+    table.create_index(["number", "status"], if_not_exists=True)
     table.create_index(["request_key"], index_name="idx_callbacks_request_key", unique=True, if_not_exists=True)
 
 
@@ -71,16 +102,42 @@ def request_values(row: Mapping[str, Any]) -> dict[str, Any]:
     return cap_row({field: row.get(field) for field in REQUEST_FIELDS})
 
 
-def insert_callback(conn: Any, row: Mapping[str, Any]) -> None:
-    """The writer operation: one pending request."""
-    conn.execute(INSERT_CALLBACK, callback_values(row))
-
-
 def callback_values(row: Mapping[str, Any]) -> dict[str, Any]:
     """INSERT_CALLBACK's parameters; a request without a key gets a new one."""
     values = request_values(row)
     values["request_key"] = row.get("request_key") or uuid.uuid4().hex
     return values
+
+
+def reached_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """CLOSE_REACHED's parameters: ``number``, ``call_id`` and ``at``."""
+    return cap_row({"number": row.get("number"), "call_id": row.get("call_id"), "at": row.get("at")})
+
+
+#: Each writer operation on the table: its statement and its parameters.
+WRITES: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    INSERT_OPERATION: (INSERT_CALLBACK, callback_values),
+    MISSED_OPERATION: (INSERT_MISSED_CALLBACK, callback_values),
+    REACHED_OPERATION: (CLOSE_REACHED, reached_values),
+}
+
+
+def write_statement(operation: str, row: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters of a writer operation on the table;
+    ValueError for an operation that is not one."""
+    if operation not in WRITES:
+        raise ValueError(f"unknown write operation {operation!r}; known: {', '.join(WRITES)}")
+    sql, values = WRITES[operation]
+    return sql, values(row)
+
+
+def apply_write(operation: str) -> Callable[[Any, Mapping[str, Any]], None]:
+    """The writer's function for one of WRITES."""
+    sql, values = WRITES[operation]
+
+    def apply(conn: Any, row: Mapping[str, Any]) -> None:
+        conn.execute(sql, values(row))
+    return apply
 
 
 # -- where steps hand their requests -------------------------------------------
@@ -99,15 +156,34 @@ class StoredCallbackRequests:
     def request(self, row: Mapping[str, Any]) -> None:
         self.writer.submit(INSERT_OPERATION, callback_values(row))
 
+    def missed(self, row: Mapping[str, Any]) -> None:
+        self.writer.submit(MISSED_OPERATION, callback_values(row))
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self.writer.submit(REACHED_OPERATION, {"number": number, "call_id": call_id, "at": at})
+
 
 class MemoryCallbackRequests:
-    """Keeps requests in a list: simulations and tests."""
+    """Keeps requests in a list: simulations and tests. ``pending`` are
+    numbers that already have a pending request (flow tests say so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pending: Iterable[str] = ()) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.pending = set(pending)
+        #: Numbers whose pending requests a call closed (it reached an agent).
+        self.closed: list[str] = []
 
     def request(self, row: Mapping[str, Any]) -> None:
         self.rows.append(request_values(row))
+        self.pending.add(row["number"])
+
+    def missed(self, row: Mapping[str, Any]) -> None:
+        if row["number"] not in self.pending:
+            self.request(row)
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self.closed.append(number)
+        self.pending.discard(number)
 
 
 # -- what agiflow callbacks reads and changes ---------------------------------
@@ -144,6 +220,33 @@ class CallbackBook:
             raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
+
+    def due(self, max_attempts: int, retry_before: str, queue: str | None = None) -> list[dict[str, Any]]:
+        """Pending requests a dialer may call now: fewer than ``max_attempts``
+        call attempts, the last one (if any) at or before ``retry_before``
+        (ISO UTC text), for ``queue`` (None: any); oldest arrival first."""
+        conn = self._connect()
+        try:
+            return [_shown(r) for r in conn.execute(SELECT_DUE, {"max_attempts": max_attempts,
+                                                                 "retry_before": retry_before, "queue": queue})]
+        except _ERRORS as exc:
+            if _no_table(exc):
+                return []
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def claim(self, request_id: int, now: str, retry_before: str) -> bool:
+        """Count one call attempt of a due request, at ``now``; False when
+        it is no longer due (another dialer took it, or it was closed)."""
+        conn = self._connect()
+        try:
+            cursor = conn.execute(CLAIM_CALLBACK, {"id": request_id, "now": now, "retry_before": retry_before})
+        except _ERRORS as exc:
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+        return bool(cursor.rowcount == 1)
 
     def close(self, request_id: int, status: str, now: str, note: str | None = None) -> dict[str, Any]:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""

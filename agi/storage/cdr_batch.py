@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from agi.db.caps import valid_text
 from agi.storage import connections
-from agi.storage.callbacks import INSERT_OPERATION, insert_callback
+from agi.storage.callbacks import WRITES, apply_write
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
@@ -113,5 +113,5 @@ def _apply(conn: Any, op: str, arg: Any) -> None:
 #: Every write the writer thread knows, by name.
 OPERATIONS: dict[str, Callable[[Any, Any], None]] = {
     "insert_call": _insert_call, "insert_step": _insert_step, "update_call": _update_call,
-    INSERT_OPERATION: insert_callback,
+    **{operation: apply_write(operation) for operation in WRITES},
 }

@@ -22,7 +22,7 @@ import sqlite_utils
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 from agi.storage import connections
-from agi.storage.callbacks import INSERT_CALLBACK, INSERT_OPERATION, callback_values
+from agi.storage.callbacks import write_statement
 from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.db.caps import valid_text
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
@@ -83,9 +83,7 @@ class DirectCdr:
 
     def submit(self, operation: str, arg: Any) -> None:
         """Other named writes to the same database: callback requests."""
-        if operation != INSERT_OPERATION:
-            raise ValueError(f"unknown write operation {operation!r}; known: {INSERT_OPERATION}")
-        self._write((operation, INSERT_CALLBACK, callback_values(arg)))
+        self._write((operation, *write_statement(operation, arg)))
 
     def close(self) -> bool:
         """Try once more to write what is pending; True when nothing is lost."""

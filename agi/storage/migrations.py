@@ -27,7 +27,8 @@ from agi.db.location import Database, PostgresUrl
 from agi.lists import schema as list_schema
 from agi.storage.callbacks import CALLBACK_COLUMNS
 from agi.storage.cdr_schema import ensure_schema as ensure_cdr_schema
-from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE
+from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_columns
+from agi.storage.supervisors import SUPERVISOR_TABLES
 from agi.vocabulary import CALL_COLUMNS, iso
 
 SQLITE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS agiflow_schema (version INTEGER NOT NULL, upgraded_at TEXT NOT NULL)"
@@ -61,9 +62,19 @@ def _sqlite_v2(conn: sqlite3.Connection) -> None:
     ``ensure_cdr_schema`` (version 1's step, run first) makes them."""
 
 
+def _sqlite_v3(conn: sqlite3.Connection) -> None:
+    """Who set an override and how; supervisors' PINs and audit log. The
+    new calls and callbacks columns and index are version 1's step's."""
+    add_who_columns(conn)
+    for statement in SUPERVISOR_TABLES:
+        conn.execute(statement)
+
+
 MIGRATIONS = (
     Migration(1, "calls, steps, callbacks, number lists, schedule overrides", True, _sqlite_v1, pgsql.VERSION_1),
     Migration(2, "unique keys for idempotent CDR and callback writes", True, _sqlite_v2, pgsql.VERSION_2),
+    Migration(3, "agents who answered, callback attempts, override authors, supervisors' PINs and audit log",
+              True, _sqlite_v3, pgsql.VERSION_3),
 )
 #: The version this agiflow writes and reads.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,4 @@
-"""Manual schedule overrides in the SQLite database, table
+"""Manual schedule overrides in the database (SQLite or PostgreSQL), table
 ``schedule_overrides``: ``agiflow schedule override`` writes one row per
 schedule, the server reads the one in force on every call.
 
@@ -42,28 +42,42 @@ CREATE_TABLE = (
     " until REAL NOT NULL,"
     " reason TEXT NOT NULL DEFAULT '',"
     " set_at REAL NOT NULL,"
-    " start REAL)"
+    " start REAL,"
+    " set_by TEXT NOT NULL DEFAULT '',"
+    " set_how TEXT NOT NULL DEFAULT '')"
 )
 #: Databases made before overrides had a start: old rows start when set.
 ADD_START = "ALTER TABLE schedule_overrides ADD COLUMN start REAL"
 FILL_START = "UPDATE schedule_overrides SET start = set_at WHERE start IS NULL"
 COLUMNS = "SELECT name FROM pragma_table_info('schedule_overrides')"
+#: Databases made before overrides said who set them and how.
+ADD_WHO = ("ALTER TABLE schedule_overrides ADD COLUMN set_by TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE schedule_overrides ADD COLUMN set_how TEXT NOT NULL DEFAULT ''")
 #: ``{start}`` is the column ``start``, or ``set_at`` in a database not yet
-#: given one (read only).
-SELECT_ACTIVE = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
-                 "WHERE schedule = :schedule AND until > :at AND ({start} IS NULL OR {start} <= :at)")
-SELECT_ALL_ACTIVE = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
-                     "WHERE until > :at AND ({start} IS NULL OR {start} <= :at) ORDER BY schedule")
-SELECT_UNEXPIRED = ("SELECT schedule, state, until, reason, {start} FROM schedule_overrides "
-                    "WHERE schedule = :schedule AND until > :at")
+#: given one, and ``{who}`` the columns ``set_by, set_how``, or two empty
+#: texts (read only).
+_READ = "SELECT schedule, state, until, reason, {start}, set_at, {who} FROM schedule_overrides "
+SELECT_ACTIVE = _READ + "WHERE schedule = :schedule AND until > :at AND ({start} IS NULL OR {start} <= :at)"
+SELECT_ALL_ACTIVE = _READ + "WHERE until > :at AND ({start} IS NULL OR {start} <= :at) ORDER BY schedule"
+SELECT_UNEXPIRED = _READ + "WHERE schedule = :schedule AND until > :at"
 UPSERT = (
-    "INSERT INTO schedule_overrides (schedule, state, until, reason, set_at, start) "
-    "VALUES (:schedule, :state, :until, :reason, :set_at, :start) "
+    "INSERT INTO schedule_overrides (schedule, state, until, reason, set_at, start, set_by, set_how) "
+    "VALUES (:schedule, :state, :until, :reason, :set_at, :start, :set_by, :set_how) "
     "ON CONFLICT (schedule) DO UPDATE SET state = excluded.state, until = excluded.until, "
-    "reason = excluded.reason, set_at = excluded.set_at, start = excluded.start"
+    "reason = excluded.reason, set_at = excluded.set_at, start = excluded.start, "
+    "set_by = excluded.set_by, set_how = excluded.set_how"
 )
 DELETE = "DELETE FROM schedule_overrides WHERE schedule = :schedule"
 DELETE_EXPIRED = "DELETE FROM schedule_overrides WHERE until <= :at"
+
+
+def add_who_columns(conn: sqlite3.Connection) -> None:
+    """Give a table made before overrides said who set them its columns
+    (in the caller's transaction; a missing table is left to be created)."""
+    have = frozenset(name for (name,) in conn.execute(COLUMNS))
+    if have and "set_by" not in have:
+        for statement in ADD_WHO:
+            conn.execute(statement)
 
 
 def _epoch(moment: datetime) -> float:
@@ -72,10 +86,14 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _override(row: tuple[str, str, float, str, float | None]) -> Override:
-    schedule, state, until, reason, start = row
+Row = tuple[str, str, float, str, "float | None", float, str, str]
+
+
+def _override(row: Row) -> Override:
+    schedule, state, until, reason, start, set_at, set_by, set_how = row
     return Override(schedule, state, datetime.fromtimestamp(until, tz=timezone.utc), reason,
-                    None if start is None else datetime.fromtimestamp(start, tz=timezone.utc))
+                    None if start is None else datetime.fromtimestamp(start, tz=timezone.utc),
+                    set_by or "", set_how or "", datetime.fromtimestamp(set_at, tz=timezone.utc))
 
 
 class SqliteOverrides:
@@ -109,6 +127,8 @@ class SqliteOverrides:
             conn.execute(CREATE_TABLE)
             if "start" not in self._columns():
                 self._add_start(conn)
+            if "set_by" not in self._columns():
+                self._add_who(conn)
         except (sqlite3.Error, OSError) as exc:
             raise OverridesUnavailable(f"{self.path}: {exc}") from exc
 
@@ -120,6 +140,16 @@ class SqliteOverrides:
             if "start" not in self._columns():
                 conn.execute(ADD_START)
                 conn.execute(FILL_START)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _add_who(self, conn: sqlite3.Connection) -> None:
+        """Give a table made before overrides said who set them the columns."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            add_who_columns(conn)
             conn.execute("COMMIT")
         except sqlite3.Error:
             conn.execute("ROLLBACK")
@@ -153,7 +183,8 @@ class SqliteOverrides:
         self.ensure_schema()
         values = {"schedule": override.schedule, "state": override.state, "until": _epoch(override.until),
                   "reason": cap_text(override.reason, CAPS["reason"]), "set_at": _epoch(now),
-                  "start": _epoch(start)}
+                  "start": _epoch(start), "set_by": cap_text(override.set_by, CAPS["reason"]),
+                  "set_how": cap_text(override.set_how, CAPS["reason"])}
         self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
 
     def clear(self, schedule: str) -> bool:
@@ -167,6 +198,7 @@ class SqliteOverrides:
             conn.close()
             self._local.conn = None
             self._local.has_start = False
+            self._local.has_who = False
 
     def _columns(self) -> frozenset[str]:
         return frozenset(name for (name,) in self._connection().execute(COLUMNS))
@@ -180,12 +212,22 @@ class SqliteOverrides:
             return "start"
         return "set_at"
 
-    def _rows(self, sql: str, params: dict[str, object]) -> list[tuple[str, str, float, str, float | None]]:
+    def _who_columns(self) -> str:
+        """``set_by, set_how``, or two empty texts while the table has none."""
+        if getattr(self._local, "has_who", False):
+            return "set_by, set_how"
+        if "set_by" in self._columns():
+            self._local.has_who = True
+            return "set_by, set_how"
+        return "'', ''"
+
+    def _rows(self, sql: str, params: dict[str, object]) -> list[Row]:
         problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path))
         if problem:  # not touched: see agi.db.sqlite_files
             raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
-            return list(self._connection().execute(sql.format(start=self._start_column()), params).fetchall())
+            statement = sql.format(start=self._start_column(), who=self._who_columns())
+            return list(self._connection().execute(statement, params).fetchall())
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable) as exc:
             if isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc):
                 return []
@@ -235,6 +277,9 @@ class PostgresOverrides(SqliteOverrides):
 
     def _start_column(self) -> str:
         return "start"
+
+    def _who_columns(self) -> str:
+        return "set_by, set_how"
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -73,7 +73,7 @@ def test_vip_caller_who_consents_is_recorded_and_queued_with_priority(server: Se
     script = CallerScript(dtmf=["1", "2"], queue_statuses=["ANSWERED"], sounds=EverySound(8000))
     sim, row = call(server, "customer_care", "1795500000.1", script, VIP, "911234567")
     assert row["path"].startswith("screen:missing > hours:open > answer:next > vip:found > vip_priority:next"
-                                  " > consent:accepted > menu:2 > support_queue:answered")
+                                  " > consent:accepted > consent_given:next > memory:new > menu:2 > support_queue:answered")
     assert (row["vip"], row["priority"], row["consent"], row["queue_status"]) == (1, 10, "accepted", "ANSWERED")
     assert sim.mixmonitor_files == [row["recording"]]
     assert sim.variables["QUEUE_PRIO"] == "10"
@@ -82,7 +82,7 @@ def test_vip_caller_who_consents_is_recorded_and_queued_with_priority(server: Se
 def test_caller_whose_queue_times_out_leaves_a_callback_the_dialer_can_read(server: ServerProcess) -> None:
     script = CallerScript(dtmf=["2", "2", "1", "1"], queue_statuses=["TIMEOUT"], sounds=EverySound(8000))
     sim, row = call(server, "customer_care", "1795500000.2", script, "600333444", "911234567")
-    assert "consent:declined > menu:2 > support_queue:timeout > callback:requested" in row["path"]
+    assert "consent:declined > memory:new > menu:2 > support_queue:timeout > callback:requested" in row["path"]
     assert sim.mixmonitor_files == []
     assert (row["consent"], row["callback"]) == ("declined", "+34600333444")
     [request] = callbacks(server.database, "1795500000.2")

@@ -111,7 +111,7 @@ def test_metrics_count_real_calls_by_flow_status_step_and_command(observed: Obse
     assert samples[("agiflow_call_duration_seconds_count", (("flow", "closed"),))] == 1
     assert samples[("agiflow_step_outcomes_total", (("flow", "support"), ("outcome", "2"), ("step", "menu")))] == 2
     assert samples[("agiflow_agi_command_duration_seconds_count", (("command", "ANSWER"),))] == 3
-    assert samples[("agiflow_flows_loaded", ())] == 5
+    assert samples[("agiflow_flows_loaded", ())] == 8
 
 
 def test_no_phone_number_call_id_or_requested_name_becomes_a_label(observed: Observed) -> None:
@@ -153,7 +153,7 @@ def test_ready_names_missing_lists_and_turns_ready_once_they_exist(observed: Obs
     assert code == 503 and ready["ready"] is False
     assert "robinson (used by campaign)" in ready["checks"]["lists"]["detail"]
     assert all(ready["checks"][name]["ok"] for name in ("flows", "accepting_calls", "database"))
-    create_lists(observed.process.database, "block", "do_not_call", "robinson", "vip")
+    create_lists(observed.process.database, "block", "do_not_call", "robinson", "supervisors", "vip")
     code, ready = observed.json("/ready")
     assert (code, ready["ready"]) == (200, True), ready
 
@@ -162,7 +162,7 @@ def test_ready_says_shutting_down_while_calls_drain(tmp_path: Path) -> None:
     process = serve(tmp_path)
     try:
         observed = Observed(process)
-        create_lists(process.database, "block", "do_not_call", "robinson", "vip")
+        create_lists(process.database, "block", "do_not_call", "robinson", "supervisors", "vip")
         assert observed.get("/ready")[0] == 200
         held = HeldCall(process.port, simulated("support", new_uniqueid(), support_caller()), "support")
         pending = held.hold_at(3)
@@ -190,7 +190,7 @@ def test_agiflow_status_reads_health_and_ready(observed: Observed) -> None:
     assert "NOT READY" in done.stdout and "FAIL" in done.stdout and "robinson (used by campaign)" in done.stdout
     versions = observed.json("/health")[1]["flows"]
     assert re.search(rf"^support\s+{versions['support']}\s+0$", done.stdout, re.M), done.stdout
-    create_lists(observed.process.database, "block", "do_not_call", "robinson", "vip")
+    create_lists(observed.process.database, "block", "do_not_call", "robinson", "supervisors", "vip")
     ready = status("--url", observed.base, "--format", "json")
     assert ready.returncode == 0
     assert json.loads(ready.stdout)["health"]["flows"] == versions
@@ -253,7 +253,7 @@ def test_a_flows_folder_in_git_reports_its_commit(tmp_path: Path) -> None:
         assert health["flows_commit"] == head[:12]
         assert health["flows"]["closed"] == blob.strip()[:12]
         assert observed.value("agiflow_flow_info", flow="closed", version=blob.strip()[:12], commit=head[:12]) == 1
-        process.wait_for_log(rf"loaded 5 flows .* \(commit {head[:12]}\)")
+        process.wait_for_log(rf"loaded 8 flows .* \(commit {head[:12]}\)")
     finally:
         process.stop()
 

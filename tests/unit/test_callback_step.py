@@ -90,7 +90,8 @@ def test_caller_accepts_and_confirms_their_own_number_and_the_request_is_stored_
     assert outcome(result) == "requested"
     assert rows == [{"requested_at": "2025-03-10T08:30:00.000Z", "call_id": result.call["call_id"],
                      "flow": "cb", "caller": "600111222", "number": "+34600111222",
-                     "raw_number": "600111222", "queue": "support", "reason": "missed 912000000"}]
+                     "raw_number": "600111222", "queue": "support", "reason": "missed 912000000",
+                     "arrived_at": "2025-03-10T08:30:00.000Z", "source": "keypad"}]
     assert result.call["callback"] == "+34600111222"
     assert details(result)["offer"] == "accepted"
 
@@ -260,7 +261,8 @@ def test_requests_are_written_by_the_cdr_writer_as_pending_rows(tmp_path: Path) 
 
     [row] = sqlite_utils.Database(tmp_path / "cdr.db")["callbacks"].rows
     key = row.pop("request_key")  # the request's own key: written once, however often it is retried
-    assert row == {**request(1), "id": 1, "status": "pending", "done_at": None, "note": None}
+    assert row == {**request(1), "id": 1, "status": "pending", "done_at": None, "note": None,
+                   "arrived_at": None, "source": None, "attempts": 0, "dialled_at": None}
     assert isinstance(key, str) and len(key) == 32
 
 

@@ -26,6 +26,8 @@ from agi.storage.callbacks import StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.copy import copy_database
 from agi.storage.journal import Journal
+from agi.storage.supervisors import supervisors_store
+from support import table_rows
 from agi.storage.migrations import SCHEMA_VERSION, SchemaError, upgrade, version
 from agi.storage.overrides import server_overrides, writable_overrides
 from agi.storage.stores import callback_book, list_admin, number_lists
@@ -212,6 +214,27 @@ def test_a_database_newer_than_this_agiflow_is_refused(database: Any) -> None:
         upgrade(database, online_only=True)
 
 
+def test_a_version_2_database_is_upgraded_online_to_version_3_and_keeps_its_rows(database: Any) -> None:
+    upgrade(database)
+    table_rows.insert(database, "schedule_overrides", [{"schedule": "office", "state": "closed", "until": 2e9,
+                                                        "reason": "old", "set_at": 1e9, "start": 1e9}])
+    for statement in ("DROP TABLE supervisor_pins", "DROP TABLE supervisor_audit",
+                      "DROP INDEX idx_callbacks_number_status", "DELETE FROM agiflow_schema WHERE version = 3",
+                      *(f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in (
+                          ("calls", "agent"), ("calls", "agent_interface"), ("callbacks", "arrived_at"),
+                          ("callbacks", "source"), ("callbacks", "attempts"), ("callbacks", "dialled_at"),
+                          ("schedule_overrides", "set_by"), ("schedule_overrides", "set_how")))):
+        table_rows.execute(database, statement)  # as version 2 left it
+    assert version(database) == 2
+    assert [m.version for m in upgrade(database, online_only=True)] == [3]
+    [override] = server_overrides(database).all_active(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    assert (override.reason, override.set_by, override.set_how) == ("old", "", "")
+    table_rows.insert(database, "callbacks", [{"requested_at": "x", "number": "+34600111222", "status": "pending",
+                                               "arrived_at": "a", "source": "missed", "attempts": 0}])
+    supervisors_store(database).set_pin("+34600111222", "4321", NOW, "ana")
+    assert rows_of(database, "SELECT count(*) FROM supervisor_audit") == [(1,)]
+
+
 def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     target = database.url if isinstance(database, PostgresUrl) else str(database)
     first = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
@@ -238,7 +261,9 @@ def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database
     with list_admin(source) as admin:
         admin.import_entries("robinson", read_entries(io.StringIO("+34600111222,asked\n+3490*\n"),
                                                       Normaliser("ES"), ReadReport()))
-    writable_overrides(source).set(Override("office", "closed", NOW + timedelta(days=1), "strike"), NOW)
+    writable_overrides(source).set(Override("office", "closed", NOW + timedelta(days=1), "strike", None,
+                                            "+34600999888", "phone"), NOW)
+    supervisors_store(source).set_pin("+34600999888", "4321", NOW, "ana")
     target = database if isinstance(database, PostgresUrl) else tmp_path / "target.db"
     counts = copy_database(source, target)
     assert counts["calls"] == 2 and counts["call_steps"] == 1 and counts["list_entries"] == 2
@@ -248,6 +273,10 @@ def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database
     assert callback_book(target).requests()[0]["id"] == 1
     [override] = server_overrides(target).all_active(NOW)
     assert (override.schedule, override.state, override.reason) == ("office", "closed", "strike")
+    assert (override.set_by, override.set_how) == ("+34600999888", "phone")
+    pins = supervisors_store(target)
+    assert pins.check_pin("+34600999888", "4321", NOW, "1.1").result == "ok"
+    assert [e["action"] for e in pins.audit_log()] == ["set_pin", "pin"]  # the copied entry, then the new one
     report = run_report(target, "summary", Filters(), NOW)
     assert report.totals is not None and report.totals["calls"] == 2
 

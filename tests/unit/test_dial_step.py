@@ -29,12 +29,30 @@ steps:
 def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_up(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow(), talk_time=95)
     assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
-                                'GET VARIABLE "ANSWEREDTIME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
+                                'GET VARIABLE "ANSWEREDTIME"', 'GET VARIABLE "DIALEDPEERNAME"',
+                                'GET VARIABLE "DIALEDPEERNUMBER"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
                                 STATUS.format("completed")]
     assert path(result) == ["call:answer", "bye:next"]
     assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", "ANSWER", 95)
     assert details(result, "call") == {"destination": "PJSIP/100", "result": -1, "status": "ANSWER",
-                                       "talk_time": 95}
+                                       "talk_time": 95, "agent": "PJSIP/100", "agent_interface": "PJSIP/100"}
+
+
+@pytest.mark.parametrize("destination, interface", [
+    ("PJSIP/100", "PJSIP/100"),
+    ("Local/agent-ana@agents/n", "Local/agent-ana@agents/n"),
+    ("PJSIP/+34911234567@trunk", "PJSIP/+34911234567@trunk"),
+    ("PJSIP/100&PJSIP/101", "PJSIP/100"),
+])
+def test_the_interface_that_answered_is_the_calls_agent(tmp_path: Path, destination: str, interface: str) -> None:
+    result = run(tmp_path, dial_flow(f'{{destination: "{destination}", timeout: 30}}'))
+    assert cdr(result, "agent", "agent_interface") == (interface, interface)
+
+
+def test_an_unanswered_dial_records_no_agent(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow(), dial_statuses=["BUSY"])
+    assert cdr(result, "agent", "agent_interface") == (None, None)
+    assert 'GET VARIABLE "DIALEDPEERNAME"' not in commands(result)
 
 
 def test_caller_who_hangs_up_after_talking_is_answered(tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def test_every_context_is_commented_and_every_agi_context_logs_in_h() -> None:
 
 def test_every_prompt_the_dialplan_plays_is_shipped_in_english_and_spanish() -> None:
     played = {p.args.split(",")[0] for c in CONTEXTS.values() for prios in c.extensions.values()
-              for p in prios if p.app in ("Playback", "Background")}
+              for p in prios if p.app in ("Playback", "Background")} - {"${ARG1}"}  # agiflow-whisper's argument
     assert played
     for language in ("en", "es"):
         assert [s for s in played if not prompt_available(REPO / "sounds", language, s)] == []

@@ -221,8 +221,8 @@ def test_the_metrics_listener_is_one_more_child_started_before_the_fastagi_one(
     store.open()
     reactor = MemoryReactorClock()
     server = make_service(config, library, store, reactor)
-    assert [child.name for child in server] == ["log-flush", "stop-signals", "flows", "cdr-writer", "webhooks",
-                                                "metrics", "fastagi"]
+    assert [child.name for child in server] == ["log-flush", "stop-signals", "flows", "cdr-writer",
+                                                "database-threads", "webhooks", "metrics", "fastagi"]
     server.privilegedStartService()
     assert [(port, host) for port, _, _, host in reactor.tcpServers] == [(9573, "127.0.0.1"), (4573, "127.0.0.1")]
     assert isinstance(server.factory.cdr, MeteredCdr) and server.factory.metrics is not None

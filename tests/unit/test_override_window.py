@@ -54,6 +54,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "config.yaml").write_text("flows: flows\ndatabase: var/agiflow.db\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(schedule_cli, "now", lambda: NOW)
+    monkeypatch.setattr(schedule_cli, "_user", lambda: "ana")
     return tmp_path
 
 
@@ -115,7 +116,8 @@ def test_an_old_database_gets_the_start_column_once_with_old_rows_starting_when_
     with sqlite3.connect(tmp_path / "old.db") as conn:
         assert conn.execute("SELECT start, set_at FROM schedule_overrides").fetchall() == \
             [(madrid(10, 10).timestamp(), madrid(10, 10).timestamp())]
-        conn.execute("INSERT INTO schedule_overrides VALUES ('night', 'open', ?, '', ?, NULL)",
+        conn.execute("INSERT INTO schedule_overrides (schedule, state, until, reason, set_at, start) "
+                     "VALUES ('night', 'open', ?, '', ?, NULL)",
                      (madrid(10, 12).timestamp(), madrid(10, 10).timestamp()))
     reader = SqliteOverrides(tmp_path / "old.db", readonly=True)
     assert reader.active("office_hours", madrid(10, 9)) is None
@@ -143,10 +145,12 @@ def test_show_at_a_moment_before_the_override_was_set_shows_the_schedule_alone(w
     assert agiflow("schedule", "override", "office_hours", "closed", "--until", "2h").exit_code == 0
     shown = agiflow("schedule", "show", "office_hours", "--at", "2025-03-10T09:30").stdout.splitlines()
     assert shown[0] == "office_hours (Europe/Madrid) at Mon 2025-03-10 09:30 CET: open"
-    assert shown[2] == "  override: closed from Mon 2025-03-10 10:00 CET until Mon 2025-03-10 12:00 CET, not yet in force"
+    set_by = ", set by ana by cli at Mon 2025-03-10 10:00 CET"
+    assert shown[2] == ("  override: closed from Mon 2025-03-10 10:00 CET until Mon 2025-03-10 12:00 CET, "
+                        "not yet in force" + set_by)
     assert shown[4].split()[:5] == ["Mon", "2025-03-10", "10:00", "CET", "closed"]
     inside = agiflow("schedule", "show", "office_hours", "--at", "2025-03-10T11:00").stdout.splitlines()
-    assert inside[0].endswith(": closed") and inside[2] == "  override: closed until Mon 2025-03-10 12:00 CET"
+    assert inside[0].endswith(": closed") and inside[2] == "  override: closed until Mon 2025-03-10 12:00 CET" + set_by
     after = agiflow("schedule", "show", "office_hours", "--at", "2025-03-10T12:00").stdout.splitlines()
     assert after[0].endswith(": open") and after[2] == "  override: none"
 

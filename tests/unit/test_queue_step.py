@@ -42,10 +42,51 @@ def test_caller_who_times_out_gets_the_timeout_branch_and_the_wait_in_the_cdr(tm
 def test_caller_answered_by_an_agent_who_hangs_up_first_continues_in_the_flow(tmp_path: Path) -> None:
     result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125)
     assert commands(result) == [*CLEAR, 'EXEC "Queue" "support,t,,,300"', "NOOP", 'GET VARIABLE "QUEUESTATUS"',
-                                'GET VARIABLE "QEHOLDTIME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
+                                'GET VARIABLE "QEHOLDTIME"', 'GET VARIABLE "MEMBERINTERFACE"',
+                                'GET VARIABLE "MEMBERNAME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
                                 STATUS.format("completed")]
     assert path(result) == ["support:answered", "bye:next"]
     assert cdr(result, "queue_status", "queue_wait", "talk_time", "status") == ("ANSWERED", 30, 125, "completed")
+
+
+def test_the_member_who_answered_is_the_calls_agent(tmp_path: Path) -> None:
+    script = CallerScript(queue_statuses=["ANSWERED"], queue_member=("Ana", "PJSIP/201"), sounds=EverySound())
+    result = run_script(tmp_path, queue_flow(), script)
+    assert cdr(result, "agent", "agent_interface") == ("Ana", "PJSIP/201")
+    assert details(result, "support")["agent"] == "Ana"
+
+
+def test_a_queue_without_setinterfacevar_leaves_the_agent_unknown(tmp_path: Path) -> None:
+    script = CallerScript(queue_statuses=["ANSWERED"], queue_member=None, sounds=EverySound())
+    result = run_script(tmp_path, queue_flow(), script)
+    assert cdr(result, "queue_status", "agent", "agent_interface") == ("ANSWERED", None, None)
+    assert 'GET VARIABLE "MEMBERNAME"' not in commands(result)
+
+
+def test_an_unanswered_queue_records_no_agent(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow())
+    assert cdr(result, "agent", "agent_interface") == (None, None)
+    assert 'GET VARIABLE "MEMBERINTERFACE"' not in commands(result)
+
+
+def test_a_second_queue_never_reads_the_agent_an_earlier_one_left(tmp_path: Path) -> None:
+    flow = """\
+version: 1
+name: q
+start: first
+steps:
+  first:
+    queue: {name: sales, options: c}
+    on: {continue: second}
+  second:
+    queue: support
+"""
+    script = CallerScript(queue_statuses=["CONTINUE", "ANSWERED"], sounds=EverySound())
+    result = run_script(tmp_path, flow, script)
+    sent = commands(result)
+    second = sent.index('EXEC "Queue" "support"')
+    assert {'SET VARIABLE "MEMBERNAME" ""', 'SET VARIABLE "MEMBERINTERFACE" ""'} <= set(sent[:second])
+    assert sent.index('SET VARIABLE "MEMBERNAME" ""') > sent.index('EXEC "Queue" "sales,c"')
 
 
 def test_caller_who_hangs_up_after_talking_to_an_agent_is_answered_not_abandoned(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 through click's CliRunner, with the clock fixed and a real SQLite file."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ def workdir(tmp_path: Path, flows_folder: FlowsFolder, monkeypatch: pytest.Monke
     (tmp_path / "config.yaml").write_text("flows: flows\ndatabase: var/agiflow.db\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(schedule_cli, "now", lambda: NOW)
+    monkeypatch.setattr(schedule_cli, "_user", lambda: "ana")
     return tmp_path
 
 
@@ -96,7 +97,8 @@ def test_override_closes_now_until_a_relative_time_and_show_and_list_say_so(work
     shown = agiflow("schedule", "show", "office_hours").stdout.splitlines()
     assert shown[0].endswith(": closed")
     assert shown[1] == "  reason: manual override: closed until 2025-03-10 12:00 CET (fire drill)"
-    assert shown[2] == "  override: closed until Mon 2025-03-10 12:00 CET (fire drill)"
+    assert shown[2] == ("  override: closed until Mon 2025-03-10 12:00 CET (fire drill), "
+                        "set by ana by cli at Mon 2025-03-10 10:00 CET")
     assert shown[4].split()[:5] == ["Mon", "2025-03-10", "12:00", "CET", "open"]
     assert "closed until Mon 2025-03-10 12:00 CET (fire drill)" in agiflow("schedule", "list").stdout
 
@@ -120,7 +122,8 @@ def test_clear_removes_the_override_and_says_when_there_was_none(workdir: Path) 
     agiflow("schedule", "override", "office_hours", "closed", "--until", "2h")
     result = agiflow("schedule", "clear", "office_hours")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "office_hours: override removed; it was closed until Mon 2025-03-10 12:00 CET\n"
+    assert result.stdout == ("office_hours: override removed; it was closed until Mon 2025-03-10 12:00 CET, "
+                             "set by ana by cli at Mon 2025-03-10 10:00 CET\n")
     assert SqliteOverrides(workdir / "var" / "agiflow.db").all_active(NOW) == []
     assert agiflow("schedule", "clear", "office_hours").stdout == "office_hours: no override in force\n"
 
@@ -155,3 +158,14 @@ def test_an_empty_flows_folder_has_no_schedules(workdir: Path) -> None:
     (workdir / "flows" / "schedules.yaml").unlink()
     result = agiflow("schedule", "list")
     assert result.exit_code == 0 and result.stdout.startswith("no schedules in ")
+
+
+def test_show_and_list_say_who_set_the_override_how_and_when(workdir: Path) -> None:
+    from agi.services import Override
+    from agi.storage.overrides import SqliteOverrides
+    SqliteOverrides(workdir / "var" / "agiflow.db").set(
+        Override("office_hours", "open", NOW + timedelta(hours=3), "", None, "+34600111222", "phone"), NOW)
+    shown = agiflow("schedule", "show", "office_hours").stdout.splitlines()
+    assert shown[2] == ("  override: open until Mon 2025-03-10 13:00 CET, "
+                        "set by +34600111222 by phone at Mon 2025-03-10 10:00 CET")
+    assert "set by +34600111222 by phone" in agiflow("schedule", "list").stdout

@@ -49,7 +49,8 @@ def _server(tmp_path: Path, **server: Any) -> tuple[ServerService, MemoryReactor
 def test_the_server_is_one_service_tree_started_in_order(tmp_path: Path, sighup_kept: None) -> None:
     server, reactor, store = _server(tmp_path)
     names = [child.name for child in server]
-    assert names == ["log-flush", "stop-signals", "flows", "cdr-writer", "webhooks", "fastagi"]
+    # database-threads: history lookups and PIN checks run there on either backend
+    assert names == ["log-flush", "stop-signals", "flows", "cdr-writer", "database-threads", "webhooks", "fastagi"]
     assert all(IService.providedBy(child) for child in server)
     server.privilegedStartService()
     [(port, factory, _, host)] = reactor.tcpServers

@@ -83,7 +83,7 @@ def test_a_condition_is_checked_like_a_template(tmp_path: Path) -> None:
           hangup:
         """)
     assert errors_of(tmp_path) == [f"{tmp_path / 'demo.yaml'}:7: step 'first': branch.cases[0].if: unknown name "
-                                   "'caler' (did you mean 'call'?); templates read: args, call, cdr, flow, now, "
+                                   "'caler' (did you mean 'call'?); templates read: args, call, cdr, flow, history, now, "
                                    "params, vars"]
 
 

@@ -1,0 +1,2 @@
+"""Placing calls from agiflow's own data: callback requests written as
+Asterisk call files for ``agiflow callbacks dial``."""

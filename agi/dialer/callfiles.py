@@ -1,0 +1,100 @@
+"""Asterisk call files: what ``pbx_spool`` reads from its outgoing spool
+folder to place a call, and how to put one there safely.
+
+Asterisk may read a file the moment it appears in the spool, so a call
+file is written in full elsewhere on the same file system (the spool's
+parent's ``tmp`` folder, as Asterisk's own ``/var/spool/asterisk/tmp``)
+and then renamed into the spool: the rename is atomic, Asterisk never sees
+half a file. No Twisted, no click.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+#: The names agiflow gives its call files: ``agiflow-callback-<request id>.call``.
+PREFIX = "agiflow-callback-"
+_OURS = re.compile(rf"^{re.escape(PREFIX)}(\d+)\.call$")
+#: Characters that would end a line of a call file, or hide one.
+_LINE_BREAKERS = re.compile(r"[\r\n\x00]")
+
+
+class CallFileError(Exception):
+    """A call file that cannot be made or written (a value with a line
+    break, a spool folder that cannot be written)."""
+
+
+@dataclass(frozen=True)
+class CallFile:
+    """One call: Asterisk dials ``channel`` and, once answered, runs the
+    dialplan at ``context``, ``extension``, ``priority`` with ``variables``."""
+
+    channel: str
+    context: str
+    extension: str = "s"
+    priority: str = "1"
+    wait: int = 45
+    callerid: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, comment: str = "") -> str:
+        """The file's lines: ``MaxRetries: 0`` (agiflow counts attempts
+        itself) and ``Archive: no``. CallFileError for a value with a line break."""
+        lines = [("Channel", self.channel), ("CallerID", self.callerid), ("WaitTime", str(self.wait)),
+                 ("MaxRetries", "0"), ("Context", self.context), ("Extension", self.extension),
+                 ("Priority", self.priority)]
+        lines += [("Setvar", f"{name}={value}") for name, value in self.variables.items()]
+        lines.append(("Archive", "no"))
+        out = [f"# {comment}"] if comment else []
+        for key, value in lines:
+            if _LINE_BREAKERS.search(value):
+                raise CallFileError(f"{key} {value!r} contains a line break")
+            if value:
+                out.append(f"{key}: {value}")
+        return "\n".join(out) + "\n"
+
+
+def name_for(request_id: int) -> str:
+    return f"{PREFIX}{request_id}.call"
+
+
+def waiting(spool: Path) -> set[int]:
+    """The request ids of agiflow's call files still in ``spool`` (Asterisk
+    removes a file once its call is over)."""
+    try:
+        names = os.listdir(spool)
+    except OSError as exc:
+        raise CallFileError(f"cannot read the spool folder {spool}: {exc}") from None
+    return {int(match.group(1)) for name in names if (match := _OURS.match(name))}
+
+
+def staging_folder(spool: Path) -> Path:
+    """Where a call file is written before it is renamed into ``spool``."""
+    return spool.resolve().parent / "tmp"
+
+
+def write(spool: Path, name: str, text: str) -> Path:
+    """Write ``text`` to ``staging_folder(spool)`` (made if missing), then
+    rename it to ``spool/name``; the path in the spool."""
+    staging = staging_folder(spool)
+    target = spool / name
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".agiflow-", suffix=".call", dir=staging)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o644)
+            os.rename(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CallFileError(f"cannot write {target}: {exc}") from None
+    return target

@@ -1,0 +1,256 @@
+"""Earlier calls read from the CDR database, on both backends: one indexed
+statement, every spelling of the number, the window, pending callbacks, and
+a bounded wait; and, for ``agiflow serve``, off the reactor thread."""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import sqlite_utils
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from agi.db import postgres as pg
+from agi.db.location import Database, PostgresUrl, parse_database
+from agi.phone import spellings
+from agi.server.database_threads import DatabaseThreads, ThreadedHistory
+from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable
+from agi.sim.transport import run_sync
+from agi.storage.cdr_schema import ensure_schema
+from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_parameters, server_history, \
+    simulation_history
+from agi.storage.migrations import upgrade
+from agi.vocabulary import iso
+from support import table_rows
+
+NOW = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
+NUMBER = "+34600111222"
+
+
+def query(window: timedelta = timedelta(days=7), exclude: str = "this-call", timeout: float = 1.0) -> HistoryQuery:
+    return HistoryQuery(spellings(NUMBER, "ES"), NOW - window, NOW, exclude, timeout)
+
+
+@pytest.fixture
+def calls(database: Database) -> Callable[..., Database]:
+    """Adds a call to the ``database`` fixture's database (either backend); returns it."""
+    upgrade(database)
+    count = 0
+
+    def add(caller: str, ago: timedelta, **columns: Any) -> Database:
+        nonlocal count
+        count += 1
+        table_rows.insert(database, "calls", [{
+            "id": f"row{count}", "call_id": columns.pop("call_id", f"call{count}"), "caller": caller,
+            "started_at": iso((NOW - ago).timestamp()), "status": columns.pop("status", "completed"), **columns}])
+        return database
+    return add
+
+
+def test_calls_from_every_spelling_of_the_number_are_counted(calls: Callable[..., Database]) -> None:
+    calls("600111222", timedelta(days=3), queue="sales", queue_status="ANSWERED")
+    calls("0034600111222", timedelta(days=2))
+    calls("34600111222", timedelta(days=1, hours=1))
+    database = calls("+34600111222", timedelta(hours=3), queue="support", queue_status="ABANDONED",
+                     agent="Ana", agent_interface="PJSIP/201", status="caller_hangup")
+    calls("+34600999999", timedelta(hours=1))
+    found = server_history(database).summary(query())
+    assert found.calls == 4
+    assert found.first_call == "2025-03-07T08:30:00.000Z"
+    last = found.last
+    assert last is not None
+    assert (last.started_at, last.queue, last.outcome, last.agent, last.agent_interface, last.status) == \
+        ("2025-03-10T05:30:00.000Z", "support", "abandoned", "Ana", "PJSIP/201", "caller_hangup")
+
+
+def test_the_window_and_the_call_itself_are_left_out(calls: Callable[..., Database]) -> None:
+    calls(NUMBER, timedelta(days=8))
+    calls(NUMBER, timedelta(seconds=0), call_id="this-call")
+    database = calls(NUMBER, timedelta(minutes=-5))  # later than the moment asked about
+    assert server_history(database).summary(query()) == CallHistorySummary()
+    assert server_history(database).summary(query(timedelta(days=9))).calls == 1
+
+
+def test_a_pending_callback_request_of_the_number_is_found(calls: Callable[..., Database]) -> None:
+    database = calls("+34699999999", timedelta(days=1))
+    table_rows.insert(database, "callbacks", [{"requested_at": "2025-03-09T10:00:00.000Z", "number": NUMBER,
+                                               "status": "done"}])
+    assert server_history(database).summary(query()).callback_pending is False
+    table_rows.insert(database, "callbacks", [{"requested_at": "2025-03-09T11:00:00.000Z", "number": NUMBER,
+                                               "status": "pending"}])
+    found = server_history(database).summary(query())
+    assert (found.calls, found.callback_pending) == (0, True)
+
+
+def test_calls_are_counted_up_to_a_thousand(calls: Callable[..., Database]) -> None:
+    database = calls(NUMBER, timedelta(days=1))
+    table_rows.insert(database, "calls", ({"id": f"many{i}", "call_id": f"m{i}", "caller": NUMBER,
+                                           "status": "completed",
+                                           "started_at": iso((NOW - timedelta(seconds=i + 1)).timestamp())}
+                                          for i in range(1200)))
+    found = server_history(database).summary(query())
+    assert found.calls == 1000 and found.last is not None
+    assert found.last.started_at == iso((NOW - timedelta(seconds=1)).timestamp())
+
+
+@pytest.mark.sqlite_only
+def test_the_lookup_is_one_search_of_the_caller_index(calls: Callable[..., Database]) -> None:
+    path = calls(NUMBER, timedelta(days=1))
+    with sqlite3.connect(path) as conn:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_HISTORY, query_parameters(query()))]
+    assert any("SEARCH calls USING INDEX idx_calls_caller_started" in step for step in plan), plan
+    assert any("SEARCH callbacks USING COVERING INDEX" in step for step in plan), plan
+    assert not any(step.startswith("SCAN calls") for step in plan), plan
+
+
+@pytest.mark.sqlite_only
+def test_a_lookup_past_its_timeout_is_stopped(calls: Callable[..., Database]) -> None:
+    path = calls(NUMBER, timedelta(days=1))
+    db = sqlite_utils.Database(path)
+    db["calls"].insert_all({"id": f"many{i}", "call_id": f"m{i}", "caller": NUMBER, "status": "completed",
+                            "started_at": iso((NOW - timedelta(seconds=i + 1)).timestamp())} for i in range(5000))
+    history = SqliteCallHistory(Path(path))
+    with pytest.raises(HistoryUnavailable, match="no answer within 1e-06 s"):
+        history.summary(query(timeout=0.000001))
+    assert history.summary(query()).calls == 1000  # counted up to 1000; the connection still works
+
+
+def test_a_lookup_held_up_past_its_timeout_is_stopped_on_postgresql(postgres_url: PostgresUrl) -> None:
+    upgrade(postgres_url)
+    table_rows.insert(postgres_url, "calls", [{"id": "r1", "call_id": "c1", "caller": NUMBER, "status": "completed",
+                                               "started_at": iso((NOW - timedelta(days=1)).timestamp())}])
+    history = server_history(postgres_url)
+    with contextlib.closing(pg.connect(postgres_url, autocommit=False)) as locker:
+        locker.execute("LOCK TABLE calls IN ACCESS EXCLUSIVE MODE")  # held until the rollback
+        started = time.monotonic()
+        with pytest.raises(HistoryUnavailable, match="no answer within 0.2 s"):
+            history.summary(query(timeout=0.2))
+        assert time.monotonic() - started < 2
+        locker.rollback()
+    assert history.summary(query()).calls == 1  # the next lookup reconnects
+
+
+def test_a_stopped_postgresql_is_unavailable_at_once() -> None:
+    history = server_history(parse_database("postgresql://agiflow@127.0.0.1:1/none?connect_timeout=1"))
+    with pytest.raises(HistoryUnavailable, match="cannot read earlier calls from postgresql://"):
+        history.summary(query())
+
+
+def test_a_missing_database_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(HistoryUnavailable, match="does not exist"):
+        SqliteCallHistory(tmp_path / "none.db").summary(query())
+    assert simulation_history(tmp_path / "none.db") is None
+
+
+def test_a_database_without_the_caller_index_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    ensure_schema(db)
+    db.execute("DROP INDEX idx_calls_caller_started")
+    with pytest.raises(HistoryUnavailable, match="no such index"):
+        SqliteCallHistory(path).summary(query())
+
+
+def test_the_simulation_reads_the_database_without_writing(calls: Callable[..., Database]) -> None:
+    database = calls(NUMBER, timedelta(days=1))
+    history = simulation_history(database)
+    assert history is not None and run_sync(history.lookup(query())).calls == 1
+
+
+# -- agiflow serve: in a thread, with a timeout -----------------------------------------
+
+class _Pool:
+    """A thread pool that runs nothing until the test says."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Any, ...]] = []
+
+    def callInThreadWithCallback(self, on_result: Any, function: Any, *args: Any) -> None:
+        self.waiting.append((on_result, function, args))
+
+    def run_all(self) -> None:
+        for on_result, function, args in self.waiting:
+            try:
+                on_result(True, function(*args))
+            except Exception as exc:  # handed over as a thread would
+                on_result(False, exc)
+
+
+class _Reactor(MemoryReactorClock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = _Pool()
+
+    def getThreadPool(self) -> _Pool:
+        return self.pool
+
+    def callFromThread(self, function: Any, *args: Any) -> None:
+        function(*args)
+
+
+def _threads(reactor: _Reactor) -> DatabaseThreads:
+    """The server's database threads over the test's pool."""
+    return DatabaseThreads(reactor, 9.0, pool=reactor.pool)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.threads: list[HistoryQuery] = []
+
+    def summary(self, query: HistoryQuery) -> CallHistorySummary:
+        self.threads.append(query)
+        return CallHistorySummary(calls=3)
+
+
+def test_the_server_reads_history_in_a_thread_not_on_the_reactor() -> None:
+    reactor, reader = _Reactor(), _Reader()
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(reader, _threads(reactor)).lookup(query()))
+    assert reader.threads == [] and not looking.called  # handed to the pool, the reactor goes on
+    reactor.pool.run_all()
+    assert looking.result.calls == 3
+
+
+def test_the_server_gives_up_on_a_lookup_after_its_timeout() -> None:
+    reactor = _Reactor()
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(_Reader(), _threads(reactor)).lookup(query(timeout=0.5)))
+    reactor.advance(0.49)
+    assert not looking.called
+    reactor.advance(0.02)
+    failure = looking.result
+    looking.addErrback(lambda _: None)
+    assert failure.check(HistoryUnavailable) and "within 0.5s" in str(failure.value)
+
+
+def test_a_failing_thread_is_a_history_unavailable() -> None:
+    reactor = _Reactor()
+
+    class Broken:
+        def summary(self, query: HistoryQuery) -> CallHistorySummary:
+            raise HistoryUnavailable("database is locked")
+
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(Broken(), _threads(reactor)).lookup(query()))
+    reactor.pool.run_all()
+    failure = looking.result
+    looking.addErrback(lambda _: None)
+    assert failure.check(HistoryUnavailable)
+
+
+def test_the_server_wraps_its_database_history_in_threads(tmp_path: Path) -> None:
+    from agi.config import Config
+    from agi.loading.library import FlowLibrary
+    from agi.server.service import make_service
+    from agi.storage.cdr_writer import CdrStore
+
+    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=tmp_path / "cdr.db")
+    store = CdrStore(config.database)
+    store.open()
+    try:
+        server = make_service(config, FlowLibrary(config.flows), store, MemoryReactorClock())
+        assert isinstance(server.factory.services.history, ThreadedHistory)
+    finally:
+        store.close()

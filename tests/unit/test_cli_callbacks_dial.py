@@ -1,0 +1,265 @@
+"""``agiflow callbacks dial``: pending requests become Asterisk call files,
+oldest arrival first, one per number, a few at once, within the hours of a
+schedule, never to a number on a do-not-call list, and never when that list
+cannot be read; on both backends."""
+from __future__ import annotations
+
+import io
+import os
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agi.cli import callbacks as callbacks_cli
+from agi.cli.main import cli
+from agi.config import load_config
+from agi.db.location import Database, PostgresUrl
+from agi.dialer.callfiles import CallFile, CallFileError, staging_folder, waiting, write
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.storage.migrations import upgrade
+from agi.storage.stores import list_admin
+from support import table_rows
+
+NOW = datetime(2025, 3, 10, 10, 0, tzinfo=timezone.utc)  # 11:00 in Madrid, a Monday
+SCHEDULES = """\
+version: 1
+schedules:
+  office_hours:
+    timezone: Europe/Madrid
+    hours:
+      mon-fri: ["09:00-18:00"]
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Database) -> Path:
+    """A config naming agiflow.db, or a PostgreSQL database (the ``database`` fixture)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(callbacks_cli, "now", lambda: NOW)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "spool" / "outgoing").mkdir(parents=True)
+    path = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else "agiflow.db"
+    path.write_text(f"database: {where}\nflows: flows\n", encoding="utf-8")
+    upgrade(load_config(path).database)
+    lists({"robinson": ""}, path)
+    return path
+
+
+def configured(config: Path) -> Database:
+    return load_config(config).database
+
+
+def lists(entries: dict[str, str], config: Path) -> None:
+    with list_admin(configured(config)) as admin:
+        for name, text in entries.items():
+            if text:
+                admin.import_entries(name, read_entries(io.StringIO(text), Normaliser("ES"), ReadReport()))
+            else:
+                admin.create(name)
+
+
+def add(config: Path, number: str, arrived: str, **row: Any) -> int:
+    database = configured(config)
+    table_rows.insert(database, "callbacks", [{
+        "requested_at": row.pop("requested_at", arrived), "arrived_at": arrived, "number": number,
+        "status": "pending", "attempts": 0, "queue": "support", "source": "missed", **row}])
+    return int(table_rows.select(database, "SELECT max(id) AS id FROM callbacks")[0]["id"])
+
+
+def rows(config: Path) -> list[dict[str, Any]]:
+    return table_rows.select(configured(config), "SELECT * FROM callbacks ORDER BY id")
+
+
+def spool(config: Path) -> Path:
+    return config.parent / "spool" / "outgoing"
+
+
+def dial(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(spool(config)),
+                                    "--channel", "PJSIP/{number}@trunk", *args, "-c", str(config)])
+
+
+def test_the_oldest_arrivals_are_dialled_first_one_file_each(config: Path) -> None:
+    late = add(config, "+34600333444", "2025-03-10T09:30:00.000Z")
+    early = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", requested_at="2025-03-10T09:45:00.000Z")
+    result = dial(config, "--max", "1")
+    assert result.exit_code == 0, result.output
+    assert os.listdir(spool(config)) == [f"agiflow-callback-{early}.call"]
+    assert result.output.splitlines() == [
+        f"callback {early} +34600111222 (arrived 2025-03-10T08:00:00.000Z, attempt 1): agiflow-callback-{early}.call",
+        f"1 call files written to {spool(config)}, 0 requests skipped"]
+    text = (spool(config) / f"agiflow-callback-{early}.call").read_text()
+    assert text.splitlines()[1:] == [
+        "Channel: PJSIP/+34600111222@trunk", "WaitTime: 45", "MaxRetries: 0", "Context: agiflow-callbacks",
+        "Extension: s", "Priority: 1", f"Setvar: AGIFLOW_CALLBACK_ID={early}",
+        "Setvar: AGIFLOW_CALLBACK_NUMBER=+34600111222", "Setvar: AGIFLOW_CALLBACK_QUEUE=support", "Archive: no"]
+    claimed = {r["id"]: (r["attempts"], r["dialled_at"], r["status"]) for r in rows(config)}
+    assert claimed == {early: (1, "2025-03-10T10:00:00.000Z", "pending"), late: (0, None, "pending")}
+
+
+def test_no_more_than_max_files_wait_in_the_spool_at_once(config: Path) -> None:
+    for minute in range(4):
+        add(config, f"+3460011122{minute}", f"2025-03-10T08:0{minute}:00.000Z")
+    assert dial(config, "--max", "3").exit_code == 0
+    assert len(waiting(spool(config))) == 3
+    result = dial(config, "--max", "3")
+    assert result.output == f"3 callback call files still in {spool(config)} (at most 3 at once): none written\n"
+    (spool(config) / sorted(os.listdir(spool(config)))[0]).unlink()  # Asterisk finished one call
+    assert dial(config, "--max", "3").exit_code == 0
+    assert len(waiting(spool(config))) == 3
+
+
+def test_one_call_per_number_even_with_several_requests(config: Path) -> None:
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad")
+    assert dial(config).exit_code == 0
+    assert waiting(spool(config)) == {first}
+    assert dial(config).output.endswith("0 call files written to " + str(spool(config)) + ", 0 requests skipped\n")
+
+
+def test_a_number_on_a_do_not_call_list_is_skipped_and_the_reason_said(config: Path) -> None:
+    lists({"robinson": "+34600111222\n", "internal": "+3491*\n"}, config)
+    listed = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    prefixed = add(config, "+34911222333", "2025-03-10T08:10:00.000Z")
+    clear = add(config, "+34600333444", "2025-03-10T08:20:00.000Z")
+    result = dial(config, "--dnc", "robinson", "--dnc", "internal")
+    assert result.exit_code == 0, result.output
+    assert f"callback {listed} +34600111222: skipped, in do-not-call list robinson (+34600111222)" in result.output
+    assert f"callback {prefixed} +34911222333: skipped, in do-not-call list internal (+3491*)" in result.output
+    assert waiting(spool(config)) == {clear}
+    assert [r["status"] for r in rows(config)] == ["pending"] * 3
+
+
+@pytest.mark.parametrize("dnc", ["missing_list", "robinson"])
+def test_a_list_that_cannot_be_read_skips_every_request_and_exits_1(config: Path, dnc: str) -> None:
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    if dnc == "robinson":  # a damaged list table
+        table_rows.execute(configured(config), "DROP TABLE list_entries")
+    result = dial(config, "--dnc", dnc)
+    assert result.exit_code == 1
+    assert f"callback {request} +34600111222: skipped, do-not-call list {dnc} cannot be read" in result.output
+    assert "not dialled" in result.output
+    assert waiting(spool(config)) == set()
+    assert rows(config)[0]["attempts"] == 0
+
+
+def test_without_a_database_nothing_is_dialled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", "out", "--channel", "PJSIP/{number}"])
+    assert result.exit_code == 1 and "the database agiflow.db does not exist" in result.output
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_outside_the_schedules_hours_nothing_is_dialled(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    monkeypatch.setattr(callbacks_cli, "now", lambda: datetime(2025, 3, 10, 20, 0, tzinfo=timezone.utc))
+    result = dial(config, "--schedule", "office_hours")
+    assert result.exit_code == 0
+    assert result.output == "schedule office_hours is closed: no callbacks dialled\n"
+    assert waiting(spool(config)) == set()
+    monkeypatch.setattr(callbacks_cli, "now", lambda: NOW)
+    assert dial(config, "--schedule", "office_hours").exit_code == 0
+    assert len(waiting(spool(config))) == 1
+
+
+def test_an_unknown_schedule_is_a_usage_error(config: Path) -> None:
+    result = dial(config, "--schedule", "nope")
+    assert result.exit_code == 2 and "no schedule named 'nope'" in result.output
+
+
+def test_a_request_is_dialled_again_only_after_retry_after_and_up_to_max_attempts(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    for minutes in (0, 10, 31, 62, 93):
+        monkeypatch.setattr(callbacks_cli, "now", lambda m=minutes: NOW + timedelta(minutes=m))
+        for name in os.listdir(spool(config)):
+            (spool(config) / name).unlink()  # the call was not answered; Asterisk removed the file
+        dial(config, "--max-attempts", "3")
+    assert rows(config)[0]["attempts"] == 3
+    assert rows(config)[0]["dialled_at"] == "2025-03-10T11:02:00.000Z"
+    assert request not in waiting(spool(config))
+
+
+def test_closed_requests_and_other_queues_are_left_alone(config: Path) -> None:
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z", status="done")
+    add(config, "+34600333444", "2025-03-10T08:00:00.000Z", queue="sales")
+    support = add(config, "+34600555666", "2025-03-10T08:30:00.000Z")
+    assert dial(config, "--queue", "support").exit_code == 0
+    assert waiting(spool(config)) == {support}
+
+
+def test_dry_run_writes_and_changes_nothing(config: Path) -> None:
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = dial(config, "--dry-run")
+    assert f"would write agiflow-callback-{request}.call" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
+@pytest.mark.parametrize("channel, message", [
+    ("PJSIP/trunk", "names no number"),
+    ("PJSIP/{phone}@trunk", "names phone"),
+    ("PJSIP/{number", "expected '}'"),
+])
+def test_a_channel_template_that_cannot_work_is_refused(config: Path, channel: str, message: str) -> None:
+    result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(spool(config)), "--channel", channel,
+                                      "-c", str(config)])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_options_go_into_the_call_file(config: Path) -> None:
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", queue=None)
+    result = dial(config, "--context", "cb-out", "--extension", "care", "--wait", "30",
+                  "--callerid", '"Support" <+34910000000>')
+    assert result.exit_code == 0
+    text = (spool(config) / f"agiflow-callback-{request}.call").read_text()
+    assert 'CallerID: "Support" <+34910000000>' in text and "WaitTime: 30" in text
+    assert "Context: cb-out" in text and "Extension: care" in text and "AGIFLOW_CALLBACK_QUEUE" not in text
+
+
+def test_a_value_with_a_line_break_never_reaches_a_call_file(config: Path) -> None:
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", queue="support\nChannel: PJSIP/666")
+    result = dial(config)
+    assert f"callback {request} +34600111222: skipped, Setvar" in result.output
+    assert os.listdir(spool(config)) == []
+
+
+# -- call files on disk ----------------------------------------------------------------------
+
+def test_a_call_file_is_written_beside_the_spool_then_renamed_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outgoing = tmp_path / "asterisk" / "outgoing"
+    outgoing.mkdir(parents=True)
+    renames: list[tuple[str, str]] = []
+    real_rename = os.rename
+
+    def watch(source: Any, target: Any) -> None:
+        renames.append((str(source), str(target)))
+        assert os.listdir(outgoing) == []  # nothing in the spool before the rename
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", watch)
+    path = write(outgoing, "agiflow-callback-7.call", CallFile("PJSIP/1", "ctx").text())
+    [(source, target)] = renames
+    assert Path(source).parent == staging_folder(outgoing) == tmp_path / "asterisk" / "tmp"
+    assert target == str(path) and path.read_text().startswith("Channel: PJSIP/1\n")
+    assert os.listdir(tmp_path / "asterisk" / "tmp") == []
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_spool_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(CallFileError, match="cannot write"):
+        write(tmp_path / "missing" / "outgoing", "x.call", "Channel: PJSIP/1\n")
+    assert list((tmp_path / "missing" / "tmp").iterdir()) == []
+
+
+def test_the_call_file_text_refuses_line_breaks() -> None:
+    with pytest.raises(CallFileError, match="line break"):
+        CallFile("PJSIP/1\nContext: evil", "ctx").text()
+    assert textwrap.dedent(CallFile("Local/1@x", "c", variables={"A": "b"}).text("note")).startswith("# note\n")

@@ -1,0 +1,202 @@
+"""Automatic callbacks for missed calls: a queue the caller leaves
+unanswered makes a request by itself (its ``callback`` option), at most one
+open request per number, carrying the call's arrival; reaching an agent on
+a later call closes the number's pending requests."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi.db.location import Database
+from agi.services import Services
+from agi.storage.callbacks import MISSED_OPERATION, REACHED_OPERATION, MemoryCallbackRequests, StoredCallbackRequests
+from agi.storage.cdr_direct import DirectCdr
+from agi.storage.cdr_writer import CdrStore
+from support import table_rows
+from support.step_runner import AT, cdr, details, flow_errors, path, run
+
+CALLER = "600111222"
+
+
+def queue_flow(callback: str = "true", on: str = "") -> str:
+    return f"""\
+version: 1
+name: q
+timezone: Europe/Madrid
+start: welcome
+steps:
+  welcome:
+    play: agiflow/welcome
+    next: support
+  support:
+    queue: {{name: support, timeout: 300, callback: {callback}}}
+    on: {{answered: bye, timeout: bye, full: bye{on}}}
+  bye:
+    play: agiflow/thanks-for-calling
+"""
+
+
+def run_queue(tmp_path: Path, flow: str, callbacks: MemoryCallbackRequests | None = None, **options: Any) -> Any:
+    services = Services(callbacks=callbacks if callbacks is not None else MemoryCallbackRequests())
+    return run(tmp_path, flow, caller=options.pop("caller", CALLER), services=services, **options), services.callbacks
+
+
+def test_a_caller_whose_queue_times_out_gets_a_request_without_pressing_a_key(tmp_path: Path) -> None:
+    result, callbacks = run_queue(tmp_path, queue_flow(), queue_statuses=["TIMEOUT"], queue_wait=300)
+    assert path(result) == ["welcome:next", "support:timeout", "bye:next"]
+    assert callbacks.rows == [{
+        "requested_at": "2025-03-10T08:35:00.000Z", "arrived_at": "2025-03-10T08:30:00.000Z",
+        "call_id": result.call["call_id"], "flow": "q", "caller": CALLER, "number": "+34600111222",
+        "raw_number": CALLER, "queue": "support", "reason": "timeout", "source": "missed"}]
+    assert cdr(result, "callback") == ("+34600111222",)
+    assert details(result, "support")["callback"] == "+34600111222"
+    assert not any(e.command.startswith("GET DATA") for e in result.exchanges)
+
+
+def test_a_caller_who_hangs_up_while_waiting_gets_a_request(tmp_path: Path) -> None:
+    result, callbacks = run_queue(tmp_path, queue_flow(), hangup_after=4)  # during EXEC Queue
+    assert path(result)[-1] == "support:hangup"
+    assert [(r["number"], r["reason"]) for r in callbacks.rows] == [("+34600111222", "abandoned")]
+    assert cdr(result, "queue_status", "callback") == ("ABANDONED", "+34600111222")
+
+
+def test_only_the_exits_the_option_names_make_a_request(tmp_path: Path) -> None:
+    _, callbacks = run_queue(tmp_path, queue_flow(), queue_statuses=["FULL"])
+    assert callbacks.rows == []
+    _, callbacks = run_queue(tmp_path, queue_flow("{when: [full], queue: sales, reason: queue full}"),
+                             queue_statuses=["FULL"])
+    assert [(r["queue"], r["reason"]) for r in callbacks.rows] == [("sales", "queue full")]
+
+
+def test_without_the_option_an_unanswered_queue_makes_no_request(tmp_path: Path) -> None:
+    flow = queue_flow().replace(", callback: true", "")
+    _, callbacks = run_queue(tmp_path, flow, queue_statuses=["TIMEOUT"])
+    assert callbacks.rows == []
+
+
+def test_a_number_with_a_pending_request_gets_no_second_one(tmp_path: Path) -> None:
+    _, callbacks = run_queue(tmp_path, queue_flow(), MemoryCallbackRequests(["+34600111222"]),
+                             queue_statuses=["TIMEOUT"])
+    assert callbacks.rows == []
+
+
+@pytest.mark.parametrize("caller, why", [("anonymous", "withheld caller ID"),
+                                         ("12", "caller ID '12' is not a phone number")])
+def test_a_caller_without_a_usable_number_gets_no_request_and_the_step_says_why(
+        tmp_path: Path, caller: str, why: str) -> None:
+    result, callbacks = run_queue(tmp_path, queue_flow(), queue_statuses=["TIMEOUT"], caller=caller)
+    assert callbacks.rows == []
+    assert details(result, "support")["callback_skipped"] == why
+    assert cdr(result, "callback") == (None,)
+
+
+def test_a_server_without_a_callback_store_says_so(tmp_path: Path) -> None:
+    result = run(tmp_path, queue_flow(), caller=CALLER, services=Services(), queue_statuses=["TIMEOUT"])
+    assert path(result)[1] == "support:timeout"
+    assert details(result, "support")["callback_skipped"] == "callback requests are not available here"
+
+
+def test_reaching_a_queue_agent_closes_the_callers_pending_requests(tmp_path: Path) -> None:
+    result, callbacks = run_queue(tmp_path, queue_flow(), MemoryCallbackRequests(["+34600111222"]),
+                                  queue_statuses=["ANSWERED"])
+    assert callbacks.closed == ["+34600111222"]
+    assert details(result, "support")["callbacks_closed_for"] == "+34600111222"
+
+
+def test_reaching_a_dialled_agent_closes_them_too(tmp_path: Path) -> None:
+    flow = """\
+version: 1
+name: d
+start: agent
+steps:
+  agent:
+    dial: {destination: PJSIP/201, timeout: 15}
+"""
+    callbacks = MemoryCallbackRequests()
+    result = run(tmp_path, flow, caller="+34600111222", services=Services(callbacks=callbacks))
+    assert callbacks.closed == ["+34600111222"]
+    assert details(result, "agent")["callbacks_closed_for"] == "+34600111222"
+    run(tmp_path, flow, caller="+34600111222", services=Services(callbacks=callbacks), dial_statuses=["BUSY"])
+    assert callbacks.closed == ["+34600111222"]
+
+
+@pytest.mark.parametrize("option, message", [
+    ("{when: [answered]}", "step 'support': queue"),
+    ("{when: []}", "step 'support': queue"),
+    ("false", "step 'support': queue"),
+    ("{reason: '{{ oops'}", "callback.reason: template error"),
+])
+def test_bad_callback_options_are_flow_errors(tmp_path: Path, option: str, message: str) -> None:
+    assert any(message in error for error in flow_errors(tmp_path, queue_flow(option)))
+
+
+# -- the table: one open request per number, closed when the caller is reached ------------
+
+def request(number: str, arrived: str, **row: Any) -> dict[str, Any]:
+    return {"requested_at": arrived, "arrived_at": arrived, "call_id": f"call-{arrived}", "flow": "q",
+            "caller": number, "number": number, "raw_number": number, "queue": "support",
+            "reason": "timeout", "source": "missed", **row}
+
+
+def writer_of(database: Database, writer: str) -> Any:
+    """The server's CDR writer thread, or plain AGI mode's direct writes, opened."""
+    if writer == "server":
+        store: Any = CdrStore(database)
+        store.open()
+        store.start()
+    else:
+        store = DirectCdr(database)
+        store.open()
+    return store
+
+
+def stored(database: Database) -> list[tuple[Any, ...]]:
+    return [(r["number"], r["arrived_at"], r["status"], r["note"])
+            for r in table_rows.select(database, "SELECT * FROM callbacks ORDER BY id")]
+
+
+@pytest.mark.parametrize("writer", ["server", "plain AGI"])
+def test_the_database_keeps_one_open_request_per_number_and_closes_it_on_reach(database: Database,
+                                                                               writer: str) -> None:
+    store = writer_of(database, writer)
+    requests = StoredCallbackRequests(store)
+    requests.missed(request("+34600111222", "2025-03-10T08:00:00.000Z"))
+    requests.missed(request("+34600111222", "2025-03-10T09:00:00.000Z"))
+    requests.missed(request("+34600333444", "2025-03-10T08:30:00.000Z"))
+    requests.request({**request("+34600333444", "2025-03-10T08:40:00.000Z"), "source": "keypad"})
+    requests.reached("+34600333444", "1741600000.7", "2025-03-10T10:00:00.000Z")
+    requests.missed(request("+34600333444", "2025-03-10T11:00:00.000Z"))
+    assert store.close()
+    assert stored(database) == [
+        ("+34600111222", "2025-03-10T08:00:00.000Z", "pending", None),
+        ("+34600333444", "2025-03-10T08:30:00.000Z", "done", "reached an agent on call 1741600000.7"),
+        ("+34600333444", "2025-03-10T08:40:00.000Z", "done", "reached an agent on call 1741600000.7"),
+        ("+34600333444", "2025-03-10T11:00:00.000Z", "pending", None),
+    ]
+
+
+@pytest.mark.parametrize("writer", ["server", "plain AGI"])
+def test_a_missed_request_written_again_after_its_number_was_reached_adds_nothing(database: Database,
+                                                                                  writer: str) -> None:
+    store = writer_of(database, writer)
+    missed = {**request("+34600111222", "2025-03-10T08:00:00.000Z"), "request_key": "k1"}
+    store.submit(MISSED_OPERATION, missed)
+    store.submit(REACHED_OPERATION, {"number": "+34600111222", "call_id": "c2", "at": "2025-03-10T09:00:00.000Z"})
+    store.submit(MISSED_OPERATION, missed)  # a batch retried, or a journal replayed
+    assert store.close()
+    assert stored(database) == [("+34600111222", "2025-03-10T08:00:00.000Z", "done", "reached an agent on call c2")]
+
+
+def test_the_writer_knows_the_new_operations() -> None:
+    from agi.storage.cdr_writer import OPERATIONS
+    assert {MISSED_OPERATION, REACHED_OPERATION} <= set(OPERATIONS)
+
+
+def test_a_request_from_an_earlier_moment_keeps_its_arrival(tmp_path: Path) -> None:
+    _, callbacks = run_queue(tmp_path, queue_flow(), queue_statuses=["TIMEOUT"], queue_wait=600,
+                             at=AT + timedelta(hours=1))
+    [row] = callbacks.rows
+    assert (row["arrived_at"], row["requested_at"]) == ("2025-03-10T09:30:00.000Z", "2025-03-10T09:40:00.000Z")

@@ -1,0 +1,192 @@
+"""The ``override`` step: night mode from a phone, for supervisors only."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from agi.flowtest.memory import MemoryLists, MemoryOverrides, MemorySupervisors
+from agi.services import Services
+from agi.storage.cdr_schema import ensure_schema
+from agi.storage.overrides import SqliteOverrides
+from agi.storage.supervisors import SqliteSupervisors
+from support.step_runner import AT, cdr, commands, details, flow_errors, path, run
+
+BOSS = "+34600111222"
+SCHEDULES = """\
+version: 1
+schedules:
+  office_hours:
+    timezone: Europe/Madrid
+    hours: {mon-fri: "09:00-18:00"}
+  campaign_hours:
+    timezone: Europe/Madrid
+    hours: {mon-fri: "10:00-20:00"}
+"""
+
+
+def flow(options: str = "") -> str:
+    return f"""\
+version: 1
+name: night
+timezone: Europe/Madrid
+start: change
+steps:
+  change:
+    override:
+      pin_prompt: enter-pin
+      wrong_pin: wrong-pin
+      refused_prompt: refused
+      schedules: {{"1": office_hours, "2": campaign_hours}}
+      schedule_prompt: pick
+      action_prompt: what
+      duration_prompt: hours
+      open_prompt: now-open
+      closed_prompt: now-closed
+      cleared_prompt: cleared
+      until_prompt: until
+      {options}
+    on: {{set: bye, cleared: bye, refused: bye, cancelled: bye}}
+  bye:
+    hangup:
+"""
+
+
+def call(tmp_path: Path, dtmf: list[str | None], *, caller: str = BOSS, supervisors: Any = None,
+         options: str = "", overrides: Any = None) -> tuple[Any, Services]:
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    memory = overrides if overrides is not None else MemoryOverrides([])
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=memory, override_changes=memory,
+                        supervisors=supervisors if supervisors is not None else MemorySupervisors({BOSS: "4321"}))
+    return run(tmp_path, flow(options), caller=caller, dtmf=dtmf, services=services), services
+
+
+def test_a_supervisor_closes_the_office_for_three_hours(tmp_path: Path) -> None:
+    result, services = call(tmp_path, ["4321", "1", "2", "3"])
+    assert path(result) == ["change:set", "bye:done"]
+    stored = services.overrides.active("office_hours", AT + timedelta(hours=1))  # type: ignore[union-attr]
+    assert stored is not None and (stored.state, stored.until) == ("closed", AT + timedelta(hours=3))
+    found = details(result, "change")
+    assert (found["supervisor"], found["schedule"], found["action"], found["state"]) == \
+        (BOSS, "office_hours", "closed", "closed")
+    assert found["until"] == (AT + timedelta(hours=3)).isoformat()
+    assert cdr(result, "supervisor") == (BOSS,)
+    sent = commands(result)
+    said = sent.index('STREAM FILE "now-closed" ""')
+    assert sent[said:said + 3] == ['STREAM FILE "now-closed" ""', 'STREAM FILE "until" ""',
+                                   f'SAY DATETIME "{int((AT + timedelta(hours=3)).timestamp())}" "" '
+                                   '"A \'digits/at\' HM" "Europe/Madrid"']
+    assert services.supervisors.audit_log[-1]["detail"].startswith("office_hours: closed until")  # type: ignore[union-attr]
+
+
+def test_the_pin_never_reaches_the_details_or_the_cdr(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["9999", "4321", "1", "1", "#"])
+    assert "9999" not in repr(result.steps) and "4321" not in repr(result.steps) and "4321" not in repr(result.call)
+    assert details(result, "change")["pin_attempts"] == 2
+
+
+def test_hash_alone_keeps_the_default_duration_and_long_ones_are_capped(tmp_path: Path) -> None:
+    result, services = call(tmp_path, ["4321", "2", "1", "#"])
+    assert services.overrides.active("campaign_hours", AT).until == AT + timedelta(hours=12)  # type: ignore[union-attr]
+    result, services = call(tmp_path, ["4321", "2", "1", "900"], options="max_duration: 2d")
+    assert services.overrides.active("campaign_hours", AT).until == AT + timedelta(days=2)  # type: ignore[union-attr]
+
+
+def test_clearing_removes_the_override_and_says_the_state_the_hours_give(tmp_path: Path) -> None:
+    memory = MemoryOverrides([])
+    call(tmp_path, ["4321", "1", "2", "#"], overrides=memory)
+    result, services = call(tmp_path, ["4321", "1", "3"], overrides=memory)
+    assert path(result)[0] == "change:cleared"
+    assert services.overrides.active("office_hours", AT) is None  # type: ignore[union-attr]
+    assert details(result, "change")["state"] == "open"  # Monday 09:30 in Madrid
+    assert 'STREAM FILE "cleared" ""' in commands(result) and 'STREAM FILE "now-open" ""' in commands(result)
+
+
+@pytest.mark.parametrize("caller, why", [("anonymous", "withheld caller ID"),
+                                         ("+34600999999", "caller ID not in the supervisor list")])
+def test_callers_who_are_not_supervisors_are_refused_before_any_pin(tmp_path: Path, caller: str, why: str) -> None:
+    result, _ = call(tmp_path, ["4321"], caller=caller)
+    assert path(result)[0] == "change:refused"
+    assert details(result, "change")["refused"] == why
+    assert commands(result)[0] == 'STREAM FILE "refused" ""'
+
+
+def test_wrong_pins_are_refused_after_the_attempts_and_the_number_locks_across_calls(tmp_path: Path) -> None:
+    supervisors = MemorySupervisors({BOSS: "4321"})
+    result, _ = call(tmp_path, ["1", "2", "3"], supervisors=supervisors)
+    assert path(result)[0] == "change:refused" and details(result, "change")["refused"] == "wrong PIN"
+    assert commands(result).count('STREAM FILE "wrong-pin" ""') == 2
+    result, _ = call(tmp_path, ["5", "6", "4321"], supervisors=supervisors)  # the 5th wrong PIN locks
+    assert details(result, "change")["refused"] == "too many wrong PINs: locked"
+    assert details(result, "change")["pin_attempts"] == 3
+
+
+@pytest.mark.parametrize("supervisors, why", [("unavailable", "the PIN cannot be checked"),
+                                              (MemorySupervisors({}), "no PIN set")])
+def test_it_fails_closed_when_pins_cannot_be_checked(tmp_path: Path, supervisors: Any, why: str) -> None:
+    result, _ = call(tmp_path, ["4321", "1", "2", "#"],
+                     supervisors=MemorySupervisors(supervisors) if isinstance(supervisors, str) else supervisors)
+    assert path(result)[0] == "change:refused"
+    assert details(result, "change")["refused"].startswith(why)
+
+
+def test_no_choice_cancels_and_changes_nothing(tmp_path: Path) -> None:
+    result, services = call(tmp_path, ["4321", "9", "9", "9"])
+    assert path(result)[0] == "change:cancelled"
+    assert services.overrides.active("office_hours", AT) is None  # type: ignore[union-attr]
+
+
+def test_with_one_schedule_no_schedule_is_asked(tmp_path: Path) -> None:
+    text = flow().replace('schedules: {"1": office_hours, "2": campaign_hours}', 'schedules: {"1": office_hours}')
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    memory = MemoryOverrides([])
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=memory, override_changes=memory,
+                        supervisors=MemorySupervisors({BOSS: "4321"}))
+    result = run(tmp_path, text, caller=BOSS, dtmf=["4321", "1", "#"], services=services)
+    assert path(result)[0] == "change:set" and 'GET DATA "pick" "6000" "1"' not in commands(result)
+
+
+def test_the_change_is_stored_in_the_database_with_who_and_how(tmp_path: Path) -> None:
+    database = tmp_path / "db" / "agiflow.db"
+    database.parent.mkdir()
+    ensure_schema(sqlite_utils.Database(database))
+    pins = SqliteSupervisors(database)
+    pins.set_pin(BOSS, "4321", AT, "ana")
+    overrides = SqliteOverrides(database)
+    result, _ = call(tmp_path, ["4321", "1", "2", "2"], supervisors=pins, overrides=overrides)
+    stored = SqliteOverrides(database, readonly=True).active("office_hours", AT + timedelta(minutes=1))
+    assert stored is not None and (stored.state, stored.set_by, stored.set_how) == ("closed", BOSS, "phone")
+    assert stored.reason == "set by phone"
+    assert [(r["action"], r["result"]) for r in pins.audit_log()] == [("set_pin", "ok"), ("pin", "ok"),
+                                                                       ("override", "ok")]
+
+
+def test_a_store_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    class Broken(MemoryOverrides):
+        def set(self, override: Any, now: Any) -> None:
+            from agi.services import OverridesUnavailable
+            raise OverridesUnavailable("database is locked")
+
+    result, _ = call(tmp_path, ["4321", "1", "2", "#"], overrides=Broken([]))
+    assert path(result)[0] == "change:error"
+    assert "database is locked" in details(result, "change")["error"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ("keys: {open: '1', closed: '1', clear: '3'}", "three different keys"),
+    ("default_duration: 3d\n      max_duration: 1d", "longer than max_duration"),
+])
+def test_options_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, message: str) -> None:
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    assert any(message in e for e in flow_errors(tmp_path, flow(options)))
+
+
+def test_an_unknown_schedule_is_a_flow_error(tmp_path: Path) -> None:
+    from agi.loading.loader import load_flows
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "flow.yaml").write_text(flow().replace("campaign_hours}", "nope}"))
+    errors = [e.message for e in load_flows([tmp_path])[1]]
+    assert errors == ["step 'change': override.schedules: unknown schedule 'nope'"]

@@ -1,0 +1,134 @@
+"""The ``supervise`` step: supervisors listen to, whisper to, or barge into
+an agent's call with ChanSpy, and every session is on record."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi.flowtest.memory import MemoryLists, MemorySupervisors
+from agi.services import Services
+from agi.steps.supervise import channel_prefix, channels_expression
+from support.step_runner import cdr, commands, details, flow_errors, path, run
+
+BOSS = "+34600111222"
+
+
+def flow(options: str = "") -> str:
+    return f"""\
+version: 1
+name: spy
+start: listen
+steps:
+  listen:
+    supervise:
+      pin_prompt: enter-pin
+      agent_prompt: enter-agent
+      agents: {{"7": "Local/agent-ana@agents/n"}}
+      extensions: {{pattern: "^2[0-9]{{2}}$", interface: "PJSIP/{{digits}}"}}
+      mode_prompt: modes
+      not_on_call_prompt: not-on-call
+      {options}
+    on: {{done: bye, refused: bye, not_on_call: bye, unknown_agent: bye}}
+  bye:
+    hangup:
+"""
+
+
+def call(tmp_path: Path, dtmf: list[str | None], *, on_call: tuple[str, ...] = ("PJSIP/201",),
+         sessions: tuple[tuple[float, str], ...] = (), options: str = "", **given: Any) -> tuple[Any, Services]:
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"),
+                        supervisors=MemorySupervisors({BOSS: "4321"}))
+    result = run(tmp_path, flow(options), caller=given.pop("caller", BOSS), dtmf=dtmf, services=services,
+                 on_call=on_call, spy_sessions=sessions, **given)
+    return result, services
+
+
+def test_a_supervisor_listens_until_the_agents_call_ends_and_the_session_is_recorded(tmp_path: Path) -> None:
+    result, services = call(tmp_path, ["4321", "201"], sessions=((95, "agent"),))
+    assert path(result) == ["listen:done", "bye:done"]
+    found = details(result, "listen")
+    assert (found["supervisor"], found["agent"], found["modes"], found["ended"]) == \
+        (BOSS, "PJSIP/201", ["listen"], "the call ended")
+    assert found["stretches"] == [{"mode": "listen", "seconds": 95}] and found["duration"] == 95
+    assert cdr(result, "supervisor") == (BOSS,)
+    assert services.supervisors.audit_log[-1] == {  # type: ignore[union-attr]
+        "number": BOSS, "action": "supervise", "result": "ok", "detail": "PJSIP/201: listen 95s"}
+
+
+def test_keys_switch_modes_and_every_stretch_is_kept(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "201", "5", "6", "*"], sessions=((20, "key"), (10, "key"), (5, "key")))
+    spies = [c for c in commands(result) if c.startswith('EXEC "ChanSpy"')]
+    assert spies == ['EXEC "ChanSpy" "PJSIP/201-,bqESx(#)"', 'EXEC "ChanSpy" "PJSIP/201-,bqESwx(#)"',
+                     'EXEC "ChanSpy" "PJSIP/201-,bqESBx(#)"']
+    found = details(result, "listen")
+    assert [(s["mode"], s["seconds"]) for s in found["stretches"]] == [("listen", 20), ("whisper", 10), ("barge", 5)]
+    assert found["modes"] == ["listen", "whisper", "barge"] and found["ended"] == "supervisor left"
+
+
+def test_a_supervisor_who_hangs_up_while_listening_ends_the_session(tmp_path: Path) -> None:
+    result, services = call(tmp_path, ["4321", "201"], sessions=((42, "hangup"),))
+    assert path(result) == ["listen:hangup"] and result.call["status"] == "caller_hangup"
+    assert details(result, "listen")["ended"] == "supervisor hung up"
+    assert services.supervisors.audit_log[-1]["detail"] == "PJSIP/201: listen 42s"  # type: ignore[union-attr]
+
+
+def test_an_agent_who_is_not_on_a_call_is_refused(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "202"])
+    assert path(result)[0] == "listen:not_on_call"
+    assert details(result, "listen")["refused"] == "the agent is not on a call"
+    assert not any(c.startswith('EXEC "ChanSpy"') for c in commands(result))
+    assert 'STREAM FILE "not-on-call" ""' in commands(result)
+
+
+def test_a_local_agent_is_found_by_its_code_and_spied_on_by_its_channels(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "7"], on_call=("Local/agent-ana@agents/n",), sessions=((3, "agent"),))
+    assert 'GET FULL VARIABLE "${BRIDGEPEER}" "Local/agent-ana@agents-00000001;1"' in commands(result)
+    assert 'EXEC "ChanSpy" "Local/agent-ana@agents-,bqESx(#)"' in commands(result)
+
+
+@pytest.mark.parametrize("dtmf, caller, why", [
+    (["4321"], "+34600999999", "caller ID not in the supervisor list"),
+    (["1", "2", "3"], BOSS, "wrong PIN"),
+])
+def test_no_one_but_an_authorised_supervisor_listens(tmp_path: Path, dtmf: list[str | None], caller: str,
+                                                     why: str) -> None:
+    result, _ = call(tmp_path, dtmf, caller=caller)
+    assert path(result)[0] == "listen:refused" and details(result, "listen")["refused"] == why
+    assert not any("ChanSpy" in c or "BRIDGEPEER" in c for c in commands(result))
+
+
+def test_keys_that_name_no_agent_end_without_listening(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "999", "12"])
+    assert path(result)[0] == "listen:unknown_agent"
+
+
+def test_the_starting_mode_and_the_modes_allowed(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "201", "6", "5", "*"], sessions=((1, "key"), (1, "key")),
+                     options="mode: whisper\n      modes: [whisper, listen]")
+    spies = [c for c in commands(result) if c.startswith('EXEC "ChanSpy"')]
+    assert spies == ['EXEC "ChanSpy" "PJSIP/201-,bqESwx(#)"']  # 6 (barge) is not allowed: the session ends
+
+
+@pytest.mark.parametrize("options, message", [
+    ("mode: barge\n      modes: [listen]", "mode barge is not one of modes"),
+    ("extensions: {pattern: '(', interface: 'PJSIP/{digits}'}", "invalid regular expression"),
+])
+def test_options_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, message: str) -> None:
+    text = flow(options).replace('      extensions: {pattern: "^2[0-9]{2}$", interface: "PJSIP/{digits}"}\n', "") \
+        if "extensions" in options else flow(options)
+    assert any(message in e for e in flow_errors(tmp_path, text)), flow_errors(tmp_path, text)
+
+
+def test_an_agent_interface_that_could_break_the_arguments_is_refused(tmp_path: Path) -> None:
+    assert flow_errors(tmp_path, flow().replace('"7": "Local/agent-ana@agents/n"', '"7": "PJSIP/1,x"'))
+
+
+@pytest.mark.parametrize("interface, prefix, expression", [
+    ("PJSIP/201", "PJSIP/201-", "${CHANNELS(^PJSIP/201-)}"),
+    ("Local/agent-ana@agents/n", "Local/agent-ana@agents-", "${CHANNELS(^Local/agent-ana@agents-)}"),
+    ("PJSIP/+34911.x", "PJSIP/+34911.x-", "${CHANNELS(^PJSIP/[+]34911[.]x-)}"),
+])
+def test_an_agents_channels_are_found_by_name(interface: str, prefix: str, expression: str) -> None:
+    assert channel_prefix(interface) == prefix and channels_expression(interface) == expression
