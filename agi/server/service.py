@@ -213,18 +213,29 @@ class FastAGIService(TCPServer):
 
     @defer.inlineCallbacks
     def stopService(self) -> Generator[Any, Any, None]:
-        self._accept_waiting()
+        self._accept_to_the_end()
         yield super().stopService()
         yield self.factory.drain(self.config.drain_timeout)
 
-    def _accept_waiting(self) -> None:
+    def _accept_to_the_end(self) -> None:
         """Take the connections the system has already accepted on the port,
-        as its last calls: closing a listening socket resets them, and
-        Asterisk, once connected, tries no other server (``hagi://``)."""
+        as its last calls, now and once more just before the socket closes
+        (Twisted closes it on the reactor's next pass, and it takes
+        connections until then): closing a listening socket resets the
+        connections waiting on it, and Asterisk, once connected, tries no
+        other server (``hagi://``)."""
         port: Any = self._port
-        if getattr(port, "connected", False) and hasattr(port, "numberAccepts"):
-            port.numberAccepts = max(port.numberAccepts, self.config.max_calls)
+        if not (getattr(port, "connected", False) and hasattr(port, "numberAccepts")):
+            return
+        close = port.connectionLost
+
+        def accept_then_close(reason: Any) -> Any:
             port.doRead()
+            return close(reason)
+
+        port.numberAccepts = max(port.numberAccepts, self.config.max_calls)
+        port.connectionLost = accept_then_close
+        port.doRead()
 
 
 class CdrWriterService(Service):

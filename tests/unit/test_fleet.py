@@ -293,11 +293,14 @@ def test_workers_watch_no_flow_file_of_their_own() -> None:
 
 
 class FakePort:
-    """A listening port with connections the system has already accepted."""
+    """A listening port with connections the system has already accepted,
+    which (as Twisted's) stops reading at once and closes its socket on the
+    reactor's next pass, taking new connections until then."""
 
     def __init__(self, waiting: int) -> None:
         self.connected, self.numberAccepts, self.waiting = True, 1, waiting
         self.events: list[str] = []
+        self.next_pass: list[Any] = []
 
     def doRead(self) -> None:
         taken = min(self.waiting, self.numberAccepts)
@@ -305,6 +308,9 @@ class FakePort:
         self.events.append(f"accepted {taken}")
 
     def stopListening(self) -> None:
+        self.next_pass.append(self.connectionLost)
+
+    def connectionLost(self, reason: Any) -> None:
         self.connected = False
         self.events.append(f"closed, resetting {self.waiting}")
 
@@ -324,4 +330,8 @@ def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_clo
     service._port = port = FakePort(waiting=30)
     service.running = True
     stopped = service.stopService()
-    assert stopped.called and port.events == ["accepted 30", "closed, resetting 0"]
+    assert port.events == ["accepted 30"]
+    port.waiting = 4  # connections that came before the reactor's next pass
+    for close in port.next_pass:
+        close(None)
+    assert port.events == ["accepted 30", "accepted 4", "closed, resetting 0"]
