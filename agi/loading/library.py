@@ -34,8 +34,9 @@ class FlowLibrary:
         self.last_reload_at: float | None = None
         self.loaded_at: float | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
-        #: Report loads (and their errors) at DEBUG: a worker's, whose
-        #: supervisor reports each reload once for all its workers.
+        #: Report successful loads at DEBUG (errors are always reported): a
+        #: worker's, or a supervisor's, which reports each reload once, when
+        #: every worker has done it.
         self.quiet = False
 
     def __call__(self) -> FlowSet:
@@ -72,20 +73,24 @@ class FlowLibrary:
         if errors:
             self.reload_errors += 1
             for error in errors:
-                log.log(logging.DEBUG if self.quiet else logging.ERROR, "%s", error)
-            log.log(logging.DEBUG if self.quiet else logging.ERROR,
-                    "flows not reloaded: %d errors; still serving the previous %d flows", len(errors), len(self.current))
+                log.error("%s", error)
+            log.error("flows not reloaded: %d errors; still serving the previous %d flows", len(errors),
+                      len(self.current))
             return errors
         previous, self.current, self.loaded_at = self.current, flows, self.last_reload_at
         self.commit = folder_commit(self.folder)
-        level = logging.DEBUG if self.quiet else logging.INFO
+        self.announce(previous, logging.DEBUG if self.quiet else logging.INFO)
+        if self.on_load is not None:
+            self.on_load(flows)
+        return []
+
+    def announce(self, previous: FlowSet, level: int = logging.INFO) -> None:
+        """Log the set loaded, and each flow whose version changed since ``previous``."""
+        flows = self.current
         log.log(level, "loaded %d flows from %s: %s%s", len(flows), self.folder, ", ".join(sorted(flows.flows)),
                 f" (commit {self.commit})" if self.commit else "")
         for change in version_changes(previous.versions(), flows.versions()):
             log.log(level, "flow %s", change)
-        if self.on_load is not None:
-            self.on_load(flows)
-        return []
 
     def reload_if_changed(self) -> bool:
         """Reload when a flow file was added, removed or changed."""

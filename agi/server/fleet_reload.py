@@ -10,6 +10,7 @@ from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet import defer
 
+from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
 
 if TYPE_CHECKING:
@@ -21,11 +22,13 @@ log = logging.getLogger("agiflow.server")
 class ReloadFlows(MultiService):
     """The flows of every worker, changed together. On SIGHUP, and every
     ``watch_interval`` seconds (0: never) when a flow file was added,
-    removed or changed since the last reload, every worker is sent SIGHUP
-    and reloads (the workers themselves watch no file). Once all have said
-    how it went, the supervisor loads the flows too and reports the reload
-    once, as a single server does: ``loaded N flows ...`` or every error and
-    ``flows not reloaded``. The workers report theirs only at DEBUG."""
+    removed or changed since the last reload, the supervisor loads the
+    flows; when they have an error it reports them and no worker is asked
+    to reload (each keeps the set it serves: the same everywhere). When they
+    load, every worker is sent SIGHUP and reloads (the workers watch no file),
+    and once all have said how it went the supervisor reports the load, as a
+    single server does (``loaded N flows ...``): when the log says so, every
+    worker serves them. The workers report their own loads only at DEBUG."""
 
     def __init__(self, library: FlowLibrary, workers: WorkersService, watch_interval: float, reactor: Any) -> None:
         super().__init__()
@@ -62,28 +65,37 @@ class ReloadFlows(MultiService):
             self.reload()
 
     def reload(self) -> None:
-        """Every worker reloads, then the supervisor reports; one reload at a time."""
+        """Check the files; when they load, every worker reloads, then the
+        supervisor reports. One reload at a time."""
         if self.busy:
             self.again = True
             return
-        self.busy, self.again = True, False
         self._sent = self.library.snapshot()
-        self.workers.reload_all().addCallback(self._report)
+        previous = self.library.current
+        quiet, self.library.quiet = self.library.quiet, True
+        try:
+            errors = self.library.reload()  # errors are reported here, once
+        finally:
+            self.library.quiet = quiet
+        if errors:
+            log.error("every worker keeps the flows it serves")
+            return
+        self.busy, self.again = True, False
+        self.workers.reload_all().addCallback(self._report, previous)
 
-    def _report(self, answers: dict[int, bool | None]) -> None:
-        self.library.reload()
+    def _report(self, answers: dict[int, bool | None], previous: FlowSet) -> None:
         loaded = sorted(index for index, ok in answers.items() if ok)
         kept = sorted(index for index, ok in answers.items() if ok is False)
         silent = sorted(index for index, ok in answers.items() if ok is None)
+        self.library.announce(previous)
         if silent:
             log.warning("workers %s did not say how their reload went", silent)
-        if loaded and kept:  # the files changed while the workers read them: read again
-            log.warning("workers %s loaded new flows, workers %s kept theirs: reloading again", loaded, kept)
-            self.again = True
-        elif loaded:
+        if kept:  # the files changed while the workers read them, or a worker could not read them
+            log.error("workers %s kept the flows they serve%s", kept,
+                      f" while workers {loaded} loaded the new ones" if loaded else "")
+            self.again = self.again or self.library.snapshot() != self._sent
+        else:
             log.info("all %d workers serve the new flows", len(loaded))
-        elif kept:
-            log.error("all %d workers keep the flows they serve", len(kept))
         self.busy = False
         if self.again:
             self.reload()

@@ -192,18 +192,25 @@ def test_stopping_cancels_a_restart_that_was_waiting(started: Any) -> None:
 
 
 class Library:
-    """A flow library whose files change when the test says."""
+    """A flow library whose files change, and load or not, when the test says."""
 
     def __init__(self) -> None:
         self.files = ("v1",)
+        self.valid = True
         self.loads = 0
+        self.announced = 0
+        self.quiet = False
+        self.current = object()
 
     def snapshot(self) -> tuple[str, ...]:
         return self.files
 
     def reload(self) -> list[str]:
         self.loads += 1
-        return []
+        return [] if self.valid else ["flows/closed.yaml:3: step 'bye': unknown step 'byee'"]
+
+    def announce(self, previous: object) -> None:
+        self.announced += 1
 
 
 def reloading(started: Any, watch_interval: float = 0) -> tuple[ReloadFlows, Library]:
@@ -222,23 +229,23 @@ def test_sighup_reaches_every_worker_and_is_reported_once_all_have_reloaded(
     reload, library = reloading(started)
     with caplog.at_level(logging.INFO):
         reload.reload()
+        assert library.loads == 1, "the supervisor checks the files first"
         assert [p.signals for p in spawn.spawned] == [["HUP"], ["HUP"], ["HUP"]]
         answer(spawn.running(1), RELOADED)
         answer(spawn.running(3), RELOADED)
-        assert library.loads == 0, "the reload was reported before every worker had done it"
+        assert library.announced == 0, "the reload was reported before every worker had done it"
         answer(spawn.running(2), RELOADED)
-    assert library.loads == 1 and "all 3 workers serve the new flows" in caplog.text
+    assert library.announced == 1 and "all 3 workers serve the new flows" in caplog.text
 
 
-def test_invalid_flows_are_kept_by_every_worker_and_reported_once(
-        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_flows_reach_no_worker_and_are_reported_once(started: Any, caplog: pytest.LogCaptureFixture) -> None:
     service, spawn, reactor = started
     reload, library = reloading(started)
-    reload.reload()
+    library.valid = False
     with caplog.at_level(logging.INFO):
-        for process in spawn.spawned:
-            answer(process, KEPT)
-    assert library.loads == 1 and "all 3 workers keep the flows they serve" in caplog.text
+        reload.reload()
+    assert all(p.signals == [] for p in spawn.spawned) and library.announced == 0
+    assert "every worker keeps the flows it serves" in caplog.text and not reload.busy
 
 
 def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started: Any) -> None:
@@ -247,19 +254,23 @@ def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started:
     reload.reload()
     answer(spawn.running(1), RELOADED)
     spawn.running(2).exit(signum=signal.SIGKILL)
-    assert library.loads == 0
+    assert library.announced == 0
     reactor.advance(30.0)  # worker 3 never answered
-    assert library.loads == 1 and not reload.busy
+    assert library.announced == 1 and not reload.busy
 
 
-def test_workers_that_read_different_files_reload_again(started: Any) -> None:
+def test_workers_that_read_files_changing_under_them_reload_again(started: Any) -> None:
     service, spawn, reactor = started
     reload, library = reloading(started)
     reload.reload()
+    library.files = ("v2",)  # changed while the workers read
     answer(spawn.running(1), RELOADED)
     answer(spawn.running(2), KEPT)
     answer(spawn.running(3), RELOADED)
     assert [len(p.signals) for p in spawn.spawned] == [2, 2, 2]
+    for process in spawn.spawned:
+        answer(process, KEPT)  # the same files, and still kept: no third round
+    assert [len(p.signals) for p in spawn.spawned] == [2, 2, 2] and not reload.busy
 
 
 def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None:
@@ -281,6 +292,11 @@ def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None
             answer(process, RELOADED)
         reactor.advance(2.0)
         assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned)
+        library.files, library.valid = ("v4",), False
+        for process in spawn.spawned:
+            answer(process, RELOADED)
+        reactor.advance(2.0)
+        assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned), "an invalid change reached a worker"
     finally:
         reload.stopService()
 
@@ -331,6 +347,7 @@ def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_clo
     service.running = True
     stopped = service.stopService()
     assert port.events == ["accepted 30"]
+    assert stopped.called, "closing the port is left to the reactor; the drain found no call"
     port.waiting = 4  # connections that came before the reactor's next pass
     for close in port.next_pass:
         close(None)
