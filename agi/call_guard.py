@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agi.protocol import appargs
 
@@ -71,17 +72,24 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
     return frozenset(kinds)
 
 
+@lru_cache(maxsize=1024)
 def _runs_code(name: str, argument: str) -> bool:
+    """Whether ``name``'s options in ``argument`` run code on a channel
+    (remembered: a flow sends the same few arguments call after call)."""
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if any(_CODE_OPTION.search(field) for field in fields):
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
 
+#: Each verb as the CDR names it, made once: commands use a handful of verbs.
+_VERB_NAMES: dict[str, str] = {}
+
+
 def command_kinds(verb: str, args: tuple[object, ...]) -> tuple[str, frozenset[str]]:
     """The name a command is known by in the CDR (the application, or the
     AGI command) and what it can do."""
-    name = " ".join(verb.split()).upper()
+    name = _VERB_NAMES.get(verb) or _VERB_NAMES.setdefault(verb, " ".join(verb.split()).upper())
     if name == "EXEC":
         app = str(args[0]) if args else ""
         return app, app_kinds(app, str(args[1]) if len(args) > 1 else "")

@@ -3,6 +3,8 @@ flows. Relative paths are relative to the config file's folder."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from agi.yamlschema import obj
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
 LOG_FORMATS = ("text", "json")
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
+#: The most worker processes ``server.workers`` may ask for.
+MAX_WORKERS = 256
 #: Every key, its default and what it means; docs/configuration.md documents each one.
 SCHEMA: dict[str, Any] = obj({
     "server": obj({
@@ -34,6 +38,8 @@ SCHEMA: dict[str, Any] = obj({
         "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "drain_timeout": {"type": "number", "minimum": 0},
         "watch_interval": {"type": "number", "minimum": 0},
+        "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
+        "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/-]{1,64}$"},
         "fallback": obj({"context": _NAME, "extension": _NAME,
                          "priority": {"type": ["string", "integer"]}}, ("context",)),
         "metrics": obj({"host": {"type": "string", "minLength": 1},
@@ -83,6 +89,10 @@ class ServerConfig:
     drain_timeout: float = 30.0
     watch_interval: float = 2.0
     fallback: Fallback | None = None
+    #: Reactor processes on the port; None: one per CPU this process may use.
+    workers: int | None = None
+    #: This server's name in the CDR rows it writes; None: the host name.
+    node: str | None = None
     #: None: no metrics listener (the default).
     metrics: MetricsConfig | None = None
 
@@ -105,6 +115,25 @@ class Config:
     source: str = "(defaults)"
 
 
+def node_name(server: ServerConfig) -> str:
+    """This server's name in the CDR rows it writes: ``server.node``, else the host name."""
+    return server.node or socket.gethostname() or "agiflow"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, cpusets)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def worker_count(server: ServerConfig, cpus: int | None = None) -> int:
+    """``server.workers``, or one per usable CPU when it is ``auto``."""
+    if server.workers is not None:
+        return server.workers
+    return max(1, min(MAX_WORKERS, cpus if cpus is not None else usable_cpus()))
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read ``path`` (None: built-in defaults, paths relative to the
     current folder). Raises ConfigError listing every problem."""
@@ -112,7 +141,7 @@ def load_config(path: str | Path | None) -> Config:
         return Config()
     file = str(path)
     document = _read_document(file)
-    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
+    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), _describe(e))
               for e in _VALIDATOR.iter_errors(document)]
     region = document.get("default_region")
     if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
@@ -135,6 +164,7 @@ def load_config(path: str | Path | None) -> Config:
     return Config(
         server=ServerConfig(**{**server, "allow": tuple(server.get("allow", ())),
                                "fallback": _fallback(fallback),
+                               "workers": None if server.get("workers", "auto") == "auto" else server["workers"],
                                "metrics": None if metrics is None else MetricsConfig(**metrics)}),
         flows=base / document.get("flows", "flows"),
         sounds=base / document.get("sounds", "sounds"),
@@ -147,6 +177,20 @@ def load_config(path: str | Path | None) -> Config:
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
         source=file,
     )
+
+
+#: What a value of these keys must be, in words (their schemas' own messages say less).
+_EXPECTED = {
+    ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
+    ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
+}
+
+
+def _describe(error: Any) -> str:
+    expected = _EXPECTED.get(tuple(error.absolute_path))
+    if expected is None:
+        return describe(error)
+    return f"{'.'.join(map(str, error.absolute_path))}: {error.instance!r} is not {expected}"
 
 
 def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:

@@ -6,7 +6,8 @@ have ``uniqueid`` and ``linkedid`` (Asterisk's, to line up with its CDR,
 CEL and SIP captures) and ``flow`` (the flow Asterisk asked for), and their
 message lacks the ``[uniqueid flow]`` prefix of the text format. A message
 with newlines is still one line: JSON escapes them; like a text line, it
-is cut at ``MAX_MESSAGE`` characters.
+is cut at ``MAX_MESSAGE`` characters. A worker of ``agiflow serve --workers``
+adds ``worker``, its number.
 """
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ class JsonFormatter(logging.Formatter):
     characters, and a record whose arguments do not fit its format string
     is still written, with its arguments after it."""
 
-    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
+    def __init__(self, max_message: int = MAX_MESSAGE, worker: int | None = None) -> None:
         super().__init__()
         self.max_message = max_message
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -42,6 +44,8 @@ class JsonFormatter(logging.Formatter):
         if prefix and message.startswith(prefix):
             message = message[len(prefix):]
         line: dict[str, Any] = {"time": iso(record.created), "level": record.levelname, "logger": record.name}
+        if self.worker is not None:
+            line["worker"] = self.worker
         for name in CALL_FIELDS:
             value = getattr(record, name, None)
             if value is not None:

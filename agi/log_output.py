@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import select
 import time
 from typing import IO, Any, Callable
 
@@ -127,9 +129,69 @@ def batched_stderr(stream: IO[str], interval: float = FLUSH_INTERVAL) -> logging
         fd = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):
         return logging.StreamHandler(stream)
-    buffered = open(fd, "w", buffering=1 << 16, encoding=getattr(stream, "encoding", None) or "utf-8",
-                    errors="backslashreplace", closefd=False)
+    raw = io.BufferedWriter(WholeLines(fd), buffer_size=1 << 16)
+    buffered = io.TextIOWrapper(raw, encoding=getattr(stream, "encoding", None) or "utf-8",
+                                errors="backslashreplace")
     return BatchedStreamHandler(buffered, interval)
+
+
+def log_format(worker: int | None = None) -> str:
+    """LOG_FORMAT; a worker's names it after the logger: ``agiflow.call (worker 2): ...``."""
+    return LOG_FORMAT if worker is None else LOG_FORMAT.replace("%(name)s:", f"%(name)s (worker {worker}):")
+
+
+#: A write of at most this many bytes to a pipe is never mixed with another
+#: process's writes (POSIX: PIPE_BUF, at least 512; 4096 on Linux).
+ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
+
+
+class WholeLines(io.RawIOBase):
+    """A file descriptor written in whole lines, at most ATOMIC_WRITE bytes
+    a write (a longer line alone): the workers of one server share stderr,
+    and their lines never cut into each other's. A line's start is kept
+    until its end comes (BufferedWriter hands over a full buffer anywhere)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self.tail = b""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data: Any) -> int:
+        size = len(data)
+        text = self.tail + bytes(data)
+        cut = text.rfind(b"\n") + 1
+        self.tail = text[cut:]
+        self._write_lines(text[:cut])
+        return size
+
+    def _write_lines(self, data: bytes) -> None:
+        while data:
+            cut = len(data) if len(data) <= ATOMIC_WRITE else data.rfind(b"\n", 0, ATOMIC_WRITE) + 1
+            if cut == 0:  # one line longer than ATOMIC_WRITE: on its own
+                cut = data.find(b"\n", ATOMIC_WRITE) + 1 or len(data)
+            self._write_all(data[:cut])
+            data = data[cut:]
+
+    def _write_all(self, chunk: bytes) -> None:
+        while chunk:
+            chunk = chunk[os.write(self.fd, chunk):]
+
+    def flush(self) -> None:
+        """Write a line still without its end (the last words before exit)."""
+        if self.tail and not self.closed:
+            tail, self.tail = self.tail, b""
+            self._write_all(tail)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.flush()
+        super().close()  # the descriptor stays open: it is stderr
 
 
 def flush_batched() -> None:

@@ -7,6 +7,7 @@ so that a bug in a flow ends one call with its CDR, never the server.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
@@ -52,6 +53,9 @@ class Fallback:
 class SessionSettings:
     max_line: int = SAFE_COMMAND_LINE
     fallback: Fallback | None = None
+    #: The CDR's ``node`` and ``worker``: the server process running the call (None: not a server).
+    node: str | None = None
+    worker: int | None = None
     #: Ask Asterisk for the call's linkedid first, for the JSON log lines.
     linkedid: bool = False
 
@@ -92,7 +96,10 @@ def call_info(env: AgiEnvironment) -> CallInfo:
 
 #: Its own generator (seeded from os.urandom): unique keys need no system
 #: call per call, and flows' random draws stay apart from the keys'.
-_random_bits = random.Random().getrandbits
+_keys = random.Random()
+_random_bits = _keys.getrandbits
+if hasattr(os, "register_at_fork"):  # a forked child would repeat its parent's keys
+    os.register_at_fork(after_in_child=_keys.seed)
 
 
 def call_key(started: float) -> str:
@@ -121,7 +128,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     call_fields: dict[str, Any] = {"uniqueid": shorten(info.id or "-", PREFIX_PART), "linkedid": None,
                                    "flow": shorten(env.flow_name or "-", PREFIX_PART)}
     call_log = CallLogAdapter(log, call_fields)
-    cdr.call_started(_start_row(key, env, info, flow, started))
+    cdr.call_started(_start_row(key, env, info, flow, started, settings))
     channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
     if settings.linkedid:
         call_fields["linkedid"] = await _linkedid(channel)
@@ -161,14 +168,17 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     return status
 
 
-def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float) -> dict[str, Any]:
-    """The CDR row as the call begins: it exists even if the server dies.
+def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float,
+               settings: SessionSettings) -> dict[str, Any]:
+    """The CDR row as the call begins: it exists even if the server dies,
+    and says which server process (``node``, ``worker``) ran it if it does.
     Its text comes from the network: each value is cut at its cap."""
     return cap_row({"id": key, "call_id": info.id, "flow": flow.name if flow else None,
                     "flow_version": (flow.version or None) if flow else None, "requested_flow": env.script,
                     "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
                     "channel": info.channel, "context": info.context, "extension": info.extension,
-                    "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS})
+                    "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
+                    "node": settings.node, "worker": settings.worker})
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,

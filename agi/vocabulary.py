@@ -53,6 +53,8 @@ SESSION_COLUMNS: dict[str, type] = {
     "fields": str, "error": str,
     # from the channel's compliance guard (agi/call_guard.py)
     "recording_commands": int, "refused_commands": str,
+    # the server process that ran the call: server.node, and its worker's number
+    "node": str, "worker": int,
 }
 #: calls columns steps fill with ``CallContext.record``.
 STEP_FILLED_COLUMNS: dict[str, type] = {

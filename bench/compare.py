@@ -1,16 +1,21 @@
 """Benchmark: agiflow against the FastAGI servers people use, on one reference call.
 
-The reference call: answer, a welcome prompt, a menu (the caller presses 2),
-the queue priority (``QUEUE_PRIO``), a CDR field, MixMonitor, Queue, read
-``QUEUESTATUS``, hang up, tell the dialplan the outcome. The same call runs on:
+The reference call: answer, a recording notice (the welcome prompt) and
+MixMonitor, a menu (the caller presses 2), a CDR field, the queue priority
+(``QUEUE_PRIO``), Queue, read ``QUEUESTATUS``, hang up, tell the dialplan
+the outcome. The same call runs on:
 
-- **agiflow**: ``agiflow serve`` with the YAML flow ``bench/reference.yaml``,
-  writing its CDRs (a ``calls`` row and a row per step) to SQLite;
+- **agiflow**: ``agiflow serve`` (one worker) with the YAML flow
+  ``bench/reference.yaml``, writing its CDRs (a ``calls`` row and a row per
+  step) to SQLite and a log line per call;
 - **panoramisk** 1.4 (asyncio) and **pystrix** 1.3.0 (a thread per call):
-  their FastAGI servers with the call written by hand (``bench/peers/``);
-  they are installed into ``bench/.peers-venv``, which this script creates;
+  their FastAGI servers with the call written by hand (``bench/peers/``),
+  doing the same work: a ``calls`` row and a row per step written to SQLite
+  by a thread as agiflow's writer does, and a log line per call
+  (``bench/peers/peer_cdr.py``); they are installed into
+  ``bench/.peers-venv``, which this script creates;
 - **bare Twisted**: a Twisted server that sends the same commands with no
-  logic at all (``bench/peers/twisted_bare.py``): the ceiling.
+  logic, no CDR and no log (``bench/peers/twisted_bare.py``): the floor.
 
 Each server in turn, pinned to one CPU while the load generator
 (``bench/loadgen.py``, a separate asyncio process playing Asterisk 22) runs
@@ -34,8 +39,8 @@ Latency is the server's think time per command: from the load generator's
 reply to the next command line. The last columns divide by the bare Twisted
 server's figure from the same run. Checks (exit status 1 when one fails):
 every call of every server completed with the same number of commands and
-nothing pipelined, and agiflow left one completed CDR row per call. Speed is
-reported, never asserted.
+nothing pipelined, and agiflow and the peers left one completed CDR row per
+call. Speed is reported, never asserted.
 
     PYTHONPATH=. python bench/compare.py [--quick] [--servers agiflow,bare] [--json out.json]
 """
@@ -67,6 +72,8 @@ REFERENCE_FLOW = HERE / "reference.yaml"
 #: Connect-and-close probes (and half environments) after the load.
 PROBES = 200
 SERVERS = ("bare", "agiflow", "panoramisk", "pystrix")
+#: The peers whose reference call keeps CDRs and a log line per call, as agiflow does.
+KEEP_CDRS = ("panoramisk", "pystrix")
 LABELS = {"bare": "bare Twisted", "agiflow": "agiflow", "panoramisk": "panoramisk", "pystrix": "pystrix"}
 
 
@@ -90,7 +97,8 @@ def start(name: str, folder: Path, cpu: int | None) -> ServerProcess:
     if name == "bare":
         argv = [sys.executable, str(HERE / "peers" / "twisted_bare.py"), "--port", str(port)]
     else:
-        argv = [str(peers_python()), str(HERE / "peers" / f"{name}_server.py"), "--port", str(port)]
+        argv = [str(peers_python()), str(HERE / "peers" / f"{name}_server.py"), "--port", str(port),
+                "--database", str(folder / "cdr.db")]
     return ServerProcess(LABELS[name], argv, port, cpu=cpu)
 
 
@@ -228,12 +236,19 @@ def prepare(server: ServerProcess, figures: Figures, args: argparse.Namespace, l
 
 
 def finish(name: str, server: ServerProcess, figures: Figures, folder: Path, load_cpu: int | None) -> None:
-    """The probes, then stop the server and check agiflow's CDRs."""
+    """The probes, then stop the server; check the CDRs of agiflow and of the
+    peers that keep them (a peer's are counted before it stops: its writer
+    thread does not outlive SIGTERM)."""
     try:
         probe_phase(server, figures, load_cpu)
         figures.calls_made += 1 if figures.serves_after_probes else 0
+        if name in KEEP_CDRS:
+            time.sleep(0.5)
+            figures.cdr_rows = count_cdrs(folder / "cdr.db")
     finally:
         figures.exit_code = server.stop()
+    if name in KEEP_CDRS and figures.cdr_rows != figures.calls_made:
+        figures.problems.append(f"{figures.cdr_rows} completed CDR rows for {figures.calls_made} calls")
     if name == "agiflow":
         if not figures.serves_after_probes or figures.idle_cpu_after_probes > 0.1:
             figures.problems.append("port probes stopped agiflow or left it busy")

@@ -23,21 +23,52 @@ LOADGEN = ROOT / "bench" / "loadgen.py"
 SERVE = "from agi.cli.main import cli; cli()"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of every thread of ``pid`` so far."""
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server with workers is several processes)."""
+    found = [pid]
+    for parent in found:
+        try:
+            found += [int(child) for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _each(pid: int, measure: Callable[[int], float]) -> float:
+    total = 0.0
+    for member in tree(pid):
+        try:
+            total += measure(member)
+        except OSError:  # it just ended
+            pass
+    return total
+
+
+def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kb(pid: int) -> int:
+def _rss(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of every thread of ``pid`` and its children so far."""
+    return _each(pid, _cpu)
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS of ``pid`` and its children."""
+    return int(_each(pid, _rss))
+
+
 def open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """Descriptors ``pid`` and its children hold."""
+    return int(_each(pid, lambda member: len(os.listdir(f"/proc/{member}/fd"))))
 
 
 def free_port() -> int:
@@ -54,18 +85,21 @@ def cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
-def pinned_to(cpu: int | None) -> Callable[[], None] | None:
-    """A preexec_fn that pins the child to ``cpu`` (None: not pinned)."""
+def pinned_to(cpu: int | set[int] | None) -> Callable[[], None] | None:
+    """A preexec_fn that pins the child to ``cpu``, a CPU or a set of them
+    (None: not pinned). Its children (a server's workers) inherit it."""
     if cpu is None:
         return None
-    return lambda: os.sched_setaffinity(0, {cpu})
+    cpus = {cpu} if isinstance(cpu, int) else set(cpu)
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 class ServerProcess:
     """A FastAGI server in a child process, stderr kept (last lines) by a
     thread; ready once its port accepts a connection."""
 
-    def __init__(self, name: str, argv: list[str], port: int, *, cwd: Path = ROOT, cpu: int | None = None) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, *, cwd: Path = ROOT,
+                 cpu: int | set[int] | None = None) -> None:
         self.name, self.port = name, port
         self.proc = subprocess.Popen(argv, cwd=cwd, env=pythonpath_env(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -110,14 +144,15 @@ class ServerProcess:
         return code
 
 
-def agiflow_server(folder: Path, flow_file: Path, port: int, *, cpu: int | None = None,
+def agiflow_server(folder: Path, flow_file: Path, port: int, *, cpu: int | set[int] | None = None,
                    log_level: str = "INFO", database: str = "cdr.db", **server: Any) -> ServerProcess:
     """``agiflow serve`` on a fresh config, flows folder and database in
-    ``folder`` (or the ``database`` given: a PostgreSQL URL)."""
+    ``folder`` (or the ``database`` given: a PostgreSQL URL); one worker
+    unless ``workers`` says otherwise."""
     (folder / "flows").mkdir(parents=True, exist_ok=True)
     (folder / "flows" / flow_file.name).write_text(flow_file.read_text(encoding="utf-8"), encoding="utf-8")
     settings = {"host": "127.0.0.1", "port": port, "watch_interval": 0, "drain_timeout": 60,
-                "max_calls": 20000, "env_timeout": 5, **server}
+                "max_calls": 20000, "env_timeout": 5, "workers": 1, **server}
     (folder / "config.yaml").write_text(json.dumps({"server": settings, "flows": "flows", "database": database,
                                                     "log_level": log_level}), encoding="utf-8")
     argv = [sys.executable, "-c", SERVE, "serve", "-c", str(folder / "config.yaml")]
@@ -128,7 +163,7 @@ class LoadRun:
     """``bench/loadgen.py`` in a child process: its JSON event lines as they
     come (``on_event``), the final ``done`` record as ``result``."""
 
-    def __init__(self, args: list[str], *, cpu: int | None = None,
+    def __init__(self, args: list[str], *, cpu: int | set[int] | None = None,
                  on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, str(LOADGEN), *args], cwd=ROOT, env=pythonpath_env(),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 #: The benchmarks, in the order they run; docs/benchmarks.md has a section on each.
-BENCHMARKS = ("cdr_stall", "reports_bench", "lists_bench", "compare", "soak", "inprocess", "postgres_bench")
+BENCHMARKS = ("cdr_stall", "reports_bench", "lists_bench", "compare", "fleet", "soak", "inprocess", "postgres_bench")
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ from agi.storage.callbacks import CallbackError
 from agi.loading.loader import load_flows
 from agi.engine.model import Flow, FlowSet
 from agi.log_json import JsonFormatter
-from agi.log_output import BoundedFormatter, batched_stderr
+from agi.log_output import BoundedFormatter, batched_stderr, log_format
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -116,17 +116,19 @@ def describe_error(exc: BaseException, database: Database | None) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None, fmt: str = "text") -> None:
+def setup_logging(level: str, batched: bool = False, stream: TextIO | None = None, fmt: str = "text",
+                  worker: int | None = None) -> None:
     """Log to ``stream`` (stderr) at ``level``; ``batched`` (the server)
     writes routine lines in batches at most half a second apart (agi.log_output);
-    ``fmt`` ``json`` writes each line as a JSON object (agi.log_json)."""
+    ``fmt`` ``json`` writes each line as a JSON object (agi.log_json); a
+    ``worker``'s lines name it (after the logger, or as the field ``worker``)."""
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None
     stream = stream or sys.stderr
     handler = batched_stderr(stream) if batched else logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())
+    handler.setFormatter(JsonFormatter(worker=worker) if fmt == "json" else BoundedFormatter(log_format(worker)))
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 

@@ -34,6 +34,9 @@ class FlowLibrary:
         self.last_reload_at: float | None = None
         self.loaded_at: float | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
+        #: Report loads (and their errors) at DEBUG: a worker's, whose
+        #: supervisor reports each reload once for all its workers.
+        self.quiet = False
 
     def __call__(self) -> FlowSet:
         return self.current
@@ -69,16 +72,17 @@ class FlowLibrary:
         if errors:
             self.reload_errors += 1
             for error in errors:
-                log.error("%s", error)
-            log.error("flows not reloaded: %d errors; still serving the previous %d flows",
-                      len(errors), len(self.current))
+                log.log(logging.DEBUG if self.quiet else logging.ERROR, "%s", error)
+            log.log(logging.DEBUG if self.quiet else logging.ERROR,
+                    "flows not reloaded: %d errors; still serving the previous %d flows", len(errors), len(self.current))
             return errors
         previous, self.current, self.loaded_at = self.current, flows, self.last_reload_at
         self.commit = folder_commit(self.folder)
-        log.info("loaded %d flows from %s: %s%s", len(flows), self.folder, ", ".join(sorted(flows.flows)),
-                 f" (commit {self.commit})" if self.commit else "")
+        level = logging.DEBUG if self.quiet else logging.INFO
+        log.log(level, "loaded %d flows from %s: %s%s", len(flows), self.folder, ", ".join(sorted(flows.flows)),
+                f" (commit {self.commit})" if self.commit else "")
         for change in version_changes(previous.versions(), flows.versions()):
-            log.info("flow %s", change)
+            log.log(level, "flow %s", change)
         if self.on_load is not None:
             self.on_load(flows)
         return []

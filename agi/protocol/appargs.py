@@ -42,7 +42,7 @@ UNLIMITED = 1 << 30
 
 def escape(text: str) -> str:
     """``text`` as one argument: a backslash before each ``\\ " , ( ) [ ]``."""
-    if not any(char in SYNTAX for char in text):
+    if SYNTAX.isdisjoint(text):
         return text
     return "".join("\\" + char if char in SYNTAX else char for char in text)
 

@@ -33,7 +33,8 @@ class FastAGIFactory(Factory):
 
     def __init__(self, flows: Callable[[], FlowSet], cdr: CdrSink, config: ServerConfig,
                  clock: IReactorTime, wallclock: Callable[[], float] = time.time,
-                 services: Services | None = None, metrics: Metrics | None = None) -> None:
+                 services: Services | None = None, metrics: Metrics | None = None,
+                 node: str | None = None, worker: int | None = None) -> None:
         self.flows = flows
         self.cdr = cdr
         self.config = config
@@ -42,7 +43,8 @@ class FastAGIFactory(Factory):
         self.services = services or Services()
         #: When set, each call's AGI commands are timed (agi.metered.MeteredTransport).
         self.metrics = metrics
-        self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback)
+        self.settings = SessionSettings(max_line=config.max_command_line, fallback=config.fallback,
+                                        node=node, worker=worker)
         self.env_timeout = config.env_timeout
         self.max_reply_line = config.max_reply_line
         self.allow = AllowList.parse(config.allow)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import resource
 import signal
 import sqlite3
 from dataclasses import replace
-from typing import Any, Generator
+from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
@@ -33,7 +34,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 import psycopg
 
-from agi.config import Config, ServerConfig
+from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
@@ -45,7 +46,9 @@ from agi.server.factory import FastAGIFactory
 from agi.server.health import ServerState, list_users
 from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
+from agi.server.reuseport import listen_shared
 from agi.server.webhooks import TwistedWebhooks
+from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.migrations import SchemaError
@@ -55,28 +58,29 @@ from agi.db.sqlite_files import guard_against_sigbus
 log = logging.getLogger("agiflow.server")
 
 
-def serve(config: Config, reactor: Any = None) -> int:
+def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None) -> int:
     """Run the FastAGI server until SIGTERM/SIGINT; 1 if it cannot start or
-    some CDRs could not be written."""
+    some CDRs could not be written. As ``worker`` of a supervisor
+    (agi/server/fleet.py) it shares the supervisor's port and marks only
+    its own earlier process's calls interrupted."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
-    library = FlowLibrary(config.flows, on_load=lambda flows: warn_missing_lists(flows, config.database))
+    if worker is not None:
+        config = worker_config(config, worker.index)
+    # a worker's supervisor has warned about the lists its first load reads
+    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
-    store = CdrStore(config.database, journal=config.journal)
-    try:
-        interrupted = store.open()
-    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
+    node = node_name(config.server)
+    store = open_store(config, node, worker.index if worker else None)
+    if store is None:
         return 1
     guard_against_sigbus(str(config.database))  # a database file made immutable never kills the server
-    if interrupted:
-        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
-    server = make_service(config, library, store, reactor)
+    server = make_service(config, library, store, reactor, node=node, worker=worker)
     try:
         server.privilegedStartService()
     except ListenError as exc:
@@ -86,7 +90,13 @@ def serve(config: Config, reactor: Any = None) -> int:
         log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
         return 1
     address = server.listener.address
-    log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+    if worker is None:
+        log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+    else:
+        log.info("worker %d listening on %s:%d (pid %d)", worker.index, address.host, address.port, os.getpid())
+        Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
+        library.quiet = True  # its supervisor reports each reload, once for all workers
+        worker.notify(READY)
     if server.metrics is not None:
         where = server.metrics.address
         log.info("metrics and health on http://%s:%d/ (/metrics, /health, /ready)", where.host, where.port)
@@ -97,8 +107,27 @@ def serve(config: Config, reactor: Any = None) -> int:
     return 0 if server.cdrs_saved else 1
 
 
-def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any) -> "ServerService":
-    """The server's service tree over loaded flows and an opened CDR store."""
+def open_store(config: Config, node: str | None, worker: int | None = None) -> CdrStore | None:
+    """The CDR store, its schema up to date and the calls ``node`` (or only
+    its ``worker``) left running marked interrupted (see CdrStore.open);
+    None, logged, if it cannot be."""
+    store = CdrStore(config.database, journal=config.journal)
+    try:
+        interrupted = store.open(node, worker)
+    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
+        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
+        return None
+    if interrupted:
+        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
+    return store
+
+
+def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,
+                 node: str | None = None, worker: WorkerRole | None = None) -> "ServerService":
+    """The server's service tree over loaded flows and an opened CDR store;
+    ``node`` and the worker's number (1 for a single server) go into its CDR
+    rows; a ``worker`` listens beside the other workers and tells its
+    supervisor how each reload went."""
     webhooks = TwistedWebhooks(reactor)
     listen = config.server.metrics
     metrics = PrometheusMetrics() if listen is not None else None
@@ -106,18 +135,19 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     threads = DatabaseThreads(reactor, config.database_timeout)
     services = off_the_reactor(services, threads, postgres=isinstance(config.database, PostgresUrl))
     calls = MeteredCdr(store, metrics) if metrics is not None else None
-    factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics)
+    factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics,
+                             node=node, worker=worker.index if worker else 1)
     if config.log_format == "json":  # its lines carry the linkedid: ask Asterisk for it
         factory.settings = replace(factory.settings, linkedid=True)
     server = ServerService(factory)
     children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
-                               FlowsService(library, config.server, reactor), CdrWriterService(store),
-                               DatabaseThreadsService(threads), WebhooksService(webhooks)]
+                               FlowsService(library, config.server, reactor, worker.reloaded if worker else None),
+                               CdrWriterService(store), DatabaseThreadsService(threads), WebhooksService(webhooks)]
     if listen is not None and metrics is not None and calls is not None:
         state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
         site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
         children.append(MetricsService(listen, site, reactor))
-    children.append(FastAGIService(config.server, factory, reactor))
+    children.append(FastAGIService(config.server, factory, reactor, shared_port=worker is not None))
     for child in children:
         child.setServiceParent(server)
     return server
@@ -159,11 +189,17 @@ class FastAGIService(TCPServer):
     """The FastAGI listener; stopping it closes the port, then lets running
     calls end for up to ``drain_timeout`` seconds."""
 
-    def __init__(self, config: ServerConfig, factory: FastAGIFactory, reactor: Any) -> None:
+    def __init__(self, config: ServerConfig, factory: FastAGIFactory, reactor: Any, shared_port: bool = False) -> None:
         super().__init__(config.port, factory, interface=config.host, reactor=reactor)
         self.setName("fastagi")
         self.config = config
         self.factory = factory
+        self.shared_port = shared_port
+
+    def _getPort(self) -> Any:
+        if not self.shared_port:
+            return super()._getPort()
+        return listen_shared(self.reactor, self.config.host, self.config.port, self.factory)
 
     def privilegedStartService(self) -> None:
         _allow_open_files(self.config.max_calls)
@@ -177,8 +213,18 @@ class FastAGIService(TCPServer):
 
     @defer.inlineCallbacks
     def stopService(self) -> Generator[Any, Any, None]:
+        self._accept_waiting()
         yield super().stopService()
         yield self.factory.drain(self.config.drain_timeout)
+
+    def _accept_waiting(self) -> None:
+        """Take the connections the system has already accepted on the port,
+        as its last calls: closing a listening socket resets them, and
+        Asterisk, once connected, tries no other server (``hagi://``)."""
+        port: Any = self._port
+        if getattr(port, "connected", False) and hasattr(port, "numberAccepts"):
+            port.numberAccepts = max(port.numberAccepts, self.config.max_calls)
+            port.doRead()
 
 
 class CdrWriterService(Service):
@@ -233,13 +279,16 @@ class WebhooksService(Service):
 
 class FlowsService(MultiService):
     """Reloads the flows on SIGHUP and, every ``watch_interval`` seconds
-    (0: never), when a flow file was added, removed or changed."""
+    (0: never), when a flow file was added, removed or changed;
+    ``on_reload(ok)`` hears how each SIGHUP's reload went."""
 
-    def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any) -> None:
+    def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any,
+                 on_reload: Callable[[bool], object] | None = None) -> None:
         super().__init__()
         self.setName("flows")
         self.library = library
         self.reactor = reactor
+        self.on_reload = on_reload
         self._previous: Any = None
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, library.reload_if_changed)
@@ -259,8 +308,10 @@ class FlowsService(MultiService):
         self.reactor.callFromThread(self._reload)
 
     def _reload(self) -> None:
-        log.info("SIGHUP: reloading flows")
-        self.library.reload()
+        log.log(logging.DEBUG if self.library.quiet else logging.INFO, "SIGHUP: reloading flows")
+        ok = not self.library.reload()
+        if self.on_reload is not None:
+            self.on_reload(ok)
 
 
 class LogFlushService(TimerService):
@@ -315,6 +366,18 @@ def _allow_open_files(max_calls: int) -> None:
     if target < wanted:
         log.warning("server.max_calls is %d but only %d files may be open (ulimit -n): "
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
+
+
+def list_warnings(database: Database, skip_first: bool = False) -> Callable[[FlowSet], None]:
+    """warn_missing_lists for each load of the flows (but the first, with ``skip_first``)."""
+    warn = [not skip_first]
+
+    def on_load(flows: FlowSet) -> None:
+        if warn[0]:
+            warn_missing_lists(flows, database)
+        warn[0] = True
+
+    return on_load
 
 
 def warn_missing_lists(flows: FlowSet, database: Database) -> None:

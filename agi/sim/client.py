@@ -12,6 +12,7 @@ from __future__ import annotations
 import select
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agi.sim.asterisk import SimulatedAsterisk
@@ -102,9 +103,39 @@ def run_simulated_call(
     environment lines. The result tells whether the server closed the
     socket and how many seconds after connecting.
     """
-    result = SimulatedCallResult()
     start = time.monotonic()
-    sock = socket.create_connection((host, port), timeout=timeout)
+    return _run_on(socket.create_connection((host, port), timeout=timeout), sim, start, timeout=timeout,
+                   script_path=script_path, split_segments=split_segments,
+                   close_after_env_lines=close_after_env_lines)
+
+
+#: Asterisk's connect timeout for a FastAGI server (MAX_AGI_CONNECT in res_agi.c).
+AGI_CONNECT_TIMEOUT = 2.0
+
+
+def run_simulated_ha_call(servers: Sequence[tuple[str, int]], sim: SimulatedAsterisk, *, timeout: float = 10.0,
+                          connect_timeout: float = AGI_CONNECT_TIMEOUT,
+                          script_path: str = "flow") -> tuple[SimulatedCallResult, int | None]:
+    """Run one call as Asterisk's ``hagi://`` does once its SRV lookup has
+    given ``servers`` in order: try each in turn; a connect that is refused
+    or not answered within ``connect_timeout`` goes on to the next; the
+    first that accepts runs the whole call, and there is no going back after
+    that. Returns the result and the index of that server (None, and an
+    empty result, when none accepted: Asterisk sets AGISTATUS=FAILURE)."""
+    start = time.monotonic()
+    for index, (host, port) in enumerate(servers):
+        try:
+            sock = socket.create_connection((host, port), timeout=connect_timeout)
+        except OSError:
+            continue
+        return _run_on(sock, sim, start, timeout=timeout, script_path=script_path), index
+    return SimulatedCallResult(seconds=time.monotonic() - start), None
+
+
+def _run_on(sock: socket.socket, sim: SimulatedAsterisk, start: float, *, timeout: float, script_path: str,
+            split_segments: bool = False, close_after_env_lines: int | None = None) -> SimulatedCallResult:
+    """The call on a connected socket; closes it."""
+    result = SimulatedCallResult()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     wire = _Wire(sock, start + timeout, split_segments)
     try:

@@ -99,12 +99,29 @@ def ensure_step_key(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_call_steps_call_seq")  # the key replaces it
 
 
-def mark_interrupted(conn: Any, now: str) -> int:
+#: The rows of one node's processes, and rows that name no node (written
+#: before the column existed, or by agiflow-agi).
+OF_NODE = " AND (node IS NULL OR node = :node)"
+#: The rows of one worker of one node.
+OF_WORKER = " AND node = :node AND worker = :worker"
+
+
+def mark_interrupted(conn: Any, now: str, node: str | None = None, worker: int | None = None) -> int:
     """Close the rows of calls a previous server left running; their count.
-    ``conn``: an autocommit connection of either backend."""
+    ``conn``: an autocommit connection of either backend.
+
+    Without ``node``, every such row. With ``node``, the rows of that node's
+    workers and those that name no node; with ``worker`` too, that worker's
+    only. Other servers sharing the database keep their running calls' rows."""
+    params: dict[str, Any] = {"interrupted": INTERRUPTED, "now": now}
+    scope = ""
+    if node is not None:
+        scope, params["node"] = (OF_NODE if worker is None else OF_WORKER), node
+        if worker is not None:
+            params["worker"] = worker
     conn.execute("BEGIN IMMEDIATE")
     try:
-        count = conn.execute(MARK_INTERRUPTED, {"interrupted": INTERRUPTED, "now": now}).rowcount
+        count = conn.execute(MARK_INTERRUPTED + scope, params).rowcount
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -93,11 +93,12 @@ class CdrStore:
         self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
         self._batch: list[tuple[str, Any]] = []  # the batch being written
 
-    def open(self) -> int:
+    def open(self, node: str | None = None, worker: int | None = None) -> int:
         """Bring the schema up to date (migrations that are safe while other
         servers run), write what a previous run left in the journal (a
         database error here is raised: not starting), and mark calls left
-        running by a previous server as interrupted; returns how many were."""
+        running by a previous server as interrupted (only those of ``node``,
+        or of its ``worker``: see ``mark_interrupted``); returns how many were."""
         upgrade(self.database, online_only=True, clock=self.clock)
         if self.journal is not None and self.journal.open():
             log.warning("writing %d CDR operations a previous run left in the journal %s",
@@ -108,7 +109,7 @@ class CdrStore:
         conn = connections.writer_connector(self.database, self.busy_timeout)(self.path)
         connections.prepare_writer(conn, self.busy_timeout)
         try:
-            return mark_interrupted(conn, iso(self.clock()) or "")
+            return mark_interrupted(conn, iso(self.clock()) or "", node, worker)
         finally:
             conn.close()
 

@@ -22,10 +22,10 @@ from listen import port_from_arguments
 COMMANDS = [
     b"ANSWER",
     b'STREAM FILE "agiflow/welcome" ""',
+    b'EXEC "MixMonitor" "%s.wav,b"',
     b'GET DATA "agiflow/main-menu" "5000" "1"',
     b'SET VARIABLE "CDR(department)" "support"',
     b'SET VARIABLE "QUEUE_PRIO" "10"',
-    b'EXEC "MixMonitor" "%s.wav,b"',
     b'SET VARIABLE "QUEUESTATUS" ""',
     b'SET VARIABLE "ABANDONED" ""',
     b'SET VARIABLE "QEHOLDTIME" ""',

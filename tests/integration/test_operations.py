@@ -58,7 +58,9 @@ class Observed:
 
 
 def serve(folder: Path, log_format: str = "text", **server: Any) -> ServerProcess:
-    config = write_config(folder, metrics={"port": 0}, **server)
+    """One worker: its metrics count every call (with several, each worker
+    counts its own on a listener of its own: test_workers.py)."""
+    config = write_config(folder, metrics={"port": 0}, **{"workers": 1, **server})
     document = json.loads(config.read_text(encoding="utf-8"))
     config.write_text(json.dumps({**document, "log_format": log_format}), encoding="utf-8")
     process = ServerProcess(config)

@@ -135,11 +135,33 @@ class ServerProcess:
                 self.proc.wait(5)
         self._reader.join(2)
 
+    def pids(self) -> list[int]:
+        """The server's processes: it, and its workers when it has several."""
+        found = [self.pid]
+        for pid in found:
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes have used so far."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def open_sockets(self) -> int:
+        """Sockets the server's processes hold open (a worker opens its
+        database files on its first call: only sockets tell connections)."""
+        count = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        return count
 
 
 @contextlib.contextmanager

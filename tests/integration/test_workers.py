@@ -1,0 +1,196 @@
+"""``agiflow serve`` with two workers, as real processes: both take calls on
+one port and write one database, SIGHUP and SIGTERM reach both, a worker
+killed in the middle of calls is started again and marks only its own calls
+interrupted, and the workers never outlive their supervisor."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid,
+                                     query, simulated, start_server, support_caller, write_config)
+
+pytestmark = pytest.mark.integration
+
+NODE = "pbx-test"
+STARTED = r"worker {index} started \(pid (\d+)\)"
+
+
+def fleet(folder: Path, servers: list[ServerProcess], **settings: object) -> ServerProcess:
+    process = start_server(folder, workers=2, node=NODE, **settings)
+    servers.append(process)
+    return process
+
+
+def worker_pid(process: ServerProcess, index: int, since: int = 0) -> int:
+    return int(process.wait_for_log(STARTED.format(index=index), since=since).group(1))
+
+
+def running_rows(process: ServerProcess, uniqueids: list[str]) -> dict[str, int]:
+    """uniqueid -> worker of the calls among ``uniqueids`` whose rows are in progress."""
+    marks = ",".join("?" * len(uniqueids))
+    rows = query(process.database, f"SELECT call_id, node, worker FROM calls WHERE status = 'in_progress' "
+                                   f"AND call_id IN ({marks})", tuple(uniqueids))
+    assert all(row["node"] == NODE for row in rows)
+    return {row["call_id"]: row["worker"] for row in rows}
+
+
+def hold_calls_on_both_workers(process: ServerProcess) -> dict[str, HeldCall]:
+    """Calls waiting at their menu, opened until each worker runs at least
+    one (the kernel picks the worker of each connection)."""
+    held: dict[str, HeldCall] = {}
+    while len(held) < 40:
+        uniqueid = new_uniqueid()
+        held[uniqueid] = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support")
+        assert held[uniqueid].hold_at(3).upper().startswith("GET DATA")
+        if len(held) >= 2 and len(set(wait_running(process, list(held)).values())) == 2:
+            return held
+    raise AssertionError("40 calls and one worker took them all")
+
+
+def wait_running(process: ServerProcess, uniqueids: list[str], timeout: float = 5.0) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while len(rows := running_rows(process, uniqueids)) < len(uniqueids):
+        assert time.monotonic() < deadline, f"rows never written: {rows}"
+        time.sleep(0.02)
+    return rows
+
+
+def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers, watch_interval=0, metrics={"port": 0})
+    for index in (1, 2):  # each worker answers on a metrics listener of its own
+        url = process.wait_for_log(rf"\(worker {index}\): metrics and health on (http://\S+/)").group(1)
+        with urllib.request.urlopen(url + "health", timeout=5) as page:
+            assert json.load(page)["accepting_calls"] is True
+    uniqueids = [new_uniqueid() for _ in range(40)]
+    for uniqueid in uniqueids:
+        result = call(process, simulated("closed", uniqueid))
+        assert result.closed_by_server and not result.timed_out, result
+    ran = [(row["node"], row["worker"]) for u in uniqueids for row in finished_cdr(process.database, u)
+           if row["status"] == "completed"]
+    assert len(ran) == 40 and set(ran) == {(NODE, 1), (NODE, 2)}
+
+    flow = tmp_path / "flows" / "closed.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8").replace("agiflow/office-closed", "agiflow/closed-v2"),
+                    encoding="utf-8")
+    since = process.mark()
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_for_log(r"agiflow\.server: all 2 workers serve the new flows", since=since)
+    reports = [line for line in process.log(since).splitlines() if "loaded" in line]
+    assert len(reports) == 1 and "agiflow.flows: loaded" in reports[0], "the reload is reported once"
+    for _ in range(20):
+        result = call(process, simulated("closed", new_uniqueid()))
+        assert any("agiflow/closed-v2" in c for c in result.commands), "a worker kept the old flow"
+
+
+def test_sigterm_drains_the_calls_of_every_worker_then_the_supervisor_exits_0(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers)
+    held = hold_calls_on_both_workers(process)
+    try:
+        process.proc.send_signal(signal.SIGTERM)
+        for index in (1, 2):
+            process.wait_for_log(rf"\(worker {index}\): draining \d+ calls")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((HOST, process.port), timeout=2).close()
+        assert process.proc.poll() is None, "the supervisor exited with calls in progress"
+        for held_call in held.values():
+            held_call.finish(held_call.commands[-1])
+    finally:
+        for held_call in held.values():
+            held_call.close()
+    assert process.wait_exit() == 0, process.log()
+    statuses = {u: [r["status"] for r in finished_cdr(process.database, u)] for u in held}
+    assert statuses == {u: ["completed"] for u in held}
+    assert "Traceback" not in process.log()
+
+
+def test_a_killed_worker_is_started_again_and_marks_only_its_own_calls_interrupted(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers)
+    held = hold_calls_on_both_workers(process)
+    nodes = wait_running(process, list(held))
+    since = process.mark()
+    os.kill(worker_pid(process, 1), signal.SIGKILL)
+    try:
+        process.wait_for_log(r"worker 1 killed by SIGKILL; its calls were cut; starting it again", since=since)
+        replacement = worker_pid(process, 1, since=since)
+        process.wait_for_log(r"\(worker 1\): worker 1 listening", since=since)
+        process.wait_for_log(r"\(worker 1\): marked \d+ calls left running .* as interrupted", since=since)
+        for uniqueid, held_call in held.items():
+            if nodes[uniqueid] == 1:
+                assert held_call.next_command() is None, "a killed worker's call kept its socket"
+            else:
+                held_call.finish(held_call.commands[-1])  # worker 2's calls never noticed
+    finally:
+        for held_call in held.values():
+            held_call.close()
+    expected = {u: "interrupted" if worker == 1 else "completed" for u, worker in nodes.items()}
+    assert {u: finished_cdr(process.database, u)[0]["status"] for u in held} == expected
+    assert replacement != worker_pid(process, 1)
+    for _ in range(10):
+        uniqueid = new_uniqueid()
+        assert call(process, simulated("closed", uniqueid)).closed_by_server
+        assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
+    assert process.proc.poll() is None
+
+
+def test_the_workers_stop_at_once_with_a_killed_supervisor(tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers)
+    pids = [worker_pid(process, index) for index in (1, 2)]
+    uniqueid = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support")
+    try:
+        held.hold_at(3)
+        wait_running(process, [uniqueid])
+        process.proc.kill()
+        process.wait_exit()
+        assert held.next_command() is None
+    finally:
+        held.close()
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "a worker outlived its supervisor"
+        time.sleep(0.05)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((HOST, process.port), timeout=2).close()
+    again = ServerProcess(process.config)
+    servers.append(again)
+    again.wait_listening()
+    assert [r["status"] for r in finished_cdr(again.database, uniqueid)] == ["interrupted"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_port_in_use_stops_the_start_in_one_line(tmp_path: Path, servers: list[ServerProcess]) -> None:
+    running = fleet(tmp_path / "first", servers)
+    for holder in ("agiflow", "other"):
+        with socket.socket() as other:
+            port = running.port
+            if holder == "other":
+                other.bind((HOST, 0))
+                other.listen()
+                port = other.getsockname()[1]
+            config = write_config(tmp_path / f"second-{holder}", port=port, workers=2)
+            done = subprocess.run([sys.executable, "-m", "agi.cli", "serve", "-c", str(config)],
+                                  cwd=config.parent, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1, done.stderr
+        assert re.search(rf"cannot listen on 127\.0\.0\.1:{port}: .*[Aa]ddress already in use", done.stderr)
+        assert "worker" not in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,327 @@
+"""The supervisor of ``agiflow serve --workers N`` without processes: a fake
+spawn stands for reactor.spawnProcess and a clock for time, so starting,
+restarting with backoff, forwarding signals and stopping are exact."""
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any, Iterator
+
+import pytest
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
+
+from agi.server.fleet import Backoff, WorkerProcess, WorkersService, command_for
+from agi.server.fleet_reload import ReloadFlows
+from agi.server.worker import KEPT, READY_FD, RELOADED
+
+
+class FakeProcess:
+    """What the supervisor keeps of a spawned worker."""
+
+    def __init__(self, protocol: WorkerProcess, argv: list[str], pid: int, child_fds: dict[int, Any]) -> None:
+        self.protocol, self.argv, self.pid, self.child_fds = protocol, argv, pid, child_fds
+        self.signals: list[str] = []
+
+    def signalProcess(self, name: str) -> None:
+        self.signals.append(name)
+
+    def ready(self) -> None:
+        self.protocol.childDataReceived(READY_FD, b"rea")
+        self.protocol.childDataReceived(READY_FD, b"dy\n")
+
+    def exit(self, status: int = 0, signum: int | None = None) -> None:
+        reason = (ProcessDone(status) if status == 0 and signum is None
+                  else ProcessTerminated(None if signum else status, signum))
+        self.protocol.processEnded(Failure(reason))
+
+
+class Spawner:
+    def __init__(self) -> None:
+        self.spawned: list[FakeProcess] = []
+
+    def __call__(self, protocol: WorkerProcess, executable: str, argv: list[str], *, env: dict[str, str],
+                 childFDs: dict[int, Any]) -> FakeProcess:
+        assert executable == argv[0] and env
+        process = FakeProcess(protocol, argv, 1000 + len(self.spawned), childFDs)
+        self.spawned.append(process)
+        return process
+
+    def running(self, index: int) -> FakeProcess:
+        return [p for p in self.spawned if p.protocol.worker.index == index][-1]
+
+
+def workers(count: int = 3, **options: Any) -> tuple[WorkersService, Spawner, MemoryReactorClock]:
+    reactor = MemoryReactorClock()
+    spawn = Spawner()
+    service = WorkersService(count, lambda index: ["python", "serve", "--worker", str(index)], reactor,
+                             spawn=spawn, **options)
+    return service, spawn, reactor
+
+
+@pytest.fixture
+def started() -> Iterator[tuple[WorkersService, Spawner, MemoryReactorClock]]:
+    service, spawn, reactor = workers()
+    service.startService()
+    for process in spawn.spawned:
+        process.ready()
+    assert service.started.called
+    yield service, spawn, reactor
+
+
+def test_every_worker_is_started_with_its_index_and_the_node_is_up_once_all_listen() -> None:
+    service, spawn, reactor = workers(3)
+    service.startService()
+    assert [p.argv[-1] for p in spawn.spawned] == ["1", "2", "3"]
+    # standard input is the lifeline, descriptor 3 says ready, the log goes where the supervisor's goes
+    assert all(p.child_fds == {0: "w", 1: 1, 2: 2, READY_FD: "r"} for p in spawn.spawned)
+    spawn.spawned[0].ready()
+    spawn.spawned[2].ready()
+    assert not service.started.called
+    spawn.spawned[1].ready()
+    assert service.started.called
+
+
+def test_the_workers_get_the_port_the_supervisor_holds() -> None:
+    command = command_for(lambda index: ["agiflow", "serve", "--worker", str(index)], 40123)
+    assert command(2) == ["agiflow", "serve", "--worker", "2", "--port", "40123"]
+
+
+def test_a_worker_that_dies_is_started_again_and_the_others_keep_serving(started: Any) -> None:
+    service, spawn, reactor = started
+    reactor.advance(100)
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    assert not service.workers[1].alive and service.workers[0].alive and service.workers[2].alive
+    assert len(spawn.spawned) == 3
+    reactor.advance(0.5)
+    assert len(spawn.spawned) == 4 and spawn.spawned[-1].argv[-1] == "2"
+    assert service.workers[1].alive and service.workers[1].exits == [(None, signal.SIGKILL)]
+
+
+def test_a_worker_that_keeps_dying_young_waits_twice_as_long_each_time(started: Any) -> None:
+    service, spawn, reactor = started
+    waits = []
+    for _ in range(9):
+        spawn.running(1).exit(status=1)
+        before = len(spawn.spawned)
+        waited = 0.0
+        while len(spawn.spawned) == before:
+            reactor.advance(0.25)
+            waited += 0.25
+        waits.append(waited)
+        spawn.running(1).ready()
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_backoff_starts_over_once_a_worker_has_run_long_enough() -> None:
+    backoff = Backoff(first=0.5, longest=30.0, stable_after=30.0)
+    assert [backoff.delay(1.0) for _ in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff.delay(29.9) == 8.0
+    assert backoff.delay(30.0) == 0.5
+    assert backoff.delay(3600.0) == 0.5
+
+
+def test_a_worker_that_dies_before_it_listens_fails_the_start() -> None:
+    service, spawn, reactor = workers(2)
+    service.startService()
+    spawn.spawned[0].ready()
+    spawn.spawned[1].exit(status=1)
+    failures: list[Failure] = []
+    service.started.addErrback(failures.append)
+    assert "worker 2 exited with status 1 before it listened" in failures[0].getErrorMessage()
+    assert len(spawn.spawned) == 2, "a worker that cannot start is not started again and again"
+
+
+def test_workers_that_do_not_listen_in_time_fail_the_start() -> None:
+    service, spawn, reactor = workers(2, start_timeout=10.0)
+    service.startService()
+    spawn.spawned[0].ready()
+    reactor.advance(10.0)
+    failures: list[Failure] = []
+    service.started.addErrback(failures.append)
+    assert "workers [2] did not listen within 10s" in failures[0].getErrorMessage()
+
+
+def test_stop_sends_sigterm_to_every_worker_and_ends_when_the_last_has_drained(started: Any) -> None:
+    service, spawn, reactor = started
+    stopped = service.stopService()
+    assert [p.signals for p in spawn.spawned] == [["TERM"], ["TERM"], ["TERM"]]
+    spawn.running(1).exit(0)
+    spawn.running(3).exit(0)
+    reactor.advance(20)  # worker 2 drains a long call
+    assert not stopped.called
+    spawn.running(2).exit(0)
+    assert stopped.called and service.clean
+    assert len(spawn.spawned) == 3, "no worker is started again while stopping"
+
+
+def test_a_worker_that_fails_its_stop_makes_the_stop_unclean(started: Any) -> None:
+    service, spawn, reactor = started
+    stopped = service.stopService()
+    spawn.running(1).exit(0)
+    spawn.running(2).exit(1)  # CDRs it could not write
+    spawn.running(3).exit(0)
+    assert stopped.called and not service.clean
+
+
+def test_a_worker_still_running_after_the_stop_timeout_is_killed(started: Any) -> None:
+    service, spawn, reactor = workers(2, stop_timeout=90.0)
+    service.startService()
+    for process in spawn.spawned:
+        process.ready()
+    stopped = service.stopService()
+    spawn.running(1).exit(0)
+    reactor.advance(89.9)
+    assert spawn.running(2).signals == ["TERM"]
+    reactor.advance(0.1)
+    assert spawn.running(2).signals == ["TERM", "KILL"]
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    assert stopped.called and not service.clean
+
+
+def test_stopping_cancels_a_restart_that_was_waiting(started: Any) -> None:
+    service, spawn, reactor = started
+    spawn.running(3).exit(status=1)
+    stopped = service.stopService()
+    spawn.running(1).exit(0)
+    spawn.running(2).exit(0)
+    assert stopped.called
+    reactor.advance(60)
+    assert len(spawn.spawned) == 3 and not reactor.getDelayedCalls()
+
+
+class Library:
+    """A flow library whose files change when the test says."""
+
+    def __init__(self) -> None:
+        self.files = ("v1",)
+        self.loads = 0
+
+    def snapshot(self) -> tuple[str, ...]:
+        return self.files
+
+    def reload(self) -> list[str]:
+        self.loads += 1
+        return []
+
+
+def reloading(started: Any, watch_interval: float = 0) -> tuple[ReloadFlows, Library]:
+    service, spawn, reactor = started
+    library = Library()
+    return ReloadFlows(library, service, watch_interval, reactor), library  # type: ignore[arg-type]
+
+
+def answer(process: FakeProcess, news: bytes) -> None:
+    process.protocol.childDataReceived(READY_FD, news)
+
+
+def test_sighup_reaches_every_worker_and_is_reported_once_all_have_reloaded(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    with caplog.at_level(logging.INFO):
+        reload.reload()
+        assert [p.signals for p in spawn.spawned] == [["HUP"], ["HUP"], ["HUP"]]
+        answer(spawn.running(1), RELOADED)
+        answer(spawn.running(3), RELOADED)
+        assert library.loads == 0, "the reload was reported before every worker had done it"
+        answer(spawn.running(2), RELOADED)
+    assert library.loads == 1 and "all 3 workers serve the new flows" in caplog.text
+
+
+def test_invalid_flows_are_kept_by_every_worker_and_reported_once(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    with caplog.at_level(logging.INFO):
+        for process in spawn.spawned:
+            answer(process, KEPT)
+    assert library.loads == 1 and "all 3 workers keep the flows they serve" in caplog.text
+
+
+def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started: Any) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    answer(spawn.running(1), RELOADED)
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    assert library.loads == 0
+    reactor.advance(30.0)  # worker 3 never answered
+    assert library.loads == 1 and not reload.busy
+
+
+def test_workers_that_read_different_files_reload_again(started: Any) -> None:
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    reload.reload()
+    answer(spawn.running(1), RELOADED)
+    answer(spawn.running(2), KEPT)
+    answer(spawn.running(3), RELOADED)
+    assert [len(p.signals) for p in spawn.spawned] == [2, 2, 2]
+
+
+def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None:
+    """One watcher, the supervisor's: the workers never load the files on
+    their own, so none keeps a set the others dropped."""
+    service, spawn, reactor = started
+    reload, library = reloading(started, watch_interval=2.0)
+    reload.startService()
+    try:
+        reactor.advance(2.0)
+        assert all(p.signals == [] for p in spawn.spawned)
+        library.files = ("v2",)
+        reactor.advance(2.0)
+        assert all(p.signals == ["HUP"] for p in spawn.spawned)
+        library.files = ("v3",)
+        reactor.advance(2.0)  # the reload of v2 is not done: v3 waits for it
+        assert all(p.signals == ["HUP"] for p in spawn.spawned)
+        for process in spawn.spawned:
+            answer(process, RELOADED)
+        reactor.advance(2.0)
+        assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned)
+    finally:
+        reload.stopService()
+
+
+def test_workers_watch_no_flow_file_of_their_own() -> None:
+    from agi.config import Config, ServerConfig
+    from agi.server.worker import worker_config
+
+    assert worker_config(Config(server=ServerConfig(watch_interval=2.0)), 1).server.watch_interval == 0
+
+
+class FakePort:
+    """A listening port with connections the system has already accepted."""
+
+    def __init__(self, waiting: int) -> None:
+        self.connected, self.numberAccepts, self.waiting = True, 1, waiting
+        self.events: list[str] = []
+
+    def doRead(self) -> None:
+        taken = min(self.waiting, self.numberAccepts)
+        self.waiting -= taken
+        self.events.append(f"accepted {taken}")
+
+    def stopListening(self) -> None:
+        self.connected = False
+        self.events.append(f"closed, resetting {self.waiting}")
+
+
+def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_closes(tmp_path: Any) -> None:
+    """Closing a listening socket resets the connections waiting in its
+    backlog; Asterisk, already connected, would not try the next server."""
+    from agi.config import ServerConfig
+    from agi.server.service import FastAGIService
+
+    class Factory:
+        def drain(self, timeout: float) -> Any:
+            from twisted.internet import defer
+            return defer.succeed(None)
+
+    service = FastAGIService(ServerConfig(max_calls=500), Factory(), MemoryReactorClock())  # type: ignore[arg-type]
+    service._port = port = FakePort(waiting=30)
+    service.running = True
+    stopped = service.stopService()
+    assert stopped.called and port.events == ["accepted 30", "closed, resetting 0"]
