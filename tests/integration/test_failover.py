@@ -52,7 +52,7 @@ class Callers:
 
     def __init__(self, nodes: list[ServerProcess], threads: int = 4) -> None:
         self.servers = [(HOST, n.port) for n in nodes]
-        self.calls: list[tuple[str, int | None, float, bool]] = []  # uniqueid, node index, when, completed
+        self.calls: list[tuple[str, int | None, float, bool]] = []  # uniqueid, node index, began, completed
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
         for thread in self.threads:
@@ -63,9 +63,10 @@ class Callers:
             order = random.sample(range(len(self.servers)), len(self.servers))
             call = uniqueid()
             sim = simulated("closed", call)
+            began = time.monotonic()  # a call is counted from its connection, not its end
             result, index = run_simulated_ha_call([self.servers[i] for i in order], sim, timeout=10)
             completed = result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed"
-            self.calls.append((call, None if index is None else order[index], time.monotonic(), completed))
+            self.calls.append((call, None if index is None else order[index], began, completed))
 
     def served_by(self, index: int, after: float = 0.0) -> int:
         return sum(1 for _, i, when, _ in self.calls if i == index and when > after)
