@@ -17,6 +17,7 @@ from agi.engine.context import CallContext, CallInfo
 from agi.engine.step import STEP_FAILURES
 from agi.engine.interpreter import CallResult, StepRecord, run_call
 from agi.engine.model import Flow, FlowSet
+from agi.lists.numbers import normaliser
 from agi.log_json import PREFIX_FIELD
 from agi.log_output import WarningBudget, shorten
 from agi.metrics import NO_METRICS
@@ -128,7 +129,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     call_fields: dict[str, Any] = {"uniqueid": shorten(info.id or "-", PREFIX_PART), "linkedid": None,
                                    "flow": shorten(env.flow_name or "-", PREFIX_PART)}
     call_log = CallLogAdapter(log, call_fields)
-    cdr.call_started(_start_row(key, env, info, flow, started, settings))
+    region = services.default_region if services else Services.default_region
+    cdr.call_started(_start_row(key, env, info, flow, started, settings, region))
     channel = Channel(transport, settings.max_line, clock, call_log, services.metrics if services else NO_METRICS)
     if settings.linkedid:
         call_fields["linkedid"] = await _linkedid(channel)
@@ -169,7 +171,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
 
 
 def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None, started: float,
-               settings: SessionSettings) -> dict[str, Any]:
+               settings: SessionSettings, region: str) -> dict[str, Any]:
     """The CDR row as the call begins: it exists even if the server dies,
     and says which server process (``node``, ``worker``) ran it if it does.
     Its text comes from the network: each value is cut at its cap."""
@@ -178,7 +180,20 @@ def _start_row(key: str, env: AgiEnvironment, info: CallInfo, flow: Flow | None,
                     "caller": info.caller, "caller_name": info.caller_name, "called": info.called,
                     "channel": info.channel, "context": info.context, "extension": info.extension,
                     "args": capped_json(list(info.args)), "started_at": iso(started), "status": IN_PROGRESS,
-                    "node": settings.node, "worker": settings.worker})
+                    "node": settings.node, "worker": settings.worker,
+                    "direction": flow.direction if flow else None, "caller_e164": _e164(info.caller, region)})
+
+
+def _e164(caller: str | None, region: str) -> str | None:
+    """The caller's number in E.164, read as ``region`` (``default_region``)
+    dials it: how the reports tell one caller from another (``+34600…``,
+    ``0034600…`` and ``600…`` are one). None when it is no phone number."""
+    if not caller:
+        return None
+    try:
+        return normaliser(region).number(caller)
+    except ValueError:
+        return None
 
 
 def _end_values(summary: CallResult, fields: dict[str, Any], recorded: dict[str, Any], started: float,

@@ -42,6 +42,14 @@ STATUSES = (IN_PROGRESS, COMPLETED, CALLER_HANGUP, FAILED, UNKNOWN_FLOW, INTERRU
 #: How a flow that ran can end: what a flow test may expect.
 FLOW_END_STATUSES = (CALLER_HANGUP, COMPLETED, FAILED)
 
+# -- directions (Flow.direction; calls.direction) ----------------------------------
+
+#: A call that came in: the reports' offered, answered and abandoned count these.
+INBOUND = "inbound"
+#: A call agiflow's flows placed (a campaign leg, a callback): the campaign report's.
+OUTBOUND = "outbound"
+DIRECTIONS = (INBOUND, OUTBOUND)
+
 # -- CDR columns (docs/cdr.md), in table order ----------------------------------
 
 #: calls columns the session fills as the call starts and ends.
@@ -55,6 +63,8 @@ SESSION_COLUMNS: dict[str, type] = {
     "recording_commands": int, "refused_commands": str,
     # the server process that ran the call: server.node, and its worker's number
     "node": str, "worker": int,
+    # the flow's direction (inbound, outbound); the caller in E.164 (default_region)
+    "direction": str, "caller_e164": str,
 }
 #: calls columns steps fill with ``CallContext.record``.
 STEP_FILLED_COLUMNS: dict[str, type] = {
@@ -62,7 +72,7 @@ STEP_FILLED_COLUMNS: dict[str, type] = {
     "queue_status": str, "queue_wait": float, "talk_time": float, "dialled": str,
     "dial_status": str, "robinson": str, "robinson_list": str, "blocked": str, "callback": str,
     "agent": str, "agent_interface": str, "history": str, "supervisor": str,
-    "consent_key": str, "consent_at": str,
+    "consent_key": str, "consent_at": str, "ring_time": float, "hangup_cause": str,
 }
 #: The calls table: a row per call.
 CALL_COLUMNS: dict[str, type] = {**SESSION_COLUMNS, **STEP_FILLED_COLUMNS}

@@ -140,6 +140,9 @@ VERSION_3 = (
     "CREATE INDEX IF NOT EXISTS idx_supervisor_audit_at ON supervisor_audit (at)",
 )
 
+VERSION_4 = tuple(f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column} {_TYPES[CALL_COLUMNS[column]]}"
+                  for column in ("direction", "caller_e164", "ring_time", "hangup_cause"))
+
 # -- the history step ---------------------------------------------------------------
 
 def history_lookup(columns: tuple[str, ...], spellings: int, limit: int) -> str:

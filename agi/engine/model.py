@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
+from agi.vocabulary import INBOUND
+
 if TYPE_CHECKING:
     from agi.engine.step import StepNode
     from agi.hours.model import Schedule
@@ -45,6 +47,8 @@ class Flow:
     steps: Mapping[str, Step]
     timezone: str = "UTC"
     language: str | None = None
+    #: ``inbound`` (callers ring in) or ``outbound`` (legs agiflow's campaigns place).
+    direction: str = INBOUND
     params: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""

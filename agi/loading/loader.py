@@ -22,7 +22,7 @@ from agi.steps import REGISTRY
 from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
-from agi.vocabulary import COMMON_OUTCOMES, NEXT
+from agi.vocabulary import COMMON_OUTCOMES, INBOUND, NEXT
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 #: Flow test-case files (``agiflow test``) live beside the flows; never flows.
@@ -151,7 +151,8 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
     except (ZoneInfoNotFoundError, ValueError):
         errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
-                language=document.get("language"), description=document.get("description", ""),
+                language=document.get("language"), direction=document.get("direction", INBOUND),
+                description=document.get("description", ""),
                 params={k: _text(v) for k, v in (document.get("params") or {}).items()}, source=file,
                 prompts=prompt_texts(document.get("prompts"), ["prompts"], document), version=version)
     if len(steps) == len(document["steps"]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agi.steps import REGISTRY
+from agi.vocabulary import DIRECTIONS
 from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 FLOW_VERSION = 1
@@ -24,6 +25,7 @@ FLOW_SCHEMA: dict[str, Any] = obj({
     "name": FLOW_NAME,
     "description": {"type": "string"},
     "timezone": {"type": "string", "minLength": 1},
+    "direction": {"enum": list(DIRECTIONS)},
     "language": LANGUAGE,
     "start": STEP_NAME,
     "params": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},

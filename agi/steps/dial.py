@@ -102,9 +102,12 @@ class DialNode(Node):
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
         if status == "ANSWER":
-            answered = {"talk_time": seconds(await read_variable(ctx, "ANSWEREDTIME"))}
+            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds)
+            answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
+        if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
+            answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
         closed = close_callbacks(ctx) if status == "ANSWER" else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
@@ -127,3 +130,21 @@ async def answering_interface(ctx: CallContext) -> str | None:
     if not channel or not number or "/" not in channel:
         return None
     return f"{channel.split('/', 1)[0]}/{number}"
+
+
+
+#: The statuses of a Dial() whose target rang: the caller waited for it.
+RANG = ("ANSWER", "NOANSWER", "CANCEL")
+
+
+def talk_time(answered_time: float | None, dial_seconds: float) -> float | None:
+    """The talk time of an answered Dial(), or None when Asterisk does not
+    tell it. Asterisk 22's ``ANSWEREDTIME`` is the time since the caller's
+    *own* channel was answered (app_dial.c, end_bridge_callback): the talk
+    time only when Dial() itself answered the caller as the target
+    answered. A channel answered before (by the flow, to play prompts) makes
+    it count the IVR and the ringing too, so it is longer than the Dial()
+    took: then the talk time is unknown (checked on a real Asterisk 22)."""
+    if answered_time is None or answered_time > dial_seconds + 1:
+        return None
+    return min(answered_time, dial_seconds)

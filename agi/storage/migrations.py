@@ -70,11 +70,16 @@ def _sqlite_v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _sqlite_v4(conn: sqlite3.Connection) -> None:
+    """The new calls columns: version 1's step adds them."""
+
+
 MIGRATIONS = (
     Migration(1, "calls, steps, callbacks, number lists, schedule overrides", True, _sqlite_v1, pgsql.VERSION_1),
     Migration(2, "unique keys for idempotent CDR and callback writes", True, _sqlite_v2, pgsql.VERSION_2),
     Migration(3, "agents who answered, callback attempts, override authors, supervisors' PINs and audit log",
               True, _sqlite_v3, pgsql.VERSION_3),
+    Migration(4, "calls' direction, caller in E.164, ring time and hangup cause", True, _sqlite_v4, pgsql.VERSION_4),
 )
 #: The version this agiflow writes and reads.
 SCHEMA_VERSION = MIGRATIONS[-1].version

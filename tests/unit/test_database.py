@@ -214,19 +214,24 @@ def test_a_database_newer_than_this_agiflow_is_refused(database: Any) -> None:
         upgrade(database, online_only=True)
 
 
-def test_a_version_2_database_is_upgraded_online_to_version_3_and_keeps_its_rows(database: Any) -> None:
+def test_a_version_2_database_is_upgraded_online_to_the_current_version_and_keeps_its_rows(database: Any) -> None:
     upgrade(database)
     table_rows.insert(database, "schedule_overrides", [{"schedule": "office", "state": "closed", "until": 2e9,
                                                         "reason": "old", "set_at": 1e9, "start": 1e9}])
     for statement in ("DROP TABLE supervisor_pins", "DROP TABLE supervisor_audit",
-                      "DROP INDEX idx_callbacks_number_status", "DELETE FROM agiflow_schema WHERE version = 3",
+                      "DROP INDEX idx_callbacks_number_status", "DELETE FROM agiflow_schema WHERE version >= 3",
                       *(f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in (
-                          ("calls", "agent"), ("calls", "agent_interface"), ("callbacks", "arrived_at"),
+                          ("calls", "agent"), ("calls", "agent_interface"), ("calls", "direction"),
+                          ("calls", "caller_e164"), ("calls", "ring_time"), ("calls", "hangup_cause"),
+                          ("callbacks", "arrived_at"),
                           ("callbacks", "source"), ("callbacks", "attempts"), ("callbacks", "dialled_at"),
                           ("schedule_overrides", "set_by"), ("schedule_overrides", "set_how")))):
         table_rows.execute(database, statement)  # as version 2 left it
     assert version(database) == 2
-    assert [m.version for m in upgrade(database, online_only=True)] == [3]
+    assert [m.version for m in upgrade(database, online_only=True)] == [3, 4]
+    table_rows.insert(database, "calls", [{"id": "k", "call_id": "u", "started_at": "t", "status": "completed",
+                                           "direction": "outbound", "caller_e164": "+34600111222",
+                                           "ring_time": 3.5, "hangup_cause": "16"}])
     [override] = server_overrides(database).all_active(datetime(2030, 1, 1, tzinfo=timezone.utc))
     assert (override.reason, override.set_by, override.set_how) == ("old", "", "")
     table_rows.insert(database, "callbacks", [{"requested_at": "x", "number": "+34600111222", "status": "pending",

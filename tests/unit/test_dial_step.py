@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.steps.dial import DIAL_STATUSES
+from agi.steps.dial import DIAL_STATUSES, talk_time
 from support.step_runner import STATUS, cdr, commands, details, path, run
 
 
@@ -35,7 +35,8 @@ def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_u
     assert path(result) == ["call:answer", "bye:next"]
     assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", "ANSWER", 95)
     assert details(result, "call") == {"destination": "PJSIP/100", "result": -1, "status": "ANSWER",
-                                       "talk_time": 95, "agent": "PJSIP/100", "agent_interface": "PJSIP/100"}
+                                       "talk_time": 95, "agent": "PJSIP/100", "agent_interface": "PJSIP/100",
+                                       "ring_time": 0.0}
 
 
 @pytest.mark.parametrize("destination, interface", [
@@ -108,3 +109,14 @@ def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -
     # Dial() reads "PJSIP/1,2" back as its first argument: the comma is escaped.
     assert commands(result)[0] == 'EXEC "Dial" "PJSIP/1\\\\,2,30,t"'
     assert cdr(result, "dialled") == ("PJSIP/1,2",)
+
+
+@pytest.mark.parametrize("answered_time, dial_seconds, talk", [
+    (5.0, 8.2, 5.0),     # Dial() answered the caller as the target answered: Asterisk's word
+    (None, 8.0, None),   # not said
+    (12.0, 8.0, None),   # answered 4 s before Dial(): ANSWEREDTIME counts the IVR and the ringing
+    (9.0, 8.4, 8.4),     # whole seconds: never more than the Dial() took
+])
+def test_talk_time_of_a_dial_is_asterisks_only_when_dial_answered_the_caller(
+        answered_time: float | None, dial_seconds: float, talk: float | None) -> None:
+    assert talk_time(answered_time, dial_seconds) == talk

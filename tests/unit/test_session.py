@@ -13,6 +13,7 @@ from agi.steps.play import PlayNode
 from agi.session import Fallback, SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
+from support.step_runner import run
 from agi.sim.transport import SimTransport, run_sync
 
 SHIPPED_FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -70,3 +71,14 @@ def test_a_call_logs_ten_warnings_then_says_the_rest_are_only_counted_in_its_end
     assert len(caplog.messages) == 11 and caplog.messages[-1].endswith("further warnings of this call are not logged")
     assert caplog.messages[0] == f"[1.2 {'x' * 99}\u2026] step menu (menu) failed: 0"
     assert call_log.warnings.suppressed == 15
+
+
+@pytest.mark.parametrize("caller, e164", [("600111222", "+34600111222"), ("0034600111222", "+34600111222"),
+                                          ("+34 600 11 12 22", "+34600111222"), ("anonymous", None), ("", None)])
+def test_every_call_records_its_flows_direction_and_its_caller_in_e164(tmp_path: Path, caller: str,
+                                                                         e164: str | None) -> None:
+    result = run(tmp_path, "version: 1\nname: out\ndirection: outbound\nstart: bye\nsteps:\n  bye: {hangup: {}}\n",
+                 caller=caller)
+    assert (result.call["direction"], result.call["caller_e164"]) == ("outbound", e164)
+    inbound = run(tmp_path, "version: 1\nname: in\nstart: bye\nsteps:\n  bye: {hangup: {}}\n", caller=caller)
+    assert inbound.call["direction"] == "inbound"

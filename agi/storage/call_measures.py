@@ -1,0 +1,70 @@
+"""What a contact center counts of each call, as SQL over one ``calls`` row
+aliased ``c``: one definition, read by every report (agi/reports) and by
+the rollups kept as calls end. docs/reports.md#definitions says the same
+in words; the statuses come from the queue and dial steps (docs/cdr.md).
+
+Every expression is valid on SQLite and on PostgreSQL. The thresholds
+(short abandon, service level) are named parameters: ``:short_abandon``
+and ``:service_level``, in seconds.
+"""
+from __future__ import annotations
+
+#: The call came in (a flow without ``direction``, or an unknown flow, is inbound).
+INBOUND = "coalesce(c.direction, 'inbound') = 'inbound'"
+#: The call was placed by a campaign or callback flow.
+OUTBOUND = "c.direction = 'outbound'"
+#: The call still runs: no measure counts it.
+FINISHED = "c.status <> 'in_progress'"
+
+#: Queue() exits that never put the caller in the queue.
+NOT_QUEUED = "('FULL', 'JOINEMPTY', 'JOINUNAVAIL')"
+#: Dial() statuses for which the target rang.
+RANG = "('ANSWER', 'NOANSWER', 'CANCEL')"
+
+#: Offered: a finished inbound call that entered a queue or rang a dial target.
+OFFERED = (f"({INBOUND} AND {FINISHED} AND ("
+           f"(c.queue IS NOT NULL AND coalesce(c.queue_status, '') NOT IN {NOT_QUEUED}) "
+           f"OR coalesce(c.dial_status, '') IN {RANG}))")
+#: Reached an agent (queue) or the dialled target (dial).
+CONNECTED = "(coalesce(c.queue_status, '') = 'ANSWERED' OR coalesce(c.dial_status, '') = 'ANSWER')"
+#: Answered: offered and connected.
+ANSWERED = f"({OFFERED} AND {CONNECTED})"
+#: Abandoned: offered, not answered, and the caller hung up while waiting in
+#: the queue or while the target rang. A queue timeout, full or join-empty
+#: exit followed by a hangup elsewhere is not an abandon.
+ABANDONED = (f"({OFFERED} AND NOT {CONNECTED} AND "
+             "(coalesce(c.queue_status, '') = 'ABANDONED' OR coalesce(c.dial_status, '') = 'CANCEL'))")
+#: Wait: in the queue (``queue_wait``) or while the target rang (``ring_time``).
+WAIT = "coalesce(c.queue_wait, c.ring_time)"
+#: Talk: from answer to the end of the bridge, for answered calls.
+TALK = f"(CASE WHEN {ANSWERED} THEN c.talk_time END)"
+#: Abandoned within ``:short_abandon`` seconds of waiting (an unknown wait counts as 0).
+SHORT_ABANDON = f"({ABANDONED} AND coalesce({WAIT}, 0) <= :short_abandon)"
+#: Answered within ``:service_level`` seconds of waiting (an unknown wait is not within).
+WITHIN_SERVICE_LEVEL = f"({ANSWERED} AND {WAIT} <= :service_level)"
+
+
+def count_if(condition: str) -> str:
+    """How many rows meet ``condition``, on either backend."""
+    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+def sum_if(condition: str, value: str) -> str:
+    """The sum of ``value`` over the rows that meet ``condition`` (NULLs skipped)."""
+    return f"sum(CASE WHEN {condition} THEN {value} END)"
+
+
+#: Each per-call measure as a count or a sum, named as the reports and the
+#: rollups name them. Ratios (ASR, ACD, ASA, service level, abandonment
+#: rate, AHT) are made from these sums, never averaged over groups.
+MEASURES = {
+    "offered": count_if(OFFERED),
+    "answered": count_if(ANSWERED),
+    "abandoned": count_if(ABANDONED),
+    "short_abandoned": count_if(SHORT_ABANDON),
+    "answered_in_sl": count_if(WITHIN_SERVICE_LEVEL),
+    "wait_answered_s": sum_if(ANSWERED, WAIT),
+    "waits_answered": count_if(f"{ANSWERED} AND {WAIT} IS NOT NULL"),
+    "talk_s": f"sum({TALK})",
+    "talked": f"count({TALK})",
+}
