@@ -13,7 +13,6 @@ No Twisted.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ import psycopg
 from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
+from agi.db.per_thread import PerThread
 from agi.services import MAX_COUNTED_CALLS, CallHistorySummary, EarlierCall, HistoryQuery, HistoryUnavailable
 from agi.vocabulary import iso
 
@@ -84,7 +84,7 @@ class SqliteCallHistory:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._local = threading.local()
+        self._conns: PerThread[sqlite3.Connection] = PerThread(self._open)
 
     async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
         return self.summary(query)
@@ -95,7 +95,7 @@ class SqliteCallHistory:
         parameters = query_parameters(query)
         deadline = time.monotonic() + query.timeout
         try:
-            conn = self._connection()
+            conn = self._conns.get()
             conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
             try:
                 row = conn.execute(SELECT_HISTORY, parameters).fetchone()
@@ -107,27 +107,20 @@ class SqliteCallHistory:
             raise HistoryUnavailable(f"cannot read earlier calls from {self.path}: {reason}") from None
         return summary_of(tuple(row))
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if not self.path.is_file():
-                raise sqlite3.OperationalError("the database file does not exist")
-            if self.read_only:
-                conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
-                                       isolation_level=None)
-            else:
-                conn = sqlite3.connect(str(self.path), isolation_level=None)
-                conn.execute("PRAGMA query_only = ON")
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._local.conn = conn
+    def _open(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise sqlite3.OperationalError("the database file does not exist")
+        if self.read_only:
+            conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True, isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         return conn
 
     def close(self) -> None:
         """Close this thread's connection (the next lookup opens another)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conns.close()
 
 
 class PostgresCallHistory:
@@ -139,7 +132,7 @@ class PostgresCallHistory:
 
     def __init__(self, url: PostgresUrl) -> None:
         self.url = url
-        self._local = threading.local()
+        self._conns: PerThread[pg.Connection] = PerThread(self._open)
 
     async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
         return self.summary(query)
@@ -158,26 +151,20 @@ class PostgresCallHistory:
             raise HistoryUnavailable(f"cannot read earlier calls from {self.url}: {reason}") from None
         return summary_of(tuple(row))
 
+    def _open(self) -> pg.Connection:
+        return pg.Connection(pg.connect(self.url, application_name="agiflow history"))
+
     def _connection(self, timeout_ms: int) -> pg.Connection:
-        conn: pg.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=timeout_ms,
-                                            application_name="agiflow history"))
-            self._local.conn, self._local.timeout_ms = conn, timeout_ms
-        elif self._local.timeout_ms != timeout_ms:  # a step with another timeout
+        """This thread's connection, its statement timeout set to ``timeout_ms``."""
+        conn, state = self._conns.get(), self._conns.state
+        if getattr(state, "timeout_ms", None) != timeout_ms:  # new, or a step with another timeout
             conn.execute(pgsql.SET_STATEMENT_TIMEOUT, (str(timeout_ms),))
-            self._local.timeout_ms = timeout_ms
+            state.timeout_ms = timeout_ms
         return conn
 
     def close(self) -> None:
         """Close this thread's connection (the next lookup opens another)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            self._local.conn = None
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+        self._conns.close()
 
 
 def server_history(database: str | Path | Database) -> SqliteCallHistory | PostgresCallHistory:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import psycopg
 
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
+from agi.db.per_thread import PerThread
 from agi.services import Override, OverridesUnavailable
 from agi.db.caps import CAPS, cap_text
 from agi.db.sqlite_files import attribute_problem
@@ -103,19 +103,18 @@ class SqliteOverrides:
         self.path = Path(path)
         self.readonly = readonly
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
+        self._conns: PerThread[Any] = PerThread(self._open)
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self.readonly:
-                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                       isolation_level=None)
-            else:
-                conn = sqlite3.connect(self.path, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            self._local.conn = conn
+    def _open(self) -> Any:
+        if self.readonly:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         return conn
+
+    def _connection(self) -> Any:
+        return self._conns.get()
 
     def ensure_schema(self) -> None:
         """Create the table (and the file) if missing, or give an old one
@@ -193,31 +192,26 @@ class SqliteOverrides:
         return self._write([(DELETE, {"schedule": schedule})]) > 0
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-            self._local.has_start = False
-            self._local.has_who = False
+        self._conns.close()
 
     def _columns(self) -> frozenset[str]:
         return frozenset(name for (name,) in self._connection().execute(COLUMNS))
 
     def _start_column(self) -> str:
         """``start``, or ``set_at`` while the table has no start column."""
-        if getattr(self._local, "has_start", False):
+        if getattr(self._conns.state, "has_start", False):
             return "start"
         if "start" in self._columns():
-            self._local.has_start = True
+            self._conns.state.has_start = True
             return "start"
         return "set_at"
 
     def _who_columns(self) -> str:
         """``set_by, set_how``, or two empty texts while the table has none."""
-        if getattr(self._local, "has_who", False):
+        if getattr(self._conns.state, "has_who", False):
             return "set_by, set_how"
         if "set_by" in self._columns():
-            self._local.has_who = True
+            self._conns.state.has_who = True
             return "set_by, set_how"
         return "'', ''"
 
@@ -264,13 +258,9 @@ class PostgresOverrides(SqliteOverrides):
         self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
-                                            application_name="agiflow overrides"))
-            self._local.conn = conn
-        return conn
+    def _open(self) -> Any:
+        return pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
+                                        application_name="agiflow overrides"))
 
     def ensure_schema(self) -> None:
         """The table is made by the schema's migrations (agiflow db upgrade)."""
@@ -280,14 +270,6 @@ class PostgresOverrides(SqliteOverrides):
 
     def _who_columns(self) -> str:
         return "set_by, set_how"
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            try:
-                conn.close()
-            finally:
-                self._local.conn = None
 
 
 def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import os
 import sqlite3
-import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -28,6 +27,7 @@ import psycopg
 from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
+from agi.db.per_thread import PerThread
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, PinCheck, SupervisorsUnavailable
 from agi.db.caps import CAPS, cap_text
 from agi.vocabulary import iso
@@ -108,19 +108,19 @@ class SqliteSupervisors:
         self.busy_timeout = busy_timeout
         #: Make the database file when it does not exist (``agiflow supervisors pin``).
         self.create = create
-        self._local = threading.local()
+        self._conns: PerThread[Any] = PerThread(self._open)
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if not self.create and not self.path.is_file():
-                raise SupervisorsUnavailable(f"no database at {self.path}")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=self.busy_timeout)
-            for statement in SUPERVISOR_TABLES:  # a file not yet at schema version 3
-                conn.execute(statement)
-            self._local.conn = conn
+    def _open(self) -> Any:
+        if not self.create and not self.path.is_file():
+            raise SupervisorsUnavailable(f"no database at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=self.busy_timeout)
+        for statement in SUPERVISOR_TABLES:  # a file not yet at schema version 3
+            conn.execute(statement)
         return conn
+
+    def _connection(self) -> Any:
+        return self._conns.get()
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -185,10 +185,7 @@ class SqliteSupervisors:
         return [dict(zip(("at", "number", "call_id", "action", "result", "detail"), row)) for row in rows]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conns.close()
 
 
 class PostgresSupervisors(SqliteSupervisors):
@@ -204,22 +201,9 @@ class PostgresSupervisors(SqliteSupervisors):
         self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
-                                            application_name="agiflow supervisors"))
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            self._local.conn = None
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+    def _open(self) -> Any:
+        return pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
+                                        application_name="agiflow supervisors"))
 
 
 def _judge(row: Sequence[Any] | None, pin: str, at: datetime) -> PinCheck:
