@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 
 from support.agi_process import (AGI_BIN, DEADLINE, REPO, SCRIPT, env_lines, process_environment, read_cdr, run_agi, write, write_config)
 
@@ -28,6 +29,7 @@ from agi.simulate import simulate
 from agi.loading.loader import load_flows
 from agi.server.stdio_driver import run_to_completion
 from agi.stdio.transport import StdioTransport, environment, text_streams
+from support.sample_flows import CALLBACK_FLOW
 
 
 
@@ -355,3 +357,14 @@ def test_a_failed_deferred_raises_where_the_step_awaits_it() -> None:
         "        return f'step saw: {exc}'\n"
         "print(run_to_completion(call()))\n")
     assert run.stdout.strip() == "step saw: webhook refused", run.stderr
+
+
+def test_in_plain_agi_mode_the_request_is_written_by_the_process_itself(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "flows" / "cb.yaml").write_text(CALLBACK_FLOW)
+    run = run_agi(tmp_path, ["cb"], CallerScript(dtmf=["1", "1"], sounds=EverySound()), config=config)
+
+    assert run.returncode == 0, run.log
+    assert run.call["callback"] == "+34600111222"
+    rows = [dict(r) for r in sqlite_utils.Database(tmp_path / "var" / "cdr.db")["callbacks"].rows]
+    assert [(r["number"], r["call_id"], r["status"]) for r in rows] == [("+34600111222", "1795385106.7", "pending")]

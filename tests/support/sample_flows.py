@@ -16,6 +16,28 @@ steps:
     play: hello-world
 """
 
+#: A callback offer that stores the request for the support queue.
+CALLBACK_FLOW = """\
+version: 1
+name: cb
+start: callback
+steps:
+  callback:
+    callback:
+      offer: cb-offer
+      number_is: cb-number-is
+      confirm: cb-confirm
+      enter: cb-enter
+      thanks: cb-thanks
+      invalid_prompt: cb-invalid
+      retries: 1
+      queue: support
+      reason: "missed {{ call.called }}"
+    on: {requested: bye, declined: bye, invalid: bye}
+  bye:
+    hangup:
+"""
+
 MENU = """\
 version: 1
 name: menu

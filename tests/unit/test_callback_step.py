@@ -21,32 +21,12 @@ from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.phone import is_anonymous, spoken_digits, to_e164
 from agi.services import Services
-from agi.sim import CallerScript, EverySound
 from agi.simulate import SimulationResult, simulate
+from support.sample_flows import CALLBACK_FLOW as FLOW
 
 AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
 STATUS = 'SET VARIABLE "AGIFLOW_STATUS" "{}"'
 
-FLOW = """\
-version: 1
-name: cb
-start: callback
-steps:
-  callback:
-    callback:
-      offer: cb-offer
-      number_is: cb-number-is
-      confirm: cb-confirm
-      enter: cb-enter
-      thanks: cb-thanks
-      invalid_prompt: cb-invalid
-      retries: 1
-      queue: support
-      reason: "missed {{ call.called }}"
-    on: {requested: bye, declined: bye, invalid: bye}
-  bye:
-    hangup:
-"""
 
 
 def run(tmp_path: Path, dtmf: list[str | None], caller: str = "600111222", flow: str = FLOW,
@@ -328,15 +308,3 @@ def test_a_caller_who_timed_out_in_a_queue_leaves_a_request_tagged_with_that_que
     assert [f"{s['step']}:{s['outcome']}" for s in result.steps] == ["wait:timeout", "callback:requested"]
     assert [(r["queue"], r["number"], r["reason"]) for r in rows] == [("sales", "+34600111222", None)]
 
-
-def test_in_plain_agi_mode_the_request_is_written_by_the_process_itself(tmp_path: Path) -> None:
-    from support.agi_process import run_agi, write_config
-
-    config = write_config(tmp_path)
-    (tmp_path / "flows" / "cb.yaml").write_text(textwrap.dedent(FLOW))
-    run = run_agi(tmp_path, ["cb"], CallerScript(dtmf=["1", "1"], sounds=EverySound()), config=config)
-
-    assert run.returncode == 0, run.log
-    assert run.call["callback"] == "+34600111222"
-    rows = [dict(r) for r in sqlite_utils.Database(tmp_path / "var" / "cdr.db")["callbacks"].rows]
-    assert [(r["number"], r["call_id"], r["status"]) for r in rows] == [("+34600111222", "1795385106.7", "pending")]
