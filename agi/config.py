@@ -1,5 +1,11 @@
 """``config.yaml``: the server's settings, checked with file and line like
-flows. Relative paths are relative to the config file's folder."""
+flows. Relative paths are relative to the config file's folder.
+
+Every command reads it, so reading it is light: a valid file is checked
+without jsonschema (``agi.loading.schema_check.conforms``), and phone
+numbers' data and address parsing are loaded only for the keys that need
+them. A file with an error is checked by jsonschema, and every error is
+reported with its line."""
 from __future__ import annotations
 
 import ipaddress
@@ -9,16 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-from jsonschema import Draft202012Validator
-
 from agi.db.location import Database, parse_database
-from agi.allowlist import check_entries
-from agi.loading.loader import describe, error_path
+from agi.loading.schema_check import conforms, describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
-from agi.services import RecordingSettings
-from agi.session import Fallback
+from agi.services import Fallback, RecordingSettings
 from agi.yamlschema import obj
 
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
@@ -59,7 +60,6 @@ SCHEMA: dict[str, Any] = obj({
         "format": {"enum": ["wav", "gsm", "wav49", "ulaw", "alaw", "sln"]},
     }),
 })
-_VALIDATOR = Draft202012Validator(SCHEMA)
 
 
 class ConfigError(Exception):
@@ -141,10 +141,9 @@ def load_config(path: str | Path | None) -> Config:
         return Config()
     file = str(path)
     document = _read_document(file)
-    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), _describe(e))
-              for e in _VALIDATOR.iter_errors(document)]
+    errors = _schema_errors(file, document)
     region = document.get("default_region")
-    if isinstance(region, str) and region not in phonenumbers.SUPPORTED_REGIONS:
+    if isinstance(region, str) and region != Config.default_region and not _known_region(region):
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
     base = Path(path).resolve().parent
@@ -179,6 +178,19 @@ def load_config(path: str | Path | None) -> Config:
     )
 
 
+def _schema_errors(file: str, document: MarkedMap) -> list[SourceError]:
+    if conforms(SCHEMA, document):
+        return []
+    from jsonschema import Draft202012Validator
+    return [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), _describe(e))
+            for e in Draft202012Validator(SCHEMA).iter_errors(document)]
+
+
+def _known_region(region: str) -> bool:
+    import phonenumbers
+    return region in phonenumbers.SUPPORTED_REGIONS
+
+
 #: What a value of these keys must be, in words (their schemas' own messages say less).
 _EXPECTED = {
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
@@ -200,6 +212,9 @@ def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
     if not isinstance(server, dict) or not isinstance(server.get("allow"), list):
         return []
     entries = server["allow"]
+    if not entries:
+        return []
+    from agi.allowlist import check_entries
     if not all(isinstance(entry, str) for entry in entries):
         return []  # the schema has said so
     host = server["host"] if isinstance(server.get("host"), str) else ServerConfig.host

@@ -271,6 +271,15 @@ class RecordingSettings:
     format: str = "wav"
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """Where the dialplan continues when the flow cannot run."""
+
+    context: str
+    extension: str = "s"
+    priority: str = "1"
+
+
 @dataclass
 class Services:
     lists: NumberLists | None = None

@@ -23,7 +23,7 @@ from agi.log_output import WarningBudget, shorten
 from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
-from agi.services import Services
+from agi.services import Fallback, Services
 from agi.db.caps import cap_row, capped_json
 from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
@@ -39,15 +39,6 @@ class CdrSink(Protocol):
     def call_started(self, row: dict[str, Any]) -> None: ...
     def step_finished(self, call: str, step: dict[str, Any]) -> None: ...
     def call_ended(self, call: str, values: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """Where the dialplan continues when the flow cannot run."""
-
-    context: str
-    extension: str = "s"
-    priority: str = "1"
 
 
 @dataclass(frozen=True)

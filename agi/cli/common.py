@@ -1,41 +1,56 @@
 """Options and helpers shared by the commands, and the one place where
 errors from the environment (a config, a database, a file that cannot be
-used) become a one-line message and a non-zero exit status."""
+used) become a one-line message and a non-zero exit status.
+
+Light to import: every ``agiflow`` run loads this module, so the config,
+the flow loader and the database drivers are imported only by the helpers
+that use them, and each command's module only when that command runs."""
 from __future__ import annotations
 
 import errno
+import importlib
 import logging
 import sqlite3
-
-import psycopg
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
 import click
 
 from agi.cli.database import Need, database_problem
-from agi.config import Config, ConfigError, load_config
 from agi.db.location import Database, parse_database
-from agi.storage.migrations import SchemaError
-from agi.reports.db import ReportError
-from agi.services import ListUnavailable, OverridesUnavailable, SupervisorsUnavailable
-from agi.storage.callbacks import CallbackError
-from agi.loading.loader import load_flows
-from agi.engine.model import Flow, FlowSet
-from agi.log_json import JsonFormatter
-from agi.log_output import BoundedFormatter, batched_stderr, log_format
+
+if TYPE_CHECKING:
+    from agi.config import Config
+    from agi.engine.model import Flow, FlowSet
 
 DEFAULT_CONFIG = "config.yaml"
 
-#: Errors a store or a report raises with a message meant for the user.
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (ListUnavailable, OverridesUnavailable, CallbackError, ReportError,
-                                               SupervisorsUnavailable, SchemaError)
-#: Everything a command's environment can raise: one line, exit 1.
-ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, OSError, UnicodeError,
-                                                    *DOMAIN_ERRORS)
+#: Errors a store or a report raises with a message meant for the user, by
+#: the module that defines them. A module that was never imported cannot
+#: have raised its errors, so only loaded ones are caught (see ``environment_errors``).
+DOMAIN_ERRORS: dict[str, tuple[str, ...]] = {
+    "agi.services": ("ListUnavailable", "OverridesUnavailable", "SupervisorsUnavailable"),
+    "agi.storage.callbacks": ("CallbackError",),
+    "agi.reports.db": ("ReportError",),
+    "agi.storage.migrations": ("SchemaError",),
+}
+#: Database driver errors, by module: one line naming the database.
+DRIVER_ERRORS: dict[str, tuple[str, ...]] = {"psycopg": ("Error",)}
 #: Where the database a command uses is kept, to name it in an error.
 _DATABASE_KEY = "agiflow.database"
+
+
+def loaded_errors(table: Mapping[str, tuple[str, ...]]) -> tuple[type[Exception], ...]:
+    """The exception classes of ``table`` whose modules are imported."""
+    return tuple(getattr(sys.modules[module], name) for module, names in table.items()
+                 if module in sys.modules for name in names)
+
+
+def environment_errors() -> tuple[type[Exception], ...]:
+    """Everything a command's environment can raise: one line, exit 1."""
+    return (sqlite3.Error, OSError, UnicodeError, *loaded_errors(DRIVER_ERRORS), *loaded_errors(DOMAIN_ERRORS))
+
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(), default=None,
@@ -45,6 +60,7 @@ config_option = click.option(
 
 def get_config(config_path: str | None) -> Config:
     """Load the config or exit 2 with every error as file:line: message."""
+    from agi.config import ConfigError, load_config
     if config_path is None and Path(DEFAULT_CONFIG).exists():
         config_path = DEFAULT_CONFIG
     try:
@@ -87,7 +103,24 @@ class CliError(click.ClickException):
 class AgiflowGroup(click.Group):
     """The ``agiflow`` group: every error a command meets in its
     environment (config, database, files) ends it with one line on stderr
-    and a non-zero status, never a traceback."""
+    and a non-zero status, never a traceback. ``lazy`` maps a command's
+    name to ``module:attribute``: the module is imported only when the
+    command runs (or when help lists it), so that a command starts without
+    loading every other one."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -96,11 +129,14 @@ class AgiflowGroup(click.Group):
             if type(exc) is click.ClickException:  # a command's own error: written as every other
                 raise CliError(exc.format_message(), exc.exit_code) from None
             raise
-        except ConfigError as exc:
-            for error in exc.errors:
-                click.echo(str(error), err=True)
-            sys.exit(2)
-        except ENVIRONMENT_ERRORS as exc:
+        except Exception as exc:
+            config_error = loaded_errors({"agi.config": ("ConfigError",)})
+            if config_error and isinstance(exc, config_error):
+                for error in exc.errors:  # type: ignore[attr-defined]  # ConfigError's list
+                    click.echo(str(error), err=True)
+                sys.exit(2)
+            if not isinstance(exc, environment_errors()):
+                raise
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
                 raise  # click closes a broken pipe quietly
             raise CliError(describe_error(exc, ctx.meta.get(_DATABASE_KEY))) from None
@@ -108,7 +144,7 @@ class AgiflowGroup(click.Group):
 
 def describe_error(exc: BaseException, database: Database | None) -> str:
     """One line for an error from the environment."""
-    if isinstance(exc, (sqlite3.Error, psycopg.Error)):
+    if isinstance(exc, (sqlite3.Error, *loaded_errors(DRIVER_ERRORS))):
         where = f"the database {database}" if database is not None else "the database"
         return f"{where}: {' '.join(str(exc).split())}"
     if isinstance(exc, OSError) and exc.strerror:
@@ -122,6 +158,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     writes routine lines in batches at most half a second apart (agi.log_output);
     ``fmt`` ``json`` writes each line as a JSON object (agi.log_json); a
     ``worker``'s lines name it (after the logger, or as the field ``worker``)."""
+    from agi.log_json import JsonFormatter
+    from agi.log_output import BoundedFormatter, batched_stderr, log_format
     # The format shows neither thread, process nor source line: don't look
     # them up for every record (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
@@ -134,6 +172,7 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
 
 def load_flow_set(paths: list[str]) -> FlowSet:
     """Load flows or exit 1 printing every error."""
+    from agi.loading.loader import load_flows
     flows, errors = load_flows(paths)
     if errors:
         for error in errors:

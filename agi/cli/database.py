@@ -16,11 +16,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
-
-from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
-from agi.storage.migrations import SchemaError, upgrade, version
 
 #: The columns of agiflow's tables that every version has. A table of one
 #: of these names without them belongs to another program.
@@ -111,6 +107,10 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
     """Can the server be reached, and is its schema one this agiflow reads?
     A command that writes upgrades it (online migrations only)."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import SchemaError, upgrade, version
     try:
         if need in (Need.WRITE, Need.UPDATE):
             upgrade(url, online_only=True)

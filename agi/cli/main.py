@@ -1,42 +1,29 @@
-"""The ``agiflow`` command group."""
+"""The ``agiflow`` command group. Each command's module is imported only
+when that command runs (``AgiflowGroup``'s ``lazy`` table), so that a
+report starts without loading the server, the flow loader or the
+simulator."""
 from __future__ import annotations
 
 import click
 
 from agi import __version__
-from agi.cli.callbacks import callbacks
 from agi.cli.common import AgiflowGroup
-from agi.cli.db import db
-from agi.cli.graph import graph
-from agi.cli.lists import lists
-from agi.cli.report import report
-from agi.cli.schedule import schedule
-from agi.cli.schema import schema
-from agi.cli.serve import serve
-from agi.cli.simulate import simulate
-from agi.cli.sounds import sounds
-from agi.cli.status import status
-from agi.cli.supervisors import supervisors
-from agi.cli.test import test
-from agi.cli.validate import validate
+
+#: Every command: its name and where it is defined.
+COMMANDS = {
+    "serve": "agi.cli.serve:serve", "validate": "agi.cli.validate:validate",
+    "simulate": "agi.cli.simulate:simulate", "test": "agi.cli.test:test", "graph": "agi.cli.graph:graph",
+    "schema": "agi.cli.schema:schema", "status": "agi.cli.status:status",
+    "callbacks": "agi.cli.callbacks:callbacks", "report": "agi.cli.report:report",
+    "sounds": "agi.cli.sounds:sounds", "schedule": "agi.cli.schedule:schedule", "lists": "agi.cli.lists:lists",
+    "supervisors": "agi.cli.supervisors:supervisors", "db": "agi.cli.db:db",
+}
 
 
-@click.group(cls=AgiflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AgiflowGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="agiflow")
 def cli() -> None:
     """agiflow: YAML call flows for Asterisk, served over FastAGI."""
-
-
-for command in (serve, validate, simulate, test, graph, schema):
-    cli.add_command(command)
-cli.add_command(status)
-cli.add_command(callbacks)
-cli.add_command(report)
-cli.add_command(sounds)
-cli.add_command(schedule)
-cli.add_command(lists)
-cli.add_command(supervisors)
-cli.add_command(db)
 
 
 def main() -> None:

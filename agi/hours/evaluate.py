@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from agi.hours.moments import instant
 from agi.hours.model import (CLOSED, OPEN, WEEKDAY_NAMES, Closure, Schedule, ScheduleState,
                                 SpecialHours, TimeRange, clock_text, ranges_text)
 from agi.services import Override
@@ -220,29 +221,6 @@ def _intervals(day: date, ranges: tuple[TimeRange, ...],
         if start < end:
             result.append((start, end, hours))
     return tuple(result)
-
-
-def instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
-    """The UTC instant the wall clock in ``zone`` shows ``minutes`` after
-    midnight on ``day`` (1440 = the next midnight): the first occurrence of
-    a repeated time, the moment of the jump for a skipped one."""
-    day, minutes = (day + timedelta(days=1), 0) if minutes >= 24 * 60 else (day, minutes)
-    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
-    first = wall.replace(tzinfo=zone).astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) == wall:
-        return first
-    # Skipped: find the jump between the two readings of the wall time.
-    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    high = first
-    if low > high:
-        low, high = high, low
-    while (high - low) > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        if middle.astimezone(zone).replace(tzinfo=None) > wall:
-            high = middle
-        else:
-            low = middle
-    return high.replace(microsecond=0)
 
 
 def describe_time(moment: datetime, zone: ZoneInfo) -> str:

@@ -16,9 +16,8 @@ saving time:
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone, tzinfo
-
-from agi.hours.evaluate import instant
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
 
@@ -77,3 +76,26 @@ def _offset(zone: tzinfo, moment: datetime) -> str:
     before = (moment - timedelta(hours=3)).replace(tzinfo=zone).utcoffset() or timedelta(0)
     sign, seconds = ("-", -before.total_seconds()) if before < timedelta(0) else ("+", before.total_seconds())
     return f"{sign}{int(seconds) // 3600:02d}:{int(seconds) % 3600 // 60:02d}"
+
+
+def instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant the wall clock in ``zone`` shows ``minutes`` after
+    midnight on ``day`` (1440 = the next midnight): the first occurrence of
+    a repeated time, the moment of the jump for a skipped one."""
+    day, minutes = (day + timedelta(days=1), 0) if minutes >= 24 * 60 else (day, minutes)
+    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
+    first = wall.replace(tzinfo=zone).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # Skipped: find the jump between the two readings of the wall time.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = first
+    if low > high:
+        low, high = high, low
+    while (high - low) > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) > wall:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)

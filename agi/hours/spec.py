@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agi.hours import moments
-from agi.hours.evaluate import instant
+from agi.hours.moments import instant
 from agi.hours.model import MINUTES_PER_DAY, WEEKDAYS, DateSpan, TimeRange
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

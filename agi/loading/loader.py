@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator
 
 from agi.engine import templates
 from agi.loading import graph, template_check
@@ -16,6 +16,7 @@ from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
 from agi.loading.schedules_file import build_schedules, is_schedules_document
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
+from agi.loading.schema_check import describe, error_path
 from agi.loading.versions import content_version
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.steps import REGISTRY
@@ -50,33 +51,6 @@ class _Errors:
             where = path + list(error.absolute_path)
             self.add(error_path(error, where), prefix + describe(error))
         return not found
-
-
-def describe(error: ValidationError) -> str:
-    """A schema error in words a flow author understands."""
-    location = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
-    location = location.replace(".[", "[")
-    at = f"{location}: " if location else ""
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        return f"{at}unknown key '{extra[0]}'; allowed: {', '.join(allowed)}"
-    if error.validator == "required":
-        return f"{at}{error.message.replace(' is a required property', '')} is required"
-    if error.validator == "oneOf" and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        return f"{at}{best.message}"
-    return f"{at}{error.message}"
-
-
-def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
-    """Point an unknown-key error at the offending key's own line."""
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - allowed)
-        if extra:
-            return path + [extra[0]]
-    return path
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:

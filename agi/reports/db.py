@@ -7,7 +7,8 @@ writer. PostgreSQL: the session is read-only (``default_transaction_read_only``)
 and ``snapshot`` is a ``REPEATABLE READ READ ONLY`` transaction. Either way
 every query of one report runs inside one read transaction (``snapshot``),
 so its table, totals and charts agree even while calls are being written.
-The SQL that differs is filled in from the reader's ``dialect``.
+The SQL that differs is filled in from the reader's ``dialect``. The
+PostgreSQL driver is imported only to open a PostgreSQL database.
 """
 from __future__ import annotations
 
@@ -15,18 +16,20 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import quote
 
-import psycopg
-
-from agi.db import postgres as pg
 from agi.db.location import PostgresUrl, parse_database
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.timerange import UTC
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
-_ERRORS = (sqlite3.Error, psycopg.Error)
+if TYPE_CHECKING:
+    from agi.db import postgres as pg
+
+
+#: Rows fetched from the database at a time when rows are streamed.
+BATCH = 1000
 
 
 class ReportError(Exception):
@@ -62,11 +65,14 @@ class CdrReader:
         return conn
 
     def _open_postgres(self, url: PostgresUrl) -> pg.Connection:
+        import psycopg
+
+        from agi.db import postgres as pg
         try:
             raw = pg.connect(url, application_name="agiflow report")
             raw.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
-            raise ReportError(f"cannot open the CDR database {url}: {pg.one_line(exc)}") from None
+            raise ReportError(f"cannot open the CDR database {url}: {one_line(exc)}") from None
         raw.row_factory = pg.row_factory
         return pg.Connection(raw)
 
@@ -99,32 +105,61 @@ class CdrReader:
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
             return list(self.conn.execute(sql, params or {}).fetchall())
-        except _ERRORS as exc:
-            raise ReportError(f"cannot read the CDR database {self.path}: {pg.one_line(exc)}") from None
+        except self._errors() as exc:
+            raise self._read_error(exc) from None
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Rows (by name and by position) read ``BATCH`` at a time, so
+        that however many there are the memory stays the same; inside
+        ``snapshot`` (PostgreSQL reads them through a server-side cursor)."""
+        yield from self._batches(sql, params or {}, named=True)
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
-        """Rows as plain tuples, one at a time: for walking many rows."""
+        """Rows as plain tuples, read as ``stream`` reads them: for walking many rows."""
+        yield from self._batches(sql, params or {}, named=False)
+
+    def _batches(self, sql: str, params: dict[str, Any], named: bool) -> Iterator[Any]:
+        try:
+            with self._cursor(named) as cursor:
+                cursor.execute(self._driver_sql(sql), params)
+                while batch := cursor.fetchmany(BATCH):
+                    yield from batch
+        except self._errors() as exc:
+            raise self._read_error(exc) from None
+
+    @contextmanager
+    def _cursor(self, named: bool) -> Iterator[Any]:
         if self.dialect is POSTGRES:
-            yield from self._pg_tuples(sql, params or {})
+            from psycopg.rows import tuple_row
+
+            from agi.db import postgres as pg
+            with self.conn.raw.cursor(name="agiflow_report", row_factory=pg.row_factory if named else tuple_row,
+                                      scrollable=False) as cursor:
+                cursor.itersize = BATCH
+                yield cursor
             return
         cursor = self.conn.cursor()
-        cursor.row_factory = None
+        if not named:
+            cursor.row_factory = None
         try:
-            yield from cursor.execute(sql, params or {})
-        except sqlite3.OperationalError as exc:
-            raise ReportError(f"cannot read the CDR database {self.path}: {exc}") from None
+            yield cursor
         finally:
             cursor.close()
 
-    def _pg_tuples(self, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-        """Through a server-side cursor (inside the snapshot's transaction)."""
-        try:
-            with self.conn.raw.cursor(name="agiflow_report", row_factory=psycopg.rows.tuple_row) as cursor:
-                cursor.itersize = 10_000
-                cursor.execute(pg.pyformat(sql), params)
-                yield from cursor
-        except psycopg.Error as exc:
-            raise ReportError(f"cannot read the CDR database {self.path}: {pg.one_line(exc)}") from None
+    def _driver_sql(self, sql: str) -> str:
+        if self.dialect is POSTGRES:
+            from agi.db import postgres as pg
+            return pg.pyformat(sql)
+        return sql
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        if self.dialect is POSTGRES:
+            import psycopg
+            return (sqlite3.Error, psycopg.Error)
+        return (sqlite3.Error,)
+
+    def _read_error(self, exc: BaseException) -> ReportError:
+        return ReportError(f"cannot read the CDR database {self.path}: {one_line(exc)}")
 
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""
@@ -141,11 +176,16 @@ class CdrReader:
         for table, expected in (("calls", CALL_COLUMNS), ("call_steps", STEP_COLUMNS)):
             try:
                 found = self._columns(table)
-            except _ERRORS as exc:
-                raise ReportError(f"{self.path} is not a CDR database: {pg.one_line(exc)}") from None
+            except self._errors() as exc:
+                raise ReportError(f"{self.path} is not a CDR database: {one_line(exc)}") from None
             if not found:
                 raise ReportError(f"{self.path} has no table {table}: is it an agiflow CDR database?")
             missing = sorted(set(expected) - found)
             if missing:
                 raise ReportError(f"{self.path}: table {table} lacks columns {', '.join(missing)}; "
                                   f"start `agiflow serve` on it once to upgrade the schema")
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error as one line (libpq's messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -8,7 +8,8 @@ from typing import Iterable
 
 from jsonschema import Draft202012Validator
 
-from agi.loading.loader import describe, error_path, prompt_texts
+from agi.loading.loader import prompt_texts
+from agi.loading.schema_check import describe, error_path
 from agi.engine.model import FlowSet, PromptText
 from agi.loading.schema import PROMPTS_SCHEMA
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml

@@ -1,0 +1,136 @@
+"""JSON Schema checks in words, and a quick check that needs no jsonschema.
+
+``conforms`` tells whether a document is valid for the keywords agiflow's
+schemas use (``type``, ``properties``, ``additionalProperties``,
+``required``, ``items``, ``enum``, ``const``, ``anyOf``, ``minLength``,
+``pattern``, ``minimum``, ``maximum``, ``exclusiveMinimum``) with JSON
+Schema's own rules, and gives None for any other keyword. A valid config
+is then read without importing jsonschema (a tenth of a second every
+command would pay); only a document that is not valid, or a schema the
+quick check does not know, is checked by jsonschema, whose errors
+``describe`` turns into words.
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+#: Keywords that never change whether a document is valid.
+_NOTES = frozenset({"description", "title", "$comment", "default", "examples"})
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
+
+
+class Unknown(Exception):
+    """The schema uses a keyword the quick check does not know."""
+
+
+def conforms(schema: dict[str, Any], instance: Any) -> bool | None:
+    """Whether ``instance`` is valid for ``schema``; None when the schema
+    uses a keyword this check does not know (ask jsonschema)."""
+    try:
+        return _valid(schema, instance)
+    except Unknown:
+        return None
+
+
+def _valid(schema: dict[str, Any], value: Any) -> bool:
+    for keyword, expected in schema.items():
+        if keyword in _NOTES or keyword in ("properties", "additionalProperties"):
+            continue
+        check = _KEYWORDS.get(keyword)
+        if check is None:
+            raise Unknown(keyword)
+        if not check(expected, value, schema):
+            return False
+    return _object_valid(schema, value) if isinstance(value, dict) else True
+
+
+def _object_valid(schema: dict[str, Any], value: dict[Any, Any]) -> bool:
+    properties = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    if not isinstance(extra, bool):
+        raise Unknown("additionalProperties")
+    for key, item in value.items():
+        if key in properties:
+            if not _valid(properties[key], item):
+                return False
+        elif not extra:
+            return False
+    return True
+
+
+def _type(expected: Any, value: Any, _schema: dict[str, Any]) -> bool:
+    names = expected if isinstance(expected, list) else [expected]
+    if any(name not in _TYPES for name in names):
+        raise Unknown(f"type {expected}")
+    return any(_TYPES[name](value) for name in names)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1, 1 is 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_KEYWORDS: dict[str, Callable[[Any, Any, dict[str, Any]], bool]] = {
+    "type": _type,
+    "enum": lambda expected, v, _: any(_same(v, e) for e in expected),
+    "const": lambda expected, v, _: _same(v, expected),
+    "anyOf": lambda expected, v, _: any(_valid(s, v) for s in expected),
+    "required": lambda expected, v, _: not isinstance(v, dict) or all(k in v for k in expected),
+    "items": lambda expected, v, _: not isinstance(v, list) or all(_valid(expected, i) for i in v),
+    "minLength": lambda expected, v, _: not isinstance(v, str) or len(v) >= expected,
+    "pattern": lambda expected, v, _: not isinstance(v, str) or re.search(expected, v) is not None,
+    "minimum": lambda expected, v, _: not _number(v) or v >= expected,
+    "maximum": lambda expected, v, _: not _number(v) or v <= expected,
+    "exclusiveMinimum": lambda expected, v, _: not _number(v) or v > expected,
+}
+
+
+def describe(error: ValidationError) -> str:
+    """A schema error in words a flow author understands."""
+    location = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
+    location = location.replace(".[", "[")
+    at = f"{location}: " if location else ""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"{at}unknown key '{extra[0]}'; allowed: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"{at}{error.message.replace(' is a required property', '')} is required"
+    if error.validator == "oneOf" and error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
+        return f"{at}{best.message}"
+    return f"{at}{error.message}"
+
+
+def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
+    """Point an unknown-key error at the offending key's own line."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        if extra:
+            return path + [extra[0]]
+    return path
