@@ -1,0 +1,91 @@
+"""How long does `agiflow report` take to start and answer on a small database?
+
+Times whole processes, as a supervisor runs them: ``python -c pass`` (the
+interpreter alone, the baseline), ``agiflow report summary --db FILE``,
+the same through ``-c config.yaml`` (the shipped config with its database
+set to FILE), ``report calls --format csv`` and ``agiflow --help``. Each
+command runs ``--runs`` times (default 20) after one warm-up run; the
+table gives the median, the fastest and the slowest wall time, and the
+median less the baseline's. Exits 1 if a command fails (speed is never
+asserted).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.reports_bench import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands(db: Path, config: Path) -> list[tuple[str, list[str]]]:
+    agiflow = [sys.executable, "-m", "agi.cli"]
+    return [
+        ("python -c pass (baseline)", [sys.executable, "-c", "pass"]),
+        ("report summary --db FILE", [*agiflow, "report", "summary", "--db", str(db)]),
+        ("report summary -c config.yaml", [*agiflow, "report", "summary", "-c", str(config)]),
+        ("report calls --format csv --db FILE", [*agiflow, "report", "calls", "--format", "csv", "--db", str(db)]),
+        ("agiflow --help", [*agiflow, "--help"]),
+    ]
+
+
+def time_runs(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
+    """Wall seconds of each run (after one warm-up run)."""
+    found = []
+    for i in range(runs + 1):
+        started = time.perf_counter()
+        done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        elapsed = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+        if i:
+            found.append(elapsed)
+    return found
+
+
+def shipped_config(folder: Path, db: Path) -> Path:
+    """config.yaml as shipped, with ``database`` pointing at ``db``."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text, replaced = re.subn(r"(?m)^database:.*$", f"database: {db}", text)
+    if replaced != 1:
+        raise SystemExit("config.yaml has no top-level `database:` line to point at the benchmark's database")
+    path = folder / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20, help="timed runs of each command (default 20)")
+    parser.add_argument("--calls", type=int, default=2000, help="calls in the database (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="10 runs each")
+    args = parser.parse_args()
+    runs = 10 if args.quick else args.runs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TZ": "UTC"}
+    with tempfile.TemporaryDirectory(prefix="agiflow-startup-") as tmp:
+        db = Path(tmp) / "cdr.db"
+        generate(db, args.calls)
+        config = shipped_config(Path(tmp), db)
+        print(f"{runs} runs each after a warm-up, {args.calls} calls, Python {sys.version.split()[0]}")
+        print(f"{'command':<40} {'median':>8} {'min':>8} {'max':>8} {'- baseline':>11}")
+        baseline = None
+        for label, argv in commands(db, config):
+            times = time_runs(argv, runs, env)
+            median = statistics.median(times)
+            baseline = median if baseline is None else baseline
+            print(f"{label:<40} {median * 1000:>6.0f}ms {min(times) * 1000:>6.0f}ms {max(times) * 1000:>6.0f}ms "
+                  f"{(median - baseline) * 1000:>9.0f}ms", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
