@@ -27,6 +27,10 @@ _SPACING = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\x0b": " ", "\x0c": 
 #: What a spreadsheet reads as the start of a formula (OWASP's CSV
 #: injection list): such a cell gets a leading ``'``.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Text a spreadsheet would read as a number and change (``600111222``,
+#: ``0034600111222`` losing its zeros, the call id ``1741597200.10``, ``08``,
+#: ``1e5``, ``12%``, ``(12)``, ``1 234,5``): such a cell gets a leading ``'`` too.
+_NUMBER_LIKE = re.compile(r"[\s(]*[+-]?[\d\s.,]*\d[\d\s.,]*(?:[eE][+-]?\d+)?\s*%?[\s)]*")
 
 
 def terminal_text(text: str) -> str:
@@ -39,10 +43,12 @@ def terminal_text(text: str) -> str:
 
 
 def spreadsheet_text(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text and never runs: a string that
-    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
-    leading ``'`` (so the caller ID ``+34600111222`` is written
-    ``'+34600111222``). Numbers and other values are returned as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """A CSV cell a spreadsheet shows as text, never runs and never turns
+    into a number: a string that starts with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return, or that reads as a number, gets a leading
+    ``'`` (the caller ID ``+34600111222`` is written ``'+34600111222``,
+    ``600111222`` is written ``'600111222``). Numbers and other values are
+    returned as they are."""
+    if isinstance(value, str) and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value)):
         return "'" + value
     return value

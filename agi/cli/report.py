@@ -5,23 +5,27 @@ result with ``agi.reports.render``. Definitions are in docs/reports.md.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import click
 
 from agi.db.location import parse_database
 from agi.cli.common import checked_database, config_option, get_database
 from agi.cli.database import Need
-from agi.reports import run_report
+from agi.reports import open_report
 from agi.reports.callers import FCR_GROUPS
 from agi.reports.model import Filters
 from agi.reports.overview import INBOUND_GROUPS, SUMMARY_GROUPS
 from agi.reports.queries import OUTCOMES
-from agi.reports.render import FORMATS, render
+from agi.reports.render import CSV_DIALECTS, FORMATS, write
 from agi.reports.timerange import TimeError, moment, zone
 from agi.vocabulary import STATUSES
 
@@ -51,6 +55,8 @@ _COMMON = [
     click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
     click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                  help="Write to FILE instead of standard output."),
+    click.option("--csv-dialect", type=click.Choice(CSV_DIALECTS), default="standard", show_default=True,
+                 help="excel: for spreadsheets that use a decimal comma (UTF-8 BOM, ';' between cells, 12,5)."),
     click.option("--width", type=click.IntRange(min=0), default=None,
                  help="Width of the table (default: the terminal's, else 80; 0: no limit)."),
     click.option("--db", "database", type=click.Path(), default=None,
@@ -83,13 +89,43 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     database = checked_database(parse_database(common["database"]), Need.READ) if common["database"] \
         else get_database(common["config_path"], Need.READ)[1]
     fmt, output = common["fmt"], common["output"]
-    result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line
-    text = render(result, fmt, _width(common["width"], output))
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-    else:
-        click.echo(text, nl=False)
+    with open_report(database, kind, filters, now, charts=fmt == "html", **options) as built, \
+            _output(output) as out:  # ReportError: one line
+        write(built, fmt, out, _width(common["width"], output), common["csv_dialect"])
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """Standard output, or a new file that replaces ``path`` once the whole
+    report is written: a report that fails half-way leaves no half file (a
+    device or a pipe, such as /dev/null, is written directly)."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8", newline="") as direct:
+            yield direct
+        return
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,
+                                             prefix=f".{target.name}.", delete=False)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        with handle:
+            yield handle
+        os.chmod(handle.name, 0o666 & ~_umask())
+        os.replace(handle.name, target)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _call(fn: Callable[..., Any], *args: Any, param: str, **kwargs: Any) -> Any:

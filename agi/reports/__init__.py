@@ -2,13 +2,16 @@
 
 ``run_report`` opens the database read-only, takes one snapshot and builds
 the ``Report`` of one kind; ``agi.reports.render`` writes it as a table, CSV,
-JSON or an HTML page. Definitions are in docs/reports.md.
+JSON or an HTML page. ``open_report`` keeps the database open while the
+report is written, so that the call log streams its rows from the database
+to the output. Definitions are in docs/reports.md.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from agi.db.location import PostgresUrl
 from agi.reports.callers import fcr, tracking
@@ -25,14 +28,24 @@ BUILDERS: dict[str, Callable[..., Report]] = {
 }
 KINDS = tuple(BUILDERS)
 
-__all__ = ["BUILDERS", "KINDS", "Chart", "Column", "Filters", "Report", "ReportError", "run_report"]
+__all__ = ["BUILDERS", "KINDS", "Chart", "Column", "Filters", "Report", "ReportError", "open_report", "run_report"]
 
 
 def run_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
                charts: bool = False, **options: Any) -> Report:
     """Build the ``kind`` report from the CDR file ``database`` in one read
     transaction. ``charts`` adds the chart series the HTML page draws."""
+    with open_report(database, kind, filters, now, charts=charts, **options) as report:
+        return report.materialised()
+
+
+@contextmanager
+def open_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
+                charts: bool = False, **options: Any) -> Iterator[Report]:
+    """The ``kind`` report, inside its read transaction: rows that stream
+    (``StreamedRows``) are read from the database as the report is written,
+    so write it before the block ends."""
     if kind not in BUILDERS:
         raise ReportError(f"unknown report {kind!r}; choose one of {', '.join(KINDS)}")
     with CdrReader(database, filters.tz or UTC) as reader, reader.snapshot():
-        return BUILDERS[kind](reader, filters, now, charts=charts, **options)
+        yield BUILDERS[kind](reader, filters, now, charts=charts, **options)

@@ -6,9 +6,9 @@ about click or about the output format.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 #: How a column's values are written (see docs/reports.md, "Formats").
 TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER = "text", "count", "seconds", "percent", "time", "number"
@@ -67,22 +67,48 @@ class Filters:
                 "flow_version": list(self.flow_versions), "caller": self.caller, "timezone": self.tz_name}
 
 
+class StreamedRows:
+    """Rows read from the database each time they are iterated, one batch
+    at a time, so that writing a million of them takes no more memory than
+    writing ten. Only usable while the report's read transaction is open
+    (``agi.reports.open_report``); every pass reads the same rows."""
+
+    def __init__(self, read: Callable[[], Iterator[Mapping[str, Any]]]) -> None:
+        self._read = read
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return self._read()
+
+
 @dataclass(frozen=True)
 class Report:
     """The result of one report: its rows (dicts keyed by column key) in
     order, optional totals (a row shown after the others in the table and
-    the page, never in CSV), charts for the page, and the options used."""
+    the page, never in CSV), charts for the page, and the options used.
+    ``rows`` is a list, or ``StreamedRows`` while the database is open
+    (``all_rows`` makes a list of them). ``flag`` names a column whose true
+    values mark rows the HTML page highlights, explained by ``flag_note``."""
 
     kind: str
     title: str
     columns: Sequence[Column]
-    rows: Sequence[Mapping[str, Any]]
+    rows: Iterable[Mapping[str, Any]]
     filters: Filters
     generated_at: datetime
     options: Mapping[str, Any] = field(default_factory=dict)
     totals: Mapping[str, Any] | None = None
     charts: Sequence[Chart] = ()
     notes: Sequence[str] = ()
+    flag: str | None = None
+    flag_note: str = ""
+
+    def all_rows(self) -> list[Mapping[str, Any]]:
+        """The rows as a list (read from the database if they are streamed)."""
+        return self.rows if isinstance(self.rows, list) else list(self.rows)
+
+    def materialised(self) -> "Report":
+        """The report with its rows in a list, usable once the database is closed."""
+        return self if isinstance(self.rows, list) else replace(self, rows=self.all_rows())
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows
 from agi.reports.localtime import local_time_sql
 from agi.reports.timerange import UTC, parse_stored
 
@@ -36,7 +36,8 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
              q.in_list(f"({q.OUTCOME})", "outcome", tuple(outcomes), params)]
     clause = " AND ".join([clause, *filter(None, extra)])
     params["limit"] = reader.dialect.no_limit if limit is None else limit
-    rows = [_call_row(row, filters) for row in reader.rows(reader.sql(q.CALL_LOG, where=clause), params)]
+    sql = reader.sql(q.CALL_LOG, where=clause)
+    rows = StreamedRows(lambda: (_call_row(row, filters) for row in reader.stream(sql, params)))
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
     return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
                   charts=overview_charts(reader, filters) if charts else ())

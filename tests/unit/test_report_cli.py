@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from agi.storage.cdr_writer import CdrStore
 from agi.vocabulary import iso
 from agi.cli.main import cli
 from agi.reports import KINDS, run_report
-from agi.reports.model import Filters
+from agi.reports.model import Column, Filters
 
 
 @pytest.fixture
@@ -66,30 +67,41 @@ def test_table_width_follows_the_width_option(database: Path) -> None:
     assert "…" in out
 
 
+def headings(column: Column) -> list[str]:
+    """The CSV headings of a column, as docs/reports.md gives them."""
+    if column.kind == "seconds":
+        return [f"{column.title} (s)", f"{column.title} (h:mm:ss)"]
+    return [f"{column.title} (%)"] if column.kind == "percent" else [column.title]
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_csv_parses_back_with_a_header_of_column_keys_and_plain_numbers(database: Path, kind: str) -> None:
+def test_csv_parses_back_with_a_header_of_titles_and_plain_numbers(database: Path, kind: str) -> None:
     code, out = invoke(kind, "--db", str(database), "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
     report = run_report(database, kind, Filters(), _now())
-    assert list(rows[0]) == [c.key for c in report.columns] if rows else True
-    assert len(rows) == len(report.rows)
+    assert out.splitlines()[0].split(",") == [h for c in report.columns for h in headings(c)]
+    assert len(rows) == len(report.all_rows())
     for row in rows:
         for column in report.columns:
-            if column.kind in ("count", "seconds", "percent") and row[column.key] != "":
-                float(row[column.key])
+            if column.kind in ("count", "seconds", "percent") and row[headings(column)[0]] != "":
+                float(row[headings(column)[0]])
+            if column.kind == "seconds" and row[headings(column)[1]] != "":
+                assert re.fullmatch(r"\d+:\d\d:\d\d", row[headings(column)[1]])
 
 
-def test_csv_of_the_call_log_keeps_every_column_and_local_times(database: Path) -> None:
+def test_csv_of_the_call_log_keeps_every_column_and_local_times_with_their_offset(database: Path) -> None:
     code, out = invoke("calls", "--db", str(database), "--format", "csv", "--tz", "Europe/Madrid", "--limit", "1")
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
     assert code == 0 and len(rows) == 1
-    assert rows[0]["started"] == "2025-03-10 18:39:00"  # 17:39 UTC, the newest call
-    assert rows[0]["recording"] == "/var/spool/asterisk/monitor/agiflow/2025/03/10/39.wav"
-    assert (rows[0]["vip"], rows[0]["wait_s"], rows[0]["talk_s"]) == ("0", "49.0", "")
+    assert rows[0]["Started"] == "2025-03-10 18:39:00+01:00"  # 17:39 UTC, the newest call
+    assert rows[0]["Recording"] == "/var/spool/asterisk/monitor/agiflow/2025/03/10/39.wav"
+    assert (rows[0]["VIP"], rows[0]["Wait (s)"], rows[0]["Wait (h:mm:ss)"]) == ("0", "49.0", "0:00:49")
+    assert (rows[0]["Talk (s)"], rows[0]["Talk (h:mm:ss)"]) == ("", "")
+    assert rows[0]["Dur (s)"] == "169.5" and rows[0]["Dur (h:mm:ss)"] == "0:02:50"
     _, out = invoke("calls", "--db", str(database), "--format", "csv", "--flow", "sales")
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
-    assert (rows[0]["caller"], rows[0]["recording"], rows[0]["outcome"]) == ("", "", "ivr_hangup")
+    assert (rows[0]["Caller"], rows[0]["Recording"], rows[0]["Outcome"]) == ("", "", "ivr_hangup")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -62,7 +62,7 @@ def test_the_table_filter_line_is_cleaned_too(database: Path) -> None:
 @pytest.mark.parametrize("kind", ["calls", "tracking"])
 def test_csv_cells_that_start_like_a_formula_get_a_leading_quote(database: Path, kind: str) -> None:
     rows = list(csv.DictReader(io.StringIO(report(database, kind, "csv"), newline="")))
-    callers = {row["caller"] for row in rows}
+    callers = {row["Caller"] for row in rows}
     assert {"'" + FORMULA, "'" + PHONE, "'-1+1", "'@SUM(A1)", "'\tTAB", "'\rCR"} <= callers
     assert HOSTILE in callers  # starts with ESC: not a formula, kept as it is
     for row in rows:
@@ -72,7 +72,7 @@ def test_csv_cells_that_start_like_a_formula_get_a_leading_quote(database: Path,
 
 def test_csv_leaves_computed_numbers_alone(database: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(report(database, "tracking", "csv"), newline="")))
-    assert {row["calls"] for row in rows} == {"1"}
+    assert {row["Calls"] for row in rows} == {"1"}
 
 
 def test_json_keeps_every_caller_id_exactly(database: Path) -> None:
@@ -96,11 +96,13 @@ def test_terminal_text_removes_sequences_and_controls_and_keeps_unicode() -> Non
     assert terminal_text("Ñandú ü ß 日本語 😀 مرحبا") == "Ñandú ü ß 日本語 😀 مرحبا"
 
 
-def test_spreadsheet_text_prefixes_formula_starts_only() -> None:
+def test_spreadsheet_text_prefixes_formula_starts_and_number_like_text_only() -> None:
     assert [spreadsheet_text(v) for v in ("=1+1", "+34600111222", "-2", "@A1", "\tx", "\rx")] == \
         ["'=1+1", "'+34600111222", "'-2", "'@A1", "'\tx", "'\rx"]
-    assert [spreadsheet_text(v) for v in ("600111222", "José", "", -2, 1.5, None)] == \
-        ["600111222", "José", "", -2, 1.5, None]
+    assert [spreadsheet_text(v) for v in ("600111222", "0034 600 111 222", "1741597200.10", "08", "1e5", "12%")] == \
+        ["'600111222", "'0034 600 111 222", "'1741597200.10", "'08", "'1e5", "'12%"]
+    assert [spreadsheet_text(v) for v in ("José", "", "2025-03-10", "15cd46f76111", "sales 2", -2, 1.5, None)] == \
+        ["José", "", "2025-03-10", "15cd46f76111", "sales 2", -2, 1.5, None]
 
 
 def test_the_callbacks_table_gets_no_escape_sequence_from_a_caller_id(tmp_path: Path,

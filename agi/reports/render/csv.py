@@ -1,35 +1,84 @@
-"""CSV: a header of column keys, then one line per row; numbers as plain
-numbers with a ``.`` decimal point, times as ``YYYY-MM-DD HH:MM:SS`` in the
-report's zone, empty cells for missing values. No totals row, so the file
-sorts and sums as is in a spreadsheet. A text cell that a spreadsheet would
-read as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first,
-OWASP's CSV injection list) gets a leading ``'``: caller IDs are the
-caller's to choose."""
+"""CSV for spreadsheets: a header of column titles in words, then one line
+per row, written as the rows come (a streamed report never sits in memory).
+
+- a duration is two columns, ``Wait (s)`` (seconds, to the millisecond) and
+  ``Wait (h:mm:ss)``; a percentage's title ends in ``(%)``;
+- a time is ``YYYY-MM-DD HH:MM:SS+01:00``, in the report's zone with its UTC
+  offset, so that the two 02:30 of the night the clocks go back differ;
+- a text cell a spreadsheet would run as a formula or read as a number
+  (a phone number, a call id, ``08``) gets a leading ``'``
+  (``agi.safe_text.spreadsheet_text``): it stays text, digits and all;
+- no totals row, so the file sorts and sums as it is.
+
+Two dialects: ``standard`` (RFC 4180: ``,``, ``.`` decimal point, ``\\r\\n``)
+and ``excel`` for spreadsheets set to a language that writes decimal commas
+(a UTF-8 byte order mark, ``;`` between cells, ``12,5``).
+"""
 from __future__ import annotations
 
 import csv
-import io
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterator, TextIO
 
-from agi.reports.model import Column, Report
-from agi.reports.render.values import plain
+from agi.reports.model import PERCENT, SECONDS, Column, Report
+from agi.reports.render.values import hms, plain
 from agi.safe_text import spreadsheet_text
 
-
-def render_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([c.key for c in report.columns])
-    for row in report.rows:
-        writer.writerow([_cell(c, row.get(c.key)) for c in report.columns])
-    return out.getvalue()
+CSV_DIALECTS = ("standard", "excel")
 
 
-def _cell(column: Column, value: Any) -> Any:
+@dataclass(frozen=True)
+class _Dialect:
+    delimiter: str
+    decimal: str
+    bom: str
+
+
+_DIALECTS = {"standard": _Dialect(",", ".", ""), "excel": _Dialect(";", ",", "\ufeff")}
+#: A cell from a column's value.
+Cell = Callable[[Any], Any]
+
+
+def write_csv(report: Report, out: TextIO, dialect: str = "standard") -> None:
+    if dialect not in _DIALECTS:
+        raise ValueError(f"unknown CSV dialect {dialect!r}; choose one of {', '.join(CSV_DIALECTS)}")
+    chosen = _DIALECTS[dialect]
+    fields = [field for column in report.columns for field in _fields(column, chosen)]
+    out.write(chosen.bom)
+    writer = csv.writer(out, delimiter=chosen.delimiter, lineterminator="\r\n")
+    writer.writerow([heading for heading, _, _ in fields])
+    writer.writerows([cell(row.get(key)) for _, key, cell in fields] for row in report.rows)
+
+
+def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]]:
+    """(heading, row key, cell maker) of each CSV column ``column`` gives."""
+    def number(value: Any) -> Any:
+        found = plain(column, value)
+        if isinstance(found, float):
+            return repr(found).replace(".", dialect.decimal) if dialect.decimal != "." else found
+        return "" if found is None else found
+
+    if column.kind == SECONDS:
+        yield f"{column.title} (s)", column.key, number
+        yield f"{column.title} (h:mm:ss)", column.key, _duration
+    elif column.kind == PERCENT:
+        yield f"{column.title} (%)", column.key, number
+    else:
+        yield column.title, column.key, lambda value: _cell(column, value, number)
+
+
+def _cell(column: Column, value: Any, number: Cell) -> Any:
+    if value is None:
+        return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, bool):
         return int(value)
-    found = plain(column, value)
-    return "" if found is None else spreadsheet_text(found)
+    if isinstance(value, (int, float)):
+        return number(value)
+    return spreadsheet_text(plain(column, value))
+
+
+def _duration(value: Any) -> str:
+    return "" if value is None or value == "" else hms(float(value))

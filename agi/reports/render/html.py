@@ -37,6 +37,7 @@ footer { margin-top: 24px; font-size: 12px; }
 
 
 def render_html(report: Report) -> str:
+    report = report.materialised()
     title = f"agiflow: {report.title}"
     charts = "".join(f"<figure><figcaption>{escape(c.title)}</figcaption>{chart_svg(c)}</figure>"
                      for c in report.charts)

@@ -1,19 +1,23 @@
 """JSON: one document whose shape does not change between versions:
 ``report``, ``title``, ``generated_at``, ``filters``, ``options``,
 ``columns`` (key, title, kind), ``rows`` (objects with exactly the column
-keys, in column order) and ``totals`` (an object or null)."""
+keys, in column order) and ``totals`` (an object or null). The rows are
+written one at a time as they come, so a streamed report never sits in
+memory; the text is the same as ``json.dumps(document, indent=2)``."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, TextIO
 
 from agi.reports.model import Report
 from agi.reports.render.values import plain
 
 FORMAT_VERSION = 1
+#: Stands for the rows while the rest of the document is written.
+_ROWS = "\0rows\0"
 
 
-def render_json(report: Report) -> str:
+def write_json(report: Report, out: TextIO) -> None:
     document = {
         "report": report.kind,
         "format_version": FORMAT_VERSION,
@@ -22,10 +26,20 @@ def render_json(report: Report) -> str:
         "filters": report.filters.describe(),
         "options": dict(report.options),
         "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in report.columns],
-        "rows": [_row(report, row) for row in report.rows],
+        "rows": _ROWS,
         "totals": _row(report, report.totals) if report.totals else None,
     }
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    head, tail = _dumps(document).split(_dumps(_ROWS))
+    out.write(head + "[")
+    separator = "\n"
+    for row in report.rows:
+        out.write(separator + "    " + _dumps(_row(report, row)).replace("\n", "\n    "))
+        separator = ",\n"
+    out.write(("]" if separator == "\n" else "\n  ]") + tail + "\n")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def _row(report: Report, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ _MIN_SHRUNK = 6
 
 
 def render_table(report: Report, width: int | None = 80) -> str:
+    report = report.materialised()
     columns = [c for c in report.columns if c.table]
     lines = [terminal_text(report.title), terminal_text(describe_filters(report))]
     if not report.rows:

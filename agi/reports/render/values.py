@@ -31,10 +31,19 @@ def human(column: Column, value: Any) -> str:
 
 def clock(seconds: float) -> str:
     """Seconds as ``m:ss`` under an hour, else ``h:mm:ss``."""
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
+    hours, minutes, secs = _parts(seconds)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def hms(seconds: float) -> str:
+    """Seconds as ``h:mm:ss``, the hours always written: ``0:05:46``, ``26:49:16``."""
+    hours, minutes, secs = _parts(seconds)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _parts(seconds: float) -> tuple[int, int, int]:
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return (hours, *divmod(rest, 60))
 
 
 def plain(column: Column, value: Any) -> Any:
