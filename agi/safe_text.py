@@ -30,6 +30,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Text a spreadsheet would read as a number and change (``600111222``,
 #: ``0034600111222`` losing its zeros, the call id ``1741597200.10``, ``08``,
 #: ``1e5``, ``12%``, ``(12)``, ``1 234,5``): such a cell gets a leading ``'`` too.
+_RISKY_START = frozenset("=+-@(.,")
 _NUMBER_LIKE = re.compile(r"[\s(]*[+-]?[\d\s.,]*\d[\d\s.,]*(?:[eE][+-]?\d+)?\s*%?[\s)]*")
 
 
@@ -49,6 +50,7 @@ def spreadsheet_text(value: object) -> object:
     ``'`` (the caller ID ``+34600111222`` is written ``'+34600111222``,
     ``600111222`` is written ``'600111222``). Numbers and other values are
     returned as they are."""
-    if isinstance(value, str) and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value)):
+    if isinstance(value, str) and value and (value[0] in _RISKY_START or value[0].isdigit() or value[0].isspace()) \
+            and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value)):
         return "'" + value
     return value

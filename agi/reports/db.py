@@ -93,7 +93,7 @@ class CdrReader:
     def snapshot(self) -> Iterator["CdrReader"]:
         """One read transaction: every query inside sees the same data."""
         if self.dialect is POSTGRES:
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self.conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # not the wrapper, which says BEGIN
         else:
             self.conn.execute("BEGIN")
             self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
@@ -111,7 +111,11 @@ class CdrReader:
     def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Rows (by name and by position) read ``BATCH`` at a time, so
         that however many there are the memory stays the same; inside
-        ``snapshot`` (PostgreSQL reads them through a server-side cursor)."""
+        ``snapshot`` (PostgreSQL reads them through a server-side cursor).
+        SQLite stops mapping the file first: every page a long export
+        touched would stay in the process's memory."""
+        if self.dialect is SQLITE:
+            self.conn.execute("PRAGMA mmap_size = 0")
         yield from self._batches(sql, params or {}, named=True)
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:

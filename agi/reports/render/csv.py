@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterator, TextIO
 
-from agi.reports.model import PERCENT, SECONDS, Column, Report
-from agi.reports.render.values import hms, plain
+from agi.reports.model import COUNT, NUMBER, PERCENT, SECONDS, Column, Report
+from agi.reports.render.values import hms
 from agi.safe_text import spreadsheet_text
 
 CSV_DIALECTS = ("standard", "excel")
@@ -54,10 +54,22 @@ def write_csv(report: Report, out: TextIO, dialect: str = "standard") -> None:
 def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]]:
     """(heading, row key, cell maker) of each CSV column ``column`` gives."""
     def number(value: Any) -> Any:
-        found = plain(column, value)
-        if isinstance(found, float):
-            return repr(found).replace(".", dialect.decimal) if dialect.decimal != "." else found
-        return "" if found is None else found
+        if value is None or value == "":
+            return ""
+        if isinstance(value, bool) or column.kind == COUNT:
+            return int(value)
+        if column.kind in (SECONDS, PERCENT):
+            value = round(float(value), 3)
+        return str(value).replace(".", dialect.decimal) if isinstance(value, float) else value
+
+    def text(value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return spreadsheet_text(value)
+        if isinstance(value, datetime):
+            return value.isoformat(sep=" ", timespec="seconds")
+        return number(value)
 
     if column.kind == SECONDS:
         yield f"{column.title} (s)", column.key, number
@@ -65,19 +77,7 @@ def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]
     elif column.kind == PERCENT:
         yield f"{column.title} (%)", column.key, number
     else:
-        yield column.title, column.key, lambda value: _cell(column, value, number)
-
-
-def _cell(column: Column, value: Any, number: Cell) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return number(value)
-    return spreadsheet_text(plain(column, value))
+        yield column.title, column.key, number if column.kind in (COUNT, NUMBER) else text
 
 
 def _duration(value: Any) -> str:

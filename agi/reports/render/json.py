@@ -1,9 +1,9 @@
 """JSON: one document whose shape does not change between versions:
 ``report``, ``title``, ``generated_at``, ``filters``, ``options``,
 ``columns`` (key, title, kind), ``rows`` (objects with exactly the column
-keys, in column order) and ``totals`` (an object or null). The rows are
-written one at a time as they come, so a streamed report never sits in
-memory; the text is the same as ``json.dumps(document, indent=2)``."""
+keys, in column order) and ``totals`` (an object or null). Indented two
+spaces, each row on a line of its own; the rows are written one at a time
+as they come, so a streamed report never sits in memory."""
 from __future__ import annotations
 
 import json
@@ -33,7 +33,7 @@ def write_json(report: Report, out: TextIO) -> None:
     out.write(head + "[")
     separator = "\n"
     for row in report.rows:
-        out.write(separator + "    " + _dumps(_row(report, row)).replace("\n", "\n    "))
+        out.write(separator + "    " + json.dumps(_row(report, row), ensure_ascii=False, default=str))
         separator = ",\n"
     out.write(("]" if separator == "\n" else "\n  ]") + tail + "\n")
 
