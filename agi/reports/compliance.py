@@ -40,7 +40,7 @@ def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bo
     recorded = sum(g["calls"] for g in groups if g["recorded"])
     unconsented = sum(g["calls"] for g in groups if g["recorded"] and g["consent"] not in CONSENT_ALLOWS)
     rows += [_row("recording", "recorded", None, recorded, total),
-             _row("recording", "without consent", None, unconsented, recorded)]
+             {**_row("recording", "without consent", None, unconsented, recorded), "flagged": unconsented > 0}]
     rows += [_row("refused", item, None, sum(g["calls"] for g in groups if g[key]), total)
              for item, key in (("do-not-call", "refused_dial"), ("no consent", "refused_recording"))]
     blocked: Counter[str] = Counter()
@@ -52,7 +52,8 @@ def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bo
     robinson = [r for r in rows if r["section"] == "robinson" and r["item"] != "checked"]
     chart_list.append(Chart("Do-not-call checks", [_chart_label(r) for r in robinson], [r["calls"] for r in robinson]))
     return Report("compliance", "Compliance", COMPLIANCE_COLUMNS, rows, filters, now, {},
-                  charts=chart_list if charts else ())
+                  charts=chart_list if charts else (), flag="flagged",
+                  flag_note="calls were recorded without consent")
 
 
 def _robinson_rows(groups: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:

@@ -34,15 +34,30 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Series:
+    """One line of a chart over time: a value (or None: no value) per label."""
+
+    name: str
+    values: Sequence[float | None]
+
+
+@dataclass(frozen=True)
 class Chart:
-    """A bar chart: one bar per label. ``horizontal`` suits long labels
-    (outcomes, menu choices); vertical bars suit hours of the day."""
+    """A chart: one value per label. ``horizontal`` bars suit long labels
+    (outcomes, menu choices); vertical bars suit a few short ones (hours of
+    the day), and a long run of them is drawn as a line. ``series`` makes it
+    a line chart of several lines over the labels (``values`` unused);
+    ``emphasis`` are the indices of labels the axis shows first (midnights,
+    the repeated hour of a DST change). ``unit`` is ``calls``, ``%`` or
+    ``seconds`` (written h:mm:ss)."""
 
     title: str
     labels: Sequence[str]
-    values: Sequence[float]
+    values: Sequence[float] = ()
     horizontal: bool = True
     unit: str = "calls"
+    series: Sequence[Series] = ()
+    emphasis: Sequence[int] = ()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from agi.reports import queries as q
+from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows
 from agi.reports.localtime import local_time_sql
+from agi.reports.timeline import span, timeline_charts
 from agi.reports.timerange import UTC, parse_stored
 
 CALL_LOG_COLUMNS = (
@@ -21,6 +23,7 @@ CALL_LOG_COLUMNS = (
     Column("duration_s", "Dur", SECONDS), Column("vip", "VIP", table=False),
     Column("consent", "Consent", table=False), Column("recording", "Recording", table=False),
     Column("call_id", "Call id", table=False), Column("error", "Error", table=False),
+    Column("recorded_without_consent", "Recorded without consent", table=False),
 )
 SUMMARY_GROUPS = ("flow", "version", "outcome", "status", "queue", "day", "hour")
 INBOUND_GROUPS = ("flow", "version", "queue", "day", "hour")
@@ -36,11 +39,12 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
              q.in_list(f"({q.OUTCOME})", "outcome", tuple(outcomes), params)]
     clause = " AND ".join([clause, *filter(None, extra)])
     params["limit"] = reader.dialect.no_limit if limit is None else limit
-    sql = reader.sql(q.CALL_LOG, where=clause)
+    sql = reader.sql(q.CALL_LOG, where=clause, recorded=q.RECORDED)
     rows = StreamedRows(lambda: (_call_row(row, filters) for row in reader.stream(sql, params)))
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
     return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
-                  charts=overview_charts(reader, filters) if charts else ())
+                  charts=overview_charts(reader, filters, now) if charts else (),
+                  flag="recorded_without_consent", flag_note="a recording was made without consent")
 
 
 def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
@@ -50,7 +54,8 @@ def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
             "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],
             "wait_s": row["queue_wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
             "vip": bool(row["vip"]), "consent": row["consent"], "recording": row["recording"],
-            "call_id": row["call_id"], "error": row["error"]}
+            "call_id": row["call_id"], "error": row["error"],
+            "recorded_without_consent": bool(row["recorded"]) and row["consent"] not in CONSENT_ALLOWS}
 
 
 def path_summary(path: str | None) -> str | None:
@@ -75,7 +80,7 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
                Column("avg_wait_s", "Avg wait", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
     totals = _summary_totals(rows)
     return Report("summary", f"Summary by {by}", columns, rows, filters, now, {"by": by}, totals,
-                  overview_charts(reader, filters) if charts else ())
+                  overview_charts(reader, filters, now) if charts else ())
 
 
 def _summary_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,7 +113,7 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
                   horizontal=by not in ("hour", "day"), unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, {"by": by}, _inbound_totals(rows),
-                  charts=[chart, *overview_charts(reader, filters)] if charts else ())
+                  charts=[chart, *overview_charts(reader, filters, now)] if charts else ())
 
 
 def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -123,15 +128,20 @@ def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "max_wait_s": max((r["max_wait_s"] for r in rows if r["max_wait_s"] is not None), default=None)}
 
 
-def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
-    """Calls per hour of the day (in the report's zone) and calls per outcome."""
+def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
+    """The calls over time (agi/reports/timeline.py), calls per hour of the
+    day (in the report's zone) and calls per outcome."""
     clause, params = q.where(filters, dialect=reader.dialect)
     local = local_start(reader, filters, params)
     hours = {int(row["hour"]): row["calls"]
              for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
     outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
-    return [Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
+    covered = span(*reader.rows(q.TIME_SPAN)[0], filters.since, filters.until, now)
+    over_time = timeline_charts(reader.rows(reader.sql(q.CALLS_PER_LOCAL_HOUR, where=clause, local=local), params),
+                                filters.tz or UTC, *covered) if covered else []
+    return [*over_time,
+            Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
             Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agi.reports.dialect import SQLITE, Dialect
+from agi.storage import call_measures as measures
 from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
 from agi.reports.timerange import sql_time
@@ -116,7 +117,7 @@ def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
 CALL_LOG = f"""
 SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
        c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
-       c.error
+       c.error, {{recorded}} AS recorded
 FROM calls c
 WHERE {{where}}
 ORDER BY c.started_at DESC, c.call_id DESC
@@ -210,3 +211,17 @@ SELECT c.robinson, c.robinson_list, c.consent, {RECORDED} AS recorded, c.blocked
 FROM calls c
 WHERE {{where}}
 GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+
+#: The calls of each local hour (and UTC hour, which tells the two 02:00 of
+#: the night the clocks go back apart), for the charts over time
+#: (agi/reports/timeline.py): all calls, and offered, answered and abandoned
+#: ones with their waits as agi/storage/call_measures.py defines them.
+CALLS_PER_LOCAL_HOUR = f"""
+SELECT substr({{local}}, 1, 13) AS local_hour, substr(c.started_at, 1, 13) AS utc_hour, count(*) AS calls,
+       {measures.count_if(measures.OFFERED)} AS offered, {measures.count_if(measures.ANSWERED)} AS answered,
+       {measures.count_if(measures.ABANDONED)} AS abandoned,
+       {measures.sum_if(measures.OFFERED, measures.WAIT)} AS wait_s,
+       count(CASE WHEN {measures.OFFERED} THEN {measures.WAIT} END) AS waits
+FROM calls c
+WHERE {{where}}
+GROUP BY 1, 2"""

@@ -121,7 +121,7 @@ def test_a_browser_draws_the_summary_with_its_table_and_charts(tmp_path: Path) -
     assert dom.rows[0][:3] == ["Hour", "Calls", "Answered"]
     assert len(dom.rows) == 1 + len(built.rows) + 1  # header, one row per hour, totals
     assert dom.rows[-1][:2] == ["total", "60"]
-    assert dom.bars == 24 + len(built.charts[1].labels)  # hours, outcomes
+    assert dom.bars == 24 + len(built.charts[-1].labels)  # hours, outcomes
     shot = tmp_path / "summary.png"
     chromium(page, shot, f"--screenshot={shot}", "--window-size=1200,1100")
     assert_drawn(shot, min_bar_pixels=20000)

@@ -1,16 +1,18 @@
 """The HTML page: one standalone file with inline CSS and inline SVG charts.
 Its Content-Security-Policy forbids loading anything, so the page opens
-offline and from an e-mail attachment alike. Every value is escaped."""
+offline and from an e-mail attachment alike. Every value is escaped.
+Durations are written ``h:mm:ss``; rows the report flags (a recording made
+without consent) are highlighted and the page says why."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from agi import __version__
-from agi.reports.model import Column, Report
+from agi.reports.model import SECONDS, Column, Report
 from agi.reports.render.svg import chart_svg
 from agi.reports.render.table import describe_filters
-from agi.reports.render.values import human, numeric
+from agi.reports.render.values import hms, human, numeric
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -33,11 +35,20 @@ tbody tr:nth-child(even) { background: #f9fafb; }
 tfoot td { font-weight: 600; border-top: 2px solid #9aa5b1; }
 p.empty { color: #52606d; font-style: italic; }
 footer { margin-top: 24px; font-size: 12px; }
+svg { max-width: 100%; height: auto; display: block; }
+ul.legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0 0; padding: 0;
+            font-size: 13px; }
+ul.legend li { display: flex; align-items: center; gap: 6px; }
+.swatch { display: inline-block; width: 14px; height: 10px; border-radius: 2px; }
+tr.flagged, tbody tr.flagged:nth-child(even) { background: #fde2e1; }
+tr.flagged td:first-child { box-shadow: inset 4px 0 #c81e1e; }
+p.flag-note { color: #9b1c1c; font-weight: 600; margin: 8px 0; }
+.swatch.flagged { background: #fde2e1; box-shadow: inset 4px 0 #c81e1e; }
 """
 
 
 def render_html(report: Report) -> str:
-    report = report.materialised()
+    rows = report.all_rows()
     title = f"agiflow: {report.title}"
     charts = "".join(f"<figure><figcaption>{escape(c.title)}</figcaption>{chart_svg(c)}</figure>"
                      for c in report.charts)
@@ -50,8 +61,9 @@ def render_html(report: Report) -> str:
         f"<header><h1>{escape(report.title)}</h1>",
         f'<p class="filters">{escape(describe_filters(report))}</p></header>',
         f'<section class="charts">{charts}</section>' if charts else "",
-        f"<h2>{len(report.rows):,} {'row' if len(report.rows) == 1 else 'rows'}</h2>",
-        _table(report),
+        f"<h2>{len(rows):,} {'row' if len(rows) == 1 else 'rows'}</h2>",
+        _flag_note(report, rows),
+        _table(report, rows),
         *(f"<p>{escape(note)}</p>" for note in report.notes),
         f"<footer>Generated {escape(report.generated_at.isoformat(timespec='seconds'))} "
         f"by agiflow {escape(__version__)}.</footer>",
@@ -60,20 +72,35 @@ def render_html(report: Report) -> str:
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _table(report: Report) -> str:
-    if not report.rows:
+def _flag_note(report: Report, rows: Sequence[Mapping[str, Any]]) -> str:
+    flagged = sum(1 for row in rows if report.flag and row.get(report.flag))
+    if not flagged:
+        return ""
+    return (f'<p class="flag-note"><span class="swatch flagged"></span> {flagged:,} highlighted: '
+            f"{escape(report.flag_note)}</p>")
+
+
+def _table(report: Report, rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
         return '<p class="empty">No calls match these filters.</p>'
     head = "".join(f"<th{_cls(c)} scope=\"col\">{escape(c.title)}</th>" for c in report.columns)
-    body = "\n".join(_tr(report.columns, row) for row in report.rows)
+    body = "\n".join(_tr(report.columns, row, bool(report.flag and row.get(report.flag)), report.flag_note)
+                     for row in rows)
     foot = f"<tfoot>{_tr(report.columns, report.totals)}</tfoot>" if report.totals else ""
     return (f'<div class="scroll"><table id="report"><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
             f'</tbody>{foot}</table></div>')
 
 
-def _tr(columns: Any, row: Mapping[str, Any]) -> str:
-    cells = "".join(f"<td{_cls(c)}>{escape(human(c, row.get(c.key)) if c.key in row else '')}</td>"
+def _tr(columns: Sequence[Column], row: Mapping[str, Any], flagged: bool = False, why: str = "") -> str:
+    cells = "".join(f"<td{_cls(c)}>{escape(_cell(c, row.get(c.key)) if c.key in row else '')}</td>"
                     for c in columns)
-    return f"<tr>{cells}</tr>"
+    return f'<tr class="flagged" title="{escape(why)}">{cells}</tr>' if flagged else f"<tr>{cells}</tr>"
+
+
+def _cell(column: Column, value: Any) -> str:
+    if column.kind == SECONDS and value not in (None, ""):
+        return hms(float(value))
+    return human(column, value)
 
 
 def _cls(column: Column) -> str:

@@ -1,27 +1,98 @@
-"""Bar charts as inline SVG, drawn here so the HTML page needs no script
-and no network. Every text is escaped."""
+"""Charts as inline SVG, drawn here so the HTML page needs no script and no
+network. Every text is escaped.
+
+- a few categories are bars: horizontal for long labels (outcomes, menu
+  choices), vertical for short ones (hours of the day);
+- a long run of values (more than ``MAX_BARS``) and a chart of several
+  series are lines over a time axis, with a value axis and a legend;
+- axis labels never overlap: each is given the width its text needs at
+  most, and labels that would touch one already placed are left out, the
+  chart's emphasised labels (midnights, a repeated DST hour) placed first;
+- one colour per outcome (``COLOURS``), the same in every chart, with a
+  legend whenever a chart has more than one colour;
+- durations are written ``h:mm:ss``.
+"""
 from __future__ import annotations
 
+import math
 from html import escape
+from typing import Callable, Sequence
 
-from agi.reports.model import Chart
+from agi.reports.model import Chart, Series
+from agi.reports.render.values import hms
 
 BAR = "#2f6fb0"
 AXIS = "#8a94a6"
+GRID = "#e4e7eb"
 TEXT = "#1f2933"
-_FONT = "font-family=\"system-ui, sans-serif\" font-size=\"12\""
+#: One colour per outcome and per series, the same in every chart
+#: (Okabe and Ito's colour-blind safe set, then darker tones).
+COLOURS = {
+    "offered": "#0072b2", "answered": "#009e73", "abandoned": "#d55e00", "not_answered": "#e69f00",
+    "callback": "#cc79a7", "in_progress": "#56b4e9", "interrupted": "#7b3294", "failed": "#a50f15",
+    "blocked": "#525252", "do_not_call": "#8c510a", "ivr_hangup": "#b8a200", "self_service": "#35978f",
+    "average wait": BAR,
+}
+#: More values than this are drawn as a line, not as bars.
+MAX_BARS = 31
+#: The widest a character of the chart font (12 px) may be, and the room
+#: kept between two labels: estimates that never fall short of the real text.
+CHAR_W, LABEL_GAP = 7.5, 8
+_FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+_SMALL = 'font-family="system-ui, sans-serif" font-size="10"'
+WIDTH = 860
 
 
 def chart_svg(chart: Chart) -> str:
-    """A horizontal or vertical bar chart; an empty chart says so."""
-    if not chart.values or max(chart.values, default=0) <= 0:
+    """The chart as an ``<svg>`` element; an empty chart says so."""
+    values = [v for s in chart.series for v in s.values if v is not None] if chart.series else list(chart.values)
+    if not values or max(values) <= 0:
         return '<p class="empty">nothing to show</p>'
+    if chart.series or (not chart.horizontal and len(chart.labels) > MAX_BARS):
+        return _lines(chart)
     return _horizontal(chart) if chart.horizontal else _vertical(chart)
 
 
-def _number(value: float, unit: str) -> str:
+def colour(name: str) -> str:
+    return COLOURS.get(name, BAR)
+
+
+def number(value: float, unit: str) -> str:
+    """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``."""
+    if unit == "seconds":
+        return hms(value)
     text = f"{value:,.1f}" if unit == "%" or value != int(value) else f"{int(value):,}"
     return text + ("%" if unit == "%" else "")
+
+
+def text_width(text: str, size: int = 12) -> float:
+    """At least the width ``text`` takes in the chart font at ``size`` px."""
+    return len(text) * CHAR_W * size / 12
+
+
+def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[int] = (),
+            low: float = 0, high: float = math.inf) -> dict[int, int]:
+    """The labels to show, centred at ``positions``, as {index: line}: no
+    two on a line overlap and none leaves [low, high]. The ``first`` ones
+    are placed first, on a second line under the axis when the first one
+    has no room; then every k-th one (the smallest k that fits labels of
+    the usual width) and any other that still fits, on the first line."""
+    usual = [text_width(label) for i, label in enumerate(labels) if i not in first] or [0.0]
+    room = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else math.inf
+    step = max(1, math.ceil((max(usual) + LABEL_GAP) / room)) if room > 0 else len(labels)
+    taken: tuple[list[tuple[float, float]], list[tuple[float, float]]] = ([], [])
+    shown: dict[int, int] = {}
+    for i in [*first, *range(0, len(labels), step), *range(len(labels))]:
+        half = text_width(labels[i]) / 2 + LABEL_GAP / 2
+        extent = (positions[i] - half, positions[i] + half)
+        if i in shown or extent[0] < low or extent[1] > high:
+            continue
+        for line in (0, 1) if i in first else (0,):
+            if all(extent[1] <= a or extent[0] >= b for a, b in taken[line]):
+                taken[line].append(extent)
+                shown[i] = line
+                break
+    return shown
 
 
 def _horizontal(chart: Chart) -> str:
@@ -32,37 +103,119 @@ def _horizontal(chart: Chart) -> str:
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         y = 5 + i * row_h
         length = max(bar_w * value / top, 1 if value else 0)
-        short = label if len(label) <= 24 else label[:23] + "…"
-        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" fill="{TEXT}" {_FONT}>'
+        short = label if len(label) <= 22 else label[:21] + "…"
+        parts.append(f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end" fill="{TEXT}" {_FONT}>'
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
         parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
-                     f'fill="{BAR}"/>')
-        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
-                     f'{escape(_number(value, chart.unit))}</text>')
+                     f'fill="{colour(label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}</title>'
+                     f'</rect>')
+        parts.append(f'<text class="value" x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
+                     f'{escape(number(value, chart.unit))}</text>')
     parts.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 2}" stroke="{AXIS}"/>')
-    return "".join(parts) + "</svg>"
+    svg = "".join(parts) + "</svg>"
+    colours = {colour(label) for label in chart.labels}
+    return svg + (_legend_html([(label, colour(label)) for label in chart.labels]) if len(colours) > 1 else "")
 
 
 def _vertical(chart: Chart) -> str:
-    slot, plot_h, top_pad, bottom = 30, 160, 18, 22
-    width = slot * len(chart.labels) + 20
+    count = len(chart.labels)
+    slot = max(30.0, min(60.0, (WIDTH - 20) / count))
+    plot_h, top_pad, bottom = 160, 18, 24
+    width = int(slot * count + 20)
     top = max(chart.values)
-    parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
     base = top_pad + plot_h
+    centres = [10 + i * slot + slot / 2 for i in range(count)]
+    shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
+    bottom += 14 * max(shown.values(), default=0)
+    parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         x = 10 + i * slot
         height = max(plot_h * value / top, 1 if value else 0)
-        parts.append(f'<rect class="bar" x="{x + 4}" y="{base - height:.1f}" width="{slot - 8}" '
-                     f'height="{height:.1f}" fill="{BAR}"><title>{escape(label)}: '
-                     f'{escape(_number(value, chart.unit))}</title></rect>')
-        if value:
-            parts.append(f'<text x="{x + slot / 2}" y="{base - height - 4:.1f}" text-anchor="middle" '
-                         f'fill="{TEXT}" font-family="system-ui, sans-serif" font-size="10">'
-                         f'{escape(_number(value, chart.unit))}</text>')
-        parts.append(f'<text x="{x + slot / 2}" y="{base + 15}" text-anchor="middle" fill="{TEXT}" '
-                     f'{_FONT}>{escape(label)}</text>')
+        shown_value = number(value, chart.unit)
+        parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
+                     f'height="{height:.1f}" fill="{colour(label)}"><title>{escape(label)}: '
+                     f'{escape(shown_value)}</title></rect>')
+        if value and text_width(shown_value, 10) <= slot - 2:
+            parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
+                         f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(shown_value)}</text>')
+        if i in shown:
+            parts.append(f'<text class="label" x="{centres[i]:.1f}" y="{base + 16 + 14 * shown[i]}" '
+                         f'text-anchor="middle" fill="{TEXT}" {_FONT}>{escape(label)}</text>')
     parts.append(f'<line x1="8" y1="{base}" x2="{width - 8}" y2="{base}" stroke="{AXIS}"/>')
     return "".join(parts) + "</svg>"
+
+
+def _lines(chart: Chart) -> str:
+    """Each series a line over the labels (a single series of ``values``
+    when there are none), with a value axis, a time axis and a legend."""
+    series = list(chart.series) or [Series(chart.title, list(chart.values))]
+    left, right, top_pad, plot_h, bottom = 64, 44, 12, 200, 30
+    width = WIDTH
+    plot_w = width - left - right
+    count = len(chart.labels)
+    xs = [left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2) for i in range(count)]
+    peak = max(v for s in series for v in s.values if v is not None)
+    ticks = _ticks(peak, chart.unit)
+    top = ticks[-1]
+    base = top_pad + plot_h
+
+    def y(value: float) -> float:
+        return base - plot_h * value / top
+
+    shown = thinned(xs, chart.labels, chart.emphasis, 0, width)
+    bottom += 14 * max(shown.values(), default=0)
+    parts = [_open(width, base + bottom, chart.title)]
+    for tick in ticks:
+        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
+                     f'stroke="{GRID if tick else AXIS}"/>')
+        parts.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
+                     f'{_SMALL}>{escape(number(tick, chart.unit))}</text>')
+    for i, row in shown.items():
+        parts.append(f'<line x1="{xs[i]:.1f}" y1="{base}" x2="{xs[i]:.1f}" y2="{base + 4 + 14 * row}" '
+                     f'stroke="{AXIS}"/>')
+        parts.append(f'<text class="label" x="{xs[i]:.1f}" y="{base + 18 + 14 * row}" text-anchor="middle" '
+                     f'fill="{TEXT}" {_FONT}>{escape(chart.labels[i])}</text>')
+    for line in series:
+        parts.append(_path(line.name, line.values, xs, y, chart))
+    svg = "".join(parts) + "</svg>"
+    return svg + (_legend_html([(line.name, colour(line.name)) for line in series]) if len(series) > 1 else "")
+
+
+def _path(name: str, values: Sequence[float | None], xs: Sequence[float], place: Callable[[float], float],
+          chart: Chart) -> str:
+    """One series: a line through its points (broken where it has no
+    value), a dot with the value as tooltip on each point."""
+    segments: list[list[str]] = [[]]
+    dots = []
+    for x, label, value in zip(xs, chart.labels, values):
+        if value is None:
+            segments.append([])
+            continue
+        segments[-1].append(f"{x:.1f},{place(value):.1f}")
+        dots.append(f'<circle cx="{x:.1f}" cy="{place(value):.1f}" r="{2.5 if len(xs) <= 100 else 1.5}" '
+                    f'fill="{colour(name)}"><title>{escape(label)}: {escape(name)} '
+                    f'{escape(number(value, chart.unit))}</title></circle>')
+    lines = "".join(f'<polyline class="line" points="{" ".join(points)}" fill="none" stroke="{colour(name)}" '
+                    f'stroke-width="2" stroke-linejoin="round"/>' for points in segments if len(points) > 1)
+    return f'<g class="series" data-series="{escape(name)}">{lines}{"".join(dots)}</g>'
+
+
+def _ticks(peak: float, unit: str) -> list[float]:
+    """0 and up to five round steps reaching at least ``peak``."""
+    if unit == "seconds":
+        steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+    else:
+        magnitude = 10 ** math.floor(math.log10(peak / 5)) if peak >= 5 else 1
+        steps = [m * magnitude for m in (1, 2, 5, 10)]
+    step = next((s for s in steps if peak / s <= 5), steps[-1] * math.ceil(peak / (5 * steps[-1])))
+    return [step * i for i in range(math.ceil(peak / step) + 1)]
+
+
+def _legend_html(entries: Sequence[tuple[str, str]]) -> str:
+    """The legend under a chart: a swatch of each colour and what it stands for."""
+    items = "".join(f'<li><span class="swatch" style="background:{c}"></span>{escape(name)}</li>'
+                    for name, c in entries)
+    return f'<ul class="legend">{items}</ul>'
 
 
 def _open(width: int, height: int, title: str) -> str:
