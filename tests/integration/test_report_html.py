@@ -1,38 +1,22 @@
-"""The HTML report: one standalone page, escaped, that a real browser draws.
-
-The browser tests run Debian's headless Chromium (``make test`` installs it
-when missing). Without it they are skipped on a developer's machine and fail
-in CI, where a skipped check would hide a broken page.
-"""
+"""The HTML report: one standalone page, escaped, that a real browser draws
+(tests/support/browser.py: Debian's headless Chromium)."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from support.browser import assert_drawn, chromium
 from support.cdr_builder import CdrBuilder, menu
 
 from agi.reports import run_report
 from agi.reports.model import Filters, Report
 from agi.reports.render import render
-from agi.reports.render.svg import BAR
 from agi.reports.timerange import zone
 
 NOW = datetime(2025, 3, 20, tzinfo=timezone.utc)
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-
-
-def needs_browser() -> str:
-    if BROWSER is None:
-        if os.environ.get("CI"):
-            pytest.fail("no headless Chromium: `make test` installs Debian's chromium package")
-        pytest.skip("no headless Chromium installed (apt-get install chromium)")
-    return BROWSER
 
 
 def build(tmp_path: Path, flow: str = "support") -> Path:
@@ -51,14 +35,6 @@ def build(tmp_path: Path, flow: str = "support") -> Path:
 def report(path: Path, kind: str, **options: object) -> Report:
     tz, name = zone("Europe/Madrid")
     return run_report(path, kind, Filters(tz=tz, tz_name=name), NOW, charts=True, **options)
-
-
-def chromium(page: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    profile = out.parent / "chromium-profile"
-    args = [needs_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-            f"--user-data-dir={profile}", *extra, page.as_uri()]
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
 
 
 class Dom(HTMLParser):
@@ -137,15 +113,3 @@ def test_a_browser_draws_the_ivr_choices(tmp_path: Path) -> None:
     dom = Dom()
     dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
     assert [row[2] for row in dom.rows[1:4]] == ["1", "2", "3"] and dom.bars == 3
-
-
-def assert_drawn(png: Path, min_bar_pixels: int) -> None:
-    """The screenshot is not blank and has the charts' bars in their colour."""
-    from PIL import Image
-    image = Image.open(png).convert("RGB")
-    colours: list[tuple[int, tuple[int, int, int]]] = image.getcolors(maxcolors=1 << 20) or []  # type: ignore[assignment]
-    bar = tuple(int(BAR[i:i + 2], 16) for i in (1, 3, 5))
-    bar_pixels = sum(n for n, rgb in colours if all(abs(a - b) <= 3 for a, b in zip(rgb, bar)))
-    ink = sum(n for n, rgb in colours if sum(rgb) < 600)
-    assert bar_pixels >= min_bar_pixels, f"{png}: only {bar_pixels} pixels of bar colour"
-    assert ink > 0.02 * image.width * image.height, f"{png}: the page looks blank"

@@ -170,7 +170,7 @@ def _lines(chart: Chart) -> str:
                      f'stroke="{GRID if tick else AXIS}"/>')
         parts.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
                      f'{_SMALL}>{escape(number(tick, chart.unit))}</text>')
-    for i, row in shown.items():
+    for i, row in sorted(shown.items()):
         parts.append(f'<line x1="{xs[i]:.1f}" y1="{base}" x2="{xs[i]:.1f}" y2="{base + 4 + 14 * row}" '
                      f'stroke="{AXIS}"/>')
         parts.append(f'<text class="label" x="{xs[i]:.1f}" y="{base + 18 + 14 * row}" text-anchor="middle" '

@@ -1,0 +1,134 @@
+"""The HTML report reads at ninety days and at one day: in headless
+Chromium, long series are lines and few categories bars, no two labels of
+a chart overlap or leave it, each line and outcome has its colour and a
+legend, the repeated hour of a DST change shows both its offsets, and a
+recording made without consent stands out (tests/support/browser.py)."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.browser import chromium, colour_pixels, measure
+from support.cdr_builder import CdrBuilder
+
+from agi.reports import run_report
+from agi.reports.model import Filters
+from agi.reports.render import render
+from agi.reports.render.svg import COLOURS, MAX_BARS
+from agi.reports.timerange import moment, zone
+
+NOW = datetime(2025, 11, 1, tzinfo=timezone.utc)
+MADRID, MADRID_NAME = zone("Europe/Madrid")
+
+
+@pytest.fixture(scope="module")
+def cdr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three months of weekday and weekend traffic, ending with the night
+    the clocks go back in Madrid (26 October 2025) and its two 02:00."""
+    builder = CdrBuilder(tmp_path_factory.mktemp("charts") / "cdr.db")
+    rng = random.Random(7)
+    for day in range(92):
+        start = datetime(2025, 8, 1, tzinfo=timezone.utc) + timedelta(days=day)
+        for n in range(rng.randrange(20, 40) if start.weekday() < 5 else 6):
+            moment_ = start + timedelta(hours=rng.randrange(6, 19), minutes=rng.randrange(60))
+            fate = rng.random()
+            status = "ANSWERED" if fate < 0.7 else "ABANDONED" if fate < 0.85 else "TIMEOUT"
+            builder.add(moment_.strftime("%Y-%m-%d %H:%M:%S"), caller=f"+3460011{n:04d}", queue="support",
+                        queue_status=status, queue_wait=rng.uniform(5, 400),
+                        talk_time=rng.uniform(30, 900) if status == "ANSWERED" else None,
+                        consent="declined" if n == 3 else "accepted", recording="/r.wav" if n in (3, 4) else None)
+    for minutes in range(0, 180, 7):  # 00:00 to 03:00 UTC of the 26th: 02:00+02 and 02:00+01 in Madrid
+        at = datetime(2025, 10, 25, 22, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+        builder.add(at.strftime("%Y-%m-%d %H:%M:%S"), queue="support", queue_status="ANSWERED", queue_wait=30,
+                    talk_time=90)
+    builder.close()
+    return builder.path
+
+
+def page(cdr: Path, tmp_path: Path, kind: str, since: str, until: str) -> Path:
+    filters = Filters(moment(since, NOW, MADRID), moment(until, NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    path = tmp_path / f"{kind}-{since}-{until}.html"
+    path.write_text(render(run_report(cdr, kind, filters, NOW, charts=True), "html"), encoding="utf-8")
+    return path
+
+
+def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Pairs of texts whose boxes overlap (more than half a pixel)."""
+    found = []
+    for i, a in enumerate(texts):
+        for b in texts[i + 1:]:
+            (l1, t1, r1, b1), (l2, t2, r2, b2) = a["box"], b["box"]
+            if min(r1, r2) - max(l1, l2) > 0.5 and min(b1, b2) - max(t1, t2) > 0.5:
+                found.append((a["text"], b["text"]))
+    return found
+
+
+def assert_readable(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every chart: no overlapping text, every text inside its chart, the
+    chart inside the window, a line for a long series; by title."""
+    figures = {figure["title"]: figure for figure in measured["figures"]}
+    for title, figure in figures.items():
+        assert overlapping(figure["texts"]) == [], title
+        left, top, right, bottom = figure["svg"]
+        assert right <= measured["viewport"], title
+        for text in figure["texts"]:
+            x0, y0, x1, y1 = text["box"]
+            assert left - 0.5 <= x0 and x1 <= right + 0.5 and top - 0.5 <= y0 and y1 <= bottom + 0.5, (title, text)
+        assert figure["bars"] <= MAX_BARS, title  # a long series is a line
+    return figures
+
+
+def rgb(hex_colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)))
+
+
+def test_ninety_days_read_as_lines_with_thinned_dates_and_a_legend(cdr: Path, tmp_path: Path) -> None:
+    path = page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29")
+    figures = assert_readable(measure(path))
+    traffic = figures["Offered, answered and abandoned calls per day"]
+    assert traffic["series"] == ["offered", "answered", "abandoned"] and traffic["bars"] == 0
+    assert [(e["text"], e["colour"]) for e in traffic["legend"]] == \
+        [(name, rgb(COLOURS[name])) for name in ("offered", "answered", "abandoned")]
+    dates = [t["text"] for t in traffic["texts"] if t["cls"] == "label"]
+    assert 6 <= len(dates) < 90 and dates[0] == "2025-08-01"  # thinned, yet enough to read the axis
+    per_day = figures["Calls per day"]
+    assert per_day["lines"] == 1 and per_day["bars"] == 0  # 90 days: a line, not 90 bars
+    wait_ticks = [t["text"] for t in figures["Average wait of offered calls per day"]["texts"] if t["cls"] == "tick"]
+    assert all(len(tick.split(":")) == 3 for tick in wait_ticks) and wait_ticks[0] == "0:00:00"
+    outcomes = figures["Outcomes"]
+    assert outcomes["bars"] == 3 and {e["text"] for e in outcomes["legend"]} == {"answered", "abandoned",
+                                                                                 "not_answered"}
+    shot = tmp_path / "ninety.png"
+    chromium(path, shot, f"--screenshot={shot}", "--window-size=1200,1400")
+    pixels = colour_pixels(shot, {name: COLOURS[name] for name in ("offered", "answered", "abandoned")})
+    assert all(count > 500 for count in pixels.values()), pixels
+
+
+def test_a_few_days_are_bars_per_day(cdr: Path, tmp_path: Path) -> None:
+    figures = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-10")))
+    assert figures["Calls per day"]["bars"] == 10 and figures["Calls per day"]["lines"] == 0
+    assert figures["Offered, answered and abandoned calls per day"]["lines"] == 3
+
+
+def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cdr: Path, tmp_path: Path) -> None:
+    path = page(cdr, tmp_path, "calls", "2025-10-26", "2025-10-26")
+    measured = measure(path)
+    figures = assert_readable(measured)
+    traffic = figures["Offered, answered and abandoned calls per hour"]
+    labels = [t["text"] for t in traffic["texts"] if t["cls"] == "label"]
+    assert "02:00+02" in labels and "02:00+01" in labels and labels[0] == "00:00"
+    assert len(traffic["legend"]) == 3
+    assert figures["Calls per hour of the day"]["bars"] == 24
+    assert "Calls per day" not in figures
+    assert measured["flagged"] and set(measured["flagged"]) == {"rgb(253, 226, 225)"}  # recorded, consent declined
+    shot = tmp_path / "one-day.png"
+    chromium(path, shot, f"--screenshot={shot}", "--window-size=1200,1600")
+    assert colour_pixels(shot, {"flagged": "#fde2e1", "answered": COLOURS["answered"]})["flagged"] > 1000
+
+
+def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
+    assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
