@@ -5,9 +5,10 @@ interpreter alone, the baseline), ``agiflow report summary --db FILE``,
 the same through ``-c config.yaml`` (the shipped config with its database
 set to FILE), ``report calls --format csv`` and ``agiflow --help``. Each
 command runs ``--runs`` times (default 20) after one warm-up run; the
-table gives the median, the fastest and the slowest wall time, and the
-median less the baseline's. Exits 1 if a command fails (speed is never
-asserted).
+table gives the median, the fastest and the slowest wall time, the median
+less the baseline's, and the same medians of CPU time. ``--code DIR`` times the agiflow code of
+another checkout (an older version, to compare). Exits 1 if a command
+fails (speed is never asserted).
 """
 from __future__ import annotations
 
@@ -37,18 +38,24 @@ def commands(db: Path, config: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def time_runs(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    """Wall seconds of each run (after one warm-up run)."""
-    found = []
+def time_runs(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> tuple[list[float], list[float]]:
+    """Wall seconds and CPU seconds (user + system) of each run, after one
+    warm-up run, in ``cwd`` (never the checkout: ``python -m`` would import
+    the agiflow of its folder). CPU time hardly moves when other processes
+    share the machine; wall time does."""
+    walls, cpus = [], []
     for i in range(runs + 1):
         started = time.perf_counter()
-        done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-        if done.returncode:
-            raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise SystemExit(f"{' '.join(argv)} failed with status {process.returncode}")
         if i:
-            found.append(elapsed)
-    return found
+            walls.append(elapsed)
+            cpus.append(usage.ru_utime + usage.ru_stime)
+    return walls, cpus
 
 
 def shipped_config(folder: Path, db: Path) -> Path:
@@ -67,23 +74,27 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each command (default 20)")
     parser.add_argument("--calls", type=int, default=2000, help="calls in the database (default 2000)")
     parser.add_argument("--quick", action="store_true", help="10 runs each")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose agiflow is timed (default: this one)")
     args = parser.parse_args()
     runs = 10 if args.quick else args.runs
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TZ": "UTC"}
+    env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "TZ": "UTC"}
     with tempfile.TemporaryDirectory(prefix="agiflow-startup-") as tmp:
         db = Path(tmp) / "cdr.db"
         generate(db, args.calls)
         config = shipped_config(Path(tmp), db)
-        print(f"{runs} runs each after a warm-up, {args.calls} calls, Python {sys.version.split()[0]}")
-        print(f"{'command':<40} {'median':>8} {'min':>8} {'max':>8} {'- baseline':>11}")
-        baseline = None
+        print(f"{args.code.resolve()}: {runs} runs each after a warm-up, {args.calls} calls, "
+              f"Python {sys.version.split()[0]}")
+        print(f"{'':<38} {'wall time':-^40}  {'CPU time':-^19}")
+        print(f"{'command':<38} {'median':>8} {'min':>8} {'max':>8} {'-baseline':>10}  {'median':>8} "
+              f"{'-baseline':>10}")
+        baseline: tuple[float, float] | None = None
         for label, argv in commands(db, config):
-            times = time_runs(argv, runs, env)
-            median = statistics.median(times)
-            baseline = median if baseline is None else baseline
-            print(f"{label:<40} {median * 1000:>6.0f}ms {min(times) * 1000:>6.0f}ms {max(times) * 1000:>6.0f}ms "
-                  f"{(median - baseline) * 1000:>9.0f}ms", flush=True)
+            walls, cpus = time_runs(argv, runs, env, Path(tmp))
+            wall, cpu = statistics.median(walls), statistics.median(cpus)
+            baseline = baseline or (wall, cpu)
+            print(f"{label:<38} {wall * 1000:>6.0f}ms {min(walls) * 1000:>6.0f}ms {max(walls) * 1000:>6.0f}ms "
+                  f"{(wall - baseline[0]) * 1000:>8.0f}ms  {cpu * 1000:>6.0f}ms {(cpu - baseline[1]) * 1000:>8.0f}ms",
+                  flush=True)
     return 0
 
 
