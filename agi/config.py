@@ -8,9 +8,7 @@ them. A file with an error is checked by jsonschema, and every error is
 reported with its line."""
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from agi.db.location import Database, parse_database
 from agi.loading.schema_check import conforms, describe, error_path
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
-from agi.services import Fallback, RecordingSettings
+from agi.settings import Fallback, RecordingSettings
 from agi.yamlschema import obj
 
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
@@ -117,6 +115,7 @@ class Config:
 
 def node_name(server: ServerConfig) -> str:
     """This server's name in the CDR rows it writes: ``server.node``, else the host name."""
+    import socket
     return server.node or socket.gethostname() or "agiflow"
 
 
@@ -257,6 +256,7 @@ def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
+    import ipaddress
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

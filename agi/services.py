@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from agi.metrics import NO_METRICS, Metrics
+from agi.settings import RecordingSettings
 
 
 class ListUnavailable(Exception):
@@ -261,23 +262,6 @@ class Webhooks(Protocol):
     def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
                            headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
         """Start the same POST and return at once; ``done`` gets the result."""
-
-
-@dataclass(frozen=True)
-class RecordingSettings:
-    """Where MixMonitor writes recordings and in which format."""
-
-    directory: str = "/var/spool/asterisk/monitor/agiflow"
-    format: str = "wav"
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """Where the dialplan continues when the flow cannot run."""
-
-    context: str
-    extension: str = "s"
-    priority: str = "1"
 
 
 @dataclass

@@ -23,7 +23,8 @@ from agi.log_output import WarningBudget, shorten
 from agi.metrics import NO_METRICS
 from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
-from agi.services import Fallback, Services
+from agi.services import Services
+from agi.settings import Fallback
 from agi.db.caps import cap_row, capped_json
 from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 

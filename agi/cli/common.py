@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
 import sqlite3
 import sys
 from pathlib import Path
@@ -158,6 +157,8 @@ def setup_logging(level: str, batched: bool = False, stream: TextIO | None = Non
     writes routine lines in batches at most half a second apart (agi.log_output);
     ``fmt`` ``json`` writes each line as a JSON object (agi.log_json); a
     ``worker``'s lines name it (after the logger, or as the field ``worker``)."""
+    import logging
+
     from agi.log_json import JsonFormatter
     from agi.log_output import BoundedFormatter, batched_stderr, log_format
     # The format shows neither thread, process nor source line: don't look

@@ -9,11 +9,10 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO, TypeVar
+from typing import IO, Any, Callable, Iterator, TypeVar
 
 import click
 
@@ -95,7 +94,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
 
 
 @contextmanager
-def _output(path: str | None) -> Iterator[TextIO]:
+def _output(path: str | None) -> Iterator[IO[str]]:
     """Standard output, or a new file that replaces ``path`` once the whole
     report is written: a report that fails half-way leaves no half file (a
     device or a pipe, such as /dev/null, is written directly)."""
@@ -107,6 +106,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
         with target.open("w", encoding="utf-8", newline="") as direct:
             yield direct
         return
+    import tempfile
     try:
         handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,
                                              prefix=f".{target.name}.", delete=False)

@@ -137,7 +137,8 @@ def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[
              for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
     outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
-    covered = span(*reader.rows(q.TIME_SPAN)[0], filters.since, filters.until, now)
+    first, last = reader.rows(q.TIME_SPAN)[0]
+    covered = span(first, last, filters.since, filters.until, now)
     over_time = timeline_charts(reader.rows(reader.sql(q.CALLS_PER_LOCAL_HOUR, where=clause, local=local), params),
                                 filters.tz or UTC, *covered) if covered else []
     return [*over_time,

@@ -15,7 +15,7 @@ import re
 from datetime import datetime
 
 from agi.protocol import appargs
-from agi.services import RecordingSettings
+from agi.settings import RecordingSettings
 
 _NUMBER_JUNK = re.compile(r"[^0-9A-Za-z+]")
 _CALL_ID_JUNK = re.compile(r"[^0-9A-Za-z.]")

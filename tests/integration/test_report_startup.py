@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 NEVER = ("twisted", "agi.server", "agi.loading.loader", "agi.steps", "agi.engine", "agi.simulate", "agi.sim",
          "jinja2", "holidays")
 #: Modules a report on a SQLite file with a valid config does not need either.
-NOT_FOR_SQLITE = ("psycopg", "jsonschema", "agi.storage", "sqlite_utils", "phonenumbers")
+NOT_FOR_SQLITE = ("psycopg", "jsonschema", "agi.storage.migrations", "agi.storage.cdr_writer", "sqlite_utils",
+                  "phonenumbers")
 
 SCRIPT = """
 import json, sys

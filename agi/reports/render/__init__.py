@@ -5,7 +5,7 @@ constant memory; the table and the page need every row first."""
 from __future__ import annotations
 
 import io
-from typing import TextIO
+from typing import IO
 
 from agi.reports.model import Report
 from agi.reports.render.csv import CSV_DIALECTS, write_csv
@@ -18,7 +18,7 @@ FORMATS = ("table", "csv", "json", "html")
 __all__ = ["CSV_DIALECTS", "FORMATS", "render", "write"]
 
 
-def write(report: Report, fmt: str, out: TextIO, width: int | None = 80, csv_dialect: str = "standard") -> None:
+def write(report: Report, fmt: str, out: IO[str], width: int | None = 80, csv_dialect: str = "standard") -> None:
     """Write the report to ``out`` in ``fmt``; ``width`` limits the terminal
     table, ``csv_dialect`` is ``standard`` or ``excel`` (docs/reports.md)."""
     if fmt == "table":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator, TextIO
+from typing import IO, Any, Callable, Iterator
 
 from agi.reports.model import COUNT, NUMBER, PERCENT, SECONDS, Column, Report
 from agi.reports.render.values import hms
@@ -40,7 +40,7 @@ _DIALECTS = {"standard": _Dialect(",", ".", ""), "excel": _Dialect(";", ",", "\u
 Cell = Callable[[Any], Any]
 
 
-def write_csv(report: Report, out: TextIO, dialect: str = "standard") -> None:
+def write_csv(report: Report, out: IO[str], dialect: str = "standard") -> None:
     if dialect not in _DIALECTS:
         raise ValueError(f"unknown CSV dialect {dialect!r}; choose one of {', '.join(CSV_DIALECTS)}")
     chosen = _DIALECTS[dialect]

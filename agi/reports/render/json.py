@@ -7,7 +7,7 @@ as they come, so a streamed report never sits in memory."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, TextIO
+from typing import IO, Any, Mapping
 
 from agi.reports.model import Report
 from agi.reports.render.values import plain
@@ -17,7 +17,7 @@ FORMAT_VERSION = 1
 _ROWS = "\0rows\0"
 
 
-def write_json(report: Report, out: TextIO) -> None:
+def write_json(report: Report, out: IO[str]) -> None:
     document = {
         "report": report.kind,
         "format_version": FORMAT_VERSION,
