@@ -158,33 +158,40 @@ FROM calls c
 WHERE {{where}}
 GROUP BY 1"""
 
-#: Every call of the callers, in caller and time order, for the contacts of
-#: ``fcr`` (agi/reports/callers.py walks them once).
+#: Callers are told apart by ``caller_e164`` (agi/reports/callers.py
+#: normalises ``caller`` for rows without it); the inbound calls only.
+#: Every call in time order, for ``fcr`` (walked once).
 FCR_CALLS = f"""
-SELECT {{plain}}c.caller, {{julianday}}, c.started_at, c.flow, {OUTCOME}
+SELECT c.caller, c.caller_e164, {{julianday}}, c.started_at, c.flow, {OUTCOME},
+       CASE WHEN {m.ANSWERED} THEN 1 ELSE 0 END
 FROM calls c
-WHERE {{where}} AND c.caller <> ''
-ORDER BY 1, 2"""
+WHERE {{where}} AND {m.INBOUND}
+ORDER BY c.started_at, c.call_id"""
 FCR_GROUPS = ("flow", "outcome", "day")
 
+#: Per spelling of a caller: attempts, answered calls, waits and talk.
 TRACKING = f"""
-WITH callers AS (
-  SELECT {{plain}}c.caller AS caller, count(*) AS calls, {count_if(m.ANSWERED)} AS answered,
-         min(c.started_at) AS first_call, max(c.started_at) AS last_call,
-         sum(c.queue_wait) AS wait_s, max(c.queue_wait) AS max_wait_s, sum(c.talk_time) AS talk_s
+SELECT c.caller, c.caller_e164, count(*) AS calls, {count_if(m.ANSWERED)} AS answered,
+       min(c.started_at) AS first_at, max(c.started_at) AS last_at,
+       sum({m.WAIT}) AS wait_s, max({m.WAIT}) AS max_wait_s, sum({m.TALK}) AS talk_s
+FROM calls c
+WHERE {{where}} AND {m.INBOUND}
+GROUP BY 1, 2"""
+#: Per spelling of a caller: its last call (the latest start, then call id).
+TRACKING_LAST = f"""
+SELECT caller, caller_e164, started_at, call_id, outcome, flow FROM (
+  SELECT c.caller, c.caller_e164, c.started_at, c.call_id, {OUTCOME} AS outcome, c.flow,
+         row_number() OVER (PARTITION BY c.caller, c.caller_e164
+                            ORDER BY c.started_at DESC, c.call_id DESC) AS latest
   FROM calls c
-  WHERE {{where}} AND c.caller <> ''
-  GROUP BY 1
-  HAVING count(*) >= :min_calls
-  ORDER BY calls DESC, last_call DESC, 1
-  LIMIT :limit
-)
-SELECT t.*,
-       (SELECT {OUTCOME} FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
-        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_outcome,
-       (SELECT c.flow FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
-        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_flow
-FROM callers t"""
+  WHERE {{where}} AND {m.INBOUND}
+) t
+WHERE latest = 1"""
+#: The spellings of the callers who called before the period.
+CALLED_BEFORE = f"""
+SELECT DISTINCT c.caller, c.caller_e164
+FROM calls c
+WHERE {{where}} AND c.started_at < :before AND {m.INBOUND}"""
 
 IVR = f"""
 SELECT s.flow, s.step AS menu, s.outcome AS choice, count(*) AS times,
