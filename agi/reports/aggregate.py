@@ -95,7 +95,7 @@ def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds
 
 
 def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> dict[str, str]:
-    """The SQL pieces of the time dimensions (``local``, ``shift``,
+    """The SQL pieces of the time dimensions (``local``, ``offset``,
     ``weekday``, ``intervalN``), exact over the calls the filters can
     select; their parameters go into ``params``."""
     first, last = reader.rows(q.TIME_SPAN)[0]
@@ -104,7 +104,7 @@ def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> d
     low = low or high or datetime.now(UTC)
     shift = shift_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
     local = reader.dialect.local_time("c.started_at", shift)
-    parts = {"local": local, "shift": shift, "weekday": reader.dialect.weekday(local)}
+    parts = {"local": local, "offset": reader.dialect.offset_seconds(shift), "weekday": reader.dialect.weekday(local)}
     parts.update({name: reader.dialect.interval_start(local, minutes) for name, minutes in INTERVALS.items()})
     return parts
 
@@ -115,8 +115,8 @@ def _key(name: str, value: Any, filters: Filters) -> Any:
     if name == "weekday":
         return WEEKDAYS[int(value) - 1]
     if name in INTERVALS:
-        day, minute, shift, _ = str(value).split(" ")  # 2025-03-10 09:15 +3600 seconds
-        offset = timezone(timedelta(seconds=int(shift)))
+        day, minute, seconds = str(value).split(" ")  # 2025-03-10 09:15 3600
+        offset = timezone(timedelta(seconds=int(seconds)))
         return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(filters.tz or UTC)
     return value
 

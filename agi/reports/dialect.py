@@ -23,6 +23,12 @@ class Dialect:
                    "'YYYY-MM-DD HH24:MI:SS')"
         return f"datetime({column}, {shift})"
 
+    def offset_seconds(self, shift: str) -> str:
+        """The seconds of ``shift`` (SQL giving '+3600 seconds') as an integer."""
+        if self.name == "postgresql":
+            return f"CAST(extract(epoch FROM CAST({shift} AS interval)) AS integer)"
+        return f"CAST({shift} AS integer)"
+
     def weekday(self, local: str) -> str:
         """The ISO weekday (1 Monday ... 7 Sunday) of ``local`` (local time text)."""
         if self.name == "postgresql":

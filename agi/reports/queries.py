@@ -41,10 +41,10 @@ OUTCOME = f"""CASE
 END"""
 
 #: Grouping expressions, one per dimension of agi/reports/aggregate.py.
-#: ``{local}`` is the local time of the call's start and ``{shift}`` the
-#: zone's offset then (agi/reports/localtime.py), so days, weekdays, hours
-#: and intervals are counted in the report's time zone; ``{weekday}`` and
-#: ``{intervalN}`` are the dialect's (agi/reports/dialect.py). An interval
+#: ``{local}`` is the local time of the call's start (agi/reports/localtime.py),
+#: so days, weekdays, hours and intervals are counted in the report's time
+#: zone; ``{weekday}``, ``{intervalN}`` and ``{offset}`` (the zone's offset
+#: then, in seconds) are the dialect's (agi/reports/dialect.py). An interval
 #: carries its offset, so the two 02:00 of the night the clocks go back stay
 #: two intervals. ``{plain}`` (a unary ``+`` on SQLite) keeps SQLite from
 #: walking a whole index in group order and fetching every row from the
@@ -60,9 +60,9 @@ GROUPS = {
     "day": "substr({local}, 1, 10)",
     "weekday": "{weekday}",
     "hour": "substr({local}, 12, 2)",
-    "interval15": "{interval15} || ' ' || {shift}",
-    "interval30": "{interval30} || ' ' || {shift}",
-    "interval60": "{interval60} || ' ' || {shift}",
+    "interval15": "{interval15} || ' ' || {offset}",
+    "interval30": "{interval30} || ' ' || {offset}",
+    "interval60": "{interval60} || ' ' || {offset}",
 }
 #: Calls of one direction (``--direction``-like selections of aggregate()).
 DIRECTIONS = {"inbound": m.INBOUND, "outbound": m.OUTBOUND}
