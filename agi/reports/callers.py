@@ -49,7 +49,7 @@ def _normalised(caller: str | None, number: Callable[[str], str]) -> str | None:
     try:
         return number(caller)
     except ValueError:
-        return caller.strip()
+        return caller
 
 
 @dataclass
@@ -127,7 +127,7 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
                Column("answered", "Answered", COUNT), Column("resolved", "Resolved", COUNT),
                Column("repeated", "Repeated", COUNT), Column("open", "Open", COUNT),
                Column("unreached", "Unreached", COUNT), Column("fcr_pct", "FCR", PERCENT),
-               Column("repeat_calls", "Calls again", COUNT))
+               Column("repeat_calls", "Repeats", COUNT))
     totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] for r in rows) for k in _COUNTS}}
     totals["fcr_pct"] = _fcr_pct(totals)
     chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] or 0 for r in rows], unit="%")
@@ -176,11 +176,12 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
                     first_call=parse_stored(item["first_at"]).astimezone(filters.tz),
                     last_call=parse_stored(item["last_at"]).astimezone(filters.tz))
     top = rows[:15]
-    chart = Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top])
-    new = sum(1 for r in rows if not r["returning"])
+    returned = sum(1 for r in rows if r["returning"])
+    chart = [Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top]),
+             Chart("New and returning callers", ["new", "returning"], [len(rows) - returned, returned],
+                   unit="callers")]
     return Report("tracking", "Callers", TRACKING_COLUMNS, rows, filters, now,
-                  {"min_calls": min_calls, "limit": limit}, charts=[chart] if charts else (),
-                  notes=[f"{len(rows)} callers: {new} new, {len(rows) - new} returning"] if rows else [])
+                  {"min_calls": min_calls, "limit": limit}, charts=chart if charts else ())
 
 
 def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:

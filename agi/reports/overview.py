@@ -70,11 +70,12 @@ def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     _check_group(by, SUMMARY_GROUPS)
     groups = aggregate(reader, filters, (by,), thresholds)
     rows = _order([_summary_row(g.key[0], g.sums, filters) for g in groups], by, "calls")
-    columns = (_key_column(by), Column("calls", "Calls", COUNT), Column("offered", "Offered", COUNT),
+    columns = (_key_column(by), Column("calls", "Calls", COUNT), Column("offered", "Offered", COUNT, table=False),
                Column("answered", "Answered", COUNT), Column("abandoned", "Abandoned", COUNT),
                Column("hung_up", "Hung up", COUNT), Column("failed", "Failed", COUNT),
-               Column("total_s", "Total", SECONDS), Column("avg_s", "Avg", SECONDS), Column("max_s", "Max", SECONDS),
-               Column("asa_s", "ASA", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
+               Column("total_s", "Total", SECONDS), Column("avg_s", "Avg", SECONDS),
+               Column("max_s", "Max", SECONDS, table=False), Column("asa_s", "ASA", SECONDS),
+               *(SPAN_COLUMNS if by == "version" else ()))
     totals = _summary_row("total", combine(g.sums for g in groups), filters)
     return Report("summary", f"Summary by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
                   overview_charts(reader, filters) if charts else ())
@@ -95,11 +96,11 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     _check_group(by, INBOUND_GROUPS)
     groups = aggregate(reader, filters, (by,), thresholds, direction="inbound")
     rows = _order([_inbound_row(g.key[0], g.sums, filters) for g in groups], by, "offered")
-    columns = (_key_column(by), Column("offered", "Offered", COUNT), Column("answered", "Answered", COUNT),
-               Column("abandoned", "Abandoned", COUNT), Column("short_abandoned", "Short ab.", COUNT),
-               Column("asr_pct", "ASR", PERCENT), Column("abandon_pct", "Aband.", PERCENT),
+    columns = (_key_column(by), Column("offered", "Offered", COUNT), Column("answered", "Answ.", COUNT),
+               Column("abandoned", "Aband.", COUNT), Column("short_abandoned", "Short ab.", COUNT, table=False),
+               Column("asr_pct", "ASR", PERCENT), Column("abandon_pct", "Ab. rate", PERCENT),
                Column("sl_pct", "SL", PERCENT), Column("dur_s", "DUR", SECONDS), Column("acd_s", "ACD", SECONDS),
-               Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS),
+               Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
                *(SPAN_COLUMNS if by == "version" else ()))
     totals = _inbound_row("total", combine(g.sums for g in groups), filters)
     chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
