@@ -51,7 +51,7 @@ def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
             "called": row["called"], "flow": row["flow"], "flow_version": row["flow_version"],
             "path": path_summary(row["path"]),
             "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],
-            "wait_s": row["queue_wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
+            "wait_s": row["wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
             "vip": bool(row["vip"]), "consent": row["consent"], "recording": row["recording"],
             "call_id": row["call_id"], "error": row["error"]}
 

@@ -139,7 +139,7 @@ def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
 
 CALL_LOG = f"""
 SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
-       c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
+       c.status, c.queue, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
        c.error
 FROM calls c
 WHERE {{where}}
