@@ -125,3 +125,10 @@ def test_tracking_orders_by_calls_then_latest_call_and_keeps_the_limit(cdr: CdrB
         "+34611111111", "+34613333333", "+34612222222"]
     assert [r["caller"] for r in run(cdr, "tracking", since="2025-03-10", limit=1).rows] == ["+34611111111"]
     assert [r["caller"] for r in run(cdr, "tracking", since="2025-03-10", min_calls=2).rows] == ["+34611111111"]
+
+
+def test_a_wider_window_turns_a_later_call_into_a_call_again(cdr: CdrBuilder) -> None:
+    add_first_calls(cdr)
+    totals = run(cdr, "fcr", since="2025-03-10", until="2025-03-10", window_hours=48).totals
+    assert totals is not None
+    assert (totals["resolved"], totals["repeated"], totals["repeat_calls"]) == (1, 3, 3)  # B's call 25 h later

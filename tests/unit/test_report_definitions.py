@@ -196,3 +196,8 @@ def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path)
     assert [(g.key[0].strftime("%H:%M"), g.sums["calls"]) for g in hours] == [("09:00", 2), ("10:00", 1)]
     assert [(g.key[0].strftime("%H:%M"), g.sums["calls"]) for g in halves] == [
         ("09:00", 1), ("09:30", 1), ("10:00", 1)]
+
+
+def test_the_call_log_shows_the_wait_in_the_queue_else_the_ring_time(cdr: CdrBuilder) -> None:
+    waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
+    assert (waits["09:00"], waits["09:50"], waits["10:00"], waits["10:30"]) == (10, 8, 12, None)
