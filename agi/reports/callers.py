@@ -163,10 +163,6 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
         who = identity(row["caller"], row["caller_e164"])
         if who is not None:
             _merge(callers.setdefault(who, {"caller": who}), dict(row))
-    for row in reader.rows(reader.sql(q.TRACKING_LAST, where=clause), params):
-        found = callers.get(identity(row["caller"], row["caller_e164"]) or "")
-        if found is not None and (row["started_at"], row["call_id"]) > found.get("last", ("", "")):
-            found.update(last=(row["started_at"], row["call_id"]), last_outcome=row["outcome"], last_flow=row["flow"])
     returning = _called_before(reader, filters, identity)
     rows = sorted((c for c in callers.values() if c["calls"] >= min_calls), key=lambda c: c["caller"])
     rows.sort(key=lambda c: c["last_at"], reverse=True)  # stable: equal last calls stay by caller
@@ -190,7 +186,9 @@ def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
         known = [v for v in (into.get(key), row[key]) if v is not None]
         into[key] = sum(known) if known else None
     into["first_at"] = min(into.get("first_at", row["first_at"]), row["first_at"])
-    into["last_at"] = max(into.get("last_at", row["last_at"]), row["last_at"])
+    if row["last_at"] >= into.get("last_at", ""):
+        outcome, _, flow = row["last_call"].partition(" ")
+        into.update(last_at=row["last_at"], last_outcome=outcome, last_flow=flow or None)
     maxima = [w for w in (into.get("max_wait_s"), row["max_wait_s"]) if w is not None]
     into["max_wait_s"] = max(maxima, default=None)
 

@@ -169,24 +169,24 @@ WHERE {{where}} AND {m.INBOUND}
 ORDER BY c.started_at, c.call_id"""
 FCR_GROUPS = ("flow", "outcome", "day")
 
-#: Per spelling of a caller: attempts, answered calls, waits and talk.
+#: Per spelling of a caller: attempts, answered calls, waits, talk, and the
+#: outcome and flow of the last call (the latest start, then call id), looked
+#: up along the ``calls(caller, started_at)`` index.
 TRACKING = f"""
-SELECT c.caller, c.caller_e164, count(*) AS calls, {count_if(m.ANSWERED)} AS answered,
-       min(c.started_at) AS first_at, max(c.started_at) AS last_at,
-       sum({m.WAIT}) AS wait_s, max({m.WAIT}) AS max_wait_s, sum({m.TALK}) AS talk_s
-FROM calls c
-WHERE {{where}} AND {m.INBOUND}
-GROUP BY 1, 2"""
-#: Per spelling of a caller: its last call (the latest start, then call id).
-TRACKING_LAST = f"""
-SELECT caller, caller_e164, started_at, call_id, outcome, flow FROM (
-  SELECT c.caller, c.caller_e164, c.started_at, c.call_id, {OUTCOME} AS outcome, c.flow,
-         row_number() OVER (PARTITION BY c.caller, c.caller_e164
-                            ORDER BY c.started_at DESC, c.call_id DESC) AS latest
+WITH spellings AS (
+  SELECT {{plain}}c.caller AS caller, c.caller_e164 AS caller_e164, count(*) AS calls,
+         {count_if(m.ANSWERED)} AS answered, min(c.started_at) AS first_at, max(c.started_at) AS last_at,
+         sum({m.WAIT}) AS wait_s, max({m.WAIT}) AS max_wait_s, sum({m.TALK}) AS talk_s
   FROM calls c
   WHERE {{where}} AND {m.INBOUND}
-) t
-WHERE latest = 1"""
+  GROUP BY 1, 2
+)
+SELECT t.*,
+       (SELECT {OUTCOME} || ' ' || coalesce(c.flow, '') FROM calls c
+        WHERE c.caller = t.caller AND c.started_at = t.last_at
+          AND coalesce(c.caller_e164, '') = coalesce(t.caller_e164, '') AND {{where}} AND {m.INBOUND}
+        ORDER BY c.call_id DESC LIMIT 1) AS last_call
+FROM spellings t"""
 #: The spellings of the callers who called before the period.
 CALLED_BEFORE = f"""
 SELECT DISTINCT c.caller, c.caller_e164
