@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
-from agi.loading.loader import TEST_FILE_SUFFIXES, _Errors
+from agi.loading.files import TEST_FILE_SUFFIXES
+from agi.loading.loader import _Errors
 from agi.engine.model import FlowSet
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from agi.loading.loader import flow_files, load_flows
+from agi.loading.files import flow_files
+from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.loading.versions import folder_commit, version_changes
 from agi.loading.yamlio import SourceError

@@ -14,20 +14,17 @@ from agi.engine import templates
 from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
-from agi.loading.schedules_file import build_schedules, is_schedules_document
+from agi.loading.files import TEST_FILE_SUFFIXES, flow_files, is_schedules_document, read_versioned
+from agi.loading.schedules_file import build_schedules
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.loading.schema_check import describe, error_path
-from agi.loading.versions import content_version
-from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
+from agi.loading.yamlio import MarkedMap, SourceError, line_of
 from agi.steps import REGISTRY
 from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
 from agi.vocabulary import COMMON_OUTCOMES, INBOUND, NEXT
 
-FLOW_SUFFIXES = (".yaml", ".yml")
-#: Flow test-case files (``agiflow test``) live beside the flows; never flows.
-TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
 _NODE_VALIDATORS = {name: Draft202012Validator(cls.schema) for name, cls in REGISTRY.items()}
@@ -51,39 +48,6 @@ class _Errors:
             where = path + list(error.absolute_path)
             self.add(error_path(error, where), prefix + describe(error))
         return not found
-
-
-def flow_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders to the flow files inside them (test-case files
-    ``*.tests.yaml`` left out), sorted; each file once."""
-    files: dict[Path, Path] = {}
-    for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()
-                       and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
-        for file in found:
-            files.setdefault(file.resolve(), file)
-    return list(files.values())
-
-
-def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
-    """Read and parse one YAML file: its document, or the errors."""
-    document, _, errors = read_versioned(path)
-    return document, errors
-
-
-def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
-    """Read and parse one YAML file: its document and the content version
-    of the bytes read (agi/loading/versions.py), or the errors."""
-    file = str(path)
-    try:
-        data = Path(path).read_bytes()
-        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
-    try:
-        return load_yaml(text), content_version(data), []
-    except DocumentError as exc:
-        return None, "", [SourceError(file, exc.line, exc.message)]
 
 
 def load_flow_file(path: str | Path, schedules: Mapping[str, Schedule | None] | None = None

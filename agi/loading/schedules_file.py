@@ -66,11 +66,6 @@ class ErrorSink(Protocol):
     def schema(self, validator: Draft202012Validator, value: Any, path: list[Any], prefix: str) -> bool: ...
 
 
-def is_schedules_document(document: Any) -> bool:
-    """A schedules file: a mapping with ``schedules`` and no ``steps``."""
-    return isinstance(document, MarkedMap) and "schedules" in document and "steps" not in document
-
-
 def build_schedules(document: MarkedMap, source: str, errors: ErrorSink) -> dict[str, Schedule]:
     """Every valid schedule of one schedules file, by name."""
     if not errors.schema(_FILE_VALIDATOR, document, [], ""):

@@ -1,70 +1,63 @@
 """The report's calls over time, for the HTML page: offered, answered and
-abandoned calls per interval, calls per day and the average wait.
+abandoned calls per interval, calls per day and the average speed of answer.
 
 The interval is the hour when the report covers up to two days, else the
-day, both in the report's zone. Hours are real hours: the night the clocks
+day, both in the report's zone; the sums are those of every report
+(agi/reports/aggregate.py). Hours are real hours: the night the clocks
 go back has two 02:00, labelled with their UTC offsets (``02:00+02`` and
 ``02:00+01``); the night they go forward has no 02:00. Every interval of
 the range has its point, so a quiet hour is a 0, not a gap.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator, Mapping
 
-from agi.reports.model import Chart, Series
+from agi.reports import queries as q
+from agi.reports.aggregate import aggregate, asa
+from agi.reports.db import CdrReader
+from agi.reports.model import Chart, Filters, Series
 
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
 #: Reports that cover up to this long are charted per hour, longer ones per day.
 HOURLY_UP_TO = timedelta(days=2)
+#: The lines of the first chart: sums of agi/reports/aggregate.py.
+TRAFFIC = ("offered", "answered", "abandoned")
 
 
-@dataclass
-class Counts:
-    """What the charts count in one interval."""
-
-    calls: int = 0
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    wait_s: float = 0.0
-    waits: int = 0
-
-    def add(self, row: Any) -> None:
-        self.calls += row["calls"] or 0
-        self.offered += row["offered"] or 0
-        self.answered += row["answered"] or 0
-        self.abandoned += row["abandoned"] or 0
-        self.wait_s += row["wait_s"] or 0.0
-        self.waits += row["waits"] or 0
-
-
-def timeline_charts(rows: Iterable[Any], tz: tzinfo, low: datetime, high: datetime) -> list[Chart]:
-    """The charts over [low, high) from rows of ``CALLS_PER_LOCAL_HOUR``
-    (local hour, UTC hour and counts)."""
-    hourly = high - low <= HOURLY_UP_TO
-    buckets = list(hours(tz, low, high) if hourly else days(tz, low, high))
-    counts = {key: Counts() for key, _, _ in buckets}
-    for row in rows:
-        key = hour_start(row["local_hour"], row["utc_hour"], tz) if hourly else row["local_hour"][:10]
-        if key in counts:
-            counts[key].add(row)
+def timeline_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
+    """The charts over the report's range (``span``), counted with
+    agi/reports/aggregate.py per hour or per day; none without calls."""
+    first, last = reader.rows(q.TIME_SPAN)[0]
+    covered = span(first, last, filters.since, filters.until, now)
+    if covered is None:
+        return []
+    tz = filters.tz or UTC
+    hourly = covered[1] - covered[0] <= HOURLY_UP_TO
+    buckets = list(hours(tz, *covered) if hourly else days(tz, *covered))
+    found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",))}
+    per = [found.get(key) for key, _, _ in buckets]
     labels = [label for _, label, _ in buckets]
     emphasis = [i for i, (_, _, marked) in enumerate(buckets) if marked]
-    per = counts.values()
     unit = "hour" if hourly else "day"
     charts = [Chart(f"Offered, answered and abandoned calls per {unit}", labels, horizontal=False,
-                    series=[Series(name, [getattr(c, name) for c in per]) for name in ("offered", "answered",
-                                                                                        "abandoned")],
+                    series=[Series(name, [_count(sums, name) for sums in per]) for name in TRAFFIC],
                     emphasis=emphasis)]
     if not hourly:
-        charts.append(Chart("Calls per day", labels, [c.calls for c in per], horizontal=False, emphasis=emphasis))
-    charts.append(Chart(f"Average wait of offered calls per {unit}", labels, horizontal=False, unit="seconds",
-                        series=[Series("average wait", [c.wait_s / c.waits if c.waits else None for c in per])],
-                        emphasis=emphasis))
+        charts.append(Chart("Calls per day", labels, [_count(sums, "calls") for sums in per], horizontal=False))
+    charts.append(Chart(f"Average speed of answer (ASA) per {unit}", labels, horizontal=False, unit="seconds",
+                        series=[Series("ASA", [asa(sums) if sums else None for sums in per])], emphasis=emphasis))
     return charts
+
+
+def _bucket(key: Any) -> Any:
+    """An ``interval60`` key as the UTC instant its hour starts; a day as it is."""
+    return key.astimezone(UTC) if isinstance(key, datetime) else key
+
+
+def _count(sums: Mapping[str, Any] | None, name: str) -> float:
+    return float(sums[name]) if sums else 0.0
 
 
 def hours(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[datetime, str, bool]]:
@@ -96,19 +89,6 @@ def days(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[str, str, 
     while day <= last:
         yield day.isoformat(), day.isoformat(), False
         day += timedelta(days=1)
-
-
-def hour_start(local_hour: str, utc_hour: str, tz: tzinfo) -> datetime:
-    """The UTC start of the local hour ``2025-10-26 02`` that holds calls
-    started in the UTC hour ``2025-10-26T00``: of the two 02:00 the night
-    the clocks go back, the one that overlaps that UTC hour."""
-    wall = datetime.fromisoformat(f"{local_hour[:10]}T{local_hour[11:13]}:00")
-    utc_start = datetime.fromisoformat(f"{utc_hour[:10]}T{utc_hour[11:13]}:00").replace(tzinfo=UTC)
-    for fold in (0, 1):
-        start = wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
-        if start < utc_start + HOUR and start + HOUR > utc_start:
-            return start
-    return wall.replace(tzinfo=tz).astimezone(UTC)
 
 
 def offset_text(local: datetime) -> str:

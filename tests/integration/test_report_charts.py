@@ -97,7 +97,7 @@ def test_ninety_days_read_as_lines_with_thinned_dates_and_a_legend(cdr: Path, tm
     assert 6 <= len(dates) < 90 and dates[0] == "2025-08-01"  # thinned, yet enough to read the axis
     per_day = figures["Calls per day"]
     assert per_day["lines"] == 1 and per_day["bars"] == 0  # 90 days: a line, not 90 bars
-    wait_ticks = [t["text"] for t in figures["Average wait of offered calls per day"]["texts"] if t["cls"] == "tick"]
+    wait_ticks = [t["text"] for t in figures["Average speed of answer (ASA) per day"]["texts"] if t["cls"] == "tick"]
     assert all(len(tick.split(":")) == 3 for tick in wait_ticks) and wait_ticks[0] == "0:00:00"
     outcomes = figures["Outcomes"]
     assert outcomes["bars"] == 3 and {e["text"] for e in outcomes["legend"]} == {"answered", "abandoned",

@@ -1,0 +1,52 @@
+"""Finding flow files and reading them as YAML documents, without
+building anything: light enough for the commands that only glance at the
+flows (a report looking for their time zone)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from agi.loading.versions import content_version
+from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+#: Flow test-case files (``agiflow test``) live beside the flows; never flows.
+TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
+
+
+def flow_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders to the flow files inside them (test-case files
+    ``*.tests.yaml`` left out), sorted; each file once."""
+    files: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()
+                       and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
+        for file in found:
+            files.setdefault(file.resolve(), file)
+    return list(files.values())
+
+
+def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
+    """Read and parse one YAML file: its document, or the errors."""
+    document, _, errors = read_versioned(path)
+    return document, errors
+
+
+def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
+    """Read and parse one YAML file: its document and the content version
+    of the bytes read (agi/loading/versions.py), or the errors."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
+    try:
+        return load_yaml(text), content_version(data), []
+    except DocumentError as exc:
+        return None, "", [SourceError(file, exc.line, exc.message)]
+
+
+def is_schedules_document(document: Any) -> bool:
+    """A schedules file: a mapping with ``schedules`` and no ``steps``."""
+    return isinstance(document, MarkedMap) and "schedules" in document and "steps" not in document
