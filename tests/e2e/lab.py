@@ -3,11 +3,12 @@ end-to-end suite.
 
 The Asterisk is the one built from source into ``AST_PREFIX`` (default
 ``~/.cache/agiflow-asterisk``; docs/e2e.md says how to build it). Each lab
-gets its own run folder (configuration, logs, sockets, recordings), its own
-AMI port and agiflow's own FastAGI port, both free ports on 127.0.0.1, so it
-never touches another Asterisk on the machine. The configuration is this
-folder's ``asterisk/``; calls are Local channels originated from the
-instance's console (``asterisk -rx``).
+gets its own run folder (configuration, logs, sockets, recordings, the
+outgoing spool), its own AMI port and agiflow's own FastAGI port, both free
+ports on 127.0.0.1, so it never touches another Asterisk on the machine. The
+configuration is this folder's ``asterisk/`` and the shipped
+``dialplan/extensions_agiflow.conf``; calls are Local channels originated
+from the instance's console (``asterisk -rx``).
 """
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from tones import write_tones
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -120,14 +124,33 @@ def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     return config
 
 
-def agiflow_cli(config: Path, *args: str) -> str:
-    """Run one ``agiflow`` command against ``config``; its output."""
+def agiflow_cli(config: Path, *args: str, stdin: str | None = None) -> str:
+    """Run one ``agiflow`` command against ``config`` (``stdin`` its
+    input); its output."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", *args, "-c", str(config)],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=60, input=stdin)
     if done.returncode != 0:
         raise RuntimeError(f"agiflow {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return done.stdout
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How a caller script ([lab-caller]) calls: the flow, the caller ID
+    number (empty: the dialplan's +34600111222), and whether the caller is
+    answered before the flow runs (a caller script answers; an unanswered
+    caller is the script named after the flow)."""
+
+    flow: str
+    caller: str = ""
+    answered: bool = True
+
+
+def script_globals(scenarios: Mapping[str, Scenario]) -> str:
+    """The [globals] lines of extensions.conf for the scenarios' callers."""
+    return "\n".join(f"CALLER_{script}={scenario.caller}" for script, scenario in scenarios.items()
+                     if scenario.caller)
 
 
 @dataclass
@@ -137,12 +160,23 @@ class AsteriskLab:
     run: Path
     binary: Path
     agi_port: int
+    scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def conf(self) -> Path:
         return self.run / "etc" / "asterisk.conf"
+
+    @property
+    def spool(self) -> Path:
+        """The outgoing spool folder pbx_spool watches for call files."""
+        return self.run / "spool" / "outgoing"
+
+    @property
+    def recordings(self) -> Path:
+        """Where the dialplan records callers and agents (rec/<name>.wav)."""
+        return self.run / "rec"
 
     def start(self, timeout: float = 60.0) -> None:
         self._write_config()
@@ -160,16 +194,20 @@ class AsteriskLab:
         raise RuntimeError(f"asterisk did not boot within {timeout}s: {self.console()}")
 
     def _write_config(self) -> None:
-        for sub in ("etc", "var/lib", "data/sounds", "data/moh", "agi-bin", "spool", "run", "log", "cache"):
+        for sub in ("etc", "var/lib", "data/sounds", "data/moh", "agi-bin", "spool/outgoing", "run", "log", "cache",
+                    "rec"):
             (self.run / sub).mkdir(parents=True, exist_ok=True)
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
-                  "@AMI_PORT@": str(self.ami_port)}
+                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios)}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():
                 text = text.replace(key, value)
             (self.run / "etc" / source.name).write_text(text, encoding="utf-8")
+        shipped = (REPO / "dialplan" / "extensions_agiflow.conf").read_text(encoding="utf-8")
+        (self.run / "etc" / "extensions_agiflow.conf").write_text(
+            shipped.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{self.agi_port}/"), encoding="utf-8")
         # Asterisk reads its XML documentation at boot (Stasis fails without it).
         documentation = self.run / "data" / "documentation"
         if not documentation.exists():
@@ -179,8 +217,10 @@ class AsteriskLab:
             shutil.copy(beep, self.run / "data" / "moh" / "beep.wav")
 
     def _link_sounds(self) -> None:
-        """Asterisk's core prompts (when installed) and the project's, per language."""
+        """Asterisk's core prompts (when installed) and the project's, per
+        language; the tones of tones.py, for any language."""
         sounds = self.run / "data" / "sounds"
+        write_tones(sounds)
         languages = {path.name for root in (CORE_SOUNDS, REPO / "sounds") if root.is_dir()
                      for path in root.iterdir() if path.is_dir()}
         for language in sorted(languages):
@@ -208,6 +248,14 @@ class AsteriskLab:
         """A call from the caller script ``script`` ([lab-caller]) to ``flow``."""
         self.cli(f"channel originate Local/{script}@lab-caller extension {flow}@lab-in")
 
+    def originate_unanswered(self, flow: str) -> None:
+        """A call to ``flow`` from a caller nobody has answered yet: the
+        flow's side rings until an application answers it."""
+        self.cli(f"channel originate Local/{flow}@lab-in application Wait 60")
+
+    def call_files(self) -> list[Path]:
+        return sorted(self.spool.glob("*.call"))
+
     def console(self) -> str:
         path = self.run / "log" / "console.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
@@ -215,6 +263,14 @@ class AsteriskLab:
     def log(self) -> str:
         path = self.run / "log" / "messages.log"
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def call_lines(self, channel: str) -> list[str]:
+        """The log lines of the call ``channel`` runs in: those with the
+        call id (``[C-...]``) of the applications it executed."""
+        lines = self.log().splitlines()
+        executing = re.compile(r"\[(C-[0-9a-f]+)\] pbx\.c: Executing \[[^]]*\] \w+\(\"" + re.escape(channel) + '"')
+        ids = {found.group(1) for line in lines if (found := executing.search(line))}
+        return [line for line in lines if any(f"[{call_id}]" in line for call_id in ids)]
 
     def lab_ends(self) -> list[dict[str, str]]:
         """One dict per finished call: the fields of its LAB-END line."""
@@ -246,6 +302,17 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.25) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout}s")
         time.sleep(interval)
+
+
+def finished_recording(path: Path) -> bool:
+    """Whether the WAV ``path`` is closed: Asterisk writes its header's
+    sizes when the recording ends."""
+    try:
+        with wave.open(str(path), "rb") as source:
+            frames = source.getnframes()
+    except (FileNotFoundError, EOFError, wave.Error):
+        return False
+    return frames > 0 and path.stat().st_size >= frames * 2 + 44
 
 
 def cdr_rows(database: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -286,15 +353,96 @@ class Call:
         return dict(json.loads(row["details"] or "{}"))
 
 
+class Calls(dict[str, Call]):
+    """The calls by script; a call that is missing says which stories failed."""
+
+    def __init__(self, failures: Mapping[str, str]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def __missing__(self, script: str) -> Call:
+        raise AssertionError(f"no call {script!r}; failed: " + "\n".join(f"{story}: {error}" for story, error
+                                                                       in self.failures.items()))
+
+
+class Runner:
+    """Places the scenarios' calls and waits for them to end. Several
+    threads use it at once (a story each): what it collects is locked."""
+
+    def __init__(self, asterisk: AsteriskLab, config: Path, scenarios: Mapping[str, Scenario],
+                 timeout: float) -> None:
+        self.asterisk = asterisk
+        self.config = config
+        self.database = config.parent / "cdr.db"
+        self.scenarios = scenarios
+        self.timeout = timeout
+        self.failures: dict[str, str] = {}
+        self.calls = Calls(self.failures)
+        self.outputs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def place(self, *scripts: str) -> None:
+        for script in scripts:
+            scenario = self.scenarios[script]
+            if scenario.answered:
+                self.asterisk.originate(script, scenario.flow)
+            else:
+                assert script == scenario.flow, f"an unanswered caller is named after its flow, not {script!r}"
+                self.asterisk.originate_unanswered(scenario.flow)
+
+    def wait(self, *scripts: str) -> dict[str, Call]:
+        """The calls of ``scripts`` once each has ended: its LAB-END line,
+        and a CDR row no longer in progress."""
+        calls: dict[str, Call] = wait_until(lambda: self._ended(scripts), self.timeout,
+                                            f"calls {', '.join(scripts)} ended (logs in {self.asterisk.run})")
+        with self._lock:
+            self.calls.update(calls)
+        return calls
+
+    def call(self, script: str) -> Call:
+        """Place the call of ``script`` and wait for its end."""
+        self.place(script)
+        return self.wait(script)[script]
+
+    def cli(self, name: str, *args: str) -> str:
+        """Run ``agiflow ARGS``; its output is kept as ``name``."""
+        text = agiflow_cli(self.config, *args)
+        with self._lock:
+            self.outputs[name] = text
+        return text
+
+    def _ended(self, scripts: tuple[str, ...]) -> dict[str, Call] | None:
+        ends = {end["channel"].split("@", 1)[0].removeprefix("Local/"): end for end in self.asterisk.lab_ends()}
+        calls = {}
+        for script in scripts:
+            if script not in ends:
+                return None
+            rows = cdr_rows(self.database, "SELECT * FROM calls WHERE channel = ?", (ends[script]["channel"],))
+            if not rows or any(row["status"] == "in_progress" for row in rows):
+                return None
+            steps = [s for row in rows for s in cdr_rows(self.database, "SELECT * FROM call_steps WHERE call = ? "
+                                                         "ORDER BY seq", (row["id"],))]
+            calls[script] = Call(script, rows, steps, ends[script])
+        return calls
+
+
 @dataclass
 class Lab:
-    """The running pair, and what its calls left behind."""
+    """The running pair, and what its calls left behind: the calls by
+    script, the output of the commands the stories ran, by name."""
 
     asterisk: AsteriskLab
     server: AgiflowServer
+    config: Path
     database: Path
     recordings: Path
-    calls: dict[str, Call]
+    calls: Calls
+    outputs: dict[str, str]
 
     def recording_files(self) -> list[Path]:
         return sorted(p for p in self.recordings.rglob("*") if p.is_file())
+
+    def output(self, name: str) -> str:
+        if name not in self.outputs:
+            raise AssertionError(f"no output {name!r}; failed: {self.calls.failures}")
+        return self.outputs[name]
