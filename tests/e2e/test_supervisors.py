@@ -54,7 +54,7 @@ def test_a_supervisor_listens_then_whispers_then_barges_in_switching_by_dtmf(lab
         "supervisor left")
     seconds = [stretch["seconds"] for stretch in found["stretches"]]
     assert [stretch["mode"] for stretch in found["stretches"]] == ["listen", "whisper", "barge"]
-    assert all(3.5 <= s <= 7.5 for s in seconds), seconds  # # pressed about 5 s into each mode
+    assert all(2.5 <= s <= 6.0 for s in seconds), seconds  # # pressed about 3.5 s into each mode
     assert sum(seconds) < found["duration"] < sum(seconds) + 20
 
 
@@ -73,7 +73,7 @@ def test_leaving_with_hash_ends_the_session_but_not_the_call(lab: Lab) -> None:
     supervisor, spied = lab.calls["supervisor"], lab.calls["spied"]
     assert supervisor.cdr["ended_at"] < spied.cdr["ended_at"]
     assert (spied.cdr["status"], spied.cdr["queue_status"], spied.cdr["agent"]) == ("completed", "ANSWERED", "Spied")
-    assert spied.cdr["talk_time"] > 25  # the agent talked on, 32 s in all
+    assert spied.cdr["talk_time"] > 25  # the agent talked on: 4 s, then 26 s of voice
 
 
 def test_the_session_is_in_the_supervisors_audit_log(lab: Lab) -> None:

@@ -18,7 +18,7 @@ TONES = {
     "e2e/whisper": (1500, 1.5),         # the whisper of a queue or dial step
     "e2e/whisper-more": (3100, 1.5),    # a second whisper prompt (dial: through U())
     "e2e/agent": (700, 2.0),            # an agent speaking once connected
-    "e2e/agent-talk": (700, 32.0),      # an agent speaking all call long
+    "e2e/agent-talk": (700, 26.0),      # an agent speaking all call long
     "e2e/spy-listen": (1100, 1.0),      # a supervisor speaking while listening
     "e2e/spy-whisper": (1900, 1.0),     # ... while whispering
     "e2e/spy-barge": (2500, 1.0),       # ... while barging in
