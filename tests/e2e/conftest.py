@@ -16,8 +16,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, Lab, Runner, agiflow_cli, asterisk_binary,
-                 asterisk_prefix, cdr_rows, finished_recording, wait_until, write_agiflow_config)
+from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
+from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
+                 write_agiflow_config)
 from scenarios import IDLE_SUPERVISOR, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
 
 #: One call's ending, or a story's step, takes at most this long on a loaded machine.

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from lab import Call, Lab
+from calls import Call, Lab
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lab import Lab, cdr_rows
+from calls import Lab, cdr_rows
 from scenarios import ABANDON_CALLER, TIMEOUT_CALLER
 
 pytestmark = pytest.mark.e2e

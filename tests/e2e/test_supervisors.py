@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lab import Call, Lab
+from calls import Call, Lab
 from scenarios import IDLE_SUPERVISOR, NIGHT_SUPERVISOR, SUPERVISOR
 from tones import heard
 

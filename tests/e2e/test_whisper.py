@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab
+from calls import Lab
 from tones import heard
 
 pytestmark = pytest.mark.e2e
