@@ -149,7 +149,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
                        env.flow_name, env.script)
         status, error = UNKNOWN_FLOW, f"no flow named {env.flow_name!r}"
     else:
-        ctx = CallContext(channel, info, flow, clock, call_log, services)
+        ctx = CallContext(channel, info, flow, clock, call_log, services, started)
         fields, recorded = ctx.cdr, ctx.recorded
         try:
             result = await run_call(flows, ctx, step_done)

@@ -98,11 +98,12 @@ class DialNode(Node):
         options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
                                   letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
+        answered_before = ctx.channel.answered
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
         if status == "ANSWER":
-            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds)
+            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds, answered_before)
             answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
@@ -137,14 +138,15 @@ async def answering_interface(ctx: CallContext) -> str | None:
 RANG = ("ANSWER", "NOANSWER", "CANCEL")
 
 
-def talk_time(answered_time: float | None, dial_seconds: float) -> float | None:
+def talk_time(answered_time: float | None, dial_seconds: float, answered_before: bool = False) -> float | None:
     """The talk time of an answered Dial(), or None when Asterisk does not
     tell it. Asterisk 22's ``ANSWEREDTIME`` is the time since the caller's
     *own* channel was answered (app_dial.c, end_bridge_callback): the talk
     time only when Dial() itself answered the caller as the target
-    answered. A channel answered before (by the flow, to play prompts) makes
-    it count the IVR and the ringing too, so it is longer than the Dial()
-    took: then the talk time is unknown (checked on a real Asterisk 22)."""
-    if answered_time is None or answered_time > dial_seconds + 1:
+    answered. A channel the flow answered before (``answered_before``) makes
+    it count the IVR, the ringing and a whisper too; one answered before the
+    flow (by the dialplan) shows as a time longer than the Dial() took. Then
+    the talk time is unknown (checked on a real Asterisk 22)."""
+    if answered_time is None or answered_before or answered_time > dial_seconds + 1:
         return None
     return min(answered_time, dial_seconds)

@@ -111,6 +111,18 @@ def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -
     assert cdr(result, "dialled") == ("PJSIP/1,2",)
 
 
+def test_a_caller_the_flow_answered_before_dialling_has_no_talk_or_ring_time(tmp_path: Path) -> None:
+    """ANSWEREDTIME then counts from the flow's answer: the ringing and a
+    whisper too, even when the answer came just before Dial() (seen on a
+    real Asterisk 22: a 3 s whisper, then 3 s of talk, gave ANSWEREDTIME=6)."""
+    flow = dial_flow().replace("start: call\nsteps:\n", "start: pick_up\nsteps:\n  pick_up:\n    answer:\n"
+                                                            "    next: call\n")
+    result = run(tmp_path, flow, talk_time=95)
+    assert path(result) == ["pick_up:next", "call:answer", "bye:next"]
+    assert cdr(result, "dial_status", "talk_time", "ring_time", "agent") == ("ANSWER", None, None, "PJSIP/100")
+    assert details(result, "call")["talk_time"] is None
+
+
 @pytest.mark.parametrize("answered_time, dial_seconds, talk", [
     (5.0, 8.2, 5.0),     # Dial() answered the caller as the target answered: Asterisk's word
     (None, 8.0, None),   # not said
@@ -120,3 +132,4 @@ def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -
 def test_talk_time_of_a_dial_is_asterisks_only_when_dial_answered_the_caller(
         answered_time: float | None, dial_seconds: float, talk: float | None) -> None:
     assert talk_time(answered_time, dial_seconds) == talk
+    assert talk_time(answered_time, dial_seconds, answered_before=True) is None
