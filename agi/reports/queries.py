@@ -138,9 +138,9 @@ def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
 
 
 CALL_LOG = f"""
-SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
-       c.status, c.queue, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
-       c.error
+SELECT c.started_at, c.call_id, c.caller, c.caller_name, c.called, c.flow, c.flow_version, c.path,
+       {OUTCOME} AS outcome, c.status, c.queue, c.agent, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip,
+       c.consent, c.recording, c.hangup_cause, c.error
 FROM calls c
 WHERE {{where}}
 ORDER BY c.started_at DESC, c.call_id DESC
