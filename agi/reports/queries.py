@@ -225,12 +225,14 @@ FROM (SELECT b.queue, b.source, b.flow, b.caller, b.requested_at AS started_at, 
       FROM callbacks b) c
 WHERE {where}"""
 
-#: A campaign leg kept from dialling by a list: a do-not-call hit, a list
-#: that could not be read (fail closed), or a ``lookup`` step's block.
-BLOCKED_BY_LIST = "(c.robinson IN ('listed', 'error') OR c.blocked IS NOT NULL)"
-#: Kept from dialling by the hours: never dialled, not blocked by a list,
-#: and a ``schedule`` step said anything but open.
-BLOCKED_BY_HOURS = (f"(NOT {BLOCKED_BY_LIST} AND c.dial_status IS NULL AND EXISTS ("
+#: A list stopped the leg: a do-not-call hit, a list that could not be read
+#: (fail closed), or a ``lookup`` step's block.
+LISTED = "(coalesce(c.robinson, '') IN ('listed', 'error') OR c.blocked IS NOT NULL)"
+#: A campaign leg kept from dialling by a list: never dialled, and listed.
+BLOCKED_BY_LIST = f"(c.dial_status IS NULL AND {LISTED})"
+#: Kept from dialling by the hours: never dialled, not listed, and a
+#: ``schedule`` step said anything but open.
+BLOCKED_BY_HOURS = (f"(c.dial_status IS NULL AND NOT {LISTED} AND EXISTS ("
                     "SELECT 1 FROM call_steps s WHERE s.call = c.id AND s.type = 'schedule' "
                     "AND s.outcome NOT IN ('open', 'error', 'hangup')))")
 DIAL_ANSWERED = "coalesce(c.dial_status, '') = 'ANSWER'"

@@ -42,12 +42,14 @@ def legs(database: Path) -> Path:
     cdr.add("2025-03-10 09:25:00", **{**out, "robinson": "listed"}, robinson_list="robinson")
     cdr.add("2025-03-10 09:30:00", **{**out, "robinson": "error"}, robinson_list="do_not_call")  # fail closed
     cdr.add("2025-03-10 09:35:00", **out, steps=[("hours", "schedule", "closed", {})])
-    cdr.add("2025-03-10 09:40:00", **out, steps=[("hours", "schedule", "holiday", {})])
+    cdr.add("2025-03-10 09:40:00", flow="campaign", direction="outbound",  # no do-not-call check at all
+            steps=[("hours", "schedule", "holiday", {})])
     cdr.add("2025-03-10 09:45:00", **out, dial_status="ANSWER", steps=[("hours", "schedule", "open", {})])
     cdr.add("2025-03-10 10:00:00", **out, status="in_progress", duration=None)  # still running: not counted
     cdr.add("2025-03-10 10:05:00", dial_status="ANSWER", talk_time=99)  # an inbound call: not a leg
     cdr.add("2025-03-10 11:00:00", flow="campaign2", direction="outbound", blocked="block")
-    cdr.add("2025-03-11 09:00:00", flow="campaign2", direction="outbound", dial_status="ANSWER", talk_time=20)
+    cdr.add("2025-03-11 09:00:00", flow="campaign2", direction="outbound", dial_status="ANSWER", talk_time=20,
+            blocked="vip", steps=[("hours", "schedule", "closed", {}), ("call", "dial", "answer", {})])  # dialled
     cdr.close()
     return cdr.path
 
