@@ -120,7 +120,8 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
 def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     """A member answered: QEHOLDTIME/QEORIGINALPOS with setqueueentryvar,
     MEMBERNAME/MEMBERINTERFACE with setinterfacevar, then the conversation;
-    whoever hangs up first ends it."""
+    whoever hangs up first ends it. A member who hangs up first leaves the
+    caller's channel with HANGUPCAUSE 16."""
     if sim.script.queue_entry_vars:
         sim.vars.write("QEHOLDTIME", str(int(sim.script.queue_wait)))
         sim.vars.write("QEORIGINALPOS", "1")
@@ -131,6 +132,7 @@ def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     sim.elapsed += sim.script.talk_time
     if sim.caller_hangs_up_now():
         return -1
+    sim.set_hangup_cause(NORMAL_CLEARING)  # the member hung up first (seen on Asterisk 22.11)
     if go_on:
         sim.vars.write("QUEUESTATUS", "CONTINUE")
         return 0

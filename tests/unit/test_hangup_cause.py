@@ -102,7 +102,13 @@ def test_a_caller_who_hangs_up_while_talking_to_an_agent_gets_the_cause_read_onc
     assert commands(result).count('GET VARIABLE "HANGUPCAUSE"') == 1
 
 
-def test_an_answered_queue_whose_member_hung_up_first_has_no_cause_while_the_caller_is_on_the_line(
-        tmp_path: Path) -> None:
+def test_an_answered_queue_whose_member_hung_up_first_records_normal_clearing(tmp_path: Path) -> None:
+    # Asterisk 22.11 gives the caller's channel cause 16 when the member ends the bridge
     result = run(tmp_path, QUEUE_FLOW, queue_statuses=["ANSWERED"], talk_time=70)
-    assert cdr(result, "status", "queue_status", "hangup_cause") == ("completed", "ANSWERED", None)
+    assert cdr(result, "status", "queue_status", "hangup_cause") == ("completed", "ANSWERED", "16")
+
+
+def test_a_queue_nobody_answered_reads_no_cause(tmp_path: Path) -> None:
+    result = run(tmp_path, QUEUE_FLOW, queue_statuses=["TIMEOUT"])
+    assert cdr(result, "queue_status", "hangup_cause") == ("TIMEOUT", None)
+    assert 'GET VARIABLE "HANGUPCAUSE"' not in commands(result)

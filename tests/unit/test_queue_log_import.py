@@ -170,3 +170,26 @@ def test_reading_keeps_the_last_stay_of_each_caller_in_each_queue() -> None:
     stay = log.stays[("1741597200.7", "sales")]
     assert (stay.agent, stay.wait, stay.talk, stay.first_at, stay.last_at) == ("Ana", 35.0, 120.0, at(5), at(160))
     assert (log.events, log.report.bad, log.report.lines) == (6, 0, 12)
+
+
+#: Written by Asterisk 22.11 (the e2e lab): Ana hung up first, Lola's caller did.
+RECORDED = """1796460228|NONE|NONE|NONE|QUEUESTART|
+1796460230|1796460230.2|sales|NONE|ENTERQUEUE||+34600111222|1
+1796460230|1796460230.2|sales|Ana|CONNECT|0|1796460230.4|0
+1796460230|1796460230.6|long|NONE|ENTERQUEUE||+34600111222|1
+1796460230|1796460230.6|long|Lola|CONNECT|0|1796460230.8|0
+1796460236|1796460230.2|sales|Ana|COMPLETEAGENT|0|6|1
+1796460240|1796460230.6|long|Lola|COMPLETECALLER|0|10|1
+"""
+
+
+def test_a_queue_log_written_by_asterisk_22_fills_both_calls(database: Any, tmp_path: Path) -> None:
+    cdr = CdrBuilder(database)
+    sales = cdr.add("2026-12-05 08:43:50", call_id="1796460230.2", queue="sales", queue_status="ANSWERED",
+                    duration=11.0)
+    long = cdr.add("2026-12-05 08:43:50", call_id="1796460230.6", queue="long", queue_status="ANSWERED",
+                   status="caller_hangup", duration=10.0)
+    code, out = importing(RECORDED, tmp_path, database)
+    assert code == 0 and "7 lines, 6 call events, 2 stays in queues; 2 calls completed" in out
+    assert call(database, sales) == {"agent": "Ana", "queue_wait": 0.0, "talk_time": 6.0}
+    assert call(database, long) == {"agent": "Lola", "queue_wait": 0.0, "talk_time": 10.0}
