@@ -9,7 +9,6 @@ from agi.cli.common import AgiflowGroup
 from agi.cli.db import db
 from agi.cli.graph import graph
 from agi.cli.lists import lists
-from agi.cli.queue_log import import_queue_log
 from agi.cli.report import report
 from agi.cli.schedule import schedule
 from agi.cli.schema import schema
@@ -32,7 +31,6 @@ for command in (serve, validate, simulate, test, graph, schema):
     cli.add_command(command)
 cli.add_command(status)
 cli.add_command(callbacks)
-report.add_command(import_queue_log)
 cli.add_command(report)
 cli.add_command(sounds)
 cli.add_command(schedule)

@@ -16,6 +16,7 @@ import click
 from agi.db.location import parse_database
 from agi.cli.common import CliError, checked_database, config_option, get_config
 from agi.cli.database import Need
+from agi.cli.queue_log import import_queue_log
 from agi.reports import BY_CALLER, MEASURED, run_report
 from agi.reports.callbacks import CALLBACK_GROUPS
 from agi.reports.callers import FCR_GROUPS
@@ -75,7 +76,8 @@ def report() -> None:
     """Supervisor reports over the CDRs.
 
     Each command below is one report; each takes --since, --until, --flow,
-    --flow-version, --caller, --tz, --format and -o. Definitions: docs/reports.md."""
+    --flow-version, --caller, --tz, --format and -o. Definitions: docs/reports.md.
+    import-queue-log is no report: it fills CDR columns from Asterisk's queue_log."""
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
@@ -193,6 +195,9 @@ def ivr(**common: Any) -> None:
 def compliance(**common: Any) -> None:
     """Do-not-call hits by list, recording consent answers, recordings made, blocked callers."""
     _run("compliance", common)
+
+
+report.add_command(import_queue_log)
 
 
 @report.command()
