@@ -25,8 +25,9 @@ from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
 from agi.protocol import appargs
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
-                                    render_argument, render_options, run_app, seconds, written_options_problems)
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_hangup_cause, read_status,
+                                    read_variable, render_argument, render_options, run_app, seconds,
+                                    written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -107,6 +108,7 @@ class DialNode(Node):
             answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
+            answered.update(await read_hangup_cause(ctx))
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")

@@ -30,13 +30,13 @@ def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_u
     result = run(tmp_path, dial_flow(), talk_time=95)
     assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
                                 'GET VARIABLE "ANSWEREDTIME"', 'GET VARIABLE "DIALEDPEERNAME"',
-                                'GET VARIABLE "DIALEDPEERNUMBER"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
-                                STATUS.format("completed")]
+                                'GET VARIABLE "DIALEDPEERNUMBER"', 'GET VARIABLE "HANGUPCAUSE"',
+                                'STREAM FILE "agiflow/thanks-for-calling" ""', STATUS.format("completed")]
     assert path(result) == ["call:answer", "bye:next"]
-    assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", "ANSWER", 95)
+    assert cdr(result, "dialled", "dial_status", "talk_time", "hangup_cause") == ("PJSIP/100", "ANSWER", 95, "16")
     assert details(result, "call") == {"destination": "PJSIP/100", "result": -1, "status": "ANSWER",
                                        "talk_time": 95, "agent": "PJSIP/100", "agent_interface": "PJSIP/100",
-                                       "ring_time": 0.0}
+                                       "ring_time": 0.0, "hangup_cause": "16"}
 
 
 @pytest.mark.parametrize("destination, interface", [
