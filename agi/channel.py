@@ -185,6 +185,13 @@ class Channel:
         reply = await self.command("GET VARIABLE", name)
         return reply.data if reply.result == "1" else None
 
+    async def hangup_cause(self) -> str | None:
+        """The channel's Q.850 cause (``HANGUPCAUSE``, which Asterisk also
+        answers on a dead channel) as text, ``"16"``; None while it has
+        none (Asterisk says ``0``) or for anything but a cause number."""
+        cause = (await self.get_variable("HANGUPCAUSE") or "").strip()
+        return str(int(cause)) if cause.isascii() and cause.isdigit() and 0 < int(cause) <= 127 else None
+
     async def get_full_variable(self, expression: str) -> str | None:
         reply = await self.command("GET FULL VARIABLE", expression)
         return reply.data if reply.result == "1" else None

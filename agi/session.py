@@ -26,7 +26,7 @@ from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
 from agi.settings import Fallback
 from agi.db.caps import cap_row, capped_json
-from agi.vocabulary import FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
+from agi.vocabulary import CALLER_HANGUP, FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
 
@@ -141,7 +141,7 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
                        env.flow_name, env.script)
         status, error = UNKNOWN_FLOW, f"no flow named {env.flow_name!r}"
     else:
-        ctx = CallContext(channel, info, flow, clock, call_log, services)
+        ctx = CallContext(channel, info, flow, clock, call_log, services, started)
         fields, recorded = ctx.cdr, ctx.recorded
         try:
             result = await run_call(flows, ctx, step_done)
@@ -152,6 +152,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     abort_reason = getattr(transport, "abort_reason", None)
     if abort_reason:
         status, error = INTERRUPTED, abort_reason
+    if status == CALLER_HANGUP and "hangup_cause" not in recorded:
+        recorded = {**recorded, **await _caller_hangup_cause(channel)}
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)
     values = _end_values(summary, fields, {**recorded, **channel.guard.cdr_values()}, started, clock(),
@@ -207,6 +209,17 @@ async def _linkedid(channel: Channel) -> str | None:
     except STEP_FAILURES:
         return None
     return None if linkedid is None else shorten(linkedid, PREFIX_PART)
+
+
+async def _caller_hangup_cause(channel: Channel) -> dict[str, str]:
+    """The CDR's ``hangup_cause`` of a caller who hung up: one GET VARIABLE
+    HANGUPCAUSE, which Asterisk answers on the dead channel. Empty when
+    Asterisk gives none or the connection is gone; never raises."""
+    try:
+        cause = await channel.hangup_cause()
+    except STEP_FAILURES:
+        return {}
+    return {"hangup_cause": cause} if cause else {}
 
 
 async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | None,

@@ -99,13 +99,10 @@ class CliError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-class AgiflowGroup(click.Group):
-    """The ``agiflow`` group: every error a command meets in its
-    environment (config, database, files) ends it with one line on stderr
-    and a non-zero status, never a traceback. ``lazy`` maps a command's
-    name to ``module:attribute``: the module is imported only when the
-    command runs (or when help lists it), so that a command starts without
-    loading every other one."""
+class LazyGroup(click.Group):
+    """A group whose ``lazy`` commands (name: ``module:attribute``) are
+    imported only when one runs (or when help lists them), so that a
+    command starts without loading every other one."""
 
     def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,6 +117,13 @@ class AgiflowGroup(click.Group):
             command = getattr(importlib.import_module(module), attribute)
             self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+
+class AgiflowGroup(LazyGroup):
+    """The ``agiflow`` group: every error a command meets in its
+    environment (config, database, files) ends it with one line on stderr
+    and a non-zero status, never a traceback. Its commands are lazy
+    (``LazyGroup``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -1,15 +1,13 @@
 """``agiflow lists``: the named number lists (robinson, vip, block...)."""
 from __future__ import annotations
 
-import codecs
 import sys
 import time
-from contextlib import nullcontext
-from pathlib import Path
-from typing import BinaryIO, ContextManager, TextIO, cast
+from typing import TextIO, cast
 import click
 
 from agi.cli.common import CliError, config_option, get_database
+from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.config import Config
 from agi.db.location import exists
@@ -177,12 +175,8 @@ def check(name: str, number: str, config_path: str | None) -> None:
 @click.option("--replace", is_flag=True,
               help="Replace the whole list with the file's entries, atomically: calls see the old "
                    "list until the new one is complete. Without it, entries are added to the list.")
-@click.option("--skip-bad", is_flag=True,
-              help="Import the good lines even when some are bad (they are reported and counted). "
-                   "Without it, any bad line fails the import and the list is unchanged.")
-@click.option("--encoding", default=None, metavar="NAME", callback=lambda _ctx, _param, value: _codec(value),
-              help="The file's encoding, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16 when the "
-                   "file starts with its byte order mark).")
+@skip_bad_option("the list is")
+@encoding_option
 @config_option
 def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str | None,
             config_path: str | None) -> None:
@@ -196,14 +190,14 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     config, database = get_database(config_path, Need.WRITE)
     report = ReadReport()
     started = time.monotonic()
-    with _open_csv(file) as source, ListAdmin(database) as admin:
+    with open_input(file, "a CSV file") as source, ListAdmin(database) as admin:
         rows = read_entries(text_lines(source, encoding, report), Normaliser(config.default_region), report,
                             skip_bad=skip_bad)
         try:
             result: ImportResult | None = admin.import_entries(name, rows, replace=replace)
         except ValueError:  # BadLines, or no entries: nothing changed
             result = None
-    _report_bad_lines(file, report)
+    report_bad_lines(file, report)
     if result is None:
         raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")
     verb = "replaced with" if result.replaced else "imported"
@@ -211,16 +205,6 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     click.echo(f"{name}: {verb} {result.read} entries from {file} in {time.monotonic() - started:.1f}s: "
                f"{result.added} added, {result.kept} already listed or repeated, {skipped}; "
                f"{result.entries} entries in the list")
-
-
-def _codec(value: str | None) -> str | None:
-    """``--encoding``: a codec Python knows, or a usage error."""
-    if value is not None:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
-    return value
 
 
 def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
@@ -235,22 +219,6 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
     if report.lines == 0:
         return "no entries (the file is empty)"
     return "no valid entries"
-
-
-def _open_csv(file: str) -> ContextManager[BinaryIO]:
-    """The CSV to import, as bytes (``text_lines`` decodes it)."""
-    if file == "-":
-        return nullcontext(sys.stdin.buffer)
-    if Path(file).is_dir():
-        raise CliError(f"{file}: is a directory, not a CSV file")
-    return open(file, "rb")
-
-
-def _report_bad_lines(file: str, report: ReadReport) -> None:
-    for line, message in report.errors:
-        click.echo(f"{file}:{line}: {message}", err=True)
-    if report.bad > len(report.errors):
-        click.echo(f"... and {report.bad - len(report.errors)} more bad lines", err=True)
 
 
 @lists.command()

@@ -17,10 +17,13 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 import click
 
 from agi.db.location import parse_database
-from agi.cli.common import CliError, checked_database, config_option, get_config
+from agi.cli.common import CliError, LazyGroup, checked_database, config_option, get_config
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
+from agi.reports.callbacks import CALLBACK_GROUPS
 from agi.reports.callers import FCR_GROUPS
+from agi.reports.campaign import CAMPAIGN_GROUPS
+from agi.reports.consolidated import CONSOLIDATED_GROUPS, DEFAULT_BY
 from agi.reports.model import Filters
 from agi.reports.overview import INBOUND_GROUPS, SUMMARY_GROUPS
 from agi.reports.queries import OUTCOMES
@@ -72,12 +75,13 @@ def common_options(fn: F) -> F:
     return fn
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"import-queue-log": "agi.cli.queue_log:import_queue_log"})
 def report() -> None:
     """Supervisor reports over the CDRs.
 
     Each command below is one report; each takes --since, --until, --flow,
-    --flow-version, --caller, --tz, --format and -o. Definitions: docs/reports.md."""
+    --flow-version, --caller, --tz, --format and -o. Definitions: docs/reports.md.
+    import-queue-log is no report: it fills CDR columns from Asterisk's queue_log."""
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
@@ -226,3 +230,40 @@ def ivr(**common: Any) -> None:
 def compliance(**common: Any) -> None:
     """Do-not-call hits by list, recording consent answers, recordings made, blocked callers."""
     _run("compliance", common)
+
+
+
+
+@report.command()
+@common_options
+def agents(**common: Any) -> None:
+    """Per agent and queue: answered calls, talk time, ACD, AHT and share of the queue's calls."""
+    _run("agents", common)
+
+
+@report.command()
+@common_options
+@click.option("--by", "by", type=click.Choice(CONSOLIDATED_GROUPS), multiple=True,
+              help=f"A grouping; give one or two (default: --by {' --by '.join(DEFAULT_BY)}).")
+def consolidated(by: tuple[str, ...], **common: Any) -> None:
+    """Every contact-center figure crossed by one or two groupings: queue, agent, flow, outcome, day,
+    weekday, hour or 15, 30, 60-minute intervals."""
+    if len(by) > 2 or len(set(by)) != len(by):
+        raise click.BadParameter("give one or two different groupings", param_hint="--by")
+    _run("consolidated", common, by=by or DEFAULT_BY)
+
+
+@report.command()
+@common_options
+@click.option("--by", type=click.Choice(CALLBACK_GROUPS), default="queue", show_default=True)
+def callbacks(by: str, **common: Any) -> None:
+    """Callback requests made: requested, done, cancelled, pending, time to callback."""
+    _run("callbacks", common, by=by)
+
+
+@report.command()
+@common_options
+@click.option("--by", type=click.Choice(CAMPAIGN_GROUPS), default="flow", show_default=True)
+def campaign(by: str, **common: Any) -> None:
+    """Outbound legs: attempts, blocked by a list or by the hours, dialled, answered, ASR."""
+    _run("campaign", common, by=by)

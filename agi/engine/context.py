@@ -47,13 +47,15 @@ class CallContext:
     """
 
     def __init__(self, channel: Channel, call: CallInfo, flow: Flow, clock: Callable[[], float],
-                 log: logging.LoggerAdapter[logging.Logger] | None = None, services: Services | None = None) -> None:
+                 log: logging.LoggerAdapter[logging.Logger] | None = None, services: Services | None = None,
+                 started_at: float | None = None) -> None:
         self.channel = channel
         self.call = call
         self.flow = flow
         self.clock = clock
-        #: When the call arrived (the context is made as the call starts).
-        self.started_at = clock()
+        #: When the call arrived: the session's start, its CDR's ``started_at``
+        #: (by default now: the context is made as the call starts).
+        self.started_at = clock() if started_at is None else started_at
         self.log = log or logging.LoggerAdapter(logging.getLogger("agiflow.call"), {})
         #: Whether DEBUG lines (a line per step) are logged, asked once per call.
         self.debug = self.log.isEnabledFor(logging.DEBUG)

@@ -137,18 +137,26 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
         raise BadLines(report)
 
 
+def line_problem(text: str, report: ReadReport, kind: str = "a CSV file of numbers") -> str | None:
+    """Why a line of text (from ``text_lines``, its line end removed) cannot
+    be read at all: too long, a NUL byte, bytes not in the file's encoding
+    (counted in ``report.undecodable``); None when it can. ``kind`` names
+    the file the line should come from."""
+    if len(text) > MAX_LINE:
+        return f"line longer than {MAX_LINE} characters (is this {kind}?)"
+    if "\x00" in text:
+        return "NUL byte in the line (a binary file, or UTF-16 without a byte order mark?)"
+    if not text.isascii() and (undecoded := _UNDECODED.search(text)):
+        report.undecodable += 1
+        return (f"not valid {report.encoding} (byte 0x{ord(undecoded.group()) - 0xDC00:02X} "
+                f"at column {undecoded.start() + 1}); give the file's encoding, e.g. --encoding latin-1")
+    return None
+
+
 def _row(line: str, report: ReadReport) -> list[str] | None:
     """The cells of one line, or None (and a bad line) when it cannot be read."""
     text = line.rstrip("\r\n")
-    problem = None
-    if len(text) > MAX_LINE:
-        problem = f"line longer than {MAX_LINE} characters (is this a CSV file of numbers?)"
-    elif "\x00" in text:
-        problem = "NUL byte in the line (a binary file, or UTF-16 without a byte order mark?)"
-    elif not text.isascii() and (undecoded := _UNDECODED.search(text)):
-        report.undecodable += 1
-        problem = (f"not valid {report.encoding} (byte 0x{ord(undecoded.group()) - 0xDC00:02X} "
-                   f"at column {undecoded.start() + 1}); give the file's encoding, e.g. --encoding latin-1")
+    problem = line_problem(text, report)
     if problem is None:
         if '"' not in text:
             return text.split(",")

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from agi.db.location import PostgresUrl
+from agi.reports.agents import agents
+from agi.reports.callbacks import callbacks
 from agi.reports.callers import fcr, tracking
+from agi.reports.campaign import campaign
 from agi.reports.compliance import compliance
+from agi.reports.consolidated import consolidated
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.ivr import ivr
 from agi.reports.model import Chart, Column, Filters, Report
@@ -24,11 +28,12 @@ from agi.reports.timerange import UTC, range_problem
 
 BUILDERS: dict[str, Callable[..., Report]] = {
     "calls": calls, "summary": summary, "inbound": inbound, "fcr": fcr,
-    "tracking": tracking, "ivr": ivr, "compliance": compliance,
+    "tracking": tracking, "ivr": ivr, "compliance": compliance, "agents": agents,
+    "consolidated": consolidated, "callbacks": callbacks, "campaign": campaign,
 }
 KINDS = tuple(BUILDERS)
 #: The reports counted with thresholds (``thresholds=`` option): short abandons, service level.
-MEASURED = ("summary", "inbound")
+MEASURED = ("summary", "inbound", "agents", "consolidated")
 #: The reports that tell callers apart by number (``region=`` option: ``default_region``).
 BY_CALLER = ("fcr", "tracking")
 

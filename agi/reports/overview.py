@@ -18,13 +18,16 @@ from agi.reports.timerange import parse_stored
 
 CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
+    Column("caller_name", "Caller name", table=False),
     Column("called", "Called", table=False), Column("flow", "Flow", shrink=True),
     Column("flow_version", "Version", table=False),
     Column("path", "Path", shrink=True), Column("outcome", "Outcome"),
     Column("status", "Status", table=False), Column("queue", "Queue", table=False),
+    Column("agent", "Agent", shrink=True),
     Column("wait_s", "Wait", SECONDS), Column("talk_s", "Talk", SECONDS, table=False),
     Column("duration_s", "Dur", SECONDS), Column("vip", "VIP", table=False),
     Column("consent", "Consent", table=False), Column("recording", "Recording", table=False),
+    Column("hangup_cause", "Hangup cause", table=False),
     Column("call_id", "Call id", table=False), Column("error", "Error", table=False),
     Column("recorded_without_consent", "Recorded without consent", table=False),
 )
@@ -54,6 +57,7 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
 
 def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
     return {"started": parse_stored(row["started_at"]).astimezone(filters.tz), "caller": row["caller"],
+            "caller_name": row["caller_name"], "agent": row["agent"], "hangup_cause": row["hangup_cause"],
             "called": row["called"], "flow": row["flow"], "flow_version": row["flow_version"],
             "path": path_summary(row["path"]),
             "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],

@@ -138,9 +138,9 @@ def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
 
 
 CALL_LOG = f"""
-SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
-       c.status, c.queue, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
-       c.error, {{recorded}} AS recorded
+SELECT c.started_at, c.call_id, c.caller, c.caller_name, c.called, c.flow, c.flow_version, c.path,
+       {OUTCOME} AS outcome, c.status, c.queue, c.agent, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip,
+       c.consent, c.recording, c.hangup_cause, c.error, {{recorded}} AS recorded
 FROM calls c
 WHERE {{where}}
 ORDER BY c.started_at DESC, c.call_id DESC
@@ -214,3 +214,40 @@ SELECT c.robinson, c.robinson_list, c.consent, {RECORDED} AS recorded, c.blocked
 FROM calls c
 WHERE {{where}}
 GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+
+#: Callback requests (the ``callbacks`` table) as calls-like rows, so that
+#: ``where`` selects them: ``started_at`` is when the request was made, and
+#: ``flow_version`` that of the call that made it.
+CALLBACK_REQUESTS = """
+SELECT c.queue, c.source, c.flow, c.started_at AS requested_at, c.status, c.done_at, c.attempts
+FROM (SELECT b.queue, b.source, b.flow, b.caller, b.requested_at AS started_at, b.status, b.done_at, b.attempts,
+             (SELECT min(f.flow_version) FROM calls f WHERE f.call_id = b.call_id) AS flow_version
+      FROM callbacks b) c
+WHERE {where}"""
+
+#: A list stopped the leg: a do-not-call hit, a list that could not be read
+#: (fail closed), or a ``lookup`` step's block.
+LISTED = "(coalesce(c.robinson, '') IN ('listed', 'error') OR c.blocked IS NOT NULL)"
+#: A campaign leg kept from dialling by a list: never dialled, and listed.
+BLOCKED_BY_LIST = f"(c.dial_status IS NULL AND {LISTED})"
+#: Kept from dialling by the hours: never dialled, not listed, and a
+#: ``schedule`` step said anything but open.
+BLOCKED_BY_HOURS = (f"(c.dial_status IS NULL AND NOT {LISTED} AND EXISTS ("
+                    "SELECT 1 FROM call_steps s WHERE s.call = c.id AND s.type = 'schedule' "
+                    "AND s.outcome NOT IN ('open', 'error', 'hangup')))")
+DIAL_ANSWERED = "coalesce(c.dial_status, '') = 'ANSWER'"
+#: The outbound legs that have ended, per group: what became of each.
+CAMPAIGN = f"""
+SELECT {{group}} AS key, count(*) AS attempts,
+       {count_if(BLOCKED_BY_LIST)} AS blocked_list,
+       {count_if(BLOCKED_BY_HOURS)} AS blocked_hours,
+       count(c.dial_status) AS dialled,
+       {count_if(DIAL_ANSWERED)} AS answered,
+       {count_if("c.dial_status = 'BUSY'")} AS busy,
+       {count_if("c.dial_status = 'NOANSWER'")} AS no_answer,
+       {count_if("c.dial_status IS NOT NULL AND c.dial_status NOT IN ('ANSWER', 'BUSY', 'NOANSWER')")} AS failed,
+       sum(CASE WHEN {DIAL_ANSWERED} THEN c.talk_time END) AS talk_s,
+       count(CASE WHEN {DIAL_ANSWERED} THEN c.talk_time END) AS talked
+FROM calls c
+WHERE {{where}} AND {m.OUTBOUND} AND {m.FINISHED}
+GROUP BY 1"""

@@ -78,6 +78,8 @@ QUEUE_JOIN_FAILURES = frozenset({"FULL", "JOINEMPTY", "JOINUNAVAIL", "UNKNOWN"})
 #: The script's word for "a queue member answered": Asterisk has no such
 #: QUEUESTATUS, it leaves the variable alone when a member answered.
 ANSWERED = "ANSWERED"
+#: Q.850 cause 16, AST_CAUSE_NORMAL_CLEARING.
+NORMAL_CLEARING = 16
 #: Variables app_dial.c blanks when Dial() starts ("Reset all DIAL variables").
 DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
                   "DIALEDTIME", "RINGTIME")
@@ -118,7 +120,8 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
 def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     """A member answered: QEHOLDTIME/QEORIGINALPOS with setqueueentryvar,
     MEMBERNAME/MEMBERINTERFACE with setinterfacevar, then the conversation;
-    whoever hangs up first ends it."""
+    whoever hangs up first ends it. A member who hangs up first leaves the
+    caller's channel with HANGUPCAUSE 16."""
     if sim.script.queue_entry_vars:
         sim.vars.write("QEHOLDTIME", str(int(sim.script.queue_wait)))
         sim.vars.write("QEORIGINALPOS", "1")
@@ -129,6 +132,7 @@ def _queue_answered(sim: SimulatedAsterisk, go_on: bool) -> int:
     sim.elapsed += sim.script.talk_time
     if sim.caller_hangs_up_now():
         return -1
+    sim.set_hangup_cause(NORMAL_CLEARING)  # the member hung up first (seen on Asterisk 22.11)
     if go_on:
         sim.vars.write("QUEUESTATUS", "CONTINUE")
         return 0
@@ -139,8 +143,8 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     """Dial() as app_dial.c (Asterisk 22) leaves it: DIALSTATUS always.
 
     Unanswered statuses return 0; a caller hanging up while it rings is
-    CANCEL and -1. An answered call sets ANSWEREDTIME/DIALEDTIME when the
-    bridge ends and returns -1 (ast_bridge_call), or 0 with the ``g``
+    CANCEL and -1. An answer sets the caller's HANGUPCAUSE to 16; an
+    answered call sets ANSWEREDTIME/DIALEDTIME when the bridge ends and returns -1 (ast_bridge_call), or 0 with the ``g``
     option when the called party hung up first.
     """
     for name in DIAL_VARIABLES:
@@ -156,6 +160,7 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     if status != "ANSWER":
         return 0
     sim.answered = True
+    sim.set_hangup_cause(NORMAL_CLEARING)  # app_dial.c, on answer: "the eventual hangup is likely to be normal"
     tech, _, resource = _option_field(options, 0, 4).split("&")[0].partition("/")
     sim.vars.write("DIALEDPEERNAME", f"{tech}/{resource.split('/')[0]}-{len(sim.applications):08x}"
                    + (";1" if tech.lower() == "local" else ""))
@@ -216,6 +221,11 @@ def _stopmixmonitor(sim: SimulatedAsterisk, options: str) -> int:
 
 
 def _hangup(sim: SimulatedAsterisk, options: str) -> int:
+    """Hangup([cause]) as pbx_builtins.c: the cause given, else the
+    channel's own, else 16."""
+    given = options.strip()
+    cause = int(given) if given.isdigit() and 0 < int(given) <= 127 else 0
+    sim.set_hangup_cause(cause or int(sim.vars.builtins["HANGUPCAUSE"]) or NORMAL_CLEARING)
     sim.hang_up(by="dialplan")
     return -1
 

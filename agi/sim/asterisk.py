@@ -226,13 +226,20 @@ class SimulatedAsterisk:
 
     # -- used by commands and applications -----------------------------------
     def hang_up(self, *, by: str) -> None:
-        """The channel hangs up: ``by`` is caller, agi or dialplan."""
+        """The channel hangs up: ``by`` is caller, agi or dialplan. The
+        caller's hangup gives the channel the script's ``hangup_cause``."""
         if self.hung_up:
             return
         self.hung_up, self.hung_up_by = True, by
+        if by == "caller":
+            self.set_hangup_cause(self.script.hangup_cause)
         self._notice_pending = True
         mode = self.hangup_notice
         self._notice_now = mode == "after_reply" or (mode == "transcript" and by != "caller")
+
+    def set_hangup_cause(self, cause: int) -> None:
+        """The channel's HANGUPCAUSE (ast_channel_hangupcause_set)."""
+        self.vars.builtins["HANGUPCAUSE"] = str(cause)
 
     @property
     def hangup_pending(self) -> bool:

@@ -108,7 +108,8 @@ class CallerScript:
     OPTION, WAIT FOR DIGIT, RECORD FILE, and STREAM FILE / SAY * when their
     escape digits are not empty); once used up, every entry is None.
     ``hangup_during``: the caller hangs up during the K-th command received
-    (1-based; 0 = before the first one). ``hangup_endpos``: where the
+    (1-based; 0 = before the first one), with the Q.850 cause
+    ``hangup_cause`` (HANGUPCAUSE; 16, normal clearing). ``hangup_endpos``: where the
     playback interrupted by that hangup stopped. ``queue_statuses`` /
     ``dial_statuses``: QUEUESTATUS / DIALSTATUS for successive Queue / Dial
     runs (then TIMEOUT / ANSWER); besides Asterisk's values, ``ANSWERED``
@@ -133,6 +134,7 @@ class CallerScript:
 
     dtmf: Sequence[DtmfEntry | str | None] = ()
     hangup_during: int | None = None
+    hangup_cause: int = 16
     hangup_endpos: int = 0
     queue_statuses: Sequence[str] = ()
     dial_statuses: Sequence[str] = ()
@@ -154,6 +156,8 @@ class CallerScript:
         object.__setattr__(self, "app_results", {k.lower(): v for k, v in self.app_results.items()})
         if self.queue_wait < 0 or self.talk_time < 0:
             raise ValueError("queue_wait and talk_time are seconds, never negative")
+        if not 1 <= self.hangup_cause <= 127:
+            raise ValueError("hangup_cause is a Q.850 cause, 1 to 127")
         if self.hangup_during is not None and self.hangup_during < 0:
             raise ValueError("hangup_during counts commands from 1 (0: before the first)")
 

@@ -1,7 +1,7 @@
 """Channel variables and dialplan functions of the simulated channel.
 
 Covers what flows read and write through AGI: plain variables, the builtins
-CONTEXT / EXTEN / PRIORITY / CHANNEL / UNIQUEID, and the functions
+CONTEXT / EXTEN / PRIORITY / CHANNEL / UNIQUEID / HANGUPCAUSE, and the functions
 CALLERID(), CHANNEL() (name, language, uniqueid, linkedid), LEN() and DB(); ``substitute`` expands ``${...}``
 the way GET FULL VARIABLE does (nested references included).
 """
@@ -42,6 +42,8 @@ class ChannelVariables:
             "PRIORITY": env.get("priority", "1"),
             "CHANNEL": env.get("channel", ""),
             "UNIQUEID": env.get("uniqueid", ""),
+            # the channel's Q.850 cause, as pbx_variables.c prints it: 0 until one is set
+            "HANGUPCAUSE": "0",
         }
         self.language = env.get("language", "en")
         #: Other channels of the same Asterisk, by name, with their variables.

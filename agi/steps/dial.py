@@ -25,8 +25,9 @@ from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
 from agi.protocol import appargs
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_status, read_variable,
-                                    render_argument, render_options, run_app, seconds, written_options_problems)
+from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_hangup_cause, read_status,
+                                    read_variable, render_argument, render_options, run_app, seconds,
+                                    written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -98,14 +99,16 @@ class DialNode(Node):
         options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
                                   letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
+        answered_before = ctx.channel.answered
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
         if status == "ANSWER":
-            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds)
+            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds, answered_before)
             answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
+            answered.update(await read_hangup_cause(ctx))
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
@@ -137,14 +140,15 @@ async def answering_interface(ctx: CallContext) -> str | None:
 RANG = ("ANSWER", "NOANSWER", "CANCEL")
 
 
-def talk_time(answered_time: float | None, dial_seconds: float) -> float | None:
+def talk_time(answered_time: float | None, dial_seconds: float, answered_before: bool = False) -> float | None:
     """The talk time of an answered Dial(), or None when Asterisk does not
     tell it. Asterisk 22's ``ANSWEREDTIME`` is the time since the caller's
     *own* channel was answered (app_dial.c, end_bridge_callback): the talk
     time only when Dial() itself answered the caller as the target
-    answered. A channel answered before (by the flow, to play prompts) makes
-    it count the IVR and the ringing too, so it is longer than the Dial()
-    took: then the talk time is unknown (checked on a real Asterisk 22)."""
-    if answered_time is None or answered_time > dial_seconds + 1:
+    answered. A channel the flow answered before (``answered_before``) makes
+    it count the IVR, the ringing and a whisper too; one answered before the
+    flow (by the dialplan) shows as a time longer than the Dial() took. Then
+    the talk time is unknown (checked on a real Asterisk 22)."""
+    if answered_time is None or answered_before or answered_time > dial_seconds + 1:
         return None
     return min(answered_time, dial_seconds)

@@ -128,6 +128,17 @@ async def read_variable(ctx: CallContext, name: str) -> str | None:
     return value or None
 
 
+async def read_hangup_cause(ctx: CallContext) -> dict[str, str]:
+    """``{"hangup_cause": "16"}``: the channel's HANGUPCAUSE as a CDR
+    column, ready for ``record``; empty while it has none or when the
+    connection to Asterisk is gone."""
+    try:
+        cause = await ctx.channel.hangup_cause()
+    except ChannelHungUp:
+        return {}
+    return {"hangup_cause": cause} if cause else {}
+
+
 async def read_status(ctx: CallContext, name: str) -> str:
     """A status variable in capitals; "" when unset or unreadable."""
     return (await read_variable(ctx, name) or "").upper()

@@ -38,6 +38,7 @@ class HangupNode(Node):
                     await ctx.channel.hangup()
                 else:
                     found.note(cause=self.cause)
+                    found.record(hangup_cause=str(self.cause))
                     await ctx.channel.exec_app("Hangup", str(self.cause))
             except ChannelHungUp:
                 pass  # the hangup we asked for, seen as the channel going away

@@ -39,6 +39,7 @@ from agi.steps.dialplan_app import (
     BadArgument,
     clear_variables,
     join_arguments,
+    read_hangup_cause,
     read_status,
     read_variable,
     render_argument,
@@ -196,6 +197,9 @@ async def _answered(ctx: CallContext, found: Findings, status: str, ran: AppRun)
     name = await read_variable(ctx, "MEMBERNAME") if interface else None
     found.record(agent=name or interface, agent_interface=interface)
     found.note(agent=name or interface, agent_interface=interface)
+    cause = await read_hangup_cause(ctx)
+    found.record(**cause)
+    found.note(**cause)
     return STATUS_OUTCOMES.get(status, ANSWERED)
 
 

@@ -1,6 +1,8 @@
 """The end-to-end suite's calls: one private Asterisk 22 and one ``agiflow
-serve``, and every scenario's call placed at once (they run side by side,
-so the suite takes about as long as its longest call).
+serve``, and the scenarios' calls. A story is a sequence of calls and
+commands (a caller's three calls in a row, a queue timeout then the
+callback dialled for it...); the stories run side by side, so the suite
+takes about as long as its longest story.
 
 Run with ``make e2e``; ``make test`` never selects these tests (pytest.ini
 deselects the ``e2e`` mark). Without a built Asterisk they skip, saying
@@ -8,74 +10,146 @@ where one was looked for.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
-from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, Call, Lab, agiflow_cli, asterisk_binary,
-                 asterisk_prefix, cdr_rows, wait_until, write_agiflow_config)
+from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
+from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
+                 write_agiflow_config)
+from scenarios import IDLE_SUPERVISOR, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
 
-#: Caller script in [lab-caller] of asterisk/extensions.conf -> the flow it calls.
-SCENARIOS = {
-    "sales": "support",
-    "hangup-menu": "support",
-    "accept": "customer_care",
-    "decline": "customer_care",
-    "hangup-consent": "customer_care",
-    "listen": "e2e_args",
-}
-#: The longest scenario takes about 20 s; a loaded machine gets room.
+#: One call's ending, or a story's step, takes at most this long on a loaded machine.
 CALLS_TIMEOUT = 90.0
 
 
+def single_calls(run: Runner) -> None:
+    """The calls that need nothing before or after them, all at once."""
+    scripts = ("sales", "hangup-menu", "accept", "decline", "hangup-consent", "listen", "e2e_dial")
+    run.place(*scripts)
+    run.wait(*scripts)
+
+
+def memory(run: Runner) -> None:
+    """One caller's three calls in a row: new, returning, repeat."""
+    for script in ("memory-1", "memory-2", "memory-3"):
+        run.call(script)
+
+
+def missed_then_called_back(run: Runner) -> None:
+    """A queue timeout and an abandon make callback requests, a second
+    timeout none; ``agiflow callbacks dial`` writes their call files, and
+    Asterisk calls each number back into the sales queue."""
+    run.place("timeout-1", "abandon")
+    run.wait("timeout-1", "abandon")
+    run.call("timeout-2")
+    run.cli("callbacks list", "callbacks", "list")
+    run.cli("callbacks dial", "callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
+            "Local/{digits}@lab-customers", "--queue", "sales", "--callerid", '"Lab" <+34910000000>', "--wait", "20")
+
+    def called_back() -> bool:
+        legs = cdr_rows(run.database, "SELECT status FROM calls WHERE flow = 'callback_out'")
+        return len(legs) == 2 and all(leg["status"] != "in_progress" for leg in legs) \
+            and not run.asterisk.call_files()
+    wait_until(called_back, CALLS_TIMEOUT, f"both callbacks called back (logs in {run.asterisk.run})")
+
+
+def supervised(run: Runner) -> None:
+    """A caller talks to an agent; a supervisor listens, whispers and barges
+    in; another keys an agent on no call; a stranger is refused."""
+    run.place("spied")
+    wait_until(lambda: any(line[2] == "spied" and line[4] == "CONNECT" for line in run.asterisk.queue_log()),
+               CALLS_TIMEOUT, "the spied agent answered")
+    run.place("supervisor", "not-on-call", "not-authorised")
+    run.wait("spied", "supervisor", "not-on-call", "not-authorised")
+    recorded(run, "caller-spied", "agent-spied", "caller-supervisor")
+    run.cli("supervisors audit", "supervisors", "audit", "--number", SUPERVISOR)
+
+
+def whispers(run: Runner) -> None:
+    """A queue and a dial whisper to the agent, both sides recorded."""
+    run.place("whisper-queue", "whisper-dial")
+    run.wait("whisper-queue", "whisper-dial")
+    recorded(run, "caller-whisper-queue", "agent-whisper-queue", "caller-whisper-dial", "agent-whisper-dial")
+
+
+def night_mode(run: Runner) -> None:
+    """A supervisor closes the campaign hours by phone; ``agiflow schedule``
+    shows it."""
+    run.call("night-mode")
+    run.cli("schedule show", "schedule", "show", "campaign_hours")
+    run.cli("night mode audit", "supervisors", "audit", "--number", NIGHT_SUPERVISOR)
+
+
+def recorded(run: Runner, *names: str) -> None:
+    """Wait for the dialplan's recordings ``names`` to be closed."""
+    wait_until(lambda: all(finished_recording(run.asterisk.recordings / f"{name}.wav") for name in names),
+               CALLS_TIMEOUT, f"recordings {', '.join(names)} closed")
+
+
+STORIES: dict[str, Callable[[Runner], None]] = {
+    "single calls": single_calls, "memory": memory, "missed then called back": missed_then_called_back,
+    "supervised": supervised, "whispers": whispers, "night mode": night_mode,
+}
+
+
+def _prepare(config: Path) -> None:
+    """What an operator sets up before the calls: customer_care's menu runs
+    only in office hours, callbacks dial checks the robinson list,
+    supervisors need a place in the list and a PIN. The database exists
+    already (``lists create``)."""
+    agiflow_cli(config, "schedule", "override", "office_hours", "open", "--until", "2h", "--reason", "e2e")
+    agiflow_cli(config, "lists", "import", "supervisors", "-",
+                stdin="".join(f"{n}\n" for n in (NIGHT_SUPERVISOR, SUPERVISOR, IDLE_SUPERVISOR)))
+    for number in (NIGHT_SUPERVISOR, SUPERVISOR, IDLE_SUPERVISOR):
+        agiflow_cli(config, "supervisors", "pin", number, "--stdin", stdin=PIN + "\n")
+
+
 def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
+    """agiflow's database (the first command makes it), then the server and
+    Asterisk while the rest is set up beside them."""
     binary = asterisk_binary()
     if binary is None:
         pytest.skip(f"no built Asterisk 22 in {asterisk_prefix()} (set AST_PREFIX; docs/e2e.md says how to build it)")
     flows = sorted((REPO / "flows").glob("*.yaml")) + sorted((HERE / "flows").glob("*.yaml"))
     config = write_agiflow_config(folder / "agiflow", flows)
-    # customer_care runs its menu only during office hours.
-    agiflow_cli(config, "schedule", "override", "office_hours", "open", "--until", "2h", "--reason", "e2e")
-    server = AgiflowServer(config)
-    asterisk = AsteriskLab(folder / "asterisk", binary, server.wait_listening())
-    try:
-        asterisk.start()
-    except BaseException:
-        asterisk.stop()
-        server.stop()
-        raise
-    return server, asterisk, config.parent
+    agiflow_cli(config, "lists", "create", "robinson")
+    with ThreadPoolExecutor(1) as pool:
+        prepared = pool.submit(_prepare, config)
+        server = AgiflowServer(config)
+        asterisk = AsteriskLab(folder / "asterisk", binary, 0, SCENARIOS)
+        try:
+            asterisk.agi_port = server.wait_listening()
+            asterisk.start()
+            prepared.result()
+        except BaseException:
+            asterisk.stop()
+            server.stop()
+            raise
+    return server, asterisk, config
 
 
-def _finished(asterisk: AsteriskLab, database: Path) -> dict[str, Call] | None:
-    """Every scenario's call, once each has its LAB-END line and a CDR row
-    that is no longer in progress; None before."""
-    ends = {end["channel"].split("@", 1)[0].removeprefix("Local/"): end for end in asterisk.lab_ends()}
-    rows = cdr_rows(database, "SELECT * FROM calls")
-    if set(ends) != set(SCENARIOS) or any(row["status"] == "in_progress" for row in rows):
-        return None
-    calls = {}
-    for script, end in ends.items():
-        mine = [row for row in rows if row["channel"] == end["channel"]]
-        steps = [s for row in mine for s in cdr_rows(database, "SELECT * FROM call_steps WHERE call = ? ORDER BY seq",
-                                                     (row["id"],))]
-        calls[script] = Call(script, mine, steps, end)
-    return calls
+def _run_stories(run: Runner) -> None:
+    """Every story at once; one that fails is kept in ``run.failures``."""
+    with ThreadPoolExecutor(len(STORIES)) as pool:
+        started = {name: pool.submit(story, run) for name, story in STORIES.items()}
+        for name, future in started.items():
+            error = future.exception()
+            if error is not None:
+                run.failures[name] = f"{type(error).__name__}: {error}"
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """Asterisk and agiflow, after every scenario's call has ended."""
+    """Asterisk and agiflow, after every story has ended."""
     folder = tmp_path_factory.mktemp("e2e")
-    server, asterisk, agiflow_folder = _start(folder)
-    database = agiflow_folder / "cdr.db"
+    server, asterisk, config = _start(folder)
+    run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT)
     try:
-        for script, flow in SCENARIOS.items():
-            asterisk.originate(script, flow)
-        calls = wait_until(lambda: _finished(asterisk, database), CALLS_TIMEOUT,
-                           f"every scenario's call ended (logs in {folder})")
-        yield Lab(asterisk, server, database, agiflow_folder / RECORDINGS, calls)
+        _run_stories(run)
+        yield Lab(asterisk, server, config, run.database, config.parent / RECORDINGS, run.calls, run.outputs)
     finally:
         asterisk.stop()
         server.stop()

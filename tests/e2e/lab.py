@@ -3,11 +3,12 @@ end-to-end suite.
 
 The Asterisk is the one built from source into ``AST_PREFIX`` (default
 ``~/.cache/agiflow-asterisk``; docs/e2e.md says how to build it). Each lab
-gets its own run folder (configuration, logs, sockets, recordings), its own
-AMI port and agiflow's own FastAGI port, both free ports on 127.0.0.1, so it
-never touches another Asterisk on the machine. The configuration is this
-folder's ``asterisk/``; calls are Local channels originated from the
-instance's console (``asterisk -rx``).
+gets its own run folder (configuration, logs, sockets, recordings, the
+outgoing spool), its own AMI port and agiflow's own FastAGI port, both free
+ports on 127.0.0.1, so it never touches another Asterisk on the machine. The
+configuration is this folder's ``asterisk/`` and the shipped
+``dialplan/extensions_agiflow.conf``; calls are Local channels originated
+from the instance's console (``asterisk -rx``).
 """
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Mapping
+
+from tones import write_tones
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -120,14 +122,33 @@ def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     return config
 
 
-def agiflow_cli(config: Path, *args: str) -> str:
-    """Run one ``agiflow`` command against ``config``; its output."""
+def agiflow_cli(config: Path, *args: str, stdin: str | None = None) -> str:
+    """Run one ``agiflow`` command against ``config`` (``stdin`` its
+    input); its output."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", *args, "-c", str(config)],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=60, input=stdin)
     if done.returncode != 0:
         raise RuntimeError(f"agiflow {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return done.stdout
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How a caller script ([lab-caller]) calls: the flow, the caller ID
+    number (empty: the dialplan's +34600111222), and whether the caller is
+    answered before the flow runs (a caller script answers; an unanswered
+    caller is the script named after the flow)."""
+
+    flow: str
+    caller: str = ""
+    answered: bool = True
+
+
+def script_globals(scenarios: Mapping[str, Scenario]) -> str:
+    """The [globals] lines of extensions.conf for the scenarios' callers."""
+    return "\n".join(f"CALLER_{script}={scenario.caller}" for script, scenario in scenarios.items()
+                     if scenario.caller)
 
 
 @dataclass
@@ -137,12 +158,23 @@ class AsteriskLab:
     run: Path
     binary: Path
     agi_port: int
+    scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def conf(self) -> Path:
         return self.run / "etc" / "asterisk.conf"
+
+    @property
+    def spool(self) -> Path:
+        """The outgoing spool folder pbx_spool watches for call files."""
+        return self.run / "spool" / "outgoing"
+
+    @property
+    def recordings(self) -> Path:
+        """Where the dialplan records callers and agents (rec/<name>.wav)."""
+        return self.run / "rec"
 
     def start(self, timeout: float = 60.0) -> None:
         self._write_config()
@@ -160,16 +192,20 @@ class AsteriskLab:
         raise RuntimeError(f"asterisk did not boot within {timeout}s: {self.console()}")
 
     def _write_config(self) -> None:
-        for sub in ("etc", "var/lib", "data/sounds", "data/moh", "agi-bin", "spool", "run", "log", "cache"):
+        for sub in ("etc", "var/lib", "data/sounds", "data/moh", "agi-bin", "spool/outgoing", "run", "log", "cache",
+                    "rec"):
             (self.run / sub).mkdir(parents=True, exist_ok=True)
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
-                  "@AMI_PORT@": str(self.ami_port)}
+                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios)}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():
                 text = text.replace(key, value)
             (self.run / "etc" / source.name).write_text(text, encoding="utf-8")
+        shipped = (REPO / "dialplan" / "extensions_agiflow.conf").read_text(encoding="utf-8")
+        (self.run / "etc" / "extensions_agiflow.conf").write_text(
+            shipped.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{self.agi_port}/"), encoding="utf-8")
         # Asterisk reads its XML documentation at boot (Stasis fails without it).
         documentation = self.run / "data" / "documentation"
         if not documentation.exists():
@@ -179,8 +215,10 @@ class AsteriskLab:
             shutil.copy(beep, self.run / "data" / "moh" / "beep.wav")
 
     def _link_sounds(self) -> None:
-        """Asterisk's core prompts (when installed) and the project's, per language."""
+        """Asterisk's core prompts (when installed) and the project's, per
+        language; the tones of tones.py, for any language."""
         sounds = self.run / "data" / "sounds"
+        write_tones(sounds)
         languages = {path.name for root in (CORE_SOUNDS, REPO / "sounds") if root.is_dir()
                      for path in root.iterdir() if path.is_dir()}
         for language in sorted(languages):
@@ -208,6 +246,14 @@ class AsteriskLab:
         """A call from the caller script ``script`` ([lab-caller]) to ``flow``."""
         self.cli(f"channel originate Local/{script}@lab-caller extension {flow}@lab-in")
 
+    def originate_unanswered(self, flow: str) -> None:
+        """A call to ``flow`` from a caller nobody has answered yet: the
+        flow's side rings until an application answers it."""
+        self.cli(f"channel originate Local/{flow}@lab-in application Wait 60")
+
+    def call_files(self) -> list[Path]:
+        return sorted(self.spool.glob("*.call"))
+
     def console(self) -> str:
         path = self.run / "log" / "console.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
@@ -215,6 +261,14 @@ class AsteriskLab:
     def log(self) -> str:
         path = self.run / "log" / "messages.log"
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def call_lines(self, channel: str) -> list[str]:
+        """The log lines of the call ``channel`` runs in: those with the
+        call id (``[C-...]``) of the applications it executed."""
+        lines = self.log().splitlines()
+        executing = re.compile(r"\[(C-[0-9a-f]+)\] pbx\.c: Executing \[[^]]*\] \w+\(\"" + re.escape(channel) + '"')
+        ids = {found.group(1) for line in lines if (found := executing.search(line))}
+        return [line for line in lines if any(f"[{call_id}]" in line for call_id in ids)]
 
     def lab_ends(self) -> list[dict[str, str]]:
         """One dict per finished call: the fields of its LAB-END line."""
@@ -234,67 +288,3 @@ class AsteriskLab:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-
-
-def wait_until(check: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``check()`` until it returns something true; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
-
-
-def cdr_rows(database: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Rows of agiflow's CDR database (read-only)."""
-    if not database.exists():
-        return []
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in connection.execute(sql, params)]
-    except sqlite3.OperationalError:
-        return []  # the writer has not created the tables yet
-    finally:
-        connection.close()
-
-
-@dataclass
-class Call:
-    """One scenario's call as it came out: its CDR rows (one expected), the
-    step rows, and the LAB-END line Asterisk logged when it ended."""
-
-    script: str
-    rows: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
-    end: dict[str, str]
-
-    @property
-    def cdr(self) -> dict[str, Any]:
-        assert len(self.rows) == 1, f"{self.script}: {len(self.rows)} CDR rows"
-        return self.rows[0]
-
-    @property
-    def path(self) -> list[str]:
-        return str(self.cdr["path"]).split(" > ")
-
-    def details(self, step: str) -> dict[str, Any]:
-        [row] = [s for s in self.steps if s["step"] == step]
-        return dict(json.loads(row["details"] or "{}"))
-
-
-@dataclass
-class Lab:
-    """The running pair, and what its calls left behind."""
-
-    asterisk: AsteriskLab
-    server: AgiflowServer
-    database: Path
-    recordings: Path
-    calls: dict[str, Call]
-
-    def recording_files(self) -> list[Path]:
-        return sorted(p for p in self.recordings.rglob("*") if p.is_file())

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from agi.protocol import appargs
-from lab import Lab
+from calls import Lab
 
 pytestmark = pytest.mark.e2e
 

@@ -86,8 +86,9 @@ def test_caller_hangup_announced_by_a_hangup_line_ends_the_process_with_its_cdr(
     assert run.returncode == 0
     assert run.call["status"] == "caller_hangup"
     assert run.call["path"] == "answer:next > welcome:next > menu:hangup"
-    assert run.stdout_lines[-1] == 'SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"'
+    assert run.stdout_lines[-2:] == ['GET VARIABLE "HANGUPCAUSE"', 'SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"']
     assert run.sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
+    assert run.call["hangup_cause"] == "16"
 
 
 def test_caller_hangup_signalled_by_sighup_with_511_replies_ends_the_call(tmp_path: Path) -> None:

@@ -101,11 +101,13 @@ def test_hangup_right_after_the_environment_ends_the_call_at_its_first_command(s
         reader = sock.makefile("rb")
         assert reader.readline() == b"ANSWER\n"
         sock.sendall(b"511 Command Not Permitted on a dead channel or intercept routine\n")
+        assert reader.readline() == b'GET VARIABLE "HANGUPCAUSE"\n'
+        sock.sendall(b"200 result=1 (16)\n")
         assert reader.readline().decode().startswith(SET_STATUS + ' "caller_hangup"')
         sock.sendall(b"200 result=1\n")
         assert reader.read() == b"", "the server must close after the dead-channel status"
     row = one_row(server, uniqueid)
-    assert row["status"] == "caller_hangup" and row["path"] == "answer:hangup"
+    assert row["status"] == "caller_hangup" and row["path"] == "answer:hangup" and row["hangup_cause"] == "16"
 
 
 def test_two_hangup_lines_before_a_reply_leave_later_replies_in_step(server: ServerProcess) -> None:
@@ -113,7 +115,7 @@ def test_two_hangup_lines_before_a_reply_leave_later_replies_in_step(server: Ser
     asterisk = Asterisk(server.port, uniqueid, {2: b"HANGUP\nHANGUP\n200 result=-1 endpos=1200\n", 3: b"200 result=1\n"})
     commands = asterisk.run()
     assert commands[:2] == ["ANSWER", 'STREAM FILE "agiflow/welcome" ""']
-    assert commands[2:] == [SET_STATUS + ' "caller_hangup"']
+    assert commands[2:] == ['GET VARIABLE "HANGUPCAUSE"', SET_STATUS + ' "caller_hangup"']
     row = one_row(server, uniqueid)
     assert row["status"] == "caller_hangup" and row["path"] == "answer:next > welcome:hangup"
 

@@ -30,13 +30,13 @@ def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_u
     result = run(tmp_path, dial_flow(), talk_time=95)
     assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
                                 'GET VARIABLE "ANSWEREDTIME"', 'GET VARIABLE "DIALEDPEERNAME"',
-                                'GET VARIABLE "DIALEDPEERNUMBER"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
-                                STATUS.format("completed")]
+                                'GET VARIABLE "DIALEDPEERNUMBER"', 'GET VARIABLE "HANGUPCAUSE"',
+                                'STREAM FILE "agiflow/thanks-for-calling" ""', STATUS.format("completed")]
     assert path(result) == ["call:answer", "bye:next"]
-    assert cdr(result, "dialled", "dial_status", "talk_time") == ("PJSIP/100", "ANSWER", 95)
+    assert cdr(result, "dialled", "dial_status", "talk_time", "hangup_cause") == ("PJSIP/100", "ANSWER", 95, "16")
     assert details(result, "call") == {"destination": "PJSIP/100", "result": -1, "status": "ANSWER",
                                        "talk_time": 95, "agent": "PJSIP/100", "agent_interface": "PJSIP/100",
-                                       "ring_time": 0.0}
+                                       "ring_time": 0.0, "hangup_cause": "16"}
 
 
 @pytest.mark.parametrize("destination, interface", [
@@ -111,6 +111,18 @@ def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -
     assert cdr(result, "dialled") == ("PJSIP/1,2",)
 
 
+def test_a_caller_the_flow_answered_before_dialling_has_no_talk_or_ring_time(tmp_path: Path) -> None:
+    """ANSWEREDTIME then counts from the flow's answer: the ringing and a
+    whisper too, even when the answer came just before Dial() (seen on a
+    real Asterisk 22: a 3 s whisper, then 3 s of talk, gave ANSWEREDTIME=6)."""
+    flow = dial_flow().replace("start: call\nsteps:\n", "start: pick_up\nsteps:\n  pick_up:\n    answer:\n"
+                                                            "    next: call\n")
+    result = run(tmp_path, flow, talk_time=95)
+    assert path(result) == ["pick_up:next", "call:answer", "bye:next"]
+    assert cdr(result, "dial_status", "talk_time", "ring_time", "agent") == ("ANSWER", None, None, "PJSIP/100")
+    assert details(result, "call")["talk_time"] is None
+
+
 @pytest.mark.parametrize("answered_time, dial_seconds, talk", [
     (5.0, 8.2, 5.0),     # Dial() answered the caller as the target answered: Asterisk's word
     (None, 8.0, None),   # not said
@@ -120,3 +132,4 @@ def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -
 def test_talk_time_of_a_dial_is_asterisks_only_when_dial_answered_the_caller(
         answered_time: float | None, dial_seconds: float, talk: float | None) -> None:
     assert talk_time(answered_time, dial_seconds) == talk
+    assert talk_time(answered_time, dial_seconds, answered_before=True) is None

@@ -174,8 +174,10 @@ def test_caller_hanging_up_during_the_menu_ends_the_call_as_caller_hangup(tmp_pa
     assert path(result) == ["menu:hangup"]
     assert result.call["status"] == "caller_hangup"
     assert result.call["outcome"] == "hangup"
-    assert commands(result) == ['GET DATA "main-menu" "5000" "1"', "NOOP", STATUS.format("caller_hangup")]
+    assert commands(result) == ['GET DATA "main-menu" "5000" "1"', "NOOP", 'GET VARIABLE "HANGUPCAUSE"',
+                                STATUS.format("caller_hangup")]
     assert result.variables["AGIFLOW_STATUS"] == "caller_hangup"
+    assert result.call["hangup_cause"] == "16"
 
 
 def test_a_caller_who_hangs_up_in_the_menu_leaves_the_keys_pressed_so_far_in_the_cdr(tmp_path: Path) -> None:

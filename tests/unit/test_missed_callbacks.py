@@ -4,6 +4,7 @@ open request per number, carrying the call's arrival; reaching an agent on
 a later call closes the number's pending requests."""
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,16 @@ import pytest
 
 from agi.db.location import Database
 from agi.services import Services
+from agi.session import SessionSettings, run_session
+from agi.sim.asterisk import SimulatedAsterisk
+from agi.sim.script import CallerScript, EverySound, make_environment
+from agi.sim.transport import SimTransport, run_sync
+from agi.storage.cdr_memory import MemoryCdr
 from agi.storage.callbacks import MISSED_OPERATION, REACHED_OPERATION, MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_direct import DirectCdr
 from agi.storage.cdr_writer import CdrStore
 from support import table_rows
-from support.step_runner import AT, cdr, details, flow_errors, path, run
+from support.step_runner import AT, cdr, details, flow_errors, load, path, run
 
 CALLER = "600111222"
 
@@ -200,3 +206,20 @@ def test_a_request_from_an_earlier_moment_keeps_its_arrival(tmp_path: Path) -> N
                              at=AT + timedelta(hours=1))
     [row] = callbacks.rows
     assert (row["arrived_at"], row["requested_at"]) == ("2025-03-10T09:30:00.000Z", "2025-03-10T09:40:00.000Z")
+
+
+def test_a_request_arrived_when_its_calls_cdr_started_however_late_the_flow_began(tmp_path: Path) -> None:
+    """The arrival is the session's own start, the CDR's ``started_at``: not
+    a later reading of the clock (the flow starts after the CDR row is
+    opened and Asterisk was asked for the linkedid)."""
+    flows, name = load(tmp_path, queue_flow())
+    script = CallerScript(queue_statuses=["TIMEOUT"], queue_wait=60, sounds=EverySound())
+    transport = SimTransport(SimulatedAsterisk(make_environment(name, callerid=CALLER, uniqueid="1741595400.42"),
+                                               script))
+    ticks = itertools.count()
+    callbacks, cdr_sink = MemoryCallbackRequests(), MemoryCdr()
+    run_sync(run_session(transport.environment(), transport, flows, cdr_sink, SessionSettings(),
+                         lambda: AT.timestamp() + next(ticks) * 0.25, Services(callbacks=callbacks)))
+    [call] = cdr_sink.calls.values()
+    [row] = callbacks.rows
+    assert row["arrived_at"] == call["started_at"] == "2025-03-10T08:30:00.000Z"

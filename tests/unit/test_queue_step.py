@@ -43,8 +43,8 @@ def test_caller_answered_by_an_agent_who_hangs_up_first_continues_in_the_flow(tm
     result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125)
     assert commands(result) == [*CLEAR, 'EXEC "Queue" "support,t,,,300"', "NOOP", 'GET VARIABLE "QUEUESTATUS"',
                                 'GET VARIABLE "QEHOLDTIME"', 'GET VARIABLE "MEMBERINTERFACE"',
-                                'GET VARIABLE "MEMBERNAME"', 'STREAM FILE "agiflow/thanks-for-calling" ""',
-                                STATUS.format("completed")]
+                                'GET VARIABLE "MEMBERNAME"', 'GET VARIABLE "HANGUPCAUSE"',
+                                'STREAM FILE "agiflow/thanks-for-calling" ""', STATUS.format("completed")]
     assert path(result) == ["support:answered", "bye:next"]
     assert cdr(result, "queue_status", "queue_wait", "talk_time", "status") == ("ANSWERED", 30, 125, "completed")
 

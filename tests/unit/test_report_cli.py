@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.cdr_builder import CdrBuilder, menu
+from support.table_rows import insert
 from click.testing import CliRunner
 
 from agi.storage.cdr_writer import CdrStore
@@ -37,7 +38,18 @@ def database(database: Path) -> Path:
                 consent="accepted", recording=f"/var/spool/asterisk/monitor/agiflow/2025/03/10/{i}.wav",
                 robinson="clear" if i % 2 else "listed", robinson_list=None if i % 2 else "robinson")
     cdr.add("2025-03-10 12:00:00", caller="", flow="sales", status="caller_hangup", duration=4)
+    # three campaign legs: answered, listed, outside the calling hours
+    cdr.add("2025-03-10 07:00:00", flow="campaign-outbound", direction="outbound", robinson="clear",
+            dial_status="ANSWER", talk_time=61.0)
+    cdr.add("2025-03-10 07:01:00", flow="campaign-outbound", direction="outbound", robinson="listed")
+    cdr.add("2025-03-10 07:02:00", flow="campaign-outbound", direction="outbound", robinson="clear",
+            steps=[("hours", "schedule", "closed", {})])
     cdr.close()
+    insert(database, "callbacks", [
+        {"requested_at": f"2025-03-10T{8 + i:02d}:00:00.000Z", "number": f"+3460011122{i}", "status": status,
+         "queue": "support-premium", "source": "missed", "flow": long_flow,
+         "done_at": "2025-03-10T12:00:00.000Z" if status == "done" else None}
+        for i, status in enumerate(("done", "pending", "cancelled"))])
     return cdr.path
 
 
@@ -173,7 +185,7 @@ def test_database_comes_from_the_config_by_default(database: Path, tmp_path: Pat
     config = tmp_path / "config.yaml"
     config.write_text(f"database: {database.name}\n", encoding="utf-8")
     code, out = invoke("summary", "-c", str(config))
-    assert code == 0 and "customer-sup" in out and " 41 " in out
+    assert code == 0 and "customer-sup" in out and " 44 " in out
 
 
 def _now():  # type: ignore[no-untyped-def]

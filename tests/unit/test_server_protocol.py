@@ -97,11 +97,14 @@ def test_hangup_line_before_the_reply_is_not_taken_as_the_reply(flows: FlowSet) 
     proto.dataReceived(b"200 result=-1 endpos=16160\n")
     assert sent(transport) == ["NOOP"]
     proto.dataReceived(b"HANGUP\n200 result=0\n")
+    assert sent(transport) == ['GET VARIABLE "HANGUPCAUSE"']
+    proto.dataReceived(b"200 result=1 (16)\n")
     assert sent(transport) == ['SET VARIABLE "AGIFLOW_STATUS" "caller_hangup"']
     proto.dataReceived(b"200 result=1\n")
     assert transport.disconnecting
     [row] = h.cdr.calls.values()
     assert row["status"] == "caller_hangup" and row["path"] == "answer:next > play:hangup"
+    assert row["hangup_cause"] == "16"
 
 
 def test_a_200_line_inside_a_multi_line_answer_is_not_taken_as_the_reply(flows: FlowSet) -> None:

@@ -1,0 +1,44 @@
+"""``agiflow report import-queue-log FILE``: Asterisk's queue_log into the
+CDR (agi/storage/queue_log.py does the work)."""
+from __future__ import annotations
+
+import click
+
+from agi.cli.common import CliError, config_option, get_database
+from agi.cli.database import Need
+from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
+from agi.lists.csvio import ReadReport, text_lines
+from agi.storage.queue_log import fill_calls, read_queue_log
+
+
+@click.command("import-queue-log")
+@click.argument("file", type=click.Path(allow_dash=True))
+@skip_bad_option("the database is")
+@encoding_option
+@click.option("--db", "database", type=click.Path(), default=None,
+              help="CDR database (default: `database` from the config).")
+@config_option
+def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: str | None,
+                     config_path: str | None) -> None:
+    """Fill the agent, queue wait and talk time of queued calls from
+    Asterisk's queue_log FILE ('-': standard input).
+
+    Only empty columns are filled, so importing a file again changes
+    nothing. Every bad line is reported as FILE:LINE: reason; then the
+    import fails and changes nothing, unless --skip-bad imports the good
+    lines.
+    """
+    _, path = get_database(config_path, Need.UPDATE, database)
+    report = ReadReport()
+    with open_input(file, "a queue_log file") as source:
+        log = read_queue_log(text_lines(source, encoding, report), report)
+    report_bad_lines(file, report)
+    if report.bad and not skip_bad:
+        plural = "s" if report.bad != 1 else ""
+        hint = ("give the file's encoding with --encoding (e.g. --encoding latin-1)" if report.undecodable
+                else f"fix {'them' if plural else 'it'}, or give --skip-bad to import the good lines")
+        raise CliError(f"{file}: {report.bad} bad line{plural} ({hint}); nothing changed")
+    done = fill_calls(path, log.stays.values())
+    skipped = f", {report.bad} bad line{'s' if report.bad != 1 else ''} skipped" if report.bad else ""
+    click.echo(f"{file}: {report.lines} lines, {log.events} call events, {done.stays} stays in queues{skipped}; "
+               f"{done.updated} call{'s' if done.updated != 1 else ''} completed")

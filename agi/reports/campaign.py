@@ -1,0 +1,61 @@
+"""The ``campaign`` report: the outbound legs (calls of flows with
+``direction: outbound``) that have ended, per flow, day or hour: how many
+were kept from dialling by a list or by the hours, how many ``Dial()``
+placed, and what came of them (answered, busy, no answer, other), with
+ASR = answered / dialled and the talk time of the answered ones."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agi.reports import queries as q
+from agi.reports.aggregate import time_parts
+from agi.reports.db import CdrReader, ReportError
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
+from agi.reports.overview import label
+
+CAMPAIGN_GROUPS = ("flow", "day", "hour")
+_COUNTS = ("attempts", "blocked_list", "blocked_hours", "dialled", "answered", "busy", "no_answer", "failed",
+           "talk_s", "talked")
+CAMPAIGN_COLUMNS = (
+    Column("attempts", "Legs", COUNT), Column("blocked_list", "Listed", COUNT),
+    Column("blocked_hours", "Hours", COUNT), Column("dialled", "Dialled", COUNT),
+    Column("answered", "Answ.", COUNT), Column("asr_pct", "ASR", PERCENT),
+    Column("busy", "Busy", COUNT, table=False), Column("no_answer", "No answer", COUNT, table=False),
+    Column("failed", "Other", COUNT, table=False),
+    Column("talk_s", "Talk", SECONDS, table=False), Column("acd_s", "ACD", SECONDS),
+)
+
+
+def campaign(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "flow",
+             charts: bool = False) -> Report:
+    """Outbound legs per ``by``: flows by legs, most first; days and hours
+    in time order."""
+    if by not in CAMPAIGN_GROUPS:
+        raise ReportError(f"cannot group campaign legs by {by!r}; choose one of {', '.join(CAMPAIGN_GROUPS)}")
+    clause, params = q.where(filters, dialect=reader.dialect)
+    group = reader.sql(q.GROUPS[by], **time_parts(reader, filters, params))
+    found = [dict(row) for row in reader.rows(reader.sql(q.CAMPAIGN, group=group, where=clause), params)]
+    rows = [_row(r["key"], r) for r in found]
+    rows.sort(key=lambda r: (-r["attempts"], label(r["key"])) if by == "flow" else label(r["key"]))
+    totals = _row("total", {name: sum(r[name] or 0 for r in found) for name in _COUNTS})
+    columns = (Column("key", by.capitalize(), TEXT, shrink=True), *CAMPAIGN_COLUMNS)
+    return Report("campaign", f"Campaign legs by {by}", columns, rows, filters, now, {"by": by}, totals,
+                  _charts(by, rows, totals) if charts else ())
+
+
+def _row(key: Any, sums: dict[str, Any]) -> dict[str, Any]:
+    row = {"key": key, **{name: sums[name] or 0 for name in _COUNTS}}
+    row["talk_s"] = sums["talk_s"] if sums["talked"] else None
+    row["asr_pct"] = round(100.0 * row["answered"] / row["dialled"], 1) if row["dialled"] else None
+    row["acd_s"] = row["talk_s"] / row["talked"] if row["talked"] else None
+    return row
+
+
+def _charts(by: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> list[Chart]:
+    results = {"blocked by a list": totals["blocked_list"], "blocked by the hours": totals["blocked_hours"],
+               "answered": totals["answered"], "busy": totals["busy"], "no answer": totals["no_answer"],
+               "other dial status": totals["failed"]}
+    return [Chart("What became of the legs", list(results), list(results.values())),
+            Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
+                  horizontal=by == "flow", unit="%")]

@@ -1,0 +1,76 @@
+"""The ``consolidated`` report: the contact-center figures of every call
+crossed by one or two groupings (queue, agent, flow, outcome, day,
+weekday, hour, 15/30/60-minute intervals), one row per pair of values.
+Counted with agi/reports/aggregate.py: the measures count inbound calls,
+``calls`` counts every call, as in ``summary``."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Group, Thresholds, abandon_rate, acd, aggregate, aht, asa, asr,
+                                   combine, service_level, sort_value)
+from agi.reports.db import CdrReader, ReportError
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
+from agi.reports.overview import label
+
+#: What ``--by`` may name, in the order the docs list them.
+CONSOLIDATED_GROUPS = ("queue", "agent", "flow", "outcome", "day", "weekday", "hour",
+                       "interval15", "interval30", "interval60")
+DEFAULT_BY = ("queue", "day")
+_TITLES = {"interval15": "15 min from", "interval30": "30 min from", "interval60": "Hour from"}
+FIGURE_COLUMNS = (
+    Column("calls", "Calls", COUNT), Column("offered", "Offered", COUNT), Column("answered", "Answ.", COUNT),
+    Column("abandoned", "Aband.", COUNT), Column("short_abandoned", "Short ab.", COUNT, table=False),
+    Column("asr_pct", "ASR", PERCENT), Column("abandon_pct", "Ab. rate", PERCENT, table=False),
+    Column("sl_pct", "SL", PERCENT), Column("dur_s", "DUR", SECONDS, table=False),
+    Column("acd_s", "ACD", SECONDS), Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
+)
+
+
+def dimension_column(name: str) -> Column:
+    """The column of a grouping's values, keyed by its name."""
+    if name.startswith("interval"):
+        return Column(name, _TITLES[name], TIME)
+    return Column(name, name.capitalize(), TEXT, shrink=True)
+
+
+def consolidated(reader: CdrReader, filters: Filters, now: datetime, *, by: Sequence[str] = DEFAULT_BY,
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS, charts: bool = False) -> Report:
+    """The figures per value of ``by`` (one or two groupings), in the order
+    of the first grouping's values, then the second's."""
+    by = tuple(by)
+    bad = [name for name in by if name not in CONSOLIDATED_GROUPS]
+    if bad or not 1 <= len(by) <= 2 or len(set(by)) != len(by):
+        raise ReportError(f"give one or two different groupings (--by) among {', '.join(CONSOLIDATED_GROUPS)}"
+                          + (f"; not {', '.join(bad)}" if bad else ""))
+    groups = aggregate(reader, filters, by, thresholds)
+    rows = [{**dict(zip(by, group.key)), **figures(group.sums)} for group in groups]
+    totals = {by[0]: "total", **figures(combine(g.sums for g in groups))}
+    title = f"Consolidated by {' and '.join(by)}"
+    options = {"by": list(by), "short_abandon_s": thresholds.short_abandon,
+               "service_level_s": thresholds.service_level}
+    return Report("consolidated", title, (*map(dimension_column, by), *FIGURE_COLUMNS), rows, filters, now, options,
+                  totals, _charts(by, groups) if charts else ())
+
+
+def figures(sums: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures of FIGURE_COLUMNS from a group's sums."""
+    def pct(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+    return {**{name: sums[name] for name in ("calls", "offered", "answered", "abandoned", "short_abandoned")},
+            "asr_pct": pct(asr(sums)), "abandon_pct": pct(abandon_rate(sums)), "sl_pct": pct(service_level(sums)),
+            "dur_s": sums["talk_s"], "acd_s": acd(sums), "asa_s": asa(sums), "aht_s": aht(sums)}
+
+
+def _charts(by: tuple[str, ...], groups: list[Group]) -> list[Chart]:
+    """Calls per value of each grouping (the other one added up)."""
+    charts = []
+    for index, name in enumerate(by):
+        totals: dict[Any, int] = {}
+        for group in groups:
+            totals[group.key[index]] = totals.get(group.key[index], 0) + group.sums["calls"]
+        keys = sorted(totals, key=lambda key: sort_value(name, key))
+        charts.append(Chart(f"Calls by {name}", [label(key) for key in keys], [totals[key] for key in keys],
+                            horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval")))
+    return charts

@@ -1,0 +1,180 @@
+"""Asterisk's ``queue_log`` read into the CDR: who answered a queued
+caller, how long they waited and talked, for the calls whose row lacks it
+(a queue without ``setqueueentryvar`` or ``setinterfacevar``).
+
+app_queue.c (Asterisk 22) writes one line per event,
+``TIME|CALLID|QUEUE|AGENT|EVENT|DATA...``: TIME in whole seconds since
+1970, CALLID the caller channel's uniqueid (``calls.call_id``), AGENT the
+member's name. A caller's stay in a queue starts with ``ENTERQUEUE``; the
+events read are listed in ``EVENTS``, any other is left alone. A line is
+joined to the call with its uniqueid, in the queue the row names
+(``calls.queue``), running at that time; only empty columns are filled,
+so importing a file again changes nothing. Both backends; no click.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from agi.db import postgres as pg
+from agi.db.location import Database, PostgresUrl
+from agi.lists.csvio import ReadReport, line_problem
+from agi.vocabulary import iso
+
+#: For each event read: the DATA field (from 0) holding the wait in the
+#: queue, the one holding the talk time (None: not told), and whether a
+#: member took the call (the line's AGENT answered).
+EVENTS: dict[str, tuple[int, int | None, bool]] = {
+    "CONNECT": (0, None, True),  # holdtime|bridged channel's uniqueid|ringtime
+    "COMPLETEAGENT": (0, 1, True),  # holdtime|calltime|origposition
+    "COMPLETECALLER": (0, 1, True),
+    "ATTENDEDTRANSFER": (1, 2, True),  # method and target|holdtime|calltime|origposition
+    "BLINDTRANSFER": (2, 3, True),  # extension|context|holdtime|calltime|origposition
+    "TRANSFER": (2, 3, True),  # extension|context|holdtime|calltime|origposition (older Asterisk)
+    "ABANDON": (2, None, False),  # position|origposition|waittime
+    "EXITWITHTIMEOUT": (2, None, False),
+    "EXITEMPTY": (2, None, False),
+    "EXITWITHKEY": (3, None, False),  # key|position|origposition|waittime
+}
+ENTER = "ENTERQUEUE"
+#: CALLID of the lines about members, not callers (AGENTLOGIN, PAUSE...).
+NO_CALL = ("", "NONE")
+#: How far apart agiflow's clock and Asterisk's may be, in seconds.
+CLOCK_SLACK = 60
+_TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+_SECONDS = re.compile(r"-?[0-9]{1,9}")
+
+#: Fill the empty columns of the call ``:call_id`` that ran in ``:queue``
+#: between ``:last_at`` and ``:first_at`` (with the slack); no row changes
+#: when nothing would be filled. The same text runs on PostgreSQL.
+FILL_CALL = """
+UPDATE calls SET agent = coalesce(agent, CAST(:agent AS TEXT)),
+                 queue_wait = coalesce(queue_wait, CAST(:wait AS DOUBLE PRECISION)),
+                 talk_time = coalesce(talk_time, CAST(:talk AS DOUBLE PRECISION))
+WHERE call_id = :call_id AND queue = :queue AND started_at <= :last_at
+  AND (ended_at IS NULL OR ended_at >= :first_at)
+  AND ((agent IS NULL AND CAST(:agent AS TEXT) IS NOT NULL)
+       OR (queue_wait IS NULL AND CAST(:wait AS DOUBLE PRECISION) IS NOT NULL)
+       OR (talk_time IS NULL AND CAST(:talk AS DOUBLE PRECISION) IS NOT NULL))"""
+
+
+@dataclass
+class Stay:
+    """One caller's stay in one queue, as its events tell it."""
+
+    call_id: str
+    queue: str
+    first_at: float
+    last_at: float
+    agent: str | None = None
+    wait: float | None = None
+    talk: float | None = None
+
+    def values(self) -> dict[str, Any]:
+        """FILL_CALL's parameters."""
+        return {"call_id": self.call_id, "queue": self.queue, "agent": self.agent, "wait": self.wait,
+                "talk": self.talk, "first_at": iso(self.first_at - CLOCK_SLACK),
+                "last_at": iso(self.last_at + 1 + CLOCK_SLACK)}
+
+
+@dataclass
+class QueueLog:
+    """What a queue_log file holds for the CDR: the last stay of each
+    caller in each queue, and how many lines and events were read."""
+
+    report: ReadReport = field(default_factory=ReadReport)
+    stays: dict[tuple[str, str], Stay] = field(default_factory=dict)
+    events: int = 0
+
+
+def read_queue_log(lines: Iterable[str], report: ReadReport | None = None) -> QueueLog:
+    """Every line of a queue_log (``text_lines`` of the file); bad lines
+    go to the report with their number and why."""
+    log = QueueLog(report or ReadReport())
+    for number, line in enumerate(lines, start=1):
+        log.report.lines = number
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        problem = line_problem(text, log.report, "Asterisk's queue_log") or _take(log, text.split("|"))
+        if problem:
+            log.report.reject(number, problem)
+    return log
+
+
+def _take(log: QueueLog, fields: list[str]) -> str | None:
+    """Apply one line's fields to its stay; why it is bad, else None."""
+    if len(fields) < 5:
+        return "not a queue_log line: TIME|CALLID|QUEUE|AGENT|EVENT|DATA... expected"
+    moment, call_id, queue, agent, event, data = *fields[:5], fields[5:]
+    if not _TIME.fullmatch(moment):
+        return f"{moment[:40]!r} is not a time (seconds since 1970)"
+    if call_id in NO_CALL or (event != ENTER and event not in EVENTS):
+        return None
+    wait = talk = None
+    if event != ENTER:
+        wait_field, talk_field, _ = EVENTS[event]
+        try:
+            wait = _seconds(data, wait_field, "wait")
+            talk = _seconds(data, talk_field, "talk time") if talk_field is not None else None
+        except ValueError as exc:
+            return f"{event}: {exc}"
+    log.events += 1
+    at = float(moment)
+    stay = log.stays.get((call_id, queue))
+    if event == ENTER or stay is None:  # a stay starts (or began before the file)
+        stay = log.stays[(call_id, queue)] = Stay(call_id, queue, at, at)
+    stay.last_at = max(stay.last_at, at)
+    if event != ENTER:
+        stay.wait = wait
+        stay.talk = talk if talk is not None else stay.talk
+        if EVENTS[event][2] and agent not in NO_CALL:
+            stay.agent = agent
+    return None
+
+
+def _seconds(data: list[str], index: int, name: str) -> float:
+    """DATA field ``index``: whole seconds, 0 or more."""
+    if index >= len(data):
+        raise ValueError(f"no {name} (field {6 + index} is missing)")
+    value = data[index].strip()
+    if not _SECONDS.fullmatch(value) or int(value) < 0:
+        raise ValueError(f"the {name} {value[:40]!r} is not a number of seconds")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: stays read, and calls whose row it completed."""
+
+    stays: int
+    updated: int
+
+
+def fill_calls(database: Database, stays: Iterable[Stay]) -> Imported:
+    """Fill the empty ``agent``, ``queue_wait`` and ``talk_time`` of the
+    calls the stays belong to, in one transaction."""
+    conn = _connect(database)
+    count = updated = 0
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for stay in stays:
+            count += 1
+            updated += max(0, conn.execute(FILL_CALL, stay.values()).rowcount)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    return Imported(count, updated)
+
+
+def _connect(database: Database) -> Any:
+    if isinstance(database, PostgresUrl):
+        return pg.Connection(pg.connect(database, application_name="agiflow report import-queue-log"))
+    return sqlite3.connect(database, timeout=5.0, isolation_level=None)
+

@@ -1,0 +1,44 @@
+"""Who calls in the end-to-end suite: each caller script of
+asterisk/extensions.conf ([lab-caller]) with its flow and caller ID, and the
+numbers and PIN the stories set up (conftest.py) and the tests look for."""
+from __future__ import annotations
+
+from lab import Scenario
+
+#: The caller IDs of the scenarios that must not share the lab's usual one.
+MEMORY_CALLER = "+34600222001"
+DIAL_CALLER = "+34600222002"
+WHISPER_CALLER = "+34600222003"
+SPIED_CALLER = "+34600222004"
+TIMEOUT_CALLER = "+34600333001"
+ABANDON_CALLER = "+34600333002"
+NIGHT_SUPERVISOR = "+34600444001"
+SUPERVISOR = "+34600444002"
+IDLE_SUPERVISOR = "+34600444003"
+STRANGER = "+34600444009"
+#: The supervisors' PIN (the caller scripts key it).
+PIN = "2468"
+
+#: Caller script in [lab-caller] of asterisk/extensions.conf -> how it calls.
+SCENARIOS = {
+    "sales": Scenario("support"),
+    "hangup-menu": Scenario("support"),
+    "accept": Scenario("customer_care"),
+    "decline": Scenario("customer_care"),
+    "hangup-consent": Scenario("customer_care"),
+    "listen": Scenario("e2e_args"),
+    "e2e_dial": Scenario("e2e_dial", DIAL_CALLER, answered=False),
+    "memory-1": Scenario("e2e_memory", MEMORY_CALLER),
+    "memory-2": Scenario("e2e_memory", MEMORY_CALLER),
+    "memory-3": Scenario("e2e_memory", MEMORY_CALLER),
+    "timeout-1": Scenario("e2e_missed", TIMEOUT_CALLER),
+    "timeout-2": Scenario("e2e_missed", TIMEOUT_CALLER),
+    "abandon": Scenario("e2e_missed", ABANDON_CALLER),
+    "whisper-queue": Scenario("e2e_whisper", WHISPER_CALLER),
+    "whisper-dial": Scenario("e2e_whisper_dial", WHISPER_CALLER),
+    "spied": Scenario("e2e_spied", SPIED_CALLER),
+    "supervisor": Scenario("e2e_supervise", SUPERVISOR),
+    "not-on-call": Scenario("e2e_supervise", IDLE_SUPERVISOR),
+    "not-authorised": Scenario("e2e_supervise", STRANGER),
+    "night-mode": Scenario("night_mode", NIGHT_SUPERVISOR),
+}

@@ -1,0 +1,50 @@
+"""On a real Asterisk 22, heard: a queue's and a dial's whisper reaches the
+agent who answers and never the caller. Each prompt is a pure tone
+(tones.py); the dialplan records both ears, the caller's and the agent's,
+on their own side of the Local channels, and the recordings are searched
+for each tone's frequency.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calls import Lab
+from tones import heard
+
+pytestmark = pytest.mark.e2e
+
+
+def recording(lab: Lab, name: str) -> Path:
+    return lab.asterisk.recordings / f"{name}.wav"
+
+
+@pytest.mark.parametrize("script, step, whispers", [
+    ("whisper-queue", "queue", ["e2e/whisper"]),
+    ("whisper-dial", "agent", ["e2e/whisper", "e2e/whisper-more"]),
+])
+def test_the_agent_hears_the_whisper_and_the_caller_does_not(lab: Lab, script: str, step: str,
+                                                             whispers: list[str]) -> None:
+    call = lab.calls[script]
+    assert call.cdr["status"] == "completed" and call.path[1] in ("queue:answered", "agent:answer")
+    assert call.details(step)["whisper"] == whispers
+    caller, agent = recording(lab, f"caller-{script}"), recording(lab, f"agent-{script}")
+    for prompt in whispers:
+        assert heard(agent, prompt), f"the agent did not hear {prompt}"
+        assert not heard(caller, prompt), f"the caller heard {prompt}"
+    # Once connected the caller hears the agent: the recording is the caller's ear.
+    assert heard(caller, "e2e/agent")
+
+
+def test_a_queue_plays_the_whisper_as_its_announcement_to_the_member(lab: Lab) -> None:
+    lines = lab.asterisk.call_lines(lab.calls["whisper-queue"].end["channel"])
+    assert any("AGI Script Executing Application: (Queue) Options: (whisper,r,,e2e/whisper,20)" in line
+               for line in lines)
+
+
+def test_a_dial_whisper_of_two_prompts_runs_the_shipped_subroutine_on_the_agents_channel(lab: Lab) -> None:
+    log = lab.asterisk.log()
+    assert "AGI Script Executing Application: (Dial) Options: (Local/agent-whisper-dial@lab-agents/n,10," \
+           "U(agiflow-whisper^e2e/whisper&e2e/whisper-more))" in log
+    assert 'Executing [s@agiflow-whisper:1] Playback("Local/agent-whisper-dial@lab-agents-' in log
