@@ -24,13 +24,16 @@ A database ``agiflow_bench`` is created and dropped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,6 +45,7 @@ from agi.lists.numbers import Normaliser
 from agi.lists.pg_store import PostgresNumberLists
 from agi.storage.migrations import upgrade
 from agi.storage.stores import list_admin
+from agi.vocabulary import iso
 from bench.lists_bench import national, write_csv
 from bench.procstat import ROOT, LoadRun, agiflow_server, cpu_seconds, free_port
 
@@ -60,12 +64,17 @@ def admin_url(given: str | None) -> str | None:
     return None
 
 
+def database_url(admin: str, name: str) -> PostgresUrl:
+    """The URL of database ``name`` on the server of ``admin``."""
+    head, _, query = admin.partition("?")
+    return PostgresUrl(head.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else ""))
+
+
 def fresh_database(admin: str) -> PostgresUrl:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    head, _, query = admin.partition("?")
-    return PostgresUrl(head.rsplit("/", 1)[0] + f"/{BENCH_DB}" + (f"?{query}" if query else ""))
+    return database_url(admin, BENCH_DB)
 
 
 def postgres_cpu() -> float:
@@ -117,9 +126,10 @@ class Lookups(threading.Thread):
 
 
 def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Path,
-              rate: float = 0.0) -> dict[str, float]:
+              rate: float = 0.0) -> dict[str, Any]:
     port = free_port()
     server = agiflow_server(folder, ROOT / "bench" / "reference_lookup.yaml", port, cpu=0, database=database)
+    since = iso(time.time())
     before, pg_before = cpu_seconds(server.pid), postgres_cpu()
     load = LoadRun(["run", "--port", str(port), "--calls", str(calls), "--concurrency", str(concurrency),
                     "--rate", str(rate)], cpu=1)
@@ -130,7 +140,55 @@ def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Pa
     return {"calls": done, "calls_per_s": done / took if took else 0.0,
             "server_ms": 1000 * server_cpu / done if done else 0.0,
             "postgres_ms": 1000 * pg_cpu / done if done and name == "postgresql" else 0.0,
+            "lookup_ms": lookup_steps(database if name == "postgresql" else folder / "cdr.db", since),
             "failed": load.exit_code}
+
+
+def lookup_steps(database: str | Path, since: str | None) -> list[float]:
+    """The ``lookup`` steps' durations (ms) since ``since``, as the server
+    recorded them: the lookup as a call waits for it, the hop to a database
+    thread and back included."""
+    sql = "SELECT duration_ms, outcome FROM call_steps WHERE type = 'lookup' AND started_at >= ?"
+    if isinstance(database, Path):
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            rows = db.execute(sql, (since,)).fetchall()
+    else:
+        with psycopg.connect(database) as conn:
+            rows = conn.execute(sql.replace("?", "%s"), (since,)).fetchall()
+    errors = sum(outcome == "error" for _, outcome in rows)
+    if errors:
+        print(f"{errors} lookups of {len(rows)} ended in error", flush=True)
+    return [float(ms) for ms, _ in rows]
+
+
+def prepare(admin: str, folder: Path, numbers: int) -> PostgresUrl:
+    """The database with its list of ``numbers`` numbers, and a SQLite file
+    with the same list in ``folder/sqlite``; made once for a ``--keep``
+    folder that already holds them (its ``imported`` file says how many)."""
+    marker = folder / "imported"
+    kept = database_url(admin, BENCH_DB)
+    if marker.exists() and marker.read_text().strip() == str(numbers) and admin_url(kept.url):
+        print(f"reusing the {numbers:,} numbers imported in {folder} and {BENCH_DB}", flush=True)
+        return kept
+    marker.unlink(missing_ok=True)
+    url = fresh_database(admin)
+    upgrade(url)
+    csv_path = folder / "numbers.csv"
+    write_csv(csv_path, numbers)
+    took, entries = import_list(url, csv_path)
+    with psycopg.connect(url.url) as conn:
+        size = conn.execute(f"SELECT pg_size_pretty(pg_database_size('{BENCH_DB}'))").fetchone()
+    print(f"import: {entries:,} entries in {took:.1f} s ({entries / took:,.0f} a second); "
+          f"database {size[0] if size else '?'}", flush=True)
+    (folder / "sqlite").mkdir(exist_ok=True)
+    (folder / "sqlite" / "cdr.db").unlink(missing_ok=True)
+    started = time.perf_counter()
+    with list_admin(folder / "sqlite" / "cdr.db") as sqlite_lists, csv_path.open(encoding="utf-8") as source:
+        sqlite_lists.import_entries("robinson", read_entries(source, Normaliser("ES"), ReadReport()))
+    print(f"the same list into SQLite in {time.perf_counter() - started:.1f} s", flush=True)
+    csv_path.unlink()
+    marker.write_text(str(numbers))
+    return url
 
 
 def pct(values: list[float], q: float) -> float:
@@ -147,6 +205,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0,
                         help="new calls a second (default: as fast as the server takes them)")
     parser.add_argument("--quick", action="store_true", help="the short run used by make bench")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the SQLite list in this folder and the database agiflow_bench; "
+                             "a later run with the same folder and --numbers imports nothing")
     args = parser.parse_args()
     numbers = args.numbers or (200_000 if args.quick else 5_000_000)
     calls = args.calls or (1500 if args.quick else 6000)
@@ -154,17 +215,9 @@ def main() -> int:
     if admin is None:
         print("no PostgreSQL server answers: nothing measured (give --url)")
         return 0
-    url = fresh_database(admin)
-    upgrade(url)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        csv_path = folder / "numbers.csv"
-        write_csv(csv_path, numbers)
-        took, entries = import_list(url, csv_path)
-        print(f"import: {entries:,} entries in {took:.1f} s ({entries / took:,.0f} a second)", flush=True)
-        (folder / "sqlite").mkdir()
-        with list_admin(folder / "sqlite" / "cdr.db") as sqlite_lists, csv_path.open(encoding="utf-8") as source:
-            sqlite_lists.import_entries("robinson", read_entries(source, Normaliser("ES"), ReadReport()))
+        folder = args.keep or Path(tmp)
+        url = prepare(admin, folder, numbers)
         sqlite = calls_run("sqlite", "cdr.db", calls, args.concurrency, folder / "sqlite", args.rate)
         lookups = Lookups(url, numbers)
         lookups.start()
@@ -176,11 +229,14 @@ def main() -> int:
     for name, run in (("sqlite", sqlite), ("postgresql", postgres)):
         print(f"{name:<11} {run['calls']:>6.0f} {run['calls_per_s']:>8.0f} {run['server_ms']:>15.2f} "
               f"{run['postgres_ms']:>17.2f}")
-    times = lookups.times
-    print(f"lookups under load: {len(times):,}; p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms, "
-          f"max {max(times, default=float('nan')):.2f} ms")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    for label, times in (("sqlite: lookup steps of the calls", sqlite["lookup_ms"]),
+                         ("postgresql: lookup steps of the calls", postgres["lookup_ms"]),
+                         ("postgresql: 4 threads beside the server", lookups.times)):
+        print(f"{label}: {len(times):,}; p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms, "
+              f"max {max(times, default=float('nan')):.2f} ms")
+    if args.keep is None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     return int(bool(sqlite["failed"] or postgres["failed"]))
 
 
