@@ -9,11 +9,20 @@ with COPY, and lookup latency under load.
 2. Calls: ``agiflow serve`` (one process, pinned to CPU 0) on the reference
    flow with a lookup of the caller in the imported list (reference_lookup.yaml), ``--calls`` calls at ``--concurrency``, first with a SQLite file,
    then with the PostgreSQL database. Prints calls/s, the server's CPU
-   milliseconds per call, and PostgreSQL's (every ``postgres`` process of the
-   machine: run it on a quiet machine).
-3. Lookups under load: during the PostgreSQL run, 4 threads look numbers up
-   in the imported list through ``PostgresNumberLists`` (the server's pool),
-   half listed, half not; prints p50, p99 and max in milliseconds.
+   milliseconds per call, and PostgreSQL's: that of the backends serving
+   the server's connections (its CDR writer, its lookups), from /proc.
+3. Lookups under load: the ``lookup`` step of every call, as the server
+   recorded its duration in ``call_steps`` (the hop to a database thread
+   and back included: what a call waits); during the PostgreSQL run, 4
+   threads of this process looking numbers up in the imported list through
+   ``PostgresNumberLists`` (the server's store), half listed, half not,
+   and a fifth sending ``SELECT 1`` at the same pace: the floor of a round
+   trip on this machine at that moment. p50, p99 and max in milliseconds.
+
+With ``--keep DIR`` the list (the SQLite file in DIR, the PostgreSQL
+database ``agiflow_bench``) is kept, and a later run with the same DIR and
+``--numbers`` imports nothing: the calls and lookups can be measured again
+on 50 million entries without importing them again.
 
 The PostgreSQL server is ``--url`` (a database this may create databases
 from), else one on the local socket or 127.0.0.1:5432 as user postgres.
@@ -25,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
 import sqlite3
 import sys
@@ -42,7 +50,8 @@ import psycopg
 from agi.db.location import PostgresUrl
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
-from agi.lists.pg_store import PostgresNumberLists
+from agi.db import postgres as pg
+from agi.lists.pg_store import LOOKUP_STATEMENT_TIMEOUT_MS, PostgresNumberLists
 from agi.storage.migrations import upgrade
 from agi.storage.stores import list_admin
 from agi.vocabulary import iso
@@ -77,16 +86,27 @@ def fresh_database(admin: str) -> PostgresUrl:
     return database_url(admin, BENCH_DB)
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every postgres process now running."""
-    total = 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+def server_backends(url: PostgresUrl) -> dict[int, float]:
+    """CPU seconds so far of each backend serving ``url``'s database for an
+    agiflow server (application name ``agiflow ...``): not this script's
+    lookup threads, nor any other database of the machine."""
+    with psycopg.connect(url.url, autocommit=True) as conn:
+        pids = [pid for pid, in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE 'agiflow%' AND application_name NOT LIKE 'agiflow bench%'").fetchall()]
+    found = {}
+    for pid in pids:
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster"):
-                total += cpu_seconds(int(pid))
+            found[pid] = cpu_seconds(pid)
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return found
+
+
+def postgres_cpu_since(url: PostgresUrl | None, before: dict[int, float]) -> float:
+    if url is None:
+        return 0.0
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in server_backends(url).items())
 
 
 def import_list(url: PostgresUrl, csv_path: Path) -> tuple[float, int]:
@@ -97,14 +117,21 @@ def import_list(url: PostgresUrl, csv_path: Path) -> tuple[float, int]:
 
 
 class Lookups(threading.Thread):
-    """``threads`` threads looking numbers up until stopped; milliseconds each."""
+    """``threads`` threads looking numbers up until stopped, and one more
+    sending ``SELECT 1`` on a connection of its own at the same pace: the
+    floor a round trip to PostgreSQL has on this machine at that moment.
+    Milliseconds each."""
 
     def __init__(self, url: PostgresUrl, count: int, threads: int = 4) -> None:
         super().__init__(daemon=True)
+        self.url = url
         self.store = PostgresNumberLists(url, "ES", threads=threads, wait=2.0)
+        self.store._pool = pg.pool(url, size=threads, timeout=2.0, statement_timeout_ms=LOOKUP_STATEMENT_TIMEOUT_MS,
+                                   name="bench lookups")  # told apart from the server's backends
         self.count = count
         self.threads = threads
         self.times: list[float] = []
+        self.floor: list[float] = []
         self.stop = threading.Event()
 
     def one(self, seed: int) -> None:
@@ -117,8 +144,17 @@ class Lookups(threading.Thread):
             self.times.append((time.perf_counter() - started) * 1000)
             time.sleep(0.001)
 
+    def select_1(self) -> None:
+        with psycopg.connect(self.url.url, autocommit=True, application_name="bench floor") as conn:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                self.floor.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.001)
+
     def run(self) -> None:
         workers = [threading.Thread(target=self.one, args=(n,), daemon=True) for n in range(self.threads)]
+        workers.append(threading.Thread(target=self.select_1, daemon=True))
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -130,11 +166,12 @@ def calls_run(name: str, database: str, calls: int, concurrency: int, folder: Pa
     port = free_port()
     server = agiflow_server(folder, ROOT / "bench" / "reference_lookup.yaml", port, cpu=0, database=database)
     since = iso(time.time())
-    before, pg_before = cpu_seconds(server.pid), postgres_cpu()
+    pg_url = PostgresUrl(database) if name == "postgresql" else None
+    before, pg_before = cpu_seconds(server.pid), server_backends(pg_url) if pg_url else {}
     load = LoadRun(["run", "--port", str(port), "--calls", str(calls), "--concurrency", str(concurrency),
                     "--rate", str(rate)], cpu=1)
     took = load.result.get("seconds", 0.0)
-    server_cpu, pg_cpu = cpu_seconds(server.pid) - before, postgres_cpu() - pg_before
+    server_cpu, pg_cpu = cpu_seconds(server.pid) - before, postgres_cpu_since(pg_url, pg_before)
     server.stop()
     done = load.result.get("completed", 0)
     return {"calls": done, "calls_per_s": done / took if took else 0.0,
@@ -231,7 +268,8 @@ def main() -> int:
               f"{run['postgres_ms']:>17.2f}")
     for label, times in (("sqlite: lookup steps of the calls", sqlite["lookup_ms"]),
                          ("postgresql: lookup steps of the calls", postgres["lookup_ms"]),
-                         ("postgresql: 4 threads beside the server", lookups.times)):
+                         ("postgresql: 4 threads beside the server", lookups.times),
+                         ("postgresql: SELECT 1 beside them (the floor)", lookups.floor)):
         print(f"{label}: {len(times):,}; p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms, "
               f"max {max(times, default=float('nan')):.2f} ms")
     if args.keep is None:
