@@ -59,7 +59,8 @@ class BoundedFormatter(logging.Formatter):
         second = int(record.created)
         if self._second[0] != second:
             self._second = (second, time.strftime(self.default_time_format, self.converter(record.created)))
-        return self.default_msec_format % (self._second[1], record.msecs)
+        msec = self.default_msec_format
+        return self._second[1] if msec is None else msec % (self._second[1], record.msecs)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = shorten(record.message, self.max_message)

@@ -31,13 +31,21 @@ def _insert_step(conn: Any, arg: tuple[str, dict[str, Any]]) -> None:
     conn.execute(INSERT_STEP, step_values(*arg))
 
 
-def apply_batch(conn: Any, batch: list[tuple[str, Any]]) -> None:
+class RowAborted(Exception):
+    """On PostgreSQL a row failed alone, which aborts the whole transaction:
+    roll back and apply the batch again with ``guarded``."""
+
+
+def apply_batch(conn: Any, batch: list[tuple[str, Any]], guarded: bool = False) -> None:
     """The batch's new call rows, then its step rows, a few multi-row inserts each;
     then every other operation in order (an update always follows the
     insert of its row: same batch, or an earlier one).
 
     A call that starts and ends within the batch gets its final row in one
-    insert: same transaction, same result as the insert and its update."""
+    insert: same transaction, same result as the insert and its update.
+    ``guarded``: each operation applied alone runs in a savepoint of its
+    own, so that on PostgreSQL a bad one is dropped without aborting the
+    transaction; unguarded, a bad one there raises RowAborted."""
     calls: list[dict[str, Any]] = []
     ends: dict[Any, dict[str, Any] | None] = {}  # call key -> its end values, if it ended in this batch
     steps: list[tuple[str, dict[str, Any]]] = []
@@ -55,12 +63,12 @@ def apply_batch(conn: Any, batch: list[tuple[str, Any]]) -> None:
     if calls:
         rows = [(row, ends[row.get("id")]) for row in calls]
         _insert_many(conn, CALL_TABLE, [call_values({**row, **end} if end else row) for row, end in rows],
-                     lambda: [op for row, end in rows for op in _queued_as(row, end)])
+                     lambda: [op for row, end in rows for op in _queued_as(row, end)], guarded)
     if steps:
         _insert_many(conn, STEP_TABLE, [step_values(*arg) for arg in steps],
-                     lambda: [("insert_step", arg) for arg in steps])
+                     lambda: [("insert_step", arg) for arg in steps], guarded)
     for op, arg in others:
-        _apply(conn, op, arg)
+        _apply(conn, op, arg, guarded)
 
 
 def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[str, Any]]:
@@ -69,7 +77,7 @@ def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[st
 
 
 def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: list[tuple[Any, ...]],
-                 operations: Callable[[], list[tuple[str, Any]]]) -> None:
+                 operations: Callable[[], list[tuple[str, Any]]], guarded: bool) -> None:
     """All rows at once in a savepoint; when one row is bad, undo the group
     and apply its ``operations()`` one by one, so only the bad one is dropped.
     Rows go up to 64 a statement (row_counts): one statement is one step of
@@ -84,7 +92,7 @@ def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: lis
         conn.execute("ROLLBACK TO many")
         conn.execute("RELEASE many")
         for op, arg in operations():
-            _apply(conn, op, arg)
+            _apply(conn, op, arg, guarded)
         return
     conn.execute("RELEASE many")
 
@@ -117,13 +125,13 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return update_call_sql(columns)
 
 
-def _apply(conn: Any, op: str, arg: Any) -> None:
+def _apply(conn: Any, op: str, arg: Any, guarded: bool) -> None:
     """Apply one operation; a row that cannot be applied (a bug, not a
     database problem) is logged and dropped so it cannot block the rest.
     On PostgreSQL, where a failed statement aborts the whole transaction,
-    the operation runs in a savepoint of its own, so that the batch's other
-    operations are still written."""
-    guarded = not isinstance(conn, sqlite3.Connection)
+    that takes a savepoint per operation (``guarded``); unguarded, the
+    first bad row there raises RowAborted, for the batch to be applied
+    again guarded (a savepoint is two more round trips: only then)."""
     if guarded:
         conn.execute("SAVEPOINT one")
     try:
@@ -134,6 +142,8 @@ def _apply(conn: Any, op: str, arg: Any) -> None:
     except Exception as exc:
         if isinstance(exc, connections.ERRORS) and connections.trouble(exc):
             raise
+        if not guarded and not isinstance(conn, sqlite3.Connection):
+            raise RowAborted(f"{op}: {exc}") from exc
         if guarded:
             conn.execute("ROLLBACK TO one")
         log.exception("dropping CDR operation %s: %r", op, arg)
