@@ -13,7 +13,6 @@ from typing import Any, Callable
 import pytest
 import sqlite_utils
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
 
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl, parse_database
@@ -27,7 +26,7 @@ from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_paramet
 from agi.storage.migrations import upgrade
 from agi.vocabulary import iso
 from support import table_rows
-from support.held_pool import HeldReactor, held_threads
+from support.held_pool import HeldReactor, held_threads, server_services
 
 NOW = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
 NUMBER = "+34600111222"
@@ -208,16 +207,5 @@ def test_a_failing_thread_is_a_history_unavailable() -> None:
 
 
 def test_the_server_wraps_its_database_history_in_threads(tmp_path: Path) -> None:
-    from agi.config import Config
-    from agi.loading.library import FlowLibrary
-    from agi.server.service import make_service
-    from agi.storage.cdr_writer import CdrStore
-
-    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=tmp_path / "cdr.db")
-    store = CdrStore(config.database)
-    store.open()
-    try:
-        server = make_service(config, FlowLibrary(config.flows), store, MemoryReactorClock())
-        assert isinstance(server.factory.services.history, ThreadedHistory)
-    finally:
-        store.close()
+    with server_services(tmp_path / "cdr.db") as services:
+        assert isinstance(services.history, ThreadedHistory)

@@ -6,13 +6,11 @@ closed)."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
-from support.held_pool import HeldReactor, held_threads
+from support.held_pool import HeldReactor, held_threads, server_services
 from support.number_lists import lists_database
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
 
 from agi.db.location import PostgresUrl
 from agi.server.database_threads import MAX_WAITING, THREADS, ThreadedLists, off_the_reactor
@@ -78,19 +76,6 @@ def test_sqlite_lookups_stay_on_the_reactor_they_are_local_and_indexed() -> None
     assert services.lists is lists
 
 
-def test_the_server_on_postgresql_looks_lists_up_in_its_database_threads(tmp_path: Path,
-                                                                         postgres_url: PostgresUrl) -> None:
-    from agi.config import Config
-    from agi.loading.library import FlowLibrary
-    from agi.server.service import make_service
-    from agi.storage.cdr_writer import CdrStore
-
-    database = lists_database(postgres_url)
-    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=database)
-    store = CdrStore(config.database)
-    store.open()
-    try:
-        server = make_service(config, FlowLibrary(config.flows), store, MemoryReactorClock())
-        assert isinstance(server.factory.services.lists, ThreadedLists)
-    finally:
-        store.close()
+def test_the_server_on_postgresql_looks_lists_up_in_its_database_threads(postgres_url: PostgresUrl) -> None:
+    with server_services(lists_database(postgres_url)) as services:
+        assert isinstance(services.lists, ThreadedLists)
