@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from jsonschema import Draft202012Validator
@@ -19,6 +20,7 @@ from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, l
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import RecordingSettings
 from agi.session import Fallback
+from agi.storage.call_measures import DEFAULT_THRESHOLDS, Thresholds
 from agi.yamlschema import obj
 
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
@@ -57,6 +59,11 @@ SCHEMA: dict[str, Any] = obj({
     "recordings": obj({
         "directory": {"type": "string", "minLength": 1},
         "format": {"enum": ["wav", "gsm", "wav49", "ulaw", "alaw", "sln"]},
+    }),
+    "reports": obj({
+        "timezone": {"type": "string", "minLength": 1},
+        "short_abandon": {"type": "number", "minimum": 0},
+        "service_level": {"type": "number", "minimum": 0},
     }),
 })
 _VALIDATOR = Draft202012Validator(SCHEMA)
@@ -98,6 +105,15 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The ``reports`` section: the reports' time zone (None: the flows'
+    when they agree, else UTC) and the thresholds of their measures."""
+
+    timezone: str | None = None
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     flows: Path = Path("flows")
@@ -112,6 +128,7 @@ class Config:
     log_format: str = "text"
     default_region: str = "ES"
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     source: str = "(defaults)"
 
 
@@ -156,6 +173,7 @@ def load_config(path: str | Path | None) -> Config:
         errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)
     errors += _metrics_problems(document, file)
+    errors += _report_zone_problems(document, file)
     if errors:
         raise ConfigError(sorted(errors))
     server = dict(document.get("server") or {})
@@ -175,6 +193,7 @@ def load_config(path: str | Path | None) -> Config:
         log_format=document.get("log_format", "text"),
         default_region=document.get("default_region", "ES"),
         recordings=RecordingSettings(**dict(document.get("recordings") or {})),
+        reports=_report_settings(document.get("reports") or {}),
         source=file,
     )
 
@@ -236,6 +255,26 @@ def _fallback(raw: dict[str, Any] | None) -> Fallback | None:
     if not raw:
         return None
     return Fallback(raw["context"], str(raw.get("extension", "s")), str(raw.get("priority", "1")))
+
+
+def _report_settings(raw: dict[str, Any]) -> ReportSettings:
+    return ReportSettings(raw.get("timezone"), Thresholds(float(raw.get("short_abandon", 5.0)),
+                                                          float(raw.get("service_level", 20.0))))
+
+
+def _report_zone_problems(document: MarkedMap, file: str) -> list[SourceError]:
+    """``reports.timezone`` must name an IANA zone."""
+    reports = document.get("reports")
+    name = reports.get("timezone") if isinstance(reports, dict) else None
+    if not isinstance(name, str) or not name:
+        return []
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [SourceError(file, line_of(document, ["reports", "timezone"]),
+                            f"reports.timezone: unknown time zone {name!r}; use an IANA name such as "
+                            "Europe/Madrid or UTC")]
+    return []
 
 
 def is_loopback(host: str) -> bool:

@@ -14,15 +14,16 @@ from typing import Any, Callable, TypeVar
 import click
 
 from agi.db.location import parse_database
-from agi.cli.common import checked_database, config_option, get_database
+from agi.cli.common import CliError, checked_database, config_option, get_config
 from agi.cli.database import Need
-from agi.reports import run_report
+from agi.reports import BY_CALLER, MEASURED, run_report
 from agi.reports.callers import FCR_GROUPS
 from agi.reports.model import Filters
 from agi.reports.overview import INBOUND_GROUPS, SUMMARY_GROUPS
 from agi.reports.queries import OUTCOMES
 from agi.reports.render import FORMATS, render
-from agi.reports.timerange import TimeError, moment, zone
+from agi.reports.default_zone import default_zone_name
+from agi.reports.timerange import TimeError, moment, range_problem, zone
 from agi.vocabulary import STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +48,8 @@ _COMMON = [
                  "enough; repeat for several)."),
     click.option("--caller", metavar="NUMBER", help="Only this caller; NUMBER* for a prefix."),
     click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for dates, days and hours "
-                 "(IANA name, e.g. Europe/Madrid; default: the system's)."),
+                 "(IANA name, e.g. Europe/Madrid; default: reports.timezone in the config, else the "
+                 "flows' timezone when they all agree, else UTC)."),
     click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
     click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                  help="Write to FILE instead of standard output."),
@@ -74,15 +76,24 @@ def report() -> None:
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
-    tz, tz_name = _call(zone, common["tz_name"], param="--tz")
+    config = get_config(common["config_path"])
+    tz, tz_name = _call(zone, common["tz_name"] or default_zone_name(config.reports.timezone, config.flows),
+                        param="--tz")
     now = datetime.now(timezone.utc)
     since = _call(moment, common["since"], now, tz, param="--since") if common["since"] else None
     until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
+    problem = range_problem(since, until)
+    if problem:
+        raise CliError(problem, code=2)
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
                       tuple(common["flow_versions"]))
-    database = checked_database(parse_database(common["database"]), Need.READ) if common["database"] \
-        else get_database(common["config_path"], Need.READ)[1]
+    database = checked_database(parse_database(common["database"]) if common["database"] else config.database,
+                                Need.READ)
     fmt, output = common["fmt"], common["output"]
+    if kind in MEASURED:
+        options["thresholds"] = config.reports.thresholds
+    if kind in BY_CALLER:
+        options["region"] = config.default_region
     result = run_report(database, kind, filters, now, charts=fmt == "html", **options)  # ReportError: one line
     text = render(result, fmt, _width(common["width"], output))
     if output:

@@ -17,15 +17,19 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.ivr import ivr
 from agi.reports.model import Chart, Column, Filters, Report
 from agi.reports.overview import calls, inbound, summary
-from agi.reports.timerange import UTC
+from agi.reports.timerange import UTC, range_problem
 
 BUILDERS: dict[str, Callable[..., Report]] = {
     "calls": calls, "summary": summary, "inbound": inbound, "fcr": fcr,
     "tracking": tracking, "ivr": ivr, "compliance": compliance,
 }
 KINDS = tuple(BUILDERS)
+#: The reports counted with thresholds (``thresholds=`` option): short abandons, service level.
+MEASURED = ("summary", "inbound")
+#: The reports that tell callers apart by number (``region=`` option: ``default_region``).
+BY_CALLER = ("fcr", "tracking")
 
-__all__ = ["BUILDERS", "KINDS", "Chart", "Column", "Filters", "Report", "ReportError", "run_report"]
+__all__ = ["BUILDERS", "BY_CALLER", "KINDS", "MEASURED", "Chart", "Column", "Filters", "Report", "ReportError", "run_report"]
 
 
 def run_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
@@ -34,5 +38,8 @@ def run_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, 
     transaction. ``charts`` adds the chart series the HTML page draws."""
     if kind not in BUILDERS:
         raise ReportError(f"unknown report {kind!r}; choose one of {', '.join(KINDS)}")
+    problem = range_problem(filters.since, filters.until)
+    if problem:
+        raise ReportError(problem)
     with CdrReader(database, filters.tz or UTC) as reader, reader.snapshot():
         return BUILDERS[kind](reader, filters, now, charts=charts, **options)

@@ -1,14 +1,20 @@
 """Reports per caller: first-call resolution (``fcr``) and ``tracking``.
 
-Calls without a caller ID (``caller = ''``) are left out of both: they
-cannot be told apart, so they are not one caller.
+Both count inbound calls, and tell callers apart by their number in E.164:
+``+34600111222``, ``0034600111222`` and ``600111222`` are one caller
+(``calls.caller_e164``, or ``caller`` normalised in the configured region
+for rows written before that column existed). A caller ID that is no
+phone number is a caller as written; a withheld one (empty, ``anonymous``,
+...) is no caller: those calls are left out, as they cannot be told apart.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
+from agi.lists.numbers import normaliser
+from agi.phone import is_withheld
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
@@ -17,80 +23,111 @@ from agi.reports.timerange import parse_stored, sql_time
 
 FCR_GROUPS = q.FCR_GROUPS
 _UNIX_EPOCH_JULIAN_DAY = 2440587.5
-_COUNTS = ("contacts", "resolved", "repeated", "open", "repeat_calls")
+_COUNTS = ("callers", "answered", "resolved", "repeated", "open", "unreached", "repeat_calls")
+
+Identity = Callable[[str | None, str | None], str | None]
+
+
+def caller_identity(region: str) -> Identity:
+    """``identity(caller, caller_e164)``: who called, as reports group
+    callers (see the module's docstring); None for a withheld caller ID.
+    Each spelling is worked out once."""
+    number = normaliser(region).number
+    known: dict[tuple[str | None, str | None], str | None] = {}
+
+    def identity(caller: str | None, e164: str | None) -> str | None:
+        key = (caller, e164)
+        if key not in known:
+            known[key] = e164 or _normalised(caller, number)
+        return known[key]
+    return identity
+
+
+def _normalised(caller: str | None, number: Callable[[str], str]) -> str | None:
+    if caller is None or is_withheld(caller):
+        return None
+    try:
+        return number(caller)
+    except ValueError:
+        return caller
 
 
 @dataclass
-class Contact:
-    """A caller's first call and the repeats that followed it."""
+class FirstCall:
+    """A caller's first call in the period, and their calls within the window after it."""
 
     started_at: str
+    jd: float
     flow: str | None
     outcome: str
-    calls: int
-    last_jd: float
+    answered: bool
+    repeats: int = 0
 
 
-def contacts(calls: Iterable[tuple[Any, ...]], window_days: float) -> Iterator[Contact]:
-    """Contacts from (caller, julian day, started_at, flow, outcome) rows in
-    caller and time order: a call within ``window_days`` of the caller's
-    previous call is a repeat, any other call starts a contact."""
-    current: Contact | None = None
-    caller = None
-    for who, jd, started_at, flow, outcome in calls:
-        if current is not None and who == caller and jd - current.last_jd <= window_days:
-            current.calls += 1
-            current.last_jd = jd
+def first_calls(calls: Iterable[tuple[Any, ...]], identity: Identity, window_days: float,
+                since: str, until: str) -> list[FirstCall]:
+    """Each caller's first call that started in [since, until) (CDR UTC
+    text), from (caller, caller_e164, julian day, started_at, flow,
+    outcome, answered) rows in time order, with the caller's later calls
+    that started within ``window_days`` of it."""
+    found: dict[str, FirstCall] = {}
+    for caller, e164, jd, started_at, flow, outcome, answered in calls:
+        who = identity(caller, e164)
+        if who is None:
             continue
-        if current is not None:
-            yield current
-        caller, current = who, Contact(started_at, flow, outcome, 1, jd)
-    if current is not None:
-        yield current
+        first = found.get(who)
+        if first is None:
+            if since <= started_at < until:
+                found[who] = FirstCall(started_at, jd, flow, outcome, bool(answered))
+        elif jd - first.jd <= window_days:
+            first.repeats += 1
+    return list(found.values())
 
 
 def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: float = 24.0,
-        by: str = "flow", charts: bool = False) -> Report:
-    """First-call resolution: contacts whose caller did not call again
-    within ``window_hours`` of their last call."""
+        by: str = "flow", region: str = "ES", charts: bool = False) -> Report:
+    """First-call resolution: of the callers whose first call in the
+    period was answered, the share who did not call again within
+    ``window_hours`` of it."""
     if by not in FCR_GROUPS:
         raise ReportError(f"cannot group fcr by {by!r}; choose one of {', '.join(FCR_GROUPS)}")
     if window_hours <= 0:
         raise ReportError("the FCR window must be more than 0 hours")
     window = timedelta(hours=window_hours)
-    # look back one window to see whether the first call in range repeats an
-    # earlier one, and ahead one window for the repeats of the last ones
-    wide = replace(filters, since=filters.since - window if filters.since else None,
-                   until=filters.until + window if filters.until else None)
+    # look ahead one window past the period for the calls again of its last callers
+    wide = replace(filters, until=filters.until + window if filters.until else None)
     clause, params = q.where(wide, dialect=reader.dialect)
-    first_since = sql_time(filters.since) if filters.since else ""
-    first_until = sql_time(filters.until) if filters.until else "9999"
+    rows = reader.tuples(reader.sql(q.FCR_CALLS, where=clause), params)
+    firsts = first_calls(rows, caller_identity(region), window_hours / 24,
+                         sql_time(filters.since) if filters.since else "", sql_time(filters.until)
+                         if filters.until else "9999")
     now_jd = now.timestamp() / 86400 + _UNIX_EPOCH_JULIAN_DAY
     groups: dict[Any, dict[str, Any]] = {}
-    for contact in contacts(reader.tuples(reader.sql(q.FCR_CALLS, where=clause), params), window_hours / 24):
-        if not first_since <= contact.started_at < first_until:
-            continue
-        key = {"flow": contact.flow, "outcome": contact.outcome}.get(by) if by != "day" \
-            else reader.local_day(contact.started_at)
+    for first in firsts:
+        key = {"flow": first.flow, "outcome": first.outcome}.get(by) if by != "day" \
+            else reader.local_day(first.started_at)
         row = groups.setdefault(key, {"key": key, **dict.fromkeys(_COUNTS, 0)})
-        single = contact.calls == 1
-        closed = contact.last_jd + window_hours / 24 <= now_jd
-        row["contacts"] += 1
-        row["resolved" if single and closed else "open" if single else "repeated"] += 1
-        row["repeat_calls"] += contact.calls - 1
-    rows = list(groups.values())
-    return _fcr_report(rows, filters, now, window_hours, by, charts)
+        row["callers"] += 1
+        if not first.answered:
+            row["unreached"] += 1
+            continue
+        row["answered"] += 1
+        row["repeat_calls"] += first.repeats
+        closed = first.jd + window_hours / 24 <= now_jd
+        row["repeated" if first.repeats else "resolved" if closed else "open"] += 1
+    return _fcr_report(list(groups.values()), filters, now, window_hours, by, charts)
 
 
 def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, window_hours: float,
                 by: str, charts: bool) -> Report:
     for row in rows:
         row["fcr_pct"] = _fcr_pct(row)
-    rows.sort(key=lambda r: label(r["key"]) if by == "day" else (-r["contacts"], label(r["key"])))
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("contacts", "Contacts", COUNT),
-               Column("resolved", "Resolved", COUNT), Column("repeated", "Repeated", COUNT),
-               Column("open", "Open", COUNT), Column("fcr_pct", "FCR", PERCENT),
-               Column("repeat_calls", "Repeat calls", COUNT))
+    rows.sort(key=lambda r: label(r["key"]) if by == "day" else (-r["callers"], label(r["key"])))
+    columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("callers", "Callers", COUNT),
+               Column("answered", "Answered", COUNT), Column("resolved", "Resolved", COUNT),
+               Column("repeated", "Repeated", COUNT), Column("open", "Open", COUNT),
+               Column("unreached", "Unreached", COUNT), Column("fcr_pct", "FCR", PERCENT),
+               Column("repeat_calls", "Repeats", COUNT))
     totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] for r in rows) for k in _COUNTS}}
     totals["fcr_pct"] = _fcr_pct(totals)
     chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] or 0 for r in rows], unit="%")
@@ -100,32 +137,67 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
 
 
 def _fcr_pct(row: dict[str, Any]) -> float | None:
-    decided = (row["resolved"] or 0) + (row["repeated"] or 0)
-    return round(100.0 * (row["resolved"] or 0) / decided, 1) if decided else None
+    decided = row["resolved"] + row["repeated"]
+    return round(100.0 * row["resolved"] / decided, 1) if decided else None
 
 
 TRACKING_COLUMNS = (
-    Column("caller", "Caller"), Column("calls", "Calls", COUNT), Column("answered", "Answ", COUNT),
-    Column("first_call", "First call", TIME, table=False), Column("last_call", "Last call", TIME),
-    Column("wait_s", "Wait", SECONDS), Column("max_wait_s", "Max wait", SECONDS, table=False),
-    Column("talk_s", "Talk", SECONDS), Column("last_outcome", "Last outcome", shrink=True),
-    Column("last_flow", "Last flow", shrink=True, table=False),
+    Column("caller", "Caller"), Column("returning", "Returning"), Column("calls", "Calls", COUNT),
+    Column("answered", "Answ", COUNT), Column("first_call", "First call", TIME, table=False),
+    Column("last_call", "Last call", TIME), Column("wait_s", "Wait", SECONDS),
+    Column("max_wait_s", "Max wait", SECONDS, table=False), Column("talk_s", "Talk", SECONDS),
+    Column("last_outcome", "Last outcome", shrink=True), Column("last_flow", "Last flow", shrink=True, table=False),
 )
+#: Added up over a caller's spellings (None when none is known).
+_ADDED = ("calls", "answered", "wait_s", "talk_s")
 
 
 def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: int = 1,
-             limit: int | None = None, charts: bool = False) -> Report:
-    """Per caller: attempts, answered, waits, talk time and the last outcome;
-    the callers with most calls first."""
+             limit: int | None = None, region: str = "ES", charts: bool = False) -> Report:
+    """Per caller: new or returning, attempts, answered, waits, talk time
+    and the last outcome; the callers with most calls first."""
+    identity = caller_identity(region)
     clause, params = q.where(filters, dialect=reader.dialect)
-    params.update(min_calls=min_calls, limit=reader.dialect.no_limit if limit is None else limit)
-    rows = []
+    callers: dict[str, dict[str, Any]] = {}
     for row in reader.rows(reader.sql(q.TRACKING, where=clause), params):
-        item = dict(row)
-        for key in ("first_call", "last_call"):
-            item[key] = parse_stored(item[key]).astimezone(filters.tz)
-        rows.append(item)
+        who = identity(row["caller"], row["caller_e164"])
+        if who is not None:
+            _merge(callers.setdefault(who, {"caller": who}), dict(row))
+    returning = _called_before(reader, filters, identity)
+    rows = sorted((c for c in callers.values() if c["calls"] >= min_calls), key=lambda c: c["caller"])
+    rows.sort(key=lambda c: c["last_at"], reverse=True)  # stable: equal last calls stay by caller
+    rows = sorted(rows, key=lambda c: -c["calls"])[:limit]
+    for item in rows:
+        item.update(returning=item["caller"] in returning,
+                    first_call=parse_stored(item["first_at"]).astimezone(filters.tz),
+                    last_call=parse_stored(item["last_at"]).astimezone(filters.tz))
     top = rows[:15]
-    chart = Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top])
+    returned = sum(1 for r in rows if r["returning"])
+    chart = [Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top]),
+             Chart("New and returning callers", ["new", "returning"], [len(rows) - returned, returned],
+                   unit="callers")]
     return Report("tracking", "Callers", TRACKING_COLUMNS, rows, filters, now,
-                  {"min_calls": min_calls, "limit": limit}, charts=[chart] if charts else ())
+                  {"min_calls": min_calls, "limit": limit}, charts=chart if charts else ())
+
+
+def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """Add one spelling's figures to its caller's."""
+    for key in _ADDED:
+        known = [v for v in (into.get(key), row[key]) if v is not None]
+        into[key] = sum(known) if known else None
+    into["first_at"] = min(into.get("first_at", row["first_at"]), row["first_at"])
+    if row["last_at"] >= into.get("last_at", ""):
+        outcome, _, flow = row["last_call"].partition(" ")
+        into.update(last_at=row["last_at"], last_outcome=outcome, last_flow=flow or None)
+    maxima = [w for w in (into.get("max_wait_s"), row["max_wait_s"]) if w is not None]
+    into["max_wait_s"] = max(maxima, default=None)
+
+
+def _called_before(reader: CdrReader, filters: Filters, identity: Identity) -> set[str]:
+    """The callers with a call (of the selected flows) that started before the period."""
+    if filters.since is None:
+        return set()
+    clause, params = q.where(replace(filters, since=None, until=None), dialect=reader.dialect)
+    params["before"] = sql_time(filters.since)
+    return {who for caller, e164 in reader.tuples(reader.sql(q.CALLED_BEFORE, where=clause), params)
+            if (who := identity(caller, e164)) is not None}

@@ -23,6 +23,28 @@ class Dialect:
                    "'YYYY-MM-DD HH24:MI:SS')"
         return f"datetime({column}, {shift})"
 
+    def offset_seconds(self, shift: str) -> str:
+        """The seconds of ``shift`` (SQL giving '+3600 seconds') as an integer."""
+        if self.name == "postgresql":
+            return f"CAST(extract(epoch FROM CAST({shift} AS interval)) AS integer)"
+        return f"CAST({shift} AS integer)"
+
+    def weekday(self, local: str) -> str:
+        """The ISO weekday (1 Monday ... 7 Sunday) of ``local`` (local time text)."""
+        if self.name == "postgresql":
+            return f"CAST(extract(isodow FROM CAST({local} AS timestamp)) AS integer)"
+        return f"((CAST(strftime('%w', {local}) AS integer) + 6) % 7 + 1)"
+
+    def interval_start(self, local: str, minutes: int) -> str:
+        """``local`` (local time text) cut to the start of its ``minutes``
+        interval (15, 30 or 60) within the hour: ``YYYY-MM-DD HH:MM``."""
+        if minutes == 60:
+            return f"substr({local}, 1, 14) || '00'"
+        minute = f"CAST(substr({local}, 15, 2) AS integer) / {int(minutes)} * {int(minutes)}"
+        if self.name == "postgresql":
+            return f"substr({local}, 1, 14) || lpad(CAST({minute} AS text), 2, '0')"
+        return f"substr({local}, 1, 14) || printf('%02d', {minute})"
+
     def prefix(self, column: str, param: str) -> str:
         """``column`` starts with the text of parameter ``param`` (as ``prefix_pattern`` made it)."""
         if self.name == "postgresql":

@@ -54,10 +54,17 @@ def local_time_sql(column: str, tz: tzinfo, low: datetime, high: datetime, param
     """SQL giving ``column`` (a CDR UTC timestamp) as local ``YYYY-MM-DD
     HH:MM:SS`` text, exact for timestamps in [low, high], in ``dialect``.
     Adds its parameters to ``params``."""
+    return dialect.local_time(column, shift_sql(column, tz, low, high, params))
+
+
+def shift_sql(column: str, tz: tzinfo, low: datetime, high: datetime, params: dict[str, Any]) -> str:
+    """SQL giving the zone's UTC offset at ``column`` as text such as
+    ``+3600 seconds``, exact for timestamps in [low, high]. Adds its
+    parameters to ``params``."""
     segments = offsets(tz, low, high)
     params.update({f"tz_shift{i}": f"{shift:+d} seconds" for i, (_, shift) in enumerate(segments)})
     if len(segments) == 1:
-        return dialect.local_time(column, ":tz_shift0")
+        return ":tz_shift0"
     params.update({f"tz_from{i}": sql_time(start) for i, (start, _) in enumerate(segments) if start})
     cases = " ".join(f"WHEN {column} < :tz_from{i} THEN :tz_shift{i - 1}" for i in range(1, len(segments)))
-    return dialect.local_time(column, f"CASE {cases} ELSE :tz_shift{len(segments) - 1} END")
+    return f"CASE {cases} ELSE :tz_shift{len(segments) - 1} END"

@@ -1,15 +1,17 @@
 """The call log (``calls``), ``summary`` and ``inbound`` reports, and the
-two charts most pages show: calls per hour of the day and outcomes."""
+two charts most pages show: calls per hour of the day and outcomes.
+``summary`` and ``inbound`` count with agi/reports/aggregate.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
+from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate, acd, aggregate, aht, asa, asr, combine,
+                                   service_level, time_parts)
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
-from agi.reports.localtime import local_time_sql
-from agi.reports.timerange import UTC, parse_stored
+from agi.reports.timerange import parse_stored
 
 CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
@@ -22,8 +24,10 @@ CALL_LOG_COLUMNS = (
     Column("consent", "Consent", table=False), Column("recording", "Recording", table=False),
     Column("call_id", "Call id", table=False), Column("error", "Error", table=False),
 )
-SUMMARY_GROUPS = ("flow", "version", "outcome", "status", "queue", "day", "hour")
-INBOUND_GROUPS = ("flow", "version", "queue", "day", "hour")
+#: The dimensions of agi/reports/aggregate.py each report groups by.
+TIME_GROUPS = ("day", "weekday", "hour", "interval15", "interval30", "interval60")
+SUMMARY_GROUPS = ("flow", "version", "outcome", "status", "queue", "agent", "direction", *TIME_GROUPS)
+INBOUND_GROUPS = ("flow", "version", "queue", "agent", *TIME_GROUPS)
 #: Grouped by version, rows also say when each version's first and last call started.
 SPAN_COLUMNS = (Column("first", "First call", TIME), Column("last", "Last call", TIME))
 
@@ -47,7 +51,7 @@ def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
             "called": row["called"], "flow": row["flow"], "flow_version": row["flow_version"],
             "path": path_summary(row["path"]),
             "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],
-            "wait_s": row["queue_wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
+            "wait_s": row["wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
             "vip": bool(row["vip"]), "consent": row["consent"], "recording": row["recording"],
             "call_id": row["call_id"], "error": row["error"]}
 
@@ -60,72 +64,66 @@ def path_summary(path: str | None) -> str | None:
 
 
 def summary(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "flow",
-            charts: bool = False) -> Report:
-    """Counts and durations per flow, outcome, status, queue, day or hour."""
+            thresholds: Thresholds = DEFAULT_THRESHOLDS, charts: bool = False) -> Report:
+    """Counts and durations of every call, per flow, outcome, status, queue,
+    agent, direction or time."""
     _check_group(by, SUMMARY_GROUPS)
-    clause, params = q.where(filters, dialect=reader.dialect)
-    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
-    rows = _order(_spans([dict(row) for row in reader.rows(reader.sql(q.SUMMARY, group=group, where=clause), params)],
-                         filters), by)
-    columns = (Column("key", _title(by), TEXT, shrink=True), Column("calls", "Calls", COUNT),
-               Column("answered", "Answered", COUNT), Column("hung_up", "Hung up", COUNT),
-               Column("failed", "Failed", COUNT), Column("total_s", "Total", SECONDS),
-               Column("avg_s", "Avg", SECONDS), Column("max_s", "Max", SECONDS),
-               Column("avg_wait_s", "Avg wait", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
-    totals = _summary_totals(rows)
-    return Report("summary", f"Summary by {by}", columns, rows, filters, now, {"by": by}, totals,
+    groups = aggregate(reader, filters, (by,), thresholds)
+    rows = _order([_summary_row(g.key[0], g.sums, filters) for g in groups], by, "calls")
+    columns = (_key_column(by), Column("calls", "Calls", COUNT), Column("offered", "Offered", COUNT, table=False),
+               Column("answered", "Answered", COUNT), Column("abandoned", "Abandoned", COUNT),
+               Column("hung_up", "Hung up", COUNT), Column("failed", "Failed", COUNT),
+               Column("total_s", "Total", SECONDS), Column("avg_s", "Avg", SECONDS),
+               Column("max_s", "Max", SECONDS, table=False), Column("asa_s", "ASA", SECONDS),
+               *(SPAN_COLUMNS if by == "version" else ()))
+    totals = _summary_row("total", combine(g.sums for g in groups), filters)
+    return Report("summary", f"Summary by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
                   overview_charts(reader, filters) if charts else ())
 
 
-def _summary_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(key: str) -> float:
-        return sum(r[key] or 0 for r in rows)
-    timed, waited = total("timed"), total("waited")
-    wait = sum((r["avg_wait_s"] or 0) * r["waited"] for r in rows)
-    return {"key": "total", "calls": total("calls"), "answered": total("answered"),
-            "hung_up": total("hung_up"), "failed": total("failed"), "total_s": total("total_s"),
-            "avg_s": total("total_s") / timed if timed else None,
-            "max_s": max((r["max_s"] for r in rows if r["max_s"] is not None), default=None),
-            "avg_wait_s": wait / waited if waited else None}
+def _summary_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
+    return {"key": key, **{name: sums[name] for name in ("calls", "offered", "answered", "abandoned", "hung_up",
+                                                         "failed")},
+            "total_s": sums["duration_s"], "avg_s": sums["duration_s"] / sums["timed"] if sums["timed"] else None,
+            "max_s": sums["max_duration_s"], "asa_s": asa(sums), **_span(sums, filters)}
 
 
 def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "flow",
-            charts: bool = False) -> Report:
-    """DUR, ACD and ASR per flow, queue, day or hour."""
+            thresholds: Thresholds = DEFAULT_THRESHOLDS, charts: bool = False) -> Report:
+    """The contact-center figures of the inbound calls (offered, answered,
+    abandoned, ASR, service level, DUR, ACD, ASA, AHT) per flow, queue,
+    agent or time."""
     _check_group(by, INBOUND_GROUPS)
-    clause, params = q.where(filters, dialect=reader.dialect)
-    group = reader.sql(q.GROUPS[by], local=local_start(reader, filters, params))
-    rows = _spans([dict(row) for row in reader.rows(reader.sql(q.INBOUND, group=group, where=clause), params)], filters)
-    for row in rows:
-        row["asr_pct"] = _pct(row["answered"], row["calls"])
-    rows = _order(rows, by)
-    columns = (Column("key", _title(by), TEXT, shrink=True), Column("calls", "Calls", COUNT),
-               Column("answered", "Answered", COUNT), Column("asr_pct", "ASR", PERCENT),
-               Column("abandoned", "Abandoned", COUNT), Column("dur_s", "DUR", SECONDS),
-               Column("acd_s", "ACD", SECONDS), Column("avg_wait_s", "Avg wait", SECONDS),
-               Column("max_wait_s", "Max wait", SECONDS), *(SPAN_COLUMNS if by == "version" else ()))
+    groups = aggregate(reader, filters, (by,), thresholds, direction="inbound")
+    rows = _order([_inbound_row(g.key[0], g.sums, filters) for g in groups], by, "offered")
+    columns = (_key_column(by), Column("offered", "Offered", COUNT), Column("answered", "Answ.", COUNT),
+               Column("abandoned", "Aband.", COUNT), Column("short_abandoned", "Short ab.", COUNT, table=False),
+               Column("asr_pct", "ASR", PERCENT), Column("abandon_pct", "Ab. rate", PERCENT),
+               Column("sl_pct", "SL", PERCENT), Column("dur_s", "DUR", SECONDS), Column("acd_s", "ACD", SECONDS),
+               Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
+               *(SPAN_COLUMNS if by == "version" else ()))
+    totals = _inbound_row("total", combine(g.sums for g in groups), filters)
     chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
-                  horizontal=by not in ("hour", "day"), unit="%")
-    return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, {"by": by}, _inbound_totals(rows),
+                  horizontal=by not in TIME_GROUPS, unit="%")
+    return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
                   charts=[chart, *overview_charts(reader, filters)] if charts else ())
 
 
-def _inbound_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(key: str) -> float:
-        return sum(r[key] or 0 for r in rows)
-    talked, waited = total("talked"), total("waited")
-    return {"key": "total", "calls": total("calls"), "answered": total("answered"),
-            "asr_pct": _pct(total("answered"), total("calls")), "abandoned": total("abandoned"),
-            "dur_s": total("dur_s"),
-            "acd_s": sum((r["acd_s"] or 0) * r["talked"] for r in rows) / talked if talked else None,
-            "avg_wait_s": sum((r["avg_wait_s"] or 0) * r["waited"] for r in rows) / waited if waited else None,
-            "max_wait_s": max((r["max_wait_s"] for r in rows if r["max_wait_s"] is not None), default=None)}
+def _inbound_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
+    return {"key": key, **{name: sums[name] for name in ("offered", "answered", "abandoned", "short_abandoned")},
+            "asr_pct": _round(asr(sums)), "abandon_pct": _round(abandon_rate(sums)),
+            "sl_pct": _round(service_level(sums)), "dur_s": sums["talk_s"], "acd_s": acd(sums),
+            "asa_s": asa(sums), "aht_s": aht(sums), **_span(sums, filters)}
+
+
+def _options(by: str, thresholds: Thresholds) -> dict[str, Any]:
+    return {"by": by, "short_abandon_s": thresholds.short_abandon, "service_level_s": thresholds.service_level}
 
 
 def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
     """Calls per hour of the day (in the report's zone) and calls per outcome."""
     clause, params = q.where(filters, dialect=reader.dialect)
-    local = local_start(reader, filters, params)
+    local = time_parts(reader, filters, params)["local"]
     hours = {int(row["hour"]): row["calls"]
              for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
     outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
@@ -135,45 +133,44 @@ def overview_charts(reader: CdrReader, filters: Filters) -> list[Chart]:
             Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]
 
 
-def local_start(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> str:
-    """SQL for the local time a call started, exact over the calls the
-    filters can select."""
-    first, last = reader.rows(q.TIME_SPAN)[0]
-    low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
-    high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
-    low = low or high or datetime.now(UTC)
-    return local_time_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params, reader.dialect)
-
-
 def label(value: Any) -> str:
-    return "-" if value is None else str(value)
+    """A group's key as chart text: ``-`` for none, an interval as its start."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
 
 
-def _pct(part: float | None, whole: float | None) -> float | None:
-    return round(100.0 * (part or 0) / whole, 1) if whole else None
+def _round(percent: float | None) -> float | None:
+    return None if percent is None else round(percent, 1)
 
 
-def _title(by: str) -> str:
-    return "Flow@version" if by == "version" else by.capitalize()
+_TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30": "30 min from",
+           "interval60": "Hour from"}
 
 
-def _spans(rows: list[dict[str, Any]], filters: Filters) -> list[dict[str, Any]]:
-    """Each row's first and last call start as times in the report's zone."""
-    for row in rows:
-        row["first"] = parse_stored(row["first_at"]).astimezone(filters.tz) if row["first_at"] else None
-        row["last"] = parse_stored(row["last_at"]).astimezone(filters.tz) if row["last_at"] else None
-    return rows
+def _key_column(by: str) -> Column:
+    if by.startswith("interval"):
+        return Column("key", _TITLES[by], TIME)
+    return Column("key", _TITLES.get(by, by.capitalize()), TEXT, shrink=True)
 
 
-def _order(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
-    """Days and hours (``00`` to ``23``) in time order; versions by flow,
+def _span(sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
+    """When the group's first and last call started, in the report's zone."""
+    return {name: parse_stored(sums[f"{name}_at"]).astimezone(filters.tz) if sums[f"{name}_at"] else None
+            for name in ("first", "last")} | {"first_at": sums["first_at"]}
+
+
+def _order(rows: list[dict[str, Any]], by: str, size: str) -> list[dict[str, Any]]:
+    """Times in time order (as aggregate() gives them); versions by flow,
     then by their first call (so a flow's versions read in the order they
-    ran); anything else by calls, most first."""
+    ran); anything else by ``size`` (calls, offered), most first."""
     if by == "version":
         return sorted(rows, key=lambda r: (label(r["key"]).rsplit("@", 1)[0], r["first_at"] or "", label(r["key"])))
-    if by in ("day", "hour"):
-        return sorted(rows, key=lambda r: label(r["key"]))
-    return sorted(rows, key=lambda r: (-r["calls"], label(r["key"])))
+    if by in TIME_GROUPS:
+        return rows
+    return sorted(rows, key=lambda r: (-r[size], label(r["key"])))
 
 
 def _check_group(by: str, allowed: Sequence[str]) -> None:

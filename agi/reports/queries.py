@@ -2,11 +2,10 @@
 
 Only values are ever parameters; the few pieces put into the text (the
 grouping expression, the number of placeholders) come from fixed tables in
-this module, never from user input. Definitions (docs/reports.md):
-
-- answered: the call reached an agent (``queue_status = 'ANSWERED'``) or the
-  dialled party (``dial_status = 'ANSWER'``);
-- outcome: one word per call, the first that applies in ``OUTCOME``.
+this module, never from user input. What a call counts as (offered,
+answered, abandoned, wait, talk) is agi/storage/call_measures.py; the
+outcome of a call, one word, is the first that applies in ``OUTCOME``
+(docs/reports.md#definitions).
 """
 from __future__ import annotations
 
@@ -16,52 +15,77 @@ from agi.reports.dialect import SQLITE, Dialect
 from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
 from agi.reports.timerange import sql_time
+from agi.storage import call_measures as m
+from agi.storage.call_measures import count_if
 
-ANSWERED = "(coalesce(c.queue_status, '') = 'ANSWERED' OR coalesce(c.dial_status, '') = 'ANSWER')"
+#: The call reached a queue step or a dial step, whatever came of it.
 REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
-#: The caller hung up: the call's status, or what the queue / dial step saw.
-GAVE_UP = ("(c.status = 'caller_hangup' OR coalesce(c.queue_status, '') = 'ABANDONED' "
-           "OR coalesce(c.dial_status, '') = 'CANCEL')")
 
-#: The outcome of a call, in order of precedence.
-OUTCOMES = ("in_progress", "answered", "interrupted", "failed", "callback", "abandoned",
+#: The outcome of a call, in order of precedence. For an inbound call that
+#: has ended, ``answered`` is exactly call_measures.ANSWERED and
+#: ``abandoned`` exactly call_measures.ABANDONED.
+OUTCOMES = ("in_progress", "answered", "abandoned", "interrupted", "failed", "callback",
             "not_answered", "blocked", "do_not_call", "ivr_hangup", "self_service")
 OUTCOME = f"""CASE
   WHEN c.status = 'in_progress' THEN 'in_progress'
-  WHEN {ANSWERED} THEN 'answered'
+  WHEN {m.WAITED} AND {m.CONNECTED} THEN 'answered'
+  WHEN {m.WAITED} AND {m.GAVE_UP} THEN 'abandoned'
   WHEN c.status = 'interrupted' THEN 'interrupted'
   WHEN c.status IN ('error', 'unknown_flow') THEN 'failed'
   WHEN c.callback IS NOT NULL THEN 'callback'
-  WHEN {REACHED} AND {GAVE_UP} THEN 'abandoned'
   WHEN {REACHED} THEN 'not_answered'
   WHEN c.blocked IS NOT NULL THEN 'blocked'
   WHEN c.robinson = 'listed' THEN 'do_not_call'
   WHEN c.status = 'caller_hangup' THEN 'ivr_hangup'
   ELSE 'self_service'
 END"""
-ABANDONED = f"(({OUTCOME}) = 'abandoned')"
 
-
-def count_if(condition: str) -> str:
-    """How many rows meet ``condition``, on either backend."""
-    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
-
-
-#: Grouping expressions for ``--by``. ``{local}`` is the local time of the
-#: call's start (agi/reports/localtime.py), so days (``2025-03-10``) and
-#: hours (``09``) are counted in the report's time zone. ``{plain}`` (a unary
-#: ``+`` on SQLite) keeps SQLite from walking a whole index in group order and
-#: fetching every row from the table in that random order: a scan and a sort
-#: are faster.
+#: Grouping expressions, one per dimension of agi/reports/aggregate.py.
+#: ``{local}`` is the local time of the call's start (agi/reports/localtime.py),
+#: so days, weekdays, hours and intervals are counted in the report's time
+#: zone; ``{weekday}``, ``{intervalN}`` and ``{offset}`` (the zone's offset
+#: then, in seconds) are the dialect's (agi/reports/dialect.py). An interval
+#: carries its offset, so the two 02:00 of the night the clocks go back stay
+#: two intervals. ``{plain}`` (a unary ``+`` on SQLite) keeps SQLite from
+#: walking a whole index in group order and fetching every row from the
+#: table in that random order: a scan and a sort are faster.
 GROUPS = {
     "flow": "{plain}c.flow",
     "version": "coalesce(c.flow, '-') || '@' || coalesce(c.flow_version, '-')",
     "outcome": OUTCOME,
     "status": "{plain}c.status",
     "queue": "{plain}c.queue",
+    "agent": "{plain}c.agent",
+    "direction": "coalesce(c.direction, 'inbound')",
     "day": "substr({local}, 1, 10)",
+    "weekday": "{weekday}",
     "hour": "substr({local}, 12, 2)",
+    "interval15": "{interval15} || ' ' || {offset}",
+    "interval30": "{interval30} || ' ' || {offset}",
+    "interval60": "{interval60} || ' ' || {offset}",
 }
+#: Calls of one direction (``--direction``-like selections of aggregate()).
+DIRECTIONS = {"inbound": m.INBOUND, "outbound": m.OUTBOUND}
+
+#: The sums aggregate() gives for every group: the measures, and what the
+#: call overview needs. Each re-aggregates (counts and sums add, ``max_``
+#: takes the largest, ``first_at`` the smallest and ``last_at`` the largest).
+SUMS = {
+    **m.MEASURES,
+    "calls": "count(*)",
+    "hung_up": count_if("c.status = 'caller_hangup'"),
+    "failed": count_if("c.status IN ('error', 'unknown_flow', 'interrupted')"),
+    "duration_s": "sum(c.duration)",
+    "timed": "count(c.duration)",
+    "max_duration_s": "max(c.duration)",
+    "first_at": "min(c.started_at)",
+    "last_at": "max(c.started_at)",
+}
+AGGREGATE = """
+SELECT {columns}
+FROM calls c
+WHERE {where}{group_by}"""
+
 #: The first and last call: the span local times are worked out for. Two
 #: subqueries, so that each min/max is one step down the started_at index.
 TIME_SPAN = "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at) FROM calls)"
@@ -115,39 +139,12 @@ def version_prefixes(versions: tuple[str, ...], params: dict[str, Any]) -> str:
 
 CALL_LOG = f"""
 SELECT c.started_at, c.call_id, c.caller, c.called, c.flow, c.flow_version, c.path, {OUTCOME} AS outcome,
-       c.status, c.queue, c.queue_wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
+       c.status, c.queue, {m.WAIT} AS wait, c.talk_time, c.duration, c.vip, c.consent, c.recording,
        c.error
 FROM calls c
 WHERE {{where}}
 ORDER BY c.started_at DESC, c.call_id DESC
 LIMIT :limit"""
-
-SUMMARY = f"""
-SELECT {{group}} AS key, count(*) AS calls,
-       {count_if(ANSWERED)} AS answered,
-       {count_if("c.status = 'caller_hangup'")} AS hung_up,
-       {count_if("c.status IN ('error', 'unknown_flow', 'interrupted')")} AS failed,
-       sum(c.duration) AS total_s, avg(c.duration) AS avg_s, max(c.duration) AS max_s,
-       avg(c.queue_wait) AS avg_wait_s,
-       count(c.duration) AS timed, count(c.queue_wait) AS waited,
-       min(c.started_at) AS first_at, max(c.started_at) AS last_at
-FROM calls c
-WHERE {{where}}
-GROUP BY 1"""
-
-INBOUND = f"""
-SELECT {{group}} AS key, count(*) AS calls,
-       {count_if(ANSWERED)} AS answered,
-       {count_if(ABANDONED)} AS abandoned,
-       sum(c.duration) AS dur_s,
-       avg(CASE WHEN {ANSWERED} THEN c.talk_time END) AS acd_s,
-       avg(c.queue_wait) AS avg_wait_s,
-       max(c.queue_wait) AS max_wait_s,
-       count(CASE WHEN {ANSWERED} THEN c.talk_time END) AS talked, count(c.queue_wait) AS waited,
-       min(c.started_at) AS first_at, max(c.started_at) AS last_at
-FROM calls c
-WHERE {{where}} AND c.status <> 'in_progress'
-GROUP BY 1"""
 
 CALLS_PER_HOUR = """
 SELECT substr({local}, 12, 2) AS hour, count(*) AS calls
@@ -161,33 +158,40 @@ FROM calls c
 WHERE {{where}}
 GROUP BY 1"""
 
-#: Every call of the callers, in caller and time order, for the contacts of
-#: ``fcr`` (agi/reports/callers.py walks them once).
+#: Callers are told apart by ``caller_e164`` (agi/reports/callers.py
+#: normalises ``caller`` for rows without it); the inbound calls only.
+#: Every call in time order, for ``fcr`` (walked once).
 FCR_CALLS = f"""
-SELECT {{plain}}c.caller, {{julianday}}, c.started_at, c.flow, {OUTCOME}
+SELECT c.caller, c.caller_e164, {{julianday}}, c.started_at, c.flow, {OUTCOME},
+       CASE WHEN {m.ANSWERED} THEN 1 ELSE 0 END
 FROM calls c
-WHERE {{where}} AND c.caller <> ''
-ORDER BY 1, 2"""
+WHERE {{where}} AND {m.INBOUND}
+ORDER BY c.started_at, c.call_id"""
 FCR_GROUPS = ("flow", "outcome", "day")
 
+#: Per spelling of a caller: attempts, answered calls, waits, talk, and the
+#: outcome and flow of the last call (the latest start, then call id), looked
+#: up along the ``calls(caller, started_at)`` index.
 TRACKING = f"""
-WITH callers AS (
-  SELECT {{plain}}c.caller AS caller, count(*) AS calls, {count_if(ANSWERED)} AS answered,
-         min(c.started_at) AS first_call, max(c.started_at) AS last_call,
-         sum(c.queue_wait) AS wait_s, max(c.queue_wait) AS max_wait_s, sum(c.talk_time) AS talk_s
+WITH spellings AS (
+  SELECT {{plain}}c.caller AS caller, c.caller_e164 AS caller_e164, count(*) AS calls,
+         {count_if(m.ANSWERED)} AS answered, min(c.started_at) AS first_at, max(c.started_at) AS last_at,
+         sum({m.WAIT}) AS wait_s, max({m.WAIT}) AS max_wait_s, sum({m.TALK}) AS talk_s
   FROM calls c
-  WHERE {{where}} AND c.caller <> ''
-  GROUP BY 1
-  HAVING count(*) >= :min_calls
-  ORDER BY calls DESC, last_call DESC, 1
-  LIMIT :limit
+  WHERE {{where}} AND {m.INBOUND}
+  GROUP BY 1, 2
 )
 SELECT t.*,
-       (SELECT {OUTCOME} FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
-        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_outcome,
-       (SELECT c.flow FROM calls c WHERE c.caller = t.caller AND c.started_at = t.last_call
-        AND {{where}} ORDER BY c.call_id DESC LIMIT 1) AS last_flow
-FROM callers t"""
+       (SELECT {OUTCOME} || ' ' || coalesce(c.flow, '') FROM calls c
+        WHERE c.caller = t.caller AND c.started_at = t.last_at
+          AND coalesce(c.caller_e164, '') = coalesce(t.caller_e164, '') AND {{where}} AND {m.INBOUND}
+        ORDER BY c.call_id DESC LIMIT 1) AS last_call
+FROM spellings t"""
+#: The spellings of the callers who called before the period.
+CALLED_BEFORE = f"""
+SELECT DISTINCT c.caller, c.caller_e164
+FROM calls c
+WHERE {{where}} AND c.started_at < :before AND {m.INBOUND}"""
 
 IVR = f"""
 SELECT s.flow, s.step AS menu, s.outcome AS choice, count(*) AS times,

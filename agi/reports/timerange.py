@@ -86,6 +86,16 @@ def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> dateti
         raise TimeError(str(exc)) from None
 
 
+def range_problem(since: datetime | None, until: datetime | None) -> str | None:
+    """Why [since, until) can hold no call (``until`` before ``since``, or
+    both the same moment), or None when it can."""
+    if since is None or until is None or since < until:
+        return None
+    if since == until:
+        return f"the time range is empty: --since and --until are both {sql_time(since)}"
+    return f"the time range is reversed: --since {sql_time(since)} is after --until {sql_time(until)}"
+
+
 def _midnight(day: date, tz: tzinfo) -> datetime:
     """The day's first instant in ``tz`` (see ``agi.hours.moments``)."""
     return moments.day_start(day, tz).astimezone(UTC)

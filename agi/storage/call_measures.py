@@ -5,9 +5,17 @@ in words; the statuses come from the queue and dial steps (docs/cdr.md).
 
 Every expression is valid on SQLite and on PostgreSQL. The thresholds
 (short abandon, service level) are named parameters: ``:short_abandon``
-and ``:service_level``, in seconds.
+and ``:service_level``, in seconds (``Thresholds.params``).
+
+``QUEUED``, ``RANG_TARGET``, ``WAITED``, ``CONNECTED`` and ``GAVE_UP`` say
+what happened to a call whatever its direction; the call outcome of the
+reports is made of them, so that an inbound call's outcome is ``answered``
+exactly when it counts in ``ANSWERED``, and ``abandoned`` exactly when it
+counts in ``ABANDONED``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 #: The call came in (a flow without ``direction``, or an unknown flow, is inbound).
 INBOUND = "coalesce(c.direction, 'inbound') = 'inbound'"
@@ -16,24 +24,30 @@ OUTBOUND = "c.direction = 'outbound'"
 #: The call still runs: no measure counts it.
 FINISHED = "c.status <> 'in_progress'"
 
-#: Queue() exits that never put the caller in the queue.
-NOT_QUEUED = "('FULL', 'JOINEMPTY', 'JOINUNAVAIL')"
+#: Queue() exits that never put the caller in the queue (``UNKNOWN``: no such queue).
+NOT_QUEUED = "('FULL', 'JOINEMPTY', 'JOINUNAVAIL', 'UNKNOWN')"
 #: Dial() statuses for which the target rang.
 RANG = "('ANSWER', 'NOANSWER', 'CANCEL')"
 
-#: Offered: a finished inbound call that entered a queue or rang a dial target.
-OFFERED = (f"({INBOUND} AND {FINISHED} AND ("
-           f"(c.queue IS NOT NULL AND coalesce(c.queue_status, '') NOT IN {NOT_QUEUED}) "
-           f"OR coalesce(c.dial_status, '') IN {RANG}))")
+#: The call entered a queue.
+QUEUED = f"(c.queue IS NOT NULL AND coalesce(c.queue_status, '') NOT IN {NOT_QUEUED})"
+#: A dial target rang.
+RANG_TARGET = f"(coalesce(c.dial_status, '') IN {RANG})"
+#: The caller waited for someone: in a queue, or while a dial target rang.
+WAITED = f"({QUEUED} OR {RANG_TARGET})"
 #: Reached an agent (queue) or the dialled target (dial).
 CONNECTED = "(coalesce(c.queue_status, '') = 'ANSWERED' OR coalesce(c.dial_status, '') = 'ANSWER')"
+#: The caller hung up while waiting in the queue or while the target rang.
+GAVE_UP = f"((coalesce(c.queue_status, '') = 'ABANDONED' AND {QUEUED}) OR coalesce(c.dial_status, '') = 'CANCEL')"
+
+#: Offered: a finished inbound call that entered a queue or rang a dial target.
+OFFERED = f"({INBOUND} AND {FINISHED} AND {WAITED})"
 #: Answered: offered and connected.
 ANSWERED = f"({OFFERED} AND {CONNECTED})"
 #: Abandoned: offered, not answered, and the caller hung up while waiting in
 #: the queue or while the target rang. A queue timeout, full or join-empty
 #: exit followed by a hangup elsewhere is not an abandon.
-ABANDONED = (f"({OFFERED} AND NOT {CONNECTED} AND "
-             "(coalesce(c.queue_status, '') = 'ABANDONED' OR coalesce(c.dial_status, '') = 'CANCEL'))")
+ABANDONED = f"({OFFERED} AND NOT {CONNECTED} AND {GAVE_UP})"
 #: Wait: in the queue (``queue_wait``) or while the target rang (``ring_time``).
 WAIT = "coalesce(c.queue_wait, c.ring_time)"
 #: Talk: from answer to the end of the bridge, for answered calls.
@@ -42,6 +56,24 @@ TALK = f"(CASE WHEN {ANSWERED} THEN c.talk_time END)"
 SHORT_ABANDON = f"({ABANDONED} AND coalesce({WAIT}, 0) <= :short_abandon)"
 #: Answered within ``:service_level`` seconds of waiting (an unknown wait is not within).
 WITHIN_SERVICE_LEVEL = f"({ANSWERED} AND {WAIT} <= :service_level)"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The seconds the measures are counted with: an abandon within
+    ``short_abandon`` is short; an answer within ``service_level`` is in
+    the service level (the ``reports:`` section of config.yaml)."""
+
+    short_abandon: float = 5.0
+    service_level: float = 20.0
+
+    def params(self) -> dict[str, float]:
+        """The SQL parameters ``:short_abandon`` and ``:service_level``."""
+        return {"short_abandon": self.short_abandon, "service_level": self.service_level}
+
+
+#: Five seconds for a short abandon, twenty for the service level.
+DEFAULT_THRESHOLDS = Thresholds()
 
 
 def count_if(condition: str) -> str:

@@ -118,7 +118,7 @@ def test_a_browser_draws_the_summary_with_its_table_and_charts(tmp_path: Path) -
     dom = Dom()
     dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
     assert dom.scripts == 0
-    assert dom.rows[0][:3] == ["Hour", "Calls", "Answered"]
+    assert dom.rows[0][:4] == ["Hour", "Calls", "Offered", "Answered"]  # the page has every column
     assert len(dom.rows) == 1 + len(built.rows) + 1  # header, one row per hour, totals
     assert dom.rows[-1][:2] == ["total", "60"]
     assert dom.bars == 24 + len(built.charts[1].labels)  # hours, outcomes

@@ -1,0 +1,203 @@
+"""The measures of agi/storage/call_measures.py summed per group of calls,
+and the ratios made from those sums (docs/reports.md#definitions).
+
+Interface, for every report that counts calls:
+
+- ``aggregate(reader, filters, by, thresholds, direction=None)`` returns a
+  list of ``Group``: the calls ``filters`` select (and, with ``direction``,
+  only ``inbound`` or only ``outbound`` ones) grouped by the dimensions
+  ``by`` (names from ``DIMENSIONS``; ``()`` makes one group of every call).
+  ``Group.key`` has one value per dimension, in the order of ``by``;
+  ``Group.sums`` has every name of ``SUMS``. A group with no call is
+  absent. Groups come in the order of their keys (``sort_value``).
+- Key values: ``flow``, ``queue``, ``agent``, ``status`` as stored (None
+  when empty); ``version`` ``flow@version``; ``outcome`` a word of
+  ``queries.OUTCOMES``; ``direction`` ``inbound`` or ``outbound``; ``day``
+  ``2025-03-10``; ``weekday`` ``Mon`` ... ``Sun``; ``hour`` ``00`` ... ``23``
+  (the hour of the day); ``interval15``, ``interval30`` and ``interval60``
+  the aware datetime, in the report's zone, at which the interval starts.
+  Times are the call's start in ``filters.tz``, daylight saving time
+  included.
+- Sums: the counts and seconds of ``call_measures.MEASURES`` (offered,
+  answered, abandoned, short_abandoned, answered_in_sl, wait_answered_s,
+  waits_answered, talk_s, talked), counted with ``thresholds``, and calls,
+  hung_up, failed, duration_s, timed (calls with a duration),
+  max_duration_s, first_at and last_at (CDR UTC text). Counts and seconds
+  are numbers (0 when nothing counted); ``max_duration_s``, ``first_at``
+  and ``last_at`` are None for groups with no such value. ``combine``
+  adds groups up.
+- Ratios (``asr``, ``abandon_rate``, ``service_level`` in percent;
+  ``acd``, ``asa``, ``aht`` in seconds) take one group's sums, or
+  ``combine``'s, never an average of averages; None when there is nothing
+  to divide by.
+
+The calls table answers by default. A pre-aggregated table may answer
+instead, when it holds the dimensions asked for, was counted with the same
+thresholds, and can apply the filters: it must give the same groups and
+sums as the calls table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+from agi.reports import queries as q
+from agi.reports.db import CdrReader, ReportError
+from agi.reports.localtime import shift_sql
+from agi.reports.model import Filters
+from agi.reports.timerange import UTC, parse_stored
+from agi.storage.call_measures import DEFAULT_THRESHOLDS, Thresholds
+
+__all__ = ["DEFAULT_THRESHOLDS", "DIMENSIONS", "SUMS", "WEEKDAYS", "Group", "Thresholds", "abandon_rate", "acd", "aggregate", "aht",
+           "asa", "asr", "combine", "service_level", "sort_value"]
+
+DIMENSIONS = tuple(q.GROUPS)
+SUMS = tuple(q.SUMS)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+INTERVALS = {"interval15": 15, "interval30": 30, "interval60": 60}
+#: Sums that are no counts: the largest, the first and the last.
+_MAXIMA, _MINIMA = ("max_duration_s", "last_at"), ("first_at",)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of calls: its key (a value per dimension) and its sums."""
+
+    key: tuple[Any, ...]
+    sums: Mapping[str, Any]
+
+
+def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
+              direction: str | None = None) -> list[Group]:
+    """The sums of ``SUMS`` per group of ``by`` over the calls ``filters``
+    (and ``direction``) select, counted with ``thresholds``."""
+    unknown = [name for name in by if name not in q.GROUPS]
+    if unknown or (direction is not None and direction not in q.DIRECTIONS):
+        raise ReportError(f"cannot group by {', '.join(unknown) or direction!r}; "
+                          f"choose among {', '.join(DIMENSIONS)}")
+    clause, params = q.where(filters, dialect=reader.dialect)
+    if direction is not None:
+        clause += f" AND {q.DIRECTIONS[direction]}"
+    params.update(thresholds.params())
+    parts = time_parts(reader, filters, params) if by else {}
+    keys = [f"{reader.sql(q.GROUPS[name], **parts)} AS k{i}" for i, name in enumerate(by)]
+    sums = [f"{sql} AS {name}" for name, sql in q.SUMS.items()]
+    group_by = f"\nGROUP BY {', '.join(str(i + 1) for i in range(len(by)))}" if by else ""
+    sql = reader.sql(q.AGGREGATE, columns=",\n       ".join(keys + sums), where=clause, group_by=group_by)
+    groups = []
+    for row in reader.rows(sql, params):
+        values = tuple(row)
+        sums_row = _numbers(dict(zip(q.SUMS, values[len(by):])))
+        if sums_row["calls"]:
+            groups.append(Group(tuple(_key(name, value, filters) for name, value in zip(by, values)), sums_row))
+    return sorted(groups, key=lambda g: tuple(sort_value(name, v) for name, v in zip(by, g.key)))
+
+
+def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> dict[str, str]:
+    """The SQL pieces of the time dimensions (``local``, ``offset``,
+    ``weekday``, ``intervalN``), exact over the calls the filters can
+    select; their parameters go into ``params``."""
+    first, last = reader.rows(q.TIME_SPAN)[0]
+    low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
+    high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
+    low = low or high or datetime.now(UTC)
+    shift = shift_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
+    local = reader.dialect.local_time("c.started_at", shift)
+    parts = {"local": local, "offset": reader.dialect.offset_seconds(shift), "weekday": reader.dialect.weekday(local)}
+    parts.update({name: reader.dialect.interval_start(local, minutes) for name, minutes in INTERVALS.items()})
+    return parts
+
+
+def _key(name: str, value: Any, filters: Filters) -> Any:
+    if value is None:
+        return None
+    if name == "weekday":
+        return WEEKDAYS[int(value) - 1]
+    if name in INTERVALS:
+        day, minute, seconds = str(value).split(" ")  # 2025-03-10 09:15 3600
+        offset = timezone(timedelta(seconds=int(seconds)))
+        return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(filters.tz or UTC)
+    return value
+
+
+def sort_value(name: str, value: Any) -> tuple[int, Any]:
+    """The order of a dimension's values: None first, weekdays Monday first,
+    times and text ascending."""
+    if value is None:
+        return (0, "")
+    if name == "weekday":
+        return (1, WEEKDAYS.index(value))
+    if isinstance(value, datetime):
+        return (1, value.timestamp())
+    return (1, str(value))
+
+
+def _numbers(sums: dict[str, Any]) -> dict[str, Any]:
+    """Counts as ints and seconds as floats (0 when nothing was counted);
+    maxima and first/last as they are."""
+    for name, value in sums.items():
+        if name in _MAXIMA or name in _MINIMA:
+            sums[name] = float(value) if name == "max_duration_s" and value is not None else value
+        elif name.endswith("_s"):
+            sums[name] = float(value or 0)
+        else:
+            sums[name] = int(value or 0)
+    return sums
+
+
+def combine(groups: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The sums of several groups (each a ``Group.sums``) as one."""
+    total: dict[str, Any] = {name: 0 for name in SUMS}
+    total.update(dict.fromkeys(_MAXIMA + _MINIMA))
+    for sums in groups:
+        for name in SUMS:
+            value = sums[name]
+            if name not in _MAXIMA + _MINIMA:
+                total[name] += value
+            elif value is not None and total[name] is not None:
+                total[name] = max(total[name], value) if name in _MAXIMA else min(total[name], value)
+            elif value is not None:
+                total[name] = value
+    return total
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+def _percent(part: float, whole: float) -> float | None:
+    share = _ratio(part, whole)
+    return None if share is None else 100.0 * share
+
+
+def asr(sums: Mapping[str, Any]) -> float | None:
+    """ASR: answered / offered, in percent."""
+    return _percent(sums["answered"], sums["offered"])
+
+
+def abandon_rate(sums: Mapping[str, Any]) -> float | None:
+    """(abandoned - short abandons) / (offered - short abandons), in percent."""
+    short = sums["short_abandoned"]
+    return _percent(sums["abandoned"] - short, sums["offered"] - short)
+
+
+def service_level(sums: Mapping[str, Any]) -> float | None:
+    """Answered within the service level / (offered - short abandons), in percent."""
+    return _percent(sums["answered_in_sl"], sums["offered"] - sums["short_abandoned"])
+
+
+def acd(sums: Mapping[str, Any]) -> float | None:
+    """ACD: DUR (talk time of the answered calls) / the answered calls whose talk time is known."""
+    return _ratio(sums["talk_s"], sums["talked"])
+
+
+def asa(sums: Mapping[str, Any]) -> float | None:
+    """ASA: the mean wait of the answered calls whose wait is known."""
+    return _ratio(sums["wait_answered_s"], sums["waits_answered"])
+
+
+def aht(sums: Mapping[str, Any]) -> float | None:
+    """AHT: talk + hold + wrap-up per answered call. Asterisk tells AGI no
+    hold or wrap-up time, so here AHT is the talk time: ACD."""
+    return acd(sums)

@@ -1,0 +1,41 @@
+"""The zone a report is counted in when ``--tz`` names none: the config's
+``reports.timezone``, else the flows' ``timezone`` when every flow has the
+same one, else UTC. Never the machine's zone: the same command gives the
+same figures on every machine (docs/reports.md#choosing-calls)."""
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from agi.engine.model import Flow
+from agi.loading.loader import flow_files, read_document
+from agi.loading.schedules_file import is_schedules_document
+from agi.loading.yamlio import MarkedMap
+
+DEFAULT = "UTC"
+
+
+def default_zone_name(configured: str | None, flows: Path) -> str:
+    """``configured`` when set, else the one ``timezone`` of the flows in
+    the folder ``flows``, else UTC. A flow without ``timezone`` is in UTC;
+    files that cannot be read, and schedules files, are no flows; a zone
+    that does not exist counts as UTC."""
+    if configured:
+        return configured
+    if not flows.is_dir():
+        return DEFAULT
+    zones = set()
+    for file in flow_files([flows]):
+        document, errors = read_document(file)
+        if errors or not isinstance(document, MarkedMap) or is_schedules_document(document):
+            continue
+        zone = document.get("timezone", Flow.timezone)
+        zones.add(zone if isinstance(zone, str) else DEFAULT)
+    if len(zones) != 1:
+        return DEFAULT
+    name = zones.pop()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return DEFAULT  # an invalid flow, which the server does not load either
+    return name

@@ -1,0 +1,134 @@
+"""``fcr`` and ``tracking``: callers told apart by their E.164 number, on
+calls whose figures are worked out by hand, on both backends."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cdr_builder import CdrBuilder, utc
+
+from agi.reports import run_report
+from agi.reports.callers import caller_identity
+from agi.reports.model import Filters, Report
+from agi.reports.timerange import moment, zone
+
+NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
+MADRID = zone("Europe/Madrid")
+ANSWERED: dict[str, Any] = {"queue": "sales", "queue_status": "ANSWERED", "queue_wait": 10, "talk_time": 100}
+
+
+@pytest.fixture
+def cdr(database: Path) -> CdrBuilder:
+    return CdrBuilder(database)
+
+
+def run(cdr: CdrBuilder, kind: str, since: str | None = None, until: str | None = None, **options: Any) -> Report:
+    tz, name = MADRID
+    filters = Filters(moment(since, NOW, tz) if since else None, moment(until, NOW, tz, end=True) if until else None,
+                      tz=tz, tz_name=name)
+    return run_report(cdr.path, kind, filters, NOW, **options)
+
+
+def test_one_caller_whatever_the_spelling_of_the_number() -> None:
+    identity = caller_identity("ES")
+    assert identity("+34600111222", "+34600111222") == "+34600111222"
+    assert identity("0034600111222", None) == "+34600111222"  # a row written before caller_e164
+    assert identity("600111222", None) == "+34600111222"
+    assert identity("alice", None) == "alice"  # no phone number: the caller ID as written
+    assert identity("anonymous", None) is None and identity("", None) is None
+
+
+def add_first_calls(cdr: CdrBuilder) -> None:
+    """The period is Monday 10 March in Madrid: 09 March 23:00 to 10 March 23:00 UTC."""
+    cdr.add("2025-03-10 08:00:00", caller="+34600000001", caller_e164="+34600000001", **ANSWERED)  # A
+    cdr.add("2025-03-10 20:00:00", caller="0034600000001")  # A again 12 h later (an old row): repeated
+    cdr.add("2025-03-10 09:00:00", caller="600000002", caller_e164="+34600000002", **ANSWERED)  # B
+    cdr.add("2025-03-11 10:00:00", caller="600000002", caller_e164="+34600000002")  # 25 h later: resolved
+    cdr.add("2025-03-10 10:00:00", caller="600000003", queue="sales", queue_status="ABANDONED",
+            queue_wait=30)  # C: unreached, although...
+    cdr.add("2025-03-10 11:00:00", caller="600000003", **ANSWERED)  # ...answered an hour later
+    cdr.add("2025-03-09 22:00:00", caller="600000004", **ANSWERED)  # D, before the period
+    cdr.add("2025-03-10 09:00:00", caller="600000004", **ANSWERED)  # D's first call in it: resolved
+    cdr.add("2025-03-10 12:00:00", caller="600000005", blocked="block")  # E: unreached
+    cdr.add("2025-03-10 22:30:00", caller="600000007", **ANSWERED)  # G, 23:30 in Madrid
+    cdr.add("2025-03-11 05:00:00", caller="600000007")  # after the period, within 24 h: repeated
+    cdr.add("2025-03-10 13:00:00", caller="anonymous", **ANSWERED)  # no caller
+    cdr.add("2025-03-10 14:00:00", caller="600000008", flow="campaign", direction="outbound",
+            dial_status="ANSWER")  # a campaign leg: no caller of ours
+
+
+def test_fcr_is_the_share_of_answered_first_calls_not_followed_by_another_call(cdr: CdrBuilder) -> None:
+    add_first_calls(cdr)
+    totals = run(cdr, "fcr", since="2025-03-10", until="2025-03-10").totals
+    assert totals is not None
+    assert (totals["callers"], totals["answered"], totals["unreached"]) == (6, 4, 2)  # A B C D E G; C E
+    assert (totals["resolved"], totals["repeated"], totals["open"], totals["repeat_calls"]) == (2, 2, 0, 2)
+    assert totals["fcr_pct"] == 50.0  # B and D of A, B, D, G
+
+
+def test_fcr_groups_by_the_outcome_of_the_first_call(cdr: CdrBuilder) -> None:
+    add_first_calls(cdr)
+    rows = {row["key"]: row for row in run(cdr, "fcr", since="2025-03-10", until="2025-03-10", by="outcome").rows}
+    assert {key: row["callers"] for key, row in rows.items()} == {"answered": 4, "abandoned": 1, "blocked": 1}
+    assert rows["abandoned"]["fcr_pct"] is None and rows["abandoned"]["unreached"] == 1
+
+
+def test_an_answered_first_call_whose_window_has_not_ended_is_open(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-20 11:00:00", caller="600000009", **ANSWERED)  # an hour before NOW
+    cdr.add("2025-03-20 11:30:00", caller="600000010", status="in_progress", duration=None)  # still running
+    totals = run(cdr, "fcr", since="2025-03-20").totals
+    assert totals is not None
+    assert (totals["callers"], totals["open"], totals["unreached"], totals["resolved"]) == (2, 1, 1, 0)
+    assert totals["fcr_pct"] is None
+
+
+def add_tracked(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-05 08:00:00", caller="0034611111111")  # X, before the period (an old row)
+    cdr.add("2025-03-10 08:00:00", caller="+34611111111", caller_e164="+34611111111", **ANSWERED)
+    cdr.add("2025-03-10 09:00:00", caller="+34611111111", caller_e164="+34611111111", queue="sales",
+            queue_status="TIMEOUT", queue_wait=300)
+    cdr.add("2025-03-10 10:00:00", caller="611111111", dial_status="CANCEL", ring_time=12)  # an old row
+    cdr.add("2025-03-10 08:30:00", caller="612222222", caller_e164="+34612222222")  # Y: new
+    cdr.add("2025-03-10 08:40:00", caller="anonymous")
+    cdr.add("2025-03-10 08:50:00", caller="612222222", flow="campaign", direction="outbound")
+
+
+def test_tracking_adds_up_each_callers_calls_whatever_the_spelling(cdr: CdrBuilder) -> None:
+    add_tracked(cdr)
+    rows = {row["caller"]: row for row in run(cdr, "tracking", since="2025-03-10").rows}
+    assert set(rows) == {"+34611111111", "+34612222222"}
+    x, y = rows["+34611111111"], rows["+34612222222"]
+    assert (x["calls"], x["answered"], x["wait_s"], x["max_wait_s"], x["talk_s"]) == (3, 1, 322, 300, 100)
+    assert (x["last_outcome"], x["last_call"], x["first_call"]) == (
+        "abandoned", utc("2025-03-10 10:00:00"), utc("2025-03-10 08:00:00"))
+    assert (y["calls"], y["answered"], y["wait_s"], y["talk_s"], y["last_outcome"]) == (1, 0, None, None,
+                                                                                          "self_service")
+
+
+def test_tracking_marks_callers_who_called_before_the_period_as_returning(cdr: CdrBuilder) -> None:
+    add_tracked(cdr)
+    report = run(cdr, "tracking", since="2025-03-10", charts=True)
+    assert {row["caller"]: row["returning"] for row in report.rows} == {"+34611111111": True,
+                                                                        "+34612222222": False}
+    assert (report.charts[1].labels, report.charts[1].values) == (["new", "returning"], [1, 1])
+    everything = run(cdr, "tracking")  # no start: nobody called before it
+    assert [row["returning"] for row in everything.rows] == [False, False]
+    assert [row["calls"] for row in everything.rows] == [4, 1]
+
+
+def test_tracking_orders_by_calls_then_latest_call_and_keeps_the_limit(cdr: CdrBuilder) -> None:
+    add_tracked(cdr)
+    cdr.add("2025-03-10 11:00:00", caller="613333333", caller_e164="+34613333333")
+    assert [r["caller"] for r in run(cdr, "tracking", since="2025-03-10").rows] == [
+        "+34611111111", "+34613333333", "+34612222222"]
+    assert [r["caller"] for r in run(cdr, "tracking", since="2025-03-10", limit=1).rows] == ["+34611111111"]
+    assert [r["caller"] for r in run(cdr, "tracking", since="2025-03-10", min_calls=2).rows] == ["+34611111111"]
+
+
+def test_a_wider_window_turns_a_later_call_into_a_call_again(cdr: CdrBuilder) -> None:
+    add_first_calls(cdr)
+    totals = run(cdr, "fcr", since="2025-03-10", until="2025-03-10", window_hours=48).totals
+    assert totals is not None
+    assert (totals["resolved"], totals["repeated"], totals["repeat_calls"]) == (1, 3, 3)  # B's call 25 h later
