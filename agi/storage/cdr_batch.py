@@ -81,20 +81,27 @@ def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: lis
     """All rows at once in a savepoint; when one row is bad, undo the group
     and apply its ``operations()`` one by one, so only the bad one is dropped.
     Rows go up to 64 a statement (row_counts): one statement is one step of
-    SQLite's, which lets the reactor have the GIL once, not once a row."""
-    conn.execute("SAVEPOINT many")
+    SQLite's, which lets the reactor have the GIL once, not once a row.
+    On PostgreSQL, unguarded, there is no savepoint (two round trips fewer):
+    a bad row raises RowAborted and the batch is applied again, guarded."""
+    saved = guarded or isinstance(conn, sqlite3.Connection)
+    if saved:
+        conn.execute("SAVEPOINT many")
     try:
         for sql, values in _multi_row(table, params):
             conn.execute(sql, values)
     except _ROW_ERRORS as exc:
         if connections.trouble(exc):
             raise
+        if not saved:
+            raise RowAborted(f"{table[0]}: {exc}") from exc
         conn.execute("ROLLBACK TO many")
         conn.execute("RELEASE many")
         for op, arg in operations():
             _apply(conn, op, arg, guarded)
         return
-    conn.execute("RELEASE many")
+    if saved:
+        conn.execute("RELEASE many")
 
 
 def _multi_row(table: tuple[str, tuple[str, ...], str],
