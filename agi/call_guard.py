@@ -82,6 +82,8 @@ def _runs_code(name: str, argument: str) -> bool:
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
 
+#: What a do-not-call result blocks.
+_CAN_CALL = frozenset({DIALS, HIDDEN})
 #: Each verb as the CDR names it, made once: commands use a handful of verbs.
 _VERB_NAMES: dict[str, str] = {}
 
@@ -148,7 +150,9 @@ class CallGuard:
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
-        if kinds & {DIALS, HIDDEN} and self.blocked_by is not None:
+        if not kinds:
+            return None  # most commands can neither call, record nor run hidden code
+        if kinds & _CAN_CALL and self.blocked_by is not None:
             said = "did not finish" if self.blocked_by == UNFINISHED else f"said {self.blocked_by}"
             return Refusal(name, DO_NOT_CALL, f"{name} refused: a do-not-call check of this call {said}; "
                                               f"nothing that can place a call is sent for the rest of the call")

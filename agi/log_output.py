@@ -49,6 +49,18 @@ class BoundedFormatter(logging.Formatter):
     def __init__(self, fmt: str = LOG_FORMAT, max_message: int = MAX_MESSAGE) -> None:
         super().__init__(fmt)
         self.max_message = max_message
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """``logging.Formatter.formatTime``, the second formatted once for
+        all the lines of that second (a busy server writes hundreds)."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, time.strftime(self.default_time_format, self.converter(record.created)))
+        msec = self.default_msec_format
+        return self._second[1] if msec is None else msec % (self._second[1], record.msecs)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = shorten(record.message, self.max_message)

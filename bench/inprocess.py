@@ -93,7 +93,7 @@ def record_call(factory: FastAGIFactory, flow: str) -> tuple[str, list[bytes]]:
 
 def one_call(factory: FastAGIFactory, environment: str, replies: list[bytes], n: int) -> None:
     proto, transport = connect(factory)
-    proto.dataReceived(environment.replace("NUMBER", str(n)).encode())
+    proto.dataReceived(environment.replace("NUMBER", f"{n:08d}").encode())
     for reply in replies:
         proto.dataReceived(reply)
     if not transport.disconnecting:

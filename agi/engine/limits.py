@@ -55,7 +55,10 @@ _gc = {"seconds": 0.0, "started": -1.0}
 
 def _on_gc(phase: str, _info: Mapping[str, Any]) -> None:
     """Keep a total of the CPU time garbage collection takes, so that a
-    collection that happens during a render is not held against it."""
+    collection that happens during a render is not held against it.
+    Outside a render (most collections) there is nothing to count."""
+    if _BUDGET.get() is None:
+        return
     if phase == "start":
         _gc["started"] = time.thread_time()
     elif _gc["started"] >= 0:

@@ -29,6 +29,8 @@ STEP_FAILURES: tuple[type[Exception], ...] = (ChannelHungUp, AgiCommandError, Re
 def check_record(columns: Mapping[str, Any]) -> None:
     """ValueError unless every name is a built-in CDR column steps may set
     (see docs/cdr.md)."""
+    if not columns or RECORD_COLUMNS.issuperset(columns):
+        return
     unknown = set(columns) - RECORD_COLUMNS
     if unknown:
         raise ValueError(f"not CDR columns steps may set: {', '.join(sorted(unknown))}")

@@ -178,7 +178,7 @@ class ListAdmin:
             self._clear_staging()
         if old_id is not None:
             self._purge(old_id)
-        self._shrink_wal()
+        self._after_import()
         return result
 
     def _stage(self, rows: Iterable[tuple[str, str | None]]) -> int:
@@ -232,7 +232,7 @@ class ListAdmin:
             if removed < PURGE_CHUNK:
                 return
 
-    def _shrink_wal(self) -> None:
+    def _after_import(self) -> None:
         """Copy the import out of the WAL and truncate it, without waiting
         for readers (a reader in the way leaves it for a later checkpoint)."""
         self.conn.execute("PRAGMA busy_timeout = 0")

@@ -29,20 +29,37 @@ MARK_INTERRUPTED = (  # the literal status, so that SQLite uses IN_PROGRESS_INDE
 )
 
 
-def insert_sql(table: str, columns: tuple[str, ...], key: str) -> str:
-    """``INSERT INTO table (a, b) VALUES (?, ?) ON CONFLICT (key) DO NOTHING``:
-    positional parameters, which SQLite binds without looking each name up
-    in a dict; a row written again (a batch retried after its commit was
-    not acknowledged, a journal replayed) changes nothing. The same text
-    runs on PostgreSQL."""
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+#: Parameters one statement binds at most: SQLite before 3.32 allows no more.
+MAX_PARAMETERS = 999
+
+
+def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int = 1) -> str:
+    """``INSERT INTO table (a, b) VALUES (?, ?) ON CONFLICT (key) DO NOTHING``,
+    with ``rows`` rows of parameters: positional parameters, which SQLite
+    binds without looking each name up in a dict; a row written again (a
+    batch retried after its commit was not acknowledged, a journal
+    replayed) changes nothing. The same text runs on PostgreSQL."""
+    one = f"({', '.join('?' * len(columns))})"
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)} "
             f"ON CONFLICT ({key}) DO NOTHING")
 
 
-STEP_KEY = "CREATE UNIQUE INDEX IF NOT EXISTS idx_call_steps_call_seq_unique ON call_steps (call, seq)"
+def row_counts(columns: int) -> tuple[int, ...]:
+    """How many rows one multi-row insert of a table with ``columns``
+    columns takes: powers of 4, largest first, within MAX_PARAMETERS.
+    A few statement texts, so that each is prepared once and cached."""
+    counts = [1]
+    while counts[-1] * 4 * columns <= MAX_PARAMETERS:
+        counts.append(counts[-1] * 4)
+    return tuple(reversed(counts))
 
-INSERT_CALL = insert_sql("calls", tuple(CALL_COLUMNS), "id")
-INSERT_STEP = insert_sql("call_steps", STEP_FIELDS, "call, seq")
+
+STEP_KEY = "CREATE UNIQUE INDEX IF NOT EXISTS idx_call_steps_call_seq_unique ON call_steps (call, seq)"
+#: The calls table, its columns and its key; the same of call_steps.
+CALL_TABLE = ("calls", tuple(CALL_COLUMNS), "id")
+STEP_TABLE = ("call_steps", STEP_FIELDS, "call, seq")
+INSERT_CALL = insert_sql(*CALL_TABLE)
+INSERT_STEP = insert_sql(*STEP_TABLE)
 
 
 def call_values(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage import connections
 from agi.storage.cdr_admission import MAX_PENDING, Admission
-from agi.storage.cdr_batch import OPERATIONS, apply_batch
+from agi.storage.cdr_batch import OPERATIONS, RowAborted, apply_batch
 from agi.storage.cdr_schema import mark_interrupted
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
@@ -366,7 +366,12 @@ class FilesBlocked(sqlite3.OperationalError):
 
 def _commit(conn: Any, batch: list[tuple[str, Any]]) -> None:
     conn.execute("BEGIN IMMEDIATE")
-    apply_batch(conn, batch)
+    try:
+        apply_batch(conn, batch)
+    except RowAborted:  # PostgreSQL: a bad row aborted the transaction
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        apply_batch(conn, batch, guarded=True)
     conn.execute("COMMIT")
 
 

@@ -13,12 +13,11 @@ from typing import Any, Callable
 import pytest
 import sqlite_utils
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
 
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.phone import spellings
-from agi.server.database_threads import DatabaseThreads, ThreadedHistory
+from agi.server.database_threads import ThreadedHistory
 from agi.services import CallHistorySummary, HistoryQuery, HistoryUnavailable
 from agi.sim.transport import run_sync
 from agi.storage.cdr_schema import ensure_schema
@@ -27,6 +26,7 @@ from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_paramet
 from agi.storage.migrations import upgrade
 from agi.vocabulary import iso
 from support import table_rows
+from support.held_pool import HeldReactor, held_threads, server_services
 
 NOW = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
 NUMBER = "+34600111222"
@@ -164,40 +164,6 @@ def test_the_simulation_reads_the_database_without_writing(calls: Callable[..., 
 
 # -- agiflow serve: in a thread, with a timeout -----------------------------------------
 
-class _Pool:
-    """A thread pool that runs nothing until the test says."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[Any, ...]] = []
-
-    def callInThreadWithCallback(self, on_result: Any, function: Any, *args: Any) -> None:
-        self.waiting.append((on_result, function, args))
-
-    def run_all(self) -> None:
-        for on_result, function, args in self.waiting:
-            try:
-                on_result(True, function(*args))
-            except Exception as exc:  # handed over as a thread would
-                on_result(False, exc)
-
-
-class _Reactor(MemoryReactorClock):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pool = _Pool()
-
-    def getThreadPool(self) -> _Pool:
-        return self.pool
-
-    def callFromThread(self, function: Any, *args: Any) -> None:
-        function(*args)
-
-
-def _threads(reactor: _Reactor) -> DatabaseThreads:
-    """The server's database threads over the test's pool."""
-    return DatabaseThreads(reactor, 9.0, pool=reactor.pool)
-
-
 class _Reader:
     def __init__(self) -> None:
         self.threads: list[HistoryQuery] = []
@@ -208,16 +174,16 @@ class _Reader:
 
 
 def test_the_server_reads_history_in_a_thread_not_on_the_reactor() -> None:
-    reactor, reader = _Reactor(), _Reader()
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(reader, _threads(reactor)).lookup(query()))
+    reactor, reader = HeldReactor(), _Reader()
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(reader, held_threads(reactor)).lookup(query()))
     assert reader.threads == [] and not looking.called  # handed to the pool, the reactor goes on
     reactor.pool.run_all()
     assert looking.result.calls == 3
 
 
 def test_the_server_gives_up_on_a_lookup_after_its_timeout() -> None:
-    reactor = _Reactor()
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(_Reader(), _threads(reactor)).lookup(query(timeout=0.5)))
+    reactor = HeldReactor()
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(_Reader(), held_threads(reactor)).lookup(query(timeout=0.5)))
     reactor.advance(0.49)
     assert not looking.called
     reactor.advance(0.02)
@@ -227,13 +193,13 @@ def test_the_server_gives_up_on_a_lookup_after_its_timeout() -> None:
 
 
 def test_a_failing_thread_is_a_history_unavailable() -> None:
-    reactor = _Reactor()
+    reactor = HeldReactor()
 
     class Broken:
         def summary(self, query: HistoryQuery) -> CallHistorySummary:
             raise HistoryUnavailable("database is locked")
 
-    looking = defer.Deferred.fromCoroutine(ThreadedHistory(Broken(), _threads(reactor)).lookup(query()))
+    looking = defer.Deferred.fromCoroutine(ThreadedHistory(Broken(), held_threads(reactor)).lookup(query()))
     reactor.pool.run_all()
     failure = looking.result
     looking.addErrback(lambda _: None)
@@ -241,16 +207,5 @@ def test_a_failing_thread_is_a_history_unavailable() -> None:
 
 
 def test_the_server_wraps_its_database_history_in_threads(tmp_path: Path) -> None:
-    from agi.config import Config
-    from agi.loading.library import FlowLibrary
-    from agi.server.service import make_service
-    from agi.storage.cdr_writer import CdrStore
-
-    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=tmp_path / "cdr.db")
-    store = CdrStore(config.database)
-    store.open()
-    try:
-        server = make_service(config, FlowLibrary(config.flows), store, MemoryReactorClock())
-        assert isinstance(server.factory.services.history, ThreadedHistory)
-    finally:
-        store.close()
+    with server_services(tmp_path / "cdr.db") as services:
+        assert isinstance(services.history, ThreadedHistory)

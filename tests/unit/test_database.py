@@ -313,6 +313,24 @@ def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_wi
     assert time.monotonic() - started < 1.0
 
 
+# -- number lists ------------------------------------------------------------------------
+
+def test_an_import_leaves_the_database_ready_for_the_next_lookups(database: Any) -> None:
+    """PostgreSQL has statistics of the entries (the planner probes the
+    index: no autovacuum needed); SQLite has the import out of its WAL."""
+    upgrade(database)
+    with list_admin(database) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("".join(f"6001{n:05d}\n" for n in range(500))),
+                                                      Normaliser("ES"), ReadReport()))
+    if isinstance(database, PostgresUrl):
+        assert rows_of(database, "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                                 "WHERE relname = 'list_entries'") == [(True,)]
+    else:
+        wal = Path(f"{database}-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+    assert number_lists(database, "ES").match("robinson", "600100499") is not None
+
+
 # -- URLs ------------------------------------------------------------------------------------
 
 def test_a_postgresql_url_is_kept_whole_and_shown_without_its_password(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from agi.log_output import (MAX_MESSAGE, BatchedStreamHandler, BoundedFormatter, RateLimitedWarnings,
+from agi.log_output import (LOG_FORMAT, MAX_MESSAGE, BatchedStreamHandler, BoundedFormatter, RateLimitedWarnings,
                             batched_stderr, flush_batched)
 
 
@@ -129,6 +131,17 @@ def test_a_message_is_cut_at_its_limit_and_its_traceback_kept() -> None:
         record.exc_info = sys.exc_info()
     text = formatter.format(record)
     assert text.startswith("y" * (MAX_MESSAGE - 1) + "\u2026\nTraceback") and text.endswith("ValueError: boom")
+
+
+@given(st.lists(st.floats(min_value=1_500_000_000, max_value=2_500_000_000), min_size=1, max_size=20))
+def test_each_line_has_the_time_logging_itself_writes(moments: list[float]) -> None:
+    """The second is formatted once for all its lines: the text is still
+    logging.Formatter's, whatever the order of the records' times."""
+    ours, theirs = BoundedFormatter(), logging.Formatter(LOG_FORMAT)
+    for moment in sorted(moments) + moments + [moments[0] + 0.5, moments[0] + 1]:
+        record = _record("x")
+        record.created, record.msecs = moment, (moment - int(moment)) * 1000
+        assert ours.format(record) == theirs.format(record)
 
 
 def test_a_record_whose_arguments_do_not_fit_is_written_with_them_instead_of_a_logging_error() -> None:
