@@ -12,8 +12,9 @@ with COPY, and lookup latency under load.
    milliseconds per call, and PostgreSQL's: that of the backends serving
    the server's connections (its CDR writer, its lookups), from /proc.
 3. Lookups under load: the ``lookup`` step of every call, as the server
-   recorded its duration in ``call_steps`` (the hop to a database thread
-   and back included: what a call waits); during the PostgreSQL run, 4
+   recorded its duration in ``call_steps`` (sent and read on the server's
+   reactor since 2026-12-05, before that through a database thread: what a
+   call waits); during the PostgreSQL run, 4
    threads of this process looking numbers up in the imported list through
    ``PostgresNumberLists`` (the server's store), half listed, half not,
    and a fifth sending ``SELECT 1`` at the same pace: the floor of a round

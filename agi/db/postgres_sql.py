@@ -88,10 +88,11 @@ TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = 
 
 #: The list's id and prefix lengths, and the notes of the entries among the
 #: probed keys (an array; '' for an entry without a note). No row: no list.
+#: A list's prefix lengths and its entries among the probed keys, as a JSON
+#: array of [number, note] (one text format for the pool and the reactor).
 MATCH = (
-    "SELECT l.id, l.prefix_lengths, "
-    "ARRAY(SELECT e.number || chr(9) || coalesce(e.note, '') FROM list_entries e "
-    "WHERE e.list_id = l.id AND e.number = ANY(CAST(? AS text[]))) "
+    "SELECT l.prefix_lengths, coalesce((SELECT json_agg(json_build_array(e.number, coalesce(e.note, ''))) "
+    "FROM list_entries e WHERE e.list_id = l.id AND e.number = ANY(CAST(? AS text[]))), '[]') "
     "FROM number_lists l WHERE l.name = ?"
 )
 HAS_LISTS = "SELECT to_regclass('number_lists') IS NOT NULL"

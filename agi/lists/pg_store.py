@@ -1,10 +1,11 @@
 """Reading number lists from PostgreSQL: ``PostgresNumberLists.match``.
 
 One statement per lookup (the list, its prefix lengths and the entries
-among the probed keys come from one snapshot) on a connection borrowed
-from a small pool, so that several threads may look up at once: the
-server calls it from its database threads, never from the reactor
-(agi/server/database_threads.py). Nothing is cached between lookups but
+among the probed keys come from one snapshot). ``match`` runs it on a
+connection borrowed from a small pool, so that several threads may look up
+at once (the command line, benchmarks); the server sends the same
+statement from its reactor thread with libpq's non-blocking calls, driving
+the same ``plan`` (agi/server/pg_reactor.py). Nothing is cached between lookups but
 the prefix lengths each list had, which every lookup checks again: an
 import or an added entry is seen by the very next lookup on every node.
 Any problem (no such list, server down, too slow) is ``ListUnavailable``,
@@ -13,7 +14,7 @@ so that do-not-call checks fail closed.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable
+from typing import Any, Generator, Iterable
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -27,6 +28,17 @@ from agi.services import ListHit, ListUnavailable
 
 #: How long one lookup statement may run on the server (milliseconds).
 LOOKUP_STATEMENT_TIMEOUT_MS = 1000
+
+#: A ``MATCH`` answer: the list's prefix lengths (a bit per length) and each
+#: probed key that has an entry, with its note ('' for none).
+Match = tuple[int, dict[str, str]]
+
+
+def parse_match(url: PostgresUrl, list_name: str, row: tuple[Any, Any] | None) -> Match:
+    """The answer of ``MATCH``'s row (None: no such list, ListUnavailable)."""
+    if row is None:
+        raise ListUnavailable(f"no number list named {list_name!r} in {url}")
+    return int(row[0]), {number: note for number, note in row[1]}
 
 
 class PostgresNumberLists:
@@ -53,17 +65,30 @@ class PostgresNumberLists:
     def match(self, list_name: str, number: str) -> ListHit | None:
         """As ``SqliteNumberLists.match``: the entry ``number`` matches, or
         None; ValueError for a number that is not one; ListUnavailable."""
+        plan = self.plan(list_name, number)
+        keys = next(plan)
+        while True:
+            try:
+                keys = plan.send(self._query(list_name, keys))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    def plan(self, list_name: str, number: str) -> Generator[list[str], Match, ListHit | None]:
+        """A lookup as a conversation: it yields the keys to ask ``MATCH``
+        for, is sent each answer (``parse_match``) and returns the hit.
+        One question, or two when the list gained prefixes of a length not
+        asked for. ValueError (at the first ``next``) for a number that is not one."""
         e164 = self.normaliser.number(number)
         probed = self._prefix_lengths.get(list_name, ALL_LENGTHS)
         keys = probe_keys(e164, probed)
-        current, found = self._query(list_name, keys)
+        current, found = yield keys
         self._prefix_lengths[list_name] = current
         if current & ~probed:  # prefixes of a length not probed: probe them all
             keys = probe_keys(e164, ALL_LENGTHS)
-            current, found = self._query(list_name, keys)
+            current, found = yield keys
         return best_hit(list_name, keys, [found.get(key) for key in keys])
 
-    def _query(self, list_name: str, keys: list[str]) -> tuple[int, dict[str, str]]:
+    def _query(self, list_name: str, keys: list[str]) -> Match:
         try:
             row = self._fetch(list_name, keys)
         except PoolTimeout:
@@ -72,10 +97,11 @@ class PostgresNumberLists:
         except psycopg.Error as exc:
             raise ListUnavailable(f"cannot read number list {list_name!r} from {self.url}: "
                                   f"{pg.one_line(exc)}") from None
-        if row is None:
-            raise ListUnavailable(f"no number list named {list_name!r} in {self.url}")
-        found = dict(item.split("\t", 1) for item in row[2])
-        return int(row[1]), found
+        return parse_match(self.url, list_name, row)
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """One more autocommit connection for lookups, with their statement timeout."""
+        return pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms, application_name="agiflow lists")
 
     def _fetch(self, list_name: str, keys: list[str]) -> Any:
         """The MATCH row. When a connection fails (the server restarted since

@@ -1,5 +1,7 @@
 """A call's database work off the reactor, in one small thread pool: on
-PostgreSQL, number list lookups and schedule override reads; on either
+PostgreSQL, schedule override reads (list lookups are sent from the reactor
+without blocking, agi/server/pg_reactor.py; only their connections are
+opened here); on either
 backend, the ``history`` step's lookups and the blocking work steps hand to
 ``Services.offload`` (PIN checks with scrypt, override changes, the audit
 log). A call waits for the answer at most ``timeout`` seconds
@@ -125,8 +127,8 @@ class ThreadedHistory:
 
 def off_the_reactor(services: Services, threads: DatabaseThreads, *, postgres: bool) -> Services:
     """``services`` with their blocking work run through ``threads``:
-    history lookups and ``offload`` on either backend; list lookups and
-    override reads on PostgreSQL (SQLite's are local, indexed and read on
+    history lookups and ``offload`` on either backend; list lookups (see
+    ``lookups_on_the_reactor``) and override reads on PostgreSQL (SQLite's are local, indexed and read on
     the reactor)."""
     if postgres and services.lists is not None:
         services.lists = ThreadedLists(services.lists, threads)

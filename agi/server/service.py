@@ -40,6 +40,7 @@ from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
+from agi.server.pg_reactor import ReactorLists, lookups_on_the_reactor
 from agi.metered import MeteredCdr
 from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
@@ -140,6 +141,7 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     services = live_services(config, cdr=store, webhooks=webhooks, metrics=metrics or NO_METRICS)
     threads = DatabaseThreads(reactor, config.database_timeout)
     services = off_the_reactor(services, threads, postgres=isinstance(config.database, PostgresUrl))
+    services = lookups_on_the_reactor(services, threads, reactor)
     calls = MeteredCdr(store, metrics) if metrics is not None else None
     factory = FastAGIFactory(library, calls or store, config.server, reactor, services=services, metrics=metrics,
                              node=node, worker=worker.index if worker else 1)
@@ -148,7 +150,8 @@ def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor:
     server = ServerService(factory)
     children: list[Service] = [LogFlushService(reactor), StopSignals(reactor),
                                FlowsService(library, config.server, reactor, worker.reloaded if worker else None),
-                               CdrWriterService(store), DatabaseThreadsService(threads), WebhooksService(webhooks)]
+                               CdrWriterService(store),
+                               DatabaseThreadsService(threads, services.lists), WebhooksService(webhooks)]
     if listen is not None and metrics is not None and calls is not None:
         state = ServerState(library, store, factory, calls.active, clock=reactor.seconds, started_at=reactor.seconds())
         site = metrics_site(server_registry(metrics, state), state, in_thread(reactor))
@@ -264,11 +267,13 @@ class CdrWriterService(Service):
 
 
 class DatabaseThreadsService(Service):
-    """The threads that do calls' database work (agi/server/database_threads.py)."""
+    """The threads that do calls' database work (agi/server/database_threads.py),
+    and the connections of list lookups on the reactor (agi/server/pg_reactor.py)."""
 
-    def __init__(self, threads: DatabaseThreads) -> None:
+    def __init__(self, threads: DatabaseThreads, lists: Any = None) -> None:
         self.setName("database-threads")
         self.threads = threads
+        self.lists = lists if isinstance(lists, ReactorLists) else None
 
     def startService(self) -> None:
         super().startService()
@@ -276,6 +281,8 @@ class DatabaseThreadsService(Service):
 
     def stopService(self) -> None:
         super().stopService()
+        if self.lists is not None:
+            self.lists.close()
         self.threads.stop()
 
 

@@ -46,7 +46,7 @@ async def check_lists(lists: NumberLists | None, names: tuple[str, ...], number:
     A list that is missing or unreadable is an error, but a later list
     may still match. ValueError when ``number`` is not a phone number.
     A store may answer at once or with an awaitable (the server's
-    PostgreSQL lookups run off the reactor, agi/server/database_threads.py)."""
+    PostgreSQL lookups, sent from the reactor, agi/server/pg_reactor.py)."""
     result = ListCheck()
     if lists is None:
         result.failed.extend(names)

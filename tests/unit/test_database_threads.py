@@ -1,5 +1,7 @@
-"""On PostgreSQL a number list lookup never runs on the reactor thread: the
-server hands it to its bounded pool of database threads and the call waits
+"""A blocking database read never runs on the reactor thread: the
+server hands it to its bounded pool of database threads (a PostgreSQL list
+lookup is sent from the reactor without blocking instead, see
+test_pg_reactor_lists.py) and the call waits
 for the answer at most ``database_timeout``, while every other call goes on;
 past the pool's bound a lookup fails at once (a do-not-call check then fails
 closed)."""
@@ -13,7 +15,7 @@ from support.number_lists import lists_database
 from twisted.internet import defer
 
 from agi.db.location import PostgresUrl
-from agi.server.database_threads import MAX_WAITING, THREADS, ThreadedLists, off_the_reactor
+from agi.server.database_threads import MAX_WAITING, THREADS, ThreadedLists, ThreadedOverrides, off_the_reactor
 from agi.services import ListHit, ListUnavailable, Services
 
 
@@ -76,6 +78,6 @@ def test_sqlite_lookups_stay_on_the_reactor_they_are_local_and_indexed() -> None
     assert services.lists is lists
 
 
-def test_the_server_on_postgresql_looks_lists_up_in_its_database_threads(postgres_url: PostgresUrl) -> None:
+def test_the_server_on_postgresql_reads_overrides_in_its_database_threads(postgres_url: PostgresUrl) -> None:
     with server_services(lists_database(postgres_url)) as services:
-        assert isinstance(services.lists, ThreadedLists)
+        assert isinstance(services.overrides, ThreadedOverrides)
