@@ -2,17 +2,21 @@
 databases (docs/database.md)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import click
 
-from agi.cli.common import CliError, config_option, get_config
+from agi.cli.common import CliError, checked_database, config_option, get_config
+from agi.cli.database import Need
 from agi.db.location import Database, parse_database
 from agi.storage.copy import CopyError, copy_database
-from agi.storage.migrations import SCHEMA_VERSION, upgrade, version
+from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
+from agi.storage.rollups import roll_database
 
 
 @click.group()
 def db() -> None:
-    """The database: upgrade its schema, copy its data into another.
+    """The database: upgrade its schema, copy its data, keep the reports' rollups.
 
     The database is the configured one (database: in config.yaml): a SQLite
     file or a postgresql:// URL.
@@ -65,6 +69,32 @@ def copy_command(source: str, target: str) -> None:
         click.echo(f"{table}: {rows} rows")
     click.echo(f"copied {source if not source.lower().startswith('postgres') else parse_database(source)} "
                f"to {parse_database(target)}")
+
+
+@db.command("rollups")
+@config_option
+@click.option("--database", "database", default=None, metavar="DATABASE",
+              help="This database instead of the configured one (a path or a postgresql:// URL).")
+@click.option("--rebuild", is_flag=True, help="Forget every rollup and count them all again from the calls.")
+def rollups_command(config_path: str | None, database: str | None, rebuild: bool) -> None:
+    """Bring the reports' rollups up to date (docs/database.md#rollups).
+
+    The rollups are the calls' sums per quarter hour that the reports read
+    instead of every call. agiflow serve keeps them as calls end; run this
+    where no server does (calls written by agiflow-agi), after a change of
+    the reports' thresholds in the config, or with --rebuild. Reports are
+    right without it: they read the calls of what is not rolled up.
+    """
+    config = get_config(config_path)
+    target = checked_database(parse_database(database) if database else config.database, Need.UPDATE)
+    try:
+        check_current(target)
+    except SchemaError as exc:
+        raise CliError(f"{target}: {exc}") from None
+    thresholds = config.reports.thresholds
+    rolled, left = roll_database(target, thresholds, now=datetime.now(timezone.utc), rebuild=rebuild)
+    click.echo(f"{target}: {rolled} quarter hours rolled up ({left} pending), counted with a short abandon "
+               f"of {thresholds.short_abandon:g} s and a service level of {thresholds.service_level:g} s")
 
 
 def _database(text: str, option: str) -> Database:

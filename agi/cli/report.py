@@ -65,6 +65,8 @@ _COMMON = [
                  help="Width of the table (default: the terminal's, else 80; 0: no limit)."),
     click.option("--db", "database", type=click.Path(), default=None,
                  help="CDR database (default: `database` from the config)."),
+    click.option("--no-rollups", "no_rollups", is_flag=True,
+                 help="Count every call from the calls table, not from the rollups (slower; the same figures)."),
     config_option,
 ]
 
@@ -103,7 +105,8 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
         options["thresholds"] = config.reports.thresholds
     if kind in BY_CALLER:
         options["region"] = config.default_region
-    with open_report(database, kind, filters, now, charts=fmt == "html", **options) as built, \
+    with open_report(database, kind, filters, now, charts=fmt == "html", rollups=not common["no_rollups"],
+                     **options) as built, \
             _output(output) as out:  # ReportError: one line
         write(built, fmt, out, _width(common["width"], output), common["csv_dialect"])
 

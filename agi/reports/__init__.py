@@ -42,16 +42,17 @@ __all__ = ["BUILDERS", "BY_CALLER", "KINDS", "MEASURED", "Chart", "Column", "Fil
 
 
 def run_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
-               charts: bool = False, **options: Any) -> Report:
+               charts: bool = False, rollups: bool = True, **options: Any) -> Report:
     """Build the ``kind`` report from the CDR file ``database`` in one read
-    transaction. ``charts`` adds the chart series the HTML page draws."""
-    with open_report(database, kind, filters, now, charts=charts, **options) as report:
+    transaction. ``charts`` adds the chart series the HTML page draws;
+    without ``rollups`` every sum is read from the calls table."""
+    with open_report(database, kind, filters, now, charts=charts, rollups=rollups, **options) as report:
         return report.materialised()
 
 
 @contextmanager
 def open_report(database: str | Path | PostgresUrl, kind: str, filters: Filters, now: datetime, *,
-                charts: bool = False, **options: Any) -> Iterator[Report]:
+                charts: bool = False, rollups: bool = True, **options: Any) -> Iterator[Report]:
     """The ``kind`` report, inside its read transaction: rows that stream
     (``StreamedRows``) are read from the database as the report is written,
     so write it before the block ends."""
@@ -60,5 +61,5 @@ def open_report(database: str | Path | PostgresUrl, kind: str, filters: Filters,
     problem = range_problem(filters.since, filters.until)
     if problem:
         raise ReportError(problem)
-    with CdrReader(database, filters.tz or UTC) as reader, reader.snapshot():
+    with CdrReader(database, filters.tz or UTC, rollups=rollups) as reader, reader.snapshot():
         yield BUILDERS[kind](reader, filters, now, charts=charts, **options)

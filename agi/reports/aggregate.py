@@ -46,18 +46,20 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.localtime import shift_sql
 from agi.reports.model import Filters
+from agi.reports.rollup_plan import plan
 from agi.reports.timerange import UTC, parse_stored
-from agi.storage.call_measures import DEFAULT_THRESHOLDS, Thresholds
+from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
 
 __all__ = ["DEFAULT_THRESHOLDS", "DIMENSIONS", "SUMS", "WEEKDAYS", "Group", "Thresholds", "abandon_rate", "acd", "aggregate", "aht",
            "asa", "asr", "combine", "service_level", "sort_value"]
 
 DIMENSIONS = tuple(q.GROUPS)
-SUMS = tuple(q.SUMS)
+#: The sums of every group: those of call_measures.SUMS, seconds as seconds.
+SUMS = tuple(name[:-3] + "_s" if name.endswith("_ms") else name for name in q.SUMS)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 INTERVALS = {"interval15": 15, "interval30": 30, "interval60": 60}
 #: Sums that are no counts: the largest, the first and the last.
-_MAXIMA, _MINIMA = ("max_duration_s", "last_at"), ("first_at",)
+_MAXIMA, _MINIMA = LARGEST, SMALLEST
 
 
 @dataclass(frozen=True)
@@ -71,27 +73,63 @@ class Group:
 def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
               direction: str | None = None) -> list[Group]:
     """The sums of ``SUMS`` per group of ``by`` over the calls ``filters``
-    (and ``direction``) select, counted with ``thresholds``."""
+    (and ``direction``) select, counted with ``thresholds``: from the
+    rollups where they hold the calls, else from the calls table."""
     unknown = [name for name in by if name not in q.GROUPS]
     if unknown or (direction is not None and direction not in q.DIRECTIONS):
         raise ReportError(f"cannot group by {', '.join(unknown) or direction!r}; "
                           f"choose among {', '.join(DIMENSIONS)}")
+    route = plan(reader, filters, thresholds, by)
+    parts = [(part, CALLS) for part in route.raw] + ([(route.rolled, ROLLUPS)] if route.rolled else [])
+    found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for part, source in parts:
+        for key, sums in _read(reader, part, by, thresholds, direction, source):
+            found.setdefault(key, []).append(sums)
+    groups = [Group(tuple(_key(name, value, filters) for name, value in zip(by, key)),
+                    sums[0] if len(sums) == 1 else combine(sums))
+              for key, sums in found.items()]
+    groups = [group for group in groups if group.sums["calls"]]
+    return sorted(groups, key=lambda g: tuple(sort_value(name, v) for name, v in zip(by, g.key)))
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where sums are read from: the calls, or the rollups (whose outcome
+    is a column, whose sums are summed again, and whose pending quarter
+    hours are left to the calls)."""
+
+    table: str
+    groups: Mapping[str, str]
+    sums: Mapping[str, str]
+    where: str = ""
+
+
+CALLS = _Source("calls", q.GROUPS, q.SUMS)
+ROLLUPS = _Source("call_rollups", {**q.GROUPS, "outcome": "c.outcome"},
+                  {name: f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
+                   for name in q.SUMS},
+                  " AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pending "
+                  "WHERE bucket >= :since AND bucket < :until)")
+
+
+def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds, direction: str | None,
+          source: _Source) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """(key, sums) of each group of one part of the calls, from ``source``;
+    the key as the query gives it (an interval with its offset: as
+    datetimes, the two 02:00 of the night the clocks go back are equal)."""
     clause, params = q.where(filters, dialect=reader.dialect)
     if direction is not None:
         clause += f" AND {q.DIRECTIONS[direction]}"
     params.update(thresholds.params())
     parts = time_parts(reader, filters, params) if by else {}
-    keys = [f"{reader.sql(q.GROUPS[name], **parts)} AS k{i}" for i, name in enumerate(by)]
-    sums = [f"{sql} AS {name}" for name, sql in q.SUMS.items()]
+    keys = [f"{reader.sql(source.groups[name], **parts)} AS k{i}" for i, name in enumerate(by)]
+    sums = [f"{sql} AS {name}" for name, sql in source.sums.items()]
     group_by = f"\nGROUP BY {', '.join(str(i + 1) for i in range(len(by)))}" if by else ""
-    sql = reader.sql(q.AGGREGATE, columns=",\n       ".join(keys + sums), where=clause, group_by=group_by)
-    groups = []
+    sql = reader.sql(q.AGGREGATE, table=source.table, columns=",\n       ".join(keys + sums),
+                     where=clause + source.where, group_by=group_by)
     for row in reader.rows(sql, params):
         values = tuple(row)
-        sums_row = _numbers(dict(zip(q.SUMS, values[len(by):])))
-        if sums_row["calls"]:
-            groups.append(Group(tuple(_key(name, value, filters) for name, value in zip(by, values)), sums_row))
-    return sorted(groups, key=lambda g: tuple(sort_value(name, v) for name, v in zip(by, g.key)))
+        yield values[:len(by)], _numbers(dict(zip(q.SUMS, values[len(by):])))
 
 
 def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> dict[str, str]:
@@ -133,14 +171,15 @@ def sort_value(name: str, value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def _numbers(sums: dict[str, Any]) -> dict[str, Any]:
-    """Counts as ints and seconds as floats (0 when nothing was counted);
-    maxima and first/last as they are."""
-    for name, value in sums.items():
+def _numbers(read: dict[str, Any]) -> dict[str, Any]:
+    """Counts as ints and seconds as floats (from milliseconds; 0 when
+    nothing was counted); maxima and first/last as they are."""
+    sums: dict[str, Any] = {}
+    for name, value in read.items():
         if name in _MAXIMA or name in _MINIMA:
             sums[name] = float(value) if name == "max_duration_s" and value is not None else value
-        elif name.endswith("_s"):
-            sums[name] = float(value or 0)
+        elif name.endswith("_ms"):
+            sums[name[:-3] + "_s"] = int(value or 0) / 1000
         else:
             sums[name] = int(value or 0)
     return sums

@@ -22,6 +22,8 @@ from urllib.parse import quote
 from agi.db.location import PostgresUrl, parse_database
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.timerange import UTC
+from agi.storage.call_measures import Thresholds
+from agi.storage.rollups import READ_STATE
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
 if TYPE_CHECKING:
@@ -38,11 +40,15 @@ class ReportError(Exception):
 
 class CdrReader:
     """A read-only connection to the CDR database at ``path`` (a SQLite
-    file or a PostgreSQL URL); ``tz`` is the zone of ``local_day``."""
+    file or a PostgreSQL URL); ``tz`` is the zone of ``local_day``. With
+    ``rollups`` (the default), the aggregate reports read the rollups
+    where they can (agi/reports/rollup_plan.py); without, only the calls."""
 
-    def __init__(self, path: str | Path | PostgresUrl, tz: tzinfo = UTC, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str | Path | PostgresUrl, tz: tzinfo = UTC, busy_timeout: float = 5.0,
+                 rollups: bool = True) -> None:
         database = parse_database(path) if isinstance(path, str) else path
         self.tz = tz
+        self.rollups = rollups
         self.path: Any = database
         self.dialect: Dialect = POSTGRES if isinstance(database, PostgresUrl) else SQLITE
         self.conn: Any = self._open_postgres(database) if isinstance(database, PostgresUrl) \
@@ -164,6 +170,18 @@ class CdrReader:
 
     def _read_error(self, exc: BaseException) -> ReportError:
         return ReportError(f"cannot read the CDR database {self.path}: {one_line(exc)}")
+
+    def rollup_thresholds(self) -> Thresholds | None:
+        """The thresholds the database's rollups were counted with; None
+        when the reader takes no rollups or the database has none."""
+        if not self.rollups:
+            return None
+        exists = ("SELECT to_regclass('call_rollups_state') IS NOT NULL" if self.dialect is POSTGRES else
+                  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'call_rollups_state'")
+        if not self.rows(exists)[0][0]:
+            return None
+        found = self.rows(READ_STATE)
+        return Thresholds(float(found[0][0]), float(found[0][1])) if found else None
 
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""

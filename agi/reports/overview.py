@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
 from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate, acd, aggregate, aht, asa, asr, combine,
-                                   service_level, time_parts)
+                                   service_level)
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows
@@ -134,11 +134,8 @@ def _options(by: str, thresholds: Thresholds) -> dict[str, Any]:
 def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
     """The calls over time, calls per hour of the day (in the report's zone)
     and calls per outcome."""
-    clause, params = q.where(filters, dialect=reader.dialect)
-    local = time_parts(reader, filters, params)["local"]
-    hours = {int(row["hour"]): row["calls"]
-             for row in reader.rows(reader.sql(q.CALLS_PER_HOUR, where=clause, local=local), params)}
-    outcomes = {row["outcome"]: row["calls"] for row in reader.rows(reader.sql(q.OUTCOME_COUNTS, where=clause), params)}
+    hours = {int(g.key[0]): g.sums["calls"] for g in aggregate(reader, filters, ("hour",))}
+    outcomes = {g.key[0]: g.sums["calls"] for g in aggregate(reader, filters, ("outcome",))}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
     return [*timeline_charts(reader, filters, now),
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],

@@ -18,27 +18,8 @@ from agi.reports.timerange import sql_time
 from agi.storage import call_measures as m
 from agi.storage.call_measures import count_if
 
-#: The call reached a queue step or a dial step, whatever came of it.
-REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
-
-#: The outcome of a call, in order of precedence. For an inbound call that
-#: has ended, ``answered`` is exactly call_measures.ANSWERED and
-#: ``abandoned`` exactly call_measures.ABANDONED.
-OUTCOMES = ("in_progress", "answered", "abandoned", "interrupted", "failed", "callback",
-            "not_answered", "blocked", "do_not_call", "ivr_hangup", "self_service")
-OUTCOME = f"""CASE
-  WHEN c.status = 'in_progress' THEN 'in_progress'
-  WHEN {m.WAITED} AND {m.CONNECTED} THEN 'answered'
-  WHEN {m.WAITED} AND {m.GAVE_UP} THEN 'abandoned'
-  WHEN c.status = 'interrupted' THEN 'interrupted'
-  WHEN c.status IN ('error', 'unknown_flow') THEN 'failed'
-  WHEN c.callback IS NOT NULL THEN 'callback'
-  WHEN {REACHED} THEN 'not_answered'
-  WHEN c.blocked IS NOT NULL THEN 'blocked'
-  WHEN c.robinson = 'listed' THEN 'do_not_call'
-  WHEN c.status = 'caller_hangup' THEN 'ivr_hangup'
-  ELSE 'self_service'
-END"""
+#: The outcome of a call and its words (agi/storage/call_measures.py).
+OUTCOME, OUTCOMES = m.OUTCOME, m.OUTCOMES
 
 #: Grouping expressions, one per dimension of agi/reports/aggregate.py.
 #: ``{local}`` is the local time of the call's start (agi/reports/localtime.py),
@@ -67,23 +48,11 @@ GROUPS = {
 #: Calls of one direction (``--direction``-like selections of aggregate()).
 DIRECTIONS = {"inbound": m.INBOUND, "outbound": m.OUTBOUND}
 
-#: The sums aggregate() gives for every group: the measures, and what the
-#: call overview needs. Each re-aggregates (counts and sums add, ``max_``
-#: takes the largest, ``first_at`` the smallest and ``last_at`` the largest).
-SUMS = {
-    **m.MEASURES,
-    "calls": "count(*)",
-    "hung_up": count_if("c.status = 'caller_hangup'"),
-    "failed": count_if("c.status IN ('error', 'unknown_flow', 'interrupted')"),
-    "duration_s": "sum(c.duration)",
-    "timed": "count(c.duration)",
-    "max_duration_s": "max(c.duration)",
-    "first_at": "min(c.started_at)",
-    "last_at": "max(c.started_at)",
-}
+#: The sums aggregate() gives for every group (agi/storage/call_measures.py).
+SUMS = m.SUMS
 AGGREGATE = """
 SELECT {columns}
-FROM calls c
+FROM {table} c
 WHERE {where}{group_by}"""
 
 #: The first and last call: the span local times are worked out for. Two
@@ -145,18 +114,6 @@ FROM calls c
 WHERE {{where}}
 ORDER BY c.started_at DESC, c.call_id DESC
 LIMIT :limit"""
-
-CALLS_PER_HOUR = """
-SELECT substr({local}, 12, 2) AS hour, count(*) AS calls
-FROM calls c
-WHERE {where}
-GROUP BY 1"""
-
-OUTCOME_COUNTS = f"""
-SELECT {OUTCOME} AS outcome, count(*) AS calls
-FROM calls c
-WHERE {{where}}
-GROUP BY 1"""
 
 #: Callers are told apart by ``caller_e164`` (agi/reports/callers.py
 #: normalises ``caller`` for rows without it); the inbound calls only.

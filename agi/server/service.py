@@ -118,7 +118,7 @@ def open_store(config: Config, node: str | None, worker: int | None = None) -> C
     """The CDR store, its schema up to date and the calls ``node`` (or only
     its ``worker``) left running marked interrupted (see CdrStore.open);
     None, logged, if it cannot be."""
-    store = CdrStore(config.database, journal=config.journal)
+    store = CdrStore(config.database, journal=config.journal, rollups=config.reports.thresholds)
     try:
         interrupted = store.open(node, worker)
     except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:

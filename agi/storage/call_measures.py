@@ -86,17 +86,65 @@ def sum_if(condition: str, value: str) -> str:
     return f"sum(CASE WHEN {condition} THEN {value} END)"
 
 
+def sum_ms(value: str, condition: str | None = None) -> str:
+    """The sum of ``value`` seconds in whole milliseconds (over the rows
+    that meet ``condition``; NULLs skipped): integers add up exactly, in
+    any order and on either backend, so sums of sums equal the sum."""
+    ms = f"CAST(round(({value}) * 1000) AS BIGINT)"
+    return f"sum(CASE WHEN {condition} THEN {ms} END)" if condition else f"sum({ms})"
+
+
 #: Each per-call measure as a count or a sum, named as the reports and the
-#: rollups name them. Ratios (ASR, ACD, ASA, service level, abandonment
-#: rate, AHT) are made from these sums, never averaged over groups.
+#: rollups name them (``_ms``: seconds, summed in milliseconds). Ratios
+#: (ASR, ACD, ASA, service level, abandonment rate, AHT) are made from
+#: these sums, never averaged over groups.
 MEASURES = {
     "offered": count_if(OFFERED),
     "answered": count_if(ANSWERED),
     "abandoned": count_if(ABANDONED),
     "short_abandoned": count_if(SHORT_ABANDON),
     "answered_in_sl": count_if(WITHIN_SERVICE_LEVEL),
-    "wait_answered_s": sum_if(ANSWERED, WAIT),
+    "wait_answered_ms": sum_ms(WAIT, ANSWERED),
     "waits_answered": count_if(f"{ANSWERED} AND {WAIT} IS NOT NULL"),
-    "talk_s": f"sum({TALK})",
+    "talk_ms": sum_ms(TALK),
     "talked": f"count({TALK})",
 }
+
+#: The call reached a queue step or a dial step, whatever came of it.
+REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
+
+#: The outcome of a call, in order of precedence. For an inbound call that
+#: has ended, ``answered`` is exactly ANSWERED and ``abandoned`` exactly
+#: ABANDONED.
+OUTCOMES = ("in_progress", "answered", "abandoned", "interrupted", "failed", "callback",
+            "not_answered", "blocked", "do_not_call", "ivr_hangup", "self_service")
+OUTCOME = f"""CASE
+  WHEN c.status = 'in_progress' THEN 'in_progress'
+  WHEN {WAITED} AND {CONNECTED} THEN 'answered'
+  WHEN {WAITED} AND {GAVE_UP} THEN 'abandoned'
+  WHEN c.status = 'interrupted' THEN 'interrupted'
+  WHEN c.status IN ('error', 'unknown_flow') THEN 'failed'
+  WHEN c.callback IS NOT NULL THEN 'callback'
+  WHEN {REACHED} THEN 'not_answered'
+  WHEN c.blocked IS NOT NULL THEN 'blocked'
+  WHEN c.robinson = 'listed' THEN 'do_not_call'
+  WHEN c.status = 'caller_hangup' THEN 'ivr_hangup'
+  ELSE 'self_service'
+END"""
+
+#: The sums of every group of calls: the measures, and what the call
+#: overview needs. Each re-aggregates: counts and sums add, ``max_`` takes
+#: the largest, ``first_at`` the smallest and ``last_at`` the largest.
+SUMS = {
+    **MEASURES,
+    "calls": "count(*)",
+    "hung_up": count_if("c.status = 'caller_hangup'"),
+    "failed": count_if("c.status IN ('error', 'unknown_flow', 'interrupted')"),
+    "duration_ms": sum_ms("c.duration"),
+    "timed": "count(c.duration)",
+    "max_duration_s": "max(c.duration)",
+    "first_at": "min(c.started_at)",
+    "last_at": "max(c.started_at)",
+}
+#: The sums that are no counts or totals: how a sum of sums takes them.
+LARGEST, SMALLEST = ("max_duration_s", "last_at"), ("first_at",)

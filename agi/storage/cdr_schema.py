@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.storage import rollups
 from agi.storage.callbacks import ensure_callbacks_table
 from agi.vocabulary import CALL_COLUMNS, IN_PROGRESS, INTERRUPTED, STEP_COLUMNS, STEP_FIELDS
 
@@ -14,6 +15,7 @@ from agi.vocabulary import CALL_COLUMNS, IN_PROGRESS, INTERRUPTED, STEP_COLUMNS,
 REPORT_INDEXES = {
     "idx_calls_caller_started": ("calls", ("caller", "started_at")),
     "idx_calls_flow_started": ("calls", ("flow", "started_at")),
+    "idx_calls_e164_started": ("calls", ("caller_e164", "started_at")),
 }
 
 #: Calls still running: the only rows of this index, which the writer
@@ -82,8 +84,8 @@ def update_call_sql(columns: tuple[str, ...]) -> str:
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the tables and indexes if they are missing; WAL so that
-    reports read while the server writes."""
+    """Create the tables, indexes and rollup triggers if they are missing;
+    WAL so that reports read while the server writes."""
     db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")
     if "calls" not in db.table_names():
@@ -102,6 +104,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for name, (table, columns) in REPORT_INDEXES.items():
         db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
     ensure_callbacks_table(db)
+    for statement in (*rollups.tables(postgres=False), *rollups.SQLITE_TRIGGERS):
+        db.execute(statement)
 
 
 def ensure_step_key(conn: sqlite3.Connection) -> None:

@@ -17,6 +17,8 @@ writer recovers as soon as there is room again, on small disks too; while a
 database file is immutable or append-only the writer does not touch it
 (agi.db.sqlite_files). The queue is bounded (agi.storage.cdr_admission).
 ``close`` says how many operations it could not write or had to drop.
+With ``rollups`` (the reports' thresholds), it also keeps the reports'
+rollups up to date every ``roll_every`` seconds (agi/storage/rollups.py).
 
 With a ``journal`` (``agiflow serve``), at most ``max_queue`` operations
 wait in memory; later ones go to the journal file (agi/storage/journal.py)
@@ -32,13 +34,15 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from agi.db.location import Database, PostgresUrl, parse_database
-from agi.storage import connections
+from agi.storage import connections, rollups
 from agi.storage.cdr_admission import MAX_PENDING, Admission
 from agi.storage.cdr_batch import OPERATIONS, RowAborted, apply_batch
+from agi.storage.call_measures import Thresholds
 from agi.storage.cdr_schema import mark_interrupted
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
@@ -54,6 +58,8 @@ _LOCKED = ("locked", "busy")
 REMIND_EVERY = 60.0
 #: Operations that wait in memory, with a journal, before the next go to it.
 MAX_QUEUE = 10_000
+#: Seconds between two rounds of rolling up (``rollups``).
+ROLL_EVERY = 60.0
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -69,7 +75,8 @@ class CdrStore:
                  busy_timeout: float = 5.0, flush_interval: float = 0.05, max_pending: int = MAX_PENDING,
                  clock: Callable[[], float] = time.time,
                  connector: Callable[[str], Any] | None = None,
-                 journal: str | Path | None = None, max_queue: int = MAX_QUEUE) -> None:
+                 journal: str | Path | None = None, max_queue: int = MAX_QUEUE,
+                 rollups: Thresholds | None = None, roll_every: float = ROLL_EVERY) -> None:
         self.database: Database = parse_database(path) if isinstance(path, str) else path
         self.path = str(path)
         self.sqlite = not isinstance(self.database, PostgresUrl)
@@ -92,6 +99,9 @@ class CdrStore:
         self._thread: threading.Thread | None = None
         self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
         self._batch: list[tuple[str, Any]] = []  # the batch being written
+        self.rollups = rollups
+        self.roll_every = roll_every
+        self._next_roll = 0.0
 
     def open(self, node: str | None = None, worker: int | None = None) -> int:
         """Bring the schema up to date (migrations that are safe while other
@@ -235,8 +245,8 @@ class CdrStore:
         conn: Any = None
         try:
             while not (self._stopping and not self._queue and not self._journal_waiting()):
-                self._wake.wait()
-                if not self._stopping:
+                woke = self._wake.wait(self.roll_every if self.rollups is not None else None)
+                if woke and not self._stopping:
                     time.sleep(self.flush_interval)
                 self._wake.clear()
                 while self._queue and conn is not _GAVE_UP:
@@ -246,11 +256,41 @@ class CdrStore:
                 if conn is _GAVE_UP:
                     conn = None
                     return
+                conn = self._roll(conn)
         except BaseException:
             log.exception("CDR writer stopped")
         finally:
             if conn is not None and not self._blocked():
                 conn.close()
+
+    def _roll(self, conn: Any) -> Any:
+        """Every ``roll_every`` seconds, while the database takes writes,
+        roll up the pending quarter hours that have ended
+        (agi/storage/rollups.py), a day of them per transaction, going on
+        with a backlog while no CDR waits. A failure is logged and left to
+        the next round: reports count those calls from the calls table."""
+        now = self.clock()
+        if self.rollups is None or now < self._next_roll or self._trouble is not None or self._blocked():
+            return conn
+        self._next_roll = now + self.roll_every
+        before = rollups.quarter_floor(datetime.fromtimestamp(now, timezone.utc))
+        try:
+            if conn is None:
+                conn = self._connect()
+            while True:
+                rolled, left = rollups.roll(conn, self.rollups, postgres=not self.sqlite, before=before)
+                if not rolled or not left or self._queue or self._stopping:
+                    break
+        except connections.ERRORS as exc:
+            log.warning("rollups not brought up to date (%s): reports count those calls from the calls table; "
+                        "trying again in %.0fs", connections.one_line(exc), self.roll_every)
+            if conn is not None:
+                try:
+                    conn.close()
+                except connections.ERRORS:
+                    pass
+            return None
+        return conn
 
     def _blocked(self) -> str | None:
         """Why the SQLite files must not be touched now (agi.db.sqlite_files)."""

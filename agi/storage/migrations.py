@@ -25,6 +25,7 @@ from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
 from agi.lists import schema as list_schema
+from agi.storage import rollups
 from agi.storage.callbacks import CALLBACK_COLUMNS
 from agi.storage.cdr_schema import ensure_schema as ensure_cdr_schema
 from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_columns
@@ -74,12 +75,25 @@ def _sqlite_v4(conn: sqlite3.Connection) -> None:
     """The new calls columns: version 1's step adds them."""
 
 
+def _sqlite_v5(conn: sqlite3.Connection) -> None:
+    """The rollups' tables and triggers, and the E.164 caller index: version 1's step adds them."""
+
+
+#: PostgreSQL's version 5.
+POSTGRES_V5 = (
+    *rollups.tables(postgres=True),
+    *rollups.POSTGRES_TRIGGERS,
+    "CREATE INDEX IF NOT EXISTS idx_calls_e164_started ON calls (caller_e164, started_at)",
+)
+
 MIGRATIONS = (
     Migration(1, "calls, steps, callbacks, number lists, schedule overrides", True, _sqlite_v1, pgsql.VERSION_1),
     Migration(2, "unique keys for idempotent CDR and callback writes", True, _sqlite_v2, pgsql.VERSION_2),
     Migration(3, "agents who answered, callback attempts, override authors, supervisors' PINs and audit log",
               True, _sqlite_v3, pgsql.VERSION_3),
     Migration(4, "calls' direction, caller in E.164, ring time and hangup cause", True, _sqlite_v4, pgsql.VERSION_4),
+    Migration(5, "rollups per quarter hour for the reports; an index on callers in E.164", True, _sqlite_v5,
+              POSTGRES_V5),
 )
 #: The version this agiflow writes and reads.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -218,8 +218,9 @@ def test_a_version_2_database_is_upgraded_online_to_the_current_version_and_keep
     upgrade(database)
     table_rows.insert(database, "schedule_overrides", [{"schedule": "office", "state": "closed", "until": 2e9,
                                                         "reason": "old", "set_at": 1e9, "start": 1e9}])
-    for statement in ("DROP TABLE supervisor_pins", "DROP TABLE supervisor_audit",
-                      "DROP INDEX idx_callbacks_number_status", "DELETE FROM agiflow_schema WHERE version >= 3",
+    for statement in ("DROP TABLE supervisor_pins", "DROP TABLE supervisor_audit", "DROP TABLE call_rollups",
+                      "DROP INDEX idx_callbacks_number_status", "DROP INDEX idx_calls_e164_started",
+                      "DELETE FROM agiflow_schema WHERE version >= 3",
                       *(f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in (
                           ("calls", "agent"), ("calls", "agent_interface"), ("calls", "direction"),
                           ("calls", "caller_e164"), ("calls", "ring_time"), ("calls", "hangup_cause"),
@@ -228,7 +229,7 @@ def test_a_version_2_database_is_upgraded_online_to_the_current_version_and_keep
                           ("schedule_overrides", "set_by"), ("schedule_overrides", "set_how")))):
         table_rows.execute(database, statement)  # as version 2 left it
     assert version(database) == 2
-    assert [m.version for m in upgrade(database, online_only=True)] == [3, 4]
+    assert [m.version for m in upgrade(database, online_only=True)] == [3, 4, 5]
     table_rows.insert(database, "calls", [{"id": "k", "call_id": "u", "started_at": "t", "status": "completed",
                                            "direction": "outbound", "caller_e164": "+34600111222",
                                            "ring_time": 3.5, "hangup_cause": "16"}])

@@ -1,0 +1,83 @@
+"""Which calls aggregate() counts from the rollups and which from the calls.
+
+The rollups (agi/storage/rollups.py) hold the sums of every quarter hour
+that is not pending, counted with the thresholds they record. A report
+reads them for the whole quarter hours inside its range that are not
+pending, and the calls for the rest: the part of the range before its
+first whole quarter hour and after its last, and the pending quarter hours
+(those whose calls changed since they were rolled up, and the current one).
+Both give the same groups and sums, so the report is the same either way.
+
+The calls answer alone when the reader was opened without rollups, the
+database has none yet or counted them with other thresholds, the report is
+about one caller (``--caller``), the report groups by a time of day in a
+zone whose offset is no whole number of quarter hours (or changes between
+two), or more than ``MAX_PENDING_RUNS`` runs of pending quarter hours fall
+in the range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from agi.reports import queries as q
+from agi.reports.db import CdrReader
+from agi.reports.localtime import offsets
+from agi.reports.model import Filters
+from agi.reports.timerange import UTC, parse_stored
+from agi.storage.call_measures import Thresholds
+from agi.storage.rollups import QUARTER, quarter_ceil, quarter_floor, runs, stamp
+
+#: Dimensions counted in the report's zone: exact from a quarter hour only
+#: when the zone's offsets and changes fall on quarter hours.
+TIME_DIMENSIONS = frozenset({"day", "weekday", "hour", "interval15", "interval30", "interval60"})
+#: Past this many runs of pending quarter hours, one read of the calls is simpler.
+MAX_PENDING_RUNS = 50
+PENDING_IN = ("SELECT bucket FROM call_rollups_pending WHERE bucket >= :since AND bucket < :until "
+              "ORDER BY bucket")
+_QUARTER_SECONDS = int(QUARTER.total_seconds())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``rolled``: the filters of the part read from the rollups (whole
+    quarter hours; pending ones are left out by the query); ``raw``: the
+    filters of each part read from the calls."""
+
+    rolled: Filters | None
+    raw: tuple[Filters, ...]
+
+
+def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds, by: Sequence[str]) -> Plan:
+    """How to count the calls ``filters`` select, grouped by ``by``."""
+    calls_only = Plan(None, (filters,))
+    if filters.caller or reader.rollup_thresholds() != thresholds:
+        return calls_only
+    first, last = reader.rows(q.TIME_SPAN)[0]
+    if first is None:
+        return calls_only
+    low = quarter_ceil(filters.since) if filters.since else quarter_floor(parse_stored(first))
+    high = quarter_floor(filters.until) if filters.until else quarter_floor(parse_stored(last)) + QUARTER
+    if low >= high or (TIME_DIMENSIONS.intersection(by) and not _on_quarter_hours(filters, low, high)):
+        return calls_only
+    pending = [row[0] for row in reader.rows(PENDING_IN, {"since": stamp(low), "until": stamp(high)})]
+    pending_runs = list(runs(pending))
+    if len(pending_runs) > MAX_PENDING_RUNS:
+        return calls_only
+    raw = [replace(filters, since=parse_stored(start), until=parse_stored(end)) for start, end in pending_runs]
+    if filters.since and filters.since < low:
+        raw.insert(0, replace(filters, until=low))
+    if filters.until and high < filters.until:
+        raw.append(replace(filters, since=high))
+    return Plan(replace(filters, since=low, until=high), tuple(raw))
+
+
+def _on_quarter_hours(filters: Filters, low: datetime, high: datetime) -> bool:
+    """Every offset of the report's zone over [low, high] is a whole number
+    of quarter hours, and changes at the start of a quarter hour: each
+    quarter hour then has one local day, hour and interval."""
+    for change, offset in offsets(filters.tz or UTC, low, high - timedelta(microseconds=1)):
+        if offset % _QUARTER_SECONDS or (change is not None and int(change.timestamp()) % _QUARTER_SECONDS):
+            return False
+    return True

@@ -1,0 +1,226 @@
+"""Rollups: the sums of agi/storage/call_measures.py per quarter hour,
+kept beside the calls so that a report over months reads thousands of
+rows instead of millions (docs/database.md#rollups).
+
+Three tables, on both backends:
+
+- ``call_rollups``: one row per quarter hour (``started_at``, the UTC
+  start of the quarter hour as the CDR writes times) × flow × flow version
+  × queue × agent × direction × status × outcome, with ``SUMS`` of the
+  calls that started in it (seconds summed in whole milliseconds, so that
+  a sum of rollups is exactly the sum over the calls).
+- ``call_rollups_pending``: the quarter hours whose calls changed since
+  they were rolled up. Triggers on ``calls`` add a call's quarter hour
+  whenever a row is inserted, updated or deleted, whoever writes it (the
+  server, ``agiflow-agi``, ``db copy``, ``report import-queue-log``).
+- ``call_rollups_state``: the thresholds (short abandon, service level)
+  the rollups were counted with. None yet: nothing is rolled up.
+
+``roll`` recomputes pending quarter hours from the calls, in one
+transaction that no call write can interleave with (SQLite's write lock;
+on PostgreSQL a SHARE lock on ``calls``), so a quarter hour that is not
+pending always holds exactly the sums of its calls. Readers
+(agi/reports/rollup_plan.py) take rollups for quarter hours that are not
+pending and read the calls for the rest. The server rolls every minute
+(agi/storage/cdr_writer.py); ``agiflow db rollups`` rolls or rebuilds.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from agi.storage.call_measures import OUTCOME, SUMS, Thresholds
+
+QUARTER = timedelta(minutes=15)
+#: What a rollup row is keyed by beside its quarter hour, as SQL over a calls row ``c``.
+KEYS = {
+    "flow": "c.flow",
+    "flow_version": "c.flow_version",
+    "queue": "c.queue",
+    "agent": "c.agent",
+    "direction": "coalesce(c.direction, 'inbound')",
+    "status": "c.status",
+    "outcome": OUTCOME,
+}
+_TEXT_SUMS = ("first_at", "last_at")
+_REAL_SUMS = ("max_duration_s",)
+
+
+def bucket_sql(column: str) -> str:
+    """SQL giving the quarter hour of ``column`` (a CDR UTC timestamp,
+    ``2025-03-10T09:37:12.345Z``) as a timestamp: ``2025-03-10T09:30:00.000Z``."""
+    minute = f"substr({column}, 15, 2)"
+    return (f"substr({column}, 1, 14) || CASE WHEN {minute} < '15' THEN '00' WHEN {minute} < '30' THEN '15' "
+            f"WHEN {minute} < '45' THEN '30' ELSE '45' END || ':00.000Z'")
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as the CDR writes it (UTC, milliseconds, Z)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def quarter_floor(moment: datetime) -> datetime:
+    """The start of the quarter hour ``moment`` is in (UTC)."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def quarter_ceil(moment: datetime) -> datetime:
+    """``moment`` when it starts a quarter hour, else the start of the next one."""
+    floor = quarter_floor(moment)
+    return floor if floor == moment else floor + QUARTER
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _column_type(name: str, postgres: bool) -> str:
+    if name in _TEXT_SUMS:
+        return 'TEXT COLLATE "C"' if postgres else "TEXT"
+    if name in _REAL_SUMS:
+        return "DOUBLE PRECISION" if postgres else "REAL"
+    return "BIGINT" if postgres else "INTEGER"
+
+
+def tables(postgres: bool) -> tuple[str, ...]:
+    """The statements that create the three tables and the index (idempotent)."""
+    text = 'TEXT COLLATE "C"' if postgres else "TEXT"
+    keys = ", ".join(f"{name} {text}{' NOT NULL' if name in ('direction', 'status', 'outcome') else ''}"
+                     for name in KEYS)
+    sums = ", ".join(f"{name} {_column_type(name, postgres)}" for name in SUMS)
+    real = "DOUBLE PRECISION" if postgres else "REAL"
+    return (
+        f"CREATE TABLE IF NOT EXISTS call_rollups (started_at {text} NOT NULL, {keys}, {sums})",
+        "CREATE INDEX IF NOT EXISTS idx_call_rollups_started ON call_rollups (started_at)",
+        f"CREATE TABLE IF NOT EXISTS call_rollups_pending (bucket {text} PRIMARY KEY)"
+        + ("" if postgres else " WITHOUT ROWID"),
+        f"CREATE TABLE IF NOT EXISTS call_rollups_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        f"short_abandon {real} NOT NULL, service_level {real} NOT NULL)",
+    )
+
+
+def _mark(row: str, sqlite: bool) -> str:
+    verb = "INSERT OR IGNORE INTO" if sqlite else "INSERT INTO"
+    tail = "" if sqlite else " ON CONFLICT DO NOTHING"
+    return f"{verb} call_rollups_pending (bucket) VALUES ({bucket_sql(row + '.started_at')}){tail};"
+
+
+#: SQLite: a trigger per change of ``calls`` marks the call's quarter hour pending.
+SQLITE_TRIGGERS = (
+    f"CREATE TRIGGER IF NOT EXISTS calls_rollup_insert AFTER INSERT ON calls BEGIN {_mark('NEW', True)} END",
+    "CREATE TRIGGER IF NOT EXISTS calls_rollup_update AFTER UPDATE ON calls BEGIN "
+    f"{_mark('NEW', True)} {_mark('OLD', True)} END",
+    f"CREATE TRIGGER IF NOT EXISTS calls_rollup_delete AFTER DELETE ON calls BEGIN {_mark('OLD', True)} END",
+)
+#: PostgreSQL: the same, through one trigger function.
+POSTGRES_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION agiflow_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
+    f"IF TG_OP <> 'INSERT' THEN {_mark('OLD', False)} END IF; "
+    f"IF TG_OP <> 'DELETE' THEN {_mark('NEW', False)} END IF; "
+    "RETURN NULL; END $fn$",
+    "DROP TRIGGER IF EXISTS calls_rollup_pending ON calls",
+    "CREATE TRIGGER calls_rollup_pending AFTER INSERT OR UPDATE OR DELETE ON calls "
+    "FOR EACH ROW EXECUTE FUNCTION agiflow_rollup_pending()",
+)
+
+#: The rollup rows of the quarter hours in [:low, :high), from their calls.
+ROLL = (f"INSERT INTO call_rollups (started_at, {', '.join(KEYS)}, {', '.join(SUMS)})\n"
+        f"SELECT {bucket_sql('c.started_at')}, {', '.join(KEYS.values())}, {', '.join(SUMS.values())}\n"
+        "FROM calls c WHERE c.started_at >= :low AND c.started_at < :high\n"
+        f"GROUP BY {', '.join(str(i) for i in range(1, len(KEYS) + 2))}")
+CLEAR_ROLLED = "DELETE FROM call_rollups WHERE started_at >= :low AND started_at < :high"
+CLEAR_PENDING = "DELETE FROM call_rollups_pending WHERE bucket >= :low AND bucket < :high"
+PENDING_BEFORE = "SELECT bucket FROM call_rollups_pending WHERE bucket < :before ORDER BY bucket LIMIT :limit"
+COUNT_PENDING = "SELECT count(*) FROM call_rollups_pending"
+READ_STATE = "SELECT short_abandon, service_level FROM call_rollups_state"
+#: Forget every rollup and mark every quarter hour that has calls pending.
+RESET = (
+    "DELETE FROM call_rollups",
+    "DELETE FROM call_rollups_pending",
+    f"INSERT INTO call_rollups_pending (bucket) SELECT DISTINCT {bucket_sql('started_at')} FROM calls",
+    "DELETE FROM call_rollups_state",
+    "INSERT INTO call_rollups_state (id, short_abandon, service_level) VALUES (1, :short_abandon, :service_level)",
+)
+#: PostgreSQL: wait for the call writes in flight, then keep new ones out
+#: until the roll commits; give up this round after two seconds.
+POSTGRES_LOCK = ("SET LOCAL lock_timeout = '2s'", "LOCK TABLE calls IN SHARE MODE")
+
+
+def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
+    """Sorted quarter hours as [low, high) runs of consecutive ones."""
+    low = high = None
+    for bucket in buckets:
+        start = parse(bucket)
+        if high is not None and start == high:
+            high = start + QUARTER
+            continue
+        if low is not None and high is not None:
+            yield stamp(low), stamp(high)
+        low, high = start, start + QUARTER
+    if low is not None and high is not None:
+        yield stamp(low), stamp(high)
+
+
+def state(conn: Any) -> Thresholds | None:
+    """The thresholds the rollups were counted with; None before the first roll."""
+    row = conn.execute(READ_STATE).fetchone()
+    return None if row is None else Thresholds(float(row[0]), float(row[1]))
+
+
+def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime, limit: int = 96,
+         rebuild: bool = False) -> tuple[int, int]:
+    """Recompute up to ``limit`` pending quarter hours that start before
+    ``before``, oldest first, in one transaction on ``conn`` (autocommit,
+    either backend). When the rollups were counted with other thresholds,
+    or ``rebuild``, every rollup is forgotten first and every quarter hour
+    with calls becomes pending. Returns (quarter hours rolled, still pending)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if postgres:
+            for statement in POSTGRES_LOCK:
+                conn.execute(statement)
+        if rebuild or state(conn) != thresholds:
+            for statement in RESET:
+                conn.execute(statement, thresholds.params())
+        params: dict[str, Any] = {"before": stamp(before), "limit": limit}
+        buckets = [row[0] for row in conn.execute(PENDING_BEFORE, params).fetchall()]
+        for low, high in runs(buckets):
+            span = {"low": low, "high": high}
+            conn.execute(CLEAR_ROLLED, span)
+            conn.execute(ROLL, {**span, **thresholds.params()})
+            conn.execute(CLEAR_PENDING, span)
+        left = int(conn.execute(COUNT_PENDING).fetchone()[0])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(buckets), left
+
+
+def roll_database(database: Any, thresholds: Thresholds, *, now: datetime, rebuild: bool = False,
+                  progress: Any = None) -> tuple[int, int]:
+    """Roll every pending quarter hour of ``database`` that has ended by
+    ``now`` (``rebuild``: every quarter hour), a day of them per
+    transaction, so that the servers' writes wait at most one day's roll.
+    ``progress(rolled, pending)`` after each transaction. Returns (quarter
+    hours rolled, still pending: the current one, or those written meanwhile)."""
+    from agi.db.location import PostgresUrl
+    from agi.storage import connections
+
+    postgres = isinstance(database, PostgresUrl)
+    conn = connections.writer_connector(database, 30.0)(str(database))
+    connections.prepare_writer(conn, 30.0)
+    total, first = 0, True
+    try:
+        while True:
+            rolled, left = roll(conn, thresholds, postgres=postgres, before=quarter_floor(now),
+                                rebuild=rebuild and first)
+            first = False
+            total += rolled
+            if progress is not None:
+                progress(total, left)
+            if not rolled:
+                return total, left
+    finally:
+        conn.close()
