@@ -85,8 +85,7 @@ def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds
     for part, source in parts:
         for key, sums in _read(reader, part, by, thresholds, direction, source):
             found.setdefault(key, []).append(sums)
-    groups = [Group(tuple(_key(name, value, filters) for name, value in zip(by, key)),
-                    sums[0] if len(sums) == 1 else combine(sums))
+    groups = [Group(tuple(_key(name, value, filters) for name, value in zip(by, key)), _numbers(_merged(sums)))
               for key, sums in found.items()]
     groups = [group for group in groups if group.sums["calls"]]
     return sorted(groups, key=lambda g: tuple(sort_value(name, v) for name, v in zip(by, g.key)))
@@ -129,7 +128,7 @@ def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Th
                      where=clause + source.where, group_by=group_by)
     for row in reader.rows(sql, params):
         values = tuple(row)
-        yield values[:len(by)], _numbers(dict(zip(q.SUMS, values[len(by):])))
+        yield values[:len(by)], dict(zip(q.SUMS, values[len(by):]))
 
 
 def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> dict[str, str]:
@@ -169,6 +168,21 @@ def sort_value(name: str, value: Any) -> tuple[int, Any]:
     if isinstance(value, datetime):
         return (1, value.timestamp())
     return (1, str(value))
+
+
+def _merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sums of one group read in several parts, as read: counts and
+    milliseconds are whole numbers, so they add up exactly."""
+    total = dict(parts[0])
+    for sums in parts[1:]:
+        for name, value in sums.items():
+            if value is None or total[name] is None:
+                total[name] = value if total[name] is None else total[name]
+            elif name in _MAXIMA or name in _MINIMA:
+                total[name] = max(total[name], value) if name in _MAXIMA else min(total[name], value)
+            else:
+                total[name] += value
+    return total
 
 
 def _numbers(read: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,234 @@
+"""The rollups (agi/storage/rollups.py) give every aggregate report the
+same groups and sums as the calls table, on both backends, whatever is
+pending, whatever the range, zone and grouping."""
+from __future__ import annotations
+
+import random
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
+
+import pytest
+from click.testing import CliRunner
+from support import table_rows
+from support.cdr_builder import CdrBuilder, utc
+
+from agi.cli.main import cli
+from agi.db.location import Database, PostgresUrl
+from agi.reports import run_report
+from agi.reports.aggregate import DIMENSIONS, Group, Thresholds, aggregate
+from agi.reports.db import CdrReader
+from agi.reports.model import Filters
+from agi.reports.render import render
+from agi.reports.rollup_plan import Plan, plan
+from agi.reports.timerange import zone
+from agi.storage.call_measures import DEFAULT_THRESHOLDS
+from agi.storage.cdr_writer import CdrStore
+from agi.storage.migrations import upgrade
+from agi.storage.rollups import roll_database
+
+MADRID = zone("Europe/Madrid")
+#: After every call of the data: every quarter hour has ended.
+LATER = datetime(2025, 11, 1, tzinfo=timezone.utc)
+FATES: list[dict[str, Any]] = [
+    {"queue": "sales", "queue_status": "ANSWERED", "talk_time": 61.2345},
+    {"queue": "support", "queue_status": "ABANDONED"},
+    {"queue": "support", "queue_status": "TIMEOUT"},
+    {"queue": "sales", "queue_status": "FULL"},
+    {"dial_status": "ANSWER", "talk_time": 30.5, "ring_time": 4.25},
+    {"dial_status": "CANCEL", "ring_time": 2.0},
+    {"robinson": "listed"},
+    {"status": "caller_hangup"},
+    {"status": "in_progress", "duration": None},
+    {"direction": "outbound", "dial_status": "BUSY"},
+    {"status": "error"},
+]
+
+
+def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
+    """``count`` varied calls over the UTC day ``day`` and the next."""
+    rng = random.Random(seed)
+    start = utc(f"{day} 00:00:00")
+    for _ in range(count):
+        moment = start + timedelta(seconds=rng.randrange(2 * 86400), milliseconds=rng.randrange(1000))
+        columns = dict(rng.choice(FATES))
+        if "queue" in columns:
+            columns["queue_wait"] = rng.choice([None, 1.5, 4.999, 5.0, 19.75, 20.0, 95.125])
+        if columns.get("queue_status") == "ANSWERED" or columns.get("dial_status") == "ANSWER":
+            columns["agent"] = rng.choice(["Ana", "Luis", "Eva"])
+        columns.setdefault("duration", rng.choice([12.0, 60.125, 333.333]))
+        cdr.add(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], caller=f"+3460011{rng.randrange(100):04d}",
+                flow=rng.choice(["support", "sales", None]), flow_version=rng.choice(["a1b2c3d4e5f6", "0f0f0f0f0f0f"]),
+                **columns)
+
+
+def groups(database: Database, filters: Filters, by: Sequence[str], rollups: bool,
+           thresholds: Thresholds = DEFAULT_THRESHOLDS, direction: str | None = None) -> list[Group]:
+    with CdrReader(database, rollups=rollups) as reader, reader.snapshot():
+        return aggregate(reader, filters, by, thresholds, direction)
+
+
+def route(database: Database, filters: Filters, by: Sequence[str] = ("flow",),
+          thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Plan:
+    with CdrReader(database) as reader, reader.snapshot():
+        return plan(reader, filters, thresholds, by)
+
+
+def same_both_ways(database: Database, filters: Filters, by: Sequence[str], **options: Any) -> list[Group]:
+    from_calls = groups(database, filters, by, rollups=False, **options)
+    assert groups(database, filters, by, rollups=True, **options) == from_calls
+    return from_calls
+
+
+@pytest.fixture
+def rolled(database: Database) -> Database:
+    """Four days of calls around the night the clocks go forward, rolled up."""
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-29 00:05:00", queue="sales", queue_status="ABANDONED", queue_wait=2.5)
+    fill(cdr, "2025-03-29", 400, seed=1)
+    fill(cdr, "2025-03-31", 150, seed=2)
+    cdr.close()
+    rolled, pending = roll_database(database, DEFAULT_THRESHOLDS, now=LATER)
+    assert rolled > 200 and pending == 0
+    return database
+
+
+RANGES = {
+    "everything": {},
+    "unaligned": {"since": datetime(2025, 3, 29, 7, 7, 7, tzinfo=timezone.utc),
+                  "until": datetime(2025, 3, 31, 16, 52, 1, 500000, tzinfo=timezone.utc)},
+    "one quarter hour": {"since": datetime(2025, 3, 30, 9, 0, tzinfo=timezone.utc),
+                         "until": datetime(2025, 3, 30, 9, 15, tzinfo=timezone.utc)},
+    "within a quarter hour": {"since": datetime(2025, 3, 30, 9, 1, tzinfo=timezone.utc),
+                              "until": datetime(2025, 3, 30, 9, 14, tzinfo=timezone.utc)},
+}
+
+
+@pytest.mark.parametrize("by", [(), *((name,) for name in DIMENSIONS), ("agent", "queue"), ("queue", "interval15"),
+                                ("outcome", "day"), ("weekday", "hour")])
+def test_every_grouping_gives_the_same_groups_from_the_rollups(rolled: Database, by: tuple[str, ...]) -> None:
+    tz, name = MADRID
+    for bounds in RANGES.values():
+        filters = Filters(tz=tz, tz_name=name, **bounds)
+        assert route(rolled, filters, by).rolled is not None or bounds == RANGES["within a quarter hour"]
+        same_both_ways(rolled, filters, by)
+    assert same_both_ways(rolled, Filters(tz=tz, tz_name=name), by, direction="inbound")
+
+
+def test_the_whole_range_is_read_from_the_rollups_when_nothing_is_pending(rolled: Database) -> None:
+    found = route(rolled, Filters(tz=MADRID[0]), ("interval15",))
+    assert found.raw == () and found.rolled is not None
+    unaligned = route(rolled, Filters(**RANGES["unaligned"]))
+    assert [(part.since, part.until) for part in unaligned.raw] == [
+        (RANGES["unaligned"]["since"], datetime(2025, 3, 29, 7, 15, tzinfo=timezone.utc)),
+        (datetime(2025, 3, 31, 16, 45, tzinfo=timezone.utc), RANGES["unaligned"]["until"])]
+
+
+def test_flows_versions_and_directions_filter_the_rollups_as_the_calls(rolled: Database) -> None:
+    for filters in (Filters(flows=("sales",)), Filters(flows=("support", "sales")),
+                    Filters(flow_versions=("a1b2",)), Filters(flows=("sales",), flow_versions=("0f0f0f0f0f0f",))):
+        assert route(rolled, filters).rolled is not None
+        same_both_ways(rolled, filters, ("queue",))
+        same_both_ways(rolled, filters, ("outcome",), direction="outbound")
+
+
+def test_calls_written_after_the_roll_are_counted_from_the_calls_until_rolled_again(rolled: Database) -> None:
+    before = same_both_ways(rolled, Filters(), ())
+    cdr = CdrBuilder(rolled)
+    cdr.add("2025-03-30 09:20:00", queue="sales", queue_status="ANSWERED", talk_time=10, agent="Ana")
+    table_rows.execute(rolled, "UPDATE calls SET status = 'interrupted' WHERE started_at < '2025-03-29T00:15:00'")
+    cdr.close()
+    pending = route(rolled, Filters())
+    assert {(part.since, part.until) for part in pending.raw} == {
+        (utc("2025-03-29 00:00:00"), utc("2025-03-29 00:15:00")), (utc("2025-03-30 09:15:00"), utc("2025-03-30 09:30:00"))}
+    after = same_both_ways(rolled, Filters(), ())
+    assert after[0].sums["calls"] == before[0].sums["calls"] + 1
+    assert roll_database(rolled, DEFAULT_THRESHOLDS, now=LATER) == (2, 0)
+    assert route(rolled, Filters()).raw == ()
+    assert same_both_ways(rolled, Filters(), ()) == after
+
+
+def test_other_thresholds_read_the_calls_until_the_rollups_are_counted_again(rolled: Database) -> None:
+    strict = Thresholds(short_abandon=2.0, service_level=5.0)
+    assert route(rolled, Filters(), thresholds=strict) == Plan(None, (Filters(),))
+    same_both_ways(rolled, Filters(), ("queue",), thresholds=strict)
+    assert roll_database(rolled, strict, now=LATER)[1] == 0
+    assert route(rolled, Filters(), thresholds=strict).rolled is not None
+    same_both_ways(rolled, Filters(), ("queue",), thresholds=strict)
+    assert route(rolled, Filters()).rolled is None  # counted with the defaults no more
+
+
+def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Database) -> None:
+    odd = timezone(timedelta(minutes=20))
+    assert route(rolled, Filters(tz=odd), ("hour",)).rolled is None
+    assert route(rolled, Filters(tz=odd), ("queue",)).rolled is not None
+    same_both_ways(rolled, Filters(tz=odd), ("interval15",))
+    india = zone("Asia/Kolkata")[0]  # +05:30, whole quarter hours
+    assert route(rolled, Filters(tz=india), ("interval30",)).rolled is not None
+    same_both_ways(rolled, Filters(tz=india), ("interval30",))
+
+
+def test_one_caller_is_always_read_from_the_calls(rolled: Database) -> None:
+    assert route(rolled, Filters(caller="+34600110001")).rolled is None
+
+
+def test_a_database_never_rolled_up_is_read_from_the_calls(database: Database) -> None:
+    cdr = CdrBuilder(database)
+    fill(cdr, "2025-03-29", 50, seed=3)
+    cdr.close()
+    assert route(database, Filters()) == Plan(None, (Filters(),))
+
+
+def test_every_report_and_format_is_the_same_with_and_without_rollups(rolled: Database) -> None:
+    tz, name = MADRID
+    filters = Filters(datetime(2025, 3, 29, 5, 3, tzinfo=timezone.utc), datetime(2025, 4, 2, tzinfo=timezone.utc),
+                      tz=tz, tz_name=name)
+    now = LATER
+    for kind, options in (("summary", {"by": "flow"}), ("summary", {"by": "interval60"}), ("inbound", {"by": "queue"}),
+                          ("agents", {}), ("consolidated", {"by": ("queue", "day")})):
+        for fmt in ("csv", "json", "html"):
+            outputs = [render(run_report(rolled, kind, filters, now, charts=fmt == "html", rollups=rollups,
+                                         **options), fmt)
+                       for rollups in (True, False)]
+            assert outputs[0] == outputs[1], (kind, fmt)
+
+
+def test_the_server_rolls_up_as_calls_end(database: Database) -> None:
+    later = LATER.timestamp()
+    store = CdrStore(database, rollups=DEFAULT_THRESHOLDS, roll_every=0.05, clock=lambda: later)
+    store.open()
+    store.start()
+    for n in range(20):
+        started = utc("2025-03-10 09:00:00") + timedelta(minutes=7 * n)
+        key = f"call{n:04d}"
+        store.call_started({"id": key, "call_id": f"{n}.1", "started_at": started.isoformat()[:19] + ".000Z",
+                            "status": "in_progress", "flow": "support", "caller": "600111222"})
+        store.call_ended(key, {"status": "completed", "queue": "sales", "queue_status": "ANSWERED",
+                               "queue_wait": 3.5, "talk_time": 42.0, "duration": 50.0})
+    deadline = time.monotonic() + 10
+    while table_rows.select(database, "SELECT count(*) AS n FROM call_rollups_pending") != [{"n": 0}]:
+        assert time.monotonic() < deadline, "the writer did not roll up"
+        time.sleep(0.05)
+    assert store.close()
+    assert route(database, Filters()).raw == ()
+    [total] = same_both_ways(database, Filters(), ())
+    assert (total.sums["calls"], total.sums["answered"], total.sums["talk_s"]) == (20, 20, 840.0)
+
+
+def test_db_rollups_command(database: Database) -> None:
+    upgrade(database)
+    cdr = CdrBuilder(database)
+    fill(cdr, "2025-03-29", 60, seed=4)
+    cdr.close()
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    first = CliRunner().invoke(cli, ["db", "rollups", "--database", target])
+    assert first.exit_code == 0, first.output
+    assert "quarter hours rolled up (0 pending), counted with a short abandon of 5 s and a service level of 20 s" \
+        in first.output
+    again = CliRunner().invoke(cli, ["db", "rollups", "--database", target])
+    assert ": 0 quarter hours rolled up (0 pending)" in again.output
+    rebuilt = CliRunner().invoke(cli, ["db", "rollups", "--rebuild", "--database", target])
+    assert re.findall(r"(\d+) quarter hours", rebuilt.output) == re.findall(r"(\d+) quarter hours", first.output)
+    args = ["report", "inbound", "--by", "agent", "--format", "csv", "--db", target]
+    assert CliRunner().invoke(cli, args).output == CliRunner().invoke(cli, [*args, "--no-rollups"]).output
