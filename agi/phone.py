@@ -79,3 +79,28 @@ def spellings(e164: str, region: str) -> tuple[str, ...]:
     if prefix and prefix.isdigit():
         found.append(prefix + e164[1:])
     return tuple(dict.fromkeys(spelling for spelling in found if spelling))
+
+
+def caller_spellings(e164: str, region: str) -> tuple[str, ...]:
+    """The ways a caller ID may write the E.164 number or prefix ``e164``
+    as its whole text or its start, the E.164 form first: ``+34600``,
+    ``34600``, ``0034600`` (the region's international prefix) and, for a
+    number of the region's own country, its national digits with and
+    without the trunk prefix (``600`` in ES; ``07400`` and ``7400`` in GB):
+    each is what agi/lists/numbers.py reads back as ``e164``. No national
+    form for the country code alone. At most five, no repeats. ValueError
+    when ``e164`` is not ``+`` and digits."""
+    if not e164.startswith("+") or not e164[1:].isdigit():
+        raise ValueError(f"{e164!r} is not an E.164 number or prefix")
+    digits = e164[1:]
+    found = [e164, digits]
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is not None:
+        idd = metadata.preferred_international_prefix or metadata.international_prefix
+        if idd and idd.isdigit():
+            found.append(idd + digits)
+        home = str(metadata.country_code)
+        national = digits[len(home):]
+        if digits.startswith(home) and national:
+            found += [(metadata.national_prefix or "") + national, national]
+    return tuple(dict.fromkeys(found))

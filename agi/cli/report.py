@@ -52,7 +52,9 @@ _COMMON = [
     click.option("--flow-version", "flow_versions", metavar="VERSION", multiple=True, callback=_versions,
                  help="Only calls that ran this flow version (its first hex digits are "
                  "enough; repeat for several)."),
-    click.option("--caller", metavar="NUMBER", help="Only this caller; NUMBER* for a prefix."),
+    click.option("--caller", metavar="NUMBER", help="Only this caller, however the number was written "
+                 "(+34600111222, 0034600111222 and, with default_region ES, 600111222 are one), or a caller "
+                 "ID as written (anonymous); NUMBER* for a prefix (600* is +34600* in ES)."),
     click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for dates, days and hours "
                  "(IANA name, e.g. Europe/Madrid; default: reports.timezone in the config, else the "
                  "flows' timezone when they all agree, else UTC)."),
@@ -97,7 +99,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     if problem:
         raise CliError(problem, code=2)
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
-                      tuple(common["flow_versions"]))
+                      tuple(common["flow_versions"]), config.default_region)
     database = checked_database(parse_database(common["database"]) if common["database"] else config.database,
                                 Need.READ)
     fmt, output = common["fmt"], common["output"]

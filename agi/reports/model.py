@@ -63,10 +63,11 @@ class Chart:
 @dataclass(frozen=True)
 class Filters:
     """Which calls a report reads: started in [since, until) (UTC, None for
-    open ends), of these flows (empty: all), from this caller (exact, or a
-    prefix ending in ``*``), that ran one of these flow versions (each a
-    version or its first hex digits; empty: all). ``tz`` is the zone of
-    days, hours and times."""
+    open ends), of these flows (empty: all), from this caller (a number
+    however written, or a prefix ending in ``*``: agi/reports/caller_filter.py),
+    that ran one of these flow versions (each a version or its first hex
+    digits; empty: all). ``tz`` is the zone of days, hours and times;
+    ``region`` (``default_region``) reads a national caller number."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -75,6 +76,7 @@ class Filters:
     tz: tzinfo | None = None
     tz_name: str = "UTC"
     flow_versions: tuple[str, ...] = ()
+    region: str = "ES"
 
     def describe(self) -> dict[str, Any]:
         """The filters as plain values for JSON and page headers."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.reports.caller_filter import caller_clause, caller_match
 from agi.reports.dialect import SQLITE, Dialect
 from agi.loading.versions import VERSION_LENGTH
 from agi.reports.model import Filters
@@ -62,7 +63,8 @@ TIME_SPAN = "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at)
 
 def where(filters: Filters, flow_column: str = "c.flow", dialect: Dialect = SQLITE) -> tuple[str, dict[str, Any]]:
     """The WHERE clause (without ``WHERE``) selecting the calls of
-    ``filters`` and its parameters. A caller ending in ``*`` is a prefix."""
+    ``filters`` and its parameters; the caller as agi/reports/caller_filter.py
+    says (the query names ``c.caller`` and ``c.caller_e164``)."""
     clauses = ["1 = 1"]
     params: dict[str, Any] = {}
     if filters.since is not None:
@@ -74,12 +76,7 @@ def where(filters: Filters, flow_column: str = "c.flow", dialect: Dialect = SQLI
     clauses.append(in_list(flow_column, "flow", filters.flows, params))
     clauses.append(version_prefixes(filters.flow_versions, params))
     if filters.caller:
-        if filters.caller.endswith("*"):
-            clauses.append(dialect.prefix("c.caller", "caller"))
-            params["caller"] = dialect.prefix_pattern(filters.caller[:-1])
-        else:
-            clauses.append("c.caller = :caller")
-            params["caller"] = filters.caller
+        clauses.append(caller_clause(caller_match(filters.caller, filters.region), dialect, params))
     return " AND ".join(c for c in clauses if c), params
 
 
@@ -174,11 +171,12 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
 #: Callback requests (the ``callbacks`` table) as calls-like rows, so that
 #: ``where`` selects them: ``started_at`` is when the request was made, and
-#: ``flow_version`` that of the call that made it.
+#: ``flow_version`` and ``caller_e164`` those of the call that made it.
 CALLBACK_REQUESTS = """
 SELECT c.queue, c.source, c.flow, c.started_at AS requested_at, c.status, c.done_at, c.attempts
 FROM (SELECT b.queue, b.source, b.flow, b.caller, b.requested_at AS started_at, b.status, b.done_at, b.attempts,
-             (SELECT min(f.flow_version) FROM calls f WHERE f.call_id = b.call_id) AS flow_version
+             (SELECT min(f.flow_version) FROM calls f WHERE f.call_id = b.call_id) AS flow_version,
+             (SELECT min(f.caller_e164) FROM calls f WHERE f.call_id = b.call_id) AS caller_e164
       FROM callbacks b) c
 WHERE {where}"""
 

@@ -65,6 +65,16 @@ def test_a_report_loads_neither_the_server_nor_the_flow_loader(cdr: Database, tm
             assert loaded(modules, NOT_FOR_SQLITE) == [], fmt
 
 
+def test_phone_numbers_data_is_loaded_for_a_report_given_a_caller_and_no_more(cdr: Database,
+                                                                             tmp_path: Path) -> None:
+    target = cdr.url if isinstance(cdr, PostgresUrl) else str(cdr)
+    modules = imported(["report", "summary", "--db", target, "--caller", "600111222"], tmp_path)
+    assert loaded(modules, NEVER) == []
+    assert "phonenumbers" in modules  # without --caller it is not: the test above
+    if not isinstance(cdr, PostgresUrl):
+        assert loaded(modules, NOT_FOR_SQLITE) == sorted(m for m in modules if m.startswith("phonenumbers"))
+
+
 def test_a_report_through_the_shipped_config_loads_no_more(cdr: Database, tmp_path: Path) -> None:
     text = (REPO / "config.yaml").read_text(encoding="utf-8")
     target = cdr.url if isinstance(cdr, PostgresUrl) else str(cdr)
