@@ -46,7 +46,7 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.localtime import shift_sql
 from agi.reports.model import Filters
-from agi.reports.rollup_plan import plan
+from agi.reports.rollup_plan import NOT_PENDING, plan
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
 
@@ -106,9 +106,7 @@ class _Source:
 CALLS = _Source("calls", q.GROUPS, q.SUMS)
 ROLLUPS = _Source("call_rollups", {**q.GROUPS, "outcome": "c.outcome"},
                   {name: f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
-                   for name in q.SUMS},
-                  " AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pending "
-                  "WHERE bucket >= :since AND bucket < :until)")
+                   for name in q.SUMS}, NOT_PENDING)
 
 
 def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds, direction: str | None,

@@ -12,6 +12,8 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+from agi.reports.rollup_plan import NOT_PENDING, plan
+from agi.storage.call_measures import COMPLIANCE_KEYS
 
 COMPLIANCE_COLUMNS = (
     Column("section", "Section", TEXT), Column("item", "Item", TEXT, shrink=True),
@@ -24,8 +26,7 @@ _CONSENT_ORDER = ("accepted", "declined", "no_answer", "notified", "never")
 
 
 def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
-    clause, params = q.where(filters, dialect=reader.dialect)
-    groups = [dict(r) for r in reader.rows(reader.sql(q.COMPLIANCE, where=clause), params)]
+    groups = _groups(reader, filters)
     total = sum(g["calls"] for g in groups)
     rows = [_row("calls", "all calls", None, total, total)]
     rows += _robinson_rows(groups, total)
@@ -54,6 +55,21 @@ def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bo
     return Report("compliance", "Compliance", COMPLIANCE_COLUMNS, rows, filters, now, {},
                   charts=chart_list if charts else (), flag="flagged",
                   flag_note="calls were recorded without consent")
+
+
+def _groups(reader: CdrReader, filters: Filters) -> list[dict[str, Any]]:
+    """Calls per compliance key: from the rollups where they hold the calls,
+    else from the calls (agi/reports/rollup_plan.py)."""
+    route = plan(reader, filters, None, ())
+    parts = [(part, q.COMPLIANCE) for part in route.raw]
+    if route.rolled:
+        parts.append((route.rolled, q.COMPLIANCE_ROLLED))
+    calls: Counter[tuple[Any, ...]] = Counter()
+    for part, sql in parts:
+        clause, params = q.where(part, dialect=reader.dialect)
+        for row in reader.rows(reader.sql(sql, where=clause, not_pending=NOT_PENDING), params):
+            calls[tuple(row)[:-1]] += int(row["calls"])
+    return [{**dict(zip(COMPLIANCE_KEYS, key)), "calls": n} for key, n in calls.items()]
 
 
 def _robinson_rows(groups: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:

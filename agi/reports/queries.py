@@ -156,18 +156,14 @@ FROM calls c JOIN call_steps s ON s.call = c.id
 WHERE {{where}} AND s.type = 'menu'
 GROUP BY s.flow, s.step, s.outcome"""
 
-#: A call in which agiflow sent a recording command; rows written before
-#: ``recording_commands`` existed count by their recording file.
-RECORDED = ("CASE WHEN c.recording_commands IS NULL THEN (CASE WHEN c.recording IS NOT NULL THEN 1 ELSE 0 END) "
-            "WHEN c.recording_commands > 0 THEN 1 ELSE 0 END")
-COMPLIANCE = f"""
-SELECT c.robinson, c.robinson_list, c.consent, {RECORDED} AS recorded, c.blocked,
-       CASE WHEN c.refused_commands LIKE '%(do-not-call)%' THEN 1 ELSE 0 END AS refused_dial,
-       CASE WHEN c.refused_commands LIKE '%(no consent)%' THEN 1 ELSE 0 END AS refused_recording,
-       count(*) AS calls
-FROM calls c
-WHERE {{where}}
-GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+RECORDED = m.RECORDED
+_COMPLIANCE_GROUP = f"GROUP BY {', '.join(str(i + 1) for i in range(len(m.COMPLIANCE_KEYS)))}"
+#: Calls per compliance key (agi/storage/call_measures.py), from the calls...
+COMPLIANCE = (f"SELECT {', '.join(f'{sql} AS {name}' for name, sql in m.COMPLIANCE_KEYS.items())}, "
+              f"count(*) AS calls\nFROM calls c\nWHERE {{where}}\n{_COMPLIANCE_GROUP}")
+#: ... and from the rollups (agi/storage/rollups.py), pending quarter hours left out.
+COMPLIANCE_ROLLED = (f"SELECT {', '.join(f'c.{name}' for name in m.COMPLIANCE_KEYS)}, sum(c.calls) AS calls\n"
+                     f"FROM compliance_rollups c\nWHERE {{where}}{{not_pending}}\n{_COMPLIANCE_GROUP}")
 
 #: Callback requests (the ``callbacks`` table) as calls-like rows, so that
 #: ``where`` selects them: ``started_at`` is when the request was made, and

@@ -9,7 +9,8 @@ first whole quarter hour and after its last, and the pending quarter hours
 Both give the same groups and sums, so the report is the same either way.
 
 The calls answer alone when the reader was opened without rollups, the
-database has none yet or counted them with other thresholds, the report is
+database has none yet or counted them with other thresholds than the
+report's (for a report that counts with thresholds), the report is
 about one caller (``--caller``), the report groups by a time of day in a
 zone whose offset is no whole number of quarter hours (or changes between
 two), or more than ``MAX_PENDING_RUNS`` runs of pending quarter hours fall
@@ -34,6 +35,9 @@ from agi.storage.rollups import QUARTER, quarter_ceil, quarter_floor, runs, stam
 TIME_DIMENSIONS = frozenset({"day", "weekday", "hour", "interval15", "interval30", "interval60"})
 #: Past this many runs of pending quarter hours, one read of the calls is simpler.
 MAX_PENDING_RUNS = 50
+#: The rollups' part of a query leaves the pending quarter hours out.
+NOT_PENDING = (" AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pending "
+               "WHERE bucket >= :since AND bucket < :until)")
 PENDING_IN = ("SELECT bucket FROM call_rollups_pending WHERE bucket >= :since AND bucket < :until "
               "ORDER BY bucket")
 _QUARTER_SECONDS = int(QUARTER.total_seconds())
@@ -49,10 +53,12 @@ class Plan:
     raw: tuple[Filters, ...]
 
 
-def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds, by: Sequence[str]) -> Plan:
-    """How to count the calls ``filters`` select, grouped by ``by``."""
+def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by: Sequence[str]) -> Plan:
+    """How to count the calls ``filters`` select, grouped by ``by``, with
+    ``thresholds`` (None: counts that take none)."""
     calls_only = Plan(None, (filters,))
-    if filters.caller or reader.rollup_thresholds() != thresholds:
+    counted_with = reader.rollup_thresholds()
+    if filters.caller or counted_with is None or (thresholds is not None and counted_with != thresholds):
         return calls_only
     first, last = reader.rows(q.TIME_SPAN)[0]
     if first is None:

@@ -148,3 +148,20 @@ SUMS = {
 }
 #: The sums that are no counts or totals: how a sum of sums takes them.
 LARGEST, SMALLEST = ("max_duration_s", "last_at"), ("first_at",)
+
+#: A call in which agiflow sent a recording command; rows written before
+#: ``recording_commands`` existed count by their recording file.
+RECORDED = ("CASE WHEN c.recording_commands IS NULL THEN (CASE WHEN c.recording IS NOT NULL THEN 1 ELSE 0 END) "
+            "WHEN c.recording_commands > 0 THEN 1 ELSE 0 END")
+#: What the compliance report tells calls apart by (docs/reports.md#compliance).
+COMPLIANCE_KEYS = {
+    "robinson": "c.robinson",
+    "robinson_list": "c.robinson_list",
+    "consent": "c.consent",
+    "recorded": RECORDED,
+    "blocked": "c.blocked",
+    "refused_dial": "CASE WHEN c.refused_commands LIKE '%(do-not-call)%' THEN 1 ELSE 0 END",
+    "refused_recording": "CASE WHEN c.refused_commands LIKE '%(no consent)%' THEN 1 ELSE 0 END",
+}
+#: The compliance keys that are numbers (0 or 1).
+COMPLIANCE_FLAGS = ("recorded", "refused_dial", "refused_recording")

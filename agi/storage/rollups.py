@@ -2,13 +2,15 @@
 kept beside the calls so that a report over months reads thousands of
 rows instead of millions (docs/database.md#rollups).
 
-Three tables, on both backends:
+The tables, on both backends:
 
-- ``call_rollups``: one row per quarter hour (``started_at``, the UTC
-  start of the quarter hour as the CDR writes times) × flow × flow version
-  × queue × agent × direction × status × outcome, with ``SUMS`` of the
-  calls that started in it (seconds summed in whole milliseconds, so that
-  a sum of rollups is exactly the sum over the calls).
+- ``call_rollups`` (``CALLS``): one row per quarter hour (``started_at``,
+  the UTC start of the quarter hour as the CDR writes times) × flow × flow
+  version × queue × agent × direction × status × outcome, with ``SUMS`` of
+  the calls that started in it (seconds summed in whole milliseconds, so
+  that a sum of rollups is exactly the sum over the calls);
+  ``compliance_rollups`` (``COMPLIANCE``): calls per quarter hour × flow ×
+  flow version × the compliance report's keys.
 - ``call_rollups_pending``: the quarter hours whose calls changed since
   they were rolled up. Triggers on ``calls`` add a call's quarter hour
   whenever a row is inserted, updated or deleted, whoever writes it (the
@@ -16,9 +18,11 @@ Three tables, on both backends:
 - ``call_rollups_state``: the thresholds (short abandon, service level)
   the rollups were counted with. None yet: nothing is rolled up.
 
+Every rollup table is rolled in the same transaction as the others.
+
 ``roll`` recomputes pending quarter hours from the calls, in one
-transaction that no call write can interleave with (SQLite's write lock;
-on PostgreSQL a SHARE lock on ``calls``), so a quarter hour that is not
+transaction that no call write or other roll can interleave with
+(SQLite's write lock; on PostgreSQL a SHARE ROW EXCLUSIVE lock on ``calls``), so a quarter hour that is not
 pending always holds exactly the sums of its calls. Readers
 (agi/reports/rollup_plan.py) take rollups for quarter hours that are not
 pending and read the calls for the rest. The server rolls every minute
@@ -26,14 +30,54 @@ pending and read the calls for the rest. The server rolls every minute
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from agi.storage.call_measures import OUTCOME, SUMS, Thresholds
+from agi.storage.call_measures import COMPLIANCE_FLAGS, COMPLIANCE_KEYS, OUTCOME, SUMS, Thresholds
 
 QUARTER = timedelta(minutes=15)
-#: What a rollup row is keyed by beside its quarter hour, as SQL over a calls row ``c``.
-KEYS = {
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One rollup table: rows keyed by quarter hour (``started_at``) and
+    ``keys``, holding ``sums``; each as SQL over a calls row ``c``."""
+
+    table: str
+    keys: Mapping[str, str]
+    sums: Mapping[str, str]
+    #: Keys that are numbers, and keys that are never NULL.
+    numbers: tuple[str, ...] = ()
+    not_null: tuple[str, ...] = ()
+
+    def create(self, postgres: bool) -> tuple[str, str]:
+        """The table and its index (idempotent)."""
+        text = 'TEXT COLLATE "C"' if postgres else "TEXT"
+        integer = "BIGINT" if postgres else "INTEGER"
+        keys = ", ".join(f"{name} {integer if name in self.numbers else text}"
+                         f"{' NOT NULL' if name in self.not_null else ''}" for name in self.keys)
+        sums = ", ".join(f"{name} {_column_type(name, postgres)}" for name in self.sums)
+        return (f"CREATE TABLE IF NOT EXISTS {self.table} (started_at {text} NOT NULL, {keys}, {sums})",
+                f"CREATE INDEX IF NOT EXISTS idx_{self.table}_started ON {self.table} (started_at)")
+
+    @property
+    def roll(self) -> str:
+        """Its rows of the quarter hours in [:low, :high), from their calls."""
+        return (f"INSERT INTO {self.table} (started_at, {', '.join(self.keys)}, {', '.join(self.sums)})\n"
+                f"SELECT {bucket_sql('c.started_at')}, {', '.join(self.keys.values())}, "
+                f"{', '.join(self.sums.values())}\n"
+                "FROM calls c WHERE c.started_at >= :low AND c.started_at < :high\n"
+                f"GROUP BY {', '.join(str(i) for i in range(1, len(self.keys) + 2))}")
+
+    @property
+    def clear(self) -> str:
+        return f"DELETE FROM {self.table} WHERE started_at >= :low AND started_at < :high"
+
+
+#: What the aggregate reports read: per flow, version, queue, agent,
+#: direction, status and outcome, the sums of agi/storage/call_measures.py.
+CALLS = Rollup("call_rollups", {
     "flow": "c.flow",
     "flow_version": "c.flow_version",
     "queue": "c.queue",
@@ -41,7 +85,11 @@ KEYS = {
     "direction": "coalesce(c.direction, 'inbound')",
     "status": "c.status",
     "outcome": OUTCOME,
-}
+}, SUMS, not_null=("direction", "status", "outcome"))
+#: What the compliance report reads: calls per flow, version and compliance keys.
+COMPLIANCE = Rollup("compliance_rollups", {"flow": "c.flow", "flow_version": "c.flow_version", **COMPLIANCE_KEYS},
+                    {"calls": "count(*)"}, numbers=COMPLIANCE_FLAGS)
+ROLLUPS = (CALLS, COMPLIANCE)
 _TEXT_SUMS = ("first_at", "last_at")
 _REAL_SUMS = ("max_duration_s",)
 
@@ -84,15 +132,11 @@ def _column_type(name: str, postgres: bool) -> str:
 
 
 def tables(postgres: bool) -> tuple[str, ...]:
-    """The statements that create the three tables and the index (idempotent)."""
-    text = 'TEXT COLLATE "C"' if postgres else "TEXT"
-    keys = ", ".join(f"{name} {text}{' NOT NULL' if name in ('direction', 'status', 'outcome') else ''}"
-                     for name in KEYS)
-    sums = ", ".join(f"{name} {_column_type(name, postgres)}" for name in SUMS)
+    """The statements that create the rollup tables and their indexes (idempotent)."""
     real = "DOUBLE PRECISION" if postgres else "REAL"
+    text = 'TEXT COLLATE "C"' if postgres else "TEXT"
     return (
-        f"CREATE TABLE IF NOT EXISTS call_rollups (started_at {text} NOT NULL, {keys}, {sums})",
-        "CREATE INDEX IF NOT EXISTS idx_call_rollups_started ON call_rollups (started_at)",
+        *(statement for rollup in ROLLUPS for statement in rollup.create(postgres)),
         f"CREATE TABLE IF NOT EXISTS call_rollups_pending (bucket {text} PRIMARY KEY)"
         + ("" if postgres else " WITHOUT ROWID"),
         f"CREATE TABLE IF NOT EXISTS call_rollups_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
@@ -124,27 +168,22 @@ POSTGRES_TRIGGERS = (
     "FOR EACH ROW EXECUTE FUNCTION agiflow_rollup_pending()",
 )
 
-#: The rollup rows of the quarter hours in [:low, :high), from their calls.
-ROLL = (f"INSERT INTO call_rollups (started_at, {', '.join(KEYS)}, {', '.join(SUMS)})\n"
-        f"SELECT {bucket_sql('c.started_at')}, {', '.join(KEYS.values())}, {', '.join(SUMS.values())}\n"
-        "FROM calls c WHERE c.started_at >= :low AND c.started_at < :high\n"
-        f"GROUP BY {', '.join(str(i) for i in range(1, len(KEYS) + 2))}")
-CLEAR_ROLLED = "DELETE FROM call_rollups WHERE started_at >= :low AND started_at < :high"
 CLEAR_PENDING = "DELETE FROM call_rollups_pending WHERE bucket >= :low AND bucket < :high"
 PENDING_BEFORE = "SELECT bucket FROM call_rollups_pending WHERE bucket < :before ORDER BY bucket LIMIT :limit"
 COUNT_PENDING = "SELECT count(*) FROM call_rollups_pending"
 READ_STATE = "SELECT short_abandon, service_level FROM call_rollups_state"
 #: Forget every rollup and mark every quarter hour that has calls pending.
 RESET = (
-    "DELETE FROM call_rollups",
+    *(f"DELETE FROM {rollup.table}" for rollup in ROLLUPS),
     "DELETE FROM call_rollups_pending",
     f"INSERT INTO call_rollups_pending (bucket) SELECT DISTINCT {bucket_sql('started_at')} FROM calls",
     "DELETE FROM call_rollups_state",
     "INSERT INTO call_rollups_state (id, short_abandon, service_level) VALUES (1, :short_abandon, :service_level)",
 )
-#: PostgreSQL: wait for the call writes in flight, then keep new ones out
-#: until the roll commits; give up this round after two seconds.
-POSTGRES_LOCK = ("SET LOCAL lock_timeout = '2s'", "LOCK TABLE calls IN SHARE MODE")
+#: PostgreSQL: wait for the call writes in flight, then keep new ones and
+#: other servers' rolls out until the roll commits; give up this round
+#: after half a second (writes queue behind a waiting lock).
+POSTGRES_LOCK = ("SET LOCAL lock_timeout = '500ms'", "LOCK TABLE calls IN SHARE ROW EXCLUSIVE MODE")
 
 
 def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
@@ -187,8 +226,9 @@ def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime,
         buckets = [row[0] for row in conn.execute(PENDING_BEFORE, params).fetchall()]
         for low, high in runs(buckets):
             span = {"low": low, "high": high}
-            conn.execute(CLEAR_ROLLED, span)
-            conn.execute(ROLL, {**span, **thresholds.params()})
+            for rollup in ROLLUPS:
+                conn.execute(rollup.clear, span)
+                conn.execute(rollup.roll, {**span, **thresholds.params()})
             conn.execute(CLEAR_PENDING, span)
         left = int(conn.execute(COUNT_PENDING).fetchone()[0])
     except BaseException:

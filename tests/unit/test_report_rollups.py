@@ -46,6 +46,14 @@ FATES: list[dict[str, Any]] = [
 ]
 
 
+COMPLIANCE: list[dict[str, Any]] = [
+    {}, {"robinson": "clear", "robinson_list": "robinson"}, {"robinson": "error", "robinson_list": "robinson"},
+    {"consent": "accepted", "recording_commands": 1}, {"consent": "declined", "recording_commands": 1},
+    {"consent": "never", "recording": "/tmp/x.wav"}, {"blocked": "vip-blocklist"},
+    {"refused_commands": "EXEC Dial (do-not-call)"}, {"refused_commands": "EXEC MixMonitor (no consent)"},
+]
+
+
 def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
     """``count`` varied calls over the UTC day ``day`` and the next."""
     rng = random.Random(seed)
@@ -58,6 +66,7 @@ def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
         if columns.get("queue_status") == "ANSWERED" or columns.get("dial_status") == "ANSWER":
             columns["agent"] = rng.choice(["Ana", "Luis", "Eva"])
         columns.setdefault("duration", rng.choice([12.0, 60.125, 333.333]))
+        columns.update(rng.choice(COMPLIANCE))
         cdr.add(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], caller=f"+3460011{rng.randrange(100):04d}",
                 flow=rng.choice(["support", "sales", None]), flow_version=rng.choice(["a1b2c3d4e5f6", "0f0f0f0f0f0f"]),
                 **columns)
@@ -169,6 +178,17 @@ def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Databas
     same_both_ways(rolled, Filters(tz=india), ("interval30",))
 
 
+def test_compliance_counts_the_same_from_the_rollups(rolled: Database) -> None:
+    for filters in (Filters(), Filters(**RANGES["unaligned"]), Filters(flows=("sales",), flow_versions=("0f0f",))):
+        reports = [run_report(rolled, "compliance", filters, LATER, rollups=rollups).rows for rollups in (True, False)]
+        assert reports[0] == reports[1]
+        assert any(row["calls"] for row in reports[0] if row["section"] == "refused")
+    strict = Thresholds(short_abandon=1.0, service_level=2.0)
+    roll_database(rolled, strict, now=LATER)  # compliance counts with no thresholds: its rollups still serve
+    with CdrReader(rolled) as reader, reader.snapshot():
+        assert plan(reader, Filters(), None, ()).rolled is not None
+
+
 def test_one_caller_is_always_read_from_the_calls(rolled: Database) -> None:
     assert route(rolled, Filters(caller="+34600110001")).rolled is None
 
@@ -185,7 +205,7 @@ def test_every_report_and_format_is_the_same_with_and_without_rollups(rolled: Da
     filters = Filters(datetime(2025, 3, 29, 5, 3, tzinfo=timezone.utc), datetime(2025, 4, 2, tzinfo=timezone.utc),
                       tz=tz, tz_name=name)
     now = LATER
-    for kind, options in (("summary", {"by": "flow"}), ("summary", {"by": "interval60"}), ("inbound", {"by": "queue"}),
+    for kind, options in (("compliance", {}), ("summary", {"by": "flow"}), ("summary", {"by": "interval60"}), ("inbound", {"by": "queue"}),
                           ("agents", {}), ("consolidated", {"by": ("queue", "day")})):
         for fmt in ("csv", "json", "html"):
             outputs = [render(run_report(rolled, kind, filters, now, charts=fmt == "html", rollups=rollups,
