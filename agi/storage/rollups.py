@@ -242,7 +242,9 @@ def roll_database(database: Any, thresholds: Thresholds, *, now: datetime, rebui
                   progress: Any = None) -> tuple[int, int]:
     """Roll every pending quarter hour of ``database`` that has ended by
     ``now`` (``rebuild``: every quarter hour), a day of them per
-    transaction, so that the servers' writes wait at most one day's roll.
+    transaction, so that the servers' writes wait at most one day's roll;
+    a transaction that waited too long for its lock is tried again, up to
+    ``LOCK_TRIES`` times.
     ``progress(rolled, pending)`` after each transaction. Returns (quarter
     hours rolled, still pending: the current one, or those written meanwhile)."""
     from agi.db.location import PostgresUrl
@@ -252,10 +254,18 @@ def roll_database(database: Any, thresholds: Thresholds, *, now: datetime, rebui
     conn = connections.writer_connector(database, 30.0)(str(database))
     connections.prepare_writer(conn, 30.0)
     total, first = 0, True
+    busy = _lock_timeout() if postgres else ()
+    tries = 0
     try:
         while True:
-            rolled, left = roll(conn, thresholds, postgres=postgres, before=quarter_floor(now),
-                                rebuild=rebuild and first)
+            try:
+                rolled, left = roll(conn, thresholds, postgres=postgres, before=quarter_floor(now),
+                                    rebuild=rebuild and first)
+            except busy:
+                tries += 1
+                if tries == LOCK_TRIES:
+                    raise
+                continue
             first = False
             total += rolled
             if progress is not None:
@@ -264,3 +274,12 @@ def roll_database(database: Any, thresholds: Thresholds, *, now: datetime, rebui
                 return total, left
     finally:
         conn.close()
+
+
+#: How many times ``roll_database`` tries a transaction whose lock was taken.
+LOCK_TRIES = 20
+
+
+def _lock_timeout() -> tuple[type[Exception], ...]:
+    from psycopg import errors
+    return (errors.LockNotAvailable,)

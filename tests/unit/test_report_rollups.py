@@ -252,3 +252,34 @@ def test_db_rollups_command(database: Database) -> None:
     assert re.findall(r"(\d+) quarter hours", rebuilt.output) == re.findall(r"(\d+) quarter hours", first.output)
     args = ["report", "inbound", "--by", "agent", "--format", "csv", "--db", target]
     assert CliRunner().invoke(cli, args).output == CliRunner().invoke(cli, [*args, "--no-rollups"]).output
+
+
+def test_postgresql_rolls_wait_for_call_writes_in_flight_and_for_each_other(postgres_url: PostgresUrl) -> None:
+    import threading
+
+    from agi.db import postgres as pg
+    from agi.storage import rollups
+
+    cdr = CdrBuilder(postgres_url)
+    fill(cdr, "2025-03-29", 200, seed=5)
+    cdr.close()
+    roll_database(postgres_url, DEFAULT_THRESHOLDS, now=LATER)
+    writer = pg.Connection(pg.connect(postgres_url))
+    writer.execute("BEGIN")  # a call written in a rolled quarter hour, not committed yet
+    writer.execute("UPDATE calls SET status = 'interrupted' WHERE started_at < '2025-03-29T06:00:00'")
+    roller = pg.Connection(pg.connect(postgres_url))
+    with pytest.raises(Exception, match="lock"):
+        rollups.roll(roller, DEFAULT_THRESHOLDS, postgres=True, before=LATER)
+    writer.execute("COMMIT")
+    results: list[tuple[int, int]] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        roll_database(postgres_url, DEFAULT_THRESHOLDS, now=LATER, rebuild=True))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0][1] == results[1][1] == 0
+    assert route(postgres_url, Filters()).raw == ()
+    same_both_ways(postgres_url, Filters(), ("outcome", "queue"))
+    writer.close()
+    roller.close()
