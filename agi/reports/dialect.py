@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agi.storage.call_measures import ivr_sums
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -61,13 +63,11 @@ class Dialect:
 SQLITE = Dialect("sqlite", {
     "plain": "+",
     "julianday": "julianday(c.started_at)",
-    "menu_timeouts": "coalesce(json_extract(s.details, '$.timeouts'), 0)",
-    "menu_invalid": "coalesce(json_extract(s.details, '$.invalid'), 0)",
+    "ivr_sums": ", ".join(f"{sql} AS {name}" for name, sql in ivr_sums(postgres=False).items()),
 }, no_limit=-1)
 
 POSTGRES = Dialect("postgresql", {
     "plain": "",
     "julianday": "CAST(extract(epoch FROM CAST(c.started_at AS timestamptz)) / 86400 + 2440587.5 AS double precision)",
-    "menu_timeouts": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'timeouts' AS integer), 0)",
-    "menu_invalid": "coalesce(CAST(CAST(s.details AS jsonb) ->> 'invalid' AS integer), 0)",
+    "ivr_sums": ", ".join(f"{sql} AS {name}" for name, sql in ivr_sums(postgres=True).items()),
 }, no_limit=None)

@@ -15,6 +15,7 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+from agi.reports.rollup_plan import NOT_PENDING, plan
 
 IVR_COLUMNS = (
     Column("flow", "Flow", TEXT, shrink=True), Column("menu", "Menu", TEXT, shrink=True),
@@ -25,12 +26,12 @@ IVR_COLUMNS = (
 #: Outcomes that are not keys, listed after the keys in this order.
 _NOT_KEYS = ("direct", "timeout", "invalid", "hangup", "error")
 _MAX_CHARTS = 12
+_COUNTS = ("times", "timeouts", "invalid", "retried")
 
 
 def ivr(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = False) -> Report:
     """Choices, timeouts and invalid entries per menu."""
-    clause, params = q.where(filters, flow_column="s.flow", dialect=reader.dialect)
-    rows = [dict(r) for r in reader.rows(reader.sql(q.IVR, where=clause), params)]
+    rows = _menu_rows(reader, filters)
     runs: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
         runs[(row["flow"], row["menu"])] += row["times"]
@@ -42,6 +43,25 @@ def ivr(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = Fa
               "retried": sum(r["retried"] for r in rows)}
     return Report("ivr", "IVR menus", IVR_COLUMNS, rows, filters, now, {}, totals,
                   _charts(rows, runs) if charts else ())
+
+
+def _menu_rows(reader: CdrReader, filters: Filters) -> list[dict[str, Any]]:
+    """Per flow, menu and choice: times, timeouts, invalid and retried; from
+    the rollups where they hold the calls, else from the steps
+    (agi/reports/rollup_plan.py). ``--flow`` is the menu's flow."""
+    route = plan(reader, filters, None, ())
+    parts = [(part, q.IVR, "s.flow") for part in route.raw]
+    if route.rolled:
+        parts.append((route.rolled, q.IVR_ROLLED, "c.flow"))
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for part, sql, flow_column in parts:
+        clause, params = q.where(part, flow_column=flow_column, dialect=reader.dialect)
+        for row in reader.rows(reader.sql(sql, where=clause, not_pending=NOT_PENDING), params):
+            counts = found.setdefault(tuple(row)[:3], [0] * len(_COUNTS))
+            for i, name in enumerate(_COUNTS):
+                counts[i] += int(row[name] or 0)
+    return [{"flow": flow, "menu": menu, "choice": choice, **dict(zip(_COUNTS, counts))}
+            for (flow, menu, choice), counts in found.items()]
 
 
 def _choice_order(choice: str | None) -> tuple[int, str]:

@@ -147,14 +147,20 @@ SELECT DISTINCT c.caller, c.caller_e164
 FROM calls c
 WHERE {{where}} AND c.started_at < :before AND {m.INBOUND}"""
 
+_IVR_KEYS = ", ".join(f"{sql} AS {name}" for name, sql in m.IVR_KEYS.items())
+#: Menu steps per flow, menu and choice (agi/storage/call_measures.py), from
+#: the steps, where ``{ivr_sums}`` are the dialect's...
 IVR = f"""
-SELECT s.flow, s.step AS menu, s.outcome AS choice, count(*) AS times,
-       sum({{menu_timeouts}}) AS timeouts,
-       sum({{menu_invalid}}) AS invalid,
-       {count_if("{menu_timeouts} > 0 OR {menu_invalid} > 0")} AS retried
+SELECT {_IVR_KEYS}, {{ivr_sums}}
 FROM calls c JOIN call_steps s ON s.call = c.id
 WHERE {{where}} AND s.type = 'menu'
-GROUP BY s.flow, s.step, s.outcome"""
+GROUP BY 1, 2, 3"""
+#: ... and from the rollups (agi/storage/rollups.py), pending quarter hours left out.
+IVR_ROLLED = f"""
+SELECT c.flow, c.menu, c.choice, {", ".join(f"sum(c.{name}) AS {name}" for name in m.ivr_sums(False))}
+FROM ivr_rollups c
+WHERE {{where}}{{not_pending}}
+GROUP BY 1, 2, 3"""
 
 RECORDED = m.RECORDED
 _COMPLIANCE_GROUP = f"GROUP BY {', '.join(str(i + 1) for i in range(len(m.COMPLIANCE_KEYS)))}"

@@ -165,3 +165,22 @@ COMPLIANCE_KEYS = {
 }
 #: The compliance keys that are numbers (0 or 1).
 COMPLIANCE_FLAGS = ("recorded", "refused_dial", "refused_recording")
+
+
+def menu_detail(key: str, postgres: bool) -> str:
+    """A number the menu step writes in ``call_steps.details`` (JSON) of a
+    step row ``s``, 0 when absent: ``timeouts`` or ``invalid``."""
+    if postgres:
+        return f"coalesce(CAST(CAST(s.details AS jsonb) ->> '{key}' AS integer), 0)"
+    return f"coalesce(json_extract(s.details, '$.{key}'), 0)"
+
+
+#: What the ivr report counts of each menu step row ``s`` (docs/reports.md#ivr-menu-choices):
+#: its flow, menu and outcome, and per backend the sums.
+IVR_KEYS = {"flow": "s.flow", "menu": "s.step", "choice": "s.outcome"}
+
+
+def ivr_sums(postgres: bool) -> dict[str, str]:
+    timeouts, invalid = menu_detail("timeouts", postgres), menu_detail("invalid", postgres)
+    return {"times": "count(*)", "timeouts": f"sum({timeouts})", "invalid": f"sum({invalid})",
+            "retried": count_if(f"{timeouts} > 0 OR {invalid} > 0")}

@@ -104,7 +104,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for name, (table, columns) in REPORT_INDEXES.items():
         db.table(table).create_index(list(columns), index_name=name, if_not_exists=True)
     ensure_callbacks_table(db)
-    for statement in (*rollups.tables(postgres=False), *rollups.SQLITE_TRIGGERS):
+    for statement in (*rollups.tables(postgres=False), *rollups.SQLITE_TRIGGERS, *rollups.SQLITE_STEP_TRIGGERS):
         db.execute(statement)
 
 

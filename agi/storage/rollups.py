@@ -10,11 +10,14 @@ The tables, on both backends:
   the calls that started in it (seconds summed in whole milliseconds, so
   that a sum of rollups is exactly the sum over the calls);
   ``compliance_rollups`` (``COMPLIANCE``): calls per quarter hour × flow ×
-  flow version × the compliance report's keys.
+  flow version × the compliance report's keys; ``ivr_rollups`` (``IVR``):
+  menu steps per quarter hour of their call × flow version × the step's
+  flow, menu and choice.
 - ``call_rollups_pending``: the quarter hours whose calls changed since
   they were rolled up. Triggers on ``calls`` add a call's quarter hour
   whenever a row is inserted, updated or deleted, whoever writes it (the
-  server, ``agiflow-agi``, ``db copy``, ``report import-queue-log``).
+  server, ``agiflow-agi``, ``db copy``, ``report import-queue-log``), and
+  triggers on ``call_steps`` when a menu step is written or deleted.
 - ``call_rollups_state``: the thresholds (short abandon, service level)
   the rollups were counted with. None yet: nothing is rolled up.
 
@@ -22,7 +25,8 @@ Every rollup table is rolled in the same transaction as the others.
 
 ``roll`` recomputes pending quarter hours from the calls, in one
 transaction that no call write or other roll can interleave with
-(SQLite's write lock; on PostgreSQL a SHARE ROW EXCLUSIVE lock on ``calls``), so a quarter hour that is not
+(SQLite's write lock; on PostgreSQL a SHARE ROW EXCLUSIVE lock on ``calls``
+and ``call_steps``), so a quarter hour that is not
 pending always holds exactly the sums of its calls. Readers
 (agi/reports/rollup_plan.py) take rollups for quarter hours that are not
 pending and read the calls for the rest. The server rolls every minute
@@ -34,7 +38,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
-from agi.storage.call_measures import COMPLIANCE_FLAGS, COMPLIANCE_KEYS, OUTCOME, SUMS, Thresholds
+from agi.storage.call_measures import (COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS, OUTCOME, SUMS, Thresholds,
+                                       ivr_sums)
 
 QUARTER = timedelta(minutes=15)
 
@@ -42,7 +47,9 @@ QUARTER = timedelta(minutes=15)
 @dataclass(frozen=True)
 class Rollup:
     """One rollup table: rows keyed by quarter hour (``started_at``) and
-    ``keys``, holding ``sums``; each as SQL over a calls row ``c``."""
+    ``keys``, holding ``sums``; each as SQL over the rows of ``source``
+    (calls ``c``, and their steps ``s`` where they are joined) that meet
+    ``where``. ``postgres_sums`` replaces ``sums`` on PostgreSQL."""
 
     table: str
     keys: Mapping[str, str]
@@ -50,6 +57,9 @@ class Rollup:
     #: Keys that are numbers, and keys that are never NULL.
     numbers: tuple[str, ...] = ()
     not_null: tuple[str, ...] = ()
+    source: str = "calls c"
+    where: str = ""
+    postgres_sums: Mapping[str, str] | None = None
 
     def create(self, postgres: bool) -> tuple[str, str]:
         """The table and its index (idempotent)."""
@@ -61,13 +71,12 @@ class Rollup:
         return (f"CREATE TABLE IF NOT EXISTS {self.table} (started_at {text} NOT NULL, {keys}, {sums})",
                 f"CREATE INDEX IF NOT EXISTS idx_{self.table}_started ON {self.table} (started_at)")
 
-    @property
-    def roll(self) -> str:
+    def roll(self, postgres: bool) -> str:
         """Its rows of the quarter hours in [:low, :high), from their calls."""
-        return (f"INSERT INTO {self.table} (started_at, {', '.join(self.keys)}, {', '.join(self.sums)})\n"
-                f"SELECT {bucket_sql('c.started_at')}, {', '.join(self.keys.values())}, "
-                f"{', '.join(self.sums.values())}\n"
-                "FROM calls c WHERE c.started_at >= :low AND c.started_at < :high\n"
+        sums = self.postgres_sums if postgres and self.postgres_sums is not None else self.sums
+        return (f"INSERT INTO {self.table} (started_at, {', '.join(self.keys)}, {', '.join(sums)})\n"
+                f"SELECT {bucket_sql('c.started_at')}, {', '.join(self.keys.values())}, {', '.join(sums.values())}\n"
+                f"FROM {self.source} WHERE c.started_at >= :low AND c.started_at < :high{self.where}\n"
                 f"GROUP BY {', '.join(str(i) for i in range(1, len(self.keys) + 2))}")
 
     @property
@@ -89,7 +98,11 @@ CALLS = Rollup("call_rollups", {
 #: What the compliance report reads: calls per flow, version and compliance keys.
 COMPLIANCE = Rollup("compliance_rollups", {"flow": "c.flow", "flow_version": "c.flow_version", **COMPLIANCE_KEYS},
                     {"calls": "count(*)"}, numbers=COMPLIANCE_FLAGS)
-ROLLUPS = (CALLS, COMPLIANCE)
+#: What the ivr report reads: menu steps per flow version, step flow, menu and choice.
+IVR = Rollup("ivr_rollups", {"flow_version": "c.flow_version", **IVR_KEYS}, ivr_sums(False),
+             source="calls c JOIN call_steps s ON s.call = c.id", where=" AND s.type = 'menu'",
+             postgres_sums=ivr_sums(True))
+ROLLUPS = (CALLS, COMPLIANCE, IVR)
 _TEXT_SUMS = ("first_at", "last_at")
 _REAL_SUMS = ("max_duration_s",)
 
@@ -157,7 +170,14 @@ SQLITE_TRIGGERS = (
     f"{_mark('NEW', True)} {_mark('OLD', True)} END",
     f"CREATE TRIGGER IF NOT EXISTS calls_rollup_delete AFTER DELETE ON calls BEGIN {_mark('OLD', True)} END",
 )
-#: PostgreSQL: the same, through one trigger function.
+#: SQLite: a menu step written or deleted marks its call's quarter hour
+#: (``ivr_rollups``); steps are never updated.
+SQLITE_STEP_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS call_steps_rollup_{event.lower()} AFTER {event} ON call_steps "
+    f"WHEN {row}.type = 'menu' BEGIN INSERT OR IGNORE INTO call_rollups_pending (bucket) "
+    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = {row}.call; END"
+    for event, row in (("INSERT", "NEW"), ("DELETE", "OLD")))
+#: PostgreSQL: the same, through trigger functions.
 POSTGRES_TRIGGERS = (
     "CREATE OR REPLACE FUNCTION agiflow_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
     f"IF TG_OP <> 'INSERT' THEN {_mark('OLD', False)} END IF; "
@@ -166,6 +186,15 @@ POSTGRES_TRIGGERS = (
     "DROP TRIGGER IF EXISTS calls_rollup_pending ON calls",
     "CREATE TRIGGER calls_rollup_pending AFTER INSERT OR UPDATE OR DELETE ON calls "
     "FOR EACH ROW EXECUTE FUNCTION agiflow_rollup_pending()",
+    "CREATE OR REPLACE FUNCTION agiflow_step_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
+    "IF TG_OP = 'INSERT' AND NEW.type = 'menu' THEN INSERT INTO call_rollups_pending (bucket) "
+    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = NEW.call ON CONFLICT DO NOTHING; END IF; "
+    "IF TG_OP = 'DELETE' AND OLD.type = 'menu' THEN INSERT INTO call_rollups_pending (bucket) "
+    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = OLD.call ON CONFLICT DO NOTHING; END IF; "
+    "RETURN NULL; END $fn$",
+    "DROP TRIGGER IF EXISTS call_steps_rollup_pending ON call_steps",
+    "CREATE TRIGGER call_steps_rollup_pending AFTER INSERT OR DELETE ON call_steps "
+    "FOR EACH ROW EXECUTE FUNCTION agiflow_step_rollup_pending()",
 )
 
 CLEAR_PENDING = "DELETE FROM call_rollups_pending WHERE bucket >= :low AND bucket < :high"
@@ -183,7 +212,7 @@ RESET = (
 #: PostgreSQL: wait for the call writes in flight, then keep new ones and
 #: other servers' rolls out until the roll commits; give up this round
 #: after half a second (writes queue behind a waiting lock).
-POSTGRES_LOCK = ("SET LOCAL lock_timeout = '500ms'", "LOCK TABLE calls IN SHARE ROW EXCLUSIVE MODE")
+POSTGRES_LOCK = ("SET LOCAL lock_timeout = '500ms'", "LOCK TABLE calls, call_steps IN SHARE ROW EXCLUSIVE MODE")
 
 
 def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
@@ -228,7 +257,7 @@ def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime,
             span = {"low": low, "high": high}
             for rollup in ROLLUPS:
                 conn.execute(rollup.clear, span)
-                conn.execute(rollup.roll, {**span, **thresholds.params()})
+                conn.execute(rollup.roll(postgres), {**span, **thresholds.params()})
             conn.execute(CLEAR_PENDING, span)
         left = int(conn.execute(COUNT_PENDING).fetchone()[0])
     except BaseException:
