@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.reports_data import SINCE, UNTIL, count_calls, describe, generate  # noqa: E402
+from bench.reports_data import SINCE, UNTIL, count_calls, describe, generate
 
 __all__ = ["generate"]  # bench/report_export.py and bench/report_startup.py once imported it from here
 

@@ -42,7 +42,7 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from agi.db import postgres as pg
-from agi.db.location import Database, PostgresUrl, parse_database
+from agi.db.location import PostgresUrl, parse_database
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values
 from agi.storage.migrations import upgrade
 from agi.vocabulary import CALL_COLUMNS, STEP_FIELDS, iso
