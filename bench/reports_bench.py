@@ -279,6 +279,11 @@ def rollup_reports(agiflow: Agiflow, kinds: list[str]) -> set[str]:
     return {kind for kind in kinds if "--no-rollups" in (agiflow.works("report", kind, "--help") or "")}
 
 
+def _seconds(value: float) -> float | None:
+    """A time for JSON: None for a case that failed before any run ended."""
+    return round(value, 4) if value != float("inf") else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", metavar="DB", help="a SQLite file or a postgresql:// URL to measure: filled "
@@ -322,9 +327,10 @@ def main() -> int:
     failed = [r for r in results if r.failed or not r.same]
     if args.json:
         Path(args.json).write_text(json.dumps([{
-            "report": r.label, "kind": r.kind, "format": r.fmt, "raw_wall_s": r.raw.wall, "raw_cpu_s": r.raw.cpu,
-            "rollups_wall_s": r.rollups.wall if r.rollups else None,
-            "rollups_cpu_s": r.rollups.cpu if r.rollups else None, "output_bytes": r.raw.size, "same": r.same,
+            "report": r.label, "kind": r.kind, "format": r.fmt, "raw_wall_s": _seconds(r.raw.wall),
+            "raw_cpu_s": _seconds(r.raw.cpu), "rollups_wall_s": _seconds(r.rollups.wall) if r.rollups else None,
+            "rollups_cpu_s": _seconds(r.rollups.cpu) if r.rollups else None, "output_bytes": r.raw.size,
+            "same": r.same, "failed": r.failed or None,
         } for r in results], indent=2) + "\n", encoding="utf-8")
     if failed:
         print(f"\n{len(failed)} case(s) failed or gave a different output: "
