@@ -21,8 +21,8 @@ the reports count.
   the night of 2025-03-30, when the clocks go forward, is inside the range.
 
 The schema is the server's (``agi.storage.migrations.upgrade``) and the rows
-are what it writes (``agi.vocabulary.CALL_COLUMNS``, ``iso`` timestamps), in
-time order. SQLite: ``executemany`` of the server's insert statements in one
+are what it writes (``agi.vocabulary.CALL_COLUMNS``, ``iso`` timestamps), day
+after day, each day's inbound calls in time order. SQLite: ``executemany`` of the server's insert statements in one
 transaction; PostgreSQL: ``COPY``. The secondary indexes are dropped while
 loading and made again afterwards (their definitions read back from the
 database); PostgreSQL then gets ``VACUUM ANALYZE``, as autovacuum would. The
