@@ -1,7 +1,7 @@
 """How much memory does a full export of the call log take?
 
 Generates N calls (default 1,000,000; ``--quick`` 100,000) in a temporary
-SQLite file (bench/reports_bench.py's calls), then runs ``agiflow report
+SQLite file (bench/reports_data.py's calls), then runs ``agiflow report
 calls --format csv`` and ``--format json`` over all of them, and over the
 1,000 newest (``--limit 1000``), each as its own process writing to a file.
 Prints wall time, the process's peak resident memory (VmHWM, read by the
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.reports_bench import generate
+from bench.reports_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Runs ``agiflow ARGS`` and, as it exits, writes its peak resident memory to stderr.

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.reports_bench import generate
+from bench.reports_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,219 +1,340 @@
-"""How fast are the reports on a big CDR database, with and without the
-report indexes?
+"""How long does every `agiflow report`, in every format, take over 90 days
+of a big contact center, on SQLite and on PostgreSQL?
 
-Generates N calls (default 1,000,000) with their steps over 30 days in a
-temporary SQLite file, with the server's schema minus the report indexes
-(``agi.storage.cdr_schema.REPORT_INDEXES``). Times every report (the query and the
-terminal table) on that baseline, creates the report indexes, and times them
-again. Prints one line per report: baseline, indexed, ratio, rows. Exits 1
-if a report gives different rows with the indexes (speed is never asserted).
+Fills a CDR database with N calls (default 1,000,000) over 2025-01-01 to
+2025-03-31 (bench/reports_data.py), then times each report and format as a
+user runs it: ``agiflow report KIND --since 2025-01-01 --until 2025-03-31
+--tz Europe/Madrid --db DB --format F -o FILE``, a process of its own, its
+wall time and its CPU time (user + system, from ``wait4``). Each case runs
+``--runs`` times; the fastest counts.
+
+When this agiflow keeps rollups (``agiflow db rollups --help`` works), the
+benchmark first rebuilds them (``agiflow db rollups --rebuild``, timed), then
+times each case of a report that reads them twice: with ``--no-rollups``
+(counted from the calls table: the baseline) and without; it prints both and
+their ratio, and exits 1 when the two outputs differ (the moment of
+generation, and the callbacks' "oldest pending" age, measured from now, left
+out). Without rollups, it times the plain runs. It exits 1 too when a report
+fails. Speed is never asserted.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import random
-import sqlite3
+import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
-import sqlite_utils
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, REPORT_INDEXES, call_values, ensure_schema
-from agi.reports import run_report
-from agi.reports.model import Filters
-from agi.reports.render import render
-from agi.reports.timerange import moment, sql_time, zone
-from agi.vocabulary import CALL_COLUMNS
+from bench.reports_data import SINCE, UNTIL, count_calls, describe, generate
 
-END = datetime(2025, 4, 1, tzinfo=timezone.utc)
-NOW = END
-DAYS = 30
-FLOWS = ("support", "sales", "billing", "campaign", "afterhours")
-QUEUES = ("support", "sales", "billing")
-#: (share, columns, status, last step): what happened to the call
-FATES: list[tuple[float, dict[str, Any], str, str]] = [
-    (0.55, {"queue_status": "ANSWERED"}, "completed", "queue:answered"),
-    (0.10, {"queue_status": None}, "caller_hangup", "queue:hangup"),
-    (0.08, {"queue_status": "TIMEOUT", "callback": "cb"}, "completed", "queue:timeout"),
-    (0.07, {"queue_status": "TIMEOUT"}, "completed", "queue:timeout"),
-    (0.08, {}, "caller_hangup", "menu:hangup"),
-    (0.06, {}, "completed", "closed:next"),
-    (0.04, {"dial_status": "ANSWER"}, "completed", "dial:answer"),
-    (0.01, {"robinson": "listed", "robinson_list": "robinson"}, "completed", "dnc:listed"),
-    (0.01, {}, "interrupted", "menu:hangup"),
-]
+__all__ = ["generate"]  # bench/report_export.py and bench/report_startup.py once imported it from here
 
-
-def generate(path: Path, calls: int, seed: int = 7) -> float:
-    """Fill ``path`` with ``calls`` calls and their steps; returns seconds."""
-    started = time.monotonic()
-    db = sqlite_utils.Database(path)
-    ensure_schema(db)
-    for name in REPORT_INDEXES:
-        db.execute(f"DROP INDEX IF EXISTS {name}")
-    db.close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    rng = random.Random(seed)
-    conn.execute("BEGIN")
-    for chunk in _chunks(_calls(rng, calls), 20000):
-        conn.executemany(INSERT_CALL, [row for row, _ in chunk])
-        conn.executemany(INSERT_STEP, [step for _, steps in chunk for step in steps])
-    conn.execute("COMMIT")
-    conn.close()
-    return time.monotonic() - started
+FORMATS = ("table", "csv", "json", "html")
+ZONE = "Europe/Madrid"
+#: (label, report, its options): every report with the options a supervisor
+#: uses; the first case of each report is the one ``--quick`` runs.
+CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("calls (every call)", "calls", ()),
+    ("summary --by flow", "summary", ("--by", "flow")),
+    ("summary --by day", "summary", ("--by", "day")),
+    ("inbound --by queue", "inbound", ("--by", "queue")),
+    ("inbound --by hour", "inbound", ("--by", "hour")),
+    ("fcr --window 24h", "fcr", ("--window", "24h")),
+    ("tracking (every caller)", "tracking", ()),
+    ("ivr", "ivr", ()),
+    ("compliance", "compliance", ()),
+    ("agents", "agents", ()),
+    ("consolidated queue x day", "consolidated", ("--by", "queue", "--by", "day")),
+    ("consolidated agent x int15", "consolidated", ("--by", "agent", "--by", "interval15")),
+    ("callbacks --by queue", "callbacks", ("--by", "queue")),
+    ("campaign --by day", "campaign", ("--by", "day")),
+)
+#: Formats ``--quick`` runs.
+QUICK_FORMATS = ("table", "csv")
 
 
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+@dataclass
+class Timing:
+    """The fastest of a case's runs, and its output."""
+
+    wall: float = float("inf")
+    cpu: float = float("inf")
+    size: int = 0
+    output: bytes = b""
+
+    def add(self, wall: float, cpu: float, output: bytes, keep: bool) -> None:
+        """One more run; its output is kept when ``keep`` (to compare), else only its size."""
+        self.wall, self.cpu = min(self.wall, wall), min(self.cpu, cpu)
+        self.size, self.output = len(output), output if keep else b""
 
 
-def _calls(rng: random.Random, count: int) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    weights = [f[0] for f in FATES]
-    hour_weights = [1 if h < 8 or h > 20 else 10 for h in range(24)]
-    for n in range(count):
-        day = rng.randrange(DAYS)
-        start = END - timedelta(days=DAYS - day) + timedelta(
-            hours=rng.choices(range(24), hour_weights)[0], seconds=rng.randrange(3600))
-        columns, status, last = rng.choices(FATES, weights)[0][1:]
-        yield _call(rng, n, start, dict(columns), status, last)
+@dataclass
+class Result:
+    label: str
+    kind: str
+    fmt: str
+    raw: Timing = field(default_factory=Timing)
+    rollups: Timing | None = None
+    failed: str = ""
+
+    @property
+    def same(self) -> bool:
+        return self.rollups is None or normalised(self.kind, self.fmt, self.raw.output) == \
+            normalised(self.kind, self.fmt, self.rollups.output)
 
 
-def _call(rng: random.Random, n: int, start: datetime, extra: dict[str, Any], status: str,
-          last: str) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    key = f"{n:032x}"
-    flow = rng.choice(FLOWS)
-    caller = f"+34600{rng.randrange(40000):06d}"
-    choice = rng.choice("123") if not last.startswith("menu") else "hangup"
-    timeouts, invalid = rng.choice((0, 0, 0, 1, 2)), rng.choice((0, 0, 0, 0, 1))
-    steps = [("answer", "answer", "next", "{}"), ("welcome", "play", "next", "{}"),
-             ("menu", "menu", choice, json.dumps({"entries": [choice], "timeouts": timeouts,
-                                                  "invalid": invalid, "choice": choice}))]
-    name, _, outcome = last.partition(":")
-    if name != "menu":
-        steps.append((name, name if name in ("queue", "dial") else "play", outcome, "{}"))
-    wait = rng.uniform(5, 300) if name == "queue" else None
-    talk = rng.uniform(30, 900) if extra.get("queue_status") == "ANSWERED" or extra.get("dial_status") else None
-    duration = 20 + (wait or 0) + (talk or 0)
-    row: dict[str, Any] = {c: None for c in CALL_COLUMNS}
-    row.update(id=key, call_id=f"{int(start.timestamp())}.{n}", flow=flow, requested_flow=flow, caller=caller,
-               caller_name="", called="100", channel=f"PJSIP/trunk-{n:08x}", context="from-trunk",
-               extension="100", args="[]", started_at=sql_time(start),
-               answered_at=sql_time(start), ended_at=sql_time(start + timedelta(seconds=duration)),
-               duration=round(duration, 3), status=status, outcome=outcome, last_step=name,
-               path=" > ".join(f"{s}:{o}" for s, _, o, _ in steps), steps=len(steps), fields="{}",
-               queue=rng.choice(QUEUES) if name == "queue" else None, queue_wait=wait, talk_time=talk,
-               consent=rng.choice(("accepted", "accepted", "declined", "no_answer")), vip=rng.random() < 0.05)
-    row.update(extra)
-    if row.get("callback"):
-        row["callback"] = caller
-    if row["consent"] == "accepted" and talk:
-        row["recording"] = f"/var/spool/asterisk/monitor/agiflow/{key}.wav"
-    stamp = sql_time(start)
-    return (call_values(row), [(key, i, flow, s, t, o, stamp, 5.0, d) for i, (s, t, o, d) in enumerate(steps, 1)])
+# -- the agiflow processes ---------------------------------------------------------
+
+class Agiflow:
+    """Runs ``agiflow`` commands of this checkout as processes, in ``folder``
+    (never the checkout: ``python -m`` would import the agiflow of the
+    working folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        self.argv = [sys.executable, "-m", "agi.cli"]
+
+    def works(self, *args: str) -> str | None:
+        """The standard output of ``agiflow ARGS``, or None when it fails."""
+        done = subprocess.run([*self.argv, *args], cwd=self.folder, env=self.env, capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else None
+
+    def timed(self, *args: str) -> tuple[float, float]:
+        """Wall and CPU seconds (user + system) of ``agiflow ARGS``;
+        SystemExit with its error output when it fails."""
+        started = time.perf_counter()
+        process = subprocess.Popen([*self.argv, *args], cwd=self.folder, env=self.env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        process.stderr.close()
+        if process.returncode:
+            raise ReportFailed(f"agiflow {' '.join(args)} exited {process.returncode}: "
+                               f"{errors.decode(errors='replace').strip()[-500:]}")
+        return wall, usage.ru_utime + usage.ru_stime
 
 
-def cases(quick: bool) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    """(label, kind, filters, options) for every report timed."""
-    day: dict[str, Any] = {"since": "2025-03-20", "until": "2025-03-20"}
-    found: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
-        ("calls --limit 100", "calls", {}, {"limit": 100}),
-        ("calls, one day", "calls", day, {}),
-        ("calls --caller N", "calls", {"caller": "+34600000123"}, {}),
-        ("summary --by flow", "summary", {}, {"by": "flow"}),
-        ("summary --by day", "summary", {}, {"by": "day"}),
-        ("summary, one day, --flow", "summary", {**day, "flows": ("sales",)}, {"by": "hour"}),
-        ("inbound --by queue", "inbound", {}, {"by": "queue"}),
-        ("inbound, one day", "inbound", day, {"by": "flow"}),
-        ("fcr --window 24h", "fcr", {}, {"window_hours": 24.0}),
-        ("fcr, one day", "fcr", day, {"window_hours": 24.0}),
-        ("tracking --limit 100", "tracking", {}, {"limit": 100}),
-        ("tracking --caller N", "tracking", {"caller": "+34600000123"}, {}),
-        ("ivr", "ivr", {}, {}),
-        ("ivr, one day", "ivr", day, {}),
-        ("compliance", "compliance", {}, {}),
-        ("summary --format html", "summary", {}, {"by": "flow", "format": "html"}),
-    ]
-    return found[:8] + found[12:] if quick else found
+class ReportFailed(Exception):
+    pass
 
 
-Timing = tuple[float, float, str, int]  # wall s, CPU s, the rows as JSON, row count
+def report_args(kind: str, options: tuple[str, ...], fmt: str, database: str, out: Path) -> list[str]:
+    return ["report", kind, "--since", SINCE, "--until", UNTIL, "--tz", ZONE, "--db", database, "--format", fmt,
+            "-o", str(out), *options]
 
 
-def best_of(runs: int, path: Path, kind: str, raw: dict[str, Any], options: dict[str, Any]) -> Timing:
-    """The fastest wall and CPU times of ``runs`` runs (the first also warms
-    the page cache). CPU time is this process's: SQLite runs in it, and it
-    does not count the time other processes take the cores."""
-    results = [time_report(path, kind, raw, dict(options)) for _ in range(runs)]
-    return (min(r[0] for r in results), min(r[1] for r in results), results[0][2], results[0][3])
+#: What changes from one run to the next without the data changing: the
+#: moment a report was made, and how long a pending callback has waited until now.
+_GENERATED = re.compile(rb'^\s*"generated_at": .*$|<footer>Generated .*?</footer>', re.M)
+_PENDING_AGE = {
+    "json": (re.compile(rb'"oldest_pending_s": [^,}\n]+'), b'"oldest_pending_s": -'),
+    "csv": (re.compile(rb",[^,\r\n]*,[^,\r\n]*(\r?)$", re.M), rb",-,-\1"),  # seconds, then h:mm:ss
+    "table": (re.compile(rb"\S+$", re.M), b"-"),
+    "html": (re.compile(rb"<td[^>]*>[^<]*</td>(\s*</tr>)"), rb"<td>-</td>\1"),
+}
 
 
-def time_report(path: Path, kind: str, raw: dict[str, Any], options: dict[str, Any]) -> Timing:
-    tz, tz_name = zone("Europe/Madrid")
-    filters = Filters(moment(raw["since"], NOW, tz) if "since" in raw else None,
-                      moment(raw["until"], NOW, tz, end=True) if "until" in raw else None,
-                      raw.get("flows", ()), raw.get("caller"), tz, tz_name)
-    fmt = options.pop("format", "table")
-    wall, cpu = time.perf_counter(), time.process_time()
-    report = run_report(path, kind, filters, NOW, charts=fmt == "html", **options)
-    render(report, fmt)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall, cpu, render(report, "json").split('"filters"', 1)[1], len(report.rows)
+def normalised(kind: str, fmt: str, output: bytes) -> bytes:
+    """``output`` without what depends on the moment the report ran."""
+    output = _GENERATED.sub(b"", output)
+    if kind == "callbacks":
+        pattern, replacement = _PENDING_AGE[fmt]
+        output = pattern.sub(replacement, output)
+    return output
+
+
+# -- the databases -------------------------------------------------------------------
+
+@contextlib.contextmanager
+def bench_database(args: argparse.Namespace, folder: Path, calls: int) -> Iterator[str]:
+    """The database to measure: ``--database`` (filled when it holds no
+    calls, and kept), a new database on the ``--postgres`` server (dropped
+    after), or a SQLite file in ``folder``."""
+    if args.database:
+        yield args.database
+        return
+    if not args.postgres:
+        yield str(folder / "cdr.db")
+        return
+    import psycopg
+    name = f"agiflow_reports_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(args.postgres)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def fill(database: str, calls: int) -> None:
+    found = count_calls(database)
+    if found:
+        print(f"reusing {database.split('@')[-1]}: {found:,} calls already there", flush=True)
+        return
+    print(f"generating {calls:,} calls ...", flush=True)
+    print(f"generated in {generate(database, calls):.1f} s", flush=True)
+
+
+# -- measuring -------------------------------------------------------------------------
+
+def cases(args: argparse.Namespace) -> list[tuple[str, str, tuple[str, ...]]]:
+    from agi.reports import KINDS
+    wanted = args.reports.split(",") if args.reports else list(KINDS)
+    unknown = sorted(set(wanted) - set(KINDS))
+    if unknown:
+        raise SystemExit(f"--reports: unknown {', '.join(unknown)}; choose among {', '.join(KINDS)}")
+    missing = [kind for kind in KINDS if kind not in {k for _, k, _ in CASES}]
+    chosen = [case for case in CASES if case[1] in wanted]
+    chosen += [(kind, kind, ()) for kind in missing if kind in wanted]  # a report added since: its defaults
+    if args.quick:
+        firsts: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        for case in chosen:
+            firsts.setdefault(case[1], case)
+        chosen = list(firsts.values())
+    return chosen
+
+
+def measure(agiflow: Agiflow, database: str, todo: list[tuple[str, str, tuple[str, ...]]], formats: list[str],
+            runs: int, rollups: set[str]) -> list[Result]:
+    """Every case in every format, ``runs`` times, the baseline (``--no-rollups``)
+    and the rollups' runs in turn, printed as they come."""
+    results = []
+    out = agiflow.folder / "report.out"
+    print_header(bool(rollups))
+    for label, kind, options in todo:
+        for fmt in formats:
+            result = Result(label, kind, fmt)
+            with_rollups = kind in rollups
+            if with_rollups:
+                result.rollups = Timing()
+            try:
+                for _ in range(runs):
+                    extra = ("--no-rollups",) if with_rollups else ()
+                    result.raw.add(*agiflow.timed(*report_args(kind, options + extra, fmt, database, out)),
+                                   out.read_bytes(), keep=with_rollups)
+                    if result.rollups is not None:
+                        result.rollups.add(*agiflow.timed(*report_args(kind, options, fmt, database, out)),
+                                           out.read_bytes(), keep=True)
+            except ReportFailed as exc:
+                result.failed = str(exc)
+                print(f"{label:<28}{fmt:<7}FAILED: {exc}", flush=True)
+                results.append(result)
+                continue
+            print_row(result)
+            results.append(result)
+    return results
+
+
+def print_header(rollups: bool) -> None:
+    print(f"\n{'report':<28}{'format':<7}{'raw':>16}{'rollups' if rollups else '':>16}{'ratio' if rollups else '':>7}"
+          f"{'output':>10}")
+    print(f"{'':<35}{'wall':>8}{'cpu':>8}{'wall' if rollups else '':>8}{'cpu' if rollups else '':>8}"
+          f"{'(wall)' if rollups else '':>7}")
+
+
+def print_row(result: Result) -> None:
+    raw, rolled = result.raw, result.rollups
+    line = f"{result.label:<28}{result.fmt:<7}{raw.wall:>7.2f}s{raw.cpu:>7.2f}s"
+    if rolled is not None:
+        line += f"{rolled.wall:>7.2f}s{rolled.cpu:>7.2f}s{raw.wall / max(rolled.wall, 1e-3):>6.1f}x"
+    else:
+        line += f"{'-':>8}{'-':>8}{'':>7}"
+    line += f"{size_text(raw.size):>10}"
+    if not result.same:
+        line += "  DIFFERENT OUTPUT"
+    print(line, flush=True)
+
+
+def size_text(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def rollup_reports(agiflow: Agiflow, kinds: list[str]) -> set[str]:
+    """The reports that read rollups: every one whose help offers
+    ``--no-rollups``, when ``agiflow db rollups`` exists; else none."""
+    if agiflow.works("db", "rollups", "--help") is None:
+        return set()
+    return {kind for kind in kinds if "--no-rollups" in (agiflow.works("report", kind, "--help") or "")}
+
+
+def _seconds(value: float) -> float | None:
+    """A time for JSON: None for a case that failed before any run ended."""
+    return round(value, 4) if value != float("inf") else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", metavar="DB", help="a SQLite file or a postgresql:// URL to measure: filled "
+                        "with --calls calls when it holds none, and kept (default: a temporary SQLite file)")
+    parser.add_argument("--postgres", metavar="URL", help="without --database: a PostgreSQL server (a URL of a "
+                        "database there) on which to create a temporary database, dropped at the end")
     parser.add_argument("--calls", type=int, default=None, help="calls to generate (default 1,000,000; quick 100,000)")
-    parser.add_argument("--quick", action="store_true", help="100,000 calls and fewer reports (make bench)")
-    parser.add_argument("--keep", metavar="FILE", help="generate into FILE and keep it (reused when it exists)")
+    parser.add_argument("--runs", type=int, default=None, help="runs of each case, the fastest counts (default 2; "
+                        "quick 1)")
+    parser.add_argument("--reports", metavar="A,B", help="only these reports (default: every one)")
+    parser.add_argument("--formats", metavar="F,G", help=f"only these formats (default: {','.join(FORMATS)}; "
+                        f"quick {','.join(QUICK_FORMATS)})")
+    parser.add_argument("--quick", action="store_true", help="100,000 calls, one case per report, table and CSV, "
+                        "one run (make bench)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     calls = args.calls or (100_000 if args.quick else 1_000_000)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(args.keep) if args.keep else Path(tmp) / "cdr.db"
-        if not path.exists():
-            print(f"generating {calls:,} calls ...", flush=True)
-            print(f"generated in {generate(path, calls):.1f} s", flush=True)
-        return measure(path, args.quick)
-
-
-def measure(path: Path, quick: bool) -> int:
-    conn = sqlite3.connect(path)
-    calls, steps = conn.execute("SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM call_steps)").fetchone()
-    for name in REPORT_INDEXES:
-        conn.execute(f"DROP INDEX IF EXISTS {name}")
-    conn.close()
-    print(f"{calls:,} calls, {steps:,} steps, {path.stat().st_size / 2**20:,.0f} MiB, SQLite {sqlite3.sqlite_version}")
-    todo = cases(quick)
-    runs = 1 if quick else 2
-    baseline = {label: best_of(runs, path, kind, raw, opts) for label, kind, raw, opts in todo}
-    started = time.monotonic()
-    db = sqlite_utils.Database(path)
-    ensure_schema(db)
-    db.close()
-    print(f"report indexes created in {time.monotonic() - started:.1f} s: {', '.join(REPORT_INDEXES)}")
-    failed = 0
-    print(f"\n{'report':<26}{'baseline':>16}{'indexed':>16}{'ratio':>7}{'rows':>8}")
-    print(f"{'':<26}{'wall':>8}{'cpu':>8}{'wall':>8}{'cpu':>8}{'(cpu)':>7}")
-    for label, kind, raw, opts in todo:
-        indexed = best_of(runs, path, kind, raw, opts)
-        base = baseline[label]
-        same = base[2] == indexed[2]
-        failed += not same
-        print(f"{label:<26}{base[0]:>7.2f}s{base[1]:>7.2f}s{indexed[0]:>7.2f}s{indexed[1]:>7.2f}s"
-              f"{base[1] / max(indexed[1], 1e-3):>6.1f}x{indexed[3]:>8,}" + ("" if same else "  DIFFERENT ROWS"),
-              flush=True)
+    runs = args.runs or (1 if args.quick else 2)
+    formats = args.formats.split(",") if args.formats else list(QUICK_FORMATS if args.quick else FORMATS)
+    if set(formats) - set(FORMATS):
+        raise SystemExit(f"--formats: choose among {', '.join(FORMATS)}")
+    todo = cases(args)
+    with tempfile.TemporaryDirectory(prefix="agiflow-reports-") as tmp, \
+            bench_database(args, Path(tmp), calls) as database:
+        fill(database, calls)
+        agiflow = Agiflow(Path(tmp))
+        print(f"{describe(database)}; Python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}; "
+              f"{runs} run(s) a case, the fastest counts", flush=True)
+        rollups = rollup_reports(agiflow, sorted({kind for _, kind, _ in todo}))
+        if rollups:
+            try:
+                wall, cpu = agiflow.timed("db", "rollups", "--rebuild", "--database", database)
+            except ReportFailed as exc:
+                print(f"rollups could not be rebuilt: {exc}")
+                return 1
+            print(f"rollups rebuilt in {wall:.1f} s (CPU {cpu:.1f} s); reports that read them: "
+                  f"{', '.join(sorted(rollups))}", flush=True)
+        else:
+            print("no rollups in this agiflow (`agiflow db rollups`): plain runs only", flush=True)
+        results = measure(agiflow, database, todo, formats, runs, rollups)
+    failed = [r for r in results if r.failed or not r.same]
+    if args.json:
+        Path(args.json).write_text(json.dumps([{
+            "report": r.label, "kind": r.kind, "format": r.fmt, "raw_wall_s": _seconds(r.raw.wall),
+            "raw_cpu_s": _seconds(r.raw.cpu), "rollups_wall_s": _seconds(r.rollups.wall) if r.rollups else None,
+            "rollups_cpu_s": _seconds(r.rollups.cpu) if r.rollups else None, "output_bytes": r.raw.size,
+            "same": r.same, "failed": r.failed or None,
+        } for r in results], indent=2) + "\n", encoding="utf-8")
+    if failed:
+        print(f"\n{len(failed)} case(s) failed or gave a different output: "
+              + ", ".join(f"{r.label} {r.fmt}" for r in failed))
     return 1 if failed else 0
 
 
