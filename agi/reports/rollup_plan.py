@@ -7,6 +7,9 @@ pending, and the calls for the rest: the part of the range before its
 first whole quarter hour and after its last, and the pending quarter hours
 (those whose calls changed since they were rolled up, and the current one).
 Both give the same groups and sums, so the report is the same either way.
+Where the count needs neither agents, statuses nor intervals shorter than
+an hour, the whole hours none of whose quarter hours is pending are read
+from the hourly rollups, a fifth of the rows.
 
 The calls answer alone when the reader was opened without rollups, the
 database has none yet or counted them with other thresholds than the
@@ -28,7 +31,7 @@ from agi.reports.localtime import offsets
 from agi.reports.model import Filters
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import Thresholds
-from agi.storage.rollups import QUARTER, quarter_ceil, quarter_floor, runs, stamp
+from agi.storage.rollups import QUARTER, hour_ceil, hour_floor, hour_sql, quarter_ceil, quarter_floor, runs, stamp
 
 #: Dimensions counted in the report's zone: exact from a quarter hour only
 #: when the zone's offsets and changes fall on quarter hours.
@@ -38,24 +41,36 @@ MAX_PENDING_RUNS = 50
 #: The rollups' part of a query leaves the pending quarter hours out.
 NOT_PENDING = (" AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pending "
                "WHERE bucket >= :since AND bucket < :until)")
+#: The hourly rollups' part leaves out the hours with a pending quarter hour...
+NOT_PENDING_HOURS = (f" AND c.started_at NOT IN (SELECT {hour_sql('bucket')} FROM call_rollups_pending "
+                     "WHERE bucket >= :since AND bucket < :until)")
+#: ... which the quarter hours' part reads, leaving out the others.
+NOT_HOURS = (" AND NOT (c.started_at >= :hours_since AND c.started_at < :hours_until "
+             f"AND {hour_sql('c.started_at')} NOT IN (SELECT {hour_sql('bucket')} FROM call_rollups_pending "
+             "WHERE bucket >= :hours_since AND bucket < :hours_until))")
 PENDING_IN = ("SELECT bucket FROM call_rollups_pending WHERE bucket >= :since AND bucket < :until "
               "ORDER BY bucket")
-_QUARTER_SECONDS = int(QUARTER.total_seconds())
+_QUARTER_SECONDS, _HOUR_SECONDS = int(QUARTER.total_seconds()), 3600
 
 
 @dataclass(frozen=True)
 class Plan:
-    """``rolled``: the filters of the part read from the rollups (whole
-    quarter hours; pending ones are left out by the query); ``raw``: the
-    filters of each part read from the calls."""
+    """``rolled``: the filters of the part read from the quarter hours'
+    rollups (pending ones are left out by the query, and so are the hours
+    of ``hours``); ``hours``: the whole hours read from the hourly rollups
+    (those with a pending quarter hour are left out by the query);
+    ``raw``: the filters of each part read from the calls."""
 
     rolled: Filters | None
     raw: tuple[Filters, ...]
+    hours: Filters | None = None
 
 
-def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by: Sequence[str]) -> Plan:
+def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by: Sequence[str],
+         hourly: bool = False) -> Plan:
     """How to count the calls ``filters`` select, grouped by ``by``, with
-    ``thresholds`` (None: counts that take none)."""
+    ``thresholds`` (None: counts that take none). ``hourly``: the hourly
+    rollups hold what the count needs, where the zone allows."""
     calls_only = Plan(None, (filters,))
     counted_with = reader.rollup_thresholds()
     if filters.caller or counted_with is None or (thresholds is not None and counted_with != thresholds):
@@ -65,7 +80,7 @@ def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by:
         return calls_only
     low = quarter_ceil(filters.since) if filters.since else quarter_floor(parse_stored(first))
     high = quarter_floor(filters.until) if filters.until else quarter_floor(parse_stored(last)) + QUARTER
-    if low >= high or (TIME_DIMENSIONS.intersection(by) and not _on_quarter_hours(filters, low, high)):
+    if low >= high or (TIME_DIMENSIONS.intersection(by) and not _on_whole(_QUARTER_SECONDS, filters, low, high)):
         return calls_only
     pending = [row[0] for row in reader.rows(PENDING_IN, {"since": stamp(low), "until": stamp(high)})]
     pending_runs = list(runs(pending))
@@ -76,14 +91,26 @@ def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by:
         raw.insert(0, replace(filters, until=low))
     if filters.until and high < filters.until:
         raw.append(replace(filters, since=high))
-    return Plan(replace(filters, since=low, until=high), tuple(raw))
+    hours = None
+    if hourly and (not TIME_DIMENSIONS.intersection(by) or _on_whole(_HOUR_SECONDS, filters, low, high)):
+        first_hour, last_hour = hour_ceil(low), hour_floor(high)
+        hours = replace(filters, since=first_hour, until=last_hour) if first_hour < last_hour else None
+    return Plan(replace(filters, since=low, until=high), tuple(raw), hours)
 
 
-def _on_quarter_hours(filters: Filters, low: datetime, high: datetime) -> bool:
+def hours_left_out(plan: Plan) -> tuple[str, dict[str, str]]:
+    """The clause that leaves the hours of ``plan.hours`` out of the quarter
+    hours' part (they are read from the hourly rollups), and its parameters."""
+    if plan.hours is None or plan.hours.since is None or plan.hours.until is None:
+        return "", {}
+    return NOT_HOURS, {"hours_since": stamp(plan.hours.since), "hours_until": stamp(plan.hours.until)}
+
+
+def _on_whole(seconds: int, filters: Filters, low: datetime, high: datetime) -> bool:
     """Every offset of the report's zone over [low, high] is a whole number
-    of quarter hours, and changes at the start of a quarter hour: each
-    quarter hour then has one local day, hour and interval."""
+    of ``seconds`` (quarter hours, hours), and changes at the start of one:
+    each of them then has one local day, hour and interval."""
     for change, offset in offsets(filters.tz or UTC, low, high - timedelta(microseconds=1)):
-        if offset % _QUARTER_SECONDS or (change is not None and int(change.timestamp()) % _QUARTER_SECONDS):
+        if offset % seconds or (change is not None and int(change.timestamp()) % seconds):
             return False
     return True

@@ -12,7 +12,9 @@ The tables, on both backends:
   ``compliance_rollups`` (``COMPLIANCE``): calls per quarter hour × flow ×
   flow version × the compliance report's keys; ``ivr_rollups`` (``IVR``):
   menu steps per quarter hour of their call × flow version × the step's
-  flow, menu and choice.
+  flow, menu and choice; ``call_rollups_hourly``: ``call_rollups`` summed
+  per hour without agent and status (a fifth of the rows), recomputed
+  from the quarter hours of every hour a roll touches.
 - ``call_rollups_pending``: the quarter hours whose calls changed since
   they were rolled up. Triggers on ``calls`` add a call's quarter hour
   whenever a row is inserted, updated or deleted, whoever writes it (the
@@ -27,7 +29,8 @@ Every rollup table is rolled in the same transaction as the others.
 transaction that no call write or other roll can interleave with
 (SQLite's write lock; on PostgreSQL a SHARE ROW EXCLUSIVE lock on ``calls``
 and ``call_steps``), so a quarter hour that is not
-pending always holds exactly the sums of its calls. Readers
+pending always holds exactly the sums of its calls (an hour none of whose
+quarter hours is pending, likewise). Readers
 (agi/reports/rollup_plan.py) take rollups for quarter hours that are not
 pending and read the calls for the rest. The server rolls every minute
 (agi/storage/cdr_writer.py); ``agiflow db rollups`` rolls or rebuilds.
@@ -38,10 +41,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
-from agi.storage.call_measures import (COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS, OUTCOME, SUMS, Thresholds,
-                                       ivr_sums)
+from agi.storage.call_measures import (COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS, LARGEST, OUTCOME, SMALLEST, SUMS,
+                                       Thresholds, ivr_sums)
 
 QUARTER = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ IVR = Rollup("ivr_rollups", {"flow_version": "c.flow_version", **IVR_KEYS}, ivr_
              source="calls c JOIN call_steps s ON s.call = c.id", where=" AND s.type = 'menu'",
              postgres_sums=ivr_sums(True))
 ROLLUPS = (CALLS, COMPLIANCE, IVR)
+#: The keys of ``call_rollups_hourly``: those of ``CALLS`` but the agent and
+#: the status, which multiply its rows most.
+HOURLY_KEYS = ("flow", "flow_version", "queue", "direction", "outcome")
 _TEXT_SUMS = ("first_at", "last_at")
 _REAL_SUMS = ("max_duration_s",)
 
@@ -124,6 +131,17 @@ def quarter_floor(moment: datetime) -> datetime:
     """The start of the quarter hour ``moment`` is in (UTC)."""
     utc = moment.astimezone(timezone.utc)
     return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of the hour ``moment`` is in (UTC)."""
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(moment: datetime) -> datetime:
+    """``moment`` when it starts an hour, else the start of the next one."""
+    floor = hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
 
 
 def quarter_ceil(moment: datetime) -> datetime:
@@ -150,11 +168,33 @@ def tables(postgres: bool) -> tuple[str, ...]:
     text = 'TEXT COLLATE "C"' if postgres else "TEXT"
     return (
         *(statement for rollup in ROLLUPS for statement in rollup.create(postgres)),
+        *_hourly_table(postgres),
         f"CREATE TABLE IF NOT EXISTS call_rollups_pending (bucket {text} PRIMARY KEY)"
         + ("" if postgres else " WITHOUT ROWID"),
         f"CREATE TABLE IF NOT EXISTS call_rollups_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
         f"short_abandon {real} NOT NULL, service_level {real} NOT NULL)",
     )
+
+
+def hour_sql(column: str) -> str:
+    """SQL giving the hour of ``column`` (a CDR UTC timestamp) as a timestamp: ``2025-03-10T09:00:00.000Z``."""
+    return f"substr({column}, 1, 13) || ':00:00.000Z'"
+
+
+def _hourly_table(postgres: bool) -> tuple[str, str]:
+    keys = {name: CALLS.keys[name] for name in HOURLY_KEYS}
+    return Rollup("call_rollups_hourly", keys, SUMS, not_null=("direction", "outcome")).create(postgres)
+
+
+#: ``call_rollups_hourly``: ``call_rollups`` summed per hour, without agent
+#: and status, from the quarter hours of the hours in [:low, :high).
+CLEAR_HOURLY = "DELETE FROM call_rollups_hourly WHERE started_at >= :low AND started_at < :high"
+ROLL_HOURLY = (f"INSERT INTO call_rollups_hourly (started_at, {', '.join(HOURLY_KEYS)}, {', '.join(SUMS)})\n"
+               f"SELECT {hour_sql('c.started_at')}, {', '.join(f'c.{name}' for name in HOURLY_KEYS)}, "
+               + ", ".join(f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
+                           for name in SUMS)
+               + "\nFROM call_rollups c WHERE c.started_at >= :low AND c.started_at < :high\n"
+               f"GROUP BY {', '.join(str(i) for i in range(1, len(HOURLY_KEYS) + 2))}")
 
 
 def _mark(row: str, sqlite: bool) -> str:
@@ -203,7 +243,7 @@ COUNT_PENDING = "SELECT count(*) FROM call_rollups_pending"
 READ_STATE = "SELECT short_abandon, service_level FROM call_rollups_state"
 #: Forget every rollup and mark every quarter hour that has calls pending.
 RESET = (
-    *(f"DELETE FROM {rollup.table}" for rollup in ROLLUPS),
+    *(f"DELETE FROM {table}" for table in (*(rollup.table for rollup in ROLLUPS), "call_rollups_hourly")),
     "DELETE FROM call_rollups_pending",
     f"INSERT INTO call_rollups_pending (bucket) SELECT DISTINCT {bucket_sql('started_at')} FROM calls",
     "DELETE FROM call_rollups_state",
@@ -258,6 +298,9 @@ def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime,
             for rollup in ROLLUPS:
                 conn.execute(rollup.clear, span)
                 conn.execute(rollup.roll(postgres), {**span, **thresholds.params()})
+            hours = {"low": stamp(hour_floor(parse(low))), "high": stamp(hour_ceil(parse(high)))}
+            conn.execute(CLEAR_HOURLY, hours)
+            conn.execute(ROLL_HOURLY, hours)
             conn.execute(CLEAR_PENDING, span)
         left = int(conn.execute(COUNT_PENDING).fetchone()[0])
     except BaseException:

@@ -82,9 +82,9 @@ def groups(database: Database, filters: Filters, by: Sequence[str], rollups: boo
 
 
 def route(database: Database, filters: Filters, by: Sequence[str] = ("flow",),
-          thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Plan:
+          thresholds: Thresholds = DEFAULT_THRESHOLDS, hourly: bool = False) -> Plan:
     with CdrReader(database) as reader, reader.snapshot():
-        return plan(reader, filters, thresholds, by)
+        return plan(reader, filters, thresholds, by, hourly)
 
 
 def same_both_ways(database: Database, filters: Filters, by: Sequence[str], **options: Any) -> list[Group]:
@@ -138,6 +138,18 @@ def test_the_whole_range_is_read_from_the_rollups_when_nothing_is_pending(rolled
     assert [(part.since, part.until) for part in unaligned.raw] == [
         (RANGES["unaligned"]["since"], datetime(2025, 3, 29, 7, 15, tzinfo=timezone.utc)),
         (datetime(2025, 3, 31, 16, 45, tzinfo=timezone.utc), RANGES["unaligned"]["until"])]
+
+
+def test_whole_hours_are_read_from_the_hourly_rollups_when_the_count_needs_no_agent_status_or_quarter(
+        rolled: Database) -> None:
+    madrid, india = MADRID[0], zone("Asia/Kolkata")[0]
+    hourly = route(rolled, Filters(tz=madrid, **RANGES["unaligned"]), ("day",), hourly=True).hours
+    assert hourly is not None and (hourly.since, hourly.until) == (utc("2025-03-29 08:00:00"), utc("2025-03-31 16:00:00"))
+    assert route(rolled, Filters(tz=india), ("hour",), hourly=True).hours is None  # +05:30: whole quarter hours only
+    assert route(rolled, Filters(tz=india), ("queue",), hourly=True).hours is not None
+    for by in (("day",), ("hour", "outcome"), ("version",), ("interval60", "queue")):
+        same_both_ways(rolled, Filters(tz=india), by)
+        same_both_ways(rolled, Filters(tz=madrid, **RANGES["unaligned"]), by, direction="inbound")
 
 
 def test_flows_versions_and_directions_filter_the_rollups_as_the_calls(rolled: Database) -> None:
@@ -211,6 +223,8 @@ def test_ivr_counts_the_same_from_the_rollups_and_a_late_menu_step_is_pending(ro
     assert {(p.since, p.until) for p in route(rolled, Filters()).raw} == {(utc("2025-03-29 00:00:00"),
                                                                          utc("2025-03-29 00:15:00"))}
     assert sum(row["times"] for row in both(Filters())) == before + 1
+    [hours] = [route(rolled, Filters(), hourly=True).hours]
+    assert hours is not None and hours.since == utc("2025-03-29 00:00:00")  # the pending hour: left to the query
 
 
 def test_one_caller_is_always_read_from_the_calls(rolled: Database) -> None:
