@@ -49,6 +49,7 @@ from agi.reports.model import Filters
 from agi.reports.rollup_plan import NOT_PENDING, NOT_PENDING_HOURS, hours_left_out, plan
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
+from agi.storage.rollups import SUMMED_AGAIN
 
 __all__ = ["DEFAULT_THRESHOLDS", "DIMENSIONS", "SUMS", "WEEKDAYS", "Group", "Thresholds", "abandon_rate", "acd", "aggregate", "aht",
            "asa", "asr", "combine", "service_level", "sort_value"]
@@ -107,11 +108,9 @@ class _Source:
     where: str = ""
 
 
-_SUMMED_AGAIN = {name: f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
-                 for name in q.SUMS}
 CALLS = _Source("calls", q.GROUPS, q.SUMS)
-ROLLUPS = _Source("call_rollups", {**q.GROUPS, "outcome": "c.outcome"}, _SUMMED_AGAIN, NOT_PENDING)
-HOURLY = _Source("call_rollups_hourly", {**q.GROUPS, "outcome": "c.outcome"}, _SUMMED_AGAIN, NOT_PENDING_HOURS)
+ROLLUPS = _Source("call_rollups", {**q.GROUPS, "outcome": "c.outcome"}, SUMMED_AGAIN, NOT_PENDING)
+HOURLY = _Source("call_rollups_hourly", {**q.GROUPS, "outcome": "c.outcome"}, SUMMED_AGAIN, NOT_PENDING_HOURS)
 #: What the hourly rollups do not hold.
 NOT_HOURLY = frozenset({"agent", "status", "interval15", "interval30"})
 

@@ -186,13 +186,16 @@ def _hourly_table(postgres: bool) -> tuple[str, str]:
     return Rollup("call_rollups_hourly", keys, SUMS, not_null=("direction", "outcome")).create(postgres)
 
 
+#: Each of ``SUMS`` over rollup rows ``c``: counts and totals add, the
+#: largest and the first/last are taken again.
+SUMMED_AGAIN = {name: f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
+                for name in SUMS}
 #: ``call_rollups_hourly``: ``call_rollups`` summed per hour, without agent
 #: and status, from the quarter hours of the hours in [:low, :high).
 CLEAR_HOURLY = "DELETE FROM call_rollups_hourly WHERE started_at >= :low AND started_at < :high"
 ROLL_HOURLY = (f"INSERT INTO call_rollups_hourly (started_at, {', '.join(HOURLY_KEYS)}, {', '.join(SUMS)})\n"
                f"SELECT {hour_sql('c.started_at')}, {', '.join(f'c.{name}' for name in HOURLY_KEYS)}, "
-               + ", ".join(f"{'max' if name in LARGEST else 'min' if name in SMALLEST else 'sum'}(c.{name})"
-                           for name in SUMS)
+               + ", ".join(SUMMED_AGAIN.values())
                + "\nFROM call_rollups c WHERE c.started_at >= :low AND c.started_at < :high\n"
                f"GROUP BY {', '.join(str(i) for i in range(1, len(HOURLY_KEYS) + 2))}")
 
