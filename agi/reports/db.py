@@ -21,7 +21,8 @@ from urllib.parse import quote
 
 from agi.db.location import PostgresUrl, parse_database
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
-from agi.reports.timerange import UTC
+from agi.reports.errors import ReportError
+from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import Thresholds
 from agi.storage.rollups import READ_STATE
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
 #: Rows fetched from the database at a time when rows are streamed.
 BATCH = 1000
-
-
-class ReportError(Exception):
-    """The report cannot run (no database, an old schema...): the message says why."""
 
 
 class CdrReader:
@@ -143,18 +140,20 @@ class CdrReader:
             from psycopg.rows import tuple_row
 
             from agi.db import postgres as pg
-            with self.conn.raw.cursor(name="agiflow_report", row_factory=pg.row_factory if named else tuple_row,
-                                      scrollable=False) as cursor:
-                cursor.itersize = BATCH
-                yield cursor
-            return
-        cursor = self.conn.cursor()
-        if not named:
-            cursor.row_factory = None
+            cursor = self.conn.raw.cursor(name="agiflow_report", row_factory=pg.row_factory if named else tuple_row,
+                                          scrollable=False)
+            cursor.itersize = BATCH
+        else:
+            cursor = self.conn.cursor()
+            if not named:
+                cursor.row_factory = None
         try:
             yield cursor
         finally:
-            cursor.close()
+            try:
+                cursor.close()
+            except self._errors():
+                pass  # the connection went first (a report that failed half-way): nothing left to free
 
     def _driver_sql(self, sql: str) -> str:
         if self.dialect is POSTGRES:
@@ -185,7 +184,7 @@ class CdrReader:
 
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(self.tz).date().isoformat()
+        return parse_stored(ts).astimezone(self.tz).date().isoformat()
 
     def _columns(self, table: str) -> set[str]:
         if self.dialect is POSTGRES:

@@ -17,6 +17,7 @@ from agi.reports import queries as q
 from agi.reports.aggregate import aggregate, asa
 from agi.reports.db import CdrReader
 from agi.reports.model import Chart, Filters, Series
+from agi.reports.timerange import parse_stored
 
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
@@ -107,9 +108,9 @@ def span(first: str | None, last: str | None, since: datetime | None, until: dat
     is no call to chart."""
     if first is None or last is None:
         return None
-    low = since or datetime.fromisoformat(first.replace("Z", "+00:00"))
+    low = since or parse_stored(first)
     if until is not None or since is not None:
         high = min(until or now, now)
     else:
-        high = datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(seconds=1)
+        high = parse_stored(last) + timedelta(seconds=1)
     return (low, high) if high > low else None

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi.hours import moments
+from agi.reports.errors import ReportError
 
 UTC = timezone.utc
 _RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
@@ -108,5 +109,14 @@ def sql_time(moment_: datetime) -> str:
 
 
 def parse_stored(text: str) -> datetime:
-    """A CDR timestamp (``2025-03-10T09:00:00.000Z``) as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A CDR timestamp (``2025-03-10T09:00:00.000Z``) as an aware datetime;
+    ReportError when the database holds something else there."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ReportError(f"the CDR database holds {text!r} where a time belongs (UTC, as in "
+                          "2025-03-10T09:00:00.000Z): a row written by hand? Correct or delete it "
+                          "(docs/cdr.md)")
+    return moment

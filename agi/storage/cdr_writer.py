@@ -281,9 +281,10 @@ class CdrStore:
                 rolled, left = rollups.roll(conn, self.rollups, postgres=not self.sqlite, before=before)
                 if not rolled or not left or self._queue or self._stopping:
                     break
-        except connections.ERRORS as exc:
+        except Exception as exc:  # rollups only speed reports up: never a reason to stop writing CDRs
             log.warning("rollups not brought up to date (%s): reports count those calls from the calls table; "
-                        "trying again in %.0fs", connections.one_line(exc), self.roll_every)
+                        "trying again in %.0fs", connections.one_line(exc), self.roll_every,
+                        exc_info=not isinstance(exc, connections.ERRORS))
             if conn is not None:
                 try:
                     conn.close()

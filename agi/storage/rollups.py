@@ -240,7 +240,7 @@ POSTGRES_TRIGGERS = (
     "FOR EACH ROW EXECUTE FUNCTION agiflow_step_rollup_pending()",
 )
 
-CLEAR_PENDING = "DELETE FROM call_rollups_pending WHERE bucket >= :low AND bucket < :high"
+CLEAR_BUCKET = "DELETE FROM call_rollups_pending WHERE bucket = :bucket"
 PENDING_BEFORE = "SELECT bucket FROM call_rollups_pending WHERE bucket < :before ORDER BY bucket LIMIT :limit"
 COUNT_PENDING = "SELECT count(*) FROM call_rollups_pending"
 READ_STATE = "SELECT short_abandon, service_level FROM call_rollups_state"
@@ -258,11 +258,21 @@ RESET = (
 POSTGRES_LOCK = ("SET LOCAL lock_timeout = '500ms'", "LOCK TABLE calls, call_steps IN SHARE ROW EXCLUSIVE MODE")
 
 
+def quarter_of(text: str) -> datetime | None:
+    """The quarter hour (UTC) a pending bucket names, whatever its spelling;
+    None when it names no time (a call's ``started_at`` written by hand)."""
+    try:
+        moment = parse(text)
+    except (TypeError, ValueError):
+        return None
+    return quarter_floor(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+
 def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
-    """Sorted quarter hours as [low, high) runs of consecutive ones."""
+    """The quarter hours ``buckets`` name, in time order, as [low, high)
+    runs of consecutive ones; buckets that name no time are left out."""
     low = high = None
-    for bucket in buckets:
-        start = parse(bucket)
+    for start in sorted({quarter for quarter in map(quarter_of, buckets) if quarter is not None}):
         if high is not None and start == high:
             high = start + QUARTER
             continue
@@ -304,7 +314,8 @@ def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime,
             hours = {"low": stamp(hour_floor(parse(low))), "high": stamp(hour_ceil(parse(high)))}
             conn.execute(CLEAR_HOURLY, hours)
             conn.execute(ROLL_HOURLY, hours)
-            conn.execute(CLEAR_PENDING, span)
+        for bucket in buckets:  # as read: a bucket spelt otherwise is never left pending
+            conn.execute(CLEAR_BUCKET, {"bucket": bucket})
         left = int(conn.execute(COUNT_PENDING).fetchone()[0])
     except BaseException:
         conn.execute("ROLLBACK")

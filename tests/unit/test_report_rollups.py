@@ -321,3 +321,47 @@ def test_postgresql_rolls_wait_for_call_writes_in_flight_and_for_each_other(post
     same_both_ways(postgres_url, Filters(), ("outcome", "queue"))
     writer.close()
     roller.close()
+
+
+#: ``started_at`` as a hand-written row may hold it (docs/cdr.md gives the one form agiflow writes).
+HAND_WRITTEN = ("2025-03-10 09:37:12", "2025-03-10T09:52:00", "2025-02-30T10:00:00.000Z", "garbage", "")
+
+
+def test_hand_written_start_times_never_stop_the_rollups_or_the_cdr_writer(database: Database) -> None:
+    upgrade(database)
+    cdr = CdrBuilder(database)
+    fill(cdr, "2025-03-10", 40, seed=5)
+    cdr.close()
+    table_rows.insert(database, "calls", [
+        {"id": f"hand{n}", "call_id": f"hand{n}", "flow": "support", "caller": "600111222", "started_at": text,
+         "status": "completed", "direction": "inbound"} for n, text in enumerate(HAND_WRITTEN)])
+    rolled, pending = roll_database(database, DEFAULT_THRESHOLDS, now=LATER)  # returns: no endless roll
+    assert rolled > 0
+    left = {row["bucket"] for row in table_rows.select(database, "SELECT bucket FROM call_rollups_pending")}
+    assert pending == len(left) and left == {"garbage00:00.000Z"}  # sorts after every time: never due
+    later = LATER.timestamp()
+    store = CdrStore(database, rollups=DEFAULT_THRESHOLDS, roll_every=0.05, clock=lambda: later)
+    store.open()
+    store.start()
+    table_rows.insert(database, "calls", [{"id": "hand-late", "call_id": "hand-late", "flow": "support",
+                                           "caller": "600111222", "started_at": "2025-03-11 10:00:00",
+                                           "status": "completed", "direction": "inbound"}])
+    time.sleep(0.3)  # the writer rolls meanwhile
+    store.call_started({"id": "after", "call_id": "after.1", "started_at": "2025-03-11T11:00:00.000Z",
+                        "status": "in_progress", "flow": "support", "caller": "600111222"})
+    store.call_ended("after", {"status": "completed", "duration": 5.0})
+    assert store.close()
+    assert table_rows.select(database, "SELECT status FROM calls WHERE id = 'after'") == [{"status": "completed"}]
+
+
+def test_a_report_on_a_time_written_by_hand_says_which_value_in_one_line(database: Database) -> None:
+    upgrade(database)
+    table_rows.insert(database, "calls", [{"id": "hand", "call_id": "hand", "flow": "support", "caller": "600",
+                                           "started_at": "garbage", "status": "completed",
+                                           "direction": "inbound"}])
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    for args in (["calls", "--limit", "3"], ["summary", "--by", "day"], ["calls", "--format", "csv"]):
+        result = CliRunner().invoke(cli, ["report", *args, "--db", target])
+        assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
+        assert "holds 'garbage' where a time belongs" in result.output, result.output
+        assert "Traceback" not in result.output
