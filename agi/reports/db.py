@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import quote
 
 from agi.db.location import PostgresUrl, parse_database
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
-from agi.reports.errors import ReportError
+from agi.reports.errors import ReportError as ReportError  # where the reports have always found it
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import Thresholds
 from agi.storage.rollups import READ_STATE
