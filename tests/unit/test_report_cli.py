@@ -258,3 +258,10 @@ def test_an_open_report_snapshot_neither_blocks_the_writer_nor_sees_half_written
         with pytest.raises(Exception, match="readonly|read-only|query_only"):
             reader.conn.execute("DELETE FROM calls")
     assert store.close()
+
+
+def test_a_postgresql_server_that_does_not_answer_is_one_line() -> None:
+    result = CliRunner().invoke(cli, ["report", "summary", "--db", "postgresql://postgres@127.0.0.1:1/none"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot use the database postgresql://postgres@127.0.0.1:1/none: ")
+    assert len(result.output.strip().splitlines()) == 1
