@@ -3,7 +3,9 @@
 Times whole processes, as a supervisor runs them: ``python -c pass`` (the
 interpreter alone, the baseline), ``agiflow report summary --db FILE``,
 the same through ``-c config.yaml`` (the shipped config with its database
-set to FILE), ``report calls --format csv`` and ``agiflow --help``. Each
+set to FILE), ``report calls --format csv`` and ``agiflow --help``; with
+``--postgres URL``, also ``report summary`` on a new database of that
+PostgreSQL server holding the same calls (dropped after). Each
 command runs ``--runs`` times (default 20) after one warm-up run; the
 table gives the median, the fastest and the slowest wall time, the median
 less the baseline's, and the same medians of CPU time. ``--code DIR`` times the agiflow code of
@@ -13,6 +15,7 @@ fails (speed is never asserted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -22,18 +25,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.reports_data import generate
+from bench.reports_data import generate, scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def commands(db: Path, config: Path) -> list[tuple[str, list[str]]]:
+def commands(db: Path, config: Path, postgres: str | None) -> list[tuple[str, list[str]]]:
     agiflow = [sys.executable, "-m", "agi.cli"]
+    on_postgres = [("report summary --db postgresql://...", [*agiflow, "report", "summary", "--db", postgres])]
     return [
         ("python -c pass (baseline)", [sys.executable, "-c", "pass"]),
         ("report summary --db FILE", [*agiflow, "report", "summary", "--db", str(db)]),
         ("report summary -c config.yaml", [*agiflow, "report", "summary", "-c", str(config)]),
         ("report calls --format csv --db FILE", [*agiflow, "report", "calls", "--format", "csv", "--db", str(db)]),
+        *(on_postgres if postgres else []),
         ("agiflow --help", [*agiflow, "--help"]),
     ]
 
@@ -74,13 +79,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each command (default 20)")
     parser.add_argument("--calls", type=int, default=2000, help="calls in the database (default 2000)")
     parser.add_argument("--quick", action="store_true", help="10 runs each")
+    parser.add_argument("--postgres", metavar="URL", help="also time a report on a new database of this "
+                        "PostgreSQL server (a URL of any of its databases), dropped after")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose agiflow is timed (default: this one)")
     args = parser.parse_args()
     runs = 10 if args.quick else args.runs
     env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "TZ": "UTC"}
-    with tempfile.TemporaryDirectory(prefix="agiflow-startup-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="agiflow-startup-") as tmp, contextlib.ExitStack() as stack:
         db = Path(tmp) / "cdr.db"
         generate(db, args.calls)
+        postgres = stack.enter_context(scratch_postgres(args.postgres, "agiflow_startup")) if args.postgres else None
+        if postgres:
+            generate(postgres, args.calls)
         config = shipped_config(Path(tmp), db)
         print(f"{args.code.resolve()}: {runs} runs each after a warm-up, {args.calls} calls, "
               f"Python {sys.version.split()[0]}")
@@ -88,7 +98,7 @@ def main() -> int:
         print(f"{'command':<38} {'median':>8} {'min':>8} {'max':>8} {'-baseline':>10}  {'median':>8} "
               f"{'-baseline':>10}")
         baseline: tuple[float, float] | None = None
-        for label, argv in commands(db, config):
+        for label, argv in commands(db, config, postgres):
             walls, cpus = time_runs(argv, runs, env, Path(tmp))
             wall, cpu = statistics.median(walls), statistics.median(cpus)
             baseline = baseline or (wall, cpu)

@@ -28,17 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.reports_data import SINCE, UNTIL, count_calls, describe, generate
+from bench.reports_data import SINCE, UNTIL, count_calls, describe, generate, scratch_postgres
 
 __all__ = ["generate"]  # bench/report_export.py and bench/report_startup.py once imported it from here
 
@@ -173,16 +171,8 @@ def bench_database(args: argparse.Namespace, folder: Path, calls: int) -> Iterat
     if not args.postgres:
         yield str(folder / "cdr.db")
         return
-    import psycopg
-    name = f"agiflow_reports_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(args.postgres)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_postgres(args.postgres, "agiflow_reports_bench") as url:
+        yield url
 
 
 def fill(database: str, calls: int) -> None:

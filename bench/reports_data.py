@@ -36,9 +36,11 @@ import math
 import random
 import sqlite3
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from agi.db import postgres as pg
@@ -467,3 +469,18 @@ def describe(database: str | Path | PostgresUrl) -> str:
         calls, steps, callbacks = conn.execute(counts).fetchone()
     size = Path(target).stat().st_size
     return f"{calls:,} calls, {steps:,} steps, {callbacks:,} callbacks, {size / 2**20:,.0f} MiB, SQLite {sqlite3.sqlite_version}"
+
+
+@contextlib.contextmanager
+def scratch_postgres(server: str, prefix: str) -> Iterator[str]:
+    """The URL of a new database on the PostgreSQL ``server`` (a URL of any
+    of its databases), dropped afterwards."""
+    import psycopg
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
