@@ -46,7 +46,7 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.localtime import shift_sql
 from agi.reports.model import Filters
-from agi.reports.rollup_plan import NOT_PENDING, NOT_PENDING_HOURS, hours_left_out, plan
+from agi.reports.rollup_plan import NOT_PENDING, NOT_PENDING_HOURS, plan
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
 from agi.storage.rollups import SUMMED_AGAIN
@@ -81,14 +81,11 @@ def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds
         raise ReportError(f"cannot group by {', '.join(unknown) or direction!r}; "
                           f"choose among {', '.join(DIMENSIONS)}")
     route = plan(reader, filters, thresholds, by, hourly=not NOT_HOURLY.intersection(by))
-    parts: list[tuple[Filters, _Source, tuple[str, dict[str, str]]]] = [(part, CALLS, ("", {})) for part in route.raw]
-    if route.rolled:
-        parts.append((route.rolled, ROLLUPS, hours_left_out(route)))
-    if route.hours:
-        parts.append((route.hours, HOURLY, ("", {})))
+    parts = [*((part, CALLS) for part in route.raw), *((part, ROLLUPS) for part in route.quarter_parts()),
+             *([(route.hours, HOURLY)] if route.hours else [])]
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for part, source, extra in parts:
-        for key, sums in _read(reader, part, by, thresholds, direction, source, extra):
+    for part, source in parts:
+        for key, sums in _read(reader, part, by, thresholds, direction, source):
             found.setdefault(key, []).append(sums)
     groups = [Group(tuple(_key(name, value, filters) for name, value in zip(by, key)), _numbers(_merged(sums)))
               for key, sums in found.items()]
@@ -116,15 +113,14 @@ NOT_HOURLY = frozenset({"agent", "status", "interval15", "interval30"})
 
 
 def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds, direction: str | None,
-          source: _Source, extra: tuple[str, dict[str, str]]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+          source: _Source) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(key, sums) of each group of one part of the calls, from ``source``;
     the key as the query gives it (an interval with its offset: as
     datetimes, the two 02:00 of the night the clocks go back are equal)."""
     clause, params = q.where(filters, dialect=reader.dialect)
     if direction is not None:
         clause += f" AND {q.DIRECTIONS[direction]}"
-    clause += extra[0]
-    params.update(thresholds.params(), **extra[1])
+    params.update(thresholds.params())
     parts = time_parts(reader, filters, params) if by else {}
     keys = [f"{reader.sql(source.groups[name], **parts)} AS k{i}" for i, name in enumerate(by)]
     sums = [f"{sql} AS {name}" for name, sql in source.sums.items()]

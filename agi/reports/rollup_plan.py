@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader
@@ -31,7 +31,8 @@ from agi.reports.localtime import offsets
 from agi.reports.model import Filters
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import Thresholds
-from agi.storage.rollups import QUARTER, hour_ceil, hour_floor, hour_sql, quarter_ceil, quarter_floor, runs, stamp
+from agi.storage.rollups import (HOUR, QUARTER, hour_ceil, hour_floor, hour_sql, quarter_ceil, quarter_floor,
+                                 quarter_of, runs, stamp)
 
 #: Dimensions counted in the report's zone: exact from a quarter hour only
 #: when the zone's offsets and changes fall on quarter hours.
@@ -44,10 +45,6 @@ NOT_PENDING = (" AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pendin
 #: The hourly rollups' part leaves out the hours with a pending quarter hour...
 NOT_PENDING_HOURS = (f" AND c.started_at NOT IN (SELECT {hour_sql('bucket')} FROM call_rollups_pending "
                      "WHERE bucket >= :since AND bucket < :until)")
-#: ... which the quarter hours' part reads, leaving out the others.
-NOT_HOURS = (" AND NOT (c.started_at >= :hours_since AND c.started_at < :hours_until "
-             f"AND {hour_sql('c.started_at')} NOT IN (SELECT {hour_sql('bucket')} FROM call_rollups_pending "
-             "WHERE bucket >= :hours_since AND bucket < :hours_until))")
 PENDING_IN = ("SELECT bucket FROM call_rollups_pending WHERE bucket >= :since AND bucket < :until "
               "ORDER BY bucket")
 _QUARTER_SECONDS, _HOUR_SECONDS = int(QUARTER.total_seconds()), 3600
@@ -56,14 +53,23 @@ _QUARTER_SECONDS, _HOUR_SECONDS = int(QUARTER.total_seconds()), 3600
 @dataclass(frozen=True)
 class Plan:
     """``rolled``: the filters of the part read from the quarter hours'
-    rollups (pending ones are left out by the query, and so are the hours
-    of ``hours``); ``hours``: the whole hours read from the hourly rollups
-    (those with a pending quarter hour are left out by the query);
-    ``raw``: the filters of each part read from the calls."""
+    rollups (pending ones are left out by the query); ``hours``: the whole
+    hours read from the hourly rollups instead (those with a pending quarter
+    hour are left out by the query), ``quarters`` then the parts of
+    ``rolled`` still read from the quarter hours' rollups: its edges and the
+    hours with a pending quarter hour; ``raw``: the filters of each part
+    read from the calls."""
 
     rolled: Filters | None
     raw: tuple[Filters, ...]
     hours: Filters | None = None
+    quarters: tuple[Filters, ...] = ()
+
+    def quarter_parts(self) -> tuple[Filters, ...]:
+        """The parts read from the quarter hours' rollups."""
+        if self.hours is not None:
+            return self.quarters
+        return (self.rolled,) if self.rolled is not None else ()
 
 
 def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by: Sequence[str],
@@ -91,19 +97,32 @@ def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by:
         raw.insert(0, replace(filters, until=low))
     if filters.until and high < filters.until:
         raw.append(replace(filters, since=high))
-    hours = None
-    if hourly and (not TIME_DIMENSIONS.intersection(by) or _on_whole(_HOUR_SECONDS, filters, low, high)):
-        first_hour, last_hour = hour_ceil(low), hour_floor(high)
-        hours = replace(filters, since=first_hour, until=last_hour) if first_hour < last_hour else None
-    return Plan(replace(filters, since=low, until=high), tuple(raw), hours)
+    rolled = replace(filters, since=low, until=high)
+    first_hour, last_hour = hour_ceil(low), hour_floor(high)
+    if not hourly or first_hour >= last_hour or (TIME_DIMENSIONS.intersection(by)
+                                                  and not _on_whole(_HOUR_SECONDS, filters, low, high)):
+        return Plan(rolled, tuple(raw))
+    pending_hours = sorted({hour_floor(start) for start in map(quarter_of, pending)
+                            if start is not None and first_hour <= start < last_hour})
+    spans = [(low, first_hour), *((hour, hour + HOUR) for hour in pending_hours), (last_hour, high)]
+    quarters = tuple(replace(filters, since=since, until=until) for since, until in _joined(spans))
+    return Plan(rolled, tuple(raw), replace(filters, since=first_hour, until=last_hour), quarters)
 
 
-def hours_left_out(plan: Plan) -> tuple[str, dict[str, str]]:
-    """The clause that leaves the hours of ``plan.hours`` out of the quarter
-    hours' part (they are read from the hourly rollups), and its parameters."""
-    if plan.hours is None or plan.hours.since is None or plan.hours.until is None:
-        return "", {}
-    return NOT_HOURS, {"hours_since": stamp(plan.hours.since), "hours_until": stamp(plan.hours.until)}
+def _joined(spans: list[tuple[datetime, datetime]]) -> Iterator[tuple[datetime, datetime]]:
+    """Sorted [since, until) spans, empty ones left out, touching ones joined."""
+    current: tuple[datetime, datetime] | None = None
+    for since, until in spans:
+        if since >= until:
+            continue
+        if current is not None and since <= current[1]:
+            current = (current[0], max(current[1], until))
+            continue
+        if current is not None:
+            yield current
+        current = (since, until)
+    if current is not None:
+        yield current
 
 
 def _on_whole(seconds: int, filters: Filters, low: datetime, high: datetime) -> bool:

@@ -169,6 +169,14 @@ def test_calls_written_after_the_roll_are_counted_from_the_calls_until_rolled_ag
     pending = route(rolled, Filters())
     assert {(part.since, part.until) for part in pending.raw} == {
         (utc("2025-03-29 00:00:00"), utc("2025-03-29 00:15:00")), (utc("2025-03-30 09:15:00"), utc("2025-03-30 09:30:00"))}
+    by_hours = route(rolled, Filters(), ("queue",), hourly=True)
+    assert by_hours.hours is not None and by_hours.hours.until is not None
+    assert [(part.since, part.until) for part in by_hours.quarter_parts()] == [  # hours with a pending quarter
+        (utc("2025-03-29 00:00:00"), utc("2025-03-29 01:00:00")), (utc("2025-03-30 09:00:00"), utc("2025-03-30 10:00:00")),
+        *([(by_hours.hours.until, by_hours.rolled.until)] if by_hours.rolled and by_hours.rolled.until
+          and by_hours.hours.until < by_hours.rolled.until else [])]
+    for by in (("queue",), ("day", "outcome"), ("interval60",)):
+        same_both_ways(rolled, Filters(tz=MADRID[0]), by)
     after = same_both_ways(rolled, Filters(), ())
     assert after[0].sums["calls"] == before[0].sums["calls"] + 1
     assert roll_database(rolled, DEFAULT_THRESHOLDS, now=LATER) == (2, 0)
