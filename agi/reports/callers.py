@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from agi.reports import queries as q
@@ -20,7 +21,6 @@ from agi.reports.overview import label
 from agi.reports.timerange import parse_stored, sql_time
 
 FCR_GROUPS = q.FCR_GROUPS
-_UNIX_EPOCH_JULIAN_DAY = 2440587.5
 _COUNTS = ("callers", "answered", "resolved", "repeated", "open", "unreached", "repeat_calls")
 
 Identity = Callable[[str | None, str | None], str | None]
@@ -53,34 +53,47 @@ def _normalised(caller: str | None, number: Callable[[str], str], withheld: Call
         return caller
 
 
-@dataclass
+@dataclass(slots=True)
 class FirstCall:
     """A caller's first call in the period, and their calls within the window after it."""
 
     started_at: str
-    jd: float
     flow: str | None
     outcome: str
     answered: bool
     repeats: int = 0
+    #: The end of the window (CDR UTC text), worked out at the caller's next call.
+    ends: str | None = None
 
 
-def first_calls(calls: Iterable[tuple[Any, ...]], identity: Identity, window_days: float,
+def window_end(started_at: str, window: timedelta) -> str:
+    """The moment ``window`` after a CDR timestamp, as the CDR writes it
+    (milliseconds, cut): a call started within the window when its
+    ``started_at`` is at most this text."""
+    if started_at.endswith("Z"):  # as the CDR writes it: no zone to work out
+        return (datetime.fromisoformat(started_at[:-1]) + window).isoformat(timespec="milliseconds") + "Z"
+    return sql_time(parse_stored(started_at) + window)
+
+
+def first_calls(calls: Iterable[tuple[Any, ...]], identity: Identity, window: timedelta,
                 since: str, until: str) -> list[FirstCall]:
     """Each caller's first call that started in [since, until) (CDR UTC
-    text), from (caller, caller_e164, julian day, started_at, flow,
-    outcome, answered) rows in time order, with the caller's later calls
-    that started within ``window_days`` of it."""
+    text), from (caller_e164, caller, started_at, flow, outcome, answered)
+    rows in time order (the start, then the call id), with the caller's
+    later calls that started within ``window`` of it (its end included)."""
     found: dict[str, FirstCall] = {}
-    for caller, e164, jd, started_at, flow, outcome, answered in calls:
-        who = identity(caller, e164)
+    for e164, caller, started_at, flow, outcome, answered in calls:
+        who = e164 or identity(caller, None)
         if who is None:
             continue
         first = found.get(who)
         if first is None:
             if since <= started_at < until:
-                found[who] = FirstCall(started_at, jd, flow, outcome, bool(answered))
-        elif jd - first.jd <= window_days:
+                found[who] = FirstCall(started_at, flow, outcome, bool(answered))
+            continue
+        if first.ends is None:
+            first.ends = window_end(first.started_at, window)
+        if started_at <= first.ends:
             first.repeats += 1
     return list(found.values())
 
@@ -99,22 +112,25 @@ def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: flo
     wide = replace(filters, until=filters.until + window if filters.until else None)
     clause, params = q.where(wide, dialect=reader.dialect)
     rows = reader.tuples(reader.sql(q.FCR_CALLS, where=clause), params)
-    firsts = first_calls(rows, caller_identity(region), window_hours / 24,
+    firsts = first_calls(rows, caller_identity(region), window,
                          sql_time(filters.since) if filters.since else "", sql_time(filters.until)
                          if filters.until else "9999")
-    now_jd = now.timestamp() / 86400 + _UNIX_EPOCH_JULIAN_DAY
+    # a window is over when it ended at or before now
+    closed_before = sql_time(now - window)
     groups: dict[Any, dict[str, Any]] = {}
     for first in firsts:
         key = {"flow": first.flow, "outcome": first.outcome}.get(by) if by != "day" \
             else reader.local_day(first.started_at)
-        row = groups.setdefault(key, {"key": key, **dict.fromkeys(_COUNTS, 0)})
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = {"key": key, **dict.fromkeys(_COUNTS, 0)}
         row["callers"] += 1
         if not first.answered:
             row["unreached"] += 1
             continue
         row["answered"] += 1
         row["repeat_calls"] += first.repeats
-        closed = first.jd + window_hours / 24 <= now_jd
+        closed = first.started_at <= closed_before
         row["repeated" if first.repeats else "resolved" if closed else "open"] += 1
     return _fcr_report(list(groups.values()), filters, now, window_hours, by, charts)
 
@@ -160,15 +176,22 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
     identity = caller_identity(region)
     clause, params = q.where(filters, dialect=reader.dialect)
     callers: dict[str, dict[str, Any]] = {}
-    for row in reader.rows(reader.sql(q.TRACKING, where=clause), params):
-        who = identity(row["caller"], row["caller_e164"])
-        if who is not None:
-            _merge(callers.setdefault(who, {"caller": who}), dict(row))
+    for row in reader.tuples(reader.sql(q.TRACKING, where=clause), {**params, "sep": q.TRACKING_SEP}):
+        who = row[0] or identity(row[1], None)
+        if who is None:
+            continue
+        figures = _figures(who, row)
+        if who in callers:
+            _merge(callers[who], figures)
+        else:
+            callers[who] = figures
     returning = _called_before(reader, filters, identity)
-    rows = sorted((c for c in callers.values() if c["calls"] >= min_calls), key=lambda c: c["caller"])
-    rows.sort(key=lambda c: c["last_at"], reverse=True)  # stable: equal last calls stay by caller
-    rows = sorted(rows, key=lambda c: -c["calls"])[:limit]
+    rows = sorted((c for c in callers.values() if c["calls"] >= min_calls), key=itemgetter("caller"))
+    # most calls, then the latest last call; stable (reverse too): equal ones stay by caller
+    rows.sort(key=itemgetter("calls", "last_at"), reverse=True)
+    rows = rows[:limit]
     for item in rows:
+        del item["last_key"]
         item.update(returning=item["caller"] in returning,
                     first_call=parse_stored(item["first_at"]).astimezone(filters.tz),
                     last_call=parse_stored(item["last_at"]).astimezone(filters.tz))
@@ -181,16 +204,27 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
                   {"min_calls": min_calls, "limit": limit}, charts=chart if charts else ())
 
 
+def _figures(who: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """One caller key's row of ``queries.TRACKING`` as the caller's figures."""
+    _, _, calls, answered, first_at, last_call, wait_s, max_wait_s, talk_s = row
+    last_at, call_id, outcome, flow = last_call.split(q.TRACKING_SEP, 3)
+    return {"caller": who, "calls": calls, "answered": answered, "wait_s": wait_s, "talk_s": talk_s,
+            "first_at": first_at, "last_at": last_at, "last_outcome": outcome, "last_flow": flow or None,
+            "max_wait_s": max_wait_s, "last_key": (last_at, call_id)}
+
+
 def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
-    """Add one spelling's figures to its caller's."""
+    """Add the figures of another of a caller's keys (an old row's
+    spelling) to theirs: the last call is the latest start, then the
+    greatest call id, whichever key it came from."""
     for key in _ADDED:
-        known = [v for v in (into.get(key), row[key]) if v is not None]
+        known = [v for v in (into[key], row[key]) if v is not None]
         into[key] = sum(known) if known else None
-    into["first_at"] = min(into.get("first_at", row["first_at"]), row["first_at"])
-    if row["last_at"] >= into.get("last_at", ""):
-        outcome, _, flow = row["last_call"].partition(" ")
-        into.update(last_at=row["last_at"], last_outcome=outcome, last_flow=flow or None)
-    maxima = [w for w in (into.get("max_wait_s"), row["max_wait_s"]) if w is not None]
+    into["first_at"] = min(into["first_at"], row["first_at"])
+    if row["last_key"] > into["last_key"]:
+        into.update(last_at=row["last_at"], last_outcome=row["last_outcome"], last_flow=row["last_flow"],
+                    last_key=row["last_key"])
+    maxima = [w for w in (into["max_wait_s"], row["max_wait_s"]) if w is not None]
     into["max_wait_s"] = max(maxima, default=None)
 
 
@@ -200,5 +234,5 @@ def _called_before(reader: CdrReader, filters: Filters, identity: Identity) -> s
         return set()
     clause, params = q.where(replace(filters, since=None, until=None), dialect=reader.dialect)
     params["before"] = sql_time(filters.since)
-    return {who for caller, e164 in reader.tuples(reader.sql(q.CALLED_BEFORE, where=clause), params)
-            if (who := identity(caller, e164)) is not None}
+    return {who for e164, caller in reader.tuples(reader.sql(q.CALLED_BEFORE, where=clause), params)
+            if (who := e164 or identity(caller, None)) is not None}

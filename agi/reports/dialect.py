@@ -62,12 +62,10 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", {
     "plain": "+",
-    "julianday": "julianday(c.started_at)",
     "ivr_sums": ", ".join(f"{sql} AS {name}" for name, sql in ivr_sums(postgres=False).items()),
 }, no_limit=-1)
 
 POSTGRES = Dialect("postgresql", {
     "plain": "",
-    "julianday": "CAST(extract(epoch FROM CAST(c.started_at AS timestamptz)) / 86400 + 2440587.5 AS double precision)",
     "ivr_sums": ", ".join(f"{sql} AS {name}" for name, sql in ivr_sums(postgres=True).items()),
 }, no_limit=None)

@@ -132,3 +132,104 @@ def test_a_wider_window_turns_a_later_call_into_a_call_again(cdr: CdrBuilder) ->
     totals = run(cdr, "fcr", since="2025-03-10", until="2025-03-10", window_hours=48).totals
     assert totals is not None
     assert (totals["resolved"], totals["repeated"], totals["repeat_calls"]) == (1, 3, 3)  # B's call 25 h later
+
+
+def tracked(cdr: CdrBuilder, **options: Any) -> dict[str, dict[str, Any]]:
+    return {row["caller"]: row for row in run(cdr, "tracking", **options).rows}
+
+
+def fcr_totals(cdr: CdrBuilder, **options: Any) -> dict[str, Any]:
+    totals = run(cdr, "fcr", **options).totals
+    assert totals is not None
+    return totals
+
+
+def test_the_last_call_of_a_tie_is_the_one_with_the_greatest_call_id_whatever_the_spelling(cdr: CdrBuilder) -> None:
+    # two calls that started at the same millisecond, one from an old row (no caller_e164)
+    cdr.add("2025-03-10 08:00:00", caller="+34611111111", caller_e164="+34611111111", call_id="1741593600.2",
+            flow="sales", **ANSWERED)
+    cdr.add("2025-03-10 08:00:00", caller="611111111", call_id="1741593600.1", flow="support",
+            queue="support", queue_status="ABANDONED", queue_wait=30)
+    # and two of one spelling
+    cdr.add("2025-03-10 09:00:00", caller="612222222", caller_e164="+34612222222", call_id="1741597200.1",
+            flow="sales", **ANSWERED)
+    cdr.add("2025-03-10 09:00:00", caller="0034612222222", caller_e164="+34612222222", call_id="1741597200.10",
+            flow="billing", queue="billing", queue_status="ABANDONED", queue_wait=30)
+    rows = tracked(cdr, since="2025-03-10")
+    x, y = rows["+34611111111"], rows["+34612222222"]
+    assert (x["calls"], x["last_outcome"], x["last_flow"]) == (2, "answered", "sales")
+    assert (y["calls"], y["last_outcome"], y["last_flow"]) == (2, "abandoned", "billing")  # ".10" after ".1"
+
+
+def test_the_first_call_of_a_tie_is_the_one_with_the_least_call_id(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", caller="+34611111111", caller_e164="+34611111111", call_id="1741593600.2",
+            flow="sales", **ANSWERED)
+    cdr.add("2025-03-10 08:00:00", caller="611111111", call_id="1741593600.1", flow="support",
+            queue="support", queue_status="ABANDONED", queue_wait=30)
+    rows = run(cdr, "fcr", since="2025-03-10", until="2025-03-10").rows
+    assert [(r["key"], r["callers"], r["unreached"]) for r in rows] == [("support", 1, 1, )]
+
+
+def test_three_spellings_and_old_rows_are_one_caller_and_no_numbers_stay_as_written(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", caller="+34600111222", caller_e164="+34600111222", **ANSWERED)
+    cdr.add("2025-03-10 09:00:00", caller="0034600111222", caller_e164="+34600111222")
+    cdr.add("2025-03-10 10:00:00", caller="600111222", caller_e164="+34600111222")
+    cdr.add("2025-03-10 11:00:00", caller="0034600111222")  # old rows: no caller_e164
+    cdr.add("2025-03-10 12:00:00", caller="600111222", **ANSWERED)
+    cdr.add("2025-03-10 13:00:00", caller="+34600111222")
+    cdr.add("2025-03-10 08:30:00", caller="alice", **ANSWERED)  # no phone number
+    cdr.add("2025-03-10 09:30:00", caller="alice")
+    cdr.add("2025-03-10 10:30:00", caller="anonymous", **ANSWERED)  # withheld: no caller
+    cdr.add("2025-03-10 10:40:00", caller="", **ANSWERED)
+    cdr.add("2025-03-10 10:50:00", caller=None, **ANSWERED)  # type: ignore[arg-type]
+    rows = tracked(cdr, since="2025-03-10")
+    assert set(rows) == {"+34600111222", "alice"}
+    me = rows["+34600111222"]
+    assert (me["calls"], me["answered"], me["talk_s"], me["wait_s"]) == (6, 2, 200, 20)
+    assert (me["first_call"], me["last_call"]) == (utc("2025-03-10 08:00:00"), utc("2025-03-10 13:00:00"))
+    assert (rows["alice"]["calls"], rows["alice"]["answered"]) == (2, 1)
+    totals = fcr_totals(cdr, since="2025-03-10", until="2025-03-10")
+    assert (totals["callers"], totals["repeated"], totals["repeat_calls"]) == (2, 2, 6)
+
+
+def test_a_caller_whose_only_rows_are_old_is_still_one_caller(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00", caller="0034600333444", **ANSWERED)
+    cdr.add("2025-03-10 09:00:00", caller="600333444")
+    cdr.add("2025-03-09 09:00:00", caller="+34600333444")  # before the period: returning
+    rows = tracked(cdr, since="2025-03-10")
+    assert list(rows) == ["+34600333444"]
+    assert (rows["+34600333444"]["calls"], rows["+34600333444"]["returning"]) == (2, True)
+    assert fcr_totals(cdr, since="2025-03-10", until="2025-03-10")["repeated"] == 1
+
+
+def test_a_call_exactly_one_window_after_the_first_is_a_call_again_and_a_millisecond_later_is_not(
+        cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-10 08:00:00.123", caller="611000001", caller_e164="+34611000001", **ANSWERED)
+    cdr.add("2025-03-11 08:00:00.123", caller="611000001", caller_e164="+34611000001")  # 24 h to the ms
+    cdr.add("2025-03-10 09:00:00.500", caller="611000002", caller_e164="+34611000002", **ANSWERED)
+    cdr.add("2025-03-11 09:00:00.501", caller="611000002", caller_e164="+34611000002")  # 1 ms late
+    totals = fcr_totals(cdr, since="2025-03-10", until="2025-03-10")
+    assert (totals["repeated"], totals["resolved"], totals["repeat_calls"]) == (1, 1, 1)
+    totals = fcr_totals(cdr, since="2025-03-10", until="2025-03-10", window_hours=1.5)
+    assert (totals["repeated"], totals["resolved"]) == (0, 2)
+
+
+def test_a_window_that_ends_now_is_over(cdr: CdrBuilder) -> None:
+    cdr.add("2025-03-19 12:00:00", caller="611000001", caller_e164="+34611000001", **ANSWERED)  # NOW - 24 h
+    cdr.add("2025-03-19 12:00:00.001", caller="611000002", caller_e164="+34611000002", **ANSWERED)
+    totals = fcr_totals(cdr, since="2025-03-19")
+    assert (totals["resolved"], totals["open"]) == (1, 1)
+
+
+def test_first_calls_start_in_the_range_and_calls_again_are_looked_for_one_window_past_it(cdr: CdrBuilder) -> None:
+    # the range is 10 March in Madrid: [09 March 23:00, 10 March 23:00) UTC
+    cdr.add("2025-03-09 22:59:59.999", caller="611000001", caller_e164="+34611000001", **ANSWERED)  # before
+    cdr.add("2025-03-09 23:00:00", caller="611000001", caller_e164="+34611000001", **ANSWERED)  # first
+    cdr.add("2025-03-10 22:59:59.999", caller="611000002", caller_e164="+34611000002", **ANSWERED)  # first
+    cdr.add("2025-03-11 22:59:59.999", caller="611000002", caller_e164="+34611000002")  # again, past the range
+    cdr.add("2025-03-10 23:00:00", caller="611000003", caller_e164="+34611000003", **ANSWERED)  # after it
+    totals = fcr_totals(cdr, since="2025-03-10", until="2025-03-10")
+    assert (totals["callers"], totals["resolved"], totals["repeated"]) == (2, 1, 1)
+    rows = tracked(cdr, since="2025-03-10", until="2025-03-10")
+    assert {k: (r["calls"], r["returning"]) for k, r in rows.items()} == {
+        "+34611000001": (1, True), "+34611000002": (1, False)}
