@@ -233,3 +233,12 @@ def test_first_calls_start_in_the_range_and_calls_again_are_looked_for_one_windo
     rows = tracked(cdr, since="2025-03-10", until="2025-03-10")
     assert {k: (r["calls"], r["returning"]) for k, r in rows.items()} == {
         "+34611000001": (1, True), "+34611000002": (1, False)}
+
+
+def test_waits_add_up_to_the_millisecond_whatever_order_the_database_adds_them_in(cdr: CdrBuilder) -> None:
+    for second, wait in enumerate((38.1, 0.1, 22.3)):  # 60.50000000000001 in some orders
+        cdr.add(f"2025-03-10 08:00:0{second}", caller="611000001", caller_e164="+34611000001",
+                queue="sales", queue_status="ABANDONED", queue_wait=wait)
+    cdr.add("2025-03-10 09:00:00", caller="0034611000001", queue="sales", queue_status="ABANDONED", queue_wait=0.7)
+    (row,) = run(cdr, "tracking", since="2025-03-10").rows
+    assert row["wait_s"] == 61.2
