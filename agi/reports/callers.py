@@ -190,11 +190,12 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
     # most calls, then the latest last call; stable (reverse too): equal ones stay by caller
     rows.sort(key=itemgetter("calls", "last_at"), reverse=True)
     rows = rows[:limit]
+    tz = filters.tz
     for item in rows:
         del item["last_key"]
-        item.update(returning=item["caller"] in returning,
-                    first_call=parse_stored(item["first_at"]).astimezone(filters.tz),
-                    last_call=parse_stored(item["last_at"]).astimezone(filters.tz))
+        item["returning"] = item["caller"] in returning
+        item["first_call"] = parse_stored(item["first_at"]).astimezone(tz)
+        item["last_call"] = parse_stored(item["last_at"]).astimezone(tz)
     top = rows[:15]
     returned = sum(1 for r in rows if r["returning"])
     chart = [Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top]),
