@@ -15,6 +15,8 @@ from agi.reports.render.values import plain
 FORMAT_VERSION = 1
 #: Stands for the rows while the rest of the document is written.
 _ROWS = "\0rows\0"
+#: What ``json.dumps(row, ensure_ascii=False, default=str)`` would build for every row.
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def write_json(report: Report, out: IO[str]) -> None:
@@ -33,7 +35,7 @@ def write_json(report: Report, out: IO[str]) -> None:
     out.write(head + "[")
     separator = "\n"
     for row in report.rows:
-        out.write(separator + "    " + json.dumps(_row(report, row), ensure_ascii=False, default=str))
+        out.write(separator + "    " + _ROW_ENCODER.encode(_row(report, row)))
         separator = ",\n"
     out.write(("]" if separator == "\n" else "\n  ]") + tail + "\n")
 
