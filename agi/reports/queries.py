@@ -114,21 +114,21 @@ LIMIT :limit"""
 
 #: Callers are told apart by ``caller_e164`` (agi/reports/callers.py
 #: normalises ``caller`` for rows without it); the inbound calls only.
+#: The key of a caller's calls: ``caller_e164`` where the row has it (every
+#: spelling of a number at once), else ``caller`` as written (a row written
+#: before the column existed, or no phone number).
+CALLER_KEY = ("nullif(c.caller_e164, '') AS caller_e164, "
+              "CASE WHEN coalesce(c.caller_e164, '') = '' THEN c.caller END AS caller")
 #: Every call in time order (its start, then its call id), for ``fcr``
 #: (walked once): only the columns the walk reads.
 FCR_CALLS = f"""
-SELECT c.caller_e164, c.caller, c.started_at, c.flow, {OUTCOME},
+SELECT {CALLER_KEY}, c.started_at, c.flow, {OUTCOME},
        CASE WHEN {m.ANSWERED} THEN 1 ELSE 0 END
 FROM calls c
 WHERE {{where}} AND {m.INBOUND}
 ORDER BY c.started_at, c.call_id"""
 FCR_GROUPS = ("flow", "outcome", "day")
 
-#: The key of a caller's calls in one scan: ``caller_e164`` where the row
-#: has it (every spelling of a number at once), else ``caller`` as written
-#: (a row written before the column existed, or no phone number).
-CALLER_KEY = ("nullif(c.caller_e164, '') AS caller_e164, "
-              "CASE WHEN coalesce(c.caller_e164, '') = '' THEN c.caller END AS caller")
 #: Per caller key: attempts, answered calls, waits, talk, and the last call
 #: (the latest start, then the greatest call id) as ``started_at``,
 #: ``call_id``, outcome and flow joined by ``:sep``, a character that sorts
