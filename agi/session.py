@@ -25,7 +25,7 @@ from agi.protocol.environment import AgiEnvironment
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.services import Services
 from agi.settings import Fallback
-from agi.db.caps import cap_row, capped_json
+from agi.db.caps import CAPS, TEXT, cap_row, capped_json
 from agi.vocabulary import CALLER_HANGUP, FAILED, IN_PROGRESS, INTERRUPTED, UNKNOWN_FLOW, iso
 
 log = logging.getLogger("agiflow.call")
@@ -102,11 +102,20 @@ def call_key(started: float) -> str:
     return f"{int(started * 1000) & 0xFFFFFFFFFFFF:012x}{_random_bits(80):020x}"
 
 
+#: The smallest cap of a step row's names (flow, step, type, outcome).
+_STEP_NAME_CAP = min(CAPS.get(column, TEXT) for column in ("flow", "step", "type", "outcome"))
+
+
 def step_row(record: StepRecord) -> dict[str, Any]:
     """The call_steps row of a step, each text cut at its cap (agi.db.caps)."""
-    return cap_row({"seq": record.seq, "flow": record.flow, "step": record.step, "type": record.type,
-                    "outcome": record.outcome, "started_at": iso(record.started_at),
-                    "duration_ms": record.duration_ms, "details": capped_json(record.details)})
+    flow, step, kind, outcome = record.flow, record.step, record.type, record.outcome
+    row = {"seq": record.seq, "flow": flow, "step": step, "type": kind, "outcome": outcome,
+           "started_at": iso(record.started_at), "duration_ms": record.duration_ms,
+           "details": capped_json(record.details)}
+    cap = _STEP_NAME_CAP
+    if type(outcome) is str and len(flow) <= cap and len(step) <= cap and len(kind) <= cap and len(outcome) <= cap:
+        return row  # nearly always: cap_row would copy it unchanged
+    return cap_row(row)
 
 
 async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: FlowSet, cdr: CdrSink,

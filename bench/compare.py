@@ -74,7 +74,10 @@ PROBES = 200
 SERVERS = ("bare", "agiflow", "panoramisk", "pystrix")
 #: The peers whose reference call keeps CDRs and a log line per call, as agiflow does.
 KEEP_CDRS = ("panoramisk", "pystrix")
-LABELS = {"bare": "bare Twisted", "agiflow": "agiflow", "panoramisk": "panoramisk", "pystrix": "pystrix"}
+LABELS = {"bare": "bare Twisted", "agiflow": "agiflow", "panoramisk": "panoramisk", "pystrix": "pystrix",
+          "baseline": "agiflow (base)"}
+#: The agiflow servers: this checkout's and, with ``--baseline``, another's.
+AGIFLOWS = ("agiflow", "baseline")
 
 
 def peers_python() -> Path:
@@ -90,10 +93,10 @@ def peers_python() -> Path:
     return python
 
 
-def start(name: str, folder: Path, cpu: int | None) -> ServerProcess:
+def start(name: str, folder: Path, cpu: int | None, baseline: Path | None = None) -> ServerProcess:
     port = free_port()
-    if name == "agiflow":
-        return agiflow_server(folder, REFERENCE_FLOW, port, cpu=cpu)
+    if name in AGIFLOWS:
+        return agiflow_server(folder, REFERENCE_FLOW, port, cpu=cpu, code=baseline if name == "baseline" else None)
     if name == "bare":
         argv = [sys.executable, str(HERE / "peers" / "twisted_bare.py"), "--port", str(port)]
     else:
@@ -249,7 +252,7 @@ def finish(name: str, server: ServerProcess, figures: Figures, folder: Path, loa
         figures.exit_code = server.stop()
     if name in KEEP_CDRS and figures.cdr_rows != figures.calls_made:
         figures.problems.append(f"{figures.cdr_rows} completed CDR rows for {figures.calls_made} calls")
-    if name == "agiflow":
+    if name in AGIFLOWS:
         if not figures.serves_after_probes or figures.idle_cpu_after_probes > 0.1:
             figures.problems.append("port probes stopped agiflow or left it busy")
         figures.cdr_rows = count_cdrs(folder / "cdr.db")
@@ -267,7 +270,7 @@ def measure(names: list[str], args: argparse.Namespace, server_cpu: int | None, 
         folders: dict[str, Path] = {}
         for name in names:
             folders[name] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"agiflow-compare-{name}-")))
-            server = start(name, folders[name], server_cpu)
+            server = start(name, folders[name], server_cpu, args.baseline)
             stack.callback(server.stop)
             live[name] = (server, Figures(LABELS[name]))
         for name, (server, figures) in live.items():
@@ -307,6 +310,10 @@ def report(runs: list[Figures], args: argparse.Namespace) -> None:
               f"{f.latency_p50_ms:8.2f}{f.latency_p99_ms:8.2f}{f.held_p50_ms:10.2f}{f.held_p99_ms:10.2f}"
               f"{f.kb_per_open_call:9.1f}{ratio(f.kb_per_open_call, base.kb_per_open_call if base else 0):>7}"
               f"{f.utilisation * 100:5.0f}%")
+    mine, old = (next((f for f in runs if f.name == LABELS[name]), None) for name in AGIFLOWS)
+    if mine is not None and old is not None:
+        print(f"\nagiflow / agiflow (base), CPU per call, median of the rounds' ratios: {cpu_ratio(mine, old)} "
+              f"(base: {args.baseline})")
     for f in runs:
         extra = f", {f.cdr_rows} completed CDR rows" if f.cdr_rows is not None else ""
         print(f"\n{f.name}: {f.calls_made} calls, {f.held} held at once ({f.open_files_held} open files), "
@@ -329,6 +336,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--held", type=int, default=None, help="callers held in Queue at once (default 5000, quick 500)")
     parser.add_argument("--rate", type=float, default=None, help="held callers arriving a second (default 500, quick 250)")
     parser.add_argument("--probe-seconds", type=float, default=None, help="probe calls while all are held (default 5)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run the agiflow of this checkout (an older version), in the same rounds")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the load to separate CPUs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -347,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     available = cpus()
     server_cpu, load_cpu = (available[0], available[1]) if len(available) >= 2 and not args.no_pin else (None, None)
-    runs = measure(args.servers.split(","), args, server_cpu, load_cpu)
+    names = args.servers.split(",")
+    if args.baseline is not None and "baseline" not in names:
+        names.insert(names.index("agiflow") + 1 if "agiflow" in names else len(names), "baseline")
+    runs = measure(names, args, server_cpu, load_cpu)
     report(runs, args)
     if args.json:
         args.json.write_text(json.dumps([f.__dict__ for f in runs], indent=2), encoding="utf-8")

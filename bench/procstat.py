@@ -99,9 +99,10 @@ class ServerProcess:
     thread; ready once its port accepts a connection."""
 
     def __init__(self, name: str, argv: list[str], port: int, *, cwd: Path = ROOT,
-                 cpu: int | set[int] | None = None) -> None:
+                 cpu: int | set[int] | None = None, code: Path | None = None) -> None:
         self.name, self.port = name, port
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=pythonpath_env(), stdin=subprocess.DEVNULL,
+        env = pythonpath_env() if code is None else {**os.environ, "PYTHONPATH": str(code)}
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=pinned_to(cpu))
         self.lines: list[str] = []
@@ -145,10 +146,12 @@ class ServerProcess:
 
 
 def agiflow_server(folder: Path, flow_file: Path, port: int, *, cpu: int | set[int] | None = None,
-                   log_level: str = "INFO", database: str = "cdr.db", **server: Any) -> ServerProcess:
+                   log_level: str = "INFO", database: str = "cdr.db", code: Path | None = None,
+                   **server: Any) -> ServerProcess:
     """``agiflow serve`` on a fresh config, flows folder and database in
     ``folder`` (or the ``database`` given: a PostgreSQL URL); one worker
-    unless ``workers`` says otherwise."""
+    unless ``workers`` says otherwise; the agiflow of the checkout ``code``
+    (default: this one)."""
     (folder / "flows").mkdir(parents=True, exist_ok=True)
     (folder / "flows" / flow_file.name).write_text(flow_file.read_text(encoding="utf-8"), encoding="utf-8")
     settings = {"host": "127.0.0.1", "port": port, "watch_interval": 0, "drain_timeout": 60,
@@ -156,7 +159,7 @@ def agiflow_server(folder: Path, flow_file: Path, port: int, *, cpu: int | set[i
     (folder / "config.yaml").write_text(json.dumps({"server": settings, "flows": "flows", "database": database,
                                                     "log_level": log_level}), encoding="utf-8")
     argv = [sys.executable, "-c", SERVE, "serve", "-c", str(folder / "config.yaml")]
-    return ServerProcess("agiflow", argv, port, cwd=folder, cpu=cpu)
+    return ServerProcess("agiflow", argv, port, cwd=folder, cpu=cpu, code=code)
 
 
 class LoadRun:

@@ -89,6 +89,25 @@ _BLANK_LINE = re.compile(r"^\r?$", re.MULTILINE)
 _HANGUP_LINE = re.compile(r"^HANGUP\r?$", re.MULTILINE)
 #: ``agi_key: value``, split at the first colon only: values may hold ``:``.
 _VARIABLE_LINE = re.compile(r"^agi_([^:\n]*): ?([^\n]*?)\r?$", re.MULTILINE)
+#: The same for a block without carriage returns (what Asterisk sends),
+#: after a newline put before it: a literal prefix the engine searches
+#: for, and a greedy value, instead of tests at every character.
+_VARIABLE_LINE_LF = re.compile(r"\nagi_([^:\n]*): ?([^\n]*)")
+
+
+def _blank_line(text: str) -> int:
+    """Where the first blank line of ``text`` (lines joined by newlines)
+    starts; -1 when it has none. Without a carriage return in ``text``, two
+    string searches instead of a regular expression tried at every character."""
+    if "\r" in text:
+        found = _BLANK_LINE.search(text)
+        return -1 if found is None else found.start()
+    if not text or text[0] == "\n":
+        return 0
+    at = text.find("\n\n")
+    if at >= 0:
+        return at + 1
+    return len(text) if text[-1] == "\n" else -1
 
 
 #: The longest environment read: Asterisk sends a few dozen short lines.
@@ -122,12 +141,12 @@ class EnvironmentReader:
         any Asterisk would (a hostile or confused client): more than
         ``max_lines`` lines (HANGUP lines aside) or ``max_chars`` characters.
         """
-        blank = _BLANK_LINE.search(text)
-        if blank is None:
+        blank = _blank_line(text)
+        if blank < 0:
             block, taken = text, text.count("\n") + 1
             lines = taken
         else:
-            block, taken = text[:blank.start()], text.count("\n", 0, blank.start()) + 1
+            block, taken = text[:blank], text.count("\n", 0, blank) + 1
             lines = taken - 1
         hangups = len(_HANGUP_LINE.findall(block)) if "HANGUP" in block else 0
         self._count += lines - hangups
@@ -136,9 +155,12 @@ class EnvironmentReader:
             raise ValueError(f"environment longer than {self._max_lines} lines")
         if self._chars > self._max_chars:
             raise ValueError(f"environment longer than {self._max_chars} characters")
-        self.values.update(_VARIABLE_LINE.findall(block))
+        if "\r" in block:
+            self.values.update(_VARIABLE_LINE.findall(block))
+        else:
+            self.values.update(_VARIABLE_LINE_LF.findall("\n" + block))
         self.hangup_seen = self.hangup_seen or hangups > 0
-        self.done = blank is not None
+        self.done = blank >= 0
         return taken
 
     def environment(self) -> AgiEnvironment:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from agi.protocol import appargs
 from agi.settings import RecordingSettings
@@ -26,11 +27,14 @@ MAX_PART = 32
 
 def recording_path(settings: RecordingSettings, at: datetime, caller: str, called: str, call_id: str) -> str:
     """The full path MixMonitor records the call to."""
-    name = "_".join((at.strftime("%Y%m%d-%H%M%S"), _number(caller, "anonymous"),
+    day = f"{at.year:04d}{at.month:02d}{at.day:02d}"  # strftime's %Y%m%d, without its cost
+    name = "_".join((f"{day}-{at.hour:02d}{at.minute:02d}{at.second:02d}", _number(caller, "anonymous"),
                      _number(called, "unknown"), _call_id(call_id)))
-    return posixpath.join(settings.directory.rstrip("/"), at.strftime("%Y/%m/%d"), f"{name}.{settings.format}")
+    return posixpath.join(settings.directory.rstrip("/"), f"{day[:4]}/{day[4:6]}/{day[6:]}",
+                          f"{name}.{settings.format}")
 
 
+@lru_cache(maxsize=64)  # the same settings for every call
 def settings_problem(settings: RecordingSettings) -> str | None:
     """Why MixMonitor could not be given a path under these settings, if so:
     the folder must be absolute and hold no line break or NUL (any other

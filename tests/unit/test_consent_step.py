@@ -311,6 +311,14 @@ def test_recording_name_for_an_anonymous_caller_and_no_called_number() -> None:
     assert name == "/rec/2025/03/10/20250310-093000_anonymous_unknown_unknown.wav"
 
 
+@pytest.mark.parametrize("at", [datetime(2025, 3, 10, 9, 30, 0, tzinfo=timezone.utc),
+                                datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+                                datetime(2027, 1, 2, 3, 4, 5, tzinfo=timezone.utc)])
+def test_recording_folder_and_name_give_the_day_and_time_as_strftime_does(at: datetime) -> None:
+    name = recording_path(RecordingSettings(directory="/rec/", format="wav"), at, "1", "2", "3")
+    assert name == f"/rec/{at.strftime('%Y/%m/%d')}/{at.strftime('%Y%m%d-%H%M%S')}_1_2_3.wav"
+
+
 @pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec\nb", "wav"), ("/rec\x00", "wav"),
                                                 ("/rec", "wav,b")])
 def test_recording_settings_mixmonitor_cannot_take_are_refused(directory: str, fmt: str) -> None:

@@ -82,3 +82,14 @@ def test_every_call_records_its_flows_direction_and_its_caller_in_e164(tmp_path:
     assert (result.call["direction"], result.call["caller_e164"]) == ("outbound", e164)
     inbound = run(tmp_path, "version: 1\nname: in\nstart: bye\nsteps:\n  bye: {hangup: {}}\n", caller=caller)
     assert inbound.call["direction"] == "inbound"
+
+
+@pytest.mark.parametrize("long", ["flow", "step", "type", "outcome"])
+def test_a_step_row_cuts_a_long_name_or_outcome_at_its_cap(long: str) -> None:
+    from agi.db.caps import CUT, TEXT
+    from agi.engine.interpreter import StepRecord
+    from agi.session import step_row
+    names = {"flow": "f", "step": "s", "type": "play", "outcome": "next", long: "x" * (TEXT + 5)}
+    row = step_row(StepRecord(1, names["flow"], names["step"], names["type"], names["outcome"], 0.0, 1.0, {}))
+    assert row[long] == "x" * (TEXT - 1) + CUT
+    assert {key: row[key] for key in names if key != long} == {key: names[key] for key in names if key != long}
