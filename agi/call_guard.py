@@ -166,5 +166,5 @@ class CallGuard:
 
     def cdr_values(self) -> dict[str, object]:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
-        refused = ", ".join(r.cdr_text() for r in self.refused)
+        refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
