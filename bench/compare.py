@@ -337,7 +337,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=None, help="held callers arriving a second (default 500, quick 250)")
     parser.add_argument("--probe-seconds", type=float, default=None, help="probe calls while all are held (default 5)")
     parser.add_argument("--baseline", type=Path, default=None,
-                        help="also run the agiflow of this checkout (an older version), in the same rounds")
+                        help="also run the agiflow of this checkout (an older version), in the same rounds, "
+                             "after agiflow unless --servers places 'baseline'")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the load to separate CPUs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -346,7 +347,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.held = args.held or (500 if args.quick else 5000)
     args.rate = args.rate or (250.0 if args.quick else 500.0)
     args.probe_seconds = args.probe_seconds if args.probe_seconds is not None else (2.0 if args.quick else 5.0)
-    unknown = set(args.servers.split(",")) - set(SERVERS)
+    unknown = set(args.servers.split(",")) - set(SERVERS) - ({"baseline"} if args.baseline else set())
     if unknown:
         parser.error(f"unknown servers {', '.join(sorted(unknown))}; known: {', '.join(SERVERS)}")
     return args

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 #: The benchmarks, in the order they run; docs/benchmarks.md has a section on each.
 BENCHMARKS = ("cdr_stall", "reports_bench", "lists_bench", "compare", "fleet", "soak", "inprocess", "postgres_bench",
-              "report_startup", "report_export", "rollups_bench")
+              "report_startup", "report_export", "rollups_bench", "writer_calls")
 
 
 def main() -> int:
