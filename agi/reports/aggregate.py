@@ -87,7 +87,9 @@ def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds
     for part, source in parts:
         for key, sums in _read(reader, part, by, thresholds, direction, source):
             found.setdefault(key, []).append(sums)
-    groups = [Group(tuple(_key(name, value, filters) for name, value in zip(by, key)), _numbers(_merged(sums)))
+    keys = [_Keys(name, filters) for name in by]
+    groups = [Group(tuple(to_key(value) for to_key, value in zip(keys, key)),
+                    _numbers(sums[0] if len(sums) == 1 else _merged(sums)))
               for key, sums in found.items()]
     groups = [group for group in groups if group.sums["calls"]]
     return sorted(groups, key=lambda g: tuple(sort_value(name, v) for name, v in zip(by, g.key)))
@@ -147,16 +149,32 @@ def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> d
     return parts
 
 
-def _key(name: str, value: Any, filters: Filters) -> Any:
-    if value is None:
-        return None
-    if name == "weekday":
-        return WEEKDAYS[int(value) - 1]
-    if name in INTERVALS:
+class _Keys:
+    """A dimension's values as the query gives them turned into its key
+    values, each distinct one worked out once (a report may have many rows
+    per interval)."""
+
+    def __init__(self, name: str, filters: Filters) -> None:
+        self.name, self.tz = name, filters.tz or UTC
+        self.seen: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or (self.name != "weekday" and self.name not in INTERVALS):
+            return value
+        found = self.seen.get(value, _MISSING)
+        if found is _MISSING:
+            found = self.seen[value] = self._key(value)
+        return found
+
+    def _key(self, value: Any) -> Any:
+        if self.name == "weekday":
+            return WEEKDAYS[int(value) - 1]
         day, minute, seconds = str(value).split(" ")  # 2025-03-10 09:15 3600
         offset = timezone(timedelta(seconds=int(seconds)))
-        return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(filters.tz or UTC)
-    return value
+        return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(self.tz)
+
+
+_MISSING = object()
 
 
 def sort_value(name: str, value: Any) -> tuple[int, Any]:
@@ -190,30 +208,37 @@ def _numbers(read: dict[str, Any]) -> dict[str, Any]:
     """Counts as ints and seconds as floats (from milliseconds; 0 when
     nothing was counted); maxima and first/last as they are."""
     sums: dict[str, Any] = {}
-    for name, value in read.items():
-        if name in _MAXIMA or name in _MINIMA:
-            sums[name] = float(value) if name == "max_duration_s" and value is not None else value
-        elif name.endswith("_ms"):
-            sums[name[:-3] + "_s"] = int(value or 0) / 1000
+    for name, out, kind in _READING:
+        value = read[name]
+        if kind == "count":
+            sums[out] = int(value or 0)
+        elif kind == "ms":
+            sums[out] = int(value or 0) / 1000
         else:
-            sums[name] = int(value or 0)
+            sums[out] = float(value) if kind == "float" and value is not None else value
     return sums
+
+
+#: How ``_numbers`` reads each sum of ``q.SUMS``: (its name, the name it
+#: takes, what it is).
+_READING = tuple(
+    (name, name, "float" if name == "max_duration_s" else "as read") if name in _MAXIMA + _MINIMA
+    else (name, name[:-3] + "_s", "ms") if name.endswith("_ms") else (name, name, "count")
+    for name in q.SUMS)
 
 
 def combine(groups: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The sums of several groups (each a ``Group.sums``) as one."""
-    total: dict[str, Any] = {name: 0 for name in SUMS}
-    total.update(dict.fromkeys(_MAXIMA + _MINIMA))
-    for sums in groups:
-        for name in SUMS:
-            value = sums[name]
-            if name not in _MAXIMA + _MINIMA:
-                total[name] += value
-            elif value is not None and total[name] is not None:
-                total[name] = max(total[name], value) if name in _MAXIMA else min(total[name], value)
-            elif value is not None:
-                total[name] = value
-    return total
+    groups = list(groups)
+    total: dict[str, Any] = {name: sum(sums[name] for sums in groups) for name in _ADDED}
+    for name in _MAXIMA + _MINIMA:
+        values = [sums[name] for sums in groups if sums[name] is not None]
+        total[name] = (max(values) if name in _MAXIMA else min(values)) if values else None
+    return {name: total[name] for name in SUMS}
+
+
+#: The sums ``combine`` adds up.
+_ADDED = tuple(name for name in SUMS if name not in _MAXIMA + _MINIMA)
 
 
 def _ratio(part: float, whole: float) -> float | None:
