@@ -23,18 +23,18 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twisted.internet import task
+
+from bench import callgrind
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
@@ -146,16 +146,11 @@ def run(args: argparse.Namespace) -> None:
         shutil.rmtree(folder)
 
 
-def instructions(args: argparse.Namespace, calls: int) -> int:
-    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-            "--calls", str(calls), "--warm", "20", "--flow", str(args.flow), "--log-level", args.log_level]
-    argv += ["--no-cdr"] if args.no_cdr else []
-    argv += ["--metrics"] if args.metrics else []
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+def callgrind_arguments(args: argparse.Namespace) -> Callable[[int], list[str]]:
+    """This script's arguments for ``calls`` calls, as ``args`` asked."""
+    return lambda calls: ["--calls", str(calls), "--warm", "20", "--flow", str(args.flow), "--log-level",
+                          args.log_level, *(["--no-cdr"] if args.no_cdr else []),
+                          *(["--metrics"] if args.metrics else [])]
 
 
 def main() -> None:
@@ -177,12 +172,10 @@ def main() -> None:
         args.calls = args.calls or 2000
         run(args)
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     args.calls = args.calls or 300
     base = 50
-    per_call = (instructions(args, args.calls) - instructions(args, base)) / (args.calls - base)
-    print(f"{args.flow.stem}: {per_call / 1e6:.3f} M instructions a call "
+    counted = callgrind.per_call(__file__, callgrind_arguments(args), args.calls, base)
+    print(f"{args.flow.stem}: {counted / 1e6:.3f} M instructions a call "
           f"(callgrind, {args.calls} calls minus {base})")
 
 

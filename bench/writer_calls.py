@@ -21,18 +21,18 @@ database first, e.g. ``--sql "DROP TRIGGER call_steps_rollup_insert"``.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twisted.internet import task
+
+from bench import callgrind
 
 from agi.config import ServerConfig
 from agi.db.sqlite_files import WRITER_PRAGMAS
@@ -120,16 +120,11 @@ def run(args: argparse.Namespace) -> None:
         shutil.rmtree(folder)
 
 
-def instructions(args: argparse.Namespace, calls: int) -> int:
-    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-            "--calls", str(calls), "--per-batch", str(args.per_batch), *(["--split"] if args.split else [])]
-    for statement in args.sql:
-        argv += ["--sql", statement]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+def callgrind_arguments(args: argparse.Namespace) -> Callable[[int], list[str]]:
+    """This script's arguments for ``calls`` calls, as ``args`` asked."""
+    return lambda calls: ["--calls", str(calls), "--per-batch", str(args.per_batch),
+                          *(["--split"] if args.split else []),
+                          *(part for statement in args.sql for part in ("--sql", statement))]
 
 
 def main() -> None:
@@ -146,12 +141,10 @@ def main() -> None:
         args.calls = args.calls or (1000 if args.quick else 5000)
         run(args)
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     args.calls = args.calls or 2200
     base = 200
-    per_call = (instructions(args, args.calls) - instructions(args, base)) / (args.calls - base)
-    print(f"writer: {per_call / 1e3:.1f} k instructions a reference call (callgrind, {args.calls} calls minus {base})")
+    counted = callgrind.per_call(__file__, callgrind_arguments(args), args.calls, base)
+    print(f"writer: {counted / 1e3:.1f} k instructions a reference call (callgrind, {args.calls} calls minus {base})")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator
 from agi.db.caps import valid_text
 from agi.storage import connections
 from agi.storage.callbacks import WRITES, apply_write
-from agi.storage.cdr_schema import CALL_TABLE, INSERT_CALL, INSERT_STEP, STEP_TABLE, STEP_VALUE_FIELDS, call_values, \
-    insert_sql, row_counts, step_values, update_call_sql
+from agi.storage.cdr_schema import CALL_TABLE, INSERT_CALL, INSERT_STEP, STEP_TABLE, call_values, insert_sql, \
+    row_counts, step_values, update_call_sql
 
 log = logging.getLogger("agiflow.cdr")
 #: What executing a group of rows can raise: the database's errors, and text it cannot encode.
@@ -65,7 +65,7 @@ def apply_batch(conn: Any, batch: list[tuple[str, Any]], guarded: bool = False) 
         _insert_many(conn, CALL_TABLE, [call_values({**row, **end} if end else row) for row, end in rows],
                      lambda: [op for row, end in rows for op in _queued_as(row, end)], guarded)
     if steps:
-        _insert_many(conn, STEP_TABLE, [(call, *map(step.get, STEP_VALUE_FIELDS)) for call, step in steps],
+        _insert_many(conn, STEP_TABLE, [step_values(*arg) for arg in steps],
                      lambda: [("insert_step", arg) for arg in steps], guarded)
     for op, arg in others:
         _apply(conn, op, arg, guarded)

@@ -69,13 +69,9 @@ def call_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(map(row.get, CALL_COLUMNS))
 
 
-#: The columns of a step row that come from the step (all but the call's key).
-STEP_VALUE_FIELDS = STEP_FIELDS[1:]
-
-
 def step_values(call: str, step: dict[str, Any]) -> tuple[Any, ...]:
     """INSERT_STEP's parameters for a step of the call with key ``call``."""
-    return (call, *map(step.get, STEP_VALUE_FIELDS))
+    return (call, *map(step.get, STEP_FIELDS[1:]))
 
 
 def update_call_sql(columns: tuple[str, ...]) -> str:
