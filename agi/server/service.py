@@ -47,7 +47,8 @@ from agi.server.factory import FastAGIFactory
 from agi.server.health import ServerState, list_users
 from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
-from agi.server.reuseport import listen_shared
+from agi.server.last_accept import refuse_new_handshakes
+from agi.server.reuseport import BACKLOG, listen_shared
 from agi.server.webhooks import TwistedWebhooks
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
@@ -227,24 +228,22 @@ class FastAGIService(TCPServer):
         yield self.factory.drain(self.config.drain_timeout)
 
     def _accept_to_the_end(self) -> None:
-        """Take the connections the system has already accepted on the port,
-        as its last calls, now and once more just before the socket closes
-        (Twisted closes it on the reactor's next pass, and it takes
-        connections until then): closing a listening socket resets the
-        connections waiting on it, and Asterisk, once connected, tries no
-        other server (``hagi://``)."""
+        """Just before the socket closes (Twisted closes it on the reactor's
+        next pass), refuse new handshakes on it, then take every connection
+        the system has already accepted as a last call: closing would reset
+        them (agi.server.last_accept)."""
         port: Any = self._port
         if not (getattr(port, "connected", False) and hasattr(port, "numberAccepts")):
             return
         close = port.connectionLost
 
         def accept_then_close(reason: Any) -> Any:
+            refuse_new_handshakes(port.socket)
+            port.numberAccepts = max(port.numberAccepts, self.config.max_calls, BACKLOG + 1)
             port.doRead()
             return close(reason)
 
-        port.numberAccepts = max(port.numberAccepts, self.config.max_calls)
         port.connectionLost = accept_then_close
-        port.doRead()
 
 
 class CdrWriterService(Service):

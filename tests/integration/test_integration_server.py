@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.sim import SimulatedAsterisk, run_simulated_call
+from agi.sim import SimulatedAsterisk, run_simulated_call, run_simulated_ha_call
 from agi.sim.client import SimulatedCallResult
 
 from support.server_process import (HANGUP_STATUSES, HOST, REPO, SUPPORT_PATH, HeldCall, ServerProcess, call,
@@ -297,6 +297,54 @@ def test_sigterm_stops_accepting_lets_the_running_call_finish_and_exits_0(
     assert process.wait_exit() == 0, process.log()
     assert [r["status"] for r in call_rows(process.database, uniqueid)] == ["completed"]
     assert "Traceback" not in process.log()
+
+
+def stopped_under_load(process: ServerProcess, callers: int = 8) -> list[tuple[str, bool]]:
+    """SIGTERM to ``process`` while ``callers`` threads connect one call after
+    another; each connection accepted: (uniqueid, whether its call completed).
+    Refused connects are not listed."""
+    done = threading.Event()
+    outcomes: list[tuple[str, bool]] = []
+
+    def keep_calling() -> None:
+        while not done.is_set():
+            uniqueid = new_uniqueid()
+            sim = simulated("closed", uniqueid)
+            result, index = run_simulated_ha_call([(HOST, process.port)], sim, timeout=10)
+            if index is not None:
+                outcomes.append((uniqueid, result.closed_by_server
+                                 and sim.variables.get("AGIFLOW_STATUS") == "completed"))
+
+    threads = [threading.Thread(target=keep_calling) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(outcomes) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.wait_exit() == 0, process.log()
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(15)
+    return outcomes
+
+
+def test_a_server_stopped_while_callers_keep_connecting_serves_every_connection_it_accepted(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Closing a listening socket resets the connections the system accepted
+    on it and the server had not taken yet, and Asterisk, once connected,
+    tries no other server: every connect must either be refused or become a
+    whole call. Several rounds: the moment of the stop is a race."""
+    for round_ in range(3):
+        process = start_server(tmp_path / f"round{round_}", watch_interval=0)
+        servers.append(process)
+        outcomes = stopped_under_load(process)
+        lost = [call for call, completed in outcomes if not completed]
+        assert not lost, f"round {round_}: connections reset or cut: {lost}"
+        rows = query(process.database, "SELECT count(*) AS n FROM calls WHERE status = 'completed'")
+        assert len(outcomes) >= 200 and rows[0]["n"] == len(outcomes)
 
 
 def test_calls_cut_by_a_killed_server_are_marked_interrupted_by_the_next_one(
