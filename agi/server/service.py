@@ -30,6 +30,7 @@ from typing import Any, Callable, Generator
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
+from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 import psycopg
@@ -47,7 +48,7 @@ from agi.server.factory import FastAGIFactory
 from agi.server.health import ServerState, list_users
 from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
-from agi.server.last_accept import refuse_new_handshakes
+from agi.server.last_accept import HANDSHAKE_GRACE, refuse_new_handshakes
 from agi.server.reuseport import BACKLOG, listen_shared
 from agi.server.webhooks import TwistedWebhooks
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
@@ -223,27 +224,31 @@ class FastAGIService(TCPServer):
 
     @defer.inlineCallbacks
     def stopService(self) -> Generator[Any, Any, None]:
-        self._accept_to_the_end()
+        yield self._take_the_last_connections()
         yield super().stopService()
         yield self.factory.drain(self.config.drain_timeout)
 
-    def _accept_to_the_end(self) -> None:
-        """Just before the socket closes (Twisted closes it on the reactor's
-        next pass), refuse new handshakes on it, then take every connection
-        the system has already accepted as a last call: closing would reset
-        them (agi.server.last_accept)."""
+    def _take_the_last_connections(self) -> "defer.Deferred[None]":
+        """Closing the socket would reset the connections the system has
+        accepted on it (agi.server.last_accept): refuse new handshakes, take
+        calls for a moment while those under way end, then, just before the
+        socket closes (Twisted closes it on the reactor's next pass), take
+        every connection accepted by then."""
         port: Any = self._port
         if not (getattr(port, "connected", False) and hasattr(port, "numberAccepts")):
-            return
+            return defer.succeed(None)
         close = port.connectionLost
 
         def accept_then_close(reason: Any) -> Any:
-            refuse_new_handshakes(port.socket)
             port.numberAccepts = max(port.numberAccepts, self.config.max_calls, BACKLOG + 1)
             port.doRead()
             return close(reason)
 
         port.connectionLost = accept_then_close
+        if not refuse_new_handshakes(port.socket):
+            return defer.succeed(None)
+        clock: Any = self.reactor
+        return deferLater(clock, HANDSHAKE_GRACE, lambda: None)
 
 
 class CdrWriterService(Service):

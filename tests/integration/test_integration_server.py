@@ -299,12 +299,12 @@ def test_sigterm_stops_accepting_lets_the_running_call_finish_and_exits_0(
     assert "Traceback" not in process.log()
 
 
-def stopped_under_load(process: ServerProcess, callers: int = 8) -> list[tuple[str, bool]]:
+def stopped_under_load(process: ServerProcess, callers: int = 8) -> list[tuple[str, str | None]]:
     """SIGTERM to ``process`` while ``callers`` threads connect one call after
-    another; each connection accepted: (uniqueid, whether its call completed).
-    Refused connects are not listed."""
+    another; each connection accepted: (uniqueid, None when its call
+    completed, else what the caller saw). Refused connects are not listed."""
     done = threading.Event()
-    outcomes: list[tuple[str, bool]] = []
+    outcomes: list[tuple[str, str | None]] = []
 
     def keep_calling() -> None:
         while not done.is_set():
@@ -312,8 +312,8 @@ def stopped_under_load(process: ServerProcess, callers: int = 8) -> list[tuple[s
             sim = simulated("closed", uniqueid)
             result, index = run_simulated_ha_call([(HOST, process.port)], sim, timeout=10)
             if index is not None:
-                outcomes.append((uniqueid, result.closed_by_server
-                                 and sim.variables.get("AGIFLOW_STATUS") == "completed"))
+                completed = result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed"
+                outcomes.append((uniqueid, None if completed else repr(result)))
 
     threads = [threading.Thread(target=keep_calling) for _ in range(callers)]
     for thread in threads:
@@ -331,6 +331,10 @@ def stopped_under_load(process: ServerProcess, callers: int = 8) -> list[tuple[s
     return outcomes
 
 
+def warnings(log: str) -> list[str]:
+    return [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR)\b", line)][-10:]
+
+
 def test_a_server_stopped_while_callers_keep_connecting_serves_every_connection_it_accepted(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """Closing a listening socket resets the connections the system accepted
@@ -338,11 +342,12 @@ def test_a_server_stopped_while_callers_keep_connecting_serves_every_connection_
     tries no other server: every connect must either be refused or become a
     whole call. Several rounds: the moment of the stop is a race."""
     for round_ in range(3):
-        process = start_server(tmp_path / f"round{round_}", watch_interval=0)
+        # a caller starved of CPU for half a second is not what this is about
+        process = start_server(tmp_path / f"round{round_}", watch_interval=0, env_timeout=5)
         servers.append(process)
         outcomes = stopped_under_load(process)
-        lost = [call for call, completed in outcomes if not completed]
-        assert not lost, f"round {round_}: connections reset or cut: {lost}"
+        lost = [(call, seen) for call, seen in outcomes if seen is not None]
+        assert not lost, f"round {round_}: connections reset or cut: {lost}\n{warnings(process.log())}"
         rows = query(process.database, "SELECT count(*) AS n FROM calls WHERE status = 'completed'")
         assert len(outcomes) >= 200 and rows[0]["n"] == len(outcomes)
 

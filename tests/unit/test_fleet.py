@@ -339,6 +339,7 @@ def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_clo
     """Closing a listening socket resets the connections waiting in its
     backlog; Asterisk, already connected, would not try the next server."""
     from agi.config import ServerConfig
+    from agi.server.last_accept import HANDSHAKE_GRACE
     from agi.server.service import FastAGIService
 
     class Factory:
@@ -346,11 +347,13 @@ def test_a_stopping_listener_takes_the_connections_already_waiting_before_it_clo
             from twisted.internet import defer
             return defer.succeed(None)
 
-    service = FastAGIService(ServerConfig(max_calls=500), Factory(), MemoryReactorClock())  # type: ignore[arg-type]
+    clock = MemoryReactorClock()
+    service = FastAGIService(ServerConfig(max_calls=500), Factory(), clock)  # type: ignore[arg-type]
     service._port = port = FakePort(waiting=30)
     service.running = True
     stopped = service.stopService()
-    assert port.events == []
+    assert port.events == ["new handshakes dropped"] and not port.next_pass, "still taking calls"
+    clock.advance(HANDSHAKE_GRACE)  # the handshakes under way end; calls are taken as usual meanwhile
     assert stopped.called, "closing the port is left to the reactor; the drain found no call"
     port.waiting += 4  # connections that came before the reactor's next pass
     for close in port.next_pass:
