@@ -151,7 +151,8 @@ def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) 
     if "next" in common:
         errors.transition_paths[(name, NEXT)] = where + ["next"]
         if NEXT not in outcomes:
-            errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step ends the flow")
+            why = "ends the flow" if node.ends_flow() else f"has no 'next' outcome; allowed: {', '.join(outcomes)}"
+            errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step {why}")
         transitions[NEXT] = common["next"]
     for outcome, target in (common.get("on") or {}).items():
         if outcome not in outcomes:

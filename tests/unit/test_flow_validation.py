@@ -193,3 +193,9 @@ def test_every_error_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_every_shipped_flow_validates(flow_file: Path) -> None:
     flows, errors = load_flows([flow_file.parent])
     assert errors == []
+
+
+def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    on: {timeout: bye, invalid: bye}\n", "    next: bye\n"))
+    assert errors_of(path) == [f"{path}:7: step 'menu': 'next' is not allowed: a menu step has no 'next' outcome; "
+                               f"allowed: 1, 2, timeout, invalid, hangup, error"]
