@@ -199,3 +199,14 @@ def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None
     path = write(tmp_path, GOOD.replace("    on: {timeout: bye, invalid: bye}\n", "    next: bye\n"))
     assert errors_of(path) == [f"{path}:7: step 'menu': 'next' is not allowed: a menu step has no 'next' outcome; "
                                f"allowed: 1, 2, timeout, invalid, hangup, error"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{cause: 128}", "hangup: cause: 128 is greater than the maximum of 127"),
+    ("{cause: busy}", "hangup: cause: 'busy' is not of type 'integer'"),
+    ("{cauze: 17}", "hangup: unknown key 'cauze'; allowed: cause"),
+])
+def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
+        tmp_path: Path, value: str, message: str) -> None:
+    path = write(tmp_path, GOOD.replace("    hangup:\n", f"    hangup: {value}\n"))
+    assert errors_of(path) == [f"{path}:16: step 'bye': {message}"]
