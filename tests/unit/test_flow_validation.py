@@ -209,4 +209,4 @@ def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None
 def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
         tmp_path: Path, value: str, message: str) -> None:
     path = write(tmp_path, GOOD.replace("    hangup:\n", f"    hangup: {value}\n"))
-    assert errors_of(path) == [f"{path}:16: step 'bye': {message}"]
+    assert errors_of(path) == [f"{path}:15: step 'bye': {message}"]
