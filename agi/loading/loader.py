@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator
 
 from agi.engine import templates
+from agi.engine.interpreter import MAX_TRANSFERS
 from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
@@ -208,6 +209,12 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
             for target in node_of(step).flow_references():
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
+    if not errors:
+        for name in graph.endless_flows({n: f.steps for n, f in flows.items()}, {n: f.start for n, f in flows.items()}):
+            errors.append(SourceError(flows[name].source, line_of(sources[name], ["start"]),
+                                      f"flow '{name}' never ends: every path from its start step "
+                                      f"'{flows[name].start}' goes by goto into flows that only lead back; "
+                                      f"such a call ends as error after {MAX_TRANSFERS} transfers"))
     errors += compliance_errors(flows, sources)
     errors += template_check.library_errors(flows, {str(file): document for file, document, _ in documents})
     if errors:

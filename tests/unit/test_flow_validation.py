@@ -210,3 +210,36 @@ def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
         tmp_path: Path, value: str, message: str) -> None:
     path = write(tmp_path, GOOD.replace("    hangup:\n", f"    hangup: {value}\n"))
     assert errors_of(path) == [f"{path}:15: step 'bye': {message}"]
+
+
+RING = """\
+version: 1
+name: {name}
+start: hop
+steps:
+  hop:
+    goto: {other}
+"""
+
+
+def test_flows_that_only_goto_one_another_never_end_and_fail_validation(tmp_path: Path) -> None:
+    first = write(tmp_path, RING.format(name="first", other="second"), "first.yaml")
+    second = write(tmp_path, RING.format(name="second", other="{flow: first}"), "second.yaml")
+    message = ("flow '{}' never ends: every path from its start step 'hop' goes by goto into flows that only lead "
+               "back; such a call ends as error after 10 transfers")
+    assert errors_of(first, second) == [f"{first}:3: {message.format('first')}", f"{second}:3: {message.format('second')}"]
+
+
+def test_flows_that_goto_one_another_pass_when_one_can_end(tmp_path: Path) -> None:
+    first = write(tmp_path, RING.format(name="first", other="second"), "first.yaml")
+    second = write(tmp_path, """\
+        version: 1
+        name: second
+        start: menu
+        steps:
+          menu:
+            menu: {prompt: p, choices: {"1": back}}
+          back:
+            goto: first
+        """, "second.yaml")
+    assert errors_of(first, second) == []
