@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Mapping
 
 from agi.engine.model import Flow, Step
 from agi.steps.base import node_of
+from agi.steps.exec_app import ExecNode
 from agi.vocabulary import COMMON_OUTCOMES
 
 #: A step of the library: (flow name, step name).
@@ -66,7 +67,7 @@ def _do_not_call_variable_problems(flows: Mapping[str, Flow]) -> Iterator[PathPr
         for step in flow.steps.values():
             if node_of(step).guarded_outcomes():
                 continue
-            for variable in node_of(step).sets_variables():
+            for variable in _variables_set(step):
                 if variable in checks:
                     check_flow, check_step = checks[variable]
                     yield PathProblem(flow.name, step.name, None,
@@ -111,6 +112,13 @@ def _refused_consent_problems(flows: Mapping[str, Flow], flow: Flow, step: Step)
                               f"step '{step.name}': outcome '{outcome}' leads to step '{place[1]}'"
                               f"{_where(flow, place, route)}, which {what}; a {step.type_name} step must never "
                               f"lead to a recording when the caller has not consented")
+
+
+def _variables_set(step: Step) -> tuple[str, ...]:
+    """The variables a step sets, channel variables an ``exec`` of ``Set`` writes included."""
+    node = node_of(step)
+    written = node.channel_variables_set() if isinstance(node, ExecNode) else ()
+    return (*node.sets_variables(), *written)
 
 
 def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:

@@ -383,7 +383,9 @@ def test_the_shipped_flows_still_validate() -> None:
 
 @pytest.mark.parametrize("setter", ["set: {variables: {ROBINSON: clear}}",
                                     "input: {prompt: p, variable: ROBINSON, max_digits: 9}",
-                                    "exec: {app: Playback, options: beep, result_variable: ROBINSON}"])
+                                    "exec: {app: Playback, options: beep, result_variable: ROBINSON}",
+                                    "exec: {app: set, options: ROBINSON=clear}",
+                                    "exec: {app: MSet, args: [A=1, ROBINSON=clear]}"])
 def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
     flow = f"""\
         version: 1
