@@ -109,7 +109,9 @@ class RobinsonNode(Node):
         if earlier is None:
             found.record(robinson=result, robinson_list=list_name, dialled=number)
         else:
-            standing = earlier if earlier in BLOCKING_RESULTS else ERROR  # a check that never finished
+            standing = earlier if earlier in BLOCKING_RESULTS else ERROR
+            if standing != earlier:  # the earlier check never finished, so never wrote the CDR
+                found.record(robinson=ERROR)
             found.note(call_result=standing)
         ctx.vars[self.variable] = standing
         with found.kept():

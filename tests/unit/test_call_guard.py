@@ -387,7 +387,7 @@ def test_a_never_finished_check_then_a_clear_one_dials_nothing(lists: Services) 
     result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
     assert path(result) == ["dnc:error", "handover:transfer", "dnc2:clear", "call:error"]
     assert not [c for c in sent(result) if c.startswith("EXEC")]
-    assert result.call["refused_commands"] == "Dial (do-not-call)"
+    assert (result.call["refused_commands"], result.call["robinson"]) == ("Dial (do-not-call)", "error")
     assert ('SET VARIABLE "ROBINSON" "error"' in sent(result)
             and 'SET VARIABLE "ROBINSON" "clear"' not in sent(result))
 
