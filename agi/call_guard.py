@@ -53,7 +53,11 @@ RECORD_FILE = "RECORD FILE"
 
 #: Do-not-call results that block call-placing commands for the rest of the call.
 BLOCKING_RESULTS = ("listed", "error")
+#: A check under way; it blocks until it says clear.
 UNFINISHED = "unfinished"
+#: A check that began and never gave a result (its number template failed):
+#: it blocks for good, whatever a later check says.
+NEVER_FINISHED = "never finished"
 #: Why a command was refused (the CDR's ``refused_commands``).
 DO_NOT_CALL = "do-not-call"
 NO_CONSENT = "no consent"
@@ -123,13 +127,16 @@ class CallGuard:
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
-        """A do-not-call check begins: nothing may dial until it says clear."""
+        """A do-not-call check begins: nothing may dial until it says clear.
+        An earlier check that began and gave no result keeps blocking."""
         if self.blocked_by is None:
             self.blocked_by = UNFINISHED
+        elif self.blocked_by == UNFINISHED:
+            self.blocked_by = NEVER_FINISHED
 
     def check_result(self, result: str) -> None:
         """The check's result; ``listed`` and ``error`` block for good."""
-        if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED):
+        if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED, NEVER_FINISHED):
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
@@ -153,7 +160,7 @@ class CallGuard:
         if not kinds:
             return None  # most commands can neither call, record nor run hidden code
         if kinds & _CAN_CALL and self.blocked_by is not None:
-            said = "did not finish" if self.blocked_by == UNFINISHED else f"said {self.blocked_by}"
+            said = "did not finish" if self.blocked_by in (UNFINISHED, NEVER_FINISHED) else f"said {self.blocked_by}"
             return Refusal(name, DO_NOT_CALL, f"{name} refused: a do-not-call check of this call {said}; "
                                               f"nothing that can place a call is sent for the rest of the call")
         if RECORDS in kinds and self.consent is not True:

@@ -8,7 +8,9 @@
   comes first (its own outcomes are checked in turn);
 - no path from the start of a flow reaches a step that records without
   passing a consent step. Every flow is an entry: Asterisk may ask for any
-  flow by name, with no check and no consent behind it.
+  flow by name, with no check and no consent behind it;
+- no step but a do-not-call check sets the variable a do-not-call check
+  sets (``ROBINSON``): the dialplan reads it to decide whether to dial.
 
 Paths follow every outcome (``error`` and ``hangup`` included, menu
 choices, branches, split shares) and ``goto`` into the start of another
@@ -23,6 +25,7 @@ from typing import Callable, Iterator, Mapping
 
 from agi.engine.model import Flow, Step
 from agi.steps.base import node_of
+from agi.steps.exec_app import ExecNode
 from agi.vocabulary import COMMON_OUTCOMES
 
 #: A step of the library: (flow name, step name).
@@ -48,7 +51,29 @@ def compliance_problems(flows: Mapping[str, Flow]) -> list[PathProblem]:
             found += _do_not_call_problems(flows, flow, step)
             found += _refused_consent_problems(flows, flow, step)
         found += _recording_without_consent(flow)
+    found += _do_not_call_variable_problems(flows)
     return found
+
+
+def _do_not_call_variable_problems(flows: Mapping[str, Flow]) -> Iterator[PathProblem]:
+    """Steps other than do-not-call checks that set a variable a check sets."""
+    checks: dict[str, Place] = {}
+    for flow in flows.values():
+        for step in flow.steps.values():
+            if node_of(step).guarded_outcomes():
+                for variable in node_of(step).sets_variables():
+                    checks.setdefault(variable, (flow.name, step.name))
+    for flow in flows.values():
+        for step in flow.steps.values():
+            if node_of(step).guarded_outcomes():
+                continue
+            for variable in _variables_set(step):
+                if variable in checks:
+                    check_flow, check_step = checks[variable]
+                    yield PathProblem(flow.name, step.name, None,
+                                      f"step '{step.name}' sets variable '{variable}', which step '{check_step}' of "
+                                      f"flow '{check_flow}' sets to its do-not-call result; only a do-not-call "
+                                      f"check may set it, since the dialplan reads it to decide whether to dial")
 
 
 def decides_consent(step: Step) -> bool:
@@ -87,6 +112,13 @@ def _refused_consent_problems(flows: Mapping[str, Flow], flow: Flow, step: Step)
                               f"step '{step.name}': outcome '{outcome}' leads to step '{place[1]}'"
                               f"{_where(flow, place, route)}, which {what}; a {step.type_name} step must never "
                               f"lead to a recording when the caller has not consented")
+
+
+def _variables_set(step: Step) -> tuple[str, ...]:
+    """The variables a step sets, channel variables an ``exec`` of ``Set`` writes included."""
+    node = node_of(step)
+    written = node.channel_variables_set() if isinstance(node, ExecNode) else ()
+    return (*node.sets_variables(), *written)
 
 
 def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:

@@ -51,3 +51,42 @@ def trapped(steps: Mapping[str, Step]) -> list[str]:
                 leads_out.add(name)
                 changed = True
     return sorted(set(steps) - leads_out)
+
+
+def endless_flows(flows: Mapping[str, Mapping[str, Step]], starts: Mapping[str, str]) -> list[str]:
+    """Flows from whose start no path ever ends the call: every way out is
+    a ``goto`` into flows that only lead back (a ring of transfers, which
+    ends as error after the transfer limit). ``flows`` maps each flow name
+    to its steps, ``starts`` to its start step."""
+    escaping: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, steps in flows.items():
+            if name not in escaping and starts[name] in _leads_out(steps, escaping):
+                escaping.add(name)
+                changed = True
+    return sorted(set(flows) - escaping)
+
+
+def _leads_out(steps: Mapping[str, Step], escaping: set[str]) -> set[str]:
+    """Steps with a path to an end of the call, a ``goto`` counting as one
+    only into a flow of ``escaping``."""
+    def ends(step: Step) -> bool:
+        targets = node_of(step).flow_references()
+        if targets:
+            return any(t in escaping for t in targets)
+        return can_end(step)
+
+    leads_out = {name for name, step in steps.items() if ends(step)}
+    changed = True
+    while changed:
+        changed = False
+        for name, step in steps.items():
+            if name in leads_out:
+                continue
+            targets = [t for o, t in step.transitions.items() if o not in COMMON_OUTCOMES]
+            if any(t in leads_out or t not in steps for t in targets):
+                leads_out.add(name)
+                changed = True
+    return leads_out

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jsonschema import Draft202012Validator
 
 from agi.engine import templates
+from agi.engine.interpreter import MAX_TRANSFERS
 from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
@@ -151,7 +152,8 @@ def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) 
     if "next" in common:
         errors.transition_paths[(name, NEXT)] = where + ["next"]
         if NEXT not in outcomes:
-            errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step ends the flow")
+            why = "ends the flow" if node.ends_flow() else f"has no 'next' outcome; allowed: {', '.join(outcomes)}"
+            errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step {why}")
         transitions[NEXT] = common["next"]
     for outcome, target in (common.get("on") or {}).items():
         if outcome not in outcomes:
@@ -207,6 +209,12 @@ def load_flows(paths: Iterable[str | Path]) -> tuple[FlowSet, list[SourceError]]
             for target in node_of(step).flow_references():
                 if target not in flows:
                     errors.append(SourceError(flow.source, step.line, f"step '{step.name}': goto to unknown flow '{target}'"))
+    if not errors:
+        for name in graph.endless_flows({n: f.steps for n, f in flows.items()}, {n: f.start for n, f in flows.items()}):
+            errors.append(SourceError(flows[name].source, line_of(sources[name], ["start"]),
+                                      f"flow '{name}' never ends: every path from its start step "
+                                      f"'{flows[name].start}' goes by goto into flows that only lead back; "
+                                      f"such a call ends as error after {MAX_TRANSFERS} transfers"))
     errors += compliance_errors(flows, sources)
     errors += template_check.library_errors(flows, {str(file): document for file, document, _ in documents})
     if errors:

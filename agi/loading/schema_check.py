@@ -121,8 +121,13 @@ def describe(error: ValidationError) -> str:
     if error.validator == "required":
         return f"{at}{error.message.replace(' is a required property', '')} is required"
     if error.validator == "oneOf" and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        return f"{at}{best.message}"
+        # Prefer what is wrong inside the form the value was written in
+        # ({cause: 128}: the cause), over "is not of type" of the other forms.
+        depth = len(list(error.absolute_path))
+        inside = [e for e in error.context
+                  if len(list(e.absolute_path)) > depth or e.validator not in ("type", "const")]
+        best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
+        return describe(best)
     return f"{at}{error.message}"
 
 

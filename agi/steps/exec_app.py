@@ -50,6 +50,14 @@ class ExecNode(Node):
     def sets_variables(self) -> tuple[str, ...]:
         return (self.result_variable,) if self.result_variable else ()
 
+    def channel_variables_set(self) -> tuple[str, ...]:
+        """The channel variables a ``Set`` or ``MSet`` sets, as written
+        (``Set(ROBINSON=clear)``); a name a template builds is not known."""
+        if self.app.lower() not in ("set", "mset"):
+            return ()
+        fields = self.args if self.args else tuple(self.options.split(","))
+        return tuple(f.split("=", 1)[0].strip() for f in fields if "=" in f)
+
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
         options as written; the guard judges them again as sent."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agi.call_guard import BLOCKING_RESULTS
 from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
@@ -70,24 +71,31 @@ class RobinsonNode(Node):
         return (self.variable,)
 
     async def run(self, ctx: CallContext) -> StepResult:
+        earlier = ctx.channel.guard.blocked_by  # a hit or a failed check earlier in the call, or None
         ctx.channel.guard.check_started()  # nothing dials until the check says clear
         raw = ctx.render_text(self.number).strip()
         try:
             number = normaliser(ctx.services.default_region).number(raw)
             check = await check_lists(ctx.services.lists, self.lists, number)
         except ValueError as exc:
-            return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None)
+            return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None, earlier)
         if check.hit is not None:
-            return await self._finish(ctx, LISTED, number, check.details(), check.hit.list)
+            return await self._finish(ctx, LISTED, number, check.details(), check.hit.list, earlier)
         if check.failed:
-            return await self._finish(ctx, ERROR, number, check.details(), check.failed[0])
-        return await self._finish(ctx, CLEAR, number, check.details(), None)
+            return await self._finish(ctx, ERROR, number, check.details(), check.failed[0], earlier)
+        return await self._finish(ctx, CLEAR, number, check.details(), None, earlier)
 
     async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
-                      list_name: str | None) -> StepResult:
+                      list_name: str | None, earlier: str | None) -> StepResult:
         """The result for the CDR, the step's details and the channel:
         ``list_name`` is the list that matched, or the first that could not
-        be read. The CDR keeps it even if the caller is gone by then."""
+        be read. The CDR keeps it even if the caller is gone by then.
+
+        After an earlier hit or failed check in the call (``earlier``), the
+        step still takes its own outcome, but the variable says the earlier
+        result and the CDR keeps the earlier columns: the dialplan, which
+        may dial on ``${ROBINSON}``, never reads ``clear`` for a call the
+        guard blocks, and the evidence of the hit stays."""
         result = outcome
         if outcome == ERROR:
             ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
@@ -97,8 +105,15 @@ class RobinsonNode(Node):
         ctx.channel.guard.check_result(result)
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
-        found.record(robinson=result, robinson_list=list_name, dialled=number)
-        ctx.vars[self.variable] = result
+        standing = result
+        if earlier is None:
+            found.record(robinson=result, robinson_list=list_name, dialled=number)
+        else:
+            standing = earlier if earlier in BLOCKING_RESULTS else ERROR
+            if standing != earlier:  # the earlier check never finished, so never wrote the CDR
+                found.record(robinson=ERROR)
+            found.note(call_result=standing)
+        ctx.vars[self.variable] = standing
         with found.kept():
-            await ctx.channel.set_variable(self.variable, result)
+            await ctx.channel.set_variable(self.variable, standing)
         return found.result(outcome)

@@ -360,3 +360,54 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds
+
+
+def test_a_check_that_never_finished_is_not_lifted_by_a_later_clear() -> None:
+    guard = CallGuard()
+    guard.check_started()  # its number template failed: no result
+    guard.check_started()
+    guard.check_result("clear")
+    refusal = guard.admit("EXEC", ("Dial", "x"))
+    assert refusal is not None and "did not finish" in refusal.message
+
+
+def test_a_never_finished_check_then_a_clear_one_dials_nothing(lists: Services) -> None:
+    recheck = """\
+        version: 1
+        name: dialer
+        start: dnc2
+        steps:
+          dnc2:
+            robinson: {list: robinson, number: "612345678"}
+            on: {clear: call}
+          call:
+            dial: PJSIP/612345678@trunk
+        """
+    flows = unchecked(CAMPAIGN % ', number: "{{ vars.MISSING }}"', recheck)
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
+    assert path(result) == ["dnc:error", "handover:transfer", "dnc2:clear", "call:error"]
+    assert not [c for c in sent(result) if c.startswith("EXEC")]
+    assert (result.call["refused_commands"], result.call["robinson"]) == ("Dial (do-not-call)", "error")
+    assert ('SET VARIABLE "ROBINSON" "error"' in sent(result)
+            and 'SET VARIABLE "ROBINSON" "clear"' not in sent(result))
+
+
+def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_listed(lists: Services) -> None:
+    recheck = """\
+        version: 1
+        name: dialer
+        start: dnc2
+        steps:
+          dnc2:
+            robinson: {list: robinson, number: "612345678"}
+            on: {clear: bye}
+          bye:
+            hangup: {cause: 21}
+        """
+    result = call(unchecked(CAMPAIGN % "", recheck), "campaign", lists, called=LISTED_NUMBER)
+    assert path(result) == ["dnc:listed", "handover:transfer", "dnc2:clear", "bye:done"]
+    assert 'SET VARIABLE "ROBINSON" "clear"' not in sent(result)
+    assert result.variables["ROBINSON"] == "listed"
+    assert (result.call["robinson"], result.call["robinson_list"], result.call["dialled"]) == \
+        ("listed", "robinson", "+34600111222")
+    assert details(result, "dnc2")["result"] == "clear" and details(result, "dnc2")["call_result"] == "listed"

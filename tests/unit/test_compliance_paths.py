@@ -379,3 +379,46 @@ def test_an_exec_whose_application_is_a_template_counts_as_everything() -> None:
 def test_the_shipped_flows_still_validate() -> None:
     _, errors = load_flows([Path(__file__).resolve().parents[2] / "flows"])
     assert errors == []
+
+
+@pytest.mark.parametrize("setter", ["set: {variables: {ROBINSON: clear}}",
+                                    "input: {prompt: p, variable: ROBINSON, max_digits: 9}",
+                                    "exec: {app: Playback, options: beep, result_variable: ROBINSON}",
+                                    "exec: {app: set, options: ROBINSON=clear}",
+                                    "exec: {app: MSet, args: [A=1, ROBINSON=clear]}"])
+def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
+    flow = f"""\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{clear: bye, listed: fake}}
+          fake:
+            {setter}
+            next: bye
+          bye:
+            hangup:
+        """
+    assert library(tmp_path, flow) == [("f0.yaml", 8, "step 'fake' sets variable 'ROBINSON', which step 'dnc' of "
+                                        "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
+                                        "it, since the dialplan reads it to decide whether to dial")]
+
+
+def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {list: robinson}
+            on: {clear: again}
+          again:
+            robinson: {list: internal_dnc, number: "{{ call.caller }}"}
+            on: {clear: call}
+          call:
+            dial: PJSIP/100
+        """
+    assert library(tmp_path, flow) == []

@@ -193,3 +193,53 @@ def test_every_error_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_every_shipped_flow_validates(flow_file: Path) -> None:
     flows, errors = load_flows([flow_file.parent])
     assert errors == []
+
+
+def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    on: {timeout: bye, invalid: bye}\n", "    next: bye\n"))
+    assert errors_of(path) == [f"{path}:7: step 'menu': 'next' is not allowed: a menu step has no 'next' outcome; "
+                               f"allowed: 1, 2, timeout, invalid, hangup, error"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{cause: 128}", "hangup: cause: 128 is greater than the maximum of 127"),
+    ("{cause: busy}", "hangup: cause: 'busy' is not of type 'integer'"),
+    ("{cauze: 17}", "hangup: unknown key 'cauze'; allowed: cause"),
+])
+def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
+        tmp_path: Path, value: str, message: str) -> None:
+    path = write(tmp_path, GOOD.replace("    hangup:\n", f"    hangup: {value}\n"))
+    assert errors_of(path) == [f"{path}:15: step 'bye': {message}"]
+
+
+RING = """\
+version: 1
+name: {name}
+start: hop
+steps:
+  hop:
+    goto: {other}
+"""
+
+
+def test_flows_that_only_goto_one_another_never_end_and_fail_validation(tmp_path: Path) -> None:
+    first = write(tmp_path, RING.format(name="first", other="second"), "first.yaml")
+    second = write(tmp_path, RING.format(name="second", other="{flow: first}"), "second.yaml")
+    message = ("flow '{}' never ends: every path from its start step 'hop' goes by goto into flows that only lead "
+               "back; such a call ends as error after 10 transfers")
+    assert errors_of(first, second) == [f"{first}:3: {message.format('first')}", f"{second}:3: {message.format('second')}"]
+
+
+def test_flows_that_goto_one_another_pass_when_one_can_end(tmp_path: Path) -> None:
+    first = write(tmp_path, RING.format(name="first", other="second"), "first.yaml")
+    second = write(tmp_path, """\
+        version: 1
+        name: second
+        start: menu
+        steps:
+          menu:
+            menu: {prompt: p, choices: {"1": back}}
+          back:
+            goto: first
+        """, "second.yaml")
+    assert errors_of(first, second) == []
