@@ -79,9 +79,12 @@ class AgiEnvironment:
             return []
         numbered = []
         for key, value in self.values.items():
-            if key.startswith("arg_") and key[4:].isascii() and key[4:].isdigit():
-                numbered.append((int(key[4:]), value))
-        return [value for _, value in sorted(numbered)]
+            digits = key[4:]
+            if key.startswith("arg_") and digits.isascii() and digits.isdigit():
+                # Ordered as numbers without int(): a peer may send thousands of digits.
+                number = digits.lstrip("0")
+                numbered.append((len(number), number, value))
+        return [value for *_, value in sorted(numbered)]
 
 
 #: The blank line that ends the block (a lone CR too: Asterisk ends lines with LF).

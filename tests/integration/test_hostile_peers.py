@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +80,59 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     [row] = finished_cdr(server.database, uniqueid)
     assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
     assert resident_kb(server) - before < 10_000
+
+
+# -- numbers no Asterisk sends ---------------------------------------------------------
+
+HUGE = b"9" * 5000  # past the 4,300 digits Python's int() reads
+DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
+
+
+def converse(port: int, environment: bytes, answer: Callable[[bytes, int], bytes]) -> list[bytes]:
+    """Send ``environment``, then answer the n-th command line with
+    ``answer(line, n)`` until the server closes; the command lines."""
+    commands: list[bytes] = []
+    buffer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(environment)
+        while True:
+            while b"\n" not in buffer:
+                data = sock.recv(65536)
+                if not data:
+                    return commands
+                buffer += data
+            line, _, buffer = buffer.partition(b"\n")
+            commands.append(line)
+            sock.sendall(answer(line, len(commands)))
+
+
+def hangs_up_then_says_cause(cause: bytes) -> Callable[[bytes, int], bytes]:
+    def answer(line: bytes, n: int) -> bytes:
+        if n == 1:
+            return b"HANGUP\n200 result=-1\n"
+        return b"200 result=1 (" + cause + b")\n" if b"HANGUPCAUSE" in line else DEAD
+    return answer
+
+
+@pytest.mark.parametrize(("extra", "answer", "status"), [
+    (b"", lambda line, n: b"200 result=1114112 endpos=0\n", "completed"),  # a key past the last character
+    (b"", lambda line, n: b"200 result=99999999999999999999\n", "completed"),
+    (b"", lambda line, n: b"200 result=50 endpos=" + HUGE + b"\n", "completed"),
+    (b"agi_arg_" + HUGE + b": x\n", lambda line, n: b"200 result=0\n", "completed"),
+    (b"", hangs_up_then_says_cause(HUGE), "caller_hangup"),  # no hangup_cause then
+], ids=["result-past-unicode", "result-huge", "endpos-of-5000-digits", "argument-numbered-with-5000-digits",
+        "hangupcause-of-5000-digits"])
+def test_numbers_no_asterisk_sends_end_the_call_with_one_finished_cdr(
+        server: ServerProcess, extra: bytes, answer: Callable[[bytes, int], bytes], status: str) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid()
+    lines = SimulatedAsterisk(make_environment("support", uniqueid=uniqueid)).env_lines("support")
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + extra + b"\n"
+    commands = converse(server.port, environment, answer)
+    assert commands and commands[-1].startswith(b'SET VARIABLE "AGIFLOW_STATUS"'), commands
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] == status and row["error"] in (None, ""), row
+    assert not re.search(r"Unhandled Error|outside its boundary|flow crashed", server.log(since))
 
 
 # -- the database ----------------------------------------------------------------------
