@@ -135,6 +135,34 @@ def test_numbers_no_asterisk_sends_end_the_call_with_one_finished_cdr(
     assert not re.search(r"Unhandled Error|outside its boundary|flow crashed", server.log(since))
 
 
+def refuses_set_variable(line: bytes, n: int) -> bytes:
+    return b"510 Invalid or unknown command\n" if line.startswith(b"SET VARIABLE") else b"200 result=0\n"
+
+
+def says_huge_numbers(line: bytes, n: int) -> bytes:
+    """The queue is answered after a wait of 400 digits of seconds."""
+    if line.startswith(b'GET VARIABLE "QUEUESTATUS"'):
+        return b"200 result=1 (CONTINUE)\n"
+    return b"200 result=1 (" + b"1" * 400 + b")\n" if line.startswith(b"GET VARIABLE") else b"200 result=0\n"
+
+
+@pytest.mark.parametrize(("flow", "answer"), [
+    ("closed", refuses_set_variable),  # CHANNEL(language) as the flow starts, then AGIFLOW_STATUS
+    ("callback_out", says_huge_numbers),  # the queue's QEHOLDTIME: once an OverflowError
+], ids=["set-variable-refused", "queue-times-past-a-float"])
+def test_answers_no_asterisk_gives_end_the_call_without_a_traceback_and_with_one_finished_cdr(
+        server: ServerProcess, flow: str, answer: Callable[[bytes, int], bytes]) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid()
+    lines = SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid)).env_lines(flow)
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+    sent = b"\n".join(converse(server.port, environment, answer))
+    assert b'SET VARIABLE "AGIFLOW_STATUS"' in sent and (flow == "closed" or b"QEHOLDTIME" in sent), sent
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] in ("completed", "error") and "internal error" not in (row["error"] or ""), row
+    assert not re.search(r"Traceback|flow crashed|outside its boundary", server.log(since))
+
+
 # -- the database ----------------------------------------------------------------------
 
 def database_bytes(server: ServerProcess) -> int:
