@@ -9,8 +9,14 @@ from urllib.parse import parse_qsl
 
 def decode_line(raw: bytes) -> str:
     """Decode a wire line leniently: Asterisk sends raw bytes (a caller name may
-    be cut in the middle of a UTF-8 character)."""
-    return raw.decode("utf-8", errors="replace")
+    be cut in the middle of a UTF-8 character). A NUL, which no Asterisk
+    sends and PostgreSQL cannot store in text, becomes U+FFFD too."""
+    return without_nul(raw.decode("utf-8", errors="replace"))
+
+
+def without_nul(text: str) -> str:
+    """``text`` with every NUL character replaced by U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def split_script(script: str) -> tuple[str, dict[str, str]]:

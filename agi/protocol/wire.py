@@ -166,8 +166,10 @@ def _number(text: str | None) -> int | None:
 @lru_cache(maxsize=1024)
 def parse_200_line(raw: bytes) -> Reply:
     """``parse_200`` of one raw ``200 ...`` line as it comes off the wire,
-    with its line ending; remembered like ``parse_200``."""
-    return parse_200(raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace"))
+    with its line ending, decoded as every line is (invalid UTF-8 and NUL
+    become U+FFFD); remembered like ``parse_200``."""
+    text = raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace")
+    return parse_200(text.replace("\x00", "\ufffd") if "\x00" in text else text)  # as decode_line does
 
 
 def whole_200_reply(segment: bytes, max_line: int) -> Reply | None:

@@ -7,15 +7,20 @@ The server process helpers come from support/server_process.py.
 """
 from __future__ import annotations
 
+import json
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.server_process import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
                                     start_server, support_caller, write_config)
 
+from agi.db import postgres
+from agi.db.location import Database
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
 
 pytestmark = pytest.mark.integration
@@ -161,6 +166,41 @@ def test_answers_no_asterisk_gives_end_the_call_without_a_traceback_and_with_one
     [row] = finished_cdr(server.database, uniqueid)
     assert row["status"] in ("completed", "error") and "internal error" not in (row["error"] or ""), row
     assert not re.search(r"Traceback|flow crashed|outside its boundary", server.log(since))
+
+
+def rows_of(database: Database, uniqueid: str) -> list[tuple[Any, ...]]:
+    sql = "SELECT status, caller_name, error FROM calls WHERE caller = ?"
+    if isinstance(database, Path):
+        return [tuple(row.values()) for row in query(database, sql, (uniqueid,))]
+    with postgres.connect(database) as conn:
+        return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), (uniqueid,)).fetchall()]
+
+
+def test_a_nul_in_the_environment_or_a_reply_still_leaves_one_cdr_row_on_either_database(
+        tmp_path: Path, database: Database, servers: list[ServerProcess]) -> None:
+    """PostgreSQL refuses NUL in text: the call's CDR was dropped whole."""
+    config = write_config(tmp_path)
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    config.write_text(json.dumps({**settings, "database": str(getattr(database, "url", database))}), encoding="utf-8")
+    process = ServerProcess(config)
+    servers.append(process)
+    process.wait_listening()
+    caller = new_uniqueid().replace(".", "")  # the caller ID finds the row: the uniqueid holds a NUL
+    environment = make_environment("support", uniqueid="nul\x00" + caller, callerid=caller, calleridname="A\x00na")
+    lines = SimulatedAsterisk(environment).env_lines("support")
+    sent = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+
+    def answer(line: bytes, n: int) -> bytes:  # the error text of the first step reaches the CDR
+        return b"510 In\x00valid\n" if n == 1 else b"200 result=0\n"
+
+    commands = converse(process.port, sent, answer)
+    assert commands[-1].startswith(b'SET VARIABLE "AGIFLOW_STATUS"'), commands
+    deadline = time.monotonic() + 10
+    while not (found := rows_of(database, caller)) or found[0][0] == "in_progress":
+        assert time.monotonic() < deadline, (found, process.log())
+        time.sleep(0.05)
+    assert found == [("error", "A\ufffdna", "ANSWER: Asterisk answered 510 In\ufffdvalid")]
+    assert "dropping CDR operation" not in process.log()
 
 
 # -- the database ----------------------------------------------------------------------
