@@ -190,7 +190,9 @@ class Channel:
         answers on a dead channel) as text, ``"16"``; None while it has
         none (Asterisk says ``0``) or for anything but a cause number."""
         cause = (await self.get_variable("HANGUPCAUSE") or "").strip()
-        return str(int(cause)) if cause.isascii() and cause.isdigit() and 0 < int(cause) <= 127 else None
+        if not (cause.isascii() and cause.isdigit() and len(cause) <= 3):  # never int() of a long text
+            return None
+        return str(int(cause)) if 0 < int(cause) <= 127 else None
 
     async def get_full_variable(self, expression: str) -> str | None:
         reply = await self.command("GET FULL VARIABLE", expression)

@@ -242,5 +242,7 @@ async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | Non
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass
+    except STEP_FAILURES as exc:  # Asterisk refused a command: its answer says why, no traceback
+        call_log.warning("could not hand the call back to the dialplan: %s", exc)
     except Exception:
         call_log.exception("could not hand the call back to the dialplan")

@@ -102,6 +102,8 @@ async def _apply_language(ctx: CallContext) -> None:
         ctx.language = language
     except ChannelHungUp:
         pass
+    except STEP_FAILURES as exc:  # Asterisk refused it: the flow goes on in the channel's language
+        ctx.log.warning("could not set the channel's language to %r: %s", language, exc)
 
 
 def _result(trace: list[StepRecord], caller_hung_up: bool) -> CallResult:

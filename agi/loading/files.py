@@ -12,6 +12,9 @@ from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 FLOW_SUFFIXES = (".yaml", ".yml")
 #: Flow test-case files (``agiflow test``) live beside the flows; never flows.
 TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
+#: The largest flow file read: the shipped ones are under 10 KB, and PyYAML
+#: reads about 150 KB of steps a second, while the server waits for it.
+MAX_FLOW_FILE_BYTES = 256 * 1024
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -37,7 +40,11 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
     of the bytes read (agi/loading/versions.py), or the errors."""
     file = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_FLOW_FILE_BYTES + 1)
+        if len(data) > MAX_FLOW_FILE_BYTES:
+            return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
+                                                   "split it into several flows (goto)")]
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
     except (OSError, UnicodeDecodeError) as exc:
         return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]

@@ -65,7 +65,11 @@ class FlowLibrary:
         if not self.folder.is_dir():
             errors = [SourceError(str(self.folder), 1, "flows folder does not exist")]
         else:
-            flows, errors = load_flows([self.folder])
+            try:
+                flows, errors = load_flows([self.folder])
+            except Exception as exc:  # a loader bug must not stop the watcher: report it, keep the flows
+                log.exception("loading the flows failed")
+                errors = [SourceError(str(self.folder), 1, f"could not load the flows: {exc!r}")]
             if not errors and not flows.flows:
                 errors = [SourceError(str(self.folder), 1, "no flow files (*.yaml) in the flows folder")]
         self._snapshot = snapshot

@@ -85,22 +85,37 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
     return result
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    try:
+        return int(loader.construct_yaml_int(node))
+    except ValueError:  # Python's int() reads at most 4,300 digits
+        raise DocumentError(node.start_mark.line + 1, "number with too many digits") from None
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_yaml(text: str) -> Any:
     """Parse one YAML document; raise DocumentError with a 1-based line."""
+    loader: _Loader | None = None
     try:
-        return yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)
+        return loader.get_single_data()
     except DocumentError:
         raise
+    except RecursionError:  # PyYAML reads nested lists and mappings recursively
+        raise DocumentError(loader.line + 1 if loader else 1, "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise DocumentError(line, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise DocumentError(1, f"invalid YAML: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def line_of(document: Any, path: Iterable[Any]) -> int:

@@ -9,8 +9,14 @@ from urllib.parse import parse_qsl
 
 def decode_line(raw: bytes) -> str:
     """Decode a wire line leniently: Asterisk sends raw bytes (a caller name may
-    be cut in the middle of a UTF-8 character)."""
-    return raw.decode("utf-8", errors="replace")
+    be cut in the middle of a UTF-8 character). A NUL, which no Asterisk
+    sends and PostgreSQL cannot store in text, becomes U+FFFD too."""
+    return without_nul(raw.decode("utf-8", errors="replace"))
+
+
+def without_nul(text: str) -> str:
+    """``text`` with every NUL character replaced by U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def split_script(script: str) -> tuple[str, dict[str, str]]:
@@ -79,9 +85,12 @@ class AgiEnvironment:
             return []
         numbered = []
         for key, value in self.values.items():
-            if key.startswith("arg_") and key[4:].isascii() and key[4:].isdigit():
-                numbered.append((int(key[4:]), value))
-        return [value for _, value in sorted(numbered)]
+            digits = key[4:]
+            if key.startswith("arg_") and digits.isascii() and digits.isdigit():
+                # Ordered as numbers without int(): a peer may send thousands of digits.
+                number = digits.lstrip("0")
+                numbered.append((len(number), number, value))
+        return [value for *_, value in sorted(numbered)]
 
 
 #: The blank line that ends the block (a lone CR too: Asterisk ends lines with LF).

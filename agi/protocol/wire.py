@@ -16,6 +16,9 @@ SAFE_COMMAND_LINE = 2047
 MAX_ARGUMENTS = 127
 
 HANGUP_LINE = "HANGUP"
+#: The numbers ``chr`` turns into a character: a result outside them is no key.
+MAX_CODE_POINT = 0x10FFFF
+SURROGATES = (0xD800, 0xDFFF)
 #: The longest multi-line answer (``520-`` usage) read: Asterisk's usage
 #: texts are a few dozen lines. Past either cap the answer is refused.
 MAX_ANSWER_LINES = 256
@@ -115,11 +118,12 @@ class Reply:
         """The DTMF digit of a GET OPTION / WAIT FOR DIGIT / STREAM FILE reply.
 
         Those commands answer the ASCII code of the key (50 is '2'); 0 means
-        no key and a negative value a failure or hangup.
+        no key and a negative value a failure or hangup; a number that is
+        no character gives None too.
         """
         code = self.result_int
-        if code is None or code <= 0:
-            return None
+        if code is None or not 0 < code <= MAX_CODE_POINT or SURROGATES[0] <= code <= SURROGATES[1]:
+            return None  # no key, a failure, or a number no key has (a confused or hostile peer)
         return chr(code)
 
 
@@ -147,14 +151,25 @@ def parse_200(line: str) -> Reply:
             data = stripped[1:-1]
         elif stripped:
             data = stripped
-    return Reply(code=200, result=result, data=data, endpos=None if endpos is None else int(endpos), text=body)
+    return Reply(code=200, result=result, data=data, endpos=_number(endpos), text=body)
+
+
+def _number(text: str | None) -> int | None:
+    """``endpos`` as a number; None when absent or too long for ``int``
+    (Python refuses more than 4,300 digits: no Asterisk sends them)."""
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=1024)
 def parse_200_line(raw: bytes) -> Reply:
     """``parse_200`` of one raw ``200 ...`` line as it comes off the wire,
-    with its line ending; remembered like ``parse_200``."""
-    return parse_200(raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace"))
+    with its line ending, decoded as every line is (invalid UTF-8 and NUL
+    become U+FFFD); remembered like ``parse_200``."""
+    text = raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace")
+    return parse_200(text.replace("\x00", "\ufffd") if "\x00" in text else text)  # as decode_line does
 
 
 def whole_200_reply(segment: bytes, max_line: int) -> Reply | None:

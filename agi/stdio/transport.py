@@ -16,7 +16,7 @@ import logging
 from typing import IO, Any, Mapping, Sequence
 
 from agi.channel import ConnectionClosed
-from agi.protocol.environment import AgiEnvironment, EnvironmentReader
+from agi.protocol.environment import AgiEnvironment, EnvironmentReader, without_nul
 from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser
 from agi.ready import Ready
 
@@ -85,7 +85,7 @@ class BoundedLines:
         self._environment: EnvironmentReader | None = EnvironmentReader()
 
     def readline(self, size: int = -1) -> str:
-        line = self._stream.readline(self.max_line + 1)
+        line = without_nul(self._stream.readline(self.max_line + 1))
         if len(line) > self.max_line and not line.endswith("\n"):
             raise InputTooLong(f"Asterisk sent a line longer than max_reply_line ({self.max_line} characters)")
         if self._environment is not None and line:

@@ -174,5 +174,5 @@ def seconds(value: str | None) -> float | None:
         return None
     try:
         return float(int(value.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or one too large for a float
         return None

@@ -202,4 +202,4 @@ def _hours(keys: str) -> str | None:
     """A number of hours, 1 to 999; ``#`` alone (no digits) is the default."""
     if keys == "":
         return ""
-    return keys if keys.isdigit() and 0 < int(keys) < 1000 else None
+    return keys if keys.isascii() and keys.isdigit() and len(keys) <= 3 and 0 < int(keys) < 1000 else None

@@ -278,6 +278,38 @@ def test_flow_reloads_valid_and_invalid_under_load_drop_no_call(
     assert "Traceback" not in process.log()
 
 
+def test_flow_files_nested_too_deeply_too_large_or_with_huge_numbers_are_reported_and_the_watcher_goes_on(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Once a deeply nested file, or a number of 5,000 digits, stopped the file
+    watcher for good (an uncaught RecursionError or ValueError), and a 60 MB
+    file held the server for a minute and a half."""
+    process = start_server(tmp_path)
+    servers.append(process)
+    flow = tmp_path / "flows" / "support.yaml"
+    original = flow.read_text(encoding="utf-8")
+    nested = original + "x-nested: " + "[" * 5000 + "]" * 5000 + "\n"
+    huge = original + "#" + "x" * (8 << 20) + "\n"
+    cases = [(nested, rf"support\.yaml:{original.count(chr(10)) + 1}: invalid YAML: nested too deeply"),
+             (huge, r"support\.yaml:1: flow file larger than 262144 bytes"),
+             (original.replace("timeout: 5", "timeout: 1" + "0" * 5000, 1),
+              rf"support\.yaml:{original[:original.index('timeout: 5')].count(chr(10)) + 1}: number with too many digits")]
+    for n, (text, error) in enumerate(cases):
+        since = process.mark()
+        started = time.monotonic()
+        replace_file(flow, text)
+        process.wait_for_log(error, since=since)
+        process.wait_for_log("every worker keeps the flows it serves", since=since)
+        assert time.monotonic() - started < 3
+        uniqueid = new_uniqueid()
+        result = call(process, simulated("support", uniqueid, support_caller()))
+        assert result.closed_by_server and not result.timed_out, result
+        assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+        since = process.mark()
+        replace_file(flow, original.replace("agiflow/goodbye", f"agiflow/goodbye-v{n}"))
+        process.wait_for_log(r"all \d+ workers serve the new flows", since=since)
+    assert "Traceback" not in process.log() and "Unhandled" not in process.log()
+
+
 # -- database trouble --------------------------------------------------------------
 
 def test_calls_go_on_while_the_cdr_database_is_locked_and_their_rows_follow(

@@ -7,15 +7,20 @@ The server process helpers come from support/server_process.py.
 """
 from __future__ import annotations
 
+import json
 import re
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.server_process import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
                                     start_server, support_caller, write_config)
 
+from agi.db import postgres
+from agi.db.location import Database
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment, run_simulated_call
 
 pytestmark = pytest.mark.integration
@@ -80,6 +85,122 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     [row] = finished_cdr(server.database, uniqueid)
     assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
     assert resident_kb(server) - before < 10_000
+
+
+# -- numbers no Asterisk sends ---------------------------------------------------------
+
+HUGE = b"9" * 5000  # past the 4,300 digits Python's int() reads
+DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
+
+
+def converse(port: int, environment: bytes, answer: Callable[[bytes, int], bytes]) -> list[bytes]:
+    """Send ``environment``, then answer the n-th command line with
+    ``answer(line, n)`` until the server closes; the command lines."""
+    commands: list[bytes] = []
+    buffer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(environment)
+        while True:
+            while b"\n" not in buffer:
+                data = sock.recv(65536)
+                if not data:
+                    return commands
+                buffer += data
+            line, _, buffer = buffer.partition(b"\n")
+            commands.append(line)
+            sock.sendall(answer(line, len(commands)))
+
+
+def hangs_up_then_says_cause(cause: bytes) -> Callable[[bytes, int], bytes]:
+    def answer(line: bytes, n: int) -> bytes:
+        if n == 1:
+            return b"HANGUP\n200 result=-1\n"
+        return b"200 result=1 (" + cause + b")\n" if b"HANGUPCAUSE" in line else DEAD
+    return answer
+
+
+@pytest.mark.parametrize(("extra", "answer", "status"), [
+    (b"", lambda line, n: b"200 result=1114112 endpos=0\n", "completed"),  # a key past the last character
+    (b"", lambda line, n: b"200 result=99999999999999999999\n", "completed"),
+    (b"", lambda line, n: b"200 result=50 endpos=" + HUGE + b"\n", "completed"),
+    (b"agi_arg_" + HUGE + b": x\n", lambda line, n: b"200 result=0\n", "completed"),
+    (b"", hangs_up_then_says_cause(HUGE), "caller_hangup"),  # no hangup_cause then
+], ids=["result-past-unicode", "result-huge", "endpos-of-5000-digits", "argument-numbered-with-5000-digits",
+        "hangupcause-of-5000-digits"])
+def test_numbers_no_asterisk_sends_end_the_call_with_one_finished_cdr(
+        server: ServerProcess, extra: bytes, answer: Callable[[bytes, int], bytes], status: str) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid()
+    lines = SimulatedAsterisk(make_environment("support", uniqueid=uniqueid)).env_lines("support")
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + extra + b"\n"
+    commands = converse(server.port, environment, answer)
+    assert commands and commands[-1].startswith(b'SET VARIABLE "AGIFLOW_STATUS"'), commands
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] == status and row["error"] in (None, ""), row
+    assert not re.search(r"Unhandled Error|outside its boundary|flow crashed", server.log(since))
+
+
+def refuses_set_variable(line: bytes, n: int) -> bytes:
+    return b"510 Invalid or unknown command\n" if line.startswith(b"SET VARIABLE") else b"200 result=0\n"
+
+
+def says_huge_numbers(line: bytes, n: int) -> bytes:
+    """The queue is answered after a wait of 400 digits of seconds."""
+    if line.startswith(b'GET VARIABLE "QUEUESTATUS"'):
+        return b"200 result=1 (CONTINUE)\n"
+    return b"200 result=1 (" + b"1" * 400 + b")\n" if line.startswith(b"GET VARIABLE") else b"200 result=0\n"
+
+
+@pytest.mark.parametrize(("flow", "answer"), [
+    ("closed", refuses_set_variable),  # CHANNEL(language) as the flow starts, then AGIFLOW_STATUS
+    ("callback_out", says_huge_numbers),  # the queue's QEHOLDTIME: once an OverflowError
+], ids=["set-variable-refused", "queue-times-past-a-float"])
+def test_answers_no_asterisk_gives_end_the_call_without_a_traceback_and_with_one_finished_cdr(
+        server: ServerProcess, flow: str, answer: Callable[[bytes, int], bytes]) -> None:
+    since = server.mark()
+    uniqueid = new_uniqueid()
+    lines = SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid)).env_lines(flow)
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+    sent = b"\n".join(converse(server.port, environment, answer))
+    assert b'SET VARIABLE "AGIFLOW_STATUS"' in sent and (flow == "closed" or b"QEHOLDTIME" in sent), sent
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] in ("completed", "error") and "internal error" not in (row["error"] or ""), row
+    assert not re.search(r"Traceback|flow crashed|outside its boundary", server.log(since))
+
+
+def rows_of(database: Database, uniqueid: str) -> list[tuple[Any, ...]]:
+    sql = "SELECT status, caller_name, error FROM calls WHERE caller = ?"
+    if isinstance(database, Path):
+        return [tuple(row.values()) for row in query(database, sql, (uniqueid,))]
+    with postgres.connect(database) as conn:
+        return [tuple(row) for row in conn.execute(sql.replace("?", "%s"), (uniqueid,)).fetchall()]
+
+
+def test_a_nul_in_the_environment_or_a_reply_still_leaves_one_cdr_row_on_either_database(
+        tmp_path: Path, database: Database, servers: list[ServerProcess]) -> None:
+    """PostgreSQL refuses NUL in text: the call's CDR was dropped whole."""
+    config = write_config(tmp_path)
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    config.write_text(json.dumps({**settings, "database": str(getattr(database, "url", database))}), encoding="utf-8")
+    process = ServerProcess(config)
+    servers.append(process)
+    process.wait_listening()
+    caller = new_uniqueid().replace(".", "")  # the caller ID finds the row: the uniqueid holds a NUL
+    environment = make_environment("support", uniqueid="nul\x00" + caller, callerid=caller, calleridname="A\x00na")
+    lines = SimulatedAsterisk(environment).env_lines("support")
+    sent = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+
+    def answer(line: bytes, n: int) -> bytes:  # the error text of the first step reaches the CDR
+        return b"510 In\x00valid\n" if n == 1 else b"200 result=0\n"
+
+    commands = converse(process.port, sent, answer)
+    assert commands[-1].startswith(b'SET VARIABLE "AGIFLOW_STATUS"'), commands
+    deadline = time.monotonic() + 10
+    while not (found := rows_of(database, caller)) or found[0][0] == "in_progress":
+        assert time.monotonic() < deadline, (found, process.log())
+        time.sleep(0.05)
+    assert found == [("error", "A\ufffdna", "ANSWER: Asterisk answered 510 In\ufffdvalid")]
+    assert "dropping CDR operation" not in process.log()
 
 
 # -- the database ----------------------------------------------------------------------

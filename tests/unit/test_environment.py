@@ -111,3 +111,9 @@ def test_an_environment_of_too_much_text_is_refused() -> None:
     reader.feed_text("\n".join(f"agi_arg_{n}: {'x' * 900}" for n in range(10)))
     with pytest.raises(ValueError, match="10000 characters"):
         reader.feed(f"agi_arg_11: {'x' * 900}")
+
+
+def test_arguments_numbered_past_what_int_reads_keep_their_order() -> None:
+    huge = "9" * 5000
+    env = AgiEnvironment({"arg_1": "a", f"arg_{huge}": "z", "arg_010": "j", "arg_2": "b", f"arg_1{huge}": "zz"})
+    assert env.args == ["a", "b", "j", "z", "zz"]

@@ -65,6 +65,25 @@ def test_yaml_syntax_error_reports_the_line(tmp_path: Path) -> None:
     assert error.startswith(f"{path}:10: invalid YAML")
 
 
+def test_yaml_nested_deeper_than_the_parser_reads_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(GOOD + "x-deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert errors_of(path) == [f"{path}:{GOOD.count(chr(10)) + 1}: invalid YAML: nested too deeply"]
+
+
+def test_a_number_of_more_digits_than_int_reads_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("play: sales", "play: " + "1" * 5000))
+    assert errors_of(path) == [f"{path}:9: number with too many digits"]
+
+
+def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(GOOD + "#" + "x" * (256 * 1024 - len(GOOD) - 2) + "\n")
+    assert errors_of(path) == []
+    path.write_text(GOOD + "#" + "x" * (256 * 1024 - len(GOOD) - 1) + "\n")
+    assert errors_of(path) == [f"{path}:1: flow file larger than 262144 bytes; split it into several flows (goto)"]
+
+
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
     [error] = errors_of(path)

@@ -6,7 +6,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agi.protocol.environment import EnvironmentReader
+from agi.protocol.environment import EnvironmentReader, decode_line
 from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, whole_200_reply
 from agi.sim import CallerScript, SimulatedAsterisk, parse_args
 from agi.sim.transport import run_sync
@@ -51,7 +51,7 @@ def test_reply_parser_never_raises_and_returns_reply_or_none(lines: list[str]) -
 @given(st.binary(max_size=120).filter(lambda b: b"\n" not in b), st.sampled_from([b"\n", b"\r\n"]))
 def test_a_whole_200_segment_parses_as_the_parser_reads_the_line(body: bytes, ending: bytes) -> None:
     raw = b"200 " + body + ending
-    line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+    line = decode_line(raw.rstrip(b"\n"))
     assert whole_200_reply(raw, 65536) == ReplyParser().feed(line)
 
 
@@ -65,7 +65,7 @@ def test_only_a_segment_that_is_one_whole_200_line_is_taken_as_a_reply(segment: 
     whole = len(lines) == 2 and lines[1] == b"" and segment.startswith(b"200 ") and len(segment) <= max_line
     assert (reply is not None) == whole
     if reply is not None:
-        assert reply == ReplyParser().feed(lines[0].decode("utf-8", errors="replace"))
+        assert reply == ReplyParser().feed(decode_line(lines[0]))
 
 
 @FAST
@@ -199,7 +199,7 @@ def test_any_environment_in_any_segments_reaches_the_call_whole(
     block = b"".join(b"agi_%s: %s\n" % (key.encode(), value) for key, value in values.items()) + b"\n"
     _feed(proto, block + (b"HANGUP\n" if hangup_after else b""), cuts)
     [env] = factory.started
-    assert env.values == {key: value.decode("utf-8", "replace") for key, value in values.items()}
+    assert env.values == {key: decode_line(value) for key, value in values.items()}
     assert proto.hangup_seen == hangup_after
 
 

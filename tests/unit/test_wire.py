@@ -135,6 +135,17 @@ def test_digit_comes_back_as_its_ascii_code() -> None:
     assert replies[0].endpos == 3404
 
 
+@pytest.mark.parametrize("result", ["99999999999999999999", "1114112", "55296", "9" * 5000])
+def test_a_result_that_is_no_character_is_no_key(result: str) -> None:
+    (reply,), _ = _feed(f"200 result={result} endpos=0")
+    assert reply.digit is None
+
+
+def test_an_endpos_of_more_digits_than_int_reads_is_no_endpos() -> None:
+    (reply,), _ = _feed("200 result=50 endpos=" + "9" * 5000)
+    assert (reply.digit, reply.endpos) == ("2", None)
+
+
 def test_get_data_digits_timeout_and_hash_first() -> None:
     replies, _ = _feed("200 result=12", "200 result= (timeout)", "200 result=",
                        "200 result=4 (timeout)")
