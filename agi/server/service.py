@@ -40,6 +40,7 @@ from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
 from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.pg_reactor import ReactorLists, lookups_on_the_reactor
 from agi.metered import MeteredCdr
@@ -208,9 +209,12 @@ class FastAGIService(TCPServer):
         self.shared_port = shared_port
 
     def _getPort(self) -> Any:
-        if not self.shared_port:
-            return super()._getPort()
-        return listen_shared(self.reactor, self.config.host, self.config.port, self.factory)
+        if self.shared_port:
+            port = listen_shared(self.reactor, self.config.host, self.config.port, self.factory)
+        else:
+            port = super()._getPort()
+        watch_for_dead_peers(port.socket)
+        return port
 
     def privilegedStartService(self) -> None:
         _allow_open_files(self.config.max_calls)

@@ -171,6 +171,33 @@ def test_half_environments_silent_clients_and_port_probes_leave_no_cdr_and_no_bu
     assert "Traceback" not in server.log(since)
 
 
+def server_side_timer(server_port: int, client_port: int) -> int | None:
+    """The kernel's timer on the server's end of a loopback connection
+    (/proc/net/tcp's ``tr``: 0 none, 1 retransmit, 2 keepalive), None if not found."""
+    wanted = (f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == wanted:
+            return int(fields[5].split(":")[0], 16)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's table of TCP sockets")
+def test_a_call_waiting_on_asterisk_is_watched_by_tcp_keepalive(server: ServerProcess) -> None:
+    """An Asterisk host that vanishes sends no FIN or RST: keepalive is what
+    ends its calls (docs/server.md)."""
+    held = HeldCall(server.port, simulated("support", new_uniqueid(), support_caller()), "support")
+    try:
+        pending = held.hold_at(3)
+        deadline = time.monotonic() + 3  # until the command is acknowledged, TCP's timer is the retransmit one
+        while (timer := server_side_timer(server.port, held.sock.getsockname()[1])) != 2:
+            assert time.monotonic() < deadline, f"timer {timer} on the server's end"
+            time.sleep(0.05)
+        held.finish(pending)
+    finally:
+        held.close()
+
+
 def test_unknown_flow_sets_agiflow_status_closes_and_writes_cdr(server: ServerProcess) -> None:
     uniqueid = new_uniqueid()
     sim = simulated("no_such_flow", uniqueid)
