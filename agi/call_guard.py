@@ -40,12 +40,15 @@ RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
 HIDDEN_CODE_APPS = frozenset({
     "exec", "execif", "execiftime", "tryexec", "gosub", "gosubif", "macro", "macroif", "macroexclusive",
     "agi", "eagi", "deadagi", "system", "trysystem", "stasis", "audiosocket", "blindtransfer",
-    "attendedtransfer", "channelredirect",
+    "attendedtransfer", "channelredirect", "originate",  # Originate runs an application or extension
 })
 #: Applications whose options can run a subroutine, macro or dialplan
 #: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``.
-CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme"})
+CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
+#: Applications and the argument (0-based) that names the channels they
+#: call: a ``Local/`` channel among them runs dialplan.
+_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0}
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
 #: The AGI command that records.
@@ -82,6 +85,9 @@ def _runs_code(name: str, argument: str) -> bool:
     (remembered: a flow sends the same few arguments call after call)."""
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if any(_CODE_OPTION.search(field) for field in fields):
+        return True
+    destination = _DESTINATION_ARGUMENT.get(name)
+    if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 

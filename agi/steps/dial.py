@@ -78,8 +78,10 @@ class DialNode(Node):
 
     def runs_hidden_code(self) -> bool:
         """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a
-        channel; so does a whisper of several prompts (``U(agiflow-whisper^...)``)."""
-        return HIDDEN in app_kinds("Dial", self.options) or bool(self.whisper and self.whisper.may_play_several())
+        channel, as does a ``Local/`` destination and a whisper of several
+        prompts (``U(agiflow-whisper^...)``)."""
+        return HIDDEN in app_kinds("Dial", f"{self.destination},,{self.options}") or \
+            bool(self.whisper and self.whisper.may_play_several())
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("destination", self.destination), ("options", self.options),

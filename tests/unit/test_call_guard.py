@@ -357,6 +357,14 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("VoiceMail", "100@default", set()),
     ("ChanSpy", "PJSIP/100,q", set()),
     ("Playback", "U(x)", set()),
+    ("Dial", "Local/100@agents/n,30", {"dials", "hidden"}),  # a Local channel runs dialplan
+    ("Dial", "PJSIP/200&LOCAL/100@agents,30", {"dials", "hidden"}),
+    ("RetryDial", "agiflow/busy,5,3,Local/100@agents", {"dials", "hidden"}),  # announce,sleep,retries,dialargs
+    ("RetryDial", "local/busy,5,3,PJSIP/100", {"dials"}),  # the prompt is no channel
+    ("Page", "PJSIP/a&PJSIP/b,b(page-sub^s^1)", {"dials", "hidden"}),
+    ("Page", "Local/all@paging", {"dials", "hidden"}),
+    ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
+    ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds

@@ -156,7 +156,7 @@ def test_error_and_hangup_of_the_check_are_guarded_too(tmp_path: Path, outcome: 
         f"step 'dnc': outcome '{outcome}' leads to step 'call', which dials; " + DNC_RULE]
 
 
-@pytest.mark.parametrize("app", sorted(DIALLING_APPS) + ["DIAL", "dial", "Dial", "oRiGiNaTe"])
+@pytest.mark.parametrize("app", sorted(DIALLING_APPS - HIDDEN_CODE_APPS) + ["DIAL", "dial", "Dial", "tRaNsFeR"])
 def test_every_application_that_places_a_call_is_a_dial_in_any_case(tmp_path: Path, app: str) -> None:
     found = messages(tmp_path, campaign("place", f"  place:\n    exec: {{app: {app}, options: x}}\n"))
     assert found == ["step 'dnc': outcome 'listed' leads to step 'place', which dials; " + DNC_RULE]
@@ -252,7 +252,10 @@ def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app:
                                   "queue: {name: support, gosub: record-member}",
                                   'queue: {name: support, options: "tF(after^s^1)"}',
                                   'exec: {app: Dial, args: [PJSIP/agent, 30, "U(rec)"]}',
-                                  'exec: {app: Queue, args: [support, t, "", "", 300, "", record-member]}'])
+                                  'exec: {app: Queue, args: [support, t, "", "", 300, "", record-member]}',
+                                  "dial: {destination: Local/agent@agents/n}",
+                                  'exec: {app: Page, args: ["PJSIP/a&Local/b@paging"]}',
+                                  "exec: {app: Originate, args: [PJSIP/100, exten, ctx, s, 1]}"])
 def test_a_dial_or_queue_whose_options_run_dialplan_is_refused_after_a_decline(tmp_path: Path, step: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
     assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
