@@ -47,8 +47,12 @@ HIDDEN_CODE_APPS = frozenset({
 CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: Applications and the argument (0-based) that names the channels they
-#: call: a ``Local/`` channel among them runs dialplan.
-_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0}
+#: call: a ``Local/`` channel among them runs dialplan, and a phone number
+#: in it must be one a do-not-call check of the call covered.
+_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0}
+#: A phone number in a destination: a run of 7 digits or more.
+_PHONE_NUMBER = re.compile(r"\d{7,}")
+_NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
 #: The AGI command that records.
@@ -128,6 +132,9 @@ class CallGuard:
 
     def __init__(self) -> None:
         self.blocked_by: str | None = None
+        #: The digits of each number a check of the call let through; None
+        #: until a check does (destinations are compared only from then on).
+        self.checked: list[str] | None = None
         self.consent: bool | None = None
         self.recording_commands = 0
         self.refused: list[Refusal] = []
@@ -140,12 +147,16 @@ class CallGuard:
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = NEVER_FINISHED
 
-    def check_result(self, result: str) -> None:
-        """The check's result; ``listed`` and ``error`` block for good."""
+    def check_result(self, result: str, number: str = "") -> None:
+        """The result of a check of ``number``; ``listed`` and ``error``
+        block for good. From the first check that lets a call through, a
+        command may call a phone number only if a check covered it."""
         if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED, NEVER_FINISHED):
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
+        if result not in BLOCKING_RESULTS:
+            self.checked = [*(self.checked or ()), *filter(None, [_NOT_A_DIGIT.sub("", number)])]
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""
@@ -156,6 +167,8 @@ class CallGuard:
         recording command is counted as sent)."""
         name, kinds = command_kinds(verb, args)
         refusal = self._refusal(name, kinds)
+        if refusal is None and DIALS in kinds and self.checked is not None:
+            refusal = self._unchecked_number(name, str(args[1]) if len(args) > 1 else "")
         if refusal is not None:
             self.refused.append(refusal)
         elif RECORDS in kinds:
@@ -177,7 +190,30 @@ class CallGuard:
                                              f"record, and the caller did not consent to recording")
         return None
 
+    def _unchecked_number(self, name: str, argument: str) -> Refusal | None:
+        """The refusal of a command that would call a phone number no check
+        of the call covered. Numbers are compared by their digits: the
+        shorter must be the end of the longer (``600333444``,
+        ``0034600333444`` and ``+34600333444`` are one number)."""
+        position = _DESTINATION_ARGUMENT.get(name.strip().lower())
+        if position is None:
+            return None
+        fields = appargs.split(argument)
+        if len(fields) <= position:
+            return None
+        for number in _PHONE_NUMBER.findall(fields[position]):
+            if not any(_same_number(number, checked) for checked in self.checked or ()):
+                return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
+                                                  f"check of this call covered; dial the number you checked")
+        return None
+
     def cdr_values(self) -> dict[str, object]:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+def _same_number(a: str, b: str) -> bool:
+    """Two runs of digits name one number: the shorter ends the longer."""
+    shorter, longer = sorted((a, b), key=len)
+    return longer.endswith(shorter)

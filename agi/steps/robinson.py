@@ -102,7 +102,7 @@ class RobinsonNode(Node):
                             details.get("error"))
             if self.on_error == ALLOW:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.channel.guard.check_result(result)
+        ctx.channel.guard.check_result(result, number)
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
         standing = result

@@ -145,6 +145,42 @@ def test_a_clear_number_is_dialled_and_nothing_is_refused(lists: Services) -> No
     assert (result.call["refused_commands"], result.call["recording_commands"]) == (None, 0)
 
 
+def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> None:
+    """The flow checks the number called, then asks for another and dials it:
+    the check covered only the first."""
+    flows = unchecked(CAMPAIGN.replace("  call:\n", "  ask:\n    input: {prompt: enter-number, "
+                                       "max_digits: 9, variable: TARGET}\n    next: call\n  call:\n")
+                      .replace("clear: call", "clear: ask")
+                      .replace('dial: "PJSIP/{{ call.called }}@trunk"', 'dial: "PJSIP/{{ vars.TARGET }}@trunk"')
+                      % "", DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER, dtmf=[LISTED_NUMBER])
+    assert path(result)[:3] == ["dnc:clear", "ask:next", "call:error"]
+    assert not any("Dial" in command for command in sent(result))
+    assert f"it calls {LISTED_NUMBER}, which no do-not-call check of this call covered" in \
+        details(result, "call")["error"]
+    assert result.call["refused_commands"] == "Dial (do-not-call)"
+
+
+@pytest.mark.parametrize("destination, refused", [
+    ("PJSIP/612345678@trunk,30", False),
+    ("PJSIP/0034612345678@trunk,30,D(w12345678#)", False),  # the options are no destination
+    ("SIP/+34612345678", False),
+    ("PJSIP/operator,30", False),  # no phone number: an agent, an extension
+    ("PJSIP/1001&PJSIP/612345678@trunk", False),
+    ("PJSIP/612345679@trunk,30", True),
+    ("PJSIP/612345678@trunk&PJSIP/600111222@trunk", True),
+])
+def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
+    guard = CallGuard()
+    assert guard.admit("EXEC", ("Dial", "PJSIP/600111222@trunk")) is None, "no check yet: nothing compared"
+    guard.check_started()
+    guard.check_result("clear", "+34612345678")
+    assert (guard.admit("EXEC", ("Dial", destination)) is not None) is refused
+    assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
+    assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("Queue", "support")) is None
+
+
 def test_on_error_allow_lets_an_unchecked_number_be_dialled(tmp_path: Path) -> None:
     result = call(campaign(", on_error: allow"), "campaign", Services(lists=None), called=CLEAR_NUMBER)
     assert path(result) == ["dnc:clear", "call:answer"]
