@@ -39,18 +39,24 @@ def can_end(step: Step) -> bool:
 
 def trapped(steps: Mapping[str, Step]) -> list[str]:
     """Steps from which no path leads to an end of the flow (a hangup aside)."""
-    leads_out = {name for name, step in steps.items() if can_end(step)}
+    return sorted(set(steps) - _reaching(steps, {name for name, step in steps.items() if can_end(step)}))
+
+
+def _reaching(steps: Mapping[str, Step], ends: set[str]) -> set[str]:
+    """``ends`` and every step with a path to one of them (or out of the
+    flow), its common outcomes aside."""
+    reaching = set(ends)
     changed = True
     while changed:
         changed = False
         for name, step in steps.items():
-            if name in leads_out:
+            if name in reaching:
                 continue
             targets = [t for o, t in step.transitions.items() if o not in COMMON_OUTCOMES]
-            if any(t in leads_out or t not in steps for t in targets):
-                leads_out.add(name)
+            if any(t in reaching or t not in steps for t in targets):
+                reaching.add(name)
                 changed = True
-    return sorted(set(steps) - leads_out)
+    return reaching
 
 
 def endless_flows(flows: Mapping[str, Mapping[str, Step]], starts: Mapping[str, str]) -> list[str]:
@@ -78,15 +84,4 @@ def _leads_out(steps: Mapping[str, Step], escaping: set[str]) -> set[str]:
             return any(t in escaping for t in targets)
         return can_end(step)
 
-    leads_out = {name for name, step in steps.items() if ends(step)}
-    changed = True
-    while changed:
-        changed = False
-        for name, step in steps.items():
-            if name in leads_out:
-                continue
-            targets = [t for o, t in step.transitions.items() if o not in COMMON_OUTCOMES]
-            if any(t in leads_out or t not in steps for t in targets):
-                leads_out.add(name)
-                changed = True
-    return leads_out
+    return _reaching(steps, {name for name, step in steps.items() if ends(step)})

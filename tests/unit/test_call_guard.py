@@ -97,6 +97,20 @@ steps:
 """
 
 
+#: A dialer flow that checks a clear number again, then dials it.
+RECHECK = """\
+version: 1
+name: dialer
+start: dnc2
+steps:
+  dnc2:
+    robinson: {list: robinson, number: "612345678"}
+    on: {clear: call}
+  call:
+    dial: PJSIP/612345678@trunk
+"""
+
+
 def campaign(options: str = "", dialer: str = 'dial: "PJSIP/{{ call.called }}@backup"') -> FlowSet:
     return unchecked(CAMPAIGN % options, DIALER % dialer)
 
@@ -200,18 +214,7 @@ def test_a_check_that_never_finishes_blocks_dials(lists: Services) -> None:
 
 
 def test_a_later_check_that_says_clear_does_not_lift_the_block(lists: Services) -> None:
-    recheck = """\
-        version: 1
-        name: dialer
-        start: dnc2
-        steps:
-          dnc2:
-            robinson: {list: robinson, number: "612345678"}
-            on: {clear: call}
-          call:
-            dial: PJSIP/612345678@trunk
-        """
-    result = call(unchecked(CAMPAIGN % "", recheck), "campaign", lists, called=LISTED_NUMBER)
+    result = call(unchecked(CAMPAIGN % "", RECHECK), "campaign", lists, called=LISTED_NUMBER)
     assert path(result) == ["dnc:listed", "handover:transfer", "dnc2:clear", "call:error"]
     assert not [c for c in sent(result) if c.startswith("EXEC")]
 
@@ -416,18 +419,7 @@ def test_a_check_that_never_finished_is_not_lifted_by_a_later_clear() -> None:
 
 
 def test_a_never_finished_check_then_a_clear_one_dials_nothing(lists: Services) -> None:
-    recheck = """\
-        version: 1
-        name: dialer
-        start: dnc2
-        steps:
-          dnc2:
-            robinson: {list: robinson, number: "612345678"}
-            on: {clear: call}
-          call:
-            dial: PJSIP/612345678@trunk
-        """
-    flows = unchecked(CAMPAIGN % ', number: "{{ vars.MISSING }}"', recheck)
+    flows = unchecked(CAMPAIGN % ', number: "{{ vars.MISSING }}"', RECHECK)
     result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
     assert path(result) == ["dnc:error", "handover:transfer", "dnc2:clear", "call:error"]
     assert not [c for c in sent(result) if c.startswith("EXEC")]
