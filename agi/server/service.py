@@ -213,7 +213,9 @@ class FastAGIService(TCPServer):
             port = listen_shared(self.reactor, self.config.host, self.config.port, self.factory)
         else:
             port = super()._getPort()
-        watch_for_dead_peers(port.socket)
+        listener = getattr(port, "socket", None)  # a test's fake reactor gives a port without one
+        if listener is not None:
+            watch_for_dead_peers(listener)
         return port
 
     def privilegedStartService(self) -> None:
