@@ -201,3 +201,17 @@ def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path)
 def test_the_call_log_shows_the_wait_in_the_queue_else_the_ring_time(cdr: CdrBuilder) -> None:
     waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
     assert (waits["09:00"], waits["09:50"], waits["10:00"], waits["10:30"]) == (10, 8, 12, None)
+
+
+def test_a_queue_that_never_took_the_caller_in_is_no_wait_and_the_dial_after_it_is(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    full: dict[str, Any] = {"queue": "sales", "queue_status": "FULL", "queue_wait": 0}
+    cdr.add("2025-03-10 08:00:00", **full, status="caller_hangup", dial_status="CANCEL", ring_time=12)  # overflow
+    cdr.add("2025-03-10 08:10:00", **full, dial_status="ANSWER", ring_time=30, talk_time=50, agent="PJSIP/100")
+    cdr.add("2025-03-10 08:20:00", queue="sales", queue_status="ANSWERED", ring_time=4, talk_time=20)  # wait unknown
+    totals = run(cdr, "inbound").totals
+    assert totals is not None
+    assert (totals["offered"], totals["answered"], totals["abandoned"], totals["short_abandoned"]) == (3, 2, 1, 0)
+    assert (totals["abandon_pct"], totals["sl_pct"], totals["asa_s"]) == (33.3, 0.0, 30)  # 12 s and 30 s rang
+    waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
+    assert (waits["09:00"], waits["09:10"], waits["09:20"]) == (12, 30, None)
