@@ -13,6 +13,7 @@ from agi.reports.aggregate import DEFAULT_THRESHOLDS, Group, Thresholds, acd, ag
 from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, SECONDS, Chart, Column, Filters, Report
 from agi.reports.overview import label
+from agi.reports.percent import percent
 
 AGENT_COLUMNS = (
     Column("agent", "Agent", shrink=True), Column("queue", "Queue", shrink=True),
@@ -47,7 +48,7 @@ def _order(group: Group) -> tuple[Any, ...]:
 
 
 def _row(agent: Any, queue: Any, sums: Mapping[str, Any], queue_answered: int) -> dict[str, Any]:
-    share = round(100.0 * sums["answered"] / queue_answered, 1) if queue_answered else None
+    share = percent(sums["answered"], queue_answered)
     return {"agent": agent, "queue": queue, "answered": sums["answered"], "share_pct": share,
             "talk_s": sums["talk_s"], "acd_s": acd(sums), "aht_s": aht(sums), "asa_s": asa(sums)}
 

@@ -46,6 +46,7 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.localtime import shift_sql
 from agi.reports.model import Filters
+from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, NOT_PENDING_HOURS, plan
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
@@ -245,25 +246,20 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def _percent(part: float, whole: float) -> float | None:
-    share = _ratio(part, whole)
-    return None if share is None else 100.0 * share
-
-
 def asr(sums: Mapping[str, Any]) -> float | None:
-    """ASR: answered / offered, in percent."""
-    return _percent(sums["answered"], sums["offered"])
+    """ASR: answered / offered, in percent (to one decimal, halves up)."""
+    return percent(sums["answered"], sums["offered"])
 
 
 def abandon_rate(sums: Mapping[str, Any]) -> float | None:
-    """(abandoned - short abandons) / (offered - short abandons), in percent."""
+    """(abandoned - short abandons) / (offered - short abandons), in percent (to one decimal, halves up)."""
     short = sums["short_abandoned"]
-    return _percent(sums["abandoned"] - short, sums["offered"] - short)
+    return percent(sums["abandoned"] - short, sums["offered"] - short)
 
 
 def service_level(sums: Mapping[str, Any]) -> float | None:
-    """Answered within the service level / (offered - short abandons), in percent."""
-    return _percent(sums["answered_in_sl"], sums["offered"] - sums["short_abandoned"])
+    """Answered within the service level / (offered - short abandons), in percent (to one decimal, halves up)."""
+    return percent(sums["answered_in_sl"], sums["offered"] - sums["short_abandoned"])
 
 
 def acd(sums: Mapping[str, Any]) -> float | None:

@@ -12,6 +12,7 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
 from agi.reports.overview import label
+from agi.reports.percent import percent
 from agi.reports.timerange import parse_stored
 
 CALLBACK_GROUPS = ("queue", "source", "flow", "day")
@@ -75,7 +76,7 @@ def _count(group: dict[str, Any], request: Any, now: datetime) -> None:
 def _finished(group: dict[str, Any]) -> dict[str, Any]:
     """A group's row: its counts, the share done, and the times to callback."""
     return {"key": group["key"], **{name: group[name] for name in _COUNTS},
-            "done_pct": round(100.0 * group["done"] / group["requested"], 1) if group["requested"] else None,
+            "done_pct": percent(group["done"], group["requested"]),
             "avg_to_callback_s": group["waited_s"] / group["waited"] if group["waited"] else None,
             "max_to_callback_s": group["max_to_callback_s"], "oldest_pending_s": group["oldest_pending_s"]}
 

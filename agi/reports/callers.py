@@ -18,6 +18,7 @@ from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
 from agi.reports.overview import label
+from agi.reports.percent import percent
 from agi.reports.timerange import parse_stored, sql_time
 
 FCR_GROUPS = q.FCR_GROUPS
@@ -155,7 +156,7 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
 
 def _fcr_pct(row: dict[str, Any]) -> float | None:
     decided = row["resolved"] + row["repeated"]
-    return round(100.0 * row["resolved"] / decided, 1) if decided else None
+    return percent(row["resolved"], decided)
 
 
 TRACKING_COLUMNS = (

@@ -13,6 +13,7 @@ from agi.reports.aggregate import time_parts
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
 from agi.reports.overview import label
+from agi.reports.percent import percent
 
 CAMPAIGN_GROUPS = ("flow", "day", "hour")
 _COUNTS = ("attempts", "blocked_list", "blocked_hours", "dialled", "answered", "busy", "no_answer", "failed",
@@ -47,7 +48,7 @@ def campaign(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "f
 def _row(key: Any, sums: dict[str, Any]) -> dict[str, Any]:
     row = {"key": key, **{name: sums[name] or 0 for name in _COUNTS}}
     row["talk_s"] = sums["talk_s"] if sums["talked"] else None
-    row["asr_pct"] = round(100.0 * row["answered"] / row["dialled"], 1) if row["dialled"] else None
+    row["asr_pct"] = percent(row["answered"], row["dialled"])
     row["acd_s"] = row["talk_s"] / row["talked"] if row["talked"] else None
     return row
 

@@ -12,6 +12,7 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
 from agi.storage.call_measures import COMPLIANCE_KEYS
 
@@ -90,7 +91,7 @@ def _robinson_rows(groups: list[dict[str, Any]], total: int) -> list[dict[str, A
 
 def _row(section: str, item: str, list_name: str | None, calls: int, base: int) -> dict[str, Any]:
     return {"section": section, "item": item, "list": list_name, "calls": calls,
-            "share_pct": round(100.0 * calls / base, 1) if base else None}
+            "share_pct": percent(calls, base)}
 
 
 def _chart_label(row: dict[str, Any]) -> str:

@@ -56,10 +56,8 @@ def consolidated(reader: CdrReader, filters: Filters, now: datetime, *, by: Sequ
 
 def figures(sums: Mapping[str, Any]) -> dict[str, Any]:
     """The figures of FIGURE_COLUMNS from a group's sums."""
-    def pct(value: float | None) -> float | None:
-        return None if value is None else round(value, 1)
     return {**{name: sums[name] for name in ("calls", "offered", "answered", "abandoned", "short_abandoned")},
-            "asr_pct": pct(asr(sums)), "abandon_pct": pct(abandon_rate(sums)), "sl_pct": pct(service_level(sums)),
+            "asr_pct": asr(sums), "abandon_pct": abandon_rate(sums), "sl_pct": service_level(sums),
             "dur_s": sums["talk_s"], "acd_s": acd(sums), "asa_s": asa(sums), "aht_s": aht(sums)}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
+from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
 
 IVR_COLUMNS = (
@@ -36,7 +37,7 @@ def ivr(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = Fa
     for row in rows:
         runs[(row["flow"], row["menu"])] += row["times"]
     for row in rows:
-        row["share_pct"] = round(100.0 * row["times"] / runs[(row["flow"], row["menu"])], 1)
+        row["share_pct"] = percent(row["times"], runs[(row["flow"], row["menu"])])
     rows.sort(key=lambda r: (r["flow"] or "", r["menu"], _choice_order(r["choice"])))
     totals = {"flow": "total", "times": sum(r["times"] for r in rows),
               "timeouts": sum(r["timeouts"] for r in rows), "invalid": sum(r["invalid"] for r in rows),

@@ -122,8 +122,8 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
 
 def _inbound_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
     return {"key": key, **{name: sums[name] for name in ("offered", "answered", "abandoned", "short_abandoned")},
-            "asr_pct": _round(asr(sums)), "abandon_pct": _round(abandon_rate(sums)),
-            "sl_pct": _round(service_level(sums)), "dur_s": sums["talk_s"], "acd_s": acd(sums),
+            "asr_pct": asr(sums), "abandon_pct": abandon_rate(sums),
+            "sl_pct": service_level(sums), "dur_s": sums["talk_s"], "acd_s": acd(sums),
             "asa_s": asa(sums), "aht_s": aht(sums), **_span(sums, filters)}
 
 
@@ -150,10 +150,6 @@ def label(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return str(value)
-
-
-def _round(percent: float | None) -> float | None:
-    return None if percent is None else round(percent, 1)
 
 
 _TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30": "30 min from",

@@ -48,8 +48,11 @@ ANSWERED = f"({OFFERED} AND {CONNECTED})"
 #: the queue or while the target rang. A queue timeout, full or join-empty
 #: exit followed by a hangup elsewhere is not an abandon.
 ABANDONED = f"({OFFERED} AND NOT {CONNECTED} AND {GAVE_UP})"
-#: Wait: in the queue (``queue_wait``) or while the target rang (``ring_time``).
-WAIT = "coalesce(c.queue_wait, c.ring_time)"
+#: Wait: in the queue (``queue_wait``) for a call that entered it, else
+#: while the target rang (``ring_time``). A queue that never took the caller
+#: in (``FULL``...) writes the few milliseconds ``Queue()`` took as
+#: ``queue_wait``: that is no wait, and the ring of a dial after it is.
+WAIT = f"(CASE WHEN {QUEUED} THEN c.queue_wait ELSE c.ring_time END)"
 #: Talk: from answer to the end of the bridge, for answered calls.
 TALK = f"(CASE WHEN {ANSWERED} THEN c.talk_time END)"
 #: Abandoned within ``:short_abandon`` seconds of waiting (an unknown wait counts as 0).

@@ -16,6 +16,7 @@ from agi.reports.aggregate import (Thresholds, abandon_rate, acd, aggregate, aht
                                    service_level)
 from agi.reports.db import CdrReader
 from agi.reports.model import Filters, Report
+from agi.reports.percent import percent
 from agi.reports.timerange import zone
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
@@ -147,8 +148,8 @@ def test_ratios_are_made_from_sums_never_from_averages() -> None:
              "wait_answered_s": 270.0, "waits_answered": 3, "talk_s": 600.0, "talked": 3}
     both = {key: small[key] + large[key] for key in small}
     assert asr(both) == 40.0  # 4 / 10, not the mean of 100 % and 33 %
-    assert abandon_rate(both) == pytest.approx(100 * 3 / 7)
-    assert service_level(both) == pytest.approx(100 * 1 / 7)
+    assert abandon_rate(both) == 42.9  # 3 / 7, to one decimal
+    assert service_level(both) == 14.3  # 1 / 7
     assert acd(both) == pytest.approx(610 / 4) and aht(both) == acd(both)
     assert asa(both) == 70.0
     empty = dict.fromkeys(small, 0)
@@ -201,3 +202,30 @@ def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path)
 def test_the_call_log_shows_the_wait_in_the_queue_else_the_ring_time(cdr: CdrBuilder) -> None:
     waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
     assert (waits["09:00"], waits["09:50"], waits["10:00"], waits["10:30"]) == (10, 8, 12, None)
+
+
+def test_a_queue_that_never_took_the_caller_in_is_no_wait_and_the_dial_after_it_is(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    full: dict[str, Any] = {"queue": "sales", "queue_status": "FULL", "queue_wait": 0}
+    cdr.add("2025-03-10 08:00:00", **full, status="caller_hangup", dial_status="CANCEL", ring_time=12)  # overflow
+    cdr.add("2025-03-10 08:10:00", **full, dial_status="ANSWER", ring_time=30, talk_time=50, agent="PJSIP/100")
+    cdr.add("2025-03-10 08:20:00", queue="sales", queue_status="ANSWERED", ring_time=4, talk_time=20)  # wait unknown
+    totals = run(cdr, "inbound").totals
+    assert totals is not None
+    assert (totals["offered"], totals["answered"], totals["abandoned"], totals["short_abandoned"]) == (3, 2, 1, 0)
+    assert (totals["abandon_pct"], totals["sl_pct"], totals["asa_s"]) == (33.3, 0.0, 30)  # 12 s and 30 s rang
+    waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
+    assert (waits["09:00"], waits["09:10"], waits["09:20"]) == (12, 30, None)
+
+
+def test_percentages_round_halves_up_from_the_exact_ratio(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    for n in range(16):  # 1 of 16 answered: 6.25 %
+        answered = n == 0
+        cdr.add(f"2025-03-10 08:{n:02d}:00", queue="sales", queue_status="ANSWERED" if answered else "TIMEOUT",
+                queue_wait=10 if answered else 60, talk_time=30 if answered else None, agent="Ana" if answered else None)
+    totals = run(cdr, "inbound").totals
+    assert totals is not None
+    assert (totals["asr_pct"], totals["sl_pct"], totals["abandon_pct"]) == (6.3, 6.3, 0.0)
+    assert [row["asr_pct"] for row in run(cdr, "consolidated", by=("queue",)).rows] == [6.3]
+    assert (percent(1, 80), percent(3, 2000), percent(2, 3), percent(1, 0)) == (1.3, 0.2, 66.7, None)

@@ -69,6 +69,16 @@ def test_campaign_legs_blocked_dialled_and_answered_per_flow(legs: Path) -> None
     assert totals["acd_s"] == pytest.approx(140 / 3)
 
 
+def test_a_schedule_step_that_failed_or_was_hung_up_on_is_not_the_hours(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    out: dict[str, Any] = {"flow": "campaign", "direction": "outbound", "robinson": "clear"}
+    for outcome in ("closed", "error", "hangup", "open"):
+        cdr.add("2025-03-10 09:00:00", **out, steps=[("hours", "schedule", outcome, {})])
+    cdr.close()
+    assert rows(run(cdr.path, "campaign"), "key", "attempts", "blocked_list", "blocked_hours", "dialled") == [
+        ("campaign", 4, 0, 1, 0)]
+
+
 def test_campaign_by_day_and_hour_in_the_report_zone(legs: Path) -> None:
     assert rows(run(legs, "campaign", by="day"), "key", "attempts", "answered") == [
         ("2025-03-10", 11, 3), ("2025-03-11", 1, 1)]
