@@ -79,6 +79,16 @@ def _sqlite_v5(conn: sqlite3.Connection) -> None:
     """The rollups' tables and triggers, and the E.164 caller index: version 1's step adds them."""
 
 
+def _sqlite_v6(conn: sqlite3.Connection) -> None:
+    """The rollups counted again (see FORGET_ROLLUP_COUNTS)."""
+    conn.execute(FORGET_ROLLUP_COUNTS)
+
+
+#: Version 6 corrected the wait of a call that left a queue it never entered
+#: (FULL, JOINEMPTY...) for a dial: forgetting what the rollups were counted
+#: with makes reports read the calls until the next roll counts them all again.
+FORGET_ROLLUP_COUNTS = "DELETE FROM call_rollups_state"
+
 #: PostgreSQL's version 5.
 POSTGRES_V5 = (
     *rollups.tables(postgres=True),
@@ -94,6 +104,8 @@ MIGRATIONS = (
     Migration(4, "calls' direction, caller in E.164, ring time and hangup cause", True, _sqlite_v4, pgsql.VERSION_4),
     Migration(5, "rollups per quarter hour for the reports; an index on callers in E.164", True, _sqlite_v5,
               POSTGRES_V5),
+    Migration(6, "the rollups counted again with the corrected wait of calls that overflowed from a queue",
+              True, _sqlite_v6, (FORGET_ROLLUP_COUNTS,)),
 )
 #: The version this agiflow writes and reads.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -101,6 +101,7 @@ def rolled(database: Database) -> Database:
     fill(cdr, "2025-03-29", 400, seed=1)
     fill(cdr, "2025-03-31", 150, seed=2)
     cdr.close()
+    upgrade(database)  # as the server's start does: a later upgrade would forget the rollups' counts
     rolled, pending = roll_database(database, DEFAULT_THRESHOLDS, now=LATER)
     assert rolled > 200 and pending == 0
     return database
@@ -373,3 +374,19 @@ def test_a_report_on_a_time_written_by_hand_says_which_value_in_one_line(databas
         assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
         assert "holds 'garbage' where a time belongs" in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_upgrading_to_version_6_has_the_rollups_counted_again(rolled: Database) -> None:
+    """Version 6 corrected a wait the rollups hold: what they were counted
+    with is forgotten, reports read the calls, the next roll counts them all."""
+    with CdrReader(rolled) as reader:
+        assert reader.rollup_thresholds() == DEFAULT_THRESHOLDS
+    table_rows.execute(rolled, "DELETE FROM agiflow_schema WHERE version = 6")  # as a version 5 database
+    assert [m.version for m in upgrade(rolled)] == [6]
+    with CdrReader(rolled) as reader, reader.snapshot():
+        assert reader.rollup_thresholds() is None
+        assert plan(reader, Filters(), None, ()).rolled is None
+    rolled_again, pending = roll_database(rolled, DEFAULT_THRESHOLDS, now=LATER)
+    assert rolled_again > 200 and pending == 0
+    with CdrReader(rolled) as reader:
+        assert reader.rollup_thresholds() == DEFAULT_THRESHOLDS
