@@ -12,5 +12,7 @@ def percent(part: float, whole: float) -> float | None:
     ``whole`` is not above 0."""
     if whole <= 0:
         return None
+    if isinstance(part, int) and isinstance(whole, int):  # counts: the same, in whole numbers
+        return (2000 * part + whole) // (2 * whole) / 10
     tenths = Fraction(part) * 1000 / Fraction(whole)
     return floor(tenths + Fraction(1, 2)) / 10

@@ -4,7 +4,9 @@ ASA, AHT, outcomes), on a day of calls whose every figure is worked out
 by hand here, on both backends (the ``database`` fixture)."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +231,13 @@ def test_percentages_round_halves_up_from_the_exact_ratio(database: Path) -> Non
     assert (totals["asr_pct"], totals["sl_pct"], totals["abandon_pct"]) == (6.3, 6.3, 0.0)
     assert [row["asr_pct"] for row in run(cdr, "consolidated", by=("queue",)).rows] == [6.3]
     assert (percent(1, 80), percent(3, 2000), percent(2, 3), percent(1, 0)) == (1.3, 0.2, 66.7, None)
+
+
+def test_percentages_of_counts_are_the_exact_ratio_rounded_halves_up() -> None:
+    """Counts take a path in whole numbers: it gives what the exact ratio gives, every halfway case included."""
+    def exact(part: int | float, whole: int | float) -> float:
+        return math.floor(Fraction(part) * 1000 / Fraction(whole) + Fraction(1, 2)) / 10
+    pairs = [(part, whole) for whole in range(1, 161) for part in range(-whole, 2 * whole + 1)]
+    pairs += [(10**12 + 5, 2 * 10**13), (1, 2000), (3, 2000), (7, 16)]
+    assert [percent(part, whole) for part, whole in pairs] == [exact(part, whole) for part, whole in pairs]
+    assert (percent(1.0, 16), percent(0.5, 1), percent(True, 2)) == (6.3, 50.0, 50.0)

@@ -53,16 +53,44 @@ def write_csv(report: Report, out: IO[str], dialect: str = "standard") -> None:
 
 def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]]:
     """(heading, row key, cell maker) of each CSV column ``column`` gives."""
-    def number(value: Any) -> Any:
+    if column.kind == SECONDS:
+        yield f"{column.title} (s)", column.key, _decimal(dialect, rounded=True)
+        yield f"{column.title} (h:mm:ss)", column.key, _duration
+    elif column.kind == PERCENT:
+        yield f"{column.title} (%)", column.key, _decimal(dialect, rounded=True)
+    elif column.kind == COUNT:
+        yield column.title, column.key, _count
+    elif column.kind == NUMBER:
+        yield column.title, column.key, _decimal(dialect, rounded=False)
+    else:
+        yield column.title, column.key, _text(_decimal(dialect, rounded=False))
+
+
+def _count(value: Any) -> Any:
+    return "" if value is None or value == "" else int(value)
+
+
+def _decimal(dialect: _Dialect, rounded: bool) -> Cell:
+    """A number's cell: seconds and percentages to the millisecond, the
+    dialect's decimal mark; a yes/no as 1 or 0."""
+    comma = dialect.decimal != "."
+
+    def cell(value: Any) -> Any:
         if value is None or value == "":
             return ""
-        if isinstance(value, bool) or column.kind == COUNT:
+        if isinstance(value, bool):
             return int(value)
-        if column.kind in (SECONDS, PERCENT):
+        if rounded:
             value = round(float(value), 3)
-        return str(value).replace(".", dialect.decimal) if isinstance(value, float) else value
+        if comma and isinstance(value, float):
+            return str(value).replace(".", dialect.decimal)
+        return value  # the csv module writes a float as str() does
+    return cell
 
-    def text(value: Any) -> Any:
+
+def _text(number: Cell) -> Cell:
+    """A text column's cell: text kept as text, a time with its offset."""
+    def cell(value: Any) -> Any:
         if value is None:
             return ""
         if isinstance(value, str):
@@ -70,14 +98,7 @@ def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]
         if isinstance(value, datetime):
             return value.isoformat(sep=" ", timespec="seconds")
         return number(value)
-
-    if column.kind == SECONDS:
-        yield f"{column.title} (s)", column.key, number
-        yield f"{column.title} (h:mm:ss)", column.key, _duration
-    elif column.kind == PERCENT:
-        yield f"{column.title} (%)", column.key, number
-    else:
-        yield column.title, column.key, number if column.kind in (COUNT, NUMBER) else text
+    return cell
 
 
 def _duration(value: Any) -> str:

@@ -37,8 +37,8 @@ def clock(seconds: float) -> str:
 
 def hms(seconds: float) -> str:
     """Seconds as ``h:mm:ss``, the hours always written: ``0:05:46``, ``26:49:16``."""
-    hours, minutes, secs = _parts(seconds)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def _parts(seconds: float) -> tuple[int, int, int]:
