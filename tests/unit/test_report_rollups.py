@@ -205,6 +205,28 @@ def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Databas
     same_both_ways(rolled, Filters(tz=india), ("interval30",))
 
 
+def test_intervals_read_from_the_rollups_by_their_start_keep_both_hours_of_the_night_the_clocks_go_back(
+        database: Database) -> None:
+    """Rollup rows grouped by their UTC start (interval15 from the quarter
+    hours, interval60 from the hourly rollups) give the intervals SQL gives
+    the calls, each with its offset: the repeated 02:00 is two intervals."""
+    cdr = CdrBuilder(database)
+    fill(cdr, "2025-10-25", 400, seed=7)
+    cdr.close()
+    upgrade(database)
+    roll_database(database, DEFAULT_THRESHOLDS, now=LATER)
+    madrid, name = MADRID
+    for tz in (madrid, zone("Asia/Kathmandu")[0], zone("America/St_Johns")[0], timezone.utc):
+        for by in (("interval15",), ("agent", "interval15"), ("interval60",), ("interval60", "outcome")):
+            filters = Filters(tz=tz, since=datetime(2025, 10, 25, 3, 7, tzinfo=timezone.utc),
+                              until=datetime(2025, 10, 27, 0, 0, tzinfo=timezone.utc))
+            assert route(database, filters, by, hourly=True).rolled is not None
+            same_both_ways(database, filters, by)
+    found = same_both_ways(database, Filters(tz=madrid, tz_name=name), ("interval60",))
+    repeated = [group.key[0] for group in found if group.key[0].strftime("%Y-%m-%d %H") == "2025-10-26 02"]
+    assert sorted(key.utcoffset() for key in repeated) == [timedelta(hours=1), timedelta(hours=2)]
+
+
 def test_compliance_counts_the_same_from_the_rollups(rolled: Database) -> None:
     for filters in (Filters(), Filters(**RANGES["unaligned"]), Filters(flows=("sales",), flow_versions=("0f0f",))):
         reports = [run_report(rolled, "compliance", filters, LATER, rollups=rollups).rows for rollups in (True, False)]
