@@ -7,10 +7,10 @@ as they come, so a streamed report never sits in memory."""
 from __future__ import annotations
 
 import json
-from typing import IO, Any, Mapping
+from typing import IO, Any, Callable, Mapping
 
 from agi.reports.model import Report
-from agi.reports.render.values import plain
+from agi.reports.render.values import plain_of
 
 FORMAT_VERSION = 1
 #: Stands for the rows while the rest of the document is written.
@@ -20,6 +20,7 @@ _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def write_json(report: Report, out: IO[str]) -> None:
+    row_of = _row_maker(report)
     document = {
         "report": report.kind,
         "format_version": FORMAT_VERSION,
@@ -29,13 +30,13 @@ def write_json(report: Report, out: IO[str]) -> None:
         "options": dict(report.options),
         "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in report.columns],
         "rows": _ROWS,
-        "totals": _row(report, report.totals) if report.totals else None,
+        "totals": row_of(report.totals) if report.totals else None,
     }
     head, tail = _dumps(document).split(_dumps(_ROWS))
     out.write(head + "[")
     separator = "\n"
     for row in report.rows:
-        out.write(separator + "    " + _ROW_ENCODER.encode(_row(report, row)))
+        out.write(separator + "    " + _ROW_ENCODER.encode(row_of(row)))
         separator = ",\n"
     out.write(("]" if separator == "\n" else "\n  ]") + tail + "\n")
 
@@ -44,5 +45,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def _row(report: Report, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {c.key: plain(c, row.get(c.key)) for c in report.columns}
+def _row_maker(report: Report) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A row as written: exactly the column keys, in column order, each
+    value ``plain`` (its converter chosen once per column)."""
+    fields = [(column.key, plain_of(column.kind)) for column in report.columns]
+
+    def row_of(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: values.get(key) if convert is None else convert(values.get(key)) for key, convert in fields}
+    return row_of

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from agi.reports.model import COUNT, PERCENT, SECONDS, TIME, Column
 
@@ -49,15 +49,32 @@ def _parts(seconds: float) -> tuple[int, int, int]:
 def plain(column: Column, value: Any) -> Any:
     """For machines (CSV, JSON): numbers stay numbers (seconds rounded to the
     millisecond), times become ISO 8601 with their offset, None stays None."""
-    if value is None:
-        return None
-    if column.kind == TIME and isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if column.kind in (SECONDS, PERCENT) and isinstance(value, (int, float)):
-        return round(float(value), 3)
-    if column.kind == COUNT and isinstance(value, (int, float)):
-        return int(value)
-    return value
+    convert = plain_of(column.kind)
+    return value if convert is None else convert(value)
+
+
+def plain_of(kind: str) -> Callable[[Any], Any] | None:
+    """``plain`` for the values of one column kind, chosen once for a whole
+    column: None when its values are written as they are."""
+    return _PLAIN.get(kind)
+
+
+def _plain_time(value: Any) -> Any:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
+
+
+def _plain_rounded(value: Any) -> Any:
+    return round(float(value), 3) if isinstance(value, (int, float)) else value
+
+
+def _plain_count(value: Any) -> Any:
+    if value.__class__ is int:
+        return value
+    return int(value) if isinstance(value, (int, float)) else value
+
+
+_PLAIN: dict[str, Callable[[Any], Any]] = {TIME: _plain_time, SECONDS: _plain_rounded, PERCENT: _plain_rounded,
+                                           COUNT: _plain_count}
 
 
 def numeric(column: Column) -> bool:
