@@ -59,6 +59,8 @@ CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("consolidated agent x int15", "consolidated", ("--by", "agent", "--by", "interval15")),
     ("callbacks --by queue", "callbacks", ("--by", "queue")),
     ("campaign --by day", "campaign", ("--by", "day")),
+    ("campaign --by flow", "campaign", ("--by", "flow")),
+    ("campaign --by hour", "campaign", ("--by", "hour")),
 )
 #: Formats ``--quick`` runs.
 QUICK_FORMATS = ("table", "csv")
@@ -262,7 +264,7 @@ def size_text(size: int) -> str:
 
 
 #: The reports that read rollups (docs/database.md#rollups); the others read the calls either way.
-READ_ROLLUPS = {"summary", "inbound", "agents", "consolidated", "compliance", "ivr"}
+READ_ROLLUPS = {"summary", "inbound", "agents", "consolidated", "compliance", "ivr", "campaign"}
 
 
 def rollup_reports(agiflow: Agiflow, kinds: list[str]) -> set[str]:

@@ -14,10 +14,14 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
 from agi.reports.overview import label
 from agi.reports.percent import percent
+from agi.reports.rollup_plan import NOT_PENDING, plan
+from agi.storage.call_measures import CAMPAIGN_SUMS
 
 CAMPAIGN_GROUPS = ("flow", "day", "hour")
-_COUNTS = ("attempts", "blocked_list", "blocked_hours", "dialled", "answered", "busy", "no_answer", "failed",
-           "talk_s", "talked")
+#: The schema version that brought the campaign rollups.
+CAMPAIGN_ROLLUPS_SINCE = 7
+#: The counts of each row, as summed (the talk is summed in milliseconds).
+_COUNTS = tuple(name for name in CAMPAIGN_SUMS if name != "talk_ms")
 CAMPAIGN_COLUMNS = (
     Column("attempts", "Legs", COUNT), Column("blocked_list", "Listed", COUNT),
     Column("blocked_hours", "Hours", COUNT), Column("dialled", "Dialled", COUNT),
@@ -34,20 +38,37 @@ def campaign(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "f
     in time order."""
     if by not in CAMPAIGN_GROUPS:
         raise ReportError(f"cannot group campaign legs by {by!r}; choose one of {', '.join(CAMPAIGN_GROUPS)}")
-    clause, params = q.where(filters, dialect=reader.dialect)
-    group = reader.sql(q.GROUPS[by], **time_parts(reader, filters, params))
-    found = [dict(row) for row in reader.rows(reader.sql(q.CAMPAIGN, group=group, where=clause), params)]
-    rows = [_row(r["key"], r) for r in found]
+    found = _sums(reader, filters, by)
+    rows = [_row(key, sums) for key, sums in found.items()]
     rows.sort(key=lambda r: (-r["attempts"], label(r["key"])) if by == "flow" else label(r["key"]))
-    totals = _row("total", {name: sum(r[name] or 0 for r in found) for name in _COUNTS})
+    totals = _row("total", {name: sum(sums[name] for sums in found.values()) for name in CAMPAIGN_SUMS})
     columns = (Column("key", by.capitalize(), TEXT, shrink=True), *CAMPAIGN_COLUMNS)
     return Report("campaign", f"Campaign legs by {by}", columns, rows, filters, now, {"by": by}, totals,
                   _charts(by, rows, totals) if charts else ())
 
 
-def _row(key: Any, sums: dict[str, Any]) -> dict[str, Any]:
-    row = {"key": key, **{name: sums[name] or 0 for name in _COUNTS}}
-    row["talk_s"] = sums["talk_s"] if sums["talked"] else None
+def _sums(reader: CdrReader, filters: Filters, by: str) -> dict[Any, dict[str, int]]:
+    """The sums of ``CAMPAIGN_SUMS`` per key of ``by``: from the campaign
+    rollups where they hold the legs (schema version 7 on), else from the
+    calls (agi/reports/rollup_plan.py). Whole numbers: they add up exactly."""
+    route = plan(reader, filters, None, (by,), since_version=CAMPAIGN_ROLLUPS_SINCE)
+    parts = [(part, q.CAMPAIGN) for part in route.raw]
+    if route.rolled:
+        parts.append((route.rolled, q.CAMPAIGN_ROLLED))
+    found: dict[Any, dict[str, int]] = {}
+    for part, sql in parts:
+        clause, params = q.where(part, dialect=reader.dialect)
+        group = reader.sql(q.GROUPS[by], **time_parts(reader, part, params))
+        for row in reader.rows(reader.sql(sql, group=group, where=clause, not_pending=NOT_PENDING), params):
+            sums = found.setdefault(row["key"], dict.fromkeys(CAMPAIGN_SUMS, 0))
+            for name in CAMPAIGN_SUMS:
+                sums[name] += int(row[name] or 0)
+    return found
+
+
+def _row(key: Any, sums: dict[str, int]) -> dict[str, Any]:
+    row: dict[str, Any] = {"key": key, **{name: sums[name] for name in _COUNTS}}
+    row["talk_s"] = sums["talk_ms"] / 1000 if sums["talked"] else None
     row["asr_pct"] = percent(row["answered"], row["dialled"])
     row["acd_s"] = row["talk_s"] / row["talked"] if row["talked"] else None
     return row

@@ -182,6 +182,14 @@ class CdrReader:
         found = self.rows(READ_STATE)
         return Thresholds(float(found[0][0]), float(found[0][1])) if found else None
 
+    def schema_version(self) -> int:
+        """The database's schema version (agi/storage/migrations.py); 0 when it has none."""
+        exists = ("SELECT to_regclass('agiflow_schema') IS NOT NULL" if self.dialect is POSTGRES else
+                  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'agiflow_schema'")
+        if not self.rows(exists)[0][0]:
+            return 0
+        return int(self.rows("SELECT max(version) FROM agiflow_schema")[0][0] or 0)
+
     def local_day(self, ts: str) -> str:
         """The day of a CDR timestamp in the reader's zone."""
         return parse_stored(ts).astimezone(self.tz).date().isoformat()

@@ -184,29 +184,16 @@ FROM (SELECT b.queue, b.source, b.flow, b.caller, b.requested_at AS started_at, 
       FROM callbacks b) c
 WHERE {where}"""
 
-#: A list stopped the leg: a do-not-call hit, a list that could not be read
-#: (fail closed), or a ``lookup`` step's block.
-LISTED = "(coalesce(c.robinson, '') IN ('listed', 'error') OR c.blocked IS NOT NULL)"
-#: A campaign leg kept from dialling by a list: never dialled, and listed.
-BLOCKED_BY_LIST = f"(c.dial_status IS NULL AND {LISTED})"
-#: Kept from dialling by the hours: never dialled, not listed, and a
-#: ``schedule`` step said anything but open.
-BLOCKED_BY_HOURS = (f"(c.dial_status IS NULL AND NOT {LISTED} AND EXISTS ("
-                    "SELECT 1 FROM call_steps s WHERE s.call = c.id AND s.type = 'schedule' "
-                    "AND s.outcome NOT IN ('open', 'error', 'hangup')))")
-DIAL_ANSWERED = "coalesce(c.dial_status, '') = 'ANSWER'"
-#: The outbound legs that have ended, per group: what became of each.
+#: The outbound legs that have ended, per group: what became of each
+#: (agi/storage/call_measures.py: ``CAMPAIGN_SUMS``).
 CAMPAIGN = f"""
-SELECT {{group}} AS key, count(*) AS attempts,
-       {count_if(BLOCKED_BY_LIST)} AS blocked_list,
-       {count_if(BLOCKED_BY_HOURS)} AS blocked_hours,
-       count(c.dial_status) AS dialled,
-       {count_if(DIAL_ANSWERED)} AS answered,
-       {count_if("c.dial_status = 'BUSY'")} AS busy,
-       {count_if("c.dial_status = 'NOANSWER'")} AS no_answer,
-       {count_if("c.dial_status IS NOT NULL AND c.dial_status NOT IN ('ANSWER', 'BUSY', 'NOANSWER')")} AS failed,
-       sum(CASE WHEN {DIAL_ANSWERED} THEN c.talk_time END) AS talk_s,
-       count(CASE WHEN {DIAL_ANSWERED} THEN c.talk_time END) AS talked
+SELECT {{group}} AS key, {', '.join(f'{sql} AS {name}' for name, sql in m.CAMPAIGN_SUMS.items())}
 FROM calls c
-WHERE {{where}} AND {m.OUTBOUND} AND {m.FINISHED}
+WHERE {{where}} AND {m.CAMPAIGN_LEG}
+GROUP BY 1"""
+#: ... and from the campaign rollups (agi/storage/rollups.py), pending quarter hours left out.
+CAMPAIGN_ROLLED = f"""
+SELECT {{group}} AS key, {', '.join(f'sum(c.{name}) AS {name}' for name in m.CAMPAIGN_SUMS)}
+FROM campaign_rollups c
+WHERE {{where}}{{not_pending}}
 GROUP BY 1"""

@@ -113,6 +113,41 @@ MEASURES = {
     "talked": f"count({TALK})",
 }
 
+#: A list stopped the leg: a do-not-call hit, a list that could not be read
+#: (fail closed), or a ``lookup`` step's block.
+LISTED = "(coalesce(c.robinson, '') IN ('listed', 'error') OR c.blocked IS NOT NULL)"
+#: A campaign leg kept from dialling by a list: never dialled, and listed.
+BLOCKED_BY_LIST = f"(c.dial_status IS NULL AND {LISTED})"
+#: Kept from dialling by the hours: never dialled, not listed, and a
+#: ``schedule`` step said anything but open (so the rollups count again a
+#: call whose schedule step is written or deleted: agi/storage/rollups.py).
+BLOCKED_BY_HOURS = (f"(c.dial_status IS NULL AND NOT {LISTED} AND EXISTS ("
+                    "SELECT 1 FROM call_steps s WHERE s.call = c.id AND s.type = 'schedule' "
+                    "AND s.outcome NOT IN ('open', 'error', 'hangup')))")
+#: The dialled party answered.
+DIAL_ANSWERED = "coalesce(c.dial_status, '') = 'ANSWER'"
+#: The legs the campaign report counts: outbound calls that have ended.
+CAMPAIGN_LEG = f"{OUTBOUND} AND {FINISHED}"
+#: What the campaign report sums over its legs (docs/reports.md#campaign-outbound-legs),
+#: read from the calls and kept in the campaign rollups alike; talk in whole
+#: milliseconds, so sums of sums equal the sum.
+CAMPAIGN_SUMS = {
+    "attempts": "count(*)",
+    "blocked_list": count_if(BLOCKED_BY_LIST),
+    "blocked_hours": count_if(BLOCKED_BY_HOURS),
+    "dialled": "count(c.dial_status)",
+    "answered": count_if(DIAL_ANSWERED),
+    "busy": count_if("c.dial_status = 'BUSY'"),
+    "no_answer": count_if("c.dial_status = 'NOANSWER'"),
+    "failed": count_if("c.dial_status IS NOT NULL AND c.dial_status NOT IN ('ANSWER', 'BUSY', 'NOANSWER')"),
+    "talk_ms": sum_ms("c.talk_time", DIAL_ANSWERED),
+    "talked": f"count(CASE WHEN {DIAL_ANSWERED} THEN c.talk_time END)",
+}
+#: The step types some rollup's sums depend on: writing or deleting such a
+#: step makes its call's quarter hour pending (menus: ``ivr_rollups``;
+#: schedules: ``BLOCKED_BY_HOURS``).
+ROLLED_STEP_TYPES = ("menu", "schedule")
+
 #: The call reached a queue step or a dial step, whatever came of it.
 REACHED = "(c.queue IS NOT NULL OR c.dial_status IS NOT NULL)"
 

@@ -84,10 +84,23 @@ def _sqlite_v6(conn: sqlite3.Connection) -> None:
     conn.execute(FORGET_ROLLUP_COUNTS)
 
 
+def _sqlite_v7(conn: sqlite3.Connection) -> None:
+    """The campaign rollups: version 1's step creates the table; the step
+    triggers are made anew to fire for schedule steps too; the rollups are
+    counted again (see FORGET_ROLLUP_COUNTS), which fills the new table."""
+    for statement in (*rollups.CAMPAIGN.create(postgres=False), *rollups.SQLITE_DROP_STEP_TRIGGERS,
+                      *rollups.SQLITE_STEP_TRIGGERS, FORGET_ROLLUP_COUNTS):
+        conn.execute(statement)
+
+
 #: Version 6 corrected the wait of a call that left a queue it never entered
 #: (FULL, JOINEMPTY...) for a dial: forgetting what the rollups were counted
 #: with makes reports read the calls until the next roll counts them all again.
 FORGET_ROLLUP_COUNTS = "DELETE FROM call_rollups_state"
+
+#: PostgreSQL's version 7: the campaign rollups, the step trigger function
+#: that also marks schedule steps, and the rollups counted again.
+POSTGRES_V7 = (*rollups.CAMPAIGN.create(postgres=True), rollups.POSTGRES_STEP_FUNCTION, FORGET_ROLLUP_COUNTS)
 
 #: PostgreSQL's version 5.
 POSTGRES_V5 = (
@@ -106,6 +119,8 @@ MIGRATIONS = (
               POSTGRES_V5),
     Migration(6, "the rollups counted again with the corrected wait of calls that overflowed from a queue",
               True, _sqlite_v6, (FORGET_ROLLUP_COUNTS,)),
+    Migration(7, "rollups of the campaign report's legs; schedule steps make their call's rollups pending",
+              True, _sqlite_v7, POSTGRES_V7),
 )
 #: The version this agiflow writes and reads.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -12,14 +12,17 @@ The tables, on both backends:
   ``compliance_rollups`` (``COMPLIANCE``): calls per quarter hour × flow ×
   flow version × the compliance report's keys; ``ivr_rollups`` (``IVR``):
   menu steps per quarter hour of their call × flow version × the step's
-  flow, menu and choice; ``call_rollups_hourly``: ``call_rollups`` summed
+  flow, menu and choice; ``campaign_rollups`` (``CAMPAIGN``): the
+  campaign report's sums of the outbound legs that have ended per quarter
+  hour × flow × flow version; ``call_rollups_hourly``: ``call_rollups`` summed
   per hour without agent and status (a fifth of the rows), recomputed
   from the quarter hours of every hour a roll touches.
 - ``call_rollups_pending``: the quarter hours whose calls changed since
   they were rolled up. Triggers on ``calls`` add a call's quarter hour
   whenever a row is inserted, updated or deleted, whoever writes it (the
   server, ``agiflow-agi``, ``db copy``, ``report import-queue-log``), and
-  triggers on ``call_steps`` when a menu step is written or deleted.
+  triggers on ``call_steps`` when a menu or schedule step is written or
+  deleted.
 - ``call_rollups_state``: the thresholds (short abandon, service level)
   the rollups were counted with. None yet: nothing is rolled up.
 
@@ -41,8 +44,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
-from agi.storage.call_measures import (COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS, LARGEST, OUTCOME, SMALLEST, SUMS,
-                                       Thresholds, ivr_sums)
+from agi.storage.call_measures import (CAMPAIGN_LEG, CAMPAIGN_SUMS, COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS,
+                                       LARGEST, OUTCOME, ROLLED_STEP_TYPES, SMALLEST, SUMS, Thresholds, ivr_sums)
 
 QUARTER = timedelta(minutes=15)
 HOUR = timedelta(hours=1)
@@ -106,7 +109,11 @@ COMPLIANCE = Rollup("compliance_rollups", {"flow": "c.flow", "flow_version": "c.
 IVR = Rollup("ivr_rollups", {"flow_version": "c.flow_version", **IVR_KEYS}, ivr_sums(False),
              source="calls c JOIN call_steps s ON s.call = c.id", where=" AND s.type = 'menu'",
              postgres_sums=ivr_sums(True))
-ROLLUPS = (CALLS, COMPLIANCE, IVR)
+#: What the campaign report reads: its sums of the outbound legs that have
+#: ended, per flow and version (schema version 7).
+CAMPAIGN = Rollup("campaign_rollups", {"flow": "c.flow", "flow_version": "c.flow_version"}, CAMPAIGN_SUMS,
+                  where=f" AND {CAMPAIGN_LEG}")
+ROLLUPS = (CALLS, COMPLIANCE, IVR, CAMPAIGN)
 #: The keys of ``call_rollups_hourly``: those of ``CALLS`` but the agent and
 #: the status, which multiply its rows most.
 HOURLY_KEYS = ("flow", "flow_version", "queue", "direction", "outcome")
@@ -213,14 +220,29 @@ SQLITE_TRIGGERS = (
     f"{_mark('NEW', True)} {_mark('OLD', True)} END",
     f"CREATE TRIGGER IF NOT EXISTS calls_rollup_delete AFTER DELETE ON calls BEGIN {_mark('OLD', True)} END",
 )
-#: SQLite: a menu step written or deleted marks its call's quarter hour
-#: (``ivr_rollups``); steps are never updated.
+#: The step types whose rows the rollups count, as an SQL list.
+_STEP_TYPES = f"({', '.join(repr(kind) for kind in ROLLED_STEP_TYPES)})"
+#: SQLite: a menu or schedule step written or deleted marks its call's
+#: quarter hour (``ivr_rollups``, ``campaign_rollups``); steps are never updated.
 SQLITE_STEP_TRIGGERS = tuple(
     f"CREATE TRIGGER IF NOT EXISTS call_steps_rollup_{event.lower()} AFTER {event} ON call_steps "
-    f"WHEN {row}.type = 'menu' BEGIN INSERT OR IGNORE INTO call_rollups_pending (bucket) "
+    f"WHEN {row}.type IN {_STEP_TYPES} BEGIN INSERT OR IGNORE INTO call_rollups_pending (bucket) "
     f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = {row}.call; END"
     for event, row in (("INSERT", "NEW"), ("DELETE", "OLD")))
-#: PostgreSQL: the same, through trigger functions.
+#: SQLite: the step triggers of versions 5 and 6 (menu steps only) dropped,
+#: so that ``SQLITE_STEP_TRIGGERS`` creates them anew (schema version 7).
+SQLITE_DROP_STEP_TRIGGERS = tuple(f"DROP TRIGGER IF EXISTS call_steps_rollup_{event}"
+                                  for event in ("insert", "delete"))
+#: PostgreSQL: a menu or schedule step written or deleted marks its call's
+#: quarter hour (replaced by schema version 7, which added schedule steps).
+POSTGRES_STEP_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION agiflow_step_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
+    f"IF TG_OP = 'INSERT' AND NEW.type IN {_STEP_TYPES} THEN INSERT INTO call_rollups_pending (bucket) "
+    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = NEW.call ON CONFLICT DO NOTHING; END IF; "
+    f"IF TG_OP = 'DELETE' AND OLD.type IN {_STEP_TYPES} THEN INSERT INTO call_rollups_pending (bucket) "
+    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = OLD.call ON CONFLICT DO NOTHING; END IF; "
+    "RETURN NULL; END $fn$")
+#: PostgreSQL: the same as SQLite's triggers, through trigger functions.
 POSTGRES_TRIGGERS = (
     "CREATE OR REPLACE FUNCTION agiflow_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
     f"IF TG_OP <> 'INSERT' THEN {_mark('OLD', False)} END IF; "
@@ -229,12 +251,7 @@ POSTGRES_TRIGGERS = (
     "DROP TRIGGER IF EXISTS calls_rollup_pending ON calls",
     "CREATE TRIGGER calls_rollup_pending AFTER INSERT OR UPDATE OR DELETE ON calls "
     "FOR EACH ROW EXECUTE FUNCTION agiflow_rollup_pending()",
-    "CREATE OR REPLACE FUNCTION agiflow_step_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
-    "IF TG_OP = 'INSERT' AND NEW.type = 'menu' THEN INSERT INTO call_rollups_pending (bucket) "
-    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = NEW.call ON CONFLICT DO NOTHING; END IF; "
-    "IF TG_OP = 'DELETE' AND OLD.type = 'menu' THEN INSERT INTO call_rollups_pending (bucket) "
-    f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = OLD.call ON CONFLICT DO NOTHING; END IF; "
-    "RETURN NULL; END $fn$",
+    POSTGRES_STEP_FUNCTION,
     "DROP TRIGGER IF EXISTS call_steps_rollup_pending ON call_steps",
     "CREATE TRIGGER call_steps_rollup_pending AFTER INSERT OR DELETE ON call_steps "
     "FOR EACH ROW EXECUTE FUNCTION agiflow_step_rollup_pending()",
