@@ -80,9 +80,10 @@ def _user() -> str:
         return ""
 
 
-def _moment(text: str, zone: ZoneInfo, hint: str) -> datetime:
+def _moment(text: str, zone: ZoneInfo, hint: str, moment: datetime) -> datetime:
+    """``text`` read at ``moment`` (the command's one reading of the clock)."""
     try:
-        return parse_moment(text, now(), zone)
+        return parse_moment(text, moment, zone)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
@@ -140,7 +141,7 @@ def show(name: str, at: str | None, config_path: str | None) -> None:
     config, _ = get_database(config_path, Need.OPTIONAL)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
-    moment = _moment(at, zone, "--at") if at else now()
+    moment = _moment(at, zone, "--at", now()) if at else now()
     override = _unexpired(config, name, moment)
     state = state_at(item, moment, override)
     click.echo(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")
@@ -173,8 +174,8 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = now()
-    end = _moment(until, zone, "--until")
-    begin = _moment(start, zone, "--from") if start else moment
+    end = _moment(until, zone, "--until", moment)
+    begin = _moment(start, zone, "--from", moment) if start else moment
     if end <= moment:
         raise click.BadParameter(f"{describe_time(end, zone)} is not in the future", param_hint="--until")
     if begin >= end:

@@ -158,7 +158,7 @@ class _CaseBuilder:
                 return moments.local(value, tz)
             if isinstance(value, str):
                 return moments.parse(value, tz)
-        except moments.SkippedTime as exc:
+        except (moments.SkippedTime, moments.OutOfRange) as exc:
             self.errors.add(path, f"{prefix}{path[-1]}: {exc}")
             return None
         except moments.MomentError:

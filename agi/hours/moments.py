@@ -12,7 +12,11 @@ saving time:
 - a time the clock never shows (the skipped hour in spring) names no
   instant: an error that says so (write it with an offset);
 - a date alone is the day's first instant (its midnight, or the moment the
-  clocks jump where midnight is skipped).
+  clocks jump where midnight is skipped);
+- a time must fall within ``RANGE`` (Python's datetime holds years 1 to
+  9999; a year kept free at each end leaves room for UTC offsets and for the
+  days a schedule or a report looks ahead or back): outside it, and for a
+  duration that reaches beyond it, an error that says so.
 """
 from __future__ import annotations
 
@@ -20,6 +24,10 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
+#: The first and last years a time may name.
+FIRST_YEAR, LAST_YEAR = 2, 9998
+#: The accepted range, as the error messages and docs/cli.md give it.
+RANGE = f"{FIRST_YEAR:04d}-01-01 to {LAST_YEAR:04d}-12-31"
 
 
 class MomentError(ValueError):
@@ -30,10 +38,38 @@ class SkippedTime(MomentError):
     """A wall-clock time the clocks jump over (spring forward)."""
 
 
+class OutOfRange(MomentError):
+    """A time, or a time a duration reaches, outside ``RANGE``."""
+
+
+def within_range(moment: date, text: str) -> None:
+    """Raise OutOfRange unless ``moment`` (a date, or a datetime in its own
+    offset) falls in a year from FIRST_YEAR to LAST_YEAR."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise OutOfRange(f"'{text}' is out of range: times go from {RANGE}")
+
+
+def shifted(now: datetime, text: str, *, back: bool = False, **amounts: int) -> datetime:
+    """``now`` plus (``back``: minus) the duration ``text`` names, given as
+    ``timedelta`` arguments (``days=2, hours=1``); OutOfRange when the
+    result falls outside ``RANGE``."""
+    try:
+        delta = timedelta(**amounts)
+        moment = now - delta if back else now + delta
+    except OverflowError:
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.astimezone(UTC).year <= LAST_YEAR:
+        way = "ago" if back else "from now"
+        raise OutOfRange(f"'{text}' {way} is out of range: times go from {RANGE}")
+    return moment
+
+
 def local(moment: datetime, zone: tzinfo) -> datetime:
     """``moment`` as an aware datetime: as it is when it has an offset,
     else the wall-clock time it names in ``zone`` (first occurrence of a
-    repeated time; a skipped time raises MomentError)."""
+    repeated time; a skipped time raises SkippedTime, one outside ``RANGE``
+    OutOfRange)."""
+    within_range(moment, moment.isoformat(sep=" "))
     if moment.tzinfo is not None:
         return moment
     first = moment.replace(tzinfo=zone, fold=0)
@@ -50,14 +86,18 @@ def parse(text: str, zone: tzinfo) -> datetime:
     instant) as an aware datetime, read in ``zone`` when it has no offset."""
     text = text.strip()
     try:
-        return day_start(date.fromisoformat(text), zone)
+        day = date.fromisoformat(text)
     except ValueError:
         pass
+    else:
+        within_range(day, text)
+        return day_start(day, zone)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise MomentError(f"'{text}' is not an ISO time such as 2025-03-10T09:30 "
                           f"or 2025-03-10T09:30+01:00") from None
+    within_range(moment, text)
     return local(moment, zone)
 
 

@@ -121,12 +121,14 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
       moment the clocks jump, a repeated one its first occurrence;
     - ISO 8601 (``2025-03-10T18:00``, ``2025-03-10 18:00+01:00``, ``2025-03-11``):
       without an offset it is a time in ``zone``, read by ``moments.parse``.
+
+    A moment outside ``moments.RANGE`` raises ``moments.OutOfRange``.
     """
     text = text.strip()
     relative = _RELATIVE.match(text)
     if text and relative and any(relative.groups()):
         days, hours, minutes = (int(part or 0) for part in relative.groups())
-        return now + timedelta(days=days, hours=hours, minutes=minutes)
+        return moments.shifted(now, text, days=days, hours=hours, minutes=minutes)
     if _CLOCK.match(text):
         minutes = parse_clock(text)
         today = now.astimezone(zone).date()

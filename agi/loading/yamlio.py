@@ -4,6 +4,8 @@
 - Mapping keys are always the text as written: ``1:`` is the DTMF key "1",
   ``01:`` stays "01".
 - YAML 1.1 ``on/off/yes/no`` stay strings, so ``on:`` is a key, not True.
+- A date or time the calendar has not (``2025-13-45``) is an error at its
+  line.
 """
 from __future__ import annotations
 
@@ -92,7 +94,19 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
         raise DocumentError(node.start_mark.line + 1, "number with too many digits") from None
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    """A YAML date or time; one the calendar has not (month 13, year 0, an
+    offset of a day or more) is an error at its line, not a crash."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError) as exc:
+        reason = "its UTC offset must be less than 24 hours" if "offset" in str(exc) else str(exc)
+        raise DocumentError(node.start_mark.line + 1, f"'{node.value}' is not a valid date and time: {reason}") \
+            from None
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

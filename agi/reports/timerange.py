@@ -14,7 +14,7 @@ from agi.reports.errors import ReportError
 
 UTC = timezone.utc
 _RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
-_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
 class TimeError(ValueError):
@@ -59,7 +59,7 @@ def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> dateti
     """``text`` as an aware UTC datetime. Dates are midnight in ``tz``; as
     an end (``end=True``) a date means the end of that day, so
     ``--until 2025-03-10`` includes the 10th. Relative forms count back
-    from ``now``."""
+    from ``now``. A moment outside ``moments.RANGE`` is a TimeError."""
     value = text.strip().lower()
     local_today = now.astimezone(tz).date()
     named = {"today": local_today, "yesterday": local_today - timedelta(days=1)}
@@ -69,12 +69,20 @@ def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> dateti
         return _midnight(named[value] + timedelta(days=1 if end else 0), tz)
     relative = _RELATIVE.match(value)
     if relative:
-        return (now - int(relative.group(1)) * _UNITS[relative.group(2)]).astimezone(UTC)
+        amount = {_UNITS[relative.group(2)]: int(relative.group(1))}
+        try:
+            return moments.shifted(now, text.strip(), back=True, **amount).astimezone(UTC)
+        except moments.OutOfRange as exc:
+            raise TimeError(str(exc)) from None
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             day = date.fromisoformat(value)
         except ValueError as exc:
             raise TimeError(f"{text!r}: {exc}") from None
+        try:
+            moments.within_range(day, text.strip())
+        except moments.OutOfRange as exc:
+            raise TimeError(str(exc)) from None
         return _midnight(day + timedelta(days=1 if end else 0), tz)
     try:
         parsed = datetime.fromisoformat(text.strip())
@@ -82,8 +90,9 @@ def moment(text: str, now: datetime, tz: tzinfo, *, end: bool = False) -> dateti
         raise TimeError(f"{text!r} is not a date (2025-03-10), an ISO time (2025-03-10T09:30), "
                         f"a relative time (7d, 24h, 30m, 2w) or today/yesterday/now") from None
     try:
+        moments.within_range(parsed, text.strip())
         return moments.local(parsed, tz).astimezone(UTC)
-    except moments.SkippedTime as exc:
+    except moments.MomentError as exc:
         raise TimeError(str(exc)) from None
 
 

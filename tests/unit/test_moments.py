@@ -132,3 +132,76 @@ def test_every_command_refuses_a_time_the_clock_skips(workdir: Path) -> None:
 def test_report_filters_read_a_time_without_offset_in_the_report_zone() -> None:
     assert report_moment("2025-10-26T02:30", utc(2025, 11, 1), MADRID) == utc(2025, 10, 26, 0, 30)
     assert report_moment("2025-03-10", utc(2025, 4, 1), MADRID) == utc(2025, 3, 9, 23, 0)
+
+
+# -- the range of times ---------------------------------------------------------------
+
+OUT_OF_RANGE = ["0001-01-01T00:30+01:00", "9999-12-31T23:59-01:00", "9999-12-31", "0001-12-31T23:00",
+                "99999999d", "999999999999999999999d", "9999999999m"]
+
+
+@pytest.mark.parametrize("text", OUT_OF_RANGE)
+@pytest.mark.parametrize("args", [
+    ["simulate", "clock", "--caller", "600111222", "--at"],
+    ["schedule", "show", "office_hours", "--at"],
+    ["schedule", "override", "office_hours", "open", "--until"],
+    ["schedule", "override", "office_hours", "open", "--until", "2h", "--from"],
+    ["report", "calls", "--since"],
+    ["report", "summary", "--until"],
+    ["callbacks", "list", "--since"],
+    ["supervisors", "audit", "--since"],
+])
+def test_every_command_refuses_a_time_out_of_range_with_a_usage_error(workdir: Path, args: list[str],
+                                                                       text: str) -> None:
+    if args[0] == "simulate" and text[-1] in "dm":
+        pytest.skip("--at takes no duration")
+    if args[0] in ("report", "callbacks", "supervisors"):
+        agiflow("db", "upgrade")
+    result = agiflow(*args, text)
+    assert result.exit_code == 2, result.output
+    assert f"'{text}'" in result.stderr and "is out of range: times go from 0002-01-01 to 9998-12-31" \
+        in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_times_at_the_ends_of_the_range_are_read() -> None:
+    assert moments.parse("0002-01-01T00:00+23:59", MADRID) == datetime(1, 12, 31, 0, 1, tzinfo=UTC)
+    assert moments.parse("9998-12-31T23:59-23:59", MADRID) == datetime(9999, 1, 1, 23, 58, tzinfo=UTC)
+    assert moments.shifted(utc(2025, 3, 1), "1d", days=1) == utc(2025, 3, 2)
+    with pytest.raises(moments.OutOfRange, match="'9e9m' from now is out of range"):
+        moments.shifted(utc(2025, 3, 1), "9e9m", minutes=9_000_000_000)
+    with pytest.raises(moments.OutOfRange, match="'3000000d' ago is out of range"):
+        moments.shifted(utc(2025, 3, 1), "3000000d", back=True, days=3_000_000)
+
+
+def test_a_test_file_reports_a_time_out_of_range_at_its_line(workdir: Path) -> None:
+    cases = workdir / "flows" / "clock.tests.yaml"
+    cases.write_text("version: 1\nflow: clock\ncases:\n"
+                     "  - name: far\n    at: 9999-12-31T23:59:59-01:00\n    expect: {status: completed}\n"
+                     "  - name: override\n    at: 2025-03-10T10:00\n"
+                     "    overrides: {office_hours: {state: open, until: '0001-01-01T00:30+01:00'}}\n"
+                     "    expect: {status: completed}\n", encoding="utf-8")
+    result = agiflow("test", str(cases))
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{cases}:5: case 'far': at: '9999-12-31 23:59:59-01:00' is out of range" in result.output
+    assert f"{cases}:9: case 'override': until: '0001-01-01T00:30+01:00' is out of range" in result.output
+
+
+@pytest.mark.parametrize("written, reason", [
+    ("2025-13-45", "month must be in 1..12"),
+    ("2025-02-30T10:00:00", "day is out of range for month"),
+    ("0000-01-01", "year 0 is out of range"),
+    ("2025-03-10 10:00:00 +99:00", "its UTC offset must be less than 24 hours"),
+])
+def test_a_yaml_time_the_calendar_has_not_is_an_error_at_its_line(workdir: Path, written: str, reason: str) -> None:
+    cases = workdir / "flows" / "clock.tests.yaml"
+    cases.write_text(f"version: 1\nflow: clock\ncases:\n  - name: odd\n    at: {written}\n"
+                     "    expect: {status: completed}\n", encoding="utf-8")
+    result = agiflow("test", str(cases))
+    assert result.exit_code == 2, result.output
+    assert f"{cases}:5: '{written}' is not a valid date and time: {reason}" in result.output
+    flow = workdir / "flows" / "clock.yaml"
+    flow.write_text(FLOW.replace("start: tag", f"description: {written}\nstart: tag"), encoding="utf-8")
+    validated = agiflow("validate", str(flow))
+    assert f"{flow}:4: '{written}' is not a valid date and time: {reason}" in validated.output

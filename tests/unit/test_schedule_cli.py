@@ -169,3 +169,13 @@ def test_show_and_list_say_who_set_the_override_how_and_when(workdir: Path) -> N
     assert shown[2] == ("  override: open until Mon 2025-03-10 13:00 CET, "
                         "set by +34600111222 by phone at Mon 2025-03-10 10:00 CET")
     assert "set by +34600111222 by phone" in agiflow("schedule", "list").stdout
+
+
+def test_an_until_of_zero_is_not_in_the_future_even_when_the_clock_moves(workdir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    readings = iter(NOW + timedelta(seconds=second) for second in range(100))
+    monkeypatch.setattr(schedule_cli, "now", lambda: next(readings))
+    result = agiflow("schedule", "override", "office_hours", "closed", "--until", "0m")
+    assert result.exit_code == 2
+    assert "--until" in result.stderr and "Mon 2025-03-10 10:00 CET is not in the future" in result.stderr
+    assert not (workdir / "var" / "agiflow.db").exists()
