@@ -6,7 +6,7 @@ import time
 from typing import TextIO, cast
 import click
 
-from agi.cli.common import CliError, config_option, get_database
+from agi.cli.common import CliError, config_option, counted, get_database
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.config import Config
@@ -104,7 +104,7 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
     _, database = get_database(config_path, Need.UPDATE)
     with ListAdmin(database) as admin:
         entries = admin.delete(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
-    click.echo(f"{name}: deleted ({entries} entries)")
+    click.echo(f"{name}: deleted ({counted(entries, 'entry', 'entries')})")
 
 
 @lists.command()
@@ -114,12 +114,14 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
 @click.option("--note", default=None, help="A note kept with the entry (reason, source, date...).")
 @config_option
 def add(name: str, number: str, prefix: bool, note: str | None, config_path: str | None) -> None:
-    """Add NUMBER to list NAME, creating the list if needed."""
+    """Add NUMBER to list NAME, creating the list if needed. An entry
+    already listed gets the --note given, or keeps its note."""
     config, database = get_database(config_path, Need.WRITE)
     entry = _entry(config, number, prefix)
     with ListAdmin(database) as admin:
         new = admin.add(name, entry, _note(note))
-    click.echo(f"{name}: {'added' if new else 'already listed, note updated:'} {entry.key}")
+    done = "added" if new else "already listed, note updated:" if _note(note) else "already listed, note kept:"
+    click.echo(f"{name}: {done} {entry.key}")
 
 
 @lists.command()
@@ -201,10 +203,10 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     if result is None:
         raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")
     verb = "replaced with" if result.replaced else "imported"
-    skipped = f"{report.bad} bad line{'s' if report.bad != 1 else ''} skipped" if report.bad else "no bad lines"
-    click.echo(f"{name}: {verb} {result.read} entries from {file} in {time.monotonic() - started:.1f}s: "
-               f"{result.added} added, {result.kept} already listed or repeated, {skipped}; "
-               f"{result.entries} entries in the list")
+    skipped = f"{counted(report.bad, 'bad line')} skipped" if report.bad else "no bad lines"
+    click.echo(f"{name}: {verb} {counted(result.read, 'entry', 'entries')} from {file} in "
+               f"{time.monotonic() - started:.1f}s: {result.added} added, {result.kept} already listed or "
+               f"repeated, {skipped}; {counted(result.entries, 'entry', 'entries')} in the list")
 
 
 def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
@@ -212,12 +214,14 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
     if report.undecodable:
         return (f"{report.undecodable} of {report.lines} lines are not valid {report.encoding}: "
                 f"give the file's encoding with --encoding (e.g. --encoding latin-1)")
-    if report.bad and not skip_bad:
-        plural = "s" if report.bad != 1 else ""
-        good = f"the {report.entries} good line{'s' if report.entries != 1 else ''}"
-        return f"{report.bad} bad line{plural} (fix {'them' if plural else 'it'}, or give --skip-bad to import {good})"
     if report.lines == 0:
         return "no entries (the file is empty)"
+    if report.entries == 0:
+        return "no valid entries"
+    if report.bad and not skip_bad:
+        them = "them" if report.bad != 1 else "it"
+        return (f"{counted(report.bad, 'bad line')} (fix {them}, or give --skip-bad to import "
+                f"the {counted(report.entries, 'good line')})")
     return "no valid entries"
 
 
@@ -234,4 +238,4 @@ def export(name: str, output: str, config_path: str | None) -> None:
         with click.open_file(output, "w", encoding="utf-8") as out:
             count = write_entries(cast(TextIO, out), ((key, note) for key, note, _ in rows))
     if output != "-":
-        click.echo(f"{name}: {count} entries written to {output}")
+        click.echo(f"{name}: {counted(count, 'entry', 'entries')} written to {output}")

@@ -126,8 +126,9 @@ class ListAdmin:
         return list_id
 
     def add(self, name: str, entry: Entry, note: str | None = None) -> bool:
-        """Add (or re-note) an entry, creating the list if needed; True when
-        the entry is new."""
+        """Add an entry, creating the list if needed; True when the entry is
+        new. An entry already listed gets ``note``, or keeps its own when
+        ``note`` is None."""
         with self._transaction():
             row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
             list_id = int(row[0]) if row else self._create(name)

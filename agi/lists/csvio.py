@@ -1,8 +1,8 @@
 """Reading and writing number list CSV files.
 
 Import format: one entry a line, the number (or a prefix ending in ``*``)
-in the first column and an optional note in the second. A first line whose
-first cell is a column name (``number``, ``phone``...) is a header; then the
+in the first column and an optional note in the second. A first line that
+names a number column (``number``, ``phone``, ``e164``...) is a header; then the
 ``number`` and ``note`` columns are found by name and other columns are
 ignored. Blank lines and lines starting with ``#`` are skipped.
 
@@ -29,8 +29,11 @@ from agi.db.caps import CAPS, cap_text
 #: Characters a list entry's note keeps (docs/cdr.md lists every cap).
 NOTE_CAP = CAPS["note"]
 
-NUMBER_HEADERS = ("number", "phone", "telephone", "msisdn", "e164", "numero", "número", "telefono", "teléfono")
-NOTE_HEADERS = ("note", "notes", "comment", "reason", "nota")
+#: Column names a header gives the number, as ``_header_word`` writes them
+#: (``Phone Number``, ``phone_number`` and ``E.164`` are ``phonenumber`` and ``e164``).
+NUMBER_HEADERS = ("number", "numbers", "phone", "phones", "phonenumber", "telephone", "tel", "mobile", "msisdn",
+                  "e164", "numero", "número", "telefono", "teléfono", "movil", "móvil")
+NOTE_HEADERS = ("note", "notes", "comment", "comments", "reason", "description", "nota", "notas", "comentario")
 #: Bad lines kept with their message; the rest are only counted.
 MAX_REPORTED = 100
 #: The longest line read, in characters; the rest of a longer line is skipped.
@@ -117,7 +120,7 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
                 continue
             if not header_seen:
                 header_seen = True
-                cells = [cell.strip().lower() for cell in row]
+                cells = [_header_word(cell) for cell in row]
                 if _is_header(cells):
                     number_col, note_col = _columns(cells)
                     continue
@@ -190,9 +193,17 @@ def _skipped(row: list[str]) -> bool:
     return first[:1] == "#" or not any(cell.strip() for cell in row)
 
 
+def _header_word(cell: str) -> str:
+    """A cell as a column name: lower case, without spaces, ``_``, ``-`` and ``.``."""
+    return re.sub(r"[\s_.-]+", "", cell).lower()
+
+
 def _is_header(cells: list[str]) -> bool:
-    """A first line naming its columns: a number column name, no digits first."""
-    return any(cell in NUMBER_HEADERS for cell in cells) and not any(c.isdigit() for c in cells[0])
+    """A first line naming its columns: a number column name, and a first
+    cell that is a column name or has no digits (``e164``, not ``600111222``)."""
+    names = NUMBER_HEADERS + NOTE_HEADERS
+    return any(cell in NUMBER_HEADERS for cell in cells) and (
+        cells[0] in names or not any(c.isdigit() for c in cells[0]))
 
 
 def _columns(header: list[str]) -> tuple[int, int]:

@@ -70,7 +70,7 @@ NEW_ID = "INSERT INTO list_generations (name, created_at) VALUES (?, ?)"
 LIST_IDS = "SELECT id FROM number_lists"
 NEXT_STORED_ID = "SELECT min(list_id) FROM list_entries WHERE list_id > ?"
 ADD_ENTRY = ("INSERT INTO list_entries (list_id, number, note, added_at) VALUES (?, ?, ?, ?) "
-             "ON CONFLICT (list_id, number) DO UPDATE SET note = excluded.note")
+             "ON CONFLICT (list_id, number) DO UPDATE SET note = COALESCE(excluded.note, list_entries.note)")
 ENTRY_EXISTS = "SELECT 1 FROM list_entries WHERE list_id = ? AND number = ?"
 REMOVE_ENTRY = "DELETE FROM list_entries WHERE list_id = ? AND number = ?"
 #: Entries of a list no longer in use, removed a chunk at a time.

@@ -303,6 +303,12 @@ def test_add_creates_the_list_and_a_second_add_only_updates_the_note(admin: List
     assert lists_of(db).match("vip", "600111222") == ListHit("vip", "+34600111222", False, "Ana García")
 
 
+def test_adding_a_listed_entry_without_a_note_keeps_its_note(admin: ListAdmin, db: Path) -> None:
+    admin.add("vip", ES.entry("600111222"), "Ana")
+    assert admin.add("vip", ES.entry("600111222")) is False
+    assert lists_of(db).match("vip", "600111222") == ListHit("vip", "+34600111222", False, "Ana")
+
+
 def test_remove_takes_out_one_entry_and_says_when_there_was_none(admin: ListAdmin, db: Path) -> None:
     fill(admin, "robinson", "600111222\n+3490*\n")
     assert admin.remove("robinson", ES.entry("90*")) is True

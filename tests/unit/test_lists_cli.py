@@ -51,11 +51,42 @@ def test_a_file_with_no_good_line_fails_and_leaves_the_list_alone(config: Path) 
     assert agiflow(config, "check", "robinson", "600111222").exit_code == 0
 
 
+def test_a_file_of_bad_lines_only_says_no_valid_entries_without_skip_bad_too(config: Path) -> None:
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+    before = agiflow(config, "export", "robinson").stdout
+    (config.parent / "bad.csv").write_text("abc\n12\n")
+    for options in ([], ["--replace"]):
+        result = agiflow(config, "import", "robinson", "bad.csv", *options)
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[-1] == "error: bad.csv: no valid entries; list 'robinson' is unchanged"
+        assert agiflow(config, "export", "robinson").stdout == before
+    assert agiflow(config, "import", "vip", "bad.csv").exit_code == 1
+    assert "vip" not in agiflow(config, "show").stdout
+
+
+@pytest.mark.parametrize("header, row", [
+    ("e164,notes", "600111222,asked"),
+    ("E.164,Notes", "600111222,asked"),
+    ("phone_number,comment", "600111222,asked"),
+    ("Phone Number,Description", "600111222,asked"),
+    ("id,tel,reason", "7,600111222,asked"),
+    ("msisdn", "600111222"),
+])
+def test_a_header_of_column_names_is_skipped_whatever_words_it_uses(config: Path, header: str, row: str) -> None:
+    (config.parent / "headed.csv").write_text(f"{header}\n{row}\n")
+    result = agiflow(config, "import", "vip", "headed.csv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert "imported 1 entry from headed.csv" in result.stdout
+    assert agiflow(config, "check", "vip", "600111222").stdout.endswith("  (asked)\n" if "," in row else "222\n")
+
+
 def test_import_replace_swaps_the_list(config: Path) -> None:
     agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "import", "robinson", "-", "--replace", input="611000000\n")
     assert result.exit_code == 0, result.output
-    assert "robinson: replaced with 1 entries from -" in result.stdout
+    assert "robinson: replaced with 1 entry from -" in result.stdout
+    assert result.stdout.rstrip().endswith("0 already listed or repeated, no bad lines; 1 entry in the list")
     assert agiflow(config, "export", "robinson").stdout == "number,note\n+34611000000,\n"
 
 
@@ -82,6 +113,9 @@ def test_add_and_remove_one_entry(config: Path) -> None:
     assert agiflow(config, "add", "vip", "+34 90", "--prefix").stdout == "vip: added +3490*\n"
     again = agiflow(config, "add", "vip", "0034600999888", "--note", "Ana G.")
     assert again.stdout == "vip: already listed, note updated: +34600999888\n"
+    assert agiflow(config, "check", "vip", "600999888").stdout.endswith("(Ana G.)\n")
+    kept = agiflow(config, "add", "vip", "600999888")
+    assert kept.stdout == "vip: already listed, note kept: +34600999888\n"
     assert agiflow(config, "check", "vip", "600999888").stdout.endswith("(Ana G.)\n")
     assert agiflow(config, "remove", "vip", "90", "--prefix").stdout == "vip: removed +3490*\n"
     missing = agiflow(config, "remove", "vip", "90*")
@@ -125,6 +159,8 @@ def test_delete_asks_unless_yes_and_then_the_list_is_gone(config: Path) -> None:
     assert refused.exit_code == 1
     assert agiflow(config, "check", "robinson", "600111222").exit_code == 0
     assert agiflow(config, "delete", "robinson", "--yes").stdout == "robinson: deleted (3 entries)\n"
+    agiflow(config, "add", "one", "600111222")
+    assert agiflow(config, "delete", "one", "--yes").stdout == "one: deleted (1 entry)\n"
     assert agiflow(config, "check", "robinson", "600111222").exit_code == 2
 
 
