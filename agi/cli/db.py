@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import CliError, checked_database, config_option, get_config
-from agi.cli.database import Need
+from agi.cli.common import CliError, checked_database, config_option, counted, get_config
+from agi.cli.database import Need, database_problem
 from agi.db.location import Database, parse_database
 from agi.storage.copy import CopyError, copy_database
 from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
@@ -60,13 +60,14 @@ def copy_command(source: str, target: str) -> None:
     interrupted can be run again. Stop the servers writing to the source
     first, or run it again afterwards for the calls they added.
     """
+    origin = _usable(_database(source, "--from"), Need.READ, "--from")
+    destination = _usable(_database(target, "--to"), Need.WRITE, "--to")
     try:
-        counts = copy_database(_database(source, "--from"), _database(target, "--to"),
-                               progress=lambda table, rows: None)
+        counts = copy_database(origin, destination, progress=lambda table, rows: None)
     except CopyError as exc:
         raise CliError(str(exc)) from None
     for table, rows in counts.items():
-        click.echo(f"{table}: {rows} rows")
+        click.echo(f"{table}: {counted(rows, 'row')}")
     click.echo(f"copied {source if not source.lower().startswith('postgres') else parse_database(source)} "
                f"to {parse_database(target)}")
 
@@ -102,3 +103,12 @@ def _database(text: str, option: str) -> Database:
         return parse_database(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _usable(database: Database, need: Need, option: str) -> Database:
+    """``database`` once it is known to serve as ``option`` (else one line
+    naming the option and the database, exit 1)."""
+    problem = database_problem(database, need)
+    if problem:
+        raise CliError(f"{option}: " + problem.replace(" (check 'database' in the config)", ""))
+    return database

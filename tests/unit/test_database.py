@@ -287,6 +287,24 @@ def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database
     assert report.totals is not None and report.totals["calls"] == 2
 
 
+@pytest.mark.parametrize("side", ["--from", "--to"])
+@pytest.mark.parametrize("make, said", [
+    (lambda path: path.write_text("number,note\n+34600111222,asked\n"), "is not an SQLite database"),
+    (lambda path: path.mkdir(), "is a directory, not a database file"),
+])
+def test_db_copy_names_the_file_that_is_not_a_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: str,
+                                                        make: Any, said: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    CdrBuilder(tmp_path / "good.db").close()
+    make(tmp_path / "a.csv")
+    sides = {"--from": "good.db", "--to": "new.db", side: "a.csv"}
+    result = CliRunner().invoke(cli, ["db", "copy", *(item for pair in sides.items() for item in pair)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: {side}: the database a.csv {said}" + (
+        " (file is not a database)\n" if "SQLite" in said else "\n")
+    assert not (tmp_path / "new.db").exists()
+
+
 # -- one node's change seen by the others -------------------------------------------------
 
 def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_within_a_second(
