@@ -33,6 +33,8 @@ CANCELLED = "cancelled"
 ACTIONS = ("open", "closed", "clear")
 #: How long a change may take to be stored before the step gives up.
 WRITE_TIMEOUT = 3.0
+#: The longest ``max_duration`` (and so ``default_duration``) a flow may give.
+MAX_DURATION_DAYS = 365
 #: SAY DATETIME's format for the end of an override: weekday, hour, minutes.
 UNTIL_FORMAT = "A 'digits/at' HM"
 
@@ -113,6 +115,8 @@ class OverrideNode(Node):
             found.append(("schedule_prompt", "several schedules need a schedule_prompt to choose one"))
         if len(set(self.keys.values())) < len(ACTIONS):
             found.append(("keys", "open, closed and clear need three different keys"))
+        if self.max_duration > MAX_DURATION_DAYS * 86400:
+            found.append(("max_duration", f"max_duration is longer than {MAX_DURATION_DAYS} days"))
         if self.default_duration > self.max_duration:
             found.append(("default_duration", "default_duration is longer than max_duration"))
         return found

@@ -184,6 +184,24 @@ def test_options_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, 
     assert any(message in e for e in flow_errors(tmp_path, flow(options)))
 
 
+@pytest.mark.parametrize("options", ["max_duration: 366d", "max_duration: 53w", "max_duration: 31622400",
+                                     "max_duration: 99999999999999999999w\n      default_duration: 1h"])
+def test_a_max_duration_over_365_days_is_a_flow_error_at_its_line(tmp_path: Path, options: str) -> None:
+    from agi.loading.loader import load_flows
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "flow.yaml").write_text(flow(options))
+    errors = [str(e) for e in load_flows([tmp_path])[1]]
+    assert errors == [f"{tmp_path / 'flow.yaml'}:7: step 'change': override.max_duration: "
+                      "max_duration is longer than 365 days"]
+
+
+def test_a_max_duration_of_365_days_is_allowed(tmp_path: Path) -> None:
+    from agi.loading.loader import load_flows
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "flow.yaml").write_text(flow("max_duration: 365d\n      default_duration: 52w"))
+    assert load_flows([tmp_path])[1] == []
+
+
 def test_an_unknown_schedule_is_a_flow_error(tmp_path: Path) -> None:
     from agi.loading.loader import load_flows
     (tmp_path / "schedules.yaml").write_text(SCHEDULES)
