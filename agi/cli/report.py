@@ -21,7 +21,7 @@ from agi.cli.common import CliError, LazyGroup, checked_database, config_option,
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
-from agi.reports.callers import FCR_GROUPS
+from agi.reports.callers import FCR_GROUPS, MAX_FCR_WINDOW_HOURS
 from agi.reports.campaign import CAMPAIGN_GROUPS
 from agi.reports.consolidated import CONSOLIDATED_GROUPS, DEFAULT_BY
 from agi.reports.model import Filters
@@ -208,8 +208,9 @@ def _hours(text: str) -> float:
         hours = float(value[:-1]) * scale if scale else float(value)
     except ValueError:
         hours = 0
-    if hours <= 0:
-        raise click.BadParameter(f"{text!r}: give a time such as 24h, 48h, 2d or 36", param_hint="--window")
+    if not 0 < hours <= MAX_FCR_WINDOW_HOURS:  # also NaN; infinity and 1e300h are too long
+        raise click.BadParameter(f"{text!r}: give a time of at most {MAX_FCR_WINDOW_HOURS // 24}d such as 24h, "
+                                 f"48h, 2d or 36", param_hint="--window")
     return hours
 
 

@@ -15,6 +15,8 @@ from agi.config import Config
 
 #: Exit status when the server cannot be asked (none listening, no server.metrics, a bad answer).
 UNREACHABLE = 3
+#: The longest --timeout, in seconds.
+MAX_TIMEOUT = 3600
 #: Where a wildcard listen address is reached from this host.
 _LOCAL = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -28,8 +30,9 @@ class Unreachable(Exception):
 @click.option("--url", metavar="URL", default=None,
               help="The metrics listener, e.g. http://127.0.0.1:9573 (default: server.metrics of the config).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
-              help="Seconds to wait for each answer.")
+@click.option("--timeout", type=click.FloatRange(min=0, max=MAX_TIMEOUT, min_open=True), default=5.0,
+              show_default=True, callback=lambda _ctx, _param, value: _not_nan(value),
+              help=f"Seconds to wait for each answer (at most {MAX_TIMEOUT}).")
 def status(config_path: str | None, url: str | None, fmt: str, timeout: float) -> None:
     """Ask the running server whether it is ready, and what it is doing.
 
@@ -59,6 +62,13 @@ def _configured_url(config: Config) -> str:
         sys.exit(UNREACHABLE)
     host = _LOCAL.get(metrics.host, metrics.host)
     return f"http://[{host}]:{metrics.port}" if ":" in host else f"http://{host}:{metrics.port}"
+
+
+def _not_nan(seconds: float) -> float:
+    """--timeout, once it is known not to be NaN (which every range lets through)."""
+    if seconds != seconds:
+        raise click.BadParameter("nan is not a number of seconds", param_hint="--timeout")
+    return seconds
 
 
 def _get(url: str, timeout: float) -> dict[str, Any]:

@@ -99,6 +99,10 @@ def first_calls(calls: Iterable[tuple[Any, ...]], identity: Identity, window: ti
     return list(found.values())
 
 
+#: The longest FCR window, in hours (366 days, as a history step's window).
+MAX_FCR_WINDOW_HOURS = 366 * 24
+
+
 def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: float = 24.0,
         by: str = "flow", region: str = "ES", charts: bool = False) -> Report:
     """First-call resolution: of the callers whose first call in the
@@ -106,8 +110,9 @@ def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: flo
     ``window_hours`` of it."""
     if by not in FCR_GROUPS:
         raise ReportError(f"cannot group fcr by {by!r}; choose one of {', '.join(FCR_GROUPS)}")
-    if window_hours <= 0:
-        raise ReportError("the FCR window must be more than 0 hours")
+    if not 0 < window_hours <= MAX_FCR_WINDOW_HOURS:  # NaN too
+        raise ReportError(f"the FCR window must be more than 0 hours and at most {MAX_FCR_WINDOW_HOURS} "
+                          f"({MAX_FCR_WINDOW_HOURS // 24} days)")
     window = timedelta(hours=window_hours)
     # look ahead one window past the period for the calls again of its last callers
     wide = replace(filters, until=filters.until + window if filters.until else None)

@@ -218,3 +218,11 @@ def test_a_file_that_cannot_be_written_is_one_line(project: Path) -> None:
     for command in (["lists", "export", "vip"], ["report", "calls"], ["callbacks", "export"]):
         line = assert_one_line_error(agiflow([*command, "-o", "no/such/folder/out.csv"], config))
         assert line == "error: no/such/folder/out.csv: No such file or directory", line
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e300", "nan", "3601", "0"])
+def test_status_refuses_a_timeout_it_cannot_wait_for_with_a_usage_error(timeout: str) -> None:
+    result = CliRunner().invoke(cli, ["status", "--url", "http://127.0.0.1:9", "--timeout", timeout])
+    assert result.exit_code == 2, result.output
+    assert "--timeout" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -170,9 +170,15 @@ def test_bad_times_and_zones_exit_2_saying_why(database: Path, args: list[str], 
     assert code == 2 and message in out
 
 
-def test_bad_fcr_window_exits_2(database: Path) -> None:
-    code, out = invoke("fcr", "--db", str(database), "--window", "soon")
-    assert code == 2 and "--window" in out
+@pytest.mark.parametrize("window", ["soon", "0h", "inf", "nan", "1e300h", "99999999999999999999999", "367d"])
+def test_bad_fcr_window_exits_2(database: Path, window: str) -> None:
+    code, out = invoke("fcr", "--db", str(database), "--window", window)
+    assert code == 2 and "--window" in out and "at most 366d" in out
+
+
+def test_an_fcr_window_of_366_days_is_read(database: Path) -> None:
+    code, out = invoke("fcr", "--db", str(database), "--window", "366d", "--format", "json")
+    assert code == 0 and json.loads(out)["options"]["window_hours"] == 366 * 24
 
 
 def test_a_missing_database_exits_1_naming_it(tmp_path: Path) -> None:
