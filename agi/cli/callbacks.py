@@ -23,7 +23,7 @@ from agi.services import OverridesUnavailable
 from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
-from agi.cli.common import config_option, get_database
+from agi.cli.common import config_option, counted, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -101,7 +101,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
         return
     with open(output, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
-    click.echo(f"{len(rows)} callback requests written to {output}", err=True)
+    click.echo(f"{counted(len(rows), 'callback request')} written to {output}", err=True)
 
 
 def _close(request_id: int, status: str, note: str | None, config_path: str | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agi.cli.common import CliError, config_option, get_database
+from agi.cli.common import CliError, config_option, counted, get_database
 from agi.cli.database import Need
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.lists.csvio import ReadReport, text_lines
@@ -39,6 +39,6 @@ def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: 
                 else f"fix {'them' if plural else 'it'}, or give --skip-bad to import the good lines")
         raise CliError(f"{file}: {report.bad} bad line{plural} ({hint}); nothing changed")
     done = fill_calls(path, log.stays.values())
-    skipped = f", {report.bad} bad line{'s' if report.bad != 1 else ''} skipped" if report.bad else ""
-    click.echo(f"{file}: {report.lines} lines, {log.events} call events, {done.stays} stays in queues{skipped}; "
-               f"{done.updated} call{'s' if done.updated != 1 else ''} completed")
+    skipped = f", {counted(report.bad, 'bad line')} skipped" if report.bad else ""
+    click.echo(f"{file}: {counted(report.lines, 'line')}, {counted(log.events, 'call event')}, "
+               f"{counted(done.stays, 'stay')} in queues{skipped}; {counted(done.updated, 'call')} completed")

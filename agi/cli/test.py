@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, counted, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
@@ -49,7 +49,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
         _fail(*map(str, errors), f"{len(errors)} error{'s' if len(errors) != 1 else ''} in test files")
     chosen = select(cases, patterns)
     if not chosen:
-        _fail(f"no case matches -k {' -k '.join(patterns)} ({len(cases)} cases found)")
+        _fail(f"no case matches -k {' -k '.join(patterns)} ({counted(len(cases), 'case')} found)")
     # Settings only: each case brings its own lists, overrides, callbacks and
     # webhooks, so no case reads the database or the network.
     base = Services(recordings=config.recordings, default_region=config.default_region)

@@ -166,4 +166,6 @@ def _dial_one(book: CallbackBook, lists: NumberLists | None, settings: DialSetti
 
 def _summary(report: DialReport, settings: DialSettings) -> str:
     verb = "would be written" if settings.dry_run else "written"
-    return f"{report.written} call files {verb} to {settings.spool}, {report.skipped} requests skipped"
+    files = "call file" if report.written == 1 else "call files"
+    requests = "request" if report.skipped == 1 else "requests"
+    return f"{report.written} {files} {verb} to {settings.spool}, {report.skipped} {requests} skipped"

@@ -124,7 +124,7 @@ def test_export_as_json_to_a_file(config: Path) -> None:
 
     result = agiflow(config, "export", "--format", "json", "-o", str(out), "--status", "all")
 
-    assert result.exit_code == 0 and "1 callback requests written" in result.stderr
+    assert result.exit_code == 0 and "1 callback request written" in result.stderr
     [row] = json.loads(out.read_text(encoding="utf-8"))
     assert row["number"] == "+34600111222" and row["done_at"] is None and row["id"] == 1
 

@@ -94,7 +94,7 @@ def test_the_oldest_arrivals_are_dialled_first_one_file_each(config: Path) -> No
     assert os.listdir(spool(config)) == [f"agiflow-callback-{early}.call"]
     assert result.output.splitlines() == [
         f"callback {early} +34600111222 (arrived 2025-03-10T08:00:00.000Z, attempt 1): agiflow-callback-{early}.call",
-        f"1 call files written to {spool(config)}, 0 requests skipped"]
+        f"1 call file written to {spool(config)}, 0 requests skipped"]
     text = (spool(config) / f"agiflow-callback-{early}.call").read_text()
     assert text.splitlines()[1:] == [
         "Channel: PJSIP/+34600111222@trunk", "WaitTime: 45", "MaxRetries: 0", "Context: agiflow-callbacks",

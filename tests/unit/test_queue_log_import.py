@@ -58,7 +58,7 @@ def test_an_answered_call_gets_its_agent_wait_and_talk_time_and_a_second_import_
     key = answered_call(cdr)
     code, out = importing(answered_log(), tmp_path, database)
     assert code == 0, out
-    assert "6 lines, 3 call events, 1 stays in queues; 1 call completed" in out
+    assert "6 lines, 3 call events, 1 stay in queues; 1 call completed" in out
     assert call(database, key) == {"agent": "Ana", "queue_wait": 35.0, "talk_time": 120.0}
     code, out = importing(answered_log(), tmp_path, database)
     assert code == 0 and "0 calls completed" in out
