@@ -18,6 +18,8 @@ _KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
 _STATUS = {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 _CHANCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+#: Seconds a simulated call's clock moves on by: at most a day.
+_CALL_SECONDS = {"type": "number", "minimum": 0, "maximum": 86400}
 _OVERRIDE_STATE = {"enum": ["open", "closed"]}
 _PATH_ENTRY = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z0-9_*#]+)?$"}
 
@@ -32,8 +34,8 @@ INPUTS: dict[str, Any] = {
     "queue_statuses": {"type": "array", "items": _STATUS},
     "dial_statuses": {"type": "array", "items": _STATUS},
     "vm_statuses": {"type": "array", "items": _STATUS},
-    "queue_wait": {"type": "number", "minimum": 0},
-    "talk_time": {"type": "number", "minimum": 0},
+    "queue_wait": _CALL_SECONDS,
+    "talk_time": _CALL_SECONDS,
     "app_results": {"type": "object", "additionalProperties": {"type": "integer"}},
     "lists": {"type": "object", "additionalProperties": {
         "oneOf": [{"type": "array", "items": _NUMBER}, {"const": "unavailable"}]}},
@@ -51,7 +53,7 @@ INPUTS: dict[str, Any] = {
     "pending_callbacks": {"type": "array", "items": _NUMBER},
     "args": {"type": "array", "items": _TEXT},
     "on_call": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*/.+$"}},
-    "spy_sessions": {"type": "array", "items": obj({"seconds": {"type": "number", "minimum": 0},
+    "spy_sessions": {"type": "array", "items": obj({"seconds": _CALL_SECONDS,
                                                     "ends": {"enum": ["key", "agent", "hangup"]}}, ("ends",))},
     # supervisors' PINs by number, or "unavailable" (pattern applies to text)
     "supervisors": {"type": ["object", "string"], "pattern": "^unavailable$",

@@ -4,11 +4,12 @@
 - Mapping keys are always the text as written: ``1:`` is the DTMF key "1",
   ``01:`` stays "01".
 - YAML 1.1 ``on/off/yes/no`` stay strings, so ``on:`` is a key, not True.
-- A date or time the calendar has not (``2025-13-45``) is an error at its
-  line.
+- A date or time the calendar has not (``2025-13-45``) and a number that
+  is not finite (``.inf``, ``.nan``) are errors at their line.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -94,6 +95,16 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
         raise DocumentError(node.start_mark.line + 1, "number with too many digits") from None
 
 
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    """A YAML number with a point; ``.inf`` and ``.nan`` are errors at
+    their line, since no setting, step option or test input means them."""
+    value = float(loader.construct_yaml_float(node))
+    if not math.isfinite(value):
+        raise DocumentError(node.start_mark.line + 1, f"'{node.value}' is not a finite number; write a number "
+                                                      f"such as 1.5, or quote it if it is text")
+    return value
+
+
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
     """A YAML date or time; one the calendar has not (month 13, year 0, an
     offset of a day or more) is an error at its line, not a crash."""
@@ -107,6 +118,7 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

@@ -205,3 +205,27 @@ def test_a_yaml_time_the_calendar_has_not_is_an_error_at_its_line(workdir: Path,
     flow.write_text(FLOW.replace("start: tag", f"description: {written}\nstart: tag"), encoding="utf-8")
     validated = agiflow("validate", str(flow))
     assert f"{flow}:4: '{written}' is not a valid date and time: {reason}" in validated.output
+
+
+@pytest.mark.parametrize("written", [".inf", "-.inf", ".nan", ".NaN", "1.0e+400"])
+def test_a_number_that_is_not_finite_is_an_error_at_its_line(workdir: Path, written: str) -> None:
+    cases = workdir / "flows" / "clock.tests.yaml"
+    cases.write_text(f"version: 1\nflow: clock\ncases:\n  - name: odd\n    queue_wait: {written}\n"
+                     "    expect: {status: completed}\n", encoding="utf-8")
+    result = agiflow("test", str(cases))
+    assert result.exit_code == 2, result.output
+    assert f"{cases}:5: '{written}' is not a finite number" in result.output
+    (workdir / "config.yaml").write_text(f"flows: flows\nserver:\n  drain_timeout: {written}\n", encoding="utf-8")
+    validated = agiflow("validate")
+    assert validated.exit_code == 2 and f"config.yaml:3: '{written}' is not a finite number" in validated.output
+
+
+@pytest.mark.parametrize("option", ["queue_wait: 86401", "talk_time: 1.0e+300",
+                                    "spy_sessions: [{seconds: 99999999999, ends: key}]"])
+def test_a_test_input_that_moves_the_clock_more_than_a_day_is_an_error(workdir: Path, option: str) -> None:
+    cases = workdir / "flows" / "clock.tests.yaml"
+    cases.write_text(f"version: 1\nflow: clock\ncases:\n  - name: long\n    {option}\n"
+                     "    expect: {status: completed}\n", encoding="utf-8")
+    result = agiflow("test", str(cases))
+    assert result.exit_code == 2, result.output
+    assert f"{cases}:5: case 'long'" in result.output and "86400" in result.output
