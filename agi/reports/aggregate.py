@@ -176,10 +176,12 @@ def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> d
     ``weekday``, ``intervalN``), exact over the calls the filters can
     select; their parameters go into ``params``."""
     first, last = reader.rows(q.TIME_SPAN)[0]
-    low = max(filter(None, [filters.since, parse_stored(first) if first else None]), default=None)
-    high = min(filter(None, [filters.until, parse_stored(last) if last else None]), default=None)
-    low = low or high or datetime.now(UTC)
-    shift = shift_sql("c.started_at", filters.tz or UTC, low, max(low, high or low), params)
+    if first is None or last is None:  # no calls: nothing to shift, however long the filters' range
+        low = high = filters.since or filters.until or datetime.now(UTC)
+    else:
+        low = max(filter(None, [filters.since, parse_stored(first)]))
+        high = min(filter(None, [filters.until, parse_stored(last)]))
+    shift = shift_sql("c.started_at", filters.tz or UTC, low, max(low, high), params)
     local = reader.dialect.local_time("c.started_at", shift)
     parts = {"local": local, "offset": reader.dialect.offset_seconds(shift), "weekday": reader.dialect.weekday(local)}
     parts.update({name: reader.dialect.interval_start(local, minutes) for name, minutes in INTERVALS.items()})

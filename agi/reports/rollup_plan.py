@@ -91,7 +91,9 @@ def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by:
         return calls_only
     low = quarter_ceil(filters.since) if filters.since else quarter_floor(parse_stored(first))
     high = quarter_floor(filters.until) if filters.until else quarter_floor(parse_stored(last)) + QUARTER
-    if low >= high or (TIME_DIMENSIONS.intersection(by) and not _on_whole(_QUARTER_SECONDS, filters, low, high)):
+    # the zone's offsets matter where calls are, not over the whole of a range such as 0002..9998
+    stored = (max(low, quarter_floor(parse_stored(first))), min(high, quarter_floor(parse_stored(last)) + QUARTER))
+    if low >= high or (TIME_DIMENSIONS.intersection(by) and not _on_whole(_QUARTER_SECONDS, filters, *stored)):
         return calls_only
     pending = [row[0] for row in reader.rows(PENDING_IN, {"since": stamp(low), "until": stamp(high)})]
     pending_runs = list(runs(pending))
@@ -105,7 +107,7 @@ def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by:
     rolled = replace(filters, since=low, until=high)
     first_hour, last_hour = hour_ceil(low), hour_floor(high)
     if not hourly or first_hour >= last_hour or (TIME_DIMENSIONS.intersection(by)
-                                                  and not _on_whole(_HOUR_SECONDS, filters, low, high)):
+                                                  and not _on_whole(_HOUR_SECONDS, filters, *stored)):
         return Plan(rolled, tuple(raw))
     pending_hours = sorted({hour_floor(start) for start in map(quarter_of, pending)
                             if start is not None and first_hour <= start < last_hour})

@@ -412,3 +412,29 @@ def test_upgrading_to_version_6_has_the_rollups_counted_again(rolled: Database) 
     assert rolled_again > 200 and pending == 0
     with CdrReader(rolled) as reader:
         assert reader.rollup_thresholds() == DEFAULT_THRESHOLDS
+
+
+def test_a_range_of_thousands_of_years_looks_at_the_zone_only_where_calls_are(
+        rolled: Database, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agi.reports.localtime as localtime
+    import agi.reports.rollup_plan as rollup_plan
+    walked: list[timedelta] = []
+
+    def offsets(tz: Any, low: datetime, high: datetime) -> Any:
+        walked.append(high - low)
+        assert high - low < timedelta(days=10), "the zone's offsets walked hour by hour over centuries"
+        return real(tz, low, high)
+
+    real = localtime.offsets
+    monkeypatch.setattr(localtime, "offsets", offsets)
+    monkeypatch.setattr(rollup_plan, "offsets", offsets)
+    tz, name = MADRID
+    widest = Filters(tz=tz, tz_name=name, since=datetime(2, 1, 1, tzinfo=timezone.utc),
+                     until=datetime(9998, 12, 31, tzinfo=timezone.utc))
+    for by in (("day",), ("hour",), ("interval15",)):
+        assert route(rolled, widest, by, hourly=True).rolled is not None
+        same_both_ways(rolled, widest, by)
+    empty = tmp_path / "empty.db"
+    upgrade(empty)
+    assert groups(empty, widest, ("day",), rollups=False) == []
+    assert walked
