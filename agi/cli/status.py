@@ -25,13 +25,20 @@ class Unreachable(Exception):
     """The server's metrics listener did not answer usefully."""
 
 
+def _not_nan(_ctx: click.Context, _param: click.Parameter, seconds: float) -> float:
+    """--timeout, once it is known not to be NaN (which every range lets through)."""
+    if seconds != seconds:
+        raise click.BadParameter("nan is not a number of seconds", param_hint="--timeout")
+    return seconds
+
+
 @click.command()
 @config_option
 @click.option("--url", metavar="URL", default=None,
               help="The metrics listener, e.g. http://127.0.0.1:9573 (default: server.metrics of the config).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=0, max=MAX_TIMEOUT, min_open=True), default=5.0,
-              show_default=True, callback=lambda _ctx, _param, value: _not_nan(value),
+              show_default=True, callback=_not_nan,
               help=f"Seconds to wait for each answer (at most {MAX_TIMEOUT}).")
 def status(config_path: str | None, url: str | None, fmt: str, timeout: float) -> None:
     """Ask the running server whether it is ready, and what it is doing.
@@ -62,13 +69,6 @@ def _configured_url(config: Config) -> str:
         sys.exit(UNREACHABLE)
     host = _LOCAL.get(metrics.host, metrics.host)
     return f"http://[{host}]:{metrics.port}" if ":" in host else f"http://{host}:{metrics.port}"
-
-
-def _not_nan(seconds: float) -> float:
-    """--timeout, once it is known not to be NaN (which every range lets through)."""
-    if seconds != seconds:
-        raise click.BadParameter("nan is not a number of seconds", param_hint="--timeout")
-    return seconds
 
 
 def _get(url: str, timeout: float) -> dict[str, Any]:
