@@ -23,6 +23,9 @@ UTC = timezone.utc
 HOUR = timedelta(hours=1)
 #: Reports that cover up to this long are charted per hour, longer ones per day.
 HOURLY_UP_TO = timedelta(days=2)
+#: The longest span charted: a range wider than this is charted over its last
+#: ten years (a point a day), so that no range makes a page without end.
+MOST_CHARTED = timedelta(days=3660)
 #: The lines of the first chart: sums of agi/reports/aggregate.py.
 TRAFFIC = ("offered", "answered", "abandoned")
 
@@ -104,8 +107,8 @@ def span(first: str | None, last: str | None, since: datetime | None, until: dat
          now: datetime) -> tuple[datetime, datetime] | None:
     """[low, high) the charts over time cover: the report's range, never
     past ``now``; an open start is its first call, an open end its last
-    call when the start is open too (all calls), else now. None when there
-    is no call to chart."""
+    call when the start is open too (all calls), else now; at most its last
+    ``MOST_CHARTED``. None when there is no call to chart."""
     if first is None or last is None:
         return None
     low = since or parse_stored(first)
@@ -113,4 +116,4 @@ def span(first: str | None, last: str | None, since: datetime | None, until: dat
         high = min(until or now, now)
     else:
         high = parse_stored(last) + timedelta(seconds=1)
-    return (low, high) if high > low else None
+    return (max(low, high - MOST_CHARTED), high) if high > low else None

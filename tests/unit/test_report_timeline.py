@@ -55,6 +55,15 @@ def test_the_span_is_the_range_asked_for_never_past_now() -> None:
     assert span(None, None, since, None, NOW) is None
 
 
+def test_a_range_of_centuries_is_charted_over_its_last_ten_years() -> None:
+    first, last = "0002-01-01T00:00:00.000Z", "2025-03-12T17:00:00.000Z"
+    assert span(first, last, utc("0002-01-01 00:00:00"), None, NOW) == (NOW - timedelta(days=3660), NOW)
+    end = utc("2025-03-12 17:00:01")  # the last call's second
+    assert span(first, last, None, None, NOW) == (end - timedelta(days=3660), end)
+    ten_years = (NOW - timedelta(days=3660), NOW)
+    assert span(first, last, ten_years[0], None, NOW) == ten_years
+
+
 def report_charts(database: Path, since: str, until: str) -> dict[str, Chart]:
     filters = Filters(moment(since, NOW, MADRID), moment(until, NOW, MADRID, end=True), tz=MADRID,
                       tz_name="Europe/Madrid")
