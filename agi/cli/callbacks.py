@@ -63,7 +63,7 @@ def _since(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        return sql_time(moment(text, datetime.now(timezone.utc), system_zone()[0]))
+        return sql_time(moment(text, now(), system_zone()[0]))
     except TimeError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
 
