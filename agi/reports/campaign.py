@@ -18,8 +18,6 @@ from agi.reports.rollup_plan import NOT_PENDING, plan
 from agi.storage.call_measures import CAMPAIGN_SUMS
 
 CAMPAIGN_GROUPS = ("flow", "day", "hour")
-#: The schema version that brought the campaign rollups.
-CAMPAIGN_ROLLUPS_SINCE = 7
 #: The counts of each row, as summed (the talk is summed in milliseconds).
 _COUNTS = tuple(name for name in CAMPAIGN_SUMS if name != "talk_ms")
 CAMPAIGN_COLUMNS = (
@@ -51,7 +49,7 @@ def _sums(reader: CdrReader, filters: Filters, by: str) -> dict[Any, dict[str, i
     """The sums of ``CAMPAIGN_SUMS`` per key of ``by``: from the campaign
     rollups where they hold the legs (schema version 7 on), else from the
     calls (agi/reports/rollup_plan.py). Whole numbers: they add up exactly."""
-    route = plan(reader, filters, None, (by,), since_version=CAMPAIGN_ROLLUPS_SINCE)
+    route = plan(reader, filters, None, (by,))
     parts = [(part, q.CAMPAIGN) for part in route.raw]
     if route.rolled:
         parts.append((route.rolled, q.CAMPAIGN_ROLLED))

@@ -24,7 +24,7 @@ from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.errors import ReportError as ReportError  # where the reports have always found it
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import Thresholds
-from agi.storage.rollups import READ_STATE
+from agi.storage.rollups import COUNTED_BY, READ_STATE, counted_with
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
 if TYPE_CHECKING:
@@ -172,15 +172,13 @@ class CdrReader:
 
     def rollup_thresholds(self) -> Thresholds | None:
         """The thresholds the database's rollups were counted with; None
-        when the reader takes no rollups or the database has none."""
-        if not self.rollups:
-            return None
-        exists = ("SELECT to_regclass('call_rollups_state') IS NOT NULL" if self.dialect is POSTGRES else
-                  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'call_rollups_state'")
-        if not self.rows(exists)[0][0]:
+        when the reader takes no rollups, or the database has none counted
+        by this agiflow's definitions (``COUNTED_BY``; none below schema
+        version 7, whose pending quarter hours were elsewhere)."""
+        if not self.rollups or self.schema_version() < COUNTED_BY:
             return None
         found = self.rows(READ_STATE)
-        return Thresholds(float(found[0][0]), float(found[0][1])) if found else None
+        return counted_with(found[0] if found else None)
 
     def schema_version(self) -> int:
         """The database's schema version (agi/storage/migrations.py); 0 when it has none."""

@@ -12,8 +12,8 @@ an hour, the whole hours none of whose quarter hours is pending are read
 from the hourly rollups, a fifth of the rows.
 
 The calls answer alone when the reader was opened without rollups, the
-database has none yet (or, for a count whose rollups a later schema
-version brought, is older than that version) or counted them with other thresholds than the
+database has none counted by this agiflow's definitions (none below
+schema version 7) or counted them with other thresholds than the
 report's (for a report that counts with thresholds), the report is
 about one caller (``--caller``), the report groups by a time of day in a
 zone whose offset is no whole number of quarter hours (or changes between
@@ -41,12 +41,12 @@ TIME_DIMENSIONS = frozenset({"day", "weekday", "hour", "interval15", "interval30
 #: Past this many runs of pending quarter hours, one read of the calls is simpler.
 MAX_PENDING_RUNS = 50
 #: The rollups' part of a query leaves the pending quarter hours out.
-NOT_PENDING = (" AND c.started_at NOT IN (SELECT bucket FROM call_rollups_pending "
+NOT_PENDING = (" AND c.started_at NOT IN (SELECT bucket FROM rollups_pending "
                "WHERE bucket >= :since AND bucket < :until)")
 #: The hourly rollups' part leaves out the hours with a pending quarter hour...
-NOT_PENDING_HOURS = (f" AND c.started_at NOT IN (SELECT {hour_sql('bucket')} FROM call_rollups_pending "
+NOT_PENDING_HOURS = (f" AND c.started_at NOT IN (SELECT {hour_sql('bucket')} FROM rollups_pending "
                      "WHERE bucket >= :since AND bucket < :until)")
-PENDING_IN = ("SELECT bucket FROM call_rollups_pending WHERE bucket >= :since AND bucket < :until "
+PENDING_IN = ("SELECT bucket FROM rollups_pending WHERE bucket >= :since AND bucket < :until "
               "ORDER BY bucket")
 _QUARTER_SECONDS, _HOUR_SECONDS = int(QUARTER.total_seconds()), 3600
 
@@ -74,17 +74,13 @@ class Plan:
 
 
 def plan(reader: CdrReader, filters: Filters, thresholds: Thresholds | None, by: Sequence[str],
-         hourly: bool = False, since_version: int = 0) -> Plan:
+         hourly: bool = False) -> Plan:
     """How to count the calls ``filters`` select, grouped by ``by``, with
     ``thresholds`` (None: counts that take none). ``hourly``: the hourly
-    rollups hold what the count needs, where the zone allows.
-    ``since_version``: the schema version that brought the rollups the
-    count reads; an older database is read from the calls."""
+    rollups hold what the count needs, where the zone allows."""
     calls_only = Plan(None, (filters,))
     counted_with = reader.rollup_thresholds()
     if filters.caller or counted_with is None or (thresholds is not None and counted_with != thresholds):
-        return calls_only
-    if since_version and reader.schema_version() < since_version:
         return calls_only
     first, last = reader.rows(q.TIME_SPAN)[0]
     if first is None:

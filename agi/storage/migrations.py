@@ -85,10 +85,21 @@ def _sqlite_v6(conn: sqlite3.Connection) -> None:
 
 
 def _sqlite_v7(conn: sqlite3.Connection) -> None:
-    """The campaign rollups: version 1's step creates the table; the step
-    triggers are made anew to fire for schedule steps too; the rollups are
-    counted again (see FORGET_ROLLUP_COUNTS), which fills the new table."""
-    for statement in (*rollups.CAMPAIGN.create(postgres=False), *rollups.SQLITE_DROP_STEP_TRIGGERS,
+    """The campaign rollups (version 1's step creates their table and
+    ``rollups_pending``): what the rollups were counted by is kept
+    (``counted_by``); the pending quarter hours move to ``rollups_pending``
+    (see OLD_PENDING_VIEW), the triggers are made anew to mark it, and for
+    schedule steps too; the rollups are counted again (see
+    FORGET_ROLLUP_COUNTS), which fills the new table."""
+    if "counted_by" not in {row[1] for row in conn.execute("PRAGMA table_info(call_rollups_state)")}:
+        conn.execute("ALTER TABLE call_rollups_state ADD COLUMN counted_by INTEGER")
+    old = conn.execute("SELECT type FROM sqlite_master WHERE name = 'call_rollups_pending'").fetchone()
+    for statement in rollups.SQLITE_DROP_TRIGGERS:
+        conn.execute(statement)
+    if old is not None and old[0] == "table":
+        conn.execute("INSERT OR IGNORE INTO rollups_pending (bucket) SELECT bucket FROM call_rollups_pending")
+        conn.execute("DROP TABLE call_rollups_pending")
+    for statement in ("DROP VIEW IF EXISTS call_rollups_pending", rollups.OLD_PENDING_VIEW, *rollups.SQLITE_TRIGGERS,
                       *rollups.SQLITE_STEP_TRIGGERS, FORGET_ROLLUP_COUNTS):
         conn.execute(statement)
 
@@ -98,9 +109,19 @@ def _sqlite_v7(conn: sqlite3.Connection) -> None:
 #: with makes reports read the calls until the next roll counts them all again.
 FORGET_ROLLUP_COUNTS = "DELETE FROM call_rollups_state"
 
-#: PostgreSQL's version 7: the campaign rollups, the step trigger function
-#: that also marks schedule steps, and the rollups counted again.
-POSTGRES_V7 = (*rollups.CAMPAIGN.create(postgres=True), rollups.POSTGRES_STEP_FUNCTION, FORGET_ROLLUP_COUNTS)
+#: PostgreSQL's version 7: the campaign rollups; ``counted_by``; the pending quarter hours
+#: moved to ``rollups_pending`` (see OLD_PENDING_VIEW); the trigger functions
+#: made anew to mark it, and for schedule steps too; the rollups counted again.
+POSTGRES_V7 = (
+    *rollups.tables(postgres=True),
+    "ALTER TABLE call_rollups_state ADD COLUMN IF NOT EXISTS counted_by INTEGER",
+    "DO $do$ BEGIN IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('call_rollups_pending')) = 'r' THEN "
+    "INSERT INTO rollups_pending (bucket) SELECT bucket FROM call_rollups_pending ON CONFLICT DO NOTHING; "
+    "DROP TABLE call_rollups_pending; END IF; END $do$",
+    rollups.OLD_PENDING_VIEW.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"),
+    *rollups.POSTGRES_TRIGGERS,
+    FORGET_ROLLUP_COUNTS,
+)
 
 #: PostgreSQL's version 5.
 POSTGRES_V5 = (

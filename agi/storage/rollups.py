@@ -17,14 +17,21 @@ The tables, on both backends:
   hour × flow × flow version; ``call_rollups_hourly``: ``call_rollups`` summed
   per hour without agent and status (a fifth of the rows), recomputed
   from the quarter hours of every hour a roll touches.
-- ``call_rollups_pending``: the quarter hours whose calls changed since
+- ``rollups_pending``: the quarter hours whose calls changed since
   they were rolled up. Triggers on ``calls`` add a call's quarter hour
   whenever a row is inserted, updated or deleted, whoever writes it (the
   server, ``agiflow-agi``, ``db copy``, ``report import-queue-log``), and
   triggers on ``call_steps`` when a menu or schedule step is written or
-  deleted.
+  deleted. Until schema version 7 it was the table
+  ``call_rollups_pending``; that name is now a view that reads it and takes
+  no write (``OLD_PENDING_VIEW``), so that an older agiflow still running
+  beside a newer one during an upgrade reads the rollups but cannot roll
+  them: they are counted only by the newer definitions.
 - ``call_rollups_state``: the thresholds (short abandon, service level)
-  the rollups were counted with. None yet: nothing is rolled up.
+  the rollups were counted with, and the definitions (``counted_by``:
+  ``COUNTED_BY``). None yet: nothing is rolled up. A roll leaves rollups
+  counted by newer definitions to the newer agiflow, and counts again
+  those counted by older ones.
 
 Every rollup table is rolled in the same transaction as the others.
 
@@ -176,10 +183,10 @@ def tables(postgres: bool) -> tuple[str, ...]:
     return (
         *(statement for rollup in ROLLUPS for statement in rollup.create(postgres)),
         *_hourly_table(postgres),
-        f"CREATE TABLE IF NOT EXISTS call_rollups_pending (bucket {text} PRIMARY KEY)"
+        f"CREATE TABLE IF NOT EXISTS rollups_pending (bucket {text} PRIMARY KEY)"
         + ("" if postgres else " WITHOUT ROWID"),
         f"CREATE TABLE IF NOT EXISTS call_rollups_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
-        f"short_abandon {real} NOT NULL, service_level {real} NOT NULL)",
+        f"short_abandon {real} NOT NULL, service_level {real} NOT NULL, counted_by INTEGER)",
     )
 
 
@@ -210,7 +217,7 @@ ROLL_HOURLY = (f"INSERT INTO call_rollups_hourly (started_at, {', '.join(HOURLY_
 def _mark(row: str, sqlite: bool) -> str:
     verb = "INSERT OR IGNORE INTO" if sqlite else "INSERT INTO"
     tail = "" if sqlite else " ON CONFLICT DO NOTHING"
-    return f"{verb} call_rollups_pending (bucket) VALUES ({bucket_sql(row + '.started_at')}){tail};"
+    return f"{verb} rollups_pending (bucket) VALUES ({bucket_sql(row + '.started_at')}){tail};"
 
 
 #: SQLite: a trigger per change of ``calls`` marks the call's quarter hour pending.
@@ -226,20 +233,21 @@ _STEP_TYPES = f"({', '.join(repr(kind) for kind in ROLLED_STEP_TYPES)})"
 #: quarter hour (``ivr_rollups``, ``campaign_rollups``); steps are never updated.
 SQLITE_STEP_TRIGGERS = tuple(
     f"CREATE TRIGGER IF NOT EXISTS call_steps_rollup_{event.lower()} AFTER {event} ON call_steps "
-    f"WHEN {row}.type IN {_STEP_TYPES} BEGIN INSERT OR IGNORE INTO call_rollups_pending (bucket) "
+    f"WHEN {row}.type IN {_STEP_TYPES} BEGIN INSERT OR IGNORE INTO rollups_pending (bucket) "
     f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = {row}.call; END"
     for event, row in (("INSERT", "NEW"), ("DELETE", "OLD")))
-#: SQLite: the step triggers of versions 5 and 6 (menu steps only) dropped,
-#: so that ``SQLITE_STEP_TRIGGERS`` creates them anew (schema version 7).
-SQLITE_DROP_STEP_TRIGGERS = tuple(f"DROP TRIGGER IF EXISTS call_steps_rollup_{event}"
-                                  for event in ("insert", "delete"))
+#: SQLite: the triggers of versions 5 and 6 (which marked ``call_rollups_pending``,
+#: and menu steps only) dropped, so that the ones above are created anew (version 7).
+SQLITE_DROP_TRIGGERS = tuple(f"DROP TRIGGER IF EXISTS {name}" for name in (
+    "calls_rollup_insert", "calls_rollup_update", "calls_rollup_delete",
+    "call_steps_rollup_insert", "call_steps_rollup_delete"))
 #: PostgreSQL: a menu or schedule step written or deleted marks its call's
 #: quarter hour (replaced by schema version 7, which added schedule steps).
 POSTGRES_STEP_FUNCTION = (
     "CREATE OR REPLACE FUNCTION agiflow_step_rollup_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
-    f"IF TG_OP = 'INSERT' AND NEW.type IN {_STEP_TYPES} THEN INSERT INTO call_rollups_pending (bucket) "
+    f"IF TG_OP = 'INSERT' AND NEW.type IN {_STEP_TYPES} THEN INSERT INTO rollups_pending (bucket) "
     f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = NEW.call ON CONFLICT DO NOTHING; END IF; "
-    f"IF TG_OP = 'DELETE' AND OLD.type IN {_STEP_TYPES} THEN INSERT INTO call_rollups_pending (bucket) "
+    f"IF TG_OP = 'DELETE' AND OLD.type IN {_STEP_TYPES} THEN INSERT INTO rollups_pending (bucket) "
     f"SELECT {bucket_sql('c.started_at')} FROM calls c WHERE c.id = OLD.call ON CONFLICT DO NOTHING; END IF; "
     "RETURN NULL; END $fn$")
 #: PostgreSQL: the same as SQLite's triggers, through trigger functions.
@@ -257,17 +265,26 @@ POSTGRES_TRIGGERS = (
     "FOR EACH ROW EXECUTE FUNCTION agiflow_step_rollup_pending()",
 )
 
-CLEAR_BUCKET = "DELETE FROM call_rollups_pending WHERE bucket = :bucket"
-PENDING_BEFORE = "SELECT bucket FROM call_rollups_pending WHERE bucket < :before ORDER BY bucket LIMIT :limit"
-COUNT_PENDING = "SELECT count(*) FROM call_rollups_pending"
-READ_STATE = "SELECT short_abandon, service_level FROM call_rollups_state"
+#: The name the pending quarter hours had until version 7, as a view: older
+#: agiflow versions read through it, and their rolls, which delete from it,
+#: fail and change nothing (SQLite writes no view; PostgreSQL none with DISTINCT).
+OLD_PENDING_VIEW = "CREATE VIEW call_rollups_pending AS SELECT DISTINCT bucket FROM rollups_pending"
+
+CLEAR_BUCKET = "DELETE FROM rollups_pending WHERE bucket = :bucket"
+PENDING_BEFORE = "SELECT bucket FROM rollups_pending WHERE bucket < :before ORDER BY bucket LIMIT :limit"
+COUNT_PENDING = "SELECT count(*) FROM rollups_pending"
+#: The schema version whose definitions these rollups count: a version that
+#: changes what any rollup counts raises it (agi/storage/migrations.py).
+COUNTED_BY = 7
+READ_STATE = "SELECT short_abandon, service_level, counted_by FROM call_rollups_state"
 #: Forget every rollup and mark every quarter hour that has calls pending.
 RESET = (
     *(f"DELETE FROM {table}" for table in (*(rollup.table for rollup in ROLLUPS), "call_rollups_hourly")),
-    "DELETE FROM call_rollups_pending",
-    f"INSERT INTO call_rollups_pending (bucket) SELECT DISTINCT {bucket_sql('started_at')} FROM calls",
+    "DELETE FROM rollups_pending",
+    f"INSERT INTO rollups_pending (bucket) SELECT DISTINCT {bucket_sql('started_at')} FROM calls",
     "DELETE FROM call_rollups_state",
-    "INSERT INTO call_rollups_state (id, short_abandon, service_level) VALUES (1, :short_abandon, :service_level)",
+    "INSERT INTO call_rollups_state (id, short_abandon, service_level, counted_by) "
+    f"VALUES (1, :short_abandon, :service_level, {COUNTED_BY})",
 )
 #: PostgreSQL: wait for the call writes in flight, then keep new ones and
 #: other servers' rolls out until the roll commits; give up this round
@@ -301,28 +318,40 @@ def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
 
 
 def state(conn: Any) -> Thresholds | None:
-    """The thresholds the rollups were counted with; None before the first roll."""
-    row = conn.execute(READ_STATE).fetchone()
-    return None if row is None else Thresholds(float(row[0]), float(row[1]))
+    """The thresholds the rollups were counted with; None before the first
+    roll, or when other definitions than ``COUNTED_BY`` counted them."""
+    return counted_with(conn.execute(READ_STATE).fetchone())
+
+
+def counted_with(row: Any) -> Thresholds | None:
+    """The thresholds of a row of ``READ_STATE`` (or None), when it says
+    the rollups were counted by ``COUNTED_BY``; else None."""
+    if row is None or row[2] != COUNTED_BY:
+        return None
+    return Thresholds(float(row[0]), float(row[1]))
 
 
 def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime, limit: int = 96,
          rebuild: bool = False) -> tuple[int, int]:
     """Recompute up to ``limit`` pending quarter hours that start before
     ``before``, oldest first, in one transaction on ``conn`` (autocommit,
-    either backend). When the rollups were counted with other thresholds,
-    or ``rebuild``, every rollup is forgotten first and every quarter hour
-    with calls becomes pending. Returns (quarter hours rolled, still pending)."""
+    either backend). When the rollups were counted with other thresholds
+    or older definitions, or ``rebuild``, every rollup is forgotten first
+    and every quarter hour with calls becomes pending; when newer
+    definitions counted them (a newer agiflow beside this one), nothing is
+    rolled. Returns (quarter hours rolled, still pending)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if postgres:
             for statement in POSTGRES_LOCK:
                 conn.execute(statement)
-        if rebuild or state(conn) != thresholds:
+        found = conn.execute(READ_STATE).fetchone()
+        newer = found is not None and (found[2] or 0) > COUNTED_BY
+        if not newer and (rebuild or counted_with(found) != thresholds):
             for statement in RESET:
                 conn.execute(statement, thresholds.params())
         params: dict[str, Any] = {"before": stamp(before), "limit": limit}
-        buckets = [row[0] for row in conn.execute(PENDING_BEFORE, params).fetchall()]
+        buckets = [] if newer else [row[0] for row in conn.execute(PENDING_BEFORE, params).fetchall()]
         for low, high in runs(buckets):
             span = {"low": low, "high": high}
             for rollup in ROLLUPS:

@@ -5,16 +5,18 @@ before version 7 is read from the calls until it is upgraded and rolled."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 import pytest
 from support import table_rows
 from support.cdr_builder import CdrBuilder, utc
 
 from agi.db.location import Database, PostgresUrl
 from agi.reports import run_report
-from agi.reports.campaign import CAMPAIGN_GROUPS, CAMPAIGN_ROLLUPS_SINCE
+from agi.reports.campaign import CAMPAIGN_GROUPS
 from agi.reports.db import CdrReader
 from agi.reports.model import Filters
 from agi.reports.render import render
@@ -73,7 +75,7 @@ def legs(database: Database) -> Database:
 
 def route(database: Database, filters: Filters, by: str = "flow") -> Plan:
     with CdrReader(database) as reader, reader.snapshot():
-        return plan(reader, filters, None, (by,), since_version=CAMPAIGN_ROLLUPS_SINCE)
+        return plan(reader, filters, None, (by,))
 
 
 def same_both_ways(database: Database, filters: Filters, by: str) -> list[dict[str, Any]]:
@@ -174,23 +176,28 @@ def test_every_format_is_the_same_with_and_without_the_campaign_rollups(legs: Da
 
 
 def _as_version_6(database: Database) -> None:
-    """Take a database back to what version 6 left: no campaign rollups,
-    step triggers for menu steps only."""
-    menu_only = ("IN ('menu', 'schedule')", "= 'menu'")
+    """Take a database back to what version 6 left: no campaign rollups, the
+    pending quarter hours in the table ``call_rollups_pending``, step
+    triggers for menu steps only."""
+    def old(statement: str) -> str:
+        return statement.replace("IN ('menu', 'schedule')", "= 'menu'").replace(" rollups_pending", " call_rollups_pending")
     if isinstance(database, PostgresUrl):
-        statements: tuple[str, ...] = (rollups.POSTGRES_STEP_FUNCTION.replace(*menu_only),)
+        statements: tuple[str, ...] = (*map(old, rollups.POSTGRES_TRIGGERS),)
     else:
-        statements = (*rollups.SQLITE_DROP_STEP_TRIGGERS,
-                      *(trigger.replace(*menu_only) for trigger in rollups.SQLITE_STEP_TRIGGERS))
-    for statement in ("DROP TABLE campaign_rollups", *statements, "DELETE FROM agiflow_schema WHERE version = 7"):
+        statements = (*rollups.SQLITE_DROP_TRIGGERS,
+                      *map(old, (*rollups.SQLITE_TRIGGERS, *rollups.SQLITE_STEP_TRIGGERS)))
+    for statement in ("DROP TABLE campaign_rollups", "DROP VIEW call_rollups_pending",
+                      "ALTER TABLE call_rollups_state DROP COLUMN counted_by",
+                      "ALTER TABLE rollups_pending RENAME TO call_rollups_pending", *statements,
+                      "DELETE FROM agiflow_schema WHERE version = 7"):
         table_rows.execute(database, statement)
 
 
 def test_a_version_6_database_reads_the_calls_until_upgraded_and_counted_again(legs: Database) -> None:
     _as_version_6(legs)
     with CdrReader(legs) as reader, reader.snapshot():
-        assert reader.schema_version() == 6 and reader.rollup_thresholds() == DEFAULT_THRESHOLDS
-    assert route(legs, Filters()) == Plan(None, (Filters(),))  # the other rollups serve; not the campaign's
+        assert reader.schema_version() == 6 and reader.rollup_thresholds() is None
+    assert route(legs, Filters()) == Plan(None, (Filters(),))
     reports = [same_both_ways(legs, Filters(), by) for by in CAMPAIGN_GROUPS]
     assert [m.version for m in upgrade(legs)] == [7]
     with CdrReader(legs) as reader, reader.snapshot():
@@ -205,3 +212,47 @@ def test_a_version_6_database_reads_the_calls_until_upgraded_and_counted_again(l
     table_rows.execute(legs, "INSERT INTO call_steps (call, seq, flow, step, type, outcome, details) "
                              "VALUES (:call, 1, 'campaign', 'hours', 'schedule', 'open', '{}')", {"call": leg["id"]})
     assert route(legs, Filters()).raw != ()  # the upgraded trigger marks schedule steps
+
+
+#: What an agiflow of schema version 6, still running beside an upgraded
+#: one, runs to roll the rollups: to count them all again, and to mark a
+#: quarter hour rolled.
+VERSION_6_ROLL = ("DELETE FROM call_rollups_pending",
+                  "INSERT INTO call_rollups_pending (bucket) SELECT DISTINCT started_at FROM calls",
+                  "DELETE FROM call_rollups_pending WHERE bucket = '2025-03-30T09:15:00.000Z'")
+
+
+def test_an_older_agiflow_beside_an_upgraded_one_reads_what_is_pending_but_cannot_roll(legs: Database) -> None:
+    _as_version_6(legs)
+    table_rows.execute(legs, "INSERT INTO call_rollups_pending (bucket) VALUES ('2025-03-30T09:15:00.000Z')")
+    upgrade(legs)
+    def pending(table: str) -> list[str]:
+        return sorted(row["bucket"] for row in table_rows.select(legs, f"SELECT bucket FROM {table}"))
+    before = pending("rollups_pending")
+    assert "2025-03-30T09:15:00.000Z" in before and pending("call_rollups_pending") == before
+    for statement in VERSION_6_ROLL:
+        with pytest.raises((sqlite3.Error, psycopg.Error)):
+            table_rows.execute(legs, statement)
+    assert pending("rollups_pending") == before
+    assert roll_database(legs, DEFAULT_THRESHOLDS, now=LATER)[1] == 0  # the upgraded agiflow rolls
+    assert table_rows.select(legs, "SELECT count(*) AS n FROM call_rollups_pending") == [{"n": 0}]
+
+
+
+def test_rollups_counted_by_newer_definitions_are_left_to_them_and_older_ones_counted_again(legs: Database) -> None:
+    with CdrReader(legs) as reader, reader.snapshot():
+        assert reader.rollup_thresholds() == DEFAULT_THRESHOLDS
+    table_rows.execute(legs, "UPDATE calls SET talk_time = 1 WHERE direction = 'outbound'")  # every quarter pending
+    table_rows.execute(legs, f"UPDATE call_rollups_state SET counted_by = {rollups.COUNTED_BY + 1}")
+    pending = table_rows.select(legs, "SELECT count(*) AS n FROM rollups_pending")[0]["n"]
+    assert pending > 100
+    assert roll_database(legs, DEFAULT_THRESHOLDS, now=LATER) == (0, pending)  # a newer agiflow counts them
+    with CdrReader(legs) as reader, reader.snapshot():
+        assert reader.rollup_thresholds() is None  # nor read by this one
+    table_rows.execute(legs, f"UPDATE call_rollups_state SET counted_by = {rollups.COUNTED_BY - 1}")
+    rolled, left = roll_database(legs, DEFAULT_THRESHOLDS, now=LATER)
+    assert rolled > pending and left == 0  # every quarter hour with calls counted again
+    assert table_rows.select(legs, "SELECT counted_by FROM call_rollups_state") == [{"counted_by": rollups.COUNTED_BY}]
+    assert route(legs, Filters()).raw == ()
+    for by in CAMPAIGN_GROUPS:
+        same_both_ways(legs, Filters(), by)

@@ -296,7 +296,7 @@ def test_the_server_rolls_up_as_calls_end(database: Database) -> None:
         store.call_ended(key, {"status": "completed", "queue": "sales", "queue_status": "ANSWERED",
                                "queue_wait": 3.5, "talk_time": 42.0, "duration": 50.0})
     deadline = time.monotonic() + 10
-    while table_rows.select(database, "SELECT count(*) AS n FROM call_rollups_pending") != [{"n": 0}]:
+    while table_rows.select(database, "SELECT count(*) AS n FROM rollups_pending") != [{"n": 0}]:
         assert time.monotonic() < deadline, "the writer did not roll up"
         time.sleep(0.05)
     assert store.close()
@@ -368,7 +368,7 @@ def test_hand_written_start_times_never_stop_the_rollups_or_the_cdr_writer(datab
          "status": "completed", "direction": "inbound"} for n, text in enumerate(HAND_WRITTEN)])
     rolled, pending = roll_database(database, DEFAULT_THRESHOLDS, now=LATER)  # returns: no endless roll
     assert rolled > 0
-    left = {row["bucket"] for row in table_rows.select(database, "SELECT bucket FROM call_rollups_pending")}
+    left = {row["bucket"] for row in table_rows.select(database, "SELECT bucket FROM rollups_pending")}
     assert pending == len(left) and left == {"garbage00:00.000Z"}  # sorts after every time: never due
     later = LATER.timestamp()
     store = CdrStore(database, rollups=DEFAULT_THRESHOLDS, roll_every=0.05, clock=lambda: later)
