@@ -317,12 +317,6 @@ def runs(buckets: list[str]) -> Iterator[tuple[str, str]]:
         yield stamp(low), stamp(high)
 
 
-def state(conn: Any) -> Thresholds | None:
-    """The thresholds the rollups were counted with; None before the first
-    roll, or when other definitions than ``COUNTED_BY`` counted them."""
-    return counted_with(conn.execute(READ_STATE).fetchone())
-
-
 def counted_with(row: Any) -> Thresholds | None:
     """The thresholds of a row of ``READ_STATE`` (or None), when it says
     the rollups were counted by ``COUNTED_BY``; else None."""
