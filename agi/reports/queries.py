@@ -48,6 +48,8 @@ GROUPS = {
 }
 #: Calls of one direction (``--direction``-like selections of aggregate()).
 DIRECTIONS = {"inbound": m.INBOUND, "outbound": m.OUTBOUND}
+#: The call has ended (a running call is counted by no measure).
+FINISHED = m.FINISHED
 
 #: The sums aggregate() gives for every group (agi/storage/call_measures.py).
 SUMS = m.SUMS

@@ -20,6 +20,9 @@ from agi.reports.db import CdrReader
 from agi.reports.model import Filters, Report
 from agi.reports.percent import percent
 from agi.reports.timerange import zone
+from agi.storage.call_measures import DEFAULT_THRESHOLDS
+from agi.storage.migrations import upgrade
+from agi.storage.rollups import roll_database
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
 MADRID = zone("Europe/Madrid")
@@ -241,3 +244,21 @@ def test_percentages_of_counts_are_the_exact_ratio_rounded_halves_up() -> None:
     pairs += [(10**12 + 5, 2 * 10**13), (1, 2000), (3, 2000), (7, 16)]
     assert [percent(part, whole) for part, whole in pairs] == [exact(part, whole) for part, whole in pairs]
     assert (percent(1.0, 16), percent(0.5, 1), percent(True, 2)) == (6.3, 50.0, 50.0)
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["calls", "rollups"])
+def test_inbound_leaves_running_calls_out_of_its_rows(cdr: CdrBuilder, rolled: bool) -> None:
+    cdr.add("2025-03-10 11:00:00", flow="lonely", status="in_progress", duration=None)  # the flow's only call
+    cdr.add("2025-03-10 12:00:00", status="in_progress", duration=None, flow_version="15cd46f76111")
+    cdr.add("2025-03-10 11:30:00", status="caller_hangup", flow_version="15cd46f76111")
+    cdr.close()
+    if rolled:
+        upgrade(cdr.path)
+        roll_database(cdr.path, DEFAULT_THRESHOLDS, now=NOW)
+    assert "lonely" not in by_key(run(cdr, "inbound", by="flow"))
+    assert "lonely" in by_key(run(cdr, "summary", by="flow"))  # summary counts every call
+    intervals = {row["key"].strftime("%H:%M") for row in run(cdr, "inbound", by="interval15").rows}
+    assert "13:00" not in intervals and "12:30" in intervals  # Madrid times: running call 14 is alone at 11:00
+    assert "11:00" not in intervals
+    version = by_key(run(cdr, "inbound", by="version"))["support@15cd46f76111"]
+    assert version["last"].strftime("%H:%M") == "12:30"  # the running call of 13:00 is left out
