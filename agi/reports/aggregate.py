@@ -212,8 +212,13 @@ class _Keys:
         if self.name == "weekday":
             return WEEKDAYS[int(value) - 1]
         day, minute, seconds = str(value).split(" ")  # 2025-03-10 09:15 3600
-        offset = timezone(timedelta(seconds=int(seconds)))
-        return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(self.tz)
+        start = datetime.fromisoformat(f"{day} {minute}")
+        fixed = start.replace(tzinfo=timezone(timedelta(seconds=int(seconds))))
+        zoned = fixed.astimezone(self.tz)
+        # Where the clocks go back by less than the interval (Lord Howe: 30 minutes),
+        # the repeated part of an hour starts at a wall time the zone showed before,
+        # with the other offset: keep the local start and the offset of its calls.
+        return zoned if zoned.replace(tzinfo=None) == start else fixed
 
 
 _MISSING = object()

@@ -190,6 +190,28 @@ def test_intervals_keep_the_two_hours_of_the_night_the_clocks_go_back_apart(data
     assert hours["02"]["calls"] == 3  # the hour of the day counts both
 
 
+@pytest.mark.parametrize("rolled", [False, True], ids=["calls", "rollups"])
+def test_an_hour_whose_clocks_go_back_half_an_hour_keeps_its_local_start_each_time(database: Path,
+                                                                                  rolled: bool) -> None:
+    cdr = CdrBuilder(database)  # Lord Howe, 6 April 2025: 02:00 (UTC+11) becomes 01:30 (UTC+10:30)
+    cdr.add("2025-04-05 14:10:00")  # 01:10 +11
+    cdr.add("2025-04-05 14:40:00")  # 01:40 +11
+    cdr.add("2025-04-05 15:10:00")  # 01:40 +10:30: the half hour again
+    cdr.add("2025-04-05 15:40:00")  # 02:10 +10:30
+    cdr.close()
+    if rolled:
+        upgrade(cdr.path)
+        roll_database(cdr.path, DEFAULT_THRESHOLDS, now=NOW)
+    tz, name = zone("Australia/Lord_Howe")
+    report = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval60")
+    assert [(row["key"].isoformat(), row["calls"]) for row in report.rows] == [
+        ("2025-04-06T01:00:00+11:00", 2), ("2025-04-06T01:00:00+10:30", 1), ("2025-04-06T02:00:00+10:30", 1)]
+    halves = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval30")
+    assert [row["key"].isoformat() for row in halves.rows] == [
+        "2025-04-06T01:00:00+11:00", "2025-04-06T01:30:00+11:00", "2025-04-06T01:30:00+10:30",
+        "2025-04-06T02:00:00+10:30"]
+
+
 def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path) -> None:
     cdr = CdrBuilder(database)
     cdr.add("2025-03-10 03:40:00")  # 09:10 in Kolkata (UTC+5:30)
