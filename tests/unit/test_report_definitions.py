@@ -212,6 +212,16 @@ def test_an_hour_whose_clocks_go_back_half_an_hour_keeps_its_local_start_each_ti
         "2025-04-06T02:00:00+10:30"]
 
 
+def test_an_hour_whose_clocks_go_forward_half_an_hour_keeps_its_local_start(database: Path) -> None:
+    cdr = CdrBuilder(database)  # Lord Howe, 5 October 2025: 02:00 (UTC+10:30) becomes 02:30 (UTC+11)
+    cdr.add("2025-10-04 15:10:00")  # 01:40 +10:30
+    cdr.add("2025-10-04 15:40:00")  # 02:40 +11: the half hour left of the hour from 02:00
+    tz, name = zone("Australia/Lord_Howe")
+    report = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval60")
+    assert [row["key"].isoformat() for row in report.rows] == ["2025-10-05T01:00:00+10:30",
+                                                               "2025-10-05T02:00:00+11:00"]
+
+
 def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path) -> None:
     cdr = CdrBuilder(database)
     cdr.add("2025-03-10 03:40:00")  # 09:10 in Kolkata (UTC+5:30)
