@@ -3,9 +3,10 @@ and the ratios made from those sums (docs/reports.md#definitions).
 
 Interface, for every report that counts calls:
 
-- ``aggregate(reader, filters, by, thresholds, direction=None)`` returns a
-  list of ``Group``: the calls ``filters`` select (and, with ``direction``,
-  only ``inbound`` or only ``outbound`` ones) grouped by the dimensions
+- ``aggregate(reader, filters, by, thresholds, direction=None, finished=False)``
+  returns a list of ``Group``: the calls ``filters`` select (and, with
+  ``direction``, only ``inbound`` or only ``outbound`` ones; with
+  ``finished``, only the calls that have ended) grouped by the dimensions
   ``by`` (names from ``DIMENSIONS``; ``()`` makes one group of every call).
   ``Group.key`` has one value per dimension, in the order of ``by``;
   ``Group.sums`` has every name of ``SUMS``. A group with no call is
@@ -73,9 +74,9 @@ class Group:
 
 
 def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
-              direction: str | None = None) -> list[Group]:
+              direction: str | None = None, finished: bool = False) -> list[Group]:
     """The sums of ``SUMS`` per group of ``by`` over the calls ``filters``
-    (and ``direction``) select, counted with ``thresholds``: from the
+    (and ``direction``, and ``finished``: no running call) select, counted with ``thresholds``: from the
     rollups where they hold the calls, else from the calls table."""
     unknown = [name for name in by if name not in q.GROUPS]
     if unknown or (direction is not None and direction not in q.DIRECTIONS):
@@ -86,7 +87,7 @@ def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds
              *([(route.hours, HOURLY)] if route.hours else [])]
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for part, source in parts:
-        for key, sums in _read(reader, part, by, thresholds, direction, source):
+        for key, sums in _read(reader, part, by, thresholds, direction, finished, source):
             found.setdefault(key, []).append(sums)
     keys = [_Keys(name, filters) for name in by]
     groups = [Group(tuple(to_key(value) for to_key, value in zip(keys, key)),
@@ -111,9 +112,11 @@ class _Source:
     #: rather than by SQL for every row (the plan reads rollups only where
     #: the zone's offsets keep one interval per row).
     interval: str | None = None
+    #: The calls that have ended (the rollups' outcome tells running calls apart).
+    finished: str = "c.outcome <> 'in_progress'"
 
 
-CALLS = _Source("calls", q.GROUPS, q.SUMS)
+CALLS = _Source("calls", q.GROUPS, q.SUMS, finished=q.FINISHED)
 ROLLUPS = _Source("call_rollups", {**q.GROUPS, "outcome": "c.outcome"}, SUMMED_AGAIN, NOT_PENDING, "interval15")
 HOURLY = _Source("call_rollups_hourly", {**q.GROUPS, "outcome": "c.outcome"}, SUMMED_AGAIN, NOT_PENDING_HOURS,
                  "interval60")
@@ -122,13 +125,15 @@ NOT_HOURLY = frozenset({"agent", "status", "interval15", "interval30"})
 
 
 def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds, direction: str | None,
-          source: _Source) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+          finished: bool, source: _Source) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(key, sums) of each group of one part of the calls, from ``source``;
     the key as the query gives it (an interval with its offset: as
     datetimes, the two 02:00 of the night the clocks go back are equal)."""
     clause, params = q.where(filters, dialect=reader.dialect)
     if direction is not None:
         clause += f" AND {q.DIRECTIONS[direction]}"
+    if finished:
+        clause += f" AND {source.finished}"
     params.update(thresholds.params())
     parts = time_parts(reader, filters, params) if by else {}
     interval = source.interval if source.interval in by else None
@@ -209,8 +214,13 @@ class _Keys:
         if self.name == "weekday":
             return WEEKDAYS[int(value) - 1]
         day, minute, seconds = str(value).split(" ")  # 2025-03-10 09:15 3600
-        offset = timezone(timedelta(seconds=int(seconds)))
-        return datetime.fromisoformat(f"{day} {minute}").replace(tzinfo=offset).astimezone(self.tz)
+        start = datetime.fromisoformat(f"{day} {minute}")
+        fixed = start.replace(tzinfo=timezone(timedelta(seconds=int(seconds))))
+        zoned = fixed.astimezone(self.tz)
+        # Where the clocks go back by less than the interval (Lord Howe: 30 minutes),
+        # the repeated part of an hour starts at a wall time the zone showed before,
+        # with the other offset: keep the local start and the offset of its calls.
+        return zoned if zoned.replace(tzinfo=None) == start else fixed
 
 
 _MISSING = object()

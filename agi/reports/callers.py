@@ -213,11 +213,18 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
 
 def _figures(who: str, row: tuple[Any, ...]) -> dict[str, Any]:
     """One caller key's row of ``queries.TRACKING`` as the caller's figures."""
-    _, _, calls, answered, first_at, last_call, wait_s, max_wait_s, talk_s = row
+    _, _, calls, answered, first_at, last_call, wait_ms, max_wait_s, talk_ms = row
     last_at, call_id, outcome, flow = last_call.split(q.TRACKING_SEP, 3)
-    return {"caller": who, "calls": calls, "answered": answered, "wait_s": _ms(wait_s), "talk_s": _ms(talk_s),
+    return {"caller": who, "calls": calls, "answered": answered, "wait_s": _seconds(wait_ms),
+            "talk_s": _seconds(talk_ms),
             "first_at": first_at, "last_at": last_at, "last_outcome": outcome, "last_flow": flow or None,
             "max_wait_s": max_wait_s, "last_key": (last_at, call_id)}
+
+
+def _seconds(milliseconds: Any) -> float | None:
+    """A sum of whole milliseconds (each call's seconds rounded to the
+    millisecond, as every report sums them) in seconds."""
+    return None if milliseconds is None else _ms(float(milliseconds) / 1000)
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -66,7 +66,7 @@ def _sums(reader: CdrReader, filters: Filters, by: str) -> dict[Any, dict[str, i
 
 def _row(key: Any, sums: dict[str, int]) -> dict[str, Any]:
     row: dict[str, Any] = {"key": key, **{name: sums[name] for name in _COUNTS}}
-    row["talk_s"] = sums["talk_ms"] / 1000 if sums["talked"] else None
+    row["talk_s"] = sums["talk_ms"] / 1000  # 0 when no answered leg's talk time is known, as inbound's DUR
     row["asr_pct"] = percent(row["answered"], row["dialled"])
     row["acd_s"] = row["talk_s"] / row["talked"] if row["talked"] else None
     return row

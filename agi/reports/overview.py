@@ -105,7 +105,7 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     abandoned, ASR, service level, DUR, ACD, ASA, AHT) per flow, queue,
     agent or time."""
     _check_group(by, INBOUND_GROUPS)
-    groups = aggregate(reader, filters, (by,), thresholds, direction="inbound")
+    groups = aggregate(reader, filters, (by,), thresholds, direction="inbound", finished=True)
     rows = _order([_inbound_row(g.key[0], g.sums, filters) for g in groups], by, "offered")
     columns = (_key_column(by), Column("offered", "Offered", COUNT), Column("answered", "Answ.", COUNT),
                Column("abandoned", "Aband.", COUNT), Column("short_abandoned", "Short ab.", COUNT, table=False),

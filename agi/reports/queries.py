@@ -48,6 +48,8 @@ GROUPS = {
 }
 #: Calls of one direction (``--direction``-like selections of aggregate()).
 DIRECTIONS = {"inbound": m.INBOUND, "outbound": m.OUTBOUND}
+#: The call has ended (a running call is counted by no measure).
+FINISHED = m.FINISHED
 
 #: The sums aggregate() gives for every group (agi/storage/call_measures.py).
 SUMS = m.SUMS
@@ -137,7 +139,7 @@ TRACKING = f"""
 SELECT {CALLER_KEY}, count(*) AS calls,
        {count_if(m.ANSWERED)} AS answered, min(c.started_at) AS first_at,
        max(c.started_at || :sep || c.call_id || :sep || {OUTCOME} || :sep || coalesce(c.flow, '')) AS last_call,
-       sum({m.WAIT}) AS wait_s, max({m.WAIT}) AS max_wait_s, sum({m.TALK}) AS talk_s
+       {m.sum_ms(m.WAIT)} AS wait_ms, max({m.WAIT}) AS max_wait_s, {m.sum_ms(m.TALK)} AS talk_ms
 FROM calls c
 WHERE {{where}} AND {m.INBOUND}
 GROUP BY 1, 2"""

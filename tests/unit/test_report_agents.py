@@ -72,6 +72,22 @@ def test_agents_leave_out_outbound_legs_running_calls_and_calls_nobody_answered(
     assert sum(row["answered"] for row in run(cdr, "agents").rows) == 6
 
 
+def test_an_overflow_dial_after_a_queue_counts_under_that_queue_as_inbound_by_queue_does(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-10 08:00:00", queue="sales", queue_status="ANSWERED", queue_wait=5, talk_time=90, agent="Ana")
+    cdr.add("2025-03-10 08:10:00", queue="sales", queue_status="TIMEOUT", queue_wait=60, dialled="PJSIP/op",
+            dial_status="ANSWER", ring_time=4, talk_time=50, agent="PJSIP/op")  # the overflow: its wait is the 60 s queued
+    cdr.add("2025-03-10 08:20:00", queue="sales", queue_status="FULL", queue_wait=0.5, dialled="PJSIP/op",
+            dial_status="ANSWER", ring_time=6, talk_time=30, agent="PJSIP/op")
+    cdr.add("2025-03-10 08:30:00", dialled="PJSIP/op", dial_status="ANSWER", ring_time=2, talk_time=10,
+            agent="PJSIP/op")  # a dial alone
+    cdr.close()
+    assert rows(run(cdr, "agents"), "agent", "queue", "answered", "share_pct", "asa_s") == [
+        ("Ana", "sales", 1, 33.3, 5), ("PJSIP/op", "sales", 2, 66.7, 33), ("PJSIP/op", None, 1, 100.0, 2)]
+    by_queue = {row["key"]: row["answered"] for row in run(cdr, "inbound", by="queue").rows}
+    assert by_queue == {"sales": 3, None: 1}
+
+
 def test_agents_chart_the_answered_calls_of_each_agent_busiest_first(cdr: CdrBuilder) -> None:
     [chart] = run(cdr, "agents", charts=True).charts
     assert dict(zip(chart.labels, chart.values)) == {"Ana": 3, "Luis": 1, "PJSIP/100": 1, "-": 1}

@@ -242,3 +242,14 @@ def test_waits_add_up_to_the_millisecond_whatever_order_the_database_adds_them_i
     cdr.add("2025-03-10 09:00:00", caller="0034611000001", queue="sales", queue_status="ABANDONED", queue_wait=0.7)
     (row,) = run(cdr, "tracking", since="2025-03-10").rows
     assert row["wait_s"] == 61.2
+
+
+def test_tracking_sums_each_calls_seconds_in_whole_milliseconds_as_inbound_does(cdr: CdrBuilder) -> None:
+    for second in range(7):  # 7 x 33.333 s = 233.331 s; the exact 233.3331 s would show 233.333
+        cdr.add(f"2025-03-10 08:00:0{second}", caller="+34611000002", caller_e164="+34611000002", queue="sales",
+                queue_status="ANSWERED", queue_wait=1.0004, talk_time=33.3333)
+    (row,) = run(cdr, "tracking", since="2025-03-10").rows
+    totals = run(cdr, "inbound", since="2025-03-10").totals
+    assert totals is not None
+    assert row["talk_s"] == totals["dur_s"] == 233.331
+    assert row["wait_s"] == 7.0  # each wait is 1.000 s to the millisecond

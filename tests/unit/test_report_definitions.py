@@ -20,6 +20,9 @@ from agi.reports.db import CdrReader
 from agi.reports.model import Filters, Report
 from agi.reports.percent import percent
 from agi.reports.timerange import zone
+from agi.storage.call_measures import DEFAULT_THRESHOLDS
+from agi.storage.migrations import upgrade
+from agi.storage.rollups import roll_database
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
 MADRID = zone("Europe/Madrid")
@@ -187,6 +190,38 @@ def test_intervals_keep_the_two_hours_of_the_night_the_clocks_go_back_apart(data
     assert hours["02"]["calls"] == 3  # the hour of the day counts both
 
 
+@pytest.mark.parametrize("rolled", [False, True], ids=["calls", "rollups"])
+def test_an_hour_whose_clocks_go_back_half_an_hour_keeps_its_local_start_each_time(database: Path,
+                                                                                  rolled: bool) -> None:
+    cdr = CdrBuilder(database)  # Lord Howe, 6 April 2025: 02:00 (UTC+11) becomes 01:30 (UTC+10:30)
+    cdr.add("2025-04-05 14:10:00")  # 01:10 +11
+    cdr.add("2025-04-05 14:40:00")  # 01:40 +11
+    cdr.add("2025-04-05 15:10:00")  # 01:40 +10:30: the half hour again
+    cdr.add("2025-04-05 15:40:00")  # 02:10 +10:30
+    cdr.close()
+    if rolled:
+        upgrade(cdr.path)
+        roll_database(cdr.path, DEFAULT_THRESHOLDS, now=NOW)
+    tz, name = zone("Australia/Lord_Howe")
+    report = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval60")
+    assert [(row["key"].isoformat(), row["calls"]) for row in report.rows] == [
+        ("2025-04-06T01:00:00+11:00", 2), ("2025-04-06T01:00:00+10:30", 1), ("2025-04-06T02:00:00+10:30", 1)]
+    halves = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval30")
+    assert [row["key"].isoformat() for row in halves.rows] == [
+        "2025-04-06T01:00:00+11:00", "2025-04-06T01:30:00+11:00", "2025-04-06T01:30:00+10:30",
+        "2025-04-06T02:00:00+10:30"]
+
+
+def test_an_hour_whose_clocks_go_forward_half_an_hour_keeps_its_local_start(database: Path) -> None:
+    cdr = CdrBuilder(database)  # Lord Howe, 5 October 2025: 02:00 (UTC+10:30) becomes 02:30 (UTC+11)
+    cdr.add("2025-10-04 15:10:00")  # 01:40 +10:30
+    cdr.add("2025-10-04 15:40:00")  # 02:40 +11: the half hour left of the hour from 02:00
+    tz, name = zone("Australia/Lord_Howe")
+    report = run_report(cdr.path, "summary", Filters(tz=tz, tz_name=name), NOW, by="interval60")
+    assert [row["key"].isoformat() for row in report.rows] == ["2025-10-05T01:00:00+10:30",
+                                                               "2025-10-05T02:00:00+11:00"]
+
+
 def test_intervals_follow_a_zone_whose_offset_is_not_whole_hours(database: Path) -> None:
     cdr = CdrBuilder(database)
     cdr.add("2025-03-10 03:40:00")  # 09:10 in Kolkata (UTC+5:30)
@@ -241,3 +276,21 @@ def test_percentages_of_counts_are_the_exact_ratio_rounded_halves_up() -> None:
     pairs += [(10**12 + 5, 2 * 10**13), (1, 2000), (3, 2000), (7, 16)]
     assert [percent(part, whole) for part, whole in pairs] == [exact(part, whole) for part, whole in pairs]
     assert (percent(1.0, 16), percent(0.5, 1), percent(True, 2)) == (6.3, 50.0, 50.0)
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["calls", "rollups"])
+def test_inbound_leaves_running_calls_out_of_its_rows(cdr: CdrBuilder, rolled: bool) -> None:
+    cdr.add("2025-03-10 11:00:00", flow="lonely", status="in_progress", duration=None)  # the flow's only call
+    cdr.add("2025-03-10 12:00:00", status="in_progress", duration=None, flow_version="15cd46f76111")
+    cdr.add("2025-03-10 11:30:00", status="caller_hangup", flow_version="15cd46f76111")
+    cdr.close()
+    if rolled:
+        upgrade(cdr.path)
+        roll_database(cdr.path, DEFAULT_THRESHOLDS, now=NOW)
+    assert "lonely" not in by_key(run(cdr, "inbound", by="flow"))
+    assert "lonely" in by_key(run(cdr, "summary", by="flow"))  # summary counts every call
+    intervals = {row["key"].strftime("%H:%M") for row in run(cdr, "inbound", by="interval15").rows}
+    assert "13:00" not in intervals and "12:30" in intervals  # Madrid times: running call 14 is alone at 11:00
+    assert "11:00" not in intervals
+    version = by_key(run(cdr, "inbound", by="version"))["support@15cd46f76111"]
+    assert version["last"].strftime("%H:%M") == "12:30"  # the running call of 13:00 is left out

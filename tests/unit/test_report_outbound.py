@@ -69,6 +69,16 @@ def test_campaign_legs_blocked_dialled_and_answered_per_flow(legs: Path) -> None
     assert totals["acd_s"] == pytest.approx(140 / 3)
 
 
+def test_a_row_whose_answered_legs_have_no_talk_time_known_talks_0_s_as_inbound_does(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-10 09:00:00", flow="campaign", direction="outbound", dial_status="ANSWER", talk_time=40)
+    cdr.add("2025-03-10 10:00:00", flow="campaign", direction="outbound", dial_status="ANSWER")
+    cdr.add("2025-03-10 11:00:00", flow="campaign", direction="outbound", dial_status="BUSY")
+    cdr.close()
+    report = run(cdr.path, "campaign", by="hour")
+    assert rows(report, "answered", "talk_s", "acd_s") == [(1, 40, 40), (1, 0, None), (0, 0, None)]
+
+
 def test_a_schedule_step_that_failed_or_was_hung_up_on_is_not_the_hours(database: Path) -> None:
     cdr = CdrBuilder(database)
     out: dict[str, Any] = {"flow": "campaign", "direction": "outbound", "robinson": "clear"}
