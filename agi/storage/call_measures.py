@@ -92,10 +92,8 @@ def sum_if(condition: str, value: str) -> str:
 def sum_ms(value: str, condition: str | None = None) -> str:
     """The sum of ``value`` seconds in whole milliseconds (over the rows
     that meet ``condition``; NULLs skipped): integers add up exactly, in
-    any order and on either backend, so sums of sums equal the sum. Each
-    value is rounded half away from zero (0.0625 s is 63 ms) on both
-    backends: as NUMERIC, since PostgreSQL rounds a float half to even."""
-    ms = f"CAST(round(CAST(({value}) * 1000 AS NUMERIC)) AS BIGINT)"
+    any order and on either backend, so sums of sums equal the sum."""
+    ms = f"CAST(round(({value}) * 1000) AS BIGINT)"
     return f"sum(CASE WHEN {condition} THEN {ms} END)" if condition else f"sum({ms})"
 
 

@@ -294,18 +294,3 @@ def test_inbound_leaves_running_calls_out_of_its_rows(cdr: CdrBuilder, rolled: b
     assert "11:00" not in intervals
     version = by_key(run(cdr, "inbound", by="version"))["support@15cd46f76111"]
     assert version["last"].strftime("%H:%M") == "12:30"  # the running call of 13:00 is left out
-
-
-def test_half_milliseconds_round_up_on_both_backends_from_the_calls_and_the_rollups(database: Path) -> None:
-    cdr = CdrBuilder(database)
-    for wait, talk in ((0.0625, 10.0005), (0.0005, 20.0025), (1.0015, 0.0045)):  # each a half millisecond
-        cdr.add("2025-03-10 08:00:00", queue="sales", queue_status="ANSWERED", queue_wait=wait, talk_time=talk,
-                agent="Ana")
-    expected = {"wait_answered_s": 1.066, "talk_s": 30.009}  # 63 + 1 + 1002 ms; 10001 + 20003 + 5 ms
-    for rolled in (False, True):
-        if rolled:
-            roll_database(database, DEFAULT_THRESHOLDS, now=NOW)
-        [group] = aggregate(CdrReader(database, rollups=rolled), Filters(), ())
-        assert {name: group.sums[name] for name in expected} == expected
-    tracked = run_report(database, "tracking", Filters(), NOW).rows
-    assert [(row["wait_s"], row["talk_s"]) for row in tracked] == [(1.066, 30.009)]
