@@ -60,7 +60,8 @@ class FirstCall:
 
     started_at: str
     flow: str | None
-    outcome: str
+    #: None when the report does not group by outcome (it is not read then).
+    outcome: str | None
     answered: bool
     repeats: int = 0
     #: The end of the window (CDR UTC text), worked out at the caller's next call.
@@ -117,7 +118,8 @@ def fcr(reader: CdrReader, filters: Filters, now: datetime, *, window_hours: flo
     # look ahead one window past the period for the calls again of its last callers
     wide = replace(filters, until=filters.until + window if filters.until else None)
     clause, params = q.where(wide, dialect=reader.dialect)
-    rows = reader.tuples(reader.sql(q.FCR_CALLS, where=clause), params)
+    outcome = q.OUTCOME if by == "outcome" else "NULL"
+    rows = reader.tuples(reader.sql(q.FCR_CALLS, where=clause, outcome=outcome), params)
     firsts = first_calls(rows, caller_identity(region), window,
                          sql_time(filters.since) if filters.since else "", sql_time(filters.until)
                          if filters.until else "9999")
