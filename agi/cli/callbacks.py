@@ -23,7 +23,8 @@ from agi.services import OverridesUnavailable
 from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
-from agi.cli.common import config_option, counted, get_database
+from agi.wording import counted
+from agi.cli.common import config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text

@@ -88,12 +88,6 @@ def checked_database(database: Database, need: Need) -> Database:
     return database
 
 
-def counted(number: int, singular: str, plural: str = "") -> str:
-    """``1 entry``, ``2 entries``: a count with its noun (``plural``: the
-    singular with ``s`` when not given)."""
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
 class CliError(click.ClickException):
     """A one-line error: ``error: message``, exit status ``code``."""
 

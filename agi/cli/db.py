@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import CliError, checked_database, config_option, counted, get_config
+from agi.wording import counted
+from agi.cli.common import CliError, checked_database, config_option, get_config
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, parse_database
 from agi.storage.copy import CopyError, copy_database

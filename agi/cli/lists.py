@@ -6,7 +6,8 @@ import time
 from typing import TextIO, cast
 import click
 
-from agi.cli.common import CliError, config_option, counted, get_database
+from agi.wording import counted
+from agi.cli.common import CliError, config_option, get_database
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.config import Config

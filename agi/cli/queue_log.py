@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from agi.cli.common import CliError, config_option, counted, get_database
+from agi.wording import counted
+from agi.cli.common import CliError, config_option, get_database
 from agi.cli.database import Need
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.lists.csvio import ReadReport, text_lines
@@ -34,10 +35,9 @@ def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: 
         log = read_queue_log(text_lines(source, encoding, report), report)
     report_bad_lines(file, report)
     if report.bad and not skip_bad:
-        plural = "s" if report.bad != 1 else ""
         hint = ("give the file's encoding with --encoding (e.g. --encoding latin-1)" if report.undecodable
-                else f"fix {'them' if plural else 'it'}, or give --skip-bad to import the good lines")
-        raise CliError(f"{file}: {report.bad} bad line{plural} ({hint}); nothing changed")
+                else f"fix {'them' if report.bad != 1 else 'it'}, or give --skip-bad to import the good lines")
+        raise CliError(f"{file}: {counted(report.bad, 'bad line')} ({hint}); nothing changed")
     done = fill_calls(path, log.stays.values())
     skipped = f", {counted(report.bad, 'bad line')} skipped" if report.bad else ""
     click.echo(f"{file}: {counted(report.lines, 'line')}, {counted(log.events, 'call event')}, "

@@ -141,7 +141,9 @@ def show(name: str, at: str | None, config_path: str | None) -> None:
     config, _ = get_database(config_path, Need.OPTIONAL)
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
-    moment = _moment(at, zone, "--at", now()) if at else now()
+    moment = now()
+    if at:
+        moment = _moment(at, zone, "--at", moment)
     override = _unexpired(config, name, moment)
     state = state_at(item, moment, override)
     click.echo(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")

@@ -8,7 +8,8 @@ from typing import NoReturn
 
 import click
 
-from agi.cli.common import config_option, counted, get_config
+from agi.wording import counted
+from agi.cli.common import config_option, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
@@ -46,7 +47,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
         _fail(f"{', '.join(paths or [str(config.flows)])}: no test files (*.tests.yaml) found")
     cases, errors = load_case_files(files, flows, config.default_region)
     if errors:
-        _fail(*map(str, errors), f"{len(errors)} error{'s' if len(errors) != 1 else ''} in test files")
+        _fail(*map(str, errors), f"{counted(len(errors), 'error')} in test files")
     chosen = select(cases, patterns)
     if not chosen:
         _fail(f"no case matches -k {' -k '.join(patterns)} ({counted(len(cases), 'case')} found)")

@@ -12,6 +12,7 @@ from agi.config import Config
 from agi.loading.loader import load_flows
 from agi.loading.template_check import params_warnings
 from agi.sounds.check import missing_prompts
+from agi.wording import counted
 
 
 @click.command()
@@ -34,12 +35,12 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
         click.echo(f"{', '.join(targets)}: no flow files (*.yaml, *.yml) found")
         sys.exit(1)
     if errors:
-        click.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
+        click.echo(counted(len(errors), 'error'), err=True)
         sys.exit(1)
     warnings = [*missing_prompts(flows, sounds_folder(config, targets)), *params_warnings(flows.flows)]
     for warning in warnings:
         click.echo(str(warning))
-    count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+    count = f", {counted(len(warnings), 'warning')}" if warnings else ""
     valid = [_valid(flows.flows, "flow"), _valid(flows.schedules, "schedule")]
     click.echo(f"ok: {', '.join(filter(None, valid))}{count}")
 
@@ -48,7 +49,7 @@ def _valid(names: Mapping[str, object], kind: str) -> str:
     """``2 flows valid (closed, support)``; nothing when there are none."""
     if not names:
         return ""
-    return f"{len(names)} {kind}{'s' if len(names) != 1 else ''} valid ({', '.join(sorted(names))})"
+    return f"{counted(len(names), kind)} valid ({', '.join(sorted(names))})"
 
 
 def sounds_folder(config: Config, targets: list[str]) -> Path:

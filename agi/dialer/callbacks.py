@@ -20,6 +20,7 @@ from agi.dialer.callfiles import CallFile, CallFileError
 from agi.services import ListHit, ListUnavailable
 from agi.storage.callbacks import PENDING, CallbackBook
 from agi.vocabulary import iso
+from agi.wording import counted
 
 class NumberLists(Protocol):
     """The number lists a command reads on its own thread (an answer at once)."""
@@ -166,6 +167,5 @@ def _dial_one(book: CallbackBook, lists: NumberLists | None, settings: DialSetti
 
 def _summary(report: DialReport, settings: DialSettings) -> str:
     verb = "would be written" if settings.dry_run else "written"
-    files = "call file" if report.written == 1 else "call files"
-    requests = "request" if report.skipped == 1 else "requests"
-    return f"{report.written} {files} {verb} to {settings.spool}, {report.skipped} {requests} skipped"
+    return (f"{counted(report.written, 'call file')} {verb} to {settings.spool}, "
+            f"{counted(report.skipped, 'request')} skipped")

@@ -25,6 +25,7 @@ from typing import BinaryIO, Iterable, Iterator, TextIO
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
 from agi.db.caps import CAPS, cap_text
+from agi.wording import counted
 
 #: Characters a list entry's note keeps (docs/cdr.md lists every cap).
 NOTE_CAP = CAPS["note"]
@@ -69,7 +70,7 @@ class BadLines(ValueError):
     """The file has bad lines and they may not be skipped: nothing is imported."""
 
     def __init__(self, report: ReadReport) -> None:
-        super().__init__(f"{report.bad} bad line{'s' if report.bad != 1 else ''}")
+        super().__init__(counted(report.bad, "bad line"))
         self.report = report
 
 

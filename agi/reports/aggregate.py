@@ -162,18 +162,19 @@ class _IntervalOf:
         self.seen: dict[str, str | None] = {}
 
     def __call__(self, started_at: str) -> str | None:
-        if started_at in self.seen:
-            return self.seen[started_at]
+        if started_at not in self.seen:
+            self.seen[started_at] = self._key(started_at)
+        return self.seen[started_at]
+
+    def _key(self, started_at: str) -> str | None:
         try:
             moment = parse_stored(started_at)
         except ReportError:  # no time (written by hand): no interval, as SQL gives none
-            found = self.seen[started_at] = None
-        else:
-            delta = moment.astimezone(self.tz).utcoffset() or timedelta(0)
-            local = (moment + delta).replace(tzinfo=None)
-            local = local.replace(minute=local.minute - local.minute % self.minutes)
-            found = self.seen[started_at] = f"{local:%Y-%m-%d %H:%M} {int(delta.total_seconds())}"
-        return found
+            return None
+        delta = moment.astimezone(self.tz).utcoffset() or timedelta(0)
+        local = (moment + delta).replace(tzinfo=None)
+        local = local.replace(minute=local.minute - local.minute % self.minutes)
+        return f"{local:%Y-%m-%d %H:%M} {int(delta.total_seconds())}"
 
 
 def time_parts(reader: CdrReader, filters: Filters, params: dict[str, Any]) -> dict[str, str]:

@@ -9,7 +9,8 @@ import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+import random
+from typing import Any, Iterator, Sequence
 
 import sqlite_utils
 
@@ -24,6 +25,15 @@ Step = tuple[str, str, str, dict[str, Any]]
 
 def stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def random_starts(rng: random.Random, day: str, count: int) -> Iterator[str]:
+    """``count`` call starts (UTC text, to the millisecond) drawn by ``rng``
+    over the UTC day ``day`` and the next, each drawn as it is taken."""
+    start = utc(f"{day} 00:00:00")
+    for _ in range(count):
+        moment = start + timedelta(seconds=rng.randrange(2 * 86400), milliseconds=rng.randrange(1000))
+        yield moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def utc(text: str) -> datetime:

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from support import table_rows
-from support.cdr_builder import CdrBuilder, utc
+from support.cdr_builder import CdrBuilder, random_starts, utc
 
 from agi.db.location import Database, PostgresUrl
 from agi.reports import run_report
@@ -52,11 +52,9 @@ FATES: list[dict[str, Any]] = [
 def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
     """``count`` calls, most of them campaign legs, over the UTC day ``day`` and the next."""
     rng = random.Random(seed)
-    start = utc(f"{day} 00:00:00")
-    for _ in range(count):
-        moment = start + timedelta(seconds=rng.randrange(2 * 86400), milliseconds=rng.randrange(1000))
+    for started in random_starts(rng, day, count):
         columns = dict(rng.choice(FATES))
-        cdr.add(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], flow=rng.choice(["campaign", "renewals", None]),
+        cdr.add(started, flow=rng.choice(["campaign", "renewals", None]),
                 flow_version=rng.choice(["a1b2c3d4e5f6", "0f0f0f0f0f0f"]), **columns)
 
 

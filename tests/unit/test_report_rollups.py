@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import pytest
 from click.testing import CliRunner
 from support import table_rows
-from support.cdr_builder import CdrBuilder, menu, utc
+from support.cdr_builder import CdrBuilder, random_starts, menu, utc
 
 from agi.cli.main import cli
 from agi.db.location import Database, PostgresUrl
@@ -57,9 +57,7 @@ COMPLIANCE: list[dict[str, Any]] = [
 def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
     """``count`` varied calls over the UTC day ``day`` and the next."""
     rng = random.Random(seed)
-    start = utc(f"{day} 00:00:00")
-    for _ in range(count):
-        moment = start + timedelta(seconds=rng.randrange(2 * 86400), milliseconds=rng.randrange(1000))
+    for started in random_starts(rng, day, count):
         columns = dict(rng.choice(FATES))
         if "queue" in columns:
             columns["queue_wait"] = rng.choice([None, 1.5, 4.999, 5.0, 19.75, 20.0, 95.125])
@@ -70,7 +68,7 @@ def fill(cdr: CdrBuilder, day: str, count: int, seed: int) -> None:
         columns["steps"] = [menu(rng.choice(["main", "billing"]), rng.choice(["1", "2", "timeout", "hangup"]),
                                  timeouts=rng.choice([0, 0, 1]), invalid=rng.choice([0, 0, 2]))
                             for _ in range(rng.choice([0, 1, 1, 2]))]
-        cdr.add(moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], caller=f"+3460011{rng.randrange(100):04d}",
+        cdr.add(started, caller=f"+3460011{rng.randrange(100):04d}",
                 flow=rng.choice(["support", "sales", None]), flow_version=rng.choice(["a1b2c3d4e5f6", "0f0f0f0f0f0f"]),
                 **columns)
 

@@ -67,8 +67,6 @@ def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]
 
 
 def _count(value: Any) -> Any:
-    if value.__class__ is int:
-        return value
     return "" if value is None or value == "" else int(value)
 
 
@@ -78,8 +76,6 @@ def _decimal(dialect: _Dialect, rounded: bool) -> Cell:
     comma = dialect.decimal != "."
 
     def cell(value: Any) -> Any:
-        if value.__class__ is float and not comma:
-            return round(value, 3) if rounded else value
         if value is None or value == "":
             return ""
         if isinstance(value, bool):
@@ -95,10 +91,10 @@ def _decimal(dialect: _Dialect, rounded: bool) -> Cell:
 def _text(number: Cell) -> Cell:
     """A text column's cell: text kept as text, a time with its offset."""
     def cell(value: Any) -> Any:
-        if value.__class__ is str:
-            return spreadsheet_text(value)
         if value is None:
             return ""
+        if isinstance(value, str):
+            return spreadsheet_text(value)
         if isinstance(value, datetime):
             return value.isoformat(sep=" ", timespec="seconds")
         return number(value)

@@ -47,7 +47,7 @@ def _dumps(value: Any) -> str:
 
 def _row_maker(report: Report) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A row as written: exactly the column keys, in column order, each
-    value ``plain`` (its converter chosen once per column)."""
+    value as ``plain_of`` its column kind writes it."""
     fields = [(column.key, plain_of(column.kind)) for column in report.columns]
 
     def row_of(values: Mapping[str, Any]) -> dict[str, Any]:

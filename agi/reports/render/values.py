@@ -46,16 +46,11 @@ def _parts(seconds: float) -> tuple[int, int, int]:
     return (hours, *divmod(rest, 60))
 
 
-def plain(column: Column, value: Any) -> Any:
-    """For machines (CSV, JSON): numbers stay numbers (seconds rounded to the
-    millisecond), times become ISO 8601 with their offset, None stays None."""
-    convert = plain_of(column.kind)
-    return value if convert is None else convert(value)
-
-
 def plain_of(kind: str) -> Callable[[Any], Any] | None:
-    """``plain`` for the values of one column kind, chosen once for a whole
-    column: None when its values are written as they are."""
+    """How a value of one column kind is written for machines (JSON):
+    numbers stay numbers (seconds rounded to the millisecond), times become
+    ISO 8601 with their offset, None stays None. Chosen once for a whole
+    column; None when its values are written as they are."""
     return _PLAIN.get(kind)
 
 
