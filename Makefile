@@ -52,8 +52,9 @@ postgres:
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
 	else echo "warning: no PostgreSQL and no apt-get: the PostgreSQL variants of the tests will skip" >&2; fi
 
+# One pytest worker a core (pytest-xdist), each taking the next test as it frees up.
 test: setup browser postgres
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 # The end-to-end suite on a real Asterisk 22 built into AST_PREFIX (default
 # ~/.cache/agiflow-asterisk; docs/e2e.md); it skips when there is none.

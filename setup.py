@@ -26,7 +26,7 @@ setup(
         "prometheus-client>=0.20",
     ],
     extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0", "types-PyYAML",
-                             "ruff>=0.5", "Pillow>=10"]},
+                             "ruff>=0.5", "Pillow>=10", "pytest-xdist>=3.5"]},
     entry_points={"console_scripts": ["agiflow=agi.cli.main:main",
                                     "agiflow-agi=agi.stdio.main:entry_point"]},
 )

@@ -93,7 +93,7 @@ class ServerProcess:
         """Where the log is now: ``log(since=mark)`` is what came after."""
         return len(self.lines)
 
-    def wait_for_log(self, pattern: str, since: int = 0, timeout: float = 5.0) -> re.Match[str]:
+    def wait_for_log(self, pattern: str, since: int = 0, timeout: float = 20.0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while True:
@@ -105,7 +105,7 @@ class ServerProcess:
                 raise AssertionError(f"no log line matching {pattern!r} within {timeout}s; log:\n{self.log()}")
             time.sleep(0.02)
 
-    def wait_listening(self, timeout: float = 20.0) -> int:
+    def wait_listening(self, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
@@ -119,7 +119,7 @@ class ServerProcess:
             time.sleep(0.02)
         raise AssertionError(f"agiflow serve did not listen within {timeout}s; log:\n{self.log()}")
 
-    def wait_exit(self, timeout: float = 15.0) -> int:
+    def wait_exit(self, timeout: float = 60.0) -> int:
         code = self.proc.wait(timeout)
         self._reader.join(2)
         return code
@@ -239,7 +239,7 @@ def call_rows(database: Path, uniqueid: str) -> list[dict[str, Any]]:
     return query(database, "SELECT * FROM calls WHERE call_id = ?", (uniqueid,))
 
 
-def finished_cdr(database: Path, uniqueid: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+def finished_cdr(database: Path, uniqueid: str, timeout: float = 20.0) -> list[dict[str, Any]]:
     """The CDR rows of a call once it has one that is no longer in progress
     (the writer thread is asynchronous); every row for that uniqueid."""
     deadline = time.monotonic() + timeout
