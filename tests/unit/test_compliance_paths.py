@@ -409,6 +409,54 @@ def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp
                                         "it, since the dialplan reads it to decide whether to dial")]
 
 
+@pytest.mark.parametrize(("setter", "written"), [
+    ("set: {variables: {__ROBINSON: clear}}", "__ROBINSON"),
+    ("set: {variables: {_ROBINSON: clear}}", "_ROBINSON"),
+    ("set: {variables: {GLOBAL(ROBINSON): clear}}", "GLOBAL(ROBINSON)"),
+    ("exec: {app: Set, args: [__ROBINSON=clear]}", "__ROBINSON"),
+    ("exec: {app: Set, options: GLOBAL(ROBINSON)=clear}", "GLOBAL(ROBINSON)"),
+    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON")])
+def test_the_variable_is_refused_also_under_an_inheritance_mark_or_as_a_global(tmp_path: Path, setter: str,
+                                                                              written: str) -> None:
+    """``${ROBINSON}`` reads what ``__ROBINSON`` or ``_ROBINSON`` set (Asterisk
+    drops the marks) and, on a channel without it, ``GLOBAL(ROBINSON)``."""
+    flow = f"""\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{clear: bye, listed: fake}}
+          fake:
+            {setter}
+            next: bye
+          bye:
+            hangup:
+        """
+    assert library(tmp_path, flow) == [("f0.yaml", 8, f"step 'fake' sets variable '{written}', which step 'dnc' of "
+                                        "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
+                                        "it, since the dialplan reads it to decide whether to dial")]
+
+
+def test_a_variable_that_only_ends_like_the_checks_is_not_refused(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {list: robinson}
+            on: {clear: bye, listed: fake}
+          fake:
+            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c}}
+            next: bye
+          bye:
+            hangup:
+        """
+    assert library(tmp_path, flow) == []
+
+
 def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
     flow = """\
         version: 1
