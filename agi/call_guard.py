@@ -137,6 +137,9 @@ class CallGuard:
         self.checked: list[str] | None = None
         self.consent: bool | None = None
         self.recording_commands = 0
+        #: The file of the last MixMonitor sent, whichever step sent it, so
+        #: that a withdrawn consent can stop it; None before any.
+        self.mixmonitor_file: str | None = None
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -173,6 +176,8 @@ class CallGuard:
             self.refused.append(refusal)
         elif RECORDS in kinds:
             self.recording_commands += 1
+            if name.strip().lower() == "mixmonitor":
+                self.mixmonitor_file = (appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0]
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:

@@ -222,12 +222,14 @@ class ConsentNode(Node):
 
 async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
-    started (StopMixMonitor runs on a dead channel too)."""
-    if not ctx.recorded.get("recording"):
+    started, or an ``exec`` of MixMonitor after it (StopMixMonitor runs on a
+    dead channel too)."""
+    recording = ctx.recorded.get("recording") or ctx.channel.guard.mixmonitor_file
+    if recording is None:
         return
     try:
         await ctx.channel.exec_app("StopMixMonitor", "")
     except AgiCommandError as exc:
         found.note(recording_error=f"StopMixMonitor failed: {exc}")
         return
-    found.note(stopped_recording=ctx.recorded["recording"])
+    found.note(stopped_recording=recording)

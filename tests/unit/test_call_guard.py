@@ -303,6 +303,37 @@ def test_a_withdrawn_consent_stops_later_recordings() -> None:
     assert (result.call["recording_commands"], result.call["refused_commands"]) == (1, "MixMonitor (no consent)")
 
 
+WITHDRAWN = """\
+version: 1
+name: withdrawn
+start: first
+steps:
+  first:
+    consent: {notice: n, ask: q, record: false}
+    on: {accepted: record, declined: bye}
+  record:
+    exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}
+    next: second
+  second:
+    consent: %s
+    on: {%s: bye}
+  bye:
+    play: beep
+"""
+
+
+@pytest.mark.parametrize(("second", "outcome"), [("{notice: n, ask: q}", "declined"), ("{policy: never}", "never")])
+def test_a_withdrawn_consent_stops_a_recording_an_exec_started(second: str, outcome: str) -> None:
+    """The pattern of steps.md's exec example (consent with ``record: false``,
+    then an ``exec`` of MixMonitor): a later consent that ends declined or
+    ``never`` stops that recording too, before the flow goes on."""
+    result = call(unchecked(WITHDRAWN % (second, outcome)), "withdrawn", dtmf=["1", "2"])
+    assert path(result) == ["first:accepted", "record:next", f"second:{outcome}", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{result.call['call_id']}.wav"
+    assert sent(result).index('EXEC "StopMixMonitor" ""') < sent(result).index('STREAM FILE "beep" ""')
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
