@@ -134,6 +134,7 @@ class ConsentNode(Node):
             consent, key = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
         except PromptNotPlayed as missing:
             found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
+            await _stop_earlier_recording(ctx, found)  # the caller could not answer again: fail closed
             return ERROR
         outcome = self.default if consent == NO_ANSWER else consent
         found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))

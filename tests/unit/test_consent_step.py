@@ -240,6 +240,22 @@ def test_a_later_consent_that_declines_stops_the_earlier_recording(tmp_path: Pat
     assert cdr(result, "consent", "recording") == ("declined", RECORDING)
 
 
+def test_a_later_consent_whose_prompt_cannot_be_played_stops_the_earlier_recording(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: end, declined: end, error: end}
+  end:
+    play: agiflow/main-menu
+""")
+    sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "agiflow/main-menu": 8000}
+    result = run_script(tmp_path, flow, CallerScript(dtmf=["1"], sounds=sounds))
+    assert path(result) == ["consent:accepted", "menu:error", "end:next"]
+    sent = commands(result)
+    assert sent.index('EXEC "StopMixMonitor" ""') < sent.index('STREAM FILE "agiflow/main-menu" ""')
+    assert details(result, "menu")["stopped_recording"].endswith(".wav")
+
+
 # -- the pin: MixMonitor only after consent, whatever the hangup point -------------
 
 SCENARIOS = {
