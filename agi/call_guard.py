@@ -41,10 +41,13 @@ HIDDEN_CODE_APPS = frozenset({
     "exec", "execif", "execiftime", "tryexec", "gosub", "gosubif", "macro", "macroif", "macroexclusive",
     "agi", "eagi", "deadagi", "system", "trysystem", "stasis", "audiosocket", "blindtransfer",
     "attendedtransfer", "channelredirect", "originate",  # Originate runs an application or extension
+    "externalivr",  # runs a program, as System does
+    "jack",  # hands the call's audio to outside programs, as AudioSocket does
 })
 #: Applications whose options can run a subroutine, macro or dialplan
-#: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``.
-CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page"})
+#: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``
+#: (Bridge's ``F()`` sends the other party to dialplan).
+CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", "bridge"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: Applications and the argument (0-based) that names the channels they
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number

@@ -435,6 +435,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("Page", "Local/all@paging", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
+    ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
+    ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
+    ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
+    ("Bridge", "PJSIP/201-00000001,x", set()),
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds
