@@ -240,6 +240,17 @@ def test_every_recording_application_after_a_decline_is_refused_in_any_case(tmp_
                      + CONSENT_RULE]
 
 
+@pytest.mark.parametrize("args", ['[support, t, "", "agiflow/a,agiflow/b", "", "", recsub]',
+                                  '[PJSIP/1, "30", "t,U(recsub)"]'])
+def test_exec_args_are_judged_each_as_one_argument_as_they_are_sent(tmp_path: Path, args: str) -> None:
+    """A comma written inside an item stays in that argument (it is escaped),
+    so Queue's gosub argument keeps its place and Dial's options stay options."""
+    app = "Queue" if args.startswith("[support") else "Dial"
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, args: {args}}}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
+                     "see, which may record; " + CONSENT_RULE]
+
+
 @pytest.mark.parametrize("app", ["Gosub", "AGI", "System", "Exec", "Stasis"])
 def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x}}\n"))
