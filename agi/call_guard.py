@@ -209,6 +209,9 @@ class CallGuard:
         fields = appargs.split(argument)
         if len(fields) <= position:
             return None
+        if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
+            return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
+                                              f"$[...], which no do-not-call check of this call can cover")
         for number in _PHONE_NUMBER.findall(fields[position]):
             if not any(_same_number(number, checked) for checked in self.checked or ()):
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "

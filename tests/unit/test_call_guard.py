@@ -183,6 +183,8 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/1001&PJSIP/612345678@trunk", False),
     ("PJSIP/612345679@trunk,30", True),
     ("PJSIP/612345678@trunk&PJSIP/600111222@trunk", True),
+    ("PJSIP/${CALLERID(num)}@trunk,30", True),  # with AGIEXECFULL=yes Asterisk builds the number
+    ("PJSIP/$[${N} + 1]@trunk", True),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
