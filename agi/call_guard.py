@@ -35,6 +35,10 @@ DIALLING_APPS = frozenset({
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
+#: Applications whose ``r`` option (in their second argument) records:
+#: ChanSpy's and ExtenSpy's the call listened to, Page's the page.
+RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page"})
+_OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
 HIDDEN_CODE_APPS = frozenset({
@@ -79,7 +83,7 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
     kinds = set()
     if name in DIALLING_APPS:
         kinds.add(DIALS)
-    if name in RECORDING_APPS:
+    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
     if name in HIDDEN_CODE_APPS or (name in CODE_OPTION_APPS and _runs_code(name, argument)):
         kinds.add(HIDDEN)
@@ -97,6 +101,13 @@ def _runs_code(name: str, argument: str) -> bool:
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
+
+
+def _records_by_option(argument: str) -> bool:
+    """Whether the option letters (the second argument) hold ``r``, outside
+    the brackets of other options (``g(ring)`` is a group, not ``r``)."""
+    fields = appargs.split(argument)
+    return len(fields) > 1 and "r" in _OPTION_ARGUMENT.sub("", fields[1])
 
 
 #: What a do-not-call result blocks.

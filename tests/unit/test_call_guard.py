@@ -428,6 +428,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("StopMixMonitor", "", set()),
     ("VoiceMail", "100@default", set()),
     ("ChanSpy", "PJSIP/100,q", set()),
+    ("ChanSpy", "PJSIP/100,qr(spied)", {"records"}),  # r records the call listened to
+    ("ExtenSpy", "201@agents,bqr", {"records"}),
+    ("ChanSpy", "PJSIP/100,qg(ring)e(201:202)", set()),  # an r inside another option's brackets is not r
+    ("Page", "PJSIP/a&PJSIP/b,r", {"dials", "records"}),  # r records the page
     ("Playback", "U(x)", set()),
     ("Dial", "Local/100@agents/n,30", {"dials", "hidden"}),  # a Local channel runs dialplan
     ("Dial", "PJSIP/200&LOCAL/100@agents,30", {"dials", "hidden"}),

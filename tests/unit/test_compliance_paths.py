@@ -251,6 +251,18 @@ def test_exec_args_are_judged_each_as_one_argument_as_they_are_sent(tmp_path: Pa
                      "see, which may record; " + CONSENT_RULE]
 
 
+@pytest.mark.parametrize("exec_", ["{app: ChanSpy, options: \"PJSIP/201,qr(spied)\"}",
+                                   "{app: ExtenSpy, args: [201@agents, bqr]}", "{app: Page, args: [PJSIP/a, r]}"])
+def test_an_application_whose_r_option_records_is_held_to_consent(tmp_path: Path, exec_: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {exec_}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which records the call; "
+                     + CONSENT_RULE]
+    alone = f"version: 1\nname: spy\nstart: listen\nsteps:\n  listen:\n    exec: {exec_}\n"
+    (tmp_path / "alone").mkdir()
+    assert [m.split(";")[0] for m in messages(tmp_path / "alone", alone)] == [
+        "step 'listen' records the call, but a path from the start of flow 'spy' reaches it through no consent step"]
+
+
 @pytest.mark.parametrize("app", ["Gosub", "AGI", "System", "Exec", "Stasis"])
 def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x}}\n"))
