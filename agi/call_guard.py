@@ -46,6 +46,7 @@ HIDDEN_CODE_APPS = frozenset({
     "agi", "eagi", "deadagi", "system", "trysystem", "stasis", "audiosocket", "blindtransfer",
     "attendedtransfer", "channelredirect", "originate",  # Originate runs an application or extension
     "externalivr",  # runs a program, as System does
+    "disa",  # runs the dialplan of its context on what the caller keys
     "jack",  # hands the call's audio to outside programs, as AudioSocket does
 })
 #: Applications whose options can run a subroutine, macro or dialplan

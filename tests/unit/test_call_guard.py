@@ -442,6 +442,7 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
+    ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
     ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
     ("Bridge", "PJSIP/201-00000001,x", set()),
