@@ -213,6 +213,7 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
+            ctx.channel.guard.mixmonitor_file = None  # nothing records: a later decline has nothing to stop
             found.record(recording=None)
             found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)

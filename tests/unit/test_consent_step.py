@@ -200,6 +200,20 @@ def test_mixmonitor_failing_keeps_the_consent_and_records_no_file(tmp_path: Path
     assert "MixMonitor" in details(result, "consent")["recording_error"]
 
 
+def test_a_later_decline_sends_no_stop_when_the_earlier_mixmonitor_failed(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: end, declined: end}
+  end:
+    play: agiflow/main-menu
+""")
+    result = run(tmp_path, flow, called="911234567", dtmf=["1", "2"], app_results={"MixMonitor": -2})
+    assert path(result) == ["consent:accepted", "menu:declined", "end:next"]
+    assert 'EXEC "StopMixMonitor" ""' not in commands(result)
+    assert "stopped_recording" not in details(result, "menu")
+
+
 def test_hangup_during_the_notice_gives_no_consent_and_no_recording(tmp_path: Path) -> None:
     result = run_consent(tmp_path, policy="notify", hangup_after=0)
     assert path(result) == ["consent:hangup"]
