@@ -27,6 +27,7 @@ from agi.lists.store import SqliteNumberLists
 from agi.loading.yamlio import load_yaml
 from agi.protocol.wire import CommandError
 from agi.services import Services
+from agi.storage.callbacks import MemoryCallbackRequests
 from agi.sim import SimTransport, SimulatedAsterisk, run_sync
 from agi.simulate import SimulationResult, simulate
 
@@ -195,6 +196,21 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Queue", "support")) is None
+
+
+def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
+    """A request is dialled later by ``agiflow callbacks dial``, which may
+    check other lists: after a hit the call leaves none."""
+    flows = unchecked((CAMPAIGN % "").replace("listed: handover", "listed: later") + """\
+  later:
+    callback: {confirm: cb-confirm, enter: cb-enter}
+""", DIALER % "hangup:")
+    collector = MemoryCallbackRequests()
+    services = Services(lists=lists.lists, callbacks=collector, default_region="ES")
+    result = call(flows, "campaign", services, called=LISTED_NUMBER, dtmf=["1"])
+    assert path(result) == ["dnc:listed", "later:error"]
+    assert "no callback request: a do-not-call check of this call said listed" in details(result, "later")["error"]
+    assert collector.rows == [] and not [c for c in sent(result) if c.startswith("GET DATA")]
 
 
 def test_on_error_allow_lets_an_unchecked_number_be_dialled(tmp_path: Path) -> None:

@@ -169,6 +169,12 @@ def test_every_application_that_runs_code_agiflow_cannot_see_may_dial(tmp_path: 
                      "which may dial; " + DNC_RULE]
 
 
+def test_a_callback_request_is_dialled_later_so_it_may_not_follow_a_hit(tmp_path: Path) -> None:
+    step = "  later:\n    callback: {confirm: cb-confirm, enter: cb-enter}\n"
+    found = messages(tmp_path, campaign("later", step))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'later', which dials; " + DNC_RULE]
+
+
 def test_a_queue_rings_its_members_so_it_dials(tmp_path: Path) -> None:
     found = messages(tmp_path, campaign("agents", "  agents:\n    queue: support\n"))
     assert found == ["step 'dnc': outcome 'listed' leads to step 'agents', which dials; " + DNC_RULE]
