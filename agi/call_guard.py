@@ -35,16 +35,24 @@ DIALLING_APPS = frozenset({
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
+#: Applications whose ``r`` option (in their second argument) records:
+#: ChanSpy's and ExtenSpy's the call listened to, Page's the page.
+RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page"})
+_OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
 HIDDEN_CODE_APPS = frozenset({
     "exec", "execif", "execiftime", "tryexec", "gosub", "gosubif", "macro", "macroif", "macroexclusive",
     "agi", "eagi", "deadagi", "system", "trysystem", "stasis", "audiosocket", "blindtransfer",
     "attendedtransfer", "channelredirect", "originate",  # Originate runs an application or extension
+    "externalivr",  # runs a program, as System does
+    "disa",  # runs the dialplan of its context on what the caller keys
+    "jack",  # hands the call's audio to outside programs, as AudioSocket does
 })
 #: Applications whose options can run a subroutine, macro or dialplan
-#: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``.
-CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page"})
+#: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``
+#: (Bridge's ``F()`` sends the other party to dialplan).
+CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", "bridge"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: Applications and the argument (0-based) that names the channels they
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number
@@ -76,7 +84,7 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
     kinds = set()
     if name in DIALLING_APPS:
         kinds.add(DIALS)
-    if name in RECORDING_APPS:
+    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
     if name in HIDDEN_CODE_APPS or (name in CODE_OPTION_APPS and _runs_code(name, argument)):
         kinds.add(HIDDEN)
@@ -94,6 +102,13 @@ def _runs_code(name: str, argument: str) -> bool:
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
+
+
+def _records_by_option(argument: str) -> bool:
+    """Whether the option letters (the second argument) hold ``r``, outside
+    the brackets of other options (``g(ring)`` is a group, not ``r``)."""
+    fields = appargs.split(argument)
+    return len(fields) > 1 and "r" in _OPTION_ARGUMENT.sub("", fields[1])
 
 
 #: What a do-not-call result blocks.
@@ -137,6 +152,9 @@ class CallGuard:
         self.checked: list[str] | None = None
         self.consent: bool | None = None
         self.recording_commands = 0
+        #: The file of the last MixMonitor sent, whichever step sent it, so
+        #: that a withdrawn consent can stop it; None before any.
+        self.mixmonitor_file: str | None = None
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -173,6 +191,8 @@ class CallGuard:
             self.refused.append(refusal)
         elif RECORDS in kinds:
             self.recording_commands += 1
+            if name.strip().lower() == "mixmonitor":
+                self.mixmonitor_file = (appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0]
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
@@ -201,6 +221,9 @@ class CallGuard:
         fields = appargs.split(argument)
         if len(fields) <= position:
             return None
+        if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
+            return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
+                                              f"$[...], which no do-not-call check of this call can cover")
         for number in _PHONE_NUMBER.findall(fields[position]):
             if not any(_same_number(number, checked) for checked in self.checked or ()):
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "

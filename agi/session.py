@@ -235,10 +235,17 @@ async def _tell_dialplan(channel: Channel, status: str, fallback: Fallback | Non
                          call_log: logging.LoggerAdapter[logging.Logger]) -> None:
     """Set AGIFLOW_STATUS (Asterisk allows it on a dead channel too, for the
     ``h`` extension) and, while the channel lives, send a failed call to
-    the configured fallback. Never raises."""
+    the configured fallback, unless a do-not-call check of the call blocked
+    dialling: the fallback may place a call (a queue, an operator), so the
+    dialplan's next priority decides (the campaign context hangs up).
+    Never raises."""
     try:
         await channel.set_variable(STATUS_VARIABLE, status)
         if fallback is not None and status in (FAILED, UNKNOWN_FLOW) and not channel.hung_up:
+            if channel.guard.blocked_by is not None:
+                call_log.warning("not sent to the fallback context: a do-not-call check of this call blocked "
+                                 "dialling (%s)", channel.guard.blocked_by)
+                return
             await channel.continue_at(fallback.context, fallback.extension, fallback.priority)
     except ChannelHungUp:
         pass

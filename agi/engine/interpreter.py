@@ -81,8 +81,11 @@ async def run_call(flows: FlowSet, ctx: CallContext,
         if transfer is not None:
             target = flows.get(transfer)
             transfers += 1
-            if target is None or transfers > MAX_TRANSFERS:
-                return CallResult(FAILED, trace, "transfer to an unknown flow or too many transfers")
+            if target is None:
+                return CallResult(FAILED, trace, f"transfer to unknown flow {transfer!r}")
+            if transfers > MAX_TRANSFERS:
+                return CallResult(FAILED, trace, f"more than {MAX_TRANSFERS} transfers in one call "
+                                                 f"(the last to flow {transfer!r}): the flows transfer in a ring")
             ctx.flow = target
             step_name = target.start
             await _apply_language(ctx)

@@ -55,6 +55,11 @@ class Node:
         the validator can tell a variable no step sets from one that is set."""
         return ()
 
+    def channel_variables_set(self) -> tuple[str, ...]:
+        """Channel variables the step writes as written, functions such as
+        ``GLOBAL(NAME)`` included; a name a template builds is not known."""
+        return ()
+
     def sets_cdr_fields(self) -> tuple[str, ...]:
         """CDR fields the step may set (``cdr.NAME`` in templates)."""
         return ()

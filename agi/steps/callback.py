@@ -90,10 +90,20 @@ class CallbackNode(Node):
             found.append(("change_key", f"confirm_key and change_key are both '{self.confirm_key}'"))
         return found
 
+    def dials(self) -> bool:
+        """A request is dialled later (``agiflow callbacks dial``): the
+        validator keeps the step away from a do-not-call hit, as a dial."""
+        return True
+
     async def run(self, ctx: CallContext) -> StepResult:
         callbacks = ctx.services.callbacks
         if callbacks is None:
             return done("error", error="callback requests are not available here")
+        if ctx.channel.guard.blocked_by is not None:
+            ctx.log.warning("no callback request taken: a do-not-call check of this call blocked dialling")
+            return done("error", error="no callback request: a do-not-call check of this call said listed or "
+                                       "error (or did not finish), and nothing that leads to a call is done for "
+                                       "the rest of the call")
         found = Findings()
         with found.kept():
             outcome = await self._request(ctx, found, callbacks)

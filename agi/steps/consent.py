@@ -134,6 +134,7 @@ class ConsentNode(Node):
             consent, key = await (self._ask(ctx, found) if self.policy == ASK else self._notify(ctx))
         except PromptNotPlayed as missing:
             found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
+            await _stop_earlier_recording(ctx, found)  # the caller could not answer again: fail closed
             return ERROR
         outcome = self.default if consent == NO_ANSWER else consent
         found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))
@@ -212,6 +213,7 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
+            ctx.channel.guard.mixmonitor_file = None  # nothing records: a later decline has nothing to stop
             found.record(recording=None)
             found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)
@@ -222,12 +224,14 @@ class ConsentNode(Node):
 
 async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
-    started (StopMixMonitor runs on a dead channel too)."""
-    if not ctx.recorded.get("recording"):
+    started, or an ``exec`` of MixMonitor after it (StopMixMonitor runs on a
+    dead channel too)."""
+    recording = ctx.recorded.get("recording") or ctx.channel.guard.mixmonitor_file
+    if recording is None:
         return
     try:
         await ctx.channel.exec_app("StopMixMonitor", "")
     except AgiCommandError as exc:
         found.note(recording_error=f"StopMixMonitor failed: {exc}")
         return
-    found.note(stopped_recording=ctx.recorded["recording"])
+    found.note(stopped_recording=recording)

@@ -63,7 +63,7 @@ class ExecNode(Node):
         options as written; the guard judges them again as sent."""
         if is_template(self.app):  # the schema refuses it; fail closed all the same
             return frozenset({DIALS, RECORDS, HIDDEN})
-        argument = ",".join(self.args) if self.args else self.options
+        argument = appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
         return app_kinds(self.app, argument)
 
     def dials(self) -> bool:

@@ -37,6 +37,9 @@ class SetNode(Node):
     def sets_variables(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.variables if "(" not in name)
 
+    def channel_variables_set(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.variables)
+
     def sets_cdr_fields(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.cdr)
 

@@ -195,6 +195,12 @@ def test_steps_md_documents_no_step_type_that_does_not_exist() -> None:
     assert not extra, f"docs/steps.md has sections for unknown step types: {', '.join(extra)}"
 
 
+def test_flows_md_lists_every_step_type_as_a_type_key() -> None:
+    text = read(DOCS / "flows.md")
+    listed = text.split("exactly one **type key**", 1)[1].split(") and may", 1)[0]
+    assert set(re.findall(r"`([a-z_]+)`", listed)) == set(REGISTRY)
+
+
 # -- configuration ------------------------------------------------------------------
 
 @pytest.mark.parametrize("key", CONFIG_KEYS)

@@ -27,6 +27,7 @@ from agi.lists.store import SqliteNumberLists
 from agi.loading.yamlio import load_yaml
 from agi.protocol.wire import CommandError
 from agi.services import Services
+from agi.storage.callbacks import MemoryCallbackRequests
 from agi.sim import SimTransport, SimulatedAsterisk, run_sync
 from agi.simulate import SimulationResult, simulate
 
@@ -183,6 +184,8 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/1001&PJSIP/612345678@trunk", False),
     ("PJSIP/612345679@trunk,30", True),
     ("PJSIP/612345678@trunk&PJSIP/600111222@trunk", True),
+    ("PJSIP/${CALLERID(num)}@trunk,30", True),  # with AGIEXECFULL=yes Asterisk builds the number
+    ("PJSIP/$[${N} + 1]@trunk", True),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
@@ -193,6 +196,21 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Queue", "support")) is None
+
+
+def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
+    """A request is dialled later by ``agiflow callbacks dial``, which may
+    check other lists: after a hit the call leaves none."""
+    flows = unchecked((CAMPAIGN % "").replace("listed: handover", "listed: later") + """\
+  later:
+    callback: {confirm: cb-confirm, enter: cb-enter}
+""", DIALER % "hangup:")
+    collector = MemoryCallbackRequests()
+    services = Services(lists=lists.lists, callbacks=collector, default_region="ES")
+    result = call(flows, "campaign", services, called=LISTED_NUMBER, dtmf=["1"])
+    assert path(result) == ["dnc:listed", "later:error"]
+    assert "no callback request: a do-not-call check of this call said listed" in details(result, "later")["error"]
+    assert collector.rows == [] and not [c for c in sent(result) if c.startswith("GET DATA")]
 
 
 def test_on_error_allow_lets_an_unchecked_number_be_dialled(tmp_path: Path) -> None:
@@ -303,6 +321,37 @@ def test_a_withdrawn_consent_stops_later_recordings() -> None:
     assert (result.call["recording_commands"], result.call["refused_commands"]) == (1, "MixMonitor (no consent)")
 
 
+WITHDRAWN = """\
+version: 1
+name: withdrawn
+start: first
+steps:
+  first:
+    consent: {notice: n, ask: q, record: false}
+    on: {accepted: record, declined: bye}
+  record:
+    exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}
+    next: second
+  second:
+    consent: %s
+    on: {%s: bye}
+  bye:
+    play: beep
+"""
+
+
+@pytest.mark.parametrize(("second", "outcome"), [("{notice: n, ask: q}", "declined"), ("{policy: never}", "never")])
+def test_a_withdrawn_consent_stops_a_recording_an_exec_started(second: str, outcome: str) -> None:
+    """The pattern of steps.md's exec example (consent with ``record: false``,
+    then an ``exec`` of MixMonitor): a later consent that ends declined or
+    ``never`` stops that recording too, before the flow goes on."""
+    result = call(unchecked(WITHDRAWN % (second, outcome)), "withdrawn", dtmf=["1", "2"])
+    assert path(result) == ["first:accepted", "record:next", f"second:{outcome}", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{result.call['call_id']}.wav"
+    assert sent(result).index('EXEC "StopMixMonitor" ""') < sent(result).index('STREAM FILE "beep" ""')
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
@@ -395,6 +444,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("StopMixMonitor", "", set()),
     ("VoiceMail", "100@default", set()),
     ("ChanSpy", "PJSIP/100,q", set()),
+    ("ChanSpy", "PJSIP/100,qr(spied)", {"records"}),  # r records the call listened to
+    ("ExtenSpy", "201@agents,bqr", {"records"}),
+    ("ChanSpy", "PJSIP/100,qg(ring)e(201:202)", set()),  # an r inside another option's brackets is not r
+    ("Page", "PJSIP/a&PJSIP/b,r", {"dials", "records"}),  # r records the page
     ("Playback", "U(x)", set()),
     ("Dial", "Local/100@agents/n,30", {"dials", "hidden"}),  # a Local channel runs dialplan
     ("Dial", "PJSIP/200&LOCAL/100@agents,30", {"dials", "hidden"}),
@@ -404,6 +457,11 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("Page", "Local/all@paging", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
+    ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
+    ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
+    ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
+    ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
+    ("Bridge", "PJSIP/201-00000001,x", set()),
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds

@@ -140,6 +140,17 @@ def test_numbers_that_cannot_be_called_are_refused_with_the_invalid_prompt_then_
     assert rows == []
 
 
+def test_no_key_and_wrong_keys_are_counted_apart_so_a_question_is_asked_twice_retries_plus_one(
+        tmp_path: Path) -> None:
+    """retries: 1 gives one more attempt after no key and one after a wrong
+    key (steps.md): a wrong number, then no key twice, is three attempts."""
+    result, rows = run(tmp_path, ["1", "2", "55#", "", ""])
+    assert commands(result).count('GET DATA "cb-enter" "5000" "15"') == 3
+    assert outcome(result) == "declined"
+    assert (details(result)["timeouts"], details(result)["invalid"]) == (2, 1)
+    assert rows == []
+
+
 def test_changing_the_number_more_times_than_retries_allow_ends_as_invalid(tmp_path: Path) -> None:
     result, rows = run(tmp_path, ["1", "2", "912345678", "2", "912345679", "2"])
 

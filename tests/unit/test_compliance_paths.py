@@ -169,6 +169,12 @@ def test_every_application_that_runs_code_agiflow_cannot_see_may_dial(tmp_path: 
                      "which may dial; " + DNC_RULE]
 
 
+def test_a_callback_request_is_dialled_later_so_it_may_not_follow_a_hit(tmp_path: Path) -> None:
+    step = "  later:\n    callback: {confirm: cb-confirm, enter: cb-enter}\n"
+    found = messages(tmp_path, campaign("later", step))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'later', which dials; " + DNC_RULE]
+
+
 def test_a_queue_rings_its_members_so_it_dials(tmp_path: Path) -> None:
     found = messages(tmp_path, campaign("agents", "  agents:\n    queue: support\n"))
     assert found == ["step 'dnc': outcome 'listed' leads to step 'agents', which dials; " + DNC_RULE]
@@ -238,6 +244,29 @@ def test_every_recording_application_after_a_decline_is_refused_in_any_case(tmp_
     found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x.wav}}\n"))
     assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which records the call; "
                      + CONSENT_RULE]
+
+
+@pytest.mark.parametrize("args", ['[support, t, "", "agiflow/a,agiflow/b", "", "", recsub]',
+                                  '[PJSIP/1, "30", "t,U(recsub)"]'])
+def test_exec_args_are_judged_each_as_one_argument_as_they_are_sent(tmp_path: Path, args: str) -> None:
+    """A comma written inside an item stays in that argument (it is escaped),
+    so Queue's gosub argument keeps its place and Dial's options stay options."""
+    app = "Queue" if args.startswith("[support") else "Dial"
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, args: {args}}}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
+                     "see, which may record; " + CONSENT_RULE]
+
+
+@pytest.mark.parametrize("exec_", ["{app: ChanSpy, options: \"PJSIP/201,qr(spied)\"}",
+                                   "{app: ExtenSpy, args: [201@agents, bqr]}", "{app: Page, args: [PJSIP/a, r]}"])
+def test_an_application_whose_r_option_records_is_held_to_consent(tmp_path: Path, exec_: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {exec_}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which records the call; "
+                     + CONSENT_RULE]
+    alone = f"version: 1\nname: spy\nstart: listen\nsteps:\n  listen:\n    exec: {exec_}\n"
+    (tmp_path / "alone").mkdir()
+    assert [m.split(";")[0] for m in messages(tmp_path / "alone", alone)] == [
+        "step 'listen' records the call, but a path from the start of flow 'spy' reaches it through no consent step"]
 
 
 @pytest.mark.parametrize("app", ["Gosub", "AGI", "System", "Exec", "Stasis"])
@@ -407,6 +436,54 @@ def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp
     assert library(tmp_path, flow) == [("f0.yaml", 8, "step 'fake' sets variable 'ROBINSON', which step 'dnc' of "
                                         "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
                                         "it, since the dialplan reads it to decide whether to dial")]
+
+
+@pytest.mark.parametrize(("setter", "written"), [
+    ("set: {variables: {__ROBINSON: clear}}", "__ROBINSON"),
+    ("set: {variables: {_ROBINSON: clear}}", "_ROBINSON"),
+    ("set: {variables: {GLOBAL(ROBINSON): clear}}", "GLOBAL(ROBINSON)"),
+    ("exec: {app: Set, args: [__ROBINSON=clear]}", "__ROBINSON"),
+    ("exec: {app: Set, options: GLOBAL(ROBINSON)=clear}", "GLOBAL(ROBINSON)"),
+    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON")])
+def test_the_variable_is_refused_also_under_an_inheritance_mark_or_as_a_global(tmp_path: Path, setter: str,
+                                                                              written: str) -> None:
+    """``${ROBINSON}`` reads what ``__ROBINSON`` or ``_ROBINSON`` set (Asterisk
+    drops the marks) and, on a channel without it, ``GLOBAL(ROBINSON)``."""
+    flow = f"""\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{clear: bye, listed: fake}}
+          fake:
+            {setter}
+            next: bye
+          bye:
+            hangup:
+        """
+    assert library(tmp_path, flow) == [("f0.yaml", 8, f"step 'fake' sets variable '{written}', which step 'dnc' of "
+                                        "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
+                                        "it, since the dialplan reads it to decide whether to dial")]
+
+
+def test_a_variable_that_only_ends_like_the_checks_is_not_refused(tmp_path: Path) -> None:
+    flow = """\
+        version: 1
+        name: leg
+        start: dnc
+        steps:
+          dnc:
+            robinson: {list: robinson}
+            on: {clear: bye, listed: fake}
+          fake:
+            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c}}
+            next: bye
+          bye:
+            hangup:
+        """
+    assert library(tmp_path, flow) == []
 
 
 def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:

@@ -200,6 +200,20 @@ def test_mixmonitor_failing_keeps_the_consent_and_records_no_file(tmp_path: Path
     assert "MixMonitor" in details(result, "consent")["recording_error"]
 
 
+def test_a_later_decline_sends_no_stop_when_the_earlier_mixmonitor_failed(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: end, declined: end}
+  end:
+    play: agiflow/main-menu
+""")
+    result = run(tmp_path, flow, called="911234567", dtmf=["1", "2"], app_results={"MixMonitor": -2})
+    assert path(result) == ["consent:accepted", "menu:declined", "end:next"]
+    assert 'EXEC "StopMixMonitor" ""' not in commands(result)
+    assert "stopped_recording" not in details(result, "menu")
+
+
 def test_hangup_during_the_notice_gives_no_consent_and_no_recording(tmp_path: Path) -> None:
     result = run_consent(tmp_path, policy="notify", hangup_after=0)
     assert path(result) == ["consent:hangup"]
@@ -238,6 +252,22 @@ def test_a_later_consent_that_declines_stops_the_earlier_recording(tmp_path: Pat
     sent = commands(result)
     assert sent.index('EXEC "StopMixMonitor" ""') > sent.index(f'EXEC "MixMonitor" "{RECORDING},b"')
     assert cdr(result, "consent", "recording") == ("declined", RECORDING)
+
+
+def test_a_later_consent_whose_prompt_cannot_be_played_stops_the_earlier_recording(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: end, declined: end, error: end}
+  end:
+    play: agiflow/main-menu
+""")
+    sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "agiflow/main-menu": 8000}
+    result = run_script(tmp_path, flow, CallerScript(dtmf=["1"], sounds=sounds))
+    assert path(result) == ["consent:accepted", "menu:error", "end:next"]
+    sent = commands(result)
+    assert sent.index('EXEC "StopMixMonitor" ""') < sent.index('STREAM FILE "agiflow/main-menu" ""')
+    assert details(result, "menu")["stopped_recording"].endswith(".wav")
 
 
 # -- the pin: MixMonitor only after consent, whatever the hangup point -------------

@@ -139,6 +139,13 @@ def test_no_choice_cancels_and_changes_nothing(tmp_path: Path) -> None:
     assert services.overrides.active("office_hours", AT) is None  # type: ignore[union-attr]
 
 
+def test_a_question_is_asked_again_once_after_no_key_and_twice_after_a_wrong_key(tmp_path: Path) -> None:
+    for keys, asked in ((["", ""], 2), (["9", "", "9", "9"], 4)):
+        result, _ = call(tmp_path, ["4321", *keys])
+        assert path(result)[0] == "change:cancelled"
+        assert sum(1 for c in commands(result) if c.startswith('GET DATA "pick"')) == asked
+
+
 def test_with_one_schedule_no_schedule_is_asked(tmp_path: Path) -> None:
     text = flow().replace('schedules: {"1": office_hours, "2": campaign_hours}', 'schedules: {"1": office_hours}')
     (tmp_path / "schedules.yaml").write_text(SCHEDULES)

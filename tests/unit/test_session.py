@@ -43,6 +43,42 @@ def test_a_crash_inside_a_step_sends_the_call_to_the_fallback_with_its_cdr(
     assert row["path"] == "answer:next" and row["steps"] == 1
 
 
+LEG = """\
+version: 1
+name: leg
+direction: outbound
+start: dnc
+steps:
+  dnc:
+    robinson: {list: robinson}
+    on: {clear: call}
+  call:
+    dial: "PJSIP/{{ call.called }}@trunk"
+"""
+
+
+def test_a_call_whose_do_not_call_check_failed_is_not_sent_to_the_fallback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The fallback context places calls (a queue, an operator): after a
+    failed check the dialplan's next priority decides, and the shipped
+    campaign context rejects the leg with cause 21."""
+    (tmp_path / "leg.yaml").write_text(LEG)
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    asterisk = SimulatedAsterisk(make_environment("leg", uniqueid="1795385106.8", extension="600111222"),
+                                 CallerScript(sounds=EverySound()))
+    transport = SimTransport(asterisk)
+    settings = SessionSettings(fallback=Fallback("agiflow-fallback", "s", "1"))
+    with caplog.at_level(logging.WARNING):
+        status = run_sync(run_session(transport.environment(), transport, flows, MemoryCdr(), settings,
+                                      lambda: 1.8e9))  # no lists at all: the check fails closed
+    assert status == "error"
+    assert asterisk.variables["AGIFLOW_STATUS"] == "error"
+    assert asterisk.continue_at is None
+    assert "not sent to the fallback context: a do-not-call check of this call blocked dialling (error)" \
+        in caplog.text
+
+
 def _call(flow: str, uniqueid: str) -> tuple[str, MemoryCdr]:
     flows, errors = load_flows([SHIPPED_FLOWS])
     assert errors == []

@@ -89,6 +89,15 @@ def test_a_returned_transfer_continues_the_call_at_the_other_flows_start() -> No
                                                                     ("other", "start", "next")]
 
 
+def test_a_call_that_transfers_too_often_or_to_no_flow_says_which_in_its_error() -> None:
+    ring = flow("ring", {"away": (returning(StepResult("transfer", transfer="ring")), {})})
+    result = Call(FlowSet({"ring": ring})).run("ring")
+    assert (result.status, len(result.trace)) == ("error", 11)
+    assert result.error == "more than 10 transfers in one call (the last to flow 'ring'): the flows transfer in a ring"
+    gone = flow("main", {"away": (returning(StepResult("transfer", transfer="gone")), {})})
+    assert Call(FlowSet({"main": gone})).run().error == "transfer to unknown flow 'gone'"
+
+
 def test_a_result_with_a_column_that_is_not_a_cdr_column_is_refused() -> None:
     with pytest.raises(ValueError, match="not CDR columns steps may set: colour"):
         StepResult("next", record={"colour": "blue", "vip": 1})

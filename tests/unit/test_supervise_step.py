@@ -104,6 +104,12 @@ def test_keys_that_name_no_agent_end_without_listening(tmp_path: Path) -> None:
     assert path(result)[0] == "listen:unknown_agent"
 
 
+def test_no_key_twice_at_the_agent_prompt_ends_as_unknown_agent(tmp_path: Path) -> None:
+    result, _ = call(tmp_path, ["4321", "", ""])
+    assert path(result)[0] == "listen:unknown_agent"
+    assert not [c for c in commands(result) if c.startswith('EXEC "ChanSpy"')]
+
+
 def test_the_starting_mode_and_the_modes_allowed(tmp_path: Path) -> None:
     result, _ = call(tmp_path, ["4321", "201", "6", "5", "*"], sessions=((1, "key"), (1, "key")),
                      options="mode: whisper\n      modes: [whisper, listen]")
