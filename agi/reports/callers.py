@@ -218,7 +218,7 @@ def _figures(who: str, row: tuple[Any, ...]) -> dict[str, Any]:
     _, _, calls, answered, first_at, last_call, wait_ms, max_wait_s, talk_ms = row
     last_at, call_id, outcome, flow = last_call.split(q.TRACKING_SEP, 3)
     return {"caller": who, "calls": calls, "answered": answered, "wait_s": _seconds(wait_ms),
-            "talk_s": _seconds(talk_ms),
+            "talk_s": _seconds(talk_ms or 0),  # 0 when none is known, as inbound's DUR
             "first_at": first_at, "last_at": last_at, "last_outcome": outcome, "last_flow": flow or None,
             "max_wait_s": max_wait_s, "last_key": (last_at, call_id)}
 

@@ -169,6 +169,8 @@ def test_tracking_shows_attempts_waits_talk_and_the_last_outcome_per_caller(cdr:
     assert (a["calls"], a["answered"], a["wait_s"], a["max_wait_s"], a["talk_s"]) == (3, 1, 150, 120, 200)
     assert a["last_outcome"] == "ivr_hangup" and a["last_call"] == utc("2025-03-10 10:00:00")
     assert [r["caller"] for r in run(cdr, "tracking", min_calls=2).rows] == ["A"]
+    b = rows["B"]
+    assert (b["answered"], b["wait_s"], b["talk_s"]) == (0, None, 0)  # no talk is 0 s, as inbound's DUR
 
 
 def test_ivr_counts_choices_timeouts_and_invalid_entries_per_menu(cdr: CdrBuilder) -> None:
