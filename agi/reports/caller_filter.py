@@ -58,6 +58,8 @@ def caller_clause(match: CallerMatch, dialect: Dialect, params: dict[str, Any]) 
     """The SQL test (on ``c.caller`` and ``c.caller_e164``) of ``match``;
     its values go into ``params``."""
     def test(column: str, name: str, value: str) -> str:
+        if match.prefix and not value:
+            return f"{column} <> ''"  # ``*`` alone: any caller ID, not a withheld (empty) one
         if match.prefix:
             params[name] = dialect.prefix_pattern(value)
             return dialect.prefix(column, name)

@@ -48,6 +48,7 @@ def calls(database: Database) -> Database:
     add("anonymous", "anonymous", None)
     add("sip name", "alice", None)
     add("old spaced", "600 111 222", None)  # no usual spelling: not found (docs)
+    add("withheld", "", None)  # no caller ID: `*` does not find it
     cdr.close()
     return database
 
@@ -86,7 +87,7 @@ def test_a_prefix_in_e164_with_the_international_prefix_or_national(calls: Datab
     # a country code has no national form: its old rows written nationally are not found
     assert called(calls, "+34*") == numbers - {"old national", "old spaced"} | {"other prefix"}
     assert called(calls, "anon*") == {"anonymous"}  # no number: the literal prefix only
-    assert called(calls, "*") == THE_CALLER | OTHERS
+    assert called(calls, "*") == THE_CALLER | OTHERS  # every call with a caller ID: not "withheld"
 
 
 def test_a_national_number_is_read_in_the_region(calls: Database) -> None:
