@@ -10,7 +10,7 @@ from agi.wording import counted
 from agi.cli.common import CliError, checked_database, config_option, get_config
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, parse_database
-from agi.storage.copy import CopyError, copy_database
+from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
 from agi.storage.rollups import roll_database
 
@@ -56,19 +56,23 @@ def copy_command(source: str, target: str) -> None:
     """Copy every CDR, step, callback request, number list and schedule
     override from one database into another.
 
-    The target's schema is brought up to date first. Rows the target
-    already has (same key) are kept as they are, so a copy that was
-    interrupted can be run again. Stop the servers writing to the source
-    first, or run it again afterwards for the calls they added.
+    The target's schema is brought up to date first; it may hold other
+    servers' rows, which are left as they are. Rows the target already
+    has are not copied again, so a copy that was interrupted can be run
+    again. A list's entries go into the target's list of the same name.
+    Stop the servers writing to the source first, or run it again
+    afterwards for the calls they added.
     """
     origin = _usable(_database(source, "--from"), Need.READ, "--from")
     destination = _usable(_database(target, "--to"), Need.WRITE, "--to")
     try:
-        counts = copy_database(origin, destination, progress=lambda table, rows: None)
+        copied = copy_all(origin, destination)
     except CopyError as exc:
         raise CliError(str(exc)) from None
-    for table, rows in counts.items():
-        click.echo(f"{table}: {counted(rows, 'row')}")
+    for table, rows in copied.rows.items():
+        renumbered = copied.renumbered.get(table)
+        click.echo(f"{table}: {counted(rows, 'row')}"
+                   + (f" ({renumbered} with a new id: the target's rows had theirs)" if renumbered else ""))
     click.echo(f"copied {source if not source.lower().startswith('postgres') else parse_database(source)} "
                f"to {parse_database(target)}")
 
