@@ -70,7 +70,30 @@ def get_config(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def get_database(config_path: str | None, need: Need, path: str | Path | None = None) -> tuple[Config, Database]:
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Database, Any]
+else:  # click before 8.2 has no type parameters
+    _ParamType = click.ParamType
+
+
+class DatabaseParam(_ParamType):
+    """A ``--database``/``--db`` value: a SQLite path or a PostgreSQL URL;
+    a URL that cannot be read is a usage error naming the option."""
+
+    name = "database"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Database:
+        try:
+            return parse_database(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: The type of every option that names a database.
+DATABASE = DatabaseParam()
+
+
+def get_database(config_path: str | None, need: Need, path: str | Path | Database | None = None) -> tuple[Config, Database]:
     """The config and its database (``path`` when given), checked for what
     the command needs: a missing, unreadable or foreign database is
     one line and exit 1."""

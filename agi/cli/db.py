@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, parse_database
 from agi.storage.copy import CopyError, copy_all
@@ -26,9 +26,9 @@ def db() -> None:
 
 @db.command("upgrade")
 @config_option
-@click.option("--database", "database", default=None, metavar="DATABASE",
+@click.option("--database", "database", type=DATABASE, default=None, metavar="DATABASE",
               help="Upgrade this database instead of the configured one (a path or a postgresql:// URL).")
-def upgrade_command(config_path: str | None, database: str | None) -> None:
+def upgrade_command(config_path: str | None, database: Database | None) -> None:
     """Bring the database's schema to the version this agiflow needs.
 
     Creates the tables of a new database. Each step runs in its own
@@ -36,7 +36,7 @@ def upgrade_command(config_path: str | None, database: str | None) -> None:
     runs the steps that are safe while other servers use the database by
     itself; this command runs every step.
     """
-    target = parse_database(database) if database else get_config(config_path).database
+    target = database if database is not None else get_config(config_path).database
     before = version(target)
     applied = upgrade(target)
     if not applied:
@@ -79,10 +79,10 @@ def copy_command(source: str, target: str) -> None:
 
 @db.command("rollups")
 @config_option
-@click.option("--database", "database", default=None, metavar="DATABASE",
+@click.option("--database", "database", type=DATABASE, default=None, metavar="DATABASE",
               help="This database instead of the configured one (a path or a postgresql:// URL).")
 @click.option("--rebuild", is_flag=True, help="Forget every rollup and count them all again from the calls.")
-def rollups_command(config_path: str | None, database: str | None, rebuild: bool) -> None:
+def rollups_command(config_path: str | None, database: Database | None, rebuild: bool) -> None:
     """Bring the reports' rollups up to date (docs/database.md#rollups).
 
     The rollups are the calls' sums per quarter hour that the reports read
@@ -92,7 +92,7 @@ def rollups_command(config_path: str | None, database: str | None, rebuild: bool
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(parse_database(database) if database else config.database, Need.UPDATE)
+    target = checked_database(database if database is not None else config.database, Need.UPDATE)
     try:
         check_current(target)
     except SchemaError as exc:

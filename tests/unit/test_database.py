@@ -374,3 +374,41 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
     config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
         load_config(config)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://agiflow:to@ps3cret@db1/agiflow",  # libpq ends the password at the first '@'
+    "postgresql://agiflow:to/ps3cret@db1/agiflow",  # ... and the address at the first '/'
+    "postgresql://agiflow:to?ps3cret@db1/agiflow",  # urlsplit ends it at '?' and would show the rest
+    "postgresql://agiflow:to#ps3cret@db1/agiflow",
+])
+def test_a_password_with_url_delimiters_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(ValueError, match="percent-encoded") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    encoded = parse_database("postgresql://agiflow:to%40ps3cret%2F%3F%23@db1/agiflow")
+    assert str(encoded) == "postgresql://agiflow:***@db1/agiflow"
+
+
+def test_several_hosts_with_their_ports_are_taken_as_libpq_takes_them() -> None:
+    url = parse_database("postgresql://agiflow:s3cret@db1:5432,db2:5433/agiflow?target_session_attrs=read-write")
+    assert isinstance(url, PostgresUrl)
+    assert str(url) == "postgresql://agiflow:***@db1:5432,db2:5433/agiflow?target_session_attrs=read-write"
+    with pytest.raises(ValueError, match="a port is not a number"):
+        parse_database("postgresql://db1:5432,db2:54x/agiflow")
+
+
+def test_a_url_without_a_host_is_shown_as_it_was_written() -> None:
+    assert str(parse_database("postgresql:///agiflow?host=/var/run/postgresql")) == \
+        "postgresql:///agiflow?host=/var/run/postgresql"
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade", "--database"], ["db", "rollups", "--database"],
+                                     ["report", "summary", "--db"], ["report", "import-queue-log", "-", "--db"]])
+def test_a_database_option_with_an_unreadable_url_is_a_usage_error_that_hides_the_password(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*command, "postgresql://agiflow:to/ps3cret@db1/agiflow"], input="")
+    assert result.exit_code == 2, result.output
+    assert "percent-encoded" in result.stderr and "Traceback" not in result.output
+    assert "ps3cret" not in result.output
