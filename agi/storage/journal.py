@@ -88,6 +88,32 @@ class Journal:
             self._file.flush()
             self.lines += len(operations)
 
+    def put_first(self, operations: list[Operation]) -> None:
+        """Put ``operations`` before every line already there (they are
+        older): the file is written anew beside it, then put in its place.
+        OSError when it cannot be (the file is left as it was)."""
+        text = "".join(encode(op) for op in operations).encode("utf-8")
+        fresh = self.path.with_name(self.path.name + ".new")
+        with self._lock:
+            if self._file is None:
+                raise OSError(f"the journal {self.path} is not open")
+            try:
+                self._file.flush()
+                self._file.seek(0)
+                with open(fresh, "wb") as out:
+                    out.write(text)
+                    while chunk := self._file.read(1 << 20):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(fresh, self.path)
+            except OSError:
+                fresh.unlink(missing_ok=True)
+                raise
+            self._file.close()
+            self._file = open(self.path, "a+b")
+            self.lines += len(operations)
+
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
         """The operations in the file, ``size`` at a time, each with the
         file offset after it, as they are now (lines appended while this

@@ -190,6 +190,44 @@ def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: 
     assert rows_of(database, "SELECT count(*) FROM calls") == [(5,)]
 
 
+def test_ends_that_the_journal_could_not_take_are_written_after_the_starts_it_holds(
+        database: Any, tmp_path: Path) -> None:
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=tmp_path / "journal.jsonl", max_queue=2,
+                     retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(5):
+        store.call_started(row(f"c{i}"))  # c2 to c4 wait in the journal
+    assert store.journal is not None and store.journal.lines == 3
+    journal_file, store.journal._file = store.journal._file, None  # its disk is full now
+    for i in range(5):
+        store.call_ended(f"c{i}", {"status": "completed", "duration": float(i)})
+    assert store.pending == 7
+    store.journal._file = journal_file  # room again
+    connector.down = False
+    assert store.close(stall_timeout=5)
+    assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(5, 10.0)]
+
+
+def test_what_waits_in_memory_at_shutdown_goes_before_the_newer_lines_of_the_journal(
+        database: Any, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, max_queue=2, retry_delay=0.02,
+                     flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(3):
+        store.call_started(row(f"c{i}"))  # c0 and c1 in memory, c2 in the journal
+    for i in range(3):
+        store.call_ended(f"c{i}", {"status": "completed", "duration": float(i)})  # every end in the journal
+    assert store.close(stall_timeout=0.3)
+    assert [json.loads(line)[0] for line in journal.read_text().splitlines()][:2] == ["insert_call", "insert_call"]
+    CdrStore(database, journal=journal).open()
+    assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(3, 3.0)]
+
+
 # -- schema versions ----------------------------------------------------------------------
 
 def test_a_new_database_gets_every_table_at_the_current_version_and_a_second_upgrade_does_nothing(
