@@ -39,8 +39,8 @@ def upgrade_command(config_path: str | None, database: Database | None) -> None:
     target = database if database is not None else get_config(config_path).database
     before = version(target)
     applied = upgrade(target)
-    if not applied:
-        click.echo(f"{target}: schema version {before}, up to date")
+    if not applied:  # another server may have run the steps while this one waited for its turn
+        click.echo(f"{target}: schema version {version(target)}, up to date")
         return
     for step in applied:
         click.echo(f"{target}: version {step.version}: {step.description}")

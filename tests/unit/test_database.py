@@ -288,6 +288,20 @@ def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
 
 
+def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_found(
+        database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agi.cli.db as db_command
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+
+    def upgraded_by_another_server(where: Any) -> list[Any]:
+        upgrade(where)  # the other server's steps, done while this one waited for the lock
+        return []
+    monkeypatch.setattr(db_command, "upgrade", upgraded_by_another_server)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(f"schema version {SCHEMA_VERSION}, up to date\n")
+
+
 # -- copy ---------------------------------------------------------------------------------
 
 def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database: Any, tmp_path: Path) -> None:
