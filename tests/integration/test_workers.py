@@ -145,6 +145,20 @@ def test_a_killed_worker_is_started_again_and_marks_only_its_own_calls_interrupt
     assert process.proc.poll() is None
 
 
+def test_a_worker_started_again_runs_with_the_config_its_supervisor_read_even_if_the_file_broke_since(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers)
+    process.config.write_text(process.config.read_text() + "server: [being edited\n", encoding="utf-8")
+    since = process.mark()
+    os.kill(worker_pid(process, 1), signal.SIGKILL)
+    process.wait_for_log(r"\(worker 1\): worker 1 listening", since=since)
+    assert "invalid YAML" not in "\n".join(process.lines[since:])
+    for _ in range(10):  # both workers serve: the kernel spreads the calls over them
+        uniqueid = new_uniqueid()
+        assert call(process, simulated("closed", uniqueid)).closed_by_server
+        assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+
 def test_the_workers_stop_at_once_with_a_killed_supervisor(tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)
     pids = [worker_pid(process, index) for index in (1, 2)]
