@@ -55,6 +55,7 @@ from agi.server.webhooks import TwistedWebhooks
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.journal import JournalError
 from agi.storage.migrations import SchemaError
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
@@ -124,6 +125,9 @@ def open_store(config: Config, node: str | None, worker: int | None = None) -> C
     store = CdrStore(config.database, journal=config.journal, rollups=config.reports.thresholds)
     try:
         interrupted = store.open(node, worker)
+    except JournalError as exc:
+        log.error("not starting: %s", exc)
+        return None
     except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
         log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
         return None

@@ -42,6 +42,10 @@ def _decoded(line: bytes) -> Operation | None:
         return None
 
 
+class JournalError(OSError):
+    """The journal file cannot be opened (its folder cannot be made, or it is no file)."""
+
+
 class Journal:
     """The file at ``path``; ``append`` from any thread, ``batches`` and
     ``clear`` from the writer thread only."""
@@ -61,9 +65,13 @@ class Journal:
     def open(self) -> int:
         """Open the file (creating its folder); returns the lines a previous
         run left in it, which are written first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = open(self.path, "a+b")
+        except OSError as exc:
+            raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
         with self._lock:
-            self._file = open(self.path, "a+b")
+            self._file = file
             self._file.seek(0)
             whole, lines = 0, 0
             for line in iter(self._file.readline, b""):
