@@ -33,7 +33,7 @@ from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
 from agi.storage.copy_lists import copy_lists
 from agi.storage.copy_target import CopyTarget, read_chunks
-from agi.storage.migrations import upgrade
+from agi.storage.migrations import SCHEMA_VERSION, upgrade, version
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,10 @@ def copy_all(source: Database, target: Database,
         raise CopyError("the source and the target are the same database")
     if not isinstance(source, PostgresUrl) and not Path(source).is_file():
         raise CopyError(f"no database at {source}")
+    found = version(source)
+    if found > SCHEMA_VERSION:
+        raise CopyError(f"{source} has schema version {found}, newer than this agiflow knows ({SCHEMA_VERSION}): "
+                        "its newer columns would be left behind; copy it with an agiflow of its version")
     upgrade(target)
     copied = Copied({}, {})
     with contextlib.closing(_open(source)) as reader, contextlib.closing(_open(target)) as writer:

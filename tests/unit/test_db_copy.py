@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder
 
@@ -98,3 +99,25 @@ def test_db_copy_says_which_rows_got_a_new_id(database: Any, tmp_path: Path) -> 
                                       "--to", target.url if isinstance(target, PostgresUrl) else str(target)])
     assert result.exit_code == 0, result.output
     assert "callbacks: 1 row (1 with a new id: the target's rows had theirs)\n" in result.output
+
+
+def test_a_source_newer_than_this_agiflow_is_refused_before_anything_is_copied(database: Any, tmp_path: Path) -> None:
+    from agi.storage.copy import CopyError
+    from agi.storage.migrations import SCHEMA_VERSION, upgrade
+    upgrade(database)
+    CdrBuilder(database).close()
+    newer = "INSERT INTO agiflow_schema (version, upgraded_at) VALUES (?, 'x')"
+    if isinstance(database, PostgresUrl):
+        import psycopg
+
+        from agi.db import postgres as pg
+        with psycopg.connect(**pg.parameters(database), autocommit=True) as conn:
+            conn.execute(newer.replace("?", "%s"), (SCHEMA_VERSION + 1,))
+    else:
+        import sqlite3
+        with sqlite3.connect(database) as conn:
+            conn.execute(newer, (SCHEMA_VERSION + 1,))
+    target = tmp_path / "target.db"
+    with pytest.raises(CopyError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this agiflow knows"):
+        copy_all(database, target)
+    assert not target.exists()
