@@ -291,7 +291,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    library = FlowLibrary(config.flows, on_load=list_warnings(config.database))
+    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, later=reactor.callInThread))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
