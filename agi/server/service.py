@@ -23,7 +23,6 @@ import logging
 import os
 import resource
 import signal
-import sqlite3
 from dataclasses import replace
 from typing import Any, Callable, Generator
 
@@ -33,7 +32,6 @@ from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-import psycopg
 
 from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
@@ -52,11 +50,10 @@ from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.last_accept import HANDSHAKE_GRACE, refuse_new_handshakes
 from agi.server.reuseport import BACKLOG, listen_shared
 from agi.server.webhooks import TwistedWebhooks
+from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
-from agi.storage.journal import JournalError
-from agi.storage.migrations import SchemaError
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
 
@@ -87,6 +84,8 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
+    if worker is None and not replay_worker_journals(config, node):  # an earlier run's, with workers
+        return 1
     store = open_store(config, node, worker.index if worker else None)
     if store is None:
         return 1
@@ -117,24 +116,6 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     gc.set_threshold(*GC_THRESHOLDS)
     reactor.run()
     return 0 if server.cdrs_saved else 1
-
-
-def open_store(config: Config, node: str | None, worker: int | None = None) -> CdrStore | None:
-    """The CDR store, its schema up to date and the calls ``node`` (or only
-    its ``worker``) left running marked interrupted (see CdrStore.open);
-    None, logged, if it cannot be."""
-    store = CdrStore(config.database, journal=config.journal, rollups=config.reports.thresholds)
-    try:
-        interrupted = store.open(node, worker)
-    except JournalError as exc:
-        log.error("not starting: %s", exc)
-        return None
-    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
-        return None
-    if interrupted:
-        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
-    return store
 
 
 def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,

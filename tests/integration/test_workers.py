@@ -159,6 +159,26 @@ def test_a_worker_started_again_runs_with_the_config_its_supervisor_read_even_if
         assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
 
 
+def test_one_worker_writes_what_the_journals_of_an_earlier_run_with_workers_hold(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A node that ran with workers while the database was down, started
+    again with one: their journals are written before it marks its calls."""
+    from agi.storage.journal import Journal
+    from agi.vocabulary import iso
+
+    journal = Journal(tmp_path / "agiflow-journal.worker2.jsonl")
+    journal.open()
+    journal.append([("insert_call", {"id": "w2", "call_id": "1795385106.w2", "flow": "demo", "started_at": iso(1.8e9),
+                                     "status": "in_progress", "node": NODE, "worker": 2}),
+                    ("update_call", ("w2", {"status": "completed"}))])
+    journal.close()
+    process = start_server(tmp_path, workers=1, node=NODE)
+    servers.append(process)
+    assert [row["status"] for row in query(process.database, "SELECT status FROM calls WHERE id = 'w2'")] == \
+        ["completed"]
+    assert (tmp_path / "agiflow-journal.worker2.jsonl").stat().st_size == 0
+
+
 def test_the_workers_stop_at_once_with_a_killed_supervisor(tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)
     pids = [worker_pid(process, index) for index in (1, 2)]
