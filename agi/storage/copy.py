@@ -118,9 +118,9 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
     copied.rows[table.name] = 0
     for chunk in read_chunks(reader, source_pg, f"SELECT {', '.join(columns)} FROM {table.name}"
                              + (f" ORDER BY {order}" if order else "")):
-        if table.ids == "kept_when_free" and "id" in columns:
-            renumbered = into.write_keeping_free_ids(table.name, columns, chunk,
-                                                     [c for c in table.same if c in columns])
+        same = [c for c in table.same if c in columns]
+        if table.ids == "kept_when_free" and "id" in columns and same:
+            renumbered = into.write_keeping_free_ids(table.name, columns, chunk, same)
             if renumbered:
                 copied.renumbered[table.name] = copied.renumbered.get(table.name, 0) + renumbered
         else:

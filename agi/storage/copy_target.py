@@ -50,7 +50,7 @@ class CopyTarget:
                 self._move_identity(table)
             self._drop_rows_present(table, same)
             renumbered = self.scalar("SELECT count(*) FROM agiflow_copy")
-            self._insert(table, [c for c in columns if c != "id"], "")
+            self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
 
     def move_identity_past_ids(self, table: str) -> None:
@@ -71,9 +71,9 @@ class CopyTarget:
         match = " AND ".join(f"t.{c}{equal}agiflow_copy.{c}" for c in same)
         self.conn.execute(f"DELETE FROM agiflow_copy WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
 
-    def _insert(self, table: str, columns: list[str], where: str) -> None:
+    def _insert(self, table: str, columns: list[str], where: str, order_by_id: bool = False) -> None:
         names = ", ".join(columns)
-        order = " ORDER BY c.id" if "id" in self.tables.get(table, ()) and "id" in columns else ""
+        order = " ORDER BY c.id" if order_by_id or "id" in columns else ""
         if self.postgres:
             self.conn.execute(f"INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE "
                               f"SELECT {', '.join('c.' + n for n in columns)} FROM agiflow_copy AS c {where}{order} "
