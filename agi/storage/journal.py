@@ -30,8 +30,18 @@ def encode(operation: Operation) -> str:
 
 
 def decode(line: str) -> Operation:
+    """The operation of a line; ValueError (or TypeError) for a line that
+    is not one: every operation is a name and a mapping, or a name and a
+    (call key, mapping) pair."""
     name, arg = json.loads(line)
-    return (name, tuple(arg) if name in _PAIRS else arg)
+    if name in _PAIRS:
+        key, values = arg
+        if not isinstance(key, str) or not isinstance(values, dict):
+            raise ValueError(f"{name}: not a call key and values")
+        return (name, (key, values))
+    if not isinstance(name, str) or not isinstance(arg, dict):
+        raise ValueError("not an operation name and its values")
+    return (name, arg)
 
 
 def _decoded(line: bytes) -> Operation | None:

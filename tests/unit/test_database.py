@@ -172,6 +172,20 @@ def test_a_journal_line_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_pa
     assert batch == [("insert_call", row("a"))]
 
 
+def test_damaged_journal_lines_are_skipped_and_every_whole_operation_around_them_written(
+        database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "journal.jsonl"
+    damaged = ['{"not": "an operation"}', '["insert_call", null]', '["update_call", ["a"]]', '["insert_step", 7]',
+               "\x00\x00\x00", '["insert_call", {"id": "c"']
+    lines = [json.dumps(["insert_call", row("a")]), *damaged, json.dumps(["insert_call", row("b")]),
+             json.dumps(["update_call", ["b", {"status": "completed"}]])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    CdrStore(database, journal=path).open()
+    assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [("a", "interrupted"), ("b", "completed")]
+    assert caplog.text.count("skipping a line that is not an operation") == len(damaged)
+    assert path.read_text(encoding="utf-8") == ""
+
+
 def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: Path,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     database = tmp_path / "cdr.db"
