@@ -234,14 +234,15 @@ class CdrStore:
         if self.journal is None or not (left or self._held):
             return False
         self._queue.clear()
-        if left and self.journal.active:  # older than the journal's lines: they go first
+        first = bool(left) and self.journal.active  # older than the journal's lines: they go first
+        if first:
             try:
                 self.journal.put_first(left)
-            except OSError as exc:
-                self._queue.extend(left)
-                log.error("journal %s not writable: %s", self.journal.path, exc)
-                return False
-        elif left and not self._to_journal(left):
+            except OSError as exc:  # no room for a copy: after its lines, better than nowhere
+                log.error("journal %s cannot be written anew (%s): %d operations appended after its lines; "
+                          "ends of calls among them may be lost", self.journal.path, exc, len(left))
+                first = False
+        if left and not first and not self._to_journal(left):
             return False
         self._in_flight = 0
         if self._held and not self._to_journal([]):

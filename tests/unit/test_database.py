@@ -242,6 +242,29 @@ def test_what_waits_in_memory_at_shutdown_goes_before_the_newer_lines_of_the_jou
     assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(3, 3.0)]
 
 
+def test_without_room_to_write_the_journal_anew_what_waits_in_memory_is_appended_after_its_lines(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, max_queue=2, retry_delay=0.02,
+                     flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(3):
+        store.call_started(row(f"c{i}"))
+    store.call_ended("c2", {"status": "completed", "duration": 2.0})
+
+    def no_room(operations: Any) -> None:
+        raise OSError(28, "No space left on device")
+    assert store.journal is not None
+    monkeypatch.setattr(store.journal, "put_first", no_room)
+    assert store.close(stall_timeout=0.3)  # nothing lost: every start is kept
+    assert "appended after its lines" in caplog.text
+    CdrStore(database, journal=journal).open()
+    assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [
+        ("c0", "interrupted"), ("c1", "interrupted"), ("c2", "completed")]
+
+
 # -- schema versions ----------------------------------------------------------------------
 
 def test_a_new_database_gets_every_table_at_the_current_version_and_a_second_upgrade_does_nothing(
