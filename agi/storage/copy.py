@@ -41,21 +41,25 @@ class Table:
     """How one table is copied. ``ids``: ``natural`` (the key is the
     same on every server), ``target`` (the target numbers the rows) or
     ``kept_when_free``; ``same``: the columns equal in a row the target
-    already has (for ``kept_when_free``)."""
+    already has (for ``kept_when_free``; those in ``nullable`` may both be
+    NULL, the others never are, so that they can be matched by a hash)."""
 
     name: str
     ids: str = "natural"
     same: tuple[str, ...] = ()
+    nullable: tuple[str, ...] = ()
 
 
 #: Tables in the order they are copied; the number lists come after the callbacks.
 PLAN = (
     Table("calls"),
     Table("call_steps", "target"),
-    Table("callbacks", "kept_when_free", ("requested_at", "number", "call_id", "request_key")),
+    Table("callbacks", "kept_when_free", ("requested_at", "number", "call_id", "request_key"),
+          ("call_id", "request_key")),
     Table("schedule_overrides"),
     Table("supervisor_pins"),
-    Table("supervisor_audit", "kept_when_free", ("at", "number", "call_id", "action", "result", "detail")),
+    Table("supervisor_audit", "kept_when_free", ("at", "number", "call_id", "action", "result", "detail"),
+          ("call_id",)),
 )
 #: Every table a source may hold, for the check that it is agiflow's.
 TABLES = tuple(table.name for table in PLAN) + ("number_lists", "list_entries", "list_generations")
@@ -120,7 +124,8 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
                              + (f" ORDER BY {order}" if order else "")):
         same = [c for c in table.same if c in columns]
         if table.ids == "kept_when_free" and "id" in columns and same:
-            renumbered = into.write_keeping_free_ids(table.name, columns, chunk, same)
+            renumbered = into.write_keeping_free_ids(table.name, columns, chunk, same,
+                                                     [c for c in table.nullable if c in same])
             if renumbered:
                 copied.renumbered[table.name] = copied.renumbered.get(table.name, 0) + renumbered
         else:

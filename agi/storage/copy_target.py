@@ -39,16 +39,18 @@ class CopyTarget:
         with self._loaded(table, columns, rows):
             self._insert(table, columns, "")
 
-    def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str]) -> int:
+    def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str],
+                               nullable: list[str]) -> int:
         """Insert ``rows`` that the target does not have yet (no row equal
-        in ``same``), with their ids when the target has no row with
-        that id, else with a new one; how many got a new id."""
+        in ``same``; those in ``nullable`` may both be NULL), with their ids
+        when the target has no row with that id, else with a new one; how
+        many got a new id."""
         with self._loaded(table, columns, rows):
-            self._drop_rows_present(table, same)
+            self._drop_rows_present(table, same, nullable)
             self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
             if self.postgres:
                 self._move_identity(table)
-            self._drop_rows_present(table, same)
+            self._drop_rows_present(table, same, nullable)
             renumbered = self.scalar("SELECT count(*) FROM agiflow_copy")
             self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
@@ -66,9 +68,10 @@ class CopyTarget:
         self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                           f"greatest((SELECT max(id) FROM {table}), 1))")
 
-    def _drop_rows_present(self, table: str, same: list[str]) -> None:
-        equal = " IS NOT DISTINCT FROM " if self.postgres else " IS "
-        match = " AND ".join(f"t.{c}{equal}agiflow_copy.{c}" for c in same)
+    def _drop_rows_present(self, table: str, same: list[str], nullable: list[str]) -> None:
+        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
+        null_safe = "t.{c} IS NOT DISTINCT FROM agiflow_copy.{c}" if self.postgres else "+t.{c} IS agiflow_copy.{c}"
+        match = " AND ".join((null_safe if c in nullable else "t.{c} = agiflow_copy.{c}").format(c=c) for c in same)
         self.conn.execute(f"DELETE FROM agiflow_copy WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
 
     def _insert(self, table: str, columns: list[str], where: str, order_by_id: bool = False) -> None:
