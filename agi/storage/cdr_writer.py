@@ -234,15 +234,18 @@ class CdrStore:
         if self.journal is None or not (left or self._held):
             return False
         self._queue.clear()
-        first = bool(left) and self.journal.active  # older than the journal's lines: they go first
-        if first:
+        if left and self.journal.active:  # older than the journal's lines: they go first
             try:
                 self.journal.put_first(left)
             except OSError as exc:  # no room for a copy: after its lines, better than nowhere
                 log.error("journal %s cannot be written anew (%s): %d operations appended after its lines; "
                           "ends of calls among them may be lost", self.journal.path, exc, len(left))
-                first = False
-        if left and not first and not self._to_journal(left):
+                try:
+                    self.journal.append(left)
+                except OSError:
+                    self._queue.extend(left)
+                    return False
+        elif left and not self._to_journal(left):
             return False
         self._in_flight = 0
         if self._held and not self._to_journal([]):
