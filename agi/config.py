@@ -150,13 +150,14 @@ def worker_count(server: ServerConfig, cpus: int | None = None) -> int:
     return max(1, min(MAX_WORKERS, cpus if cpus is not None else usable_cpus()))
 
 
-def load_config(path: str | Path | None) -> Config:
+def load_config(path: str | Path | None, text: bytes | None = None) -> Config:
     """Read ``path`` (None: built-in defaults, paths relative to the
-    current folder). Raises ConfigError listing every problem."""
+    current folder), or take ``text`` as its contents. Raises ConfigError
+    listing every problem."""
     if path is None:
         return Config()
     file = str(path)
-    document = _read_document(file)
+    document = _read_document(file, text)
     errors = _schema_errors(file, document)
     region = document.get("default_region")
     if isinstance(region, str) and region != Config.default_region and not _known_region(region):
@@ -240,11 +241,12 @@ def _allow_errors(file: str, document: MarkedMap) -> list[SourceError]:
             for index, message in check_entries(entries, host)]
 
 
-def _read_document(file: str) -> MarkedMap:
-    """The config file as a mapping; ConfigError when it cannot be read, is
-    not UTF-8 YAML, or is not a mapping (a list, a text, a number)."""
+def _read_document(file: str, text: bytes | None = None) -> MarkedMap:
+    """The config file (or ``text``, its contents) as a mapping; ConfigError
+    when it cannot be read, is not UTF-8 YAML, or is not a mapping (a list,
+    a text, a number)."""
     try:
-        raw = Path(file).read_bytes()
+        raw = Path(file).read_bytes() if text is None else text
     except OSError as exc:
         raise ConfigError([SourceError(file, 1, f"cannot read config: {exc.strerror or exc}")]) from None
     try:

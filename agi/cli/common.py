@@ -57,24 +57,49 @@ config_option = click.option(
 )
 
 
-def get_config(config_path: str | None) -> Config:
-    """Load the config or exit 2 with every error as file:line: message."""
+def get_config(config_path: str | None, text: bytes | None = None) -> Config:
+    """Load the config (``text``: its contents, read earlier) or exit 2
+    with every error as file:line: message."""
     from agi.config import ConfigError, load_config
     if config_path is None and Path(DEFAULT_CONFIG).exists():
         config_path = DEFAULT_CONFIG
     try:
-        return load_config(config_path)
+        return load_config(config_path, text)
     except ConfigError as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
         sys.exit(2)
 
 
-def get_database(config_path: str | None, need: Need, path: str | Path | None = None) -> tuple[Config, Database]:
-    """The config and its database (``path`` when given), checked for what
-    the command needs: a missing, unreadable or foreign database is
-    one line and exit 1."""
-    config = get_config(config_path)
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Database, Any]
+else:  # click before 8.2 has no type parameters
+    _ParamType = click.ParamType
+
+
+class DatabaseParam(_ParamType):
+    """A ``--database``/``--db`` value: a SQLite path or a PostgreSQL URL;
+    a URL that cannot be read is a usage error naming the option."""
+
+    name = "database"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Database:
+        try:
+            return parse_database(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: The type of every option that names a database.
+DATABASE = DatabaseParam()
+
+
+def get_database(config_path: str | None, need: Need, path: str | Path | Database | None = None,
+                 text: bytes | None = None) -> tuple[Config, Database]:
+    """The config (``text``: its contents, read earlier) and its database
+    (``path`` when given), checked for what the command needs: a missing,
+    unreadable or foreign database is one line and exit 1."""
+    config = get_config(config_path, text)
     return config, checked_database(parse_database(path) if path is not None else config.database, need)
 
 

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, parse_database
-from agi.storage.copy import CopyError, copy_database
+from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
 from agi.storage.rollups import roll_database
 
@@ -26,9 +26,9 @@ def db() -> None:
 
 @db.command("upgrade")
 @config_option
-@click.option("--database", "database", default=None, metavar="DATABASE",
+@click.option("--database", "database", type=DATABASE, default=None, metavar="DATABASE",
               help="Upgrade this database instead of the configured one (a path or a postgresql:// URL).")
-def upgrade_command(config_path: str | None, database: str | None) -> None:
+def upgrade_command(config_path: str | None, database: Database | None) -> None:
     """Bring the database's schema to the version this agiflow needs.
 
     Creates the tables of a new database. Each step runs in its own
@@ -36,11 +36,11 @@ def upgrade_command(config_path: str | None, database: str | None) -> None:
     runs the steps that are safe while other servers use the database by
     itself; this command runs every step.
     """
-    target = parse_database(database) if database else get_config(config_path).database
+    target = database if database is not None else get_config(config_path).database
     before = version(target)
     applied = upgrade(target)
-    if not applied:
-        click.echo(f"{target}: schema version {before}, up to date")
+    if not applied:  # another server may have run the steps while this one waited for its turn
+        click.echo(f"{target}: schema version {version(target)}, up to date")
         return
     for step in applied:
         click.echo(f"{target}: version {step.version}: {step.description}")
@@ -56,29 +56,33 @@ def copy_command(source: str, target: str) -> None:
     """Copy every CDR, step, callback request, number list and schedule
     override from one database into another.
 
-    The target's schema is brought up to date first. Rows the target
-    already has (same key) are kept as they are, so a copy that was
-    interrupted can be run again. Stop the servers writing to the source
-    first, or run it again afterwards for the calls they added.
+    The target's schema is brought up to date first; it may hold other
+    servers' rows, which are left as they are. Rows the target already
+    has are not copied again, so a copy that was interrupted can be run
+    again. A list's entries go into the target's list of the same name.
+    Stop the servers writing to the source first, or run it again
+    afterwards for the calls they added.
     """
     origin = _usable(_database(source, "--from"), Need.READ, "--from")
     destination = _usable(_database(target, "--to"), Need.WRITE, "--to")
     try:
-        counts = copy_database(origin, destination, progress=lambda table, rows: None)
+        copied = copy_all(origin, destination)
     except CopyError as exc:
         raise CliError(str(exc)) from None
-    for table, rows in counts.items():
-        click.echo(f"{table}: {counted(rows, 'row')}")
+    for table, rows in copied.rows.items():
+        renumbered = copied.renumbered.get(table)
+        click.echo(f"{table}: {counted(rows, 'row')}"
+                   + (f" ({renumbered} with a new id: the target's rows had theirs)" if renumbered else ""))
     click.echo(f"copied {source if not source.lower().startswith('postgres') else parse_database(source)} "
                f"to {parse_database(target)}")
 
 
 @db.command("rollups")
 @config_option
-@click.option("--database", "database", default=None, metavar="DATABASE",
+@click.option("--database", "database", type=DATABASE, default=None, metavar="DATABASE",
               help="This database instead of the configured one (a path or a postgresql:// URL).")
 @click.option("--rebuild", is_flag=True, help="Forget every rollup and count them all again from the calls.")
-def rollups_command(config_path: str | None, database: str | None, rebuild: bool) -> None:
+def rollups_command(config_path: str | None, database: Database | None, rebuild: bool) -> None:
     """Bring the reports' rollups up to date (docs/database.md#rollups).
 
     The rollups are the calls' sums per quarter hour that the reports read
@@ -88,7 +92,7 @@ def rollups_command(config_path: str | None, database: str | None, rebuild: bool
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(parse_database(database) if database else config.database, Need.UPDATE)
+    target = checked_database(database if database is not None else config.database, Need.UPDATE)
     try:
         check_current(target)
     except SchemaError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, config_option, get_database
+from agi.db.location import Database
+from agi.cli.common import DATABASE, CliError, config_option, get_database
 from agi.cli.database import Need
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.lists.csvio import ReadReport, text_lines
@@ -16,10 +17,10 @@ from agi.storage.queue_log import fill_calls, read_queue_log
 @click.argument("file", type=click.Path(allow_dash=True))
 @skip_bad_option("the database is")
 @encoding_option
-@click.option("--db", "database", type=click.Path(), default=None,
+@click.option("--db", "database", type=DATABASE, default=None, metavar="DATABASE",
               help="CDR database (default: `database` from the config).")
 @config_option
-def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: str | None,
+def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: Database | None,
                      config_path: str | None) -> None:
     """Fill the agent, queue wait and talk time of queued calls from
     Asterisk's queue_log FILE ('-': standard input).

@@ -16,8 +16,7 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 
 import click
 
-from agi.db.location import parse_database
-from agi.cli.common import CliError, LazyGroup, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, LazyGroup, checked_database, config_option, get_config
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
@@ -65,7 +64,7 @@ _COMMON = [
                  help="excel: for spreadsheets that use a decimal comma (UTF-8 BOM, ';' between cells, 12,5)."),
     click.option("--width", type=click.IntRange(min=0), default=None,
                  help="Width of the table (default: the terminal's, else 80; 0: no limit)."),
-    click.option("--db", "database", type=click.Path(), default=None,
+    click.option("--db", "database", type=DATABASE, default=None, metavar="DATABASE",
                  help="CDR database (default: `database` from the config)."),
     click.option("--no-rollups", "no_rollups", is_flag=True,
                  help="Count every call from the calls table, not from the rollups (slower; the same figures)."),
@@ -100,7 +99,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
         raise CliError(problem, code=2)
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
                       tuple(common["flow_versions"]), config.default_region)
-    database = checked_database(parse_database(common["database"]) if common["database"] else config.database,
+    database = checked_database(common["database"] if common["database"] is not None else config.database,
                                 Need.READ)
     fmt, output = common["fmt"], common["output"]
     if kind in MEASURED:

@@ -1,15 +1,21 @@
 """``agiflow serve``."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
 
 import click
 
-from agi.cli.common import config_option, get_database, setup_logging
+from agi.cli.common import DEFAULT_CONFIG, config_option, get_database, setup_logging
 from agi.cli.database import Need
 from agi.config import MAX_WORKERS, worker_count
+
+#: The environment variable through which the supervisor gives its workers the config it read.
+SNAPSHOT = "AGIFLOW_CONFIG_SNAPSHOT"
+#: Longer configs are read from the file by each worker (an environment string is limited).
+MAX_SNAPSHOT = 100_000
 
 
 @click.command()
@@ -32,7 +38,10 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     """
     from dataclasses import replace
 
-    config, _ = get_database(config_path, Need.WRITE)  # checked before the log starts: one line, exit 1
+    if config_path is None and Path(DEFAULT_CONFIG).exists():
+        config_path = DEFAULT_CONFIG
+    text = config_snapshot(config_path, worker_index)
+    config, _ = get_database(config_path, Need.WRITE, text=text)  # checked before the log starts: one line, exit 1
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
     count = workers or worker_count(config.server)
@@ -49,7 +58,25 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
         sys.exit(run_server(config))
     from agi.server.fleet import supervise
 
+    if text is not None and len(text) < MAX_SNAPSHOT and b"\0" not in text:
+        os.environ[SNAPSHOT] = text.decode("utf-8")  # every worker runs with the config read here
     sys.exit(supervise(config, count, worker_command(config_path)))
+
+
+def config_snapshot(config_path: str | None, worker_index: int | None) -> bytes | None:
+    """The config's contents: a worker's from its supervisor (the file may
+    have changed since it started: a worker started again after a crash
+    runs with the same config as the others); the file's for the supervisor,
+    read once (None when it cannot be read: loading it says why)."""
+    if worker_index is not None:
+        snapshot = os.environ.get(SNAPSHOT)
+        return snapshot.encode("utf-8") if snapshot is not None else None
+    if config_path is None:
+        return None
+    try:
+        return Path(config_path).read_bytes()
+    except OSError:
+        return None
 
 
 def worker_command(config_path: str | None) -> Callable[[int], list[str]]:

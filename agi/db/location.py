@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 #: How a PostgreSQL URL starts.
 SCHEMES = ("postgresql://", "postgres://")
@@ -60,14 +60,35 @@ def parse_database(text: str | Path | PostgresUrl, base: Path | None = None) -> 
 
 
 def check_url(url: str) -> None:
-    """ValueError naming what is wrong with a PostgreSQL URL."""
+    """ValueError naming what is wrong with a PostgreSQL URL. The message
+    never quotes the URL: it may hold a password."""
+    _check_user_part(url)
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as exc:
-        raise ValueError(f"not a PostgreSQL URL ({exc}); write postgresql://user@host:port/dbname") from None
+    except ValueError:
+        raise ValueError("not a PostgreSQL URL (its host cannot be read); "
+                         "write postgresql://user@host:port/dbname") from None
+    for host in parts.netloc.rpartition("@")[2].split(","):  # libpq takes several: host1:5432,host2:5433
+        port = host.rpartition("]")[2].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
+        if port and not port.isdigit():
+            raise ValueError("not a PostgreSQL URL (a port is not a number); write postgresql://user@host:port/dbname")
     if not parts.path.strip("/") and "dbname=" not in parts.query:
         raise ValueError("the PostgreSQL URL names no database; write postgresql://user@host:port/dbname")
+
+
+def _check_user_part(url: str) -> None:
+    """ValueError when libpq would read the user and password another way
+    than ``urlsplit`` does: libpq ends them at the first ``@`` or ``/``,
+    so a password holding ``@``, ``/``, ``?`` or ``#`` as it is would be
+    taken for a host (and shown in libpq's errors) or not hidden in logs."""
+    rest = url.split("://", 1)[1]
+    authority, slash, after = rest.partition("/")
+    user_part = authority.split("@", 1)[0] if "@" in authority else ""
+    if authority.count("@") > 1 or any(ch in user_part for ch in "?#") or \
+            ("@" not in authority and "@" in after.split("?", 1)[0] and slash):
+        raise ValueError("the PostgreSQL URL's user or password holds '@', '/', '?' or '#': write them "
+                         "percent-encoded (%40, %2F, %3F, %23), or leave the password out of the URL "
+                         "(PGPASSWORD or ~/.pgpass)")
 
 
 def redacted(url: str) -> str:
@@ -75,13 +96,14 @@ def redacted(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"://[^@/]*@", "://***@", url)
+        return re.sub(r"://[^/]*@", "://***@", url)
     netloc = parts.netloc
     if parts.password is not None:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.split(':', 1)[0]}:***@{host}"
     query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 def describe(database: Database) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generator
 
 from twisted.application.service import MultiService, Service
@@ -34,8 +34,9 @@ from agi.log_output import flush_batched
 from agi.loading.library import FlowLibrary
 from agi.server.fleet_reload import ReloadFlows
 from agi.server.reuseport import reserve
-from agi.server.service import LogFlushService, StopSignals, list_warnings, open_store
-from agi.server.worker import KEPT, READY, READY_FD, RELOADED, worker_journals
+from agi.server.recovery import recovered, replay_worker_journals
+from agi.server.service import LogFlushService, StopSignals, list_warnings
+from agi.server.worker import KEPT, READY, READY_FD, RELOADED
 
 log = logging.getLogger("agiflow.server")
 
@@ -291,7 +292,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     if reactor is None:
         from twisted.internet import reactor as default_reactor
         reactor = default_reactor
-    library = FlowLibrary(config.flows, on_load=list_warnings(config.database))
+    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, later=reactor.callInThread))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
@@ -319,26 +320,6 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     finally:
         held.close()
     return outcome.get("code", 0 if workers.clean else 1)
-
-
-def replay_worker_journals(config: Config, node: str) -> bool:
-    """Write the CDR operations every worker of an earlier run left in its
-    journal, each journal then marking that worker's calls interrupted, before
-    the node marks the rest (the rows a journal holds must be written first).
-    False, logged, when a journal cannot be written: not starting."""
-    for index, path in worker_journals(config.journal):
-        if path.stat().st_size and not recovered(replace(config, journal=path), node, index):
-            return False
-    return True
-
-
-def recovered(config: Config, node: str, worker: int | None = None) -> bool:
-    """open_store for its recovery alone (the journal, the marking); the
-    supervisor writes no CDR itself. False, logged, when it failed."""
-    store = open_store(config, node, worker)
-    if store is not None and store.journal is not None:
-        store.journal.close()
-    return store is not None
 
 
 def command_for(command: Callable[[int], list[str]], port: int) -> Callable[[int], list[str]]:

@@ -23,7 +23,6 @@ import logging
 import os
 import resource
 import signal
-import sqlite3
 from dataclasses import replace
 from typing import Any, Callable, Generator
 
@@ -33,7 +32,6 @@ from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-import psycopg
 
 from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
@@ -52,10 +50,10 @@ from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.last_accept import HANDSHAKE_GRACE, refuse_new_handshakes
 from agi.server.reuseport import BACKLOG, listen_shared
 from agi.server.webhooks import TwistedWebhooks
+from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
-from agi.storage.migrations import SchemaError
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
 
@@ -80,11 +78,14 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     if worker is not None:
         config = worker_config(config, worker.index)
     # a worker's supervisor has warned about the lists its first load reads
-    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None))
+    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None,
+                                                              later=reactor.callInThread))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
+    if worker is None and not replay_worker_journals(config, node):  # an earlier run's, with workers
+        return 1
     store = open_store(config, node, worker.index if worker else None)
     if store is None:
         return 1
@@ -115,21 +116,6 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     gc.set_threshold(*GC_THRESHOLDS)
     reactor.run()
     return 0 if server.cdrs_saved else 1
-
-
-def open_store(config: Config, node: str | None, worker: int | None = None) -> CdrStore | None:
-    """The CDR store, its schema up to date and the calls ``node`` (or only
-    its ``worker``) left running marked interrupted (see CdrStore.open);
-    None, logged, if it cannot be."""
-    store = CdrStore(config.database, journal=config.journal, rollups=config.reports.thresholds)
-    try:
-        interrupted = store.open(node, worker)
-    except (sqlite3.Error, psycopg.Error, OSError, SchemaError) as exc:
-        log.error("not starting: cannot open the CDR database %s: %s", config.database, " ".join(str(exc).split()))
-        return None
-    if interrupted:
-        log.warning("marked %d calls left running by the previous server as interrupted", interrupted)
-    return store
 
 
 def make_service(config: Config, library: FlowLibrary, store: CdrStore, reactor: Any, *,
@@ -402,14 +388,23 @@ def _allow_open_files(max_calls: int) -> None:
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
-def list_warnings(database: Database, skip_first: bool = False) -> Callable[[FlowSet], None]:
-    """warn_missing_lists for each load of the flows (but the first, with ``skip_first``)."""
-    warn = [not skip_first]
+def list_warnings(database: Database, skip_first: bool = False,
+                  later: Callable[..., object] | None = None) -> Callable[[FlowSet], None]:
+    """warn_missing_lists for each load of the flows (but the first, with
+    ``skip_first``). The first load, before the server listens, checks at
+    once; later ones (reloads, while calls run) through ``later``, as
+    ``reactor.callInThread``: asking the database must never hold the
+    thread that serves calls."""
+    loads = [0]
 
     def on_load(flows: FlowSet) -> None:
-        if warn[0]:
+        loads[0] += 1
+        if loads[0] == 1 and skip_first:
+            return
+        if loads[0] == 1 or later is None:
             warn_missing_lists(flows, database)
-        warn[0] = True
+        else:
+            later(warn_missing_lists, flows, database)
 
     return on_load
 

@@ -92,6 +92,10 @@ class CdrStore:
         self.written = 0
         self.failures = 0
         self._queue: deque[tuple[str, Any]] = deque()
+        #: Operations newer than the journal's lines that it could not take
+        #: (its disk is full): written after them, never before.
+        self._held: deque[tuple[str, Any]] = deque()
+        self._held_lock = threading.Lock()
         self.admission = Admission(max_pending)
         self._in_flight = 0
         self._wake = threading.Event()
@@ -129,8 +133,8 @@ class CdrStore:
 
     @property
     def pending(self) -> int:
-        """Operations not yet written: queued, or in the batch being written."""
-        return len(self._queue) + self._in_flight
+        """Operations not yet written: queued, held after the journal, or in the batch being written."""
+        return len(self._queue) + len(self._held) + self._in_flight
 
     @property
     def running(self) -> bool:
@@ -146,7 +150,7 @@ class CdrStore:
 
     def _put(self, operation: tuple[str, Any]) -> None:
         journal = self.journal
-        if journal is not None and (journal.active or len(self._queue) >= self.max_queue):
+        if journal is not None and (journal.active or self._held or len(self._queue) >= self.max_queue):
             self._to_journal([operation])
         else:
             self._queue.append(operation)
@@ -154,16 +158,19 @@ class CdrStore:
             self._wake.set()
 
     def _to_journal(self, operations: list[tuple[str, Any]]) -> bool:
-        """Append to the journal; when even that fails, keep them in memory
-        (past ``max_queue``, up to the admission limit) and say so. False
-        when they stayed in memory."""
+        """Append to the journal (after the operations held back because it
+        could not take them); when even that fails, keep them in memory
+        (past ``max_queue``, up to the admission limit) and say so: after
+        the journal's lines while it has some. False when they stayed in memory."""
         assert self.journal is not None
-        try:
-            self.journal.append(operations)
-        except OSError as exc:
-            self._queue.extend(operations)
-            self._remind(f"journal {self.journal.path} not writable: {exc}")
-            return False
+        with self._held_lock:
+            try:
+                self.journal.append([*self._held, *operations])
+            except OSError as exc:
+                (self._held if self.journal.active or self._held else self._queue).extend(operations)
+                self._remind(f"journal {self.journal.path} not writable: {exc}")
+                return False
+            self._held.clear()
         if not self.journaled:
             log.warning("CDR queue full (%d operations): the next go to the journal %s until the database "
                         "takes them", self.max_queue, self.journal.path)
@@ -224,12 +231,25 @@ class CdrStore:
         journal, for the next start. False when there is no journal or it
         cannot be written."""
         left = self._batch + list(self._queue)
-        if self.journal is None or not left:
+        if self.journal is None or not (left or self._held):
             return False
         self._queue.clear()
-        if not self._to_journal(left):
+        if left and self.journal.active:  # older than the journal's lines: they go first
+            try:
+                self.journal.put_first(left)
+            except OSError as exc:  # no room for a copy: after its lines, better than nowhere
+                log.error("journal %s cannot be written anew (%s): %d operations appended after its lines; "
+                          "ends of calls among them may be lost", self.journal.path, exc, len(left))
+                try:
+                    self.journal.append(left)
+                except OSError:
+                    self._queue.extend(left)
+                    return False
+        elif left and not self._to_journal(left):
             return False
         self._in_flight = 0
+        if self._held and not self._to_journal([]):
+            return False
         return self._close_journal()
 
     def _close_journal(self) -> bool:
@@ -244,7 +264,7 @@ class CdrStore:
         """Wake when work arrives, let more gather, write it all; until close."""
         conn: Any = None
         try:
-            while not (self._stopping and not self._queue and not self._journal_waiting()):
+            while not (self._stopping and not self._queue and not self._held and not self._journal_waiting()):
                 woke = self._wake.wait(self.roll_every if self.rollups is not None else None)
                 if woke and not self._stopping:
                     time.sleep(self.flush_interval)
@@ -313,6 +333,11 @@ class CdrStore:
         if self.journal.clear_if_done(offset):
             log.warning("journal %s written to the database; CDRs go through memory again", self.journal.path)
             self.journaled = 0
+            with self._held_lock:  # what it could not take follows it
+                if self._held:
+                    self._queue.extend(self._held)
+                    self._held.clear()
+                    self._wake.set()
         return conn
 
     def _take_batch(self) -> list[tuple[str, Any]]:

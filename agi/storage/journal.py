@@ -30,8 +30,18 @@ def encode(operation: Operation) -> str:
 
 
 def decode(line: str) -> Operation:
+    """The operation of a line; ValueError (or TypeError) for a line that
+    is not one: every operation is a name and a mapping, or a name and a
+    (call key, mapping) pair."""
     name, arg = json.loads(line)
-    return (name, tuple(arg) if name in _PAIRS else arg)
+    if name in _PAIRS:
+        key, values = arg
+        if not isinstance(key, str) or not isinstance(values, dict):
+            raise ValueError(f"{name}: not a call key and values")
+        return (name, (key, values))
+    if not isinstance(name, str) or not isinstance(arg, dict):
+        raise ValueError("not an operation name and its values")
+    return (name, arg)
 
 
 def _decoded(line: bytes) -> Operation | None:
@@ -40,6 +50,10 @@ def _decoded(line: bytes) -> Operation | None:
     except (ValueError, TypeError):
         log.error("journal: skipping a line that is not an operation: %r", line[:200])
         return None
+
+
+class JournalError(OSError):
+    """The journal file cannot be opened (its folder cannot be made, or it is no file)."""
 
 
 class Journal:
@@ -61,9 +75,13 @@ class Journal:
     def open(self) -> int:
         """Open the file (creating its folder); returns the lines a previous
         run left in it, which are written first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = open(self.path, "a+b")
+        except OSError as exc:
+            raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
         with self._lock:
-            self._file = open(self.path, "a+b")
+            self._file = file
             self._file.seek(0)
             whole, lines = 0, 0
             for line in iter(self._file.readline, b""):
@@ -86,6 +104,32 @@ class Journal:
             self._file.seek(0, os.SEEK_END)
             self._file.write(text.encode("utf-8"))
             self._file.flush()
+            self.lines += len(operations)
+
+    def put_first(self, operations: list[Operation]) -> None:
+        """Put ``operations`` before every line already there (they are
+        older): the file is written anew beside it, then put in its place.
+        OSError when it cannot be (the file is left as it was)."""
+        text = "".join(encode(op) for op in operations).encode("utf-8")
+        fresh = self.path.with_name(self.path.name + ".new")
+        with self._lock:
+            if self._file is None:
+                raise OSError(f"the journal {self.path} is not open")
+            try:
+                self._file.flush()
+                self._file.seek(0)
+                with open(fresh, "wb") as out:
+                    out.write(text)
+                    while chunk := self._file.read(1 << 20):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(fresh, self.path)
+            except OSError:
+                fresh.unlink(missing_ok=True)
+                raise
+            self._file.close()
+            self._file = open(self.path, "a+b")
             self.lines += len(operations)
 
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:

@@ -192,3 +192,27 @@ def test_cdrs_of_a_server_stopped_while_the_database_is_down_wait_in_the_journal
         again.wait_for_log("previous run left in the journal")
         assert_written_once(url, [u for u, _, _ in made])
     assert all(journal.read_text() == "" for journal in journals)
+
+
+def test_a_flow_reload_while_the_server_is_frozen_holds_no_call(
+        tmp_path: Path, cluster: Cluster, url: PostgresUrl) -> None:
+    """A reload checks that the lists the flows read exist: off the thread
+    that serves calls (it once held every call of a worker for the
+    connect timeout, 3 s, or a statement timeout, 5 s)."""
+    with running_server(config_for(tmp_path, url)) as server:
+        calls_during(server, 3)
+        pids = cluster_pids(cluster)
+        signal_all(pids, signal.SIGSTOP)
+        try:
+            since = server.mark()
+            server.proc.send_signal(signal.SIGHUP)
+            during: list[tuple[str, float, list[str]]] = []
+            ends = time.monotonic() + 5
+            while time.monotonic() < ends:
+                during += calls_during(server, 4)
+        finally:
+            signal_all(pids, signal.SIGCONT)
+        server.wait_for_log(r"loaded \d+ flows", since=since, timeout=15)
+        slowest = max(took for _, took, _ in during)
+        assert slowest < 2.0, f"a call waited {slowest:.1f}s on the reload's look at the frozen database"
+        assert_written_once(url, [u for u, _, _ in during])

@@ -145,6 +145,40 @@ def test_a_killed_worker_is_started_again_and_marks_only_its_own_calls_interrupt
     assert process.proc.poll() is None
 
 
+def test_a_worker_started_again_runs_with_the_config_its_supervisor_read_even_if_the_file_broke_since(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = fleet(tmp_path, servers)
+    process.config.write_text(process.config.read_text() + "server: [being edited\n", encoding="utf-8")
+    since = process.mark()
+    os.kill(worker_pid(process, 1), signal.SIGKILL)
+    process.wait_for_log(r"\(worker 1\): worker 1 listening", since=since)
+    assert "invalid YAML" not in "\n".join(process.lines[since:])
+    for _ in range(10):  # both workers serve: the kernel spreads the calls over them
+        uniqueid = new_uniqueid()
+        assert call(process, simulated("closed", uniqueid)).closed_by_server
+        assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+
+def test_one_worker_writes_what_the_journals_of_an_earlier_run_with_workers_hold(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A node that ran with workers while the database was down, started
+    again with one: their journals are written before it marks its calls."""
+    from agi.storage.journal import Journal
+    from agi.vocabulary import iso
+
+    journal = Journal(tmp_path / "agiflow-journal.worker2.jsonl")
+    journal.open()
+    journal.append([("insert_call", {"id": "w2", "call_id": "1795385106.w2", "flow": "demo", "started_at": iso(1.8e9),
+                                     "status": "in_progress", "node": NODE, "worker": 2}),
+                    ("update_call", ("w2", {"status": "completed"}))])
+    journal.close()
+    process = start_server(tmp_path, workers=1, node=NODE)
+    servers.append(process)
+    assert [row["status"] for row in query(process.database, "SELECT status FROM calls WHERE id = 'w2'")] == \
+        ["completed"]
+    assert (tmp_path / "agiflow-journal.worker2.jsonl").stat().st_size == 0
+
+
 def test_the_workers_stop_at_once_with_a_killed_supervisor(tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)
     pids = [worker_pid(process, index) for index in (1, 2)]

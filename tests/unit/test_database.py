@@ -172,6 +172,20 @@ def test_a_journal_line_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_pa
     assert batch == [("insert_call", row("a"))]
 
 
+def test_damaged_journal_lines_are_skipped_and_every_whole_operation_around_them_written(
+        database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "journal.jsonl"
+    damaged = ['{"not": "an operation"}', '["insert_call", null]', '["update_call", ["a"]]', '["insert_step", 7]',
+               "\x00\x00\x00", '["insert_call", {"id": "c"']
+    lines = [json.dumps(["insert_call", row("a")]), *damaged, json.dumps(["insert_call", row("b")]),
+             json.dumps(["update_call", ["b", {"status": "completed"}]])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    CdrStore(database, journal=path).open()
+    assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [("a", "interrupted"), ("b", "completed")]
+    assert caplog.text.count("skipping a line that is not an operation") == len(damaged)
+    assert path.read_text(encoding="utf-8") == ""
+
+
 def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: Path,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     database = tmp_path / "cdr.db"
@@ -188,6 +202,67 @@ def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: 
     connector.down = False
     assert store.close(stall_timeout=5)
     assert rows_of(database, "SELECT count(*) FROM calls") == [(5,)]
+
+
+def test_ends_that_the_journal_could_not_take_are_written_after_the_starts_it_holds(
+        database: Any, tmp_path: Path) -> None:
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=tmp_path / "journal.jsonl", max_queue=2,
+                     retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(5):
+        store.call_started(row(f"c{i}"))  # c2 to c4 wait in the journal
+    assert store.journal is not None and store.journal.lines == 3
+    journal_file, store.journal._file = store.journal._file, None  # its disk is full now
+    for i in range(5):
+        store.call_ended(f"c{i}", {"status": "completed", "duration": float(i)})
+    assert store.pending == 7
+    store.journal._file = journal_file  # room again
+    connector.down = False
+    assert store.close(stall_timeout=5)
+    assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(5, 10.0)]
+
+
+def test_what_waits_in_memory_at_shutdown_goes_before_the_newer_lines_of_the_journal(
+        database: Any, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, max_queue=2, retry_delay=0.02,
+                     flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(3):
+        store.call_started(row(f"c{i}"))  # c0 and c1 in memory, c2 in the journal
+    for i in range(3):
+        store.call_ended(f"c{i}", {"status": "completed", "duration": float(i)})  # every end in the journal
+    assert store.close(stall_timeout=0.3)
+    assert [json.loads(line)[0] for line in journal.read_text().splitlines()][:2] == ["insert_call", "insert_call"]
+    CdrStore(database, journal=journal).open()
+    assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(3, 3.0)]
+
+
+def test_without_room_to_write_the_journal_anew_what_waits_in_memory_is_appended_after_its_lines(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, max_queue=2, retry_delay=0.02,
+                     flush_interval=0.01)
+    store.open()
+    store.start()
+    for i in range(3):
+        store.call_started(row(f"c{i}"))
+    store.call_ended("c2", {"status": "completed", "duration": 2.0})
+
+    def no_room(operations: Any) -> None:
+        raise OSError(28, "No space left on device")
+    assert store.journal is not None
+    monkeypatch.setattr(store.journal, "put_first", no_room)
+    assert store.close(stall_timeout=0.3)  # nothing lost: every start is kept
+    assert "appended after its lines" in caplog.text
+    CdrStore(database, journal=journal).open()
+    assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [
+        ("c0", "interrupted"), ("c1", "interrupted"), ("c2", "completed")]
 
 
 # -- schema versions ----------------------------------------------------------------------
@@ -248,6 +323,20 @@ def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     assert f"schema version 0 -> {SCHEMA_VERSION}" in first.output
     second = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
     assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
+
+
+def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_found(
+        database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agi.cli.db as db_command
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+
+    def upgraded_by_another_server(where: Any) -> list[Any]:
+        upgrade(where)  # the other server's steps, done while this one waited for the lock
+        return []
+    monkeypatch.setattr(db_command, "upgrade", upgraded_by_another_server)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database", target])
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(f"schema version {SCHEMA_VERSION}, up to date\n")
 
 
 # -- copy ---------------------------------------------------------------------------------
@@ -374,3 +463,41 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
     config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
         load_config(config)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://agiflow:to@ps3cret@db1/agiflow",  # libpq ends the password at the first '@'
+    "postgresql://agiflow:to/ps3cret@db1/agiflow",  # ... and the address at the first '/'
+    "postgresql://agiflow:to?ps3cret@db1/agiflow",  # urlsplit ends it at '?' and would show the rest
+    "postgresql://agiflow:to#ps3cret@db1/agiflow",
+])
+def test_a_password_with_url_delimiters_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(ValueError, match="percent-encoded") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    encoded = parse_database("postgresql://agiflow:to%40ps3cret%2F%3F%23@db1/agiflow")
+    assert str(encoded) == "postgresql://agiflow:***@db1/agiflow"
+
+
+def test_several_hosts_with_their_ports_are_taken_as_libpq_takes_them() -> None:
+    url = parse_database("postgresql://agiflow:s3cret@db1:5432,db2:5433/agiflow?target_session_attrs=read-write")
+    assert isinstance(url, PostgresUrl)
+    assert str(url) == "postgresql://agiflow:***@db1:5432,db2:5433/agiflow?target_session_attrs=read-write"
+    with pytest.raises(ValueError, match="a port is not a number"):
+        parse_database("postgresql://db1:5432,db2:54x/agiflow")
+
+
+def test_a_url_without_a_host_is_shown_as_it_was_written() -> None:
+    assert str(parse_database("postgresql:///agiflow?host=/var/run/postgresql")) == \
+        "postgresql:///agiflow?host=/var/run/postgresql"
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade", "--database"], ["db", "rollups", "--database"],
+                                     ["report", "summary", "--db"], ["report", "import-queue-log", "-", "--db"]])
+def test_a_database_option_with_an_unreadable_url_is_a_usage_error_that_hides_the_password(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*command, "postgresql://agiflow:to/ps3cret@db1/agiflow"], input="")
+    assert result.exit_code == 2, result.output
+    assert "percent-encoded" in result.stderr and "Traceback" not in result.output
+    assert "ps3cret" not in result.output

@@ -165,7 +165,7 @@ def test_a_node_that_starts_writes_every_workers_journal_before_it_marks_their_c
     written first, then marked interrupted if it had not ended; files that
     are not a worker's journal are left alone."""
     from agi.config import Config
-    from agi.server.fleet import recovered, replay_worker_journals
+    from agi.server.recovery import recovered, replay_worker_journals
     from agi.storage.journal import Journal
 
     config = Config(database=tmp_path / "cdr.db", journal=tmp_path / "agiflow-journal.jsonl")
@@ -181,3 +181,15 @@ def test_a_node_that_starts_writes_every_workers_journal_before_it_marks_their_c
     assert statuses(config.database) == {"w1": "completed", "w3": "interrupted"}
     assert (tmp_path / "agiflow-journal.worker3.jsonl").stat().st_size == 0
     assert (tmp_path / "agiflow-journal.workerX.jsonl").read_text(encoding="utf-8") == "not a worker's\n"
+
+
+def test_a_journal_that_cannot_be_opened_stops_the_start_with_a_line_naming_the_journal(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from agi.config import Config
+    from agi.server.recovery import open_store
+
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    config = Config(database=tmp_path / "cdr.db", journal=tmp_path / "a-file" / "agiflow-journal.jsonl")
+    assert open_store(config, "pbx1") is None
+    assert f"not starting: cannot open the CDR journal {config.journal}:" in caplog.text
+    assert "cannot open the CDR database" not in caplog.text

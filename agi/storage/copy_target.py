@@ -1,0 +1,110 @@
+"""The writing side of ``agiflow db copy`` on either backend: chunks of
+rows loaded into a temporary table, then inserted without touching a row
+the target already has. The SQL that differs per backend is here."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+#: Rows read and written per transaction.
+CHUNK = 50_000
+
+
+def read_chunks(conn: Any, postgres: bool, select: str, params: tuple[Any, ...] = ()) -> Iterator[list[Any]]:
+    """The rows of ``select``, CHUNK at a time (through a server-side
+    cursor on PostgreSQL)."""
+    if postgres:
+        with conn.raw.transaction(), conn.raw.cursor(name="agiflow_copy") as cursor:
+            cursor.itersize = CHUNK
+            cursor.execute(select.replace("?", "%s"), params or None)
+            while rows := cursor.fetchmany(CHUNK):
+                yield rows
+        return
+    cursor = conn.execute(select, params)
+    while rows := cursor.fetchmany(CHUNK):
+        yield rows
+
+
+class CopyTarget:
+    """The database written to: ``conn`` (sqlite3 or ``pg.Connection``) and
+    its tables' columns."""
+
+    def __init__(self, conn: Any, postgres: bool, tables: dict[str, list[str]]) -> None:
+        self.conn = conn
+        self.postgres = postgres
+        self.tables = tables
+
+    def write(self, table: str, columns: list[str], rows: list[Any]) -> None:
+        """Insert ``rows``; a row whose key (any unique one) the target has is left out."""
+        with self._loaded(table, columns, rows):
+            self._insert(table, columns, "")
+
+    def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str],
+                               nullable: list[str]) -> int:
+        """Insert ``rows`` that the target does not have yet (no row equal
+        in ``same``; those in ``nullable`` may both be NULL), with their ids
+        when the target has no row with that id, else with a new one; how
+        many got a new id."""
+        with self._loaded(table, columns, rows):
+            self._drop_rows_present(table, same, nullable)
+            self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
+            if self.postgres:
+                self._move_identity(table)
+            self._drop_rows_present(table, same, nullable)
+            renumbered = self.scalar("SELECT count(*) FROM agiflow_copy")
+            self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
+        return int(renumbered)
+
+    def move_identity_past_ids(self, table: str) -> None:
+        """PostgreSQL's id counter of ``table`` past every id it holds."""
+        if self.postgres:
+            with self.conn.raw.transaction():
+                self._move_identity(table)
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.conn.execute(sql, params).fetchone()[0]
+
+    def _move_identity(self, table: str) -> None:
+        self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                          f"greatest((SELECT max(id) FROM {table}), 1))")
+
+    def _drop_rows_present(self, table: str, same: list[str], nullable: list[str]) -> None:
+        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
+        null_safe = "t.{c} IS NOT DISTINCT FROM agiflow_copy.{c}" if self.postgres else "+t.{c} IS agiflow_copy.{c}"
+        match = " AND ".join((null_safe if c in nullable else "t.{c} = agiflow_copy.{c}").format(c=c) for c in same)
+        self.conn.execute(f"DELETE FROM agiflow_copy WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
+
+    def _insert(self, table: str, columns: list[str], where: str, order_by_id: bool = False) -> None:
+        names = ", ".join(columns)
+        order = " ORDER BY c.id" if order_by_id or "id" in columns else ""
+        if self.postgres:
+            self.conn.execute(f"INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE "
+                              f"SELECT {', '.join('c.' + n for n in columns)} FROM agiflow_copy AS c {where}{order} "
+                              "ON CONFLICT DO NOTHING")
+        else:
+            self.conn.execute(f"INSERT OR IGNORE INTO {table} ({names}) "
+                              f"SELECT {', '.join('c.' + n for n in columns)} FROM agiflow_copy AS c {where}{order}")
+
+    @contextmanager
+    def _loaded(self, table: str, columns: list[str], rows: list[Any]) -> Iterator[None]:
+        """A transaction in which ``agiflow_copy`` holds ``rows``; it is gone after."""
+        conn, names = self.conn, ", ".join(columns)
+        if self.postgres:
+            with conn.raw.transaction():
+                conn.execute(f"CREATE TEMP TABLE agiflow_copy ON COMMIT DROP AS SELECT {names} FROM {table} "
+                             "WITH NO DATA")
+                with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"CREATE TEMP TABLE agiflow_copy AS SELECT {names} FROM main.{table} WHERE 0")
+            conn.executemany(f"INSERT INTO agiflow_copy ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+            yield
+            conn.execute("DROP TABLE temp.agiflow_copy")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,123 @@
+"""``agiflow db copy`` into a database other servers already use (both
+backends as the target): nothing of theirs changes, nothing of the source
+is lost or lands in another row (docs/cli.md#agiflow-db-copy)."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support.cdr_builder import CdrBuilder
+
+from agi.cli.main import cli
+from agi.db.location import Database, PostgresUrl
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
+from agi.storage.callbacks import StoredCallbackRequests
+from agi.storage.cdr_writer import CdrStore
+from agi.storage.copy import copy_all
+from agi.storage.stores import callback_book, list_admin, number_lists
+from agi.storage.supervisors import supervisors_store
+from agi.vocabulary import iso
+from test_database import rows_of
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+
+
+def a_server(database: Database, *, start: str, number: str, pin_for: str, list_name: str, entries: str) -> None:
+    """A server's rows: a call with two steps, a callback request, a list, a PIN (and its audit entry)."""
+    cdr = CdrBuilder(database)
+    cdr.add(start, steps=[("menu", "menu", "1", {}), ("bye", "hangup", "done", {})])
+    cdr.close()
+    store = CdrStore(database)
+    store.open()
+    store.start()
+    StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": number})
+    assert store.close()
+    with list_admin(database) as admin:
+        admin.import_entries(list_name, read_entries(io.StringIO(entries), Normaliser("ES"), ReadReport()))
+    supervisors_store(database).set_pin(pin_for, "4321", NOW, "ana")
+
+
+def test_a_copy_into_a_database_other_servers_use_keeps_their_rows_and_adds_every_row_of_the_source(
+        database: Any, tmp_path: Path) -> None:
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    a_server(target, start="2025-03-10 07:00:00", number="+34600111222", pin_for="+34600555444",
+             list_name="vip", entries="+34600111222\n")
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600333444", pin_for="+34600999888",
+             list_name="robinson", entries="+34911111111\n+34922222222\n")
+
+    copied = copy_all(source, target)
+
+    lists = number_lists(target, "ES")
+    assert lists.match("robinson", "+34911111111") is not None  # the source's do-not-call list is there
+    assert lists.match("vip", "+34911111111") is None  # and none of it went into the fleet's VIP list
+    with list_admin(target) as admin:
+        assert [e[0] for e in admin.entries("vip")] == ["+34600111222"]
+        assert {s.name: s.entries for s in admin.lists()} == {"robinson": 2, "vip": 1}
+    assert rows_of(target, "SELECT count(*) FROM call_steps") == [(4,)]
+    requests = {r["number"]: r["id"] for r in callback_book(target).requests()}
+    assert requests == {"+34600111222": 1, "+34600333444": 2}  # the fleet's keeps its id, the source's gets a new one
+    assert len(supervisors_store(target).audit_log()) == 2
+    assert copied.renumbered == {"callbacks": 1, "supervisor_audit": 1}
+
+    again = copy_all(source, target)
+    assert again.renumbered == {}
+    assert rows_of(target, "SELECT count(*) FROM calls") == [(2,)]
+    assert rows_of(target, "SELECT count(*) FROM call_steps") == [(4,)]
+    assert rows_of(target, "SELECT count(*) FROM callbacks") == [(2,)]
+    assert rows_of(target, "SELECT count(*) FROM supervisor_audit") == [(2,)]
+    assert rows_of(target, "SELECT count(*) FROM list_entries") == [(3,)]
+
+
+def test_a_list_both_databases_have_gets_the_entries_it_lacks(database: Any, tmp_path: Path) -> None:
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    with list_admin(target) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("+34911111111\n"), Normaliser("ES"), ReadReport()))
+    source = tmp_path / "node2.db"
+    with list_admin(source) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("+34911111111\n+3490*\n"), Normaliser("ES"),
+                                                      ReadReport()))
+    copy_all(source, target)
+    assert number_lists(target, "ES").match("robinson", "+34902123456") is not None  # the source's prefix
+    with list_admin(target) as admin:
+        assert {s.name: s.entries for s in admin.lists()} == {"robinson": 2}
+
+
+def test_db_copy_says_which_rows_got_a_new_id(database: Any, tmp_path: Path) -> None:
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    a_server(target, start="2025-03-10 07:00:00", number="+34600111222", pin_for="+34600555444",
+             list_name="vip", entries="+34600111222\n")
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600333444", pin_for="+34600999888",
+             list_name="robinson", entries="+34911111111\n")
+    result = CliRunner().invoke(cli, ["db", "copy", "--from", f"sqlite:{source}",
+                                      "--to", target.url if isinstance(target, PostgresUrl) else str(target)])
+    assert result.exit_code == 0, result.output
+    assert "callbacks: 1 row (1 with a new id: the target's rows had theirs)\n" in result.output
+
+
+def test_a_source_newer_than_this_agiflow_is_refused_before_anything_is_copied(database: Any, tmp_path: Path) -> None:
+    from agi.storage.copy import CopyError
+    from agi.storage.migrations import SCHEMA_VERSION, upgrade
+    upgrade(database)
+    CdrBuilder(database).close()
+    newer = "INSERT INTO agiflow_schema (version, upgraded_at) VALUES (?, 'x')"
+    if isinstance(database, PostgresUrl):
+        import psycopg
+
+        from agi.db import postgres as pg
+        with psycopg.connect(**pg.parameters(database), autocommit=True) as conn:
+            conn.execute(newer.replace("?", "%s"), (SCHEMA_VERSION + 1,))
+    else:
+        import sqlite3
+        with sqlite3.connect(database) as conn:
+            conn.execute(newer, (SCHEMA_VERSION + 1,))
+    target = tmp_path / "target.db"
+    with pytest.raises(CopyError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this agiflow knows"):
+        copy_all(database, target)
+    assert not target.exists()
