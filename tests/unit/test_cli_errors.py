@@ -60,12 +60,17 @@ def _write(content: str | bytes) -> Callable[[Path], None]:
     return write
 
 
+#: Nine levels of nine aliases: a few hundred bytes that stand for 9**9 values.
+BILLION_LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 9))
+
 BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
     "a YAML list": _write("- database: x.db\n- flows: flows\n"),
     "a scalar": _write("just some words\n"),
     "an empty list": _write("[]\n"),
     "binary": _write(bytes(range(256)) * 4),
     "invalid UTF-8": _write(b"database: caf\xe9.db\n"),
+    "aliases that stand for a billion values": _write(BILLION_LAUGHS),
     "a directory": Path.mkdir,
     "missing": lambda path: None,
 }
@@ -183,6 +188,8 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     assert said["invalid UTF-8"] == (f"{config}:1: cannot read config: not UTF-8 text (byte 0xe9); "
                                      f"a config is a YAML text file")
     assert said["a directory"] == f"{config}:1: cannot read config: Is a directory"
+    assert said["aliases that stand for a billion values"] == (
+        f"{config}:5: aliases repeat more than 10000 values; write the values out or use fewer aliases")
     assert said["missing"] == f"{config}:1: cannot read config: No such file or directory"
 
 
