@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 import click
 
 from agi.db.location import parse_database
-from agi.cli.common import CliError, LazyGroup, checked_database, config_option, get_config
+from agi.cli.common import CliError, LazyGroup, checked_database, config_option, count_type, get_config
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
@@ -169,7 +169,7 @@ def _width(requested: int | None, output: str | None) -> int | None:
               help="Only calls with this status (repeat for several), e.g. interrupted.")
 @click.option("--outcome", "outcomes", type=click.Choice(OUTCOMES), multiple=True,
               help="Only calls with this outcome (repeat for several).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N calls, newest first.")
+@click.option("--limit", type=count_type(1), default=None, help="At most N calls, newest first.")
 def calls(statuses: tuple[str, ...], outcomes: tuple[str, ...], limit: int | None, **common: Any) -> None:
     """The call log, newest first: time, caller, flow, path, outcome, wait, duration..."""
     _run("calls", common, statuses=statuses, outcomes=outcomes, limit=limit)
@@ -216,9 +216,9 @@ def _hours(text: str) -> float:
 
 @report.command()
 @common_options
-@click.option("--min-calls", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--min-calls", type=count_type(1), default=1, show_default=True,
               help="Only callers with at least N calls (2: repeat callers).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N callers, most calls first.")
+@click.option("--limit", type=count_type(1), default=None, help="At most N callers, most calls first.")
 def tracking(min_calls: int, limit: int | None, **common: Any) -> None:
     """Per caller: attempts, answered, waits, talk time, last call and outcome."""
     _run("tracking", common, min_calls=min_calls, limit=limit)
