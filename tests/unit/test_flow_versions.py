@@ -3,11 +3,13 @@ reload logs each flow whose version changed and is counted, every CDR row
 records the version that ran, and reports filter and group by it."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -111,6 +113,40 @@ def test_a_failed_reload_is_counted_and_keeps_the_versions_being_served(tmp_path
     assert library.current.versions() == served
     assert (library.reloads, library.reload_errors) == (2, 1)
     assert (library.last_reload_at, library.loaded_at, library.last_reload_ok) == (200.0, 100.0, False)
+
+
+def test_a_folder_that_cannot_be_listed_for_a_while_does_not_stop_the_watcher(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from twisted.application.internet import TimerService
+    from twisted.internet.task import Clock
+
+    import agi.loading.library as library_module
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    library.reload()
+    clock = Clock()
+    watcher = TimerService(2, library.reload_if_changed)
+    watcher.clock = clock
+    watcher.startService()
+    listing = library_module.flow_files
+
+    def no_descriptor_left(paths: Any) -> Any:  # a flood of connections took every file descriptor
+        raise OSError(errno.EMFILE, "Too many open files", str(folder))
+
+    monkeypatch.setattr(library_module, "flow_files", no_descriptor_left)
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        for _ in range(3):
+            clock.advance(2)
+        monkeypatch.setattr(library_module, "flow_files", listing)
+        write_flow(folder, "support", sound="goodbye")
+        clock.advance(2)
+    assert watcher.running and library.reloads == 2 and library.last_reload_ok
+    assert [r.getMessage() for r in caplog.records if "list" in r.getMessage()] == [
+        f"cannot list the flow files in {folder} ([Errno 24] Too many open files: '{folder}'); "
+        "looking again at the next check",
+        f"the flow files in {folder} can be listed again"]
+    watcher.stopService()
 
 
 def test_a_folder_outside_git_has_no_commit(tmp_path: Path) -> None:
