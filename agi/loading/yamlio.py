@@ -98,17 +98,27 @@ _Loader.add_implicit_resolver(
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedMap:
+    """A MarkedMap; a key written twice is an error, while a key written
+    over one that a merge key (``<<: *defaults``) brought in replaces it,
+    as YAML's merge keys mean."""
+    written = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    first_written = len(node.value) - written  # flatten_mapping puts the merged pairs first
     result = MarkedMap()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
-    for key_node, value_node in node.value:
+    merged: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         if not isinstance(key_node, yaml.ScalarNode):
             raise DocumentError(key_node.start_mark.line + 1, "mapping keys must be plain text")
         key = key_node.value
         line = key_node.start_mark.line + 1
-        if key in result:
+        if key in result and key not in merged:
             raise DocumentError(line, f"duplicate key '{key}' (first at line {result.key_lines[key]})")
+        if index < first_written:
+            merged.add(key)
+        else:
+            merged.discard(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result

@@ -100,6 +100,19 @@ def test_aliases_and_merge_keys_that_repeat_a_few_values_still_load(tmp_path: Pa
                                                             "invalid": "bye"}
 
 
+def test_a_key_written_over_one_a_merge_key_brings_replaces_it_and_a_key_written_twice_is_still_an_error(
+        tmp_path: Path) -> None:
+    text = (GOOD.replace("menu: {prompt: main-menu,", "menu: &menu {prompt: main-menu,")
+            .replace("play: support\n    next: bye", "play: support\n    next: again")
+            .replace("  sales:\n", "  again:\n    menu: {<<: *menu, prompt: other-menu}\n"
+                                   "    on: {timeout: bye, invalid: bye}\n  sales:\n"))
+    flows, errors = load_flows([write(tmp_path, text)])
+    assert [str(e) for e in errors] == []
+    assert flows.get("demo").steps["again"].node.prompt == "other-menu"
+    twice = write(tmp_path, text.replace("prompt: other-menu}", "prompt: other-menu, prompt: third}"), "twice.yaml")
+    assert errors_of(twice) == [f"{twice}:9: duplicate key 'prompt' (first at line 9)"]
+
+
 def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_path: Path) -> None:
     path = tmp_path / "flow.yaml"
     path.write_text(GOOD + "#" + "x" * (256 * 1024 - len(GOOD) - 2) + "\n")
