@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi.db.location import Database, parse_database
 from agi.loading.schema_check import conforms, describe, error_path
+from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.settings import Fallback, RecordingSettings
@@ -244,9 +245,12 @@ def _read_document(file: str) -> MarkedMap:
     """The config file as a mapping; ConfigError when it cannot be read, is
     not UTF-8 YAML, or is not a mapping (a list, a text, a number)."""
     try:
-        raw = Path(file).read_bytes()
+        raw = read_capped(file, MAX_YAML_FILE_BYTES)
     except OSError as exc:
         raise ConfigError([SourceError(file, 1, f"cannot read config: {exc.strerror or exc}")]) from None
+    except FileTooLarge as exc:
+        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}; a config is a short YAML "
+                                                "text file")]) from None
     try:
         document = load_yaml(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -15,6 +15,27 @@ TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
 #: The largest flow file read: the shipped ones are under 10 KB, and PyYAML
 #: reads about 150 KB of steps a second, while the server waits for it.
 MAX_FLOW_FILE_BYTES = 256 * 1024
+#: The largest config, prompts or flow test file read (PyYAML: about 7 s).
+MAX_YAML_FILE_BYTES = 1024 * 1024
+
+
+class FileTooLarge(ValueError):
+    """A file past the size a command reads."""
+
+
+def read_capped(path: str | Path, limit: int) -> bytes:
+    """The bytes of ``path``; FileTooLarge past ``limit`` bytes, without
+    reading more than one byte beyond it (``/dev/zero``, a 2 GB file)."""
+    with open(path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"larger than {limit} bytes")
+    return data
+
+
+def read_capped_text(path: str | Path, limit: int = MAX_YAML_FILE_BYTES) -> str:
+    """``read_capped`` as UTF-8 text with its line ends as ``read_text`` gives them."""
+    return read_capped(path, limit).decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -40,12 +61,11 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
     of the bytes read (agi/loading/versions.py), or the errors."""
     file = str(path)
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_FLOW_FILE_BYTES + 1)
-        if len(data) > MAX_FLOW_FILE_BYTES:
-            return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
-                                                   "split it into several flows (goto)")]
+        data = read_capped(path, MAX_FLOW_FILE_BYTES)
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
+    except FileTooLarge:
+        return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
+                                               "split it into several flows (goto)")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
     try:
