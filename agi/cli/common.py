@@ -171,6 +171,10 @@ def describe_error(exc: BaseException, database: Database | None) -> str:
         return f"{where}: {' '.join(str(exc).split())}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    if isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str) and exc.reason == "surrogates not allowed":
+        # a command-line value with bytes that are not UTF-8 (Python keeps them as surrogates)
+        shown = exc.object.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return f"'{shown[:200]}' is not UTF-8 text: give it in UTF-8"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
+from agi.db.location import Database, PostgresUrl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -236,3 +237,25 @@ def test_status_refuses_a_timeout_it_cannot_wait_for_with_a_usage_error(timeout:
     assert result.exit_code == 2, result.output
     assert "--timeout" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+#: Values a shell passes as bytes that are not UTF-8 (``--note $'caf\xe9'`` in a Latin-1 terminal):
+#: Python keeps the byte as a surrogate, which no database can store.
+NOT_UTF8 = "caf\udce9"
+
+
+@pytest.mark.parametrize("args", [
+    ["lists", "add", "vip", "600111222", "--note", NOT_UTF8],
+    ["schedule", "override", "office_hours", "closed", "--until", "1h", "--reason", NOT_UTF8],
+    ["report", "calls", "--flow", NOT_UTF8],
+    ["report", "calls", "--caller", NOT_UTF8],
+], ids=["lists add --note", "schedule override --reason", "report --flow", "report --caller"])
+def test_a_value_that_is_not_utf8_is_one_line_naming_it(project: Path, database: Database,
+                                                         args: list[str]) -> None:
+    config = project / "config.yaml"
+    url = database.url if isinstance(database, PostgresUrl) else "var/agiflow.db"
+    config.write_text(json.dumps({"database": url, "flows": "flows"}), encoding="utf-8")
+    (project / "var").mkdir(exist_ok=True)
+    assert agiflow(["db", "upgrade"], config).exit_code == 0  # the database exists, with every table
+    said = assert_one_line_error(agiflow(args, config), 1)
+    assert said == "error: 'caf\\xe9' is not UTF-8 text: give it in UTF-8"
