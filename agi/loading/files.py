@@ -33,9 +33,25 @@ def read_capped(path: str | Path, limit: int) -> bytes:
     return data
 
 
+class NotUtf8(ValueError):
+    """A file whose bytes are not UTF-8 text; ``line`` is where the first bad byte is."""
+
+    def __init__(self, data: bytes, exc: UnicodeDecodeError) -> None:
+        self.line = data.count(b"\n", 0, exc.start) + 1
+        super().__init__(f"not UTF-8 text (byte 0x{data[exc.start]:02x} on this line); save it as UTF-8")
+
+
+def utf8_text(data: bytes) -> str:
+    """``data`` as text with its line ends as ``read_text`` gives them; NotUtf8 if it is not UTF-8."""
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(data, exc) from None
+
+
 def read_capped_text(path: str | Path, limit: int = MAX_YAML_FILE_BYTES) -> str:
-    """``read_capped`` as UTF-8 text with its line ends as ``read_text`` gives them."""
-    return read_capped(path, limit).decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    """``read_capped`` as UTF-8 text (``utf8_text``)."""
+    return utf8_text(read_capped(path, limit))
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -62,11 +78,13 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
     file = str(path)
     try:
         data = read_capped(path, MAX_FLOW_FILE_BYTES)
-        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
+        text = utf8_text(data)
     except FileTooLarge:
         return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
                                                "split it into several flows (goto)")]
-    except (OSError, UnicodeDecodeError) as exc:
+    except NotUtf8 as exc:
+        return None, "", [SourceError(file, exc.line, f"cannot read flow file: {exc}")]
+    except OSError as exc:
         return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
     try:
         return load_yaml(text), content_version(data), []

@@ -113,6 +113,13 @@ def test_a_key_written_over_one_a_merge_key_brings_replaces_it_and_a_key_written
     assert errors_of(twice) == [f"{twice}:9: duplicate key 'prompt' (first at line 9)"]
 
 
+def test_a_flow_file_that_is_not_utf8_is_reported_at_the_line_of_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_bytes(GOOD.replace("play: support", "play: caf\xe9").encode("latin-1"))
+    assert errors_of(path) == [f"{path}:12: cannot read flow file: not UTF-8 text (byte 0xe9 on this line); "
+                               "save it as UTF-8"]
+
+
 def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_path: Path) -> None:
     path = tmp_path / "flow.yaml"
     path.write_text(GOOD + "#" + "x" * (256 * 1024 - len(GOOD) - 2) + "\n")
