@@ -78,6 +78,25 @@ def test_a_flood_that_takes_every_file_descriptor_leaves_calls_the_flow_watcher_
         assert 1 <= log.count(kind) <= 10, (kind, log.count(kind))
 
 
+def test_the_database_file_removed_under_two_workers_leaves_every_call_its_row(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = start_server(tmp_path, workers=2)
+    servers.append(process)
+    running = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", running, support_caller()), "support", timeout=10)
+    pending = held.hold_at(4)
+    time.sleep(0.3)  # its first rows are written
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{process.database}{suffix}").unlink(missing_ok=True)
+    later = new_uniqueid()
+    assert call(process, simulated("support", later, support_caller())).closed_by_server
+    held.finish(pending)
+    for uniqueid in (running, later):
+        assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"], process.log()
+    assert re.search(r"the CDR database .* was (removed|replaced by another file) while the server ran",
+                     process.log())
+
+
 # -- memory --------------------------------------------------------------------------
 
 def resident_kb(server: ServerProcess) -> int:
