@@ -30,7 +30,6 @@ twice, writes nothing twice (docs/database.md).
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -47,7 +46,7 @@ from agi.storage.call_measures import Thresholds
 from agi.storage.cdr_schema import mark_interrupted
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
-from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, file_identity, give_back_space, is_disk_full
 from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
@@ -117,7 +116,7 @@ class CdrStore:
         or of its ``worker``: see ``mark_interrupted``); returns how many were."""
         upgrade(self.database, online_only=True, clock=self.clock)
         if self.sqlite:
-            self._file = _file_of(self.path)
+            self._file = file_identity(self.path)
         if self.journal is not None and self.journal.open():
             log.warning("writing %d CDR operations a previous run left in the journal %s",
                         self.journal.lines, self.journal.path)
@@ -338,7 +337,7 @@ class CdrStore:
         batch a full disk refused is retried in halves, down to one operation.
         ``journaled``: a batch read from the journal (not counted in memory);
         without ``retry`` a database error is raised."""
-        if conn is not None and self._file is not None and _file_of(self.path) != self._file:
+        if conn is not None and self._file is not None and file_identity(self.path) != self._file:
             try:  # _connect says why and writes to the file now at the path
                 conn.close()
             except connections.ERRORS:
@@ -381,7 +380,7 @@ class CdrStore:
         return conn
 
     def _connect(self) -> Any:
-        if self.sqlite and self._file is not None and _file_of(self.path) != self._file \
+        if self.sqlite and self._file is not None and file_identity(self.path) != self._file \
                 and Path(self.path).parent.is_dir():
             self._file_changed()
         conn = self.connector(self.path)
@@ -389,7 +388,7 @@ class CdrStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             for pragma in WRITER_PRAGMAS:
                 conn.execute(pragma)
-            self._file = _file_of(self.path)
+            self._file = file_identity(self.path)
         return conn
 
     def _file_changed(self) -> None:
@@ -449,15 +448,6 @@ class CdrStore:
                       self.path, message, now - since, self.pending, where, self.retry_delay)
             logged = now
         self._trouble = (since, logged, message)
-
-
-def _file_of(path: str) -> tuple[int, int] | None:
-    """Which file is at ``path`` (device and inode), None when none is."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
 
 
 class FilesBlocked(sqlite3.OperationalError):
