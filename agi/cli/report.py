@@ -34,8 +34,15 @@ from agi.vocabulary import STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The most --flow-version values (each is one more OR in the query: SQLite
+#: refuses an expression more than 1,000 deep, which 999 of them made).
+MAX_FLOW_VERSIONS = 100
+
+
 def _versions(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    """--flow-version values, checked: 4 to 40 hex digits each."""
+    """--flow-version values, checked: 4 to 40 hex digits each, at most MAX_FLOW_VERSIONS."""
+    if len(values) > MAX_FLOW_VERSIONS:
+        raise click.BadParameter(f"{len(values)} flow versions given; at most {MAX_FLOW_VERSIONS}")
     for value in values:
         if not re.fullmatch(r"[0-9a-fA-F]{4,40}", value):
             raise click.BadParameter(f"{value!r}: a flow version is 4 to 40 hex digits, as `agiflow status` "

@@ -231,6 +231,16 @@ def test_the_report_command_takes_flow_version_and_refuses_what_is_not_hex(two_v
     assert bad.exit_code == 2 and "4 to 40 hex digits" in bad.output
 
 
+def test_more_flow_versions_than_a_query_can_take_are_a_usage_error(two_versions: Path) -> None:
+    def report(count: int) -> Any:
+        versions = [arg for n in range(count) for arg in ("--flow-version", f"{n:04x}")]
+        return CliRunner().invoke(cli, ["report", "summary", "--db", str(two_versions), *versions])
+
+    assert report(100).exit_code == 0
+    many = report(999)  # once: "cannot read the CDR database ...: Expression tree is too large"
+    assert many.exit_code == 2 and "999 flow versions given; at most 100" in many.output
+
+
 def test_the_commit_of_a_flows_folder_is_read_from_git_files(tmp_path: Path) -> None:
     commit = "0123456789abcdef0123456789abcdef01234567"
     git = tmp_path / "repo" / ".git"
