@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi.db.location import Database, parse_database
 from agi.loading.schema_check import conforms, describe, error_path
+from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.settings import Fallback, RecordingSettings
@@ -27,6 +28,8 @@ LOG_FORMATS = ("text", "json")
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
 #: The most worker processes ``server.workers`` may ask for.
 MAX_WORKERS = 256
+#: The shortest ``server.watch_interval`` other than 0 (1e-9 kept a core 60 % busy).
+MIN_WATCH_INTERVAL = 0.05
 #: Every key, its default and what it means; docs/configuration.md documents each one.
 SCHEMA: dict[str, Any] = obj({
     "server": obj({
@@ -38,7 +41,8 @@ SCHEMA: dict[str, Any] = obj({
         "max_reply_line": {"type": "integer", "minimum": 1024},
         "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "drain_timeout": {"type": "number", "minimum": 0},
-        "watch_interval": {"type": "number", "minimum": 0},
+        # 0: SIGHUP only; a shorter interval would only burn CPU listing the folder
+        "watch_interval": {"anyOf": [{"const": 0}, {"type": "number", "minimum": MIN_WATCH_INTERVAL}]},
         "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
         "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/-]{1,64}$"},
         "fallback": obj({"context": _NAME, "extension": _NAME,
@@ -214,6 +218,7 @@ def _known_region(region: str) -> bool:
 _EXPECTED = {
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
     ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
+    ("server", "watch_interval"): f"0 (SIGHUP only) or at least {MIN_WATCH_INTERVAL} seconds",
 }
 
 
@@ -246,9 +251,12 @@ def _read_document(file: str, text: bytes | None = None) -> MarkedMap:
     when it cannot be read, is not UTF-8 YAML, or is not a mapping (a list,
     a text, a number)."""
     try:
-        raw = Path(file).read_bytes() if text is None else text
+        raw = read_capped(file, MAX_YAML_FILE_BYTES) if text is None else text
     except OSError as exc:
         raise ConfigError([SourceError(file, 1, f"cannot read config: {exc.strerror or exc}")]) from None
+    except FileTooLarge as exc:
+        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}; a config is a short YAML "
+                                                "text file")]) from None
     try:
         document = load_yaml(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

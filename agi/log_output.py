@@ -15,13 +15,16 @@ a format string, and ``BoundedFormatter`` cuts every message at
 nor lose a line by putting ``%`` in what it sends. ``WarningBudget`` keeps
 one connection or call from writing more than a few warnings of a kind;
 ``RateLimitedWarnings`` does the same for warnings about single
-connections across the whole server (a port scan, a flood of refused peers).
+connections across the whole server (a port scan, a flood of refused peers),
+and ``RateLimitedLines`` for the lines Twisted writes about each connection
+it cannot accept (no file descriptor left).
 """
 from __future__ import annotations
 
 import io
 import logging
 import os
+import re
 import select
 import time
 from typing import IO, Any, Callable
@@ -227,10 +230,45 @@ class RateLimitedWarnings:
         self._kinds: dict[str, tuple[int, float, int]] = {}  # kind -> count, last logged at, not logged since
 
     def warning(self, kind: str, msg: str, *args: Any) -> None:
+        suffix = self.admit(kind)
+        if suffix is not None:
+            self.logger.warning(msg + "%s", *args, suffix)
+
+    def admit(self, kind: str) -> str | None:
+        """Whether one more line of ``kind`` is logged: the text to end it
+        with (how many were not logged since the last one), else None."""
         count, logged_at, skipped = self._kinds.get(kind, (0, float("-inf"), 0))
         now = self.clock()
         if count < self.burst or now - logged_at >= self.every:
-            self.logger.warning(msg + "%s", *args, f" ({skipped} more like it not logged)" if skipped else "")
             self._kinds[kind] = (count + 1, now, 0)
-        else:
-            self._kinds[kind] = (count + 1, logged_at, skipped + 1)
+            return f" ({skipped} more like it not logged)" if skipped else ""
+        self._kinds[kind] = (count + 1, logged_at, skipped + 1)
+        return None
+
+
+#: Twisted's lines about each connection it could not accept: with every file
+#: descriptor taken (a flood of connections), three lines per connection.
+ACCEPT_TROUBLE = re.compile(r"EMFILE|Could not accept new connection")
+
+
+class RateLimitedLines(logging.Filter):
+    """Of the records whose message ``pattern`` finds, logs the first
+    ``burst`` of each kind (the message without its parenthesised details,
+    such as a peer's address), then one every ``every`` seconds that says
+    how many like it were not logged since; other records pass."""
+
+    def __init__(self, pattern: re.Pattern[str], clock: Callable[[], float] = time.monotonic,
+                 burst: int = WARNINGS_PER_KIND, every: float = 60.0) -> None:
+        super().__init__()
+        self.pattern = pattern
+        self.limits = RateLimitedWarnings(logging.getLogger(), clock, burst, every)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not self.pattern.search(text):
+            return True
+        suffix = self.limits.admit(re.sub(r"\s*\(.*", "", text))
+        if suffix is None:
+            return False
+        record.msg, record.args = text + suffix, ()
+        return True

@@ -24,7 +24,7 @@ from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, Ca
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
-from agi.cli.common import config_option, get_database
+from agi.cli.common import ROW_ID, config_option, get_database
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -111,7 +111,7 @@ def _close(request_id: int, status: str, note: str | None, config_path: str | No
 
 
 @callbacks.command("done")
-@click.argument("request_id", metavar="ID", type=int)
+@click.argument("request_id", metavar="ID", type=ROW_ID)
 @click.option("--note", default=None, help="A note for the record (who called, what came of it).")
 @config_option
 def done(request_id: int, note: str | None, config_path: str | None) -> None:
@@ -120,7 +120,7 @@ def done(request_id: int, note: str | None, config_path: str | None) -> None:
 
 
 @callbacks.command("cancel")
-@click.argument("request_id", metavar="ID", type=int)
+@click.argument("request_id", metavar="ID", type=ROW_ID)
 @click.option("--note", default=None, help="Why it was cancelled.")
 @config_option
 def cancel(request_id: int, note: str | None, config_path: str | None) -> None:

@@ -39,6 +39,25 @@ DRIVER_ERRORS: dict[str, tuple[str, ...]] = {"psycopg": ("Error",)}
 #: Where the database a command uses is kept, to name it in an error.
 _DATABASE_KEY = "agiflow.database"
 
+#: The largest integer SQLite and PostgreSQL (bigint) store: a limit, a count
+#: or an id past it would fail in the driver (OverflowError) with a traceback.
+MAX_SQL_INT = 2**63 - 1
+
+
+class _Count(click.IntRange):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return min(super().convert(value, param, ctx), MAX_SQL_INT)
+
+
+def count_type(least: int) -> click.IntRange:
+    """A ``--limit`` or ``--min-calls`` N: at least ``least``; a larger N than
+    any database counts is taken as the largest it counts."""
+    return _Count(min=least)
+
+
+#: A row id given on the command line (``callbacks done ID``).
+ROW_ID = click.IntRange(1, MAX_SQL_INT)
+
 
 def loaded_errors(table: Mapping[str, tuple[str, ...]]) -> tuple[type[Exception], ...]:
     """The exception classes of ``table`` whose modules are imported."""
@@ -177,6 +196,10 @@ def describe_error(exc: BaseException, database: Database | None) -> str:
         return f"{where}: {' '.join(str(exc).split())}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    if isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str) and exc.reason == "surrogates not allowed":
+        # a command-line value with bytes that are not UTF-8 (Python keeps them as surrogates)
+        shown = exc.object.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return f"'{shown[:200]}' is not UTF-8 text: give it in UTF-8"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -16,7 +16,7 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 
 import click
 
-from agi.cli.common import DATABASE, CliError, LazyGroup, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, LazyGroup, checked_database, config_option, count_type, get_config
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
@@ -33,8 +33,15 @@ from agi.vocabulary import STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The most --flow-version values (each is one more OR in the query: SQLite
+#: refuses an expression more than 1,000 deep, which 999 of them made).
+MAX_FLOW_VERSIONS = 100
+
+
 def _versions(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    """--flow-version values, checked: 4 to 40 hex digits each."""
+    """--flow-version values, checked: 4 to 40 hex digits each, at most MAX_FLOW_VERSIONS."""
+    if len(values) > MAX_FLOW_VERSIONS:
+        raise click.BadParameter(f"{len(values)} flow versions given; at most {MAX_FLOW_VERSIONS}")
     for value in values:
         if not re.fullmatch(r"[0-9a-fA-F]{4,40}", value):
             raise click.BadParameter(f"{value!r}: a flow version is 4 to 40 hex digits, as `agiflow status` "
@@ -168,7 +175,7 @@ def _width(requested: int | None, output: str | None) -> int | None:
               help="Only calls with this status (repeat for several), e.g. interrupted.")
 @click.option("--outcome", "outcomes", type=click.Choice(OUTCOMES), multiple=True,
               help="Only calls with this outcome (repeat for several).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N calls, newest first.")
+@click.option("--limit", type=count_type(1), default=None, help="At most N calls, newest first.")
 def calls(statuses: tuple[str, ...], outcomes: tuple[str, ...], limit: int | None, **common: Any) -> None:
     """The call log, newest first: time, caller, flow, path, outcome, wait, duration..."""
     _run("calls", common, statuses=statuses, outcomes=outcomes, limit=limit)
@@ -215,9 +222,9 @@ def _hours(text: str) -> float:
 
 @report.command()
 @common_options
-@click.option("--min-calls", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--min-calls", type=count_type(1), default=1, show_default=True,
               help="Only callers with at least N calls (2: repeat callers).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N callers, most calls first.")
+@click.option("--limit", type=count_type(1), default=None, help="At most N callers, most calls first.")
 def tracking(min_calls: int, limit: int | None, **common: Any) -> None:
     """Per caller: attempts, answered, waits, talk time, last call and outcome."""
     _run("tracking", common, min_calls=min_calls, limit=limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,6 +18,8 @@ from agi.config import Config
 UNREACHABLE = 3
 #: The longest --timeout, in seconds.
 MAX_TIMEOUT = 3600
+#: The longest answer read from a page (agiflow's are a few KB).
+MAX_ANSWER = 1 << 20
 #: Where a wildcard listen address is reached from this host.
 _LOCAL = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -75,11 +78,11 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
     """The JSON object at ``url`` (a 503 from /ready is an answer too)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
-            body = answer.read()
+            body = _body(answer, url, timeout)
     except urllib.error.HTTPError as exc:
         if exc.code != 503:
             raise Unreachable(f"{url}: HTTP {exc.code}") from None
-        body = exc.read()
+        body = _body(exc, url, timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise Unreachable(f"cannot reach {url}: {reason}") from None
@@ -90,6 +93,21 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise Unreachable(f"{url} did not answer a JSON object")
     return found
+
+
+def _body(answer: Any, url: str, timeout: float) -> bytes:
+    """The answer's body: at most MAX_ANSWER bytes, read within ``timeout``
+    seconds in all (each read waits at most ``timeout`` on its own, so an
+    answer sent a byte at a time, or without end, would hold on forever)."""
+    deadline = time.monotonic() + timeout
+    body = b""
+    while chunk := answer.read1(65536) if hasattr(answer, "read1") else answer.read(65536):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise Unreachable(f"{url} answered more than {MAX_ANSWER} bytes: is it agiflow's metrics listener?")
+        if time.monotonic() > deadline:
+            raise Unreachable(f"{url} did not finish its answer within {timeout:g}s")
+    return body
 
 
 def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:

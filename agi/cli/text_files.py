@@ -18,12 +18,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _codec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """``--encoding``: a codec Python knows, or a usage error."""
+    """``--encoding``: a text codec Python knows, or a usage error."""
     if value is not None:
         try:
-            codecs.lookup(value)
+            codec = codecs.lookup(value)
         except LookupError:
             raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+        if not getattr(codec, "_is_text_encoding", True):  # base64, hex, rot13, zlib: bytes to bytes
+            raise click.BadParameter(f"{value!r} is not a text encoding (e.g. utf-8, latin-1, cp1252, utf-16)")
     return value
 
 

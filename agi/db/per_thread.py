@@ -3,27 +3,40 @@ read at once (overrides, supervisors, call history): SQLite and psycopg
 connections are not shared between threads."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from typing import Any, Callable, Generic, TypeVar
 
 import psycopg
 
+from agi.db.sqlite_files import file_identity
+
 C = TypeVar("C")
 
 
 class PerThread(Generic[C]):
     """This thread's connection, opened by ``open`` on first use. ``state``
-    holds what else a store keeps per connection; it is cleared with it."""
+    holds what else a store keeps per connection; it is cleared with it.
+    With the ``sqlite_file`` it opens, a connection whose file was removed
+    or replaced since (a backup put back, a database created again) is
+    opened again on the file now at the path."""
 
-    def __init__(self, open_connection: Callable[[], C]) -> None:
+    def __init__(self, open_connection: Callable[[], C], sqlite_file: str | os.PathLike[str] | None = None) -> None:
         self._open = open_connection
+        self._sqlite_file = sqlite_file
         self.state: Any = threading.local()
 
     def get(self) -> C:
         conn: C | None = getattr(self.state, "conn", None)
+        if conn is not None and self._sqlite_file is not None \
+                and file_identity(self._sqlite_file) != getattr(self.state, "file", None):
+            self.close()
+            conn = None
         if conn is None:
+            file = file_identity(self._sqlite_file) if self._sqlite_file is not None else None
             conn = self.state.conn = self._open()
+            self.state.file = file
         return conn
 
     def close(self) -> None:

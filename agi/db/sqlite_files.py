@@ -52,6 +52,17 @@ WRITER_PRAGMAS = (
 )
 
 
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """Which file is at ``path`` (device and inode), None when none is: a
+    connection opened on it keeps writing or reading that file even once it
+    is removed, or another is put in its place."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def attribute_problem(path: str) -> str | None:
     """Why the database at ``path`` must not be touched now (one of its
     files is immutable or append-only), or None. Linux only; elsewhere and

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from agi.loading.files import TEST_FILE_SUFFIXES
 from agi.loading.loader import _Errors
 from agi.engine.model import FlowSet
+from agi.loading.files import FileTooLarge, NotUtf8, read_capped_text
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
@@ -56,8 +57,10 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
     """The cases of one file, checked against ``flows``."""
     file = str(path)
     try:
-        document = load_yaml(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        document = load_yaml(read_capped_text(path))
+    except NotUtf8 as exc:
+        return [], [SourceError(file, exc.line, f"cannot read test file: {exc}")]
+    except (OSError, FileTooLarge) as exc:
         return [], [SourceError(file, 1, f"cannot read test file: {exc}")]
     except DocumentError as exc:
         return [], [SourceError(file, exc.line, exc.message)]

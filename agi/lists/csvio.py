@@ -79,16 +79,26 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
     characters (the rest of a longer line is read and dropped). Without
     ``encoding`` a UTF-16 or UTF-8 byte order mark decides, else UTF-8;
     bytes that are not in the encoding stay as surrogate escapes for
-    ``read_entries`` to report. CR, LF and CRLF all end a line."""
+    ``read_entries`` to report. CR, LF and CRLF all end a line. Bytes the
+    codec cannot read at all (a multi-byte codec such as UTF-16 or UTF-32
+    out of step, a UTF-16 file without its byte order mark) end the reading:
+    that line is reported bad, with the reason, and counted as read."""
     codec = _encoding(source, encoding)
     report.encoding = "utf-8" if codec == "utf-8-sig" else codec
     text = io.TextIOWrapper(source, encoding=codec, errors="surrogateescape", newline=None)
+    read = 0
     try:
         while line := text.readline(MAX_LINE + 1):
             if len(line) > MAX_LINE and not line.endswith("\n"):
                 while (rest := text.readline(_DRAIN)) and not rest.endswith("\n"):
                     pass
+            read += 1
             yield line
+    except UnicodeError as exc:  # not only UnicodeDecodeError: "UTF-16 stream does not start with BOM"
+        report.lines = read + 1
+        report.undecodable += 1
+        report.reject(read + 1, f"not {report.encoding} text from here on ({getattr(exc, 'reason', None) or exc}); "
+                                f"the rest of the file is not read")
     finally:
         text.detach()
 
@@ -114,29 +124,24 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
     number_col, note_col = 0, 1
     header_seen = False
     key = normaliser.key
-    try:
-        for report.lines, line in enumerate(lines, start=1):
-            row = _row(line, report)
-            if row is None or _skipped(row):
+    for report.lines, line in enumerate(lines, start=1):
+        row = _row(line, report)
+        if row is None or _skipped(row):
+            continue
+        if not header_seen:
+            header_seen = True
+            cells = [_header_word(cell) for cell in row]
+            if _is_header(cells):
+                number_col, note_col = _columns(cells)
                 continue
-            if not header_seen:
-                header_seen = True
-                cells = [_header_word(cell) for cell in row]
-                if _is_header(cells):
-                    number_col, note_col = _columns(cells)
-                    continue
-            try:
-                number = key(_number_cell(row, number_col))
-            except ValueError as exc:
-                report.reject(report.lines, str(exc))
-                continue
-            report.entries += 1
-            note = row[note_col].strip() if len(row) > note_col else ""
-            yield number, (cap_text(terminal_text(note).strip(), NOTE_CAP) or None) if note else None
-    except UnicodeDecodeError as exc:  # a multi-byte codec (UTF-16) met bytes it cannot read at all
-        report.undecodable += 1
-        report.reject(report.lines + 1, f"not {report.encoding} text from here on ({exc.reason}); "
-                                        f"the rest of the file is not read")
+        try:
+            number = key(_number_cell(row, number_col))
+        except ValueError as exc:
+            report.reject(report.lines, str(exc))
+            continue
+        report.entries += 1
+        note = row[note_col].strip() if len(row) > note_col else ""
+        yield number, (cap_text(terminal_text(note).strip(), NOTE_CAP) or None) if note else None
     if report.bad and not skip_bad:
         raise BadLines(report)
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
 from agi.lists.schema import match_sql
 from agi.services import ListHit, ListUnavailable
-from agi.db.sqlite_files import attribute_problem
+from agi.db.sqlite_files import attribute_problem, file_identity
 
 #: How long a lookup may wait for a lock (only WAL recovery takes one).
 READ_BUSY_TIMEOUT_MS = 200
@@ -58,6 +58,7 @@ class SqliteNumberLists:
         self.region = region
         self._normaliser: Normaliser | None = None
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # the file the connection reads
         #: The prefix lengths each list had at its last lookup: the next
         #: lookup probes only those, and checks they are still all.
         self._prefix_lengths: dict[str, int] = {}
@@ -94,6 +95,8 @@ class SqliteNumberLists:
         problem = attribute_problem(str(self.path))
         if problem:
             raise ListUnavailable(f"cannot read number list {list_name!r}: {problem}")
+        if self._conn is not None and file_identity(self.path) != self._file:
+            self.close()  # another file at the path (a backup put back, a database created again): read that one
         try:
             row = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchone()
         except sqlite3.Error as exc:
@@ -105,6 +108,7 @@ class SqliteNumberLists:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
+            self._file = file_identity(self.path)
             self._conn = connect(self.path, read_only=self.read_only)
             if not self.read_only:
                 self._conn.execute("PRAGMA query_only = ON")

@@ -15,6 +15,43 @@ TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
 #: The largest flow file read: the shipped ones are under 10 KB, and PyYAML
 #: reads about 150 KB of steps a second, while the server waits for it.
 MAX_FLOW_FILE_BYTES = 256 * 1024
+#: The largest config, prompts or flow test file read (PyYAML: about 7 s).
+MAX_YAML_FILE_BYTES = 1024 * 1024
+
+
+class FileTooLarge(ValueError):
+    """A file past the size a command reads."""
+
+
+def read_capped(path: str | Path, limit: int) -> bytes:
+    """The bytes of ``path``; FileTooLarge past ``limit`` bytes, without
+    reading more than one byte beyond it (``/dev/zero``, a 2 GB file)."""
+    with open(path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"larger than {limit} bytes")
+    return data
+
+
+class NotUtf8(ValueError):
+    """A file whose bytes are not UTF-8 text; ``line`` is where the first bad byte is."""
+
+    def __init__(self, data: bytes, exc: UnicodeDecodeError) -> None:
+        self.line = data.count(b"\n", 0, exc.start) + 1
+        super().__init__(f"not UTF-8 text (byte 0x{data[exc.start]:02x} on this line); save it as UTF-8")
+
+
+def utf8_text(data: bytes) -> str:
+    """``data`` as text with its line ends as ``read_text`` gives them; NotUtf8 if it is not UTF-8."""
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(data, exc) from None
+
+
+def read_capped_text(path: str | Path, limit: int = MAX_YAML_FILE_BYTES) -> str:
+    """``read_capped`` as UTF-8 text (``utf8_text``)."""
+    return utf8_text(read_capped(path, limit))
 
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -40,13 +77,14 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
     of the bytes read (agi/loading/versions.py), or the errors."""
     file = str(path)
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_FLOW_FILE_BYTES + 1)
-        if len(data) > MAX_FLOW_FILE_BYTES:
-            return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
-                                                   "split it into several flows (goto)")]
-        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text does
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_capped(path, MAX_FLOW_FILE_BYTES)
+        text = utf8_text(data)
+    except FileTooLarge:
+        return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "
+                                               "split it into several flows (goto)")]
+    except NotUtf8 as exc:
+        return None, "", [SourceError(file, exc.line, f"cannot read flow file: {exc}")]
+    except OSError as exc:
         return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
     try:
         return load_yaml(text), content_version(data), []

@@ -35,6 +35,7 @@ class FlowLibrary:
         self.last_reload_at: float | None = None
         self.loaded_at: float | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
+        self._unlisted = False
         #: Report successful loads at DEBUG (errors are always reported): a
         #: worker's, or a supervisor's, which reports each reload once, when
         #: every worker has done it.
@@ -49,9 +50,22 @@ class FlowLibrary:
         return self.last_reload_at is None or self.last_reload_at == self.loaded_at
 
     def snapshot(self) -> tuple[tuple[str, int, int], ...]:
-        """Name, mtime and size of every flow file: changes when any file does."""
+        """Name, mtime and size of every flow file: changes when any file does.
+        A folder that cannot be listed (no file descriptor left, a subfolder
+        removed while it is read) is logged once and taken as unchanged, so
+        the watcher that calls this every few seconds goes on and looks again."""
+        try:
+            files = flow_files([self.folder]) if self.folder.exists() else []
+        except OSError as exc:
+            if not self._unlisted:
+                log.error("cannot list the flow files in %s (%s); looking again at the next check", self.folder, exc)
+            self._unlisted = True
+            return self._snapshot
+        if self._unlisted:
+            log.warning("the flow files in %s can be listed again", self.folder)
+            self._unlisted = False
         found = []
-        for path in flow_files([self.folder]) if self.folder.exists() else []:
+        for path in files:
             try:
                 stat = path.stat()
             except OSError:

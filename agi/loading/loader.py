@@ -15,7 +15,8 @@ from agi.engine.interpreter import MAX_TRANSFERS
 from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
-from agi.loading.files import TEST_FILE_SUFFIXES, flow_files, is_schedules_document, read_versioned
+from agi.loading.files import (MAX_FLOW_FILE_BYTES, TEST_FILE_SUFFIXES, flow_files, is_schedules_document,
+                                read_versioned)
 from agi.loading.schedules_file import build_schedules
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.loading.schema_check import describe, error_path
@@ -259,12 +260,14 @@ def load_schedules(paths: Iterable[str | Path]) -> tuple[dict[str, Schedule], li
 
 
 def _mentions_schedules(file: str) -> bool:
-    """A file that cannot be parsed but looks like a schedules file."""
+    """A file that cannot be parsed but looks like a schedules file, by its
+    first MAX_FLOW_FILE_BYTES (a file refused for its size is not read whole)."""
     try:
-        return re.search(r"^schedules\s*:", Path(file).read_text(encoding="utf-8", errors="replace"),
-                         re.M) is not None
+        with open(file, "rb") as stream:
+            head = stream.read(MAX_FLOW_FILE_BYTES)
     except OSError:
         return True
+    return re.search(r"^schedules\s*:", head.decode("utf-8", "replace"), re.M) is not None
 
 
 def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tuple[Path, Any, str]]:

@@ -6,6 +6,9 @@
 - YAML 1.1 ``on/off/yes/no`` stay strings, so ``on:`` is a key, not True.
 - A date or time the calendar has not (``2025-13-45``) and a number that
   is not finite (``.inf``, ``.nan``) are errors at their line.
+- Aliases may repeat at most ``MAX_ALIASED_VALUES`` values in all: a few
+  hundred bytes of nested aliases ("billion laughs") would otherwise stand
+  for a billion values that every later check walks.
 """
 from __future__ import annotations
 
@@ -50,8 +53,38 @@ class DocumentError(Exception):
         self.message = message
 
 
+#: Values that aliases may repeat in one document, counted as written out.
+MAX_ALIASED_VALUES = 10_000
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader that counts the values each node stands for once its
+    aliases are written out, and refuses a document whose aliases repeat
+    more than MAX_ALIASED_VALUES of them, at the alias that goes past."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+        self._aliased = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+            node = super().compose_node(parent, index)
+            self._aliased += self._sizes.get(id(node), 1)  # unknown: inside its own anchor
+            if self._aliased > MAX_ALIASED_VALUES:
+                raise DocumentError(line, f"aliases repeat more than {MAX_ALIASED_VALUES} values; "
+                                          "write the values out or use fewer aliases")
+            return node
+        node = super().compose_node(parent, index)
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+        return node
 
 
 # Booleans: only true/false (YAML 1.2), never yes/no/on/off.
@@ -65,17 +98,27 @@ _Loader.add_implicit_resolver(
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedMap:
+    """A MarkedMap; a key written twice is an error, while a key written
+    over one that a merge key (``<<: *defaults``) brought in replaces it,
+    as YAML's merge keys mean."""
+    written = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    first_written = len(node.value) - written  # flatten_mapping puts the merged pairs first
     result = MarkedMap()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
-    for key_node, value_node in node.value:
+    merged: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         if not isinstance(key_node, yaml.ScalarNode):
             raise DocumentError(key_node.start_mark.line + 1, "mapping keys must be plain text")
         key = key_node.value
         line = key_node.start_mark.line + 1
-        if key in result:
+        if key in result and key not in merged:
             raise DocumentError(line, f"duplicate key '{key}' (first at line {result.key_lines[key]})")
+        if index < first_written:
+            merged.add(key)
+        else:
+            merged.discard(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result

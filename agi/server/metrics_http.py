@@ -12,6 +12,7 @@ No request is logged. docs/operations.md describes the pages.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any, Callable
@@ -33,6 +34,8 @@ log = logging.getLogger("agiflow.server")
 Runner = Callable[..., "defer.Deferred[Any]"]
 #: Seconds an idle HTTP connection is kept open (Twisted's default is 12 hours).
 IDLE_TIMEOUT = 30
+#: The largest request body read (the pages take none); a longer one cuts the connection.
+MAX_BODY = 64 * 1024
 
 
 class ListenError(Exception):
@@ -117,10 +120,34 @@ class IndexPage(Page):
         return b"agiflow: /metrics (Prometheus), /health, /ready\n"
 
 
+class BodylessRequest(Request):
+    """A request whose body no page reads: kept in memory up to MAX_BODY
+    bytes, and the connection cut past that. Twisted's own Request spools
+    a body of 100 KB or more to a temporary file without limit, so a
+    client could fill the disk through any page (a 300 MB POST did)."""
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = self._body = io.BytesIO()
+        if length is not None and length > MAX_BODY:
+            self._cut()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._body.tell() + len(data) > MAX_BODY:
+            self._cut()
+            return
+        self._body.write(data)
+
+    def _cut(self) -> None:
+        transport: Any = self.channel.transport
+        transport.abortConnection()
+
+
 class QuietSite(Site):
-    """A Site that logs no request and no start or stop."""
+    """A Site that logs no request and no start or stop, and keeps no
+    request body beyond MAX_BODY bytes."""
 
     noisy = False
+    requestFactory = BodylessRequest
 
     def log(self, request: http.Request) -> None:
         pass

@@ -37,7 +37,7 @@ from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
-from agi.log_output import FLUSH_INTERVAL, flush_batched
+from agi.log_output import ACCEPT_TROUBLE, FLUSH_INTERVAL, RateLimitedLines, flush_batched
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.pg_reactor import ReactorLists, lookups_on_the_reactor
@@ -65,6 +65,14 @@ log = logging.getLogger("agiflow.server")
 GC_THRESHOLDS = (20_000, 50, 100)
 
 
+def limit_accept_trouble() -> None:
+    """Twisted logs three lines for each connection it cannot accept once
+    every file descriptor is taken: of each kind, 10, then one a minute."""
+    twisted_log = logging.getLogger("twisted")
+    if not any(isinstance(f, RateLimitedLines) for f in twisted_log.filters):
+        twisted_log.addFilter(RateLimitedLines(ACCEPT_TROUBLE))
+
+
 def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None) -> int:
     """Run the FastAGI server until SIGTERM/SIGINT; 1 if it cannot start or
     some CDRs could not be written. As ``worker`` of a supervisor
@@ -75,6 +83,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         reactor = default_reactor
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                     redirectStandardIO=False)
+    limit_accept_trouble()
     if worker is not None:
         config = worker_config(config, worker.index)
     # a worker's supervisor has warned about the lists its first load reads

@@ -12,6 +12,7 @@ from agi.loading.loader import prompt_texts
 from agi.loading.schema_check import describe, error_path
 from agi.engine.model import FlowSet, PromptText
 from agi.loading.schema import PROMPTS_SCHEMA
+from agi.loading.files import FileTooLarge, NotUtf8, read_capped_text
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 
 #: Prompts the dialplan plays (extensions_agiflow.conf), beside the sound files.
@@ -37,8 +38,10 @@ def load_prompt_file(path: Path) -> tuple[list[SourcedPrompt], list[SourceError]
     if not path.exists():
         return [], []
     try:
-        document = load_yaml(path.read_text(encoding="utf-8")) or MarkedMap()
-    except (OSError, UnicodeDecodeError) as exc:
+        document = load_yaml(read_capped_text(path)) or MarkedMap()
+    except NotUtf8 as exc:
+        return [], [SourceError(file, exc.line, f"cannot read prompts: {exc}")]
+    except (OSError, FileTooLarge) as exc:
         return [], [SourceError(file, 1, f"cannot read prompts: {exc}")]
     except DocumentError as exc:
         return [], [SourceError(file, exc.line, exc.message)]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from agi.storage.cdr_direct import DirectCdr
 from agi.db.sqlite_files import guard_against_sigbus
@@ -117,6 +118,7 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
     if not env.uniqueid:
         log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
+    stop_on_signals(transport)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback,
                                linkedid=config.log_format == "json")
     webhooks = OnDemandWebhooks()
@@ -134,6 +136,17 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         if not cdr.close():
             log.error("some CDR rows of call %s were not written (logged above)", env.uniqueid or "-")
     return 0
+
+
+def stop_on_signals(transport: StdioTransport) -> None:
+    """SIGTERM and SIGINT (a system shutdown, an operator) end the call as
+    ``interrupted`` and write its CDR row, instead of killing the process
+    with the row left ``in_progress`` (or a KeyboardInterrupt traceback)."""
+    def stop(signum: int, _frame: Any) -> None:
+        transport.stop(f"agiflow-agi stopped by {signal.Signals(signum).name} before the call ended")
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
 
 
 def entry_point() -> None:

@@ -113,6 +113,10 @@ def environment(pyst_env: Mapping[str, str], flow: str, args: Sequence[str]) -> 
     return AgiEnvironment(values)
 
 
+class Stopped(Exception):
+    """The process was asked to stop (SIGTERM, SIGINT) while it waited on Asterisk."""
+
+
 class StdioTransport:
     """Sends one command through pyst2 and reads its complete reply."""
 
@@ -120,8 +124,18 @@ class StdioTransport:
         self._agi = agi
         self._parser = ReplyParser()
         self._hangup = False
+        self._waiting = False
         self.closed = False
         self.abort_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """From a signal handler: no command is sent any more and the call
+        ends ``interrupted`` with ``reason``; a command waiting on Asterisk
+        is given up at once (raising here breaks the blocked read)."""
+        self.abort_reason = self.abort_reason or reason
+        self.closed = True
+        if self._waiting:
+            raise Stopped(reason)
 
     @property
     def hangup_seen(self) -> bool:
@@ -139,8 +153,11 @@ class StdioTransport:
         if self.closed:
             return Ready(error=ConnectionClosed("stdin/stdout to Asterisk are closed"))
         try:
+            self._waiting = True
             self._agi.send_command(line.decode("utf-8", "surrogateescape"))
             return Ready(self._read_reply())
+        except Stopped as exc:
+            return Ready(error=ConnectionClosed(str(exc)))
         except (AnswerTooLong, InputTooLong) as exc:
             self.closed = True
             self.abort_reason = str(exc)
@@ -148,6 +165,8 @@ class StdioTransport:
         except (OSError, ValueError, ConnectionClosed) as exc:
             self.closed = True
             return Ready(error=ConnectionClosed(f"lost the pipes to Asterisk: {exc}"))
+        finally:
+            self._waiting = False
 
     def _read_reply(self) -> Reply:
         """Read lines until one completes a reply; a HANGUP line only notes the hangup."""

@@ -46,7 +46,7 @@ from agi.storage.call_measures import Thresholds
 from agi.storage.cdr_schema import mark_interrupted
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
-from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
+from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, file_identity, give_back_space, is_disk_full
 from agi.vocabulary import iso
 
 log = logging.getLogger("agiflow.cdr")
@@ -106,6 +106,11 @@ class CdrStore:
         self.rollups = rollups
         self.roll_every = roll_every
         self._next_roll = 0.0
+        #: SQLite: the file the connection writes to, and the rows of the calls
+        #: written there that have not ended (to write again in a new file).
+        self._file: tuple[int, int] | None = None
+        self._open_calls: dict[Any, dict[str, Any]] = {}
+        self._write_again = False
 
     def open(self, node: str | None = None, worker: int | None = None) -> int:
         """Bring the schema up to date (migrations that are safe while other
@@ -114,6 +119,8 @@ class CdrStore:
         running by a previous server as interrupted (only those of ``node``,
         or of its ``worker``: see ``mark_interrupted``); returns how many were."""
         upgrade(self.database, online_only=True, clock=self.clock)
+        if self.sqlite:
+            self._file = file_identity(self.path)
         if self.journal is not None and self.journal.open():
             log.warning("writing %d CDR operations a previous run left in the journal %s",
                         self.journal.lines, self.journal.path)
@@ -355,6 +362,12 @@ class CdrStore:
         batch a full disk refused is retried in halves, down to one operation.
         ``journaled``: a batch read from the journal (not counted in memory);
         without ``retry`` a database error is raised."""
+        if conn is not None and self._file is not None and file_identity(self.path) != self._file:
+            try:  # _connect says why and writes to the file now at the path
+                conn.close()
+            except connections.ERRORS:
+                pass
+            conn = None
         size = len(batch)
         while batch:
             if self._stopping and self._thread is None:
@@ -366,6 +379,9 @@ class CdrStore:
                     raise FilesBlocked(f"{problem}: not touched until it is writable")
                 if conn is None:
                     conn = self._connect()
+                if self._write_again:  # first the calls still running whose rows were in the old file
+                    batch = [("insert_call", row) for row in self._open_calls.values()] + batch
+                    part, size, self._write_again = batch[:len(batch)], len(batch), False
                 _commit(conn, part)
             except connections.ERRORS as exc:
                 if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
@@ -377,6 +393,8 @@ class CdrStore:
                 continue
             batch = batch[len(part):]
             self.written += len(part)
+            if self.sqlite:
+                self._note_open_calls(part)
             if not journaled:
                 self._in_flight = len(batch)
                 self._batch = batch
@@ -387,12 +405,43 @@ class CdrStore:
         return conn
 
     def _connect(self) -> Any:
+        if self.sqlite and self._file is not None and file_identity(self.path) != self._file \
+                and Path(self.path).parent.is_dir():
+            self._file_changed()
         conn = self.connector(self.path)
         if isinstance(conn, sqlite3.Connection):
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             for pragma in WRITER_PRAGMAS:
                 conn.execute(pragma)
+            self._file = file_identity(self.path)
         return conn
+
+    def _file_changed(self) -> None:
+        """The database file was removed, or another put in its place, since
+        this writer last wrote to it (every later row would have gone to a
+        file no one can read): the file now at the path, created if there is
+        none, is brought to the schema, and the running calls' rows are
+        written there again first. A folder that is gone is waited for
+        instead (SQLite cannot open a file in it)."""
+        if not self._write_again:
+            removed = not Path(self.path).exists()
+            log.error("the CDR database %s was %s while the server ran: CDRs go to %s, the %d calls still "
+                      "running written there again first", self.path,
+                      "removed" if removed else "replaced by another file",
+                      "a new file, with its tables" if removed else "that file", len(self._open_calls))
+        self._write_again = True
+        try:
+            upgrade(self.database, online_only=True, clock=self.clock)
+        except OSError as exc:
+            raise sqlite3.OperationalError(f"cannot create {self.path} again: {exc}") from None
+
+    def _note_open_calls(self, part: list[tuple[str, Any]]) -> None:
+        """Keep the rows of the calls written and not ended (SQLite)."""
+        for op, arg in part:
+            if op == "insert_call":
+                self._open_calls[arg.get("id")] = arg
+            elif op == "update_call":
+                self._open_calls.pop(arg[0], None)
 
     def _failed(self, conn: Any, exc: Exception) -> Any:
         """Roll back, say so (when the trouble starts, changes, and every

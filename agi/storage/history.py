@@ -84,7 +84,7 @@ class SqliteCallHistory:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._conns: PerThread[sqlite3.Connection] = PerThread(self._open)
+        self._conns: PerThread[sqlite3.Connection] = PerThread(self._open, self.path)
 
     async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
         return self.summary(query)

@@ -103,7 +103,7 @@ class SqliteOverrides:
         self.path = Path(path)
         self.readonly = readonly
         self.busy_timeout = busy_timeout
-        self._conns: PerThread[Any] = PerThread(self._open)
+        self._conns: PerThread[Any] = PerThread(self._open, self.path)
 
     def _open(self) -> Any:
         if self.readonly:

@@ -108,7 +108,7 @@ class SqliteSupervisors:
         self.busy_timeout = busy_timeout
         #: Make the database file when it does not exist (``agiflow supervisors pin``).
         self.create = create
-        self._conns: PerThread[Any] = PerThread(self._open)
+        self._conns: PerThread[Any] = PerThread(self._open, self.path)
 
     def _open(self) -> Any:
         if not self.create and not self.path.is_file():

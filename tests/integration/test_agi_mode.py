@@ -119,6 +119,38 @@ def test_asterisk_closing_the_pipes_mid_call_leaves_a_finished_cdr(tmp_path: Pat
     assert calls[0]["status"] == "caller_hangup" and calls[0]["ended_at"]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("pending", [1, 3])
+def test_a_process_stopped_by_sigterm_or_sigint_mid_call_finishes_its_cdr_as_interrupted(
+        tmp_path: Path, signum: signal.Signals, pending: int) -> None:
+    config = write_config(tmp_path)
+    proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.11", arg_1="support"),
+                            CallerScript(dtmf=["2"], sounds=EverySound()))
+    assert proc.stdin is not None and proc.stdout is not None
+    write(proc, env_lines(sim))
+    for _ in range(pending - 1):
+        write(proc, sim.handle(proc.stdout.readline().decode().rstrip("\n")))
+    assert proc.stdout.readline()  # the command left waiting, as during a long Dial
+    proc.send_signal(signum)  # a system shutdown or an operator, not a hangup
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0 and b"Traceback" not in stderr, stderr
+    [call], _ = read_cdr(tmp_path / "var/cdr.db")
+    assert (call["status"], call["error"]) == (
+        "interrupted", f"agiflow-agi stopped by {signum.name} before the call ended")
+    assert call["ended_at"]
+
+
+def test_a_stop_between_commands_ends_the_call_before_the_next_one(restore_sighup: None) -> None:
+    transport, raw, _ = pyst2_transport("agi_uniqueid: 1.2\n\n200 result=0\n200 result=0\n")
+    assert send(transport, b"ANSWER\n").code == 200
+    transport.stop("agiflow-agi stopped by SIGTERM before the call ended")
+    assert isinstance(send(transport, b"NOOP\n"), ConnectionClosed)
+    assert raw.getvalue() == b"ANSWER\n"
+    assert transport.abort_reason == "agiflow-agi stopped by SIGTERM before the call ended"
+
+
 # -- replies pyst2 itself would get wrong ------------------------------------------
 
 def test_single_line_520_reply_does_not_hang_the_process(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,52 @@ def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
     assert result.closed_by_server and sim.variables.get("AGIFLOW_STATUS") == "completed", result
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
     assert not re.search(r"refused connection", process.log())
+
+
+# -- file descriptors --------------------------------------------------------------
+
+def test_a_flood_that_takes_every_file_descriptor_leaves_calls_the_flow_watcher_and_the_log_whole(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = start_server(tmp_path, workers=1, env_timeout=2)
+    servers.append(process)
+    resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (120, 120))
+    uniqueid = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support", timeout=10)
+    pending = held.hold_at(3)
+    since = process.mark()
+    flood = [socket.create_connection(("127.0.0.1", process.port), timeout=5) for _ in range(300)]
+    time.sleep(1.0)  # several checks of the flow files while no descriptor is left
+    held.finish(pending)
+    for sock in flood:
+        sock.close()
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+    flow = tmp_path / "flows" / "support.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8").replace("timeout: 5\n", "timeout: 4\n", 1), encoding="utf-8")
+    process.wait_for_log(r"flow support: \w+ -> \w+", since=since, timeout=5)  # the watcher still runs
+    process.wait_for_log(r"flow files in .* can be listed again", since=since)
+    log = process.log(since)
+    assert "Unhandled Error" not in log, log
+    for kind in ("EMFILE encountered", "EMFILE recovery: Closed socket", "Re-reserving EMFILE"):
+        assert 1 <= log.count(kind) <= 10, (kind, log.count(kind))
+
+
+def test_the_database_file_removed_under_two_workers_leaves_every_call_its_row(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    process = start_server(tmp_path, workers=2)
+    servers.append(process)
+    running = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", running, support_caller()), "support", timeout=10)
+    pending = held.hold_at(4)
+    time.sleep(0.3)  # its first rows are written
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{process.database}{suffix}").unlink(missing_ok=True)
+    later = new_uniqueid()
+    assert call(process, simulated("support", later, support_caller())).closed_by_server
+    held.finish(pending)
+    for uniqueid in (running, later):
+        assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"], process.log()
+    assert re.search(r"the CDR database .* was (removed|replaced by another file) while the server ran",
+                     process.log())
 
 
 # -- memory --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ them, ``agiflow status``, flow versions across reloads and in Git, and JSON
 log lines that carry Asterisk's uniqueid and linkedid."""
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -205,6 +207,56 @@ def test_agiflow_status_exits_3_when_nothing_answers(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     done = status("-c", str(config))
     assert done.returncode == 3 and "no server.metrics" in done.stderr
+
+
+@contextlib.contextmanager
+def answering(body: Any) -> Iterator[int]:
+    """A port whose every connection gets an HTTP answer with ``body(sock)``
+    sent after its headers (no length: the answer ends when it closes)."""
+    listener = socket.create_server((HOST, 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{")
+                    body(conn)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def endless(conn: socket.socket) -> None:
+    while True:
+        conn.sendall(b" " * 65536)
+
+
+def a_byte_every_half_second(conn: socket.socket) -> None:
+    for _ in range(120):
+        conn.sendall(b" ")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (endless, "answered more than 1048576 bytes"), (a_byte_every_half_second, "did not finish its answer within 2s")])
+def test_agiflow_status_gives_up_on_an_answer_that_never_ends_or_only_drips(body: Any, said: str) -> None:
+    with answering(body) as port:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", "status", "--url",
+                               f"http://{HOST}:{port}", "--timeout", "2"],
+                              capture_output=True, text=True, timeout=20, cwd=REPO)
+        assert done.returncode == 3 and said in done.stderr, done.stderr
+        assert time.monotonic() - started < 10
 
 
 # -- flow versions --------------------------------------------------------------------

@@ -187,6 +187,45 @@ def test_database_that_cannot_be_opened_keeps_rows_until_it_can(tmp_path: Path, 
     assert sorted(r["id"] for r in sqlite_utils.Database(folder / "cdr.db")["calls"].rows) == ["a", "b"]
 
 
+def remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def test_a_database_file_removed_while_calls_run_is_created_again_with_their_rows(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("running"))
+    store.call_started(row("ended"))
+    store.call_ended("ended", {"status": "completed"})
+    assert wait_until(lambda: store.written == 3)
+    remove_database(path)  # by mistake, or a cleanup script: once every later row went to the removed file
+    store.call_ended("running", {"status": "completed", "path": "answer:next"})
+    store.call_started(row("new"))
+    assert store.close()
+    calls = {r["id"]: r["status"] for r in sqlite_utils.Database(path)["calls"].rows}
+    assert calls == {"running": "completed", "new": "in_progress"}
+    assert f"the CDR database {path} was removed while the server ran" in caplog.text
+
+
+def test_a_database_file_replaced_while_calls_run_gets_their_rows(tmp_path: Path) -> None:
+    path = tmp_path / "cdr.db"
+    other = tmp_path / "restored.db"
+    CdrStore(other).open()  # a backup with agiflow's tables, moved into place
+    store = CdrStore(path, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("running"))
+    assert wait_until(lambda: store.written == 1)
+    remove_database(path)
+    other.rename(path)
+    store.call_ended("running", {"status": "completed"})
+    assert store.close()
+    assert [(r["id"], r["status"]) for r in sqlite_utils.Database(path)["calls"].rows] == [("running", "completed")]
+
+
 def test_one_bad_row_in_a_batch_is_dropped_alone(tmp_path: Path, caplog) -> None:
     store = CdrStore(tmp_path / "cdr.db", flush_interval=0.2)
     store.open()

@@ -96,6 +96,17 @@ def test_a_request_cannot_be_closed_twice_or_when_it_does_not_exist(config: Path
     assert missing.exit_code == 1 and "no callback request 7" in missing.stderr
 
 
+@pytest.mark.parametrize("command", ["done", "cancel"])
+@pytest.mark.parametrize("request_id", [str(2**63), "1" + "0" * 30, "0"])
+def test_an_id_no_database_can_hold_is_a_usage_error_not_a_traceback(config: Path, command: str,
+                                                                      request_id: str) -> None:
+    store_requests(config, request(1, timedelta(hours=1)))
+    result = agiflow(config, command, request_id)
+    assert result.exit_code == 2, result.output
+    assert f"{request_id} is not in the range 1<=x<=9223372036854775807" in result.stderr
+    assert agiflow(config, command, str(2**63 - 1)).stderr == f"error: no callback request {2**63 - 1}\n"
+
+
 def test_since_keeps_only_recent_requests_and_all_shows_every_status(config: Path) -> None:
     store_requests(config, request(1, timedelta(days=3)), request(2, timedelta(hours=2)))
     agiflow(config, "done", "2")

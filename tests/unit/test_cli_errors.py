@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
+from agi.db.location import Database, PostgresUrl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,12 +61,18 @@ def _write(content: str | bytes) -> Callable[[Path], None]:
     return write
 
 
+#: Nine levels of nine aliases: a few hundred bytes that stand for 9**9 values.
+BILLION_LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 9))
+
 BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
     "a YAML list": _write("- database: x.db\n- flows: flows\n"),
     "a scalar": _write("just some words\n"),
     "an empty list": _write("[]\n"),
     "binary": _write(bytes(range(256)) * 4),
     "invalid UTF-8": _write(b"database: caf\xe9.db\n"),
+    "aliases that stand for a billion values": _write(BILLION_LAUGHS),
+    "over 1 MB": _write(b"# a comment\n" * (1024 * 1024 // 12 + 1)),
     "a directory": Path.mkdir,
     "missing": lambda path: None,
 }
@@ -183,6 +190,10 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     assert said["invalid UTF-8"] == (f"{config}:1: cannot read config: not UTF-8 text (byte 0xe9); "
                                      f"a config is a YAML text file")
     assert said["a directory"] == f"{config}:1: cannot read config: Is a directory"
+    assert said["over 1 MB"] == (f"{config}:1: cannot read config: larger than 1048576 bytes; "
+                                 f"a config is a short YAML text file")
+    assert said["aliases that stand for a billion values"] == (
+        f"{config}:5: aliases repeat more than 10000 values; write the values out or use fewer aliases")
     assert said["missing"] == f"{config}:1: cannot read config: No such file or directory"
 
 
@@ -226,3 +237,25 @@ def test_status_refuses_a_timeout_it_cannot_wait_for_with_a_usage_error(timeout:
     assert result.exit_code == 2, result.output
     assert "--timeout" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+#: Values a shell passes as bytes that are not UTF-8 (``--note $'caf\xe9'`` in a Latin-1 terminal):
+#: Python keeps the byte as a surrogate, which no database can store.
+NOT_UTF8 = "caf\udce9"
+
+
+@pytest.mark.parametrize("args", [
+    ["lists", "add", "vip", "600111222", "--note", NOT_UTF8],
+    ["schedule", "override", "office_hours", "closed", "--until", "1h", "--reason", NOT_UTF8],
+    ["report", "calls", "--flow", NOT_UTF8],
+    ["report", "calls", "--caller", NOT_UTF8],
+], ids=["lists add --note", "schedule override --reason", "report --flow", "report --caller"])
+def test_a_value_that_is_not_utf8_is_one_line_naming_it(project: Path, database: Database,
+                                                         args: list[str]) -> None:
+    config = project / "config.yaml"
+    url = database.url if isinstance(database, PostgresUrl) else "var/agiflow.db"
+    config.write_text(json.dumps({"database": url, "flows": "flows"}), encoding="utf-8")
+    (project / "var").mkdir(exist_ok=True)
+    assert agiflow(["db", "upgrade"], config).exit_code == 0  # the database exists, with every table
+    said = assert_one_line_error(agiflow(args, config), 1)
+    assert said == "error: 'caf\\xe9' is not UTF-8 text: give it in UTF-8"

@@ -70,6 +70,20 @@ def test_bad_metrics_and_log_format_values_are_refused(tmp_path: Path, text: str
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize("interval", ["1.0e-9", "0.01", "-1", "false"])
+def test_a_watch_interval_that_would_only_burn_cpu_is_refused_with_its_line(tmp_path: Path, interval: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\nserver:\n  watch_interval: {interval}\n"))
+    [error] = caught.value.errors
+    assert error.line == 3 and error.message.endswith("is not 0 (SIGHUP only) or at least 0.05 seconds"), error
+
+
+@pytest.mark.parametrize("interval", ["0", "0.05", "2"])
+def test_a_watch_interval_of_0_or_at_least_a_twentieth_of_a_second_is_taken(tmp_path: Path, interval: str) -> None:
+    assert load_config(write(tmp_path, f"server:\n  watch_interval: {interval}\n")).server.watch_interval == float(
+        interval)
+
+
 def test_allow_entries_that_are_malformed_or_can_never_match_are_refused_with_their_lines(tmp_path: Path) -> None:
     text = ("server:\n  host: 0.0.0.0\n  allow:\n    - 10.0.0.5\n    - asterisk.example.com\n"
             "    - 2001:db8::/32\n    - 10.0.0.1/24\n    - 10.0.0.0/24\n")

@@ -421,6 +421,25 @@ def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_wi
     assert time.monotonic() - started < 1.0
 
 
+def test_an_override_in_a_database_file_put_in_place_of_the_old_one_is_seen_at_once(tmp_path: Path) -> None:
+    """The server's connections read the file now at the path (a backup put
+    back, a database created again after it was removed), not the old one."""
+    path = tmp_path / "agiflow.db"
+    upgrade(path)
+    reader = server_overrides(path)
+    assert reader.active("office", NOW) is None
+    restored = tmp_path / "restored.db"
+    upgrade(restored)
+    writer = writable_overrides(restored)
+    writer.set(Override("office", "closed", NOW + timedelta(hours=1), "strike"), NOW)
+    writer.close()
+    for suffix in ("-wal", "-shm"):  # the old file's, which SQLite would read with the new one
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    restored.replace(path)
+    override = reader.active("office", NOW)
+    assert override is not None and override.reason == "strike"
+
+
 # -- number lists ------------------------------------------------------------------------
 
 def test_an_import_leaves_the_database_ready_for_the_next_lookups(database: Any) -> None:

@@ -301,6 +301,13 @@ def test_an_invalid_test_file_is_reported_as_file_and_line_and_exits_2(
     assert first.startswith(f"{tests}:{line_of(tests, marker)}: {message}"), first
 
 
+def test_a_test_file_over_1_mb_is_refused_without_being_read_whole(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("status: completed\n") + "# a comment\n" * (1024 * 1024 // 12))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == f"{tests}:1: cannot read test file: larger than 1048576 bytes"
+
+
 def test_two_cases_with_one_name_are_an_error_at_the_second(flows: Path) -> None:
     tests = write_tests(flows, """\
         version: 1

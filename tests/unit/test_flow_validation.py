@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,49 @@ def test_yaml_nested_deeper_than_the_parser_reads_reports_the_line(tmp_path: Pat
 def test_a_number_of_more_digits_than_int_reads_reports_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("play: sales", "play: " + "1" * 5000))
     assert errors_of(path) == [f"{path}:9: number with too many digits"]
+
+
+def test_aliases_that_stand_for_a_billion_values_are_refused_at_once_with_their_line(tmp_path: Path) -> None:
+    laughs = "".join(f"        a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 9))
+    path = write(tmp_path, GOOD.replace("  bye:\n", "  hook:\n    webhook:\n      url: http://127.0.0.1:9/x\n"
+                                        "      data:\n        a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+                                        + laughs + "    next: bye\n  bye:\n"))
+    started = time.process_time()
+    assert errors_of(path) == [f"{path}:22: aliases repeat more than 10000 values; "
+                               "write the values out or use fewer aliases"]
+    assert time.process_time() - started < 2
+
+
+def test_aliases_and_merge_keys_that_repeat_a_few_values_still_load(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("menu: {prompt: main-menu,", "menu: &menu {prompt: main-menu,")
+                 .replace("play: support\n    next: bye", "play: support\n    next: again")
+                 .replace("  sales:\n", "  again:\n    menu: {<<: *menu, timeout: 3}\n"
+                                        "    on: *on\n  sales:\n")
+                 .replace("    on: {timeout: bye, invalid: bye}", "    on: &on {timeout: bye, invalid: bye}"))
+    flows, errors = load_flows([path])
+    assert [str(e) for e in errors] == []
+    assert flows.get("demo").steps["again"].transitions == {"1": "sales", "2": "support", "timeout": "bye",
+                                                            "invalid": "bye"}
+
+
+def test_a_key_written_over_one_a_merge_key_brings_replaces_it_and_a_key_written_twice_is_still_an_error(
+        tmp_path: Path) -> None:
+    text = (GOOD.replace("menu: {prompt: main-menu,", "menu: &menu {prompt: main-menu,")
+            .replace("play: support\n    next: bye", "play: support\n    next: again")
+            .replace("  sales:\n", "  again:\n    menu: {<<: *menu, prompt: other-menu}\n"
+                                   "    on: {timeout: bye, invalid: bye}\n  sales:\n"))
+    flows, errors = load_flows([write(tmp_path, text)])
+    assert [str(e) for e in errors] == []
+    assert flows.get("demo").steps["again"].node.prompt == "other-menu"
+    twice = write(tmp_path, text.replace("prompt: other-menu}", "prompt: other-menu, prompt: third}"), "twice.yaml")
+    assert errors_of(twice) == [f"{twice}:9: duplicate key 'prompt' (first at line 9)"]
+
+
+def test_a_flow_file_that_is_not_utf8_is_reported_at_the_line_of_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_bytes(GOOD.replace("play: support", "play: caf\xe9").encode("latin-1"))
+    assert errors_of(path) == [f"{path}:12: cannot read flow file: not UTF-8 text (byte 0xe9 on this line); "
+                               "save it as UTF-8"]
 
 
 def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@ reload logs each flow whose version changed and is counted, every CDR row
 records the version that ran, and reports filter and group by it."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -113,6 +115,40 @@ def test_a_failed_reload_is_counted_and_keeps_the_versions_being_served(tmp_path
     assert (library.last_reload_at, library.loaded_at, library.last_reload_ok) == (200.0, 100.0, False)
 
 
+def test_a_folder_that_cannot_be_listed_for_a_while_does_not_stop_the_watcher(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from twisted.application.internet import TimerService
+    from twisted.internet.task import Clock
+
+    import agi.loading.library as library_module
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    library.reload()
+    clock = Clock()
+    watcher = TimerService(2, library.reload_if_changed)
+    watcher.clock = clock
+    watcher.startService()
+    listing = library_module.flow_files
+
+    def no_descriptor_left(paths: Any) -> Any:  # a flood of connections took every file descriptor
+        raise OSError(errno.EMFILE, "Too many open files", str(folder))
+
+    monkeypatch.setattr(library_module, "flow_files", no_descriptor_left)
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        for _ in range(3):
+            clock.advance(2)
+        monkeypatch.setattr(library_module, "flow_files", listing)
+        write_flow(folder, "support", sound="goodbye")
+        clock.advance(2)
+    assert watcher.running and library.reloads == 2 and library.last_reload_ok
+    assert [r.getMessage() for r in caplog.records if "list" in r.getMessage()] == [
+        f"cannot list the flow files in {folder} ([Errno 24] Too many open files: '{folder}'); "
+        "looking again at the next check",
+        f"the flow files in {folder} can be listed again"]
+    watcher.stopService()
+
+
 def test_a_folder_outside_git_has_no_commit(tmp_path: Path) -> None:
     write_flow(tmp_path / "flows", "support")
     library = FlowLibrary(tmp_path / "flows")
@@ -193,6 +229,16 @@ def test_the_report_command_takes_flow_version_and_refuses_what_is_not_hex(two_v
     assert [row["key"] for row in doc["rows"]] == ["sales@eeee3333ffff", "support@aaaa1111bbbb"]
     bad = runner.invoke(cli, ["report", "calls", "--db", str(two_versions), "--flow-version", "zz; drop"])
     assert bad.exit_code == 2 and "4 to 40 hex digits" in bad.output
+
+
+def test_more_flow_versions_than_a_query_can_take_are_a_usage_error(two_versions: Path) -> None:
+    def report(count: int) -> Any:
+        versions = [arg for n in range(count) for arg in ("--flow-version", f"{n:04x}")]
+        return CliRunner().invoke(cli, ["report", "summary", "--db", str(two_versions), *versions])
+
+    assert report(100).exit_code == 0
+    many = report(999)  # once: "cannot read the CDR database ...: Expression tree is too large"
+    assert many.exit_code == 2 and "999 flow versions given; at most 100" in many.output
 
 
 def test_the_commit_of_a_flows_folder_is_read_from_git_files(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,7 +13,8 @@ from typing import Any, Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web.test.requesthelper import DummyRequest
 
 from agi.config import Config, MetricsConfig, ServerConfig
@@ -161,6 +163,39 @@ def test_every_method_but_get_and_head_is_refused_with_405(state: ServerState, p
 
 def test_an_idle_connection_is_closed_after_30_seconds(state: ServerState) -> None:
     assert _site(state).timeOut == 30
+
+
+def _connected(state: ServerState) -> tuple[Any, StringTransport]:
+    channel = _site(state).buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return channel, transport
+
+
+def test_a_request_body_is_never_spooled_to_disk_and_a_long_one_cuts_the_connection(
+        state: ServerState, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_file() -> Any:  # Twisted's Request spools a body of 100 KB or more to one, without limit
+        raise AssertionError("a request body was spooled to a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_file)
+    channel, transport = _connected(state)
+    channel.dataReceived(b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n" % 8192 + b"x" * 8192 + b"\r\n"
+    for _ in range(8):  # 64 KB: still read, in memory
+        channel.dataReceived(chunk)
+    assert not transport.disconnecting
+    channel.dataReceived(chunk)
+    assert transport.disconnecting
+
+    channel, transport = _connected(state)
+    channel.dataReceived(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n")
+    assert transport.disconnecting
+
+
+def test_a_short_body_does_not_stop_the_page_from_answering(state: ServerState) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    assert transport.value().startswith(b"HTTP/1.1 200 ") and not transport.disconnecting
 
 
 def test_an_unknown_page_is_404(state: ServerState) -> None:

@@ -433,3 +433,24 @@ def test_lists_made_before_prefix_lengths_were_kept_still_match_prefixes(db: Pat
     conn.close()
     ListAdmin(db).close()  # brings the schema up to date
     assert lists_of(db).match("robinson", "902000000") == ListHit("robinson", "+3490", True, None)
+
+
+def test_a_do_not_call_entry_in_a_database_file_put_in_place_of_the_old_one_is_seen_at_once(tmp_path: Path) -> None:
+    """A backup put back, or a database created again after it was removed:
+    the server's lists connection must read the file now at the path, or
+    numbers added to the do-not-call list there would be dialled."""
+    path = tmp_path / "agiflow.db"
+    with ListAdmin(path) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("+34611000000\n"), Normaliser("ES"), ReadReport()))
+    lists = SqliteNumberLists(path, "ES", read_only=False)  # the server's
+    assert lists.match("robinson", "600111222") is None
+    restored = tmp_path / "restored.db"
+    with ListAdmin(restored) as admin:
+        admin.import_entries("robinson", read_entries(io.StringIO("+34600111222,asked\n"), Normaliser("ES"),
+                                                      ReadReport()))
+    for suffix in ("-wal", "-shm"):  # the old file's, which SQLite would read with the new one
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    restored.replace(path)
+    hit = lists.match("robinson", "600111222")
+    assert hit is not None and hit.note == "asked"
+    lists.close()

@@ -91,6 +91,26 @@ def test_an_unknown_encoding_is_a_usage_error(project: Path) -> None:
     assert result.exit_code == 2 and "unknown encoding 'klingon'" in result.stderr
 
 
+@pytest.mark.parametrize("codec", ["rot13", "base64", "hex", "zlib", "bz2", "uu"])
+def test_a_codec_that_is_no_text_encoding_is_a_usage_error(project: Path, codec: str) -> None:
+    result = import_file(project, b"600111222\n", "--encoding", codec)
+    assert result.exit_code == 2, result.output
+    assert f"'{codec}' is not a text encoding" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("encoding, reason", [
+    ("utf-16", "UTF-16 stream does not start with BOM"),
+    ("utf-32", "code point not in range(0x110000)"),
+    ("idna", "Unsupported error handling surrogateescape"),
+])
+def test_a_file_the_given_encoding_cannot_read_at_all_names_it_instead_of_calling_the_file_empty(
+        project: Path, encoding: str, reason: str) -> None:
+    said = assert_refused(import_file(project, b"+34600111222,a\n+34600111223,b\n", "--encoding", encoding))
+    assert said == [f"in.csv:1: not {encoding} text from here on ({reason}); the rest of the file is not read",
+                    f"error: in.csv: 1 of 1 lines are not valid {encoding}: give the file's encoding with "
+                    f"--encoding (e.g. --encoding latin-1); list 'robinson' is unchanged"]
+
+
 @pytest.mark.parametrize("content, reason", [
     (b"+34600111222,a\x00b\n+34600111223\n", "in.csv:1: NUL byte in the line"),
     (b"+34600111222," + b"x" * (MAX_LINE + 10) + b"\n+34600111223\n", f"in.csv:1: line longer than {MAX_LINE}"),

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agi.log_output import (LOG_FORMAT, MAX_MESSAGE, BatchedStreamHandler, BoundedFormatter, RateLimitedWarnings,
-                            batched_stderr, flush_batched)
+from agi.log_output import (ACCEPT_TROUBLE, LOG_FORMAT, MAX_MESSAGE, BatchedStreamHandler, BoundedFormatter,
+                            RateLimitedLines, RateLimitedWarnings, batched_stderr, flush_batched)
 
 
 class Clock:
@@ -163,3 +163,25 @@ def test_repeated_warnings_of_a_kind_are_logged_ten_times_then_once_a_minute_wit
     assert len(by_kind) == 12 and len(caplog.messages) == 24
     assert by_kind[10] == "10.0.0.249:4000: no complete AGI environment (239 more like it not logged)"
     assert by_kind[11] == "10.0.0.239:4000: no complete AGI environment (239 more like it not logged)"
+
+
+def test_twisteds_lines_about_connections_it_cannot_accept_are_logged_ten_times_then_once_a_minute(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    twisted_log = logging.getLogger("twisted.test-accept")
+    limit = RateLimitedLines(ACCEPT_TROUBLE, clock)
+    twisted_log.addFilter(limit)
+    try:
+        with caplog.at_level(logging.INFO, logger="twisted.test-accept"):
+            for n in range(300):  # a flood while every file descriptor is taken: 150 s
+                twisted_log.info("EMFILE encountered; releasing reserved file descriptor.")
+                twisted_log.info("EMFILE recovery: Closed socket from ('10.0.0.%d', %d)", n % 250, 40000 + n)
+                twisted_log.info("Re-reserving EMFILE recovery file descriptor.")
+                clock.now += 0.5
+            twisted_log.info("Main loop terminated.")
+    finally:
+        twisted_log.removeFilter(limit)
+    closed = [m for m in caplog.messages if "Closed socket" in m]
+    assert len(closed) == 12 and len(caplog.messages) == 37
+    assert closed[10] == "EMFILE recovery: Closed socket from ('10.0.0.129', 40129) (119 more like it not logged)"
+    assert caplog.messages[-1] == "Main loop terminated."

@@ -150,6 +150,20 @@ def test_bytes_that_are_not_text_ask_for_the_encoding(database: Any, tmp_path: P
     assert call(database, key)["agent"] == "María"
 
 
+@pytest.mark.parametrize("encoding, reason", [("utf-16", "UTF-16 stream does not start with BOM"),
+                                              ("utf-32", "code point not in range(0x110000)")])
+def test_a_log_the_given_encoding_cannot_read_at_all_is_a_bad_line_with_its_file(
+        database: Any, tmp_path: Path, encoding: str, reason: str) -> None:
+    key = answered_call(CdrBuilder(database))
+    code, output = importing(answered_log(), tmp_path, database, "--encoding", encoding)
+    path = tmp_path / "queue_log"
+    assert code == 1 and output.splitlines() == [
+        f"{path}:1: not {encoding} text from here on ({reason}); the rest of the file is not read",
+        f"error: {path}: 1 bad line (give the file's encoding with --encoding (e.g. --encoding latin-1)); "
+        "nothing changed"]
+    assert call(database, key)["agent"] is None
+
+
 def test_the_log_can_come_from_standard_input(database: Any) -> None:
     cdr = CdrBuilder(database)
     key = answered_call(cdr)

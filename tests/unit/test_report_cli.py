@@ -102,6 +102,15 @@ def test_csv_parses_back_with_a_header_of_titles_and_plain_numbers(database: Pat
                 assert re.fullmatch(r"\d+:\d\d:\d\d", row[headings(column)[1]])
 
 
+@pytest.mark.parametrize("args", [["calls", "--limit"], ["tracking", "--limit"], ["tracking", "--min-calls"]])
+def test_a_count_larger_than_any_database_holds_is_taken_as_the_largest(database: Path, args: list[str]) -> None:
+    code, huge = invoke(*args, "1" + "0" * 30, "--db", str(database), "--format", "csv")
+    assert code == 0, huge
+    assert huge == invoke(*args, str(2**63 - 1), "--db", str(database), "--format", "csv")[1]
+    assert (len(huge.splitlines()) == 1) == (args[1] == "--min-calls")
+    assert CliRunner().invoke(cli, ["report", *args, "0", "--db", str(database)]).exit_code == 2
+
+
 def test_csv_of_the_call_log_keeps_every_column_and_local_times_with_their_offset(database: Path) -> None:
     code, out = invoke("calls", "--db", str(database), "--format", "csv", "--tz", "Europe/Madrid", "--limit", "1")
     rows = list(csv.DictReader(io.StringIO(out, newline="")))

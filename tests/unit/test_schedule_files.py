@@ -2,6 +2,7 @@
 and line, like any flow error, and flows may only name schedules that exist."""
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 from agi.loading.loader import load_flows, load_schedules
@@ -170,6 +171,20 @@ def test_a_schedules_file_needs_its_version_and_a_yaml_error_has_its_line(flows_
     path.write_text(SCHEDULES.replace("      mon-fri:", "      mon-fri: [", 1))
     [error] = errors_in(flows_folder.path)
     assert error.startswith(f"{path}:") and "invalid YAML" in error
+
+
+def test_a_huge_file_beside_the_schedules_is_not_read_whole_to_tell_what_it_is(flows_folder: FlowsFolder) -> None:
+    flows_folder.write("schedules.yaml", SCHEDULES)
+    with open(flows_folder.path / "huge.yaml", "wb") as huge:  # 100 MB, refused for its size
+        huge.truncate(100 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        schedules, errors = load_schedules([flows_folder.path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert errors == [] and set(schedules) == {"office_hours"}
+    assert peak < 10 * 1024 * 1024, peak  # once the whole file, twice: as bytes and as text
 
 
 def test_schedules_load_on_their_own_while_a_flow_is_broken(flows_folder: FlowsFolder) -> None:

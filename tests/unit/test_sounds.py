@@ -15,6 +15,7 @@ from agi.engine.model import FlowSet, PromptText
 from agi.sounds import render as rendering
 from agi.sounds.catalog import core_sounds, prompt_available
 from agi.sounds.check import missing_prompts
+from agi.loading.yamlio import SourceError
 from agi.sounds.prompts import PROMPT_FILE, all_prompts, load_prompt_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +119,18 @@ def test_dialplan_prompts_come_from_prompts_yaml(tmp_path: Path) -> None:
     _, errors = load_prompt_file(write(tmp_path / "bad.yaml", "agiflow/x:\n  en: 3\n"))
     assert errors and errors[0].line == 2
     assert load_prompt_file(tmp_path / "missing.yaml") == ([], [])
+
+
+def test_a_prompts_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / PROMPT_FILE
+    path.write_bytes("agiflow/x:\n  en: Hi.\n  es: Adi\xf3s.\n".encode("latin-1"))
+    assert load_prompt_file(path) == ([], [SourceError(str(path), 3, "cannot read prompts: not UTF-8 text "
+                                                                     "(byte 0xf3 on this line); save it as UTF-8")])
+
+
+def test_a_prompts_file_over_1_mb_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    path = write(tmp_path / PROMPT_FILE, "agiflow/x:\n  en: Hi.\n" + "# a comment\n" * (1024 * 1024 // 12))
+    assert load_prompt_file(path) == ([], [SourceError(str(path), 1, "cannot read prompts: larger than 1048576 bytes")])
 
 
 # -- planning and rendering --------------------------------------------------------
