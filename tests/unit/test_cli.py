@@ -242,6 +242,14 @@ def test_simulate_bad_at_is_a_clear_usage_error(bad: str) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("dtmf", ["abc", "1,x", "1, 2 3"])
+def test_simulate_dtmf_that_is_not_dtmf_keys_is_a_usage_error_naming_the_entry(dtmf: str) -> None:
+    result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", "--dtmf", dtmf)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for '--dtmf'" in result.stderr and "is not DTMF keys" in result.stderr
+    assert result.stdout == ""
+
+
 def test_simulate_requires_a_caller() -> None:
     result = agiflow("simulate", str(SUPPORT))
     assert result.exit_code == 2
