@@ -14,7 +14,8 @@ from agi.config import MAX_WORKERS, worker_count
 
 @click.command()
 @config_option
-@click.option("--port", type=int, default=None, help="Override server.port (0 picks a free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Override server.port (0 picks a free port).")
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
               help="Reactor processes on the port (overrides server.workers; default: one per CPU).")
 @click.option("--worker", "worker_index", type=click.IntRange(1, MAX_WORKERS), default=None, hidden=True,

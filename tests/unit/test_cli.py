@@ -250,6 +250,13 @@ def test_simulate_dtmf_that_is_not_dtmf_keys_is_a_usage_error_naming_the_entry(d
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("port", ["-1", "65536", "70000"])
+def test_serve_port_outside_0_to_65535_is_a_usage_error(port: str) -> None:
+    result = agiflow("serve", "--port", port, "--workers", "1")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for '--port'" in result.stderr
+
+
 def test_simulate_requires_a_caller() -> None:
     result = agiflow("simulate", str(SUPPORT))
     assert result.exit_code == 2
