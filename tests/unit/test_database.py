@@ -250,6 +250,30 @@ def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
 
 
+@pytest.mark.parametrize("kind, message", [
+    ("folder", "is a directory, not a database file"),
+    ("text", "is not an SQLite database"),
+    ("foreign_calls", "is not agiflow's: its table 'calls' has other columns"),
+    ("foreign", "is not agiflow's: it has none of agiflow's tables"),
+])
+def test_db_upgrade_refuses_what_is_not_an_agiflow_database_and_leaves_it_unchanged(
+        tmp_path: Path, kind: str, message: str) -> None:
+    import sqlite3
+    target = tmp_path / "x.db"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "text":
+        target.write_text("hello\n")
+    else:
+        with sqlite3.connect(target) as conn:
+            conn.execute("CREATE TABLE calls (a)" if kind == "foreign_calls" else "CREATE TABLE notes (a)")
+    before = target.read_bytes() if target.is_file() else None
+    done = CliRunner().invoke(cli, ["db", "upgrade", "--database", str(target)])
+    assert done.exit_code == 1, done.output
+    assert done.stderr.startswith(f"error: the database {target} {message}") and done.stderr.count("\n") == 1
+    assert (target.read_bytes() if target.is_file() else None) == before
+
+
 # -- copy ---------------------------------------------------------------------------------
 
 def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database: Any, tmp_path: Path) -> None:
