@@ -75,7 +75,16 @@ def get_database(config_path: str | None, need: Need, path: str | Path | None = 
     the command needs: a missing, unreadable or foreign database is
     one line and exit 1."""
     config = get_config(config_path)
-    return config, checked_database(parse_database(path) if path is not None else config.database, need)
+    return config, checked_database(option_database(path, "--db") if path is not None else config.database, need)
+
+
+def option_database(text: str | Path, option: str) -> Database:
+    """The database an option names (a path, ``sqlite:PATH`` or a
+    ``postgresql://`` URL); one that cannot be read is a usage error."""
+    try:
+        return parse_database(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def checked_database(database: Database, need: Need) -> Database:

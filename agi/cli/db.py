@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, checked_database, config_option, get_config
+from agi.cli.common import CliError, checked_database, config_option, get_config, option_database
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_database
@@ -36,7 +36,7 @@ def upgrade_command(config_path: str | None, database: str | None) -> None:
     runs the steps that are safe while other servers use the database by
     itself; this command runs every step.
     """
-    target = parse_database(database) if database else get_config(config_path).database
+    target = option_database(database, "--database") if database else get_config(config_path).database
     # a folder, random bytes or another program's file is one line, never changed; a PostgreSQL
     # server is only reached here (Need.READ), since the online upgrade of Need.WRITE is this command's job
     checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.WRITE)
@@ -67,8 +67,8 @@ def copy_command(source: str, target: str) -> None:
     interrupted can be run again. Stop the servers writing to the source
     first, or run it again afterwards for the calls they added.
     """
-    origin = _usable(_database(source, "--from"), Need.READ, "--from")
-    destination = _usable(_database(target, "--to"), Need.WRITE, "--to")
+    origin = _usable(option_database(source, "--from"), Need.READ, "--from")
+    destination = _usable(option_database(target, "--to"), Need.WRITE, "--to")
     try:
         counts = copy_database(origin, destination, progress=lambda table, rows: None)
     except CopyError as exc:
@@ -94,7 +94,7 @@ def rollups_command(config_path: str | None, database: str | None, rebuild: bool
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(parse_database(database) if database else config.database, Need.UPDATE)
+    target = checked_database(option_database(database, "--database") if database else config.database, Need.UPDATE)
     try:
         check_current(target)
     except SchemaError as exc:
@@ -103,13 +103,6 @@ def rollups_command(config_path: str | None, database: str | None, rebuild: bool
     rolled, left = roll_database(target, thresholds, now=datetime.now(timezone.utc), rebuild=rebuild)
     click.echo(f"{target}: {rolled} quarter hours rolled up ({left} pending), counted with a short abandon "
                f"of {thresholds.short_abandon:g} s and a service level of {thresholds.service_level:g} s")
-
-
-def _database(text: str, option: str) -> Database:
-    try:
-        return parse_database(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _usable(database: Database, need: Need, option: str) -> Database:

@@ -16,8 +16,7 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 
 import click
 
-from agi.db.location import parse_database
-from agi.cli.common import CliError, LazyGroup, checked_database, config_option, get_config
+from agi.cli.common import CliError, LazyGroup, checked_database, config_option, get_config, option_database
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
@@ -100,7 +99,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
         raise CliError(problem, code=2)
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
                       tuple(common["flow_versions"]), config.default_region)
-    database = checked_database(parse_database(common["database"]) if common["database"] else config.database,
+    database = checked_database(option_database(common["database"], "--db") if common["database"] else config.database,
                                 Need.READ)
     fmt, output = common["fmt"], common["output"]
     if kind in MEASURED:

@@ -226,3 +226,18 @@ def test_status_refuses_a_timeout_it_cannot_wait_for_with_a_usage_error(timeout:
     assert result.exit_code == 2, result.output
     assert "--timeout" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["db", "upgrade", "--database", "postgresql://"], "--database"),
+    (["db", "rollups", "--database", "postgresql://"], "--database"),
+    (["report", "summary", "--db", "postgresql://"], "--db"),
+    (["report", "import-queue-log", "-", "--db", "postgresql://"], "--db"),
+    (["db", "copy", "--from", "postgresql://", "--to", "x.db"], "--from"),
+])
+def test_a_database_option_that_names_no_database_is_a_usage_error(
+        args: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 2, (done.output, done.exception)
+    assert f"Invalid value for {option}: the PostgreSQL URL names no database" in done.stderr
