@@ -257,6 +257,16 @@ def test_serve_port_outside_0_to_65535_is_a_usage_error(port: str) -> None:
     assert "Invalid value for '--port'" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["simulate", "--caller", "600111222"], ["graph"]])
+@pytest.mark.parametrize("which, message", [("missing", "no such flow file"), ("schedules", "holds no flow")])
+def test_simulate_or_graph_of_a_file_that_holds_no_flow_is_a_usage_error(
+        command: list[str], which: str, message: str) -> None:
+    path = str(FLOWS / "schedules.yaml") if which == "schedules" else "nosuch.yaml"
+    result = agiflow(command[0], path, *command[1:])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for FLOW" in result.stderr and message in result.stderr
+
+
 def test_simulate_requires_a_caller() -> None:
     result = agiflow("simulate", str(SUPPORT))
     assert result.exit_code == 2
