@@ -398,3 +398,36 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
     config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
         load_config(config)
+
+
+@pytest.mark.parametrize("args", [["lists", "add", "vip", "600111222"], ["callbacks", "done", "1"],
+                                  ["schedule", "override", "office_hours", "open", "--until", "1h"],
+                                  ["lists", "delete", "vip", "--yes"]])
+def test_a_command_that_writes_refuses_a_database_of_a_newer_agiflow_in_one_line(
+        database: Any, tmp_path: Path, args: list[str]) -> None:
+    upgrade(database)
+    table_rows.insert(database, "agiflow_schema", [{"version": SCHEMA_VERSION + 1, "upgraded_at": "x"}])
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "schedules.yaml").write_text(
+        "schedules:\n  office_hours:\n    timezone: Europe/Madrid\n    hours: {mon-fri: '09:00-18:00'}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"database": database.url if isinstance(database, PostgresUrl) else str(database),
+                                  "flows": str(tmp_path / "flows")}))
+    done = CliRunner().invoke(cli, [*args, "-c", str(config)])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr.startswith("error: the database ") and done.stderr.count("\n") == 1
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than this agiflow knows" in done.stderr
+    assert done.stderr.rstrip().endswith("upgrade agiflow")
+
+
+@pytest.mark.parametrize("args", [["report", "summary"], ["lists", "show"], ["callbacks", "list"]])
+def test_on_postgresql_a_command_that_reads_refuses_a_database_of_a_newer_agiflow_too(
+        postgres_url: PostgresUrl, tmp_path: Path, args: list[str]) -> None:
+    upgrade(postgres_url)
+    table_rows.insert(postgres_url, "agiflow_schema", [{"version": SCHEMA_VERSION + 1, "upgraded_at": "x"}])
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"database": postgres_url.url}))
+    done = CliRunner().invoke(cli, [*args, "-c", str(config)])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr == (f"error: the database {postgres_url}: the database has schema version "
+                           f"{SCHEMA_VERSION + 1}, newer than this agiflow knows ({SCHEMA_VERSION}): upgrade agiflow\n")
