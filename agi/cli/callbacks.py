@@ -87,7 +87,7 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 
 
 @callbacks.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Write to FILE instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option

@@ -241,3 +241,16 @@ def test_a_database_option_that_names_no_database_is_a_usage_error(
     done = CliRunner().invoke(cli, args)
     assert done.exit_code == 2, (done.output, done.exception)
     assert f"Invalid value for {option}: the PostgreSQL URL names no database" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["report", "summary"], ["report", "calls", "--format", "csv"],
+                                  ["callbacks", "export"], ["lists", "export", "vip"]])
+def test_an_output_file_that_is_a_folder_is_one_line_and_exit_1(
+        args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
+    CliRunner().invoke(cli, ["lists", "create", "vip"])
+    (tmp_path / "out").mkdir()
+    done = CliRunner().invoke(cli, [*args, "-o", "out"])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr == "error: out: Is a directory\n"
