@@ -3,7 +3,8 @@
 Every line has ``time`` (ISO 8601 UTC, milliseconds), ``level``, ``logger``
 and ``message``; a traceback is in ``exception``. The lines of a call also
 have ``uniqueid`` and ``linkedid`` (Asterisk's, to line up with its CDR,
-CEL and SIP captures) and ``flow`` (the flow Asterisk asked for), and their
+CEL and SIP captures; ``null`` when Asterisk did not give it) and ``flow``
+(the flow Asterisk asked for), and their
 message lacks the ``[uniqueid flow]`` prefix of the text format. A message
 with newlines is still one line: JSON escapes them; like a text line, it
 is cut at ``MAX_MESSAGE`` characters. A worker of ``agiflow serve --workers``
@@ -46,10 +47,9 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {"time": iso(record.created), "level": record.levelname, "logger": record.name}
         if self.worker is not None:
             line["worker"] = self.worker
-        for name in CALL_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
+        if hasattr(record, CALL_FIELDS[0]):  # a call's line: every field, null when unknown
+            for name in CALL_FIELDS:
+                line[name] = getattr(record, name, None)
         line["message"] = shorten(message, self.max_message)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)

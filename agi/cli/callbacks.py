@@ -15,7 +15,7 @@ import click
 
 from agi.config import Config
 from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks
-from agi.dialer.callfiles import CallFileError
+from agi.dialer.callfiles import CallFileError, line_break
 from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN
 from agi.loading.loader import load_schedules
@@ -87,7 +87,7 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 
 
 @callbacks.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Write to FILE instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option
@@ -128,14 +128,22 @@ def cancel(request_id: int, note: str | None, config_path: str | None) -> None:
     _close(request_id, CANCELLED, note, config_path)
 
 
+def _one_line(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A value written into a call file: a line break in it is a usage error."""
+    if line_break(value):
+        raise click.BadParameter(f"{value!r} contains a line break, which a call file cannot hold",
+                                 param_hint=f"--{param.name}")
+    return value
+
+
 @callbacks.command("dial")
 @click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Asterisk's outgoing spool folder, e.g. /var/spool/asterisk/outgoing.")
-@click.option("--channel", required=True,
+@click.option("--channel", required=True, callback=_one_line,
               help="How to dial a number: PJSIP/{number}@trunk ({number}: E.164, {digits}: without +, {id}).")
-@click.option("--context", default="agiflow-callbacks", show_default=True,
+@click.option("--context", default="agiflow-callbacks", show_default=True, callback=_one_line,
               help="Dialplan context the answered call runs in.")
-@click.option("--extension", default="s", show_default=True, help="Extension in that context.")
+@click.option("--extension", default="s", show_default=True, callback=_one_line, help="Extension in that context.")
 @click.option("--max", "limit", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="At most this many callback call files in the spool at once.")
 @click.option("--schedule", "schedule_name", default=None, metavar="NAME",
@@ -149,7 +157,7 @@ def cancel(request_id: int, note: str | None, config_path: str | None) -> None:
               help="Call files written for a request at most.")
 @click.option("--wait", type=click.IntRange(5, 600), default=45, show_default=True, metavar="SECONDS",
               help="Seconds Asterisk lets the number ring (WaitTime).")
-@click.option("--callerid", default="", help='Caller ID to show, e.g. "Support" <+34910000000>.')
+@click.option("--callerid", default="", callback=_one_line, help='Caller ID to show, e.g. "Support" <+34910000000>.')
 @click.option("--dry-run", is_flag=True, help="Say what would be dialled; write and change nothing.")
 @config_option
 def dial(spool: Path, channel: str, context: str, extension: str, limit: int, schedule_name: str | None,
@@ -186,7 +194,8 @@ def dial(spool: Path, channel: str, context: str, extension: str, limit: int, sc
 
 def _schedule_open(config: Config, name: str, at: datetime) -> bool:
     """Whether schedule ``name`` (with its override) is open at ``at``;
-    says so when it is not. Exits 1 on an unknown or broken schedule."""
+    says so when it is not. A broken schedules file exits 1, an unknown
+    schedule is a usage error (exit 2)."""
     found, errors = load_schedules([config.flows]) if config.flows.exists() else ({}, [])
     for error in errors:
         click.echo(str(error), err=True)

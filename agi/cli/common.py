@@ -240,12 +240,16 @@ def find_flow(flow_arg: str, config_path: str | None) -> tuple[Flow, FlowSet]:
     config = get_config(config_path)
     path = Path(flow_arg)
     is_file = path.suffix in (".yaml", ".yml") or path.is_file()
+    if is_file and not path.is_file():
+        raise click.BadParameter(f"{flow_arg}: no such flow file", param_hint="FLOW")
     folders = [config.flows] if config.flows.is_dir() else []
     if is_file and path.parent.resolve() not in [f.resolve() for f in folders]:
         folders.append(path.parent)  # flows and schedules beside the file: goto and schedule resolve
     flows = load_flow_set(([str(path)] if is_file else []) + [str(f) for f in folders])
     if is_file:
         found = [f for f in flows.flows.values() if Path(f.source).resolve() == path.resolve()]
+        if not found:
+            raise click.BadParameter(f"{flow_arg} holds no flow (schedules only?)", param_hint="FLOW")
         return found[0], flows
     flow = flows.get(flow_arg)
     if flow is None:

@@ -59,6 +59,9 @@ def database_problem(path: Database, need: Need) -> str | None:
     problem = _schema_problem(path)
     if problem or need in (Need.READ, Need.OPTIONAL):
         return problem
+    problem = _newer_schema(path)
+    if problem:
+        return problem
     if not os.access(path, os.W_OK):
         return f"the database {path} is read-only"
     if not os.access(path.parent, os.W_OK):
@@ -82,6 +85,23 @@ def _schema_problem(path: Path) -> str | None:
     if own and not any(name in AGIFLOW_TABLES for name in own):
         shown = ", ".join(map(repr, own[:3])) + (", ..." if len(own) > 3 else "")
         return f"the database {path} is not agiflow's: it has none of agiflow's tables (it has {shown})"
+    return None
+
+
+def _newer_schema(path: Path) -> str | None:
+    """A database that a newer agiflow wrote is not for this one to write
+    (docs/database.md): the schema version, read without changing anything."""
+    from agi.storage.migrations import SCHEMA_VERSION
+    try:
+        with contextlib.closing(_read_only(path)) as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agiflow_schema'").fetchone():
+                return None
+            found = conn.execute("SELECT max(version) FROM agiflow_schema").fetchone()[0] or 0
+    except sqlite3.Error as exc:
+        return _open_problem(path, exc)
+    if int(found) > SCHEMA_VERSION:
+        return (f"the database {path}: the database has schema version {found}, newer than this agiflow "
+                f"knows ({SCHEMA_VERSION}): upgrade agiflow")
     return None
 
 
@@ -117,8 +137,12 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
                 upgrade(url, online_only=True)
             except SchemaError as exc:
                 return f"the database {url}: {exc}"
-        else:  # reachable: what reads it checks the tables it reads (a report starts sooner without the migrations)
-            pg.connect(url).close()
+        else:  # reachable, and not of a newer agiflow; what reads it checks the tables it reads
+            from agi.storage.migrations import SCHEMA_VERSION, version
+            found = version(url)
+            if found > SCHEMA_VERSION:
+                return (f"the database {url}: the database has schema version {found}, newer than this agiflow "
+                        f"knows ({SCHEMA_VERSION}): upgrade agiflow")
     except psycopg.Error as exc:
         return f"cannot use the database {url}: {pg.one_line(exc)}"
     return None

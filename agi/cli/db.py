@@ -9,7 +9,7 @@ import click
 from agi.wording import counted
 from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
 from agi.cli.database import Need, database_problem
-from agi.db.location import Database, parse_database
+from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
 from agi.storage.rollups import roll_database
@@ -37,8 +37,14 @@ def upgrade_command(config_path: str | None, database: Database | None) -> None:
     itself; this command runs every step.
     """
     target = database if database is not None else get_config(config_path).database
+    # a folder, random bytes or another program's file is one line, never changed; a PostgreSQL
+    # server is only reached here (Need.READ), since the online upgrade of Need.WRITE is this command's job
+    checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.WRITE)
     before = version(target)
-    applied = upgrade(target)
+    try:
+        applied = upgrade(target)
+    except SchemaError as exc:
+        raise CliError(f"{target}: {exc}") from None
     if not applied:  # another server may have run the steps while this one waited for its turn
         click.echo(f"{target}: schema version {version(target)}, up to date")
         return

@@ -228,7 +228,7 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
 
 @lists.command()
 @name_argument
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default="-",
               help="Write to this file (default: standard output).")
 @config_option
 def export(name: str, output: str, config_path: str | None) -> None:

@@ -65,7 +65,7 @@ _COMMON = [
                  "(IANA name, e.g. Europe/Madrid; default: reports.timezone in the config, else the "
                  "flows' timezone when they all agree, else UTC)."),
     click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
-    click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+    click.option("-o", "--output", type=click.Path(), default=None,
                  help="Write to FILE instead of standard output."),
     click.option("--csv-dialect", type=click.Choice(CSV_DIALECTS), default="standard", show_default=True,
                  help="excel: for spreadsheets that use a decimal comma (UTF-8 BOM, ';' between cells, 12,5)."),

@@ -11,6 +11,7 @@ import click
 from agi.cli.common import DEFAULT_CONFIG, config_option, get_database, setup_logging
 from agi.cli.database import Need
 from agi.config import MAX_WORKERS, worker_count
+from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 
 #: The environment variable through which the supervisor gives its workers the config it read.
 SNAPSHOT = "AGIFLOW_CONFIG_SNAPSHOT"
@@ -20,7 +21,8 @@ MAX_SNAPSHOT = 100_000
 
 @click.command()
 @config_option
-@click.option("--port", type=int, default=None, help="Override server.port (0 picks a free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Override server.port (0 picks a free port).")
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
               help="Reactor processes on the port (overrides server.workers; default: one per CPU).")
 @click.option("--worker", "worker_index", type=click.IntRange(1, MAX_WORKERS), default=None, hidden=True,
@@ -67,15 +69,15 @@ def config_snapshot(config_path: str | None, worker_index: int | None) -> bytes 
     """The config's contents: a worker's from its supervisor (the file may
     have changed since it started: a worker started again after a crash
     runs with the same config as the others); the file's for the supervisor,
-    read once (None when it cannot be read: loading it says why)."""
+    read once (None when it cannot be read or is too large: loading it says why)."""
     if worker_index is not None:
         snapshot = os.environ.get(SNAPSHOT)
         return snapshot.encode("utf-8") if snapshot is not None else None
     if config_path is None:
         return None
     try:
-        return Path(config_path).read_bytes()
-    except OSError:
+        return read_capped(config_path, MAX_YAML_FILE_BYTES)
+    except (OSError, FileTooLarge):
         return None
 
 

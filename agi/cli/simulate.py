@@ -11,6 +11,7 @@ from agi.cli.common import config_option, find_flow, get_database
 from agi.cli.database import Need
 from agi.hours import moments
 from agi.services_from_config import simulation_services
+from agi.sim.script import DtmfEntry
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
 
@@ -34,7 +35,7 @@ def _statuses(value: str | None) -> list[str]:
 @click.option("--called", default="", help="Number the caller dialled (DNID).")
 @click.option("--at", "at", default=None,
               help="Time of the call, ISO 8601 (default now; without an offset, in the flow's timezone).")
-@click.option("--dtmf", default=None,
+@click.option("--dtmf", default=None, callback=lambda _ctx, _param, text: _dtmf(text),
               help="What the caller keys at each input prompt, comma separated: 1,#,12#,- "
                    "(- or empty: no key, a timeout).")
 @click.option("--hangup-after", type=click.IntRange(min=0), default=None,
@@ -45,7 +46,7 @@ def _statuses(value: str | None) -> list[str]:
               help="DIALSTATUS of each Dial() in turn, comma separated: BUSY,ANSWER (default ANSWER).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @config_option
-def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | None,
+def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: list[str | None],
              hangup_after: int | None, queue_status: str | None, dial_status: str | None,
              fmt: str, config_path: str | None) -> None:
     """Run FLOW offline against a scripted caller.
@@ -57,13 +58,25 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: str | No
     config, _ = get_database(config_path, Need.OPTIONAL)  # lists and overrides are read from it
     found, flows = find_flow(flow, config_path)
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at, found.timezone),
-                            dtmf=parse_dtmf(dtmf), hangup_after=hangup_after,
+                            dtmf=dtmf, hangup_after=hangup_after,
                             queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
                             services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:
         click.echo(render_text(found.name, result), nl=False)
+
+
+def _dtmf(text: str | None) -> list[str | None]:
+    """--dtmf as one entry per prompt; keys other than DTMF's are a usage error."""
+    entries = parse_dtmf(text)
+    for entry in entries:
+        try:
+            DtmfEntry(entry)
+        except ValueError:
+            raise click.BadParameter(f"{entry!r} is not DTMF keys (0-9, *, #, A-D), in {text!r}",
+                                     param_hint="'--dtmf'") from None
+    return entries
 
 
 def render_text(name: str, result: SimulationResult) -> str:

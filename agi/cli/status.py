@@ -2,6 +2,7 @@
 its /health and /ready pages (``server.metrics``; docs/operations.md)."""
 from __future__ import annotations
 
+import http.client
 import json
 import sys
 import time
@@ -54,6 +55,7 @@ def status(config_path: str | None, url: str | None, fmt: str, timeout: float) -
     try:
         health = _get(f"{base}/health", timeout)
         ready = _get(f"{base}/ready", timeout)
+        _check_shape(base, health, ready)
     except Unreachable as exc:
         click.echo(f"agiflow status: {exc}", err=True)
         sys.exit(UNREACHABLE)
@@ -83,6 +85,8 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
         if exc.code != 503:
             raise Unreachable(f"{url}: HTTP {exc.code}") from None
         body = _body(exc, url, timeout)
+    except http.client.HTTPException:  # something answered, but not HTTP (the FastAGI port, say)
+        raise Unreachable(f"{url} did not answer HTTP: is it agiflow's metrics listener?") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise Unreachable(f"cannot reach {url}: {reason}") from None
@@ -108,6 +112,20 @@ def _body(answer: Any, url: str, timeout: float) -> bytes:
         if time.monotonic() > deadline:
             raise Unreachable(f"{url} did not finish its answer within {timeout:g}s")
     return body
+
+
+def _check_shape(url: str, health: dict[str, Any], ready: dict[str, Any]) -> None:
+    """Raise Unreachable unless the two pages have the shape of agiflow's
+    (docs/operations.md#health-and-readiness), so that render can trust them."""
+    checks = ready.get("checks")
+    active = health.get("calls_active", {})
+    fits = (health.get("status") == "ok" and isinstance(ready.get("ready"), bool) and isinstance(checks, dict)
+            and all(isinstance(check, dict) for check in checks.values())
+            and isinstance(active, dict) and all(type(n) is int for n in active.values())
+            and isinstance(health.get("flows", {}), dict) and isinstance(health.get("reloads", {}), dict))
+    if not fits:
+        raise Unreachable(f"{url} answered JSON that is not agiflow's /health and /ready: "
+                          "is it agiflow's metrics listener?")
 
 
 def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:

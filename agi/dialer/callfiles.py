@@ -23,6 +23,11 @@ _OURS = re.compile(rf"^{re.escape(PREFIX)}(\d+)\.call$")
 _LINE_BREAKERS = re.compile(r"[\r\n\x00]")
 
 
+def line_break(value: str) -> bool:
+    """Whether ``value`` would end a line of a call file (or hide one)."""
+    return bool(_LINE_BREAKERS.search(value))
+
+
 class CallFileError(Exception):
     """A call file that cannot be made or written (a value with a line
     break, a spool folder that cannot be written)."""
@@ -51,7 +56,7 @@ class CallFile:
         lines.append(("Archive", "no"))
         out = [f"# {comment}"] if comment else []
         for key, value in lines:
-            if _LINE_BREAKERS.search(value):
+            if line_break(value):
                 raise CallFileError(f"{key} {value!r} contains a line break")
             if value:
                 out.append(f"{key}: {value}")

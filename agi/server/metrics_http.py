@@ -60,7 +60,11 @@ class Page(Resource):
             request.setHeader(b"allow", b"GET, HEAD")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return b"405 method not allowed: use GET\n"
-        return super().render(request)
+        body = super().render(request)
+        if request.method == b"HEAD" and isinstance(body, bytes):  # GET's headers, no body, no log line
+            request.setHeader(b"content-length", b"%d" % len(body))
+            return b""
+        return body
 
 
 class MetricsPage(Page):

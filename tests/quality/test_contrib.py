@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from agi.loading.library import FlowLibrary
 from agi.server.health import ServerState
-from agi.server.prometheus import PrometheusMetrics, ServerCollector
+from agi.server.prometheus import PrometheusMetrics, ServerCollector, server_registry
 from agi.storage.cdr_writer import CdrStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,19 +36,40 @@ def _state(folder: Path) -> ServerState:
     return ServerState(library, CdrStore(folder / "cdr.db"), SimpleNamespace(accepting=True, rejected=0))
 
 
-def exported() -> dict[str, set[str]]:
-    """Every series name the server exports, with its label names (each
-    event happens once, so that every labelled metric has a series)."""
+def families() -> dict[str, tuple[str, set[str]]]:
+    """Every metric family of the server's registry (server_registry, as
+    served), by name: its type and the names of its labels (each event
+    happens once, so that every labelled metric has a series)."""
     metrics = PrometheusMetrics(CollectorRegistry())
     with tempfile.TemporaryDirectory() as folder:
-        metrics.registry.register(ServerCollector(_state(Path(folder))))
-    ProcessCollector(registry=metrics.registry)
+        server_registry(metrics, _state(Path(folder)))
+    _every_event(metrics)
+    found = {}
+    for family in metrics.registry.collect():
+        labels = {label for sample in family.samples for label in sample.labels} - {"le"}
+        if family.type == "info":  # the text format serves it as a gauge named NAME_info
+            found[family.name + "_info"] = ("gauge", labels)
+        else:
+            found[family.name] = (family.type, labels)
+    return found
+
+
+def _every_event(metrics: PrometheusMetrics) -> None:
     metrics.call_started("support")
     metrics.call_ended("support", "completed", 1.0)
     metrics.step_finished("support", "menu", "1")
     metrics.command_done("ANSWER", 0.01)
     metrics.list_checked("robinson", "hit")
     metrics.webhook_done(True, 0.1)
+
+
+def exported() -> dict[str, set[str]]:
+    """Every series name the server exports, with its label names."""
+    metrics = PrometheusMetrics(CollectorRegistry())
+    with tempfile.TemporaryDirectory() as folder:
+        metrics.registry.register(ServerCollector(_state(Path(folder))))
+    ProcessCollector(registry=metrics.registry)
+    _every_event(metrics)
     found: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         for sample in family.samples:
@@ -119,3 +140,17 @@ def test_operations_md_lists_every_metric_the_server_exports_and_no_other() -> N
     expected = {name for name in ours if not name.endswith(("_bucket", "_count", "_sum"))} | bases
     assert documented == expected
 
+
+
+def test_operations_md_gives_each_metric_its_type_and_labels_and_names_every_process_metric() -> None:
+    page = OPERATIONS.read_text(encoding="utf-8")
+    served = families()
+    rows = re.findall(r"^\| `(agiflow_\w+)` \| (\w+) \|([^|]*)\|", page, re.M)
+    documented = {}
+    for name, kind, labels in rows:
+        family = name.removesuffix("_total") if kind == "counter" else name
+        documented[family] = (kind, set(re.findall(r"`(\w+)`", labels)))
+    assert documented == {name: found for name, found in served.items() if name.startswith("agiflow_")}
+    process = page.split("The process's own metrics are exported", 1)[1].split("\n\n", 1)[0]
+    named = {name.removesuffix("_total") for name in re.findall(r"`(\w+)`", process)}
+    assert named == {name for name in served if not name.startswith("agiflow_")}

@@ -242,6 +242,31 @@ def test_simulate_bad_at_is_a_clear_usage_error(bad: str) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("dtmf", ["abc", "1,x", "1, 2 3"])
+def test_simulate_dtmf_that_is_not_dtmf_keys_is_a_usage_error_naming_the_entry(dtmf: str) -> None:
+    result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", "--dtmf", dtmf)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for '--dtmf'" in result.stderr and "is not DTMF keys" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "70000"])
+def test_serve_port_outside_0_to_65535_is_a_usage_error(port: str) -> None:
+    result = agiflow("serve", "--port", port, "--workers", "1")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for '--port'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["simulate", "--caller", "600111222"], ["graph"]])
+@pytest.mark.parametrize("which, message", [("missing", "no such flow file"), ("schedules", "holds no flow")])
+def test_simulate_or_graph_of_a_file_that_holds_no_flow_is_a_usage_error(
+        command: list[str], which: str, message: str) -> None:
+    path = str(FLOWS / "schedules.yaml") if which == "schedules" else "nosuch.yaml"
+    result = agiflow(command[0], path, *command[1:])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for FLOW" in result.stderr and message in result.stderr
+
+
 def test_simulate_requires_a_caller() -> None:
     result = agiflow("simulate", str(SUPPORT))
     assert result.exit_code == 2

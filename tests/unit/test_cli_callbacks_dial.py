@@ -231,6 +231,18 @@ def test_a_value_with_a_line_break_never_reaches_a_call_file(config: Path) -> No
     assert os.listdir(spool(config)) == []
 
 
+@pytest.mark.parametrize("option, value", [
+    ("--callerid", '"Support" <+34910000000>\nSetvar: X=1'), ("--context", "cb\rout"), ("--extension", "s\x00"),
+    ("--channel", "PJSIP/{number}@trunk\nChannel: PJSIP/666"),
+])
+def test_an_option_with_a_line_break_is_a_usage_error_and_claims_no_request(
+        config: Path, option: str, value: str) -> None:
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = dial(config, option, value)
+    assert result.exit_code == 2 and f"Invalid value for {option}" in result.output and "line break" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
 # -- call files on disk ----------------------------------------------------------------------
 
 def test_a_call_file_is_written_beside_the_spool_then_renamed_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -259,3 +259,31 @@ def test_a_value_that_is_not_utf8_is_one_line_naming_it(project: Path, database:
     assert agiflow(["db", "upgrade"], config).exit_code == 0  # the database exists, with every table
     said = assert_one_line_error(agiflow(args, config), 1)
     assert said == "error: 'caf\\xe9' is not UTF-8 text: give it in UTF-8"
+
+
+@pytest.mark.parametrize("args, option", [
+    (["db", "upgrade", "--database", "postgresql://"], "--database"),
+    (["db", "rollups", "--database", "postgresql://"], "--database"),
+    (["report", "summary", "--db", "postgresql://"], "--db"),
+    (["report", "import-queue-log", "-", "--db", "postgresql://"], "--db"),
+    (["db", "copy", "--from", "postgresql://", "--to", "x.db"], "--from"),
+])
+def test_a_database_option_that_names_no_database_is_a_usage_error(
+        args: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 2, (done.output, done.exception)
+    assert f"Invalid value for {option}: the PostgreSQL URL names no database" in done.stderr.replace("'", "")
+
+
+@pytest.mark.parametrize("args", [["report", "summary"], ["report", "calls", "--format", "csv"],
+                                  ["callbacks", "export"], ["lists", "export", "vip"]])
+def test_an_output_file_that_is_a_folder_is_one_line_and_exit_1(
+        args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
+    CliRunner().invoke(cli, ["lists", "create", "vip"])
+    (tmp_path / "out").mkdir()
+    done = CliRunner().invoke(cli, [*args, "-o", "out"])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr == "error: out: Is a directory\n"

@@ -339,6 +339,30 @@ def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_
     assert result.output.endswith(f"schema version {SCHEMA_VERSION}, up to date\n")
 
 
+@pytest.mark.parametrize("kind, message", [
+    ("folder", "is a directory, not a database file"),
+    ("text", "is not an SQLite database"),
+    ("foreign_calls", "is not agiflow's: its table 'calls' has other columns"),
+    ("foreign", "is not agiflow's: it has none of agiflow's tables"),
+])
+def test_db_upgrade_refuses_what_is_not_an_agiflow_database_and_leaves_it_unchanged(
+        tmp_path: Path, kind: str, message: str) -> None:
+    import sqlite3
+    target = tmp_path / "x.db"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "text":
+        target.write_text("hello\n")
+    else:
+        with sqlite3.connect(target) as conn:
+            conn.execute("CREATE TABLE calls (a)" if kind == "foreign_calls" else "CREATE TABLE notes (a)")
+    before = target.read_bytes() if target.is_file() else None
+    done = CliRunner().invoke(cli, ["db", "upgrade", "--database", str(target)])
+    assert done.exit_code == 1, done.output
+    assert done.stderr.startswith(f"error: the database {target} {message}") and done.stderr.count("\n") == 1
+    assert (target.read_bytes() if target.is_file() else None) == before
+
+
 # -- copy ---------------------------------------------------------------------------------
 
 def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database: Any, tmp_path: Path) -> None:
@@ -520,3 +544,36 @@ def test_a_database_option_with_an_unreadable_url_is_a_usage_error_that_hides_th
     assert result.exit_code == 2, result.output
     assert "percent-encoded" in result.stderr and "Traceback" not in result.output
     assert "ps3cret" not in result.output
+
+
+@pytest.mark.parametrize("args", [["lists", "add", "vip", "600111222"], ["callbacks", "done", "1"],
+                                  ["schedule", "override", "office_hours", "open", "--until", "1h"],
+                                  ["lists", "delete", "vip", "--yes"]])
+def test_a_command_that_writes_refuses_a_database_of_a_newer_agiflow_in_one_line(
+        database: Any, tmp_path: Path, args: list[str]) -> None:
+    upgrade(database)
+    table_rows.insert(database, "agiflow_schema", [{"version": SCHEMA_VERSION + 1, "upgraded_at": "x"}])
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "schedules.yaml").write_text(
+        "schedules:\n  office_hours:\n    timezone: Europe/Madrid\n    hours: {mon-fri: '09:00-18:00'}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"database": database.url if isinstance(database, PostgresUrl) else str(database),
+                                  "flows": str(tmp_path / "flows")}))
+    done = CliRunner().invoke(cli, [*args, "-c", str(config)])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr.startswith("error: the database ") and done.stderr.count("\n") == 1
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than this agiflow knows" in done.stderr
+    assert done.stderr.rstrip().endswith("upgrade agiflow")
+
+
+@pytest.mark.parametrize("args", [["report", "summary"], ["lists", "show"], ["callbacks", "list"]])
+def test_on_postgresql_a_command_that_reads_refuses_a_database_of_a_newer_agiflow_too(
+        postgres_url: PostgresUrl, tmp_path: Path, args: list[str]) -> None:
+    upgrade(postgres_url)
+    table_rows.insert(postgres_url, "agiflow_schema", [{"version": SCHEMA_VERSION + 1, "upgraded_at": "x"}])
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"database": postgres_url.url}))
+    done = CliRunner().invoke(cli, [*args, "-c", str(config)])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr == (f"error: the database {postgres_url}: the database has schema version "
+                           f"{SCHEMA_VERSION + 1}, newer than this agiflow knows ({SCHEMA_VERSION}): upgrade agiflow\n")

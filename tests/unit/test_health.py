@@ -264,3 +264,26 @@ def test_the_metrics_listener_is_one_more_child_started_before_the_fastagi_one(
     server.startService()
     server.stopService()
     assert not any(child.running for child in server)
+
+
+@pytest.mark.parametrize("path", [b"", b"metrics", b"health", b"ready"])
+def test_head_answers_the_headers_of_get_with_no_body_and_logs_nothing(state: ServerState, path: bytes) -> None:
+    from twisted.logger import globalLogPublisher
+    from twisted.web.server import Request
+    from twisted.web.test.requesthelper import DummyChannel
+
+    logged: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(logged.append)
+    site = _site(state)
+    try:
+        channel = DummyChannel()
+        request = Request(channel, False)
+        request.site = site
+        request.method, request.uri, request.clientproto = b"HEAD", b"/" + path, b"HTTP/1.1"
+        request.prepath, request.postpath = [], [path]
+        request.render(site.getResourceFor(request))
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert request.finished and request.code in (200, 503)
+    assert channel.transport.written.getvalue().endswith(b"\r\n\r\n")  # headers, no body
+    assert logged == []

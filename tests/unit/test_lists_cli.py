@@ -128,6 +128,14 @@ def test_a_bad_number_or_list_name_is_a_usage_error(config: Path) -> None:
     assert result.exit_code == 2 and "NAME" in result.stderr
 
 
+@pytest.mark.parametrize("name, ok", [("x_", True), ("a.b-c", True), ("9" + "a" * 63, True), ("a" * 65, False),
+                                      ("_x", False), (".x", False), ("-x", False)])
+def test_a_list_name_is_letters_digits_and_dot_dash_underscore_up_to_64_starting_with_a_letter_or_digit(
+        config: Path, name: str, ok: bool) -> None:
+    result = CliRunner().invoke(cli, ["lists", "create", "-c", str(config), "--", name])
+    assert result.exit_code == (0 if ok else 2), result.output
+
+
 def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> None:
     agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     result = agiflow(config, "export", "robinson", "-o", "out.csv")

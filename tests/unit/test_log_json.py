@@ -124,3 +124,15 @@ def test_a_json_message_is_cut_like_a_text_one_and_bad_arguments_still_make_a_li
     assert len(long["message"]) == MAX_MESSAGE and long["message"].endswith("\u2026")
     odd = json.loads(JsonFormatter().format(_record("%s and %s", "one")))
     assert odd["message"] == "%s and %s ('one',)"
+
+
+def test_a_call_line_whose_linkedid_asterisk_did_not_give_has_linkedid_null(
+        call_lines: list[logging.LogRecord]) -> None:
+    flows, _ = load_flows([SHIPPED_FLOWS])
+    asterisk = SimulatedAsterisk(make_environment("closed", uniqueid="1795385106.8"), CallerScript(sounds=EverySound()))
+    asterisk.vars.linkedid = None  # type: ignore[assignment]  # Asterisk answers CHANNEL(linkedid) with no value
+    transport = SimTransport(asterisk)
+    run_sync(run_session(transport.environment(), transport, flows, MemoryCdr(), SessionSettings(linkedid=True),
+                         lambda: 1.8e9))
+    lines = [json.loads(JsonFormatter().format(record)) for record in call_lines]
+    assert lines and all(line["uniqueid"] == "1795385106.8" and line["linkedid"] is None for line in lines)

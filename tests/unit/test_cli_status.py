@@ -1,0 +1,60 @@
+"""``agiflow status`` on answers that are not agiflow's: a listener that
+speaks no HTTP, or JSON of another shape, is "cannot be asked" (exit 3),
+one line on stderr, never a traceback (docs/cli.md#agiflow-status)."""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from agi.cli import status as status_module
+from agi.cli.main import cli
+
+HEALTH = {"status": "ok", "version": "0.1.0", "pid": 1, "uptime_seconds": 3.0, "calls_active": {"support": 1},
+          "cdr_backlog": 0, "flows": {"support": "15cd46f76111"}, "flows_commit": None,
+          "reloads": {"total": 1, "errors": 0, "last_at": None, "last_successful": True, "loaded_at": None}}
+READY = {"ready": True, "checks": {"flows": {"ok": True, "detail": "1 flows loaded"}}}
+
+
+def _answering(pages: dict[str, Any]) -> Any:
+    def urlopen(url: str, timeout: float) -> Any:
+        page = pages[url.rsplit("/", 1)[1]]
+        if isinstance(page, Exception):
+            raise page
+        return io.BytesIO(page if isinstance(page, bytes) else json.dumps(page).encode())
+    return urlopen
+
+
+def _status(monkeypatch: pytest.MonkeyPatch, health: Any, ready: Any) -> Any:
+    monkeypatch.setattr(status_module.urllib.request, "urlopen", _answering({"health": health, "ready": ready}))
+    return CliRunner().invoke(cli, ["status", "--url", "http://127.0.0.1:9573"])
+
+
+def test_status_of_agiflows_pages_is_the_summary_and_exit_0_when_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    done = _status(monkeypatch, HEALTH, READY)
+    assert done.exit_code == 0 and "calls active: 1" in done.output, done.output
+
+
+@pytest.mark.parametrize("health, ready", [
+    (http.client.BadStatusLine('GET VARIABLE "CHANNEL(linkedid)"'), READY),  # the FastAGI port
+    (http.client.RemoteDisconnected("closed"), READY),
+    ({"hello": "world"}, READY),
+    (HEALTH, {"ok": True}),
+    (HEALTH, {"ready": True, "checks": ["flows"]}),
+    ({**HEALTH, "calls_active": ["support"]}, READY),
+    ({**HEALTH, "calls_active": {"support": "one"}}, READY),
+    ({**HEALTH, "flows": ["support"]}, READY),
+    ({**HEALTH, "reloads": "yes"}, READY),
+    (HEALTH, {"ready": True, "checks": {"flows": "ok"}}),
+], ids=["not-http", "hung-up", "other-json", "ready-no-checks", "checks-a-list", "active-a-list",
+        "active-not-a-number", "flows-a-list", "reloads-a-string", "check-not-an-object"])
+def test_an_answer_that_is_not_agiflows_exits_3_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, health: Any, ready: Any) -> None:
+    done = _status(monkeypatch, health, ready)
+    assert done.exit_code == 3, (done.output, done.exception)
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert done.output.startswith("agiflow status: ") and done.output.count("\n") == 1, done.output
