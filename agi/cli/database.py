@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agi.db.location import Database, PostgresUrl
+from agi.storage.schema_version import newer_schema
 
 #: The columns of agiflow's tables that every version has. A table of one
 #: of these names without them belongs to another program.
@@ -91,7 +92,6 @@ def _schema_problem(path: Path) -> str | None:
 def _newer_schema(path: Path) -> str | None:
     """A database that a newer agiflow wrote is not for this one to write
     (docs/database.md): the schema version, read without changing anything."""
-    from agi.storage.migrations import SCHEMA_VERSION
     try:
         with contextlib.closing(_read_only(path)) as conn:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agiflow_schema'").fetchone():
@@ -99,10 +99,7 @@ def _newer_schema(path: Path) -> str | None:
             found = conn.execute("SELECT max(version) FROM agiflow_schema").fetchone()[0] or 0
     except sqlite3.Error as exc:
         return _open_problem(path, exc)
-    if int(found) > SCHEMA_VERSION:
-        return (f"the database {path}: the database has schema version {found}, newer than this agiflow "
-                f"knows ({SCHEMA_VERSION}): upgrade agiflow")
-    return None
+    return newer_schema(path, int(found))
 
 
 def _open_problem(path: Path, exc: sqlite3.Error) -> str:
@@ -138,11 +135,11 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
             except SchemaError as exc:
                 return f"the database {url}: {exc}"
         else:  # reachable, and not of a newer agiflow; what reads it checks the tables it reads
-            from agi.storage.migrations import SCHEMA_VERSION, version
-            found = version(url)
-            if found > SCHEMA_VERSION:
-                return (f"the database {url}: the database has schema version {found}, newer than this agiflow "
-                        f"knows ({SCHEMA_VERSION}): upgrade agiflow")
+            from agi.db import postgres_sql as pgsql
+            with contextlib.closing(pg.connect(url)) as conn:  # not the migrations: a report starts sooner
+                has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
+                found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
+            return newer_schema(url, int(found[0] or 0) if found else 0)
     except psycopg.Error as exc:
         return f"cannot use the database {url}: {pg.one_line(exc)}"
     return None

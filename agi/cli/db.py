@@ -11,7 +11,8 @@ from agi.cli.common import DATABASE, CliError, checked_database, config_option, 
 from agi.cli.database import Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_all
-from agi.storage.migrations import SCHEMA_VERSION, SchemaError, check_current, upgrade, version
+from agi.storage.migrations import SchemaError, check_current, upgrade, version
+from agi.storage.schema_version import SCHEMA_VERSION
 from agi.storage.rollups import roll_database
 
 

@@ -33,7 +33,8 @@ from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
 from agi.storage.copy_lists import copy_lists
 from agi.storage.copy_target import CopyTarget, read_chunks
-from agi.storage.migrations import SCHEMA_VERSION, upgrade, version
+from agi.storage.migrations import upgrade, version
+from agi.storage.schema_version import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

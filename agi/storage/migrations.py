@@ -28,6 +28,7 @@ from agi.lists import schema as list_schema
 from agi.storage import rollups
 from agi.storage.callbacks import CALLBACK_COLUMNS
 from agi.storage.cdr_schema import ensure_schema as ensure_cdr_schema
+from agi.storage.schema_version import SCHEMA_VERSION
 from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_columns
 from agi.storage.supervisors import SUPERVISOR_TABLES
 from agi.vocabulary import CALL_COLUMNS, iso
@@ -143,8 +144,6 @@ MIGRATIONS = (
     Migration(7, "rollups of the campaign report's legs; schedule steps make their call's rollups pending",
               True, _sqlite_v7, POSTGRES_V7),
 )
-#: The version this agiflow writes and reads.
-SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def version(database: Database) -> int:

@@ -28,7 +28,8 @@ from agi.storage.copy import copy_database
 from agi.storage.journal import Journal
 from agi.storage.supervisors import supervisors_store
 from support import table_rows
-from agi.storage.migrations import SCHEMA_VERSION, SchemaError, upgrade, version
+from agi.storage.migrations import MIGRATIONS, SchemaError, upgrade, version
+from agi.storage.schema_version import SCHEMA_VERSION
 from agi.storage.overrides import server_overrides, writable_overrides
 from agi.storage.stores import callback_book, list_admin, number_lists
 from agi.vocabulary import iso
@@ -577,3 +578,7 @@ def test_on_postgresql_a_command_that_reads_refuses_a_database_of_a_newer_agiflo
     assert done.exit_code == 1, (done.output, done.exception)
     assert done.stderr == (f"error: the database {postgres_url}: the database has schema version "
                            f"{SCHEMA_VERSION + 1}, newer than this agiflow knows ({SCHEMA_VERSION}): upgrade agiflow\n")
+
+
+def test_the_schema_version_is_the_last_migrations() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))

@@ -103,7 +103,8 @@ def test_db_copy_says_which_rows_got_a_new_id(database: Any, tmp_path: Path) -> 
 
 def test_a_source_newer_than_this_agiflow_is_refused_before_anything_is_copied(database: Any, tmp_path: Path) -> None:
     from agi.storage.copy import CopyError
-    from agi.storage.migrations import SCHEMA_VERSION, upgrade
+    from agi.storage.migrations import upgrade
+    from agi.storage.schema_version import SCHEMA_VERSION
     upgrade(database)
     CdrBuilder(database).close()
     newer = "INSERT INTO agiflow_schema (version, upgraded_at) VALUES (?, 'x')"
