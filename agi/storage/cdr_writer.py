@@ -20,10 +20,12 @@ database file is immutable or append-only the writer does not touch it
 With ``rollups`` (the reports' thresholds), it also keeps the reports'
 rollups up to date every ``roll_every`` seconds (agi/storage/rollups.py).
 
-With a ``journal`` (``agiflow serve``), at most ``max_queue`` operations
-wait in memory; later ones go to the journal file (agi/storage/journal.py)
-until the database has taken them all, and ``close`` moves what it cannot
-write there, for the next start. Every write is idempotent, so a batch
+With a ``journal`` (``agiflow serve``), operations wait in memory only
+while the database takes writes (at most ``max_queue`` of them): once a
+write fails, the batch and everything behind it move to the journal file
+(agi/storage/journal.py), later ones follow them there until the database
+has taken them all, and ``close`` moves what it cannot write there, for
+the next start. A process killed during an outage so loses none of them. Every write is idempotent, so a batch
 retried after a commit that was not acknowledged, or a journal replayed
 twice, writes nothing twice (docs/database.md).
 """
@@ -96,6 +98,9 @@ class CdrStore:
         #: (its disk is full): written after them, never before.
         self._held: deque[tuple[str, Any]] = deque()
         self._held_lock = threading.Lock()
+        #: Held while an operation is routed (memory or journal) and while the
+        #: writer moves memory to the journal, so that none lands behind the move.
+        self._route_lock = threading.Lock()
         self.admission = Admission(max_pending)
         self._in_flight = 0
         self._wake = threading.Event()
@@ -157,10 +162,14 @@ class CdrStore:
 
     def _put(self, operation: tuple[str, Any]) -> None:
         journal = self.journal
-        if journal is not None and (journal.active or self._held or len(self._queue) >= self.max_queue):
-            self._to_journal([operation])
-        else:
+        if journal is None:
             self._queue.append(operation)
+        else:
+            with self._route_lock:
+                if journal.active or self._held or self._trouble is not None or len(self._queue) >= self.max_queue:
+                    self._to_journal([operation])
+                else:
+                    self._queue.append(operation)
         if not self._wake.is_set():
             self._wake.set()
 
@@ -178,7 +187,7 @@ class CdrStore:
                 self._remind(f"journal {self.journal.path} not writable: {exc}")
                 return False
             self._held.clear()
-        if not self.journaled:
+        if not self.journaled and self._trouble is None:  # in trouble, _spill says why
             log.warning("CDR queue full (%d operations): the next go to the journal %s until the database "
                         "takes them", self.max_queue, self.journal.path)
         self.journaled += len(operations)
@@ -238,8 +247,10 @@ class CdrStore:
         journal, for the next start. False when there is no journal or it
         cannot be written."""
         left = self._batch + list(self._queue)
-        if self.journal is None or not (left or self._held):
+        if self.journal is None:
             return False
+        if not (left or self._held):  # every unwritten operation is in the journal already
+            return self._close_journal()
         self._queue.clear()
         if left and self.journal.active:  # older than the journal's lines: they go first
             try:
@@ -347,6 +358,31 @@ class CdrStore:
                     self._wake.set()
         return conn
 
+    def _spill(self, batch: list[tuple[str, Any]]) -> bool:
+        """The database refused ``batch``, taken from memory: move it and
+        every operation behind it to the journal (before its lines, which
+        are newer), so that a process killed during the outage loses none;
+        new operations follow them there while the trouble lasts. False,
+        nothing moved, without a journal or when it cannot be written."""
+        journal = self.journal
+        if journal is None:
+            return False
+        with self._route_lock:
+            moved = batch + list(self._queue)
+            try:
+                if journal.active:
+                    journal.put_first(moved)
+                else:
+                    journal.append(moved)
+            except OSError:
+                return False  # kept in memory and retried, as without a journal
+            self._queue.clear()
+        self.journaled += len(moved)
+        self._in_flight, self._batch = 0, []
+        log.warning("CDR database not writable: %d operations moved to the journal %s, and the next follow "
+                    "them there until the database has taken them", len(moved), journal.path)
+        return True
+
     def _take_batch(self) -> list[tuple[str, Any]]:
         batch: list[tuple[str, Any]] = []
         while self._queue and len(batch) < self.batch_size:
@@ -389,6 +425,8 @@ class CdrStore:
                 conn = self._failed(conn, exc)
                 if not retry:
                     raise
+                if not journaled and self._spill(batch):
+                    return conn  # the journal's replay retries them
                 time.sleep(self.retry_delay)
                 continue
             batch = batch[len(part):]

@@ -194,6 +194,31 @@ def test_cdrs_of_a_server_stopped_while_the_database_is_down_wait_in_the_journal
     assert all(journal.read_text() == "" for journal in journals)
 
 
+def test_cdrs_of_a_server_killed_while_the_database_is_down_are_written_by_the_next_start(
+        tmp_path: Path, cluster: Cluster, url: PostgresUrl) -> None:
+    """Once a write has failed, every CDR operation waits in the journal, not
+    in memory: a server killed (SIGKILL) during the outage loses none."""
+    config = config_for(tmp_path, url)
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    settings["server"]["workers"] = 1
+    config.write_text(json.dumps(settings), encoding="utf-8")
+    server = ServerProcess(config)
+    server.wait_listening()
+    cluster.stop("fast")
+    try:
+        made = calls_during(server, 10)
+        server.wait_for_log("moved to the journal")
+        server.proc.kill()
+        server.proc.wait(30)
+    finally:
+        cluster.start()
+    with running_server(config) as again:
+        again.wait_for_log("previous run left in the journal")
+        assert_written_once(url, [u for u, _, _ in made])
+    ids = ", ".join(f"'{u}'" for u, _, _ in made)
+    assert rows(url, f"SELECT DISTINCT status FROM calls WHERE call_id IN ({ids})") == [("completed",)]
+
+
 def test_a_flow_reload_while_the_server_is_frozen_holds_no_call(
         tmp_path: Path, cluster: Cluster, url: PostgresUrl) -> None:
     """A reload checks that the lists the flows read exist: off the thread

@@ -145,6 +145,35 @@ def test_past_the_queue_bound_operations_wait_in_the_journal_and_are_written_in_
     assert rows_of(database, "SELECT count(*), sum(duration) FROM calls WHERE status = 'completed'") == [(20, 190.0)]
 
 
+def test_once_a_write_fails_every_operation_waits_in_the_journal_not_in_memory(
+        database: Any, tmp_path: Path) -> None:
+    """What a process killed during an outage would lose is what waits in
+    memory: after the first refused write nothing does, in order."""
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+    deadline = time.monotonic() + 10
+    while store.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.pending == 0  # moved, not kept in memory
+    store.call_ended("a", {"status": "completed", "duration": 3.0})  # straight to the journal
+    assert store.pending == 0
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [(name, arg["id"] if name == "insert_call" else arg[0]) for name, arg in lines] == [
+        ("insert_call", "a"), ("insert_step", "a"), ("update_call", "a")]
+    connector.down = False
+    while store.journal is not None and store.journal.active and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.close()
+    assert journal.read_text() == ""
+    assert rows_of(database, "SELECT id, status, duration FROM calls") == [("a", "completed", 3.0)]
+    assert rows_of(database, "SELECT count(*) FROM call_steps") == [(1,)]
+
+
 def test_what_cannot_be_written_at_shutdown_is_kept_in_the_journal_for_the_next_start(
         database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     journal = tmp_path / "journal.jsonl"
