@@ -380,6 +380,14 @@ def test_readme_quick_start_is_make_serve_and_make_test() -> None:
     assert re.search(r"^serve:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
+def test_the_readmes_shipped_flows_table_names_every_shipped_flow() -> None:
+    """A user who reads the table knows every flow `make serve` loads."""
+    table = sections(read(ROOT / "README.md"), 2).get("Shipped flows", "")
+    listed = set(re.findall(r"`flows/([\w-]+)\.yaml`", table))
+    shipped = {path.stem for path in (ROOT / "flows").glob("*.yaml")}
+    assert sorted(shipped - listed) == []
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     lines = [line.strip() for line in read(ROOT / ".ci" / "run").splitlines()]
     assert "make test" in [line for line in lines if not line.startswith("#")]
