@@ -123,6 +123,25 @@ def test_the_guides_first_call_log_line_is_what_the_server_logs_for_its_flow(tmp
     assert quoted[0].endswith(f"hotline] call ended: {cdr['status']} at {cdr['path']}")
 
 
+def test_the_guide_makes_each_folder_it_links_prompts_into() -> None:
+    """`ln -s` fails when the folder is missing, as Asterisk's `es` sounds folder is without its
+    Spanish core sounds, and links nothing when its source is missing: the guide makes every
+    folder it links into and copies the shipped prompts before it links them."""
+    made: set[str] = set()
+    linked, copied = 0, False
+    for line in fenced(GUIDE):
+        words = line.split("#")[0].split()
+        if words[:2] == ["mkdir", "-p"]:
+            made.update(word.rstrip("/") for word in words[2:])
+        elif words[:3] == ["cp", "-r", "sounds"]:
+            copied = words[3].rstrip("/") == "/etc/agiflow"
+        elif words[:2] == ["ln", "-s"] and words[-1].startswith("/var/lib/asterisk/"):
+            linked += 1
+            assert words[-1].rsplit("/", 1)[0] in made, f"guide.md links into a folder it never made: {line}"
+            assert copied or not words[2].endswith("/agiflow"), f"the shipped prompts are not copied yet: {line}"
+    assert linked >= 2
+
+
 _LOG_CALL = re.compile(r"""(?:log|call_log|ctx\.log)\.(?:debug|info|warning|error|exception)\(\s*f?"((?:[^"\\]|\\.)*)\"""", re.S)
 
 
