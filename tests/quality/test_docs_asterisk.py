@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from agi.storage.cdr_writer import CdrStore
 from agi.cli.main import cli
-from agi.config import ServerConfig
+from agi.config import ServerConfig, load_config
 from agi.log_output import log_format
 from agi.stdio.main import parser
 
@@ -140,6 +140,19 @@ def test_the_guide_makes_each_folder_it_links_prompts_into() -> None:
             assert words[-1].rsplit("/", 1)[0] in made, f"guide.md links into a folder it never made: {line}"
             assert copied or not words[2].endswith("/agiflow"), f"the shipped prompts are not copied yet: {line}"
     assert linked >= 2
+
+
+def test_the_guides_config_writes_only_where_the_systemd_unit_lets_the_server_write() -> None:
+    """The unit makes the whole file system read-only but ReadWritePaths (ProtectSystem=strict);
+    a journal beside /etc/agiflow/config.yaml would stop the start: `cannot open the CDR journal`."""
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
+                 if b.startswith("# config.yaml"))
+    config = load_config("/etc/agiflow/config.yaml", block.encode())
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT, encoding="utf-8")
+    writable = [Path(path) for path in unit["Service"]["ReadWritePaths"].split()]
+    for written in (config.database, config.journal):
+        assert isinstance(written, Path) and any(written.is_relative_to(path) for path in writable), written
 
 
 _LOG_CALL = re.compile(r"""(?:log|call_log|ctx\.log)\.(?:debug|info|warning|error|exception)\(\s*f?"((?:[^"\\]|\\.)*)\"""", re.S)
