@@ -28,8 +28,10 @@ sound-tools:
 	echo "installing$$missing"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq$$missing >/dev/null
 
+# SERVE_ARGS: more options for `agiflow serve`, e.g. make serve SERVE_ARGS='--port 4574'
+SERVE_ARGS ?=
 serve: setup
-	$(BIN)/agiflow serve -c config.yaml
+	$(BIN)/agiflow serve -c config.yaml $(SERVE_ARGS)
 
 # Debian's headless Chromium, for the HTML report tests; installed only when missing
 # (with sudo when not root). Without apt-get it warns, and those tests skip (fail in CI).

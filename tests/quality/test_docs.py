@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -378,6 +379,23 @@ def test_readme_quick_start_is_make_serve_and_make_test() -> None:
     assert commands == ["make serve", "make test"]
     makefile = read(ROOT / "Makefile")
     assert re.search(r"^serve:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_the_readmes_shipped_flows_table_names_every_shipped_flow() -> None:
+    """A user who reads the table knows every flow `make serve` loads."""
+    table = sections(read(ROOT / "README.md"), 2).get("Shipped flows", "")
+    listed = set(re.findall(r"`flows/([\w-]+)\.yaml`", table))
+    shipped = {path.stem for path in (ROOT / "flows").glob("*.yaml")}
+    assert sorted(shipped - listed) == []
+
+
+def test_make_serve_takes_the_options_the_readme_gives_it() -> None:
+    """The README tells how to serve on another port when 4573 is taken: make passes it on."""
+    given = re.search(r"`make serve SERVE_ARGS='([^']+)'`", read(ROOT / "README.md"))
+    assert given is not None
+    dry = subprocess.run(["make", "-n", "-o", "setup", "serve", "VENV=venv", f"SERVE_ARGS={given[1]}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert dry.stdout.strip().splitlines() == [f"venv/bin/agiflow serve -c config.yaml {given[1]}"]
 
 
 def test_ci_runs_the_readme_test_command() -> None:

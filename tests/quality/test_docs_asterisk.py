@@ -5,16 +5,19 @@ options are documented, and the systemd unit drains calls before it is killed.""
 from __future__ import annotations
 
 import configparser
+import json
 import inspect
 import re
 from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from agi.storage.cdr_writer import CdrStore
 from agi.cli.main import cli
-from agi.config import ServerConfig
+from agi.config import ServerConfig, load_config
+from agi.log_output import log_format
 from agi.stdio.main import parser
 
 from support.dialplan_conf import walk, parse
@@ -96,6 +99,60 @@ def test_the_guides_dialplan_takes_the_fallback_when_agiflow_is_down(tmp_path: P
     assert call.ran("Queue") and call.ran("Playback")
     done = walk(contexts, "agiflow-inbound", "912345678", "AGI", {"AGIFLOW_STATUS": "completed"})
     assert not done.ran("Queue")
+
+
+def test_the_guides_first_call_log_line_is_what_the_server_logs_for_its_flow(tmp_path: Path) -> None:
+    """Step 7 quotes the line a call of the guide's hotline flow ends with (key 2, an agent
+    answers), as a worker of the server writes it."""
+    text = GUIDE.read_text(encoding="utf-8")
+    flow = next(block for block in re.findall(r"```yaml\n(.*?)```", text, re.S) if "name: hotline" in block)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "hotline.yaml").write_text(flow, encoding="utf-8")
+    (tmp_path / "config.yaml").write_text("flows: flows\ndatabase: agiflow.db\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["simulate", "hotline", "-c", str(tmp_path / "config.yaml"),
+                                      "--caller", "+34600111222", "--dtmf", "2", "--queue-status", "ANSWERED",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    cdr = json.loads(result.output)["cdr"]
+    quoted = [line for line in fenced(GUIDE) if "call ended:" in line]
+    assert len(quoted) == 1
+    as_logged = log_format(worker=1) % {"asctime": "2025-03-10 09:30:41,140", "levelname": "INFO",
+                                         "name": "agiflow.call", "message": ""}
+    assert re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "2025-03-10 09:30:41,140 ", quoted[0]).startswith(
+        as_logged), f"not how a worker logs: {quoted[0]}"
+    assert quoted[0].endswith(f"hotline] call ended: {cdr['status']} at {cdr['path']}")
+
+
+def test_the_guide_makes_each_folder_it_links_prompts_into() -> None:
+    """`ln -s` fails when the folder is missing, as Asterisk's `es` sounds folder is without its
+    Spanish core sounds, and links nothing when its source is missing: the guide makes every
+    folder it links into and copies the shipped prompts before it links them."""
+    made: set[str] = set()
+    linked, copied = 0, False
+    for line in fenced(GUIDE):
+        words = line.split("#")[0].split()
+        if words[:2] == ["mkdir", "-p"]:
+            made.update(word.rstrip("/") for word in words[2:])
+        elif words[:3] == ["cp", "-r", "sounds"]:
+            copied = words[3].rstrip("/") == "/etc/agiflow"
+        elif words[:2] == ["ln", "-s"] and words[-1].startswith("/var/lib/asterisk/"):
+            linked += 1
+            assert words[-1].rsplit("/", 1)[0] in made, f"guide.md links into a folder it never made: {line}"
+            assert copied or not words[2].endswith("/agiflow"), f"the shipped prompts are not copied yet: {line}"
+    assert linked >= 2
+
+
+def test_the_guides_config_writes_only_where_the_systemd_unit_lets_the_server_write() -> None:
+    """The unit makes the whole file system read-only but ReadWritePaths (ProtectSystem=strict);
+    a journal beside /etc/agiflow/config.yaml would stop the start: `cannot open the CDR journal`."""
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
+                 if b.startswith("# config.yaml"))
+    config = load_config("/etc/agiflow/config.yaml", block.encode())
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT, encoding="utf-8")
+    writable = [Path(path) for path in unit["Service"]["ReadWritePaths"].split()]
+    for written in (config.database, config.journal):
+        assert isinstance(written, Path) and any(written.is_relative_to(path) for path in writable), written
 
 
 _LOG_CALL = re.compile(r"""(?:log|call_log|ctx\.log)\.(?:debug|info|warning|error|exception)\(\s*f?"((?:[^"\\]|\\.)*)\"""", re.S)

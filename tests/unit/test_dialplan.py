@@ -57,6 +57,16 @@ def test_the_file_has_entry_points_for_inbound_and_plain_agi_and_a_fallback() ->
                for p in CONTEXTS["agiflow-plain-agi"].extensions["900123458"])
 
 
+def test_each_example_did_leads_to_one_line_whatever_contexts_a_trunk_includes() -> None:
+    """A DID in two contexts would reach whichever the trunk's context includes first."""
+    seen: dict[str, list[str]] = {}
+    for context in CONTEXTS.values():
+        for exten in context.extensions:
+            if exten.isdigit():
+                seen.setdefault(exten, []).append(context.name)
+    assert {exten: names for exten, names in seen.items() if len(names) > 1} == {}
+
+
 @pytest.mark.parametrize("context, exten", ENTRIES)
 def test_every_agi_names_a_shipped_flow(context: str, exten: str) -> None:
     for priority in CONTEXTS[context].extensions[exten]:

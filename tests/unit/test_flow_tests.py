@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
@@ -447,6 +448,15 @@ def test_the_shipped_test_cases_pass_against_the_shipped_flows() -> None:
     assert {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line} == \
         {str(path) for path in shipped}
     assert "failed" not in result.stdout.splitlines()[-1]
+
+
+def test_every_shipped_flow_has_a_test_file_named_after_it() -> None:
+    """docs/testing.md and the README promise test cases for each shipped flow."""
+    flows, errors = load_flows([ROOT / "flows"])
+    assert errors == []
+    tested = {path.name.removesuffix(".tests.yaml"): yaml.safe_load(path.read_text(encoding="utf-8"))["flow"]
+              for path in (ROOT / "flows" / "tests").glob("*.tests.yaml")}
+    assert {name: tested.get(name) for name in flows.flows} == {name: name for name in flows.flows}
 
 
 # -- in-memory services of a case -------------------------------------------------------------------
