@@ -32,6 +32,14 @@ def single_calls(run: Runner) -> None:
     run.wait(*scripts)
 
 
+def steps(run: Runner) -> None:
+    """Step types on their own: menu keys, prompts and languages, dial and
+    queue statuses, a flow reached through hagi://."""
+    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet")
+    run.place(*scripts)
+    run.wait(*scripts)
+
+
 def memory(run: Runner) -> None:
     """One caller's three calls in a row: new, returning, repeat."""
     for script in ("memory-1", "memory-2", "memory-3"):
@@ -90,7 +98,7 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "memory": memory, "missed then called back": missed_then_called_back,
+    "single calls": single_calls, "steps": steps, "memory": memory, "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 

@@ -34,7 +34,7 @@ CONF = HERE / "asterisk"
 CORE_SOUNDS = Path("/usr/share/asterisk/sounds")
 LISTENING = re.compile(r"agiflow listening on 127\.0\.0\.1:(\d+)")
 LAB_END = re.compile(r"app_verbose\.c: LAB-END CHANNEL=(?P<channel>\S+) AGISTATUS=(?P<agistatus>\S*) "
-                     r"AGIFLOW_STATUS=(?P<agiflow_status>\S*) MEMBER=(?P<member>.*?) "
+                     r"AGIFLOW_STATUS=(?P<agiflow_status>\S*) MEMBER=(?P<member>.*?) CAUSE=(?P<cause>\S*) "
                      r"E2E_NAME=(?P<e2e_name>.*) E2E_SET=(?P<e2e_set>.*)$")
 
 

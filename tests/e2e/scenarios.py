@@ -41,4 +41,8 @@ SCENARIOS = {
     "not-on-call": Scenario("e2e_supervise", IDLE_SUPERVISOR),
     "not-authorised": Scenario("e2e_supervise", STRANGER),
     "night-mode": Scenario("night_mode", NIGHT_SUPERVISOR),
+    "menu-keys": Scenario("e2e_menu"),
+    "prompts": Scenario("e2e_prompts"),
+    "dial-statuses": Scenario("e2e_dial_statuses"),
+    "fleet": Scenario("hagi-e2e_hello"),
 }

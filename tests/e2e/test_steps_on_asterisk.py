@@ -1,0 +1,96 @@
+"""Step types against a real Asterisk 22, as docs/steps.md describes them:
+menu keys (a lone ``#``, invalid keys, the repeat key, a timeout), a hangup
+cause, missing sounds, the channel's language, a ``goto``, ``Dial()`` and
+``Queue()`` statuses, and a flow reached through ``hagi://`` with a port
+(dialplan/extensions_agiflow.conf).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from calls import Lab
+
+pytestmark = pytest.mark.e2e
+
+
+def call_log(lab: Lab, script: str) -> list[str]:
+    return lab.asterisk.call_lines(lab.calls[script].end["channel"])
+
+
+# -- menu and hangup --------------------------------------------------------------
+
+def test_menu_counts_a_lone_hash_and_a_wrong_key_as_invalid_replays_on_the_repeat_key_and_times_out(
+        lab: Lab) -> None:
+    call = lab.calls["menu-keys"]
+    assert call.path == ["answer:next", "menu:2", "two:next", "busy:done"]
+    details = call.details("menu")
+    assert details["entries"] == ["", "9", "*", "2"]
+    assert (details["invalid"], details["timeouts"]) == (2, 1)
+    # the choice reached the channel: the set step read it back from vars
+    assert call.end["e2e_set"] == "chose 2"
+
+
+def test_a_hangup_step_with_a_cause_gives_that_cause_to_the_channel_and_the_cdr(lab: Lab) -> None:
+    call = lab.calls["menu-keys"]
+    assert (call.cdr["status"], call.cdr["hangup_cause"]) == ("completed", "17")
+    assert call.end["agiflow_status"] == "completed"
+    assert call.end["cause"] == "17"
+
+
+# -- prompts, languages, goto ---------------------------------------------------------
+
+def test_a_missing_sound_is_listed_the_flow_goes_on_and_asterisk_says_failure(lab: Lab) -> None:
+    call = lab.calls["prompts"]
+    assert call.details("missing")["failed_sounds"] == ["e2e/no-such-sound"]
+    assert call.cdr["status"] == "completed"
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("FAILURE", "completed")
+    played = [line for line in call_log(lab, "prompts") if "Playing 'e2e/prompt" in line]
+    assert played, "the sound after the missing one was played"
+
+
+def test_a_flow_that_sets_the_channel_language_plays_its_prompts_in_that_language(lab: Lab) -> None:
+    lines = call_log(lab, "prompts")
+    assert any(re.search(r"Playing 'agiflow/goodbye\.\w+'.* \(language 'es'\)", line) for line in lines), lines
+
+
+def test_a_menu_whose_prompt_is_missing_counts_timeouts(lab: Lab) -> None:
+    call = lab.calls["prompts"]
+    details = call.details("menu")
+    assert (details["timeouts"], details["invalid"], details["entries"]) == (2, 0, [])
+    assert "menu:timeout" in call.path
+
+
+def test_goto_goes_on_in_the_other_flow_in_the_same_cdr_row(lab: Lab) -> None:
+    call = lab.calls["prompts"]
+    assert call.path[-3:] == ["elsewhere:transfer", "hello:next", "bye:done"]
+    flows = {step["step"]: step["flow"] for step in call.steps}
+    assert (flows["menu"], flows["hello"]) == ("e2e_prompts", "e2e_hello")
+    assert call.cdr["status"] == "completed"
+
+
+# -- dial and queue statuses -------------------------------------------------------------
+
+def test_dial_goes_on_by_busy_noanswer_and_chanunavail_and_queue_by_joinempty(lab: Lab) -> None:
+    call = lab.calls["dial-statuses"]
+    assert call.path == ["busy:busy", "ringing:noanswer", "nobody:chanunavail", "empty:joinempty", "bye:done"]
+    assert [call.details(step)["status"] for step in ("busy", "ringing", "nobody", "empty")] == [
+        "BUSY", "NOANSWER", "CHANUNAVAIL", "JOINEMPTY"]
+    assert (call.cdr["queue"], call.cdr["queue_status"]) == ("empty", "JOINEMPTY")
+    assert call.cdr["agent"] is None and call.cdr["talk_time"] is None
+
+
+def test_noanswer_rings_for_the_dial_timeout(lab: Lab) -> None:
+    ring_time = lab.calls["dial-statuses"].details("ringing")["ring_time"]
+    assert 1.5 <= ring_time <= 3.5
+
+
+# -- the shipped dialplan's hagi:// ----------------------------------------------------------
+
+def test_hagi_with_a_port_reaches_agiflow_without_an_srv_lookup(lab: Lab) -> None:
+    call = lab.calls["fleet"]
+    assert (call.cdr["flow"], call.cdr["status"]) == ("e2e_hello", "completed")
+    # the flow's own hangup step: the channel hung up, so Asterisk says HANGUP
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
+    assert any("Specifying a port number disables SRV lookups" in line for line in lab.asterisk.log().splitlines())
