@@ -34,8 +34,9 @@ def single_calls(run: Runner) -> None:
 
 def steps(run: Runner) -> None:
     """Step types on their own: menu keys, prompts and languages, dial and
-    queue statuses, a flow reached through hagi://."""
-    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet")
+    queue statuses, a flow reached through hagi://, an unknown flow sent to
+    the fallback context."""
+    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback")
     run.place(*scripts)
     run.wait(*scripts)
 

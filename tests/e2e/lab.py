@@ -107,14 +107,15 @@ RECORDINGS = 'rec, "x" (y) [z]'
 def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     """A config in ``folder``: its own flows folder (the given flow files),
     database and recordings folder (RECORDINGS), the repository's sounds,
-    any free port."""
+    any free port, and the shipped dialplan's fallback context."""
     flows_dir = folder / "flows"
     flows_dir.mkdir(parents=True, exist_ok=True)
     for flow in flows:
         shutil.copy(flow, flows_dir / flow.name)
     config = folder / "config.yaml"
     config.write_text(json.dumps({  # JSON is YAML
-        "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5},
+        "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5,
+                   "fallback": {"context": "agiflow-fallback"}},
         "flows": "flows", "sounds": str(REPO / "sounds"), "database": "cdr.db", "log_level": "INFO",
         "default_region": "ES",
         "recordings": {"directory": str(folder / RECORDINGS), "format": "wav"},

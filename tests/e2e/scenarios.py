@@ -45,4 +45,5 @@ SCENARIOS = {
     "prompts": Scenario("e2e_prompts"),
     "dial-statuses": Scenario("e2e_dial_statuses"),
     "fleet": Scenario("hagi-e2e_hello"),
+    "fallback": Scenario("no_such_flow"),
 }

@@ -94,3 +94,16 @@ def test_hagi_with_a_port_reaches_agiflow_without_an_srv_lookup(lab: Lab) -> Non
     # the flow's own hangup step: the channel hung up, so Asterisk says HANGUP
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
     assert any("Specifying a port number disables SRV lookups" in line for line in lab.asterisk.log().splitlines())
+
+
+# -- server.fallback and the shipped agiflow-fallback context ------------------------------
+
+def test_an_unknown_flow_goes_to_the_shipped_fallback_context_which_queues_the_caller(lab: Lab) -> None:
+    call = lab.calls["fallback"]
+    assert call.cdr["status"] == "unknown_flow" and call.end["agiflow_status"] == "unknown_flow"
+    ran = [found.group(1, 2) for line in call_log(lab, "fallback")
+           if (found := re.search(r"Executing \[([^]]+)\] (\w+)\(", line))]
+    assert ran[ran.index(("no_such_flow@lab-in:7", "AGI")) + 1:][:4] == [
+        ("s@agiflow-fallback:1", "Log"), ("s@agiflow-fallback:2", "Goto"), ("queue@agiflow-fallback:1", "Answer"),
+        ("queue@agiflow-fallback:2", "Playback")]
+    assert any(re.search(r'Queue\("[^"]+", "support,t,,,300"\)', line) for line in call_log(lab, "fallback"))
