@@ -35,8 +35,8 @@ def single_calls(run: Runner) -> None:
 def steps(run: Runner) -> None:
     """Step types on their own: menu keys, prompts and languages, dial and
     queue statuses, a flow reached through hagi://, an unknown flow sent to
-    the fallback context."""
-    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback")
+    the fallback context, digits, a missing application, voicemail."""
+    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -46,4 +46,6 @@ SCENARIOS = {
     "dial-statuses": Scenario("e2e_dial_statuses"),
     "fleet": Scenario("hagi-e2e_hello"),
     "fallback": Scenario("no_such_flow"),
+    "input-keys": Scenario("e2e_input"),
+    "voicemail-star": Scenario("e2e_voicemail_exit"),
 }

@@ -107,3 +107,35 @@ def test_an_unknown_flow_goes_to_the_shipped_fallback_context_which_queues_the_c
         ("s@agiflow-fallback:1", "Log"), ("s@agiflow-fallback:2", "Goto"), ("queue@agiflow-fallback:1", "Answer"),
         ("queue@agiflow-fallback:2", "Playback")]
     assert any(re.search(r'Queue\("[^"]+", "support,t,,,300"\)', line) for line in call_log(lab, "fallback"))
+
+
+# -- input, exec, voicemail ---------------------------------------------------------------
+
+def test_input_refuses_an_entry_shorter_than_min_digits_then_keeps_a_valid_one(lab: Lab) -> None:
+    call = lab.calls["input-keys"]
+    details = call.details("account")
+    assert (details["entries"], details["invalid"], details["timeouts"]) == (["12", "4821"], 1, 0)
+    assert call.path[0] == "account:next"
+
+
+def test_exec_of_an_application_asterisk_does_not_have_ends_the_step_with_error(lab: Lab) -> None:
+    call = lab.calls["input-keys"]
+    assert call.path[1] == "missing_app:error"
+    assert call.details("missing_app") == {"error": "Asterisk has no application 'NoSuchApplication'"}
+    assert any("Could not find application (NoSuchApplication)" in line for line in call_log(lab, "input-keys"))
+
+
+def test_voicemail_ended_by_the_caller_hanging_up_is_success_and_the_message_is_in_the_mailbox(lab: Lab) -> None:
+    call = lab.calls["input-keys"]
+    assert call.path[2] == "message:success"
+    assert call.details("message")["status"] == "SUCCESS"
+    inbox = lab.asterisk.run / "spool" / "voicemail" / "default" / "support" / "INBOX"
+    assert sorted(p.suffix for p in inbox.glob("msg*")) == [".txt", ".wav"]
+
+
+def test_voicemail_left_with_star_is_user_exit_and_the_dialplan_goes_on_at_a(lab: Lab) -> None:
+    call = lab.calls["voicemail-star"]
+    assert call.path[0] == "message:user_exit" and call.cdr["status"] == "completed"
+    assert call.details("message")["status"] == "USEREXIT"
+    assert any(f"LAB-VOICEMAIL-EXIT CHANNEL={call.end['channel']} VMSTATUS=USEREXIT" in line
+               for line in call_log(lab, "voicemail-star"))
