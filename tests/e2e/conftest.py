@@ -10,6 +10,7 @@ where one was looked for.
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,8 +36,10 @@ def single_calls(run: Runner) -> None:
 def steps(run: Runner) -> None:
     """Step types on their own: menu keys, prompts and languages, dial and
     queue statuses, a flow reached through hagi://, an unknown flow sent to
-    the fallback context, digits, a missing application, voicemail."""
-    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star")
+    the fallback context, digits, a missing application, voicemail, a
+    queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan."""
+    scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
+               "continue", "did-sales")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -51,7 +54,12 @@ def missed_then_called_back(run: Runner) -> None:
     """A queue timeout and an abandon make callback requests, a second
     timeout none; ``agiflow callbacks dial`` writes their call files, and
     Asterisk calls each number back into the sales queue."""
-    run.place("timeout-1", "abandon")
+    run.place("timeout-1")
+    # The calls back go oldest arrival first, ties by request (the abandon's
+    # comes first): the abandon arrives later, not in the same millisecond
+    # as the burst of calls the other stories place at the start.
+    time.sleep(0.3)
+    run.place("abandon")
     run.wait("timeout-1", "abandon")
     run.call("timeout-2")
     run.cli("callbacks list", "callbacks", "list")

@@ -12,6 +12,7 @@ WHISPER_CALLER = "+34600222003"
 SPIED_CALLER = "+34600222004"
 TIMEOUT_CALLER = "+34600333001"
 ABANDON_CALLER = "+34600333002"
+CONTINUE_CALLER = "+34600333003"
 NIGHT_SUPERVISOR = "+34600444001"
 SUPERVISOR = "+34600444002"
 IDLE_SUPERVISOR = "+34600444003"
@@ -48,4 +49,6 @@ SCENARIOS = {
     "fallback": Scenario("no_such_flow"),
     "input-keys": Scenario("e2e_input"),
     "voicemail-star": Scenario("e2e_voicemail_exit"),
+    "continue": Scenario("e2e_continue", CONTINUE_CALLER),
+    "did-sales": Scenario("did-900123456"),
 }

@@ -1,12 +1,15 @@
 """``agiflow report import-queue-log`` against the queue_log the lab's real
 Asterisk wrote (docs/cli.md#agiflow-report-import-queue-log): on a copy of
-the CDR database whose queue columns were blanked, the import puts back
-what the queue steps had read from Asterisk's channel variables.
+the CDR database whose agent, wait and talk time were blanked, the import
+puts back what each call's queue step had read from Asterisk's channel
+variables (``MEMBERNAME``, ``QEHOLDTIME``) and measured.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,24 +18,39 @@ from lab import agiflow_cli
 
 pytestmark = pytest.mark.e2e
 
-COLUMNS = "call_id, queue_status, agent, queue_wait, talk_time"
+
+def queue_steps(database: Path) -> dict[str, dict[str, Any]]:
+    """call_id -> the details of the call's last queue step."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT c.call_id, s.details FROM call_steps s JOIN calls c ON c.id = s.call "
+                                  "WHERE c.queue IS NOT NULL ORDER BY s.seq").fetchall()
+    finally:
+        connection.close()
+    steps = {}
+    for call_id, details in rows:
+        found = json.loads(details or "{}")
+        if "queue" in found and "status" in found:
+            steps[call_id] = found
+    return steps
 
 
-def queued_calls(database: Path) -> dict[str, dict[str, object]]:
+def queue_columns(database: Path) -> dict[str, dict[str, Any]]:
     connection = sqlite3.connect(database)
     connection.row_factory = sqlite3.Row
     try:
-        return {row["call_id"]: dict(row) for row in
-                connection.execute(f"SELECT {COLUMNS} FROM calls WHERE queue IS NOT NULL")}
+        return {row["call_id"]: dict(row) for row in connection.execute(
+            "SELECT call_id, agent, queue_wait, talk_time FROM calls WHERE queue IS NOT NULL")}
     finally:
         connection.close()
 
 
 def test_import_queue_log_fills_agent_wait_and_talk_time_as_the_queue_steps_read_them(
         lab: Lab, tmp_path: Path) -> None:
-    before = queued_calls(lab.database)
-    answered = {call_id for call_id, row in before.items() if row["queue_status"] == "ANSWERED"}
-    assert len(answered) >= 4 and any(row["queue_status"] == "TIMEOUT" for row in before.values())
+    steps = queue_steps(lab.database)
+    answered = {call_id for call_id, step in steps.items() if step["status"] in ("ANSWERED", "CONTINUE")}
+    missed = {call_id for call_id, step in steps.items() if step["status"] in ("TIMEOUT", "ABANDONED")}
+    assert len(answered) >= 4 and len(missed) >= 2
     copy = tmp_path / "cdr.db"
     source = sqlite3.connect(f"file:{lab.database}?mode=ro", uri=True)
     with sqlite3.connect(copy) as target:
@@ -43,16 +61,15 @@ def test_import_queue_log_fills_agent_wait_and_talk_time_as_the_queue_steps_read
     queue_log = lab.asterisk.run / "log" / "queue_log"
     said = agiflow_cli(lab.config, "report", "import-queue-log", str(queue_log), "--db", str(copy))
     assert said.startswith(f"{queue_log}: ") and "calls completed" in said
-    after = queued_calls(copy)
+    after = queue_columns(copy)
     for call_id in answered:
-        old, new = before[call_id], after[call_id]
-        assert (new["agent"], new["queue_wait"]) == (old["agent"], old["queue_wait"]), call_id
-        assert abs(new["talk_time"] - old["talk_time"]) <= 1.0, call_id
-    for call_id, old in before.items():
-        if old["queue_status"] in ("TIMEOUT", "ABANDONED"):
-            new = after[call_id]
-            assert new["agent"] is None and new["talk_time"] is None
-            assert abs(new["queue_wait"] - old["queue_wait"]) <= 1.0, call_id
+        step, new = steps[call_id], after[call_id]
+        assert (new["agent"], new["queue_wait"]) == (step["agent"], step["wait"]), call_id
+        assert abs(new["talk_time"] - step["talk_time"]) <= 1.0, call_id
+    for call_id in missed:
+        new = after[call_id]
+        assert new["agent"] is None and new["talk_time"] is None, call_id
+        assert abs(new["queue_wait"] - steps[call_id]["wait"]) <= 1.0, call_id
     # a second import changes nothing
     agiflow_cli(lab.config, "report", "import-queue-log", str(queue_log), "--db", str(copy))
-    assert queued_calls(copy) == after
+    assert queue_columns(copy) == after

@@ -139,3 +139,35 @@ def test_voicemail_left_with_star_is_user_exit_and_the_dialplan_goes_on_at_a(lab
     assert call.details("message")["status"] == "USEREXIT"
     assert any(f"LAB-VOICEMAIL-EXIT CHANNEL={call.end['channel']} VMSTATUS=USEREXIT" in line
                for line in call_log(lab, "voicemail-star"))
+
+
+# -- queue c option, dial caller ID -----------------------------------------------------
+
+def test_queue_with_the_c_option_goes_on_when_the_member_hangs_up_first(lab: Lab) -> None:
+    call = lab.calls["continue"]
+    assert call.path[:3] == ["answer:next", "queue:continue", "agent:answer"]
+    details = call.details("queue")
+    assert (details["status"], details["agent"], details["agent_interface"], details["hangup_cause"]) == (
+        "CONTINUE", "Brief", "Local/agent-brief@lab-agents/n", "16")
+    assert 1.0 <= details["talk_time"] <= 3.5
+
+
+def test_dial_presents_the_steps_caller_id_to_the_agent(lab: Lab) -> None:
+    call = lab.calls["continue"]
+    seen = [line.split("LAB-AGENT-SEES ", 1)[1] for line in lab.asterisk.log().splitlines()
+            if "LAB-AGENT-SEES " in line]
+    # the queue member saw the caller; the dialled agent, the step's caller ID
+    assert 'CALLERID="Lab Caller" <+34600333003>' in seen and 'CALLERID="Lab Support" <+34910000000>' in seen
+    assert call.details("agent")["status"] == "ANSWER"
+
+
+# -- the shipped agiflow-inbound context ---------------------------------------------------
+
+def test_a_did_of_the_shipped_inbound_context_runs_its_flow_and_logs_both_statuses_in_h(lab: Lab) -> None:
+    call = lab.calls["did-sales"]
+    assert (call.cdr["flow"], call.cdr["status"]) == ("support", "completed")
+    assert "menu:1" in call.path and call.path[-1] == "hangup:done"
+    lines = call_log(lab, "did-sales")
+    assert any(re.search(r'Executing \[900123456@agiflow-inbound:4\] AGI\("[^"]+", "agi://127\.0\.0\.1:\d+/support"\)',
+                         line) for line in lines)
+    assert any("agiflow: support ended AGISTATUS=HANGUP AGIFLOW_STATUS=completed" in line for line in lines)
