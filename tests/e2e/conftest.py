@@ -37,9 +37,10 @@ def steps(run: Runner) -> None:
     """Step types on their own: menu keys, prompts and languages, dial and
     queue statuses, a flow reached through hagi://, an unknown flow sent to
     the fallback context, digits, a missing application, voicemail, a
-    queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan."""
+    queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan, a privacy
+    notice, a caller who hangs up while a dial rings."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
-               "continue", "did-sales")
+               "continue", "did-sales", "privacy", "cancel")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -171,3 +171,21 @@ def test_a_did_of_the_shipped_inbound_context_runs_its_flow_and_logs_both_status
     assert any(re.search(r'Executing \[900123456@agiflow-inbound:4\] AGI\("[^"]+", "agi://127\.0\.0\.1:\d+/support"\)',
                          line) for line in lines)
     assert any("agiflow: support ended AGISTATUS=HANGUP AGIFLOW_STATUS=completed" in line for line in lines)
+
+
+# -- consent privacy notice, dial cancelled -------------------------------------------------
+
+def test_the_accept_key_pressed_while_the_privacy_notice_plays_is_the_answer(lab: Lab) -> None:
+    call = lab.calls["privacy"]
+    assert call.path == ["consent:accepted", "bye:done"]
+    assert (call.cdr["consent"], call.cdr["consent_key"], call.cdr["recording"]) == ("accepted", "1", None)
+    assert call.details("consent")["entries"] == ["5", "1"]
+    assert not any("MixMonitor" in line for line in call_log(lab, "privacy"))
+
+
+def test_a_caller_who_hangs_up_while_the_dial_rings_is_cancel(lab: Lab) -> None:
+    call = lab.calls["cancel"]
+    assert call.path == ["agent:hangup"]
+    assert (call.cdr["status"], call.cdr["dial_status"]) == ("caller_hangup", "CANCEL")
+    assert 2.0 <= call.cdr["ring_time"] <= 4.0
+    assert call.cdr["talk_time"] is None and call.cdr["agent"] is None
