@@ -56,4 +56,5 @@ SCENARIOS = {
     "did-sales": Scenario("did-900123456", STEPS_CALLER % 8),
     "privacy": Scenario("e2e_privacy", STEPS_CALLER % 9),
     "cancel": Scenario("e2e_dial_cancel", STEPS_CALLER % 10),
+    "gone": Scenario("e2e_after_hangup", STEPS_CALLER % 11),
 }

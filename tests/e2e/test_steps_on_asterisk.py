@@ -189,3 +189,13 @@ def test_a_caller_who_hangs_up_while_the_dial_rings_is_cancel(lab: Lab) -> None:
     assert (call.cdr["status"], call.cdr["dial_status"]) == ("caller_hangup", "CANCEL")
     assert 2.0 <= call.cdr["ring_time"] <= 4.0
     assert call.cdr["talk_time"] is None and call.cdr["agent"] is None
+
+
+# -- after the caller hung up ------------------------------------------------------------------
+
+def test_after_a_hangup_the_flow_goes_on_with_set_variable_and_exec_and_a_prompt_ends_it(lab: Lab) -> None:
+    call = lab.calls["gone"]
+    assert call.path == ["menu:hangup", "note:next", "log:next", "sorry:hangup"]
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("caller_hangup", "caller_hangup")
+    assert call.end["e2e_set"] == "after hangup"  # the hangup handler reads it
+    assert any(f"LAB-AFTER-HANGUP {call.cdr['call_id']}" in line for line in call_log(lab, "gone"))
