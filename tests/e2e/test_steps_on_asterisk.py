@@ -70,6 +70,13 @@ def test_goto_goes_on_in_the_other_flow_in_the_same_cdr_row(lab: Lab) -> None:
     assert call.cdr["status"] == "completed"
 
 
+def test_goto_into_a_flow_with_a_language_plays_in_it_after_a_set_step_changed_the_channels(lab: Lab) -> None:
+    # e2e_prompts set CHANNEL(language) to es; e2e_hello says en, the language the call started in
+    played = [line for line in call_log(lab, "prompts") if "Playing '" in line]
+    assert re.search(r"Playing 'agiflow/goodbye\.\w+'.* \(language 'es'\)", played[-2]), played
+    assert re.search(r"Playing 'e2e/prompt\.\w+'.* \(language 'en'\)", played[-1]), played
+
+
 # -- dial and queue statuses -------------------------------------------------------------
 
 def test_dial_goes_on_by_busy_noanswer_and_chanunavail_and_queue_by_joinempty(lab: Lab) -> None:
