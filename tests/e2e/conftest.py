@@ -38,9 +38,11 @@ def steps(run: Runner) -> None:
     queue statuses, a flow reached through hagi://, an unknown flow sent to
     the fallback context, digits, a missing application, voicemail, a
     queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan, a privacy
-    notice, a caller who hangs up while a dial rings, steps on a dead channel."""
+    notice, a caller who hangs up while a dial rings, steps on a dead channel, a
+    campaign leg whose do-not-call list is missing."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
-               "continue", "did-sales", "privacy", "cancel", "gone")
+               "continue", "did-sales", "privacy", "cancel", "gone",
+               "campaign-leg")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -57,4 +57,5 @@ SCENARIOS = {
     "privacy": Scenario("e2e_privacy", STEPS_CALLER % 9),
     "cancel": Scenario("e2e_dial_cancel", STEPS_CALLER % 10),
     "gone": Scenario("e2e_after_hangup", STEPS_CALLER % 11),
+    "campaign-leg": Scenario("camp-600111222", STEPS_CALLER % 12),
 }

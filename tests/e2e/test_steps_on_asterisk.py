@@ -206,3 +206,16 @@ def test_after_a_hangup_the_flow_goes_on_with_set_variable_and_exec_and_a_prompt
     assert (call.cdr["status"], call.end["agiflow_status"]) == ("caller_hangup", "caller_hangup")
     assert call.end["e2e_set"] == "after hangup"  # the hangup handler reads it
     assert any(f"LAB-AFTER-HANGUP {call.cdr['call_id']}" in line for line in call_log(lab, "gone"))
+
+
+# -- the shipped agiflow-campaign context -----------------------------------------------------
+
+def test_a_campaign_leg_whose_do_not_call_list_is_missing_is_never_dialled(lab: Lab) -> None:
+    call = lab.calls["campaign-leg"]
+    cdr = call.cdr
+    assert (cdr["flow"], cdr["status"], cdr["robinson"], cdr["robinson_list"]) == (
+        "campaign", "completed", "error", "do_not_call")
+    assert call.path == ["dnc:error", "unchecked:next"]
+    lines = call_log(lab, "campaign-leg")
+    assert not any(re.search(r"Executing \[[^]]*\] (Dial|Queue)\(", line) for line in lines)
+    assert any("agiflow: campaign leg ended AGIFLOW_STATUS=completed ROBINSON=error" in line for line in lines)
