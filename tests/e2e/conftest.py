@@ -39,10 +39,10 @@ def steps(run: Runner) -> None:
     the fallback context, digits, a missing application, voicemail, a
     queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan, a privacy
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
-    campaign leg whose do-not-call list is missing."""
+    campaign leg whose do-not-call list is missing, a flow run by plain AGI."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
-               "campaign-leg")
+               "campaign-leg", "plain")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -139,7 +139,7 @@ def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
     with ThreadPoolExecutor(1) as pool:
         prepared = pool.submit(_prepare, config)
         server = AgiflowServer(config)
-        asterisk = AsteriskLab(folder / "asterisk", binary, 0, SCENARIOS)
+        asterisk = AsteriskLab(folder / "asterisk", binary, 0, SCENARIOS, agiflow_config=config)
         try:
             asterisk.agi_port = server.wait_listening()
             asterisk.start()

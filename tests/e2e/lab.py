@@ -160,6 +160,8 @@ class AsteriskLab:
     binary: Path
     agi_port: int
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
+    #: agiflow's config, for the plain AGI script (agi-bin/agiflow-agi) the dialplan runs.
+    agiflow_config: Path | None = None
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -198,7 +200,8 @@ class AsteriskLab:
             (self.run / sub).mkdir(parents=True, exist_ok=True)
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
-                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios)}
+                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios),
+                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or "")}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():
@@ -207,6 +210,11 @@ class AsteriskLab:
         shipped = (REPO / "dialplan" / "extensions_agiflow.conf").read_text(encoding="utf-8")
         (self.run / "etc" / "extensions_agiflow.conf").write_text(
             shipped.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{self.agi_port}/"), encoding="utf-8")
+        # agiflow-agi as `pip install` makes it, from this checkout (docs/agi-mode.md)
+        script = self.run / "agi-bin" / "agiflow-agi"
+        script.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -c "
+                          f"'from agi.stdio.main import entry_point; entry_point()' \"$@\"\n", encoding="utf-8")
+        script.chmod(0o755)
         # Asterisk reads its XML documentation at boot (Stasis fails without it).
         documentation = self.run / "data" / "documentation"
         if not documentation.exists():

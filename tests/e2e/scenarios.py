@@ -58,4 +58,5 @@ SCENARIOS = {
     "cancel": Scenario("e2e_dial_cancel", STEPS_CALLER % 10),
     "gone": Scenario("e2e_after_hangup", STEPS_CALLER % 11),
     "campaign-leg": Scenario("camp-600111222", STEPS_CALLER % 12),
+    "plain": Scenario("stdio-e2e_plain", STEPS_CALLER % 13),
 }

@@ -219,3 +219,13 @@ def test_a_campaign_leg_whose_do_not_call_list_is_missing_is_never_dialled(lab: 
     lines = call_log(lab, "campaign-leg")
     assert not any(re.search(r"Executing \[[^]]*\] (Dial|Queue)\(", line) for line in lines)
     assert any("agiflow: campaign leg ended AGIFLOW_STATUS=completed ROBINSON=error" in line for line in lines)
+
+
+# -- plain AGI --------------------------------------------------------------------------
+
+def test_a_flow_run_by_plain_agi_writes_its_cdr_and_gets_its_arguments(lab: Lab) -> None:
+    call = lab.calls["plain"]
+    assert (call.cdr["flow"], call.cdr["status"], call.cdr["hangup_cause"]) == ("e2e_plain", "completed", "16")
+    assert call.path == ["hello:next", "args:next", "bye:done"]
+    assert call.end["e2e_set"] == "first||third"
+    assert call.end["agiflow_status"] == "completed"
