@@ -47,6 +47,15 @@ def steps(run: Runner) -> None:
     run.wait(*scripts)
 
 
+def queue_full(run: Runner) -> None:
+    """A caller waits in a queue with room for one; a second finds it full."""
+    run.place("full-1")
+    wait_until(lambda: any(line[2] == "tiny" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
+               CALLS_TIMEOUT, "the first caller entered the queue tiny")
+    run.place("full-2")
+    run.wait("full-1", "full-2")
+
+
 def memory(run: Runner) -> None:
     """One caller's three calls in a row: new, returning, repeat."""
     for script in ("memory-1", "memory-2", "memory-3"):
@@ -110,7 +119,7 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "memory": memory, "missed then called back": missed_then_called_back,
+    "single calls": single_calls, "steps": steps, "queue full": queue_full, "memory": memory, "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 

@@ -59,4 +59,6 @@ SCENARIOS = {
     "gone": Scenario("e2e_after_hangup", STEPS_CALLER % 11),
     "campaign-leg": Scenario("camp-600111222", STEPS_CALLER % 12),
     "plain": Scenario("stdio-e2e_plain", STEPS_CALLER % 13),
+    "full-1": Scenario("e2e_full", STEPS_CALLER % 14),
+    "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
 }

@@ -229,3 +229,13 @@ def test_a_flow_run_by_plain_agi_writes_its_cdr_and_gets_its_arguments(lab: Lab)
     assert call.path == ["hello:next", "args:next", "bye:done"]
     assert call.end["e2e_set"] == "first||third"
     assert call.end["agiflow_status"] == "completed"
+
+
+# -- a full queue -----------------------------------------------------------------------------
+
+def test_a_caller_who_finds_the_queue_at_its_maxlen_is_full_and_the_one_waiting_times_out(lab: Lab) -> None:
+    first, second = lab.calls["full-1"], lab.calls["full-2"]
+    assert (first.path[1], first.cdr["queue_status"]) == ("wait:timeout", "TIMEOUT")
+    assert (second.path[1], second.cdr["queue_status"]) == ("wait:full", "FULL")
+    assert second.details("wait")["wait"] < 1.0
+    assert [line[4] for line in lab.asterisk.queue_log() if line[1] == second.cdr["call_id"]] == []
