@@ -10,6 +10,7 @@ where one was looked for.
 """
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,6 +55,18 @@ def queue_full(run: Runner) -> None:
                CALLS_TIMEOUT, "the first caller entered the queue tiny")
     run.place("full-2")
     run.wait("full-1", "full-2")
+
+
+def withdrawn(run: Runner) -> None:
+    """A caller waiting in a queue is withdrawn through AMI."""
+    run.place("withdrawn")
+    waiting = wait_until(lambda: re.findall(r"(Local/withdrawn@lab-caller-\S+;1)", run.asterisk.cli("queue show held")),
+                         CALLS_TIMEOUT, "the caller waits in the queue held")
+    said = run.asterisk.ami({"Action": "QueueWithdrawCaller", "Queue": "held", "Caller": waiting[0],
+                             "WithdrawInfo": "e2e"})
+    response = said.split("ActionID: lab-action")[0].rsplit("\r\n\r\n", 1)[-1]  # the action's own answer
+    assert "Response: Success" in response, said
+    run.wait("withdrawn")
 
 
 def memory(run: Runner) -> None:
@@ -119,7 +132,7 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "queue full": queue_full, "memory": memory, "missed then called back": missed_then_called_back,
+    "single calls": single_calls, "steps": steps, "queue full": queue_full, "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 

@@ -260,6 +260,22 @@ class AsteriskLab:
         flow's side rings until an application answers it."""
         self.cli(f"channel originate Local/{flow}@lab-in application Wait 60")
 
+    def ami(self, action: Mapping[str, str]) -> str:
+        """Log in to AMI as ``lab``, send ``action``, return what AMI said
+        until its response to it."""
+        with socket.create_connection(("127.0.0.1", self.ami_port), timeout=10) as sock:
+            def send(fields: Mapping[str, str]) -> None:
+                sock.sendall("".join(f"{key}: {value}\r\n" for key, value in fields.items()).encode() + b"\r\n")
+            send({"Action": "Login", "Username": "lab", "Secret": "lab", "ActionID": "login"})
+            send({**action, "ActionID": "lab-action"})
+            said = b""
+            while b"ActionID: lab-action" not in said or not said.endswith(b"\r\n\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                said += chunk
+            return said.decode("utf-8", "replace")
+
     def call_files(self) -> list[Path]:
         return sorted(self.spool.glob("*.call"))
 

@@ -61,4 +61,5 @@ SCENARIOS = {
     "plain": Scenario("stdio-e2e_plain", STEPS_CALLER % 13),
     "full-1": Scenario("e2e_full", STEPS_CALLER % 14),
     "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
+    "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
 }

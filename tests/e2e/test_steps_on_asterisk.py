@@ -239,3 +239,8 @@ def test_a_caller_who_finds_the_queue_at_its_maxlen_is_full_and_the_one_waiting_
     assert (second.path[1], second.cdr["queue_status"]) == ("wait:full", "FULL")
     assert second.details("wait")["wait"] < 1.0
     assert [line[4] for line in lab.asterisk.queue_log() if line[1] == second.cdr["call_id"]] == []
+
+
+def test_a_caller_withdrawn_through_ami_leaves_the_queue_with_withdraw(lab: Lab) -> None:
+    call = lab.calls["withdrawn"]
+    assert (call.path[1], call.cdr["queue_status"], call.cdr["status"]) == ("wait:withdraw", "WITHDRAW", "completed")
