@@ -40,10 +40,11 @@ def steps(run: Runner) -> None:
     the fallback context, digits, a missing application, voicemail, a
     queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan, a privacy
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
-    campaign leg whose do-not-call list is missing, a flow run by plain AGI."""
+    campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
+    shipped closed flow."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
-               "campaign-leg", "plain")
+               "campaign-leg", "plain", "closed")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -62,4 +62,5 @@ SCENARIOS = {
     "full-1": Scenario("e2e_full", STEPS_CALLER % 14),
     "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
     "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
+    "closed": Scenario("closed", STEPS_CALLER % 17),
 }

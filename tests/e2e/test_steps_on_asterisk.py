@@ -244,3 +244,15 @@ def test_a_caller_who_finds_the_queue_at_its_maxlen_is_full_and_the_one_waiting_
 def test_a_caller_withdrawn_through_ami_leaves_the_queue_with_withdraw(lab: Lab) -> None:
     call = lab.calls["withdrawn"]
     assert (call.path[1], call.cdr["queue_status"], call.cdr["status"]) == ("wait:withdraw", "WITHDRAW", "completed")
+
+
+# -- the shipped closed flow ----------------------------------------------------------------------
+
+def test_the_shipped_closed_flow_says_the_number_digit_by_digit_and_hangs_up(lab: Lab) -> None:
+    call = lab.calls["closed"]
+    assert call.path == ["answer:next", "message:next", "bye:done"]
+    assert call.cdr["status"] == "completed" and "failed_sounds" not in call.details("message")
+    said = [found.group(1) for line in call_log(lab, "closed")
+            if (found := re.search(r"Playing '(digits/\d)\.\w+'", line))]
+    assert said == [f"digits/{d}" for d in "900123456"]
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
