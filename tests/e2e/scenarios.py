@@ -63,4 +63,5 @@ SCENARIOS = {
     "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
     "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
     "closed": Scenario("closed", STEPS_CALLER % 17),
+    "dnc-error": Scenario("e2e_dnc_error", STEPS_CALLER % 18),
 }

@@ -256,3 +256,13 @@ def test_the_shipped_closed_flow_says_the_number_digit_by_digit_and_hangs_up(lab
             if (found := re.search(r"Playing '(digits/\d)\.\w+'", line))]
     assert said == [f"digits/{d}" for d in "900123456"]
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
+
+
+def test_a_call_whose_do_not_call_check_failed_is_not_sent_to_the_fallback(lab: Lab) -> None:
+    call = lab.calls["dnc-error"]
+    assert call.path == ["dnc:error"]
+    assert (call.cdr["status"], call.cdr["robinson"], call.end["agiflow_status"]) == ("error", "error", "error")
+    ran = [found.group(1) for line in call_log(lab, "dnc-error")
+           if (found := re.search(r"Executing \[([^]]+)\] ", line))]
+    assert not any("agiflow-fallback" in where for where in ran)
+    assert ran[ran.index("e2e_dnc_error@lab-in:7") + 1] == "e2e_dnc_error@lab-in:8"  # the next priority: Hangup()
