@@ -41,10 +41,12 @@ def steps(run: Runner) -> None:
     queue left by its member (c option), a dial with its own caller ID, a DID of the shipped dialplan, a privacy
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
     campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
-    shipped closed flow, a failed do-not-call check kept out of the fallback."""
+    shipped closed flow, a failed do-not-call check kept out of the fallback,
+    direct dialling from a menu."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
-               "campaign-leg", "plain", "closed", "dnc-error")
+               "campaign-leg", "plain", "closed", "dnc-error",
+               "direct")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -64,4 +64,5 @@ SCENARIOS = {
     "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
     "closed": Scenario("closed", STEPS_CALLER % 17),
     "dnc-error": Scenario("e2e_dnc_error", STEPS_CALLER % 18),
+    "direct": Scenario("e2e_direct", STEPS_CALLER % 19),
 }

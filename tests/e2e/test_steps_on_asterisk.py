@@ -32,6 +32,14 @@ def test_menu_counts_a_lone_hash_and_a_wrong_key_as_invalid_replays_on_the_repea
     assert call.end["e2e_set"] == "chose 2"
 
 
+def test_menu_direct_dial_takes_an_extension_after_an_entry_ended_by_hash_that_was_none(lab: Lab) -> None:
+    call = lab.calls["direct"]
+    assert call.path == ["answer:next", "menu:direct", "keep:next", "bye:done"]
+    details = call.details("menu")
+    assert (details["entries"], details["invalid"], details["timeouts"]) == (["2", "234"], 1, 0)
+    assert call.end["e2e_set"] == "extension 234"
+
+
 def test_a_hangup_step_with_a_cause_gives_that_cause_to_the_channel_and_the_cdr(lab: Lab) -> None:
     call = lab.calls["menu-keys"]
     assert (call.cdr["status"], call.cdr["hangup_cause"]) == ("completed", "17")
