@@ -88,17 +88,20 @@ async def run_call(flows: FlowSet, ctx: CallContext,
                                                  f"(the last to flow {transfer!r}): the flows transfer in a ring")
             ctx.flow = target
             step_name = target.start
-            await _apply_language(ctx)
+            await _apply_language(ctx, entering=True)
             continue
         step_name = step.transitions.get(record.outcome)
     return _result(trace, caller_hung_up)
 
 
-async def _apply_language(ctx: CallContext) -> None:
+async def _apply_language(ctx: CallContext, entering: bool = False) -> None:
     """Switch the channel to the flow's language, so Asterisk picks prompts
-    from sounds/<language>/."""
+    from sounds/<language>/. At the start the channel's language is known
+    (``agi_language``); when a ``goto`` enters the flow (``entering``) it is
+    not (a ``set`` of ``CHANNEL(language)``, an application or a subroutine
+    may have changed it), so the language is always sent."""
     language = ctx.flow.language
-    if not language or language == ctx.language or ctx.channel.hung_up:
+    if not language or ctx.channel.hung_up or (language == ctx.language and not entering):
         return
     try:
         await ctx.channel.set_variable("CHANNEL(language)", language)

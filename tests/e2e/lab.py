@@ -34,7 +34,7 @@ CONF = HERE / "asterisk"
 CORE_SOUNDS = Path("/usr/share/asterisk/sounds")
 LISTENING = re.compile(r"agiflow listening on 127\.0\.0\.1:(\d+)")
 LAB_END = re.compile(r"app_verbose\.c: LAB-END CHANNEL=(?P<channel>\S+) AGISTATUS=(?P<agistatus>\S*) "
-                     r"AGIFLOW_STATUS=(?P<agiflow_status>\S*) MEMBER=(?P<member>.*?) "
+                     r"AGIFLOW_STATUS=(?P<agiflow_status>\S*) MEMBER=(?P<member>.*?) CAUSE=(?P<cause>\S*) "
                      r"E2E_NAME=(?P<e2e_name>.*) E2E_SET=(?P<e2e_set>.*)$")
 
 
@@ -107,14 +107,15 @@ RECORDINGS = 'rec, "x" (y) [z]'
 def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     """A config in ``folder``: its own flows folder (the given flow files),
     database and recordings folder (RECORDINGS), the repository's sounds,
-    any free port."""
+    any free port, and the shipped dialplan's fallback context."""
     flows_dir = folder / "flows"
     flows_dir.mkdir(parents=True, exist_ok=True)
     for flow in flows:
         shutil.copy(flow, flows_dir / flow.name)
     config = folder / "config.yaml"
     config.write_text(json.dumps({  # JSON is YAML
-        "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5},
+        "server": {"host": "127.0.0.1", "port": 0, "watch_interval": 0, "drain_timeout": 5,
+                   "fallback": {"context": "agiflow-fallback"}},
         "flows": "flows", "sounds": str(REPO / "sounds"), "database": "cdr.db", "log_level": "INFO",
         "default_region": "ES",
         "recordings": {"directory": str(folder / RECORDINGS), "format": "wav"},
@@ -159,6 +160,8 @@ class AsteriskLab:
     binary: Path
     agi_port: int
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
+    #: agiflow's config, for the plain AGI script (agi-bin/agiflow-agi) the dialplan runs.
+    agiflow_config: Path | None = None
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -197,7 +200,8 @@ class AsteriskLab:
             (self.run / sub).mkdir(parents=True, exist_ok=True)
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
-                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios)}
+                  "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios),
+                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or "")}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():
@@ -206,6 +210,11 @@ class AsteriskLab:
         shipped = (REPO / "dialplan" / "extensions_agiflow.conf").read_text(encoding="utf-8")
         (self.run / "etc" / "extensions_agiflow.conf").write_text(
             shipped.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{self.agi_port}/"), encoding="utf-8")
+        # agiflow-agi as `pip install` makes it, from this checkout (docs/agi-mode.md)
+        script = self.run / "agi-bin" / "agiflow-agi"
+        script.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -c "
+                          f"'from agi.stdio.main import entry_point; entry_point()' \"$@\"\n", encoding="utf-8")
+        script.chmod(0o755)
         # Asterisk reads its XML documentation at boot (Stasis fails without it).
         documentation = self.run / "data" / "documentation"
         if not documentation.exists():
@@ -250,6 +259,22 @@ class AsteriskLab:
         """A call to ``flow`` from a caller nobody has answered yet: the
         flow's side rings until an application answers it."""
         self.cli(f"channel originate Local/{flow}@lab-in application Wait 60")
+
+    def ami(self, action: Mapping[str, str]) -> str:
+        """Log in to AMI as ``lab``, send ``action``, return what AMI said
+        until its response to it."""
+        with socket.create_connection(("127.0.0.1", self.ami_port), timeout=10) as sock:
+            def send(fields: Mapping[str, str]) -> None:
+                sock.sendall("".join(f"{key}: {value}\r\n" for key, value in fields.items()).encode() + b"\r\n")
+            send({"Action": "Login", "Username": "lab", "Secret": "lab", "ActionID": "login"})
+            send({**action, "ActionID": "lab-action"})
+            said = b""
+            while b"ActionID: lab-action" not in said or not said.endswith(b"\r\n\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                said += chunk
+            return said.decode("utf-8", "replace")
 
     def call_files(self) -> list[Path]:
         return sorted(self.spool.glob("*.call"))

@@ -12,6 +12,10 @@ WHISPER_CALLER = "+34600222003"
 SPIED_CALLER = "+34600222004"
 TIMEOUT_CALLER = "+34600333001"
 ABANDON_CALLER = "+34600333002"
+CONTINUE_CALLER = "+34600333003"
+#: The step-type calls (test_steps_on_asterisk.py): each its own caller, so
+#: that their hangups never make the shipped flows' callers "abandoned recently".
+STEPS_CALLER = "+34600555%03d"
 NIGHT_SUPERVISOR = "+34600444001"
 SUPERVISOR = "+34600444002"
 IDLE_SUPERVISOR = "+34600444003"
@@ -41,4 +45,24 @@ SCENARIOS = {
     "not-on-call": Scenario("e2e_supervise", IDLE_SUPERVISOR),
     "not-authorised": Scenario("e2e_supervise", STRANGER),
     "night-mode": Scenario("night_mode", NIGHT_SUPERVISOR),
+    "menu-keys": Scenario("e2e_menu", STEPS_CALLER % 1),
+    "prompts": Scenario("e2e_prompts", STEPS_CALLER % 2),
+    "dial-statuses": Scenario("e2e_dial_statuses", STEPS_CALLER % 3),
+    "fleet": Scenario("hagi-e2e_hello", STEPS_CALLER % 4),
+    "fallback": Scenario("no_such_flow", STEPS_CALLER % 5),
+    "input-keys": Scenario("e2e_input", STEPS_CALLER % 6),
+    "voicemail-star": Scenario("e2e_voicemail_exit", STEPS_CALLER % 7),
+    "continue": Scenario("e2e_continue", CONTINUE_CALLER),
+    "did-sales": Scenario("did-900123456", STEPS_CALLER % 8),
+    "privacy": Scenario("e2e_privacy", STEPS_CALLER % 9),
+    "cancel": Scenario("e2e_dial_cancel", STEPS_CALLER % 10),
+    "gone": Scenario("e2e_after_hangup", STEPS_CALLER % 11),
+    "campaign-leg": Scenario("camp-600111222", STEPS_CALLER % 12),
+    "plain": Scenario("stdio-e2e_plain", STEPS_CALLER % 13),
+    "full-1": Scenario("e2e_full", STEPS_CALLER % 14),
+    "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
+    "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
+    "closed": Scenario("closed", STEPS_CALLER % 17),
+    "dnc-error": Scenario("e2e_dnc_error", STEPS_CALLER % 18),
+    "direct": Scenario("e2e_direct", STEPS_CALLER % 19),
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 RATE = 8000
 #: Prompt name (under the sounds folder) -> (frequency in Hz, seconds).
 TONES = {
+    "e2e/prompt": (600, 1.0),           # a short prompt for menus (e2e_menu, e2e_hello)
     "e2e/whisper": (1500, 1.5),         # the whisper of a queue or dial step
     "e2e/whisper-more": (3100, 1.5),    # a second whisper prompt (dial: through U())
     "e2e/agent": (700, 2.0),            # an agent speaking once connected

@@ -68,3 +68,13 @@ def test_goto_long_form_names_the_flow(tmp_path: Path) -> None:
 def test_goto_applies_the_target_flows_language(tmp_path: Path) -> None:
     result = run(tmp_path, FRONT, CLOSED.replace("params:", "language: es\nparams:"))
     assert commands(result)[2:4] == ['SET VARIABLE "CHANNEL(language)" "es"', 'STREAM FILE "office-closed" ""']
+
+
+def test_goto_sets_the_target_flows_language_again_after_a_step_changed_the_channels(tmp_path: Path) -> None:
+    # The call started in en; a set step switched the channel to es. The
+    # target flow says en: the channel must go back to en, although en is
+    # the language the call started in.
+    front = FRONT.replace("{variables: {FROM: front}", '{variables: {FROM: front, "CHANNEL(language)": es}')
+    result = run(tmp_path, front, CLOSED.replace("params:", "language: en\nparams:"))
+    assert commands(result)[1:5] == ['SET VARIABLE "FROM" "front"', 'SET VARIABLE "CHANNEL(language)" "es"',
+                                     'SET VARIABLE "CHANNEL(language)" "en"', 'STREAM FILE "office-closed" ""']
