@@ -35,7 +35,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +45,7 @@ from agi.storage.cdr_admission import MAX_PENDING, Admission
 from agi.storage.cdr_batch import OPERATIONS, RowAborted, apply_batch
 from agi.storage.call_measures import Thresholds
 from agi.storage.cdr_schema import mark_interrupted
+from agi.storage.cdr_waiting import Waiting
 from agi.storage.journal import Journal
 from agi.storage.migrations import upgrade
 from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, file_identity, give_back_space, is_disk_full
@@ -84,30 +84,19 @@ class CdrStore:
         self.sqlite = not isinstance(self.database, PostgresUrl)
         self.busy_timeout = busy_timeout
         self.connector = connector or connections.writer_connector(self.database, busy_timeout)
-        self.journal = Journal(journal) if journal is not None else None
-        self.max_queue = max_queue
-        self.journaled = 0
         self.batch_size = batch_size
         self.retry_delay = retry_delay
         self.flush_interval = flush_interval
         self.clock = clock
         self.written = 0
         self.failures = 0
-        self._queue: deque[tuple[str, Any]] = deque()
-        #: Operations newer than the journal's lines that it could not take
-        #: (its disk is full): written after them, never before.
-        self._held: deque[tuple[str, Any]] = deque()
-        self._held_lock = threading.Lock()
-        #: Held while an operation is routed (memory or journal) and while the
-        #: writer moves memory to the journal, so that none lands behind the move.
-        self._route_lock = threading.Lock()
         self.admission = Admission(max_pending)
-        self._in_flight = 0
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._trouble: tuple[float, float, str] | None = None  # since, last logged, message
-        self._batch: list[tuple[str, Any]] = []  # the batch being written
+        self.waiting = Waiting(Journal(journal) if journal is not None else None, max_queue,
+                               in_trouble=lambda: self._trouble is not None, remind=self._remind)
         self.rollups = rollups
         self.roll_every = roll_every
         self._next_roll = 0.0
@@ -144,9 +133,13 @@ class CdrStore:
         self._thread.start()
 
     @property
+    def journal(self) -> Journal | None:
+        return self.waiting.journal
+
+    @property
     def pending(self) -> int:
         """Operations not yet written: queued, held after the journal, or in the batch being written."""
-        return len(self._queue) + len(self._held) + self._in_flight
+        return self.waiting.count
 
     @property
     def running(self) -> bool:
@@ -161,37 +154,9 @@ class CdrStore:
         return None if trouble is None else trouble[2]
 
     def _put(self, operation: tuple[str, Any]) -> None:
-        journal = self.journal
-        if journal is None:
-            self._queue.append(operation)
-        else:
-            with self._route_lock:
-                if journal.active or self._held or self._trouble is not None or len(self._queue) >= self.max_queue:
-                    self._to_journal([operation])
-                else:
-                    self._queue.append(operation)
+        self.waiting.put(operation)
         if not self._wake.is_set():
             self._wake.set()
-
-    def _to_journal(self, operations: list[tuple[str, Any]]) -> bool:
-        """Append to the journal (after the operations held back because it
-        could not take them); when even that fails, keep them in memory
-        (past ``max_queue``, up to the admission limit) and say so: after
-        the journal's lines while it has some. False when they stayed in memory."""
-        assert self.journal is not None
-        with self._held_lock:
-            try:
-                self.journal.append([*self._held, *operations])
-            except OSError as exc:
-                (self._held if self.journal.active or self._held else self._queue).extend(operations)
-                self._remind(f"journal {self.journal.path} not writable: {exc}")
-                return False
-            self._held.clear()
-        if not self.journaled and self._trouble is None:  # in trouble, _spill says why
-            log.warning("CDR queue full (%d operations): the next go to the journal %s until the database "
-                        "takes them", self.max_queue, self.journal.path)
-        self.journaled += len(operations)
-        return True
 
     def call_started(self, row: dict[str, Any]) -> None:
         if self.admission.call_started(row.get("id"), self.pending):  # type: ignore[arg-type]
@@ -223,7 +188,7 @@ class CdrStore:
         queue was full.
         """
         if self._thread is None:
-            return self._close_journal() and self.admission.report()
+            return self.waiting.close_journal() and self.admission.report()
         self._stopping = True
         self._wake.set()
         written = self.written
@@ -233,63 +198,27 @@ class CdrStore:
                 log.error("CDR writer made no progress for %.0fs; %d operations unwritten",
                           stall_timeout, self.pending)
                 self._thread = None
-                return self._keep_for_next_start() and self.admission.report()
+                return self.waiting.keep_for_next_start() and self.admission.report()
             written = self.written
         self._thread = None
         if self.pending:
             log.error("CDR writer stopped with %d operations unwritten", self.pending)
-            return self._keep_for_next_start() and self.admission.report()
-        return self._close_journal() and self.admission.report()
-
-    def _keep_for_next_start(self) -> bool:
-        """Move what is unwritten (the batch in flight too: it may or may
-        not be committed, and writing it again changes nothing) to the
-        journal, for the next start. False when there is no journal or it
-        cannot be written."""
-        left = self._batch + list(self._queue)
-        if self.journal is None:
-            return False
-        if not (left or self._held):  # every unwritten operation is in the journal already
-            return self._close_journal()
-        self._queue.clear()
-        if left and self.journal.active:  # older than the journal's lines: they go first
-            try:
-                self.journal.put_first(left)
-            except OSError as exc:  # no room for a copy: after its lines, better than nowhere
-                log.error("journal %s cannot be written anew (%s): %d operations appended after its lines; "
-                          "ends of calls among them may be lost", self.journal.path, exc, len(left))
-                try:
-                    self.journal.append(left)
-                except OSError:
-                    self._queue.extend(left)
-                    return False
-        elif left and not self._to_journal(left):
-            return False
-        self._in_flight = 0
-        if self._held and not self._to_journal([]):
-            return False
-        return self._close_journal()
-
-    def _close_journal(self) -> bool:
-        if self.journal is not None:
-            if self.journal.active:
-                log.warning("%d CDR operations kept in the journal %s: the next start writes them",
-                            self.journal.lines, self.journal.path)
-            self.journal.close()
-        return True
+            return self.waiting.keep_for_next_start() and self.admission.report()
+        return self.waiting.close_journal() and self.admission.report()
 
     def _run(self) -> None:
         """Wake when work arrives, let more gather, write it all; until close."""
         conn: Any = None
         try:
-            while not (self._stopping and not self._queue and not self._held and not self._journal_waiting()):
+            while not (self._stopping and not self.waiting.memory and not self.waiting.held
+                       and not self.waiting.journal_waiting()):
                 woke = self._wake.wait(self.roll_every if self.rollups is not None else None)
                 if woke and not self._stopping:
                     time.sleep(self.flush_interval)
                 self._wake.clear()
-                while self._queue and conn is not _GAVE_UP:
-                    conn = self._write_until_done(conn, self._take_batch())
-                if conn is not _GAVE_UP and self._journal_waiting():
+                while self.waiting.memory and conn is not _GAVE_UP:
+                    conn = self._write_until_done(conn, self.waiting.take_batch(self.batch_size))
+                if conn is not _GAVE_UP and self.waiting.journal_waiting():
                     conn = self._replay_journal(conn)
                 if conn is _GAVE_UP:
                     conn = None
@@ -317,7 +246,7 @@ class CdrStore:
                 conn = self._connect()
             while True:
                 rolled, left = rollups.roll(conn, self.rollups, postgres=not self.sqlite, before=before)
-                if not rolled or not left or self._queue or self._stopping:
+                if not rolled or not left or self.waiting.memory or self._stopping:
                     break
         except Exception as exc:  # rollups only speed reports up: never a reason to stop writing CDRs
             log.warning("rollups not brought up to date (%s): reports count those calls from the calls table; "
@@ -335,9 +264,6 @@ class CdrStore:
         """Why the SQLite files must not be touched now (agi.db.sqlite_files)."""
         return attribute_problem(self.path) if self.sqlite else None
 
-    def _journal_waiting(self) -> bool:
-        return self.journal is not None and self.journal.active and not self._queue
-
     def _replay_journal(self, conn: Any, retry: bool = True) -> Any:
         """Write the journal's operations in order, a batch per transaction,
         then empty it. New operations follow it into the file meanwhile."""
@@ -348,48 +274,9 @@ class CdrStore:
             conn = self._write_until_done(conn, batch, journaled=True, retry=retry)
             if conn is _GAVE_UP:
                 return conn
-        if self.journal.clear_if_done(offset):
-            log.warning("journal %s written to the database; CDRs go through memory again", self.journal.path)
-            self.journaled = 0
-            with self._held_lock:  # what it could not take follows it
-                if self._held:
-                    self._queue.extend(self._held)
-                    self._held.clear()
-                    self._wake.set()
+        if self.journal.clear_if_done(offset) and self.waiting.journal_written():
+            self._wake.set()  # what it could not take follows it through memory
         return conn
-
-    def _spill(self, batch: list[tuple[str, Any]]) -> bool:
-        """The database refused ``batch``, taken from memory: move it and
-        every operation behind it to the journal (before its lines, which
-        are newer), so that a process killed during the outage loses none;
-        new operations follow them there while the trouble lasts. False,
-        nothing moved, without a journal or when it cannot be written."""
-        journal = self.journal
-        if journal is None:
-            return False
-        with self._route_lock:
-            moved = batch + list(self._queue)
-            try:
-                if journal.active:
-                    journal.put_first(moved)
-                else:
-                    journal.append(moved)
-            except OSError:
-                return False  # kept in memory and retried, as without a journal
-            self._queue.clear()
-        self.journaled += len(moved)
-        self._in_flight, self._batch = 0, []
-        log.warning("CDR database not writable: %d operations moved to the journal %s, and the next follow "
-                    "them there until the database has taken them", len(moved), journal.path)
-        return True
-
-    def _take_batch(self) -> list[tuple[str, Any]]:
-        batch: list[tuple[str, Any]] = []
-        while self._queue and len(batch) < self.batch_size:
-            batch.append(self._queue.popleft())
-        self._in_flight = len(batch)
-        self._batch = batch
-        return batch
 
     def _write_until_done(self, conn: Any, batch: list[tuple[str, Any]], journaled: bool = False,
                           retry: bool = True) -> Any:
@@ -425,7 +312,7 @@ class CdrStore:
                 conn = self._failed(conn, exc)
                 if not retry:
                     raise
-                if not journaled and self._spill(batch):
+                if not journaled and self.waiting.spill(batch):
                     return conn  # the journal's replay retries them
                 time.sleep(self.retry_delay)
                 continue
@@ -434,8 +321,7 @@ class CdrStore:
             if self.sqlite:
                 self._note_open_calls(part)
             if not journaled:
-                self._in_flight = len(batch)
-                self._batch = batch
+                self.waiting.written(batch)
         if self._trouble is not None:
             log.warning("CDR database writable again after %.0fs; delayed CDRs written",
                         time.monotonic() - self._trouble[0])
