@@ -10,6 +10,7 @@ fails here until it is documented.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -393,8 +394,9 @@ def test_make_serve_takes_the_options_the_readme_gives_it() -> None:
     """The README tells how to serve on another port when 4573 is taken: make passes it on."""
     given = re.search(r"`make serve SERVE_ARGS='([^']+)'`", read(ROOT / "README.md"))
     assert given is not None
-    dry = subprocess.run(["make", "-n", "-o", "setup", "serve", "VENV=venv", f"SERVE_ARGS={given[1]}"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    alone = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under make test
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-o", "setup", "serve", "VENV=venv",
+                          f"SERVE_ARGS={given[1]}"], cwd=ROOT, capture_output=True, text=True, check=True, env=alone)
     assert dry.stdout.strip().splitlines() == [f"venv/bin/agiflow serve -c config.yaml {given[1]}"]
 
 
