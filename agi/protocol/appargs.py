@@ -94,9 +94,20 @@ def balanced(text: str) -> bool:
     return depth == {"(": 0, "[": 0} and text.count('"') % 2 == 0
 
 
+#: What makes Asterisk read more than commas: escapes, quotes and brackets.
+_GROUPING = re.compile(r'[\\"(\[]')
+
+
 def split(data: str, declared: int = UNLIMITED) -> list[str]:
     """The arguments an application that declares ``declared`` of them
     reads from ``data``, as ``AST_STANDARD_APP_ARGS`` (main/app.c) splits it."""
+    if _GROUPING.search(data) is None:  # the commas alone split it (most arguments: a tenth of the time)
+        return data.split(",", declared - 1) if data else []
+    return _parsed(data, declared)
+
+
+def _parsed(data: str, declared: int) -> list[str]:
+    """``split`` of a text with escapes, quotes or brackets, character by character."""
     args: list[str] = []
     state = {"(": 0, "[": 0, '"': 0}
     i, n, ended_on_comma = 0, len(data), False

@@ -110,3 +110,9 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+@given(st.text(alphabet=st.sampled_from(list(",)] |&^$ab=é")), max_size=30), st.sampled_from([1, 2, 3, 7, appargs.UNLIMITED]))
+def test_text_without_escapes_quotes_or_brackets_splits_at_its_commas_as_the_parser_reads_it(
+        data: str, declared: int) -> None:
+    assert appargs.split(data, declared) == appargs._parsed(data, declared)
