@@ -63,10 +63,13 @@ class _BoundedClientProtocol(HTTP11ClientProtocol):
     received = 0
 
     def dataReceived(self, bytes: bytes) -> None:
+        room = MAX_RESPONSE - self.received
         self.received += len(bytes)
         if self.received > MAX_RESPONSE:
-            assert self.transport is not None
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+            if room > 0:  # the answer's first MAX_RESPONSE bytes are read, however they were cut into reads
+                super().dataReceived(bytes[:room])
+            if self.transport is not None:
+                self.transport.abortConnection()  # type: ignore[attr-defined]
             return
         super().dataReceived(bytes)
 

@@ -95,6 +95,9 @@ class Crm:
                     self.wfile.write(b"HTTP/1.1 200 OK\r\n")
                     if self.path == "/endless-body":
                         self.wfile.write(b"Content-Type: text/plain\r\n\r\n")
+                    if self.path == "/endless-late-headers":  # the status read alone, then more than the cap at once
+                        time.sleep(0.3)
+                        self.wfile.write(b"Content-Type: text/plain\r\n\r\n" + line)
                     while written < 200 << 20:
                         self.wfile.write(line * (65536 // len(line)))
                         written += 65536
@@ -236,7 +239,8 @@ def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_me
     assert hook_details(server, uniqueid)["error"] == "no answer within 1s"
 
 
-@pytest.mark.parametrize("path, outcome", [("endless-body", "ok"), ("endless-headers", "failed")])
+@pytest.mark.parametrize("path, outcome", [("endless-body", "ok"), ("endless-late-headers", "ok"),
+                                           ("endless-headers", "failed")])
 def test_an_endpoint_whose_answer_never_ends_is_cut_early_and_does_not_grow_the_server(
         server: ServerProcess, crm: Crm, path: str, outcome: str) -> None:
     def resident_kb() -> int:
