@@ -89,6 +89,11 @@ def _schema_problem(path: Path) -> str | None:
     return None
 
 
+def _refused_as_newer(where: Database, found: int) -> str | None:
+    newer = newer_schema("the database", found)
+    return None if newer is None else f"the database {where}: {newer}: upgrade agiflow"
+
+
 def _newer_schema(path: Path) -> str | None:
     """A database that a newer agiflow wrote is not for this one to write
     (docs/database.md): the schema version, read without changing anything."""
@@ -99,7 +104,7 @@ def _newer_schema(path: Path) -> str | None:
             found = conn.execute("SELECT max(version) FROM agiflow_schema").fetchone()[0] or 0
     except sqlite3.Error as exc:
         return _open_problem(path, exc)
-    return newer_schema(path, int(found))
+    return _refused_as_newer(path, int(found))
 
 
 def _open_problem(path: Path, exc: sqlite3.Error) -> str:
@@ -139,7 +144,7 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
             with contextlib.closing(pg.connect(url)) as conn:  # not the migrations: a report starts sooner
                 has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
                 found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
-            return newer_schema(url, int(found[0] or 0) if found else 0)
+            return _refused_as_newer(url, int(found[0] or 0) if found else 0)
     except psycopg.Error as exc:
         return f"cannot use the database {url}: {pg.one_line(exc)}"
     return None

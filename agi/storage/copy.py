@@ -34,7 +34,7 @@ from agi.db.location import Database, PostgresUrl
 from agi.storage.copy_lists import copy_lists
 from agi.storage.copy_target import CopyTarget, read_chunks
 from agi.storage.migrations import upgrade, version
-from agi.storage.schema_version import SCHEMA_VERSION
+from agi.storage.schema_version import newer_schema
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,9 @@ def copy_all(source: Database, target: Database,
     if not isinstance(source, PostgresUrl) and not Path(source).is_file():
         raise CopyError(f"no database at {source}")
     found = version(source)
-    if found > SCHEMA_VERSION:
-        raise CopyError(f"{source} has schema version {found}, newer than this agiflow knows ({SCHEMA_VERSION}): "
-                        "its newer columns would be left behind; copy it with an agiflow of its version")
+    newer = newer_schema(source, found)
+    if newer:
+        raise CopyError(f"{newer}: its newer columns would be left behind; copy it with an agiflow of its version")
     upgrade(target)
     copied = Copied({}, {})
     with contextlib.closing(_open(source)) as reader, contextlib.closing(_open(target)) as writer:

@@ -28,7 +28,7 @@ from agi.lists import schema as list_schema
 from agi.storage import rollups
 from agi.storage.callbacks import CALLBACK_COLUMNS
 from agi.storage.cdr_schema import ensure_schema as ensure_cdr_schema
-from agi.storage.schema_version import SCHEMA_VERSION
+from agi.storage.schema_version import SCHEMA_VERSION, newer_schema
 from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_columns
 from agi.storage.supervisors import SUPERVISOR_TABLES
 from agi.vocabulary import CALL_COLUMNS, iso
@@ -172,9 +172,9 @@ def upgrade(database: Database, *, online_only: bool = False,
 
 
 def _pending(current: int, online_only: bool, where: str) -> list[Migration]:
-    if current > SCHEMA_VERSION:
-        raise SchemaError(f"{where} has schema version {current}, newer than this agiflow knows "
-                          f"({SCHEMA_VERSION}): upgrade agiflow")
+    newer = newer_schema(where, current)
+    if newer:
+        raise SchemaError(f"{newer}: upgrade agiflow")
     pending = [m for m in MIGRATIONS if m.version > current]
     offline = [m for m in pending if not m.online]
     if online_only and offline:

@@ -7,9 +7,10 @@ from __future__ import annotations
 SCHEMA_VERSION = 7
 
 
-def newer_schema(where: object, found: int) -> str | None:
-    """Why a database at schema version ``found`` is not for this agiflow, or None."""
+def newer_schema(what: object, found: int) -> str | None:
+    """``WHAT has schema version N, newer than this agiflow knows (M)`` when
+    ``found`` is newer than SCHEMA_VERSION, else None: every refusal of a
+    newer database says it so."""
     if found <= SCHEMA_VERSION:
         return None
-    return (f"the database {where}: the database has schema version {found}, newer than this agiflow "
-            f"knows ({SCHEMA_VERSION}): upgrade agiflow")
+    return f"{what} has schema version {found}, newer than this agiflow knows ({SCHEMA_VERSION})"
