@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from agi.db import postgres_sql as pgsql
+from agi.lists import schema as list_sql
 from agi.lists.numbers import ALL_LENGTHS
 from agi.storage.copy_target import CopyTarget, read_chunks
 
@@ -40,16 +42,23 @@ def copy_lists(reader: Any, source_pg: bool, into: CopyTarget, source_tables: di
 def _target_list(into: CopyTarget, name: str, created_at: str, updated_at: str) -> int:
     """The id of the target's list ``name``, created (empty) when missing."""
     conn = into.conn
-    row = conn.execute("SELECT id FROM number_lists WHERE name = ?", (name,)).fetchone()
+    row = conn.execute(list_sql.LIST_BY_NAME, (name,)).fetchone()
     if row is not None:
         return int(row[0])
     if into.postgres:
         with conn.raw.transaction():
-            list_id = conn.execute("INSERT INTO list_generations (name, created_at) VALUES (?, ?) RETURNING id",
-                                   (name, created_at)).fetchone()[0]
-            conn.execute("INSERT INTO number_lists (name, id, entries, prefix_lengths, created_at, updated_at) "
-                         "VALUES (?, ?, 0, 0, ?, ?)", (name, list_id, created_at, updated_at))
+            list_id = conn.execute(pgsql.NEW_ID, (name, created_at)).fetchone()[0]
+            conn.execute(list_sql.CREATE_LIST, (name, list_id, created_at, updated_at))
         return int(list_id)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        list_id = conn.execute(list_sql.NEW_ID, (name, created_at)).lastrowid
+        conn.execute(list_sql.CREATE_LIST, (name, list_id, created_at, updated_at))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(list_id)
     conn.execute("BEGIN IMMEDIATE")
     try:
         list_id = conn.execute("INSERT INTO list_generations (name, created_at) VALUES (?, ?)",
