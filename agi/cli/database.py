@@ -129,22 +129,26 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
     """Can the server be reached, and is its schema one this agiflow reads?
     A command that writes upgrades it (online migrations only)."""
-    import psycopg
+    if need in (Need.WRITE, Need.UPDATE):
+        import psycopg
 
-    from agi.db import postgres as pg
+        from agi.db import postgres as pg
+        from agi.storage.migrations import SchemaError, upgrade
+        try:
+            upgrade(url, online_only=True)
+        except SchemaError as exc:
+            return f"the database {url}: {exc}"
+        except psycopg.Error as exc:
+            return f"cannot use the database {url}: {pg.one_line(exc)}"
+        return None
+    # reachable, and not of a newer agiflow (what reads it checks the tables it reads); with
+    # agiflow's libpq client and without the migrations, so that a report starts sooner
+    from agi.db import libpq
+    from agi.db import postgres_sql as pgsql
     try:
-        if need in (Need.WRITE, Need.UPDATE):
-            from agi.storage.migrations import SchemaError, upgrade
-            try:
-                upgrade(url, online_only=True)
-            except SchemaError as exc:
-                return f"the database {url}: {exc}"
-        else:  # reachable, and not of a newer agiflow; what reads it checks the tables it reads
-            from agi.db import postgres_sql as pgsql
-            with contextlib.closing(pg.connect(url)) as conn:  # not the migrations: a report starts sooner
-                has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
-                found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
-            return _refused_as_newer(url, int(found[0] or 0) if found else 0)
-    except psycopg.Error as exc:
-        return f"cannot use the database {url}: {pg.one_line(exc)}"
-    return None
+        with contextlib.closing(libpq.open_connection(url, "agiflow")) as conn:
+            has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
+            found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
+    except libpq.PostgresError as exc:
+        return f"cannot use the database {url}: {exc}"
+    return _refused_as_newer(url, int(found[0] or 0) if found else 0)

@@ -3,7 +3,7 @@
 number list lookups and COPY imports, schedule overrides and callbacks.
 
 Statements are written with SQLite's parameters (``?``, ``:name``) like the
-SQLite ones beside each store, and translated by ``agi.db.postgres.pyformat``.
+SQLite ones beside each store, and translated by ``agi.db.postgres_params``.
 Text columns use the "C" collation: byte order, as SQLite compares text, so
 that ISO timestamps sort as time and lists as their keys.
 """

@@ -20,6 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agi.db import postgres as pg
+from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists.numbers import ALL_LENGTHS, Normaliser, probe_keys
@@ -111,7 +112,7 @@ class PostgresNumberLists:
             pool = self._connections()
             try:
                 with pool.connection(timeout=self.wait) as conn:
-                    return conn.execute(pg.pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
+                    return conn.execute(pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise

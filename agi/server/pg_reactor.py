@@ -31,12 +31,13 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IReadDescriptor, IWriteDescriptor
 
 from agi.db import postgres as pg
+from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.lists.pg_store import Match, PostgresNumberLists, parse_match
 from agi.server.database_threads import MAX_WAITING, THREADS, DatabaseThreads, ThreadedLists
 from agi.services import ListHit, ListUnavailable, Services
 
-_MATCH = pg.pyformat(pgsql.MATCH).replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
+_MATCH = pyformat(pgsql.MATCH).replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
 
 
 class ConnectionGone(Exception):

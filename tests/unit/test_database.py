@@ -16,7 +16,7 @@ from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl, parse_database, redacted
-from agi.db.postgres import pyformat
+from agi.db.postgres_params import pyformat
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.reports import run_report
