@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import select
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -74,8 +75,11 @@ _FUNCTIONS = (
     ("PQconnectdbParams", _P, [ctypes.POINTER(ctypes.c_char_p)] * 2 + [ctypes.c_int]),
     ("PQstatus", ctypes.c_int, [_P]), ("PQerrorMessage", ctypes.c_char_p, [_P]),
     ("PQfinish", None, [_P]), ("PQclear", None, [_P]),
-    ("PQexecParams", _P, [_P, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint),
-                          ctypes.POINTER(ctypes.c_char_p), _P, _P, ctypes.c_int]),
+    ("PQsendQueryParams", ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint),
+                                         ctypes.POINTER(ctypes.c_char_p), _P, _P, ctypes.c_int]),
+    ("PQisBusy", ctypes.c_int, [_P]), ("PQsocket", ctypes.c_int, [_P]), ("PQconsumeInput", ctypes.c_int, [_P]),
+    ("PQgetResult", _P, [_P]), ("PQgetCancel", _P, [_P]), ("PQfreeCancel", None, [_P]),
+    ("PQcancel", ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_int]),
     ("PQresultStatus", ctypes.c_int, [_P]), ("PQresultErrorMessage", ctypes.c_char_p, [_P]),
     ("PQntuples", ctypes.c_int, [_P]), ("PQnfields", ctypes.c_int, [_P]),
     ("PQfname", ctypes.c_char_p, [_P, ctypes.c_int]), ("PQftype", ctypes.c_uint, [_P, ctypes.c_int]),
@@ -172,9 +176,10 @@ class Connection:
             while batch := self._run(f"FETCH FORWARD {int(size)} FROM {self.CURSOR}", (), named):
                 yield batch
         finally:
-            if self._conn:
-                self._lib.PQclear(self._lib.PQexecParams(self._conn, f"CLOSE {self.CURSOR}".encode(), 0,
-                                                         None, None, None, None, 0))
+            try:
+                self._run(f"CLOSE {self.CURSOR}", (), named=False)
+            except PostgresError:
+                pass  # the connection or the transaction failed first: nothing left to free
 
     def close(self) -> None:
         if self._conn:
@@ -189,11 +194,43 @@ class Connection:
         sent = [_parameter(value) for value in values]
         oids = (ctypes.c_uint * len(sent))(*(oid for oid, _ in sent))
         texts = (ctypes.c_char_p * len(sent))(*(data for _, data in sent))
-        result = self._lib.PQexecParams(self._conn, text.encode(), len(sent), oids, texts, None, None, 0)
+        if not self._lib.PQsendQueryParams(self._conn, text.encode(), len(sent), oids, texts, None, None, 0):
+            raise PostgresError(_text(self._lib.PQerrorMessage(self._conn)) or "cannot send the statement")
+        result = self._answer()
         try:
             return self._rows(result, named)
         finally:
             self._lib.PQclear(result)
+
+    def _answer(self) -> int | None:
+        """The result of the statement sent, waited for in Python rather
+        than inside libpq, so that Ctrl-C stops a long report at once (and
+        asks the server to cancel the statement)."""
+        lib = self._lib
+        try:
+            while lib.PQisBusy(self._conn):
+                socket = lib.PQsocket(self._conn)
+                if socket < 0:
+                    break
+                select.select([socket], [], [])
+                if not lib.PQconsumeInput(self._conn):
+                    break  # the connection broke: the result says how
+        except BaseException:
+            self._cancel()
+            raise
+        first = None
+        while result := lib.PQgetResult(self._conn):
+            if first is None:
+                first = result
+            else:
+                lib.PQclear(result)
+        return first
+
+    def _cancel(self) -> None:
+        cancel = self._lib.PQgetCancel(self._conn)
+        if cancel:
+            self._lib.PQcancel(cancel, ctypes.create_string_buffer(256), 256)
+            self._lib.PQfreeCancel(cancel)
 
     def _rows(self, result: int | None, named: bool) -> list[Any]:
         lib = self._lib

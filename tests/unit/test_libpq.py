@@ -5,9 +5,15 @@ parameters under the URL's."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from decimal import Decimal
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -15,6 +21,7 @@ from agi.db import libpq
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 
+REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def conn(postgres_url: PostgresUrl) -> Iterator[libpq.Connection]:
@@ -117,3 +124,38 @@ def test_a_closed_connection_says_so(postgres_url: PostgresUrl) -> None:
     with pytest.raises(libpq.PostgresError, match="closed"):
         conn.execute("SELECT 1")
 
+
+
+CANCELLED = """
+import sys, time
+from agi.db import libpq
+from agi.db.location import PostgresUrl
+conn = libpq.open_connection(PostgresUrl(sys.argv[1]), "agiflow ctrl-c")
+print("ready", flush=True)
+try:
+    conn.execute("SELECT pg_sleep(60)")
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_long_statement_at_once_and_the_server_cancels_it(postgres_url: PostgresUrl,
+                                                                         conn: libpq.Connection) -> None:
+    process = subprocess.Popen([sys.executable, "-c", CANCELLED, postgres_url.url], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    running = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agiflow ctrl-c' AND state = 'active'"
+    _until(lambda: conn.execute(running).fetchone() == (1,))
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.stdout.readline() == "interrupted\n"
+    assert process.wait(timeout=20) == 0
+    assert time.monotonic() - started < 10  # not the statement's 60 s
+    _until(lambda: conn.execute(running).fetchone() == (0,))
+
+
+def _until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.05)
