@@ -306,3 +306,41 @@ def test_flows_that_goto_one_another_pass_when_one_can_end(tmp_path: Path) -> No
             goto: first
         """, "second.yaml")
     assert errors_of(first, second) == []
+
+
+LABELS = """\
+version: 1
+name: labels
+start: route
+steps:
+  route:
+    branch:
+      cases:
+        - {if: "call.caller == '1'", next: a, label: vip}
+        - {if: "call.caller == '2'", next: b, label: vip}
+        - {if: "call.caller == '3'", next: b, label: else}
+        - {if: "call.caller == '4'", next: b, label: hangup}
+      else: a
+  a:
+    play: hello-world
+  b:
+    split: {error: 50, other: 50}
+    on: {error: a, other: a}
+"""
+
+
+def test_a_label_that_takes_another_outcomes_name_is_an_error_with_its_line(tmp_path: Path) -> None:
+    """A second case labelled like the first (or like else) was silently
+    sent to the other's step, and a branch or split labelled hangup counted
+    the call as caller_hangup though no one hung up."""
+    path = write(tmp_path, LABELS)
+    assert errors_of(path) == [
+        f"{path}:6: step 'route': branch: label 'else' is taken: it names two outcomes of the step; "
+        "give it another label",
+        f"{path}:6: step 'route': branch: label 'hangup' is taken: every step may end with hangup "
+        "(the caller hung up); give it another label",
+        f"{path}:6: step 'route': branch: label 'vip' is taken: it names two outcomes of the step; "
+        "give it another label",
+        f"{path}:16: step 'b': split: label 'error' is taken: every step may end with error (the step failed); "
+        "give it another label",
+    ]
