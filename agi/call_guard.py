@@ -152,9 +152,10 @@ class CallGuard:
         self.checked: list[str] | None = None
         self.consent: bool | None = None
         self.recording_commands = 0
-        #: The file of the last MixMonitor sent, whichever step sent it, so
-        #: that a withdrawn consent can stop it; None before any.
-        self.mixmonitor_file: str | None = None
+        #: The files of the MixMonitors sent and not stopped, whichever step
+        #: sent them, so that a withdrawn consent stops every one
+        #: (StopMixMonitor without an id stops one MixMonitor of the channel).
+        self.mixmonitor_files: list[str] = []
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -192,7 +193,7 @@ class CallGuard:
         elif RECORDS in kinds:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
-                self.mixmonitor_file = (appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0]
+                self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:

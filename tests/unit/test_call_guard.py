@@ -352,6 +352,27 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_started(second: str, outc
     assert sent(result).index('EXEC "StopMixMonitor" ""') < sent(result).index('STREAM FILE "beep" ""')
 
 
+def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> None:
+    """The consent step's MixMonitor and an exec's both record the call;
+    StopMixMonitor without an id stops one MixMonitor of the channel
+    (app_mixmonitor.c), so a withdrawal sends it once for each: one alone
+    left the other recording after the caller declined."""
+    flows = unchecked(WITHDRAWN.replace("record: false", "record: true") % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"])
+    assert path(result) == ["first:accepted", "record:next", "second:declined", "bye:next"]
+    recording = result.call["recording"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", "MixMonitor", "StopMixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{recording}, {result.call['call_id']}.wav"
+    assert sent(result).index('STREAM FILE "beep" ""') > max(
+        i for i, c in enumerate(sent(result)) if c == 'EXEC "StopMixMonitor" ""')
+    again = call(unchecked(WITHDRAWN.replace("record: false", "record: true").replace(
+        "    on: {%s: bye}", "    on: {%s: third}\n  third:\n    consent: {policy: never}\n    on: {never: bye}")
+        % ("{notice: n, ask: q}", "declined")), "withdrawn", dtmf=["1", "2"])
+    assert [c.split('"')[1] for c in sent(again) if c.startswith("EXEC")].count("StopMixMonitor") == 2
+    assert "stopped_recording" not in details(again, "third")  # nothing was left to stop
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
