@@ -58,8 +58,13 @@ _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number
 #: in it must be one a do-not-call check of the call covered.
 _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0}
-#: A phone number in a destination: a run of 7 digits or more.
-_PHONE_NUMBER = re.compile(r"\d{7,}")
+#: A phone number in a destination: a run of 7 digits or more, which may be
+#: written with visual separators (``600-333-444``, ``(600) 333.444``): a
+#: trunk or carrier that drops them calls the number.
+_DIGIT_RUN = re.compile(r"\d(?:[-. ()]*\d)*")
+_MIN_NUMBER_DIGITS = 7
+#: A run that is an IPv4 address (a host, not a number).
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
@@ -225,7 +230,7 @@ class CallGuard:
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
             return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
                                               f"$[...], which no do-not-call check of this call can cover")
-        for number in _PHONE_NUMBER.findall(fields[position]):
+        for number in _phone_numbers(fields[position]):
             if not any(_same_number(number, checked) for checked in self.checked or ()):
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
                                                   f"check of this call covered; dial the number you checked")
@@ -235,6 +240,12 @@ class CallGuard:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+def _phone_numbers(destination: str) -> list[str]:
+    """The digits of each phone number ``destination`` calls."""
+    runs = (run for run in _DIGIT_RUN.findall(destination) if not _IPV4.fullmatch(run))
+    return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]
 
 
 def _same_number(a: str, b: str) -> bool:

@@ -186,6 +186,14 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/612345678@trunk&PJSIP/600111222@trunk", True),
     ("PJSIP/${CALLERID(num)}@trunk,30", True),  # with AGIEXECFULL=yes Asterisk builds the number
     ("PJSIP/$[${N} + 1]@trunk", True),
+    # visual separators: a trunk that drops them calls the number
+    ("PJSIP/612-345-678@trunk,30", False),
+    ("PJSIP/(612) 345.678@trunk", False),
+    ("PJSIP/600-111-222@trunk,30", True),
+    ("PJSIP/600.111.222@trunk", True),
+    ("PJSIP/+34 600 11 12 22@trunk", True),
+    ("PJSIP/trunk/sip:612345678@192.168.100.200:5060", False),  # the host's address is no number
+    ("PJSIP/trunk/sip:600111222@192.168.100.200", True),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
