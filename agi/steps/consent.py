@@ -194,9 +194,15 @@ class ConsentNode(Node):
         return played.key
 
     async def _start_recording(self, ctx: CallContext, found: Findings) -> None:
-        """MixMonitor on a path named after the call. A failure records no
-        file and is noted; the consent outcome stands."""
+        """MixMonitor on a path named after the call, unless a recording of
+        the call already runs. A failure records no file and is noted; the
+        consent outcome stands."""
         if not self.record:
+            return
+        running = ctx.channel.guard.mixmonitor_files
+        if running:  # an earlier consent's MixMonitor (or an exec's) still records the call: no second one
+            found.record(recording=ctx.recorded.get("recording") or running[0])
+            found.note(recording=running[0], already_recording=True)
             return
         settings = ctx.services.recordings
         problem = settings_problem(settings)
