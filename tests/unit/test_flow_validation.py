@@ -344,3 +344,14 @@ def test_a_label_that_takes_another_outcomes_name_is_an_error_with_its_line(tmp_
         f"{path}:16: step 'b': split: label 'error' is taken: every step may end with error (the step failed); "
         "give it another label",
     ]
+
+
+def test_a_menu_choice_longer_than_max_digits_is_an_error_with_its_line(tmp_path: Path) -> None:
+    """GET DATA returns after max_digits keys: a longer choice could never be
+    keyed, and its callers would hear the invalid prompt instead."""
+    path = write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}',
+                                        'choices: {"1": sales, "22": support}, max_digits: 1'))
+    assert errors_of(path) == [
+        f"{path}:6: step 'menu': menu.max_digits: choice '22' has 2 keys but max_digits is 1: it can never be keyed"]
+    assert errors_of(write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}',
+                                                  'choices: {"1": sales, "22": support}, max_digits: 2'))) == []
