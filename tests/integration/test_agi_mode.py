@@ -242,9 +242,9 @@ def test_invalid_flows_exit_1_naming_the_error(tmp_path: Path) -> None:
 
 def test_config_comes_from_agiflow_config_when_no_option_is_given(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    proc = subprocess.run([str(SCRIPT), "closed"], input=b"", capture_output=True, cwd=tmp_path,
-                          env={**os.environ, "AGIFLOW_CONFIG": str(config)}, timeout=DEADLINE)
-    # No environment on stdin: the call still runs, finds the pipe closed, and is recorded.
+    proc = subprocess.run([str(SCRIPT), "closed"], input=b"agi_uniqueid: 1795385106.9\n\n", capture_output=True,
+                          cwd=tmp_path, env={**os.environ, "AGIFLOW_CONFIG": str(config)}, timeout=DEADLINE)
+    # An environment, then no replies: the call runs, finds the pipe closed, and is recorded.
     assert proc.returncode == 0, proc.stderr.decode()
     calls, _ = read_cdr(tmp_path / "var/cdr.db")
     assert [c["flow"] for c in calls] == ["closed"]
