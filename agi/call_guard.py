@@ -56,8 +56,10 @@ CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", 
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: Applications and the argument (0-based) that names the channels they
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number
-#: in it must be one a do-not-call check of the call covered.
-_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0}
+#: in it must be one a do-not-call check of the call covered
+#: (ParkAndAnnounce dials its fourth to announce the parked call).
+_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0,
+                         "parkandannounce": 3}
 #: A phone number in a destination: a run of 7 digits or more, which may be
 #: written with visual separators (``600-333-444``, ``(600) 333.444``): a
 #: trunk or carrier that drops them calls the number.
@@ -91,7 +93,8 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
-    if name in HIDDEN_CODE_APPS or (name in CODE_OPTION_APPS and _runs_code(name, argument)):
+    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT)
+                                    and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
 
@@ -101,7 +104,7 @@ def _runs_code(name: str, argument: str) -> bool:
     """Whether ``name``'s options in ``argument`` run code on a channel
     (remembered: a flow sends the same few arguments call after call)."""
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
-    if any(_CODE_OPTION.search(field) for field in fields):
+    if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
     destination = _DESTINATION_ARGUMENT.get(name)
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():

@@ -204,6 +204,8 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Queue", "support")) is None
+    assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
 
 
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
@@ -491,6 +493,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
     ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
     ("Bridge", "PJSIP/201-00000001,x", set()),
+    # ParkAndAnnounce(lot,options,announce,dial) calls its dial argument to announce the parked call
+    ("ParkAndAnnounce", ",,PARKED,PJSIP/100", {"dials"}),
+    ("ParkAndAnnounce", ",r,agiflow/parked:PARKED,Local/ops@announce", {"dials", "hidden"}),
+    ("ParkAndAnnounce", "Local/lot,,PARKED,PJSIP/100", {"dials"}),  # the lot's name is no channel
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds
