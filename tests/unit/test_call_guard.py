@@ -238,7 +238,7 @@ def test_a_check_that_never_finishes_blocks_dials(lists: Services) -> None:
                       DIALER % "hangup:")
     result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
     assert path(result) == ["dnc:error", "call:error"]
-    assert "did not finish" in details(result, "call")["error"]
+    assert "a do-not-call check of this call said error" in details(result, "call")["error"]
 
 
 def test_a_later_check_that_says_clear_does_not_lift_the_block(lists: Services) -> None:
