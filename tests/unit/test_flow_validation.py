@@ -196,6 +196,38 @@ def test_yaml_on_and_yes_are_not_booleans(tmp_path: Path) -> None:
     assert flows.get("demo").steps["sales"].node.items[0].value == "yes"
 
 
+PREFIXES = """\
+version: 1
+name: prefixes
+params: {prefix: 0034, code: 012, at: 12:30, big: 1_000, hexy: 0x1F, n: 3, f: 1.5}
+start: tag
+steps:
+  tag:
+    set:
+      variables: {PREFIX: 0034, DIAL: "{{ params.prefix }}600111222"}
+      cdr: {prefix: 0034, opens: 12:30, n: 3}
+    next: bye
+  bye:
+    hangup: {cause: 017}
+"""
+
+
+def test_yaml_numbers_with_a_leading_zero_or_a_colon_are_text_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 read 0034 as octal (28) and 12:30 as base 60 (750): a
+    dialling prefix became another number. They are text as written; a
+    step option that wants a number refuses them with their line."""
+    path = write(tmp_path, PREFIXES)
+    assert errors_of(path) == [f"{path}:12: step 'bye': hangup: cause: '017' is not of type 'integer'"]
+    flows, errors = load_flows([write(tmp_path, PREFIXES.replace("cause: 017", "cause: 17"))])
+    assert errors == []
+    flow = flows.get("prefixes")
+    assert flow.params == {"prefix": "0034", "code": "012", "at": "12:30", "big": "1_000", "hexy": "0x1F",
+                           "n": "3", "f": "1.5"}
+    node = flow.steps["tag"].node
+    assert dict(node.variables)["PREFIX"] == "0034"
+    assert dict(node.cdr) == {"prefix": "0034", "opens": "12:30", "n": 3}
+
+
 def test_step_without_type_and_with_two_types(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    play: sales\n", "    play: sales\n    answer:\n")
                  .replace("  support:\n    play: support\n", "  support:\n"))
