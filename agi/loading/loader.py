@@ -25,7 +25,7 @@ from agi.steps import REGISTRY
 from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
-from agi.vocabulary import COMMON_OUTCOMES, INBOUND, NEXT
+from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
@@ -143,10 +143,20 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors,
     return Step(name=name, node=node, transitions=transitions, line=raw.line)
 
 
+#: What each outcome every step has means, for the error of a label that takes its name.
+_COMMON_MEANING = {HANGUP: "the caller hung up", ERROR: "the step failed"}
+
+
 def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) -> dict[str, str]:
     where = ["steps", name]
     prefix = f"step '{name}': "
-    outcomes = [*node.outcomes(), *COMMON_OUTCOMES]
+    own = node.outcomes()
+    outcomes = [*own, *COMMON_OUTCOMES]
+    for outcome in sorted({o for o in own if o in COMMON_OUTCOMES or own.count(o) > 1}):
+        why = (f"every step may end with {outcome} ({_COMMON_MEANING[outcome]})" if outcome in COMMON_OUTCOMES
+               else "it names two outcomes of the step")
+        errors.add(where + [node.type_name], f"{prefix}{node.type_name}: label '{outcome}' is taken: {why}; "
+                                              f"give it another label")
     transitions = dict(node.own_transitions())
     for outcome in transitions:
         errors.transition_paths[(name, outcome)] = where + [node.type_name]
