@@ -215,6 +215,25 @@ def test_answers_no_asterisk_gives_end_the_call_without_a_traceback_and_with_one
     assert not re.search(r"Traceback|flow crashed|outside its boundary", server.log(since))
 
 
+@pytest.mark.parametrize("reply", [b"200 result=0" + b" " * 65000 + b"x\n", b"200 result=0 (" + b" " * 65000 + b"x\n"],
+                         ids=["spaces-then-a-word", "spaces-in-data"])
+def test_a_reply_of_the_longest_line_holds_no_other_call(server: ServerProcess, reply: bytes) -> None:
+    """A 200 line of 65,000 spaces once held the server's only thread for
+    24 s: every other call waited."""
+    hostile = new_uniqueid()
+    held = HeldCall(server.port, simulated("support", hostile, support_caller()), "support", timeout=60)
+    held.hold_at(1)
+    held.sock.sendall(reply)
+    time.sleep(0.1)  # the line is read
+    other = new_uniqueid()
+    started = time.monotonic()
+    assert call(server, simulated("support", other, support_caller()), timeout=60).closed_by_server
+    assert time.monotonic() - started < 3
+    held.finish(held.next_command() or "")
+    for uniqueid in (hostile, other):
+        assert [row["status"] for row in finished_cdr(server.database, uniqueid)] == ["completed"]
+
+
 def rows_of(database: Database, uniqueid: str) -> list[tuple[Any, ...]]:
     sql = "SELECT status, caller_name, error FROM calls WHERE caller = ?"
     if isinstance(database, Path):
