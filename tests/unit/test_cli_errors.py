@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -75,6 +77,7 @@ BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
     "over 1 MB": _write(b"# a comment\n" * (1024 * 1024 // 12 + 1)),
     "a directory": Path.mkdir,
     "missing": lambda path: None,
+    "a named pipe no program writes to": os.mkfifo,  # once waited on for ever
 }
 
 
@@ -195,6 +198,22 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     assert said["aliases that stand for a billion values"] == (
         f"{config}:5: aliases repeat more than 10000 values; write the values out or use fewer aliases")
     assert said["missing"] == f"{config}:1: cannot read config: No such file or directory"
+    assert said["a named pipe no program writes to"] == (f"{config}:1: cannot read config: a named pipe that "
+                                                         "no program writes to")
+
+
+def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
+    config = project / "config.yaml"
+    os.mkfifo(config)
+
+    def write() -> None:  # waits in its open() until the command opens the pipe
+        with open(config, "w", encoding="utf-8") as pipe:
+            pipe.write("flows: flows\n")
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    time.sleep(0.2)
+    result = agiflow(["validate"], config)
+    assert result.exit_code == 0 and "flows valid" in result.output, result.output
 
 
 def test_commands_that_write_create_a_missing_database(project: Path) -> None:
