@@ -133,8 +133,18 @@ _RESULT_VALUE = re.compile(r"\S*")
 _ENDPOS = re.compile(r"-?\d+\n?")
 
 
-@lru_cache(maxsize=1024)  # Replies are immutable; the same few lines come back all day
+#: The longest line (or script) a cache keeps: a peer sending long lines that
+#: all differ once made 1,024 of each stay in memory (240 MB of replies).
+REMEMBERED_LENGTH = 512
+
+
 def parse_200(line: str) -> Reply:
+    """``_parse_200``; remembered for lines of at most REMEMBERED_LENGTH
+    characters (Replies are immutable; the same few lines come back all day)."""
+    return _parse_200_remembered(line) if len(line) <= REMEMBERED_LENGTH else _parse_200(line)
+
+
+def _parse_200(line: str) -> Reply:
     """Parse ``200 result=<v>[ (<data>)][ endpos=<n>]``.
 
     The data is raw and may itself contain parentheses, so it runs from the
@@ -163,6 +173,9 @@ def parse_200(line: str) -> Reply:
     return Reply(code=200, result=result, data=data, endpos=_number(endpos), text=body)
 
 
+_parse_200_remembered = lru_cache(maxsize=1024)(_parse_200)
+
+
 def _number(text: str | None) -> int | None:
     """``endpos`` as a number; None when absent or too long for ``int``
     (Python refuses more than 4,300 digits: no Asterisk sends them)."""
@@ -172,13 +185,19 @@ def _number(text: str | None) -> int | None:
         return None
 
 
-@lru_cache(maxsize=1024)
 def parse_200_line(raw: bytes) -> Reply:
     """``parse_200`` of one raw ``200 ...`` line as it comes off the wire,
     with its line ending, decoded as every line is (invalid UTF-8 and NUL
     become U+FFFD); remembered like ``parse_200``."""
+    return _parse_200_line_remembered(raw) if len(raw) <= REMEMBERED_LENGTH else _parse_200_line(raw)
+
+
+def _parse_200_line(raw: bytes) -> Reply:
     text = raw[:-1].removesuffix(b"\r").decode("utf-8", errors="replace")
     return parse_200(text.replace("\x00", "\ufffd") if "\x00" in text else text)  # as decode_line does
+
+
+_parse_200_line_remembered = lru_cache(maxsize=1024)(_parse_200_line)
 
 
 def whole_200_reply(segment: bytes, max_line: int) -> Reply | None:

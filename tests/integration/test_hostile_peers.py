@@ -134,6 +134,27 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     assert resident_kb(server) - before < 10_000
 
 
+def test_calls_with_long_scripts_and_replies_that_all_differ_leave_no_memory_behind(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The server remembered the last 1,024 scripts and 200 lines it read,
+    whatever their length: 150 such calls held 200 MB once they had ended."""
+    process = start_server(tmp_path, workers=1)
+    servers.append(process)
+    lines = SimulatedAsterisk(make_environment("support", uniqueid="1")).env_lines("support")
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+
+    def calls(count: int, offset: int) -> None:
+        for n in range(offset, offset + count):
+            query = b"&".join(b"k%d=%d" % (key, n) for key in range(6000))
+            sent = environment.replace(b"agi_network_script: support", b"agi_network_script: support?" + query)
+            reply = b"200 result=0 (" + b"%06d" % n * 10000 + b")\n"
+            assert converse(process.port, sent, lambda line, k, first=reply: first if k == 1 else b"200 result=0\n")
+    calls(20, 0)  # every cache and allocator pool in use
+    before = resident_kb(process)
+    calls(150, 20)
+    assert resident_kb(process) - before < 40_000
+
+
 # -- numbers no Asterisk sends ---------------------------------------------------------
 
 HUGE = b"9" * 5000  # past the 4,300 digits Python's int() reads
