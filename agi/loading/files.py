@@ -46,7 +46,7 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if regular_only and not stat.S_ISREG(mode):
-            raise NotAFile(f"not a file but {_kind(mode)}")
+            raise NotAFile(f"not a file but {file_kind(mode)}")
         head = _pipe_head(fd, limit + 1) if stat.S_ISFIFO(mode) else b""
         os.set_blocking(fd, True)
         data = head + stream.read(limit + 1 - len(head))
@@ -71,7 +71,7 @@ def _pipe_head(fd: int, size: int) -> bytes:
     raise NotAFile("a named pipe that no program writes to")
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     """What a path that is no regular file is, in a few words."""
     if stat.S_ISFIFO(mode):
         return "a named pipe"

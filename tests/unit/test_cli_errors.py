@@ -103,6 +103,8 @@ BROKEN_DATABASES: dict[str, Callable[[Path], None]] = {
     "a directory": Path.mkdir,
     "a SQLite file of another program": _foreign,
     "a SQLite file whose tables have agiflow's names": _same_names,
+    "a named pipe": os.mkfifo,  # once held every command for ever
+    "a link to a device": lambda path: path.symlink_to("/dev/zero"),
 }
 
 
@@ -178,6 +180,9 @@ def test_messages_say_what_is_wrong_with_the_database(project: Path) -> None:
     assert "is a directory, not a database file" in said["a directory"]
     assert "not agiflow's: it has none of agiflow's tables (it has 'customers')" in said["a SQLite file of another program"]
     assert "not agiflow's: its table 'calls' has other columns" in said["a SQLite file whose tables have agiflow's names"]
+    assert said["a named pipe"] == (f"error: the database {database} is a named pipe, not a database file "
+                                    "(check 'database' in the config)")
+    assert said["a link to a device"].startswith(f"error: the database {database} is a device, not a database file")
 
 
 def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
