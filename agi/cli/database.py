@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agi.db.location import Database, PostgresUrl
-from agi.loading.files import file_kind
+from agi.wording import file_kind
 from agi.storage.schema_version import newer_schema
 
 #: The columns of agiflow's tables that every version has. A table of one

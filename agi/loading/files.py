@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agi.loading.versions import content_version
+from agi.wording import file_kind
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 
 FLOW_SUFFIXES = (".yaml", ".yml")
@@ -69,17 +70,6 @@ def _pipe_head(fd: int, size: int) -> bytes:
             return head
         time.sleep(0.1)
     raise NotAFile("a named pipe that no program writes to")
-
-
-def file_kind(mode: int) -> str:
-    """What a path that is no regular file is, in a few words."""
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "no regular file"
 
 
 class NotUtf8(ValueError):

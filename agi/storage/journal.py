@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from agi.loading.files import file_kind
+from agi.wording import file_kind
 
 log = logging.getLogger("agiflow.cdr")
 
