@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agi.db.location import Database, PostgresUrl
+from agi.wording import file_kind
 from agi.storage.schema_version import newer_schema
 
 #: The columns of agiflow's tables that every version has. A table of one
@@ -55,6 +56,9 @@ def database_problem(path: Database, need: Need) -> str | None:
         return f"the database {path} is a directory, not a database file (check 'database' in the config)"
     if not path.exists():
         return f"the database {path} does not exist" if need in (Need.READ, Need.UPDATE) else None
+    if not path.is_file():  # opened, a named pipe held every command for ever
+        return f"the database {path} is {file_kind(path.stat().st_mode)}, not a database file " \
+               "(check 'database' in the config)"
     if not os.access(path, os.R_OK):
         return f"the database {path} cannot be read (permission denied)"
     problem = _schema_problem(path)

@@ -1,8 +1,10 @@
 """A flow author sees every mistake at once, each with its file and line."""
 from __future__ import annotations
 
+import os
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,39 @@ def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_pat
     assert errors_of(path) == []
     path.write_text(GOOD + "#" + "x" * (256 * 1024 - len(GOOD) - 1) + "\n")
     assert errors_of(path) == [f"{path}:1: flow file larger than 262144 bytes; split it into several flows (goto)"]
+
+
+def _broken_link(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.yaml")
+
+
+def _link_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(("make", "error"), [
+    (_broken_link, "a symbolic link to {folder}/gone.yaml, which cannot be read"),
+    (_link_loop, "a symbolic link to second.yaml, which cannot be read"),
+    (os.mkfifo, "cannot read flow file: not a file but a named pipe"),
+    (_device, "cannot read flow file: not a file but a device"),
+], ids=["broken-link", "link-to-itself", "named-pipe", "device"])
+def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
+        tmp_path: Path, make: Callable[[Path], None], error: str) -> None:
+    """Once such a file was left out without a word (a reload dropped its
+    flow, and its calls ended unknown_flow), a named pipe given by name was
+    waited on for ever, and a link to itself was a traceback."""
+    write(tmp_path, GOOD)
+    second = tmp_path / "second.yaml"
+    make(second)
+    (tmp_path / ".#second.yaml").symlink_to("root@host.4242:1733500000")  # an editor's lock: no flow
+    started = time.monotonic()
+    assert errors_of(tmp_path) == [f"{second}:1: {error.format(folder=tmp_path)}"]
+    assert errors_of(second) == [f"{second}:1: {error.format(folder=tmp_path)}"]
+    assert time.monotonic() - started < 1
 
 
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
