@@ -40,7 +40,7 @@ from agi.loading.library import FlowLibrary
 from agi.log_output import ACCEPT_TROUBLE, FLUSH_INTERVAL, RateLimitedLines, flush_batched
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
-from agi.server.pg_reactor import ReactorLists, lookups_on_the_reactor
+from agi.server.pg_reactor import lookups_on_the_reactor, reactor_lists
 from agi.metered import MeteredCdr
 from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
@@ -278,7 +278,7 @@ class DatabaseThreadsService(Service):
     def __init__(self, threads: DatabaseThreads, lists: Any = None) -> None:
         self.setName("database-threads")
         self.threads = threads
-        self.lists = lists if isinstance(lists, ReactorLists) else None
+        self.lists = reactor_lists(lists)
 
     def startService(self) -> None:
         super().startService()
