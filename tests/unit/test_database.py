@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -536,6 +537,33 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
     config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
         load_config(config)
+
+
+@pytest.mark.parametrize("setting", ["postgressql://agiflow@db1/agiflow", "postgresql+psycopg://agiflow@db1/agiflow",
+                                     "mysql://agiflow@db1/agiflow"])
+def test_a_url_of_another_scheme_is_a_config_error_not_a_sqlite_file_of_that_name(
+        tmp_path: Path, setting: str) -> None:
+    """Once taken as a path: a node whose URL was misspelt wrote its CDRs to a
+    file of its own and read no shared list."""
+    from agi.config import ConfigError, load_config
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: flows\ndatabase: {setting}\n", encoding="utf-8")
+    scheme = setting.split("://")[0]
+    with pytest.raises(ConfigError, match=rf"config.yaml:2: database: {re.escape(scheme)}:// is not a database"):
+        load_config(config)
+    assert parse_database("sqlite:///tmp/a.db") == Path("/tmp/a.db")
+
+
+def test_db_commands_refuse_a_url_of_another_scheme_and_create_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.db").touch()
+    for args in (["db", "upgrade", "--database", "mysql://db1/agiflow"],
+                 ["db", "copy", "--from", "a.db", "--to", "mysql://db1/agiflow"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code in (1, 2) and "mysql:// is not a database agiflow can use" in result.output, \
+            result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
 
 
 @pytest.mark.parametrize("url", [
