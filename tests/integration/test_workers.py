@@ -93,6 +93,18 @@ def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
         assert any("agiflow/closed-v2" in c for c in result.commands), "a worker kept the old flow"
 
 
+def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """At a reload every worker once repeated the supervisor's warnings."""
+    process = fleet(tmp_path, servers, watch_interval=0)
+    since = process.mark()
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_for_log(r"agiflow\.server: all 2 workers serve the new flows", since=since)
+    process.stop()
+    warnings = [line for line in process.lines if "number list 'robinson' (used by campaign) does not exist" in line]
+    assert len(warnings) == 2 and not any("(worker" in line for line in warnings), warnings
+
+
 def test_sigterm_drains_the_calls_of_every_worker_then_the_supervisor_exits_0(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)
