@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -215,6 +216,31 @@ def test_damaged_journal_lines_are_skipped_and_every_whole_operation_around_them
     assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [("a", "interrupted"), ("b", "completed")]
     assert caplog.text.count("skipping a line that is not an operation") == len(damaged)
     assert path.read_text(encoding="utf-8") == ""
+
+
+def test_operations_kept_in_the_journal_at_a_shutdown_are_not_said_to_fill_the_queue(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A server stopped while its first write hung (a frozen database) once
+    logged 'CDR queue full (10000 operations)' for the 3 it kept; a full
+    queue is said once, when it fills."""
+    from agi.storage.cdr_waiting import Waiting
+    from agi.storage.journal import Journal
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.open()
+    waiting = Waiting(journal, 10, in_trouble=lambda: False, remind=lambda why: None)
+    for i in range(3):
+        waiting.put(("insert_call", row(f"c{i}")))
+    with caplog.at_level(logging.WARNING, logger="agiflow.cdr"):
+        assert waiting.keep_for_next_start()
+    assert "queue full" not in caplog.text and "3 CDR operations kept in the journal" in caplog.text
+    caplog.clear()
+    full = Waiting(Journal(tmp_path / "full.jsonl"), 2, in_trouble=lambda: False, remind=lambda why: None)
+    assert full.journal is not None
+    full.journal.open()
+    with caplog.at_level(logging.WARNING, logger="agiflow.cdr"):
+        for i in range(5):
+            full.put(("insert_call", row(f"f{i}")))
+    assert caplog.text.count("CDR queue full (2 operations)") == 1 and full.journal.lines == 3
 
 
 def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: Path,
