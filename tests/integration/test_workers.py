@@ -171,6 +171,28 @@ def test_a_worker_started_again_runs_with_the_config_its_supervisor_read_even_if
         assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
 
 
+def test_a_worker_that_cannot_use_the_database_says_so_in_the_log_in_its_format(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A worker started again while the database could not be used printed
+    'error: ...' outside the log: no worker named, not JSON."""
+    config = write_config(tmp_path, workers=2, node=NODE, watch_interval=0)
+    config.write_text(json.dumps({**json.loads(config.read_text(encoding="utf-8")), "log_format": "json"}),
+                      encoding="utf-8")
+    process = ServerProcess(config)
+    servers.append(process)
+    process.wait_listening()
+    since = process.mark()
+    process.database.rename(tmp_path / "moved.db")
+    process.database.mkdir()  # the database is now a directory
+    os.kill(worker_pid(process, 1), signal.SIGKILL)
+    refused = process.wait_for_log(r"not starting: the database .* is a directory", since=since)
+    line = json.loads(refused.string)
+    assert line["worker"] == 1 and line["level"] == "ERROR" and line["logger"] == "agiflow.server"
+    process.wait_for_log(r"worker 1 exited with status 1", since=since)
+    for text in process.lines[since:]:
+        json.loads(text)  # every line is one JSON object
+
+
 def test_one_worker_writes_what_the_journals_of_an_earlier_run_with_workers_hold(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """A node that ran with workers while the database was down, started
