@@ -47,13 +47,18 @@ class Need(Enum):
     WRITE = "write"  # created (with its folder) when missing, else it must be writable
 
 
+#: Ends the problems that a wrong ``database`` setting may cause; left out
+#: for a database named on the command line.
+CONFIG_HINT = "(check 'database' in the config)"
+
+
 def database_problem(path: Database, need: Need) -> str | None:
     """Why the database at ``path`` cannot serve a command that needs it
     (``need``), as one sentence naming the file; None when it can."""
     if isinstance(path, PostgresUrl):
         return _postgres_problem(path, need)
     if path.is_dir():
-        return f"the database {path} is a directory, not a database file (check 'database' in the config)"
+        return f"the database {path} is a directory, not a database file {CONFIG_HINT}"
     if not path.exists():
         return f"the database {path} does not exist" if need in (Need.READ, Need.UPDATE) else None
     if not path.is_file():  # opened, a named pipe held every command for ever
@@ -85,7 +90,7 @@ def _schema_problem(path: Path) -> str | None:
         return _open_problem(path, exc)
     if wrong:
         return (f"the database {path} is not agiflow's: its table {wrong[0]!r} has other columns "
-                f"(check 'database' in the config)")
+                f"{CONFIG_HINT}")
     own = [name for name in tables if not name.startswith(_SQLITE_TABLES)]
     if own and not any(name in AGIFLOW_TABLES for name in own):
         shown = ", ".join(map(repr, own[:3])) + (", ..." if len(own) > 3 else "")

@@ -83,6 +83,10 @@ def add_column(table: str, column: str, kind: type) -> str:
 TABLE_COLUMNS = ("SELECT table_name, column_name FROM information_schema.columns "
                  "WHERE table_schema = current_schema()")
 TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+#: What tells one agiflow database from another whatever URL reached it: the
+#: server (its start, to the microsecond), the database and the schema.
+IDENTITY = ("SELECT pg_postmaster_start_time()::text, "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())::text, current_schema()")
 
 # -- number lists ------------------------------------------------------------------
 

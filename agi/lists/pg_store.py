@@ -14,6 +14,7 @@ so that do-not-call checks fail closed.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Generator, Iterable
 
 import psycopg
@@ -55,6 +56,7 @@ class PostgresNumberLists:
         self.statement_timeout_ms = statement_timeout_ms
         self._normaliser: Normaliser | None = None
         self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
         self._prefix_lengths: dict[str, int] = {}
 
     @property
@@ -120,10 +122,11 @@ class PostgresNumberLists:
         return None
 
     def _connections(self) -> ConnectionPool:
-        if self._pool is None:
-            self._pool = pg.pool(self.url, size=self.threads, timeout=self.wait,
-                                 statement_timeout_ms=self.statement_timeout_ms, name="lists")
-        return self._pool
+        with self._pool_lock:  # threads looking up at once open one pool, not one each
+            if self._pool is None:
+                self._pool = pg.pool(self.url, size=self.threads, timeout=self.wait,
+                                     statement_timeout_ms=self.statement_timeout_ms, name="lists")
+            return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

@@ -185,6 +185,18 @@ def test_messages_say_what_is_wrong_with_the_database(project: Path) -> None:
     assert said["a link to a device"].startswith(f"error: the database {database} is a device, not a database file")
 
 
+@pytest.mark.parametrize("args", [["db", "upgrade", "--database"], ["db", "rollups", "--database"],
+                                  ["report", "summary", "--db"], ["report", "import-queue-log", "queue_log", "--db"]],
+                         ids=lambda args: " ".join(args[:2]))
+def test_a_database_named_on_the_command_line_is_not_blamed_on_the_config(project: Path, args: list[str]) -> None:
+    """`--database DIR` said '(check 'database' in the config)', which named no such thing."""
+    (project / "queue_log").write_text("", encoding="utf-8")
+    (project / "not-a-db").mkdir()
+    config = config_with_database(project)
+    line = assert_one_line_error(agiflow([*args, str(project / "not-a-db")], config))
+    assert line == f"error: the database {project / 'not-a-db'} is a directory, not a database file", line
+
+
 def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     config = project / "config.yaml"
     said = {}
