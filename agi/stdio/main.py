@@ -12,6 +12,8 @@ dialplan takes its fallback; 2 for a wrong command line.
 """
 from __future__ import annotations
 
+from agi.stdio import early_hangup  # first: a SIGHUP while the rest imports is noted, not fatal
+
 import argparse
 import logging
 import os
@@ -120,6 +122,8 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         return 1
     env = environment(agi.env, flow, args)
     transport = StdioTransport(agi)
+    if early_hangup.seen():  # the caller hung up before pyst2 took SIGHUP over
+        transport.hangup_seen = True
     stop_on_signals(transport)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback,
                                linkedid=config.log_format == "json")

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from support.agi_process import (AGI_BIN, DEADLINE, REPO, SCRIPT, env_lines, process_environment, read_cdr, run_agi, write, write_config)
+from support.agi_process import (AGI_BIN, DEADLINE, REPO, SCRIPT, env_lines, process_environment, read_cdr, read_lines,
+                                 run_agi, write, write_config)
 
 from agi.storage.cdr_direct import DirectCdr
 from agi.channel import DEAD_CHANNEL_COMMANDS, ConnectionClosed
@@ -117,6 +119,36 @@ def test_asterisk_closing_the_pipes_mid_call_leaves_a_finished_cdr(tmp_path: Pat
     assert proc.wait(timeout=DEADLINE) == 0
     calls, _ = read_cdr(tmp_path / "var/cdr.db")
     assert calls[0]["status"] == "caller_hangup" and calls[0]["ended_at"]
+
+
+def test_a_caller_who_hangs_up_while_the_process_starts_still_gets_a_cdr_row(tmp_path: Path) -> None:
+    """Asterisk sends SIGHUP as soon as the caller hangs up, also while the
+    process is still starting: here while it reads its config (a FIFO the
+    test holds open), before pyst2 has installed its handler."""
+    text = write_config(tmp_path).read_text(encoding="utf-8")
+    config = tmp_path / "fifo.yaml"
+    os.mkfifo(config)
+    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.12", arg_1="support"),
+                            CallerScript(hangup_during=0, sounds=EverySound()), variables={"AGISIGHUP": "no"})
+    proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        with open(config, "w", encoding="utf-8") as fifo:  # returns once the process opened it
+            proc.send_signal(signal.SIGHUP)
+            fifo.write(text)
+        write(proc, env_lines(sim))
+        assert proc.stdout is not None
+        for line in read_lines(proc.stdout, time.monotonic() + DEADLINE):
+            write(proc, sim.handle(line))
+        proc.wait(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    [call], _ = read_cdr(tmp_path / "var/cdr.db")
+    assert (call["status"], call["path"]) == ("caller_hangup", "answer:hangup")
+    assert sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
