@@ -65,4 +65,5 @@ SCENARIOS = {
     "closed": Scenario("closed", STEPS_CALLER % 17),
     "dnc-error": Scenario("e2e_dnc_error", STEPS_CALLER % 18),
     "direct": Scenario("e2e_direct", STEPS_CALLER % 19),
+    "rerecord": Scenario("e2e_rerecord", STEPS_CALLER % 20),
 }
