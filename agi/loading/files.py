@@ -98,14 +98,14 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     ``*.tests.yaml`` left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and _flow_entry(p)
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
-            files.setdefault(_resolved(file), file)
+            files.setdefault(resolved(file), file)
     return list(files.values())
 
 
-def _resolved(path: Path) -> Path:
+def resolved(path: Path) -> Path:
     """``path`` with its links followed; as it is written for a link that
     leads to itself (then reported when it is read)."""
     try:
@@ -114,9 +114,9 @@ def _resolved(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def _flow_entry(path: Path) -> bool:
-    """A folder's entry read as a flow file: a file, and anything else with
-    a flow's name that is no folder (a broken link, a named pipe), which
+def listed_entry(path: Path) -> bool:
+    """A folder's entry read as a flow (or flow test) file: a file, and
+    anything else with such a name that is no folder (a broken link, a named pipe), which
     is then reported, not left out: once, a flow whose file became a
     broken link was dropped at the next reload without a word, and its
     calls ended ``unknown_flow``. Hidden entries that are no file (an
