@@ -5,8 +5,9 @@ timeout, TCP keepalives and ``tcp_user_timeout`` (a dead server or network
 is noticed in seconds, not hours), ``application_name`` and, for the
 server's reads, a ``statement_timeout``. Statements are written once with
 SQLite's parameters (``?`` and ``:name``) and translated
-(agi/db/postgres_params.py), so shared SQL is one text. ``trouble`` tells a server or network problem (retry later)
-from a bad statement or row (never worth retrying).
+(agi/db/postgres_params.py), so shared SQL is one text. ``trouble`` tells
+a server or network problem (retry later) from a bad statement or row
+(never worth retrying).
 """
 from __future__ import annotations
 

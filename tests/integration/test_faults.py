@@ -263,9 +263,12 @@ def test_flow_reloads_valid_and_invalid_under_load_drop_no_call(
         thread.start()
     try:
         for n in range(9):
+            since = process.mark()
             replace_file(flow, versions[n % 3])
             if n % 2:
                 process.proc.send_signal(signal.SIGHUP)
+            if n % 3 == 1:  # the broken version is seen, however slow the machine, before it is replaced
+                process.wait_for_log("flows not reloaded", since=since)
             time.sleep(0.15)
     finally:
         stop.set()
@@ -300,7 +303,7 @@ def test_flow_files_nested_too_deeply_too_large_or_with_huge_numbers_are_reporte
         replace_file(flow, text)
         process.wait_for_log(error, since=since)
         process.wait_for_log("every worker keeps the flows it serves", since=since)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 30  # a 60 MB file held it for 90 s; well under on a loaded machine
         uniqueid = new_uniqueid()
         result = call(process, simulated("support", uniqueid, support_caller()))
         assert result.closed_by_server and not result.timed_out, result
