@@ -70,7 +70,8 @@ def hours(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[datetime,
     ``interval60`` counts, each a local start with the offset of its calls
     (``start`` is that key as UTC). A label is ``09:00``, an hour whose wall
     times happen twice (a DST change) ``02:00+02``/``02:00+01`` (marked),
-    and a midnight of a report over several days its date (marked). Where
+    and the first hour of each day after the first of a report over several
+    days its date (marked): its midnight, or 01:00 where the clocks skip it. Where
     the clocks change by half an hour (Lord Howe Island), an hour's wall
     start is not a whole hour of real time from the one before, so the
     hours are found by looking every quarter hour, the shortest span a zone
@@ -86,13 +87,15 @@ def hours(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[datetime,
         twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
         seen = found.get(start)
         found[start] = (wall, local, twice or (seen is not None and seen[2]))
+    day = first.date()
     for start, (wall, local, twice) in found.items():
         if twice:
             yield start, f"{wall:%H:00}{offset_text(local)}", True
-        elif several_days and wall.hour == 0:
+        elif several_days and (wall.hour == 0 or wall.date() != day):  # 01:00 where the clocks skip midnight
             yield start, wall.date().isoformat(), True
         else:
             yield start, f"{wall:%H:00}", False
+        day = wall.date()
 
 
 def _looks(low: datetime, high: datetime) -> Iterator[datetime]:

@@ -182,6 +182,15 @@ def test_the_filter_line_names_every_filter_and_json_keeps_the_moment_to_the_mil
     assert json.loads(out)["filters"]["until"] == "2025-03-10T10:00:00.250Z"
 
 
+def test_a_group_the_table_shows_as_a_dash_is_null_in_json_and_empty_in_csv(database: Path) -> None:
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--width", "0")
+    assert [line.split()[0] for line in out.splitlines()[5:7]] == ["support-premium", "-"]
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--format", "json")
+    assert [row["key"] for row in json.loads(out)["rows"]] == ["support-premium", None]
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--format", "csv")
+    assert [row[0] for row in csv.reader(io.StringIO(out))][1:] == ["support-premium", ""]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--since", "last tuesday"], "is not a date"),
     (["--until", "2025-02-30"], "day is out of range"),

@@ -129,3 +129,10 @@ def test_where_the_clocks_change_by_half_an_hour_every_hour_keeps_its_calls(data
         assert len(chart.labels) == (25 if day == "2025-04-06" else 24)  # 24.5 and 23.5 hours of real time
         waits = {c.title: c for c in report.charts}["Average speed of answer (ASA) per hour"].series[0].values
         assert [v for v in waits if v is not None] == [10.0] * len(expected)
+
+
+def test_where_the_clocks_skip_midnight_the_first_hour_of_the_day_is_labelled_with_its_date() -> None:
+    santiago, _ = zone("America/Santiago")  # 7 September 2025: 00:00 (-04:00) becomes 01:00 (-03:00)
+    two_days = labels("2025-09-06 04:00:00", "2025-09-08 03:00:00", santiago)
+    assert two_days[0] == "2025-09-06" and "2025-09-07" in two_days
+    assert two_days[two_days.index("2025-09-07") - 1] == "23:00" and len(two_days) == 47
