@@ -137,7 +137,15 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
     import psycopg
 
     from agi.db import postgres as pg
+    from agi.db import postgres_sql as pgsql
     try:
+        with contextlib.closing(pg.connect(url)) as conn:
+            columns: dict[str, set[str]] = {}
+            for table, column in conn.execute(pgsql.TABLE_COLUMNS):
+                columns.setdefault(table, set()).add(column)
+        wrong = sorted(name for name in columns if name in AGIFLOW_TABLES and not AGIFLOW_TABLES[name] <= columns[name])
+        if wrong:  # another program's table: never upgraded, written or read as agiflow's
+            return f"the database {url} is not agiflow's: its table {wrong[0]!r} has other columns {CONFIG_HINT}"
         if need in (Need.WRITE, Need.UPDATE):
             from agi.storage.migrations import SchemaError, upgrade
             try:
@@ -145,7 +153,6 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
             except SchemaError as exc:
                 return f"the database {url}: {exc}"
         else:  # reachable, and not of a newer agiflow; what reads it checks the tables it reads
-            from agi.db import postgres_sql as pgsql
             with contextlib.closing(pg.connect(url)) as conn:  # not the migrations: a report starts sooner
                 has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
                 found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
