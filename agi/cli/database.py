@@ -136,28 +136,34 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 
 def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
-    """Can the server be reached, and is its schema one this agiflow reads?
-    A command that writes upgrades it (online migrations only)."""
-    if need in (Need.WRITE, Need.UPDATE):
-        import psycopg
-
-        from agi.db import postgres as pg
-        from agi.storage.migrations import SchemaError, upgrade
-        try:
-            upgrade(url, online_only=True)
-        except SchemaError as exc:
-            return f"the database {url}: {exc}"
-        except psycopg.Error as exc:
-            return f"cannot use the database {url}: {pg.one_line(exc)}"
-        return None
-    # reachable, and not of a newer agiflow (what reads it checks the tables it reads); with
-    # agiflow's libpq client and without the migrations, so that a report starts sooner
+    """Can the server be reached, are agiflow's tables there agiflow's, and
+    is its schema one this agiflow reads? Read with agiflow's libpq client
+    (neither psycopg nor the migrations: a report starts sooner); a command
+    that writes then upgrades it (online migrations only)."""
     from agi.db import libpq
     from agi.db import postgres_sql as pgsql
     try:
         with contextlib.closing(libpq.open_connection(url, "agiflow")) as conn:
+            columns: dict[str, set[str]] = {}
+            for table, column in conn.execute(pgsql.TABLE_COLUMNS):
+                columns.setdefault(table, set()).add(column)
             has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
             found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
     except libpq.PostgresError as exc:
         return f"cannot use the database {url}: {exc}"
-    return _refused_as_newer(url, int(found[0] or 0) if found else 0)
+    wrong = sorted(name for name in columns if name in AGIFLOW_TABLES and not AGIFLOW_TABLES[name] <= columns[name])
+    if wrong:  # another program's table: never upgraded, written or read as agiflow's
+        return f"the database {url} is not agiflow's: its table {wrong[0]!r} has other columns {CONFIG_HINT}"
+    if need not in (Need.WRITE, Need.UPDATE):  # what reads it checks the tables it reads
+        return _refused_as_newer(url, int(found[0] or 0) if found else 0)
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import SchemaError, upgrade
+    try:
+        upgrade(url, online_only=True)
+    except SchemaError as exc:
+        return f"the database {url}: {exc}"
+    except psycopg.Error as exc:
+        return f"cannot use the database {url}: {pg.one_line(exc)}"
+    return None

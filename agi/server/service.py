@@ -37,7 +37,8 @@ from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
-from agi.log_output import ACCEPT_TROUBLE, FLUSH_INTERVAL, RateLimitedLines, flush_batched
+from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
+                            flush_batched)
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.pg_reactor import lookups_on_the_reactor, reactor_lists
@@ -67,10 +68,13 @@ GC_THRESHOLDS = (20_000, 50, 100)
 
 def limit_accept_trouble() -> None:
     """Twisted logs three lines for each connection it cannot accept once
-    every file descriptor is taken: of each kind, 10, then one a minute."""
+    every file descriptor is taken: of each kind, 10, then one a minute.
+    Its lines about each port it opens and closes are left out."""
     twisted_log = logging.getLogger("twisted")
     if not any(isinstance(f, RateLimitedLines) for f in twisted_log.filters):
         twisted_log.addFilter(RateLimitedLines(ACCEPT_TROUBLE))
+    if not any(isinstance(f, DroppedLines) for f in twisted_log.filters):
+        twisted_log.addFilter(DroppedLines(LISTENER_LINES))
 
 
 def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None) -> int:

@@ -105,6 +105,21 @@ def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
     assert len(warnings) == 2 and not any("(worker" in line for line in warnings), warnings
 
 
+def test_the_log_has_only_the_documented_loggers_and_no_line_per_port_opened_or_closed(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Twisted's 'QuietSite starting on 9573', 'FastAGIFactory starting on
+    4573' and '(TCP Port 4573 Closed)' came under a logger docs/server.md
+    does not name, once per worker and port."""
+    process = fleet(tmp_path, servers, watch_interval=0, metrics={"port": 0})
+    assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+    process.stop()
+    loggers = {re.match(r"\S+ \S+ \S+ ([\w.]+)", line).group(1): line  # type: ignore[union-attr]
+               for line in process.lines if re.match(r"\d{4}-\d\d-\d\d ", line)}
+    assert set(loggers) <= {"agiflow.server", "agiflow.flows", "agiflow.call", "agiflow.cdr", "twisted"}, loggers
+    twisted = [line for line in process.lines if " twisted" in line]
+    assert twisted and all(line.endswith("Main loop terminated.") for line in twisted), twisted
+
+
 def test_sigterm_drains_the_calls_of_every_worker_then_the_supervisor_exits_0(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
+from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,6 +196,27 @@ def test_a_database_named_on_the_command_line_is_not_blamed_on_the_config(projec
     config = config_with_database(project)
     line = assert_one_line_error(agiflow([*args, str(project / "not-a-db")], config))
     assert line == f"error: the database {project / 'not-a-db'} is a directory, not a database file", line
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade", "--database", "{url}"], ["db", "copy", "--from", "{url}", "--to",
+                                  "sqlite:copy.db"], ["lists", "add", "vip", "600111222"], ["lists", "show"],
+                                  ["report", "calls"]], ids=lambda args: " ".join(args[:2]))
+def test_a_postgresql_database_of_another_program_is_one_line_and_left_alone(
+        project: Path, postgres_url: PostgresUrl, args: list[str]) -> None:
+    """A table named calls with other columns failed half-way through the
+    first migration ('column "started_at" does not exist'), and db copy
+    read it as agiflow's."""
+    import psycopg
+    with psycopg.connect(postgres_url.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE calls (x integer)")
+    config = config_with_database(project, postgres_url.url)
+    given = [arg.format(url=postgres_url.url) for arg in args]
+    line = assert_one_line_error(CliRunner().invoke(cli, given) if args[1] == "copy" else agiflow(given, config))
+    assert line.endswith("is not agiflow's: its table 'calls' has other columns"
+                         + ("" if args[0] == "db" else " (check 'database' in the config)")), line
+    with psycopg.connect(postgres_url.url, autocommit=True) as conn:
+        assert [row[0] for row in conn.execute(pgsql.TABLES)] == ["calls"]
+    assert not (project / "copy.db").exists()
 
 
 def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
