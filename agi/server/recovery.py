@@ -11,6 +11,7 @@ import psycopg
 
 from agi.config import Config
 from agi.server.worker import worker_journals
+from agi.storage.cdr_starts import starts_path
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.journal import JournalError
 from agi.storage.migrations import SchemaError
@@ -38,11 +39,13 @@ def open_store(config: Config, node: str | None, worker: int | None = None) -> C
 
 def replay_worker_journals(config: Config, node: str) -> bool:
     """Write the CDR operations every worker of an earlier run left in its
-    journal, each journal then marking that worker's calls interrupted, before
+    journal (and the calls it started but had not written), each journal then marking that worker's calls interrupted, before
     the node marks the rest (the rows a journal holds must be written first).
     False, logged, when a journal cannot be written: not starting."""
     for index, path in worker_journals(config.journal):
-        if path.stat().st_size and not recovered(replace(config, journal=path), node, index):
+        starts = starts_path(path)
+        left = path.stat().st_size or (starts.exists() and starts.stat().st_size)
+        if left and not recovered(replace(config, journal=path), node, index):
             return False
     return True
 

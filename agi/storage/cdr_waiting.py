@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
+from agi.storage.cdr_starts import CallStarts
 from agi.storage.journal import Journal
 
 log = logging.getLogger("agiflow.cdr")
@@ -27,6 +28,8 @@ class Waiting:
     def __init__(self, journal: Journal | None, max_queue: int, *, in_trouble: Callable[[], bool],
                  remind: Callable[[str], None]) -> None:
         self.journal = journal
+        #: Beside the journal, the first rows of the calls in memory (agi/storage/cdr_starts.py).
+        self.starts = CallStarts(journal.path) if journal is not None else None
         self.max_queue = max_queue
         self.in_trouble = in_trouble  # the last write failed
         self.remind = remind  # logs a trouble (and makes it the writer's)
@@ -60,7 +63,18 @@ class Waiting:
                     log.warning("CDR queue full (%d operations): the next go to the journal %s until the "
                                 "database takes them", self.max_queue, journal.path)
             else:
+                if operation[0] == "insert_call" and self.starts is not None:
+                    self.starts.record(operation)
                 self.memory.append(operation)
+
+    def forget_starts(self) -> None:
+        """The writer has written (or journaled) everything it took: when
+        nothing new waits in memory, the calls' first rows are all safe."""
+        if self.starts is None or not self.starts.recorded:
+            return
+        with self._route_lock:
+            if not self.memory and not self.in_flight:
+                self.starts.clear()
 
     def to_journal(self, operations: list[Operation]) -> bool:
         """Append to the journal (after the operations held back because it
@@ -162,6 +176,9 @@ class Waiting:
         return self.close_journal()
 
     def close_journal(self) -> bool:
+        if self.starts is not None:  # what it recorded is written, or in the journal
+            self.starts.clear()
+            self.starts.close()
         if self.journal is not None:
             if self.journal.active:
                 log.warning("%d CDR operations kept in the journal %s: the next start writes them",

@@ -121,12 +121,31 @@ class CdrStore:
             conn = self._replay_journal(None, retry=False)
             if conn is not None and conn is not _GAVE_UP:
                 conn.close()
+        self._write_left_starts()
         conn = connections.writer_connector(self.database, self.busy_timeout)(self.path)
         connections.prepare_writer(conn, self.busy_timeout)
         try:
             return mark_interrupted(conn, iso(self.clock()) or "", node, worker)
         finally:
             conn.close()
+
+    def _write_left_starts(self) -> None:
+        """Write the first rows of the calls a previous run started and was
+        killed before writing (agi/storage/cdr_starts.py); a database error
+        is raised (not starting). Marked interrupted next, as its other calls."""
+        starts = self.waiting.starts
+        left = starts.open() if starts is not None else []
+        if starts is None or not starts.recorded:
+            return
+        if left:
+            log.warning("writing the rows of %d calls a previous run started but had not written (%s)",
+                        len(left), starts.path)
+        conn = None
+        for first in range(0, len(left), self.batch_size):
+            conn = self._write_until_done(conn, left[first:first + self.batch_size], journaled=True, retry=False)
+        if conn is not None and conn is not _GAVE_UP:
+            conn.close()
+        starts.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
@@ -218,6 +237,8 @@ class CdrStore:
                 self._wake.clear()
                 while self.waiting.memory and conn is not _GAVE_UP:
                     conn = self._write_until_done(conn, self.waiting.take_batch(self.batch_size))
+                if conn is not _GAVE_UP:
+                    self.waiting.forget_starts()
                 if conn is not _GAVE_UP and self.waiting.journal_waiting():
                     conn = self._replay_journal(conn)
                 if conn is _GAVE_UP:

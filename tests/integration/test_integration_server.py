@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import socket
 import struct
 import subprocess
@@ -403,6 +404,42 @@ def test_calls_cut_by_a_killed_server_are_marked_interrupted_by_the_next_one(
     assert row["status"] == "interrupted"
     assert row["ended_at"]
     second.wait_for_log(r"marked 1 calls? .*interrupted")
+
+
+def test_calls_whose_rows_were_not_yet_written_when_the_server_was_killed_get_them_from_the_next_one(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The writer could not write yet (another process holds the database
+    locked: it waits, and nothing is in the journal) when the server is
+    killed: the calls' first rows, kept beside the journal as they started,
+    are written by the next start and marked interrupted. They were lost."""
+    first = start_server(tmp_path)
+    servers.append(first)
+    uniqueids = [new_uniqueid() for _ in range(3)]
+    locker = sqlite3.connect(first.database, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    calls = [HeldCall(first.port, simulated("support", u, support_caller()), "support") for u in uniqueids]
+    try:
+        for held in calls:
+            held.hold_at(3)
+        first.proc.kill()
+        first.wait_exit()
+    finally:
+        for held in calls:
+            held.close()
+        locker.execute("ROLLBACK")
+        locker.close()
+
+    second = ServerProcess(first.config)
+    servers.append(second)
+    second.wait_listening()
+    for uniqueid in uniqueids:
+        [row] = call_rows(second.database, uniqueid)
+        assert row["status"] == "interrupted" and row["ended_at"], row
+    second.wait_for_log(r"writing the rows of \d+ calls? a previous run started")
+    written = re.findall(r"writing the rows of (\d+) calls? a previous run started", second.log())
+    assert sum(map(int, written)) == 3  # each worker its own
+    kept = list(tmp_path.glob("*.starts"))
+    assert kept and all(path.stat().st_size == 0 for path in kept)  # emptied once written
 
 
 def test_sigterm_cuts_a_call_still_running_at_drain_timeout_and_its_cdr_says_interrupted(

@@ -1,0 +1,66 @@
+"""The calls' first rows kept beside the journal (agi/storage/cdr_starts.py):
+recorded as calls start, emptied once the writer has written them, written
+by the next start when a killed process left them."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agi.storage.cdr_starts import CallStarts, starts_path
+from agi.storage.cdr_writer import CdrStore
+from agi.storage.journal import JournalError
+
+
+def _row(n: int) -> dict[str, object]:
+    return {"id": f"k{n}", "call_id": f"17000000{n}.1", "started_at": "2025-03-10T09:00:00.000Z",
+            "status": "in_progress", "flow": "support"}
+
+
+def test_rows_recorded_are_read_back_by_the_next_open_and_a_line_cut_by_the_kill_is_left_out(tmp_path: Path) -> None:
+    starts = CallStarts(tmp_path / "journal.jsonl")
+    assert starts.open() == []
+    for n in range(3):
+        starts.record(("insert_call", _row(n)))
+    starts.close()
+    with open(starts_path(tmp_path / "journal.jsonl"), "ab") as file:
+        file.write(b'["insert_call",{"id":"half')  # the kill cut this one
+    again = CallStarts(tmp_path / "journal.jsonl")
+    assert again.open() == [("insert_call", _row(n)) for n in range(3)]
+    again.clear()
+    assert starts_path(tmp_path / "journal.jsonl").stat().st_size == 0
+
+
+def test_a_starts_file_that_is_no_file_stops_the_start(tmp_path: Path) -> None:
+    os.mkfifo(starts_path(tmp_path / "journal.jsonl"))
+    with pytest.raises(JournalError, match="named pipe"):
+        CallStarts(tmp_path / "journal.jsonl").open()
+
+
+def test_the_writer_empties_the_file_once_it_wrote_the_rows_and_a_new_start_writes_what_a_kill_left(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    store = CdrStore(tmp_path / "cdr.db", journal=journal)
+    store.open()
+    store.call_started(_row(1))
+    assert starts_path(journal).stat().st_size > 0  # kept until written
+    store.start()
+    store.close()
+    assert starts_path(journal).stat().st_size == 0
+
+    killed = CdrStore(tmp_path / "cdr.db", journal=journal)  # its writer never runs: as if killed at once
+    killed.open()
+    killed.call_started(_row(2))
+    killed.call_started(_row(3))
+    # no close: the process died here
+
+    after = CdrStore(tmp_path / "cdr.db", journal=journal)
+    assert after.open() == 2  # k2 and k3 written, then marked interrupted (k1 was, by the killed run)
+    rows = after.waiting.starts
+    assert rows is not None and rows.recorded == 0
+    after.close()
+    with sqlite3.connect(tmp_path / "cdr.db") as conn:
+        found = dict(conn.execute("SELECT id, status FROM calls ORDER BY id").fetchall())
+    assert found == {"k1": "interrupted", "k2": "interrupted", "k3": "interrupted"}
