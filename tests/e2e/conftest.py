@@ -59,7 +59,8 @@ def hangups_and_keypad(run: Runner) -> None:
     callback request keyed on the phone, and the shipped dialplan with
     agiflow down."""
     scripts = ("callback-keys", "consent-silent", "consent-gone", "consent-withdrawn", "consent-early",
-               "input-gone", "voicemail-gone", "plain-gone", "plain-early", "down-inbound", "down-campaign")
+               "input-gone", "voicemail-gone", "plain-gone", "plain-early", "plain-quiet",
+               "down-inbound", "down-campaign")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -74,6 +74,7 @@ SCENARIOS = {
     "plain-gone": Scenario("stdio-e2e_after_hangup", STEPS_CALLER % 26),
     "plain-early": Scenario("stdio-e2e_plain", STEPS_CALLER % 27),
     "consent-early": Scenario("e2e_consent_early", STEPS_CALLER % 28),
+    "plain-quiet": Scenario("quiet-e2e_after_hangup", STEPS_CALLER % 31),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

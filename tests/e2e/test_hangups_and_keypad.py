@@ -131,6 +131,17 @@ def test_plain_agi_after_a_hangup_goes_on_with_the_dead_channel_commands_and_exi
     assert any(f"LAB-AFTER-HANGUP {call.cdr['call_id']}" in line for line in call_log(lab, "plain-gone"))
 
 
+def test_plain_agi_without_sighup_takes_a_prompt_cut_by_the_hangup_for_a_hangup_not_a_missing_sound(
+        lab: Lab) -> None:
+    """With AGISIGHUP=no Asterisk signals nothing: the -1 of the menu's
+    GET DATA is told from a missing prompt by a command a dead channel refuses."""
+    call = lab.calls["plain-quiet"]
+    assert call.path == ["menu:hangup", "note:next", "log:next", "sorry:hangup"]
+    details = call.details("menu")
+    assert "failed_sounds" not in details and details["timeouts"] == 0, details
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("caller_hangup", "caller_hangup")
+
+
 def test_plain_agi_writes_the_cdr_of_a_caller_who_hangs_up_while_it_starts(lab: Lab) -> None:
     """Asterisk sends SIGHUP as soon as the caller hangs up, also while the
     process is still importing agiflow and loading its flows."""
