@@ -56,10 +56,17 @@ CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", 
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: Applications and the argument (0-based) that names the channels they
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number
-#: in it must be one a do-not-call check of the call covered.
-_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0}
-#: A phone number in a destination: a run of 7 digits or more.
-_PHONE_NUMBER = re.compile(r"\d{7,}")
+#: in it must be one a do-not-call check of the call covered
+#: (ParkAndAnnounce dials its fourth to announce the parked call).
+_DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0,
+                         "parkandannounce": 3}
+#: A phone number in a destination: a run of 7 digits or more, which may be
+#: written with visual separators (``600-333-444``, ``(600) 333.444``): a
+#: trunk or carrier that drops them calls the number.
+_DIGIT_RUN = re.compile(r"\d(?:[-. ()]*\d)*")
+_MIN_NUMBER_DIGITS = 7
+#: A run that is an IPv4 address (a host, not a number).
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
@@ -86,7 +93,8 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
-    if name in HIDDEN_CODE_APPS or (name in CODE_OPTION_APPS and _runs_code(name, argument)):
+    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT)
+                                    and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
 
@@ -96,7 +104,7 @@ def _runs_code(name: str, argument: str) -> bool:
     """Whether ``name``'s options in ``argument`` run code on a channel
     (remembered: a flow sends the same few arguments call after call)."""
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
-    if any(_CODE_OPTION.search(field) for field in fields):
+    if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
     destination = _DESTINATION_ARGUMENT.get(name)
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
@@ -152,9 +160,10 @@ class CallGuard:
         self.checked: list[str] | None = None
         self.consent: bool | None = None
         self.recording_commands = 0
-        #: The file of the last MixMonitor sent, whichever step sent it, so
-        #: that a withdrawn consent can stop it; None before any.
-        self.mixmonitor_file: str | None = None
+        #: The files of the MixMonitors sent and not stopped, whichever step
+        #: sent them, so that a withdrawn consent stops every one
+        #: (StopMixMonitor without an id stops one MixMonitor of the channel).
+        self.mixmonitor_files: list[str] = []
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -192,7 +201,7 @@ class CallGuard:
         elif RECORDS in kinds:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
-                self.mixmonitor_file = (appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0]
+                self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
@@ -224,7 +233,7 @@ class CallGuard:
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
             return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
                                               f"$[...], which no do-not-call check of this call can cover")
-        for number in _PHONE_NUMBER.findall(fields[position]):
+        for number in _phone_numbers(fields[position]):
             if not any(_same_number(number, checked) for checked in self.checked or ()):
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
                                                   f"check of this call covered; dial the number you checked")
@@ -234,6 +243,12 @@ class CallGuard:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+def _phone_numbers(destination: str) -> list[str]:
+    """The digits of each phone number ``destination`` calls."""
+    runs = (run for run in _DIGIT_RUN.findall(destination) if not _IPV4.fullmatch(run))
+    return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]
 
 
 def _same_number(a: str, b: str) -> bool:

@@ -26,6 +26,10 @@ from agi.yamlschema import obj
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
 LOG_FORMATS = ("text", "json")
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.+-]+$"}
+#: A dialplan priority: a number from 1, or a label (SET PRIORITY refuses 0,
+#: and a label with a space or a comma names none).
+_PRIORITY = {"anyOf": [{"type": "integer", "minimum": 1},
+                       {"type": "string", "pattern": r"^(?:[1-9][0-9]*|[A-Za-z_][A-Za-z0-9_.+-]*)$"}]}
 #: The most worker processes ``server.workers`` may ask for.
 MAX_WORKERS = 256
 #: The shortest ``server.watch_interval`` other than 0 (1e-9 kept a core 60 % busy).
@@ -46,7 +50,7 @@ SCHEMA: dict[str, Any] = obj({
         "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
         "node": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/-]{1,64}$"},
         "fallback": obj({"context": _NAME, "extension": _NAME,
-                         "priority": {"type": ["string", "integer"]}}, ("context",)),
+                         "priority": _PRIORITY}, ("context",)),
         "metrics": obj({"host": {"type": "string", "minLength": 1},
                         "port": {"type": "integer", "minimum": 0, "maximum": 65535},
                         "allow_remote": {"type": "boolean"}}),
@@ -219,6 +223,7 @@ _EXPECTED = {
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
     ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
     ("server", "watch_interval"): f"0 (SIGHUP only) or at least {MIN_WATCH_INTERVAL} seconds",
+    ("server", "fallback", "priority"): "a priority from 1 or a priority label (letters, digits, '_', '.', '+', '-')",
 }
 
 

@@ -251,6 +251,22 @@ class RateLimitedWarnings:
 ACCEPT_TROUBLE = re.compile(r"EMFILE|Could not accept new connection")
 
 
+#: Twisted's lines about each listening port it opens and closes: agiflow's
+#: own (``listening on``, ``metrics and health on``, ``shutting down``) say it.
+LISTENER_LINES = re.compile(r"^\S+ starting on \d+$|^\(\S+ Port \d+ Closed\)$")
+
+
+class DroppedLines(logging.Filter):
+    """Drops the records whose whole message ``pattern`` matches."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self.pattern = pattern
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.match(record.getMessage())
+
+
 class RateLimitedLines(logging.Filter):
     """Of the records whose message ``pattern`` finds, logs the first
     ``burst`` of each kind (the message without its parenthesised details,

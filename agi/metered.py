@@ -7,6 +7,7 @@ wraps its own with them when the metrics listener is on
 """
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
@@ -102,18 +103,33 @@ class MeteredLists:
         self.metrics = metrics
 
     def match(self, list_name: str, number: str) -> ListHit | None | Awaitable[ListHit | None]:
-        """The inner store's answer, counted. The stores answer at once (the
-        server runs PostgreSQL lookups, metered, in its database threads)."""
+        """The inner store's answer, counted when it is known: at once, or
+        when an awaitable answer arrives (the server's PostgreSQL lookups,
+        sent from its reactor)."""
         try:
-            hit = self.inner.match(list_name, number)
-        except ListUnavailable:
-            self.metrics.list_checked(list_name, LIST_ERROR)
+            answer = self.inner.match(list_name, number)
+        except (ListUnavailable, ValueError) as exc:
+            self._failed(list_name, exc)
             raise
-        except ValueError:
-            self.metrics.list_checked(list_name, LIST_INVALID_NUMBER)
+        if inspect.isawaitable(answer):
+            return self._counted(list_name, answer)
+        self._found(list_name, answer)
+        return answer
+
+    async def _counted(self, list_name: str, answer: Awaitable[ListHit | None]) -> ListHit | None:
+        try:
+            hit = await answer
+        except (ListUnavailable, ValueError) as exc:
+            self._failed(list_name, exc)
             raise
-        self.metrics.list_checked(list_name, LIST_MISS if hit is None else LIST_HIT)
+        self._found(list_name, hit)
         return hit
+
+    def _found(self, list_name: str, hit: ListHit | None) -> None:
+        self.metrics.list_checked(list_name, LIST_MISS if hit is None else LIST_HIT)
+
+    def _failed(self, list_name: str, exc: Exception) -> None:
+        self.metrics.list_checked(list_name, LIST_ERROR if isinstance(exc, ListUnavailable) else LIST_INVALID_NUMBER)
 
 
 class MeteredWebhooks:

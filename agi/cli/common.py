@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
 import click
 
-from agi.cli.database import Need, database_problem
+from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, parse_database
 
 if TYPE_CHECKING:
@@ -119,16 +119,19 @@ def get_database(config_path: str | None, need: Need, path: str | Path | Databas
     (``path`` when given), checked for what the command needs: a missing,
     unreadable or foreign database is one line and exit 1."""
     config = get_config(config_path, text)
-    return config, checked_database(parse_database(path) if path is not None else config.database, need)
+    if path is not None:
+        return config, checked_database(parse_database(path), need, configured=False)
+    return config, checked_database(config.database, need)
 
 
-def checked_database(database: Database, need: Need) -> Database:
+def checked_database(database: Database, need: Need, configured: bool = True) -> Database:
     """``database``, once it is known to serve a command that needs it so
-    (else one line and exit 1); errors later name it too."""
+    (else one line and exit 1); errors later name it too. One named on the
+    command line (not ``configured``) is not blamed on the config."""
     click.get_current_context().meta[_DATABASE_KEY] = database
     problem = database_problem(database, need)
     if problem:
-        raise CliError(problem)
+        raise CliError(problem if configured else problem.replace(f" {CONFIG_HINT}", ""))
     return database
 
 

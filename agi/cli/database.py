@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agi.db.location import Database, PostgresUrl
+from agi.wording import file_kind
 from agi.storage.schema_version import newer_schema
 
 #: The columns of agiflow's tables that every version has. A table of one
@@ -46,15 +47,23 @@ class Need(Enum):
     WRITE = "write"  # created (with its folder) when missing, else it must be writable
 
 
+#: Ends the problems that a wrong ``database`` setting may cause; left out
+#: for a database named on the command line.
+CONFIG_HINT = "(check 'database' in the config)"
+
+
 def database_problem(path: Database, need: Need) -> str | None:
     """Why the database at ``path`` cannot serve a command that needs it
     (``need``), as one sentence naming the file; None when it can."""
     if isinstance(path, PostgresUrl):
         return _postgres_problem(path, need)
     if path.is_dir():
-        return f"the database {path} is a directory, not a database file (check 'database' in the config)"
+        return f"the database {path} is a directory, not a database file {CONFIG_HINT}"
     if not path.exists():
         return f"the database {path} does not exist" if need in (Need.READ, Need.UPDATE) else None
+    if not path.is_file():  # opened, a named pipe held every command for ever
+        return f"the database {path} is {file_kind(path.stat().st_mode)}, not a database file " \
+               "(check 'database' in the config)"
     if not os.access(path, os.R_OK):
         return f"the database {path} cannot be read (permission denied)"
     problem = _schema_problem(path)
@@ -81,7 +90,7 @@ def _schema_problem(path: Path) -> str | None:
         return _open_problem(path, exc)
     if wrong:
         return (f"the database {path} is not agiflow's: its table {wrong[0]!r} has other columns "
-                f"(check 'database' in the config)")
+                f"{CONFIG_HINT}")
     own = [name for name in tables if not name.startswith(_SQLITE_TABLES)]
     if own and not any(name in AGIFLOW_TABLES for name in own):
         shown = ", ".join(map(repr, own[:3])) + (", ..." if len(own) > 3 else "")
@@ -127,24 +136,34 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 
 def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
-    """Can the server be reached, and is its schema one this agiflow reads?
-    A command that writes upgrades it (online migrations only)."""
+    """Can the server be reached, are agiflow's tables there agiflow's, and
+    is its schema one this agiflow reads? Read with agiflow's libpq client
+    (neither psycopg nor the migrations: a report starts sooner); a command
+    that writes then upgrades it (online migrations only)."""
+    from agi.db import libpq
+    from agi.db import postgres_sql as pgsql
+    try:
+        with contextlib.closing(libpq.open_connection(url, "agiflow")) as conn:
+            columns: dict[str, set[str]] = {}
+            for table, column in conn.execute(pgsql.TABLE_COLUMNS):
+                columns.setdefault(table, set()).add(column)
+            has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
+            found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
+    except libpq.PostgresError as exc:
+        return f"cannot use the database {url}: {exc}"
+    wrong = sorted(name for name in columns if name in AGIFLOW_TABLES and not AGIFLOW_TABLES[name] <= columns[name])
+    if wrong:  # another program's table: never upgraded, written or read as agiflow's
+        return f"the database {url} is not agiflow's: its table {wrong[0]!r} has other columns {CONFIG_HINT}"
+    if need not in (Need.WRITE, Need.UPDATE):  # what reads it checks the tables it reads
+        return _refused_as_newer(url, int(found[0] or 0) if found else 0)
     import psycopg
 
     from agi.db import postgres as pg
+    from agi.storage.migrations import SchemaError, upgrade
     try:
-        if need in (Need.WRITE, Need.UPDATE):
-            from agi.storage.migrations import SchemaError, upgrade
-            try:
-                upgrade(url, online_only=True)
-            except SchemaError as exc:
-                return f"the database {url}: {exc}"
-        else:  # reachable, and not of a newer agiflow; what reads it checks the tables it reads
-            from agi.db import postgres_sql as pgsql
-            with contextlib.closing(pg.connect(url)) as conn:  # not the migrations: a report starts sooner
-                has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
-                found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
-            return _refused_as_newer(url, int(found[0] or 0) if found else 0)
+        upgrade(url, online_only=True)
+    except SchemaError as exc:
+        return f"the database {url}: {exc}"
     except psycopg.Error as exc:
         return f"cannot use the database {url}: {pg.one_line(exc)}"
     return None

@@ -8,7 +8,7 @@ import click
 
 from agi.wording import counted
 from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
-from agi.cli.database import Need, database_problem
+from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SchemaError, check_current, upgrade, version
@@ -40,7 +40,8 @@ def upgrade_command(config_path: str | None, database: Database | None) -> None:
     target = database if database is not None else get_config(config_path).database
     # a folder, random bytes or another program's file is one line, never changed; a PostgreSQL
     # server is only reached here (Need.READ), since the online upgrade of Need.WRITE is this command's job
-    checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.WRITE)
+    checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.WRITE,
+                     configured=database is None)
     before = version(target)
     try:
         applied = upgrade(target)
@@ -99,7 +100,8 @@ def rollups_command(config_path: str | None, database: Database | None, rebuild:
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(database if database is not None else config.database, Need.UPDATE)
+    target = checked_database(database if database is not None else config.database, Need.UPDATE,
+                              configured=database is None)
     try:
         check_current(target)
     except SchemaError as exc:
@@ -122,5 +124,5 @@ def _usable(database: Database, need: Need, option: str) -> Database:
     naming the option and the database, exit 1)."""
     problem = database_problem(database, need)
     if problem:
-        raise CliError(f"{option}: " + problem.replace(" (check 'database' in the config)", ""))
+        raise CliError(f"{option}: " + problem.replace(f" {CONFIG_HINT}", ""))
     return database

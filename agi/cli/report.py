@@ -107,7 +107,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     filters = Filters(since, until, tuple(common["flows"]), common["caller"], tz, tz_name,
                       tuple(common["flow_versions"]), config.default_region)
     database = checked_database(common["database"] if common["database"] is not None else config.database,
-                                Need.READ)
+                                Need.READ, configured=common["database"] is None)
     fmt, output = common["fmt"], common["output"]
     if kind in MEASURED:
         options["thresholds"] = config.reports.thresholds

@@ -1,6 +1,7 @@
 """``agiflow serve``."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -8,7 +9,8 @@ from typing import Callable
 
 import click
 
-from agi.cli.common import DEFAULT_CONFIG, config_option, get_database, setup_logging
+from agi.cli.common import (DEFAULT_CONFIG, CliError, checked_database, config_option, get_config, get_database,
+                            setup_logging)
 from agi.cli.database import Need
 from agi.config import MAX_WORKERS, worker_count
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
@@ -43,16 +45,12 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if config_path is None and Path(DEFAULT_CONFIG).exists():
         config_path = DEFAULT_CONFIG
     text = config_snapshot(config_path, worker_index)
+    if worker_index is not None:
+        sys.exit(run_worker(config_path, text, port, worker_index))
     config, _ = get_database(config_path, Need.WRITE, text=text)  # checked before the log starts: one line, exit 1
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
     count = workers or worker_count(config.server)
-    if worker_index is not None:
-        from agi.server.service import serve as run_server
-        from agi.server.worker import WorkerRole
-
-        setup_logging(config.log_level, batched=True, fmt=config.log_format, worker=worker_index)
-        sys.exit(run_server(config, worker=WorkerRole(worker_index)))
     setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server
@@ -63,6 +61,27 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if text is not None and len(text) < MAX_SNAPSHOT and b"\0" not in text:
         os.environ[SNAPSHOT] = text.decode("utf-8")  # every worker runs with the config read here
     sys.exit(supervise(config, count, worker_command(config_path)))
+
+
+def run_worker(config_path: str | None, text: bytes | None, port: int | None, index: int) -> int:
+    """Worker ``index`` of a supervisor: its log starts before the database
+    is checked, so that a database it cannot use (down while it is started
+    again) is a line of the log, in its format, naming the worker."""
+    from dataclasses import replace
+
+    from agi.server.service import serve as run_server
+    from agi.server.worker import WorkerRole
+
+    config = get_config(config_path, text)
+    if port is not None:
+        config = replace(config, server=replace(config.server, port=port))
+    setup_logging(config.log_level, batched=True, fmt=config.log_format, worker=index)
+    try:
+        checked_database(config.database, Need.WRITE)
+    except CliError as exc:
+        logging.getLogger("agiflow.server").error("not starting: %s", exc.format_message())  # goes out at once
+        return 1
+    return run_server(config, worker=WorkerRole(index))
 
 
 def config_snapshot(config_path: str | None, worker_index: int | None) -> bytes | None:

@@ -4,7 +4,8 @@
 names a PostgreSQL database, with libpq's conventions: a password comes from
 ``PGPASSWORD`` or ``~/.pgpass`` when the URL has none, and every libpq
 parameter may be given in the query string. ``sqlite:PATH`` or any other
-text names a SQLite file. Pure: no driver is imported here.
+text names a SQLite file, except a URL of another scheme (``mysql://``),
+refused. Pure: no driver is imported here.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 SCHEMES = ("postgresql://", "postgres://")
 #: How a SQLite path may be marked explicitly (``agiflow db copy --from sqlite:agiflow.db``).
 SQLITE_PREFIX = "sqlite:"
+#: ``scheme://`` at the start of a setting: a URL, never a file name.
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ def parse_database(text: str | Path | PostgresUrl, base: Path | None = None) -> 
         value = value[len(SQLITE_PREFIX):]
         if value.startswith("//"):  # sqlite:///abs/path, as other tools write it
             value = value[2:]
+    elif url := _URL.match(value):  # a typo'd or foreign URL would be a local file of that name
+        raise ValueError(f"{url.group(1)}:// is not a database agiflow can use; write "
+                         "postgresql://user@host:port/dbname, or the path of a SQLite file")
     path = Path(value)
     return base / path if base is not None else path
 

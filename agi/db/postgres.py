@@ -4,35 +4,27 @@ The user's URL wins; agiflow only adds what it leaves out: a connect
 timeout, TCP keepalives and ``tcp_user_timeout`` (a dead server or network
 is noticed in seconds, not hours), ``application_name`` and, for the
 server's reads, a ``statement_timeout``. Statements are written once with
-SQLite's parameters (``?`` and ``:name``) and translated here, so shared SQL
-is one text. ``trouble`` tells a server or network problem (retry later)
-from a bad statement or row (never worth retrying).
+SQLite's parameters (``?`` and ``:name``) and translated
+(agi/db/postgres_params.py), so shared SQL is one text. ``trouble`` tells
+a server or network problem (retry later) from a bad statement or row
+(never worth retrying).
 """
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 from psycopg import conninfo, errors
 from psycopg.adapt import Dumper
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from agi.db.location import PostgresUrl
+from agi.db.postgres_params import DEFAULTS, pyformat
+from agi.db.rows import Rows
 
 log = logging.getLogger("agiflow.database")
-
-#: libpq parameters agiflow sets unless the URL sets them (docs/database.md).
-DEFAULTS = {
-    "connect_timeout": "3",
-    "application_name": "agiflow",
-    "keepalives": "1",
-    "keepalives_idle": "5",
-    "keepalives_interval": "2",
-    "keepalives_count": "3",
-    "tcp_user_timeout": "10000",
-}
 
 
 def parameters(url: PostgresUrl, *, statement_timeout_ms: int | None = None,
@@ -85,41 +77,6 @@ def pool(url: PostgresUrl, *, size: int, timeout: float, statement_timeout_ms: i
                           reconnect_timeout=1.0)
 
 
-@lru_cache(maxsize=1024)
-def pyformat(sql: str) -> str:
-    """``sql`` written with SQLite's parameters (``?``, ``:name``) in
-    psycopg's (``%s``, ``%(name)s``); ``%`` doubled, quoted text and
-    ``::`` casts left alone."""
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"":
-            end = sql.find(ch, i + 1)
-            end = n - 1 if end < 0 else end
-            out.append(sql[i:end + 1].replace("%", "%%"))
-            i = end + 1
-        elif ch == "%":
-            out.append("%%")
-            i += 1
-        elif ch == "?":
-            out.append("%s")
-            i += 1
-        elif ch == ":" and i + 1 < n and sql[i + 1] == ":":
-            out.append("::")
-            i += 2
-        elif ch == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
-            j = i + 1
-            while j < n and (sql[j].isalnum() or sql[j] == "_"):
-                j += 1
-            out.append(f"%({sql[i + 1:j]})s")
-            i = j
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
 #: Errors of one statement or row, not of the server: retrying cannot help.
 _STATEMENT_ERRORS = (errors.IntegrityError, errors.DataError)
 
@@ -141,20 +98,6 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class Rows(tuple):  # type: ignore[type-arg]
-    """A result row read by position or by column name, like ``sqlite3.Row``."""
-
-    _names: tuple[str, ...] = ()
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._names.index(key))
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-
 def row_factory(cursor: Any) -> Any:
     """psycopg rows as ``Rows``: by position and by name."""
     names = tuple(column.name for column in cursor.description or ())
@@ -171,13 +114,31 @@ class Connection:
     ``:name`` parameters, ``BEGIN IMMEDIATE``. The stores written for
     ``sqlite3`` run on it unchanged where their SQL is portable."""
 
+    Error = psycopg.Error
+
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
 
     def execute(self, sql: str, params: Any = ()) -> Any:
-        if sql.startswith("BEGIN"):
+        if sql.startswith(("BEGIN IMMEDIATE", "BEGIN DEFERRED", "BEGIN EXCLUSIVE")):
             sql = "BEGIN"
         return self.raw.execute(pyformat(sql), params or None)
+
+    def batches(self, sql: str, params: Any, size: int, named: bool) -> Iterator[list[Any]]:
+        """The rows of ``sql``, ``size`` at a time, through a server-side
+        cursor (inside a transaction); as ``Rows`` or plain tuples."""
+        cursor = self.raw.cursor(name="agiflow_rows", row_factory=row_factory if named else tuple_row,
+                                 scrollable=False)
+        cursor.itersize = size
+        try:
+            cursor.execute(pyformat(sql), params or None)
+            while batch := cursor.fetchmany(size):
+                yield batch
+        finally:
+            try:
+                cursor.close()
+            except psycopg.Error:
+                pass  # the connection went first (a read that failed half-way): nothing left to free
 
     def executemany(self, sql: str, rows: Any) -> Any:
         with self.raw.cursor() as cursor:
@@ -190,3 +151,10 @@ class Connection:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def open_connection(url: PostgresUrl, application_name: str) -> Connection:
+    """An autocommit ``Connection`` whose rows read by name too, for readers."""
+    raw = connect(url, application_name=application_name)
+    raw.row_factory = row_factory
+    return Connection(raw)

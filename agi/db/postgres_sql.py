@@ -3,7 +3,7 @@
 number list lookups and COPY imports, schedule overrides and callbacks.
 
 Statements are written with SQLite's parameters (``?``, ``:name``) like the
-SQLite ones beside each store, and translated by ``agi.db.postgres.pyformat``.
+SQLite ones beside each store, and translated by ``agi.db.postgres_params``.
 Text columns use the "C" collation: byte order, as SQLite compares text, so
 that ISO timestamps sort as time and lists as their keys.
 """
@@ -83,6 +83,10 @@ def add_column(table: str, column: str, kind: type) -> str:
 TABLE_COLUMNS = ("SELECT table_name, column_name FROM information_schema.columns "
                  "WHERE table_schema = current_schema()")
 TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+#: What tells one agiflow database from another whatever URL reached it: the
+#: server (its start, to the microsecond), the database and the schema.
+IDENTITY = ("SELECT pg_postmaster_start_time()::text, "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())::text, current_schema()")
 
 # -- number lists ------------------------------------------------------------------
 

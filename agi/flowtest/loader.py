@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from agi.loading.files import TEST_FILE_SUFFIXES
 from agi.loading.loader import _Errors
 from agi.engine.model import FlowSet
-from agi.loading.files import FileTooLarge, NotUtf8, read_capped_text
+from agi.loading.files import FileTooLarge, NotUtf8, listed_entry, read_capped_text, resolved
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
@@ -35,10 +35,10 @@ def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
     given; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and p.is_file()) \
+        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and listed_entry(p)) \
             if path.is_dir() else [path]
         for file in found:
-            files.setdefault(file.resolve(), file)
+            files.setdefault(resolved(file), file)
     return list(files.values())
 
 

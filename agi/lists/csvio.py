@@ -44,6 +44,8 @@ MAX_NUMBER_CELL = 64
 #: The encoding of a file that has no byte order mark and no --encoding.
 DEFAULT_ENCODING = "utf-8"
 _DRAIN = 1 << 16
+#: The longest line read to its end (and dropped): past it, the file is taken to have no more lines.
+MAX_ENDLESS = 16 * 2**20
 #: A byte the decoder could not read, kept as a lone surrogate (surrogateescape).
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
@@ -89,9 +91,11 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
     read = 0
     try:
         while line := text.readline(MAX_LINE + 1):
-            if len(line) > MAX_LINE and not line.endswith("\n"):
-                while (rest := text.readline(_DRAIN)) and not rest.endswith("\n"):
-                    pass
+            if len(line) > MAX_LINE and not line.endswith("\n") and not _drained(text):
+                report.lines = read + 1
+                report.reject(read + 1, f"a line that does not end within {MAX_ENDLESS // 2**20} MB (is this a "
+                                        "text file?); the rest of the file is not read")
+                return
             read += 1
             yield line
     except UnicodeError as exc:  # not only UnicodeDecodeError: "UTF-16 stream does not start with BOM"
@@ -101,6 +105,18 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
                                 f"the rest of the file is not read")
     finally:
         text.detach()
+
+
+def _drained(text: io.TextIOWrapper) -> bool:
+    """Read and drop the rest of a long line: True at its end, False when
+    it goes on past MAX_ENDLESS characters (``/dev/zero``, once read for
+    ever)."""
+    drained = 0
+    while (rest := text.readline(_DRAIN)) and not rest.endswith("\n"):
+        drained += len(rest)
+        if drained > MAX_ENDLESS:
+            return False
+    return True
 
 
 def _encoding(source: BinaryIO, encoding: str | None) -> str:

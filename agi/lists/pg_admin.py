@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator
 
 from agi.db import postgres as pg
+from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists.admin import ListAdmin, _counted
@@ -44,7 +45,7 @@ class PostgresListAdmin(ListAdmin):
         raw = self.conn.raw  # type: ignore[attr-defined]
         with raw.transaction(), raw.cursor(name="agiflow_export") as cursor:
             cursor.itersize = 10_000
-            cursor.execute(pg.pyformat("SELECT number, note, added_at FROM list_entries "
+            cursor.execute(pyformat("SELECT number, note, added_at FROM list_entries "
                                        "WHERE list_id = ? ORDER BY number"), (list_id,))
             yield from cursor
 

@@ -14,12 +14,14 @@ so that do-not-call checks fail closed.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Generator, Iterable
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agi.db import postgres as pg
+from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists.numbers import ALL_LENGTHS, Normaliser, probe_keys
@@ -54,6 +56,7 @@ class PostgresNumberLists:
         self.statement_timeout_ms = statement_timeout_ms
         self._normaliser: Normaliser | None = None
         self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
         self._prefix_lengths: dict[str, int] = {}
 
     @property
@@ -111,7 +114,7 @@ class PostgresNumberLists:
             pool = self._connections()
             try:
                 with pool.connection(timeout=self.wait) as conn:
-                    return conn.execute(pg.pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
+                    return conn.execute(pyformat(pgsql.MATCH), (keys, list_name)).fetchone()
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise
@@ -119,10 +122,11 @@ class PostgresNumberLists:
         return None
 
     def _connections(self) -> ConnectionPool:
-        if self._pool is None:
-            self._pool = pg.pool(self.url, size=self.threads, timeout=self.wait,
-                                 statement_timeout_ms=self.statement_timeout_ms, name="lists")
-        return self._pool
+        with self._pool_lock:  # threads looking up at once open one pool, not one each
+            if self._pool is None:
+                self._pool = pg.pool(self.url, size=self.threads, timeout=self.wait,
+                                     statement_timeout_ms=self.statement_timeout_ms, name="lists")
+            return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

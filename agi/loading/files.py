@@ -3,10 +3,15 @@ building anything: light enough for the commands that only glance at the
 flows (a report looking for their time zone)."""
 from __future__ import annotations
 
+import errno
+import os
+import stat
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from agi.loading.versions import content_version
+from agi.wording import file_kind
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 
 FLOW_SUFFIXES = (".yaml", ".yml")
@@ -23,14 +28,48 @@ class FileTooLarge(ValueError):
     """A file past the size a command reads."""
 
 
-def read_capped(path: str | Path, limit: int) -> bytes:
+class NotAFile(OSError):
+    """A path that is no file to read: a named pipe, a socket, a device."""
+
+
+def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> bytes:
     """The bytes of ``path``; FileTooLarge past ``limit`` bytes, without
-    reading more than one byte beyond it (``/dev/zero``, a 2 GB file)."""
-    with open(path, "rb") as stream:
-        data = stream.read(limit + 1)
+    reading more than one byte beyond it (``/dev/zero``, a 2 GB file).
+
+    Opening never waits: a named pipe no program writes to is NotAFile
+    (opened as a plain file, it held the command, or the server reloading
+    its flows, for ever), one a program writes to is read. With
+    ``regular_only`` (the flow files of a folder) anything but a regular
+    file is NotAFile."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if regular_only and not stat.S_ISREG(mode):
+            raise NotAFile(f"not a file but {file_kind(mode)}")
+        head = _pipe_head(fd, limit + 1) if stat.S_ISFIFO(mode) else b""
+        os.set_blocking(fd, True)
+        data = head + stream.read(limit + 1 - len(head))
     if len(data) > limit:
         raise FileTooLarge(f"larger than {limit} bytes")
     return data
+
+
+def _pipe_head(fd: int, size: int) -> bytes:
+    """What a named pipe holds so far (b"" when its writer has written
+    nothing yet); NotAFile when no program has it open to write, within
+    half a second (a writer waiting in its own open() takes a moment to
+    join the reader)."""
+    for _ in range(5):
+        try:
+            head = os.read(fd, size)
+        except BlockingIOError:
+            return b""
+        if head:
+            return head
+        time.sleep(0.1)
+    raise NotAFile("a named pipe that no program writes to")
 
 
 class NotUtf8(ValueError):
@@ -59,11 +98,32 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     ``*.tests.yaml`` left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file()
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
-            files.setdefault(file.resolve(), file)
+            files.setdefault(resolved(file), file)
     return list(files.values())
+
+
+def resolved(path: Path) -> Path:
+    """``path`` with its links followed; as it is written for a link that
+    leads to itself (then reported when it is read)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python before 3.13)
+        return Path(os.path.abspath(path))
+
+
+def listed_entry(path: Path) -> bool:
+    """A folder's entry read as a flow (or flow test) file: a file, and
+    anything else with such a name that is no folder (a broken link, a named pipe), which
+    is then reported, not left out: once, a flow whose file became a
+    broken link was dropped at the next reload without a word, and its
+    calls ended ``unknown_flow``. Hidden entries that are no file (an
+    editor's lock, ``.#support.yaml``) are left out."""
+    if path.is_file():
+        return True
+    return not path.name.startswith(".") and not path.is_dir()
 
 
 def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:
@@ -77,7 +137,7 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
     of the bytes read (agi/loading/versions.py), or the errors."""
     file = str(path)
     try:
-        data = read_capped(path, MAX_FLOW_FILE_BYTES)
+        data = read_capped(path, MAX_FLOW_FILE_BYTES, regular_only=True)
         text = utf8_text(data)
     except FileTooLarge:
         return None, "", [SourceError(file, 1, f"flow file larger than {MAX_FLOW_FILE_BYTES} bytes; "

@@ -3,6 +3,7 @@ dataclasses -> graph checks. Every error in every file is reported at once
 as ``file:line: message``; nothing half-valid is ever returned."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -15,8 +16,8 @@ from agi.engine.interpreter import MAX_TRANSFERS
 from agi.loading import graph, template_check
 from agi.loading.compliance_paths import compliance_problems
 from agi.engine.model import Flow, FlowSet, PromptText, Step
-from agi.loading.files import (MAX_FLOW_FILE_BYTES, TEST_FILE_SUFFIXES, flow_files, is_schedules_document,
-                                read_versioned)
+from agi.loading.files import (MAX_FLOW_FILE_BYTES, TEST_FILE_SUFFIXES, FileTooLarge, flow_files,
+                                is_schedules_document, read_capped, read_versioned)
 from agi.loading.schedules_file import build_schedules
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
 from agi.loading.schema_check import describe, error_path
@@ -25,7 +26,7 @@ from agi.steps import REGISTRY
 from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
-from agi.vocabulary import COMMON_OUTCOMES, INBOUND, NEXT
+from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
@@ -143,10 +144,20 @@ def _build_step(name: str, raw: MarkedMap, errors: _Errors,
     return Step(name=name, node=node, transitions=transitions, line=raw.line)
 
 
+#: What each outcome every step has means, for the error of a label that takes its name.
+_COMMON_MEANING = {HANGUP: "the caller hung up", ERROR: "the step failed"}
+
+
 def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) -> dict[str, str]:
     where = ["steps", name]
     prefix = f"step '{name}': "
-    outcomes = [*node.outcomes(), *COMMON_OUTCOMES]
+    own = node.outcomes()
+    outcomes = [*own, *COMMON_OUTCOMES]
+    for outcome in sorted({o for o in own if o in COMMON_OUTCOMES or own.count(o) > 1}):
+        why = (f"every step may end with {outcome} ({_COMMON_MEANING[outcome]})" if outcome in COMMON_OUTCOMES
+               else "it names two outcomes of the step")
+        errors.add(where + [node.type_name], f"{prefix}{node.type_name}: label '{outcome}' is taken: {why}; "
+                                              f"give it another label")
     transitions = dict(node.own_transitions())
     for outcome in transitions:
         errors.transition_paths[(name, outcome)] = where + [node.type_name]
@@ -263,7 +274,9 @@ def _mentions_schedules(file: str) -> bool:
     """A file that cannot be parsed but looks like a schedules file, by its
     first MAX_FLOW_FILE_BYTES (a file refused for its size is not read whole)."""
     try:
-        with open(file, "rb") as stream:
+        head = read_capped(file, MAX_FLOW_FILE_BYTES, regular_only=True)
+    except FileTooLarge:
+        with open(file, "rb") as stream:  # a regular file: read_capped says so
             head = stream.read(MAX_FLOW_FILE_BYTES)
     except OSError:
         return True
@@ -276,7 +289,7 @@ def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tu
     documents = []
     for file in flow_files(paths):
         if not file.exists():
-            errors.append(SourceError(str(file), 1, "no such file or folder"))
+            errors.append(SourceError(str(file), 1, _missing(file)))
             continue
         if file.name.endswith(TEST_FILE_SUFFIXES):
             errors.append(SourceError(str(file), 1, "a test-case file, not a flow: run it with `agiflow test`"))
@@ -286,6 +299,15 @@ def _read_all(paths: Iterable[str | Path], errors: list[SourceError]) -> list[tu
         if not found:
             documents.append((file, document, version))
     return documents
+
+
+def _missing(file: Path) -> str:
+    """Why ``file``, which does not exist, cannot be read."""
+    try:
+        return f"a symbolic link to {os.readlink(file)}, which cannot be read" if file.is_symlink() \
+            else "no such file or folder"
+    except OSError:
+        return "no such file or folder"
 
 
 def _load_schedules(documents: list[tuple[Path, Any]], errors: list[SourceError]) -> dict[str, Schedule | None]:

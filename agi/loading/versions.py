@@ -37,9 +37,21 @@ def folder_commit(folder: str | Path) -> str | None:
             gitdir = _gitdir(parent / ".git")
             if gitdir is not None:
                 return _head_commit(gitdir)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError):  # ValueError: not UTF-8, or too large
         return None
     return None
+
+
+#: The largest Git file read (``packed-refs`` of a big repository).
+MAX_GIT_FILE = 8 << 20
+
+
+def _text(path: Path) -> str:
+    """A file of the repository as text: only a regular file, read without
+    waiting (a ``HEAD`` that was a named pipe held every reload for ever,
+    one linked to ``/dev/zero`` filled the memory)."""
+    from agi.loading.files import read_capped  # files imports this module
+    return read_capped(path, MAX_GIT_FILE, regular_only=True).decode("utf-8")
 
 
 def _gitdir(dotgit: Path) -> Path | None:
@@ -48,26 +60,26 @@ def _gitdir(dotgit: Path) -> Path | None:
     if dotgit.is_dir():
         return dotgit
     if dotgit.is_file():
-        text = dotgit.read_text(encoding="utf-8").strip()
+        text = _text(dotgit).strip()
         if text.startswith("gitdir:"):
             return (dotgit.parent / text[len("gitdir:"):].strip()).resolve()
     return None
 
 
 def _head_commit(gitdir: Path) -> str | None:
-    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    head = _text(gitdir / "HEAD").strip()
     if not head.startswith("ref:"):
         return _commit_id(head)
     ref = head[len("ref:"):].strip()
     common = gitdir
     if (gitdir / "commondir").is_file():
-        common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        common = (gitdir / _text(gitdir / "commondir").strip()).resolve()
     for base in (gitdir, common):
         if (base / ref).is_file():
-            return _commit_id((base / ref).read_text(encoding="utf-8").strip())
+            return _commit_id(_text(base / ref).strip())
     packed = common / "packed-refs"
     if packed.is_file():
-        for line in packed.read_text(encoding="utf-8").splitlines():
+        for line in _text(packed).splitlines():
             commit, _, name = line.partition(" ")
             if name.strip() == ref:
                 return _commit_id(commit)

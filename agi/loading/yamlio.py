@@ -87,13 +87,27 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
-# Booleans: only true/false (YAML 1.2), never yes/no/on/off.
+# Booleans: only true/false (YAML 1.2), never yes/no/on/off. Numbers: decimal
+# only, as YAML 1.2 and JSON write them. YAML 1.1 read a leading 0 as octal,
+# and ``:`` as base 60: ``prefix: 0034`` was 28 and ``12:30`` was 750. Such a
+# value (a dialling prefix, a number with its leading zero, a time) is text as
+# written, as keys are; ``0x1F`` and ``1_000`` are text too.
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][-+][0-9]+)?|[-+]?\.[0-9]+(?:[eE][-+][0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
 )
 
 

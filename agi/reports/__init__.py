@@ -36,8 +36,10 @@ KINDS = tuple(BUILDERS)
 MEASURED = ("summary", "inbound", "agents", "consolidated")
 #: The reports that tell callers apart by number (``region=`` option: ``default_region``).
 BY_CALLER = ("fcr", "tracking")
+#: The reports that walk many rows: each call in the range, or a row per agent and quarter hour.
+MANY_ROWS = ("calls", "fcr", "tracking", "consolidated")
 
-__all__ = ["BUILDERS", "BY_CALLER", "KINDS", "MEASURED", "Chart", "Column", "Filters", "Report", "ReportError",
+__all__ = ["BUILDERS", "BY_CALLER", "KINDS", "MANY_ROWS", "MEASURED", "Chart", "Column", "Filters", "Report", "ReportError",
            "open_report", "run_report"]
 
 
@@ -61,5 +63,6 @@ def open_report(database: str | Path | PostgresUrl, kind: str, filters: Filters,
     problem = range_problem(filters.since, filters.until)
     if problem:
         raise ReportError(problem)
-    with CdrReader(database, filters.tz or UTC, rollups=rollups) as reader, reader.snapshot():
+    with CdrReader(database, filters.tz or UTC, rollups=rollups, many_rows=kind in MANY_ROWS) as reader, \
+            reader.snapshot():
         yield BUILDERS[kind](reader, filters, now, charts=charts, **options)

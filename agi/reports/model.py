@@ -131,4 +131,5 @@ class Report:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    spec = "milliseconds" if moment.microsecond else "seconds"  # --until 09:30:00.5 is not 09:30:00
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")

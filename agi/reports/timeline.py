@@ -20,7 +20,7 @@ from agi.reports.model import Chart, Filters, Series
 from agi.reports.timerange import parse_stored
 
 UTC = timezone.utc
-HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
 #: Reports that cover up to this long are charted per hour, longer ones per day.
 HOURLY_UP_TO = timedelta(days=2)
 #: The longest span charted: a range wider than this is charted over its last
@@ -65,23 +65,48 @@ def _count(sums: Mapping[str, Any] | None, name: str) -> float:
 
 
 def hours(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[datetime, str, bool]]:
-    """(start as UTC, label, marked) of each local hour from the one holding
-    ``low`` to the one holding the last instant before ``high``. A label is
-    ``09:00``, the repeated hour of a DST change ``02:00+02``/``02:00+01``
-    (marked), and a midnight of a report over several days its date (marked)."""
+    """(start, label, marked) of each local hour from the one holding
+    ``low`` to the one holding the last instant before ``high``: the hours
+    ``interval60`` counts, each a local start with the offset of its calls
+    (``start`` is that key as UTC). A label is ``09:00``, an hour whose wall
+    times happen twice (a DST change) ``02:00+02``/``02:00+01`` (marked),
+    and the first hour of each day after the first of a report over several
+    days its date (marked): its midnight, or 01:00 where the clocks skip it. Where
+    the clocks change by half an hour (Lord Howe Island), an hour's wall
+    start is not a whole hour of real time from the one before, so the
+    hours are found by looking every quarter hour, the shortest span a zone
+    gives one offset."""
     first = low.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     several_days = first.date() != (high - timedelta(microseconds=1)).astimezone(tz).date()
-    moment = first.astimezone(UTC)
-    while moment < high:
+    found: dict[datetime, tuple[datetime, datetime, bool]] = {}
+    for moment in _looks(low, high):
         local = moment.astimezone(tz)
-        repeated = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
-        if repeated:
-            yield moment, f"{local:%H:00}{offset_text(local)}", True
-        elif several_days and local.hour == 0:
-            yield moment, local.date().isoformat(), True
+        offset = local.utcoffset() or timedelta(0)
+        wall = local.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        start = (wall - offset).replace(tzinfo=UTC)
+        twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+        seen = found.get(start)
+        found[start] = (wall, local, twice or (seen is not None and seen[2]))
+    day = first.date()
+    for start, (wall, local, twice) in found.items():
+        if twice:
+            yield start, f"{wall:%H:00}{offset_text(local)}", True
+        elif several_days and (wall.hour == 0 or wall.date() != day):  # 01:00 where the clocks skip midnight
+            yield start, wall.date().isoformat(), True
         else:
-            yield moment, f"{local:%H:00}", False
-        moment += HOUR
+            yield start, f"{wall:%H:00}", False
+        day = wall.date()
+
+
+def _looks(low: datetime, high: datetime) -> Iterator[datetime]:
+    """``low``, every quarter hour after it before ``high``, and the last
+    instant before ``high``: one at least in every span of one offset."""
+    moment = low
+    while moment < high:
+        yield moment
+        moment += QUARTER
+    if high > low:
+        yield high - timedelta(microseconds=1)
 
 
 def days(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[str, str, bool]]:

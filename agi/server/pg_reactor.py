@@ -31,12 +31,14 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IReadDescriptor, IWriteDescriptor
 
 from agi.db import postgres as pg
+from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.lists.pg_store import Match, PostgresNumberLists, parse_match
+from agi.metered import MeteredLists
 from agi.server.database_threads import MAX_WAITING, THREADS, DatabaseThreads, ThreadedLists
 from agi.services import ListHit, ListUnavailable, Services
 
-_MATCH = pg.pyformat(pgsql.MATCH).replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
+_MATCH = pyformat(pgsql.MATCH).replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
 
 
 class ConnectionGone(Exception):
@@ -261,8 +263,22 @@ class ReactorLists:
 
 
 def lookups_on_the_reactor(services: Services, threads: DatabaseThreads, reactor: Any) -> Services:
-    """``services`` with PostgreSQL list lookups moved from ``threads`` to the reactor."""
+    """``services`` with PostgreSQL list lookups moved from ``threads`` to
+    the reactor, still counted when the metrics listener counts them."""
     lists = services.lists
-    if isinstance(lists, ThreadedLists) and isinstance(lists.store, PostgresNumberLists):
-        services.lists = ReactorLists(lists.store, threads, reactor)
+    store = lists.store if isinstance(lists, ThreadedLists) else None
+    metered = store if isinstance(store, MeteredLists) else None
+    if metered is not None:
+        store = metered.inner
+    if isinstance(store, PostgresNumberLists):
+        on_reactor = ReactorLists(store, threads, reactor)
+        services.lists = on_reactor if metered is None else MeteredLists(on_reactor, metered.metrics)
     return services
+
+
+def reactor_lists(lists: Any) -> ReactorLists | None:
+    """The ``ReactorLists`` behind ``lists`` (counted or not), whose
+    connections the server closes at its stop; None when there is none."""
+    if isinstance(lists, MeteredLists):
+        lists = lists.inner
+    return lists if isinstance(lists, ReactorLists) else None

@@ -37,10 +37,11 @@ from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
-from agi.log_output import ACCEPT_TROUBLE, FLUSH_INTERVAL, RateLimitedLines, flush_batched
+from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
+                            flush_batched)
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
-from agi.server.pg_reactor import ReactorLists, lookups_on_the_reactor
+from agi.server.pg_reactor import lookups_on_the_reactor, reactor_lists
 from agi.metered import MeteredCdr
 from agi.metrics import NO_METRICS
 from agi.server.factory import FastAGIFactory
@@ -67,10 +68,13 @@ GC_THRESHOLDS = (20_000, 50, 100)
 
 def limit_accept_trouble() -> None:
     """Twisted logs three lines for each connection it cannot accept once
-    every file descriptor is taken: of each kind, 10, then one a minute."""
+    every file descriptor is taken: of each kind, 10, then one a minute.
+    Its lines about each port it opens and closes are left out."""
     twisted_log = logging.getLogger("twisted")
     if not any(isinstance(f, RateLimitedLines) for f in twisted_log.filters):
         twisted_log.addFilter(RateLimitedLines(ACCEPT_TROUBLE))
+    if not any(isinstance(f, DroppedLines) for f in twisted_log.filters):
+        twisted_log.addFilter(DroppedLines(LISTENER_LINES))
 
 
 def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None) -> int:
@@ -86,9 +90,9 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
     limit_accept_trouble()
     if worker is not None:
         config = worker_config(config, worker.index)
-    # a worker's supervisor has warned about the lists its first load reads
-    library = FlowLibrary(config.flows, on_load=list_warnings(config.database, skip_first=worker is not None,
-                                                              later=reactor.callInThread))
+    # a worker's supervisor warns about the lists of every load, once for all workers
+    library = FlowLibrary(config.flows, on_load=None if worker is not None else
+                          list_warnings(config.database, later=reactor.callInThread))
     if library.reload():
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
@@ -278,7 +282,7 @@ class DatabaseThreadsService(Service):
     def __init__(self, threads: DatabaseThreads, lists: Any = None) -> None:
         self.setName("database-threads")
         self.threads = threads
-        self.lists = lists if isinstance(lists, ReactorLists) else None
+        self.lists = reactor_lists(lists)
 
     def startService(self) -> None:
         super().startService()
@@ -397,19 +401,15 @@ def _allow_open_files(max_calls: int) -> None:
                     "calls beyond that cannot be accepted; raise the hard limit", max_calls, target)
 
 
-def list_warnings(database: Database, skip_first: bool = False,
-                  later: Callable[..., object] | None = None) -> Callable[[FlowSet], None]:
-    """warn_missing_lists for each load of the flows (but the first, with
-    ``skip_first``). The first load, before the server listens, checks at
-    once; later ones (reloads, while calls run) through ``later``, as
-    ``reactor.callInThread``: asking the database must never hold the
-    thread that serves calls."""
+def list_warnings(database: Database, later: Callable[..., object] | None = None) -> Callable[[FlowSet], None]:
+    """warn_missing_lists for each load of the flows. The first load, before
+    the server listens, checks at once; later ones (reloads, while calls
+    run) through ``later``, as ``reactor.callInThread``: asking the
+    database must never hold the thread that serves calls."""
     loads = [0]
 
     def on_load(flows: FlowSet) -> None:
         loads[0] += 1
-        if loads[0] == 1 and skip_first:
-            return
         if loads[0] == 1 or later is None:
             warn_missing_lists(flows, database)
         else:

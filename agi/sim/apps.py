@@ -210,13 +210,15 @@ def _chanspy(sim: SimulatedAsterisk, options: str) -> int:
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
     filename = (split(options, 3) or [""])[0]
     sim.mixmonitor_files.append(filename)
-    sim.mixmonitor_active = True
+    sim.mixmonitors_running += 1
     sim.vars.write("MIXMONITOR_FILENAME", filename)
     return 0
 
 
 def _stopmixmonitor(sim: SimulatedAsterisk, options: str) -> int:
-    sim.mixmonitor_active = False
+    """StopMixMonitor without an id stops one MixMonitor of the channel
+    (app_mixmonitor.c: the first datastore it finds), not all of them."""
+    sim.mixmonitors_running = max(0, sim.mixmonitors_running - 1)
     return 0
 
 

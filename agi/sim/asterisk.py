@@ -108,7 +108,8 @@ class SimulatedAsterisk:
         self.played: list[str] = []
         self.recordings: list[str] = []
         self.mixmonitor_files: list[str] = []
-        self.mixmonitor_active = False
+        #: MixMonitors started and not stopped on the channel.
+        self.mixmonitors_running = 0
         self.applications: list[tuple[str, str]] = []
         #: Seconds the call spent in applications that take time (Queue,
         #: Dial): a simulated clock adds them to the call's start.
@@ -127,6 +128,11 @@ class SimulatedAsterisk:
     def variables(self) -> dict[str, str]:
         """The channel variables set so far (initial ones included)."""
         return self.vars.values
+
+    @property
+    def mixmonitor_active(self) -> bool:
+        """Whether a MixMonitor still records the channel."""
+        return self.mixmonitors_running > 0
 
     @property
     def continue_at(self) -> tuple[str, str, int | str] | None:

@@ -33,9 +33,11 @@ class SourcedPrompt:
 
 
 def load_prompt_file(path: Path) -> tuple[list[SourcedPrompt], list[SourceError]]:
-    """Read ``prompts.yaml``; a missing file gives no prompts and no error."""
+    """Read ``prompts.yaml``; a missing file gives no prompts and no error
+    (a link to a missing file, or to itself, is an error: its prompts would
+    be left out without a word)."""
     file = str(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return [], []
     try:
         document = load_yaml(read_capped_text(path)) or MarkedMap()

@@ -116,9 +116,11 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         log.error("not running the call: %s", exc)
         cdr.close()
         return 1
+    if not agi.env:
+        log.error("not running the call: no agi_* environment on stdin; is this run by Asterisk's AGI()?")
+        cdr.close()
+        return 1
     env = environment(agi.env, flow, args)
-    if not env.uniqueid:
-        log.error("no agi_* environment on stdin; is this run by Asterisk's AGI()?")
     transport = StdioTransport(agi)
     if early_hangup.seen():  # the caller hung up before pyst2 took SIGHUP over
         transport.hangup_seen = True

@@ -194,9 +194,15 @@ class ConsentNode(Node):
         return played.key
 
     async def _start_recording(self, ctx: CallContext, found: Findings) -> None:
-        """MixMonitor on a path named after the call. A failure records no
-        file and is noted; the consent outcome stands."""
+        """MixMonitor on a path named after the call, unless a recording of
+        the call already runs. A failure records no file and is noted; the
+        consent outcome stands."""
         if not self.record:
+            return
+        running = ctx.channel.guard.mixmonitor_files
+        if running:  # an earlier consent's MixMonitor (or an exec's) still records the call: no second one
+            found.record(recording=ctx.recorded.get("recording") or running[0])
+            found.note(recording=running[0], already_recording=True)
             return
         settings = ctx.services.recordings
         problem = settings_problem(settings)
@@ -213,7 +219,7 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
-            ctx.channel.guard.mixmonitor_file = None  # nothing records: a later decline has nothing to stop
+            del ctx.channel.guard.mixmonitor_files[-1:]  # it records nothing: a later decline has nothing to stop
             found.record(recording=None)
             found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)
@@ -224,14 +230,18 @@ class ConsentNode(Node):
 
 async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
-    started, or an ``exec`` of MixMonitor after it (StopMixMonitor runs on a
-    dead channel too)."""
-    recording = ctx.recorded.get("recording") or ctx.channel.guard.mixmonitor_file
-    if recording is None:
+    started, and every ``exec`` of MixMonitor after it. StopMixMonitor
+    without an id stops one MixMonitor of the channel, so it is sent once
+    for each (it runs on a dead channel too)."""
+    running = ctx.channel.guard.mixmonitor_files
+    if not running:
         return
-    try:
-        await ctx.channel.exec_app("StopMixMonitor", "")
-    except AgiCommandError as exc:
-        found.note(recording_error=f"StopMixMonitor failed: {exc}")
-        return
-    found.note(stopped_recording=recording)
+    stopped = list(running)
+    for _ in stopped:
+        try:
+            await ctx.channel.exec_app("StopMixMonitor", "")
+        except AgiCommandError as exc:
+            found.note(recording_error=f"StopMixMonitor failed: {exc}")
+            return
+        running.pop(0)
+    found.note(stopped_recording=", ".join(stopped))

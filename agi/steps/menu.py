@@ -77,6 +77,9 @@ class MenuNode(PromptedNode):
         found = []
         if self.repeat_key and self.repeat_key in self.choices:
             found.append(("repeat_key", f"repeat key '{self.repeat_key}' is also a choice"))
+        for key in sorted(k for k in self.choices if len(k) > self.max_digits):
+            found.append(("max_digits", f"choice '{key}' has {len(key)} keys but max_digits is {self.max_digits}: "
+                                        f"it can never be keyed"))
         if self.direct_dial:
             found += pattern_problems("direct_dial.pattern", self.direct_dial.pattern)
         return found

@@ -19,6 +19,7 @@ from agi.call_guard import BLOCKING_RESULTS
 from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
+from agi.engine.templates import RenderError
 from agi.steps.base import Findings, Node
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
@@ -73,7 +74,10 @@ class RobinsonNode(Node):
     async def run(self, ctx: CallContext) -> StepResult:
         earlier = ctx.channel.guard.blocked_by  # a hit or a failed check earlier in the call, or None
         ctx.channel.guard.check_started()  # nothing dials until the check says clear
-        raw = ctx.render_text(self.number).strip()
+        try:
+            raw = ctx.render_text(self.number).strip()
+        except RenderError as exc:  # no number to check: blocked whatever on_error says
+            return await self._finish(ctx, ERROR, None, {"error": str(exc)}, None, earlier, allow=False)
         try:
             number = normaliser(ctx.services.default_region).number(raw)
             check = await check_lists(ctx.services.lists, self.lists, number)
@@ -85,11 +89,14 @@ class RobinsonNode(Node):
             return await self._finish(ctx, ERROR, number, check.details(), check.failed[0], earlier)
         return await self._finish(ctx, CLEAR, number, check.details(), None, earlier)
 
-    async def _finish(self, ctx: CallContext, outcome: str, number: str, details: dict[str, Any],
-                      list_name: str | None, earlier: str | None) -> StepResult:
+    async def _finish(self, ctx: CallContext, outcome: str, number: str | None, details: dict[str, Any],
+                      list_name: str | None, earlier: str | None, allow: bool = True) -> StepResult:
         """The result for the CDR, the step's details and the channel:
         ``list_name`` is the list that matched, or the first that could not
         be read. The CDR keeps it even if the caller is gone by then.
+        ``number`` is None when its template could not be rendered: then
+        ``on_error: allow`` does not apply (there is no number a dial
+        could be compared with), and the call stays blocked.
 
         After an earlier hit or failed check in the call (``earlier``), the
         step still takes its own outcome, but the variable says the earlier
@@ -98,16 +105,17 @@ class RobinsonNode(Node):
         guard blocks, and the evidence of the hit stays."""
         result = outcome
         if outcome == ERROR:
-            ctx.log.warning("robinson check failed (%s): %s", "allowed" if self.on_error == ALLOW else "blocked",
+            allowed = allow and self.on_error == ALLOW
+            ctx.log.warning("robinson check failed (%s): %s", "allowed" if allowed else "blocked",
                             details.get("error"))
-            if self.on_error == ALLOW:
+            if allowed:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.channel.guard.check_result(result, number)
+        ctx.channel.guard.check_result(result, number or "")
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
         standing = result
         if earlier is None:
-            found.record(robinson=result, robinson_list=list_name, dialled=number)
+            found.record(robinson=result, robinson_list=list_name, **({} if number is None else {"dialled": number}))
         else:
             standing = earlier if earlier in BLOCKING_RESULTS else ERROR
             if standing != earlier:  # the earlier check never finished, so never wrote the CDR

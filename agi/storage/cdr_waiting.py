@@ -53,8 +53,12 @@ class Waiting:
             self.memory.append(operation)
             return
         with self._route_lock:
-            if journal.active or self.held or self.in_trouble() or len(self.memory) >= self.max_queue:
+            if journal.active or self.held or self.in_trouble():
                 self.to_journal([operation])
+            elif len(self.memory) >= self.max_queue:
+                if self.to_journal([operation]) and self.journaled == 1:
+                    log.warning("CDR queue full (%d operations): the next go to the journal %s until the "
+                                "database takes them", self.max_queue, journal.path)
             else:
                 self.memory.append(operation)
 
@@ -72,9 +76,6 @@ class Waiting:
                 self.remind(f"journal {self.journal.path} not writable: {exc}")
                 return False
             self.held.clear()
-        if not self.journaled and not self.in_trouble():  # in trouble, spill says why
-            log.warning("CDR queue full (%d operations): the next go to the journal %s until the database "
-                        "takes them", self.max_queue, self.journal.path)
         self.journaled += len(operations)
         return True
 

@@ -24,12 +24,14 @@ temporary table, then ``INSERT ... ON CONFLICT DO NOTHING``.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
 from agi.storage.copy_lists import copy_lists
 from agi.storage.copy_target import CopyTarget, read_chunks
@@ -89,8 +91,7 @@ def copy_database(source: Database, target: Database,
 def copy_all(source: Database, target: Database,
              progress: Callable[[str, int], None] = lambda table, rows: None) -> Copied:
     """``copy_database``, saying also which rows got new ids."""
-    if str(source) == str(target) or (not isinstance(source, PostgresUrl) and not isinstance(target, PostgresUrl)
-                                      and Path(source).resolve() == Path(target).resolve()):
+    if _same_database(source, target):
         raise CopyError("the source and the target are the same database")
     if not isinstance(source, PostgresUrl) and not Path(source).is_file():
         raise CopyError(f"no database at {source}")
@@ -135,6 +136,24 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
         progress(table.name, copied.rows[table.name])
     if table.ids != "natural":
         into.move_identity_past_ids(table.name)
+
+
+def _same_database(source: Database, target: Database) -> bool:
+    """Whether both name one database, however written: a path through a
+    link, or a URL with another host name, port or parameters."""
+    if isinstance(source, PostgresUrl) and isinstance(target, PostgresUrl):
+        return str(source) == str(target) or _identity(source) == _identity(target)
+    if isinstance(source, PostgresUrl) or isinstance(target, PostgresUrl):
+        return False
+    if Path(source).resolve() == Path(target).resolve():
+        return True
+    return Path(source).exists() and Path(target).exists() and os.path.samefile(source, target)
+
+
+def _identity(url: PostgresUrl) -> tuple[str, ...]:
+    """The server, database and schema ``url`` reaches (agi/db/postgres_sql.py)."""
+    with contextlib.closing(pg.connect(url, application_name="agiflow db copy")) as conn:
+        return tuple(conn.execute(pgsql.IDENTITY).fetchone() or ())
 
 
 def _open(database: Database) -> Any:

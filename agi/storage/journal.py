@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any, Iterator
+
+from agi.wording import file_kind
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -80,6 +83,10 @@ class Journal:
             file = open(self.path, "a+b")
         except OSError as exc:
             raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):  # a link to /dev/zero was read for ever, filling the memory
+            file.close()
+            raise JournalError(f"cannot open the CDR journal {self.path}: it is {file_kind(mode)}, not a file")
         with self._lock:
             self._file = file
             self._file.seek(0)

@@ -42,11 +42,11 @@ def steps(run: Runner) -> None:
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
     campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
     shipped closed flow, a failed do-not-call check kept out of the fallback,
-    direct dialling from a menu."""
+    direct dialling from a menu, a consent withdrawn after two recordings."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
-               "direct")
+               "direct", "rerecord")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -44,20 +44,20 @@ def test_a_callback_request_keyed_on_the_phone_is_stored_with_the_number_confirm
     assert call.path == ["answer:next", "callback:requested", "bye:done"]
     details = call.details("callback")
     assert (details["offer"], details["offered"], details["entries"]) == (
-        "accepted", STEPS_CALLER % 20, ["1", "2", "911222333", "1"])
+        "accepted", STEPS_CALLER % 32, ["1", "2", "911222333", "1"])
     assert (details["number"], details["raw_number"], details["queue"], details["reason"]) == (
         "+34911222333", "911222333", "keypad", "e2e keypad")
     assert (call.cdr["callback"], call.cdr["status"]) == ("+34911222333", "completed")
     [request] = cdr_rows(lab.database, "SELECT * FROM callbacks WHERE call_id = ?", (call.cdr["call_id"],))
     assert (request["number"], request["caller"], request["source"], request["status"], request["queue"]) == (
-        "+34911222333", STEPS_CALLER % 20, "keypad", "pending", "keypad")
+        "+34911222333", STEPS_CALLER % 32, "keypad", "pending", "keypad")
     assert request["arrived_at"] == call.cdr["started_at"]
 
 
 def test_the_callback_step_says_each_number_back_digit_by_digit_as_the_caller_dials_it(lab: Lab) -> None:
     said = [found.group(1) for line in call_log(lab, "callback-keys")
             if (found := re.search(r"Playing 'digits/(\d)\.\w+'", line))]
-    assert "".join(said) == "600555020" + "911222333"
+    assert "".join(said) == "600555032" + "911222333"
 
 
 # -- consent ---------------------------------------------------------------------------

@@ -274,3 +274,34 @@ def test_a_call_whose_do_not_call_check_failed_is_not_sent_to_the_fallback(lab: 
            if (found := re.search(r"Executing \[([^]]+)\] ", line))]
     assert not any("agiflow-fallback" in where for where in ran)
     assert ran[ran.index("e2e_dnc_error@lab-in:7") + 1] == "e2e_dnc_error@lab-in:8"  # the next priority: Hangup()
+
+
+# -- a consent withdrawn after two recordings --------------------------------------
+
+_LOGGED_AT = re.compile(r"^\[(\w+ +\d+ [\d:]+)\]")
+
+
+def _second(line: str) -> str:
+    found = _LOGGED_AT.search(line)
+    assert found, line
+    return found.group(1)
+
+
+def test_a_withdrawn_consent_stops_the_consent_s_recording_and_an_exec_s_and_a_second_consent_adds_none(
+        lab: Lab) -> None:
+    """StopMixMonitor without an id stops one recording of the channel
+    (Asterisk 22.11): with one sent, the other went on recording to the end
+    of the call after the caller's consent was withdrawn."""
+    call = lab.calls["rerecord"]
+    assert call.path == ["answer:next", "notice:notified", "again:notified", "second:next", "withdraw:never",
+                         "wait:next", "bye:done"]
+    assert call.details("again")["already_recording"] is True
+    assert call.cdr["recording_commands"] == 2
+    log = call_log(lab, "rerecord")
+    assert len([line for line in log if "Begin MixMonitor Recording" in line]) == 2
+    ended = [line for line in log if "End MixMonitor Recording" in line]
+    assert len(ended) == 2
+    waited = next(line for line in log if "Executing Application: (Wait)" in line)
+    hung_up = next(line for line in log if "Executing Application: (Hangup)" in line)
+    # both stop as the consent is withdrawn, two seconds before the call ends
+    assert all(_second(line) <= _second(waited) < _second(hung_up) for line in ended)

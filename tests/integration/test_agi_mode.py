@@ -260,6 +260,18 @@ def test_an_environment_past_its_caps_exits_1_without_a_command_or_a_cdr(
     assert run.returncode == 1 and run.stdout_lines == [] and run.calls == []
     assert why in run.log
 
+def test_no_environment_on_stdin_exits_1_without_a_command_or_a_cdr(tmp_path: Path) -> None:
+    """Started with stdin closed (by hand, from cron, a wrong AGI runner): no
+    call to run. It once ran the flow anyway, sending commands nowhere and
+    writing a CDR row with no call id."""
+    config = write_config(tmp_path)
+    proc = subprocess.run([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.DEVNULL,
+                          capture_output=True, cwd=tmp_path, timeout=DEADLINE)
+    assert (proc.returncode, proc.stdout) == (1, b"")
+    assert "no agi_* environment on stdin" in proc.stderr.decode()
+    assert read_cdr(tmp_path / "var/cdr.db")[0] == []
+
+
 def test_unknown_flow_sets_status_and_goes_to_the_configured_fallback(tmp_path: Path) -> None:
     config = write_config(tmp_path, server={"fallback": {"context": "agiflow-fallback"}})
     run = run_agi(tmp_path, ["nosuchflow"], config=config)
@@ -287,9 +299,9 @@ def test_invalid_flows_exit_1_naming_the_error(tmp_path: Path) -> None:
 
 def test_config_comes_from_agiflow_config_when_no_option_is_given(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    proc = subprocess.run([str(SCRIPT), "closed"], input=b"", capture_output=True, cwd=tmp_path,
-                          env={**os.environ, "AGIFLOW_CONFIG": str(config)}, timeout=DEADLINE)
-    # No environment on stdin: the call still runs, finds the pipe closed, and is recorded.
+    proc = subprocess.run([str(SCRIPT), "closed"], input=b"agi_uniqueid: 1795385106.9\n\n", capture_output=True,
+                          cwd=tmp_path, env={**os.environ, "AGIFLOW_CONFIG": str(config)}, timeout=DEADLINE)
+    # An environment, then no replies: the call runs, finds the pipe closed, and is recorded.
     assert proc.returncode == 0, proc.stderr.decode()
     calls, _ = read_cdr(tmp_path / "var/cdr.db")
     assert [c["flow"] for c in calls] == ["closed"]

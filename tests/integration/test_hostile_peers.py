@@ -134,6 +134,27 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     assert resident_kb(server) - before < 10_000
 
 
+def test_calls_with_long_scripts_and_replies_that_all_differ_leave_no_memory_behind(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The server remembered the last 1,024 scripts and 200 lines it read,
+    whatever their length: 150 such calls held 200 MB once they had ended."""
+    process = start_server(tmp_path, workers=1)
+    servers.append(process)
+    lines = SimulatedAsterisk(make_environment("support", uniqueid="1")).env_lines("support")
+    environment = "".join(f"{line}\n" for line in lines if line).encode() + b"\n"
+
+    def calls(count: int, offset: int) -> None:
+        for n in range(offset, offset + count):
+            query = b"&".join(b"k%d=%d" % (key, n) for key in range(6000))
+            sent = environment.replace(b"agi_network_script: support", b"agi_network_script: support?" + query)
+            reply = b"200 result=0 (" + b"%06d" % n * 10000 + b")\n"
+            assert converse(process.port, sent, lambda line, k, first=reply: first if k == 1 else b"200 result=0\n")
+    calls(20, 0)  # every cache and allocator pool in use
+    before = resident_kb(process)
+    calls(150, 20)
+    assert resident_kb(process) - before < 40_000
+
+
 # -- numbers no Asterisk sends ---------------------------------------------------------
 
 HUGE = b"9" * 5000  # past the 4,300 digits Python's int() reads
@@ -213,6 +234,25 @@ def test_answers_no_asterisk_gives_end_the_call_without_a_traceback_and_with_one
     [row] = finished_cdr(server.database, uniqueid)
     assert row["status"] in ("completed", "error") and "internal error" not in (row["error"] or ""), row
     assert not re.search(r"Traceback|flow crashed|outside its boundary", server.log(since))
+
+
+@pytest.mark.parametrize("reply", [b"200 result=0" + b" " * 65000 + b"x\n", b"200 result=0 (" + b" " * 65000 + b"x\n"],
+                         ids=["spaces-then-a-word", "spaces-in-data"])
+def test_a_reply_of_the_longest_line_holds_no_other_call(server: ServerProcess, reply: bytes) -> None:
+    """A 200 line of 65,000 spaces once held the server's only thread for
+    24 s: every other call waited."""
+    hostile = new_uniqueid()
+    held = HeldCall(server.port, simulated("support", hostile, support_caller()), "support", timeout=60)
+    held.hold_at(1)
+    held.sock.sendall(reply)
+    time.sleep(0.1)  # the line is read
+    other = new_uniqueid()
+    started = time.monotonic()
+    assert call(server, simulated("support", other, support_caller()), timeout=60).closed_by_server
+    assert time.monotonic() - started < 3
+    held.finish(held.next_command() or "")
+    for uniqueid in (hostile, other):
+        assert [row["status"] for row in finished_cdr(server.database, uniqueid)] == ["completed"]
 
 
 def rows_of(database: Database, uniqueid: str) -> list[tuple[Any, ...]]:

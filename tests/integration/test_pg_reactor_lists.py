@@ -16,10 +16,14 @@ from twisted.internet import defer, task
 from twisted.internet.pollreactor import PollReactor
 from twisted.python.failure import Failure
 
+from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 from agi.lists.pg_store import PostgresNumberLists
 from agi.server.database_threads import MAX_WAITING, DatabaseThreads
+from agi.metered import MeteredLists
 from agi.server.pg_reactor import ReactorLists, text_array
+from agi.server.pg_reactor import reactor_lists as server_reactor_lists
+from agi.server.prometheus import PrometheusMetrics
 from agi.services import ListHit, ListUnavailable
 
 
@@ -197,3 +201,58 @@ def test_a_server_that_cannot_be_reached_fails_every_lookup_closed_at_once() -> 
 def test_the_server_on_postgresql_looks_lists_up_on_its_reactor(postgres_url: PostgresUrl) -> None:
     with server_services(lists_database(postgres_url)) as services:
         assert isinstance(services.lists, ReactorLists)
+
+
+def test_with_the_metrics_listener_the_server_still_looks_lists_up_on_its_reactor(postgres_url: PostgresUrl) -> None:
+    """The metrics listener once sent every lookup through the threads and
+    a pool of connections that several threads could each open."""
+    with server_services(lists_database(postgres_url), metrics=True) as services:
+        assert isinstance(server_reactor_lists(services.lists), ReactorLists)
+
+
+def test_lookups_on_the_reactor_are_counted_when_their_answer_arrives(postgres_url: PostgresUrl) -> None:
+    lists_database(postgres_url)
+    metrics = PrometheusMetrics()
+
+    async def scenario(reactor: Any) -> list[str]:
+        lists, threads = reactor_lists(reactor, PostgresNumberLists(postgres_url, "ES"))
+        counted = MeteredLists(lists, metrics)
+        seen = []
+        for name, number in [("robinson", "600111222"), ("robinson", "600000001"), ("nope", "600111222"),
+                             ("robinson", "not a number")]:
+            try:
+                seen.append(str(await counted.match(name, number) is not None))
+            except (ListUnavailable, ValueError) as exc:
+                seen.append(type(exc).__name__)
+        await settle(lists, threads)
+        return seen
+
+    assert on_a_reactor(scenario) == ["True", "False", "ListUnavailable", "ValueError"]
+    assert metrics.list_checks == {("robinson", "hit"): 1, ("robinson", "miss"): 1, ("nope", "error"): 1,
+                                   ("robinson", "invalid_number"): 1}
+
+
+def test_threads_that_look_up_at_once_share_one_pool_of_connections(
+        postgres_url: PostgresUrl, monkeypatch: Any) -> None:
+    """Each thread of the first lookups once opened a pool of its own; all
+    but one were left to the garbage collector, whose traceback went to stderr."""
+    lists_database(postgres_url)
+    store = PostgresNumberLists(postgres_url, "ES", threads=4)
+    opened = []
+    real_pool = pg.pool
+
+    def slow_pool(*args: Any, **kwargs: Any) -> Any:
+        opened.append(threading.current_thread().name)
+        time.sleep(0.2)  # every thread is inside before the first pool is kept
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(pg, "pool", slow_pool)
+    answers: list[bool] = []
+    threads = [threading.Thread(target=lambda: answers.append(store.match("robinson", "600111222") is not None))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    store.close()
+    assert answers == [True] * 4 and len(opened) == 1

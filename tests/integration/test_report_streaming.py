@@ -91,7 +91,7 @@ def test_the_call_log_streams_in_batches_inside_one_snapshot(database: Database)
         rows = iter(report.rows)
         first: Any = next(rows)
         if isinstance(database, PostgresUrl):  # the rows come from a server-side cursor, a batch at a time
-            assert any(q.startswith(f'FETCH FORWARD {BATCH} FROM "agiflow_report"') for q in _active_queries(database))
+            assert any(q.startswith(f'FETCH FORWARD {BATCH} FROM "agiflow_rows"') for q in _active_queries(database))
             writer = CdrBuilder(database)  # a call written meanwhile is not in the snapshot
             writer.add("2025-03-31 00:00:00")
             writer.close()

@@ -93,6 +93,33 @@ def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
         assert any("agiflow/closed-v2" in c for c in result.commands), "a worker kept the old flow"
 
 
+def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """At a reload every worker once repeated the supervisor's warnings."""
+    process = fleet(tmp_path, servers, watch_interval=0)
+    since = process.mark()
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_for_log(r"agiflow\.server: all 2 workers serve the new flows", since=since)
+    process.stop()
+    warnings = [line for line in process.lines if "number list 'robinson' (used by campaign) does not exist" in line]
+    assert len(warnings) == 2 and not any("(worker" in line for line in warnings), warnings
+
+
+def test_the_log_has_only_the_documented_loggers_and_no_line_per_port_opened_or_closed(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Twisted's 'QuietSite starting on 9573', 'FastAGIFactory starting on
+    4573' and '(TCP Port 4573 Closed)' came under a logger docs/server.md
+    does not name, once per worker and port."""
+    process = fleet(tmp_path, servers, watch_interval=0, metrics={"port": 0})
+    assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+    process.stop()
+    loggers = {re.match(r"\S+ \S+ \S+ ([\w.]+)", line).group(1): line  # type: ignore[union-attr]
+               for line in process.lines if re.match(r"\d{4}-\d\d-\d\d ", line)}
+    assert set(loggers) <= {"agiflow.server", "agiflow.flows", "agiflow.call", "agiflow.cdr", "twisted"}, loggers
+    twisted = [line for line in process.lines if " twisted" in line]
+    assert twisted and all(line.endswith("Main loop terminated.") for line in twisted), twisted
+
+
 def test_sigterm_drains_the_calls_of_every_worker_then_the_supervisor_exits_0(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = fleet(tmp_path, servers)
@@ -157,6 +184,28 @@ def test_a_worker_started_again_runs_with_the_config_its_supervisor_read_even_if
         uniqueid = new_uniqueid()
         assert call(process, simulated("closed", uniqueid)).closed_by_server
         assert [r["status"] for r in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+
+def test_a_worker_that_cannot_use_the_database_says_so_in_the_log_in_its_format(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A worker started again while the database could not be used printed
+    'error: ...' outside the log: no worker named, not JSON."""
+    config = write_config(tmp_path, workers=2, node=NODE, watch_interval=0)
+    config.write_text(json.dumps({**json.loads(config.read_text(encoding="utf-8")), "log_format": "json"}),
+                      encoding="utf-8")
+    process = ServerProcess(config)
+    servers.append(process)
+    process.wait_listening()
+    since = process.mark()
+    process.database.rename(tmp_path / "moved.db")
+    process.database.mkdir()  # the database is now a directory
+    os.kill(worker_pid(process, 1), signal.SIGKILL)
+    refused = process.wait_for_log(r"not starting: the database .* is a directory", since=since)
+    line = json.loads(refused.string)
+    assert line["worker"] == 1 and line["level"] == "ERROR" and line["logger"] == "agiflow.server"
+    process.wait_for_log(r"worker 1 exited with status 1", since=since)
+    for text in process.lines[since:]:
+        json.loads(text)  # every line is one JSON object
 
 
 def test_one_worker_writes_what_the_journals_of_an_earlier_run_with_workers_hold(

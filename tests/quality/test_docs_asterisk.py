@@ -212,3 +212,16 @@ def test_the_systemd_unit_drains_calls_before_systemd_would_kill_the_server() ->
 def test_the_index_and_the_readme_link_the_asterisk_pages(page: str) -> None:
     assert f"({page})" in (DOCS / "index.md").read_text(encoding="utf-8")
     assert f"(docs/{page})" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", [DOCS / "scale.md", ROOT / "contrib" / "agiflow-srv.zone", CONF],
+                         ids=lambda p: p.name)
+def test_the_fleet_pages_promise_no_spread_by_srv_weight(path: Path) -> None:
+    """Asterisk 22's main/srv.c compares each target's own weight, not the
+    running sum, with the random number: among equal priorities with equal
+    weights it always takes the first record of the answer. The pages said
+    the calls were shared by weight, half and half, whatever the resolver."""
+    text = " ".join(path.read_text(encoding="utf-8").replace(";", " ").split())
+    for claim in ("chosen by weight", "by their weights", "equal weight: half", "priority/weight order"):
+        assert claim not in text
+    assert "rotat" in text, "the spread comes from a resolver that rotates the records"

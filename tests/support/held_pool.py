@@ -50,15 +50,17 @@ def held_threads(reactor: HeldReactor, timeout: float = 9.0) -> DatabaseThreads:
 
 
 @contextmanager
-def server_services(database: Database) -> Iterator[Services]:
+def server_services(database: Database, *, metrics: bool = False) -> Iterator[Services]:
     """The services ``agiflow serve`` gives its calls on ``database`` (the
-    shipped flows), as ``make_service`` wires them."""
-    from agi.config import Config
+    shipped flows), as ``make_service`` wires them; with the metrics
+    listener configured when ``metrics``."""
+    from agi.config import Config, MetricsConfig, ServerConfig
     from agi.loading.library import FlowLibrary
     from agi.server.service import make_service
     from agi.storage.cdr_writer import CdrStore
 
-    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=database)
+    config = Config(flows=Path(__file__).resolve().parents[2] / "flows", database=database,
+                    server=ServerConfig(metrics=MetricsConfig(port=0) if metrics else None))
     store = CdrStore(config.database)
     store.open()
     try:

@@ -186,6 +186,14 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/612345678@trunk&PJSIP/600111222@trunk", True),
     ("PJSIP/${CALLERID(num)}@trunk,30", True),  # with AGIEXECFULL=yes Asterisk builds the number
     ("PJSIP/$[${N} + 1]@trunk", True),
+    # visual separators: a trunk that drops them calls the number
+    ("PJSIP/612-345-678@trunk,30", False),
+    ("PJSIP/(612) 345.678@trunk", False),
+    ("PJSIP/600-111-222@trunk,30", True),
+    ("PJSIP/600.111.222@trunk", True),
+    ("PJSIP/+34 600 11 12 22@trunk", True),
+    ("PJSIP/trunk/sip:612345678@192.168.100.200:5060", False),  # the host's address is no number
+    ("PJSIP/trunk/sip:600111222@192.168.100.200", True),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
@@ -196,6 +204,8 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Queue", "support")) is None
+    assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
 
 
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
@@ -228,7 +238,7 @@ def test_a_check_that_never_finishes_blocks_dials(lists: Services) -> None:
                       DIALER % "hangup:")
     result = call(flows, "campaign", lists, called=CLEAR_NUMBER)
     assert path(result) == ["dnc:error", "call:error"]
-    assert "did not finish" in details(result, "call")["error"]
+    assert "a do-not-call check of this call said error" in details(result, "call")["error"]
 
 
 def test_a_later_check_that_says_clear_does_not_lift_the_block(lists: Services) -> None:
@@ -352,6 +362,27 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_started(second: str, outc
     assert sent(result).index('EXEC "StopMixMonitor" ""') < sent(result).index('STREAM FILE "beep" ""')
 
 
+def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> None:
+    """The consent step's MixMonitor and an exec's both record the call;
+    StopMixMonitor without an id stops one MixMonitor of the channel
+    (app_mixmonitor.c), so a withdrawal sends it once for each: one alone
+    left the other recording after the caller declined."""
+    flows = unchecked(WITHDRAWN.replace("record: false", "record: true") % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"])
+    assert path(result) == ["first:accepted", "record:next", "second:declined", "bye:next"]
+    recording = result.call["recording"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", "MixMonitor", "StopMixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{recording}, {result.call['call_id']}.wav"
+    assert sent(result).index('STREAM FILE "beep" ""') > max(
+        i for i, c in enumerate(sent(result)) if c == 'EXEC "StopMixMonitor" ""')
+    again = call(unchecked(WITHDRAWN.replace("record: false", "record: true").replace(
+        "    on: {%s: bye}", "    on: {%s: third}\n  third:\n    consent: {policy: never}\n    on: {never: bye}")
+        % ("{notice: n, ask: q}", "declined")), "withdrawn", dtmf=["1", "2"])
+    assert [c.split('"')[1] for c in sent(again) if c.startswith("EXEC")].count("StopMixMonitor") == 2
+    assert "stopped_recording" not in details(again, "third")  # nothing was left to stop
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
@@ -462,6 +493,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
     ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
     ("Bridge", "PJSIP/201-00000001,x", set()),
+    # ParkAndAnnounce(lot,options,announce,dial) calls its dial argument to announce the parked call
+    ("ParkAndAnnounce", ",,PARKED,PJSIP/100", {"dials"}),
+    ("ParkAndAnnounce", ",r,agiflow/parked:PARKED,Local/ops@announce", {"dials", "hidden"}),
+    ("ParkAndAnnounce", "Local/lot,,PARKED,PJSIP/100", {"dials"}),  # the lot's name is no channel
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +16,7 @@ from click.testing import CliRunner, Result
 from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
+from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +78,7 @@ BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
     "over 1 MB": _write(b"# a comment\n" * (1024 * 1024 // 12 + 1)),
     "a directory": Path.mkdir,
     "missing": lambda path: None,
+    "a named pipe no program writes to": os.mkfifo,  # once waited on for ever
 }
 
 
@@ -100,6 +104,8 @@ BROKEN_DATABASES: dict[str, Callable[[Path], None]] = {
     "a directory": Path.mkdir,
     "a SQLite file of another program": _foreign,
     "a SQLite file whose tables have agiflow's names": _same_names,
+    "a named pipe": os.mkfifo,  # once held every command for ever
+    "a link to a device": lambda path: path.symlink_to("/dev/zero"),
 }
 
 
@@ -175,6 +181,42 @@ def test_messages_say_what_is_wrong_with_the_database(project: Path) -> None:
     assert "is a directory, not a database file" in said["a directory"]
     assert "not agiflow's: it has none of agiflow's tables (it has 'customers')" in said["a SQLite file of another program"]
     assert "not agiflow's: its table 'calls' has other columns" in said["a SQLite file whose tables have agiflow's names"]
+    assert said["a named pipe"] == (f"error: the database {database} is a named pipe, not a database file "
+                                    "(check 'database' in the config)")
+    assert said["a link to a device"].startswith(f"error: the database {database} is a device, not a database file")
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade", "--database"], ["db", "rollups", "--database"],
+                                  ["report", "summary", "--db"], ["report", "import-queue-log", "queue_log", "--db"]],
+                         ids=lambda args: " ".join(args[:2]))
+def test_a_database_named_on_the_command_line_is_not_blamed_on_the_config(project: Path, args: list[str]) -> None:
+    """`--database DIR` said '(check 'database' in the config)', which named no such thing."""
+    (project / "queue_log").write_text("", encoding="utf-8")
+    (project / "not-a-db").mkdir()
+    config = config_with_database(project)
+    line = assert_one_line_error(agiflow([*args, str(project / "not-a-db")], config))
+    assert line == f"error: the database {project / 'not-a-db'} is a directory, not a database file", line
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade", "--database", "{url}"], ["db", "copy", "--from", "{url}", "--to",
+                                  "sqlite:copy.db"], ["lists", "add", "vip", "600111222"], ["lists", "show"],
+                                  ["report", "calls"]], ids=lambda args: " ".join(args[:2]))
+def test_a_postgresql_database_of_another_program_is_one_line_and_left_alone(
+        project: Path, postgres_url: PostgresUrl, args: list[str]) -> None:
+    """A table named calls with other columns failed half-way through the
+    first migration ('column "started_at" does not exist'), and db copy
+    read it as agiflow's."""
+    import psycopg
+    with psycopg.connect(postgres_url.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE calls (x integer)")
+    config = config_with_database(project, postgres_url.url)
+    given = [arg.format(url=postgres_url.url) for arg in args]
+    line = assert_one_line_error(CliRunner().invoke(cli, given) if args[1] == "copy" else agiflow(given, config))
+    assert line.endswith("is not agiflow's: its table 'calls' has other columns"
+                         + ("" if args[0] == "db" else " (check 'database' in the config)")), line
+    with psycopg.connect(postgres_url.url, autocommit=True) as conn:
+        assert [row[0] for row in conn.execute(pgsql.TABLES)] == ["calls"]
+    assert not (project / "copy.db").exists()
 
 
 def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
@@ -195,6 +237,22 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     assert said["aliases that stand for a billion values"] == (
         f"{config}:5: aliases repeat more than 10000 values; write the values out or use fewer aliases")
     assert said["missing"] == f"{config}:1: cannot read config: No such file or directory"
+    assert said["a named pipe no program writes to"] == (f"{config}:1: cannot read config: a named pipe that "
+                                                         "no program writes to")
+
+
+def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
+    config = project / "config.yaml"
+    os.mkfifo(config)
+
+    def write() -> None:  # waits in its open() until the command opens the pipe
+        with open(config, "w", encoding="utf-8") as pipe:
+            pipe.write("flows: flows\n")
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    time.sleep(0.2)
+    result = agiflow(["validate"], config)
+    assert result.exit_code == 0 and "flows valid" in result.output, result.output
 
 
 def test_commands_that_write_create_a_missing_database(project: Path) -> None:

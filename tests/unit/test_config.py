@@ -106,3 +106,19 @@ def test_ipv4_entries_are_refused_when_listening_on_an_ipv6_address_only(tmp_pat
         load_config(write(tmp_path, 'server: {host: "::1", allow: ["::1", 127.0.0.1]}\n'))
     [error] = caught.value.errors
     assert "'127.0.0.1' is an IPv4 entry" in error.message and "can never match" in error.message
+
+
+@pytest.mark.parametrize("priority", ["0", "-3", "'0'", "'a b'", "'next,1'", "1.5"])
+def test_a_fallback_priority_asterisk_cannot_go_to_is_refused_with_its_line(tmp_path: Path, priority: str) -> None:
+    """SET PRIORITY refuses 0, and a label with a space or a comma names no
+    priority: a failed call was then sent nowhere the config said."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"server:\n  fallback:\n    context: agiflow-fallback\n    priority: {priority}\n"))
+    [error] = caught.value.errors
+    assert error.line == 4 and "server.fallback.priority" in error.message and "a priority from 1" in error.message
+
+
+@pytest.mark.parametrize(("priority", "sent"), [("1", "1"), ("3", "3"), ("'12'", "12"), ("retry", "retry")])
+def test_a_fallback_priority_is_a_number_from_1_or_a_label(tmp_path: Path, priority: str, sent: str) -> None:
+    config = load_config(write(tmp_path, f"server:\n  fallback: {{context: agiflow-fallback, priority: {priority}}}\n"))
+    assert config.server.fallback is not None and config.server.fallback.priority == sent

@@ -4,6 +4,7 @@ and recording columns. Recording consent fails closed, and the tests pin it:
 no MixMonitor before consent, for every policy and every hangup point."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,52 @@ def test_a_later_consent_whose_prompt_cannot_be_played_stops_the_earlier_recordi
     sent = commands(result)
     assert sent.index('EXEC "StopMixMonitor" ""') < sent.index('STREAM FILE "agiflow/main-menu" ""')
     assert details(result, "menu")["stopped_recording"].endswith(".wav")
+
+
+SALES = """\
+version: 1
+name: sales
+timezone: Europe/Madrid
+start: consent
+steps:
+  consent:
+    consent: {policy: notify, notice: agiflow/recording-notice}
+    on: {notified: end}
+  end:
+    play: agiflow/main-menu
+"""
+
+
+def sales_consent(result: Any) -> dict[str, Any]:
+    [row] = [s for s in result.steps if (s["flow"], s["step"]) == ("sales", "consent")]
+    return dict(json.loads(row["details"]))
+
+
+def test_a_flow_entered_by_goto_takes_its_own_consent_without_a_second_recording(tmp_path: Path) -> None:
+    """Every flow is an entry, so a flow reached by goto takes its own
+    consent; while the first recording of the call still runs, its consent
+    starts no second MixMonitor (two files of one call, or one file written
+    twice when both start in the same second)."""
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", "  menu:\n    goto: sales\n")
+    result = run(tmp_path, flow, SALES, called="911234567", dtmf=["1"])
+    assert path(result) == ["consent:accepted", "menu:transfer", "consent:notified", "end:next"]
+    assert mixmonitor_commands(result) == [f'EXEC "MixMonitor" "{RECORDING},b"']
+    assert cdr(result, "consent", "recording", "recording_commands") == ("notified", RECORDING, 1)
+    assert sales_consent(result) == {"consent": "notified", "recording": RECORDING, "already_recording": True}
+
+
+def test_after_a_withdrawn_consent_a_new_one_records_again(tmp_path: Path) -> None:
+    flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
+  menu:
+    consent: {notice: agiflow/transfer-notice, ask: agiflow/recording-ask}
+    on: {accepted: again, declined: again}
+  again:
+    goto: sales
+""")
+    result = run(tmp_path, flow, SALES, called="911234567", dtmf=["1", "2"])
+    assert [c.split('"')[1] for c in commands(result) if c.startswith("EXEC")] == [
+        "MixMonitor", "StopMixMonitor", "MixMonitor"]
+    assert "already_recording" not in sales_consent(result)
 
 
 # -- the pin: MixMonitor only after consent, whatever the hangup point -------------

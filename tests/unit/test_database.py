@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +18,7 @@ from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl, parse_database, redacted
-from agi.db.postgres import pyformat
+from agi.db.postgres_params import pyformat
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.reports import run_report
@@ -214,6 +216,31 @@ def test_damaged_journal_lines_are_skipped_and_every_whole_operation_around_them
     assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [("a", "interrupted"), ("b", "completed")]
     assert caplog.text.count("skipping a line that is not an operation") == len(damaged)
     assert path.read_text(encoding="utf-8") == ""
+
+
+def test_operations_kept_in_the_journal_at_a_shutdown_are_not_said_to_fill_the_queue(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A server stopped while its first write hung (a frozen database) once
+    logged 'CDR queue full (10000 operations)' for the 3 it kept; a full
+    queue is said once, when it fills."""
+    from agi.storage.cdr_waiting import Waiting
+    from agi.storage.journal import Journal
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.open()
+    waiting = Waiting(journal, 10, in_trouble=lambda: False, remind=lambda why: None)
+    for i in range(3):
+        waiting.put(("insert_call", row(f"c{i}")))
+    with caplog.at_level(logging.WARNING, logger="agiflow.cdr"):
+        assert waiting.keep_for_next_start()
+    assert "queue full" not in caplog.text and "3 CDR operations kept in the journal" in caplog.text
+    caplog.clear()
+    full = Waiting(Journal(tmp_path / "full.jsonl"), 2, in_trouble=lambda: False, remind=lambda why: None)
+    assert full.journal is not None
+    full.journal.open()
+    with caplog.at_level(logging.WARNING, logger="agiflow.cdr"):
+        for i in range(5):
+            full.put(("insert_call", row(f"f{i}")))
+    assert caplog.text.count("CDR queue full (2 operations)") == 1 and full.journal.lines == 3
 
 
 def test_when_the_journal_cannot_be_written_operations_stay_in_memory(tmp_path: Path,
@@ -536,6 +563,33 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
     config.write_text("flows: flows\ndatabase: postgresql://db1:notaport/agiflow\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.yaml:2: database: not a PostgreSQL URL"):
         load_config(config)
+
+
+@pytest.mark.parametrize("setting", ["postgressql://agiflow@db1/agiflow", "postgresql+psycopg://agiflow@db1/agiflow",
+                                     "mysql://agiflow@db1/agiflow"])
+def test_a_url_of_another_scheme_is_a_config_error_not_a_sqlite_file_of_that_name(
+        tmp_path: Path, setting: str) -> None:
+    """Once taken as a path: a node whose URL was misspelt wrote its CDRs to a
+    file of its own and read no shared list."""
+    from agi.config import ConfigError, load_config
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: flows\ndatabase: {setting}\n", encoding="utf-8")
+    scheme = setting.split("://")[0]
+    with pytest.raises(ConfigError, match=rf"config.yaml:2: database: {re.escape(scheme)}:// is not a database"):
+        load_config(config)
+    assert parse_database("sqlite:///tmp/a.db") == Path("/tmp/a.db")
+
+
+def test_db_commands_refuse_a_url_of_another_scheme_and_create_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.db").touch()
+    for args in (["db", "upgrade", "--database", "mysql://db1/agiflow"],
+                 ["db", "copy", "--from", "a.db", "--to", "mysql://db1/agiflow"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code in (1, 2) and "mysql:// is not a database agiflow can use" in result.output, \
+            result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
 
 
 @pytest.mark.parametrize("url", [

@@ -4,6 +4,7 @@ is lost or lands in another row (docs/cli.md#agiflow-db-copy)."""
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,25 @@ def test_a_source_newer_than_this_agiflow_is_refused_before_anything_is_copied(d
     with pytest.raises(CopyError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this agiflow knows"):
         copy_all(database, target)
     assert not target.exists()
+
+
+def other_spelling(database: Database, tmp_path: Path) -> str:
+    """The same database named another way: a hard link to the file, or the
+    URL with one more parameter."""
+    if isinstance(database, PostgresUrl):
+        return database.url + ("&" if "?" in database.url else "?") + "connect_timeout=7"
+    link = tmp_path / "elsewhere" / "same.db"
+    link.parent.mkdir()
+    os.link(database, link)
+    return f"sqlite:{link}"
+
+
+def test_the_same_database_named_another_way_is_refused(database: Any, tmp_path: Path) -> None:
+    """Only the same spelling (or path) was refused: a URL with another
+    parameter, host name or port copied the database into itself."""
+    a_server(database, start="2026-03-10T08:00:00", number="+34600111222", pin_for="+34600000001",
+             list_name="robinson", entries="+34600999999\n")
+    source = database.url if isinstance(database, PostgresUrl) else str(database)
+    result = CliRunner().invoke(cli, ["db", "copy", "--from", source, "--to", other_spelling(database, tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == "error: the source and the target are the same database"

@@ -193,3 +193,16 @@ def test_a_journal_that_cannot_be_opened_stops_the_start_with_a_line_naming_the_
     assert open_store(config, "pbx1") is None
     assert f"not starting: cannot open the CDR journal {config.journal}:" in caplog.text
     assert "cannot open the CDR database" not in caplog.text
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/null"])
+def test_a_journal_that_is_a_device_stops_the_start_at_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, target: str) -> None:
+    """A journal linked to /dev/zero was read for ever, filling the memory."""
+    from agi.config import Config
+    from agi.server.recovery import open_store
+
+    config = Config(database=tmp_path / "cdr.db", journal=tmp_path / "agiflow-journal.jsonl")
+    Path(config.journal).symlink_to(target)
+    assert open_store(config, "pbx1") is None
+    assert f"not starting: cannot open the CDR journal {config.journal}: it is a device, not a file" in caplog.text

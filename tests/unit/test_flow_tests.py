@@ -783,3 +783,15 @@ def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp
     assert mismatches[1] == (f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: "
                              'payload.data.event: expected "repeat_caller", got "missed_call"')
     assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"
+
+
+def test_a_test_file_that_is_a_broken_link_is_reported_not_left_out(tmp_path: Path) -> None:
+    """Once left out without a word: its cases were not run and the run passed."""
+    from agi.engine.model import FlowSet
+    from agi.flowtest.loader import find_case_files, load_case_files
+
+    (tmp_path / "gone.tests.yaml").symlink_to(tmp_path / "removed.tests.yaml")
+    (tmp_path / "loop.tests.yaml").symlink_to("loop.tests.yaml")
+    _, errors = load_case_files(find_case_files([tmp_path]), FlowSet(), "ES")
+    assert [(Path(error.file).name, error.message.split(":")[0]) for error in errors] == [
+        ("gone.tests.yaml", "cannot read test file"), ("loop.tests.yaml", "cannot read test file")]

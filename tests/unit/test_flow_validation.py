@@ -1,8 +1,10 @@
 """A flow author sees every mistake at once, each with its file and line."""
 from __future__ import annotations
 
+import os
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -128,6 +130,39 @@ def test_a_flow_file_over_its_size_cap_is_refused_without_reading_it_all(tmp_pat
     assert errors_of(path) == [f"{path}:1: flow file larger than 262144 bytes; split it into several flows (goto)"]
 
 
+def _broken_link(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.yaml")
+
+
+def _link_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(("make", "error"), [
+    (_broken_link, "a symbolic link to {folder}/gone.yaml, which cannot be read"),
+    (_link_loop, "a symbolic link to second.yaml, which cannot be read"),
+    (os.mkfifo, "cannot read flow file: not a file but a named pipe"),
+    (_device, "cannot read flow file: not a file but a device"),
+], ids=["broken-link", "link-to-itself", "named-pipe", "device"])
+def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
+        tmp_path: Path, make: Callable[[Path], None], error: str) -> None:
+    """Once such a file was left out without a word (a reload dropped its
+    flow, and its calls ended unknown_flow), a named pipe given by name was
+    waited on for ever, and a link to itself was a traceback."""
+    write(tmp_path, GOOD)
+    second = tmp_path / "second.yaml"
+    make(second)
+    (tmp_path / ".#second.yaml").symlink_to("root@host.4242:1733500000")  # an editor's lock: no flow
+    started = time.monotonic()
+    assert errors_of(tmp_path) == [f"{second}:1: {error.format(folder=tmp_path)}"]
+    assert errors_of(second) == [f"{second}:1: {error.format(folder=tmp_path)}"]
+    assert time.monotonic() - started < 1
+
+
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
     [error] = errors_of(path)
@@ -194,6 +229,38 @@ def test_yaml_on_and_yes_are_not_booleans(tmp_path: Path) -> None:
     flows, errors = load_flows([path])
     assert errors == []
     assert flows.get("demo").steps["sales"].node.items[0].value == "yes"
+
+
+PREFIXES = """\
+version: 1
+name: prefixes
+params: {prefix: 0034, code: 012, at: 12:30, big: 1_000, hexy: 0x1F, n: 3, f: 1.5}
+start: tag
+steps:
+  tag:
+    set:
+      variables: {PREFIX: 0034, DIAL: "{{ params.prefix }}600111222"}
+      cdr: {prefix: 0034, opens: 12:30, n: 3}
+    next: bye
+  bye:
+    hangup: {cause: 017}
+"""
+
+
+def test_yaml_numbers_with_a_leading_zero_or_a_colon_are_text_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 read 0034 as octal (28) and 12:30 as base 60 (750): a
+    dialling prefix became another number. They are text as written; a
+    step option that wants a number refuses them with their line."""
+    path = write(tmp_path, PREFIXES)
+    assert errors_of(path) == [f"{path}:12: step 'bye': hangup: cause: '017' is not of type 'integer'"]
+    flows, errors = load_flows([write(tmp_path, PREFIXES.replace("cause: 017", "cause: 17"))])
+    assert errors == []
+    flow = flows.get("prefixes")
+    assert flow.params == {"prefix": "0034", "code": "012", "at": "12:30", "big": "1_000", "hexy": "0x1F",
+                           "n": "3", "f": "1.5"}
+    node = flow.steps["tag"].node
+    assert dict(node.variables)["PREFIX"] == "0034"
+    assert dict(node.cdr) == {"prefix": "0034", "opens": "12:30", "n": 3}
 
 
 def test_step_without_type_and_with_two_types(tmp_path: Path) -> None:
@@ -306,3 +373,52 @@ def test_flows_that_goto_one_another_pass_when_one_can_end(tmp_path: Path) -> No
             goto: first
         """, "second.yaml")
     assert errors_of(first, second) == []
+
+
+LABELS = """\
+version: 1
+name: labels
+start: route
+steps:
+  route:
+    branch:
+      cases:
+        - {if: "call.caller == '1'", next: a, label: vip}
+        - {if: "call.caller == '2'", next: b, label: vip}
+        - {if: "call.caller == '3'", next: b, label: else}
+        - {if: "call.caller == '4'", next: b, label: hangup}
+      else: a
+  a:
+    play: hello-world
+  b:
+    split: {error: 50, other: 50}
+    on: {error: a, other: a}
+"""
+
+
+def test_a_label_that_takes_another_outcomes_name_is_an_error_with_its_line(tmp_path: Path) -> None:
+    """A second case labelled like the first (or like else) was silently
+    sent to the other's step, and a branch or split labelled hangup counted
+    the call as caller_hangup though no one hung up."""
+    path = write(tmp_path, LABELS)
+    assert errors_of(path) == [
+        f"{path}:6: step 'route': branch: label 'else' is taken: it names two outcomes of the step; "
+        "give it another label",
+        f"{path}:6: step 'route': branch: label 'hangup' is taken: every step may end with hangup "
+        "(the caller hung up); give it another label",
+        f"{path}:6: step 'route': branch: label 'vip' is taken: it names two outcomes of the step; "
+        "give it another label",
+        f"{path}:16: step 'b': split: label 'error' is taken: every step may end with error (the step failed); "
+        "give it another label",
+    ]
+
+
+def test_a_menu_choice_longer_than_max_digits_is_an_error_with_its_line(tmp_path: Path) -> None:
+    """GET DATA returns after max_digits keys: a longer choice could never be
+    keyed, and its callers would hear the invalid prompt instead."""
+    path = write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}',
+                                        'choices: {"1": sales, "22": support}, max_digits: 1'))
+    assert errors_of(path) == [
+        f"{path}:6: step 'menu': menu.max_digits: choice '22' has 2 keys but max_digits is 1: it can never be keyed"]
+    assert errors_of(write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}',
+                                                  'choices: {"1": sales, "22": support}, max_digits: 2'))) == []

@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import textwrap
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -239,6 +241,20 @@ def test_more_flow_versions_than_a_query_can_take_are_a_usage_error(two_versions
     assert report(100).exit_code == 0
     many = report(999)  # once: "cannot read the CDR database ...: Expression tree is too large"
     assert many.exit_code == 2 and "999 flow versions given; at most 100" in many.output
+
+
+@pytest.mark.parametrize("head", ["a named pipe", "/dev/zero"])
+def test_a_git_head_that_is_no_file_gives_no_commit_at_once(tmp_path: Path, head: str) -> None:
+    """A HEAD that was a named pipe held the reload (and every call) for
+    ever; one linked to /dev/zero was read until the memory ran out."""
+    git = tmp_path / "repo" / ".git"
+    git.mkdir(parents=True)
+    os.mkfifo(git / "HEAD") if head == "a named pipe" else (git / "HEAD").symlink_to(head)
+    write_flow(tmp_path / "repo" / "flows", "support")
+    library = FlowLibrary(tmp_path / "repo" / "flows")
+    started = time.monotonic()
+    assert library.reload() == [] and library.commit is None
+    assert time.monotonic() - started < 2
 
 
 def test_the_commit_of_a_flows_folder_is_read_from_git_files(tmp_path: Path) -> None:

@@ -1,13 +1,14 @@
 """Property tests: the protocol functions hold for any input, not just examples."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agi.protocol.environment import EnvironmentReader, decode_line
-from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, whole_200_reply
+from agi.protocol.wire import CommandError, Reply, ReplyParser, encode_command, parse_200, whole_200_reply
 from agi.sim import CallerScript, SimulatedAsterisk, parse_args
 from agi.sim.transport import run_sync
 
@@ -240,3 +241,25 @@ def test_any_replies_with_hangup_lines_in_any_segments_answer_each_command_once(
         answer: Reply = run_sync(pending)
         assert (answer.code, answer.result if code == 200 else "") == (code, result)
         assert proto.hangup_seen or not hangup
+
+
+#: The grammar of a ``200`` line as one regular expression: what parse_200
+#: reads, spelled the short way (it takes time quadratic in the line).
+_GRAMMAR_200 = re.compile(r"result=(?P<result>\S*)(?P<rest>.*?)(?:\s+endpos=(?P<endpos>-?\d+))?$", re.DOTALL)
+_PARTS_200 = st.sampled_from(["result=", "endpos=", " endpos=", "endpos=-", "(", ")", " ", "\t", "\u3000", "1",
+                              "-1", "\u0661", "x", "\n", "  ", "timeout"])
+
+
+@FAST
+@given(parts=st.lists(st.one_of(_PARTS_200, st.text(max_size=5)), max_size=12))
+def test_a_200_line_is_read_as_its_grammar_says(parts: list[str]) -> None:
+    body = "".join(parts)
+    reply = parse_200("200 " + body)
+    found = _GRAMMAR_200.match(body)
+    if found is None:
+        assert (reply.result, reply.data, reply.endpos) == ("", None, None)
+        return
+    result, rest, endpos = found.group("result", "rest", "endpos")
+    stripped = rest.strip()
+    data = stripped[1:-1] if stripped.startswith("(") and stripped.endswith(")") else (stripped or None)
+    assert (reply.result, reply.data, reply.endpos) == (result, data, None if endpos is None else int(endpos))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,24 @@ def test_lines_are_read_in_bounded_pieces_whatever_the_input() -> None:
     assert max(map(len, lines)) <= MAX_LINE + 1 and len(lines) == 3
     assert list(read_entries(lines, Normaliser("ES"), report)) == [("+34600111222", None)]
     assert report.bad == 2 and [line for line, _ in report.errors] == [1, 3]
+
+
+def test_a_line_that_never_ends_ends_the_reading() -> None:
+    """``/dev/zero`` was read for ever: a line is read to its end for at most 16 MB."""
+    endless = io.BufferedReader(io.BytesIO(b"+34600111222\n" + b"\x00" * (17 << 20) + b"\n+34600111333\n"))
+    report = ReadReport()
+    assert list(read_entries(text_lines(endless, None, report), Normaliser("ES"), report)) == [("+34600111222", None)]
+    assert report.errors == [(2, "a line that does not end within 16 MB (is this a text file?); "
+                                 "the rest of the file is not read")]
+    assert report.lines == 2
+
+
+def test_importing_dev_zero_is_one_bad_line_and_nothing_imported(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("database: cdr.db\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "agi.cli", "lists", "import", "vip", "/dev/zero", "-c", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "/dev/zero:1: a line that does not end within 16 MB (is this a text file?); the rest of the file is not read",
+        "error: /dev/zero: no valid entries; list 'vip' is unchanged"]

@@ -169,6 +169,28 @@ def test_options_filter_and_group(database: Path) -> None:
     assert json.loads(out)["options"] == {"window_hours": 48.0, "by": "outcome"}
 
 
+def test_the_filter_line_names_every_filter_and_json_keeps_the_moment_to_the_millisecond(database: Path,
+                                                                                          tmp_path: Path) -> None:
+    args = ("--db", str(database), "--tz", "UTC", "--flow-version", "3F2A", "--flow-version", "a81c03e9",
+            "--until", "2025-03-10T10:00:00.250")
+    _, out = invoke("inbound", *args)
+    assert out.splitlines()[1].startswith("first call to 2025-03-10 10:00 (UTC), flow version 3f2a, a81c03e9,")
+    page = tmp_path / "page.html"
+    invoke("inbound", *args, "--format", "html", "-o", str(page))
+    assert "flow version 3f2a, a81c03e9" in page.read_text(encoding="utf-8")
+    _, out = invoke("inbound", *args, "--format", "json")
+    assert json.loads(out)["filters"]["until"] == "2025-03-10T10:00:00.250Z"
+
+
+def test_a_group_the_table_shows_as_a_dash_is_null_in_json_and_empty_in_csv(database: Path) -> None:
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--width", "0")
+    assert [line.split()[0] for line in out.splitlines()[5:7]] == ["support-premium", "-"]
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--format", "json")
+    assert [row["key"] for row in json.loads(out)["rows"]] == ["support-premium", None]
+    _, out = invoke("inbound", "--db", str(database), "--by", "queue", "--format", "csv")
+    assert [row[0] for row in csv.reader(io.StringIO(out))][1:] == ["support-premium", ""]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--since", "last tuesday"], "is not a date"),
     (["--until", "2025-02-30"], "day is out of range"),

@@ -256,6 +256,21 @@ def test_ivr_counts_the_same_from_the_rollups_and_a_late_menu_step_is_pending(ro
     assert hours is not None and hours.since == utc("2025-03-29 00:00:00")  # the pending hour: left to the query
 
 
+def test_a_step_changed_by_hand_is_counted_once_the_rollups_are_rebuilt(rolled: Database) -> None:
+    """agiflow never updates a step, so an UPDATE of call_steps is not watched
+    (docs/database.md#rollups): the ivr report counts the menu as it was until
+    ``db rollups --rebuild``, then as it is, as the calls say."""
+    def ivr(rollups: bool) -> list[Any]:
+        return list(run_report(rolled, "ivr", Filters(), LATER, rollups=rollups).rows)
+
+    before = ivr(True)
+    table_rows.execute(rolled, "UPDATE call_steps SET flow = 'shared' WHERE type = 'menu'")
+    assert ivr(True) == before and ivr(False) != before
+    result = CliRunner().invoke(cli, ["db", "rollups", "--database", str(rolled), "--rebuild"])
+    assert result.exit_code == 0, result.output
+    assert ivr(True) == ivr(False) and {row["flow"] for row in ivr(True)} == {"shared"}
+
+
 def test_one_caller_is_always_read_from_the_calls(rolled: Database) -> None:
     assert route(rolled, Filters(caller="+34600110001")).rolled is None
 

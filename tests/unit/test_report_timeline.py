@@ -103,3 +103,36 @@ def test_ninety_days_are_counted_per_day_with_every_day_present(database: Path) 
     assert sum(per_day.values) == 30 and per_day.values[:4] == [1, 0, 0, 1]
     offered = charts["Offered, answered and abandoned calls per day"].series[0]
     assert list(offered.values) == list(per_day.values)
+
+
+def test_where_the_clocks_change_by_half_an_hour_every_hour_keeps_its_calls(database: Path) -> None:
+    """Lord Howe Island: 02:00 (+11:00) becomes 01:30 (+10:30) on 6 April, and
+    02:00 (+10:30) becomes 02:30 (+11:00) on 5 October. The hours after each
+    change are counted as inbound --by interval60 counts them (they were 0)."""
+    cdr = CdrBuilder(database)
+    # 6 April, local: 01:10+11, 01:40+10:30 (the repeated half hour), 02:10, 03:10 and 05:10 (+10:30)
+    # 5 October, local: 01:10+10:30, 02:40+11 (the hour from 02:00), 03:10 and 06:10 (+11)
+    for start in ("2025-04-05 14:10:00", "2025-04-05 15:10:00", "2025-04-05 15:40:00", "2025-04-05 16:40:00",
+                  "2025-04-05 18:40:00", "2025-10-04 14:40:00", "2025-10-04 15:40:00", "2025-10-04 16:10:00",
+                  "2025-10-04 19:10:00"):
+        cdr.add(start, queue="support", queue_status="ANSWERED", queue_wait=10.0, talk_time=60.0)
+    cdr.close()
+    lord_howe, _ = zone("Australia/Lord_Howe")
+    for day, expected in (("2025-04-06", {"01:00+11": 1, "01:00+10:30": 1, "02:00": 1, "03:00": 1, "05:00": 1}),
+                          ("2025-10-05", {"01:00": 1, "02:00": 1, "03:00": 1, "06:00": 1})):
+        filters = Filters(moment(day, NOW, lord_howe), moment(day, NOW, lord_howe, end=True), tz=lord_howe,
+                          tz_name="Australia/Lord_Howe")
+        report = run_report(database, "inbound", filters, NOW, charts=True)
+        chart = {c.title: c for c in report.charts}["Offered, answered and abandoned calls per hour"]
+        offered = {label: v for label, v in zip(chart.labels, chart.series[0].values) if v}
+        assert offered == expected
+        assert len(chart.labels) == (25 if day == "2025-04-06" else 24)  # 24.5 and 23.5 hours of real time
+        waits = {c.title: c for c in report.charts}["Average speed of answer (ASA) per hour"].series[0].values
+        assert [v for v in waits if v is not None] == [10.0] * len(expected)
+
+
+def test_where_the_clocks_skip_midnight_the_first_hour_of_the_day_is_labelled_with_its_date() -> None:
+    santiago, _ = zone("America/Santiago")  # 7 September 2025: 00:00 (-04:00) becomes 01:00 (-03:00)
+    two_days = labels("2025-09-06 04:00:00", "2025-09-08 03:00:00", santiago)
+    assert two_days[0] == "2025-09-06" and "2025-09-07" in two_days
+    assert two_days[two_days.index("2025-09-07") - 1] == "23:00" and len(two_days) == 47

@@ -165,6 +165,22 @@ def test_on_error_allow_dials_and_the_cdr_says_unchecked(tmp_path: Path) -> None
     assert details(result, "check")["result"] == "unchecked"
 
 
+@pytest.mark.parametrize("options", ["", ", on_error: allow"])
+def test_a_number_template_that_fails_is_a_failed_check_in_the_cdr_and_never_dials(
+        tmp_path: Path, lists_db: Path, options: str) -> None:
+    """No number to check: the check fails closed whatever on_error says, and
+    says so in the CDR and the variable. The CDR's robinson stayed empty (the
+    compliance report did not count the failed check) and ROBINSON unset."""
+    flow = outbound(options=f', number: "{{{{ args[0] }}}}"{options}', on=", error: sorry",
+                    extra="  sorry:\n    play: cannot-place-call\n")
+    result = run(tmp_path, flow, lists=services(lists_db), called="612345678")
+    assert path(result) == ["check:error", "sorry:next"]
+    assert not dialled(result)
+    assert (result.call["robinson"], result.call.get("dialled")) == ("error", None)
+    assert 'SET VARIABLE "ROBINSON" "error"' in commands(result)
+    assert details(result, "check")["result"] == "error" and "cannot render" in details(result, "check")["error"]
+
+
 def test_on_error_allow_never_lets_a_listed_number_through(tmp_path: Path, lists_db: Path) -> None:
     result = run(tmp_path, outbound(options=", on_error: allow"), lists=services(lists_db), called="600111222")
     assert path(result) == ["check:listed", "listed_msg:next"]

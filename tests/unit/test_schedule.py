@@ -201,8 +201,9 @@ def test_fall_back_a_range_across_the_repeated_hour_stays_open_through_both_pass
     opened = changes(item, madrid(2025, 10, 25, 12, 0), madrid(2025, 10, 26, 12, 0))
     assert [(m.astimezone(UTC), s.outcome) for m, s in opened] == [
         (utc(2025, 10, 25, 20, 0), "open"),     # Saturday 22:00 CEST
-        (utc(2025, 10, 26, 5, 0), "closed"),    # Sunday 06:00 CET: 10 real hours later
+        (utc(2025, 10, 26, 5, 0), "closed"),    # Sunday 06:00 CET: 9 real hours later
     ]
+    assert opened[1][0].astimezone(UTC) - opened[0][0].astimezone(UTC) == timedelta(hours=9)  # usually 8
 
 
 # -- holidays ----------------------------------------------------------------------------

@@ -119,6 +119,11 @@ def test_dialplan_prompts_come_from_prompts_yaml(tmp_path: Path) -> None:
     _, errors = load_prompt_file(write(tmp_path / "bad.yaml", "agiflow/x:\n  en: 3\n"))
     assert errors and errors[0].line == 2
     assert load_prompt_file(tmp_path / "missing.yaml") == ([], [])
+    (tmp_path / "linked.yaml").symlink_to(tmp_path / "removed.yaml")  # once no prompts, without a word
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    for name in ("linked.yaml", "loop.yaml"):
+        [error] = load_prompt_file(tmp_path / name)[1]
+        assert error.file == str(tmp_path / name) and error.message.startswith("cannot read prompts: ")
 
 
 def test_a_prompts_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """Encoding commands and parsing replies: every form FASTAGI_PROTOCOL.md lists."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from agi.protocol.wire import (
@@ -144,6 +146,15 @@ def test_a_result_that_is_no_character_is_no_key(result: str) -> None:
 def test_an_endpos_of_more_digits_than_int_reads_is_no_endpos() -> None:
     (reply,), _ = _feed("200 result=50 endpos=" + "9" * 5000)
     assert (reply.digit, reply.endpos) == ("2", None)
+
+
+@pytest.mark.parametrize("tail", [" " * 65000 + "x", " endpos=" * 8000 + "x", "\t " * 32000 + "endpos=x",
+                                  " (" + " " * 65000 + ")", " " * 65000 + "endpos=1"])
+def test_a_200_line_of_the_longest_length_is_read_in_linear_time(tail: str) -> None:
+    started = time.process_time()
+    (reply,), _ = _feed("200 result=1" + tail)
+    assert reply.result == "1"
+    assert time.process_time() - started < 0.05  # a line of 65,000 spaces once took 24 s, holding every call
 
 
 def test_get_data_digits_timeout_and_hash_first() -> None:

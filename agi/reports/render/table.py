@@ -44,6 +44,8 @@ def describe_filters(report: Report) -> str:
     parts = [f"{span} ({f.tz_name})"]
     if f.flows:
         parts.append("flow " + ", ".join(f.flows))
+    if f.flow_versions:
+        parts.append("flow version " + ", ".join(f.flow_versions))
     if f.caller:
         parts.append(f"caller {f.caller}")
     parts += [f"{key} {_option(value)}" for key, value in report.options.items()
