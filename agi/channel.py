@@ -127,6 +127,10 @@ class Channel:
             return False
         if not self.hung_up:
             await self.command("NOOP")
+        if not self.hung_up and not getattr(self._transport, "announces_hangups", True):
+            # A script process hears of a hangup only by SIGHUP, and not at all
+            # with AGISIGHUP=no: a command a dead channel refuses (511) settles it.
+            await self.command("CHANNEL STATUS")
         if self.hung_up:
             self._hung_up = True
             raise ChannelHungUp("the caller hung up")

@@ -68,16 +68,17 @@ async def run_call(flows: FlowSet, ctx: CallContext,
         if len(trace) >= MAX_STEPS:
             return CallResult(FAILED, trace, f"more than {MAX_STEPS} steps: the flow loops")
         step = ctx.flow.steps[step_name]
-        already_dead = ctx.channel.hung_up
         record, transfer = await _run_step(step, ctx, len(trace) + 1)
         trace.append(record)
         ctx.path.append(f"{record.step}:{record.outcome}")
         if on_step is not None:
             on_step(record)
         if record.outcome == HANGUP:
+            if caller_hung_up:
+                break  # a second hangup: the bookkeeping met a command a dead channel refuses
+            # The step that met the hangup, also one noted before it started
+            # (a HANGUP line between steps, SIGHUP while agiflow-agi started).
             caller_hung_up = True
-            if already_dead:
-                break
         if transfer is not None:
             target = flows.get(transfer)
             transfers += 1

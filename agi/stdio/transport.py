@@ -120,6 +120,11 @@ class Stopped(Exception):
 class StdioTransport:
     """Sends one command through pyst2 and reads its complete reply."""
 
+    #: Asterisk writes no HANGUP line to a script process: it sends SIGHUP,
+    #: or nothing with AGISIGHUP=no (the channel then asks CHANNEL STATUS
+    #: after a -1 to tell a hangup from a missing sound).
+    announces_hangups = False
+
     def __init__(self, agi: Any) -> None:
         self._agi = agi
         self._parser = ReplyParser()

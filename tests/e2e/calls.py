@@ -142,7 +142,8 @@ class Runner:
             if script not in ends:
                 return None
             rows = cdr_rows(self.database, "SELECT * FROM calls WHERE channel = ?", (ends[script]["channel"],))
-            if not rows or any(row["status"] == "in_progress" for row in rows):
+            if self.scenarios[script].reaches_agiflow and (not rows or any(row["status"] == "in_progress"
+                                                                          for row in rows)):
                 return None
             steps = [s for row in rows for s in cdr_rows(self.database, "SELECT * FROM call_steps WHERE call = ? "
                                                          "ORDER BY seq", (row["id"],))]

@@ -51,6 +51,20 @@ def steps(run: Runner) -> None:
     run.wait(*scripts)
 
 
+def hangups_and_keypad(run: Runner) -> None:
+    """Hangups at more points of more steps (input, consent's question,
+    voicemail's instructions; by plain AGI during a menu and while the
+    process starts), consent that records a silent caller by the flow's
+    default or is withdrawn, a key pressed during the recording notice, a
+    callback request keyed on the phone, and the shipped dialplan with
+    agiflow down."""
+    scripts = ("callback-keys", "consent-silent", "consent-gone", "consent-withdrawn", "consent-early",
+               "input-gone", "voicemail-gone", "plain-gone", "plain-early", "plain-quiet",
+               "down-inbound", "down-campaign")
+    run.place(*scripts)
+    run.wait(*scripts)
+
+
 def queue_full(run: Runner) -> None:
     """A caller waits in a queue with room for one; a second finds it full."""
     run.place("full-1")
@@ -135,7 +149,8 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "queue full": queue_full, "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
+    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad, "queue full": queue_full,
+    "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 

@@ -75,7 +75,7 @@ class AgiflowServer:
     def log(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_listening(self, timeout: float = 30.0) -> int:
+    def wait_listening(self, timeout: float = 90.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
@@ -144,6 +144,8 @@ class Scenario:
     flow: str
     caller: str = ""
     answered: bool = True
+    #: False for a call that never reaches agiflow (no CDR row to wait for).
+    reaches_agiflow: bool = True
 
 
 def script_globals(scenarios: Mapping[str, Scenario]) -> str:
@@ -210,6 +212,10 @@ class AsteriskLab:
         shipped = (REPO / "dialplan" / "extensions_agiflow.conf").read_text(encoding="utf-8")
         (self.run / "etc" / "extensions_agiflow.conf").write_text(
             shipped.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{self.agi_port}/"), encoding="utf-8")
+        # The same contexts, named down-agiflow-*, pointed at a port where nothing listens: agiflow down.
+        down = re.sub(r"^\[agiflow-", "[down-agiflow-", shipped, flags=re.MULTILINE)
+        (self.run / "etc" / "extensions_agiflow_down.conf").write_text(
+            down.replace("agi://127.0.0.1:4573/", f"agi://127.0.0.1:{free_port()}/"), encoding="utf-8")
         # agiflow-agi as `pip install` makes it, from this checkout (docs/agi-mode.md)
         script = self.run / "agi-bin" / "agiflow-agi"
         script.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -c "

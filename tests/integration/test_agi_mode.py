@@ -106,6 +106,31 @@ def test_caller_hangup_signalled_by_sighup_with_511_replies_ends_the_call(tmp_pa
     assert set(after_hangup) <= DEAD_CHANNEL_COMMANDS, "after a 511 only dead-channel commands are sent"
 
 
+def test_with_agisighup_no_a_prompt_cut_by_the_hangup_is_a_hangup_not_a_missing_sound(tmp_path: Path) -> None:
+    """AGISIGHUP=no: no signal and no HANGUP line; the NOOP after the menu's
+    -1 still answers, and only a command a dead channel refuses tells."""
+    script = CallerScript(hangup_during=3, sounds=EverySound())  # during the menu's GET DATA
+    run = run_agi(tmp_path, ["support"], script, variables={"AGISIGHUP": "no"})
+    assert run.returncode == 0
+    assert run.call["status"] == "caller_hangup"
+    assert run.call["path"] == "answer:next > welcome:next > menu:hangup"
+    menu = json.loads(next(s["details"] for s in run.steps if s["step"] == "menu"))
+    assert "failed_sounds" not in menu and menu["timeouts"] == 0
+    assert run.stdout_lines[3:5] == ["NOOP", "CHANNEL STATUS"]
+
+
+def test_a_missing_sound_in_plain_agi_is_still_a_missing_sound(tmp_path: Path) -> None:
+    def missing_welcome(line: str) -> list[str] | None:
+        return ["200 result=-1 endpos=0"] if line.startswith('STREAM FILE "agiflow/welcome"') else None
+
+    run = run_agi(tmp_path, ["support"], CallerScript(dtmf=["2", "12345678"], sounds=EverySound()),
+                  override=missing_welcome)
+    assert run.call["status"] == "completed"
+    assert run.stdout_lines[1:4] == ['STREAM FILE "agiflow/welcome" ""', "NOOP", "CHANNEL STATUS"]
+    welcome = json.loads(next(s["details"] for s in run.steps if s["step"] == "welcome"))
+    assert welcome["failed_sounds"] == ["agiflow/welcome"]
+
+
 def test_asterisk_closing_the_pipes_mid_call_leaves_a_finished_cdr(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,

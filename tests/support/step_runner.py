@@ -51,13 +51,17 @@ def run(tmp_path: Path, text: str, *others: str, caller: str = "600111222", **op
 
 
 def run_script(tmp_path: Path, text: str, script: CallerScript, *, caller: str = "600111222",
-               called: str = "911234567", services: Services | None = None) -> SimulationResult:
-    """Run the flow in ``text`` against ``script`` as given (sounds included)."""
+               called: str = "911234567", services: Services | None = None,
+               hangup_noted: bool = False) -> SimulationResult:
+    """Run the flow in ``text`` against ``script`` as given (sounds included).
+    ``hangup_noted``: the transport knows of the hangup before the first step
+    (a ``HANGUP`` line read while no command was pending, a SIGHUP)."""
     flows, name = load(tmp_path, text)
     moment = AT.timestamp()
     env = make_environment(name, callerid=caller, dnid=called, uniqueid=f"{int(moment)}.42")
     asterisk = SimulatedAsterisk(env, script)
     transport = SimTransport(asterisk)
+    transport.hangup_seen = hangup_noted
     cdr = MemoryCdr()
 
     def clock() -> float:

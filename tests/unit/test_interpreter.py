@@ -17,7 +17,9 @@ import pytest
 
 from agi.engine.interpreter import MAX_STEPS
 from support.sample_flows import ANSWER_FLOW, menu_flow
-from support.step_runner import STATUS, commands, fields, path, run
+from support.step_runner import STATUS, commands, fields, path, run, run_script
+
+from agi.sim import CallerScript, EverySound
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +82,40 @@ def test_a_second_hangup_in_the_bookkeeping_steps_ends_the_flow(tmp_path: Path) 
     assert "second" not in fields(result)
     assert not any(c.startswith("STREAM FILE \"goodbye\"") for c in commands(result))
     assert commands(result)[-1] == STATUS.format("caller_hangup")
+
+
+EARLY = """\
+version: 1
+name: early
+start: menu
+steps:
+  menu:
+    menu: {prompt: main-menu, choices: {"1": bye}}
+    on: {hangup: note}
+  note:
+    set:
+      variables: {NOTED: "gone before the menu"}
+      cdr: {hung_up_in: menu}
+    next: sorry
+  sorry:
+    play: goodbye
+    on: {hangup: note}
+  bye:
+    hangup:
+"""
+
+
+@pytest.mark.parametrize("noted", [False, True], ids=["met by the step", "noted before the step"])
+def test_a_caller_gone_before_a_step_still_gets_that_steps_hangup_bookkeeping(tmp_path: Path, noted: bool) -> None:
+    """The step that meets the hangup runs its ``on: {hangup: ...}``, also
+    when the hangup was noted before it started (a HANGUP line read between
+    steps or right after the environment; SIGHUP while agiflow-agi starts);
+    a second hangup ends the flow."""
+    result = run_script(tmp_path, EARLY, CallerScript(hangup_during=0, sounds=EverySound()), hangup_noted=noted)
+    assert path(result) == ["menu:hangup", "note:next", "sorry:hangup"]
+    assert fields(result) == {"hung_up_in": "menu"}
+    assert result.variables["NOTED"] == "gone before the menu"
+    assert result.call["status"] == "caller_hangup"
 
 
 # -- the step limit ----------------------------------------------------------
