@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from agi.db.location import PostgresUrl
 from agi.db.postgres_params import DEFAULTS, pyformat
-from agi.db.rows import Rows
+from agi.db.rows import Rows, cursor_batches
 
 log = logging.getLogger("agiflow.database")
 
@@ -130,15 +130,7 @@ class Connection:
         cursor = self.raw.cursor(name="agiflow_rows", row_factory=row_factory if named else tuple_row,
                                  scrollable=False)
         cursor.itersize = size
-        try:
-            cursor.execute(pyformat(sql), params or None)
-            while batch := cursor.fetchmany(size):
-                yield batch
-        finally:
-            try:
-                cursor.close()
-            except psycopg.Error:
-                pass  # the connection went first (a read that failed half-way): nothing left to free
+        yield from cursor_batches(cursor, pyformat(sql), params or None, size, psycopg.Error)
 
     def executemany(self, sql: str, rows: Any) -> Any:
         with self.raw.cursor() as cursor:

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from agi.db.location import PostgresUrl, parse_database
+from agi.db.rows import cursor_batches
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.errors import ReportError as ReportError  # where the reports have always found it
 from agi.reports.timerange import UTC, parse_stored
@@ -142,15 +143,7 @@ class CdrReader:
         cursor = self.conn.cursor()
         if not named:
             cursor.row_factory = None
-        try:
-            cursor.execute(sql, params)
-            while batch := cursor.fetchmany(BATCH):
-                yield batch
-        finally:
-            try:
-                cursor.close()
-            except sqlite3.Error:
-                pass  # the connection went first (a report that failed half-way): nothing left to free
+        yield from cursor_batches(cursor, sql, params, BATCH, sqlite3.Error)
 
     def _errors(self) -> tuple[type[Exception], ...]:
         return (sqlite3.Error, self.conn.Error) if self.dialect is POSTGRES else (sqlite3.Error,)

@@ -55,7 +55,7 @@ HOSTILE = [
     ("{{ vars.LONG | replace('', vars.LONG) }}", "replaced text"),
     ("{{ vars.LONG.replace('x', vars.LONG) }}", "replaced text"),
     ("{{ vars.LONG.translate({120: vars.LONG}) }}", "translated text"),
-    ("{{ vars.LONG.join(range(1000) | map('string')) }}", "joined text"),
+    ("{{ vars.LONG.join(range(10) | map('string')) }}", "joined text"),
     ("{{ range(1000) | join(vars.LONG) }}", "joined text"),
     ("{{ vars.LONG | wordwrap(1, wrapstring=vars.LONG) }}", "wrapped text"),
     ("{{ {'a': [1] * 900} | tojson(indent=10**9) }}", "tojson indent"),
