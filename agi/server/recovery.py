@@ -54,6 +54,6 @@ def recovered(config: Config, node: str, worker: int | None = None) -> bool:
     """open_store for its recovery alone (the journal, the marking); the
     supervisor writes no CDR itself. False, logged, when it failed."""
     store = open_store(config, node, worker)
-    if store is not None and store.journal is not None:
-        store.journal.close()
+    if store is not None:
+        store.waiting.close_journal()  # and the calls' first rows beside it
     return store is not None
