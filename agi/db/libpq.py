@@ -250,7 +250,7 @@ class Connection:
         if not named:
             return rows
         names = tuple(lib.PQfname(result, column).decode() for column in columns)
-        kind = type("Row", (Rows,), {"_names": names, "__slots__": ()})
+        kind = Rows.named(names)
         return [kind(row) for row in rows]
 
     @staticmethod

@@ -101,7 +101,7 @@ def one_line(exc: BaseException) -> str:
 def row_factory(cursor: Any) -> Any:
     """psycopg rows as ``Rows``: by position and by name."""
     names = tuple(column.name for column in cursor.description or ())
-    kind = type("Row", (Rows,), {"_names": names, "__slots__": ()})
+    kind = Rows.named(names)
 
     def make(values: Any) -> Rows:
         row: Rows = kind(values)

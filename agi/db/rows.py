@@ -19,6 +19,11 @@ class Rows(tuple):  # type: ignore[type-arg]
     def keys(self) -> list[str]:
         return list(self._names)
 
+    @classmethod
+    def named(cls, names: tuple[str, ...]) -> type["Rows"]:
+        """The class of the rows of one result, whose columns are ``names``."""
+        return type("Row", (cls,), {"_names": names, "__slots__": ()})
+
 
 def cursor_batches(cursor: Any, sql: str, params: Any, size: int,
                    errors: type[Exception] | tuple[type[Exception], ...]) -> Iterator[list[Any]]:

@@ -58,7 +58,8 @@ class CallStarts:
                     left.append(decode(line.decode("utf-8")))
                 except (ValueError, TypeError):
                     log.error("%s: skipping a line that is not a call's row: %r", self.path, line[:200])
-        self.recorded = len(left) or os.fstat(fd).st_size  # anything there is emptied once written
+        # anything there (even a line cut short) is emptied once the rows are written
+        self.recorded = max(len(left), 1) if os.fstat(fd).st_size else 0
         return left
 
     def record(self, operation: Operation) -> None:
