@@ -143,19 +143,30 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
     from agi.db import libpq
     from agi.db import postgres_sql as pgsql
     try:
-        with contextlib.closing(libpq.open_connection(url, "agiflow")) as conn:
-            columns: dict[str, set[str]] = {}
-            for table, column in conn.execute(pgsql.TABLE_COLUMNS):
-                columns.setdefault(table, set()).add(column)
-            has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
-            found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
+        conn = libpq.open_connection(url, "agiflow")
     except libpq.PostgresError as exc:
+        return f"cannot use the database {url}: {exc}"
+    try:
+        columns: dict[str, set[str]] = {}
+        for table, column in conn.execute(pgsql.TABLE_COLUMNS):
+            columns.setdefault(table, set()).add(column)
+        has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
+        found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
+    except libpq.PostgresError as exc:
+        conn.close()
         return f"cannot use the database {url}: {exc}"
     wrong = sorted(name for name in columns if name in AGIFLOW_TABLES and not AGIFLOW_TABLES[name] <= columns[name])
     if wrong:  # another program's table: never upgraded, written or read as agiflow's
+        conn.close()
         return f"the database {url} is not agiflow's: its table {wrong[0]!r} has other columns {CONFIG_HINT}"
     if need not in (Need.WRITE, Need.UPDATE):  # what reads it checks the tables it reads
-        return _refused_as_newer(url, int(found[0] or 0) if found else 0)
+        problem = _refused_as_newer(url, int(found[0] or 0) if found else 0)
+        if problem is None:
+            libpq.keep(conn)  # a report reads on the same server backend
+        else:
+            conn.close()
+        return problem
+    conn.close()
     import psycopg
 
     from agi.db import postgres as pg

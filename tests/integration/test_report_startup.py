@@ -95,3 +95,32 @@ def test_an_invalid_config_is_still_checked_by_jsonschema_with_its_line(tmp_path
                          capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 2
     assert run.stderr.startswith("config.yaml:3: server.port: 'seventy' is not of type 'integer'"), run.stderr
+
+
+COUNT_CONNECTIONS = """
+import sys
+from agi.db import libpq
+opened = []
+connect = libpq.Connection.__init__
+def counted(self, *args, **kwargs):
+    opened.append(1)
+    connect(self, *args, **kwargs)
+libpq.Connection.__init__ = counted
+from agi.cli.main import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(len(opened), file=sys.stderr)
+"""
+
+
+def test_a_report_on_postgresql_checks_and_reads_through_one_connection(cdr: Database, tmp_path: Path) -> None:
+    if not isinstance(cdr, PostgresUrl):
+        pytest.skip("a SQLite file has no server connection")
+    run = subprocess.run([sys.executable, "-c", COUNT_CONNECTIONS, "report", "summary", "--db", cdr.url],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": str(REPO), "TZ": "UTC", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines()[-1] == "1"
+    assert "summary" in run.stdout.lower()

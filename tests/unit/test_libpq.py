@@ -159,3 +159,41 @@ def _until(check: Callable[[], bool], timeout: float = 20.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "not in time"
         time.sleep(0.05)
+
+
+def _backend(conn: libpq.Connection) -> int:
+    return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+
+def test_a_kept_connection_is_the_next_one_of_its_url_and_takes_its_name(postgres_url: PostgresUrl) -> None:
+    checked = libpq.open_connection(postgres_url, "agiflow")
+    pid = _backend(checked)
+    libpq.keep(checked)
+    with contextlib.closing(libpq.open_connection(postgres_url, "agiflow report")) as conn:
+        assert _backend(conn) == pid
+        assert conn.execute("SHOW application_name").fetchone() == ("agiflow report",)
+    with contextlib.closing(libpq.open_connection(postgres_url, "agiflow report")) as conn:
+        assert _backend(conn) != pid  # taken once
+
+
+def test_a_kept_connection_keeps_the_url_s_name(postgres_url: PostgresUrl) -> None:
+    separator = "&" if "?" in postgres_url.url else "?"
+    mine = PostgresUrl(f"{postgres_url.url}{separator}application_name=mine")
+    libpq.keep(libpq.open_connection(mine, "agiflow"))
+    with contextlib.closing(libpq.open_connection(mine, "agiflow report")) as conn:
+        assert conn.execute("SHOW application_name").fetchone() == ("mine",)
+
+
+def test_a_kept_connection_in_a_transaction_or_closed_is_not_handed_on(postgres_url: PostgresUrl) -> None:
+    busy = libpq.open_connection(postgres_url, "agiflow")
+    busy.execute("BEGIN")
+    pid = _backend(busy)
+    libpq.keep(busy)
+    with contextlib.closing(libpq.open_connection(postgres_url, "agiflow")) as conn:
+        assert _backend(conn) != pid
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    closed = libpq.open_connection(postgres_url, "agiflow")
+    closed.close()
+    libpq.keep(closed)
+    with contextlib.closing(libpq.open_connection(postgres_url, "agiflow")) as conn:
+        assert conn.execute("SELECT 2").fetchone() == (2,)
