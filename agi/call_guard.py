@@ -162,7 +162,9 @@ class CallGuard:
         self.recording_commands = 0
         #: The files of the MixMonitors sent and not stopped, whichever step
         #: sent them, so that a withdrawn consent stops every one
-        #: (StopMixMonitor without an id stops one MixMonitor of the channel).
+        #: (StopMixMonitor without an id stops one MixMonitor of the channel)
+        #: and a consent given again starts one when none runs. Each
+        #: StopMixMonitor sent, whichever step sent it, takes one off.
         self.mixmonitor_files: list[str] = []
         self.refused: list[Refusal] = []
 
@@ -202,6 +204,8 @@ class CallGuard:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
                 self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
+        elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor":
+            self.mixmonitor_files.pop(0)
         return refusal
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:

@@ -233,15 +233,13 @@ async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     started, and every ``exec`` of MixMonitor after it. StopMixMonitor
     without an id stops one MixMonitor of the channel, so it is sent once
     for each (it runs on a dead channel too)."""
-    running = ctx.channel.guard.mixmonitor_files
-    if not running:
+    stopped = list(ctx.channel.guard.mixmonitor_files)
+    if not stopped:
         return
-    stopped = list(running)
-    for _ in stopped:
+    for _ in stopped:  # the guard takes each StopMixMonitor sent off its list
         try:
             await ctx.channel.exec_app("StopMixMonitor", "")
         except AgiCommandError as exc:
             found.note(recording_error=f"StopMixMonitor failed: {exc}")
             return
-        running.pop(0)
     found.note(stopped_recording=", ".join(stopped))

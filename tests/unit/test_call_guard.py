@@ -383,6 +383,36 @@ def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> Non
     assert "stopped_recording" not in details(again, "third")  # nothing was left to stop
 
 
+def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> None:
+    """A flow that pauses the recording for a card number (an exec of
+    StopMixMonitor), then takes consent again to resume it: no recording
+    runs any more, so the second consent starts one (it once took the
+    stopped recording for a running one and recorded nothing)."""
+    flows = unchecked("""\
+        version: 1
+        name: pci
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: pause}
+          pause:
+            exec: {app: StopMixMonitor}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: resumed}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "pci", dtmf=["1"])
+    assert path(result) == ["consent:accepted", "pause:next", "resume:notified", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", "StopMixMonitor", "MixMonitor"]
+    assert "already_recording" not in details(result, "resume")
+    assert result.call["recording_commands"] == 2
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
