@@ -208,6 +208,15 @@ class CallGuard:
             self.mixmonitor_files.pop(0)
         return refusal
 
+    def app_ended(self, app: str, result: int | None) -> None:
+        """An application that was sent has answered ``result``: a
+        MixMonitor that failed (-1, or -2: Asterisk has no such application)
+        records nothing, so it is no recording a withdrawn consent must stop
+        or a consent given again must keep. An answer that is no number
+        proves nothing: the recording is still taken as running."""
+        if result is not None and result < 0 and self.mixmonitor_files and app.strip().lower() == "mixmonitor":
+            self.mixmonitor_files.pop()
+
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
         if not kinds:
             return None  # most commands can neither call, record nor run hidden code

@@ -207,6 +207,7 @@ class Channel:
         quoted argument. Returns the application's result."""
         reply = await self.command("EXEC", application, options)
         result = reply.result_int
+        self.guard.app_ended(application, result)
         if result == -2:
             raise UnknownApplication(f"Asterisk has no application {application!r}", reply)
         await self._failed(reply)

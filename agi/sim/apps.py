@@ -208,7 +208,11 @@ def _chanspy(sim: SimulatedAsterisk, options: str) -> int:
 
 
 def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
+    """MixMonitor(file,options,command); without a file name it records
+    nothing and returns -1 (app_mixmonitor.c)."""
     filename = (split(options, 3) or [""])[0]
+    if not filename.strip():
+        return -1
     sim.mixmonitor_files.append(filename)
     sim.mixmonitors_running += 1
     sim.vars.write("MIXMONITOR_FILENAME", filename)

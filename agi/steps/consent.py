@@ -219,7 +219,7 @@ class ConsentNode(Node):
         if problem is None and result != 0:
             problem = f"MixMonitor answered {result}"
         if problem is not None:
-            del ctx.channel.guard.mixmonitor_files[-1:]  # it records nothing: a later decline has nothing to stop
+            running.clear()  # none ran before, and this one records nothing: a later decline has nothing to stop
             found.record(recording=None)
             found.note(recording_error=problem)
             ctx.log.warning("recording not started: %s", problem)

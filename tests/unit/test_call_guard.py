@@ -413,6 +413,37 @@ def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> No
     assert result.call["recording_commands"] == 2
 
 
+def test_a_mixmonitor_asterisk_refused_is_not_taken_for_a_running_recording() -> None:
+    """An exec of MixMonitor that Asterisk answers with -1 (no file name:
+    app_mixmonitor.c records nothing) leaves no recording running, so a
+    later consent that gives consent starts one (it once said
+    already_recording and the call went unrecorded), and a later decline
+    has nothing to stop."""
+    flows = unchecked("""\
+        version: 1
+        name: broken
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q, record: false}
+            on: {accepted: record}
+          record:
+            exec: {app: MixMonitor}
+            next: again
+          again:
+            consent: {policy: notify, notice: resumed}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "broken", dtmf=["1"])
+    assert path(result) == ["consent:accepted", "record:next", "again:notified", "bye:next"]
+    assert details(result, "record")["result"] == -1
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "MixMonitor"]
+    assert "already_recording" not in details(result, "again")
+    assert result.call["recording"] == details(result, "again")["recording"]
+
+
 def test_code_agiflow_cannot_see_is_refused_after_a_decline_but_not_before_any_consent() -> None:
     result = call(unchecked(CARE % "Gosub"), "care", dtmf=["2"])
     assert path(result) == ["consent:declined", "sneak:error"]
