@@ -65,8 +65,9 @@ _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "
 #: trunk or carrier that drops them calls the number.
 _DIGIT_RUN = re.compile(r"\d(?:[-. ()]*\d)*")
 _MIN_NUMBER_DIGITS = 7
-#: A run that is an IPv4 address (a host, not a number).
-_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+#: A run that is an IPv4 address (a host, not a number) when it stands
+#: where a host does, after ``@``: parts of up to 255.
+_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 _NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
@@ -259,8 +260,11 @@ class CallGuard:
 
 
 def _phone_numbers(destination: str) -> list[str]:
-    """The digits of each phone number ``destination`` calls."""
-    runs = (run for run in _DIGIT_RUN.findall(destination) if not _IPV4.fullmatch(run))
+    """The digits of each phone number ``destination`` calls. An IPv4
+    address after ``@`` is the host; four groups of digits anywhere else
+    (a landline written ``91.123.45.67``) are a number."""
+    runs = (found.group() for found in _DIGIT_RUN.finditer(destination)
+            if not (destination[found.start() - 1:found.start()] == "@" and _IPV4.fullmatch(found.group())))
     return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]
 
 

@@ -194,6 +194,12 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/+34 600 11 12 22@trunk", True),
     ("PJSIP/trunk/sip:612345678@192.168.100.200:5060", False),  # the host's address is no number
     ("PJSIP/trunk/sip:600111222@192.168.100.200", True),
+    # four groups of digits are an address only as a host (after @) and
+    # only with parts up to 255: a landline written 91.123.45.67 is a number
+    ("PJSIP/91.123.45.67@trunk", True),
+    ("PJSIP/34.600.111.222@trunk", True),
+    ("PJSIP/612345678@600.111.222.333", True),
+    ("IAX2/guest@10.0.0.1/612345678", False),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
