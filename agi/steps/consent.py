@@ -19,7 +19,7 @@ from typing import Any
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.engine.context import CallContext
-from agi.engine.step import StepResult
+from agi.engine.step import STEP_FAILURES, StepResult
 from agi.protocol import appargs
 from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
@@ -136,6 +136,12 @@ class ConsentNode(Node):
             found.note(consent=NO_ANSWER, error=f"consent prompt {missing} could not be played: nothing is recorded")
             await _stop_earlier_recording(ctx, found)  # the caller could not answer again: fail closed
             return ERROR
+        except ChannelHungUp:
+            raise  # the recording ends with the channel
+        except STEP_FAILURES:  # a template or a command failed: the caller could not answer either
+            found.note(consent=NO_ANSWER)
+            await _stop_earlier_recording(ctx, found)
+            raise
         outcome = self.default if consent == NO_ANSWER else consent
         found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))
         found.note(consent=consent)

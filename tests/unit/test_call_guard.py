@@ -368,6 +368,33 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_started(second: str, outc
     assert sent(result).index('EXEC "StopMixMonitor" ""') < sent(result).index('STREAM FILE "beep" ""')
 
 
+@pytest.mark.parametrize("notice", ["rec/{{ 1 // (vars.get('Z', '0') | int) }}", "rec/{{ 'a\\nb' }}"])
+def test_a_later_consent_that_fails_stops_the_earlier_recording(notice: str) -> None:
+    """A later consent step whose notice template fails, or renders what
+    cannot be sent, ends with error: the caller could not answer, so the
+    recording an earlier consent started is stopped, as for a notice that
+    cannot be played (it ran on, with the CDR's consent at no_answer)."""
+    flows = unchecked("""\
+        version: 1
+        name: failing
+        start: first
+        steps:
+          first:
+            consent: {notice: n, ask: q}
+            on: {accepted: second}
+          second:
+            consent: {notice: "%s", ask: q}
+            on: {error: bye}
+          bye:
+            play: beep
+        """ % notice)
+    result = call(flows, "failing", dtmf=["1"])
+    assert path(result) == ["first:accepted", "second:error", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == result.call["recording"]
+    assert result.call["consent"] == "no_answer"
+
+
 def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> None:
     """The consent step's MixMonitor and an exec's both record the call;
     StopMixMonitor without an id stops one MixMonitor of the channel
