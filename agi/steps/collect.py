@@ -105,19 +105,22 @@ async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryP
     entries: list[str] = details.setdefault("entries", [])
     details.setdefault("timeouts", 0)
     details.setdefault("invalid", 0)
-    outcome = INVALID  # the prompt cap: a caller who only ever presses the repeat key
+    # At the prompt cap the outcome is the last attempt's: timeout after no
+    # key, invalid after a wrong key or the repeat key.
+    outcome = INVALID
     for _ in range(MAX_PROMPTS):
         result = await ctx.channel.get_data(ctx.render_text(prompt), int(policy.timeout * 1000), max_digits)
         if result.digits == "" and result.timed_out:
             timeouts += 1
             details["timeouts"] += 1
+            outcome = TIMEOUT
             if timeouts > policy.timeout_retries:
-                outcome = TIMEOUT
                 break
             await _maybe_play(ctx, policy.timeout_prompt)
             continue
         entries.append(result.digits)
         verdict = accept(result.digits)
+        outcome = INVALID
         if verdict is REPEAT:
             continue
         if verdict is not None:

@@ -110,6 +110,21 @@ def test_menu_repeat_key_cannot_keep_the_caller_in_the_menu_forever(tmp_path: Pa
     assert path(result) == ["menu:invalid", "operator:next"]
 
 
+def test_menu_silent_caller_who_reaches_the_prompt_cap_ends_with_timeout(tmp_path: Path) -> None:
+    """With more retries than the 20 prompts a step may play, a caller who
+    never presses a key ends with ``timeout``, as every attempt did (it
+    once ended with ``invalid``, with no invalid entry in its details); a
+    caller whose last attempt was a wrong key ends with ``invalid``."""
+    flow = menu_flow("timeout_retries: 30\ninvalid_retries: 30")
+    result = run(tmp_path, flow)
+    assert commands(result).count('GET DATA "main-menu" "5000" "1"') == 20
+    assert path(result) == ["menu:timeout", "operator:next"]
+    assert details(result, "menu") == {"choice": "timeout", "entries": [], "invalid": 0, "timeouts": 20}
+    wrong = run(tmp_path, flow, dtmf=[None, "9"] * 10)
+    assert path(wrong) == ["menu:invalid", "operator:next"]
+    assert (details(wrong, "menu")["timeouts"], details(wrong, "menu")["invalid"]) == (10, 10)
+
+
 def test_menu_timeout_in_fractions_of_a_second_is_sent_in_milliseconds(tmp_path: Path) -> None:
     result = run(tmp_path, menu_flow("timeout: 2.5"), dtmf=["1"])
     assert commands(result)[0] == 'GET DATA "main-menu" "2500" "1"'
