@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from agi import phone
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
@@ -81,13 +82,10 @@ class SplitNode(Node):
 
     async def run(self, ctx: CallContext) -> StepResult:
         caller = ctx.call.caller.strip()
-        if self.sticky_by == "caller" and caller:
-            draw = sticky_draw(f"{ctx.flow.name}/{ctx.step}", caller)
-        else:
-            draw = ctx.services.chance()
+        sticky = self.sticky_by == "caller" and not phone.is_anonymous(caller)  # a withheld ID is no one caller
+        draw = sticky_draw(f"{ctx.flow.name}/{ctx.step}", caller) if sticky else ctx.services.chance()
         share = self.pick(draw)
-        return done(share.label, draw=round(draw, 6), branch=share.label,
-                    sticky=self.sticky_by == "caller" and bool(caller))
+        return done(share.label, draw=round(draw, 6), branch=share.label, sticky=sticky)
 
 
 def sticky_draw(salt: str, key: str) -> float:

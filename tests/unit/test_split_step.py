@@ -120,9 +120,14 @@ def test_sticky_draws_of_two_split_steps_are_independent() -> None:
     assert 900 < same < 1100
 
 
-def test_an_anonymous_caller_is_drawn_at_random_even_with_sticky_by(tmp_path: Path) -> None:
-    assert path(run(tmp_path, LISTED, 0.05, caller=""))[0] == "ab:new_menu"
-    assert path(run(tmp_path, LISTED, 0.5, caller=""))[0] == "ab:old"
+@pytest.mark.parametrize("caller", ["", "anonymous", "Restricted", "sip:anonymous@anonymous.invalid"])
+def test_an_anonymous_caller_is_drawn_at_random_even_with_sticky_by(tmp_path: Path, caller: str) -> None:
+    """A withheld caller ID is no caller to stick to: hashed, every such
+    caller would get one same branch (it once did, for ``anonymous``)."""
+    assert path(run(tmp_path, LISTED, 0.05, caller=caller))[0] == "ab:new_menu"
+    assert path(run(tmp_path, LISTED, 0.5, caller=caller))[0] == "ab:old"
+    [step] = [s for s in run(tmp_path, LISTED, 0.5, caller=caller).steps if s["step"] == "ab"]
+    assert json.loads(step["details"])["sticky"] is False
 
 
 @pytest.mark.parametrize("split, message", [
