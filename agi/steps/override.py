@@ -142,6 +142,8 @@ class OverrideNode(Node):
             return ERROR
         found.note(schedule=name, action=action)
         seconds = await self._duration(ctx, found) if action != "clear" else 0
+        if seconds is None:
+            return CANCELLED
         return await self._apply(ctx, found, supervisor, schedule, action, seconds)
 
     async def _choose_schedule(self, ctx: CallContext, found: Findings) -> str | None:
@@ -153,12 +155,15 @@ class OverrideNode(Node):
         answer = await collect(ctx, prompt, 1, self._policy(), choices.get, found)
         return None if answer in (TIMEOUT, INVALID) else answer
 
-    async def _duration(self, ctx: CallContext, found: Findings) -> int:
-        """Hours keyed (``#`` alone, or nothing: the default), capped."""
+    async def _duration(self, ctx: CallContext, found: Findings) -> int | None:
+        """Hours keyed (``#`` alone, or nothing: the default), capped; None
+        when every try was wrong (no valid answer: nothing changes)."""
         if not self.duration_prompt:
             return self.default_duration
         answer = await collect(ctx, self.duration_prompt, 3, self._policy(), _hours, found)
-        hours = int(answer) if answer not in (TIMEOUT, INVALID, "") else 0
+        if answer == INVALID:
+            return None
+        hours = int(answer) if answer not in (TIMEOUT, "") else 0
         return min(hours * 3600, self.max_duration) if hours else self.default_duration
 
     def _policy(self) -> RetryPolicy:

@@ -139,6 +139,19 @@ def test_no_choice_cancels_and_changes_nothing(tmp_path: Path) -> None:
     assert services.overrides.active("office_hours", AT) is None  # type: ignore[union-attr]
 
 
+def test_no_valid_number_of_hours_cancels_and_changes_nothing(tmp_path: Path) -> None:
+    """Wrong hours at every try (0 hours) are no answer to the
+    duration question: nothing changes (the default duration was set);
+    no key at all keeps the default, as documented."""
+    result, services = call(tmp_path, ["4321", "1", "2", "0", "000", "0#"])
+    assert path(result)[0] == "change:cancelled"
+    assert services.overrides.active("office_hours", AT) is None  # type: ignore[union-attr]
+    assert sum(1 for c in commands(result) if c.startswith('GET DATA "hours"')) == 3
+    result, services = call(tmp_path, ["4321", "1", "2", "", ""])
+    assert path(result)[0] == "change:set"
+    assert services.overrides.active("office_hours", AT).until == AT + timedelta(hours=12)  # type: ignore[union-attr]
+
+
 def test_a_question_is_asked_again_once_after_no_key_and_twice_after_a_wrong_key(tmp_path: Path) -> None:
     for keys, asked in ((["", ""], 2), (["9", "", "9", "9"], 4)):
         result, _ = call(tmp_path, ["4321", *keys])
