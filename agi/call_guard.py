@@ -165,7 +165,8 @@ class CallGuard:
         #: sent them, so that a withdrawn consent stops every one
         #: (StopMixMonitor without an id stops one MixMonitor of the channel)
         #: and a consent given again starts one when none runs. Each
-        #: StopMixMonitor sent, whichever step sent it, takes one off.
+        #: StopMixMonitor without an id sent, whichever step sent it, takes
+        #: one off.
         self.mixmonitor_files: list[str] = []
         self.refused: list[Refusal] = []
 
@@ -205,8 +206,8 @@ class CallGuard:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
                 self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
-        elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor":
-            self.mixmonitor_files.pop(0)
+        elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
+            self.mixmonitor_files.pop(0)  # without an id it stops one; with one, maybe none (fail closed)
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:
@@ -257,6 +258,11 @@ class CallGuard:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+def _argument(args: tuple[object, ...]) -> str:
+    """An EXEC's argument string ("" when there is none)."""
+    return str(args[1]) if len(args) > 1 else ""
 
 
 def _phone_numbers(destination: str) -> list[str]:

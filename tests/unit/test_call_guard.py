@@ -446,6 +446,33 @@ def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> No
     assert result.call["recording_commands"] == 2
 
 
+def test_a_stopmixmonitor_with_an_id_leaves_the_recording_to_a_withdrawal() -> None:
+    """StopMixMonitor with an id stops only the recording of that id, if
+    any (one sent as written, ``${MID}``, matches none): the recording the
+    consent started is still stopped when the caller withdraws."""
+    flows = unchecked("""\
+        version: 1
+        name: byid
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: pause}
+          pause:
+            exec: {app: StopMixMonitor, args: ["${MID}"]}
+            next: again
+          again:
+            consent: {notice: n, ask: q}
+            on: {declined: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "byid", dtmf=["1", "2"])
+    assert path(result) == ["consent:accepted", "pause:next", "again:declined", "bye:next"]
+    assert [c for c in sent(result) if c.startswith("EXEC")][-1] == 'EXEC "StopMixMonitor" ""'
+    assert details(result, "again")["stopped_recording"] == result.call["recording"]
+
+
 def test_a_mixmonitor_asterisk_refused_is_not_taken_for_a_running_recording() -> None:
     """An exec of MixMonitor that Asterisk answers with -1 (no file name:
     app_mixmonitor.c records nothing) leaves no recording running, so a
