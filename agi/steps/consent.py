@@ -32,6 +32,9 @@ ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
 #: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
+#: The asking ended on a wrong key: the caller answered, so ``default``
+#: does not apply; no consent (the CDR says no_answer).
+_WRONG_LAST = "wrong key last"
 
 
 class PromptNotPlayed(Exception):
@@ -142,7 +145,10 @@ class ConsentNode(Node):
             found.note(consent=NO_ANSWER)
             await _stop_earlier_recording(ctx, found)
             raise
-        outcome = self.default if consent == NO_ANSWER else consent
+        if consent == _WRONG_LAST:  # a wrong key on the last attempt records nothing, whatever the default
+            consent, outcome = NO_ANSWER, DECLINED
+        else:
+            outcome = self.default if consent == NO_ANSWER else consent
         found.record(consent=consent, consent_key=key, consent_at=iso(ctx.clock()))
         found.note(consent=consent)
         ctx.channel.guard.set_consent(outcome in (ACCEPTED, NOTIFIED))
@@ -158,13 +164,15 @@ class ConsentNode(Node):
         return NOTIFIED, None
 
     async def _ask(self, ctx: CallContext, found: Findings) -> tuple[str, str | None]:
-        """The caller's answer (accepted, declined or no_answer) and the key
-        that gave it. The notice plays to its end first: no key cuts it short."""
+        """The caller's answer (accepted, declined, no_answer, or
+        _WRONG_LAST when the last attempt was a wrong key) and the key that
+        gave it. The notice plays to its end first: no key cuts it short."""
         if self.notice:
             await self._play(ctx, self.notice, "")
         entries: list[str] = []
         found.note(entries=entries)
         asks = 0
+        unanswered = NO_ANSWER
         for _ in range(MAX_PROMPTS):
             if asks > self.retries:
                 break
@@ -173,13 +181,15 @@ class ConsentNode(Node):
                 raise PromptNotPlayed(repr(self.ask))
             if result.digits == "" and result.timed_out:
                 asks += 1
+                unanswered = NO_ANSWER
                 continue
             answer = await self._answer(ctx, result.digits, entries)
             if answer:
                 return answer, entries[-1]
+            unanswered = _WRONG_LAST
             if result.digits != self.privacy_key:
                 asks += 1  # a wrong key; hearing the privacy notice costs no attempt
-        return NO_ANSWER, None
+        return unanswered, None
 
     async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
         """What a key means; the privacy key plays the privacy notice, during

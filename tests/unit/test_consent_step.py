@@ -79,6 +79,21 @@ def test_no_answer_counts_as_accepted_only_when_configured(tmp_path: Path) -> No
     assert cdr(result, "consent", "recording") == ("no_answer", RECORDING)
 
 
+@pytest.mark.parametrize("keys", [["9"], [None, "9"], ["5", "9"]])
+def test_a_wrong_key_on_the_last_attempt_is_never_recorded_even_with_default_accepted(
+        tmp_path: Path, keys: list[str | None]) -> None:
+    """``default: accepted`` records a caller who heard the question and did
+    not answer; one whose last answer was a wrong key did answer, and
+    compliance.md lists that among what records nothing (it was recorded)."""
+    result = run_consent(tmp_path, f"retries: {len(keys) - 1}, default: accepted", dtmf=keys)
+    assert mixmonitor_commands(result) == []
+    assert path(result)[0] == "consent:declined"
+    assert cdr(result, "consent", "consent_key", "recording") == ("no_answer", None, None)
+    silent_last = run_consent(tmp_path, "retries: 1, default: accepted", dtmf=["9", None])
+    assert path(silent_last)[0] == "consent:accepted"  # the last question was heard and not answered
+    assert cdr(silent_last, "consent", "recording") == ("no_answer", RECORDING)
+
+
 def test_a_wrong_key_asks_again(tmp_path: Path) -> None:
     result = run_consent(tmp_path, 'accept: 7, decline: "*"', dtmf=["1", "7"])
     assert commands(result)[:3] == [NOTICE, 'GET DATA "agiflow/recording-ask" "5000" "1"', ASK]
