@@ -33,12 +33,38 @@ steps:
     exec: {app: Dial, args: [PJSIP/agent, 30, "{{ vars.AGENT_OPTIONS }}"]}
 """
 
+#: A consent, then one that asks again: its notice comes from a template
+#: that fails on a call whose AGI URL gives ?n=0; the pause stops the
+#: recording and the third consent resumes it.
+AGAIN = """\
+version: 1
+name: again
+params: {n: "1"}
+start: first
+steps:
+  first:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: second}
+  second:
+    consent: {notice: "agiflow/notice-{{ 1 // (params.n | int) }}", ask: agiflow/recording-ask}
+    on: {accepted: pause, error: bye}
+  pause:
+    exec: {app: StopMixMonitor}
+    next: resume
+  resume:
+    consent: {policy: notify, notice: agiflow/recording-resumed}
+    on: {notified: bye}
+  bye:
+    play: beep
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("compliance")
     (folder / "flows").mkdir()
     (folder / "flows" / "care.yaml").write_text(textwrap.dedent(FLOW))
+    (folder / "flows" / "again.yaml").write_text(AGAIN)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -80,3 +106,26 @@ def test_a_declined_caller_is_not_recorded_through_dial_options_and_the_evidence
     rows = {(r["section"], r["item"]): r["calls"] for r in json.loads(report.output)["rows"]}
     assert (rows[("recording", "recorded")], rows[("recording", "without consent")]) == (1, 0)
     assert rows[("refused", "no consent")] == 1
+
+
+def test_a_recording_stops_when_a_later_consent_fails_and_starts_again_after_a_pause(server: ServerProcess) -> None:
+    """A later consent whose notice template fails cannot ask the caller:
+    the earlier recording is stopped (it ran on). After an exec of
+    StopMixMonitor, a consent given again starts a new recording (it took
+    the stopped one for a running one)."""
+    env = make_environment("again?n=0", uniqueid="1795500000.3", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.3")
+    assert row["path"] == "first:accepted > second:error > bye:next"
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "StopMixMonitor"]
+    assert (row["consent"], row["recording_commands"]) == ("no_answer", 1)
+
+    env = make_environment("again", uniqueid="1795500000.4", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1", "1"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.4")
+    assert row["path"] == "first:accepted > second:accepted > pause:next > resume:notified > bye:next"
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "StopMixMonitor", "MixMonitor"]
+    assert (row["consent"], row["recording_commands"]) == ("notified", 2)
+    assert "already_recording" not in json.loads(step_rows(server.database, row["id"])[3]["details"])
