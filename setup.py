@@ -24,6 +24,7 @@ setup(
         "holidays>=0.50",
         "tzdata",
         "prometheus-client>=0.20",
+        "regex>=2022.1",
     ],
     extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "mypy>=1.10", "mypy-zope>=1.0", "types-PyYAML",
                              "ruff>=0.5", "Pillow>=10", "pytest-xdist>=3.5"]},

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from agi.channel import AgiCommandError, ChannelHungUp
 from agi.vocabulary import RECORD_COLUMNS
+from agi.engine.patterns import PatternTimeout
 from agi.engine.templates import RenderError
 from agi.protocol.wire import CommandError
 
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
     from agi.engine.context import CallContext
 
 #: What may cut a step short: the caller hung up (outcome ``hangup``), or
-#: Asterisk refused a command or a template failed (outcome ``error``).
-#: Anything else is a defect, left to the per-call boundary.
-STEP_FAILURES: tuple[type[Exception], ...] = (ChannelHungUp, AgiCommandError, RenderError, CommandError)
+#: Asterisk refused a command, a template failed or a pattern took too long
+#: on the caller's keys (outcome ``error``). Anything else is a defect, left
+#: to the per-call boundary.
+STEP_FAILURES: tuple[type[Exception], ...] = (ChannelHungUp, AgiCommandError, RenderError, CommandError,
+                                              PatternTimeout)
 
 
 def check_record(columns: Mapping[str, Any]) -> None:

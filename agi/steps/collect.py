@@ -4,11 +4,11 @@ separately, each with its own retry limit and prompt. ``PromptedNode`` is
 what ``menu`` and ``input`` have in common around it."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from agi.engine.context import CallContext
+from agi.engine.patterns import pattern_error
 from agi.steps.base import Findings, Node
 from agi.yamlschema import COUNT, SECONDS
 
@@ -82,13 +82,8 @@ async def keep_keys(ctx: CallContext, names: Iterable[str | None], keys: str) ->
 
 def pattern_problems(option: str, pattern: str | None) -> list[tuple[str, str]]:
     """(option, message) when ``pattern`` is not a regular expression."""
-    if pattern is None:
-        return []
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return [(option, f"invalid regular expression: {exc}")]
-    return []
+    error = pattern_error(pattern) if pattern is not None else None
+    return [(option, error)] if error else []
 
 
 async def collect(ctx: CallContext, prompt: str, max_digits: int, policy: RetryPolicy,

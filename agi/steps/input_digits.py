@@ -2,11 +2,11 @@
 optional pattern, with retries."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
+from agi.engine.patterns import matches_whole
 from agi.engine.step import StepResult
 from agi.steps.base import Findings
 from agi.vocabulary import NEXT
@@ -58,7 +58,7 @@ class InputNode(PromptedNode):
             return False
         if self.pattern is None:
             return digits.isdigit()
-        return re.fullmatch(self.pattern, digits) is not None
+        return matches_whole(self.pattern, digits)
 
     async def run(self, ctx: CallContext) -> StepResult:
         found = Findings()

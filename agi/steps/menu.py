@@ -2,11 +2,11 @@
 (one or several digits, ``#`` ends early) leads to its step."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
+from agi.engine.patterns import matches_whole
 from agi.engine.step import StepResult
 from agi.steps.base import Findings
 from agi.steps.collect import (INVALID, REPEAT, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
@@ -90,7 +90,7 @@ class MenuNode(PromptedNode):
             return REPEAT
         if keys in self.choices:
             return keys
-        if self.direct_dial and keys and re.fullmatch(self.direct_dial.pattern, keys):
+        if self.direct_dial and keys and matches_whole(self.direct_dial.pattern, keys):
             return DIRECT
         return None
 

@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from agi.engine.context import CallContext
+from agi.engine.patterns import matches_whole
 from agi.engine.step import StepResult
 from agi.protocol import appargs
 from agi.services import OffloadTimeout, SupervisorsUnavailable
 from agi.steps.base import Findings, Node
-from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
+from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect, pattern_problems
 from agi.steps.dialplan_app import join_arguments, run_app
 from agi.steps.supervisor_auth import AUTH_OPTIONS, CHECK_TIMEOUT, Authorisation, authorise
 from agi.vocabulary import HANGUP
@@ -122,11 +123,7 @@ class SuperviseNode(Node):
         found = []
         if not self.agents and not self.extension_pattern:
             found.append(("agents", "give agents, extensions, or both: there is no agent to key"))
-        if self.extension_pattern:
-            try:
-                re.compile(self.extension_pattern)
-            except re.error as exc:
-                found.append(("extensions.pattern", f"invalid regular expression: {exc}"))
+        found += pattern_problems("extensions.pattern", self.extension_pattern)
         if self.mode not in self.modes:
             found.append(("mode", f"mode {self.mode} is not one of modes ({', '.join(self.modes)})"))
         return found
@@ -163,7 +160,7 @@ class SuperviseNode(Node):
         """The interface the keyed digits name, or None."""
         if keys in self.agents:
             return self.agents[keys]
-        if self.extension_pattern and self.extension_interface and re.fullmatch(self.extension_pattern, keys):
+        if self.extension_pattern and self.extension_interface and matches_whole(self.extension_pattern, keys):
             interface = self.extension_interface.replace("{digits}", keys)
             return interface if _INTERFACE.match(interface) else None
         return None

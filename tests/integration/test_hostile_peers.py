@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from support.server_process import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
-                                    start_server, support_caller, write_config)
+                                    start_server, step_rows, support_caller, write_config)
 
 from agi.db import postgres
 from agi.db.location import Database
@@ -288,6 +288,54 @@ def test_a_nul_in_the_environment_or_a_reply_still_leaves_one_cdr_row_on_either_
         time.sleep(0.05)
     assert found == [("error", "A\ufffdna", "ANSWER: Asterisk answered 510 In\ufffdvalid")]
     assert "dropping CDR operation" not in process.log()
+
+
+# -- patterns a flow author wrote -------------------------------------------------------
+
+KEYS_FLOW = """\
+version: 1
+name: keys
+start: split
+steps:
+  split:
+    input: {prompt: agiflow/enter-account, variable: FIRST, max_digits: 64, invalid_retries: 0,
+            pattern: "^(0|00)+$"}
+    on: {next: nested, invalid: nested, timeout: nested, error: nested}
+  nested:
+    input: {prompt: agiflow/enter-account, variable: SECOND, max_digits: 64, invalid_retries: 0,
+            pattern: "^([0-9]+)+$"}
+"""
+
+
+def test_keys_on_which_a_pattern_backtracks_hold_no_other_call(tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """With Python's ``re``, 40 digits and a star against ``^([0-9]+)+$``
+    held the server's only thread for hours: every other call waited.
+    Now the reported pattern answers at once, and one whose every match
+    takes too long ends its step with ``error`` (here routed on)."""
+    config = write_config(tmp_path)
+    (tmp_path / "flows" / "keys.yaml").write_text(KEYS_FLOW, encoding="utf-8")
+    process = ServerProcess(config)
+    servers.append(process)
+    process.wait_listening()
+    hostile = new_uniqueid()
+    keys = CallerScript(dtmf=["0" * 63 + "*", "1" * 40 + "*"], sounds=EverySound(8000))
+    held = HeldCall(process.port, simulated("keys", hostile, keys), "keys", timeout=20)
+    held.answer(held.hold_at(1))  # the first entry
+    pending = held.next_command()  # the second step's prompt: the first entry was judged
+    assert pending is not None and pending.startswith("GET DATA"), held.commands
+    held.answer(pending)
+    other = new_uniqueid()
+    assert call(process, simulated("support", other, support_caller()), timeout=20).closed_by_server
+    held.finish(held.next_command() or "")
+    [row] = finished_cdr(process.database, other)
+    assert row["status"] == "completed"
+    [row] = finished_cdr(process.database, hostile)
+    assert row["status"] == "completed"
+    assert row["path"] == "split:error > nested:invalid", row
+    [split, nested] = step_rows(process.database, row["id"])[:2]
+    assert json.loads(split["details"])["error"].startswith("pattern '^(0|00)+$' took more than 10 ms on 64 keys")
+    assert json.loads(nested["details"])["entries"] == ["1" * 40 + "*"]
+    process.wait_for_log(rf"\[{hostile} keys\] step split \(input\) failed: pattern '\^\(0\|00\)\+\$' took more")
 
 
 # -- the database ----------------------------------------------------------------------

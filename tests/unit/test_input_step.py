@@ -125,3 +125,32 @@ def test_input_partial_entry_that_times_out_is_checked_as_entered(tmp_path: Path
     assert result.exchanges[0].lines == ("200 result=1234567 (timeout)",)
     assert path(result) == ["account:next", "confirm:next"]
     assert result.variables["ACCOUNT"] == "1234567"
+
+
+#: Keys on which ``^(0|00)+$`` tries every way to split the zeros (1.6 times
+#: as many for each more zero): seconds of work, far past the time limit of a match.
+BACKTRACKING = "^(0|00)+$"
+HOSTILE_KEYS = "0" * 34 + "*"
+
+
+def test_a_pattern_that_backtracks_on_the_keys_ends_the_step_with_error_instead_of_holding_the_server(
+        tmp_path: Path) -> None:
+    """Python's ``re`` has no time limit: 64 such keys held the whole
+    server process for longer than the call could last."""
+    flow = input_flow(f'pattern: "{BACKTRACKING}"\ninvalid_retries: 0').replace("max_digits: 8", "max_digits: 64")
+    result = run(tmp_path, flow, dtmf=[HOSTILE_KEYS])
+    assert path(result) == ["account:error"]
+    error = details(result, "account")["error"]
+    assert error.startswith(f"pattern '{BACKTRACKING}' took more than 10 ms on 35 keys: it backtracks too much"), error
+    assert details(result, "account")["entries"] == [HOSTILE_KEYS]
+    assert (result.call["status"], result.call["error"]) == ("error", error)
+    assert "ACCOUNT" not in result.variables
+
+
+def test_a_pattern_that_backtracks_goes_where_on_error_says(tmp_path: Path) -> None:
+    flow = input_flow(f'pattern: "{BACKTRACKING}"').replace("max_digits: 8", "max_digits: 64") \
+        .replace("invalid: operator}", "invalid: operator, error: operator}")
+    result = run(tmp_path, flow, dtmf=[HOSTILE_KEYS])
+    assert path(result) == ["account:error", "operator:next"]
+    assert result.call["status"] == "completed"
+

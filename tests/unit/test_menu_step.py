@@ -199,3 +199,16 @@ def test_a_caller_who_hangs_up_in_the_menu_leaves_the_keys_pressed_so_far_in_the
     result = run(tmp_path, menu_flow(), dtmf=["9"], hangup_after=1)
     assert path(result) == ["menu:hangup"]
     assert details(result, "menu") == {"entries": ["9"], "invalid": 1, "timeouts": 0}
+
+
+def test_a_direct_dial_pattern_that_backtracks_on_the_keys_ends_the_step_with_error(tmp_path: Path) -> None:
+    """Twenty keys on which the pattern tries every way to split them into
+    groups of one to eight: far past the time limit of a match, which once
+    held the whole server process."""
+    pattern = "^(" + "|".join(f"[0-9]{{{n}}}" for n in range(1, 9)) + ")+$"
+    flow = menu_flow(f'max_digits: 20\ninvalid_retries: 0\ndirect_dial: {{pattern: "{pattern}"}}',
+                     extra_on=", direct: operator")
+    result = run(tmp_path, flow, dtmf=["0" * 19 + "*"])
+    assert path(result) == ["menu:error"]
+    assert details(result, "menu")["error"].startswith(f"pattern '{pattern}' took more than 10 ms on 20 keys")
+    assert result.call["status"] == "error"
