@@ -161,7 +161,9 @@ class TwistedWebhooks:
 
 
 def _headers(headers: Mapping[str, str]) -> Headers:
-    return Headers({name.encode("latin-1"): [str(value).encode("latin-1")]
+    """Names are ASCII (the schema's); values are sent as UTF-8, as the body
+    is: a caller name in any script, not only Latin-1 (docs/steps.md)."""
+    return Headers({name.encode("ascii"): [str(value).encode("utf-8")]
                     for name, value in request_headers(headers).items()})
 
 

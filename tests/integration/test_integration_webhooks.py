@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from agi.cli.main import cli
-from agi.sim import CallerScript, EverySound
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 from support.server_process import ServerProcess, call, finished_cdr, new_uniqueid, query, simulated, write_config
 
 pytestmark = pytest.mark.integration
@@ -138,6 +138,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (flows / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))
     (flows / "hook_later.yaml").write_text(HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
     (flows / "cb.yaml").write_text(CALLBACK_FLOW)
+    (flows / "hook_name.yaml").write_text(NAME_FLOW)
     process = ServerProcess(write_config(folder))
     try:
         process.wait_listening()
@@ -173,6 +174,40 @@ def test_a_2xx_answer_is_ok_and_the_endpoint_gets_the_call_as_json(server: Serve
     assert got["json"]["call"]["caller"] == "+34600111222"
     assert got["json"]["flow"] == "hook" and got["json"]["step"] == "hook"
     assert got["json"]["data"] == {"event": "missed_call", "queue": "support"}
+
+
+NAME_FLOW = """\
+version: 1
+name: hook_name
+start: hook
+steps:
+  hook:
+    webhook:
+      url: "http://127.0.0.1:{{ params.port }}/ok"
+      headers: {X-Caller-Name: "{{ call.caller_name }}", X-Note: "{{ params.note }}"}
+    on: {ok: ok, failed: failed}
+  ok:
+    set: {variables: {HOOK: ok}}
+  failed:
+    set: {variables: {HOOK: failed}}
+"""
+
+
+@pytest.mark.parametrize("name", ["Иван Петров", "José Müller", "李小龍 😀", "Ana"])
+def test_header_values_rendered_from_the_call_are_sent_as_utf8_in_any_script(
+        server: ServerProcess, crm: Crm, name: str) -> None:
+    """A caller name outside Latin-1 once failed the webhook with "cannot
+    send: 'latin-1' codec can't encode characters"."""
+    uniqueid = new_uniqueid()
+    env = make_environment(f"hook_name?port={crm.port}&note=ok", uniqueid=uniqueid, callerid="+34600111222",
+                           calleridname=name)
+    sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound()))
+    result = call(server, sim, timeout=10)
+    assert result.closed_by_server and sim.variables["HOOK"] == "ok", (result, hook_details(server, uniqueid))
+    [got] = [r for r in crm.requests if r["json"]["call"]["id"] == uniqueid]
+    # http.server reads header bytes as ISO-8859-1: the UTF-8 bytes come back whole.
+    assert got["headers"]["X-Caller-Name"].encode("iso-8859-1").decode("utf-8") == name
+    assert got["json"]["call"]["caller_name"] == name
 
 
 def test_a_500_answer_takes_the_failed_branch(server: ServerProcess, crm: Crm) -> None:
