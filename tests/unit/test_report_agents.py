@@ -143,6 +143,22 @@ def test_consolidated_with_one_grouping_and_its_charts(cdr: CdrBuilder) -> None:
     assert dict(zip(two.charts[1].labels, two.charts[1].values)) == {"09": 6, "10": 3}
 
 
+def test_the_two_intervals_of_the_night_the_clocks_go_back_are_two_bars_labelled_with_their_offsets(
+        database: Path) -> None:
+    # Madrid, 2025-10-26: 02:00 to 03:00 happens at 00:00 UTC (+02:00), then again at 01:00 UTC (+01:00)
+    cdr = CdrBuilder(database)
+    for start in ("2025-10-26 00:05:00", "2025-10-26 00:10:00", "2025-10-26 01:05:00", "2025-10-26 01:35:00"):
+        cdr.add(start, queue="support", queue_status="ANSWERED", queue_wait=10, talk_time=60, agent="Ana")
+    cdr.close()
+    for by in (("interval30",), ("agent", "interval30")):
+        report = run(cdr, "consolidated", by=by, charts=True)
+        chart = report.charts[-1]
+        assert dict(zip(chart.labels, chart.values)) == {
+            "2025-10-26 02:00+02": 2, "2025-10-26 02:00+01": 1, "2025-10-26 02:30+01": 1}
+    inbound = run(cdr, "inbound", by="interval30", charts=True)
+    assert inbound.charts[0].labels == ["2025-10-26 02:00+02", "2025-10-26 02:00+01", "2025-10-26 02:30+01"]
+
+
 @pytest.mark.parametrize("by", [(), ("queue", "day", "hour"), ("queue", "queue"), ("caller",), ("status",)])
 def test_consolidated_takes_one_or_two_different_groupings_it_knows(cdr: CdrBuilder, by: tuple[str, ...]) -> None:
     with pytest.raises(ReportError, match="one or two different groupings"):
