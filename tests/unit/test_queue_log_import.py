@@ -139,6 +139,7 @@ def test_an_attended_transfer_gives_its_hold_time_and_call_time_whatever_its_met
     (f"{T0}|1741597200.7|support|Ana|COMPLETEAGENT|35|-4|1",
      "COMPLETEAGENT: the talk time '-4' is not a number of seconds"),
     (f"{T0}|1741597200.7|sup\x00port|Ana|CONNECT|35|x|5", "NUL byte in the line"),
+    (f"{T0}|1741597200.7|support|Ana|ATTENDEDTRANSFER|200|1", "ATTENDEDTRANSFER: no wait (too few fields)"),
 ])
 def test_a_bad_line_is_named_with_its_file_and_line_and_nothing_changes(
         database: Any, tmp_path: Path, line: str, reason: str) -> None:
