@@ -65,10 +65,13 @@ def _charts(by: tuple[str, ...], groups: list[Group]) -> list[Chart]:
     """Calls per value of each grouping (the other one added up)."""
     charts = []
     for index, name in enumerate(by):
-        totals: dict[Any, int] = {}
+        # keyed by sort_value: the two 02:00 of the night the clocks go back are equal datetimes
+        totals: dict[Any, tuple[Any, int]] = {}
         for group in groups:
-            totals[group.key[index]] = totals.get(group.key[index], 0) + group.sums["calls"]
-        keys = sorted(totals, key=lambda key: sort_value(name, key))
-        charts.append(Chart(f"Calls by {name}", [label(key) for key in keys], [totals[key] for key in keys],
+            key = group.key[index]
+            seen = totals.get(sort_value(name, key), (key, 0))
+            totals[sort_value(name, key)] = (key, seen[1] + group.sums["calls"])
+        values = [totals[order] for order in sorted(totals)]
+        charts.append(Chart(f"Calls by {name}", [label(key) for key, _ in values], [calls for _, calls in values],
                             horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval")))
     return charts

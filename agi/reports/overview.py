@@ -4,7 +4,7 @@ per hour of the day and outcomes.
 ``summary`` and ``inbound`` count with agi/reports/aggregate.py."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
@@ -13,7 +13,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows
-from agi.reports.timeline import timeline_charts
+from agi.reports.timeline import offset_text, timeline_charts
 from agi.reports.timerange import parse_stored
 
 CALL_LOG_COLUMNS = (
@@ -144,12 +144,24 @@ def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[
 
 
 def label(value: Any) -> str:
-    """A group's key as chart text: ``-`` for none, an interval as its start."""
+    """A group's key as chart text: ``-`` for none, an interval as its
+    start, with its UTC offset where that wall time comes twice
+    (``2025-10-26 02:00+02`` and ``2025-10-26 02:00+01`` in Madrid)."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        text = value.strftime("%Y-%m-%d %H:%M")
+        return text + offset_text(value) if _repeated(value) else text
     return str(value)
+
+
+def _repeated(start: datetime) -> bool:
+    """An interval's start the clocks show twice: the night they go back,
+    or (a fixed offset: agi/reports/aggregate.py) the repeated part of an
+    interval where they go back by less than it."""
+    if isinstance(start.tzinfo, timezone):
+        return start.utcoffset() != timedelta(0)
+    return start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset()
 
 
 _TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30": "30 min from",

@@ -23,14 +23,15 @@ from agi.db.location import Database, PostgresUrl
 from agi.lists.csvio import ReadReport, line_problem
 from agi.vocabulary import iso
 
-#: For each event read: the DATA field (from 0) holding the wait in the
-#: queue, the one holding the talk time (None: not told), and whether a
-#: member took the call (the line's AGENT answered).
+#: For each event read: the DATA field (from 0; below 0, from the end)
+#: holding the wait in the queue, the one holding the talk time (None: not
+#: told), and whether a member took the call (the line's AGENT answered).
 EVENTS: dict[str, tuple[int, int | None, bool]] = {
     "CONNECT": (0, None, True),  # holdtime|bridged channel's uniqueid|ringtime
     "COMPLETEAGENT": (0, 1, True),  # holdtime|calltime|origposition
     "COMPLETECALLER": (0, 1, True),
-    "ATTENDEDTRANSFER": (1, 2, True),  # method and target|holdtime|calltime|origposition
+    # method|target|holdtime|calltime|origposition, where a LINK's target is two channels
+    "ATTENDEDTRANSFER": (-3, -2, True),
     "BLINDTRANSFER": (2, 3, True),  # extension|context|holdtime|calltime|origposition
     "TRANSFER": (2, 3, True),  # extension|context|holdtime|calltime|origposition (older Asterisk)
     "ABANDON": (2, None, False),  # position|origposition|waittime
@@ -136,9 +137,11 @@ def _take(log: QueueLog, fields: list[str]) -> str | None:
 
 
 def _seconds(data: list[str], index: int, name: str) -> float:
-    """DATA field ``index``: whole seconds, 0 or more."""
+    """DATA field ``index`` (below 0: from the end): whole seconds, 0 or more."""
     if index >= len(data):
         raise ValueError(f"no {name} (field {6 + index} is missing)")
+    if index < -len(data):
+        raise ValueError(f"no {name} (too few fields)")
     value = data[index].strip()
     if not _SECONDS.fullmatch(value) or int(value) < 0:
         raise ValueError(f"the {name} {value[:40]!r} is not a number of seconds")

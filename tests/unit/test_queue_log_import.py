@@ -113,6 +113,24 @@ def test_a_caller_queued_twice_in_one_queue_gets_the_last_stay(database: Any, tm
     assert call(database, key) == {"agent": "Luis", "queue_wait": 10.0, "talk_time": 300.0}
 
 
+@pytest.mark.parametrize("how", [
+    "BRIDGE|bfd4c3c2-3aec-4a36-a3e9-5a8f4e5e0c71",  # a bridge merge: the method, then the bridge
+    "APP|Playback",  # an application run on the bridge
+    "LINK|Local/200@agents-00000001;1|Local/200@agents-00000001;2",  # two bridges linked: two channels
+])
+def test_an_attended_transfer_gives_its_hold_time_and_call_time_whatever_its_method(
+        database: Any, tmp_path: Path, how: str) -> None:
+    # app_queue.c writes METHOD|TARGET...|holdtime|calltime|origposition
+    cdr = CdrBuilder(database)
+    key = answered_call(cdr, duration=600.0)
+    log = (f"{at(5)}|1741597200.7|support|NONE|ENTERQUEUE||600111222|1\n"
+           f"{at(30)}|1741597200.7|support|Ana|CONNECT|25|1741597230.9|3\n"
+           f"{at(230)}|1741597200.7|support|Ana|ATTENDEDTRANSFER|{how}|25|200|1\n")
+    code, out = importing(log, tmp_path, database)
+    assert code == 0, out
+    assert call(database, key) == {"agent": "Ana", "queue_wait": 25.0, "talk_time": 200.0}
+
+
 @pytest.mark.parametrize("line, reason", [
     ("garbage", "not a queue_log line: TIME|CALLID|QUEUE|AGENT|EVENT|DATA... expected"),
     ("yesterday|1741597200.7|support|Ana|CONNECT|35|x|5", "'yesterday' is not a time (seconds since 1970)"),
@@ -121,6 +139,7 @@ def test_a_caller_queued_twice_in_one_queue_gets_the_last_stay(database: Any, tm
     (f"{T0}|1741597200.7|support|Ana|COMPLETEAGENT|35|-4|1",
      "COMPLETEAGENT: the talk time '-4' is not a number of seconds"),
     (f"{T0}|1741597200.7|sup\x00port|Ana|CONNECT|35|x|5", "NUL byte in the line"),
+    (f"{T0}|1741597200.7|support|Ana|ATTENDEDTRANSFER|200|1", "ATTENDEDTRANSFER: no wait (too few fields)"),
 ])
 def test_a_bad_line_is_named_with_its_file_and_line_and_nothing_changes(
         database: Any, tmp_path: Path, line: str, reason: str) -> None:

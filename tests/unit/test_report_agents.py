@@ -143,6 +143,31 @@ def test_consolidated_with_one_grouping_and_its_charts(cdr: CdrBuilder) -> None:
     assert dict(zip(two.charts[1].labels, two.charts[1].values)) == {"09": 6, "10": 3}
 
 
+def test_the_two_intervals_of_the_night_the_clocks_go_back_are_two_bars_labelled_with_their_offsets(
+        database: Path) -> None:
+    # Madrid, 2025-10-26: 02:00 to 03:00 happens at 00:00 UTC (+02:00), then again at 01:00 UTC (+01:00)
+    cdr = CdrBuilder(database)
+    for start in ("2025-10-26 00:05:00", "2025-10-26 00:10:00", "2025-10-26 01:05:00", "2025-10-26 01:35:00"):
+        cdr.add(start, queue="support", queue_status="ANSWERED", queue_wait=10, talk_time=60, agent="Ana")
+    cdr.close()
+    for by in (("interval30",), ("agent", "interval30")):
+        report = run(cdr, "consolidated", by=by, charts=True)
+        chart = report.charts[-1]
+        assert dict(zip(chart.labels, chart.values)) == {
+            "2025-10-26 02:00+02": 2, "2025-10-26 02:00+01": 1, "2025-10-26 02:30+01": 1}
+    inbound = run(cdr, "inbound", by="interval30", charts=True)
+    assert inbound.charts[0].labels == ["2025-10-26 02:00+02", "2025-10-26 02:00+01", "2025-10-26 02:30+01"]
+    # Lord Howe Island, 2025-04-06: 02:00 (+11:00) becomes 01:30 (+10:30); the hour from 01:00 has a repeated half
+    cdr = CdrBuilder(database)
+    cdr.add("2025-04-05 14:10:00", queue="support", queue_status="ANSWERED", agent="Ana")  # 01:10+11:00
+    cdr.add("2025-04-05 15:10:00", queue="support", queue_status="ANSWERED", agent="Ana")  # 01:40+10:30, again
+    cdr.close()
+    tz, name = zone("Australia/Lord_Howe")
+    filters = Filters(moment("2025-04-06", NOW, tz), moment("2025-04-06T03:00", NOW, tz), (), None, tz, name)
+    [chart] = run_report(cdr.path, "consolidated", filters, NOW, by=("interval60",), charts=True).charts
+    assert dict(zip(chart.labels, chart.values)) == {"2025-04-06 01:00": 1, "2025-04-06 01:00+10:30": 1}
+
+
 @pytest.mark.parametrize("by", [(), ("queue", "day", "hour"), ("queue", "queue"), ("caller",), ("status",)])
 def test_consolidated_takes_one_or_two_different_groupings_it_knows(cdr: CdrBuilder, by: tuple[str, ...]) -> None:
     with pytest.raises(ReportError, match="one or two different groupings"):
