@@ -12,6 +12,7 @@ from twisted.internet import defer
 
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
+from agi.server import early_reload
 
 if TYPE_CHECKING:
     from agi.server.fleet import WorkersService
@@ -40,6 +41,7 @@ class ReloadFlows(MultiService):
         self.again = False
         self._sent = library.snapshot()
         self._previous: Any = None
+        workers.started.addCallback(self._listening)  # first: not after a failed start
         if watch_interval > 0:
             watcher = TimerService(watch_interval, self.check_files)
             watcher.clock = reactor
@@ -48,6 +50,15 @@ class ReloadFlows(MultiService):
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
         super().startService()
+        if early_reload.take():  # a SIGHUP while the supervisor started
+            self._sighup()
+
+    def _listening(self, result: None) -> None:
+        """Every worker listens: a reload asked for while they started runs
+        now, once the start is reported."""
+        if self.again:
+            self.reactor.callLater(0, self.reload)
+        return result
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
@@ -67,7 +78,7 @@ class ReloadFlows(MultiService):
     def reload(self) -> None:
         """Check the files; when they load, every worker reloads, then the
         supervisor reports. One reload at a time."""
-        if self.busy:
+        if self.busy or not self.workers.started.called:  # a worker still starting may have read the old files
             self.again = True
             return
         self._sent = self.library.snapshot()

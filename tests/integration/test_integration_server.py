@@ -283,6 +283,21 @@ def test_sighup_reloads_the_flows(tmp_path: Path, servers: list[ServerProcess]) 
     assert process.proc.poll() is None
 
 
+def test_a_sighup_while_the_server_starts_does_not_kill_it_and_reloads_once_it_listens(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """``systemctl reload`` soon after a start (Type=simple: systemd sees the
+    service started at once) once killed the server before it listened, with
+    no line in its log; systemd restarts no service a SIGHUP ended."""
+    process = ServerProcess(write_config(tmp_path, workers=1, watch_interval=0))
+    servers.append(process)
+    process.wait_for_log(r"loaded \d+ flows")  # the flows are read: the start has a while to go
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_listening()
+    process.wait_for_log("SIGHUP: reloading flows")
+    assert closed_call(process).closed_by_server
+    assert process.proc.poll() is None
+
+
 # -- start and stop ---------------------------------------------------------------
 
 def test_serve_refuses_to_start_on_an_invalid_flow_and_prints_file_line_message(tmp_path: Path) -> None:

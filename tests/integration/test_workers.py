@@ -93,6 +93,20 @@ def test_two_workers_serve_one_port_into_one_database_and_both_reload_on_sighup(
         assert any("agiflow/closed-v2" in c for c in result.commands), "a worker kept the old flow"
 
 
+def test_a_sighup_while_the_workers_start_reloads_every_worker_once_they_listen(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A SIGHUP before the workers listened was passed to none of them and
+    reported as 'all 0 workers serve the new flows'."""
+    process = ServerProcess(write_config(tmp_path, workers=2, node=NODE, watch_interval=0))
+    servers.append(process)
+    worker_pid(process, 2)  # both started: neither listens yet (each loads agiflow and the flows first)
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_listening()
+    process.wait_for_log("all 2 workers serve the new flows")
+    assert "all 0 workers" not in process.log() and "SIGHUP: reloading flows" in process.log()
+    assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+
+
 def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """At a reload every worker once repeated the supervisor's warnings."""
