@@ -35,7 +35,7 @@ def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
     given; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and listed_entry(p)) \
+        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and listed_entry(p, path)) \
             if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)

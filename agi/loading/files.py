@@ -95,10 +95,10 @@ def read_capped_text(path: str | Path, limit: int = MAX_YAML_FILE_BYTES) -> str:
 
 def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders to the flow files inside them (test-case files
-    ``*.tests.yaml`` left out), sorted; each file once."""
+    ``*.tests.yaml`` and hidden entries left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p)
+        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)
@@ -114,16 +114,19 @@ def resolved(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def listed_entry(path: Path) -> bool:
-    """A folder's entry read as a flow (or flow test) file: a file, and
-    anything else with such a name that is no folder (a broken link, a named pipe), which
-    is then reported, not left out: once, a flow whose file became a
-    broken link was dropped at the next reload without a word, and its
-    calls ended ``unknown_flow``. Hidden entries that are no file (an
-    editor's lock, ``.#support.yaml``) are left out."""
-    if path.is_file():
-        return True
-    return not path.name.startswith(".") and not path.is_dir()
+def listed_entry(path: Path, folder: Path) -> bool:
+    """An entry found in ``folder`` read as a flow (or flow test) file: a
+    file, and anything else with such a name that is no folder (a broken
+    link, a named pipe), which is then reported, not left out: once, a flow
+    whose file became a broken link was dropped at the next reload without
+    a word, and its calls ended ``unknown_flow``. Hidden entries, and
+    everything in a hidden folder, are left out: an editor's lock
+    (``.#support.yaml``), the settings of the tools of a flows folder kept
+    in Git (``.gitlab-ci.yml``, ``.github/workflows/``,
+    ``.pre-commit-config.yaml``), once read as flows that failed."""
+    if any(part.startswith(".") for part in path.relative_to(folder).parts):
+        return False
+    return path.is_file() or not path.is_dir()
 
 
 def read_document(path: str | Path) -> tuple[Any, list[SourceError]]:

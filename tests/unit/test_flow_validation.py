@@ -163,6 +163,31 @@ def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
     assert time.monotonic() - started < 1
 
 
+CI_JOB = """\
+name: validate
+on: [push]
+jobs:
+  flows: {runs-on: ubuntu-latest, steps: [{run: agiflow validate}]}
+"""
+
+
+def test_hidden_files_and_folders_beside_the_flows_are_no_flows(tmp_path: Path) -> None:
+    """A flows folder kept in Git holds its tools' settings: a CI job
+    (.gitlab-ci.yml, .github/workflows/*.yml), .pre-commit-config.yaml.
+    They were read as flows: validate failed and the server refused to
+    start. A folder that is itself hidden is read when it is the one given."""
+    folder = tmp_path / ".agiflow" / "flows"
+    folder.mkdir(parents=True)
+    write(folder, GOOD)
+    write(folder, CI_JOB, ".gitlab-ci.yml")
+    write(folder, "repos: []\n", ".pre-commit-config.yaml")
+    (folder / ".github" / "workflows").mkdir(parents=True)
+    write(folder / ".github" / "workflows", CI_JOB, "validate.yml")
+    flows, errors = load_flows([folder])
+    assert [str(e) for e in errors] == [] and sorted(flows.flows) == ["demo"]
+    assert errors_of(folder / ".gitlab-ci.yml"), "a file given by name is read whatever its name"
+
+
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
     [error] = errors_of(path)
