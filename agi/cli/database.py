@@ -57,6 +57,9 @@ def database_problem(path: Database, need: Need) -> str | None:
     (``need``), as one sentence naming the file; None when it can."""
     if isinstance(path, PostgresUrl):
         return _postgres_problem(path, need)
+    companion = _companion_of(path)
+    if companion:
+        return companion
     if path.is_dir():
         return f"the database {path} is a directory, not a database file {CONFIG_HINT}"
     if not path.exists():
@@ -76,6 +79,21 @@ def database_problem(path: Database, need: Need) -> str | None:
         return f"the database {path} is read-only"
     if not os.access(path.parent, os.W_OK):
         return f"the folder of the database {path} is read-only (SQLite writes its journal beside the file)"
+    return None
+
+
+#: The files SQLite keeps beside a database FILE, by their suffix.
+COMPANIONS = {"-wal": "write-ahead log", "-shm": "shared memory file", "-journal": "rollback journal"}
+
+
+def _companion_of(path: Path) -> str | None:
+    """A file SQLite keeps beside another database is none of its own:
+    opened as one, it is made a database that SQLite later takes for the
+    other's log and empties (or it breaks the other database's log)."""
+    for suffix, kind in COMPANIONS.items():
+        if path.name.endswith(suffix) and path.with_name(path.name[:-len(suffix)]).is_file():
+            return (f"the database {path} is the {kind} of the database "
+                    f"{path.with_name(path.name[:-len(suffix)])}, not a database of its own")
     return None
 
 

@@ -145,3 +145,22 @@ def test_the_same_database_named_another_way_is_refused(database: Any, tmp_path:
     result = CliRunner().invoke(cli, ["db", "copy", "--from", source, "--to", other_spelling(database, tmp_path)])
     assert result.exit_code == 1, result.output
     assert result.output.strip() == "error: the source and the target are the same database"
+
+
+@pytest.mark.parametrize("suffix, kind", [("-wal", "write-ahead log"), ("-shm", "shared memory file"),
+                                           ("-journal", "rollback journal")])
+def test_a_file_sqlite_keeps_beside_a_database_is_refused_as_either_side(
+        suffix: str, kind: str, tmp_path: Path) -> None:
+    """``--to var/agiflow.db-wal`` (a name the shell completes) made a new
+    database there, which SQLite then took for the source's write-ahead log
+    and emptied: the copy said 'copied' and nothing was kept."""
+    source = tmp_path / "agiflow.db"
+    a_server(source, start="2026-03-10T08:00:00", number="+34600111222", pin_for="+34600000001",
+             list_name="robinson", entries="+34600999999\n")
+    companion = f"{source}{suffix}"
+    for args in (["--from", str(source), "--to", companion], ["--from", companion, "--to", str(tmp_path / "b.db")]):
+        result = CliRunner().invoke(cli, ["db", "copy", *args])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().endswith(f"the database {companion} is the {kind} of the database {source}, "
+                                              "not a database of its own"), result.output
+    assert not (tmp_path / "b.db").exists()
