@@ -24,7 +24,7 @@ from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, Ca
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
-from agi.cli.common import ROW_ID, config_option, get_database
+from agi.cli.common import ROW_ID, config_option, get_database, refuse_database_output
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -96,6 +96,7 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 def export(output: str | None, fmt: str, status: str, since: str | None, config_path: str | None) -> None:
     """Export callback requests, every column, as CSV or JSON."""
     rows = _requests(config_path, status, since)
+    refuse_database_output(output)
     text = as_csv(rows) if fmt == "csv" else json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
 import click
 
-from agi.cli.database import CONFIG_HINT, Need, database_problem
-from agi.db.location import Database, parse_database
+from agi.cli.database import COMPANIONS, CONFIG_HINT, Need, database_problem
+from agi.db.location import Database, PostgresUrl, parse_database
 
 if TYPE_CHECKING:
     from agi.config import Config
@@ -133,6 +133,20 @@ def checked_database(database: Database, need: Need, configured: bool = True) ->
     if problem:
         raise CliError(problem if configured else problem.replace(f" {CONFIG_HINT}", ""))
     return database
+
+
+def refuse_database_output(output: str | None) -> None:
+    """An ``-o`` file that is the database the command read (or a file
+    SQLite keeps beside it) is one line, exit 1: written, it replaced every
+    CDR, list and callback request with the export."""
+    database = click.get_current_context().meta.get(_DATABASE_KEY)
+    if output is None or output == "-" or database is None or isinstance(database, PostgresUrl):
+        return
+    target = Path(output).resolve()
+    base = Path(database).resolve()
+    if target == base or target in (base.with_name(base.name + suffix) for suffix in COMPANIONS):
+        raise CliError(f"{output}: that is the database {database} (or a file SQLite keeps beside it): "
+                       "write the output to another file")
 
 
 class CliError(click.ClickException):

@@ -7,7 +7,7 @@ from typing import TextIO, cast
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, config_option, get_database
+from agi.cli.common import CliError, config_option, get_database, refuse_database_output
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.config import Config
@@ -234,6 +234,7 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
 def export(name: str, output: str, config_path: str | None) -> None:
     """Write list NAME as CSV (number,note), in the format import reads."""
     _, database = get_database(config_path, Need.READ)
+    refuse_database_output(output)
     with ListAdmin(database, read_only=True) as admin:
         rows = admin.entries(name)
         with click.open_file(output, "w", encoding="utf-8") as out:

@@ -16,7 +16,8 @@ from typing import IO, Any, Callable, Iterator, TypeVar
 
 import click
 
-from agi.cli.common import DATABASE, CliError, LazyGroup, checked_database, config_option, count_type, get_config
+from agi.cli.common import (DATABASE, CliError, LazyGroup, checked_database, config_option, count_type, get_config,
+                             refuse_database_output)
 from agi.cli.database import Need
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
@@ -109,6 +110,7 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     database = checked_database(common["database"] if common["database"] is not None else config.database,
                                 Need.READ, configured=common["database"] is None)
     fmt, output = common["fmt"], common["output"]
+    refuse_database_output(output)
     if kind in MEASURED:
         options["thresholds"] = config.reports.thresholds
     if kind in BY_CALLER:

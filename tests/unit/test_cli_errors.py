@@ -345,3 +345,22 @@ def test_an_output_file_that_is_a_folder_is_one_line_and_exit_1(
     done = CliRunner().invoke(cli, [*args, "-o", "out"])
     assert done.exit_code == 1, (done.output, done.exception)
     assert done.stderr == "error: out: Is a directory\n"
+
+
+@pytest.mark.parametrize("args", [["report", "summary"], ["report", "calls", "--format", "csv"],
+                                  ["callbacks", "export"], ["lists", "export", "vip"]])
+@pytest.mark.parametrize("output", ["agiflow.db", "./agiflow.db", "agiflow.db-wal", "link.db"])
+def test_an_output_file_that_is_the_database_is_refused_and_the_database_kept(
+        args: list[str], output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-o agiflow.db`` (for agiflow.csv) replaced the database, every CDR,
+    list and callback request in it, with the export."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["lists", "add", "vip", "600111222"]).exit_code == 0
+    CdrBuilder(tmp_path / "agiflow.db").close()  # the CDR tables
+    (tmp_path / "link.db").symlink_to("agiflow.db")
+    before = (tmp_path / "agiflow.db").read_bytes()
+    done = CliRunner().invoke(cli, [*args, "-o", output])
+    assert done.exit_code == 1, (done.output, done.exception)
+    assert done.stderr == f"error: {output}: that is the database agiflow.db (or a file SQLite " \
+                          "keeps beside it): write the output to another file\n"
+    assert (tmp_path / "agiflow.db").read_bytes() == before
