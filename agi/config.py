@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agi.db.location import Database, parse_database
+from agi.db.location import Database, PostgresUrl, parse_database
+from agi.db.sqlite_files import database_files
 from agi.loading.schema_check import conforms, describe, error_path
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
@@ -179,6 +180,7 @@ def load_config(path: str | Path | None, text: bytes | None = None) -> Config:
     except ValueError as exc:
         errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)
+    errors += _journal_problems(document, file, base, database)
     errors += _metrics_problems(document, file)
     errors += _report_zone_problems(document, file)
     if errors:
@@ -304,6 +306,21 @@ def _report_zone_problems(document: MarkedMap, file: str) -> list[SourceError]:
                             f"reports.timezone: unknown time zone {name!r}; use an IANA name such as "
                             "Europe/Madrid or UTC")]
     return []
+
+
+def _journal_problems(document: MarkedMap, file: str, base: Path, database: Database) -> list[SourceError]:
+    """The journal is written into the database at start, then emptied: as
+    the database's own file (or one SQLite keeps beside it), it truncated
+    the database, every CDR, to 0 bytes."""
+    journal = document.get("journal")
+    if not isinstance(journal, str) or not journal or isinstance(database, PostgresUrl):
+        return []
+    if Path(os.path.realpath(base / journal)) not in database_files(database):
+        return []
+    return [SourceError(file, line_of(document, ["journal"]),
+                        f"journal: {journal} is the database {database} (or a file SQLite keeps beside it): the "
+                        "journal is written into the database and emptied, so it needs a file of its own, such as "
+                        "agiflow-journal.jsonl")]
 
 
 def is_loopback(host: str) -> bool:

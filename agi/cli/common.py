@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
 import click
 
-from agi.cli.database import COMPANIONS, CONFIG_HINT, Need, database_problem
+from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
+from agi.db.sqlite_files import database_files
 
 if TYPE_CHECKING:
     from agi.config import Config
@@ -142,9 +144,7 @@ def refuse_database_output(output: str | None) -> None:
     database = click.get_current_context().meta.get(_DATABASE_KEY)
     if output is None or output == "-" or database is None or isinstance(database, PostgresUrl):
         return
-    target = Path(output).resolve()
-    base = Path(database).resolve()
-    if target == base or target in (base.with_name(base.name + suffix) for suffix in COMPANIONS):
+    if Path(os.path.realpath(output)) in database_files(Path(database)):
         raise CliError(f"{output}: that is the database {database} (or a file SQLite keeps beside it): "
                        "write the output to another file")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agi.db.location import Database, PostgresUrl
+from agi.db.sqlite_files import COMPANIONS
 from agi.wording import file_kind
 from agi.storage.schema_version import newer_schema
 
@@ -80,10 +81,6 @@ def database_problem(path: Database, need: Need) -> str | None:
     if not os.access(path.parent, os.W_OK):
         return f"the folder of the database {path} is read-only (SQLite writes its journal beside the file)"
     return None
-
-
-#: The files SQLite keeps beside a database FILE, by their suffix.
-COMPANIONS = {"-wal": "write-ahead log", "-shm": "shared memory file", "-journal": "rollback journal"}
 
 
 def _companion_of(path: Path) -> str | None:

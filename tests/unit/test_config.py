@@ -122,3 +122,23 @@ def test_a_fallback_priority_asterisk_cannot_go_to_is_refused_with_its_line(tmp_
 def test_a_fallback_priority_is_a_number_from_1_or_a_label(tmp_path: Path, priority: str, sent: str) -> None:
     config = load_config(write(tmp_path, f"server:\n  fallback: {{context: agiflow-fallback, priority: {priority}}}\n"))
     assert config.server.fallback is not None and config.server.fallback.priority == sent
+
+
+@pytest.mark.parametrize("journal", ["var/cdr.db", "./var/../var/cdr.db", "var/cdr.db-wal", "var/link.db"])
+def test_a_journal_that_is_the_database_is_refused_with_its_line(tmp_path: Path, journal: str) -> None:
+    """The server empties its journal into the database at start: a journal
+    named like the database truncated the database, every CDR, to 0 bytes."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "link.db").symlink_to("cdr.db")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"database: var/cdr.db\nlog_level: INFO\njournal: {journal}\n"))
+    [error] = caught.value.errors
+    assert error.line == 3
+    assert error.message == (f"journal: {journal} is the database {tmp_path / 'var' / 'cdr.db'} (or a file SQLite "
+                             "keeps beside it): the journal is written into the database and emptied, so it needs "
+                             "a file of its own, such as agiflow-journal.jsonl")
+
+
+def test_a_journal_beside_the_database_is_taken(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "database: var/cdr.db\njournal: var/cdr.db.jsonl\n"))
+    assert config.journal == tmp_path / "var" / "cdr.db.jsonl"
