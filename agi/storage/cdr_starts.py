@@ -16,7 +16,7 @@ import os
 import stat
 from pathlib import Path
 
-from agi.storage.journal import JournalError, Operation, decode, encode
+from agi.storage.journal import JournalError, Operation, decode, encode, foreign_content
 from agi.wording import file_kind
 
 log = logging.getLogger("agiflow.cdr")
@@ -48,6 +48,10 @@ class CallStarts:
         if not stat.S_ISREG(mode):
             os.close(fd)
             raise JournalError(f"cannot open the CDR journal {self.path}: it is {file_kind(mode)}, not a file")
+        foreign = foreign_content(self.path, os.pread(fd, 16, 0))
+        if foreign:
+            os.close(fd)
+            raise foreign
         self._fd = fd
         left: list[Operation] = []
         with open(self.path, "rb") as lines:

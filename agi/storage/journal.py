@@ -59,6 +59,21 @@ class JournalError(OSError):
     """The journal file cannot be opened (its folder cannot be made, or it is no file)."""
 
 
+#: How every line of a journal starts: a JSON list, the operation's name first.
+LINE_START = b'["'
+
+
+def foreign_content(path: Path, head: bytes) -> JournalError | None:
+    """The error for a file whose first bytes (``head``) start no journal
+    line: another file named as the journal by mistake (a flow, the config,
+    the database), which the start would have emptied after writing its
+    'operations' (none)."""
+    if not head or head.startswith(LINE_START[:len(head)]):
+        return None
+    return JournalError(f"cannot open the CDR journal {path}: it holds something other than CDR operations "
+                        f"(it starts with {head!r}); it is left as it is: give `journal` a file of its own")
+
+
 class Journal:
     """The file at ``path``; ``append`` from any thread, ``batches`` and
     ``clear`` from the writer thread only."""
@@ -87,6 +102,10 @@ class Journal:
         if not stat.S_ISREG(mode):  # a link to /dev/zero was read for ever, filling the memory
             file.close()
             raise JournalError(f"cannot open the CDR journal {self.path}: it is {file_kind(mode)}, not a file")
+        foreign = foreign_content(self.path, os.pread(file.fileno(), 16, 0))
+        if foreign:
+            file.close()
+            raise foreign
         with self._lock:
             self._file = file
             self._file.seek(0)

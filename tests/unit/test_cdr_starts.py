@@ -64,3 +64,21 @@ def test_the_writer_empties_the_file_once_it_wrote_the_rows_and_a_new_start_writ
     with sqlite3.connect(tmp_path / "cdr.db") as conn:
         found = dict(conn.execute("SELECT id, status FROM calls ORDER BY id").fetchall())
     assert found == {"k1": "interrupted", "k2": "interrupted", "k3": "interrupted"}
+
+
+@pytest.mark.parametrize("content", [b"version: 1\nname: closed\n", b"SQLite format 3\x00" + bytes(200)])
+def test_a_journal_that_holds_another_file_stops_the_start_and_is_left_as_it_was(
+        tmp_path: Path, content: bytes) -> None:
+    """``journal:`` naming a flow file or a database by mistake: the server
+    wrote its 'operations' to the database (none), then emptied the file,
+    deleting the flow or every CDR."""
+    journal = tmp_path / "closed.yaml"
+    journal.write_bytes(content)
+    store = CdrStore(tmp_path / "agiflow.db", journal=journal)
+    with pytest.raises(JournalError, match=r"closed\.yaml: it holds something other than CDR operations"):
+        store.open()
+    assert journal.read_bytes() == content
+    starts_path(journal).write_bytes(content)
+    with pytest.raises(JournalError, match=r"closed\.yaml\.starts: it holds something other than CDR operations"):
+        CallStarts(journal).open()
+    assert starts_path(journal).read_bytes() == content
