@@ -153,13 +153,15 @@ def _dial_one(book: CallbackBook, lists: NumberLists | None, settings: DialSetti
                             f"would write {name}")
         report.written += 1
         return
-    if not book.claim(request["id"], iso(now.timestamp()) or "", retry_before):
+    claimed_at = iso(now.timestamp()) or ""
+    if not book.claim(request["id"], claimed_at, retry_before):
         report.skip(request, "taken by another dialer or closed meanwhile")
         return
     try:
         callfiles.write(settings.spool, name, text)
-    except CallFileError as exc:
-        report.skip(request, f"{exc} (the attempt is counted)", True)
+    except CallFileError as exc:  # nothing reached the spool: no call, the attempt is given back
+        book.release(request["id"], claimed_at, request.get("dialled_at"))
+        report.skip(request, str(exc), True)
         return
     report.lines.append(f"callback {request['id']} {request['number']} (arrived {arrived}, attempt {attempt}): {name}")
     report.written += 1

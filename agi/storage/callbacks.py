@@ -75,6 +75,11 @@ CLAIM_CALLBACK = (
     "UPDATE callbacks SET attempts = COALESCE(attempts, 0) + 1, dialled_at = :now "
     f"WHERE id = :id AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at <= :retry_before)"
 )
+#: An attempt claimed at :now whose call file could not be written: no call was placed.
+RELEASE_CALLBACK = (
+    "UPDATE callbacks SET attempts = attempts - 1, dialled_at = :before "
+    "WHERE id = :id AND dialled_at = :now AND attempts >= 1"
+)
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
     "UPDATE callbacks SET status = :status, done_at = :now, note = COALESCE(:note, note) "
@@ -247,6 +252,17 @@ class CallbackBook:
         finally:
             conn.close()
         return bool(cursor.rowcount == 1)
+
+    def release(self, request_id: int, now: str, before: str | None) -> None:
+        """Give back the attempt ``claim`` counted at ``now`` (``dialled_at``
+        back to ``before``): its call file could not be written."""
+        conn = self._connect()
+        try:
+            conn.execute(RELEASE_CALLBACK, {"id": request_id, "now": now, "before": before})
+        except _ERRORS as exc:
+            raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
 
     def close(self, request_id: int, status: str, now: str, note: str | None = None) -> dict[str, Any]:
         """Mark a pending request ``done`` or ``cancelled``; the updated row."""

@@ -275,3 +275,20 @@ def test_the_call_file_text_refuses_line_breaks() -> None:
     with pytest.raises(CallFileError, match="line break"):
         CallFile("PJSIP/1\nContext: evil", "ctx").text()
     assert textwrap.dedent(CallFile("Local/1@x", "c", variables={"A": "b"}).text("note")).startswith("# note\n")
+
+
+def test_a_call_file_that_cannot_be_written_gives_the_attempt_back(config: Path) -> None:
+    """A spool that could not be written (a full disk, its tmp folder
+    blocked) still counted the attempt: three such runs used up
+    --max-attempts and the caller was never called back."""
+    key = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    (config.parent / "spool" / "tmp").write_text("")  # a file where the staging folder must go
+    for _ in range(4):
+        result = dial(config, "--max-attempts", "3", "--retry-after", "1")
+        assert result.exit_code == 1, result.output
+        assert "cannot write" in result.output and "attempt" not in result.output.splitlines()[0], result.output
+    assert (rows(config)[0]["attempts"], rows(config)[0]["dialled_at"]) == (0, None)
+    (config.parent / "spool" / "tmp").unlink()
+    result = dial(config, "--max-attempts", "3")
+    assert result.exit_code == 0 and f"agiflow-callback-{key}.call" in result.output, result.output
+    assert rows(config)[0]["attempts"] == 1
