@@ -72,6 +72,11 @@ def _configured_url(config: Config) -> str:
         click.echo(f"agiflow status: {config.source} has no server.metrics: the server has no health pages "
                    "to ask (set server.metrics, or give --url)", err=True)
         sys.exit(UNREACHABLE)
+    if metrics.port == 0:
+        click.echo(f"agiflow status: server.metrics.port is 0 in {config.source}: the server picked a free port "
+                   "as it started and logged it ('metrics and health on http://...'); give that address with "
+                   "--url", err=True)
+        sys.exit(UNREACHABLE)
     host = _LOCAL.get(metrics.host, metrics.host)
     return f"http://[{host}]:{metrics.port}" if ":" in host else f"http://{host}:{metrics.port}"
 

@@ -58,3 +58,15 @@ def test_an_answer_that_is_not_agiflows_exits_3_with_one_line(
     assert done.exit_code == 3, (done.output, done.exception)
     assert done.exception is None or isinstance(done.exception, SystemExit)
     assert done.output.startswith("agiflow status: ") and done.output.count("\n") == 1, done.output
+
+
+def test_a_metrics_port_of_0_asks_for_the_url_the_server_logged(tmp_path: Any) -> None:
+    """With ``port: 0`` the server picks a free port at start: status once
+    asked port 0 and said 'cannot reach http://127.0.0.1:0/health'."""
+    config = tmp_path / "config.yaml"
+    config.write_text("server:\n  metrics: {port: 0}\n")
+    done = CliRunner().invoke(cli, ["status", "-c", str(config)])
+    assert done.exit_code == 3
+    assert done.stderr == (f"agiflow status: server.metrics.port is 0 in {config}: the server picked a free port "
+                           "as it started and logged it ('metrics and health on http://...'); give that "
+                           "address with --url\n")
