@@ -179,8 +179,11 @@ class WorkersService(Service):
         self._reload_settled()
         how = describe_exit(status, signum)
         if self.stopping:
-            self.clean = self.clean and status == 0 and signum is None
-            (log.info if status == 0 else log.error)("worker %d %s", worker.index, how)
+            if not worker.ready and signum == signal.SIGTERM:  # still starting: no call to drain
+                log.info("worker %d stopped before it listened (%s)", worker.index, how)
+            else:
+                self.clean = self.clean and status == 0 and signum is None
+                (log.info if status == 0 else log.error)("worker %d %s", worker.index, how)
             self._check_all_ended()
         elif not self.started.called:
             log.error("worker %d %s before it listened", worker.index, how)

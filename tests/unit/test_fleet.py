@@ -180,6 +180,32 @@ def test_a_worker_still_running_after_the_stop_timeout_is_killed(started: Any) -
     assert stopped.called and not service.clean
 
 
+def test_a_worker_stopped_before_it_listened_stops_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    """A stop during the start (``systemctl restart`` just after a start)
+    reaches workers still loading agiflow: SIGTERM kills them before they
+    have a call to drain. That was 'ERROR worker 1 killed by SIGTERM' and
+    exit 1, a unit marked failed for a clean stop."""
+    service, spawn, reactor = workers(2)
+    service.startService()
+    spawn.running(1).ready()
+    stopped = service.stopService()
+    spawn.running(1).exit(0)
+    with caplog.at_level(logging.INFO, logger="agiflow.server"):
+        spawn.running(2).exit(signum=signal.SIGTERM)
+    assert stopped.called and service.clean
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "worker 2 stopped before it listened" in caplog.text
+
+
+def test_a_listening_worker_killed_by_the_stop_signal_is_unclean(started: Any) -> None:
+    service, spawn, reactor = started
+    stopped = service.stopService()
+    spawn.running(1).exit(0)
+    spawn.running(2).exit(signum=signal.SIGTERM)  # it had calls: its handler should have drained them
+    spawn.running(3).exit(0)
+    assert stopped.called and not service.clean
+
+
 def test_stopping_cancels_a_restart_that_was_waiting(started: Any) -> None:
     service, spawn, reactor = started
     spawn.running(3).exit(status=1)
