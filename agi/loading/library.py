@@ -13,6 +13,7 @@ from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.loading.versions import folder_commit, version_changes
 from agi.loading.yamlio import SourceError
+from agi.wording import counted
 
 log = logging.getLogger("agiflow.flows")
 
@@ -93,8 +94,11 @@ class FlowLibrary:
             self.reload_errors += 1
             for error in errors:
                 log.error("%s", error)
-            log.error("flows not reloaded: %d errors; still serving the previous %d flows", len(errors),
-                      len(self.current))
+            if self.loaded_at is None:  # the first load: nothing is served
+                log.error("flows not loaded: %s", counted(len(errors), "error"))
+            else:
+                log.error("flows not reloaded: %d errors; still serving the previous %d flows", len(errors),
+                          len(self.current))
             return errors
         previous, self.current, self.loaded_at = self.current, flows, self.last_reload_at
         self.commit = folder_commit(self.folder)

@@ -117,6 +117,16 @@ def test_a_failed_reload_is_counted_and_keeps_the_versions_being_served(tmp_path
     assert (library.last_reload_at, library.loaded_at, library.last_reload_ok) == (200.0, 100.0, False)
 
 
+def test_a_first_load_that_fails_says_no_flows_were_loaded_not_that_old_ones_are_served(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A server that cannot start logged 'flows not reloaded: ...; still
+    serving the previous 0 flows', though it served nothing and was exiting."""
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        assert FlowLibrary(tmp_path / "missing").reload() != []
+    assert caplog.records[-1].getMessage() == "flows not loaded: 1 error"
+    assert "still serving" not in caplog.text
+
+
 def test_a_folder_that_cannot_be_listed_for_a_while_does_not_stop_the_watcher(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     from twisted.application.internet import TimerService
