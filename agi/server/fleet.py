@@ -190,7 +190,11 @@ class WorkersService(Service):
             self.started.errback(RuntimeError(f"worker {worker.index} {how} before it listened"))
         else:
             delay = worker.backoff.delay(self.reactor.seconds() - worker.started_at)
-            log.error("worker %d %s; its calls were cut; starting it again in %.1fs", worker.index, how, delay)
+            if status == 0 and signum is None:  # stopped by itself (a SIGTERM of its own): it drained its calls
+                log.warning("worker %d %s once its calls had ended; starting it again in %.1fs", worker.index, how,
+                            delay)
+            else:
+                log.error("worker %d %s; its calls were cut; starting it again in %.1fs", worker.index, how, delay)
             worker.restart = self.reactor.callLater(delay, self._start, worker)
 
     # -- reloading the flows -----------------------------------------------------------

@@ -99,6 +99,20 @@ def test_a_worker_that_dies_is_started_again_and_the_others_keep_serving(started
     assert service.workers[1].alive and service.workers[1].exits == [(None, signal.SIGKILL)]
 
 
+def test_a_worker_that_stopped_by_itself_is_started_again_without_saying_its_calls_were_cut(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker sent SIGTERM on its own drains its calls and exits 0: the
+    supervisor said 'ERROR worker 1 exited with status 0; its calls were cut'."""
+    service, spawn, reactor = started
+    with caplog.at_level(logging.INFO, logger="agiflow.server"):
+        spawn.running(1).exit(0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "worker 1 exited with status 0 once its calls had ended; starting it again in 0.5s"]
+    assert caplog.records[0].levelno == logging.WARNING
+    reactor.advance(0.5)
+    assert spawn.running(1) is spawn.spawned[-1] and len(spawn.spawned) == 4
+
+
 def test_a_worker_that_keeps_dying_young_waits_twice_as_long_each_time(started: Any) -> None:
     service, spawn, reactor = started
     waits = []
