@@ -58,8 +58,21 @@ def config_path(option: str | None) -> Path:
     return Path(option or os.environ.get(CONFIG_ENV) or SYSTEM_CONFIG)
 
 
-def setup_logging(level: str, log_file: str | None, fmt: str = "text") -> None:
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+def log_handler(log_file: str | None) -> logging.Handler:
+    """Where the lines go: ``log_file``, or stderr. A log file that cannot
+    be opened is said on stderr and the lines go there: the call still runs
+    (a file the Asterisk user could not write was a traceback and exit 1,
+    and every call went to the fallback)."""
+    if log_file:
+        try:
+            return logging.FileHandler(log_file)
+        except OSError as exc:
+            sys.stderr.write(f"agiflow-agi: cannot open the log file {log_file} ({exc.strerror or exc}); "
+                             "logging to stderr\n")
+    return logging.StreamHandler(sys.stderr)
+
+
+def setup_logging(level: str, handler: logging.Handler, fmt: str = "text") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else BoundedFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -69,7 +82,8 @@ def setup_logging(level: str, log_file: str | None, fmt: str = "text") -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     options = parser().parse_args(argv)
-    setup_logging("WARNING", options.log_file)
+    handler = log_handler(options.log_file)
+    setup_logging("WARNING", handler)
     if sys.stdin.isatty():
         log.error("agiflow-agi is run by Asterisk: AGI(agiflow-agi,%s); for a test call use "
                   "`agiflow simulate %s --caller N`", options.flow, options.flow)
@@ -81,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in exc.errors:
             log.error("%s", error)
         return 1
-    setup_logging(config.log_level, options.log_file, config.log_format)
+    setup_logging(config.log_level, handler, config.log_format)
     flows = load_flow_set(config)
     if flows is None:
         return 1

@@ -470,3 +470,16 @@ def test_in_plain_agi_mode_the_request_is_written_by_the_process_itself(tmp_path
     assert run.call["callback"] == "+34600111222"
     rows = [dict(r) for r in sqlite_utils.Database(tmp_path / "var" / "cdr.db")["callbacks"].rows]
     assert [(r["number"], r["call_id"], r["status"]) for r in rows] == [("+34600111222", "1795385106.7", "pending")]
+
+
+def test_a_log_file_that_cannot_be_opened_sends_the_lines_to_stderr_and_the_call_runs(tmp_path: Path) -> None:
+    """A --log-file the Asterisk user cannot write (its folder missing, or
+    owned by root) was a traceback and exit 1: every call went to the
+    fallback for want of a log file."""
+    missing = tmp_path / "no" / "such" / "agi.log"
+    run = run_agi(tmp_path, ["--log-file", str(missing), "closed"])
+    assert run.returncode == 0, run.log
+    assert run.call["status"] == "completed"
+    assert f"agiflow-agi: cannot open the log file {missing} (No such file or directory); logging to stderr" \
+        in run.log.splitlines()
+    assert "call ended: completed" in run.log and "Traceback" not in run.log
