@@ -54,6 +54,10 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
     count = workers or worker_count(config.server)
+    metrics = config.server.metrics
+    if metrics is not None and metrics.port and metrics.port + count - 1 > 65535:
+        raise CliError(f"server.metrics.port {metrics.port} leaves no port for worker {count}: worker N listens on "
+                       f"server.metrics.port + N - 1; give a port of at most {65536 - count}")
     setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -348,3 +349,13 @@ def test_serve_refuses_a_metrics_host_off_loopback_without_allow_remote(tmp_path
     process = ServerProcess(config)
     assert process.wait_exit() == 2
     assert "not a loopback address" in process.log() and "allow_remote" in process.log()
+
+
+def test_serve_refuses_a_metrics_port_that_leaves_none_for_its_last_worker(tmp_path: Path) -> None:
+    config = write_config(tmp_path, metrics={"port": 65535})
+    run = subprocess.run([sys.executable, "-m", "agi.cli", "serve", "-c", str(config), "--workers", "2"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: server.metrics.port 65535 leaves no port for worker 2:"), run.stderr
+    assert "at most 65534" in run.stderr
