@@ -43,12 +43,13 @@ SYSTEM_CONFIG = Path("/etc/agiflow/config.yaml")
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="agiflow-agi",
+        prog="agiflow-agi", usage="%(prog)s [-h] [-c CONFIG] [--log-file LOG_FILE] FLOW [ARG ...]",
         description="Run one agiflow flow as a plain AGI script: AGI(agiflow-agi,<flow>[,arg...]).")
     p.add_argument("-c", "--config", default=None,
                    help=f"config.yaml (default: ${CONFIG_ENV}, else {SYSTEM_CONFIG})")
     p.add_argument("--log-file", default=None, help="append log lines to this file instead of stderr")
-    p.add_argument("flow", metavar="FLOW", help="name of the flow to run, optionally with ?key=value params")
+    p.add_argument("flow", metavar="FLOW", nargs="?",  # required; checked in main, as argparse names ARG too
+                   help="name of the flow to run, optionally with ?key=value params")
     p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="arguments for the flow (args, agi_arg_N)")
     return p
 
@@ -81,7 +82,10 @@ def setup_logging(level: str, handler: logging.Handler, fmt: str = "text") -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    options = parser().parse_args(argv)
+    arguments = parser()
+    options = arguments.parse_args(argv)
+    if options.flow is None:
+        arguments.error("the following argument is required: FLOW")
     handler = log_handler(options.log_file)
     setup_logging("WARNING", handler)
     if sys.stdin.isatty():

@@ -483,3 +483,13 @@ def test_a_log_file_that_cannot_be_opened_sends_the_lines_to_stderr_and_the_call
     assert f"agiflow-agi: cannot open the log file {missing} (No such file or directory); logging to stderr" \
         in run.log.splitlines()
     assert "call ended: completed" in run.log and "Traceback" not in run.log
+
+
+def test_without_a_flow_the_usage_names_flow_alone_and_arguments_as_optional(capsys: pytest.CaptureFixture[str]) -> None:
+    from agi.stdio.main import main
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "FLOW [ARG ...]" in err
+    assert err.rstrip().endswith("error: the following argument is required: FLOW")
