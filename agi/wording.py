@@ -1,5 +1,5 @@
-"""How messages write a count (``1 entry``, ``2 entries``) and what a path
-that is no file is. Imports nothing from agi, so any layer may use it."""
+"""How messages write a count (``1 entry``, ``2 entries``), an address
+with its port, and what a path that is no file is. Imports nothing from agi, so any layer may use it."""
 from __future__ import annotations
 
 import stat
@@ -9,6 +9,11 @@ def counted(number: int, singular: str, plural: str = "") -> str:
     """``1 entry``, ``2 entries``: a count with its noun (``plural``: the
     singular with ``s`` when not given)."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def endpoint(host: str, port: int) -> str:
+    """``127.0.0.1:4573``, ``[::1]:4573``: an address and port as a URL writes them."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def file_kind(mode: int) -> str:

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.wording import counted
 from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
@@ -14,6 +13,7 @@ from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SchemaError, check_current, upgrade, version
 from agi.storage.schema_version import SCHEMA_VERSION
 from agi.storage.rollups import roll_database
+from agi.wording import counted
 
 
 @click.group()
@@ -108,7 +108,7 @@ def rollups_command(config_path: str | None, database: Database | None, rebuild:
         raise CliError(f"{target}: {exc}") from None
     thresholds = config.reports.thresholds
     rolled, left = roll_database(target, thresholds, now=datetime.now(timezone.utc), rebuild=rebuild)
-    click.echo(f"{target}: {rolled} quarter hours rolled up ({left} pending), counted with a short abandon "
+    click.echo(f"{target}: {counted(rolled, 'quarter hour')} rolled up ({left} pending), counted with a short abandon "
                f"of {thresholds.short_abandon:g} s and a service level of {thresholds.service_level:g} s")
 
 

@@ -14,6 +14,7 @@ import click
 
 from agi.cli.common import config_option, get_config
 from agi.config import Config
+from agi.wording import counted, endpoint
 
 #: Exit status when the server cannot be asked (none listening, no server.metrics, a bad answer).
 UNREACHABLE = 3
@@ -78,7 +79,7 @@ def _configured_url(config: Config) -> str:
                    "--url", err=True)
         sys.exit(UNREACHABLE)
     host = _LOCAL.get(metrics.host, metrics.host)
-    return f"http://[{host}]:{metrics.port}" if ":" in host else f"http://{host}:{metrics.port}"
+    return f"http://{endpoint(host, metrics.port)}"
 
 
 def _get(url: str, timeout: float) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
               f"CDR backlog: {health.get('cdr_backlog', '?')} operations",
               f"last reload: {reloads.get('last_at') or '-'}, "
               f"{'successful' if reloads.get('last_successful', True) else 'FAILED (previous flows kept)'} "
-              f"({reloads.get('total', 0)} loads, {reloads.get('errors', 0)} failed)",
+              f"({counted(reloads.get('total', 0), 'load')}, {reloads.get('errors', 0)} failed)",
               f"flows commit: {health.get('flows_commit') or '- (not in Git)'}"]
     versions: dict[str, str] = health.get("flows") or {}
     rows = [(name, versions.get(name, "-"), str(active.get(name, 0))) for name in sorted(set(versions) | set(active))]

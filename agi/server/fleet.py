@@ -37,6 +37,7 @@ from agi.server.reuseport import reserve
 from agi.server.recovery import recovered, replay_worker_journals
 from agi.server.service import LogFlushService, StopSignals, list_warnings
 from agi.server.worker import KEPT, READY, READY_FD, RELOADED
+from agi.wording import endpoint
 
 log = logging.getLogger("agiflow.server")
 
@@ -309,7 +310,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     try:
         held = reserve(config.server.host, config.server.port)
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
+        log.error("cannot listen on %s: %s", endpoint(config.server.host, config.server.port), exc)
         return 1
     host, port = held.getsockname()[:2]
     workers = WorkersService(count, command_for(command, port), reactor,
@@ -317,7 +318,7 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
     supervisor = Supervisor(workers, ReloadFlows(library, workers, config.server.watch_interval, reactor), reactor)
     outcome: dict[str, int] = {}
     workers.started.addCallbacks(
-        lambda _: log.info("agiflow listening on %s:%d (%d workers, node %s, CDRs in %s)", host, port, count,
+        lambda _: log.info("agiflow listening on %s (%d workers, node %s, CDRs in %s)", endpoint(host, port), count,
                            node, config.database),
         lambda failure: _not_started(failure, outcome, reactor))
     supervisor.startService()

@@ -28,6 +28,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from agi.config import MetricsConfig
 from agi.server.health import ServerState, health, readiness
+from agi.wording import endpoint
 
 log = logging.getLogger("agiflow.server")
 
@@ -192,7 +193,7 @@ class MetricsService(TCPServer):
         try:
             super().privilegedStartService()
         except Exception as exc:
-            raise ListenError(f"cannot listen for metrics on {self.config.host}:{self.config.port}: {exc}") from exc
+            raise ListenError(f"cannot listen for metrics on {endpoint(self.config.host, self.config.port)}: {exc}") from exc
 
     @property
     def address(self) -> Any:

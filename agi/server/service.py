@@ -58,6 +58,7 @@ from agi.services_from_config import live_services
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
+from agi.wording import endpoint
 
 log = logging.getLogger("agiflow.server")
 #: Collections less often than Python's (700, 10, 10): a call frees nearly
@@ -111,19 +112,20 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         log.error("%s", exc)
         return 1
     except Exception as exc:
-        log.error("cannot listen on %s:%d: %s", config.server.host, config.server.port, exc)
+        log.error("cannot listen on %s: %s", endpoint(config.server.host, config.server.port), exc)
         return 1
     address = server.listener.address
     if worker is None:
-        log.info("agiflow listening on %s:%d (CDRs in %s)", address.host, address.port, config.database)
+        log.info("agiflow listening on %s (CDRs in %s)", endpoint(address.host, address.port), config.database)
     else:
-        log.info("worker %d listening on %s:%d (pid %d)", worker.index, address.host, address.port, os.getpid())
+        log.info("worker %d listening on %s (pid %d)", worker.index, endpoint(address.host, address.port),
+                 os.getpid())
         Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
         library.quiet = True  # its supervisor reports each reload, once for all workers
         worker.notify(READY)
     if server.metrics is not None:
         where = server.metrics.address
-        log.info("metrics and health on http://%s:%d/ (/metrics, /health, /ready)", where.host, where.port)
+        log.info("metrics and health on http://%s/ (/metrics, /health, /ready)", endpoint(where.host, where.port))
     server.startService()
     reactor.addSystemEventTrigger("before", "shutdown", server.stopService)
     gc.freeze()  # startup objects never need collecting: shorter GC pauses during calls

@@ -42,7 +42,7 @@ def test_an_ipv4_caller_of_a_server_on_both_families_passes_an_ipv4_allow_entry(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     process = ServerProcess(write_config(tmp_path, host="::", allow=["127.0.0.1"]))
     servers.append(process)
-    port = int(process.wait_for_log(r"agiflow listening on :::(\d+)", timeout=20).group(1))
+    port = int(process.wait_for_log(r"agiflow listening on \[::\]:(\d+)", timeout=20).group(1))
     uniqueid = new_uniqueid()
     sim = simulated("support", uniqueid, support_caller())
     result = run_simulated_call("127.0.0.1", port, sim, timeout=10)

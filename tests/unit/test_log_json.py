@@ -136,3 +136,10 @@ def test_a_call_line_whose_linkedid_asterisk_did_not_give_has_linkedid_null(
                          lambda: 1.8e9))
     lines = [json.loads(JsonFormatter().format(record)) for record in call_lines]
     assert lines and all(line["uniqueid"] == "1795385106.8" and line["linkedid"] is None for line in lines)
+
+
+def test_an_ipv6_address_is_written_in_brackets_before_its_port() -> None:
+    from agi.wording import endpoint
+    assert endpoint("::", 4573) == "[::]:4573"
+    assert endpoint("::1", 9573) == "[::1]:9573"
+    assert endpoint("127.0.0.1", 4573) == "127.0.0.1:4573"
