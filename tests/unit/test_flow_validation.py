@@ -454,3 +454,12 @@ def test_flows_that_goto_one_another_in_a_long_chain_are_checked_in_linear_time(
     started = time.process_time()
     assert graph.endless_flows(flows, dict.fromkeys(flows, "go")) == ["ring"]
     assert time.process_time() - started < 2
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\ufffe"])
+def test_a_control_character_is_reported_at_its_line_in_one_line(tmp_path: Path, character: str) -> None:
+    """YAML refuses control characters; the error once said line 1 (the
+    file's first line, wherever the character was), and took two lines (PyYAML's position in "<unicode string>")."""
+    path = write(tmp_path, GOOD.replace("play: support", f"play: sup{character}port"))
+    assert errors_of(path) == [f"{path}:12: invalid YAML: unacceptable character #x{ord(character):04x}: "
+                               "special characters are not allowed"]
