@@ -52,7 +52,10 @@ def _expression(source: str) -> Any:
 
 
 def syntax_error(value: str, *, expression: bool = False) -> str | None:
-    """The syntax error in a template or condition, or None when it compiles."""
+    """The syntax error in a template or condition, or None when it compiles.
+    Jinja parses and compiles recursively: a text nested deeper than
+    Python's recursion limit (thousands of parentheses, a sum of thousands
+    of terms) is an error too, never a RecursionError out of the loader."""
     try:
         if expression:
             _expression(value)
@@ -60,6 +63,8 @@ def syntax_error(value: str, *, expression: bool = False) -> str | None:
             _template(value)
     except TemplateError as exc:
         return f"template error: {exc}"
+    except RecursionError:
+        return "template error: nested too deeply"
     return None
 
 

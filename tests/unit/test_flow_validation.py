@@ -463,3 +463,27 @@ def test_a_control_character_is_reported_at_its_line_in_one_line(tmp_path: Path,
     path = write(tmp_path, GOOD.replace("play: support", f"play: sup{character}port"))
     assert errors_of(path) == [f"{path}:12: invalid YAML: unacceptable character #x{ord(character):04x}: "
                                "special characters are not allowed"]
+
+
+@pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "[" * 3000 + "1" + "]" * 3000, "not " * 5000 + "1",
+                                  "1" + " + 1" * 30000, "call" + ".x" * 30000, "1" + " | string" * 10000],
+                         ids=["parentheses", "lists", "not", "sums", "attributes", "filters"])
+def test_a_template_or_condition_nested_deeper_than_jinja_reads_is_an_error_with_its_line(
+        tmp_path: Path, text: str) -> None:
+    """Jinja parses and compiles expressions recursively: such a template
+    was a RecursionError traceback out of `agiflow validate`, and a failed
+    reload of the whole folder in a server."""
+    path = write(tmp_path, f"""\
+        version: 1
+        name: tpl
+        start: b
+        steps:
+          b:
+            branch:
+              cases:
+                - {{if: "{text}", next: p}}
+          p:
+            play: "{{{{ {text} }}}}"
+        """)
+    assert errors_of(path) == [f"{path}:6: step 'b': branch.cases[0].if: template error: nested too deeply",
+                               f"{path}:10: step 'p': play.[0]: template error: nested too deeply"]
