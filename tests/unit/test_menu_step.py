@@ -8,10 +8,13 @@ path the call takes, and on the CDR rows and variables that come out of it.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from support.sample_flows import menu_flow
 from support.step_runner import STATUS, commands, details, path, run
+
+from agi.steps.menu import MenuNode
 
 
 def test_menu_single_key_leads_to_its_choice(tmp_path: Path) -> None:
@@ -184,3 +187,15 @@ def test_a_caller_who_hangs_up_in_the_menu_leaves_the_keys_pressed_so_far_in_the
     result = run(tmp_path, menu_flow(), dtmf=["9"], hangup_after=1)
     assert path(result) == ["menu:hangup"]
     assert details(result, "menu") == {"entries": ["9"], "invalid": 1, "timeouts": 0}
+
+
+def test_keys_past_max_digits_are_invalid_without_reaching_the_direct_dial_pattern() -> None:
+    """Asterisk never answers GET DATA with more keys than it was asked for;
+    a peer that did had its answer matched against the pattern, for as long
+    as the pattern backtracked on it (2^64 steps here)."""
+    menu = MenuNode.from_config({"prompt": "p", "choices": {"1": "a"}, "max_digits": 3,
+                                 "direct_dial": {"pattern": "^(1+)+2$"}})
+    started = time.process_time()
+    assert menu.accept("1" * 64) is None
+    assert time.process_time() - started < 1
+    assert menu.accept("1") == "1"
