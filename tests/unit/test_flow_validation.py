@@ -487,3 +487,15 @@ def test_a_template_or_condition_nested_deeper_than_jinja_reads_is_an_error_with
         """)
     assert errors_of(path) == [f"{path}:6: step 'b': branch.cases[0].if: template error: nested too deeply",
                                f"{path}:10: step 'p': play.[0]: template error: nested too deeply"]
+
+
+#: Names ZoneInfo does not answer with ZoneInfoNotFoundError: one longer than
+#: a file name may be (OSError) and one of thousands of parts (RecursionError).
+ZONES_PAST_WHAT_ZONEINFO_READS = ["Europe/" + "x" * 300, "A/" * 3000 + "B"]
+
+
+@pytest.mark.parametrize("zone", ZONES_PAST_WHAT_ZONEINFO_READS, ids=["long", "many-parts"])
+def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(tmp_path: Path, zone: str) -> None:
+    """Once an OSError or RecursionError traceback from every command."""
+    path = write(tmp_path, GOOD.replace("name: demo", f"name: demo\ntimezone: {zone}"))
+    assert errors_of(path) == [f"{path}:3: unknown timezone '{zone}' (use an IANA name such as Europe/Madrid)"]
