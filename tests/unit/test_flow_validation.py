@@ -466,13 +466,16 @@ def test_a_control_character_is_reported_at_its_line_in_one_line(tmp_path: Path,
 
 
 @pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "[" * 3000 + "1" + "]" * 3000, "not " * 5000 + "1",
-                                  "1" + " + 1" * 30000, "call" + ".x" * 30000, "1" + " | string" * 10000],
-                         ids=["parentheses", "lists", "not", "sums", "attributes", "filters"])
+                                  "1" + " + 1" * 30000, "call" + ".x" * 30000, "1" + " | string" * 10000,
+                                  "call.caller" + " + call.caller" * 200, "call" + ".x" * 200],
+                         ids=["parentheses", "lists", "not", "sums", "attributes", "filters",
+                              "sums-past-pythons-parser", "attributes-past-pythons-parser"])
 def test_a_template_or_condition_nested_deeper_than_jinja_reads_is_an_error_with_its_line(
         tmp_path: Path, text: str) -> None:
-    """Jinja parses and compiles expressions recursively: such a template
-    was a RecursionError traceback out of `agiflow validate`, and a failed
-    reload of the whole folder in a server."""
+    """Jinja parses and compiles expressions recursively, and the Python it
+    makes of 200 terms nests deeper than Python's parser takes: such a
+    template was a RecursionError or SyntaxError traceback out of `agiflow
+    validate`, and a failed reload of the whole folder in a server."""
     path = write(tmp_path, f"""\
         version: 1
         name: tpl
