@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.db.sqlite_files import database_files
@@ -23,6 +23,7 @@ from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.settings import Fallback, RecordingSettings
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, Thresholds
 from agi.yamlschema import obj
+from agi.zones import ZONE_ERRORS
 
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
 LOG_FORMATS = ("text", "json")
@@ -301,7 +302,7 @@ def _report_zone_problems(document: MarkedMap, file: str) -> list[SourceError]:
         return []
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZONE_ERRORS:
         return [SourceError(file, line_of(document, ["reports", "timezone"]),
                             f"reports.timezone: unknown time zone {name!r}; use an IANA name such as "
                             "Europe/Madrid or UTC")]

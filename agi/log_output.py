@@ -11,8 +11,9 @@ write, and when ``flush_pending`` is called (the server does so every
 
 Text from the network (a caller name, a flow name, a reply) is never part of
 a format string, and ``BoundedFormatter`` cuts every message at
-``MAX_MESSAGE`` characters: a peer cannot make one line longer than that,
-nor lose a line by putting ``%`` in what it sends. ``WarningBudget`` keeps
+``MAX_MESSAGE`` characters, with what is not printable escaped: a peer
+cannot make one line longer than that, start a line of its own, send the
+terminal an escape sequence, nor lose a line by putting ``%`` in what it sends. ``WarningBudget`` keeps
 one connection or call from writing more than a few warnings of a kind;
 ``RateLimitedWarnings`` does the same for warnings about single
 connections across the whole server (a port scan, a flood of refused peers),
@@ -28,6 +29,8 @@ import re
 import select
 import time
 from typing import IO, Any, Callable
+
+from agi.safe_text import escaped_text
 
 #: Every command's log line: time, level, logger, message.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,7 +48,10 @@ def shorten(text: str, limit: int) -> str:
 
 
 class BoundedFormatter(logging.Formatter):
-    """LOG_FORMAT with every message cut at MAX_MESSAGE characters; a record
+    """LOG_FORMAT with every message cut at MAX_MESSAGE characters, what is
+    not printable in it escaped (a carriage return or an escape sequence
+    from the network, in a uniqueid, a flow name or a reply, once began a
+    line of the peer's making or reached the terminal showing the log); a record
     whose arguments do not fit its format string is still written, with
     its arguments after it, instead of a "--- Logging error ---"."""
 
@@ -66,7 +72,7 @@ class BoundedFormatter(logging.Formatter):
         return self._second[1] if msec is None else msec % (self._second[1], record.msecs)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = shorten(record.message, self.max_message)
+        record.message = shorten(escaped_text(record.message), self.max_message)
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:

@@ -4,7 +4,7 @@ A caller ID is whatever the far end sends: it can hold terminal escape
 sequences (an OSC title change ending in BEL, a CSI that moves the cursor
 or clears the screen) or start like a spreadsheet formula. These helpers
 are used wherever such text leaves agiflow: terminal tables and messages,
-CSV files, list notes.
+CSV files, list notes, log lines.
 """
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def terminal_text(text: str) -> str:
     if text.isprintable():
         return text
     return _CONTROL.sub("", _SEQUENCE.sub("", text).translate(_SPACING))
+
+
+def escaped_text(text: str) -> str:
+    """``text`` with every character that is not printable (a carriage
+    return, ESC, another control character) written as Python writes it in
+    a string (``\\r``, ``\\x1b``): a log line stays one line, puts no escape
+    sequence on the terminal that shows it, and ``grep`` still finds it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def spreadsheet_text(value: object) -> object:

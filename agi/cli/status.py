@@ -98,7 +98,7 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
         raise Unreachable(f"cannot reach {url}: {reason}") from None
     try:
         found = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the reader recurses
         raise Unreachable(f"{url} did not answer JSON: is it agiflow's metrics listener?") from None
     if not isinstance(found, dict):
         raise Unreachable(f"{url} did not answer a JSON object")

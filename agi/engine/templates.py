@@ -52,7 +52,11 @@ def _expression(source: str) -> Any:
 
 
 def syntax_error(value: str, *, expression: bool = False) -> str | None:
-    """The syntax error in a template or condition, or None when it compiles."""
+    """The syntax error in a template or condition, or None when it compiles.
+    Jinja parses and compiles recursively, and Python parses the code it
+    makes: a text nested deeper than Python's recursion limit (thousands of
+    parentheses) or than its parser takes (a sum of 200 terms) is an error
+    too, never a RecursionError or SyntaxError out of the loader."""
     try:
         if expression:
             _expression(value)
@@ -60,6 +64,8 @@ def syntax_error(value: str, *, expression: bool = False) -> str | None:
             _template(value)
     except TemplateError as exc:
         return f"template error: {exc}"
+    except (RecursionError, SyntaxError):  # SyntaxError: Python's own parser, on the code Jinja made
+        return "template error: nested too deeply"
     return None
 
 

@@ -46,10 +46,12 @@ class PathProblem:
 def compliance_problems(flows: Mapping[str, Flow]) -> list[PathProblem]:
     """Every compliance error of the library, in flow and step order."""
     found: list[PathProblem] = []
+    dials = _Nearest(flows, lambda s: node_of(s).dials(), lambda s: False)
+    records = _Nearest(flows, lambda s: node_of(s).records() or node_of(s).runs_hidden_code(), decides_consent)
     for flow in flows.values():
         for step in flow.steps.values():
-            found += _do_not_call_problems(flows, flow, step)
-            found += _refused_consent_problems(flows, flow, step)
+            found += _do_not_call_problems(dials, flow, step)
+            found += _refused_consent_problems(records, flow, step)
         found += _recording_without_consent(flow)
     found += _do_not_call_variable_problems(flows)
     return found
@@ -81,13 +83,12 @@ def decides_consent(step: Step) -> bool:
     return any(node_of(step).consent_given(o) is not None for o in (*node_of(step).outcomes(), *COMMON_OUTCOMES))
 
 
-def _do_not_call_problems(flows: Mapping[str, Flow], flow: Flow, step: Step) -> Iterator[PathProblem]:
+def _do_not_call_problems(dials: "_Nearest", flow: Flow, step: Step) -> Iterator[PathProblem]:
     for outcome in node_of(step).guarded_outcomes():
-        found = _first_reached(flows, flow, step.transitions.get(outcome), lambda s: node_of(s).dials(),
-                               lambda s: False)
+        found = dials.first_reached(flow, step.transitions.get(outcome))
         if found is not None:
             place, route = found
-            target = flows[place[0]].steps[place[1]]
+            target = dials.flows[place[0]].steps[place[1]]
             what = "runs code agiflow cannot see, which may dial" if node_of(target).runs_hidden_code() else "dials"
             yield PathProblem(flow.name, step.name, outcome,
                               f"step '{step.name}': outcome '{outcome}' leads to step '{place[1]}'"
@@ -95,17 +96,16 @@ def _do_not_call_problems(flows: Mapping[str, Flow], flow: Flow, step: Step) -> 
                               f"lead to a dial when the number is listed or cannot be checked")
 
 
-def _refused_consent_problems(flows: Mapping[str, Flow], flow: Flow, step: Step) -> Iterator[PathProblem]:
+def _refused_consent_problems(records: "_Nearest", flow: Flow, step: Step) -> Iterator[PathProblem]:
     if not decides_consent(step):
         return
     for outcome, target_name in step.transitions.items():
         if node_of(step).consent_given(outcome):
             continue
-        found = _first_reached(flows, flow, target_name,
-                               lambda s: node_of(s).records() or node_of(s).runs_hidden_code(), decides_consent)
+        found = records.first_reached(flow, target_name)
         if found is not None:
             place, route = found
-            target = flows[place[0]].steps[place[1]]
+            target = records.flows[place[0]].steps[place[1]]
             what = "records the call" if node_of(target).records() else \
                 "runs code agiflow cannot see, which may record"
             yield PathProblem(flow.name, step.name, outcome,
@@ -155,30 +155,68 @@ def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:
         todo.extend(step.transitions.values())
 
 
-def _first_reached(flows: Mapping[str, Flow], flow: Flow, start: str | None, offends: Callable[[Step], bool],
-                   stops: Callable[[Step], bool]) -> tuple[Place, list[Place]] | None:
-    """The nearest step from ``start`` (a step of ``flow``) that ``offends``,
-    and the ``goto`` steps on the way to it; paths end at steps that
-    ``stops`` (after checking them) and follow ``goto`` to other flows."""
-    if start is None:
-        return None
-    parents: dict[Place, Place | None] = {(flow.name, start): None}
-    todo = deque([(flow.name, start)])
-    while todo:
-        place = todo.popleft()
-        current = flows.get(place[0])
-        step = current.steps.get(place[1]) if current is not None else None
-        if step is None:
-            continue
-        if offends(step):
-            return place, _gotos(flows, parents, place)
-        if stops(step):
-            continue
-        for following in _next_places(flows, place[0], step):
-            if following not in parents:
-                parents[following] = place
-                todo.append(following)
-    return None
+class _Nearest:
+    """How far each step of the library is from the nearest step that
+    ``offends``, on paths that end at steps that ``stops`` (after checking
+    them) and follow ``goto`` to other flows: found once for the whole
+    library, walking back from the steps that offend. A search from every
+    check it asks about took time that grew with the square of the steps
+    (seconds for a flow file of a few thousand checks in a row, while a
+    server reloading it held every call)."""
+
+    def __init__(self, flows: Mapping[str, Flow], offends: Callable[[Step], bool],
+                 stops: Callable[[Step], bool]) -> None:
+        self.flows = flows
+        self.distance: dict[Place, int] = {}
+        leading_to: dict[Place, list[Place]] = {}
+        todo: deque[Place] = deque()
+        for flow in flows.values():
+            for step in flow.steps.values():
+                place = (flow.name, step.name)
+                if offends(step):
+                    self.distance[place] = 0
+                    todo.append(place)
+                elif not stops(step):
+                    for following in _next_places(flows, flow.name, step):
+                        leading_to.setdefault(following, []).append(place)
+        while todo:
+            place = todo.popleft()
+            for before in leading_to.get(place, ()):
+                if before not in self.distance:
+                    self.distance[before] = self.distance[place] + 1
+                    todo.append(before)
+        #: The answer of first_reached for each place asked about or on the way.
+        self._found: dict[Place, tuple[Place, tuple[Place, ...]]] = {}
+
+    def first_reached(self, flow: Flow, start: str | None) -> tuple[Place, list[Place]] | None:
+        """The nearest step from ``start`` (a step of ``flow``) that offends,
+        the first in the order of the outcomes among the nearest, and the
+        ``goto`` steps on the way to it (at most MAX_ROUTE + 1 of them)."""
+        if start is None or (flow.name, start) not in self.distance:
+            return None
+        path = [(flow.name, start)]
+        while path[-1] not in self._found and self.distance[path[-1]]:
+            path.append(self._following(path[-1]))
+        found = self._found.get(path[-1], (path[-1], ()))
+        for place in reversed(path[:-1]):
+            if node_of(self._step(place)).flow_references():
+                found = (found[0], ((place,) + found[1])[:MAX_ROUTE + 1])
+            self._found[place] = found
+        return found[0], list(found[1])
+
+    def _step(self, place: Place) -> Step:
+        return self.flows[place[0]].steps[place[1]]
+
+    def _following(self, place: Place) -> Place:
+        """The first place ``place`` leads to that is one step nearer."""
+        nearer = self.distance[place] - 1
+        return next(following for following in _next_places(self.flows, place[0], self._step(place))
+                    if self.distance.get(following) == nearer)
+
+
+#: The ``goto`` steps a message names on the way to a step (a message
+#: naming every one could be as long as the library).
+MAX_ROUTE = 10
 
 
 def _next_places(flows: Mapping[str, Flow], flow_name: str, step: Step) -> Iterator[Place]:
@@ -191,21 +229,11 @@ def _next_places(flows: Mapping[str, Flow], flow_name: str, step: Step) -> Itera
             yield other, flows[other].start
 
 
-def _gotos(flows: Mapping[str, Flow], parents: Mapping[Place, Place | None], place: Place) -> list[Place]:
-    """The steps on the path to ``place`` that transfer to another flow."""
-    route: list[Place] = []
-    current = parents[place]
-    while current is not None:
-        if node_of(flows[current[0]].steps[current[1]]).flow_references():
-            route.append(current)
-        current = parents[current]
-    return route[::-1]
-
-
 def _where(flow: Flow, place: Place, route: list[Place]) -> str:
     """`` in flow 'b' (through goto at step 'x' of flow 'a')`` for a step
     in another flow; nothing for a step of ``flow``."""
     if place[0] == flow.name and not route:
         return ""
-    hops = ", ".join(f"step '{s}' of flow '{f}'" for f, s in route)
+    hops = ", ".join(f"step '{s}' of flow '{f}'" for f, s in route[:MAX_ROUTE]) + \
+        (" and more" if len(route) > MAX_ROUTE else "")
     return f" of flow '{place[0]}' (through goto at {hops})"

@@ -44,18 +44,26 @@ def trapped(steps: Mapping[str, Step]) -> list[str]:
 
 def _reaching(steps: Mapping[str, Step], ends: set[str]) -> set[str]:
     """``ends`` and every step with a path to one of them (or out of the
-    flow), its common outcomes aside."""
+    flow), its common outcomes aside. Walked back from the ends once, in
+    time linear in the steps and outcomes: a fixed point that looked at
+    every step again for each one it added took 85 s on a chain of 7,000
+    steps, with every call held while a server loaded it."""
+    leading_to: dict[str, list[str]] = {}
     reaching = set(ends)
-    changed = True
-    while changed:
-        changed = False
-        for name, step in steps.items():
-            if name in reaching:
+    for name, step in steps.items():
+        for outcome, target in step.transitions.items():
+            if outcome in COMMON_OUTCOMES:
                 continue
-            targets = [t for o, t in step.transitions.items() if o not in COMMON_OUTCOMES]
-            if any(t in reaching or t not in steps for t in targets):
+            if target in steps:
+                leading_to.setdefault(target, []).append(name)
+            else:
+                reaching.add(name)  # out of the flow
+    todo = list(reaching)
+    while todo:
+        for name in leading_to.get(todo.pop(), ()):
+            if name not in reaching:
                 reaching.add(name)
-                changed = True
+                todo.append(name)
     return reaching
 
 
@@ -63,25 +71,34 @@ def endless_flows(flows: Mapping[str, Mapping[str, Step]], starts: Mapping[str, 
     """Flows from whose start no path ever ends the call: every way out is
     a ``goto`` into flows that only lead back (a ring of transfers, which
     ends as error after the transfer limit). ``flows`` maps each flow name
-    to its steps, ``starts`` to its start step."""
-    escaping: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, steps in flows.items():
-            if name not in escaping and starts[name] in _leads_out(steps, escaping):
-                escaping.add(name)
-                changed = True
-    return sorted(set(flows) - escaping)
+    to its steps, ``starts`` to its start step.
 
-
-def _leads_out(steps: Mapping[str, Step], escaping: set[str]) -> set[str]:
-    """Steps with a path to an end of the call, a ``goto`` counting as one
-    only into a flow of ``escaping``."""
-    def ends(step: Step) -> bool:
-        targets = node_of(step).flow_references()
-        if targets:
-            return any(t in escaping for t in targets)
-        return can_end(step)
-
-    return _reaching(steps, {name for name, step in steps.items() if ends(step)})
+    The steps of every flow make one graph, a ``goto`` leading to the start
+    of each flow it names, walked back once from the steps that end the
+    call: looking at every flow again for each one found to end took time
+    that grew with the square of the flows."""
+    leading_to: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    ending: set[tuple[str, str]] = set()
+    for name, steps in flows.items():
+        for step_name, step in steps.items():
+            place = (name, step_name)
+            targets = node_of(step).flow_references()
+            for target in targets:
+                if target in flows:
+                    leading_to.setdefault((target, starts[target]), []).append(place)
+            if not targets and can_end(step):
+                ending.add(place)
+            for outcome, target in step.transitions.items():
+                if outcome in COMMON_OUTCOMES:
+                    continue
+                if target in steps:
+                    leading_to.setdefault((name, target), []).append(place)
+                else:
+                    ending.add(place)  # out of the flow
+    todo = list(ending)
+    while todo:
+        for place in leading_to.get(todo.pop(), ()):
+            if place not in ending:
+                ending.add(place)
+                todo.append(place)
+    return sorted(name for name in flows if (name, starts[name]) not in ending)

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
@@ -27,6 +27,7 @@ from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
 from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
+from agi.zones import ZONE_ERRORS
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
@@ -89,7 +90,7 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
     timezone = document.get("timezone", "UTC")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZONE_ERRORS:
         errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,
                 language=document.get("language"), direction=document.get("direction", INBOUND),

@@ -190,6 +190,10 @@ def load_yaml(text: str) -> Any:
         raise
     except RecursionError:  # PyYAML reads nested lists and mappings recursively
         raise DocumentError(loader.line + 1 if loader else 1, "invalid YAML: nested too deeply") from None
+    except yaml.reader.ReaderError as exc:  # a NUL or another control character; no mark, two lines
+        line = text.count("\n", 0, exc.position) + 1
+        raise DocumentError(line, f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}") \
+            from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

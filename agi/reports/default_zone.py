@@ -5,10 +5,11 @@ same figures on every machine (docs/reports.md#choosing-calls)."""
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from agi.loading.files import flow_files, is_schedules_document, read_document
 from agi.loading.yamlio import MarkedMap
+from agi.zones import ZONE_ERRORS
 
 DEFAULT = "UTC"
 
@@ -35,6 +36,6 @@ def default_zone_name(configured: str | None, flows: Path) -> str:
     name = zones.pop()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZONE_ERRORS:
         return DEFAULT  # an invalid flow, which the server does not load either
     return name

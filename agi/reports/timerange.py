@@ -7,10 +7,11 @@ import os
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from agi.hours import moments
 from agi.reports.errors import ReportError
+from agi.zones import ZONE_ERRORS
 
 UTC = timezone.utc
 _RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
@@ -28,7 +29,7 @@ def zone(name: str | None) -> tuple[tzinfo, str]:
         return system_zone()
     try:
         return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZONE_ERRORS:
         raise TimeError(f"unknown time zone {name!r}; use an IANA name such as Europe/Madrid or UTC") from None
 
 
@@ -44,7 +45,7 @@ def system_zone() -> tuple[tzinfo, str]:
     for name in filter(None, candidates):
         try:
             return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
+        except ZONE_ERRORS:
             continue
     if localtime.exists():
         try:

@@ -85,7 +85,13 @@ class MenuNode(PromptedNode):
         return found
 
     def accept(self, keys: str) -> Any:
-        """The outcome of an entry: a choice, direct, REPEAT or None (invalid)."""
+        """The outcome of an entry: a choice, direct, REPEAT or None (invalid).
+        More keys than ``max_digits`` are invalid: no Asterisk answers GET
+        DATA with them, and the direct dial pattern is never tried on them
+        (a pattern that backtracks once ran for as long as such an answer
+        was long, holding every call)."""
+        if len(keys) > self.max_digits:
+            return None
         if self.repeat_key and keys == self.repeat_key:
             return REPEAT
         if keys in self.choices:

@@ -42,6 +42,8 @@ MODE_KEYS = {"4": "listen", "5": "whisper", "6": "barge"}
 SPY_OPTIONS = "bqES"
 EXIT_KEY = "#"
 #: What an interface may hold: it goes into a regular expression and an argument.
+#: The most keys a supervisor types for an agent.
+AGENT_DIGITS = 8
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_+@./-]+$")
 _INTERFACE_SCHEMA = {"type": "string", "pattern": _INTERFACE.pattern}
 #: Most ChanSpy runs (stretches between mode changes) in one session.
@@ -139,7 +141,7 @@ class SuperviseNode(Node):
         if supervisor is None:
             return REFUSED
         policy = RetryPolicy(self.auth.timeout, 1, None, 1, self.unknown_agent_prompt)
-        interface = await collect(ctx, self.agent_prompt, 8, policy, self.interface_of, found)
+        interface = await collect(ctx, self.agent_prompt, AGENT_DIGITS, policy, self.interface_of, found)
         if interface in (TIMEOUT, INVALID):
             return UNKNOWN_AGENT
         found.note(agent=interface)
@@ -157,7 +159,12 @@ class SuperviseNode(Node):
         return HANGUP if ctx.channel.hung_up else DONE
 
     def interface_of(self, keys: str) -> str | None:
-        """The interface the keyed digits name, or None."""
+        """The interface the keyed digits name, or None: also for more keys
+        than AGENT_DIGITS, which no Asterisk answers and the extension
+        pattern never sees (a pattern that backtracks would run for as
+        long as they were long, holding every call)."""
+        if len(keys) > AGENT_DIGITS:
+            return None
         if keys in self.agents:
             return self.agents[keys]
         if self.extension_pattern and self.extension_interface and matches_whole(self.extension_pattern, keys):

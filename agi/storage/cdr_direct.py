@@ -30,6 +30,13 @@ from agi.storage.migrations import upgrade
 
 #: How long one write may run on PostgreSQL before it is given up (and retried with the next).
 STATEMENT_TIMEOUT_MS = 2000
+#: How long a write during the call waits for SQLite's lock (another writer's
+#: batch takes milliseconds): the caller hears nothing while it waits, and a
+#: write that waited the whole busy timeout at every step (a lock held by a
+#: long transaction elsewhere) once left 5 s of silence after each step.
+#: The rows are kept for the next write; the last one, as the call ends,
+#: waits the whole busy timeout.
+CALL_BUSY_TIMEOUT = 0.2
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -47,6 +54,7 @@ class DirectCdr:
         self.pending: list[Operation] = []
         self.written = 0
         self._conn: Any = None
+        self._waits = busy_timeout  # SQLite's busy timeout now
 
     def open(self) -> None:
         """Create the schema if it is missing. Unlike the server, never marks
@@ -86,8 +94,9 @@ class DirectCdr:
         self._write((operation, *write_statement(operation, arg)))
 
     def close(self) -> bool:
-        """Try once more to write what is pending; True when nothing is lost."""
-        self._flush()
+        """Try once more to write what is pending, waiting up to the busy
+        timeout for SQLite's lock; True when nothing is lost."""
+        self._flush(self.busy_timeout)
         for name, sql, params in self.pending:
             log.error("CDR operation not written: %s %s %s", name, sql, json.dumps(params, default=str, sort_keys=True))
         if self._conn is not None and not attribute_problem(self.path):  # closing writes to the -shm
@@ -97,12 +106,13 @@ class DirectCdr:
 
     def _write(self, operation: Operation) -> None:
         self.pending.append(operation)
-        self._flush()
+        self._flush(min(CALL_BUSY_TIMEOUT, self.busy_timeout))
 
-    def _flush(self) -> None:
+    def _flush(self, wait: float) -> None:
         """Write every pending operation in one transaction, or keep them all
-        while the database is locked or unwritable. An operation that can
-        never be applied (a bug, not the database) is logged and dropped."""
+        while the database is locked (``wait`` seconds at most, on SQLite)
+        or unwritable. An operation that can never be applied (a bug, not
+        the database) is logged and dropped."""
         if not self.pending or self._conn is None:
             return
         problem = attribute_problem(self.path)
@@ -110,6 +120,9 @@ class DirectCdr:
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one", len(self.pending), problem)
             return
         conn = self._conn
+        if self.url is None and wait != self._waits:
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            self._waits = wait
         applied: list[Operation] = []
         try:
             conn.execute("BEGIN IMMEDIATE")

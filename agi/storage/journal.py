@@ -35,8 +35,13 @@ def encode(operation: Operation) -> str:
 def decode(line: str) -> Operation:
     """The operation of a line; ValueError (or TypeError) for a line that
     is not one: every operation is a name and a mapping, or a name and a
-    (call key, mapping) pair."""
-    name, arg = json.loads(line)
+    (call key, mapping) pair, and for a line nested deeper than the JSON
+    reader recurses (a damaged line; once a RecursionError that stopped the
+    start)."""
+    try:
+        name, arg = json.loads(line)
+    except RecursionError:
+        raise ValueError("nested too deeply to be an operation") from None
     if name in _PAIRS:
         key, values = arg
         if not isinstance(key, str) or not isinstance(values, dict):

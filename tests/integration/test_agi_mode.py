@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -387,6 +388,32 @@ def test_direct_cdr_keeps_rows_while_the_database_is_locked_and_writes_them_late
     assert cdr.pending == [] and cdr.close()
     calls, _ = read_cdr(path)
     assert [(c["id"], c["status"]) for c in calls] == [("k1", "completed")]
+
+
+def test_a_lock_held_elsewhere_delays_no_step_of_the_call_by_the_busy_timeout(tmp_path: Path) -> None:
+    """Each write of the call once waited the whole busy timeout (5 s) for
+    a lock another process held (a long transaction, a first roll of the
+    rollups): 5 s of silence for the caller before the call was answered
+    and after every step. A write during the call waits a moment and keeps
+    its rows; the last one, as the call ends, waits the whole timeout."""
+    path = tmp_path / "cdr.db"
+    cdr = DirectCdr(path)
+    cdr.open()
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    started = time.monotonic()
+    cdr.call_started({"id": "k1", "call_id": "1.1", "started_at": "2026-01-01T00:00:00Z", "status": "in_progress"})
+    for seq in range(1, 4):
+        cdr.step_finished("k1", {"seq": seq, "step": f"s{seq}", "type": "play", "outcome": "next",
+                                 "started_at": "2026-01-01T00:00:00Z", "duration": 0.1})
+    cdr.call_ended("k1", {"status": "completed"})
+    assert time.monotonic() - started < 3  # once 25 s
+    assert len(cdr.pending) == 5
+    threading.Timer(0.5, blocker.execute, ["COMMIT"]).start()
+    assert cdr.close()
+    blocker.close()
+    calls, steps = read_cdr(path)
+    assert [(c["id"], c["status"]) for c in calls] == [("k1", "completed")] and len(steps) == 3
 
 
 def test_direct_cdr_never_marks_other_processes_calls_interrupted(tmp_path: Path) -> None:

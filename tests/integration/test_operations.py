@@ -248,8 +248,15 @@ def a_byte_every_half_second(conn: socket.socket) -> None:
         time.sleep(0.5)
 
 
+def nested_deeper_than_json_reads(conn: socket.socket) -> None:
+    """Within the size cap, but deeper than Python's JSON reader recurses
+    (once a RecursionError traceback)."""
+    conn.sendall(b'"a": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+
+
 @pytest.mark.parametrize(("body", "said"), [
-    (endless, "answered more than 1048576 bytes"), (a_byte_every_half_second, "did not finish its answer within 2s")])
+    (endless, "answered more than 1048576 bytes"), (a_byte_every_half_second, "did not finish its answer within 2s"),
+    (nested_deeper_than_json_reads, "did not answer JSON")])
 def test_agiflow_status_gives_up_on_an_answer_that_never_ends_or_only_drips(body: Any, said: str) -> None:
     with answering(body) as port:
         started = time.monotonic()

@@ -74,6 +74,7 @@ BROKEN_CONFIGS: dict[str, Callable[[Path], None]] = {
     "an empty list": _write("[]\n"),
     "binary": _write(bytes(range(256)) * 4),
     "invalid UTF-8": _write(b"database: caf\xe9.db\n"),
+    "a control character": _write(b"flows: flows\ndatabase: \"cdr\x1b.db\"\n"),  # once line 1, in two lines
     "aliases that stand for a billion values": _write(BILLION_LAUGHS),
     "over 1 MB": _write(b"# a comment\n" * (1024 * 1024 // 12 + 1)),
     "a directory": Path.mkdir,
@@ -232,6 +233,8 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
     assert said["invalid UTF-8"] == (f"{config}:1: cannot read config: not UTF-8 text (byte 0xe9); "
                                      f"a config is a YAML text file")
     assert said["a directory"] == f"{config}:1: cannot read config: Is a directory"
+    assert said["a control character"] == (f"{config}:2: invalid YAML: unacceptable character #x001b: "
+                                           "special characters are not allowed")
     assert said["over 1 MB"] == (f"{config}:1: cannot read config: larger than 1048576 bytes; "
                                  f"a config is a short YAML text file")
     assert said["aliases that stand for a billion values"] == (

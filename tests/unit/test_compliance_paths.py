@@ -6,6 +6,7 @@ branches, for every application docs/compliance.md names."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,46 @@ def test_a_chain_of_gotos_is_followed_to_the_dial(tmp_path: Path) -> None:
     found = messages(tmp_path, campaign("handover", "  handover:\n    goto: hop\n"), hop, DIALER)
     assert found == ["step 'dnc': outcome 'listed' leads to step 'again' of flow 'dialer' (through goto at step "
                      "'handover' of flow 'campaign', step 'onwards' of flow 'hop'), which dials; " + DNC_RULE]
+
+
+def checks_in_a_row(count: int, last: str) -> str:
+    """A flow of ``count`` do-not-call checks, each leading to the next
+    whatever it finds, then ``last``."""
+    checks = "".join(f"  c{n}:\n    robinson: {{list: robinson}}\n"
+                     f"    on: {{clear: c{n + 1}, listed: c{n + 1}, error: c{n + 1}, hangup: c{n + 1}}}\n"
+                     for n in range(count))
+    return f"version: 1\nname: checks\nstart: c0\nsteps:\n{checks}  c{count}:\n{last}"
+
+
+@pytest.mark.parametrize("last", ["    hangup:\n", "    dial: PJSIP/100\n"], ids=["valid", "dials"])
+def test_thousands_of_checks_in_a_row_are_followed_in_linear_time(tmp_path: Path, last: str) -> None:
+    """A search from every check's outcomes walked the rest of the flow each
+    time: 10 s of CPU for 2,500 checks in a row, while a server reloading
+    them held every call."""
+    count = 2500
+    started = time.process_time()
+    found = messages(tmp_path, checks_in_a_row(count, last))
+    assert time.process_time() - started < 5
+    if "dial" in last:
+        assert len(found) == 3 * count  # listed, hangup and error of every check
+        assert found[0] == f"step 'c0': outcome 'error' leads to step 'c{count}', which dials; " + DNC_RULE
+    else:
+        assert found == []
+
+
+def test_a_long_chain_of_gotos_is_named_in_short(tmp_path: Path) -> None:
+    hops = [f"""\
+        version: 1
+        name: hop{n}
+        start: onwards
+        steps:
+          onwards:
+            goto: {f"hop{n + 1}" if n < 11 else "dialer"}
+        """ for n in range(12)]
+    found = messages(tmp_path, campaign("handover", "  handover:\n    goto: hop0\n"), *hops, DIALER)
+    route = ", ".join(f"step 'onwards' of flow 'hop{n}'" for n in range(9))
+    assert found == ["step 'dnc': outcome 'listed' leads to step 'again' of flow 'dialer' (through goto at step "
+                     f"'handover' of flow 'campaign', {route} and more), which dials; " + DNC_RULE]
 
 
 def test_a_flow_reached_from_a_listed_number_is_guarded_from_its_start_even_if_it_checks_again(

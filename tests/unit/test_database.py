@@ -208,7 +208,8 @@ def test_damaged_journal_lines_are_skipped_and_every_whole_operation_around_them
         database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "journal.jsonl"
     damaged = ['{"not": "an operation"}', '["insert_call", null]', '["update_call", ["a"]]', '["insert_step", 7]',
-               "\x00\x00\x00", '["insert_call", {"id": "c"']
+               "\x00\x00\x00", '["insert_call", {"id": "c"', "[" * 100_000 + "]" * 100_000]  # the last: nested
+    # deeper than the JSON reader recurses (once a RecursionError that stopped the start)
     lines = [json.dumps(["insert_call", row("a")]), *damaged, json.dumps(["insert_call", row("b")]),
              json.dumps(["update_call", ["b", {"status": "completed"}]])]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

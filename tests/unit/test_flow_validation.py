@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from agi.engine.model import Step
+from agi.loading import graph
 from agi.loading.loader import load_flows
 from agi.steps import REGISTRY
+from agi.steps.goto import GotoNode
+from agi.steps.hangup import HangupNode
 
 GOOD = """\
 version: 1
@@ -447,3 +451,79 @@ def test_a_menu_choice_longer_than_max_digits_is_an_error_with_its_line(tmp_path
         f"{path}:6: step 'menu': menu.max_digits: choice '22' has 2 keys but max_digits is 1: it can never be keyed"]
     assert errors_of(write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}',
                                                   'choices: {"1": sales, "22": support}, max_digits: 2'))) == []
+
+
+def test_a_chain_of_as_many_steps_as_a_flow_file_holds_loads_in_linear_time(tmp_path: Path) -> None:
+    """Each step leads to the next, the last ends the flow: the check for
+    loops with no way out once looked at every step again for each one it
+    found to end (85 s for the 7,000 steps a file holds, 40 s for these),
+    and a server holds every call while it loads its flows."""
+    count = 4000
+    steps = "".join(f"  s{n}:\n    answer:\n    next: s{n + 1}\n" for n in range(count))
+    path = write(tmp_path, f"version: 1\nname: chain\nstart: s0\nsteps:\n{steps}  s{count}:\n    hangup:\n")
+    started = time.process_time()
+    flows, errors = load_flows([path])
+    assert errors == [] and len(flows.get("chain").steps) == count + 1
+    assert time.process_time() - started < 10
+
+
+def test_flows_that_goto_one_another_in_a_long_chain_are_checked_in_linear_time() -> None:
+    """Flow n transfers to flow n + 1, the last ends the call: the check
+    for flows that never end once looked at every flow again for each one
+    it found to end (30 s for these 5,000 flows)."""
+    count = 5000
+    names = [f"f{n:04}" for n in range(count)]
+    flows = {name: {"go": Step("go", GotoNode(names[n + 1]) if n + 1 < count else HangupNode(), {})}
+             for n, name in enumerate(names)}
+    flows["ring"] = {"go": Step("go", GotoNode("ring"), {})}
+    started = time.process_time()
+    assert graph.endless_flows(flows, dict.fromkeys(flows, "go")) == ["ring"]
+    assert time.process_time() - started < 2
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\ufffe"])
+def test_a_control_character_is_reported_at_its_line_in_one_line(tmp_path: Path, character: str) -> None:
+    """YAML refuses control characters; the error once said line 1 (the
+    file's first line, wherever the character was), and took two lines (PyYAML's position in "<unicode string>")."""
+    path = write(tmp_path, GOOD.replace("play: support", f"play: sup{character}port"))
+    assert errors_of(path) == [f"{path}:12: invalid YAML: unacceptable character #x{ord(character):04x}: "
+                               "special characters are not allowed"]
+
+
+@pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "[" * 3000 + "1" + "]" * 3000, "not " * 5000 + "1",
+                                  "1" + " + 1" * 30000, "call" + ".x" * 30000, "1" + " | string" * 10000,
+                                  "call.caller" + " + call.caller" * 200, "call" + ".x" * 200],
+                         ids=["parentheses", "lists", "not", "sums", "attributes", "filters",
+                              "sums-past-pythons-parser", "attributes-past-pythons-parser"])
+def test_a_template_or_condition_nested_deeper_than_jinja_reads_is_an_error_with_its_line(
+        tmp_path: Path, text: str) -> None:
+    """Jinja parses and compiles expressions recursively, and the Python it
+    makes of 200 terms nests deeper than Python's parser takes: such a
+    template was a RecursionError or SyntaxError traceback out of `agiflow
+    validate`, and a failed reload of the whole folder in a server."""
+    path = write(tmp_path, f"""\
+        version: 1
+        name: tpl
+        start: b
+        steps:
+          b:
+            branch:
+              cases:
+                - {{if: "{text}", next: p}}
+          p:
+            play: "{{{{ {text} }}}}"
+        """)
+    assert errors_of(path) == [f"{path}:6: step 'b': branch.cases[0].if: template error: nested too deeply",
+                               f"{path}:10: step 'p': play.[0]: template error: nested too deeply"]
+
+
+#: Names ZoneInfo does not answer with ZoneInfoNotFoundError: one longer than
+#: a file name may be (OSError) and one of thousands of parts (RecursionError).
+ZONES_PAST_WHAT_ZONEINFO_READS = ["Europe/" + "x" * 300, "A/" * 3000 + "B"]
+
+
+@pytest.mark.parametrize("zone", ZONES_PAST_WHAT_ZONEINFO_READS, ids=["long", "many-parts"])
+def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(tmp_path: Path, zone: str) -> None:
+    """Once an OSError or RecursionError traceback from every command."""
+    path = write(tmp_path, GOOD.replace("name: demo", f"name: demo\ntimezone: {zone}"))
+    assert errors_of(path) == [f"{path}:3: unknown timezone '{zone}' (use an IANA name such as Europe/Madrid)"]

@@ -133,6 +133,22 @@ def test_a_message_is_cut_at_its_limit_and_its_traceback_kept() -> None:
     assert text.startswith("y" * (MAX_MESSAGE - 1) + "\u2026\nTraceback") and text.endswith("ValueError: boom")
 
 
+def test_what_is_not_printable_in_a_message_is_escaped_and_its_traceback_kept() -> None:
+    """A reply or a name from the network with a carriage return or an
+    escape sequence once began a line of the peer's making, or reached the
+    terminal showing the log."""
+    formatter = BoundedFormatter("%(message)s")
+    assert formatter.format(_record("step failed: %s", "0 \x1b]0;owned\x07\x1b[2J\rERROR fake\x00\tcafé")) == \
+        "step failed: 0 \\x1b]0;owned\\x07\\x1b[2J\\rERROR fake\\x00\\tcafé"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+        record = _record("a\rb")
+        record.exc_info = sys.exc_info()
+    assert formatter.format(record).startswith("a\\rb\nTraceback")
+
+
 @given(st.lists(st.floats(min_value=1_500_000_000, max_value=2_500_000_000), min_size=1, max_size=20))
 def test_each_line_has_the_time_logging_itself_writes(moments: list[float]) -> None:
     """The second is formatted once for all its lines: the text is still

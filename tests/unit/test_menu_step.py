@@ -13,6 +13,8 @@ from pathlib import Path
 from support.sample_flows import menu_flow
 from support.step_runner import STATUS, commands, details, path, run
 
+from agi.steps.menu import MenuNode
+
 
 def test_menu_single_key_leads_to_its_choice(tmp_path: Path) -> None:
     result = run(tmp_path, menu_flow(), dtmf=["2"])
@@ -212,3 +214,13 @@ def test_a_direct_dial_pattern_that_backtracks_on_the_keys_ends_the_step_with_er
     assert path(result) == ["menu:error"]
     assert details(result, "menu")["error"].startswith(f"pattern '{pattern}' took more than 10 ms on 20 keys")
     assert result.call["status"] == "error"
+
+
+def test_keys_past_max_digits_are_invalid_without_reaching_the_direct_dial_pattern() -> None:
+    """Asterisk never answers GET DATA with more keys than it was asked for;
+    a peer that did had its answer matched against the pattern, for as long
+    as the pattern backtracked on it (2^64 steps here)."""
+    menu = MenuNode.from_config({"prompt": "p", "choices": {"1": "a"}, "max_digits": 3,
+                                 "direct_dial": {"pattern": "^(1+)+2$"}})
+    assert menu.accept("1" * 64) is None
+    assert menu.accept("1") == "1"

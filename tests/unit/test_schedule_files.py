@@ -5,6 +5,8 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from agi.loading.loader import load_flows, load_schedules
 from support.flows_folder import FlowsFolder
 
@@ -97,6 +99,15 @@ def test_a_flow_naming_a_broken_schedule_is_told_so_not_that_it_is_unknown(flows
         f"{flow}:6: step 'hours': schedule.name: schedule 'office_hours' has errors of its own (see its schedules file)",
         f"{schedules}:6: schedule 'office_hours': '26:00' is not a time of day HH:MM (00:00 to 23:59)",
     ]
+
+
+@pytest.mark.parametrize("zone", ["Europe/" + "x" * 300, "A/" * 3000 + "B"], ids=["long", "many-parts"])
+def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(flows_folder: FlowsFolder, zone: str) -> None:
+    """Once an OSError or RecursionError traceback."""
+    path = flows_folder.write("schedules.yaml", f"version: 1\nschedules:\n  odd:\n    timezone: {zone}\n"
+                                                "    hours: {mon-fri: 09:00-14:00}\n")
+    assert errors_in(flows_folder.path) == [
+        f"{path}:4: schedule 'odd': unknown timezone '{zone}' (use an IANA name such as Europe/Madrid)"]
 
 
 def test_each_bad_value_is_reported_at_its_own_line(flows_folder: FlowsFolder) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from agi.storage.cdr_memory import MemoryCdr
 from agi.loading.loader import load_flows
+from agi.log_output import BoundedFormatter
 from agi.steps.play import PlayNode
 from agi.session import Fallback, SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
@@ -95,6 +96,22 @@ def test_a_percent_sign_in_the_uniqueid_or_flow_name_is_printed_as_it_is_and_the
         status, _ = _call(flow, uniqueid)
     ended = [m for m in caplog.messages if "call ended" in m]
     assert len(ended) == 1 and ended[0].startswith(f"[{uniqueid} {flow}] call ended: {status}")
+
+
+@pytest.mark.parametrize("flow, uniqueid", [("closed", "1795385106.1\r2026-12-07 09:00:00,000 ERROR fake"),
+                                           ("no\x1b]0;title\x07flow\x1b[2J\rfake", "1795385106.2")])
+def test_control_characters_in_the_uniqueid_or_the_flow_name_are_written_escaped_in_the_prefix(
+        flow: str, uniqueid: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The prefix of a call's lines was written as it came from the
+    network: a carriage return began a line of the peer's making, an escape
+    sequence reached the terminal that shows the log."""
+    with caplog.at_level(logging.INFO, logger="agiflow.call"):
+        status, _ = _call(flow, uniqueid)
+    lines = [BoundedFormatter().format(record) for record in caplog.records]
+    ended = [line for line in lines if "call ended" in line]
+    written = f"[{uniqueid.encode('unicode_escape').decode()} {flow.encode('unicode_escape').decode()}]"
+    assert len(ended) == 1 and ended[0].split(": ", 1)[1].startswith(f"{written} call ended: {status}"), ended
+    assert all(line.isprintable() for line in lines)
 
 
 def test_a_call_logs_ten_warnings_then_says_the_rest_are_only_counted_in_its_end_line(

@@ -2,6 +2,7 @@
 an agent's call with ChanSpy, and every session is on record."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from agi.flowtest.memory import MemoryLists, MemorySupervisors
 from agi.services import Services
-from agi.steps.supervise import channel_prefix, channels_expression
+from agi.steps.supervise import SuperviseNode, channel_prefix, channels_expression
 from support.step_runner import cdr, commands, details, flow_errors, path, run
 
 BOSS = "+34600111222"
@@ -138,3 +139,15 @@ def test_an_agent_interface_that_could_break_the_arguments_is_refused(tmp_path: 
 ])
 def test_an_agents_channels_are_found_by_name(interface: str, prefix: str, expression: str) -> None:
     assert channel_prefix(interface) == prefix and channels_expression(interface) == expression
+
+
+def test_keys_past_what_is_asked_never_reach_the_extension_pattern() -> None:
+    """No Asterisk answers GET DATA with more keys than asked for; a peer
+    that did had them matched against the pattern, for as long as a
+    backtracking one took (for ever on 64 keys)."""
+    node = SuperviseNode.from_config({"lists": ["boss"], "pin_prompt": "p", "agent_prompt": "a",
+                                      "extensions": {"pattern": "^(2+)+3$", "interface": "PJSIP/{digits}"}})
+    started = time.process_time()
+    assert node.interface_of("2" * 64) is None
+    assert time.process_time() - started < 1
+    assert node.interface_of("23") == "PJSIP/23"
