@@ -407,7 +407,7 @@ def test_a_lock_held_elsewhere_delays_no_step_of_the_call_by_the_busy_timeout(tm
         cdr.step_finished("k1", {"seq": seq, "step": f"s{seq}", "type": "play", "outcome": "next",
                                  "started_at": "2026-01-01T00:00:00Z", "duration": 0.1})
     cdr.call_ended("k1", {"status": "completed"})
-    assert time.monotonic() - started < 3  # once 25 s
+    assert time.monotonic() - started < 10  # once 25 s
     assert len(cdr.pending) == 5
     threading.Timer(0.5, blocker.execute, ["COMMIT"]).start()
     assert cdr.close()
