@@ -30,10 +30,11 @@ from agi.storage.migrations import upgrade
 
 #: How long one write may run on PostgreSQL before it is given up (and retried with the next).
 STATEMENT_TIMEOUT_MS = 2000
-#: How long a write during the call waits for SQLite's lock (another writer's
+#: How long a write during the call waits for a lock (another writer's
 #: batch takes milliseconds): the caller hears nothing while it waits, and a
 #: write that waited the whole busy timeout at every step (a lock held by a
-#: long transaction elsewhere) once left 5 s of silence after each step.
+#: long transaction elsewhere) once left 5 s of silence after each step
+#: (2 s, the statement timeout, on PostgreSQL).
 #: The rows are kept for the next write; the last one, as the call ends,
 #: waits the whole busy timeout.
 CALL_BUSY_TIMEOUT = 0.2
@@ -54,7 +55,7 @@ class DirectCdr:
         self.pending: list[Operation] = []
         self.written = 0
         self._conn: Any = None
-        self._waits = busy_timeout  # SQLite's busy timeout now
+        self._waits = busy_timeout  # how long a write waits for a lock now (SQLite's busy timeout)
 
     def open(self) -> None:
         """Create the schema if it is missing. Unlike the server, never marks
@@ -120,8 +121,9 @@ class DirectCdr:
             log.error("cannot write %d CDR operations yet (%s); retrying with the next one", len(self.pending), problem)
             return
         conn = self._conn
-        if self.url is None and wait != self._waits:
-            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        if wait != self._waits:  # PostgreSQL: its statement timeout caps the wait too
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}" if self.url is None
+                         else f"SET lock_timeout = {int(wait * 1000)}")
             self._waits = wait
         applied: list[Operation] = []
         try:

@@ -25,6 +25,7 @@ import sqlite_utils
 from support.agi_process import (AGI_BIN, DEADLINE, REPO, SCRIPT, env_lines, process_environment, read_cdr, read_lines,
                                  run_agi, write, write_config)
 
+from agi.db.location import PostgresUrl
 from agi.storage.cdr_direct import DirectCdr
 from agi.channel import DEAD_CHANNEL_COMMANDS, ConnectionClosed
 from agi.sim import CallerScript, EverySound, SimulatedAsterisk
@@ -520,3 +521,28 @@ def test_without_a_flow_the_usage_names_flow_alone_and_arguments_as_optional(cap
     err = capsys.readouterr().err
     assert "FLOW [ARG ...]" in err
     assert err.rstrip().endswith("error: the following argument is required: FLOW")
+
+
+def test_a_table_locked_on_postgresql_delays_no_step_of_the_call_by_the_statement_timeout(
+        postgres_url: PostgresUrl) -> None:
+    """As on SQLite: each write once waited its whole 2 s statement timeout
+    for the lock, 2 s of silence after every step."""
+    import psycopg
+    cdr = DirectCdr(postgres_url)
+    cdr.open()
+    blocker = psycopg.connect(postgres_url.url)
+    blocker.execute("LOCK TABLE calls, call_steps IN ACCESS EXCLUSIVE MODE")
+    started = time.monotonic()
+    cdr.call_started({"id": "p1", "call_id": "2.1", "started_at": "2026-01-01T00:00:00Z", "status": "in_progress"})
+    for seq in range(1, 10):
+        cdr.step_finished("p1", {"seq": seq, "step": f"s{seq}", "type": "play", "outcome": "next",
+                                 "started_at": "2026-01-01T00:00:00Z", "duration": 0.1})
+    assert time.monotonic() - started < 8  # once 20 s
+    assert len(cdr.pending) == 10
+    blocker.commit()
+    blocker.close()
+    cdr.call_ended("p1", {"status": "completed"})
+    assert cdr.close() and cdr.pending == []
+    with psycopg.connect(postgres_url.url) as conn:
+        assert conn.execute("SELECT status FROM calls WHERE id = 'p1'").fetchall() == [("completed",)]
+        assert conn.execute("SELECT count(*) FROM call_steps WHERE call = 'p1'").fetchone() == (9,)
