@@ -30,7 +30,7 @@ def recording_path(settings: RecordingSettings, at: datetime, caller: str, calle
     day = f"{at.year:04d}{at.month:02d}{at.day:02d}"  # strftime's %Y%m%d, without its cost
     name = "_".join((f"{day}-{at.hour:02d}{at.minute:02d}{at.second:02d}", _number(caller, "anonymous"),
                      _number(called, "unknown"), _call_id(call_id)))
-    return posixpath.join(settings.directory.rstrip("/"), f"{day[:4]}/{day[4:6]}/{day[6:]}",
+    return posixpath.join(settings.directory.rstrip("/") or "/", f"{day[:4]}/{day[4:6]}/{day[6:]}",
                           f"{name}.{settings.format}")
 
 

@@ -411,6 +411,13 @@ def test_recording_folder_and_name_give_the_day_and_time_as_strftime_does(at: da
     assert name == f"/rec/{at.strftime('%Y/%m/%d')}/{at.strftime('%Y%m%d-%H%M%S')}_1_2_3.wav"
 
 
+@pytest.mark.parametrize("directory", ["/", "//"])
+def test_recordings_in_the_root_folder_get_an_absolute_path(directory: str) -> None:
+    assert settings_problem(RecordingSettings(directory=directory, format="wav")) is None
+    name = recording_path(RecordingSettings(directory=directory, format="wav"), AT_MADRID, "1", "2", "3")
+    assert name.startswith(f"/{AT_MADRID.strftime('%Y/%m/%d')}/"), name
+
+
 @pytest.mark.parametrize(("directory", "fmt"), [("rec", "wav"), ("/rec\nb", "wav"), ("/rec\x00", "wav"),
                                                 ("/rec", "wav,b")])
 def test_recording_settings_mixmonitor_cannot_take_are_refused(directory: str, fmt: str) -> None:
