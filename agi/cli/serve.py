@@ -42,9 +42,9 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     """
     from dataclasses import replace
 
-    from agi.server import early_reload
+    from agi import early_sighup
 
-    early_reload.catch()  # a SIGHUP before the server's handler is noted, not fatal
+    early_sighup.catch()  # a SIGHUP before the server's handler is noted, not fatal
     if config_path is None and Path(DEFAULT_CONFIG).exists():
         config_path = DEFAULT_CONFIG
     text = config_snapshot(config_path, worker_index)

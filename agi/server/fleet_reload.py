@@ -12,7 +12,7 @@ from twisted.internet import defer
 
 from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
-from agi.server import early_reload
+from agi import early_sighup
 
 if TYPE_CHECKING:
     from agi.server.fleet import WorkersService
@@ -50,7 +50,7 @@ class ReloadFlows(MultiService):
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
         super().startService()
-        if early_reload.take():  # a SIGHUP while the supervisor started
+        if early_sighup.take():  # a SIGHUP while the supervisor started
             self._sighup()
 
     def _listening(self, result: None) -> None:

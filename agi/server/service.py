@@ -39,7 +39,7 @@ from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary
 from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
                             flush_batched)
-from agi.server import early_reload
+from agi import early_sighup
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.pg_reactor import lookups_on_the_reactor, reactor_lists
@@ -334,7 +334,7 @@ class FlowsService(MultiService):
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
         super().startService()
-        if early_reload.take():  # a SIGHUP while the server started
+        if early_sighup.take():  # a SIGHUP while the server started
             self.reactor.callWhenRunning(self._reload)
 
     def stopService(self) -> "defer.Deferred[Any]":

@@ -12,7 +12,7 @@ dialplan takes its fallback; 2 for a wrong command line.
 """
 from __future__ import annotations
 
-from agi.stdio import early_hangup  # first: a SIGHUP while the rest imports is noted, not fatal
+from agi.stdio import early_hangup  # noqa: F401  # first: a SIGHUP while the rest imports is noted, not fatal
 
 import argparse
 import logging
@@ -34,6 +34,7 @@ from agi.services_from_config import live_services
 from agi.session import SessionSettings, run_session
 from agi.server.stdio_driver import OnDemandWebhooks, run_to_completion
 from agi.stdio.transport import BoundedLines, DebugStream, InputTooLong, StdioTransport, environment, text_streams
+from agi import early_sighup
 
 log = logging.getLogger("agiflow.agi")
 
@@ -140,7 +141,7 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         return 1
     env = environment(agi.env, flow, args)
     transport = StdioTransport(agi)
-    if early_hangup.seen():  # the caller hung up before pyst2 took SIGHUP over
+    if early_sighup.seen():  # the caller hung up before pyst2 took SIGHUP over
         transport.hangup_seen = True
     stop_on_signals(transport)
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback,
