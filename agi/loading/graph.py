@@ -2,11 +2,13 @@
 and loops that can never end."""
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, TypeVar
 
 from agi.steps.base import node_of
 from agi.vocabulary import COMMON_OUTCOMES
 from agi.engine.model import Step
+
+T = TypeVar("T")
 
 
 def dangling_targets(steps: Mapping[str, Step]) -> Iterator[tuple[str, str, str]]:
@@ -58,13 +60,7 @@ def _reaching(steps: Mapping[str, Step], ends: set[str]) -> set[str]:
                 leading_to.setdefault(target, []).append(name)
             else:
                 reaching.add(name)  # out of the flow
-    todo = list(reaching)
-    while todo:
-        for name in leading_to.get(todo.pop(), ()):
-            if name not in reaching:
-                reaching.add(name)
-                todo.append(name)
-    return reaching
+    return _and_what_leads_to(reaching, leading_to)
 
 
 def endless_flows(flows: Mapping[str, Mapping[str, Step]], starts: Mapping[str, str]) -> list[str]:
@@ -95,10 +91,17 @@ def endless_flows(flows: Mapping[str, Mapping[str, Step]], starts: Mapping[str, 
                     leading_to.setdefault((name, target), []).append(place)
                 else:
                     ending.add(place)  # out of the flow
-    todo = list(ending)
+    _and_what_leads_to(ending, leading_to)
+    return sorted(name for name in flows if (name, starts[name]) not in ending)
+
+
+def _and_what_leads_to(found: set[T], leading_to: Mapping[T, list[T]]) -> set[T]:
+    """``found`` with every place that leads to one of them, however far:
+    one walk back, so a long chain costs its length, not its square."""
+    todo = list(found)
     while todo:
         for place in leading_to.get(todo.pop(), ()):
-            if place not in ending:
-                ending.add(place)
+            if place not in found:
+                found.add(place)
                 todo.append(place)
-    return sorted(name for name in flows if (name, starts[name]) not in ending)
+    return found
