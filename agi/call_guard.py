@@ -166,7 +166,7 @@ class CallGuard:
         #: (StopMixMonitor without an id stops one MixMonitor of the channel)
         #: and a consent given again starts one when none runs. Each
         #: StopMixMonitor without an id sent, whichever step sent it, takes
-        #: one off.
+        #: the newest off (Asterisk stops the channel's newest MixMonitor).
         self.mixmonitor_files: list[str] = []
         self.refused: list[Refusal] = []
 
@@ -207,7 +207,7 @@ class CallGuard:
             if name.strip().lower() == "mixmonitor":
                 self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
         elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
-            self.mixmonitor_files.pop(0)  # without an id it stops one; with one, maybe none (fail closed)
+            self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none (fail closed)
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:
