@@ -65,6 +65,16 @@ def hangups_and_keypad(run: Runner) -> None:
     run.wait(*scripts)
 
 
+def recordings(run: Runner) -> None:
+    """Recordings started and stopped by exec as well as by consent: execs
+    of MixMonitor that Asterisk refuses, StopMixMonitor without an id after
+    two recordings, a recording paused and resumed by a consent given again;
+    and a wrong key at the last question of a consent that records silence."""
+    scripts = ("rec-failed", "rec-paused", "rec-resumed", "consent-wrong-key")
+    run.place(*scripts)
+    run.wait(*scripts)
+
+
 def queue_full(run: Runner) -> None:
     """A caller waits in a queue with room for one; a second finds it full."""
     run.place("full-1")
@@ -149,7 +159,8 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad, "queue full": queue_full,
+    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
+    "recordings": recordings, "queue full": queue_full,
     "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }

@@ -76,6 +76,10 @@ SCENARIOS = {
     "plain-early": Scenario("stdio-e2e_plain", STEPS_CALLER % 27),
     "consent-early": Scenario("e2e_consent_early", STEPS_CALLER % 28),
     "plain-quiet": Scenario("quiet-e2e_after_hangup", STEPS_CALLER % 31),
+    "consent-wrong-key": Scenario("e2e_consent_default", STEPS_CALLER % 33),
+    "rec-failed": Scenario("e2e_rec_failed", STEPS_CALLER % 34),
+    "rec-paused": Scenario("e2e_rec_paused", STEPS_CALLER % 35),
+    "rec-resumed": Scenario("e2e_rec_resumed", STEPS_CALLER % 36),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }
