@@ -21,7 +21,7 @@ import pytest
 from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
 from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
                  write_agiflow_config)
-from scenarios import IDLE_SUPERVISOR, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
+from scenarios import IDLE_SUPERVISOR, LISTED_LANDLINE, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
 
 #: One call's ending, or a story's step, takes at most this long on a loaded machine.
 CALLS_TIMEOUT = 90.0
@@ -42,11 +42,12 @@ def steps(run: Runner) -> None:
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
     campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
     shipped closed flow, a failed do-not-call check kept out of the fallback,
-    direct dialling from a menu, a consent withdrawn after two recordings."""
+    direct dialling from a menu, a consent withdrawn after two recordings,
+    numbers written with punctuation dialled after a do-not-call check."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
-               "direct", "rerecord")
+               "direct", "rerecord", "dnc-dots")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -170,7 +171,7 @@ def _prepare(config: Path) -> None:
     """What an operator sets up before the calls: customer_care's menu runs
     only in office hours, callbacks dial checks the robinson list,
     supervisors need a place in the list and a PIN. The database exists
-    already (``lists create``)."""
+    already (``lists import``)."""
     agiflow_cli(config, "schedule", "override", "office_hours", "open", "--until", "2h", "--reason", "e2e")
     agiflow_cli(config, "lists", "import", "supervisors", "-",
                 stdin="".join(f"{n}\n" for n in (NIGHT_SUPERVISOR, SUPERVISOR, IDLE_SUPERVISOR)))
@@ -186,7 +187,8 @@ def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
         pytest.skip(f"no built Asterisk 22 in {asterisk_prefix()} (set AST_PREFIX; docs/e2e.md says how to build it)")
     flows = sorted((REPO / "flows").glob("*.yaml")) + sorted((HERE / "flows").glob("*.yaml"))
     config = write_agiflow_config(folder / "agiflow", flows)
-    agiflow_cli(config, "lists", "create", "robinson")
+    # the list robinson, with a landline on it
+    agiflow_cli(config, "lists", "import", "robinson", "-", stdin=f"{LISTED_LANDLINE}\n")
     with ThreadPoolExecutor(1) as pool:
         prepared = pool.submit(_prepare, config)
         server = AgiflowServer(config)

@@ -20,6 +20,8 @@ NIGHT_SUPERVISOR = "+34600444001"
 SUPERVISOR = "+34600444002"
 IDLE_SUPERVISOR = "+34600444003"
 STRANGER = "+34600444009"
+#: On the do-not-call list robinson (e2e_dnc_dots dials it as 91.123.45.67).
+LISTED_LANDLINE = "+34911234567"
 #: The supervisors' PIN (the caller scripts key it).
 PIN = "2468"
 
@@ -80,6 +82,7 @@ SCENARIOS = {
     "rec-failed": Scenario("e2e_rec_failed", STEPS_CALLER % 34),
     "rec-paused": Scenario("e2e_rec_paused", STEPS_CALLER % 35),
     "rec-resumed": Scenario("e2e_rec_resumed", STEPS_CALLER % 36),
+    "dnc-dots": Scenario("e2e_dnc_dots", STEPS_CALLER % 37),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

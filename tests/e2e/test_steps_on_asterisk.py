@@ -305,3 +305,27 @@ def test_a_withdrawn_consent_stops_the_consent_s_recording_and_an_exec_s_and_a_s
     hung_up = next(line for line in log if "Executing Application: (Hangup)" in line)
     # both stop as the consent is withdrawn, two seconds before the call ends
     assert all(_second(line) <= _second(waited) < _second(hung_up) for line in ended)
+
+
+# -- numbers written with punctuation, after a do-not-call check ----------------------
+
+def test_a_listed_number_written_with_dots_or_brackets_is_never_dialled_after_a_clear_check(lab: Lab) -> None:
+    """A check of 600111222 says clear; the landline 91.123.45.67 (on the
+    list robinson as +34911234567) is refused both as a dial step's
+    destination and as an exec of Dial written ``(91) 123-45-67``, so
+    Asterisk never runs Dial() to it; 600.111.222, the number checked, is
+    dialled and answered. A check of the dotted landline finds it listed."""
+    call = lab.calls["dnc-dots"]
+    assert call.path == ["check:clear", "dotted:error", "bracketed:error", "covered:answer", "landline:listed",
+                         "bye:done"]
+    assert [call.details(step)["error"] for step in ("dotted", "bracketed")] == [
+        "Dial refused: it calls 911234567, which no do-not-call check of this call covered; "
+        "dial the number you checked"] * 2
+    dialled = [found.group(1) for line in call_log(lab, "dnc-dots")
+               if (found := re.search(r"Executing Application: \(Dial\) Options: \(([^)]*)\)", line))]
+    assert dialled == ["Local/600.111.222@lab-agents,5"]
+    cdr = call.cdr
+    assert (cdr["refused_commands"], cdr["dial_status"], cdr["agent_interface"]) == (
+        "Dial (do-not-call), Dial (do-not-call)", "ANSWER", "Local/600.111.222@lab-agents")
+    assert (cdr["robinson"], cdr["robinson_list"], cdr["dialled"]) == ("listed", "robinson", "+34911234567")
+    assert call.details("landline")["entry"] == "+34911234567"
