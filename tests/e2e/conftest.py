@@ -21,7 +21,8 @@ import pytest
 from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
 from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
                  write_agiflow_config)
-from scenarios import IDLE_SUPERVISOR, LISTED_LANDLINE, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
+from scenarios import (IDLE_SUPERVISOR, LISTED_LANDLINE, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR,
+                       WAITING_CALLER)
 
 #: One call's ending, or a story's step, takes at most this long on a loaded machine.
 CALLS_TIMEOUT = 90.0
@@ -103,6 +104,17 @@ def memory(run: Runner) -> None:
         run.call(script)
 
 
+def first_in_line(run: Runner) -> None:
+    """A caller hangs up while waiting in a queue; another caller waits in
+    it; the first calls again and goes ahead of them."""
+    run.call("back-1")
+    run.place("back-waiting")
+    wait_until(lambda: any(line[2] == "prio" and line[4] == "ENTERQUEUE" and line[6] == WAITING_CALLER
+                           for line in run.asterisk.queue_log()), CALLS_TIMEOUT, "a caller waits in the queue prio")
+    run.place("back-2")
+    run.wait("back-waiting", "back-2")
+
+
 def missed_then_called_back(run: Runner) -> None:
     """A queue timeout and an abandon make callback requests, a second
     timeout none; ``agiflow callbacks dial`` writes their call files, and
@@ -162,7 +174,8 @@ def recorded(run: Runner, *names: str) -> None:
 STORIES: dict[str, Callable[[Runner], None]] = {
     "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
     "recordings": recordings, "queue full": queue_full,
-    "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
+    "withdrawn": withdrawn, "memory": memory, "first in line": first_in_line,
+    "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 

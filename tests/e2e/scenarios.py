@@ -13,6 +13,8 @@ SPIED_CALLER = "+34600222004"
 TIMEOUT_CALLER = "+34600333001"
 ABANDON_CALLER = "+34600333002"
 CONTINUE_CALLER = "+34600333003"
+BACK_CALLER = "+34600333004"
+WAITING_CALLER = "+34600333005"
 #: The step-type calls (test_steps_on_asterisk.py): each its own caller, so
 #: that their hangups never make the shipped flows' callers "abandoned recently".
 STEPS_CALLER = "+34600555%03d"
@@ -83,6 +85,9 @@ SCENARIOS = {
     "rec-paused": Scenario("e2e_rec_paused", STEPS_CALLER % 35),
     "rec-resumed": Scenario("e2e_rec_resumed", STEPS_CALLER % 36),
     "dnc-dots": Scenario("e2e_dnc_dots", STEPS_CALLER % 37),
+    "back-1": Scenario("e2e_first_in_line", BACK_CALLER),
+    "back-waiting": Scenario("e2e_first_in_line", WAITING_CALLER),
+    "back-2": Scenario("e2e_first_in_line", BACK_CALLER),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }
