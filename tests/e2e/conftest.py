@@ -117,8 +117,9 @@ def first_in_line(run: Runner) -> None:
 
 def missed_then_called_back(run: Runner) -> None:
     """A queue timeout and an abandon make callback requests, a second
-    timeout none; ``agiflow callbacks dial`` writes their call files, and
-    Asterisk calls each number back into the sales queue."""
+    timeout none, a timeout of a number on the do-not-call list one;
+    ``agiflow callbacks dial`` writes call files for the first two (not the
+    listed number), and Asterisk calls each back into the sales queue."""
     run.place("timeout-1")
     # The calls back go oldest arrival first, ties by request (the abandon's
     # comes first): the abandon arrives later, not in the same millisecond
@@ -126,7 +127,8 @@ def missed_then_called_back(run: Runner) -> None:
     time.sleep(0.3)
     run.place("abandon")
     run.wait("timeout-1", "abandon")
-    run.call("timeout-2")
+    run.place("timeout-2", "timeout-listed")
+    run.wait("timeout-2", "timeout-listed")
     run.cli("callbacks list", "callbacks", "list")
     run.cli("callbacks dial", "callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
             "Local/{digits}@lab-customers", "--queue", "sales", "--callerid", '"Lab" <+34910000000>', "--wait", "20")

@@ -42,6 +42,7 @@ SCENARIOS = {
     "timeout-1": Scenario("e2e_missed", TIMEOUT_CALLER),
     "timeout-2": Scenario("e2e_missed", TIMEOUT_CALLER),
     "abandon": Scenario("e2e_missed", ABANDON_CALLER),
+    "timeout-listed": Scenario("e2e_missed", LISTED_LANDLINE),
     "whisper-queue": Scenario("e2e_whisper", WHISPER_CALLER),
     "whisper-dial": Scenario("e2e_whisper_dial", WHISPER_CALLER),
     "spied": Scenario("e2e_spied", SPIED_CALLER),
