@@ -44,11 +44,12 @@ def steps(run: Runner) -> None:
     campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
     shipped closed flow, a failed do-not-call check kept out of the fallback,
     direct dialling from a menu, a consent withdrawn after two recordings,
-    numbers written with punctuation dialled after a do-not-call check."""
+    numbers written with punctuation dialled after a do-not-call check, a
+    queue's subroutine run on the member's channel."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
-               "direct", "rerecord", "dnc-dots")
+               "direct", "rerecord", "dnc-dots", "member-sub")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -35,6 +35,7 @@ SCENARIOS = {
     "decline": Scenario("customer_care"),
     "hangup-consent": Scenario("customer_care"),
     "listen": Scenario("e2e_args"),
+    "member-sub": Scenario("e2e_queue_gosub", STEPS_CALLER % 38),
     "e2e_dial": Scenario("e2e_dial", DIAL_CALLER, answered=False),
     "memory-1": Scenario("e2e_memory", MEMORY_CALLER),
     "memory-2": Scenario("e2e_memory", MEMORY_CALLER),

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from calls import Lab
+from scenarios import STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -329,3 +330,20 @@ def test_a_listed_number_written_with_dots_or_brackets_is_never_dialled_after_a_
         "Dial (do-not-call), Dial (do-not-call)", "ANSWER", "Local/600.111.222@lab-agents")
     assert (cdr["robinson"], cdr["robinson_list"], cdr["dialled"]) == ("listed", "robinson", "+34911234567")
     assert call.details("landline")["entry"] == "+34911234567"
+
+
+# -- a queue's subroutine on the member's channel ---------------------------------------
+
+def test_a_queue_gosub_runs_on_the_member_with_its_arguments_and_a_caller_name_that_would_split_is_refused(
+        lab: Lab) -> None:
+    """Queue() runs ``lab-member-sub,<caller>,fixed`` as
+    Gosub(lab-member-sub,s,1(<caller>,fixed)) on the member's channel; a
+    caller name with commas and brackets in the gosub is refused before
+    Queue() is sent (it would have been four arguments)."""
+    call = lab.calls["member-sub"]
+    assert call.path == ["answer:next", "member:continue", "named:error", "bye:done"]
+    log = call_log(lab, "member-sub")
+    assert [line.split("LAB-MEMBER-SUB ", 1)[1] for line in log if "app_verbose.c: LAB-MEMBER-SUB" in line] == [
+        f"ARG1={STEPS_CALLER % 38} ARG2=fixed ARG3="]
+    assert sum("Executing Application: (Queue)" in line for line in log) == 1
+    assert call.details("named")["error"].startswith("gosub: the inserted value 'x,1,U(evil),30|y ")
