@@ -168,6 +168,8 @@ class CallGuard:
         #: StopMixMonitor without an id sent, whichever step sent it, takes
         #: the newest off (Asterisk stops the channel's newest MixMonitor).
         self.mixmonitor_files: list[str] = []
+        #: The file of every MixMonitor sent in the call, stopped or not.
+        self.mixmonitor_sent: list[str] = []
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -206,6 +208,7 @@ class CallGuard:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
                 self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
+                self.mixmonitor_sent.append(self.mixmonitor_files[-1])
         elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
             self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none (fail closed)
         return refusal

@@ -446,6 +446,37 @@ def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> No
     assert result.call["recording_commands"] == 2
 
 
+def test_a_recording_resumed_in_the_same_second_gets_a_file_of_its_own() -> None:
+    """The file is named from the second consent was given; MixMonitor
+    truncates a file it is given again (app_mixmonitor.c opens it with
+    O_TRUNC), so a recording paused and resumed within one second wrote
+    over the first part. The second file of the call in one second ends
+    with ``-2``."""
+    flows = unchecked("""\
+        version: 1
+        name: quick
+        start: consent
+        steps:
+          consent:
+            consent: {policy: notify, notice: n}
+            on: {notified: pause}
+          pause:
+            exec: {app: StopMixMonitor}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: n}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "quick")
+    files = [c.split('"')[3].split(",")[0] for c in sent(result) if c.startswith('EXEC "MixMonitor"')]
+    assert len(files) == 2 and files[0].endswith(".wav")
+    assert files[1] == files[0].removesuffix(".wav") + "-2.wav"
+    assert (details(result, "consent")["recording"], details(result, "resume")["recording"]) == tuple(files)
+    assert result.call["recording"] == files[1]
+
+
 def test_a_stopmixmonitor_without_an_id_stops_the_recording_started_last() -> None:
     """StopMixMonitor without an id stops the channel's newest MixMonitor
     (Asterisk 22 finds a channel's datastores newest first): after the
