@@ -71,9 +71,10 @@ def hangups_and_keypad(run: Runner) -> None:
 def recordings(run: Runner) -> None:
     """Recordings started and stopped by exec as well as by consent: execs
     of MixMonitor that Asterisk refuses, StopMixMonitor without an id after
-    two recordings, a recording paused and resumed by a consent given again;
-    and a wrong key at the last question of a consent that records silence."""
-    scripts = ("rec-failed", "rec-paused", "rec-resumed", "consent-wrong-key")
+    two recordings, a recording paused and resumed by a consent given again
+    (also at once); and a wrong key at the last question of a consent that
+    records silence."""
+    scripts = ("rec-failed", "rec-paused", "rec-resumed", "rec-quick", "consent-wrong-key")
     run.place(*scripts)
     run.wait(*scripts)
 

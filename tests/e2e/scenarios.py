@@ -86,6 +86,7 @@ SCENARIOS = {
     "rec-failed": Scenario("e2e_rec_failed", STEPS_CALLER % 34),
     "rec-paused": Scenario("e2e_rec_paused", STEPS_CALLER % 35),
     "rec-resumed": Scenario("e2e_rec_resumed", STEPS_CALLER % 36),
+    "rec-quick": Scenario("e2e_rec_quick", STEPS_CALLER % 39),
     "dnc-dots": Scenario("e2e_dnc_dots", STEPS_CALLER % 37),
     "back-1": Scenario("e2e_first_in_line", BACK_CALLER),
     "back-waiting": Scenario("e2e_first_in_line", WAITING_CALLER),

@@ -7,6 +7,7 @@ last question, which records nothing whatever the default.
 """
 from __future__ import annotations
 
+import re
 import wave
 from pathlib import Path
 
@@ -27,9 +28,10 @@ def ran_agi_app(lab: Lab, script: str, app: str) -> int:
 
 
 def files_of(lab: Lab, call_id: str) -> list[str]:
-    """The recordings of the call ``call_id`` (its files end with it: the
-    call 1796617330.4 is not 1796617330.42)."""
-    return [str(p) for p in lab.recording_files() if p.name.endswith(f"_{call_id}.wav")]
+    """The recordings of the call ``call_id``: their names end with it (the
+    call 1796617330.4 is not 1796617330.42), or with it and ``-2``, ``-3``..."""
+    name = re.compile(rf"_{re.escape(call_id)}(-\d+)?\.wav$")
+    return [str(p) for p in lab.recording_files() if name.search(p.name)]
 
 
 def seconds_of(path: str) -> float:
@@ -95,6 +97,20 @@ def test_a_consent_given_again_after_the_flow_stopped_the_recording_records_a_se
     assert sorted(files_of(lab, cdr["call_id"])) == sorted([first, second])
     # each holds the 2 s said after its consent; neither the 2 s paused
     assert all(1.0 <= seconds_of(path) <= 3.5 for path in (first, second))
+
+
+def test_a_recording_resumed_at_once_gets_a_file_of_its_own(lab: Lab) -> None:
+    """StopMixMonitor, then consent given again at once, often within the
+    second the first file is named from: the second recording gets its own
+    file (``-2`` in that case); MixMonitor would have emptied the first."""
+    call = lab.calls["rec-quick"]
+    assert call.path == ["answer:next", "consent:notified", "pause:next", "resume:notified", "talk:next", "bye:done"]
+    first, second = call.details("consent")["recording"], call.details("resume")["recording"]
+    assert first != second == call.cdr["recording"]
+    if second.endswith("-2.wav"):
+        assert second == first.removesuffix(".wav") + "-2.wav"
+    assert sorted(files_of(lab, call.cdr["call_id"])) == sorted([first, second])
+    assert 1.0 <= seconds_of(second) <= 3.5
 
 
 def test_a_wrong_key_at_the_last_question_records_nothing_whatever_the_default(lab: Lab) -> None:
