@@ -45,11 +45,13 @@ def steps(run: Runner) -> None:
     shipped closed flow, a failed do-not-call check kept out of the fallback,
     direct dialling from a menu, a consent withdrawn after two recordings,
     numbers written with punctuation dialled after a do-not-call check, a
-    queue's subroutine run on the member's channel."""
+    queue's subroutine run on the member's channel, a mailbox that does not
+    exist."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
-               "direct", "rerecord", "dnc-dots", "member-sub")
+               "direct", "rerecord", "dnc-dots", "member-sub",
+               "voicemail-none")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -149,6 +149,14 @@ def test_voicemail_ended_by_the_caller_hanging_up_is_success_and_the_message_is_
     assert sorted(p.suffix for p in inbox.glob("msg*")) == [".txt", ".wav"]
 
 
+def test_voicemail_to_a_mailbox_that_does_not_exist_is_failed_and_the_flow_goes_on(lab: Lab) -> None:
+    call = lab.calls["voicemail-none"]
+    assert call.path == ["answer:next", "leave:failed", "bye:done"]
+    assert call.details("leave")["status"] == "FAILED"
+    assert any("No entry in voicemail config file for 'nobody'" in line for line in call_log(lab, "voicemail-none"))
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("completed", "completed")
+
+
 def test_voicemail_left_with_star_is_user_exit_and_the_dialplan_goes_on_at_a(lab: Lab) -> None:
     call = lab.calls["voicemail-star"]
     assert call.path[0] == "message:user_exit" and call.cdr["status"] == "completed"
