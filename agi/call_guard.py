@@ -166,8 +166,10 @@ class CallGuard:
         #: (StopMixMonitor without an id stops one MixMonitor of the channel)
         #: and a consent given again starts one when none runs. Each
         #: StopMixMonitor without an id sent, whichever step sent it, takes
-        #: one off.
+        #: the newest off (Asterisk stops the channel's newest MixMonitor).
         self.mixmonitor_files: list[str] = []
+        #: The file of every MixMonitor sent in the call, stopped or not.
+        self.mixmonitor_sent: list[str] = []
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -206,8 +208,9 @@ class CallGuard:
             self.recording_commands += 1
             if name.strip().lower() == "mixmonitor":
                 self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
+                self.mixmonitor_sent.append(self.mixmonitor_files[-1])
         elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
-            self.mixmonitor_files.pop(0)  # without an id it stops one; with one, maybe none (fail closed)
+            self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none (fail closed)
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:

@@ -221,7 +221,7 @@ def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
 
 def _stopmixmonitor(sim: SimulatedAsterisk, options: str) -> int:
     """StopMixMonitor without an id stops one MixMonitor of the channel
-    (app_mixmonitor.c: the first datastore it finds), not all of them."""
+    (app_mixmonitor.c: the first datastore it finds, the newest), not all of them."""
     sim.mixmonitors_running = max(0, sim.mixmonitors_running - 1)
     return 0
 

@@ -23,7 +23,7 @@ from agi.engine.step import STEP_FAILURES, StepResult
 from agi.protocol import appargs
 from agi.steps.base import Findings, Node
 from agi.steps.collect import MAX_PROMPTS, SOUND
-from agi.steps.recording_path import recording_path, settings_problem
+from agi.steps.recording_path import recording_path, settings_problem, unused_path
 from agi.vocabulary import iso
 from agi.vocabulary import ERROR
 from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
@@ -224,7 +224,8 @@ class ConsentNode(Node):
         problem = settings_problem(settings)
         if ctx.channel.hung_up:
             raise ChannelHungUp("MixMonitor not started: the caller hung up")
-        path = recording_path(settings, ctx.now(), ctx.call.caller, ctx.call.called, ctx.call.id)
+        path = unused_path(recording_path(settings, ctx.now(), ctx.call.caller, ctx.call.called, ctx.call.id),
+                           ctx.channel.guard.mixmonitor_sent)
         options = ",".join(filter(None, (appargs.escape(path), self.mixmonitor_options)))
         result: int | str = "not sent"
         if problem is None:

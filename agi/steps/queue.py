@@ -134,9 +134,12 @@ class QueueNode(Node):
         queue = render_argument(ctx, "queue name", self.name).strip()
         if not queue:
             raise BadArgument("the queue name is empty")
-        url, announce, gosub, rule = (appargs.escape(render_argument(ctx, option, text)) for option, text in
-                                      (("url", self.url), ("announce", self.announce), ("gosub", self.gosub),
-                                       ("rule", self.rule)))
+        url, announce, rule = (appargs.escape(render_argument(ctx, option, text)) for option, text in
+                               (("url", self.url), ("announce", self.announce), ("rule", self.rule)))
+        # Queue() cuts gosub at its first comma into the context and the
+        # subroutine's arguments, which Gosub splits again: an inserted value
+        # may hold none of the characters those parsers read.
+        gosub = appargs.escape(render_argument(ctx, "gosub", self.gosub, "".join(sorted(appargs.SYNTAX))))
         announce = "&".join(filter(None, [announce, *(whispers or [])]))  # whisper names need no escaping
         return queue, join_arguments([appargs.escape(queue), render_options(ctx, "options", self.options), url,
                                       announce, _number(self.timeout), "", gosub, rule, _number(self.position)])

@@ -10,8 +10,10 @@ file never lands outside its day's folder. Pure functions: no I/O.
 """
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
+from collections.abc import Collection
 from datetime import datetime
 from functools import lru_cache
 
@@ -32,6 +34,16 @@ def recording_path(settings: RecordingSettings, at: datetime, caller: str, calle
                      _number(called, "unknown"), _call_id(call_id)))
     return posixpath.join(settings.directory.rstrip("/") or "/", f"{day[:4]}/{day[4:6]}/{day[6:]}",
                           f"{name}.{settings.format}")
+
+
+def unused_path(path: str, taken: Collection[str]) -> str:
+    """``path``, or when the call already recorded to it (a recording
+    resumed within the second it is named from: MixMonitor would truncate
+    the file), the same with ``-2``, ``-3``... before the extension."""
+    if path not in taken:
+        return path
+    stem, extension = posixpath.splitext(path)
+    return next(f"{stem}-{n}{extension}" for n in itertools.count(2) if f"{stem}-{n}{extension}" not in taken)
 
 
 @lru_cache(maxsize=64)  # the same settings for every call

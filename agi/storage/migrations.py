@@ -158,6 +158,10 @@ def version(database: Database) -> int:
         return _sqlite_version(conn)
 
 
+#: How long an SQLite upgrade waits for other connections' writes.
+SQLITE_LOCK_WAIT = 30.0
+
+
 def upgrade(database: Database, *, online_only: bool = False,
             clock: Callable[[], float] = time.time) -> list[Migration]:
     """Bring ``database`` to SCHEMA_VERSION; the migrations run. SchemaError
@@ -167,8 +171,19 @@ def upgrade(database: Database, *, online_only: bool = False,
         with contextlib.closing(pg.connect(database)) as raw:
             return _upgrade_pg(pg.Connection(raw), online_only, iso(clock()) or "")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(database, isolation_level=None, timeout=30)) as conn:
-        return _upgrade_sqlite(conn, online_only, iso(clock()) or "")
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT
+    while True:
+        with contextlib.closing(sqlite3.connect(database, isolation_level=None, timeout=SQLITE_LOCK_WAIT)) as conn:
+            try:
+                return _upgrade_sqlite(conn, online_only, iso(clock()) or "")
+            except sqlite3.OperationalError as exc:
+                # A step that reads the schema and then writes can get
+                # SQLITE_BUSY at once, without SQLite's wait, when another
+                # connection writes meanwhile: every step is idempotent, so
+                # the upgrade starts again on a new connection.
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+        time.sleep(0.05)
 
 
 def _pending(current: int, online_only: bool, where: str) -> list[Migration]:

@@ -21,7 +21,8 @@ import pytest
 from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
 from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
                  write_agiflow_config)
-from scenarios import IDLE_SUPERVISOR, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR
+from scenarios import (IDLE_SUPERVISOR, LISTED_LANDLINE, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR,
+                       WAITING_CALLER)
 
 #: One call's ending, or a story's step, takes at most this long on a loaded machine.
 CALLS_TIMEOUT = 90.0
@@ -42,11 +43,15 @@ def steps(run: Runner) -> None:
     notice, a caller who hangs up while a dial rings, steps on a dead channel, a
     campaign leg whose do-not-call list is missing, a flow run by plain AGI, the
     shipped closed flow, a failed do-not-call check kept out of the fallback,
-    direct dialling from a menu, a consent withdrawn after two recordings."""
+    direct dialling from a menu, a consent withdrawn after two recordings,
+    numbers written with punctuation dialled after a do-not-call check, a
+    queue's subroutine run on the member's channel, a mailbox that does not
+    exist."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
-               "direct", "rerecord")
+               "direct", "rerecord", "dnc-dots", "member-sub",
+               "voicemail-none")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -61,6 +66,17 @@ def hangups_and_keypad(run: Runner) -> None:
     scripts = ("callback-keys", "consent-silent", "consent-gone", "consent-withdrawn", "consent-early",
                "input-gone", "voicemail-gone", "plain-gone", "plain-early", "plain-quiet",
                "down-inbound", "down-campaign")
+    run.place(*scripts)
+    run.wait(*scripts)
+
+
+def recordings(run: Runner) -> None:
+    """Recordings started and stopped by exec as well as by consent: execs
+    of MixMonitor that Asterisk refuses, StopMixMonitor without an id after
+    two recordings, a recording paused and resumed by a consent given again
+    (also at once); and a wrong key at the last question of a consent that
+    records silence."""
+    scripts = ("rec-failed", "rec-paused", "rec-resumed", "rec-quick", "consent-wrong-key")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -92,10 +108,22 @@ def memory(run: Runner) -> None:
         run.call(script)
 
 
+def first_in_line(run: Runner) -> None:
+    """A caller hangs up while waiting in a queue; another caller waits in
+    it; the first calls again and goes ahead of them."""
+    run.call("back-1")
+    run.place("back-waiting")
+    wait_until(lambda: any(line[2] == "prio" and line[4] == "ENTERQUEUE" and line[6] == WAITING_CALLER
+                           for line in run.asterisk.queue_log()), CALLS_TIMEOUT, "a caller waits in the queue prio")
+    run.place("back-2")
+    run.wait("back-waiting", "back-2")
+
+
 def missed_then_called_back(run: Runner) -> None:
     """A queue timeout and an abandon make callback requests, a second
-    timeout none; ``agiflow callbacks dial`` writes their call files, and
-    Asterisk calls each number back into the sales queue."""
+    timeout none, a timeout of a number on the do-not-call list one;
+    ``agiflow callbacks dial`` writes call files for the first two (not the
+    listed number), and Asterisk calls each back into the sales queue."""
     run.place("timeout-1")
     # The calls back go oldest arrival first, ties by request (the abandon's
     # comes first): the abandon arrives later, not in the same millisecond
@@ -103,7 +131,8 @@ def missed_then_called_back(run: Runner) -> None:
     time.sleep(0.3)
     run.place("abandon")
     run.wait("timeout-1", "abandon")
-    run.call("timeout-2")
+    run.place("timeout-2", "timeout-listed")
+    run.wait("timeout-2", "timeout-listed")
     run.cli("callbacks list", "callbacks", "list")
     run.cli("callbacks dial", "callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
             "Local/{digits}@lab-customers", "--queue", "sales", "--callerid", '"Lab" <+34910000000>', "--wait", "20")
@@ -149,8 +178,10 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad, "queue full": queue_full,
-    "withdrawn": withdrawn, "memory": memory, "missed then called back": missed_then_called_back,
+    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
+    "recordings": recordings, "queue full": queue_full,
+    "withdrawn": withdrawn, "memory": memory, "first in line": first_in_line,
+    "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }
 
@@ -159,7 +190,7 @@ def _prepare(config: Path) -> None:
     """What an operator sets up before the calls: customer_care's menu runs
     only in office hours, callbacks dial checks the robinson list,
     supervisors need a place in the list and a PIN. The database exists
-    already (``lists create``)."""
+    already (``lists import``)."""
     agiflow_cli(config, "schedule", "override", "office_hours", "open", "--until", "2h", "--reason", "e2e")
     agiflow_cli(config, "lists", "import", "supervisors", "-",
                 stdin="".join(f"{n}\n" for n in (NIGHT_SUPERVISOR, SUPERVISOR, IDLE_SUPERVISOR)))
@@ -175,7 +206,8 @@ def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
         pytest.skip(f"no built Asterisk 22 in {asterisk_prefix()} (set AST_PREFIX; docs/e2e.md says how to build it)")
     flows = sorted((REPO / "flows").glob("*.yaml")) + sorted((HERE / "flows").glob("*.yaml"))
     config = write_agiflow_config(folder / "agiflow", flows)
-    agiflow_cli(config, "lists", "create", "robinson")
+    # the list robinson, with a landline on it
+    agiflow_cli(config, "lists", "import", "robinson", "-", stdin=f"{LISTED_LANDLINE}\n")
     with ThreadPoolExecutor(1) as pool:
         prepared = pool.submit(_prepare, config)
         server = AgiflowServer(config)

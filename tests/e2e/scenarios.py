@@ -13,6 +13,8 @@ SPIED_CALLER = "+34600222004"
 TIMEOUT_CALLER = "+34600333001"
 ABANDON_CALLER = "+34600333002"
 CONTINUE_CALLER = "+34600333003"
+BACK_CALLER = "+34600333004"
+WAITING_CALLER = "+34600333005"
 #: The step-type calls (test_steps_on_asterisk.py): each its own caller, so
 #: that their hangups never make the shipped flows' callers "abandoned recently".
 STEPS_CALLER = "+34600555%03d"
@@ -20,6 +22,8 @@ NIGHT_SUPERVISOR = "+34600444001"
 SUPERVISOR = "+34600444002"
 IDLE_SUPERVISOR = "+34600444003"
 STRANGER = "+34600444009"
+#: On the do-not-call list robinson (e2e_dnc_dots dials it as 91.123.45.67).
+LISTED_LANDLINE = "+34911234567"
 #: The supervisors' PIN (the caller scripts key it).
 PIN = "2468"
 
@@ -31,6 +35,8 @@ SCENARIOS = {
     "decline": Scenario("customer_care"),
     "hangup-consent": Scenario("customer_care"),
     "listen": Scenario("e2e_args"),
+    "member-sub": Scenario("e2e_queue_gosub", STEPS_CALLER % 38),
+    "voicemail-none": Scenario("e2e_voicemail_none", STEPS_CALLER % 40),
     "e2e_dial": Scenario("e2e_dial", DIAL_CALLER, answered=False),
     "memory-1": Scenario("e2e_memory", MEMORY_CALLER),
     "memory-2": Scenario("e2e_memory", MEMORY_CALLER),
@@ -38,6 +44,7 @@ SCENARIOS = {
     "timeout-1": Scenario("e2e_missed", TIMEOUT_CALLER),
     "timeout-2": Scenario("e2e_missed", TIMEOUT_CALLER),
     "abandon": Scenario("e2e_missed", ABANDON_CALLER),
+    "timeout-listed": Scenario("e2e_missed", LISTED_LANDLINE),
     "whisper-queue": Scenario("e2e_whisper", WHISPER_CALLER),
     "whisper-dial": Scenario("e2e_whisper_dial", WHISPER_CALLER),
     "spied": Scenario("e2e_spied", SPIED_CALLER),
@@ -76,6 +83,15 @@ SCENARIOS = {
     "plain-early": Scenario("stdio-e2e_plain", STEPS_CALLER % 27),
     "consent-early": Scenario("e2e_consent_early", STEPS_CALLER % 28),
     "plain-quiet": Scenario("quiet-e2e_after_hangup", STEPS_CALLER % 31),
+    "consent-wrong-key": Scenario("e2e_consent_default", STEPS_CALLER % 33),
+    "rec-failed": Scenario("e2e_rec_failed", STEPS_CALLER % 34),
+    "rec-paused": Scenario("e2e_rec_paused", STEPS_CALLER % 35),
+    "rec-resumed": Scenario("e2e_rec_resumed", STEPS_CALLER % 36),
+    "rec-quick": Scenario("e2e_rec_quick", STEPS_CALLER % 39),
+    "dnc-dots": Scenario("e2e_dnc_dots", STEPS_CALLER % 37),
+    "back-1": Scenario("e2e_first_in_line", BACK_CALLER),
+    "back-waiting": Scenario("e2e_first_in_line", WAITING_CALLER),
+    "back-2": Scenario("e2e_first_in_line", BACK_CALLER),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

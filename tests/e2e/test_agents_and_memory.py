@@ -2,7 +2,8 @@
 answered, as the CDR records it (name, interface, wait, talk and ring
 times, against queue_log), and caller memory through the real server: a
 caller's first call is new, the second returning, and the third rings the
-agent who took the second before any queue.
+agent who took the second before any queue; a caller who hung up in the
+queue calls again and goes ahead of the caller waiting there.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 import pytest
 
 from calls import Call, Lab
+from scenarios import BACK_CALLER, WAITING_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +95,27 @@ def test_a_third_call_rings_the_agent_who_took_the_last_one_before_any_queue(lab
     assert [app for app in applications(lab, third) if not app.startswith("(Hangup)")] == [
         f"(Dial) Options: ({last_agent},10)"]
     assert queue_events(lab, third) == {}
+
+
+# -- back first in line: history and priority ----------------------------------------
+
+def test_a_caller_who_hung_up_in_the_queue_calls_again_and_goes_ahead_of_the_caller_waiting(lab: Lab) -> None:
+    """The first call is abandoned in the queue; the second, within the
+    hour, is abandoned_recently and gets priority 20: Queue() puts it at
+    the head, ahead of a caller who already waited there, who is second
+    when they leave."""
+    first, waiting, again = lab.calls["back-1"], lab.calls["back-waiting"], lab.calls["back-2"]
+    assert first.path == ["answer:next", "memory:new", "queue:hangup"]
+    assert (first.cdr["queue_status"], queue_events(lab, first)["ABANDON"][:2]) == ("ABANDONED", ["1", "1"])
+    assert again.path == ["answer:next", "memory:abandoned_recently", "first:next", "queue:timeout", "bye:done"]
+    assert (again.cdr["history"], again.cdr["priority"], again.cdr["vip"]) == ("abandoned_recently", 20, 1)
+    found = again.details("memory")
+    assert (found["calls"], found["last_call"], found["last_outcome"], found["last_queue"]) == (
+        1, first.cdr["started_at"], "abandoned", "prio")
+    assert waiting.path == ["answer:next", "memory:new", "queue:timeout", "bye:done"]
+    # ENTERQUEUE: url, caller, position; EXITWITHTIMEOUT: position, position on entering, wait
+    waited, went_ahead = queue_events(lab, waiting), queue_events(lab, again)
+    assert waited["ENTERQUEUE"][1:] == [WAITING_CALLER, "1"]
+    assert went_ahead["ENTERQUEUE"][1:] == [BACK_CALLER, "1"]
+    assert waited["EXITWITHTIMEOUT"][:2] == ["2", "1"]  # moved back by the caller who came later
+    assert went_ahead["EXITWITHTIMEOUT"][:2] == ["1", "1"]

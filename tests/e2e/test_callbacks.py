@@ -3,7 +3,8 @@ up in it, make callback requests by themselves (the queue's ``callback``
 option), one open request per number, each carrying its call's arrival;
 ``agiflow callbacks dial`` writes call files that Asterisk's pbx_spool
 dials, and each customer called back reaches the sales queue through the
-shipped agiflow-callbacks context, which closes their request.
+shipped agiflow-callbacks context, which closes their request; a number on
+the do-not-call list gets no call file and is never dialled.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from calls import Lab, cdr_rows
-from scenarios import ABANDON_CALLER, TIMEOUT_CALLER
+from scenarios import ABANDON_CALLER, LISTED_LANDLINE, TIMEOUT_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -59,16 +60,19 @@ def test_a_number_with_a_pending_request_gets_no_second_one(lab: Lab) -> None:
     assert [r["call_id"] for r in requests(lab, TIMEOUT_CALLER)] == [first.cdr["call_id"]]
     # Both were pending when the dialer ran: one line per number.
     listed = [line for line in lab.output("callbacks list").splitlines() if "pending" in line]
-    assert sorted(line.split()[2] for line in listed) == sorted([TIMEOUT_CALLER, ABANDON_CALLER])
+    assert sorted(line.split()[2] for line in listed) == sorted([TIMEOUT_CALLER, ABANDON_CALLER, LISTED_LANDLINE])
 
 
 # -- dialled back through the spool --------------------------------------------------
 
 def test_callbacks_dial_writes_one_call_file_per_number_in_the_order_the_calls_arrived(lab: Lab) -> None:
     pending = sorted(requests(lab, TIMEOUT_CALLER) + requests(lab, ABANDON_CALLER), key=lambda r: r["arrived_at"])
+    [listed] = requests(lab, LISTED_LANDLINE)  # it arrived last
     assert lab.output("callbacks dial").splitlines() == [
         f"callback {r['id']} {r['number']} (arrived {r['arrived_at']}, attempt 1): agiflow-callback-{r['id']}.call"
-        for r in pending] + [f"2 call files written to {lab.asterisk.spool}, 0 requests skipped"]
+        for r in pending] + [
+        f"callback {listed['id']} {LISTED_LANDLINE}: skipped, in do-not-call list robinson ({LISTED_LANDLINE})",
+        f"2 call files written to {lab.asterisk.spool}, 1 request skipped"]
 
 
 def test_asterisk_dials_each_call_file_and_the_customer_reaches_the_sales_queue(lab: Lab) -> None:
@@ -94,3 +98,16 @@ def test_a_customer_called_back_who_reaches_an_agent_has_their_request_closed(la
         assert (request["status"], request["note"], request["attempts"]) == (
             "done", f"reached an agent on call {called[number]['call_id']}", 1)
         assert request["dialled_at"] <= called[number]["started_at"] <= request["done_at"]
+
+
+def test_a_number_on_the_do_not_call_list_is_never_called_back(lab: Lab) -> None:
+    """The queue timeout of a listed number leaves a request, as any other;
+    ``callbacks dial`` skips it: no call file, Asterisk never dials it, and
+    it stays pending, never attempted."""
+    call = lab.calls["timeout-listed"]
+    assert (call.cdr["queue_status"], call.cdr["callback"]) == ("TIMEOUT", LISTED_LANDLINE)
+    [request] = requests(lab, LISTED_LANDLINE)
+    assert (request["status"], request["attempts"], request["dialled_at"]) == ("pending", 0, None)
+    assert LISTED_LANDLINE not in legs(lab)
+    assert not any(LISTED_LANDLINE.removeprefix("+") in line for line in lab.asterisk.log().splitlines()
+                   if "pbx_spool.c" in line)

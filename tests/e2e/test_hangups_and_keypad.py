@@ -29,7 +29,9 @@ def ran_agi_app(lab: Lab, script: str, app: str) -> bool:
 
 
 def files_of(lab: Lab, call_id: str) -> list[str]:
-    return [str(p) for p in lab.recording_files() if call_id in p.name]
+    """The recordings of the call ``call_id`` (its files end with it: the
+    call 1796617330.4 is not 1796617330.42)."""
+    return [str(p) for p in lab.recording_files() if p.name.endswith(f"_{call_id}.wav")]
 
 
 def seconds_of(path: str) -> float:

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from calls import Lab
+from scenarios import STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -146,6 +147,14 @@ def test_voicemail_ended_by_the_caller_hanging_up_is_success_and_the_message_is_
     assert call.details("message")["status"] == "SUCCESS"
     inbox = lab.asterisk.run / "spool" / "voicemail" / "default" / "support" / "INBOX"
     assert sorted(p.suffix for p in inbox.glob("msg*")) == [".txt", ".wav"]
+
+
+def test_voicemail_to_a_mailbox_that_does_not_exist_is_failed_and_the_flow_goes_on(lab: Lab) -> None:
+    call = lab.calls["voicemail-none"]
+    assert call.path == ["answer:next", "leave:failed", "bye:done"]
+    assert call.details("leave")["status"] == "FAILED"
+    assert any("No entry in voicemail config file for 'nobody'" in line for line in call_log(lab, "voicemail-none"))
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("completed", "completed")
 
 
 def test_voicemail_left_with_star_is_user_exit_and_the_dialplan_goes_on_at_a(lab: Lab) -> None:
@@ -305,3 +314,44 @@ def test_a_withdrawn_consent_stops_the_consent_s_recording_and_an_exec_s_and_a_s
     hung_up = next(line for line in log if "Executing Application: (Hangup)" in line)
     # both stop as the consent is withdrawn, two seconds before the call ends
     assert all(_second(line) <= _second(waited) < _second(hung_up) for line in ended)
+
+
+# -- numbers written with punctuation, after a do-not-call check ----------------------
+
+def test_a_listed_number_written_with_dots_or_brackets_is_never_dialled_after_a_clear_check(lab: Lab) -> None:
+    """A check of 600111222 says clear; the landline 91.123.45.67 (on the
+    list robinson as +34911234567) is refused both as a dial step's
+    destination and as an exec of Dial written ``(91) 123-45-67``, so
+    Asterisk never runs Dial() to it; 600.111.222, the number checked, is
+    dialled and answered. A check of the dotted landline finds it listed."""
+    call = lab.calls["dnc-dots"]
+    assert call.path == ["check:clear", "dotted:error", "bracketed:error", "covered:answer", "landline:listed",
+                         "bye:done"]
+    assert [call.details(step)["error"] for step in ("dotted", "bracketed")] == [
+        "Dial refused: it calls 911234567, which no do-not-call check of this call covered; "
+        "dial the number you checked"] * 2
+    dialled = [found.group(1) for line in call_log(lab, "dnc-dots")
+               if (found := re.search(r"Executing Application: \(Dial\) Options: \(([^)]*)\)", line))]
+    assert dialled == ["Local/600.111.222@lab-agents,5"]
+    cdr = call.cdr
+    assert (cdr["refused_commands"], cdr["dial_status"], cdr["agent_interface"]) == (
+        "Dial (do-not-call), Dial (do-not-call)", "ANSWER", "Local/600.111.222@lab-agents")
+    assert (cdr["robinson"], cdr["robinson_list"], cdr["dialled"]) == ("listed", "robinson", "+34911234567")
+    assert call.details("landline")["entry"] == "+34911234567"
+
+
+# -- a queue's subroutine on the member's channel ---------------------------------------
+
+def test_a_queue_gosub_runs_on_the_member_with_its_arguments_and_a_caller_name_that_would_split_is_refused(
+        lab: Lab) -> None:
+    """Queue() runs ``lab-member-sub,<caller>,fixed`` as
+    Gosub(lab-member-sub,s,1(<caller>,fixed)) on the member's channel; a
+    caller name with commas and brackets in the gosub is refused before
+    Queue() is sent (it would have been four arguments)."""
+    call = lab.calls["member-sub"]
+    assert call.path == ["answer:next", "member:continue", "named:error", "bye:done"]
+    log = call_log(lab, "member-sub")
+    assert [line.split("LAB-MEMBER-SUB ", 1)[1] for line in log if "app_verbose.c: LAB-MEMBER-SUB" in line] == [
+        f"ARG1={STEPS_CALLER % 38} ARG2=fixed ARG3="]
+    assert sum("Executing Application: (Queue)" in line for line in log) == 1
+    assert call.details("named")["error"].startswith("gosub: the inserted value 'x,1,U(evil),30|y ")

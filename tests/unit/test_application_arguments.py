@@ -151,12 +151,29 @@ def test_dial_options_with_an_inserted_plain_value_are_sent_as_written(tmp_path:
 @pytest.mark.parametrize("caller", NASTY)
 def test_queue_arguments_from_the_caller_stay_in_their_place(tmp_path: Path, caller: str) -> None:
     step = ('queue: {name: "q{{ call.caller }}", url: "http://crm/?c={{ call.caller }}", '
-            'announce: "x{{ call.caller }}", gosub: "sub,{{ call.caller }}", rule: "r{{ call.caller }}", '
+            'announce: "x{{ call.caller }}", gosub: "sub,600", rule: "r{{ call.caller }}", '
             "timeout: 30, position: 2, options: t}")
     result = run_flow(tmp_path, step, caller, queue_statuses=["TIMEOUT"])
     assert app_reads(result, "Queue", 9) == [f"q{caller}", "t", f"http://crm/?c={caller}", f"x{caller}", "30", "",
-                                             f"sub,{caller}", f"r{caller}", "2"]
+                                             "sub,600", f"r{caller}", "2"]
     assert cdr(result, "queue") == (f"q{caller}",)
+
+
+def test_a_queue_gosub_gets_an_inserted_plain_value_as_one_subroutine_argument(tmp_path: Path) -> None:
+    result = run_flow(tmp_path, 'queue: {name: q, gosub: "sub,{{ call.caller }},fixed"}', "+34 600-111",
+                      queue_statuses=["TIMEOUT"])
+    assert app_reads(result, "Queue", 9)[6] == "sub,+34 600-111,fixed"
+
+
+@pytest.mark.parametrize("value", [v for v in NASTY if v != "a|b"])
+def test_a_queue_gosub_refuses_inserted_text_queue_and_gosub_would_split(tmp_path: Path, value: str) -> None:
+    """Queue() cuts its gosub argument at the first comma into the context
+    and the subroutine's arguments, and Gosub splits those again (commas,
+    brackets, quotes, backslashes): a caller name ``x,1,U(evil),30`` in
+    ``sub,{{ ... }}`` reached the agent's subroutine as four arguments
+    (Asterisk 22.11). Such a value is refused, as in option letters."""
+    result = run_flow(tmp_path, 'queue: {name: q, gosub: "sub,{{ call.caller }}"}', value)
+    assert "gosub: the inserted value" in refused(result, "Queue")
 
 
 @pytest.mark.parametrize("value", UNESCAPABLE)

@@ -446,6 +446,77 @@ def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> No
     assert result.call["recording_commands"] == 2
 
 
+def test_a_recording_resumed_in_the_same_second_gets_a_file_of_its_own() -> None:
+    """The file is named from the second consent was given; MixMonitor
+    truncates a file it is given again (app_mixmonitor.c opens it with
+    O_TRUNC), so a recording paused and resumed within one second wrote
+    over the first part. The second file of the call in one second ends
+    with ``-2``."""
+    flows = unchecked("""\
+        version: 1
+        name: quick
+        start: consent
+        steps:
+          consent:
+            consent: {policy: notify, notice: n}
+            on: {notified: pause}
+          pause:
+            exec: {app: StopMixMonitor}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: n}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "quick")
+    files = [c.split('"')[3].split(",")[0] for c in sent(result) if c.startswith('EXEC "MixMonitor"')]
+    assert len(files) == 2 and files[0].endswith(".wav")
+    assert files[1] == files[0].removesuffix(".wav") + "-2.wav"
+    assert (details(result, "consent")["recording"], details(result, "resume")["recording"]) == tuple(files)
+    assert result.call["recording"] == files[1]
+
+
+def test_a_stopmixmonitor_without_an_id_stops_the_recording_started_last() -> None:
+    """StopMixMonitor without an id stops the channel's newest MixMonitor
+    (Asterisk 22 finds a channel's datastores newest first): after the
+    consent's recording and an exec's, it stops the exec's, so the consent's
+    still runs when consent is given again, and a withdrawal stops it. The
+    details named the exec's file as the one running, then as the one stopped."""
+    flows = unchecked("""\
+        version: 1
+        name: paused
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: second}
+          second:
+            exec: {app: MixMonitor, args: ["second-{{ call.id }}.wav"]}
+            next: pause
+          pause:
+            exec: {app: StopMixMonitor}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: resumed}
+            on: {notified: withdraw}
+          withdraw:
+            consent: {policy: never}
+            on: {never: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "paused", dtmf=["1"])
+    assert path(result) == ["consent:accepted", "second:next", "pause:next", "resume:notified", "withdraw:never",
+                            "bye:next"]
+    recording = result.call["recording"]
+    assert details(result, "resume")["recording"] == recording
+    assert details(result, "resume")["already_recording"] is True
+    assert details(result, "withdraw")["stopped_recording"] == recording
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", "MixMonitor", "StopMixMonitor", "StopMixMonitor"]
+
+
 def test_a_stopmixmonitor_with_an_id_leaves_the_recording_to_a_withdrawal() -> None:
     """StopMixMonitor with an id stops only the recording of that id, if
     any (one sent as written, ``${MID}``, matches none): the recording the

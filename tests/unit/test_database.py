@@ -3,10 +3,13 @@ its journal, the schema's migrations, ``agiflow db``, overrides, callbacks,
 and what one node changes being seen by another at once."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import re
+import sqlite3
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +22,7 @@ from support.cdr_builder import CdrBuilder
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl, parse_database, redacted
 from agi.db.postgres_params import pyformat
+from agi.lists import schema as list_schema
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.reports import run_report
@@ -330,6 +334,27 @@ def test_a_new_database_gets_every_table_at_the_current_version_and_a_second_upg
     assert version(database) == 0
     assert [m.version for m in upgrade(database)] == list(range(1, SCHEMA_VERSION + 1))
     assert version(database) == SCHEMA_VERSION
+    assert upgrade(database) == []
+
+
+def test_a_new_sqlite_database_is_upgraded_while_another_connection_writes(tmp_path: Path) -> None:
+    """The first start of a server on a database an ``agiflow lists`` or
+    ``schedule`` command made, while such a command writes: the upgrade
+    waits for it, as for any lock. Its first step read the schema and kept
+    that read open, so its CREATE TABLE got SQLITE_BUSY at once, without
+    waiting (the server said "not starting: ... database is locked")."""
+    database = tmp_path / "cdr.db"
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as made:
+        list_schema.ensure_schema(made)  # as ``agiflow lists create`` leaves it
+    writer = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    released.start()
+    try:
+        assert [m.version for m in upgrade(database)] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        released.join()
+        writer.close()
     assert upgrade(database) == []
 
 
