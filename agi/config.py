@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi.db.location import Database, PostgresUrl, parse_database
-from agi.db.sqlite_files import database_files
+from agi.db.location import Database, PostgresUrl, database_files, parse_database
 from agi.loading.schema_check import conforms, describe, error_path
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, TextIO
 import click
 
 from agi.cli.database import CONFIG_HINT, Need, database_problem
-from agi.db.location import Database, PostgresUrl, parse_database
-from agi.db.sqlite_files import database_files
+from agi.db.location import Database, PostgresUrl, database_files, parse_database
 
 if TYPE_CHECKING:
     from agi.config import Config

@@ -16,8 +16,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import quote
 
-from agi.db.location import Database, PostgresUrl
-from agi.db.sqlite_files import COMPANIONS
+from agi.db.location import COMPANIONS, Database, PostgresUrl
 from agi.wording import file_kind
 from agi.storage.schema_version import newer_schema
 

@@ -9,6 +9,7 @@ refused. Pure: no driver is imported here.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,13 @@ def exists(database: Database) -> bool:
     """The SQLite file exists; a PostgreSQL database is taken to exist
     (connecting tells)."""
     return isinstance(database, PostgresUrl) or Path(database).is_file()
+
+
+#: The files SQLite keeps beside a database FILE (FILE-wal...), by their suffix.
+COMPANIONS = {"-wal": "write-ahead log", "-shm": "shared memory file", "-journal": "rollback journal"}
+
+
+def database_files(path: Path) -> list[Path]:
+    """``path`` (resolved, links followed) and the files SQLite keeps beside it."""
+    real = Path(os.path.realpath(path))
+    return [real, *(real.with_name(real.name + suffix) for suffix in COMPANIONS)]

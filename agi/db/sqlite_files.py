@@ -28,23 +28,12 @@ import logging
 import os
 import signal
 import sqlite3
-from pathlib import Path
 import struct
 import sys
 import time
 from typing import Any
 
 log = logging.getLogger("agiflow.cdr")
-
-#: The files SQLite keeps beside a database FILE (FILE-wal...), by their suffix.
-COMPANIONS = {"-wal": "write-ahead log", "-shm": "shared memory file", "-journal": "rollback journal"}
-
-
-def database_files(path: Path) -> list[Path]:
-    """``path`` (resolved, links followed) and the files SQLite keeps beside it."""
-    real = Path(os.path.realpath(path))
-    return [real, *(real.with_name(real.name + suffix) for suffix in COMPANIONS)]
-
 
 #: The attributes that make a file unwritable whatever its permissions say
 #: (STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND: the same bits as chattr's i and a).

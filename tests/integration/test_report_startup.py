@@ -20,13 +20,13 @@ from agi.db.location import Database, PostgresUrl
 REPO = Path(__file__).resolve().parents[2]
 #: Modules a report never needs.
 NEVER = ("twisted", "agi.server", "agi.loading.loader", "agi.steps", "agi.engine", "agi.simulate", "agi.sim",
-         "jinja2", "holidays")
+         "jinja2", "holidays", "agi.db.sqlite_files", "regex")
 #: Modules a report with a valid config does not need either, on a SQLite file or
 #: on PostgreSQL (agiflow's own libpq client reads it, not psycopg).
 NOT_NEEDED = ("psycopg", "jsonschema", "agi.storage.migrations", "agi.storage.cdr_writer", "sqlite_utils",
-              "phonenumbers")
-#: ... but a report that walks many rows on PostgreSQL reads them with psycopg (faster).
-NOT_FOR_WALKS_ON_POSTGRES = tuple(name for name in NOT_NEEDED if name != "psycopg")
+              "phonenumbers", "logging")
+#: ... but a report that walks many rows on PostgreSQL reads them with psycopg (faster), which logs.
+NOT_FOR_WALKS_ON_POSTGRES = tuple(name for name in NOT_NEEDED if name not in ("psycopg", "logging"))
 
 SCRIPT = """
 import json, sys
