@@ -127,7 +127,9 @@ def test_a_closed_connection_says_so(postgres_url: PostgresUrl) -> None:
 
 
 CANCELLED = """
-import sys, time
+import signal, sys, time
+# as in a terminal: a test runner started in the background passes SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from agi.db import libpq
 from agi.db.location import PostgresUrl
 conn = libpq.open_connection(PostgresUrl(sys.argv[1]), "agiflow ctrl-c")
