@@ -32,6 +32,11 @@ def encode(operation: Operation) -> str:
     return json.dumps(list(operation), ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
 
+def encode_lines(operations: list[Operation]) -> bytes:
+    """The journal's lines of ``operations``, as ``Journal.append_lines`` takes them."""
+    return "".join(map(encode, operations)).encode("utf-8")
+
+
 def decode(line: str) -> Operation:
     """The operation of a line; ValueError (or TypeError) for a line that
     is not one: every operation is a name and a mapping, or a name and a
@@ -128,20 +133,26 @@ class Journal:
     def append(self, operations: list[Operation]) -> None:
         """Add ``operations`` after every line already there; OSError when
         the file cannot be written (the caller keeps them in memory)."""
-        text = "".join(encode(op) for op in operations)
+        self.append_lines(encode_lines(operations), len(operations))
+
+    def append_lines(self, text: bytes, count: int) -> None:
+        """``append`` of ``count`` operations already encoded (``encode_lines``)."""
         with self._lock:
             if self._file is None:
                 raise OSError(f"the journal {self.path} is not open")
             self._file.seek(0, os.SEEK_END)
-            self._file.write(text.encode("utf-8"))
+            self._file.write(text)
             self._file.flush()
-            self.lines += len(operations)
+            self.lines += count
 
     def put_first(self, operations: list[Operation]) -> None:
         """Put ``operations`` before every line already there (they are
         older): the file is written anew beside it, then put in its place.
         OSError when it cannot be (the file is left as it was)."""
-        text = "".join(encode(op) for op in operations).encode("utf-8")
+        self.put_first_lines(encode_lines(operations), len(operations))
+
+    def put_first_lines(self, text: bytes, count: int) -> None:
+        """``put_first`` of ``count`` operations already encoded (``encode_lines``)."""
         fresh = self.path.with_name(self.path.name + ".new")
         with self._lock:
             if self._file is None:
@@ -161,7 +172,7 @@ class Journal:
                 raise
             self._file.close()
             self._file = open(self.path, "a+b")
-            self.lines += len(operations)
+            self.lines += count
 
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
         """The operations in the file, ``size`` at a time, each with the

@@ -316,10 +316,10 @@ def test_without_room_to_write_the_journal_anew_what_waits_in_memory_is_appended
         store.call_started(row(f"c{i}"))
     store.call_ended("c2", {"status": "completed", "duration": 2.0})
 
-    def no_room(operations: Any) -> None:
+    def no_room(*written: Any) -> None:
         raise OSError(28, "No space left on device")
     assert store.journal is not None
-    monkeypatch.setattr(store.journal, "put_first", no_room)
+    monkeypatch.setattr(store.journal, "put_first_lines", no_room)
     assert store.close(stall_timeout=0.3)  # nothing lost: every start is kept
     assert "appended after its lines" in caplog.text
     CdrStore(database, journal=journal).open()
@@ -691,3 +691,36 @@ def test_on_postgresql_a_command_that_reads_refuses_a_database_of_a_newer_agiflo
 
 def test_the_schema_version_is_the_last_migrations() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_calls_go_on_while_the_writer_moves_its_queue_to_the_journal(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving the queue encodes every operation (10,000 take 50 ms and more);
+    a new call's CDR waited for all of it, and with it the reactor. It now
+    waits only for the write; the journal keeps the order of the calls."""
+    import threading
+
+    from agi.storage import cdr_waiting
+    from agi.storage.journal import Journal, decode
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.open()
+    waiting = cdr_waiting.Waiting(journal, 100, in_trouble=lambda: True, remind=lambda why: None)
+    waiting.memory.extend(("insert_call", row(f"m{i}")) for i in range(3))
+    batch = waiting.take_batch(1)
+    encode = cdr_waiting.encode_lines
+    during: list[bool] = []
+
+    def encode_while_a_call_ends(operations: list[Any]) -> bytes:
+        if not during:
+            caller = threading.Thread(target=waiting.put, args=(("insert_call", row("new")),))
+            caller.start()
+            caller.join(5)
+            during.append(not caller.is_alive())
+        return encode(operations)
+
+    monkeypatch.setattr(cdr_waiting, "encode_lines", encode_while_a_call_ends)
+    assert waiting.spill(batch)
+    assert during == [True], "the new call's CDR waited for the move"
+    lines = (tmp_path / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [decode(line)[1]["id"] for line in lines] == ["m0", "m1", "m2", "new"]
+    assert journal.lines == 4 and not waiting.memory
