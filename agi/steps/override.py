@@ -175,27 +175,40 @@ class OverrideNode(Node):
         until = now + timedelta(seconds=seconds)
         change = Override(schedule.name, action, until, ctx.render_text(self.reason), now, supervisor, "phone")
         try:
-            await self._store(ctx, change, now)
-        except (OverridesUnavailable, SupervisorsUnavailable, OffloadTimeout) as exc:
+            detail = await self._store(ctx, change, now)
+        except (OverridesUnavailable, OffloadTimeout) as exc:
             found.note(error=f"the override was not changed: {exc}")
             return ERROR
+        await self._audit(ctx, found, change, now, detail)
         after = state_at(schedule, now, None if action == "clear" else change)
         found.note(state=after.outcome, **({"until": until.isoformat()} if action != "clear" else {}))
         await self._tell(ctx, schedule, action, after.outcome, until)
         return CLEARED if action == "clear" else SET
 
-    async def _store(self, ctx: CallContext, change: Override, now: datetime) -> None:
-        changes, supervisors = ctx.services.override_changes, ctx.services.supervisors
-        if changes is None or supervisors is None:
+    async def _store(self, ctx: CallContext, change: Override, now: datetime) -> str:
+        """Make the change; what the audit log says of it."""
+        changes = ctx.services.override_changes
+        if changes is None or ctx.services.supervisors is None:
             raise OverridesUnavailable("overrides cannot be changed here")
         if change.state == "clear":
             await ctx.services.offload(WRITE_TIMEOUT, changes.clear, change.schedule)
-            detail = f"{change.schedule}: clear"
-        else:
-            await ctx.services.offload(WRITE_TIMEOUT, changes.set, change, now)
-            detail = f"{change.schedule}: {change.state} until {change.until.isoformat()}"
-        await ctx.services.offload(WRITE_TIMEOUT, supervisors.audit, change.set_by, "override", "ok", now,
-                                   ctx.call.id, detail)
+            return f"{change.schedule}: clear"
+        await ctx.services.offload(WRITE_TIMEOUT, changes.set, change, now)
+        return f"{change.schedule}: {change.state} until {change.until.isoformat()}"
+
+    async def _audit(self, ctx: CallContext, found: Findings, change: Override, now: datetime, detail: str) -> None:
+        """The change in the audit log. The change is made by then: an
+        audit entry that cannot be written does not undo it, it is noted
+        (``audit_error``) and logged."""
+        supervisors = ctx.services.supervisors
+        if supervisors is None:  # _store refused the change
+            return
+        try:
+            await ctx.services.offload(WRITE_TIMEOUT, supervisors.audit, change.set_by, "override", "ok", now,
+                                       ctx.call.id, detail)
+        except (SupervisorsUnavailable, OffloadTimeout) as exc:
+            ctx.log.warning("override by %s not audited (%s): %s", change.set_by, detail, exc)
+            found.note(audit_error=str(exc))
 
     async def _tell(self, ctx: CallContext, schedule: Schedule, action: str, state: str, until: datetime) -> None:
         """The new state: cleared (if so), open or closed, and until when."""
