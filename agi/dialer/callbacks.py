@@ -36,9 +36,14 @@ CHANNEL_FIELDS = ("number", "digits", "id")
 def channel_problem(template: str) -> str | None:
     """Why a ``--channel`` template cannot be used, or None."""
     try:
-        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(template)
+                  if name is not None]
     except ValueError as exc:
         return f"{template!r}: {exc}"
+    names = {name for name, _, _ in fields}
+    dressed = [name for name, spec, conversion in fields if spec or conversion]
+    if dressed:  # a format or a conversion: a traceback, or a channel padded to any width
+        return f"{template!r} gives {dressed[0]} a format or a conversion: write each field plain, {{{dressed[0]}}}"
     unknown = sorted(names - set(CHANNEL_FIELDS))
     if unknown:
         return f"{template!r} names {', '.join(unknown)}; it may name {', '.join('{' + f + '}' for f in CHANNEL_FIELDS)}"

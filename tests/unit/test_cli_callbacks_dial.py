@@ -214,6 +214,20 @@ def test_a_channel_template_that_cannot_work_is_refused(config: Path, channel: s
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.parametrize("channel", ["PJSIP/{number:d}@trunk", "PJSIP/{number!x}@trunk", "PJSIP/{number!r}@trunk",
+                                     "PJSIP/{digits:>999999999}@trunk", "PJSIP/{number}@{id:q}"])
+def test_a_channel_template_with_a_conversion_or_format_is_refused_before_any_request(config: Path,
+                                                                                      channel: str) -> None:
+    """A field is written plain, ``{number}``: a format (``:d``, a width)
+    or a conversion (``!r``) once ended the run with a traceback, or
+    padded the channel to a gigabyte, at the first request."""
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(spool(config)), "--channel", channel,
+                                      "-c", str(config)])
+    assert result.exit_code == 2 and "write each field plain" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
 def test_options_go_into_the_call_file(config: Path) -> None:
     request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", queue=None)
     result = dial(config, "--context", "cb-out", "--extension", "care", "--wait", "30",
