@@ -175,6 +175,24 @@ def test_an_unknown_schedule_is_a_usage_error(config: Path) -> None:
     assert result.exit_code == 2 and "no schedule named 'nope'" in result.output
 
 
+def test_a_number_is_not_called_again_before_retry_after_through_another_of_its_requests(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two keypad requests of one number: once the first call went
+    unanswered, the second request does not call the number 10 minutes
+    later; the number waits --retry-after like a single request."""
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    second = add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad")
+    called = []
+    for minutes in (0, 10, 31):
+        monkeypatch.setattr(callbacks_cli, "now", lambda m=minutes: NOW + timedelta(minutes=m))
+        for name in os.listdir(spool(config)):
+            (spool(config) / name).unlink()  # the call was not answered; Asterisk removed the file
+        assert dial(config).exit_code == 0
+        called.append(waiting(spool(config)))
+    assert called == [{first}, set(), {first}]
+    assert {r["id"]: r["attempts"] for r in rows(config)} == {first: 2, second: 0}
+
+
 def test_a_request_is_dialled_again_only_after_retry_after_and_up_to_max_attempts(
         config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
