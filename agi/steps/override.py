@@ -186,14 +186,21 @@ class OverrideNode(Node):
         return CLEARED if action == "clear" else SET
 
     async def _store(self, ctx: CallContext, change: Override, now: datetime) -> str:
-        """Make the change; what the audit log says of it."""
+        """Make the change; what the audit log says of it. A change still
+        waiting for a database thread when the step stops waiting is
+        never made later: the supervisor was told nothing changed."""
         changes = ctx.services.override_changes
         if changes is None or ctx.services.supervisors is None:
             raise OverridesUnavailable("overrides cannot be changed here")
-        if change.state == "clear":
-            await ctx.services.offload(WRITE_TIMEOUT, changes.clear, change.schedule)
-            return f"{change.schedule}: clear"
-        await ctx.services.offload(WRITE_TIMEOUT, changes.set, change, now)
+        write = _Unless()
+        try:
+            if change.state == "clear":
+                await ctx.services.offload(WRITE_TIMEOUT, write, changes.clear, change.schedule)
+                return f"{change.schedule}: clear"
+            await ctx.services.offload(WRITE_TIMEOUT, write, changes.set, change, now)
+        except OffloadTimeout:
+            write.given_up = True
+            raise
         return f"{change.schedule}: {change.state} until {change.until.isoformat()}"
 
     async def _audit(self, ctx: CallContext, found: Findings, change: Override, now: datetime, detail: str) -> None:
@@ -218,6 +225,19 @@ class OverrideNode(Node):
         if action != "clear" and self.until_prompt:
             await ctx.channel.stream(ctx.render_text(self.until_prompt))
             await ctx.channel.command("SAY DATETIME", int(until.timestamp()), "", UNTIL_FORMAT, schedule.timezone)
+
+
+class _Unless:
+    """Runs a change in a database thread unless the step gave up waiting
+    for it first (``given_up``), as a busy pool may start it late."""
+
+    def __init__(self) -> None:
+        self.given_up = False
+
+    def __call__(self, work: Any, *args: Any) -> Any:
+        if self.given_up:
+            raise OverridesUnavailable("not changed: the step had stopped waiting for the database")
+        return work(*args)
 
 
 def _hours(keys: str) -> str | None:

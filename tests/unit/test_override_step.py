@@ -247,3 +247,33 @@ def test_a_change_whose_audit_entry_cannot_be_written_still_stands_and_says_so(t
     assert path(result)[0] == "change:set"
     assert "database is locked" in details(result, "change")["audit_error"]
     assert 'STREAM FILE "now-closed" ""' in commands(result)
+
+
+def test_a_change_that_waited_past_its_timeout_is_not_made_later(tmp_path: Path) -> None:
+    """The server's database threads may be busy: the step stops waiting
+    after its timeout and says ``error`` (nothing changed). The change,
+    still queued for a thread, must then not be made when a thread
+    finally takes it; this offload gives up first and runs the work late,
+    as a busy pool does."""
+    from agi.services import OffloadTimeout
+
+    late: list[Any] = []
+
+    async def busy_pool(timeout: float, work: Any, *args: Any) -> Any:
+        if getattr(work, "__name__", "") == "check_pin":
+            return work(*args)
+        late.append((work, args))
+        raise OffloadTimeout(f"no answer from the database within {timeout:g}s")
+
+    memory = MemoryOverrides([])
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=memory, override_changes=memory,
+                        supervisors=MemorySupervisors({BOSS: "4321"}), offload=busy_pool)
+    result = run(tmp_path, flow(), caller=BOSS, dtmf=["4321", "1", "2", "3"], services=services)
+    assert path(result)[0] == "change:error"
+    for work, args in late:  # a thread takes the queued change at last
+        try:
+            work(*args)
+        except Exception:
+            pass
+    assert memory.active("office_hours", AT) is None
