@@ -36,9 +36,14 @@ CHANNEL_FIELDS = ("number", "digits", "id")
 def channel_problem(template: str) -> str | None:
     """Why a ``--channel`` template cannot be used, or None."""
     try:
-        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(template)
+                  if name is not None]
     except ValueError as exc:
         return f"{template!r}: {exc}"
+    names = {name for name, _, _ in fields}
+    dressed = [name for name, spec, conversion in fields if spec or conversion]
+    if dressed:  # a format or a conversion: a traceback, or a channel padded to any width
+        return f"{template!r} gives {dressed[0]} a format or a conversion: write each field plain, {{{dressed[0]}}}"
     unknown = sorted(names - set(CHANNEL_FIELDS))
     if unknown:
         return f"{template!r} names {', '.join(unknown)}; it may name {', '.join('{' + f + '}' for f in CHANNEL_FIELDS)}"
@@ -122,7 +127,10 @@ def dial_callbacks(book: CallbackBook, lists: NumberLists | None, settings: Dial
                             f"(at most {settings.limit} at once): none written")
         return report
     retry_before = iso((now - settings.retry_after).timestamp()) or ""
-    busy = {r["number"] for r in book.requests(PENDING) if r["id"] in waiting}
+    # A number is busy while a call file of it waits in the spool, and for
+    # --retry-after after its last file, whichever of its requests that was.
+    busy = {r["number"] for r in book.requests(PENDING)
+            if r["id"] in waiting or (r.get("dialled_at") or "") > retry_before}
     for request in book.due(settings.max_attempts, retry_before, settings.queue):
         if report.written >= slots:
             break

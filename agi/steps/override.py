@@ -175,27 +175,47 @@ class OverrideNode(Node):
         until = now + timedelta(seconds=seconds)
         change = Override(schedule.name, action, until, ctx.render_text(self.reason), now, supervisor, "phone")
         try:
-            await self._store(ctx, change, now)
-        except (OverridesUnavailable, SupervisorsUnavailable, OffloadTimeout) as exc:
+            detail = await self._store(ctx, change, now)
+        except (OverridesUnavailable, OffloadTimeout) as exc:
             found.note(error=f"the override was not changed: {exc}")
             return ERROR
+        await self._audit(ctx, found, change, now, detail)
         after = state_at(schedule, now, None if action == "clear" else change)
         found.note(state=after.outcome, **({"until": until.isoformat()} if action != "clear" else {}))
         await self._tell(ctx, schedule, action, after.outcome, until)
         return CLEARED if action == "clear" else SET
 
-    async def _store(self, ctx: CallContext, change: Override, now: datetime) -> None:
-        changes, supervisors = ctx.services.override_changes, ctx.services.supervisors
-        if changes is None or supervisors is None:
+    async def _store(self, ctx: CallContext, change: Override, now: datetime) -> str:
+        """Make the change; what the audit log says of it. A change still
+        waiting for a database thread when the step stops waiting is
+        never made later: the supervisor was told nothing changed."""
+        changes = ctx.services.override_changes
+        if changes is None or ctx.services.supervisors is None:
             raise OverridesUnavailable("overrides cannot be changed here")
-        if change.state == "clear":
-            await ctx.services.offload(WRITE_TIMEOUT, changes.clear, change.schedule)
-            detail = f"{change.schedule}: clear"
-        else:
-            await ctx.services.offload(WRITE_TIMEOUT, changes.set, change, now)
-            detail = f"{change.schedule}: {change.state} until {change.until.isoformat()}"
-        await ctx.services.offload(WRITE_TIMEOUT, supervisors.audit, change.set_by, "override", "ok", now,
-                                   ctx.call.id, detail)
+        write = _Unless()
+        try:
+            if change.state == "clear":
+                await ctx.services.offload(WRITE_TIMEOUT, write, changes.clear, change.schedule)
+                return f"{change.schedule}: clear"
+            await ctx.services.offload(WRITE_TIMEOUT, write, changes.set, change, now)
+        except OffloadTimeout:
+            write.given_up = True
+            raise
+        return f"{change.schedule}: {change.state} until {change.until.isoformat()}"
+
+    async def _audit(self, ctx: CallContext, found: Findings, change: Override, now: datetime, detail: str) -> None:
+        """The change in the audit log. The change is made by then: an
+        audit entry that cannot be written does not undo it, it is noted
+        (``audit_error``) and logged."""
+        supervisors = ctx.services.supervisors
+        if supervisors is None:  # _store refused the change
+            return
+        try:
+            await ctx.services.offload(WRITE_TIMEOUT, supervisors.audit, change.set_by, "override", "ok", now,
+                                       ctx.call.id, detail)
+        except (SupervisorsUnavailable, OffloadTimeout) as exc:
+            ctx.log.warning("override by %s not audited (%s): %s", change.set_by, detail, exc)
+            found.note(audit_error=str(exc))
 
     async def _tell(self, ctx: CallContext, schedule: Schedule, action: str, state: str, until: datetime) -> None:
         """The new state: cleared (if so), open or closed, and until when."""
@@ -205,6 +225,19 @@ class OverrideNode(Node):
         if action != "clear" and self.until_prompt:
             await ctx.channel.stream(ctx.render_text(self.until_prompt))
             await ctx.channel.command("SAY DATETIME", int(until.timestamp()), "", UNTIL_FORMAT, schedule.timezone)
+
+
+class _Unless:
+    """Runs a change in a database thread unless the step gave up waiting
+    for it first (``given_up``), as a busy pool may start it late."""
+
+    def __init__(self) -> None:
+        self.given_up = False
+
+    def __call__(self, work: Any, *args: Any) -> Any:
+        if self.given_up:
+            raise OverridesUnavailable("not changed: the step had stopped waiting for the database")
+        return work(*args)
 
 
 def _hours(keys: str) -> str | None:

@@ -175,6 +175,24 @@ def test_an_unknown_schedule_is_a_usage_error(config: Path) -> None:
     assert result.exit_code == 2 and "no schedule named 'nope'" in result.output
 
 
+def test_a_number_is_not_called_again_before_retry_after_through_another_of_its_requests(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two keypad requests of one number: once the first call went
+    unanswered, the second request does not call the number 10 minutes
+    later; the number waits --retry-after like a single request."""
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    second = add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad")
+    called = []
+    for minutes in (0, 10, 31):
+        monkeypatch.setattr(callbacks_cli, "now", lambda m=minutes: NOW + timedelta(minutes=m))
+        for name in os.listdir(spool(config)):
+            (spool(config) / name).unlink()  # the call was not answered; Asterisk removed the file
+        assert dial(config).exit_code == 0
+        called.append(waiting(spool(config)))
+    assert called == [{first}, set(), {first}]
+    assert {r["id"]: r["attempts"] for r in rows(config)} == {first: 2, second: 0}
+
+
 def test_a_request_is_dialled_again_only_after_retry_after_and_up_to_max_attempts(
         config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
@@ -212,6 +230,20 @@ def test_a_channel_template_that_cannot_work_is_refused(config: Path, channel: s
     result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(spool(config)), "--channel", channel,
                                       "-c", str(config)])
     assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.parametrize("channel", ["PJSIP/{number:d}@trunk", "PJSIP/{number!x}@trunk", "PJSIP/{number!r}@trunk",
+                                     "PJSIP/{digits:>999999999}@trunk", "PJSIP/{number}@{id:q}"])
+def test_a_channel_template_with_a_conversion_or_format_is_refused_before_any_request(config: Path,
+                                                                                      channel: str) -> None:
+    """A field is written plain, ``{number}``: a format (``:d``, a width)
+    or a conversion (``!r``) once ended the run with a traceback, or
+    padded the channel to a gigabyte, at the first request."""
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(spool(config)), "--channel", channel,
+                                      "-c", str(config)])
+    assert result.exit_code == 2 and "write each field plain" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
 
 
 def test_options_go_into_the_call_file(config: Path) -> None:

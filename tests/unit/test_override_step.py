@@ -228,3 +228,52 @@ def test_an_unknown_schedule_is_a_flow_error(tmp_path: Path) -> None:
     (tmp_path / "flow.yaml").write_text(flow().replace("campaign_hours}", "nope}"))
     errors = [e.message for e in load_flows([tmp_path])[1]]
     assert errors == ["step 'change': override.schedules: unknown schedule 'nope'"]
+
+
+def test_a_change_whose_audit_entry_cannot_be_written_still_stands_and_says_so(tmp_path: Path) -> None:
+    """The override is stored before its audit entry: when only the audit
+    entry fails, the change was made, so the supervisor hears the new state
+    and the outcome is ``set``, with ``audit_error`` in the details; never
+    ``error`` (which says nothing changed)."""
+    class NoAudit(MemorySupervisors):
+        def audit(self, number: str, action: str, result: str, at: Any, call_id: str, detail: str = "") -> None:
+            if action == "override":
+                from agi.services import SupervisorsUnavailable
+                raise SupervisorsUnavailable("database is locked")
+            super().audit(number, action, result, at, call_id, detail)
+
+    result, services = call(tmp_path, ["4321", "1", "2", "3"], supervisors=NoAudit({BOSS: "4321"}))
+    assert services.overrides.active("office_hours", AT) is not None  # type: ignore[union-attr]
+    assert path(result)[0] == "change:set"
+    assert "database is locked" in details(result, "change")["audit_error"]
+    assert 'STREAM FILE "now-closed" ""' in commands(result)
+
+
+def test_a_change_that_waited_past_its_timeout_is_not_made_later(tmp_path: Path) -> None:
+    """The server's database threads may be busy: the step stops waiting
+    after its timeout and says ``error`` (nothing changed). The change,
+    still queued for a thread, must then not be made when a thread
+    finally takes it; this offload gives up first and runs the work late,
+    as a busy pool does."""
+    from agi.services import OffloadTimeout
+
+    late: list[Any] = []
+
+    async def busy_pool(timeout: float, work: Any, *args: Any) -> Any:
+        if getattr(work, "__name__", "") == "check_pin":
+            return work(*args)
+        late.append((work, args))
+        raise OffloadTimeout(f"no answer from the database within {timeout:g}s")
+
+    memory = MemoryOverrides([])
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=memory, override_changes=memory,
+                        supervisors=MemorySupervisors({BOSS: "4321"}), offload=busy_pool)
+    result = run(tmp_path, flow(), caller=BOSS, dtmf=["4321", "1", "2", "3"], services=services)
+    assert path(result)[0] == "change:error"
+    for work, args in late:  # a thread takes the queued change at last
+        try:
+            work(*args)
+        except Exception:
+            pass
+    assert memory.active("office_hours", AT) is None
