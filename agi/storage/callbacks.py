@@ -53,6 +53,26 @@ INSERT_MISSED_CALLBACK = (
     f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = CAST(:number AS TEXT) AND status = '{PENDING}') "
     "ON CONFLICT (request_key) DO NOTHING"
 )
+#: On PostgreSQL a statement sees what was committed when it began, so two
+#: writers (workers, nodes) inserting a missed call's request for one number
+#: at once could both find none pending. Each first takes this lock on the
+#: number, held until its transaction ends; the second then finds the first's.
+LOCK_NUMBER = "SELECT pg_advisory_xact_lock(hashtext(CAST(:number AS TEXT)))"
+
+
+def lock_missed_numbers(conn: Any, operations: Iterable[tuple[str, Any]]) -> None:
+    """In a transaction on PostgreSQL, lock the numbers of the missed calls'
+    requests among ``operations`` (name, row or parameters), in order, so
+    that two writers never wait on each other crosswise. SQLite has one
+    writer at a time: nothing to do."""
+    if isinstance(conn, sqlite3.Connection):
+        return
+    numbers = sorted({cap_row({"number": str(arg["number"])})["number"] for op, arg in operations
+                      if op == MISSED_OPERATION and isinstance(arg, Mapping) and arg.get("number") is not None})
+    for number in numbers:
+        conn.execute(LOCK_NUMBER, {"number": number})
+
+
 #: A caller who reached an agent: the number's pending requests are done
 #: (a second time changes nothing: none is pending).
 CLOSE_REACHED = (

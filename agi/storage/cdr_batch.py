@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from agi.db.caps import valid_text
 from agi.storage import connections
-from agi.storage.callbacks import WRITES, apply_write
+from agi.storage.callbacks import WRITES, apply_write, lock_missed_numbers
 from agi.storage.cdr_schema import CALL_TABLE, INSERT_CALL, INSERT_STEP, STEP_TABLE, call_values, insert_sql, \
     row_counts, step_values, update_call_sql
 
@@ -67,6 +67,7 @@ def apply_batch(conn: Any, batch: list[tuple[str, Any]], guarded: bool = False) 
     if steps:
         _insert_many(conn, STEP_TABLE, [step_values(*arg) for arg in steps],
                      lambda: [("insert_step", arg) for arg in steps], guarded)
+    lock_missed_numbers(conn, others)
     for op, arg in others:
         _apply(conn, op, arg, guarded)
 

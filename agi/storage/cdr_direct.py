@@ -22,7 +22,7 @@ import sqlite_utils
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
 from agi.storage import connections
-from agi.storage.callbacks import write_statement
+from agi.storage.callbacks import lock_missed_numbers, write_statement
 from agi.db.sqlite_files import WRITER_PRAGMAS, attribute_problem, give_back_space, is_disk_full
 from agi.db.caps import valid_text
 from agi.storage.cdr_schema import INSERT_CALL, INSERT_STEP, call_values, ensure_schema, step_values, update_call_sql
@@ -128,6 +128,7 @@ class DirectCdr:
         applied: list[Operation] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            lock_missed_numbers(conn, [(name, params) for name, _, params in self.pending])
             for operation in self.pending:
                 if _apply(conn, operation):
                     applied.append(operation)

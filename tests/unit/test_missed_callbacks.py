@@ -223,3 +223,32 @@ def test_a_request_arrived_when_its_calls_cdr_started_however_late_the_flow_bega
     [call] = cdr_sink.calls.values()
     [row] = callbacks.rows
     assert row["arrived_at"] == call["started_at"] == "2025-03-10T08:30:00.000Z"
+
+
+def test_two_writers_of_one_missed_number_at_once_leave_one_pending_request(postgres_url: Any) -> None:
+    """Two workers or nodes write missed calls of one number in transactions
+    that overlap: on PostgreSQL each statement sees what was committed when it
+    began, and both inserted a request. The second now waits for the first's
+    transaction and finds its request."""
+    import threading
+
+    from agi.db import postgres as pg
+    from agi.storage.cdr_batch import apply_batch
+    DirectCdr(postgres_url).open()  # the schema
+    first, second = (pg.Connection(pg.connect(postgres_url)) for _ in range(2))
+    first.execute("BEGIN")
+    apply_batch(first, [(MISSED_OPERATION, request("+34600111222", "2025-03-10T08:00:00.000Z"))])
+
+    def write_second() -> None:
+        second.execute("BEGIN")
+        apply_batch(second, [(MISSED_OPERATION, request("+34600111222", "2025-03-10T08:00:01.000Z"))])
+        second.execute("COMMIT")
+    other = threading.Thread(target=write_second)
+    other.start()
+    other.join(1)
+    first.execute("COMMIT")
+    other.join(10)
+    assert not other.is_alive()
+    first.close()
+    second.close()
+    assert stored(postgres_url) == [("+34600111222", "2025-03-10T08:00:00.000Z", "pending", None)]
