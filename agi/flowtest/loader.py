@@ -19,13 +19,16 @@ from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
 from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
-from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
+from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, EXPECT, INPUTS
 from agi.simulate import parse_dtmf
 from agi.steps.base import node_of
 from agi.vocabulary import CALL_COLUMNS, FLOW_END_STATUSES
+from agi.yamlschema import FLOW_NAME, obj
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
+_EXPECT_VALIDATOR = Draft202012Validator(obj(EXPECT))
+_FLOW_NAME_VALIDATOR = Draft202012Validator(FLOW_NAME)
 #: How a call can end in a test (``expect.status``).
 STATUSES = FLOW_END_STATUSES
 
@@ -102,6 +105,7 @@ class _CaseBuilder:
         name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
         prefix = f"case '{name}': "
         if not self.errors.schema(_CASE_VALIDATOR, raw, where, prefix):
+            self._check_names_of_invalid_case(raw, where, prefix)
             return None
         if name in self.names:
             self.errors.add(where + ["name"], f"{prefix}the name is also used by the case at line {self.names[name]}")
@@ -115,6 +119,17 @@ class _CaseBuilder:
         if flow_ok and flow is not None:
             self._check_expect(expect, flow_name, where + ["expect"], prefix)
         return Case(name, flow_name, self.file, raw.line, inputs, expect)
+
+    def _check_names_of_invalid_case(self, raw: MarkedMap, where: list[Any], prefix: str) -> None:
+        """A case the schema refused still has its flow, step names, columns
+        and status checked, so that every error of the file shows at once."""
+        expect, flow_name = raw.get("expect"), raw.get("flow", self.document["flow"])
+        if "flow" in raw and _FLOW_NAME_VALIDATOR.is_valid(flow_name) \
+                and not _check_flow_name(flow_name, self.flows, where + ["flow"], prefix, self.errors):
+            return
+        if isinstance(expect, MarkedMap) and _EXPECT_VALIDATOR.is_valid(expect) and flow_name in self.flows.flows:
+            items = tuple(Expectation(key, value, expect.key_lines[key]) for key, value in expect.items())
+            self._check_expect(items, flow_name, where + ["expect"], prefix)
 
     def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: tzinfo) -> Inputs:
         """The case's inputs over the file's defaults, each checked where it

@@ -324,6 +324,16 @@ def test_two_cases_with_one_name_are_an_error_at_the_second(flows: Path) -> None
     assert result.stderr.splitlines()[0] == f"{tests}:6: case 'same': the name is also used by the case at line 4"
 
 
+def test_a_case_with_an_unknown_key_still_has_its_step_names_checked(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("path: [answer:next, menu:1, sails:next]\n").replace("dtmf:", "dtfm:"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    case = "case 'caller who presses 1 reaches sales'"
+    assert result.stderr.splitlines()[0].startswith(f"{tests}:{line_of(tests, 'dtfm:')}: {case}: unknown key 'dtfm'")
+    assert result.stderr.splitlines()[1:] == [f"{tests}:{line_of(tests, 'path:')}: {case}: path: flow 'desk' has no step "
+                                              "'sails'", "2 errors in test files"]
+
+
 def test_errors_of_every_test_file_are_reported_and_no_case_runs(flows: Path) -> None:
     good = write_tests(flows, expect_block("status: completed\n"), "good.tests.yaml")
     bad_a = write_tests(flows, "version: 1\nflow: desk\ncases: []\n", "a.tests.yaml")
