@@ -60,7 +60,7 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: list[str
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at, found.timezone),
                             dtmf=dtmf, hangup_after=hangup_after,
                             queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
-                            services=simulation_services(config))
+                            max_line=config.server.max_command_line, services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:

@@ -54,7 +54,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     # Settings only: each case brings its own lists, overrides, callbacks and
     # webhooks, so no case reads the database or the network.
     base = Services(recordings=config.recordings, default_region=config.default_region)
-    results = run_cases(chosen, flows, base)
+    results = run_cases(chosen, flows, base, config.server.max_command_line)
     deselected = len(cases) - len(chosen)
     if fmt == "json":
         click.echo(json.dumps(_as_json(results, deselected), indent=2, default=str))

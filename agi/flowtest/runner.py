@@ -61,8 +61,9 @@ def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackR
     return services, callbacks, webhooks
 
 
-def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
-    """Simulate the case's call once and compare it with its expectations."""
+def run_case(case: Case, flows: FlowSet, base: Services, max_line: int | None = None) -> CaseResult:
+    """Simulate the case's call once and compare it with its expectations;
+    ``max_line`` is the server's longest command line (``max_command_line``)."""
     flow = flows.get(case.flow)
     if flow is None:
         return CaseResult(case, error=f"no flow named '{case.flow}'")
@@ -75,7 +76,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
                           queue_member=given.agent, args=given.args, on_call=given.on_call,
-                          spy_sessions=given.spy_sessions, services=services)
+                          spy_sessions=given.spy_sessions, max_line=max_line, services=services)
     except Exception as exc:
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
@@ -90,5 +91,6 @@ def observe(result: SimulationResult, callbacks: MemoryCallbackRequests, webhook
                     webhooks=webhooks.posts, callbacks_closed=callbacks.closed)
 
 
-def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services) -> list[CaseResult]:
-    return [run_case(case, flows, base) for case in cases]
+def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services,
+              max_line: int | None = None) -> list[CaseResult]:
+    return [run_case(case, flows, base, max_line) for case in cases]

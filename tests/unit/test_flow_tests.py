@@ -444,6 +444,33 @@ def test_without_paths_the_configured_flows_folder_is_searched(flows: Path, empt
     assert result.stdout.endswith("\n2 passed\n")
 
 
+LONG_NOTE_FLOW = """\
+version: 1
+name: note
+start: note
+steps:
+  note:
+    set: {variables: {NOTE: "{{ 'x' * LENGTH }}"}}
+    next: bye
+  bye:
+    hangup:
+"""
+
+
+@pytest.mark.parametrize("limit, length, outcome", [(256, 400, "error"), (8191, 3000, "next")])
+def test_cases_and_simulate_refuse_a_command_longer_than_the_servers_max_command_line(
+        flows: Path, empty_workdir: Path, limit: int, length: int, outcome: str) -> None:
+    (flows / "note.yaml").write_text(LONG_NOTE_FLOW.replace("LENGTH", str(length)))
+    write_tests(flows, f"version: 1\nflow: note\ncases:\n  - name: the note\n"
+                       f"    expect: {{path_includes: ['note:{outcome}']}}\n", "note.tests.yaml")
+    (empty_workdir / "config.yaml").write_text(f"flows: {flows}\nserver: {{max_command_line: {limit}}}\n")
+    result = agiflow("test")
+    assert result.exit_code == 0, result.output
+    simulated = agiflow("simulate", "note", "--caller", "600111222", "--format", "json")
+    assert simulated.exit_code == 0, simulated.output
+    assert [step["outcome"] for step in json.loads(simulated.stdout)["steps"]][0] == outcome
+
+
 def test_the_test_files_beside_the_flows_are_not_loaded_as_flows(flows: Path) -> None:
     write_tests(flows, TWO_CASES)
     loaded, errors = load_flows([flows])
