@@ -3,7 +3,7 @@ checks against the loaded flows -> frozen cases. Like flows, every error
 of every file is reported at once as ``file:line: message``."""
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -169,11 +169,14 @@ class _CaseBuilder:
         return value
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
-        """A time of the case (YAML may give a datetime already); without
-        an offset, in the flow's zone, read by ``moments``."""
+        """A time of the case (YAML may give a datetime, or a date: its
+        first instant); without an offset, in the flow's zone, read by
+        ``moments``."""
         try:
             if isinstance(value, datetime):
                 return moments.local(value, tz)
+            if isinstance(value, date):
+                return moments.parse(value.isoformat(), tz)
             if isinstance(value, str):
                 return moments.parse(value, tz)
         except (moments.SkippedTime, moments.OutOfRange) as exc:

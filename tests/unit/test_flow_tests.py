@@ -137,6 +137,14 @@ def test_a_time_without_offset_is_read_in_the_flows_timezone(flows: Path) -> Non
     assert agiflow("test", "--flows", str(flows), str(offset)).exit_code == 0
 
 
+@pytest.mark.parametrize("written", ["2025-03-10", '"2025-03-10"'])
+def test_a_date_alone_is_its_first_instant_in_the_flows_timezone_quoted_or_not(flows: Path, written: str) -> None:
+    tests = write_tests(flows, expect_block("cdr: {started_at: '2025-03-09T23:00:00.000Z'}\n")
+                        .replace("2025-03-10T09:30:00", written))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 0, result.output
+
+
 def test_numbers_booleans_and_nulls_match_what_the_call_recorded(flows: Path) -> None:
     tests = write_tests(flows, expect_block('cdr: {steps: "5", duration: 0, vip: null, error: null}\n'))
     result = agiflow("test", "--flows", str(flows), str(tests))
@@ -276,8 +284,8 @@ INVALID = [
      "allowed: caller_hangup, completed, error"),
     ("a time that is not one", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "next monday"),
      "at:", "case 'caller who presses 1 reaches sales': at: 'next monday' is not a date and time"),
-    ("a date without a time", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "2025-03-10"),
-     "at:", "case 'caller who presses 1 reaches sales': at: 2025-03-10 is not a date and time"),
+    ("a date out of range", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "9999-12-31"),
+     "at:", "case 'caller who presses 1 reaches sales': at: '9999-12-31' is out of range"),
     ("a list entry that is no number", expect_block("status: completed\n")
      .replace("    dtmf:", "    lists:\n      vip: [\"+34600111222\", call me]\n    dtmf:"), "vip:",
      "case 'caller who presses 1 reaches sales': lists.vip: 'call me' is not a phone number"),
