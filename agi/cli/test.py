@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 
 from agi.wording import counted
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, configured_flows, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
@@ -41,10 +41,10 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     found.
     """
     config = get_config(config_path)
-    flows = _load_flows(flows_path or str(config.flows))
-    files = find_case_files(paths or [str(config.flows)])
+    flows = _load_flows(flows_path or configured_flows(config))
+    files = find_case_files(paths or [configured_flows(config)])
     if not files:
-        _fail(f"{', '.join(paths or [str(config.flows)])}: no test files (*.tests.yaml) found")
+        _fail(f"{', '.join(paths or [configured_flows(config)])}: no test files (*.tests.yaml) found")
     cases, errors = load_case_files(files, flows, config.default_region)
     if errors:
         _fail(*map(str, errors), f"{counted(len(errors), 'error')} in test files")

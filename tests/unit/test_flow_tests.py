@@ -479,6 +479,17 @@ def test_cases_and_simulate_refuse_a_command_longer_than_the_servers_max_command
     assert [step["outcome"] for step in json.loads(simulated.stdout)["steps"]][0] == outcome
 
 
+def test_cases_of_the_configured_folder_are_named_from_the_working_folder_as_the_docs_show(
+        empty_workdir: Path) -> None:
+    (empty_workdir / "config.yaml").write_text("flows: flows\n")
+    (empty_workdir / "flows").mkdir()
+    (empty_workdir / "flows" / "desk.yaml").write_text(DESK_FLOW)
+    write_tests(empty_workdir / "flows", TWO_CASES)
+    result = agiflow("test", "-k", "tests/desk")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("flows/tests/desk.tests.yaml::"), result.stdout
+
+
 def test_the_test_files_beside_the_flows_are_not_loaded_as_flows(flows: Path) -> None:
     write_tests(flows, TWO_CASES)
     loaded, errors = load_flows([flows])
