@@ -15,6 +15,7 @@ from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
 from agi.flowtest.runner import CaseResult, run_cases, select
 from agi.services import Services
+from agi.services_from_config import simulation_settings
 
 #: Exit status when a test file or a flow is invalid, or nothing is to run.
 INVALID = 2
@@ -54,7 +55,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     # Settings only: each case brings its own lists, overrides, callbacks and
     # webhooks, so no case reads the database or the network.
     base = Services(recordings=config.recordings, default_region=config.default_region)
-    results = run_cases(chosen, flows, base, config.server.max_command_line)
+    results = run_cases(chosen, flows, base, simulation_settings(config))
     deselected = len(cases) - len(chosen)
     if fmt == "json":
         click.echo(json.dumps(_as_json(results, deselected), indent=2, default=str))

@@ -479,6 +479,20 @@ def test_cases_and_simulate_refuse_a_command_longer_than_the_servers_max_command
     assert [step["outcome"] for step in json.loads(simulated.stdout)["steps"]][0] == outcome
 
 
+def test_a_case_and_simulate_see_a_failed_call_sent_to_the_configured_fallback(
+        flows: Path, empty_workdir: Path) -> None:
+    (flows / "note.yaml").write_text(LONG_NOTE_FLOW.replace("LENGTH", "3000"))
+    write_tests(flows, "version: 1\nflow: note\ncases:\n  - name: the note\n    expect:\n      status: error\n"
+                       "      commands_include: ['SET CONTEXT \"operators\"', 'SET PRIORITY \"start\"']\n",
+                "note.tests.yaml")
+    (empty_workdir / "config.yaml").write_text(f"flows: {flows}\n"
+                                               "server: {fallback: {context: operators, priority: start}}\n")
+    result = agiflow("test")
+    assert result.exit_code == 0, result.output
+    simulated = agiflow("simulate", "note", "--caller", "600111222")
+    assert '>> SET CONTEXT "operators"' in simulated.stdout, simulated.output
+
+
 def test_cases_of_the_configured_folder_are_named_from_the_working_folder_as_the_docs_show(
         empty_workdir: Path) -> None:
     (empty_workdir / "config.yaml").write_text("flows: flows\n")
