@@ -20,7 +20,7 @@ from agi.loading.files import (MAX_FLOW_FILE_BYTES, TEST_FILE_SUFFIXES, FileTooL
                                 is_schedules_document, read_capped, read_versioned)
 from agi.loading.schedules_file import build_schedules
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
-from agi.loading.schema_check import describe, error_path
+from agi.loading.schema_check import each_problem
 from agi.loading.yamlio import MarkedMap, SourceError, line_of
 from agi.steps import REGISTRY
 from agi.steps.base import node_of
@@ -49,8 +49,8 @@ class _Errors:
     def schema(self, validator: Draft202012Validator, value: Any, path: list[Any], prefix: str) -> bool:
         found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
         for error in found:
-            where = path + list(error.absolute_path)
-            self.add(error_path(error, where), prefix + describe(error))
+            for where, message in each_problem(error, path + list(error.absolute_path)):
+                self.add(where, prefix + message)
         return not found
 
 
