@@ -30,6 +30,8 @@ from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
 from agi.zones import ZONE_ERRORS
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
+#: The flow file's keys as they must be, unknown top-level keys aside.
+_FLOW_SHAPE_VALIDATOR = Draft202012Validator({**FLOW_SCHEMA, "additionalProperties": True})
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
 _NODE_VALIDATORS = {name: Draft202012Validator(cls.schema) for name, cls in REGISTRY.items()}
 
@@ -75,7 +77,9 @@ def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedul
         errors.add([], "a flow file must be a mapping with version, name, start and steps")
         return None, errors.items
     if not errors.schema(_FLOW_VALIDATOR, document, [], ""):
-        return None, errors.items
+        if _FLOW_SHAPE_VALIDATOR.is_valid(document):  # only unknown top-level keys: the steps are checked too
+            _build_flow(document, file, errors, schedules, version)
+        return None, sorted(errors.items)
     flow = _build_flow(document, file, errors, schedules, version)
     return (flow if not errors.items else None), sorted(errors.items)
 

@@ -201,6 +201,13 @@ def test_every_unknown_key_is_reported_at_its_own_line_not_only_the_first(tmp_pa
         f"{path}:10: step 'sales': unknown key 'nxt'", f"{path}:11: step 'sales': unknown key 'desc'"]
 
 
+def test_an_unknown_top_level_key_does_not_hide_the_errors_of_the_steps(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("version: 1\n", "version: 1\nowner: ana\n")
+                 .replace("    next: bye\n  support", "    nxt: bye\n  support"))
+    assert [e.split("; allowed")[0] for e in errors_of(path)] == [
+        f"{path}:2: unknown key 'owner'", f"{path}:11: step 'sales': unknown key 'nxt'"]
+
+
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
     [error] = errors_of(path)
