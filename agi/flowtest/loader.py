@@ -28,6 +28,10 @@ from agi.yamlschema import FLOW_NAME, obj
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
 _EXPECT_VALIDATOR = Draft202012Validator(obj(EXPECT))
+_DEFAULTS_VALIDATOR = Draft202012Validator(obj(INPUTS))
+#: version, flow and cases as they must be, whatever else is wrong at the top.
+_CASES_VALIDATOR = Draft202012Validator({**CASE_FILE_SCHEMA, "additionalProperties": True, "properties": {
+    key: value for key, value in CASE_FILE_SCHEMA["properties"].items() if key in ("version", "flow", "cases")}})
 _FLOW_NAME_VALIDATOR = Draft202012Validator(FLOW_NAME)
 #: How a call can end in a test (``expect.status``).
 STATUSES = FLOW_END_STATUSES
@@ -72,11 +76,20 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
         errors.add([], "a test file must be a mapping with version, flow and cases")
         return [], errors.items
     if not errors.schema(_FILE_VALIDATOR, document, [], ""):
+        if _CASES_VALIDATOR.is_valid(document):  # an error at the top hides none of the cases'
+            _check_cases(file, document, flows, region, errors)
         return [], sorted(errors.items)
-    _check_flow_name(document["flow"], flows, ["flow"], "", errors)
-    builder = _CaseBuilder(file, document, flows, region, errors)
-    cases = [case for index in range(len(document["cases"])) if (case := builder.build(index)) is not None]
+    cases = _check_cases(file, document, flows, region, errors)
     return (cases, []) if not errors.items else ([], sorted(errors.items))
+
+
+def _check_cases(file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> list[Case]:
+    """The file's cases, each checked; ``defaults`` only when they are valid."""
+    _check_flow_name(document["flow"], flows, ["flow"], "", errors)
+    defaults = document.get("defaults") or {}
+    builder = _CaseBuilder(file, document, flows, region, errors,
+                           defaults if _DEFAULTS_VALIDATOR.is_valid(defaults) else {})
+    return [case for index in range(len(document["cases"])) if (case := builder.build(index)) is not None]
 
 
 def _check_flow_name(name: str, flows: FlowSet, path: list[Any], prefix: str, errors: _Errors) -> bool:
@@ -90,13 +103,14 @@ def _check_flow_name(name: str, flows: FlowSet, path: list[Any], prefix: str, er
 class _CaseBuilder:
     """Builds the cases of one file, adding every problem to ``errors``."""
 
-    def __init__(self, file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> None:
+    def __init__(self, file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors,
+                 defaults: Mapping[str, Any]) -> None:
         self.file = file
         self.document = document
         self.flows = flows
         self.region = region
         self.errors = errors
-        self.defaults: Mapping[str, Any] = document.get("defaults") or {}
+        self.defaults = defaults
         self.names: dict[str, int] = {}
 
     def build(self, index: int) -> Case | None:

@@ -342,6 +342,17 @@ def test_a_case_with_an_unknown_key_still_has_its_step_names_checked(flows: Path
                                               "'sails'", "2 errors in test files"]
 
 
+def test_an_error_in_defaults_does_not_hide_the_errors_of_the_cases(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("path: [answer:next, menu:1, sails:next]\n")
+                        .replace("cases:\n", "defaults: {dtfm: ['1']}\ncases:\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    assert [line.split("; allowed")[0] for line in result.stderr.splitlines()] == [
+        f"{tests}:3: defaults: unknown key 'dtfm'",
+        f"{tests}:{line_of(tests, 'path:')}: case 'caller who presses 1 reaches sales': path: flow 'desk' has no step "
+        "'sails'", "2 errors in test files"]
+
+
 def test_errors_of_every_test_file_are_reported_and_no_case_runs(flows: Path) -> None:
     good = write_tests(flows, expect_block("status: completed\n"), "good.tests.yaml")
     bad_a = write_tests(flows, "version: 1\nflow: desk\ncases: []\n", "a.tests.yaml")
