@@ -866,6 +866,25 @@ def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp
     assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"
 
 
+def test_reaching_an_agent_closes_only_a_pending_callback_request(tmp_path: Path) -> None:
+    (tmp_path / "flows" / "tests").mkdir(parents=True)
+    (tmp_path / "flows" / "agent.yaml").write_text(
+        "version: 1\nname: agent\nstart: agent\nsteps:\n  agent:\n    dial: {destination: PJSIP/201, timeout: 15}\n")
+    tests = write_tests(tmp_path / "flows", """\
+        version: 1
+        flow: agent
+        defaults: {caller: "600111222"}
+        cases:
+          - name: a caller with a pending request has it closed
+            pending_callbacks: ["+34600111222"]
+            expect: {callbacks_closed: ["+34600111222"]}
+          - name: a caller without one closes none
+            expect: {callbacks_closed: []}
+        """, "agent.tests.yaml")
+    result = agiflow("test", "--flows", str(tmp_path / "flows"), str(tests))
+    assert result.exit_code == 0, result.output
+
+
 def test_a_test_file_that_is_a_broken_link_is_reported_not_left_out(tmp_path: Path) -> None:
     """Once left out without a word: its cases were not run and the run passed."""
     from agi.engine.model import FlowSet
