@@ -27,7 +27,8 @@ from agi.yamlschema import FLOW_NAME, obj
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
-_EXPECT_VALIDATOR = Draft202012Validator(obj(EXPECT))
+#: Each expectation on its own: a wrong one hides none of the others.
+_EXPECT_VALIDATORS = {key: Draft202012Validator(schema) for key, schema in EXPECT.items()}
 _DEFAULTS_VALIDATOR = Draft202012Validator(obj(INPUTS))
 #: version, flow and cases as they must be, whatever else is wrong at the top.
 _CASES_VALIDATOR = Draft202012Validator({**CASE_FILE_SCHEMA, "additionalProperties": True, "properties": {
@@ -141,8 +142,9 @@ class _CaseBuilder:
         if "flow" in raw and _FLOW_NAME_VALIDATOR.is_valid(flow_name) \
                 and not _check_flow_name(flow_name, self.flows, where + ["flow"], prefix, self.errors):
             return
-        if isinstance(expect, MarkedMap) and _EXPECT_VALIDATOR.is_valid(expect) and flow_name in self.flows.flows:
-            items = tuple(Expectation(key, value, expect.key_lines[key]) for key, value in expect.items())
+        if isinstance(expect, MarkedMap) and flow_name in self.flows.flows:
+            items = tuple(Expectation(key, value, expect.key_lines[key]) for key, value in expect.items()
+                          if key in _EXPECT_VALIDATORS and _EXPECT_VALIDATORS[key].is_valid(value))
             self._check_expect(items, flow_name, where + ["expect"], prefix)
 
     def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: tzinfo) -> Inputs:

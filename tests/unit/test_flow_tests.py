@@ -342,6 +342,16 @@ def test_a_case_with_an_unknown_key_still_has_its_step_names_checked(flows: Path
                                               "'sails'", "2 errors in test files"]
 
 
+def test_an_unknown_expectation_does_not_hide_a_misspelt_step_in_the_others(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("pth: [answer:next]\nvisits: [sails]\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    case = "case 'caller who presses 1 reaches sales'"
+    assert [line.split("; allowed")[0] for line in result.stderr.splitlines()] == [
+        f"{tests}:{line_of(tests, 'pth:')}: {case}: expect: unknown key 'pth'",
+        f"{tests}:{line_of(tests, 'visits:')}: {case}: visits: flow 'desk' has no step 'sails'", "2 errors in test files"]
+
+
 def test_an_error_in_defaults_does_not_hide_the_errors_of_the_cases(flows: Path) -> None:
     tests = write_tests(flows, expect_block("path: [answer:next, menu:1, sails:next]\n")
                         .replace("cases:\n", "defaults: {dtfm: ['1']}\ncases:\n"))
