@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agi.db.location import Database, PostgresUrl, database_files, parse_database
-from agi.loading.schema_check import conforms, describe, error_path
+from agi.loading.schema_check import conforms, describe, each_problem
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, line_of, load_yaml
 from agi.protocol.wire import SAFE_COMMAND_LINE
@@ -211,8 +211,9 @@ def _schema_errors(file: str, document: MarkedMap) -> list[SourceError]:
     if conforms(SCHEMA, document):
         return []
     from jsonschema import Draft202012Validator
-    return [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), _describe(e))
-            for e in Draft202012Validator(SCHEMA).iter_errors(document)]
+    return [SourceError(file, line_of(document, where), message)
+            for e in Draft202012Validator(SCHEMA).iter_errors(document)
+            for where, message in each_problem(e, list(e.absolute_path), _describe)]
 
 
 def _known_region(region: str) -> bool:

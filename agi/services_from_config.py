@@ -15,6 +15,7 @@ from agi.storage.stores import number_lists
 from agi.metered import MeteredLists, MeteredWebhooks
 from agi.metrics import NO_METRICS, Metrics
 from agi.services import Services, Webhooks
+from agi.session import SessionSettings
 from agi.webhooks import DryRunWebhooks
 
 #: Connections the server's PostgreSQL lookups may use at once
@@ -46,6 +47,13 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
         if webhooks is not None:
             services.webhooks = MeteredWebhooks(webhooks, metrics)
     return services
+
+
+def simulation_settings(config: Config) -> SessionSettings:
+    """What ``agiflow simulate`` and ``agiflow test`` take from the server's
+    settings, so that a call goes as it would on the server: the longest
+    command line sent, and the fallback a failed call is sent to."""
+    return SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback)
 
 
 def simulation_services(config: Config) -> Services:

@@ -53,7 +53,7 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
              app_results: Mapping[str, int] | None = None,
              queue_member: tuple[str, str] | None = DEFAULT_QUEUE_MEMBER, args: Sequence[str] = (),
              on_call: Sequence[str] = (), spy_sessions: Sequence[tuple[float, str]] = (),
-             max_line: int | None = None, services: Services | None = None) -> SimulationResult:
+             settings: SessionSettings | None = None, services: Services | None = None) -> SimulationResult:
     """Run ``flow`` once as Asterisk would: every prompt exists, the caller
     keys ``dtmf`` entry by entry and hangs up after ``hangup_after``
     answered commands. Queue / Dial / VoiceMail end as the statuses say
@@ -61,7 +61,8 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
     ``queue_member`` (name, interface) answers every answered Queue;
     ``args`` are the AGI() arguments after the URL; ``on_call`` the
     interfaces on a call elsewhere and ``spy_sessions`` how ChanSpy runs end
-    (see ``CallerScript``)."""
+    (see ``CallerScript``). ``settings`` are the server's (the longest
+    command line, the fallback); the defaults without them."""
     moment = (at or datetime.now(timezone.utc)).timestamp()
     script = CallerScript(dtmf=list(dtmf), hangup_during=None if hangup_after is None else hangup_after + 1,
                           queue_statuses=queue_statuses, dial_statuses=dial_statuses,
@@ -75,11 +76,11 @@ def simulate(flow: Flow, flows: FlowSet, *, caller: str, called: str = "", at: d
     transport = SimTransport(asterisk)
     cdr = MemoryCdr()
     seen = tuple(len(items) for items in _collected(services))
-    settings = SessionSettings() if max_line is None else SessionSettings(max_line=max_line)
     def clock() -> float:  # Queue and Dial move the simulated time on
         return moment + asterisk.elapsed
 
-    run_sync(run_session(transport.environment(), transport, flows, cdr, settings, clock, services))
+    run_sync(run_session(transport.environment(), transport, flows, cdr, settings or SessionSettings(), clock,
+                         services))
     [call] = cdr.calls.values()
     return SimulationResult(call, cdr.steps, transport.exchanges, dict(asterisk.variables),
                             asterisk.continue_at, *_left_behind(services, seen))

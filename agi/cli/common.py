@@ -77,6 +77,16 @@ config_option = click.option(
 )
 
 
+def configured_flows(config: Config) -> str:
+    """The configured flows folder as files under it are named in messages
+    and test ids: from the working folder when it is inside it
+    (``flows/support.yaml``), else in full."""
+    try:
+        return str(config.flows.relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(config.flows)
+
+
 def get_config(config_path: str | None, text: bytes | None = None) -> Config:
     """Load the config (``text``: its contents, read earlier) or exit 2
     with every error as file:line: message."""

@@ -10,7 +10,7 @@ import click
 from agi.cli.common import config_option, find_flow, get_database
 from agi.cli.database import Need
 from agi.hours import moments
-from agi.services_from_config import simulation_services
+from agi.services_from_config import simulation_services, simulation_settings
 from agi.sim.script import DtmfEntry
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
@@ -60,7 +60,7 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: list[str
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at, found.timezone),
                             dtmf=dtmf, hangup_after=hangup_after,
                             queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
-                            services=simulation_services(config))
+                            settings=simulation_settings(config), services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
     else:

@@ -9,12 +9,13 @@ from typing import NoReturn
 import click
 
 from agi.wording import counted
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, configured_flows, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
 from agi.flowtest.runner import CaseResult, run_cases, select
 from agi.services import Services
+from agi.services_from_config import simulation_settings
 
 #: Exit status when a test file or a flow is invalid, or nothing is to run.
 INVALID = 2
@@ -41,10 +42,10 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     found.
     """
     config = get_config(config_path)
-    flows = _load_flows(flows_path or str(config.flows))
-    files = find_case_files(paths or [str(config.flows)])
+    flows = _load_flows(flows_path or configured_flows(config))
+    files = find_case_files(paths or [configured_flows(config)])
     if not files:
-        _fail(f"{', '.join(paths or [str(config.flows)])}: no test files (*.tests.yaml) found")
+        _fail(f"{', '.join(paths or [configured_flows(config)])}: no test files (*.tests.yaml) found")
     cases, errors = load_case_files(files, flows, config.default_region)
     if errors:
         _fail(*map(str, errors), f"{counted(len(errors), 'error')} in test files")
@@ -54,7 +55,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     # Settings only: each case brings its own lists, overrides, callbacks and
     # webhooks, so no case reads the database or the network.
     base = Services(recordings=config.recordings, default_region=config.default_region)
-    results = run_cases(chosen, flows, base)
+    results = run_cases(chosen, flows, base, simulation_settings(config))
     deselected = len(cases) - len(chosen)
     if fmt == "json":
         click.echo(json.dumps(_as_json(results, deselected), indent=2, default=str))

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import click
 
-from agi.cli.common import config_option, get_config
+from agi.cli.common import config_option, configured_flows, get_config
 from agi.config import Config
 from agi.loading.loader import load_flows
 from agi.loading.template_check import params_warnings
@@ -27,7 +27,7 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     gives no default, are warnings: printed, exit status still 0.
     """
     config = get_config(config_path)
-    targets = list(paths) or [str(config.flows)]
+    targets = list(paths) or [configured_flows(config)]
     flows, errors = load_flows(targets)
     for error in errors:
         click.echo(str(error))

@@ -3,7 +3,7 @@ checks against the loaded flows -> frozen cases. Like flows, every error
 of every file is reported at once as ``file:line: message``."""
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -19,13 +19,21 @@ from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
 from agi.lists.numbers import normaliser
 from agi.flowtest.model import Case, Expectation, Inputs
-from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, INPUTS
+from agi.flowtest.schema import CASE_FILE_SCHEMA, CASE_SCHEMA, EXPECT, INPUTS
 from agi.simulate import parse_dtmf
 from agi.steps.base import node_of
 from agi.vocabulary import CALL_COLUMNS, FLOW_END_STATUSES
+from agi.yamlschema import FLOW_NAME, obj
 
 _FILE_VALIDATOR = Draft202012Validator(CASE_FILE_SCHEMA)
 _CASE_VALIDATOR = Draft202012Validator(CASE_SCHEMA)
+#: Each expectation on its own: a wrong one hides none of the others.
+_EXPECT_VALIDATORS = {key: Draft202012Validator(schema) for key, schema in EXPECT.items()}
+_DEFAULTS_VALIDATOR = Draft202012Validator(obj(INPUTS))
+#: version, flow and cases as they must be, whatever else is wrong at the top.
+_CASES_VALIDATOR = Draft202012Validator({**CASE_FILE_SCHEMA, "additionalProperties": True, "properties": {
+    key: value for key, value in CASE_FILE_SCHEMA["properties"].items() if key in ("version", "flow", "cases")}})
+_FLOW_NAME_VALIDATOR = Draft202012Validator(FLOW_NAME)
 #: How a call can end in a test (``expect.status``).
 STATUSES = FLOW_END_STATUSES
 
@@ -69,11 +77,20 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
         errors.add([], "a test file must be a mapping with version, flow and cases")
         return [], errors.items
     if not errors.schema(_FILE_VALIDATOR, document, [], ""):
+        if _CASES_VALIDATOR.is_valid(document):  # an error at the top hides none of the cases'
+            _check_cases(file, document, flows, region, errors)
         return [], sorted(errors.items)
-    _check_flow_name(document["flow"], flows, ["flow"], "", errors)
-    builder = _CaseBuilder(file, document, flows, region, errors)
-    cases = [case for index in range(len(document["cases"])) if (case := builder.build(index)) is not None]
+    cases = _check_cases(file, document, flows, region, errors)
     return (cases, []) if not errors.items else ([], sorted(errors.items))
+
+
+def _check_cases(file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> list[Case]:
+    """The file's cases, each checked; ``defaults`` only when they are valid."""
+    _check_flow_name(document["flow"], flows, ["flow"], "", errors)
+    defaults = document.get("defaults") or {}
+    builder = _CaseBuilder(file, document, flows, region, errors,
+                           defaults if _DEFAULTS_VALIDATOR.is_valid(defaults) else {})
+    return [case for index in range(len(document["cases"])) if (case := builder.build(index)) is not None]
 
 
 def _check_flow_name(name: str, flows: FlowSet, path: list[Any], prefix: str, errors: _Errors) -> bool:
@@ -87,13 +104,14 @@ def _check_flow_name(name: str, flows: FlowSet, path: list[Any], prefix: str, er
 class _CaseBuilder:
     """Builds the cases of one file, adding every problem to ``errors``."""
 
-    def __init__(self, file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> None:
+    def __init__(self, file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors,
+                 defaults: Mapping[str, Any]) -> None:
         self.file = file
         self.document = document
         self.flows = flows
         self.region = region
         self.errors = errors
-        self.defaults: Mapping[str, Any] = document.get("defaults") or {}
+        self.defaults = defaults
         self.names: dict[str, int] = {}
 
     def build(self, index: int) -> Case | None:
@@ -102,6 +120,7 @@ class _CaseBuilder:
         name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
         prefix = f"case '{name}': "
         if not self.errors.schema(_CASE_VALIDATOR, raw, where, prefix):
+            self._check_names_of_invalid_case(raw, where, prefix)
             return None
         if name in self.names:
             self.errors.add(where + ["name"], f"{prefix}the name is also used by the case at line {self.names[name]}")
@@ -115,6 +134,18 @@ class _CaseBuilder:
         if flow_ok and flow is not None:
             self._check_expect(expect, flow_name, where + ["expect"], prefix)
         return Case(name, flow_name, self.file, raw.line, inputs, expect)
+
+    def _check_names_of_invalid_case(self, raw: MarkedMap, where: list[Any], prefix: str) -> None:
+        """A case the schema refused still has its flow, step names, columns
+        and status checked, so that every error of the file shows at once."""
+        expect, flow_name = raw.get("expect"), raw.get("flow", self.document["flow"])
+        if "flow" in raw and _FLOW_NAME_VALIDATOR.is_valid(flow_name) \
+                and not _check_flow_name(flow_name, self.flows, where + ["flow"], prefix, self.errors):
+            return
+        if isinstance(expect, MarkedMap) and flow_name in self.flows.flows:
+            items = tuple(Expectation(key, value, expect.key_lines[key]) for key, value in expect.items()
+                          if key in _EXPECT_VALIDATORS and _EXPECT_VALIDATORS[key].is_valid(value))
+            self._check_expect(items, flow_name, where + ["expect"], prefix)
 
     def _inputs(self, raw: MarkedMap, where: list[Any], prefix: str, tz: tzinfo) -> Inputs:
         """The case's inputs over the file's defaults, each checked where it
@@ -154,11 +185,14 @@ class _CaseBuilder:
         return value
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
-        """A time of the case (YAML may give a datetime already); without
-        an offset, in the flow's zone, read by ``moments``."""
+        """A time of the case (YAML may give a datetime, or a date: its
+        first instant); without an offset, in the flow's zone, read by
+        ``moments``."""
         try:
             if isinstance(value, datetime):
                 return moments.local(value, tz)
+            if isinstance(value, date):
+                return moments.parse(value.isoformat(), tz)
             if isinstance(value, str):
                 return moments.parse(value, tz)
         except (moments.SkippedTime, moments.OutOfRange) as exc:

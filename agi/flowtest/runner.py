@@ -13,6 +13,7 @@ from agi.flowtest.memory import (CaseWebhooks, MemoryHistory, MemoryLists, Memor
                                  fixed_chance)
 from agi.flowtest.model import Case, Mismatch
 from agi.services import Services
+from agi.session import SessionSettings
 from agi.simulate import SimulationResult, simulate
 
 
@@ -61,8 +62,9 @@ def case_services(case: Case, base: Services) -> tuple[Services, MemoryCallbackR
     return services, callbacks, webhooks
 
 
-def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
-    """Simulate the case's call once and compare it with its expectations."""
+def run_case(case: Case, flows: FlowSet, base: Services, settings: SessionSettings | None = None) -> CaseResult:
+    """Simulate the case's call once and compare it with its expectations;
+    ``settings`` are the server's (the longest command line, the fallback)."""
     flow = flows.get(case.flow)
     if flow is None:
         return CaseResult(case, error=f"no flow named '{case.flow}'")
@@ -75,7 +77,7 @@ def run_case(case: Case, flows: FlowSet, base: Services) -> CaseResult:
                           vm_statuses=given.vm_statuses, queue_wait=given.queue_wait,
                           talk_time=given.talk_time, app_results=given.app_results,
                           queue_member=given.agent, args=given.args, on_call=given.on_call,
-                          spy_sessions=given.spy_sessions, services=services)
+                          spy_sessions=given.spy_sessions, settings=settings, services=services)
     except Exception as exc:
         return CaseResult(case, error=f"the simulation failed: {exc!r}")
     seen = observe(result, callbacks, webhooks)
@@ -90,5 +92,6 @@ def observe(result: SimulationResult, callbacks: MemoryCallbackRequests, webhook
                     webhooks=webhooks.posts, callbacks_closed=callbacks.closed)
 
 
-def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services) -> list[CaseResult]:
-    return [run_case(case, flows, base) for case in cases]
+def run_cases(cases: Iterable[Case], flows: FlowSet, base: Services,
+              settings: SessionSettings | None = None) -> list[CaseResult]:
+    return [run_case(case, flows, base, settings) for case in cases]

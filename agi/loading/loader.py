@@ -20,7 +20,7 @@ from agi.loading.files import (MAX_FLOW_FILE_BYTES, TEST_FILE_SUFFIXES, FileTooL
                                 is_schedules_document, read_capped, read_versioned)
 from agi.loading.schedules_file import build_schedules
 from agi.loading.schema import COMMON_STEP_SCHEMA, FLOW_SCHEMA
-from agi.loading.schema_check import describe, error_path
+from agi.loading.schema_check import each_problem
 from agi.loading.yamlio import MarkedMap, SourceError, line_of
 from agi.steps import REGISTRY
 from agi.steps.base import node_of
@@ -30,6 +30,8 @@ from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
 from agi.zones import ZONE_ERRORS
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
+#: The flow file's keys as they must be, unknown top-level keys aside.
+_FLOW_SHAPE_VALIDATOR = Draft202012Validator({**FLOW_SCHEMA, "additionalProperties": True})
 _COMMON_VALIDATOR = Draft202012Validator(obj(COMMON_STEP_SCHEMA))
 _NODE_VALIDATORS = {name: Draft202012Validator(cls.schema) for name, cls in REGISTRY.items()}
 
@@ -49,8 +51,8 @@ class _Errors:
     def schema(self, validator: Draft202012Validator, value: Any, path: list[Any], prefix: str) -> bool:
         found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
         for error in found:
-            where = path + list(error.absolute_path)
-            self.add(error_path(error, where), prefix + describe(error))
+            for where, message in each_problem(error, path + list(error.absolute_path)):
+                self.add(where, prefix + message)
         return not found
 
 
@@ -75,7 +77,9 @@ def flow_from_document(document: Any, file: str, schedules: Mapping[str, Schedul
         errors.add([], "a flow file must be a mapping with version, name, start and steps")
         return None, errors.items
     if not errors.schema(_FLOW_VALIDATOR, document, [], ""):
-        return None, errors.items
+        if _FLOW_SHAPE_VALIDATOR.is_valid(document):  # only unknown top-level keys: the steps are checked too
+            _build_flow(document, file, errors, schedules, version)
+        return None, sorted(errors.items)
     flow = _build_flow(document, file, errors, schedules, version)
     return (flow if not errors.items else None), sorted(errors.items)
 

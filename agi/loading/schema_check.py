@@ -111,9 +111,7 @@ _KEYWORDS: dict[str, Callable[[Any, Any, dict[str, Any]], bool]] = {
 
 def describe(error: ValidationError) -> str:
     """A schema error in words a flow author understands."""
-    location = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
-    location = location.replace(".[", "[")
-    at = f"{location}: " if location else ""
+    at = _at(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
@@ -129,6 +127,28 @@ def describe(error: ValidationError) -> str:
         best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
         return describe(best)
     return f"{at}{error.message}"
+
+
+def _at(error: ValidationError) -> str:
+    """``steps.menu.on: `` for an error there; empty at the top."""
+    location = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
+    location = location.replace(".[", "[")
+    return f"{location}: " if location else ""
+
+
+def each_problem(error: ValidationError, path: list[Any],
+                 words: Callable[[ValidationError], str] = describe) -> list[tuple[list[Any], str]]:
+    """(where, message) of every problem of a schema error: an unknown-key
+    error names each unknown key at its own line (jsonschema gives one error
+    for all of them), in the order written; any other error is itself, in
+    ``words``."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extras = [key for key in error.instance if key not in allowed]
+        if len(extras) > 1:
+            listed = ", ".join(sorted(allowed))
+            return [(path + [key], f"{_at(error)}unknown key '{key}'; allowed: {listed}") for key in extras]
+    return [(error_path(error, path), words(error))]
 
 
 def error_path(error: ValidationError, path: list[Any]) -> list[Any]:

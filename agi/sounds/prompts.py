@@ -9,7 +9,7 @@ from typing import Iterable
 from jsonschema import Draft202012Validator
 
 from agi.loading.loader import prompt_texts
-from agi.loading.schema_check import describe, error_path
+from agi.loading.schema_check import each_problem
 from agi.engine.model import FlowSet, PromptText
 from agi.loading.schema import PROMPTS_SCHEMA
 from agi.loading.files import FileTooLarge, NotUtf8, read_capped_text
@@ -47,8 +47,8 @@ def load_prompt_file(path: Path) -> tuple[list[SourcedPrompt], list[SourceError]
         return [], [SourceError(file, 1, f"cannot read prompts: {exc}")]
     except DocumentError as exc:
         return [], [SourceError(file, exc.line, exc.message)]
-    errors = [SourceError(file, line_of(document, error_path(e, list(e.absolute_path))), describe(e))
-              for e in _VALIDATOR.iter_errors(document)]
+    errors = [SourceError(file, line_of(document, where), message)
+              for e in _VALIDATOR.iter_errors(document) for where, message in each_problem(e, list(e.absolute_path))]
     if errors:
         return [], sorted(errors)
     return [SourcedPrompt(p, file) for p in prompt_texts(document, [], document)], []

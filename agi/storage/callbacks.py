@@ -207,8 +207,11 @@ class MemoryCallbackRequests:
             self.request(row)
 
     def reached(self, number: str, call_id: str, at: str) -> None:
-        self.closed.append(number)
-        self.pending.discard(number)
+        """Closes the number's pending requests, as CLOSE_REACHED does: a
+        number without one closes nothing."""
+        if number in self.pending:
+            self.closed.append(number)
+            self.pending.discard(number)
 
 
 # -- what agiflow callbacks reads and changes ---------------------------------

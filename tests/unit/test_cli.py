@@ -124,6 +124,17 @@ def test_validate_without_paths_checks_the_configured_folder(empty_workdir: Path
     assert result.stdout.startswith(f"ok: {len(SHIPPED)} flows valid")
 
 
+def test_validate_names_the_files_of_the_configured_folder_from_the_working_folder_as_the_docs_show(
+        empty_workdir: Path) -> None:
+    (empty_workdir / "config.yaml").write_text("flows: flows\n")
+    (empty_workdir / "flows").mkdir()
+    (empty_workdir / "flows" / "a.yaml").write_text("version: 1\nname: a\nstart: x\nsteps:\n  x:\n    hangup:\n"
+                                                  "    nxt: x\n")
+    result = agiflow("validate")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("flows/a.yaml:7: step 'x': unknown key 'nxt'"), result.stdout
+
+
 def test_validate_a_missing_path_is_an_error(tmp_path: Path) -> None:
     result = agiflow("validate", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 1

@@ -70,6 +70,13 @@ def test_bad_metrics_and_log_format_values_are_refused(tmp_path: Path, text: str
     assert words in str(caught.value)
 
 
+def test_every_unknown_key_of_the_config_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "log_level: INFO\nflow: x\nsound: y\n"))
+    assert [(e.line, e.message.split(";")[0]) for e in caught.value.errors] == [
+        (2, "unknown key 'flow'"), (3, "unknown key 'sound'")]
+
+
 @pytest.mark.parametrize("interval", ["1.0e-9", "0.01", "-1", "false"])
 def test_a_watch_interval_that_would_only_burn_cpu_is_refused_with_its_line(tmp_path: Path, interval: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -137,6 +137,14 @@ def test_a_time_without_offset_is_read_in_the_flows_timezone(flows: Path) -> Non
     assert agiflow("test", "--flows", str(flows), str(offset)).exit_code == 0
 
 
+@pytest.mark.parametrize("written", ["2025-03-10", '"2025-03-10"'])
+def test_a_date_alone_is_its_first_instant_in_the_flows_timezone_quoted_or_not(flows: Path, written: str) -> None:
+    tests = write_tests(flows, expect_block("cdr: {started_at: '2025-03-09T23:00:00.000Z'}\n")
+                        .replace("2025-03-10T09:30:00", written))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 0, result.output
+
+
 def test_numbers_booleans_and_nulls_match_what_the_call_recorded(flows: Path) -> None:
     tests = write_tests(flows, expect_block('cdr: {steps: "5", duration: 0, vip: null, error: null}\n'))
     result = agiflow("test", "--flows", str(flows), str(tests))
@@ -276,8 +284,8 @@ INVALID = [
      "allowed: caller_hangup, completed, error"),
     ("a time that is not one", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "next monday"),
      "at:", "case 'caller who presses 1 reaches sales': at: 'next monday' is not a date and time"),
-    ("a date without a time", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "2025-03-10"),
-     "at:", "case 'caller who presses 1 reaches sales': at: 2025-03-10 is not a date and time"),
+    ("a date out of range", expect_block("status: completed\n").replace("2025-03-10T09:30:00", "9999-12-31"),
+     "at:", "case 'caller who presses 1 reaches sales': at: '9999-12-31' is out of range"),
     ("a list entry that is no number", expect_block("status: completed\n")
      .replace("    dtmf:", "    lists:\n      vip: [\"+34600111222\", call me]\n    dtmf:"), "vip:",
      "case 'caller who presses 1 reaches sales': lists.vip: 'call me' is not a phone number"),
@@ -322,6 +330,37 @@ def test_two_cases_with_one_name_are_an_error_at_the_second(flows: Path) -> None
     result = agiflow("test", "--flows", str(flows), str(tests))
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == f"{tests}:6: case 'same': the name is also used by the case at line 4"
+
+
+def test_a_case_with_an_unknown_key_still_has_its_step_names_checked(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("path: [answer:next, menu:1, sails:next]\n").replace("dtmf:", "dtfm:"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    case = "case 'caller who presses 1 reaches sales'"
+    assert result.stderr.splitlines()[0].startswith(f"{tests}:{line_of(tests, 'dtfm:')}: {case}: unknown key 'dtfm'")
+    assert result.stderr.splitlines()[1:] == [f"{tests}:{line_of(tests, 'path:')}: {case}: path: flow 'desk' has no step "
+                                              "'sails'", "2 errors in test files"]
+
+
+def test_an_unknown_expectation_does_not_hide_a_misspelt_step_in_the_others(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("pth: [answer:next]\nvisits: [sails]\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    case = "case 'caller who presses 1 reaches sales'"
+    assert [line.split("; allowed")[0] for line in result.stderr.splitlines()] == [
+        f"{tests}:{line_of(tests, 'pth:')}: {case}: expect: unknown key 'pth'",
+        f"{tests}:{line_of(tests, 'visits:')}: {case}: visits: flow 'desk' has no step 'sails'", "2 errors in test files"]
+
+
+def test_an_error_in_defaults_does_not_hide_the_errors_of_the_cases(flows: Path) -> None:
+    tests = write_tests(flows, expect_block("path: [answer:next, menu:1, sails:next]\n")
+                        .replace("cases:\n", "defaults: {dtfm: ['1']}\ncases:\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2
+    assert [line.split("; allowed")[0] for line in result.stderr.splitlines()] == [
+        f"{tests}:3: defaults: unknown key 'dtfm'",
+        f"{tests}:{line_of(tests, 'path:')}: case 'caller who presses 1 reaches sales': path: flow 'desk' has no step "
+        "'sails'", "2 errors in test files"]
 
 
 def test_errors_of_every_test_file_are_reported_and_no_case_runs(flows: Path) -> None:
@@ -432,6 +471,58 @@ def test_without_paths_the_configured_flows_folder_is_searched(flows: Path, empt
     result = agiflow("test")
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("\n2 passed\n")
+
+
+LONG_NOTE_FLOW = """\
+version: 1
+name: note
+start: note
+steps:
+  note:
+    set: {variables: {NOTE: "{{ 'x' * LENGTH }}"}}
+    next: bye
+  bye:
+    hangup:
+"""
+
+
+@pytest.mark.parametrize("limit, length, outcome", [(256, 400, "error"), (8191, 3000, "next")])
+def test_cases_and_simulate_refuse_a_command_longer_than_the_servers_max_command_line(
+        flows: Path, empty_workdir: Path, limit: int, length: int, outcome: str) -> None:
+    (flows / "note.yaml").write_text(LONG_NOTE_FLOW.replace("LENGTH", str(length)))
+    write_tests(flows, f"version: 1\nflow: note\ncases:\n  - name: the note\n"
+                       f"    expect: {{path_includes: ['note:{outcome}']}}\n", "note.tests.yaml")
+    (empty_workdir / "config.yaml").write_text(f"flows: {flows}\nserver: {{max_command_line: {limit}}}\n")
+    result = agiflow("test")
+    assert result.exit_code == 0, result.output
+    simulated = agiflow("simulate", "note", "--caller", "600111222", "--format", "json")
+    assert simulated.exit_code == 0, simulated.output
+    assert [step["outcome"] for step in json.loads(simulated.stdout)["steps"]][0] == outcome
+
+
+def test_a_case_and_simulate_see_a_failed_call_sent_to_the_configured_fallback(
+        flows: Path, empty_workdir: Path) -> None:
+    (flows / "note.yaml").write_text(LONG_NOTE_FLOW.replace("LENGTH", "3000"))
+    write_tests(flows, "version: 1\nflow: note\ncases:\n  - name: the note\n    expect:\n      status: error\n"
+                       "      commands_include: ['SET CONTEXT \"operators\"', 'SET PRIORITY \"start\"']\n",
+                "note.tests.yaml")
+    (empty_workdir / "config.yaml").write_text(f"flows: {flows}\n"
+                                               "server: {fallback: {context: operators, priority: start}}\n")
+    result = agiflow("test")
+    assert result.exit_code == 0, result.output
+    simulated = agiflow("simulate", "note", "--caller", "600111222")
+    assert '>> SET CONTEXT "operators"' in simulated.stdout, simulated.output
+
+
+def test_cases_of_the_configured_folder_are_named_from_the_working_folder_as_the_docs_show(
+        empty_workdir: Path) -> None:
+    (empty_workdir / "config.yaml").write_text("flows: flows\n")
+    (empty_workdir / "flows").mkdir()
+    (empty_workdir / "flows" / "desk.yaml").write_text(DESK_FLOW)
+    write_tests(empty_workdir / "flows", TWO_CASES)
+    result = agiflow("test", "-k", "tests/desk")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("flows/tests/desk.tests.yaml::"), result.stdout
 
 
 def test_the_test_files_beside_the_flows_are_not_loaded_as_flows(flows: Path) -> None:
@@ -783,6 +874,25 @@ def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp
     assert mismatches[1] == (f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: "
                              'payload.data.event: expected "repeat_caller", got "missed_call"')
     assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"
+
+
+def test_reaching_an_agent_closes_only_a_pending_callback_request(tmp_path: Path) -> None:
+    (tmp_path / "flows" / "tests").mkdir(parents=True)
+    (tmp_path / "flows" / "agent.yaml").write_text(
+        "version: 1\nname: agent\nstart: agent\nsteps:\n  agent:\n    dial: {destination: PJSIP/201, timeout: 15}\n")
+    tests = write_tests(tmp_path / "flows", """\
+        version: 1
+        flow: agent
+        defaults: {caller: "600111222"}
+        cases:
+          - name: a caller with a pending request has it closed
+            pending_callbacks: ["+34600111222"]
+            expect: {callbacks_closed: ["+34600111222"]}
+          - name: a caller without one closes none
+            expect: {callbacks_closed: []}
+        """, "agent.tests.yaml")
+    result = agiflow("test", "--flows", str(tmp_path / "flows"), str(tests))
+    assert result.exit_code == 0, result.output
 
 
 def test_a_test_file_that_is_a_broken_link_is_reported_not_left_out(tmp_path: Path) -> None:

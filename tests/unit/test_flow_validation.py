@@ -192,6 +192,22 @@ def test_hidden_files_and_folders_beside_the_flows_are_no_flows(tmp_path: Path) 
     assert errors_of(folder / ".gitlab-ci.yml"), "a file given by name is read whatever its name"
 
 
+def test_every_unknown_key_is_reported_at_its_own_line_not_only_the_first(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("version: 1\n", "version: 1\nowner: ana\nauthor: ana\n"))
+    assert [e.split("; allowed")[0] for e in errors_of(path)] == [f"{path}:2: unknown key 'owner'",
+                                                                 f"{path}:3: unknown key 'author'"]
+    path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n    desc: x\n  support"))
+    assert [e.split("; allowed")[0] for e in errors_of(path)] == [
+        f"{path}:10: step 'sales': unknown key 'nxt'", f"{path}:11: step 'sales': unknown key 'desc'"]
+
+
+def test_an_unknown_top_level_key_does_not_hide_the_errors_of_the_steps(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("version: 1\n", "version: 1\nowner: ana\n")
+                 .replace("    next: bye\n  support", "    nxt: bye\n  support"))
+    assert [e.split("; allowed")[0] for e in errors_of(path)] == [
+        f"{path}:2: unknown key 'owner'", f"{path}:11: step 'sales': unknown key 'nxt'"]
+
+
 def test_unknown_step_key_lists_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    next: bye\n  support", "    nxt: bye\n  support"))
     [error] = errors_of(path)

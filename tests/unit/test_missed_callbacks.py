@@ -121,7 +121,7 @@ steps:
   agent:
     dial: {destination: PJSIP/201, timeout: 15}
 """
-    callbacks = MemoryCallbackRequests()
+    callbacks = MemoryCallbackRequests(["+34600111222"])
     result = run(tmp_path, flow, caller="+34600111222", services=Services(callbacks=callbacks))
     assert callbacks.closed == ["+34600111222"]
     assert details(result, "agent")["callbacks_closed_for"] == "+34600111222"
