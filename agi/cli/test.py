@@ -67,7 +67,9 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
 def _load_flows(path: str) -> FlowSet:
     if not Path(path).exists():
         _fail(f"{path}: no such flows folder (give one with --flows or in the config's 'flows')")
-    flows, errors = load_flows([path])
+    given = Path(path)
+    # a file runs with the flows and schedules beside it, as simulate runs one
+    flows, errors = load_flows([given, given.parent] if given.is_file() else [given])
     if errors:
         _fail(*map(str, errors), f"the flows in {path} are invalid: no case was run")
     if not flows.flows:

@@ -905,3 +905,17 @@ def test_a_test_file_that_is_a_broken_link_is_reported_not_left_out(tmp_path: Pa
     _, errors = load_case_files(find_case_files([tmp_path]), FlowSet(), "ES")
     assert [(Path(error.file).name, error.message.split(":")[0]) for error in errors] == [
         ("gone.tests.yaml", "cannot read test file"), ("loop.tests.yaml", "cannot read test file")]
+
+
+def test_a_flow_file_given_with_flows_runs_with_the_schedules_beside_it(tmp_path: Path) -> None:
+    """``--flows flows/after_hours.yaml`` once loaded that file alone and
+    stopped at its schedule step (unknown schedule 'office_hours'), where
+    ``simulate flows/after_hours.yaml`` runs it."""
+    import shutil
+    repo = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "flows"
+    shutil.copytree(repo / "flows", folder)
+    result = agiflow("test", "--flows", str(folder / "after_hours.yaml"),
+                     str(folder / "tests" / "after_hours.tests.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("passed") and "failed" not in result.stdout
