@@ -5,6 +5,7 @@ caller script; agiflow's database read as an operator would (read-only).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -171,3 +172,27 @@ class Lab:
         if name not in self.outputs:
             raise AssertionError(f"no output {name!r}; failed: {self.calls.failures}")
         return self.outputs[name]
+
+
+def call_log(lab: Lab, script: str) -> list[str]:
+    """Asterisk's log lines of the call of ``script``."""
+    return lab.asterisk.call_lines(lab.calls[script].end["channel"])
+
+
+def agi_app_runs(lab: Lab, script: str, app: str) -> int:
+    """How many times the flow of ``script`` ran ``app`` with EXEC."""
+    return sum(f"Executing Application: ({app})" in line for line in call_log(lab, script))
+
+
+def files_of(lab: Lab, call_id: str) -> list[str]:
+    """The recordings of the call ``call_id``: their names end with it (the
+    call 1796617330.4 is not 1796617330.42), or with it and ``-2``, ``-3``..."""
+    name = re.compile(rf"_{re.escape(call_id)}(-\d+)?\.wav$")
+    return [str(p) for p in lab.recording_files() if name.search(p.name)]
+
+
+def seconds_of(path: str) -> float:
+    """The length of the recording ``path``, once Asterisk has closed it."""
+    wait_until(lambda: finished_recording(Path(path)), 10, f"{path} closed")
+    with wave.open(path, "rb") as source:
+        return source.getnframes() / source.getframerate()

@@ -8,35 +8,14 @@ phone (docs/steps.md, docs/compliance.md, docs/agi-mode.md).
 from __future__ import annotations
 
 import re
-import wave
 from pathlib import Path
 
 import pytest
 
-from calls import Lab, cdr_rows, finished_recording, wait_until
+from calls import Lab, agi_app_runs, call_log, cdr_rows, files_of, finished_recording, seconds_of, wait_until
 from scenarios import STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
-
-
-def call_log(lab: Lab, script: str) -> list[str]:
-    return lab.asterisk.call_lines(lab.calls[script].end["channel"])
-
-
-def ran_agi_app(lab: Lab, script: str, app: str) -> bool:
-    """Whether the flow of ``script`` ran ``app`` with EXEC."""
-    return any(f"Executing Application: ({app})" in line for line in call_log(lab, script))
-
-
-def files_of(lab: Lab, call_id: str) -> list[str]:
-    """The recordings of the call ``call_id`` (its files end with it: the
-    call 1796617330.4 is not 1796617330.42)."""
-    return [str(p) for p in lab.recording_files() if p.name.endswith(f"_{call_id}.wav")]
-
-
-def seconds_of(path: str) -> float:
-    with wave.open(path, "rb") as source:
-        return source.getnframes() / source.getframerate()
 
 
 # -- callback by keypad ------------------------------------------------------------
@@ -81,7 +60,7 @@ def test_a_caller_who_hangs_up_while_the_question_waits_is_not_recorded_whatever
     assert (cdr["status"], cdr["consent"], cdr["consent_at"], cdr["recording"]) == (
         "caller_hangup", "no_answer", None, None)
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "caller_hangup")
-    assert not ran_agi_app(lab, "consent-gone", "MixMonitor")
+    assert not agi_app_runs(lab, "consent-gone", "MixMonitor")
     assert files_of(lab, cdr["call_id"]) == []
 
 
@@ -93,7 +72,7 @@ def test_a_later_consent_that_withdraws_stops_the_recording_while_the_call_goes_
     # The CDR keeps the file's path; the step that withdrew names it.
     assert call.details("withdraw")["stopped_recording"] == cdr["recording"]
     assert files_of(lab, cdr["call_id"]) == [cdr["recording"]]
-    assert ran_agi_app(lab, "consent-withdrawn", "StopMixMonitor")
+    assert agi_app_runs(lab, "consent-withdrawn", "StopMixMonitor")
     # It holds the 2 s said between the two consents, not the 4 s after.
     wait_until(lambda: finished_recording(Path(cdr["recording"])), 10, "the recording closed")
     assert 1.0 <= seconds_of(cdr["recording"]) <= 3.5
@@ -104,7 +83,7 @@ def test_a_key_pressed_while_the_recording_notice_plays_is_no_answer(lab: Lab) -
     assert call.path == ["answer:next", "consent:declined", "bye:done"]
     assert (call.cdr["consent"], call.cdr["consent_key"], call.cdr["recording"]) == ("no_answer", None, None)
     assert call.details("consent")["entries"] == []
-    assert not ran_agi_app(lab, "consent-early", "MixMonitor")
+    assert not agi_app_runs(lab, "consent-early", "MixMonitor")
 
 
 # -- hangups ---------------------------------------------------------------------------

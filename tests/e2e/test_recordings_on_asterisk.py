@@ -7,38 +7,12 @@ last question, which records nothing whatever the default.
 """
 from __future__ import annotations
 
-import re
-import wave
-from pathlib import Path
 
 import pytest
 
-from calls import Lab, finished_recording, wait_until
+from calls import Lab, agi_app_runs, call_log, files_of, seconds_of
 
 pytestmark = pytest.mark.e2e
-
-
-def call_log(lab: Lab, script: str) -> list[str]:
-    return lab.asterisk.call_lines(lab.calls[script].end["channel"])
-
-
-def ran_agi_app(lab: Lab, script: str, app: str) -> int:
-    """How many times the flow of ``script`` ran ``app`` with EXEC."""
-    return sum(f"Executing Application: ({app})" in line for line in call_log(lab, script))
-
-
-def files_of(lab: Lab, call_id: str) -> list[str]:
-    """The recordings of the call ``call_id``: their names end with it (the
-    call 1796617330.4 is not 1796617330.42), or with it and ``-2``, ``-3``..."""
-    name = re.compile(rf"_{re.escape(call_id)}(-\d+)?\.wav$")
-    return [str(p) for p in lab.recording_files() if name.search(p.name)]
-
-
-def seconds_of(path: str) -> float:
-    """The length of the closed recording ``path``."""
-    wait_until(lambda: finished_recording(Path(path)), 10, f"{path} closed")
-    with wave.open(path, "rb") as source:
-        return source.getnframes() / source.getframerate()
 
 
 def test_an_exec_of_mixmonitor_without_a_file_name_fails_and_is_no_recording(lab: Lab) -> None:
@@ -53,7 +27,7 @@ def test_an_exec_of_mixmonitor_without_a_file_name_fails_and_is_no_recording(lab
     assert sum("MixMonitor requires an argument" in line for line in log) == 2
     assert sum("Begin MixMonitor Recording" in line for line in log) == 1
     assert "stopped_recording" not in call.details("withdraw")
-    assert ran_agi_app(lab, "rec-failed", "StopMixMonitor") == 0
+    assert agi_app_runs(lab, "rec-failed", "StopMixMonitor") == 0
     cdr = call.cdr
     assert "already_recording" not in call.details("again")
     assert call.details("again")["recording"] == cdr["recording"]
@@ -78,7 +52,7 @@ def test_stopmixmonitor_without_an_id_stops_the_newest_recording_and_the_details
     assert call.details("resume")["recording"] == consents
     assert call.details("withdraw")["stopped_recording"] == consents
     assert (cdr["consent"], cdr["recording_commands"]) == ("never", 2)
-    assert ran_agi_app(lab, "rec-paused", "StopMixMonitor") == 2
+    assert agi_app_runs(lab, "rec-paused", "StopMixMonitor") == 2
     execs = lab.asterisk.run / "spool" / "monitor" / f"e2e-paused-{cdr['call_id']}.wav"
     assert 1.0 <= seconds_of(str(execs)) <= 3.5
     assert 5.0 <= seconds_of(consents) <= 9.0  # 2 s, 2 s paused, the notice, 2 s; not the 2 s after
@@ -122,5 +96,5 @@ def test_a_wrong_key_at_the_last_question_records_nothing_whatever_the_default(l
     assert (cdr["consent"], cdr["consent_key"], cdr["recording"], cdr["recording_commands"]) == (
         "no_answer", None, None, 0)
     assert call.details("consent")["entries"] == ["9"]
-    assert ran_agi_app(lab, "consent-wrong-key", "MixMonitor") == 0
+    assert agi_app_runs(lab, "consent-wrong-key", "MixMonitor") == 0
     assert files_of(lab, cdr["call_id"]) == []

@@ -10,14 +10,10 @@ import re
 
 import pytest
 
-from calls import Lab
+from calls import Lab, call_log
 from scenarios import STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
-
-
-def call_log(lab: Lab, script: str) -> list[str]:
-    return lab.asterisk.call_lines(lab.calls[script].end["channel"])
 
 
 # -- menu and hangup --------------------------------------------------------------
