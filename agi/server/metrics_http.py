@@ -37,6 +37,12 @@ Runner = Callable[..., "defer.Deferred[Any]"]
 IDLE_TIMEOUT = 30
 #: The largest request body read (the pages take none); a longer one cuts the connection.
 MAX_BODY = 64 * 1024
+#: Seconds a request has from its first byte to its last (line, headers and
+#: body); a slower one cuts the connection, however often bytes arrive.
+REQUEST_TIMEOUT = 10
+#: Connections open at once; one more is closed as soon as it is accepted.
+#: Every connection is a file descriptor, and the calls need theirs.
+MAX_CONNECTIONS = 32
 
 
 class ListenError(Exception):
@@ -147,12 +153,58 @@ class BodylessRequest(Request):
         transport.abortConnection()
 
 
+class BoundedChannel(http.HTTPChannel):
+    """An HTTP connection whose each request must arrive whole within
+    REQUEST_TIMEOUT seconds of its first byte. Twisted's idle timeout starts
+    again at every byte received, so a client sending a header a byte at a
+    time kept its connection, and its file descriptor, for ever."""
+
+    site: Any
+    _late: Any = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.site.connections += 1
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._late is None and data:
+            self._late = self.callLater(REQUEST_TIMEOUT, self._too_slow)
+        super().dataReceived(data)
+
+    def allContentReceived(self) -> None:
+        self._stop_clock()
+        super().allContentReceived()
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        self._stop_clock()
+        self.site.connections -= 1
+        super().connectionLost(reason)
+
+    def _stop_clock(self) -> None:
+        if self._late is not None and self._late.active():
+            self._late.cancel()
+        self._late = None
+
+    def _too_slow(self) -> None:
+        self._late = None
+        transport: Any = self.transport
+        transport.abortConnection()
+
+
 class QuietSite(Site):
-    """A Site that logs no request and no start or stop, and keeps no
-    request body beyond MAX_BODY bytes."""
+    """A Site that logs no request and no start or stop, keeps no request
+    body beyond MAX_BODY bytes, gives a request REQUEST_TIMEOUT seconds and
+    keeps at most MAX_CONNECTIONS connections open."""
 
     noisy = False
+    protocol = BoundedChannel  # type: ignore[assignment]  # plain HTTP/1.1: no TLS, so no HTTP/2 to negotiate
     requestFactory = BodylessRequest
+    connections = 0
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if self.connections >= MAX_CONNECTIONS:
+            return None  # the connection is closed at once
+        return super().buildProtocol(addr)
 
     def log(self, request: http.Request) -> None:
         pass
