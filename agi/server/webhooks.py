@@ -101,11 +101,14 @@ class _Excerpt(protocol.Protocol):
 
 
 def _read_excerpt(response: IResponse) -> "defer.Deferred[bytes]":
-    """The start of the body; cancelling it aborts the connection."""
-    def cancel(_: "defer.Deferred[bytes]") -> None:
+    """The start of the body; cancelling it aborts the connection and fires
+    it with what was kept (the answer's status is known by then)."""
+    def cancel(done: "defer.Deferred[bytes]") -> None:
         abort = getattr(reader.transport, "abortConnection", None)
         if abort is not None:
             abort()
+        if not done.called:
+            done.callback(reader.kept)
 
     reader = _Excerpt(defer.Deferred(cancel))
     response.deliverBody(reader)
@@ -182,8 +185,12 @@ def _response(response: IResponse) -> "defer.Deferred[WebhookResult]":
 
 
 def _timed_out(result: Any, timeout: float) -> WebhookResult:
-    """What a POST cut by its timeout gives, whatever the cancelled
-    request failed with (CancelledError, or ResponseNeverReceived)."""
+    """What a POST cut by its timeout gives: the answer's status when it
+    came in time and only its body was still arriving (a 2xx is ok), else
+    a failure, whatever the cancelled request failed with (CancelledError,
+    or ResponseNeverReceived)."""
+    if isinstance(result, WebhookResult):
+        return result
     return WebhookResult(False, error=f"no answer within {timeout:g}s")
 
 
