@@ -157,7 +157,8 @@ class BoundedChannel(http.HTTPChannel):
     """An HTTP connection whose each request must arrive whole within
     REQUEST_TIMEOUT seconds of its first byte. Twisted's idle timeout starts
     again at every byte received, so a client sending a header a byte at a
-    time kept its connection, and its file descriptor, for ever."""
+    time kept its connection, and its file descriptor, for ever. Requests
+    sent before the previous one was answered are not served (below)."""
 
     site: Any
     _late: Any = None
@@ -173,6 +174,14 @@ class BoundedChannel(http.HTTPChannel):
 
     def allContentReceived(self) -> None:
         self._stop_clock()
+        if self._buffer or any(self._dataBuffer):  # the bytes after this request
+            # More requests were sent before this one was answered: Twisted
+            # would answer them all in this turn of the event loop (a read of
+            # pipelined scrapes held the calls for seconds, their answers
+            # piling up in memory). This one is answered, then the
+            # connection closed; a client sends the others again.
+            self.persistent = False
+            self.requests[-1].responseHeaders.setRawHeaders(b"connection", [b"close"])
         super().allContentReceived()
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]

@@ -201,6 +201,18 @@ def test_whole_requests_on_one_connection_each_get_their_own_10_seconds(state: S
     assert transport.value().count(b"HTTP/1.1 200 ") == 3 and not transport.disconnecting
 
 
+def test_requests_sent_before_the_first_is_answered_get_one_answer_and_the_close(state: ServerState) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+    answer = transport.value()
+    assert answer.count(b"HTTP/1.1 200 ") == 1 and b"\r\nconnection: close\r\n" in answer.lower()
+    assert transport.disconnecting
+
+    channel, transport = _connected(state)  # after a body too
+    channel.dataReceived(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /health HTTP/1.1\r\n\r\n")
+    assert transport.value().count(b"HTTP/1.1 200 ") == 1 and transport.disconnecting
+
+
 def test_connections_past_32_are_closed_at_once_and_a_place_freed_is_taken_again(state: ServerState) -> None:
     site = _site(state)
     address = IPv4Address("TCP", "127.0.0.1", 50000)
