@@ -57,11 +57,15 @@ def _json(request: Request, code: int, body: dict[str, Any]) -> bytes:
 
 
 class Page(Resource):
-    """A page answered to GET and HEAD only: any other method gets 405."""
+    """A page answered to GET and HEAD only: any other method gets 405, and
+    a path under it (``/health/ready``, ``//metrics``) 404, as any path
+    that names no page."""
 
     isLeaf = True
 
     def render(self, request: Request) -> Any:
+        if request.postpath:
+            return _not_found().render(request)
         if request.method not in (b"GET", b"HEAD"):
             request.setResponseCode(405)
             request.setHeader(b"allow", b"GET, HEAD")
@@ -219,11 +223,15 @@ class QuietSite(Site):
         pass
 
 
+def _not_found() -> IResource:
+    return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
+
+
 class Root(Resource):
     """The pages by name; any other path is 404."""
 
     def getChild(self, path: bytes, request: Request) -> IResource:
-        return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
+        return _not_found()
 
 
 def metrics_site(registry: CollectorRegistry, state: ServerState, run: Runner) -> QuietSite:

@@ -260,6 +260,20 @@ def test_an_unknown_page_is_404(state: ServerState) -> None:
     assert request.responseCode == 404
 
 
+@pytest.mark.parametrize("path", [b"/health/ready", b"/health/", b"//metrics", b"/ready/../health", b"/metrics/x"])
+def test_a_path_under_a_page_is_404(state: ServerState, path: bytes) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+
+
+@pytest.mark.parametrize("path", [b"/", b"/metrics", b"/health", b"/ready", b"/metrics?name[]=x&%ff"])
+def test_each_page_answers_at_its_own_path_with_or_without_a_query(state: ServerState, path: bytes) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    assert transport.value().startswith(b"HTTP/1.1 200 ")
+
+
 def test_health_is_200_and_json(state: ServerState) -> None:
     request = _get(_site(state), b"health")
     assert request.responseCode == 200
