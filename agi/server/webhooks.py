@@ -34,6 +34,10 @@ MAX_RESPONSE = 65536
 EXCERPT = 200
 
 
+class AnswerTooLong(Exception):
+    """An endpoint's answer went past MAX_RESPONSE bytes."""
+
+
 @implementer(IBodyProducer)
 class _Body:
     """The whole JSON body at once (no cooperator needed)."""
@@ -70,6 +74,10 @@ class _BoundedClientProtocol(HTTP11ClientProtocol):
                 super().dataReceived(bytes[:room])
             if self.transport is not None:
                 self.transport.abortConnection()  # type: ignore[attr-defined]
+            # The parser hears why: an answer whose headers never ended fails
+            # saying so (it said 'Connection was closed cleanly'); a body cut
+            # ends with what was read.
+            self._disconnectParser(Failure(AnswerTooLong(f"the answer is longer than {MAX_RESPONSE} bytes")))
             return
         super().dataReceived(bytes)
 
