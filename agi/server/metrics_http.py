@@ -37,6 +37,12 @@ Runner = Callable[..., "defer.Deferred[Any]"]
 IDLE_TIMEOUT = 30
 #: The largest request body read (the pages take none); a longer one cuts the connection.
 MAX_BODY = 64 * 1024
+#: Seconds a request has from its first byte to its last (line, headers and
+#: body); a slower one cuts the connection, however often bytes arrive.
+REQUEST_TIMEOUT = 10
+#: Connections open at once; one more is closed as soon as it is accepted.
+#: Every connection is a file descriptor, and the calls need theirs.
+MAX_CONNECTIONS = 32
 
 
 class ListenError(Exception):
@@ -51,11 +57,15 @@ def _json(request: Request, code: int, body: dict[str, Any]) -> bytes:
 
 
 class Page(Resource):
-    """A page answered to GET and HEAD only: any other method gets 405."""
+    """A page answered to GET and HEAD only: any other method gets 405, and
+    a path under it (``/health/ready``, ``//metrics``) 404, as any path
+    that names no page."""
 
     isLeaf = True
 
     def render(self, request: Request) -> Any:
+        if request.postpath:
+            return _not_found().render(request)
         if request.method not in (b"GET", b"HEAD"):
             request.setResponseCode(405)
             request.setHeader(b"allow", b"GET, HEAD")
@@ -147,22 +157,81 @@ class BodylessRequest(Request):
         transport.abortConnection()
 
 
+class BoundedChannel(http.HTTPChannel):
+    """An HTTP connection whose each request must arrive whole within
+    REQUEST_TIMEOUT seconds of its first byte. Twisted's idle timeout starts
+    again at every byte received, so a client sending a header a byte at a
+    time kept its connection, and its file descriptor, for ever. Requests
+    sent before the previous one was answered are not served (below)."""
+
+    site: Any
+    _late: Any = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.site.connections += 1
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._late is None and data:
+            self._late = self.callLater(REQUEST_TIMEOUT, self._too_slow)
+        super().dataReceived(data)
+
+    def allContentReceived(self) -> None:
+        self._stop_clock()
+        if self._buffer or any(self._dataBuffer):  # the bytes after this request
+            # More requests were sent before this one was answered: Twisted
+            # would answer them all in this turn of the event loop (a read of
+            # pipelined scrapes held the calls for seconds, their answers
+            # piling up in memory). This one is answered, then the
+            # connection closed; a client sends the others again.
+            self.persistent = False
+            self.requests[-1].responseHeaders.setRawHeaders(b"connection", [b"close"])
+        super().allContentReceived()
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        self._stop_clock()
+        self.site.connections -= 1
+        super().connectionLost(reason)
+
+    def _stop_clock(self) -> None:
+        if self._late is not None and self._late.active():
+            self._late.cancel()
+        self._late = None
+
+    def _too_slow(self) -> None:
+        self._late = None
+        transport: Any = self.transport
+        transport.abortConnection()
+
+
 class QuietSite(Site):
-    """A Site that logs no request and no start or stop, and keeps no
-    request body beyond MAX_BODY bytes."""
+    """A Site that logs no request and no start or stop, keeps no request
+    body beyond MAX_BODY bytes, gives a request REQUEST_TIMEOUT seconds and
+    keeps at most MAX_CONNECTIONS connections open."""
 
     noisy = False
+    protocol = BoundedChannel  # type: ignore[assignment]  # plain HTTP/1.1: no TLS, so no HTTP/2 to negotiate
     requestFactory = BodylessRequest
+    connections = 0
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if self.connections >= MAX_CONNECTIONS:
+            return None  # the connection is closed at once
+        return super().buildProtocol(addr)
 
     def log(self, request: http.Request) -> None:
         pass
+
+
+def _not_found() -> IResource:
+    return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
 
 
 class Root(Resource):
     """The pages by name; any other path is 404."""
 
     def getChild(self, path: bytes, request: Request) -> IResource:
-        return pages.notFound("No such page", "agiflow serves /metrics, /health and /ready.")
+        return _not_found()
 
 
 def metrics_site(registry: CollectorRegistry, state: ServerState, run: Runner) -> QuietSite:

@@ -34,6 +34,10 @@ MAX_RESPONSE = 65536
 EXCERPT = 200
 
 
+class AnswerTooLong(Exception):
+    """An endpoint's answer went past MAX_RESPONSE bytes."""
+
+
 @implementer(IBodyProducer)
 class _Body:
     """The whole JSON body at once (no cooperator needed)."""
@@ -70,6 +74,10 @@ class _BoundedClientProtocol(HTTP11ClientProtocol):
                 super().dataReceived(bytes[:room])
             if self.transport is not None:
                 self.transport.abortConnection()  # type: ignore[attr-defined]
+            # The parser hears why: an answer whose headers never ended fails
+            # saying so (it said 'Connection was closed cleanly'); a body cut
+            # ends with what was read.
+            self._disconnectParser(Failure(AnswerTooLong(f"the answer is longer than {MAX_RESPONSE} bytes")))
             return
         super().dataReceived(bytes)
 
@@ -101,11 +109,14 @@ class _Excerpt(protocol.Protocol):
 
 
 def _read_excerpt(response: IResponse) -> "defer.Deferred[bytes]":
-    """The start of the body; cancelling it aborts the connection."""
-    def cancel(_: "defer.Deferred[bytes]") -> None:
+    """The start of the body; cancelling it aborts the connection and fires
+    it with what was kept (the answer's status is known by then)."""
+    def cancel(done: "defer.Deferred[bytes]") -> None:
         abort = getattr(reader.transport, "abortConnection", None)
         if abort is not None:
             abort()
+        if not done.called:
+            done.callback(reader.kept)
 
     reader = _Excerpt(defer.Deferred(cancel))
     response.deliverBody(reader)
@@ -182,8 +193,12 @@ def _response(response: IResponse) -> "defer.Deferred[WebhookResult]":
 
 
 def _timed_out(result: Any, timeout: float) -> WebhookResult:
-    """What a POST cut by its timeout gives, whatever the cancelled
-    request failed with (CancelledError, or ResponseNeverReceived)."""
+    """What a POST cut by its timeout gives: the answer's status when it
+    came in time and only its body was still arriving (a 2xx is ok), else
+    a failure, whatever the cancelled request failed with (CancelledError,
+    or ResponseNeverReceived)."""
+    if isinstance(result, WebhookResult):
+        return result
     return WebhookResult(False, error=f"no answer within {timeout:g}s")
 
 

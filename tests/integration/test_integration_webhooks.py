@@ -75,6 +75,9 @@ class Crm:
                 if self.path.startswith("/endless"):
                     self.endless()
                     return
+                if self.path.startswith("/dripping"):
+                    self.dripping(int(self.path.rsplit("-", 1)[1]))
+                    return
                 if self.path == "/slow":
                     crm.slow_started.set()
                     crm.release.wait(10)
@@ -86,6 +89,18 @@ class Crm:
                     self.wfile.write(b"boom" if code == 500 else b"done")
                 except OSError:
                     pass  # agiflow gave up and closed the connection
+
+            def dripping(self, code: int) -> None:
+                """``code`` at once, then a body of a byte every 0.1 s for 10 s."""
+                try:
+                    self.wfile.write(b"HTTP/1.1 %d Dripping\r\nContent-Length: 100\r\n\r\n" % code)
+                    for _ in range(100):
+                        self.wfile.write(b"d")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+                self.close_connection = True
 
             def endless(self) -> None:
                 """200, then headers or body that never end (up to 200 MB)."""
@@ -285,12 +300,25 @@ def test_an_endpoint_whose_answer_never_ends_is_cut_early_and_does_not_grow_the_
     before = resident_kb()
     uniqueid, sim, _ = hook_call(server, "hook", crm.port, path)
     assert sim.variables["HOOK"] == outcome
-    assert "no answer within" not in str(hook_details(server, uniqueid).get("error"))  # cut, not timed out
+    error = hook_details(server, uniqueid).get("error")
+    assert "no answer within" not in str(error)  # cut, not timed out
+    if outcome == "failed":  # it once said 'Connection was aborted locally using ITCPTransport.abortConnection.'
+        assert error == "the answer is longer than 65536 bytes"
     deadline = time.monotonic() + 5
     while f"/{path}" not in crm.written and time.monotonic() < deadline:
         time.sleep(0.01)
     assert crm.written[f"/{path}"] < 10 << 20
     assert resident_kb() - before < 10_000
+
+
+@pytest.mark.parametrize("code, outcome, error", [(200, "ok", None), (500, "failed", "HTTP 500: d")])
+def test_an_answer_whose_body_still_drips_at_the_timeout_counts_by_its_status(
+        server: ServerProcess, crm: Crm, code: int, outcome: str, error: str | None) -> None:
+    uniqueid, sim, _ = hook_call(server, "hook", crm.port, f"dripping-{code}")
+    assert sim.variables["HOOK"] == outcome
+    details = hook_details(server, uniqueid)
+    assert details["status"] == code
+    assert (details.get("error") or "").startswith(error or "") and ("error" in details) == (error is not None)
 
 
 def test_a_background_webhook_lets_the_call_end_at_once_and_its_failure_is_logged_later(

@@ -340,6 +340,50 @@ def test_json_log_lines_of_a_call_carry_uniqueid_and_linkedid(tmp_path: Path) ->
 
 # -- the listener -----------------------------------------------------------------------
 
+def test_a_flood_of_metrics_connections_is_capped_and_calls_go_on(observed: Observed) -> None:
+    """Each connection is a file descriptor, and the calls need theirs: past
+    32 the listener closes a connection as soon as it is accepted."""
+    port = int(observed.base.rsplit(":", 1)[1])
+    flood = [socket.create_connection((HOST, port), timeout=10) for _ in range(100)]
+    try:
+        closed = 0
+        for conn in flood[32:]:
+            with contextlib.suppress(ConnectionResetError):
+                closed += conn.recv(1) == b""
+        assert closed == 68
+        uniqueid = new_uniqueid()
+        assert call(observed.process, simulated("support", uniqueid, support_caller())).closed_by_server
+        assert finished_cdr(observed.process.database, uniqueid)
+    finally:
+        for conn in flood:
+            conn.close()
+    deadline = time.monotonic() + 10
+    while True:  # the places are freed as the server sees the connections close
+        try:
+            assert observed.get("/health")[0] == 200
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_pipelined_scrapes_get_one_answer_and_the_close_while_calls_go_on(observed: Observed) -> None:
+    """Twisted answers every request of a read at once: 200 KB of pipelined
+    scrapes held the event loop, and so the calls, for seconds."""
+    port = int(observed.base.rsplit(":", 1)[1])
+    with socket.create_connection((HOST, port), timeout=10) as scraper:
+        scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 5000)
+        uniqueid = new_uniqueid()
+        assert call(observed.process, simulated("support", uniqueid, support_caller())).closed_by_server
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := scraper.recv(65536):
+                answer += chunk
+    assert answer.count(b"HTTP/1.1 200 ") == 1
+    assert finished_cdr(observed.process.database, uniqueid)
+
+
 def test_serve_exits_1_saying_so_when_the_metrics_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind((HOST, 0))

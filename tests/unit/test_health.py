@@ -14,7 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.web.test.requesthelper import DummyRequest
 
 from agi.config import Config, MetricsConfig, ServerConfig
@@ -165,11 +167,63 @@ def test_an_idle_connection_is_closed_after_30_seconds(state: ServerState) -> No
     assert _site(state).timeOut == 30
 
 
-def _connected(state: ServerState) -> tuple[Any, StringTransport]:
-    channel = _site(state).buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
+def _connected(state: ServerState, site: Any = None) -> tuple[Any, StringTransport]:
+    channel = (site or _site(state)).buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
     transport = StringTransport()
     channel.makeConnection(transport)
     return channel, transport
+
+
+def test_a_request_dripped_a_byte_at_a_time_is_cut_10_seconds_after_its_first_byte(state: ServerState) -> None:
+    clock = MemoryReactorClock()
+    site = _site(state)
+    site.reactor = clock
+    channel, transport = _connected(state, site)
+    channel.dataReceived(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    for _ in range(9):  # never idle for 30 s: Twisted's own timeout never fires
+        clock.advance(1)
+        channel.dataReceived(b"x")
+    assert not transport.disconnecting
+    clock.advance(1)
+    assert transport.disconnecting
+
+
+def test_whole_requests_on_one_connection_each_get_their_own_10_seconds(state: ServerState) -> None:
+    clock = MemoryReactorClock()
+    site = _site(state)
+    site.reactor = clock
+    channel, transport = _connected(state, site)
+    for _ in range(3):
+        channel.dataReceived(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        clock.advance(9)
+        channel.dataReceived(b"\r\n")
+        clock.advance(9)
+    assert transport.value().count(b"HTTP/1.1 200 ") == 3 and not transport.disconnecting
+
+
+def test_requests_sent_before_the_first_is_answered_get_one_answer_and_the_close(state: ServerState) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+    answer = transport.value()
+    assert answer.count(b"HTTP/1.1 200 ") == 1 and b"\r\nconnection: close\r\n" in answer.lower()
+    assert transport.disconnecting
+
+    channel, transport = _connected(state)  # after a body too
+    channel.dataReceived(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /health HTTP/1.1\r\n\r\n")
+    assert transport.value().count(b"HTTP/1.1 200 ") == 1 and transport.disconnecting
+
+
+def test_connections_past_32_are_closed_at_once_and_a_place_freed_is_taken_again(state: ServerState) -> None:
+    site = _site(state)
+    address = IPv4Address("TCP", "127.0.0.1", 50000)
+    open_ = []
+    for _ in range(32):
+        channel = site.buildProtocol(address)
+        channel.makeConnection(StringTransport())
+        open_.append(channel)
+    assert site.buildProtocol(address) is None  # Twisted closes the socket
+    open_.pop().connectionLost(Failure(ConnectionDone()))
+    assert site.buildProtocol(address) is not None
 
 
 def test_a_request_body_is_never_spooled_to_disk_and_a_long_one_cuts_the_connection(
@@ -204,6 +258,20 @@ def test_an_unknown_page_is_404(state: ServerState) -> None:
     page = site.resource.getChildWithDefault(b"nope", request)
     page.render(request)
     assert request.responseCode == 404
+
+
+@pytest.mark.parametrize("path", [b"/health/ready", b"/health/", b"//metrics", b"/ready/../health", b"/metrics/x"])
+def test_a_path_under_a_page_is_404(state: ServerState, path: bytes) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+
+
+@pytest.mark.parametrize("path", [b"/", b"/metrics", b"/health", b"/ready", b"/metrics?name[]=x&%ff"])
+def test_each_page_answers_at_its_own_path_with_or_without_a_query(state: ServerState, path: bytes) -> None:
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    assert transport.value().startswith(b"HTTP/1.1 200 ")
 
 
 def test_health_is_200_and_json(state: ServerState) -> None:
