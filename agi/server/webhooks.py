@@ -123,6 +123,13 @@ def _read_excerpt(response: IResponse) -> "defer.Deferred[bytes]":
     return reader.done
 
 
+#: Background webhooks (``wait: false``) in flight at most: each holds a
+#: socket until its answer or its timeout (up to 60 s), and the calls do not
+#: wait for them, so an endpoint that never answers would otherwise take the
+#: file descriptors new calls need. One more is not sent: it fails at once.
+MAX_BACKGROUND = 64
+
+
 class TwistedWebhooks:
     """Posts webhooks from the reactor; remembers those still in flight so
     shutdown can let them finish (each ends within its timeout)."""
@@ -130,6 +137,7 @@ class TwistedWebhooks:
     def __init__(self, reactor: Any) -> None:
         self.reactor: IReactorTime = reactor
         self.in_flight: set[defer.Deferred[WebhookResult]] = set()
+        self.background = 0
         self.pool = HTTPConnectionPool(reactor, persistent=False)  # a POST is never retried on a stale connection
         self.pool._factory = _QuietFactory
 
@@ -139,8 +147,17 @@ class TwistedWebhooks:
 
     def post_in_background(self, url: str, payload: Mapping[str, Any], timeout: float,
                            headers: Mapping[str, str], done: Callable[[WebhookResult], None]) -> None:
+        if self.background >= MAX_BACKGROUND:
+            _report(WebhookResult(False, error=f"not sent: {MAX_BACKGROUND} background webhooks already "
+                                               "wait for their answers"), done)
+            return
+        self.background += 1
         sending = self._send(url, payload, timeout, headers)
-        sending.addCallback(_report, done)
+        sending.addCallback(self._background_done, done)
+
+    def _background_done(self, result: WebhookResult, done: Callable[[WebhookResult], None]) -> None:
+        self.background -= 1
+        _report(result, done)
 
     def settle(self) -> "defer.Deferred[Any]":
         """Fires once every webhook in flight now has its result."""

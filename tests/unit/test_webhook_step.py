@@ -157,3 +157,24 @@ def test_a_template_error_in_the_data_is_a_validation_error(tmp_path: Path) -> N
     (tmp_path / "flow.yaml").write_text(FLOW.replace("event: missed_call", "event: \"{{ call.caller \""))
     _, errors = load_flows([tmp_path])
     assert any("webhook.data.event: template error" in e.message for e in errors), errors
+
+
+def test_background_webhooks_in_flight_are_bounded_and_one_more_fails_at_once() -> None:
+    """An endpoint that never answers held a socket per background webhook
+    until its timeout, without limit: enough calls took the file descriptors
+    new calls need."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server.webhooks import MAX_BACKGROUND, TwistedWebhooks
+    reactor = MemoryReactorClock()
+    hooks = TwistedWebhooks(reactor)
+    results: list[WebhookResult] = []
+    for _ in range(MAX_BACKGROUND + 2):
+        hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
+    assert len(reactor.tcpClients) == MAX_BACKGROUND  # connecting, never answered
+    assert [r.ok for r in results] == [False, False]
+    assert results[0].error == f"not sent: {MAX_BACKGROUND} background webhooks already wait for their answers"
+    reactor.advance(6)  # their timeout: each ends failed, and frees its place
+    assert len(results) == MAX_BACKGROUND + 2 and hooks.background == 0
+    hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
+    assert len(reactor.tcpClients) == MAX_BACKGROUND + 1
