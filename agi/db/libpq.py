@@ -286,9 +286,9 @@ _kept: dict[str, Connection] = {}
 def keep(conn: Connection) -> None:
     """Leave ``conn`` open for the next ``open_connection`` of its URL in
     this process, so that a command's check of the database and its work
-    share one server backend (starting one takes the server 10 to 20 ms);
-    closed at exit when nothing took it."""
-    if not _kept:
+    share one server backend (starting one takes the server a few ms, tens
+    under load); closed at exit when nothing took it."""
+    if not _kept:  # registered again only once every kept connection was taken
         atexit.register(_close_kept)
     _close(_kept.pop(conn.url.url, None))
     _kept[conn.url.url] = conn
