@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from pathlib import Path
 
-from agi.storage.journal import JournalError, Operation, decode, encode, foreign_content
-from agi.wording import file_kind
+from agi.storage.journal import JournalError, Operation, check_file, decode, encode
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -44,14 +42,11 @@ class CallStarts:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
         except OSError as exc:
             raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        try:
+            check_file(self.path, fd)
+        except JournalError:
             os.close(fd)
-            raise JournalError(f"cannot open the CDR journal {self.path}: it is {file_kind(mode)}, not a file")
-        foreign = foreign_content(self.path, os.pread(fd, 16, 0))
-        if foreign:
-            os.close(fd)
-            raise foreign
+            raise
         self._fd = fd
         left: list[Operation] = []
         with open(self.path, "rb") as lines:

@@ -84,6 +84,18 @@ def foreign_content(path: Path, head: bytes) -> JournalError | None:
                         f"(it starts with {head!r}); it is left as it is: give `journal` a file of its own")
 
 
+def check_file(path: Path, fd: int) -> None:
+    """JournalError when the open ``fd`` at ``path`` is no regular file (a
+    link to /dev/zero was read for ever, filling the memory) or holds
+    something other than journal lines; the caller closes ``fd`` then."""
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise JournalError(f"cannot open the CDR journal {path}: it is {file_kind(mode)}, not a file")
+    foreign = foreign_content(path, os.pread(fd, 16, 0))
+    if foreign:
+        raise foreign
+
+
 class Journal:
     """The file at ``path``; ``append`` from any thread, ``batches`` and
     ``clear`` from the writer thread only."""
@@ -108,14 +120,11 @@ class Journal:
             file = open(self.path, "a+b")
         except OSError as exc:
             raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
-        mode = os.fstat(file.fileno()).st_mode
-        if not stat.S_ISREG(mode):  # a link to /dev/zero was read for ever, filling the memory
+        try:
+            check_file(self.path, file.fileno())
+        except JournalError:
             file.close()
-            raise JournalError(f"cannot open the CDR journal {self.path}: it is {file_kind(mode)}, not a file")
-        foreign = foreign_content(self.path, os.pread(file.fileno(), 16, 0))
-        if foreign:
-            file.close()
-            raise foreign
+            raise
         with self._lock:
             self._file = file
             self._file.seek(0)
