@@ -14,6 +14,7 @@ import os
 import sqlite3
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from agi.db.location import COMPANIONS, Database, PostgresUrl
@@ -149,17 +150,11 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
-    """Can the server be reached, are agiflow's tables there agiflow's, and
-    is its schema one this agiflow reads? Read with agiflow's libpq client
-    (neither psycopg nor the migrations: a report starts sooner); a command
-    that writes then upgrades it (online migrations only)."""
+def _postgres_schema_problem(url: PostgresUrl, conn: Any, reads: bool) -> str | None:
+    """What is wrong with the tables ``conn`` sees: another program's, or
+    (for a command that only ``reads``) a schema newer than this agiflow's."""
     from agi.db import libpq
     from agi.db import postgres_sql as pgsql
-    try:
-        conn = libpq.open_connection(url, "agiflow")
-    except libpq.PostgresError as exc:
-        return f"cannot use the database {url}: {exc}"
     try:
         columns: dict[str, set[str]] = {}
         for table, column in conn.execute(pgsql.TABLE_COLUMNS):
@@ -167,20 +162,33 @@ def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
         has_version = conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()
         found = conn.execute(pgsql.READ_VERSION).fetchone() if has_version and has_version[0] else None
     except libpq.PostgresError as exc:
-        conn.close()
         return f"cannot use the database {url}: {exc}"
     wrong = sorted(name for name in columns if name in AGIFLOW_TABLES and not AGIFLOW_TABLES[name] <= columns[name])
     if wrong:  # another program's table: never upgraded, written or read as agiflow's
-        conn.close()
         return f"the database {url} is not agiflow's: its table {wrong[0]!r} has other columns {CONFIG_HINT}"
-    if need not in (Need.WRITE, Need.UPDATE):  # what reads it checks the tables it reads
-        problem = _refused_as_newer(url, int(found[0] or 0) if found else 0)
-        if problem is None:
-            libpq.keep(conn)  # a report reads on the same server backend
-        else:
-            conn.close()
-        return problem
+    if reads:  # what reads it checks the tables it reads
+        return _refused_as_newer(url, int(found[0] or 0) if found else 0)
+    return None
+
+
+def _postgres_problem(url: PostgresUrl, need: Need) -> str | None:
+    """Can the server be reached, are agiflow's tables there agiflow's, and
+    is its schema one this agiflow reads? Read with agiflow's libpq client
+    (neither psycopg nor the migrations: a report starts sooner); a command
+    that writes then upgrades it (online migrations only)."""
+    from agi.db import libpq
+    try:
+        conn = libpq.open_connection(url, "agiflow")
+    except libpq.PostgresError as exc:
+        return f"cannot use the database {url}: {exc}"
+    reads = need not in (Need.WRITE, Need.UPDATE)
+    problem = _postgres_schema_problem(url, conn, reads)
+    if problem is None and reads:
+        libpq.keep(conn)  # a report reads on the same server backend
+        return None
     conn.close()
+    if problem is not None or reads:
+        return problem
     import psycopg
 
     from agi.db import postgres as pg
