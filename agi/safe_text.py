@@ -31,6 +31,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: ``0034600111222`` losing its zeros, the call id ``1741597200.10``, ``08``,
 #: ``1e5``, ``12%``, ``(12)``, ``1 234,5``): such a cell gets a leading ``'`` too.
 _RISKY_START = frozenset("=+-@(.,")
+#: The ASCII characters a risky cell cannot start with (letters, ``#``,
+#: ``/``...): one look-up settles most cells of a long export.
+SAFE_START = frozenset(c for c in map(chr, range(128)) if not (c in _RISKY_START or c.isdigit() or c.isspace()))
 #: Possessive (``*+``) and with the first digit found by a class without
 #: digits: the plain form backtracked for 0.2 s on a 1,000-character caller
 #: text that fails at its end, a cell of a report.
@@ -63,7 +66,10 @@ def spreadsheet_text(value: object) -> object:
     ``'`` (the caller ID ``+34600111222`` is written ``'+34600111222``,
     ``600111222`` is written ``'600111222``). Numbers and other values are
     returned as they are."""
-    if isinstance(value, str) and value and (value[0] in _RISKY_START or value[0].isdigit() or value[0].isspace()) \
+    if not isinstance(value, str) or not value or value[0] in SAFE_START:
+        return value
+    first = value[0]
+    if (first in _RISKY_START or first.isdigit() or first.isspace()) \
             and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value)):
         return "'" + value
     return value

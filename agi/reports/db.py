@@ -115,34 +115,34 @@ class CdrReader:
         except self._errors() as exc:
             raise self._read_error(exc) from None
 
-    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
-        """Rows (by name and by position) read ``BATCH`` at a time, so
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows as plain tuples, read ``BATCH`` at a time, so
         that however many there are the memory stays the same; inside
         ``snapshot`` (PostgreSQL reads them through a server-side cursor).
         SQLite stops mapping the file first: every page a long export
         touched would stay in the process's memory."""
         if self.dialect is SQLITE:
             self.conn.execute("PRAGMA mmap_size = 0")
-        yield from self._batches(sql, params or {}, named=True)
+        yield from self._batches(sql, params or {})
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
-        """Rows as plain tuples, read as ``stream`` reads them: for walking many rows."""
-        yield from self._batches(sql, params or {}, named=False)
+        """Rows as ``stream`` reads them, SQLite's file still mapped: for
+        walking many rows into a few."""
+        yield from self._batches(sql, params or {})
 
-    def _batches(self, sql: str, params: dict[str, Any], named: bool) -> Iterator[Any]:
+    def _batches(self, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         try:
-            for batch in self._read_batches(sql, params, named):
+            for batch in self._read_batches(sql, params):
                 yield from batch
         except self._errors() as exc:
             raise self._read_error(exc) from None
 
-    def _read_batches(self, sql: str, params: dict[str, Any], named: bool) -> Iterator[list[Any]]:
+    def _read_batches(self, sql: str, params: dict[str, Any]) -> Iterator[list[Any]]:
         if self.dialect is POSTGRES:
-            yield from self.conn.batches(sql, params, BATCH, named)
+            yield from self.conn.batches(sql, params, BATCH, named=False)
             return
         cursor = self.conn.cursor()
-        if not named:
-            cursor.row_factory = None
+        cursor.row_factory = None
         yield from cursor_batches(cursor, sql, params, BATCH, sqlite3.Error)
 
     def _errors(self) -> tuple[type[Exception], ...]:

@@ -4,7 +4,7 @@ per hour of the day and outcomes.
 ``summary`` and ``inbound`` count with agi/reports/aggregate.py."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
@@ -48,23 +48,24 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
     clause = " AND ".join([clause, *filter(None, extra)])
     params["limit"] = reader.dialect.no_limit if limit is None else limit
     sql = reader.sql(q.CALL_LOG, where=clause, recorded=q.RECORDED)
-    rows = StreamedRows(lambda: (_call_row(row, filters) for row in reader.stream(sql, params)))
+    tz = filters.tz
+    rows = StreamedRows(lambda: (_call_row(row, tz) for row in reader.stream(sql, params)))
     options = {"status": list(statuses), "outcome": list(outcomes), "limit": limit}
     return Report("calls", "Call log", CALL_LOG_COLUMNS, rows, filters, now, options,
                   charts=overview_charts(reader, filters, now) if charts else (),
                   flag="recorded_without_consent", flag_note="a recording was made without consent")
 
 
-def _call_row(row: Any, filters: Filters) -> dict[str, Any]:
-    return {"started": parse_stored(row["started_at"]).astimezone(filters.tz), "caller": row["caller"],
-            "caller_name": row["caller_name"], "agent": row["agent"], "hangup_cause": row["hangup_cause"],
-            "called": row["called"], "flow": row["flow"], "flow_version": row["flow_version"],
-            "path": path_summary(row["path"]),
-            "outcome": row["outcome"], "status": row["status"], "queue": row["queue"],
-            "wait_s": row["wait"], "talk_s": row["talk_time"], "duration_s": row["duration"],
-            "vip": bool(row["vip"]), "consent": row["consent"], "recording": row["recording"],
-            "call_id": row["call_id"], "error": row["error"],
-            "recorded_without_consent": bool(row["recorded"]) and row["consent"] not in CONSENT_ALLOWS}
+def _call_row(row: tuple[Any, ...], tz: tzinfo | None) -> dict[str, Any]:
+    """A row of ``queries.CALL_LOG`` (a tuple, in its column order) as the call log's row."""
+    (started_at, call_id, caller, caller_name, called, flow, flow_version, path, outcome, status, queue, agent,
+     wait, talk_time, duration, vip, consent, recording, hangup_cause, error, recorded) = row
+    return {"started": parse_stored(started_at).astimezone(tz), "caller": caller, "caller_name": caller_name,
+            "agent": agent, "hangup_cause": hangup_cause, "called": called, "flow": flow,
+            "flow_version": flow_version, "path": path_summary(path), "outcome": outcome, "status": status,
+            "queue": queue, "wait_s": wait, "talk_s": talk_time, "duration_s": duration, "vip": bool(vip),
+            "consent": consent, "recording": recording, "call_id": call_id, "error": error,
+            "recorded_without_consent": bool(recorded) and consent not in CONSENT_ALLOWS}
 
 
 def path_summary(path: str | None) -> str | None:

@@ -23,7 +23,7 @@ from typing import IO, Any, Callable, Iterator
 
 from agi.reports.model import COUNT, NUMBER, PERCENT, SECONDS, Column, Report
 from agi.reports.render.values import hms
-from agi.safe_text import spreadsheet_text
+from agi.safe_text import SAFE_START, spreadsheet_text
 
 CSV_DIALECTS = ("standard", "excel")
 
@@ -37,7 +37,7 @@ class _Dialect:
 
 _DIALECTS = {"standard": _Dialect(",", ".", ""), "excel": _Dialect(";", ",", "\ufeff")}
 #: A cell from a column's value.
-Cell = Callable[[Any], Any]
+Cell = Callable[[Any], str]
 
 
 def write_csv(report: Report, out: IO[str], dialect: str = "standard") -> None:
@@ -46,9 +46,27 @@ def write_csv(report: Report, out: IO[str], dialect: str = "standard") -> None:
     chosen = _DIALECTS[dialect]
     fields = [field for column in report.columns for field in _fields(column, chosen)]
     out.write(chosen.bom)
-    writer = csv.writer(out, delimiter=chosen.delimiter, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=chosen.delimiter, lineterminator=_END)
     writer.writerow([heading for heading, _, _ in fields])
-    writer.writerows([cell(row.get(key)) for _, key, cell in fields] for row in report.rows)
+    cells = [(key, cell) for _, key, cell in fields]
+    delimiter, write, separators = chosen.delimiter, out.write, len(cells) - 1
+    for row in report.rows:
+        texts = ["" if (value := row.get(key)) is None else cell(value) for key, cell in cells]
+        line = delimiter.join(texts)
+        if separators and line.count(delimiter) == separators and not _needs_quotes(line):
+            write(line + _END)  # as the csv module writes it, without its walk over every character
+        else:
+            writer.writerow(texts)
+
+
+#: How a line ends (RFC 4180).
+_END = "\r\n"
+
+
+def _needs_quotes(text: str) -> bool:
+    """Whether a cell in ``text`` holds what the csv module quotes (besides
+    the delimiter): a double quote or a line break."""
+    return '"' in text or "\n" in text or "\r" in text
 
 
 def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]]:
@@ -66,8 +84,8 @@ def _fields(column: Column, dialect: _Dialect) -> Iterator[tuple[str, str, Cell]
         yield column.title, column.key, _text(_decimal(dialect, rounded=False))
 
 
-def _count(value: Any) -> Any:
-    return "" if value is None or value == "" else int(value)
+def _count(value: Any) -> str:
+    return "" if value is None or value == "" else str(int(value))
 
 
 def _decimal(dialect: _Dialect, rounded: bool) -> Cell:
@@ -75,26 +93,28 @@ def _decimal(dialect: _Dialect, rounded: bool) -> Cell:
     dialect's decimal mark; a yes/no as 1 or 0."""
     comma = dialect.decimal != "."
 
-    def cell(value: Any) -> Any:
+    def cell(value: Any) -> str:
         if value is None or value == "":
             return ""
         if isinstance(value, bool):
-            return int(value)
+            return str(int(value))
         if rounded:
             value = round(float(value), 3)
         if comma and isinstance(value, float):
             return str(value).replace(".", dialect.decimal)
-        return value  # the csv module writes a float as str() does
+        return str(value)  # as the csv module writes a number
     return cell
 
 
 def _text(number: Cell) -> Cell:
     """A text column's cell: text kept as text, a time with its offset."""
-    def cell(value: Any) -> Any:
+    def cell(value: Any) -> str:
+        if value.__class__ is str and (not value or value[0] in SAFE_START):
+            return value  # most text: nothing to check further
         if value is None:
             return ""
         if isinstance(value, str):
-            return spreadsheet_text(value)
+            return str(spreadsheet_text(value))
         if isinstance(value, datetime):
             return value.isoformat(sep=" ", timespec="seconds")
         return number(value)
