@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, checked_database, config_option, environment_errors, get_config
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_all
@@ -77,6 +77,8 @@ def copy_command(source: str, target: str) -> None:
         copied = copy_all(origin, destination)
     except CopyError as exc:
         raise CliError(str(exc)) from None
+    except environment_errors() as exc:  # a full disk, a server gone: which database is in the error
+        raise CliError(f"cannot copy {origin} to {destination}: {' '.join(str(exc).split())}") from None
     for table, rows in copied.rows.items():
         renumbered = copied.renumbered.get(table)
         click.echo(f"{table}: {counted(rows, 'row')}"

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
@@ -219,7 +220,7 @@ def _upgrade_sqlite(conn: sqlite3.Connection, online_only: bool, now: str) -> li
                          (migration.version, now))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     return pending
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
 from agi.db.per_thread import PerThread
@@ -141,7 +142,7 @@ class SqliteOverrides:
                 conn.execute(FILL_START)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def _add_who(self, conn: sqlite3.Connection) -> None:
@@ -151,7 +152,7 @@ class SqliteOverrides:
             add_who_columns(conn)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def active(self, schedule: str, at: datetime) -> Override | None:
