@@ -217,7 +217,8 @@ class SqliteOverrides:
         return "'', ''"
 
     def _rows(self, sql: str, params: dict[str, object]) -> list[Row]:
-        problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path))
+        problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path),
+                                                                                    database_file=not self.readonly)
         if problem:  # not touched: see agi.db.sqlite_files
             raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
