@@ -290,9 +290,13 @@ def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:
 
 
 def writable_overrides(database: str | Database) -> SqliteOverrides:
-    """Overrides a command sets or clears."""
+    """Overrides a command sets or clears; a SQLite file is first brought
+    up to date (created with every table when missing), as a PostgreSQL
+    database is by the command's check."""
     if isinstance(database, PostgresUrl):
         return PostgresOverrides(database, statement_timeout_ms=30_000)
+    from agi.storage.migrations import upgrade  # which imports this module's table
+    upgrade(Path(database), online_only=True)
     return SqliteOverrides(database)
 
 

@@ -18,11 +18,12 @@ from agi.storage.migrations import upgrade
 
 def list_admin(database: Database, *, read_only: bool = False,
                clock: Callable[[], float] = time.time) -> ListAdmin:
-    """Changes number lists; on PostgreSQL a writer first brings the schema
-    up to date (online migrations only, as ``agiflow serve`` does)."""
+    """Changes number lists; a writer first brings the schema up to date
+    (online migrations only, as ``agiflow serve`` does), creating a missing
+    SQLite file with every table, not the lists' alone."""
+    if not read_only:
+        upgrade(database, online_only=True)
     if isinstance(database, PostgresUrl):
-        if not read_only:
-            upgrade(database, online_only=True)
         return PostgresListAdmin(database, clock, read_only=read_only)
     return ListAdmin(database, clock, read_only=read_only)
 

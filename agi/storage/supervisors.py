@@ -238,6 +238,9 @@ def supervisors_store(database: str | Path | Database, *, create: bool = False) 
     file (``agiflow supervisors pin``)."""
     if isinstance(database, PostgresUrl):
         return PostgresSupervisors(database)
+    if create:  # with every table, as a PostgreSQL database is by the command's check
+        from agi.storage.migrations import upgrade  # which imports this module's tables
+        upgrade(Path(database), online_only=True)
     return SqliteSupervisors(database, create=create)
 
 
