@@ -158,7 +158,17 @@ def _open_problem(path: Path, exc: sqlite3.Error) -> str:
     if not os.access(path.parent, os.W_OK):
         return (f"the database {path} cannot be opened ({exc}): its folder is read-only, and SQLite "
                 f"must create {path.name}-shm beside a WAL database even to read it")
+    if code.startswith(("SQLITE_IOERR", "SQLITE_FULL")) and _disk_full(path.parent):
+        return (f"the database {path} cannot be opened ({exc}): its disk is full, and SQLite "
+                f"must create {path.name}-shm beside a WAL database even to read it")
     return f"the database {path} cannot be opened ({exc})"
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
