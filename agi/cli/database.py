@@ -90,9 +90,9 @@ def _sqlite_upgrade(path: Path) -> str | None:
     """A command that writes brings the schema up to date first (online
     migrations only), as on PostgreSQL: a file a list command made has
     every table the other commands read."""
-    from agi.storage.migrations import SchemaError, upgrade
+    from agi.storage.migrations import SchemaError, upgrade_when_behind
     try:
-        upgrade(path, online_only=True)
+        upgrade_when_behind(path)
     except SchemaError as exc:
         return f"the database {path}: {exc}"
     except sqlite3.Error as exc:

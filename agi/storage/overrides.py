@@ -295,8 +295,8 @@ def writable_overrides(database: str | Database) -> SqliteOverrides:
     database is by the command's check."""
     if isinstance(database, PostgresUrl):
         return PostgresOverrides(database, statement_timeout_ms=30_000)
-    from agi.storage.migrations import upgrade  # which imports this module's table
-    upgrade(Path(database), online_only=True)
+    from agi.storage.migrations import upgrade_when_behind  # which imports this module's table
+    upgrade_when_behind(Path(database))
     return SqliteOverrides(database)
 
 

@@ -239,8 +239,8 @@ def supervisors_store(database: str | Path | Database, *, create: bool = False) 
     if isinstance(database, PostgresUrl):
         return PostgresSupervisors(database)
     if create:  # with every table, as a PostgreSQL database is by the command's check
-        from agi.storage.migrations import upgrade  # which imports this module's tables
-        upgrade(Path(database), online_only=True)
+        from agi.storage.migrations import upgrade_when_behind  # which imports this module's tables
+        upgrade_when_behind(Path(database))
     return SqliteSupervisors(database, create=create)
 
 
