@@ -46,6 +46,7 @@ class Need(Enum):
     OPTIONAL = "optional"  # read when it exists (simulate, schedule list)
     UPDATE = "update"  # it must exist and be writable
     WRITE = "write"  # created (with its folder) when missing, else it must be writable
+    CREATE = "create"  # as WRITE, its schema left to the command (db upgrade, db copy)
 
 
 #: Ends the problems that a wrong ``database`` setting may cause; left out
@@ -64,7 +65,9 @@ def database_problem(path: Database, need: Need) -> str | None:
     if path.is_dir():
         return f"the database {path} is a directory, not a database file {CONFIG_HINT}"
     if not path.exists():
-        return f"the database {path} does not exist" if need in (Need.READ, Need.UPDATE) else None
+        if need in (Need.READ, Need.UPDATE):
+            return f"the database {path} does not exist"
+        return None  # the command creates it, once its arguments are known to be right
     if not path.is_file():  # opened, a named pipe held every command for ever
         return f"the database {path} is {file_kind(path.stat().st_mode)}, not a database file " \
                "(check 'database' in the config)"
@@ -80,6 +83,20 @@ def database_problem(path: Database, need: Need) -> str | None:
         return f"the database {path} is read-only"
     if not os.access(path.parent, os.W_OK):
         return f"the folder of the database {path} is read-only (SQLite writes its journal beside the file)"
+    return _sqlite_upgrade(path) if need is not Need.CREATE else None
+
+
+def _sqlite_upgrade(path: Path) -> str | None:
+    """A command that writes brings the schema up to date first (online
+    migrations only), as on PostgreSQL: a file a list command made has
+    every table the other commands read."""
+    from agi.storage.migrations import SchemaError, upgrade_when_behind
+    try:
+        upgrade_when_behind(path)
+    except SchemaError as exc:
+        return f"the database {path}: {exc}"
+    except sqlite3.Error as exc:
+        return f"the database {path}: {' '.join(str(exc).split())}"
     return None
 
 
@@ -141,7 +158,17 @@ def _open_problem(path: Path, exc: sqlite3.Error) -> str:
     if not os.access(path.parent, os.W_OK):
         return (f"the database {path} cannot be opened ({exc}): its folder is read-only, and SQLite "
                 f"must create {path.name}-shm beside a WAL database even to read it")
+    if code.startswith(("SQLITE_IOERR", "SQLITE_FULL")) and _disk_full(path.parent):
+        return (f"the database {path} cannot be opened ({exc}): its disk is full, and SQLite "
+                f"must create {path.name}-shm beside a WAL database even to read it")
     return f"the database {path} cannot be opened ({exc})"
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

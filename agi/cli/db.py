@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import click
 
-from agi.cli.common import DATABASE, CliError, checked_database, config_option, get_config
+from agi.cli.common import DATABASE, CliError, checked_database, config_option, environment_errors, get_config
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.storage.copy import CopyError, copy_all
@@ -39,8 +39,9 @@ def upgrade_command(config_path: str | None, database: Database | None) -> None:
     """
     target = database if database is not None else get_config(config_path).database
     # a folder, random bytes or another program's file is one line, never changed; a PostgreSQL
-    # server is only reached here (Need.READ), since the online upgrade of Need.WRITE is this command's job
-    checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.WRITE,
+    # server is only reached here (Need.READ), since the online upgrade of Need.WRITE is this command's job;
+    # a SQLite file is created when missing (Need.CREATE)
+    checked_database(target, Need.READ if isinstance(target, PostgresUrl) else Need.CREATE,
                      configured=database is None)
     before = version(target)
     try:
@@ -72,11 +73,14 @@ def copy_command(source: str, target: str) -> None:
     afterwards for the calls they added.
     """
     origin = _usable(_database(source, "--from"), Need.READ, "--from")
-    destination = _usable(_database(target, "--to"), Need.WRITE, "--to")
+    written = _database(target, "--to")  # a SQLite file is created (and upgraded) by the copy itself
+    destination = _usable(written, Need.WRITE if isinstance(written, PostgresUrl) else Need.CREATE, "--to")
     try:
         copied = copy_all(origin, destination)
     except CopyError as exc:
         raise CliError(str(exc)) from None
+    except environment_errors() as exc:  # a full disk, a server gone: which database is in the error
+        raise CliError(f"cannot copy {origin} to {destination}: {' '.join(str(exc).split())}") from None
     for table, rows in copied.rows.items():
         renumbered = copied.renumbered.get(table)
         click.echo(f"{table}: {counted(rows, 'row')}"

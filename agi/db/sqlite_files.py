@@ -63,13 +63,16 @@ def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def attribute_problem(path: str) -> str | None:
+def attribute_problem(path: str, *, database_file: bool = True) -> str | None:
     """Why the database at ``path`` must not be touched now (one of its
     files is immutable or append-only), or None. Linux only; elsewhere and
-    on file systems without attributes, always None."""
+    on file systems without attributes, always None. A connection opened
+    read-only never writes the database file itself (nor maps it), so it
+    may leave that one out (not ``database_file``): only the -wal and -shm
+    files matter to it."""
     if not sys.platform.startswith("linux"):
         return None
-    for name in (path, f"{path}-wal", f"{path}-shm"):
+    for name in ((path,) if database_file else ()) + (f"{path}-wal", f"{path}-shm"):
         flags = _flags(name)
         for flag, word in _FLAGS.items():
             if flags & flag:

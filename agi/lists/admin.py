@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from agi.db.transactions import rollback
 from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
 from agi.lists.store import connect
@@ -278,4 +279,7 @@ class _Transaction:
         self.conn.execute(self.begin)
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.conn.execute("COMMIT")
+        else:
+            rollback(self.conn)

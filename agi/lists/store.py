@@ -92,7 +92,7 @@ class SqliteNumberLists:
         if self._conn is None and not self.path.is_file():
             what = "is a directory, not a database file" if self.path.is_dir() else "does not exist"
             raise ListUnavailable(f"cannot read number list {list_name!r}: the database {self.path} {what}")
-        problem = attribute_problem(str(self.path))
+        problem = attribute_problem(str(self.path), database_file=not self.read_only)
         if problem:
             raise ListUnavailable(f"cannot read number list {list_name!r}: {problem}")
         if self._conn is not None and file_identity(self.path) != self._file:

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from agi.db.transactions import rollback
 from agi.storage import rollups
 from agi.storage.callbacks import ensure_callbacks_table
 from agi.vocabulary import CALL_COLUMNS, IN_PROGRESS, INTERRUPTED, STEP_COLUMNS, STEP_FIELDS
@@ -144,7 +145,7 @@ def mark_interrupted(conn: Any, now: str, node: str | None = None, worker: int |
     try:
         count = conn.execute(MARK_INTERRUPTED + scope, params).rowcount
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
     return int(count)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from agi.db.transactions import rollback
 from agi.db import postgres_sql as pgsql
 from agi.lists import schema as list_sql
 from agi.lists.numbers import ALL_LENGTHS
@@ -55,7 +56,7 @@ def _target_list(into: CopyTarget, name: str, created_at: str, updated_at: str) 
         list_id = conn.execute(list_sql.NEW_ID, (name, created_at)).lastrowid
         conn.execute(list_sql.CREATE_LIST, (name, list_id, created_at, updated_at))
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
     return int(list_id)
@@ -66,7 +67,7 @@ def _target_list(into: CopyTarget, name: str, created_at: str, updated_at: str) 
         conn.execute("INSERT INTO number_lists (name, id, entries, prefix_lengths, created_at, updated_at) "
                      "VALUES (?, ?, 0, 0, ?, ?)", (name, list_id, created_at, updated_at))
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
     return int(list_id)

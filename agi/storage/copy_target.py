@@ -6,6 +6,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from agi.db.transactions import rollback
+
 #: Rows read and written per transaction.
 CHUNK = 50_000
 
@@ -105,6 +107,6 @@ class CopyTarget:
             yield
             conn.execute("DROP TABLE temp.agiflow_copy")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         conn.execute("COMMIT")

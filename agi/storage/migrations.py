@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
@@ -186,6 +187,17 @@ def upgrade(database: Database, *, online_only: bool = False,
         time.sleep(0.05)
 
 
+def upgrade_when_behind(database: Database) -> list[Migration]:
+    """What a command that writes runs first: the online steps of a
+    database whose schema is behind this agiflow's (a SQLite file a list
+    command made with the lists' tables alone, or a new one). A current
+    schema is left as it is: a table removed from it by hand is not made
+    again, empty, behind the back of what reads it (a do-not-call list)."""
+    if version(database) == SCHEMA_VERSION:
+        return []
+    return upgrade(database, online_only=True)
+
+
 def _pending(current: int, online_only: bool, where: str) -> list[Migration]:
     newer = newer_schema(where, current)
     if newer:
@@ -219,7 +231,7 @@ def _upgrade_sqlite(conn: sqlite3.Connection, online_only: bool, now: str) -> li
                          (migration.version, now))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     return pending
 

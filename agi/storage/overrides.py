@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
 from agi.db.per_thread import PerThread
@@ -141,7 +142,7 @@ class SqliteOverrides:
                 conn.execute(FILL_START)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def _add_who(self, conn: sqlite3.Connection) -> None:
@@ -151,7 +152,7 @@ class SqliteOverrides:
             add_who_columns(conn)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def active(self, schedule: str, at: datetime) -> Override | None:
@@ -216,7 +217,8 @@ class SqliteOverrides:
         return "'', ''"
 
     def _rows(self, sql: str, params: dict[str, object]) -> list[Row]:
-        problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path))
+        problem = None if isinstance(self.path, PostgresUrl) else attribute_problem(str(self.path),
+                                                                                    database_file=not self.readonly)
         if problem:  # not touched: see agi.db.sqlite_files
             raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
@@ -288,9 +290,13 @@ def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:
 
 
 def writable_overrides(database: str | Database) -> SqliteOverrides:
-    """Overrides a command sets or clears."""
+    """Overrides a command sets or clears; a SQLite file is first brought
+    up to date (created with every table when missing), as a PostgreSQL
+    database is by the command's check."""
     if isinstance(database, PostgresUrl):
         return PostgresOverrides(database, statement_timeout_ms=30_000)
+    from agi.storage.migrations import upgrade_when_behind  # which imports this module's table
+    upgrade_when_behind(Path(database))
     return SqliteOverrides(database)
 
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
+from agi.db.transactions import rollback
 from agi.storage.call_measures import (CAMPAIGN_LEG, CAMPAIGN_SUMS, COMPLIANCE_FLAGS, COMPLIANCE_KEYS, IVR_KEYS,
                                        LARGEST, OUTCOME, ROLLED_STEP_TYPES, SMALLEST, SUMS, Thresholds, ivr_sums)
 
@@ -358,7 +359,7 @@ def roll(conn: Any, thresholds: Thresholds, *, postgres: bool, before: datetime,
             conn.execute(CLEAR_BUCKET, {"bucket": bucket})
         left = int(conn.execute(COUNT_PENDING).fetchone()[0])
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
     return len(buckets), left

@@ -13,16 +13,17 @@ from agi.lists.pg_admin import PostgresListAdmin
 from agi.lists.pg_store import PostgresNumberLists, missing_postgres_lists
 from agi.lists.store import SqliteNumberLists, missing_lists as missing_sqlite_lists
 from agi.storage.callbacks import CallbackBook, PostgresCallbackBook
-from agi.storage.migrations import upgrade
+from agi.storage.migrations import upgrade_when_behind
 
 
 def list_admin(database: Database, *, read_only: bool = False,
                clock: Callable[[], float] = time.time) -> ListAdmin:
-    """Changes number lists; on PostgreSQL a writer first brings the schema
-    up to date (online migrations only, as ``agiflow serve`` does)."""
+    """Changes number lists; a writer first brings the schema up to date
+    (online migrations only, as ``agiflow serve`` does), creating a missing
+    SQLite file with every table, not the lists' alone."""
+    if not read_only:
+        upgrade_when_behind(database)
     if isinstance(database, PostgresUrl):
-        if not read_only:
-            upgrade(database, online_only=True)
         return PostgresListAdmin(database, clock, read_only=read_only)
     return ListAdmin(database, clock, read_only=read_only)
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 import psycopg
 
+from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
@@ -134,7 +135,7 @@ class SqliteSupervisors:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
         except (sqlite3.Error, psycopg.Error) as exc:
             self.close()
@@ -237,6 +238,9 @@ def supervisors_store(database: str | Path | Database, *, create: bool = False) 
     file (``agiflow supervisors pin``)."""
     if isinstance(database, PostgresUrl):
         return PostgresSupervisors(database)
+    if create:  # with every table, as a PostgreSQL database is by the command's check
+        from agi.storage.migrations import upgrade_when_behind  # which imports this module's tables
+        upgrade_when_behind(Path(database))
     return SqliteSupervisors(database, create=create)
 
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,45 @@ def test_a_database_in_a_read_only_folder_is_one_line_saying_so(tmp_path: Path) 
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: the database {project / 'var' / 'agiflow.db'} cannot be opened")
     assert "its folder is read-only" in line
+
+
+@pytest.fixture(scope="module")
+def immutable_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The database made immutable (``chattr +i``): how root makes a file
+    read-only to itself."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("chattr +i needs root and e2fsprogs")
+    project = make_project(tmp_path_factory.mktemp("immutable"))
+    database = project / "var" / "agiflow.db"
+    database.chmod(0o644)
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode:
+        pytest.skip("this file system has no immutable attribute")
+    yield project
+    subprocess.run(["chattr", "-i", str(database)], check=False)
+
+
+@pytest.mark.parametrize("command", READING)
+def test_commands_that_only_read_work_on_an_immutable_database(immutable_project: Path, command: str) -> None:
+    """`lists check`, `schedule list` and the lists `simulate` reads refused
+    a database file made immutable (`cannot read number list 'vip': ... is
+    immutable (chattr +i)`), though reading it is safe: only its -shm file
+    is mapped, and that one is not immutable."""
+    result = subprocess.run([sys.executable, "-c", "from agi.cli.main import main; main()", *READING[command],
+                             "-c", "config.yaml"], cwd=immutable_project, capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert "immutable" not in result.stdout + result.stderr
+    if command == "lists check":
+        assert result.stdout == "+34600111222: listed in vip by entry +34600111222\n"
+
+
+def test_a_simulation_reads_the_lists_of_an_immutable_database(immutable_project: Path) -> None:
+    """Its lookups took `error` (the file is immutable) and its schedules ran
+    without their overrides."""
+    result = subprocess.run([sys.executable, "-c", "from agi.cli.main import main; main()", "simulate",
+                             "customer_care", "--caller", "600111222", "--at", "2025-03-10T09:30:00+01:00",
+                             "--dtmf", "1,2", "-c", "config.yaml"], cwd=immutable_project, capture_output=True,
+                            text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert "immutable" not in result.stdout + result.stderr
+    assert " > vip:found > " in result.stdout

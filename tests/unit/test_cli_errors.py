@@ -367,3 +367,26 @@ def test_an_output_file_that_is_the_database_is_refused_and_the_database_kept(
     assert done.stderr == f"error: {output}: that is the database agiflow.db (or a file SQLite " \
                           "keeps beside it): write the output to another file\n"
     assert (tmp_path / "agiflow.db").read_bytes() == before
+
+
+def test_a_database_on_a_full_disk_is_one_line_saying_the_disk_is_full(tiny_disk: Path) -> None:
+    """SQLite must create FILE-shm beside a WAL database even to read it; on
+    a full disk every command said only `cannot be opened (disk I/O error)`."""
+    from support.tinydisk import fill
+    from agi.lists.admin import ListAdmin
+    from agi.lists.numbers import Normaliser
+    database = tiny_disk / "agiflow.db"
+    with ListAdmin(database) as admin:
+        admin.add("vip", Normaliser("ES").entry("600111222"))
+    assert not (tiny_disk / "agiflow.db-shm").exists()
+    filler = fill(tiny_disk)
+    config = tiny_disk.parent / "config.yaml"
+    config.write_text(json.dumps({"database": str(database)}))
+    for args in (["lists", "show"], ["report", "summary"], ["lists", "add", "vip", "600111223"]):
+        result = CliRunner().invoke(cli, [*args, "-c", str(config)])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"error: the database {database} cannot be opened (disk I/O error): "
+                                        "its disk is full"), result.output
+        assert len(result.output.splitlines()) == 1
+    filler.unlink()
+    assert CliRunner().invoke(cli, ["lists", "show", "-c", str(config)]).exit_code == 0

@@ -164,3 +164,19 @@ def test_a_file_sqlite_keeps_beside_a_database_is_refused_as_either_side(
         assert result.output.strip().endswith(f"the database {companion} is the {kind} of the database {source}, "
                                               "not a database of its own"), result.output
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_copy_onto_a_full_disk_says_the_disk_is_full(tmp_path: Path, tiny_disk: Path) -> None:
+    """SQLite rolls a transaction back by itself when the disk fills; the
+    copy then tried to roll it back again and said only `the database: cannot
+    rollback - no transaction is active`, naming neither database nor the
+    full disk."""
+    source = tmp_path / "source.db"
+    builder = CdrBuilder(source)
+    builder.add_calls(20_000, "2026-03-10 08:00:00")
+    builder.close()
+    target = tiny_disk / "target.db"
+    result = CliRunner().invoke(cli, ["db", "copy", "--from", str(source), "--to", str(target)])
+    assert result.exit_code == 1, result.output
+    assert result.output == f"error: cannot copy {source} to {target}: database or disk is full\n"
+    assert "Traceback" not in result.output
