@@ -304,3 +304,36 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line() -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot use the database postgresql://postgres@127.0.0.1:1/none: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+#: Every report and grouping whose values are days, hours or outcomes, and the
+#: values the table must show whole (docs/reports.md#formats: times and the
+#: call's outcome are never cut).
+WHOLE_KEYS = [
+    (["summary", "--by", "day"], "2025-03-10"), (["inbound", "--by", "day"], "2025-03-10"),
+    (["summary", "--by", "outcome"], "not_answered"), (["summary", "--by", "outcome"], "self_service"),
+    (["consolidated", "--by", "day", "--by", "queue"], "2025-03-10"),
+    (["consolidated", "--by", "outcome", "--by", "day"], "not_answered"),
+    (["fcr", "--by", "day"], "2025-03-10"), (["fcr", "--by", "outcome"], "not_answered"),
+    (["callbacks", "--by", "day"], "2025-03-10"), (["campaign", "--by", "day"], "2025-03-10"),
+]
+
+
+@pytest.mark.parametrize(("args", "value"), WHOLE_KEYS)
+def test_days_and_outcomes_are_never_cut_to_fit_the_table(tmp_path: Path, args: list[str], value: str) -> None:
+    cdr = CdrBuilder(tmp_path / "wide.db")
+    # a day of long calls: its totals (hundreds of hours) leave little room for the key
+    for i in range(40):
+        cdr.add(f"2025-03-10 {8 + i % 10:02d}:{i:02d}:00", caller=f"+3460011{i:04d}", duration=86000.5,
+                queue="support", queue_status="ANSWERED" if i % 2 else "TIMEOUT", queue_wait=3601.5,
+                talk_time=86000.5 if i % 2 else None)
+    cdr.add("2025-03-10 12:00:00", flow="campaign", direction="outbound", dial_status="ANSWER", talk_time=86000.5)
+    cdr.add("2025-03-10 12:30:00", status="completed", duration=4)  # self_service
+    cdr.close()
+    insert(tmp_path / "wide.db", "callbacks", [
+        {"requested_at": "2025-03-10T08:00:00.000Z", "number": "+34600111222", "status": "done",
+         "queue": "support", "source": "missed", "flow": "support", "done_at": "2025-03-11T09:00:00.000Z",
+         "attempts": 123456789}])
+    code, out = invoke(*args, "--db", str(tmp_path / "wide.db"), "--tz", "UTC")
+    assert code == 0, out
+    assert value in out, out  # a queue or a flow name may be cut instead, or the table be wider
