@@ -307,11 +307,12 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line() -> None:
 
 
 #: Every report and grouping whose values are days, hours or outcomes, and the
-#: values the table must show whole (docs/reports.md#formats: times and the
-#: call's outcome are never cut).
+#: values the table must show whole (docs/reports.md#formats: times, outcomes
+#: and statuses are never cut).
 WHOLE_KEYS = [
     (["summary", "--by", "day"], "2025-03-10"), (["inbound", "--by", "day"], "2025-03-10"),
     (["summary", "--by", "outcome"], "not_answered"), (["summary", "--by", "outcome"], "self_service"),
+    (["summary", "--by", "status"], "caller_hangup"),
     (["consolidated", "--by", "day", "--by", "queue"], "2025-03-10"),
     (["consolidated", "--by", "outcome", "--by", "day"], "not_answered"),
     (["fcr", "--by", "day"], "2025-03-10"), (["fcr", "--by", "outcome"], "not_answered"),
@@ -329,6 +330,7 @@ def test_days_and_outcomes_are_never_cut_to_fit_the_table(tmp_path: Path, args: 
                 talk_time=86000.5 if i % 2 else None)
     cdr.add("2025-03-10 12:00:00", flow="campaign", direction="outbound", dial_status="ANSWER", talk_time=86000.5)
     cdr.add("2025-03-10 12:30:00", status="completed", duration=4)  # self_service
+    cdr.add("2025-03-10 12:40:00", status="caller_hangup", duration=4)
     cdr.close()
     insert(tmp_path / "wide.db", "callbacks", [
         {"requested_at": "2025-03-10T08:00:00.000Z", "number": "+34600111222", "status": "done",
