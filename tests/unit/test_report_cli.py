@@ -339,3 +339,19 @@ def test_days_and_outcomes_are_never_cut_to_fit_the_table(tmp_path: Path, args: 
     code, out = invoke(*args, "--db", str(tmp_path / "wide.db"), "--tz", "UTC")
     assert code == 0, out
     assert value in out, out  # a queue or a flow name may be cut instead, or the table be wider
+
+
+def test_the_filter_line_tells_the_two_times_the_clocks_show_twice_apart(database: Path) -> None:
+    """The night the clocks go back, 02:30 happens twice: the table's and the
+    page's filter line give such a moment its UTC offset, so a range from the
+    first 02:30 to the second does not read as an empty one."""
+    args = ["--db", str(database), "--tz", "Europe/Madrid", "--since", "2025-10-26T02:30+02:00",
+            "--until", "2025-10-26T02:30+01:00"]
+    code, out = invoke("summary", *args)
+    assert code == 0, out
+    assert out.splitlines()[1].startswith("2025-10-26 02:30+02 to 2025-10-26 02:30+01 (Europe/Madrid)")
+    code, out = invoke("summary", *args, "--format", "html")
+    assert code == 0 and "2025-10-26 02:30+02 to 2025-10-26 02:30+01 (Europe/Madrid)" in out
+    code, out = invoke("summary", "--db", str(database), "--tz", "Europe/Madrid", "--since", "2025-10-26T01:30",
+                       "--until", "2025-10-26T03:30")
+    assert out.splitlines()[1].startswith("2025-10-26 01:30 to 2025-10-26 03:30 (Europe/Madrid)")  # no offsets
