@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.timerange import parse_stored
@@ -41,7 +41,7 @@ def callbacks(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "
         for group in (groups.setdefault(key, _empty(key)), total):
             _count(group, request, now)
     rows = sorted(groups.values(), key=lambda r: label(r["key"]) if by == "day" else (-r["requested"], label(r["key"])))
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), *CALLBACK_COLUMNS)
+    columns = (Column("key", by.capitalize(), TEXT, shrink=shrinks(by)), *CALLBACK_COLUMNS)
     report_rows = [_finished(row) for row in rows]
     return Report("callbacks", f"Callback requests by {by}", columns, report_rows, filters, now, {"by": by},
                   _finished(total), _charts(by, report_rows, total) if charts else ())

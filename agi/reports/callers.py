@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.timerange import parse_stored, sql_time
@@ -148,7 +148,7 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
     for row in rows:
         row["fcr_pct"] = _fcr_pct(row)
     rows.sort(key=lambda r: label(r["key"]) if by == "day" else (-r["callers"], label(r["key"])))
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), Column("callers", "Callers", COUNT),
+    columns = (Column("key", by.capitalize(), TEXT, shrink=shrinks(by)), Column("callers", "Callers", COUNT),
                Column("answered", "Answered", COUNT), Column("resolved", "Resolved", COUNT),
                Column("repeated", "Repeated", COUNT), Column("open", "Open", COUNT),
                Column("unreached", "Unreached", COUNT), Column("fcr_pct", "FCR", PERCENT),

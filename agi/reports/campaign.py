@@ -11,7 +11,7 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.aggregate import time_parts
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
@@ -40,7 +40,7 @@ def campaign(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "f
     rows = [_row(key, sums) for key, sums in found.items()]
     rows.sort(key=lambda r: (-r["attempts"], label(r["key"])) if by == "flow" else label(r["key"]))
     totals = _row("total", {name: sum(sums[name] for sums in found.values()) for name in CAMPAIGN_SUMS})
-    columns = (Column("key", by.capitalize(), TEXT, shrink=True), *CAMPAIGN_COLUMNS)
+    columns = (Column("key", by.capitalize(), TEXT, shrink=shrinks(by)), *CAMPAIGN_COLUMNS)
     return Report("campaign", f"Campaign legs by {by}", columns, rows, filters, now, {"by": by}, totals,
                   _charts(by, rows, totals) if charts else ())
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Group, Thresholds, abandon_rate, acd, aggregate, aht, asa, asr,
                                    combine, service_level, sort_value)
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
 
 #: What ``--by`` may name, in the order the docs list them.
@@ -32,7 +32,7 @@ def dimension_column(name: str) -> Column:
     """The column of a grouping's values, keyed by its name."""
     if name.startswith("interval"):
         return Column(name, _TITLES[name], TIME)
-    return Column(name, name.capitalize(), TEXT, shrink=True)
+    return Column(name, name.capitalize(), TEXT, shrink=shrinks(name))
 
 
 def consolidated(reader: CdrReader, filters: Filters, now: datetime, *, by: Sequence[str] = DEFAULT_BY,

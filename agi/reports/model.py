@@ -13,6 +13,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 #: How a column's values are written (see docs/reports.md, "Formats").
 TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER = "text", "count", "seconds", "percent", "time", "number"
 KINDS = (TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER)
+#: Groupings whose values are times or words of a fixed list (the call's
+#: outcome, status or direction): the terminal table never cuts them to fit
+#: (docs/reports.md#formats), unlike names.
+WHOLE_GROUPS = ("day", "weekday", "hour", "outcome", "status", "direction")
+
+
+def shrinks(by: str) -> bool:
+    """Whether the table may cut the values of grouping ``by`` to fit."""
+    return by not in WHOLE_GROUPS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
                                    service_level)
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
 from agi.reports.timeline import offset_text, timeline_charts
 from agi.reports.timerange import parse_stored
 
@@ -172,7 +172,7 @@ _TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30":
 def _key_column(by: str) -> Column:
     if by.startswith("interval"):
         return Column("key", _TITLES[by], TIME)
-    return Column("key", _TITLES.get(by, by.capitalize()), TEXT, shrink=True)
+    return Column("key", _TITLES.get(by, by.capitalize()), TEXT, shrink=shrinks(by))
 
 
 def _span(sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:

@@ -304,3 +304,54 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line() -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot use the database postgresql://postgres@127.0.0.1:1/none: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+#: Every report and grouping whose values are days, hours or outcomes, and the
+#: values the table must show whole (docs/reports.md#formats: times, outcomes
+#: and statuses are never cut).
+WHOLE_KEYS = [
+    (["summary", "--by", "day"], "2025-03-10"), (["inbound", "--by", "day"], "2025-03-10"),
+    (["summary", "--by", "outcome"], "not_answered"), (["summary", "--by", "outcome"], "self_service"),
+    (["summary", "--by", "status"], "caller_hangup"),
+    (["consolidated", "--by", "day", "--by", "queue"], "2025-03-10"),
+    (["consolidated", "--by", "outcome", "--by", "day"], "not_answered"),
+    (["fcr", "--by", "day"], "2025-03-10"), (["fcr", "--by", "outcome"], "not_answered"),
+    (["callbacks", "--by", "day"], "2025-03-10"), (["campaign", "--by", "day"], "2025-03-10"),
+]
+
+
+@pytest.mark.parametrize(("args", "value"), WHOLE_KEYS)
+def test_days_and_outcomes_are_never_cut_to_fit_the_table(tmp_path: Path, args: list[str], value: str) -> None:
+    cdr = CdrBuilder(tmp_path / "wide.db")
+    # a day of long calls: its totals (hundreds of hours) leave little room for the key
+    for i in range(40):
+        cdr.add(f"2025-03-10 {8 + i % 10:02d}:{i:02d}:00", caller=f"+3460011{i:04d}", duration=86000.5,
+                queue="support", queue_status="ANSWERED" if i % 2 else "TIMEOUT", queue_wait=3601.5,
+                talk_time=86000.5 if i % 2 else None)
+    cdr.add("2025-03-10 12:00:00", flow="campaign", direction="outbound", dial_status="ANSWER", talk_time=86000.5)
+    cdr.add("2025-03-10 12:30:00", status="completed", duration=4)  # self_service
+    cdr.add("2025-03-10 12:40:00", status="caller_hangup", duration=4)
+    cdr.close()
+    insert(tmp_path / "wide.db", "callbacks", [
+        {"requested_at": "2025-03-10T08:00:00.000Z", "number": "+34600111222", "status": "done",
+         "queue": "support", "source": "missed", "flow": "support", "done_at": "2025-03-11T09:00:00.000Z",
+         "attempts": 123456789}])
+    code, out = invoke(*args, "--db", str(tmp_path / "wide.db"), "--tz", "UTC")
+    assert code == 0, out
+    assert value in out, out  # a queue or a flow name may be cut instead, or the table be wider
+
+
+def test_the_filter_line_tells_the_two_times_the_clocks_show_twice_apart(database: Path) -> None:
+    """The night the clocks go back, 02:30 happens twice: the table's and the
+    page's filter line give such a moment its UTC offset, so a range from the
+    first 02:30 to the second does not read as an empty one."""
+    args = ["--db", str(database), "--tz", "Europe/Madrid", "--since", "2025-10-26T02:30+02:00",
+            "--until", "2025-10-26T02:30+01:00"]
+    code, out = invoke("summary", *args)
+    assert code == 0, out
+    assert out.splitlines()[1].startswith("2025-10-26 02:30+02 to 2025-10-26 02:30+01 (Europe/Madrid)")
+    code, out = invoke("summary", *args, "--format", "html")
+    assert code == 0 and "2025-10-26 02:30+02 to 2025-10-26 02:30+01 (Europe/Madrid)" in out
+    code, out = invoke("summary", "--db", str(database), "--tz", "Europe/Madrid", "--since", "2025-10-26T01:30",
+                       "--until", "2025-10-26T03:30")
+    assert out.splitlines()[1].startswith("2025-10-26 01:30 to 2025-10-26 03:30 (Europe/Madrid)")  # no offsets

@@ -4,10 +4,12 @@ through ``terminal_text``: a caller ID's escape sequences and control
 characters never reach the terminal."""
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any, Sequence
 
 from agi.reports.model import Column, Report
 from agi.reports.render.values import human, numeric
+from agi.reports.timeline import offset_text
 from agi.reports.timerange import UTC
 from agi.safe_text import terminal_text
 
@@ -38,8 +40,8 @@ def describe_filters(report: Report) -> str:
     """One line: the time range, zone and filters of the report."""
     f = report.filters
     tz = f.tz or UTC
-    since = f.since.astimezone(tz).strftime("%Y-%m-%d %H:%M") if f.since else "first call"
-    until = f.until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if f.until else "now"
+    since = _moment(f.since, tz) if f.since else "first call"
+    until = _moment(f.until, tz) if f.until else "now"
     span = "all calls" if not (f.since or f.until) else f"{since} to {until}"
     parts = [f"{span} ({f.tz_name})"]
     if f.flows:
@@ -51,6 +53,15 @@ def describe_filters(report: Report) -> str:
     parts += [f"{key} {_option(value)}" for key, value in report.options.items()
               if value not in (None, [], ()) and key != "by"]
     return ", ".join(parts)
+
+
+def _moment(moment: datetime, tz: tzinfo) -> str:
+    """A moment as local time to the minute, with its UTC offset when the
+    clocks show that time twice (``2025-10-26 02:30+02``, ``02:30+01``)."""
+    local = moment.astimezone(tz)
+    text = local.strftime("%Y-%m-%d %H:%M")
+    twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    return text + offset_text(local) if twice else text
 
 
 def _option(value: Any) -> str:
