@@ -17,7 +17,8 @@ DEFAULT = "UTC"
 def default_zone_name(configured: str | None, flows: Path) -> str:
     """``configured`` when set, else the one ``timezone`` of the flows in
     the folder ``flows``, else UTC. A flow without ``timezone`` is in UTC;
-    files that cannot be read, and schedules files, are no flows; a zone
+    files that cannot be read, schedules files and files without ``steps``
+    (notes kept beside the flows) are no flows; a zone
     that does not exist counts as UTC."""
     if configured:
         return configured
@@ -27,7 +28,8 @@ def default_zone_name(configured: str | None, flows: Path) -> str:
     zones = set()
     for file in flow_files([flows]):
         document, errors = read_document(file)
-        if errors or not isinstance(document, MarkedMap) or is_schedules_document(document):
+        if errors or not isinstance(document, MarkedMap) or is_schedules_document(document) \
+                or "steps" not in document:
             continue
         zone = document.get("timezone", Flow.timezone)
         zones.add(zone if isinstance(zone, str) else DEFAULT)

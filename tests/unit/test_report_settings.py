@@ -55,6 +55,7 @@ def test_the_default_zone_is_the_configured_one_then_the_flows_one_then_utc(tmp_
     write(flows / "b.yaml", flow("b", "Europe/Madrid"))
     write(flows / "hours.yaml", "schedules:\n  office:\n    timezone: America/New_York\n")
     write(flows / "broken.yaml", "version: 1\nname: [\n")
+    write(flows / "notes.yaml", "owner: support team\n")  # no steps: no flow
     assert default_zone_name(None, flows) == "Europe/Madrid"
     assert default_zone_name("Asia/Tokyo", flows) == "Asia/Tokyo"
     write(flows / "c.yaml", flow("c"))  # no timezone: UTC, so the flows disagree
