@@ -36,6 +36,8 @@ class _Dialect:
 
 
 _DIALECTS = {"standard": _Dialect(",", ".", ""), "excel": _Dialect(";", ",", "\ufeff")}
+#: How a line ends (RFC 4180).
+_END = "\r\n"
 #: A cell from a column's value.
 Cell = Callable[[Any], str]
 
@@ -57,10 +59,6 @@ def write_csv(report: Report, out: IO[str], dialect: str = "standard") -> None:
             write(line + _END)  # as the csv module writes it, without its walk over every character
         else:
             writer.writerow(texts)
-
-
-#: How a line ends (RFC 4180).
-_END = "\r\n"
 
 
 def _needs_quotes(text: str) -> bool:
