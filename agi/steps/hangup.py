@@ -37,6 +37,7 @@ class HangupNode(Node):
             # up, and the call keeps the caller's hangup and cause.
             raise ChannelHungUp("the caller hung up before the flow did")
         found = Findings()
+        ctx.channel.hung_up_by_flow = True
         with found.kept():
             if self.cause is None:
                 # HANGUP answers 200 on a live channel; 511 (raised as
