@@ -546,3 +546,18 @@ def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
             dial: PJSIP/100
         """
     assert library(tmp_path, flow) == []
+
+
+@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"'])
+def test_a_recording_run_through_exec_is_a_recording(tmp_path: Path, options: str) -> None:
+    app = "ExecIf" if "?" in options else "Exec"
+    found = library(tmp_path, f"""\
+        version: 1
+        name: x
+        start: rec
+        steps:
+          rec:
+            exec: {{app: {app}, options: {options}}}
+        """)
+    assert [(line, message.split(";")[0]) for _, line, message in found] == [
+        (5, "step 'rec' records the call, but a path from the start of flow 'x' reaches it through no consent step")]
