@@ -102,7 +102,7 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     if name in RUNS_NAMED_APP:
         if _depth >= _MAX_NESTING:  # nested past reading: anything (fail closed)
             return frozenset({DIALS, RECORDS, HIDDEN})
-        for inner, inner_argument in _named_apps(name, argument):
+        for inner, inner_argument in named_apps(name, argument):
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
     if name in DIALLING_APPS:
         kinds.add(DIALS)
@@ -114,7 +114,7 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def _named_apps(name: str, argument: str) -> list[tuple[str, str]]:
+def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
     """The applications (name, argument) that Exec, TryExec, ExecIf or
     ExecIfTime ``name`` would run, as written in ``argument``: the text
     before the first ``(`` is the name (as app_exec.c reads it), up to
@@ -296,7 +296,7 @@ class CallGuard:
             if depth >= _MAX_NESTING:
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: applications nested more than "
                                                   f"{_MAX_NESTING} deep cannot be checked")
-            for inner, inner_argument in _named_apps(lower, argument):
+            for inner, inner_argument in named_apps(lower, argument):
                 refusal = self._unchecked_number(inner, inner_argument, depth + 1)
                 if refusal is not None:
                     return Refusal(name, DO_NOT_CALL, f"{name} refused: {refusal.message}")
