@@ -272,12 +272,14 @@ def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:
     key = name.lower()
     app = APPLICATIONS.get(key)
     forced = sim.script.app_results.get(key)
-    if app is None or forced == -2:
-        return -2
+    if forced == -2 or (app is None and forced is None):
+        return -2  # no such application (a module not loaded, or one the simulator has no model of)
     sim.applications.append((name, options))
     if key not in SET_LIKE_APPLICATIONS:
         if sim.dead or sim.hung_up:
             return -1
         if forced is None and key not in WATCH_HANGUP and sim.caller_hangs_up_now():
             return -1
-    return app(sim, options) if forced is None else forced
+    if forced is not None or app is None:
+        return forced if forced is not None else -2
+    return app(sim, options)
