@@ -86,10 +86,24 @@ DO_NOT_CALL = "do-not-call"
 NO_CONSENT = "no consent"
 
 
-def app_kinds(app: str, argument: str = "") -> frozenset[str]:
+#: Applications that run the application written in their argument:
+#: ``Exec(MixMonitor(x.wav))``, ``TryExec(...)``, ``ExecIf(expr?app(args):app(args))``,
+#: ``ExecIfTime(times,days,mdays,months?app(args))``. The application named
+#: there is judged too: Exec of MixMonitor records, Exec of Dial dials.
+RUNS_NAMED_APP = frozenset({"exec", "tryexec", "execif", "execiftime"})
+#: How deep applications that run applications are followed.
+_MAX_NESTING = 8
+
+
+def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     """What running ``app`` with ``argument`` can do: DIALS, RECORDS, HIDDEN."""
     name = app.strip().lower()
-    kinds = set()
+    kinds: set[str] = set()
+    if name in RUNS_NAMED_APP:
+        if _depth >= _MAX_NESTING:  # nested past reading: anything (fail closed)
+            return frozenset({DIALS, RECORDS, HIDDEN})
+        for inner, inner_argument in named_apps(name, argument):
+            kinds |= app_kinds(inner, inner_argument, _depth + 1)
     if name in DIALLING_APPS:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
@@ -98,6 +112,41 @@ def app_kinds(app: str, argument: str = "") -> frozenset[str]:
                                     and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
+
+
+def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
+    """The applications (name, argument) that Exec, TryExec, ExecIf or
+    ExecIfTime ``name`` would run, as written in ``argument``: the text
+    before the first ``(`` is the name (as app_exec.c reads it), up to
+    the last ``)`` the argument. ExecIf's two branches, after its ``?``
+    and split at the ``:`` outside brackets, are both judged."""
+    calls = argument
+    if name in ("execif", "execiftime"):
+        _, found, calls = argument.partition("?")
+        if not found:
+            return []
+    branches = _outside_brackets_split(calls, ":") if name == "execif" else [calls]
+    named = []
+    for branch in branches:
+        app, _, rest = branch.partition("(")
+        app = app.replace("\\", "").strip()
+        if app:
+            named.append((app, rest[:rest.rfind(")")] if ")" in rest else rest))
+    return named
+
+
+def _outside_brackets_split(text: str, separator: str) -> list[str]:
+    """``text`` split at each ``separator`` that stands outside ``(...)``."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
 
 
 @lru_cache(maxsize=1024)
@@ -237,12 +286,22 @@ class CallGuard:
                                              f"record, and the caller did not consent to recording")
         return None
 
-    def _unchecked_number(self, name: str, argument: str) -> Refusal | None:
+    def _unchecked_number(self, name: str, argument: str, depth: int = 0) -> Refusal | None:
         """The refusal of a command that would call a phone number no check
         of the call covered. Numbers are compared by their digits: the
         shorter must be the end of the longer (``600333444``,
         ``0034600333444`` and ``+34600333444`` are one number)."""
-        position = _DESTINATION_ARGUMENT.get(name.strip().lower())
+        lower = name.strip().lower()
+        if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
+            if depth >= _MAX_NESTING:
+                return Refusal(name, DO_NOT_CALL, f"{name} refused: applications nested more than "
+                                                  f"{_MAX_NESTING} deep cannot be checked")
+            for inner, inner_argument in named_apps(lower, argument):
+                refusal = self._unchecked_number(inner, inner_argument, depth + 1)
+                if refusal is not None:
+                    return Refusal(name, DO_NOT_CALL, f"{name} refused: {refusal.message}")
+            return None
+        position = _DESTINATION_ARGUMENT.get(lower)
         if position is None:
             return None
         fields = appargs.split(argument)

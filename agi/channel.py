@@ -87,6 +87,9 @@ class Channel:
         #: The call's compliance state: what may not be sent any more.
         self.guard = CallGuard()
         self._hung_up = False
+        #: The flow hung up itself (a ``hangup`` step): a dead channel from
+        #: then on is not the caller's hangup.
+        self.hung_up_by_flow = False
         self.answered_at: float | None = None
         self.commands_sent = 0
         #: Every sound and prompt of the call Asterisk could not play, in order.

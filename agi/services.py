@@ -229,8 +229,8 @@ class CallHistorySummary:
         return {
             "outcome": outcome, "number": number, "calls": self.calls, "first_call": self.first_call,
             "last_call": last.started_at if last else None,
-            "last_outcome": last.outcome if last else None,
-            "last_status": last.status if last else None,
+            "last_outcome": (last.outcome if last else None) or "",
+            "last_status": (last.status if last else None) or "",
             "last_queue": (last.queue if last else None) or "",
             "last_agent": (last.agent if last else None) or "",
             "last_agent_interface": (last.agent_interface if last else None) or "",

@@ -11,7 +11,7 @@ from agi.cli.common import config_option, configured_flows, get_config
 from agi.config import Config
 from agi.loading.loader import load_flows
 from agi.loading.template_check import params_warnings
-from agi.sounds.check import missing_prompts
+from agi.sounds.check import missing_prompts, prompt_conflicts
 from agi.wording import counted
 
 
@@ -23,8 +23,9 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
 
     Prints every error as file:line: message and exits 1 when there is any.
     A prompt a flow plays that is neither in the sounds folder nor an
-    Asterisk core sound, and a template that reads a params key the flow
-    gives no default, are warnings: printed, exit status still 0.
+    Asterisk core sound, a prompt two flows give different texts, and a
+    template that reads a params key the flow gives no default, are
+    warnings: printed, exit status still 0.
     """
     config = get_config(config_path)
     targets = list(paths) or [configured_flows(config)]
@@ -37,7 +38,8 @@ def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     if errors:
         click.echo(counted(len(errors), 'error'), err=True)
         sys.exit(1)
-    warnings = [*missing_prompts(flows, sounds_folder(config, targets)), *params_warnings(flows.flows)]
+    warnings = [*missing_prompts(flows, sounds_folder(config, targets)), *prompt_conflicts(flows),
+                *params_warnings(flows.flows)]
     for warning in warnings:
         click.echo(str(warning))
     count = f", {counted(len(warnings), 'warning')}" if warnings else ""

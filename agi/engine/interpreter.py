@@ -63,6 +63,10 @@ async def run_call(flows: FlowSet, ctx: CallContext,
     step_name: str | None = ctx.flow.start
     transfers = 0
     caller_hung_up = False
+    #: The caller is gone, seen by a step that kept an outcome of its own (a
+    #: saved voicemail, an answered queue or dial, a HANGUP line read while
+    #: a step sent nothing): the call is a caller hangup all the same.
+    gone = False
     await _apply_language(ctx)
     while step_name is not None:
         if len(trace) >= MAX_STEPS:
@@ -79,6 +83,7 @@ async def run_call(flows: FlowSet, ctx: CallContext,
             # The step that met the hangup, also one noted before it started
             # (a HANGUP line between steps, SIGHUP while agiflow-agi started).
             caller_hung_up = True
+        gone = gone or (ctx.channel.hung_up and not ctx.channel.hung_up_by_flow)
         if transfer is not None:
             target = flows.get(transfer)
             transfers += 1
@@ -92,7 +97,7 @@ async def run_call(flows: FlowSet, ctx: CallContext,
             await _apply_language(ctx, entering=True)
             continue
         step_name = step.transitions.get(record.outcome)
-    return _result(trace, caller_hung_up)
+    return _result(trace, caller_hung_up or gone)
 
 
 async def _apply_language(ctx: CallContext, entering: bool = False) -> None:

@@ -76,6 +76,9 @@ def parse_span(text: str) -> DateSpan:
     last, last_yearly = _date_parts(last_text, text) if dots else (first, yearly)
     if yearly != last_yearly:
         raise ValueError(f"'{text}': both ends must be full dates (YYYY-MM-DD) or both yearly (MM-DD)")
+    if last < first and yearly:
+        raise ValueError(f"'{text}': the range ends before it starts; a yearly range stays within one year: "
+                         f"write {first_text.strip()}..12-31 and 01-01..{last_text.strip()}")
     if last < first:
         raise ValueError(f"'{text}': the range ends before it starts")
     return DateSpan(first, last, yearly, text.strip())

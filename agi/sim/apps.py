@@ -10,6 +10,7 @@ return in Asterisk 22, hangups included (see each function).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,18 @@ def _option_field(options: str, index: int, declared: int) -> str:
     return fields[index] if index < len(fields) else ""
 
 
+_OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
+
+
+def _option_letters(options: str, index: int, declared: int) -> str:
+    """The option letters of that argument, without the arguments of the
+    options (the ``g`` of ``A(agiflow/whisper)`` is no ``g`` option)."""
+    letters, previous = _option_field(options, index, declared), None
+    while letters != previous:
+        letters, previous = _OPTION_ARGUMENT.sub("", letters), letters
+    return letters
+
+
 def _queue(sim: SimulatedAsterisk, options: str) -> int:
     """Queue() as app_queue.c (Asterisk 22) leaves it.
 
@@ -109,7 +122,7 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
         return 0
     sim.elapsed += sim.script.queue_wait
     if status in (ANSWERED, "CONTINUE"):
-        return _queue_answered(sim, "c" in _option_field(options, 1, 9) or status == "CONTINUE")
+        return _queue_answered(sim, "c" in _option_letters(options, 1, 9) or status == "CONTINUE")
     sim.vars.write("ABANDONED", "TRUE")
     if sim.caller_hangs_up_now():
         return -1
@@ -170,7 +183,7 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     sim.vars.write("DIALEDTIME", str(int(sim.script.talk_time)))
     if sim.caller_hangs_up_now():
         return -1
-    return 0 if "g" in _option_field(options, 2, 4) else -1
+    return 0 if "g" in _option_letters(options, 2, 4) else -1
 
 
 def _voicemail(sim: SimulatedAsterisk, options: str) -> int:
@@ -259,12 +272,14 @@ def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:
     key = name.lower()
     app = APPLICATIONS.get(key)
     forced = sim.script.app_results.get(key)
-    if app is None or forced == -2:
-        return -2
+    if forced == -2 or (app is None and forced is None):
+        return -2  # no such application (a module not loaded, or one the simulator has no model of)
     sim.applications.append((name, options))
     if key not in SET_LIKE_APPLICATIONS:
         if sim.dead or sim.hung_up:
             return -1
         if forced is None and key not in WATCH_HANGUP and sim.caller_hangs_up_now():
             return -1
-    return app(sim, options) if forced is None else forced
+    if forced is not None or app is None:
+        return forced if forced is not None else -2
+    return app(sim, options)

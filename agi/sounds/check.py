@@ -1,4 +1,6 @@
-"""Warnings for prompts a flow plays that Asterisk would not find.
+"""Warnings for prompts a flow plays that Asterisk would not find, and
+for a prompt two flows give different texts (``agiflow sounds build``
+refuses it: one sound file cannot say both).
 
 A prompt is found when its file is in ``<sounds>/<language>/`` or it is one
 of Asterisk's core prompts. It is checked in the flow's language (``en``
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from agi.engine.model import Flow, FlowSet
 from agi.sounds.catalog import DEFAULT_LANGUAGE, is_templated, prompt_available
+from agi.sounds.prompts import all_prompts
 from agi.steps.base import node_of
 
 
@@ -54,3 +57,21 @@ def _missing_in_flow(flow: Flow, sounds_dir: Path) -> list[MissingPrompt]:
                     found.append(MissingPrompt(flow.source, step.line, step.name, name, language, language in given,
                                                str(sounds_dir)))
     return found
+
+
+@dataclass(frozen=True, order=True)
+class PromptConflict:
+    """A prompt given another text than a flow before it gave."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: warning: {self.message}; `agiflow sounds build` refuses it"
+
+
+def prompt_conflicts(flows: FlowSet) -> list[PromptConflict]:
+    """Prompts two flows give different texts, at the second one's line."""
+    _, errors = all_prompts(flows)
+    return [PromptConflict(e.file, e.line, e.message) for e in errors]

@@ -209,6 +209,7 @@ def _ending(found: Findings, answer: str) -> str:
     """The outcome when no request is made: silence or the decline key is
     declined; wrong keys past the retries are invalid."""
     if answer == INVALID:
+        found.details.setdefault("reason", "wrong keys")  # unless too many numbers were entered
         return INVALID
     found.note(reason="no answer" if answer == TIMEOUT else "declined by key")
     return DECLINED

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
+from agi.call_guard import DIALS, HIDDEN, RECORDS, RUNS_NAMED_APP, app_kinds, named_apps
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.protocol import appargs
@@ -52,11 +52,11 @@ class ExecNode(Node):
 
     def channel_variables_set(self) -> tuple[str, ...]:
         """The channel variables a ``Set`` or ``MSet`` sets, as written
-        (``Set(ROBINSON=clear)``); a name a template builds is not known."""
-        if self.app.lower() not in ("set", "mset"):
-            return ()
+        (``Set(ROBINSON=clear)``), also one an ``Exec``, ``TryExec``,
+        ``ExecIf`` or ``ExecIfTime`` runs (``Exec(Set(ROBINSON=clear))``);
+        a name a template builds is not known."""
         fields = self.args if self.args else tuple(self.options.split(","))
-        return tuple(f.split("=", 1)[0].strip() for f in fields if "=" in f)
+        return _variables_set(self.app, fields)
 
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
@@ -94,3 +94,14 @@ class ExecNode(Node):
         if self.result_variable:
             ctx.vars[self.result_variable] = result
         return done(NEXT, app=self.app, result=result)
+
+
+def _variables_set(app: str, fields: tuple[str, ...], depth: int = 0) -> tuple[str, ...]:
+    """The variables ``app`` with the argument ``fields`` sets by Set or MSet."""
+    name = app.strip().lower()
+    if name in ("set", "mset"):
+        return tuple(f.split("=", 1)[0].strip() for f in fields if "=" in f)
+    if name not in RUNS_NAMED_APP or depth > 8:
+        return ()
+    return tuple(variable for inner, argument in named_apps(name, ",".join(fields))
+                 for variable in _variables_set(inner, tuple(argument.split(",")), depth + 1))

@@ -31,15 +31,23 @@ class HangupNode(Node):
         return True
 
     async def run(self, ctx: CallContext) -> StepResult:
+        if ctx.channel.hung_up:
+            # The caller is gone (a hangup step after on: {hangup: ...}, or a
+            # HANGUP line read since the last step): nothing is left to hang
+            # up, and the call keeps the caller's hangup and cause.
+            raise ChannelHungUp("the caller hung up before the flow did")
         found = Findings()
+        ctx.channel.hung_up_by_flow = True
         with found.kept():
-            try:
-                if self.cause is None:
-                    await ctx.channel.hangup()
-                else:
-                    found.note(cause=self.cause)
-                    found.record(hangup_cause=str(self.cause))
+            if self.cause is None:
+                # HANGUP answers 200 on a live channel; 511 (raised as
+                # ChannelHungUp) says the caller had hung up already.
+                await ctx.channel.hangup()
+            else:
+                found.note(cause=self.cause)
+                found.record(hangup_cause=str(self.cause))
+                try:
                     await ctx.channel.exec_app("Hangup", str(self.cause))
-            except ChannelHungUp:
-                pass  # the hangup we asked for, seen as the channel going away
+                except ChannelHungUp:
+                    pass  # the hangup we asked for, seen as the channel going away
         return found.result("done")

@@ -112,7 +112,7 @@ class HistoryNode(Node):
         names = ctx.history
         return done(outcome, record={"history": outcome}, number=number, window=self.window,
                     calls=summary.calls, first_call=names["first_call"], last_call=names["last_call"],
-                    last_outcome=names["last_outcome"], last_queue=names["last_queue"] or None,
+                    last_outcome=names["last_outcome"] or None, last_queue=names["last_queue"] or None,
                     last_agent=names["last_agent"] or None, callback_pending=summary.callback_pending)
 
     async def _lookup(self, ctx: CallContext, query: HistoryQuery) -> CallHistorySummary:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agi import phone
+from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, OffloadTimeout, SupervisorsUnavailable
@@ -63,7 +64,11 @@ class Authorisation:
 async def authorise(ctx: CallContext, auth: Authorisation, found: Findings) -> str | None:
     """The caller's number (E.164) once identified and their PIN checked;
     None when refused, with ``refused`` in ``found`` saying why (and the
-    refusal prompt played)."""
+    refusal prompt played). A caller already gone (the step reached from
+    ``on: {hangup: ...}``) is neither let in nor refused: the step ends
+    with ``hangup``."""
+    if ctx.channel.hung_up:
+        raise ChannelHungUp("the caller hung up before the supervisor step")
     number, why = await _listed_caller(ctx, auth)
     if number is not None:
         found.note(supervisor=number)

@@ -212,6 +212,10 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Queue", "support")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
+    # an Exec of Dial calls what its Dial would
+    assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
+    assert guard.admit("EXEC", ("ExecIf", "$[${X}=1]?Dial(PJSIP/612345678@trunk):Dial(PJSIP/699999999@t)")) \
+        is not None
 
 
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
@@ -313,6 +317,33 @@ def test_a_flow_without_consent_records_nothing() -> None:
     result = call(flows, "sneaky")
     assert path(result) == ["record:error"]
     assert details(result, "record")["error"] == "MixMonitor refused: recording needs consent and no consent step has run"
+
+
+def test_a_recording_run_through_exec_needs_consent_and_is_counted() -> None:
+    """Exec(MixMonitor(...)) is a recording command: refused without consent
+    (it was sent, and not even counted), counted with it."""
+    text = """\
+        version: 1
+        name: sneaky
+        start: record
+        steps:
+          record:
+            exec: {app: Exec, options: "MixMonitor({{ call.id }}.wav)"}
+            on: {error: again}
+          again:
+            exec: {app: ExecIf, options: "1?Record(x.wav)"}
+        """
+    result = call(unchecked(text), "sneaky")
+    assert path(result) == ["record:error", "again:error"]
+    assert not [e.command for e in result.exchanges if e.command.startswith("EXEC")]
+    assert result.call["refused_commands"] == "Exec (no consent), ExecIf (no consent)"
+    assert result.call["recording_commands"] == 0
+    consented = text.replace("start: record", "start: consent").replace(
+        "        steps:\n", "        steps:\n          consent:\n            consent: {policy: notify, notice: n, "
+                            "record: false}\n            on: {notified: record}\n")
+    result = call(unchecked(consented), "sneaky")  # sent; the simulator has no Exec (-2)
+    assert path(result) == ["consent:notified", "record:error", "again:next"]
+    assert (result.call["recording_commands"], result.call["refused_commands"]) == (2, None)
 
 
 def test_a_withdrawn_consent_stops_later_recordings() -> None:
@@ -689,6 +720,17 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ParkAndAnnounce", ",,PARKED,PJSIP/100", {"dials"}),
     ("ParkAndAnnounce", ",r,agiflow/parked:PARKED,Local/ops@announce", {"dials", "hidden"}),
     ("ParkAndAnnounce", "Local/lot,,PARKED,PJSIP/100", {"dials"}),  # the lot's name is no channel
+    # Exec and its kin run the application written in their argument: it is judged too
+    ("Exec", "MixMonitor(/tmp/x.wav,b)", {"hidden", "records"}),
+    ("TryExec", "Monitor(wav,x)", {"hidden", "records"}),
+    ("Exec", "Dial(PJSIP/100,30)", {"hidden", "dials"}),
+    ("ExecIf", "$[${X}=1]?Playback(x):MixMonitor(y.wav)", {"hidden", "records"}),
+    ("ExecIf", "$[${X}=1]?Record(x.wav)", {"hidden", "records"}),
+    ("ExecIfTime", "9:00-17:00,mon-fri,*,*?Queue(support)", {"hidden", "dials"}),
+    ("Exec", "Exec(ChanSpy(PJSIP/1,qr))", {"hidden", "records"}),
+    ("Exec", "Playback(hello)", {"hidden"}),
+    ("Exec", "${APP}", {"hidden"}),
+    ("Exec", "Exec(" * 50 + "Playback(x)" + ")" * 50, {"hidden", "dials", "records"}),  # too deep to read
 ])
 def test_what_each_application_can_do(app: str, argument: str, kinds: set[str]) -> None:
     assert app_kinds(app, argument) == kinds

@@ -319,3 +319,15 @@ def test_a_caller_who_timed_out_in_a_queue_leaves_a_request_tagged_with_that_que
     assert [f"{s['step']}:{s['outcome']}" for s in result.steps] == ["wait:timeout", "callback:requested"]
     assert [(r["queue"], r["number"], r["reason"]) for r in rows] == [("sales", "+34600111222", None)]
 
+
+
+@pytest.mark.parametrize("dtmf", [["9", "9"], ["1", "7", "7"]])
+def test_wrong_keys_past_the_retries_say_why_no_request_was_made(tmp_path: Path, dtmf: list[str | None]) -> None:
+    """Every ending without a request has its reason in the details, as
+    steps.md lists them: wrong keys too, not only silence, the decline key
+    and too many numbers."""
+    result, rows = run(tmp_path, dtmf)
+
+    assert outcome(result) == "invalid"
+    assert details(result)["reason"] == "wrong keys"
+    assert rows == []

@@ -461,7 +461,11 @@ def test_the_shipped_flows_still_validate() -> None:
                                     "input: {prompt: p, variable: ROBINSON, max_digits: 9}",
                                     "exec: {app: Playback, options: beep, result_variable: ROBINSON}",
                                     "exec: {app: set, options: ROBINSON=clear}",
-                                    "exec: {app: MSet, args: [A=1, ROBINSON=clear]}"])
+                                    "exec: {app: MSet, args: [A=1, ROBINSON=clear]}",
+                                    # Exec and its kin run the Set written in their argument
+                                    "exec: {app: Exec, options: Set(ROBINSON=clear)}",
+                                    "exec: {app: TryExec, options: 'MSet(A=1,ROBINSON=clear)'}",
+                                    "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}"])
 def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
     flow = f"""\
         version: 1
@@ -477,9 +481,12 @@ def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp
           bye:
             hangup:
         """
-    assert library(tmp_path, flow) == [("f0.yaml", 8, "step 'fake' sets variable 'ROBINSON', which step 'dnc' of "
-                                        "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
-                                        "it, since the dialplan reads it to decide whether to dial")]
+    found = library(tmp_path, flow)
+    if "Exec" in setter:  # code agiflow cannot see after listed is an error of its own
+        found = [error for error in found if "leads to step 'fake'" not in error[2]]
+    assert found == [("f0.yaml", 8, "step 'fake' sets variable 'ROBINSON', which step 'dnc' of "
+                                    "flow 'leg' sets to its do-not-call result; only a do-not-call check may set "
+                                    "it, since the dialplan reads it to decide whether to dial")]
 
 
 @pytest.mark.parametrize(("setter", "written"), [
@@ -546,3 +553,18 @@ def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
             dial: PJSIP/100
         """
     assert library(tmp_path, flow) == []
+
+
+@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"'])
+def test_a_recording_run_through_exec_is_a_recording(tmp_path: Path, options: str) -> None:
+    app = "ExecIf" if "?" in options else "Exec"
+    found = library(tmp_path, f"""\
+        version: 1
+        name: x
+        start: rec
+        steps:
+          rec:
+            exec: {{app: {app}, options: {options}}}
+        """)
+    assert [(line, message.split(";")[0]) for _, line, message in found] == [
+        (5, "step 'rec' records the call, but a path from the start of flow 'x' reaches it through no consent step")]

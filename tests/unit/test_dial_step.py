@@ -133,3 +133,39 @@ def test_talk_time_of_a_dial_is_asterisks_only_when_dial_answered_the_caller(
         answered_time: float | None, dial_seconds: float, talk: float | None) -> None:
     assert talk_time(answered_time, dial_seconds) == talk
     assert talk_time(answered_time, dial_seconds, answered_before=True) is None
+
+
+def test_a_g_inside_an_options_argument_is_not_the_g_option(tmp_path: Path) -> None:
+    """Only Dial()'s own option letters count: the g of A(agiflow/...) does
+    not make the simulated Dial() return 0 after an answered call, so the
+    step sends NOOP after the -1, as it must on Asterisk."""
+    flow = """\
+version: 1
+name: d
+start: agent
+steps:
+  agent:
+    dial: {destination: PJSIP/100, options: t, whisper: [agiflow/whisper-vip]}
+"""
+    result = run(tmp_path, flow, dial_statuses=["ANSWER"])
+    sent = commands(result)
+    assert sent[0] == 'EXEC "Dial" "PJSIP/100,,tA(agiflow/whisper-vip)"'
+    assert result.exchanges[0].lines[0] == "200 result=-1" and sent[1] == "NOOP"
+    with_g = run(tmp_path, flow.replace("options: t", "options: tg"), dial_statuses=["ANSWER"])
+    assert with_g.exchanges[0].lines[0] == "200 result=0"
+
+
+def test_a_c_inside_a_queue_options_argument_is_not_the_c_option(tmp_path: Path) -> None:
+    flow = """\
+version: 1
+name: q
+start: q
+steps:
+  q:
+    queue: {name: support, options: "tF(ctx^s^1)"}
+    on: {answered: bye, continue: bye}
+  bye:
+    hangup:
+"""
+    result = run(tmp_path, flow, queue_statuses=["ANSWERED"])
+    assert path(result)[0] == "q:answered"

@@ -919,3 +919,34 @@ def test_a_flow_file_given_with_flows_runs_with_the_schedules_beside_it(tmp_path
                      str(folder / "tests" / "after_hours.tests.yaml"))
     assert result.exit_code == 0, result.output
     assert result.stdout.rstrip().endswith("passed") and "failed" not in result.stdout
+
+
+def test_app_results_answer_for_an_application_the_simulator_does_not_model(tmp_path: Path) -> None:
+    """testing.md: app_results are what applications answer instead of
+    running, so a result given for one the simulator has no model of
+    (SayAlpha, Originate...) is its answer, not 'no such application'."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "spell.yaml").write_text("""\
+version: 1
+name: spell
+start: spell
+steps:
+  spell:
+    exec: {app: SayAlpha, args: [abc]}
+    on: {next: bye, error: bye}
+  bye:
+    hangup:
+""")
+    tests = write_tests(folder, """\
+        version: 1
+        flow: spell
+        cases:
+          - name: the application answers the result given
+            app_results: {sayalpha: 0}
+            expect: {path: [spell:next, bye:done], commands_include: ['EXEC "SayAlpha" "abc"']}
+          - name: without one the simulator has no such application
+            expect: {path: [spell:error, bye:done]}
+        """, "spell.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests))
+    assert result.exit_code == 0, result.output

@@ -45,3 +45,40 @@ def test_hangup_with_a_cause_runs_the_hangup_application_and_still_completes(tmp
     assert details(result, "bye") == {"cause": 17}
     assert result.call["status"] == "completed"
     assert result.call["status"] != "caller_hangup"
+
+
+AFTER_THE_CALLER_HUNG_UP = """\
+version: 1
+name: bye
+start: menu
+steps:
+  menu:
+    menu: {prompt: agiflow/main-menu, choices: {"1": bye}}
+    on: {hangup: log, timeout: bye, invalid: bye}
+  log:
+    set: {cdr: {gone: "yes"}}
+    next: bye
+  bye:
+    hangup: %s
+"""
+
+
+@pytest.mark.parametrize("value", ["", "{cause: 17}"])
+def test_a_hangup_step_after_the_caller_hung_up_sends_nothing_and_keeps_the_callers_cause(
+        tmp_path: Path, value: str) -> None:
+    result = run(tmp_path, AFTER_THE_CALLER_HUNG_UP % value, hangup_after=0)
+    assert path(result) == ["menu:hangup", "log:next", "bye:hangup"]
+    assert not [c for c in commands(result) if c.startswith(("HANGUP", 'EXEC "Hangup"'))]
+    assert result.call["status"] == "caller_hangup"
+    assert result.call["hangup_cause"] == "16"  # the caller's (normal clearing), not the step's 17
+    assert details(result, "bye") == {}
+
+
+def test_a_hangup_that_asterisk_refuses_on_a_dead_channel_is_the_callers(tmp_path: Path) -> None:
+    flow = hangup_flow("").replace("    answer:\n    next: bye", "    answer:\n    next: tag") + \
+        "  tag:\n    set: {variables: {X: \"1\"}}\n    next: bye\n"
+    result = run(tmp_path, flow, hangup_after=1)  # the caller hangs up during SET VARIABLE
+    assert commands(result)[:3] == ["ANSWER", 'SET VARIABLE "X" "1"', "HANGUP"]
+    assert result.exchanges[2].lines[-1].startswith("511")
+    assert path(result) == ["answer:next", "tag:next", "bye:hangup"]
+    assert result.call["status"] == "caller_hangup"

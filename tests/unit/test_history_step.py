@@ -220,3 +220,42 @@ def test_the_moment_of_the_call_is_utc_in_the_query(tmp_path: Path) -> None:
     run(tmp_path, history_flow(), caller=CALLER, services=Services(history=history),
         at=datetime(2025, 7, 1, 10, 0, tzinfo=timezone.utc))
     assert history.queries[0].until == datetime(2025, 7, 1, 10, 0, tzinfo=timezone.utc)
+
+
+TEXT_OF_THE_LAST_CALL = """\
+version: 1
+name: h
+start: memory
+steps:
+  memory:
+    history:
+    on: {new: say, returning: say, repeat: say, abandoned_recently: say}
+  say:
+    play: "{{ history.last_outcome | upper }}-{{ history.last_status }}-{{ history.last_queue }}-x"
+    next: route
+  route:
+    branch:
+      cases: [{if: "history.last_outcome.startswith('aband') or history.last_status.endswith('hangup')",
+               next: back, label: abandoned}]
+      else: done
+  back:
+    play: agiflow/welcome-back
+  done:
+    hangup:
+"""
+
+
+def test_what_the_last_call_says_is_text_that_templates_may_call_text_methods_on(tmp_path: Path) -> None:
+    assert flow_errors(tmp_path, TEXT_OF_THE_LAST_CALL) == []
+    earlier = calls((timedelta(minutes=20), {"queue": "support", "queue_status": "ABANDONED",
+                                             "status": "caller_hangup"}))
+    result = run_with(tmp_path, earlier, TEXT_OF_THE_LAST_CALL)
+    assert path(result) == ["memory:abandoned_recently", "say:next", "route:abandoned", "back:next"]
+    assert 'STREAM FILE "ABANDONED-caller_hangup-support-x" ""' in [e.command for e in result.exchanges]
+
+
+def test_a_caller_with_no_earlier_call_has_an_empty_last_outcome_and_status_not_none(tmp_path: Path) -> None:
+    result = run_with(tmp_path, [], TEXT_OF_THE_LAST_CALL)
+    assert path(result) == ["memory:new", "say:next", "route:else", "done:done"]
+    assert 'STREAM FILE "---x" ""' in [e.command for e in result.exchanges]
+    assert details(result, "memory")["last_outcome"] is None

@@ -205,3 +205,11 @@ def test_schedules_load_on_their_own_while_a_flow_is_broken(flows_folder: FlowsF
     assert errors == [] and set(schedules) == {"office_hours"}
     flows, flow_errors = load_flows([flows_folder.path])
     assert flow_errors and not flows.schedules
+
+
+def test_a_yearly_range_over_the_new_year_says_how_to_write_it(flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", SCHEDULES.replace("      12-24: 09:00-14:00\n",
+                                                                "      12-24..01-06: []\n"))
+    assert errors_in(flows_folder.path) == [
+        f"{path}:9: schedule 'office_hours': '12-24..01-06': the range ends before it starts; a yearly range "
+        "stays within one year: write 12-24..12-31 and 01-01..01-06"]

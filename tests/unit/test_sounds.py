@@ -299,3 +299,19 @@ def test_without_a_config_validate_finds_the_sounds_beside_the_flows(tmp_path: P
     monkeypatch.chdir(elsewhere)  # no config.yaml, no ./sounds here
     result = CliRunner().invoke(cli, ["validate", str(tmp_path / "project/flows")])
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_validate_warns_about_a_prompt_two_flows_give_different_texts(tmp_path: Path) -> None:
+    """flows.md: two flows may give the same prompt only with the same
+    text; validate says so before `agiflow sounds build` refuses it."""
+    config = project(tmp_path)
+    other = FLOW.replace("name: greeter", "name: other")
+    other = other.replace(other[other.index("  agiflow/hello:"):], "  agiflow/hello:\n    es: Buenas tardes.\n")
+    write(tmp_path / "flows/other.yaml", other)
+    result = CliRunner().invoke(cli, ["validate", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    conflicts = [line for line in result.output.splitlines() if "has another text" in line]
+    first, second = sorted([tmp_path / "flows/greeter.yaml", tmp_path / "flows/other.yaml"])
+    assert len(conflicts) == 1 and conflicts[0].startswith(f"{second}:")
+    assert ": warning: prompt 'agiflow/hello' (es) has another text in " f"{first}:" in conflicts[0]
+    assert conflicts[0].endswith("`agiflow sounds build` refuses it")

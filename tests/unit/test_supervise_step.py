@@ -151,3 +151,31 @@ def test_keys_past_what_is_asked_never_reach_the_extension_pattern() -> None:
     assert node.interface_of("2" * 64) is None
     assert time.process_time() - started < 1
     assert node.interface_of("23") == "PJSIP/23"
+
+
+@pytest.mark.parametrize("step", [
+    'supervise: {pin_prompt: enter-pin, agent_prompt: enter-agent, agents: {"7": PJSIP/201}}',
+    'override: {pin_prompt: enter-pin, schedules: {"1": office_hours}, action_prompt: act, '
+    'open_prompt: now-open, closed_prompt: now-closed}',
+])
+def test_a_supervisor_step_after_the_caller_hung_up_is_a_hangup_not_a_refusal(tmp_path: Path, step: str) -> None:
+    text = f"""\
+version: 1
+name: spy
+start: menu
+steps:
+  menu:
+    menu: {{prompt: main, choices: {{"1": who}}}}
+    on: {{hangup: who, timeout: who, invalid: who}}
+  who:
+    {step}
+"""
+    (tmp_path / "schedules.yaml").write_text(
+        "version: 1\nschedules:\n  office_hours:\n    timezone: Europe/Madrid\n    hours: {mon-fri: '09:00-18:00'}\n")
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"),
+                        supervisors=MemorySupervisors({BOSS: "4321"}))
+    for caller in (BOSS, "+34600999888"):  # listed or not: nobody is left to let in or refuse
+        result = run(tmp_path, text, caller=caller, services=services, hangup_after=0)
+        assert path(result) == ["menu:hangup", "who:hangup"]
+        assert "refused" not in details(result, "who")
+        assert services.supervisors.audit_log == []  # type: ignore[union-attr]
