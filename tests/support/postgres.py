@@ -26,13 +26,15 @@ import psycopg
 
 from agi.db.location import PostgresUrl
 
+#: Seconds a test's URL lets the connection take (``connect_timeout``).
+CONNECT_TIMEOUT = 30
 CANDIDATES = ("postgresql://postgres@/postgres?host=/var/run/postgresql",
               "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _answers(url: str) -> bool:
     try:
-        psycopg.connect(url, connect_timeout=2, autocommit=True).close()
+        psycopg.connect(url, connect_timeout=10, autocommit=True).close()
         return True
     except psycopg.Error:
         return False
@@ -127,7 +129,9 @@ class TestServer:
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         joiner = "&" if "?" in self.url else "?"
-        return PostgresUrl(f"{self.url}{joiner}options={quote(f'-csearch_path={schema}')}"), schema
+        # a machine busy with other work can take more than agiflow's default 3 s to connect
+        return PostgresUrl(f"{self.url}{joiner}connect_timeout={CONNECT_TIMEOUT}"
+                           f"&options={quote(f'-csearch_path={schema}')}"), schema
 
     def drop_schema(self, schema: str) -> None:
         try:

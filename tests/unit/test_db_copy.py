@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder
+from support.postgres import CONNECT_TIMEOUT
 
 from agi.cli.main import cli
 from agi.db.location import Database, PostgresUrl
@@ -129,7 +130,7 @@ def other_spelling(database: Database, tmp_path: Path) -> str:
     """The same database named another way: a hard link to the file, or the
     URL with one more parameter."""
     if isinstance(database, PostgresUrl):
-        return database.url + ("&" if "?" in database.url else "?") + "connect_timeout=7"
+        return database.url.replace(f"connect_timeout={CONNECT_TIMEOUT}", f"connect_timeout={CONNECT_TIMEOUT - 1}")
     link = tmp_path / "elsewhere" / "same.db"
     link.parent.mkdir()
     os.link(database, link)
