@@ -36,11 +36,13 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
     """The bytes of ``path``; FileTooLarge past ``limit`` bytes, without
     reading more than one byte beyond it (``/dev/zero``, a 2 GB file).
 
-    Opening never waits: a named pipe no program writes to is NotAFile
-    (opened as a plain file, it held the command, or the server reloading
-    its flows, for ever), one a program writes to is read. With
-    ``regular_only`` (the flow files of a folder) anything but a regular
-    file is NotAFile."""
+    Opening and reading never wait: a named pipe no program writes to is
+    NotAFile (opened as a plain file, it held the command, or the server
+    reloading its flows, for ever), one a program writes to is read; so is
+    a file whose reading would wait for data (``/proc/kmsg``, which passes
+    for a regular file: a link to it in the flows folder once held every
+    later reload for ever). With ``regular_only`` (the flow files of a
+    folder) anything but a regular file is NotAFile."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as stream:
         mode = os.fstat(fd).st_mode
@@ -48,12 +50,31 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if regular_only and not stat.S_ISREG(mode):
             raise NotAFile(f"not a file but {file_kind(mode)}")
-        head = _pipe_head(fd, limit + 1) if stat.S_ISFIFO(mode) else b""
-        os.set_blocking(fd, True)
-        data = head + stream.read(limit + 1 - len(head))
+        if stat.S_ISFIFO(mode):
+            head = _pipe_head(fd, limit + 1)
+            os.set_blocking(fd, True)
+            data = head + stream.read(limit + 1 - len(head))
+        else:
+            data = _read_without_waiting(fd, limit + 1)
     if len(data) > limit:
         raise FileTooLarge(f"larger than {limit} bytes")
     return data
+
+
+def _read_without_waiting(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes of the non-blocking ``fd``, to its end; NotAFile
+    when a read would wait (a file on a disk never does)."""
+    chunks: list[bytes] = []
+    while size > 0:
+        try:
+            chunk = os.read(fd, min(size, 1 << 20))
+        except BlockingIOError:
+            raise NotAFile("reading it would wait for more data (it is no file on a disk)") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _pipe_head(fd: int, size: int) -> bytes:

@@ -146,12 +146,24 @@ def _device(path: Path) -> None:
     path.symlink_to("/dev/zero")
 
 
+def _kernel_log(path: Path) -> None:
+    """A link to /proc/kmsg: a regular file to stat, whose reading waits
+    for the next kernel message (once every later reload waited for ever)."""
+    path.symlink_to("/proc/kmsg")
+
+
+#: /proc/kmsg can be opened by root only (CAP_SYSLOG).
+KMSG_READABLE = os.access("/proc/kmsg", os.R_OK)
+
+
 @pytest.mark.parametrize(("make", "error"), [
     (_broken_link, "a symbolic link to {folder}/gone.yaml, which cannot be read"),
     (_link_loop, "a symbolic link to second.yaml, which cannot be read"),
     (os.mkfifo, "cannot read flow file: not a file but a named pipe"),
     (_device, "cannot read flow file: not a file but a device"),
-], ids=["broken-link", "link-to-itself", "named-pipe", "device"])
+    pytest.param(_kernel_log, "cannot read flow file: reading it would wait for more data (it is no file on a disk)",
+                 marks=pytest.mark.skipif(not KMSG_READABLE, reason="/proc/kmsg needs root")),
+], ids=["broken-link", "link-to-itself", "named-pipe", "device", "waits-for-data"])
 def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
         tmp_path: Path, make: Callable[[Path], None], error: str) -> None:
     """Once such a file was left out without a word (a reload dropped its
