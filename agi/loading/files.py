@@ -8,7 +8,7 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from agi.loading.versions import content_version
 from agi.wording import file_kind
@@ -119,11 +119,26 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     ``*.tests.yaml`` and hidden entries left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
+        found = sorted(p for p in _entries(path) if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)
     return list(files.values())
+
+
+def _entries(folder: Path) -> Iterator[Path]:
+    """Every entry under ``folder``, as ``rglob("*")`` gives them (links to
+    folders not followed, hidden folders not entered), folder by folder
+    without recursion: 1,500 nested folders once raised RecursionError,
+    which stopped the flow watcher for good."""
+    waiting = [folder]
+    while waiting:
+        with os.scandir(waiting.pop()) as listing:
+            for entry in listing:
+                path = Path(entry.path)
+                yield path
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    waiting.append(path)
 
 
 def resolved(path: Path) -> Path:
