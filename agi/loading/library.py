@@ -57,9 +57,11 @@ class FlowLibrary:
         the watcher that calls this every few seconds goes on and looks again."""
         try:
             files = flow_files([self.folder]) if self.folder.exists() else []
-        except OSError as exc:
+        except Exception as exc:  # OSError, and anything else: the watcher must go on
             if not self._unlisted:
-                log.error("cannot list the flow files in %s (%s); looking again at the next check", self.folder, exc)
+                reason = exc if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                log.error("cannot list the flow files in %s (%s); looking again at the next check", self.folder,
+                          reason)
             self._unlisted = True
             return self._snapshot
         if self._unlisted:

@@ -336,3 +336,38 @@ def test_folders_nested_deeper_than_python_recurses_leave_the_watcher_and_valida
         assert errors == [] and sorted(flows.flows) == ["bottom", "support"]
     finally:
         subprocess.run(["rm", "-rf", str(folder / "a")], check=True)  # shutil.rmtree recurses too
+
+
+def test_any_failure_of_listing_the_folder_leaves_the_watcher_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Only OSError was caught: anything else raised while listing the
+    folder (once a RecursionError) stopped the watcher's loop for good."""
+    from twisted.application.internet import TimerService
+    from twisted.internet.task import Clock
+
+    import agi.loading.library as library_module
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    library.reload()
+    clock = Clock()
+    watcher = TimerService(2, library.reload_if_changed)
+    watcher.clock = clock
+    watcher.startService()
+    listing = library_module.flow_files
+
+    def unexpected(paths: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(library_module, "flow_files", unexpected)
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        for _ in range(3):
+            clock.advance(2)
+        monkeypatch.setattr(library_module, "flow_files", listing)
+        write_flow(folder, "support", sound="goodbye")
+        clock.advance(2)
+    assert library.reloads == 2 and library.last_reload_ok
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith(("cannot list", "the flow files"))] == [
+        f"cannot list the flow files in {folder} (RecursionError: maximum recursion depth exceeded); "
+        "looking again at the next check",
+        f"the flow files in {folder} can be listed again"]
