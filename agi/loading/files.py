@@ -119,14 +119,14 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     ``*.tests.yaml`` and hidden entries left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in _entries(path) if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
+        found = sorted(p for p in folder_entries(path) if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)
     return list(files.values())
 
 
-def _entries(folder: Path) -> Iterator[Path]:
+def folder_entries(folder: Path) -> Iterator[Path]:
     """Every entry under ``folder``, as ``rglob("*")`` gives them (links to
     folders not followed, hidden folders not entered), folder by folder
     without recursion: 1,500 nested folders once raised RecursionError,

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder, menu
 
 from agi.cli.main import cli
+from agi.flowtest.loader import find_case_files
 from agi.loading.library import FlowLibrary
 from agi.loading.loader import load_flows
 from agi.loading.versions import content_version, folder_commit, version_changes
@@ -334,6 +335,7 @@ def test_folders_nested_deeper_than_python_recurses_leave_the_watcher_and_valida
         assert sorted(library.current.flows) == ["bottom", "support"]
         flows, errors = load_flows([folder])
         assert errors == [] and sorted(flows.flows) == ["bottom", "support"]
+        assert find_case_files([folder]) == []  # `agiflow test` looks for its files the same way
     finally:
         subprocess.run(["rm", "-rf", str(folder / "a")], check=True)  # shutil.rmtree recurses too
 
