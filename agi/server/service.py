@@ -50,7 +50,7 @@ from agi.server.health import ServerState, list_users
 from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.last_accept import HANDSHAKE_GRACE, refuse_new_handshakes
-from agi.server.reuseport import BACKLOG, listen_shared
+from agi.server.reuseport import BACKLOG, listen_shared, probe_address
 from agi.server.webhooks import TwistedWebhooks
 from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
@@ -99,8 +99,14 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
-    if worker is None and not replay_worker_journals(config, node):  # an earlier run's, with workers
-        return 1
+    if worker is None:  # a worker's supervisor holds the address and checked it
+        try:  # before the database: a second start must not mark the running server's calls interrupted
+            probe_address(config.server.host, config.server.port)
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", endpoint(config.server.host, config.server.port), exc)
+            return 1
+        if not replay_worker_journals(config, node):  # an earlier run's, with workers
+            return 1
     store = open_store(config, node, worker.index if worker else None)
     if store is None:
         return 1
