@@ -28,7 +28,7 @@ from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
@@ -36,7 +36,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
-from agi.loading.library import FlowLibrary
+from agi.loading.library import FlowLibrary, Loaded
 from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
                             flush_batched)
 from agi import early_sighup
@@ -332,8 +332,11 @@ class FlowsService(MultiService):
         self.reactor = reactor
         self.on_reload = on_reload
         self._previous: Any = None
+        #: A load under way on its thread, and whether a SIGHUP came meanwhile.
+        self._loading: defer.Deferred[Any] | None = None
+        self._again = False
         if config.watch_interval > 0:
-            watcher = TimerService(config.watch_interval, library.reload_if_changed)
+            watcher = TimerService(config.watch_interval, self._reload_if_changed)
             watcher.clock = reactor
             watcher.setServiceParent(self)
 
@@ -353,9 +356,48 @@ class FlowsService(MultiService):
 
     def _reload(self) -> None:
         log.log(logging.DEBUG if self.library.quiet else logging.INFO, "SIGHUP: reloading flows")
-        ok = not self.library.reload()
+        if self._loading is not None:  # the files may have changed since that load read them
+            self._again = True
+            return
+        self._load().addCallback(self._reloaded)
+
+    def _reloaded(self, ok: bool) -> None:
         if self.on_reload is not None:
             self.on_reload(ok)
+
+    def _reload_if_changed(self) -> "defer.Deferred[Any] | None":
+        if self._loading is not None or not self.library.changed():
+            return None
+        return self._load()
+
+    def _load(self) -> "defer.Deferred[bool]":
+        """Load the flows on a thread of the reactor's pool, then serve them
+        here: reading and checking a large flow file takes seconds (a file
+        of 256 KB, 10 s), which held every call of the process. Without a
+        pool (a test's reactor) it loads here."""
+        pool = getattr(self.reactor, "getThreadPool", None)
+        if pool is None:
+            return defer.succeed(not self.library.reload())
+        loading = self._loading = threads.deferToThreadPool(self.reactor, pool(), self.library.load)
+
+        def apply(loaded: Loaded) -> bool:
+            return not self.library.apply(loaded)
+
+        def failed(failure: Any) -> bool:  # load() reports the loader's own failures; this is a last resort
+            log.error("loading the flows failed: %s", failure.getErrorMessage())
+            return False
+
+        def done(ok: Any) -> bool:
+            self._loading = None
+            if self._again:  # a SIGHUP came while it loaded
+                self._again = False
+                self.reactor.callLater(0, self._reload)
+            if not isinstance(ok, bool):  # apply() itself failed: report it, keep watching
+                log.error("serving the flows loaded failed: %s", ok.getErrorMessage())
+                return False
+            return ok
+
+        return loading.addCallbacks(apply, failed).addBoth(done)
 
 
 class LogFlushService(TimerService):
