@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from agi.loading.files import TEST_FILE_SUFFIXES
 from agi.loading.loader import _Errors
 from agi.engine.model import FlowSet
-from agi.loading.files import FileTooLarge, NotUtf8, listed_entry, read_capped_text, resolved
+from agi.loading.files import FileTooLarge, NotUtf8, folder_entries, listed_entry, read_capped_text, resolved
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
@@ -43,7 +43,7 @@ def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
     given; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.name.endswith(TEST_FILE_SUFFIXES) and listed_entry(p, path)) \
+        found = sorted(p for p in folder_entries(path) if p.name.endswith(TEST_FILE_SUFFIXES) and listed_entry(p, path)) \
             if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)

@@ -8,7 +8,7 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from agi.loading.versions import content_version
 from agi.wording import file_kind
@@ -36,11 +36,13 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
     """The bytes of ``path``; FileTooLarge past ``limit`` bytes, without
     reading more than one byte beyond it (``/dev/zero``, a 2 GB file).
 
-    Opening never waits: a named pipe no program writes to is NotAFile
-    (opened as a plain file, it held the command, or the server reloading
-    its flows, for ever), one a program writes to is read. With
-    ``regular_only`` (the flow files of a folder) anything but a regular
-    file is NotAFile."""
+    Opening and reading never wait: a named pipe no program writes to is
+    NotAFile (opened as a plain file, it held the command, or the server
+    reloading its flows, for ever), one a program writes to is read; so is
+    a file whose reading would wait for data (``/proc/kmsg``, which passes
+    for a regular file: a link to it in the flows folder once held every
+    later reload for ever). With ``regular_only`` (the flow files of a
+    folder) anything but a regular file is NotAFile."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as stream:
         mode = os.fstat(fd).st_mode
@@ -48,12 +50,31 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if regular_only and not stat.S_ISREG(mode):
             raise NotAFile(f"not a file but {file_kind(mode)}")
-        head = _pipe_head(fd, limit + 1) if stat.S_ISFIFO(mode) else b""
-        os.set_blocking(fd, True)
-        data = head + stream.read(limit + 1 - len(head))
+        if stat.S_ISFIFO(mode):
+            head = _pipe_head(fd, limit + 1)
+            os.set_blocking(fd, True)
+            data = head + stream.read(limit + 1 - len(head))
+        else:
+            data = _read_without_waiting(fd, limit + 1)
     if len(data) > limit:
         raise FileTooLarge(f"larger than {limit} bytes")
     return data
+
+
+def _read_without_waiting(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes of the non-blocking ``fd``, to its end; NotAFile
+    when a read would wait (a file on a disk never does)."""
+    chunks: list[bytes] = []
+    while size > 0:
+        try:
+            chunk = os.read(fd, min(size, 1 << 20))
+        except BlockingIOError:
+            raise NotAFile("reading it would wait for more data (it is no file on a disk)") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _pipe_head(fd: int, size: int) -> bytes:
@@ -98,11 +119,26 @@ def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     ``*.tests.yaml`` and hidden entries left out), sorted; each file once."""
     files: dict[Path, Path] = {}
     for path in map(Path, paths):
-        found = sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
+        found = sorted(p for p in folder_entries(path) if p.suffix in FLOW_SUFFIXES and listed_entry(p, path)
                        and not p.name.endswith(TEST_FILE_SUFFIXES)) if path.is_dir() else [path]
         for file in found:
             files.setdefault(resolved(file), file)
     return list(files.values())
+
+
+def folder_entries(folder: Path) -> Iterator[Path]:
+    """Every entry under ``folder``, as ``rglob("*")`` gives them (links to
+    folders not followed, hidden folders not entered), folder by folder
+    without recursion: 1,500 nested folders once raised RecursionError,
+    which stopped the flow watcher for good."""
+    waiting = [folder]
+    while waiting:
+        with os.scandir(waiting.pop()) as listing:
+            for entry in listing:
+                path = Path(entry.path)
+                yield path
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    waiting.append(path)
 
 
 def resolved(path: Path) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from agi.loading.files import flow_files
 from agi.loading.loader import load_flows
@@ -16,6 +16,14 @@ from agi.loading.yamlio import SourceError
 from agi.wording import counted
 
 log = logging.getLogger("agiflow.flows")
+
+
+class Loaded(NamedTuple):
+    """What ``FlowLibrary.load`` read: the files' snapshot, the flows, their errors."""
+
+    snapshot: tuple[tuple[str, int, int], ...]
+    flows: FlowSet
+    errors: list[SourceError]
 
 
 class FlowLibrary:
@@ -57,9 +65,11 @@ class FlowLibrary:
         the watcher that calls this every few seconds goes on and looks again."""
         try:
             files = flow_files([self.folder]) if self.folder.exists() else []
-        except OSError as exc:
+        except Exception as exc:  # OSError, and anything else: the watcher must go on
             if not self._unlisted:
-                log.error("cannot list the flow files in %s (%s); looking again at the next check", self.folder, exc)
+                reason = exc if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                log.error("cannot list the flow files in %s (%s); looking again at the next check", self.folder,
+                          reason)
             self._unlisted = True
             return self._snapshot
         if self._unlisted:
@@ -76,7 +86,15 @@ class FlowLibrary:
 
     def reload(self) -> list[SourceError]:
         """Load the folder again; on any error keep the old set and return the errors."""
+        return self.apply(self.load())
+
+    def load(self) -> Loaded:
+        """Read and check the folder, changing nothing: the part of a reload
+        that takes time (seconds for a large flow file), which a server runs
+        on a thread of its own while it serves calls; ``apply`` then takes
+        its result, on the thread that serves them."""
         snapshot = self.snapshot()
+        flows = FlowSet()
         if not self.folder.is_dir():
             errors = [SourceError(str(self.folder), 1, "flows folder does not exist")]
         else:
@@ -87,6 +105,12 @@ class FlowLibrary:
                 errors = [SourceError(str(self.folder), 1, f"could not load the flows: {exc!r}")]
             if not errors and not flows.flows:
                 errors = [SourceError(str(self.folder), 1, "no flow files (*.yaml) in the flows folder")]
+        return Loaded(snapshot, flows, errors)
+
+    def apply(self, loaded: Loaded) -> list[SourceError]:
+        """Serve the flows ``load`` read, or keep the old set and report
+        its errors; returns them."""
+        snapshot, flows, errors = loaded
         self._snapshot = snapshot
         self.reloads += 1
         self.last_reload_at = self.clock()
@@ -115,9 +139,13 @@ class FlowLibrary:
         for change in version_changes(previous.versions(), flows.versions()):
             log.log(level, "flow %s", change)
 
+    def changed(self) -> bool:
+        """A flow file was added, removed or changed since the last load."""
+        return self.snapshot() != self._snapshot
+
     def reload_if_changed(self) -> bool:
         """Reload when a flow file was added, removed or changed."""
-        if self.snapshot() == self._snapshot:
+        if not self.changed():
             return False
         self.reload()
         return True

@@ -263,8 +263,12 @@ class ReplyParser:
     def _feed_continuation(self, line: str) -> Reply | None:
         """A line of a multi-line answer: the last (``NNN ``) completes it.
         The whole answer, first and last lines included, may have at most
-        ``max_lines`` lines and ``max_chars`` characters."""
+        ``max_lines`` lines and ``max_chars`` characters; a ``HANGUP``
+        line inside it is noted, as anywhere else, and is no line of it."""
         assert self._usage is not None
+        if line == HANGUP_LINE:  # out of band, never a line of the answer
+            self.hangup_seen = True
+            return None
         last = _code_of(line) == self._usage_code and line[3:4] == " "
         self._usage_chars += len(line)
         if self._usage_chars > self.max_chars or len(self._usage) + (1 if last else 2) > self.max_lines:

@@ -109,7 +109,7 @@ class FastAGIFactory(Factory):
         self.accepting = False
         if not self.connections and not self.calls:
             return defer.succeed(None)
-        log.info("draining %d calls (up to %.0fs)", len(self.calls), timeout)
+        log.info("draining %d calls%s (up to %.0fs)", len(self.calls), self._still_sending(), timeout)
         idle: defer.Deferred[None] = defer.Deferred()
         self._idle.append(idle)
         timer = self.clock.callLater(timeout, self._cut_remaining)
@@ -121,7 +121,13 @@ class FastAGIFactory(Factory):
 
         return idle.addBoth(stop_timer)
 
+    def _still_sending(self) -> str:
+        """The connections that have not sent their environment yet (each
+        gets up to ``env_timeout`` to become a call), for the drain's lines."""
+        waiting = len(self.connections) - len(self.calls)
+        return f" and {waiting} connections still sending their environment" if waiting > 0 else ""
+
     def _cut_remaining(self) -> None:
-        log.warning("drain timeout: cutting %d calls", len(self.connections))
+        log.warning("drain timeout: cutting %d calls%s", len(self.calls), self._still_sending())
         for proto in list(self.connections):
             proto.abort("the server cut the call at the end of the drain timeout")

@@ -305,12 +305,13 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
-    if not replay_worker_journals(config, node) or not recovered(config, node):
-        return 1
-    try:
+    try:  # first: a second start on a port in use must not mark the running calls interrupted
         held = reserve(config.server.host, config.server.port)
     except OSError as exc:
         log.error("cannot listen on %s: %s", endpoint(config.server.host, config.server.port), exc)
+        return 1
+    if not replay_worker_journals(config, node) or not recovered(config, node):
+        held.close()
         return 1
     host, port = held.getsockname()[:2]
     workers = WorkersService(count, command_for(command, port), reactor,

@@ -46,14 +46,20 @@ def reserve(host: str, port: int) -> socket.socket:
     """The supervisor's socket on ``host:port``: first a plain bind, which
     fails when anything already uses the address (another agiflow too),
     then the shared one. Its ``getsockname()`` gives the port."""
+    return shared_socket(host, probe_address(host, port))
+
+
+def probe_address(host: str, port: int) -> int:
+    """The port of a plain bind to ``host:port``, let go at once: OSError
+    when anything already uses the address (another agiflow started on the
+    same config too), checked before a start touches the database."""
     probe = socket.socket(family_of(host), socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
     finally:
         probe.close()
-    return shared_socket(host, port)
 
 
 def listen_shared(reactor: Any, host: str, port: int, factory: Any, backlog: int = BACKLOG) -> Any:

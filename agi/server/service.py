@@ -28,7 +28,7 @@ from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
@@ -36,7 +36,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from agi.config import Config, ServerConfig, node_name
 from agi.db.location import Database, PostgresUrl
 from agi.engine.model import FlowSet
-from agi.loading.library import FlowLibrary
+from agi.loading.library import FlowLibrary, Loaded
 from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
                             flush_batched)
 from agi import early_sighup
@@ -50,7 +50,7 @@ from agi.server.health import ServerState, list_users
 from agi.server.metrics_http import ListenError, MetricsService, in_thread, metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
 from agi.server.last_accept import HANDSHAKE_GRACE, refuse_new_handshakes
-from agi.server.reuseport import BACKLOG, listen_shared
+from agi.server.reuseport import BACKLOG, listen_shared, probe_address
 from agi.server.webhooks import TwistedWebhooks
 from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
@@ -99,8 +99,14 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         log.error("not starting: fix the flow errors above (agiflow validate %s)", config.flows)
         return 1
     node = node_name(config.server)
-    if worker is None and not replay_worker_journals(config, node):  # an earlier run's, with workers
-        return 1
+    if worker is None:  # a worker's supervisor holds the address and checked it
+        try:  # before the database: a second start must not mark the running server's calls interrupted
+            probe_address(config.server.host, config.server.port)
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", endpoint(config.server.host, config.server.port), exc)
+            return 1
+        if not replay_worker_journals(config, node):  # an earlier run's, with workers
+            return 1
     store = open_store(config, node, worker.index if worker else None)
     if store is None:
         return 1
@@ -326,8 +332,11 @@ class FlowsService(MultiService):
         self.reactor = reactor
         self.on_reload = on_reload
         self._previous: Any = None
+        #: A load under way on its thread, and whether a SIGHUP came meanwhile.
+        self._loading: defer.Deferred[Any] | None = None
+        self._again = False
         if config.watch_interval > 0:
-            watcher = TimerService(config.watch_interval, library.reload_if_changed)
+            watcher = TimerService(config.watch_interval, self._reload_if_changed)
             watcher.clock = reactor
             watcher.setServiceParent(self)
 
@@ -347,9 +356,48 @@ class FlowsService(MultiService):
 
     def _reload(self) -> None:
         log.log(logging.DEBUG if self.library.quiet else logging.INFO, "SIGHUP: reloading flows")
-        ok = not self.library.reload()
+        if self._loading is not None:  # the files may have changed since that load read them
+            self._again = True
+            return
+        self._load().addCallback(self._reloaded)
+
+    def _reloaded(self, ok: bool) -> None:
         if self.on_reload is not None:
             self.on_reload(ok)
+
+    def _reload_if_changed(self) -> "defer.Deferred[Any] | None":
+        if self._loading is not None or not self.library.changed():
+            return None
+        return self._load()
+
+    def _load(self) -> "defer.Deferred[bool]":
+        """Load the flows on a thread of the reactor's pool, then serve them
+        here: reading and checking a large flow file takes seconds (a file
+        of 256 KB, 10 s), which held every call of the process. Without a
+        pool (a test's reactor) it loads here."""
+        pool = getattr(self.reactor, "getThreadPool", None)
+        if pool is None:
+            return defer.succeed(not self.library.reload())
+        loading = self._loading = threads.deferToThreadPool(self.reactor, pool(), self.library.load)
+
+        def apply(loaded: Loaded) -> bool:
+            return not self.library.apply(loaded)
+
+        def failed(failure: Any) -> bool:  # load() reports the loader's own failures; this is a last resort
+            log.error("loading the flows failed: %s", failure.getErrorMessage())
+            return False
+
+        def done(ok: Any) -> bool:
+            self._loading = None
+            if self._again:  # a SIGHUP came while it loaded
+                self._again = False
+                self.reactor.callLater(0, self._reload)
+            if not isinstance(ok, bool):  # apply() itself failed: report it, keep watching
+                log.error("serving the flows loaded failed: %s", ok.getErrorMessage())
+                return False
+            return ok
+
+        return loading.addCallbacks(apply, failed).addBoth(done)
 
 
 class LogFlushService(TimerService):

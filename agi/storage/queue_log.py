@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from agi.db import postgres as pg
+from agi.db.caps import CAPS, TEXT, cap_text
 from agi.db.location import Database, PostgresUrl
 from agi.lists.csvio import ReadReport, line_problem
 from agi.vocabulary import iso
@@ -45,6 +46,9 @@ NO_CALL = ("", "NONE")
 #: How far apart agiflow's clock and Asterisk's may be, in seconds.
 CLOCK_SLACK = 60
 _TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+#: A TIME from here on is no time: with the slack, past the year 9999,
+#: the last a database timestamp (and Python's datetime) reads.
+_TIME_END = 253402300800 - 2 * CLOCK_SLACK
 _SECONDS = re.compile(r"-?[0-9]{1,9}")
 
 #: Fill the empty columns of the call ``:call_id`` that ran in ``:queue``
@@ -110,7 +114,7 @@ def _take(log: QueueLog, fields: list[str]) -> str | None:
     if len(fields) < 5:
         return "not a queue_log line: TIME|CALLID|QUEUE|AGENT|EVENT|DATA... expected"
     moment, call_id, queue, agent, event, data = *fields[:5], fields[5:]
-    if not _TIME.fullmatch(moment):
+    if not _TIME.fullmatch(moment) or float(moment) >= _TIME_END:
         return f"{moment[:40]!r} is not a time (seconds since 1970)"
     if call_id in NO_CALL or (event != ENTER and event not in EVENTS):
         return None
@@ -132,7 +136,7 @@ def _take(log: QueueLog, fields: list[str]) -> str | None:
         stay.wait = wait
         stay.talk = talk if talk is not None else stay.talk
         if EVENTS[event][2] and agent not in NO_CALL:
-            stay.agent = agent
+            stay.agent = cap_text(agent, CAPS.get("agent", TEXT))
     return None
 
 

@@ -371,3 +371,37 @@ def test_a_percent_sign_in_the_uniqueid_or_the_flow_name_still_logs_the_call_and
     assert len(finished_cdr(server.database, uniqueid)) == 1
     server.wait_for_log(re.escape(f"[{uniqueid} {flow}] call ended: "), since=since)
     assert "Logging error" not in server.log(since)
+
+
+def _heavy_flow(name: str) -> str:
+    """A valid flow file just under the 256 KB cap, of one long template:
+    seconds of YAML and Jinja work to read and check."""
+    template = "{{ call.caller[:0] }}" * 12_000 + "x"
+    return (f"version: 1\nname: {name}\nstart: say\nsteps:\n  say:\n    set: {{variables: {{HEAVY: \"{template}\"}}}}\n"
+            f"    next: bye\n  bye:\n    hangup:\n")
+
+
+def test_a_reload_of_a_flow_file_that_takes_seconds_to_read_holds_no_call(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Reading and checking a flow file of the largest size allowed can take
+    seconds (10 s for 256 KB of short list items or template expressions):
+    the reload ran on the thread that serves the calls, and every call of
+    the process waited for it. It now loads on a thread of its own."""
+    process = start_server(tmp_path, workers=1, watch_interval=0.1)
+    servers.append(process)
+    mark = process.mark()
+    (tmp_path / "flows" / "heavy.yaml").write_text(_heavy_flow("heavy"), encoding="utf-8")
+    time.sleep(0.5)  # the watcher has seen it and is reading it
+    durations = []
+    for _ in range(5):
+        uniqueid = new_uniqueid()
+        started = time.monotonic()
+        result = call(process, simulated("closed", uniqueid))
+        durations.append(time.monotonic() - started)
+        assert result.closed_by_server and 'SET VARIABLE "AGIFLOW_STATUS" "completed"' in result.commands, result
+    assert max(durations) < 1.0, durations
+    assert not re.search(r"loaded \d+ flows", process.log(mark)), "the reload ended before the calls: no overlap"
+    process.wait_for_log(r"loaded 9 flows", since=mark, timeout=60)
+    uniqueid = new_uniqueid()
+    call(process, simulated("heavy", uniqueid))
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]

@@ -291,3 +291,33 @@ def test_a_port_in_use_stops_the_start_in_one_line(tmp_path: Path, servers: list
         assert done.returncode == 1, done.stderr
         assert re.search(rf"cannot listen on 127\.0\.0\.1:{port}: .*[Aa]ddress already in use", done.stderr)
         assert "worker" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_second_start_on_a_port_in_use_leaves_the_running_servers_calls_alone(
+        tmp_path: Path, servers: list[ServerProcess], workers: int) -> None:
+    """`agiflow serve` started twice on one config (by hand beside systemd,
+    a deploy script): the second one wrote the journal and marked the calls
+    of the node interrupted before it found the port taken, so the calls the
+    first one was running read `interrupted` (the CDR of a live call), and
+    its journal was written and emptied under it. The address is checked
+    first: the second start changes nothing."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    running = start_server(tmp_path, port=port, workers=workers, node=NODE)
+    servers.append(running)
+    uniqueid = new_uniqueid()
+    held = HeldCall(running.port, simulated("support", uniqueid, support_caller()), "support")
+    pending = held.hold_at(3)
+    wait_running(running, [uniqueid])
+    done = subprocess.run([sys.executable, "-m", "agi.cli", "serve", "-c", str(running.config)],
+                          cwd=running.folder, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert re.search(rf"cannot listen on 127\.0\.0\.1:{port}: .*[Aa]ddress already in use", done.stderr)
+    assert "interrupted" not in done.stderr
+    assert running_rows(running, [uniqueid]) != {}, "the running call's row was marked interrupted"
+    held.finish(pending)
+    [row] = finished_cdr(running.database, uniqueid)
+    assert row["status"] == "completed" and row["error"] is None

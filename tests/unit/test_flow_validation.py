@@ -146,12 +146,24 @@ def _device(path: Path) -> None:
     path.symlink_to("/dev/zero")
 
 
+def _kernel_log(path: Path) -> None:
+    """A link to /proc/kmsg: a regular file to stat, whose reading waits
+    for the next kernel message (once every later reload waited for ever)."""
+    path.symlink_to("/proc/kmsg")
+
+
+#: /proc/kmsg can be opened by root only (CAP_SYSLOG).
+KMSG_READABLE = os.access("/proc/kmsg", os.R_OK)
+
+
 @pytest.mark.parametrize(("make", "error"), [
     (_broken_link, "a symbolic link to {folder}/gone.yaml, which cannot be read"),
     (_link_loop, "a symbolic link to second.yaml, which cannot be read"),
     (os.mkfifo, "cannot read flow file: not a file but a named pipe"),
     (_device, "cannot read flow file: not a file but a device"),
-], ids=["broken-link", "link-to-itself", "named-pipe", "device"])
+    pytest.param(_kernel_log, "cannot read flow file: reading it would wait for more data (it is no file on a disk)",
+                 marks=pytest.mark.skipif(not KMSG_READABLE, reason="/proc/kmsg needs root")),
+], ids=["broken-link", "link-to-itself", "named-pipe", "device", "waits-for-data"])
 def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
         tmp_path: Path, make: Callable[[Path], None], error: str) -> None:
     """Once such a file was left out without a word (a reload dropped its
@@ -543,3 +555,32 @@ def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(tmp_path: 
     """Once an OSError or RecursionError traceback from every command."""
     path = write(tmp_path, GOOD.replace("name: demo", f"name: demo\ntimezone: {zone}"))
     assert errors_of(path) == [f"{path}:3: unknown timezone '{zone}' (use an IANA name such as Europe/Madrid)"]
+
+
+@pytest.mark.parametrize(("pattern", "error"), [
+    ("^a{4294967294}$", "invalid regular expression: its counts stand for more than 10000 items written out "
+                        "(a{n} is n copies of a); no entry of keys is that long"),
+    ("^((1{200}){200}){200}$", "invalid regular expression: its counts stand for more than 10000 items written "
+                               "out (a{n} is n copies of a); no entry of keys is that long"),
+    ("^(?<x>1{99999}){99999}$", "invalid regular expression: its counts stand for more than 10000 items written "
+                                "out (a{n} is n copies of a); no entry of keys is that long"),
+    ("(" * 1000 + "1" + ")" * 1000, "invalid regular expression: nested too deeply"),
+], ids=["one-count", "nested-counts", "regex-syntax", "nested-groups"])
+def test_a_key_pattern_the_regex_module_cannot_compile_in_bounds_is_an_error_with_its_line(
+        tmp_path: Path, pattern: str, error: str) -> None:
+    """The regex module writes ``a{n}`` out as n copies when it compiles a
+    pattern: ``a{4294967294}`` took 7 GB of memory in 20 s, three nested
+    counts of 200 took 10 s, while a reloading server held every call; and
+    1,000 nested groups were a RecursionError traceback out of `agiflow
+    validate`. The counts a pattern of keys needs are small."""
+    path = write(tmp_path, GOOD.replace("menu: {prompt: main-menu,", "menu: {prompt: main-menu, max_digits: 3, "
+                                        f"direct_dial: {{pattern: '{pattern}'}},"))
+    started = time.monotonic()
+    assert errors_of(path) == [f"{path}:6: step 'menu': menu.direct_dial.pattern: {error}"]
+    assert time.monotonic() - started < 1
+
+
+def test_a_key_pattern_with_the_counts_a_number_plan_needs_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("menu: {prompt: main-menu,", "menu: {prompt: main-menu, max_digits: 20, "
+                                        "direct_dial: {pattern: '^(00|\\+)?([0-9]{2}){1,3}[0-9]{6,12}$|^[2-4][0-9]{2}$'},"))
+    assert errors_of(path) == []

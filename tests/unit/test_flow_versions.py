@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import subprocess
 import textwrap
 import time
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder, menu
 
 from agi.cli.main import cli
+from agi.flowtest.loader import find_case_files
 from agi.loading.library import FlowLibrary
 from agi.loading.loader import load_flows
 from agi.loading.versions import content_version, folder_commit, version_changes
@@ -298,3 +300,76 @@ def test_a_linked_work_tree_reads_its_own_head_and_the_shared_refs(tmp_path: Pat
     (tmp_path / "ops").mkdir()
     (tmp_path / "ops" / ".git").write_text(f"gitdir: {linked}\n")
     assert folder_commit(tmp_path / "ops") == commit[:12]
+
+
+def test_folders_nested_deeper_than_python_recurses_leave_the_watcher_and_validate_whole(tmp_path: Path) -> None:
+    """A tree of 1,500 nested folders (a copy gone wrong, a link farm) in the
+    flows folder: listing it recursed once per level, a RecursionError that
+    stopped the watcher for good (no later change seen until a restart) and
+    was a traceback out of `agiflow validate`. A flow at the bottom is a flow."""
+    from twisted.application.internet import TimerService
+    from twisted.internet.task import Clock
+
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    library.reload()
+    clock = Clock()
+    watcher = TimerService(2, library.reload_if_changed)
+    watcher.clock = clock
+    watcher.startService()
+    level = os.open(folder, os.O_RDONLY)
+    for _ in range(1500):  # one level at a time, as pathlib's mkdir recurses too
+        os.mkdir("a", dir_fd=level)
+        level, above = os.open("a", os.O_RDONLY, dir_fd=level), level
+        os.close(above)
+    flow = os.open("bottom.yaml", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=level)
+    os.write(flow, textwrap.dedent(FLOW.format(name="bottom", sound="hello-world")).encode())
+    os.close(flow)
+    os.close(level)
+    try:
+        clock.advance(2)
+        write_flow(folder, "support", sound="goodbye")
+        clock.advance(2)
+        assert library.reloads == 3 and library.last_reload_ok
+        assert sorted(library.current.flows) == ["bottom", "support"]
+        flows, errors = load_flows([folder])
+        assert errors == [] and sorted(flows.flows) == ["bottom", "support"]
+        assert find_case_files([folder]) == []  # `agiflow test` looks for its files the same way
+    finally:
+        subprocess.run(["rm", "-rf", str(folder / "a")], check=True)  # shutil.rmtree recurses too
+
+
+def test_any_failure_of_listing_the_folder_leaves_the_watcher_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Only OSError was caught: anything else raised while listing the
+    folder (once a RecursionError) stopped the watcher's loop for good."""
+    from twisted.application.internet import TimerService
+    from twisted.internet.task import Clock
+
+    import agi.loading.library as library_module
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    library.reload()
+    clock = Clock()
+    watcher = TimerService(2, library.reload_if_changed)
+    watcher.clock = clock
+    watcher.startService()
+    listing = library_module.flow_files
+
+    def unexpected(paths: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(library_module, "flow_files", unexpected)
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        for _ in range(3):
+            clock.advance(2)
+        monkeypatch.setattr(library_module, "flow_files", listing)
+        write_flow(folder, "support", sound="goodbye")
+        clock.advance(2)
+    assert library.reloads == 2 and library.last_reload_ok
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith(("cannot list", "the flow files"))] == [
+        f"cannot list the flow files in {folder} (RecursionError: maximum recursion depth exceeded); "
+        "looking again at the next check",
+        f"the flow files in {folder} can be listed again"]

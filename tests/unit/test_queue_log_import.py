@@ -134,6 +134,9 @@ def test_an_attended_transfer_gives_its_hold_time_and_call_time_whatever_its_met
 @pytest.mark.parametrize("line, reason", [
     ("garbage", "not a queue_log line: TIME|CALLID|QUEUE|AGENT|EVENT|DATA... expected"),
     ("yesterday|1741597200.7|support|Ana|CONNECT|35|x|5", "'yesterday' is not a time (seconds since 1970)"),
+    # past the year 9999 (once a ValueError traceback from the database write)
+    ("999999999999|1741597200.7|support|Ana|CONNECT|35|x|5", "'999999999999' is not a time (seconds since 1970)"),
+    ("253402300799|1741597200.7|support|Ana|CONNECT|35|x|5", "'253402300799' is not a time (seconds since 1970)"),
     (f"{T0}|1741597200.7|support|Ana|CONNECT|soon|x|5", "CONNECT: the wait 'soon' is not a number of seconds"),
     (f"{T0}|1741597200.7|support|Ana|COMPLETEAGENT|35", "COMPLETEAGENT: no talk time (field 7 is missing)"),
     (f"{T0}|1741597200.7|support|Ana|COMPLETEAGENT|35|-4|1",
@@ -226,3 +229,13 @@ def test_a_queue_log_written_by_asterisk_22_fills_both_calls(database: Any, tmp_
     assert code == 0 and "7 lines, 6 call events, 2 stays in queues; 2 calls completed" in out
     assert call(database, sales) == {"agent": "Ana", "queue_wait": 0.0, "talk_time": 6.0}
     assert call(database, long) == {"agent": "Lola", "queue_wait": 0.0, "talk_time": 10.0}
+
+
+def test_an_agent_name_is_stored_cut_at_the_cap_of_a_text_column(database: Any, tmp_path: Path) -> None:
+    """cdr.md's caps hold for what the import writes too: a 60,000-character
+    AGENT field was once stored whole."""
+    key = answered_call(CdrBuilder(database))
+    code, out = importing(answered_log(agent="A" * 60_000), tmp_path, database)
+    assert code == 0, out
+    agent = call(database, key)["agent"]
+    assert agent == "A" * 255 + "\u2026"

@@ -278,6 +278,24 @@ def test_drain_waits_for_running_calls_then_cuts_them(flows: FlowSet) -> None:
     assert row["status"] == "interrupted"
 
 
+def test_the_drain_names_connections_still_sending_their_environment_apart_from_calls(
+        flows: FlowSet, caplog: pytest.LogCaptureFixture) -> None:
+    """A connection accepted just before the stop still gets its env_timeout
+    to become a call; it was counted as a call when cut ("draining 1
+    calls", then "cutting 2 calls")."""
+    h = Harness(flows, env_timeout=60.0)
+    proto, _ = h.connect()
+    proto.dataReceived(ENV)
+    _, silent = h.connect()
+    with caplog.at_level(logging.INFO, logger="agiflow.server"):
+        h.factory.drain(30)
+        h.clock.advance(31)
+    lines = [r.getMessage() for r in caplog.records if "drain" in r.getMessage()]
+    assert lines == ["draining 1 calls and 1 connections still sending their environment (up to 30s)",
+                     "drain timeout: cutting 1 calls and 1 connections still sending their environment"]
+    assert silent.disconnecting
+
+
 class SocketTransport(StringTransport):
     """A StringTransport whose handle is a real socket, as a TCP transport's is."""
 

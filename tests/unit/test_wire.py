@@ -235,6 +235,17 @@ def test_hangup_line_twice_still_leaves_the_next_reply_in_place() -> None:
     assert [(r.code, r.data) for r in replies] == [(200, "bar baz")]
 
 
+def test_hangup_line_inside_a_multi_line_answer_is_noted_and_never_taken_as_usage() -> None:
+    """server.md: the HANGUP line is never taken as a reply; inside a 520-
+    answer it was kept as a line of the usage text, and the hangup missed
+    (the call ended error instead of caller_hangup)."""
+    replies, parser = _feed("520-Invalid command syntax.  Proper usage follows:", "HANGUP\r", "Usage: x",
+                            "HANGUP", "520 End of proper usage.")
+    assert parser.hangup_seen
+    assert [(r.code, r.text, r.usage) for r in replies] == [
+        (520, "Invalid command syntax.  Proper usage follows:", ("Usage: x", "End of proper usage."))]
+
+
 def test_carriage_returns_are_tolerated() -> None:
     replies, parser = _feed("HANGUP\r", "200 result=1 (x)\r", "520-a\r", "b\r", "520 End\r")
     assert parser.hangup_seen
