@@ -316,7 +316,9 @@ class WebhooksService(Service):
 class FlowsService(MultiService):
     """Reloads the flows on SIGHUP and, every ``watch_interval`` seconds
     (0: never), when a flow file was added, removed or changed;
-    ``on_reload(ok)`` hears how each SIGHUP's reload went."""
+    ``on_reload(ok)`` hears how each SIGHUP's reload went. A worker (one
+    with ``on_reload``) also counts, on SIGUSR1, a load of its supervisor
+    that failed, so its metrics and /health say so."""
 
     def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any,
                  on_reload: Callable[[bool], object] | None = None) -> None:
@@ -326,6 +328,7 @@ class FlowsService(MultiService):
         self.reactor = reactor
         self.on_reload = on_reload
         self._previous: Any = None
+        self._previous_usr1: Any = None
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, library.reload_if_changed)
             watcher.clock = reactor
@@ -333,14 +336,21 @@ class FlowsService(MultiService):
 
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
+        if self.on_reload is not None:  # a worker: its supervisor's load failed
+            self._previous_usr1 = signal.signal(signal.SIGUSR1, self._on_failed_elsewhere)
         super().startService()
         if early_sighup.take():  # a SIGHUP while the server started
             self.reactor.callWhenRunning(self._reload)
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
+        if self.on_reload is not None:
+            signal.signal(signal.SIGUSR1, self._previous_usr1)
         stopped: defer.Deferred[Any] = super().stopService()
         return stopped
+
+    def _on_failed_elsewhere(self, _signum: int, _frame: Any) -> None:
+        self.reactor.callFromThread(self.library.count_failed_load)
 
     def _on_sighup(self, _signum: int, _frame: Any) -> None:
         self.reactor.callFromThread(self._reload)

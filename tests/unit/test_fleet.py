@@ -22,9 +22,9 @@ class FakeProcess:
 
     def __init__(self, protocol: WorkerProcess, argv: list[str], pid: int, child_fds: dict[int, Any]) -> None:
         self.protocol, self.argv, self.pid, self.child_fds = protocol, argv, pid, child_fds
-        self.signals: list[str] = []
+        self.signals: list[str | int] = []
 
-    def signalProcess(self, name: str) -> None:
+    def signalProcess(self, name: str | int) -> None:
         self.signals.append(name)
 
     def ready(self) -> None:
@@ -284,7 +284,8 @@ def test_invalid_flows_reach_no_worker_and_are_reported_once(started: Any, caplo
     library.valid = False
     with caplog.at_level(logging.INFO):
         reload.reload()
-    assert all(p.signals == [] for p in spawn.spawned) and library.announced == 0
+    assert all(p.signals == [signal.SIGUSR1] for p in spawn.spawned) and library.announced == 0, \
+        "no worker reloads; each is told to count the failed load"
     assert "every worker keeps the flows it serves" in caplog.text and not reload.busy
 
 
@@ -336,7 +337,8 @@ def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None
         for process in spawn.spawned:
             answer(process, RELOADED)
         reactor.advance(2.0)
-        assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned), "an invalid change reached a worker"
+        assert all(p.signals == ["HUP", "HUP", signal.SIGUSR1] for p in spawn.spawned), \
+            "an invalid change reached a worker"
     finally:
         reload.stopService()
 
