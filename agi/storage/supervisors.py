@@ -55,8 +55,9 @@ AUDIT_INDEX = "CREATE INDEX IF NOT EXISTS idx_supervisor_audit_at ON supervisor_
 #: SQLite's tables (schema version 3; PostgreSQL's in agi/db/postgres_sql.py).
 SUPERVISOR_TABLES = (CREATE_PINS, CREATE_AUDIT, AUDIT_INDEX)
 SELECT_PIN = "SELECT pin_hash, failures, locked_until FROM supervisor_pins WHERE number = :number"
-SET_FAILURES = ("UPDATE supervisor_pins SET failures = :failures, locked_until = :locked_until, "
-                "updated_at = :at WHERE number = :number")
+#: A check's count; ``updated_at`` stays when the PIN was set (``agiflow supervisors list``).
+SET_FAILURES = ("UPDATE supervisor_pins SET failures = :failures, locked_until = :locked_until "
+                "WHERE number = :number")
 UPSERT_PIN = (
     "INSERT INTO supervisor_pins (number, pin_hash, failures, locked_until, updated_at) "
     "VALUES (:number, :pin_hash, 0, NULL, :at) ON CONFLICT (number) DO UPDATE SET "
@@ -148,8 +149,7 @@ class SqliteSupervisors:
             conn.execute(INSERT_AUDIT, _audit_row(number, "pin", check.result, at, call_id))
             if row is not None and check.result in (PIN_OK, PIN_WRONG):
                 locked = iso(check.locked_until.timestamp()) if check.locked_until else None
-                conn.execute(SET_FAILURES, {"number": number, "failures": check.failures, "locked_until": locked,
-                                            "at": iso(at.timestamp())})
+                conn.execute(SET_FAILURES, {"number": number, "failures": check.failures, "locked_until": locked})
         return check
 
     def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:

@@ -76,6 +76,18 @@ def test_too_many_wrong_pins_lock_the_number_even_for_the_right_pin(store: Sqlit
     assert store.check_pin(NUMBER, "4321", later, "3.1").result == PIN_OK
 
 
+def test_pin_checks_leave_when_the_pin_was_set_as_it_was(store: SqliteSupervisors) -> None:
+    """``agiflow supervisors list`` says when the PIN was set: every wrong
+    or right PIN check once moved that time to the check's."""
+    later = NOW + timedelta(hours=3)
+    store.check_pin(NUMBER, "0000", later, "1.1")
+    store.check_pin(NUMBER, "4321", later + timedelta(seconds=1), "1.2")
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "0000", later + timedelta(seconds=2), "1.3")
+    [row] = store.pins()
+    assert row["updated_at"] == "2025-03-10T20:00:00.000Z" and row["failures"] == MAX_FAILURES
+
+
 def test_a_number_without_a_pin_is_never_let_in(store: SqliteSupervisors) -> None:
     assert store.check_pin("+34600999999", "4321", NOW, "1.1").result == PIN_NONE
 
