@@ -232,7 +232,10 @@ class WorkersService(Service):
 
     def tell_failed_reload(self) -> None:
         """SIGUSR1 to every worker that listens (each has its handler): the
-        supervisor's load failed; each counts it and keeps its flows."""
+        supervisor's load failed; each counts it and keeps its flows. Not
+        once the workers are stopping: they drain, and will not serve again."""
+        if not self.running:
+            return
         for worker in self.workers:
             if worker.alive and worker.ready:
                 try:

@@ -328,7 +328,6 @@ class FlowsService(MultiService):
         self.reactor = reactor
         self.on_reload = on_reload
         self._previous: Any = None
-        self._previous_usr1: Any = None
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, library.reload_if_changed)
             watcher.clock = reactor
@@ -337,15 +336,15 @@ class FlowsService(MultiService):
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
         if self.on_reload is not None:  # a worker: its supervisor's load failed
-            self._previous_usr1 = signal.signal(signal.SIGUSR1, self._on_failed_elsewhere)
+            signal.signal(signal.SIGUSR1, self._on_failed_elsewhere)
         super().startService()
         if early_sighup.take():  # a SIGHUP while the server started
             self.reactor.callWhenRunning(self._reload)
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
-        if self.on_reload is not None:
-            signal.signal(signal.SIGUSR1, self._previous_usr1)
+        if self.on_reload is not None:  # stopped: a late one must not kill the worker (SIGUSR1's default)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         stopped: defer.Deferred[Any] = super().stopService()
         return stopped
 
