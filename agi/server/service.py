@@ -55,6 +55,7 @@ from agi.server.webhooks import TwistedWebhooks
 from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
+from agi.services import ListUnavailable
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
@@ -437,7 +438,13 @@ def warn_missing_lists(flows: FlowSet, database: Database) -> None:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""
     users = list_users(flows)
-    for name in missing_lists(database, users):
+    try:
+        missing = missing_lists(database, users)
+    except ListUnavailable as exc:
+        log.warning("%s: cannot tell whether the number lists the flows use exist (%s)", exc,
+                    ", ".join(sorted(users)))
+        return
+    for name in missing:
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
                     "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",
                     name, ", ".join(sorted(users[name])), database, name)
