@@ -429,3 +429,21 @@ def test_serve_refuses_a_metrics_port_that_leaves_none_for_its_last_worker(tmp_p
     assert run.returncode == 1
     assert run.stderr.startswith("error: server.metrics.port 65535 leaves no port for worker 2:"), run.stderr
     assert "at most 65534" in run.stderr
+
+
+@pytest.mark.parametrize("workers, metrics_port_offset", [(1, 0), (2, -1)])
+def test_serve_refuses_a_metrics_port_that_is_the_fastagi_port(
+        tmp_path: Path, workers: int, metrics_port_offset: int) -> None:
+    """The metrics listener, bound first, took the FastAGI port (or worker
+    2's took it): the start failed with 'cannot listen on ... Address
+    already in use', as if something else held the port."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, port=port, metrics={"port": port + metrics_port_offset})
+    run = subprocess.run([sys.executable, "-m", "agi.cli", "serve", "-c", str(config), "--workers", str(workers)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: "), run.stderr
+    assert f"is server.port {port}" in run.stderr and "Address already in use" not in run.stderr, run.stderr
