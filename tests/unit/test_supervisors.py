@@ -211,3 +211,14 @@ def test_list_audit_and_remove(config: Path) -> None:
     assert agiflow(config, "remove", NUMBER).exit_code == 0  # type: ignore[attr-defined]
     assert agiflow(config, "remove", NUMBER).exit_code == 1  # type: ignore[attr-defined]
     assert agiflow(config, "list").output == "no supervisor PINs\n"  # type: ignore[attr-defined]
+
+
+def test_the_audit_puts_no_escape_sequence_from_a_call_on_the_terminal(config: Path) -> None:
+    """The uniqueid is whatever the peer sent: an audit entry's once
+    reached the terminal with its OSC sequence (a window title changed)."""
+    agiflow(config, "pin", NUMBER, "--stdin", stdin="123456\n")
+    configured(config).check_pin(NUMBER, "000000", NOW, "1.7\x1b]0;pwned\x07\x1b[2J")
+    configured(config).audit(NUMBER, "supervise", "ok", NOW, "1.7", "PJSIP/201:\x9b2J listen 3s")
+    output = agiflow(config, "audit").output  # type: ignore[attr-defined]
+    assert "pin  wrong  1.7" in output and "listen 3s" in output
+    assert not any(c in output for c in "\x1b\x07\x9b"), output
