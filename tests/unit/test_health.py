@@ -181,6 +181,18 @@ def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> N
     assert b"".join(request.written).endswith(b"# EOF\n")
 
 
+@pytest.mark.parametrize("accept", [b"application/openmetrics-text;version=abc",
+                                    b"application/openmetrics-text; version=1.x", b"\xff\xfe;version=;q=z"])
+def test_an_accept_header_that_cannot_be_read_gets_the_text_format(state: ServerState, accept: bytes) -> None:
+    """prometheus_client raised on such a header: the scrape got a 500 and
+    the log a CRITICAL traceback, one per request, from anyone on the port."""
+    request = _get(_site(state), b"metrics", accept)
+    assert request.responseCode in (None, 200)
+    assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"text/plain; version=0.0.4")
+    assert b"agiflow_calls_started_total" in b"".join(request.written) or b"# TYPE agiflow_calls_started_total" in \
+        b"".join(request.written)
+
+
 @pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"])
 @pytest.mark.parametrize("path", [b"", b"metrics", b"health", b"ready"])
 def test_every_method_but_get_and_head_is_refused_with_405(state: ServerState, path: bytes, method: bytes) -> None:
