@@ -53,7 +53,7 @@ class PerThread(Generic[C]):
         try:
             return work(conn)
         except psycopg.OperationalError:
-            if not _dead(conn):
+            if not dead(conn):
                 raise
         self.close()
         return work(self.get())
@@ -70,7 +70,7 @@ class PerThread(Generic[C]):
                 pass
 
 
-def _dead(conn: Any) -> bool:
+def dead(conn: Any) -> bool:
     """Whether a psycopg connection (or agiflow's wrapper of one) is lost."""
     raw = getattr(conn, "raw", conn)
     return isinstance(raw, psycopg.Connection) and bool(raw.closed or raw.broken)

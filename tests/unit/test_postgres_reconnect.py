@@ -79,3 +79,49 @@ def test_a_database_that_stays_down_still_fails_at_once(fail: str) -> None:
     url = PostgresUrl("postgresql://postgres@127.0.0.1:1/agiflow?connect_timeout=2")
     with pytest.raises(SupervisorsUnavailable):
         supervisors_store(url).check_pin(NUMBER, "4321", NOW, "1.1")
+
+
+def test_the_cdr_writer_writes_on_after_its_connection_was_ended_without_an_error(
+        postgres_url: PostgresUrl, caplog: pytest.LogCaptureFixture) -> None:
+    """A connection ended while idle failed the next batch: 'cannot write
+    CDRs' at ERROR, the batch moved to the journal and back, and
+    agiflow_cdr_write_errors_total counted (a critical alert) for a
+    database that answered all along."""
+    import logging
+    import time
+
+    from agi.storage.cdr_writer import CdrStore
+    from agi.storage.connections import writer_connector
+
+    upgrade(postgres_url)
+    opened: list[Any] = []
+    connect = writer_connector(postgres_url, 5.0)
+
+    def connector(path: str) -> Any:
+        opened.append(connect(path))
+        return opened[-1]
+
+    store = CdrStore(postgres_url, retry_delay=0.05, flush_interval=0.01, connector=connector)
+    store.open()
+    store.start()
+
+    def write(key: str) -> None:
+        store.call_started({"id": key, "call_id": f"1795385106.{key}", "started_at": iso(1_800_000_000),
+                            "status": "in_progress", "path": "answer:next"})
+        store.call_ended(key, {"status": "completed"})
+        deadline = time.monotonic() + 5
+        while store.pending:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    try:
+        write("a")
+        with contextlib.closing(pg.connect(postgres_url)) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (opened[-1].raw.info.backend_pid,))
+        with caplog.at_level(logging.WARNING):
+            write("b")
+        assert store.failures == 0 and "cannot write CDRs" not in caplog.text, caplog.text
+    finally:
+        assert store.close(stall_timeout=5)
+    assert {row["call_id"] for row in table_rows.select(postgres_url, "SELECT call_id FROM calls")} == {
+        "1795385106.a", "1795385106.b"}
