@@ -88,9 +88,12 @@ def list_pins(config_path: str | None) -> None:
         click.echo("no supervisor PINs")
         return
     click.echo(f"{'number':<16} {'wrong':>5}  {'locked until':<24}  pin set")
+    at = now()
     for row in rows:
-        click.echo(terminal_text(f"{row['number']:<16} {row['failures']:>5}  {row['locked_until'] or '':<24}  "
-                                 f"{row['updated_at']}"))
+        failures, locked = row["failures"], row["locked_until"]
+        if locked and datetime.fromisoformat(locked.replace("Z", "+00:00")) <= at:
+            failures, locked = 0, None  # the lock ran out: the next PIN is checked and counts from 1
+        click.echo(terminal_text(f"{row['number']:<16} {failures:>5}  {locked or '':<24}  {row['updated_at']}"))
     click.echo(f"(a number is locked for {LOCK_SECONDS // 60} minutes after {MAX_FAILURES} wrong PINs in a row)")
 
 

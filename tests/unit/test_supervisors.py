@@ -222,3 +222,18 @@ def test_the_audit_puts_no_escape_sequence_from_a_call_on_the_terminal(config: P
     output = agiflow(config, "audit").output  # type: ignore[attr-defined]
     assert "pin  wrong  1.7" in output and "listen 3s" in output
     assert not any(c in output for c in "\x1b\x07\x9b"), output
+
+
+def test_list_shows_a_lock_only_while_it_holds(config: Path) -> None:
+    """A lock that had run out was still listed with its 5 wrong PINs, as if
+    the number were locked: its next PIN is checked, and counts from 1."""
+    agiflow(config, "pin", NUMBER, "--stdin", stdin="123456\n")
+    store = configured(config)
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "000000", NOW - timedelta(minutes=20), "1.1")
+    [line] = [line for line in agiflow(config, "list").output.splitlines() if NUMBER in line]  # type: ignore[attr-defined]
+    assert line.split()[1:3] == ["0", "2025-03-10T20:00:00.000Z"], line  # no lock, no wrong PIN in a row left
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "000000", NOW - timedelta(minutes=1), "1.2")
+    [line] = [line for line in agiflow(config, "list").output.splitlines() if NUMBER in line]  # type: ignore[attr-defined]
+    assert line.split()[1:3] == ["5", "2025-03-10T20:14:00.000Z"], line
