@@ -21,6 +21,7 @@ from agi.hours.model import Schedule
 from agi.db.location import exists
 from agi.storage.overrides import STATES, SqliteOverrides, simulation_overrides, writable_overrides
 from agi.hours.spec import parse_moment
+from agi.safe_text import terminal_text
 from agi.services import Override, OverridesUnavailable
 
 #: How far ``show`` lists the changes to come.
@@ -88,6 +89,13 @@ def _moment(text: str, zone: ZoneInfo, hint: str, moment: datetime) -> datetime:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
+def _say(line: str) -> None:
+    """One line at the terminal. An override's reason and who set it may
+    hold text from a call (an override step's templated ``reason``):
+    escape sequences and control characters never reach the terminal."""
+    click.echo(terminal_text(line))
+
+
 def _override_text(override: Override | None, zone: ZoneInfo, at: datetime) -> str:
     """``closed until ...``; ``closed from ... until ..., not yet in force``
     when it starts after ``at``."""
@@ -126,7 +134,7 @@ def list_schedules(config_path: str | None) -> None:
         rows.append((name, item.timezone, state.outcome, _override_text(override, ZoneInfo(item.timezone), moment)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+        _say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
 
 
 @schedule.command()
@@ -146,13 +154,13 @@ def show(name: str, at: str | None, config_path: str | None) -> None:
         moment = _moment(at, zone, "--at", moment)
     override = _unexpired(config, name, moment)
     state = state_at(item, moment, override)
-    click.echo(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")
-    click.echo(f"  reason: {state.reason}")
-    click.echo(f"  override: {_override_text(override, zone, moment)}")
+    _say(f"{name} ({item.timezone}) at {describe_time(moment, zone)}: {state.outcome}")
+    _say(f"  reason: {state.reason}")
+    _say(f"  override: {_override_text(override, zone, moment)}")
     upcoming = changes(item, moment, moment + timedelta(days=SHOW_DAYS), override)
     click.echo(f"  next changes ({SHOW_DAYS} days):" + ("" if upcoming else " none"))
     for when, then in upcoming:
-        click.echo(f"    {describe_time(when, zone):<24} {then.outcome:<10} {then.reason}")
+        _say(f"    {describe_time(when, zone):<24} {then.outcome:<10} {then.reason}")
 
 
 @schedule.command()
@@ -190,7 +198,7 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)
     since = f"from {describe_time(begin, zone)} " if start else ""
-    click.echo(f"{name}: {state} {since}until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
+    _say(f"{name}: {state} {since}until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
 
 
 @schedule.command()
@@ -212,4 +220,4 @@ def clear(name: str, config_path: str | None) -> None:
         return
     item = load_schedules([config.flows])[0].get(name) if config.flows.exists() else None
     zone = ZoneInfo(item.timezone if item else "UTC")
-    click.echo(f"{name}: override removed; it was {_override_text(in_force, zone, moment)}")
+    _say(f"{name}: override removed; it was {_override_text(in_force, zone, moment)}")

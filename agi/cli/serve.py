@@ -12,7 +12,7 @@ import click
 from agi.cli.common import (DEFAULT_CONFIG, CliError, checked_database, config_option, get_config, get_database,
                             setup_logging)
 from agi.cli.database import Need
-from agi.config import MAX_WORKERS, worker_count
+from agi.config import MAX_WORKERS, ServerConfig, worker_count
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
 
 #: The environment variable through which the supervisor gives its workers the config it read.
@@ -58,6 +58,9 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if metrics is not None and metrics.port and metrics.port + count - 1 > 65535:
         raise CliError(f"server.metrics.port {metrics.port} leaves no port for worker {count}: worker N listens on "
                        f"server.metrics.port + N - 1; give a port of at most {65536 - count}")
+    taken = metrics_on_fastagi_port(config.server, count)
+    if taken is not None:
+        raise CliError(taken)
     setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server
@@ -68,6 +71,32 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if text is not None and len(text) < MAX_SNAPSHOT and b"\0" not in text:
         os.environ[SNAPSHOT] = text.decode("utf-8")  # every worker runs with the config read here
     sys.exit(supervise(config, count, worker_command(config_path)))
+
+
+#: Hosts a listener on which takes the port on every address.
+_WILDCARDS = {"", "0.0.0.0", "::"}
+
+
+def metrics_on_fastagi_port(server: ServerConfig, count: int) -> str | None:
+    """Why the metrics listeners of ``count`` workers (ports server.metrics.port
+    to + count - 1) would take the FastAGI port on its host, or None."""
+    metrics = server.metrics
+    if metrics is None or not metrics.port or not server.port:
+        return None
+    hosts = {_local(server.host), _local(metrics.host)}
+    if len(hosts) > 1 and not hosts & _WILDCARDS:
+        return None
+    if not metrics.port <= server.port < metrics.port + count:
+        return None
+    listener = "server.metrics.port" if server.port == metrics.port else \
+        f"worker {server.port - metrics.port + 1}'s metrics port (server.metrics.port + {server.port - metrics.port})"
+    wanted = "another port" if count == 1 else f"a port outside {server.port - count + 1} to {server.port}"
+    return (f"{listener} is server.port {server.port}: the metrics listener would take the port Asterisk "
+            f"calls; give server.metrics.port {wanted}")
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host == "localhost" else host
 
 
 def run_worker(config_path: str | None, text: bytes | None, port: int | None, index: int) -> int:

@@ -14,6 +14,7 @@ import click
 
 from agi.cli.common import config_option, get_config
 from agi.config import Config
+from agi.safe_text import terminal_text
 from agi.wording import counted, endpoint
 
 #: Exit status when the server cannot be asked (none listening, no server.metrics, a bad answer).
@@ -155,7 +156,8 @@ def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
     widths = [max(len(title), *(len(row[i]) for row in rows)) for i, title in enumerate(("flow", "version", "active"))]
     for row in [("flow", "version", "active"), *rows]:
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip())
-    return "\n".join(lines) + "\n"
+    # the pages are whatever answers at the URL: no escape sequence reaches the terminal
+    return "".join(terminal_text(line) + "\n" for line in lines)
 
 
 def _span(seconds: Any) -> str:

@@ -14,6 +14,7 @@ from agi.cli.common import config_option, get_config, get_database
 from agi.cli.database import Need
 from agi.lists.numbers import normaliser
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
+from agi.safe_text import terminal_text
 from agi.storage.supervisors import LOCK_SECONDS, MAX_FAILURES, pin_problem, supervisors_store
 
 
@@ -87,8 +88,12 @@ def list_pins(config_path: str | None) -> None:
         click.echo("no supervisor PINs")
         return
     click.echo(f"{'number':<16} {'wrong':>5}  {'locked until':<24}  pin set")
+    at = now()
     for row in rows:
-        click.echo(f"{row['number']:<16} {row['failures']:>5}  {row['locked_until'] or '':<24}  {row['updated_at']}")
+        failures, locked = row["failures"], row["locked_until"]
+        if locked and datetime.fromisoformat(locked.replace("Z", "+00:00")) <= at:
+            failures, locked = 0, None  # the lock ran out: the next PIN is checked and counts from 1
+        click.echo(terminal_text(f"{row['number']:<16} {failures:>5}  {locked or '':<24}  {row['updated_at']}"))
     click.echo(f"(a number is locked for {LOCK_SECONDS // 60} minutes after {MAX_FAILURES} wrong PINs in a row)")
 
 
@@ -112,4 +117,6 @@ def audit(since: str | None, number: str | None, config_path: str | None) -> Non
         return
     for row in rows:
         detail = f"  {row['detail']}" if row["detail"] else ""
-        click.echo(f"{row['at']}  {row['number']}  {row['action']}  {row['result']}  {row['call_id'] or '-'}{detail}")
+        # the call's id is whatever Asterisk (or a peer) sent: no escape sequence reaches the terminal
+        click.echo(terminal_text(f"{row['at']}  {row['number']}  {row['action']}  {row['result']}  "
+                                 f"{row['call_id'] or '-'}{detail}"))

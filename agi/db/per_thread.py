@@ -1,6 +1,9 @@
 """A database connection per thread, for the stores that several threads
 read at once (overrides, supervisors, call history): SQLite and psycopg
-connections are not shared between threads."""
+connections are not shared between threads. A PostgreSQL connection the
+server ended while it sat idle (a restart, a failover, an idle timeout)
+is only found dead by the next statement sent on it: ``run`` then does
+the work once more on a new one."""
 from __future__ import annotations
 
 import os
@@ -13,6 +16,7 @@ import psycopg
 from agi.db.sqlite_files import file_identity
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class PerThread(Generic[C]):
@@ -39,6 +43,21 @@ class PerThread(Generic[C]):
             self.state.file = file
         return conn
 
+    def run(self, work: Callable[[C], T]) -> T:
+        """``work(connection)``; done once more on a new connection when this
+        thread's PostgreSQL connection turns out dead, as one the server
+        ended while it was idle does at its first statement. ``work`` must
+        be whole or nothing (a read, or one transaction): what a dead
+        connection was doing was not done. Any other error is raised."""
+        conn = self.get()
+        try:
+            return work(conn)
+        except psycopg.OperationalError:
+            if not dead(conn):
+                raise
+        self.close()
+        return work(self.get())
+
     def close(self) -> None:
         """Close this thread's connection (the next ``get`` opens another);
         a connection that fails to close is dropped all the same."""
@@ -49,3 +68,9 @@ class PerThread(Generic[C]):
                 conn.close()
             except (sqlite3.Error, psycopg.Error):
                 pass
+
+
+def dead(conn: Any) -> bool:
+    """Whether a psycopg connection (or agiflow's wrapper of one) is lost."""
+    raw = getattr(conn, "raw", conn)
+    return isinstance(raw, psycopg.Connection) and bool(raw.closed or raw.broken)

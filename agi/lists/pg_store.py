@@ -136,7 +136,8 @@ class PostgresNumberLists:
 
 def missing_postgres_lists(url: PostgresUrl, wanted: Iterable[str]) -> list[str]:
     """The names in ``wanted`` that are not lists of the database (all of
-    them when it cannot be read)."""
+    them when it has no list tables). ListUnavailable when it cannot be
+    read: its lists are then unknown, not missing."""
     names = sorted(set(wanted))
     if not names:
         return names
@@ -145,6 +146,6 @@ def missing_postgres_lists(url: PostgresUrl, wanted: Iterable[str]) -> list[str]
             if not conn.execute(pgsql.HAS_LISTS).fetchone()[0]:  # type: ignore[index]
                 return names
             found: set[Any] = {row[0] for row in conn.execute("SELECT name FROM number_lists")}
-    except psycopg.Error:
-        return names
+    except psycopg.Error as exc:
+        raise ListUnavailable(f"cannot read the number lists in {url}: {pg.one_line(exc)}") from None
     return [name for name in names if name not in found]

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 from agi.lists.numbers import ALL_LENGTHS, PREFIX_MARK, Normaliser, probe_keys
-from agi.lists.schema import match_sql
+from agi.lists.schema import HAS_LISTS, match_sql
 from agi.services import ListHit, ListUnavailable
 from agi.db.sqlite_files import attribute_problem, file_identity
 
@@ -134,13 +134,17 @@ def simulation_lists(database: str | Path, region: str) -> SqliteNumberLists:
 
 def missing_lists(database: str | Path, wanted: Iterable[str]) -> list[str]:
     """The names in ``wanted`` that are not lists of ``database`` (all of
-    them when the database or its list tables do not exist)."""
+    them when the database or its list tables do not exist).
+    ListUnavailable when it cannot be read (corrupt, not a database, no
+    permission): its lists are then unknown, not missing."""
     names = sorted(set(wanted))
     if not names or not Path(database).is_file():
         return names
     try:
         with contextlib.closing(connect(database, read_only=True)) as conn:
+            if conn.execute(HAS_LISTS).fetchone() is None:
+                return names
             found = {row[0] for row in conn.execute("SELECT name FROM number_lists")}
-    except sqlite3.Error:
-        return names
+    except sqlite3.Error as exc:
+        raise ListUnavailable(f"cannot read the number lists in {database}: {exc}") from None
     return [name for name in names if name not in found]

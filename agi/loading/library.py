@@ -131,6 +131,14 @@ class FlowLibrary:
             self.on_load(flows)
         return []
 
+    def count_failed_load(self) -> None:
+        """Count a load that failed elsewhere and kept the flows served: a
+        worker's, when its supervisor's load of the same files failed (the
+        supervisor logs the errors and asks no worker to load them)."""
+        self.reloads += 1
+        self.reload_errors += 1
+        self.last_reload_at = self.clock()
+
     def announce(self, previous: FlowSet, level: int = logging.INFO) -> None:
         """Log the set loaded, and each flow whose version changed since ``previous``."""
         flows = self.current

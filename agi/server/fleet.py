@@ -230,6 +230,19 @@ class WorkersService(Service):
 
     # -- signals and stopping ------------------------------------------------------
 
+    def tell_failed_reload(self) -> None:
+        """SIGUSR1 to every worker that listens (each has its handler): the
+        supervisor's load failed; each counts it and keeps its flows. Not
+        once the workers are stopping: they drain, and will not serve again."""
+        if not self.running:
+            return
+        for worker in self.workers:
+            if worker.alive and worker.ready:
+                try:
+                    worker.process.signalProcess(signal.SIGUSR1)
+                except (OSError, ProcessLookupError, Exception):
+                    pass
+
     def signal_all(self, signame: str) -> int:
         """Send a signal ("HUP", "TERM", "KILL") to every running worker; how many."""
         sent = 0

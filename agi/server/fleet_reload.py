@@ -25,7 +25,8 @@ class ReloadFlows(MultiService):
     ``watch_interval`` seconds (0: never) when a flow file was added,
     removed or changed since the last reload, the supervisor loads the
     flows; when they have an error it reports them and no worker is asked
-    to reload (each keeps the set it serves: the same everywhere). When they
+    to reload (each keeps the set it serves: the same everywhere), only told
+    to count the failed load (SIGUSR1) for its metrics and /health. When they
     load, every worker is sent SIGHUP and reloads (the workers watch no file),
     and once all have said how it went the supervisor reports the load, as a
     single server does (``loaded N flows ...``): when the log says so, every
@@ -90,6 +91,7 @@ class ReloadFlows(MultiService):
             self.library.quiet = quiet
         if errors:
             log.error("every worker keeps the flows it serves")
+            self.workers.tell_failed_reload()  # each counts it: its metrics and /health say so
             return
         self.busy, self.again = True, False
         self.workers.reload_all().addCallback(self._report, previous)

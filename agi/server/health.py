@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 from agi import __version__
 from agi.engine.model import FlowSet
 from agi.db.location import Database
+from agi.services import ListUnavailable
 from agi.storage.stores import missing_lists
 from agi.loading.library import FlowLibrary
 from agi.steps.base import node_of
@@ -100,7 +101,11 @@ def _database(store: CdrStore) -> dict[str, Any]:
 
 def _lists(flows: FlowSet, database: Database) -> dict[str, Any]:
     users = list_users(flows)
-    missing = missing_lists(database, users)
+    try:
+        missing = missing_lists(database, users)
+    except ListUnavailable as exc:
+        used = "; ".join(f"{name} (used by {', '.join(sorted(users[name]))})" for name in sorted(users))
+        return _check(False, f"{exc}; lists used: {used}")
     if missing:
         named = "; ".join(f"{name} (used by {', '.join(sorted(users[name]))})" for name in missing)
         return _check(False, f"missing number lists: {named}")

@@ -85,7 +85,10 @@ class MetricsPage(Page):
 
     def render_GET(self, request: Request) -> bytes:
         accept = (request.getHeader(b"accept") or b"").decode("latin-1")
-        encoder, content_type = choose_encoder(accept)
+        try:
+            encoder, content_type = choose_encoder(accept)
+        except Exception:  # prometheus_client raises on some headers (version=abc): the text format
+            encoder, content_type = choose_encoder("")
         request.setHeader(b"content-type", content_type.encode())
         return encoder(self.registry)
 

@@ -55,6 +55,7 @@ from agi.server.webhooks import TwistedWebhooks
 from agi.server.recovery import open_store, replay_worker_journals
 from agi.server.worker import READY, Lifeline, WorkerRole, orphaned, worker_config
 from agi.services_from_config import live_services
+from agi.services import ListUnavailable
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.stores import missing_lists
 from agi.db.sqlite_files import guard_against_sigbus
@@ -322,7 +323,9 @@ class WebhooksService(Service):
 class FlowsService(MultiService):
     """Reloads the flows on SIGHUP and, every ``watch_interval`` seconds
     (0: never), when a flow file was added, removed or changed;
-    ``on_reload(ok)`` hears how each SIGHUP's reload went."""
+    ``on_reload(ok)`` hears how each SIGHUP's reload went. A worker (one
+    with ``on_reload``) also counts, on SIGUSR1, a load of its supervisor
+    that failed, so its metrics and /health say so."""
 
     def __init__(self, library: FlowLibrary, config: ServerConfig, reactor: Any,
                  on_reload: Callable[[bool], object] | None = None) -> None:
@@ -342,14 +345,21 @@ class FlowsService(MultiService):
 
     def startService(self) -> None:
         self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
+        if self.on_reload is not None:  # a worker: its supervisor's load failed
+            signal.signal(signal.SIGUSR1, self._on_failed_elsewhere)
         super().startService()
         if early_sighup.take():  # a SIGHUP while the server started
             self.reactor.callWhenRunning(self._reload)
 
     def stopService(self) -> "defer.Deferred[Any]":
         signal.signal(signal.SIGHUP, self._previous)
+        if self.on_reload is not None:  # stopped: a late one must not kill the worker (SIGUSR1's default)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         stopped: defer.Deferred[Any] = super().stopService()
         return stopped
+
+    def _on_failed_elsewhere(self, _signum: int, _frame: Any) -> None:
+        self.reactor.callFromThread(self.library.count_failed_load)
 
     def _on_sighup(self, _signum: int, _frame: Any) -> None:
         self.reactor.callFromThread(self._reload)
@@ -476,7 +486,13 @@ def warn_missing_lists(flows: FlowSet, database: Database) -> None:
     its steps take their ``error`` outcome (a do-not-call check fails
     closed) until the list is created or imported."""
     users = list_users(flows)
-    for name in missing_lists(database, users):
+    try:
+        missing = missing_lists(database, users)
+    except ListUnavailable as exc:
+        log.warning("%s: cannot tell whether the number lists the flows use exist (%s)", exc,
+                    ", ".join(sorted(users)))
+        return
+    for name in missing:
         log.warning("number list %r (used by %s) does not exist in %s: those steps end in 'error' "
                     "(do-not-call checks fail closed) until `agiflow lists create %s` or `import`",
                     name, ", ".join(sorted(users[name])), database, name)

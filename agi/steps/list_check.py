@@ -1,5 +1,7 @@
-"""What the ``robinson`` and ``lookup`` steps share: the ``list`` option
-(one list name or several) and checking a number against those lists."""
+"""What the steps that read number lists share (``robinson``, ``lookup``,
+and the caller-ID check of ``override`` and ``supervise``): the ``list``
+option (one list name or several), checking a number against those lists,
+and counting a number that is not one."""
 from __future__ import annotations
 
 import inspect
@@ -7,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agi.lists.schema import LIST_NAME
-from agi.services import ListHit, ListUnavailable, NumberLists
+from agi.metrics import LIST_INVALID_NUMBER
+from agi.services import ListHit, ListUnavailable, NumberLists, Services
 
 _NAME = {"type": "string", "pattern": LIST_NAME}
 #: ``list: robinson`` or ``list: [robinson, internal_dnc]``.
@@ -63,3 +66,11 @@ async def check_lists(lists: NumberLists | None, names: tuple[str, ...], number:
         if result.hit is not None:
             return result
     return result
+
+
+def count_unusable(services: Services, names: tuple[str, ...]) -> None:
+    """A number that is not a phone number was to be checked against
+    ``names``: counted as ``invalid_number`` for each (the steps turn it to
+    E.164 first, so no list store ever sees it)."""
+    for name in names:
+        services.metrics.list_checked(name, LIST_INVALID_NUMBER)

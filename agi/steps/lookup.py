@@ -15,7 +15,7 @@ from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
-from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.phone import is_withheld
 from agi.vocabulary import ERROR
@@ -71,6 +71,7 @@ class LookupNode(Node):
         try:
             number = normaliser(ctx.services.default_region).number(raw)
         except ValueError as exc:
+            count_unusable(ctx.services, self.lists)
             return done(MISSING, number=raw, lists=lists, invalid_number=str(exc))
         check = await check_lists(ctx.services.lists, self.lists, number)
         if check.hit is not None:

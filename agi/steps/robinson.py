@@ -21,7 +21,7 @@ from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
 from agi.engine.templates import RenderError
 from agi.steps.base import Findings, Node
-from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.vocabulary import ERROR, HANGUP
 
@@ -80,6 +80,10 @@ class RobinsonNode(Node):
             return await self._finish(ctx, ERROR, None, {"error": str(exc)}, None, earlier, allow=False)
         try:
             number = normaliser(ctx.services.default_region).number(raw)
+        except ValueError as exc:
+            count_unusable(ctx.services, self.lists)
+            return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None, earlier)
+        try:
             check = await check_lists(ctx.services.lists, self.lists, number)
         except ValueError as exc:
             return await self._finish(ctx, ERROR, raw, {"error": str(exc)}, None, earlier)

@@ -212,12 +212,14 @@ async def on_a_call(ctx: CallContext, interface: str) -> bool:
 
 
 async def _audit(ctx: CallContext, supervisor: str, interface: str, found: Findings) -> None:
-    """The session in the supervisors' audit log: agent, modes, seconds."""
+    """The session in the supervisors' audit log: the agent, and each
+    stretch's mode and whole seconds (the step's details keep them to the
+    millisecond)."""
     supervisors = ctx.services.supervisors
     if supervisors is None:
         return
     stretches = found.details.get("stretches", [])
-    detail = f"{interface}: " + ", ".join(f"{s['mode']} {s['seconds']:g}s" for s in stretches)
+    detail = f"{interface}: " + ", ".join(f"{s['mode']} {int(s['seconds'] + 0.5)}s" for s in stretches)
     try:
         await ctx.services.offload(CHECK_TIMEOUT, supervisors.audit, supervisor, "supervise", "ok",
                                    datetime.fromtimestamp(ctx.clock(), tz=timezone.utc), ctx.call.id, detail)

@@ -21,7 +21,7 @@ from agi.lists.numbers import normaliser
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, OffloadTimeout, SupervisorsUnavailable
 from agi.steps.base import Findings
 from agi.steps.collect import SOUND
-from agi.steps.list_check import LISTS_SCHEMA, check_lists, list_names
+from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
 
 #: How long a PIN check may take before the caller is refused.
 CHECK_TIMEOUT = 3.0
@@ -89,6 +89,7 @@ async def _listed_caller(ctx: CallContext, auth: Authorisation) -> tuple[str | N
     try:
         number = normaliser(ctx.services.default_region).number(raw)
     except ValueError:
+        count_unusable(ctx.services, auth.lists)
         return None, f"caller ID {raw!r} is not a phone number"
     check = await check_lists(ctx.services.lists, auth.lists, number)
     if check.hit is not None:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agi.db.location import Database, PostgresUrl, parse_database
+from agi.db.per_thread import dead
 from agi.storage import connections, rollups
 from agi.storage.cdr_admission import MAX_PENDING, Admission
 from agi.storage.cdr_batch import OPERATIONS, RowAborted, apply_batch
@@ -317,6 +318,7 @@ class CdrStore:
             if self._stopping and self._thread is None:
                 return _GAVE_UP  # close gave up: what is left is in the journal, or reported lost
             part = batch[:size]
+            reused = conn is not None
             try:
                 problem = self._blocked()
                 if problem:
@@ -328,6 +330,10 @@ class CdrStore:
                     part, size, self._write_again = batch[:len(batch)], len(batch), False
                 _commit(conn, part)
             except connections.ERRORS as exc:
+                if reused and dead(conn):  # ended by the server while idle: nothing was written, a new one at once
+                    self._drop(conn)
+                    conn = None
+                    continue
                 if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
                     size = max(1, size // 2)
                 conn = self._failed(conn, exc)
@@ -387,6 +393,13 @@ class CdrStore:
                 self._open_calls[arg.get("id")] = arg
             elif op == "update_call":
                 self._open_calls.pop(arg[0], None)
+
+    @staticmethod
+    def _drop(conn: Any) -> None:
+        try:
+            conn.close()
+        except connections.ERRORS:
+            pass
 
     def _failed(self, conn: Any, exc: Exception) -> Any:
         """Roll back, say so (when the trouble starts, changes, and every

@@ -141,9 +141,10 @@ class PostgresCallHistory:
         """Run the one statement, stopped after ``query.timeout`` seconds.
         HistoryUnavailable for any database problem."""
         parameters = query_parameters(query)
+        timeout_ms = int(query.timeout * 1000) or 1
         try:
-            conn = self._connection(int(query.timeout * 1000) or 1)
-            row = conn.execute(self.statement, parameters).fetchone()
+            row = self._conns.run(lambda conn: self._timed(conn, timeout_ms).execute(self.statement,
+                                                                                     parameters).fetchone())
         except psycopg.Error as exc:
             self.close()
             reason = (f"no answer within {query.timeout:g} s" if isinstance(exc, psycopg.errors.QueryCanceled)
@@ -154,9 +155,9 @@ class PostgresCallHistory:
     def _open(self) -> pg.Connection:
         return pg.Connection(pg.connect(self.url, application_name="agiflow history"))
 
-    def _connection(self, timeout_ms: int) -> pg.Connection:
-        """This thread's connection, its statement timeout set to ``timeout_ms``."""
-        conn, state = self._conns.get(), self._conns.state
+    def _timed(self, conn: pg.Connection, timeout_ms: int) -> pg.Connection:
+        """This thread's connection ``conn``, its statement timeout set to ``timeout_ms``."""
+        state = self._conns.state
         if getattr(state, "timeout_ms", None) != timeout_ms:  # new, or a step with another timeout
             conn.execute(pgsql.SET_STATEMENT_TIMEOUT, (str(timeout_ms),))
             state.timeout_ms = timeout_ms

@@ -223,7 +223,7 @@ class SqliteOverrides:
             raise OverridesUnavailable(f"{self.path}: {problem}")
         try:
             statement = sql.format(start=self._start_column(), who=self._who_columns())
-            return list(self._connection().execute(statement, params).fetchall())
+            return self._conns.run(lambda conn: list(conn.execute(statement, params).fetchall()))
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable) as exc:
             if isinstance(exc, psycopg.errors.UndefinedTable) or "no such table" in str(exc):
                 return []
@@ -237,14 +237,16 @@ class SqliteOverrides:
 
     def _write(self, statements: list[tuple[str, dict[str, object]]]) -> int:
         """Run ``statements`` in one transaction; the rows the first changed."""
-        try:
-            conn = self._connection()
+        def transaction(conn: Any) -> int:
             conn.execute("BEGIN IMMEDIATE")
             changed = int(conn.execute(*statements[0]).rowcount)
             for sql, params in statements[1:]:
                 conn.execute(sql, params)
             conn.execute("COMMIT")
             return changed
+
+        try:
+            return self._conns.run(transaction)
         except (sqlite3.Error, psycopg.Error) as exc:
             raise self._unavailable(exc) from exc
 

@@ -39,7 +39,8 @@ def number_lists(database: Database, region: str, *, read_only: bool = True, thr
 
 
 def missing_lists(database: Database, wanted: Iterable[str]) -> list[str]:
-    """The names in ``wanted`` that are not lists of ``database``."""
+    """The names in ``wanted`` that are not lists of ``database``;
+    ListUnavailable when it cannot be read."""
     if isinstance(database, PostgresUrl):
         return missing_postgres_lists(database, wanted)
     return missing_sqlite_lists(database, wanted)

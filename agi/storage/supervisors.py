@@ -17,10 +17,10 @@ import hmac
 import os
 import sqlite3
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, TypeVar
 
 import psycopg
 
@@ -32,6 +32,8 @@ from agi.db.per_thread import PerThread
 from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, PinCheck, SupervisorsUnavailable
 from agi.db.caps import CAPS, cap_text
 from agi.vocabulary import iso
+
+T = TypeVar("T")
 
 #: Wrong PINs in a row that lock a number, and for how long.
 MAX_FAILURES = 5
@@ -55,8 +57,9 @@ AUDIT_INDEX = "CREATE INDEX IF NOT EXISTS idx_supervisor_audit_at ON supervisor_
 #: SQLite's tables (schema version 3; PostgreSQL's in agi/db/postgres_sql.py).
 SUPERVISOR_TABLES = (CREATE_PINS, CREATE_AUDIT, AUDIT_INDEX)
 SELECT_PIN = "SELECT pin_hash, failures, locked_until FROM supervisor_pins WHERE number = :number"
-SET_FAILURES = ("UPDATE supervisor_pins SET failures = :failures, locked_until = :locked_until, "
-                "updated_at = :at WHERE number = :number")
+#: A check's count; ``updated_at`` stays when the PIN was set (``agiflow supervisors list``).
+SET_FAILURES = ("UPDATE supervisor_pins SET failures = :failures, locked_until = :locked_until "
+                "WHERE number = :number")
 UPSERT_PIN = (
     "INSERT INTO supervisor_pins (number, pin_hash, failures, locked_until, updated_at) "
     "VALUES (:number, :pin_hash, 0, NULL, :at) ON CONFLICT (number) DO UPDATE SET "
@@ -123,38 +126,43 @@ class SqliteSupervisors:
     def _connection(self) -> Any:
         return self._conns.get()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """One write transaction (SQLite's BEGIN IMMEDIATE, PostgreSQL's row
-        lock: checks of the same number take turns); any database error is
-        SupervisorsUnavailable."""
-        try:
-            conn = self._connection()
+    def _transaction(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` in one write transaction (SQLite's BEGIN
+        IMMEDIATE, PostgreSQL's row lock: checks of the same number take
+        turns), once more on a new connection when the server had ended
+        this one while idle; any database error is SupervisorsUnavailable."""
+        def transaction(conn: Any) -> T:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                result = work(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                rollback(conn)
+                with suppress(sqlite3.Error, psycopg.Error):  # a dead connection rolled back itself
+                    rollback(conn)
                 raise
+            return result
+
+        try:
+            return self._conns.run(transaction)
         except (sqlite3.Error, psycopg.Error) as exc:
             self.close()
             raise SupervisorsUnavailable(f"cannot use supervisor PINs in {self.path}: {pg.one_line(exc)}") from None
 
     def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
-        with self._transaction() as conn:
+        def check(conn: Any) -> PinCheck:
             row = conn.execute(self.select_pin, {"number": number}).fetchone()
-            check = _judge(row, pin, at)
-            conn.execute(INSERT_AUDIT, _audit_row(number, "pin", check.result, at, call_id))
-            if row is not None and check.result in (PIN_OK, PIN_WRONG):
-                locked = iso(check.locked_until.timestamp()) if check.locked_until else None
-                conn.execute(SET_FAILURES, {"number": number, "failures": check.failures, "locked_until": locked,
-                                            "at": iso(at.timestamp())})
-        return check
+            found = _judge(row, pin, at)
+            conn.execute(INSERT_AUDIT, _audit_row(number, "pin", found.result, at, call_id))
+            if row is not None and found.result in (PIN_OK, PIN_WRONG):
+                locked = iso(found.locked_until.timestamp()) if found.locked_until else None
+                conn.execute(SET_FAILURES, {"number": number, "failures": found.failures, "locked_until": locked})
+            return found
+
+        return self._transaction(check)
 
     def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
-        with self._transaction() as conn:
-            conn.execute(INSERT_AUDIT, _audit_row(number, action, result, at, call_id, detail))
+        self._transaction(lambda conn: conn.execute(INSERT_AUDIT, _audit_row(number, action, result, at, call_id,
+                                                                             detail)))
 
     def set_pin(self, number: str, pin: str, at: datetime, by: str) -> None:
         """Give ``number`` the PIN ``pin`` (replacing one), unlocked; audited."""
@@ -162,27 +170,30 @@ class SqliteSupervisors:
         if problem:
             raise ValueError(problem)
         stored = hash_pin(pin)
-        with self._transaction() as conn:
+
+        def store(conn: Any) -> None:
             conn.execute(UPSERT_PIN, {"number": number, "pin_hash": stored, "at": iso(at.timestamp())})
             conn.execute(INSERT_AUDIT, _audit_row(number, "set_pin", "ok", at, "", f"by {by}"))
 
+        self._transaction(store)
+
     def remove(self, number: str, at: datetime, by: str) -> bool:
         """Remove ``number``'s PIN; False when it had none; audited."""
-        with self._transaction() as conn:
+        def remove(conn: Any) -> bool:
             removed = bool(conn.execute(DELETE_PIN, {"number": number}).rowcount > 0)
             conn.execute(INSERT_AUDIT, _audit_row(number, "remove_pin", "ok" if removed else "none", at, "",
                                                   f"by {by}"))
-        return removed
+            return removed
+
+        return self._transaction(remove)
 
     def pins(self) -> list[dict[str, Any]]:
         """Every number with a PIN: failures in a row, locked until, last change."""
-        with self._transaction() as conn:
-            rows = conn.execute(SELECT_PINS).fetchall()
+        rows = self._transaction(lambda conn: conn.execute(SELECT_PINS).fetchall())
         return [dict(zip(("number", "failures", "locked_until", "updated_at"), row)) for row in rows]
 
     def audit_log(self, since: str | None = None, number: str | None = None) -> list[dict[str, Any]]:
-        with self._transaction() as conn:
-            rows = conn.execute(SELECT_AUDIT, {"since": since, "number": number}).fetchall()
+        rows = self._transaction(lambda conn: conn.execute(SELECT_AUDIT, {"since": since, "number": number}).fetchall())
         return [dict(zip(("at", "number", "call_id", "action", "result", "detail"), row)) for row in rows]
 
     def close(self) -> None:

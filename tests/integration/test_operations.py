@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agi.lists.admin import ListAdmin
+from agi.sim import CallerScript, EverySound, SimulatedAsterisk, make_environment
 from support.server_process import (HOST, REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, replace_file,
                                     simulated, support_caller, write_config)
 
@@ -134,6 +135,24 @@ def test_list_checks_are_counted_by_list_and_result(observed: Observed) -> None:
     call(server, simulated("customer_care", uniqueid, support_caller()))
     finished_cdr(server.database, uniqueid)
     assert observed.value("agiflow_list_checks_total", list="block", result="miss") == 1
+
+
+def test_a_number_that_is_not_a_phone_number_is_counted_as_invalid_number_for_each_list(
+        observed: Observed) -> None:
+    """The steps turn the number to E.164 before they ask the lists, so the
+    result invalid_number was never counted: an extension as caller ID, or
+    as the number a campaign leg dials, left no trace in the metrics."""
+    server = observed.process
+    create_lists(server.database, "block", "vip", "robinson", "supervisors")
+    for flow, caller, dnid in (("customer_care", "100", "912345678"), ("campaign", "600111222", "100"),
+                               ("night_mode", "100", "912345678")):
+        uniqueid = new_uniqueid()
+        sim = SimulatedAsterisk(make_environment(flow, uniqueid=uniqueid, callerid=caller, dnid=dnid),
+                                CallerScript(sounds=EverySound(8000)))
+        call(server, sim)
+        finished_cdr(server.database, uniqueid)
+    for name in ("block", "robinson", "do_not_call", "supervisors"):
+        assert observed.value("agiflow_list_checks_total", list=name, result="invalid_number") == 1, name
 
 
 def test_cdr_metrics_follow_the_writer(observed: Observed) -> None:
@@ -410,3 +429,21 @@ def test_serve_refuses_a_metrics_port_that_leaves_none_for_its_last_worker(tmp_p
     assert run.returncode == 1
     assert run.stderr.startswith("error: server.metrics.port 65535 leaves no port for worker 2:"), run.stderr
     assert "at most 65534" in run.stderr
+
+
+@pytest.mark.parametrize("workers, metrics_port_offset", [(1, 0), (2, -1)])
+def test_serve_refuses_a_metrics_port_that_is_the_fastagi_port(
+        tmp_path: Path, workers: int, metrics_port_offset: int) -> None:
+    """The metrics listener, bound first, took the FastAGI port (or worker
+    2's took it): the start failed with 'cannot listen on ... Address
+    already in use', as if something else held the port."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, port=port, metrics={"port": port + metrics_port_offset})
+    run = subprocess.run([sys.executable, "-m", "agi.cli", "serve", "-c", str(config), "--workers", str(workers)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: "), run.stderr
+    assert f"is server.port {port}" in run.stderr and "Address already in use" not in run.stderr, run.stderr

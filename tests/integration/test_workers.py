@@ -321,3 +321,38 @@ def test_a_second_start_on_a_port_in_use_leaves_the_running_servers_calls_alone(
     held.finish(pending)
     [row] = finished_cdr(running.database, uniqueid)
     assert row["status"] == "completed" and row["error"] is None
+
+
+def test_a_failed_reload_is_counted_by_every_worker_in_its_metrics_and_health(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The supervisor loads the files first and asks no worker to reload
+    when they have errors: the workers' agiflow_flow_reload_errors_total,
+    agiflow_flows_last_reload_successful and /health never said so, and
+    the alert on failed reloads never fired with several workers."""
+    process = fleet(tmp_path, servers, watch_interval=0, metrics={"port": 0})
+    urls = [process.wait_for_log(rf"\(worker {index}\): metrics and health on (http://\S+/)").group(1)
+            for index in (1, 2)]
+    flow = tmp_path / "flows" / "closed.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8") + "\n  broken: {play: [\n", encoding="utf-8")
+    since = process.mark()
+    process.proc.send_signal(signal.SIGHUP)
+    process.wait_for_log(r"every worker keeps the flows it serves", since=since)
+    for url in urls:
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(url + "health", timeout=5) as page:
+                reloads = json.load(page)["reloads"]
+            if reloads["errors"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert reloads["total"] == 2 and reloads["errors"] == 1 and reloads["last_successful"] is False, reloads
+        assert reloads["last_at"] != reloads["loaded_at"]
+        with urllib.request.urlopen(url + "metrics", timeout=5) as page:
+            text = page.read().decode()
+        assert "\nagiflow_flow_reload_errors_total 1.0\n" in text
+        assert "\nagiflow_flows_last_reload_successful 0.0\n" in text
+        assert "\nagiflow_flow_reloads_total 2.0\n" in text
+    assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+    errors = [line for line in process.log(since).splitlines() if "closed.yaml:" in line]
+    assert errors and not any("(worker" in line for line in errors), "the errors are logged once, by the supervisor"
+    assert "Traceback" not in process.log()

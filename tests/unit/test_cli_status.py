@@ -70,3 +70,13 @@ def test_a_metrics_port_of_0_asks_for_the_url_the_server_logged(tmp_path: Any) -
     assert done.stderr == (f"agiflow status: server.metrics.port is 0 in {config}: the server picked a free port "
                            "as it started and logged it ('metrics and health on http://...'); give that "
                            "address with --url\n")
+
+
+def test_the_summary_puts_no_escape_sequence_from_the_pages_on_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What answers at --url writes the text shown: a check's detail or a
+    flow name with an OSC sequence once changed the terminal's title."""
+    health = {**HEALTH, "flows": {"sup\x1b]0;pwned\x07port": "15cd46f76111"}, "version": "0.1.0\x9b2J"}
+    ready = {"ready": False, "checks": {"lists": {"ok": False, "detail": "missing\x1b[2J number lists\r"}}}
+    done = _status(monkeypatch, health, ready)
+    assert done.exit_code == 1 and "missing number lists" in done.output, done.output
+    assert not any(c in done.output for c in "\x1b\x07\x9b\r"), done.output

@@ -4,7 +4,9 @@ restarting with backoff, forwarding signals and stopping are exact."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -12,8 +14,11 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
+from agi.config import ServerConfig
+from agi.loading.library import FlowLibrary
 from agi.server.fleet import Backoff, WorkerProcess, WorkersService, command_for
 from agi.server.fleet_reload import ReloadFlows
+from agi.server.service import FlowsService
 from agi.server.worker import KEPT, READY_FD, RELOADED
 
 
@@ -22,9 +27,9 @@ class FakeProcess:
 
     def __init__(self, protocol: WorkerProcess, argv: list[str], pid: int, child_fds: dict[int, Any]) -> None:
         self.protocol, self.argv, self.pid, self.child_fds = protocol, argv, pid, child_fds
-        self.signals: list[str] = []
+        self.signals: list[str | int] = []
 
-    def signalProcess(self, name: str) -> None:
+    def signalProcess(self, name: str | int) -> None:
         self.signals.append(name)
 
     def ready(self) -> None:
@@ -284,8 +289,41 @@ def test_invalid_flows_reach_no_worker_and_are_reported_once(started: Any, caplo
     library.valid = False
     with caplog.at_level(logging.INFO):
         reload.reload()
-    assert all(p.signals == [] for p in spawn.spawned) and library.announced == 0
+    assert all(p.signals == [signal.SIGUSR1] for p in spawn.spawned) and library.announced == 0, \
+        "no worker reloads; each is told to count the failed load"
     assert "every worker keeps the flows it serves" in caplog.text and not reload.busy
+
+
+def test_a_failed_load_is_told_only_to_workers_that_listen_and_not_while_they_stop(started: Any) -> None:
+    """SIGUSR1's default kills: a worker still starting, or one that has
+    drained and let go of its handler, must not get it."""
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    library.valid = False
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    reactor.advance(0.5)  # worker 2 starts again, not listening yet
+    reload.reload()
+    assert [p.signals for p in spawn.spawned] == [[signal.SIGUSR1], [], [signal.SIGUSR1], []]
+    service.stopService()
+    reload.reload()
+    assert [p.signals.count(signal.SIGUSR1) for p in spawn.spawned] == [1, 0, 1, 0]
+
+
+def test_a_worker_counts_its_supervisors_failed_load_and_ignores_one_once_stopped(
+        tmp_path: Path) -> None:
+    library = FlowLibrary(tmp_path, clock=lambda: 1000.0)
+    reactor = MemoryReactorClock()
+    reactor.callFromThread = lambda f, *args: reactor.callLater(0, f, *args)  # type: ignore[attr-defined]
+    flows = FlowsService(library, ServerConfig(watch_interval=0), reactor, on_reload=lambda ok: None)
+    flows.startService()
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        reactor.advance(0)
+        assert (library.reloads, library.reload_errors, library.last_reload_ok) == (1, 1, False)
+    finally:
+        flows.stopService()
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
 
 
 def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started: Any) -> None:
@@ -336,7 +374,8 @@ def test_a_changed_flow_file_reaches_every_worker_together(started: Any) -> None
         for process in spawn.spawned:
             answer(process, RELOADED)
         reactor.advance(2.0)
-        assert all(p.signals == ["HUP", "HUP"] for p in spawn.spawned), "an invalid change reached a worker"
+        assert all(p.signals == ["HUP", "HUP", signal.SIGUSR1] for p in spawn.spawned), \
+            "an invalid change reached a worker"
     finally:
         reload.stopService()
 

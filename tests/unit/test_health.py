@@ -4,6 +4,7 @@ socket; and the metrics listener as one more child of the service tree."""
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import tempfile
 import textwrap
@@ -25,7 +26,10 @@ from agi.metered import MeteredCdr
 from agi.server.health import ServerState, health, readiness
 from agi.server.metrics_http import metrics_site
 from agi.server.prometheus import PrometheusMetrics, server_registry
-from agi.server.service import make_service
+from agi.server.service import make_service, warn_missing_lists
+from agi.services import ListUnavailable
+from agi.storage.stores import missing_lists
+from agi.db.location import PostgresUrl
 from agi.storage.cdr_writer import CdrStore
 
 VIP_FLOW = """\
@@ -96,6 +100,28 @@ def test_not_ready_names_each_missing_list_and_the_flows_that_use_it(state: Serv
     assert found["checks"]["lists"] == {"ok": False, "detail": "missing number lists: vip (used by support)"}
 
 
+@pytest.mark.sqlite_only
+def test_lists_that_cannot_be_read_are_not_called_missing(state: ServerState, tmp_path: Path) -> None:
+    """A database that could not be read made every list 'missing': /ready
+    and the log sent the operator to create lists that exist."""
+    state.store.path = str(tmp_path / "garbage.db")
+    Path(state.store.path).write_bytes(b"not a database at all" * 100)
+    lists = readiness(state)["checks"]["lists"]
+    assert lists["ok"] is False and "missing" not in lists["detail"], lists
+    assert lists["detail"].startswith("cannot read the number lists") and "vip (used by support)" in lists["detail"]
+
+
+@pytest.mark.sqlite_only
+def test_a_postgresql_database_that_cannot_be_reached_is_not_missing_its_lists(
+        state: ServerState, caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = PostgresUrl("postgresql://postgres@127.0.0.1:1/agiflow?connect_timeout=2")
+    with caplog.at_level(logging.WARNING):
+        warn_missing_lists(state.library.current, unreachable)
+    assert "does not exist" not in caplog.text and "cannot read the number lists" in caplog.text
+    with pytest.raises(ListUnavailable):
+        missing_lists(unreachable, ["vip"])
+
+
 def test_not_ready_while_draining_or_when_the_cdr_writer_is_stuck_or_stopped(state: ServerState) -> None:
     state.calls.accepting = False  # type: ignore[misc]
     assert readiness(state)["checks"]["accepting_calls"] == {"ok": False, "detail": "shutting down: no new calls"}
@@ -153,6 +179,18 @@ def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> N
     assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(
         b"application/openmetrics-text")
     assert b"".join(request.written).endswith(b"# EOF\n")
+
+
+@pytest.mark.parametrize("accept", [b"application/openmetrics-text;version=abc",
+                                    b"application/openmetrics-text; version=1.x", b"\xff\xfe;version=;q=z"])
+def test_an_accept_header_that_cannot_be_read_gets_the_text_format(state: ServerState, accept: bytes) -> None:
+    """prometheus_client raised on such a header: the scrape got a 500 and
+    the log a CRITICAL traceback, one per request, from anyone on the port."""
+    request = _get(_site(state), b"metrics", accept)
+    assert request.responseCode in (None, 200)
+    assert (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0].startswith(b"text/plain; version=0.0.4")
+    assert b"agiflow_calls_started_total" in b"".join(request.written) or b"# TYPE agiflow_calls_started_total" in \
+        b"".join(request.written)
 
 
 @pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"])

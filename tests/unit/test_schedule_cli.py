@@ -179,3 +179,16 @@ def test_an_until_of_zero_is_not_in_the_future_even_when_the_clock_moves(workdir
     assert result.exit_code == 2
     assert "--until" in result.stderr and "Mon 2025-03-10 10:00 CET is not in the future" in result.stderr
     assert not (workdir / "var" / "agiflow.db").exists()
+
+
+def test_an_override_reason_made_from_a_caller_puts_no_escape_sequence_on_the_terminal(workdir: Path) -> None:
+    """An override step's reason is templated ("by {{ call.caller_name }}"):
+    a caller name's OSC sequence once reached the terminal of whoever ran
+    ``agiflow schedule show`` or ``list`` (its window title changed)."""
+    from agi.services import Override
+    SqliteOverrides(workdir / "var" / "agiflow.db").set(
+        Override("office_hours", "closed", NOW + timedelta(hours=3), "by Eve\x1b]0;pwned\x07\x9b2J\r\n", None,
+                 "+34600111222", "phone\x1b[2J"), NOW)
+    for command in (["show", "office_hours"], ["list"], ["clear", "office_hours"]):
+        output = agiflow("schedule", *command).stdout
+        assert "by Eve" in output and not any(c in output for c in "\x1b\x07\x9b\r"), (command, output)

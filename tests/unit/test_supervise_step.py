@@ -68,6 +68,14 @@ def test_keys_switch_modes_and_every_stretch_is_kept(tmp_path: Path) -> None:
     assert found["modes"] == ["listen", "whisper", "barge"] and found["ended"] == "supervisor left"
 
 
+def test_the_audit_entry_gives_each_stretch_in_whole_seconds(tmp_path: Path) -> None:
+    """A ChanSpy run lasts fractions of a second too: the audit entry once
+    read 'listen 35.417s, whisper 12.2s', not as docs/steps.md shows it."""
+    result, services = call(tmp_path, ["4321", "201", "5", "*"], sessions=((35.417, "key"), (12.5001, "key")))
+    assert [s["seconds"] for s in details(result, "listen")["stretches"]] == [35.417, 12.5]
+    assert services.supervisors.audit_log[-1]["detail"] == "PJSIP/201: listen 35s, whisper 13s"  # type: ignore[union-attr]
+
+
 def test_a_supervisor_who_hangs_up_while_listening_ends_the_session(tmp_path: Path) -> None:
     result, services = call(tmp_path, ["4321", "201"], sessions=((42, "hangup"),))
     assert path(result) == ["listen:hangup"] and result.call["status"] == "caller_hangup"

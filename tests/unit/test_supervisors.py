@@ -76,6 +76,18 @@ def test_too_many_wrong_pins_lock_the_number_even_for_the_right_pin(store: Sqlit
     assert store.check_pin(NUMBER, "4321", later, "3.1").result == PIN_OK
 
 
+def test_pin_checks_leave_when_the_pin_was_set_as_it_was(store: SqliteSupervisors) -> None:
+    """``agiflow supervisors list`` says when the PIN was set: every wrong
+    or right PIN check once moved that time to the check's."""
+    later = NOW + timedelta(hours=3)
+    store.check_pin(NUMBER, "0000", later, "1.1")
+    store.check_pin(NUMBER, "4321", later + timedelta(seconds=1), "1.2")
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "0000", later + timedelta(seconds=2), "1.3")
+    [row] = store.pins()
+    assert row["updated_at"] == "2025-03-10T20:00:00.000Z" and row["failures"] == MAX_FAILURES
+
+
 def test_a_number_without_a_pin_is_never_let_in(store: SqliteSupervisors) -> None:
     assert store.check_pin("+34600999999", "4321", NOW, "1.1").result == PIN_NONE
 
@@ -199,3 +211,29 @@ def test_list_audit_and_remove(config: Path) -> None:
     assert agiflow(config, "remove", NUMBER).exit_code == 0  # type: ignore[attr-defined]
     assert agiflow(config, "remove", NUMBER).exit_code == 1  # type: ignore[attr-defined]
     assert agiflow(config, "list").output == "no supervisor PINs\n"  # type: ignore[attr-defined]
+
+
+def test_the_audit_puts_no_escape_sequence_from_a_call_on_the_terminal(config: Path) -> None:
+    """The uniqueid is whatever the peer sent: an audit entry's once
+    reached the terminal with its OSC sequence (a window title changed)."""
+    agiflow(config, "pin", NUMBER, "--stdin", stdin="123456\n")
+    configured(config).check_pin(NUMBER, "000000", NOW, "1.7\x1b]0;pwned\x07\x1b[2J")
+    configured(config).audit(NUMBER, "supervise", "ok", NOW, "1.7", "PJSIP/201:\x9b2J listen 3s")
+    output = agiflow(config, "audit").output  # type: ignore[attr-defined]
+    assert "pin  wrong  1.7" in output and "listen 3s" in output
+    assert not any(c in output for c in "\x1b\x07\x9b"), output
+
+
+def test_list_shows_a_lock_only_while_it_holds(config: Path) -> None:
+    """A lock that had run out was still listed with its 5 wrong PINs, as if
+    the number were locked: its next PIN is checked, and counts from 1."""
+    agiflow(config, "pin", NUMBER, "--stdin", stdin="123456\n")
+    store = configured(config)
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "000000", NOW - timedelta(minutes=20), "1.1")
+    [line] = [line for line in agiflow(config, "list").output.splitlines() if NUMBER in line]  # type: ignore[attr-defined]
+    assert line.split()[1:3] == ["0", "2025-03-10T20:00:00.000Z"], line  # no lock, no wrong PIN in a row left
+    for _ in range(MAX_FAILURES):
+        store.check_pin(NUMBER, "000000", NOW - timedelta(minutes=1), "1.2")
+    [line] = [line for line in agiflow(config, "list").output.splitlines() if NUMBER in line]  # type: ignore[attr-defined]
+    assert line.split()[1:3] == ["5", "2025-03-10T20:14:00.000Z"], line
