@@ -17,7 +17,7 @@ from agi.reports.timerange import parse_stored
 
 CALLBACK_GROUPS = ("queue", "source", "flow", "day")
 CALLBACK_COLUMNS = (
-    Column("requested", "Requested", COUNT), Column("done", "Done", COUNT), Column("done_pct", "Done %", PERCENT, table=False),
+    Column("requested", "Requested", COUNT), Column("done", "Done", COUNT), Column("done_pct", "Done rate", PERCENT, table=False),
     Column("cancelled", "Cancelled", COUNT), Column("pending", "Pending", COUNT),
     Column("attempts", "Attempts", COUNT, table=False),
     Column("avg_to_callback_s", "To callback", SECONDS), Column("max_to_callback_s", "Max to callback", SECONDS,

@@ -63,6 +63,7 @@ def test_each_new_report_in_every_format_says_the_same(database: Path, kind: str
     assert code == 0
     table = list(csv.DictReader(io.StringIO(text, newline="")))
     assert list(table[0]) == [h for c in doc["columns"] for h in csv_headings(c)] and len(table) == len(doc["rows"])
+    assert not [c["title"] for c in doc["columns"] if "%" in c["title"]]  # "(%)" says it once: no "Done % (%)"
     code, text = invoke(kind, *common)
     assert code == 0 and max(len(line) for line in text.splitlines()) <= 80
     assert text.splitlines()[-1].startswith("total")
