@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agi.cpus import usable_cpus
 from agi.db.location import Database, PostgresUrl, database_files, parse_database
 from agi.loading.schema_check import conforms, describe, each_problem
 from agi.loading.files import MAX_YAML_FILE_BYTES, FileTooLarge, read_capped
@@ -143,13 +144,6 @@ def node_name(server: ServerConfig) -> str:
     """This server's name in the CDR rows it writes: ``server.node``, else the host name."""
     import socket
     return server.node or socket.gethostname() or "agiflow"
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask: taskset, cpusets)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def worker_count(server: ServerConfig, cpus: int | None = None) -> int:
