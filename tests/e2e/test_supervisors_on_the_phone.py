@@ -84,7 +84,7 @@ def test_the_session_is_in_the_supervisors_audit_log(lab: Lab) -> None:
                                                  [SUPERVISOR, "pin", "ok", call.cdr["call_id"]],
                                                  [SUPERVISOR, "supervise", "ok", call.cdr["call_id"]]]
     assert entries[-1][5] == "Local/agent-spied@lab-agents/n: " + ", ".join(
-        f"{s['mode']} {s['seconds']:g}s" for s in stretches)
+        f"{s['mode']} {int(s['seconds'] + 0.5)}s" for s in stretches)  # whole seconds
 
 
 def test_an_agent_on_no_call_is_refused_and_nothing_is_spied(lab: Lab) -> None:
