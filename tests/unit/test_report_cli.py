@@ -167,6 +167,11 @@ def test_options_filter_and_group(database: Path) -> None:
     assert len(json.loads(out)["rows"]) == 14
     _, out = invoke("fcr", "--db", str(database), "--window", "2d", "--by", "outcome", "--format", "json")
     assert json.loads(out)["options"] == {"window_hours": 48.0, "by": "outcome"}
+    assert '"window_hours": 48,' in out  # a whole number as docs/reports.md writes one, not 48.0
+    _, out = invoke("fcr", "--db", str(database), "--window", "1.5h", "--format", "json")
+    assert '"window_hours": 1.5,' in out
+    _, out = invoke("inbound", "--db", str(database), "--format", "json")
+    assert '"short_abandon_s": 5,' in out and '"service_level_s": 20\n' in out
 
 
 def test_the_filter_line_names_every_filter_and_json_keeps_the_moment_to_the_millisecond(database: Path,

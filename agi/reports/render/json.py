@@ -27,7 +27,7 @@ def write_json(report: Report, out: IO[str]) -> None:
         "title": report.title,
         "generated_at": report.generated_at.isoformat(timespec="seconds"),
         "filters": report.filters.describe(),
-        "options": dict(report.options),
+        "options": {key: _number(value) for key, value in report.options.items()},
         "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in report.columns],
         "rows": _ROWS,
         "totals": row_of(report.totals) if report.totals else None,
@@ -39,6 +39,11 @@ def write_json(report: Report, out: IO[str]) -> None:
         out.write(separator + "    " + _ROW_ENCODER.encode(row_of(row)))
         separator = ",\n"
     out.write(("]" if separator == "\n" else "\n  ]") + tail + "\n")
+
+
+def _number(value: Any) -> Any:
+    """A whole number of an option as the command line and docs write it: 5, not 5.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _dumps(value: Any) -> str:
