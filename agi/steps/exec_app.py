@@ -99,8 +99,9 @@ class ExecNode(Node):
 def _variables_set(app: str, fields: tuple[str, ...], depth: int = 0) -> tuple[str, ...]:
     """The variables ``app`` with the argument ``fields`` sets by Set or MSet."""
     name = app.strip().lower()
-    if name in ("set", "mset"):
-        return tuple(f.split("=", 1)[0].strip() for f in fields if "=" in f)
+    if name in ("set", "mset"):  # Set reads its argument whole: its name may hold commas
+        names = [f.split("=", 1)[0].strip() for f in (",".join(fields), *fields) if "=" in f]
+        return tuple(dict.fromkeys(names))
     if name not in RUNS_NAMED_APP or depth > 8:
         return ()
     return tuple(variable for inner, argument in named_apps(name, ",".join(fields))

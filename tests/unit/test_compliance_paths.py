@@ -495,11 +495,24 @@ def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp
     ("set: {variables: {GLOBAL(ROBINSON): clear}}", "GLOBAL(ROBINSON)"),
     ("exec: {app: Set, args: [__ROBINSON=clear]}", "__ROBINSON"),
     ("exec: {app: Set, options: GLOBAL(ROBINSON)=clear}", "GLOBAL(ROBINSON)"),
-    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON")])
+    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON"),
+    # functions whose write sets the channel variable their argument names
+    ("set: {variables: {ARRAY(ROBINSON): clear}}", "ARRAY(ROBINSON)"),
+    ("set: {variables: {'ARRAY(X,ROBINSON)': 'a,clear'}}", "ARRAY(X,ROBINSON)"),
+    ("set: {variables: {array(ROBINSON): clear}}", "array(ROBINSON)"),
+    ("set: {variables: {PUSH(ROBINSON): clear}}", "PUSH(ROBINSON)"),
+    ("set: {variables: {UNSHIFT(__ROBINSON): clear}}", "UNSHIFT(__ROBINSON)"),
+    ("set: {variables: {MASTER_CHANNEL(ROBINSON): clear}}", "MASTER_CHANNEL(ROBINSON)"),
+    ("set: {variables: {LOCAL(ROBINSON): clear}}", "LOCAL(ROBINSON)"),
+    ("exec: {app: Set, options: 'EXPORT(PJSIP/trunk-00000001,ROBINSON)=clear'}",
+     "EXPORT(PJSIP/trunk-00000001,ROBINSON)"),
+    ("exec: {app: Set, options: 'MASTER_CHANNEL(GLOBAL(_ROBINSON))=clear'}", "MASTER_CHANNEL(GLOBAL(_ROBINSON))")])
 def test_the_variable_is_refused_also_under_an_inheritance_mark_or_as_a_global(tmp_path: Path, setter: str,
                                                                               written: str) -> None:
     """``${ROBINSON}`` reads what ``__ROBINSON`` or ``_ROBINSON`` set (Asterisk
-    drops the marks) and, on a channel without it, ``GLOBAL(ROBINSON)``."""
+    drops the marks), on a channel without it, ``GLOBAL(ROBINSON)``, and
+    what a function writing the variable its argument names sets:
+    ``ARRAY(ROBINSON)=clear`` sets ``ROBINSON`` to ``clear``."""
     flow = f"""\
         version: 1
         name: leg
@@ -529,7 +542,7 @@ def test_a_variable_that_only_ends_like_the_checks_is_not_refused(tmp_path: Path
             robinson: {list: robinson}
             on: {clear: bye, listed: fake}
           fake:
-            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c}}
+            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c, "HASH(ROBINSON,x)": d}}
             next: bye
           bye:
             hangup:
