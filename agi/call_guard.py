@@ -219,6 +219,8 @@ class CallGuard:
         self.mixmonitor_files: list[str] = []
         #: The file of every MixMonitor sent in the call, stopped or not.
         self.mixmonitor_sent: list[str] = []
+        #: How many MixMonitors the last command sent may have started.
+        self._started_last = 0
         self.refused: list[Refusal] = []
 
     def check_started(self) -> None:
@@ -251,25 +253,34 @@ class CallGuard:
         refusal = self._refusal(name, kinds)
         if refusal is None and DIALS in kinds and self.checked is not None:
             refusal = self._unchecked_number(name, str(args[1]) if len(args) > 1 else "")
+        self._started_last = 0
         if refusal is not None:
             self.refused.append(refusal)
         elif RECORDS in kinds:
             self.recording_commands += 1
-            if name.strip().lower() == "mixmonitor":
-                self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
-                self.mixmonitor_sent.append(self.mixmonitor_files[-1])
-        elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
-            self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none (fail closed)
+            started = [(appargs.split(argument) or [""])[0]
+                       for app, argument in _runs(name, _argument(args)) if app == "mixmonitor"]
+            self.mixmonitor_files += started
+            self.mixmonitor_sent += started
+            self._started_last = len(started)
+        else:
+            for app, argument in _runs(name, _argument(args), surely=True):
+                if self.mixmonitor_files and app == "stopmixmonitor" and not argument.strip():
+                    self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:
         """An application that was sent has answered ``result``: a
         MixMonitor that failed (-1, or -2: Asterisk has no such application)
         records nothing, so it is no recording a withdrawn consent must stop
-        or a consent given again must keep. An answer that is no number
-        proves nothing: the recording is still taken as running."""
-        if result is not None and result < 0 and self.mixmonitor_files and app.strip().lower() == "mixmonitor":
-            self.mixmonitor_files.pop()
+        or a consent given again must keep; nor does an Exec, ExecIf or
+        ExecIfTime of one, which answer what the application they ran
+        answered. An answer that is no number proves nothing: the recording
+        is still taken as running."""
+        if result is not None and result < 0 and app.strip().lower() != "tryexec":
+            for _ in range(min(self._started_last, len(self.mixmonitor_files))):
+                self.mixmonitor_files.pop()
+        self._started_last = 0
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
         if not kinds:
@@ -320,6 +331,25 @@ class CallGuard:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+#: Of the applications that run the one written in their argument, those
+#: that run it whatever a condition says.
+_ALWAYS_RUNS_NAMED = frozenset({"exec", "tryexec"})
+
+
+def _runs(app: str, argument: str, surely: bool = False, depth: int = 0) -> list[tuple[str, str]]:
+    """The applications, (name in lower case, argument), that running
+    ``app`` with ``argument`` runs: itself and what an Exec, TryExec,
+    ExecIf or ExecIfTime of it runs (``Exec(MixMonitor(x.wav))`` runs
+    MixMonitor); with ``surely``, only those it runs whatever a condition
+    says (not ExecIf's)."""
+    name = app.strip().lower()
+    found = [(name, argument)]
+    if name in RUNS_NAMED_APP and depth < _MAX_NESTING and (name in _ALWAYS_RUNS_NAMED or not surely):
+        for inner, inner_argument in named_apps(name, argument):
+            found += _runs(inner, inner_argument, surely, depth + 1)
+    return found
 
 
 def _argument(args: tuple[object, ...]) -> str:

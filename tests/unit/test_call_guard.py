@@ -447,6 +447,60 @@ def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> Non
     assert "stopped_recording" not in details(again, "third")  # nothing was left to stop
 
 
+@pytest.mark.parametrize(("app", "options"), [("Exec", "MixMonitor(extra.wav,b)"),
+                                              ("TryExec", "MixMonitor(extra.wav,b)"),
+                                              ("ExecIf", "1?MixMonitor(extra.wav,b)"),
+                                              ("Exec", "Exec(MixMonitor(extra.wav,b))")])
+def test_a_withdrawn_consent_stops_a_recording_an_exec_of_exec_started(app: str, options: str) -> None:
+    """``Exec(MixMonitor(...))`` records as an exec of MixMonitor does (it
+    needs consent and is counted), so a withdrawal stops it too: with one
+    StopMixMonitor, Asterisk stopped the newest (the Exec's) and the
+    consent's recording went on after the caller declined."""
+    flows = unchecked(WITHDRAWN.replace("record: false", "record: true").replace(
+        'exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}', f'exec: {{app: {app}, options: "{options}"}}')
+        % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={app: 0})
+    assert path(result) == ["first:accepted", "record:next", "second:declined", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", app, "StopMixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{result.call['recording']}, extra.wav"
+
+
+def test_an_exec_of_stopmixmonitor_stops_the_newest_recording() -> None:
+    """``Exec(StopMixMonitor())`` stops the newest recording as a
+    StopMixMonitor does: a consent given again starts a new one."""
+    flows = unchecked("""\
+        version: 1
+        name: pci
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: pause}
+          pause:
+            exec: {app: Exec, options: StopMixMonitor()}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: resumed}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "pci", dtmf=["1"], app_results={"Exec": 0})
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "Exec", "MixMonitor"]
+    assert "already_recording" not in details(result, "resume")
+
+
+def test_an_exec_of_mixmonitor_that_failed_is_no_recording_to_stop() -> None:
+    """Exec answers what the application it ran answered: an Exec of a
+    MixMonitor that answered -1 started no recording."""
+    flows = unchecked(WITHDRAWN.replace(
+        'exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}', 'exec: {app: Exec, options: "MixMonitor()"}')
+        % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={"Exec": -1})
+    assert "StopMixMonitor" not in [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")]
+
+
 def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> None:
     """A flow that pauses the recording for a card number (an exec of
     StopMixMonitor), then takes consent again to resume it: no recording
