@@ -116,16 +116,23 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
 
 def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
     """The applications (name, argument) that Exec, TryExec, ExecIf or
-    ExecIfTime ``name`` would run, as written in ``argument``: the text
-    before the first ``(`` is the name (as app_exec.c reads it), up to
-    the last ``)`` the argument. ExecIf's two branches, after its ``?``
-    and split at the ``:`` outside brackets, are both judged."""
-    calls = argument
-    if name in ("execif", "execiftime"):
-        _, found, calls = argument.partition("?")
-        if not found:
-            return []
-    branches = _outside_brackets_split(calls, ":") if name == "execif" else [calls]
+    ExecIfTime ``name`` would run, as app_exec.c and pbx_builtins.c read
+    ``argument``: the text before the first ``(`` is the name, up to the
+    last ``)`` the argument. ExecIfTime's comes after its first ``?``;
+    ExecIf's two branches after its first ``?`` outside brackets and
+    quotes, split at such a ``:``, both judged, or, with no ``?`` or a
+    comma before the first, the older ``ExecIf(expr,app,args)``."""
+    if name == "execif":
+        comma, question = argument.find(","), argument.find("?")
+        if question < 0 or 0 <= comma < question:
+            fields = appargs.split(argument, 3)
+            return [(fields[1].strip(), fields[2] if len(fields) > 2 else "")] if len(fields) > 1 else []
+        remainder = appargs.split_raw(argument, "?", 2)[1:]
+        branches = appargs.split_raw(remainder[0], ":", 2) if remainder else []
+    elif name == "execiftime":
+        branches = [argument.partition("?")[2]] if "?" in argument else []
+    else:
+        branches = [argument]
     named = []
     for branch in branches:
         app, _, rest = branch.partition("(")
@@ -133,20 +140,6 @@ def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
         if app:
             named.append((app, rest[:rest.rfind(")")] if ")" in rest else rest))
     return named
-
-
-def _outside_brackets_split(text: str, separator: str) -> list[str]:
-    """``text`` split at each ``separator`` that stands outside ``(...)``."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(depth - 1, 0)
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    return [*parts, text[start:]]
 
 
 @lru_cache(maxsize=1024)

@@ -216,6 +216,8 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
     assert guard.admit("EXEC", ("ExecIf", "$[${X}=1]?Dial(PJSIP/612345678@trunk):Dial(PJSIP/699999999@t)")) \
         is not None
+    assert guard.admit("EXEC", ("ExecIf", "1,Dial,PJSIP/699999999@trunk")) is not None  # ExecIf(expr,app,args)
+    assert guard.admit("EXEC", ("ExecIf", '$["?"="?"]?Dial(PJSIP/699999999@trunk)')) is not None
 
 
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
@@ -781,6 +783,15 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ExecIf", "$[${X}=1]?Playback(x):MixMonitor(y.wav)", {"hidden", "records"}),
     ("ExecIf", "$[${X}=1]?Record(x.wav)", {"hidden", "records"}),
     ("ExecIfTime", "9:00-17:00,mon-fri,*,*?Queue(support)", {"hidden", "dials"}),
+    # ExecIf as app_exec.c reads it: the older ExecIf(expr,app,args) when a comma comes before
+    # the first ? or there is none; a ? or : inside brackets or quotes does not split it
+    ("ExecIf", "1,MixMonitor,x.wav", {"hidden", "records"}),
+    ("ExecIf", "$[${X}=1],Dial,PJSIP/100,30", {"hidden", "dials"}),
+    ("ExecIf", '$["a?b"="c"]?MixMonitor(x.wav)', {"hidden", "records"}),
+    ("ExecIf", "$[${X}=1?]?Record(x.wav)", {"hidden", "records"}),
+    ("ExecIf", '1?Playback("a:b"):MixMonitor(x.wav)', {"hidden", "records"}),
+    ("ExecIf", "1?Set(A=[b:c]):Record(x.wav)", {"hidden", "records"}),
+    ("ExecIf", "1,Playback,a?MixMonitor(x.wav)", {"hidden"}),  # the older syntax: Playback(a?MixMonitor(x.wav))
     ("Exec", "Exec(ChanSpy(PJSIP/1,qr))", {"hidden", "records"}),
     ("Exec", "Playback(hello)", {"hidden"}),
     ("Exec", "${APP}", {"hidden"}),

@@ -465,7 +465,8 @@ def test_the_shipped_flows_still_validate() -> None:
                                     # Exec and its kin run the Set written in their argument
                                     "exec: {app: Exec, options: Set(ROBINSON=clear)}",
                                     "exec: {app: TryExec, options: 'MSet(A=1,ROBINSON=clear)'}",
-                                    "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}"])
+                                    "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}",
+                                    "exec: {app: ExecIf, options: '1,Set,ROBINSON=clear'}"])
 def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
     flow = f"""\
         version: 1
@@ -568,9 +569,13 @@ def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
     assert library(tmp_path, flow) == []
 
 
-@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"'])
+@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"',
+                                     "'$[\"${X}\"=\"?\"]?MixMonitor(y.wav)'", '"$[${X}=1],MixMonitor,y.wav"'])
 def test_a_recording_run_through_exec_is_a_recording(tmp_path: Path, options: str) -> None:
-    app = "ExecIf" if "?" in options else "Exec"
+    """ExecIf is read as Asterisk reads it: a ``?`` in quotes or brackets
+    does not end the condition, and ``ExecIf(expr,app,args)``, the older
+    syntax, runs ``app``."""
+    app = "ExecIf" if "?" in options or "],M" in options else "Exec"
     found = library(tmp_path, f"""\
         version: 1
         name: x
