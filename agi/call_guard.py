@@ -215,6 +215,9 @@ class CallGuard:
         #: How many MixMonitors the last command sent may have started.
         self._started_last = 0
         self.refused: list[Refusal] = []
+        #: The result each do-not-call check's variable was last set to,
+        #: by name: a later hit sets every one to the blocking result.
+        self.result_variables: dict[str, str] = {}
 
     def check_started(self) -> None:
         """A do-not-call check begins: nothing may dial until it says clear.

@@ -839,3 +839,33 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
     assert (result.call["robinson"], result.call["robinson_list"], result.call["dialled"]) == \
         ("listed", "robinson", "+34600111222")
     assert details(result, "dnc2")["result"] == "clear" and details(result, "dnc2")["call_result"] == "listed"
+
+
+@pytest.mark.parametrize("second", ['number: "600111222", variable: ALT_DNC',
+                                    'number: "{{ vars.MISSING }}", variable: ALT_DNC',
+                                    'number: "600111222", variable: ALT_DNC, on_error: allow'])
+def test_a_hit_under_another_variable_leaves_no_earlier_check_saying_clear(lists: Services, second: str) -> None:
+    """A first check says clear in ROBINSON, a second, of another number,
+    says listed (or never finishes) in a variable of its own: the dialplan
+    may dial on ${ROBINSON}, so it says the blocking result too (it said
+    clear for a call the guard blocks)."""
+    flow = f"""\
+        version: 1
+        name: two
+        start: dnc
+        steps:
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{clear: alternate}}
+          alternate:
+            robinson: {{list: robinson, {second}}}
+            on: {{clear: call}}
+          call:
+            dial: "PJSIP/{{{{ call.called }}}}@trunk"
+        """
+    result = call(unchecked(flow), "two", lists, called=CLEAR_NUMBER)
+    blocked = "error" if "MISSING" in second else "listed"
+    assert path(result)[:2] == ["dnc:clear", f"alternate:{'error' if 'MISSING' in second else 'listed'}"]
+    assert (result.variables["ROBINSON"], result.variables["ALT_DNC"]) == (blocked, blocked)
+    assert sent(result).index('SET VARIABLE "ROBINSON" "clear"') < sent(result).index(
+        f'SET VARIABLE "ROBINSON" "{blocked}"')
