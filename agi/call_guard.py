@@ -36,8 +36,9 @@ DIALLING_APPS = frozenset({
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
 #: Applications whose ``r`` option (in their second argument) records:
-#: ChanSpy's and ExtenSpy's the call listened to, Page's the page.
-RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page"})
+#: ChanSpy's and ExtenSpy's the call listened to, Page's the page,
+#: MeetMe's the conference.
+RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page", "meetme"})
 _OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
@@ -48,6 +49,8 @@ HIDDEN_CODE_APPS = frozenset({
     "externalivr",  # runs a program, as System does
     "disa",  # runs the dialplan of its context on what the caller keys
     "jack",  # hands the call's audio to outside programs, as AudioSocket does
+    "stasisbroadcast",  # hands the call to an ARI application, as Stasis does
+    "waitforcondition",  # evaluates its expression: a function such as SHELL() runs a program
 })
 #: Applications whose options can run a subroutine, macro or dialplan
 #: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``

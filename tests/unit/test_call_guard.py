@@ -770,6 +770,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
     ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
+    ("StasisBroadcast", "timeout=500,app_filter=^sales", {"hidden"}),  # hands the call to ARI, as Stasis
+    ("WaitForCondition", "#,#{SHELL(originate)}", {"hidden"}),  # evaluates functions: SHELL runs a program
+    ("MeetMe", "1234,r", {"records"}),  # r records the conference
+    ("MeetMe", "1234,dM(hold)", set()),
     ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
     ("Bridge", "PJSIP/201-00000001,x", set()),
     # ParkAndAnnounce(lot,options,announce,dial) calls its dial argument to announce the parked call
