@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
+from agi.variable_writes import names_written, read_as
 
 #: What running an application can do.
 DIALS = "dials"
@@ -89,21 +91,12 @@ DO_NOT_CALL = "do-not-call"
 NO_CONSENT = "no consent"
 
 
-#: Applications that run the application written in their argument:
-#: ``Exec(MixMonitor(x.wav))``, ``TryExec(...)``, ``ExecIf(expr?app(args):app(args))``,
-#: ``ExecIfTime(times,days,mdays,months?app(args))``. The application named
-#: there is judged too: Exec of MixMonitor records, Exec of Dial dials.
-RUNS_NAMED_APP = frozenset({"exec", "tryexec", "execif", "execiftime"})
-#: How deep applications that run applications are followed.
-_MAX_NESTING = 8
-
-
 def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     """What running ``app`` with ``argument`` can do: DIALS, RECORDS, HIDDEN."""
     name = app.strip().lower()
     kinds: set[str] = set()
     if name in RUNS_NAMED_APP:
-        if _depth >= _MAX_NESTING:  # nested past reading: anything (fail closed)
+        if _depth >= MAX_NESTING:  # nested past reading: anything (fail closed)
             return frozenset({DIALS, RECORDS, HIDDEN})
         for inner, inner_argument in named_apps(name, argument):
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
@@ -115,34 +108,6 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
                                     and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
-
-
-def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
-    """The applications (name, argument) that Exec, TryExec, ExecIf or
-    ExecIfTime ``name`` would run, as app_exec.c and pbx_builtins.c read
-    ``argument``: the text before the first ``(`` is the name, up to the
-    last ``)`` the argument. ExecIfTime's comes after its first ``?``;
-    ExecIf's two branches after its first ``?`` outside brackets and
-    quotes, split at such a ``:``, both judged, or, with no ``?`` or a
-    comma before the first, the older ``ExecIf(expr,app,args)``."""
-    if name == "execif":
-        comma, question = argument.find(","), argument.find("?")
-        if question < 0 or 0 <= comma < question:
-            fields = appargs.split(argument, 3)
-            return [(fields[1].strip(), fields[2] if len(fields) > 2 else "")] if len(fields) > 1 else []
-        remainder = appargs.split_raw(argument, "?", 2)[1:]
-        branches = appargs.split_raw(remainder[0], ":", 2) if remainder else []
-    elif name == "execiftime":
-        branches = [argument.partition("?")[2]] if "?" in argument else []
-    else:
-        branches = [argument]
-    named = []
-    for branch in branches:
-        app, _, rest = branch.partition("(")
-        app = app.replace("\\", "").strip()
-        if app:
-            named.append((app, rest[:rest.rfind(")")] if ")" in rest else rest))
-    return named
 
 
 @lru_cache(maxsize=1024)
@@ -252,6 +217,8 @@ class CallGuard:
         refusal = self._refusal(name, kinds)
         if refusal is None and DIALS in kinds and self.checked is not None:
             refusal = self._unchecked_number(name, str(args[1]) if len(args) > 1 else "")
+        if refusal is None and self.blocked_by is not None and self.result_variables:
+            refusal = self._result_overwritten(name, args)
         self._started_last = 0
         if refusal is not None:
             self.refused.append(refusal)
@@ -303,9 +270,9 @@ class CallGuard:
         ``0034600333444`` and ``+34600333444`` are one number)."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
-            if depth >= _MAX_NESTING:
+            if depth >= MAX_NESTING:
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: applications nested more than "
-                                                  f"{_MAX_NESTING} deep cannot be checked")
+                                                  f"{MAX_NESTING} deep cannot be checked")
             for inner, inner_argument in named_apps(lower, argument):
                 refusal = self._unchecked_number(inner, inner_argument, depth + 1)
                 if refusal is not None:
@@ -324,6 +291,25 @@ class CallGuard:
             if not any(_same_number(number, checked) for checked in self.checked or ()):
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
                                                   f"check of this call covered; dial the number you checked")
+        return None
+
+    def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
+        """The refusal of a command that would set a do-not-call check's
+        variable to anything but the result the checks left, while a check
+        blocks the call: the dialplan dials on it. A check's own write of
+        its result passes; a name a template built is judged as sent."""
+        written: list[tuple[str, str | None]]
+        if name == "SET VARIABLE":
+            written = [(str(args[0]) if args else "", str(args[1]) if len(args) > 1 else "")]
+        else:
+            written = [(variable, None) for variable in names_written(name, tuple(_argument(args).split(",")))]
+        for variable, value in written:
+            for read in sorted(read_as(variable) & self.result_variables.keys()):
+                if value != self.result_variables[read]:
+                    return Refusal(name, DO_NOT_CALL, f"{name} refused: it sets {variable}, which a do-not-call "
+                                                      f"check of this call set to {self.result_variables[read]}; "
+                                                      f"only a do-not-call check may set it, since the dialplan "
+                                                      f"reads it to decide whether to dial")
         return None
 
     def cdr_values(self) -> dict[str, object]:
@@ -345,7 +331,7 @@ def _runs(app: str, argument: str, surely: bool = False, depth: int = 0) -> list
     says (not ExecIf's)."""
     name = app.strip().lower()
     found = [(name, argument)]
-    if name in RUNS_NAMED_APP and depth < _MAX_NESTING and (name in _ALWAYS_RUNS_NAMED or not surely):
+    if name in RUNS_NAMED_APP and depth < MAX_NESTING and (name in _ALWAYS_RUNS_NAMED or not surely):
         for inner, inner_argument in named_apps(name, argument):
             found += _runs(inner, inner_argument, surely, depth + 1)
     return found

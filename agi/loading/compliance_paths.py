@@ -19,14 +19,13 @@ from its start. The checks only read the flow model: no I/O.
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from agi.engine.model import Flow, Step
-from agi.protocol import appargs
 from agi.steps.base import node_of
+from agi.variable_writes import read_as
 from agi.vocabulary import COMMON_OUTCOMES
 
 #: A step of the library: (flow name, step name).
@@ -65,14 +64,14 @@ def _do_not_call_variable_problems(flows: Mapping[str, Flow]) -> Iterator[PathPr
         for step in flow.steps.values():
             if node_of(step).guarded_outcomes():
                 for variable in node_of(step).sets_variables():
-                    for name in _read_as(variable):
+                    for name in read_as(variable):
                         checks.setdefault(name, (flow.name, step.name))
     for flow in flows.values():
         for step in flow.steps.values():
             if node_of(step).guarded_outcomes():
                 continue
             for variable in _variables_set(step):
-                reads = sorted(_read_as(variable) & checks.keys())
+                reads = sorted(read_as(variable) & checks.keys())
                 if reads:
                     check_flow, check_step = checks[reads[0]]
                     yield PathProblem(flow.name, step.name, None,
@@ -121,41 +120,6 @@ def _variables_set(step: Step) -> tuple[str, ...]:
     """The variables a step sets, channel variables an ``exec`` of ``Set`` writes included."""
     node = node_of(step)
     return tuple(dict.fromkeys((*node.sets_variables(), *node.channel_variables_set())))
-
-
-#: A dialplan function written as the name of a variable to set.
-_FUNCTION = re.compile(r"([A-Za-z_]+)\((.*)\)", re.DOTALL)
-#: Functions whose write sets a variable ``${NAME}`` may read on the
-#: channel, and which of their arguments name it (all, when none are
-#: given): ``GLOBAL(NAME)`` (the global, read on a channel without NAME),
-#: ``MASTER_CHANNEL(NAME)`` (the master of a call is the channel itself,
-#: ahead of the legs it dials), ``EXPORT(channel,NAME)`` (the channel
-#: named may be this one), ``LOCAL(NAME)`` (while a subroutine runs),
-#: ``PUSH(NAME)`` and ``UNSHIFT(NAME)`` (NAME itself when it is empty),
-#: ``ARRAY(A,B,...)`` (each of them). GLOBAL, MASTER_CHANNEL and LOCAL
-#: take their whole argument as the name.
-_WRITES_NAMED: dict[str, tuple[int, ...]] = {"GLOBAL": (), "MASTER_CHANNEL": (), "LOCAL": (), "EXPORT": (1,),
-                                             "PUSH": (0,), "UNSHIFT": (0,), "ARRAY": ()}
-_WHOLE_ARGUMENT = frozenset({"GLOBAL", "MASTER_CHANNEL", "LOCAL"})
-#: How deep functions inside functions are followed.
-_MAX_FUNCTIONS = 8
-
-
-def _read_as(name: str, depth: int = 0) -> frozenset[str]:
-    """The variables ``${...}`` reads after setting ``name``: Asterisk drops
-    up to two leading ``_`` (the inheritance marks: ``__ROBINSON`` sets
-    ``ROBINSON``), falls back to a global of the same name, and the
-    functions of ``_WRITES_NAMED`` set the variables their argument names."""
-    name = name.strip()
-    found = _FUNCTION.fullmatch(name)
-    if found is None:
-        return frozenset({name[2:] if name.startswith("__") else name[1:] if name.startswith("_") else name})
-    function = found.group(1).upper()
-    if function not in _WRITES_NAMED or depth >= _MAX_FUNCTIONS:
-        return frozenset()
-    fields = [found.group(2)] if function in _WHOLE_ARGUMENT else appargs.split(found.group(2))
-    positions = _WRITES_NAMED[function] or range(len(fields))
-    return frozenset().union(*(_read_as(fields[i], depth + 1) for i in positions if i < len(fields)))
 
 
 def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.call_guard import DIALS, HIDDEN, RECORDS, RUNS_NAMED_APP, app_kinds, named_apps
+from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.protocol import appargs
 from agi.steps.base import Node, done
 from agi.steps.dialplan_app import inserted, render_argument
+from agi.variable_writes import names_written
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
 from agi.engine.templates import is_template
@@ -56,7 +57,7 @@ class ExecNode(Node):
         ``ExecIf`` or ``ExecIfTime`` runs (``Exec(Set(ROBINSON=clear))``);
         a name a template builds is not known."""
         fields = self.args if self.args else tuple(self.options.split(","))
-        return _variables_set(self.app, fields)
+        return names_written(self.app, fields)
 
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
@@ -94,15 +95,3 @@ class ExecNode(Node):
         if self.result_variable:
             ctx.vars[self.result_variable] = result
         return done(NEXT, app=self.app, result=result)
-
-
-def _variables_set(app: str, fields: tuple[str, ...], depth: int = 0) -> tuple[str, ...]:
-    """The variables ``app`` with the argument ``fields`` sets by Set or MSet."""
-    name = app.strip().lower()
-    if name in ("set", "mset"):  # Set reads its argument whole: its name may hold commas
-        names = [f.split("=", 1)[0].strip() for f in (",".join(fields), *fields) if "=" in f]
-        return tuple(dict.fromkeys(names))
-    if name not in RUNS_NAMED_APP or depth > 8:
-        return ()
-    return tuple(variable for inner, argument in named_apps(name, ",".join(fields))
-                 for variable in _variables_set(inner, tuple(argument.split(",")), depth + 1))

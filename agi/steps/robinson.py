@@ -128,8 +128,8 @@ class RobinsonNode(Node):
         with found.kept():
             for variable in self._variables_to_set(ctx, standing):
                 ctx.vars[variable] = standing
+                ctx.channel.guard.result_variables[variable] = standing  # first: the guard lets it through
                 await ctx.channel.set_variable(variable, standing)
-                ctx.channel.guard.result_variables[variable] = standing
         return found.result(outcome)
 
     def _variables_to_set(self, ctx: CallContext, standing: str) -> list[str]:

@@ -845,6 +845,56 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
     assert details(result, "dnc2")["result"] == "clear" and details(result, "dnc2")["call_result"] == "listed"
 
 
+@pytest.mark.parametrize("setter", ['exec: {app: Set, args: ["{{ vars.NAME }}=clear"]}',
+                                    'exec: {app: MSet, options: "A=1,{{ vars.NAME }}=clear"}',
+                                    'exec: {app: Set, options: "ARRAY({{ vars.NAME }})=clear"}'])
+def test_after_a_hit_no_command_sets_the_check_variable_from_a_name_a_template_builds(
+        lists: Services, setter: str) -> None:
+    """The validator does not see a name a template builds; the guard,
+    which sees the command as sent, refuses it while a check blocks the
+    call: the dialplan dials on ${ROBINSON}."""
+    flow = f"""\
+        version: 1
+        name: fake
+        start: name
+        steps:
+          name:
+            set: {{variables: {{NAME: ROBINSON}}}}
+            next: dnc
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{listed: fake}}
+          fake:
+            {setter}
+            on: {{error: bye}}
+          bye:
+            hangup: {{cause: 21}}
+        """
+    result = call(unchecked(flow), "fake", lists, called=LISTED_NUMBER, app_results={"Exec": 0})
+    assert path(result) == ["name:next", "dnc:listed", "fake:error", "bye:done"]
+    assert result.variables["ROBINSON"] == "listed"
+    assert not [c for c in sent(result) if c.startswith("EXEC") and "clear" in c]
+    refusal = details(result, "fake")["error"]
+    assert "ROBINSON" in refusal and "listed" in refusal
+    assert result.call["refused_commands"].endswith("(do-not-call)")
+
+
+def test_a_check_variable_may_be_set_while_no_check_blocks(lists: Services) -> None:
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+34612345678")
+    guard.result_variables["ROBINSON"] = "clear"
+    assert guard.admit("EXEC", ("Set", "ROBINSON=x")) is None
+    assert guard.admit("SET VARIABLE", ("ROBINSON", "x")) is None
+    guard.check_started()
+    guard.check_result("listed", "+34600111222")
+    guard.result_variables["ROBINSON"] = "listed"
+    assert guard.admit("SET VARIABLE", ("ROBINSON", "listed")) is None  # the check's own write
+    assert guard.admit("SET VARIABLE", ("__ROBINSON", "clear")) is not None
+    assert guard.admit("SET VARIABLE", ("OTHER", "clear")) is None
+    assert guard.admit("EXEC", ("ExecIf", "1?Set(GLOBAL(ROBINSON)=clear)")) is not None
+
+
 @pytest.mark.parametrize("second", ['number: "600111222", variable: ALT_DNC',
                                     'number: "{{ vars.MISSING }}", variable: ALT_DNC',
                                     'number: "600111222", variable: ALT_DNC, on_error: allow'])
