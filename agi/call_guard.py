@@ -328,7 +328,7 @@ def _runs(app: str, argument: str, surely: bool = False, depth: int = 0) -> list
     ``app`` with ``argument`` runs: itself and what an Exec, TryExec,
     ExecIf or ExecIfTime of it runs (``Exec(MixMonitor(x.wav))`` runs
     MixMonitor); with ``surely``, only those it runs whatever a condition
-    says (not ExecIf's)."""
+    says (not ExecIf's or ExecIfTime's)."""
     name = app.strip().lower()
     found = [(name, argument)]
     if name in RUNS_NAMED_APP and depth < MAX_NESTING and (name in _ALWAYS_RUNS_NAMED or not surely):
