@@ -302,7 +302,7 @@ class CallGuard:
         if name == "SET VARIABLE":
             written = [(str(args[0]) if args else "", str(args[1]) if len(args) > 1 else "")]
         else:
-            written = [(variable, None) for variable in names_written(name, tuple(_argument(args).split(",")))]
+            written = [(variable, None) for variable in names_written(name, _argument(args))]
         for variable, value in written:
             for read in sorted(read_as(variable) & self.result_variables.keys()):
                 if value != self.result_variables[read]:

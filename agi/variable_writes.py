@@ -50,15 +50,18 @@ def read_as(name: str, depth: int = 0) -> frozenset[str]:
     return frozenset().union(*(read_as(fields[i], depth + 1) for i in positions if i < len(fields)))
 
 
-def names_written(app: str, fields: tuple[str, ...], depth: int = 0) -> tuple[str, ...]:
-    """The names (as written) ``app`` with the argument ``fields`` sets by
-    Set or MSet. Set reads its argument whole, so its name may hold commas:
-    both readings count."""
+def names_written(app: str, argument: str, depth: int = 0) -> tuple[str, ...]:
+    """The names (as the application reads them) that ``app`` with
+    ``argument`` sets by Set or MSet. Set reads its argument whole, up to
+    the first ``=``; MSet splits it as Dial does (escapes and quotes
+    removed), then each pair at its first ``=`` outside brackets. Both
+    readings, and each comma-separated part as written, count."""
     name = app.strip().lower()
     if name in ("set", "mset"):
-        names = [f.split("=", 1)[0].strip() for f in (",".join(fields), *fields) if "=" in f]
-        return tuple(dict.fromkeys(names))
+        written = [f.split("=", 1)[0] for f in (argument, *argument.split(",")) if "=" in f]
+        read = [pair[0] for pair in (appargs.split_raw(f, "=", 2) for f in appargs.split(argument)) if len(pair) > 1]
+        return tuple(dict.fromkeys(n.strip() for n in (*written, *read)))
     if name not in RUNS_NAMED_APP or depth > _MAX_DEPTH:
         return ()
-    return tuple(variable for inner, argument in named_apps(name, ",".join(fields))
-                 for variable in names_written(inner, tuple(argument.split(",")), depth + 1))
+    return tuple(variable for inner, inner_argument in named_apps(name, argument)
+                 for variable in names_written(inner, inner_argument, depth + 1))

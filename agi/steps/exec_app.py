@@ -56,16 +56,20 @@ class ExecNode(Node):
         (``Set(ROBINSON=clear)``), also one an ``Exec``, ``TryExec``,
         ``ExecIf`` or ``ExecIfTime`` runs (``Exec(Set(ROBINSON=clear))``);
         a name a template builds is not known."""
-        fields = self.args if self.args else tuple(self.options.split(","))
-        return names_written(self.app, fields)
+        written = names_written(self.app, ",".join(self.args) if self.args else self.options)
+        return tuple(dict.fromkeys((*written, *names_written(self.app, self.argument_as_written()))))
 
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
         options as written; the guard judges them again as sent."""
         if is_template(self.app):  # the schema refuses it; fail closed all the same
             return frozenset({DIALS, RECORDS, HIDDEN})
-        argument = appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
-        return app_kinds(self.app, argument)
+        return app_kinds(self.app, self.argument_as_written())
+
+    def argument_as_written(self) -> str:
+        """The argument string EXEC would send before templates render:
+        ``args`` escaped and joined, or ``options`` as written."""
+        return appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
 
     def dials(self) -> bool:
         return bool(self.kinds() & {DIALS, HIDDEN})
