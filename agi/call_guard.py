@@ -203,8 +203,9 @@ class CallGuard:
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
-        if result not in BLOCKING_RESULTS:
-            self.checked = [*(self.checked or ()), *filter(None, [_NOT_A_DIGIT.sub("", number)])]
+        if result not in BLOCKING_RESULTS:  # what is no phone number (an extension, with allow) covers none
+            digits = _NOT_A_DIGIT.sub("", number)
+            self.checked = [*(self.checked or ()), *([digits] if len(digits) >= _MIN_NUMBER_DIGITS else [])]
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""

@@ -220,6 +220,20 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("ExecIf", '$["?"="?"]?Dial(PJSIP/699999999@trunk)')) is not None
 
 
+@pytest.mark.parametrize("checked", ["100", "12", "s"])
+def test_a_check_of_what_is_no_phone_number_covers_no_number(checked: str) -> None:
+    """With on_error: allow, a check of an extension or a short code lets the
+    call through as unchecked; its digits are no phone number (fewer than 7),
+    so they cover no destination: 600111100 does not end like a checked
+    number because it ends in 100."""
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("unchecked", checked)
+    assert guard.admit("EXEC", ("Dial", "PJSIP/600111100@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/600111112@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/operator")) is None
+
+
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
     """A request is dialled later by ``agiflow callbacks dial``, which may
     check other lists: after a hit the call leaves none."""
