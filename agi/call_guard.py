@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
+from agi.variable_writes import names_written, read_as
 
 #: What running an application can do.
 DIALS = "dials"
@@ -36,8 +38,9 @@ DIALLING_APPS = frozenset({
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
 #: Applications whose ``r`` option (in their second argument) records:
-#: ChanSpy's and ExtenSpy's the call listened to, Page's the page.
-RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page"})
+#: ChanSpy's and ExtenSpy's the call listened to, Page's the page,
+#: MeetMe's the conference.
+RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page", "meetme"})
 _OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
@@ -48,6 +51,8 @@ HIDDEN_CODE_APPS = frozenset({
     "externalivr",  # runs a program, as System does
     "disa",  # runs the dialplan of its context on what the caller keys
     "jack",  # hands the call's audio to outside programs, as AudioSocket does
+    "stasisbroadcast",  # hands the call to an ARI application, as Stasis does
+    "waitforcondition",  # evaluates its expression: a function such as SHELL() runs a program
 })
 #: Applications whose options can run a subroutine, macro or dialplan
 #: location on a channel: ``b()``, ``B()``, ``F()``, ``G()``, ``M()``, ``U()``
@@ -86,21 +91,12 @@ DO_NOT_CALL = "do-not-call"
 NO_CONSENT = "no consent"
 
 
-#: Applications that run the application written in their argument:
-#: ``Exec(MixMonitor(x.wav))``, ``TryExec(...)``, ``ExecIf(expr?app(args):app(args))``,
-#: ``ExecIfTime(times,days,mdays,months?app(args))``. The application named
-#: there is judged too: Exec of MixMonitor records, Exec of Dial dials.
-RUNS_NAMED_APP = frozenset({"exec", "tryexec", "execif", "execiftime"})
-#: How deep applications that run applications are followed.
-_MAX_NESTING = 8
-
-
 def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     """What running ``app`` with ``argument`` can do: DIALS, RECORDS, HIDDEN."""
     name = app.strip().lower()
     kinds: set[str] = set()
     if name in RUNS_NAMED_APP:
-        if _depth >= _MAX_NESTING:  # nested past reading: anything (fail closed)
+        if _depth >= MAX_NESTING:  # nested past reading: anything (fail closed)
             return frozenset({DIALS, RECORDS, HIDDEN})
         for inner, inner_argument in named_apps(name, argument):
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
@@ -112,41 +108,6 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
                                     and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
-
-
-def named_apps(name: str, argument: str) -> list[tuple[str, str]]:
-    """The applications (name, argument) that Exec, TryExec, ExecIf or
-    ExecIfTime ``name`` would run, as written in ``argument``: the text
-    before the first ``(`` is the name (as app_exec.c reads it), up to
-    the last ``)`` the argument. ExecIf's two branches, after its ``?``
-    and split at the ``:`` outside brackets, are both judged."""
-    calls = argument
-    if name in ("execif", "execiftime"):
-        _, found, calls = argument.partition("?")
-        if not found:
-            return []
-    branches = _outside_brackets_split(calls, ":") if name == "execif" else [calls]
-    named = []
-    for branch in branches:
-        app, _, rest = branch.partition("(")
-        app = app.replace("\\", "").strip()
-        if app:
-            named.append((app, rest[:rest.rfind(")")] if ")" in rest else rest))
-    return named
-
-
-def _outside_brackets_split(text: str, separator: str) -> list[str]:
-    """``text`` split at each ``separator`` that stands outside ``(...)``."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(depth - 1, 0)
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    return [*parts, text[start:]]
 
 
 @lru_cache(maxsize=1024)
@@ -219,7 +180,12 @@ class CallGuard:
         self.mixmonitor_files: list[str] = []
         #: The file of every MixMonitor sent in the call, stopped or not.
         self.mixmonitor_sent: list[str] = []
+        #: How many MixMonitors the last command sent may have started.
+        self._started_last = 0
         self.refused: list[Refusal] = []
+        #: The result each do-not-call check's variable was last set to,
+        #: by name: a later hit sets every one to the blocking result.
+        self.result_variables: dict[str, str] = {}
 
     def check_started(self) -> None:
         """A do-not-call check begins: nothing may dial until it says clear.
@@ -237,8 +203,9 @@ class CallGuard:
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
-        if result not in BLOCKING_RESULTS:
-            self.checked = [*(self.checked or ()), *filter(None, [_NOT_A_DIGIT.sub("", number)])]
+        if result not in BLOCKING_RESULTS:  # what is no phone number (an extension, with allow) covers none
+            digits = _NOT_A_DIGIT.sub("", number)
+            self.checked = [*(self.checked or ()), *([digits] if len(digits) >= _MIN_NUMBER_DIGITS else [])]
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""
@@ -251,25 +218,36 @@ class CallGuard:
         refusal = self._refusal(name, kinds)
         if refusal is None and DIALS in kinds and self.checked is not None:
             refusal = self._unchecked_number(name, str(args[1]) if len(args) > 1 else "")
+        if refusal is None and self.blocked_by is not None and self.result_variables:
+            refusal = self._result_overwritten(name, args)
+        self._started_last = 0
         if refusal is not None:
             self.refused.append(refusal)
         elif RECORDS in kinds:
             self.recording_commands += 1
-            if name.strip().lower() == "mixmonitor":
-                self.mixmonitor_files.append((appargs.split(str(args[1]) if len(args) > 1 else "") or [""])[0])
-                self.mixmonitor_sent.append(self.mixmonitor_files[-1])
-        elif self.mixmonitor_files and name.strip().lower() == "stopmixmonitor" and not _argument(args).strip():
-            self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none (fail closed)
+            started = [(appargs.split(argument) or [""])[0]
+                       for app, argument in _runs(name, _argument(args)) if app == "mixmonitor"]
+            self.mixmonitor_files += started
+            self.mixmonitor_sent += started
+            self._started_last = len(started)
+        else:
+            for app, argument in _runs(name, _argument(args), surely=True):
+                if self.mixmonitor_files and app == "stopmixmonitor" and not argument.strip():
+                    self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:
         """An application that was sent has answered ``result``: a
         MixMonitor that failed (-1, or -2: Asterisk has no such application)
         records nothing, so it is no recording a withdrawn consent must stop
-        or a consent given again must keep. An answer that is no number
-        proves nothing: the recording is still taken as running."""
-        if result is not None and result < 0 and self.mixmonitor_files and app.strip().lower() == "mixmonitor":
-            self.mixmonitor_files.pop()
+        or a consent given again must keep; nor does an Exec, ExecIf or
+        ExecIfTime of one, which answer what the application they ran
+        answered. An answer that is no number proves nothing: the recording
+        is still taken as running."""
+        if result is not None and result < 0 and app.strip().lower() != "tryexec":
+            for _ in range(min(self._started_last, len(self.mixmonitor_files))):
+                self.mixmonitor_files.pop()
+        self._started_last = 0
 
     def _refusal(self, name: str, kinds: frozenset[str]) -> Refusal | None:
         if not kinds:
@@ -293,9 +271,9 @@ class CallGuard:
         ``0034600333444`` and ``+34600333444`` are one number)."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
-            if depth >= _MAX_NESTING:
+            if depth >= MAX_NESTING:
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: applications nested more than "
-                                                  f"{_MAX_NESTING} deep cannot be checked")
+                                                  f"{MAX_NESTING} deep cannot be checked")
             for inner, inner_argument in named_apps(lower, argument):
                 refusal = self._unchecked_number(inner, inner_argument, depth + 1)
                 if refusal is not None:
@@ -316,10 +294,48 @@ class CallGuard:
                                                   f"check of this call covered; dial the number you checked")
         return None
 
+    def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
+        """The refusal of a command that would set a do-not-call check's
+        variable to anything but the result the checks left, while a check
+        blocks the call: the dialplan dials on it. A check's own write of
+        its result passes; a name a template built is judged as sent."""
+        written: list[tuple[str, str | None]]
+        if name == "SET VARIABLE":
+            written = [(str(args[0]) if args else "", str(args[1]) if len(args) > 1 else "")]
+        else:
+            written = [(variable, None) for variable in names_written(name, _argument(args))]
+        for variable, value in written:
+            for read in sorted(read_as(variable) & self.result_variables.keys()):
+                if value != self.result_variables[read]:
+                    return Refusal(name, DO_NOT_CALL, f"{name} refused: it sets {variable}, which a do-not-call "
+                                                      f"check of this call set to {self.result_variables[read]}; "
+                                                      f"only a do-not-call check may set it, since the dialplan "
+                                                      f"reads it to decide whether to dial")
+        return None
+
     def cdr_values(self) -> dict[str, object]:
         """The call's CDR columns ``recording_commands`` and ``refused_commands``."""
         refused = ", ".join([r.cdr_text() for r in self.refused]) if self.refused else None
         return {"recording_commands": self.recording_commands, "refused_commands": refused or None}
+
+
+#: Of the applications that run the one written in their argument, those
+#: that run it whatever a condition says.
+_ALWAYS_RUNS_NAMED = frozenset({"exec", "tryexec"})
+
+
+def _runs(app: str, argument: str, surely: bool = False, depth: int = 0) -> list[tuple[str, str]]:
+    """The applications, (name in lower case, argument), that running
+    ``app`` with ``argument`` runs: itself and what an Exec, TryExec,
+    ExecIf or ExecIfTime of it runs (``Exec(MixMonitor(x.wav))`` runs
+    MixMonitor); with ``surely``, only those it runs whatever a condition
+    says (not ExecIf's or ExecIfTime's)."""
+    name = app.strip().lower()
+    found = [(name, argument)]
+    if name in RUNS_NAMED_APP and depth < MAX_NESTING and (name in _ALWAYS_RUNS_NAMED or not surely):
+        for inner, inner_argument in named_apps(name, argument):
+            found += _runs(inner, inner_argument, surely, depth + 1)
+    return found
 
 
 def _argument(args: tuple[object, ...]) -> str:

@@ -19,13 +19,13 @@ from its start. The checks only read the flow model: no I/O.
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from agi.engine.model import Flow, Step
 from agi.steps.base import node_of
+from agi.variable_writes import read_as
 from agi.vocabulary import COMMON_OUTCOMES
 
 #: A step of the library: (flow name, step name).
@@ -64,14 +64,16 @@ def _do_not_call_variable_problems(flows: Mapping[str, Flow]) -> Iterator[PathPr
         for step in flow.steps.values():
             if node_of(step).guarded_outcomes():
                 for variable in node_of(step).sets_variables():
-                    checks.setdefault(_read_as(variable), (flow.name, step.name))
+                    for name in read_as(variable):
+                        checks.setdefault(name, (flow.name, step.name))
     for flow in flows.values():
         for step in flow.steps.values():
             if node_of(step).guarded_outcomes():
                 continue
             for variable in _variables_set(step):
-                if _read_as(variable) in checks:
-                    check_flow, check_step = checks[_read_as(variable)]
+                reads = sorted(read_as(variable) & checks.keys())
+                if reads:
+                    check_flow, check_step = checks[reads[0]]
                     yield PathProblem(flow.name, step.name, None,
                                       f"step '{step.name}' sets variable '{variable}', which step '{check_step}' of "
                                       f"flow '{check_flow}' sets to its do-not-call result; only a do-not-call "
@@ -118,21 +120,6 @@ def _variables_set(step: Step) -> tuple[str, ...]:
     """The variables a step sets, channel variables an ``exec`` of ``Set`` writes included."""
     node = node_of(step)
     return tuple(dict.fromkeys((*node.sets_variables(), *node.channel_variables_set())))
-
-
-#: ``GLOBAL(NAME)``: ``${NAME}`` reads the global when the channel has no such variable.
-_GLOBAL = re.compile(r"GLOBAL\((.*)\)", re.IGNORECASE)
-
-
-def _read_as(name: str) -> str:
-    """The variable ``${...}`` reads after setting ``name``: Asterisk drops
-    up to two leading ``_`` (the inheritance marks: ``__ROBINSON`` sets
-    ``ROBINSON``), and falls back to a global of the same name."""
-    name = name.strip()
-    found = _GLOBAL.fullmatch(name)
-    if found:
-        name = found.group(1).strip()
-    return name[2:] if name.startswith("__") else name[1:] if name.startswith("_") else name
 
 
 def _recording_without_consent(flow: Flow) -> Iterator[PathProblem]:

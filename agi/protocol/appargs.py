@@ -142,3 +142,33 @@ def _one(data: str, i: int, state: dict[str, int]) -> tuple[str, int, bool]:
             out.append(char)
         i += 1
     return "".join(out), i, False
+
+
+def split_raw(data: str, delimiter: str, declared: int) -> list[str]:
+    """The arguments ``AST_NONSTANDARD_RAW_ARGS`` reads from ``data``
+    (``__ast_app_separate_args`` with no characters removed): ``delimiter``
+    ends an argument outside ``(...)``, ``[...]`` and ``"..."``, a ``\\``
+    keeps the character after it from splitting, quotes and backslashes
+    stay; the last of ``declared`` arguments gets the rest."""
+    args: list[str] = []
+    depth = {"(": 0, "[": 0}
+    quoted, start, i, n = False, 0, 0, len(data)
+    while i < n and len(args) < declared - 1:
+        char = data[i]
+        if char == "\\":
+            i += 1
+        elif char == '"' and delimiter != '"':
+            quoted = not quoted
+        elif char in depth:
+            depth[char] += 1
+        elif char in ")]":
+            opening = "(" if char == ")" else "["
+            depth[opening] = max(depth[opening] - 1, 0)
+        elif char == delimiter and not quoted and not any(depth.values()):
+            args.append(data[start:i])
+            start = i + 1
+        i += 1
+    if start < n or (args and start == n):
+        args.append(data[start:])
+    return args
+

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.call_guard import DIALS, HIDDEN, RECORDS, RUNS_NAMED_APP, app_kinds, named_apps
+from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.protocol import appargs
 from agi.steps.base import Node, done
 from agi.steps.dialplan_app import inserted, render_argument
+from agi.variable_writes import names_written
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
 from agi.engine.templates import is_template
@@ -55,16 +56,20 @@ class ExecNode(Node):
         (``Set(ROBINSON=clear)``), also one an ``Exec``, ``TryExec``,
         ``ExecIf`` or ``ExecIfTime`` runs (``Exec(Set(ROBINSON=clear))``);
         a name a template builds is not known."""
-        fields = self.args if self.args else tuple(self.options.split(","))
-        return _variables_set(self.app, fields)
+        written = names_written(self.app, ",".join(self.args) if self.args else self.options)
+        return tuple(dict.fromkeys((*written, *names_written(self.app, self.argument_as_written()))))
 
     def kinds(self) -> frozenset[str]:
         """What the application can do (agi/call_guard.py), judged on the
         options as written; the guard judges them again as sent."""
         if is_template(self.app):  # the schema refuses it; fail closed all the same
             return frozenset({DIALS, RECORDS, HIDDEN})
-        argument = appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
-        return app_kinds(self.app, argument)
+        return app_kinds(self.app, self.argument_as_written())
+
+    def argument_as_written(self) -> str:
+        """The argument string EXEC would send before templates render:
+        ``args`` escaped and joined, or ``options`` as written."""
+        return appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
 
     def dials(self) -> bool:
         return bool(self.kinds() & {DIALS, HIDDEN})
@@ -94,14 +99,3 @@ class ExecNode(Node):
         if self.result_variable:
             ctx.vars[self.result_variable] = result
         return done(NEXT, app=self.app, result=result)
-
-
-def _variables_set(app: str, fields: tuple[str, ...], depth: int = 0) -> tuple[str, ...]:
-    """The variables ``app`` with the argument ``fields`` sets by Set or MSet."""
-    name = app.strip().lower()
-    if name in ("set", "mset"):
-        return tuple(f.split("=", 1)[0].strip() for f in fields if "=" in f)
-    if name not in RUNS_NAMED_APP or depth > 8:
-        return ()
-    return tuple(variable for inner, argument in named_apps(name, ",".join(fields))
-                 for variable in _variables_set(inner, tuple(argument.split(",")), depth + 1))

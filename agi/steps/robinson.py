@@ -125,7 +125,17 @@ class RobinsonNode(Node):
             if standing != earlier:  # the earlier check never finished, so never wrote the CDR
                 found.record(robinson=ERROR)
             found.note(call_result=standing)
-        ctx.vars[self.variable] = standing
         with found.kept():
-            await ctx.channel.set_variable(self.variable, standing)
+            for variable in self._variables_to_set(ctx, standing):
+                ctx.vars[variable] = standing
+                ctx.channel.guard.result_variables[variable] = standing  # first: the guard lets it through
+                await ctx.channel.set_variable(variable, standing)
         return found.result(outcome)
+
+    def _variables_to_set(self, ctx: CallContext, standing: str) -> list[str]:
+        """This check's variable and, when the call is blocked, every
+        variable an earlier check set to something else: the dialplan may
+        dial on any of them, so none may say clear once a check blocked."""
+        earlier = ctx.channel.guard.result_variables
+        others = [name for name, value in earlier.items() if name != self.variable and value != standing]
+        return [self.variable, *(others if standing in BLOCKING_RESULTS else ())]

@@ -58,6 +58,26 @@ steps:
     play: beep
 """
 
+#: A consent's recording, one an Exec of MixMonitor starts, then a
+#: consent the caller declines: both must stop.
+WITHDRAW = """\
+version: 1
+name: withdraw
+start: first
+steps:
+  first:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: agent_side}
+  agent_side:
+    exec: {app: Exec, options: "MixMonitor(agent-side.wav,b)"}
+    next: again
+  again:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {declined: bye}
+  bye:
+    play: beep
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -65,6 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows").mkdir()
     (folder / "flows" / "care.yaml").write_text(textwrap.dedent(FLOW))
     (folder / "flows" / "again.yaml").write_text(AGAIN)
+    (folder / "flows" / "withdraw.yaml").write_text(WITHDRAW)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -129,3 +150,18 @@ def test_a_recording_stops_when_a_later_consent_fails_and_starts_again_after_a_p
     assert [name for name, _ in sim.applications] == ["MixMonitor", "StopMixMonitor", "MixMonitor"]
     assert (row["consent"], row["recording_commands"]) == ("notified", 2)
     assert "already_recording" not in json.loads(step_rows(server.database, row["id"])[3]["details"])
+
+
+def test_a_declined_consent_stops_the_recording_an_exec_of_exec_started_too(server: ServerProcess) -> None:
+    """Exec(MixMonitor(...)) records the call: a later decline sends one
+    StopMixMonitor for it and one for the consent's recording (one alone
+    stopped only the newest, and the consent's recording went on)."""
+    env = make_environment("withdraw", uniqueid="1795500000.5", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1", "2"], sounds=EverySound(8000), app_results={"Exec": 0}))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.5")
+    assert row["path"] == "first:accepted > agent_side:next > again:declined > bye:next"
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Exec", "StopMixMonitor", "StopMixMonitor"]
+    assert (row["consent"], row["recording_commands"]) == ("declined", 2)
+    assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == \
+        f"{row['recording']}, agent-side.wav"

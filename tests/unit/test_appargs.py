@@ -116,3 +116,18 @@ def _encodable(text: str) -> bool:
 def test_text_without_escapes_quotes_or_brackets_splits_at_its_commas_as_the_parser_reads_it(
         data: str, declared: int) -> None:
     assert appargs.split(data, declared) == appargs._parsed(data, declared)
+
+
+@pytest.mark.parametrize(("data", "delimiter", "declared", "expected"), [
+    ("1?MixMonitor(x.wav)", "?", 2, ["1", "MixMonitor(x.wav)"]),
+    ('$["a?b"="c"]?Record(x.wav)', "?", 2, ['$["a?b"="c"]', "Record(x.wav)"]),
+    ("$[${X}=1?]?a?b", "?", 2, ["$[${X}=1?]", "a?b"]),
+    ("a\\?b?c", "?", 2, ["a\\?b", "c"]),
+    ("Playback(a:b):Record(x)", ":", 2, ["Playback(a:b)", "Record(x)"]),
+    ("a:", ":", 2, ["a", ""]),
+    ("", ":", 2, []),
+])
+def test_raw_arguments_split_outside_brackets_and_quotes_and_keep_every_character(
+        data: str, delimiter: str, declared: int, expected: list[str]) -> None:
+    """AST_NONSTANDARD_RAW_ARGS, as ExecIf reads its condition and branches."""
+    assert appargs.split_raw(data, delimiter, declared) == expected

@@ -216,6 +216,22 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
     assert guard.admit("EXEC", ("ExecIf", "$[${X}=1]?Dial(PJSIP/612345678@trunk):Dial(PJSIP/699999999@t)")) \
         is not None
+    assert guard.admit("EXEC", ("ExecIf", "1,Dial,PJSIP/699999999@trunk")) is not None  # ExecIf(expr,app,args)
+    assert guard.admit("EXEC", ("ExecIf", '$["?"="?"]?Dial(PJSIP/699999999@trunk)')) is not None
+
+
+@pytest.mark.parametrize("checked", ["100", "12", "s"])
+def test_a_check_of_what_is_no_phone_number_covers_no_number(checked: str) -> None:
+    """With on_error: allow, a check of an extension or a short code lets the
+    call through as unchecked; its digits are no phone number (fewer than 7),
+    so they cover no destination: 600111100 does not end like a checked
+    number because it ends in 100."""
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("unchecked", checked)
+    assert guard.admit("EXEC", ("Dial", "PJSIP/600111100@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/600111112@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/operator")) is None
 
 
 def test_no_callback_request_is_taken_after_a_hit(lists: Services) -> None:
@@ -445,6 +461,60 @@ def test_a_withdrawn_consent_stops_every_recording_running_not_only_one() -> Non
         % ("{notice: n, ask: q}", "declined")), "withdrawn", dtmf=["1", "2"])
     assert [c.split('"')[1] for c in sent(again) if c.startswith("EXEC")].count("StopMixMonitor") == 2
     assert "stopped_recording" not in details(again, "third")  # nothing was left to stop
+
+
+@pytest.mark.parametrize(("app", "options"), [("Exec", "MixMonitor(extra.wav,b)"),
+                                              ("TryExec", "MixMonitor(extra.wav,b)"),
+                                              ("ExecIf", "1?MixMonitor(extra.wav,b)"),
+                                              ("Exec", "Exec(MixMonitor(extra.wav,b))")])
+def test_a_withdrawn_consent_stops_a_recording_an_exec_of_exec_started(app: str, options: str) -> None:
+    """``Exec(MixMonitor(...))`` records as an exec of MixMonitor does (it
+    needs consent and is counted), so a withdrawal stops it too: with one
+    StopMixMonitor, Asterisk stopped the newest (the Exec's) and the
+    consent's recording went on after the caller declined."""
+    flows = unchecked(WITHDRAWN.replace("record: false", "record: true").replace(
+        'exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}', f'exec: {{app: {app}, options: "{options}"}}')
+        % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={app: 0})
+    assert path(result) == ["first:accepted", "record:next", "second:declined", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
+        "MixMonitor", app, "StopMixMonitor", "StopMixMonitor"]
+    assert details(result, "second")["stopped_recording"] == f"{result.call['recording']}, extra.wav"
+
+
+def test_an_exec_of_stopmixmonitor_stops_the_newest_recording() -> None:
+    """``Exec(StopMixMonitor())`` stops the newest recording as a
+    StopMixMonitor does: a consent given again starts a new one."""
+    flows = unchecked("""\
+        version: 1
+        name: pci
+        start: consent
+        steps:
+          consent:
+            consent: {notice: n, ask: q}
+            on: {accepted: pause}
+          pause:
+            exec: {app: Exec, options: StopMixMonitor()}
+            next: resume
+          resume:
+            consent: {policy: notify, notice: resumed}
+            on: {notified: bye}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "pci", dtmf=["1"], app_results={"Exec": 0})
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "Exec", "MixMonitor"]
+    assert "already_recording" not in details(result, "resume")
+
+
+def test_an_exec_of_mixmonitor_that_failed_is_no_recording_to_stop() -> None:
+    """Exec answers what the application it ran answered: an Exec of a
+    MixMonitor that answered -1 started no recording."""
+    flows = unchecked(WITHDRAWN.replace(
+        'exec: {app: MixMonitor, args: ["{{ call.id }}.wav", b]}', 'exec: {app: Exec, options: "MixMonitor()"}')
+        % ("{notice: n, ask: q}", "declined"))
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={"Exec": -1})
+    assert "StopMixMonitor" not in [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")]
 
 
 def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> None:
@@ -714,6 +784,10 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
     ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket
+    ("StasisBroadcast", "timeout=500,app_filter=^sales", {"hidden"}),  # hands the call to ARI, as Stasis
+    ("WaitForCondition", "#,#{SHELL(originate)}", {"hidden"}),  # evaluates functions: SHELL runs a program
+    ("MeetMe", "1234,r", {"records"}),  # r records the conference
+    ("MeetMe", "1234,dM(hold)", set()),
     ("Bridge", "PJSIP/201-00000001,F(after^s^1)", {"hidden"}),  # the other party runs dialplan
     ("Bridge", "PJSIP/201-00000001,x", set()),
     # ParkAndAnnounce(lot,options,announce,dial) calls its dial argument to announce the parked call
@@ -727,6 +801,15 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ExecIf", "$[${X}=1]?Playback(x):MixMonitor(y.wav)", {"hidden", "records"}),
     ("ExecIf", "$[${X}=1]?Record(x.wav)", {"hidden", "records"}),
     ("ExecIfTime", "9:00-17:00,mon-fri,*,*?Queue(support)", {"hidden", "dials"}),
+    # ExecIf as app_exec.c reads it: the older ExecIf(expr,app,args) when a comma comes before
+    # the first ? or there is none; a ? or : inside brackets or quotes does not split it
+    ("ExecIf", "1,MixMonitor,x.wav", {"hidden", "records"}),
+    ("ExecIf", "$[${X}=1],Dial,PJSIP/100,30", {"hidden", "dials"}),
+    ("ExecIf", '$["a?b"="c"]?MixMonitor(x.wav)', {"hidden", "records"}),
+    ("ExecIf", "$[${X}=1?]?Record(x.wav)", {"hidden", "records"}),
+    ("ExecIf", '1?Playback("a:b"):MixMonitor(x.wav)', {"hidden", "records"}),
+    ("ExecIf", "1?Set(A=[b:c]):Record(x.wav)", {"hidden", "records"}),
+    ("ExecIf", "1,Playback,a?MixMonitor(x.wav)", {"hidden"}),  # the older syntax: Playback(a?MixMonitor(x.wav))
     ("Exec", "Exec(ChanSpy(PJSIP/1,qr))", {"hidden", "records"}),
     ("Exec", "Playback(hello)", {"hidden"}),
     ("Exec", "${APP}", {"hidden"}),
@@ -774,3 +857,86 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
     assert (result.call["robinson"], result.call["robinson_list"], result.call["dialled"]) == \
         ("listed", "robinson", "+34600111222")
     assert details(result, "dnc2")["result"] == "clear" and details(result, "dnc2")["call_result"] == "listed"
+
+
+@pytest.mark.parametrize("setter", ['exec: {app: Set, args: ["{{ vars.NAME }}=clear"]}',
+                                    'exec: {app: MSet, options: "A=1,{{ vars.NAME }}=clear"}',
+                                    'exec: {app: Set, options: "ARRAY({{ vars.NAME }})=clear"}',
+                                    # MSet reads its arguments as Dial does: the escapes of args go
+                                    'exec: {app: MSet, args: ["ARRAY({{ vars.NAME }})=clear"]}',
+                                    'exec: {app: MSet, args: [A=1, "{{ vars.NAME }}=clear"]}'])
+def test_after_a_hit_no_command_sets_the_check_variable_from_a_name_a_template_builds(
+        lists: Services, setter: str) -> None:
+    """The validator does not see a name a template builds; the guard,
+    which sees the command as sent, refuses it while a check blocks the
+    call: the dialplan dials on ${ROBINSON}."""
+    flow = f"""\
+        version: 1
+        name: fake
+        start: name
+        steps:
+          name:
+            set: {{variables: {{NAME: ROBINSON}}}}
+            next: dnc
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{listed: fake}}
+          fake:
+            {setter}
+            on: {{error: bye}}
+          bye:
+            hangup: {{cause: 21}}
+        """
+    result = call(unchecked(flow), "fake", lists, called=LISTED_NUMBER, app_results={"Exec": 0})
+    assert path(result) == ["name:next", "dnc:listed", "fake:error", "bye:done"]
+    assert result.variables["ROBINSON"] == "listed"
+    assert not [c for c in sent(result) if c.startswith("EXEC") and "clear" in c]
+    refusal = details(result, "fake")["error"]
+    assert "ROBINSON" in refusal and "listed" in refusal
+    assert result.call["refused_commands"].endswith("(do-not-call)")
+
+
+def test_a_check_variable_may_be_set_while_no_check_blocks(lists: Services) -> None:
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+34612345678")
+    guard.result_variables["ROBINSON"] = "clear"
+    assert guard.admit("EXEC", ("Set", "ROBINSON=x")) is None
+    assert guard.admit("SET VARIABLE", ("ROBINSON", "x")) is None
+    guard.check_started()
+    guard.check_result("listed", "+34600111222")
+    guard.result_variables["ROBINSON"] = "listed"
+    assert guard.admit("SET VARIABLE", ("ROBINSON", "listed")) is None  # the check's own write
+    assert guard.admit("SET VARIABLE", ("__ROBINSON", "clear")) is not None
+    assert guard.admit("SET VARIABLE", ("OTHER", "clear")) is None
+    assert guard.admit("EXEC", ("ExecIf", "1?Set(GLOBAL(ROBINSON)=clear)")) is not None
+
+
+@pytest.mark.parametrize("second", ['number: "600111222", variable: ALT_DNC',
+                                    'number: "{{ vars.MISSING }}", variable: ALT_DNC',
+                                    'number: "600111222", variable: ALT_DNC, on_error: allow'])
+def test_a_hit_under_another_variable_leaves_no_earlier_check_saying_clear(lists: Services, second: str) -> None:
+    """A first check says clear in ROBINSON, a second, of another number,
+    says listed (or never finishes) in a variable of its own: the dialplan
+    may dial on ${ROBINSON}, so it says the blocking result too (it said
+    clear for a call the guard blocks)."""
+    flow = f"""\
+        version: 1
+        name: two
+        start: dnc
+        steps:
+          dnc:
+            robinson: {{list: robinson}}
+            on: {{clear: alternate}}
+          alternate:
+            robinson: {{list: robinson, {second}}}
+            on: {{clear: call}}
+          call:
+            dial: "PJSIP/{{{{ call.called }}}}@trunk"
+        """
+    result = call(unchecked(flow), "two", lists, called=CLEAR_NUMBER)
+    blocked = "error" if "MISSING" in second else "listed"
+    assert path(result)[:2] == ["dnc:clear", f"alternate:{'error' if 'MISSING' in second else 'listed'}"]
+    assert (result.variables["ROBINSON"], result.variables["ALT_DNC"]) == (blocked, blocked)
+    assert sent(result).index('SET VARIABLE "ROBINSON" "clear"') < sent(result).index(
+        f'SET VARIABLE "ROBINSON" "{blocked}"')

@@ -465,7 +465,8 @@ def test_the_shipped_flows_still_validate() -> None:
                                     # Exec and its kin run the Set written in their argument
                                     "exec: {app: Exec, options: Set(ROBINSON=clear)}",
                                     "exec: {app: TryExec, options: 'MSet(A=1,ROBINSON=clear)'}",
-                                    "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}"])
+                                    "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}",
+                                    "exec: {app: ExecIf, options: '1,Set,ROBINSON=clear'}"])
 def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
     flow = f"""\
         version: 1
@@ -495,11 +496,24 @@ def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp
     ("set: {variables: {GLOBAL(ROBINSON): clear}}", "GLOBAL(ROBINSON)"),
     ("exec: {app: Set, args: [__ROBINSON=clear]}", "__ROBINSON"),
     ("exec: {app: Set, options: GLOBAL(ROBINSON)=clear}", "GLOBAL(ROBINSON)"),
-    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON")])
+    ("input: {prompt: p, variable: _ROBINSON, max_digits: 9}", "_ROBINSON"),
+    # functions whose write sets the channel variable their argument names
+    ("set: {variables: {ARRAY(ROBINSON): clear}}", "ARRAY(ROBINSON)"),
+    ("set: {variables: {'ARRAY(X,ROBINSON)': 'a,clear'}}", "ARRAY(X,ROBINSON)"),
+    ("set: {variables: {array(ROBINSON): clear}}", "array(ROBINSON)"),
+    ("set: {variables: {PUSH(ROBINSON): clear}}", "PUSH(ROBINSON)"),
+    ("set: {variables: {UNSHIFT(__ROBINSON): clear}}", "UNSHIFT(__ROBINSON)"),
+    ("set: {variables: {MASTER_CHANNEL(ROBINSON): clear}}", "MASTER_CHANNEL(ROBINSON)"),
+    ("set: {variables: {LOCAL(ROBINSON): clear}}", "LOCAL(ROBINSON)"),
+    ("exec: {app: Set, options: 'EXPORT(PJSIP/trunk-00000001,ROBINSON)=clear'}",
+     "EXPORT(PJSIP/trunk-00000001,ROBINSON)"),
+    ("exec: {app: Set, options: 'MASTER_CHANNEL(GLOBAL(_ROBINSON))=clear'}", "MASTER_CHANNEL(GLOBAL(_ROBINSON))")])
 def test_the_variable_is_refused_also_under_an_inheritance_mark_or_as_a_global(tmp_path: Path, setter: str,
                                                                               written: str) -> None:
     """``${ROBINSON}`` reads what ``__ROBINSON`` or ``_ROBINSON`` set (Asterisk
-    drops the marks) and, on a channel without it, ``GLOBAL(ROBINSON)``."""
+    drops the marks), on a channel without it, ``GLOBAL(ROBINSON)``, and
+    what a function writing the variable its argument names sets:
+    ``ARRAY(ROBINSON)=clear`` sets ``ROBINSON`` to ``clear``."""
     flow = f"""\
         version: 1
         name: leg
@@ -529,7 +543,7 @@ def test_a_variable_that_only_ends_like_the_checks_is_not_refused(tmp_path: Path
             robinson: {list: robinson}
             on: {clear: bye, listed: fake}
           fake:
-            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c}}
+            set: {variables: {___ROBINSON: a, XROBINSON: b, CDR(ROBINSON): c, "HASH(ROBINSON,x)": d}}
             next: bye
           bye:
             hangup:
@@ -555,9 +569,13 @@ def test_several_checks_may_share_the_variable(tmp_path: Path) -> None:
     assert library(tmp_path, flow) == []
 
 
-@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"'])
+@pytest.mark.parametrize("options", ['"MixMonitor(x.wav,b)"', '"$[${X}=1]?Playback(x):Record(y.wav)"',
+                                     "'$[\"${X}\"=\"?\"]?MixMonitor(y.wav)'", '"$[${X}=1],MixMonitor,y.wav"'])
 def test_a_recording_run_through_exec_is_a_recording(tmp_path: Path, options: str) -> None:
-    app = "ExecIf" if "?" in options else "Exec"
+    """ExecIf is read as Asterisk reads it: a ``?`` in quotes or brackets
+    does not end the condition, and ``ExecIf(expr,app,args)``, the older
+    syntax, runs ``app``."""
+    app = "ExecIf" if "?" in options or "],M" in options else "Exec"
     found = library(tmp_path, f"""\
         version: 1
         name: x
