@@ -52,6 +52,8 @@ class CallContext:
         self.channel = channel
         self.call = call
         self.flow = flow
+        #: The flow the call started in (its CDR's ``flow``), whichever one a goto reached since.
+        self.started_flow = flow
         self.clock = clock
         #: When the call arrived: the session's start, its CDR's ``started_at``
         #: (by default now: the context is made as the call starts).

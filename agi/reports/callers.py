@@ -73,7 +73,10 @@ def window_end(started_at: str, window: timedelta) -> str:
     (milliseconds, cut): a call started within the window when its
     ``started_at`` is at most this text."""
     if started_at.endswith("Z"):  # as the CDR writes it: no zone to work out
-        return (datetime.fromisoformat(started_at[:-1]) + window).isoformat(timespec="milliseconds") + "Z"
+        try:
+            return (datetime.fromisoformat(started_at[:-1]) + window).isoformat(timespec="milliseconds") + "Z"
+        except ValueError:
+            pass  # no time (written by hand, 2025-02-30...): parse_stored says which value
     return sql_time(parse_stored(started_at) + window)
 
 

@@ -1,8 +1,9 @@
 """The report's calls over time, for the HTML page: offered, answered and
 abandoned calls per interval, calls per day and the average speed of answer.
 
-The interval is the hour when the report covers up to two days, else the
-day, both in the report's zone; the sums are those of every report
+The interval is the hour when the report covers up to two days, of real
+time or on the zone's clocks (49 real hours over the night the clocks go
+back), else the day, both in the report's zone; the sums are those of every report
 (agi/reports/aggregate.py). Hours are real hours: the night the clocks
 go back has two 02:00, labelled with their UTC offsets (``02:00+02`` and
 ``02:00+01``); the night they go forward has no 02:00. Every interval of
@@ -38,7 +39,7 @@ def timeline_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[
     if covered is None:
         return []
     tz = filters.tz or UTC
-    hourly = covered[1] - covered[0] <= HOURLY_UP_TO
+    hourly = min(covered[1] - covered[0], wall_span(tz, *covered)) <= HOURLY_UP_TO
     buckets = list(hours(tz, *covered) if hourly else days(tz, *covered))
     found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",))}
     per = [found.get(key) for key, _, _ in buckets]
@@ -53,6 +54,13 @@ def timeline_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[
     charts.append(Chart(f"Average speed of answer (ASA) per {unit}", labels, horizontal=False, unit="seconds",
                         series=[Series("ASA", [asa(sums) if sums else None for sums in per])], emphasis=emphasis))
     return charts
+
+
+def wall_span(tz: tzinfo, low: datetime, high: datetime) -> timedelta:
+    """How long [low, high) is on the zone's clocks: two days are two days
+    also over a night the clocks change (49 or 47 real hours), as 48 real
+    hours are (49 or 47 on the clocks)."""
+    return high.astimezone(tz).replace(tzinfo=None) - low.astimezone(tz).replace(tzinfo=None)
 
 
 def _bucket(key: Any) -> Any:

@@ -120,12 +120,14 @@ def sql_time(moment_: datetime) -> str:
 
 def parse_stored(text: str) -> datetime:
     """A CDR timestamp (``2025-03-10T09:00:00.000Z``) as an aware datetime;
-    ReportError when the database holds something else there."""
+    ReportError when the database holds something else there, or a time
+    outside the years every command's times go from and to (the zone's
+    offsets and the days a report looks ahead reach past them)."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (AttributeError, TypeError, ValueError):
         moment = None
-    if moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or not moments.FIRST_YEAR <= moment.year <= moments.LAST_YEAR:
         raise ReportError(f"the CDR database holds {text!r} where a time belongs (UTC, as in "
                           "2025-03-10T09:00:00.000Z): a row written by hand? Correct or delete it "
                           "(docs/cdr.md)")

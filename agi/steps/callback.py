@@ -182,7 +182,7 @@ class CallbackNode(Node):
     def _store(self, ctx: CallContext, found: Findings, callbacks: CallbackRequests, raw: str, number: str) -> None:
         queue = ctx.render_text(self.queue) if self.queue else ctx.recorded.get("queue")
         reason = ctx.render_text(self.reason) if self.reason else None
-        row = {"requested_at": iso(ctx.clock()), "call_id": ctx.call.id, "flow": ctx.flow.name,
+        row = {"requested_at": iso(ctx.clock()), "call_id": ctx.call.id, "flow": ctx.started_flow.name,
                "caller": ctx.call.caller, "number": number, "raw_number": raw,
                "queue": queue or None, "reason": reason or None,
                "arrived_at": iso(ctx.started_at), "source": KEYPAD}

@@ -72,7 +72,7 @@ def store_missed(ctx: CallContext, found: Findings, option: MissedCallback, queu
     wanted_queue = ctx.render_text(option.queue) if option.queue else queue
     reason = ctx.render_text(option.reason) if option.reason else exit
     callbacks.missed({"requested_at": iso(ctx.clock()), "arrived_at": iso(ctx.started_at), "call_id": ctx.call.id,
-                      "flow": ctx.flow.name, "caller": ctx.call.caller, "number": number,
+                      "flow": ctx.started_flow.name, "caller": ctx.call.caller, "number": number,
                       "raw_number": ctx.call.caller, "queue": wanted_queue or None, "reason": reason or None,
                       "source": MISSED})
     found.record(callback=number)

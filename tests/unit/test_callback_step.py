@@ -76,6 +76,20 @@ def test_caller_accepts_and_confirms_their_own_number_and_the_request_is_stored_
     assert details(result)["offer"] == "accepted"
 
 
+def test_a_request_made_after_a_goto_names_the_flow_the_call_started_in(tmp_path: Path) -> None:
+    """The request's flow is the call's (calls.flow), as --flow and
+    --flow-version of the callbacks report read it, also when the callback
+    step runs in a flow a goto reached."""
+    (tmp_path / "front.yaml").write_text("version: 1\nname: front\nstart: away\nsteps:\n  away:\n    goto: cb\n")
+    (tmp_path / "flow.yaml").write_text(textwrap.dedent(FLOW))
+    flows, errors = load_flows([tmp_path])
+    assert errors == []
+    collector = MemoryCallbackRequests()
+    result = simulate(flows.get("front"), flows, caller="600111222", called="912000000", at=AT, dtmf=["1", "1"],
+                      services=Services(callbacks=collector, default_region="ES"))
+    assert [row["flow"] for row in collector.rows] == [result.call["flow"]] == ["front"]
+
+
 def test_caller_who_presses_the_decline_key_leaves_no_request(tmp_path: Path) -> None:
     result, rows = run(tmp_path, ["2"])
 

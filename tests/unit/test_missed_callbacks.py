@@ -62,6 +62,14 @@ def test_a_caller_whose_queue_times_out_gets_a_request_without_pressing_a_key(tm
     assert not any(e.command.startswith("GET DATA") for e in result.exchanges)
 
 
+
+def test_a_missed_call_after_a_goto_names_the_flow_the_call_started_in(tmp_path: Path) -> None:
+    front = "version: 1\nname: front\nstart: away\nsteps:\n  away:\n    goto: q\n"
+    services = Services(callbacks=MemoryCallbackRequests())
+    result = run(tmp_path, front, queue_flow(), caller=CALLER, services=services, queue_statuses=["TIMEOUT"],
+                 queue_wait=300)
+    assert [row["flow"] for row in services.callbacks.rows] == [result.call["flow"]] == ["front"]
+
 def test_a_caller_who_hangs_up_while_waiting_gets_a_request(tmp_path: Path) -> None:
     result, callbacks = run_queue(tmp_path, queue_flow(), hangup_after=4)  # during EXEC Queue
     assert path(result)[-1] == "support:hangup"

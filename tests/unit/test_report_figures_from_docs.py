@@ -4,7 +4,8 @@ over a few hundred random calls made of the edge values the definitions
 name (queue exits that never queued, dials that never rang, waits on the
 thresholds, unknown waits and talks, running and interrupted calls, campaign
 legs, callers spelt every way), across the night the clocks go back in
-Madrid: on both backends, from the calls and from the rollups."""
+Madrid: on both backends, from the calls and from the rollups. Then the
+same for compliance, ivr, campaign and callbacks."""
 from __future__ import annotations
 
 import math
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 import pytest
 from support.cdr_builder import CdrBuilder
+from support.table_rows import execute, insert
 
 from agi.db.location import Database
 from agi.phone import is_withheld, to_e164
@@ -283,3 +285,187 @@ def test_tracking_and_fcr_follow_the_definitions(filled: Database, calls: list[d
             row["fcr_pct"] = pct(row["resolved"], row["resolved"] + row["repeated"])
         got = run_report(filled, "fcr", Filters(tz=MADRID, tz_name=MADRID_NAME), now, window_hours=6.0, by=by)
         same({r["key"]: r for r in got.all_rows()}, figures)
+
+
+# -- compliance, ivr, campaign and callbacks ----------------------------------------------
+
+LISTS = [None] * 5 + [("clear", None), ("listed", "robinson"), ("listed", "internal-dnc"), ("error", "robinson"),
+                      ("unchecked", None), ("unchecked", "robinson")]
+CHOICES = ["1", "2", "12", "direct", "timeout", "invalid", "hangup", "error"]
+
+
+def random_legs(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Calls of every direction with what compliance, ivr and campaign read:
+    do-not-call results, consent, recordings (counted or, in old rows, by
+    file), refusals, blocks, menus (some in a flow reached by goto) and the
+    hours of the legs."""
+    calls = random_calls(rng, count)
+    for call in calls:
+        robinson = rng.choice(LISTS)
+        call.update(robinson=robinson and robinson[0], robinson_list=robinson and robinson[1],
+                    consent=rng.choice([None, None, "accepted", "declined", "no_answer", "notified", "never"]),
+                    recording_commands=rng.choice([None, 0, 0, 1, 3]),
+                    recording=rng.choice([None, None, "/var/spool/asterisk/monitor/x.wav"]),
+                    refused_commands=rng.choice([None] * 5 + ["Dial (do-not-call)", "MixMonitor (no consent)",
+                                                              "Dial (do-not-call), MixMonitor (no consent)"]),
+                    blocked=rng.choice([None] * 8 + ["vip-block", "anonymous"]))
+        steps = [(rng.choice(["main", "main", "sub"]), "menu", choice,
+                  {"timeouts": rng.choice([0, 0, 1, 3]), "invalid": rng.choice([0, 2]), "choice": choice})
+                 for choice in rng.sample(CHOICES, rng.choice([0, 0, 1, 2]))]
+        if rng.random() < 0.4:
+            steps.append(("hours", "schedule", rng.choice(["open", "closed", "holiday", "christmas", "error", "hangup"]),
+                          {}))
+        call["steps"] = steps
+    return calls
+
+
+@pytest.fixture(scope="module")
+def legs() -> list[dict[str, Any]]:
+    return random_legs(random.Random(20251102), 220)
+
+
+def recorded(c: dict[str, Any]) -> bool:
+    """A recording command was sent; a row from before the count, by its file."""
+    return c["recording"] is not None if c["recording_commands"] is None else c["recording_commands"] > 0
+
+
+def compliance_rows(calls: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """docs/reports.md#compliance: (section, item, list, calls, share_pct) in the report's order."""
+    total, checked = len(calls), [c for c in calls if c["robinson"]]
+    rows = [("calls", "all calls", None, total, pct(total, total)),
+            ("robinson", "checked", None, len(checked), pct(len(checked), total))]
+    results: dict[tuple[str, str | None], int] = {("clear", None): 0}
+    for c in checked:
+        key = (c["robinson"], None if c["robinson"] == "clear" else c["robinson_list"])
+        results[key] = results.get(key, 0) + 1
+    if not any(result == "listed" for result, _ in results):
+        results[("listed", None)] = 0
+    order = ["clear", "listed", "error", "unchecked"]
+    rows += [("robinson", result, name, n, pct(n, len(checked)))
+             for (result, name), n in sorted(results.items(), key=lambda i: (order.index(i[0][0]), i[0][1] or ""))]
+    asked = [c["consent"] for c in calls if c["consent"]]
+    rows += [("consent", name, None, asked.count(name), pct(asked.count(name), len(asked)))
+             for name in ("accepted", "declined", "no_answer", "notified", "never")
+             if name in asked or name in ("accepted", "declined", "no_answer")]
+    made = [c for c in calls if recorded(c)]
+    unconsented = [c for c in made if c["consent"] not in ("accepted", "notified")]
+    rows += [("recording", "recorded", None, len(made), pct(len(made), total)),
+             ("recording", "without consent", None, len(unconsented), pct(len(unconsented), len(made)))]
+    for item, reason in (("do-not-call", "(do-not-call)"), ("no consent", "(no consent)")):
+        n = sum(reason in (c["refused_commands"] or "") for c in calls)
+        rows.append(("refused", item, None, n, pct(n, total)))
+    blocks = [c["blocked"] for c in calls if c["blocked"]]
+    return rows + [("blocked", "blocked", name, blocks.count(name), pct(blocks.count(name), total))
+                   for name in sorted(set(blocks))]
+
+
+def menu_flow(c: dict[str, Any], step: str) -> str | None:
+    return "other" if step == "sub" else c["flow"]
+
+
+def ivr_rows(calls: list[dict[str, Any]], flows: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """docs/reports.md#ivr: per menu and choice, keys first (shorter first), then the other outcomes."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for c in calls:
+        for step, kind, choice, details in c["steps"]:
+            if kind == "menu" and (not flows or menu_flow(c, step) in flows):
+                counts = found.setdefault((menu_flow(c, step), step, choice), [0, 0, 0, 0])
+                for i, n in enumerate((1, details["timeouts"], details["invalid"],
+                                       details["timeouts"] > 0 or details["invalid"] > 0)):
+                    counts[i] += n
+    runs: dict[tuple[Any, ...], int] = {}
+    for (flow, step, _), counts in found.items():
+        runs[(flow, step)] = runs.get((flow, step), 0) + counts[0]
+    others = ["direct", "timeout", "invalid", "hangup", "error"]
+    keys = sorted(found, key=lambda k: (k[0] or "", k[1], (others.index(k[2]) + 1, "") if k[2] in others
+                                        else (0, k[2].rjust(10))))
+    return [{"flow": k[0], "menu": k[1], "choice": k[2], "times": found[k][0],
+             "share_pct": pct(found[k][0], runs[k[:2]]), "timeouts": found[k][1], "invalid": found[k][2],
+             "retried": found[k][3]} for k in keys]
+
+
+def campaign_figures(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """docs/reports.md#campaign over the legs of one group."""
+    f = dict.fromkeys(("attempts", "blocked_list", "blocked_hours", "dialled", "answered", "busy", "no_answer",
+                       "failed"), 0)
+    talk = talked = 0
+    for c in group:
+        status, f["attempts"] = c.get("dial_status"), f["attempts"] + 1
+        if status is None and (c["robinson"] in ("listed", "error") or c["blocked"]):
+            f["blocked_list"] += 1
+        elif status is None and any(kind == "schedule" and outcome not in ("open", "error", "hangup")
+                                    for _, kind, outcome, _ in c["steps"]):
+            f["blocked_hours"] += 1
+        elif status is not None:
+            f["dialled"] += 1
+            name = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no_answer"}.get(status, "failed")
+            f[name] += 1
+            if status == "ANSWER" and c["talk_time"] is not None:
+                talk, talked = talk + ms(c["talk_time"]), talked + 1
+    return {**f, "asr_pct": pct(f["answered"], f["dialled"]), "talk_s": talk / 1000, "acd_s": ratio(talk, talked)}
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["calls", "rollups"])
+def test_compliance_ivr_and_campaign_follow_the_definitions(database: Database, legs: list[dict[str, Any]],
+                                                            rolled: bool) -> None:
+    cdr = CdrBuilder(database)
+    for call in legs:
+        columns = {k: v for k, v in call.items() if k not in ("start", "status", "flow", "caller", "duration", "steps")}
+        cdr.add(call["start"], caller=call["caller"], flow=call["flow"], status=call["status"],
+                duration=call["duration"], steps=call["steps"], **columns)
+    cdr.close()
+    execute(database, "UPDATE call_steps SET flow = 'other' WHERE step = 'sub'")  # a menu reached by goto
+    if rolled:
+        roll_database(database, THRESHOLDS, now=NOW)
+    got = report(database, "compliance", rolled)
+    assert [(r["section"], r["item"], r["list"], r["calls"], r["share_pct"]) for r in got.all_rows()] \
+        == compliance_rows(legs)
+    for flows in ((), ("other",), ("sales", "campaign")):
+        filters = Filters(flows=flows, tz=MADRID, tz_name=MADRID_NAME)
+        assert run_report(database, "ivr", filters, NOW, rollups=rolled).all_rows() == ivr_rows(legs, flows)
+    ended = [c for c in legs if c["direction"] == "outbound" and c["status"] != "in_progress"]
+    for by, key in (("flow", KEYS["flow"]), ("day", KEYS["day"]), ("hour", KEYS["hour"])):
+        got = report(database, "campaign", rolled, by=by)
+        same({r["key"]: r for r in got.all_rows()}, {k: campaign_figures(g) for k, g in grouped(ended, key).items()})
+        same({"total": got.totals}, {"total": campaign_figures(ended)})
+
+
+def test_callbacks_follow_the_definitions(database: Database, legs: list[dict[str, Any]]) -> None:
+    """Requested, done, cancelled, pending, attempts and the time to callback
+    of the requests made in the range, per queue, source, flow and day."""
+    rng = random.Random(7)
+    requests = []
+    for n in range(90):
+        made = datetime(2025, 10, 25, 21, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(8 * 60),
+                                                                            milliseconds=rng.randrange(1000))
+        status = rng.choice(["pending", "done", "done", "cancelled"])
+        done = made + timedelta(seconds=rng.choice([0, 61.5, 3600.25, 90000.001])) if status != "pending" else None
+        requests.append({"requested_at": made.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                         "number": "+34600111222", "status": status, "request_key": f"k{n}",
+                         "done_at": done and done.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                         "queue": rng.choice(["sales", "support", None]), "source": rng.choice(["keypad", "missed"]),
+                         "flow": rng.choice(["sales", "support", None]), "attempts": rng.choice([0, 1, 3])})
+    insert(database, "callbacks", requests)
+    since, until = datetime(2025, 10, 25, 22, tzinfo=timezone.utc), datetime(2025, 10, 26, 3, tzinfo=timezone.utc)
+    chosen = [r for r in requests if since <= datetime.fromisoformat(r["requested_at"]) < until]
+    for by in ("queue", "source", "flow", "day"):
+        want: dict[Any, dict[str, Any]] = {}
+        for r in chosen:
+            made = datetime.fromisoformat(r["requested_at"])
+            row = want.setdefault(made.astimezone(MADRID).strftime("%Y-%m-%d") if by == "day" else r[by],
+                                  {"requested": 0, "done": 0, "cancelled": 0, "pending": 0, "attempts": 0, "took": []})
+            row["requested"] += 1
+            row[r["status"]] += 1
+            row["attempts"] += r["attempts"]
+            if r["status"] == "done":
+                row["took"].append((datetime.fromisoformat(r["done_at"]) - made).total_seconds())
+            if r["status"] == "pending":
+                row["oldest_pending_s"] = max(row.get("oldest_pending_s", 0), (NOW - made).total_seconds())
+        for row in want.values():
+            took = row.pop("took")
+            row.update(done_pct=pct(row["done"], row["requested"]), max_to_callback_s=max(took, default=None),
+                       avg_to_callback_s=sum(took) / len(took) if took else None)
+            row.setdefault("oldest_pending_s", None)
+        filters = Filters(since, until, tz=MADRID, tz_name=MADRID_NAME)
+        got = run_report(database, "callbacks", filters, NOW, by=by)
+        same({r["key"]: r for r in got.all_rows()}, want)

@@ -411,6 +411,36 @@ def test_a_report_on_a_time_written_by_hand_says_which_value_in_one_line(databas
         assert "Traceback" not in result.output
 
 
+def test_fcr_on_a_date_the_calendar_has_not_says_which_value_in_one_line(database: Database) -> None:
+    """A first call written by hand on 30 February, in the CDR's own form:
+    fcr works out its window from it, and says which value it cannot read."""
+    upgrade(database)
+    table_rows.insert(database, "calls", [
+        {"id": f"hand{n}", "call_id": f"hand.{n}", "flow": "support", "caller": "600111222",
+         "caller_e164": "+34600111222", "started_at": start, "status": "completed", "direction": "inbound",
+         "queue": "support", "queue_status": "ANSWERED"}
+        for n, start in enumerate(("2025-02-30T10:00:00.000Z", "2025-03-01T10:00:00.000Z"))])
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    result = CliRunner().invoke(cli, ["report", "fcr", "--db", target])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "holds '2025-02-30T10:00:00.000Z' where a time belongs" in result.output, result.output
+
+
+def test_a_report_on_a_time_past_the_years_times_go_to_says_which_value_in_one_line(database: Database) -> None:
+    """A start written by hand in the year 9999, past the 9998-12-31 every
+    command's times go to: the zone's offsets after it are no dates Python
+    holds, so it is a value the reports cannot read, in one line."""
+    upgrade(database)
+    table_rows.insert(database, "calls", [{"id": "hand", "call_id": "hand", "flow": "support", "caller": "600",
+                                           "started_at": "9999-12-31T23:30:00.000Z", "status": "completed",
+                                           "direction": "inbound"}])
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    for args in (["summary", "--by", "day", "--tz", "Europe/Madrid"], ["inbound"], ["campaign"]):
+        result = CliRunner().invoke(cli, ["report", *args, "--db", target])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "holds '9999-12-31T23:30:00.000Z' where a time belongs" in result.output, result.output
+
+
 def test_upgrading_to_version_6_has_the_rollups_counted_again(rolled: Database) -> None:
     """Version 6 corrected a wait the rollups hold: what they were counted
     with is forgotten, reports read the calls, the next roll counts them all."""

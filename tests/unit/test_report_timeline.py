@@ -91,6 +91,24 @@ def test_the_dst_night_is_counted_hour_by_hour_on_each_backend(database: Path) -
     assert "Calls per day" not in charts  # one day: per hour only
 
 
+def test_two_days_over_the_night_the_clocks_go_back_are_still_counted_hour_by_hour(database: Path) -> None:
+    """Madrid's 25 and 26 October 2025 are two days of 49 real hours: still
+    per hour, as any two days are, with the hour of each midnight dated."""
+    cdr = CdrBuilder(database)
+    cdr.add("2025-10-25 08:00:00", queue="support", queue_status="ANSWERED", queue_wait=10.0, talk_time=60.0)
+    cdr.add("2025-10-26 22:30:00", queue="support", queue_status="ANSWERED", queue_wait=10.0, talk_time=60.0)
+    cdr.close()
+    charts = report_charts(cdr.path, "2025-10-25", "2025-10-26")
+    assert "Calls per day" not in charts
+    chart = charts["Offered, answered and abandoned calls per hour"]
+    assert len(chart.labels) == 49 and chart.labels[0] == "2025-10-25" and chart.labels[24] == "2025-10-26"
+    assert {label: v for label, v in zip(chart.labels, chart.series[0].values) if v} == {"10:00": 1, "23:00": 1}
+    three_days = report_charts(cdr.path, "2025-10-25", "2025-10-27")
+    assert "Calls per day" in three_days
+    hours_48 = report_charts(cdr.path, "2025-03-29T12:00", "2025-03-31T13:00")  # 48 h, 49 on the clocks
+    assert "Calls per day" not in hours_48
+
+
 def test_ninety_days_are_counted_per_day_with_every_day_present(database: Path) -> None:
     cdr = CdrBuilder(database)
     for day in range(0, 90, 3):
