@@ -13,8 +13,8 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
-from agi.reports.timeline import offset_text, timeline_charts
-from agi.reports.timerange import parse_stored
+from agi.reports.timeline import timeline_charts
+from agi.reports.timerange import offset_text, parse_stored
 
 CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),

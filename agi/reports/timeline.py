@@ -18,7 +18,7 @@ from agi.reports import queries as q
 from agi.reports.aggregate import aggregate, asa
 from agi.reports.db import CdrReader
 from agi.reports.model import Chart, Filters, Series
-from agi.reports.timerange import parse_stored
+from agi.reports.timerange import offset_text, parse_stored
 
 UTC = timezone.utc
 QUARTER = timedelta(minutes=15)
@@ -126,14 +126,6 @@ def days(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[str, str, 
     while day <= last:
         yield day.isoformat(), day.isoformat(), False
         day += timedelta(days=1)
-
-
-def offset_text(local: datetime) -> str:
-    """The UTC offset of an aware time: ``+02``, ``-05``, ``+05:30``."""
-    offset = local.utcoffset() or timedelta(0)
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
 def span(first: str | None, last: str | None, since: datetime | None, until: datetime | None,

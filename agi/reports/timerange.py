@@ -132,3 +132,11 @@ def parse_stored(text: str) -> datetime:
                           "2025-03-10T09:00:00.000Z): a row written by hand? Correct or delete it "
                           "(docs/cdr.md)")
     return moment
+
+
+def offset_text(local: datetime) -> str:
+    """The UTC offset of an aware time: ``+02``, ``-05``, ``+05:30``."""
+    offset = local.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}" + (f":{minutes % 60:02d}" if minutes % 60 else "")

@@ -360,3 +360,25 @@ def test_the_filter_line_tells_the_two_times_the_clocks_show_twice_apart(databas
     code, out = invoke("summary", "--db", str(database), "--tz", "Europe/Madrid", "--since", "2025-10-26T01:30",
                        "--until", "2025-10-26T03:30")
     assert out.splitlines()[1].startswith("2025-10-26 01:30 to 2025-10-26 03:30 (Europe/Madrid)")  # no offsets
+
+
+def test_the_call_log_tells_the_two_times_the_clocks_show_twice_apart(tmp_path: Path) -> None:
+    """Two calls at 02:30 the night the clocks go back in Madrid, an hour
+    apart: the table and the page give each its UTC offset, as the filter
+    line does; a time the clocks show once keeps none."""
+    cdr = CdrBuilder(tmp_path / "fold.db")
+    for start in ("2025-10-26 00:30:00", "2025-10-26 01:30:00", "2025-10-26 03:30:00"):
+        cdr.add(start, caller="+34600111222")
+    cdr.close()
+    args = ("--db", str(tmp_path / "fold.db"), "--tz", "Europe/Madrid", "--since", "2025-10-26", "--until",
+            "2025-10-26")
+    for kind in ("calls", "tracking"):
+        code, out = invoke(kind, *args, "--format", "html")
+        assert code == 0, out
+        if kind == "calls":
+            assert "2025-10-26 02:30+02" in out and "2025-10-26 02:30+01" in out and "04:30+" not in out
+    code, out = invoke("calls", *args, "--width", "0")
+    assert code == 0, out
+    assert ["02:30+01" in out, "02:30+02" in out, "2025-10-26 04:30 " in out] == [True, True, True]
+    code, out = invoke("tracking", *args, "--width", "0")
+    assert "2025-10-26 04:30" in out  # the last call, shown once

@@ -8,8 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Sequence
 
 from agi.reports.model import Column, Report
-from agi.reports.render.values import human, numeric
-from agi.reports.timeline import offset_text
+from agi.reports.render.values import human, local_minute, numeric
 from agi.reports.timerange import UTC
 from agi.safe_text import terminal_text
 
@@ -56,12 +55,8 @@ def describe_filters(report: Report) -> str:
 
 
 def _moment(moment: datetime, tz: tzinfo) -> str:
-    """A moment as local time to the minute, with its UTC offset when the
-    clocks show that time twice (``2025-10-26 02:30+02``, ``02:30+01``)."""
-    local = moment.astimezone(tz)
-    text = local.strftime("%Y-%m-%d %H:%M")
-    twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
-    return text + offset_text(local) if twice else text
+    """A moment as local time to the minute (``values.local_minute``)."""
+    return local_minute(moment.astimezone(tz))
 
 
 def _option(value: Any) -> str:

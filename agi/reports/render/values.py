@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from agi.reports.model import COUNT, PERCENT, SECONDS, TIME, Column
+from agi.reports.timerange import offset_text
 
 MISSING = "-"
 
@@ -23,10 +24,18 @@ def human(column: Column, value: Any) -> str:
     if column.kind == COUNT:
         return f"{int(value):,}"
     if column.kind == TIME and isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return local_minute(value)
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def local_minute(local: datetime) -> str:
+    """A local time to the minute, with its UTC offset when the clocks show
+    that time twice (``2025-10-26 02:30+02``, ``02:30+01``)."""
+    text = local.strftime("%Y-%m-%d %H:%M")
+    twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    return text + offset_text(local) if twice else text
 
 
 def clock(seconds: float) -> str:
