@@ -284,8 +284,9 @@ def _fallback(raw: dict[str, Any] | None) -> Fallback | None:
 
 
 def _report_settings(raw: dict[str, Any]) -> ReportSettings:
-    return ReportSettings(raw.get("timezone"), Thresholds(float(raw.get("short_abandon", 5.0)),
-                                                          float(raw.get("service_level", 20.0))))
+    # + 0.0: a -0.0 in the file is 0 (it would be shown as -0)
+    return ReportSettings(raw.get("timezone"), Thresholds(float(raw.get("short_abandon", 5.0)) + 0.0,
+                                                          float(raw.get("service_level", 20.0)) + 0.0))
 
 
 def _report_zone_problems(document: MarkedMap, file: str) -> list[SourceError]:

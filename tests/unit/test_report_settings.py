@@ -33,6 +33,8 @@ def test_the_reports_section_sets_the_zone_and_the_thresholds(tmp_path: Path) ->
     assert config.reports.thresholds == Thresholds(short_abandon=3, service_level=30)
     defaults = load_config(write(tmp_path / "empty.yaml", "log_level: INFO\n")).reports
     assert defaults.timezone is None and defaults.thresholds == Thresholds(5, 20)
+    zero = load_config(write(tmp_path / "zero.yaml", "reports:\n  short_abandon: -0.0\n")).reports.thresholds
+    assert f"{zero.short_abandon:g}" == "0"  # written as 0 wherever it is shown, never -0
 
 
 @pytest.mark.parametrize("text, message", [
