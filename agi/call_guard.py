@@ -59,6 +59,11 @@ HIDDEN_CODE_APPS = frozenset({
 #: (Bridge's ``F()`` sends the other party to dialplan).
 CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", "bridge"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
+#: Applications, the argument (0-based) holding their options, and the
+#: options that run dialplan with no brackets: ``F`` alone sends the called
+#: party on in this extension's dialplan once the caller hangs up, Dial's
+#: ``e`` runs the ``h`` extension on it.
+_BARE_CODE_OPTIONS = {"dial": (2, "Fe"), "retrydial": (5, "Fe"), "queue": (1, "F")}
 #: Applications and the argument (0-based) that names the channels they
 #: call: a ``Local/`` channel among them runs dialplan, and a phone number
 #: in it must be one a do-not-call check of the call covered
@@ -117,6 +122,11 @@ def _runs_code(name: str, argument: str) -> bool:
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
+    bare = _BARE_CODE_OPTIONS.get(name)
+    if bare is not None and len(fields) > bare[0]:
+        letters = _OPTION_ARGUMENT.sub("", fields[bare[0]])
+        if any(letter in letters for letter in bare[1]):
+            return True
     destination = _DESTINATION_ARGUMENT.get(name)
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
         return True

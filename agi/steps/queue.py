@@ -125,7 +125,7 @@ class QueueNode(Node):
 
     def runs_hidden_code(self) -> bool:
         """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
-        return bool(self.gosub) or HIDDEN in app_kinds("Queue", self.options)
+        return bool(self.gosub) or HIDDEN in app_kinds("Queue", "," + self.options)  # options: its second argument
 
     def arguments(self, ctx: CallContext, whispers: list[str] | None = None) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,

@@ -762,6 +762,15 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
 @pytest.mark.parametrize("app, argument, kinds", [
     ("Dial", "PJSIP/1,30,tT", {"dials"}),
     ("Dial", "PJSIP/1,30,tU(rec^x)", {"dials", "hidden"}),
+    # F alone (Dial, Queue) sends the called party on in this extension's dialplan after the call,
+    # Dial's e runs the h extension on it: dialplan agiflow cannot see
+    ("Dial", "PJSIP/1,30,tF", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,e", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,A(beep)r(ring)", {"dials"}),  # an e or F inside another option's brackets is not one
+    ("Dial", "PJSIP/Fred-e,30,t", {"dials"}),  # nor are letters of the destination
+    ("Queue", "support,tF", {"dials", "hidden"}),
+    ("Queue", "support,te", {"dials"}),  # Queue has no e option
+    ("RetryDial", "agiflow/busy,5,3,PJSIP/100,30,F", {"dials", "hidden"}),
     ("Queue", "support,t,,,300,,record-member", {"dials", "hidden"}),
     ("Queue", "support,t,,,300", {"dials"}),
     ("MixMonitor", "x.wav,b", {"records"}),
