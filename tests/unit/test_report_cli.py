@@ -179,7 +179,7 @@ def test_the_filter_line_names_every_filter_and_json_keeps_the_moment_to_the_mil
     args = ("--db", str(database), "--tz", "UTC", "--flow-version", "3F2A", "--flow-version", "a81c03e9",
             "--until", "2025-03-10T10:00:00.250")
     _, out = invoke("inbound", *args)
-    assert out.splitlines()[1].startswith("first call to 2025-03-10 10:00 (UTC), flow version 3f2a, a81c03e9,")
+    assert out.splitlines()[1].startswith("first call to 2025-03-10 10:00:00.250 (UTC), flow version 3f2a, a81c03e9,")
     page = tmp_path / "page.html"
     invoke("inbound", *args, "--format", "html", "-o", str(page))
     assert "flow version 3f2a, a81c03e9" in page.read_text(encoding="utf-8")
@@ -382,3 +382,14 @@ def test_the_call_log_tells_the_two_times_the_clocks_show_twice_apart(tmp_path: 
     assert ["02:30+01" in out, "02:30+02" in out, "2025-10-26 04:30 " in out] == [True, True, True]
     code, out = invoke("tracking", *args, "--width", "0")
     assert "2025-10-26 04:30" in out  # the last call, shown once
+
+
+def test_the_filter_line_gives_seconds_when_a_bound_has_them(database: Path) -> None:
+    """A range of half a minute does not read as an empty one from 09:30 to 09:30."""
+    code, out = invoke("summary", "--db", str(database), "--tz", "UTC", "--since", "2025-03-10T09:30:15",
+                       "--until", "2025-03-10T09:30:45.250")
+    assert code == 0, out
+    assert out.splitlines()[1].startswith("2025-03-10 09:30:15 to 2025-03-10 09:30:45.250 (UTC)"), out
+    code, out = invoke("summary", "--db", str(database), "--tz", "Europe/Madrid", "--since",
+                       "2025-10-26T02:30:10+01:00", "--until", "2025-10-26T03:00")
+    assert out.splitlines()[1].startswith("2025-10-26 02:30:10+01 to 2025-10-26 03:00 (Europe/Madrid)"), out

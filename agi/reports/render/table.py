@@ -55,8 +55,10 @@ def describe_filters(report: Report) -> str:
 
 
 def _moment(moment: datetime, tz: tzinfo) -> str:
-    """A moment as local time to the minute (``values.local_minute``)."""
-    return local_minute(moment.astimezone(tz))
+    """A bound of the range as local time (``values.local_minute``), to the
+    second when it has seconds (``09:30:15`` to ``09:30:45`` is no empty range)."""
+    local = moment.astimezone(tz)
+    return local_minute(local, seconds=bool(local.second or local.microsecond))
 
 
 def _option(value: Any) -> str:

@@ -30,10 +30,13 @@ def human(column: Column, value: Any) -> str:
     return str(value)
 
 
-def local_minute(local: datetime) -> str:
-    """A local time to the minute, with its UTC offset when the clocks show
-    that time twice (``2025-10-26 02:30+02``, ``02:30+01``)."""
-    text = local.strftime("%Y-%m-%d %H:%M")
+def local_minute(local: datetime, seconds: bool = False) -> str:
+    """A local time to the minute (or to the second, and millisecond when
+    it has one), with its UTC offset when the clocks show that time twice
+    (``2025-10-26 02:30+02``, ``02:30+01``)."""
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if seconds and local.microsecond:
+        text += f".{local.microsecond // 1000:03d}"
     twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
     return text + offset_text(local) if twice else text
 
