@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from agi.storage.journal import JournalError, Operation, check_file, decode, encode
+from agi.storage.journal import MAX_LINE, JournalError, Operation, check_file, decode, encode, read_line
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -50,9 +50,14 @@ class CallStarts:
         self._fd = fd
         left: list[Operation] = []
         with open(self.path, "rb") as lines:
-            for line in lines:
+            while True:
+                line, whole = read_line(lines)
                 if not line.endswith(b"\n"):
                     break  # cut short by the kill: its call never reached the queue either
+                if not whole:
+                    log.error("%s: skipping a line longer than %d bytes (no call's row is): %r...",
+                              self.path, MAX_LINE, line[:-1])
+                    continue
                 try:
                     left.append(decode(line.decode("utf-8")))
                 except (ValueError, TypeError):

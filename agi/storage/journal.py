@@ -57,7 +57,31 @@ def decode(line: str) -> Operation:
     return (name, arg)
 
 
-def _decoded(line: bytes) -> Operation | None:
+#: The longest line read as an operation. A call's row with every text at
+#: its cap (agi/db/caps.py) is a few hundred KB of JSON at most; a longer
+#: line is damage (a disk error, bytes a crash left without a line end),
+#: read past in pieces and skipped: read whole, one of 300 MB once took
+#: 1.3 GB of memory before the server listened.
+MAX_LINE = 1 << 20
+
+
+def read_line(file: Any) -> tuple[bytes, bool]:
+    """The next line of the binary ``file`` as ``readline`` gives it (b""
+    at the end, no newline when the file ends first) and True; for a line
+    longer than MAX_LINE, its first 200 bytes (and its newline, when it
+    has one) and False, the rest of it read past in pieces."""
+    line = file.readline(MAX_LINE + 1)
+    if len(line) <= MAX_LINE or line.endswith(b"\n"):
+        return line, True
+    while (rest := file.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+        pass
+    return line[:200] + rest[-1:], False
+
+
+def _decoded(line: bytes, whole: bool = True) -> Operation | None:
+    if not whole:
+        log.error("journal: skipping a line longer than %d bytes (no operation is): %r...", MAX_LINE, line[:-1])
+        return None
     try:
         return decode(line.decode("utf-8"))
     except (ValueError, TypeError):
@@ -129,9 +153,7 @@ class Journal:
             self._file = file
             self._file.seek(0)
             whole, lines = 0, 0
-            for line in iter(self._file.readline, b""):
-                if not line.endswith(b"\n"):
-                    break
+            while read_line(self._file)[0].endswith(b"\n"):
                 whole, lines = self._file.tell(), lines + 1
             if self._file.seek(0, os.SEEK_END) != whole:  # a line cut short by a crash: never queued whole
                 log.warning("journal %s: dropping an incomplete last line", self.path)
@@ -191,17 +213,17 @@ class Journal:
         while True:
             with self._lock:
                 self._file.seek(offset)
-                lines: list[bytes] = []
+                lines: list[tuple[bytes, bool]] = []
                 while len(lines) < size:
-                    line = self._file.readline()
+                    line, whole = read_line(self._file)
                     if not line.endswith(b"\n"):
                         break
-                    lines.append(line)
+                    lines.append((line, whole))
                 offset = self._file.tell()
                 self._file.seek(0, os.SEEK_END)
             if not lines:
                 return
-            yield [op for op in map(_decoded, lines) if op is not None], offset
+            yield [op for op in (_decoded(*line) for line in lines) if op is not None], offset
 
     def clear_if_done(self, offset: int) -> bool:
         """Empty the file when nothing was appended after ``offset``; True when it was."""
