@@ -774,3 +774,20 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
     assert (result.call["robinson"], result.call["robinson_list"], result.call["dialled"]) == \
         ("listed", "robinson", "+34600111222")
     assert details(result, "dnc2")["result"] == "clear" and details(result, "dnc2")["call_result"] == "listed"
+
+
+def test_long_application_arguments_that_all_differ_are_not_remembered() -> None:
+    """The guard remembered what the last 1,024 arguments it read run,
+    however long: a Dial or Queue argument holding a caller's text (8 KB
+    lines with max_command_line 8191) stayed in memory."""
+    import tracemalloc
+    app_kinds("Dial", "PJSIP/warm-up,30")
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(2000):
+            app_kinds("Dial", f"PJSIP/{n:08d}" + "x" * 4000 + ",30,U(sub)")
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1 << 20
