@@ -72,6 +72,7 @@ class CallStarts:
         if self._fd is None:
             return
         try:
+            self._follow_the_path()
             os.write(self._fd, encode(operation).encode("utf-8"))
             self.recorded += 1
         except OSError as exc:
@@ -79,6 +80,31 @@ class CallStarts:
                 log.error("%s cannot be written (%s): a call starting now leaves no row if agiflow is killed "
                           "before its writer writes it", self.path, exc.strerror or exc)
             self._failed = True
+
+    def _follow_the_path(self) -> None:
+        """When the file was removed (a cleanup script), its rows are written
+        at the path again and the next go there: a server killed next once
+        left their calls without a row."""
+        assert self._fd is not None
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            there = None
+        here = os.fstat(self._fd)
+        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            return
+        if there is not None and there.st_size:
+            return  # another file put there: left alone, the rows go on in the one open
+        log.error("%s was removed while calls ran; writing the rows of the calls not yet written there again",
+                  self.path)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
+        try:
+            os.write(fd, os.pread(self._fd, here.st_size, 0))
+        except OSError:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd = fd
 
     def clear(self) -> None:
         """Every row recorded was written: empty the file."""

@@ -130,6 +130,8 @@ class Journal:
         self._file: Any = None
         #: Lines appended and not yet cleared (counted since this process opened it).
         self.lines = 0
+        #: Another file with lines of its own was found at ``path`` (said once).
+        self._elsewhere = False
 
     @property
     def active(self) -> bool:
@@ -171,10 +173,50 @@ class Journal:
         with self._lock:
             if self._file is None:
                 raise OSError(f"the journal {self.path} is not open")
+            self._follow_the_path()
             self._file.seek(0, os.SEEK_END)
             self._file.write(text)
             self._file.flush()
             self.lines += count
+
+    def _follow_the_path(self) -> None:
+        """Under the lock, before an append: when no file, or an empty one,
+        is at ``path`` any more (a cleanup script removed the journal, a
+        rotation moved it away), the lines of the file still open are
+        written there again and the journal goes on there; a server killed
+        next once took them with it, and their calls were left without a
+        row. A file with lines of its own put there is left alone (said
+        once): the journal goes on in the file open."""
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            there = None
+        here = os.fstat(self._file.fileno())
+        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            self._elsewhere = False
+            return
+        if there is not None and there.st_size:
+            if not self._elsewhere:
+                log.error("the CDR journal %s was replaced by another file while it held operations; they stay "
+                          "in the file agiflow has open until the database takes them", self.path)
+            self._elsewhere = True
+            return
+        log.error("the CDR journal %s was removed while it held %d operations; writing them there again",
+                  self.path, self.lines)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = self.path.with_name(self.path.name + ".new")
+        try:
+            with open(fresh, "wb") as out:
+                self._file.flush()
+                self._file.seek(0)
+                while chunk := self._file.read(1 << 20):
+                    out.write(chunk)
+            os.replace(fresh, self.path)
+        except OSError:
+            fresh.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        self._file = open(self.path, "a+b")
 
     def put_first(self, operations: list[Operation]) -> None:
         """Put ``operations`` before every line already there (they are

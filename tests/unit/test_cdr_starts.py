@@ -51,6 +51,20 @@ def test_a_line_longer_than_any_row_is_skipped_without_reading_it_whole(
     assert "skipping a line longer than 1048576 bytes" in caplog.text
 
 
+def test_rows_recorded_after_the_file_was_removed_are_written_there_with_the_earlier_ones(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A cleanup script took the file away: the rows went on to the removed
+    file, and a server killed next left those calls without a row."""
+    starts = CallStarts(tmp_path / "journal.jsonl")
+    starts.open()
+    starts.record(("insert_call", _row(1)))
+    starts_path(tmp_path / "journal.jsonl").unlink()
+    starts.record(("insert_call", _row(2)))
+    # killed here
+    assert CallStarts(tmp_path / "journal.jsonl").open() == [("insert_call", _row(1)), ("insert_call", _row(2))]
+    assert "was removed" in caplog.text
+
+
 def test_a_starts_file_that_is_no_file_stops_the_start(tmp_path: Path) -> None:
     os.mkfifo(starts_path(tmp_path / "journal.jsonl"))
     with pytest.raises(JournalError, match="named pipe"):
