@@ -201,8 +201,6 @@ class Journal:
                           "in the file agiflow has open until the database takes them", self.path)
             self._elsewhere = True
             return
-        log.error("the CDR journal %s was removed while it held %d operations; writing them there again",
-                  self.path, self.lines)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = self.path.with_name(self.path.name + ".new")
         try:
@@ -217,6 +215,19 @@ class Journal:
             raise
         self._file.close()
         self._file = open(self.path, "a+b")
+        log.error("the CDR journal %s was removed while it held %d operations; they are written there again",
+                  self.path, self.lines)
+
+    def keep_at_path(self) -> None:
+        """``_follow_the_path`` while no line is appended (the writer
+        retrying an outage's operations); a file that cannot be written
+        again is tried again at the next call."""
+        with self._lock:
+            if self._file is not None and self.lines:
+                try:
+                    self._follow_the_path()
+                except OSError:
+                    pass
 
     def put_first(self, operations: list[Operation]) -> None:
         """Put ``operations`` before every line already there (they are
