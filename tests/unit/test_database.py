@@ -412,6 +412,38 @@ def test_a_new_sqlite_database_is_upgraded_while_another_connection_writes(tmp_p
     assert upgrade(database) == []
 
 
+def test_a_role_with_rights_on_the_tables_alone_writes_cdrs_on_a_current_schema(postgres_url: PostgresUrl) -> None:
+    """A least-privilege role (SELECT, INSERT, UPDATE, DELETE on the tables,
+    no CREATE on the schema, as PostgreSQL 15 has it on public) could not
+    start `agiflow serve`, nor run a command that writes, on a schema an
+    owner had brought up to date: each first ran CREATE TABLE IF NOT EXISTS
+    ('permission denied for schema')."""
+    import uuid
+    import psycopg
+    upgrade(postgres_url)  # by the owner
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(parameters_url(postgres_url), autocommit=True) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    try:
+        as_role = PostgresUrl(str(postgres_url).replace("://postgres@", f"://{role}@", 1))
+        assert upgrade(as_role, online_only=True) == []
+        store = CdrStore(as_role)
+        store.open()
+        store.start()
+        store.call_started(row("a"))
+        store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+        assert store.close()
+        assert rows_of(postgres_url, "SELECT id FROM calls") == [("a",)]
+    finally:
+        with psycopg.connect(parameters_url(postgres_url), autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
 def test_a_database_newer_than_this_agiflow_is_refused(database: Any) -> None:
     upgrade(database)
     if isinstance(database, PostgresUrl):
