@@ -126,6 +126,14 @@ def test_dialplan_prompts_come_from_prompts_yaml(tmp_path: Path) -> None:
         assert error.file == str(tmp_path / name) and error.message.startswith("cannot read prompts: ")
 
 
+def test_a_prompts_file_that_is_a_folder_says_so_in_words(tmp_path: Path) -> None:
+    """It said 'cannot read prompts: [Errno 21] Is a directory: 3' (the
+    number of the file descriptor where its name belongs)."""
+    (tmp_path / PROMPT_FILE).mkdir()
+    assert load_prompt_file(tmp_path / PROMPT_FILE) == (
+        [], [SourceError(str(tmp_path / PROMPT_FILE), 1, "cannot read prompts: Is a directory")])
+
+
 def test_a_prompts_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / PROMPT_FILE
     path.write_bytes("agiflow/x:\n  en: Hi.\n  es: Adi\xf3s.\n".encode("latin-1"))
