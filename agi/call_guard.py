@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
+from agi.protocol.wire import REMEMBERED_LENGTH
 from agi.variable_writes import names_written, read_as
 
 #: What running an application can do.
@@ -115,10 +116,17 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
     return frozenset(kinds)
 
 
-@lru_cache(maxsize=1024)
 def _runs_code(name: str, argument: str) -> bool:
-    """Whether ``name``'s options in ``argument`` run code on a channel
-    (remembered: a flow sends the same few arguments call after call)."""
+    """Whether ``name``'s options in ``argument`` run code on a channel;
+    remembered for an argument of at most REMEMBERED_LENGTH characters (a
+    flow sends the same few arguments call after call; a long one, with a
+    caller's text in it, once stayed in memory, 1,024 of them)."""
+    if len(argument) <= REMEMBERED_LENGTH:
+        return _runs_code_remembered(name, argument)
+    return _reads_runs_code(name, argument)
+
+
+def _reads_runs_code(name: str, argument: str) -> bool:
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
@@ -131,6 +139,9 @@ def _runs_code(name: str, argument: str) -> bool:
     if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
+
+
+_runs_code_remembered = lru_cache(maxsize=1024)(_reads_runs_code)
 
 
 def _records_by_option(argument: str) -> bool:

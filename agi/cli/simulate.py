@@ -10,6 +10,7 @@ import click
 from agi.cli.common import config_option, find_flow, get_database
 from agi.cli.database import Need
 from agi.hours import moments
+from agi.safe_text import escaped_text
 from agi.services_from_config import simulation_services, simulation_settings
 from agi.sim.script import DtmfEntry
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
@@ -93,7 +94,7 @@ def render_text(name: str, result: SimulationResult) -> str:
         lines += ["", "dialplan continues at: " + ",".join(map(str, result.continue_at))]
     lines += ["", "cdr:"] + [f"  {k}: {v}" for k, v in call.items() if v not in (None, "")]
     lines += _left_behind(result)
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(escaped_text, lines)) + "\n"  # a flow's text may hold an escape sequence
 
 
 def _left_behind(result: SimulationResult) -> list[str]:

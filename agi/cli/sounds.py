@@ -47,7 +47,11 @@ def build(paths: tuple[str, ...], languages: tuple[str, ...], force: bool, confi
 
 
 def _build(sounds_dir: Path, prompts: list[PromptText], languages: tuple[str, ...], force: bool) -> None:
-    manifest = rendering.read_manifest(sounds_dir)
+    try:
+        manifest = rendering.read_manifest(sounds_dir)
+    except rendering.ManifestError as exc:
+        click.echo(f"warning: {exc}: every prompt is rendered again", err=True)
+        manifest = {}
     todo, unchanged = rendering.plan(prompts, sounds_dir, manifest, languages, force)
     failed = 0
     for job in todo:

@@ -15,6 +15,7 @@ from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
 from agi.flowtest.runner import CaseResult, run_cases, select
 from agi.services import Services
+from agi.safe_text import escaped_text
 from agi.services_from_config import simulation_settings
 
 #: Exit status when a test file or a flow is invalid, or nothing is to run.
@@ -91,7 +92,8 @@ def _as_json(results: list[CaseResult], deselected: int) -> dict[str, object]:
 
 def render_text(results: list[CaseResult], deselected: int, verbose: bool) -> str:
     """One line per case as pytest writes them, the mismatches under a
-    failed case, and a summary line."""
+    failed case, and a summary line; what is not printable in a line (a
+    file or case name may be an escape sequence) is written escaped."""
     lines: list[str] = []
     for result in results:
         lines.append(f"{result.case.id} {'PASSED' if result.passed else 'FAILED'}")
@@ -108,4 +110,4 @@ def render_text(results: list[CaseResult], deselected: int, verbose: bool) -> st
     counts.append(f"{len(results) - failed} passed")
     if deselected:
         counts.append(f"{deselected} deselected")
-    return "\n".join(lines + ["", ", ".join(counts)]) + "\n"
+    return "\n".join([*map(escaped_text, lines), "", ", ".join(counts)]) + "\n"

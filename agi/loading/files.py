@@ -44,10 +44,11 @@ def read_capped(path: str | Path, limit: int, regular_only: bool = False) -> byt
     later reload for ever). With ``regular_only`` (the flow files of a
     folder) anything but a regular file is NotAFile."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):  # before open(fd), whose error would name the descriptor, not the file
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     with open(fd, "rb") as stream:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if regular_only and not stat.S_ISREG(mode):
             raise NotAFile(f"not a file but {file_kind(mode)}")
         if stat.S_ISFIFO(mode):

@@ -25,6 +25,7 @@ from agi.engine.context import sample_names
 from agi.engine.model import Flow, Step
 from agi.engine.template_reads import Read, reads
 from agi.loading.yamlio import SourceError, line_of
+from agi.safe_text import escaped_text
 from agi.steps.base import node_of
 
 #: Names whose keys steps or the URL set: checked against the flows.
@@ -45,7 +46,7 @@ class TemplateWarning:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: warning: {self.message}"
+        return escaped_text(f"{self.file}:{self.line}: warning: {self.message}")
 
 
 def _reads(text: str, is_condition: bool) -> Iterator[Any]:

@@ -19,17 +19,21 @@ from typing import Any, Iterable
 
 import yaml
 
+from agi.safe_text import escaped_text
+
 
 @dataclass(frozen=True, order=True)
 class SourceError:
-    """One problem in a file, printed as ``file:line: message``."""
+    """One problem in a file, printed as ``file:line: message``, in one
+    line with what is not printable written escaped (``\\x1b``): a file
+    name, or the target of a link, may be an escape sequence."""
 
     file: str
     line: int
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        return escaped_text(f"{self.file}:{self.line}: {self.message}")
 
 
 class MarkedMap(dict[str, Any]):

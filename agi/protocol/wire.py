@@ -24,6 +24,10 @@ SURROGATES = (0xD800, 0xDFFF)
 MAX_ANSWER_LINES = 256
 MAX_ANSWER_CHARS = 65536
 
+#: The longest line (or script) a cache keeps: a peer sending long lines that
+#: all differ once made 1,024 of each stay in memory (240 MB of replies).
+REMEMBERED_LENGTH = 512
+
 
 #: Verbs already checked, with their number of words: a server sends the
 #: same few thousands of times.
@@ -62,6 +66,8 @@ def encode_command(verb: str, *args: object, max_line: int = SAFE_COMMAND_LINE) 
     (newline included) longer than ``max_line`` bytes: Asterisk would cut it
     in two and run the tail as a second command.
     """
+    if sum(len(arg) if type(arg) is str else 0 for arg in args) > REMEMBERED_LENGTH:
+        return _encode(verb, max_line, *args)  # text from a caller, a template: not kept
     try:
         return _encode_remembered(verb, max_line, *args)
     except TypeError:  # an argument that cannot be a cache key
@@ -86,7 +92,9 @@ def _encode(verb: str, max_line: int, *args: object) -> bytes:
     return line
 
 
-#: A flow sends the same few lines call after call (typed: 1 and True differ).
+#: A flow sends the same few lines call after call (typed: 1 and True differ);
+#: only those whose text is at most REMEMBERED_LENGTH long are kept (a flow
+#: sending caller-given text once kept 4,096 lines of up to 8 KB each).
 _encode_remembered = lru_cache(maxsize=4096, typed=True)(_encode)
 
 
@@ -131,11 +139,6 @@ class Reply:
 _RESULT_VALUE = re.compile(r"\S*")
 #: The digits of a trailing ``endpos=<n>``.
 _ENDPOS = re.compile(r"-?\d+\n?")
-
-
-#: The longest line (or script) a cache keeps: a peer sending long lines that
-#: all differ once made 1,024 of each stay in memory (240 MB of replies).
-REMEMBERED_LENGTH = 512
 
 
 def parse_200(line: str) -> Reply:

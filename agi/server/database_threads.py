@@ -13,7 +13,12 @@ that gets no answer is ``OverridesUnavailable``: the call uses the
 schedule alone. A thread that is still waiting on a stopped server is not
 freed by the timeout; the pool is bounded, so such threads are never more
 than ``THREADS``, and they come back when the server answers or the
-connection breaks (TCP keepalives, docs/database.md).
+connection breaks (TCP keepalives, docs/database.md). A read the call
+stopped waiting for keeps its place until a thread has run it, so no more
+than ``MAX_WAITING`` ever wait behind the threads (once, each timed-out
+read left its place while it still waited: a frozen database let calls
+queue reads without bound, and once it answered the pool went through the
+stale ones first).
 """
 from __future__ import annotations
 
@@ -68,18 +73,21 @@ class DatabaseThreads:
         if self.in_flight >= self.limit:
             return defer.fail(failure(f"{self.in_flight} database reads already waiting"))
         self.in_flight += 1
-        deferred = deferToThreadPool(self.reactor, self.pool, work, *args)
+        answer: defer.Deferred[Any] = defer.Deferred()
+
+        def done(result: Any) -> None:
+            """The work has run: its place is free (not before, even when the
+            call stopped waiting: it still held a thread or a place in line)."""
+            self.in_flight -= 1
+            if not answer.called:
+                answer.errback(result) if isinstance(result, Failure) else answer.callback(result)
 
         def timed_out(result: Any, timeout: float) -> Failure:
             return Failure(failure(f"no answer from the database within {timeout:g}s"))
 
-        def done(result: Any) -> Any:
-            self.in_flight -= 1
-            return result
-
-        deferred.addBoth(done)
-        deferred.addTimeout(self.timeout if timeout is None else timeout, self.reactor, onTimeoutCancel=timed_out)
-        return deferred
+        deferToThreadPool(self.reactor, self.pool, work, *args).addBoth(done)
+        answer.addTimeout(self.timeout if timeout is None else timeout, self.reactor, onTimeoutCancel=timed_out)
+        return answer
 
     async def offload(self, timeout: float, work: Callable[..., Any], *args: Any) -> Any:
         """``Services.offload``: ``work(*args)`` in the pool, its result or

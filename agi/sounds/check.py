@@ -15,6 +15,7 @@ from pathlib import Path
 from agi.engine.model import Flow, FlowSet
 from agi.sounds.catalog import DEFAULT_LANGUAGE, is_templated, prompt_available
 from agi.sounds.prompts import all_prompts
+from agi.safe_text import escaped_text
 from agi.steps.base import node_of
 
 
@@ -31,8 +32,9 @@ class MissingPrompt:
     def __str__(self) -> str:
         hint = "run `agiflow sounds build`" if self.has_text else \
             "add its text under `prompts:` and run `agiflow sounds build`, or record it"
-        return (f"{self.file}:{self.line}: warning: step '{self.step}': prompt '{self.name}' ({self.language}) "
-                f"is not in {self.folder}/{self.language}/ nor an Asterisk core sound; {hint}")
+        return escaped_text(f"{self.file}:{self.line}: warning: step '{self.step}': prompt '{self.name}' "
+                            f"({self.language}) is not in {self.folder}/{self.language}/ nor an Asterisk core "
+                            f"sound; {hint}")
 
 
 def missing_prompts(flows: FlowSet, sounds_dir: Path) -> list[MissingPrompt]:
@@ -68,7 +70,7 @@ class PromptConflict:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: warning: {self.message}; `agiflow sounds build` refuses it"
+        return escaped_text(f"{self.file}:{self.line}: warning: {self.message}; `agiflow sounds build` refuses it")
 
 
 def prompt_conflicts(flows: FlowSet) -> list[PromptConflict]:

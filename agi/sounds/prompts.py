@@ -43,7 +43,9 @@ def load_prompt_file(path: Path) -> tuple[list[SourcedPrompt], list[SourceError]
         document = load_yaml(read_capped_text(path)) or MarkedMap()
     except NotUtf8 as exc:
         return [], [SourceError(file, exc.line, f"cannot read prompts: {exc}")]
-    except (OSError, FileTooLarge) as exc:
+    except OSError as exc:
+        return [], [SourceError(file, 1, f"cannot read prompts: {exc.strerror or exc}")]
+    except FileTooLarge as exc:
         return [], [SourceError(file, 1, f"cannot read prompts: {exc}")]
     except DocumentError as exc:
         return [], [SourceError(file, exc.line, exc.message)]

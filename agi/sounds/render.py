@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from agi.engine.model import PromptText
+from agi.loading.files import read_capped, utf8_text
 
 SAMPLE_RATE = 8000
 EXTENSION = "wav"
@@ -78,12 +79,29 @@ def target_path(sounds_dir: Path, prompt: PromptText) -> Path:
     return sounds_dir / prompt.language / f"{prompt.name}.{EXTENSION}"
 
 
+#: The largest manifest read: a few hundred bytes a prompt.
+MAX_MANIFEST_BYTES = 16 << 20
+
+
+class ManifestError(ValueError):
+    """A manifest that is no manifest (cut short by a full disk, edited by hand)."""
+
+
 def read_manifest(sounds_dir: Path) -> dict[str, dict[str, str]]:
+    """The manifest in ``sounds_dir`` ({} when there is none); ManifestError
+    when it cannot be read as one (the files it names are then made again)."""
     path = sounds_dir / MANIFEST
     if not path.exists():
         return {}
-    loaded = json.loads(path.read_text(encoding="utf-8"))
-    return loaded if isinstance(loaded, dict) else {}
+    try:
+        loaded = json.loads(utf8_text(read_capped(path, MAX_MANIFEST_BYTES)))
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
+    except (OSError, ValueError) as exc:  # NotUtf8, FileTooLarge and bad JSON are ValueErrors
+        raise ManifestError(f"{path}: {exc}") from None
+    if not isinstance(loaded, dict) or not all(isinstance(entry, dict) for entry in loaded.values()):
+        raise ManifestError(f"{path}: not a mapping of prompts to their entries")
+    return loaded
 
 
 def write_manifest(sounds_dir: Path, manifest: Mapping[str, Mapping[str, str]]) -> None:

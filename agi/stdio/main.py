@@ -15,13 +15,14 @@ from __future__ import annotations
 from agi.stdio import early_hangup  # noqa: F401  # first: a SIGHUP while the rest imports is noted, not fatal
 
 import argparse
+import errno
 import logging
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TextIO
 
 from agi.storage.cdr_direct import DirectCdr
 from agi.db.sqlite_files import guard_against_sigbus
@@ -67,11 +68,22 @@ def log_handler(log_file: str | None) -> logging.Handler:
     and every call went to the fallback)."""
     if log_file:
         try:
-            return logging.FileHandler(log_file)
+            return logging.StreamHandler(_append_to(log_file))
         except OSError as exc:
-            sys.stderr.write(f"agiflow-agi: cannot open the log file {log_file} ({exc.strerror or exc}); "
-                             "logging to stderr\n")
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.ENXIO:
+                why += ": no program reads it"
+            sys.stderr.write(f"agiflow-agi: cannot open the log file {log_file} ({why}); logging to stderr\n")
     return logging.StreamHandler(sys.stderr)
+
+
+def _append_to(log_file: str) -> TextIO:
+    """``log_file`` opened for appending without waiting: a named pipe
+    no program reads is ENXIO at once (opened as a file, it held the call
+    for ever before its first command)."""
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    os.set_blocking(fd, True)
+    return open(fd, "a", encoding="utf-8")
 
 
 def setup_logging(level: str, handler: logging.Handler, fmt: str = "text") -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from agi.storage.journal import JournalError, Operation, check_file, decode, encode
+from agi.storage.journal import MAX_LINE, JournalError, Operation, check_file, decode, encode, read_line
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -50,9 +50,14 @@ class CallStarts:
         self._fd = fd
         left: list[Operation] = []
         with open(self.path, "rb") as lines:
-            for line in lines:
+            while True:
+                line, whole = read_line(lines)
                 if not line.endswith(b"\n"):
                     break  # cut short by the kill: its call never reached the queue either
+                if not whole:
+                    log.error("%s: skipping a line longer than %d bytes (no call's row is): %r...",
+                              self.path, MAX_LINE, line[:-1])
+                    continue
                 try:
                     left.append(decode(line.decode("utf-8")))
                 except (ValueError, TypeError):
@@ -67,6 +72,7 @@ class CallStarts:
         if self._fd is None:
             return
         try:
+            self._follow_the_path()
             os.write(self._fd, encode(operation).encode("utf-8"))
             self.recorded += 1
         except OSError as exc:
@@ -74,6 +80,31 @@ class CallStarts:
                 log.error("%s cannot be written (%s): a call starting now leaves no row if agiflow is killed "
                           "before its writer writes it", self.path, exc.strerror or exc)
             self._failed = True
+
+    def _follow_the_path(self) -> None:
+        """When the file was removed (a cleanup script), its rows are written
+        at the path again and the next go there: a server killed next once
+        left their calls without a row."""
+        assert self._fd is not None
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            there = None
+        here = os.fstat(self._fd)
+        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            return
+        if there is not None and there.st_size:
+            return  # another file put there: left alone, the rows go on in the one open
+        log.error("%s was removed while calls ran; writing the rows of the calls not yet written there again",
+                  self.path)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
+        try:
+            os.write(fd, os.pread(self._fd, here.st_size, 0))
+        except OSError:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd = fd
 
     def clear(self) -> None:
         """Every row recorded was written: empty the file."""

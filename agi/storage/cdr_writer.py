@@ -341,6 +341,8 @@ class CdrStore:
                     raise
                 if not journaled and self.waiting.spill(batch):
                     return conn  # the journal's replay retries them
+                if journaled and self.journal is not None:
+                    self.journal.keep_at_path()  # removed meanwhile: a kill would take its lines
                 time.sleep(self.retry_delay)
                 continue
             batch = batch[len(part):]

@@ -57,7 +57,31 @@ def decode(line: str) -> Operation:
     return (name, arg)
 
 
-def _decoded(line: bytes) -> Operation | None:
+#: The longest line read as an operation. A call's row with every text at
+#: its cap (agi/db/caps.py) is a few hundred KB of JSON at most; a longer
+#: line is damage (a disk error, bytes a crash left without a line end),
+#: read past in pieces and skipped: read whole, one of 300 MB once took
+#: 1.3 GB of memory before the server listened.
+MAX_LINE = 1 << 20
+
+
+def read_line(file: Any) -> tuple[bytes, bool]:
+    """The next line of the binary ``file`` as ``readline`` gives it (b""
+    at the end, no newline when the file ends first) and True; for a line
+    longer than MAX_LINE, its first 200 bytes (and its newline, when it
+    has one) and False, the rest of it read past in pieces."""
+    line = file.readline(MAX_LINE + 1)
+    if len(line) <= MAX_LINE or line.endswith(b"\n"):
+        return line, True
+    while (rest := file.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+        pass
+    return line[:200] + rest[-1:], False
+
+
+def _decoded(line: bytes, whole: bool = True) -> Operation | None:
+    if not whole:
+        log.error("journal: skipping a line longer than %d bytes (no operation is): %r...", MAX_LINE, line[:-1])
+        return None
     try:
         return decode(line.decode("utf-8"))
     except (ValueError, TypeError):
@@ -106,6 +130,8 @@ class Journal:
         self._file: Any = None
         #: Lines appended and not yet cleared (counted since this process opened it).
         self.lines = 0
+        #: Another file with lines of its own was found at ``path`` (said once).
+        self._elsewhere = False
 
     @property
     def active(self) -> bool:
@@ -129,9 +155,7 @@ class Journal:
             self._file = file
             self._file.seek(0)
             whole, lines = 0, 0
-            for line in iter(self._file.readline, b""):
-                if not line.endswith(b"\n"):
-                    break
+            while read_line(self._file)[0].endswith(b"\n"):
                 whole, lines = self._file.tell(), lines + 1
             if self._file.seek(0, os.SEEK_END) != whole:  # a line cut short by a crash: never queued whole
                 log.warning("journal %s: dropping an incomplete last line", self.path)
@@ -149,10 +173,61 @@ class Journal:
         with self._lock:
             if self._file is None:
                 raise OSError(f"the journal {self.path} is not open")
+            self._follow_the_path()
             self._file.seek(0, os.SEEK_END)
             self._file.write(text)
             self._file.flush()
             self.lines += count
+
+    def _follow_the_path(self) -> None:
+        """Under the lock, before an append: when no file, or an empty one,
+        is at ``path`` any more (a cleanup script removed the journal, a
+        rotation moved it away), the lines of the file still open are
+        written there again and the journal goes on there; a server killed
+        next once took them with it, and their calls were left without a
+        row. A file with lines of its own put there is left alone (said
+        once): the journal goes on in the file open."""
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            there = None
+        here = os.fstat(self._file.fileno())
+        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            self._elsewhere = False
+            return
+        if there is not None and there.st_size:
+            if not self._elsewhere:
+                log.error("the CDR journal %s was replaced by another file while it held operations; they stay "
+                          "in the file agiflow has open until the database takes them", self.path)
+            self._elsewhere = True
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = self.path.with_name(self.path.name + ".new")
+        try:
+            with open(fresh, "wb") as out:
+                self._file.flush()
+                self._file.seek(0)
+                while chunk := self._file.read(1 << 20):
+                    out.write(chunk)
+            os.replace(fresh, self.path)
+        except OSError:
+            fresh.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        self._file = open(self.path, "a+b")
+        log.error("the CDR journal %s was removed while it held %d operations; they are written there again",
+                  self.path, self.lines)
+
+    def keep_at_path(self) -> None:
+        """``_follow_the_path`` while no line is appended (the writer
+        retrying an outage's operations); a file that cannot be written
+        again is tried again at the next call."""
+        with self._lock:
+            if self._file is not None and self.lines:
+                try:
+                    self._follow_the_path()
+                except OSError:
+                    pass
 
     def put_first(self, operations: list[Operation]) -> None:
         """Put ``operations`` before every line already there (they are
@@ -191,17 +266,17 @@ class Journal:
         while True:
             with self._lock:
                 self._file.seek(offset)
-                lines: list[bytes] = []
+                lines: list[tuple[bytes, bool]] = []
                 while len(lines) < size:
-                    line = self._file.readline()
+                    line, whole = read_line(self._file)
                     if not line.endswith(b"\n"):
                         break
-                    lines.append(line)
+                    lines.append((line, whole))
                 offset = self._file.tell()
                 self._file.seek(0, os.SEEK_END)
             if not lines:
                 return
-            yield [op for op in map(_decoded, lines) if op is not None], offset
+            yield [op for op in (_decoded(*line) for line in lines) if op is not None], offset
 
     def clear_if_done(self, offset: int) -> bool:
         """Empty the file when nothing was appended after ``offset``; True when it was."""

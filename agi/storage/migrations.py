@@ -247,8 +247,10 @@ def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migrat
     what is pending, add the columns the code knows."""
     with conn.raw.transaction():
         conn.execute(pgsql.UPGRADE_LOCK)
-        conn.execute(pgsql.VERSION_TABLE)
-        pending = _pending(_pg_version(conn), online_only, "the database")
+        current = _pg_version(conn)
+        if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
+            conn.execute(pgsql.VERSION_TABLE)
+        pending = _pending(current, online_only, "the database")
         for migration in pending:
             for statement in migration.postgres:
                 conn.execute(statement)

@@ -513,6 +513,21 @@ def test_a_log_file_that_cannot_be_opened_sends_the_lines_to_stderr_and_the_call
     assert "call ended: completed" in run.log and "Traceback" not in run.log
 
 
+def test_a_log_file_that_is_a_named_pipe_no_program_reads_sends_the_lines_to_stderr_at_once(tmp_path: Path) -> None:
+    """A --log-file that is a named pipe (a log shipper's) with its reader
+    down held every call for ever at the open, before its first command:
+    silence for the caller, and a process left behind after the hangup."""
+    pipe = tmp_path / "shipper.log"
+    os.mkfifo(pipe)
+    started = time.monotonic()
+    run = run_agi(tmp_path, ["--log-file", str(pipe), "closed"])
+    assert time.monotonic() - started < 10
+    assert run.returncode == 0, run.log
+    assert run.call["status"] == "completed"
+    assert f"agiflow-agi: cannot open the log file {pipe} (No such device or address: no program reads it); " \
+        "logging to stderr" in run.log.splitlines()
+
+
 def test_without_a_flow_the_usage_names_flow_alone_and_arguments_as_optional(capsys: pytest.CaptureFixture[str]) -> None:
     from agi.stdio.main import main
     with pytest.raises(SystemExit) as stopped:

@@ -949,3 +949,20 @@ def test_a_hit_under_another_variable_leaves_no_earlier_check_saying_clear(lists
     assert (result.variables["ROBINSON"], result.variables["ALT_DNC"]) == (blocked, blocked)
     assert sent(result).index('SET VARIABLE "ROBINSON" "clear"') < sent(result).index(
         f'SET VARIABLE "ROBINSON" "{blocked}"')
+
+
+def test_long_application_arguments_that_all_differ_are_not_remembered() -> None:
+    """The guard remembered what the last 1,024 arguments it read run,
+    however long: a Dial or Queue argument holding a caller's text (8 KB
+    lines with max_command_line 8191) stayed in memory."""
+    import tracemalloc
+    app_kinds("Dial", "PJSIP/warm-up,30")
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(2000):
+            app_kinds("Dial", f"PJSIP/{n:08d}" + "x" * 4000 + ",30,U(sub)")
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1 << 20

@@ -3,6 +3,7 @@ recorded as calls start, emptied once the writer has written them, written
 by the next start when a killed process left them."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -31,6 +32,37 @@ def test_rows_recorded_are_read_back_by_the_next_open_and_a_line_cut_by_the_kill
     assert again.open() == [("insert_call", _row(n)) for n in range(3)]
     again.clear()
     assert starts_path(tmp_path / "journal.jsonl").stat().st_size == 0
+
+
+def test_a_line_longer_than_any_row_is_skipped_without_reading_it_whole(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import tracemalloc
+    with open(starts_path(tmp_path / "journal.jsonl"), "wb") as file:
+        file.write(b'["insert_call",{"id":"' + b"x" * (24 << 20) + b'"}]\n')  # a damaged file
+        file.write(b'["insert_call",' + json.dumps(_row(1)).encode() + b"]\n")
+    tracemalloc.start()
+    try:
+        left = CallStarts(tmp_path / "journal.jsonl").open()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert left == [("insert_call", _row(1))]
+    assert peak < 8 << 20
+    assert "skipping a line longer than 1048576 bytes" in caplog.text
+
+
+def test_rows_recorded_after_the_file_was_removed_are_written_there_with_the_earlier_ones(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A cleanup script took the file away: the rows went on to the removed
+    file, and a server killed next left those calls without a row."""
+    starts = CallStarts(tmp_path / "journal.jsonl")
+    starts.open()
+    starts.record(("insert_call", _row(1)))
+    starts_path(tmp_path / "journal.jsonl").unlink()
+    starts.record(("insert_call", _row(2)))
+    # killed here
+    assert CallStarts(tmp_path / "journal.jsonl").open() == [("insert_call", _row(1)), ("insert_call", _row(2))]
+    assert "was removed" in caplog.text
 
 
 def test_a_starts_file_that_is_no_file_stops_the_start(tmp_path: Path) -> None:

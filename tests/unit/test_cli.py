@@ -96,6 +96,30 @@ def test_validate_a_broken_file_prints_file_and_line_of_each_error_and_exits_1(t
     assert "ok:" not in result.output
 
 
+def test_validate_puts_no_escape_sequence_from_a_file_name_on_the_terminal(tmp_path: Path) -> None:
+    """A flows folder from someone else's Git repository may hold a file
+    whose name is an escape sequence (an OSC title change), or a link to
+    one: the name went to the terminal as it was in each FILE:LINE line."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "a\x1b]0;owned\x07.yaml").write_text("version: 2\nname: b\nstart: x\nsteps:\n  x:\n    hangup:\n")
+    (folder / "c.yaml").symlink_to(tmp_path / "gone\x1b[2J.yaml")
+    result = agiflow("validate", str(folder))
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert f"{folder}/a\\x1b]0;owned\\x07.yaml:1: " in result.stdout
+    assert "gone\\x1b[2J.yaml" in result.stdout
+
+    (folder / "a\x1b]0;owned\x07.yaml").unlink()
+    (folder / "c.yaml").unlink()
+    (folder / "d\x1b]0;warned\x07.yaml").write_text(
+        "version: 1\nname: d\nstart: x\nsteps:\n  x:\n    play: [\"p\\e]0;prompt\\a\"]\n    next: y\n  y:\n    hangup:\n")
+    warned = agiflow("validate", str(folder))  # a warning, from a file name and a flow's text
+    assert warned.exit_code == 0, warned.output
+    assert "\x1b" not in warned.output and "d\\x1b]0;warned\\x07.yaml:6: warning: " in warned.stdout
+    assert "prompt 'p\\x1b]0;prompt\\x07'" in warned.stdout
+
+
 def test_validate_reports_errors_of_every_file_in_a_folder(tmp_path: Path) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
@@ -154,6 +178,20 @@ def test_simulate_prints_the_path_the_commands_and_the_cdr_status() -> None:
     assert "  status: completed\n" in out
     assert "  path: answer:next > welcome:next > menu:1 > sales:next > sales_queue:next" in out
     assert '  >> SET VARIABLE "AGIFLOW_STATUS" "completed"\n' in out
+
+
+def test_simulate_puts_no_escape_sequence_from_a_flow_on_the_terminal(tmp_path: Path) -> None:
+    """A flow's text (a variable it sets, a prompt) was printed as it was:
+    an escape sequence in it reached the terminal in the commands and the
+    variables."""
+    flow = tmp_path / "e.yaml"
+    flow.write_text('version: 1\nname: e\nstart: s\nsteps:\n  s:\n    set: {variables: {X: "a\\e]0;set\\ab"}}\n'
+                    '    next: p\n  p:\n    play: ["x\\e]0;play\\a"]\n    next: h\n  h:\n    hangup:\n')
+    result = agiflow("simulate", str(flow), "--caller", "600111222")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert '  >> SET VARIABLE "X" "a\\x1b]0;set\\x07b"\n' in result.stdout
+    assert "  X = a\\x1b]0;set\\x07b\n" in result.stdout
 
 
 def test_simulate_support_choice_2_then_an_account_reaches_the_support_queue() -> None:

@@ -72,6 +72,26 @@ def test_lookups_past_the_pools_bound_fail_at_once() -> None:
     assert again.result == ListHit("robinson", "+34600111222", None)
 
 
+def test_reads_a_call_stopped_waiting_for_still_hold_their_place_until_a_thread_has_run_them() -> None:
+    """A frozen database once had every read that timed out leave its place
+    while it still waited in the pool: calls went on queueing reads without
+    bound, and once the database answered again the pool worked through
+    the stale ones first, so new lookups timed out long after."""
+    reactor = HeldReactor()
+    lists = ThreadedLists(_Lists(), held_threads(reactor, timeout=0.5))
+    stale = [lists.match("robinson", f"+3460011{n:04d}") for n in range(THREADS + MAX_WAITING)]
+    reactor.advance(1)
+    assert all(_failure(d).check(ListUnavailable) for d in stale)  # their calls went on
+    refused = lists.match("robinson", "+34600111222")
+    assert "already waiting" in str(_failure(refused).value)
+    assert len(reactor.pool.waiting) == THREADS + MAX_WAITING
+    reactor.pool.run_all()  # the database answers again
+    again = lists.match("robinson", "+34600111222")
+    assert not again.called
+    reactor.pool.run_all()
+    assert again.result == ListHit("robinson", "+34600111222", None)
+
+
 def test_sqlite_lookups_stay_on_the_reactor_they_are_local_and_indexed() -> None:
     reactor, lists = HeldReactor(), _Lists()
     services = off_the_reactor(Services(lists=lists), held_threads(reactor), postgres=False)

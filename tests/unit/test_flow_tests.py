@@ -265,6 +265,25 @@ def test_a_failing_case_does_not_stop_the_others(flows: Path) -> None:
     assert result.stdout.endswith("\n1 failed, 1 passed\n")
 
 
+def test_the_results_put_no_escape_sequence_from_a_file_or_case_name_on_the_terminal(flows: Path) -> None:
+    """A case file from someone else's repository, its name or a case's
+    name an escape sequence (an OSC title change), went to the terminal as
+    it was in every result line."""
+    tests = write_tests(flows, """\
+        version: 1
+        flow: desk
+        cases:
+          - name: "wrong \\e]0;owned\\a on purpose"
+            dtmf: ["1"]
+            expect: {fields: {department: support}}
+        """, name="desk\x1b]0;file\x07.tests.yaml")
+    result = agiflow("test", "-v", "--flows", str(flows), str(tests))
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    shown = str(tests).replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+    assert f"{shown}::wrong \\x1b]0;owned\\x07 on purpose FAILED" in result.stdout
+
+
 # -- invalid test files -------------------------------------------------------------------
 
 INVALID = [

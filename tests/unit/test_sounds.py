@@ -126,6 +126,14 @@ def test_dialplan_prompts_come_from_prompts_yaml(tmp_path: Path) -> None:
         assert error.file == str(tmp_path / name) and error.message.startswith("cannot read prompts: ")
 
 
+def test_a_prompts_file_that_is_a_folder_says_so_in_words(tmp_path: Path) -> None:
+    """It said 'cannot read prompts: [Errno 21] Is a directory: 3' (the
+    number of the file descriptor where its name belongs)."""
+    (tmp_path / PROMPT_FILE).mkdir()
+    assert load_prompt_file(tmp_path / PROMPT_FILE) == (
+        [], [SourceError(str(tmp_path / PROMPT_FILE), 1, "cannot read prompts: Is a directory")])
+
+
 def test_a_prompts_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / PROMPT_FILE
     path.write_bytes("agiflow/x:\n  en: Hi.\n  es: Adi\xf3s.\n".encode("latin-1"))
@@ -202,6 +210,24 @@ def test_sounds_build_renders_then_skips_until_a_text_changes(tmp_path: Path) ->
     changed = runner.invoke(cli, ["sounds", "build", "-c", str(config), "--lang", "es"])
     assert changed.output.splitlines() == [f"rendered {tmp_path / 'sounds/es/agiflow/choose.wav'}",
                                            "1 rendered, 1 unchanged, 0 failed"]
+
+
+@needs_tools
+@pytest.mark.parametrize("content", [b'{"es/agiflow/hello": {"fingerprint": "ab"', b"\xff\xfe{}", b"[1, 2]",
+                                     b'{"es/agiflow/hello": 5, "en/agiflow/hello": ["x"]}', b"[" * 100_000,
+                                     b"x" * (17 << 20)])
+def test_a_damaged_manifest_is_a_warning_and_every_prompt_is_rendered_again(tmp_path: Path, content: bytes) -> None:
+    """A manifest cut short by a full disk or edited by hand was a traceback
+    (JSONDecodeError, AttributeError, RecursionError) and nothing was built."""
+    config = project(tmp_path)
+    write(tmp_path / "sounds/manifest.json", "").write_bytes(content)
+    result = CliRunner().invoke(cli, ["sounds", "build", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path / 'sounds/manifest.json'}: " in result.output
+    assert "every prompt is rendered again" in result.output
+    assert result.output.splitlines()[-1] == "3 rendered, 0 unchanged, 0 failed"
+    manifest = json.loads((tmp_path / "sounds/manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest) == ["en/agiflow/hello", "es/agiflow/choose", "es/agiflow/hello"]
 
 
 def test_sounds_build_without_espeak_or_sox_says_how_to_install_them(tmp_path: Path,
