@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.storage.callbacks import REQUEST_FIELDS
 from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 CASE_FILE_VERSION = 1
@@ -74,7 +75,7 @@ EXPECT: dict[str, Any] = {
     "variables": {"type": "object", "additionalProperties": _SCALAR},
     "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
     "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
-    "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+    "callbacks": {"type": "array", "items": obj({column: _SCALAR for column in REQUEST_FIELDS})},
     "callbacks_closed": {"type": "array", "items": _NUMBER},
     "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}, "wait": {"type": "boolean"},
                                                 "headers": {"type": "object", "additionalProperties": _TEXT}})},

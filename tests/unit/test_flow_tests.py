@@ -293,6 +293,9 @@ INVALID = [
      'caller: "1"', "duplicate key 'caller' (first at line 5)"),
     ("a wrong version", expect_block("status: completed\n").replace("version: 1", "version: 2"), "version",
      "version: 1 was expected"),
+    ("a misspelt key of a callback request", expect_block("callbacks: [{numbr: \"+34600111222\"}]\n"), "numbr",
+     "case 'caller who presses 1 reaches sales': expect.callbacks[0]: unknown key 'numbr'; allowed: arrived_at, "
+     "call_id, caller, flow, number, queue, raw_number, reason, requested_at, source"),
     ("an unknown override state", expect_block("status: completed\n")
      .replace("    dtmf:", "    overrides: {office_hours: shut}\n    dtmf:"), "overrides",
      "case 'caller who presses 1 reaches sales': overrides.office_hours: 'shut' is not one of ['open', 'closed']"),
@@ -751,6 +754,42 @@ def test_a_path_mismatch_says_why_a_failed_call_ended(service_flows: Path) -> No
     result = agiflow("test", "--flows", str(service_flows), str(cases), "-k", "unreadable")
     assert result.exit_code == 1
     assert "       got: dnc:error (the call ended with error: " in result.stdout
+
+
+@pytest.mark.parametrize("inputs, marker, message", [
+    ("overrides: {office_hour: closed}", "office_hour", "overrides: no schedule named 'office_hour' among the "
+     "loaded schedules (did you mean 'office_hours'?); known: office_hours"),
+    ("lists: {vipp: [\"+34600111222\"]}", "vipp", "lists: no step of the loaded flows reads list 'vipp' "
+     "(did you mean 'vip'?); lists read: robinson, vip"),
+])
+def test_a_list_or_schedule_override_the_flows_never_read_is_an_error_of_the_test_file(
+        service_flows: Path, inputs: str, marker: str, message: str) -> None:
+    cases = service_flows / "tests" / "front.tests.yaml"
+    cases.write_text(cases.read_text().replace("    overrides: {office_hours: closed}\n", f"    {inputs}\n"))
+    result = agiflow("test", "--flows", str(service_flows), str(cases))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{cases}:{line_of(cases, marker)}: case 'an override closes the office in its hours': {message}",
+        "1 error in test files"]
+
+
+def test_a_list_in_defaults_the_flows_never_read_is_an_error_at_its_line(service_flows: Path) -> None:
+    cases = service_flows / "tests" / "front.tests.yaml"
+    cases.write_text(cases.read_text().replace('lists: {vip: ["600 111 222"]}', 'lists: {vip: ["600 111 222"], dnc: []}'))
+    result = agiflow("test", "--flows", str(service_flows), str(cases))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{cases}:{line_of(cases, 'dnc: []')}: defaults: lists: no step of the loaded flows reads list 'dnc'; "
+        "lists read: robinson, vip", "1 error in test files"]
+
+
+def test_an_error_in_defaults_is_reported_once_not_once_per_case(flows: Path) -> None:
+    tests = write_tests(flows, TWO_CASES.replace("cases:\n", "defaults: {at: next monday}\ncases:\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{tests}:{line_of(tests, 'next monday')}: defaults: at: 'next monday' is not a date and time such as "
+        "2025-03-10T09:30:00+01:00", "1 error in test files"]
 
 
 QUEUE_FLOW = """\
