@@ -915,6 +915,23 @@ def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp
     assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"
 
 
+def test_webhook_header_names_compare_in_any_case_as_http_reads_them(tmp_path: Path) -> None:
+    folder = tmp_path / "missed-flows"
+    folder.mkdir()
+    (folder / "missed.yaml").write_text(MISSED_FLOW.replace(
+        "data: {event: missed_call}}", "data: {event: missed_call}, headers: {authorization: Bearer abc}}"))
+    tests = write_tests(folder, MISSED_CASES.replace(
+        "wait: true,", "wait: true, headers: {Authorization: Bearer abc, content-type: application/json},"),
+        "missed.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests), "-k", "CRM hears")
+    assert result.exit_code == 0, result.output
+    tests.write_text(tests.read_text().replace("Authorization: Bearer abc", "AUTHORIZATION: Bearer xyz"))
+    result = agiflow("test", "--flows", str(folder), str(tests), "-k", "CRM hears")
+    assert result.exit_code == 1
+    assert f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: headers.AUTHORIZATION: " \
+           'expected "Bearer xyz", got "Bearer abc"' in result.stdout
+
+
 def test_reaching_an_agent_closes_only_a_pending_callback_request(tmp_path: Path) -> None:
     (tmp_path / "flows" / "tests").mkdir(parents=True)
     (tmp_path / "flows" / "agent.yaml").write_text(
