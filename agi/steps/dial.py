@@ -104,10 +104,6 @@ class DialNode(Node):
         answered_before = ctx.channel.answered
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
-        if ran.ran_dead and status == "ANSWER":
-            # An earlier Dial()'s: this one ran on a dead channel and called
-            # no one (app_dial.c says CANCEL when it runs after the hangup).
-            status = "CANCEL"
         answered: dict[str, Any] = {}
         if status == "ANSWER":
             talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds, answered_before)
