@@ -91,11 +91,6 @@ class Channel:
         #: then on is not the caller's hangup.
         self.hung_up_by_flow = False
         self.answered_at: float | None = None
-        #: The last EXEC ran on a dead channel: Asterisk announced the hangup
-        #: (the HANGUP line) before its reply, so the application did nothing
-        #: for the caller. Only known where hangups come in order with the
-        #: replies (FastAGI), never from a signal.
-        self.app_ran_dead = False
         self.commands_sent = 0
         #: Every sound and prompt of the call Asterisk could not play, in order.
         self.sound_failures: list[str] = []
@@ -214,7 +209,6 @@ class Channel:
         """Run a dialplan application; its comma-separated options go as one
         quoted argument. Returns the application's result."""
         reply = await self.command("EXEC", application, options)
-        self.app_ran_dead = self.hung_up and getattr(self._transport, "announces_hangups", True)
         result = reply.result_int
         self.guard.app_ended(application, result)
         if result == -2:

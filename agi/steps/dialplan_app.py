@@ -30,8 +30,6 @@ class AppRun:
     result: int
     hung_up: bool
     seconds: float
-    #: The caller had hung up before the application ran (Channel.app_ran_dead).
-    ran_dead: bool = False
 
 
 def inserted(name: str, refused: str = "") -> Callable[[str], str]:
@@ -112,13 +110,12 @@ async def run_app(ctx: CallContext, app: str, options: str) -> AppRun:
         raise ChannelHungUp(f"{app} not started: the caller hung up")
     started = ctx.clock()
     hung_up: bool
-    ctx.channel.app_ran_dead = False
     try:
         result = await ctx.channel.exec_app(app, options)
         hung_up = ctx.channel.hung_up
     except ChannelHungUp:
         result, hung_up = -1, True
-    return AppRun(result, hung_up, round(ctx.clock() - started, 3), ctx.channel.app_ran_dead)
+    return AppRun(result, hung_up, round(ctx.clock() - started, 3))
 
 
 async def read_variable(ctx: CallContext, name: str) -> str | None:

@@ -174,9 +174,7 @@ class QueueNode(Node):
                        + ("no such queue in queues.conf" if status == "UNKNOWN" else "a status agiflow does not know"))
             return ERROR
         if status in ("", "CONTINUE"):
-            # Queue() on a channel already dead (the caller hung up just
-            # before it ran) leaves no ABANDONED either, and no member answered.
-            if not status and ran.hung_up and (ran.ran_dead or await read_variable(ctx, "ABANDONED")):
+            if not status and ran.hung_up and await read_variable(ctx, "ABANDONED"):
                 return _left(found, ABANDONED_STATUS, HANGUP, ran)
             return await _answered(ctx, found, status or ANSWERED_STATUS, ran)
         return _left(found, status, HANGUP if ran.hung_up else STATUS_OUTCOMES[status], ran)
