@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.steps.dial import DIAL_STATUSES
+from agi.steps.queue import ANSWERED_STATUS, ABANDONED_STATUS, STATUS_OUTCOMES
+from agi.steps.voicemail import VM_OUTCOMES
 from agi.storage.callbacks import REQUEST_FIELDS
+from agi.vocabulary import STATUSES
 from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 CASE_FILE_VERSION = 1
@@ -16,7 +20,14 @@ CASE_FILE_VERSION = 1
 _TEXT = {"type": "string"}
 _NUMBER = {"type": "string", "minLength": 1}
 _KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
-_STATUS = {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}
+#: How Asterisk can end each Queue(), Dial() and VoiceMail() run (ANSWERED: a
+#: member answered; Asterisk sets no QUEUESTATUS then, nor when the caller
+#: hangs up waiting: that is hangup_after), and what an earlier call's CDR
+#: can hold: a misspelt one would run the case on a status no Asterisk gives.
+_QUEUE_STATUS = {"enum": [ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"]}
+_DIAL_STATUS = {"enum": list(DIAL_STATUSES)}
+_VM_STATUS = {"enum": list(VM_OUTCOMES)}
+_CDR_QUEUE_STATUS = {"enum": [ANSWERED_STATUS, ABANDONED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"]}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 _CHANCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
 #: Seconds a simulated call's clock moves on by: at most a day.
@@ -32,9 +43,9 @@ INPUTS: dict[str, Any] = {
     "dtmf": {"oneOf": [{"type": "string", "pattern": r"^[0-9*#ABCD, -]*$"},
                        {"type": "array", "items": _KEYS}]},
     "hangup_after": {"type": "integer", "minimum": 0},
-    "queue_statuses": {"type": "array", "items": _STATUS},
-    "dial_statuses": {"type": "array", "items": _STATUS},
-    "vm_statuses": {"type": "array", "items": _STATUS},
+    "queue_statuses": {"type": "array", "items": _QUEUE_STATUS},
+    "dial_statuses": {"type": "array", "items": _DIAL_STATUS},
+    "vm_statuses": {"type": "array", "items": _VM_STATUS},
     "queue_wait": _CALL_SECONDS,
     "talk_time": _CALL_SECONDS,
     "app_results": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -49,8 +60,9 @@ INPUTS: dict[str, Any] = {
     "agent": {"oneOf": [_NUMBER, obj({"name": _NUMBER, "interface": _NUMBER}, ("interface",))]},
     # a list of earlier calls, or "unavailable" (pattern applies to text, items to lists)
     "history": {"type": ["array", "string"], "pattern": "^unavailable$", "items": obj({
-        "at": {}, "caller": _TEXT, "status": _TEXT, "queue": _NUMBER, "queue_status": _STATUS,
-        "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
+        "at": {}, "caller": _TEXT, "status": {"enum": list(STATUSES)}, "queue": _NUMBER,
+        "queue_status": _CDR_QUEUE_STATUS, "dial_status": _DIAL_STATUS, "agent": _NUMBER,
+        "agent_interface": _NUMBER}, ("at",))},
     "pending_callbacks": {"type": "array", "items": _NUMBER},
     "args": {"type": "array", "items": _TEXT},
     "on_call": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*/.+$"}},

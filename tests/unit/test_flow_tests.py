@@ -293,6 +293,18 @@ INVALID = [
      'caller: "1"', "duplicate key 'caller' (first at line 5)"),
     ("a wrong version", expect_block("status: completed\n").replace("version: 1", "version: 2"), "version",
      "version: 1 was expected"),
+    ("a queue status Asterisk never sets", expect_block("status: completed\n")
+     .replace("    dtmf:", "    queue_statuses: [ABANDONED]\n    dtmf:"), "queue_statuses",
+     "case 'caller who presses 1 reaches sales': queue_statuses[0]: 'ABANDONED' is not one of ['ANSWERED', "),
+    ("a misspelt dial status", expect_block("status: completed\n")
+     .replace("    dtmf:", "    dial_statuses: [BUSSY]\n    dtmf:"), "dial_statuses",
+     "case 'caller who presses 1 reaches sales': dial_statuses[0]: 'BUSSY' is not one of ['ANSWER', 'BUSY', "),
+    ("a misspelt voicemail status", expect_block("status: completed\n")
+     .replace("    dtmf:", "    vm_statuses: [FAILD]\n    dtmf:"), "vm_statuses",
+     "case 'caller who presses 1 reaches sales': vm_statuses[0]: 'FAILD' is not one of ['SUCCESS', 'USEREXIT', "),
+    ("a misspelt status of an earlier call", expect_block("status: completed\n")
+     .replace("    dtmf:", "    history: [{at: 2025-03-10T09:00:00, status: caler_hangup}]\n    dtmf:"), "history",
+     "case 'caller who presses 1 reaches sales': history[0].status: 'caler_hangup' is not one of ['in_progress', "),
     ("a misspelt key of a callback request", expect_block("callbacks: [{numbr: \"+34600111222\"}]\n"), "numbr",
      "case 'caller who presses 1 reaches sales': expect.callbacks[0]: unknown key 'numbr'; allowed: arrived_at, "
      "call_id, caller, flow, number, queue, raw_number, reason, requested_at, source"),
