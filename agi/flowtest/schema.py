@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agi.steps.dial import DIAL_STATUSES
-from agi.steps.queue import ANSWERED_STATUS, ABANDONED_STATUS, STATUS_OUTCOMES
-from agi.steps.voicemail import VM_OUTCOMES
+from agi.sim.script import SCRIPTED_STATUSES
+from agi.steps.queue import ABANDONED_STATUS
 from agi.storage.callbacks import REQUEST_FIELDS
 from agi.vocabulary import STATUSES
 from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
@@ -20,14 +19,13 @@ CASE_FILE_VERSION = 1
 _TEXT = {"type": "string"}
 _NUMBER = {"type": "string", "minLength": 1}
 _KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
-#: How Asterisk can end each Queue(), Dial() and VoiceMail() run (ANSWERED: a
-#: member answered; Asterisk sets no QUEUESTATUS then, nor when the caller
-#: hangs up waiting: that is hangup_after), and what an earlier call's CDR
-#: can hold: a misspelt one would run the case on a status no Asterisk gives.
-_QUEUE_STATUS = {"enum": [ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"]}
-_DIAL_STATUS = {"enum": list(DIAL_STATUSES)}
-_VM_STATUS = {"enum": list(VM_OUTCOMES)}
-_CDR_QUEUE_STATUS = {"enum": [ANSWERED_STATUS, ABANDONED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"]}
+#: How Asterisk can end each Queue(), Dial() and VoiceMail() run, and what an
+#: earlier call's CDR can hold: a misspelt one would run the case on a status
+#: no Asterisk gives.
+_QUEUE_STATUS = {"enum": list(SCRIPTED_STATUSES["queue"])}
+_DIAL_STATUS = {"enum": list(SCRIPTED_STATUSES["dial"])}
+_VM_STATUS = {"enum": list(SCRIPTED_STATUSES["voicemail"])}
+_CDR_QUEUE_STATUS = {"enum": [*SCRIPTED_STATUSES["queue"], ABANDONED_STATUS]}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 _CHANCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
 #: Seconds a simulated call's clock moves on by: at most a day.
