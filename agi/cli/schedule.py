@@ -210,6 +210,12 @@ def clear(name: str, config_path: str | None) -> None:
     config, _ = get_database(config_path, Need.WRITE)
     moment = now()
     in_force = _unexpired(config, name, moment)
+    known = load_schedules([config.flows])[0] if config.flows.exists() else {}
+    if in_force is None and name not in known:
+        # A misspelt name must not read as "nothing to clear" while the
+        # schedule meant is still forced open or closed.
+        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} and no override stored for it "
+                                 f"(known: {', '.join(sorted(known)) or 'none'})", param_hint="NAME")
     try:
         if exists(config.database):
             writable_overrides(config.database).clear(name)
@@ -218,6 +224,6 @@ def clear(name: str, config_path: str | None) -> None:
     if in_force is None:
         click.echo(f"{name}: no override in force")
         return
-    item = load_schedules([config.flows])[0].get(name) if config.flows.exists() else None
+    item = known.get(name)
     zone = ZoneInfo(item.timezone if item else "UTC")
     _say(f"{name}: override removed; it was {_override_text(in_force, zone, moment)}")

@@ -12,7 +12,7 @@ from agi.cli.database import Need
 from agi.hours import moments
 from agi.safe_text import escaped_text
 from agi.services_from_config import simulation_services, simulation_settings
-from agi.sim.script import DtmfEntry
+from agi.sim.script import SCRIPTED_STATUSES, DtmfEntry
 from agi.simulate import SimulationResult, parse_dtmf, simulate as run_simulation
 
 
@@ -26,8 +26,14 @@ def _parse_time(value: str | None, zone: str) -> datetime | None:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 
-def _statuses(value: str | None) -> list[str]:
-    return [part.strip().upper() for part in (value or "").split(",") if part.strip()]
+def _statuses(value: str | None, kind: str, option: str) -> list[str]:
+    """The statuses of --queue-status or --dial-status, each one Asterisk sets."""
+    statuses = [part.strip().upper() for part in (value or "").split(",") if part.strip()]
+    known = SCRIPTED_STATUSES[kind]
+    for status in statuses:
+        if status not in known:
+            raise click.BadParameter(f"{status!r} is none of {', '.join(known)}", param_hint=option)
+    return statuses
 
 
 @click.command()
@@ -60,7 +66,8 @@ def simulate(flow: str, caller: str, called: str, at: str | None, dtmf: list[str
     found, flows = find_flow(flow, config_path)
     result = run_simulation(found, flows, caller=caller, called=called, at=_parse_time(at, found.timezone),
                             dtmf=dtmf, hangup_after=hangup_after,
-                            queue_statuses=_statuses(queue_status), dial_statuses=_statuses(dial_status),
+                            queue_statuses=_statuses(queue_status, "queue", "'--queue-status'"),
+                            dial_statuses=_statuses(dial_status, "dial", "'--dial-status'"),
                             settings=simulation_settings(config), services=simulation_services(config))
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))

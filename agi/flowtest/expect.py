@@ -170,7 +170,19 @@ def _commands_exclude(item: Expectation, seen: Observed) -> list[Problem]:
     return problems
 
 
-def _collected(source: Callable[[Observed], list[Any]], what: str) -> Callable[[Expectation, Observed], list[Problem]]:
+def _headers_as_written(want: Any, got: Any) -> Any:
+    """A webhook post with its headers under the names the expectation
+    writes them with: HTTP header names are read in any case."""
+    if not (isinstance(want, Mapping) and isinstance(want.get("headers"), Mapping)
+            and isinstance(got, Mapping) and isinstance(got.get("headers"), Mapping)):
+        return got
+    sent = {name.lower(): value for name, value in got["headers"].items()}
+    return {**got, "headers": {name: sent.get(str(name).lower()) for name in want["headers"]}}
+
+
+def _collected(source: Callable[[Observed], list[Any]], what: str,
+               as_written: Callable[[Any, Any], Any] = lambda want, got: got,
+               ) -> Callable[[Expectation, Observed], list[Problem]]:
     """A check of the callback requests or webhook posts the call made, in order."""
     def check_collected(item: Expectation, seen: Observed) -> list[Problem]:
         made = source(seen)
@@ -180,7 +192,7 @@ def _collected(source: Callable[[Observed], list[Any]], what: str) -> Callable[[
                      item.value, made)]
         problems: list[Problem] = []
         for i, (want, got) in enumerate(zip(item.value, made)):
-            found = difference(want, got)
+            found = difference(want, as_written(want, got))
             if found is not None:
                 key, expected, actual = found
                 state = "not set" if actual is None else f"got {show(actual)}"
@@ -213,6 +225,6 @@ CHECKS: dict[str, Callable[[Expectation, Observed], list[Problem]]] = {
     "commands_include": _commands_include,
     "commands_exclude": _commands_exclude,
     "callbacks": _collected(lambda seen: seen.callbacks, "callback request"),
-    "webhooks": _collected(lambda seen: seen.webhooks, "webhook post"),
+    "webhooks": _collected(lambda seen: seen.webhooks, "webhook post", _headers_as_written),
     "callbacks_closed": _collected(lambda seen: seen.callbacks_closed, "closed callback number"),
 }

@@ -3,6 +3,7 @@ checks against the loaded flows -> frozen cases. Like flows, every error
 of every file is reported at once as ``file:line: message``."""
 from __future__ import annotations
 
+import difflib
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -79,9 +80,9 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
     if not errors.schema(_FILE_VALIDATOR, document, [], ""):
         if _CASES_VALIDATOR.is_valid(document):  # an error at the top hides none of the cases'
             _check_cases(file, document, flows, region, errors)
-        return [], sorted(errors.items)
+        return [], sorted(set(errors.items))
     cases = _check_cases(file, document, flows, region, errors)
-    return (cases, []) if not errors.items else ([], sorted(errors.items))
+    return (cases, []) if not errors.items else ([], sorted(set(errors.items)))
 
 
 def _check_cases(file: str, document: MarkedMap, flows: FlowSet, region: str, errors: _Errors) -> list[Case]:
@@ -113,6 +114,9 @@ class _CaseBuilder:
         self.errors = errors
         self.defaults = defaults
         self.names: dict[str, int] = {}
+        #: The number lists some step of the loaded flows reads.
+        self.lists_read = {name for flow in flows.flows.values() for step in flow.steps.values()
+                           for name in node_of(step).list_references()}
 
     def build(self, index: int) -> Case | None:
         raw = self.document["cases"][index]
@@ -152,10 +156,9 @@ class _CaseBuilder:
         is written; a time without offset is in ``tz``, the flow's zone."""
         values: dict[str, Any] = {}
         for key in INPUTS:
-            origin = where if key in raw else ["defaults"]
-            source = raw if key in raw else self.defaults
+            origin, source, said = (where, raw, prefix) if key in raw else (["defaults"], self.defaults, "defaults: ")
             if key in source:
-                values[key] = self._input(key, source[key], origin + [key], prefix, tz)
+                values[key] = self._input(key, source[key], origin + [key], said, tz)
         return Inputs(**{k: v for k, v in values.items() if v is not None})
 
     def _input(self, key: str, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> Any:
@@ -169,8 +172,14 @@ class _CaseBuilder:
         if key in ("queue_statuses", "dial_statuses", "vm_statuses", "args", "on_call"):
             return tuple(value)
         if key == "lists":
+            for name in value:
+                self._known(name, self.lists_read, path + [name], f"{prefix}lists: no step of the loaded flows "
+                            f"reads list '{name}'", "lists read")
             return {name: self._list(name, entries, path + [name], prefix) for name, entries in value.items()}
         if key == "overrides":
+            for name in value:
+                self._known(name, self.flows.schedules, path + [name],
+                            f"{prefix}overrides: no schedule named '{name}' among the loaded schedules", "known")
             return tuple(self._override(name, spec, path + [name], prefix, tz) for name, spec in value.items())
         if key == "random":
             return tuple(value) if isinstance(value, list) else (value,)
@@ -183,6 +192,15 @@ class _CaseBuilder:
         if key == "agent":
             return (value, value) if isinstance(value, str) else (value.get("name", value["interface"]), value["interface"])
         return value
+
+    def _known(self, name: str, known: Iterable[str], path: list[Any], message: str, listed: str) -> None:
+        """An error unless ``name`` is among ``known``: a misspelt name
+        would leave the flow's steps without what the case meant to give them."""
+        if name in known:
+            return
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        self.errors.add(path, f"{message}{hint}; {listed}: {', '.join(sorted(known)) or 'none'}")
 
     def _moment(self, value: Any, path: list[Any], prefix: str, tz: tzinfo) -> datetime | None:
         """A time of the case (YAML may give a datetime, or a date: its

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agi.sim.script import SCRIPTED_STATUSES
+from agi.steps.queue import ABANDONED_STATUS
+from agi.storage.callbacks import REQUEST_FIELDS
+from agi.vocabulary import STATUSES
 from agi.yamlschema import FLOW_NAME, STEP_NAME, obj
 
 CASE_FILE_VERSION = 1
@@ -15,7 +19,13 @@ CASE_FILE_VERSION = 1
 _TEXT = {"type": "string"}
 _NUMBER = {"type": "string", "minLength": 1}
 _KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
-_STATUS = {"type": "string", "pattern": "^[A-Z][A-Z_]*$"}
+#: How Asterisk can end each Queue(), Dial() and VoiceMail() run, and what an
+#: earlier call's CDR can hold: a misspelt one would run the case on a status
+#: no Asterisk gives.
+_QUEUE_STATUS = {"enum": list(SCRIPTED_STATUSES["queue"])}
+_DIAL_STATUS = {"enum": list(SCRIPTED_STATUSES["dial"])}
+_VM_STATUS = {"enum": list(SCRIPTED_STATUSES["voicemail"])}
+_CDR_QUEUE_STATUS = {"enum": [*SCRIPTED_STATUSES["queue"], ABANDONED_STATUS]}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 _CHANCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
 #: Seconds a simulated call's clock moves on by: at most a day.
@@ -31,9 +41,9 @@ INPUTS: dict[str, Any] = {
     "dtmf": {"oneOf": [{"type": "string", "pattern": r"^[0-9*#ABCD, -]*$"},
                        {"type": "array", "items": _KEYS}]},
     "hangup_after": {"type": "integer", "minimum": 0},
-    "queue_statuses": {"type": "array", "items": _STATUS},
-    "dial_statuses": {"type": "array", "items": _STATUS},
-    "vm_statuses": {"type": "array", "items": _STATUS},
+    "queue_statuses": {"type": "array", "items": _QUEUE_STATUS},
+    "dial_statuses": {"type": "array", "items": _DIAL_STATUS},
+    "vm_statuses": {"type": "array", "items": _VM_STATUS},
     "queue_wait": _CALL_SECONDS,
     "talk_time": _CALL_SECONDS,
     "app_results": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -48,8 +58,9 @@ INPUTS: dict[str, Any] = {
     "agent": {"oneOf": [_NUMBER, obj({"name": _NUMBER, "interface": _NUMBER}, ("interface",))]},
     # a list of earlier calls, or "unavailable" (pattern applies to text, items to lists)
     "history": {"type": ["array", "string"], "pattern": "^unavailable$", "items": obj({
-        "at": {}, "caller": _TEXT, "status": _TEXT, "queue": _NUMBER, "queue_status": _STATUS,
-        "dial_status": _STATUS, "agent": _NUMBER, "agent_interface": _NUMBER}, ("at",))},
+        "at": {}, "caller": _TEXT, "status": {"enum": list(STATUSES)}, "queue": _NUMBER,
+        "queue_status": _CDR_QUEUE_STATUS, "dial_status": _DIAL_STATUS, "agent": _NUMBER,
+        "agent_interface": _NUMBER}, ("at",))},
     "pending_callbacks": {"type": "array", "items": _NUMBER},
     "args": {"type": "array", "items": _TEXT},
     "on_call": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*/.+$"}},
@@ -74,7 +85,7 @@ EXPECT: dict[str, Any] = {
     "variables": {"type": "object", "additionalProperties": _SCALAR},
     "commands_include": {"type": "array", "items": _NUMBER, "minItems": 1},
     "commands_exclude": {"type": "array", "items": _NUMBER, "minItems": 1},
-    "callbacks": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+    "callbacks": {"type": "array", "items": obj({column: _SCALAR for column in REQUEST_FIELDS})},
     "callbacks_closed": {"type": "array", "items": _NUMBER},
     "webhooks": {"type": "array", "items": obj({"url": _TEXT, "payload": {"type": "object"}, "wait": {"type": "boolean"},
                                                 "headers": {"type": "object", "additionalProperties": _TEXT}})},

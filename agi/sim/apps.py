@@ -4,9 +4,11 @@ Each application returns what Asterisk's would: 0 to go on, -1 when the
 channel is gone. An unknown application gives -2 (res_agi.c handle_exec).
 On a dead channel the "Set-like" ones (no media: Set, MSet, NoOp, Verbose,
 Log, UserEvent, StopMixMonitor...) still run; every other one answers -1,
-as Wait did in hangup-exec.agi. Queue, Dial and VoiceMail set their status
-variables and return what app_queue.c, app_dial.c and app_voicemail.c
-return in Asterisk 22, hangups included (see each function).
+as Wait did in hangup-exec.agi, leaving its variables as they were, apart
+from Queue and Dial (``DEAD_CHANNEL``), whose own checks of the hangup set
+them. Queue, Dial and VoiceMail set their status variables and return what
+app_queue.c, app_dial.c and app_voicemail.c return in Asterisk 22, hangups
+included (see each function).
 """
 from __future__ import annotations
 
@@ -267,6 +269,28 @@ APPLICATIONS: dict[str, App] = {
 WATCH_HANGUP = frozenset({"queue", "dial", "voicemail", "chanspy"})
 
 
+def _queue_on_dead_channel(sim: SimulatedAsterisk, options: str) -> int:
+    """app_queue.c on a channel already hung up: the caller joins, the wait
+    sees the hangup at once and the abandon is recorded (ABANDONED=TRUE,
+    no QUEUESTATUS, -1), as for a caller who hangs up while waiting."""
+    sim.vars.write("ABANDONED", "TRUE")
+    return -1
+
+
+def _dial_on_dead_channel(sim: SimulatedAsterisk, options: str) -> int:
+    """app_dial.c on a channel already hung up: the DIAL variables blanked,
+    then "Caller hung up before dial": DIALSTATUS=CANCEL, -1, no one called."""
+    for name in DIAL_VARIABLES:
+        sim.vars.write(name, "")
+    sim.vars.write("DIALSTATUS", "CANCEL")
+    return -1
+
+
+#: What the applications that look at the hangup themselves do when EXEC
+#: runs them on a dead channel; any other answers -1 and sets nothing.
+DEAD_CHANNEL: dict[str, App] = {"queue": _queue_on_dead_channel, "dial": _dial_on_dead_channel}
+
+
 def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:
     """EXEC ``name`` with its single options string; the app's result."""
     key = name.lower()
@@ -277,7 +301,7 @@ def run_application(sim: SimulatedAsterisk, name: str, options: str) -> int:
     sim.applications.append((name, options))
     if key not in SET_LIKE_APPLICATIONS:
         if sim.dead or sim.hung_up:
-            return -1
+            return DEAD_CHANNEL[key](sim, options) if key in DEAD_CHANNEL and forced is None else -1
         if forced is None and key not in WATCH_HANGUP and sim.caller_hangs_up_now():
             return -1
     if forced is not None or app is None:

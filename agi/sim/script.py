@@ -9,6 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agi.steps.dial import DIAL_STATUSES
+from agi.steps.queue import ANSWERED_STATUS, STATUS_OUTCOMES
+from agi.steps.voicemail import VM_OUTCOMES
+
+#: What a script may say each Queue(), Dial() and VoiceMail() run ends with:
+#: the statuses Asterisk 22 sets, and ANSWERED for a member who answered
+#: (Asterisk then sets no QUEUESTATUS, nor for a caller who hangs up waiting:
+#: that is a hangup, never a status).
+SCRIPTED_STATUSES: Mapping[str, tuple[str, ...]] = {
+    "queue": (ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"),
+    "dial": DIAL_STATUSES,
+    "voicemail": tuple(VM_OUTCOMES),
+}
+
 #: Lengths in samples (8 kHz) of the sounds a stock Asterisk 22 has, as the
 #: transcripts report them (``endpos``). silence/N is N seconds long.
 DEFAULT_SOUNDS: Mapping[str, int] = {

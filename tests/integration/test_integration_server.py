@@ -476,3 +476,37 @@ def test_sigterm_cuts_a_call_still_running_at_drain_timeout_and_its_cdr_says_int
     [row] = call_rows(process.database, uniqueid)
     assert row["status"] == "interrupted" and row["ended_at"], row
     assert "Traceback" not in process.log()
+
+
+QUEUE_THEN_NOTE = """\
+version: 1
+name: queue-or-note
+start: queue
+steps:
+  queue:
+    queue: {name: support, callback: true}
+    on: {hangup: gone}
+  gone:
+    set: {cdr: {left: before_an_agent}}
+"""
+
+
+@pytest.mark.parametrize("notice", ["transcript", "after_reply"])
+def test_a_caller_who_hangs_up_as_the_queue_step_starts_is_never_an_answered_call(
+        tmp_path: Path, servers: list[ServerProcess], notice: str) -> None:
+    """The caller hangs up during the queue step's last SET VARIABLE: Asterisk
+    says HANGUP before its answer to EXEC Queue, which ran on a dead channel."""
+    config = write_config(tmp_path)
+    (config.parent / "flows" / "queue-or-note.yaml").write_text(QUEUE_THEN_NOTE)
+    server = ServerProcess(config)
+    servers.append(server)
+    server.wait_listening()
+    uniqueid = new_uniqueid()
+    result = call(server, simulated("queue-or-note", uniqueid, support_caller(hangup_during=3), hangup_notice=notice))
+    assert 'EXEC "Queue" "support"' in result.commands
+    [row] = finished_cdr(server.database, uniqueid)
+    assert (row["path"], row["status"], row["queue_status"]) == (
+        "queue:hangup > gone:next", "caller_hangup", "ABANDONED")
+    assert json.loads(row["fields"]) == {"left": "before_an_agent"}
+    [request] = query(server.database, "SELECT number, source, reason FROM callbacks WHERE call_id = ?", (uniqueid,))
+    assert request == {"number": "+34600111222", "source": "missed", "reason": "abandoned"}

@@ -299,6 +299,21 @@ def test_simulate_dtmf_that_is_not_dtmf_keys_is_a_usage_error_naming_the_entry(d
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("option, value", [("--queue-status", "TIMEOUT,ABANDONED"), ("--dial-status", "BUSSY")])
+def test_simulate_a_status_asterisk_never_sets_is_a_usage_error(option: str, value: str) -> None:
+    result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", option, value)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert f"'{value.split(',')[-1]}' is none of " in result.stderr
+    assert result.stdout == ""
+
+
+def test_simulate_statuses_are_read_in_any_case() -> None:
+    result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", "--dtmf", "1", "--queue-status", "full")
+    assert result.exit_code == 0, result.output
+    assert "QUEUESTATUS = FULL" in result.stdout
+
+
 @pytest.mark.parametrize("port", ["-1", "65536", "70000"])
 def test_serve_port_outside_0_to_65535_is_a_usage_error(port: str) -> None:
     result = agiflow("serve", "--port", port, "--workers", "1")

@@ -69,6 +69,24 @@ def test_caller_who_hangs_up_while_it_rings_cancels_with_the_hangup_outcome(tmp_
     assert 'GET VARIABLE "ANSWEREDTIME"' not in commands(result)
 
 
+def test_a_dial_that_runs_on_a_dead_channel_is_no_answer_left_by_an_earlier_dial(tmp_path: Path) -> None:
+    # The first Dial() is answered; the caller hangs up while the second sets
+    # its caller ID: app_dial.c blanks DIALSTATUS, sees the channel hung up
+    # ("Caller hung up before dial"), says CANCEL and calls no one.
+    flow = dial_flow(on=", hangup: gone").replace("answer: bye,", "answer: second,") + """\
+  second:
+    dial: {destination: PJSIP/101, timeout: 30, callerid: "+34910000000"}
+    on: {answer: bye, hangup: gone}
+  gone:
+    set: {cdr: {left: before_second_dial}}
+"""
+    result = run(tmp_path, flow, hangup_after=7)
+    assert 'EXEC "Dial" "PJSIP/101,30"' in commands(result)
+    assert path(result) == ["call:answer", "second:hangup", "gone:next"]
+    assert details(result, "second")["status"] == "CANCEL"
+    assert cdr(result, "dialled", "dial_status", "status") == ("PJSIP/101", "CANCEL", "caller_hangup")
+
+
 @pytest.mark.parametrize("status", [s for s in DIAL_STATUSES if s not in ("ANSWER", "CANCEL")])
 def test_every_unanswered_dialstatus_is_its_own_outcome(tmp_path: Path, status: str) -> None:
     outcome = status.lower()

@@ -312,6 +312,21 @@ INVALID = [
      'caller: "1"', "duplicate key 'caller' (first at line 5)"),
     ("a wrong version", expect_block("status: completed\n").replace("version: 1", "version: 2"), "version",
      "version: 1 was expected"),
+    ("a queue status Asterisk never sets", expect_block("status: completed\n")
+     .replace("    dtmf:", "    queue_statuses: [ABANDONED]\n    dtmf:"), "queue_statuses",
+     "case 'caller who presses 1 reaches sales': queue_statuses[0]: 'ABANDONED' is not one of ['ANSWERED', "),
+    ("a misspelt dial status", expect_block("status: completed\n")
+     .replace("    dtmf:", "    dial_statuses: [BUSSY]\n    dtmf:"), "dial_statuses",
+     "case 'caller who presses 1 reaches sales': dial_statuses[0]: 'BUSSY' is not one of ['ANSWER', 'BUSY', "),
+    ("a misspelt voicemail status", expect_block("status: completed\n")
+     .replace("    dtmf:", "    vm_statuses: [FAILD]\n    dtmf:"), "vm_statuses",
+     "case 'caller who presses 1 reaches sales': vm_statuses[0]: 'FAILD' is not one of ['SUCCESS', 'USEREXIT', "),
+    ("a misspelt status of an earlier call", expect_block("status: completed\n")
+     .replace("    dtmf:", "    history: [{at: 2025-03-10T09:00:00, status: caler_hangup}]\n    dtmf:"), "history",
+     "case 'caller who presses 1 reaches sales': history[0].status: 'caler_hangup' is not one of ['in_progress', "),
+    ("a misspelt key of a callback request", expect_block("callbacks: [{numbr: \"+34600111222\"}]\n"), "numbr",
+     "case 'caller who presses 1 reaches sales': expect.callbacks[0]: unknown key 'numbr'; allowed: arrived_at, "
+     "call_id, caller, flow, number, queue, raw_number, reason, requested_at, source"),
     ("an unknown override state", expect_block("status: completed\n")
      .replace("    dtmf:", "    overrides: {office_hours: shut}\n    dtmf:"), "overrides",
      "case 'caller who presses 1 reaches sales': overrides.office_hours: 'shut' is not one of ['open', 'closed']"),
@@ -772,6 +787,42 @@ def test_a_path_mismatch_says_why_a_failed_call_ended(service_flows: Path) -> No
     assert "       got: dnc:error (the call ended with error: " in result.stdout
 
 
+@pytest.mark.parametrize("inputs, marker, message", [
+    ("overrides: {office_hour: closed}", "office_hour", "overrides: no schedule named 'office_hour' among the "
+     "loaded schedules (did you mean 'office_hours'?); known: office_hours"),
+    ("lists: {vipp: [\"+34600111222\"]}", "vipp", "lists: no step of the loaded flows reads list 'vipp' "
+     "(did you mean 'vip'?); lists read: robinson, vip"),
+])
+def test_a_list_or_schedule_override_the_flows_never_read_is_an_error_of_the_test_file(
+        service_flows: Path, inputs: str, marker: str, message: str) -> None:
+    cases = service_flows / "tests" / "front.tests.yaml"
+    cases.write_text(cases.read_text().replace("    overrides: {office_hours: closed}\n", f"    {inputs}\n"))
+    result = agiflow("test", "--flows", str(service_flows), str(cases))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{cases}:{line_of(cases, marker)}: case 'an override closes the office in its hours': {message}",
+        "1 error in test files"]
+
+
+def test_a_list_in_defaults_the_flows_never_read_is_an_error_at_its_line(service_flows: Path) -> None:
+    cases = service_flows / "tests" / "front.tests.yaml"
+    cases.write_text(cases.read_text().replace('lists: {vip: ["600 111 222"]}', 'lists: {vip: ["600 111 222"], dnc: []}'))
+    result = agiflow("test", "--flows", str(service_flows), str(cases))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{cases}:{line_of(cases, 'dnc: []')}: defaults: lists: no step of the loaded flows reads list 'dnc'; "
+        "lists read: robinson, vip", "1 error in test files"]
+
+
+def test_an_error_in_defaults_is_reported_once_not_once_per_case(flows: Path) -> None:
+    tests = write_tests(flows, TWO_CASES.replace("cases:\n", "defaults: {at: next monday}\ncases:\n"))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{tests}:{line_of(tests, 'next monday')}: defaults: at: 'next monday' is not a date and time such as "
+        "2025-03-10T09:30:00+01:00", "1 error in test files"]
+
+
 QUEUE_FLOW = """\
 version: 1
 name: line
@@ -893,6 +944,23 @@ def test_a_missing_callback_request_and_a_wrong_webhook_payload_are_reported(tmp
     assert mismatches[1] == (f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: "
                              'payload.data.event: expected "repeat_caller", got "missed_call"')
     assert mismatches[2] == f"{tests}:{line_of(tests, 'callbacks: [{number')}: callbacks: expected 1 callback request(s), got 0"
+
+
+def test_webhook_header_names_compare_in_any_case_as_http_reads_them(tmp_path: Path) -> None:
+    folder = tmp_path / "missed-flows"
+    folder.mkdir()
+    (folder / "missed.yaml").write_text(MISSED_FLOW.replace(
+        "data: {event: missed_call}}", "data: {event: missed_call}, headers: {authorization: Bearer abc}}"))
+    tests = write_tests(folder, MISSED_CASES.replace(
+        "wait: true,", "wait: true, headers: {Authorization: Bearer abc, content-type: application/json},"),
+        "missed.tests.yaml")
+    result = agiflow("test", "--flows", str(folder), str(tests), "-k", "CRM hears")
+    assert result.exit_code == 0, result.output
+    tests.write_text(tests.read_text().replace("Authorization: Bearer abc", "AUTHORIZATION: Bearer xyz"))
+    result = agiflow("test", "--flows", str(folder), str(tests), "-k", "CRM hears")
+    assert result.exit_code == 1
+    assert f"{tests}:{line_of(tests, 'webhooks:')}: webhooks: webhook post 1: headers.AUTHORIZATION: " \
+           'expected "Bearer xyz", got "Bearer abc"' in result.stdout
 
 
 def test_reaching_an_agent_closes_only_a_pending_callback_request(tmp_path: Path) -> None:

@@ -108,6 +108,18 @@ def test_caller_who_hangs_up_while_waiting_abandons_with_the_hangup_outcome(tmp_
     assert cdr(result, "queue_status", "queue_wait", "talk_time", "status") == ("ABANDONED", 50, None, "caller_hangup")
 
 
+def test_caller_who_hangs_up_just_before_queue_runs_is_no_answered_call(tmp_path: Path) -> None:
+    # The caller hangs up during the last SET VARIABLE: Asterisk announces it
+    # (HANGUP) before its reply to the EXEC, so Queue() ran on a dead channel,
+    # left no status and no ABANDONED, and no member can have answered.
+    result = run(tmp_path, queue_flow(), hangup_after=2)
+    assert commands(result)[3] == 'EXEC "Queue" "support,t,,,300"'
+    assert path(result) == ["support:hangup"]
+    assert cdr(result, "queue_status", "talk_time", "agent", "status") == ("ABANDONED", None, None, "caller_hangup")
+    assert "callbacks_closed_for" not in details(result, "support")
+    assert 'GET VARIABLE "MEMBERINTERFACE"' not in commands(result)
+
+
 @pytest.mark.parametrize("status", ["FULL", "JOINEMPTY", "JOINUNAVAIL", "LEAVEEMPTY", "LEAVEUNAVAIL", "WITHDRAW"])
 def test_every_queue_status_is_its_own_outcome(tmp_path: Path, status: str) -> None:
     outcome = status.lower()

@@ -128,6 +128,23 @@ def test_clear_removes_the_override_and_says_when_there_was_none(workdir: Path) 
     assert agiflow("schedule", "clear", "office_hours").stdout == "office_hours: no override in force\n"
 
 
+def test_clearing_a_misspelt_schedule_is_an_error_not_a_schedule_without_override(workdir: Path) -> None:
+    agiflow("schedule", "override", "office_hours", "closed", "--until", "2h")
+    result = agiflow("schedule", "clear", "ofice_hours")
+    assert result.exit_code == 2, result.output
+    assert "no schedule named 'ofice_hours' in " in result.stderr
+    assert "and no override stored for it (known: night_line, office_hours)" in result.stderr
+    assert len(SqliteOverrides(workdir / "var" / "agiflow.db").all_active(NOW)) == 1
+
+
+def test_the_override_of_a_schedule_no_longer_in_the_folder_can_be_cleared(workdir: Path) -> None:
+    agiflow("schedule", "override", "night_line", "open", "--until", "2h")
+    (workdir / "flows" / "schedules.yaml").write_text(SCHEDULES.split("  night_line:")[0])
+    result = agiflow("schedule", "clear", "night_line")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("night_line: override removed; it was open until ")
+
+
 @pytest.mark.parametrize("args, hint, message", [
     (["show", "ofice_hours"], "NAME", "no schedule named 'ofice_hours'"),
     (["override", "ofice_hours", "closed", "--until", "2h"], "NAME", "known: night_line, office_hours"),
