@@ -156,7 +156,8 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
             result = await run_call(flows, ctx, step_done)
             status, error = result.status, result.error
         except Exception as exc:
-            call_log.exception("flow crashed; sending the call to the fallback")
+            if getattr(transport, "abort_reason", None) is None:  # else the server cut the call where it waited
+                call_log.exception("flow crashed; sending the call to the fallback")
             status, error = FAILED, f"internal error: {exc!r}"
     abort_reason = getattr(transport, "abort_reason", None)
     if abort_reason:

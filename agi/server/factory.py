@@ -129,5 +129,10 @@ class FastAGIFactory(Factory):
 
     def _cut_remaining(self) -> None:
         log.warning("drain timeout: cutting %d calls%s", len(self.calls), self._still_sending())
+        reason = "the server cut the call at the end of the drain timeout"
         for proto in list(self.connections):
-            proto.abort("the server cut the call at the end of the drain timeout")
+            proto.abort(reason)
+        for proto, call in list(self.calls.items()):
+            # a call may outlive its connection, waiting for a webhook or the database
+            proto.abort_reason = proto.abort_reason or reason
+            call.cut()

@@ -59,6 +59,17 @@ class CallRunner:
     def __init__(self, coroutine: Coroutine[Any, Any, T], done: Callable[[T | Failure], object]) -> None:
         self._coroutine = coroutine
         self._done = done
+        #: The Deferred the call waits for (a webhook, a database read), if any.
+        self._waiting: Deferred[Any] | None = None
+        self._cut = False
+
+    def cut(self) -> None:
+        """Stop waiting: the Deferred the call waits for now, and any it
+        waits for from now on, is cancelled (CancelledError where it waits),
+        so that the call ends at once rather than at that wait's own timeout."""
+        self._cut = True
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     def start(self) -> None:
         self._resume()
@@ -78,7 +89,10 @@ class CallRunner:
         if isinstance(awaited, PendingReply):
             awaited._wake = self._resume
         elif isinstance(awaited, Deferred):
+            self._waiting = awaited
             awaited.addBoth(self._resumed_by_deferred)
+            if self._cut and self._waiting is awaited:
+                awaited.cancel()
         else:
             self._resume(TypeError(f"a call awaited {awaited!r}, which is neither a reply nor a Deferred"))
 
@@ -86,4 +100,5 @@ class CallRunner:
         """A result is read by the coroutine from the Deferred, which still
         holds it while this callback runs; a failure is thrown in where it
         waits. Returning None consumes either."""
+        self._waiting = None
         self._resume(result.value if isinstance(result, Failure) else None)

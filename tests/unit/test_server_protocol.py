@@ -328,3 +328,80 @@ def test_commands_go_straight_to_the_socket_until_it_is_full_then_through_the_tr
         proto.dataReceived(b"200 result=0 endpos=100\n")
         # still through the transport: nothing may overtake what waits in its buffer
         assert transport.value() == b'STREAM FILE "hello" ""\nHANGUP\n'
+
+
+class StalledWebhooks:
+    """Webhooks whose POST never answers (the step's own timeout is up to 60 s).
+    ``raises``: a cut wait raises where it waits (as a database read does),
+    else it gives a failed result (as the server's webhooks do)."""
+
+    def __init__(self, raises: bool) -> None:
+        self.pending: list[Any] = []
+        self.raises = raises
+
+    async def post(self, url: str, payload: Any, timeout: float, headers: Any) -> Any:
+        from twisted.internet.defer import CancelledError, Deferred
+
+        from agi.services import WebhookResult
+        waiting: Deferred[Any] = Deferred()
+        self.pending.append(waiting)
+        try:
+            return await waiting
+        except CancelledError:
+            if self.raises:
+                raise
+            return WebhookResult(False, error="cancelled")
+
+    def post_in_background(self, *args: Any) -> None:
+        raise AssertionError("not used")
+
+
+@pytest.mark.parametrize("caller_hung_up", [False, True])
+@pytest.mark.parametrize("raises", [False, True])
+def test_the_drain_timeout_cuts_a_call_waiting_on_a_webhook(tmp_path: Path, caller_hung_up: bool, raises: bool,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """At the drain timeout a call still waiting for a webhook's answer is
+    cut as any other, its connection gone or not: the drain once waited for
+    the webhook's own timeout (up to 60 s a step) past ``drain_timeout``."""
+    from agi.services import Services
+    (tmp_path / "hook.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        name: hook
+        start: answer
+        steps:
+          answer:
+            answer:
+            next: tell
+          tell:
+            webhook: {url: "http://127.0.0.1:9/x", timeout: 60}
+            on: {ok: again, failed: again, hangup: again, error: again}
+          again:
+            webhook: {url: "http://127.0.0.1:9/y", timeout: 60}
+            on: {ok: bye, failed: bye, hangup: bye, error: bye}
+          bye:
+            hangup:
+        """))
+    loaded, errors = load_flows([tmp_path])
+    assert errors == []
+    webhooks = StalledWebhooks(raises)
+    clock, cdr = task.Clock(), MemoryCdr()
+    factory = FastAGIFactory(lambda: loaded, cdr, ServerConfig(), clock, wallclock=lambda: 1_800_000_000.0,
+                             services=Services(webhooks=webhooks))
+    proto = factory.buildProtocol(None)
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    proto.makeConnection(transport)
+    proto.dataReceived(ENV.replace(b"demo?lang=es", b"hook"))
+    proto.dataReceived(b"200 result=0\n")  # ANSWER
+    assert len(webhooks.pending) == 1
+    if caller_hung_up:
+        proto.connectionLost()
+    done = factory.drain(5)
+    clock.advance(6)
+    if not caller_hung_up:
+        assert transport.disconnecting
+        proto.connectionLost()
+    assert done.called, "the drain still waits for the webhook"
+    [row] = cdr.calls.values()
+    assert row["status"] == "interrupted" and "drain timeout" in row["error"]
+    assert len(webhooks.pending) == (1 if raises else 2)  # a next webhook step is cut as it starts
+    assert "crashed" not in caplog.text  # a cut is no crash
