@@ -22,6 +22,8 @@ SCHEMES = ("postgresql://", "postgres://")
 SQLITE_PREFIX = "sqlite:"
 #: ``scheme://`` at the start of a setting: a URL, never a file name.
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: A ``%`` that starts no percent-encoded character (libpq's error quotes the part holding it).
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ def check_url(url: str) -> None:
     """ValueError naming what is wrong with a PostgreSQL URL. The message
     never quotes the URL: it may hold a password."""
     _check_user_part(url)
+    if _STRAY_PERCENT.search(url):  # libpq refuses it quoting the part: a password, shown in the log
+        raise ValueError("the PostgreSQL URL holds a '%' that starts no percent-encoded character: write "
+                         "'%' as %25 (in a user or password too), or leave the password out of the URL "
+                         "(PGPASSWORD or ~/.pgpass)")
     try:
         parts = urlsplit(url)
     except ValueError:

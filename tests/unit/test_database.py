@@ -632,6 +632,20 @@ def test_a_password_with_url_delimiters_is_refused_without_showing_it(url: str) 
     assert str(encoded) == "postgresql://agiflow:***@db1/agiflow"
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://agiflow:50%offps3cret@db1/agiflow",  # libpq's error quoted the whole password
+    "postgresql://agiflow@db1/agiflow?password=50%offps3cret",
+    "postgresql://agiflow:ps3cret@db1/agi%flow",
+    "postgresql://agiflow:ps3cret@db1/agiflow?options=-csearch_path%3Ds1%",
+])
+def test_a_percent_sign_that_encodes_nothing_is_refused_without_showing_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="%25") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    encoded = parse_database("postgresql://agiflow:50%25offps3cret@db1/agiflow?options=-csearch_path%3Ds1")
+    assert str(encoded) == "postgresql://agiflow:***@db1/agiflow?options=-csearch_path%3Ds1"
+
+
 def test_several_hosts_with_their_ports_are_taken_as_libpq_takes_them() -> None:
     url = parse_database("postgresql://agiflow:s3cret@db1:5432,db2:5433/agiflow?target_session_attrs=read-write")
     assert isinstance(url, PostgresUrl)
