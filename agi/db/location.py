@@ -82,7 +82,14 @@ def check_url(url: str) -> None:
         raise ValueError("not a PostgreSQL URL (its host cannot be read); "
                          "write postgresql://user@host:port/dbname") from None
     for host in parts.netloc.rpartition("@")[2].split(","):  # libpq takes several: host1:5432,host2:5433
-        port = host.rpartition("]")[2].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
+        if host.startswith("["):  # an IPv6 address, [::1]:5432
+            rest = host.rpartition("]")[2]
+            if rest and not rest.startswith(":"):  # [::1]x: libpq's error quotes the whole URL
+                raise ValueError("not a PostgreSQL URL (its host cannot be read); "
+                                 "write postgresql://user@host:port/dbname")
+            port = rest[1:]
+        else:
+            port = host.partition(":")[2]
         if port and not port.isdigit():
             raise ValueError("not a PostgreSQL URL (a port is not a number); write postgresql://user@host:port/dbname")
     if not parts.path.strip("/") and "dbname=" not in parts.query:

@@ -654,6 +654,17 @@ def test_several_hosts_with_their_ports_are_taken_as_libpq_takes_them() -> None:
         parse_database("postgresql://db1:5432,db2:54x/agiflow")
 
 
+@pytest.mark.parametrize("url", ["postgresql://agiflow:ps3cret@[::1]x/agiflow",
+                                 "postgresql://agiflow:ps3cret@db1,[::1]x:5432/agiflow"])
+def test_an_ipv6_address_followed_by_anything_but_its_port_is_refused_without_showing_the_password(url: str) -> None:
+    """libpq's error quoted the whole URL: 'unexpected character "x" at position 29 in URI ...'."""
+    with pytest.raises(ValueError, match="not a PostgreSQL URL") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    assert str(parse_database("postgresql://agiflow:ps3cret@[::1]:5432,db2/agiflow")) == \
+        "postgresql://agiflow:***@[::1]:5432,db2/agiflow"
+
+
 def test_a_url_without_a_host_is_shown_as_it_was_written() -> None:
     assert str(parse_database("postgresql:///agiflow?host=/var/run/postgresql")) == \
         "postgresql:///agiflow?host=/var/run/postgresql"
