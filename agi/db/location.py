@@ -5,7 +5,8 @@ names a PostgreSQL database, with libpq's conventions: a password comes from
 ``PGPASSWORD`` or ``~/.pgpass`` when the URL has none, and every libpq
 parameter may be given in the query string. ``sqlite:PATH`` or any other
 text names a SQLite file, except a URL of another scheme (``mysql://``),
-refused. Pure: no driver is imported here.
+refused. No driver is imported here: libpq (through ctypes) checks that it
+can read a URL, as it will when connecting.
 """
 from __future__ import annotations
 
@@ -94,6 +95,13 @@ def check_url(url: str) -> None:
             raise ValueError("not a PostgreSQL URL (a port is not a number); write postgresql://user@host:port/dbname")
     if not parts.path.strip("/") and "dbname=" not in parts.query:
         raise ValueError("the PostgreSQL URL names no database; write postgresql://user@host:port/dbname")
+    from agi.db.libpq import unreadable  # libpq through ctypes: no driver imported
+    reason = unreadable(url)
+    if reason:
+        secrets = [parts.password or "", *re.findall(r"(?:^|&)password=([^&]*)", parts.query)]
+        for secret in filter(None, secrets):
+            reason = reason.replace(secret, "***")
+        raise ValueError(f"libpq cannot read the PostgreSQL URL: {reason}")
 
 
 def _check_user_part(url: str) -> None:

@@ -591,6 +591,21 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
         load_config(config)
 
 
+@pytest.mark.parametrize("query, reason", [("foo=bar", 'invalid URI query parameter: "foo"'),
+                                           ("sslmode", 'missing key/value separator "=" in URI query parameter')])
+def test_a_config_with_a_url_libpq_cannot_read_is_an_error_with_its_line(
+        tmp_path: Path, query: str, reason: str) -> None:
+    """Once 'ok' from validate, and a start that failed on 'cannot use the database' (exit 1)."""
+    from agi.config import ConfigError, load_config
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: flows\ndatabase: postgresql://agiflow:ps3cret@db1/agiflow?{query}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml:2: database: libpq cannot read the PostgreSQL URL") as refused:
+        load_config(config)
+    assert reason in str(refused.value) and "ps3cret" not in str(refused.value)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database", f"postgresql://db1/agiflow?{query}"])
+    assert result.exit_code == 2 and reason in result.stderr, result.output
+
+
 @pytest.mark.parametrize("setting", ["postgressql://agiflow@db1/agiflow", "postgresql+psycopg://agiflow@db1/agiflow",
                                      "mysql://agiflow@db1/agiflow"])
 def test_a_url_of_another_scheme_is_a_config_error_not_a_sqlite_file_of_that_name(
