@@ -113,9 +113,12 @@ class Supervisors(Protocol):
     """Supervisors' PINs, stored hashed, and the audit log of what they do
     (blocking: run them through ``Services.offload``)."""
 
-    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str,
+                  wanted: Callable[[], bool] = lambda: True) -> PinCheck:
         """Check ``pin`` for ``number`` (E.164), counting wrong ones and
-        locking the number after too many; audited. Raises SupervisorsUnavailable."""
+        locking the number after too many; audited. Raises SupervisorsUnavailable,
+        also when ``wanted()`` says, once the number's row is read, that the
+        call stopped waiting for the answer: then nothing is counted or audited."""
 
     def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
         """Record what a supervisor did. Raises SupervisorsUnavailable."""

@@ -12,7 +12,7 @@ from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
 from agi.services import (MAX_COUNTED_CALLS, PIN_NONE, CallHistorySummary, EarlierCall, HistoryQuery,
                           HistoryUnavailable, ListHit, ListUnavailable, Override, PinCheck, SupervisorsUnavailable,
                           WebhookResult)
-from agi.storage.supervisors import judge
+from agi.storage.supervisors import NOT_WANTED, judge
 from agi.vocabulary import iso
 from agi.webhooks import DryRunWebhooks
 
@@ -135,9 +135,12 @@ class MemorySupervisors:
         self.failures: dict[str, tuple[int, datetime | None]] = {}
         self.audit_log: list[dict[str, str]] = []
 
-    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str,
+                  wanted: Callable[[], bool] = lambda: True) -> PinCheck:
         if isinstance(self.pins, str):
             raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        if not wanted():
+            raise SupervisorsUnavailable(NOT_WANTED)
         if number not in self.pins:
             check = PinCheck(PIN_NONE)
         else:
