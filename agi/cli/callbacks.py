@@ -174,7 +174,7 @@ def dial(spool: Path, channel: str, context: str, extension: str, limit: int, sc
     problem = channel_problem(channel)
     if problem:
         raise click.BadParameter(problem, param_hint="--channel")
-    config, database = get_database(config_path, Need.UPDATE)
+    config, database = get_database(config_path, Need.READ if dry_run else Need.UPDATE)  # a dry run changes nothing
     moment_now = now()
     if schedule_name and not _schedule_open(config, schedule_name, moment_now):
         return
