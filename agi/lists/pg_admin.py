@@ -40,8 +40,12 @@ class PostgresListAdmin(ListAdmin):
 
     def entries(self, name: str) -> Iterator[tuple[str, str | None, int]]:
         """Read through a server-side cursor: an export of millions of
-        entries never sits in memory."""
-        list_id = self._list_id(name)
+        entries never sits in memory. A list that does not exist is an
+        error here, before any row is asked for (as on SQLite), so an
+        export fails before it opens its output."""
+        return self._entries(self._list_id(name))
+
+    def _entries(self, list_id: int) -> Iterator[tuple[str, str | None, int]]:
         raw = self.conn.raw  # type: ignore[attr-defined]
         with raw.transaction(), raw.cursor(name="agiflow_export") as cursor:
             cursor.itersize = 10_000

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
+from agi.db.location import PostgresUrl
 from agi.lists.store import SqliteNumberLists
 
 CSV = ("number,note\n"
@@ -144,6 +146,23 @@ def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> N
     assert exported == ("number,note\n+34600111222,asked 2025-01-03\n+34600111223,\n+3490*,premium rate\n")
     assert agiflow(config, "import", "copy", "out.csv").exit_code == 0
     assert agiflow(config, "export", "copy").stdout == exported
+
+
+def test_exporting_a_list_that_does_not_exist_writes_nothing_and_leaves_the_output_file_as_it_was(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the list was looked up once the output was open: the
+    header went out, and -o emptied yesterday's export a dialer reads."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else str(database)
+    config.write_text(json.dumps({"database": where, "default_region": "ES"}))
+    assert agiflow(config, "create", "vip").exit_code == 0
+    (tmp_path / "robinson.csv").write_text("number,note\n+34600111222,\n")
+    result = agiflow(config, "export", "robinson", "-o", "robinson.csv")
+    assert result.exit_code == 1 and "no number list named 'robinson'" in result.stderr
+    assert (tmp_path / "robinson.csv").read_text() == "number,note\n+34600111222,\n"
+    result = agiflow(config, "export", "robinson")
+    assert result.exit_code == 1 and result.stdout == ""
 
 
 def test_show_lists_every_list_with_its_count(config: Path) -> None:
