@@ -256,15 +256,17 @@ class PostgresOverrides(SqliteOverrides):
     on a connection per thread, each read bounded by a statement timeout.
     The server reads from its database threads, never from the reactor."""
 
-    def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000) -> None:
+    def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000,
+                 lock_timeout_ms: int | None = None) -> None:
         super().__init__(Path(str(url)), readonly=readonly)
         self.url = url
         self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
+        self.lock_timeout_ms = lock_timeout_ms
 
     def _open(self) -> Any:
         return pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
-                                        application_name="agiflow overrides"))
+                                        lock_timeout_ms=self.lock_timeout_ms, application_name="agiflow overrides"))
 
     def ensure_schema(self) -> None:
         """The table is made by the schema's migrations (agiflow db upgrade)."""
@@ -296,7 +298,7 @@ def writable_overrides(database: str | Database) -> SqliteOverrides:
     up to date (created with every table when missing), as a PostgreSQL
     database is by the command's check."""
     if isinstance(database, PostgresUrl):
-        return PostgresOverrides(database, statement_timeout_ms=30_000)
+        return PostgresOverrides(database, statement_timeout_ms=30_000, lock_timeout_ms=pg.COMMAND_LOCK_TIMEOUT_MS)
     from agi.storage.migrations import upgrade_when_behind  # which imports this module's table
     upgrade_when_behind(Path(database))
     return SqliteOverrides(database)

@@ -179,3 +179,19 @@ def test_listing_and_closing_while_the_writer_keeps_writing_never_fails(config: 
         writer.join()
         assert store.close()
     assert counts == sorted(counts) and counts[-1] > 0
+
+
+def test_closing_a_request_waits_at_most_5_seconds_for_a_lock_then_fails(config: Path) -> None:
+    """callbacks.md: an update waits its turn for up to 5 seconds. On
+    PostgreSQL a lock held elsewhere (a long transaction, a migration) held
+    done and cancel for 30 s, the statement timeout."""
+    from support import table_rows
+    store_requests(config, request(1, timedelta(hours=1)))
+    with table_rows.write_locked(database(config), "callbacks"):
+        started = time.monotonic()
+        result = agiflow(config, "done", "1")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "error: " in result.stderr, result.output
+    assert 4 < waited < 10
+    assert agiflow(config, "done", "1").exit_code == 0
+
