@@ -149,7 +149,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
     """Is NUMBER in list NAME? Prints the matching entry.
 
     Exit status as grep: 0 listed, 1 not listed, 2 when the list does not
-    exist or NUMBER is not a phone number.
+    exist or cannot be read, or NUMBER is not a phone number.
     """
     try:
         config, database = get_database(config_path, Need.READ)
