@@ -244,10 +244,15 @@ def _pg_version(conn: pg.Connection) -> int:
 
 def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migration]:
     """One transaction under the advisory lock: read the version, apply
-    what is pending, add the columns the code knows."""
+    what is pending, add the columns the code knows. A current schema
+    runs no DDL: a user with only SELECT, INSERT, UPDATE and DELETE on the
+    tables (docs/database.md) may run servers and commands, which call this
+    at start; PostgreSQL refuses even CREATE TABLE IF NOT EXISTS of a table
+    that is there to a user without CREATE on the schema."""
     with conn.raw.transaction():
         conn.execute(pgsql.UPGRADE_LOCK)
-        conn.execute(pgsql.VERSION_TABLE)
+        if not conn.execute(pgsql.HAS_VERSION_TABLE).fetchone()[0]:
+            conn.execute(pgsql.VERSION_TABLE)
         pending = _pending(_pg_version(conn), online_only, "the database")
         for migration in pending:
             for statement in migration.postgres:

@@ -446,6 +446,43 @@ def test_db_upgrade_refuses_what_is_not_an_agiflow_database_and_leaves_it_unchan
     assert (target.read_bytes() if target.is_file() else None) == before
 
 
+def test_a_user_with_only_the_table_rights_serves_and_writes_once_the_schema_is_current(
+        postgres_url: PostgresUrl) -> None:
+    """database.md: CREATE on the schema is for `agiflow db upgrade`; the
+    servers and commands need SELECT, INSERT, UPDATE and DELETE. Each of them
+    ran CREATE TABLE IF NOT EXISTS agiflow_schema first, which PostgreSQL
+    refuses without CREATE ('permission denied for schema public') even
+    when the table is there: a server with a least-privilege user never started."""
+    import psycopg
+
+    from agi.cli.database import Need, database_problem
+    from agi.db import postgres as pg
+    upgrade(postgres_url)
+    role = f"agiflow_dml_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    try:
+        assert database_problem(user_url, Need.WRITE) is None  # what every command that writes checks first
+        assert upgrade(user_url, online_only=True) == []
+        store = CdrStore(user_url)
+        store.open()
+        store.start()
+        StoredCallbackRequests(store).request({"requested_at": "2026-03-10T09:00:00.000Z", "number": "+34600111222"})
+        assert store.close()
+        with list_admin(user_url) as lists:
+            lists.create("vip")
+        assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(1,)]
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
 # -- copy ---------------------------------------------------------------------------------
 
 def test_db_copy_moves_every_kind_of_row_and_a_second_copy_adds_nothing(database: Any, tmp_path: Path) -> None:
