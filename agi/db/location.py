@@ -93,7 +93,7 @@ def check_url(url: str) -> None:
             port = host.partition(":")[2]
         if port and not port.isdigit():
             raise ValueError("not a PostgreSQL URL (a port is not a number); write postgresql://user@host:port/dbname")
-    if not parts.path.strip("/") and "dbname=" not in parts.query:
+    if not parts.path.strip("/") and not _names_database(parts.query):
         raise ValueError("the PostgreSQL URL names no database; write postgresql://user@host:port/dbname")
     from agi.db.libpq import unreadable  # libpq through ctypes: no driver imported
     reason = unreadable(url)
@@ -102,6 +102,13 @@ def check_url(url: str) -> None:
         for secret in filter(None, secrets):
             reason = reason.replace(secret, "***")
         raise ValueError(f"libpq cannot read the PostgreSQL URL: {reason}")
+
+
+def _names_database(query: str) -> bool:
+    """Whether libpq finds a database for a URL without a path: in its
+    query (``dbname=``), a service file (``service=``, PGSERVICE) or PGDATABASE."""
+    given = {part.split("=", 1)[0] for part in query.split("&")}
+    return bool(given & {"dbname", "service"}) or bool(os.environ.get("PGDATABASE") or os.environ.get("PGSERVICE"))
 
 
 def _check_user_part(url: str) -> None:

@@ -717,6 +717,22 @@ def test_an_ipv6_address_followed_by_anything_but_its_port_is_refused_without_sh
         "postgresql://agiflow:***@[::1]:5432,db2/agiflow"
 
 
+def test_a_url_whose_database_comes_from_a_service_file_or_the_environment_is_taken(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq reads the database from the service file (pg_service.conf) or
+    PGDATABASE: 'names no database' refused postgresql://?service=agiflow."""
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    assert str(parse_database("postgresql://?service=agiflow")) == "postgresql://?service=agiflow"
+    with pytest.raises(ValueError, match="names no database"):
+        parse_database("postgresql://db1:5432")
+    monkeypatch.setenv("PGDATABASE", "agiflow")
+    assert str(parse_database("postgresql://db1:5432")) == "postgresql://db1:5432"
+    monkeypatch.delenv("PGDATABASE")
+    monkeypatch.setenv("PGSERVICE", "agiflow")
+    assert str(parse_database("postgresql://")) == "postgresql://"
+
+
 def test_a_url_without_a_host_is_shown_as_it_was_written() -> None:
     assert str(parse_database("postgresql:///agiflow?host=/var/run/postgresql")) == \
         "postgresql:///agiflow?host=/var/run/postgresql"
