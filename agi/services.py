@@ -78,10 +78,11 @@ class OverrideChanges(Protocol):
     """Setting and clearing overrides (blocking: run them through
     ``Services.offload``). Both raise OverridesUnavailable."""
 
-    def set(self, override: Override, now: datetime) -> None:
-        """Force ``override.schedule`` open or closed, replacing any override."""
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
+        """Force ``override.schedule`` open or closed, replacing any override;
+        not when ``wanted()``, asked last, says the call stopped waiting."""
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
         """Remove the schedule's override; False when it had none."""
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
 from agi.services import (MAX_COUNTED_CALLS, PIN_NONE, CallHistorySummary, EarlierCall, HistoryQuery,
-                          HistoryUnavailable, ListHit, ListUnavailable, Override, PinCheck, SupervisorsUnavailable,
+                          HistoryUnavailable, ListHit, ListUnavailable, Override, OverridesUnavailable, PinCheck, SupervisorsUnavailable,
                           WebhookResult)
 from agi.storage.supervisors import NOT_WANTED, judge
 from agi.vocabulary import iso
@@ -68,12 +68,16 @@ class MemoryOverrides:
     def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
 
-    def set(self, override: Override, now: datetime) -> None:
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
         """An override a step sets during the case, seen by later steps."""
+        if not wanted():
+            raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
         self._overrides[override.schedule] = CaseOverride(override.schedule, override.state, override.until,
                                                           override.reason, override.start)
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
+        if not wanted():
+            raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
         return self._overrides.pop(schedule, None) is not None
 
     def active(self, schedule: str, at: datetime) -> Override | None:

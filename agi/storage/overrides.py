@@ -20,7 +20,7 @@ import logging
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
@@ -171,7 +171,7 @@ class SqliteOverrides:
         """Every override in force at ``at``, by schedule name."""
         return [_override(row) for row in self._rows(SELECT_ALL_ACTIVE, {"at": _epoch(at)})]
 
-    def set(self, override: Override, now: datetime) -> None:
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
         """Force ``override.schedule`` open or closed from ``override.start``
         (``now`` when it has none) until ``override.until``, replacing any
         override it had; expired rows are cleaned up."""
@@ -185,12 +185,12 @@ class SqliteOverrides:
                   "reason": cap_text(override.reason, CAPS["reason"]), "set_at": _epoch(now),
                   "start": _epoch(start), "set_by": cap_text(override.set_by, CAPS["reason"]),
                   "set_how": cap_text(override.set_how, CAPS["reason"])}
-        self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
+        self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})], wanted)
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
         """Remove the schedule's override; False when it had none."""
         self.ensure_schema()
-        return self._write([(DELETE, {"schedule": schedule})]) > 0
+        return self._write([(DELETE, {"schedule": schedule})], wanted) > 0
 
     def close(self) -> None:
         self._conns.close()
@@ -235,13 +235,18 @@ class SqliteOverrides:
         self.close()  # the next read reconnects
         return OverridesUnavailable(f"{self.path}: {pg.one_line(exc)}")
 
-    def _write(self, statements: list[tuple[str, dict[str, object]]]) -> int:
-        """Run ``statements`` in one transaction; the rows the first changed."""
+    def _write(self, statements: list[tuple[str, dict[str, object]]], wanted: Callable[[], bool]) -> int:
+        """Run ``statements`` in one transaction; the rows the first changed.
+        Rolled back when, at its end, ``wanted()`` says the call that asked
+        for it stopped waiting: the supervisor was told nothing changed."""
         def transaction(conn: Any) -> int:
             conn.execute("BEGIN IMMEDIATE")
             changed = int(conn.execute(*statements[0]).rowcount)
             for sql, params in statements[1:]:
                 conn.execute(sql, params)
+            if not wanted():
+                conn.execute("ROLLBACK")
+                raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
             conn.execute("COMMIT")
             return changed
 

@@ -27,7 +27,7 @@ from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.reports import run_report
 from agi.reports.model import Filters
-from agi.services import Override
+from agi.services import Override, OverridesUnavailable
 from agi.storage.callbacks import StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.copy import copy_database
@@ -563,6 +563,22 @@ def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_wi
     assert override is not None and override.state == "open"
     assert len(callback_book(database).requests()) == 1
     assert time.monotonic() - started < 1.0
+
+
+def test_an_override_change_its_call_stopped_waiting_for_is_not_made(database: Any) -> None:
+    """The override step waits 3 s for its change; one that takes longer (a
+    connection opened again after a failover, a lock) was committed after
+    the supervisor heard that nothing changed. The store asks, just before
+    it commits, whether the call still waits."""
+    upgrade(database)
+    overrides = writable_overrides(database)
+    overrides.set(Override("office", "open", NOW + timedelta(hours=1)), NOW)
+    with pytest.raises(OverridesUnavailable, match="stopped waiting"):
+        overrides.set(Override("office", "closed", NOW + timedelta(hours=2)), NOW, wanted=lambda: False)
+    with pytest.raises(OverridesUnavailable, match="stopped waiting"):
+        overrides.clear("office", wanted=lambda: False)
+    override = server_overrides(database).active("office", NOW)
+    assert override is not None and override.state == "open"
 
 
 def test_an_override_in_a_database_file_put_in_place_of_the_old_one_is_seen_at_once(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ def test_the_change_is_stored_in_the_database_with_who_and_how(tmp_path: Path) -
 
 def test_a_store_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
     class Broken(MemoryOverrides):
-        def set(self, override: Any, now: Any) -> None:
+        def set(self, override: Any, now: Any, wanted: Any = None) -> None:
             from agi.services import OverridesUnavailable
             raise OverridesUnavailable("database is locked")
 
