@@ -104,12 +104,13 @@ def rollups_command(config_path: str | None, database: Database | None, rebuild:
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(database if database is not None else config.database, Need.UPDATE,
-                              configured=database is None)
+    named = database if database is not None else config.database
+    target = checked_database(named, Need.READ, configured=database is None)
     try:
-        check_current(target)
+        check_current(target)  # before the check of a writer, which would bring the schema up to date
     except SchemaError as exc:
         raise CliError(f"{target}: {exc}") from None
+    checked_database(target, Need.UPDATE, configured=database is None)
     thresholds = config.reports.thresholds
     rolled, left = roll_database(target, thresholds, now=datetime.now(timezone.utc), rebuild=rebuild)
     click.echo(f"{target}: {counted(rolled, 'quarter hour')} rolled up ({left} pending), counted with a short abandon "

@@ -408,6 +408,18 @@ def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
 
 
+def test_db_rollups_on_a_schema_that_is_behind_asks_for_db_upgrade_and_changes_nothing(database: Any) -> None:
+    """cli.md: a database whose schema is not the current one is one line,
+    exit 1. The command's check upgraded it first (online), so it rolled on."""
+    upgrade(database)
+    table_rows.execute(database, f"DELETE FROM agiflow_schema WHERE version = {SCHEMA_VERSION}")
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    result = CliRunner().invoke(cli, ["db", "rollups", "--database", target])
+    assert result.exit_code == 1, result.output
+    assert "run `agiflow db upgrade`" in result.output and "Traceback" not in result.output
+    assert version(database) == SCHEMA_VERSION - 1
+
+
 def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_found(
         database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import agi.cli.db as db_command
