@@ -165,6 +165,26 @@ def test_exporting_a_list_that_does_not_exist_writes_nothing_and_leaves_the_outp
     assert result.exit_code == 1 and result.stdout == ""
 
 
+def test_an_export_that_fails_half_way_leaves_the_output_file_as_it_was(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export of millions of entries reads them as it writes: a server gone
+    half-way (ListUnavailable) left a half file in place of the last export."""
+    from agi.cli import lists as lists_cli
+    from agi.services import ListUnavailable
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+    (config.parent / "out.csv").write_text("number,note\n+34600999999,\n")
+
+    def cut(out: Any, rows: Any) -> int:
+        out.write("number,note\n")
+        raise ListUnavailable("cannot read number list 'robinson': server closed the connection unexpectedly")
+
+    monkeypatch.setattr(lists_cli, "write_entries", cut)
+    result = agiflow(config, "export", "robinson", "-o", "out.csv")
+    assert result.exit_code == 1 and "server closed the connection" in result.stderr, result.output
+    assert (config.parent / "out.csv").read_text() == "number,note\n+34600999999,\n"
+    assert [p.name for p in config.parent.iterdir() if p.name.startswith(".out.csv")] == []
+
+
 def test_show_lists_every_list_with_its_count(config: Path) -> None:
     assert agiflow(config, "show").stdout.startswith("no number lists in ")
     agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
