@@ -147,7 +147,11 @@ def unreadable(url: str) -> str | None:
 
 
 def _text(raw: bytes | None) -> str:
-    return " ".join((raw or b"").decode("utf-8", "replace").split())
+    """libpq's message as one line, without the piece of the statement the
+    server quotes after it (``LINE 1: ...``), as ``postgres.one_line``."""
+    text = (raw or b"").decode("utf-8", "replace")
+    statement = text.find("\nLINE ")
+    return " ".join((text if statement < 0 else text[:statement]).split())
 
 
 class Result:

@@ -97,8 +97,11 @@ def trouble(exc: BaseException) -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several)."""
-    text = " ".join(str(exc).split())
+    """A driver error as one line (libpq's messages span several), without
+    the piece of the statement the server quotes after it (``LINE 1: ...``)."""
+    text = str(exc)
+    statement = text.find("\nLINE ")
+    text = " ".join((text if statement < 0 else text[:statement]).split())
     return text or type(exc).__name__
 
 

@@ -420,6 +420,27 @@ def test_db_rollups_on_a_schema_that_is_behind_asks_for_db_upgrade_and_changes_n
     assert version(database) == SCHEMA_VERSION - 1
 
 
+def test_a_postgresql_error_is_told_without_the_statement_it_came_from(postgres_url: PostgresUrl) -> None:
+    """psycopg's message goes on with 'LINE 1: ...FROM number_lis... ^', a
+    piece of agiflow's SQL that tells the operator nothing."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    with psycopg.connect(**pg.parameters(postgres_url)) as conn:
+        with pytest.raises(psycopg.Error) as failed:
+            conn.execute("SELECT name FROM number_lists")
+    said = pg.one_line(failed.value)
+    assert said == 'relation "number_lists" does not exist', said
+    from agi.db import libpq
+    conn = libpq.open_connection(postgres_url, "agiflow")
+    try:
+        with pytest.raises(libpq.PostgresError) as failed_here:
+            conn.execute("SELECT name FROM number_lists")
+    finally:
+        conn.close()
+    assert str(failed_here.value).endswith('relation "number_lists" does not exist'), str(failed_here.value)
+
+
 def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_found(
         database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import agi.cli.db as db_command
