@@ -3,6 +3,7 @@ real SQLite file named by a temporary config."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,29 @@ def test_an_export_that_fails_half_way_leaves_the_output_file_as_it_was(
     assert result.exit_code == 1 and "server closed the connection" in result.stderr, result.output
     assert (config.parent / "out.csv").read_text() == "number,note\n+34600999999,\n"
     assert [p.name for p in config.parent.iterdir() if p.name.startswith(".out.csv")] == []
+
+
+def test_a_change_waits_for_a_lock_held_elsewhere_as_long_on_both_backends(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a list change waits its write lock for a while, then fails
+    with exit 1; on PostgreSQL it waited for ever behind a transaction left
+    open (a cron job's lists import never ended)."""
+    from agi.lists import admin as list_admin_module
+    from agi.storage.migrations import upgrade
+    from support import table_rows
+    monkeypatch.setattr(list_admin_module, "WRITE_BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else str(database)
+    config.write_text(json.dumps({"database": where, "default_region": "ES"}))
+    upgrade(database)
+    with table_rows.write_locked(database, "number_lists"):
+        started = time.monotonic()
+        result = agiflow(config, "add", "vip", "600111222")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert waited < 10
+    assert agiflow(config, "add", "vip", "600111222").exit_code == 0
 
 
 def test_show_lists_every_list_with_its_count(config: Path) -> None:
