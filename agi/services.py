@@ -78,10 +78,11 @@ class OverrideChanges(Protocol):
     """Setting and clearing overrides (blocking: run them through
     ``Services.offload``). Both raise OverridesUnavailable."""
 
-    def set(self, override: Override, now: datetime) -> None:
-        """Force ``override.schedule`` open or closed, replacing any override."""
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
+        """Force ``override.schedule`` open or closed, replacing any override;
+        not when ``wanted()``, asked last, says the call stopped waiting."""
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
         """Remove the schedule's override; False when it had none."""
 
 
@@ -113,9 +114,12 @@ class Supervisors(Protocol):
     """Supervisors' PINs, stored hashed, and the audit log of what they do
     (blocking: run them through ``Services.offload``)."""
 
-    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str,
+                  wanted: Callable[[], bool] = lambda: True) -> PinCheck:
         """Check ``pin`` for ``number`` (E.164), counting wrong ones and
-        locking the number after too many; audited. Raises SupervisorsUnavailable."""
+        locking the number after too many; audited. Raises SupervisorsUnavailable,
+        also when ``wanted()`` says, once the number's row is read, that the
+        call stopped waiting for the answer: then nothing is counted or audited."""
 
     def audit(self, number: str, action: str, result: str, at: datetime, call_id: str, detail: str = "") -> None:
         """Record what a supervisor did. Raises SupervisorsUnavailable."""

@@ -24,6 +24,7 @@ from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, Ca
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
+from agi.cli.output_file import output_file
 from agi.cli.common import ROW_ID, config_option, get_database, refuse_database_output
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
@@ -101,7 +102,7 @@ def export(output: str | None, fmt: str, status: str, since: str | None, config_
     if output is None:
         click.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8", newline="") as handle:
+    with output_file(output) as handle:  # a failed write leaves the last export as it was
         handle.write(text)
     click.echo(f"{counted(len(rows), 'callback request')} written to {output}", err=True)
 
@@ -174,7 +175,7 @@ def dial(spool: Path, channel: str, context: str, extension: str, limit: int, sc
     problem = channel_problem(channel)
     if problem:
         raise click.BadParameter(problem, param_hint="--channel")
-    config, database = get_database(config_path, Need.UPDATE)
+    config, database = get_database(config_path, Need.READ if dry_run else Need.UPDATE)  # a dry run changes nothing
     moment_now = now()
     if schedule_name and not _schedule_open(config, schedule_name, moment_now):
         return

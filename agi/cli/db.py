@@ -62,8 +62,8 @@ def upgrade_command(config_path: str | None, database: Database | None) -> None:
 @click.option("--to", "target", required=True, metavar="DATABASE",
               help="The database to write: a postgresql:// URL (or sqlite:PATH).")
 def copy_command(source: str, target: str) -> None:
-    """Copy every CDR, step, callback request, number list and schedule
-    override from one database into another.
+    """Copy every CDR, callback request, number list, schedule override,
+    supervisor PIN and audit entry from one database into another.
 
     The target's schema is brought up to date first; it may hold other
     servers' rows, which are left as they are. Rows the target already
@@ -98,18 +98,19 @@ def rollups_command(config_path: str | None, database: Database | None, rebuild:
     """Bring the reports' rollups up to date (docs/database.md#rollups).
 
     The rollups are the calls' sums per quarter hour that the reports read
-    instead of every call. agiflow serve keeps them as calls end; run this
+    instead of every call. agiflow serve rolls them up every minute; run this
     where no server does (calls written by agiflow-agi), after a change of
     the reports' thresholds in the config, or with --rebuild. Reports are
     right without it: they read the calls of what is not rolled up.
     """
     config = get_config(config_path)
-    target = checked_database(database if database is not None else config.database, Need.UPDATE,
-                              configured=database is None)
+    named = database if database is not None else config.database
+    target = checked_database(named, Need.READ, configured=database is None)
     try:
-        check_current(target)
+        check_current(target)  # before the check of a writer, which would bring the schema up to date
     except SchemaError as exc:
         raise CliError(f"{target}: {exc}") from None
+    checked_database(target, Need.UPDATE, configured=database is None)
     thresholds = config.reports.thresholds
     rolled, left = roll_database(target, thresholds, now=datetime.now(timezone.utc), rebuild=rebuild)
     click.echo(f"{target}: {counted(rolled, 'quarter hour')} rolled up ({left} pending), counted with a short abandon "

@@ -10,6 +10,7 @@ from agi.wording import counted
 from agi.cli.common import CliError, config_option, get_database, refuse_database_output
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
+from agi.cli.output_file import output_file
 from agi.config import Config
 from agi.db.location import exists
 from agi.lists.admin import ImportResult
@@ -149,7 +150,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
     """Is NUMBER in list NAME? Prints the matching entry.
 
     Exit status as grep: 0 listed, 1 not listed, 2 when the list does not
-    exist or NUMBER is not a phone number.
+    exist or cannot be read, or NUMBER is not a phone number.
     """
     try:
         config, database = get_database(config_path, Need.READ)
@@ -237,7 +238,7 @@ def export(name: str, output: str, config_path: str | None) -> None:
     refuse_database_output(output)
     with ListAdmin(database, read_only=True) as admin:
         rows = admin.entries(name)
-        with click.open_file(output, "w", encoding="utf-8") as out:
+        with output_file(None if output == "-" else output) as out:  # a failed export leaves FILE as it was
             count = write_entries(cast(TextIO, out), ((key, note) for key, note, _ in rows))
     if output != "-":
         click.echo(f"{name}: {counted(count, 'entry', 'entries')} written to {output}")

@@ -5,20 +5,18 @@ result with ``agi.reports.render``. Definitions are in docs/reports.md.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import IO, Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 
 from agi.cli.common import (DATABASE, CliError, LazyGroup, checked_database, config_option, count_type, get_config,
                              refuse_database_output)
 from agi.cli.database import Need
+from agi.cli.output_file import output_file
 from agi.reports import BY_CALLER, MEASURED, open_report
 from agi.reports.callbacks import CALLBACK_GROUPS
 from agi.reports.callers import FCR_GROUPS, MAX_FCR_WINDOW_HOURS
@@ -117,43 +115,8 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
         options["region"] = config.default_region
     with open_report(database, kind, filters, now, charts=fmt == "html", rollups=not common["no_rollups"],
                      **options) as built, \
-            _output(output) as out:  # ReportError: one line
+            output_file(output) as out:  # ReportError: one line
         write(built, fmt, out, _width(common["width"], output), common["csv_dialect"])
-
-
-@contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
-    """Standard output, or a new file that replaces ``path`` once the whole
-    report is written: a report that fails half-way leaves no half file (a
-    device or a pipe, such as /dev/null, is written directly)."""
-    if path is None:
-        yield sys.stdout
-        return
-    target = Path(path)
-    if target.exists() and not target.is_file():
-        with target.open("w", encoding="utf-8", newline="") as direct:
-            yield direct
-        return
-    import tempfile
-    try:
-        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,
-                                             prefix=f".{target.name}.", delete=False)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, path) from None
-    try:
-        with handle:
-            yield handle
-        os.chmod(handle.name, 0o666 & ~_umask())
-        os.replace(handle.name, target)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _call(fn: Callable[..., Any], *args: Any, param: str, **kwargs: Any) -> Any:

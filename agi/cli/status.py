@@ -51,8 +51,9 @@ def status(config_path: str | None, url: str | None, fmt: str, timeout: float) -
 
     Reads /health and /ready: the readiness checks, calls active per flow,
     the CDR backlog, the last reload and every flow's version. Exit 0 when
-    ready, 1 when the server answers but is not ready, 3 when it cannot be
-    asked (nothing listening, or no server.metrics in the config)."""
+    ready, 1 when the server answers but is not ready, 2 on a config error,
+    3 when it cannot be asked (nothing listening, an answer that is not
+    agiflow's, or no server.metrics in the config, or its port 0)."""
     base = (url or _configured_url(get_config(config_path))).rstrip("/")
     try:
         health = _get(f"{base}/health", timeout)

@@ -88,6 +88,8 @@ _FUNCTIONS = (
     ("PQfname", ctypes.c_char_p, [_P, ctypes.c_int]), ("PQftype", ctypes.c_uint, [_P, ctypes.c_int]),
     ("PQgetvalue", ctypes.c_char_p, [_P, ctypes.c_int, ctypes.c_int]),
     ("PQgetisnull", ctypes.c_int, [_P, ctypes.c_int, ctypes.c_int]),
+    ("PQconninfoParse", _P, [ctypes.c_char_p, ctypes.POINTER(_P)]), ("PQconninfoFree", None, [_P]),
+    ("PQfreemem", None, [_P]),
 )
 _NAMES = ("libpq.so.5", "libpq.5.dylib", "libpq.dylib")
 _library: ctypes.CDLL | None = None
@@ -125,8 +127,31 @@ def _bundled() -> list[Path]:
             for path in sorted((Path(folder).parent / "psycopg_binary.libs").glob(pattern))]
 
 
+def unreadable(url: str) -> str | None:
+    """Why libpq cannot read ``url`` as connection parameters (an unknown
+    parameter, a query without ``=``...), as it would say on connecting;
+    None when it can, or when libpq is not there (connecting says so)."""
+    try:
+        lib = _lib()
+    except PostgresError:
+        return None
+    error = _P()
+    options = lib.PQconninfoParse(url.encode(), ctypes.byref(error))
+    if options:
+        lib.PQconninfoFree(options)
+        return None
+    message = ctypes.string_at(error.value) if error.value else b"out of memory"
+    if error.value:
+        lib.PQfreemem(error)
+    return _text(message)
+
+
 def _text(raw: bytes | None) -> str:
-    return " ".join((raw or b"").decode("utf-8", "replace").split())
+    """libpq's message as one line, without the piece of the statement the
+    server quotes after it (``LINE 1: ...``), as ``postgres.one_line``."""
+    text = (raw or b"").decode("utf-8", "replace")
+    statement = text.find("\nLINE ")
+    return " ".join((text if statement < 0 else text[:statement]).split())
 
 
 class Result:

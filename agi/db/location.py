@@ -5,7 +5,8 @@ names a PostgreSQL database, with libpq's conventions: a password comes from
 ``PGPASSWORD`` or ``~/.pgpass`` when the URL has none, and every libpq
 parameter may be given in the query string. ``sqlite:PATH`` or any other
 text names a SQLite file, except a URL of another scheme (``mysql://``),
-refused. Pure: no driver is imported here.
+refused. No driver is imported here: libpq (through ctypes) checks that it
+can read a URL, as it will when connecting.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ SCHEMES = ("postgresql://", "postgres://")
 SQLITE_PREFIX = "sqlite:"
 #: ``scheme://`` at the start of a setting: a URL, never a file name.
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: A ``%`` that starts no percent-encoded character (libpq's error quotes the part holding it).
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,42 @@ def check_url(url: str) -> None:
     """ValueError naming what is wrong with a PostgreSQL URL. The message
     never quotes the URL: it may hold a password."""
     _check_user_part(url)
+    if _STRAY_PERCENT.search(url):  # libpq refuses it quoting the part: a password, shown in the log
+        raise ValueError("the PostgreSQL URL holds a '%' that starts no percent-encoded character: write "
+                         "'%' as %25 (in a user or password too), or leave the password out of the URL "
+                         "(PGPASSWORD or ~/.pgpass)")
     try:
         parts = urlsplit(url)
     except ValueError:
         raise ValueError("not a PostgreSQL URL (its host cannot be read); "
                          "write postgresql://user@host:port/dbname") from None
     for host in parts.netloc.rpartition("@")[2].split(","):  # libpq takes several: host1:5432,host2:5433
-        port = host.rpartition("]")[2].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
+        if host.startswith("["):  # an IPv6 address, [::1]:5432
+            rest = host.rpartition("]")[2]
+            if rest and not rest.startswith(":"):  # [::1]x: libpq's error quotes the whole URL
+                raise ValueError("not a PostgreSQL URL (its host cannot be read); "
+                                 "write postgresql://user@host:port/dbname")
+            port = rest[1:]
+        else:
+            port = host.partition(":")[2]
         if port and not port.isdigit():
             raise ValueError("not a PostgreSQL URL (a port is not a number); write postgresql://user@host:port/dbname")
-    if not parts.path.strip("/") and "dbname=" not in parts.query:
+    if not parts.path.strip("/") and not _names_database(parts.query):
         raise ValueError("the PostgreSQL URL names no database; write postgresql://user@host:port/dbname")
+    from agi.db.libpq import unreadable  # libpq through ctypes: no driver imported
+    reason = unreadable(url)
+    if reason:
+        secrets = [parts.password or "", *re.findall(r"(?:^|&)password=([^&]*)", parts.query)]
+        for secret in filter(None, secrets):
+            reason = reason.replace(secret, "***")
+        raise ValueError(f"libpq cannot read the PostgreSQL URL: {reason}")
+
+
+def _names_database(query: str) -> bool:
+    """Whether libpq finds a database for a URL without a path: in its
+    query (``dbname=``), a service file (``service=``, PGSERVICE) or PGDATABASE."""
+    given = {part.split("=", 1)[0] for part in query.split("&")}
+    return bool(given & {"dbname", "service"}) or bool(os.environ.get("PGDATABASE") or os.environ.get("PGSERVICE"))
 
 
 def _check_user_part(url: str) -> None:

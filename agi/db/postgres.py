@@ -25,17 +25,20 @@ from agi.db.postgres_params import DEFAULTS, pyformat
 from agi.db.rows import Rows, cursor_batches
 
 log = logging.getLogger("agiflow.database")
+#: How long a command's change waits for a lock held elsewhere, as SQLite's busy timeout.
+COMMAND_LOCK_TIMEOUT_MS = 5000
 
 
 def parameters(url: PostgresUrl, *, statement_timeout_ms: int | None = None,
-               application_name: str | None = None) -> dict[str, Any]:
+               application_name: str | None = None, lock_timeout_ms: int | None = None) -> dict[str, Any]:
     """The libpq parameters of ``url`` with agiflow's defaults added."""
     params: dict[str, Any] = {**DEFAULTS, **conninfo.conninfo_to_dict(url.url)}
     if application_name and "application_name" not in conninfo.conninfo_to_dict(url.url):
         params["application_name"] = application_name
-    if statement_timeout_ms is not None:
-        option = f"-c statement_timeout={int(statement_timeout_ms)}"
-        params["options"] = f"{params['options']} {option}" if params.get("options") else option
+    for setting, value in (("statement_timeout", statement_timeout_ms), ("lock_timeout", lock_timeout_ms)):
+        if value is not None:
+            option = f"-c {setting}={int(value)}"
+            params["options"] = f"{params['options']} {option}" if params.get("options") else option
     return params
 
 
@@ -54,9 +57,10 @@ def configure(conn: psycopg.Connection[Any]) -> None:
 
 
 def connect(url: PostgresUrl, *, autocommit: bool = True, statement_timeout_ms: int | None = None,
-            application_name: str | None = None) -> psycopg.Connection[Any]:
+            application_name: str | None = None, lock_timeout_ms: int | None = None) -> psycopg.Connection[Any]:
     """One connection; autocommit unless asked (transactions by hand or with ``transaction()``)."""
-    params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=application_name)
+    params = parameters(url, statement_timeout_ms=statement_timeout_ms, application_name=application_name,
+                        lock_timeout_ms=lock_timeout_ms)
     conn = psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
     configure(conn)
     return conn
@@ -93,8 +97,11 @@ def trouble(exc: BaseException) -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several)."""
-    text = " ".join(str(exc).split())
+    """A driver error as one line (libpq's messages span several), without
+    the piece of the statement the server quotes after it (``LINE 1: ...``)."""
+    text = str(exc)
+    statement = text.find("\nLINE ")
+    text = " ".join((text if statement < 0 else text[:statement]).split())
     return text or type(exc).__name__
 
 

@@ -10,9 +10,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from agi.lists.numbers import PREFIX_MARK, normaliser, probe_keys
 from agi.services import (MAX_COUNTED_CALLS, PIN_NONE, CallHistorySummary, EarlierCall, HistoryQuery,
-                          HistoryUnavailable, ListHit, ListUnavailable, Override, PinCheck, SupervisorsUnavailable,
+                          HistoryUnavailable, ListHit, ListUnavailable, Override, OverridesUnavailable, PinCheck, SupervisorsUnavailable,
                           WebhookResult)
-from agi.storage.supervisors import judge
+from agi.storage.supervisors import NOT_WANTED, judge
 from agi.vocabulary import iso
 from agi.webhooks import DryRunWebhooks
 
@@ -68,12 +68,16 @@ class MemoryOverrides:
     def __init__(self, overrides: Sequence[CaseOverride]) -> None:
         self._overrides = {o.schedule: o for o in overrides}
 
-    def set(self, override: Override, now: datetime) -> None:
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
         """An override a step sets during the case, seen by later steps."""
+        if not wanted():
+            raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
         self._overrides[override.schedule] = CaseOverride(override.schedule, override.state, override.until,
                                                           override.reason, override.start)
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
+        if not wanted():
+            raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
         return self._overrides.pop(schedule, None) is not None
 
     def active(self, schedule: str, at: datetime) -> Override | None:
@@ -135,9 +139,12 @@ class MemorySupervisors:
         self.failures: dict[str, tuple[int, datetime | None]] = {}
         self.audit_log: list[dict[str, str]] = []
 
-    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str,
+                  wanted: Callable[[], bool] = lambda: True) -> PinCheck:
         if isinstance(self.pins, str):
             raise SupervisorsUnavailable("supervisor PINs are unavailable in this test case")
+        if not wanted():
+            raise SupervisorsUnavailable(NOT_WANTED)
         if number not in self.pins:
             check = PinCheck(PIN_NONE)
         else:

@@ -15,6 +15,7 @@ from agi.db import postgres as pg
 from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
+from agi.lists import admin as list_admin
 from agi.lists.admin import ListAdmin, _counted
 
 #: Memory PostgreSQL may use to sort an import before it spills to disk.
@@ -30,7 +31,9 @@ class PostgresListAdmin(ListAdmin):
         self.path = url  # type: ignore[assignment]  # named in messages
         self.url = url
         self.clock = clock
-        self.conn = pg.Connection(pg.connect(url, application_name="agiflow lists"))  # type: ignore[assignment]
+        self.conn = pg.Connection(pg.connect(  # type: ignore[assignment]
+            url, application_name="agiflow lists",
+            lock_timeout_ms=list_admin.WRITE_BUSY_TIMEOUT_MS))  # as long as SQLite waits for its lock
 
     def _has_lists(self) -> bool:
         return bool(self.conn.execute(pgsql.HAS_LISTS).fetchone()[0])
@@ -40,8 +43,12 @@ class PostgresListAdmin(ListAdmin):
 
     def entries(self, name: str) -> Iterator[tuple[str, str | None, int]]:
         """Read through a server-side cursor: an export of millions of
-        entries never sits in memory."""
-        list_id = self._list_id(name)
+        entries never sits in memory. A list that does not exist is an
+        error here, before any row is asked for (as on SQLite), so an
+        export fails before it opens its output."""
+        return self._entries(self._list_id(name))
+
+    def _entries(self, list_id: int) -> Iterator[tuple[str, str | None, int]]:
         raw = self.conn.raw  # type: ignore[attr-defined]
         with raw.transaction(), raw.cursor(name="agiflow_export") as cursor:
             cursor.itersize = 10_000
@@ -76,8 +83,12 @@ class PostgresListAdmin(ListAdmin):
         itself). Without them, until autovacuum analyzes the table (never,
         when it is off), the planner guessed hundreds of rows per number and
         chose a bitmap scan: a lookup in 50 million entries took twice as
-        long. ANALYZE reads a sample of fixed size: about 2 s at 50 million."""
-        self.conn.execute("ANALYZE list_entries")
+        long. ANALYZE reads a sample of fixed size: about 2 s at 50 million.
+        The import has committed by then: ANALYZE waits for a vacuum of the
+        table however long it takes, rather than fail an import that is done."""
+        with self.conn.raw.transaction():  # type: ignore[attr-defined]
+            self.conn.execute("SET LOCAL lock_timeout = 0")
+            self.conn.execute("ANALYZE list_entries")
 
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> "_Locked":
         return _Locked(self.conn, begin)

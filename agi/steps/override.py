@@ -195,9 +195,9 @@ class OverrideNode(Node):
         write = _Unless()
         try:
             if change.state == "clear":
-                await ctx.services.offload(WRITE_TIMEOUT, write, changes.clear, change.schedule)
+                await ctx.services.offload(WRITE_TIMEOUT, write, changes.clear, change.schedule, write.wanted)
                 return f"{change.schedule}: clear"
-            await ctx.services.offload(WRITE_TIMEOUT, write, changes.set, change, now)
+            await ctx.services.offload(WRITE_TIMEOUT, write, changes.set, change, now, write.wanted)
         except OffloadTimeout:
             write.given_up = True
             raise
@@ -229,10 +229,15 @@ class OverrideNode(Node):
 
 class _Unless:
     """Runs a change in a database thread unless the step gave up waiting
-    for it first (``given_up``), as a busy pool may start it late."""
+    for it first (``given_up``), as a busy pool may start it late; the
+    store asks ``wanted`` again before it commits, for a change that
+    started in time and took longer (a lock, a connection opened again)."""
 
     def __init__(self) -> None:
         self.given_up = False
+
+    def wanted(self) -> bool:
+        return not self.given_up
 
     def __call__(self, work: Any, *args: Any) -> Any:
         if self.given_up:

@@ -113,10 +113,12 @@ async def _check_pins(ctx: CallContext, auth: Authorisation, found: Findings,
             result = "no_key"
         else:
             at = datetime.fromtimestamp(ctx.clock(), tz=timezone.utc)
+            waiting = _Waiting()
             try:
                 check = await ctx.services.offload(CHECK_TIMEOUT, supervisors.check_pin, number, keyed.digits, at,
-                                                   ctx.call.id)
+                                                   ctx.call.id, waiting.wanted)
             except (SupervisorsUnavailable, OffloadTimeout) as exc:
+                waiting.given_up = True
                 ctx.log.warning("supervisor PIN of %s not checked: %s", number, exc)
                 return None, f"the PIN cannot be checked ({exc})"
             if check.result == PIN_OK:
@@ -128,3 +130,15 @@ async def _check_pins(ctx: CallContext, auth: Authorisation, found: Findings,
         if attempt < auth.attempts and auth.wrong_pin:
             await ctx.channel.stream(ctx.render_text(auth.wrong_pin))
     return None, "wrong PIN"
+
+
+class _Waiting:
+    """Whether the step still waits for a PIN check running in a database
+    thread: one that gets its number's row after the caller was refused
+    changes nothing (no ``ok`` in the audit log, no wrong PIN counted)."""
+
+    def __init__(self) -> None:
+        self.given_up = False
+
+    def wanted(self) -> bool:
+        return not self.given_up

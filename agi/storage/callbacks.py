@@ -319,6 +319,7 @@ class PostgresCallbackBook(CallbackBook):
     def _connect(self) -> Any:
         try:
             conn = pg.Connection(pg.connect(self.url, statement_timeout_ms=30_000,
+                                            lock_timeout_ms=pg.COMMAND_LOCK_TIMEOUT_MS,
                                             application_name="agiflow callbacks"))
         except psycopg.Error as exc:
             raise CallbackError(f"cannot connect to {self.url}: {_one_line(exc)}") from None

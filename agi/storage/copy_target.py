@@ -97,7 +97,7 @@ class CopyTarget:
                              "WITH NO DATA")
                 with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row(row)
+                        copy.write_row(_without_nul(row))
                 yield
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -110,3 +110,12 @@ class CopyTarget:
             rollback(conn)
             raise
         conn.execute("COMMIT")
+
+
+def _without_nul(row: Any) -> Any:
+    """``row`` with a NUL in a text (SQLite keeps one, PostgreSQL takes none)
+    replaced by U+FFFD, as the server stores one that Asterisk sent."""
+    if not any(isinstance(value, str) and "\x00" in value for value in row):
+        return row
+    return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row]
+

@@ -244,7 +244,11 @@ def _pg_version(conn: pg.Connection) -> int:
 
 def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migration]:
     """One transaction under the advisory lock: read the version, apply
-    what is pending, add the columns the code knows."""
+    what is pending, add the columns the code knows. A current schema
+    runs no DDL: a user with only SELECT, INSERT, UPDATE and DELETE on the
+    tables (docs/database.md) may run servers and commands, which call this
+    at start; PostgreSQL refuses even CREATE TABLE IF NOT EXISTS of a table
+    that is there to a user without CREATE on the schema."""
     with conn.raw.transaction():
         conn.execute(pgsql.UPGRADE_LOCK)
         current = _pg_version(conn)

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
@@ -171,7 +171,7 @@ class SqliteOverrides:
         """Every override in force at ``at``, by schedule name."""
         return [_override(row) for row in self._rows(SELECT_ALL_ACTIVE, {"at": _epoch(at)})]
 
-    def set(self, override: Override, now: datetime) -> None:
+    def set(self, override: Override, now: datetime, wanted: Callable[[], bool] = lambda: True) -> None:
         """Force ``override.schedule`` open or closed from ``override.start``
         (``now`` when it has none) until ``override.until``, replacing any
         override it had; expired rows are cleaned up."""
@@ -185,12 +185,12 @@ class SqliteOverrides:
                   "reason": cap_text(override.reason, CAPS["reason"]), "set_at": _epoch(now),
                   "start": _epoch(start), "set_by": cap_text(override.set_by, CAPS["reason"]),
                   "set_how": cap_text(override.set_how, CAPS["reason"])}
-        self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})])
+        self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})], wanted)
 
-    def clear(self, schedule: str) -> bool:
+    def clear(self, schedule: str, wanted: Callable[[], bool] = lambda: True) -> bool:
         """Remove the schedule's override; False when it had none."""
         self.ensure_schema()
-        return self._write([(DELETE, {"schedule": schedule})]) > 0
+        return self._write([(DELETE, {"schedule": schedule})], wanted) > 0
 
     def close(self) -> None:
         self._conns.close()
@@ -235,13 +235,18 @@ class SqliteOverrides:
         self.close()  # the next read reconnects
         return OverridesUnavailable(f"{self.path}: {pg.one_line(exc)}")
 
-    def _write(self, statements: list[tuple[str, dict[str, object]]]) -> int:
-        """Run ``statements`` in one transaction; the rows the first changed."""
+    def _write(self, statements: list[tuple[str, dict[str, object]]], wanted: Callable[[], bool]) -> int:
+        """Run ``statements`` in one transaction; the rows the first changed.
+        Rolled back when, at its end, ``wanted()`` says the call that asked
+        for it stopped waiting: the supervisor was told nothing changed."""
         def transaction(conn: Any) -> int:
             conn.execute("BEGIN IMMEDIATE")
             changed = int(conn.execute(*statements[0]).rowcount)
             for sql, params in statements[1:]:
                 conn.execute(sql, params)
+            if not wanted():
+                conn.execute("ROLLBACK")
+                raise OverridesUnavailable("not changed: the call had stopped waiting for the database")
             conn.execute("COMMIT")
             return changed
 
@@ -256,15 +261,17 @@ class PostgresOverrides(SqliteOverrides):
     on a connection per thread, each read bounded by a statement timeout.
     The server reads from its database threads, never from the reactor."""
 
-    def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000) -> None:
+    def __init__(self, url: PostgresUrl, *, readonly: bool = False, statement_timeout_ms: int = 1000,
+                 lock_timeout_ms: int | None = None) -> None:
         super().__init__(Path(str(url)), readonly=readonly)
         self.url = url
         self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
+        self.lock_timeout_ms = lock_timeout_ms
 
     def _open(self) -> Any:
         return pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
-                                        application_name="agiflow overrides"))
+                                        lock_timeout_ms=self.lock_timeout_ms, application_name="agiflow overrides"))
 
     def ensure_schema(self) -> None:
         """The table is made by the schema's migrations (agiflow db upgrade)."""
@@ -296,7 +303,7 @@ def writable_overrides(database: str | Database) -> SqliteOverrides:
     up to date (created with every table when missing), as a PostgreSQL
     database is by the command's check."""
     if isinstance(database, PostgresUrl):
-        return PostgresOverrides(database, statement_timeout_ms=30_000)
+        return PostgresOverrides(database, statement_timeout_ms=30_000, lock_timeout_ms=pg.COMMAND_LOCK_TIMEOUT_MS)
     from agi.storage.migrations import upgrade_when_behind  # which imports this module's table
     upgrade_when_behind(Path(database))
     return SqliteOverrides(database)

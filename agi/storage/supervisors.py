@@ -74,6 +74,10 @@ SELECT_AUDIT = ("SELECT at, number, call_id, action, result, detail FROM supervi
                 "ORDER BY at, id")
 
 
+#: Why a PIN check that answered after its call stopped waiting changed nothing.
+NOT_WANTED = "not checked: the call had stopped waiting for the database"
+
+
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
     """``pin`` as stored: scrypt with a random 16-byte salt."""
     salt = salt if salt is not None else os.urandom(16)
@@ -148,10 +152,13 @@ class SqliteSupervisors:
             self.close()
             raise SupervisorsUnavailable(f"cannot use supervisor PINs in {self.path}: {pg.one_line(exc)}") from None
 
-    def check_pin(self, number: str, pin: str, at: datetime, call_id: str) -> PinCheck:
+    def check_pin(self, number: str, pin: str, at: datetime, call_id: str,
+                  wanted: Callable[[], bool] = lambda: True) -> PinCheck:
         def check(conn: Any) -> PinCheck:
-            row = conn.execute(self.select_pin, {"number": number}).fetchone()
+            row = conn.execute(self.select_pin, {"number": number}).fetchone()  # waits for the row's lock
             found = _judge(row, pin, at)
+            if not wanted():  # the caller was refused meanwhile: no 'ok' in the audit log, no count
+                raise SupervisorsUnavailable(NOT_WANTED)
             conn.execute(INSERT_AUDIT, _audit_row(number, "pin", found.result, at, call_id))
             if row is not None and found.result in (PIN_OK, PIN_WRONG):
                 locked = iso(found.locked_until.timestamp()) if found.locked_until else None

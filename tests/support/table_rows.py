@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
@@ -44,3 +44,21 @@ def select(database: Database, sql: str, params: Any = ()) -> list[dict[str, Any
     """The rows ``sql`` reads from ``database``, as dicts."""
     with contextlib.closing(_connect(database)) as conn:
         return [{key: row[key] for key in row.keys()} for row in conn.execute(sql, params).fetchall()]
+
+
+@contextlib.contextmanager
+def write_locked(database: Database, table: str) -> Iterator[None]:
+    """``table`` locked against writes by another connection for the length
+    of a with block: SQLite's write lock (the whole file), PostgreSQL's
+    EXCLUSIVE lock (reads go on)."""
+    conn = _connect(database)
+    try:
+        if isinstance(database, PostgresUrl):
+            conn.execute("BEGIN")
+            conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        else:
+            conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()

@@ -437,3 +437,15 @@ def test_version_is_printed() -> None:
     result = agiflow("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("agiflow, version ")
+
+
+@pytest.mark.parametrize("command, says", [
+    (["db", "copy"], ["supervisor PIN and audit entry"]),  # cli.md: every kind of row it copies
+    (["lists", "check"], ["does not exist or cannot be read"]),
+    (["status"], ["2 on a config error", "not agiflow's", "port 0"]),
+    (["db", "rollups"], ["every minute"]),
+])
+def test_help_says_what_cli_md_says(command: list[str], says: list[str]) -> None:
+    shown = " ".join(CliRunner().invoke(cli, [*command, "--help"]).output.split())
+    for text in says:
+        assert text in shown, shown

@@ -141,6 +141,20 @@ def test_export_as_json_to_a_file(config: Path) -> None:
 
 
 @pytest.mark.sqlite_only
+def test_an_export_onto_a_full_disk_leaves_the_last_export_as_it_was(config: Path, tiny_disk: Path) -> None:
+    """The file was opened for writing at once: a write that failed (a full
+    disk) left it empty, and the dialer that reads it found no request."""
+    from support.tinydisk import fill
+    store_requests(config, *(request(n, timedelta(minutes=n)) for n in range(1, 200)))
+    last = tiny_disk / "callbacks.csv"
+    last.write_text("id,number\n7,+34600111222\n", encoding="utf-8")
+    fill(tiny_disk)
+    result = agiflow(config, "export", "-o", str(last))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert last.read_text(encoding="utf-8") == "id,number\n7,+34600111222\n"
+
+
+@pytest.mark.sqlite_only
 def test_without_a_database_the_commands_say_where_they_looked(config: Path) -> None:
     result = agiflow(config, "list")
     assert result.exit_code == 1
@@ -179,3 +193,19 @@ def test_listing_and_closing_while_the_writer_keeps_writing_never_fails(config: 
         writer.join()
         assert store.close()
     assert counts == sorted(counts) and counts[-1] > 0
+
+
+def test_closing_a_request_waits_at_most_5_seconds_for_a_lock_then_fails(config: Path) -> None:
+    """callbacks.md: an update waits its turn for up to 5 seconds. On
+    PostgreSQL a lock held elsewhere (a long transaction, a migration) held
+    done and cancel for 30 s, the statement timeout."""
+    from support import table_rows
+    store_requests(config, request(1, timedelta(hours=1)))
+    with table_rows.write_locked(database(config), "callbacks"):
+        started = time.monotonic()
+        result = agiflow(config, "done", "1")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "error: " in result.stderr, result.output
+    assert 4 < waited < 10
+    assert agiflow(config, "done", "1").exit_code == 0
+

@@ -221,6 +221,18 @@ def test_dry_run_writes_and_changes_nothing(config: Path) -> None:
     assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
 
 
+def test_a_dry_run_leaves_a_schema_that_is_behind_as_it_is(config: Path) -> None:
+    """Once, a dry run upgraded the schema (on a new PostgreSQL database it
+    made every table), as dialling does."""
+    from agi.storage.migrations import version
+    from agi.storage.schema_version import SCHEMA_VERSION
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    table_rows.execute(configured(config), f"DELETE FROM agiflow_schema WHERE version = {SCHEMA_VERSION}")
+    result = dial(config, "--dry-run")
+    assert result.exit_code == 0 and f"would write agiflow-callback-{request}.call" in result.output, result.output
+    assert version(configured(config)) == SCHEMA_VERSION - 1
+
+
 @pytest.mark.parametrize("channel, message", [
     ("PJSIP/trunk", "names no number"),
     ("PJSIP/{phone}@trunk", "names phone"),

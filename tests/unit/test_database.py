@@ -27,7 +27,7 @@ from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
 from agi.reports import run_report
 from agi.reports.model import Filters
-from agi.services import Override
+from agi.services import Override, OverridesUnavailable
 from agi.storage.callbacks import StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.copy import copy_database
@@ -494,6 +494,39 @@ def test_db_upgrade_says_what_it_did(database: Any, tmp_path: Path) -> None:
     assert f"schema version {SCHEMA_VERSION}, up to date" in second.output
 
 
+def test_db_rollups_on_a_schema_that_is_behind_asks_for_db_upgrade_and_changes_nothing(database: Any) -> None:
+    """cli.md: a database whose schema is not the current one is one line,
+    exit 1. The command's check upgraded it first (online), so it rolled on."""
+    upgrade(database)
+    table_rows.execute(database, f"DELETE FROM agiflow_schema WHERE version = {SCHEMA_VERSION}")
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    result = CliRunner().invoke(cli, ["db", "rollups", "--database", target])
+    assert result.exit_code == 1, result.output
+    assert "run `agiflow db upgrade`" in result.output and "Traceback" not in result.output
+    assert version(database) == SCHEMA_VERSION - 1
+
+
+def test_a_postgresql_error_is_told_without_the_statement_it_came_from(postgres_url: PostgresUrl) -> None:
+    """psycopg's message goes on with 'LINE 1: ...FROM number_lis... ^', a
+    piece of agiflow's SQL that tells the operator nothing."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    with psycopg.connect(**pg.parameters(postgres_url)) as conn:
+        with pytest.raises(psycopg.Error) as failed:
+            conn.execute("SELECT name FROM number_lists")
+    said = pg.one_line(failed.value)
+    assert said == 'relation "number_lists" does not exist', said
+    from agi.db import libpq
+    conn = libpq.open_connection(postgres_url, "agiflow")
+    try:
+        with pytest.raises(libpq.PostgresError) as failed_here:
+            conn.execute("SELECT name FROM number_lists")
+    finally:
+        conn.close()
+    assert str(failed_here.value).endswith('relation "number_lists" does not exist'), str(failed_here.value)
+
+
 def test_db_upgrade_that_waited_for_another_servers_upgrade_says_the_version_it_found(
         database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import agi.cli.db as db_command
@@ -530,6 +563,43 @@ def test_db_upgrade_refuses_what_is_not_an_agiflow_database_and_leaves_it_unchan
     assert done.exit_code == 1, done.output
     assert done.stderr.startswith(f"error: the database {target} {message}") and done.stderr.count("\n") == 1
     assert (target.read_bytes() if target.is_file() else None) == before
+
+
+def test_a_user_with_only_the_table_rights_serves_and_writes_once_the_schema_is_current(
+        postgres_url: PostgresUrl) -> None:
+    """database.md: CREATE on the schema is for `agiflow db upgrade`; the
+    servers and commands need SELECT, INSERT, UPDATE and DELETE. Each of them
+    ran CREATE TABLE IF NOT EXISTS agiflow_schema first, which PostgreSQL
+    refuses without CREATE ('permission denied for schema public') even
+    when the table is there: a server with a least-privilege user never started."""
+    import psycopg
+
+    from agi.cli.database import Need, database_problem
+    from agi.db import postgres as pg
+    upgrade(postgres_url)
+    role = f"agiflow_dml_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    try:
+        assert database_problem(user_url, Need.WRITE) is None  # what every command that writes checks first
+        assert upgrade(user_url, online_only=True) == []
+        store = CdrStore(user_url)
+        store.open()
+        store.start()
+        StoredCallbackRequests(store).request({"requested_at": "2026-03-10T09:00:00.000Z", "number": "+34600111222"})
+        assert store.close()
+        with list_admin(user_url) as lists:
+            lists.create("vip")
+        assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(1,)]
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
 
 
 # -- copy ---------------------------------------------------------------------------------
@@ -614,6 +684,22 @@ def test_an_import_an_override_and_a_callback_on_one_node_are_seen_by_another_wi
     assert time.monotonic() - started < 1.0
 
 
+def test_an_override_change_its_call_stopped_waiting_for_is_not_made(database: Any) -> None:
+    """The override step waits 3 s for its change; one that takes longer (a
+    connection opened again after a failover, a lock) was committed after
+    the supervisor heard that nothing changed. The store asks, just before
+    it commits, whether the call still waits."""
+    upgrade(database)
+    overrides = writable_overrides(database)
+    overrides.set(Override("office", "open", NOW + timedelta(hours=1)), NOW)
+    with pytest.raises(OverridesUnavailable, match="stopped waiting"):
+        overrides.set(Override("office", "closed", NOW + timedelta(hours=2)), NOW, wanted=lambda: False)
+    with pytest.raises(OverridesUnavailable, match="stopped waiting"):
+        overrides.clear("office", wanted=lambda: False)
+    override = server_overrides(database).active("office", NOW)
+    assert override is not None and override.state == "open"
+
+
 def test_an_override_in_a_database_file_put_in_place_of_the_old_one_is_seen_at_once(tmp_path: Path) -> None:
     """The server's connections read the file now at the path (a backup put
     back, a database created again after it was removed), not the old one."""
@@ -677,6 +763,21 @@ def test_a_config_with_an_unreadable_url_is_an_error_with_its_line(tmp_path: Pat
         load_config(config)
 
 
+@pytest.mark.parametrize("query, reason", [("foo=bar", 'invalid URI query parameter: "foo"'),
+                                           ("sslmode", 'missing key/value separator "=" in URI query parameter')])
+def test_a_config_with_a_url_libpq_cannot_read_is_an_error_with_its_line(
+        tmp_path: Path, query: str, reason: str) -> None:
+    """Once 'ok' from validate, and a start that failed on 'cannot use the database' (exit 1)."""
+    from agi.config import ConfigError, load_config
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: flows\ndatabase: postgresql://agiflow:ps3cret@db1/agiflow?{query}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml:2: database: libpq cannot read the PostgreSQL URL") as refused:
+        load_config(config)
+    assert reason in str(refused.value) and "ps3cret" not in str(refused.value)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database", f"postgresql://db1/agiflow?{query}"])
+    assert result.exit_code == 2 and reason in result.stderr, result.output
+
+
 @pytest.mark.parametrize("setting", ["postgressql://agiflow@db1/agiflow", "postgresql+psycopg://agiflow@db1/agiflow",
                                      "mysql://agiflow@db1/agiflow"])
 def test_a_url_of_another_scheme_is_a_config_error_not_a_sqlite_file_of_that_name(
@@ -718,12 +819,53 @@ def test_a_password_with_url_delimiters_is_refused_without_showing_it(url: str) 
     assert str(encoded) == "postgresql://agiflow:***@db1/agiflow"
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://agiflow:50%offps3cret@db1/agiflow",  # libpq's error quoted the whole password
+    "postgresql://agiflow@db1/agiflow?password=50%offps3cret",
+    "postgresql://agiflow:ps3cret@db1/agi%flow",
+    "postgresql://agiflow:ps3cret@db1/agiflow?options=-csearch_path%3Ds1%",
+])
+def test_a_percent_sign_that_encodes_nothing_is_refused_without_showing_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="%25") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    encoded = parse_database("postgresql://agiflow:50%25offps3cret@db1/agiflow?options=-csearch_path%3Ds1")
+    assert str(encoded) == "postgresql://agiflow:***@db1/agiflow?options=-csearch_path%3Ds1"
+
+
 def test_several_hosts_with_their_ports_are_taken_as_libpq_takes_them() -> None:
     url = parse_database("postgresql://agiflow:s3cret@db1:5432,db2:5433/agiflow?target_session_attrs=read-write")
     assert isinstance(url, PostgresUrl)
     assert str(url) == "postgresql://agiflow:***@db1:5432,db2:5433/agiflow?target_session_attrs=read-write"
     with pytest.raises(ValueError, match="a port is not a number"):
         parse_database("postgresql://db1:5432,db2:54x/agiflow")
+
+
+@pytest.mark.parametrize("url", ["postgresql://agiflow:ps3cret@[::1]x/agiflow",
+                                 "postgresql://agiflow:ps3cret@db1,[::1]x:5432/agiflow"])
+def test_an_ipv6_address_followed_by_anything_but_its_port_is_refused_without_showing_the_password(url: str) -> None:
+    """libpq's error quoted the whole URL: 'unexpected character "x" at position 29 in URI ...'."""
+    with pytest.raises(ValueError, match="not a PostgreSQL URL") as refused:
+        parse_database(url)
+    assert "ps3cret" not in str(refused.value)
+    assert str(parse_database("postgresql://agiflow:ps3cret@[::1]:5432,db2/agiflow")) == \
+        "postgresql://agiflow:***@[::1]:5432,db2/agiflow"
+
+
+def test_a_url_whose_database_comes_from_a_service_file_or_the_environment_is_taken(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq reads the database from the service file (pg_service.conf) or
+    PGDATABASE: 'names no database' refused postgresql://?service=agiflow."""
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    assert str(parse_database("postgresql://?service=agiflow")) == "postgresql://?service=agiflow"
+    with pytest.raises(ValueError, match="names no database"):
+        parse_database("postgresql://db1:5432")
+    monkeypatch.setenv("PGDATABASE", "agiflow")
+    assert str(parse_database("postgresql://db1:5432")) == "postgresql://db1:5432"
+    monkeypatch.delenv("PGDATABASE")
+    monkeypatch.setenv("PGSERVICE", "agiflow")
+    assert str(parse_database("postgresql://")) == "postgresql://"
 
 
 def test_a_url_without_a_host_is_shown_as_it_was_written() -> None:

@@ -126,6 +126,25 @@ def test_a_source_newer_than_this_agiflow_is_refused_before_anything_is_copied(d
     assert not target.exists()
 
 
+def test_a_nul_character_in_a_source_row_does_not_stop_the_copy(database: Any, tmp_path: Path) -> None:
+    """SQLite keeps a NUL in a text (a caller name an older agiflow or another
+    tool wrote); PostgreSQL takes none, so one such row failed the first chunk
+    of calls and every copy after it: the fleet's database never got them.
+    It arrives with U+FFFD in its place, as the server stores one from Asterisk."""
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    cdr.add("2025-03-10 08:00:00", caller_name="Ana\x00X", steps=[("bye", "hangup", "done", {"said": "a\x00b"})])
+    cdr.add("2025-03-10 08:01:00")
+    cdr.close()
+    copy_all(source, target)
+    assert rows_of(target, "SELECT caller_name FROM calls ORDER BY started_at") in (
+        [("Ana\ufffdX",), ("",)], [("Ana\x00X",), ("",)])
+    assert rows_of(target, "SELECT count(*) FROM call_steps") == [(1,)]
+    copy_all(source, target)
+    assert rows_of(target, "SELECT count(*) FROM calls") == [(2,)]
+
+
 def other_spelling(database: Database, tmp_path: Path) -> str:
     """The same database named another way: a hard link to the file, or the
     URL with one more parameter."""

@@ -3,12 +3,15 @@ real SQLite file named by a temporary config."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
+from agi.db.location import PostgresUrl
 from agi.lists.store import SqliteNumberLists
 
 CSV = ("number,note\n"
@@ -144,6 +147,66 @@ def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> N
     assert exported == ("number,note\n+34600111222,asked 2025-01-03\n+34600111223,\n+3490*,premium rate\n")
     assert agiflow(config, "import", "copy", "out.csv").exit_code == 0
     assert agiflow(config, "export", "copy").stdout == exported
+
+
+def test_exporting_a_list_that_does_not_exist_writes_nothing_and_leaves_the_output_file_as_it_was(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the list was looked up once the output was open: the
+    header went out, and -o emptied yesterday's export a dialer reads."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else str(database)
+    config.write_text(json.dumps({"database": where, "default_region": "ES"}))
+    assert agiflow(config, "create", "vip").exit_code == 0
+    (tmp_path / "robinson.csv").write_text("number,note\n+34600111222,\n")
+    result = agiflow(config, "export", "robinson", "-o", "robinson.csv")
+    assert result.exit_code == 1 and "no number list named 'robinson'" in result.stderr
+    assert (tmp_path / "robinson.csv").read_text() == "number,note\n+34600111222,\n"
+    result = agiflow(config, "export", "robinson")
+    assert result.exit_code == 1 and result.stdout == ""
+
+
+def test_an_export_that_fails_half_way_leaves_the_output_file_as_it_was(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export of millions of entries reads them as it writes: a server gone
+    half-way (ListUnavailable) left a half file in place of the last export."""
+    from agi.cli import lists as lists_cli
+    from agi.services import ListUnavailable
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+    (config.parent / "out.csv").write_text("number,note\n+34600999999,\n")
+
+    def cut(out: Any, rows: Any) -> int:
+        out.write("number,note\n")
+        raise ListUnavailable("cannot read number list 'robinson': server closed the connection unexpectedly")
+
+    monkeypatch.setattr(lists_cli, "write_entries", cut)
+    result = agiflow(config, "export", "robinson", "-o", "out.csv")
+    assert result.exit_code == 1 and "server closed the connection" in result.stderr, result.output
+    assert (config.parent / "out.csv").read_text() == "number,note\n+34600999999,\n"
+    assert [p.name for p in config.parent.iterdir() if p.name.startswith(".out.csv")] == []
+
+
+def test_a_change_waits_for_a_lock_held_elsewhere_as_long_on_both_backends(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a list change waits its write lock for a while, then fails
+    with exit 1; on PostgreSQL it waited for ever behind a transaction left
+    open (a cron job's lists import never ended)."""
+    from agi.lists import admin as list_admin_module
+    from agi.storage.migrations import upgrade
+    from support import table_rows
+    monkeypatch.setattr(list_admin_module, "WRITE_BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else str(database)
+    config.write_text(json.dumps({"database": where, "default_region": "ES"}))
+    upgrade(database)
+    with table_rows.write_locked(database, "number_lists"):
+        started = time.monotonic()
+        result = agiflow(config, "add", "vip", "600111222")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert waited < 10
+    assert agiflow(config, "add", "vip", "600111222").exit_code == 0
 
 
 def test_show_lists_every_list_with_its_count(config: Path) -> None:

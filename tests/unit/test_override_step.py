@@ -186,7 +186,7 @@ def test_the_change_is_stored_in_the_database_with_who_and_how(tmp_path: Path) -
 
 def test_a_store_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
     class Broken(MemoryOverrides):
-        def set(self, override: Any, now: Any) -> None:
+        def set(self, override: Any, now: Any, wanted: Any = None) -> None:
             from agi.services import OverridesUnavailable
             raise OverridesUnavailable("database is locked")
 
@@ -277,3 +277,36 @@ def test_a_change_that_waited_past_its_timeout_is_not_made_later(tmp_path: Path)
         except Exception:
             pass
     assert memory.active("office_hours", AT) is None
+
+
+def test_a_pin_check_that_answers_after_the_step_gave_up_is_neither_audited_nor_counted(tmp_path: Path) -> None:
+    """A PIN check waits for its number's row lock (another node checking the
+    same number, a long transaction): the step refuses the supervisor after
+    its 3 s and the check goes on in its thread. Once it got the lock, it
+    wrote 'pin ok' to the audit log for a supervisor who had been refused,
+    and a wrong PIN counted towards a lock the caller never heard of."""
+    from agi.services import OffloadTimeout
+
+    late: list[Any] = []
+
+    async def slow_pool(timeout: float, work: Any, *args: Any) -> Any:
+        late.append((work, args))
+        raise OffloadTimeout(f"no answer from the database within {timeout:g}s")
+
+    database = tmp_path / "pins.db"
+    ensure_schema(sqlite_utils.Database(database))
+    pins = SqliteSupervisors(database)
+    pins.set_pin(BOSS, "4321", AT, "ana")
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    memory = MemoryOverrides([])
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=memory, override_changes=memory,
+                        supervisors=pins, offload=slow_pool)
+    result = run(tmp_path, flow(), caller=BOSS, dtmf=["4321", "1", "2", "3"], services=services)
+    assert path(result)[0] == "change:refused"
+    for work, args in late:  # the thread gets its answer at last
+        try:
+            work(*args)
+        except Exception:
+            pass
+    assert [entry["action"] for entry in pins.audit_log()] == ["set_pin"]
+    assert [(pin["number"], pin["failures"]) for pin in pins.pins()] == [(BOSS, 0)]

@@ -2,8 +2,10 @@
 through click's CliRunner, with the clock fixed and a real SQLite file."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -209,3 +211,26 @@ def test_an_override_reason_made_from_a_caller_puts_no_escape_sequence_on_the_te
     for command in (["show", "office_hours"], ["list"], ["clear", "office_hours"]):
         output = agiflow("schedule", *command).stdout
         assert "by Eve" in output and not any(c in output for c in "\x1b\x07\x9b\r"), (command, output)
+
+
+def test_an_override_waits_at_most_5_seconds_for_a_lock_then_fails(
+        workdir: Path, database: Any) -> None:
+    """cli.md: exit 1 when the database is locked for more than 5 seconds.
+    On PostgreSQL a lock held elsewhere held the command for 30 s."""
+    from support import table_rows
+    from agi.db.location import PostgresUrl
+    from agi.storage.migrations import upgrade
+    where = database.url if isinstance(database, PostgresUrl) else "var/agiflow.db"
+    (workdir / "config.yaml").write_text(f"flows: flows\ndatabase: {where}\n", encoding="utf-8")
+    configured = database if isinstance(database, PostgresUrl) else workdir / "var" / "agiflow.db"
+    if isinstance(configured, Path):
+        configured.parent.mkdir(exist_ok=True)
+    upgrade(configured)
+    with table_rows.write_locked(configured, "schedule_overrides"):
+        started = time.monotonic()
+        result = agiflow("schedule", "override", "office_hours", "closed", "--until", "2h")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "error: " in result.stderr, result.output
+    assert 4 < waited < 10
+    assert agiflow("schedule", "override", "office_hours", "closed", "--until", "2h").exit_code == 0
+

@@ -1,0 +1,45 @@
+"""Where a command writes what it exports (``-o FILE``): a file that takes
+FILE's place only once it is whole, so that an export or a report that
+fails half-way leaves FILE as it was (a dialer may be reading it)."""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextmanager
+def output_file(path: str | None) -> Iterator[IO[str]]:
+    """Standard output, or a new file that replaces ``path`` once the whole
+    text is written: a report or export that fails half-way leaves no half
+    file (a device or a pipe, such as /dev/null, is written directly)."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8", newline="") as direct:
+            yield direct
+        return
+    import tempfile
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,
+                                             prefix=f".{target.name}.", delete=False)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        with handle:
+            yield handle
+        os.chmod(handle.name, 0o666 & ~_umask())
+        os.replace(handle.name, target)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
