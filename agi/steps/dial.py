@@ -105,8 +105,12 @@ class DialNode(Node):
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
+        put_through = False
         if status == "ANSWER":
-            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds, answered_before)
+            answered_time = seconds(await read_variable(ctx, "ANSWEREDTIME"))
+            # Set as the bridge ends: none when either side hung up during an A() whisper.
+            put_through = answered_time is not None
+            talk = talk_time(answered_time, ran.seconds, answered_before)
             answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
@@ -114,7 +118,7 @@ class DialNode(Node):
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
-        closed = close_callbacks(ctx) if status == "ANSWER" else {}
+        closed = close_callbacks(ctx) if put_through else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
                     destination=destination, result=ran.result, status=status,
                     **{"talk_time": None, **answered}, **closed, **error,

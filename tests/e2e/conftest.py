@@ -46,12 +46,13 @@ def steps(run: Runner) -> None:
     direct dialling from a menu, a consent withdrawn after two recordings,
     numbers written with punctuation dialled after a do-not-call check, a
     queue's subroutine run on the member's channel, a mailbox that does not
-    exist, a dial to a caller already answered (by the dialplan, by Playback)."""
+    exist, a dial to a caller already answered (by the dialplan, by Playback),
+    a dial whisper cut short by the caller or by the agent."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
-               "voicemail-none", "dial-up", "e2e_dial_played")
+               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected")
     run.place(*scripts)
     run.wait(*scripts)
 

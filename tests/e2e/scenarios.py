@@ -39,6 +39,8 @@ SCENARIOS = {
     "voicemail-none": Scenario("e2e_voicemail_none", STEPS_CALLER % 40),
     "dial-up": Scenario("e2e_dial_up", STEPS_CALLER % 41),
     "e2e_dial_played": Scenario("e2e_dial_played", STEPS_CALLER % 42, answered=False),
+    "whisper-gone": Scenario("e2e_whisper_cut", STEPS_CALLER % 43),
+    "whisper-rejected": Scenario("e2e_whisper_cut", STEPS_CALLER % 44),
     "e2e_dial": Scenario("e2e_dial", DIAL_CALLER, answered=False),
     "memory-1": Scenario("e2e_memory", MEMORY_CALLER),
     "memory-2": Scenario("e2e_memory", MEMORY_CALLER),
