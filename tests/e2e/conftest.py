@@ -103,6 +103,22 @@ def withdrawn(run: Runner) -> None:
     run.wait("withdrawn")
 
 
+def transferred(run: Runner) -> None:
+    """A caller talking to a queue member is blind-transferred by the member
+    (AMI BlindTransfer on the member's channel, as a phone's transfer key)."""
+    run.place("transferred")
+    wait_until(lambda: any(line[2] == "handover" and line[4] == "CONNECT" for line in run.asterisk.queue_log()),
+               CALLS_TIMEOUT, "the member of the queue handover answered")
+    member = wait_until(lambda: re.findall(r"^(Local/agent-handover@lab-agents-\S+;1)!",
+                                           run.asterisk.cli("core show channels concise"), re.MULTILINE),
+                        CALLS_TIMEOUT, "the member's channel")
+    said = run.asterisk.ami({"Action": "BlindTransfer", "Channel": member[0], "Context": "lab-transfer",
+                             "Exten": "target"})
+    response = said.split("ActionID: lab-action")[0].rsplit("\r\n\r\n", 1)[-1]  # the action's own answer
+    assert "Response: Success" in response, said
+    run.wait("transferred")
+
+
 def memory(run: Runner) -> None:
     """One caller's three calls in a row: new, returning, repeat."""
     for script in ("memory-1", "memory-2", "memory-3"):
@@ -181,7 +197,7 @@ def recorded(run: Runner, *names: str) -> None:
 STORIES: dict[str, Callable[[Runner], None]] = {
     "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
     "recordings": recordings, "queue full": queue_full,
-    "withdrawn": withdrawn, "memory": memory, "first in line": first_in_line,
+    "withdrawn": withdrawn, "transferred": transferred, "memory": memory, "first in line": first_in_line,
     "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }

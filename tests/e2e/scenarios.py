@@ -73,6 +73,7 @@ SCENARIOS = {
     "full-1": Scenario("e2e_full", STEPS_CALLER % 14),
     "full-2": Scenario("e2e_full", STEPS_CALLER % 15),
     "withdrawn": Scenario("e2e_withdraw", STEPS_CALLER % 16),
+    "transferred": Scenario("e2e_transfer", STEPS_CALLER % 45),
     "closed": Scenario("closed", STEPS_CALLER % 17),
     "dnc-error": Scenario("e2e_dnc_error", STEPS_CALLER % 18),
     "direct": Scenario("e2e_direct", STEPS_CALLER % 19),
