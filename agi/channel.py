@@ -21,6 +21,10 @@ DEAD_CHANNEL_COMMANDS = frozenset(
 )
 
 
+#: CHANNEL STATUS's answer for an answered channel (AST_STATE_UP).
+STATE_UP = 6
+
+
 class ChannelHungUp(Exception):
     """The caller hung up (or the connection to Asterisk is gone)."""
 
@@ -148,6 +152,16 @@ class Channel:
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    async def is_up(self) -> bool:
+        """Whether the channel is answered. The flow's own answer is known;
+        otherwise ``CHANNEL STATUS`` says (6, up): the dialplan before the
+        flow, or an application such as Playback, may have answered it. A
+        dead channel is asked nothing."""
+        if self.answered or self.hung_up:
+            return self.answered
+        reply = await self.command("CHANNEL STATUS")
+        return reply.result_int == STATE_UP
 
     async def play(self, sound: str, escape_digits: str = "") -> Played:
         """Play a sound; say which key interrupted it and whether it failed."""

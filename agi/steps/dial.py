@@ -101,12 +101,16 @@ class DialNode(Node):
         options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
                                   letters + dial_option(whispers, letters)])
         await self._set_callerid(ctx)
-        answered_before = ctx.channel.answered
+        answered_before = await ctx.channel.is_up()
         ran = await run_app(ctx, "Dial", options)
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
+        put_through = False
         if status == "ANSWER":
-            talk = talk_time(seconds(await read_variable(ctx, "ANSWEREDTIME")), ran.seconds, answered_before)
+            answered_time = seconds(await read_variable(ctx, "ANSWEREDTIME"))
+            # Set as the bridge ends: none when either side hung up during an A() whisper.
+            put_through = answered_time is not None
+            talk = talk_time(answered_time, ran.seconds, answered_before)
             answered = {"talk_time": talk}
             agent = await answering_interface(ctx)
             answered.update({"agent": agent, "agent_interface": agent} if agent else {})
@@ -114,7 +118,7 @@ class DialNode(Node):
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
-        closed = close_callbacks(ctx) if status == "ANSWER" else {}
+        closed = close_callbacks(ctx) if put_through else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
                     destination=destination, result=ran.result, status=status,
                     **{"talk_time": None, **answered}, **closed, **error,
@@ -147,10 +151,10 @@ def talk_time(answered_time: float | None, dial_seconds: float, answered_before:
     tell it. Asterisk 22's ``ANSWEREDTIME`` is the time since the caller's
     *own* channel was answered (app_dial.c, end_bridge_callback): the talk
     time only when Dial() itself answered the caller as the target
-    answered. A channel the flow answered before (``answered_before``) makes
-    it count the IVR, the ringing and a whisper too; one answered before the
-    flow (by the dialplan) shows as a time longer than the Dial() took. Then
-    the talk time is unknown (checked on a real Asterisk 22)."""
+    answered. A channel already up when Dial() started (``answered_before``:
+    by the flow, the dialplan before it or an application such as Playback)
+    makes it count the IVR, the ringing and a whisper too. Then the talk time
+    is unknown (checked on a real Asterisk 22)."""
     if answered_time is None or answered_before or answered_time > dial_seconds + 1:
         return None
     return min(answered_time, dial_seconds)

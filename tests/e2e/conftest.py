@@ -46,12 +46,13 @@ def steps(run: Runner) -> None:
     direct dialling from a menu, a consent withdrawn after two recordings,
     numbers written with punctuation dialled after a do-not-call check, a
     queue's subroutine run on the member's channel, a mailbox that does not
-    exist."""
+    exist, a dial to a caller already answered (by the dialplan, by Playback),
+    a dial whisper cut short by the caller or by the agent."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
-               "voicemail-none")
+               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -100,6 +101,22 @@ def withdrawn(run: Runner) -> None:
     response = said.split("ActionID: lab-action")[0].rsplit("\r\n\r\n", 1)[-1]  # the action's own answer
     assert "Response: Success" in response, said
     run.wait("withdrawn")
+
+
+def transferred(run: Runner) -> None:
+    """A caller talking to a queue member is blind-transferred by the member
+    (AMI BlindTransfer on the member's channel, as a phone's transfer key)."""
+    run.place("transferred")
+    wait_until(lambda: any(line[2] == "handover" and line[4] == "CONNECT" for line in run.asterisk.queue_log()),
+               CALLS_TIMEOUT, "the member of the queue handover answered")
+    member = wait_until(lambda: re.findall(r"^(Local/agent-handover@lab-agents-\S+;1)!",
+                                           run.asterisk.cli("core show channels concise"), re.MULTILINE),
+                        CALLS_TIMEOUT, "the member's channel")
+    said = run.asterisk.ami({"Action": "BlindTransfer", "Channel": member[0], "Context": "lab-transfer",
+                             "Exten": "target"})
+    response = said.split("ActionID: lab-action")[0].rsplit("\r\n\r\n", 1)[-1]  # the action's own answer
+    assert "Response: Success" in response, said
+    run.wait("transferred")
 
 
 def memory(run: Runner) -> None:
@@ -180,7 +197,7 @@ def recorded(run: Runner, *names: str) -> None:
 STORIES: dict[str, Callable[[Runner], None]] = {
     "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
     "recordings": recordings, "queue full": queue_full,
-    "withdrawn": withdrawn, "memory": memory, "first in line": first_in_line,
+    "withdrawn": withdrawn, "transferred": transferred, "memory": memory, "first in line": first_in_line,
     "missed then called back": missed_then_called_back,
     "supervised": supervised, "whispers": whispers, "night mode": night_mode,
 }

@@ -66,6 +66,19 @@ def test_a_dial_after_the_flow_answered_records_the_agent_but_no_talk_or_ring_ti
     assert (call.cdr["talk_time"], call.cdr["ring_time"]) == (None, None)
 
 
+@pytest.mark.parametrize("script", ["dial-up", "e2e_dial_played"])
+def test_a_dial_to_a_caller_answered_before_it_by_the_dialplan_or_an_application_has_no_talk_or_ring_time(
+        lab: Lab, script: str) -> None:
+    """Answered just before the flow (dial-up) or by an exec of Playback
+    (e2e_dial_played): ANSWEREDTIME counts from that answer, so it holds the
+    2 s of ringing too, and the Dial() took about as long."""
+    call = lab.calls[script]
+    assert call.path[-2:] == ["agent:answer", "bye:done"] and call.cdr["status"] == "completed"
+    assert call.cdr["agent_interface"] == "Local/agent-slow@lab-agents/n"
+    assert (call.cdr["talk_time"], call.cdr["ring_time"]) == (None, None)
+    assert call.details("agent")["talk_time"] is None
+
+
 # -- caller memory ---------------------------------------------------------------
 
 def test_a_callers_first_call_is_new_and_the_second_returning(lab: Lab) -> None:

@@ -259,6 +259,21 @@ def test_a_caller_withdrawn_through_ami_leaves_the_queue_with_withdraw(lab: Lab)
     assert (call.path[1], call.cdr["queue_status"], call.cdr["status"]) == ("wait:withdraw", "WITHDRAW", "completed")
 
 
+def test_a_caller_the_member_transfers_leaves_the_queue_answered_and_the_flow_as_a_hangup(lab: Lab) -> None:
+    """Asterisk moves the caller to the transfer's target and tells the AGI
+    the channel hung up: the flow ends at its next step, caller_hangup, and
+    the caller arrives at the target with that status (steps.md, queue)."""
+    call = lab.calls["transferred"]
+    assert call.path == ["answer:next", "wait:answered", "bye:hangup"] and call.cdr["status"] == "caller_hangup"
+    assert (call.cdr["queue_status"], call.cdr["agent"]) == ("ANSWERED", "Handover")
+    assert call.details("wait")["result"] == 0
+    events = [line[4:] for line in lab.asterisk.queue_log() if line[1] == call.cdr["call_id"]]
+    assert [event[0] for event in events] == ["ENTERQUEUE", "CONNECT", "BLINDTRANSFER"]
+    assert events[-1][1:3] == ["target", "lab-transfer"]
+    [arrived] = [line for line in call_log(lab, "transferred") if "app_verbose.c: LAB-TRANSFERRED" in line]
+    assert "AGISTATUS=HANGUP AGIFLOW_STATUS=caller_hangup" in arrived
+
+
 # -- the shipped closed flow ----------------------------------------------------------------------
 
 def test_the_shipped_closed_flow_says_the_number_digit_by_digit_and_hangs_up(lab: Lab) -> None:

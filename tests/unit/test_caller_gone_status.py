@@ -55,7 +55,7 @@ def test_a_message_the_caller_ended_by_hanging_up_is_saved_and_the_call_is_a_cal
 
 @pytest.mark.parametrize(("flow", "options", "expected"), [
     (QUEUE, {"hangup_after": 3, "queue_statuses": ["ANSWERED"]}, ["q:answered"]),
-    (DIAL, {"hangup_after": 0, "dial_statuses": ["ANSWER"]}, ["d:answer", "note:next"]),
+    (DIAL, {"hangup_after": 1, "dial_statuses": ["ANSWER"]}, ["d:answer", "note:next"]),
 ])
 def test_a_caller_who_hangs_up_after_talking_to_an_agent_is_a_caller_hangup(
         tmp_path: Path, flow: str, options: dict[str, object], expected: list[str]) -> None:

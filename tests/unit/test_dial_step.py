@@ -9,6 +9,9 @@ import pytest
 from agi.steps.dial import DIAL_STATUSES, talk_time
 from support.step_runner import STATUS, cdr, commands, details, path, run
 
+#: Asked before Dial() unless the flow answered the caller: is the channel up already?
+UP = "CHANNEL STATUS"
+
 
 def dial_flow(options: str = "{destination: PJSIP/100, timeout: 30}", on: str = "") -> str:
     return f"""\
@@ -28,7 +31,7 @@ steps:
 
 def test_answered_call_records_the_talk_time_and_goes_on_when_the_callee_hangs_up(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow(), talk_time=95)
-    assert commands(result) == ['EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
+    assert commands(result) == [UP, 'EXEC "Dial" "PJSIP/100,30"', "NOOP", 'GET VARIABLE "DIALSTATUS"',
                                 'GET VARIABLE "ANSWEREDTIME"', 'GET VARIABLE "DIALEDPEERNAME"',
                                 'GET VARIABLE "DIALEDPEERNUMBER"', 'GET VARIABLE "HANGUPCAUSE"',
                                 'STREAM FILE "agiflow/thanks-for-calling" ""', STATUS.format("completed")]
@@ -57,13 +60,13 @@ def test_an_unanswered_dial_records_no_agent(tmp_path: Path) -> None:
 
 
 def test_caller_who_hangs_up_after_talking_is_answered(tmp_path: Path) -> None:
-    result = run(tmp_path, dial_flow(), dial_statuses=["ANSWER"], talk_time=40, hangup_after=0)
+    result = run(tmp_path, dial_flow(), dial_statuses=["ANSWER"], talk_time=40, hangup_after=1)
     assert path(result)[0] == "call:answer"
     assert cdr(result, "dial_status", "talk_time", "status") == ("ANSWER", 40, "caller_hangup")
 
 
 def test_caller_who_hangs_up_while_it_rings_cancels_with_the_hangup_outcome(tmp_path: Path) -> None:
-    result = run(tmp_path, dial_flow(), hangup_after=0)
+    result = run(tmp_path, dial_flow(), hangup_after=1)
     assert path(result) == ["call:hangup"]
     assert cdr(result, "dial_status", "talk_time") == ("CANCEL", None)
     assert 'GET VARIABLE "ANSWEREDTIME"' not in commands(result)
@@ -100,32 +103,32 @@ def test_callerid_is_set_before_dialling_a_trunk(tmp_path: Path) -> None:
     options = ('{destination: "PJSIP/+34{{ vars.get(\'TARGET\', \'911234567\') }}@trunk", timeout: 45, '
                'options: tr, callerid: {number: "+34910000000", name: Support}}')
     result = run(tmp_path, dial_flow(options))
-    assert commands(result)[:3] == ['SET VARIABLE "CALLERID(num)" "+34910000000"',
-                                    'SET VARIABLE "CALLERID(name)" "Support"',
+    assert commands(result)[:4] == ['SET VARIABLE "CALLERID(num)" "+34910000000"',
+                                    'SET VARIABLE "CALLERID(name)" "Support"', UP,
                                     'EXEC "Dial" "PJSIP/+34911234567@trunk,45,tr"']
     assert cdr(result, "dialled") == ("PJSIP/+34911234567@trunk",)
 
 
 def test_callerid_as_text_sets_only_the_number(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow('{destination: PJSIP/100, callerid: "600000000"}'))
-    assert commands(result)[:2] == ['SET VARIABLE "CALLERID(num)" "600000000"', 'EXEC "Dial" "PJSIP/100"']
+    assert commands(result)[:3] == ['SET VARIABLE "CALLERID(num)" "600000000"', UP, 'EXEC "Dial" "PJSIP/100"']
 
 
 def test_g_option_returns_0_and_needs_no_hangup_check(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow("{destination: PJSIP/100, timeout: 20, options: g}"))
-    assert commands(result)[:2] == ['EXEC "Dial" "PJSIP/100,20,g"', 'GET VARIABLE "DIALSTATUS"']
+    assert commands(result)[:3] == [UP, 'EXEC "Dial" "PJSIP/100,20,g"', 'GET VARIABLE "DIALSTATUS"']
     assert path(result)[0] == "call:answer"
 
 
 def test_short_form_is_the_destination(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow("PJSIP/200"))
-    assert commands(result)[0] == 'EXEC "Dial" "PJSIP/200"'
+    assert commands(result)[:2] == [UP, 'EXEC "Dial" "PJSIP/200"']
 
 
 def test_a_destination_with_a_comma_stays_one_argument_of_dial(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow('{destination: "PJSIP/1,2", timeout: 30, options: t}'))
     # Dial() reads "PJSIP/1,2" back as its first argument: the comma is escaped.
-    assert commands(result)[0] == 'EXEC "Dial" "PJSIP/1\\\\,2,30,t"'
+    assert commands(result)[:2] == [UP, 'EXEC "Dial" "PJSIP/1\\\\,2,30,t"']
     assert cdr(result, "dialled") == ("PJSIP/1,2",)
 
 
@@ -139,6 +142,25 @@ def test_a_caller_the_flow_answered_before_dialling_has_no_talk_or_ring_time(tmp
     assert path(result) == ["pick_up:next", "call:answer", "bye:next"]
     assert cdr(result, "dial_status", "talk_time", "ring_time", "agent") == ("ANSWER", None, None, "PJSIP/100")
     assert details(result, "call")["talk_time"] is None
+
+
+def test_a_caller_answered_before_dial_by_an_application_has_no_talk_or_ring_time(tmp_path: Path) -> None:
+    """Playback answered the caller: ANSWEREDTIME counts from then (the
+    ringing too), as after the dialplan's Answer() before the flow. The
+    step asks the channel's state before Dial() (6: up)."""
+    flow = dial_flow().replace("start: call\nsteps:\n", "start: hello\nsteps:\n  hello:\n"
+                                                            "    exec: {app: Playback, args: [agiflow/welcome]}\n"
+                                                            "    next: call\n")
+    result = run(tmp_path, flow, talk_time=95)
+    assert commands(result)[1:3] == [UP, 'EXEC "Dial" "PJSIP/100,30"']
+    assert result.exchanges[1].lines[0] == "200 result=6"
+    assert cdr(result, "dial_status", "talk_time", "ring_time", "agent") == ("ANSWER", None, None, "PJSIP/100")
+
+
+def test_the_flows_own_answer_needs_no_question(tmp_path: Path) -> None:
+    flow = dial_flow().replace("start: call\nsteps:\n", "start: pick_up\nsteps:\n  pick_up:\n    answer:\n"
+                                                            "    next: call\n")
+    assert UP not in commands(run(tmp_path, flow))
 
 
 @pytest.mark.parametrize("answered_time, dial_seconds, talk", [
@@ -167,10 +189,10 @@ steps:
 """
     result = run(tmp_path, flow, dial_statuses=["ANSWER"])
     sent = commands(result)
-    assert sent[0] == 'EXEC "Dial" "PJSIP/100,,tA(agiflow/whisper-vip)"'
-    assert result.exchanges[0].lines[0] == "200 result=-1" and sent[1] == "NOOP"
+    assert sent[:2] == [UP, 'EXEC "Dial" "PJSIP/100,,tA(agiflow/whisper-vip)"']
+    assert result.exchanges[1].lines[0] == "200 result=-1" and sent[2] == "NOOP"
     with_g = run(tmp_path, flow.replace("options: t", "options: tg"), dial_statuses=["ANSWER"])
-    assert with_g.exchanges[0].lines[0] == "200 result=0"
+    assert with_g.exchanges[1].lines[0] == "200 result=0"
 
 
 def test_a_c_inside_a_queue_options_argument_is_not_the_c_option(tmp_path: Path) -> None:
