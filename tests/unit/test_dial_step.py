@@ -83,7 +83,7 @@ def test_a_dial_that_runs_on_a_dead_channel_is_no_answer_left_by_an_earlier_dial
   gone:
     set: {cdr: {left: before_second_dial}}
 """
-    result = run(tmp_path, flow, hangup_after=7)
+    result = run(tmp_path, flow, hangup_after=9)
     assert 'EXEC "Dial" "PJSIP/101,30"' in commands(result)
     assert path(result) == ["call:answer", "second:hangup", "gone:next"]
     assert details(result, "second")["status"] == "CANCEL"
