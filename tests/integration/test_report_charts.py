@@ -132,3 +132,29 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
 
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A week of calls to flows, queues and agents with long names of wide
+    letters, other scripts and markup, and a flow whose calls are never
+    offered (a message, closed hours)."""
+    builder = CdrBuilder(tmp_path_factory.mktemp("names") / "cdr.db")
+    names = ["W" * 40, "Mmmmmmmmmmmmmmmmmmmmmmmmmmmmm", "soporte técnico — nivel 2 (urgente)", "Łukasz Żółć",
+             '<img src=x onerror="alert(1)">', "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "ventas"]
+    for n in range(140):
+        name = names[n % len(names)]
+        builder.add(f"2025-10-{6 + n % 5:02d} {8 + n % 9:02d}:{n % 60:02d}:00", flow=name, queue=name, agent=name,
+                    caller=f"+3460011{n:04d}", queue_status="ANSWERED" if n % 3 else "ABANDONED", queue_wait=20, talk_time=100)
+    for n in range(5):
+        builder.add(f"2025-10-07 1{n}:30:00", flow="closed")
+    builder.close()
+    return builder.path
+
+
+@pytest.mark.parametrize("kind", ["inbound", "agents", "consolidated", "fcr"])
+def test_long_and_wide_names_are_cut_to_fit_their_chart(named: Path, tmp_path: Path, kind: str) -> None:
+    figures = assert_readable(measure(page(named, tmp_path, kind, "2025-10-06", "2025-10-10")))
+    labels = [t["text"] for figure in figures.values() for t in figure["texts"] if t["cls"] == "label"]
+    assert any(label.startswith("WWW") and label.endswith("…") for label in labels)
+    assert "<img src=x" in " ".join(labels) and "Łukasz Żółć" in labels  # escaped, shown as text

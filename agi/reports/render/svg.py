@@ -15,6 +15,7 @@ network. Every text is escaped.
 from __future__ import annotations
 
 import math
+import unicodedata
 from html import escape
 from typing import Callable, Sequence
 
@@ -35,9 +36,15 @@ COLOURS = {
 }
 #: More values than this are drawn as a line, not as bars.
 MAX_BARS = 31
-#: The widest a character of the chart font (12 px) may be, and the room
-#: kept between two labels: estimates that never fall short of the real text.
-CHAR_W, LABEL_GAP = 7.5, 8
+#: The room kept between two labels, in px.
+LABEL_GAP = 8
+#: The most a character of the chart font takes, in em (DejaVu Sans, the
+#: widest of the usual sans-serif fonts): estimates that never fall short of
+#: the real text. Narrow ASCII, other ASCII letters and digits, wide ones;
+#: anything else is 1 em, and wide East Asian characters and emoji 1.25 em.
+_NARROW = frozenset(" !\"'(),-./:;I[]`fijlrt|{}")
+_WIDE = frozenset("%@MWmw")
+_EM = {**dict.fromkeys(_NARROW, 0.45), **dict.fromkeys(_WIDE, 1.0)}
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _SMALL = 'font-family="system-ui, sans-serif" font-size="10"'
 WIDTH = 860
@@ -67,7 +74,26 @@ def number(value: float, unit: str) -> str:
 
 def text_width(text: str, size: int = 12) -> float:
     """At least the width ``text`` takes in the chart font at ``size`` px."""
-    return len(text) * CHAR_W * size / 12
+    return sum(_em(char) for char in text) * size
+
+
+def _em(char: str) -> float:
+    if char in _EM:
+        return _EM[char]
+    if char < "\x7f":
+        return 0.8 if char.isupper() else 0.65
+    if unicodedata.combining(char) or unicodedata.category(char) == "Cf":  # accents, joiners: no width
+        return 0.0
+    return 1.25 if unicodedata.east_asian_width(char) in "WF" else 1.0
+
+
+def fitted(text: str, width: float, size: int = 12) -> str:
+    """``text``, or as much of it as fits in ``width`` px followed by ``…``."""
+    if text_width(text, size) <= width:
+        return text
+    while text and text_width(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[int] = (),
@@ -103,7 +129,7 @@ def _horizontal(chart: Chart) -> str:
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         y = 5 + i * row_h
         length = max(bar_w * value / top, 1 if value else 0)
-        short = label if len(label) <= 22 else label[:21] + "…"
+        short = fitted(label, label_w - 12)
         parts.append(f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end" fill="{TEXT}" {_FONT}>'
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
         parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
