@@ -115,7 +115,7 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
                Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
                *(SPAN_COLUMNS if by == "version" else ()))
     totals = _inbound_row("total", combine(g.sums for g in groups), filters)
-    chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
+    chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
                   horizontal=by not in TIME_GROUPS, unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
                   charts=[chart, *overview_charts(reader, filters, now)] if charts else ())

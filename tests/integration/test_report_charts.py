@@ -158,3 +158,13 @@ def test_long_and_wide_names_are_cut_to_fit_their_chart(named: Path, tmp_path: P
     labels = [t["text"] for figure in figures.values() for t in figure["texts"] if t["cls"] == "label"]
     assert any(label.startswith("WWW") and label.endswith("…") for label in labels)
     assert "<img src=x" in " ".join(labels) and "Łukasz Żółć" in labels  # escaped, shown as text
+
+
+def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:
+    """A flow whose calls were never offered has no ASR ('-' in the table),
+    which is not an ASR of 0%."""
+    figure = assert_readable(measure(page(named, tmp_path, "inbound", "2025-10-06", "2025-10-10")))["ASR by flow"]
+    values = {round(t["box"][3]): t["text"] for t in figure["texts"] if t["cls"] == "value"}
+    rows = {t["text"]: values.get(round(t["box"][3])) for t in figure["texts"] if t["cls"] == "label"}
+    assert rows["closed"] == "-" and rows["ventas"].endswith("%")
+    assert figure["bars"] == len(rows) - 1

@@ -52,7 +52,7 @@ WIDTH = 860
 
 def chart_svg(chart: Chart) -> str:
     """The chart as an ``<svg>`` element; an empty chart says so."""
-    values = [v for s in chart.series for v in s.values if v is not None] if chart.series else list(chart.values)
+    values = [v for s in chart.series or [Series("", chart.values)] for v in s.values if v is not None]
     if not values or max(values) <= 0:
         return '<p class="empty">nothing to show</p>'
     if chart.series or (not chart.horizontal and len(chart.labels) > MAX_BARS):
@@ -64,8 +64,10 @@ def colour(name: str) -> str:
     return COLOURS.get(name, BAR)
 
 
-def number(value: float, unit: str) -> str:
-    """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``."""
+def number(value: float | None, unit: str) -> str:
+    """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``; none is ``-``."""
+    if value is None:
+        return "-"
     if unit == "seconds":
         return hms(value)
     text = f"{value:,.1f}" if unit == "%" or value != int(value) else f"{int(value):,}"
@@ -124,17 +126,18 @@ def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[i
 def _horizontal(chart: Chart) -> str:
     label_w, bar_w, row_h = 170, 380, 24
     height = row_h * len(chart.labels) + 10
-    top = max(chart.values)
+    top = max(v for v in chart.values if v is not None)
     parts = [_open(label_w + bar_w + 90, height, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         y = 5 + i * row_h
-        length = max(bar_w * value / top, 1 if value else 0)
+        length = max(bar_w * value / top, 1 if value else 0) if value is not None else 0
         short = fitted(label, label_w - 12)
         parts.append(f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end" fill="{TEXT}" {_FONT}>'
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
-        parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
-                     f'fill="{colour(label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}</title>'
-                     f'</rect>')
+        if value is not None:
+            parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
+                         f'fill="{colour(label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}'
+                         f'</title></rect>')
         parts.append(f'<text class="value" x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
                      f'{escape(number(value, chart.unit))}</text>')
     parts.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 2}" stroke="{AXIS}"/>')
@@ -148,7 +151,7 @@ def _vertical(chart: Chart) -> str:
     slot = max(30.0, min(60.0, (WIDTH - 20) / count))
     plot_h, top_pad, bottom = 160, 18, 24
     width = int(slot * count + 20)
-    top = max(chart.values)
+    top = max(v for v in chart.values if v is not None)
     base = top_pad + plot_h
     centres = [10 + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
@@ -156,11 +159,12 @@ def _vertical(chart: Chart) -> str:
     parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         x = 10 + i * slot
-        height = max(plot_h * value / top, 1 if value else 0)
+        height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
         shown_value = number(value, chart.unit)
-        parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
-                     f'height="{height:.1f}" fill="{colour(label)}"><title>{escape(label)}: '
-                     f'{escape(shown_value)}</title></rect>')
+        if value is not None:
+            parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
+                         f'height="{height:.1f}" fill="{colour(label)}"><title>{escape(label)}: '
+                         f'{escape(shown_value)}</title></rect>')
         if value and text_width(shown_value, 10) <= slot - 2:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
                          f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(shown_value)}</text>')
