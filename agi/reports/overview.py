@@ -118,7 +118,7 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
     chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
                   horizontal=by not in TIME_GROUPS, unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
-                  charts=[chart, *overview_charts(reader, filters, now)] if charts else ())
+                  charts=[chart, *overview_charts(reader, filters, now, inbound=True)] if charts else ())
 
 
 def _inbound_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
@@ -132,13 +132,17 @@ def _options(by: str, thresholds: Thresholds) -> dict[str, Any]:
     return {"by": by, "short_abandon_s": thresholds.short_abandon, "service_level_s": thresholds.service_level}
 
 
-def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
+def overview_charts(reader: CdrReader, filters: Filters, now: datetime, inbound: bool = False) -> list[Chart]:
     """The calls over time, calls per hour of the day (in the report's zone)
-    and calls per outcome."""
-    hours = {int(g.key[0]): g.sums["calls"] for g in aggregate(reader, filters, ("hour",))}
-    outcomes = {g.key[0]: g.sums["calls"] for g in aggregate(reader, filters, ("outcome",))}
+    and calls per outcome: of every call, or (``inbound``) of the inbound
+    calls that have ended, the calls of the ``inbound`` report."""
+    direction = "inbound" if inbound else None
+    hours = {int(g.key[0]): g.sums["calls"]
+             for g in aggregate(reader, filters, ("hour",), direction=direction, finished=inbound)}
+    outcomes = {g.key[0]: g.sums["calls"]
+                for g in aggregate(reader, filters, ("outcome",), direction=direction, finished=inbound)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
-    return [*timeline_charts(reader, filters, now),
+    return [*timeline_charts(reader, filters, now, inbound),
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
             Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]

@@ -113,3 +113,25 @@ def test_a_browser_draws_the_ivr_choices(tmp_path: Path) -> None:
     dom = Dom()
     dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
     assert [row[2] for row in dom.rows[1:4]] == ["1", "2", "3"] and dom.bars == 3
+
+
+def test_the_inbound_page_charts_the_calls_of_its_table(tmp_path: Path) -> None:
+    """Campaign legs and running calls are no part of `inbound`: its charts
+    per hour of the day, per day and per outcome leave them out too."""
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    for day in range(3):
+        for i in range(8):
+            cdr.add(f"2025-03-1{day} 09:{i:02d}:00", queue="support", queue_status="ANSWERED" if i % 4 else "ABANDONED",
+                    queue_wait=10.0, talk_time=60.0)
+            cdr.add(f"2025-03-1{day} 11:{i:02d}:00", flow="campaign", direction="outbound", dial_status="ANSWER",
+                    ring_time=5.0, talk_time=30.0)
+    cdr.add("2025-03-12 12:00:00", queue="support", status="in_progress", duration=None)
+    cdr.close()
+    built = report(cdr.path, "inbound", by="day")
+    assert built.totals is not None and built.totals["offered"] == 24
+    charts = {chart.title: chart for chart in built.charts}
+    assert dict(zip(charts["Outcomes"].labels, charts["Outcomes"].values)) == {"answered": 18, "abandoned": 6}
+    assert sum(charts["Calls per hour of the day"].values) == 24 and charts["Calls per hour of the day"].values[11] == 0
+    assert list(charts["Calls per day"].values) == [8, 8, 8]
+    summary = {chart.title: chart for chart in report(cdr.path, "summary").charts}
+    assert sum(summary["Outcomes"].values) == 49  # every call, both directions, running ones too
