@@ -4,7 +4,7 @@ per hour of the day and outcomes.
 ``summary`` and ``inbound`` count with agi/reports/aggregate.py."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
@@ -13,7 +13,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
-from agi.reports.timeline import offset_text, timeline_charts
+from agi.reports.timeline import timeline_charts, wall_time
 from agi.reports.timerange import parse_stored
 
 CALL_LOG_COLUMNS = (
@@ -155,18 +155,8 @@ def label(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        text = value.strftime("%Y-%m-%d %H:%M")
-        return text + offset_text(value) if _repeated(value) else text
+        return wall_time(value)
     return str(value)
-
-
-def _repeated(start: datetime) -> bool:
-    """An interval's start the clocks show twice: the night they go back,
-    or (a fixed offset: agi/reports/aggregate.py) the repeated part of an
-    interval where they go back by less than it."""
-    if isinstance(start.tzinfo, timezone):
-        return start.utcoffset() != timedelta(0)
-    return start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset()
 
 
 _TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30": "30 min from",

@@ -130,6 +130,20 @@ def days(tz: tzinfo, low: datetime, high: datetime) -> Iterator[tuple[str, str, 
         day += timedelta(days=1)
 
 
+def wall_time(moment: datetime) -> str:
+    """An aware time to the minute as its clocks show it, with its UTC offset
+    where they show it twice (``2025-10-26 02:00+02`` and ``2025-10-26
+    02:00+01`` in Madrid): the night they go back, or (a fixed offset:
+    agi/reports/aggregate.py) the repeated part of an interval where they go
+    back by less than it."""
+    text = moment.strftime("%Y-%m-%d %H:%M")
+    if isinstance(moment.tzinfo, timezone):
+        twice = moment.utcoffset() != timedelta(0)
+    else:
+        twice = moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
+    return text + offset_text(moment) if twice else text
+
+
 def offset_text(local: datetime) -> str:
     """The UTC offset of an aware time: ``+02``, ``-05``, ``+05:30``."""
     offset = local.utcoffset() or timedelta(0)

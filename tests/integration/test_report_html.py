@@ -135,3 +135,24 @@ def test_the_inbound_page_charts_the_calls_of_its_table(tmp_path: Path) -> None:
     assert list(charts["Calls per day"].values) == [8, 8, 8]
     summary = {chart.title: chart for chart in report(cdr.path, "summary").charts}
     assert sum(summary["Outcomes"].values) == 49  # every call, both directions, running ones too
+
+
+def test_the_table_marks_the_times_the_clocks_show_twice_with_their_offsets(tmp_path: Path) -> None:
+    """The night the clocks go back in New York, 01:00 to 02:00 happens twice:
+    the page's rows of that hour say which one, as its charts do."""
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    for minutes in range(0, 240, 20):  # 04:00 to 08:00 UTC: 00:00-04, 01:00-04, 01:00-05, 02:00-05
+        cdr.add(f"2025-11-02 {4 + minutes // 60:02d}:{minutes % 60:02d}:00", queue="support",
+                queue_status="ANSWERED", queue_wait=10.0, talk_time=60.0)
+    cdr.close()
+    tz, name = zone("America/New_York")
+    dom = Dom()
+    dom.feed(render(run_report(cdr.path, "inbound", Filters(tz=tz, tz_name=name), NOW, by="interval60", charts=True),
+                    "html"))
+    assert [row[0] for row in dom.rows[1:-1]] == ["2025-11-02 00:00", "2025-11-02 01:00-04", "2025-11-02 01:00-05",
+                                                 "2025-11-02 02:00"]
+    dom = Dom()
+    dom.feed(render(run_report(cdr.path, "calls", Filters(tz=tz, tz_name=name), NOW, charts=True), "html"))
+    started = [row[0] for row in dom.rows[1:]]
+    assert started[:7] == ["2025-11-02 02:40", "2025-11-02 02:20", "2025-11-02 02:00", "2025-11-02 01:40-05",
+                           "2025-11-02 01:20-05", "2025-11-02 01:00-05", "2025-11-02 01:40-04"]

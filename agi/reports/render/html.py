@@ -5,14 +5,16 @@ Durations are written ``h:mm:ss``; rows the report flags (a recording made
 without consent) are highlighted and the page says why."""
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any, Mapping, Sequence
 
 from agi import __version__
-from agi.reports.model import SECONDS, Column, Report
+from agi.reports.model import SECONDS, TIME, Column, Report
 from agi.reports.render.svg import chart_svg
 from agi.reports.render.table import describe_filters
 from agi.reports.render.values import hms, human, numeric
+from agi.reports.timeline import wall_time
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -100,6 +102,8 @@ def _tr(columns: Sequence[Column], row: Mapping[str, Any], flagged: bool = False
 def _cell(column: Column, value: Any) -> str:
     if column.kind == SECONDS and value not in (None, ""):
         return hms(float(value))
+    if column.kind == TIME and isinstance(value, datetime):
+        return wall_time(value)  # a time the clocks show twice with its offset, as the charts write it
     return human(column, value)
 
 
