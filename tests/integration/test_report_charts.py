@@ -168,3 +168,15 @@ def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_
     rows = {t["text"]: values.get(round(t["box"][3])) for t in figure["texts"] if t["cls"] == "label"}
     assert rows["closed"] == "-" and rows["ventas"].endswith("%")
     assert figure["bars"] == len(rows) - 1
+
+
+def test_what_became_of_the_legs_gives_each_result_its_own_colour(tmp_path: Path) -> None:
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, status in enumerate(["ANSWER"] * 6 + ["BUSY"] * 3 + ["NOANSWER"] * 4 + ["CONGESTION", None, None]):
+        builder.add(f"2025-10-06 10:{n:02d}:00", flow="campaign", direction="outbound", dial_status=status,
+                    robinson=None if status else "listed", talk_time=60 if status == "ANSWER" else None)
+    builder.close()
+    figures = assert_readable(measure(page(builder.path, tmp_path, "campaign", "2025-10-06", "2025-10-06")))
+    legend = figures["What became of the legs"]["legend"]
+    assert len(legend) == 6 and len({entry["colour"] for entry in legend}) == 6, legend
+    assert dict((e["text"], e["colour"]) for e in legend)["answered"] == rgb(COLOURS["answered"])

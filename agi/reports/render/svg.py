@@ -33,6 +33,9 @@ COLOURS = {
     "callback": "#cc79a7", "in_progress": "#56b4e9", "interrupted": "#7b3294", "failed": "#a50f15",
     "blocked": "#525252", "do_not_call": "#8c510a", "ivr_hangup": "#b8a200", "self_service": "#35978f",
     "average wait": BAR,
+    # what became of a campaign's legs: its results beside answered (agi/reports/campaign.py)
+    "blocked by a list": "#8c510a", "blocked by the hours": "#525252", "busy": "#882255",
+    "no answer": "#e69f00", "other dial status": "#a50f15",
 }
 #: More values than this are drawn as a line, not as bars.
 MAX_BARS = 31
