@@ -59,7 +59,9 @@ class Chart:
     ``emphasis`` are the indices of labels the axis shows first (midnights,
     the repeated hour of a DST change). ``unit`` is ``calls``, ``%`` or
     ``seconds`` (written h:mm:ss). A value of None is none (a ratio of no
-    calls): no bar or point, never a 0."""
+    calls): no bar or point, never a 0. ``outcomes``: the labels are
+    outcomes (or a campaign's results), each bar in its outcome's colour;
+    other bars (flows, queues, agents...) have one colour, whatever their name."""
 
     title: str
     labels: Sequence[str]
@@ -68,6 +70,7 @@ class Chart:
     unit: str = "calls"
     series: Sequence[Series] = ()
     emphasis: Sequence[int] = ()
+    outcomes: bool = False
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def overview_charts(reader: CdrReader, filters: Filters, now: datetime, inbound:
     return [*timeline_charts(reader, filters, now, inbound),
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
-            Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]
+            Chart("Outcomes", ordered, [outcomes[o] for o in ordered], outcomes=True)]
 
 
 def label(value: Any) -> str:

@@ -180,3 +180,19 @@ def test_what_became_of_the_legs_gives_each_result_its_own_colour(tmp_path: Path
     legend = figures["What became of the legs"]["legend"]
     assert len(legend) == 6 and len({entry["colour"] for entry in legend}) == 6, legend
     assert dict((e["text"], e["colour"]) for e in legend)["answered"] == rgb(COLOURS["answered"])
+
+
+def test_a_queue_named_like_an_outcome_takes_no_outcome_colour(tmp_path: Path) -> None:
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, queue in enumerate(["callback", "answered", "sales"] * 4):
+        builder.add(f"2025-10-06 10:{n:02d}:00", queue=queue, flow=queue, queue_status="ANSWERED" if n % 4 else "ABANDONED",
+                    queue_wait=10, talk_time=60)
+    builder.close()
+    path = tmp_path / "inbound.html"
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-06", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    path.write_text(render(run_report(builder.path, "inbound", filters, NOW, by="queue", charts=True), "html"),
+                    encoding="utf-8")
+    figures = assert_readable(measure(path))
+    assert figures["ASR by queue"]["legend"] == []  # one colour: queues are no outcomes
+    assert [e["text"] for e in figures["Outcomes"]["legend"]] == ["answered", "abandoned"]

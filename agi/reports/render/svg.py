@@ -67,6 +67,11 @@ def colour(name: str) -> str:
     return COLOURS.get(name, BAR)
 
 
+def _bar_colour(chart: Chart, label: str) -> str:
+    """An outcome's colour in a chart of outcomes; else the one bar colour."""
+    return colour(label) if chart.outcomes else BAR
+
+
 def number(value: float | None, unit: str) -> str:
     """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``; none is ``-``."""
     if value is None:
@@ -139,13 +144,13 @@ def _horizontal(chart: Chart) -> str:
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
         if value is not None:
             parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
-                         f'fill="{colour(label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}'
+                         f'fill="{_bar_colour(chart, label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}'
                          f'</title></rect>')
         parts.append(f'<text class="value" x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
                      f'{escape(number(value, chart.unit))}</text>')
     parts.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 2}" stroke="{AXIS}"/>')
     svg = "".join(parts) + "</svg>"
-    colours = {colour(label) for label in chart.labels}
+    colours = {_bar_colour(chart, label) for label in chart.labels}
     return svg + (_legend_html([(label, colour(label)) for label in chart.labels]) if len(colours) > 1 else "")
 
 
@@ -166,7 +171,7 @@ def _vertical(chart: Chart) -> str:
         shown_value = number(value, chart.unit)
         if value is not None:
             parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
-                         f'height="{height:.1f}" fill="{colour(label)}"><title>{escape(label)}: '
+                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(label)}: '
                          f'{escape(shown_value)}</title></rect>')
         if value and text_width(shown_value, 10) <= slot - 2:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
