@@ -6,6 +6,7 @@ recording made without consent stands out (tests/support/browser.py)."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from support.cdr_builder import CdrBuilder
 from agi.reports import run_report
 from agi.reports.model import Filters
 from agi.reports.render import render
-from agi.reports.render.svg import COLOURS, MAX_BARS
+from agi.reports.render.svg import COLOURS, MAX_BARS, fitted
 from agi.reports.timerange import moment, zone
 
 NOW = datetime(2025, 11, 1, tzinfo=timezone.utc)
@@ -196,3 +197,10 @@ def test_a_queue_named_like_an_outcome_takes_no_outcome_colour(tmp_path: Path) -
     figures = assert_readable(measure(path))
     assert figures["ASR by queue"]["legend"] == []  # one colour: queues are no outcomes
     assert [e["text"] for e in figures["Outcomes"]["legend"]] == ["answered", "abandoned"]
+
+
+def test_a_name_of_a_million_characters_is_cut_at_once() -> None:
+    started = time.monotonic()
+    assert fitted("W" * 1_000_000, 158) == "W" * 12 + "…" and fitted("ventas", 158) == "ventas"
+    assert fitted("a" * 20, 20 * 0.65 * 12) == "a" * 20 and fitted("a" * 21, 20 * 0.65 * 12) == "a" * 18 + "…"
+    assert time.monotonic() - started < 0.5

@@ -98,12 +98,18 @@ def _em(char: str) -> float:
 
 
 def fitted(text: str, width: float, size: int = 12) -> str:
-    """``text``, or as much of it as fits in ``width`` px followed by ``…``."""
-    if text_width(text, size) <= width:
-        return text
-    while text and text_width(text + "…", size) > width:
-        text = text[:-1]
-    return text + "…"
+    """``text``, or as much of it as fits in ``width`` px followed by ``…``
+    (read up to the first character past ``width``: a name of a million
+    characters costs no more than a short one)."""
+    room = width - text_width("…", size)
+    used, cut = 0.0, None
+    for i, char in enumerate(text):
+        used += _em(char) * size
+        if cut is None and used > room:
+            cut = i
+        if used > width:
+            return text[:cut] + "…"
+    return text
 
 
 def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[int] = (),
