@@ -74,6 +74,8 @@ def assert_readable(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
     figures = {figure["title"]: figure for figure in measured["figures"]}
     for title, figure in figures.items():
         assert overlapping(figure["texts"]) == [], title
+        if figure["svg"] is None:  # "nothing to show"
+            continue
         left, top, right, bottom = figure["svg"]
         assert right <= measured["viewport"], title
         for text in figure["texts"]:
@@ -204,3 +206,21 @@ def test_a_name_of_a_million_characters_is_cut_at_once() -> None:
     assert fitted("W" * 1_000_000, 158) == "W" * 12 + "…" and fitted("ventas", 158) == "ventas"
     assert fitted("a" * 20, 20 * 0.65 * 12) == "a" * 20 and fitted("a" * 21, 20 * 0.65 * 12) == "a" * 18 + "…"
     assert time.monotonic() - started < 0.5
+
+
+def test_an_asr_of_zero_everywhere_is_charted_not_nothing_to_show(tmp_path: Path) -> None:
+    """Every caller of the day gave up: ASR 0.0% for each queue is the news."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, queue in enumerate(["sales", "support"] * 3):
+        builder.add(f"2025-10-06 10:{n:02d}:00", queue=queue, queue_status="ABANDONED", queue_wait=60)
+    builder.close()
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-06", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    figures = {}
+    for by in ("queue", "hour"):
+        path = tmp_path / f"inbound-{by}.html"
+        path.write_text(render(run_report(builder.path, "inbound", filters, NOW, by=by, charts=True), "html"),
+                        encoding="utf-8")
+        figures[by] = assert_readable(measure(path))[f"ASR by {by}"]
+    assert [t["text"] for t in figures["queue"]["texts"] if t["cls"] == "value"] == ["0.0%", "0.0%"]
+    assert figures["hour"]["svg"] is not None and [t["text"] for t in figures["hour"]["texts"]] == ["12"]

@@ -54,9 +54,11 @@ WIDTH = 860
 
 
 def chart_svg(chart: Chart) -> str:
-    """The chart as an ``<svg>`` element; an empty chart says so."""
+    """The chart as an ``<svg>`` element; an empty chart (no value, or only
+    counts and times of 0) says so. Percentages of 0 are drawn: an ASR of 0%
+    is news."""
     values = [v for s in chart.series or [Series("", chart.values)] for v in s.values if v is not None]
-    if not values or max(values) <= 0:
+    if not values or (max(values) <= 0 and chart.unit != "%"):
         return '<p class="empty">nothing to show</p>'
     if chart.series or (not chart.horizontal and len(chart.labels) > MAX_BARS):
         return _lines(chart)
@@ -140,7 +142,7 @@ def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[i
 def _horizontal(chart: Chart) -> str:
     label_w, bar_w, row_h = 170, 380, 24
     height = row_h * len(chart.labels) + 10
-    top = max(v for v in chart.values if v is not None)
+    top = max(v for v in chart.values if v is not None) or 1
     parts = [_open(label_w + bar_w + 90, height, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         y = 5 + i * row_h
@@ -165,7 +167,7 @@ def _vertical(chart: Chart) -> str:
     slot = max(30.0, min(60.0, (WIDTH - 20) / count))
     plot_h, top_pad, bottom = 160, 18, 24
     width = int(slot * count + 20)
-    top = max(v for v in chart.values if v is not None)
+    top = max(v for v in chart.values if v is not None) or 1
     base = top_pad + plot_h
     centres = [10 + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
@@ -198,7 +200,7 @@ def _lines(chart: Chart) -> str:
     plot_w = width - left - right
     count = len(chart.labels)
     xs = [left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2) for i in range(count)]
-    peak = max(v for s in series for v in s.values if v is not None)
+    peak = max(v for s in series for v in s.values if v is not None) or 1
     ticks = _ticks(peak, chart.unit)
     top = ticks[-1]
     base = top_pad + plot_h
