@@ -86,4 +86,4 @@ def _charts(by: str, rows: Iterable[dict[str, Any]], total: dict[str, Any]) -> l
     states = ("done", "cancelled", "pending")
     return [Chart("Requests by status", list(states), [total[state] for state in states]),
             Chart(f"Average time to callback by {by}", [label(r["key"]) for r in rows],
-                  [r["avg_to_callback_s"] or 0 for r in rows], horizontal=by != "day", unit="seconds")]
+                  [r["avg_to_callback_s"] for r in rows], horizontal=by != "day", unit="seconds")]

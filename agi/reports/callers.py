@@ -158,7 +158,8 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
                Column("repeat_calls", "Repeats", COUNT))
     totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] for r in rows) for k in _COUNTS}}
     totals["fcr_pct"] = _fcr_pct(totals)
-    chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] or 0 for r in rows], unit="%")
+    chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] for r in rows], unit="%",
+                  outcomes=by == "outcome")
     return Report("fcr", f"First-call resolution ({window_hours:g} h window) by {by}", columns, rows,
                   filters, now, {"window_hours": window_hours, "by": by}, totals,
                   [chart] if charts else ())

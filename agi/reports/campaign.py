@@ -76,6 +76,6 @@ def _charts(by: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> list
     results = {"blocked by a list": totals["blocked_list"], "blocked by the hours": totals["blocked_hours"],
                "answered": totals["answered"], "busy": totals["busy"], "no answer": totals["no_answer"],
                "other dial status": totals["failed"]}
-    return [Chart("What became of the legs", list(results), list(results.values())),
-            Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
+    return [Chart("What became of the legs", list(results), list(results.values()), outcomes=True),
+            Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
                   horizontal=by == "flow", unit="%")]

@@ -73,5 +73,6 @@ def _charts(by: tuple[str, ...], groups: list[Group]) -> list[Chart]:
             totals[sort_value(name, key)] = (key, seen[1] + group.sums["calls"])
         values = [totals[order] for order in sorted(totals)]
         charts.append(Chart(f"Calls by {name}", [label(key) for key, _ in values], [calls for _, calls in values],
-                            horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval")))
+                            horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval"),
+                            outcomes=name == "outcome"))
     return charts

@@ -58,15 +58,19 @@ class Chart:
     a line chart of several lines over the labels (``values`` unused);
     ``emphasis`` are the indices of labels the axis shows first (midnights,
     the repeated hour of a DST change). ``unit`` is ``calls``, ``%`` or
-    ``seconds`` (written h:mm:ss)."""
+    ``seconds`` (written h:mm:ss). A value of None is none (a ratio of no
+    calls): no bar or point, never a 0. ``outcomes``: the labels are
+    outcomes (or a campaign's results), each bar in its outcome's colour;
+    other bars (flows, queues, agents...) have one colour, whatever their name."""
 
     title: str
     labels: Sequence[str]
-    values: Sequence[float] = ()
+    values: Sequence[float | None] = ()
     horizontal: bool = True
     unit: str = "calls"
     series: Sequence[Series] = ()
     emphasis: Sequence[int] = ()
+    outcomes: bool = False
 
 
 @dataclass(frozen=True)

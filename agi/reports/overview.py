@@ -4,7 +4,7 @@ per hour of the day and outcomes.
 ``summary`` and ``inbound`` count with agi/reports/aggregate.py."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Mapping, Sequence
 
 from agi.reports import queries as q
@@ -14,7 +14,7 @@ from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
 from agi.reports.timeline import timeline_charts
-from agi.reports.timerange import offset_text, parse_stored
+from agi.reports.timerange import parse_stored, wall_time
 
 CALL_LOG_COLUMNS = (
     Column("started", "Started", TIME), Column("caller", "Caller"),
@@ -115,10 +115,10 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
                Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
                *(SPAN_COLUMNS if by == "version" else ()))
     totals = _inbound_row("total", combine(g.sums for g in groups), filters)
-    chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] or 0 for r in rows],
+    chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
                   horizontal=by not in TIME_GROUPS, unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
-                  charts=[chart, *overview_charts(reader, filters, now)] if charts else ())
+                  charts=[chart, *overview_charts(reader, filters, now, inbound=True)] if charts else ())
 
 
 def _inbound_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:
@@ -132,16 +132,20 @@ def _options(by: str, thresholds: Thresholds) -> dict[str, Any]:
     return {"by": by, "short_abandon_s": thresholds.short_abandon, "service_level_s": thresholds.service_level}
 
 
-def overview_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
+def overview_charts(reader: CdrReader, filters: Filters, now: datetime, inbound: bool = False) -> list[Chart]:
     """The calls over time, calls per hour of the day (in the report's zone)
-    and calls per outcome."""
-    hours = {int(g.key[0]): g.sums["calls"] for g in aggregate(reader, filters, ("hour",))}
-    outcomes = {g.key[0]: g.sums["calls"] for g in aggregate(reader, filters, ("outcome",))}
+    and calls per outcome: of every call, or (``inbound``) of the inbound
+    calls that have ended, the calls of the ``inbound`` report."""
+    direction = "inbound" if inbound else None
+    hours = {int(g.key[0]): g.sums["calls"]
+             for g in aggregate(reader, filters, ("hour",), direction=direction, finished=inbound)}
+    outcomes = {g.key[0]: g.sums["calls"]
+                for g in aggregate(reader, filters, ("outcome",), direction=direction, finished=inbound)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
-    return [*timeline_charts(reader, filters, now),
+    return [*timeline_charts(reader, filters, now, inbound),
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
-            Chart("Outcomes", ordered, [outcomes[o] for o in ordered])]
+            Chart("Outcomes", ordered, [outcomes[o] for o in ordered], outcomes=True)]
 
 
 def label(value: Any) -> str:
@@ -151,18 +155,8 @@ def label(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        text = value.strftime("%Y-%m-%d %H:%M")
-        return text + offset_text(value) if _repeated(value) else text
+        return wall_time(value)
     return str(value)
-
-
-def _repeated(start: datetime) -> bool:
-    """An interval's start the clocks show twice: the night they go back,
-    or (a fixed offset: agi/reports/aggregate.py) the repeated part of an
-    interval where they go back by less than it."""
-    if isinstance(start.tzinfo, timezone):
-        return start.utcoffset() != timedelta(0)
-    return start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset()
 
 
 _TITLES = {"version": "Flow@version", "interval15": "15 min from", "interval30": "30 min from",

@@ -31,9 +31,10 @@ MOST_CHARTED = timedelta(days=3660)
 TRAFFIC = ("offered", "answered", "abandoned")
 
 
-def timeline_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[Chart]:
+def timeline_charts(reader: CdrReader, filters: Filters, now: datetime, inbound: bool = False) -> list[Chart]:
     """The charts over the report's range (``span``), counted with
-    agi/reports/aggregate.py per hour or per day; none without calls."""
+    agi/reports/aggregate.py per hour or per day, of every call or
+    (``inbound``) of the inbound calls that have ended; none without calls."""
     first, last = reader.rows(q.TIME_SPAN)[0]
     covered = span(first, last, filters.since, filters.until, now)
     if covered is None:
@@ -41,7 +42,8 @@ def timeline_charts(reader: CdrReader, filters: Filters, now: datetime) -> list[
     tz = filters.tz or UTC
     hourly = min(covered[1] - covered[0], wall_span(tz, *covered)) <= HOURLY_UP_TO
     buckets = list(hours(tz, *covered) if hourly else days(tz, *covered))
-    found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",))}
+    found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",),
+                                                          direction="inbound" if inbound else None, finished=inbound)}
     per = [found.get(key) for key, _, _ in buckets]
     labels = [label for _, label, _ in buckets]
     emphasis = [i for i, (_, _, marked) in enumerate(buckets) if marked]

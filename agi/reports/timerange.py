@@ -140,3 +140,19 @@ def offset_text(local: datetime) -> str:
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(int(offset.total_seconds())) // 60
     return f"{sign}{minutes // 60:02d}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
+def wall_time(moment: datetime, seconds: bool = False) -> str:
+    """An aware time as its clocks show it, to the minute (or to the second,
+    and the millisecond when it has one), with its UTC offset where they show
+    it twice (``2025-10-26 02:00+02`` and ``2025-10-26 02:00+01`` in Madrid):
+    the night they go back, or (a fixed offset: agi/reports/aggregate.py) the
+    repeated part of an interval where they go back by less than it."""
+    text = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if seconds and moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    if isinstance(moment.tzinfo, timezone):
+        twice = moment.utcoffset() != timedelta(0)
+    else:
+        twice = moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
+    return text + offset_text(moment) if twice else text

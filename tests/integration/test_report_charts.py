@@ -6,6 +6,7 @@ recording made without consent stands out (tests/support/browser.py)."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from support.cdr_builder import CdrBuilder
 from agi.reports import run_report
 from agi.reports.model import Filters
 from agi.reports.render import render
-from agi.reports.render.svg import COLOURS, MAX_BARS
+from agi.reports.render.svg import COLOURS, MAX_BARS, fitted
 from agi.reports.timerange import moment, zone
 
 NOW = datetime(2025, 11, 1, tzinfo=timezone.utc)
@@ -73,6 +74,8 @@ def assert_readable(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
     figures = {figure["title"]: figure for figure in measured["figures"]}
     for title, figure in figures.items():
         assert overlapping(figure["texts"]) == [], title
+        if figure["svg"] is None:  # "nothing to show"
+            continue
         left, top, right, bottom = figure["svg"]
         assert right <= measured["viewport"], title
         for text in figure["texts"]:
@@ -132,3 +135,92 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
 
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A week of calls to flows, queues and agents with long names of wide
+    letters, other scripts and markup, and a flow whose calls are never
+    offered (a message, closed hours)."""
+    builder = CdrBuilder(tmp_path_factory.mktemp("names") / "cdr.db")
+    names = ["W" * 40, "Mmmmmmmmmmmmmmmmmmmmmmmmmmmmm", "soporte técnico — nivel 2 (urgente)", "Łukasz Żółć",
+             '<img src=x onerror="alert(1)">', "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "ventas"]
+    for n in range(140):
+        name = names[n % len(names)]
+        builder.add(f"2025-10-{6 + n % 5:02d} {8 + n % 9:02d}:{n % 60:02d}:00", flow=name, queue=name, agent=name,
+                    caller=f"+3460011{n:04d}", queue_status="ANSWERED" if n % 3 else "ABANDONED", queue_wait=20, talk_time=100)
+    for n in range(5):
+        builder.add(f"2025-10-07 1{n}:30:00", flow="closed")
+    builder.close()
+    return builder.path
+
+
+@pytest.mark.parametrize("kind", ["inbound", "agents", "consolidated", "fcr"])
+def test_long_and_wide_names_are_cut_to_fit_their_chart(named: Path, tmp_path: Path, kind: str) -> None:
+    figures = assert_readable(measure(page(named, tmp_path, kind, "2025-10-06", "2025-10-10")))
+    labels = [t["text"] for figure in figures.values() for t in figure["texts"] if t["cls"] == "label"]
+    assert any(label.startswith("WWW") and label.endswith("…") for label in labels)
+    assert "<img src=x" in " ".join(labels) and "Łukasz Żółć" in labels  # escaped, shown as text
+
+
+def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:
+    """A flow whose calls were never offered has no ASR ('-' in the table),
+    which is not an ASR of 0%."""
+    figure = assert_readable(measure(page(named, tmp_path, "inbound", "2025-10-06", "2025-10-10")))["ASR by flow"]
+    values = {round(t["box"][3]): t["text"] for t in figure["texts"] if t["cls"] == "value"}
+    rows = {t["text"]: values.get(round(t["box"][3])) for t in figure["texts"] if t["cls"] == "label"}
+    assert rows["closed"] == "-" and rows["ventas"].endswith("%")
+    assert figure["bars"] == len(rows) - 1
+
+
+def test_what_became_of_the_legs_gives_each_result_its_own_colour(tmp_path: Path) -> None:
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, status in enumerate(["ANSWER"] * 6 + ["BUSY"] * 3 + ["NOANSWER"] * 4 + ["CONGESTION", None, None]):
+        builder.add(f"2025-10-06 10:{n:02d}:00", flow="campaign", direction="outbound", dial_status=status,
+                    robinson=None if status else "listed", talk_time=60 if status == "ANSWER" else None)
+    builder.close()
+    figures = assert_readable(measure(page(builder.path, tmp_path, "campaign", "2025-10-06", "2025-10-06")))
+    legend = figures["What became of the legs"]["legend"]
+    assert len(legend) == 6 and len({entry["colour"] for entry in legend}) == 6, legend
+    assert dict((e["text"], e["colour"]) for e in legend)["answered"] == rgb(COLOURS["answered"])
+
+
+def test_a_queue_named_like_an_outcome_takes_no_outcome_colour(tmp_path: Path) -> None:
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, queue in enumerate(["callback", "answered", "sales"] * 4):
+        builder.add(f"2025-10-06 10:{n:02d}:00", queue=queue, flow=queue, queue_status="ANSWERED" if n % 4 else "ABANDONED",
+                    queue_wait=10, talk_time=60)
+    builder.close()
+    path = tmp_path / "inbound.html"
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-06", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    path.write_text(render(run_report(builder.path, "inbound", filters, NOW, by="queue", charts=True), "html"),
+                    encoding="utf-8")
+    figures = assert_readable(measure(path))
+    assert figures["ASR by queue"]["legend"] == []  # one colour: queues are no outcomes
+    assert [e["text"] for e in figures["Outcomes"]["legend"]] == ["answered", "abandoned"]
+
+
+def test_a_name_of_a_million_characters_is_cut_at_once() -> None:
+    started = time.monotonic()
+    assert fitted("W" * 1_000_000, 158) == "W" * 12 + "…" and fitted("ventas", 158) == "ventas"
+    assert fitted("a" * 20, 20 * 0.65 * 12) == "a" * 20 and fitted("a" * 21, 20 * 0.65 * 12) == "a" * 18 + "…"
+    assert time.monotonic() - started < 0.5
+
+
+def test_an_asr_of_zero_everywhere_is_charted_not_nothing_to_show(tmp_path: Path) -> None:
+    """Every caller of the day gave up: ASR 0.0% for each queue is the news."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for n, queue in enumerate(["sales", "support"] * 3):
+        builder.add(f"2025-10-06 10:{n:02d}:00", queue=queue, queue_status="ABANDONED", queue_wait=60)
+    builder.close()
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-06", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    figures = {}
+    for by in ("queue", "hour"):
+        path = tmp_path / f"inbound-{by}.html"
+        path.write_text(render(run_report(builder.path, "inbound", filters, NOW, by=by, charts=True), "html"),
+                        encoding="utf-8")
+        figures[by] = assert_readable(measure(path))[f"ASR by {by}"]
+    assert [t["text"] for t in figures["queue"]["texts"] if t["cls"] == "value"] == ["0.0%", "0.0%"]
+    assert figures["hour"]["svg"] is not None and [t["text"] for t in figures["hour"]["texts"]] == ["12"]

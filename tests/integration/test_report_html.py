@@ -113,3 +113,46 @@ def test_a_browser_draws_the_ivr_choices(tmp_path: Path) -> None:
     dom = Dom()
     dom.feed(chromium(page, tmp_path / "dom", "--dump-dom").stdout)
     assert [row[2] for row in dom.rows[1:4]] == ["1", "2", "3"] and dom.bars == 3
+
+
+def test_the_inbound_page_charts_the_calls_of_its_table(tmp_path: Path) -> None:
+    """Campaign legs and running calls are no part of `inbound`: its charts
+    per hour of the day, per day and per outcome leave them out too."""
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    for day in range(3):
+        for i in range(8):
+            cdr.add(f"2025-03-1{day} 09:{i:02d}:00", queue="support", queue_status="ANSWERED" if i % 4 else "ABANDONED",
+                    queue_wait=10.0, talk_time=60.0)
+            cdr.add(f"2025-03-1{day} 11:{i:02d}:00", flow="campaign", direction="outbound", dial_status="ANSWER",
+                    ring_time=5.0, talk_time=30.0)
+    cdr.add("2025-03-12 12:00:00", queue="support", status="in_progress", duration=None)
+    cdr.close()
+    built = report(cdr.path, "inbound", by="day")
+    assert built.totals is not None and built.totals["offered"] == 24
+    charts = {chart.title: chart for chart in built.charts}
+    assert dict(zip(charts["Outcomes"].labels, charts["Outcomes"].values)) == {"answered": 18, "abandoned": 6}
+    assert sum(charts["Calls per hour of the day"].values) == 24 and charts["Calls per hour of the day"].values[11] == 0
+    assert list(charts["Calls per day"].values) == [8, 8, 8]
+    summary = {chart.title: chart for chart in report(cdr.path, "summary").charts}
+    assert sum(summary["Outcomes"].values) == 49  # every call, both directions, running ones too
+
+
+def test_the_table_marks_the_times_the_clocks_show_twice_with_their_offsets(tmp_path: Path) -> None:
+    """The night the clocks go back in New York, 01:00 to 02:00 happens twice:
+    the page's rows of that hour say which one, as its charts do."""
+    cdr = CdrBuilder(tmp_path / "cdr.db")
+    for minutes in range(0, 240, 20):  # 04:00 to 08:00 UTC: 00:00-04, 01:00-04, 01:00-05, 02:00-05
+        cdr.add(f"2025-11-02 {4 + minutes // 60:02d}:{minutes % 60:02d}:00", queue="support",
+                queue_status="ANSWERED", queue_wait=10.0, talk_time=60.0)
+    cdr.close()
+    tz, name = zone("America/New_York")
+    dom = Dom()
+    dom.feed(render(run_report(cdr.path, "inbound", Filters(tz=tz, tz_name=name), NOW, by="interval60", charts=True),
+                    "html"))
+    assert [row[0] for row in dom.rows[1:-1]] == ["2025-11-02 00:00", "2025-11-02 01:00-04", "2025-11-02 01:00-05",
+                                                 "2025-11-02 02:00"]
+    dom = Dom()
+    dom.feed(render(run_report(cdr.path, "calls", Filters(tz=tz, tz_name=name), NOW, charts=True), "html"))
+    started = [row[0] for row in dom.rows[1:]]
+    assert started[:7] == ["2025-11-02 02:40", "2025-11-02 02:20", "2025-11-02 02:00", "2025-11-02 01:40-05",
+                           "2025-11-02 01:20-05", "2025-11-02 01:00-05", "2025-11-02 01:40-04"]

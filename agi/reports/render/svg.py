@@ -15,6 +15,7 @@ network. Every text is escaped.
 from __future__ import annotations
 
 import math
+import unicodedata
 from html import escape
 from typing import Callable, Sequence
 
@@ -32,21 +33,32 @@ COLOURS = {
     "callback": "#cc79a7", "in_progress": "#56b4e9", "interrupted": "#7b3294", "failed": "#a50f15",
     "blocked": "#525252", "do_not_call": "#8c510a", "ivr_hangup": "#b8a200", "self_service": "#35978f",
     "average wait": BAR,
+    # what became of a campaign's legs: its results beside answered (agi/reports/campaign.py)
+    "blocked by a list": "#8c510a", "blocked by the hours": "#525252", "busy": "#882255",
+    "no answer": "#e69f00", "other dial status": "#a50f15",
 }
 #: More values than this are drawn as a line, not as bars.
 MAX_BARS = 31
-#: The widest a character of the chart font (12 px) may be, and the room
-#: kept between two labels: estimates that never fall short of the real text.
-CHAR_W, LABEL_GAP = 7.5, 8
+#: The room kept between two labels, in px.
+LABEL_GAP = 8
+#: The most a character of the chart font takes, in em (DejaVu Sans, the
+#: widest of the usual sans-serif fonts): estimates that never fall short of
+#: the real text. Narrow ASCII, other ASCII letters and digits, wide ones;
+#: anything else is 1 em, and wide East Asian characters and emoji 1.25 em.
+_NARROW = frozenset(" !\"'(),-./:;I[]`fijlrt|{}")
+_WIDE = frozenset("%@MWmw")
+_EM = {**dict.fromkeys(_NARROW, 0.45), **dict.fromkeys(_WIDE, 1.0)}
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _SMALL = 'font-family="system-ui, sans-serif" font-size="10"'
 WIDTH = 860
 
 
 def chart_svg(chart: Chart) -> str:
-    """The chart as an ``<svg>`` element; an empty chart says so."""
-    values = [v for s in chart.series for v in s.values if v is not None] if chart.series else list(chart.values)
-    if not values or max(values) <= 0:
+    """The chart as an ``<svg>`` element; an empty chart (no value, or only
+    counts and times of 0) says so. Percentages of 0 are drawn: an ASR of 0%
+    is news."""
+    values = [v for s in chart.series or [Series("", chart.values)] for v in s.values if v is not None]
+    if not values or (max(values) <= 0 and chart.unit != "%"):
         return '<p class="empty">nothing to show</p>'
     if chart.series or (not chart.horizontal and len(chart.labels) > MAX_BARS):
         return _lines(chart)
@@ -57,8 +69,15 @@ def colour(name: str) -> str:
     return COLOURS.get(name, BAR)
 
 
-def number(value: float, unit: str) -> str:
-    """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``."""
+def _bar_colour(chart: Chart, label: str) -> str:
+    """An outcome's colour in a chart of outcomes; else the one bar colour."""
+    return colour(label) if chart.outcomes else BAR
+
+
+def number(value: float | None, unit: str) -> str:
+    """A value as the charts write it: ``1,234``, ``45.5%``, ``0:05:46``; none is ``-``."""
+    if value is None:
+        return "-"
     if unit == "seconds":
         return hms(value)
     text = f"{value:,.1f}" if unit == "%" or value != int(value) else f"{int(value):,}"
@@ -67,7 +86,32 @@ def number(value: float, unit: str) -> str:
 
 def text_width(text: str, size: int = 12) -> float:
     """At least the width ``text`` takes in the chart font at ``size`` px."""
-    return len(text) * CHAR_W * size / 12
+    return sum(_em(char) for char in text) * size
+
+
+def _em(char: str) -> float:
+    if char in _EM:
+        return _EM[char]
+    if char < "\x7f":
+        return 0.8 if char.isupper() else 0.65
+    if unicodedata.combining(char) or unicodedata.category(char) == "Cf":  # accents, joiners: no width
+        return 0.0
+    return 1.25 if unicodedata.east_asian_width(char) in "WF" else 1.0
+
+
+def fitted(text: str, width: float, size: int = 12) -> str:
+    """``text``, or as much of it as fits in ``width`` px followed by ``…``
+    (read up to the first character past ``width``: a name of a million
+    characters costs no more than a short one)."""
+    room = width - text_width("…", size)
+    used, cut = 0.0, None
+    for i, char in enumerate(text):
+        used += _em(char) * size
+        if cut is None and used > room:
+            cut = i
+        if used > width:
+            return text[:cut] + "…"
+    return text
 
 
 def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[int] = (),
@@ -98,22 +142,23 @@ def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[i
 def _horizontal(chart: Chart) -> str:
     label_w, bar_w, row_h = 170, 380, 24
     height = row_h * len(chart.labels) + 10
-    top = max(chart.values)
+    top = max(v for v in chart.values if v is not None) or 1
     parts = [_open(label_w + bar_w + 90, height, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         y = 5 + i * row_h
-        length = max(bar_w * value / top, 1 if value else 0)
-        short = label if len(label) <= 22 else label[:21] + "…"
+        length = max(bar_w * value / top, 1 if value else 0) if value is not None else 0
+        short = fitted(label, label_w - 12)
         parts.append(f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end" fill="{TEXT}" {_FONT}>'
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
-        parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
-                     f'fill="{colour(label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}</title>'
-                     f'</rect>')
+        if value is not None:
+            parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
+                         f'fill="{_bar_colour(chart, label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}'
+                         f'</title></rect>')
         parts.append(f'<text class="value" x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
                      f'{escape(number(value, chart.unit))}</text>')
     parts.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 2}" stroke="{AXIS}"/>')
     svg = "".join(parts) + "</svg>"
-    colours = {colour(label) for label in chart.labels}
+    colours = {_bar_colour(chart, label) for label in chart.labels}
     return svg + (_legend_html([(label, colour(label)) for label in chart.labels]) if len(colours) > 1 else "")
 
 
@@ -122,7 +167,7 @@ def _vertical(chart: Chart) -> str:
     slot = max(30.0, min(60.0, (WIDTH - 20) / count))
     plot_h, top_pad, bottom = 160, 18, 24
     width = int(slot * count + 20)
-    top = max(chart.values)
+    top = max(v for v in chart.values if v is not None) or 1
     base = top_pad + plot_h
     centres = [10 + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
@@ -130,11 +175,12 @@ def _vertical(chart: Chart) -> str:
     parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
         x = 10 + i * slot
-        height = max(plot_h * value / top, 1 if value else 0)
+        height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
         shown_value = number(value, chart.unit)
-        parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
-                     f'height="{height:.1f}" fill="{colour(label)}"><title>{escape(label)}: '
-                     f'{escape(shown_value)}</title></rect>')
+        if value is not None:
+            parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
+                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(label)}: '
+                         f'{escape(shown_value)}</title></rect>')
         if value and text_width(shown_value, 10) <= slot - 2:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
                          f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(shown_value)}</text>')
@@ -154,7 +200,7 @@ def _lines(chart: Chart) -> str:
     plot_w = width - left - right
     count = len(chart.labels)
     xs = [left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2) for i in range(count)]
-    peak = max(v for s in series for v in s.values if v is not None)
+    peak = max(v for s in series for v in s.values if v is not None) or 1
     ticks = _ticks(peak, chart.unit)
     top = ticks[-1]
     base = top_pad + plot_h

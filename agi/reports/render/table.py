@@ -8,7 +8,8 @@ from datetime import datetime, tzinfo
 from typing import Any, Sequence
 
 from agi.reports.model import Column, Report
-from agi.reports.render.values import human, local_minute, numeric
+from agi.reports.render.values import human, numeric
+from agi.reports.timerange import wall_time
 from agi.reports.timerange import UTC
 from agi.safe_text import terminal_text
 
@@ -55,10 +56,10 @@ def describe_filters(report: Report) -> str:
 
 
 def _moment(moment: datetime, tz: tzinfo) -> str:
-    """A bound of the range as local time (``values.local_minute``), to the
+    """A bound of the range as local time (``timerange.wall_time``), to the
     second when it has seconds (``09:30:15`` to ``09:30:45`` is no empty range)."""
     local = moment.astimezone(tz)
-    return local_minute(local, seconds=bool(local.second or local.microsecond))
+    return wall_time(local, seconds=bool(local.second or local.microsecond))
 
 
 def _option(value: Any) -> str:

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from agi.reports.model import COUNT, PERCENT, SECONDS, TIME, Column
-from agi.reports.timerange import offset_text
+from agi.reports.timerange import wall_time
 
 MISSING = "-"
 
@@ -24,21 +24,10 @@ def human(column: Column, value: Any) -> str:
     if column.kind == COUNT:
         return f"{int(value):,}"
     if column.kind == TIME and isinstance(value, datetime):
-        return local_minute(value)
+        return wall_time(value)
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
-
-
-def local_minute(local: datetime, seconds: bool = False) -> str:
-    """A local time to the minute (or to the second, and millisecond when
-    it has one), with its UTC offset when the clocks show that time twice
-    (``2025-10-26 02:30+02``, ``02:30+01``)."""
-    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    if seconds and local.microsecond:
-        text += f".{local.microsecond // 1000:03d}"
-    twice = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
-    return text + offset_text(local) if twice else text
 
 
 def clock(seconds: float) -> str:
