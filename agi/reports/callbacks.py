@@ -13,6 +13,7 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
+from agi.reports.timeline import over_range
 from agi.reports.timerange import parse_stored
 
 CALLBACK_GROUPS = ("queue", "source", "flow", "day")
@@ -44,7 +45,7 @@ def callbacks(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "
     columns = (Column("key", by.capitalize(), TEXT, shrink=shrinks(by)), *CALLBACK_COLUMNS)
     report_rows = [_finished(row) for row in rows]
     return Report("callbacks", f"Callback requests by {by}", columns, report_rows, filters, now, {"by": by},
-                  _finished(total), _charts(by, report_rows, total) if charts else ())
+                  _finished(total), _charts(by, report_rows, total, reader, filters, now) if charts else ())
 
 
 def _empty(key: Any) -> dict[str, Any]:
@@ -81,9 +82,11 @@ def _finished(group: dict[str, Any]) -> dict[str, Any]:
             "max_to_callback_s": group["max_to_callback_s"], "oldest_pending_s": group["oldest_pending_s"]}
 
 
-def _charts(by: str, rows: Iterable[dict[str, Any]], total: dict[str, Any]) -> list[Chart]:
-    rows = list(rows)
+def _charts(by: str, rows: Iterable[dict[str, Any]], total: dict[str, Any], reader: CdrReader, filters: Filters,
+            now: datetime) -> list[Chart]:
+    """Requests by status; the average time to callback per group (no value on a day without requests)."""
+    waits = over_range(by, [(r["key"], r["avg_to_callback_s"]) for r in rows], None, reader, filters, now)
     states = ("done", "cancelled", "pending")
     return [Chart("Requests by status", list(states), [total[state] for state in states]),
-            Chart(f"Average time to callback by {by}", [label(r["key"]) for r in rows],
-                  [r["avg_to_callback_s"] for r in rows], horizontal=by != "day", unit="seconds")]
+            Chart(f"Average time to callback by {by}", [label(key) for key, _ in waits],
+                  [value for _, value in waits], horizontal=by != "day", unit="seconds")]

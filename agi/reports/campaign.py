@@ -15,6 +15,7 @@ from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filt
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
+from agi.reports.timeline import over_range
 from agi.storage.call_measures import CAMPAIGN_SUMS
 
 CAMPAIGN_GROUPS = ("flow", "day", "hour")
@@ -42,7 +43,7 @@ def campaign(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "f
     totals = _row("total", {name: sum(sums[name] for sums in found.values()) for name in CAMPAIGN_SUMS})
     columns = (Column("key", by.capitalize(), TEXT, shrink=shrinks(by)), *CAMPAIGN_COLUMNS)
     return Report("campaign", f"Campaign legs by {by}", columns, rows, filters, now, {"by": by}, totals,
-                  _charts(by, rows, totals) if charts else ())
+                  _charts(by, rows, totals, reader, filters, now) if charts else ())
 
 
 def _sums(reader: CdrReader, filters: Filters, by: str) -> dict[Any, dict[str, int]]:
@@ -72,10 +73,13 @@ def _row(key: Any, sums: dict[str, int]) -> dict[str, Any]:
     return row
 
 
-def _charts(by: str, rows: list[dict[str, Any]], totals: dict[str, Any]) -> list[Chart]:
+def _charts(by: str, rows: list[dict[str, Any]], totals: dict[str, Any], reader: CdrReader, filters: Filters,
+            now: datetime) -> list[Chart]:
+    """What became of the legs; ASR per group (no value on a day or an hour without legs)."""
     results = {"blocked by a list": totals["blocked_list"], "blocked by the hours": totals["blocked_hours"],
                "answered": totals["answered"], "busy": totals["busy"], "no answer": totals["no_answer"],
                "other dial status": totals["failed"]}
+    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in rows], None, reader, filters, now)
     return [Chart("What became of the legs", list(results), list(results.values()), outcomes=True),
-            Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
+            Chart(f"ASR by {by}", [label(key) for key, _ in asr_by], [value for _, value in asr_by],
                   horizontal=by == "flow", unit="%")]

@@ -13,6 +13,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Group, Thresholds, abando
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, shrinks
 from agi.reports.overview import label
+from agi.reports.timeline import over_range
 
 #: What ``--by`` may name, in the order the docs list them.
 CONSOLIDATED_GROUPS = ("queue", "agent", "flow", "outcome", "day", "weekday", "hour",
@@ -51,7 +52,7 @@ def consolidated(reader: CdrReader, filters: Filters, now: datetime, *, by: Sequ
     options = {"by": list(by), "short_abandon_s": thresholds.short_abandon,
                "service_level_s": thresholds.service_level}
     return Report("consolidated", title, (*map(dimension_column, by), *FIGURE_COLUMNS), rows, filters, now, options,
-                  totals, _charts(by, groups) if charts else ())
+                  totals, _charts(by, groups, reader, filters, now) if charts else ())
 
 
 def figures(sums: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,8 +62,10 @@ def figures(sums: Mapping[str, Any]) -> dict[str, Any]:
             "dur_s": sums["talk_s"], "acd_s": acd(sums), "asa_s": asa(sums), "aht_s": aht(sums)}
 
 
-def _charts(by: tuple[str, ...], groups: list[Group]) -> list[Chart]:
-    """Calls per value of each grouping (the other one added up)."""
+def _charts(by: tuple[str, ...], groups: list[Group], reader: CdrReader, filters: Filters,
+            now: datetime) -> list[Chart]:
+    """Calls per value of each grouping (the other one added up); a day of
+    the range or an hour of the day without calls is a 0."""
     charts = []
     for index, name in enumerate(by):
         # keyed by sort_value: the two 02:00 of the night the clocks go back are equal datetimes
@@ -71,7 +74,7 @@ def _charts(by: tuple[str, ...], groups: list[Group]) -> list[Chart]:
             key = group.key[index]
             seen = totals.get(sort_value(name, key), (key, 0))
             totals[sort_value(name, key)] = (key, seen[1] + group.sums["calls"])
-        values = [totals[order] for order in sorted(totals)]
+        values = over_range(name, [totals[order] for order in sorted(totals)], 0, reader, filters, now)
         charts.append(Chart(f"Calls by {name}", [label(key) for key, _ in values], [calls for _, calls in values],
                             horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval"),
                             outcomes=name == "outcome"))

@@ -13,7 +13,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
-from agi.reports.timeline import timeline_charts
+from agi.reports.timeline import over_range, timeline_charts
 from agi.reports.timerange import parse_stored, wall_time
 
 CALL_LOG_COLUMNS = (
@@ -115,10 +115,18 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
                Column("asa_s", "ASA", SECONDS), Column("aht_s", "AHT", SECONDS, table=False),
                *(SPAN_COLUMNS if by == "version" else ()))
     totals = _inbound_row("total", combine(g.sums for g in groups), filters)
-    chart = Chart(f"ASR by {by}", [label(r["key"]) for r in rows], [r["asr_pct"] for r in rows],
-                  horizontal=by not in TIME_GROUPS, unit="%")
     return Report("inbound", f"Inbound by {by}", columns, rows, filters, now, _options(by, thresholds), totals,
-                  charts=[chart, *overview_charts(reader, filters, now, inbound=True)] if charts else ())
+                  charts=_inbound_charts(reader, filters, now, by, rows) if charts else ())
+
+
+def _inbound_charts(reader: CdrReader, filters: Filters, now: datetime, by: str,
+                    rows: list[dict[str, Any]]) -> list[Chart]:
+    """ASR per group (no value on a day or an hour without calls), then the
+    charts of the inbound calls over time, per hour and per outcome."""
+    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in rows], None, reader, filters, now)
+    chart = Chart(f"ASR by {by}", [label(key) for key, _ in asr_by], [value for _, value in asr_by],
+                  horizontal=by not in TIME_GROUPS, unit="%")
+    return [chart, *overview_charts(reader, filters, now, inbound=True)]
 
 
 def _inbound_row(key: Any, sums: Mapping[str, Any], filters: Filters) -> dict[str, Any]:

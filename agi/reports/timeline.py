@@ -12,10 +12,10 @@ the range has its point, so a quiet hour is a 0, not a gap.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence, TypeVar
 
 from agi.reports import queries as q
-from agi.reports.aggregate import aggregate, asa
+from agi.reports.aggregate import aggregate, asa, sort_value
 from agi.reports.db import CdrReader
 from agi.reports.model import Chart, Filters, Series
 from agi.reports.timerange import offset_text, parse_stored
@@ -29,6 +29,7 @@ HOURLY_UP_TO = timedelta(days=2)
 MOST_CHARTED = timedelta(days=3660)
 #: The lines of the first chart: sums of agi/reports/aggregate.py.
 TRAFFIC = ("offered", "answered", "abandoned")
+V = TypeVar("V")
 
 
 def timeline_charts(reader: CdrReader, filters: Filters, now: datetime, inbound: bool = False) -> list[Chart]:
@@ -56,6 +57,25 @@ def timeline_charts(reader: CdrReader, filters: Filters, now: datetime, inbound:
     charts.append(Chart(f"Average speed of answer (ASA) per {unit}", labels, horizontal=False, unit="seconds",
                         series=[Series("ASA", [asa(sums) if sums else None for sums in per])], emphasis=emphasis))
     return charts
+
+
+def over_range(name: str, pairs: Sequence[tuple[Any, V]], missing: V, reader: CdrReader, filters: Filters,
+               now: datetime) -> list[tuple[Any, V]]:
+    """``pairs`` (values of grouping ``name`` with calls, each with its
+    figure) and ``missing`` for every other day of the report's range
+    (``span``) when ``name`` is ``day``, or every other hour of the day when
+    it is ``hour``, in time order: a quiet day is a 0 (or, for a ratio,
+    None: no value), not a day left out of the chart."""
+    every: list[Any] = []
+    if name == "hour":
+        every = [f"{h:02d}" for h in range(24)]
+    elif name == "day":
+        first, last = reader.rows(q.TIME_SPAN)[0]
+        covered = span(first, last, filters.since, filters.until, now)
+        every = [day for day, _, _ in days(filters.tz or UTC, *covered)] if covered else []
+    known = {key for key, _ in pairs}
+    extra = [(key, missing) for key in every if key not in known]
+    return sorted([*pairs, *extra], key=lambda pair: sort_value(name, pair[0]))
 
 
 def wall_span(tz: tzinfo, low: datetime, high: datetime) -> timedelta:

@@ -140,7 +140,28 @@ def test_consolidated_with_one_grouping_and_its_charts(cdr: CdrBuilder) -> None:
     assert sum(chart.values) == 9 and chart.labels[0] == "-"
     two = run(cdr, "consolidated", by=("queue", "hour"), charts=True)
     assert [c.title for c in two.charts] == ["Calls by queue", "Calls by hour"]
-    assert dict(zip(two.charts[1].labels, two.charts[1].values)) == {"09": 6, "10": 3}
+    # every hour of the day has its bar, a quiet one 0, as on the inbound page
+    assert dict(zip(two.charts[1].labels, two.charts[1].values)) == {
+        **{f"{h:02d}": 0 for h in range(24)}, "09": 6, "10": 3}
+
+
+def test_a_chart_by_day_has_a_zero_for_each_day_of_the_range_without_calls(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    for start in ("2025-03-07 09:00:00", "2025-03-07 10:00:00", "2025-03-10 09:00:00"):  # Friday, Friday, Monday
+        cdr.add(start, queue="support", queue_status="ANSWERED", queue_wait=10, talk_time=60, agent="Ana")
+    cdr.close()
+    tz, name = MADRID
+    filters = Filters(datetime(2025, 3, 6, 23, tzinfo=timezone.utc), datetime(2025, 3, 11, 23, tzinfo=timezone.utc),
+                      (), None, tz, name)
+    report = run_report(cdr.path, "consolidated", filters, NOW, by=("day",), charts=True)
+    [chart] = report.charts
+    assert dict(zip(chart.labels, chart.values)) == {  # the closed weekend is 0, not left out
+        "2025-03-07": 2, "2025-03-08": 0, "2025-03-09": 0, "2025-03-10": 1, "2025-03-11": 0}
+    assert [row["day"] for row in report.rows] == ["2025-03-07", "2025-03-10"]  # the table lists the days with calls
+    inbound = run_report(cdr.path, "inbound", filters, NOW, by="day", charts=True)
+    asr = inbound.charts[0]
+    assert dict(zip(asr.labels, asr.values)) == {  # a ratio of no calls has no value: the line breaks
+        "2025-03-07": 100.0, "2025-03-08": None, "2025-03-09": None, "2025-03-10": 100.0, "2025-03-11": None}
 
 
 def test_the_two_intervals_of_the_night_the_clocks_go_back_are_two_bars_labelled_with_their_offsets(
