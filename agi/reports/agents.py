@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from agi.reports.aggregate import DEFAULT_THRESHOLDS, Group, Thresholds, acd, aggregate, aht, asa, combine
 from agi.reports.db import CdrReader
-from agi.reports.model import COUNT, PERCENT, SECONDS, Chart, Column, Filters, Report
+from agi.reports.model import COUNT, PERCENT, SECONDS, Chart, Column, Filters, Report, largest
 from agi.reports.overview import label
 from agi.reports.percent import percent
 
@@ -21,7 +21,6 @@ AGENT_COLUMNS = (
     Column("talk_s", "Talk", SECONDS), Column("acd_s", "ACD", SECONDS), Column("aht_s", "AHT", SECONDS),
     Column("asa_s", "ASA", SECONDS, table=False),
 )
-_CHART_AGENTS = 15
 
 
 def agents(reader: CdrReader, filters: Filters, now: datetime, *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
@@ -58,5 +57,6 @@ def _charts(groups: list[Group]) -> list[Chart]:
     answered: dict[Any, int] = defaultdict(int)
     for group in groups:
         answered[group.key[0]] += group.sums["answered"]
-    busiest = sorted(answered, key=lambda agent: (-answered[agent], label(agent)))[:_CHART_AGENTS]
-    return [Chart("Answered calls per agent", [label(a) for a in busiest], [answered[a] for a in busiest])]
+    ordered = sorted(answered, key=lambda agent: (-answered[agent], label(agent)))
+    title, busiest = largest("Answered calls per agent", ordered, lambda agent: answered[agent], "answered calls")
+    return [Chart(title, [label(a) for a in busiest], [answered[a] for a in busiest])]

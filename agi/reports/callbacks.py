@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, shrinks
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.timeline import over_range
@@ -84,9 +84,13 @@ def _finished(group: dict[str, Any]) -> dict[str, Any]:
 
 def _charts(by: str, rows: Iterable[dict[str, Any]], total: dict[str, Any], reader: CdrReader, filters: Filters,
             now: datetime) -> list[Chart]:
-    """Requests by status; the average time to callback per group (no value on a day without requests)."""
-    waits = over_range(by, [(r["key"], r["avg_to_callback_s"]) for r in rows], None, reader, filters, now)
+    """Requests by status; the average time to callback per group (the 15
+    with most requests of a grouping of names; no value on a day without requests)."""
+    title, shown = (f"Average time to callback by {by}", list(rows))
+    if by != "day":
+        title, shown = largest(title, shown, lambda r: r["requested"], "requests")
+    waits = over_range(by, [(r["key"], r["avg_to_callback_s"]) for r in shown], None, reader, filters, now)
     states = ("done", "cancelled", "pending")
     return [Chart("Requests by status", list(states), [total[state] for state in states]),
-            Chart(f"Average time to callback by {by}", [label(key) for key, _ in waits],
+            Chart(title, [label(key) for key, _ in waits],
                   [value for _, value in waits], horizontal=by != "day", unit="seconds")]

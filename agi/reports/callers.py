@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 from agi.reports import queries as q
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, shrinks
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.timerange import parse_stored, sql_time
@@ -158,7 +158,9 @@ def _fcr_report(rows: list[dict[str, Any]], filters: Filters, now: datetime, win
                Column("repeat_calls", "Repeats", COUNT))
     totals: dict[str, Any] = {"key": "total", **{k: sum(r[k] for r in rows) for k in _COUNTS}}
     totals["fcr_pct"] = _fcr_pct(totals)
-    chart = Chart(f"FCR by {by}", [label(r["key"]) for r in rows], [r["fcr_pct"] for r in rows], unit="%",
+    title, shown = (f"FCR by {by}", rows) if by == "day" else \
+        largest(f"FCR by {by}", rows, lambda r: r["callers"], "callers")
+    chart = Chart(title, [label(r["key"]) for r in shown], [r["fcr_pct"] for r in shown], unit="%",
                   outcomes=by == "outcome")
     return Report("fcr", f"First-call resolution ({window_hours:g} h window) by {by}", columns, rows,
                   filters, now, {"window_hours": window_hours, "by": by}, totals,

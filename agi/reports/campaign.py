@@ -11,7 +11,7 @@ from typing import Any
 from agi.reports import queries as q
 from agi.reports.aggregate import time_parts
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, shrinks
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
@@ -75,11 +75,14 @@ def _row(key: Any, sums: dict[str, int]) -> dict[str, Any]:
 
 def _charts(by: str, rows: list[dict[str, Any]], totals: dict[str, Any], reader: CdrReader, filters: Filters,
             now: datetime) -> list[Chart]:
-    """What became of the legs; ASR per group (no value on a day or an hour without legs)."""
+    """What became of the legs; ASR per group (the 15 flows with most legs;
+    no value on a day or an hour without legs)."""
     results = {"blocked by a list": totals["blocked_list"], "blocked by the hours": totals["blocked_hours"],
                "answered": totals["answered"], "busy": totals["busy"], "no answer": totals["no_answer"],
                "other dial status": totals["failed"]}
-    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in rows], None, reader, filters, now)
+    title, shown = largest(f"ASR by {by}", rows, lambda r: r["attempts"], "legs") if by == "flow" else \
+        (f"ASR by {by}", rows)
+    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in shown], None, reader, filters, now)
     return [Chart("What became of the legs", list(results), list(results.values()), outcomes=True),
-            Chart(f"ASR by {by}", [label(key) for key, _ in asr_by], [value for _, value in asr_by],
+            Chart(title, [label(key) for key, _ in asr_by], [value for _, value in asr_by],
                   horizontal=by == "flow", unit="%")]

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Group, Thresholds, abandon_rate, acd, aggregate, aht, asa, asr,
                                    combine, service_level, sort_value)
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, shrinks
+from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.timeline import over_range
 
@@ -19,6 +19,8 @@ from agi.reports.timeline import over_range
 CONSOLIDATED_GROUPS = ("queue", "agent", "flow", "outcome", "day", "weekday", "hour",
                        "interval15", "interval30", "interval60")
 DEFAULT_BY = ("queue", "day")
+#: The groupings of names, whose charts draw the largest groups (agi/reports/model.py's ``largest``).
+NAMES = ("queue", "agent", "flow")
 _TITLES = {"interval15": "15 min from", "interval30": "30 min from", "interval60": "Hour from"}
 FIGURE_COLUMNS = (
     Column("calls", "Calls", COUNT), Column("offered", "Offered", COUNT), Column("answered", "Answ.", COUNT),
@@ -64,8 +66,9 @@ def figures(sums: Mapping[str, Any]) -> dict[str, Any]:
 
 def _charts(by: tuple[str, ...], groups: list[Group], reader: CdrReader, filters: Filters,
             now: datetime) -> list[Chart]:
-    """Calls per value of each grouping (the other one added up); a day of
-    the range or an hour of the day without calls is a 0."""
+    """Calls per value of each grouping (the other one added up): of names,
+    the 15 with most calls; a day of the range or an hour of the day without
+    calls is a 0."""
     charts = []
     for index, name in enumerate(by):
         # keyed by sort_value: the two 02:00 of the night the clocks go back are equal datetimes
@@ -75,7 +78,10 @@ def _charts(by: tuple[str, ...], groups: list[Group], reader: CdrReader, filters
             seen = totals.get(sort_value(name, key), (key, 0))
             totals[sort_value(name, key)] = (key, seen[1] + group.sums["calls"])
         values = over_range(name, [totals[order] for order in sorted(totals)], 0, reader, filters, now)
-        charts.append(Chart(f"Calls by {name}", [label(key) for key, _ in values], [calls for _, calls in values],
+        title = f"Calls by {name}"
+        if name in NAMES:
+            title, values = largest(title, values, lambda pair: pair[1], "calls")
+        charts.append(Chart(title, [label(key) for key, _ in values], [calls for _, calls in values],
                             horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval"),
                             outcomes=name == "outcome"))
     return charts

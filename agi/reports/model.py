@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 #: How a column's values are written (see docs/reports.md, "Formats").
 TEXT, COUNT, SECONDS, PERCENT, TIME, NUMBER = "text", "count", "seconds", "percent", "time", "number"
@@ -71,6 +71,22 @@ class Chart:
     series: Sequence[Series] = ()
     emphasis: Sequence[int] = ()
     outcomes: bool = False
+
+
+#: A chart of names (flows, queues, agents...) draws the groups of this many at most.
+MOST_NAMES = 15
+R = TypeVar("R")
+
+
+def largest(title: str, groups: Sequence[R], size: Callable[[R], float], what: str) -> tuple[str, list[R]]:
+    """The ``MOST_NAMES`` groups of greatest ``size`` (in their order) and
+    the chart's title, saying so when some are left out:
+    ``ASR by flow (the 15 of 34 with most offered calls)``."""
+    if len(groups) <= MOST_NAMES:
+        return title, list(groups)
+    kept = set(sorted(range(len(groups)), key=lambda i: -size(groups[i]))[:MOST_NAMES])
+    return (f"{title} (the {MOST_NAMES} of {len(groups):,} with most {what})",
+            [group for i, group in enumerate(groups) if i in kept])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Thresholds, abandon_rate,
                                    service_level)
 from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
-from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows, shrinks
+from agi.reports.model import (COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows,
+                               largest, shrinks)
 from agi.reports.timeline import over_range, timeline_charts
 from agi.reports.timerange import parse_stored, wall_time
 
@@ -121,10 +122,13 @@ def inbound(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "fl
 
 def _inbound_charts(reader: CdrReader, filters: Filters, now: datetime, by: str,
                     rows: list[dict[str, Any]]) -> list[Chart]:
-    """ASR per group (no value on a day or an hour without calls), then the
-    charts of the inbound calls over time, per hour and per outcome."""
-    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in rows], None, reader, filters, now)
-    chart = Chart(f"ASR by {by}", [label(key) for key, _ in asr_by], [value for _, value in asr_by],
+    """ASR per group (the 15 with most offered calls of a grouping of names;
+    no value on a day or an hour without calls), then the charts of the
+    inbound calls over time, per hour and per outcome."""
+    title, shown = (f"ASR by {by}", rows) if by in TIME_GROUPS else \
+        largest(f"ASR by {by}", rows, lambda r: r["offered"], "offered calls")
+    asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in shown], None, reader, filters, now)
+    chart = Chart(title, [label(key) for key, _ in asr_by], [value for _, value in asr_by],
                   horizontal=by not in TIME_GROUPS, unit="%")
     return [chart, *overview_charts(reader, filters, now, inbound=True)]
 

@@ -201,3 +201,22 @@ def test_the_call_log_shows_caller_name_agent_hangup_cause_wait_and_talk(cdr: Cd
         ("Eva Díaz", "Ana", "16", 30, 200)
     dial = next(r for r in run(cdr, "calls").rows if r["agent"] == "PJSIP/100")
     assert (dial["wait_s"], dial["talk_s"], dial["hangup_cause"]) == (4, 30, None)
+
+
+def test_a_chart_of_names_draws_the_15_largest_groups_and_says_so(database: Path) -> None:
+    cdr = CdrBuilder(database)
+    for n in range(34):  # flow-00 has 34 calls, flow-01 33... flow-33 one
+        for _ in range(34 - n):
+            cdr.add("2025-03-10 08:00:00", flow=f"flow-{n:02d}", queue=f"q-{n:02d}", queue_status="ANSWERED",
+                    queue_wait=5, talk_time=30, agent=f"agent-{n:02d}")
+    cdr.close()
+    inbound = run(cdr, "inbound", by="flow", charts=True)
+    asr = inbound.charts[0]
+    assert asr.title == "ASR by flow (the 15 of 34 with most offered calls)"
+    assert list(asr.labels) == [f"flow-{n:02d}" for n in range(15)]
+    assert len(inbound.rows) == 34  # the table keeps every flow
+    [by_queue] = run(cdr, "consolidated", by=("queue",), charts=True).charts
+    assert by_queue.title == "Calls by queue (the 15 of 34 with most calls)"
+    assert list(by_queue.labels) == [f"q-{n:02d}" for n in range(15)]
+    [agents] = run(cdr, "agents", charts=True).charts
+    assert agents.title == "Answered calls per agent (the 15 of 34 with most answered calls)"
