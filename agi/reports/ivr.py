@@ -75,6 +75,6 @@ def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> lis
     charts = []
     for flow, menu in busiest:
         mine = [r for r in rows if (r["flow"], r["menu"]) == (flow, menu)]
-        charts.append(Chart(f"Menu {menu} ({flow}): {runs[(flow, menu)]} times",
+        charts.append(Chart(f"Menu {menu} ({flow}): {runs[(flow, menu)]:,} times",
                             [str(r["choice"]) for r in mine], [r["times"] for r in mine]))
     return charts

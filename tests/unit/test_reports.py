@@ -253,3 +253,12 @@ def test_a_missing_or_foreign_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "other.db").write_bytes(b"")
     with pytest.raises(ReportError, match="no table calls"):
         run_report(tmp_path / "other.db", "calls", filters, NOW)
+
+
+@pytest.mark.sqlite_only  # the title's wording, the same over both backends
+def test_ivr_chart_titles_write_counts_with_the_tables_thousands_separators(cdr: CdrBuilder) -> None:
+    for n in range(1000):
+        cdr.add(f"2025-03-10 08:{n // 60 % 60:02d}:{n % 60:02d}", steps=[menu("main", "1")])
+    cdr.add("2025-03-10 09:00:00", steps=[menu("main", "2")])
+    report = run(cdr, "ivr", charts=True)
+    assert [chart.title for chart in report.charts] == ["Menu main (support): 1,001 times"]
