@@ -55,7 +55,7 @@ def compliance(reader: CdrReader, filters: Filters, now: datetime, *, charts: bo
     chart_list.append(Chart("Do-not-call checks", [_chart_label(r) for r in robinson], [r["calls"] for r in robinson]))
     return Report("compliance", "Compliance", COMPLIANCE_COLUMNS, rows, filters, now, {},
                   charts=chart_list if charts else (), flag="flagged",
-                  flag_note="calls were recorded without consent")
+                  flag_note="recorded without consent", flag_calls="calls")
 
 
 def _groups(reader: CdrReader, filters: Filters) -> list[dict[str, Any]]:

@@ -133,7 +133,9 @@ class Report:
     the page, never in CSV), charts for the page, and the options used.
     ``rows`` is a list, or ``StreamedRows`` while the database is open
     (``all_rows`` makes a list of them). ``flag`` names a column whose true
-    values mark rows the HTML page highlights, explained by ``flag_note``."""
+    values mark rows the HTML page highlights, explained by ``flag_note``;
+    ``flag_calls`` names the column of a row's calls when a row is more than
+    one call, so that the page's note counts calls, not rows."""
 
     kind: str
     title: str
@@ -147,6 +149,7 @@ class Report:
     notes: Sequence[str] = ()
     flag: str | None = None
     flag_note: str = ""
+    flag_calls: str | None = None
 
     def all_rows(self) -> list[Mapping[str, Any]]:
         """The rows as a list (read from the database if they are streamed)."""

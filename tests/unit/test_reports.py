@@ -11,6 +11,7 @@ from support.cdr_builder import CdrBuilder, menu, utc
 
 from agi.reports import ReportError, run_report
 from agi.reports.model import Filters, Report
+from agi.reports.render import render
 from agi.reports.timerange import moment, zone
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=timezone.utc)
@@ -262,3 +263,16 @@ def test_ivr_chart_titles_write_counts_with_the_tables_thousands_separators(cdr:
     cdr.add("2025-03-10 09:00:00", steps=[menu("main", "2")])
     report = run(cdr, "ivr", charts=True)
     assert [chart.title for chart in report.charts] == ["Menu main (support): 1,001 times"]
+
+
+def test_the_compliance_page_says_how_many_calls_were_recorded_without_consent_not_how_many_rows(
+        cdr: CdrBuilder) -> None:
+    for n in range(3):
+        cdr.add(f"2025-03-10 08:0{n}:00", consent="declined", recording=f"/rec/{n}.wav")
+    page = render(run(cdr, "compliance", charts=True), "html")
+    assert page.count('<tr class="flagged"') == 1  # the one "without consent" row
+    assert "3 calls recorded without consent (highlighted)" in page
+    assert "1 highlighted" not in page
+    cdr.add("2025-03-10 09:00:00", consent="declined", recording="/rec/3.wav")
+    calls = render(run(cdr, "calls", charts=True), "html")  # a row per call: the note counts the rows
+    assert calls.count('<tr class="flagged"') == 4 and "4 highlighted: a recording was made without consent" in calls

@@ -73,11 +73,17 @@ def render_html(report: Report) -> str:
 
 
 def _flag_note(report: Report, rows: Sequence[Mapping[str, Any]]) -> str:
-    flagged = sum(1 for row in rows if report.flag and row.get(report.flag))
-    if not flagged:
+    """The line above the table saying how many calls are highlighted: a
+    call per row, or the calls the rows hold (``flag_calls``)."""
+    marked = [row for row in rows if report.flag and row.get(report.flag)]
+    if not marked:
         return ""
-    return (f'<p class="flag-note"><span class="swatch flagged"></span> {flagged:,} highlighted: '
-            f"{escape(report.flag_note)}</p>")
+    if report.flag_calls:
+        calls = sum(row[report.flag_calls] for row in marked)
+        text = f'{calls:,} {"call" if calls == 1 else "calls"} {escape(report.flag_note)} (highlighted)'
+    else:
+        text = f"{len(marked):,} highlighted: {escape(report.flag_note)}"
+    return f'<p class="flag-note"><span class="swatch flagged"></span> {text}</p>'
 
 
 def _table(report: Report, rows: Sequence[Mapping[str, Any]]) -> str:
