@@ -170,3 +170,13 @@ def test_callbacks_chart_the_requests_by_status(requests: Path) -> None:
     states, waits = run(requests, "callbacks", since="2025-03-10", charts=True).charts
     assert dict(zip(states.labels, states.values)) == {"done": 3, "cancelled": 1, "pending": 2}
     assert dict(zip(waits.labels, waits.values)) == {"support": 3200.0, "sales": None}  # none done: no average, not 0 s
+
+
+def test_charts_by_hour_or_day_leave_no_value_where_there_was_nothing_to_measure(legs: Path, requests: Path) -> None:
+    [_, asr] = run(legs, "campaign", by="hour", charts=True).charts
+    assert list(asr.labels) == [f"{h:02d}" for h in range(24)]  # every hour of the day
+    measured = {row["key"]: row["asr_pct"] for row in run(legs, "campaign", by="hour").rows}
+    assert dict(zip(asr.labels, asr.values)) == {**{f"{h:02d}": None for h in range(24)}, **measured}
+    [_, waits] = run(requests, "callbacks", since="2025-03-08", by="day", charts=True).charts
+    assert dict(zip(waits.labels, waits.values)) == {  # the 8th had no request, the 9th's is pending: no average
+        "2025-03-08": None, "2025-03-09": None, "2025-03-10": 4500.0, "2025-03-11": 600.0}
