@@ -481,3 +481,32 @@ def test_a_range_of_thousands_of_years_looks_at_the_zone_only_where_calls_are(
     upgrade(empty)
     assert groups(empty, widest, ("day",), rollups=False) == []
     assert walked
+
+
+@pytest.mark.parametrize("column", ["caller", "path", "flow", "outcome", "queue", "agent", "called"])
+def test_every_report_reads_a_blob_another_tool_wrote_in_a_text_column_as_text(tmp_path: Any, column: str) -> None:
+    """SQLite keeps a BLOB in a TEXT column as it is: every report reads it
+    as text (UTF-8), as the same text written as text, and never stops on
+    it; the call log shows a byte that is no UTF-8 as U+FFFD."""
+    database = tmp_path / "cdr.sqlite"
+    row = {"call_id": "other.1", "flow": "support", "caller": "600111222", "caller_e164": "+34600111222",
+           "started_at": "2025-03-10T10:00:00.000Z", "status": "completed", "direction": "inbound",
+           "path": "menu:1", "outcome": "queued", "queue": "sales", "queue_status": "ANSWERED", "agent": "Ana",
+           "called": "900"}
+    blob = {**row, "id": "blob", "call_id": "other.2", "started_at": "2025-03-10T11:00:00.000Z",
+            column: row[column].encode()}
+    if column == "caller":
+        blob["caller_e164"] = ""
+    table_rows.insert(database, "calls", [{**row, "id": "text"}, blob])
+    for kind in ("calls", "summary", "inbound", "fcr", "tracking", "ivr", "compliance", "agents", "consolidated",
+                 "callbacks", "campaign"):
+        for output in ("table", "json"):
+            result = CliRunner().invoke(cli, ["report", kind, "--format", output, "--db", str(database),
+                                              "--since", "2025-03-01", "--until", "2025-04-01"])
+            assert result.exit_code == 0, (kind, result.output, result.exception)
+            assert "b'" not in result.output, (kind, result.output)
+    if column != "outcome":  # the call log's outcome is worked out from the queue's
+        table_rows.execute(database, f"UPDATE calls SET {column} = ? WHERE id = 'blob'",
+                           (row[column].encode() + b"\xff",))
+        result = CliRunner().invoke(cli, ["report", "calls", "--format", "csv", "--db", str(database)])
+        assert row[column] + "\ufffd" in result.output, result.output
