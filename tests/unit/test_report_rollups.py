@@ -483,7 +483,8 @@ def test_a_range_of_thousands_of_years_looks_at_the_zone_only_where_calls_are(
     assert walked
 
 
-@pytest.mark.parametrize("column", ["caller", "path", "flow", "outcome", "queue", "agent", "called"])
+@pytest.mark.parametrize("column", ["caller", "caller_e164", "path", "flow", "outcome", "queue", "agent", "called",
+                                    "consent", "robinson_list"])
 def test_every_report_reads_a_blob_another_tool_wrote_in_a_text_column_as_text(tmp_path: Any, column: str) -> None:
     """SQLite keeps a BLOB in a TEXT column as it is: every report reads it
     as text (UTF-8), as the same text written as text, and never stops on
@@ -492,20 +493,24 @@ def test_every_report_reads_a_blob_another_tool_wrote_in_a_text_column_as_text(t
     row = {"call_id": "other.1", "flow": "support", "caller": "600111222", "caller_e164": "+34600111222",
            "started_at": "2025-03-10T10:00:00.000Z", "status": "completed", "direction": "inbound",
            "path": "menu:1", "outcome": "queued", "queue": "sales", "queue_status": "ANSWERED", "agent": "Ana",
-           "called": "900"}
+           "called": "900", "consent": "accepted", "robinson": "clear", "robinson_list": "robinson"}
     blob = {**row, "id": "blob", "call_id": "other.2", "started_at": "2025-03-10T11:00:00.000Z",
             column: row[column].encode()}
     if column == "caller":
         blob["caller_e164"] = ""
-    table_rows.insert(database, "calls", [{**row, "id": "text"}, blob])
+    leg = {**blob, "id": "leg", "call_id": "other.3", "direction": "outbound", "dial_status": "ANSWER"}
+    table_rows.insert(database, "calls", [{**row, "id": "text"}, blob, leg])
+    table_rows.insert(database, "call_steps", [{"call": "blob", "seq": 1, "step": "main", "type": "menu",
+                                                "flow": blob["flow"], "outcome": "1",
+                                                "started_at": blob["started_at"]}])
     for kind in ("calls", "summary", "inbound", "fcr", "tracking", "ivr", "compliance", "agents", "consolidated",
                  "callbacks", "campaign"):
-        for output in ("table", "json"):
+        for output in ("table", "json", "html"):
             result = CliRunner().invoke(cli, ["report", kind, "--format", output, "--db", str(database),
                                               "--since", "2025-03-01", "--until", "2025-04-01"])
             assert result.exit_code == 0, (kind, result.output, result.exception)
             assert "b'" not in result.output, (kind, result.output)
-    if column != "outcome":  # the call log's outcome is worked out from the queue's
+    if column not in ("outcome", "caller_e164", "robinson_list"):  # the call log shows no such column as it is
         table_rows.execute(database, f"UPDATE calls SET {column} = ? WHERE id = 'blob'",
                            (row[column].encode() + b"\xff",))
         result = CliRunner().invoke(cli, ["report", "calls", "--format", "csv", "--db", str(database)])
