@@ -515,3 +515,19 @@ def test_every_report_reads_a_blob_another_tool_wrote_in_a_text_column_as_text(t
                            (row[column].encode() + b"\xff",))
         result = CliRunner().invoke(cli, ["report", "calls", "--format", "csv", "--db", str(database)])
         assert row[column] + "\ufffd" in result.output, result.output
+
+
+@pytest.mark.parametrize("by", ["queue", "flow", "source"])
+def test_the_callbacks_report_reads_a_blob_another_tool_wrote_as_text(tmp_path: Any, by: str) -> None:
+    """A request with its queue, flow or source a BLOB counts with the
+    requests whose value is the same text."""
+    database = tmp_path / "cdr.sqlite"
+    request = {"requested_at": "2025-03-10T10:00:00.000Z", "number": "+34600111222", "status": "pending",
+               "queue": "sales", "flow": "support", "source": "ivr"}
+    table_rows.insert(database, "callbacks", [request, {**request, by: request[by].encode()}])
+    for output in ("table", "json", "html"):
+        result = CliRunner().invoke(cli, ["report", "callbacks", "--by", by, "--format", output, "--db", str(database),
+                                          "--since", "2025-03-01", "--until", "2025-04-01"])
+        assert result.exit_code == 0 and "b'" not in result.output, (result.output, result.exception)
+    result = CliRunner().invoke(cli, ["report", "callbacks", "--by", by, "--format", "csv", "--db", str(database)])
+    assert f"\n{request[by]},2," in result.output, result.output
