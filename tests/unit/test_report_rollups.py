@@ -531,3 +531,21 @@ def test_the_callbacks_report_reads_a_blob_another_tool_wrote_as_text(tmp_path: 
         assert result.exit_code == 0 and "b'" not in result.output, (result.output, result.exception)
     result = CliRunner().invoke(cli, ["report", "callbacks", "--by", by, "--format", "csv", "--db", str(database)])
     assert f"\n{request[by]},2," in result.output, result.output
+
+
+@pytest.mark.parametrize(("column", "kinds"), [("caller", ["calls", "fcr", "tracking"]),
+                                               ("flow", ["calls", "summary", "tracking"])])
+def test_text_that_is_no_utf8_written_by_another_tool_stops_a_report_with_one_clear_line(
+        tmp_path: Any, column: str, kinds: list[str]) -> None:
+    """SQLite hands such text to no program: the report says what the
+    database holds, not the driver's words about a column of its query."""
+    database = tmp_path / "cdr.sqlite"
+    table_rows.insert(database, "calls", [{"id": "x", "call_id": "other.1", "flow": "support", "caller": "600111222",
+                                           "started_at": "2025-03-10T10:00:00.000Z", "status": "completed",
+                                           "direction": "inbound"}])
+    table_rows.execute(database, f"UPDATE calls SET {column} = CAST(x'41ff42' AS TEXT), caller_e164 = NULL")
+    for kind in kinds:
+        result = CliRunner().invoke(cli, ["report", kind, "--db", str(database)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.output == (f"error: the CDR database {database} holds text that is not UTF-8 ('A\ufffdB'): "
+                                 "a row written by another tool? Correct or delete it (docs/cdr.md)\n"), result.output
