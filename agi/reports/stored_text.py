@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_TEXT = (str, type(None))
+_TEXT = frozenset({str, type(None)})
 
 
 def as_text(value: Any) -> str | None:
@@ -26,6 +26,6 @@ def texts(row: tuple[Any, ...], at: tuple[int, ...]) -> tuple[Any, ...]:
     """``row`` with its values at the positions ``at`` (text columns) as
     text: the row itself when they are already (the rows another tool did
     not write, at the cost of one look at their types)."""
-    if all(type(row[i]) in _TEXT for i in at):
+    if _TEXT.issuperset(map(type, map(row.__getitem__, at))):
         return row
     return tuple(as_text(value) if i in at else value for i, value in enumerate(row))
