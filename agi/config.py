@@ -34,6 +34,9 @@ _PRIORITY = {"anyOf": [{"type": "integer", "minimum": 1},
                        {"type": "string", "pattern": r"^(?:[1-9][0-9]*|[A-Za-z_][A-Za-z0-9_.+-]*)$"}]}
 #: The most worker processes ``server.workers`` may ask for.
 MAX_WORKERS = 256
+#: The longest ``server.max_reply_line``: four times the default; a line
+#: from Asterisk is held whole, so each connection may hold this much.
+MAX_REPLY_LINE = 262144
 #: The shortest ``server.watch_interval`` other than 0 (1e-9 kept a core 60 % busy).
 MIN_WATCH_INTERVAL = 0.05
 #: Every key, its default and what it means; docs/configuration.md documents each one.
@@ -44,7 +47,7 @@ SCHEMA: dict[str, Any] = obj({
         "max_calls": {"type": "integer", "minimum": 1},
         "env_timeout": {"type": "number", "exclusiveMinimum": 0},
         "max_command_line": {"type": "integer", "minimum": 256, "maximum": 8191},
-        "max_reply_line": {"type": "integer", "minimum": 1024},
+        "max_reply_line": {"type": "integer", "minimum": 1024, "maximum": MAX_REPLY_LINE},
         "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "drain_timeout": {"type": "number", "minimum": 0},
         # 0: SIGHUP only; a shorter interval would only burn CPU listing the folder

@@ -25,7 +25,7 @@ from agi.db.postgres_params import pyformat
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists.numbers import ALL_LENGTHS, Normaliser, probe_keys
-from agi.lists.store import best_hit
+from agi.lists.store import best_hit, no_tables_yet
 from agi.services import ListHit, ListUnavailable
 
 #: How long one lookup statement may run on the server (milliseconds).
@@ -97,6 +97,8 @@ class PostgresNumberLists:
         except PoolTimeout:
             raise ListUnavailable(f"cannot read number list {list_name!r}: no connection to {self.url} "
                                   f"within {self.wait:g}s") from None
+        except psycopg.errors.UndefinedTable:
+            raise no_tables_yet(list_name, self.url) from None
         except psycopg.Error as exc:
             raise ListUnavailable(f"cannot read number list {list_name!r} from {self.url}: "
                                   f"{pg.one_line(exc)}") from None

@@ -101,6 +101,8 @@ class SqliteNumberLists:
             row = self._connection().execute(match_sql(len(keys)), (*keys, list_name)).fetchone()
         except sqlite3.Error as exc:
             self.close()
+            if str(exc).startswith("no such table"):
+                raise no_tables_yet(list_name, self.path) from None
             raise ListUnavailable(f"cannot read number list {list_name!r} from {self.path}: {exc}") from None
         if row is None:
             raise ListUnavailable(f"no number list named {list_name!r} in {self.path}")
@@ -118,6 +120,12 @@ class SqliteNumberLists:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def no_tables_yet(list_name: str, database: object) -> ListUnavailable:
+    """What a lookup says on a database nothing has created agiflow's
+    tables in yet (the same on both backends): the list does not exist."""
+    return ListUnavailable(f"no number list named {list_name!r} in {database}: it has no agiflow tables yet")
 
 
 def server_lists(database: str | Path, region: str) -> SqliteNumberLists:

@@ -48,6 +48,7 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.localtime import shift_sql
 from agi.reports.model import Filters
 from agi.reports.percent import percent
+from agi.reports.stored_text import texts
 from agi.reports.rollup_plan import NOT_PENDING, NOT_PENDING_HOURS, plan
 from agi.reports.timerange import UTC, parse_stored
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, LARGEST, SMALLEST, Thresholds
@@ -144,9 +145,10 @@ def _read(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Th
     sql = reader.sql(q.AGGREGATE, table=source.table, columns=",\n       ".join(keys + sums),
                      where=clause + source.where, group_by=group_by)
     at, to_key = (by.index(interval), _IntervalOf(filters.tz or UTC, INTERVALS[interval])) if interval else (0, None)
+    text_keys = tuple(i for i, name in enumerate(by) if name != "weekday")
     for row in reader.rows(sql, params):
         values = tuple(row)
-        key = values[:len(by)]
+        key = texts(values[:len(by)], text_keys)
         if to_key is not None:
             key = (*key[:at], to_key(key[at]), *key[at + 1:])
         yield key, dict(zip(q.SUMS, values[len(by):]))

@@ -13,6 +13,7 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
+from agi.reports.stored_text import as_text
 from agi.reports.timeline import over_range
 from agi.reports.timerange import parse_stored
 
@@ -38,7 +39,7 @@ def callbacks(reader: CdrReader, filters: Filters, now: datetime, *, by: str = "
     groups: dict[Any, dict[str, Any]] = {}
     total = _empty("total")
     for request in reader.rows(reader.sql(q.CALLBACK_REQUESTS, where=clause), params):
-        key = reader.local_day(request["requested_at"]) if by == "day" else request[by]
+        key = reader.local_day(request["requested_at"]) if by == "day" else as_text(request[by])
         for group in (groups.setdefault(key, _empty(key)), total):
             _count(group, request, now)
     rows = sorted(groups.values(), key=lambda r: label(r["key"]) if by == "day" else (-r["requested"], label(r["key"])))

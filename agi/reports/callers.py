@@ -19,6 +19,7 @@ from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, largest, shrinks
 from agi.reports.overview import label
 from agi.reports.percent import percent
+from agi.reports.stored_text import texts
 from agi.reports.timerange import parse_stored, sql_time
 
 FCR_GROUPS = q.FCR_GROUPS
@@ -87,7 +88,7 @@ def first_calls(calls: Iterable[tuple[Any, ...]], identity: Identity, window: ti
     rows in time order (the start, then the call id), with the caller's
     later calls that started within ``window`` of it (its end included)."""
     found: dict[str, FirstCall] = {}
-    for e164, caller, started_at, flow, outcome, answered in calls:
+    for e164, caller, started_at, flow, outcome, answered in (texts(call, (0, 1, 3, 4)) for call in calls):
         who = e164 or identity(caller, None)
         if who is None:
             continue
@@ -191,6 +192,7 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
     clause, params = q.where(filters, dialect=reader.dialect)
     callers: dict[str, dict[str, Any]] = {}
     for row in reader.tuples(reader.sql(q.TRACKING, where=clause), {**params, "sep": q.TRACKING_SEP}):
+        row = texts(row, (0, 1))
         who = row[0] or identity(row[1], None)
         if who is None:
             continue
@@ -264,5 +266,6 @@ def _called_before(reader: CdrReader, filters: Filters, identity: Identity) -> s
         return set()
     clause, params = q.where(replace(filters, since=None, until=None), dialect=reader.dialect)
     params["before"] = sql_time(filters.since)
-    return {who for e164, caller in reader.tuples(reader.sql(q.CALLED_BEFORE, where=clause), params)
+    return {who for e164, caller in (texts(row, (0, 1)) for row in reader.tuples(reader.sql(q.CALLED_BEFORE,
+                                                                                          where=clause), params))
             if (who := e164 or identity(caller, None)) is not None}

@@ -15,6 +15,7 @@ from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, Chart, Column, Filt
 from agi.reports.overview import label
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
+from agi.reports.stored_text import as_text
 from agi.reports.timeline import over_range
 from agi.storage.call_measures import CAMPAIGN_SUMS
 
@@ -59,7 +60,8 @@ def _sums(reader: CdrReader, filters: Filters, by: str) -> dict[Any, dict[str, i
         clause, params = q.where(part, dialect=reader.dialect)
         group = reader.sql(q.GROUPS[by], **time_parts(reader, part, params))
         for row in reader.rows(reader.sql(sql, group=group, where=clause, not_pending=NOT_PENDING), params):
-            sums = found.setdefault(row["key"], dict.fromkeys(CAMPAIGN_SUMS, 0))
+            key = row["key"] if by == "weekday" else as_text(row["key"])
+            sums = found.setdefault(key, dict.fromkeys(CAMPAIGN_SUMS, 0))
             for name in CAMPAIGN_SUMS:
                 sums[name] += int(row[name] or 0)
     return found

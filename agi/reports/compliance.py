@@ -14,13 +14,16 @@ from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
-from agi.storage.call_measures import COMPLIANCE_KEYS
+from agi.reports.stored_text import texts
+from agi.storage.call_measures import COMPLIANCE_FLAGS, COMPLIANCE_KEYS
 
 COMPLIANCE_COLUMNS = (
     Column("section", "Section", TEXT), Column("item", "Item", TEXT, shrink=True),
     Column("list", "List", TEXT, shrink=True), Column("calls", "Calls", COUNT),
     Column("share_pct", "Share", PERCENT),
 )
+#: The positions of the compliance keys that are text.
+_TEXT_KEYS = tuple(i for i, name in enumerate(COMPLIANCE_KEYS) if name not in COMPLIANCE_FLAGS)
 #: Consent values that allow a recording: asked and accepted, or notified.
 CONSENT_ALLOWS = ("accepted", "notified")
 _CONSENT_ORDER = ("accepted", "declined", "no_answer", "notified", "never")
@@ -69,7 +72,7 @@ def _groups(reader: CdrReader, filters: Filters) -> list[dict[str, Any]]:
     for part, sql in parts:
         clause, params = q.where(part, dialect=reader.dialect)
         for row in reader.rows(reader.sql(sql, where=clause, not_pending=NOT_PENDING), params):
-            calls[tuple(row)[:-1]] += int(row["calls"])
+            calls[texts(tuple(row)[:-1], _TEXT_KEYS)] += int(row["calls"])
     return [{**dict(zip(COMPLIANCE_KEYS, key)), "calls": n} for key, n in calls.items()]
 
 

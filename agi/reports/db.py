@@ -13,6 +13,7 @@ libpq client (agi/db/libpq.py), one that walks many rows psycopg.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import tzinfo
@@ -30,6 +31,8 @@ from agi.storage.rollups import COUNTED_BY, READ_STATE, counted_with
 from agi.vocabulary import CALL_COLUMNS, STEP_COLUMNS
 
 
+#: sqlite3's words for a TEXT value that is not UTF-8, and the value (its bad bytes as U+FFFD).
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '.*?' with text '(.*)'\Z", re.DOTALL)
 #: Rows fetched from the database at a time when rows are streamed.
 BATCH = 1000
 #: The ``application_name`` of a report's PostgreSQL session.
@@ -149,6 +152,12 @@ class CdrReader:
         return (sqlite3.Error, self.conn.Error) if self.dialect is POSTGRES else (sqlite3.Error,)
 
     def _read_error(self, exc: BaseException) -> ReportError:
+        not_utf8 = _NOT_UTF8.match(str(exc))
+        if not_utf8:  # SQLite's text that another tool wrote, which no program is given
+            # the value alone, out of the columns a query joined (tracking's last call)
+            text = next((part for part in not_utf8[1].split("\x01") if "\ufffd" in part), not_utf8[1])
+            return ReportError(f"the CDR database {self.path} holds text that is not UTF-8 ({text[:200]!r}): "
+                               "a row written by another tool? Correct or delete it (docs/cdr.md)")
         return ReportError(f"cannot read the CDR database {self.path}: {one_line(exc)}")
 
     def rollup_thresholds(self) -> Thresholds | None:

@@ -17,6 +17,7 @@ from agi.reports.db import CdrReader
 from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Report
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
+from agi.reports.stored_text import texts
 
 IVR_COLUMNS = (
     Column("flow", "Flow", TEXT, shrink=True), Column("menu", "Menu", TEXT, shrink=True),
@@ -58,7 +59,7 @@ def _menu_rows(reader: CdrReader, filters: Filters) -> list[dict[str, Any]]:
     for part, sql, flow_column in parts:
         clause, params = q.where(part, flow_column=flow_column, dialect=reader.dialect)
         for row in reader.rows(reader.sql(sql, where=clause, not_pending=NOT_PENDING), params):
-            counts = found.setdefault(tuple(row)[:3], [0] * len(_COUNTS))
+            counts = found.setdefault(texts(tuple(row)[:3], (0, 1, 2)), [0] * len(_COUNTS))
             for i, name in enumerate(_COUNTS):
                 counts[i] += int(row[name] or 0)
     return [{"flow": flow, "menu": menu, "choice": choice, **dict(zip(_COUNTS, counts))}

@@ -14,6 +14,7 @@ from agi.reports.compliance import CONSENT_ALLOWS
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import (COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, StreamedRows,
                                largest, shrinks)
+from agi.reports.stored_text import texts
 from agi.reports.timeline import over_range, timeline_charts
 from agi.reports.timerange import parse_stored, wall_time
 
@@ -57,10 +58,14 @@ def calls(reader: CdrReader, filters: Filters, now: datetime, *, charts: bool = 
                   flag="recorded_without_consent", flag_note="a recording was made without consent")
 
 
+#: The positions of the text columns in a row of ``queries.CALL_LOG``.
+_CALL_LOG_TEXTS = (*range(1, 12), 16, 17, 18, 19)
+
+
 def _call_row(row: tuple[Any, ...], tz: tzinfo | None) -> dict[str, Any]:
     """A row of ``queries.CALL_LOG`` (a tuple, in its column order) as the call log's row."""
     (started_at, call_id, caller, caller_name, called, flow, flow_version, path, outcome, status, queue, agent,
-     wait, talk_time, duration, vip, consent, recording, hangup_cause, error, recorded) = row
+     wait, talk_time, duration, vip, consent, recording, hangup_cause, error, recorded) = texts(row, _CALL_LOG_TEXTS)
     return {"started": parse_stored(started_at).astimezone(tz), "caller": caller, "caller_name": caller_name,
             "agent": agent, "hangup_cause": hangup_cause, "called": called, "flow": flow,
             "flow_version": flow_version, "path": path_summary(path), "outcome": outcome, "status": status,

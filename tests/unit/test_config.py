@@ -149,3 +149,19 @@ def test_a_journal_that_is_the_database_is_refused_with_its_line(tmp_path: Path,
 def test_a_journal_beside_the_database_is_taken(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "database: var/cdr.db\njournal: var/cdr.db.jsonl\n"))
     assert config.journal == tmp_path / "var" / "cdr.db.jsonl"
+
+
+@pytest.mark.parametrize("length", ["655360", "65536000", "1000000000000"])
+def test_a_reply_line_limit_past_256_kib_is_refused_with_its_line(tmp_path: Path, length: str) -> None:
+    """An extra zero or three in ``server.max_reply_line`` would let each
+    connection hold that much: a value past 262144 bytes is an error."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\nserver:\n  max_reply_line: {length}\n"))
+    [error] = caught.value.errors
+    assert error.line == 3 and "262144" in error.message, error
+
+
+@pytest.mark.parametrize("length", ["1024", "65536", "262144"])
+def test_a_reply_line_limit_from_1_kib_to_256_kib_is_taken(tmp_path: Path, length: str) -> None:
+    config = load_config(write(tmp_path, f"server:\n  max_reply_line: {length}\n"))
+    assert config.server.max_reply_line == int(length)

@@ -3,6 +3,7 @@ real SQLite file named by a temporary config."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,20 @@ def test_reading_commands_never_create_the_database(config: Path) -> None:
     agiflow(config, "check", "robinson", "600111222")
     assert agiflow(config, "export", "robinson").exit_code == 1
     assert not (config.parent / "lists.db").exists()
+
+
+def test_check_on_a_database_with_no_agiflow_tables_yet_says_the_list_does_not_exist(
+        database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An existing database nothing has created agiflow's tables in yet: the
+    same words on both backends, and no driver's "no such table"."""
+    monkeypatch.chdir(tmp_path)
+    if not isinstance(database, PostgresUrl):
+        with sqlite3.connect(database) as conn:
+            conn.execute("CREATE TABLE gone (x)")
+            conn.execute("DROP TABLE gone")
+    config = tmp_path / "config.yaml"
+    where = database.url if isinstance(database, PostgresUrl) else str(database)
+    config.write_text(json.dumps({"database": where, "default_region": "ES"}))
+    result = agiflow(config, "check", "vip", "612345678")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: no number list named 'vip' in {where}: it has no agiflow tables yet\n"

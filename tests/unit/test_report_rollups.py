@@ -481,3 +481,71 @@ def test_a_range_of_thousands_of_years_looks_at_the_zone_only_where_calls_are(
     upgrade(empty)
     assert groups(empty, widest, ("day",), rollups=False) == []
     assert walked
+
+
+@pytest.mark.parametrize("column", ["caller", "caller_e164", "path", "flow", "outcome", "queue", "agent", "called",
+                                    "consent", "robinson_list"])
+def test_every_report_reads_a_blob_another_tool_wrote_in_a_text_column_as_text(tmp_path: Any, column: str) -> None:
+    """SQLite keeps a BLOB in a TEXT column as it is: every report reads it
+    as text (UTF-8), as the same text written as text, and never stops on
+    it; the call log shows a byte that is no UTF-8 as U+FFFD."""
+    database = tmp_path / "cdr.sqlite"
+    row = {"call_id": "other.1", "flow": "support", "caller": "600111222", "caller_e164": "+34600111222",
+           "started_at": "2025-03-10T10:00:00.000Z", "status": "completed", "direction": "inbound",
+           "path": "menu:1", "outcome": "queued", "queue": "sales", "queue_status": "ANSWERED", "agent": "Ana",
+           "called": "900", "consent": "accepted", "robinson": "clear", "robinson_list": "robinson"}
+    blob = {**row, "id": "blob", "call_id": "other.2", "started_at": "2025-03-10T11:00:00.000Z",
+            column: row[column].encode()}
+    if column == "caller":
+        blob["caller_e164"] = ""
+    leg = {**blob, "id": "leg", "call_id": "other.3", "direction": "outbound", "dial_status": "ANSWER"}
+    table_rows.insert(database, "calls", [{**row, "id": "text"}, blob, leg])
+    table_rows.insert(database, "call_steps", [{"call": "blob", "seq": 1, "step": "main", "type": "menu",
+                                                "flow": blob["flow"], "outcome": "1",
+                                                "started_at": blob["started_at"]}])
+    for kind in ("calls", "summary", "inbound", "fcr", "tracking", "ivr", "compliance", "agents", "consolidated",
+                 "callbacks", "campaign"):
+        for output in ("table", "json", "html"):
+            result = CliRunner().invoke(cli, ["report", kind, "--format", output, "--db", str(database),
+                                              "--since", "2025-03-01", "--until", "2025-04-01"])
+            assert result.exit_code == 0, (kind, result.output, result.exception)
+            assert "b'" not in result.output, (kind, result.output)
+    if column not in ("outcome", "caller_e164", "robinson_list"):  # the call log shows no such column as it is
+        table_rows.execute(database, f"UPDATE calls SET {column} = ? WHERE id = 'blob'",
+                           (row[column].encode() + b"\xff",))
+        result = CliRunner().invoke(cli, ["report", "calls", "--format", "csv", "--db", str(database)])
+        assert row[column] + "\ufffd" in result.output, result.output
+
+
+@pytest.mark.parametrize("by", ["queue", "flow", "source"])
+def test_the_callbacks_report_reads_a_blob_another_tool_wrote_as_text(tmp_path: Any, by: str) -> None:
+    """A request with its queue, flow or source a BLOB counts with the
+    requests whose value is the same text."""
+    database = tmp_path / "cdr.sqlite"
+    request = {"requested_at": "2025-03-10T10:00:00.000Z", "number": "+34600111222", "status": "pending",
+               "queue": "sales", "flow": "support", "source": "ivr"}
+    table_rows.insert(database, "callbacks", [request, {**request, by: request[by].encode()}])
+    for output in ("table", "json", "html"):
+        result = CliRunner().invoke(cli, ["report", "callbacks", "--by", by, "--format", output, "--db", str(database),
+                                          "--since", "2025-03-01", "--until", "2025-04-01"])
+        assert result.exit_code == 0 and "b'" not in result.output, (result.output, result.exception)
+    result = CliRunner().invoke(cli, ["report", "callbacks", "--by", by, "--format", "csv", "--db", str(database)])
+    assert f"\n{request[by]},2," in result.output, result.output
+
+
+@pytest.mark.parametrize(("column", "kinds"), [("caller", ["calls", "fcr", "tracking"]),
+                                               ("flow", ["calls", "summary", "tracking"])])
+def test_text_that_is_no_utf8_written_by_another_tool_stops_a_report_with_one_clear_line(
+        tmp_path: Any, column: str, kinds: list[str]) -> None:
+    """SQLite hands such text to no program: the report says what the
+    database holds, not the driver's words about a column of its query."""
+    database = tmp_path / "cdr.sqlite"
+    table_rows.insert(database, "calls", [{"id": "x", "call_id": "other.1", "flow": "support", "caller": "600111222",
+                                           "started_at": "2025-03-10T10:00:00.000Z", "status": "completed",
+                                           "direction": "inbound"}])
+    table_rows.execute(database, f"UPDATE calls SET {column} = CAST(x'41ff42' AS TEXT), caller_e164 = NULL")
+    for kind in kinds:
+        result = CliRunner().invoke(cli, ["report", kind, "--db", str(database)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.output == (f"error: the CDR database {database} holds text that is not UTF-8 ('A\ufffdB'): "
+                                 "a row written by another tool? Correct or delete it (docs/cdr.md)\n"), result.output
