@@ -202,19 +202,7 @@ class Journal:
             self._elsewhere = True
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = self.path.with_name(self.path.name + ".new")
-        try:
-            with open(fresh, "wb") as out:
-                self._file.flush()
-                self._file.seek(0)
-                while chunk := self._file.read(1 << 20):
-                    out.write(chunk)
-            os.replace(fresh, self.path)
-        except OSError:
-            fresh.unlink(missing_ok=True)
-            raise
-        self._file.close()
-        self._file = open(self.path, "a+b")
+        self._rewrite(b"")
         log.error("the CDR journal %s was removed while it held %d operations; they are written there again",
                   self.path, self.lines)
 
@@ -237,26 +225,33 @@ class Journal:
 
     def put_first_lines(self, text: bytes, count: int) -> None:
         """``put_first`` of ``count`` operations already encoded (``encode_lines``)."""
-        fresh = self.path.with_name(self.path.name + ".new")
         with self._lock:
             if self._file is None:
                 raise OSError(f"the journal {self.path} is not open")
-            try:
-                self._file.flush()
-                self._file.seek(0)
-                with open(fresh, "wb") as out:
-                    out.write(text)
-                    while chunk := self._file.read(1 << 20):
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(fresh, self.path)
-            except OSError:
-                fresh.unlink(missing_ok=True)
-                raise
-            self._file.close()
-            self._file = open(self.path, "a+b")
+            self._rewrite(text)
             self.lines += count
+
+    def _rewrite(self, first: bytes) -> None:
+        """Write ``first``, then every line of the open file, to a new file
+        beside the path, put it in its place and append to it from now on
+        (the lock held). OSError when it cannot be (nothing changed)."""
+        assert self._file is not None
+        fresh = self.path.with_name(self.path.name + ".new")
+        try:
+            self._file.flush()
+            self._file.seek(0)
+            with open(fresh, "wb") as out:
+                out.write(first)
+                while chunk := self._file.read(1 << 20):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(fresh, self.path)
+        except OSError:
+            fresh.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        self._file = open(self.path, "a+b")
 
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
         """The operations in the file, ``size`` at a time, each with the
