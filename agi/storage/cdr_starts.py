@@ -15,7 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from agi.storage.journal import MAX_LINE, JournalError, Operation, check_file, decode, encode, read_line
+from agi.storage.journal import (MAX_LINE, NONE, JournalError, Operation, at_path, check_file, decode, encode,
+                                 read_line)
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -86,20 +87,13 @@ class CallStarts:
         at the path again and the next go there: a server killed next once
         left their calls without a row."""
         assert self._fd is not None
-        try:
-            there = os.stat(self.path)
-        except FileNotFoundError:
-            there = None
-        here = os.fstat(self._fd)
-        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
-            return
-        if there is not None and there.st_size:
-            return  # another file put there: left alone, the rows go on in the one open
+        if at_path(self.path, self._fd) != NONE:
+            return  # still there, or another file put there: left alone, the rows go on in the one open
         log.error("%s was removed while calls ran; writing the rows of the calls not yet written there again",
                   self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
         try:
-            os.write(fd, os.pread(self._fd, here.st_size, 0))
+            os.write(fd, os.pread(self._fd, os.fstat(self._fd).st_size, 0))
         except OSError:
             os.close(fd)
             raise

@@ -57,6 +57,24 @@ def decode(line: str) -> Operation:
     return (name, arg)
 
 
+#: What ``at_path`` finds at a file's path.
+SAME, OTHER, NONE = "same", "other", "none"
+
+
+def at_path(path: Path, fd: int) -> str:
+    """What is at ``path`` beside the open file ``fd``: that file (SAME),
+    another with contents of its own (OTHER), or none, or an empty one
+    (NONE: the file was removed, or rotated away)."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return NONE
+    here = os.fstat(fd)
+    if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+        return SAME
+    return OTHER if there.st_size else NONE
+
+
 #: The longest line read as an operation. A call's row with every text at
 #: its cap (agi/db/caps.py) is a few hundred KB of JSON at most; a longer
 #: line is damage (a disk error, bytes a crash left without a line end),
@@ -187,15 +205,11 @@ class Journal:
         next once took them with it, and their calls were left without a
         row. A file with lines of its own put there is left alone (said
         once): the journal goes on in the file open."""
-        try:
-            there = os.stat(self.path)
-        except FileNotFoundError:
-            there = None
-        here = os.fstat(self._file.fileno())
-        if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+        found = at_path(self.path, self._file.fileno())
+        if found == SAME:
             self._elsewhere = False
             return
-        if there is not None and there.st_size:
+        if found == OTHER:
             if not self._elsewhere:
                 log.error("the CDR journal %s was replaced by another file while it held operations; they stay "
                           "in the file agiflow has open until the database takes them", self.path)
