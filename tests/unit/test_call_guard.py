@@ -482,26 +482,30 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_of_exec_started(app: str,
     assert details(result, "second")["stopped_recording"] == f"{result.call['recording']}, extra.wav"
 
 
+#: Consent, a pause of the recording (an exec) for a card number, then consent again to resume it.
+PAUSED_FOR_A_CARD = """\
+    version: 1
+    name: pci
+    start: consent
+    steps:
+      consent:
+        consent: {notice: n, ask: q}
+        on: {accepted: pause}
+      pause:
+        exec: %s
+        next: resume
+      resume:
+        consent: {policy: notify, notice: resumed}
+        on: {notified: bye}
+      bye:
+        play: beep
+    """
+
+
 def test_an_exec_of_stopmixmonitor_stops_the_newest_recording() -> None:
     """``Exec(StopMixMonitor())`` stops the newest recording as a
     StopMixMonitor does: a consent given again starts a new one."""
-    flows = unchecked("""\
-        version: 1
-        name: pci
-        start: consent
-        steps:
-          consent:
-            consent: {notice: n, ask: q}
-            on: {accepted: pause}
-          pause:
-            exec: {app: Exec, options: StopMixMonitor()}
-            next: resume
-          resume:
-            consent: {policy: notify, notice: resumed}
-            on: {notified: bye}
-          bye:
-            play: beep
-        """)
+    flows = unchecked(PAUSED_FOR_A_CARD % "{app: Exec, options: StopMixMonitor()}")
     result = call(flows, "pci", dtmf=["1"], app_results={"Exec": 0})
     assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == ["MixMonitor", "Exec", "MixMonitor"]
     assert "already_recording" not in details(result, "resume")
@@ -522,23 +526,7 @@ def test_a_consent_after_the_flow_stopped_the_recording_starts_a_new_one() -> No
     StopMixMonitor), then takes consent again to resume it: no recording
     runs any more, so the second consent starts one (it once took the
     stopped recording for a running one and recorded nothing)."""
-    flows = unchecked("""\
-        version: 1
-        name: pci
-        start: consent
-        steps:
-          consent:
-            consent: {notice: n, ask: q}
-            on: {accepted: pause}
-          pause:
-            exec: {app: StopMixMonitor}
-            next: resume
-          resume:
-            consent: {policy: notify, notice: resumed}
-            on: {notified: bye}
-          bye:
-            play: beep
-        """)
+    flows = unchecked(PAUSED_FOR_A_CARD % "{app: StopMixMonitor}")
     result = call(flows, "pci", dtmf=["1"])
     assert path(result) == ["consent:accepted", "pause:next", "resume:notified", "bye:next"]
     assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
