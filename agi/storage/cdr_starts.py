@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from agi.storage.journal import (MAX_LINE, NONE, JournalError, Operation, at_path, check_file, decode, encode,
-                                 read_line)
+from agi.storage.journal import (MAX_LINE, NONE, JournalError, Operation, append_whole, at_path, check_file,
+                                 decode, encode, read_line)
 
 log = logging.getLogger("agiflow.cdr")
 
@@ -74,7 +74,7 @@ class CallStarts:
             return
         try:
             self._follow_the_path()
-            os.write(self._fd, encode(operation).encode("utf-8"))
+            append_whole(self._fd, encode(operation).encode("utf-8"))
             self.recorded += 1
         except OSError as exc:
             if not self._failed:
@@ -93,7 +93,7 @@ class CallStarts:
                   self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
         try:
-            os.write(fd, os.pread(self._fd, os.fstat(self._fd).st_size, 0))
+            append_whole(fd, os.pread(self._fd, os.fstat(self._fd).st_size, 0))
         except OSError:
             os.close(fd)
             raise

@@ -4,8 +4,8 @@ slow or unreachable), one JSON line each, kept in order and written to the
 database when it is back (every write is idempotent: a line written twice
 changes nothing).
 
-Lines are appended and flushed to the operating system one by one, by the
-thread that queues them: a crash of agiflow loses none; a power cut may
+Lines are appended to the operating system one by one (all of an append or
+none of it), by the thread that queues them: a crash of agiflow loses none; a power cut may
 lose what the system had not yet written to disk. The file is emptied only
 after every line in it was committed to the database.
 """
@@ -73,6 +73,22 @@ def at_path(path: Path, fd: int) -> str:
     if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
         return SAME
     return OTHER if there.st_size else NONE
+
+
+def append_whole(fd: int, data: bytes) -> None:
+    """Write ``data`` at the end of the file open at ``fd`` (with O_APPEND):
+    all of it, or none. A write the disk cut short (full) is taken back:
+    a half line left there would join the next line, both then unreadable
+    (an operation lost, a call left without its end). OSError when it
+    cannot be written whole."""
+    size = os.fstat(fd).st_size
+    rest = memoryview(data)
+    try:
+        while rest:
+            rest = rest[os.write(fd, rest):]
+    except OSError:
+        os.ftruncate(fd, size)
+        raise
 
 
 #: The longest line read as an operation. A call's row with every text at
@@ -192,10 +208,8 @@ class Journal:
             if self._file is None:
                 raise OSError(f"the journal {self.path} is not open")
             self._follow_the_path()
-            self._file.seek(0, os.SEEK_END)
-            self._file.write(text)
-            self._file.flush()
-            self.lines += count
+            append_whole(self._file.fileno(), text)  # not through the file's buffer: a rest of a
+            self.lines += count  # failed write kept there would fail (or be written by) a later read
 
     def _follow_the_path(self) -> None:
         """Under the lock, before an append: when no file, or an empty one,

@@ -1,0 +1,54 @@
+"""The CDR journal and its .starts file on a disk that fills up mid-line:
+a write the disk cuts short is taken back whole, so that no half line is
+left for the next line to join (both then unreadable, the next one's call
+without its end) and no buffered rest of it fails a later, unrelated read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.tinydisk import fill
+
+from agi.storage.cdr_starts import CallStarts, starts_path
+from agi.storage.journal import Journal
+
+
+def _op(key: str, size: int = 10) -> tuple[str, tuple[str, dict[str, str]]]:
+    return ("update_call", (key, {"status": "completed", "note": "x" * size}))
+
+
+def _keys(journal: Journal) -> list[str]:
+    return [op[1][0] for batch, _ in journal.batches(100) for op in batch]
+
+
+def test_an_append_the_full_disk_cut_short_leaves_the_journal_as_it_was(tiny_disk: Path) -> None:
+    journal = Journal(tiny_disk / "journal.jsonl")
+    journal.open()
+    journal.append([_op("k0", 1000)])
+    before = journal.path.stat().st_size
+    filler = fill(tiny_disk)  # the journal's last page keeps its free bytes
+    with pytest.raises(OSError):
+        journal.append([_op("k1", 5000)])  # its first 3 KB fit
+    assert journal.path.stat().st_size == before
+    assert _keys(journal) == ["k0"]  # reading it fails on nothing left over
+    end = journal.path.stat().st_size
+    assert journal.clear_if_done(end)
+    filler.unlink()
+    journal.append([_op("k1", 5000), _op("k2")])
+    assert _keys(journal) == ["k1", "k2"]
+    journal.close()
+
+
+def test_a_call_start_the_full_disk_cut_short_leaves_no_half_line(tiny_disk: Path) -> None:
+    path = tiny_disk / "journal.jsonl"
+    starts = CallStarts(path)
+    starts.open()
+    row = {"id": "k0", "call_id": "1700000000.1", "status": "in_progress", "note": "x" * 1000}
+    starts.record(("insert_call", row))
+    filler = fill(tiny_disk)
+    starts.record(("insert_call", {**row, "id": "k1", "note": "x" * 5000}))
+    assert starts_path(path).read_bytes().endswith(b"\n")
+    filler.unlink()
+    starts.record(("insert_call", {**row, "id": "k2"}))
+    starts.close()
+    assert [op[1]["id"] for op in CallStarts(path).open()] == ["k0", "k2"]
