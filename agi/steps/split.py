@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from agi import phone
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
+from agi.lists.numbers import normaliser
 from agi.steps.base import Node, done
 from agi.yamlschema import STEP_NAME, obj
 
@@ -81,11 +82,24 @@ class SplitNode(Node):
         return [s for s in self.shares if s.percent > 0][-1]
 
     async def run(self, ctx: CallContext) -> StepResult:
-        caller = ctx.call.caller.strip()
-        sticky = self.sticky_by == "caller" and not phone.is_anonymous(caller)  # a withheld ID is no one caller
-        draw = sticky_draw(f"{ctx.flow.name}/{ctx.step}", caller) if sticky else ctx.services.chance()
+        caller = _caller(ctx) if self.sticky_by == "caller" else None
+        sticky = caller is not None
+        draw = sticky_draw(f"{ctx.flow.name}/{ctx.step}", caller) if caller is not None else ctx.services.chance()
         share = self.pick(draw)
         return done(share.label, draw=round(draw, 6), branch=share.label, sticky=sticky)
+
+
+def _caller(ctx: CallContext) -> str | None:
+    """Who calls, as the reports tell callers apart: the caller ID in E.164
+    (``default_region``), however the trunk spells it, or as given when it
+    is no phone number; None when it is withheld (no one caller)."""
+    raw = ctx.call.caller.strip()
+    if phone.is_anonymous(raw):
+        return None
+    try:
+        return normaliser(ctx.services.default_region).number(raw)
+    except ValueError:
+        return raw
 
 
 def sticky_draw(salt: str, key: str) -> float:

@@ -106,6 +106,17 @@ def test_sticky_by_caller_gives_a_caller_the_same_branch_whatever_the_random_dra
         assert json.loads(again.steps[0]["details"])["sticky"] is True
 
 
+def test_sticky_by_caller_draws_from_the_number_however_the_trunk_spells_it(tmp_path: Path) -> None:
+    """A caller is their number, as the reports group callers: a trunk that
+    sends it national one day and international the next once moved them
+    to another branch."""
+    draws = set()
+    for caller in ("600111222", "+34600111222", "0034600111222", "+34 600 11 12 22"):
+        [step] = [s for s in run(tmp_path, LISTED, 0.5, caller=caller).steps if s["step"] == "ab"]
+        draws.add(json.loads(step["details"])["draw"])
+    assert len(draws) == 1
+
+
 def test_sticky_by_caller_still_spreads_callers_by_the_percentages() -> None:
     node = SplitNode.from_config({"branches": {"a": 10, "b": 90}, "sticky_by": "caller"})
     counts = Counter(node.pick(sticky_draw("ab/ab", f"+3460{n:07d}")).label for n in range(20_000))
