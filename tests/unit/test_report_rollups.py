@@ -193,6 +193,34 @@ def test_other_thresholds_read_the_calls_until_the_rollups_are_counted_again(rol
     assert route(rolled, Filters()).rolled is None  # counted with the defaults no more
 
 
+def test_the_charts_read_the_rollups_counted_with_other_thresholds_than_the_defaults(
+        rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A center that sets its own service level (30 s) has its rollups
+    counted with it; the charts of every page (calls over time, per hour,
+    per outcome) need no threshold, so they read those rollups too, as the
+    page's table does, instead of every call of the range."""
+    from agi.reports import aggregate as counting
+    ours = Thresholds(short_abandon=5.0, service_level=30.0)
+    roll_database(rolled, ours, now=LATER)
+    routes: list[Plan] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Plan:
+        routes.append(plan(*args, **kwargs))
+        return routes[-1]
+    monkeypatch.setattr(counting, "plan", watched)
+    tz, name = MADRID
+    filters = Filters(tz=tz, tz_name=name)
+    for kind, options in (("calls", {}), ("summary", {"thresholds": ours}), ("inbound", {"thresholds": ours})):
+        routes.clear()
+        run_report(rolled, kind, filters, LATER, charts=True, **options)
+        assert routes and all(route.rolled is not None for route in routes), kind
+    monkeypatch.undo()
+    for kind, options in (("summary", {"thresholds": ours}), ("inbound", {"by": "day", "thresholds": ours})):
+        pages = [render(run_report(rolled, kind, filters, LATER, charts=True, rollups=rollups, **options), "html")
+                 for rollups in (True, False)]
+        assert pages[0] == pages[1], kind
+
+
 def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Database) -> None:
     odd = timezone(timedelta(minutes=20))
     assert route(rolled, Filters(tz=odd), ("hour",)).rolled is None
