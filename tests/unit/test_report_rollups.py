@@ -284,6 +284,26 @@ def test_ivr_counts_the_same_from_the_rollups_and_a_late_menu_step_is_pending(ro
     assert hours is not None and hours.since == utc("2025-03-29 00:00:00")  # the pending hour: left to the query
 
 
+def test_the_ivr_page_charts_menus_that_ran_as_often_in_the_order_of_its_table(database: Database) -> None:
+    """Menus that ran as often are charted as the table lists them, by flow
+    and menu, whatever order the database gave them in: the page from the
+    rollups (a menu's last run still pending) is the page from the calls."""
+    cdr = CdrBuilder(database)
+    for start, name in (("2025-03-10 09:00:00", "beta"), ("2025-03-10 09:01:00", "alpha"),
+                        ("2025-03-10 09:02:00", "alpha")):
+        cdr.add(start, steps=[menu(name, "1")])
+    cdr.close()
+    upgrade(database)
+    roll_database(database, DEFAULT_THRESHOLDS, now=LATER)
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-10 10:00:00", steps=[menu("beta", "2")])  # pending: read from the calls
+    cdr.close()
+    for rollups in (True, False):
+        page = run_report(database, "ivr", Filters(), LATER, charts=True, rollups=rollups)
+        assert [chart.title for chart in page.charts] == ["Menu alpha (support): 2 times",
+                                                          "Menu beta (support): 2 times"], rollups
+
+
 def test_a_step_changed_by_hand_is_counted_once_the_rollups_are_rebuilt(rolled: Database) -> None:
     """agiflow never updates a step, so an UPDATE of call_steps is not watched
     (docs/database.md#rollups): the ivr report counts the menu as it was until
