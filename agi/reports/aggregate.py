@@ -26,7 +26,11 @@ Interface, for every report that counts calls:
   max_duration_s, first_at and last_at (CDR UTC text). Counts and seconds
   are numbers (0 when nothing counted); ``max_duration_s``, ``first_at``
   and ``last_at`` are None for groups with no such value. ``combine``
-  adds groups up.
+  adds groups up. ``thresholds=None`` is for counts that read no sum a
+  threshold decides (short abandons, the service level): they are counted
+  with the thresholds of the rollups (the defaults when there are none),
+  so that the rollups answer them whatever thresholds the report was
+  given; those two sums are then not the report's.
 - Ratios (``asr``, ``abandon_rate``, ``service_level`` in percent;
   ``acd``, ``asa``, ``aht`` in seconds) take one group's sums, or
   ``combine``'s, never an average of averages; None when there is nothing
@@ -74,15 +78,19 @@ class Group:
     sums: Mapping[str, Any]
 
 
-def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
-              direction: str | None = None, finished: bool = False) -> list[Group]:
+def aggregate(reader: CdrReader, filters: Filters, by: Sequence[str],
+              thresholds: Thresholds | None = DEFAULT_THRESHOLDS, direction: str | None = None,
+              finished: bool = False) -> list[Group]:
     """The sums of ``SUMS`` per group of ``by`` over the calls ``filters``
     (and ``direction``, and ``finished``: no running call) select, counted with ``thresholds``: from the
-    rollups where they hold the calls, else from the calls table."""
+    rollups where they hold the calls, else from the calls table. ``thresholds=None``: a count that
+    reads no sum a threshold decides, counted with the rollups' own."""
     unknown = [name for name in by if name not in q.GROUPS]
     if unknown or (direction is not None and direction not in q.DIRECTIONS):
         raise ReportError(f"cannot group by {', '.join(unknown) or direction!r}; "
                           f"choose among {', '.join(DIMENSIONS)}")
+    if thresholds is None:
+        thresholds = reader.rollup_thresholds() or DEFAULT_THRESHOLDS
     route = plan(reader, filters, thresholds, by, hourly=not NOT_HOURLY.intersection(by))
     parts = [*((part, CALLS) for part in route.raw), *((part, ROLLUPS) for part in route.quarter_parts()),
              *([(route.hours, HOURLY)] if route.hours else [])]

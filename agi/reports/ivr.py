@@ -72,7 +72,8 @@ def _choice_order(choice: str | None) -> tuple[int, str]:
 
 
 def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> list[Chart]:
-    busiest = sorted(runs, key=lambda menu: -runs[menu])[:_MAX_CHARTS]
+    # menus that ran as often in the table's order (flow, menu), not the order the database gave them in
+    busiest = sorted(runs, key=lambda menu: (-runs[menu], menu[0] or "", menu[1]))[:_MAX_CHARTS]
     charts = []
     for flow, menu in busiest:
         mine = [r for r in rows if (r["flow"], r["menu"]) == (flow, menu)]

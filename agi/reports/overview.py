@@ -152,12 +152,13 @@ def _options(by: str, thresholds: Thresholds) -> dict[str, Any]:
 def overview_charts(reader: CdrReader, filters: Filters, now: datetime, inbound: bool = False) -> list[Chart]:
     """The calls over time, calls per hour of the day (in the report's zone)
     and calls per outcome: of every call, or (``inbound``) of the inbound
-    calls that have ended, the calls of the ``inbound`` report."""
+    calls that have ended, the calls of the ``inbound`` report. They count
+    with no threshold, so the rollups answer whatever thresholds counted them."""
     direction = "inbound" if inbound else None
     hours = {int(g.key[0]): g.sums["calls"]
-             for g in aggregate(reader, filters, ("hour",), direction=direction, finished=inbound)}
+             for g in aggregate(reader, filters, ("hour",), None, direction, finished=inbound)}
     outcomes = {g.key[0]: g.sums["calls"]
-                for g in aggregate(reader, filters, ("outcome",), direction=direction, finished=inbound)}
+                for g in aggregate(reader, filters, ("outcome",), None, direction, finished=inbound)}
     ordered = [o for o in q.OUTCOMES if o in outcomes]
     return [*timeline_charts(reader, filters, now, inbound),
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],

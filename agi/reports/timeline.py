@@ -43,7 +43,8 @@ def timeline_charts(reader: CdrReader, filters: Filters, now: datetime, inbound:
     tz = filters.tz or UTC
     hourly = min(covered[1] - covered[0], wall_span(tz, *covered)) <= HOURLY_UP_TO
     buckets = list(hours(tz, *covered) if hourly else days(tz, *covered))
-    found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",),
+    # no threshold: offered, answered, abandoned and ASA, from the rollups whatever thresholds counted them
+    found = {_bucket(g.key[0]): g.sums for g in aggregate(reader, filters, ("interval60" if hourly else "day",), None,
                                                           direction="inbound" if inbound else None, finished=inbound)}
     per = [found.get(key) for key, _, _ in buckets]
     labels = [label for _, label, _ in buckets]

@@ -193,6 +193,34 @@ def test_other_thresholds_read_the_calls_until_the_rollups_are_counted_again(rol
     assert route(rolled, Filters()).rolled is None  # counted with the defaults no more
 
 
+def test_the_charts_read_the_rollups_counted_with_other_thresholds_than_the_defaults(
+        rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A center that sets its own service level (30 s) has its rollups
+    counted with it; the charts of every page (calls over time, per hour,
+    per outcome) need no threshold, so they read those rollups too, as the
+    page's table does, instead of every call of the range."""
+    from agi.reports import aggregate as counting
+    ours = Thresholds(short_abandon=5.0, service_level=30.0)
+    roll_database(rolled, ours, now=LATER)
+    routes: list[Plan] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Plan:
+        routes.append(plan(*args, **kwargs))
+        return routes[-1]
+    monkeypatch.setattr(counting, "plan", watched)
+    tz, name = MADRID
+    filters = Filters(tz=tz, tz_name=name)
+    for kind, options in (("calls", {}), ("summary", {"thresholds": ours}), ("inbound", {"thresholds": ours})):
+        routes.clear()
+        run_report(rolled, kind, filters, LATER, charts=True, **options)
+        assert routes and all(route.rolled is not None for route in routes), kind
+    monkeypatch.undo()
+    for kind, options in (("summary", {"thresholds": ours}), ("inbound", {"by": "day", "thresholds": ours})):
+        pages = [render(run_report(rolled, kind, filters, LATER, charts=True, rollups=rollups, **options), "html")
+                 for rollups in (True, False)]
+        assert pages[0] == pages[1], kind
+
+
 def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Database) -> None:
     odd = timezone(timedelta(minutes=20))
     assert route(rolled, Filters(tz=odd), ("hour",)).rolled is None
@@ -254,6 +282,26 @@ def test_ivr_counts_the_same_from_the_rollups_and_a_late_menu_step_is_pending(ro
     assert sum(row["times"] for row in both(Filters())) == before + 1
     [hours] = [route(rolled, Filters(), hourly=True).hours]
     assert hours is not None and hours.since == utc("2025-03-29 00:00:00")  # the pending hour: left to the query
+
+
+def test_the_ivr_page_charts_menus_that_ran_as_often_in_the_order_of_its_table(database: Database) -> None:
+    """Menus that ran as often are charted as the table lists them, by flow
+    and menu, whatever order the database gave them in: the page from the
+    rollups (a menu's last run still pending) is the page from the calls."""
+    cdr = CdrBuilder(database)
+    for start, name in (("2025-03-10 09:00:00", "beta"), ("2025-03-10 09:01:00", "alpha"),
+                        ("2025-03-10 09:02:00", "alpha")):
+        cdr.add(start, steps=[menu(name, "1")])
+    cdr.close()
+    upgrade(database)
+    roll_database(database, DEFAULT_THRESHOLDS, now=LATER)
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-10 10:00:00", steps=[menu("beta", "2")])  # pending: read from the calls
+    cdr.close()
+    for rollups in (True, False):
+        page = run_report(database, "ivr", Filters(), LATER, charts=True, rollups=rollups)
+        assert [chart.title for chart in page.charts] == ["Menu alpha (support): 2 times",
+                                                          "Menu beta (support): 2 times"], rollups
 
 
 def test_a_step_changed_by_hand_is_counted_once_the_rollups_are_rebuilt(rolled: Database) -> None:
