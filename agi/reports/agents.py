@@ -28,7 +28,8 @@ def agents(reader: CdrReader, filters: Filters, now: datetime, *, thresholds: Th
     """One row per agent and queue with answered calls; agents by name, the
     queues of an agent by name (dials, without a queue, last); answered
     calls whose agent is unknown last, as ``-``."""
-    groups = [g for g in aggregate(reader, filters, ("agent", "queue"), thresholds, direction="inbound")
+    # none of its figures depends on a threshold: counted with the rollups' own, it reads them
+    groups = [g for g in aggregate(reader, filters, ("agent", "queue"), None, direction="inbound")
               if g.sums["answered"]]
     per_queue: dict[Any, int] = defaultdict(int)
     for group in groups:

@@ -221,6 +221,27 @@ def test_the_charts_read_the_rollups_counted_with_other_thresholds_than_the_defa
         assert pages[0] == pages[1], kind
 
 
+def test_agents_reads_the_rollups_whatever_thresholds_the_report_is_given(
+        rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No figure of ``agents`` depends on a threshold: given others than
+    the rollups were counted with, it still reads them, not every call."""
+    from agi.reports import aggregate as counting
+    roll_database(rolled, Thresholds(short_abandon=5.0, service_level=30.0), now=LATER)
+    routes: list[Plan] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Plan:
+        routes.append(plan(*args, **kwargs))
+        return routes[-1]
+    monkeypatch.setattr(counting, "plan", watched)
+    tz, name = MADRID
+    filters = Filters(tz=tz, tz_name=name)
+    run_report(rolled, "agents", filters, LATER, thresholds=Thresholds(short_abandon=10.0, service_level=15.0))
+    assert routes and all(route.rolled is not None for route in routes)
+    monkeypatch.undo()
+    texts = [render(run_report(rolled, "agents", filters, LATER, rollups=rollups), "csv") for rollups in (True, False)]
+    assert texts[0] == texts[1]
+
+
 def test_a_zone_off_the_quarter_hours_reads_times_from_the_calls(rolled: Database) -> None:
     odd = timezone(timedelta(minutes=20))
     assert route(rolled, Filters(tz=odd), ("hour",)).rolled is None
