@@ -101,6 +101,8 @@ RELEASE_CALLBACK = (
     "WHERE id = :id AND dialled_at = :now AND attempts >= 1"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
+#: The number of one request, whatever its status (a call file in the spool names its id).
+SELECT_NUMBER = "SELECT number FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
     "UPDATE callbacks SET status = :status, done_at = :now, note = COALESCE(:note, note) "
     f"WHERE id = :id AND status = '{PENDING}'"
@@ -260,6 +262,24 @@ class CallbackBook:
         except _ERRORS as exc:
             if _no_table(exc):
                 return []
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def numbers_of(self, request_ids: Iterable[int]) -> set[str]:
+        """The numbers of the requests ``request_ids``, whatever their status
+        (a request closed while its call file waits in the spool is still
+        being dialled); an id with no request names none."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return set()
+        conn = self._connect()
+        try:
+            found = (conn.execute(SELECT_NUMBER, {"id": request_id}).fetchone() for request_id in ids)
+            return {str(row["number"]) for row in found if row is not None}
+        except _ERRORS as exc:
+            if _no_table(exc):
+                return set()
             raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()

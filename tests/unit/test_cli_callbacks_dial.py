@@ -124,6 +124,23 @@ def test_one_call_per_number_even_with_several_requests(config: Path) -> None:
     assert dial(config).output.endswith("0 call files written to " + str(spool(config)) + ", 0 requests skipped\n")
 
 
+def test_a_number_whose_call_file_waits_in_the_spool_is_not_called_again_once_that_request_is_closed(
+        config: Path) -> None:
+    """Two keypad requests of one number: the first is being dialled (its
+    file waits in the spool) when someone marks it done. The next run does
+    not write a second call file for the same number: the customer's phone
+    would ring twice at once."""
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad")
+    assert dial(config).exit_code == 0
+    closed = CliRunner().invoke(cli, ["callbacks", "done", str(first), "-c", str(config)])
+    assert closed.exit_code == 0, closed.output
+    result = dial(config)
+    assert result.exit_code == 0, result.output
+    assert waiting(spool(config)) == {first}
+    assert result.output == f"0 call files written to {spool(config)}, 0 requests skipped\n"
+
+
 def test_a_number_on_a_do_not_call_list_is_skipped_and_the_reason_said(config: Path) -> None:
     lists({"robinson": "+34600111222\n", "internal": "+3491*\n"}, config)
     listed = add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
