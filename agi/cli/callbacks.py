@@ -20,7 +20,7 @@ from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN
 from agi.loading.loader import load_schedules
 from agi.services import OverridesUnavailable
-from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
+from agi.storage.callbacks import CANCELLED, DONE, PENDING, SHOWN_COLUMNS, CallbackBook
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
@@ -231,7 +231,7 @@ def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CALLBACK_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(SHOWN_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

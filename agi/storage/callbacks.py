@@ -37,6 +37,8 @@ CALLBACK_COLUMNS: dict[str, type] = {
     "done_at": str, "note": str, "request_key": str,
     "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
 }
+#: The columns commands show (``agiflow callbacks export``): all but the internal request key.
+SHOWN_COLUMNS = tuple(column for column in CALLBACK_COLUMNS if column != "request_key")
 #: What a step hands over; id, status, done_at, note, attempts and dialled_at are the table's.
 REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason",
                   "arrived_at", "source")
