@@ -4,14 +4,14 @@ for simulations. The webhook sender is given by the caller: the server's
 lives in agi/server, so nothing here touches the network."""
 from __future__ import annotations
 
-from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests, Writer
+from agi.storage.callbacks import StoredCallbackRequests, Writer
 from agi.config import Config
 from agi.db.location import PostgresUrl
 from agi.lists.store import server_lists
 from agi.storage.history import server_history, simulation_history
 from agi.storage.supervisors import server_supervisors
 from agi.storage.overrides import server_overrides, simulation_overrides
-from agi.storage.stores import number_lists
+from agi.storage.stores import number_lists, simulation_callbacks
 from agi.metered import MeteredLists, MeteredWebhooks
 from agi.metrics import NO_METRICS, Metrics
 from agi.services import Services, Webhooks
@@ -58,10 +58,10 @@ def simulation_settings(config: Config) -> SessionSettings:
 
 def simulation_services(config: Config) -> Services:
     """Services for ``agiflow simulate`` and ``agiflow test``: lists,
-    overrides and earlier calls are read from the database when it exists; nothing is written
-    and no webhook is sent."""
+    overrides, earlier calls and pending callback requests are read from the
+    database when it exists; nothing is written and no webhook is sent."""
     services = Services(recordings=config.recordings, default_region=config.default_region)
-    services.callbacks = MemoryCallbackRequests()  # shown by agiflow simulate
+    services.callbacks = simulation_callbacks(config.database)  # shown by agiflow simulate
     services.webhooks = DryRunWebhooks()  # records what would be posted
     services.overrides = simulation_overrides(config.database)
     services.lists = number_lists(config.database, config.default_region, read_only=True)

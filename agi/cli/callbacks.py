@@ -15,12 +15,12 @@ import click
 
 from agi.config import Config
 from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks
-from agi.dialer.callfiles import CallFileError, line_break
+from agi.dialer.callfiles import CallFileError, unreadable
 from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN
 from agi.loading.loader import load_schedules
 from agi.services import OverridesUnavailable
-from agi.storage.callbacks import CALLBACK_COLUMNS, CANCELLED, DONE, PENDING, CallbackBook
+from agi.storage.callbacks import CANCELLED, DONE, PENDING, SHOWN_COLUMNS, CallbackBook
 from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
@@ -131,10 +131,11 @@ def cancel(request_id: int, note: str | None, config_path: str | None) -> None:
 
 
 def _one_line(_ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A value written into a call file: a line break in it is a usage error."""
-    if line_break(value):
-        raise click.BadParameter(f"{value!r} contains a line break, which a call file cannot hold",
-                                 param_hint=f"--{param.name}")
+    """A value written into a call file: a line break in it, or a ``#``
+    Asterisk would read as a comment's start, is a usage error."""
+    problem = unreadable(value)
+    if problem:
+        raise click.BadParameter(f"{value!r} {problem}", param_hint=f"--{param.name}")
     return value
 
 
@@ -231,7 +232,7 @@ def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CALLBACK_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(SHOWN_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -127,10 +127,11 @@ def dial_callbacks(book: CallbackBook, lists: NumberLists | None, settings: Dial
                             f"(at most {settings.limit} at once): none written")
         return report
     retry_before = iso((now - settings.retry_after).timestamp()) or ""
-    # A number is busy while a call file of it waits in the spool, and for
-    # --retry-after after its last file, whichever of its requests that was.
-    busy = {r["number"] for r in book.requests(PENDING)
-            if r["id"] in waiting or (r.get("dialled_at") or "") > retry_before}
+    # A number is busy while a call file of it waits in the spool (its
+    # request pending or closed meanwhile: Asterisk still dials it), and for
+    # --retry-after after its last file, whichever of its pending requests that was.
+    busy = book.numbers_of(waiting) | {r["number"] for r in book.requests(PENDING)
+                                       if (r.get("dialled_at") or "") > retry_before}
     for request in book.due(settings.max_attempts, retry_before, settings.queue):
         if report.written >= slots:
             break

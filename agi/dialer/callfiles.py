@@ -23,9 +23,41 @@ _OURS = re.compile(rf"^{re.escape(PREFIX)}(\d+)\.call$")
 _LINE_BREAKERS = re.compile(r"[\r\n\x00]")
 
 
+#: pbx_spool reads ``#`` at the start of a value, or after a space or a
+#: tab, as the start of a comment, and has no escape for it.
+_COMMENT = re.compile(r"(?:^|[ \t])#")
+#: pbx_spool reads a line into 1,024 bytes and skips a longer one: at most
+#: this many bytes before the line's newline.
+MAX_LINE_BYTES = 1022
+
+
 def line_break(value: str) -> bool:
     """Whether ``value`` would end a line of a call file (or hide one)."""
     return bool(_LINE_BREAKERS.search(value))
+
+
+def unreadable(value: str) -> str | None:
+    """Why Asterisk would not read ``value`` in a call file as it is
+    written, or None. A ``;`` is fine: ``line`` escapes it."""
+    if line_break(value):
+        return "contains a line break, which a call file cannot hold"
+    if _COMMENT.search(value):
+        return "has a '#' at its start or after a space, where Asterisk reads a call file's comment"
+    return None
+
+
+def line(key: str, value: str) -> str:
+    """``Key: value`` as Asterisk's pbx_spool reads it back: ``;`` (the
+    start of a comment there) escaped as ``\\;``. CallFileError for a value
+    it would not read as written (unreadable), or a line it would skip."""
+    problem = unreadable(value)
+    if problem:
+        raise CallFileError(f"{key} {value!r} {problem}")
+    text = f"{key}: {value.replace(';', chr(92) + ';')}"
+    if len(text.encode()) > MAX_LINE_BYTES:
+        raise CallFileError(f"{key} makes a line of {len(text.encode())} bytes; Asterisk skips a call file line "
+                            f"over {MAX_LINE_BYTES}")
+    return text
 
 
 class CallFileError(Exception):
@@ -48,7 +80,8 @@ class CallFile:
 
     def text(self, comment: str = "") -> str:
         """The file's lines: ``MaxRetries: 0`` (agiflow counts attempts
-        itself) and ``Archive: no``. CallFileError for a value with a line break."""
+        itself) and ``Archive: no``. CallFileError for a value Asterisk
+        would not read as written (``line``)."""
         lines = [("Channel", self.channel), ("CallerID", self.callerid), ("WaitTime", str(self.wait)),
                  ("MaxRetries", "0"), ("Context", self.context), ("Extension", self.extension),
                  ("Priority", self.priority)]
@@ -56,10 +89,9 @@ class CallFile:
         lines.append(("Archive", "no"))
         out = [f"# {comment}"] if comment else []
         for key, value in lines:
-            if line_break(value):
-                raise CallFileError(f"{key} {value!r} contains a line break")
+            written = line(key, value)
             if value:
-                out.append(f"{key}: {value}")
+                out.append(written)
         return "\n".join(out) + "\n"
 
 

@@ -121,8 +121,8 @@ class FlowLibrary:
             if self.loaded_at is None:  # the first load: nothing is served
                 log.error("flows not loaded: %s", counted(len(errors), "error"))
             else:
-                log.error("flows not reloaded: %d errors; still serving the previous %d flows", len(errors),
-                          len(self.current))
+                log.error("flows not reloaded: %s; still serving the previous %s", counted(len(errors), "error"),
+                          counted(len(self.current), "flow"))
             return errors
         previous, self.current, self.loaded_at = self.current, flows, self.last_reload_at
         self.commit = folder_commit(self.folder)
@@ -142,7 +142,7 @@ class FlowLibrary:
     def announce(self, previous: FlowSet, level: int = logging.INFO) -> None:
         """Log the set loaded, and each flow whose version changed since ``previous``."""
         flows = self.current
-        log.log(level, "loaded %d flows from %s: %s%s", len(flows), self.folder, ", ".join(sorted(flows.flows)),
+        log.log(level, "loaded %s from %s: %s%s", counted(len(flows), "flow"), self.folder, ", ".join(sorted(flows.flows)),
                 f" (commit {self.commit})" if self.commit else "")
         for change in version_changes(previous.versions(), flows.versions()):
             log.log(level, "flow %s", change)

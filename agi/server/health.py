@@ -24,6 +24,7 @@ from agi.loading.library import FlowLibrary
 from agi.steps.base import node_of
 from agi.storage.cdr_writer import CdrStore
 from agi.vocabulary import iso
+from agi.wording import counted
 
 
 class Calls(Protocol):
@@ -80,7 +81,7 @@ def _check(ok: bool, detail: str) -> dict[str, Any]:
 
 def _flows(flows: FlowSet) -> dict[str, Any]:
     count = len(flows)
-    return _check(count > 0, f"{count} flows loaded" if count else "no flows loaded")
+    return _check(count > 0, f"{counted(count, 'flow')} loaded" if count else "no flows loaded")
 
 
 def _database(store: CdrStore) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def _lists(flows: FlowSet, database: Database) -> dict[str, Any]:
     if missing:
         named = "; ".join(f"{name} (used by {', '.join(sorted(users[name]))})" for name in missing)
         return _check(False, f"missing number lists: {named}")
-    return _check(True, f"{len(users)} number lists present" if users else "no flow uses a number list")
+    return _check(True, f"{counted(len(users), 'number list')} present" if users else "no flow uses a number list")
 
 
 def list_users(flows: FlowSet) -> dict[str, set[str]]:

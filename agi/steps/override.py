@@ -177,6 +177,8 @@ class OverrideNode(Node):
         try:
             detail = await self._store(ctx, change, now)
         except (OverridesUnavailable, OffloadTimeout) as exc:
+            what = action if action == "clear" else f"{action} for {timedelta(seconds=seconds)}"
+            ctx.log.warning("override of %s by %s not made (%s): %s", schedule.name, supervisor, what, exc)
             found.note(error=f"the override was not changed: {exc}")
             return ERROR
         await self._audit(ctx, found, change, now, detail)

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
+from urllib.parse import quote
 
 import psycopg
 import sqlite_utils
@@ -37,6 +38,8 @@ CALLBACK_COLUMNS: dict[str, type] = {
     "done_at": str, "note": str, "request_key": str,
     "arrived_at": str, "source": str, "attempts": int, "dialled_at": str,
 }
+#: The columns commands show (``agiflow callbacks export``): all but the internal request key.
+SHOWN_COLUMNS = tuple(column for column in CALLBACK_COLUMNS if column != "request_key")
 #: What a step hands over; id, status, done_at, note, attempts and dialled_at are the table's.
 REQUEST_FIELDS = ("requested_at", "call_id", "flow", "caller", "number", "raw_number", "queue", "reason",
                   "arrived_at", "source")
@@ -101,6 +104,10 @@ RELEASE_CALLBACK = (
     "WHERE id = :id AND dialled_at = :now AND attempts >= 1"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
+#: Whether a number has a pending request: a missed call's insert then adds none.
+HAS_PENDING = f"SELECT 1 FROM callbacks WHERE number = :number AND status = '{PENDING}' LIMIT 1"
+#: The number of one request, whatever its status (a call file in the spool names its id).
+SELECT_NUMBER = "SELECT number FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
     "UPDATE callbacks SET status = :status, done_at = :now, note = COALESCE(:note, note) "
     f"WHERE id = :id AND status = '{PENDING}'"
@@ -214,6 +221,29 @@ class MemoryCallbackRequests:
             self.pending.discard(number)
 
 
+class SimulatedCallbackRequests(MemoryCallbackRequests):
+    """The requests a simulated call would leave (``agiflow simulate``), kept
+    in memory. Whether a number has a pending request is also asked of the
+    database through ``pending_in_database``: a queue's automatic request
+    for such a number is one the server would not write, so none is listed."""
+
+    def __init__(self, pending_in_database: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.pending_in_database = pending_in_database
+
+    def missed(self, row: Mapping[str, Any]) -> None:
+        self._ask(row["number"])
+        super().missed(row)
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self._ask(number)
+        super().reached(number, call_id, at)
+
+    def _ask(self, number: str) -> None:
+        if number not in self.pending and number not in self.closed and self.pending_in_database(number):
+            self.pending.add(number)
+
+
 # -- what agiflow callbacks reads and changes ---------------------------------
 
 class CallbackError(Exception):
@@ -228,11 +258,17 @@ class CallbackBook:
 
     path: Path
     busy_timeout: float = 5.0
+    #: Open the SQLite file read only (``agiflow simulate``).
+    read_only: bool = False
 
     def _connect(self) -> Any:
         if not self.path.exists():
             raise CallbackError(f"no database at {self.path} (agiflow serve creates it)")
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        if self.read_only:
+            conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
+                                   timeout=self.busy_timeout, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -260,6 +296,36 @@ class CallbackBook:
         except _ERRORS as exc:
             if _no_table(exc):
                 return []
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def has_pending(self, number: str) -> bool:
+        """Whether ``number`` (E.164) has a pending request."""
+        conn = self._connect()
+        try:
+            return conn.execute(HAS_PENDING, {"number": number}).fetchone() is not None
+        except _ERRORS as exc:
+            if _no_table(exc):
+                return False
+            raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def numbers_of(self, request_ids: Iterable[int]) -> set[str]:
+        """The numbers of the requests ``request_ids``, whatever their status
+        (a request closed while its call file waits in the spool is still
+        being dialled); an id with no request names none."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return set()
+        conn = self._connect()
+        try:
+            found = (conn.execute(SELECT_NUMBER, {"id": request_id}).fetchone() for request_id in ids)
+            return {str(row["number"]) for row in found if row is not None}
+        except _ERRORS as exc:
+            if _no_table(exc):
+                return set()
             raise CallbackError(f"cannot read {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()

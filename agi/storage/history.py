@@ -175,9 +175,19 @@ def server_history(database: str | Path | Database) -> SqliteCallHistory | Postg
     return SqliteCallHistory(database)
 
 
-def simulation_history(database: str | Path | Database) -> SqliteCallHistory | PostgresCallHistory | None:
+class NoCallHistory:
+    """No database yet (``agiflow simulate`` before any server wrote one):
+    no earlier calls and no pending callback request, so every caller is
+    new. Not a failed lookup: the step gives ``new`` whatever its
+    ``on_error`` says, and warns of nothing."""
+
+    async def lookup(self, query: HistoryQuery) -> CallHistorySummary:
+        return CallHistorySummary()
+
+
+def simulation_history(database: str | Path | Database) -> SqliteCallHistory | PostgresCallHistory | NoCallHistory:
     """History for ``agiflow simulate``, read only, when the database
-    exists; None (every caller is new) when a SQLite file does not."""
+    exists; none (every caller is new) when a SQLite file does not."""
     if isinstance(database, PostgresUrl):
         return PostgresCallHistory(database)
-    return SqliteCallHistory(database, read_only=True) if Path(database).is_file() else None
+    return SqliteCallHistory(database, read_only=True) if Path(database).is_file() else NoCallHistory()

@@ -12,7 +12,7 @@ from agi.lists.admin import ListAdmin
 from agi.lists.pg_admin import PostgresListAdmin
 from agi.lists.pg_store import PostgresNumberLists, missing_postgres_lists
 from agi.lists.store import SqliteNumberLists, missing_lists as missing_sqlite_lists
-from agi.storage.callbacks import CallbackBook, PostgresCallbackBook
+from agi.storage.callbacks import CallbackBook, CallbackError, PostgresCallbackBook, SimulatedCallbackRequests
 from agi.storage.migrations import upgrade_when_behind
 
 
@@ -50,3 +50,19 @@ def callback_book(database: Database) -> CallbackBook:
     if isinstance(database, PostgresUrl):
         return PostgresCallbackBook(database)
     return CallbackBook(Path(database))
+
+
+def simulation_callbacks(database: Database) -> SimulatedCallbackRequests:
+    """Callback requests for ``agiflow simulate``: kept in memory, the
+    database (read only) saying which numbers already have a pending one.
+    A database that cannot be read says none has."""
+    book = PostgresCallbackBook(database) if isinstance(database, PostgresUrl) else \
+        CallbackBook(Path(database), read_only=True)
+
+    def pending_in_database(number: str) -> bool:
+        try:
+            return book.has_pending(number)
+        except CallbackError:
+            return False
+
+    return SimulatedCallbackRequests(pending_in_database)

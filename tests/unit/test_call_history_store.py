@@ -4,6 +4,7 @@ a bounded wait; and, for ``agiflow serve``, off the reactor thread."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -12,8 +13,10 @@ from typing import Any, Callable
 
 import pytest
 import sqlite_utils
+from click.testing import CliRunner
 from twisted.internet import defer
 
+from agi.cli.main import cli
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.phone import spellings
@@ -144,7 +147,26 @@ def test_a_stopped_postgresql_is_unavailable_at_once() -> None:
 def test_a_missing_database_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(HistoryUnavailable, match="does not exist"):
         SqliteCallHistory(tmp_path / "none.db").summary(query())
-    assert simulation_history(tmp_path / "none.db") is None
+
+
+def test_a_simulation_without_a_database_takes_every_caller_as_new(tmp_path: Path) -> None:
+    """steps.md: ``agiflow simulate`` reads earlier calls only when the
+    database exists, else every caller is new. Without one the step took it
+    as a failed lookup: ``error`` with ``on_error: error``, the CDR's
+    ``history`` ``error``, and a warning."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "memory.yaml").write_text(
+        "version: 1\nname: memory\nstart: memory\nsteps:\n  memory:\n    history: {on_error: error}\n"
+        "    on: {new: bye, returning: bye, repeat: bye, abandoned_recently: bye, error: bye}\n"
+        "  bye:\n    hangup:\n", encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(f"flows: flows\ndatabase: {tmp_path / 'none.db'}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["simulate", "memory", "--caller", "600111222", "--format", "json",
+                                      "-c", str(tmp_path / "config.yaml")])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["cdr"]["path"] == "memory:new > bye:done" and found["cdr"]["history"] == "new"
+    assert "not read" not in result.stderr
+    assert not (tmp_path / "none.db").exists()
 
 
 def test_a_database_without_the_caller_index_is_unavailable(tmp_path: Path) -> None:

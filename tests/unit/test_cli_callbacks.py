@@ -123,7 +123,7 @@ def test_export_writes_every_column_as_csv_for_the_dialer(config: Path) -> None:
     result = agiflow(config, "export")
 
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == list(CALLBACK_COLUMNS)
+    assert list(rows[0]) == [column for column in CALLBACK_COLUMNS if column != "request_key"]
     assert [(r["id"], r["number"], r["status"]) for r in rows] == [("1", "+34600111222", "pending"),
                                                                   ("2", "+34911222333", "pending")]
 
@@ -138,6 +138,18 @@ def test_export_as_json_to_a_file(config: Path) -> None:
     assert result.exit_code == 0 and "1 callback request written" in result.stderr
     [row] = json.loads(out.read_text(encoding="utf-8"))
     assert row["number"] == "+34600111222" and row["done_at"] is None and row["id"] == 1
+
+
+def test_export_as_csv_has_the_columns_of_the_json_export_and_no_internal_key(config: Path) -> None:
+    """The table's internal request key is never shown: the JSON export left
+    it out, while the CSV header named it over an empty column."""
+    store_requests(config, request(1, timedelta(hours=1)))
+
+    header = next(csv.reader(io.StringIO(agiflow(config, "export").stdout)))
+    [row] = json.loads(agiflow(config, "export", "--format", "json").stdout)
+
+    assert "request_key" not in header
+    assert sorted(header) == sorted(row)
 
 
 @pytest.mark.sqlite_only

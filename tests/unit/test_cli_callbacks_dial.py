@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -122,6 +123,23 @@ def test_one_call_per_number_even_with_several_requests(config: Path) -> None:
     assert dial(config).exit_code == 0
     assert waiting(spool(config)) == {first}
     assert dial(config).output.endswith("0 call files written to " + str(spool(config)) + ", 0 requests skipped\n")
+
+
+def test_a_number_whose_call_file_waits_in_the_spool_is_not_called_again_once_that_request_is_closed(
+        config: Path) -> None:
+    """Two keypad requests of one number: the first is being dialled (its
+    file waits in the spool) when someone marks it done. The next run does
+    not write a second call file for the same number: the customer's phone
+    would ring twice at once."""
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad")
+    assert dial(config).exit_code == 0
+    closed = CliRunner().invoke(cli, ["callbacks", "done", str(first), "-c", str(config)])
+    assert closed.exit_code == 0, closed.output
+    result = dial(config)
+    assert result.exit_code == 0, result.output
+    assert waiting(spool(config)) == {first}
+    assert result.output == f"0 call files written to {spool(config)}, 0 requests skipped\n"
 
 
 def test_a_number_on_a_do_not_call_list_is_skipped_and_the_reason_said(config: Path) -> None:
@@ -285,6 +303,63 @@ def test_an_option_with_a_line_break_is_a_usage_error_and_claims_no_request(
     result = dial(config, option, value)
     assert result.exit_code == 2 and f"Invalid value for {option}" in result.output and "line break" in result.output
     assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
+def as_asterisk_reads(text: str) -> dict[str, list[str]]:
+    """A call file's lines as Asterisk 22's pbx_spool parses them: ``#`` at
+    the start or after a space or tab, and ``;`` not escaped by ``\\``, start
+    a comment; a line of 1,023 bytes or more is skipped."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if len(line.encode()) + 1 >= 1024:
+            continue
+        line = re.sub(r"(^|[ \t])#.*", r"\1", line)
+        kept, rest = "", line
+        while ";" in rest:
+            before, rest = rest.split(";", 1)
+            if before.endswith("\\"):
+                kept += before[:-1] + ";"
+            else:
+                kept, rest = kept + before, ""
+                break
+        line = (kept + rest).rstrip()
+        if line:
+            key, _, value = line.partition(":")
+            found.setdefault(key.lower(), []).append(value.lstrip())
+    return found
+
+
+def test_a_semicolon_in_an_option_reaches_asterisk_as_written(config: Path) -> None:
+    """pbx_spool reads ``;`` as the start of a comment: a caller ID with one
+    was cut there, and the customer saw no number."""
+    request = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", queue="sales;care")
+    result = dial(config, "--callerid", '"Support; Sales" <+34910000000>', "--context", "cb;out")
+    assert result.exit_code == 0, result.output
+    read = as_asterisk_reads((spool(config) / f"agiflow-callback-{request}.call").read_text())
+    assert read["callerid"] == ['"Support; Sales" <+34910000000>']
+    assert read["context"] == ["cb;out"]
+    assert "AGIFLOW_CALLBACK_QUEUE=sales;care" in read["setvar"]
+
+
+@pytest.mark.parametrize("option, value", [("--callerid", '"Soporte #1" <+34910000000>'), ("--callerid", "#1"),
+                                           ("--context", "cb\t#out")])
+def test_an_option_asterisk_would_read_as_a_comment_is_a_usage_error_and_claims_no_request(
+        config: Path, option: str, value: str) -> None:
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = dial(config, option, value.replace("\\t", "\t"))
+    assert result.exit_code == 2 and f"Invalid value for {option}" in result.output and "comment" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
+def test_a_queue_asterisk_would_read_as_a_comment_or_a_line_too_long_skips_the_request(config: Path) -> None:
+    commented = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", queue="sales #2")
+    result = dial(config)
+    assert f"callback {commented} +34600111222: skipped, Setvar" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+    other = add(config, "+34600333444", "2025-03-10T08:10:00.000Z")
+    result = dial(config, "--channel", "Local/{digits}@" + "x" * 1100)
+    assert f"callback {other} +34600333444: skipped, Channel" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[1]["attempts"] == 0
 
 
 # -- call files on disk ----------------------------------------------------------------------

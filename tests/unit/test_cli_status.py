@@ -17,7 +17,7 @@ from agi.cli.main import cli
 HEALTH = {"status": "ok", "version": "0.1.0", "pid": 1, "uptime_seconds": 3.0, "calls_active": {"support": 1},
           "cdr_backlog": 0, "flows": {"support": "15cd46f76111"}, "flows_commit": None,
           "reloads": {"total": 1, "errors": 0, "last_at": None, "last_successful": True, "loaded_at": None}}
-READY = {"ready": True, "checks": {"flows": {"ok": True, "detail": "1 flows loaded"}}}
+READY = {"ready": True, "checks": {"flows": {"ok": True, "detail": "1 flow loaded"}}}
 
 
 def _answering(pages: dict[str, Any]) -> Any:

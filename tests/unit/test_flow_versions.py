@@ -119,6 +119,23 @@ def test_a_failed_reload_is_counted_and_keeps_the_versions_being_served(tmp_path
     assert (library.last_reload_at, library.loaded_at, library.last_reload_ok) == (200.0, 100.0, False)
 
 
+def test_a_load_of_one_flow_and_a_failed_reload_with_one_error_say_one_not_ones(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The log said 'loaded 1 flows' and 'flows not reloaded: 1 errors;
+    still serving the previous 1 flows'."""
+    folder = tmp_path / "flows"
+    write_flow(folder, "support")
+    library = FlowLibrary(folder)
+    with caplog.at_level(logging.INFO, logger="agiflow.flows"):
+        library.reload()
+        (folder / "support.yaml").write_text("version: 1\nname: support\nstart: bye\nsteps:\n  bye:\n"
+                                             "    play: hello-world\n    next: nowhere\n", encoding="utf-8")
+        [error] = library.reload()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == f"loaded 1 flow from {folder}: support"
+    assert messages[-1] == "flows not reloaded: 1 error; still serving the previous 1 flow"
+
+
 def test_a_first_load_that_fails_says_no_flows_were_loaded_not_that_old_ones_are_served(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A server that cannot start logged 'flows not reloaded: ...; still

@@ -88,7 +88,9 @@ def test_ready_when_flows_are_loaded_calls_taken_the_database_writable_and_lists
     found = readiness(state)
     assert found["ready"] is True, found
     assert set(found["checks"]) == {"flows", "accepting_calls", "database", "lists"}
-    assert found["checks"]["lists"]["detail"] == "1 number lists present"
+    assert found["checks"]["lists"]["detail"] == "1 number list present"
+    count = len(state.library.current)
+    assert found["checks"]["flows"]["detail"] == f"{count} flow{'' if count == 1 else 's'} loaded"
 
 
 @pytest.mark.sqlite_only

@@ -5,12 +5,15 @@ a later call closes the number's pending requests."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from agi.cli.main import cli
 from agi.db.location import Database
 from agi.services import Services
 from agi.session import SessionSettings, run_session
@@ -260,3 +263,33 @@ def test_two_writers_of_one_missed_number_at_once_leave_one_pending_request(post
     first.close()
     second.close()
     assert stored(postgres_url) == [("+34600111222", "2025-03-10T08:00:00.000Z", "pending", None)]
+
+
+def test_a_simulation_lists_no_missed_request_for_a_number_the_database_has_one_pending_for(
+        database: Database, tmp_path: Path) -> None:
+    """``agiflow simulate`` lists the requests the call would leave: a queue's
+    automatic request for a number with a pending request in the database is
+    one the server would not write, as the history step of the same
+    simulation says (``callback_pending``)."""
+    store = writer_of(database, "server")
+    StoredCallbackRequests(store).missed(request("+34600111222", "2025-03-10T08:00:00.000Z"))
+    assert store.close()
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "q.yaml").write_text(queue_flow().replace("start: welcome", "start: memory").replace(
+        "  welcome:\n", "  memory:\n    history:\n    on: {new: welcome, returning: welcome, repeat: welcome,"
+        " abandoned_recently: welcome}\n  welcome:\n"))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"flows: flows\ndatabase: {database}\ndefault_region: ES\n", encoding="utf-8")
+
+    def simulated(caller: str) -> dict[str, Any]:
+        result = CliRunner().invoke(cli, ["simulate", "q", "--caller", caller, "--format", "json",
+                                          "-c", str(config)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    pending = simulated("0034600111222")
+    [memory] = [step for step in pending["steps"] if step["step"] == "memory"]
+    assert json.loads(memory["details"])["callback_pending"] is True
+    assert pending["callbacks"] == []
+    assert [row["number"] for row in simulated("600333444")["callbacks"]] == ["+34600333444"]

@@ -1,6 +1,7 @@
 """The ``override`` step: night mode from a phone, for supervisors only."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,22 @@ def test_a_store_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
     result, _ = call(tmp_path, ["4321", "1", "2", "#"], overrides=Broken([]))
     assert path(result)[0] == "change:error"
     assert "database is locked" in details(result, "change")["error"]
+
+
+def test_a_change_that_cannot_be_stored_is_logged_as_a_warning(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """A supervisor's change that was not made says why in the log, as a PIN
+    that cannot be checked or an audit entry that cannot be written do; the
+    log had only ``call ended: error at change:error``."""
+    class Broken(MemoryOverrides):
+        def set(self, override: Any, now: Any, wanted: Any = None) -> None:
+            from agi.services import OverridesUnavailable
+            raise OverridesUnavailable("database is locked")
+
+    caplog.set_level(logging.WARNING, "agiflow.call")
+    call(tmp_path, ["4321", "1", "2", "#"], overrides=Broken([]))
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "override of office_hours by +34600111222 not made" in warning and "database is locked" in warning
 
 
 @pytest.mark.parametrize("options, message", [
