@@ -212,6 +212,27 @@ def test_a_change_that_cannot_be_stored_is_logged_as_a_warning(tmp_path: Path,
     assert "override of office_hours by +34600111222 not made" in warning and "database is locked" in warning
 
 
+def test_the_shipped_night_mode_tells_the_supervisor_a_change_was_not_saved(tmp_path: Path) -> None:
+    """A change the database did not take is said to the supervisor, and
+    the call ends as the flow meant: it once ended in error, sending the
+    supervisor to the dialplan's fallback queue."""
+    class Broken(MemoryOverrides):
+        def set(self, override: Any, now: Any, wanted: Any = None) -> None:
+            from agi.services import OverridesUnavailable
+            raise OverridesUnavailable("database is locked")
+
+    shipped = Path(__file__).parents[2] / "flows"
+    (tmp_path / "schedules.yaml").write_text((shipped / "schedules.yaml").read_text())
+    broken = Broken([])
+    services = Services(lists=MemoryLists({"supervisors": [BOSS]}, "ES"), overrides=broken, override_changes=broken,
+                        supervisors=MemorySupervisors({BOSS: "4321"}))
+    result = run(tmp_path, (shipped / "night_mode.yaml").read_text(), caller=BOSS, dtmf=["4321", "1", "2", "#"],
+                 services=services)
+    assert path(result)[-3:] == ["change:error", "not_saved:next", "hangup:done"]
+    assert 'STREAM FILE "agiflow/override-not-saved" ""' in commands(result)
+    assert result.call["status"] == "completed"
+
+
 @pytest.mark.parametrize("options, message", [
     ("keys: {open: '1', closed: '1', clear: '3'}", "three different keys"),
     ("default_duration: 3d\n      max_duration: 1d", "longer than max_duration"),
