@@ -216,17 +216,19 @@ class CallGuard:
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = NEVER_FINISHED
 
-    def check_result(self, result: str, number: str = "") -> None:
+    def check_result(self, result: str, number: str = "", spellings: tuple[str, ...] = ()) -> None:
         """The result of a check of ``number``; ``listed`` and ``error``
         block for good. From the first check that lets a call through, a
-        command may call a phone number only if a check covered it."""
+        command may call a phone number only if a check covered it: the
+        number checked, or one of its ``spellings`` (its national form,
+        trunk prefix included: ``0612345678`` for ``+33612345678``)."""
         if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED, NEVER_FINISHED):
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
         if result not in BLOCKING_RESULTS:  # what is no phone number (an extension, with allow) covers none
-            digits = _NOT_A_DIGIT.sub("", number)
-            self.checked = [*(self.checked or ()), *([digits] if len(digits) >= _MIN_NUMBER_DIGITS else [])]
+            covered = dict.fromkeys(_NOT_A_DIGIT.sub("", text) for text in (number, *spellings))
+            self.checked = [*(self.checked or ()), *(d for d in covered if len(d) >= _MIN_NUMBER_DIGITS)]
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""

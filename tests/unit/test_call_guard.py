@@ -220,6 +220,19 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("ExecIf", '$["?"="?"]?Dial(PJSIP/699999999@trunk)')) is not None
 
 
+def test_a_checked_number_covers_its_national_form_with_its_trunk_prefix() -> None:
+    """France writes +33612345678 nationally as 06 12 34 56 78: a flow that
+    checks the national number a dialer sent and dials it as it came dials
+    the number it checked. Another national number is still refused."""
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+33612345678", ("06 12 34 56 78",))
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0612345678@trunk,45")) is None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0033612345678@trunk")) is None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0612345679@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0712345678@trunk")) is not None
+
+
 @pytest.mark.parametrize("checked", ["100", "12", "s"])
 def test_a_check_of_what_is_no_phone_number_covers_no_number(checked: str) -> None:
     """With on_error: allow, a check of an extension or a short code lets the
