@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
+from agi.exec_family import RUNS_NAMED_APP
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.protocol import appargs
@@ -21,6 +22,12 @@ from agi.variable_writes import names_written
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
 from agi.engine.templates import is_template
+
+
+#: Applications that split an argument on ``&`` into destinations (Dial,
+#: RetryDial, Page) or mailboxes (VoiceMail), and those that may run one
+#: (Exec...): an inserted ``&`` would add one, so it is refused.
+_SPLITS_ON_AMPERSAND = frozenset({"dial", "retrydial", "page", "voicemail"}) | RUNS_NAMED_APP
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,11 @@ class ExecNode(Node):
 
     def arguments(self, ctx: CallContext) -> str:
         """The application's argument string, as EXEC sends it."""
+        refused = "&" if self.app.lower() in _SPLITS_ON_AMPERSAND else ""
         if self.args:
-            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg))
+            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg, refused))
                                  for i, arg in enumerate(self.args)])
-        check = inserted("options")
+        check = inserted("options", refused)
         return ctx.render_text(self.options, lambda value: appargs.escape(check(value)))
 
     async def run(self, ctx: CallContext) -> StepResult:

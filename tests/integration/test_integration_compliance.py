@@ -78,6 +78,19 @@ steps:
     play: beep
 """
 
+#: Calls the caller back on their caller ID, through an exec of Dial.
+RING_BACK = """\
+version: 1
+name: ring-back
+start: ring
+steps:
+  ring:
+    exec: {app: Dial, args: ["PJSIP/{{ call.caller }}@trunk", 30]}
+    on: {error: sorry}
+  sorry:
+    play: agiflow/try-later
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -86,6 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "care.yaml").write_text(textwrap.dedent(FLOW))
     (folder / "flows" / "again.yaml").write_text(AGAIN)
     (folder / "flows" / "withdraw.yaml").write_text(WITHDRAW)
+    (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -165,3 +179,22 @@ def test_a_declined_consent_stops_the_recording_an_exec_of_exec_started_too(serv
     assert (row["consent"], row["recording_commands"]) == ("declined", 2)
     assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == \
         f"{row['recording']}, agent-side.wav"
+
+
+def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerProcess) -> None:
+    """A caller ID such as ``600111222&Local/x@ctx`` (the From header of a
+    SIP call) put into Dial's destination by an exec would call a second
+    destination, one that runs dialplan: the step ends with error and no
+    Dial is sent, as for the dial step's destination."""
+    env = make_environment("ring-back", uniqueid="1795500000.6", callerid="600111222&Local/x@ctx", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.6")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "ring:error > sorry:next"
+    assert "'&'" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]
+
+    env = make_environment("ring-back", uniqueid="1795500000.7", callerid="600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    assert sim.applications == [("Dial", "PJSIP/600111222@trunk,30")]
