@@ -78,6 +78,23 @@ steps:
     play: beep
 """
 
+#: The caller's audio to an outside program (an AudioSocket server), the
+#: channel named by a variable: it validates, and the guard judges it as sent.
+STREAM = """\
+version: 1
+name: stream
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: target, declined: target}
+  target:
+    set: {variables: {TARGET: "AudioSocket/10.0.0.5:9092/{{ call.id }}"}}
+    next: out
+  out:
+    dial: {destination: "{{ vars.TARGET }}", timeout: 30}
+"""
+
 #: Calls the caller back on their caller ID, through an exec of Dial.
 RING_BACK = """\
 version: 1
@@ -100,6 +117,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "again.yaml").write_text(AGAIN)
     (folder / "flows" / "withdraw.yaml").write_text(WITHDRAW)
     (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
+    (folder / "flows" / "stream.yaml").write_text(STREAM)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -198,3 +216,21 @@ def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerP
     sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound(8000)))
     assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
     assert sim.applications == [("Dial", "PJSIP/600111222@trunk,30")]
+
+
+def test_a_declined_caller_is_not_handed_to_an_audiosocket_channel(server: ServerProcess) -> None:
+    """Dial(AudioSocket/...) hands the caller's audio to an outside program,
+    as the AudioSocket application does: after a decline it is refused and
+    never sent; after an accept it is sent."""
+    env = make_environment("stream", uniqueid="1795500000.8", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["2"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.8")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:declined > target:next > out:error"
+    assert row["refused_commands"] == "Dial (no consent)"
+
+    env = make_environment("stream", uniqueid="1795500000.9", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial"]

@@ -789,6 +789,14 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("RetryDial", "local/busy,5,3,PJSIP/100", {"dials"}),  # the prompt is no channel
     ("Page", "PJSIP/a&PJSIP/b,b(page-sub^s^1)", {"dials", "hidden"}),
     ("Page", "Local/all@paging", {"dials", "hidden"}),
+    # channels that hand the call's audio to an outside program, as the AudioSocket application does
+    ("Dial", "AudioSocket/10.0.0.5:9092/40325ec2-5efd-4bd3-805f-53576e581d13,30", {"dials", "hidden"}),
+    ("Dial", "PJSIP/100&audiosocket/10.0.0.5:9092/x", {"dials", "hidden"}),
+    ("Dial", "UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
+    ("Page", "MulticastRTP/basic/239.0.0.1:1234", {"dials", "hidden"}),
+    ("Dial", "WebSocket/media1/c(ulaw)", {"dials", "hidden"}),
+    ("Transfer", "AudioSocket/10.0.0.5:9092/x", {"dials", "hidden"}),
+    ("RetryDial", "agiflow/busy,5,3,UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System

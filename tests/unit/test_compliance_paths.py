@@ -330,6 +330,8 @@ def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app:
                                   'exec: {app: Dial, args: [PJSIP/agent, 30, "U(rec)"]}',
                                   'exec: {app: Queue, args: [support, t, "", "", 300, "", record-member]}',
                                   "dial: {destination: Local/agent@agents/n}",
+                                  "dial: {destination: AudioSocket/10.0.0.5:9092/x}",
+                                  'exec: {app: Dial, args: ["UnicastRTP/10.0.0.5:4000"]}',
                                   'exec: {app: Page, args: ["PJSIP/a&Local/b@paging"]}',
                                   "exec: {app: Originate, args: [PJSIP/100, exten, ctx, s, 1]}"])
 def test_a_dial_or_queue_whose_options_run_dialplan_is_refused_after_a_decline(tmp_path: Path, step: str) -> None:
