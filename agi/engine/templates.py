@@ -35,6 +35,20 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def written_text(value: str) -> str:
+    """The text of ``value`` outside its expressions, tags and comments, as
+    Jinja's lexer reads it: what the flow writes, whatever the values. So
+    ``t{{ vars.get('X') }}`` is ``t`` (the ``e`` of ``get`` is no option
+    letter), and ``q{% if x %}r{% endif %}`` is ``qr``. A value that does
+    not lex is taken whole."""
+    if not is_template(value):
+        return value
+    try:
+        return "".join(text for _, kind, text in ENV.lex(value) if kind == "data")
+    except TemplateError:
+        return value
+
+
 @lru_cache(maxsize=4096)
 def _template(source: str) -> Any:
     """Compiled once per text. Its globals (``range``, ``dict``...) are

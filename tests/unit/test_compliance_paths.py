@@ -340,6 +340,27 @@ def test_a_dial_or_queue_whose_options_run_dialplan_is_refused_after_a_decline(t
                      "see, which may record; " + CONSENT_RULE]
 
 
+@pytest.mark.parametrize("step", ["dial: {destination: PJSIP/agent, options: \"{{ vars.get('DIAL_OPTS', 't') }}\"}",
+                                  "queue: {name: support, options: \"{{ vars.get('QUEUE_OPTS') | default('t') }}\"}",
+                                  "exec: {app: ChanSpy, args: [PJSIP/201, \"{{ vars.get('SPY_OPTS', 'q') }}\"]}",
+                                  "exec: {app: Dial, args: [PJSIP/agent, 30, \"{{ vars.get('DIAL_OPTS', 't') }}\"]}"])
+def test_the_text_of_a_template_is_not_read_as_option_letters(tmp_path: Path, step: str) -> None:
+    """Options a template gives are judged by the guard once rendered; the
+    letters of the template itself (the e of get, the F... of default, the r
+    of vars) are no options of Dial, Queue or ChanSpy."""
+    assert messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n")) == []
+
+
+@pytest.mark.parametrize("step, what", [
+    ("dial: {destination: PJSIP/agent, options: \"tU({{ vars.get('SUB', 'x') }})\"}", "runs code agiflow cannot see, "
+     "which may record"),
+    ("exec: {app: ChanSpy, args: [PJSIP/201, \"q{% if vars.get('R') %}r{% endif %}\"]}", "records the call"),
+])
+def test_options_written_around_a_template_are_still_judged(tmp_path: Path, step: str, what: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
+    assert found[0] == f"step 'consent': outcome 'declined' leads to step 'sneak', which {what}; " + CONSENT_RULE
+
+
 def test_a_plain_dial_or_queue_after_a_decline_is_fine(tmp_path: Path) -> None:
     assert messages(tmp_path, care("talk")) == []
     assert messages(tmp_path, care("agents", '  agents:\n    queue: {name: support, options: "tL(60000)"}\n')) == []
