@@ -95,6 +95,20 @@ steps:
     dial: {destination: "{{ vars.TARGET }}", timeout: 30}
 """
 
+#: A consent with a privacy notice the caller may ask for (key 5).
+PRIVACY = """\
+version: 1
+name: privacy
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask, privacy_key: "5",
+              privacy: agiflow/privacy-policy}
+    on: {accepted: bye, declined: bye, error: bye}
+  bye:
+    play: beep
+"""
+
 #: Calls the caller back on their caller ID, through an exec of Dial.
 RING_BACK = """\
 version: 1
@@ -118,6 +132,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "withdraw.yaml").write_text(WITHDRAW)
     (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
     (folder / "flows" / "stream.yaml").write_text(STREAM)
+    (folder / "flows" / "privacy.yaml").write_text(PRIVACY)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -234,3 +249,19 @@ def test_a_declined_caller_is_not_handed_to_an_audiosocket_channel(server: Serve
     sim = SimulatedAsterisk(env, CallerScript(dtmf=["1"], sounds=EverySound(8000)))
     assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
     assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial"]
+
+
+def test_a_privacy_notice_that_cannot_be_played_records_nothing(server: ServerProcess) -> None:
+    """The caller asks for the privacy notice and its file is missing: they
+    cannot hear what they asked for before deciding, so the consent fails
+    closed (error, nothing recorded), as for a notice or a question that
+    cannot be played; a key pressed after it records nothing."""
+    sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "beep": 800}
+    env = make_environment("privacy", uniqueid="1795500000.10", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["5", None, "1"], sounds=sounds))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.10")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:error > bye:next"
+    assert (row["consent"], row["recording"], row["recording_commands"]) == ("no_answer", None, 0)
+    assert "agiflow/privacy-policy" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]
