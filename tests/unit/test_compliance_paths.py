@@ -355,6 +355,9 @@ def test_the_text_of_a_template_is_not_read_as_option_letters(tmp_path: Path, st
     ("dial: {destination: PJSIP/agent, options: \"tU({{ vars.get('SUB', 'x') }})\"}", "runs code agiflow cannot see, "
      "which may record"),
     ("exec: {app: ChanSpy, args: [PJSIP/201, \"q{% if vars.get('R') %}r{% endif %}\"]}", "records the call"),
+    # a template alone where Queue takes a subroutine to run still names one
+    ("exec: {app: Queue, args: [support, t, '', '', 300, '', \"{{ vars.get('SUB', 'rec') }}\"]}",
+     "runs code agiflow cannot see, which may record"),
 ])
 def test_options_written_around_a_template_are_still_judged(tmp_path: Path, step: str, what: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
