@@ -65,8 +65,14 @@ _CODE_OPTION = re.compile(r"[bBFGMU]\(")
 #: party on in this extension's dialplan once the caller hangs up, Dial's
 #: ``e`` runs the ``h`` extension on it.
 _BARE_CODE_OPTIONS = {"dial": (2, "Fe"), "retrydial": (5, "Fe"), "queue": (1, "F")}
+#: Channel technologies that run code agiflow cannot see: ``Local/`` runs
+#: dialplan; the others hand the call's audio to an outside program or
+#: address, as the AudioSocket application does (chan_audiosocket,
+#: chan_rtp's ``UnicastRTP/`` and ``MulticastRTP/``, chan_websocket).
+HIDDEN_CHANNELS = ("local/", "audiosocket/", "unicastrtp/", "multicastrtp/", "websocket/")
 #: Applications and the argument (0-based) that names the channels they
-#: call: a ``Local/`` channel among them runs dialplan, and a phone number
+#: call: a channel of HIDDEN_CHANNELS among them runs code agiflow cannot
+#: see, and a phone number
 #: in it must be one a do-not-call check of the call covered
 #: (ParkAndAnnounce dials its fourth to announce the parked call).
 _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0,
@@ -136,7 +142,8 @@ def _reads_runs_code(name: str, argument: str) -> bool:
         if any(letter in letters for letter in bare[1]):
             return True
     destination = _DESTINATION_ARGUMENT.get(name)
-    if destination is not None and len(fields) > destination and "local/" in fields[destination].lower():
+    if destination is not None and len(fields) > destination and \
+            any(tech in fields[destination].lower() for tech in HIDDEN_CHANNELS):
         return True
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
@@ -216,17 +223,19 @@ class CallGuard:
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = NEVER_FINISHED
 
-    def check_result(self, result: str, number: str = "") -> None:
+    def check_result(self, result: str, number: str = "", spellings: tuple[str, ...] = ()) -> None:
         """The result of a check of ``number``; ``listed`` and ``error``
         block for good. From the first check that lets a call through, a
-        command may call a phone number only if a check covered it."""
+        command may call a phone number only if a check covered it: the
+        number checked, or one of its ``spellings`` (its national form,
+        trunk prefix included: ``0612345678`` for ``+33612345678``)."""
         if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED, NEVER_FINISHED):
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
         if result not in BLOCKING_RESULTS:  # what is no phone number (an extension, with allow) covers none
-            digits = _NOT_A_DIGIT.sub("", number)
-            self.checked = [*(self.checked or ()), *([digits] if len(digits) >= _MIN_NUMBER_DIGITS else [])]
+            covered = dict.fromkeys(_NOT_A_DIGIT.sub("", text) for text in (number, *spellings))
+            self.checked = [*(self.checked or ()), *(d for d in covered if len(d) >= _MIN_NUMBER_DIGITS)]
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""

@@ -35,6 +35,27 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+#: What ``written_text`` puts for each ``{{ ... }}``: some text, no option
+#: letter, bracket or separator of any application.
+SOME_TEXT = "0"
+
+
+def written_text(value: str) -> str:
+    """The text of ``value`` outside its expressions, tags and comments, as
+    Jinja's lexer reads it, each ``{{ ... }}`` standing for SOME_TEXT: what
+    the flow writes, whatever the values. So ``t{{ vars.get('X') }}`` is
+    ``t0`` (the ``e`` of ``get`` is no option letter), a template alone in
+    an argument still fills it, and ``q{% if x %}r{% endif %}`` is ``qr``.
+    A value that does not lex is taken whole."""
+    if not is_template(value):
+        return value
+    try:
+        return "".join(text if kind == "data" else SOME_TEXT
+                       for _, kind, text in ENV.lex(value) if kind in ("data", "variable_begin"))
+    except TemplateError:
+        return value
+
+
 @lru_cache(maxsize=4096)
 def _template(source: str) -> Any:
     """Compiled once per text. Its globals (``range``, ``dict``...) are

@@ -124,6 +124,12 @@ def describe(error: ValidationError) -> str:
         depth = len(list(error.absolute_path))
         inside = [e for e in error.context
                   if len(list(e.absolute_path)) > depth or e.validator not in ("type", "const")]
+        if not inside and all(e.validator == "type" for e in error.context):
+            # of no form at all: name every type it may take, not the first alone
+            types = dict.fromkeys(t for e in error.context
+                                  for t in ([e.validator_value] if isinstance(e.validator_value, str)
+                                            else e.validator_value))
+            return f"{at}{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}"
         best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
         return describe(best)
     return f"{at}{error.message}"

@@ -193,12 +193,14 @@ class ConsentNode(Node):
 
     async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
         """What a key means; the privacy key plays the privacy notice, during
-        which the caller may already accept or decline."""
+        which the caller may already accept or decline. A privacy notice
+        that cannot be played raises PromptNotPlayed: the caller asked what
+        they consent to and cannot hear it, so nothing is recorded."""
         if key is None:
             return None
         entries.append(key)
         if key == self.privacy_key and self.privacy:
-            heard = await ctx.channel.stream(ctx.render_text(self.privacy), self.accept + self.decline)
+            heard = await self._play(ctx, self.privacy, self.accept + self.decline)
             return await self._answer(ctx, heard, entries) if heard else None
         return {self.accept: ACCEPTED, self.decline: DECLINED}.get(key)
 

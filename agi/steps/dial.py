@@ -20,6 +20,7 @@ from typing import Any
 
 from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
+from agi.engine.templates import written_text
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
@@ -80,7 +81,7 @@ class DialNode(Node):
         """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a
         channel, as does a ``Local/`` destination and a whisper of several
         prompts (``U(agiflow-whisper^...)``)."""
-        return HIDDEN in app_kinds("Dial", f"{self.destination},,{self.options}") or \
+        return HIDDEN in app_kinds("Dial", f"{written_text(self.destination)},,{written_text(self.options)}") or \
             bool(self.whisper and self.whisper.may_play_several())
 
     def templates(self) -> list[tuple[str, str, bool]]:

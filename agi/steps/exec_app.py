@@ -9,9 +9,10 @@ with ``error`` before anything is sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from agi.call_guard import DIALS, HIDDEN, RECORDS, app_kinds
+from agi.exec_family import RUNS_NAMED_APP
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.protocol import appargs
@@ -20,7 +21,13 @@ from agi.steps.dialplan_app import inserted, render_argument
 from agi.variable_writes import names_written
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
-from agi.engine.templates import is_template
+from agi.engine.templates import is_template, written_text
+
+
+#: Applications that split an argument on ``&`` into destinations (Dial,
+#: RetryDial, Page) or mailboxes (VoiceMail), and those that may run one
+#: (Exec...): an inserted ``&`` would add one, so it is refused.
+_SPLITS_ON_AMPERSAND = frozenset({"dial", "retrydial", "page", "voicemail"}) | RUNS_NAMED_APP
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,17 @@ class ExecNode(Node):
         options as written; the guard judges them again as sent."""
         if is_template(self.app):  # the schema refuses it; fail closed all the same
             return frozenset({DIALS, RECORDS, HIDDEN})
-        return app_kinds(self.app, self.argument_as_written())
+        return app_kinds(self.app, self.argument_as_written(without_templates=True))
 
-    def argument_as_written(self) -> str:
+    def argument_as_written(self, without_templates: bool = False) -> str:
         """The argument string EXEC would send before templates render:
-        ``args`` escaped and joined, or ``options`` as written."""
-        return appargs.join([appargs.escape(a) for a in self.args]) if self.args else self.options
+        ``args`` escaped and joined, or ``options`` as written; with
+        ``without_templates``, only the text written around templates (what
+        they give is judged by the guard once rendered)."""
+        written: Callable[[str], str] = written_text if without_templates else str
+        if self.args:
+            return appargs.join([appargs.escape(written(a)) for a in self.args])
+        return written(self.options)
 
     def dials(self) -> bool:
         return bool(self.kinds() & {DIALS, HIDDEN})
@@ -87,10 +99,11 @@ class ExecNode(Node):
 
     def arguments(self, ctx: CallContext) -> str:
         """The application's argument string, as EXEC sends it."""
+        refused = "&" if self.app.lower() in _SPLITS_ON_AMPERSAND else ""
         if self.args:
-            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg))
+            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg, refused))
                                  for i, arg in enumerate(self.args)])
-        check = inserted("options")
+        check = inserted("options", refused)
         return ctx.render_text(self.options, lambda value: appargs.escape(check(value)))
 
     async def run(self, ctx: CallContext) -> StepResult:

@@ -28,6 +28,7 @@ from typing import Any
 
 from agi.call_guard import HIDDEN, app_kinds
 from agi.engine.context import CallContext
+from agi.engine.templates import written_text
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
 from agi.steps.collect import SOUND
@@ -125,7 +126,7 @@ class QueueNode(Node):
 
     def runs_hidden_code(self) -> bool:
         """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""
-        return bool(self.gosub) or HIDDEN in app_kinds("Queue", "," + self.options)  # options: its second argument
+        return bool(self.gosub) or HIDDEN in app_kinds("Queue", "," + written_text(self.options))  # its second argument
 
     def arguments(self, ctx: CallContext, whispers: list[str] | None = None) -> tuple[str, str]:
         """The queue name and Queue()'s argument string: queuename, options,

@@ -17,7 +17,7 @@ from typing import Any
 
 from agi.call_guard import BLOCKING_RESULTS
 from agi.engine.context import CallContext
-from agi.lists.numbers import normaliser
+from agi.lists.numbers import national_form, normaliser
 from agi.engine.step import StepResult
 from agi.engine.templates import RenderError
 from agi.steps.base import Findings, Node
@@ -100,7 +100,10 @@ class RobinsonNode(Node):
         be read. The CDR keeps it even if the caller is gone by then.
         ``number`` is None when its template could not be rendered: then
         ``on_error: allow`` does not apply (there is no number a dial
-        could be compared with), and the call stays blocked.
+        could be compared with), and the call stays blocked. A check that
+        lets the call through covers ``number`` and its national form
+        (``0612345678`` for ``+33612345678``): a dial of either is a dial
+        of the number checked.
 
         After an earlier hit or failed check in the call (``earlier``), the
         step still takes its own outcome, but the variable says the earlier
@@ -114,7 +117,7 @@ class RobinsonNode(Node):
                             details.get("error"))
             if allowed:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.channel.guard.check_result(result, number or "")
+        ctx.channel.guard.check_result(result, number or "", (national_form(number),) if number else ())
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
         standing = result

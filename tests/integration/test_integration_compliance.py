@@ -78,6 +78,50 @@ steps:
     play: beep
 """
 
+#: The caller's audio to an outside program (an AudioSocket server), the
+#: channel named by a variable: it validates, and the guard judges it as sent.
+STREAM = """\
+version: 1
+name: stream
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: target, declined: target}
+  target:
+    set: {variables: {TARGET: "AudioSocket/10.0.0.5:9092/{{ call.id }}"}}
+    next: out
+  out:
+    dial: {destination: "{{ vars.TARGET }}", timeout: 30}
+"""
+
+#: A consent with a privacy notice the caller may ask for (key 5).
+PRIVACY = """\
+version: 1
+name: privacy
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask, privacy_key: "5",
+              privacy: agiflow/privacy-policy}
+    on: {accepted: bye, declined: bye, error: bye}
+  bye:
+    play: beep
+"""
+
+#: Calls the caller back on their caller ID, through an exec of Dial.
+RING_BACK = """\
+version: 1
+name: ring-back
+start: ring
+steps:
+  ring:
+    exec: {app: Dial, args: ["PJSIP/{{ call.caller }}@trunk", 30]}
+    on: {error: sorry}
+  sorry:
+    play: agiflow/try-later
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -86,6 +130,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "care.yaml").write_text(textwrap.dedent(FLOW))
     (folder / "flows" / "again.yaml").write_text(AGAIN)
     (folder / "flows" / "withdraw.yaml").write_text(WITHDRAW)
+    (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
+    (folder / "flows" / "stream.yaml").write_text(STREAM)
+    (folder / "flows" / "privacy.yaml").write_text(PRIVACY)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -165,3 +212,56 @@ def test_a_declined_consent_stops_the_recording_an_exec_of_exec_started_too(serv
     assert (row["consent"], row["recording_commands"]) == ("declined", 2)
     assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == \
         f"{row['recording']}, agent-side.wav"
+
+
+def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerProcess) -> None:
+    """A caller ID such as ``600111222&Local/x@ctx`` (the From header of a
+    SIP call) put into Dial's destination by an exec would call a second
+    destination, one that runs dialplan: the step ends with error and no
+    Dial is sent, as for the dial step's destination."""
+    env = make_environment("ring-back", uniqueid="1795500000.6", callerid="600111222&Local/x@ctx", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.6")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "ring:error > sorry:next"
+    assert "'&'" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]
+
+    env = make_environment("ring-back", uniqueid="1795500000.7", callerid="600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    assert sim.applications == [("Dial", "PJSIP/600111222@trunk,30")]
+
+
+def test_a_declined_caller_is_not_handed_to_an_audiosocket_channel(server: ServerProcess) -> None:
+    """Dial(AudioSocket/...) hands the caller's audio to an outside program,
+    as the AudioSocket application does: after a decline it is refused and
+    never sent; after an accept it is sent."""
+    env = make_environment("stream", uniqueid="1795500000.8", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["2"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.8")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:declined > target:next > out:error"
+    assert row["refused_commands"] == "Dial (no consent)"
+
+    env = make_environment("stream", uniqueid="1795500000.9", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial"]
+
+
+def test_a_privacy_notice_that_cannot_be_played_records_nothing(server: ServerProcess) -> None:
+    """The caller asks for the privacy notice and its file is missing: they
+    cannot hear what they asked for before deciding, so the consent fails
+    closed (error, nothing recorded), as for a notice or a question that
+    cannot be played; a key pressed after it records nothing."""
+    sounds = {"agiflow/recording-notice": 8000, "agiflow/recording-ask": 8000, "beep": 800}
+    env = make_environment("privacy", uniqueid="1795500000.10", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["5", None, "1"], sounds=sounds))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.10")
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:error > bye:next"
+    assert (row["consent"], row["recording"], row["recording_commands"]) == ("no_answer", None, 0)
+    assert "agiflow/privacy-policy" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]

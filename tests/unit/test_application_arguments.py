@@ -117,6 +117,26 @@ def test_an_inserted_ampersand_cannot_add_a_destination(tmp_path: Path) -> None:
     assert "'&'" in refused(result, "Dial")
 
 
+@pytest.mark.parametrize("step, app", [
+    ('exec: {app: Dial, args: ["PJSIP/{{ call.caller }}@trunk", 30]}', "Dial"),
+    ('exec: {app: dial, options: "PJSIP/{{ call.caller }}@trunk,30"}', "dial"),
+    ('exec: {app: RetryDial, args: [agiflow/busy, 5, 3, "PJSIP/{{ call.caller }}"]}', "RetryDial"),
+    ('exec: {app: Page, args: ["PJSIP/{{ call.caller }}"]}', "Page"),
+    ('exec: {app: VoiceMail, args: ["{{ call.caller }}@default", u]}', "VoiceMail"),
+    ('exec: {app: Exec, options: "Dial(PJSIP/{{ call.caller }})"}', "Exec"),
+    ('exec: {app: ExecIf, args: ["$[1]?Dial(PJSIP/{{ call.caller }})"]}', "ExecIf"),
+])
+def test_an_inserted_ampersand_cannot_add_a_destination_or_mailbox_through_exec(
+        tmp_path: Path, step: str, app: str) -> None:
+    result = run_flow(tmp_path, step, "100&Local/x@evil")
+    assert "'&'" in refused(result, app)
+
+
+def test_an_inserted_ampersand_is_data_for_other_applications(tmp_path: Path) -> None:
+    result = run_flow(tmp_path, 'exec: {app: Verbose, args: [1, "{{ call.caller }}"]}', "a&b")
+    assert app_reads(result, "Verbose", 2) == ["1", "a&b"]
+
+
 def test_a_written_ampersand_still_joins_destinations(tmp_path: Path) -> None:
     result = run_flow(tmp_path, 'dial: "PJSIP/100&PJSIP/{{ call.caller }}"', "200")
     assert app_reads(result, "Dial", 4) == ["PJSIP/100&PJSIP/200"]

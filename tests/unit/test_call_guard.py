@@ -220,6 +220,19 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("ExecIf", '$["?"="?"]?Dial(PJSIP/699999999@trunk)')) is not None
 
 
+def test_a_checked_number_covers_its_national_form_with_its_trunk_prefix() -> None:
+    """France writes +33612345678 nationally as 06 12 34 56 78: a flow that
+    checks the national number a dialer sent and dials it as it came dials
+    the number it checked. Another national number is still refused."""
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+33612345678", ("06 12 34 56 78",))
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0612345678@trunk,45")) is None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0033612345678@trunk")) is None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0612345679@trunk")) is not None
+    assert guard.admit("EXEC", ("Dial", "PJSIP/0712345678@trunk")) is not None
+
+
 @pytest.mark.parametrize("checked", ["100", "12", "s"])
 def test_a_check_of_what_is_no_phone_number_covers_no_number(checked: str) -> None:
     """With on_error: allow, a check of an extension or a short code lets the
@@ -776,6 +789,14 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("RetryDial", "local/busy,5,3,PJSIP/100", {"dials"}),  # the prompt is no channel
     ("Page", "PJSIP/a&PJSIP/b,b(page-sub^s^1)", {"dials", "hidden"}),
     ("Page", "Local/all@paging", {"dials", "hidden"}),
+    # channels that hand the call's audio to an outside program, as the AudioSocket application does
+    ("Dial", "AudioSocket/10.0.0.5:9092/40325ec2-5efd-4bd3-805f-53576e581d13,30", {"dials", "hidden"}),
+    ("Dial", "PJSIP/100&audiosocket/10.0.0.5:9092/x", {"dials", "hidden"}),
+    ("Dial", "UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
+    ("Page", "MulticastRTP/basic/239.0.0.1:1234", {"dials", "hidden"}),
+    ("Dial", "WebSocket/media1/c(ulaw)", {"dials", "hidden"}),
+    ("Transfer", "AudioSocket/10.0.0.5:9092/x", {"dials", "hidden"}),
+    ("RetryDial", "agiflow/busy,5,3,UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System

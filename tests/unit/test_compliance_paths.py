@@ -330,12 +330,38 @@ def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app:
                                   'exec: {app: Dial, args: [PJSIP/agent, 30, "U(rec)"]}',
                                   'exec: {app: Queue, args: [support, t, "", "", 300, "", record-member]}',
                                   "dial: {destination: Local/agent@agents/n}",
+                                  "dial: {destination: AudioSocket/10.0.0.5:9092/x}",
+                                  'exec: {app: Dial, args: ["UnicastRTP/10.0.0.5:4000"]}',
                                   'exec: {app: Page, args: ["PJSIP/a&Local/b@paging"]}',
                                   "exec: {app: Originate, args: [PJSIP/100, exten, ctx, s, 1]}"])
 def test_a_dial_or_queue_whose_options_run_dialplan_is_refused_after_a_decline(tmp_path: Path, step: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
     assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
                      "see, which may record; " + CONSENT_RULE]
+
+
+@pytest.mark.parametrize("step", ["dial: {destination: PJSIP/agent, options: \"{{ vars.get('DIAL_OPTS', 't') }}\"}",
+                                  "queue: {name: support, options: \"{{ vars.get('QUEUE_OPTS') | default('t') }}\"}",
+                                  "exec: {app: ChanSpy, args: [PJSIP/201, \"{{ vars.get('SPY_OPTS', 'q') }}\"]}",
+                                  "exec: {app: Dial, args: [PJSIP/agent, 30, \"{{ vars.get('DIAL_OPTS', 't') }}\"]}"])
+def test_the_text_of_a_template_is_not_read_as_option_letters(tmp_path: Path, step: str) -> None:
+    """Options a template gives are judged by the guard once rendered; the
+    letters of the template itself (the e of get, the F... of default, the r
+    of vars) are no options of Dial, Queue or ChanSpy."""
+    assert messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n")) == []
+
+
+@pytest.mark.parametrize("step, what", [
+    ("dial: {destination: PJSIP/agent, options: \"tU({{ vars.get('SUB', 'x') }})\"}", "runs code agiflow cannot see, "
+     "which may record"),
+    ("exec: {app: ChanSpy, args: [PJSIP/201, \"q{% if vars.get('R') %}r{% endif %}\"]}", "records the call"),
+    # a template alone where Queue takes a subroutine to run still names one
+    ("exec: {app: Queue, args: [support, t, '', '', 300, '', \"{{ vars.get('SUB', 'rec') }}\"]}",
+     "runs code agiflow cannot see, which may record"),
+])
+def test_options_written_around_a_template_are_still_judged(tmp_path: Path, step: str, what: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
+    assert found[0] == f"step 'consent': outcome 'declined' leads to step 'sneak', which {what}; " + CONSENT_RULE
 
 
 def test_a_plain_dial_or_queue_after_a_decline_is_fine(tmp_path: Path) -> None:

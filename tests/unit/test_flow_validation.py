@@ -399,6 +399,19 @@ def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
     assert errors_of(path) == [f"{path}:15: step 'bye': {message}"]
 
 
+@pytest.mark.parametrize("step, value, message", [
+    ("sales", "play: {digits: '12'}", "play: {'digits': '12'} is not of type 'string' or 'array'"),
+    ("sales", "queue: [sales]", "queue: ['sales'] is not of type 'string' or 'object'"),
+    ("sales", "dial: [PJSIP/100]", "dial: ['PJSIP/100'] is not of type 'string' or 'object'"),
+])
+def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: str, value: str, message: str) -> None:
+    """A value that is none of the forms an option takes (play: one sound
+    or a list; queue: a name or options) says so; naming the first form
+    alone read as if it were the only one."""
+    path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
+    assert errors_of(path) == [f"{path}:9: step '{step}': {message}"]
+
+
 RING = """\
 version: 1
 name: {name}
