@@ -4,6 +4,7 @@ says so), a killed server leaves its calls marked interrupted."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -221,6 +222,26 @@ def test_a_database_file_replaced_while_calls_run_gets_their_rows(tmp_path: Path
     assert wait_until(lambda: store.written == 1)
     remove_database(path)
     other.rename(path)
+    store.call_ended("running", {"status": "completed"})
+    assert store.close()
+    assert [(r["id"], r["status"]) for r in sqlite_utils.Database(path)["calls"].rows] == [("running", "completed")]
+
+
+def test_a_copy_of_the_database_put_in_its_place_while_a_call_runs_gets_the_calls_end(tmp_path: Path) -> None:
+    """A copy taken while the call ran already holds its first row, which the
+    writer writes there again with the call's end: the end was lost and
+    the call stayed in progress."""
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("running"))
+    assert wait_until(lambda: store.written == 1)
+    copy = tmp_path / "copy.db"
+    source = sqlite3.connect(path)
+    source.backup(sqlite3.connect(copy))
+    source.close()
+    os.replace(copy, path)
     store.call_ended("running", {"status": "completed"})
     assert store.close()
     assert [(r["id"], r["status"]) for r in sqlite_utils.Database(path)["calls"].rows] == [("running", "completed")]
