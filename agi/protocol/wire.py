@@ -23,6 +23,15 @@ SURROGATES = (0xD800, 0xDFFF)
 #: texts are a few dozen lines. Past either cap the answer is refused.
 MAX_ANSWER_LINES = 256
 MAX_ANSWER_CHARS = 65536
+#: Lines in a row that answer no command (``HANGUP``, ``100 Trying...``, the
+#: lines of a multi-line answer, lines with no command pending). Asterisk
+#: sends one or two between replies, a multi-line answer at most
+#: MAX_ANSWER_LINES: a peer that sent them without end was read for ever,
+#: a couple of microseconds of the server's reactor a line, every other
+#: call waiting meanwhile.
+MAX_LINES_WITHOUT_REPLY = 1024
+#: Why a connection past MAX_LINES_WITHOUT_REPLY is closed (the CDR's error).
+TOO_MANY_LINES_WITHOUT_REPLY = f"Asterisk sent more than {MAX_LINES_WITHOUT_REPLY} lines in a row that answer no command"
 
 #: The longest line (or script) a cache keeps: a peer sending long lines that
 #: all differ once made 1,024 of each stay in memory (240 MB of replies).
@@ -39,8 +48,9 @@ class CommandError(ValueError):
 
 
 class AnswerTooLong(ValueError):
-    """A multi-line answer past MAX_ANSWER_LINES or MAX_ANSWER_CHARS: no
-    Asterisk sends one, so the connection is closed."""
+    """A multi-line answer past MAX_ANSWER_LINES or MAX_ANSWER_CHARS, or
+    more than MAX_LINES_WITHOUT_REPLY lines before a reply: no Asterisk
+    sends them, so the connection is closed."""
 
 
 def quote_argument(value: object) -> str:

@@ -12,7 +12,8 @@ from twisted.python.failure import Failure
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, decode_line
-from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser, whole_200_reply
+from agi.protocol.wire import (MAX_LINES_WITHOUT_REPLY, TOO_MANY_LINES_WITHOUT_REPLY, AnswerTooLong, Reply,
+                               ReplyParser, whole_200_reply)
 from agi.log_output import WarningBudget
 from agi.ready import Ready
 from agi.server.runner import PendingReply
@@ -45,6 +46,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         self._socket: socket.socket | None = None
         self._head = b""  # an environment line not complete yet
         self._junk = WarningBudget()  # lines that answer no command
+        self._unanswered = 0  # lines since the last reply to a command
 
     def connectionMade(self) -> None:
         if not self.factory.admit(self):
@@ -111,6 +113,13 @@ class FastAGIProtocol(LineOnlyReceiver):
             self.abort(str(exc))
             return
         self.hangup_seen = self.hangup_seen or self._parser.hangup_seen
+        if reply is None or self._pending is None:
+            self._unanswered += 1
+            if self._unanswered > MAX_LINES_WITHOUT_REPLY:
+                self.factory.warnings.warning("lines answering nothing", "%s: %s; closing", self.peer,
+                                              TOO_MANY_LINES_WITHOUT_REPLY)
+                self.abort(TOO_MANY_LINES_WITHOUT_REPLY)
+                return
         if reply is None:
             return
         if self._pending is None:
@@ -123,6 +132,7 @@ class FastAGIProtocol(LineOnlyReceiver):
     def _answer(self, reply: Reply) -> None:
         """Hand the reply to the command in flight, which then may send the next."""
         assert self._pending is not None
+        self._unanswered = 0
         pending, self._pending = self._pending, None
         pending.resolve(reply)
 

@@ -60,11 +60,13 @@ def worker_journal(journal: Path, index: int) -> Path:
 
 def worker_journals(journal: Path) -> list[tuple[int, Path]]:
     """The workers' journals found beside ``journal``, by worker number:
-    those of every earlier run, however many workers it had."""
+    those of every earlier run, however many workers it had. The number is
+    in the digits 0-9 a worker's name is written with: another file there
+    (``worker²``, which ``str.isdigit`` takes and ``int`` refuses) is left alone."""
     found = []
     for path in journal.parent.glob(f"{journal.stem}.worker*{journal.suffix}"):
         number = path.name[len(journal.stem) + len(".worker"):len(path.name) - len(journal.suffix)]
-        if number.isdigit() and int(number) > 0:
+        if number.isascii() and number.isdigit() and int(number) > 0:
             found.append((int(number), path))
     return sorted(found)
 

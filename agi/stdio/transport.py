@@ -17,7 +17,8 @@ from typing import IO, Any, Mapping, Sequence
 
 from agi.channel import ConnectionClosed
 from agi.protocol.environment import AgiEnvironment, EnvironmentReader, without_nul
-from agi.protocol.wire import AnswerTooLong, Reply, ReplyParser
+from agi.protocol.wire import (MAX_LINES_WITHOUT_REPLY, TOO_MANY_LINES_WITHOUT_REPLY, AnswerTooLong, Reply,
+                               ReplyParser)
 from agi.ready import Ready
 
 log = logging.getLogger("agiflow.agi")
@@ -174,12 +175,14 @@ class StdioTransport:
             self._waiting = False
 
     def _read_reply(self) -> Reply:
-        """Read lines until one completes a reply; a HANGUP line only notes the hangup."""
+        """Read lines until one completes a reply; a HANGUP line only notes
+        the hangup. AnswerTooLong past MAX_LINES_WITHOUT_REPLY lines."""
         stdin = self._agi.stdin
-        while True:
+        for _ in range(MAX_LINES_WITHOUT_REPLY + 1):
             line = stdin.readline()
             if not line:
                 raise ConnectionClosed("Asterisk closed stdin while a command was pending")
             reply = self._parser.feed(line[:-1] if line.endswith("\n") else line)
             if reply is not None:
                 return reply
+        raise AnswerTooLong(TOO_MANY_LINES_WITHOUT_REPLY)

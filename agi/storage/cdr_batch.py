@@ -42,7 +42,11 @@ def apply_batch(conn: Any, batch: list[tuple[str, Any]], guarded: bool = False) 
     insert of its row: same batch, or an earlier one).
 
     A call that starts and ends within the batch gets its final row in one
-    insert: same transaction, same result as the insert and its update.
+    insert: same transaction, same result as the insert and its update,
+    unless its row is already there (its first row written again: a
+    replayed journal, a batch retried after a lost acknowledgement, the
+    running calls written into a database file put in place of the old
+    one), which keeps it: then the end is applied as the update it was.
     ``guarded``: each operation applied alone runs in a savepoint of its
     own, so that on PostgreSQL a bad one is dropped without aborting the
     transaction; unguarded, a bad one there raises RowAborted."""
@@ -62,8 +66,12 @@ def apply_batch(conn: Any, batch: list[tuple[str, Any]], guarded: bool = False) 
             others.append((op, arg))
     if calls:
         rows = [(row, ends[row.get("id")]) for row in calls]
-        _insert_many(conn, CALL_TABLE, [call_values({**row, **end} if end else row) for row, end in rows],
-                     lambda: [op for row, end in rows for op in _queued_as(row, end)], guarded)
+        inserted = _insert_many(conn, CALL_TABLE, [call_values({**row, **end} if end else row) for row, end in rows],
+                                lambda: [op for row, end in rows for op in _queued_as(row, end)], guarded)
+        if inserted is not None and inserted < len(rows):  # some were there: their ends were not written
+            for row, end in rows:
+                if end:
+                    _apply(conn, "update_call", (row.get("id"), end), guarded)
     if steps:
         _insert_many(conn, STEP_TABLE, [step_values(*arg) for arg in steps],
                      lambda: [("insert_step", arg) for arg in steps], guarded)
@@ -78,9 +86,11 @@ def _queued_as(row: dict[str, Any], end: dict[str, Any] | None) -> list[tuple[st
 
 
 def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: list[tuple[Any, ...]],
-                 operations: Callable[[], list[tuple[str, Any]]], guarded: bool) -> None:
+                 operations: Callable[[], list[tuple[str, Any]]], guarded: bool) -> int | None:
     """All rows at once in a savepoint; when one row is bad, undo the group
     and apply its ``operations()`` one by one, so only the bad one is dropped.
+    The rows inserted (a row whose key is already there is not); None when
+    they were applied one by one.
     Rows go up to 64 a statement (row_counts): one statement is one step of
     SQLite's, which lets the reactor have the GIL once, not once a row.
     On PostgreSQL, unguarded, there is no savepoint (two round trips fewer):
@@ -88,9 +98,10 @@ def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: lis
     saved = guarded or isinstance(conn, sqlite3.Connection)
     if saved:
         conn.execute("SAVEPOINT many")
+    inserted = 0
     try:
         for sql, values in _multi_row(table, params):
-            conn.execute(sql, values)
+            inserted += conn.execute(sql, values).rowcount
     except _ROW_ERRORS as exc:
         if connections.trouble(exc):
             raise
@@ -100,9 +111,10 @@ def _insert_many(conn: Any, table: tuple[str, tuple[str, ...], str], params: lis
         conn.execute("RELEASE many")
         for op, arg in operations():
             _apply(conn, op, arg, guarded)
-        return
+        return None
     if saved:
         conn.execute("RELEASE many")
+    return inserted
 
 
 def _multi_row(table: tuple[str, tuple[str, ...], str],

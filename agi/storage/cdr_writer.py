@@ -106,6 +106,8 @@ class CdrStore:
         self._file: tuple[int, int] | None = None
         self._open_calls: dict[Any, dict[str, Any]] = {}
         self._write_again = False
+        #: The ``-wal`` and ``-shm`` files of the file written (SQLite), once it has written there.
+        self._wal_files: tuple[tuple[int, int] | None, tuple[int, int] | None] | None = None
 
     def open(self, node: str | None = None, worker: int | None = None) -> int:
         """Bring the schema up to date (migrations that are safe while other
@@ -309,6 +311,8 @@ class CdrStore:
         without ``retry`` a database error is raised."""
         if conn is not None and self._file is not None and file_identity(self.path) != self._file:
             try:  # _connect says why and writes to the file now at the path
+                if self._own_wal_at_path():  # the old file takes its pages: none are left for the new one
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
             except connections.ERRORS:
                 pass
@@ -349,6 +353,8 @@ class CdrStore:
             self.written += len(part)
             if self.sqlite:
                 self._note_open_calls(part)
+                if self._wal_files is None:
+                    self._wal_files = (file_identity(f"{self.path}-wal"), file_identity(f"{self.path}-shm"))
             if not journaled:
                 self.waiting.written(batch)
         if self._trouble is not None:
@@ -362,6 +368,7 @@ class CdrStore:
                 and Path(self.path).parent.is_dir():
             self._file_changed()
         conn = self.connector(self.path)
+        self._wal_files = None
         if isinstance(conn, sqlite3.Connection):
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             for pragma in WRITER_PRAGMAS:
@@ -383,10 +390,34 @@ class CdrStore:
                       "removed" if removed else "replaced by another file",
                       "a new file, with its tables" if removed else "that file", len(self._open_calls))
         self._write_again = True
+        self._leave_the_old_wal()
         try:
             upgrade(self.database, online_only=True, clock=self.clock)
         except OSError as exc:
             raise sqlite3.OperationalError(f"cannot create {self.path} again: {exc}") from None
+
+    def _own_wal_at_path(self) -> bool:
+        """The ``-wal`` file at the path is still the one this writer wrote."""
+        return self._wal_files is not None and self._wal_files[0] is not None \
+            and file_identity(f"{self.path}-wal") == self._wal_files[0]
+
+    def _leave_the_old_wal(self) -> None:
+        """The file at the path is not the one written: its ``-wal`` and
+        ``-shm``, which ``rm`` or ``mv`` of the database file alone leave at
+        the path, are removed when they are still the ones this writer wrote
+        (emptied first, through the connection still open on the old file,
+        when there was one). SQLite would otherwise apply the old file's
+        pages to the file now at the path: once, it was then malformed, or
+        showed the old file's rows."""
+        if self._wal_files is None:
+            return
+        for suffix, identity in zip(("-wal", "-shm"), self._wal_files):
+            if identity is not None and file_identity(f"{self.path}{suffix}") == identity:
+                try:
+                    Path(f"{self.path}{suffix}").unlink()
+                except OSError:
+                    pass
+        self._wal_files = None
 
     def _note_open_calls(self, part: list[tuple[str, Any]]) -> None:
         """Keep the rows of the calls written and not ended (SQLite)."""

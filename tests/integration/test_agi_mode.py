@@ -251,6 +251,16 @@ def test_a_multi_line_answer_that_never_ends_ends_the_call_with_a_cdr_that_says_
     assert run.call["status"] == "interrupted" and "multi-line answer longer than 256 lines" in run.call["error"]
 
 
+def test_hangup_lines_without_end_end_the_call_with_a_cdr_that_says_why(tmp_path: Path) -> None:
+    def endless_hangups(line: str) -> list[str] | None:
+        return ["HANGUP"] * 20000 if line.startswith("STREAM FILE") else None
+
+    run = run_agi(tmp_path, ["support"], override=endless_hangups)
+    assert run.returncode == 0
+    assert run.call["status"] == "interrupted"
+    assert run.call["error"] == "Asterisk sent more than 1024 lines in a row that answer no command"
+
+
 # -- when the call cannot run ---------------------------------------------------------
 
 @pytest.mark.parametrize("values, why", [({"calleridname": "x" * 70000}, "line longer than max_reply_line"),

@@ -134,6 +134,26 @@ def test_a_multi_line_answer_that_never_ends_is_cut_with_bounded_memory_and_a_cd
     assert resident_kb(server) - before < 10_000
 
 
+@pytest.mark.parametrize("line", [b"HANGUP\n", b"100 result=0 Trying...\n"], ids=["hangup", "trying"])
+def test_a_peer_that_floods_lines_answering_no_command_is_closed_and_its_cdr_says_why(
+        server: ServerProcess, line: bytes) -> None:
+    """Asterisk sends one HANGUP line, one 100 Trying... before a GOSUB's
+    answer. A peer that sends them without end while a command waits was
+    read for ever, a couple of microseconds of the reactor a line: three
+    such peers made every other call of the worker 100 times slower."""
+    uniqueid = new_uniqueid()
+    held = HeldCall(server.port, simulated("support", uniqueid, support_caller()), "support", timeout=10)
+    held.hold_at(2)
+    sent = stream(held.sock, b"", line, 50 << 20)
+    held.close()
+    assert sent < 10 << 20, "the server read 50 MB of lines that answer nothing"  # the rest: socket buffers
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["status"] == "interrupted"
+    assert row["error"] == "Asterisk sent more than 1024 lines in a row that answer no command"
+    other = simulated("support", new_uniqueid(), support_caller())
+    assert call(server, other).closed_by_server and other.variables.get("AGIFLOW_STATUS") == "completed"
+
+
 def test_calls_with_long_scripts_and_replies_that_all_differ_leave_no_memory_behind(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """The server remembered the last 1,024 scripts and 200 lines it read,

@@ -100,3 +100,26 @@ def test_a_bad_end_of_a_call_is_dropped_alone_and_the_batch_is_written(database:
     assert rows_of(database, "SELECT id, status FROM calls ORDER BY id") == [
         ("a", "interrupted"), ("b", "completed"), ("c", "completed")]  # marked at the second open
     assert "dropping CDR operation update_call" in caplog.text
+
+
+def test_a_call_row_written_again_in_the_batch_that_ends_the_call_gets_its_end(database: Any) -> None:
+    """The first row of a call can come again in the batch that ends it: the
+    running calls written again into a database file put in place of the old
+    one (a copy taken while they ran), a journal replayed after a commit whose
+    acknowledgement was lost. The end was merged into that insert, which the
+    row already there made a no-op: a call that had ended stayed in progress."""
+    store = CdrStore(database, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    assert store.close()
+    store = CdrStore(database, flush_interval=0.3)
+    store.open()  # marks a interrupted: a row with other values than the insert's
+    store.start()
+    store.call_started(row("a"))  # written again: the row is there
+    store.call_ended("a", {"status": "completed", "path": "p"})
+    store.call_started(row("b"))
+    store.call_ended("b", {"status": "completed", "path": "q"})
+    assert store.close()
+    assert rows_of(database, "SELECT id, status, path FROM calls ORDER BY id") == [
+        ("a", "completed", "p"), ("b", "completed", "q")]

@@ -4,11 +4,13 @@ says so), a killed server leaves its calls marked interrupted."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -224,6 +226,62 @@ def test_a_database_file_replaced_while_calls_run_gets_their_rows(tmp_path: Path
     store.call_ended("running", {"status": "completed"})
     assert store.close()
     assert [(r["id"], r["status"]) for r in sqlite_utils.Database(path)["calls"].rows] == [("running", "completed")]
+
+
+def test_a_copy_of_the_database_put_in_its_place_while_a_call_runs_gets_the_calls_end(tmp_path: Path) -> None:
+    """A copy taken while the call ran already holds its first row, which the
+    writer writes there again with the call's end: the end was lost and
+    the call stayed in progress."""
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("running"))
+    assert wait_until(lambda: store.written == 1)
+    copy = tmp_path / "copy.db"
+    source = sqlite3.connect(path)
+    source.backup(sqlite3.connect(copy))
+    source.close()
+    os.replace(copy, path)
+    store.call_ended("running", {"status": "completed"})
+    assert store.close()
+    assert [(r["id"], r["status"]) for r in sqlite_utils.Database(path)["calls"].rows] == [("running", "completed")]
+
+
+@pytest.mark.parametrize("how", ["replaced", "removed"])
+def test_a_database_file_replaced_or_removed_alone_leaves_its_wal_out_of_the_next_file(tmp_path: Path, how: str) -> None:
+    """``mv backup.db cdr.db`` or ``rm cdr.db`` takes the file and leaves its
+    ``-wal`` at the path, full of the old file's pages: SQLite applied them
+    to the file now at the path, which was then malformed (every later CDR
+    unreadable). The old file gets its pages; the new one starts clean."""
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, flush_interval=0.01)
+    store.open()
+    store.start()
+    for n in range(100):  # pages in the WAL, not yet in the file
+        store.call_started({**row(f"old{n}"), "path": "x" * 2000})
+        store.call_ended(f"old{n}", {"status": "completed"})
+    store.call_started(row("running"))
+    assert wait_until(lambda: store.written == 201)
+    assert Path(f"{path}-wal").stat().st_size > 0
+    os.link(path, tmp_path / "old.db")  # where the operator keeps the old file
+    if how == "replaced":
+        other = tmp_path / "restored.db"
+        CdrStore(other).open()  # a database with agiflow's tables, moved into place
+        os.replace(other, path)
+    else:
+        path.unlink()
+    store.call_ended("running", {"status": "completed"})
+    store.call_started(row("new"))
+    store.call_ended("new", {"status": "completed"})
+    assert store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert sorted(db.execute("SELECT id, status FROM calls")) == [("new", "completed"), ("running", "completed")]
+    db.close()
+    old = sqlite3.connect(tmp_path / "old.db")
+    assert old.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert old.execute("SELECT count(*) FROM calls WHERE id LIKE 'old%' AND status = 'completed'").fetchall() == [(100,)]
 
 
 def test_one_bad_row_in_a_batch_is_dropped_alone(tmp_path: Path, caplog) -> None:

@@ -164,7 +164,8 @@ def test_each_worker_keeps_a_journal_of_its_own() -> None:
 def test_a_node_that_starts_writes_every_workers_journal_before_it_marks_their_calls(tmp_path: Path) -> None:
     """Journals of an earlier run with three workers: the call each holds is
     written first, then marked interrupted if it had not ended; files that
-    are not a worker's journal are left alone."""
+    are not a worker's journal are left alone, a number in digits other than
+    0-9 included (a superscript two once stopped the start with a traceback)."""
     from agi.config import Config
     from agi.server.recovery import recovered, replay_worker_journals
     from agi.storage.journal import Journal
@@ -177,11 +178,14 @@ def test_a_node_that_starts_writes_every_workers_journal_before_it_marks_their_c
         if ended:
             journal.append([("update_call", (f"w{worker}", {"status": "completed"}))])
         journal.close()
-    (tmp_path / "agiflow-journal.workerX.jsonl").write_text("not a worker's\n", encoding="utf-8")
+    # digits no worker's name is written with: a superscript two, an Arabic-Indic three
+    others = [tmp_path / f"agiflow-journal.worker{name}.jsonl" for name in ("X", "\u00b2", "\u0663")]
+    for other in others:
+        other.write_text("not a worker's\n", encoding="utf-8")
     assert replay_worker_journals(config, "pbx1") and recovered(config, "pbx1")
     assert statuses(config.database) == {"w1": "completed", "w3": "interrupted"}
     assert (tmp_path / "agiflow-journal.worker3.jsonl").stat().st_size == 0
-    assert (tmp_path / "agiflow-journal.workerX.jsonl").read_text(encoding="utf-8") == "not a worker's\n"
+    assert [other.read_text(encoding="utf-8") for other in others] == ["not a worker's\n"] * 3
 
 
 def test_a_journal_that_cannot_be_opened_stops_the_start_with_a_line_naming_the_journal(

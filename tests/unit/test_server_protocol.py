@@ -137,6 +137,38 @@ def test_a_multi_line_answer_that_never_ends_closes_the_connection_and_the_cdr_s
     assert row["status"] == "interrupted" and "multi-line answer longer than 256 lines" in row["error"]
 
 
+@pytest.mark.parametrize("head, line", [
+    (b"", b"HANGUP\n"),
+    (b"", b"100 result=0 Trying...\n"),
+    (b"520-Invalid command syntax.  Proper usage follows:\n", b"HANGUP\n"),  # not lines of the answer either
+], ids=["hangup", "trying", "hangup-inside-an-answer"])
+def test_lines_that_answer_no_command_past_1024_in_a_row_close_the_connection(
+        flows: FlowSet, head: bytes, line: bytes) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    proto.dataReceived(head + line * (1024 - len(head.splitlines())))
+    assert not transport.disconnecting
+    proto.dataReceived(line)
+    assert transport.disconnecting or transport.disconnected
+    proto.connectionLost()
+    [row] = h.cdr.calls.values()
+    assert row["status"] == "interrupted"
+    assert row["error"] == "Asterisk sent more than 1024 lines in a row that answer no command"
+
+
+def test_lines_that_answer_no_command_are_counted_from_the_last_reply(flows: FlowSet) -> None:
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    assert sent(transport) == ["ANSWER"]
+    trying = b"100 result=0 Trying...\n"
+    proto.dataReceived(trying * 1000 + b"200 result=0\n")
+    assert sent(transport) == ['STREAM FILE "hello" ""']
+    proto.dataReceived(trying * 1000 + b"200 result=0 endpos=3404\n")
+    assert sent(transport) == ["HANGUP"] and not transport.disconnecting
+
+
 def test_replies_split_into_single_bytes_are_reassembled(flows: FlowSet) -> None:
     h = Harness(flows)
     proto, transport = h.connect()
@@ -228,13 +260,14 @@ def test_lines_that_answer_no_command_are_logged_ten_times_then_counted_once_at_
     proto.dataReceived(ENV.replace(b"demo?lang=es", b"hook"))
     assert sent(transport) == []  # waiting for the webhook
     with caplog.at_level(logging.WARNING, logger="agiflow.server"):
-        for _ in range(200):
-            proto.dataReceived(b"junk %s %d line\n" * 1000)
+        for _ in range(8):  # as many as may come in a row (MAX_LINES_WITHOUT_REPLY)
+            proto.dataReceived(b"junk %s %d line\n" * 128)
+        assert not transport.disconnecting
         proto.connectionLost()
     messages = [record.getMessage() for record in caplog.records if record.name == "agiflow.server"]
     assert len(messages) == 11
     assert messages[9].endswith("'junk %s %d line'; further ones from this connection are only counted")
-    assert messages[10] == "127.0.0.1:40000: 199990 more unexpected lines were not logged"
+    assert messages[10] == "127.0.0.1:40000: 1014 more unexpected lines were not logged"
 
 
 def test_connections_beyond_max_calls_are_refused_and_counted(flows: FlowSet) -> None:
