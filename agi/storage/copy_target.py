@@ -97,7 +97,7 @@ class CopyTarget:
                              "WITH NO DATA")
                 with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row(_without_nul(row))
+                        copy.write_row(_postgres_row(row))
                 yield
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -112,10 +112,18 @@ class CopyTarget:
         conn.execute("COMMIT")
 
 
-def _without_nul(row: Any) -> Any:
-    """``row`` with a NUL in a text (SQLite keeps one, PostgreSQL takes none)
-    replaced by U+FFFD, as the server stores one that Asterisk sent."""
-    if not any(isinstance(value, str) and "\x00" in value for value in row):
+def _postgres_row(row: Any) -> Any:
+    """``row`` as PostgreSQL's text columns take it: a BLOB (SQLite keeps
+    one in a text column that another tool wrote) as the text every report
+    reads it as (UTF-8, U+FFFD for a byte that is none), and a NUL in a text
+    (SQLite keeps one, PostgreSQL takes none) as U+FFFD, as the server
+    stores one that Asterisk sent."""
+    if not any(isinstance(value, bytes) or (isinstance(value, str) and "\x00" in value) for value in row):
         return row
-    return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row]
+    return [_text(value) for value in row]
 
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value

@@ -145,6 +145,30 @@ def test_a_nul_character_in_a_source_row_does_not_stop_the_copy(database: Any, t
     assert rows_of(target, "SELECT count(*) FROM calls") == [(2,)]
 
 
+def test_a_blob_in_a_text_column_arrives_as_the_text_every_report_reads(database: Any, tmp_path: Path) -> None:
+    """SQLite keeps a BLOB in a text column (a row another tool wrote) and
+    every report reads it as text (docs/reports.md). Copied into
+    PostgreSQL it arrived as the digits of its bytes (``\\x616e61``), so the
+    fleet's reports named a caller, a queue or a callback number nobody had."""
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    call = cdr.add("2025-03-10 08:00:00", steps=[("bye", "hangup", "done", {})])
+    cdr.conn.execute("UPDATE calls SET caller = CAST('ana' AS BLOB), queue = X'73616cff' WHERE id = ?", (call,))
+    cdr.conn.execute("UPDATE call_steps SET outcome = CAST('done' AS BLOB)")
+    cdr.close()
+    copy_all(source, target)
+    if isinstance(target, PostgresUrl):
+        assert rows_of(target, "SELECT caller, queue FROM calls") == [("ana", "sal\ufffd")]
+        assert rows_of(target, "SELECT outcome FROM call_steps") == [("done",)]
+    else:  # kept as it is: SQLite's reports read it as text
+        assert rows_of(target, "SELECT caller, queue FROM calls") == [(b"ana", b"sal\xff")]
+    result = CliRunner().invoke(cli, ["report", "calls", "--db", str(target), "--since", "2025-03-10",
+                                      "--until", "2025-03-11", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert ",ana," in result.output and "sal\ufffd" in result.output and "\\x" not in result.output
+
+
 def other_spelling(database: Database, tmp_path: Path) -> str:
     """The same database named another way: a hard link to the file, or the
     URL with one more parameter."""
