@@ -134,8 +134,6 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
             into.write(table.name, columns, chunk)
         copied.rows[table.name] += len(chunk)
         progress(table.name, copied.rows[table.name])
-    if table.ids != "natural":
-        into.move_identity_past_ids(table.name)
 
 
 def _same_database(source: Database, target: Database) -> bool:

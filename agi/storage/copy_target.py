@@ -10,6 +10,8 @@ from agi.db.transactions import rollback
 
 #: Rows read and written per transaction.
 CHUNK = 50_000
+#: The most ids a copy takes one by one to move an id counter past the ids it writes.
+MAX_IDS_TAKEN = 1_000_000
 
 
 def read_chunks(conn: Any, postgres: bool, select: str, params: tuple[Any, ...] = ()) -> Iterator[list[Any]]:
@@ -49,26 +51,34 @@ class CopyTarget:
         many got a new id."""
         with self._loaded(table, columns, rows):
             self._drop_rows_present(table, same, nullable)
-            self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
-            if self.postgres:
+            if self.postgres:  # before they are written: no server may take them meanwhile
                 self._move_identity(table)
+            self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
             self._drop_rows_present(table, same, nullable)
             renumbered = self.scalar("SELECT count(*) FROM agiflow_copy")
             self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
 
-    def move_identity_past_ids(self, table: str) -> None:
-        """PostgreSQL's id counter of ``table`` past every id it holds."""
-        if self.postgres:
-            with self.conn.raw.transaction():
-                self._move_identity(table)
-
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()[0]
 
     def _move_identity(self, table: str) -> None:
-        self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                          f"greatest((SELECT max(id) FROM {table}), 1))")
+        """PostgreSQL's id counter of ``table`` past every id the chunk
+        brings and the table holds. It never goes back: a server's batch in
+        flight holds ids above those committed, and setting the counter to
+        the largest committed gave them out again. Up to a million ids are
+        taken as the servers take them (``nextval``: USAGE on the sequence
+        is enough); a longer way is jumped with ``setval`` (UPDATE)."""
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        past, at = self.conn.execute(
+            f"SELECT greatest((SELECT max(id) FROM agiflow_copy), (SELECT max(id) FROM {table})), "
+            f"coalesce(pg_sequence_last_value({sequence}), 0)").fetchone()
+        if past is None or past <= at:
+            return
+        if past - at > MAX_IDS_TAKEN:
+            self.conn.execute(f"SELECT setval({sequence}, ?)", (past,))
+            return
+        self.conn.execute(f"SELECT count(nextval({sequence})) FROM generate_series(1, ?)", (past - at,))
 
     def _drop_rows_present(self, table: str, same: list[str], nullable: list[str]) -> None:
         # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others

@@ -224,3 +224,81 @@ def test_a_copy_onto_a_full_disk_says_the_disk_is_full(tmp_path: Path, tiny_disk
     assert result.exit_code == 1, result.output
     assert result.output == f"error: cannot copy {source} to {target}: database or disk is full\n"
     assert "Traceback" not in result.output
+
+
+# -- the id counters of a database servers write ---------------------------------------------
+
+def test_a_copy_run_again_while_a_server_writes_leaves_the_servers_next_steps_whole(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """Each copy set the target's id counters to the largest id it could
+    see: a server's batch in flight had taken ids above it, not yet
+    committed, so the counter went back and the server's next steps got
+    those ids again; each was dropped (a unique key violation). A counter
+    only ever moves forward now, by taking ids as the servers do."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
+             list_name="robinson", entries="+34600111222\n")
+    copy_all(source, postgres_url)
+    with psycopg.connect(**pg.parameters(postgres_url)) as in_flight:  # a server's batch, not committed yet
+        in_flight.execute("INSERT INTO call_steps (call, seq, step) SELECT 'elsewhere', g, 'menu' "
+                          "FROM generate_series(1, 20) AS g")
+        in_flight.execute("INSERT INTO callbacks (requested_at, number, status, request_key) "
+                          "SELECT '2026-03-10T09:00:00.000Z', '+3460000000' || g, 'pending', 'k' || g "
+                          "FROM generate_series(1, 5) AS g")
+        copy_all(source, postgres_url)  # adds nothing
+    store = CdrStore(postgres_url)
+    store.open()
+    store.start()
+    store.call_started({"id": "next", "call_id": "1.1", "started_at": "2026-03-10T09:00:00.000Z",
+                        "status": "in_progress"})
+    for seq in range(1, 31):
+        store.step_finished("next", {"seq": seq, "flow": "support", "step": f"s{seq}", "type": "play",
+                                     "outcome": "done", "started_at": "2026-03-10T09:00:00.000Z"})
+    for n in range(10):
+        StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": f"+3461000000{n}"})
+    assert store.close()
+    assert rows_of(postgres_url, "SELECT count(*) FROM call_steps WHERE call = 'next'") == [(30,)]
+    assert rows_of(postgres_url, "SELECT count(*) FROM callbacks WHERE number LIKE '+346100%'") == [(10,)]
+
+
+def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """database.md: every command runs as a role with SELECT, INSERT, UPDATE
+    and DELETE on the tables and USAGE on their sequences. db copy set the
+    id counters with setval, which takes UPDATE on the sequence:
+    `permission denied for sequence call_steps_id_seq`, and nothing after
+    the calls was copied."""
+    import re
+
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    role = f"agiflow_copy_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
+             list_name="robinson", entries="+34600111222\n")
+    try:
+        copied = copy_all(source, user_url)
+        assert copied.rows["call_steps"] == 2 and copied.rows["callbacks"] == 1 and copied.rows["list_entries"] == 1
+        store = CdrStore(user_url)
+        store.open()
+        store.start()
+        StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": "+34610000000"})
+        assert store.close()
+        assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(2,)]
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
