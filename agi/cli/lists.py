@@ -195,12 +195,15 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     report = ReadReport()
     started = time.monotonic()
     with open_input(file, "a CSV file") as source, ListAdmin(database) as admin:
+        # closed before its file: a reader left half-way (the database failed) finishes while it can
         rows = read_entries(text_lines(source, encoding, report), Normaliser(config.default_region), report,
                             skip_bad=skip_bad)
         try:
             result: ImportResult | None = admin.import_entries(name, rows, replace=replace)
         except ValueError:  # BadLines, or no entries: nothing changed
             result = None
+        finally:
+            rows.close()
     report_bad_lines(file, report)
     if result is None:
         raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")

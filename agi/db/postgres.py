@@ -25,6 +25,11 @@ from agi.db.postgres_params import DEFAULTS, pyformat
 from agi.db.rows import Rows, cursor_batches
 
 log = logging.getLogger("agiflow.database")
+# psycopg's own notes (`error ignored terminating <psycopg.Copy [BAD]...>` when a
+# connection ends during a COPY) go to the handlers the program set up (the
+# server's log); a command that set up none says what went wrong in its one line,
+# instead of Python printing them beside it.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 #: How long a command's change waits for a lock held elsewhere, as SQLite's busy timeout.
 COMMAND_LOCK_TIMEOUT_MS = 5000
 

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
+from agi.db.location import PostgresUrl
 from agi.lists.csvio import MAX_LINE, ReadReport, read_entries, text_lines
 from agi.lists.numbers import Normaliser
 
@@ -213,3 +214,43 @@ def test_importing_dev_zero_is_one_bad_line_and_nothing_imported(tmp_path: Path)
     assert done.stderr.splitlines() == [
         "/dev/zero:1: a line that does not end within 16 MB (is this a text file?); the rest of the file is not read",
         "error: /dev/zero: no valid entries; list 'vip' is unchanged"]
+
+
+def test_an_import_whose_connection_the_server_ends_is_one_line_and_exit_1(postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """A PostgreSQL restart or pg_terminate_backend during the COPY of an
+    import: besides the error line, psycopg's note (`error ignored
+    terminating <psycopg.Copy [BAD] at 0x...>`) and a traceback of the file
+    reader, finished after its file was closed (`Exception ignored in:
+    ... ValueError: I/O operation on closed file`), came out."""
+    import contextlib
+    import time
+
+    from agi.db import postgres as pg
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["lists", "create", "robinson", "-c", str(config)]).exit_code == 0
+    importing = subprocess.Popen([sys.executable, "-m", "agi.cli", "lists", "import", "robinson", "-",
+                                  "-c", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+    assert importing.stdin is not None
+    lines = b"".join(b"+346%08d\n" % n for n in range(20_000))
+    with contextlib.closing(pg.connect(postgres_url)) as admin:
+        admin.autocommit = True
+        ended = False
+        for _ in range(200):
+            importing.stdin.write(lines)
+            importing.stdin.flush()
+            ended = bool(admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'agiflow lists' AND query LIKE 'COPY list_lines%'").fetchone()[0])
+            if ended:
+                break
+            time.sleep(0.05)
+        assert ended
+    with contextlib.suppress(BrokenPipeError):
+        importing.stdin.write(lines)
+        importing.stdin.close()
+    out, err = importing.communicate(timeout=60)
+    said = err.decode().splitlines()
+    assert importing.returncode == 1, said
+    assert len(said) == 1 and said[0].startswith(f"error: the database {postgres_url}: "), said
