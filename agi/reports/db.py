@@ -13,6 +13,8 @@ libpq client (agi/db/libpq.py), one that walks many rows psycopg.
 """
 from __future__ import annotations
 
+import contextlib
+
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -109,8 +111,15 @@ class CdrReader:
             self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
         try:
             yield self
-        finally:
+        except BaseException:
+            # the error that ended the report, not the COMMIT's of a connection it broke
+            with contextlib.suppress(*self._errors()):
+                self.conn.execute("COMMIT")
+            raise
+        try:
             self.conn.execute("COMMIT")
+        except self._errors() as exc:
+            raise self._read_error(exc) from None
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
