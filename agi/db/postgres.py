@@ -151,7 +151,11 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return bool(self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        """Whether a transaction is open to roll back: not on a connection the
+        server ended (status UNKNOWN), whose ROLLBACK would raise `the
+        connection is closed` in place of the error that ended it."""
+        return self.raw.info.transaction_status not in (psycopg.pq.TransactionStatus.IDLE,
+                                                        psycopg.pq.TransactionStatus.UNKNOWN)
 
     def close(self) -> None:
         self.raw.close()

@@ -11,6 +11,7 @@ chunk at a time.
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -176,8 +177,12 @@ class ListAdmin:
             for (length,) in self._staged_prefix_lengths():
                 lengths |= 1 << int(length)
             result, old_id = self._copy_staged(name, read, replace, lengths)
-        finally:
-            self._clear_staging()
+        except BaseException:
+            # the error to tell is this one, not the cleanup's on a connection it ended
+            with contextlib.suppress(Exception):
+                self._clear_staging()
+            raise
+        self._clear_staging()
         if old_id is not None:
             self._purge(old_id)
         self._after_import()

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from agi.db import postgres as pg
 from agi.db.postgres_params import pyformat
+from agi.db.transactions import rollback
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists import admin as list_admin
@@ -108,4 +109,7 @@ class _Locked:
             self.conn.execute(pgsql.LOCK_LISTS)
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.conn.execute("COMMIT")
+        else:  # not on a connection the server ended: its error is the one to tell
+            rollback(self.conn)

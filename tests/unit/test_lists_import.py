@@ -254,3 +254,33 @@ def test_an_import_whose_connection_the_server_ends_is_one_line_and_exit_1(postg
     said = err.decode().splitlines()
     assert importing.returncode == 1, said
     assert len(said) == 1 and said[0].startswith(f"error: the database {postgres_url}: "), said
+
+
+def test_an_import_whose_connection_ends_while_it_fills_the_list_says_why(postgres_url: PostgresUrl, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection ended while the staged entries went into the list:
+    the import then emptied its staging table on that connection, and
+    said `the connection is closed` instead of what had happened."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    copy_sql = PostgresListAdmin._copy_sql
+
+    def ended_first(admin: PostgresListAdmin) -> str:
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        return copy_sql(admin)
+    monkeypatch.setattr(PostgresListAdmin, "_copy_sql", ended_first)
+    (tmp_path / "in.csv").write_text("+34600111222\n")
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "in.csv"),
+                                      "-c", str(_config(tmp_path, postgres_url))])
+    assert result.exit_code == 1, result.output
+    assert "terminating connection due to administrator command" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def _config(folder: Path, database: PostgresUrl) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(f"database: '{database.url}'\n", encoding="utf-8")
+    return config
