@@ -21,6 +21,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from agi.db.location import PostgresUrl
+from agi.db.messages import one_line as one_line  # the name every store uses
 from agi.db.postgres_params import DEFAULTS, pyformat
 from agi.db.rows import Rows, cursor_batches
 
@@ -99,15 +100,6 @@ def trouble(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError,
                             errors.ReadOnlySqlTransaction, errors.InsufficientPrivilege, errors.UndefinedTable,
                             errors.UndefinedColumn, psycopg.errors.InsufficientResources))
-
-
-def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several), without
-    the piece of the statement the server quotes after it (``LINE 1: ...``)."""
-    text = str(exc)
-    statement = text.find("\nLINE ")
-    text = " ".join((text if statement < 0 else text[:statement]).split())
-    return text or type(exc).__name__
 
 
 def row_factory(cursor: Any) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
+from agi.db import messages
 from agi.db.location import PostgresUrl, parse_database
 from agi.db.rows import cursor_batches
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
@@ -213,5 +214,5 @@ class CdrReader:
 
 
 def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """A driver error as one line (agi/db/messages.py)."""
+    return messages.one_line(exc)

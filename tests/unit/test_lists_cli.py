@@ -258,3 +258,24 @@ def test_check_on_a_database_with_no_agiflow_tables_yet_says_the_list_does_not_e
     result = agiflow(config, "check", "vip", "612345678")
     assert result.exit_code == 2, result.output
     assert result.stderr == f"error: no number list named 'vip' in {where}: it has no agiflow tables yet\n"
+
+
+def test_a_postgresql_error_of_a_lists_command_is_told_without_agiflows_statement(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock held elsewhere past the command's wait: the line went on with
+    the statement PostgreSQL quotes (`LINE 1: SELECT id, entries FROM
+    number_lis... ^`), which tells the operator nothing."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.lists import admin as list_admin
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    monkeypatch.setattr(list_admin, "WRITE_BUSY_TIMEOUT_MS", 200)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    with psycopg.connect(**pg.parameters(postgres_url)) as other:
+        other.execute("LOCK TABLE number_lists IN ACCESS EXCLUSIVE MODE")
+        result = CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: the database {postgres_url}: canceling statement due to lock timeout\n"
