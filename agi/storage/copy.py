@@ -130,6 +130,8 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
                                                      [c for c in table.nullable if c in same])
             if renumbered:
                 copied.renumbered[table.name] = copied.renumbered.get(table.name, 0) + renumbered
+        elif table.name == "calls" and "id" in columns:
+            into.write_ending_calls(columns, chunk)
         else:
             into.write(table.name, columns, chunk)
         copied.rows[table.name] += len(chunk)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from agi.db.transactions import rollback
+from agi.vocabulary import IN_PROGRESS
 
 #: Rows read and written per transaction.
 CHUNK = 50_000
@@ -42,6 +43,21 @@ class CopyTarget:
         """Insert ``rows``; a row whose key (any unique one) the target has is left out."""
         with self._loaded(table, columns, rows):
             self._insert(table, columns, "")
+
+    def write_ending_calls(self, columns: list[str], rows: list[Any]) -> None:
+        """``write`` for calls, and a call the target holds still in progress
+        (a copy taken while it ran) gets the source's row once it has ended
+        there. The same call id is the same call: the row came from this
+        source, no other server wrote it. A row that has ended is kept."""
+        others = [c for c in columns if c != "id"]
+        with self._loaded("calls", columns, rows):
+            if "status" in others:
+                self.conn.execute(
+                    f"UPDATE calls SET ({', '.join(others)}) = (SELECT {', '.join('c.' + c for c in others)} "
+                    "FROM agiflow_copy AS c WHERE c.id = calls.id) "
+                    f"WHERE status = '{IN_PROGRESS}' AND EXISTS (SELECT 1 FROM agiflow_copy AS c "
+                    f"WHERE c.id = calls.id AND c.status <> '{IN_PROGRESS}')")
+            self._insert("calls", columns, "")
 
     def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str],
                                nullable: list[str]) -> int:

@@ -302,3 +302,32 @@ def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
         with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_call_copied_while_it_ran_gets_its_end_from_the_next_copy(database: Any, tmp_path: Path) -> None:
+    """Moving a node to the fleet's database: a copy while it serves, then
+    another once it is stopped. The call that was running at the first copy
+    stayed `in_progress` in the target (a row it has is kept), and the node,
+    started on the fleet's database, marked it `interrupted`: a call that had
+    ended well. A row still in progress in the target takes the end the
+    source has since written; a row that has ended is never changed."""
+    from support import table_rows
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    running = cdr.add("2025-03-10 08:00:00", status="in_progress", duration=None,
+                      steps=[("menu", "menu", "1", {})])
+    ended = cdr.add("2025-03-10 08:01:00")
+    cdr.close()
+    copy_all(source, target)
+    table_rows.execute(source, "UPDATE calls SET status = 'completed', duration = 42, outcome = 'answered', "
+                               "ended_at = '2025-03-10T08:00:42.000Z' WHERE id = :id", {"id": running})
+    table_rows.execute(source, "UPDATE calls SET outcome = 'changed by hand' WHERE id = :id", {"id": ended})
+    table_rows.execute(source, "INSERT INTO call_steps (call, seq, flow, step, type, outcome, details) "
+                               "VALUES (:id, 2, 'support', 'bye', 'hangup', 'done', '{}')", {"id": running})
+    copy_all(source, target)
+    rows = {row["id"]: row for row in table_rows.select(target, "SELECT id, status, duration, outcome FROM calls")}
+    assert (rows[running]["status"], rows[running]["duration"], rows[running]["outcome"]) == (
+        "completed", 42, "answered")
+    assert rows[ended]["outcome"] != "changed by hand"  # an ended row is kept as it is
+    assert rows_of(target, "SELECT count(*) FROM call_steps") == [(2,)]
