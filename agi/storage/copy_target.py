@@ -60,12 +60,15 @@ class CopyTarget:
             self._insert("calls", columns, "")
 
     def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str],
-                               nullable: list[str]) -> int:
+                               nullable: list[str], closing: tuple[str, ...] = ()) -> int:
         """Insert ``rows`` that the target does not have yet (no row equal
         in ``same``; those in ``nullable`` may both be NULL), with their ids
         when the target has no row with that id, else with a new one; how
-        many got a new id."""
+        many got a new id. A row the target has still pending takes the
+        source's ``closing`` columns once the source's is closed."""
         with self._loaded(table, columns, rows):
+            if "status" in closing and all(c in columns for c in closing):
+                self._close_pending(table, same, nullable, closing)
             self._drop_rows_present(table, same, nullable)
             if self.postgres:  # before they are written: no server may take them meanwhile
                 self._move_identity(table)
@@ -97,10 +100,23 @@ class CopyTarget:
         self.conn.execute(f"SELECT count(nextval({sequence})) FROM generate_series(1, ?)", (past - at,))
 
     def _drop_rows_present(self, table: str, same: list[str], nullable: list[str]) -> None:
-        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
-        null_safe = "t.{c} IS NOT DISTINCT FROM agiflow_copy.{c}" if self.postgres else "+t.{c} IS agiflow_copy.{c}"
-        match = " AND ".join((null_safe if c in nullable else "t.{c} = agiflow_copy.{c}").format(c=c) for c in same)
+        match = self._match(same, nullable, "t", "agiflow_copy")
         self.conn.execute(f"DELETE FROM agiflow_copy WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
+
+    def _match(self, same: list[str], nullable: list[str], target: str, copied: str) -> str:
+        """Rows of ``target`` and ``copied`` equal in ``same`` (NULL equal to NULL in ``nullable``)."""
+        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
+        null_safe = "{t}.{c} IS NOT DISTINCT FROM {s}.{c}" if self.postgres else "+{t}.{c} IS {s}.{c}"
+        return " AND ".join((null_safe if c in nullable else "{t}.{c} = {s}.{c}").format(c=c, t=target, s=copied)
+                            for c in same)
+
+    def _close_pending(self, table: str, same: list[str], nullable: list[str], closing: tuple[str, ...]) -> None:
+        """A request the target holds still pending, closed in the source
+        since (a copy taken before it was called back), takes the close."""
+        match = self._match(same, nullable, table, "c")
+        closed = f"FROM agiflow_copy AS c WHERE {match} AND c.status <> 'pending'"
+        self.conn.execute(f"UPDATE {table} SET ({', '.join(closing)}) = (SELECT {', '.join('c.' + n for n in closing)} "
+                          f"{closed} LIMIT 1) WHERE status = 'pending' AND EXISTS (SELECT 1 {closed})")
 
     def _insert(self, table: str, columns: list[str], where: str, order_by_id: bool = False) -> None:
         names = ", ".join(columns)

@@ -331,3 +331,28 @@ def test_a_call_copied_while_it_ran_gets_its_end_from_the_next_copy(database: An
         "completed", 42, "answered")
     assert rows[ended]["outcome"] != "changed by hand"  # an ended row is kept as it is
     assert rows_of(target, "SELECT count(*) FROM call_steps") == [(2,)]
+
+
+def test_a_callback_request_closed_after_a_copy_is_closed_by_the_next(database: Any, tmp_path: Path) -> None:
+    """A request copied while pending, then called back (or cancelled) on
+    the node before it moved: the next copy skipped it as already there, and
+    the fleet's dialer called the customer again. A request the target holds
+    still pending takes the source's close; one the target closed is kept."""
+    from support import table_rows
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    CdrBuilder(source).close()
+    table_rows.insert(source, "callbacks", [
+        {"requested_at": f"2026-03-10T09:0{n}:00.000Z", "number": f"+3460011122{n}", "status": "pending",
+         "request_key": f"k{n}", "attempts": 0} for n in range(3)])
+    copy_all(source, target)
+    table_rows.execute(source, "UPDATE callbacks SET status = 'done', done_at = '2026-03-10T10:00:00.000Z', "
+                               "note = 'called back', attempts = 1 WHERE request_key IN ('k0', 'k1')")
+    table_rows.execute(target, "UPDATE callbacks SET status = 'cancelled', done_at = '2026-03-10T09:30:00.000Z' "
+                               "WHERE request_key = 'k1'")
+    copy_all(source, target)
+    found = {row["request_key"]: (row["status"], row["done_at"], row["note"]) for row in table_rows.select(
+        target, "SELECT request_key, status, done_at, note FROM callbacks")}
+    assert found == {"k0": ("done", "2026-03-10T10:00:00.000Z", "called back"),
+                     "k1": ("cancelled", "2026-03-10T09:30:00.000Z", None),
+                     "k2": ("pending", None, None)}
