@@ -282,18 +282,24 @@ def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migrat
     tables (docs/database.md) may run servers and commands, which call this
     at start; PostgreSQL refuses even CREATE TABLE IF NOT EXISTS of a table
     that is there to a user without CREATE on the schema."""
+    from psycopg import errors
     with conn.raw.transaction():
         conn.execute(pgsql.UPGRADE_LOCK)
         current = _pg_version(conn)
-        if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
-            conn.execute(pgsql.VERSION_TABLE)
         pending = _pending(current, online_only, "the database")
         conn.execute(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT}'")
-        for migration in pending:
-            for statement in migration.postgres:
-                conn.execute(statement)
-            conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
-        _pg_add_columns(conn)
+        try:
+            if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
+                conn.execute(pgsql.VERSION_TABLE)
+            for migration in pending:
+                for statement in migration.postgres:
+                    conn.execute(statement)
+                conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
+            _pg_add_columns(conn)
+        except errors.InsufficientPrivilege as exc:  # a role with rights on the tables alone
+            raise SchemaError(f"the database has schema version {current}, this agiflow needs {SCHEMA_VERSION}, "
+                              f"and this role cannot upgrade it ({pg.one_line(exc)}): run `agiflow db upgrade` "
+                              "as the tables' owner") from None
     return pending
 
 

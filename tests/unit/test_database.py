@@ -1007,3 +1007,35 @@ def test_db_upgrade_that_cannot_get_its_tables_in_time_is_one_line_and_changes_n
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "waited 1 s for tables other transactions hold (a long report?)" in result.stderr
     assert version(postgres_url) == 6
+
+
+def test_a_role_without_ddl_rights_on_a_schema_behind_is_asked_for_db_upgrade_by_the_owner(
+        postgres_url: PostgresUrl) -> None:
+    """database.md: a role with rights on the tables alone cannot apply a
+    newer agiflow's online steps. Every command that writes, and serve, said
+    only `permission denied for schema public`."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from test_campaign_rollups import _as_version_6
+    upgrade(postgres_url)
+    _as_version_6(postgres_url)
+    role = f"agiflow_behind_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    try:
+        with pytest.raises(SchemaError) as refused:
+            upgrade(user_url, online_only=True)
+        assert str(refused.value) == (
+            "the database has schema version 6, this agiflow needs 7, and this role cannot upgrade it "
+            f"(permission denied for schema {schema}): run `agiflow db upgrade` as the tables' owner")
+        assert version(postgres_url) == 6
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
