@@ -12,6 +12,7 @@ chunk at a time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from agi.db.messages import one_line
 from agi.db.transactions import rollback
 from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
@@ -52,6 +54,9 @@ class ImportResult:
     added: int
     entries: int
     replaced: bool
+    #: Why the entries a replace set aside were not all removed (the import
+    #: itself was committed): the next import or delete removes them.
+    left_behind: str | None = None
 
     @property
     def kept(self) -> int:
@@ -183,10 +188,18 @@ class ListAdmin:
                 self._clear_staging()
             raise
         self._clear_staging()
-        if old_id is not None:
-            self._purge(old_id)
-        self._after_import()
+        try:  # the import is committed: trouble from here on leaves only housekeeping undone
+            if old_id is not None:
+                self._purge(old_id)
+            self._after_import()
+        except self._database_errors() as exc:
+            with contextlib.suppress(Exception):
+                rollback(self.conn)
+            return dataclasses.replace(result, left_behind=one_line(exc))
         return result
+
+    def _database_errors(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.Error,)
 
     def _stage(self, rows: Iterable[tuple[str, str | None]]) -> int:
         """Read ``rows`` into the temporary tables, sorted by key; returns

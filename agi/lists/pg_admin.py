@@ -36,6 +36,9 @@ class PostgresListAdmin(ListAdmin):
             url, application_name="agiflow lists",
             lock_timeout_ms=list_admin.WRITE_BUSY_TIMEOUT_MS))  # as long as SQLite waits for its lock
 
+    def _database_errors(self) -> tuple[type[Exception], ...]:
+        return (pg.Connection.Error,)
+
     def _has_lists(self) -> bool:
         return bool(self.conn.execute(pgsql.HAS_LISTS).fetchone()[0])
 
