@@ -105,8 +105,11 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
         click.confirm(f"delete number list {name!r} and all its entries?", abort=True)
     _, database = get_database(config_path, Need.UPDATE)
     with ListAdmin(database) as admin:
-        entries = admin.delete(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
+        entries, left_behind = admin.delete_list(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
     click.echo(f"{name}: deleted ({counted(entries, 'entry', 'entries')})")
+    if left_behind:
+        click.echo(f"{name}: its entries are not all removed yet ({left_behind}); "
+                   "the next import or delete removes them", err=True)
 
 
 @lists.command()

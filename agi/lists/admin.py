@@ -158,13 +158,28 @@ class ListAdmin:
 
     def delete(self, name: str) -> int:
         """Delete a list and its entries; returns how many entries it had."""
+        return self.delete_list(name)[0]
+
+    def delete_list(self, name: str) -> tuple[int, str | None]:
+        """Delete a list and its entries: how many entries it had, and why
+        they were not all removed (the list is gone once its row is; the
+        next import or delete removes what is left), or None."""
         with self._transaction():
             row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
             if row is None:
                 raise ListUnavailable(f"no number list named {name!r}")
             self.conn.execute(sql.DELETE_LIST, (name,))
-        self._purge(int(row[0]))
-        return int(row[1])
+        return int(row[1]), self._tidy(lambda: self._purge(int(row[0])))
+
+    def _tidy(self, work: Callable[[], None]) -> str | None:
+        """Housekeeping after a change was committed: why it failed, or None."""
+        try:
+            work()
+        except self._database_errors() as exc:
+            with contextlib.suppress(Exception):
+                rollback(self.conn)
+            return one_line(exc)
+        return None
 
     # -- import -------------------------------------------------------------------
 
@@ -188,15 +203,15 @@ class ListAdmin:
                 self._clear_staging()
             raise
         self._clear_staging()
-        try:  # the import is committed: trouble from here on leaves only housekeeping undone
-            if old_id is not None:
-                self._purge(old_id)
-            self._after_import()
-        except self._database_errors() as exc:
-            with contextlib.suppress(Exception):
-                rollback(self.conn)
-            return dataclasses.replace(result, left_behind=one_line(exc))
-        return result
+        # the import is committed: trouble from here on leaves only housekeeping undone
+        problem = self._tidy(lambda: self._housekeeping(old_id))
+        return result if problem is None else dataclasses.replace(result, left_behind=problem)
+
+    def _housekeeping(self, old_id: int | None) -> None:
+        """After an import: the entries a replace set aside removed, and the backend's own tidying."""
+        if old_id is not None:
+            self._purge(old_id)
+        self._after_import()
 
     def _database_errors(self) -> tuple[type[Exception], ...]:
         return (sqlite3.Error,)

@@ -279,3 +279,29 @@ def test_a_postgresql_error_of_a_lists_command_is_told_without_agiflows_statemen
         result = CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)])
     assert result.exit_code == 1, result.output
     assert result.stderr == f"error: the database {postgres_url}: canceling statement due to lock timeout\n"
+
+
+def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_list_is_gone(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list is gone once its row is; its entries are then removed a chunk
+    at a time. The connection ended meanwhile: `error: ...` and exit 1, and a
+    second delete said there was no such list."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)]).exit_code == 0
+    purge = PostgresListAdmin._purge
+
+    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        purge(admin, list_id)
+    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)
+    result = CliRunner().invoke(cli, ["lists", "delete", "vip", "--yes", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "vip: deleted (1 entry)\n"
+    assert result.stderr == ("vip: its entries are not all removed yet (terminating connection due to administrator "
+                             "command); the next import or delete removes them\n")
