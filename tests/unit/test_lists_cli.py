@@ -305,3 +305,8 @@ def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_li
     assert result.stdout == "vip: deleted (1 entry)\n"
     assert result.stderr == ("vip: its entries are not all removed yet (terminating connection due to administrator "
                              "command); the next import or delete removes them\n")
+    monkeypatch.setattr(PostgresListAdmin, "_purge", purge)
+    assert CliRunner().invoke(cli, ["lists", "add", "spare", "+34600111333", "-c", str(config)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["lists", "delete", "spare", "--yes", "-c", str(config)]).exit_code == 0
+    from support import table_rows
+    assert table_rows.select(postgres_url, "SELECT count(*) AS n FROM list_entries") == [{"n": 0}]
