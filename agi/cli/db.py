@@ -9,6 +9,7 @@ import click
 from agi.cli.common import DATABASE, CliError, checked_database, config_option, environment_errors, get_config
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
+from agi.db.messages import one_line
 from agi.storage.copy import CopyError, copy_all
 from agi.storage.migrations import SchemaError, check_current, upgrade, version
 from agi.storage.schema_version import SCHEMA_VERSION
@@ -80,7 +81,7 @@ def copy_command(source: str, target: str) -> None:
     except CopyError as exc:
         raise CliError(str(exc)) from None
     except environment_errors() as exc:  # a full disk, a server gone: which database is in the error
-        raise CliError(f"cannot copy {origin} to {destination}: {' '.join(str(exc).split())}") from None
+        raise CliError(f"cannot copy {origin} to {destination}: {one_line(exc)}") from None
     for table, rows in copied.rows.items():
         renumbered = copied.renumbered.get(table)
         click.echo(f"{table}: {counted(rows, 'row')}"

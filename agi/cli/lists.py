@@ -105,8 +105,11 @@ def delete(name: str, yes: bool, config_path: str | None) -> None:
         click.confirm(f"delete number list {name!r} and all its entries?", abort=True)
     _, database = get_database(config_path, Need.UPDATE)
     with ListAdmin(database) as admin:
-        entries = admin.delete(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
+        entries, left_behind = admin.delete_list(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
     click.echo(f"{name}: deleted ({counted(entries, 'entry', 'entries')})")
+    if left_behind:
+        click.echo(f"{name}: its entries are not all removed yet ({left_behind}); "
+                   "the next import or delete removes them", err=True)
 
 
 @lists.command()
@@ -195,12 +198,15 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     report = ReadReport()
     started = time.monotonic()
     with open_input(file, "a CSV file") as source, ListAdmin(database) as admin:
+        # closed before its file: a reader left half-way (the database failed) finishes while it can
         rows = read_entries(text_lines(source, encoding, report), Normaliser(config.default_region), report,
                             skip_bad=skip_bad)
         try:
             result: ImportResult | None = admin.import_entries(name, rows, replace=replace)
         except ValueError:  # BadLines, or no entries: nothing changed
             result = None
+        finally:
+            rows.close()
     report_bad_lines(file, report)
     if result is None:
         raise CliError(f"{file}: {_why_nothing(report, skip_bad)}; list {name!r} is unchanged")
@@ -209,6 +215,9 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     click.echo(f"{name}: {verb} {counted(result.read, 'entry', 'entries')} from {file} in "
                f"{time.monotonic() - started:.1f}s: {result.added} added, {result.kept} already listed or "
                f"repeated, {skipped}; {counted(result.entries, 'entry', 'entries')} in the list")
+    if result.left_behind:
+        click.echo(f"{name}: the entries it replaced are not all removed yet ({result.left_behind}); "
+                   "the next import or delete removes them", err=True)
 
 
 def _why_nothing(report: ReadReport, skip_bad: bool) -> str:

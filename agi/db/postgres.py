@@ -21,10 +21,16 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from agi.db.location import PostgresUrl
+from agi.db.messages import one_line as one_line  # the name every store uses
 from agi.db.postgres_params import DEFAULTS, pyformat
 from agi.db.rows import Rows, cursor_batches
 
 log = logging.getLogger("agiflow.database")
+# psycopg's own notes (`error ignored terminating <psycopg.Copy [BAD]...>` when a
+# connection ends during a COPY) go to the handlers the program set up (the
+# server's log); a command that set up none says what went wrong in its one line,
+# instead of Python printing them beside it.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 #: How long a command's change waits for a lock held elsewhere, as SQLite's busy timeout.
 COMMAND_LOCK_TIMEOUT_MS = 5000
 
@@ -96,15 +102,6 @@ def trouble(exc: BaseException) -> bool:
                             errors.UndefinedColumn, psycopg.errors.InsufficientResources))
 
 
-def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several), without
-    the piece of the statement the server quotes after it (``LINE 1: ...``)."""
-    text = str(exc)
-    statement = text.find("\nLINE ")
-    text = " ".join((text if statement < 0 else text[:statement]).split())
-    return text or type(exc).__name__
-
-
 def row_factory(cursor: Any) -> Any:
     """psycopg rows as ``Rows``: by position and by name."""
     names = tuple(column.name for column in cursor.description or ())
@@ -146,7 +143,11 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return bool(self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        """Whether a transaction is open to roll back: not on a connection the
+        server ended (status UNKNOWN), whose ROLLBACK would raise `the
+        connection is closed` in place of the error that ended it."""
+        return self.raw.info.transaction_status not in (psycopg.pq.TransactionStatus.IDLE,
+                                                        psycopg.pq.TransactionStatus.UNKNOWN)
 
     def close(self) -> None:
         self.raw.close()

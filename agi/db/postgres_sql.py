@@ -121,6 +121,16 @@ LOCK_LISTS = "SELECT pg_advisory_xact_lock(7466092)"
 
 OVERRIDES_TABLE = VERSION_1[-1]
 
+# -- callbacks ----------------------------------------------------------------------
+
+#: Before a dialer claims a request: every pending request of its number,
+#: locked until the claim commits, so that two dialers claiming two requests
+#: of one number take turns (the second sees the first's claim).
+LOCK_NUMBER_REQUESTS = (
+    "SELECT id FROM callbacks WHERE number = (SELECT number FROM callbacks WHERE id = :id) "
+    "AND status = 'pending' ORDER BY id FOR UPDATE"
+)
+
 # -- version 3: who answered, callbacks for the dialer, supervisors ------------------
 
 #: Version 3: the agent who answered a call; a callback request's arrival,

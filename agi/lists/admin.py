@@ -11,6 +11,8 @@ chunk at a time.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from agi.db.messages import one_line
 from agi.db.transactions import rollback
 from agi.lists import schema as sql
 from agi.lists.numbers import Entry, length_bit
@@ -51,6 +54,9 @@ class ImportResult:
     added: int
     entries: int
     replaced: bool
+    #: Why the entries a replace set aside were not all removed (the import
+    #: itself was committed): the next import or delete removes them.
+    left_behind: str | None = None
 
     @property
     def kept(self) -> int:
@@ -152,13 +158,31 @@ class ListAdmin:
 
     def delete(self, name: str) -> int:
         """Delete a list and its entries; returns how many entries it had."""
+        return self.delete_list(name)[0]
+
+    def delete_list(self, name: str) -> tuple[int, str | None]:
+        """Delete a list and its entries: how many entries it had, and why
+        they were not all removed (the list is gone once its row is; the
+        next import or delete removes what is left), or None."""
         with self._transaction():
             row = self.conn.execute(sql.LIST_BY_NAME, (name,)).fetchone()
             if row is None:
                 raise ListUnavailable(f"no number list named {name!r}")
             self.conn.execute(sql.DELETE_LIST, (name,))
-        self._purge(int(row[0]))
-        return int(row[1])
+        return int(row[1]), self._tidy(self._purge_all_orphans)  # its entries, and any a failed run left
+
+    def _purge_all_orphans(self) -> None:
+        self.purge_orphans()
+
+    def _tidy(self, work: Callable[[], None]) -> str | None:
+        """Housekeeping after a change was committed: why it failed, or None."""
+        try:
+            work()
+        except self._database_errors() as exc:
+            with contextlib.suppress(Exception):
+                rollback(self.conn)
+            return one_line(exc)
+        return None
 
     # -- import -------------------------------------------------------------------
 
@@ -176,12 +200,24 @@ class ListAdmin:
             for (length,) in self._staged_prefix_lengths():
                 lengths |= 1 << int(length)
             result, old_id = self._copy_staged(name, read, replace, lengths)
-        finally:
-            self._clear_staging()
+        except BaseException:
+            # the error to tell is this one, not the cleanup's on a connection it ended
+            with contextlib.suppress(Exception):
+                self._clear_staging()
+            raise
+        self._clear_staging()
+        # the import is committed: trouble from here on leaves only housekeeping undone
+        problem = self._tidy(lambda: self._housekeeping(old_id))
+        return result if problem is None else dataclasses.replace(result, left_behind=problem)
+
+    def _housekeeping(self, old_id: int | None) -> None:
+        """After an import: the entries a replace set aside removed, and the backend's own tidying."""
         if old_id is not None:
             self._purge(old_id)
         self._after_import()
-        return result
+
+    def _database_errors(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.Error,)
 
     def _stage(self, rows: Iterable[tuple[str, str | None]]) -> int:
         """Read ``rows`` into the temporary tables, sorted by key; returns

@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, Iterator, TextIO
+from typing import BinaryIO, Generator, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
@@ -132,7 +132,7 @@ def _encoding(source: BinaryIO, encoding: str | None) -> str:
 
 
 def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadReport, *,
-                 skip_bad: bool = True) -> Iterator[tuple[str, str | None]]:
+                 skip_bad: bool = True) -> Generator[tuple[str, str | None], None, None]:
     """(stored key, note) for every good line of a CSV; bad lines go to
     ``report`` with their line number. Without ``skip_bad``, ``BadLines``
     is raised after the last line when there was any bad line, so that a

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from agi.db import postgres as pg
 from agi.db.postgres_params import pyformat
+from agi.db.transactions import rollback
 from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists import admin as list_admin
@@ -34,6 +35,9 @@ class PostgresListAdmin(ListAdmin):
         self.conn = pg.Connection(pg.connect(  # type: ignore[assignment]
             url, application_name="agiflow lists",
             lock_timeout_ms=list_admin.WRITE_BUSY_TIMEOUT_MS))  # as long as SQLite waits for its lock
+
+    def _database_errors(self) -> tuple[type[Exception], ...]:
+        return (pg.Connection.Error,)
 
     def _has_lists(self) -> bool:
         return bool(self.conn.execute(pgsql.HAS_LISTS).fetchone()[0])
@@ -108,4 +112,7 @@ class _Locked:
             self.conn.execute(pgsql.LOCK_LISTS)
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.conn.execute("COMMIT")
+        else:  # not on a connection the server ended: its error is the one to tell
+            rollback(self.conn)

@@ -13,6 +13,8 @@ libpq client (agi/db/libpq.py), one that walks many rows psycopg.
 """
 from __future__ import annotations
 
+import contextlib
+
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
+from agi.db import messages
 from agi.db.location import PostgresUrl, parse_database
 from agi.db.rows import cursor_batches
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
@@ -109,8 +112,15 @@ class CdrReader:
             self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the snapshot starts here
         try:
             yield self
-        finally:
+        except BaseException:
+            # the error that ended the report, not the COMMIT's of a connection it broke
+            with contextlib.suppress(*self._errors()):
+                self.conn.execute("COMMIT")
+            raise
+        try:
             self.conn.execute("COMMIT")
+        except self._errors() as exc:
+            raise self._read_error(exc) from None
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
@@ -204,5 +214,5 @@ class CdrReader:
 
 
 def one_line(exc: BaseException) -> str:
-    """A driver error as one line (libpq's messages span several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """A driver error as one line (agi/db/messages.py)."""
+    return messages.one_line(exc)

@@ -6,6 +6,7 @@ Both backends: no Twisted, no click.
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import psycopg
 import sqlite_utils
 
 from agi.db import postgres as pg
+from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.db.caps import CAPS, cap_row, cap_text
+from agi.db.transactions import rollback
 from agi.services import KEYPAD, MISSED  # noqa: F401 - the values of callbacks.source
 
 PENDING = "pending"
@@ -93,10 +96,15 @@ SELECT_DUE = (
     "AND (dialled_at IS NULL OR dialled_at <= :retry_before) AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue) "
     "ORDER BY COALESCE(arrived_at, requested_at), id"
 )
-#: Take a due request for one call attempt; no row changed: another dialer took it.
+#: Take a due request for one call attempt; no row changed: another dialer
+#: took it, or another request of its number has a call under way (dialled
+#: after :retry_before). Run in a write transaction (SQLite's write lock; on
+#: PostgreSQL after LOCK_NUMBER_REQUESTS), so two dialers take turns.
 CLAIM_CALLBACK = (
     "UPDATE callbacks SET attempts = COALESCE(attempts, 0) + 1, dialled_at = :now "
-    f"WHERE id = :id AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at <= :retry_before)"
+    f"WHERE id = :id AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at <= :retry_before) "
+    "AND NOT EXISTS (SELECT 1 FROM callbacks AS other WHERE other.number = callbacks.number "
+    f"AND other.id <> callbacks.id AND other.status = '{PENDING}' AND other.dialled_at > :retry_before)"
 )
 #: An attempt claimed at :now whose call file could not be written: no call was placed.
 RELEASE_CALLBACK = (
@@ -335,12 +343,21 @@ class CallbackBook:
         it is no longer due (another dialer took it, or it was closed)."""
         conn = self._connect()
         try:
+            self._begin_claim(conn, request_id)
             cursor = conn.execute(CLAIM_CALLBACK, {"id": request_id, "now": now, "retry_before": retry_before})
+            conn.execute("COMMIT")
         except _ERRORS as exc:
+            with contextlib.suppress(*_ERRORS):  # a connection that broke has nothing to roll back
+                rollback(conn)
             raise CallbackError(f"cannot update {self.path}: {_one_line(exc)}") from None
         finally:
             conn.close()
         return bool(cursor.rowcount == 1)
+
+    def _begin_claim(self, conn: Any, request_id: int) -> None:
+        """The write transaction of a claim: SQLite's write lock, which
+        dialers take in turn."""
+        conn.execute("BEGIN IMMEDIATE")
 
     def release(self, request_id: int, now: str, before: str | None) -> None:
         """Give back the attempt ``claim`` counted at ``now`` (``dialled_at``
@@ -391,6 +408,11 @@ class PostgresCallbackBook(CallbackBook):
             raise CallbackError(f"cannot connect to {self.url}: {_one_line(exc)}") from None
         conn.raw.row_factory = pg.row_factory
         return conn
+
+    def _begin_claim(self, conn: Any, request_id: int) -> None:
+        """The pending requests of the number locked until the claim commits."""
+        conn.execute("BEGIN")
+        conn.execute(pgsql.LOCK_NUMBER_REQUESTS, {"id": request_id})
 
 
 _ERRORS = (sqlite3.Error, psycopg.Error)

@@ -51,6 +51,8 @@ class Table:
     ids: str = "natural"
     same: tuple[str, ...] = ()
     nullable: tuple[str, ...] = ()
+    #: The columns a row still pending in the target takes from the source's once it is closed there.
+    closing: tuple[str, ...] = ()
 
 
 #: Tables in the order they are copied; the number lists come after the callbacks.
@@ -58,7 +60,7 @@ PLAN = (
     Table("calls"),
     Table("call_steps", "target"),
     Table("callbacks", "kept_when_free", ("requested_at", "number", "call_id", "request_key"),
-          ("call_id", "request_key")),
+          ("call_id", "request_key"), ("status", "done_at", "note")),
     Table("schedule_overrides"),
     Table("supervisor_pins"),
     Table("supervisor_audit", "kept_when_free", ("at", "number", "call_id", "action", "result", "detail"),
@@ -127,15 +129,15 @@ def _copy_table(reader: Any, source_pg: bool, into: CopyTarget, table: Table, so
         same = [c for c in table.same if c in columns]
         if table.ids == "kept_when_free" and "id" in columns and same:
             renumbered = into.write_keeping_free_ids(table.name, columns, chunk, same,
-                                                     [c for c in table.nullable if c in same])
+                                                     [c for c in table.nullable if c in same], table.closing)
             if renumbered:
                 copied.renumbered[table.name] = copied.renumbered.get(table.name, 0) + renumbered
+        elif table.name == "calls" and "id" in columns:
+            into.write_ending_calls(columns, chunk)
         else:
             into.write(table.name, columns, chunk)
         copied.rows[table.name] += len(chunk)
         progress(table.name, copied.rows[table.name])
-    if table.ids != "natural":
-        into.move_identity_past_ids(table.name)
 
 
 def _same_database(source: Database, target: Database) -> bool:

@@ -7,9 +7,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from agi.db.transactions import rollback
+from agi.vocabulary import IN_PROGRESS
 
 #: Rows read and written per transaction.
 CHUNK = 50_000
+#: The most ids a copy takes one by one to move an id counter past the ids it writes.
+MAX_IDS_TAKEN = 1_000_000
 
 
 def read_chunks(conn: Any, postgres: bool, select: str, params: tuple[Any, ...] = ()) -> Iterator[list[Any]]:
@@ -41,40 +44,79 @@ class CopyTarget:
         with self._loaded(table, columns, rows):
             self._insert(table, columns, "")
 
+    def write_ending_calls(self, columns: list[str], rows: list[Any]) -> None:
+        """``write`` for calls, and a call the target holds still in progress
+        (a copy taken while it ran) gets the source's row once it has ended
+        there. The same call id is the same call: the row came from this
+        source, no other server wrote it. A row that has ended is kept."""
+        others = [c for c in columns if c != "id"]
+        with self._loaded("calls", columns, rows):
+            if "status" in others:
+                self.conn.execute(
+                    f"UPDATE calls SET ({', '.join(others)}) = (SELECT {', '.join('c.' + c for c in others)} "
+                    "FROM agiflow_copy AS c WHERE c.id = calls.id) "
+                    f"WHERE status = '{IN_PROGRESS}' AND EXISTS (SELECT 1 FROM agiflow_copy AS c "
+                    f"WHERE c.id = calls.id AND c.status <> '{IN_PROGRESS}')")
+            self._insert("calls", columns, "")
+
     def write_keeping_free_ids(self, table: str, columns: list[str], rows: list[Any], same: list[str],
-                               nullable: list[str]) -> int:
+                               nullable: list[str], closing: tuple[str, ...] = ()) -> int:
         """Insert ``rows`` that the target does not have yet (no row equal
         in ``same``; those in ``nullable`` may both be NULL), with their ids
         when the target has no row with that id, else with a new one; how
-        many got a new id."""
+        many got a new id. A row the target has still pending takes the
+        source's ``closing`` columns once the source's is closed."""
         with self._loaded(table, columns, rows):
+            if "status" in closing and all(c in columns for c in closing):
+                self._close_pending(table, same, nullable, closing)
             self._drop_rows_present(table, same, nullable)
-            self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
-            if self.postgres:
+            if self.postgres:  # before they are written: no server may take them meanwhile
                 self._move_identity(table)
+            self._insert(table, columns, f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.id = c.id)")
             self._drop_rows_present(table, same, nullable)
             renumbered = self.scalar("SELECT count(*) FROM agiflow_copy")
             self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
 
-    def move_identity_past_ids(self, table: str) -> None:
-        """PostgreSQL's id counter of ``table`` past every id it holds."""
-        if self.postgres:
-            with self.conn.raw.transaction():
-                self._move_identity(table)
-
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()[0]
 
     def _move_identity(self, table: str) -> None:
-        self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                          f"greatest((SELECT max(id) FROM {table}), 1))")
+        """PostgreSQL's id counter of ``table`` past every id the chunk
+        brings and the table holds. It never goes back: a server's batch in
+        flight holds ids above those committed, and setting the counter to
+        the largest committed gave them out again. Up to a million ids are
+        taken as the servers take them (``nextval``: USAGE on the sequence
+        is enough); a longer way is jumped with ``setval`` (UPDATE)."""
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        past, at = self.conn.execute(
+            f"SELECT greatest((SELECT max(id) FROM agiflow_copy), (SELECT max(id) FROM {table})), "
+            f"coalesce(pg_sequence_last_value({sequence}), 0)").fetchone()
+        if past is None or past <= at:
+            return
+        if past - at > MAX_IDS_TAKEN:
+            self.conn.execute(f"SELECT setval({sequence}, ?)", (past,))
+            return
+        self.conn.execute(f"SELECT count(nextval({sequence})) FROM generate_series(1, ?)", (past - at,))
 
     def _drop_rows_present(self, table: str, same: list[str], nullable: list[str]) -> None:
-        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
-        null_safe = "t.{c} IS NOT DISTINCT FROM agiflow_copy.{c}" if self.postgres else "+t.{c} IS agiflow_copy.{c}"
-        match = " AND ".join((null_safe if c in nullable else "t.{c} = agiflow_copy.{c}").format(c=c) for c in same)
+        match = self._match(same, nullable, "t", "agiflow_copy")
         self.conn.execute(f"DELETE FROM agiflow_copy WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
+
+    def _match(self, same: list[str], nullable: list[str], target: str, copied: str) -> str:
+        """Rows of ``target`` and ``copied`` equal in ``same`` (NULL equal to NULL in ``nullable``)."""
+        # SQLite would probe an index on a column that is mostly NULL: "+" keeps it to the others
+        null_safe = "{t}.{c} IS NOT DISTINCT FROM {s}.{c}" if self.postgres else "+{t}.{c} IS {s}.{c}"
+        return " AND ".join((null_safe if c in nullable else "{t}.{c} = {s}.{c}").format(c=c, t=target, s=copied)
+                            for c in same)
+
+    def _close_pending(self, table: str, same: list[str], nullable: list[str], closing: tuple[str, ...]) -> None:
+        """A request the target holds still pending, closed in the source
+        since (a copy taken before it was called back), takes the close."""
+        match = self._match(same, nullable, table, "c")
+        closed = f"FROM agiflow_copy AS c WHERE {match} AND c.status <> 'pending'"
+        self.conn.execute(f"UPDATE {table} SET ({', '.join(closing)}) = (SELECT {', '.join('c.' + n for n in closing)} "
+                          f"{closed} LIMIT 1) WHERE status = 'pending' AND EXISTS (SELECT 1 {closed})")
 
     def _insert(self, table: str, columns: list[str], where: str, order_by_id: bool = False) -> None:
         names = ", ".join(columns)
@@ -97,7 +139,7 @@ class CopyTarget:
                              "WITH NO DATA")
                 with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row(_without_nul(row))
+                        copy.write_row(_postgres_row(row))
                 yield
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -112,10 +154,18 @@ class CopyTarget:
         conn.execute("COMMIT")
 
 
-def _without_nul(row: Any) -> Any:
-    """``row`` with a NUL in a text (SQLite keeps one, PostgreSQL takes none)
-    replaced by U+FFFD, as the server stores one that Asterisk sent."""
-    if not any(isinstance(value, str) and "\x00" in value for value in row):
+def _postgres_row(row: Any) -> Any:
+    """``row`` as PostgreSQL's text columns take it: a BLOB (SQLite keeps
+    one in a text column that another tool wrote) as the text every report
+    reads it as (UTF-8, U+FFFD for a byte that is none), and a NUL in a text
+    (SQLite keeps one, PostgreSQL takes none) as U+FFFD, as the server
+    stores one that Asterisk sent."""
+    if not any(isinstance(value, bytes) or (isinstance(value, str) and "\x00" in value) for value in row):
         return row
-    return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row]
+    return [_text(value) for value in row]
 
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value

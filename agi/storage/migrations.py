@@ -13,6 +13,7 @@ by a newer agiflow to agi.vocabulary) are added on both backends.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from agi.storage.overrides import CREATE_TABLE as OVERRIDES_TABLE, add_who_colum
 from agi.storage.supervisors import SUPERVISOR_TABLES
 from agi.vocabulary import CALL_COLUMNS, iso
 
+log = logging.getLogger("agiflow.database")
 SQLITE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS agiflow_schema (version INTEGER NOT NULL, upgraded_at TEXT NOT NULL)"
 SQLITE_READ_VERSION = "SELECT max(version) FROM agiflow_schema"
 
@@ -170,7 +172,7 @@ def upgrade(database: Database, *, online_only: bool = False,
     pending migration is not online."""
     if isinstance(database, PostgresUrl):
         with contextlib.closing(pg.connect(database)) as raw:
-            return _upgrade_pg(pg.Connection(raw), online_only, iso(clock()) or "")
+            return _upgrade_pg_in_turn(pg.Connection(raw), online_only, iso(clock()) or "")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + SQLITE_LOCK_WAIT
     while True:
@@ -242,6 +244,37 @@ def _pg_version(conn: pg.Connection) -> int:
     return int(conn.execute(pgsql.READ_VERSION).fetchone()[0] or 0)
 
 
+#: How long a PostgreSQL upgrade's statement waits for a lock on a table
+#: (``calls``, to replace its triggers) before it lets go and tries again: a
+#: lock request waiting behind a long transaction (a report's snapshot) holds
+#: up every server's writes to that table behind it.
+PG_LOCK_TIMEOUT = "500ms"
+#: The pause between two tries, and how long an upgrade tries in all.
+PG_LOCK_PAUSE = 1.0
+PG_LOCK_WAIT = 600.0
+
+
+def _upgrade_pg_in_turn(conn: pg.Connection, online_only: bool, now: str) -> list[Migration]:
+    """``_upgrade_pg`` tried again while the tables are held by another
+    transaction, each try waiting at most PG_LOCK_TIMEOUT for its locks;
+    SchemaError after PG_LOCK_WAIT."""
+    from psycopg import errors
+    deadline = time.monotonic() + PG_LOCK_WAIT
+    said = False
+    while True:
+        try:
+            return _upgrade_pg(conn, online_only, now)
+        except errors.LockNotAvailable as exc:
+            if time.monotonic() + PG_LOCK_PAUSE > deadline:
+                raise SchemaError(f"the upgrade waited {PG_LOCK_WAIT:.0f} s for tables other transactions "
+                                  f"hold (a long report?): {pg.one_line(exc)}; try again") from exc
+            if not said:
+                log.warning("schema upgrade waits for tables other transactions hold (a long report?); "
+                            "the servers' writes go on meanwhile")
+                said = True
+        time.sleep(PG_LOCK_PAUSE)
+
+
 def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migration]:
     """One transaction under the advisory lock: read the version, apply
     what is pending, add the columns the code knows. A current schema
@@ -249,17 +282,24 @@ def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migrat
     tables (docs/database.md) may run servers and commands, which call this
     at start; PostgreSQL refuses even CREATE TABLE IF NOT EXISTS of a table
     that is there to a user without CREATE on the schema."""
+    from psycopg import errors
     with conn.raw.transaction():
         conn.execute(pgsql.UPGRADE_LOCK)
         current = _pg_version(conn)
-        if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
-            conn.execute(pgsql.VERSION_TABLE)
         pending = _pending(current, online_only, "the database")
-        for migration in pending:
-            for statement in migration.postgres:
-                conn.execute(statement)
-            conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
-        _pg_add_columns(conn)
+        conn.execute(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT}'")
+        try:
+            if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
+                conn.execute(pgsql.VERSION_TABLE)
+            for migration in pending:
+                for statement in migration.postgres:
+                    conn.execute(statement)
+                conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
+            _pg_add_columns(conn)
+        except errors.InsufficientPrivilege as exc:  # a role with rights on the tables alone
+            raise SchemaError(f"the database has schema version {current}, this agiflow needs {SCHEMA_VERSION}, "
+                              f"and this role cannot upgrade it ({pg.one_line(exc)}): run `agiflow db upgrade` "
+                              "as the tables' owner") from None
     return pending
 
 

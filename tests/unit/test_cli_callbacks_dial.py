@@ -411,3 +411,38 @@ def test_a_call_file_that_cannot_be_written_gives_the_attempt_back(config: Path)
     result = dial(config, "--max-attempts", "3")
     assert result.exit_code == 0 and f"agiflow-callback-{key}.call" in result.output, result.output
     assert rows(config)[0]["attempts"] == 1
+
+
+def test_two_dialers_at_once_never_call_one_number_through_two_of_its_requests(
+        config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two nodes run the dialer from cron at the same minute, each with its
+    own spool. One of them found the number free, then the other claimed the
+    number's older request, and the first claimed the newer one: the customer
+    was called twice at once. A claim takes the request only while no other
+    request of its number has a call under way."""
+    first = add(config, "+34600111222", "2025-03-10T08:00:00.000Z", source="keypad")
+    second = add(config, "+34600111222", "2025-03-10T08:30:00.000Z", source="keypad", queue="sales")
+    other_spool = tmp_path / "node2" / "outgoing"
+    other_spool.mkdir(parents=True)
+    book_of = callbacks_cli.callback_book
+    other_ran: list[Result] = []
+    started: list[bool] = []
+
+    def book_meanwhile_claimed_by_another_node(database: Database) -> Any:
+        book = book_of(database)
+        due = book.due
+
+        def due_after_the_other_node(*args: Any, **kwargs: Any) -> Any:
+            if not started:
+                started.append(True)
+                other_ran.append(CliRunner().invoke(cli, ["callbacks", "dial", "--spool", str(other_spool),
+                                                          "--channel", "PJSIP/{number}@trunk", "-c", str(config)]))
+            return due(*args, **kwargs)
+        book.due = due_after_the_other_node  # type: ignore[method-assign]
+        return book
+    monkeypatch.setattr(callbacks_cli, "callback_book", book_meanwhile_claimed_by_another_node)
+    result = dial(config)
+    assert result.exit_code == 0 and other_ran[0].exit_code == 0, (result.output, other_ran[0].output)
+    assert waiting(other_spool) == {first}
+    assert waiting(spool(config)) == set(), result.output
+    assert {r["id"]: r["attempts"] for r in rows(config)} == {first: 1, second: 0}

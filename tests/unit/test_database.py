@@ -952,3 +952,90 @@ def test_calls_go_on_while_the_writer_moves_its_queue_to_the_journal(tmp_path: P
     lines = (tmp_path / "journal.jsonl").read_text(encoding="utf-8").splitlines()
     assert [decode(line)[1]["id"] for line in lines] == ["m0", "m1", "m2", "new"]
     assert journal.lines == 4 and not waiting.memory
+
+
+def test_an_online_upgrade_waiting_behind_a_long_report_does_not_hold_up_the_servers_writes(
+        postgres_url: PostgresUrl) -> None:
+    """A server that starts on a database one version behind runs the online
+    steps; version 7 replaces the triggers on `calls`, which takes a lock a
+    running report's snapshot holds off. Queued behind the report, that lock
+    request held up every other server's call inserts until the report
+    ended (their 30 s statement timeout, the CDRs left to the journal). The
+    upgrade waits its turn half a second at a time, and lets them write in
+    between."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from test_campaign_rollups import _as_version_6
+    upgrade(postgres_url)
+    _as_version_6(postgres_url)
+    done: list[Any] = []
+    with psycopg.connect(**pg.parameters(postgres_url)) as report, \
+            psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as server:
+        report.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        report.execute("SELECT count(*) FROM calls").fetchone()
+        upgrading = threading.Thread(target=lambda: done.append(upgrade(postgres_url, online_only=True)))
+        upgrading.start()
+        time.sleep(1.0)
+        server.execute("SET statement_timeout = 2000")
+        started = time.monotonic()
+        server.execute("INSERT INTO calls (id, call_id, started_at, status) "
+                       "VALUES ('a', '1.1', '2026-03-10T09:00:00.000Z', 'completed')")
+        assert time.monotonic() - started < 1.0
+        assert not done and version(postgres_url) == 6
+        report.rollback()
+        upgrading.join(30)
+    assert [m.version for m in done[0]] == [7] and version(postgres_url) == 7
+
+
+def test_db_upgrade_that_cannot_get_its_tables_in_time_is_one_line_and_changes_nothing(
+        postgres_url: PostgresUrl, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    import agi.storage.migrations as migrations
+    from agi.db import postgres as pg
+    from test_campaign_rollups import _as_version_6
+    upgrade(postgres_url)
+    _as_version_6(postgres_url)
+    monkeypatch.setattr(migrations, "PG_LOCK_WAIT", 1.0)
+    monkeypatch.setattr(migrations, "PG_LOCK_PAUSE", 0.2)
+    with psycopg.connect(**pg.parameters(postgres_url)) as report:
+        report.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        report.execute("SELECT count(*) FROM calls").fetchone()
+        result = CliRunner().invoke(cli, ["db", "upgrade", "--database", postgres_url.url])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "waited 1 s for tables other transactions hold (a long report?)" in result.stderr
+    assert version(postgres_url) == 6
+
+
+def test_a_role_without_ddl_rights_on_a_schema_behind_is_asked_for_db_upgrade_by_the_owner(
+        postgres_url: PostgresUrl) -> None:
+    """database.md: a role with rights on the tables alone cannot apply a
+    newer agiflow's online steps. Every command that writes, and serve, said
+    only `permission denied for schema public`."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from test_campaign_rollups import _as_version_6
+    upgrade(postgres_url)
+    _as_version_6(postgres_url)
+    role = f"agiflow_behind_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    try:
+        with pytest.raises(SchemaError) as refused:
+            upgrade(user_url, online_only=True)
+        assert str(refused.value) == (
+            "the database has schema version 6, this agiflow needs 7, and this role cannot upgrade it "
+            f"(permission denied for schema {schema}): run `agiflow db upgrade` as the tables' owner")
+        assert version(postgres_url) == 6
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

@@ -145,6 +145,30 @@ def test_a_nul_character_in_a_source_row_does_not_stop_the_copy(database: Any, t
     assert rows_of(target, "SELECT count(*) FROM calls") == [(2,)]
 
 
+def test_a_blob_in_a_text_column_arrives_as_the_text_every_report_reads(database: Any, tmp_path: Path) -> None:
+    """SQLite keeps a BLOB in a text column (a row another tool wrote) and
+    every report reads it as text (docs/reports.md). Copied into
+    PostgreSQL it arrived as the digits of its bytes (``\\x616e61``), so the
+    fleet's reports named a caller, a queue or a callback number nobody had."""
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    call = cdr.add("2025-03-10 08:00:00", steps=[("bye", "hangup", "done", {})])
+    cdr.conn.execute("UPDATE calls SET caller = CAST('ana' AS BLOB), queue = X'73616cff' WHERE id = ?", (call,))
+    cdr.conn.execute("UPDATE call_steps SET outcome = CAST('done' AS BLOB)")
+    cdr.close()
+    copy_all(source, target)
+    if isinstance(target, PostgresUrl):
+        assert rows_of(target, "SELECT caller, queue FROM calls") == [("ana", "sal\ufffd")]
+        assert rows_of(target, "SELECT outcome FROM call_steps") == [("done",)]
+    else:  # kept as it is: SQLite's reports read it as text
+        assert rows_of(target, "SELECT caller, queue FROM calls") == [(b"ana", b"sal\xff")]
+    result = CliRunner().invoke(cli, ["report", "calls", "--db", str(target), "--since", "2025-03-10",
+                                      "--until", "2025-03-11", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert ",ana," in result.output and "sal\ufffd" in result.output and "\\x" not in result.output
+
+
 def other_spelling(database: Database, tmp_path: Path) -> str:
     """The same database named another way: a hard link to the file, or the
     URL with one more parameter."""
@@ -200,3 +224,135 @@ def test_a_copy_onto_a_full_disk_says_the_disk_is_full(tmp_path: Path, tiny_disk
     assert result.exit_code == 1, result.output
     assert result.output == f"error: cannot copy {source} to {target}: database or disk is full\n"
     assert "Traceback" not in result.output
+
+
+# -- the id counters of a database servers write ---------------------------------------------
+
+def test_a_copy_run_again_while_a_server_writes_leaves_the_servers_next_steps_whole(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """Each copy set the target's id counters to the largest id it could
+    see: a server's batch in flight had taken ids above it, not yet
+    committed, so the counter went back and the server's next steps got
+    those ids again; each was dropped (a unique key violation). A counter
+    only ever moves forward now, by taking ids as the servers do."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
+             list_name="robinson", entries="+34600111222\n")
+    copy_all(source, postgres_url)
+    with psycopg.connect(**pg.parameters(postgres_url)) as in_flight:  # a server's batch, not committed yet
+        in_flight.execute("INSERT INTO call_steps (call, seq, step) SELECT 'elsewhere', g, 'menu' "
+                          "FROM generate_series(1, 20) AS g")
+        in_flight.execute("INSERT INTO callbacks (requested_at, number, status, request_key) "
+                          "SELECT '2026-03-10T09:00:00.000Z', '+3460000000' || g, 'pending', 'k' || g "
+                          "FROM generate_series(1, 5) AS g")
+        copy_all(source, postgres_url)  # adds nothing
+    store = CdrStore(postgres_url)
+    store.open()
+    store.start()
+    store.call_started({"id": "next", "call_id": "1.1", "started_at": "2026-03-10T09:00:00.000Z",
+                        "status": "in_progress"})
+    for seq in range(1, 31):
+        store.step_finished("next", {"seq": seq, "flow": "support", "step": f"s{seq}", "type": "play",
+                                     "outcome": "done", "started_at": "2026-03-10T09:00:00.000Z"})
+    for n in range(10):
+        StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": f"+3461000000{n}"})
+    assert store.close()
+    assert rows_of(postgres_url, "SELECT count(*) FROM call_steps WHERE call = 'next'") == [(30,)]
+    assert rows_of(postgres_url, "SELECT count(*) FROM callbacks WHERE number LIKE '+346100%'") == [(10,)]
+
+
+def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """database.md: every command runs as a role with SELECT, INSERT, UPDATE
+    and DELETE on the tables and USAGE on their sequences. db copy set the
+    id counters with setval, which takes UPDATE on the sequence:
+    `permission denied for sequence call_steps_id_seq`, and nothing after
+    the calls was copied."""
+    import re
+
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    role = f"agiflow_copy_{abs(hash(postgres_url.url)) % 10**8}"
+    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
+    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
+             list_name="robinson", entries="+34600111222\n")
+    try:
+        copied = copy_all(source, user_url)
+        assert copied.rows["call_steps"] == 2 and copied.rows["callbacks"] == 1 and copied.rows["list_entries"] == 1
+        store = CdrStore(user_url)
+        store.open()
+        store.start()
+        StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": "+34610000000"})
+        assert store.close()
+        assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(2,)]
+    finally:
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_call_copied_while_it_ran_gets_its_end_from_the_next_copy(database: Any, tmp_path: Path) -> None:
+    """Moving a node to the fleet's database: a copy while it serves, then
+    another once it is stopped. The call that was running at the first copy
+    stayed `in_progress` in the target (a row it has is kept), and the node,
+    started on the fleet's database, marked it `interrupted`: a call that had
+    ended well. A row still in progress in the target takes the end the
+    source has since written; a row that has ended is never changed."""
+    from support import table_rows
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    running = cdr.add("2025-03-10 08:00:00", status="in_progress", duration=None,
+                      steps=[("menu", "menu", "1", {})])
+    ended = cdr.add("2025-03-10 08:01:00")
+    cdr.close()
+    copy_all(source, target)
+    table_rows.execute(source, "UPDATE calls SET status = 'completed', duration = 42, outcome = 'answered', "
+                               "ended_at = '2025-03-10T08:00:42.000Z' WHERE id = :id", {"id": running})
+    table_rows.execute(source, "UPDATE calls SET outcome = 'changed by hand' WHERE id = :id", {"id": ended})
+    table_rows.execute(source, "INSERT INTO call_steps (call, seq, flow, step, type, outcome, details) "
+                               "VALUES (:id, 2, 'support', 'bye', 'hangup', 'done', '{}')", {"id": running})
+    copy_all(source, target)
+    rows = {row["id"]: row for row in table_rows.select(target, "SELECT id, status, duration, outcome FROM calls")}
+    assert (rows[running]["status"], rows[running]["duration"], rows[running]["outcome"]) == (
+        "completed", 42, "answered")
+    assert rows[ended]["outcome"] != "changed by hand"  # an ended row is kept as it is
+    assert rows_of(target, "SELECT count(*) FROM call_steps") == [(2,)]
+
+
+def test_a_callback_request_closed_after_a_copy_is_closed_by_the_next(database: Any, tmp_path: Path) -> None:
+    """A request copied while pending, then called back (or cancelled) on
+    the node before it moved: the next copy skipped it as already there, and
+    the fleet's dialer called the customer again. A request the target holds
+    still pending takes the source's close; one the target closed is kept."""
+    from support import table_rows
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    CdrBuilder(source).close()
+    table_rows.insert(source, "callbacks", [
+        {"requested_at": f"2026-03-10T09:0{n}:00.000Z", "number": f"+3460011122{n}", "status": "pending",
+         "request_key": f"k{n}", "attempts": 0} for n in range(3)])
+    copy_all(source, target)
+    table_rows.execute(source, "UPDATE callbacks SET status = 'done', done_at = '2026-03-10T10:00:00.000Z', "
+                               "note = 'called back', attempts = 1 WHERE request_key IN ('k0', 'k1')")
+    table_rows.execute(target, "UPDATE callbacks SET status = 'cancelled', done_at = '2026-03-10T09:30:00.000Z' "
+                               "WHERE request_key = 'k1'")
+    copy_all(source, target)
+    found = {row["request_key"]: (row["status"], row["done_at"], row["note"]) for row in table_rows.select(
+        target, "SELECT request_key, status, done_at, note FROM callbacks")}
+    assert found == {"k0": ("done", "2026-03-10T10:00:00.000Z", "called back"),
+                     "k1": ("cancelled", "2026-03-10T09:30:00.000Z", None),
+                     "k2": ("pending", None, None)}

@@ -258,3 +258,55 @@ def test_check_on_a_database_with_no_agiflow_tables_yet_says_the_list_does_not_e
     result = agiflow(config, "check", "vip", "612345678")
     assert result.exit_code == 2, result.output
     assert result.stderr == f"error: no number list named 'vip' in {where}: it has no agiflow tables yet\n"
+
+
+def test_a_postgresql_error_of_a_lists_command_is_told_without_agiflows_statement(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock held elsewhere past the command's wait: the line went on with
+    the statement PostgreSQL quotes (`LINE 1: SELECT id, entries FROM
+    number_lis... ^`), which tells the operator nothing."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.lists import admin as list_admin
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    monkeypatch.setattr(list_admin, "WRITE_BUSY_TIMEOUT_MS", 200)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    with psycopg.connect(**pg.parameters(postgres_url)) as other:
+        other.execute("LOCK TABLE number_lists IN ACCESS EXCLUSIVE MODE")
+        result = CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: the database {postgres_url}: canceling statement due to lock timeout\n"
+
+
+def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_list_is_gone(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list is gone once its row is; its entries are then removed a chunk
+    at a time. The connection ended meanwhile: `error: ...` and exit 1, and a
+    second delete said there was no such list."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)]).exit_code == 0
+    purge = PostgresListAdmin._purge
+
+    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        purge(admin, list_id)
+    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)
+    result = CliRunner().invoke(cli, ["lists", "delete", "vip", "--yes", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "vip: deleted (1 entry)\n"
+    assert result.stderr == ("vip: its entries are not all removed yet (terminating connection due to administrator "
+                             "command); the next import or delete removes them\n")
+    monkeypatch.setattr(PostgresListAdmin, "_purge", purge)
+    assert CliRunner().invoke(cli, ["lists", "add", "spare", "+34600111333", "-c", str(config)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["lists", "delete", "spare", "--yes", "-c", str(config)]).exit_code == 0
+    from support import table_rows
+    assert table_rows.select(postgres_url, "SELECT count(*) AS n FROM list_entries") == [{"n": 0}]

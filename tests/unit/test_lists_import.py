@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agi.cli.main import cli
+from agi.db.location import PostgresUrl
 from agi.lists.csvio import MAX_LINE, ReadReport, read_entries, text_lines
 from agi.lists.numbers import Normaliser
 
@@ -213,3 +214,107 @@ def test_importing_dev_zero_is_one_bad_line_and_nothing_imported(tmp_path: Path)
     assert done.stderr.splitlines() == [
         "/dev/zero:1: a line that does not end within 16 MB (is this a text file?); the rest of the file is not read",
         "error: /dev/zero: no valid entries; list 'vip' is unchanged"]
+
+
+def test_an_import_whose_connection_the_server_ends_is_one_line_and_exit_1(postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """A PostgreSQL restart or pg_terminate_backend during the COPY of an
+    import: besides the error line, psycopg's note (`error ignored
+    terminating <psycopg.Copy [BAD] at 0x...>`) and a traceback of the file
+    reader, finished after its file was closed (`Exception ignored in:
+    ... ValueError: I/O operation on closed file`), came out."""
+    import contextlib
+    import time
+
+    from agi.db import postgres as pg
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["lists", "create", "robinson", "-c", str(config)]).exit_code == 0
+    importing = subprocess.Popen([sys.executable, "-m", "agi.cli", "lists", "import", "robinson", "-",
+                                  "-c", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+    assert importing.stdin is not None
+    lines = b"".join(b"+346%08d\n" % n for n in range(20_000))
+    with contextlib.closing(pg.connect(postgres_url)) as admin:
+        admin.autocommit = True
+        ended = False
+        for _ in range(200):
+            importing.stdin.write(lines)
+            importing.stdin.flush()
+            ended = bool(admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'agiflow lists' AND query LIKE 'COPY list_lines%'").fetchone()[0])
+            if ended:
+                break
+            time.sleep(0.05)
+        assert ended
+    with contextlib.suppress(BrokenPipeError):
+        importing.stdin.write(lines)
+        importing.stdin.close()
+    out, err = importing.communicate(timeout=60)
+    said = err.decode().splitlines()
+    assert importing.returncode == 1, said
+    assert len(said) == 1 and said[0].startswith(f"error: the database {postgres_url}: "), said
+
+
+def test_an_import_whose_connection_ends_while_it_fills_the_list_says_why(postgres_url: PostgresUrl, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection ended while the staged entries went into the list:
+    the import then emptied its staging table on that connection, and
+    said `the connection is closed` instead of what had happened."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    copy_sql = PostgresListAdmin._copy_sql
+
+    def ended_first(admin: PostgresListAdmin) -> str:
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        return copy_sql(admin)
+    monkeypatch.setattr(PostgresListAdmin, "_copy_sql", ended_first)
+    (tmp_path / "in.csv").write_text("+34600111222\n")
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "in.csv"),
+                                      "-c", str(_config(tmp_path, postgres_url))])
+    assert result.exit_code == 1, result.output
+    assert "terminating connection due to administrator command" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def _config(folder: Path, database: PostgresUrl) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(f"database: '{database.url}'\n", encoding="utf-8")
+    return config
+
+
+def test_a_replace_whose_connection_ends_while_it_removes_the_old_entries_says_it_is_done(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replace is committed, then the entries it set aside are removed,
+    a chunk at a time (minutes for a list of millions). The connection ended
+    meanwhile (a restart): the command said `error: ...` and exited 1, so a
+    script took the new list for not imported. It is done: the summary, exit
+    0, and a line saying what is left for the next import or delete."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    config = _config(tmp_path, postgres_url)
+    (tmp_path / "old.csv").write_text("+34600111222\n+34600111223\n")
+    (tmp_path / "new.csv").write_text("+34600111224\n")
+    assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
+                                    "-c", str(config)]).exit_code == 0
+    purge = PostgresListAdmin._purge
+
+    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        purge(admin, list_id)
+    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
+                                      "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("robinson: replaced with 1 entry from ")
+    assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
+                             "due to administrator command); the next import or delete removes them\n")
+    monkeypatch.setattr(PostgresListAdmin, "_purge", purge)
+    exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
+    assert exported.stdout.splitlines()[1:] == ["+34600111224,"]

@@ -125,3 +125,40 @@ def test_the_cdr_writer_writes_on_after_its_connection_was_ended_without_an_erro
         assert store.close(stall_timeout=5)
     assert {row["call_id"] for row in table_rows.select(postgres_url, "SELECT call_id FROM calls")} == {
         "1795385106.a", "1795385106.b"}
+
+
+def test_db_rollups_whose_connection_the_server_ends_says_why(postgres_url: PostgresUrl,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The roll's transaction ended by the server (a restart,
+    pg_terminate_backend): its ROLLBACK on the broken connection raised
+    `the connection is closed` in place of the error that said what happened.
+    So did every other store's rollback of a transaction (list changes,
+    migrations, db copy, callback claims)."""
+    from click.testing import CliRunner
+
+    from agi.cli.main import cli
+    from agi.storage import rollups
+    from support.cdr_builder import CdrBuilder
+    builder = CdrBuilder(postgres_url)
+    builder.add("2025-03-10 09:00:00")
+    builder.close()
+    roll = rollups.roll
+
+    class EndedInItsTransaction:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.conn, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == rollups.READ_STATE:
+                with contextlib.closing(pg.connect(postgres_url)) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (self.conn.raw.info.backend_pid,))
+            return self.conn.execute(sql, *args)
+    monkeypatch.setattr(rollups, "roll", lambda conn, *args, **kwargs: roll(EndedInItsTransaction(conn), *args,
+                                                                            **kwargs))
+    result = CliRunner().invoke(cli, ["db", "rollups", "--database", postgres_url.url])
+    assert result.exit_code == 1, result.output
+    assert "terminating connection due to administrator command" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.cdr_builder import CdrBuilder, menu
@@ -393,3 +394,33 @@ def test_the_filter_line_gives_seconds_when_a_bound_has_them(database: Path) -> 
     code, out = invoke("summary", "--db", str(database), "--tz", "Europe/Madrid", "--since",
                        "2025-10-26T02:30:10+01:00", "--until", "2025-10-26T03:00")
     assert out.splitlines()[1].startswith("2025-10-26 02:30:10+01 to 2025-10-26 03:00 (Europe/Madrid)"), out
+
+
+@pytest.mark.parametrize("kind", ["summary", "calls"])
+def test_a_report_whose_connection_the_server_ends_is_one_line(postgres_url: Any, kind: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL restart or pg_terminate_backend while a report reads: the
+    aggregate reports (agiflow's libpq client) printed a traceback, the
+    COMMIT that ends their snapshot failing in place of the error that said
+    what happened."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.reports import db as report_db
+    CdrBuilder(postgres_url).close()
+    rows = report_db.CdrReader.rows
+
+    def ended_meanwhile(reader: Any, sql: str, params: Any = None) -> Any:
+        with contextlib.closing(pg.connect(postgres_url)) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid() AND application_name = 'agiflow report'")
+        return rows(reader, sql, params)
+    monkeypatch.setattr(report_db.CdrReader, "rows", ended_meanwhile)
+    monkeypatch.setattr(report_db.CdrReader, "stream", lambda reader, sql, params=None: iter(
+        ended_meanwhile(reader, sql, params)))
+    result = CliRunner().invoke(cli, ["report", kind, "--db", postgres_url.url, "--since", "2025-03-01",
+                                      "--until", "2025-04-01", "--no-rollups"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot read the CDR database {postgres_url}: ") \
+        and result.stderr.count("\n") == 1, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
