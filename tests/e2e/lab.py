@@ -164,6 +164,8 @@ class AsteriskLab:
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     #: agiflow's config, for the plain AGI script (agi-bin/agiflow-agi) the dialplan runs.
     agiflow_config: Path | None = None
+    #: The webhook endpoint the dialplan hands the webhook flows (LAB_WEBHOOK).
+    webhook_url: str = ""
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -203,7 +205,7 @@ class AsteriskLab:
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
                   "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios),
-                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or "")}
+                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or ""), "@WEBHOOK_URL@": self.webhook_url}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():
