@@ -3,7 +3,8 @@ several destinations and with the g option; keys ended by a timeout, a *
 among digits, menus out of retries; callers who hang up while talking to a
 member or an agent, while the member hears the announcement, or while a
 webhook is awaited (FastAGI and plain AGI); a member who hangs up during
-the whisper; a queue left empty; a recording with MixMonitor's b option never bridged;
+the whisper; a queue left empty; the caller's own hangup cause after the
+member hung up first; a recording with MixMonitor's b option never bridged;
 a callback whose number is busy.
 """
 from __future__ import annotations
@@ -117,13 +118,21 @@ def test_a_caller_who_hangs_up_while_a_webhook_is_awaited_ends_at_the_next_step(
     assert [(body["step"], body["path"], body["data"]) for body in posted] == [("tell", ["answer:next"], {"event": "e2e"})]
 
 
-# -- queue left empty ---------------------------------------------------------
+# -- queue left empty, hangup cause ---------------------------------------------------------
 
 def test_a_queue_whose_only_member_is_paused_sends_the_caller_out_leaveempty(lab: Lab) -> None:
     call = lab.calls["leave-empty"]
     assert call.path == ["wait:leaveempty", "left:next", "bye:done"]
     assert (call.cdr["queue_status"], call.end["e2e_set"]) == ("LEAVEEMPTY", "left")
     assert any(line[1] == call.cdr["call_id"] and line[4] == "EXITEMPTY" for line in lab.asterisk.queue_log())
+
+
+def test_a_caller_who_hangs_up_after_the_member_did_leaves_their_own_hangup_cause(lab: Lab) -> None:
+    call = lab.calls["cause-later"]
+    assert call.path == ["talk:continue", "menu:hangup"]
+    assert call.details("talk")["hangup_cause"] == "16"  # the member hung up first
+    assert call.end["cause"] == "21"  # then the caller, with their own cause
+    assert (call.cdr["status"], call.cdr["hangup_cause"]) == ("caller_hangup", "21")
 
 
 # -- recording, callbacks ------------------------------------------------------------------
