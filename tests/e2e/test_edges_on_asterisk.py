@@ -4,12 +4,13 @@ among digits, menus out of retries; callers who hang up while talking to a
 member or an agent, while the member hears the announcement, or while a
 webhook is awaited (FastAGI and plain AGI); a member who hangs up during
 the whisper; a queue left empty; the caller's own hangup cause after the
-member hung up first; a recording with MixMonitor's b option never bridged;
-a callback whose number is busy.
+member hung up first; a recording with MixMonitor's b option never bridged,
+one in wav49; a callback whose number is busy.
 """
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 
 import pytest
 
@@ -143,6 +144,14 @@ def test_a_recording_that_runs_only_while_bridged_of_a_caller_never_bridged_hold
     assert files_of(lab, cdr["call_id"]) == [cdr["recording"]]
     with wave.open(cdr["recording"], "rb") as recording:
         assert recording.getnframes() == 0
+
+
+def test_a_recording_in_wav49_is_at_the_path_the_cdr_names(lab: Lab) -> None:
+    cdr = lab.calls["rec-wav49"].cdr
+    assert (cdr["consent"], cdr["flow"]) == ("no_answer", "e2e_consent_default")  # default: accepted
+    written = [str(p) for p in lab.recording_files() if cdr["call_id"] in p.name]
+    assert written == [cdr["recording"]]
+    assert Path(cdr["recording"]).read_bytes()[:4] == b"RIFF" and Path(cdr["recording"]).stat().st_size > 60
 
 
 def test_a_callback_whose_number_is_busy_stays_pending_and_waits_for_its_retry(lab: Lab) -> None:
