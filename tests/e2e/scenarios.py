@@ -110,6 +110,7 @@ SCENARIOS = {
     "stale-member": Scenario("e2e_stale_member", STEPS_CALLER % 56),
     "cause-later": Scenario("e2e_cause_later", STEPS_CALLER % 57),
     "rec-wav49": Scenario("stdio49-e2e_consent_default", STEPS_CALLER % 58),
+    "callerid-kept": Scenario("e2e_callerid_kept", STEPS_CALLER % 59),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

@@ -40,6 +40,15 @@ def test_with_the_g_option_the_flow_goes_on_once_the_agent_hangs_up(lab: Lab) ->
     assert (call.cdr["status"], call.end["e2e_set"]) == ("completed", "went on")
 
 
+def test_a_dial_steps_caller_id_is_the_dials_only_a_later_queue_member_sees_the_caller(lab: Lab) -> None:
+    call = lab.calls["callerid-kept"]
+    assert call.path == ["answer:next", "agent:busy", "queue:continue", "bye:done"]
+    seen = [line.split("LAB-AGENT-SEES ", 1)[1] for line in lab.asterisk.log().splitlines()
+            if "LAB-AGENT-SEES " in line]
+    assert f'CALLERID="Lab Caller" <{STEPS_CALLER % 59}>' in seen
+    assert 'CALLERID="Lab Desk" <+34910000059>' not in seen
+
+
 # -- keys ---------------------------------------------------------------------------
 
 def test_a_star_among_digits_is_invalid_and_an_entry_ended_by_the_timeout_is_kept(lab: Lab) -> None:
