@@ -111,6 +111,8 @@ SCENARIOS = {
     "cause-later": Scenario("e2e_cause_later", STEPS_CALLER % 57),
     "rec-wav49": Scenario("stdio49-e2e_consent_default", STEPS_CALLER % 58),
     "callerid-kept": Scenario("e2e_callerid_kept", STEPS_CALLER % 59),
+    "plain-fallback": Scenario("stdio-no_such_flow", STEPS_CALLER % 60),
+    "plain-hello": Scenario("stdio-e2e_hello", STEPS_CALLER % 61),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

@@ -5,7 +5,8 @@ member or an agent, while the member hears the announcement, or while a
 webhook is awaited (FastAGI and plain AGI); a member who hangs up during
 the whisper; a queue left empty; the caller's own hangup cause after the
 member hung up first; a recording with MixMonitor's b option never bridged,
-one in wav49; a callback whose number is busy.
+one in wav49; a dial's caller ID kept to the dial; by plain AGI an unknown
+flow and a flow's own hangup; a callback whose number is busy.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from calls import Lab, cdr_rows, files_of
+from calls import Lab, call_log, cdr_rows, files_of
 from scenarios import STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
@@ -143,6 +144,23 @@ def test_a_caller_who_hangs_up_after_the_member_did_leaves_their_own_hangup_caus
     assert call.details("talk")["hangup_cause"] == "16"  # the member hung up first
     assert call.end["cause"] == "21"  # then the caller, with their own cause
     assert (call.cdr["status"], call.cdr["hangup_cause"]) == ("caller_hangup", "21")
+
+
+# -- plain AGI ------------------------------------------------------------------------------
+
+def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
+    call = lab.calls["plain-fallback"]
+    assert (call.cdr["status"], call.cdr["args"]) == ("unknown_flow", '["first", "", "third"]')
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("SUCCESS", "unknown_flow")
+    ran = [line for line in call_log(lab, "plain-fallback") if "Executing [" in line]
+    assert any("[queue@agiflow-fallback:3] Queue(" in line for line in ran)
+
+
+def test_plain_agi_a_flow_that_hangs_up_itself_is_completed_with_its_cause(lab: Lab) -> None:
+    call = lab.calls["plain-hello"]
+    assert call.path == ["hello:next", "bye:done"]
+    assert (call.cdr["status"], call.cdr["hangup_cause"], call.cdr["node"]) == ("completed", "16", None)
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
 
 # -- recording, callbacks ------------------------------------------------------------------
