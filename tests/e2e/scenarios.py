@@ -113,6 +113,9 @@ SCENARIOS = {
     "callerid-kept": Scenario("e2e_callerid_kept", STEPS_CALLER % 59),
     "plain-fallback": Scenario("stdio-no_such_flow", STEPS_CALLER % 60),
     "plain-hello": Scenario("stdio-e2e_hello", STEPS_CALLER % 61),
+    "after-agent": Scenario("e2e_after_agent", STEPS_CALLER % 62),
+    "callback-digits-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 63),
+    "callback-thanks-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 64),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

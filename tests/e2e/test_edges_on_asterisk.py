@@ -146,6 +146,34 @@ def test_a_caller_who_hangs_up_after_the_member_did_leaves_their_own_hangup_caus
     assert (call.cdr["status"], call.cdr["hangup_cause"]) == ("caller_hangup", "21")
 
 
+def test_a_flow_that_ends_by_itself_after_an_answered_queue_leaves_agistatus_success(lab: Lab) -> None:
+    # Queue() returned -1 (the member hung up first) and the flow went on:
+    # that -1 is no failure of the AGI for Asterisk
+    call = lab.calls["after-agent"]
+    assert call.path == ["talk:answered", "mark:next"]
+    assert call.details("talk")["result"] == -1
+    assert (call.end["agistatus"], call.end["agiflow_status"], call.end["e2e_set"]) == (
+        "SUCCESS", "completed", "after the agent")
+
+
+def test_a_caller_who_hangs_up_while_the_number_is_said_back_leaves_no_callback_request(lab: Lab) -> None:
+    call = lab.calls["callback-digits-gone"]
+    assert call.path == ["answer:next", "callback:hangup"]
+    assert (call.cdr["status"], call.cdr["callback"]) == ("caller_hangup", None)
+    assert call.details("callback")["offer"] == "accepted"
+    assert cdr_rows(lab.database, "SELECT * FROM callbacks WHERE call_id = ?", (call.cdr["call_id"],)) == []
+
+
+def test_a_caller_who_hangs_up_during_the_thanks_keeps_the_callback_request(lab: Lab) -> None:
+    call = lab.calls["callback-thanks-gone"]
+    number = STEPS_CALLER % 64
+    assert call.path == ["answer:next", "callback:hangup"]
+    assert (call.cdr["status"], call.cdr["callback"]) == ("caller_hangup", number)
+    [request] = cdr_rows(lab.database, "SELECT * FROM callbacks WHERE call_id = ?", (call.cdr["call_id"],))
+    assert (request["number"], request["queue"], request["source"], request["status"]) == (
+        number, "keypad-gone", "keypad", "pending")
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
