@@ -116,6 +116,7 @@ SCENARIOS = {
     "after-agent": Scenario("e2e_after_agent", STEPS_CALLER % 62),
     "callback-digits-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 63),
     "callback-thanks-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 64),
+    "queue-key": Scenario("e2e_queue_key", STEPS_CALLER % 65),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

@@ -174,6 +174,18 @@ def test_a_caller_who_hangs_up_during_the_thanks_keeps_the_callback_request(lab:
         number, "keypad-gone", "keypad", "pending")
 
 
+def test_a_caller_who_leaves_the_queue_with_a_key_is_no_answered_call(lab: Lab) -> None:
+    call = lab.calls["queue-key"]
+    assert call.path == ["wait:exitwithkey", "bye:next"]
+    cdr = call.cdr
+    assert (cdr["queue_status"], cdr["agent"], cdr["talk_time"]) == ("EXITWITHKEY", None, None)
+    assert "callbacks_closed_for" not in call.details("wait")
+    assert any(line[1] == cdr["call_id"] and line[4] == "EXITWITHKEY" for line in lab.asterisk.queue_log())
+    # once the flow has ended, Asterisk goes on at the key's extension of the queue's context
+    assert any("LAB-QUEUE-EXIT " in line and "AGIFLOW_STATUS=completed" in line
+               for line in call_log(lab, "queue-key"))
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
