@@ -130,6 +130,15 @@ def test_the_callers_own_caller_id_is_put_back_once_dial_returns(tmp_path: Path)
     assert path(result)[0] == "call:busy"
 
 
+def test_a_caller_id_name_whose_template_fails_leaves_the_callers_caller_id_untouched(tmp_path: Path) -> None:
+    name = "{{ (call.caller | int) // 0 }}"  # fails as the call runs
+    flow = dial_flow(f'{{destination: PJSIP/100, callerid: {{number: "+34910000000", name: "{name}"}}}}',
+                     on=", error: sorry")
+    result = run(tmp_path, flow)
+    assert path(result)[0] == "call:error"
+    assert not [line for line in commands(result) if "CALLERID" in line]
+
+
 def test_g_option_returns_0_and_needs_no_hangup_check(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow("{destination: PJSIP/100, timeout: 20, options: g}"))
     assert commands(result)[:3] == [UP, 'EXEC "Dial" "PJSIP/100,20,g"', 'GET VARIABLE "DIALSTATUS"']
