@@ -186,6 +186,13 @@ def test_a_caller_who_leaves_the_queue_with_a_key_is_no_answered_call(lab: Lab) 
                for line in call_log(lab, "queue-key"))
 
 
+def test_a_call_rejected_before_anyone_answered_it_is_completed_with_the_cause(lab: Lab) -> None:
+    call = lab.calls["e2e_reject"]
+    assert call.path == ["reject:done"]
+    assert (call.cdr["status"], call.cdr["hangup_cause"], call.cdr["answered_at"]) == ("completed", "21", None)
+    assert (call.end["agistatus"], call.end["agiflow_status"], call.end["cause"]) == ("HANGUP", "completed", "21")
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
