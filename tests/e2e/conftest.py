@@ -93,13 +93,14 @@ def edges(run: Runner) -> None:
     recording in wav49; a dial's caller ID, then a queue; by plain AGI, an
     unknown flow sent to the fallback and a flow's own hangup; hangups while
     a callback step says the number back and during its thanks; a caller who
-    leaves a queue with a key; a call rejected before anyone answered it; a
-    callback request whose number is busy when called back."""
+    leaves a queue with a key; a call rejected before anyone answered it; 0
+    during VoiceMail(); a callback request whose number is busy when called
+    back."""
     scripts = ("dial-more", "keys-edge", "queue-talk-gone", "dial-talk-gone", "announce-gone",
                "announce-dumped", "rec-unbridged", "hook-gone", "hookstdio-gone", "stale-member",
                "cause-later", "rec-wav49", "callerid-kept", "plain-fallback", "plain-hello",
                "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
-               "e2e_reject", "leave-empty")
+               "e2e_reject", "voicemail-zero", "leave-empty")
     run.place(*scripts)
     wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "a caller waits in the queue leaving")

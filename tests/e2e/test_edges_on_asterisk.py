@@ -193,6 +193,14 @@ def test_a_call_rejected_before_anyone_answered_it_is_completed_with_the_cause(l
     assert (call.end["agistatus"], call.end["agiflow_status"], call.end["cause"]) == ("HANGUP", "completed", "21")
 
 
+def test_0_during_voicemail_leaves_to_the_operator_with_user_exit(lab: Lab) -> None:
+    # with operator = yes in voicemail.conf and an o extension in the context
+    call = lab.calls["voicemail-zero"]
+    assert call.path[0] == "message:user_exit" and call.cdr["status"] == "completed"
+    assert any(f"LAB-VOICEMAIL-OPERATOR CHANNEL={call.end['channel']} VMSTATUS=USEREXIT" in line
+               for line in call_log(lab, "voicemail-zero"))
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
