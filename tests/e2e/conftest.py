@@ -94,18 +94,25 @@ def edges(run: Runner) -> None:
     unknown flow sent to the fallback and a flow's own hangup; hangups while
     a callback step says the number back and during its thanks; a caller who
     leaves a queue with a key; a call rejected before anyone answered it; 0
-    during VoiceMail(); a callback request whose number is busy when called
-    back."""
+    during VoiceMail(); a queue Asterisk does not have; a callback request
+    whose number is busy when called back.
+
+    The plain AGI calls come once the others have ended: started all at
+    once beside the other stories' (a Python process each), they kept the
+    machine so busy that SQLite writes held the database long enough for
+    a supervisor's PIN check to give up."""
     scripts = ("dial-more", "keys-edge", "queue-talk-gone", "dial-talk-gone", "announce-gone",
-               "announce-dumped", "rec-unbridged", "hook-gone", "hookstdio-gone", "stale-member",
-               "cause-later", "rec-wav49", "callerid-kept", "plain-fallback", "plain-hello",
-               "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
-               "e2e_reject", "voicemail-zero", "leave-empty")
+               "announce-dumped", "rec-unbridged", "hook-gone", "stale-member", "cause-later",
+               "callerid-kept", "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
+               "e2e_reject", "voicemail-zero", "no-queue", "leave-empty")
     run.place(*scripts)
     wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "a caller waits in the queue leaving")
     run.cli_asterisk("pause", "queue pause member Local/agent-ring@lab-agents/n queue leaving")
     run.wait(*scripts)
+    plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello")
+    run.place(*plain)
+    run.wait(*plain)
     dial_later = ("callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
                   "Local/{digits}@lab-unreachable", "--queue", "later", "--wait", "5", "--retry-after", "1")
     run.cli("callbacks dial later", *dial_later)

@@ -119,6 +119,7 @@ SCENARIOS = {
     "queue-key": Scenario("e2e_queue_key", STEPS_CALLER % 65),
     "e2e_reject": Scenario("e2e_reject", STEPS_CALLER % 67, answered=False),
     "voicemail-zero": Scenario("e2e_voicemail_exit", STEPS_CALLER % 68),
+    "no-queue": Scenario("e2e_no_queue", STEPS_CALLER % 69),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

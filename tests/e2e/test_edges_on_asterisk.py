@@ -201,6 +201,13 @@ def test_0_during_voicemail_leaves_to_the_operator_with_user_exit(lab: Lab) -> N
                for line in call_log(lab, "voicemail-zero"))
 
 
+def test_a_queue_asterisk_does_not_have_ends_the_step_in_error(lab: Lab) -> None:
+    call = lab.calls["no-queue"]
+    assert call.path == ["wait:error", "said:next", "bye:done"]
+    assert (call.cdr["queue_status"], call.details("wait")["status"], call.end["e2e_set"]) == (
+        "UNKNOWN", "UNKNOWN", "no such queue")
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
