@@ -98,6 +98,9 @@ class Channel:
         self.commands_sent = 0
         #: Every sound and prompt of the call Asterisk could not play, in order.
         self.sound_failures: list[str] = []
+        #: HANGUPCAUSE was read after the caller hung up: the cause of their
+        #: hangup, which no later read can change.
+        self.caller_cause_read = False
 
     @property
     def hung_up(self) -> bool:
@@ -210,7 +213,9 @@ class Channel:
         """The channel's Q.850 cause (``HANGUPCAUSE``, which Asterisk also
         answers on a dead channel) as text, ``"16"``; None while it has
         none (Asterisk says ``0``) or for anything but a cause number."""
+        gone = self.hung_up
         cause = (await self.get_variable("HANGUPCAUSE") or "").strip()
+        self.caller_cause_read = self.caller_cause_read or gone
         if not (cause.isascii() and cause.isdigit() and len(cause) <= 3):  # never int() of a long text
             return None
         return str(int(cause)) if 0 < int(cause) <= 127 else None

@@ -162,7 +162,9 @@ async def run_session(env: AgiEnvironment, transport: CommandTransport, flows: F
     abort_reason = getattr(transport, "abort_reason", None)
     if abort_reason:
         status, error = INTERRUPTED, abort_reason
-    if status == CALLER_HANGUP and "hangup_cause" not in recorded:
+    if status == CALLER_HANGUP and not channel.caller_cause_read:
+        # also after a step read a cause (16: the member hung up first): the
+        # caller hung up later, with a cause of their own
         recorded = {**recorded, **await _caller_hangup_cause(channel)}
     await _tell_dialplan(channel, status, settings.fallback, call_log)
     summary = CallResult(status, trace, error)

@@ -81,6 +81,9 @@ QUEUE_JOIN_FAILURES = frozenset({"FULL", "JOINEMPTY", "JOINUNAVAIL", "UNKNOWN"})
 #: The script's word for "a queue member answered": Asterisk has no such
 #: QUEUESTATUS, it leaves the variable alone when a member answered.
 ANSWERED = "ANSWERED"
+#: The script's word for "the caller left the queue with a key" (queue_log's
+#: EXITWITHKEY): Asterisk sets no QUEUESTATUS and Queue() returns 0.
+KEY_EXIT = "EXITWITHKEY"
 #: Q.850 cause 16, AST_CAUSE_NORMAL_CLEARING.
 NORMAL_CLEARING = 16
 #: Variables app_dial.c blanks when Dial() starts ("Reset all DIAL variables").
@@ -113,7 +116,7 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
     A caller who waited and left without an answer (timeout, leaveempty...)
     gets QUEUESTATUS and ABANDONED=TRUE (record_abandoned) and Queue returns
     0; one who hangs up while waiting gets ABANDONED=TRUE, no QUEUESTATUS,
-    and -1. When a member answered, QUEUESTATUS is left untouched and Queue
+    and -1; one who leaves with a key (EXITWITHKEY) nothing, and 0. When a member answered, QUEUESTATUS is left untouched and Queue
     returns -1 after the conversation ("we will always return with -1 so
     that it is hung up properly", try_calling), or 0 with CONTINUE when the
     ``c`` option is given and the member hung up first.
@@ -123,6 +126,8 @@ def _queue(sim: SimulatedAsterisk, options: str) -> int:
         sim.vars.write("QUEUESTATUS", status)
         return 0
     sim.elapsed += sim.script.queue_wait
+    if status == KEY_EXIT:
+        return 0
     if status in (ANSWERED, "CONTINUE"):
         return _queue_answered(sim, "c" in _option_letters(options, 1, 9) or status == "CONTINUE")
     sim.vars.write("ABANDONED", "TRUE")

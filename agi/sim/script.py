@@ -10,15 +10,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agi.steps.dial import DIAL_STATUSES
-from agi.steps.queue import ANSWERED_STATUS, STATUS_OUTCOMES
+from agi.steps.queue import ANSWERED_STATUS, KEY_EXIT_STATUS, STATUS_OUTCOMES
 from agi.steps.voicemail import VM_OUTCOMES
 
 #: What a script may say each Queue(), Dial() and VoiceMail() run ends with:
 #: the statuses Asterisk 22 sets, and ANSWERED for a member who answered
 #: (Asterisk then sets no QUEUESTATUS, nor for a caller who hangs up waiting:
-#: that is a hangup, never a status).
+#: that is a hangup, never a status) and EXITWITHKEY for a caller who left
+#: with a key (no QUEUESTATUS either).
 SCRIPTED_STATUSES: Mapping[str, tuple[str, ...]] = {
-    "queue": (ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN"),
+    "queue": (ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN", KEY_EXIT_STATUS),
     "dial": DIAL_STATUSES,
     "voicemail": tuple(VM_OUTCOMES),
 }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.call_guard import HIDDEN, app_kinds
+from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.templates import written_text
 from agi.engine.step import StepResult
@@ -101,9 +102,12 @@ class DialNode(Node):
         letters = render_options(ctx, "options", self.options)
         options = join_arguments([appargs.escape(destination), "" if self.timeout is None else str(self.timeout),
                                   letters + dial_option(whispers, letters)])
-        await self._set_callerid(ctx)
-        answered_before = await ctx.channel.is_up()
-        ran = await run_app(ctx, "Dial", options)
+        callers_own = await self._set_callerid(ctx)
+        try:
+            answered_before = await ctx.channel.is_up()
+            ran = await run_app(ctx, "Dial", options)
+        finally:
+            await _put_back_callerid(ctx, callers_own)
         status = await read_status(ctx, DIALSTATUS.variable)
         answered: dict[str, Any] = {}
         put_through = False
@@ -125,11 +129,32 @@ class DialNode(Node):
                     **{"talk_time": None, **answered}, **closed, **error,
                     **({"whisper": whispers} if self.whisper else {}))
 
-    async def _set_callerid(self, ctx: CallContext) -> None:
-        """CALLERID(num) / CALLERID(name) for the call Dial() places."""
-        for field, value in (("num", self.callerid_number), ("name", self.callerid_name)):
-            if value is not None:
-                await ctx.channel.set_variable(f"CALLERID({field})", ctx.render_text(value))
+    async def _set_callerid(self, ctx: CallContext) -> dict[str, str]:
+        """CALLERID(num) / CALLERID(name) for the call Dial() places; what
+        the caller's channel held before, to put back once Dial() returns."""
+        presented = {field: ctx.render_text(value) for field, value in
+                     (("num", self.callerid_number), ("name", self.callerid_name)) if value is not None}
+        callers_own = {}
+        try:
+            for field, value in presented.items():  # rendered first: a template that fails changes nothing
+                callers_own[field] = await ctx.channel.get_variable(f"CALLERID({field})") or ""
+                await ctx.channel.set_variable(f"CALLERID({field})", value)
+        except BaseException:
+            await _put_back_callerid(ctx, callers_own)
+            raise
+        return callers_own
+
+
+async def _put_back_callerid(ctx: CallContext, callers_own: dict[str, str]) -> None:
+    """The caller's own caller ID again: CALLERID() is the caller's channel's,
+    and a queue or dial later in the call, or the dialplan after the flow,
+    would present the step's as the caller's. SET VARIABLE also works on a
+    dead channel; a connection that is gone is left alone."""
+    try:
+        for field, value in callers_own.items():
+            await ctx.channel.set_variable(f"CALLERID({field})", value)
+    except ChannelHungUp:
+        return
 
 
 async def answering_interface(ctx: CallContext) -> str | None:

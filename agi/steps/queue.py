@@ -11,6 +11,10 @@ What Asterisk 22's app_queue.c leaves behind, and how the step reads it:
   gone if the caller hung up first.
 - The caller hung up while waiting: no ``QUEUESTATUS`` either, but
   ``ABANDONED=TRUE`` (record_abandoned()).
+- The caller left with a key (a one-key extension of the queue's
+  ``context`` in queues.conf; queue_log's ``EXITWITHKEY``): no
+  ``QUEUESTATUS``, Queue() returns 0 and the caller is still on the line,
+  moved to that extension, where the dialplan goes on after the flow.
 
 So the step blanks those variables first (an earlier queue may have left
 them), and after the EXEC reads ``QUEUESTATUS``, then ``ABANDONED`` only
@@ -56,9 +60,12 @@ ANSWERED = "answered"
 #: QUEUESTATUS values (Asterisk 22) and the outcome each one gives.
 STATUS_OUTCOMES = {status: status.lower() for status in (
     "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "CONTINUE", "WITHDRAW")}
-#: The CDR's queue_status for the two cases Asterisk leaves without a status.
+#: The CDR's queue_status for the cases Asterisk leaves without a status
+#: (EXITWITHKEY as queue_log names it), and the outcome of a key exit.
 ANSWERED_STATUS = "ANSWERED"
 ABANDONED_STATUS = "ABANDONED"
+KEY_EXIT_STATUS = "EXITWITHKEY"
+KEY_EXIT = KEY_EXIT_STATUS.lower()
 #: Variables Queue() may set that an earlier queue must not leave behind.
 QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
 #: What Queue() leaves of the member who answered (setinterfacevar): blanked
@@ -71,7 +78,7 @@ class QueueNode(Node):
     type_name = "queue"
     summary = ("Queue the caller with Queue(): timeout, options, announcement, position. Outcomes: "
                "answered, timeout, full, joinempty, leaveempty, joinunavail, leaveunavail, continue, "
-               "withdraw.")
+               "withdraw, exitwithkey.")
     schema = {"oneOf": [TEXT, obj({
         "name": TEXT,
         "options": {"type": "string"},
@@ -106,7 +113,7 @@ class QueueNode(Node):
                    Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
-        return (ANSWERED, *STATUS_OUTCOMES.values())
+        return (ANSWERED, *STATUS_OUTCOMES.values(), KEY_EXIT)
 
     def problems(self) -> list[tuple[str, str]]:
         return written_options_problems(self.options)
@@ -177,6 +184,10 @@ class QueueNode(Node):
         if status in ("", "CONTINUE"):
             if not status and ran.hung_up and await read_variable(ctx, "ABANDONED"):
                 return _left(found, ABANDONED_STATUS, HANGUP, ran)
+            # An answered Queue() returns -1, or 0 for a caller the member
+            # transferred, whose hangup Asterisk says by the next reply.
+            if not status and ran.result == 0 and not (ran.hung_up or ctx.channel.hung_up):
+                return _left(found, KEY_EXIT_STATUS, KEY_EXIT, ran)
             return await _answered(ctx, found, status or ANSWERED_STATUS, ran)
         return _left(found, status, HANGUP if ran.hung_up else STATUS_OUTCOMES[status], ran)
 

@@ -25,15 +25,19 @@ _CALL_ID_JUNK = re.compile(r"[^0-9A-Za-z.]")
 _FORMAT = re.compile(r"^[a-z0-9]+$")
 #: Longest number / call id kept in a name (a caller ID can be any text).
 MAX_PART = 32
+#: The extension Asterisk writes a format to, where it is not the format's
+#: name: file.c writes wav49 (GSM in a WAV file) to ``<name>.WAV``, and
+#: MixMonitor given ``.WAV`` picks wav49 (plain ``.wav`` is format wav).
+WRITTEN_AS = {"wav49": "WAV"}
 
 
 def recording_path(settings: RecordingSettings, at: datetime, caller: str, called: str, call_id: str) -> str:
-    """The full path MixMonitor records the call to."""
+    """The full path MixMonitor records the call to, as Asterisk writes it."""
     day = f"{at.year:04d}{at.month:02d}{at.day:02d}"  # strftime's %Y%m%d, without its cost
     name = "_".join((f"{day}-{at.hour:02d}{at.minute:02d}{at.second:02d}", _number(caller, "anonymous"),
                      _number(called, "unknown"), _call_id(call_id)))
     return posixpath.join(settings.directory.rstrip("/") or "/", f"{day[:4]}/{day[4:6]}/{day[6:]}",
-                          f"{name}.{settings.format}")
+                          f"{name}.{WRITTEN_AS.get(settings.format, settings.format)}")
 
 
 def unused_path(path: str, taken: Collection[str]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from endpoint import Endpoint
 from lab import AgiflowServer, AsteriskLab, Scenario, agiflow_cli
 
 
@@ -129,6 +130,13 @@ class Runner:
         self.place(script)
         return self.wait(script)[script]
 
+    def cli_asterisk(self, name: str, command: str) -> str:
+        """Run one Asterisk console command; its output is kept as ``name``."""
+        text = self.asterisk.cli(command)
+        with self._lock:
+            self.outputs[name] = text
+        return text
+
     def cli(self, name: str, *args: str) -> str:
         """Run ``agiflow ARGS``; its output is kept as ``name``."""
         text = agiflow_cli(self.config, *args)
@@ -164,6 +172,8 @@ class Lab:
     recordings: Path
     calls: Calls
     outputs: dict[str, str]
+    #: The webhook endpoint the webhook flows post to (endpoint.py).
+    endpoint: Endpoint
 
     def recording_files(self) -> list[Path]:
         return sorted(p for p in self.recordings.rglob("*") if p.is_file())

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import pytest
 
 from calls import Lab, Runner, cdr_rows, finished_recording, wait_until
+from endpoint import Endpoint
 from lab import (HERE, RECORDINGS, REPO, AgiflowServer, AsteriskLab, agiflow_cli, asterisk_binary, asterisk_prefix,
                  write_agiflow_config)
 from scenarios import (IDLE_SUPERVISOR, LISTED_LANDLINE, NIGHT_SUPERVISOR, PIN, SCENARIOS, SUPERVISOR,
@@ -80,6 +81,44 @@ def recordings(run: Runner) -> None:
     scripts = ("rec-failed", "rec-paused", "rec-resumed", "rec-quick", "consent-wrong-key")
     run.place(*scripts)
     run.wait(*scripts)
+
+
+def edges(run: Runner) -> None:
+    """Less travelled paths: a congested line, the one of two destinations
+    that answered, Dial's g option; keys ended by a timeout, a * among
+    digits, menus out of retries; callers who hang up while talking, while
+    a member hears the announcement, or while a webhook is awaited; a member
+    who hangs up during the whisper; a queue left empty when its member is
+    paused; a caller's own hangup cause after the member hung up first; a
+    recording in wav49; a dial's caller ID, then a queue; by plain AGI, an
+    unknown flow sent to the fallback and a flow's own hangup; hangups while
+    a callback step says the number back and during its thanks; a caller who
+    leaves a queue with a key; a call rejected before anyone answered it; 0
+    during VoiceMail(); a queue Asterisk does not have; a callback request
+    whose number is busy when called back.
+
+    The plain AGI calls come once the others have ended: started all at
+    once beside the other stories' (a Python process each), they kept the
+    machine so busy that SQLite writes held the database long enough for
+    a supervisor's PIN check to give up."""
+    scripts = ("dial-more", "keys-edge", "queue-talk-gone", "dial-talk-gone", "announce-gone",
+               "announce-dumped", "rec-unbridged", "hook-gone", "stale-member", "cause-later",
+               "callerid-kept", "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
+               "e2e_reject", "voicemail-zero", "no-queue", "leave-empty")
+    run.place(*scripts)
+    wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
+               CALLS_TIMEOUT, "a caller waits in the queue leaving")
+    run.cli_asterisk("pause", "queue pause member Local/agent-ring@lab-agents/n queue leaving")
+    run.wait(*scripts)
+    plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello")
+    run.place(*plain)
+    run.wait(*plain)
+    dial_later = ("callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
+                  "Local/{digits}@lab-unreachable", "--queue", "later", "--wait", "5", "--retry-after", "1")
+    run.cli("callbacks dial later", *dial_later)
+    wait_until(lambda: not run.asterisk.call_files() and "expired without completion" in run.asterisk.log(),
+               CALLS_TIMEOUT, "the busy call back was given up")
+    run.cli("callbacks dial later again", *dial_later)
 
 
 def queue_full(run: Runner) -> None:
@@ -195,7 +234,7 @@ def recorded(run: Runner, *names: str) -> None:
 
 
 STORIES: dict[str, Callable[[Runner], None]] = {
-    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad,
+    "single calls": single_calls, "steps": steps, "hangups and keypad": hangups_and_keypad, "edges": edges,
     "recordings": recordings, "queue full": queue_full,
     "withdrawn": withdrawn, "transferred": transferred, "memory": memory, "first in line": first_in_line,
     "missed then called back": missed_then_called_back,
@@ -215,9 +254,10 @@ def _prepare(config: Path) -> None:
         agiflow_cli(config, "supervisors", "pin", number, "--stdin", stdin=PIN + "\n")
 
 
-def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
+def _start(folder: Path, endpoint: Endpoint) -> tuple[AgiflowServer, AsteriskLab, Path]:
     """agiflow's database (the first command makes it), then the server and
-    Asterisk while the rest is set up beside them."""
+    Asterisk (its webhook flows posting to ``endpoint``) while the rest is
+    set up beside them."""
     binary = asterisk_binary()
     if binary is None:
         pytest.skip(f"no built Asterisk 22 in {asterisk_prefix()} (set AST_PREFIX; docs/e2e.md says how to build it)")
@@ -228,7 +268,8 @@ def _start(folder: Path) -> tuple[AgiflowServer, AsteriskLab, Path]:
     with ThreadPoolExecutor(1) as pool:
         prepared = pool.submit(_prepare, config)
         server = AgiflowServer(config)
-        asterisk = AsteriskLab(folder / "asterisk", binary, 0, SCENARIOS, agiflow_config=config)
+        asterisk = AsteriskLab(folder / "asterisk", binary, 0, SCENARIOS, agiflow_config=config,
+                               webhook_url=endpoint.url)
         try:
             asterisk.agi_port = server.wait_listening()
             asterisk.start()
@@ -254,11 +295,18 @@ def _run_stories(run: Runner) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """Asterisk and agiflow, after every story has ended."""
     folder = tmp_path_factory.mktemp("e2e")
-    server, asterisk, config = _start(folder)
+    endpoint = Endpoint()
+    try:
+        server, asterisk, config = _start(folder, endpoint)
+    except BaseException:
+        endpoint.stop()
+        raise
     run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT)
     try:
         _run_stories(run)
-        yield Lab(asterisk, server, config, run.database, config.parent / RECORDINGS, run.calls, run.outputs)
+        yield Lab(asterisk, server, config, run.database, config.parent / RECORDINGS, run.calls, run.outputs,
+                  endpoint)
     finally:
         asterisk.stop()
         server.stop()
+        endpoint.stop()

@@ -104,6 +104,10 @@ class AgiflowServer:
 RECORDINGS = 'rec, "x" (y) [z]'
 
 
+#: A second config beside the first, recording in wav49 (GSM in a WAV file).
+WAV49_CONFIG = "config-wav49.yaml"
+
+
 def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
     """A config in ``folder``: its own flows folder (the given flow files),
     database and recordings folder (RECORDINGS), the repository's sounds,
@@ -120,6 +124,10 @@ def write_agiflow_config(folder: Path, flows: list[Path]) -> Path:
         "default_region": "ES",
         "recordings": {"directory": str(folder / RECORDINGS), "format": "wav"},
     }, indent=2), encoding="utf-8")
+    # the same with recordings in wav49, for the plain AGI calls of stdio49-<flow>
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    settings["recordings"]["format"] = "wav49"
+    config.with_name(WAV49_CONFIG).write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return config
 
 
@@ -164,6 +172,8 @@ class AsteriskLab:
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     #: agiflow's config, for the plain AGI script (agi-bin/agiflow-agi) the dialplan runs.
     agiflow_config: Path | None = None
+    #: The webhook endpoint the dialplan hands the webhook flows (LAB_WEBHOOK).
+    webhook_url: str = ""
     ami_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -203,7 +213,9 @@ class AsteriskLab:
         values = {"@RUN@": str(self.run), "@MODDIR@": str(self.binary.parents[1] / "lib" / "asterisk" / "modules"),
                   "@SBIN@": str(self.binary.parent), "@AGI_PORT@": str(self.agi_port),
                   "@AMI_PORT@": str(self.ami_port), "@SCRIPT_GLOBALS@": script_globals(self.scenarios),
-                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or "")}
+                  "@AGIFLOW_CONFIG@": str(self.agiflow_config or ""), "@WEBHOOK_URL@": self.webhook_url,
+                  "@AGIFLOW_WAV49_CONFIG@": str(self.agiflow_config.with_name(WAV49_CONFIG))
+                  if self.agiflow_config else ""}
         for source in sorted(CONF.glob("*.conf")):
             text = source.read_text(encoding="utf-8")
             for key, value in values.items():

@@ -129,6 +129,16 @@ def test_mixmonitor_options_and_recording_settings_are_used(tmp_path: Path) -> N
     assert cdr(result, "recording") == (path_,)
 
 
+def test_recordings_in_wav49_are_named_as_asterisk_writes_them_dot_wav_in_capitals(tmp_path: Path) -> None:
+    # Asterisk's file.c writes the wav49 format (GSM in a WAV file) to <name>.WAV:
+    # a CDR that said <name>.wav49 named a file that never exists
+    services = Services(recordings=RecordingSettings(directory="/srv/rec/", format="wav49"))
+    result = run_consent(tmp_path, "", dtmf=["1"], services=services)
+    path_ = "/srv/rec/2025/03/10/20250310-093000_600111222_911234567_1741595400.1.WAV"
+    assert mixmonitor_commands(result) == [f'EXEC "MixMonitor" "{path_},b"']
+    assert cdr(result, "recording") == (path_,)
+
+
 def test_record_false_takes_consent_without_recording(tmp_path: Path) -> None:
     result = run_consent(tmp_path, "record: false", dtmf=["1"])
     assert mixmonitor_commands(result) == []

@@ -83,7 +83,7 @@ def test_a_dial_that_runs_on_a_dead_channel_is_no_answer_left_by_an_earlier_dial
   gone:
     set: {cdr: {left: before_second_dial}}
 """
-    result = run(tmp_path, flow, hangup_after=9)
+    result = run(tmp_path, flow, hangup_after=10)
     assert 'EXEC "Dial" "PJSIP/101,30"' in commands(result)
     assert path(result) == ["call:answer", "second:hangup", "gone:next"]
     assert details(result, "second")["status"] == "CANCEL"
@@ -103,15 +103,40 @@ def test_callerid_is_set_before_dialling_a_trunk(tmp_path: Path) -> None:
     options = ('{destination: "PJSIP/+34{{ vars.get(\'TARGET\', \'911234567\') }}@trunk", timeout: 45, '
                'options: tr, callerid: {number: "+34910000000", name: Support}}')
     result = run(tmp_path, dial_flow(options))
-    assert commands(result)[:4] == ['SET VARIABLE "CALLERID(num)" "+34910000000"',
-                                    'SET VARIABLE "CALLERID(name)" "Support"', UP,
+    assert commands(result)[:6] == ['GET VARIABLE "CALLERID(num)"', 'SET VARIABLE "CALLERID(num)" "+34910000000"',
+                                    'GET VARIABLE "CALLERID(name)"', 'SET VARIABLE "CALLERID(name)" "Support"', UP,
                                     'EXEC "Dial" "PJSIP/+34911234567@trunk,45,tr"']
     assert cdr(result, "dialled") == ("PJSIP/+34911234567@trunk",)
 
 
 def test_callerid_as_text_sets_only_the_number(tmp_path: Path) -> None:
     result = run(tmp_path, dial_flow('{destination: PJSIP/100, callerid: "600000000"}'))
-    assert commands(result)[:3] == ['SET VARIABLE "CALLERID(num)" "600000000"', UP, 'EXEC "Dial" "PJSIP/100"']
+    assert commands(result)[:4] == ['GET VARIABLE "CALLERID(num)"', 'SET VARIABLE "CALLERID(num)" "600000000"', UP,
+                                    'EXEC "Dial" "PJSIP/100"']
+
+
+def test_the_callers_own_caller_id_is_put_back_once_dial_returns(tmp_path: Path) -> None:
+    # CALLERID() is the caller's channel's: left as the step set it, a queue or
+    # dial later in the call (and the dialplan after the flow) presented the
+    # company's number as the caller's (seen on Asterisk 22.11)
+    flow = dial_flow('{destination: PJSIP/100, callerid: {number: "+34910000000", name: Support}}')
+    result = run(tmp_path, flow, dial_statuses=["BUSY"])
+    sent = commands(result)
+    assert sent[:4] == ['GET VARIABLE "CALLERID(num)"', 'SET VARIABLE "CALLERID(num)" "+34910000000"',
+                        'GET VARIABLE "CALLERID(name)"', 'SET VARIABLE "CALLERID(name)" "Support"']
+    after = sent[sent.index('EXEC "Dial" "PJSIP/100"') + 1:]
+    assert 'SET VARIABLE "CALLERID(num)" "600111222"' in after
+    assert any(line.startswith('SET VARIABLE "CALLERID(name)"') for line in after)
+    assert path(result)[0] == "call:busy"
+
+
+def test_a_caller_id_name_whose_template_fails_leaves_the_callers_caller_id_untouched(tmp_path: Path) -> None:
+    name = "{{ (call.caller | int) // 0 }}"  # fails as the call runs
+    flow = dial_flow(f'{{destination: PJSIP/100, callerid: {{number: "+34910000000", name: "{name}"}}}}',
+                     on=", error: sorry")
+    result = run(tmp_path, flow)
+    assert path(result)[0] == "call:error"
+    assert not [line for line in commands(result) if "CALLERID" in line]
 
 
 def test_g_option_returns_0_and_needs_no_hangup_check(tmp_path: Path) -> None:

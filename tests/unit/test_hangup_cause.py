@@ -9,7 +9,7 @@ import pytest
 
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound
-from support.step_runner import cdr, commands, run, run_script
+from support.step_runner import cdr, commands, details, run, run_script
 
 QUEUE_FLOW = """\
 version: 1
@@ -112,3 +112,19 @@ def test_a_queue_nobody_answered_reads_no_cause(tmp_path: Path) -> None:
     result = run(tmp_path, QUEUE_FLOW, queue_statuses=["TIMEOUT"])
     assert cdr(result, "queue_status", "hangup_cause") == ("TIMEOUT", None)
     assert 'GET VARIABLE "HANGUPCAUSE"' not in commands(result)
+
+
+def test_a_caller_who_hangs_up_after_the_member_did_leaves_their_own_cause_not_the_members(tmp_path: Path) -> None:
+    # the member hangs up first (16 read after Queue()), then the caller hangs
+    # up with 21 while the flow plays on: the call ended with the caller's 21
+    script = CallerScript(queue_statuses=["ANSWERED"], hangup_cause=21, talk_time=70, sounds=EverySound(),
+                          hangup_during=100)
+    for folder in ("probe", "call"):
+        (tmp_path / folder).mkdir()
+    probe = run_script(tmp_path / "probe", QUEUE_FLOW, script)
+    streaming = commands(probe).index('STREAM FILE "agiflow/thanks-for-calling" ""') + 1
+    script = CallerScript(queue_statuses=["ANSWERED"], hangup_cause=21, talk_time=70, sounds=EverySound(),
+                          hangup_during=streaming)
+    result = run_script(tmp_path / "call", QUEUE_FLOW, script)
+    assert cdr(result, "status", "queue_status", "hangup_cause") == ("caller_hangup", "ANSWERED", "21")
+    assert details(result, "support")["hangup_cause"] == "16"  # the step read what Asterisk said then

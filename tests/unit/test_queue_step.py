@@ -128,6 +128,18 @@ def test_every_queue_status_is_its_own_outcome(tmp_path: Path, status: str) -> N
     assert result.call["queue_status"] == status
 
 
+def test_a_caller_who_leaves_the_queue_with_a_key_is_no_answered_call(tmp_path: Path) -> None:
+    # queues.conf's context: a key with an extension there takes the caller out
+    # of the queue; Asterisk 22.11 sets no QUEUESTATUS and Queue() returns 0,
+    # with the caller on the line (queue_log: EXITWITHKEY). It was taken for
+    # an answered call: ANSWERED, and the caller's callback requests closed.
+    result = run(tmp_path, queue_flow(on=", exitwithkey: sorry"), queue_statuses=["EXITWITHKEY"], queue_wait=12)
+    assert path(result) == ["support:exitwithkey", "sorry:next"]
+    assert cdr(result, "queue_status", "queue_wait", "talk_time", "agent") == ("EXITWITHKEY", 12, None, None)
+    assert "callbacks_closed_for" not in details(result, "support")
+    assert 'GET VARIABLE "QEHOLDTIME"' not in commands(result)
+
+
 def test_a_caller_who_cannot_join_waits_no_time(tmp_path: Path) -> None:
     result = run(tmp_path, queue_flow(on=", joinempty: sorry"), queue_statuses=["JOINEMPTY"], queue_wait=99)
     assert result.call["queue_wait"] == 0
