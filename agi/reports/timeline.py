@@ -11,11 +11,11 @@ the range has its point, so a quiet hour is a 0, not a gap.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Iterator, Mapping, Sequence, TypeVar
 
 from agi.reports import queries as q
-from agi.reports.aggregate import aggregate, asa, sort_value
+from agi.reports.aggregate import WEEKDAYS, aggregate, asa, sort_value
 from agi.reports.db import CdrReader
 from agi.reports.model import Chart, Filters, Series
 from agi.reports.timerange import offset_text, parse_stored
@@ -64,16 +64,19 @@ def over_range(name: str, pairs: Sequence[tuple[Any, V]], missing: V, reader: Cd
                now: datetime) -> list[tuple[Any, V]]:
     """``pairs`` (values of grouping ``name`` with calls, each with its
     figure) and ``missing`` for every other day of the report's range
-    (``span``) when ``name`` is ``day``, or every other hour of the day when
-    it is ``hour``, in time order: a quiet day is a 0 (or, for a ratio,
-    None: no value), not a day left out of the chart."""
+    (``span``) when ``name`` is ``day``, every other weekday of those days
+    when it is ``weekday``, or every other hour of the day when it is
+    ``hour``, in their order: a quiet day is a 0 (or, for a ratio, None: no
+    value), not a day left out of the chart."""
     every: list[Any] = []
     if name == "hour":
         every = [f"{h:02d}" for h in range(24)]
-    elif name == "day":
+    elif name in ("day", "weekday"):
         first, last = reader.rows(q.TIME_SPAN)[0]
         covered = span(first, last, filters.since, filters.until, now)
         every = [day for day, _, _ in days(filters.tz or UTC, *covered)] if covered else []
+        if name == "weekday":
+            every = sorted({WEEKDAYS[date.fromisoformat(day).weekday()] for day in every[:7]}, key=WEEKDAYS.index)
     known = {key for key, _ in pairs}
     extra = [(key, missing) for key in every if key not in known]
     return sorted([*pairs, *extra], key=lambda pair: sort_value(name, pair[0]))

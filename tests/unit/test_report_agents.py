@@ -133,6 +133,20 @@ def test_consolidated_by_weekday_and_half_hour_in_the_report_zone(cdr: CdrBuilde
     assert [c.kind for c in report.columns[:2]] == ["text", "time"]
 
 
+def test_the_chart_by_weekday_has_every_weekday_of_the_range_a_quiet_one_at_0(cdr: CdrBuilder) -> None:
+    """Calls on a Monday only, over Saturday 8 to Thursday 20 March: the
+    chart has every weekday the range holds, the quiet ones at 0, as a
+    quiet day or hour is; over two days, only those two weekdays."""
+    week = run(cdr, "consolidated", since="2025-03-08", by=("weekday",), charts=True)
+    [chart] = week.charts
+    assert chart.labels == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert chart.values == [9, 0, 0, 0, 0, 0, 0]
+    tz, name = MADRID
+    two_days = Filters(moment("2025-03-09", NOW, tz), moment("2025-03-11", NOW, tz), (), None, tz, name)
+    [chart] = run_report(cdr.path, "consolidated", two_days, NOW, by=("weekday",), charts=True).charts
+    assert (chart.labels, chart.values) == (["Mon", "Sun"], [9, 0])
+
+
 def test_consolidated_with_one_grouping_and_its_charts(cdr: CdrBuilder) -> None:
     report = run(cdr, "consolidated", by=("agent",), charts=True)
     assert [row["agent"] for row in report.rows] == [None, "Ana", "Luis", "PJSIP/+34600111222@trunk", "PJSIP/100"]
