@@ -193,21 +193,27 @@ def test_other_thresholds_read_the_calls_until_the_rollups_are_counted_again(rol
     assert route(rolled, Filters()).rolled is None  # counted with the defaults no more
 
 
-def test_the_charts_read_the_rollups_counted_with_other_thresholds_than_the_defaults(
-        rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A center that sets its own service level (30 s) has its rollups
-    counted with it; the charts of every page (calls over time, per hour,
-    per outcome) need no threshold, so they read those rollups too, as the
-    page's table does, instead of every call of the range."""
+def _watched_plans(monkeypatch: pytest.MonkeyPatch) -> list[Plan]:
+    """The plans the reports make from now on (until ``monkeypatch.undo()``)."""
     from agi.reports import aggregate as counting
-    ours = Thresholds(short_abandon=5.0, service_level=30.0)
-    roll_database(rolled, ours, now=LATER)
     routes: list[Plan] = []
 
     def watched(*args: Any, **kwargs: Any) -> Plan:
         routes.append(plan(*args, **kwargs))
         return routes[-1]
     monkeypatch.setattr(counting, "plan", watched)
+    return routes
+
+
+def test_the_charts_read_the_rollups_counted_with_other_thresholds_than_the_defaults(
+        rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A center that sets its own service level (30 s) has its rollups
+    counted with it; the charts of every page (calls over time, per hour,
+    per outcome) need no threshold, so they read those rollups too, as the
+    page's table does, instead of every call of the range."""
+    ours = Thresholds(short_abandon=5.0, service_level=30.0)
+    roll_database(rolled, ours, now=LATER)
+    routes = _watched_plans(monkeypatch)
     tz, name = MADRID
     filters = Filters(tz=tz, tz_name=name)
     for kind, options in (("calls", {}), ("summary", {"thresholds": ours}), ("inbound", {"thresholds": ours})):
@@ -225,14 +231,8 @@ def test_agents_reads_the_rollups_whatever_thresholds_the_report_is_given(
         rolled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """No figure of ``agents`` depends on a threshold: given others than
     the rollups were counted with, it still reads them, not every call."""
-    from agi.reports import aggregate as counting
     roll_database(rolled, Thresholds(short_abandon=5.0, service_level=30.0), now=LATER)
-    routes: list[Plan] = []
-
-    def watched(*args: Any, **kwargs: Any) -> Plan:
-        routes.append(plan(*args, **kwargs))
-        return routes[-1]
-    monkeypatch.setattr(counting, "plan", watched)
+    routes = _watched_plans(monkeypatch)
     tz, name = MADRID
     filters = Filters(tz=tz, tz_name=name)
     run_report(rolled, "agents", filters, LATER, thresholds=Thresholds(short_abandon=10.0, service_level=15.0))
