@@ -11,8 +11,10 @@ database of the session's own; both are dropped afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote
 
 import psycopg
@@ -164,3 +167,25 @@ def find_server() -> TestServer | None:
             return TestServer(url)
     cluster = new_cluster()
     return TestServer(cluster.url, cluster) if cluster is not None else None
+
+
+@contextlib.contextmanager
+def dml_role(url: PostgresUrl, name: str) -> Iterator[PostgresUrl]:
+    """``url`` as a role of its own, ``name`` (made unique to the test's
+    schema), that may read and write the tables of the test's schema and
+    take ids from its sequences, but not change the schema (no DDL), as a
+    fleet's servers may run; the role is dropped afterwards."""
+    from agi.db import postgres as pg
+    schema = re.search(r"search_path%3D(\w+)", url.url).group(1)  # type: ignore[union-attr]
+    role = f"{name}_{abs(hash(url.url)) % 10**8}"
+    with psycopg.connect(**pg.parameters(url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    try:
+        yield PostgresUrl(url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
+    finally:
+        with psycopg.connect(**pg.parameters(url), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder
+from support.postgres import dml_role
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl, parse_database, redacted
@@ -572,20 +573,10 @@ def test_a_user_with_only_the_table_rights_serves_and_writes_once_the_schema_is_
     ran CREATE TABLE IF NOT EXISTS agiflow_schema first, which PostgreSQL
     refuses without CREATE ('permission denied for schema public') even
     when the table is there: a server with a least-privilege user never started."""
-    import psycopg
 
     from agi.cli.database import Need, database_problem
-    from agi.db import postgres as pg
     upgrade(postgres_url)
-    role = f"agiflow_dml_{abs(hash(postgres_url.url)) % 10**8}"
-    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
-    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
-    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
-    try:
+    with dml_role(postgres_url, "agiflow_dml") as user_url:
         assert database_problem(user_url, Need.WRITE) is None  # what every command that writes checks first
         assert upgrade(user_url, online_only=True) == []
         store = CdrStore(user_url)
@@ -596,10 +587,6 @@ def test_a_user_with_only_the_table_rights_serves_and_writes_once_the_schema_is_
         with list_admin(user_url) as lists:
             lists.create("vip")
         assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(1,)]
-    finally:
-        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")
 
 
 # -- copy ---------------------------------------------------------------------------------
@@ -1014,28 +1001,15 @@ def test_a_role_without_ddl_rights_on_a_schema_behind_is_asked_for_db_upgrade_by
     """database.md: a role with rights on the tables alone cannot apply a
     newer agiflow's online steps. Every command that writes, and serve, said
     only `permission denied for schema public`."""
-    import psycopg
 
-    from agi.db import postgres as pg
     from test_campaign_rollups import _as_version_6
     upgrade(postgres_url)
     _as_version_6(postgres_url)
-    role = f"agiflow_behind_{abs(hash(postgres_url.url)) % 10**8}"
     schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
-    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
-    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
-    try:
+    with dml_role(postgres_url, "agiflow_behind") as user_url:
         with pytest.raises(SchemaError) as refused:
             upgrade(user_url, online_only=True)
         assert str(refused.value) == (
             "the database has schema version 6, this agiflow needs 7, and this role cannot upgrade it "
             f"(permission denied for schema {schema}): run `agiflow db upgrade` as the tables' owner")
         assert version(postgres_url) == 6
-    finally:
-        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")

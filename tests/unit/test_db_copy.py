@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder
-from support.postgres import CONNECT_TIMEOUT
+from support.postgres import CONNECT_TIMEOUT, dml_role
 
 from agi.cli.main import cli
 from agi.db.location import Database, PostgresUrl
@@ -271,25 +271,14 @@ def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
     id counters with setval, which takes UPDATE on the sequence:
     `permission denied for sequence call_steps_id_seq`, and nothing after
     the calls was copied."""
-    import re
 
-    import psycopg
 
-    from agi.db import postgres as pg
     from agi.storage.migrations import upgrade
     upgrade(postgres_url)
-    role = f"agiflow_copy_{abs(hash(postgres_url.url)) % 10**8}"
-    schema = re.search(r"search_path%3D(\w+)", postgres_url.url).group(1)  # type: ignore[union-attr]
-    with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
-    user_url = PostgresUrl(postgres_url.url.replace("postgresql://postgres@", f"postgresql://{role}@", 1))
     source = tmp_path / "node2.db"
     a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
              list_name="robinson", entries="+34600111222\n")
-    try:
+    with dml_role(postgres_url, "agiflow_copy") as user_url:
         copied = copy_all(source, user_url)
         assert copied.rows["call_steps"] == 2 and copied.rows["callbacks"] == 1 and copied.rows["list_entries"] == 1
         store = CdrStore(user_url)
@@ -298,10 +287,6 @@ def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
         StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": "+34610000000"})
         assert store.close()
         assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(2,)]
-    finally:
-        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")
 
 
 def test_a_call_copied_while_it_ran_gets_its_end_from_the_next_copy(database: Any, tmp_path: Path) -> None:
