@@ -22,7 +22,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import psycopg
@@ -189,3 +189,18 @@ def dml_role(url: PostgresUrl, name: str) -> Iterator[PostgresUrl]:
         with psycopg.connect(**pg.parameters(url), autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+def ended_before_purge(monkeypatch: Any, url: PostgresUrl) -> None:
+    """Make the next list purge (``PostgresListAdmin._purge``: the entries
+    of a list removed a chunk at a time, after its commit) find its
+    connection ended by the server first (a restart, pg_terminate_backend)."""
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    purge = PostgresListAdmin._purge
+
+    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
+        with contextlib.closing(pg.connect(url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        purge(admin, list_id)
+    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from support.postgres import ended_before_purge
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl
@@ -286,26 +287,17 @@ def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_li
     """The list is gone once its row is; its entries are then removed a chunk
     at a time. The connection ended meanwhile: `error: ...` and exit 1, and a
     second delete said there was no such list."""
-    import contextlib
 
-    from agi.db import postgres as pg
-    from agi.lists.pg_admin import PostgresListAdmin
     config = tmp_path / "config.yaml"
     config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
     assert CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)]).exit_code == 0
-    purge = PostgresListAdmin._purge
-
-    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
-        with contextlib.closing(pg.connect(postgres_url)) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
-        purge(admin, list_id)
-    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)
+    ended_before_purge(monkeypatch, postgres_url)
     result = CliRunner().invoke(cli, ["lists", "delete", "vip", "--yes", "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert result.stdout == "vip: deleted (1 entry)\n"
     assert result.stderr == ("vip: its entries are not all removed yet (terminating connection due to administrator "
                              "command); the next import or delete removes them\n")
-    monkeypatch.setattr(PostgresListAdmin, "_purge", purge)
+    monkeypatch.undo()
     assert CliRunner().invoke(cli, ["lists", "add", "spare", "+34600111333", "-c", str(config)]).exit_code == 0
     assert CliRunner().invoke(cli, ["lists", "delete", "spare", "--yes", "-c", str(config)]).exit_code == 0
     from support import table_rows

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.postgres import ended_before_purge
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl
@@ -293,28 +294,19 @@ def test_a_replace_whose_connection_ends_while_it_removes_the_old_entries_says_i
     meanwhile (a restart): the command said `error: ...` and exited 1, so a
     script took the new list for not imported. It is done: the summary, exit
     0, and a line saying what is left for the next import or delete."""
-    import contextlib
 
-    from agi.db import postgres as pg
-    from agi.lists.pg_admin import PostgresListAdmin
     config = _config(tmp_path, postgres_url)
     (tmp_path / "old.csv").write_text("+34600111222\n+34600111223\n")
     (tmp_path / "new.csv").write_text("+34600111224\n")
     assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
                                     "-c", str(config)]).exit_code == 0
-    purge = PostgresListAdmin._purge
-
-    def ended_first(admin: PostgresListAdmin, list_id: int) -> None:
-        with contextlib.closing(pg.connect(postgres_url)) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
-        purge(admin, list_id)
-    monkeypatch.setattr(PostgresListAdmin, "_purge", ended_first)
+    ended_before_purge(monkeypatch, postgres_url)
     result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
                                       "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("robinson: replaced with 1 entry from ")
     assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
                              "due to administrator command); the next import or delete removes them\n")
-    monkeypatch.setattr(PostgresListAdmin, "_purge", purge)
+    monkeypatch.undo()
     exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
     assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
