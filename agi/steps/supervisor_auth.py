@@ -109,6 +109,7 @@ async def _check_pins(ctx: CallContext, auth: Authorisation, found: Findings,
     for attempt in range(1, auth.attempts + 1):
         keyed = await ctx.channel.get_data(ctx.render_text(auth.pin_prompt), int(auth.timeout * 1000), 12)
         found.note(pin_attempts=attempt)
+        locked = False
         if not keyed.digits:
             result = "no_key"
         else:
@@ -126,9 +127,12 @@ async def _check_pins(ctx: CallContext, auth: Authorisation, found: Findings,
             if check.result in (PIN_LOCKED, PIN_NONE):
                 return None, "too many wrong PINs: locked" if check.result == PIN_LOCKED else "no PIN set"
             result = check.result
+            locked = check.locked_until is not None  # that wrong PIN locked the number: none can pass now
         found.note(last_pin=result)
-        if attempt < auth.attempts and auth.wrong_pin:
+        if (attempt < auth.attempts or locked) and auth.wrong_pin:
             await ctx.channel.stream(ctx.render_text(auth.wrong_pin))
+        if locked:
+            return None, "too many wrong PINs: locked"
     return None, "wrong PIN"
 
 

@@ -122,7 +122,12 @@ def test_wrong_pins_are_refused_after_the_attempts_and_the_number_locks_across_c
     assert commands(result).count('STREAM FILE "wrong-pin" ""') == 2
     result, _ = call(tmp_path, ["5", "6", "4321"], supervisors=supervisors)  # the 5th wrong PIN locks
     assert details(result, "change")["refused"] == "too many wrong PINs: locked"
-    assert details(result, "change")["pin_attempts"] == 3
+    # no PIN can pass once locked: none is asked for after the one that locked it
+    assert details(result, "change")["pin_attempts"] == 2
+    sent = [c for c in commands(result) if c.startswith(("GET DATA", "STREAM FILE"))]
+    assert sent == ['GET DATA "enter-pin" "6000" "12"', 'STREAM FILE "wrong-pin" ""', 'GET DATA "enter-pin" "6000" "12"',
+                    'STREAM FILE "wrong-pin" ""', 'STREAM FILE "refused" ""']
+    assert [e["result"] for e in supervisors.audit_log if e["action"] == "pin"] == ["wrong"] * 5
 
 
 @pytest.mark.parametrize("supervisors, why", [("unavailable", "the PIN cannot be checked"),
