@@ -205,6 +205,8 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
     rows = sorted((c for c in callers.values() if c["calls"] >= min_calls), key=itemgetter("caller"))
     # most calls, then the latest last call; stable (reverse too): equal ones stay by caller
     rows.sort(key=itemgetter("calls", "last_at"), reverse=True)
+    returned = sum(1 for r in rows if r["caller"] in returning)  # of every caller: --limit cuts the table only
+    new = len(rows) - returned
     rows = rows[:limit]
     tz = filters.tz
     for item in rows:
@@ -213,10 +215,8 @@ def tracking(reader: CdrReader, filters: Filters, now: datetime, *, min_calls: i
         item["first_call"] = parse_stored(item["first_at"]).astimezone(tz)
         item["last_call"] = parse_stored(item["last_at"]).astimezone(tz)
     top = rows[:15]
-    returned = sum(1 for r in rows if r["returning"])
     chart = [Chart("Callers with most calls", [r["caller"] for r in top], [r["calls"] for r in top]),
-             Chart("New and returning callers", ["new", "returning"], [len(rows) - returned, returned],
-                   unit="callers")]
+             Chart("New and returning callers", ["new", "returning"], [new, returned], unit="callers")]
     return Report("tracking", "Callers", TRACKING_COLUMNS, rows, filters, now,
                   {"min_calls": min_calls, "limit": limit}, charts=chart if charts else ())
 

@@ -118,6 +118,18 @@ def test_tracking_marks_callers_who_called_before_the_period_as_returning(cdr: C
     assert [row["calls"] for row in everything.rows] == [4, 1]
 
 
+def test_the_new_and_returning_chart_counts_every_caller_the_limit_only_cuts_the_table(cdr: CdrBuilder) -> None:
+    """``--limit 1`` lists the caller with most calls (a returning one); the
+    chart of new and returning callers still counts both callers of the
+    range, as its title says: it once counted the listed one alone."""
+    add_tracked(cdr)
+    report = run(cdr, "tracking", since="2025-03-10", limit=1, charts=True)
+    assert [row["caller"] for row in report.rows] == ["+34611111111"]
+    assert (report.charts[1].labels, report.charts[1].values) == (["new", "returning"], [1, 1])
+    few = run(cdr, "tracking", since="2025-03-10", min_calls=2, charts=True)  # --min-calls selects callers
+    assert few.charts[1].values == [0, 1]
+
+
 def test_tracking_orders_by_calls_then_latest_call_and_keeps_the_limit(cdr: CdrBuilder) -> None:
     add_tracked(cdr)
     cdr.add("2025-03-10 11:00:00", caller="613333333", caller_e164="+34613333333")
