@@ -123,7 +123,7 @@ class DialNode(Node):
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
-        closed = close_callbacks(ctx) if put_through else {}
+        closed = close_callbacks(ctx, answered["talk_time"]) if put_through else {}
         return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
                     destination=destination, result=ran.result, status=status,
                     **{"talk_time": None, **answered}, **closed, **error,

@@ -79,12 +79,14 @@ def store_missed(ctx: CallContext, found: Findings, option: MissedCallback, queu
     found.note(callback=number, callback_reason=reason or None)
 
 
-def close_callbacks(ctx: CallContext) -> dict[str, Any]:
-    """The caller reached an agent: their pending requests are closed.
-    The step's details: the number they were closed for, if any."""
+def close_callbacks(ctx: CallContext, talk_time: float | None) -> dict[str, Any]:
+    """The caller reached an agent, ``talk_time`` seconds ago (the queue's
+    or dial's talk, None when unknown): their pending requests are closed,
+    done when the agent answered (it ends the time to callback). The
+    step's details: the number they were closed for, if any."""
     callbacks = ctx.services.callbacks
     number, _ = caller_number(ctx)
     if callbacks is None or number is None:
         return {}
-    callbacks.reached(number, ctx.call.id, iso(ctx.clock()) or "")
+    callbacks.reached(number, ctx.call.id, iso(ctx.clock() - (talk_time or 0.0)) or "")
     return {"callbacks_closed_for": number}

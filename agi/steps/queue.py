@@ -171,7 +171,7 @@ class QueueNode(Node):
         unanswered by an exit ``callback.when`` names: a request is made."""
         status = found.columns.get("queue_status") or ""
         if status == ANSWERED_STATUS:
-            found.note(**close_callbacks(ctx))
+            found.note(**close_callbacks(ctx, found.columns.get("talk_time")))
         elif self.callback is not None and status.lower() in self.callback.when:
             store_missed(ctx, found, self.callback, queue, status.lower())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,31 @@ def test_reaching_a_queue_agent_closes_the_callers_pending_requests(tmp_path: Pa
                                   queue_statuses=["ANSWERED"])
     assert callbacks.closed == ["+34600111222"]
     assert details(result, "support")["callbacks_closed_for"] == "+34600111222"
+
+
+class _WhenReached(MemoryCallbackRequests):
+    """Keeps the moment each number was said reached."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__(pending)
+        self.at: list[str] = []
+
+    def reached(self, number: str, call_id: str, at: str) -> None:
+        self.at.append(at)
+        super().reached(number, call_id, at)
+
+
+@pytest.mark.parametrize("step", ["    queue: {name: support, timeout: 300}", "    dial: {destination: PJSIP/201}"])
+def test_a_request_closed_by_reaching_an_agent_is_done_when_the_agent_answered_not_when_they_hung_up(
+        tmp_path: Path, step: str) -> None:
+    """Its ``done_at`` ends the time to callback (reports.md): a ten-minute
+    conversation once added ten minutes to it."""
+    flow = f"version: 1\nname: d\nstart: agent\nsteps:\n  agent:\n{step}\n"
+    callbacks = _WhenReached(["+34600111222"])
+    run(tmp_path, flow, caller="+34600111222", services=Services(callbacks=callbacks), queue_statuses=["ANSWERED"], queue_wait=60.0,
+        talk_time=600.0)
+    [at] = callbacks.at
+    assert datetime.fromisoformat(at.replace("Z", "+00:00")) - AT < timedelta(seconds=70)
 
 
 def test_reaching_a_dialled_agent_closes_them_too(tmp_path: Path) -> None:
