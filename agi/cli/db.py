@@ -11,6 +11,7 @@ from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
 from agi.db.messages import one_line
 from agi.storage.copy import CopyError, copy_all
+from agi.storage.copy_target import BadValue
 from agi.storage.migrations import SchemaError, check_current, upgrade, version
 from agi.storage.schema_version import SCHEMA_VERSION
 from agi.storage.rollups import roll_database
@@ -80,6 +81,8 @@ def copy_command(source: str, target: str) -> None:
         copied = copy_all(origin, destination)
     except CopyError as exc:
         raise CliError(str(exc)) from None
+    except BadValue as exc:
+        raise CliError(f"cannot copy {origin} to {destination}: {exc}") from None
     except environment_errors() as exc:  # a full disk, a server gone: which database is in the error
         raise CliError(f"cannot copy {origin} to {destination}: {one_line(exc)}") from None
     for table, rows in copied.rows.items():

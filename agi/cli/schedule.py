@@ -60,13 +60,13 @@ def _find(config: Config, name: str) -> Schedule:
     return found[name]
 
 
-def _reader(config: Config) -> SqliteOverrides | None:
-    return simulation_overrides(config.database)
+def _reader(config: Config, changing: bool = False) -> SqliteOverrides | None:
+    return simulation_overrides(config.database, changing=changing)
 
 
-def _unexpired(config: Config, name: str, at: datetime) -> Override | None:
+def _unexpired(config: Config, name: str, at: datetime, changing: bool = False) -> Override | None:
     """The override of ``name`` not ended at ``at``: in force then, or later."""
-    reader = _reader(config)
+    reader = _reader(config, changing)
     try:
         return reader.unexpired(name, at) if reader else None
     except OverridesUnavailable as exc:
@@ -209,7 +209,7 @@ def clear(name: str, config_path: str | None) -> None:
     again from the next call."""
     config, _ = get_database(config_path, Need.WRITE)
     moment = now()
-    in_force = _unexpired(config, name, moment)
+    in_force = _unexpired(config, name, moment, changing=True)
     known = load_schedules([config.flows])[0] if config.flows.exists() else {}
     if in_force is None and name not in known:
         # A misspelt name must not read as "nothing to clear" while the

@@ -18,6 +18,7 @@ from agi.db import postgres_sql as pgsql
 from agi.db.location import PostgresUrl
 from agi.lists import admin as list_admin
 from agi.lists.admin import ListAdmin, _counted
+from agi.lists.store import READ_BUSY_TIMEOUT_MS
 
 #: Memory PostgreSQL may use to sort an import before it spills to disk.
 IMPORT_WORK_MEM = "256MB"
@@ -34,7 +35,8 @@ class PostgresListAdmin(ListAdmin):
         self.clock = clock
         self.conn = pg.Connection(pg.connect(  # type: ignore[assignment]
             url, application_name="agiflow lists",
-            lock_timeout_ms=list_admin.WRITE_BUSY_TIMEOUT_MS))  # as long as SQLite waits for its lock
+            # as long as SQLite waits for its lock: a read only for WAL recovery
+            lock_timeout_ms=READ_BUSY_TIMEOUT_MS if read_only else list_admin.WRITE_BUSY_TIMEOUT_MS))
 
     def _database_errors(self) -> tuple[type[Exception], ...]:
         return (pg.Connection.Error,)

@@ -3,8 +3,11 @@ rows loaded into a temporary table, then inserted without touching a row
 the target already has. The SQL that differs per backend is here."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+from psycopg import errors
 
 from agi.db.transactions import rollback
 from agi.vocabulary import IN_PROGRESS
@@ -13,6 +16,13 @@ from agi.vocabulary import IN_PROGRESS
 CHUNK = 50_000
 #: The most ids a copy takes one by one to move an id counter past the ids it writes.
 MAX_IDS_TAKEN = 1_000_000
+#: What names a row of a table whose ids are not copied.
+ROW_KEYS = {"call_steps": ("call", "seq"), "list_entries": ("list_id", "number")}
+
+
+class BadValue(Exception):
+    """A source row holds a value the target's column cannot take (SQLite
+    keeps ``2.5`` in an integer column, text in a number column)."""
 
 
 def read_chunks(conn: Any, postgres: bool, select: str, params: tuple[Any, ...] = ()) -> Iterator[list[Any]]:
@@ -137,9 +147,12 @@ class CopyTarget:
             with conn.raw.transaction():
                 conn.execute(f"CREATE TEMP TABLE agiflow_copy ON COMMIT DROP AS SELECT {names} FROM {table} "
                              "WITH NO DATA")
-                with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(_postgres_row(row))
+                try:
+                    with conn.raw.cursor() as cursor, cursor.copy(f"COPY agiflow_copy ({names}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(_postgres_row(row))
+                except errors.DataError as exc:
+                    raise _bad_value(exc, table, columns, rows) from None
                 yield
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -152,6 +165,20 @@ class CopyTarget:
             rollback(conn)
             raise
         conn.execute("COMMIT")
+
+
+def _bad_value(exc: errors.DataError, table: str, columns: list[str], rows: list[Any]) -> Exception:
+    """``exc`` (PostgreSQL's ``COPY agiflow_copy, line 2, column steps: "2.5"``)
+    as the table, row, column and value of the source it came from."""
+    found = re.match(r"COPY agiflow_copy, line (\d+), column (\w+)", exc.diag.context or "")
+    if not found or not 0 < int(found[1]) <= len(rows) or found[2] not in columns:
+        return exc
+    row, column = rows[int(found[1]) - 1], found[2]
+    keys = [k for k in (("id",) if "id" in columns else ROW_KEYS.get(table, ())) if k in columns]
+    which = ", ".join(f"{k} {row[columns.index(k)]}" for k in keys) or f"row {found[1]} of a chunk"
+    return BadValue(f"table {table}, row {which}: column {column} holds {row[columns.index(column)]!r}, "
+                    f"which PostgreSQL cannot take ({exc.diag.message_primary}): correct it in the source "
+                    "(or set it to NULL) and run the copy again; the rows copied before it are kept")
 
 
 def _postgres_row(row: Any) -> Any:

@@ -309,9 +309,14 @@ def writable_overrides(database: str | Database) -> SqliteOverrides:
     return SqliteOverrides(database)
 
 
-def simulation_overrides(database: str | Database) -> SqliteOverrides | None:
+def simulation_overrides(database: str | Database, *, changing: bool = False) -> SqliteOverrides | None:
     """Read-only overrides for simulations and flow tests, when the
-    database exists; None (no overrides) when it does not."""
+    database exists; None (no overrides) when it does not. ``changing``: the
+    read of a command about to change them, which waits for a lock held
+    elsewhere as long as the change does (the 1 s of a call's read failed it first)."""
     if isinstance(database, PostgresUrl):
+        if changing:
+            return PostgresOverrides(database, readonly=True, statement_timeout_ms=30_000,
+                                     lock_timeout_ms=pg.COMMAND_LOCK_TIMEOUT_MS)
         return PostgresOverrides(database, readonly=True)
     return SqliteOverrides(database, readonly=True) if Path(database).is_file() else None

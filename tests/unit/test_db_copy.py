@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,30 @@ def test_a_callback_request_closed_after_a_copy_is_closed_by_the_next(database: 
     assert found == {"k0": ("done", "2026-03-10T10:00:00.000Z", "called back"),
                      "k1": ("cancelled", "2026-03-10T09:30:00.000Z", None),
                      "k2": ("pending", None, None)}
+
+
+# -- a source row PostgreSQL cannot take ----------------------------------------------------
+
+
+@pytest.mark.parametrize("column, value", [("steps", 2.5), ("duration", "long")])
+def test_a_source_value_postgresql_cannot_take_names_the_table_row_column_and_value(
+        column: str, value: Any, postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """SQLite keeps ``2.5`` in an integer column and text in a number column
+    (a row another tool wrote); PostgreSQL takes neither, and the copy said only
+    ``COPY agiflow_copy, line 2``: a temporary table and a line of a chunk, so
+    the bad row could not be found. The error names the table, the row's id,
+    the column and its value, and what to do."""
+    source = tmp_path / "node2.db"
+    cdr = CdrBuilder(source)
+    cdr.add("2025-03-10 08:00:00")
+    bad = cdr.add("2025-03-10 08:01:00")
+    cdr.close()
+    with sqlite3.connect(source) as conn:
+        conn.execute(f"UPDATE calls SET {column} = ? WHERE id = ?", (value, bad))
+    conn.close()
+    result = CliRunner().invoke(cli, ["db", "copy", "--from", str(source), "--to", postgres_url.url])
+    assert result.exit_code == 1, result.output
+    assert "agiflow_copy" not in result.output
+    assert f"table calls, row id {bad}: column {column} holds {value!r}" in result.output, result.output
+    assert "correct it in the source" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

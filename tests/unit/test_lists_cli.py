@@ -302,3 +302,27 @@ def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_li
     assert CliRunner().invoke(cli, ["lists", "delete", "spare", "--yes", "-c", str(config)]).exit_code == 0
     from support import table_rows
     assert table_rows.select(postgres_url, "SELECT count(*) AS n FROM list_entries") == [{"n": 0}]
+
+
+def test_lists_show_on_postgresql_waits_for_a_lock_held_elsewhere_as_long_as_a_sqlite_read(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """A read-only command (show, export) on SQLite waits 0.2 s for a lock
+    (only WAL recovery takes one); on PostgreSQL it waited the 30 s of a list
+    import for an ACCESS EXCLUSIVE lock (a migration, a VACUUM FULL)."""
+    import time
+
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.lists.store import READ_BUSY_TIMEOUT_MS
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: '{postgres_url.url}'\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)]).exit_code == 0
+    with psycopg.connect(**pg.parameters(postgres_url)) as other:
+        other.execute("LOCK TABLE number_lists IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["lists", "show", "-c", str(config)])
+        waited = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: the database {postgres_url}: canceling statement due to lock timeout\n"
+    assert waited < READ_BUSY_TIMEOUT_MS / 1000 + 2, waited

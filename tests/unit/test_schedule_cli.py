@@ -234,3 +234,25 @@ def test_an_override_waits_at_most_5_seconds_for_a_lock_then_fails(
     assert 4 < waited < 10
     assert agiflow("schedule", "override", "office_hours", "closed", "--until", "2h").exit_code == 0
 
+
+
+def test_clear_waits_5_seconds_for_a_lock_held_elsewhere_on_postgresql_as_an_override_change_does(
+        workdir: Path, postgres_url: Any) -> None:
+    """database.md: a command that changes overrides waits 5 s for a lock held
+    elsewhere. ``schedule clear`` first reads the override it removes, and that
+    read failed after its 1 s statement timeout under an ACCESS EXCLUSIVE lock."""
+    import psycopg
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import upgrade
+    (workdir / "config.yaml").write_text(f"flows: flows\ndatabase: '{postgres_url.url}'\n", encoding="utf-8")
+    upgrade(postgres_url)
+    assert agiflow("schedule", "override", "office_hours", "closed", "--until", "2h").exit_code == 0
+    with psycopg.connect(**pg.parameters(postgres_url)) as other:
+        other.execute("LOCK TABLE schedule_overrides IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = agiflow("schedule", "clear", "office_hours")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1 and "lock timeout" in result.stderr, result.output
+    assert 4 < waited < 10, waited
+    assert agiflow("schedule", "clear", "office_hours").exit_code == 0
