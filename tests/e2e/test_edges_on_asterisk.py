@@ -208,6 +208,21 @@ def test_a_queue_asterisk_does_not_have_ends_the_step_in_error(lab: Lab) -> None
         "UNKNOWN", "UNKNOWN", "no such queue")
 
 
+def test_a_caller_who_leaves_a_ringing_dial_with_a_key_has_not_abandoned(lab: Lab) -> None:
+    # the d option: 5 is an extension of EXITCONTEXT; Asterisk sets
+    # DIALSTATUS=CANCEL with the caller still on the line
+    call = lab.calls["dial-key"]
+    assert call.path == ["exit:next", "agent:exitwithkey", "bye:next"]
+    cdr = call.cdr
+    assert (cdr["dial_status"], cdr["status"], cdr["agent"], cdr["talk_time"]) == (
+        "EXITWITHKEY", "completed", None, None)
+    assert call.details("agent")["result"] == ord("5")
+    assert cdr["ring_time"] is not None
+    # once the flow has ended, Asterisk goes on at the key's extension of EXITCONTEXT
+    assert any("LAB-DIAL-EXIT " in line and "DIALSTATUS=CANCEL AGIFLOW_STATUS=completed" in line
+               for line in call_log(lab, "dial-key"))
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:
