@@ -84,6 +84,8 @@ ANSWERED = "ANSWERED"
 #: The script's word for "the caller left the queue with a key" (queue_log's
 #: EXITWITHKEY): Asterisk sets no QUEUESTATUS and Queue() returns 0.
 KEY_EXIT = "EXITWITHKEY"
+#: The key a simulated caller leaves a ringing Dial() with (EXITWITHKEY).
+DIAL_EXIT_KEY = "5"
 #: Q.850 cause 16, AST_CAUSE_NORMAL_CLEARING.
 NORMAL_CLEARING = 16
 #: Variables app_dial.c blanks when Dial() starts ("Reset all DIAL variables").
@@ -163,7 +165,9 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
     """Dial() as app_dial.c (Asterisk 22) leaves it: DIALSTATUS always.
 
     Unanswered statuses return 0; a caller hanging up while it rings is
-    CANCEL and -1. An answer sets the caller's HANGUPCAUSE to 16; an
+    CANCEL and -1; one who leaves with a key (the d option; the script's
+    EXITWITHKEY) is CANCEL too, on the line, and Dial() returns the key's
+    code (DIAL_EXIT_KEY). An answer sets the caller's HANGUPCAUSE to 16; an
     answered call sets ANSWEREDTIME/DIALEDTIME when the bridge ends and returns -1 (ast_bridge_call), or 0 with the ``g``
     option when the called party hung up first.
     """
@@ -176,6 +180,9 @@ def _dial(sim: SimulatedAsterisk, options: str) -> int:
             sim.hang_up(by="caller")
         sim.vars.write("DIALSTATUS", "CANCEL")
         return -1
+    if status == KEY_EXIT:
+        sim.vars.write("DIALSTATUS", "CANCEL")
+        return ord(DIAL_EXIT_KEY)
     sim.vars.write("DIALSTATUS", status)
     if status != "ANSWER":
         return 0

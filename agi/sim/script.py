@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agi.steps.dial import DIAL_STATUSES
+from agi.steps.dial import DIAL_STATUSES, KEY_EXIT_STATUS as DIAL_KEY_EXIT
 from agi.steps.queue import ANSWERED_STATUS, KEY_EXIT_STATUS, STATUS_OUTCOMES
 from agi.steps.voicemail import VM_OUTCOMES
 
@@ -17,10 +17,11 @@ from agi.steps.voicemail import VM_OUTCOMES
 #: the statuses Asterisk 22 sets, and ANSWERED for a member who answered
 #: (Asterisk then sets no QUEUESTATUS, nor for a caller who hangs up waiting:
 #: that is a hangup, never a status) and EXITWITHKEY for a caller who left
-#: with a key (no QUEUESTATUS either).
+#: with a key (no QUEUESTATUS either; for Dial(), DIALSTATUS=CANCEL with the
+#: caller on the line).
 SCRIPTED_STATUSES: Mapping[str, tuple[str, ...]] = {
     "queue": (ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN", KEY_EXIT_STATUS),
-    "dial": DIAL_STATUSES,
+    "dial": (*DIAL_STATUSES, DIAL_KEY_EXIT),
     "voicemail": tuple(VM_OUTCOMES),
 }
 

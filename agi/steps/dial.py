@@ -12,6 +12,15 @@ After an answer, ``DIALEDPEERNAME`` is the channel that answered
 ``DIALEDPEERNUMBER`` what was dialled on that technology (``100``,
 ``agent-ana@agents/n``): together, the interface that answered, which the
 step records as the agent.
+
+With the ``d`` option a key the caller presses while it rings, if it is an
+extension of ``EXITCONTEXT`` (else of the caller's context), ends Dial()
+with ``DIALSTATUS=CANCEL``, as a caller's hangup does; but Dial() then
+returns the key's code (``53`` for ``5``), the caller is still on the line
+and Asterisk has moved the channel to that extension, where the dialplan
+goes on after the flow (seen on Asterisk 22.11). The step records that as
+``EXITWITHKEY``, the word the queue step uses for a key exit, so that it
+is never taken for a caller who hung up.
 """
 from __future__ import annotations
 
@@ -36,13 +45,17 @@ from agi.yamlschema import TEXT, obj
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")
 DIALSTATUS = StatusOutcomes("DIALSTATUS", {status: status.lower() for status in DIAL_STATUSES}, kept="ANSWER")
+#: The CDR's dial_status, and the outcome, of a caller who left a ringing
+#: Dial() with a key (the ``d`` option), which Asterisk says CANCEL for.
+KEY_EXIT_STATUS = "EXITWITHKEY"
+KEY_EXIT = KEY_EXIT_STATUS.lower()
 
 
 @dataclass(frozen=True)
 class DialNode(Node):
     type_name = "dial"
     summary = ("Dial() a destination with a timeout, options and caller ID. Outcomes: answer, busy, "
-               "noanswer, cancel, congestion, chanunavail, dontcall, torture, invalidargs.")
+               "noanswer, cancel, congestion, chanunavail, dontcall, torture, invalidargs, exitwithkey.")
     schema = {"oneOf": [TEXT, obj({
         "destination": TEXT,
         "timeout": {"type": "integer", "minimum": 1, "maximum": 86400},
@@ -70,7 +83,7 @@ class DialNode(Node):
                    callerid.get("number"), callerid.get("name"), Whisper.from_config(config.get("whisper")))
 
     def outcomes(self) -> tuple[str, ...]:
-        return tuple(status.lower() for status in DIAL_STATUSES)
+        return (*(status.lower() for status in DIAL_STATUSES), KEY_EXIT)
 
     def problems(self) -> list[tuple[str, str]]:
         return written_options_problems(self.options)
@@ -123,8 +136,11 @@ class DialNode(Node):
         if status in RANG and not (status == "ANSWER" and answered["talk_time"] is None):
             answered["ring_time"] = round(ran.seconds - (answered.get("talk_time") or 0.0), 3)
         outcome, error = DIALSTATUS.outcome(status, ran, f"Dial({destination})")
+        recorded_status = status or None
+        if left_with_key(status, ran.result, ran.hung_up or ctx.channel.hung_up):
+            outcome, recorded_status = KEY_EXIT, KEY_EXIT_STATUS
         closed = close_callbacks(ctx, answered["talk_time"]) if put_through else {}
-        return done(outcome, record={"dialled": destination, "dial_status": status or None, **answered},
+        return done(outcome, record={"dialled": destination, "dial_status": recorded_status, **answered},
                     destination=destination, result=ran.result, status=status,
                     **{"talk_time": None, **answered}, **closed, **error,
                     **({"whisper": whispers} if self.whisper else {}))
@@ -166,6 +182,13 @@ async def answering_interface(ctx: CallContext) -> str | None:
         return None
     return f"{channel.split('/', 1)[0]}/{number}"
 
+
+
+def left_with_key(status: str, result: int, hung_up: bool) -> bool:
+    """A CANCEL of a caller who pressed a key of the ``d`` option: Dial()
+    returned the key's code and the caller is still on the line. A caller
+    who hangs up while it rings makes Dial() return -1."""
+    return status == "CANCEL" and result > 0 and not hung_up
 
 
 #: The statuses of a Dial() whose target rang: the caller waited for it.

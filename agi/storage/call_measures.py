@@ -26,8 +26,9 @@ FINISHED = "c.status <> 'in_progress'"
 
 #: Queue() exits that never put the caller in the queue (``UNKNOWN``: no such queue).
 NOT_QUEUED = "('FULL', 'JOINEMPTY', 'JOINUNAVAIL', 'UNKNOWN')"
-#: Dial() statuses for which the target rang.
-RANG = "('ANSWER', 'NOANSWER', 'CANCEL')"
+#: Dial() statuses for which the target rang (``EXITWITHKEY``: the caller
+#: left it with a key, on the line; ``CANCEL``: the caller hung up).
+RANG = "('ANSWER', 'NOANSWER', 'CANCEL', 'EXITWITHKEY')"
 
 #: The call entered a queue.
 QUEUED = f"(c.queue IS NOT NULL AND coalesce(c.queue_status, '') NOT IN {NOT_QUEUED})"
@@ -37,7 +38,8 @@ RANG_TARGET = f"(coalesce(c.dial_status, '') IN {RANG})"
 WAITED = f"({QUEUED} OR {RANG_TARGET})"
 #: Reached an agent (queue) or the dialled target (dial).
 CONNECTED = "(coalesce(c.queue_status, '') = 'ANSWERED' OR coalesce(c.dial_status, '') = 'ANSWER')"
-#: The caller hung up while waiting in the queue or while the target rang.
+#: The caller hung up while waiting in the queue or while the target rang
+#: (not one who left with a key: ``EXITWITHKEY``).
 GAVE_UP = f"((coalesce(c.queue_status, '') = 'ABANDONED' AND {QUEUED}) OR coalesce(c.dial_status, '') = 'CANCEL')"
 
 #: Offered: a finished inbound call that entered a queue or rang a dial target.

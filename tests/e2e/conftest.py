@@ -94,8 +94,9 @@ def edges(run: Runner) -> None:
     unknown flow sent to the fallback and a flow's own hangup; hangups while
     a callback step says the number back and during its thanks; a caller who
     leaves a queue with a key; a call rejected before anyone answered it; 0
-    during VoiceMail(); a queue Asterisk does not have; a callback request
-    whose number is busy when called back.
+    during VoiceMail(); a queue Asterisk does not have; a caller who leaves
+    a ringing Dial() with a key; a hangup step without a cause; a callback
+    request whose number is busy when called back.
 
     The plain AGI calls come once the others have ended: started all at
     once beside the other stories' (a Python process each), they kept the
@@ -104,7 +105,7 @@ def edges(run: Runner) -> None:
     scripts = ("dial-more", "keys-edge", "queue-talk-gone", "dial-talk-gone", "announce-gone",
                "announce-dumped", "rec-unbridged", "hook-gone", "stale-member", "cause-later",
                "callerid-kept", "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
-               "e2e_reject", "voicemail-zero", "no-queue", "leave-empty")
+               "e2e_reject", "voicemail-zero", "no-queue", "dial-key", "hangup-plain", "leave-empty")
     run.place(*scripts)
     wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "a caller waits in the queue leaving")

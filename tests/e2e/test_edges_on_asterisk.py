@@ -208,6 +208,32 @@ def test_a_queue_asterisk_does_not_have_ends_the_step_in_error(lab: Lab) -> None
         "UNKNOWN", "UNKNOWN", "no such queue")
 
 
+def test_a_caller_who_leaves_a_ringing_dial_with_a_key_has_not_abandoned(lab: Lab) -> None:
+    # the d option: 5 is an extension of EXITCONTEXT; Asterisk sets
+    # DIALSTATUS=CANCEL with the caller still on the line
+    call = lab.calls["dial-key"]
+    assert call.path == ["exit:next", "agent:exitwithkey", "bye:next"]
+    cdr = call.cdr
+    assert (cdr["dial_status"], cdr["status"], cdr["agent"], cdr["talk_time"]) == (
+        "EXITWITHKEY", "completed", None, None)
+    assert call.details("agent")["result"] == ord("5")
+    assert cdr["ring_time"] is not None
+    # once the flow has ended, Asterisk goes on at the key's extension of EXITCONTEXT
+    assert any("LAB-DIAL-EXIT " in line and "DIALSTATUS=CANCEL AGIFLOW_STATUS=completed" in line
+               for line in call_log(lab, "dial-key"))
+
+
+def test_a_hangup_step_without_a_cause_leaves_the_channel_without_one(lab: Lab) -> None:
+    # AGI's HANGUP gives the channel no cause (unlike Hangup() without one,
+    # which gives 16): HANGUPCAUSE stays 0, also in the hangup handler, and
+    # the CDR's hangup_cause is NULL, as Asterisk has it
+    call = lab.calls["hangup-plain"]
+    assert call.path == ["bye:done"]
+    assert (call.cdr["status"], call.end["agistatus"], call.end["agiflow_status"]) == (
+        "completed", "HANGUP", "completed")
+    assert (call.cdr["hangup_cause"], call.end["cause"]) == (None, "0")
+
+
 # -- plain AGI ------------------------------------------------------------------------------
 
 def test_plain_agi_sends_an_unknown_flow_to_the_shipped_fallback_context(lab: Lab) -> None:

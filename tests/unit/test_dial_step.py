@@ -72,6 +72,26 @@ def test_caller_who_hangs_up_while_it_rings_cancels_with_the_hangup_outcome(tmp_
     assert 'GET VARIABLE "ANSWEREDTIME"' not in commands(result)
 
 
+def test_a_caller_who_leaves_a_ringing_dial_with_a_key_has_not_hung_up(tmp_path: Path) -> None:
+    # The d option: a key that is an extension of EXITCONTEXT (or of the
+    # caller's context) ends Dial() with DIALSTATUS=CANCEL, as a hangup does,
+    # but Dial() returns the key and the caller is on the line, moved to that
+    # extension (seen on Asterisk 22.11). It was recorded as CANCEL, which the
+    # reports count as an abandon.
+    result = run(tmp_path, dial_flow("{destination: PJSIP/100, timeout: 30, options: d}", ", exitwithkey: sorry"),
+                 dial_statuses=["EXITWITHKEY"])
+    assert path(result) == ["call:exitwithkey", "sorry:next"]
+    assert cdr(result, "dial_status", "talk_time", "agent", "status") == ("EXITWITHKEY", None, None, "completed")
+    assert details(result, "call")["status"] == "CANCEL"
+    assert 'GET VARIABLE "ANSWEREDTIME"' not in commands(result)
+
+
+def test_a_caller_who_hangs_up_with_a_d_option_still_cancels(tmp_path: Path) -> None:
+    result = run(tmp_path, dial_flow("{destination: PJSIP/100, timeout: 30, options: d}"), hangup_after=1)
+    assert path(result) == ["call:hangup"]
+    assert cdr(result, "dial_status") == ("CANCEL",)
+
+
 def test_a_dial_that_runs_on_a_dead_channel_is_no_answer_left_by_an_earlier_dial(tmp_path: Path) -> None:
     # The first Dial() is answered; the caller hangs up while the second sets
     # its caller ID: app_dial.c blanks DIALSTATUS, sees the channel hung up

@@ -81,6 +81,14 @@ def test_a_flow_that_hangs_up_with_a_cause_records_that_cause(tmp_path: Path) ->
     assert 'GET VARIABLE "HANGUPCAUSE"' not in commands(result)
 
 
+def test_a_flow_that_hangs_up_without_a_cause_records_none(tmp_path: Path) -> None:
+    # AGI's HANGUP gives the channel no cause: Asterisk 22.11's HANGUPCAUSE
+    # stays 0, read just after it and in the hangup handler alike (the CDR keeps NULL)
+    result = run(tmp_path, PLAY_FLOW.replace("hangup: {cause: 21}", "hangup:"))
+    assert commands(result)[-2:] == ["HANGUP", 'SET VARIABLE "AGIFLOW_STATUS" "completed"']
+    assert cdr(result, "status", "hangup_cause") == ("completed", None)
+
+
 def test_an_answered_dial_records_normal_clearing_and_a_flow_that_just_ends_reads_nothing_more(tmp_path: Path) -> None:
     result = run(tmp_path, DIAL_FLOW, talk_time=40)
     assert cdr(result, "dial_status", "hangup_cause", "status") == ("ANSWER", "16", "completed")

@@ -255,6 +255,23 @@ def test_a_queue_that_never_took_the_caller_in_is_no_wait_and_the_dial_after_it_
     assert (waits["09:00"], waits["09:10"], waits["09:20"]) == (12, 30, None)
 
 
+def test_a_caller_who_left_with_a_key_was_offered_and_not_answered_but_did_not_abandon(database: Path) -> None:
+    # A key of the queue's context (EXITWITHKEY), or one that ends a ringing
+    # Dial() with the d option, while the caller is still on the line; the
+    # dial was recorded as CANCEL, an abandon.
+    cdr = CdrBuilder(database)
+    cdr.add("2025-03-10 08:00:00", dialled="+34911", dial_status="EXITWITHKEY", ring_time=12)
+    cdr.add("2025-03-10 08:10:00", queue="sales", queue_status="EXITWITHKEY", queue_wait=30)
+    cdr.add("2025-03-10 08:20:00", status="caller_hangup", dialled="+34911", dial_status="CANCEL", ring_time=3)
+    totals = run(cdr, "inbound").totals
+    assert totals is not None
+    assert (totals["offered"], totals["answered"], totals["abandoned"]) == (3, 0, 1)
+    outcomes = {row["started"].strftime("%H:%M"): row["outcome"] for row in run(cdr, "calls").rows}
+    assert (outcomes["09:00"], outcomes["09:10"], outcomes["09:20"]) == ("not_answered", "not_answered", "abandoned")
+    waits = {row["started"].strftime("%H:%M"): row["wait_s"] for row in run(cdr, "calls").rows}
+    assert (waits["09:00"], waits["09:10"]) == (12, 30)
+
+
 def test_percentages_round_halves_up_from_the_exact_ratio(database: Path) -> None:
     cdr = CdrBuilder(database)
     for n in range(16):  # 1 of 16 answered: 6.25 %
