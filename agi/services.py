@@ -92,6 +92,13 @@ class SupervisorsUnavailable(Exception):
     """PINs or the audit log cannot be read or written."""
 
 
+#: How long a call waits for a supervisor's PIN check, change or audit
+#: entry (``override``, ``supervise``: "no answer within 3 seconds").
+SUPERVISOR_WAIT = 3.0
+#: How long, within SUPERVISOR_WAIT, the server's stores wait for a
+#: database lock: the rest is for scrypt, the writes and a free database thread.
+SUPERVISOR_LOCK_WAIT = 2.5
+
 #: What checking a PIN can say.
 PIN_OK = "ok"
 PIN_WRONG = "wrong"

@@ -10,7 +10,7 @@ from agi.db.location import PostgresUrl
 from agi.lists.store import server_lists
 from agi.storage.history import server_history, simulation_history
 from agi.storage.supervisors import server_supervisors
-from agi.storage.overrides import server_overrides, simulation_overrides
+from agi.storage.overrides import server_override_changes, server_overrides, simulation_overrides
 from agi.storage.stores import number_lists, simulation_callbacks
 from agi.metered import MeteredLists, MeteredWebhooks
 from agi.metrics import NO_METRICS, Metrics
@@ -34,7 +34,7 @@ def live_services(config: Config, *, cdr: Writer | None = None, webhooks: Webhoo
     if cdr is not None:
         services.callbacks = StoredCallbackRequests(cdr)
     services.overrides = server_overrides(config.database)
-    services.override_changes = services.overrides
+    services.override_changes = server_override_changes(config.database)
     services.history = server_history(config.database)
     services.supervisors = server_supervisors(config.database)
     if isinstance(config.database, PostgresUrl):

@@ -65,3 +65,48 @@ def names_written(app: str, argument: str, depth: int = 0) -> tuple[str, ...]:
         return ()
     return tuple(variable for inner, inner_argument in named_apps(name, argument)
                  for variable in names_written(inner, inner_argument, depth + 1))
+
+
+#: Variables Asterisk sets for the dialplan to read after the application
+#: (or the AGI itself) that sets them.
+ASTERISK_SETS = {"AGISTATUS": "AGI", "DIALSTATUS": "Dial", "QUEUESTATUS": "Queue", "VMSTATUS": "VoiceMail",
+                 "MIXMONITOR_FILENAME": "MixMonitor"}
+#: agiflow's own names: AGIFLOW_STATUS, and those the shipped dialplan gives
+#: a flow and reads back (AGIFLOW_ENTRY, AGIFLOW_QUEUE, AGIFLOW_CALLBACK_...).
+OWN_PREFIX = "AGIFLOW_"
+STATUS_VARIABLE = "AGIFLOW_STATUS"
+#: The name the message suggests, per step type (a do-not-call check's default).
+_EXAMPLE = "ROBINSON"
+
+
+def _why_not(name: str) -> str | None:
+    if name == STATUS_VARIABLE:
+        return "agiflow sets it as the call leaves, for the dialplan to read how the call ended"
+    if name.startswith(OWN_PREFIX):
+        return f"names that start with {OWN_PREFIX} are agiflow's own"
+    if name in ASTERISK_SETS:
+        return f"Asterisk sets it ({ASTERISK_SETS[name]}) for the dialplan to read"
+    return None
+
+
+def result_variable_problem(name: str, example: str = _EXAMPLE, *, status_only: bool = False) -> str | None:
+    """Why a step may not put its result in the variable ``name`` (as
+    written: ``__AGIFLOW_STATUS`` is AGIFLOW_STATUS), or None.
+    ``status_only``: only AGIFLOW_STATUS is refused (a ``set`` step may
+    clear DIALSTATUS or pick the dialplan's fallback queue)."""
+    for read in sorted(read_as(name)):
+        key = read.upper()
+        why = _why_not(key) if not status_only or key == STATUS_VARIABLE else None
+        if why:
+            return f"the result cannot go in '{name}': {why}; choose a name of the flow's own, such as {example}"
+    return None
+
+
+def status_write_problem(name: str) -> str | None:
+    """Why a flow may not set the channel variable ``name`` itself (``set``,
+    ``exec`` of Set): only AGIFLOW_STATUS, agiflow's own report; or None."""
+    if STATUS_VARIABLE in {read.upper() for read in read_as(name)}:
+        what = STATUS_VARIABLE if name.strip().upper() == STATUS_VARIABLE else f"'{name}' sets {STATUS_VARIABLE}:"
+        return f"{what} agiflow sets it as the call leaves, for the dialplan to read how the call ended; " \
+               f"a flow cannot set it"
+    return None

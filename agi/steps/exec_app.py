@@ -18,7 +18,7 @@ from agi.engine.step import StepResult
 from agi.protocol import appargs
 from agi.steps.base import Node, done
 from agi.steps.dialplan_app import inserted, render_argument
-from agi.variable_writes import names_written
+from agi.variable_writes import names_written, result_variable_problem, status_write_problem
 from agi.vocabulary import NEXT
 from agi.yamlschema import VARIABLE_NAME, obj
 from agi.engine.templates import is_template, written_text
@@ -93,9 +93,11 @@ class ExecNode(Node):
         return HIDDEN in self.kinds()
 
     def problems(self) -> list[tuple[str, str]]:
-        if self.options and self.args:
-            return [("args", "give options or args, not both")]
-        return []
+        found = [("args", "give options or args, not both")] if self.options and self.args else []
+        problem = result_variable_problem(self.result_variable, "RESULT") if self.result_variable else None
+        found += [("result_variable", problem)] if problem else []
+        return found + [("options" if self.options else "args", problem) for problem in
+                        filter(None, map(status_write_problem, self.channel_variables_set()))]
 
     def arguments(self, ctx: CallContext) -> str:
         """The application's argument string, as EXEC sends it."""

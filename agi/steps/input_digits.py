@@ -12,6 +12,7 @@ from agi.steps.base import Findings
 from agi.vocabulary import NEXT
 from agi.steps.collect import (INVALID, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
                                pattern_problems)
+from agi.variable_writes import result_variable_problem
 from agi.yamlschema import VARIABLE_NAME, obj
 
 
@@ -51,6 +52,9 @@ class InputNode(PromptedNode):
         found = []
         if self.min_digits > self.max_digits:
             found.append(("min_digits", f"min_digits {self.min_digits} is more than max_digits {self.max_digits}"))
+        problem = result_variable_problem(self.variable, "DIGITS")
+        if problem:
+            found.append(("variable", problem))
         return found + pattern_problems("pattern", self.pattern)
 
     def valid(self, digits: str) -> bool:

@@ -16,6 +16,7 @@ from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
+from agi.variable_writes import result_variable_problem
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.phone import is_withheld
 from agi.vocabulary import ERROR
@@ -60,6 +61,11 @@ class LookupNode(Node):
 
     def sets_variables(self) -> tuple[str, ...]:
         return (self.variable, f"{self.variable}_NOTE")
+
+    def problems(self) -> list[tuple[str, str]]:
+        problem = result_variable_problem(self.variable, "LOOKUP") or \
+            result_variable_problem(f"{self.variable}_NOTE", "LOOKUP")
+        return [("variable", problem)] if problem else []
 
     async def run(self, ctx: CallContext) -> StepResult:
         raw = ctx.render_text(self.number).strip()

@@ -11,6 +11,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Findings
 from agi.steps.collect import (INVALID, REPEAT, RETRY_SCHEMA, SOUND, TIMEOUT, PromptedNode, RetryPolicy, keep_keys,
                                pattern_problems)
+from agi.variable_writes import result_variable_problem
 from agi.yamlschema import ONE_KEY, STEP_NAME, VARIABLE_NAME, dtmf, obj
 
 DIRECT = "direct"
@@ -82,6 +83,11 @@ class MenuNode(PromptedNode):
                                         f"it can never be keyed"))
         if self.direct_dial:
             found += pattern_problems("direct_dial.pattern", self.direct_dial.pattern)
+        for option, name in (("variable", self.variable),
+                             ("direct_dial.variable", self.direct_dial.variable if self.direct_dial else None)):
+            problem = result_variable_problem(name, "CHOICE") if name else None
+            if problem:
+                found.append((option, problem))
         return found
 
     def accept(self, keys: str) -> Any:

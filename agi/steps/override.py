@@ -17,7 +17,7 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN, Schedule
-from agi.services import Override, OverridesUnavailable, OffloadTimeout, SupervisorsUnavailable
+from agi.services import SUPERVISOR_WAIT, Override, OverridesUnavailable, OffloadTimeout, SupervisorsUnavailable
 from agi.steps.base import Findings, Node
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.steps.history import DURATION, seconds_of
@@ -32,7 +32,7 @@ REFUSED = "refused"
 CANCELLED = "cancelled"
 ACTIONS = ("open", "closed", "clear")
 #: How long a change may take to be stored before the step gives up.
-WRITE_TIMEOUT = 3.0
+WRITE_TIMEOUT = SUPERVISOR_WAIT
 #: The longest ``max_duration`` (and so ``default_duration``) a flow may give.
 MAX_DURATION_DAYS = 365
 #: SAY DATETIME's format for the end of an override: weekday, hour, minutes.

@@ -22,6 +22,7 @@ from agi.engine.step import StepResult
 from agi.engine.templates import RenderError
 from agi.steps.base import Findings, Node
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
+from agi.variable_writes import result_variable_problem
 from agi.yamlschema import TEXT, VARIABLE_NAME, obj
 from agi.vocabulary import ERROR, HANGUP
 
@@ -70,6 +71,10 @@ class RobinsonNode(Node):
 
     def sets_variables(self) -> tuple[str, ...]:
         return (self.variable,)
+
+    def problems(self) -> list[tuple[str, str]]:
+        problem = result_variable_problem(self.variable)
+        return [("variable", problem)] if problem else []
 
     async def run(self, ctx: CallContext) -> StepResult:
         earlier = ctx.channel.guard.blocked_by  # a hit or a failed check earlier in the call, or None

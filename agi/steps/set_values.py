@@ -8,6 +8,7 @@ from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.vocabulary import NEXT
+from agi.variable_writes import status_write_problem
 from agi.yamlschema import obj
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
@@ -39,6 +40,10 @@ class SetNode(Node):
 
     def channel_variables_set(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.variables)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [(f"variables.{name}", problem) for name, _ in self.variables
+                for problem in [status_write_problem(name)] if problem]
 
     def sets_cdr_fields(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.cdr)

@@ -18,13 +18,14 @@ from agi import phone
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.lists.numbers import normaliser
-from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, OffloadTimeout, SupervisorsUnavailable
+from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, SUPERVISOR_WAIT, OffloadTimeout, SupervisorsUnavailable
 from agi.steps.base import Findings
 from agi.steps.collect import SOUND
 from agi.steps.list_check import LISTS_SCHEMA, check_lists, count_unusable, list_names
 
-#: How long a PIN check may take before the caller is refused.
-CHECK_TIMEOUT = 3.0
+#: How long a PIN check may take before the caller is refused (the store
+#: waits for a locked database a little less: SUPERVISOR_LOCK_WAIT).
+CHECK_TIMEOUT = SUPERVISOR_WAIT
 #: Options every supervisor step shares.
 AUTH_OPTIONS: dict[str, Any] = {
     "list": LISTS_SCHEMA,

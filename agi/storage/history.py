@@ -5,8 +5,9 @@ started_at) and the ``callbacks`` index on (number, status).
 Each thread that reads keeps its own connection (the server reads from its
 database threads, plain AGI mode and simulations from the calling thread).
 SQLite: the database is in WAL mode, so a read never waits for the CDR
-writer, and a progress handler stops a statement that runs past the
-query's timeout. PostgreSQL: the same lookup in its words
+writer; a progress handler stops a statement that runs past the query's
+timeout, and a lock (WAL recovery, a file in rollback-journal mode) is
+waited for up to that timeout too. PostgreSQL: the same lookup in its words
 (agi/db/postgres_sql.py), stopped by a statement timeout of the query's.
 No Twisted.
 """
@@ -36,8 +37,6 @@ CALLER_INDEX = "idx_calls_caller_started"
 EARLIER_COLUMNS = ("started_at", "status", "queue", "queue_status", "dial_status", "agent", "agent_interface")
 #: SQLite calls the progress handler every this many virtual machine steps.
 _PROGRESS_STEPS = 1000
-#: How long a read waits for a lock (only WAL recovery takes one).
-_BUSY_TIMEOUT_MS = 200
 
 _SPELLINGS = ", ".join(f":n{i}" for i in range(MAX_SPELLINGS))
 _COLUMNS = ", ".join(EARLIER_COLUMNS)
@@ -96,6 +95,8 @@ class SqliteCallHistory:
         deadline = time.monotonic() + query.timeout
         try:
             conn = self._conns.get()
+            # a lock (WAL recovery, a file in rollback-journal mode) is waited for up to the timeout too
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(query.timeout * 1000))}")
             conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
             try:
                 row = conn.execute(SELECT_HISTORY, parameters).fetchone()
@@ -115,7 +116,6 @@ class SqliteCallHistory:
         else:
             conn = sqlite3.connect(str(self.path), isolation_level=None)
             conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         return conn
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from agi.db.transactions import rollback
 from agi.db import postgres as pg
 from agi.db.location import Database, PostgresUrl
 from agi.db.per_thread import PerThread
-from agi.services import Override, OverridesUnavailable
+from agi.services import SUPERVISOR_LOCK_WAIT, SUPERVISOR_WAIT, Override, OverridesUnavailable
 from agi.db.caps import CAPS, cap_text
 from agi.db.sqlite_files import attribute_problem
 
@@ -296,6 +296,18 @@ def server_overrides(database: str | Path | PostgresUrl) -> SqliteOverrides:
         log.warning("schedule overrides cannot be prepared (%s); schedules run without them until "
                     "the database is writable", exc)
     return overrides
+
+
+def server_override_changes(database: str | Path | PostgresUrl) -> SqliteOverrides:
+    """The server's store for overrides set from a phone (``override``):
+    a change waits for a locked database (SQLite's write lock, PostgreSQL's
+    row lock) SUPERVISOR_LOCK_WAIT seconds, and PostgreSQL stops a statement
+    at SUPERVISOR_WAIT, within the time the step waits for the change
+    (SUPERVISOR_WAIT), as a PIN check does; reads keep their short wait."""
+    if isinstance(database, PostgresUrl):
+        return PostgresOverrides(database, statement_timeout_ms=int(SUPERVISOR_WAIT * 1000),
+                                 lock_timeout_ms=int(SUPERVISOR_LOCK_WAIT * 1000))
+    return SqliteOverrides(database, busy_timeout=SUPERVISOR_LOCK_WAIT)
 
 
 def writable_overrides(database: str | Database) -> SqliteOverrides:

@@ -29,7 +29,8 @@ from agi.db import postgres as pg
 from agi.db import postgres_sql as pgsql
 from agi.db.location import Database, PostgresUrl
 from agi.db.per_thread import PerThread
-from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, PinCheck, SupervisorsUnavailable
+from agi.services import (PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, SUPERVISOR_LOCK_WAIT, SUPERVISOR_WAIT, PinCheck,
+                          SupervisorsUnavailable)
 from agi.db.caps import CAPS, cap_text
 from agi.vocabulary import iso
 
@@ -214,15 +215,17 @@ class PostgresSupervisors(SqliteSupervisors):
 
     select_pin = pgsql.SELECT_PIN_FOR_UPDATE
 
-    def __init__(self, url: PostgresUrl, *, statement_timeout_ms: int = 5000) -> None:
+    def __init__(self, url: PostgresUrl, *, statement_timeout_ms: int = 5000,
+                 lock_timeout_ms: int | None = None) -> None:
         super().__init__(Path(str(url)))
         self.url = url
         self.path = url  # type: ignore[assignment]  # named in messages
         self.statement_timeout_ms = statement_timeout_ms
+        self.lock_timeout_ms = lock_timeout_ms
 
     def _open(self) -> Any:
         return pg.Connection(pg.connect(self.url, statement_timeout_ms=self.statement_timeout_ms,
-                                        application_name="agiflow supervisors"))
+                                        lock_timeout_ms=self.lock_timeout_ms, application_name="agiflow supervisors"))
 
 
 def _judge(row: Sequence[Any] | None, pin: str, at: datetime) -> PinCheck:
@@ -263,4 +266,12 @@ def supervisors_store(database: str | Path | Database, *, create: bool = False) 
 
 
 def server_supervisors(database: str | Path | Database) -> SqliteSupervisors:
-    return supervisors_store(database)
+    """The server's supervisors: a check or audit entry waits for a locked
+    database (SQLite's write lock, PostgreSQL's row lock) SUPERVISOR_LOCK_WAIT
+    seconds, and PostgreSQL stops a statement at SUPERVISOR_WAIT: both within
+    the time the step waits (SUPERVISOR_WAIT), so that a lock another node
+    holds briefly is waited for, not taken for a refusal."""
+    if isinstance(database, PostgresUrl):
+        return PostgresSupervisors(database, statement_timeout_ms=int(SUPERVISOR_WAIT * 1000),
+                                   lock_timeout_ms=int(SUPERVISOR_LOCK_WAIT * 1000))
+    return SqliteSupervisors(database, busy_timeout=SUPERVISOR_LOCK_WAIT)

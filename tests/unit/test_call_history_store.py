@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -121,6 +122,54 @@ def test_a_lookup_past_its_timeout_is_stopped(calls: Callable[..., Database]) ->
     with pytest.raises(HistoryUnavailable, match="no answer within 1e-06 s"):
         history.summary(query(timeout=0.000001))
     assert history.summary(query()).calls == 1000  # counted up to 1000; the connection still works
+
+
+def hold_exclusive(path: Path, seconds: float) -> threading.Thread:
+    """Another connection holding the SQLite file's exclusive lock, which
+    keeps readers out of a database in rollback-journal mode, for ``seconds``."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        holding.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_lock_shorter_than_the_steps_timeout_is_waited_for_not_taken_for_a_new_caller(
+        calls: Callable[..., Database]) -> None:
+    """A lookup waits for a lock up to the step's ``timeout``, which it is
+    documented to take at most (it once gave up after 0.2 s whatever the
+    timeout, and the caller was taken as new)."""
+    path = Path(calls(NUMBER, timedelta(days=1)))
+    with contextlib.closing(sqlite3.connect(str(path))) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    history = server_history(path)
+    holder = hold_exclusive(path, 0.6)
+    started = time.monotonic()
+    try:
+        assert history.summary(query(timeout=2.0)).calls == 1
+        waited = time.monotonic() - started
+    finally:
+        holder.join()
+    assert 0.4 < waited < 2.0
+    holder = hold_exclusive(path, 1.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(HistoryUnavailable, match="locked"):
+            history.summary(query(timeout=0.5))  # never longer than the timeout
+        waited = time.monotonic() - started
+    finally:
+        holder.join()
+    assert 0.4 < waited < 1.0
 
 
 def test_a_lookup_held_up_past_its_timeout_is_stopped_on_postgresql(postgres_url: PostgresUrl) -> None:

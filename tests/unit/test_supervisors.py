@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -18,12 +20,15 @@ from agi.cli import supervisors as supervisors_cli
 from agi.cli.main import cli
 from agi.config import load_config
 from agi.db.location import Database, PostgresUrl
-from agi.services import PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, Override, SupervisorsUnavailable
+from agi.services import (PIN_LOCKED, PIN_NONE, PIN_OK, PIN_WRONG, SUPERVISOR_LOCK_WAIT, SUPERVISOR_WAIT, Override,
+                          SupervisorsUnavailable)
+from agi.steps.supervisor_auth import CHECK_TIMEOUT
+from agi.services_from_config import live_services
 from agi.stdio.transport import DebugStream
 from agi.storage.migrations import upgrade
 from agi.storage.overrides import SqliteOverrides, writable_overrides
-from agi.storage.supervisors import (LOCK_SECONDS, MAX_FAILURES, SqliteSupervisors, hash_pin, pin_matches,
-                                     pin_problem, supervisors_store)
+from agi.storage.supervisors import (LOCK_SECONDS, MAX_FAILURES, PostgresSupervisors, SqliteSupervisors, hash_pin,
+                                     pin_matches, pin_problem, server_supervisors, supervisors_store)
 from support import table_rows
 
 NOW = datetime(2025, 3, 10, 20, 0, tzinfo=timezone.utc)
@@ -118,6 +123,86 @@ def test_wrong_pins_keyed_at_once_on_several_nodes_are_all_counted(store: Sqlite
         thread.join()
     assert sorted(results) == [1, 2, 3]
     assert store.pins()[0]["failures"] == 3
+
+
+def hold_lock(database: Database, seconds: float, row_lock: str) -> threading.Thread:
+    """Another node's connection holding a lock for ``seconds`` (SQLite:
+    the database's write lock; PostgreSQL: the rows ``row_lock`` selects
+    FOR UPDATE); started once it holds it."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        if isinstance(database, PostgresUrl):
+            conn: Any = psycopg.connect(str(database), autocommit=True)
+            conn.execute("BEGIN")
+            conn.execute(row_lock)
+        else:
+            conn = sqlite3.connect(str(database), isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+        holding.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    return thread
+
+
+def hold_pin_row(database: Database, seconds: float) -> threading.Thread:
+    return hold_lock(database, seconds, f"SELECT * FROM supervisor_pins WHERE number = '{NUMBER}' FOR UPDATE")
+
+
+def test_a_database_locked_for_a_second_and_a_half_still_lets_the_supervisor_in(store: SqliteSupervisors,
+                                                                                 database: Database) -> None:
+    """A check waits for the lock almost as long as the step waits for the
+    check (3 seconds): a database another node holds for 1.5 s is no refusal."""
+    server = server_supervisors(database)
+    holder = hold_pin_row(database, 1.5)
+    started = time.monotonic()
+    try:
+        assert server.check_pin(NUMBER, "4321", NOW, "1.1").result == PIN_OK
+    finally:
+        holder.join()
+        server.close()
+    assert 1.0 < time.monotonic() - started < CHECK_TIMEOUT
+
+
+def test_the_server_stops_waiting_for_a_lock_before_the_step_stops_waiting(database: Database) -> None:
+    """The lock wait and, on PostgreSQL, the statement timeout fit in the
+    step's 3 seconds, leaving time for scrypt and the writes; a command
+    (``agiflow supervisors``) may wait longer."""
+    server = server_supervisors(database)
+    if isinstance(server, PostgresSupervisors):
+        assert server.lock_timeout_ms is not None
+        assert 2000 <= server.lock_timeout_ms < server.statement_timeout_ms <= CHECK_TIMEOUT * 1000
+    else:
+        assert 2.0 <= server.busy_timeout < CHECK_TIMEOUT
+    assert SUPERVISOR_LOCK_WAIT < CHECK_TIMEOUT == SUPERVISOR_WAIT
+
+
+def test_an_override_set_from_a_phone_waits_for_a_database_locked_for_a_second_and_a_half(
+        store: SqliteSupervisors, database: Database, tmp_path: Path) -> None:
+    """The server's store for the ``override`` step's change waits for a
+    lock as long as a PIN check does, within the step's 3 seconds (once a
+    quarter of a second on SQLite, the schedule step's read wait, and 1 s
+    on PostgreSQL: the change failed with 'database is locked')."""
+    path = tmp_path / "server.yaml"
+    path.write_text(f"database: {database.url if isinstance(database, PostgresUrl) else database}\n",
+                    encoding="utf-8")
+    changes = live_services(load_config(path)).override_changes
+    assert changes is not None
+    until = NOW + timedelta(hours=3)
+    changes.set(Override("office_hours", "open", until, "by phone"), NOW)
+    holder = hold_lock(database, 1.5, "SELECT * FROM schedule_overrides FOR UPDATE")
+    started = time.monotonic()
+    try:
+        changes.set(Override("office_hours", "closed", until, "by phone", set_by=NUMBER, set_how="phone"), NOW)
+    finally:
+        holder.join()
+    assert 1.0 < time.monotonic() - started < CHECK_TIMEOUT
+    assert [o.state for o in writable_overrides(database).all_active(NOW)] == ["closed"]
 
 
 def test_a_store_without_a_database_is_unavailable(tmp_path: Path) -> None:
