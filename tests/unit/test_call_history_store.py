@@ -30,6 +30,7 @@ from agi.storage.history import SELECT_HISTORY, SqliteCallHistory, query_paramet
 from agi.storage.migrations import upgrade
 from agi.vocabulary import iso
 from support import table_rows
+from support.held_lock import hold_lock
 from support.held_pool import HeldReactor, held_threads, server_services
 
 NOW = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
@@ -127,20 +128,7 @@ def test_a_lookup_past_its_timeout_is_stopped(calls: Callable[..., Database]) ->
 def hold_exclusive(path: Path, seconds: float) -> threading.Thread:
     """Another connection holding the SQLite file's exclusive lock, which
     keeps readers out of a database in rollback-journal mode, for ``seconds``."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        conn = sqlite3.connect(str(path), isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        holding.set()
-        time.sleep(seconds)
-        conn.execute("COMMIT")
-        conn.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(5)
-    return thread
+    return hold_lock(path, seconds, sqlite_begin="BEGIN EXCLUSIVE")
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

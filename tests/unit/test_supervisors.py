@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -30,6 +29,7 @@ from agi.storage.overrides import SqliteOverrides, writable_overrides
 from agi.storage.supervisors import (LOCK_SECONDS, MAX_FAILURES, PostgresSupervisors, SqliteSupervisors, hash_pin,
                                      pin_matches, pin_problem, server_supervisors, supervisors_store)
 from support import table_rows
+from support.held_lock import hold_lock
 
 NOW = datetime(2025, 3, 10, 20, 0, tzinfo=timezone.utc)
 NUMBER = "+34600111222"
@@ -123,31 +123,6 @@ def test_wrong_pins_keyed_at_once_on_several_nodes_are_all_counted(store: Sqlite
         thread.join()
     assert sorted(results) == [1, 2, 3]
     assert store.pins()[0]["failures"] == 3
-
-
-def hold_lock(database: Database, seconds: float, row_lock: str) -> threading.Thread:
-    """Another node's connection holding a lock for ``seconds`` (SQLite:
-    the database's write lock; PostgreSQL: the rows ``row_lock`` selects
-    FOR UPDATE); started once it holds it."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        if isinstance(database, PostgresUrl):
-            conn: Any = psycopg.connect(str(database), autocommit=True)
-            conn.execute("BEGIN")
-            conn.execute(row_lock)
-        else:
-            conn = sqlite3.connect(str(database), isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")
-        holding.set()
-        time.sleep(seconds)
-        conn.execute("COMMIT")
-        conn.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(5)
-    return thread
 
 
 def hold_pin_row(database: Database, seconds: float) -> threading.Thread:
