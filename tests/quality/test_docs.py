@@ -192,6 +192,27 @@ def test_every_step_type_has_a_section_naming_each_of_its_options(type_name: str
     assert not missing, f"docs/steps.md '## {type_name}' does not mention option(s) {', '.join(missing)} in `code`"
 
 
+#: Step types whose outcomes do not depend on their options, with the smallest
+#: config that builds one.
+FIXED_OUTCOMES = {
+    "answer": None, "play": "x", "set": {"a": "1"}, "exec": {"app": "NoOp"},
+    "queue": {"name": "support"}, "dial": {"destination": "PJSIP/100"},
+    "voicemail": {"mailbox": "100"}, "robinson": {"list": "robinson"},
+    "lookup": {"list": "vip"}, "history": {}, "webhook": {"url": "http://crm/"},
+}
+
+
+@pytest.mark.parametrize("type_name", sorted(FIXED_OUTCOMES))
+def test_the_step_types_table_lists_every_outcome_of_a_step(type_name: str) -> None:
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| \[(\w+)\]\(#\w+\) \|[^|]*\|([^|]*)\|$", read(DOCS / "steps.md"), re.M)}
+    documented = set(re.findall(r"`(\w+)`", rows[type_name]))
+    outcomes = set(REGISTRY[type_name].from_config(FIXED_OUTCOMES[type_name]).outcomes())
+    assert documented == outcomes, (
+        f"docs/steps.md's table of step types, {type_name}: missing {sorted(outcomes - documented)}, "
+        f"extra {sorted(documented - outcomes)}")
+
+
 def test_steps_md_documents_no_step_type_that_does_not_exist() -> None:
     extra = sorted(set(sections(read(DOCS / "steps.md"), 2)) - set(REGISTRY))
     assert not extra, f"docs/steps.md has sections for unknown step types: {', '.join(extra)}"
