@@ -125,6 +125,32 @@ def test_a_case_whose_expectations_all_hold_passes_and_exits_0(flows: Path) -> N
     assert result.stdout == f"{tests}::caller who presses 1 reaches sales PASSED\n\n1 passed\n"
 
 
+def test_a_case_without_caller_or_called_has_neither_as_asterisk_says_unknown(flows: Path) -> None:
+    # docs/testing.md: the default is Asterisk's "unknown", which a call reads as "".
+    (flows / "who.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        name: who
+        start: note
+        steps:
+          note:
+            set: {cdr: {who: "[{{ call.caller }}|{{ call.called }}]"}}
+            next: bye
+          bye:
+            hangup:
+        """))
+    tests = write_tests(flows, """\
+        version: 1
+        flow: who
+        cases:
+          - name: nobody
+            expect:
+              fields: {who: "[|]"}
+              cdr: {caller: "", called: "", extension: s}
+        """, name="who.tests.yaml")
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 0, result.output
+
+
 def test_a_time_without_offset_is_read_in_the_flows_timezone(flows: Path) -> None:
     # 09:30 in Madrid on 10 March 2025 is 08:30 UTC (CET, +01:00).
     tests = write_tests(flows, expect_block('cdr: {started_at: "2025-03-10T08:30:00.000Z"}\n'))
