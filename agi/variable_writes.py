@@ -106,7 +106,7 @@ def status_write_problem(name: str) -> str | None:
     """Why a flow may not set the channel variable ``name`` itself (``set``,
     ``exec`` of Set): only AGIFLOW_STATUS, agiflow's own report; or None."""
     if STATUS_VARIABLE in {read.upper() for read in read_as(name)}:
-        what = STATUS_VARIABLE if name.strip().upper() == STATUS_VARIABLE else f"'{name}' sets {STATUS_VARIABLE}:"
-        return f"{what} agiflow sets it as the call leaves, for the dialplan to read how the call ended; " \
-               f"a flow cannot set it"
+        what = STATUS_VARIABLE if name.strip().upper() == STATUS_VARIABLE else f"'{name}' sets {STATUS_VARIABLE}, which"
+        return f"{what} is agiflow's own: it sets it as the call leaves, for the dialplan to read how the call " \
+               f"ended; a flow cannot set it"
     return None

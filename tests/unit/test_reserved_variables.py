@@ -75,12 +75,12 @@ def test_other_steps_that_put_a_result_in_a_named_variable_refuse_those_names_to
 @pytest.mark.parametrize("step, option, what", [
     ("set: {variables: {AGIFLOW_STATUS: completed}}", "set.variables.AGIFLOW_STATUS", "AGIFLOW_STATUS"),
     ("set: {variables: {'GLOBAL(AGIFLOW_STATUS)': completed}}", "set.variables.GLOBAL(AGIFLOW_STATUS)",
-     "'GLOBAL(AGIFLOW_STATUS)' sets AGIFLOW_STATUS:"),
-    ("exec: {app: Set, args: ['__AGIFLOW_STATUS=completed']}", "exec.args", "'__AGIFLOW_STATUS' sets AGIFLOW_STATUS:"),
+     "'GLOBAL(AGIFLOW_STATUS)' sets AGIFLOW_STATUS, which"),
+    ("exec: {app: Set, args: ['__AGIFLOW_STATUS=completed']}", "exec.args", "'__AGIFLOW_STATUS' sets AGIFLOW_STATUS, which"),
 ])
 def test_a_flow_cannot_set_agiflows_status_itself(tmp_path: Path, step: str, option: str, what: str) -> None:
-    assert errors(tmp_path, step) == [(6, f"step 'first': {option}: {what} agiflow sets it as the call leaves, for "
-                                          f"the dialplan to read how the call ended; a flow cannot set it")]
+    assert errors(tmp_path, step) == [(6, f"step 'first': {option}: {what} is agiflow's own: it sets it as the call "
+                                          f"leaves, for the dialplan to read how the call ended; a flow cannot set it")]
 
 
 def test_a_set_step_may_still_set_asterisks_status_or_the_queue_the_dialplan_falls_back_to(tmp_path: Path) -> None:
