@@ -14,7 +14,9 @@ from typing import IO, Iterator
 def output_file(path: str | None) -> Iterator[IO[str]]:
     """Standard output, or a new file that replaces ``path`` once the whole
     text is written: a report or export that fails half-way leaves no half
-    file (a device or a pipe, such as /dev/null, is written directly)."""
+    file (a device or a pipe, such as /dev/null, is written directly). A
+    link to a file is written through: the new file replaces the file it
+    leads to, and the link stays."""
     if path is None:
         yield sys.stdout
         return
@@ -23,6 +25,7 @@ def output_file(path: str | None) -> Iterator[IO[str]]:
         with target.open("w", encoding="utf-8", newline="") as direct:
             yield direct
         return
+    target = Path(os.path.realpath(target))
     import tempfile
     try:
         handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -424,3 +425,20 @@ def test_a_report_whose_connection_the_server_ends_is_one_line(postgres_url: Any
     assert result.stderr.startswith(f"error: cannot read the CDR database {postgres_url}: ") \
         and result.stderr.count("\n") == 1, result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_output_file_that_is_a_link_is_written_through_the_link(database: Path, tmp_path: Path) -> None:
+    """``-o latest.csv``, a link to this month's file: the report took the
+    link's place as a file of its own; the file it led to stayed as it was."""
+    (tmp_path / "reports").mkdir()
+    month = tmp_path / "reports" / "2025-03.json"
+    month.write_text("old\n", encoding="utf-8")
+    latest = tmp_path / "latest.json"
+    latest.symlink_to(Path("reports") / "2025-03.json")
+    code, out = invoke("summary", "--db", str(database), "--format", "json", "-o", str(latest))
+    assert code == 0 and out == ""
+    assert latest.is_symlink() and os.readlink(latest) == str(Path("reports") / "2025-03.json")
+    assert json.loads(month.read_text(encoding="utf-8"))["totals"]["offered"] == 40
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in month.parent.iterdir()] == ["2025-03.json"]
+
