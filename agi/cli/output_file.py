@@ -14,14 +14,15 @@ from typing import IO, Iterator
 def output_file(path: str | None) -> Iterator[IO[str]]:
     """Standard output, or a new file that replaces ``path`` once the whole
     text is written: a report or export that fails half-way leaves no half
-    file (a device or a pipe, such as /dev/null, is written directly). A
-    link to a file is written through: the new file replaces the file it
-    leads to, and the link stays."""
+    file. A device or a pipe (/dev/null), and any path under /dev or /proc
+    (/dev/stdout, /dev/fd/1: a process's open file, which may be a regular
+    file), is written directly. A link to a file is written through: the
+    new file replaces the file it leads to, and the link stays."""
     if path is None:
         yield sys.stdout
         return
     target = Path(path)
-    if target.exists() and not target.is_file():
+    if target.exists() and (not target.is_file() or _names_an_open_file(target)):
         with target.open("w", encoding="utf-8", newline="") as direct:
             yield direct
         return
@@ -40,6 +41,13 @@ def output_file(path: str | None) -> Iterator[IO[str]]:
     except BaseException:
         os.unlink(handle.name)
         raise
+
+
+def _names_an_open_file(path: Path) -> bool:
+    """A path under /dev or /proc: a file replaced there is no file the
+    user meant (/dev/stdout made a regular file, as root), or cannot be made
+    (/proc/self/fd)."""
+    return Path(os.path.abspath(path)).parts[1:2] in (("dev",), ("proc",))
 
 
 def _umask() -> int:

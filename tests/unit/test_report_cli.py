@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -442,3 +444,19 @@ def test_an_output_file_that_is_a_link_is_written_through_the_link(database: Pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert [p.name for p in month.parent.iterdir()] == ["2025-03.json"]
 
+
+def test_an_output_file_of_dev_stdout_writes_to_a_standard_output_redirected_to_a_file(
+        database: Path, tmp_path: Path) -> None:
+    """``-o /dev/stdout > out.json``: standard output is then a file, and
+    the report was written to a new file beside the path given, which then
+    took its place: as root, /dev/stdout itself became a regular file, and
+    out.json stayed empty; under /dev/fd or /proc/self/fd the new file
+    could not be made (`No such file or directory`). /dev/fd/1, which names
+    the same file, keeps this test from changing /dev/stdout."""
+    out = tmp_path / "out.json"
+    with out.open("wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "agi.cli", "report", "summary", "--db", str(database),
+                               "--format", "json", "-o", "/dev/fd/1"],
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["totals"]["offered"] == 40
