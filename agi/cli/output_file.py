@@ -4,6 +4,7 @@ fails half-way leaves FILE as it was (a dialer may be reading it)."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,7 @@ def output_file(path: str | None) -> Iterator[IO[str]]:
     try:
         with handle:
             yield handle
-        os.chmod(handle.name, 0o666 & ~_umask())
+        _take_mode_and_owner(handle.name, target)
         os.replace(handle.name, target)
     except BaseException:
         os.unlink(handle.name)
@@ -48,6 +49,22 @@ def _names_an_open_file(path: Path) -> bool:
     user meant (/dev/stdout made a regular file, as root), or cannot be made
     (/proc/self/fd)."""
     return Path(os.path.abspath(path)).parts[1:2] in (("dev",), ("proc",))
+
+
+def _take_mode_and_owner(made: str, target: Path) -> None:
+    """Give the file ``made`` the mode and owner of the file it replaces
+    (a report kept private, mode 0600, once became readable by every user
+    when written again), or a new file's mode when there is none."""
+    try:
+        old = os.stat(target)
+    except OSError:
+        os.chmod(made, 0o666 & ~_umask())
+        return
+    try:
+        os.chown(made, old.st_uid, old.st_gid)
+    except OSError:  # only root may give a file away; the mode still applies
+        pass
+    os.chmod(made, stat.S_IMODE(old.st_mode))
 
 
 def _umask() -> int:

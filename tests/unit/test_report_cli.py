@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -460,3 +461,17 @@ def test_an_output_file_of_dev_stdout_writes_to_a_standard_output_redirected_to_
                               stdout=stdout, stderr=subprocess.PIPE, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["totals"]["offered"] == 40
+
+
+def test_an_output_file_keeps_its_permissions_when_replaced(database: Path, tmp_path: Path) -> None:
+    """A report of callers' numbers kept private (mode 0600, or 0640 for a
+    group) became readable by every user of the machine the next time it
+    was written: the file that replaced it took the mode of a new file."""
+    for mode in (0o600, 0o640):
+        target = tmp_path / f"calls-{mode:o}.csv"
+        target.write_text("old\n", encoding="utf-8")
+        target.chmod(mode)
+        code, out = invoke("calls", "--db", str(database), "--format", "csv", "-o", str(target))
+        assert code == 0 and out == ""
+        assert target.read_text(encoding="utf-8") != "old\n"
+        assert stat.S_IMODE(target.stat().st_mode) == mode
