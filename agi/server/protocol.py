@@ -139,7 +139,13 @@ class FastAGIProtocol(LineOnlyReceiver):
     def _start_call(self) -> None:
         assert self._env is not None
         self._cancel_env_timer()
-        self.environment = self._env.environment()
+        environment = self._env.environment()
+        if not environment.values:  # an HTTP request, a scanner's probe: no Asterisk, no call, no CDR row
+            self.factory.warnings.warning("environment", "%s: closing: no agi_* variable in the environment "
+                                          "(not Asterisk's AGI)", self.peer)
+            self.abort("no agi_* variable in the environment")
+            return
+        self.environment = environment
         self.hangup_seen = self._env.hangup_seen
         self._env = None
         self.factory.start_call(self, self.environment)

@@ -147,7 +147,7 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
         log.error("not running the call: %s", exc)
         cdr.close()
         return 1
-    if not agi.env:
+    if not any(key.startswith("agi_") for key in agi.env):  # binary noise has `key: value` lines too
         log.error("not running the call: no agi_* environment on stdin; is this run by Asterisk's AGI()?")
         cdr.close()
         return 1

@@ -284,6 +284,23 @@ def test_no_environment_on_stdin_exits_1_without_a_command_or_a_cdr(tmp_path: Pa
     assert read_cdr(tmp_path / "var/cdr.db")[0] == []
 
 
+
+@pytest.mark.parametrize("stdin", [b"Content-Type: text/plain\nHost: x\n\n",
+                                   bytes(range(256)).replace(b"\n", b"") + b": \xff\x00\n\n",
+                                   b"\n"],
+                         ids=["other headers", "binary", "a blank line"])
+def test_a_stdin_without_agi_variables_exits_1_without_a_command_or_a_cdr(tmp_path: Path, stdin: bytes) -> None:
+    """Lines of the form `key: value` and then a blank line, none of them an
+    `agi_*` variable (binary noise, another program's headers): no call to
+    run. Once the flow ran, its commands sent to whatever was on stdout, and
+    a CDR row was written with no call id."""
+    config = write_config(tmp_path)
+    proc = subprocess.run([str(SCRIPT), "-c", str(config), "support"], input=stdin,
+                          capture_output=True, cwd=tmp_path, timeout=DEADLINE)
+    assert (proc.returncode, proc.stdout) == (1, b""), proc.stderr.decode(errors="replace")
+    assert "no agi_* environment on stdin" in proc.stderr.decode(errors="replace")
+    assert read_cdr(tmp_path / "var/cdr.db")[0] == []
+
 def test_unknown_flow_sets_status_and_goes_to_the_configured_fallback(tmp_path: Path) -> None:
     config = write_config(tmp_path, server={"fallback": {"context": "agiflow-fallback"}})
     run = run_agi(tmp_path, ["nosuchflow"], config=config)

@@ -172,6 +172,39 @@ def test_half_environments_silent_clients_and_port_probes_leave_no_cdr_and_no_bu
     assert "Traceback" not in server.log(since)
 
 
+@pytest.mark.parametrize("request_bytes", [
+    b"GET / HTTP/1.1\r\nHost: pbx:4573\r\nUser-Agent: health-check\r\n\r\n",
+    b"\n",
+    b"\x16\x03\x01\x00\xa5: \x01\x00\n\n",
+], ids=["an HTTP request", "a blank line", "binary noise"])
+def test_a_peer_whose_environment_has_no_agi_variable_gets_no_call_and_leaves_no_cdr(
+        server: ServerProcess, request_bytes: bytes) -> None:
+    """An HTTP health check or a scanner on the FastAGI port, whose lines end
+    with a blank line as an environment does. Each once ran as a call:
+    `SET VARIABLE "AGIFLOW_STATUS" "unknown_flow"` sent back, a CDR row with
+    no call id and no flow, which a report counted as a call."""
+    since = server.mark()
+    before = query(server.database, "SELECT count(*) AS n FROM calls")[0]["n"]
+    peer = socket.create_connection((HOST, server.port), timeout=5)
+    peer.sendall(request_bytes)
+    answer = b""
+    try:
+        while chunk := peer.recv(4096):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    peer.close()
+    assert answer == b""
+    uniqueid = new_uniqueid()
+    result = call(server, simulated("support", uniqueid, support_caller()))
+    assert result.closed_by_server and not result.timed_out, result
+    assert [r["status"] for r in finished_cdr(server.database, uniqueid)] == ["completed"]
+    after = query(server.database, "SELECT count(*) AS n FROM calls")[0]["n"]
+    assert after - before == 1, "a peer with no agi_* variable left a CDR row"
+    assert "no agi_* variable in the environment" in server.log(since)
+    assert "Traceback" not in server.log(since)
+
+
 def server_side_timer(server_port: int, client_port: int) -> int | None:
     """The kernel's timer on the server's end of a loopback connection
     (/proc/net/tcp's ``tr``: 0 none, 1 retransmit, 2 keepalive), None if not found."""

@@ -193,7 +193,7 @@ CUTS = st.lists(st.integers(min_value=0, max_value=5000), max_size=30)
 
 
 @FAST
-@given(st.dictionaries(ENV_KEY, ENV_VALUE, max_size=25), CUTS, st.booleans())
+@given(st.dictionaries(ENV_KEY, ENV_VALUE, min_size=1, max_size=25), CUTS, st.booleans())  # none: no call
 def test_any_environment_in_any_segments_reaches_the_call_whole(
         values: dict[str, bytes], cuts: list[int], hangup_after: bool) -> None:
     proto, factory = _connected()

@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -424,3 +428,50 @@ def test_a_report_whose_connection_the_server_ends_is_one_line(postgres_url: Any
     assert result.stderr.startswith(f"error: cannot read the CDR database {postgres_url}: ") \
         and result.stderr.count("\n") == 1, result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_output_file_that_is_a_link_is_written_through_the_link(database: Path, tmp_path: Path) -> None:
+    """``-o latest.csv``, a link to this month's file: the report took the
+    link's place as a file of its own; the file it led to stayed as it was."""
+    (tmp_path / "reports").mkdir()
+    month = tmp_path / "reports" / "2025-03.json"
+    month.write_text("old\n", encoding="utf-8")
+    latest = tmp_path / "latest.json"
+    latest.symlink_to(Path("reports") / "2025-03.json")
+    code, out = invoke("summary", "--db", str(database), "--format", "json", "-o", str(latest))
+    assert code == 0 and out == ""
+    assert latest.is_symlink() and os.readlink(latest) == str(Path("reports") / "2025-03.json")
+    assert json.loads(month.read_text(encoding="utf-8"))["totals"]["offered"] == 40
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in month.parent.iterdir()] == ["2025-03.json"]
+
+
+def test_an_output_file_of_dev_stdout_writes_to_a_standard_output_redirected_to_a_file(
+        database: Path, tmp_path: Path) -> None:
+    """``-o /dev/stdout > out.json``: standard output is then a file, and
+    the report was written to a new file beside the path given, which then
+    took its place: as root, /dev/stdout itself became a regular file, and
+    out.json stayed empty; under /dev/fd or /proc/self/fd the new file
+    could not be made (`No such file or directory`). /dev/fd/1, which names
+    the same file, keeps this test from changing /dev/stdout."""
+    out = tmp_path / "out.json"
+    with out.open("wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "agi.cli", "report", "summary", "--db", str(database),
+                               "--format", "json", "-o", "/dev/fd/1"],
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["totals"]["offered"] == 40
+
+
+def test_an_output_file_keeps_its_permissions_when_replaced(database: Path, tmp_path: Path) -> None:
+    """A report of callers' numbers kept private (mode 0600, or 0640 for a
+    group) became readable by every user of the machine the next time it
+    was written: the file that replaced it took the mode of a new file."""
+    for mode in (0o600, 0o640):
+        target = tmp_path / f"calls-{mode:o}.csv"
+        target.write_text("old\n", encoding="utf-8")
+        target.chmod(mode)
+        code, out = invoke("calls", "--db", str(database), "--format", "csv", "-o", str(target))
+        assert code == 0 and out == ""
+        assert target.read_text(encoding="utf-8") != "old\n"
+        assert stat.S_IMODE(target.stat().st_mode) == mode
