@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from support.browser import chromium, colour_pixels, measure
-from support.cdr_builder import CdrBuilder
+from support.cdr_builder import CdrBuilder, menu
 
 from agi.reports import run_report
 from agi.reports.model import Filters
@@ -161,6 +161,25 @@ def test_long_and_wide_names_are_cut_to_fit_their_chart(named: Path, tmp_path: P
     labels = [t["text"] for figure in figures.values() for t in figure["texts"] if t["cls"] == "label"]
     assert any(label.startswith("WWW") and label.endswith("…") for label in labels)
     assert "<img src=x" in " ".join(labels) and "Łukasz Żółć" in labels  # escaped, shown as text
+
+
+def test_a_long_word_in_a_menu_flow_or_filter_wraps_within_the_window(tmp_path: Path) -> None:
+    """A menu or flow name of one long word (no space to break at) in a
+    chart's title or in the filters line breaks inside the window: the page
+    never scrolls sideways."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    flow, menu_name = "f" * 150, "m" * 200
+    for n in range(6):
+        builder.add(f"2025-10-07 1{n}:30:00", flow=flow, steps=[menu(menu_name, str(1 + n % 2))])
+    builder.close()
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-10", NOW, MADRID, end=True), (flow,),
+                      tz=MADRID, tz_name=MADRID_NAME)
+    path = tmp_path / "ivr.html"
+    path.write_text(render(run_report(builder.path, "ivr", filters, NOW, charts=True), "html"), encoding="utf-8")
+    measured = measure(path, width=800)
+    assert [figure["title"] for figure in measured["figures"]] == [f"Menu {menu_name} ({flow}): 6 times"]
+    assert measured["pageWidth"] <= measured["viewport"]
+    assert_readable(measured)
 
 
 def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:

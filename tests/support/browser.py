@@ -41,7 +41,8 @@ const figures = [...document.querySelectorAll('figure')].map(fig => {
 const flagged = [...document.querySelectorAll('tr.flagged')].map(tr => getComputedStyle(tr).backgroundColor);
 const out = document.createElement('pre');
 out.id = 'measured';
-out.textContent = JSON.stringify({figures, flagged, viewport: window.innerWidth});
+out.textContent = JSON.stringify({figures, flagged, viewport: window.innerWidth,
+  pageWidth: document.documentElement.scrollWidth});
 document.body.appendChild(out);
 """
 
