@@ -133,6 +133,29 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
     assert colour_pixels(shot, {"flagged": "#fde2e1", "answered": COLOURS["answered"]})["flagged"] > 1000
 
 
+@pytest.mark.parametrize("kind, by", [("inbound", "interval15"), ("consolidated", ("interval30",))])
+def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_path: Path, kind: str,
+                                                                          by: object) -> None:
+    """A day of intervals with calls, the night the clocks go back, is a
+    line whose axis writes every few labels: the first interval of each
+    02:00 is among them, with its offset."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for minutes in range(0, 25 * 60, 10):  # the 25 hours of 26 October 2025 in Madrid
+        at = datetime(2025, 10, 25, 22, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+        builder.add(at.strftime("%Y-%m-%d %H:%M:%S"), queue="support", queue_status="ANSWERED", queue_wait=30,
+                    talk_time=90)
+    builder.close()
+    filters = Filters(moment("2025-10-26", NOW, MADRID), moment("2025-10-26", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    path = tmp_path / f"{kind}.html"
+    path.write_text(render(run_report(builder.path, kind, filters, NOW, charts=True, by=by), "html"), encoding="utf-8")
+    figures = assert_readable(measure(path))
+    figure = next(f for title, f in figures.items() if title.startswith(("ASR by interval", "Calls by interval")))
+    assert figure["bars"] == 0 and figure["lines"] == 1
+    labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
+    assert "2025-10-26 02:00+02" in labels and "2025-10-26 02:00+01" in labels, labels
+
+
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
 
