@@ -200,9 +200,27 @@ def test_a_long_word_in_a_menu_flow_or_filter_wraps_within_the_window(tmp_path: 
     path = tmp_path / "ivr.html"
     path.write_text(render(run_report(builder.path, "ivr", filters, NOW, charts=True), "html"), encoding="utf-8")
     measured = measure(path, width=800)
-    assert [figure["title"] for figure in measured["figures"]] == [f"Menu {menu_name} ({flow}): 6 times"]
+    assert [figure["title"] for figure in measured["figures"]] == [f"Menu \u2068{menu_name}\u2069 (\u2068{flow}\u2069): 6 times"]
     assert measured["pageWidth"] <= measured["viewport"]
     assert_readable(measured)
+
+
+def test_right_to_left_menu_and_flow_names_keep_their_place_in_a_chart_title(tmp_path: Path) -> None:
+    """A menu and a flow named in Arabic: the title reads, left to right,
+    ``Menu``, the menu, the flow, then the count; the browser's bidi
+    ordering does not carry the count in among the names."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    flow, menu_name = "قائمة", "مرحبا"
+    for n in range(6):
+        builder.add(f"2025-10-07 1{n}:30:00", flow=flow, steps=[menu(menu_name, str(1 + n % 2))])
+    builder.close()
+    path = tmp_path / "ivr.html"
+    path.write_text(render(run_report(builder.path, "ivr", Filters(tz=MADRID, tz_name=MADRID_NAME), NOW, charts=True),
+                           "html"), encoding="utf-8")
+    [figure] = measure(path)["figures"]
+    left = {word.strip("\u2068\u2069():"): x for word, x in figure["words"]}
+    assert left["Menu"] < left[menu_name] < left["6"] < left["times"], figure["words"]
+    assert left["Menu"] < left[flow] < left["6"], figure["words"]
 
 
 def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:
