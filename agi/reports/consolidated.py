@@ -12,7 +12,7 @@ from agi.reports.aggregate import (DEFAULT_THRESHOLDS, Group, Thresholds, abando
                                    combine, service_level, sort_value)
 from agi.reports.db import CdrReader, ReportError
 from agi.reports.model import COUNT, PERCENT, SECONDS, TEXT, TIME, Chart, Column, Filters, Report, largest, shrinks
-from agi.reports.overview import label
+from agi.reports.overview import label, repeated_starts
 from agi.reports.timeline import over_range
 
 #: What ``--by`` may name, in the order the docs list them.
@@ -83,5 +83,5 @@ def _charts(by: tuple[str, ...], groups: list[Group], reader: CdrReader, filters
             title, values = largest(title, values, lambda pair: pair[1], "calls")
         charts.append(Chart(title, [label(key) for key, _ in values], [calls for _, calls in values],
                             horizontal=name not in ("hour", "day", "weekday") and not name.startswith("interval"),
-                            outcomes=name == "outcome"))
+                            outcomes=name == "outcome", emphasis=repeated_starts([key for key, _ in values])))
     return charts

@@ -77,6 +77,14 @@ def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> lis
     charts = []
     for flow, menu in busiest:
         mine = [r for r in rows if (r["flow"], r["menu"]) == (flow, menu)]
-        charts.append(Chart(f"Menu {menu} ({flow}): {runs[(flow, menu)]:,} times",
+        charts.append(Chart(f"Menu {isolated(menu)} ({isolated(flow)}): {runs[(flow, menu)]:,} times",
                             [str(r["choice"]) for r in mine], [r["times"] for r in mine]))
     return charts
+
+
+def isolated(name: str | None) -> str:
+    """A name set apart from the text around it (Unicode's first strong
+    isolate ... pop directional isolate, which show nothing): a menu or
+    flow named in Arabic or Hebrew keeps its place in a chart's title, and
+    the words and numbers after it theirs."""
+    return f"\u2068{name}\u2069"

@@ -134,7 +134,7 @@ def _inbound_charts(reader: CdrReader, filters: Filters, now: datetime, by: str,
         largest(f"ASR by {by}", rows, lambda r: r["offered"], "offered calls")
     asr_by = over_range(by, [(r["key"], r["asr_pct"]) for r in shown], None, reader, filters, now)
     chart = Chart(title, [label(key) for key, _ in asr_by], [value for _, value in asr_by],
-                  horizontal=by not in TIME_GROUPS, unit="%")
+                  horizontal=by not in TIME_GROUPS, unit="%", emphasis=repeated_starts([key for key, _ in asr_by]))
     return [chart, *overview_charts(reader, filters, now, inbound=True)]
 
 
@@ -164,6 +164,20 @@ def overview_charts(reader: CdrReader, filters: Filters, now: datetime, inbound:
             Chart("Calls per hour of the day", [f"{h:02d}" for h in range(24)],
                   [hours.get(h, 0) for h in range(24)], horizontal=False),
             Chart("Outcomes", ordered, [outcomes[o] for o in ordered], outcomes=True)]
+
+
+def repeated_starts(keys: Sequence[Any]) -> list[int]:
+    """The indices of the intervals that start a repeated wall time at a
+    new offset (the first ``02:00+02`` and the first ``02:00+01`` the night
+    the clocks go back): the labels a chart's axis writes first."""
+    marked = []
+    for i, key in enumerate(keys):
+        if isinstance(key, datetime) and wall_time(key) != wall_time(key.replace(tzinfo=None)):
+            before = keys[i - 1] if i else None
+            if not (isinstance(before, datetime) and before.utcoffset() == key.utcoffset()
+                    and wall_time(before) != wall_time(before.replace(tzinfo=None))):
+                marked.append(i)
+    return marked
 
 
 def label(value: Any) -> str:

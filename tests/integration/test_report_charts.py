@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from support.browser import chromium, colour_pixels, measure
-from support.cdr_builder import CdrBuilder
+from support.cdr_builder import CdrBuilder, menu
 
 from agi.reports import run_report
 from agi.reports.model import Filters
@@ -133,6 +133,29 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
     assert colour_pixels(shot, {"flagged": "#fde2e1", "answered": COLOURS["answered"]})["flagged"] > 1000
 
 
+@pytest.mark.parametrize("kind, by", [("inbound", "interval15"), ("consolidated", ("interval30",))])
+def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_path: Path, kind: str,
+                                                                          by: object) -> None:
+    """A day of intervals with calls, the night the clocks go back, is a
+    line whose axis writes every few labels: the first interval of each
+    02:00 is among them, with its offset."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    for minutes in range(0, 25 * 60, 10):  # the 25 hours of 26 October 2025 in Madrid
+        at = datetime(2025, 10, 25, 22, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+        builder.add(at.strftime("%Y-%m-%d %H:%M:%S"), queue="support", queue_status="ANSWERED", queue_wait=30,
+                    talk_time=90)
+    builder.close()
+    filters = Filters(moment("2025-10-26", NOW, MADRID), moment("2025-10-26", NOW, MADRID, end=True), tz=MADRID,
+                      tz_name=MADRID_NAME)
+    path = tmp_path / f"{kind}.html"
+    path.write_text(render(run_report(builder.path, kind, filters, NOW, charts=True, by=by), "html"), encoding="utf-8")
+    figures = assert_readable(measure(path))
+    figure = next(f for title, f in figures.items() if title.startswith(("ASR by interval", "Calls by interval")))
+    assert figure["bars"] == 0 and figure["lines"] == 1
+    labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
+    assert "2025-10-26 02:00+02" in labels and "2025-10-26 02:00+01" in labels, labels
+
+
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
 
@@ -161,6 +184,43 @@ def test_long_and_wide_names_are_cut_to_fit_their_chart(named: Path, tmp_path: P
     labels = [t["text"] for figure in figures.values() for t in figure["texts"] if t["cls"] == "label"]
     assert any(label.startswith("WWW") and label.endswith("…") for label in labels)
     assert "<img src=x" in " ".join(labels) and "Łukasz Żółć" in labels  # escaped, shown as text
+
+
+def test_a_long_word_in_a_menu_flow_or_filter_wraps_within_the_window(tmp_path: Path) -> None:
+    """A menu or flow name of one long word (no space to break at) in a
+    chart's title or in the filters line breaks inside the window: the page
+    never scrolls sideways."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    flow, menu_name = "f" * 150, "m" * 200
+    for n in range(6):
+        builder.add(f"2025-10-07 1{n}:30:00", flow=flow, steps=[menu(menu_name, str(1 + n % 2))])
+    builder.close()
+    filters = Filters(moment("2025-10-06", NOW, MADRID), moment("2025-10-10", NOW, MADRID, end=True), (flow,),
+                      tz=MADRID, tz_name=MADRID_NAME)
+    path = tmp_path / "ivr.html"
+    path.write_text(render(run_report(builder.path, "ivr", filters, NOW, charts=True), "html"), encoding="utf-8")
+    measured = measure(path, width=800)
+    assert [figure["title"] for figure in measured["figures"]] == [f"Menu \u2068{menu_name}\u2069 (\u2068{flow}\u2069): 6 times"]
+    assert measured["pageWidth"] <= measured["viewport"]
+    assert_readable(measured)
+
+
+def test_right_to_left_menu_and_flow_names_keep_their_place_in_a_chart_title(tmp_path: Path) -> None:
+    """A menu and a flow named in Arabic: the title reads, left to right,
+    ``Menu``, the menu, the flow, then the count; the browser's bidi
+    ordering does not carry the count in among the names."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    flow, menu_name = "قائمة", "مرحبا"
+    for n in range(6):
+        builder.add(f"2025-10-07 1{n}:30:00", flow=flow, steps=[menu(menu_name, str(1 + n % 2))])
+    builder.close()
+    path = tmp_path / "ivr.html"
+    path.write_text(render(run_report(builder.path, "ivr", Filters(tz=MADRID, tz_name=MADRID_NAME), NOW, charts=True),
+                           "html"), encoding="utf-8")
+    [figure] = measure(path)["figures"]
+    left = {word.strip("\u2068\u2069():"): x for word, x in figure["words"]}
+    assert left["Menu"] < left[menu_name] < left["6"] < left["times"], figure["words"]
+    assert left["Menu"] < left[flow] < left["6"], figure["words"]
 
 
 def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:

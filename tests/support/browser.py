@@ -22,11 +22,23 @@ BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "
 #: Run in a copy of the page (whose own policy allows no script): writes
 #: what each chart drew, with the boxes of its texts, into the page.
 MEASURE = """
+// each word of an element's text and the left edge of where it is drawn
+const words = element => [...element.childNodes].filter(n => n.nodeType === 3).flatMap(node => {
+  const found = [];
+  for (const match of node.textContent.matchAll(/\\S+/g)) {
+    const range = document.createRange();
+    range.setStart(node, match.index);
+    range.setEnd(node, match.index + match[0].length);
+    found.push([match[0], range.getBoundingClientRect().left]);
+  }
+  return found;
+});
 const figures = [...document.querySelectorAll('figure')].map(fig => {
   const svg = fig.querySelector('svg');
   const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
   return {
     title: fig.querySelector('figcaption').textContent,
+    words: words(fig.querySelector('figcaption')),
     svg: svg ? box(svg) : null,
     texts: svg ? [...svg.querySelectorAll('text')].map(t => ({
       text: [...t.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(''),
@@ -41,7 +53,8 @@ const figures = [...document.querySelectorAll('figure')].map(fig => {
 const flagged = [...document.querySelectorAll('tr.flagged')].map(tr => getComputedStyle(tr).backgroundColor);
 const out = document.createElement('pre');
 out.id = 'measured';
-out.textContent = JSON.stringify({figures, flagged, viewport: window.innerWidth});
+out.textContent = JSON.stringify({figures, flagged, viewport: window.innerWidth,
+  pageWidth: document.documentElement.scrollWidth});
 document.body.appendChild(out);
 """
 

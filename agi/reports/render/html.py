@@ -24,6 +24,7 @@ p.filters, footer { color: #52606d; margin: 0 0 16px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px 40px; }
 figure { margin: 0; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
+h1, p.filters, figcaption, p.flag-note, body > p { overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 14px; margin-top: 8px; }
 .scroll { overflow-x: auto; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; text-align: left;
