@@ -30,7 +30,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Text a spreadsheet would read as a number and change (``600111222``,
 #: ``0034600111222`` losing its zeros, the call id ``1741597200.10``, ``08``,
 #: ``1e5``, ``12%``, ``(12)``, ``1 234,5``): such a cell gets a leading ``'`` too.
-_RISKY_START = frozenset("=+-@(.,")
+_RISKY_START = frozenset("=+-@(.,'")
 #: The ASCII characters a risky cell cannot start with (letters, ``#``,
 #: ``/``...): one look-up settles most cells of a long export.
 SAFE_START = frozenset(c for c in map(chr, range(128)) if not (c in _RISKY_START or c.isdigit() or c.isspace()))
@@ -64,12 +64,13 @@ def spreadsheet_text(value: object) -> object:
     into a number: a string that starts with ``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return, or that reads as a number, gets a leading
     ``'`` (the caller ID ``+34600111222`` is written ``'+34600111222``,
-    ``600111222`` is written ``'600111222``). Numbers and other values are
-    returned as they are."""
+    ``600111222`` is written ``'600111222``); so does one that starts with
+    ``'`` itself, so that dropping one leading ``'`` gives every cell back.
+    Numbers and other values are returned as they are."""
     if not isinstance(value, str) or not value or value[0] in SAFE_START:
         return value
     first = value[0]
-    if (first in _RISKY_START or first.isdigit() or first.isspace()) \
-            and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value)):
+    if first == "'" or ((first in _RISKY_START or first.isdigit() or first.isspace())
+                        and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value))):
         return "'" + value
     return value

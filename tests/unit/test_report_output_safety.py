@@ -109,6 +109,15 @@ def test_spreadsheet_text_prefixes_formula_starts_and_number_like_text_only() ->
         ["José", "", "2025-03-10", "15cd46f76111", "sales 2", -2, 1.5, None]
 
 
+def test_a_cell_that_starts_with_the_mark_gets_one_more_so_that_dropping_one_gives_it_back() -> None:
+    """A reader drops one leading ``'`` from a text cell (reports.md): a
+    caller name ``'600`` came back as ``600``, as if it had been marked."""
+    assert [spreadsheet_text(v) for v in ("'600", "'", "'José")] == ["''600", "''", "''José"]
+    for value in ("'600", "600", "José", "+34600111222"):
+        cell = spreadsheet_text(value)
+        assert (cell[1:] if isinstance(cell, str) and cell.startswith("'") else cell) == value
+
+
 def test_the_callbacks_table_gets_no_escape_sequence_from_a_caller_id(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from agi.storage.callbacks import CallbackBook, ensure_callbacks_table
