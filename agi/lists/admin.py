@@ -205,13 +205,14 @@ class ListAdmin:
             with contextlib.suppress(Exception):
                 self._clear_staging()
             raise
-        self._clear_staging()
         # the import is committed: trouble from here on leaves only housekeeping undone
         problem = self._tidy(lambda: self._housekeeping(old_id))
         return result if problem is None else dataclasses.replace(result, left_behind=problem)
 
     def _housekeeping(self, old_id: int | None) -> None:
-        """After an import: the entries a replace set aside removed, and the backend's own tidying."""
+        """After an import: the staging tables emptied, the entries a replace
+        set aside removed, and the backend's own tidying."""
+        self._clear_staging()
         if old_id is not None:
             self._purge(old_id)
         self._after_import()

@@ -310,3 +310,37 @@ def test_a_replace_whose_connection_ends_while_it_removes_the_old_entries_says_i
     monkeypatch.undo()
     exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
     assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
+
+
+def test_an_import_whose_connection_ends_once_it_is_committed_says_it_is_done(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import committed, then its connection ended (a restart) before
+    the staging table was emptied: the command said `error: ...` and exited
+    1, though the list held the new entries. It is done: the summary, exit
+    0, and a line saying what is left for the next import or delete."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    copy_staged = PostgresListAdmin._copy_staged
+
+    def ended_after(admin: PostgresListAdmin, *args: object) -> object:
+        done = copy_staged(admin, *args)  # type: ignore[arg-type]
+        with contextlib.closing(pg.connect(postgres_url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        return done
+    config = _config(tmp_path, postgres_url)
+    (tmp_path / "old.csv").write_text("+34600111222\n")
+    (tmp_path / "new.csv").write_text("+34600111224\n")
+    assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
+                                    "-c", str(config)]).exit_code == 0
+    monkeypatch.setattr(PostgresListAdmin, "_copy_staged", ended_after)
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
+                                      "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("robinson: replaced with 1 entry from ")
+    assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
+                             "due to administrator command); the next import or delete removes them\n")
+    monkeypatch.undo()
+    exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
+    assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
