@@ -169,12 +169,9 @@ class ListAdmin:
             if row is None:
                 raise ListUnavailable(f"no number list named {name!r}")
             self.conn.execute(sql.DELETE_LIST, (name,))
-        return int(row[1]), self._tidy(self._purge_all_orphans)  # its entries, and any a failed run left
+        return int(row[1]), self._tidy(self.purge_orphans)  # its entries, and any a failed run left
 
-    def _purge_all_orphans(self) -> None:
-        self.purge_orphans()
-
-    def _tidy(self, work: Callable[[], None]) -> str | None:
+    def _tidy(self, work: Callable[[], object]) -> str | None:
         """Housekeeping after a change was committed: why it failed, or None."""
         try:
             work()
