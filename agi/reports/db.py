@@ -14,7 +14,6 @@ libpq client (agi/db/libpq.py), one that walks many rows psycopg.
 from __future__ import annotations
 
 import contextlib
-
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from agi.db import messages
 from agi.db.location import PostgresUrl, parse_database
+from agi.db.messages import one_line
 from agi.db.rows import cursor_batches
 from agi.reports.dialect import POSTGRES, SQLITE, Dialect
 from agi.reports.errors import ReportError as ReportError  # where the reports have always found it
@@ -211,8 +210,3 @@ class CdrReader:
             if missing:
                 raise ReportError(f"{self.path}: table {table} lacks columns {', '.join(missing)}; "
                                   f"start `agiflow serve` on it once to upgrade the schema")
-
-
-def one_line(exc: BaseException) -> str:
-    """A driver error as one line (agi/db/messages.py)."""
-    return messages.one_line(exc)
