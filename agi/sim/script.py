@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agi.steps.dial import DIAL_STATUSES, KEY_EXIT_STATUS as DIAL_KEY_EXIT
-from agi.steps.queue import ANSWERED_STATUS, KEY_EXIT_STATUS, STATUS_OUTCOMES
+from agi.steps.dial import DIAL_STATUSES
+from agi.steps.dialplan_app import KEY_EXIT_STATUS
+from agi.steps.queue import ANSWERED_STATUS, STATUS_OUTCOMES
 from agi.steps.voicemail import VM_OUTCOMES
 
 #: What a script may say each Queue(), Dial() and VoiceMail() run ends with:
@@ -21,7 +22,7 @@ from agi.steps.voicemail import VM_OUTCOMES
 #: caller on the line).
 SCRIPTED_STATUSES: Mapping[str, tuple[str, ...]] = {
     "queue": (ANSWERED_STATUS, *STATUS_OUTCOMES, "UNKNOWN", KEY_EXIT_STATUS),
-    "dial": (*DIAL_STATUSES, DIAL_KEY_EXIT),
+    "dial": (*DIAL_STATUSES, KEY_EXIT_STATUS),
     "voicemail": tuple(VM_OUTCOMES),
 }
 

@@ -36,7 +36,7 @@ from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
 from agi.protocol import appargs
-from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, join_arguments, read_hangup_cause, read_status,
+from agi.steps.dialplan_app import (KEY_EXIT, KEY_EXIT_STATUS, BadArgument, StatusOutcomes, join_arguments, read_hangup_cause, read_status,
                                     read_variable, render_argument, render_options, run_app, seconds,
                                     written_options_problems)
 from agi.yamlschema import TEXT, obj
@@ -45,10 +45,6 @@ from agi.yamlschema import TEXT, obj
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")
 DIALSTATUS = StatusOutcomes("DIALSTATUS", {status: status.lower() for status in DIAL_STATUSES}, kept="ANSWER")
-#: The CDR's dial_status, and the outcome, of a caller who left a ringing
-#: Dial() with a key (the ``d`` option), which Asterisk says CANCEL for.
-KEY_EXIT_STATUS = "EXITWITHKEY"
-KEY_EXIT = KEY_EXIT_STATUS.lower()
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,13 @@ async def read_status(ctx: CallContext, name: str) -> str:
     return (await read_variable(ctx, name) or "").upper()
 
 
+#: The CDR's queue_status or dial_status, and the step's outcome, of a
+#: caller who left a Queue() or a ringing Dial() with a key, for which
+#: Asterisk sets no QUEUESTATUS (queue_log says EXITWITHKEY) or DIALSTATUS=CANCEL.
+KEY_EXIT_STATUS = "EXITWITHKEY"
+KEY_EXIT = KEY_EXIT_STATUS.lower()
+
+
 @dataclass(frozen=True)
 class StatusOutcomes:
     """A status variable an application sets when it ends (DIALSTATUS,

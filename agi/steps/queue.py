@@ -40,6 +40,8 @@ from agi.steps.missed_calls import CALLBACK_SCHEMA, MissedCallback, close_callba
 from agi.steps.whisper import WHISPER_SCHEMA, Whisper
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (
+    KEY_EXIT,
+    KEY_EXIT_STATUS,
     AppRun,
     BadArgument,
     clear_variables,
@@ -61,11 +63,9 @@ ANSWERED = "answered"
 STATUS_OUTCOMES = {status: status.lower() for status in (
     "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "CONTINUE", "WITHDRAW")}
 #: The CDR's queue_status for the cases Asterisk leaves without a status
-#: (EXITWITHKEY as queue_log names it), and the outcome of a key exit.
+#: (and KEY_EXIT_STATUS, EXITWITHKEY as queue_log names it).
 ANSWERED_STATUS = "ANSWERED"
 ABANDONED_STATUS = "ABANDONED"
-KEY_EXIT_STATUS = "EXITWITHKEY"
-KEY_EXIT = KEY_EXIT_STATUS.lower()
 #: Variables Queue() may set that an earlier queue must not leave behind.
 QUEUE_VARIABLES = ("QUEUESTATUS", "ABANDONED", "QEHOLDTIME")
 #: What Queue() leaves of the member who answered (setinterfacevar): blanked
