@@ -215,9 +215,11 @@ def import_(name: str, file: str, replace: bool, skip_bad: bool, encoding: str |
     click.echo(f"{name}: {verb} {counted(result.read, 'entry', 'entries')} from {file} in "
                f"{time.monotonic() - started:.1f}s: {result.added} added, {result.kept} already listed or "
                f"repeated, {skipped}; {counted(result.entries, 'entry', 'entries')} in the list")
-    if result.left_behind:
+    if result.left_behind and result.replaced:
         click.echo(f"{name}: the entries it replaced are not all removed yet ({result.left_behind}); "
                    "the next import or delete removes them", err=True)
+    elif result.left_behind:  # an import that replaced nothing left nothing behind
+        click.echo(f"{name}: the import is done; the tidying after it failed ({result.left_behind})", err=True)
 
 
 def _why_nothing(report: ReadReport, skip_bad: bool) -> str:

@@ -54,8 +54,9 @@ class ImportResult:
     added: int
     entries: int
     replaced: bool
-    #: Why the entries a replace set aside were not all removed (the import
-    #: itself was committed): the next import or delete removes them.
+    #: Why the housekeeping after the commit failed (the import itself was
+    #: committed): after a replace, the entries it set aside are not all
+    #: removed, and the next import or delete removes them.
     left_behind: str | None = None
 
     @property

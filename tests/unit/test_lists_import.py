@@ -318,23 +318,12 @@ def test_an_import_whose_connection_ends_once_it_is_committed_says_it_is_done(
     the staging table was emptied: the command said `error: ...` and exited
     1, though the list held the new entries. It is done: the summary, exit
     0, and a line saying what is left for the next import or delete."""
-    import contextlib
-
-    from agi.db import postgres as pg
-    from agi.lists.pg_admin import PostgresListAdmin
-    copy_staged = PostgresListAdmin._copy_staged
-
-    def ended_after(admin: PostgresListAdmin, *args: object) -> object:
-        done = copy_staged(admin, *args)  # type: ignore[arg-type]
-        with contextlib.closing(pg.connect(postgres_url)) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
-        return done
     config = _config(tmp_path, postgres_url)
     (tmp_path / "old.csv").write_text("+34600111222\n")
     (tmp_path / "new.csv").write_text("+34600111224\n")
     assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
                                     "-c", str(config)]).exit_code == 0
-    monkeypatch.setattr(PostgresListAdmin, "_copy_staged", ended_after)
+    _ended_once_committed(monkeypatch, postgres_url)
     result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
                                       "-c", str(config)])
     assert result.exit_code == 0, result.output
@@ -344,3 +333,35 @@ def test_an_import_whose_connection_ends_once_it_is_committed_says_it_is_done(
     monkeypatch.undo()
     exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
     assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
+
+
+def test_an_added_import_whose_connection_ends_once_it_is_committed_says_no_entries_were_replaced(
+        postgres_url: PostgresUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import without --replace replaces no entries: when its tidying
+    after the commit failed, it said `the entries it replaced are not all
+    removed yet`. It says the import is done and what failed after it."""
+    config = _config(tmp_path, postgres_url)
+    (tmp_path / "new.csv").write_text("+34600111224\n")
+    _ended_once_committed(monkeypatch, postgres_url)
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("robinson: imported 1 entry from ")
+    assert result.stderr == ("robinson: the import is done; the tidying after it failed (terminating connection "
+                             "due to administrator command)\n")
+
+
+def _ended_once_committed(monkeypatch: pytest.MonkeyPatch, url: PostgresUrl) -> None:
+    """Make the next import's connection end (a restart) right after the
+    transaction that fills the list commits."""
+    import contextlib
+
+    from agi.db import postgres as pg
+    from agi.lists.pg_admin import PostgresListAdmin
+    copy_staged = PostgresListAdmin._copy_staged
+
+    def ended_after(admin: PostgresListAdmin, *args: object) -> object:
+        done = copy_staged(admin, *args)  # type: ignore[arg-type]
+        with contextlib.closing(pg.connect(url)) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (admin.conn.raw.info.backend_pid,))  # type: ignore[attr-defined]
+        return done
+    monkeypatch.setattr(PostgresListAdmin, "_copy_staged", ended_after)
