@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from click.testing import CliRunner, Result
@@ -295,21 +296,8 @@ def test_a_replace_whose_connection_ends_while_it_removes_the_old_entries_says_i
     script took the new list for not imported. It is done: the summary, exit
     0, and a line saying what is left for the next import or delete."""
 
-    config = _config(tmp_path, postgres_url)
-    (tmp_path / "old.csv").write_text("+34600111222\n+34600111223\n")
-    (tmp_path / "new.csv").write_text("+34600111224\n")
-    assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
-                                    "-c", str(config)]).exit_code == 0
-    ended_before_purge(monkeypatch, postgres_url)
-    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
-                                      "-c", str(config)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("robinson: replaced with 1 entry from ")
-    assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
-                             "due to administrator command); the next import or delete removes them\n")
-    monkeypatch.undo()
-    exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
-    assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
+    _replace_whose_connection_ends(tmp_path, postgres_url, monkeypatch, "+34600111222\n+34600111223\n",
+                                   ended_before_purge)
 
 
 def test_an_import_whose_connection_ends_once_it_is_committed_says_it_is_done(
@@ -318,21 +306,7 @@ def test_an_import_whose_connection_ends_once_it_is_committed_says_it_is_done(
     the staging table was emptied: the command said `error: ...` and exited
     1, though the list held the new entries. It is done: the summary, exit
     0, and a line saying what is left for the next import or delete."""
-    config = _config(tmp_path, postgres_url)
-    (tmp_path / "old.csv").write_text("+34600111222\n")
-    (tmp_path / "new.csv").write_text("+34600111224\n")
-    assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
-                                    "-c", str(config)]).exit_code == 0
-    _ended_once_committed(monkeypatch, postgres_url)
-    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
-                                      "-c", str(config)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("robinson: replaced with 1 entry from ")
-    assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
-                             "due to administrator command); the next import or delete removes them\n")
-    monkeypatch.undo()
-    exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
-    assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
+    _replace_whose_connection_ends(tmp_path, postgres_url, monkeypatch, "+34600111222\n", _ended_once_committed)
 
 
 def test_an_added_import_whose_connection_ends_once_it_is_committed_says_no_entries_were_replaced(
@@ -348,6 +322,28 @@ def test_an_added_import_whose_connection_ends_once_it_is_committed_says_no_entr
     assert result.stdout.startswith("robinson: imported 1 entry from ")
     assert result.stderr == ("robinson: the import is done; the tidying after it failed (terminating connection "
                              "due to administrator command)\n")
+
+
+def _replace_whose_connection_ends(tmp_path: Path, postgres_url: PostgresUrl, monkeypatch: pytest.MonkeyPatch,
+                                   old: str, end: Callable[[pytest.MonkeyPatch, PostgresUrl], None]) -> None:
+    """``lists import --replace`` of one entry over ``old``, its connection
+    ended by ``end``: done, the summary, exit 0, a line saying what is left
+    for the next import or delete, and the list holds the new entry."""
+    config = _config(tmp_path, postgres_url)
+    (tmp_path / "old.csv").write_text(old)
+    (tmp_path / "new.csv").write_text("+34600111224\n")
+    assert CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "old.csv"),
+                                    "-c", str(config)]).exit_code == 0
+    end(monkeypatch, postgres_url)
+    result = CliRunner().invoke(cli, ["lists", "import", "robinson", str(tmp_path / "new.csv"), "--replace",
+                                      "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("robinson: replaced with 1 entry from ")
+    assert result.stderr == ("robinson: the entries it replaced are not all removed yet (terminating connection "
+                             "due to administrator command); the next import or delete removes them\n")
+    monkeypatch.undo()
+    exported = CliRunner().invoke(cli, ["lists", "export", "robinson", "-c", str(config)])
+    assert exported.stdout.splitlines()[1:] == ["+34600111224,"]
 
 
 def _ended_once_committed(monkeypatch: pytest.MonkeyPatch, url: PostgresUrl) -> None:
