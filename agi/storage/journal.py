@@ -80,14 +80,17 @@ def append_whole(fd: int, data: bytes) -> None:
     all of it, or none. A write the disk cut short (full) is taken back:
     a half line left there would join the next line, both then unreadable
     (an operation lost, a call left without its end). OSError when it
-    cannot be written whole."""
-    size = os.fstat(fd).st_size
-    rest = memoryview(data)
+    cannot be written whole. The file's one writer holds it meanwhile, so
+    what this call wrote is what the file grew by (no fstat before each
+    append: the .starts file appends one per call start, on the reactor)."""
+    view = memoryview(data)
+    written = 0
     try:
-        while rest:
-            rest = rest[os.write(fd, rest):]
+        while written < len(view):
+            written += os.write(fd, view[written:])
     except OSError:
-        os.ftruncate(fd, size)
+        if written:
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
         raise
 
 
