@@ -10,8 +10,8 @@ from typing import Any, Mapping
 from agi import phone
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
-from agi.lists.numbers import normaliser
 from agi.steps.base import Node, done
+from agi.steps.missed_calls import caller_number
 from agi.yamlschema import STEP_NAME, obj
 
 LABEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}
@@ -93,13 +93,9 @@ def _caller(ctx: CallContext) -> str | None:
     """Who calls, as the reports tell callers apart: the caller ID in E.164
     (``default_region``), however the trunk spells it, or as given when it
     is no phone number; None when it is withheld (no one caller)."""
+    number, _ = caller_number(ctx)
     raw = ctx.call.caller.strip()
-    if phone.is_anonymous(raw):
-        return None
-    try:
-        return normaliser(ctx.services.default_region).number(raw)
-    except ValueError:
-        return raw
+    return number if number is not None or phone.is_anonymous(raw) else raw
 
 
 def sticky_draw(salt: str, key: str) -> float:
