@@ -101,3 +101,18 @@ def lists_db(database: Database) -> Database:
     """A database with the number lists robinson, internal, vip and block
     (see support.number_lists), on each backend."""
     return lists_database(database)
+
+
+@pytest.fixture(autouse=True)
+def no_cdr_writer_left_running() -> Iterator[None]:
+    """A CDR writer thread a test started and left running retries and logs
+    into the tests that run after it in the same process: close the store."""
+    import threading
+    import time
+    before = {t for t in threading.enumerate() if t.name == "cdr-writer"}
+    yield
+    deadline = time.monotonic() + 2
+    while (left := [t for t in threading.enumerate() if t.name == "cdr-writer" and t not in before and t.is_alive()]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not left, f"{len(left)} CDR writer thread(s) still running after the test: close its CdrStore"
