@@ -9,6 +9,7 @@ CSV files, list notes, log lines.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: ECMA-48 escape sequences, 7-bit (ESC ...) and 8-bit (C1) forms:
 #: strings (OSC, DCS, SOS, PM, APC) up to their terminator (BEL or ST) or
@@ -47,6 +48,28 @@ def terminal_text(text: str) -> str:
     if text.isprintable():
         return text
     return _CONTROL.sub("", _SEQUENCE.sub("", text).translate(_SPACING))
+
+
+#: Bidirectional classes that can move the text around a name when it is
+#: shown: right-to-left letters and the explicit direction controls.
+_REORDERING = frozenset({"R", "AL", "RLE", "RLO", "LRE", "LRO", "RLI", "LRI", "FSI", "PDF", "PDI"})
+
+
+def isolated(name: str | None) -> str:
+    """A name set apart from the text around it (Unicode's first strong
+    isolate ... pop directional isolate, which show nothing): a menu or
+    flow named in Arabic or Hebrew keeps its place in a line of text, and
+    the words and numbers after it theirs; a direction control inside it
+    stops at its end."""
+    return f"\u2068{name}\u2069"
+
+
+def set_apart(text: str) -> str:
+    """``text`` ``isolated`` when it holds a right-to-left letter or a
+    direction control; as it is otherwise."""
+    if text.isascii():
+        return text
+    return isolated(text) if any(unicodedata.bidirectional(c) in _REORDERING for c in text) else text
 
 
 def escaped_text(text: str) -> str:

@@ -18,6 +18,7 @@ from agi.reports.model import COUNT, PERCENT, TEXT, Chart, Column, Filters, Repo
 from agi.reports.percent import percent
 from agi.reports.rollup_plan import NOT_PENDING, plan
 from agi.reports.stored_text import texts
+from agi.safe_text import isolated
 
 IVR_COLUMNS = (
     Column("flow", "Flow", TEXT, shrink=True), Column("menu", "Menu", TEXT, shrink=True),
@@ -81,10 +82,3 @@ def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> lis
                             [str(r["choice"]) for r in mine], [r["times"] for r in mine]))
     return charts
 
-
-def isolated(name: str | None) -> str:
-    """A name set apart from the text around it (Unicode's first strong
-    isolate ... pop directional isolate, which show nothing): a menu or
-    flow named in Arabic or Hebrew keeps its place in a chart's title, and
-    the words and numbers after it theirs."""
-    return f"\u2068{name}\u2069"

@@ -223,6 +223,22 @@ def test_right_to_left_menu_and_flow_names_keep_their_place_in_a_chart_title(tmp
     assert left["Menu"] < left[flow] < left["6"], figure["words"]
 
 
+def test_right_to_left_names_in_the_filters_line_keep_their_order(tmp_path: Path) -> None:
+    """Two flows named in Arabic, in the filters line: the browser read
+    ``قائمة, مرحبا`` as one right-to-left run and showed the second flow
+    first; each name is now set apart, so they read in the order given."""
+    builder = CdrBuilder(tmp_path / "cdr.db")
+    flows = ("قائمة", "مرحبا")
+    for n in range(4):
+        builder.add(f"2025-10-07 1{n}:30:00", flow=flows[n % 2], queue_status="ANSWERED", queue_wait=10, talk_time=60)
+    builder.close()
+    path = tmp_path / "inbound.html"
+    path.write_text(render(run_report(builder.path, "inbound", Filters(flows=flows, tz=MADRID, tz_name=MADRID_NAME),
+                                      NOW, charts=True), "html"), encoding="utf-8")
+    left = {word.strip("\u2068\u2069,"): x for word, x in measure(path)["filters"]}
+    assert left["flow"] < left[flows[0]] < left[flows[1]], left
+
+
 def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_path: Path) -> None:
     """A flow whose calls were never offered has no ASR ('-' in the table),
     which is not an ASR of 0%."""

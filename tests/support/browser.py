@@ -53,7 +53,8 @@ const figures = [...document.querySelectorAll('figure')].map(fig => {
 const flagged = [...document.querySelectorAll('tr.flagged')].map(tr => getComputedStyle(tr).backgroundColor);
 const out = document.createElement('pre');
 out.id = 'measured';
-out.textContent = JSON.stringify({figures, flagged, viewport: window.innerWidth,
+const filters = words(document.querySelector('p.filters'));
+out.textContent = JSON.stringify({figures, flagged, filters, viewport: window.innerWidth,
   pageWidth: document.documentElement.scrollWidth});
 document.body.appendChild(out);
 """

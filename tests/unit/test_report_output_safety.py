@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from support.cdr_builder import CdrBuilder
 
 from agi.cli.main import cli
-from agi.safe_text import spreadsheet_text, terminal_text
+from agi.reports.model import Chart
+from agi.reports.render.svg import chart_svg
+from agi.safe_text import set_apart, spreadsheet_text, terminal_text
 
 #: An OSC title change ended by BEL, a C1 CSI, a colour CSI, an HTML
 #: script and normal Unicode that must survive.
@@ -98,6 +100,18 @@ def test_terminal_text_removes_sequences_and_controls_and_keeps_unicode() -> Non
     assert terminal_text("\x1bc\x1b(Bok") == "ok"
     assert terminal_text("tab\there\nline\rcr") == "tab here line cr"
     assert terminal_text("Ñandú ü ß 日本語 😀 مرحبا") == "Ñandú ü ß 日本語 😀 مرحبا"
+
+
+def test_a_name_that_can_reorder_the_text_around_it_is_set_apart_and_others_kept() -> None:
+    assert set_apart("ventas") == "ventas" and set_apart("Łukasz 日本") == "Łukasz 日本"
+    assert set_apart("قائمة") == "\u2068قائمة\u2069" and set_apart("שלום 2") == "\u2068שלום 2\u2069"
+    assert set_apart("a\u202eb") == "\u2068a\u202eb\u2069"  # an override stops at the name's end
+
+
+def test_a_bar_tooltip_keeps_a_right_to_left_label_before_its_value() -> None:
+    """``قائمة: 12`` read as one right-to-left run put the value first."""
+    svg = chart_svg(Chart("Calls by flow", ["قائمة", "ventas"], [12, 3]))
+    assert "<title>\u2068قائمة\u2069: 12</title>" in svg and "<title>ventas: 3</title>" in svg
 
 
 def test_spreadsheet_text_prefixes_formula_starts_and_number_like_text_only() -> None:

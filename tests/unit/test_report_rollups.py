@@ -19,7 +19,7 @@ from agi.db.location import Database, PostgresUrl
 from agi.reports import run_report
 from agi.reports.aggregate import DIMENSIONS, Group, Thresholds, aggregate
 from agi.reports.db import CdrReader
-from agi.reports.ivr import isolated
+from agi.safe_text import isolated
 from agi.reports.model import Filters
 from agi.reports.render import render
 from agi.reports.rollup_plan import Plan, plan

@@ -10,7 +10,7 @@ import pytest
 from support.cdr_builder import CdrBuilder, menu, utc
 
 from agi.reports import ReportError, run_report
-from agi.reports.ivr import isolated
+from agi.safe_text import isolated
 from agi.reports.model import Filters, Report
 from agi.reports.render import render
 from agi.reports.timerange import moment, zone

@@ -13,6 +13,7 @@ from agi.reports.model import SECONDS, Column, Report
 from agi.reports.render.svg import chart_svg
 from agi.reports.render.table import describe_filters
 from agi.reports.render.values import hms, human, numeric
+from agi.safe_text import set_apart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -60,7 +61,7 @@ def render_html(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<header><h1>{escape(report.title)}</h1>",
-        f'<p class="filters">{escape(describe_filters(report))}</p></header>',
+        f'<p class="filters">{escape(describe_filters(report, set_apart))}</p></header>',
         f'<section class="charts">{charts}</section>' if charts else "",
         f"<h2>{len(rows):,} {'row' if len(rows) == 1 else 'rows'}</h2>",
         _flag_note(report, rows),

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 from agi.reports.model import Chart, Series
 from agi.reports.render.values import hms
+from agi.safe_text import set_apart
 
 BAR = "#2f6fb0"
 AXIS = "#8a94a6"
@@ -152,7 +153,7 @@ def _horizontal(chart: Chart) -> str:
                      f'<title>{escape(label)}</title>{escape(short)}</text>')
         if value is not None:
             parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
-                         f'fill="{_bar_colour(chart, label)}"><title>{escape(label)}: {escape(number(value, chart.unit))}'
+                         f'fill="{_bar_colour(chart, label)}"><title>{escape(set_apart(label))}: {escape(number(value, chart.unit))}'
                          f'</title></rect>')
         parts.append(f'<text class="value" x="{label_w + length + 6:.1f}" y="{y + 16}" fill="{TEXT}" {_FONT}>'
                      f'{escape(number(value, chart.unit))}</text>')
@@ -179,7 +180,7 @@ def _vertical(chart: Chart) -> str:
         shown_value = number(value, chart.unit)
         if value is not None:
             parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
-                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(label)}: '
+                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(set_apart(label))}: '
                          f'{escape(shown_value)}</title></rect>')
         if value and text_width(shown_value, 10) <= slot - 2:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
@@ -239,7 +240,7 @@ def _path(name: str, values: Sequence[float | None], xs: Sequence[float], place:
             continue
         segments[-1].append(f"{x:.1f},{place(value):.1f}")
         dots.append(f'<circle cx="{x:.1f}" cy="{place(value):.1f}" r="{2.5 if len(xs) <= 100 else 1.5}" '
-                    f'fill="{colour(name)}"><title>{escape(label)}: {escape(name)} '
+                    f'fill="{colour(name)}"><title>{escape(set_apart(label))}: {escape(set_apart(name))} '
                     f'{escape(number(value, chart.unit))}</title></circle>')
     lines = "".join(f'<polyline class="line" points="{" ".join(points)}" fill="none" stroke="{colour(name)}" '
                     f'stroke-width="2" stroke-linejoin="round"/>' for points in segments if len(points) > 1)
