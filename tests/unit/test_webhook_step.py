@@ -167,7 +167,7 @@ def test_background_webhooks_in_flight_are_bounded_and_one_more_fails_at_once() 
 
     from agi.server.webhooks import MAX_BACKGROUND, TwistedWebhooks
     reactor = MemoryReactorClock()
-    hooks = TwistedWebhooks(reactor)
+    hooks = TwistedWebhooks(reactor, resolver=reactor.nameResolver)  # addresses found at once
     results: list[WebhookResult] = []
     for _ in range(MAX_BACKGROUND + 2):
         hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
@@ -178,3 +178,43 @@ def test_background_webhooks_in_flight_are_bounded_and_one_more_fails_at_once() 
     assert len(results) == MAX_BACKGROUND + 2 and hooks.background == 0
     hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
     assert len(reactor.tcpClients) == MAX_BACKGROUND + 1
+
+
+class _TakenPool:
+    """The reactor's thread pool with every thread taken: work waits in it."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[object, ...]] = []
+
+    def callInThreadWithCallback(self, on_result: object, func: object, *args: object, **kwargs: object) -> None:
+        self.waiting.append(args)
+
+
+def test_a_webhook_looks_its_host_name_up_in_threads_of_its_own_not_the_reactor_pool() -> None:
+    """A CRM whose name server never answered held the reactor's pool with
+    its lookups (each seconds long, past the webhook's timeout): /ready and
+    flow reloads run there, and after 40 such calls /ready answered 23 s late."""
+    import queue
+
+    from twisted.internet._resolver import GAIResolver
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server.webhooks import TwistedWebhooks
+
+    class Reactor(MemoryReactorClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = _TakenPool()
+            self.nameResolver = GAIResolver(self, lambda: self.pool)  # the real reactor's default
+            self.from_threads: queue.Queue[tuple[Any, tuple[Any, ...]]] = queue.Queue()
+
+        def callFromThread(self, f: Any, *args: Any) -> None:
+            self.from_threads.put((f, args))
+
+    reactor = Reactor()
+    hooks = TwistedWebhooks(reactor)
+    hooks.post_in_background("http://localhost:9/hook", {}, 5.0, {}, lambda result: None)
+    assert reactor.pool.waiting == []
+    deliver, args = reactor.from_threads.get(timeout=10)  # the lookup's answer, from a thread of the webhooks'
+    deliver(*args)
+    assert reactor.tcpClients and reactor.tcpClients[0][1] == 9  # connecting to the address found
