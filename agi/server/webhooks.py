@@ -31,7 +31,7 @@ from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
 from agi.services import WebhookResult
-from agi.webhooks import encode, request_headers, url_problem
+from agi.webhooks import encode, request_headers, url_problem, wire_url
 
 log = logging.getLogger("agiflow.webhooks")
 
@@ -220,7 +220,7 @@ class TwistedWebhooks:
         try:
             endpoints = _StandardEndpointFactory(self._connecting, self._tls, timeout, None)
             agent = Agent.usingEndpointFactory(self.reactor, endpoints, pool=self.pool)
-            sent = agent.request(b"POST", url.encode("ascii"), _headers(headers), _Body(encode(payload)))
+            sent = agent.request(b"POST", wire_url(url).encode("ascii"), _headers(headers), _Body(encode(payload)))
         except NotImplementedError:
             return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
                                                             "pip install 'Twisted[tls]'"))

@@ -218,3 +218,48 @@ def test_a_webhook_looks_its_host_name_up_in_threads_of_its_own_not_the_reactor_
     deliver, args = reactor.from_threads.get(timeout=10)  # the lookup's answer, from a thread of the webhooks'
     deliver(*args)
     assert reactor.tcpClients and reactor.tcpClients[0][1] == 9  # connecting to the address found
+
+
+def _request_line(url: str) -> bytes:
+    """The request line a webhook to ``url`` writes on its connection."""
+    from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    from agi.server.webhooks import TwistedWebhooks
+    reactor = MemoryReactorClock()
+    results: list[WebhookResult] = []
+    TwistedWebhooks(reactor, resolver=reactor.nameResolver).post_in_background(url, {}, 5.0, {}, results.append)
+    assert not results, results  # not failed before it was sent
+    transport = StringTransport()
+    reactor.tcpClients[0][2].buildProtocol(None).makeConnection(transport)
+    return transport.value().split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(("url", "line"), [
+    ("http://127.0.0.1/missed/Ana López?name=Ana López&x=a%20b",
+     b"POST /missed/Ana%20L%C3%B3pez?name=Ana%20L%C3%B3pez&x=a%20b HTTP/1.1"),
+    ("http://127.0.0.1/c/Иван", b"POST /c/%D0%98%D0%B2%D0%B0%D0%BD HTTP/1.1"),
+])
+def test_a_url_with_spaces_or_letters_outside_ascii_is_sent_percent_encoded(url: str, line: bytes) -> None:
+    """A caller name rendered into the URL failed every post: 'cannot send:
+    Invalid URI' for a space, an 'ascii' codec error for a letter such as ó."""
+    assert _request_line(url) == line
+
+
+def test_an_international_host_name_is_sent_in_idna() -> None:
+    """``http://bücher.localhost/`` passed validation, then failed every post
+    with an 'ascii' codec error."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server.webhooks import TwistedWebhooks
+    reactor = MemoryReactorClock()
+    asked: list[str] = []
+
+    class Names:
+        def resolveHostName(self, receiver: Any, host: str, *args: Any, **kwargs: Any) -> Any:
+            asked.append(host)
+            return reactor.nameResolver.resolveHostName(receiver, "127.0.0.1", *args, **kwargs)
+
+    results: list[WebhookResult] = []
+    TwistedWebhooks(reactor, resolver=Names()).post_in_background("http://bücher.localhost:8080/x", {}, 5.0, {},
+                                                                   results.append)
+    assert not results and asked == ["xn--bcher-kva.localhost"]
