@@ -15,6 +15,7 @@ exceptions.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Any, Callable, Mapping
 
@@ -141,6 +142,11 @@ MAX_BACKGROUND = 64
 #: until its name server answers or gives up (seconds when it does not
 #: answer); the webhook's own timeout does not stop it.
 RESOLVER_THREADS = 4
+#: Lookups that may wait for a thread or a name server at once. A webhook's
+#: timeout does not take its lookup back, so a name server that does not
+#: answer would let them pile up without end; past this many a webhook
+#: fails at once, unsent.
+MAX_LOOKUPS = 64
 
 
 class _DaemonThreadPool(ThreadPool):
@@ -179,16 +185,30 @@ class TwistedWebhooks:
         self.pool._factory = _QuietFactory
         self._tls = BrowserLikePolicyForHTTPS()
         self._lookups: ThreadPool | None = None
-        self._connecting = _ResolvingReactor(reactor, resolver or GAIResolver(reactor, self._lookup_threads))
+        self._counting = threading.Lock()
+        self.lookups = 0  # lookups waiting for a thread or a name server
+        self._connecting = _ResolvingReactor(
+            reactor, resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo))
 
     def _lookup_threads(self) -> ThreadPool:
         """The name lookups' own threads, started when first needed. They
         are daemon threads and nothing waits for them: a lookup still
         waiting for a name server must not hold up the server's exit."""
+        with self._counting:
+            self.lookups += 1
         if self._lookups is None:
             self._lookups = _DaemonThreadPool(minthreads=0, maxthreads=RESOLVER_THREADS, name="agiflow-webhook-dns")
             self._lookups.start()
         return self._lookups
+
+    def _getaddrinfo(self, host: bytes | str | None, port: bytes | str | int | None, family: int = 0,
+                     type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+        """getaddrinfo, counted until it ends (in a lookup thread)."""
+        try:
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        finally:
+            with self._counting:
+                self.lookups -= 1
 
     async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
                    headers: Mapping[str, str]) -> WebhookResult:
@@ -217,6 +237,9 @@ class TwistedWebhooks:
         problem = url_problem(url)
         if problem:
             return defer.succeed(WebhookResult(False, error=problem))
+        if self.lookups >= MAX_LOOKUPS:
+            return defer.succeed(WebhookResult(False, error=f"not sent: {MAX_LOOKUPS} host name lookups already "
+                                                            "wait for a name server"))
         try:
             endpoints = _StandardEndpointFactory(self._connecting, self._tls, timeout, None)
             agent = Agent.usingEndpointFactory(self.reactor, endpoints, pool=self.pool)

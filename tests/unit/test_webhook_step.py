@@ -263,3 +263,41 @@ def test_an_international_host_name_is_sent_in_idna() -> None:
     TwistedWebhooks(reactor, resolver=Names()).post_in_background("http://bücher.localhost:8080/x", {}, 5.0, {},
                                                                    results.append)
     assert not results and asked == ["xn--bcher-kva.localhost"]
+
+
+def test_lookups_a_name_server_leaves_unanswered_are_bounded_and_one_more_webhook_fails_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook's timeout does not take its name lookup back: with a name
+    server that never answered, every call queued one more lookup, without end."""
+    import threading
+    import time
+
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server import webhooks
+    answer = threading.Event()
+
+    def unanswered(*args: Any) -> Any:
+        answer.wait(10)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", unanswered)
+
+    class Reactor(MemoryReactorClock):
+        def callFromThread(self, f: Any, *args: Any) -> None:
+            pass
+
+    reactor = Reactor()
+    hooks = webhooks.TwistedWebhooks(reactor)
+    results: list[WebhookResult] = []
+    for _ in range(webhooks.MAX_LOOKUPS):
+        hooks.post_in_background("http://crm.example.com/hook", {}, 2.0, {}, results.append)
+    reactor.advance(3)  # each webhook fails at its timeout; its lookup still waits
+    assert len(results) == webhooks.MAX_LOOKUPS and hooks.background == 0
+    hooks.post_in_background("http://crm.example.com/hook", {}, 2.0, {}, results.append)
+    assert results[-1].error == f"not sent: {webhooks.MAX_LOOKUPS} host name lookups already wait for a name server"
+    answer.set()
+    deadline = time.monotonic() + 10
+    while hooks.lookups and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hooks.lookups == 0
