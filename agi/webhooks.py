@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from agi import __version__
 from agi.services import WebhookResult
 
 USER_AGENT = f"agiflow/{__version__}"
+#: What stays as written in a URL's path, query and fragment: the reserved
+#: characters and ``%`` (escapes already written are not escaped again).
+_KEEP = "!#$%&'()*+,/:;=?@[]~"
 
 
 def url_problem(url: str) -> str | None:
@@ -19,11 +22,27 @@ def url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
-    except ValueError as exc:
+        wire_url(url)
+    except ValueError as exc:  # UnicodeError too: a host name IDNA cannot write
         return f"invalid URL {url!r}: {exc}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"invalid URL {url!r}: use http://host/... or https://host/..."
     return None
+
+
+def wire_url(url: str) -> str:
+    """``url`` as sent, in ASCII: an international host name in IDNA
+    (``xn--``), spaces and other characters in the path, query and fragment
+    percent-encoded as UTF-8. Raises ValueError when the host cannot be so
+    written."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        userinfo, at, hostport = netloc.rpartition("@")
+        host, colon, port = hostport.partition(":")  # a bracketed IPv6 host is ASCII
+        netloc = quote(userinfo, safe=":%") + at + host.encode("idna").decode("ascii") + colon + port
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=_KEEP), quote(parts.query, safe=_KEEP),
+                       quote(parts.fragment, safe=_KEEP)))
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

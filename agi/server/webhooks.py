@@ -6,25 +6,33 @@ Every POST has a connect timeout and a total timeout (connect, send,
 response and body) enforced with ``Deferred.addTimeout``; on expiry the
 connection is aborted. An endpoint cannot grow the server either: at most
 MAX_RESPONSE bytes of its answer (status line, headers and body) are read,
-and only the body's first EXCERPT bytes are kept. Results are
-``WebhookResult``s, never exceptions.
+and only the body's first EXCERPT bytes are kept. Host names are looked up
+in threads of the sender's own (RESOLVER_THREADS), never in the reactor's
+pool, where a name server that does not answer would hold every thread
+that ``/ready`` and flow loads need. Results are ``WebhookResult``s, never
+exceptions.
 """
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from typing import Any, Callable, Mapping
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet._resolver import GAIResolver
+from twisted.internet.interfaces import IHostnameResolver, IReactorPluggableNameResolver, IReactorTime
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from twisted.web._newclient import HTTP11ClientProtocol
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
+from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, _HTTP11ClientFactory,
+                                _StandardEndpointFactory)
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
 from agi.services import WebhookResult
-from agi.webhooks import encode, request_headers, url_problem
+from agi.webhooks import encode, request_headers, url_problem, wire_url
 
 log = logging.getLogger("agiflow.webhooks")
 
@@ -130,16 +138,77 @@ def _read_excerpt(response: IResponse) -> "defer.Deferred[bytes]":
 MAX_BACKGROUND = 64
 
 
+#: Host name lookups (getaddrinfo) webhooks run at once. Each holds a thread
+#: until its name server answers or gives up (seconds when it does not
+#: answer); the webhook's own timeout does not stop it.
+RESOLVER_THREADS = 4
+#: Lookups that may wait for a thread or a name server at once. A webhook's
+#: timeout does not take its lookup back, so a name server that does not
+#: answer would let them pile up without end; past this many a webhook
+#: fails at once, unsent.
+MAX_LOOKUPS = 64
+
+
+class _DaemonThreadPool(ThreadPool):
+    def threadFactory(self, *args: Any, **kwargs: Any) -> threading.Thread:  # type: ignore[override]
+        return threading.Thread(*args, daemon=True, **kwargs)
+
+
+@implementer(IReactorPluggableNameResolver)
+class _ResolvingReactor:
+    """The reactor, as the webhooks' connections see it: with their own
+    name resolver."""
+
+    def __init__(self, reactor: Any, resolver: IHostnameResolver) -> None:
+        self._reactor = reactor
+        self.nameResolver = resolver
+
+    def installNameResolver(self, resolver: IHostnameResolver) -> IHostnameResolver:
+        previous, self.nameResolver = self.nameResolver, resolver
+        return previous
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reactor, name)
+
+
 class TwistedWebhooks:
     """Posts webhooks from the reactor; remembers those still in flight so
-    shutdown can let them finish (each ends within its timeout)."""
+    shutdown can let them finish (each ends within its timeout).
+    ``resolver`` looks up host names (default: getaddrinfo in RESOLVER_THREADS
+    threads of its own, started at the first lookup)."""
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, resolver: IHostnameResolver | None = None) -> None:
         self.reactor: IReactorTime = reactor
         self.in_flight: set[defer.Deferred[WebhookResult]] = set()
         self.background = 0
         self.pool = HTTPConnectionPool(reactor, persistent=False)  # a POST is never retried on a stale connection
         self.pool._factory = _QuietFactory
+        self._tls = BrowserLikePolicyForHTTPS()
+        self._lookups: ThreadPool | None = None
+        self._counting = threading.Lock()
+        self.lookups = 0  # lookups waiting for a thread or a name server
+        self._connecting = _ResolvingReactor(
+            reactor, resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo))
+
+    def _lookup_threads(self) -> ThreadPool:
+        """The name lookups' own threads, started when first needed. They
+        are daemon threads and nothing waits for them: a lookup still
+        waiting for a name server must not hold up the server's exit."""
+        with self._counting:
+            self.lookups += 1
+        if self._lookups is None:
+            self._lookups = _DaemonThreadPool(minthreads=0, maxthreads=RESOLVER_THREADS, name="agiflow-webhook-dns")
+            self._lookups.start()
+        return self._lookups
+
+    def _getaddrinfo(self, host: bytes | str | None, port: bytes | str | int | None, family: int = 0,
+                     type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+        """getaddrinfo, counted until it ends (in a lookup thread)."""
+        try:
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        finally:
+            with self._counting:
+                self.lookups -= 1
 
     async def post(self, url: str, payload: Mapping[str, Any], timeout: float,
                    headers: Mapping[str, str]) -> WebhookResult:
@@ -168,9 +237,13 @@ class TwistedWebhooks:
         problem = url_problem(url)
         if problem:
             return defer.succeed(WebhookResult(False, error=problem))
+        if self.lookups >= MAX_LOOKUPS:
+            return defer.succeed(WebhookResult(False, error=f"not sent: {MAX_LOOKUPS} host name lookups already "
+                                                            "wait for a name server"))
         try:
-            agent = Agent(self.reactor, connectTimeout=timeout, pool=self.pool)
-            sent = agent.request(b"POST", url.encode("ascii"), _headers(headers), _Body(encode(payload)))
+            endpoints = _StandardEndpointFactory(self._connecting, self._tls, timeout, None)
+            agent = Agent.usingEndpointFactory(self.reactor, endpoints, pool=self.pool)
+            sent = agent.request(b"POST", wire_url(url).encode("ascii"), _headers(headers), _Body(encode(payload)))
         except NotImplementedError:
             return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
                                                             "pip install 'Twisted[tls]'"))

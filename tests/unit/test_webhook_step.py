@@ -167,7 +167,7 @@ def test_background_webhooks_in_flight_are_bounded_and_one_more_fails_at_once() 
 
     from agi.server.webhooks import MAX_BACKGROUND, TwistedWebhooks
     reactor = MemoryReactorClock()
-    hooks = TwistedWebhooks(reactor)
+    hooks = TwistedWebhooks(reactor, resolver=reactor.nameResolver)  # addresses found at once
     results: list[WebhookResult] = []
     for _ in range(MAX_BACKGROUND + 2):
         hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
@@ -178,3 +178,126 @@ def test_background_webhooks_in_flight_are_bounded_and_one_more_fails_at_once() 
     assert len(results) == MAX_BACKGROUND + 2 and hooks.background == 0
     hooks.post_in_background("http://127.0.0.1:9/never", {}, 5.0, {}, results.append)
     assert len(reactor.tcpClients) == MAX_BACKGROUND + 1
+
+
+class _TakenPool:
+    """The reactor's thread pool with every thread taken: work waits in it."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[object, ...]] = []
+
+    def callInThreadWithCallback(self, on_result: object, func: object, *args: object, **kwargs: object) -> None:
+        self.waiting.append(args)
+
+
+def test_a_webhook_looks_its_host_name_up_in_threads_of_its_own_not_the_reactor_pool() -> None:
+    """A CRM whose name server never answered held the reactor's pool with
+    its lookups (each seconds long, past the webhook's timeout): /ready and
+    flow reloads run there, and after 40 such calls /ready answered 23 s late."""
+    import queue
+
+    from twisted.internet._resolver import GAIResolver
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server.webhooks import TwistedWebhooks
+
+    class Reactor(MemoryReactorClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = _TakenPool()
+            self.nameResolver = GAIResolver(self, lambda: self.pool)  # the real reactor's default
+            self.from_threads: queue.Queue[tuple[Any, tuple[Any, ...]]] = queue.Queue()
+
+        def callFromThread(self, f: Any, *args: Any) -> None:
+            self.from_threads.put((f, args))
+
+    reactor = Reactor()
+    hooks = TwistedWebhooks(reactor)
+    hooks.post_in_background("http://localhost:9/hook", {}, 5.0, {}, lambda result: None)
+    assert reactor.pool.waiting == []
+    deliver, args = reactor.from_threads.get(timeout=10)  # the lookup's answer, from a thread of the webhooks'
+    deliver(*args)
+    assert reactor.tcpClients and reactor.tcpClients[0][1] == 9  # connecting to the address found
+
+
+def _request_line(url: str) -> bytes:
+    """The request line a webhook to ``url`` writes on its connection."""
+    from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    from agi.server.webhooks import TwistedWebhooks
+    reactor = MemoryReactorClock()
+    results: list[WebhookResult] = []
+    TwistedWebhooks(reactor, resolver=reactor.nameResolver).post_in_background(url, {}, 5.0, {}, results.append)
+    assert not results, results  # not failed before it was sent
+    transport = StringTransport()
+    reactor.tcpClients[0][2].buildProtocol(None).makeConnection(transport)
+    return transport.value().split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(("url", "line"), [
+    ("http://127.0.0.1/missed/Ana López?name=Ana López&x=a%20b",
+     b"POST /missed/Ana%20L%C3%B3pez?name=Ana%20L%C3%B3pez&x=a%20b HTTP/1.1"),
+    ("http://127.0.0.1/c/Иван", b"POST /c/%D0%98%D0%B2%D0%B0%D0%BD HTTP/1.1"),
+])
+def test_a_url_with_spaces_or_letters_outside_ascii_is_sent_percent_encoded(url: str, line: bytes) -> None:
+    """A caller name rendered into the URL failed every post: 'cannot send:
+    Invalid URI' for a space, an 'ascii' codec error for a letter such as ó."""
+    assert _request_line(url) == line
+
+
+def test_an_international_host_name_is_sent_in_idna() -> None:
+    """``http://bücher.localhost/`` passed validation, then failed every post
+    with an 'ascii' codec error."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server.webhooks import TwistedWebhooks
+    reactor = MemoryReactorClock()
+    asked: list[str] = []
+
+    class Names:
+        def resolveHostName(self, receiver: Any, host: str, *args: Any, **kwargs: Any) -> Any:
+            asked.append(host)
+            return reactor.nameResolver.resolveHostName(receiver, "127.0.0.1", *args, **kwargs)
+
+    results: list[WebhookResult] = []
+    TwistedWebhooks(reactor, resolver=Names()).post_in_background("http://bücher.localhost:8080/x", {}, 5.0, {},
+                                                                   results.append)
+    assert not results and asked == ["xn--bcher-kva.localhost"]
+
+
+def test_lookups_a_name_server_leaves_unanswered_are_bounded_and_one_more_webhook_fails_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook's timeout does not take its name lookup back: with a name
+    server that never answered, every call queued one more lookup, without end."""
+    import threading
+    import time
+
+    from twisted.internet.testing import MemoryReactorClock
+
+    from agi.server import webhooks
+    answer = threading.Event()
+
+    def unanswered(*args: Any) -> Any:
+        answer.wait(10)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", unanswered)
+
+    class Reactor(MemoryReactorClock):
+        def callFromThread(self, f: Any, *args: Any) -> None:
+            pass
+
+    reactor = Reactor()
+    hooks = webhooks.TwistedWebhooks(reactor)
+    results: list[WebhookResult] = []
+    for _ in range(webhooks.MAX_LOOKUPS):
+        hooks.post_in_background("http://crm.example.com/hook", {}, 2.0, {}, results.append)
+    reactor.advance(3)  # each webhook fails at its timeout; its lookup still waits
+    assert len(results) == webhooks.MAX_LOOKUPS and hooks.background == 0
+    hooks.post_in_background("http://crm.example.com/hook", {}, 2.0, {}, results.append)
+    assert results[-1].error == f"not sent: {webhooks.MAX_LOOKUPS} host name lookups already wait for a name server"
+    answer.set()
+    deadline = time.monotonic() + 10
+    while hooks.lookups and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hooks.lookups == 0
