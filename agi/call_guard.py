@@ -31,10 +31,11 @@ RECORDS = "records"
 HIDDEN = "hidden"
 
 #: Applications that place a call (Queue rings its members, Transfer makes
-#: the caller's device or trunk call the destination).
+#: the caller's device or trunk call the destination, AddQueueMember adds an
+#: interface the queue rings for every caller who waits in it).
 DIALLING_APPS = frozenset({
     "dial", "retrydial", "originate", "page", "queue", "followme", "disa", "parkandannounce",
-    "slastation", "slatrunk", "transfer",
+    "slastation", "slatrunk", "transfer", "addqueuemember",
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
@@ -74,9 +75,10 @@ HIDDEN_CHANNELS = ("local/", "audiosocket/", "unicastrtp/", "multicastrtp/", "we
 #: call: a channel of HIDDEN_CHANNELS among them runs code agiflow cannot
 #: see, and a phone number
 #: in it must be one a do-not-call check of the call covered
-#: (ParkAndAnnounce dials its fourth to announce the parked call).
+#: (ParkAndAnnounce dials its fourth to announce the parked call;
+#: AddQueueMember's second is the interface the queue will ring).
 _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0,
-                         "parkandannounce": 3}
+                         "parkandannounce": 3, "addqueuemember": 1}
 #: A phone number in a destination: a run of 7 digits or more, which may be
 #: written with visual separators (``600-333-444``, ``(600) 333.444``): a
 #: trunk or carrier that drops them calls the number.
@@ -88,6 +90,8 @@ _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d
 _NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
+#: MixMonitor's command argument (0-based), run as System runs it.
+_MIXMONITOR_COMMAND = 2
 #: The AGI command that records.
 RECORD_FILE = "RECORD FILE"
 
@@ -116,8 +120,8 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
-    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT)
-                                    and _runs_code(name, argument)):
+    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT
+                                     or name == "mixmonitor") and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
 
@@ -145,6 +149,8 @@ def _reads_runs_code(name: str, argument: str) -> bool:
     if destination is not None and len(fields) > destination and \
             any(tech in fields[destination].lower() for tech in HIDDEN_CHANNELS):
         return True
+    if name == "mixmonitor":  # its third argument is a command run once the recording ends
+        return len(fields) > _MIXMONITOR_COMMAND and bool(fields[_MIXMONITOR_COMMAND].strip())
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
 

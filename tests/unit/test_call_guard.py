@@ -212,6 +212,8 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Queue", "support")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
+    assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/699999999@trunk,0")) is not None
     # an Exec of Dial calls what its Dial would
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
     assert guard.admit("EXEC", ("ExecIf", "$[${X}=1]?Dial(PJSIP/612345678@trunk):Dial(PJSIP/699999999@t)")) \
@@ -812,6 +814,12 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ParkAndAnnounce", ",,PARKED,PJSIP/100", {"dials"}),
     ("ParkAndAnnounce", ",r,agiflow/parked:PARKED,Local/ops@announce", {"dials", "hidden"}),
     ("ParkAndAnnounce", "Local/lot,,PARKED,PJSIP/100", {"dials"}),  # the lot's name is no channel
+    # AddQueueMember adds an interface the queue then rings for every caller who waits in it
+    ("AddQueueMember", "support,PJSIP/600111222@trunk", {"dials"}),
+    ("addqueuemember", "support,Local/ana@agents/n,0", {"dials", "hidden"}),
+    # MixMonitor's third argument is a command it runs once the recording ends, as System does
+    ("MixMonitor", "x.wav,b,/usr/local/bin/after-call ^{MIXMONITOR_FILENAME}", {"records", "hidden"}),
+    ("MixMonitor", "x.wav,b,", {"records"}),
     # Exec and its kin run the application written in their argument: it is judged too
     ("Exec", "MixMonitor(/tmp/x.wav,b)", {"hidden", "records"}),
     ("TryExec", "Monitor(wav,x)", {"hidden", "records"}),
