@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
@@ -380,9 +381,12 @@ def _argument(args: tuple[object, ...]) -> str:
 
 
 def _phone_numbers(destination: str) -> list[str]:
-    """The digits of each phone number ``destination`` calls. An IPv4
-    address after ``@`` is the host; four groups of digits anywhere else
-    (a landline written ``91.123.45.67``) are a number."""
+    """The digits of each phone number ``destination`` calls, read after
+    its ``%XX`` escapes (PJSIP reads ``sip:600%31%311222@host`` as a
+    call to 600111222). An IPv4 address after ``@`` is the host; four
+    groups of digits anywhere else (a landline written ``91.123.45.67``)
+    are a number."""
+    destination = unquote(destination)
     runs = (found.group() for found in _DIGIT_RUN.finditer(destination)
             if not (destination[found.start() - 1:found.start()] == "@" and _IPV4.fullmatch(found.group())))
     return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]

@@ -200,6 +200,11 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/34.600.111.222@trunk", True),
     ("PJSIP/612345678@600.111.222.333", True),
     ("IAX2/guest@10.0.0.1/612345678", False),
+    # a SIP URI's user part may escape its characters: PJSIP reads %31 as 1 and calls the number
+    ("PJSIP/trunk/sip:600%31%311222@carrier.example", True),
+    ("PJSIP/trunk/sip:%36%30%30%31%31%31%32%32%32@carrier.example", True),
+    ("PJSIP/trunk/sip:%2B34612345678@carrier.example", False),
+    ("PJSIP/trunk/sip:612%33%34%35678@carrier.example;user=phone", False),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
