@@ -415,6 +415,9 @@ def test_no_mixmonitor_is_sent_before_consent_at_any_hangup_point(tmp_path: Path
     ("{ask: a, accept: 1, decline: 1}", "must be different keys"),
     ("{ask: a, privacy_key: 5}", "give privacy_key and privacy together"),
     ("{ask: a, decline: '#'}", "decline: '#' does not match"),
+    # a key written as a YAML number is one key too: GET DATA reads one, so 12 could never be pressed
+    ("{ask: a, accept: 12}", "accept: 12 is greater than the maximum of 9"),
+    ("{ask: a, decline: -2}", "decline: -2 is less than the minimum of 0"),
 ])
 def test_consent_options_that_cannot_work_are_refused(tmp_path: Path, consent: str, message: str) -> None:
     (tmp_path / "bad.yaml").write_text(
