@@ -895,7 +895,10 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
                                     'exec: {app: Set, options: "ARRAY({{ vars.NAME }})=clear"}',
                                     # MSet reads its arguments as Dial does: the escapes of args go
                                     'exec: {app: MSet, args: ["ARRAY({{ vars.NAME }})=clear"]}',
-                                    'exec: {app: MSet, args: [A=1, "{{ vars.NAME }}=clear"]}'])
+                                    'exec: {app: MSet, args: [A=1, "{{ vars.NAME }}=clear"]}',
+                                    # Read blanks it, or puts the keys there: a dialplan that dials
+                                    # unless it says listed would dial
+                                    'exec: {app: Read, args: ["{{ vars.NAME }}", beep, "1"]}'])
 def test_after_a_hit_no_command_sets_the_check_variable_from_a_name_a_template_builds(
         lists: Services, setter: str) -> None:
     """The validator does not see a name a template builds; the guard,
