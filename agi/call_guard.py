@@ -305,7 +305,9 @@ class CallGuard:
         """The refusal of a command that would call a phone number no check
         of the call covered. Numbers are compared by their digits: the
         shorter must be the end of the longer (``600333444``,
-        ``0034600333444`` and ``+34600333444`` are one number)."""
+        ``0034600333444`` and ``+34600333444`` are one number). What an
+        Exec and its kin run, and the application an Originate of type
+        ``app`` gives its new channel, are compared too."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
             if depth >= MAX_NESTING:
@@ -320,6 +322,9 @@ class CallGuard:
         if position is None:
             return None
         fields = appargs.split(argument)
+        originated = self._originated_app(fields, depth) if lower == "originate" else None
+        if originated is not None:
+            return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
         if len(fields) <= position:
             return None
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
@@ -330,6 +335,17 @@ class CallGuard:
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
                                                   f"check of this call covered; dial the number you checked")
         return None
+
+    def _originated_app(self, fields: list[str], depth: int) -> Refusal | None:
+        """The refusal of what an Originate of type ``app`` has its new
+        channel run (``Originate(PJSIP/201,app,Dial,PJSIP/600111222@trunk)``
+        dials the number once the agent answers), as an Exec of it."""
+        if len(fields) < 3 or fields[1].strip().lower() != "app":
+            return None
+        if depth >= MAX_NESTING:
+            return Refusal("Originate", DO_NOT_CALL, f"applications nested more than {MAX_NESTING} deep "
+                                                     f"cannot be checked")
+        return self._unchecked_number(fields[2], fields[3] if len(fields) > 3 else "", depth + 1)
 
     def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
         """The refusal of a command that would set a do-not-call check's

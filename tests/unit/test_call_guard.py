@@ -218,6 +218,12 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/612345678@trunk")) is None
+    # Originate's new channel runs the application it names with the data given: an Originate
+    # of Dial calls what that Dial would, as an Exec of it does
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/699999999@trunk\\,30,30")) is not None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,APP,Exec,Dial(PJSIP/699999999@trunk)")) is not None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,PJSIP/699999999@trunk")) is None
     assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/699999999@trunk,0")) is not None
     # an Exec of Dial calls what its Dial would
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
