@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
@@ -31,10 +32,11 @@ RECORDS = "records"
 HIDDEN = "hidden"
 
 #: Applications that place a call (Queue rings its members, Transfer makes
-#: the caller's device or trunk call the destination).
+#: the caller's device or trunk call the destination, AddQueueMember adds an
+#: interface the queue rings for every caller who waits in it).
 DIALLING_APPS = frozenset({
     "dial", "retrydial", "originate", "page", "queue", "followme", "disa", "parkandannounce",
-    "slastation", "slatrunk", "transfer",
+    "slastation", "slatrunk", "transfer", "addqueuemember",
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
@@ -74,9 +76,10 @@ HIDDEN_CHANNELS = ("local/", "audiosocket/", "unicastrtp/", "multicastrtp/", "we
 #: call: a channel of HIDDEN_CHANNELS among them runs code agiflow cannot
 #: see, and a phone number
 #: in it must be one a do-not-call check of the call covered
-#: (ParkAndAnnounce dials its fourth to announce the parked call).
+#: (ParkAndAnnounce dials its fourth to announce the parked call;
+#: AddQueueMember's second is the interface the queue will ring).
 _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "transfer": 0,
-                         "parkandannounce": 3}
+                         "parkandannounce": 3, "addqueuemember": 1}
 #: A phone number in a destination: a run of 7 digits or more, which may be
 #: written with visual separators (``600-333-444``, ``(600) 333.444``): a
 #: trunk or carrier that drops them calls the number.
@@ -88,6 +91,8 @@ _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d
 _NOT_A_DIGIT = re.compile(r"\D")
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
+#: MixMonitor's command argument (0-based), run as System runs it.
+_MIXMONITOR_COMMAND = 2
 #: The AGI command that records.
 RECORD_FILE = "RECORD FILE"
 
@@ -116,8 +121,8 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
         kinds.add(RECORDS)
-    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT)
-                                    and _runs_code(name, argument)):
+    if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT
+                                     or name == "mixmonitor") and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
 
@@ -145,6 +150,8 @@ def _reads_runs_code(name: str, argument: str) -> bool:
     if destination is not None and len(fields) > destination and \
             any(tech in fields[destination].lower() for tech in HIDDEN_CHANNELS):
         return True
+    if name == "mixmonitor":  # its third argument is a command run once the recording ends
+        return len(fields) > _MIXMONITOR_COMMAND and bool(fields[_MIXMONITOR_COMMAND].strip())
     return name == "queue" and any(len(fields) > i and fields[i].strip() for i in _QUEUE_CODE_ARGUMENTS)
 
 
@@ -298,7 +305,9 @@ class CallGuard:
         """The refusal of a command that would call a phone number no check
         of the call covered. Numbers are compared by their digits: the
         shorter must be the end of the longer (``600333444``,
-        ``0034600333444`` and ``+34600333444`` are one number)."""
+        ``0034600333444`` and ``+34600333444`` are one number). What an
+        Exec and its kin run, and the application an Originate of type
+        ``app`` gives its new channel, are compared too."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
             if depth >= MAX_NESTING:
@@ -313,6 +322,9 @@ class CallGuard:
         if position is None:
             return None
         fields = appargs.split(argument)
+        originated = self._originated_app(fields, depth) if lower == "originate" else None
+        if originated is not None:
+            return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
         if len(fields) <= position:
             return None
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
@@ -323,6 +335,17 @@ class CallGuard:
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
                                                   f"check of this call covered; dial the number you checked")
         return None
+
+    def _originated_app(self, fields: list[str], depth: int) -> Refusal | None:
+        """The refusal of what an Originate of type ``app`` has its new
+        channel run (``Originate(PJSIP/201,app,Dial,PJSIP/600111222@trunk)``
+        dials the number once the agent answers), as an Exec of it."""
+        if len(fields) < 3 or fields[1].strip().lower() != "app":
+            return None
+        if depth >= MAX_NESTING:
+            return Refusal("Originate", DO_NOT_CALL, f"applications nested more than {MAX_NESTING} deep "
+                                                     f"cannot be checked")
+        return self._unchecked_number(fields[2], fields[3] if len(fields) > 3 else "", depth + 1)
 
     def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
         """The refusal of a command that would set a do-not-call check's
@@ -374,9 +397,12 @@ def _argument(args: tuple[object, ...]) -> str:
 
 
 def _phone_numbers(destination: str) -> list[str]:
-    """The digits of each phone number ``destination`` calls. An IPv4
-    address after ``@`` is the host; four groups of digits anywhere else
-    (a landline written ``91.123.45.67``) are a number."""
+    """The digits of each phone number ``destination`` calls, read after
+    its ``%XX`` escapes (PJSIP reads ``sip:600%31%311222@host`` as a
+    call to 600111222). An IPv4 address after ``@`` is the host; four
+    groups of digits anywhere else (a landline written ``91.123.45.67``)
+    are a number."""
+    destination = unquote(destination)
     runs = (found.group() for found in _DIGIT_RUN.finditer(destination)
             if not (destination[found.start() - 1:found.start()] == "@" and _IPV4.fullmatch(found.group())))
     return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]

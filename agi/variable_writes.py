@@ -14,8 +14,10 @@ in the call's guard (the commands as sent). Pure: no I/O.
   ``UNSHIFT(NAME)`` (NAME itself when it is empty), ``ARRAY(A,B,...)``
   (each of them); other functions (``CDR(...)``, ``HASH(...)``) set no
   channel variable of that name;
-- ``Exec``, ``TryExec``, ``ExecIf`` and ``ExecIfTime`` set what the ``Set``
-  or ``MSet`` written in their argument sets.
+- ``Read``, ``ReadExten``, ``ReceiveMF`` and ``ReceiveSF`` set the variable
+  their first argument names to the keys they read (empty for none);
+- ``Exec``, ``TryExec``, ``ExecIf`` and ``ExecIfTime`` set what the
+  application written in their argument sets.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ _WRITES_NAMED: dict[str, tuple[int, ...]] = {"GLOBAL": (), "MASTER_CHANNEL": (),
                                              "PUSH": (0,), "UNSHIFT": (0,), "ARRAY": ()}
 #: Those that take their whole argument as the name.
 _WHOLE_ARGUMENT = frozenset({"GLOBAL", "MASTER_CHANNEL", "LOCAL"})
+#: Applications that set the variable their first argument names to what they read.
+_READS_INTO = frozenset({"read", "readexten", "receivemf", "receivesf"})
 #: How deep functions inside functions, and applications inside Exec, are followed.
 _MAX_DEPTH = 8
 
@@ -52,7 +56,8 @@ def read_as(name: str, depth: int = 0) -> frozenset[str]:
 
 def names_written(app: str, argument: str, depth: int = 0) -> tuple[str, ...]:
     """The names (as the application reads them) that ``app`` with
-    ``argument`` sets by Set or MSet. Set reads its argument whole, up to
+    ``argument`` sets by Set, MSet or the applications that read keys into
+    a variable (``Read(NAME,...)``). Set reads its argument whole, up to
     the first ``=``; MSet splits it as Dial does (escapes and quotes
     removed), then each pair at its first ``=`` outside brackets. Both
     readings, and each comma-separated part as written, count."""
@@ -61,6 +66,9 @@ def names_written(app: str, argument: str, depth: int = 0) -> tuple[str, ...]:
         written = [f.split("=", 1)[0] for f in (argument, *argument.split(",")) if "=" in f]
         read = [pair[0] for pair in (appargs.split_raw(f, "=", 2) for f in appargs.split(argument)) if len(pair) > 1]
         return tuple(dict.fromkeys(n.strip() for n in (*written, *read)))
+    if name in _READS_INTO:
+        first = (appargs.split(argument) or [""])[0].strip()
+        return (first,) if first else ()
     if name not in RUNS_NAMED_APP or depth > _MAX_DEPTH:
         return ()
     return tuple(variable for inner, inner_argument in named_apps(name, argument)

@@ -17,7 +17,8 @@ VARIABLE_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 #: One or more DTMF keys; YAML may write them as numbers.
 DTMF_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*#]+$"}
 #: Exactly one key a caller can press for a choice (no ``#``: it ends entries).
-ONE_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$"}
+#: One DTMF key; a key written as a YAML number (``accept: 1``) is one digit too.
+ONE_KEY = {"type": ["string", "integer"], "pattern": "^[0-9*]$", "minimum": 0, "maximum": 9}
 SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
 COUNT = {"type": "integer", "minimum": 0, "maximum": 50}
 #: A non-empty text option (often a template).

@@ -289,8 +289,10 @@ class SimulatedAsterisk:
         return entry if isinstance(entry, DtmfEntry) else DtmfEntry(entry or None)
 
     def sound_length(self, name: str) -> int | None:
+        """The sound's length, or None for a file Asterisk cannot open (no
+        file has an empty name: STREAM FILE "" fails, checked on 22.11)."""
         sounds = self.script.sounds
-        return sounds[name] if name in sounds else None
+        return sounds[name] if name and name in sounds else None
 
     def listen_for(self, escape: str) -> tuple[str | None, DtmfEntry]:
         """Consume one entry; the first of its keys among ``escape``."""

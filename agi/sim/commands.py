@@ -102,9 +102,11 @@ def get_data(sim: SimulatedAsterisk, argv: list[str]) -> list[str] | None:
     if len(argv) < 3:
         return None
     most = max(atoi(argv[4]), 1) if len(argv) >= 5 else 1024
-    if sim.sound_length(argv[2]) is None or sim.caller_hangs_up_now():
+    # app.c ast_app_getdata_full: an empty prompt plays nothing, and the keys are awaited all the same
+    if (argv[2] and sim.sound_length(argv[2]) is None) or sim.caller_hangs_up_now():
         return ["200 result=-1"]
-    sim.played.append(argv[2])
+    if argv[2]:
+        sim.played.append(argv[2])
     digits = ""
     for key in sim.next_dtmf().keys or "":
         if key == "#":

@@ -176,7 +176,7 @@ class ConsentNode(Node):
         for _ in range(MAX_PROMPTS):
             if asks > self.retries:
                 break
-            result = await ctx.channel.get_data(ctx.render_text(self.ask), int(self.timeout * 1000), 1)
+            result = await ctx.channel.get_data(_sound(ctx, self.ask or ""), int(self.timeout * 1000), 1)
             if result.failed:
                 raise PromptNotPlayed(repr(self.ask))
             if result.digits == "" and result.timed_out:
@@ -206,7 +206,7 @@ class ConsentNode(Node):
 
     async def _play(self, ctx: CallContext, sound: str, keys: str) -> str | None:
         """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could not."""
-        played = await ctx.channel.play(ctx.render_text(sound), keys)
+        played = await ctx.channel.play(_sound(ctx, sound), keys)
         if played.failed:
             raise PromptNotPlayed(repr(sound))
         return played.key
@@ -245,6 +245,16 @@ class ConsentNode(Node):
             return
         found.record(recording=path)
         found.note(recording=path)
+
+
+def _sound(ctx: CallContext, sound: str) -> str:
+    """The sound a prompt option renders; PromptNotPlayed when it renders
+    blank: GET DATA plays nothing for an empty prompt and waits for a key,
+    so a question no one heard would count as one left unanswered."""
+    rendered = ctx.render_text(sound)
+    if not rendered.strip():
+        raise PromptNotPlayed(f"{sound!r} (it rendered empty)")
+    return rendered
 
 
 async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:

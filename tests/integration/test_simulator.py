@@ -136,6 +136,16 @@ def test_every_sound_table_for_offline_flows() -> None:
     assert sim.handle('GET OPTION "any/prompt" 12') == ["200 result=49 endpos=8000"]
 
 
+def test_an_empty_sound_name_is_no_file_but_get_data_without_a_prompt_waits_for_keys() -> None:
+    """As Asterisk 22.11 answers: STREAM FILE "" fails (no file has an
+    empty name), GET DATA "" plays nothing and waits for keys."""
+    sim = _sim(CallerScript(sounds=EverySound(8000), dtmf=[DtmfEntry(None), DtmfEntry("1")]))
+    assert sim.handle('STREAM FILE "" ""') == ["200 result=-1 endpos=0"]
+    assert sim.handle('GET DATA "" 1500 1') == ["200 result= (timeout)"]
+    assert sim.handle('GET DATA "" 1500 1') == ["200 result=1"]
+    assert sim.played == []
+
+
 def test_record_file_ended_by_a_key() -> None:
     sim = _sim(CallerScript(dtmf=[DtmfEntry("#", endpos=12000)]))
     assert sim.handle('RECORD FILE /tmp/msg wav "#" 60000 0 s=3') == [

@@ -200,6 +200,11 @@ def test_a_number_other_than_the_one_checked_is_not_dialled(lists: Services) -> 
     ("PJSIP/34.600.111.222@trunk", True),
     ("PJSIP/612345678@600.111.222.333", True),
     ("IAX2/guest@10.0.0.1/612345678", False),
+    # a SIP URI's user part may escape its characters: PJSIP reads %31 as 1 and calls the number
+    ("PJSIP/trunk/sip:600%31%311222@carrier.example", True),
+    ("PJSIP/trunk/sip:%36%30%30%31%31%31%32%32%32@carrier.example", True),
+    ("PJSIP/trunk/sip:%2B34612345678@carrier.example", False),
+    ("PJSIP/trunk/sip:612%33%34%35678@carrier.example;user=phone", False),
 ])
 def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: str, refused: bool) -> None:
     guard = CallGuard()
@@ -212,6 +217,14 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Queue", "support")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("ParkAndAnnounce", ",,PARKED,PJSIP/699999999@trunk")) is not None
+    assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/612345678@trunk")) is None
+    # Originate's new channel runs the application it names with the data given: an Originate
+    # of Dial calls what that Dial would, as an Exec of it does
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/612345678@trunk")) is None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/699999999@trunk\\,30,30")) is not None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,APP,Exec,Dial(PJSIP/699999999@trunk)")) is not None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,PJSIP/699999999@trunk")) is None
+    assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/699999999@trunk,0")) is not None
     # an Exec of Dial calls what its Dial would
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
     assert guard.admit("EXEC", ("ExecIf", "$[${X}=1]?Dial(PJSIP/612345678@trunk):Dial(PJSIP/699999999@t)")) \
@@ -812,6 +825,12 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ParkAndAnnounce", ",,PARKED,PJSIP/100", {"dials"}),
     ("ParkAndAnnounce", ",r,agiflow/parked:PARKED,Local/ops@announce", {"dials", "hidden"}),
     ("ParkAndAnnounce", "Local/lot,,PARKED,PJSIP/100", {"dials"}),  # the lot's name is no channel
+    # AddQueueMember adds an interface the queue then rings for every caller who waits in it
+    ("AddQueueMember", "support,PJSIP/600111222@trunk", {"dials"}),
+    ("addqueuemember", "support,Local/ana@agents/n,0", {"dials", "hidden"}),
+    # MixMonitor's third argument is a command it runs once the recording ends, as System does
+    ("MixMonitor", "x.wav,b,/usr/local/bin/after-call ^{MIXMONITOR_FILENAME}", {"records", "hidden"}),
+    ("MixMonitor", "x.wav,b,", {"records"}),
     # Exec and its kin run the application written in their argument: it is judged too
     ("Exec", "MixMonitor(/tmp/x.wav,b)", {"hidden", "records"}),
     ("TryExec", "Monitor(wav,x)", {"hidden", "records"}),
@@ -882,7 +901,10 @@ def test_after_a_hit_a_later_clear_check_leaves_the_variable_and_the_cdr_saying_
                                     'exec: {app: Set, options: "ARRAY({{ vars.NAME }})=clear"}',
                                     # MSet reads its arguments as Dial does: the escapes of args go
                                     'exec: {app: MSet, args: ["ARRAY({{ vars.NAME }})=clear"]}',
-                                    'exec: {app: MSet, args: [A=1, "{{ vars.NAME }}=clear"]}'])
+                                    'exec: {app: MSet, args: [A=1, "{{ vars.NAME }}=clear"]}',
+                                    # Read blanks it, or puts the keys there: a dialplan that dials
+                                    # unless it says listed would dial
+                                    'exec: {app: Read, args: ["{{ vars.NAME }}", beep, "1"]}'])
 def test_after_a_hit_no_command_sets_the_check_variable_from_a_name_a_template_builds(
         lists: Services, setter: str) -> None:
     """The validator does not see a name a template builds; the guard,

@@ -495,7 +495,13 @@ def test_the_shipped_flows_still_validate() -> None:
                                     "exec: {app: Exec, options: Set(ROBINSON=clear)}",
                                     "exec: {app: TryExec, options: 'MSet(A=1,ROBINSON=clear)'}",
                                     "exec: {app: ExecIf, options: '1?Playback(beep):Set(ROBINSON=clear)'}",
-                                    "exec: {app: ExecIf, options: '1,Set,ROBINSON=clear'}"])
+                                    "exec: {app: ExecIf, options: '1,Set,ROBINSON=clear'}",
+                                    # applications that put the keys they read into the variable named first
+                                    "exec: {app: Read, options: 'ROBINSON,beep,1'}",
+                                    "exec: {app: ReadExten, args: [ROBINSON, beep]}",
+                                    "exec: {app: ReceiveMF, options: ROBINSON}",
+                                    "exec: {app: ReceiveSF, options: 'ROBINSON,10'}",
+                                    "exec: {app: Exec, options: Read(ROBINSON)}"])
 def test_only_a_do_not_call_check_may_set_the_variable_the_dialplan_dials_on(tmp_path: Path, setter: str) -> None:
     flow = f"""\
         version: 1

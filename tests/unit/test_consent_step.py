@@ -266,6 +266,32 @@ def test_a_prompt_that_cannot_be_played_records_nothing(tmp_path: Path, missing:
     assert "nothing is recorded" in details(result, "consent")["error"]
 
 
+@pytest.mark.parametrize(("policy", "options"), [
+    ("ask", "notice: agiflow/recording-notice, ask: \"{{ params.p }}\", retries: 0, default: accepted"),
+    ("ask", "notice: \"{{ params.p }}\", ask: agiflow/recording-ask"),
+    ("notify", "notice: \"{{ params.p }}\""),
+    ("ask", "notice: agiflow/recording-notice, ask: agiflow/recording-ask, privacy_key: '5', "
+            "privacy: \" {{ params.p }}\""),
+])
+def test_a_prompt_that_renders_empty_was_not_heard_and_records_nothing(
+        tmp_path: Path, policy: str, options: str) -> None:
+    """Asterisk's GET DATA plays nothing for an empty prompt and waits for a
+    key: a question no one heard, left unanswered, is no consent, whatever
+    ``default`` says; nor is a notice no one heard."""
+    outcomes = "notified: menu, error: menu" if policy == "notify" else "accepted: menu, declined: menu, error: menu"
+    flow = consent_flow().replace("timezone: Europe/Madrid\n", "timezone: Europe/Madrid\nparams: {p: ''}\n")
+    flow = flow.replace(consent_flow().split("consent: ", 1)[1].split("\n", 1)[0],
+                        f"{{policy: {policy}, {options}}}").replace(
+        "on: {accepted: menu, declined: menu}", f"on: {{{outcomes}}}")
+    result = run(tmp_path, flow, called="911234567", dtmf=["5"] if "privacy_key" in options else [])
+    assert path(result) == ["consent:error", "menu:next"]
+    assert mixmonitor_commands(result) == []
+    assert not [c for c in commands(result) if c.startswith(("STREAM FILE \"\"", "GET DATA \"\"",
+                                                              "STREAM FILE \" \""))]
+    assert cdr(result, "consent", "recording") == ("no_answer", None)
+    assert "nothing is recorded" in details(result, "consent")["error"]
+
+
 def test_a_later_consent_that_declines_stops_the_earlier_recording(tmp_path: Path) -> None:
     flow = consent_flow().replace("  menu:\n    play: agiflow/main-menu\n", """\
   menu:
@@ -389,6 +415,9 @@ def test_no_mixmonitor_is_sent_before_consent_at_any_hangup_point(tmp_path: Path
     ("{ask: a, accept: 1, decline: 1}", "must be different keys"),
     ("{ask: a, privacy_key: 5}", "give privacy_key and privacy together"),
     ("{ask: a, decline: '#'}", "decline: '#' does not match"),
+    # a key written as a YAML number is one key too: GET DATA reads one, so 12 could never be pressed
+    ("{ask: a, accept: 12}", "accept: 12 is greater than the maximum of 9"),
+    ("{ask: a, decline: -2}", "decline: -2 is less than the minimum of 0"),
 ])
 def test_consent_options_that_cannot_work_are_refused(tmp_path: Path, consent: str, message: str) -> None:
     (tmp_path / "bad.yaml").write_text(
