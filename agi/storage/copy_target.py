@@ -88,6 +88,16 @@ class CopyTarget:
             self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
 
+    def count_rows(self, tables: list[str]) -> None:
+        """PostgreSQL: let the planner know what was copied (``ANALYZE``).
+        Until autovacuum came round, a table that had just received a
+        million calls was planned as the empty table it was, and the
+        history step's lookups ran past their timeout."""
+        if self.postgres:
+            for table in tables:
+                with self.conn.raw.transaction():
+                    self.conn.execute(f"ANALYZE {table}")
+
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()[0]
 

@@ -77,6 +77,20 @@ def test_a_copy_into_a_database_other_servers_use_keeps_their_rows_and_adds_ever
     assert rows_of(target, "SELECT count(*) FROM list_entries") == [(3,)]
 
 
+def test_a_copy_into_postgresql_leaves_the_planner_knowing_the_rows_copied(tmp_path: Path, database: Any) -> None:
+    """A table that had just received the calls was planned as empty until
+    autovacuum came round; lookups of the history step ran past their timeout."""
+    if not isinstance(database, PostgresUrl):
+        pytest.skip("the planner's row counts are PostgreSQL's")
+    source = tmp_path / "node.db"
+    cdr = CdrBuilder(source)
+    for n in range(300):
+        cdr.add(f"2025-03-10 08:{n // 60:02d}:{n % 60:02d}")
+    cdr.close()
+    copy_all(source, database)
+    assert rows_of(database, "SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass") == [(300,)]
+
+
 def test_a_list_both_databases_have_gets_the_entries_it_lacks(database: Any, tmp_path: Path) -> None:
     target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
     with list_admin(target) as admin:
