@@ -48,12 +48,13 @@ def steps(run: Runner) -> None:
     numbers written with punctuation dialled after a do-not-call check, a
     queue's subroutine run on the member's channel, a mailbox that does not
     exist, a dial to a caller already answered (by the dialplan, by Playback),
-    a dial whisper cut short by the caller or by the agent."""
+    a dial whisper cut short by the caller or by the agent, a withheld caller
+    ID said back."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
-               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected")
+               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected", "say-back")
     run.place(*scripts)
     run.wait(*scripts)
 
