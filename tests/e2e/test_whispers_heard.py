@@ -37,6 +37,14 @@ def test_the_agent_hears_the_whisper_and_the_caller_does_not(lab: Lab, script: s
     assert heard(caller, "e2e/agent")
 
 
+@pytest.mark.parametrize("script", ["whisper-queue", "whisper-dial"])
+def test_the_whisper_plays_in_the_agents_channel_language_not_the_flows(lab: Lab, script: str) -> None:
+    # the flows are in es; the agents' Local channels have no language
+    played = [line for line in lab.asterisk.log().splitlines()
+              if f"<Local/agent-{script}@lab-agents-" in line and "Playing 'e2e/whisper" in line]
+    assert played and all(line.endswith("(language 'en')") for line in played), played
+
+
 def test_a_queue_plays_the_whisper_as_its_announcement_to_the_member(lab: Lab) -> None:
     lines = lab.asterisk.call_lines(lab.calls["whisper-queue"].end["channel"])
     assert any("AGI Script Executing Application: (Queue) Options: (whisper,r,,e2e/whisper,20)" in line
