@@ -114,6 +114,8 @@ def edges(run: Runner) -> None:
     run.wait(*scripts)
     plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello")
     run.place(*plain)
+    posted(run, "hookstdio-gone")
+    run.cli_asterisk("hookstdio posted", "dialplan set global HOOKSTDIO_POSTED 1")
     run.wait(*plain)
     dial_later = ("callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
                   "Local/{digits}@lab-unreachable", "--queue", "later", "--wait", "5", "--retry-after", "1")
@@ -121,6 +123,14 @@ def edges(run: Runner) -> None:
     wait_until(lambda: not run.asterisk.call_files() and "expired without completion" in run.asterisk.log(),
                CALLS_TIMEOUT, "the busy call back was given up")
     run.cli("callbacks dial later again", *dial_later)
+
+
+def posted(run: Runner, script: str) -> None:
+    """Wait until the webhook flow of ``script`` has posted to the endpoint."""
+    assert run.endpoint is not None
+    requests = run.endpoint.requests
+    wait_until(lambda: any(str(body["call"]["channel"]).startswith(f"Local/{script}@") for _, body in list(requests)),
+               CALLS_TIMEOUT, f"the webhook of {script} posted")
 
 
 def queue_full(run: Runner) -> None:
@@ -303,7 +313,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     except BaseException:
         endpoint.stop()
         raise
-    run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT)
+    run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT, endpoint)
     try:
         _run_stories(run)
         yield Lab(asterisk, server, config, run.database, config.parent / RECORDINGS, run.calls, run.outputs,
