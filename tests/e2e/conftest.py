@@ -49,12 +49,13 @@ def steps(run: Runner) -> None:
     queue's subroutine run on the member's channel, a mailbox that does not
     exist, a dial to a caller already answered (by the dialplan, by Playback),
     a dial whisper cut short by the caller or by the agent, a withheld caller
-    ID said back."""
+    ID said back, a queue whisper whose member presses a key."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
-               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected", "say-back")
+               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected", "say-back",
+               "whisper-skip")
     run.place(*scripts)
     run.wait(*scripts)
 

@@ -123,6 +123,7 @@ SCENARIOS = {
     "dial-key": Scenario("e2e_dial_key", STEPS_CALLER % 70),
     "hangup-plain": Scenario("e2e_hangup_plain", STEPS_CALLER % 71),
     "say-back": Scenario("e2e_say_back", "anonymous"),
+    "whisper-skip": Scenario("e2e_whisper_skip", STEPS_CALLER % 72),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }
