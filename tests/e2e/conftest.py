@@ -49,13 +49,15 @@ def steps(run: Runner) -> None:
     queue's subroutine run on the member's channel, a mailbox that does not
     exist, a dial to a caller already answered (by the dialplan, by Playback),
     a dial whisper cut short by the caller or by the agent, a withheld caller
-    ID said back, a queue whisper whose member presses a key."""
+    ID said back, a queue whisper whose member presses a key, a queue whose only member is
+    unavailable."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
                "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected", "say-back",
-               "whisper-skip")
+               "whisper-skip", "queue-unavail")
+    run.cli_asterisk("queue show unavail", "queue show unavail")
     run.place(*scripts)
     run.wait(*scripts)
 

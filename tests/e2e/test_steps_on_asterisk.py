@@ -286,6 +286,13 @@ def test_the_shipped_closed_flow_says_the_number_digit_by_digit_and_hangs_up(lab
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
 
+def test_a_queue_whose_only_member_is_unavailable_is_joinempty_never_joinunavail(lab: Lab) -> None:
+    call = lab.calls["queue-unavail"]
+    assert call.path == ["queue:joinempty", "empty:next", "bye:done"]
+    assert (call.cdr["queue_status"], call.details("queue")["status"]) == ("JOINEMPTY", "JOINEMPTY")
+    assert "(Invalid)" in lab.output("queue show unavail")
+
+
 def test_a_withheld_caller_id_said_back_is_skipped_keys_after_a_star_are_said_and_the_flow_goes_on(
         lab: Lab) -> None:
     call = lab.calls["say-back"]
