@@ -179,12 +179,14 @@ class Channel:
         return (await self.play(sound, escape_digits)).key
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
-        reply = await self.command("SAY DIGITS", digits, escape_digits)
-        await self._failed(reply)
-        return reply.digit
+        return await self.say("SAY DIGITS", digits, escape_digits)
 
     async def say_number(self, number: str, escape_digits: str = "") -> str | None:
-        reply = await self.command("SAY NUMBER", number, escape_digits)
+        return await self.say("SAY NUMBER", number, escape_digits)
+
+    async def say(self, verb: str, text: str, escape_digits: str = "") -> str | None:
+        """``SAY DIGITS``, ``SAY NUMBER`` or ``SAY ALPHA`` of ``text``."""
+        reply = await self.command(verb, text, escape_digits)
         await self._failed(reply)
         return reply.digit
 

@@ -96,8 +96,10 @@ class Runner:
     threads use it at once (a story each): what it collects is locked."""
 
     def __init__(self, asterisk: AsteriskLab, config: Path, scenarios: Mapping[str, Scenario],
-                 timeout: float) -> None:
+                 timeout: float, endpoint: Endpoint | None = None) -> None:
         self.asterisk = asterisk
+        #: The webhook endpoint, to wait for a flow's post.
+        self.endpoint = endpoint
         self.config = config
         self.database = config.parent / "cdr.db"
         self.scenarios = scenarios

@@ -48,12 +48,16 @@ def steps(run: Runner) -> None:
     numbers written with punctuation dialled after a do-not-call check, a
     queue's subroutine run on the member's channel, a mailbox that does not
     exist, a dial to a caller already answered (by the dialplan, by Playback),
-    a dial whisper cut short by the caller or by the agent."""
+    a dial whisper cut short by the caller or by the agent, a withheld caller
+    ID said back, a queue whisper whose member presses a key, a queue whose only member is
+    unavailable."""
     scripts = ("menu-keys", "prompts", "dial-statuses", "fleet", "fallback", "input-keys", "voicemail-star",
                "continue", "did-sales", "privacy", "cancel", "gone",
                "campaign-leg", "plain", "closed", "dnc-error",
                "direct", "rerecord", "dnc-dots", "member-sub",
-               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected")
+               "voicemail-none", "dial-up", "e2e_dial_played", "whisper-gone", "whisper-rejected", "say-back",
+               "whisper-skip", "queue-unavail")
+    run.cli_asterisk("queue show unavail", "queue show unavail")
     run.place(*scripts)
     run.wait(*scripts)
 
@@ -113,6 +117,8 @@ def edges(run: Runner) -> None:
     run.wait(*scripts)
     plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello")
     run.place(*plain)
+    posted(run, "hookstdio-gone")
+    run.cli_asterisk("hookstdio posted", "dialplan set global HOOKSTDIO_POSTED 1")
     run.wait(*plain)
     dial_later = ("callbacks", "dial", "--spool", str(run.asterisk.spool), "--channel",
                   "Local/{digits}@lab-unreachable", "--queue", "later", "--wait", "5", "--retry-after", "1")
@@ -120,6 +126,14 @@ def edges(run: Runner) -> None:
     wait_until(lambda: not run.asterisk.call_files() and "expired without completion" in run.asterisk.log(),
                CALLS_TIMEOUT, "the busy call back was given up")
     run.cli("callbacks dial later again", *dial_later)
+
+
+def posted(run: Runner, script: str) -> None:
+    """Wait until the webhook flow of ``script`` has posted to the endpoint."""
+    assert run.endpoint is not None
+    requests = run.endpoint.requests
+    wait_until(lambda: any(str(body["call"]["channel"]).startswith(f"Local/{script}@") for _, body in list(requests)),
+               CALLS_TIMEOUT, f"the webhook of {script} posted")
 
 
 def queue_full(run: Runner) -> None:
@@ -302,7 +316,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     except BaseException:
         endpoint.stop()
         raise
-    run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT)
+    run = Runner(asterisk, config, SCENARIOS, CALLS_TIMEOUT, endpoint)
     try:
         _run_stories(run)
         yield Lab(asterisk, server, config, run.database, config.parent / RECORDINGS, run.calls, run.outputs,

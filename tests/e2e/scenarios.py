@@ -122,6 +122,9 @@ SCENARIOS = {
     "no-queue": Scenario("e2e_no_queue", STEPS_CALLER % 69),
     "dial-key": Scenario("e2e_dial_key", STEPS_CALLER % 70),
     "hangup-plain": Scenario("e2e_hangup_plain", STEPS_CALLER % 71),
+    "say-back": Scenario("e2e_say_back", "anonymous"),
+    "whisper-skip": Scenario("e2e_whisper_skip", STEPS_CALLER % 72),
+    "queue-unavail": Scenario("e2e_queue_unavail", STEPS_CALLER % 73),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

@@ -286,6 +286,25 @@ def test_the_shipped_closed_flow_says_the_number_digit_by_digit_and_hangs_up(lab
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
 
+def test_a_queue_whose_only_member_is_unavailable_is_joinempty_never_joinunavail(lab: Lab) -> None:
+    call = lab.calls["queue-unavail"]
+    assert call.path == ["queue:joinempty", "empty:next", "bye:done"]
+    assert (call.cdr["queue_status"], call.details("queue")["status"]) == ("JOINEMPTY", "JOINEMPTY")
+    assert "(Invalid)" in lab.output("queue show unavail")
+
+
+def test_a_withheld_caller_id_said_back_is_skipped_keys_after_a_star_are_said_and_the_flow_goes_on(
+        lab: Lab) -> None:
+    call = lab.calls["say-back"]
+    assert call.cdr["caller"] == "anonymous"
+    assert call.path == ["answer:next", "say:next", "bye:done"]
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("completed", "completed")
+    assert call.details("say")["unsaid"] == [{"digits": "anonymous"}, {"number": "3.5"}]
+    played = [found.group(1) for line in call_log(lab, "say-back")
+              if (found := re.search(r"Playing '([^']+)\.\w+'", line))]
+    assert played == ["digits/star", "digits/2", "digits/1", "digits/pound", "e2e/prompt"]
+
+
 def test_a_call_whose_do_not_call_check_failed_is_not_sent_to_the_fallback(lab: Lab) -> None:
     call = lab.calls["dnc-error"]
     assert call.path == ["dnc:error"]

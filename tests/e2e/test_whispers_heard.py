@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from calls import Lab
-from tones import heard
+from calls import Lab, finished_recording, wait_until
+from tones import BLOCK, PRESENT_LEVEL, RATE, TONES, heard, levels, samples
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,25 @@ def test_the_agent_hears_the_whisper_and_the_caller_does_not(lab: Lab, script: s
         assert not heard(caller, prompt), f"the caller heard {prompt}"
     # Once connected the caller hears the agent: the recording is the caller's ear.
     assert heard(caller, "e2e/agent")
+
+
+@pytest.mark.parametrize("script", ["whisper-queue", "whisper-dial"])
+def test_the_whisper_plays_in_the_agents_channel_language_not_the_flows(lab: Lab, script: str) -> None:
+    # the flows are in es; the agents' Local channels have no language
+    played = [line for line in lab.asterisk.log().splitlines()
+              if f"<Local/agent-{script}@lab-agents-" in line and "Playing 'e2e/whisper" in line]
+    assert played and all(line.endswith("(language 'en')") for line in played), played
+
+
+def test_a_key_the_member_presses_skips_the_whisper_prompt_that_plays_and_the_next_one_plays(lab: Lab) -> None:
+    call = lab.calls["whisper-skip"]
+    assert call.path == ["answer:next", "queue:answered", "bye:done"]
+    agent = recording(lab, "agent-skip")
+    wait_until(lambda: finished_recording(agent), 10, f"{agent} closed")
+    loud = [level >= PRESENT_LEVEL for level in levels(samples(agent), TONES["e2e/whisper"][0])]
+    # the first prompt lasts 1.5 s: the key 0.3 s into it ended it; the second played
+    assert 0.25 <= sum(loud) * BLOCK / RATE <= 1.2
+    assert heard(agent, "e2e/whisper-more")
 
 
 def test_a_queue_plays_the_whisper_as_its_announcement_to_the_member(lab: Lab) -> None:

@@ -62,3 +62,48 @@ def test_play_template_with_an_unknown_name_fails_the_step(tmp_path: Path) -> No
     assert result.call["status"] == "error"
     assert "NOPE" in details(result, "say")["error"]
     assert commands(result) == [STATUS.format("error")]
+
+
+SAY_BACK = """\
+    version: 1
+    name: sayback
+    start: say
+    steps:
+      say:
+        play:
+          - agiflow/your-number-is
+          - digits: "{{ call.caller }}"
+          - number: "{{ vars.get('N', '') }}"
+          - agiflow/thanks
+        next: bye
+      bye:
+        hangup: {cause: 16}
+    """
+
+
+def test_a_withheld_caller_id_said_back_is_skipped_and_the_flow_goes_on(tmp_path: Path) -> None:
+    # Asterisk 22 answers 520 to SAY DIGITS and SAY NUMBER of text that does
+    # not read as a number ("anonymous", ""): once the call ended 'error'
+    result = run(tmp_path, SAY_BACK, caller="anonymous")
+    assert path(result) == ["say:next", "bye:done"]
+    assert result.call["status"] == "completed"
+    assert commands(result)[:2] == ['STREAM FILE "agiflow/your-number-is" ""', 'STREAM FILE "agiflow/thanks" ""']
+    assert details(result, "say")["unsaid"] == [{"digits": "anonymous"}, {"number": ""}]
+
+
+def test_digits_that_start_with_a_star_or_a_hash_are_said_key_by_key(tmp_path: Path) -> None:
+    # SAY DIGITS refuses "*21#" (its text must start as a number); SAY ALPHA
+    # of the same keys plays the same files: digits/star, digits/2...
+    result = run(tmp_path, SAY_BACK.replace("{{ call.caller }}", "*21#").replace("'N', ''", "'N', '7'"))
+    assert commands(result)[1:3] == ['SAY ALPHA "*21#" ""', 'SAY NUMBER "7" ""']
+    assert "unsaid" not in details(result, "say")
+
+
+def test_a_number_asterisk_would_misread_is_not_said(tmp_path: Path) -> None:
+    # SAY NUMBER reads "3.5" as 3 and 99999999999 as another number
+    for value in ("3.5", "1,000", "99999999999"):
+        result = run(tmp_path, SAY_BACK.replace("'N', ''", f"'N', '{value}'"))
+        assert not any(c.startswith("SAY NUMBER") for c in commands(result))
+        assert details(result, "say")["unsaid"] == [{"number": value}]
+    result = run(tmp_path, SAY_BACK.replace("'N', ''", "'N', ' -2147483648 '"))
+    assert 'SAY NUMBER "-2147483648" ""' in commands(result)
