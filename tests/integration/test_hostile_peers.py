@@ -425,3 +425,22 @@ def test_a_reload_of_a_flow_file_that_takes_seconds_to_read_holds_no_call(
     uniqueid = new_uniqueid()
     call(process, simulated("heavy", uniqueid))
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_during_a_reload_that_takes_seconds_stops_the_server_at_once(
+        tmp_path: Path, servers: list[ServerProcess], workers: int) -> None:
+    """A stop never waits for a flow load under way: the server waited for
+    it to end (seconds for a large file) before it exited, its port
+    already closed, so a restart after a flow deploy was an outage that
+    long; a supervisor read the files on its event loop, where the SIGTERM
+    waited to reach the workers, which then waited for their own loads."""
+    process = start_server(tmp_path, workers=workers, watch_interval=0.1, drain_timeout=5)
+    servers.append(process)
+    mark = process.mark()
+    (tmp_path / "flows" / "heavy.yaml").write_text(_heavy_flow("heavy"), encoding="utf-8")
+    time.sleep(0.5)  # the watcher has seen it and is reading it
+    started = time.monotonic()
+    process.proc.terminate()
+    assert process.wait_exit(timeout=90) == 0, process.log(mark)
+    assert time.monotonic() - started < 5, process.log(mark)
+    assert not re.search(r"loaded \d+ flows?\b", process.log(mark)), "the load ended before the stop: no overlap"
