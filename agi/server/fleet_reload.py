@@ -124,6 +124,9 @@ class ReloadFlows(MultiService):
             self.reload()
 
     def _report(self, answers: dict[int, bool | None], previous: FlowSet) -> None:
+        if self.stopped:  # the workers stop: what each did is no news
+            self.busy = False
+            return
         loaded = sorted(index for index, ok in answers.items() if ok)
         kept = sorted(index for index, ok in answers.items() if ok is False)
         silent = sorted(index for index, ok in answers.items() if ok is None)

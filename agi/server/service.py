@@ -376,7 +376,7 @@ class FlowsService(MultiService):
         self._load().addCallback(self._reloaded)
 
     def _reloaded(self, ok: bool) -> None:
-        if self.on_reload is not None:
+        if self.on_reload is not None and not self._stopped:  # a stopping worker's supervisor hears of none
             self.on_reload(ok)
 
     def _reload_if_changed(self) -> None:
