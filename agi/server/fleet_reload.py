@@ -137,6 +137,8 @@ class ReloadFlows(MultiService):
             log.error("workers %s kept the flows they serve%s", kept,
                       f" while workers {loaded} loaded the new ones" if loaded else "")
             self.again = self.again or self.library.snapshot() != self._sent
-        else:
+        elif not silent:
             log.info("all %d workers serve the new flows", len(loaded))
+        elif loaded:  # not "all": the others were named above
+            log.info("workers %s serve the new flows", loaded)
         self._done()
