@@ -93,7 +93,7 @@ class ReloadFlows(MultiService):
             return
         # On a thread of its own: a large file takes seconds to read, while
         # signals (a SIGTERM to pass on) and workers that die wait here.
-        in_daemon_thread(self.reactor, self.library.load).addCallbacks(self._loaded, self._not_loaded)
+        in_daemon_thread(self.reactor, self.library.load).addCallback(self._loaded).addErrback(self._not_loaded)
 
     def _loaded(self, loaded: Loaded | None) -> None:
         """Serve what the load read (``None``: load it here); when it has
@@ -114,7 +114,9 @@ class ReloadFlows(MultiService):
             return
         self.workers.reload_all().addCallback(self._report, previous)
 
-    def _not_loaded(self, failure: Failure) -> None:  # load() reports the loader's own failures; a last resort
+    def _not_loaded(self, failure: Failure) -> None:
+        """A last resort (load() reports the loader's own failures): the
+        watcher goes on, never left busy for good."""
         log.error("loading the flows failed: %s", failure.getErrorMessage())
         self._done()
 
