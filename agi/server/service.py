@@ -341,6 +341,7 @@ class FlowsService(MultiService):
         self._loading: defer.Deferred[Any] | None = None
         self._again = False
         self._stopped = False
+        self._checking = False
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, self._reload_if_changed)
             watcher.clock = reactor
@@ -380,10 +381,25 @@ class FlowsService(MultiService):
             self.on_reload(ok)
 
     def _reload_if_changed(self) -> None:
-        """The watcher's check. The load is not handed back: a stop would
-        wait for it (the watcher waits for the call it made)."""
-        if self._loading is None and self.library.changed():
-            self._load()
+        """The watcher's check, on a thread of its own: it lists the whole
+        folder (50,000 other files in it took more than a second, every
+        watch interval, on the thread that serves the calls). Neither the
+        check nor the load is handed back: a stop would wait for it (the
+        watcher waits for the call it made)."""
+        if self._loading is not None or self._checking:
+            return
+        if getattr(self.reactor, "getThreadPool", None) is None:  # a test's reactor: check here
+            if self.library.changed():
+                self._load()
+            return
+        self._checking = True
+
+        def checked(changed: Any) -> None:
+            self._checking = False
+            if changed is True and self._loading is None and not self._stopped:
+                self._load()
+
+        in_daemon_thread(self.reactor, self.library.changed).addBoth(checked)
 
     def _load(self) -> "defer.Deferred[bool]":
         """Load the flows on a thread of their own, then serve them here:
@@ -417,10 +433,11 @@ class FlowsService(MultiService):
 
 
 def in_daemon_thread(reactor: Any, work: Callable[[], Any]) -> "defer.Deferred[Any]":
-    """``work()`` on a daemon thread of its own, its result fired on the
-    reactor. A stop waits for nothing there: a flow load under way (seconds
-    for a large file) on the reactor's pool, which a stop joins, held the
-    exit that long, its port already closed."""
+    """``work()`` (a flow load or the watcher's check) on a daemon thread
+    of its own, its result fired on the reactor. A stop waits for nothing
+    there: a flow load under way (seconds for a large file) on the
+    reactor's pool, which a stop joins, held the exit that long, its port
+    already closed."""
     result: defer.Deferred[Any] = defer.Deferred()
 
     def run() -> None:

@@ -426,6 +426,28 @@ def test_a_reload_of_a_flow_file_that_takes_seconds_to_read_holds_no_call(
     call(process, simulated("heavy", uniqueid))
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
 
+def test_a_flows_folder_of_many_files_holds_no_call_while_it_is_watched(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The watcher lists the whole folder at every check: 50,000 other
+    files in it (an archive kept beside the flows) took more than a second
+    a check, on the thread that serves the calls, every watch interval."""
+    flows = tmp_path / "flows"
+    write_config(tmp_path)
+    for folder in range(80):
+        (flows / "archive" / f"{folder}").mkdir(parents=True)
+        for name in range(500):
+            (flows / "archive" / f"{folder}" / f"{name}.wav").touch()
+    process = start_server(tmp_path, workers=1, watch_interval=0.1)
+    servers.append(process)
+    durations = []
+    for _ in range(40):
+        started = time.monotonic()
+        result = call(process, simulated("closed", new_uniqueid()))
+        durations.append(time.monotonic() - started)
+        assert result.closed_by_server, result
+    assert max(durations) < 0.5, sorted(durations)[-5:]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_during_a_reload_that_takes_seconds_stops_the_server_at_once(
         tmp_path: Path, servers: list[ServerProcess], workers: int) -> None:
