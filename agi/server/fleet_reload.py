@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from agi.engine.model import FlowSet
-from agi.loading.library import FlowLibrary
+from agi.loading.library import FlowLibrary, Loaded
+from agi.server.service import in_daemon_thread
 from agi import early_sighup
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ class ReloadFlows(MultiService):
         self.reactor = reactor
         self.busy = False
         self.again = False
+        self.stopped = False
         self._sent = library.snapshot()
         self._previous: Any = None
         workers.started.addCallback(self._listening)  # first: not after a failed start
@@ -62,6 +65,7 @@ class ReloadFlows(MultiService):
         return result
 
     def stopService(self) -> "defer.Deferred[Any]":
+        self.stopped = True
         signal.signal(signal.SIGHUP, self._previous)
         return super().stopService()  # type: ignore[no-any-return]
 
@@ -83,20 +87,48 @@ class ReloadFlows(MultiService):
             self.again = True
             return
         self._sent = self.library.snapshot()
+        self.busy, self.again = True, False
+        if getattr(self.reactor, "getThreadPool", None) is None:  # a test's reactor: load here
+            self._loaded(None)
+            return
+        # On a thread of its own: a large file takes seconds to read, while
+        # signals (a SIGTERM to pass on) and workers that die wait here.
+        in_daemon_thread(self.reactor, self.library.load).addCallback(self._loaded).addErrback(self._not_loaded)
+
+    def _loaded(self, loaded: Loaded | None) -> None:
+        """Serve what the load read (``None``: load it here); when it has
+        errors, report them once and ask no worker to reload."""
+        if self.stopped:  # stopping: no worker is asked to load it
+            self.busy = False
+            return
         previous = self.library.current
         quiet, self.library.quiet = self.library.quiet, True
-        try:
-            errors = self.library.reload()  # errors are reported here, once
+        try:  # errors are reported here, once
+            errors = self.library.reload() if loaded is None else self.library.apply(loaded)
         finally:
             self.library.quiet = quiet
         if errors:
             log.error("every worker keeps the flows it serves")
             self.workers.tell_failed_reload()  # each counts it: its metrics and /health say so
+            self._done()
             return
-        self.busy, self.again = True, False
         self.workers.reload_all().addCallback(self._report, previous)
 
+    def _not_loaded(self, failure: Failure) -> None:
+        """A last resort (load() reports the loader's own failures): the
+        watcher goes on, never left busy for good."""
+        log.error("loading the flows failed: %s", failure.getErrorMessage())
+        self._done()
+
+    def _done(self) -> None:
+        self.busy = False
+        if self.again and not self.stopped:  # a SIGHUP, or a change, while it loaded
+            self.reload()
+
     def _report(self, answers: dict[int, bool | None], previous: FlowSet) -> None:
+        if self.stopped:  # the workers stop: what each did is no news
+            self.busy = False
+            return
         loaded = sorted(index for index, ok in answers.items() if ok)
         kept = sorted(index for index, ok in answers.items() if ok is False)
         silent = sorted(index for index, ok in answers.items() if ok is None)
@@ -107,8 +139,8 @@ class ReloadFlows(MultiService):
             log.error("workers %s kept the flows they serve%s", kept,
                       f" while workers {loaded} loaded the new ones" if loaded else "")
             self.again = self.again or self.library.snapshot() != self._sent
-        else:
+        elif not silent:
             log.info("all %d workers serve the new flows", len(loaded))
-        self.busy = False
-        if self.again:
-            self.reload()
+        elif loaded:  # not "all": the others were named above
+            log.info("workers %s serve the new flows", loaded)
+        self._done()

@@ -23,14 +23,16 @@ import logging
 import os
 import resource
 import signal
+import threading
 from dataclasses import replace
 from typing import Any, Callable, Generator
 
 from twisted.application.internet import TCPServer, TimerService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.logger import STDLibLogObserver, globalLogBeginner
+from twisted.python.failure import Failure
 
 
 from agi.config import Config, ServerConfig, node_name
@@ -338,6 +340,8 @@ class FlowsService(MultiService):
         #: A load under way on its thread, and whether a SIGHUP came meanwhile.
         self._loading: defer.Deferred[Any] | None = None
         self._again = False
+        self._stopped = False
+        self._checking = False
         if config.watch_interval > 0:
             watcher = TimerService(config.watch_interval, self._reload_if_changed)
             watcher.clock = reactor
@@ -352,6 +356,7 @@ class FlowsService(MultiService):
             self.reactor.callWhenRunning(self._reload)
 
     def stopService(self) -> "defer.Deferred[Any]":
+        self._stopped = True
         signal.signal(signal.SIGHUP, self._previous)
         if self.on_reload is not None:  # stopped: a late one must not kill the worker (SIGUSR1's default)
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -372,25 +377,42 @@ class FlowsService(MultiService):
         self._load().addCallback(self._reloaded)
 
     def _reloaded(self, ok: bool) -> None:
-        if self.on_reload is not None:
+        if self.on_reload is not None and not self._stopped:  # a stopping worker's supervisor hears of none
             self.on_reload(ok)
 
-    def _reload_if_changed(self) -> "defer.Deferred[Any] | None":
-        if self._loading is not None or not self.library.changed():
-            return None
-        return self._load()
+    def _reload_if_changed(self) -> None:
+        """The watcher's check, on a thread of its own: it lists the whole
+        folder (50,000 other files in it took more than a second, every
+        watch interval, on the thread that serves the calls). Neither the
+        check nor the load is handed back: a stop would wait for it (the
+        watcher waits for the call it made)."""
+        if self._loading is not None or self._checking:
+            return
+        if getattr(self.reactor, "getThreadPool", None) is None:  # a test's reactor: check here
+            if self.library.changed():
+                self._load()
+            return
+        self._checking = True
+
+        def checked(changed: Any) -> None:
+            self._checking = False
+            if changed is True and self._loading is None and not self._stopped:
+                self._load()
+
+        in_daemon_thread(self.reactor, self.library.changed).addBoth(checked)
 
     def _load(self) -> "defer.Deferred[bool]":
-        """Load the flows on a thread of the reactor's pool, then serve them
-        here: reading and checking a large flow file takes seconds (a file
-        of 256 KB, 10 s), which held every call of the process. Without a
-        pool (a test's reactor) it loads here."""
-        pool = getattr(self.reactor, "getThreadPool", None)
-        if pool is None:
+        """Load the flows on a thread of their own, then serve them here:
+        reading and checking a large flow file takes seconds (a file of
+        256 KB, 10 s), which held every call of the process. Without a
+        thread pool (a test's reactor) it loads here."""
+        if getattr(self.reactor, "getThreadPool", None) is None:
             return defer.succeed(not self.library.reload())
-        loading = self._loading = threads.deferToThreadPool(self.reactor, pool(), self.library.load)
+        loading = self._loading = in_daemon_thread(self.reactor, self.library.load)
 
         def apply(loaded: Loaded) -> bool:
+            if self._stopped:  # stopping: what it read is served by no call
+                return False
             return not self.library.apply(loaded)
 
         def failed(failure: Any) -> bool:  # load() reports the loader's own failures; this is a last resort
@@ -399,7 +421,7 @@ class FlowsService(MultiService):
 
         def done(ok: Any) -> bool:
             self._loading = None
-            if self._again:  # a SIGHUP came while it loaded
+            if self._again and not self._stopped:  # a SIGHUP came while it loaded
                 self._again = False
                 self.reactor.callLater(0, self._reload)
             if not isinstance(ok, bool):  # apply() itself failed: report it, keep watching
@@ -408,6 +430,26 @@ class FlowsService(MultiService):
             return ok
 
         return loading.addCallbacks(apply, failed).addBoth(done)
+
+
+def in_daemon_thread(reactor: Any, work: Callable[[], Any]) -> "defer.Deferred[Any]":
+    """``work()`` (a flow load or the watcher's check) on a daemon thread
+    of its own, its result fired on the reactor. A stop waits for nothing
+    there: a flow load under way (seconds for a large file) on the
+    reactor's pool, which a stop joins, held the exit that long, its port
+    already closed."""
+    result: defer.Deferred[Any] = defer.Deferred()
+
+    def run() -> None:
+        try:
+            value = work()
+        except BaseException:
+            reactor.callFromThread(result.errback, Failure())
+        else:
+            reactor.callFromThread(result.callback, value)
+
+    threading.Thread(target=run, name="agiflow-flow-load", daemon=True).start()
+    return result
 
 
 class LogFlushService(TimerService):

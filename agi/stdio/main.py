@@ -12,7 +12,7 @@ dialplan takes its fallback; 2 for a wrong command line.
 """
 from __future__ import annotations
 
-from agi.stdio import early_hangup  # noqa: F401  # first: a SIGHUP while the rest imports is noted, not fatal
+from agi.stdio import early_hangup  # first: a SIGHUP, SIGTERM or SIGINT while the rest imports is noted, not fatal
 
 import argparse
 import errno
@@ -156,6 +156,9 @@ def run_call(config: Config, flows: FlowSet, cdr: DirectCdr, flow: str, args: Se
     if early_sighup.seen():  # the caller hung up before pyst2 took SIGHUP over
         transport.hangup_seen = True
     stop_on_signals(transport)
+    stopped = early_hangup.stop_signal()
+    if stopped is not None:  # while the process started: the call ends at once, with its row
+        transport.stop(f"agiflow-agi stopped by {stopped.name} before the call ended")
     settings = SessionSettings(max_line=config.server.max_command_line, fallback=config.server.fallback,
                                linkedid=config.log_format == "json")
     webhooks = OnDemandWebhooks()
@@ -187,4 +190,5 @@ def stop_on_signals(transport: StdioTransport) -> None:
 
 
 def entry_point() -> None:
+    early_hangup.catch_stops()  # when started otherwise than as agiflow-agi
     sys.exit(main())

@@ -201,6 +201,40 @@ def test_a_process_stopped_by_sigterm_or_sigint_mid_call_finishes_its_cdr_as_int
     assert call["ended_at"]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_process_stopped_while_it_starts_still_leaves_its_call_a_cdr_row(
+        tmp_path: Path, signum: signal.Signals) -> None:
+    """A system shutdown sends SIGTERM to Asterisk's script processes at
+    once, also to one still starting (most of a second of CPU, seconds on
+    a busy host): it died there without a word and its call left no CDR
+    row. Here the process is held reading its config (a FIFO)."""
+    text = write_config(tmp_path).read_text(encoding="utf-8")
+    config = tmp_path / "fifo.yaml"
+    os.mkfifo(config)
+    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.13", arg_1="support"),
+                            CallerScript(sounds=EverySound()))
+    proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        with open(config, "w", encoding="utf-8") as fifo:  # returns once the process opened it
+            proc.send_signal(signum)
+            fifo.write(text)
+        write(proc, env_lines(sim))
+        assert proc.stdout is not None
+        commands = [line for line in read_lines(proc.stdout, time.monotonic() + DEADLINE)]
+        proc.wait(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert commands == [], "no command is sent to a call being stopped"
+    [call], _ = read_cdr(tmp_path / "var/cdr.db")
+    assert (call["status"], call["error"]) == (
+        "interrupted", f"agiflow-agi stopped by {signum.name} before the call ended")
+    assert call["ended_at"]
+
+
 def test_a_stop_between_commands_ends_the_call_before_the_next_one(restore_sighup: None) -> None:
     transport, raw, _ = pyst2_transport("agi_uniqueid: 1.2\n\n200 result=0\n200 result=0\n")
     assert send(transport, b"ANSWER\n").code == 200

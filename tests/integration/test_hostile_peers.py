@@ -425,3 +425,44 @@ def test_a_reload_of_a_flow_file_that_takes_seconds_to_read_holds_no_call(
     uniqueid = new_uniqueid()
     call(process, simulated("heavy", uniqueid))
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+def test_a_flows_folder_of_many_files_holds_no_call_while_it_is_watched(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The watcher lists the whole folder at every check: 50,000 other
+    files in it (an archive kept beside the flows) took more than a second
+    a check, on the thread that serves the calls, every watch interval."""
+    flows = tmp_path / "flows"
+    write_config(tmp_path)
+    for folder in range(80):
+        (flows / "archive" / f"{folder}").mkdir(parents=True)
+        for name in range(500):
+            (flows / "archive" / f"{folder}" / f"{name}.wav").touch()
+    process = start_server(tmp_path, workers=1, watch_interval=0.1)
+    servers.append(process)
+    durations = []
+    for _ in range(40):
+        started = time.monotonic()
+        result = call(process, simulated("closed", new_uniqueid()))
+        durations.append(time.monotonic() - started)
+        assert result.closed_by_server, result
+    assert max(durations) < 0.5, sorted(durations)[-5:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_during_a_reload_that_takes_seconds_stops_the_server_at_once(
+        tmp_path: Path, servers: list[ServerProcess], workers: int) -> None:
+    """A stop never waits for a flow load under way: the server waited for
+    it to end (seconds for a large file) before it exited, its port
+    already closed, so a restart after a flow deploy was an outage that
+    long; a supervisor read the files on its event loop, where the SIGTERM
+    waited to reach the workers, which then waited for their own loads."""
+    process = start_server(tmp_path, workers=workers, watch_interval=0.1, drain_timeout=5)
+    servers.append(process)
+    mark = process.mark()
+    (tmp_path / "flows" / "heavy.yaml").write_text(_heavy_flow("heavy"), encoding="utf-8")
+    time.sleep(0.5)  # the watcher has seen it and is reading it
+    started = time.monotonic()
+    process.proc.terminate()
+    assert process.wait_exit(timeout=90) == 0, process.log(mark)
+    assert time.monotonic() - started < 5, process.log(mark)
+    assert not re.search(r"loaded \d+ flows?\b", process.log(mark)), "the load ended before the stop: no overlap"

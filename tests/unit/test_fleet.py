@@ -337,6 +337,29 @@ def test_a_worker_that_dies_or_says_nothing_does_not_hold_the_reload_up(started:
     assert library.announced == 1 and not reload.busy
 
 
+def test_a_reload_that_some_workers_did_not_answer_names_only_those_that_did(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """It said 'all 1 workers serve the new flows' of three workers, one
+    of which died and one said nothing, and 'all 0 workers ...' when none answered."""
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    with caplog.at_level(logging.INFO):
+        reload.reload()
+        answer(spawn.running(1), RELOADED)
+        spawn.running(2).exit(signum=signal.SIGKILL)
+        reactor.advance(30.0)
+        assert "workers [1] serve the new flows" in caplog.text and "all " not in caplog.text
+        caplog.clear()
+        reactor.advance(30.0)  # worker 2 started again and listens; none answers
+        for process in spawn.spawned:
+            if process.protocol.worker.index == 2 and not process.signals:
+                process.ready()
+        reload.reload()
+        reactor.advance(30.0)
+    assert "did not say how their reload went" in caplog.text
+    assert "serve the new flows" not in caplog.text, "no worker said it serves them"
+
+
 def test_workers_that_read_files_changing_under_them_reload_again(started: Any) -> None:
     service, spawn, reactor = started
     reload, library = reloading(started)
