@@ -107,6 +107,9 @@ class ReloadFlows(MultiService):
             log.error("workers %s kept the flows they serve%s", kept,
                       f" while workers {loaded} loaded the new ones" if loaded else "")
             self.again = self.again or self.library.snapshot() != self._sent
+        elif silent:  # a stuck worker may still serve the previous flows
+            log.info("workers %s serve the new flows; workers %s may still serve the previous ones",
+                     loaded, silent)
         else:
             log.info("all %d workers serve the new flows", len(loaded))
         self.busy = False

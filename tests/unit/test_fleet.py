@@ -283,6 +283,24 @@ def test_sighup_reaches_every_worker_and_is_reported_once_all_have_reloaded(
     assert library.announced == 1 and "all 3 workers serve the new flows" in caplog.text
 
 
+def test_a_worker_that_does_not_answer_a_reload_is_not_counted_among_those_serving_the_new_flows(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker stuck (SIGSTOP, a blocked thread) says nothing within the
+    reload's wait. The log once said 'all 2 workers serve the new flows' of
+    three, as if every worker did."""
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    with caplog.at_level(logging.INFO):
+        reload.reload()
+        answer(spawn.running(1), RELOADED)
+        answer(spawn.running(3), RELOADED)
+        reactor.advance(service.reload_timeout)
+    assert library.announced == 1 and not reload.busy
+    assert "workers [2] did not say how their reload went" in caplog.text
+    assert "all 2 workers" not in caplog.text
+    assert "workers [1, 3] serve the new flows; workers [2] may still serve the previous ones" in caplog.text
+
+
 def test_invalid_flows_reach_no_worker_and_are_reported_once(started: Any, caplog: pytest.LogCaptureFixture) -> None:
     service, spawn, reactor = started
     reload, library = reloading(started)
