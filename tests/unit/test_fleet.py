@@ -118,6 +118,23 @@ def test_a_worker_that_stopped_by_itself_is_started_again_without_saying_its_cal
     assert spawn.running(1) is spawn.spawned[-1] and len(spawn.spawned) == 4
 
 
+def test_a_restarted_worker_that_cannot_start_is_not_said_to_have_cut_calls(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker started again exits before it listens (the database newer
+    than this agiflow during an upgrade node by node, or unreachable): it had
+    no call. The supervisor said 'its calls were cut' at every attempt."""
+    service, spawn, reactor = started
+    spawn.running(1).exit(signum=signal.SIGKILL)
+    reactor.advance(0.5)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="agiflow.server"):
+        spawn.running(1).exit(status=1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "worker 1 exited with status 1 before it listened, with no call; starting it again in 1.0s"]
+    reactor.advance(1.0)
+    assert spawn.running(1) is spawn.spawned[-1] and len(spawn.spawned) == 5
+
+
 def test_a_worker_that_keeps_dying_young_waits_twice_as_long_each_time(started: Any) -> None:
     service, spawn, reactor = started
     waits = []
