@@ -194,6 +194,9 @@ class WorkersService(Service):
             if status == 0 and signum is None:  # stopped by itself (a SIGTERM of its own): it drained its calls
                 log.warning("worker %d %s once its calls had ended; starting it again in %.1fs", worker.index, how,
                             delay)
+            elif not worker.ready:  # it could not start (the database unusable, newer, the flows invalid)
+                log.error("worker %d %s before it listened, with no call; starting it again in %.1fs",
+                          worker.index, how, delay)
             else:
                 log.error("worker %d %s; its calls were cut; starting it again in %.1fs", worker.index, how, delay)
             worker.restart = self.reactor.callLater(delay, self._start, worker)

@@ -142,5 +142,6 @@ class ReloadFlows(MultiService):
         elif not silent:
             log.info("all %d workers serve the new flows", len(loaded))
         elif loaded:  # not "all": the others were named above
-            log.info("workers %s serve the new flows", loaded)
+            log.info("workers %s serve the new flows; workers %s may still serve the previous ones",
+                     loaded, silent)
         self._done()

@@ -11,6 +11,8 @@ after every line in it was committed to the database.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -157,6 +159,18 @@ def check_file(path: Path, fd: int) -> None:
         raise foreign
 
 
+def take(path: Path, file: Any) -> None:
+    """Hold ``file`` for this process alone (an advisory lock, released
+    when it is closed): JournalError when another server has it open, whose
+    lines (another database's CDRs, perhaps) this one would write as its own."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise JournalError(f"cannot open the CDR journal {path}: another agiflow server is using it; "
+                               "give each server a `journal` of its own") from None
+
+
 class Journal:
     """The file at ``path``; ``append`` from any thread, ``batches`` and
     ``clear`` from the writer thread only."""
@@ -185,6 +199,7 @@ class Journal:
             raise JournalError(f"cannot open the CDR journal {self.path}: {exc.strerror or exc}") from None
         try:
             check_file(self.path, file.fileno())
+            take(self.path, file)
         except JournalError:
             file.close()
             raise
@@ -283,6 +298,7 @@ class Journal:
             raise
         self._file.close()
         self._file = open(self.path, "a+b")
+        take(self.path, self._file)
 
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
         """The operations in the file, ``size`` at a time, each with the

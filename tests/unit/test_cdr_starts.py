@@ -86,7 +86,9 @@ def test_the_writer_empties_the_file_once_it_wrote_the_rows_and_a_new_start_writ
     killed.open()
     killed.call_started(_row(2))
     killed.call_started(_row(3))
-    # no close: the process died here
+    # no close: the process died here, and the system let go of its files
+    assert killed.waiting.journal is not None
+    os.close(killed.waiting.journal._file.fileno())
 
     after = CdrStore(tmp_path / "cdr.db", journal=journal)
     assert after.open() == 2  # k2 and k3 written, then marked interrupted (k1 was, by the killed run)

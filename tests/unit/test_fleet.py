@@ -118,6 +118,23 @@ def test_a_worker_that_stopped_by_itself_is_started_again_without_saying_its_cal
     assert spawn.running(1) is spawn.spawned[-1] and len(spawn.spawned) == 4
 
 
+def test_a_restarted_worker_that_cannot_start_is_not_said_to_have_cut_calls(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker started again exits before it listens (the database newer
+    than this agiflow during an upgrade node by node, or unreachable): it had
+    no call. The supervisor said 'its calls were cut' at every attempt."""
+    service, spawn, reactor = started
+    spawn.running(1).exit(signum=signal.SIGKILL)
+    reactor.advance(0.5)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="agiflow.server"):
+        spawn.running(1).exit(status=1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "worker 1 exited with status 1 before it listened, with no call; starting it again in 1.0s"]
+    reactor.advance(1.0)
+    assert spawn.running(1) is spawn.spawned[-1] and len(spawn.spawned) == 5
+
+
 def test_a_worker_that_keeps_dying_young_waits_twice_as_long_each_time(started: Any) -> None:
     service, spawn, reactor = started
     waits = []
@@ -281,6 +298,24 @@ def test_sighup_reaches_every_worker_and_is_reported_once_all_have_reloaded(
         assert library.announced == 0, "the reload was reported before every worker had done it"
         answer(spawn.running(2), RELOADED)
     assert library.announced == 1 and "all 3 workers serve the new flows" in caplog.text
+
+
+def test_a_worker_that_does_not_answer_a_reload_is_not_counted_among_those_serving_the_new_flows(
+        started: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker stuck (SIGSTOP, a blocked thread) says nothing within the
+    reload's wait. The log once said 'all 2 workers serve the new flows' of
+    three, as if every worker did."""
+    service, spawn, reactor = started
+    reload, library = reloading(started)
+    with caplog.at_level(logging.INFO):
+        reload.reload()
+        answer(spawn.running(1), RELOADED)
+        answer(spawn.running(3), RELOADED)
+        reactor.advance(service.reload_timeout)
+    assert library.announced == 1 and not reload.busy
+    assert "workers [2] did not say how their reload went" in caplog.text
+    assert "all 2 workers" not in caplog.text
+    assert "workers [1, 3] serve the new flows; workers [2] may still serve the previous ones" in caplog.text
 
 
 def test_invalid_flows_reach_no_worker_and_are_reported_once(started: Any, caplog: pytest.LogCaptureFixture) -> None:

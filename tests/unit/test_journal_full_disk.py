@@ -10,7 +10,7 @@ import pytest
 from support.tinydisk import fill
 
 from agi.storage.cdr_starts import CallStarts, starts_path
-from agi.storage.journal import Journal
+from agi.storage.journal import Journal, JournalError
 
 
 def _op(key: str, size: int = 10) -> tuple[str, tuple[str, dict[str, str]]]:
@@ -52,3 +52,19 @@ def test_a_call_start_the_full_disk_cut_short_leaves_no_half_line(tiny_disk: Pat
     starts.record(("insert_call", {**row, "id": "k2"}))
     starts.close()
     assert [op[1]["id"] for op in CallStarts(path).open()] == ["k0", "k2"]
+
+
+def test_a_journal_another_server_has_open_is_refused_with_one_line(tmp_path: Path) -> None:
+    """Two servers whose configs sit in one folder share the default
+    journal; one wrote the other's CDRs, of another database, as its own
+    at its next start. The second now refuses the file while the first has it."""
+    first = Journal(tmp_path / "agiflow-journal.jsonl")
+    first.open()
+    try:
+        with pytest.raises(JournalError, match="another agiflow server is using it; give each server a `journal` of its own"):
+            Journal(tmp_path / "agiflow-journal.jsonl").open()
+    finally:
+        first.close()
+    second = Journal(tmp_path / "agiflow-journal.jsonl")
+    assert second.open() == 0
+    second.close()
