@@ -292,6 +292,23 @@ def test_a_file_that_cannot_be_written_is_one_line(project: Path) -> None:
         assert line == "error: no/such/folder/out.csv: No such file or directory", line
 
 
+def test_an_output_file_on_a_full_disk_is_one_line_naming_it_and_leaves_nothing(tiny_disk: Path) -> None:
+    """A report, list or callback export that filled the disk said only
+    `error: No space left on device`, naming no file."""
+    from support.tinydisk import fill
+    database = tiny_disk.parent / "agiflow.db"
+    config = config_with_database(tiny_disk.parent, str(database))
+    agiflow(["lists", "add", "vip", "600111222"], config)
+    CdrBuilder(database).close()  # the CDR tables
+    filler = fill(tiny_disk)
+    output = tiny_disk / "out.csv"
+    for command in (["lists", "export", "vip"], ["report", "calls"], ["callbacks", "export"]):
+        line = assert_one_line_error(agiflow([*command, "-o", str(output)], config))
+        assert line == f"error: {output}: No space left on device", line
+    assert sorted(path.name for path in tiny_disk.iterdir()) == ["filler"]
+    filler.unlink()
+
+
 @pytest.mark.parametrize("timeout", ["inf", "1e300", "nan", "3601", "0"])
 def test_status_refuses_a_timeout_it_cannot_wait_for_with_a_usage_error(timeout: str) -> None:
     result = CliRunner().invoke(cli, ["status", "--url", "http://127.0.0.1:9", "--timeout", timeout])
