@@ -244,6 +244,20 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
                                                          "no program writes to")
 
 
+@pytest.mark.parametrize("command", [["validate"], ["report", "summary"], ["lists", "add", "vip", "600111222"]])
+def test_a_default_config_that_is_a_link_to_nothing_is_one_line_and_not_the_defaults(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./config.yaml linking to a config that was moved: once, the commands
+    took the built-in defaults (a new agiflow.db in the working folder)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").symlink_to(tmp_path / "etc" / "agiflow.yaml")
+    result = CliRunner().invoke(cli, command)
+    line = assert_one_line_error(result, 2)
+    assert line == (f"config.yaml:1: cannot read config: a symbolic link to {tmp_path / 'etc' / 'agiflow.yaml'}, "
+                    "which does not exist"), line
+    assert not (tmp_path / "agiflow.db").exists()
+
+
 def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
     config = project / "config.yaml"
     os.mkfifo(config)
