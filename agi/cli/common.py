@@ -73,7 +73,8 @@ def environment_errors() -> tuple[type[Exception], ...]:
 
 
 config_option = click.option(
-    "-c", "--config", "config_path", type=click.Path(), default=None,
+    # readable=False: a file that cannot be read is the loader's one line (file:1: reason), exit 2
+    "-c", "--config", "config_path", type=click.Path(readable=False), default=None,
     help=f"Configuration file (default: ./{DEFAULT_CONFIG} when it exists, else built-in defaults).",
 )
 

@@ -258,6 +258,25 @@ def test_a_default_config_that_is_a_link_to_nothing_is_one_line_and_not_the_defa
     assert not (tmp_path / "agiflow.db").exists()
 
 
+def test_a_config_the_user_may_not_read_is_one_line_naming_it_and_exit_2(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once click's three-line usage error (`Invalid value for '-c' /
+    '--config': Path ... is not readable`), unlike every other config that
+    cannot be used. Root reads any file, so the refusal is made here."""
+    config = config_with_database(project)
+    real_open = os.open
+
+    def refused(path: object, *args: object, **kwargs: object) -> int:
+        if str(path) == str(config):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: str(path) != str(config))
+    for command in (["validate"], ["report", "summary"], ["lists", "show"]):
+        line = assert_one_line_error(agiflow(command, config), 2)
+        assert line == f"{config}:1: cannot read config: Permission denied", line
+
+
 def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
     config = project / "config.yaml"
     os.mkfifo(config)
