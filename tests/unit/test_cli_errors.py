@@ -277,6 +277,42 @@ def test_a_config_the_user_may_not_read_is_one_line_naming_it_and_exit_2(
         assert line == f"{config}:1: cannot read config: Permission denied", line
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["validate", "{file}"], "{file}:1: cannot read flow file: Permission denied"),
+    (["lists", "import", "vip", "{file}"], "error: {file}: Permission denied"),
+    (["report", "import-queue-log", "{file}"], "error: {file}: Permission denied"),
+])
+def test_an_input_file_the_user_may_not_read_is_the_commands_own_error_and_exit_1(
+        args: list[str], expected: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once click's usage error, exit 2 (`Path ... is not readable`), where
+    the command's pages promise its own line and exit 1."""
+    config = config_with_database(project)
+    agiflow(["lists", "create", "vip"], config)
+    CdrBuilder(project / "var" / "agiflow.db").close()  # the CDR tables
+    file = project / "flows" / "support.yaml" if args[0] == "validate" else project / "input.csv"
+    if not file.exists():
+        file.write_text("600111222\n")
+    real_open = os.open
+
+    def refused(path: object, *rest: object, **kwargs: object) -> int:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *rest, **kwargs)  # type: ignore[arg-type]
+    import builtins
+    real_builtin_open = builtins.open
+
+    def refused_too(path: object, *rest: object, **kwargs: object) -> object:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_builtin_open(path, *rest, **kwargs)  # type: ignore[call-overload]
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(builtins, "open", refused_too)
+    monkeypatch.setattr(os, "access", lambda path, mode, *rest, **kwargs: str(path) != str(file))
+    result = agiflow([arg.format(file=file) for arg in args], config)
+    assert result.exit_code == 1, result.output
+    assert expected.format(file=file) in result.output.splitlines(), result.output
+
+
 def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
     config = project / "config.yaml"
     os.mkfifo(config)
