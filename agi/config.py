@@ -258,7 +258,10 @@ def _read_document(file: str, text: bytes | None = None) -> MarkedMap:
     try:
         raw = read_capped(file, MAX_YAML_FILE_BYTES) if text is None else text
     except OSError as exc:
-        raise ConfigError([SourceError(file, 1, f"cannot read config: {exc.strerror or exc}")]) from None
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileNotFoundError) and os.path.islink(file):
+            reason = f"a symbolic link to {os.path.realpath(file)}, which does not exist"
+        raise ConfigError([SourceError(file, 1, f"cannot read config: {reason}")]) from None
     except FileTooLarge as exc:
         raise ConfigError([SourceError(file, 1, f"cannot read config: {exc}; a config is a short YAML "
                                                 "text file")]) from None

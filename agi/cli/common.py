@@ -73,7 +73,8 @@ def environment_errors() -> tuple[type[Exception], ...]:
 
 
 config_option = click.option(
-    "-c", "--config", "config_path", type=click.Path(), default=None,
+    # readable=False: a file that cannot be read is the loader's one line (file:1: reason), exit 2
+    "-c", "--config", "config_path", type=click.Path(readable=False), default=None,
     help=f"Configuration file (default: ./{DEFAULT_CONFIG} when it exists, else built-in defaults).",
 )
 
@@ -88,12 +89,19 @@ def configured_flows(config: Config) -> str:
         return str(config.flows)
 
 
+def config_or_default(config_path: str | None) -> str | None:
+    """``config_path``, else ./config.yaml when there is one: a link to a
+    file that is gone is one too (an error), never the built-in defaults."""
+    if config_path is None and os.path.lexists(DEFAULT_CONFIG):
+        return DEFAULT_CONFIG
+    return config_path
+
+
 def get_config(config_path: str | None, text: bytes | None = None) -> Config:
     """Load the config (``text``: its contents, read earlier) or exit 2
     with every error as file:line: message."""
     from agi.config import ConfigError, load_config
-    if config_path is None and Path(DEFAULT_CONFIG).exists():
-        config_path = DEFAULT_CONFIG
+    config_path = config_or_default(config_path)
     try:
         return load_config(config_path, text)
     except ConfigError as exc:

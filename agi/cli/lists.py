@@ -178,7 +178,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
 
 @lists.command("import")
 @name_argument
-@click.argument("file", type=click.Path(allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True, readable=False))  # its own error, exit 1
 @click.option("--replace", is_flag=True,
               help="Replace the whole list with the file's entries, atomically: calls see the old "
                    "list until the new one is complete. Without it, entries are added to the list.")

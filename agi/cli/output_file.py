@@ -35,7 +35,7 @@ def output_file(path: str | None) -> Iterator[IO[str]]:
 def _written(path: str) -> Iterator[IO[str]]:
     target = Path(path)
     if target.exists() and (not target.is_file() or _names_an_open_file(target)):
-        with target.open("w", encoding="utf-8", newline="") as direct:
+        with _naming(path), target.open("w", encoding="utf-8", newline="") as direct:
             yield direct
         return
     target = Path(os.path.realpath(target))
@@ -46,13 +46,25 @@ def _written(path: str) -> Iterator[IO[str]]:
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, path) from None
     try:
-        with handle:
+        with _naming(path), handle:
             yield handle
         _take_mode_and_owner(handle.name, target)
         os.replace(handle.name, target)
     except BaseException:
         os.unlink(handle.name)
         raise
+
+
+@contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """An error of the writes (a full disk) names ``path``: Python's own
+    names no file (``No space left on device``)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or not exc.strerror:
+            raise
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 def _names_an_open_file(path: Path) -> bool:

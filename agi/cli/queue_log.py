@@ -14,7 +14,7 @@ from agi.storage.queue_log import fill_calls, read_queue_log
 
 
 @click.command("import-queue-log")
-@click.argument("file", type=click.Path(allow_dash=True))
+@click.argument("file", type=click.Path(allow_dash=True, readable=False))  # its own error, exit 1
 @skip_bad_option("the database is")
 @encoding_option
 @click.option("--db", "database", type=DATABASE, default=None, metavar="DATABASE",

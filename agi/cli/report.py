@@ -95,11 +95,13 @@ def report() -> None:
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     config = get_config(common["config_path"])
-    tz, tz_name = _call(zone, common["tz_name"] or default_zone_name(config.reports.timezone, config.flows),
-                        param="--tz")
+    given_tz = common["tz_name"]  # "" (an unset shell variable) is refused, never the default
+    tz, tz_name = _call(zone, given_tz if given_tz is not None else
+                        default_zone_name(config.reports.timezone, config.flows), param="--tz")
     now = datetime.now(timezone.utc)
-    since = _call(moment, common["since"], now, tz, param="--since") if common["since"] else None
-    until = _call(moment, common["until"], now, tz, end=True, param="--until") if common["until"] else None
+    since = _call(moment, common["since"], now, tz, param="--since") if common["since"] is not None else None
+    until = _call(moment, common["until"], now, tz, end=True, param="--until") \
+        if common["until"] is not None else None
     problem = range_problem(since, until)
     if problem:
         raise CliError(problem, code=2)

@@ -150,7 +150,7 @@ def show(name: str, at: str | None, config_path: str | None) -> None:
     item = _find(config, name)
     zone = ZoneInfo(item.timezone)
     moment = now()
-    if at:
+    if at is not None:  # "" (an unset shell variable) is refused, never now
         moment = _moment(at, zone, "--at", moment)
     override = _unexpired(config, name, moment)
     state = state_at(item, moment, override)
@@ -185,7 +185,7 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
     zone = ZoneInfo(item.timezone)
     moment = now()
     end = _moment(until, zone, "--until", moment)
-    begin = _moment(start, zone, "--from", moment) if start else moment
+    begin = _moment(start, zone, "--from", moment) if start is not None else moment
     if end <= moment:
         raise click.BadParameter(f"{describe_time(end, zone)} is not in the future", param_hint="--until")
     if begin >= end:
@@ -197,7 +197,7 @@ def override(name: str, state: str, until: str, start: str | None, reason: str, 
     except OverridesUnavailable as exc:
         raise click.ClickException(f"cannot save the override: {exc}") from None
     after = state_at(item, end)
-    since = f"from {describe_time(begin, zone)} " if start else ""
+    since = f"from {describe_time(begin, zone)} " if start is not None else ""
     _say(f"{name}: {state} {since}until {describe_time(end, zone)}, then {after.outcome} ({after.reason})")
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 
 import click
 
-from agi.cli.common import (DEFAULT_CONFIG, CliError, checked_database, config_option, get_config, get_database,
+from agi.cli.common import (CliError, checked_database, config_option, config_or_default, get_config, get_database,
                             setup_logging)
 from agi.cli.database import Need
 from agi.config import MAX_WORKERS, ServerConfig, worker_count
@@ -45,8 +45,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     from agi import early_sighup
 
     early_sighup.catch()  # a SIGHUP before the server's handler is noted, not fatal
-    if config_path is None and Path(DEFAULT_CONFIG).exists():
-        config_path = DEFAULT_CONFIG
+    config_path = config_or_default(config_path)
     text = config_snapshot(config_path, worker_index)
     if worker_index is not None:
         sys.exit(run_worker(config_path, text, port, worker_index))

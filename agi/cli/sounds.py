@@ -18,7 +18,7 @@ def sounds() -> None:
 
 
 @sounds.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
 @click.option("--lang", "languages", multiple=True,
               help="Only this language (repeat for several; default: every language with text).")
 @click.option("--force", is_flag=True, help="Render every prompt again, changed or not.")

@@ -23,7 +23,7 @@ INVALID = 2
 
 
 @click.command("test")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
 @click.option("-k", "patterns", multiple=True, metavar="PATTERN",
               help="Run only the cases whose file::name contains PATTERN (case-insensitive); "
                    "give -k more than once to run the cases matching any of them.")

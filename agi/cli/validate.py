@@ -16,7 +16,7 @@ from agi.wording import counted
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
 @config_option
 def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     """Check flow files (default: the configured flows folder).

@@ -105,7 +105,7 @@ def waiting(spool: Path) -> set[int]:
     try:
         names = os.listdir(spool)
     except OSError as exc:
-        raise CallFileError(f"cannot read the spool folder {spool}: {exc}") from None
+        raise CallFileError(f"cannot read the spool folder {spool}: {_reason(exc, spool)}") from None
     return {int(match.group(1)) for name in names if (match := _OURS.match(name))}
 
 
@@ -133,5 +133,15 @@ def write(spool: Path, name: str, text: str) -> Path:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise CallFileError(f"cannot write {target}: {exc}") from None
+        raise CallFileError(f"cannot write {target}: {_reason(exc, target)}") from None
     return target
+
+
+def _reason(exc: OSError, about: Path) -> str:
+    """Why, naming the file only when it is not ``about`` (the staging
+    folder), without Python's errno: ``No such file or directory``."""
+    if not exc.strerror:
+        return str(exc)
+    if exc.filename is not None and str(exc.filename) != str(about):
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror

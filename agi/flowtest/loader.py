@@ -69,8 +69,9 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
         document = load_yaml(read_capped_text(path))
     except NotUtf8 as exc:
         return [], [SourceError(file, exc.line, f"cannot read test file: {exc}")]
-    except (OSError, FileTooLarge) as exc:
-        return [], [SourceError(file, 1, f"cannot read test file: {exc}")]
+    except (OSError, FileTooLarge) as exc:  # the file is named once: no errno, no second name
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return [], [SourceError(file, 1, f"cannot read test file: {reason}")]
     except DocumentError as exc:
         return [], [SourceError(file, exc.line, exc.message)]
     errors = _Errors(file, document)

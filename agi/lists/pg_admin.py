@@ -79,6 +79,15 @@ class PostgresListAdmin(ListAdmin):
     def _clear_staging(self) -> None:
         self.conn.execute(pgsql.STAGING_CLEAR)
 
+    def _purge(self, list_id: int) -> None:
+        """Remove the entries stored under ``list_id``, a chunk per
+        transaction, by row address (``pgsql.PURGE_CHUNK``)."""
+        while True:
+            with self._transaction():
+                removed = self.conn.execute(pgsql.PURGE_CHUNK, (list_id, list_id, list_admin.PURGE_CHUNK)).rowcount
+            if removed < list_admin.PURGE_CHUNK:
+                return
+
     def _copy_sql(self) -> str:
         self.conn.execute(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'")
         return pgsql.STAGING_COPY

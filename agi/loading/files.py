@@ -184,8 +184,8 @@ def read_versioned(path: str | Path) -> tuple[Any, str, list[SourceError]]:
                                                "split it into several flows (goto)")]
     except NotUtf8 as exc:
         return None, "", [SourceError(file, exc.line, f"cannot read flow file: {exc}")]
-    except OSError as exc:
-        return None, "", [SourceError(file, 1, f"cannot read flow file: {exc}")]
+    except OSError as exc:  # the file is named once: no errno, no second name
+        return None, "", [SourceError(file, 1, f"cannot read flow file: {exc.strerror or exc}")]
     try:
         return load_yaml(text), content_version(data), []
     except DocumentError as exc:

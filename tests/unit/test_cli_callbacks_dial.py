@@ -390,6 +390,19 @@ def test_a_spool_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path:
     assert list((tmp_path / "missing" / "tmp").iterdir()) == []
 
 
+def test_a_spool_folder_that_cannot_be_read_or_written_is_named_once_with_the_reason(tmp_path: Path) -> None:
+    """Once `cannot read the spool folder /x: [Errno 2] No such file or
+    directory: '/x'`: the folder twice, and Python's errno."""
+    with pytest.raises(CallFileError) as read:
+        waiting(tmp_path / "missing")
+    assert str(read.value) == f"cannot read the spool folder {tmp_path / 'missing'}: No such file or directory"
+    (tmp_path / "tmp").write_text("")  # a file where the staging folder must go
+    (tmp_path / "outgoing").mkdir()
+    with pytest.raises(CallFileError) as written:
+        write(tmp_path / "outgoing", "x.call", "Channel: PJSIP/1\n")
+    assert str(written.value) == f"cannot write {tmp_path / 'outgoing' / 'x.call'}: {tmp_path / 'tmp'}: File exists"
+
+
 def test_the_call_file_text_refuses_line_breaks() -> None:
     with pytest.raises(CallFileError, match="line break"):
         CallFile("PJSIP/1\nContext: evil", "ctx").text()

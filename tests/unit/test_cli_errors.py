@@ -244,6 +244,75 @@ def test_a_broken_config_says_what_is_wrong(project: Path) -> None:
                                                          "no program writes to")
 
 
+@pytest.mark.parametrize("command", [["validate"], ["report", "summary"], ["lists", "add", "vip", "600111222"]])
+def test_a_default_config_that_is_a_link_to_nothing_is_one_line_and_not_the_defaults(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./config.yaml linking to a config that was moved: once, the commands
+    took the built-in defaults (a new agiflow.db in the working folder)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").symlink_to(tmp_path / "etc" / "agiflow.yaml")
+    result = CliRunner().invoke(cli, command)
+    line = assert_one_line_error(result, 2)
+    assert line == (f"config.yaml:1: cannot read config: a symbolic link to {tmp_path / 'etc' / 'agiflow.yaml'}, "
+                    "which does not exist"), line
+    assert not (tmp_path / "agiflow.db").exists()
+
+
+def test_a_config_the_user_may_not_read_is_one_line_naming_it_and_exit_2(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once click's three-line usage error (`Invalid value for '-c' /
+    '--config': Path ... is not readable`), unlike every other config that
+    cannot be used. Root reads any file, so the refusal is made here."""
+    config = config_with_database(project)
+    real_open = os.open
+
+    def refused(path: object, *args: object, **kwargs: object) -> int:
+        if str(path) == str(config):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: str(path) != str(config))
+    for command in (["validate"], ["report", "summary"], ["lists", "show"]):
+        line = assert_one_line_error(agiflow(command, config), 2)
+        assert line == f"{config}:1: cannot read config: Permission denied", line
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["validate", "{file}"], "{file}:1: cannot read flow file: Permission denied"),
+    (["lists", "import", "vip", "{file}"], "error: {file}: Permission denied"),
+    (["report", "import-queue-log", "{file}"], "error: {file}: Permission denied"),
+])
+def test_an_input_file_the_user_may_not_read_is_the_commands_own_error_and_exit_1(
+        args: list[str], expected: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once click's usage error, exit 2 (`Path ... is not readable`), where
+    the command's pages promise its own line and exit 1."""
+    config = config_with_database(project)
+    agiflow(["lists", "create", "vip"], config)
+    CdrBuilder(project / "var" / "agiflow.db").close()  # the CDR tables
+    file = project / "flows" / "support.yaml" if args[0] == "validate" else project / "input.csv"
+    if not file.exists():
+        file.write_text("600111222\n")
+    real_open = os.open
+
+    def refused(path: object, *rest: object, **kwargs: object) -> int:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *rest, **kwargs)  # type: ignore[arg-type]
+    import builtins
+    real_builtin_open = builtins.open
+
+    def refused_too(path: object, *rest: object, **kwargs: object) -> object:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_builtin_open(path, *rest, **kwargs)  # type: ignore[call-overload]
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(builtins, "open", refused_too)
+    monkeypatch.setattr(os, "access", lambda path, mode, *rest, **kwargs: str(path) != str(file))
+    result = agiflow([arg.format(file=file) for arg in args], config)
+    assert result.exit_code == 1, result.output
+    assert expected.format(file=file) in result.output.splitlines(), result.output
+
+
 def test_a_config_a_program_writes_into_a_named_pipe_is_read(project: Path) -> None:
     config = project / "config.yaml"
     os.mkfifo(config)
@@ -290,6 +359,23 @@ def test_a_file_that_cannot_be_written_is_one_line(project: Path) -> None:
     for command in (["lists", "export", "vip"], ["report", "calls"], ["callbacks", "export"]):
         line = assert_one_line_error(agiflow([*command, "-o", "no/such/folder/out.csv"], config))
         assert line == "error: no/such/folder/out.csv: No such file or directory", line
+
+
+def test_an_output_file_on_a_full_disk_is_one_line_naming_it_and_leaves_nothing(tiny_disk: Path) -> None:
+    """A report, list or callback export that filled the disk said only
+    `error: No space left on device`, naming no file."""
+    from support.tinydisk import fill
+    database = tiny_disk.parent / "agiflow.db"
+    config = config_with_database(tiny_disk.parent, str(database))
+    agiflow(["lists", "add", "vip", "600111222"], config)
+    CdrBuilder(database).close()  # the CDR tables
+    filler = fill(tiny_disk)
+    output = tiny_disk / "out.csv"
+    for command in (["lists", "export", "vip"], ["report", "calls"], ["callbacks", "export"]):
+        line = assert_one_line_error(agiflow([*command, "-o", str(output)], config))
+        assert line == f"error: {output}: No space left on device", line
+    assert sorted(path.name for path in tiny_disk.iterdir()) == ["filler"]
+    filler.unlink()
 
 
 @pytest.mark.parametrize("timeout", ["inf", "1e300", "nan", "3601", "0"])

@@ -1020,6 +1020,19 @@ def test_a_test_file_that_is_a_broken_link_is_reported_not_left_out(tmp_path: Pa
         ("gone.tests.yaml", "cannot read test file"), ("loop.tests.yaml", "cannot read test file")]
 
 
+def test_a_test_file_that_cannot_be_read_is_named_once_with_the_reason(tmp_path: Path) -> None:
+    """Once `gone.tests.yaml:1: cannot read test file: [Errno 2] No such file
+    or directory: 'gone.tests.yaml'`: the name twice, and Python's errno."""
+    from agi.engine.model import FlowSet
+    from agi.flowtest.loader import load_case_files
+
+    (tmp_path / "folder.tests.yaml").mkdir()
+    _, errors = load_case_files([tmp_path / "gone.tests.yaml", tmp_path / "folder.tests.yaml"], FlowSet(), "ES")
+    assert [(Path(error.file).name, error.message) for error in errors] == [
+        ("folder.tests.yaml", "cannot read test file: Is a directory"),
+        ("gone.tests.yaml", "cannot read test file: No such file or directory")]
+
+
 def test_a_flow_file_given_with_flows_runs_with_the_schedules_beside_it(tmp_path: Path) -> None:
     """``--flows flows/after_hours.yaml`` once loaded that file alone and
     stopped at its schedule step (unknown schedule 'office_hours'), where

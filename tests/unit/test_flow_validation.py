@@ -179,6 +179,21 @@ def test_a_flow_file_that_is_no_file_is_reported_never_left_out_or_waited_on(
     assert time.monotonic() - started < 1
 
 
+def test_a_flow_file_that_cannot_be_read_is_named_once_with_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow file the server's user may not read said `cannot read flow
+    file: [Errno 13] Permission denied: 'flows/x.yaml'`: its name twice, and
+    Python's errno (root reads any file, so the refusal is made here)."""
+    from agi.loading import files
+
+    path = write(tmp_path, GOOD)
+
+    def refused(file: object, *args: object, **kwargs: object) -> bytes:
+        raise PermissionError(13, "Permission denied", str(file))
+    monkeypatch.setattr(files, "read_capped", refused)
+    assert errors_of(path) == [f"{path}:1: cannot read flow file: Permission denied"]
+
+
 CI_JOB = """\
 name: validate
 on: [push]

@@ -207,6 +207,9 @@ def test_a_group_the_table_shows_as_a_dash_is_null_in_json_and_empty_in_csv(data
     (["--tz", "Mars/Olympus"], "unknown time zone"),
     (["--tz", "Europe/" + "x" * 300], "unknown time zone"),  # once an OSError traceback
     (["--tz", "A/" * 3000 + "B"], "unknown time zone"),  # once a RecursionError traceback
+    (["--since", ""], "is not a date"),  # an unset shell variable: once a report of all calls
+    (["--until", ""], "is not a date"),
+    (["--tz", ""], "unknown time zone"),
 ])
 def test_bad_times_and_zones_exit_2_saying_why(database: Path, args: list[str], message: str) -> None:
     code, out = invoke("calls", "--db", str(database), *args)

@@ -153,6 +153,8 @@ def test_the_override_of_a_schedule_no_longer_in_the_folder_can_be_cleared(workd
     (["override", "office_hours", "closed", "--until", "yesterday"], "--until", "is not a time"),
     (["override", "office_hours", "closed", "--until", "2025-03-10T09:00"], "--until", "is not in the future"),
     (["show", "office_hours", "--at", "soon"], "--at", "is not a time"),
+    (["show", "office_hours", "--at", ""], "--at", "is not a time"),  # once the state now
+    (["override", "office_hours", "closed", "--until", "2h", "--from", ""], "--from", "is not a time"),
 ])
 def test_mistakes_are_usage_errors_naming_the_option(workdir: Path, args: list[str], hint: str, message: str) -> None:
     result = agiflow("schedule", *args)
