@@ -22,17 +22,6 @@ def output_file(path: str | None) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
-    try:
-        with _written(path) as out:
-            yield out
-    except OSError as exc:
-        if exc.filename is None:  # a write that failed (a full disk): say which file
-            raise OSError(exc.errno, exc.strerror, path) from None
-        raise
-
-
-@contextmanager
-def _written(path: str) -> Iterator[IO[str]]:
     target = Path(path)
     if target.exists() and (not target.is_file() or _names_an_open_file(target)):
         with _naming(path), target.open("w", encoding="utf-8", newline="") as direct:

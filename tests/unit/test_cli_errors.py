@@ -436,22 +436,6 @@ def test_an_output_file_that_is_a_folder_is_one_line_and_exit_1(
     assert done.stderr == "error: out: Is a directory\n"
 
 
-@pytest.mark.parametrize("args", [["report", "summary"], ["callbacks", "export"], ["lists", "export", "vip"]])
-def test_an_output_file_on_a_full_disk_is_named_in_the_one_line(
-        args: list[str], tmp_path: Path, tiny_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The message was `error: No space left on device`, naming no file."""
-    from support.tinydisk import fill
-    monkeypatch.chdir(tmp_path)
-    assert CliRunner().invoke(cli, ["lists", "add", "vip", "600111222"]).exit_code == 0
-    CdrBuilder(tmp_path / "agiflow.db").close()
-    fill(tiny_disk)
-    output = tiny_disk / "out.csv"
-    done = CliRunner().invoke(cli, [*args, "-o", str(output)])
-    assert done.exit_code == 1, (done.output, done.exception)
-    assert done.stderr == f"error: {output}: No space left on device\n"
-    assert [p.name for p in tiny_disk.iterdir()] == ["filler"], "no half file left"
-
-
 @pytest.mark.parametrize("args", [["report", "summary"], ["report", "calls", "--format", "csv"],
                                   ["callbacks", "export"], ["lists", "export", "vip"]])
 @pytest.mark.parametrize("output", ["agiflow.db", "./agiflow.db", "agiflow.db-wal", "link.db"])
