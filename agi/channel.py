@@ -181,9 +181,6 @@ class Channel:
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         return await self.say("SAY DIGITS", digits, escape_digits)
 
-    async def say_number(self, number: str, escape_digits: str = "") -> str | None:
-        return await self.say("SAY NUMBER", number, escape_digits)
-
     async def say(self, verb: str, text: str, escape_digits: str = "") -> str | None:
         """``SAY DIGITS``, ``SAY NUMBER`` or ``SAY ALPHA`` of ``text``."""
         reply = await self.command(verb, text, escape_digits)

@@ -88,23 +88,20 @@ class ReloadFlows(MultiService):
             return
         self._sent = self.library.snapshot()
         self.busy, self.again = True, False
-        if getattr(self.reactor, "getThreadPool", None) is None:  # a test's reactor: load here
-            self._loaded(None)
-            return
         # On a thread of its own: a large file takes seconds to read, while
         # signals (a SIGTERM to pass on) and workers that die wait here.
         in_daemon_thread(self.reactor, self.library.load).addCallback(self._loaded).addErrback(self._not_loaded)
 
-    def _loaded(self, loaded: Loaded | None) -> None:
-        """Serve what the load read (``None``: load it here); when it has
-        errors, report them once and ask no worker to reload."""
+    def _loaded(self, loaded: Loaded) -> None:
+        """Serve what the load read; when it has errors, report them once
+        and ask no worker to reload."""
         if self.stopped:  # stopping: no worker is asked to load it
             self.busy = False
             return
         previous = self.library.current
         quiet, self.library.quiet = self.library.quiet, True
         try:  # errors are reported here, once
-            errors = self.library.reload() if loaded is None else self.library.apply(loaded)
+            errors = self.library.apply(loaded)
         finally:
             self.library.quiet = quiet
         if errors:

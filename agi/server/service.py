@@ -388,10 +388,6 @@ class FlowsService(MultiService):
         watcher waits for the call it made)."""
         if self._loading is not None or self._checking:
             return
-        if getattr(self.reactor, "getThreadPool", None) is None:  # a test's reactor: check here
-            if self.library.changed():
-                self._load()
-            return
         self._checking = True
 
         def checked(changed: Any) -> None:
@@ -404,10 +400,7 @@ class FlowsService(MultiService):
     def _load(self) -> "defer.Deferred[bool]":
         """Load the flows on a thread of their own, then serve them here:
         reading and checking a large flow file takes seconds (a file of
-        256 KB, 10 s), which held every call of the process. Without a
-        thread pool (a test's reactor) it loads here."""
-        if getattr(self.reactor, "getThreadPool", None) is None:
-            return defer.succeed(not self.library.reload())
+        256 KB, 10 s), which held every call of the process."""
         loading = self._loading = in_daemon_thread(self.reactor, self.library.load)
 
         def apply(loaded: Loaded) -> bool:
@@ -437,7 +430,10 @@ def in_daemon_thread(reactor: Any, work: Callable[[], Any]) -> "defer.Deferred[A
     of its own, its result fired on the reactor. A stop waits for nothing
     there: a flow load under way (seconds for a large file) on the
     reactor's pool, which a stop joins, held the exit that long, its port
-    already closed."""
+    already closed. Without a thread pool (a test's reactor) it runs
+    here, at once."""
+    if getattr(reactor, "getThreadPool", None) is None:
+        return defer.maybeDeferred(work)
     result: defer.Deferred[Any] = defer.Deferred()
 
     def run() -> None:

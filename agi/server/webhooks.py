@@ -191,9 +191,11 @@ class TwistedWebhooks:
             reactor, resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo))
 
     def _lookup_threads(self) -> ThreadPool:
-        """The name lookups' own threads, started when first needed. They
-        are daemon threads and nothing waits for them: a lookup still
-        waiting for a name server must not hold up the server's exit."""
+        """The name lookups' own threads, started when first needed; the
+        resolver asks for them once a lookup, so a lookup is counted here
+        (``_getaddrinfo`` counts it off). They are daemon threads and
+        nothing waits for them: a lookup still waiting for a name server
+        must not hold up the server's exit."""
         with self._counting:
             self.lookups += 1
         if self._lookups is None:

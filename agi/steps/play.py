@@ -28,14 +28,17 @@ _ITEM = {
 _READS_AS_NUMBER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]")
 _INTEGER = re.compile(r"[ \t\v\f\r]*[+-]?[0-9]+[ \t\v\f\r]*")
 _KEY = re.compile(r"[0-9*#]")
+#: What no command line can carry (agi/protocol/wire.py refuses it).
+_UNSENDABLE = re.compile(r"[\r\n\x00]")
 _INT32 = range(-2**31, 2**31)
 
 
 def digits_command(value: str) -> tuple[str, str] | None:
     """The command that says ``value`` key by key, and its text: SAY DIGITS
-    when Asterisk takes it; SAY ALPHA of its keys when they start with * or
-    # (the same sound files); None when it has no key to say."""
-    if _READS_AS_NUMBER.match(value):
+    when Asterisk takes it and a command line can carry it; SAY ALPHA of
+    its keys otherwise (``*21#``: the same sound files); None when it has
+    no key to say."""
+    if _READS_AS_NUMBER.match(value) and not _UNSENDABLE.search(value):
         return "SAY DIGITS", value
     keys = "".join(_KEY.findall(value))
     return ("SAY ALPHA", keys) if keys else None

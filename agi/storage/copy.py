@@ -114,7 +114,7 @@ def copy_all(source: Database, target: Database,
                             copied, progress)
         if "number_lists" in source_tables and "list_entries" in source_tables:
             copied.rows.update(copy_lists(reader, isinstance(source, PostgresUrl), into, source_tables, progress))
-        into.count_rows([name for name, rows in copied.rows.items() if rows])
+        into.analyze([name for name, rows in copied.rows.items() if rows])
     return copied
 
 

@@ -88,7 +88,7 @@ class CopyTarget:
             self._insert(table, [c for c in columns if c != "id"], "", order_by_id=True)
         return int(renumbered)
 
-    def count_rows(self, tables: list[str]) -> None:
+    def analyze(self, tables: list[str]) -> None:
         """PostgreSQL: let the planner know what was copied (``ANALYZE``).
         Until autovacuum came round, a table that had just received a
         million calls was planned as the empty table it was, and the

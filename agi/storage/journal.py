@@ -280,25 +280,32 @@ class Journal:
     def _rewrite(self, first: bytes) -> None:
         """Write ``first``, then every line of the open file, to a new file
         beside the path, put it in its place and append to it from now on
-        (the lock held). OSError when it cannot be (nothing changed)."""
+        (the lock held). The new file is taken (``take``) before it is put
+        in place: no other server finds it free. OSError when it cannot be
+        (nothing changed)."""
         assert self._file is not None
         fresh = self.path.with_name(self.path.name + ".new")
         try:
             self._file.flush()
             self._file.seek(0)
-            with open(fresh, "wb") as out:
+            out = open(fresh, "a+b")
+            try:
+                take(self.path, out)
+                out.truncate(0)
                 out.write(first)
                 while chunk := self._file.read(1 << 20):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(fresh, self.path)
+                os.replace(fresh, self.path)
+            except BaseException:
+                out.close()
+                raise
         except OSError:
             fresh.unlink(missing_ok=True)
             raise
         self._file.close()
-        self._file = open(self.path, "a+b")
-        take(self.path, self._file)
+        self._file = out
 
     def batches(self, size: int) -> Iterator[tuple[list[Operation], int]]:
         """The operations in the file, ``size`` at a time, each with the

@@ -152,20 +152,32 @@ def test_a_caller_who_hangs_up_while_the_process_starts_still_gets_a_cdr_row(tmp
     """Asterisk sends SIGHUP as soon as the caller hangs up, also while the
     process is still starting: here while it reads its config (a FIFO the
     test holds open), before pyst2 has installed its handler."""
+    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.12", arg_1="support"),
+                            CallerScript(hangup_during=0, sounds=EverySound()), variables={"AGISIGHUP": "no"})
+    signalled_while_starting(tmp_path, sim, signal.SIGHUP)
+    [call], _ = read_cdr(tmp_path / "var/cdr.db")
+    assert (call["status"], call["path"]) == ("caller_hangup", "answer:hangup")
+    assert sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
+
+
+def signalled_while_starting(tmp_path: Path, sim: SimulatedAsterisk, signum: signal.Signals) -> list[str]:
+    """Run the call of ``sim`` in a process sent ``signum`` while it reads
+    its config (a FIFO the test holds open); the commands it sent (each
+    answered by ``sim``). It must end with status 0."""
     text = write_config(tmp_path).read_text(encoding="utf-8")
     config = tmp_path / "fifo.yaml"
     os.mkfifo(config)
-    sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.12", arg_1="support"),
-                            CallerScript(hangup_during=0, sounds=EverySound()), variables={"AGISIGHUP": "no"})
     proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    commands: list[str] = []
     try:
         with open(config, "w", encoding="utf-8") as fifo:  # returns once the process opened it
-            proc.send_signal(signal.SIGHUP)
+            proc.send_signal(signum)
             fifo.write(text)
         write(proc, env_lines(sim))
         assert proc.stdout is not None
         for line in read_lines(proc.stdout, time.monotonic() + DEADLINE):
+            commands.append(line)
             write(proc, sim.handle(line))
         proc.wait(timeout=DEADLINE)
     finally:
@@ -173,9 +185,7 @@ def test_a_caller_who_hangs_up_while_the_process_starts_still_gets_a_cdr_row(tmp
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    [call], _ = read_cdr(tmp_path / "var/cdr.db")
-    assert (call["status"], call["path"]) == ("caller_hangup", "answer:hangup")
-    assert sim.variables["AGIFLOW_STATUS"] == "caller_hangup"
+    return commands
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -208,26 +218,9 @@ def test_a_process_stopped_while_it_starts_still_leaves_its_call_a_cdr_row(
     once, also to one still starting (most of a second of CPU, seconds on
     a busy host): it died there without a word and its call left no CDR
     row. Here the process is held reading its config (a FIFO)."""
-    text = write_config(tmp_path).read_text(encoding="utf-8")
-    config = tmp_path / "fifo.yaml"
-    os.mkfifo(config)
     sim = SimulatedAsterisk(process_environment(uniqueid="1795385106.13", arg_1="support"),
                             CallerScript(sounds=EverySound()))
-    proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    try:
-        with open(config, "w", encoding="utf-8") as fifo:  # returns once the process opened it
-            proc.send_signal(signum)
-            fifo.write(text)
-        write(proc, env_lines(sim))
-        assert proc.stdout is not None
-        commands = [line for line in read_lines(proc.stdout, time.monotonic() + DEADLINE)]
-        proc.wait(timeout=DEADLINE)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    commands = signalled_while_starting(tmp_path, sim, signum)
     assert commands == [], "no command is sent to a call being stopped"
     [call], _ = read_cdr(tmp_path / "var/cdr.db")
     assert (call["status"], call["error"]) == (

@@ -267,7 +267,10 @@ class Library:
     def snapshot(self) -> tuple[str, ...]:
         return self.files
 
-    def reload(self) -> list[str]:
+    def load(self) -> tuple[str, ...]:
+        return self.files
+
+    def apply(self, _loaded: tuple[str, ...]) -> list[str]:
         self.loads += 1
         return [] if self.valid else ["flows/closed.yaml:3: step 'bye': unknown step 'byee'"]
 

@@ -4,6 +4,7 @@ left for the next line to join (both then unreadable, the next one's call
 without its end) and no buffered rest of it fails a later, unrelated read."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,35 @@ def test_a_journal_another_server_has_open_is_refused_with_one_line(tmp_path: Pa
     second = Journal(tmp_path / "agiflow-journal.jsonl")
     assert second.open() == 0
     second.close()
+
+
+def test_a_journal_written_anew_stays_refused_to_another_server(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Older lines put first write the journal anew beside it and put that
+    in its place: a server starting just then found the new file unlocked
+    and shared the journal. The new file is held before it takes the path."""
+    path = tmp_path / "agiflow-journal.jsonl"
+    first = Journal(path)
+    first.open()
+    first.append([_op("k1")])
+    replace = os.replace
+    refused: list[bool] = []
+
+    def replace_then_start_another(source: Path, target: Path) -> None:
+        replace(source, target)
+        other = Journal(path)
+        try:
+            other.open()
+        except JournalError:
+            refused.append(True)
+        else:
+            other.close()
+            refused.append(False)
+
+    monkeypatch.setattr(os, "replace", replace_then_start_another)
+    first.put_first([_op("k0")])
+    monkeypatch.undo()
+    assert refused == [True]
+    first.append([_op("k2")])
+    assert _keys(first) == ["k0", "k1", "k2"]
+    first.close()

@@ -107,3 +107,12 @@ def test_a_number_asterisk_would_misread_is_not_said(tmp_path: Path) -> None:
         assert details(result, "say")["unsaid"] == [{"number": value}]
     result = run(tmp_path, SAY_BACK.replace("'N', ''", "'N', ' -2147483648 '"))
     assert 'SAY NUMBER "-2147483648" ""' in commands(result)
+
+
+def test_digits_with_a_line_break_are_said_and_the_flow_goes_on(tmp_path: Path) -> None:
+    # a value kept with its newline (a webhook's text, a list note): no
+    # command line can carry it, and SAY DIGITS of it ended the call 'error'
+    result = run(tmp_path, SAY_BACK.replace("{{ call.caller }}", "{{ call.caller ~ '\\\\n' }}"),
+                 caller="600111222")
+    assert path(result) == ["say:next", "bye:done"]
+    assert commands(result)[1] == 'SAY ALPHA "600111222" ""'
