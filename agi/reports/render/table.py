@@ -36,9 +36,9 @@ def render_table(report: Report, width: int | None = 80) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def describe_filters(report: Report, name: Callable[[str], str] = str) -> str:
+def describe_filters(report: Report, show_name: Callable[[str], str] = str) -> str:
     """One line: the time range, zone and filters of the report; each
-    name (flow, version, caller, option value) as ``name`` gives it."""
+    name (flow, version, caller, option value) as ``show_name`` gives it."""
     f = report.filters
     tz = f.tz or UTC
     since = _moment(f.since, tz) if f.since else "first call"
@@ -46,12 +46,12 @@ def describe_filters(report: Report, name: Callable[[str], str] = str) -> str:
     span = "all calls" if not (f.since or f.until) else f"{since} to {until}"
     parts = [f"{span} ({f.tz_name})"]
     if f.flows:
-        parts.append("flow " + ", ".join(map(name, f.flows)))
+        parts.append("flow " + ", ".join(map(show_name, f.flows)))
     if f.flow_versions:
-        parts.append("flow version " + ", ".join(map(name, f.flow_versions)))
+        parts.append("flow version " + ", ".join(map(show_name, f.flow_versions)))
     if f.caller:
-        parts.append(f"caller {name(f.caller)}")
-    parts += [f"{key} {name(_option(value))}" for key, value in report.options.items()
+        parts.append(f"caller {show_name(f.caller)}")
+    parts += [f"{key} {show_name(_option(value))}" for key, value in report.options.items()
               if value not in (None, [], ()) and key != "by"]
     return ", ".join(parts)
 
