@@ -167,8 +167,11 @@ def signalled_while_starting(tmp_path: Path, sim: SimulatedAsterisk, signum: sig
     text = write_config(tmp_path).read_text(encoding="utf-8")
     config = tmp_path / "fifo.yaml"
     os.mkfifo(config)
+    # SIGINT as a process started from a terminal has it (a test run started in the
+    # background ignores it, and so would the process: an ignored signal stays ignored)
     proc = subprocess.Popen([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     commands: list[str] = []
     try:
         with open(config, "w", encoding="utf-8") as fifo:  # returns once the process opened it
