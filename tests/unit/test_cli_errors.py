@@ -258,20 +258,33 @@ def test_a_default_config_that_is_a_link_to_nothing_is_one_line_and_not_the_defa
     assert not (tmp_path / "agiflow.db").exists()
 
 
+def refuse_reading(monkeypatch: pytest.MonkeyPatch, file: Path) -> None:
+    """Opening ``file`` fails as for a user who may not read it (root reads
+    any file, so the refusal is made here), by ``os.open`` and ``open``."""
+    import builtins
+    real_open, real_builtin_open = os.open, builtins.open
+
+    def refused(path: object, *rest: object, **kwargs: object) -> int:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *rest, **kwargs)  # type: ignore[arg-type]
+
+    def refused_too(path: object, *rest: object, **kwargs: object) -> object:
+        if str(path) == str(file):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_builtin_open(path, *rest, **kwargs)  # type: ignore[call-overload]
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(builtins, "open", refused_too)
+    monkeypatch.setattr(os, "access", lambda path, mode, *rest, **kwargs: str(path) != str(file))
+
+
 def test_a_config_the_user_may_not_read_is_one_line_naming_it_and_exit_2(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once click's three-line usage error (`Invalid value for '-c' /
     '--config': Path ... is not readable`), unlike every other config that
     cannot be used. Root reads any file, so the refusal is made here."""
     config = config_with_database(project)
-    real_open = os.open
-
-    def refused(path: object, *args: object, **kwargs: object) -> int:
-        if str(path) == str(config):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
-    monkeypatch.setattr(os, "open", refused)
-    monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: str(path) != str(config))
+    refuse_reading(monkeypatch, config)
     for command in (["validate"], ["report", "summary"], ["lists", "show"]):
         line = assert_one_line_error(agiflow(command, config), 2)
         assert line == f"{config}:1: cannot read config: Permission denied", line
@@ -292,22 +305,7 @@ def test_an_input_file_the_user_may_not_read_is_the_commands_own_error_and_exit_
     file = project / "flows" / "support.yaml" if args[0] == "validate" else project / "input.csv"
     if not file.exists():
         file.write_text("600111222\n")
-    real_open = os.open
-
-    def refused(path: object, *rest: object, **kwargs: object) -> int:
-        if str(path) == str(file):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *rest, **kwargs)  # type: ignore[arg-type]
-    import builtins
-    real_builtin_open = builtins.open
-
-    def refused_too(path: object, *rest: object, **kwargs: object) -> object:
-        if str(path) == str(file):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_builtin_open(path, *rest, **kwargs)  # type: ignore[call-overload]
-    monkeypatch.setattr(os, "open", refused)
-    monkeypatch.setattr(builtins, "open", refused_too)
-    monkeypatch.setattr(os, "access", lambda path, mode, *rest, **kwargs: str(path) != str(file))
+    refuse_reading(monkeypatch, file)
     result = agiflow([arg.format(file=file) for arg in args], config)
     assert result.exit_code == 1, result.output
     assert expected.format(file=file) in result.output.splitlines(), result.output
