@@ -347,6 +347,8 @@ class CdrStore:
                     return conn  # the journal's replay retries them
                 if journaled and self.journal is not None:
                     self.journal.keep_at_path()  # removed meanwhile: a kill would take its lines
+                    if self._stopping and not (self.waiting.memory or self.waiting.held):
+                        return _GAVE_UP  # stopping, and every unwritten operation is in the journal: the next start
                 time.sleep(self.retry_delay)
                 continue
             batch = batch[len(part):]
