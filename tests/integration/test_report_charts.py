@@ -156,6 +156,22 @@ def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_
     assert "2025-10-26 02:00+02" in labels and "2025-10-26 02:00+01" in labels, labels
 
 
+@pytest.mark.parametrize("since, until, days", [
+    ("2025-10-26", "2025-10-26", ["2025-10-26"]),
+    ("2025-09-01", "2025-09-02", ["2025-09-01", "2025-09-02"]),
+    ("2025-09-01", "2025-09-04", ["2025-09-01", "2025-09-02", "2025-09-03", "2025-09-04"]),
+])
+def test_a_few_bars_by_day_each_carry_their_date(cdr: Path, tmp_path: Path, since: str, until: str,
+                                               days: list[str]) -> None:
+    """A consolidated page over a day or a few (by queue and day, its
+    default) draws a bar per day, each with its date under it: a chart of
+    one bar once had no label at all, its date being wider than the bar."""
+    for width in (1366, 390):
+        figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", since, until), width))["Calls by day"]
+        assert figure["bars"] == len(days)
+        assert [t["text"] for t in figure["texts"] if t["cls"] == "label"] == days, width
+
+
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
 

@@ -165,7 +165,10 @@ def _horizontal(chart: Chart) -> str:
 
 def _vertical(chart: Chart) -> str:
     count = len(chart.labels)
-    slot = max(30.0, min(60.0, (WIDTH - 20) / count))
+    # wide enough for each label where the chart has room: a day's date is wider than 60 px
+    widest = math.ceil(max(text_width(label) for label in chart.labels) + LABEL_GAP + 1)
+    slot = max(30.0, min(max(60.0, widest), (WIDTH - 20) / count))
+    bar_w = min(slot - 8, 52.0)
     plot_h, top_pad, bottom = 160, 18, 24
     width = int(slot * count + 20)
     top = max(v for v in chart.values if v is not None) or 1
@@ -179,7 +182,7 @@ def _vertical(chart: Chart) -> str:
         height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
         shown_value = number(value, chart.unit)
         if value is not None:
-            parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
+            parts.append(f'<rect class="bar" x="{x + (slot - bar_w) / 2:.1f}" y="{base - height:.1f}" width="{bar_w:.1f}" '
                          f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(set_apart(label))}: '
                          f'{escape(shown_value)}</title></rect>')
         if value and text_width(shown_value, 10) <= slot - 2:
