@@ -172,6 +172,15 @@ def test_a_few_bars_by_day_each_carry_their_date(cdr: Path, tmp_path: Path, sinc
         assert [t["text"] for t in figure["texts"] if t["cls"] == "label"] == days, width
 
 
+def test_a_month_of_bars_by_day_labels_its_first_day(cdr: Path, tmp_path: Path) -> None:
+    """Thirty bars by day write every few dates, starting with the first
+    day: the axis once began at the fourth, the first date having no room
+    left of its bar."""
+    figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", "2025-09-01", "2025-09-30")))["Calls by day"]
+    labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
+    assert figure["bars"] == 30 and labels[0] == "2025-09-01" and len(labels) >= 6, labels
+
+
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
     assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
 

@@ -169,16 +169,17 @@ def _vertical(chart: Chart) -> str:
     widest = math.ceil(max(text_width(label) for label in chart.labels) + LABEL_GAP + 1)
     slot = max(30.0, min(max(60.0, widest), (WIDTH - 20) / count))
     bar_w = min(slot - 8, 52.0)
+    side = max(10, math.ceil((widest - slot) / 2))  # room for the first and last labels beside their bars
     plot_h, top_pad, bottom = 160, 18, 24
-    width = int(slot * count + 20)
+    width = int(slot * count + 2 * side)
     top = max(v for v in chart.values if v is not None) or 1
     base = top_pad + plot_h
-    centres = [10 + i * slot + slot / 2 for i in range(count)]
+    centres = [side + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
     bottom += 14 * max(shown.values(), default=0)
     parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
-        x = 10 + i * slot
+        x = side + i * slot
         height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
         shown_value = number(value, chart.unit)
         if value is not None:
