@@ -133,6 +133,17 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
     assert colour_pixels(shot, {"flagged": "#fde2e1", "answered": COLOURS["answered"]})["flagged"] > 1000
 
 
+def test_two_days_over_the_dst_night_label_its_midnight_and_both_2_oclock_hours(cdr: Path, tmp_path: Path) -> None:
+    """Hour by hour over the Saturday and the Sunday the clocks go back,
+    the axis writes the Sunday's date and both 02:00 with their offsets:
+    the second 02:00 once found no room, its date and the first 02:00
+    having taken both lines under the axis."""
+    figures = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-10-25", "2025-10-26")))
+    for title in ("Offered, answered and abandoned calls per hour", "Average speed of answer (ASA) per hour"):
+        labels = [t["text"] for t in figures[title]["texts"] if t["cls"] == "label"]
+        assert {"2025-10-25", "2025-10-26", "02:00+02", "02:00+01"} <= set(labels), (title, labels)
+
+
 @pytest.mark.parametrize("kind, by", [("inbound", "interval15"), ("consolidated", ("interval30",))])
 def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_path: Path, kind: str,
                                                                           by: object) -> None:

@@ -119,20 +119,22 @@ def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[i
             low: float = 0, high: float = math.inf) -> dict[int, int]:
     """The labels to show, centred at ``positions``, as {index: line}: no
     two on a line overlap and none leaves [low, high]. The ``first`` ones
-    are placed first, on a second line under the axis when the first one
-    has no room; then every k-th one (the smallest k that fits labels of
+    are placed first, each on the first line under the axis that has room
+    for it (a date and the two 02:00 of the night the clocks go back may
+    take three); then every k-th one (the smallest k that fits labels of
     the usual width) and any other that still fits, on the first line."""
     usual = [text_width(label) for i, label in enumerate(labels) if i not in first] or [0.0]
     room = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else math.inf
     step = max(1, math.ceil((max(usual) + LABEL_GAP) / room)) if room > 0 else len(labels)
-    taken: tuple[list[tuple[float, float]], list[tuple[float, float]]] = ([], [])
+    lines = range(max(2, len(first)))
+    taken: list[list[tuple[float, float]]] = [[] for _ in lines]
     shown: dict[int, int] = {}
     for i in [*first, *range(0, len(labels), step), *range(len(labels))]:
         half = text_width(labels[i]) / 2 + LABEL_GAP / 2
         extent = (positions[i] - half, positions[i] + half)
         if i in shown or extent[0] < low or extent[1] > high:
             continue
-        for line in (0, 1) if i in first else (0,):
+        for line in lines if i in first else (0,):
             if all(extent[1] <= a or extent[0] >= b for a, b in taken[line]):
                 taken[line].append(extent)
                 shown[i] = line
