@@ -70,14 +70,15 @@ def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def assert_readable(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every chart: no overlapping text, every text inside its chart, the
-    chart inside the window, a line for a long series; by title."""
+    page no wider than the window (a chart wider than its room scrolls in
+    its own box), a line for a long series; by title."""
     figures = {figure["title"]: figure for figure in measured["figures"]}
+    assert measured["pageWidth"] <= measured["viewport"]
     for title, figure in figures.items():
         assert overlapping(figure["texts"]) == [], title
         if figure["svg"] is None:  # "nothing to show"
             continue
         left, top, right, bottom = figure["svg"]
-        assert right <= measured["viewport"], title
         for text in figure["texts"]:
             x0, y0, x1, y1 = text["box"]
             assert left - 0.5 <= x0 and x1 <= right + 0.5 and top - 0.5 <= y0 and y1 <= bottom + 0.5, (title, text)
@@ -193,7 +194,24 @@ def test_a_month_of_bars_by_day_labels_its_first_day(cdr: Path, tmp_path: Path) 
 
 
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
-    assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
+    measured = measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600)
+    figures = assert_readable(measured)
+    left, _, right, _ = figures["Outcomes"]["svg"]
+    assert right - left < 640  # shrunk to fit: drawn 640 px wide
+
+
+def test_a_phone_sized_window_keeps_chart_text_readable_and_the_page_from_scrolling_sideways(
+        cdr: Path, tmp_path: Path) -> None:
+    """In a window as narrow as a phone's (500 px, the narrowest headless
+    Chromium draws) a chart shrinks to three quarters of its size at most,
+    then scrolls sideways in its own box as the table does: its labels and
+    ticks once shrank with the window, to 6 px at 500 and 4 at 390."""
+    measured = measure(page(cdr, tmp_path, "inbound", "2025-08-01", "2025-10-29"), width=500)
+    assert measured["pageWidth"] <= measured["viewport"]
+    for figure in measured["figures"]:
+        heights = [text["box"][3] - text["box"][1] for text in figure["texts"]]
+        assert heights and min(heights) >= 8, (figure["title"], min(heights))  # 11 px at full size
+        assert overlapping(figure["texts"]) == [], figure["title"]
 
 
 @pytest.fixture(scope="module")

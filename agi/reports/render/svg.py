@@ -10,7 +10,9 @@ network. Every text is escaped.
   chart's emphasised labels (midnights, a repeated DST hour) placed first;
 - one colour per outcome (``COLOURS``), the same in every chart, with a
   legend whenever a chart has more than one colour;
-- durations are written ``h:mm:ss``.
+- durations are written ``h:mm:ss``;
+- a narrow window shrinks a chart to ``MIN_SCALE`` at most (the page's
+  figure then scrolls sideways), so that its texts stay readable.
 """
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ _EM = {**dict.fromkeys(_NARROW, 0.45), **dict.fromkeys(_WIDE, 1.0)}
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _SMALL = 'font-family="system-ui, sans-serif" font-size="10"'
 WIDTH = 860
+#: The most a narrow window shrinks a chart: its 10 and 12 px texts stay
+#: 7.5 and 9 px; a narrower window scrolls the chart in its own box.
+MIN_SCALE = 0.75
 
 
 def chart_svg(chart: Chart) -> str:
@@ -273,4 +278,5 @@ def _legend_html(entries: Sequence[tuple[str, str]]) -> str:
 
 def _open(width: int, height: int, title: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}"><title>{escape(title)}</title>')
+            f'viewBox="0 0 {width} {height}" style="min-width: {math.ceil(width * MIN_SCALE)}px" '
+            f'aria-label="{escape(title)}"><title>{escape(title)}</title>')
