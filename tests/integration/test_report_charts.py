@@ -49,11 +49,11 @@ def cdr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return builder.path
 
 
-def page(cdr: Path, tmp_path: Path, kind: str, since: str, until: str) -> Path:
+def page(cdr: Path, tmp_path: Path, kind: str, since: str, until: str, **options: Any) -> Path:
     filters = Filters(moment(since, NOW, MADRID), moment(until, NOW, MADRID, end=True), tz=MADRID,
                       tz_name=MADRID_NAME)
     path = tmp_path / f"{kind}-{since}-{until}.html"
-    path.write_text(render(run_report(cdr, kind, filters, NOW, charts=True), "html"), encoding="utf-8")
+    path.write_text(render(run_report(cdr, kind, filters, NOW, charts=True, **options), "html"), encoding="utf-8")
     return path
 
 
@@ -191,6 +191,20 @@ def test_a_month_of_bars_by_day_labels_its_first_day(cdr: Path, tmp_path: Path) 
     figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", "2025-09-01", "2025-09-30")))["Calls by day"]
     labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
     assert figure["bars"] == 30 and labels[0] == "2025-09-01" and len(labels) >= 6, labels
+
+
+def test_bars_too_narrow_for_their_values_have_a_value_axis(cdr: Path, tmp_path: Path) -> None:
+    """A month of ASR by day is 30 bars too narrow to write 72.5% on each:
+    the chart then has a value axis, 0% and up, as a line chart has; it
+    once had neither, and no value could be read but from a tooltip."""
+    figures = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-30", by="day")))
+    figure = figures["ASR by day"]
+    assert figure["bars"] >= 20
+    values = [t["text"] for t in figure["texts"] if t["cls"] == "value"]
+    ticks = [t["text"] for t in figure["texts"] if t["cls"] == "tick"]
+    assert len(values) == figure["bars"] or (ticks[0] == "0.0%" and len(ticks) >= 3), (values, ticks)
+    few = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-05", by="day")))
+    assert len([t for t in few["ASR by day"]["texts"] if t["cls"] == "value"]) == 5  # each bar its value
 
 
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:

@@ -177,30 +177,49 @@ def _vertical(chart: Chart) -> str:
     slot = max(30.0, min(max(60.0, widest), (WIDTH - 20) / count))
     bar_w = min(slot - 8, 52.0)
     side = max(10, math.ceil((widest - slot) / 2))  # room for the first and last labels beside their bars
+    texts = [number(value, chart.unit) for value in chart.values]
+    # bars too narrow to write their values on get a value axis, as a line chart has
+    ticks = [] if all(text_width(t, 10) <= slot - 2 for t in texts) else _ticks(_peak(chart.values), chart.unit)
+    left = max(side, math.ceil(max((text_width(number(t, chart.unit), 10) for t in ticks), default=0) + 12))
     plot_h, top_pad, bottom = 160, 18, 24
-    width = int(slot * count + 2 * side)
-    top = max(v for v in chart.values if v is not None) or 1
+    width = int(left + slot * count + side)
+    top = ticks[-1] if ticks else _peak(chart.values)
     base = top_pad + plot_h
-    centres = [side + i * slot + slot / 2 for i in range(count)]
+    centres = [left + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
     bottom += 14 * max(shown.values(), default=0)
-    parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
+    parts = [_open(width, top_pad + plot_h + bottom, chart.title),
+             *_value_axis(ticks, chart.unit, left, width - side, lambda v: base - plot_h * v / top)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
-        x = side + i * slot
         height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
-        shown_value = number(value, chart.unit)
         if value is not None:
-            parts.append(f'<rect class="bar" x="{x + (slot - bar_w) / 2:.1f}" y="{base - height:.1f}" width="{bar_w:.1f}" '
-                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(set_apart(label))}: '
-                         f'{escape(shown_value)}</title></rect>')
-        if value and text_width(shown_value, 10) <= slot - 2:
+            parts.append(f'<rect class="bar" x="{centres[i] - bar_w / 2:.1f}" y="{base - height:.1f}" '
+                         f'width="{bar_w:.1f}" height="{height:.1f}" fill="{_bar_colour(chart, label)}">'
+                         f'<title>{escape(set_apart(label))}: {escape(texts[i])}</title></rect>')
+        if value and not ticks:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
-                         f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(shown_value)}</text>')
+                         f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(texts[i])}</text>')
         if i in shown:
-            parts.append(f'<text class="label" x="{centres[i]:.1f}" y="{base + 16 + 14 * shown[i]}" '
+            parts.append(f'<text class="label" x="{centres[i]:.1f}" y="{base + 18 + 14 * shown[i]}" '
                          f'text-anchor="middle" fill="{TEXT}" {_FONT}>{escape(label)}</text>')
     parts.append(f'<line x1="8" y1="{base}" x2="{width - 8}" y2="{base}" stroke="{AXIS}"/>')
     return "".join(parts) + "</svg>"
+
+
+def _peak(values: Sequence[float | None]) -> float:
+    return max(v for v in values if v is not None) or 1
+
+
+def _value_axis(ticks: Sequence[float], unit: str, left: float, right: float,
+                place: Callable[[float], float]) -> list[str]:
+    """At each tick a grid line (the axis colour at 0) and its value, left of the plot."""
+    parts = []
+    for tick in ticks:
+        parts.append(f'<line x1="{left}" y1="{place(tick):.1f}" x2="{right}" y2="{place(tick):.1f}" '
+                     f'stroke="{GRID if tick else AXIS}"/>')
+        parts.append(f'<text class="tick" x="{left - 6}" y="{place(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
+                     f'{_SMALL}>{escape(number(tick, unit))}</text>')
+    return parts
 
 
 def _lines(chart: Chart) -> str:
@@ -223,11 +242,7 @@ def _lines(chart: Chart) -> str:
     shown = thinned(xs, chart.labels, chart.emphasis, 0, width)
     bottom += 14 * max(shown.values(), default=0)
     parts = [_open(width, base + bottom, chart.title)]
-    for tick in ticks:
-        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
-                     f'stroke="{GRID if tick else AXIS}"/>')
-        parts.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
-                     f'{_SMALL}>{escape(number(tick, chart.unit))}</text>')
+    parts.extend(_value_axis(ticks, chart.unit, left, width - right, y))
     for i, row in sorted(shown.items()):
         parts.append(f'<line x1="{xs[i]:.1f}" y1="{base}" x2="{xs[i]:.1f}" y2="{base + 4 + 14 * row}" '
                      f'stroke="{AXIS}"/>')
