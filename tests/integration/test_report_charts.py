@@ -178,7 +178,7 @@ def test_a_few_bars_by_day_each_carry_their_date(cdr: Path, tmp_path: Path, sinc
     """A consolidated page over a day or a few (by queue and day, its
     default) draws a bar per day, each with its date under it: a chart of
     one bar once had no label at all, its date being wider than the bar."""
-    for width in (1366, 390):
+    for width in (1366, 500):  # 500: the narrowest window headless Chromium draws
         figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", since, until), width))["Calls by day"]
         assert figure["bars"] == len(days)
         assert [t["text"] for t in figure["texts"] if t["cls"] == "label"] == days, width
@@ -202,7 +202,7 @@ def test_bars_too_narrow_for_their_values_have_a_value_axis(cdr: Path, tmp_path:
     assert figure["bars"] >= 20
     values = [t["text"] for t in figure["texts"] if t["cls"] == "value"]
     ticks = [t["text"] for t in figure["texts"] if t["cls"] == "tick"]
-    assert len(values) == figure["bars"] or (ticks[0] == "0.0%" and len(ticks) >= 3), (values, ticks)
+    assert values == [] and ticks[0] == "0.0%" and len(ticks) >= 3, (values, ticks)
     few = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-05", by="day")))
     assert len([t for t in few["ASR by day"]["texts"] if t["cls"] == "value"]) == 5  # each bar its value
 
