@@ -25,7 +25,7 @@ from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
 from agi.cli.output_file import output_file
-from agi.cli.common import ROW_ID, config_option, get_database, refuse_database_output
+from agi.cli.common import ROW_ID, FileName, config_option, get_database, refuse_database_output
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -88,7 +88,7 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 
 
 @callbacks.command("export")
-@click.option("-o", "--output", type=click.Path(), default=None,
+@click.option("-o", "--output", type=FileName(), default=None,
               help="Write to FILE instead of standard output.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option
@@ -140,7 +140,7 @@ def _one_line(_ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @callbacks.command("dial")
-@click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--spool", required=True, type=FileName(file_okay=False, path_type=Path),
               help="Asterisk's outgoing spool folder, e.g. /var/spool/asterisk/outgoing.")
 @click.option("--channel", required=True, callback=_one_line,
               help="How to dial a number: PJSIP/{number}@trunk ({number}: E.164, {digits}: without +, {id}).")

@@ -6,7 +6,7 @@ import click
 
 from agi.wording import counted
 from agi.db.location import Database
-from agi.cli.common import DATABASE, CliError, config_option, get_database
+from agi.cli.common import DATABASE, CliError, FileName, config_option, get_database
 from agi.cli.database import Need
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.lists.csvio import ReadReport, text_lines
@@ -14,7 +14,7 @@ from agi.storage.queue_log import fill_calls, read_queue_log
 
 
 @click.command("import-queue-log")
-@click.argument("file", type=click.Path(allow_dash=True, readable=False))  # its own error, exit 1
+@click.argument("file", type=FileName(allow_dash=True, readable=False))  # its own error, exit 1
 @skip_bad_option("the database is")
 @encoding_option
 @click.option("--db", "database", type=DATABASE, default=None, metavar="DATABASE",

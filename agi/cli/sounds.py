@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agi.cli.common import config_option, get_config, load_flow_set
+from agi.cli.common import FileName, config_option, get_config, load_flow_set
 from agi.engine.model import PromptText
 from agi.sounds import render as rendering
 from agi.sounds.prompts import PROMPT_FILE, all_prompts, load_prompt_file
@@ -18,7 +18,7 @@ def sounds() -> None:
 
 
 @sounds.command()
-@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
+@click.argument("paths", nargs=-1, type=FileName(readable=False))  # file:1: reason, exit 1
 @click.option("--lang", "languages", multiple=True,
               help="Only this language (repeat for several; default: every language with text).")
 @click.option("--force", is_flag=True, help="Render every prompt again, changed or not.")
