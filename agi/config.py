@@ -173,7 +173,8 @@ def load_config(path: str | Path | None, text: bytes | None = None) -> Config:
     database: Database = Path("agiflow.db")
     try:
         raw = document.get("database", "agiflow.db")
-        database = parse_database(raw if isinstance(raw, str) and raw.strip() else "agiflow.db", base)
+        # "" and a value that is no text are the schema's errors; a blank one is parse_database's
+        database = parse_database(raw if isinstance(raw, str) and raw else "agiflow.db", base)
     except ValueError as exc:
         errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)

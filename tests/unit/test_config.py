@@ -165,3 +165,14 @@ def test_a_reply_line_limit_past_256_kib_is_refused_with_its_line(tmp_path: Path
 def test_a_reply_line_limit_from_1_kib_to_256_kib_is_taken(tmp_path: Path, length: str) -> None:
     config = load_config(write(tmp_path, f"server:\n  max_reply_line: {length}\n"))
     assert config.server.max_reply_line == int(length)
+
+
+@pytest.mark.parametrize("database", ['" "', '"sqlite:"', "sqlite://", "'sqlite:  '"])
+def test_a_database_that_names_no_file_is_refused_with_its_line(tmp_path: Path, database: str) -> None:
+    """A blank database once quietly became agiflow.db, and 'sqlite:' the
+    config's folder ('the database ... is a directory' at each command)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\ndatabase: {database}\n"))
+    [error] = caught.value.errors
+    assert (error.line, error.message) == (
+        2, "database: empty: give the path of a SQLite file or a postgresql:// URL")
