@@ -38,6 +38,11 @@ def build(paths: tuple[str, ...], languages: tuple[str, ...], force: bool, confi
         click.echo(str(error), err=True)
     if errors or conflicts:
         sys.exit(1)
+    spoken = sorted({p.prompt.language for p in prompts})
+    for language in languages:  # a misspelt --lang (ES) would build nothing, and say so as a success
+        if language not in spoken:
+            raise click.BadParameter(f"no prompt has text in {language!r} (the flows' prompts are in "
+                                     f"{', '.join(spoken) or 'no language'})", param_hint="'--lang'")
     missing = rendering.missing_tools()
     if missing:
         click.echo(f"{' and '.join(missing)} not found: install them (apt-get install espeak-ng sox, "
