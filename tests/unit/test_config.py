@@ -176,3 +176,15 @@ def test_a_database_that_names_no_file_is_refused_with_its_line(tmp_path: Path, 
     [error] = caught.value.errors
     assert (error.line, error.message) == (
         2, "database: empty: give the path of a SQLite file or a postgresql:// URL")
+
+
+@pytest.mark.parametrize("region", ["es", "E", "ESP", "'1'"])
+def test_a_default_region_that_is_no_code_is_one_error_saying_what_a_code_is(tmp_path: Path, region: str) -> None:
+    """'es' was two errors for one value: the schema's pattern
+    ('does not match ^[A-Z]{2}$') and 'unknown region'."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\ndefault_region: {region}\n"))
+    [error] = caught.value.errors
+    assert error.line == 2
+    assert error.message == (f"default_region: {region.strip(chr(39))!r} is not an ISO 3166 code in capitals, "
+                             "such as ES, GB, US")
