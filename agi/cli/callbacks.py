@@ -25,7 +25,7 @@ from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
 from agi.cli.output_file import output_file
-from agi.cli.common import ROW_ID, FileName, config_option, get_database, refuse_database_output
+from agi.cli.common import ROW_ID, FileName, config_option, dash_is_stdout, get_database, refuse_database_output
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -88,8 +88,8 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 
 
 @callbacks.command("export")
-@click.option("-o", "--output", type=FileName(), default=None,
-              help="Write to FILE instead of standard output.")
+@click.option("-o", "--output", type=FileName(allow_dash=True), default=None, callback=dash_is_stdout,
+              help="Write to FILE instead of standard output ('-': standard output).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option
 @since_option

@@ -83,6 +83,11 @@ class FileName(click.Path):
         return super().convert(value, param, ctx)
 
 
+def dash_is_stdout(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An ``-o`` value: ``-`` is standard output (None), as for ``lists export``."""
+    return None if value == "-" else value
+
+
 config_option = click.option(
     # readable=False: a file that cannot be read is the loader's one line (file:1: reason), exit 2
     "-c", "--config", "config_path", type=FileName(readable=False), default=None,
