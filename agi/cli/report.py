@@ -110,6 +110,9 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     database = checked_database(common["database"] if common["database"] is not None else config.database,
                                 Need.READ, configured=common["database"] is None)
     fmt, output = common["fmt"], common["output"]
+    if common["csv_dialect"] != "standard" and fmt != "csv":  # march.csv would hold a table
+        raise click.BadParameter(f"{common['csv_dialect']} is for --format csv, not {fmt}: give --format csv",
+                                 param_hint="'--csv-dialect'")
     refuse_database_output(output)
     if kind in MEASURED:
         options["thresholds"] = config.reports.thresholds
