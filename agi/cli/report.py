@@ -94,6 +94,9 @@ def report() -> None:
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
+    if common["csv_dialect"] != "standard" and common["fmt"] != "csv":  # march.csv would hold a table
+        raise click.BadParameter(f"{common['csv_dialect']} is for --format csv, not {common['fmt']}: "
+                                 "give --format csv", param_hint="'--csv-dialect'")
     config = get_config(common["config_path"])
     given_tz = common["tz_name"]  # "" (an unset shell variable) is refused, never the default
     tz, tz_name = _call(zone, given_tz if given_tz is not None else
@@ -110,9 +113,6 @@ def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
     database = checked_database(common["database"] if common["database"] is not None else config.database,
                                 Need.READ, configured=common["database"] is None)
     fmt, output = common["fmt"], common["output"]
-    if common["csv_dialect"] != "standard" and fmt != "csv":  # march.csv would hold a table
-        raise click.BadParameter(f"{common['csv_dialect']} is for --format csv, not {fmt}: give --format csv",
-                                 param_hint="'--csv-dialect'")
     refuse_database_output(output)
     if kind in MEASURED:
         options["thresholds"] = config.reports.thresholds
