@@ -9,6 +9,7 @@ reported with its line."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ MAX_WORKERS = 256
 #: The longest ``server.max_reply_line``: four times the default; a line
 #: from Asterisk is held whole, so each connection may hold this much.
 MAX_REPLY_LINE = 262144
+#: ``default_region``: two capital letters (which of them are a region, phonenumbers knows).
+_REGION_CODE = re.compile(r"^[A-Z]{2}$")
 #: The shortest ``server.watch_interval`` other than 0 (1e-9 kept a core 60 % busy).
 MIN_WATCH_INTERVAL = 0.05
 #: Every key, its default and what it means; docs/configuration.md documents each one.
@@ -69,7 +72,7 @@ SCHEMA: dict[str, Any] = obj({
     "journal": {"type": "string", "minLength": 1},
     "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
     "log_format": {"enum": list(LOG_FORMATS)},
-    "default_region": {"type": "string", "pattern": "^[A-Z]{2}$"},
+    "default_region": {"type": "string", "pattern": _REGION_CODE.pattern},
     "recordings": obj({
         "directory": {"type": "string", "minLength": 1},
         "format": {"enum": ["wav", "gsm", "wav49", "ulaw", "alaw", "sln"]},
@@ -170,14 +173,16 @@ def load_config(path: str | Path | None, text: bytes | None = None) -> Config:
     document = _read_document(file, text)
     errors = _schema_errors(file, document)
     region = document.get("default_region")
-    if isinstance(region, str) and region != Config.default_region and not _known_region(region):
+    if isinstance(region, str) and _REGION_CODE.match(region) and region != Config.default_region \
+            and not _known_region(region):  # one that is no code at all is the schema's error
         errors.append(SourceError(file, line_of(document, ["default_region"]),
                                   f"default_region: unknown region '{region}'; use an ISO 3166 code such as ES, GB, US"))
     base = Path(path).resolve().parent
     database: Database = Path("agiflow.db")
     try:
         raw = document.get("database", "agiflow.db")
-        database = parse_database(raw if isinstance(raw, str) and raw.strip() else "agiflow.db", base)
+        # "" and a value that is no text are the schema's errors; a blank one is parse_database's
+        database = parse_database(raw if isinstance(raw, str) and raw else "agiflow.db", base)
     except ValueError as exc:
         errors.append(SourceError(file, line_of(document, ["database"]), f"database: {exc}"))
     errors += _allow_errors(file, document)
@@ -224,6 +229,7 @@ def _known_region(region: str) -> bool:
 
 #: What a value of these keys must be, in words (their schemas' own messages say less).
 _EXPECTED = {
+    ("default_region",): "an ISO 3166 code in capitals, such as ES, GB, US",
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
     ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
     ("server", "watch_interval"): f"0 (SIGHUP only) or at least {MIN_WATCH_INTERVAL} seconds",

@@ -25,7 +25,7 @@ from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
 from agi.cli.output_file import output_file
-from agi.cli.common import ROW_ID, config_option, get_database, refuse_database_output
+from agi.cli.common import ROW_ID, FileName, config_option, dash_is_stdout, get_database, refuse_database_output
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -88,8 +88,8 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 
 
 @callbacks.command("export")
-@click.option("-o", "--output", type=click.Path(), default=None,
-              help="Write to FILE instead of standard output.")
+@click.option("-o", "--output", type=FileName(allow_dash=True), default=None, callback=dash_is_stdout,
+              help="Write to FILE instead of standard output ('-': standard output).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option
 @since_option
@@ -139,14 +139,24 @@ def _one_line(_ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _dialplan_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--context`` or ``--extension``: a call file without one is refused
+    by Asterisk (or rings the customer into an empty context)."""
+    if not value.strip():
+        raise click.BadParameter("empty: the answered call needs a dialplan context and extension to run",
+                                 param_hint=f"--{param.name}")
+    return _one_line(ctx, param, value)
+
+
 @callbacks.command("dial")
-@click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--spool", required=True, type=FileName(file_okay=False, path_type=Path),
               help="Asterisk's outgoing spool folder, e.g. /var/spool/asterisk/outgoing.")
 @click.option("--channel", required=True, callback=_one_line,
               help="How to dial a number: PJSIP/{number}@trunk ({number}: E.164, {digits}: without +, {id}).")
-@click.option("--context", default="agiflow-callbacks", show_default=True, callback=_one_line,
+@click.option("--context", default="agiflow-callbacks", show_default=True, callback=_dialplan_name,
               help="Dialplan context the answered call runs in.")
-@click.option("--extension", default="s", show_default=True, callback=_one_line, help="Extension in that context.")
+@click.option("--extension", default="s", show_default=True, callback=_dialplan_name,
+              help="Extension in that context.")
 @click.option("--max", "limit", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="At most this many callback call files in the spool at once.")
 @click.option("--schedule", "schedule_name", default=None, metavar="NAME",

@@ -72,9 +72,25 @@ def environment_errors() -> tuple[type[Exception], ...]:
     return (sqlite3.Error, OSError, UnicodeError, *loaded_errors(DRIVER_ERRORS), *loaded_errors(DOMAIN_ERRORS))
 
 
+class FileName(click.Path):
+    """A ``click.Path`` that refuses an empty value: ``Path("")`` is the
+    current folder, so an unset shell variable (``-o "$OUT"``) would name
+    it and a command would check, run or write whatever is there."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("empty: give the name of a file or folder", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def dash_is_stdout(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An ``-o`` value: ``-`` is standard output (None), as for ``lists export``."""
+    return None if value == "-" else value
+
+
 config_option = click.option(
     # readable=False: a file that cannot be read is the loader's one line (file:1: reason), exit 2
-    "-c", "--config", "config_path", type=click.Path(readable=False), default=None,
+    "-c", "--config", "config_path", type=FileName(readable=False), default=None,
     help=f"Configuration file (default: ./{DEFAULT_CONFIG} when it exists, else built-in defaults).",
 )
 

@@ -74,8 +74,9 @@ def copy_command(source: str, target: str) -> None:
     Stop the servers writing to the source first, or run it again
     afterwards for the calls they added.
     """
-    origin = _usable(_database(source, "--from"), Need.READ, "--from")
-    written = _database(target, "--to")  # a SQLite file is created (and upgraded) by the copy itself
+    read, written = _database(source, "--from"), _database(target, "--to")  # both read before either is opened
+    origin = _usable(read, Need.READ, "--from")
+    # a SQLite target is created (and upgraded) by the copy itself
     destination = _usable(written, Need.WRITE if isinstance(written, PostgresUrl) else Need.CREATE, "--to")
     try:
         copied = copy_all(origin, destination)

@@ -7,7 +7,7 @@ from typing import TextIO, cast
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, config_option, get_database, refuse_database_output
+from agi.cli.common import CliError, FileName, config_option, get_database, refuse_database_output
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.cli.output_file import output_file
@@ -178,7 +178,7 @@ def check(name: str, number: str, config_path: str | None) -> None:
 
 @lists.command("import")
 @name_argument
-@click.argument("file", type=click.Path(allow_dash=True, readable=False))  # its own error, exit 1
+@click.argument("file", type=FileName(allow_dash=True, readable=False))  # its own error, exit 1
 @click.option("--replace", is_flag=True,
               help="Replace the whole list with the file's entries, atomically: calls see the old "
                    "list until the new one is complete. Without it, entries are added to the list.")
@@ -240,7 +240,7 @@ def _why_nothing(report: ReadReport, skip_bad: bool) -> str:
 
 @lists.command()
 @name_argument
-@click.option("-o", "--output", type=click.Path(allow_dash=True), default="-",
+@click.option("-o", "--output", type=FileName(allow_dash=True), default="-",
               help="Write to this file (default: standard output).")
 @config_option
 def export(name: str, output: str, config_path: str | None) -> None:

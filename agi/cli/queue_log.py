@@ -6,7 +6,7 @@ import click
 
 from agi.wording import counted
 from agi.db.location import Database
-from agi.cli.common import DATABASE, CliError, config_option, get_database
+from agi.cli.common import DATABASE, CliError, FileName, config_option, get_database
 from agi.cli.database import Need
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.lists.csvio import ReadReport, text_lines
@@ -14,7 +14,7 @@ from agi.storage.queue_log import fill_calls, read_queue_log
 
 
 @click.command("import-queue-log")
-@click.argument("file", type=click.Path(allow_dash=True, readable=False))  # its own error, exit 1
+@click.argument("file", type=FileName(allow_dash=True, readable=False))  # its own error, exit 1
 @skip_bad_option("the database is")
 @encoding_option
 @click.option("--db", "database", type=DATABASE, default=None, metavar="DATABASE",
@@ -34,12 +34,13 @@ def import_queue_log(file: str, skip_bad: bool, encoding: str | None, database: 
     report = ReadReport()
     with open_input(file, "a queue_log file") as source:
         log = read_queue_log(text_lines(source, encoding, report), report)
-    report_bad_lines(file, report)
-    if report.bad and not skip_bad:
-        hint = ("give the file's encoding with --encoding (e.g. --encoding latin-1)" if report.undecodable
-                else f"fix {'them' if report.bad != 1 else 'it'}, or give --skip-bad to import the good lines")
-        raise CliError(f"{file}: {counted(report.bad, 'bad line')} ({hint}); nothing changed")
-    done = fill_calls(path, log.stays.values())
+    with log:  # the stays wait in a temporary database, not in memory
+        report_bad_lines(file, report)
+        if report.bad and not skip_bad:
+            hint = ("give the file's encoding with --encoding (e.g. --encoding latin-1)" if report.undecodable
+                    else f"fix {'them' if report.bad != 1 else 'it'}, or give --skip-bad to import the good lines")
+            raise CliError(f"{file}: {counted(report.bad, 'bad line')} ({hint}); nothing changed")
+        done = fill_calls(path, log.stays())
     skipped = f", {counted(report.bad, 'bad line')} skipped" if report.bad else ""
     click.echo(f"{file}: {counted(report.lines, 'line')}, {counted(log.events, 'call event')}, "
                f"{counted(done.stays, 'stay')} in queues{skipped}; {counted(done.updated, 'call')} completed")

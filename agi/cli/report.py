@@ -13,8 +13,8 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from agi.cli.common import (DATABASE, CliError, LazyGroup, checked_database, config_option, count_type, get_config,
-                             refuse_database_output)
+from agi.cli.common import (DATABASE, CliError, FileName, LazyGroup, checked_database, config_option, count_type,
+                             dash_is_stdout, get_config, refuse_database_output)
 from agi.cli.database import Need
 from agi.cli.output_file import output_file
 from agi.reports import BY_CALLER, MEASURED, open_report
@@ -64,8 +64,8 @@ _COMMON = [
                  "(IANA name, e.g. Europe/Madrid; default: reports.timezone in the config, else the "
                  "flows' timezone when they all agree, else UTC)."),
     click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
-    click.option("-o", "--output", type=click.Path(), default=None,
-                 help="Write to FILE instead of standard output."),
+    click.option("-o", "--output", type=FileName(allow_dash=True), default=None, callback=dash_is_stdout,
+                 help="Write to FILE instead of standard output ('-': standard output)."),
     click.option("--csv-dialect", type=click.Choice(CSV_DIALECTS), default="standard", show_default=True,
                  help="excel: for spreadsheets that use a decimal comma (UTF-8 BOM, ';' between cells, 12,5)."),
     click.option("--width", type=click.IntRange(min=0), default=None,
@@ -94,6 +94,9 @@ def report() -> None:
 
 
 def _run(kind: str, common: dict[str, Any], **options: Any) -> None:
+    if common["csv_dialect"] != "standard" and common["fmt"] != "csv":  # march.csv would hold a table
+        raise click.BadParameter(f"{common['csv_dialect']} is for --format csv, not {common['fmt']}: "
+                                 "give --format csv", param_hint="'--csv-dialect'")
     config = get_config(common["config_path"])
     given_tz = common["tz_name"]  # "" (an unset shell variable) is refused, never the default
     tz, tz_name = _call(zone, given_tz if given_tz is not None else

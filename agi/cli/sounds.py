@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agi.cli.common import config_option, get_config, load_flow_set
+from agi.cli.common import FileName, config_option, get_config, load_flow_set
 from agi.engine.model import PromptText
 from agi.sounds import render as rendering
 from agi.sounds.prompts import PROMPT_FILE, all_prompts, load_prompt_file
@@ -18,7 +18,7 @@ def sounds() -> None:
 
 
 @sounds.command()
-@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
+@click.argument("paths", nargs=-1, type=FileName(readable=False))  # file:1: reason, exit 1
 @click.option("--lang", "languages", multiple=True,
               help="Only this language (repeat for several; default: every language with text).")
 @click.option("--force", is_flag=True, help="Render every prompt again, changed or not.")
@@ -38,6 +38,11 @@ def build(paths: tuple[str, ...], languages: tuple[str, ...], force: bool, confi
         click.echo(str(error), err=True)
     if errors or conflicts:
         sys.exit(1)
+    spoken = sorted({p.prompt.language for p in prompts})
+    for language in languages:  # a misspelt --lang (ES) would build nothing, and say so as a success
+        if language not in spoken:
+            raise click.BadParameter(f"no prompt has text in {language!r} (the flows' prompts are in "
+                                     f"{', '.join(spoken) or 'no language'})", param_hint="'--lang'")
     missing = rendering.missing_tools()
     if missing:
         click.echo(f"{' and '.join(missing)} not found: install them (apt-get install espeak-ng sox, "

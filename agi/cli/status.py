@@ -38,9 +38,17 @@ def _not_nan(_ctx: click.Context, _param: click.Parameter, seconds: float) -> fl
     return seconds
 
 
+def _http_url(_ctx: click.Context, _param: click.Parameter, url: str | None) -> str | None:
+    """``--url``: an http:// or https:// URL (a typo is not a server that is down, exit 3)."""
+    if url is not None and not (url.lower().startswith(("http://", "https://")) and len(url.split("//", 1)[1]) > 0):
+        raise click.BadParameter(f"{url!r} is no http:// or https:// URL, such as http://127.0.0.1:9573",
+                                 param_hint="'--url'")
+    return url
+
+
 @click.command()
 @config_option
-@click.option("--url", metavar="URL", default=None,
+@click.option("--url", metavar="URL", default=None, callback=_http_url,
               help="The metrics listener, e.g. http://127.0.0.1:9573 (default: server.metrics of the config).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=0, max=MAX_TIMEOUT, min_open=True), default=5.0,

@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 
 from agi.wording import counted
-from agi.cli.common import config_option, configured_flows, get_config
+from agi.cli.common import FileName, config_option, configured_flows, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
 from agi.flowtest.loader import find_case_files, load_case_files
@@ -23,11 +23,11 @@ INVALID = 2
 
 
 @click.command("test")
-@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
+@click.argument("paths", nargs=-1, type=FileName(readable=False))  # file:1: reason, exit 1
 @click.option("-k", "patterns", multiple=True, metavar="PATTERN",
               help="Run only the cases whose file::name contains PATTERN (case-insensitive); "
                    "give -k more than once to run the cases matching any of them.")
-@click.option("--flows", "flows_path", type=click.Path(), default=None,
+@click.option("--flows", "flows_path", type=FileName(), default=None,
               help="Flows folder (or file) the cases run against (default: the configured flows folder).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Print the path and the AGI commands of every case.")

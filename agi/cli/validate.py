@@ -7,7 +7,7 @@ from typing import Mapping
 
 import click
 
-from agi.cli.common import config_option, configured_flows, get_config
+from agi.cli.common import FileName, config_option, configured_flows, get_config
 from agi.config import Config
 from agi.loading.loader import load_flows
 from agi.loading.template_check import params_warnings
@@ -16,7 +16,7 @@ from agi.wording import counted
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # file:1: reason, exit 1
+@click.argument("paths", nargs=-1, type=FileName(readable=False))  # file:1: reason, exit 1
 @config_option
 def validate(paths: tuple[str, ...], config_path: str | None) -> None:
     """Check flow files (default: the configured flows folder).

@@ -49,7 +49,7 @@ def is_postgres_text(text: str) -> bool:
 def parse_database(text: str | Path | PostgresUrl, base: Path | None = None) -> Database:
     """The database ``text`` names; a relative SQLite path is relative to
     ``base`` (the config file's folder) when given. ValueError for a
-    PostgreSQL URL libpq could not read."""
+    PostgreSQL URL libpq could not read, or for no path at all."""
     if isinstance(text, PostgresUrl):
         return text
     if isinstance(text, Path):
@@ -65,6 +65,8 @@ def parse_database(text: str | Path | PostgresUrl, base: Path | None = None) -> 
     elif url := _URL.match(value):  # a typo'd or foreign URL would be a local file of that name
         raise ValueError(f"{url.group(1)}:// is not a database agiflow can use; write "
                          "postgresql://user@host:port/dbname, or the path of a SQLite file")
+    if not value.strip():  # Path("") is the current folder (or the config's)
+        raise ValueError("empty: give the path of a SQLite file or a postgresql:// URL")
     path = Path(value)
     return base / path if base is not None else path
 

@@ -139,9 +139,12 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
     caller importing the entries can change nothing."""
     number_col, note_col = 0, 1
     header_seen = False
+    delimiter = ","
     key = normaliser.key
     for report.lines, line in enumerate(lines, start=1):
-        row = _row(line, report)
+        if not header_seen:  # the first line of cells (a header or an entry) says how they are separated
+            delimiter = _delimiter(line)
+        row = _row(line, report, delimiter)
         if row is None or _skipped(row):
             continue
         if not header_seen:
@@ -178,15 +181,27 @@ def line_problem(text: str, report: ReadReport, kind: str = "a CSV file of numbe
     return None
 
 
-def _row(line: str, report: ReadReport) -> list[str] | None:
+def _delimiter(line: str) -> str:
+    """How the first line of entries (or the header) separates its cells:
+    ``;`` when that makes more cells of it than ``,`` (the CSV of a
+    spreadsheet set to a language that writes decimal commas), else ``,``."""
+    def cells(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), []))
+        except csv.Error:
+            return 0
+    return ";" if ";" in line and cells(";") > cells(",") else ","
+
+
+def _row(line: str, report: ReadReport, delimiter: str = ",") -> list[str] | None:
     """The cells of one line, or None (and a bad line) when it cannot be read."""
     text = line.rstrip("\r\n")
     problem = line_problem(text, report)
     if problem is None:
         if '"' not in text:
-            return text.split(",")
+            return text.split(delimiter)
         try:
-            return next(csv.reader([text], strict=True), [])
+            return next(csv.reader([text], delimiter=delimiter, strict=True), [])
         except csv.Error as exc:
             problem = f"bad quoting ({exc}): a cell that starts with \" must end with \" on the same line"
     report.reject(report.lines, problem)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
 
 from agi.db import postgres as pg
 from agi.db.caps import CAPS, TEXT, cap_text
@@ -84,28 +84,76 @@ class Stay:
                 "last_at": iso(self.last_at + 1 + CLOCK_SLACK)}
 
 
-@dataclass
+#: The stays read so far, in a private temporary SQLite database (on disk,
+#: removed when closed): a year of a busy queue_log holds millions of
+#: calls, which in memory took gigabytes.
+_STAGING = ("CREATE TABLE stays (call_id TEXT NOT NULL, queue TEXT NOT NULL, first_at REAL NOT NULL, "
+            "last_at REAL NOT NULL, agent TEXT, wait REAL, talk REAL, PRIMARY KEY (call_id, queue)) WITHOUT ROWID")
+#: A stay starts: any earlier one of that caller in that queue is forgotten.
+_ENTER_STAY = "INSERT OR REPLACE INTO stays VALUES (?, ?, ?, ?, NULL, NULL, NULL)"
+#: Another event of a stay (or the first of one that began before the file).
+_STAY_EVENT = """
+INSERT INTO stays VALUES (:call_id, :queue, :at, :at, :agent, :wait, :talk)
+ON CONFLICT (call_id, queue) DO UPDATE SET last_at = max(last_at, excluded.last_at), wait = excluded.wait,
+    talk = coalesce(excluded.talk, talk), agent = coalesce(excluded.agent, agent)"""
+#: The staging database's page cache (KiB): small logs stay in memory, larger ones spill to its file.
+STAGING_CACHE_KIB = 32_768
+
+
 class QueueLog:
     """What a queue_log file holds for the CDR: the last stay of each
-    caller in each queue, and how many lines and events were read."""
+    caller in each queue, and how many lines and events were read. The
+    stays wait in a temporary database: ``close`` removes it."""
 
-    report: ReadReport = field(default_factory=ReadReport)
-    stays: dict[tuple[str, str], Stay] = field(default_factory=dict)
-    events: int = 0
+    def __init__(self, report: ReadReport | None = None) -> None:
+        self.report = report or ReadReport()
+        self.events = 0
+        self._staging = sqlite3.connect("", isolation_level=None)
+        self._staging.execute(f"PRAGMA cache_size = -{STAGING_CACHE_KIB}")
+        self._staging.execute(_STAGING)
+        self._staging.execute("BEGIN")  # never committed: the database goes with its connection
+
+    def enter(self, call_id: str, queue: str, at: float) -> None:
+        self._staging.execute(_ENTER_STAY, (call_id, queue, at, at))
+
+    def event(self, call_id: str, queue: str, at: float, agent: str | None, wait: float | None,
+              talk: float | None) -> None:
+        self._staging.execute(_STAY_EVENT, {"call_id": call_id, "queue": queue, "at": at, "agent": agent,
+                                            "wait": wait, "talk": talk})
+
+    def stays(self) -> Iterator[Stay]:
+        """Every stay, one at a time."""
+        cursor = self._staging.execute(
+            "SELECT call_id, queue, first_at, last_at, agent, wait, talk FROM stays ORDER BY call_id, queue")
+        for row in cursor:
+            yield Stay(*row)
+
+    def close(self) -> None:
+        self._staging.close()
+
+    def __enter__(self) -> QueueLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_queue_log(lines: Iterable[str], report: ReadReport | None = None) -> QueueLog:
     """Every line of a queue_log (``text_lines`` of the file); bad lines
-    go to the report with their number and why."""
-    log = QueueLog(report or ReadReport())
-    for number, line in enumerate(lines, start=1):
-        log.report.lines = number
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        problem = line_problem(text, log.report, "Asterisk's queue_log") or _take(log, text.split("|"))
-        if problem:
-            log.report.reject(number, problem)
+    go to the report with their number and why. Close what it returns."""
+    log = QueueLog(report)
+    try:
+        for number, line in enumerate(lines, start=1):
+            log.report.lines = number
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            problem = line_problem(text, log.report, "Asterisk's queue_log") or _take(log, text.split("|"))
+            if problem:
+                log.report.reject(number, problem)
+    except BaseException:
+        log.close()
+        raise
     return log
 
 
@@ -118,25 +166,20 @@ def _take(log: QueueLog, fields: list[str]) -> str | None:
         return f"{moment[:40]!r} is not a time (seconds since 1970)"
     if call_id in NO_CALL or (event != ENTER and event not in EVENTS):
         return None
-    wait = talk = None
-    if event != ENTER:
-        wait_field, talk_field, _ = EVENTS[event]
-        try:
-            wait = _seconds(data, wait_field, "wait")
-            talk = _seconds(data, talk_field, "talk time") if talk_field is not None else None
-        except ValueError as exc:
-            return f"{event}: {exc}"
-    log.events += 1
     at = float(moment)
-    stay = log.stays.get((call_id, queue))
-    if event == ENTER or stay is None:  # a stay starts (or began before the file)
-        stay = log.stays[(call_id, queue)] = Stay(call_id, queue, at, at)
-    stay.last_at = max(stay.last_at, at)
-    if event != ENTER:
-        stay.wait = wait
-        stay.talk = talk if talk is not None else stay.talk
-        if EVENTS[event][2] and agent not in NO_CALL:
-            stay.agent = cap_text(agent, CAPS.get("agent", TEXT))
+    if event == ENTER:  # a stay starts
+        log.events += 1
+        log.enter(call_id, queue, at)
+        return None
+    wait_field, talk_field, answered = EVENTS[event]
+    try:
+        wait = _seconds(data, wait_field, "wait")
+        talk = _seconds(data, talk_field, "talk time") if talk_field is not None else None
+    except ValueError as exc:
+        return f"{event}: {exc}"
+    log.events += 1
+    taker = cap_text(agent, CAPS.get("agent", TEXT)) if answered and agent not in NO_CALL else None
+    log.event(call_id, queue, at, taker, wait, talk)
     return None
 
 

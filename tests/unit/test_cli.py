@@ -449,3 +449,20 @@ def test_help_says_what_cli_md_says(command: list[str], says: list[str]) -> None
     shown = " ".join(CliRunner().invoke(cli, [*command, "--help"]).output.split())
     for text in says:
         assert text in shown, shown
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["report", "summary", "--format", "csv"], "Flow,Calls,"),
+    (["callbacks", "export", "--format", "json"], "[]"),
+    (["lists", "export", "vip"], "number,note"),
+])
+def test_output_dash_is_standard_output_for_every_command_that_takes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str) -> None:
+    """``-o -`` wrote the report or the export to a file named '-' (lists
+    export has always read it as standard output)."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["lists", "create", "vip"]).exit_code == 0
+    done = CliRunner().invoke(cli, [*args, "-o", "-"])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith(expected), done.stdout
+    assert not (tmp_path / "-").exists()

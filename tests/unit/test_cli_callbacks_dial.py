@@ -305,6 +305,20 @@ def test_an_option_with_a_line_break_is_a_usage_error_and_claims_no_request(
     assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
 
 
+@pytest.mark.parametrize("option, value", [("--context", ""), ("--context", "  "), ("--extension", ""),
+                                           ("--extension", "\t")])
+def test_an_empty_context_or_extension_is_a_usage_error_and_claims_no_request(
+        config: Path, option: str, value: str) -> None:
+    """The call file once went without its Context or Extension line:
+    Asterisk refused the file, or rang the customer into an empty context,
+    and the attempt counted."""
+    add(config, "+34600111222", "2025-03-10T08:00:00.000Z")
+    result = dial(config, option, value)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.output.replace("'", "") and "empty" in result.output
+    assert os.listdir(spool(config)) == [] and rows(config)[0]["attempts"] == 0
+
+
 def as_asterisk_reads(text: str) -> dict[str, list[str]]:
     """A call file's lines as Asterisk 22's pbx_spool parses them: ``#`` at
     the start or after a space or tab, and ``;`` not escaped by ``\\``, start

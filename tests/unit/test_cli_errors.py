@@ -474,3 +474,42 @@ def test_a_database_on_a_full_disk_is_one_line_saying_the_disk_is_full(tiny_disk
         assert len(result.output.splitlines()) == 1
     filler.unlink()
     assert CliRunner().invoke(cli, ["lists", "show", "-c", str(config)]).exit_code == 0
+
+
+@pytest.mark.parametrize("args, option", [
+    (["validate", ""], "PATHS"),
+    (["validate", "flows", ""], "PATHS"),
+    (["test", ""], "PATHS"),
+    (["test", "--flows", ""], "--flows"),
+    (["sounds", "build", ""], "PATHS"),
+    (["lists", "import", "vip", ""], "FILE"),
+    (["lists", "export", "vip", "-o", ""], "--output"),
+    (["report", "calls", "-o", ""], "--output"),
+    (["report", "summary", "--db", ""], "--db"),
+    (["report", "import-queue-log", ""], "FILE"),
+    (["report", "import-queue-log", "-", "--db", " "], "--db"),
+    (["callbacks", "export", "-o", ""], "--output"),
+    (["callbacks", "dial", "--spool", "", "--channel", "PJSIP/{number}", "--dnc", "vip"], "--spool"),
+    (["db", "upgrade", "--database", ""], "--database"),
+    (["db", "rollups", "--database", "sqlite:"], "--database"),
+    (["db", "copy", "--from", "", "--to", "copy.db"], "--from"),
+    (["db", "copy", "--from", "agiflow.db", "--to", ""], "--to"),
+    (["validate", "-c", ""], "--config"),
+])
+def test_an_empty_file_folder_or_database_name_is_a_usage_error(
+        args: list[str], option: str, project: Path) -> None:
+    """An empty value (a shell variable that was not set) once named the
+    current folder: validate checked it, test ran its cases, callbacks dial
+    wrote call files into it, -o said '.: Is a directory'."""
+    assert CliRunner().invoke(cli, ["lists", "add", "vip", "600111222"]).exit_code == 0
+    with sqlite3.connect(project / "agiflow.db") as conn:
+        conn.execute("INSERT INTO callbacks (requested_at, arrived_at, number, status, attempts) "
+                     "VALUES ('2025-03-10T09:00:00.000Z', '2025-03-10T09:00:00.000Z', '+34600999888', 'pending', 0)")
+    conn.close()
+    before = sorted(os.listdir(project))
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 2, (done.output, done.exception)
+    assert "Traceback" not in done.output
+    said = done.stderr.replace("'", "").replace('"', "")
+    assert "Invalid value for " in said and option in said and "empty: give the" in said, done.stderr
+    assert sorted(os.listdir(project)) == before

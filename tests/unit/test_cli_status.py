@@ -80,3 +80,14 @@ def test_the_summary_puts_no_escape_sequence_from_the_pages_on_the_terminal(monk
     done = _status(monkeypatch, health, ready)
     assert done.exit_code == 1 and "missing number lists" in done.output, done.output
     assert not any(c in done.output for c in "\x1b\x07\x9b\r"), done.output
+
+
+@pytest.mark.parametrize("url", ["", "127.0.0.1:9573", "localhost", "file:///etc", "ftp://127.0.0.1/"])
+def test_a_url_that_is_no_http_url_is_a_usage_error_not_a_server_that_cannot_be_asked(
+        url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--url 127.0.0.1:9573`` (no http://) exited 3, as for a server that
+    is down, and an empty one asked the config's listener instead."""
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(cli, ["status", "--url", url])
+    assert done.exit_code == 2, done.output
+    assert "Invalid value for '--url'" in done.output and "http://127.0.0.1:9573" in done.output

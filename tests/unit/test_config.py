@@ -165,3 +165,26 @@ def test_a_reply_line_limit_past_256_kib_is_refused_with_its_line(tmp_path: Path
 def test_a_reply_line_limit_from_1_kib_to_256_kib_is_taken(tmp_path: Path, length: str) -> None:
     config = load_config(write(tmp_path, f"server:\n  max_reply_line: {length}\n"))
     assert config.server.max_reply_line == int(length)
+
+
+@pytest.mark.parametrize("database", ['" "', '"sqlite:"', "sqlite://", "'sqlite:  '"])
+def test_a_database_that_names_no_file_is_refused_with_its_line(tmp_path: Path, database: str) -> None:
+    """A blank database once quietly became agiflow.db, and 'sqlite:' the
+    config's folder ('the database ... is a directory' at each command)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\ndatabase: {database}\n"))
+    [error] = caught.value.errors
+    assert (error.line, error.message) == (
+        2, "database: empty: give the path of a SQLite file or a postgresql:// URL")
+
+
+@pytest.mark.parametrize("region", ["es", "E", "ESP", "'1'"])
+def test_a_default_region_that_is_no_code_is_one_error_saying_what_a_code_is(tmp_path: Path, region: str) -> None:
+    """'es' was two errors for one value: the schema's pattern
+    ('does not match ^[A-Z]{2}$') and 'unknown region'."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"log_level: INFO\ndefault_region: {region}\n"))
+    [error] = caught.value.errors
+    assert error.line == 2
+    assert error.message == (f"default_region: {region.strip(chr(39))!r} is not an ISO 3166 code in capitals, "
+                             "such as ES, GB, US")

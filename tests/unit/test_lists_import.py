@@ -391,3 +391,25 @@ def test_a_list_whose_entries_the_statistics_do_not_know_is_removed_at_once_on_p
         assert done.exit_code == 0, done.output
         assert conn.execute("SELECT count(*) FROM list_entries").fetchone()[0] == 40000  # vip's
     assert took < 5, f"{took:.1f} s"
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbfPhone Number;Name;Reason\r\n600111222;Ana;asked by phone\r\n+34 611 222 333;Luis;\"P\xc3\xa9rez, Juan\"\r\n",
+    b"600111222;asked by phone\n+34 611 222 333;\"P\xc3\xa9rez, Juan\"\n",
+    b"\"600111222\";\"asked by phone\"\n\"+34 611 222 333\";\"P\xc3\xa9rez, Juan\"\n",
+])
+def test_a_file_a_spreadsheet_wrote_with_semicolons_is_read(project: Path, content: bytes) -> None:
+    """A spreadsheet set to a language that writes decimal commas (Spanish,
+    German, French...) writes its CSV with ';', as report --csv-dialect excel
+    does: every line of such a CRM export was 'not a phone number'."""
+    result = import_file(project, content)
+    assert result.exit_code == 0, result.output
+    assert "2 added" in result.stdout
+    assert entries() == ["+34600111222,asked by phone", '+34611222333,"Pérez, Juan"']
+
+
+def test_a_file_with_commas_is_still_read_by_commas_when_a_note_holds_a_semicolon(project: Path) -> None:
+    result = import_file(project, b"600111222,asked; by phone\n611222333;x\n", "--skip-bad")
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111222,asked; by phone"]
+    assert result.stderr.startswith("in.csv:2: '611222333;x' is not a phone number")

@@ -162,6 +162,18 @@ def test_output_file_is_written_instead_of_standard_output(database: Path, tmp_p
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "html"])
+def test_the_excel_csv_dialect_without_format_csv_is_a_usage_error(database: Path, tmp_path: Path, fmt: str) -> None:
+    """``--csv-dialect excel -o march.csv`` without ``--format csv`` wrote an
+    aligned table into march.csv, with exit status 0."""
+    target = tmp_path / "march.csv"
+    code, out = invoke("calls", "--db", str(database), "--csv-dialect", "excel", "-o", str(target),
+                       *(["--format", fmt] if fmt != "table" else []))
+    assert code == 2, out
+    assert f"Invalid value for '--csv-dialect': excel is for --format csv, not {fmt}" in out
+    assert not target.exists()
+
+
 def test_options_filter_and_group(database: Path) -> None:
     _, out = invoke("summary", "--db", str(database), "--by", "hour", "--tz", "UTC", "--flow", "sales",
                     "--format", "json")

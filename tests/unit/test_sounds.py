@@ -230,6 +230,18 @@ def test_a_damaged_manifest_is_a_warning_and_every_prompt_is_rendered_again(tmp_
     assert sorted(manifest) == ["en/agiflow/hello", "es/agiflow/choose", "es/agiflow/hello"]
 
 
+@pytest.mark.parametrize("lang", ["xx", "ES", "", "es-ES"])
+def test_a_lang_no_prompt_has_text_in_is_a_usage_error_naming_the_languages(tmp_path: Path, lang: str) -> None:
+    """``--lang ES`` (or a language no flow speaks) once built nothing,
+    said '0 rendered, 0 unchanged, 0 failed' and exited 0."""
+    config = project(tmp_path)
+    result = CliRunner().invoke(cli, ["sounds", "build", "-c", str(config), "--lang", "es", "--lang", lang])
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '--lang': no prompt has text in {lang!r} (the flows' prompts are in en, es)"
+            in result.output)
+    assert not (tmp_path / "sounds").exists()
+
+
 def test_sounds_build_without_espeak_or_sox_says_how_to_install_them(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     config = project(tmp_path)
