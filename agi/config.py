@@ -50,6 +50,8 @@ SCHEMA: dict[str, Any] = obj({
         "max_reply_line": {"type": "integer", "minimum": 1024, "maximum": MAX_REPLY_LINE},
         "allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "drain_timeout": {"type": "number", "minimum": 0},
+        # 0: never; a worker says it is alive every second
+        "worker_timeout": {"anyOf": [{"const": 0}, {"type": "number", "minimum": 2}]},
         # 0: SIGHUP only; a shorter interval would only burn CPU listing the folder
         "watch_interval": {"anyOf": [{"const": 0}, {"type": "number", "minimum": MIN_WATCH_INTERVAL}]},
         "workers": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_WORKERS}, {"const": "auto"}]},
@@ -105,6 +107,8 @@ class ServerConfig:
     max_reply_line: int = 65536
     allow: tuple[str, ...] = ()
     drain_timeout: float = 30.0
+    #: Seconds a worker may say nothing before its supervisor kills it; 0: never.
+    worker_timeout: float = 10.0
     watch_interval: float = 2.0
     fallback: Fallback | None = None
     #: Reactor processes on the port; None: one per CPU this process may use.
@@ -223,6 +227,7 @@ _EXPECTED = {
     ("server", "workers"): f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU)",
     ("server", "node"): "1 to 64 letters, digits, '.', '_', ':', '/' or '-'",
     ("server", "watch_interval"): f"0 (SIGHUP only) or at least {MIN_WATCH_INTERVAL} seconds",
+    ("server", "worker_timeout"): "0 (never) or at least 2 seconds",
     ("server", "fallback", "priority"): "a priority from 1 or a priority label (letters, digits, '_', '.', '+', '-')",
 }
 

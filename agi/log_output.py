@@ -27,7 +27,11 @@ import logging
 import os
 import re
 import select
+import threading
 import time
+import weakref
+from collections import deque
+from functools import partial
 from typing import IO, Any, Callable
 
 from agi.safe_text import escaped_text
@@ -138,7 +142,12 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.release()
 
     def close(self) -> None:
+        """Write every line, waiting for them to go out (at most EXIT_WAIT
+        seconds, for a reader that stopped reading): the process may exit next."""
         self.flush_pending()
+        raw = getattr(getattr(self.stream, "buffer", None), "raw", None)
+        if isinstance(raw, WholeLines):
+            raw.wait_written(EXIT_WAIT)
         super().close()
 
 
@@ -166,16 +175,37 @@ def log_format(worker: int | None = None) -> str:
 ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 
 
+#: Log bytes that may wait for stderr to take them (a reader that stopped
+#: reading: journald, a pager, a log shipper); past it lines are left out, and counted.
+MAX_PENDING_LOG = 4 << 20
+#: Seconds the last lines may take to go out as the process exits.
+EXIT_WAIT = 2.0
+
+
 class WholeLines(io.RawIOBase):
     """A file descriptor written in whole lines, at most ATOMIC_WRITE bytes
     a write (a longer line alone): the workers of one server share stderr,
     and their lines never cut into each other's. A line's start is kept
-    until its end comes (BufferedWriter hands over a full buffer anywhere)."""
+    until its end comes (BufferedWriter hands over a full buffer anywhere).
 
-    def __init__(self, fd: int) -> None:
+    The writes happen on a thread of their own: a reader that stops reading
+    (the pipe full) once held the server's event loop in ``os.write``, every
+    call and the SIGTERM with it. Lines wait for the thread, up to
+    ``max_pending`` bytes; lines past it are left out, counted, and the
+    count is written once the descriptor takes lines again."""
+
+    def __init__(self, fd: int, max_pending: int = MAX_PENDING_LOG) -> None:
         super().__init__()
         self.fd = fd
         self.tail = b""
+        self.max_pending = max_pending
+        self._waiting: deque[bytes] = deque()
+        self._size = 0
+        self._left_out = 0
+        self._busy = False  # the thread is writing a chunk it took
+        self._ready = threading.Condition()
+        self._pid = 0  # the process whose thread writes (a forked child starts its own)
+        os.register_at_fork(after_in_child=partial(_after_fork, weakref.ref(self)))
 
     def writable(self) -> bool:
         return True
@@ -188,8 +218,44 @@ class WholeLines(io.RawIOBase):
         text = self.tail + bytes(data)
         cut = text.rfind(b"\n") + 1
         self.tail = text[cut:]
-        self._write_lines(text[:cut])
+        if cut:
+            self._put(text[:cut])
         return size
+
+    def _put(self, lines: bytes) -> None:
+        with self._ready:
+            if self._size + len(lines) > self.max_pending:
+                self._left_out += lines.count(b"\n") or 1
+                self._ready.notify()
+                return
+            self._waiting.append(lines)
+            self._size += len(lines)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="agiflow-log", daemon=True).start()
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._left_out:
+                    self._ready.wait()
+                left_out, self._left_out = (0, self._left_out) if self._waiting else (self._left_out, 0)
+                lines = self._waiting.popleft() if self._waiting else b""
+                self._busy = bool(lines)
+            if left_out:  # everything that waited is out: say what the cap left out (through the handler)
+                logging.getLogger("agiflow.log").warning(
+                    "%d log lines were left out: standard error took none for %d MB of lines (its reader "
+                    "stopped reading)", left_out, self.max_pending >> 20)
+                continue
+            try:
+                self._write_lines(lines)
+            except OSError:
+                pass  # stderr closed or broken: nothing can tell it
+            with self._ready:
+                self._size -= len(lines)
+                self._busy = False
+                self._ready.notify_all()
 
     def _write_lines(self, data: bytes) -> None:
         while data:
@@ -203,16 +269,37 @@ class WholeLines(io.RawIOBase):
         while chunk:
             chunk = chunk[os.write(self.fd, chunk):]
 
+    def wait_written(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every line to be written; False when some still wait."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while self._waiting or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ready.wait(left)
+        return True
+
     def flush(self) -> None:
-        """Write a line still without its end (the last words before exit)."""
+        """Hand over a line still without its end (the last words before exit)."""
         if self.tail and not self.closed:
             tail, self.tail = self.tail, b""
-            self._write_all(tail)
+            self._put(tail)
 
     def close(self) -> None:
         if not self.closed:
             self.flush()
+            self.wait_written(EXIT_WAIT)
         super().close()  # the descriptor stays open: it is stderr
+
+
+def _after_fork(alive: "weakref.ref[WholeLines]") -> None:
+    """A forked child has none of its parent's threads: it starts its own
+    (the lines that waited are the parent's to write)."""
+    lines = alive()
+    if lines is not None:
+        lines._ready, lines._busy, lines._pid = threading.Condition(), False, 0
+        lines._waiting, lines._size, lines._left_out = deque(), 0, 0
 
 
 def flush_batched() -> None:

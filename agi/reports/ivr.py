@@ -75,10 +75,13 @@ def _choice_order(choice: str | None) -> tuple[int, str]:
 def _charts(rows: list[dict[str, Any]], runs: dict[tuple[str, str], int]) -> list[Chart]:
     # menus that ran as often in the table's order (flow, menu), not the order the database gave them in
     busiest = sorted(runs, key=lambda menu: (-runs[menu], menu[0] or "", menu[1]))[:_MAX_CHARTS]
-    charts = []
+    # the first chart says when menus are left out, as a chart of names does (model.largest)
+    left_out = f" (the {_MAX_CHARTS} busiest of {len(runs):,} menus)" if len(runs) > _MAX_CHARTS else ""
+    charts: list[Chart] = []
     for flow, menu in busiest:
         mine = [r for r in rows if (r["flow"], r["menu"]) == (flow, menu)]
-        charts.append(Chart(f"Menu {isolated(menu)} ({isolated(flow)}): {runs[(flow, menu)]:,} times",
+        charts.append(Chart(f"Menu {isolated(menu)} ({isolated(flow)}): {runs[(flow, menu)]:,} times"
+                            f"{'' if charts else left_out}",
                             [str(r["choice"]) for r in mine], [r["times"] for r in mine]))
     return charts
 

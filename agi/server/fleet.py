@@ -7,8 +7,9 @@ workers, each a whole server (agi/server/worker.py) listening on the same
 port: the kernel spreads the calls over them, so the node uses N cores.
 
 - ``WorkersService`` starts the workers, restarts one that dies (after a
-  backoff that doubles while it keeps dying young), and on stop sends each
-  SIGTERM and waits until every one has drained and exited.
+  backoff that doubles while it keeps dying young) or goes silent for
+  ``server.worker_timeout`` (stopped, or its reactor blocked: it is killed),
+  and on stop sends each SIGTERM and waits until every one has drained and exited.
 - ``ReloadFlows`` (agi/server/fleet_reload.py) has every worker reload the
   flows on SIGHUP and when a file changes, then reports the reload once.
 - ``StopSignals`` (agi/server/service.py): SIGTERM/SIGINT stop the supervisor.
@@ -26,6 +27,7 @@ from typing import Any, Callable, Generator
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
+from twisted.internet.task import LoopingCall
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
@@ -36,7 +38,7 @@ from agi.server.fleet_reload import ReloadFlows
 from agi.server.reuseport import reserve
 from agi.server.recovery import recovered, replay_worker_journals
 from agi.server.service import LogFlushService, StopSignals, list_warnings
-from agi.server.worker import KEPT, READY, READY_FD, RELOADED
+from agi.server.worker import KEPT, READY, READY_FD, RELOADED, STOPPING
 from agi.wording import endpoint
 
 log = logging.getLogger("agiflow.server")
@@ -45,6 +47,8 @@ log = logging.getLogger("agiflow.server")
 START_TIMEOUT = 60.0
 #: Seconds the workers get to say how a reload went.
 RELOAD_TIMEOUT = 30.0
+#: Seconds between two looks for workers gone silent (``server.worker_timeout``).
+WATCH_EVERY = 1.0
 #: Seconds a stopping worker gets beyond server.drain_timeout before SIGKILL:
 #: its last CDRs may wait up to 30 s for a locked database.
 STOP_GRACE = 60.0
@@ -79,6 +83,8 @@ class Worker:
     started_at: float = 0.0
     ready: bool = False
     restart: Any = None  # the IDelayedCall of a pending restart
+    heard: float = 0.0  # when it last said anything (it says ``alive`` every second)
+    draining: bool = False  # it said it is stopping: its reactor may wait on its last CDRs
     exits: list[tuple[int | None, int | None]] = field(default_factory=list)  # (status, signal) of each
 
     @property
@@ -108,12 +114,15 @@ class WorkerProcess(ProcessProtocol):
         if childFD != READY_FD:
             return
         *lines, self.buffer = (self.buffer + data).split(b"\n")
+        self.worker.heard = self.service.reactor.seconds()
         for line in lines:
             news = line + b"\n"
             if news == READY and not self.worker.ready:
                 self.service.worker_ready(self.worker)
             elif news in (RELOADED, KEPT):
                 self.service.worker_reloaded(self.worker, news == RELOADED)
+            elif news == STOPPING:
+                self.worker.draining = True
 
     def processEnded(self, reason: Failure) -> None:
         value = reason.value
@@ -131,7 +140,8 @@ class WorkersService(Service):
 
     def __init__(self, count: int, command: Callable[[int], list[str]], reactor: Any, *,
                  spawn: Spawn | None = None, stop_timeout: float = STOP_GRACE,
-                 start_timeout: float = START_TIMEOUT, reload_timeout: float = RELOAD_TIMEOUT) -> None:
+                 start_timeout: float = START_TIMEOUT, reload_timeout: float = RELOAD_TIMEOUT,
+                 silence_timeout: float = 0.0) -> None:
         self.setName("workers")
         self.workers = [Worker(index) for index in range(1, count + 1)]
         self.command = command
@@ -140,6 +150,8 @@ class WorkersService(Service):
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
         self.reload_timeout = reload_timeout
+        self.silence_timeout = silence_timeout
+        self._watchdog: LoopingCall | None = None
         self._reloading: tuple[dict[int, bool | None], defer.Deferred[dict[int, bool | None]]] | None = None
         self.started: defer.Deferred[None] = defer.Deferred()
         self.stopping = False
@@ -154,10 +166,14 @@ class WorkersService(Service):
         for worker in self.workers:
             self._start(worker)
         self._timers.append(self.reactor.callLater(self.start_timeout, self._start_timed_out))
+        if self.silence_timeout > 0:
+            self._watchdog = LoopingCall(self._kill_silent)
+            self._watchdog.clock = self.reactor
+            self._watchdog.start(WATCH_EVERY, now=False)
 
     def _start(self, worker: Worker) -> None:
         worker.restart = None
-        worker.ready = False
+        worker.ready = worker.draining = False
         worker.started_at = self.reactor.seconds()
         argv = self.command(worker.index)
         worker.process = self.spawn(WorkerProcess(self, worker), argv[0], argv, env=dict(os.environ),
@@ -166,6 +182,7 @@ class WorkersService(Service):
 
     def worker_ready(self, worker: Worker) -> None:
         worker.ready = True
+        worker.heard = self.reactor.seconds()
         if not self.started.called and all(w.ready for w in self.workers):
             self.started.callback(None)
 
@@ -173,6 +190,23 @@ class WorkersService(Service):
         if not self.started.called:
             late = [w.index for w in self.workers if not w.ready]
             self.started.errback(RuntimeError(f"workers {late} did not listen within {self.start_timeout:.0f}s"))
+
+    def _kill_silent(self) -> None:
+        """SIGKILL to a listening worker that has said nothing (not even its
+        heartbeat) for ``silence_timeout`` seconds: stopped (SIGSTOP), or its
+        reactor blocked. The kernel would go on giving it calls, which hang;
+        killed, it is started again as a worker that died, and its
+        replacement marks its calls interrupted."""
+        now = self.reactor.seconds()
+        for worker in self.workers:
+            if worker.alive and worker.ready and not worker.draining and now - worker.heard > self.silence_timeout:
+                log.error("worker %d has said nothing for %.0fs (stopped, or its reactor blocked): killing it",
+                          worker.index, now - worker.heard)
+                worker.heard = now  # one kill: its end starts it again
+                try:
+                    worker.process.signalProcess("KILL")
+                except (OSError, ProcessLookupError, Exception):
+                    pass
 
     def worker_ended(self, worker: Worker, status: int | None, signum: int | None) -> None:
         worker.process = None
@@ -263,6 +297,8 @@ class WorkersService(Service):
         have exited; SIGKILL to any still running after ``stop_timeout``."""
         super().stopService()
         self.stopping = True
+        if self._watchdog is not None and self._watchdog.running:
+            self._watchdog.stop()
         for timer in [w.restart for w in self.workers if w.restart is not None] + self._timers:
             if timer.active():
                 timer.cancel()
@@ -331,7 +367,8 @@ def supervise(config: Config, count: int, command: Callable[[int], list[str]], r
         return 1
     host, port = held.getsockname()[:2]
     workers = WorkersService(count, command_for(command, port), reactor,
-                             stop_timeout=config.server.drain_timeout + STOP_GRACE)
+                             stop_timeout=config.server.drain_timeout + STOP_GRACE,
+                             silence_timeout=config.server.worker_timeout)
     supervisor = Supervisor(workers, ReloadFlows(library, workers, config.server.watch_interval, reactor), reactor)
     outcome: dict[str, int] = {}
     workers.started.addCallbacks(

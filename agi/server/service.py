@@ -132,6 +132,7 @@ def serve(config: Config, reactor: Any = None, worker: WorkerRole | None = None)
         Lifeline(worker.lifeline_fd, orphaned(worker.index)).watch(reactor)
         library.quiet = True  # its supervisor reports each reload, once for all workers
         worker.notify(READY)
+        worker.beat(reactor)
     if server.metrics is not None:
         where = server.metrics.address
         log.info("metrics and health on http://%s/ (/metrics, /health, /ready)", endpoint(where.host, where.port))

@@ -9,6 +9,9 @@ two pipes:
 
 - it writes ``ready`` to ``ready_fd`` once it listens, and ``reloaded`` or
   ``kept`` after each SIGHUP, once it has loaded the flows or kept its own;
+  from its reactor's thread, ``alive`` every HEARTBEAT_EVERY seconds (a
+  worker that goes silent, stopped or its reactor blocked, is killed and
+  started again by its supervisor), and ``stopping`` when it begins to drain;
 - it reads ``lifeline_fd`` (its standard input), which the supervisor never
   writes: end of file means the supervisor is gone (killed with SIGKILL, or
   crashed), and the worker stops at once, as the single server would have.
@@ -23,6 +26,7 @@ from typing import Any, Callable
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorFDSet
+from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from agi.config import Config
@@ -37,6 +41,10 @@ READY_FD = 3
 READY = b"ready\n"
 RELOADED = b"reloaded\n"
 KEPT = b"kept\n"
+#: ... every HEARTBEAT_EVERY seconds while its reactor turns, and once it drains.
+ALIVE = b"alive\n"
+STOPPING = b"stopping\n"
+HEARTBEAT_EVERY = 1.0
 #: A worker's exit status when its supervisor vanished.
 ORPHANED = 3
 
@@ -88,6 +96,23 @@ class WorkerRole:
 
     def reloaded(self, ok: bool) -> None:
         self.notify(RELOADED if ok else KEPT)
+
+    def beat(self, reactor: Any) -> None:
+        """Say ``alive`` every HEARTBEAT_EVERY seconds from the reactor's
+        thread, never waiting: a supervisor that does not read (stopped)
+        must not block the calls once the pipe is full."""
+        os.set_blocking(self.ready_fd, False)
+
+        def alive() -> None:
+            try:
+                os.write(self.ready_fd, ALIVE)
+            except OSError:  # full, or the supervisor is gone (the lifeline says so)
+                pass
+
+        heartbeat = LoopingCall(alive)
+        heartbeat.clock = reactor
+        heartbeat.start(HEARTBEAT_EVERY, now=False)
+        reactor.addSystemEventTrigger("before", "shutdown", self.notify, STOPPING)
 
 
 class Lifeline:

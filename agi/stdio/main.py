@@ -101,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.error("the following argument is required: FLOW")
     handler = log_handler(options.log_file)
     setup_logging("WARNING", handler)
+    for name, stream in (("input", sys.stdin), ("output", sys.stdout)):
+        if stream is None:  # the descriptor is not open at all (`<&-`): no Asterisk on it
+            log.error("standard %s is not open: agiflow-agi is run by Asterisk's AGI(), which gives it the call "
+                      "on its standard input and output", name)
+            return 1
     if sys.stdin.isatty():
         log.error("agiflow-agi is run by Asterisk: AGI(agiflow-agi,%s); for a test call use "
                   "`agiflow simulate %s --caller N`", options.flow, options.flow)

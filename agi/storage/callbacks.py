@@ -52,11 +52,17 @@ _VALUES = f"{', '.join(f'CAST(:{c} AS TEXT)' for c in REQUEST_FIELDS)}, :request
 #: One pending request; the same request written again (its key, set when
 #: the call asked) changes nothing. The same text runs on PostgreSQL.
 INSERT_CALLBACK = f"INSERT INTO callbacks ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT (request_key) DO NOTHING"
-#: A missed call's request, unless the number already has a pending one
+#: A pending request of the number that a missed call's request would
+#: repeat: one not dialled since the call arrived (``:arrived_at``, else
+#: ``:requested_at``). One dialled after it, its attempts perhaps all used,
+#: leaves room for a new request: the caller tried again since.
+_BLOCKING = (f"number = CAST(:number AS TEXT) AND status = '{PENDING}' AND (dialled_at IS NULL OR dialled_at "
+             ">= COALESCE(CAST(:arrived_at AS TEXT), CAST(:requested_at AS TEXT)))")
+#: A missed call's request, unless the number already has such a request
 #: (and, like every insert, nothing the second time).
 INSERT_MISSED_CALLBACK = (
     f"INSERT INTO callbacks ({_COLUMNS}) SELECT {_VALUES} "
-    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE number = CAST(:number AS TEXT) AND status = '{PENDING}') "
+    f"WHERE NOT EXISTS (SELECT 1 FROM callbacks WHERE {_BLOCKING}) "
     "ON CONFLICT (request_key) DO NOTHING"
 )
 #: On PostgreSQL a statement sees what was committed when it began, so two
@@ -112,8 +118,10 @@ RELEASE_CALLBACK = (
     "WHERE id = :id AND dialled_at = :now AND attempts >= 1"
 )
 SELECT_ONE = "SELECT * FROM callbacks WHERE id = :id"
-#: Whether a number has a pending request: a missed call's insert then adds none.
+#: Whether a number has a pending request (a call that reaches an agent closes it)...
 HAS_PENDING = f"SELECT 1 FROM callbacks WHERE number = :number AND status = '{PENDING}' LIMIT 1"
+#: ... and one that a missed call arrived at :arrived_at would repeat: its insert then adds none.
+HAS_BLOCKING = f"SELECT 1 FROM callbacks WHERE {_BLOCKING} LIMIT 1"
 #: The number of one request, whatever its status (a call file in the spool names its id).
 SELECT_NUMBER = "SELECT number FROM callbacks WHERE id = :id"
 CLOSE_CALLBACK = (
@@ -232,23 +240,24 @@ class MemoryCallbackRequests:
 class SimulatedCallbackRequests(MemoryCallbackRequests):
     """The requests a simulated call would leave (``agiflow simulate``), kept
     in memory. Whether a number has a pending request is also asked of the
-    database through ``pending_in_database``: a queue's automatic request
-    for such a number is one the server would not write, so none is listed."""
+    database through ``pending_in_database(number, missed_at)``: a queue's
+    automatic request for a number with one not dialled since the call
+    arrived is one the server would not write, so none is listed."""
 
-    def __init__(self, pending_in_database: Callable[[str], bool]) -> None:
+    def __init__(self, pending_in_database: Callable[[str, str | None], bool]) -> None:
         super().__init__()
         self.pending_in_database = pending_in_database
 
     def missed(self, row: Mapping[str, Any]) -> None:
-        self._ask(row["number"])
+        self._ask(row["number"], row.get("arrived_at") or row.get("requested_at"))
         super().missed(row)
 
     def reached(self, number: str, call_id: str, at: str) -> None:
-        self._ask(number)
+        self._ask(number, None)
         super().reached(number, call_id, at)
 
-    def _ask(self, number: str) -> None:
-        if number not in self.pending and number not in self.closed and self.pending_in_database(number):
+    def _ask(self, number: str, missed_at: str | None) -> None:
+        if number not in self.pending and number not in self.closed and self.pending_in_database(number, missed_at):
             self.pending.add(number)
 
 
@@ -308,11 +317,14 @@ class CallbackBook:
         finally:
             conn.close()
 
-    def has_pending(self, number: str) -> bool:
-        """Whether ``number`` (E.164) has a pending request."""
+    def has_pending(self, number: str, missed_at: str | None = None) -> bool:
+        """Whether ``number`` (E.164) has a pending request; with
+        ``missed_at``, one that a call missed then would repeat (not dialled since)."""
         conn = self._connect()
+        sql, params = (HAS_PENDING, {"number": number}) if missed_at is None else \
+            (HAS_BLOCKING, {"number": number, "arrived_at": missed_at, "requested_at": missed_at})
         try:
-            return conn.execute(HAS_PENDING, {"number": number}).fetchone() is not None
+            return conn.execute(sql, params).fetchone() is not None
         except _ERRORS as exc:
             if _no_table(exc):
                 return False

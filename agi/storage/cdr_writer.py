@@ -322,7 +322,7 @@ class CdrStore:
             if self._stopping and self._thread is None:
                 return _GAVE_UP  # close gave up: what is left is in the journal, or reported lost
             part = batch[:size]
-            reused = conn is not None
+            reused = reached = conn is not None
             began = time.monotonic()  # a write that waits (a lock) and fails was trouble from here
             try:
                 problem = self._blocked()
@@ -330,6 +330,7 @@ class CdrStore:
                     raise FilesBlocked(f"{problem}: not touched until it is writable")
                 if conn is None:
                     conn = self._connect()
+                reached = True
                 if self._write_again:  # first the calls still running whose rows were in the old file
                     batch = [("insert_call", row) for row in self._open_calls.values()] + batch
                     part, size, self._write_again = batch[:len(batch)], len(batch), False
@@ -348,6 +349,8 @@ class CdrStore:
                     return conn  # the journal's replay retries them
                 if journaled and self.journal is not None:
                     self.journal.keep_at_path()  # removed meanwhile: a kill would take its lines
+                    if self._stopping and not reached and not (self.waiting.memory or self.waiting.held):
+                        return _GAVE_UP  # stopping, the database out of reach, and every operation in the journal
                 time.sleep(self.retry_delay)
                 continue
             batch = batch[len(part):]

@@ -59,9 +59,9 @@ def simulation_callbacks(database: Database) -> SimulatedCallbackRequests:
     book = PostgresCallbackBook(database) if isinstance(database, PostgresUrl) else \
         CallbackBook(Path(database), read_only=True)
 
-    def pending_in_database(number: str) -> bool:
+    def pending_in_database(number: str, missed_at: str | None) -> bool:
         try:
-            return book.has_pending(number)
+            return book.has_pending(number, missed_at)
         except CallbackError:
             return False
 

@@ -315,6 +315,21 @@ def test_no_environment_on_stdin_exits_1_without_a_command_or_a_cdr(tmp_path: Pa
 
 
 
+
+@pytest.mark.parametrize("closed", [0, 1], ids=["stdin", "stdout"])
+def test_a_closed_stdin_or_stdout_exits_1_in_one_line_without_a_cdr(tmp_path: Path, closed: int) -> None:
+    """Started with its standard input or output not open at all (`<&-`,
+    `>&-`: not by Asterisk's AGI()). It was an AttributeError traceback."""
+    config = write_config(tmp_path)
+    proc = subprocess.run([str(SCRIPT), "-c", str(config), "support"], stdin=subprocess.PIPE,
+                          stdout=None if closed == 1 else subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=lambda: os.close(closed), cwd=tmp_path, timeout=DEADLINE)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert f"standard {'input' if closed == 0 else 'output'} is not open" in err and len(err.splitlines()) == 1
+    assert read_cdr(tmp_path / "var/cdr.db")[0] == []
+
+
 @pytest.mark.parametrize("stdin", [b"Content-Type: text/plain\nHost: x\n\n",
                                    bytes(range(256)).replace(b"\n", b"") + b": \xff\x00\n\n",
                                    b"\n"],

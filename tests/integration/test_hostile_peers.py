@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import re
 import resource
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.server_process import (HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
+from support.server_process import (REPO, HeldCall, ServerProcess, call, finished_cdr, new_uniqueid, query, simulated,
                                     start_server, step_rows, support_caller, write_config)
 
 from agi.db import postgres
@@ -466,3 +471,52 @@ def test_sigterm_during_a_reload_that_takes_seconds_stops_the_server_at_once(
     assert process.wait_exit(timeout=90) == 0, process.log(mark)
     assert time.monotonic() - started < 5, process.log(mark)
     assert not re.search(r"loaded \d+ flows?\b", process.log(mark)), "the load ended before the stop: no overlap"
+
+
+# -- a log nobody reads ---------------------------------------------------------------
+
+def test_a_log_reader_that_stops_reading_holds_no_call_and_no_stop(tmp_path: Path) -> None:
+    """The server's stderr is a pipe (journald's, a terminal's pager, a
+    log shipper's). Once its reader stopped reading, the pipe filled up
+    and the server's next log write waited on it: every call after that
+    waited in silence, no CDR row was written and SIGTERM was never
+    handled. Lines the pipe cannot take now wait in memory (within a cap:
+    unit/test_log_output.py) and go out once the reader reads again."""
+    config = write_config(tmp_path, workers=1)
+    read, write = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", "agi.cli", "serve", "-c", str(config)], cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=write)
+    os.close(write)
+    try:
+        log = b""
+        while (found := re.search(rb"listening on 127\.0\.0\.1:(\d+)", log)) is None:
+            chunk = os.read(read, 65536)
+            assert chunk, log.decode()
+            log += chunk
+        port = int(found.group(1))
+        # the reader stops: each call to a flow of a long unknown name logs about 8 KB
+        for n in range(40):
+            sim = SimulatedAsterisk(make_environment("x" * 4000 + str(n), uniqueid=new_uniqueid()),
+                                    CallerScript(sounds=EverySound(8000)))
+            started = time.monotonic()
+            run_simulated_call("127.0.0.1", port, sim, timeout=5)
+            assert sim.variables.get("AGIFLOW_STATUS") == "unknown_flow", f"call {n} got no answer"
+            assert time.monotonic() - started < 1
+        deadline = time.monotonic() + 5
+        while len(rows := query(tmp_path / "cdr.db", "SELECT status FROM calls")) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [row["status"] for row in rows] == ["unknown_flow"] * 40  # the CDR writer was not held either
+        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read, 65536), b"")))
+        chunks: list[bytes] = []
+        reader.start()  # the reader reads again: every line that waited comes out
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        reader.join(10)
+        log += b"".join(chunks)
+        assert len(re.findall(rb"call ended: unknown_flow", log)) == 40
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(read)

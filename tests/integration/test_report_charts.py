@@ -49,11 +49,11 @@ def cdr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return builder.path
 
 
-def page(cdr: Path, tmp_path: Path, kind: str, since: str, until: str) -> Path:
+def page(cdr: Path, tmp_path: Path, kind: str, since: str, until: str, **options: Any) -> Path:
     filters = Filters(moment(since, NOW, MADRID), moment(until, NOW, MADRID, end=True), tz=MADRID,
                       tz_name=MADRID_NAME)
     path = tmp_path / f"{kind}-{since}-{until}.html"
-    path.write_text(render(run_report(cdr, kind, filters, NOW, charts=True), "html"), encoding="utf-8")
+    path.write_text(render(run_report(cdr, kind, filters, NOW, charts=True, **options), "html"), encoding="utf-8")
     return path
 
 
@@ -70,14 +70,15 @@ def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def assert_readable(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every chart: no overlapping text, every text inside its chart, the
-    chart inside the window, a line for a long series; by title."""
+    page no wider than the window (a chart wider than its room scrolls in
+    its own box), a line for a long series; by title."""
     figures = {figure["title"]: figure for figure in measured["figures"]}
+    assert measured["pageWidth"] <= measured["viewport"]
     for title, figure in figures.items():
         assert overlapping(figure["texts"]) == [], title
         if figure["svg"] is None:  # "nothing to show"
             continue
         left, top, right, bottom = figure["svg"]
-        assert right <= measured["viewport"], title
         for text in figure["texts"]:
             x0, y0, x1, y1 = text["box"]
             assert left - 0.5 <= x0 and x1 <= right + 0.5 and top - 0.5 <= y0 and y1 <= bottom + 0.5, (title, text)
@@ -133,6 +134,17 @@ def test_one_day_reads_hour_by_hour_with_both_2_oclock_hours_of_the_dst_night(cd
     assert colour_pixels(shot, {"flagged": "#fde2e1", "answered": COLOURS["answered"]})["flagged"] > 1000
 
 
+def test_two_days_over_the_dst_night_label_its_midnight_and_both_2_oclock_hours(cdr: Path, tmp_path: Path) -> None:
+    """Hour by hour over the Saturday and the Sunday the clocks go back,
+    the axis writes the Sunday's date and both 02:00 with their offsets:
+    the second 02:00 once found no room, its date and the first 02:00
+    having taken both lines under the axis."""
+    figures = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-10-25", "2025-10-26")))
+    for title in ("Offered, answered and abandoned calls per hour", "Average speed of answer (ASA) per hour"):
+        labels = [t["text"] for t in figures[title]["texts"] if t["cls"] == "label"]
+        assert {"2025-10-25", "2025-10-26", "02:00+02", "02:00+01"} <= set(labels), (title, labels)
+
+
 @pytest.mark.parametrize("kind, by", [("inbound", "interval15"), ("consolidated", ("interval30",))])
 def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_path: Path, kind: str,
                                                                           by: object) -> None:
@@ -156,8 +168,64 @@ def test_a_day_of_intervals_labels_both_2_oclock_intervals_of_the_dst_night(tmp_
     assert "2025-10-26 02:00+02" in labels and "2025-10-26 02:00+01" in labels, labels
 
 
+@pytest.mark.parametrize("since, until, days", [
+    ("2025-10-26", "2025-10-26", ["2025-10-26"]),
+    ("2025-09-01", "2025-09-02", ["2025-09-01", "2025-09-02"]),
+    ("2025-09-01", "2025-09-04", ["2025-09-01", "2025-09-02", "2025-09-03", "2025-09-04"]),
+])
+def test_a_few_bars_by_day_each_carry_their_date(cdr: Path, tmp_path: Path, since: str, until: str,
+                                               days: list[str]) -> None:
+    """A consolidated page over a day or a few (by queue and day, its
+    default) draws a bar per day, each with its date under it: a chart of
+    one bar once had no label at all, its date being wider than the bar."""
+    for width in (1366, 500):  # 500: the narrowest window headless Chromium draws
+        figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", since, until), width))["Calls by day"]
+        assert figure["bars"] == len(days)
+        assert [t["text"] for t in figure["texts"] if t["cls"] == "label"] == days, width
+
+
+def test_a_month_of_bars_by_day_labels_its_first_day(cdr: Path, tmp_path: Path) -> None:
+    """Thirty bars by day write every few dates, starting with the first
+    day: the axis once began at the fourth, the first date having no room
+    left of its bar."""
+    figure = assert_readable(measure(page(cdr, tmp_path, "consolidated", "2025-09-01", "2025-09-30")))["Calls by day"]
+    labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
+    assert figure["bars"] == 30 and labels[0] == "2025-09-01" and len(labels) >= 6, labels
+
+
+def test_bars_too_narrow_for_their_values_have_a_value_axis(cdr: Path, tmp_path: Path) -> None:
+    """A month of ASR by day is 30 bars too narrow to write 72.5% on each:
+    the chart then has a value axis, 0% and up, as a line chart has; it
+    once had neither, and no value could be read but from a tooltip."""
+    figures = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-30", by="day")))
+    figure = figures["ASR by day"]
+    assert figure["bars"] >= 20
+    values = [t["text"] for t in figure["texts"] if t["cls"] == "value"]
+    ticks = [t["text"] for t in figure["texts"] if t["cls"] == "tick"]
+    assert values == [] and ticks[0] == "0.0%" and len(ticks) >= 3, (values, ticks)
+    few = assert_readable(measure(page(cdr, tmp_path, "inbound", "2025-09-01", "2025-09-05", by="day")))
+    assert len([t for t in few["ASR by day"]["texts"] if t["cls"] == "value"]) == 5  # each bar its value
+
+
 def test_a_narrow_window_shrinks_the_charts_without_overlapping_labels(cdr: Path, tmp_path: Path) -> None:
-    assert_readable(measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600))
+    measured = measure(page(cdr, tmp_path, "summary", "2025-08-01", "2025-10-29"), width=600)
+    figures = assert_readable(measured)
+    left, _, right, _ = figures["Outcomes"]["svg"]
+    assert right - left < 640  # shrunk to fit: drawn 640 px wide
+
+
+def test_a_phone_sized_window_keeps_chart_text_readable_and_the_page_from_scrolling_sideways(
+        cdr: Path, tmp_path: Path) -> None:
+    """In a window as narrow as a phone's (500 px, the narrowest headless
+    Chromium draws) a chart shrinks to three quarters of its size at most,
+    then scrolls sideways in its own box as the table does: its labels and
+    ticks once shrank with the window, to 6 px at 500 and 4 at 390."""
+    measured = measure(page(cdr, tmp_path, "inbound", "2025-08-01", "2025-10-29"), width=500)
+    assert measured["pageWidth"] <= measured["viewport"]
+    for figure in measured["figures"]:
+        heights = [text["box"][3] - text["box"][1] for text in figure["texts"]]
+        assert heights and min(heights) >= 8, (figure["title"], min(heights))  # 11 px at full size
+        assert overlapping(figure["texts"]) == [], figure["title"]
 
 
 @pytest.fixture(scope="module")

@@ -267,6 +267,31 @@ def test_the_workers_stop_at_once_with_a_killed_supervisor(tmp_path: Path, serve
     assert [r["status"] for r in finished_cdr(again.database, uniqueid)] == ["interrupted"]
 
 
+def test_a_stopped_worker_is_killed_and_started_again_so_new_calls_stop_hanging(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A worker stopped with SIGSTOP kept its share of new connections: the
+    kernel queued them on its socket, and those calls hung."""
+    process = fleet(tmp_path, servers, worker_timeout=2)
+    held = hold_calls_on_both_workers(process)
+    try:
+        frozen = next(u for u, worker in wait_running(process, list(held)).items() if worker == 1)
+        pid = worker_pid(process, 1)
+        since = process.mark()
+        os.kill(pid, signal.SIGSTOP)
+        process.wait_for_log(r"worker 1 has said nothing for \d+s \(stopped, or its reactor blocked\): killing it",
+                             since=since, timeout=10)
+        process.wait_for_log(r"worker 1 killed by SIGKILL; its calls were cut", since=since)
+        replacement = worker_pid(process, 1, since=since)
+        process.wait_for_log(rf"worker 1 listening on .* \(pid {replacement}\)", since=since, timeout=30)
+    finally:
+        for call_held in held.values():
+            call_held.close()
+    for _ in range(20):
+        result = call(process, simulated("closed", new_uniqueid()))
+        assert result.closed_by_server and not result.timed_out, result
+    assert [r["status"] for r in finished_cdr(process.database, frozen)] == ["interrupted"]
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:

@@ -104,13 +104,15 @@ def test_thousands_of_checks_in_a_row_are_followed_in_linear_time(tmp_path: Path
     time: 10 s of CPU for 2,500 checks in a row, while a server reloading
     them held every call."""
     count = 2500
-    found = messages(tmp_path, checks_in_a_row(count, last))
     if "dial" in last:
+        found = messages(tmp_path, checks_in_a_row(count, last))
         assert len(found) == 3 * count  # listed, hangup and error of every check
         assert found[0] == f"step 'c0': outcome 'error' leads to step 'c{count}', which dials; " + DNC_RULE
         return
-    assert found == []
-    flows, _ = load_flows([tmp_path / "flows"])
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "checks.yaml").write_text(checks_in_a_row(count, last))
+    flows, errors = load_flows([tmp_path / "flows"])
+    assert errors == []
     started = time.process_time()  # the search alone: loading the file takes longer, and grows linearly
     assert compliance_problems(flows.flows) == []
     assert time.process_time() - started < 5

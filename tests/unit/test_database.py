@@ -236,6 +236,31 @@ def test_what_cannot_be_written_at_shutdown_is_kept_in_the_journal_for_the_next_
     assert rows_of(database, "SELECT count(*) FROM call_steps") == [(1,)]
 
 
+def test_a_shutdown_during_an_outage_does_not_wait_when_the_journal_holds_everything(
+        database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Once every unwritten operation is in the journal, waiting for the
+    database at shutdown protects nothing: a stop (a rolling restart, a
+    host shutting down) took the whole stall timeout, 30 s, for nothing."""
+    journal = tmp_path / "journal.jsonl"
+    connector = Refusing(database)
+    store = CdrStore(database, connector=connector, journal=journal, retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    deadline = time.monotonic() + 10
+    while store.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    store.call_ended("a", {"status": "completed", "duration": 3.0})
+    started = time.monotonic()
+    assert store.close(stall_timeout=20)
+    assert time.monotonic() - started < 5
+    assert "made no progress" not in caplog.text
+    assert "2 CDR operations kept in the journal" in caplog.text
+    again = CdrStore(database, journal=journal)
+    assert again.open() == 0
+    assert rows_of(database, "SELECT id, status FROM calls") == [("a", "completed")]
+
+
 def test_a_journal_line_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     path.write_text(json.dumps(["insert_call", row("a")]) + "\n" + '["insert_call", {"id": "b"', encoding="utf-8")

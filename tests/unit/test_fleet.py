@@ -19,7 +19,7 @@ from agi.loading.library import FlowLibrary
 from agi.server.fleet import Backoff, WorkerProcess, WorkersService, command_for
 from agi.server.fleet_reload import ReloadFlows
 from agi.server.service import FlowsService
-from agi.server.worker import KEPT, READY_FD, RELOADED
+from agi.server.worker import ALIVE, KEPT, READY_FD, RELOADED, STOPPING
 
 
 class FakeProcess:
@@ -102,6 +102,67 @@ def test_a_worker_that_dies_is_started_again_and_the_others_keep_serving(started
     reactor.advance(0.5)
     assert len(spawn.spawned) == 4 and spawn.spawned[-1].argv[-1] == "2"
     assert service.workers[1].alive and service.workers[1].exits == [(None, signal.SIGKILL)]
+
+
+def beat(*processes: FakeProcess) -> None:
+    for process in processes:
+        process.protocol.childDataReceived(READY_FD, ALIVE)
+
+
+def test_a_worker_that_goes_silent_is_killed_once_and_started_again(caplog: pytest.LogCaptureFixture) -> None:
+    """A stopped worker (SIGSTOP), or one whose reactor is blocked, kept its
+    share of the new calls: the kernel handed them to its socket, and they
+    hung until the caller gave up."""
+    service, spawn, reactor = workers(2, silence_timeout=10.0)
+    service.startService()
+    for process in spawn.spawned:
+        process.ready()
+    frozen, beating = spawn.running(1), spawn.running(2)
+    for _ in range(10):
+        reactor.advance(1.0)
+        beat(beating)
+    assert frozen.signals == []  # 10 s of silence is still within the limit
+    reactor.advance(1.0)
+    beat(beating)
+    assert frozen.signals == ["KILL"] and beating.signals == []
+    assert "worker 1 has said nothing for 11s (stopped, or its reactor blocked): killing it" in caplog.text
+    for _ in range(5):  # SIGKILL takes a moment to end it: it is not killed twice meanwhile
+        reactor.advance(1.0)
+        beat(beating)
+    assert frozen.signals == ["KILL"]
+    frozen.exit(signum=signal.SIGKILL)
+    reactor.advance(0.5)
+    again = spawn.running(1)
+    assert again is not frozen
+    again.ready()
+    for _ in range(30):
+        reactor.advance(1.0)
+        beat(again, beating)
+    assert again.signals == [] and beating.signals == []
+
+
+def test_silent_workers_are_not_killed_while_they_drain_or_with_a_timeout_of_0() -> None:
+    """A worker writing its last CDRs may hold its reactor (up to 30 s on a
+    locked database): the stop has its own limit."""
+    service, spawn, reactor = workers(2, silence_timeout=10.0)
+    service.startService()
+    for process in spawn.spawned:
+        process.ready()
+    spawn.running(1).protocol.childDataReceived(READY_FD, STOPPING)  # a SIGTERM sent to it alone
+    reactor.advance(30)
+    assert spawn.running(1).signals == [] and spawn.running(2).signals == ["KILL"]
+    spawn.running(2).exit(signum=signal.SIGKILL)
+    reactor.advance(0.5)
+    spawn.running(2).ready()
+    service.stopService()  # both drain now, and say nothing meanwhile
+    reactor.advance(service.stop_timeout - 1)
+    assert [p.signals for p in spawn.spawned] == [["TERM"], ["KILL"], ["TERM"]]
+    quiet, spawned, clock = workers(2)  # silence_timeout 0
+    quiet.startService()
+    for process in spawned.spawned:
+        process.ready()
+    clock.advance(300)
+    assert all(process.signals == [] for process in spawned.spawned)
 
 
 def test_a_worker_that_stopped_by_itself_is_started_again_without_saying_its_calls_were_cut(

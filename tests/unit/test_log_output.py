@@ -112,8 +112,8 @@ def test_on_a_file_descriptor_lines_are_batched(pipe: tuple[int, io.TextIOWrappe
     handler = batched_stderr(stream)
     assert isinstance(handler, BatchedStreamHandler)
     _logger(handler).warning("CDR database writable again")
+    handler.close()  # waits for the line to be written, on the thread that writes them
     assert _read(read_fd) == "WARNING CDR database writable again\n"
-    handler.close()
 
 
 def _record(msg: object, *args: object) -> logging.LogRecord:

@@ -232,6 +232,30 @@ def test_a_missed_request_written_again_after_its_number_was_reached_adds_nothin
     assert stored(database) == [("+34600111222", "2025-03-10T08:00:00.000Z", "done", "reached an agent on call c2")]
 
 
+@pytest.mark.parametrize("writer", ["server", "plain AGI"])
+def test_a_missed_call_after_the_last_call_back_attempt_makes_a_new_request(database: Database,
+                                                                              writer: str) -> None:
+    """A request stays pending after its last attempt (``--max-attempts``):
+    the same caller, missed again after it, got no new request, and was
+    never called back again. A missed call before an attempt, or while a
+    request not yet dialled waits, still adds none."""
+    number = "+34600111222"
+    store = writer_of(database, writer)
+    requests = StoredCallbackRequests(store)
+    requests.missed(request(number, "2025-03-10T08:00:00.000Z"))
+    assert store.close()
+    table_rows.execute(database, "UPDATE callbacks SET attempts = 3, "  # the dialer's third and last attempt
+                       "dialled_at = '2025-03-10T10:00:00.000Z'")
+    store = writer_of(database, writer)
+    requests = StoredCallbackRequests(store)
+    requests.missed(request(number, "2025-03-10T09:59:00.000Z"))  # arrived before that attempt
+    requests.missed(request(number, "2025-03-10T12:00:00.000Z"))  # after it: called back again
+    requests.missed(request(number, "2025-03-10T12:30:00.000Z"))  # the new one is not dialled yet
+    assert store.close()
+    assert stored(database) == [(number, "2025-03-10T08:00:00.000Z", "pending", None),
+                                (number, "2025-03-10T12:00:00.000Z", "pending", None)]
+
+
 def test_the_writer_knows_the_new_operations() -> None:
     from agi.storage.cdr_writer import OPERATIONS
     assert {MISSED_OPERATION, REACHED_OPERATION} <= set(OPERATIONS)
@@ -318,3 +342,5 @@ def test_a_simulation_lists_no_missed_request_for_a_number_the_database_has_one_
     assert json.loads(memory["details"])["callback_pending"] is True
     assert pending["callbacks"] == []
     assert [row["number"] for row in simulated("600333444")["callbacks"]] == ["+34600333444"]
+    table_rows.execute(database, "UPDATE callbacks SET attempts = 3, dialled_at = '2025-03-10T10:00:00.000Z'")
+    assert [row["number"] for row in simulated("0034600111222")["callbacks"]] == ["+34600111222"]  # tried since

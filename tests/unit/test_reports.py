@@ -266,6 +266,19 @@ def test_ivr_chart_titles_write_counts_with_the_tables_thousands_separators(cdr:
     assert [chart.title for chart in report.charts] == [f"Menu {isolated('main')} ({isolated('support')}): 1,001 times"]
 
 
+@pytest.mark.sqlite_only  # the title's wording, the same over both backends
+def test_the_ivr_page_says_when_it_charts_only_the_busiest_menus(cdr: CdrBuilder) -> None:
+    """Of 14 menus the page charts 12, and the first chart's title says
+    so: the page once showed 12 menus as if they were all."""
+    for n in range(14):
+        for _ in range(20 - n):
+            cdr.add("2025-03-10 08:00:00", steps=[menu(f"menu{n:02d}", "1")])
+    titles = [chart.title for chart in run(cdr, "ivr", charts=True).charts]
+    assert len(titles) == 12
+    assert titles[0] == f"Menu {isolated('menu00')} ({isolated('support')}): 20 times (the 12 busiest of 14 menus)"
+    assert titles[1] == f"Menu {isolated('menu01')} ({isolated('support')}): 19 times"
+
+
 def test_the_compliance_page_says_how_many_calls_were_recorded_without_consent_not_how_many_rows(
         cdr: CdrBuilder) -> None:
     for n in range(3):

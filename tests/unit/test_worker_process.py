@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -108,10 +110,12 @@ def test_log_lines_are_written_whole_in_pieces_that_a_pipe_never_mixes(monkeypat
     written = writes_of(monkeypatch)
     lines = [f"line {n} " + "x" * (n % 300) + "\n" for n in range(2000)]
     long_line = "y" * (3 * ATOMIC_WRITE) + "\n"
-    stream = io.TextIOWrapper(io.BufferedWriter(WholeLines(99), buffer_size=1 << 16), encoding="utf-8")
+    raw = WholeLines(99)
+    stream = io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")
     for line in lines[:1000] + [long_line] + lines[1000:]:
         stream.write(line)
     stream.flush()
+    assert raw.wait_written(5)
     assert b"".join(written).decode() == "".join(lines[:1000] + [long_line] + lines[1000:])
     assert all(chunk.endswith(b"\n") for chunk in written), "a write ended inside a line"
     assert all(len(chunk) <= ATOMIC_WRITE for chunk in written if chunk != long_line.encode())
@@ -121,12 +125,44 @@ def test_a_line_cut_by_a_full_buffer_waits_for_its_end(monkeypatch: pytest.Monke
     written = writes_of(monkeypatch)
     raw = WholeLines(99)
     raw.write(b"first line\nsecond li")
-    assert written == [b"first line\n"]
+    assert raw.wait_written(5) and written == [b"first line\n"]
     raw.write(b"ne\n")
-    assert written == [b"first line\n", b"second line\n"]
+    assert raw.wait_written(5) and written == [b"first line\n", b"second line\n"]
     raw.write(b"last words")
     raw.flush()
-    assert written[-1] == b"last words"
+    assert raw.wait_written(5) and written[-1] == b"last words"
+
+
+def test_lines_a_stalled_reader_does_not_take_wait_within_a_cap_and_what_it_leaves_out_is_counted(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The server's event loop hands its lines over and goes on: once it
+    waited in ``os.write`` on a pipe whose reader had stopped reading, and
+    every call waited with it."""
+    reading = threading.Event()
+    written: list[bytes] = []
+
+    def write(fd: int, data: bytes) -> int:
+        reading.wait()  # the pipe is full until the reader reads again
+        written.append(bytes(data))
+        return len(data)
+
+    monkeypatch.setattr(os, "write", write)
+    raw = WholeLines(99, max_pending=1000)
+    started = time.monotonic()
+    for n in range(100):
+        raw.write(f"line {n:02d} {'x' * 90}\n".encode())  # 100 bytes each
+    assert time.monotonic() - started < 0.5, "a write waited for the reader"
+    assert not raw.wait_written(0.1)
+    reading.set()
+    with caplog.at_level(logging.WARNING, logger="agiflow.log"):
+        assert raw.wait_written(5)
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    kept = b"".join(written).splitlines()
+    assert 9 <= len(kept) <= 11 and kept == sorted(kept), "the first lines, whole and in order"
+    [record] = caplog.records
+    assert record.getMessage().startswith(f"{100 - len(kept)} log lines were left out: standard error took none")
 
 
 def test_the_server_log_handler_writes_whole_lines() -> None:

@@ -23,7 +23,7 @@ h1 { font-size: 1.5em; margin: 0 0 4px; }
 h2 { font-size: 1.1em; margin: 28px 0 8px; }
 p.filters, footer { color: #52606d; margin: 0 0 16px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px 40px; }
-figure { margin: 0; }
+figure { margin: 0; max-width: 100%; overflow-x: auto; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
 h1, p.filters, figcaption, p.flag-note, body > p { overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 14px; margin-top: 8px; }

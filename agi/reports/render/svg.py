@@ -10,7 +10,9 @@ network. Every text is escaped.
   chart's emphasised labels (midnights, a repeated DST hour) placed first;
 - one colour per outcome (``COLOURS``), the same in every chart, with a
   legend whenever a chart has more than one colour;
-- durations are written ``h:mm:ss``.
+- durations are written ``h:mm:ss``;
+- a narrow window shrinks a chart to ``MIN_SCALE`` at most (the page's
+  figure then scrolls sideways), so that its texts stay readable.
 """
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ _EM = {**dict.fromkeys(_NARROW, 0.45), **dict.fromkeys(_WIDE, 1.0)}
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _SMALL = 'font-family="system-ui, sans-serif" font-size="10"'
 WIDTH = 860
+#: The most a narrow window shrinks a chart: its 10 and 12 px texts stay
+#: 7.5 and 9 px; a narrower window scrolls the chart in its own box.
+MIN_SCALE = 0.75
 
 
 def chart_svg(chart: Chart) -> str:
@@ -119,20 +124,22 @@ def thinned(positions: Sequence[float], labels: Sequence[str], first: Sequence[i
             low: float = 0, high: float = math.inf) -> dict[int, int]:
     """The labels to show, centred at ``positions``, as {index: line}: no
     two on a line overlap and none leaves [low, high]. The ``first`` ones
-    are placed first, on a second line under the axis when the first one
-    has no room; then every k-th one (the smallest k that fits labels of
+    are placed first, each on the first line under the axis that has room
+    for it (a date and the two 02:00 of the night the clocks go back may
+    take three); then every k-th one (the smallest k that fits labels of
     the usual width) and any other that still fits, on the first line."""
     usual = [text_width(label) for i, label in enumerate(labels) if i not in first] or [0.0]
     room = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else math.inf
     step = max(1, math.ceil((max(usual) + LABEL_GAP) / room)) if room > 0 else len(labels)
-    taken: tuple[list[tuple[float, float]], list[tuple[float, float]]] = ([], [])
+    lines = range(max(2, len(first)))
+    taken: list[list[tuple[float, float]]] = [[] for _ in lines]
     shown: dict[int, int] = {}
     for i in [*first, *range(0, len(labels), step), *range(len(labels))]:
         half = text_width(labels[i]) / 2 + LABEL_GAP / 2
         extent = (positions[i] - half, positions[i] + half)
         if i in shown or extent[0] < low or extent[1] > high:
             continue
-        for line in (0, 1) if i in first else (0,):
+        for line in lines if i in first else (0,):
             if all(extent[1] <= a or extent[0] >= b for a, b in taken[line]):
                 taken[line].append(extent)
                 shown[i] = line
@@ -165,31 +172,54 @@ def _horizontal(chart: Chart) -> str:
 
 def _vertical(chart: Chart) -> str:
     count = len(chart.labels)
-    slot = max(30.0, min(60.0, (WIDTH - 20) / count))
+    # wide enough for each label where the chart has room: a day's date is wider than 60 px
+    widest = math.ceil(max(text_width(label) for label in chart.labels) + LABEL_GAP + 1)
+    slot = max(30.0, min(max(60.0, widest), (WIDTH - 20) / count))
+    bar_w = min(slot - 8, 52.0)
+    side = max(10, math.ceil((widest - slot) / 2))  # room for the first and last labels beside their bars
+    texts = [number(value, chart.unit) for value in chart.values]
+    # bars too narrow to write their values on get a value axis, as a line chart has
+    ticks = [] if all(text_width(t, 10) <= slot - 2 for t in texts) else _ticks(_peak(chart.values), chart.unit)
+    left = max(side, math.ceil(max((text_width(number(t, chart.unit), 10) for t in ticks), default=0) + 12))
     plot_h, top_pad, bottom = 160, 18, 24
-    width = int(slot * count + 20)
-    top = max(v for v in chart.values if v is not None) or 1
+    width = int(left + slot * count + side)
+    top = ticks[-1] if ticks else _peak(chart.values)
     base = top_pad + plot_h
-    centres = [10 + i * slot + slot / 2 for i in range(count)]
+    centres = [left + i * slot + slot / 2 for i in range(count)]
     shown = thinned(centres, chart.labels, chart.emphasis, 0, width)
     bottom += 14 * max(shown.values(), default=0)
-    parts = [_open(width, top_pad + plot_h + bottom, chart.title)]
+    parts = [_open(width, top_pad + plot_h + bottom, chart.title),
+             *_value_axis(ticks, chart.unit, left, width - side, lambda v: base - plot_h * v / top)]
     for i, (label, value) in enumerate(zip(chart.labels, chart.values)):
-        x = 10 + i * slot
         height = max(plot_h * value / top, 1 if value else 0) if value is not None else 0
-        shown_value = number(value, chart.unit)
         if value is not None:
-            parts.append(f'<rect class="bar" x="{x + 4:.1f}" y="{base - height:.1f}" width="{slot - 8:.1f}" '
-                         f'height="{height:.1f}" fill="{_bar_colour(chart, label)}"><title>{escape(set_apart(label))}: '
-                         f'{escape(shown_value)}</title></rect>')
-        if value and text_width(shown_value, 10) <= slot - 2:
+            parts.append(f'<rect class="bar" x="{centres[i] - bar_w / 2:.1f}" y="{base - height:.1f}" '
+                         f'width="{bar_w:.1f}" height="{height:.1f}" fill="{_bar_colour(chart, label)}">'
+                         f'<title>{escape(set_apart(label))}: {escape(texts[i])}</title></rect>')
+        if value and not ticks:
             parts.append(f'<text class="value" x="{centres[i]:.1f}" y="{base - height - 4:.1f}" '
-                         f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(shown_value)}</text>')
+                         f'text-anchor="middle" fill="{TEXT}" {_SMALL}>{escape(texts[i])}</text>')
         if i in shown:
-            parts.append(f'<text class="label" x="{centres[i]:.1f}" y="{base + 16 + 14 * shown[i]}" '
+            parts.append(f'<text class="label" x="{centres[i]:.1f}" y="{base + 18 + 14 * shown[i]}" '
                          f'text-anchor="middle" fill="{TEXT}" {_FONT}>{escape(label)}</text>')
     parts.append(f'<line x1="8" y1="{base}" x2="{width - 8}" y2="{base}" stroke="{AXIS}"/>')
     return "".join(parts) + "</svg>"
+
+
+def _peak(values: Sequence[float | None]) -> float:
+    return max(v for v in values if v is not None) or 1
+
+
+def _value_axis(ticks: Sequence[float], unit: str, left: float, right: float,
+                place: Callable[[float], float]) -> list[str]:
+    """At each tick a grid line (the axis colour at 0) and its value, left of the plot."""
+    parts = []
+    for tick in ticks:
+        parts.append(f'<line x1="{left}" y1="{place(tick):.1f}" x2="{right}" y2="{place(tick):.1f}" '
+                     f'stroke="{GRID if tick else AXIS}"/>')
+        parts.append(f'<text class="tick" x="{left - 6}" y="{place(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
+                     f'{_SMALL}>{escape(number(tick, unit))}</text>')
+    return parts
 
 
 def _lines(chart: Chart) -> str:
@@ -212,11 +242,7 @@ def _lines(chart: Chart) -> str:
     shown = thinned(xs, chart.labels, chart.emphasis, 0, width)
     bottom += 14 * max(shown.values(), default=0)
     parts = [_open(width, base + bottom, chart.title)]
-    for tick in ticks:
-        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
-                     f'stroke="{GRID if tick else AXIS}"/>')
-        parts.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{TEXT}" '
-                     f'{_SMALL}>{escape(number(tick, chart.unit))}</text>')
+    parts.extend(_value_axis(ticks, chart.unit, left, width - right, y))
     for i, row in sorted(shown.items()):
         parts.append(f'<line x1="{xs[i]:.1f}" y1="{base}" x2="{xs[i]:.1f}" y2="{base + 4 + 14 * row}" '
                      f'stroke="{AXIS}"/>')
@@ -267,4 +293,5 @@ def _legend_html(entries: Sequence[tuple[str, str]]) -> str:
 
 def _open(width: int, height: int, title: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}"><title>{escape(title)}</title>')
+            f'viewBox="0 0 {width} {height}" style="min-width: {math.ceil(width * MIN_SCALE)}px" '
+            f'aria-label="{escape(title)}"><title>{escape(title)}</title>')
