@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import math
+import re
 import select
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -146,6 +147,17 @@ def unreadable(url: str) -> str | None:
     return _text(message)
 
 
+#: The severity a server's message starts with (``ERROR:  ``, ``FATAL:  ``, ``ERREUR:  ``...):
+#: a word, a colon and two spaces.
+_SEVERITY = re.compile(rb"^[^\s:]+:  ")
+
+
+def _server_text(raw: bytes | None) -> str:
+    """The server's message about a statement as one line without its
+    severity, as psycopg tells it (``division by zero``)."""
+    return _text(_SEVERITY.sub(b"", raw or b"", count=1))
+
+
 def _text(raw: bytes | None) -> str:
     """libpq's message as one line, without the piece of the statement the
     server quotes after it (``LINE 1: ...``), as ``postgres.one_line``."""
@@ -237,7 +249,7 @@ class Connection:
         oids = (ctypes.c_uint * len(sent))(*(oid for oid, _ in sent))
         texts = (ctypes.c_char_p * len(sent))(*(data for _, data in sent))
         if not self._lib.PQsendQueryParams(self._conn, text.encode(), len(sent), oids, texts, None, None, 0):
-            raise PostgresError(_text(self._lib.PQerrorMessage(self._conn)) or "cannot send the statement")
+            raise PostgresError(_server_text(self._lib.PQerrorMessage(self._conn)) or "cannot send the statement")
         result = self._answer()
         try:
             return self._rows(result, named)
@@ -281,7 +293,7 @@ class Connection:
             return []
         if status != _TUPLES_OK:
             message = lib.PQresultErrorMessage(result) if result else lib.PQerrorMessage(self._conn)
-            raise PostgresError(_text(message) or "the server did not answer")
+            raise PostgresError(_server_text(message) or "the server did not answer")
         columns = range(lib.PQnfields(result))
         readers = [self._reader(lib.PQftype(result, column)) for column in columns]
         getvalue, isnull = lib.PQgetvalue, lib.PQgetisnull

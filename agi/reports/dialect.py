@@ -19,10 +19,13 @@ class Dialect:
 
     def local_time(self, column: str, shift: str) -> str:
         """``column`` (stored UTC text) shifted by ``shift`` (SQL giving
-        '+3600 seconds'), as local ``YYYY-MM-DD HH:MM:SS`` text."""
+        '+3600 seconds'), as local ``YYYY-MM-DD HH:MM:SS`` text. A time
+        written by hand with its UTC offset (``...T10:00:00+01:00``) is the
+        moment it names on both backends, as SQLite's ``datetime`` reads it."""
         if self.name == "postgresql":
-            return f"to_char(CAST(left({column}, 19) AS timestamp) + CAST({shift} AS interval), " \
-                   "'YYYY-MM-DD HH24:MI:SS')"
+            return f"to_char(CAST(left({column}, 19) AS timestamp) + CAST({shift} AS interval)" \
+                   f" - CASE WHEN right({column}, 1) <> 'Z' AND {column} ~ '[+-][0-9][0-9]:[0-9][0-9]$'" \
+                   f" THEN CAST(right({column}, 6) AS interval) ELSE interval '0' END, 'YYYY-MM-DD HH24:MI:SS')"
         return f"datetime({column}, {shift})"
 
     def offset_seconds(self, shift: str) -> str:

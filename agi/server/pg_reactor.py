@@ -12,9 +12,12 @@ The bounds are those of ``ThreadedLists`` (agi/server/database_threads.py):
 at most ``THREADS`` connections, ``MAX_WAITING`` lookups waiting for one,
 an answer within ``database_timeout`` or ``ListUnavailable`` (the step's
 ``error`` outcome: a do-not-call check fails closed). A connection whose
-lookup timed out is closed (its statement may still be running); one the
-server closed is noticed at once, even idle, and replaced; a lookup that
-finds its connection gone runs once more on a fresh one.
+lookup timed out is closed (its statement may still be running) and keeps
+its place until the server's statement timeout has ended that statement,
+so a locked or slow table never has more than ``THREADS`` connections a
+process waiting on it; one the server closed is noticed at once, even idle,
+and replaced; a lookup that finds its connection gone runs once more on a
+fresh one.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ from agi.metered import MeteredLists
 from agi.server.database_threads import MAX_WAITING, THREADS, DatabaseThreads, ThreadedLists
 from agi.services import ListHit, ListUnavailable, Services
 
+#: How long after the server's statement timeout a closed connection's backend is taken to be gone.
+_STATEMENT_END_MARGIN = 0.05
 _MATCH = pyformat(pgsql.MATCH).replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
 
 
@@ -69,6 +74,7 @@ class ReactorConnection:
         self.fd = os.dup(self.pgconn.socket)
         self.reused = False
         self.closed = False
+        self.sent_at = 0.0  # when the last statement was sent (the reactor's clock)
         self._answer: defer.Deferred[tuple[Any, Any] | None] | None = None
         self._rows: list[tuple[Any, Any]] = []
         self._error: str | None = None
@@ -91,6 +97,7 @@ class ReactorConnection:
             self.close()
             return defer.fail(ConnectionGone(pg.one_line(exc)))
         self._answer, self._rows, self._error = answer, [], None
+        self.sent_at = self.reactor.seconds()
         return answer
 
     def doWrite(self) -> None:
@@ -161,6 +168,8 @@ class ReactorLists:
         self.idle: list[ReactorConnection] = []
         self.opening = 0
         self.busy = 0
+        #: Places of connections closed while their statement may still run on the server.
+        self.draining: list[Any] = []
         self.waiting: deque[defer.Deferred[ReactorConnection]] = deque()
 
     def match(self, list_name: str, number: str) -> "defer.Deferred[ListHit | None]":
@@ -201,8 +210,8 @@ class ReactorLists:
             except QueryFailed as exc:
                 self._release(conn)
                 raise ListUnavailable(f"cannot read number list {list_name!r} from {self.store.url}: {exc}") from None
-            except BaseException:
-                self._drop(conn)
+            except BaseException:  # timed out: the statement may still run until the server's timeout
+                self._drop(conn, running=True)
                 raise
             self._release(conn)
             return parse_match(self.store.url, list_name, None if row is None else (row[0], json.loads(row[1])))
@@ -218,9 +227,12 @@ class ReactorLists:
                                               f"{len(self.waiting)} database reads already waiting"))
         waiter: defer.Deferred[ReactorConnection] = defer.Deferred(self.waiting.remove)
         self.waiting.append(waiter)
-        if self.opening + self.busy + len(self.idle) < self.size:
+        if self._room():
             self._open()
         return waiter
+
+    def _room(self) -> bool:
+        return self.opening + self.busy + len(self.idle) + len(self.draining) < self.size
 
     def _open(self) -> None:
         self.opening += 1
@@ -250,16 +262,32 @@ class ReactorLists:
         else:
             self.idle.append(conn)
 
-    def _drop(self, conn: ReactorConnection) -> None:
+    def _drop(self, conn: ReactorConnection, running: bool = False) -> None:
+        """Close ``conn``. When its statement may still be ``running`` on the
+        server (the lookup timed out), its place is kept until the server's
+        statement timeout has ended it: the server keeps a backend for it
+        until then, and a new connection in its place would be one more."""
         self.busy -= 1
         conn.close()
-        if self.waiting and self.opening + self.busy + len(self.idle) < self.size:
+        if running:
+            ends = conn.sent_at + self.store.statement_timeout_ms / 1000 + _STATEMENT_END_MARGIN
+            self.draining.append(self.reactor.callLater(max(0.0, ends - self.reactor.seconds()), self._drained))
+        elif self.waiting and self._room():
+            self._open()
+
+    def _drained(self) -> None:
+        self.draining = [call for call in self.draining if call.active()]
+        if self.waiting and self._room():
             self._open()
 
     def close(self) -> None:
         """Closes the idle connections (at the server's stop)."""
         while self.idle:
             self.idle.pop().close()
+        while self.draining:
+            call = self.draining.pop()
+            if call.active():
+                call.cancel()
 
 
 def lookups_on_the_reactor(services: Services, threads: DatabaseThreads, reactor: Any) -> Services:

@@ -323,6 +323,7 @@ class CdrStore:
                 return _GAVE_UP  # close gave up: what is left is in the journal, or reported lost
             part = batch[:size]
             reused = reached = conn is not None
+            began = time.monotonic()  # a write that waits (a lock) and fails was trouble from here
             try:
                 problem = self._blocked()
                 if problem:
@@ -341,7 +342,7 @@ class CdrStore:
                     continue
                 if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
                     size = max(1, size // 2)
-                conn = self._failed(conn, exc)
+                conn = self._failed(conn, exc, began)
                 if not retry:
                     raise
                 if not journaled and self.waiting.spill(batch):
@@ -437,12 +438,14 @@ class CdrStore:
         except connections.ERRORS:
             pass
 
-    def _failed(self, conn: Any, exc: Exception) -> Any:
+    def _failed(self, conn: Any, exc: Exception, began: float) -> Any:
         """Roll back, say so (when the trouble starts, changes, and every
-        REMIND_EVERY seconds), and drop the connection unless it is a lock."""
+        REMIND_EVERY seconds), and drop the connection unless it is a lock.
+        ``began``: when the failed write started (the trouble's start when
+        it is the first)."""
         self.failures += 1
         message = connections.one_line(exc)
-        self._remind(message)
+        self._remind(message, began)
         if conn is None or isinstance(exc, FilesBlocked) or self._blocked():
             return conn  # touching it (a rollback, a close) writes to a file that may be immutable
         try:
@@ -457,10 +460,11 @@ class CdrStore:
             pass
         return None
 
-    def _remind(self, message: str) -> None:
-        """Log the trouble when it starts, changes, and every REMIND_EVERY seconds."""
+    def _remind(self, message: str, began: float | None = None) -> None:
+        """Log the trouble when it starts (at ``began``, a failed write's
+        start; else now), changes, and every REMIND_EVERY seconds."""
         now = time.monotonic()
-        since, logged, before = self._trouble or (now, 0.0, "")
+        since, logged, before = self._trouble or (now if began is None else began, 0.0, "")
         if message != before or now - logged >= REMIND_EVERY:
             where = f"; {self.journal.lines} in the journal" if self.journal is not None and self.journal.active else ""
             log.error("cannot write CDRs to %s (%s) for %.0fs; %d operations kept%s, retrying every %.1fs",

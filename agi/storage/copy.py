@@ -162,7 +162,18 @@ def _identity(url: PostgresUrl) -> tuple[str, ...]:
 def _open(database: Database) -> Any:
     if isinstance(database, PostgresUrl):
         return pg.Connection(pg.connect(database, application_name="agiflow db copy"))
-    return sqlite3.connect(database, isolation_level=None)
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.text_factory = _text_or_bytes
+    return conn
+
+
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    """A TEXT of SQLite's as text; one whose bytes are no UTF-8 (another
+    tool's row) as those bytes, which the copy takes as it takes a BLOB."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
 
 
 def _columns(conn: Any, database: Database) -> dict[str, list[str]]:

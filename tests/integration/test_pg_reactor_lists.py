@@ -163,6 +163,42 @@ def test_a_lookup_the_database_does_not_answer_fails_closed_within_the_timeout_a
     assert answered_after
 
 
+def test_lookups_that_time_out_on_a_locked_table_open_no_more_connections_than_the_bound(
+        postgres_url: PostgresUrl) -> None:
+    """A lookup that timed out closes its connection while its statement
+    still waits on the server, until the server's statement timeout ends it.
+    Each one's place was given at once to a new connection: with a list
+    table locked, every call opened one, and a node's two workers at 50
+    calls a second kept 54 connections waiting on the lock (4 a worker
+    documented), enough to use up ``max_connections`` for a fleet."""
+    lists_database(postgres_url)
+    locker = psycopg.connect(postgres_url.url)
+    locker.execute("LOCK TABLE number_lists IN ACCESS EXCLUSIVE MODE")
+    store = CountingStore(postgres_url)
+    store.statement_timeout_ms = 500
+
+    async def scenario(reactor: Any) -> int:
+        lists, threads = reactor_lists(reactor, store, timeout=0.1, connections=2)
+        looking = []
+        for _ in range(60):  # a lookup every 20 ms for 1.2 s
+            looking.append(lists.match("robinson", "600111222"))
+            looking[-1].addErrback(lambda failure: failure.trap(ListUnavailable))
+            await task.deferLater(reactor, 0.02, lambda: None)
+        await defer.DeferredList(looking)
+        with psycopg.connect(postgres_url.url, autocommit=True) as admin:
+            waiting = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agiflow lists' "
+                                    "AND datname = current_database() AND wait_event_type = 'Lock'").fetchone()
+        await settle(lists, threads)
+        return int(waiting[0]) if waiting else 0
+
+    try:
+        waiting = on_a_reactor(scenario)
+    finally:
+        locker.close()
+    assert waiting <= 2
+    assert len(store.opened_in) <= 2 * 4  # a place frees once the server has ended its statement: 0.6 s
+
+
 def test_connections_the_server_drops_are_replaced_without_failing_a_lookup(postgres_url: PostgresUrl) -> None:
     lists_database(postgres_url)
     store = CountingStore(postgres_url)

@@ -165,3 +165,25 @@ def test_list_lookups_and_schedule_overrides_leave_an_immutable_database_alone(
         overrides.active("support", datetime(2025, 3, 10, tzinfo=timezone.utc))
     subprocess.run(["chattr", "-i", *map(str, chattr)], check=True)
     assert lists.match("robinson", "600111222") is not None
+
+
+def test_the_log_counts_the_trouble_from_the_write_that_waited_for_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A write that waits for a lock (SQLite's busy timeout, PostgreSQL's
+    30 s statement timeout) before it fails is trouble from its start: the
+    log said ``for 0s`` after 30 s of a locked table, and ``writable again
+    after 5s`` after 35 s."""
+    path = tmp_path / "cdr.db"
+    store = CdrStore(path, retry_delay=0.05, flush_interval=0.01, busy_timeout=1.0)
+    store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.start()
+    call(store, "a")
+    assert wait_until(lambda: "cannot write CDRs" in caplog.text)
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert store.close(stall_timeout=5)
+    assert "(database is locked) for 1s" in caplog.text
+    again = [r.getMessage() for r in caplog.records if "writable again" in r.getMessage()]
+    assert again and not again[0].startswith("CDR database writable again after 0s")

@@ -3,6 +3,7 @@ backends as the target): nothing of theirs changes, nothing of the source
 is lost or lands in another row (docs/cli.md#agiflow-db-copy)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from agi.cli.main import cli
 from agi.db.location import Database, PostgresUrl
 from agi.lists.csvio import ReadReport, read_entries
 from agi.lists.numbers import Normaliser
+from agi.reports.stored_text import as_text
 from agi.storage.callbacks import StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.storage.copy import copy_all
@@ -182,6 +184,27 @@ def test_a_blob_in_a_text_column_arrives_as_the_text_every_report_reads(database
                                       "--until", "2025-03-11", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert ",ana," in result.output and "sal\ufffd" in result.output and "\\x" not in result.output
+
+
+def test_a_text_whose_bytes_are_not_utf8_arrives_as_the_blob_of_those_bytes_would(
+        database: Any, tmp_path: Path) -> None:
+    """SQLite keeps a TEXT whose bytes are no UTF-8 (another tool's row, a
+    note written by hand): the copy stopped at it with Python's words,
+    ``Could not decode to UTF-8 column 'note' with text 'caf'``, naming no
+    table and no row, and copied nothing after it. It arrives as a BLOB of
+    the same bytes does: U+FFFD for each byte that is no UTF-8."""
+    target = database if isinstance(database, PostgresUrl) else tmp_path / "fleet.db"
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600333444", pin_for="+34600999888",
+             list_name="robinson", entries="+34911111111,ok\n")
+    with contextlib.closing(sqlite3.connect(source, isolation_level=None)) as conn:
+        conn.execute("UPDATE calls SET caller_name = 'Jos' || CAST(X'e9' AS TEXT)")
+        conn.execute("UPDATE list_entries SET note = 'caf' || CAST(X'e9' AS TEXT)")
+        assert conn.execute("SELECT typeof(note) FROM list_entries").fetchone() == ("text",)
+    copy_all(source, target)
+    assert [as_text(name) for (name,) in rows_of(target, "SELECT caller_name FROM calls")] == ["Jos\ufffd"]
+    assert [as_text(note) for (note,) in rows_of(target, "SELECT note FROM list_entries")] == ["caf\ufffd"]
+    assert number_lists(target, "ES").match("robinson", "+34911111111") is not None
 
 
 def other_spelling(database: Database, tmp_path: Path) -> str:

@@ -20,6 +20,7 @@ import pytest
 from agi.db import libpq
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
+from agi.db.messages import one_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +86,25 @@ def test_a_refused_statement_is_one_line_and_the_connection_goes_on(conn: libpq.
         conn.execute("SELECT nope FROM nowhere")
     assert "nowhere" in str(caught.value) and "\n" not in str(caught.value)
     assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("statement", ["SELECT 1/0", "SELECT nope FROM nowhere",
+                                       "SELECT pg_terminate_backend(pg_backend_pid())"])
+def test_a_refused_statement_is_told_in_psycopg_s_words(postgres_url: PostgresUrl, statement: str) -> None:
+    """The reports that read through this client said ``ERROR: permission
+    denied for table call_rollups_state`` and ``FATAL: terminating
+    connection ...`` where the others, through psycopg, said the same
+    failure without PostgreSQL's severity."""
+    told = []
+    for client in (libpq.open_connection(postgres_url, "agiflow test"), pg.connect(postgres_url)):
+        try:
+            with pytest.raises(Exception) as caught:
+                client.execute(statement)
+            told.append(one_line(caught.value))
+        finally:
+            client.close()
+    assert told[0] == told[1]
+    assert not told[0].startswith(("ERROR", "FATAL"))
 
 
 def test_batches_read_every_row_in_order_through_a_cursor(conn: libpq.Connection) -> None:

@@ -469,6 +469,27 @@ def test_hand_written_start_times_never_stop_the_rollups_or_the_cdr_writer(datab
     assert table_rows.select(database, "SELECT status FROM calls WHERE id = 'after'") == [{"status": "completed"}]
 
 
+def test_a_start_written_by_hand_with_its_utc_offset_is_counted_at_that_moment_on_both_backends(
+        database: Database) -> None:
+    """SQLite reads ``2025-03-10T10:00:00+01:00`` as 09:00 UTC, as the call log
+    shows it; PostgreSQL counted it at 10:00 (the offset dropped), so the same
+    calls, copied from one to the other, gave other figures per hour."""
+    upgrade(database)
+    table_rows.insert(database, "calls", [
+        {"id": f"hand{n}", "call_id": f"hand{n}", "flow": "support", "caller": "600111222", "started_at": text,
+         "status": "completed", "direction": "inbound"}
+        for n, text in enumerate(("2025-03-10T10:00:00+01:00", "2025-03-10T07:40:00.000-01:30",
+                                  "2025-03-10T09:20:00.000Z"))])
+    target = database.url if isinstance(database, PostgresUrl) else str(database)
+    result = CliRunner().invoke(cli, ["report", "summary", "--by", "interval15", "--no-rollups", "--tz", "UTC",
+                                      "--since", "2025-03-10", "--until", "2025-03-10", "--format", "csv",
+                                      "--db", target])
+    assert result.exit_code == 0, result.output
+    counted = {line.split(",")[0][11:16]: line.split(",")[1] for line in result.output.splitlines()[1:]
+               if line.startswith("2025")}
+    assert counted == {"09:00": "2", "09:15": "1"}
+
+
 def test_a_report_on_a_time_written_by_hand_says_which_value_in_one_line(database: Database) -> None:
     upgrade(database)
     table_rows.insert(database, "calls", [{"id": "hand", "call_id": "hand", "flow": "support", "caller": "600",
