@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
+from agi.protocol.appoptions import option_flags
 from agi.protocol.wire import REMEMBERED_LENGTH
 from agi.variable_writes import names_written, read_as
 
@@ -44,7 +45,6 @@ RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
 #: ChanSpy's and ExtenSpy's the call listened to, Page's the page,
 #: MeetMe's the conference.
 RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page", "meetme"})
-_OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
 HIDDEN_CODE_APPS = frozenset({
@@ -62,11 +62,19 @@ HIDDEN_CODE_APPS = frozenset({
 #: (Bridge's ``F()`` sends the other party to dialplan).
 CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", "bridge"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
-#: Applications, the argument (0-based) holding their options, and the
-#: options that run dialplan with no brackets: ``F`` alone sends the called
-#: party on in this extension's dialplan once the caller hangs up, Dial's
-#: ``e`` runs the ``h`` extension on it.
-_BARE_CODE_OPTIONS = {"dial": (2, "Fe"), "retrydial": (5, "Fe"), "queue": (1, "F")}
+#: Applications, the argument (0-based) holding their option letters and
+#: how many arguments they declare (the last one declared is read
+#: unparsed: its quotes and backslashes reach the option parser).
+_OPTIONS_ARGUMENT = {"dial": (2, 4), "queue": (1, 9), "page": (1, 3), "meetme": (1, 3), "chanspy": (1, 2),
+                     "extenspy": (1, 2), "followme": (1, 2), "bridge": (1, 2)}
+#: RetryDial declares four arguments and hands its last, unparsed, to Dial.
+_RETRYDIAL_DIAL_ARGUMENT = (3, 4)
+#: Option letters that run dialplan on a channel with no brackets, as
+#: Asterisk reads the letters (``(F)`` is ``F``, and so is ``ƒ``, whose
+#: first byte 0xC6 is read as ``F``): ``F`` alone sends the called party
+#: (Bridge's: the bridged party) on in this extension's dialplan once the
+#: caller hangs up, Dial's ``e`` runs the ``h`` extension on it.
+_BARE_CODE_LETTERS = {"dial": "Fe", "queue": "F", "bridge": "F"}
 #: Channel technologies that run code agiflow cannot see: ``Local/`` runs
 #: dialplan; the others hand the call's audio to an outside program or
 #: address, as the AudioSocket application does (chan_audiosocket,
@@ -119,7 +127,7 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
     if name in DIALLING_APPS:
         kinds.add(DIALS)
-    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
+    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(name, argument)):
         kinds.add(RECORDS)
     if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT
                                      or name == "mixmonitor") and _runs_code(name, argument)):
@@ -141,11 +149,9 @@ def _reads_runs_code(name: str, argument: str) -> bool:
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
-    bare = _BARE_CODE_OPTIONS.get(name)
-    if bare is not None and len(fields) > bare[0]:
-        letters = _OPTION_ARGUMENT.sub("", fields[bare[0]])
-        if any(letter in letters for letter in bare[1]):
-            return True
+    letters = _BARE_CODE_LETTERS.get("dial" if name == "retrydial" else name)
+    if letters is not None and any(letter in letters for letter in option_letters(name, argument)):
+        return True
     destination = _DESTINATION_ARGUMENT.get(name)
     if destination is not None and len(fields) > destination and \
             any(tech in fields[destination].lower() for tech in HIDDEN_CHANNELS):
@@ -158,11 +164,28 @@ def _reads_runs_code(name: str, argument: str) -> bool:
 _runs_code_remembered = lru_cache(maxsize=1024)(_reads_runs_code)
 
 
-def _records_by_option(argument: str) -> bool:
-    """Whether the option letters (the second argument) hold ``r``, outside
-    the brackets of other options (``g(ring)`` is a group, not ``r``)."""
-    fields = appargs.split(argument)
-    return len(fields) > 1 and "r" in _OPTION_ARGUMENT.sub("", fields[1])
+def _records_by_option(name: str, argument: str) -> bool:
+    """Whether the option letters (the second argument) hold ``r`` as
+    Asterisk reads them: not in the brackets of another option
+    (``g(ring)`` is a group, not ``r``), but ``(r)`` is the options ``(``,
+    ``r`` and ``)``, and a character outside ASCII is read as the letters
+    of its bytes."""
+    return "r" in option_letters(name, argument)
+
+
+def option_letters(name: str, argument: str) -> dict[str, str]:
+    """The option letters (with their arguments) application ``name``
+    reads from ``argument``, as Asterisk splits it and parses its options
+    (agi/protocol/appoptions.py); none for an application not known here."""
+    if name == "retrydial":
+        place, declared = _RETRYDIAL_DIAL_ARGUMENT
+        fields = appargs.split(argument, declared)
+        return option_letters("dial", fields[place]) if len(fields) > place else {}
+    if name not in _OPTIONS_ARGUMENT:
+        return {}
+    place, declared = _OPTIONS_ARGUMENT[name]
+    fields = appargs.split(argument, declared)
+    return option_flags(fields[place]) if len(fields) > place else {}
 
 
 #: What a do-not-call result blocks.

@@ -794,6 +794,21 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ChanSpy", "PJSIP/100,qr(spied)", {"records"}),  # r records the call listened to
     ("ExtenSpy", "201@agents,bqr", {"records"}),
     ("ChanSpy", "PJSIP/100,qg(ring)e(201:202)", set()),  # an r inside another option's brackets is not r
+    # option letters as parse_options (main/app.c) reads them: a ( after no option is an option itself,
+    # so (r) is r; each byte is read as its low seven bits, so F2 (U+80000...) is r, C6 (ƒ) is F, E5 e
+    ("ChanSpy", "PJSIP/100,(r)", {"records"}),
+    ("ChanSpy", "PJSIP/100,q\U00080000", {"records"}),
+    ("ChanSpy", "PJSIP/100,\\(r\\)", set()),  # its last argument is read unparsed: \ takes (r\) and no ) ends it
+    ("ExtenSpy", "201@agents,g(x)(r)", {"records"}),
+    ("MeetMe", "1234,(r)", {"records"}),
+    ("Page", "PJSIP/a,(r)", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,(F)", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,t\u0192", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,t\u5000", {"dials", "hidden"}),
+    ("RetryDial", "agiflow/busy,5,3,PJSIP/100,30,(F)", {"dials", "hidden"}),
+    ("Queue", "support,t(F)", {"dials"}),  # t's argument
+    ("Queue", "support,(F)", {"dials", "hidden"}),
+    ("Bridge", "PJSIP/201-00000001,F", {"hidden"}),  # F alone: the bridged party goes on in this dialplan
     ("Page", "PJSIP/a&PJSIP/b,r", {"dials", "records"}),  # r records the page
     ("Playback", "U(x)", set()),
     ("Dial", "Local/100@agents/n,30", {"dials", "hidden"}),  # a Local channel runs dialplan
