@@ -292,8 +292,10 @@ class CallGuard:
             self._started_last = len(started)
         else:
             for app, argument in _runs(name, _argument(args), surely=True):
-                if self.mixmonitor_files and app == "stopmixmonitor" and not argument.strip():
-                    self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none
+                # without an id it stops the newest; with one, maybe none. Its one
+                # argument is read whole: a space is an id (of no recording), not none
+                if self.mixmonitor_files and app == "stopmixmonitor" and not argument:
+                    self.mixmonitor_files.pop()
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:

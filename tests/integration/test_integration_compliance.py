@@ -78,6 +78,26 @@ steps:
     play: beep
 """
 
+#: A pause whose StopMixMonitor is given a space: Asterisk reads it as an
+#: id, which no recording has, and stops nothing; then the caller declines.
+SPACE_PAUSE = """\
+version: 1
+name: space-pause
+start: first
+steps:
+  first:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: pause}
+  pause:
+    exec: {app: StopMixMonitor, options: " "}
+    next: again
+  again:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {declined: bye}
+  bye:
+    play: beep
+"""
+
 #: The caller's audio to an outside program (an AudioSocket server), the
 #: channel named by a variable: it validates, and the guard judges it as sent.
 STREAM = """\
@@ -133,6 +153,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
     (folder / "flows" / "stream.yaml").write_text(STREAM)
     (folder / "flows" / "privacy.yaml").write_text(PRIVACY)
+    (folder / "flows" / "space-pause.yaml").write_text(SPACE_PAUSE)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -212,6 +233,23 @@ def test_a_declined_consent_stops_the_recording_an_exec_of_exec_started_too(serv
     assert (row["consent"], row["recording_commands"]) == ("declined", 2)
     assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == \
         f"{row['recording']}, agent-side.wav"
+
+
+def test_a_stopmixmonitor_given_a_space_stops_nothing_so_a_decline_still_stops_the_recording(
+        server: ServerProcess) -> None:
+    """StopMixMonitor reads its whole argument as the id of the recording
+    to stop (app_mixmonitor.c): a space is an id no recording has, so it
+    stops nothing. The guard once took it for a stop without
+    an id, and the caller who then declined stayed recorded."""
+    env = make_environment("space-pause", uniqueid="1795500000.9", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1", "2"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.9")
+    assert row["path"] == "first:accepted > pause:next > again:declined > bye:next"
+    assert sim.applications == [("MixMonitor", sim.applications[0][1]), ("StopMixMonitor", " "),
+                                ("StopMixMonitor", "")]
+    assert not sim.mixmonitor_active
+    assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == row["recording"]
 
 
 def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerProcess) -> None:

@@ -659,6 +659,36 @@ def test_a_stopmixmonitor_with_an_id_leaves_the_recording_to_a_withdrawal() -> N
     assert details(result, "again")["stopped_recording"] == result.call["recording"]
 
 
+@pytest.mark.parametrize("pause", ['{app: StopMixMonitor, options: " "}', '{app: StopMixMonitor, args: ["\\t"]}',
+                                   '{app: Exec, options: "StopMixMonitor( )"}'])
+def test_a_stopmixmonitor_given_only_blanks_stops_no_recording(pause: str) -> None:
+    """StopMixMonitor reads its one argument whole as an id: a space or a
+    tab is an id no recording has (app_mixmonitor.c finds none and stops
+    nothing), not the absence of one: the recording runs on, and a
+    withdrawal must still stop it."""
+    flows = unchecked(f"""\
+        version: 1
+        name: blank
+        start: consent
+        steps:
+          consent:
+            consent: {{notice: n, ask: q}}
+            on: {{accepted: pause}}
+          pause:
+            exec: {pause}
+            next: again
+          again:
+            consent: {{notice: n, ask: q}}
+            on: {{declined: bye}}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "blank", dtmf=["1", "2"], app_results={"Exec": 0})
+    assert path(result) == ["consent:accepted", "pause:next", "again:declined", "bye:next"]
+    assert [c for c in sent(result) if c.startswith("EXEC")][-1] == 'EXEC "StopMixMonitor" ""'
+    assert details(result, "again")["stopped_recording"] == result.call["recording"]
+
+
 def test_a_mixmonitor_asterisk_refused_is_not_taken_for_a_running_recording() -> None:
     """An exec of MixMonitor that Asterisk answers with -1 (no file name:
     app_mixmonitor.c records nothing) leaves no recording running, so a
