@@ -125,6 +125,11 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
             return frozenset({DIALS, RECORDS, HIDDEN})
         for inner, inner_argument in named_apps(name, argument):
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
+    originated = _originated(argument) if name == "originate" else None
+    if originated is not None:  # the new channel runs it: ChanSpy(<this call>,qr) records this call
+        if _depth >= MAX_NESTING:
+            return frozenset({DIALS, RECORDS, HIDDEN})
+        kinds |= app_kinds(*originated, _depth + 1) & {RECORDS}
     if name in DIALLING_APPS:
         kinds.add(DIALS)
     if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(name, argument)):
@@ -133,6 +138,16 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
                                      or name == "mixmonitor") and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
+
+
+def _originated(argument: str) -> tuple[str, str] | None:
+    """The application (name, argument) an Originate of type ``app`` has
+    its new channel run (``Originate(PJSIP/201,app,ChanSpy,<channel>\\,qr)``),
+    or None for one of type ``exten``."""
+    fields = appargs.split(argument)
+    if len(fields) < 3 or fields[1].strip().lower() != "app":
+        return None
+    return fields[2], fields[3] if len(fields) > 3 else ""
 
 
 def _runs_code(name: str, argument: str) -> bool:
@@ -346,10 +361,10 @@ class CallGuard:
         position = _DESTINATION_ARGUMENT.get(lower)
         if position is None:
             return None
-        fields = appargs.split(argument)
-        originated = self._originated_app(fields, depth) if lower == "originate" else None
+        originated = self._originated_app(argument, depth) if lower == "originate" else None
         if originated is not None:
             return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
+        fields = appargs.split(argument)
         if len(fields) <= position:
             return None
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
@@ -361,16 +376,17 @@ class CallGuard:
                                                   f"check of this call covered; dial the number you checked")
         return None
 
-    def _originated_app(self, fields: list[str], depth: int) -> Refusal | None:
+    def _originated_app(self, argument: str, depth: int) -> Refusal | None:
         """The refusal of what an Originate of type ``app`` has its new
         channel run (``Originate(PJSIP/201,app,Dial,PJSIP/600111222@trunk)``
         dials the number once the agent answers), as an Exec of it."""
-        if len(fields) < 3 or fields[1].strip().lower() != "app":
+        originated = _originated(argument)
+        if originated is None:
             return None
         if depth >= MAX_NESTING:
             return Refusal("Originate", DO_NOT_CALL, f"applications nested more than {MAX_NESTING} deep "
                                                      f"cannot be checked")
-        return self._unchecked_number(fields[2], fields[3] if len(fields) > 3 else "", depth + 1)
+        return self._unchecked_number(*originated, depth + 1)
 
     def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
         """The refusal of a command that would set a do-not-call check's

@@ -28,6 +28,18 @@ steps:
     exec: {app: ChanSpy, args: [PJSIP/201, "{{ params.o }}"]}
 """
 
+#: A supervisor's phone called to listen to this call: the options of its
+#: ChanSpy come from the AGI URL, so validate cannot read them.
+LISTEN_IN = """\
+version: 1
+name: listen-in
+params: {o: q}
+start: originate
+steps:
+  originate:
+    exec: {app: Originate, args: [PJSIP/201, app, ChanSpy, "{{ call.channel }},{{ params.o }}"]}
+"""
+
 DECLINED = """\
 version: 1
 name: declined
@@ -48,13 +60,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows").mkdir()
     (folder / "flows" / "listen.yaml").write_text(LISTEN)
     (folder / "flows" / "declined.yaml").write_text(DECLINED)
+    (folder / "flows" / "listen-in.yaml").write_text(LISTEN_IN)
     with running_server(write_config(folder)) as process:
         yield process
 
 
 def call(server: ServerProcess, uniqueid: str, flow: str, options: str) -> tuple[SimulatedAsterisk, dict]:
     env = make_environment(f"{flow}?o={quote(options)}", uniqueid=uniqueid, callerid="+34600111222")
-    script = CallerScript(dtmf=["2"], sounds=EverySound(8000), app_results={"ChanSpy": 0})
+    script = CallerScript(dtmf=["2"], sounds=EverySound(8000), app_results={"ChanSpy": 0, "Originate": 0})
     sim = SimulatedAsterisk(env, script)
     assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
     [row] = finished_cdr(server.database, uniqueid)
@@ -86,3 +99,17 @@ def test_dial_options_that_read_as_f_alone_run_dialplan_so_not_after_a_decline(s
     sim, row = call(server, f"1796800000.{4 + len(options)}", "declined", options)
     assert [app for app, _ in sim.applications] == []
     assert (row["path"], row["refused_commands"]) == ("consent:declined > agent:error", "Dial (no consent)")
+
+
+def test_an_originate_whose_new_channel_listens_without_recording_is_sent(server: ServerProcess) -> None:
+    sim, row = call(server, "1796800000.20", "listen-in", "q")
+    assert [app for app, _ in sim.applications] == ["Originate"]
+    assert row["refused_commands"] is None
+
+
+def test_an_originate_whose_new_channel_records_this_call_needs_consent(server: ServerProcess) -> None:
+    """The supervisor's ChanSpy with ``r`` would record this call, which
+    gave no consent: refused, as an Exec of ChanSpy with ``r`` is."""
+    sim, row = call(server, "1796800000.21", "listen-in", "qr")
+    assert sim.applications == []
+    assert (row["path"], row["refused_commands"]) == ("originate:error", "Originate (no consent)")

@@ -857,6 +857,11 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("RetryDial", "agiflow/busy,5,3,UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
+    # an Originate of type app has its new channel run the application: judged as an Exec of it
+    ("Originate", "PJSIP/201,app,ChanSpy,PJSIP/trunk-00000001\\,qr", {"dials", "hidden", "records"}),
+    ("Originate", "PJSIP/201,APP,Exec,ChanSpy(PJSIP/trunk-00000001\\,(r))", {"dials", "hidden", "records"}),
+    ("Originate", "PJSIP/201,app,ChanSpy,PJSIP/trunk-00000001\\,q", {"dials", "hidden"}),
+    ("Originate", "PJSIP/201,exten,MixMonitor,s,1", {"dials", "hidden"}),  # a context named MixMonitor
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
     ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket

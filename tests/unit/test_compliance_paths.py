@@ -323,6 +323,13 @@ def test_option_letters_are_read_as_asterisk_reads_them(tmp_path: Path, exec_: s
     test_an_application_whose_r_option_records_is_held_to_consent(tmp_path, exec_)
 
 
+def test_an_originate_whose_new_channel_records_this_call_needs_consent(tmp_path: Path) -> None:
+    """``Originate(PJSIP/201,app,ChanSpy,<this call's channel>,qr)``: the
+    supervisor's phone records the call it listens to, this one."""
+    test_an_application_whose_r_option_records_is_held_to_consent(
+        tmp_path, '{app: Originate, args: [PJSIP/201, app, ChanSpy, "PJSIP/trunk-00000001,qr"]}')
+
+
 @pytest.mark.parametrize("options", ["(F)", "t\u0192"])
 def test_dial_options_read_as_f_alone_run_dialplan(tmp_path: Path, options: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: Dial, args: [PJSIP/agent, 30, \"{options}\"]}}\n"))
