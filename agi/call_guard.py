@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
 from agi.protocol import appargs
+from agi.protocol.appoptions import option_flags
 from agi.protocol.wire import REMEMBERED_LENGTH
 from agi.variable_writes import names_written, read_as
 
@@ -44,7 +45,6 @@ RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
 #: ChanSpy's and ExtenSpy's the call listened to, Page's the page,
 #: MeetMe's the conference.
 RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page", "meetme"})
-_OPTION_ARGUMENT = re.compile(r"\([^()]*\)")
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
 HIDDEN_CODE_APPS = frozenset({
@@ -62,11 +62,19 @@ HIDDEN_CODE_APPS = frozenset({
 #: (Bridge's ``F()`` sends the other party to dialplan).
 CODE_OPTION_APPS = frozenset({"dial", "retrydial", "queue", "followme", "page", "bridge"})
 _CODE_OPTION = re.compile(r"[bBFGMU]\(")
-#: Applications, the argument (0-based) holding their options, and the
-#: options that run dialplan with no brackets: ``F`` alone sends the called
-#: party on in this extension's dialplan once the caller hangs up, Dial's
-#: ``e`` runs the ``h`` extension on it.
-_BARE_CODE_OPTIONS = {"dial": (2, "Fe"), "retrydial": (5, "Fe"), "queue": (1, "F")}
+#: Applications, the argument (0-based) holding their option letters and
+#: how many arguments they declare (the last one declared is read
+#: unparsed: its quotes and backslashes reach the option parser).
+_OPTIONS_ARGUMENT = {"dial": (2, 4), "queue": (1, 9), "page": (1, 3), "meetme": (1, 3), "chanspy": (1, 2),
+                     "extenspy": (1, 2), "followme": (1, 2), "bridge": (1, 2)}
+#: RetryDial declares four arguments and hands its last, unparsed, to Dial.
+_RETRYDIAL_DIAL_ARGUMENT = (3, 4)
+#: Option letters that run dialplan on a channel with no brackets, as
+#: Asterisk reads the letters (``(F)`` is ``F``, and so is ``ƒ``, whose
+#: first byte 0xC6 is read as ``F``): ``F`` alone sends the called party
+#: (Bridge's: the bridged party) on in this extension's dialplan once the
+#: caller hangs up, Dial's ``e`` runs the ``h`` extension on it.
+_BARE_CODE_LETTERS = {"dial": "Fe", "queue": "F", "bridge": "F"}
 #: Channel technologies that run code agiflow cannot see: ``Local/`` runs
 #: dialplan; the others hand the call's audio to an outside program or
 #: address, as the AudioSocket application does (chan_audiosocket,
@@ -117,14 +125,29 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
             return frozenset({DIALS, RECORDS, HIDDEN})
         for inner, inner_argument in named_apps(name, argument):
             kinds |= app_kinds(inner, inner_argument, _depth + 1)
+    originated = _originated(argument) if name == "originate" else None
+    if originated is not None:  # the new channel runs it: ChanSpy(<this call>,qr) records this call
+        if _depth >= MAX_NESTING:
+            return frozenset({DIALS, RECORDS, HIDDEN})
+        kinds |= app_kinds(*originated, _depth + 1) & {RECORDS}
     if name in DIALLING_APPS:
         kinds.add(DIALS)
-    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(argument)):
+    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(name, argument)):
         kinds.add(RECORDS)
     if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT
                                      or name == "mixmonitor") and _runs_code(name, argument)):
         kinds.add(HIDDEN)
     return frozenset(kinds)
+
+
+def _originated(argument: str) -> tuple[str, str] | None:
+    """The application (name, argument) an Originate of type ``app`` has
+    its new channel run (``Originate(PJSIP/201,app,ChanSpy,<channel>\\,qr)``),
+    or None for one of type ``exten``."""
+    fields = appargs.split(argument)
+    if len(fields) < 3 or fields[1].strip().lower() != "app":
+        return None
+    return fields[2], fields[3] if len(fields) > 3 else ""
 
 
 def _runs_code(name: str, argument: str) -> bool:
@@ -141,11 +164,9 @@ def _reads_runs_code(name: str, argument: str) -> bool:
     fields = appargs.split(argument)  # what the application reads: escapes and quotes removed
     if name in CODE_OPTION_APPS and any(_CODE_OPTION.search(field) for field in fields):
         return True
-    bare = _BARE_CODE_OPTIONS.get(name)
-    if bare is not None and len(fields) > bare[0]:
-        letters = _OPTION_ARGUMENT.sub("", fields[bare[0]])
-        if any(letter in letters for letter in bare[1]):
-            return True
+    letters = _BARE_CODE_LETTERS.get("dial" if name == "retrydial" else name)
+    if letters is not None and any(letter in letters for letter in option_letters(name, argument)):
+        return True
     destination = _DESTINATION_ARGUMENT.get(name)
     if destination is not None and len(fields) > destination and \
             any(tech in fields[destination].lower() for tech in HIDDEN_CHANNELS):
@@ -158,11 +179,28 @@ def _reads_runs_code(name: str, argument: str) -> bool:
 _runs_code_remembered = lru_cache(maxsize=1024)(_reads_runs_code)
 
 
-def _records_by_option(argument: str) -> bool:
-    """Whether the option letters (the second argument) hold ``r``, outside
-    the brackets of other options (``g(ring)`` is a group, not ``r``)."""
-    fields = appargs.split(argument)
-    return len(fields) > 1 and "r" in _OPTION_ARGUMENT.sub("", fields[1])
+def _records_by_option(name: str, argument: str) -> bool:
+    """Whether the option letters (the second argument) hold ``r`` as
+    Asterisk reads them: not in the brackets of another option
+    (``g(ring)`` is a group, not ``r``), but ``(r)`` is the options ``(``,
+    ``r`` and ``)``, and a character outside ASCII is read as the letters
+    of its bytes."""
+    return "r" in option_letters(name, argument)
+
+
+def option_letters(name: str, argument: str) -> dict[str, str]:
+    """The option letters (with their arguments) application ``name``
+    reads from ``argument``, as Asterisk splits it and parses its options
+    (agi/protocol/appoptions.py); none for an application not known here."""
+    if name == "retrydial":
+        place, declared = _RETRYDIAL_DIAL_ARGUMENT
+        fields = appargs.split(argument, declared)
+        return option_letters("dial", fields[place]) if len(fields) > place else {}
+    if name not in _OPTIONS_ARGUMENT:
+        return {}
+    place, declared = _OPTIONS_ARGUMENT[name]
+    fields = appargs.split(argument, declared)
+    return option_flags(fields[place]) if len(fields) > place else {}
 
 
 #: What a do-not-call result blocks.
@@ -269,8 +307,10 @@ class CallGuard:
             self._started_last = len(started)
         else:
             for app, argument in _runs(name, _argument(args), surely=True):
-                if self.mixmonitor_files and app == "stopmixmonitor" and not argument.strip():
-                    self.mixmonitor_files.pop()  # without an id it stops the newest; with one, maybe none
+                # without an id it stops the newest; with one, maybe none. Its one
+                # argument is read whole: a space is an id (of no recording), not none
+                if self.mixmonitor_files and app == "stopmixmonitor" and not argument:
+                    self.mixmonitor_files.pop()
         return refusal
 
     def app_ended(self, app: str, result: int | None) -> None:
@@ -321,10 +361,10 @@ class CallGuard:
         position = _DESTINATION_ARGUMENT.get(lower)
         if position is None:
             return None
-        fields = appargs.split(argument)
-        originated = self._originated_app(fields, depth) if lower == "originate" else None
+        originated = self._originated_app(argument, depth) if lower == "originate" else None
         if originated is not None:
             return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
+        fields = appargs.split(argument)
         if len(fields) <= position:
             return None
         if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
@@ -336,16 +376,17 @@ class CallGuard:
                                                   f"check of this call covered; dial the number you checked")
         return None
 
-    def _originated_app(self, fields: list[str], depth: int) -> Refusal | None:
+    def _originated_app(self, argument: str, depth: int) -> Refusal | None:
         """The refusal of what an Originate of type ``app`` has its new
         channel run (``Originate(PJSIP/201,app,Dial,PJSIP/600111222@trunk)``
         dials the number once the agent answers), as an Exec of it."""
-        if len(fields) < 3 or fields[1].strip().lower() != "app":
+        originated = _originated(argument)
+        if originated is None:
             return None
         if depth >= MAX_NESTING:
             return Refusal("Originate", DO_NOT_CALL, f"applications nested more than {MAX_NESTING} deep "
                                                      f"cannot be checked")
-        return self._unchecked_number(fields[2], fields[3] if len(fields) > 3 else "", depth + 1)
+        return self._unchecked_number(*originated, depth + 1)
 
     def _result_overwritten(self, name: str, args: tuple[object, ...]) -> Refusal | None:
         """The refusal of a command that would set a do-not-call check's

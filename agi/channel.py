@@ -69,11 +69,13 @@ class DigitsResult:
 
 @dataclass(frozen=True)
 class Played:
-    """A sound streamed by STREAM FILE: the key that interrupted it, and
-    whether Asterisk could not play it (a missing file)."""
+    """A sound streamed by STREAM FILE: the key that interrupted it,
+    whether Asterisk could not play it (a missing file), and where it
+    stopped (``endpos``, in samples; None when Asterisk did not say)."""
 
     key: str | None
     failed: bool = False
+    endpos: int | None = None
 
 
 class Channel:
@@ -171,8 +173,8 @@ class Channel:
         reply = await self.command("STREAM FILE", sound, escape_digits)
         if await self._failed(reply):
             self.sound_failures.append(sound)
-            return Played(reply.digit, failed=True)
-        return Played(reply.digit)
+            return Played(reply.digit, failed=True, endpos=reply.endpos)
+        return Played(reply.digit, endpos=reply.endpos)
 
     async def stream(self, sound: str, escape_digits: str = "") -> str | None:
         """Play a sound; return the key that interrupted it, if any."""

@@ -248,8 +248,12 @@ def _mixmonitor(sim: SimulatedAsterisk, options: str) -> int:
 
 def _stopmixmonitor(sim: SimulatedAsterisk, options: str) -> int:
     """StopMixMonitor without an id stops one MixMonitor of the channel
-    (app_mixmonitor.c: the first datastore it finds, the newest), not all of them."""
-    sim.mixmonitors_running = max(0, sim.mixmonitors_running - 1)
+    (app_mixmonitor.c: the first datastore it finds, the newest), not all of them.
+    Its one argument, read whole (a space too), is the id of the recording
+    to stop: the simulated recordings have none, so one given stops nothing.
+    It answers 0 either way."""
+    if not options:
+        sim.mixmonitors_running = max(0, sim.mixmonitors_running - 1)
     return 0
 
 

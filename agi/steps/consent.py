@@ -205,10 +205,14 @@ class ConsentNode(Node):
         return {self.accept: ACCEPTED, self.decline: DECLINED}.get(key)
 
     async def _play(self, ctx: CallContext, sound: str, keys: str) -> str | None:
-        """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could not."""
+        """STREAM FILE ``sound``; raises PromptNotPlayed if Asterisk could
+        not, or if it played nothing of it: a file with no sound in it ends
+        at once, with ``endpos=0``, and the caller heard no notice."""
         played = await ctx.channel.play(_sound(ctx, sound), keys)
         if played.failed:
             raise PromptNotPlayed(repr(sound))
+        if played.key is None and played.endpos == 0:
+            raise PromptNotPlayed(f"{sound!r} (it played nothing: the sound file holds no sound)")
         return played.key
 
     async def _start_recording(self, ctx: CallContext, found: Findings) -> None:

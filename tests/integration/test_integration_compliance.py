@@ -78,6 +78,49 @@ steps:
     play: beep
 """
 
+#: A pause whose StopMixMonitor is given a space: Asterisk reads it as an
+#: id, which no recording has, and stops nothing; then the caller declines.
+SPACE_PAUSE = """\
+version: 1
+name: space-pause
+start: first
+steps:
+  first:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: pause}
+  pause:
+    exec: {app: StopMixMonitor, options: " "}
+    next: again
+  again:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {declined: bye}
+  bye:
+    play: beep
+"""
+
+#: A recording notice whose sound file holds no sound (a header only):
+#: Asterisk plays it "to its end" at once and answers endpos=0.
+SILENT_NOTICE = """\
+version: 1
+name: silent-notice
+params: {policy: notify}
+start: route
+steps:
+  route:
+    branch:
+      cases:
+        - {if: "params.policy == 'ask'", next: ask, label: ask}
+      else: notify
+  notify:
+    consent: {policy: notify, notice: agiflow/silent-notice}
+    on: {notified: bye, error: bye}
+  ask:
+    consent: {notice: agiflow/silent-notice, ask: agiflow/recording-ask}
+    on: {accepted: bye, declined: bye, error: bye}
+  bye:
+    play: beep
+"""
+
 #: The caller's audio to an outside program (an AudioSocket server), the
 #: channel named by a variable: it validates, and the guard judges it as sent.
 STREAM = """\
@@ -133,6 +176,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "ring-back.yaml").write_text(RING_BACK)
     (folder / "flows" / "stream.yaml").write_text(STREAM)
     (folder / "flows" / "privacy.yaml").write_text(PRIVACY)
+    (folder / "flows" / "space-pause.yaml").write_text(SPACE_PAUSE)
+    (folder / "flows" / "silent-notice.yaml").write_text(SILENT_NOTICE)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -212,6 +257,44 @@ def test_a_declined_consent_stops_the_recording_an_exec_of_exec_started_too(serv
     assert (row["consent"], row["recording_commands"]) == ("declined", 2)
     assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == \
         f"{row['recording']}, agent-side.wav"
+
+
+def test_a_stopmixmonitor_given_a_space_stops_nothing_so_a_decline_still_stops_the_recording(
+        server: ServerProcess) -> None:
+    """StopMixMonitor reads its whole argument as the id of the recording
+    to stop (app_mixmonitor.c): a space is an id no recording has, so it
+    stops nothing. The guard once took it for a stop without
+    an id, and the caller who then declined stayed recorded."""
+    env = make_environment("space-pause", uniqueid="1795500000.9", callerid="+34600111222", dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1", "2"], sounds=EverySound(8000)))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, "1795500000.9")
+    assert row["path"] == "first:accepted > pause:next > again:declined > bye:next"
+    assert sim.applications == [("MixMonitor", sim.applications[0][1]), ("StopMixMonitor", " "),
+                                ("StopMixMonitor", "")]
+    assert not sim.mixmonitor_active
+    assert json.loads(step_rows(server.database, row["id"])[2]["details"])["stopped_recording"] == row["recording"]
+
+
+@pytest.mark.parametrize("policy", ["notify", "ask"])
+def test_a_notice_whose_file_holds_no_sound_was_not_heard_so_nothing_is_recorded(server: ServerProcess,
+                                                                                 policy: str) -> None:
+    """A notice file with no sound in it (seen on Asterisk 22.11: STREAM
+    FILE answers ``200 result=0 endpos=0``) is played "to its end" without
+    the caller hearing a word: the consent ends with error and nothing is
+    recorded, as for a missing file. It once counted as heard: policy
+    notify recorded the call."""
+    uniqueid = f"1795500001.{len(policy)}"
+    env = make_environment(f"silent-notice?policy={policy}", uniqueid=uniqueid, callerid="+34600111222",
+                           dnid="912345678")
+    sounds = {"agiflow/silent-notice": 0, "agiflow/recording-ask": 8000, "beep": 800}
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=["1"], sounds=sounds))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["path"] == f"route:{'ask' if policy == 'ask' else 'else'} > {policy}:error > bye:next"
+    assert sim.applications == []
+    assert (row["consent"], row["recording"], row["recording_commands"]) == ("no_answer", None, 0)
+    assert "played nothing" in json.loads(step_rows(server.database, row["id"])[1]["details"])["error"]
 
 
 def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerProcess) -> None:

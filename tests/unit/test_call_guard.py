@@ -659,6 +659,36 @@ def test_a_stopmixmonitor_with_an_id_leaves_the_recording_to_a_withdrawal() -> N
     assert details(result, "again")["stopped_recording"] == result.call["recording"]
 
 
+@pytest.mark.parametrize("pause", ['{app: StopMixMonitor, options: " "}', '{app: StopMixMonitor, args: ["\\t"]}',
+                                   '{app: Exec, options: "StopMixMonitor( )"}'])
+def test_a_stopmixmonitor_given_only_blanks_stops_no_recording(pause: str) -> None:
+    """StopMixMonitor reads its one argument whole as an id: a space or a
+    tab is an id no recording has (app_mixmonitor.c finds none and stops
+    nothing), not the absence of one: the recording runs on, and a
+    withdrawal must still stop it."""
+    flows = unchecked(f"""\
+        version: 1
+        name: blank
+        start: consent
+        steps:
+          consent:
+            consent: {{notice: n, ask: q}}
+            on: {{accepted: pause}}
+          pause:
+            exec: {pause}
+            next: again
+          again:
+            consent: {{notice: n, ask: q}}
+            on: {{declined: bye}}
+          bye:
+            play: beep
+        """)
+    result = call(flows, "blank", dtmf=["1", "2"], app_results={"Exec": 0})
+    assert path(result) == ["consent:accepted", "pause:next", "again:declined", "bye:next"]
+    assert [c for c in sent(result) if c.startswith("EXEC")][-1] == 'EXEC "StopMixMonitor" ""'
+    assert details(result, "again")["stopped_recording"] == result.call["recording"]
+
+
 def test_a_mixmonitor_asterisk_refused_is_not_taken_for_a_running_recording() -> None:
     """An exec of MixMonitor that Asterisk answers with -1 (no file name:
     app_mixmonitor.c records nothing) leaves no recording running, so a
@@ -794,6 +824,21 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("ChanSpy", "PJSIP/100,qr(spied)", {"records"}),  # r records the call listened to
     ("ExtenSpy", "201@agents,bqr", {"records"}),
     ("ChanSpy", "PJSIP/100,qg(ring)e(201:202)", set()),  # an r inside another option's brackets is not r
+    # option letters as parse_options (main/app.c) reads them: a ( after no option is an option itself,
+    # so (r) is r; each byte is read as its low seven bits, so F2 (U+80000...) is r, C6 (ƒ) is F, E5 e
+    ("ChanSpy", "PJSIP/100,(r)", {"records"}),
+    ("ChanSpy", "PJSIP/100,q\U00080000", {"records"}),
+    ("ChanSpy", "PJSIP/100,\\(r\\)", set()),  # its last argument is read unparsed: \ takes (r\) and no ) ends it
+    ("ExtenSpy", "201@agents,g(x)(r)", {"records"}),
+    ("MeetMe", "1234,(r)", {"records"}),
+    ("Page", "PJSIP/a,(r)", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,(F)", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,t\u0192", {"dials", "hidden"}),
+    ("Dial", "PJSIP/1,30,t\u5000", {"dials", "hidden"}),
+    ("RetryDial", "agiflow/busy,5,3,PJSIP/100,30,(F)", {"dials", "hidden"}),
+    ("Queue", "support,t(F)", {"dials"}),  # t's argument
+    ("Queue", "support,(F)", {"dials", "hidden"}),
+    ("Bridge", "PJSIP/201-00000001,F", {"hidden"}),  # F alone: the bridged party goes on in this dialplan
     ("Page", "PJSIP/a&PJSIP/b,r", {"dials", "records"}),  # r records the page
     ("Playback", "U(x)", set()),
     ("Dial", "Local/100@agents/n,30", {"dials", "hidden"}),  # a Local channel runs dialplan
@@ -812,6 +857,11 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("RetryDial", "agiflow/busy,5,3,UnicastRTP/10.0.0.5:4000", {"dials", "hidden"}),
     ("Page", "PJSIP/a&PJSIP/b,d", {"dials"}),
     ("Originate", "PJSIP/100,exten,ctx,s,1", {"dials", "hidden"}),
+    # an Originate of type app has its new channel run the application: judged as an Exec of it
+    ("Originate", "PJSIP/201,app,ChanSpy,PJSIP/trunk-00000001\\,qr", {"dials", "hidden", "records"}),
+    ("Originate", "PJSIP/201,APP,Exec,ChanSpy(PJSIP/trunk-00000001\\,(r))", {"dials", "hidden", "records"}),
+    ("Originate", "PJSIP/201,app,ChanSpy,PJSIP/trunk-00000001\\,q", {"dials", "hidden"}),
+    ("Originate", "PJSIP/201,exten,MixMonitor,s,1", {"dials", "hidden"}),  # a context named MixMonitor
     ("ExternalIVR", "/usr/local/bin/ivr,n", {"hidden"}),  # a program, as System
     ("DISA", "no-password,outbound", {"dials", "hidden"}),  # the context's dialplan runs on the keys
     ("JACK", "i(in)", {"hidden"}),  # the audio to outside programs, as AudioSocket

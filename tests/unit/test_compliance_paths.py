@@ -315,6 +315,30 @@ def test_an_application_whose_r_option_records_is_held_to_consent(tmp_path: Path
         "step 'listen' records the call, but a path from the start of flow 'spy' reaches it through no consent step"]
 
 
+@pytest.mark.parametrize("exec_", ["{app: ChanSpy, options: \"PJSIP/201,(r)\"}",
+                                   "{app: ChanSpy, options: \"PJSIP/201,q\\U00080000\"}",
+                                   "{app: MeetMe, args: [\"1234\", \"(r)\"]}"])
+def test_option_letters_are_read_as_asterisk_reads_them(tmp_path: Path, exec_: str) -> None:
+    """A ``(`` that follows no option is an option itself (``(r)`` is ``r``),
+    and each byte of a character outside ASCII is read as a letter (F2,
+    the first byte of U+80000, is ``r``): parse_options in main/app.c."""
+    test_an_application_whose_r_option_records_is_held_to_consent(tmp_path, exec_)
+
+
+def test_an_originate_whose_new_channel_records_this_call_needs_consent(tmp_path: Path) -> None:
+    """``Originate(PJSIP/201,app,ChanSpy,<this call's channel>,qr)``: the
+    supervisor's phone records the call it listens to, this one."""
+    test_an_application_whose_r_option_records_is_held_to_consent(
+        tmp_path, '{app: Originate, args: [PJSIP/201, app, ChanSpy, "PJSIP/trunk-00000001,qr"]}')
+
+
+@pytest.mark.parametrize("options", ["(F)", "t\u0192"])
+def test_dial_options_read_as_f_alone_run_dialplan(tmp_path: Path, options: str) -> None:
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: Dial, args: [PJSIP/agent, 30, \"{options}\"]}}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which runs code agiflow cannot "
+                     "see, which may record; " + CONSENT_RULE]
+
+
 @pytest.mark.parametrize("app", ["Gosub", "AGI", "System", "Exec", "Stasis"])
 def test_code_agiflow_cannot_see_after_a_decline_is_refused(tmp_path: Path, app: str) -> None:
     found = messages(tmp_path, care("sneak", f"  sneak:\n    exec: {{app: {app}, options: x}}\n"))
