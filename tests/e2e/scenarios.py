@@ -113,6 +113,8 @@ SCENARIOS = {
     "callerid-kept": Scenario("e2e_callerid_kept", STEPS_CALLER % 59),
     "plain-fallback": Scenario("stdio-no_such_flow", STEPS_CALLER % 60),
     "plain-hello": Scenario("stdio-e2e_hello", STEPS_CALLER % 61),
+    "name-lines": Scenario("wrapped-e2e_hello", STEPS_CALLER % 80),
+    "plain-name-lines": Scenario("stdiowrapped-e2e_hello", STEPS_CALLER % 81),
     "after-agent": Scenario("e2e_after_agent", STEPS_CALLER % 62),
     "callback-digits-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 63),
     "callback-thanks-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 64),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from calls import Lab, call_log, cdr_rows, files_of
-from scenarios import STEPS_CALLER
+from scenarios import SCENARIOS, STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -250,6 +250,19 @@ def test_plain_agi_a_flow_that_hangs_up_itself_is_completed_with_its_cause(lab: 
     assert (call.cdr["status"], call.cdr["hangup_cause"], call.cdr["node"]) == ("completed", "16", None)
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
+
+
+@pytest.mark.parametrize("script", ["name-lines", "plain-name-lines"])
+def test_a_caller_name_with_line_breaks_neither_stops_the_call_nor_changes_the_flow_or_number(
+        lab: Lab, script: str) -> None:
+    # Asterisk writes CALLERID(name) into the environment as it is: here
+    # "Ana", a blank line, and lines that read as agi_network_script and
+    # agi_callerid. The call runs the flow it was sent to, from its own number.
+    call = lab.calls[script]
+    assert call.path == ["hello:next", "bye:done"]
+    assert (call.cdr["status"], call.cdr["flow"], call.cdr["caller_name"]) == ("completed", "e2e_hello", "Ana")
+    assert call.cdr["caller"] == SCENARIOS[script].caller
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
 # -- recording, callbacks ------------------------------------------------------------------
 

@@ -438,3 +438,19 @@ def test_the_drain_timeout_cuts_a_call_waiting_on_a_webhook(tmp_path: Path, call
     assert row["status"] == "interrupted" and "drain timeout" in row["error"]
     assert len(webhooks.pending) == (1 if raises else 2)  # a next webhook step is cut as it starts
     assert "crashed" not in caplog.text  # a cut is no crash
+
+
+def test_caller_name_holding_a_blank_line_neither_ends_the_environment_nor_shifts_replies(flows: FlowSet) -> None:
+    # As Asterisk 22.11 writes CALLERID(name) "A\nB\n\nagi_network_script: other": unescaped.
+    env = (b"agi_network: yes\nagi_network_script: demo\nagi_uniqueid: 1796677756.2\nagi_version: 22.11.0-rc1\n"
+           b"agi_callerid: +34600111222\nagi_calleridname: A\nB\n\nagi_network_script: other\nagi_callingpres: 0\n"
+           b"agi_dnid: unknown\nagi_rdnis: unknown\nagi_context: lab-in\nagi_extension: demo\n"
+           b"agi_accountcode: \nagi_threadid: 140434544076480\n\n")
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(env)
+    assert sent(transport) == ["ANSWER"]
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ['STREAM FILE "hello" ""']
+    proto.dataReceived(b"200 result=0 endpos=3404\n")
+    assert sent(transport) == ["HANGUP"]
