@@ -110,7 +110,7 @@ def edges(run: Runner) -> None:
                "announce-dumped", "rec-unbridged", "hook-gone", "stale-member", "cause-later",
                "callerid-kept", "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
                "e2e_reject", "voicemail-zero", "no-queue", "dial-key", "hangup-plain", "leave-empty",
-               "name-lines")
+               "name-lines", "name-lines-dial")
     run.place(*scripts)
     wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "a caller waits in the queue leaving")

@@ -115,6 +115,7 @@ SCENARIOS = {
     "plain-hello": Scenario("stdio-e2e_hello", STEPS_CALLER % 61),
     "name-lines": Scenario("wrapped-e2e_hello", STEPS_CALLER % 80),
     "plain-name-lines": Scenario("stdiowrapped-e2e_hello", STEPS_CALLER % 81),
+    "name-lines-dial": Scenario("wrapped-e2e_callerid_kept", STEPS_CALLER % 82),
     "after-agent": Scenario("e2e_after_agent", STEPS_CALLER % 62),
     "callback-digits-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 63),
     "callback-thanks-gone": Scenario("e2e_callback_gone", STEPS_CALLER % 64),

@@ -50,6 +50,18 @@ def test_a_dial_steps_caller_id_is_the_dials_only_a_later_queue_member_sees_the_
     assert 'CALLERID="Lab Desk" <+34910000059>' not in seen
 
 
+
+def test_a_dial_with_a_caller_id_puts_back_a_caller_name_with_line_breaks_to_its_first_line(lab: Lab) -> None:
+    # GET VARIABLE answers the name unescaped, over several lines: read as
+    # one answer, the dial runs, and the queue after it presents "Ana"
+    # (no AGI command can carry a line break back).
+    call = lab.calls["name-lines-dial"]
+    assert call.path == ["answer:next", "agent:busy", "queue:continue", "bye:done"]
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("completed", "completed")
+    seen = [line.split("LAB-AGENT-SEES ", 1)[1] for line in lab.asterisk.log().splitlines()
+            if "LAB-AGENT-SEES " in line]
+    assert f'CALLERID="Ana" <{STEPS_CALLER % 82}>' in seen
+
 # -- keys ---------------------------------------------------------------------------
 
 def test_a_star_among_digits_is_invalid_and_an_entry_ended_by_the_timeout_is_kept(lab: Lab) -> None:
