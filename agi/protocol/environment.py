@@ -157,8 +157,9 @@ class EnvironmentReader:
     In a block from an Asterisk (it has ``agi_version``), a line of a caller
     ID, name, DNID or RDNIS that holds line breaks is part of that value,
     not a key and not the end of the block: the value is kept up to its
-    first line break, a blank line before ``agi_threadid`` ends nothing, and
-    a key read before such a value is never replaced by a line of it.
+    first line break; a blank or HANGUP line before ``agi_threadid`` ends
+    nothing and hangs nothing up; a key read before such a value is never
+    replaced by a line of it.
     """
 
     def __init__(self, max_lines: int = MAX_ENVIRONMENT_LINES, max_chars: int = MAX_ENVIRONMENT_CHARS) -> None:
@@ -197,7 +198,7 @@ class EnvironmentReader:
         hangups = len(_HANGUP_LINE.findall(block)) if "HANGUP" in block else 0
         pairs = (_VARIABLE_LINE if "\r" in block else _VARIABLE_LINE_LF).findall(block if "\r" in block
                                                                                  else "\n" + block)
-        if not self._plain(pairs, lines - hangups, blank >= 0):
+        if not self._plain(block, pairs, lines - hangups, blank >= 0):
             return self._feed_lines(text)
         self._count_text(lines - hangups, len(block) + 1)
         self.inside_value = False
@@ -207,15 +208,16 @@ class EnvironmentReader:
         self.done = blank >= 0
         return taken
 
-    def _plain(self, pairs: list[tuple[str, str]], variable_lines: int, ends: bool) -> bool:
+    def _plain(self, block: str, pairs: list[tuple[str, str]], variable_lines: int, ends: bool) -> bool:
         """Whether the lines can be read at once: a block from no Asterisk,
-        or what nearly every block is, one new key per line and no blank
-        line before agi_threadid. Anything else is read line by line."""
+        or what nearly every block is, one new key per line and no blank or
+        HANGUP line before agi_threadid. Anything else is read line by line."""
         keys = [key for key, _ in pairs]
         if "version" not in self.values and "version" not in keys:
             return True
+        before_threadid = "threadid" not in self.values and "threadid" not in keys
         return (len(pairs) == variable_lines and len(set(keys)) == len(keys) and not self.values.keys() & keys
-                and not (ends and "threadid" not in self.values and "threadid" not in keys))
+                and not (ends and before_threadid) and not ("HANGUP" in block and "threadid" not in self.values))
 
     def _keep_read_keys(self, pairs: list[tuple[str, str]]) -> None:
         """Past a caller text, the keys Asterisk wrote before it are read."""
@@ -234,7 +236,9 @@ class EnvironmentReader:
     def _take_line(self, line: str) -> bool:
         self._count_text(0 if line == "HANGUP" else 1, len(line) + 1)
         self.inside_value = False
-        if line == "HANGUP":
+        if line == "HANGUP" and "version" in self.values and "threadid" not in self.values:
+            self.inside_value = True  # Asterisk writes HANGUP only after the environment: a caller name's line
+        elif line == "HANGUP":
             self.hangup_seen = True
         elif not line:
             self.done = "version" not in self.values or "threadid" in self.values

@@ -162,3 +162,10 @@ def test_caller_name_lines_cannot_replace_the_script_or_the_caller_number() -> N
     reader = _read(_lines_of(NAME_WITH_LINES.replace(b"A\nB\n\nagi_extension: fake", name)))
     env = reader.environment()
     assert (env.flow_name, env.caller, env.uniqueid, env.caller_name) == ("xx", "+34600111222", "1796677756.2", "Eve")
+
+
+def test_a_caller_name_line_reading_hangup_is_no_hangup() -> None:
+    # Asterisk writes HANGUP only once the environment is out; before
+    # agi_threadid such a line is part of a caller name.
+    reader = _read(_lines_of(NAME_WITH_LINES.replace(b"A\nB\n\nagi_extension: fake", b"Bob\nHANGUP\n")))
+    assert reader.done and not reader.hangup_seen and reader.environment().caller_name == "Bob"
