@@ -316,15 +316,12 @@ class ReplyParser:
         self._usage.append(line)
         return None
 
-
     def _feed_value(self, line: str) -> Reply | None:
         """A line of a value holding line breaks: the one that ends with
-        ``)`` completes it (a HANGUP line is noted, never a line of it).
+        ``)`` completes it. A HANGUP line is one of its lines: Asterisk
+        writes the answer at once, so no HANGUP comes in the middle of it.
         The caps of multi-line answers hold."""
         assert self._value is not None
-        if line == HANGUP_LINE:
-            self.hangup_seen = True
-            return None
         self._value.append(line)
         self._usage_chars += len(line)
         if self._usage_chars > self.max_chars or len(self._value) > self.max_lines:

@@ -300,3 +300,9 @@ def test_a_value_that_never_closes_is_refused_past_the_multi_line_caps() -> None
         for _ in range(MAX_ANSWER_LINES):
             parser.feed("more")
     assert parser.idle
+
+
+def test_a_line_reading_hangup_inside_a_value_is_part_of_it() -> None:
+    # Asterisk writes an answer at once: a HANGUP line cannot come in the middle of one.
+    replies, parser = _feed("200 result=1 (Bob", "HANGUP", ")")
+    assert [r.data for r in replies] == ["Bob\nHANGUP\n"] and not parser.hangup_seen
