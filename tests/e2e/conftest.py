@@ -222,8 +222,8 @@ def supervised(run: Runner) -> None:
     run.place("spied")
     wait_until(lambda: any(line[2] == "spied" and line[4] == "CONNECT" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "the spied agent answered")
-    run.place("supervisor", "not-on-call", "not-authorised")
-    run.wait("spied", "supervisor", "not-on-call", "not-authorised")
+    run.place("supervisor", "not-on-call", "not-authorised", "supervisor-gone")
+    run.wait("spied", "supervisor", "not-on-call", "not-authorised", "supervisor-gone")
     recorded(run, "caller-spied", "agent-spied", "caller-supervisor")
     run.cli("supervisors audit", "supervisors", "audit", "--number", SUPERVISOR)
 

@@ -54,6 +54,7 @@ SCENARIOS = {
     "spied": Scenario("e2e_spied", SPIED_CALLER),
     "supervisor": Scenario("e2e_supervise", SUPERVISOR),
     "not-on-call": Scenario("e2e_supervise", IDLE_SUPERVISOR),
+    "supervisor-gone": Scenario("e2e_supervise", IDLE_SUPERVISOR),
     "not-authorised": Scenario("e2e_supervise", STRANGER),
     "night-mode": Scenario("night_mode", NIGHT_SUPERVISOR),
     "menu-keys": Scenario("e2e_menu", STEPS_CALLER % 1),
