@@ -136,8 +136,31 @@ MAX_ENVIRONMENT_LINES = 256
 MAX_ENVIRONMENT_CHARS = 65536
 
 
+#: Values Asterisk writes as the caller's channel holds them, line breaks and
+#: all (a caller name a CRM lookup answered with a trailing newline): a
+#: line of one of them may be blank or look like another key. Asterisk
+#: always writes agi_threadid after them, and never a key twice.
+CALLER_TEXT = frozenset({"callerid", "calleridname", "dnid", "rdnis"})
+#: The keys in the order Asterisk 22 writes them (the arguments follow).
+ASTERISK_ORDER = ("network", "network_script", "request", "channel", "language", "type", "uniqueid", "version",
+                  "callerid", "calleridname", "callingpres", "callingani2", "callington", "callingtns", "dnid",
+                  "rdnis", "context", "extension", "priority", "enhanced", "accountcode", "threadid")
+#: For each caller text: the keys Asterisk writes before it, and itself.
+_WRITTEN_BY = {key: frozenset(ASTERISK_ORDER[:ASTERISK_ORDER.index(key) + 1]) for key in CALLER_TEXT}
+#: One ``agi_key: value`` line of the slow path.
+_ONE_VARIABLE = re.compile(r"agi_([^:]*): ?(.*)")
+
+
 class EnvironmentReader:
-    """Collects environment lines until the blank line that ends the block."""
+    """Collects environment lines until the blank line that ends the block.
+
+    In a block from an Asterisk (it has ``agi_version``), a line of a caller
+    ID, name, DNID or RDNIS that holds line breaks is part of that value,
+    not a key and not the end of the block: the value is kept up to its
+    first line break; a blank or HANGUP line before ``agi_threadid`` ends
+    nothing and hangs nothing up; a key read before such a value is never
+    replaced by a line of it.
+    """
 
     def __init__(self, max_lines: int = MAX_ENVIRONMENT_LINES, max_chars: int = MAX_ENVIRONMENT_CHARS) -> None:
         self.values: dict[str, str] = {}
@@ -147,6 +170,9 @@ class EnvironmentReader:
         self._max_chars = max_chars
         self._count = 0
         self._chars = 0
+        self._kept: frozenset[str] = frozenset()  # keys a line of caller text may not replace
+        #: The last line taken was a line of a caller text, not a key and not the end.
+        self.inside_value = False
 
     def feed(self, line: str) -> bool:
         """Take one line (without its newline); True once the block is complete."""
@@ -170,19 +196,71 @@ class EnvironmentReader:
             block, taken = text[:blank], text.count("\n", 0, blank) + 1
             lines = taken - 1
         hangups = len(_HANGUP_LINE.findall(block)) if "HANGUP" in block else 0
-        self._count += lines - hangups
-        self._chars += len(block) + 1
+        pairs = (_VARIABLE_LINE if "\r" in block else _VARIABLE_LINE_LF).findall(block if "\r" in block
+                                                                                 else "\n" + block)
+        if not self._plain(block, pairs, lines - hangups, blank >= 0):
+            return self._feed_lines(text)
+        self._count_text(lines - hangups, len(block) + 1)
+        self.inside_value = False
+        self._keep_read_keys(pairs)
+        self.values.update(pairs)
+        self.hangup_seen = self.hangup_seen or hangups > 0
+        self.done = blank >= 0
+        return taken
+
+    def _plain(self, block: str, pairs: list[tuple[str, str]], variable_lines: int, ends: bool) -> bool:
+        """Whether the lines can be read at once: a block from no Asterisk,
+        or what nearly every block is, one new key per line and no blank or
+        HANGUP line before agi_threadid. Anything else is read line by line."""
+        keys = [key for key, _ in pairs]
+        if "version" not in self.values and "version" not in keys:
+            return True
+        before_threadid = "threadid" not in self.values and "threadid" not in keys
+        return (len(pairs) == variable_lines and len(set(keys)) == len(keys) and not self.values.keys() & keys
+                and not (ends and before_threadid) and not ("HANGUP" in block and "threadid" not in self.values))
+
+    def _keep_read_keys(self, pairs: list[tuple[str, str]]) -> None:
+        """Past a caller text, the keys Asterisk wrote before it are read."""
+        for key, _ in pairs:
+            if key in CALLER_TEXT:
+                self._kept |= _WRITTEN_BY[key]
+
+    def _feed_lines(self, text: str) -> int:
+        taken = 0
+        for line in text.split("\n"):
+            taken += 1
+            if self._take_line(line.removesuffix("\r")):
+                break
+        return taken
+
+    def _take_line(self, line: str) -> bool:
+        self._count_text(0 if line == "HANGUP" else 1, len(line) + 1)
+        self.inside_value = False
+        if line == "HANGUP" and "version" in self.values and "threadid" not in self.values:
+            self.inside_value = True  # Asterisk writes HANGUP only after the environment: a caller name's line
+        elif line == "HANGUP":
+            self.hangup_seen = True
+        elif not line:
+            self.done = "version" not in self.values or "threadid" in self.values
+            self.inside_value = not self.done
+        else:
+            found = _ONE_VARIABLE.fullmatch(line)
+            if found is not None and found.group(1) not in self._kept:
+                key = found.group(1)
+                self.values[key] = found.group(2)
+                if key in CALLER_TEXT and "version" in self.values:
+                    self._kept |= _WRITTEN_BY[key]
+            else:
+                self.inside_value = "version" in self.values
+        return self.done
+
+    def _count_text(self, lines: int, chars: int) -> None:
+        self._count += lines
+        self._chars += chars
         if self._count > self._max_lines:
             raise ValueError(f"environment longer than {self._max_lines} lines")
         if self._chars > self._max_chars:
             raise ValueError(f"environment longer than {self._max_chars} characters")
-        if "\r" in block:
-            self.values.update(_VARIABLE_LINE.findall(block))
-        else:
-            self.values.update(_VARIABLE_LINE_LF.findall("\n" + block))
-        self.hangup_seen = self.hangup_seen or hangups > 0
-        self.done = blank >= 0
-        return taken
 
     def environment(self) -> AgiEnvironment:
         return AgiEnvironment(dict(self.values))

@@ -221,7 +221,19 @@ def whole_200_reply(segment: bytes, max_line: int) -> Reply | None:
     which the caller frames line by line."""
     if segment[:4] != b"200 " or segment.find(b"\n") != len(segment) - 1 or len(segment) > max_line:
         return None
-    return parse_200_line(segment)
+    reply = parse_200_line(segment)
+    return None if opens_value(reply) else reply
+
+
+def opens_value(reply: Reply) -> bool:
+    """Whether a ``200`` line only starts its answer: GET VARIABLE, GET FULL
+    VARIABLE and DATABASE GET answer ``result=1`` and the value unescaped
+    between parentheses, so a value holding line breaks (a caller name a
+    lookup answered with a newline) runs on over the next lines, up to the
+    one that ends with ``)``."""
+    data = reply.data
+    return (reply.result == "1" and data is not None and data[:1] == "(" and reply.endpos is None
+            and not reply.text.endswith(")"))
 
 
 class ReplyParser:
@@ -243,19 +255,27 @@ class ReplyParser:
         self._usage: list[str] | None = None
         self._usage_code = 0
         self._usage_chars = 0
+        self._value: list[str] | None = None  # the lines so far of a value holding line breaks
 
     @property
     def idle(self) -> bool:
         """Not inside a multi-line answer: the next line starts a reply."""
-        return self._usage is None
+        return self._usage is None and self._value is None
 
     def feed(self, line: str) -> Reply | None:
         if line.endswith("\r"):
             line = line[:-1]
         if self._usage is not None:
             return self._feed_continuation(line)
+        if self._value is not None:
+            return self._feed_value(line)
         if line.startswith("200 "):  # nearly every reply
-            return parse_200(line)
+            reply = parse_200(line)
+            if line[-1] != ")" and opens_value(reply):
+                self._value = [line]
+                self._usage_chars = len(line)
+                return None
+            return reply
         if line == HANGUP_LINE:
             self.hangup_seen = True
             return None
@@ -295,6 +315,23 @@ class ReplyParser:
             return reply
         self._usage.append(line)
         return None
+
+    def _feed_value(self, line: str) -> Reply | None:
+        """A line of a value holding line breaks: the one that ends with
+        ``)`` completes it. A HANGUP line is one of its lines: Asterisk
+        writes the answer at once, so no HANGUP comes in the middle of it.
+        The caps of multi-line answers hold."""
+        assert self._value is not None
+        self._value.append(line)
+        self._usage_chars += len(line)
+        if self._usage_chars > self.max_chars or len(self._value) > self.max_lines:
+            self._value = None
+            raise AnswerTooLong(f"Asterisk sent a multi-line answer longer than {self.max_lines} lines "
+                                f"or {self.max_chars} characters")
+        if not line.endswith(")"):
+            return None
+        whole, self._value = "\n".join(self._value), None
+        return _parse_200(whole)
 
 
 def _code_of(line: str) -> int | None:

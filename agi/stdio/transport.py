@@ -86,17 +86,25 @@ class BoundedLines:
         self._environment: EnvironmentReader | None = EnvironmentReader()
 
     def readline(self, size: int = -1) -> str:
-        line = without_nul(self._stream.readline(self.max_line + 1))
-        if len(line) > self.max_line and not line.endswith("\n"):
-            raise InputTooLong(f"Asterisk sent a line longer than max_reply_line ({self.max_line} characters)")
-        if self._environment is not None and line:
+        """The next line; in the environment, the lines of a caller name (or
+        number, DNID) that holds line breaks are left out, as the FastAGI
+        server leaves them out: pyst2 would end the environment at a blank
+        one, or take one that reads ``agi_callerid: ...`` for that key."""
+        while True:
+            line = without_nul(self._stream.readline(self.max_line + 1))
+            if len(line) > self.max_line and not line.endswith("\n"):
+                raise InputTooLong(f"Asterisk sent a line longer than max_reply_line ({self.max_line} characters)")
+            if self._environment is None or not line:
+                return line
             try:
                 self._environment.feed(line.removesuffix("\n"))
             except ValueError as exc:
                 raise InputTooLong(str(exc)) from None
             if self._environment.done:
                 self._environment = None
-        return line
+            elif self._environment.inside_value:
+                continue
+            return line
 
 
 def environment(pyst_env: Mapping[str, str], flow: str, args: Sequence[str]) -> AgiEnvironment:

@@ -143,13 +143,15 @@ class DialNode(Node):
 
     async def _set_callerid(self, ctx: CallContext) -> dict[str, str]:
         """CALLERID(num) / CALLERID(name) for the call Dial() places; what
-        the caller's channel held before, to put back once Dial() returns."""
+        the caller's channel held before, to put back once Dial() returns
+        (up to its first line break: the CDR's caller name reads so too)."""
         presented = {field: ctx.render_text(value) for field, value in
                      (("num", self.callerid_number), ("name", self.callerid_name)) if value is not None}
         callers_own = {}
         try:
             for field, value in presented.items():  # rendered first: a template that fails changes nothing
-                callers_own[field] = await ctx.channel.get_variable(f"CALLERID({field})") or ""
+                own = await ctx.channel.get_variable(f"CALLERID({field})") or ""
+                callers_own[field] = own.split("\n", 1)[0].removesuffix("\r")  # no AGI command carries a line break
                 await ctx.channel.set_variable(f"CALLERID({field})", value)
         except BaseException:
             await _put_back_callerid(ctx, callers_own)

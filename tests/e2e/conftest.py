@@ -109,13 +109,14 @@ def edges(run: Runner) -> None:
     scripts = ("dial-more", "keys-edge", "queue-talk-gone", "dial-talk-gone", "announce-gone",
                "announce-dumped", "rec-unbridged", "hook-gone", "stale-member", "cause-later",
                "callerid-kept", "after-agent", "callback-digits-gone", "callback-thanks-gone", "queue-key",
-               "e2e_reject", "voicemail-zero", "no-queue", "dial-key", "hangup-plain", "leave-empty")
+               "e2e_reject", "voicemail-zero", "no-queue", "dial-key", "hangup-plain", "leave-empty",
+               "name-lines", "name-lines-dial")
     run.place(*scripts)
     wait_until(lambda: any(line[2] == "leaving" and line[4] == "ENTERQUEUE" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "a caller waits in the queue leaving")
     run.cli_asterisk("pause", "queue pause member Local/agent-ring@lab-agents/n queue leaving")
     run.wait(*scripts)
-    plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello")
+    plain = ("hookstdio-gone", "rec-wav49", "plain-fallback", "plain-hello", "plain-name-lines")
     run.place(*plain)
     posted(run, "hookstdio-gone")
     run.cli_asterisk("hookstdio posted", "dialplan set global HOOKSTDIO_POSTED 1")
@@ -221,8 +222,8 @@ def supervised(run: Runner) -> None:
     run.place("spied")
     wait_until(lambda: any(line[2] == "spied" and line[4] == "CONNECT" for line in run.asterisk.queue_log()),
                CALLS_TIMEOUT, "the spied agent answered")
-    run.place("supervisor", "not-on-call", "not-authorised")
-    run.wait("spied", "supervisor", "not-on-call", "not-authorised")
+    run.place("supervisor", "not-on-call", "not-authorised", "supervisor-gone")
+    run.wait("spied", "supervisor", "not-on-call", "not-authorised", "supervisor-gone")
     recorded(run, "caller-spied", "agent-spied", "caller-supervisor")
     run.cli("supervisors audit", "supervisors", "audit", "--number", SUPERVISOR)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from calls import Lab, call_log, cdr_rows, files_of
-from scenarios import STEPS_CALLER
+from scenarios import SCENARIOS, STEPS_CALLER
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +49,18 @@ def test_a_dial_steps_caller_id_is_the_dials_only_a_later_queue_member_sees_the_
     assert f'CALLERID="Lab Caller" <{STEPS_CALLER % 59}>' in seen
     assert 'CALLERID="Lab Desk" <+34910000059>' not in seen
 
+
+
+def test_a_dial_with_a_caller_id_puts_back_a_caller_name_with_line_breaks_to_its_first_line(lab: Lab) -> None:
+    # GET VARIABLE answers the name unescaped, over several lines: read as
+    # one answer, the dial runs, and the queue after it presents "Ana"
+    # (no AGI command can carry a line break back).
+    call = lab.calls["name-lines-dial"]
+    assert call.path == ["answer:next", "agent:busy", "queue:continue", "bye:done"]
+    assert (call.cdr["status"], call.end["agiflow_status"]) == ("completed", "completed")
+    seen = [line.split("LAB-AGENT-SEES ", 1)[1] for line in lab.asterisk.log().splitlines()
+            if "LAB-AGENT-SEES " in line]
+    assert f'CALLERID="Ana" <{STEPS_CALLER % 82}>' in seen
 
 # -- keys ---------------------------------------------------------------------------
 
@@ -250,6 +262,19 @@ def test_plain_agi_a_flow_that_hangs_up_itself_is_completed_with_its_cause(lab: 
     assert (call.cdr["status"], call.cdr["hangup_cause"], call.cdr["node"]) == ("completed", "16", None)
     assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
+
+
+@pytest.mark.parametrize("script", ["name-lines", "plain-name-lines"])
+def test_a_caller_name_with_line_breaks_neither_stops_the_call_nor_changes_the_flow_or_number(
+        lab: Lab, script: str) -> None:
+    # Asterisk writes CALLERID(name) into the environment as it is: here
+    # "Ana", a blank line, and lines that read as agi_network_script and
+    # agi_callerid. The call runs the flow it was sent to, from its own number.
+    call = lab.calls[script]
+    assert call.path == ["hello:next", "bye:done"]
+    assert (call.cdr["status"], call.cdr["flow"], call.cdr["caller_name"]) == ("completed", "e2e_hello", "Ana")
+    assert call.cdr["caller"] == SCENARIOS[script].caller
+    assert (call.end["agistatus"], call.end["agiflow_status"]) == ("HANGUP", "completed")
 
 # -- recording, callbacks ------------------------------------------------------------------
 

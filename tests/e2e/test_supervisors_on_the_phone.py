@@ -137,3 +137,17 @@ def test_agiflow_schedule_shows_the_override_set_by_phone(lab: Lab) -> None:
     assert [entry[1:5] for entry in entries[1:]] == [[NIGHT_SUPERVISOR, "pin", "ok", call_id],
                                                      [NIGHT_SUPERVISOR, "override", "ok", call_id]]
     assert entries[-1][5].startswith("campaign_hours: closed until ")
+
+
+def test_a_supervisor_who_hangs_up_while_listening_ends_the_session_with_a_hangup(lab: Lab) -> None:
+    # ChanSpy returns when the supervisor hangs up: the session is recorded
+    # with its one stretch, and the step ends with hangup, as steps.md says.
+    call = lab.calls["supervisor-gone"]
+    assert call.path == ["answer:next", "listen:hangup"]
+    assert (call.cdr["status"], call.cdr["supervisor"]) == ("caller_hangup", IDLE_SUPERVISOR)
+    found = call.details("listen")
+    assert (found["agent"], found["ended"], found["modes"]) == (
+        "Local/agent-spied@lab-agents/n", "supervisor hung up", ["listen"])
+    [stretch] = found["stretches"]
+    assert stretch["mode"] == "listen" and 2 < stretch["seconds"] < 7
+    assert abs(found["duration"] - stretch["seconds"]) < 0.5

@@ -82,6 +82,23 @@ def test_caller_name_that_is_not_utf8_does_not_stop_the_call(tmp_path: Path) -> 
     assert run.call["caller_name"] == "Jos\ufffd"
 
 
+
+def test_caller_name_holding_a_blank_line_reaches_pyst2_without_its_lines() -> None:
+    # Asterisk writes CALLERID(name) unescaped: a name a lookup answered with line breaks.
+    from asterisk.agi import AGI
+
+    from agi.stdio.transport import BoundedLines
+    lines = [line for line in process_environment(uniqueid="1795385106.8", callerid="+34600111222",
+                                                  arg_1="closed").items()]
+    text = "".join(f"{key}: {value}\n" if key != "agi_calleridname" else
+                   "agi_calleridname: Ana\n\nagi_callerid: +34911111111\nagi_uniqueid: 1\n" for key, value in lines)
+    stdin = BoundedLines(io.StringIO(text + "\n200 result=0\n"), 8192)
+    agi = AGI(stdin=stdin, stdout=io.StringIO(), stderr=io.StringIO())
+    env = environment(agi.env, "closed", [])
+    assert (env.caller_name, env.caller, env.uniqueid, env.get("threadid")) == (
+        "Ana", "+34600111222", "1795385106.8", "139975520564928")
+    assert stdin.readline() == "200 result=0\n"
+
 # -- hangups -------------------------------------------------------------------------
 
 def test_caller_hangup_announced_by_a_hangup_line_ends_the_process_with_its_cdr(tmp_path: Path) -> None:

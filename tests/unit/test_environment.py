@@ -117,3 +117,55 @@ def test_arguments_numbered_past_what_int_reads_keep_their_order() -> None:
     huge = "9" * 5000
     env = AgiEnvironment({"arg_1": "a", f"arg_{huge}": "z", "arg_010": "j", "arg_2": "b", f"arg_1{huge}": "zz"})
     assert env.args == ["a", "b", "j", "z", "zz"]
+
+
+#: The block Asterisk 22.11 sent for a caller whose CALLERID(name) was
+#: "A\nB\n\nagi_extension: fake" (set by the dialplan, as a CRM lookup's answer
+#: may be): it writes the name as it is, line breaks and all.
+NAME_WITH_LINES = (
+    b"agi_network: yes\nagi_network_script: xx\nagi_request: agi://127.0.0.1:14901/xx\n"
+    b"agi_channel: Local/wait20@lab-caller-00000001;1\nagi_language: en\nagi_type: Local\n"
+    b"agi_uniqueid: 1796677756.2\nagi_version: 22.11.0-rc1\nagi_callerid: +34600111222\n"
+    b"agi_calleridname: A\nB\n\nagi_extension: fake\nagi_callingpres: 0\nagi_callingani2: 0\n"
+    b"agi_callington: 0\nagi_callingtns: 0\nagi_dnid: unknown\nagi_rdnis: unknown\nagi_context: lab-in\n"
+    b"agi_extension: xx\nagi_priority: 4\nagi_enhanced: 0.0\nagi_accountcode: \n"
+    b"agi_threadid: 140434544076480\n\n")
+
+
+def _lines_of(block: bytes) -> list[str]:
+    return block.decode().split("\n")
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 200])
+def test_caller_name_with_a_blank_line_does_not_end_the_environment(chunks: int) -> None:
+    lines = _lines_of(NAME_WITH_LINES + b"200 result=0\n")
+    reader, fed = EnvironmentReader(), 0
+    while not reader.done:
+        text = "\n".join(lines[fed:fed + chunks])
+        fed += reader.feed_text(text)
+    env = reader.environment()
+    assert env.caller_name == "A" and env.caller == "+34600111222"
+    assert (env.get("extension"), env.get("context"), env.get("threadid")) == ("xx", "lab-in", "140434544076480")
+    assert lines[fed] == "200 result=0"  # the first reply, for the reply parser
+
+
+@pytest.mark.parametrize("name", ["Juan Perez\n", "Juan Perez\n\n\n", "Juan Perez\r\n\r\n"])
+def test_caller_name_ending_in_line_breaks_keeps_the_rest_of_the_environment(name: str) -> None:
+    block = NAME_WITH_LINES.replace(b"A\nB\n\nagi_extension: fake", name.encode())
+    reader = _read(_lines_of(block))
+    assert reader.done and reader.environment().caller_name == "Juan Perez"
+    assert reader.environment().get("extension") == "xx"
+
+
+def test_caller_name_lines_cannot_replace_the_script_or_the_caller_number() -> None:
+    name = b"Eve\nagi_network_script: night_mode\nagi_callerid: +34911111111\nagi_uniqueid: 1"
+    reader = _read(_lines_of(NAME_WITH_LINES.replace(b"A\nB\n\nagi_extension: fake", name)))
+    env = reader.environment()
+    assert (env.flow_name, env.caller, env.uniqueid, env.caller_name) == ("xx", "+34600111222", "1796677756.2", "Eve")
+
+
+def test_a_caller_name_line_reading_hangup_is_no_hangup() -> None:
+    # Asterisk writes HANGUP only once the environment is out; before
+    # agi_threadid such a line is part of a caller name.
+    reader = _read(_lines_of(NAME_WITH_LINES.replace(b"A\nB\n\nagi_extension: fake", b"Bob\nHANGUP\n")))
+    assert reader.done and not reader.hangup_seen and reader.environment().caller_name == "Bob"

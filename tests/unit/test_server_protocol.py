@@ -438,3 +438,60 @@ def test_the_drain_timeout_cuts_a_call_waiting_on_a_webhook(tmp_path: Path, call
     assert row["status"] == "interrupted" and "drain timeout" in row["error"]
     assert len(webhooks.pending) == (1 if raises else 2)  # a next webhook step is cut as it starts
     assert "crashed" not in caplog.text  # a cut is no crash
+
+
+def test_caller_name_holding_a_blank_line_neither_ends_the_environment_nor_shifts_replies(flows: FlowSet) -> None:
+    # As Asterisk 22.11 writes CALLERID(name) "A\nB\n\nagi_network_script: other": unescaped.
+    env = (b"agi_network: yes\nagi_network_script: demo\nagi_uniqueid: 1796677756.2\nagi_version: 22.11.0-rc1\n"
+           b"agi_callerid: +34600111222\nagi_calleridname: A\nB\n\nagi_network_script: other\nagi_callingpres: 0\n"
+           b"agi_dnid: unknown\nagi_rdnis: unknown\nagi_context: lab-in\nagi_extension: demo\n"
+           b"agi_accountcode: \nagi_threadid: 140434544076480\n\n")
+    h = Harness(flows)
+    proto, transport = h.connect()
+    proto.dataReceived(env)
+    assert sent(transport) == ["ANSWER"]
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ['STREAM FILE "hello" ""']
+    proto.dataReceived(b"200 result=0 endpos=3404\n")
+    assert sent(transport) == ["HANGUP"]
+
+
+DIAL_FLOW = """\
+version: 1
+name: demo
+start: answer
+steps:
+  answer:
+    answer:
+    next: dial
+  dial:
+    dial: {destination: Local/agent-ana@lab-agents, callerid: {name: Lab Desk}}
+    on: {answer: bye, busy: bye, noanswer: bye, cancel: bye, congestion: bye, chanunavail: bye}
+  bye:
+    hangup:
+"""
+
+
+@pytest.mark.parametrize("segments", [
+    [b"200 result=1 (Ana\n\nagi_network_script: e2e_menu\nagi_callerid: +34911111111\n)\n"],
+    [b"200 result=1 (Ana\n", b"\nagi_network_script: e2e_menu\n", b"agi_callerid: +34911111111\n)\n"],
+])
+def test_a_caller_name_read_back_with_line_breaks_is_one_answer_and_is_put_back_to_its_first_line(
+        tmp_path: Path, segments: list[bytes]) -> None:
+    # As Asterisk 22.11 answers GET VARIABLE of a name that holds line breaks: unescaped.
+    (tmp_path / "demo.yaml").write_text(DIAL_FLOW)
+    loaded, errors = load_flows([tmp_path])
+    assert errors == []
+    h = Harness(loaded)
+    proto, transport = h.connect()
+    proto.dataReceived(ENV)
+    assert sent(transport) == ["ANSWER"]
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ['GET VARIABLE "CALLERID(name)"']
+    for segment in segments:
+        proto.dataReceived(segment)
+    assert sent(transport) == ['SET VARIABLE "CALLERID(name)" "Lab Desk"']
+    proto.dataReceived(b"200 result=1\n")
+    assert sent(transport) == ['EXEC "Dial" "Local/agent-ana@lab-agents"']
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == ['SET VARIABLE "CALLERID(name)" "Ana"']

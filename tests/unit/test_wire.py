@@ -16,6 +16,7 @@ from agi.protocol.wire import (
     ReplyParser,
     encode_command,
     quote_argument,
+    whole_200_reply,
 )
 from agi.sim import parse_args
 
@@ -276,3 +277,32 @@ def test_carriage_returns_are_tolerated() -> None:
 def test_garbage_line_becomes_a_code_zero_reply_not_an_exception() -> None:
     replies, _ = _feed("hello", "²²² x", "20", "")
     assert [r.code for r in replies] == [0, 0, 0, 0]
+
+
+#: What Asterisk 22.11 answered to GET VARIABLE "CALLERID(name)" for a
+#: caller named "Ana\n\nagi_network_script: e2e_menu\nagi_callerid: +34911111111\n":
+#: the value unescaped between the parentheses.
+VALUE_WITH_LINES = ["200 result=1 (Ana", "", "agi_network_script: e2e_menu", "agi_callerid: +34911111111", ")"]
+
+
+def test_a_value_holding_line_breaks_is_one_reply_and_the_next_line_answers_the_next_command() -> None:
+    replies, _ = _feed(*VALUE_WITH_LINES, "200 result=1")
+    assert [(r.result, r.data) for r in replies] == [
+        ("1", "Ana\n\nagi_network_script: e2e_menu\nagi_callerid: +34911111111\n"), ("1", None)]
+    assert whole_200_reply(b"200 result=1 (Ana\n", 8192) is None  # its first segment may be that line alone
+
+
+def test_a_value_that_never_closes_is_refused_past_the_multi_line_caps() -> None:
+    parser = ReplyParser()
+    parser.feed("200 result=1 (Ana")
+    assert not parser.idle
+    with pytest.raises(AnswerTooLong):
+        for _ in range(MAX_ANSWER_LINES):
+            parser.feed("more")
+    assert parser.idle
+
+
+def test_a_line_reading_hangup_inside_a_value_is_part_of_it() -> None:
+    # Asterisk writes an answer at once: a HANGUP line cannot come in the middle of one.
+    replies, parser = _feed("200 result=1 (Bob", "HANGUP", ")")
+    assert [r.data for r in replies] == ["Bob\nHANGUP\n"] and not parser.hangup_seen
