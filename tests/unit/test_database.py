@@ -182,6 +182,19 @@ def test_once_a_write_fails_every_operation_waits_in_the_journal_not_in_memory(
     assert rows_of(database, "SELECT count(*) FROM call_steps") == [(1,)]
 
 
+def started_in_an_outage(database: Any, journal: Path) -> CdrStore:
+    """A store whose database refuses connections, with call ``a`` started:
+    its first row moved to the journal."""
+    store = CdrStore(database, connector=Refusing(database), journal=journal, retry_delay=0.02, flush_interval=0.01)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    deadline = time.monotonic() + 10
+    while store.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return store
+
+
 def test_a_journal_removed_during_an_outage_is_written_again_so_a_kill_loses_nothing(
         database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A cleanup script (or a rotation) took the journal away while it held
@@ -189,14 +202,7 @@ def test_a_journal_removed_during_an_outage_is_written_again_so_a_kill_loses_not
     file, and a server killed before the database came back left those
     calls without a row (6 of 6 calls, with a real server)."""
     journal = tmp_path / "var" / "journal.jsonl"
-    connector = Refusing(database)
-    store = CdrStore(database, connector=connector, journal=journal, retry_delay=0.02, flush_interval=0.01)
-    store.open()
-    store.start()
-    store.call_started(row("a"))
-    deadline = time.monotonic() + 10
-    while store.pending and time.monotonic() < deadline:
-        time.sleep(0.01)
+    store = started_in_an_outage(database, journal)
     assert journal.exists()
     journal.unlink()
     store.call_ended("a", {"status": "completed", "duration": 3.0})
@@ -242,14 +248,7 @@ def test_a_shutdown_during_an_outage_does_not_wait_when_the_journal_holds_everyt
     database at shutdown protects nothing: a stop (a rolling restart, a
     host shutting down) took the whole stall timeout, 30 s, for nothing."""
     journal = tmp_path / "journal.jsonl"
-    connector = Refusing(database)
-    store = CdrStore(database, connector=connector, journal=journal, retry_delay=0.02, flush_interval=0.01)
-    store.open()
-    store.start()
-    store.call_started(row("a"))
-    deadline = time.monotonic() + 10
-    while store.pending and time.monotonic() < deadline:
-        time.sleep(0.01)
+    store = started_in_an_outage(database, journal)
     store.call_ended("a", {"status": "completed", "duration": 3.0})
     started = time.monotonic()
     assert store.close(stall_timeout=20)
