@@ -198,10 +198,11 @@ class Channel:
             return DigitsResult("", timed_out=True, failed=True)
         return DigitsResult(reply.result, timed_out=reply.data == "timeout")
 
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+    async def wait_for_digit(self, timeout_ms: int) -> Played:
+        """WAIT FOR DIGIT: the key pressed within ``timeout_ms`` (None: none),
+        and whether Asterisk failed to wait (a hangup raises)."""
         reply = await self.command("WAIT FOR DIGIT", timeout_ms)
-        await self._failed(reply)
-        return reply.digit
+        return Played(reply.digit, failed=await self._failed(reply))
 
     async def set_variable(self, name: str, value: object) -> None:
         await self.command("SET VARIABLE", name, value)

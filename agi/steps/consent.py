@@ -31,6 +31,8 @@ from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
 #: Options that only mean something when the policy is ``ask``.
+#: Every key: any of them ends the question, as in GET DATA.
+ANY_KEY = "0123456789*#"
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 #: The asking ended on a wrong key: the caller answered, so ``default``
 #: does not apply; no consent (the CDR says no_answer).
@@ -176,20 +178,38 @@ class ConsentNode(Node):
         for _ in range(MAX_PROMPTS):
             if asks > self.retries:
                 break
-            result = await ctx.channel.get_data(_sound(ctx, self.ask or ""), int(self.timeout * 1000), 1)
-            if result.failed:
-                raise PromptNotPlayed(repr(self.ask))
-            if result.digits == "" and result.timed_out:
+            key = await self._question(ctx)
+            if key is None:
                 asks += 1
                 unanswered = NO_ANSWER
                 continue
-            answer = await self._answer(ctx, result.digits, entries)
+            answer = await self._answer(ctx, key, entries)
             if answer:
                 return answer, entries[-1]
             unanswered = _WRONG_LAST
-            if result.digits != self.privacy_key:
+            if key != self.privacy_key:
                 asks += 1  # a wrong key; hearing the privacy notice costs no attempt
         return unanswered, None
+
+    async def _question(self, ctx: CallContext) -> str | None:
+        """Ask once: the key pressed (GET DATA gives "" for ``#``), None for
+        none within ``timeout``. GET DATA cannot tell a question heard
+        from one that played nothing (a sound file with no sound in it);
+        where silence records (``default: accepted``) the question is played
+        with STREAM FILE, which says so (``endpos=0``), then WAIT FOR DIGIT."""
+        timeout_ms = int(self.timeout * 1000)
+        if self.default != ACCEPTED:
+            result = await ctx.channel.get_data(_sound(ctx, self.ask or ""), timeout_ms, 1)
+            if result.failed:
+                raise PromptNotPlayed(repr(self.ask))
+            return None if result.digits == "" and result.timed_out else result.digits
+        key = await self._play(ctx, self.ask or "", ANY_KEY)
+        if key is None:
+            waited = await ctx.channel.wait_for_digit(timeout_ms)
+            if waited.failed:  # no answer would record: fail closed
+                raise PromptNotPlayed(f"{self.ask!r} (Asterisk could not wait for a key after it)")
+            key = waited.key
+        return key
 
     async def _answer(self, ctx: CallContext, key: str | None, entries: list[str]) -> str | None:
         """What a key means; the privacy key plays the privacy notice, during

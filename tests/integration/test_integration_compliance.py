@@ -121,6 +121,19 @@ steps:
     play: beep
 """
 
+#: A consent question whose sound file holds no sound, where silence records.
+SILENT_QUESTION = """\
+version: 1
+name: silent-question
+start: consent
+steps:
+  consent:
+    consent: {ask: agiflow/silent-ask, default: accepted, retries: 0, timeout: 1}
+    on: {accepted: bye, declined: bye, error: bye}
+  bye:
+    play: beep
+"""
+
 #: The caller's audio to an outside program (an AudioSocket server), the
 #: channel named by a variable: it validates, and the guard judges it as sent.
 STREAM = """\
@@ -178,6 +191,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "privacy.yaml").write_text(PRIVACY)
     (folder / "flows" / "space-pause.yaml").write_text(SPACE_PAUSE)
     (folder / "flows" / "silent-notice.yaml").write_text(SILENT_NOTICE)
+    (folder / "flows" / "silent-question.yaml").write_text(SILENT_QUESTION)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -295,6 +309,25 @@ def test_a_notice_whose_file_holds_no_sound_was_not_heard_so_nothing_is_recorded
     assert sim.applications == []
     assert (row["consent"], row["recording"], row["recording_commands"]) == ("no_answer", None, 0)
     assert "played nothing" in json.loads(step_rows(server.database, row["id"])[1]["details"])["error"]
+
+
+def test_a_question_that_played_nothing_records_no_silent_caller_even_with_default_accepted(
+        server: ServerProcess) -> None:
+    """With ``default: accepted`` a caller who says nothing is recorded,
+    once they heard the question. GET DATA cannot tell a question heard
+    from a sound file with no sound in it, and the caller who heard nothing
+    was recorded; the question is now played with STREAM FILE, which says
+    so (``endpos=0``): the consent ends with error, nothing recorded."""
+    uniqueid = "1795500001.9"
+    env = make_environment("silent-question", uniqueid=uniqueid, callerid="+34600111222", dnid="912345678")
+    sounds = {"agiflow/silent-ask": 0, "beep": 800}
+    sim = SimulatedAsterisk(env, CallerScript(sounds=sounds))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, uniqueid)
+    assert row["path"] == "consent:error > bye:next"
+    assert sim.applications == []
+    assert (row["recording"], row["recording_commands"]) == (None, 0)
+    assert "played nothing" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]
 
 
 def test_a_caller_id_cannot_add_a_destination_to_an_exec_of_dial(server: ServerProcess) -> None:

@@ -72,7 +72,7 @@ def test_caller_keys_come_back_as_digits() -> None:
     channel, transport = _channel(script)
     assert run_sync(channel.get_data("beep", 5000, 4)) == DigitsResult("12", timed_out=False)
     assert run_sync(channel.stream("beep", "123")) == "2"
-    assert run_sync(channel.wait_for_digit(5000)) == "5"
+    assert run_sync(channel.wait_for_digit(5000)).key == "5"
     assert run_sync(channel.stream("demo-congrats", "0123456789")) == "9"
     assert transport.exchanges[-1].reply is not None and transport.exchanges[-1].reply.endpos == 4000
     assert run_sync(channel.say_digits("123", "7")) == "7"
@@ -81,7 +81,7 @@ def test_caller_keys_come_back_as_digits() -> None:
 def test_prompt_without_escape_digits_leaves_the_caller_keys_for_later() -> None:
     channel, _ = _channel(CallerScript(dtmf=["3"]))
     assert run_sync(channel.stream("beep")) is None
-    assert run_sync(channel.wait_for_digit(1000)) == "3"
+    assert run_sync(channel.wait_for_digit(1000)).key == "3"
 
 
 def test_get_data_timeout_partial_entry_and_hash_alone() -> None:

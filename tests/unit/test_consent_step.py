@@ -21,6 +21,9 @@ from support.step_runner import STATUS, cdr, commands, details, mixmonitor_comma
 RECORDING = "/var/spool/asterisk/monitor/agiflow/2025/03/10/20250310-093000_600111222_911234567_1741595400.1.wav"
 NOTICE = 'STREAM FILE "agiflow/recording-notice" ""'
 ASK = 'GET DATA "agiflow/recording-ask" "5000" "1"'
+#: With default: accepted, the question played by STREAM FILE (which tells a
+#: sound heard from one that played nothing), then the wait for a key.
+ASK_HEARD = ['STREAM FILE "agiflow/recording-ask" "0123456789*#"', 'WAIT FOR DIGIT "5000"']
 
 
 def consent_flow(options: str = "", policy: str = "ask") -> str:
@@ -74,18 +77,20 @@ def test_no_answer_is_declined_by_default_after_every_retry(tmp_path: Path) -> N
 
 def test_no_answer_counts_as_accepted_only_when_configured(tmp_path: Path) -> None:
     result = run_consent(tmp_path, "retries: 0, default: accepted")
-    assert commands(result)[:3] == [NOTICE, ASK, f'EXEC "MixMonitor" "{RECORDING},b"']
+    assert commands(result)[:4] == [NOTICE, *ASK_HEARD, f'EXEC "MixMonitor" "{RECORDING},b"']
     assert path(result)[0] == "consent:accepted"
     assert cdr(result, "consent", "recording") == ("no_answer", RECORDING)
 
 
-@pytest.mark.parametrize("keys", [["9"], [None, "9"], ["5", "9"]])
+@pytest.mark.parametrize(("keys", "retries"), [(["9"], 0), ([None, "9"], 0), ([None, None, "9"], 1), (["5", "9"], 1)])
 def test_a_wrong_key_on_the_last_attempt_is_never_recorded_even_with_default_accepted(
-        tmp_path: Path, keys: list[str | None]) -> None:
+        tmp_path: Path, keys: list[str | None], retries: int) -> None:
     """``default: accepted`` records a caller who heard the question and did
     not answer; one whose last answer was a wrong key did answer, and
-    compliance.md lists that among what records nothing (it was recorded)."""
-    result = run_consent(tmp_path, f"retries: {len(keys) - 1}, default: accepted", dtmf=keys)
+    compliance.md lists that among what records nothing (it was recorded).
+    An attempt listens during the question, then while it waits for a key
+    (``[None, "9"]``: 9 pressed after the question)."""
+    result = run_consent(tmp_path, f"retries: {retries}, default: accepted", dtmf=keys)
     assert mixmonitor_commands(result) == []
     assert path(result)[0] == "consent:declined"
     assert cdr(result, "consent", "consent_key", "recording") == ("no_answer", None, None)
@@ -379,7 +384,7 @@ SCENARIOS = {
     "notify": ("", "notify", []),
     "never": ("", "never", []),
 }
-CONSENT_PROMPTS = ("STREAM FILE", "GET DATA")
+CONSENT_PROMPTS = ("STREAM FILE", "GET DATA", "WAIT FOR DIGIT")
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
