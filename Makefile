@@ -54,9 +54,10 @@ postgres:
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
 	else echo "warning: no PostgreSQL and no apt-get: the PostgreSQL variants of the tests will skip" >&2; fi
 
-# One pytest worker a core (pytest-xdist), each taking the next test as it frees up.
+# One pytest worker a core plus one (pytest-xdist), each taking the next test as it
+# frees up: most tests spend their time waiting on servers, sockets and databases.
 test: setup browser postgres
-	$(BIN)/python -m pytest -q -n auto --dist worksteal
+	$(BIN)/python -m pytest -q -n $$(( $$(nproc) + 1 )) --dist worksteal
 
 # The end-to-end suite on a real Asterisk 22 built into AST_PREFIX (default
 # ~/.cache/agiflow-asterisk; docs/e2e.md); it skips when there is none.
