@@ -101,10 +101,14 @@ def create(name: str, config_path: str | None) -> None:
 def delete(name: str, yes: bool, config_path: str | None) -> None:
     """Delete list NAME and its entries. Steps that name it then take their
     error outcome (a robinson step blocks the call)."""
-    if not yes:
-        click.confirm(f"delete number list {name!r} and all its entries?", abort=True)
     _, database = get_database(config_path, Need.UPDATE)
     with ListAdmin(database) as admin:
+        if not yes:  # about the list that is there, with its size: a misspelt name is one line, unasked
+            found = next((summary for summary in admin.lists() if summary.name == name), None)
+            if found is None:
+                raise ListUnavailable(f"no number list named {name!r}")
+            click.confirm(f"delete number list {name!r} and its {counted(found.entries, 'entry', 'entries')}?",
+                          abort=True)
         entries, left_behind = admin.delete_list(name)  # ListUnavailable: one line, exit 1 (AgiflowGroup)
     click.echo(f"{name}: deleted ({counted(entries, 'entry', 'entries')})")
     if left_behind:

@@ -230,6 +230,9 @@ def test_delete_asks_unless_yes_and_then_the_list_is_gone(config: Path) -> None:
     agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     refused = agiflow(config, "delete", "robinson", input="n\n")
     assert refused.exit_code == 1
+    assert "delete number list 'robinson' and its 3 entries?" in refused.output
+    missing = agiflow(config, "delete", "robinsn", input="y\n")  # not asked about a list that is not there
+    assert (missing.exit_code, missing.output) == (1, "error: no number list named 'robinsn'\n")
     assert agiflow(config, "check", "robinson", "600111222").exit_code == 0
     assert agiflow(config, "delete", "robinson", "--yes").stdout == "robinson: deleted (3 entries)\n"
     agiflow(config, "add", "one", "600111222")
