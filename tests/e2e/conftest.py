@@ -69,7 +69,7 @@ def hangups_and_keypad(run: Runner) -> None:
     default or is withdrawn, a key pressed during the recording notice, a
     callback request keyed on the phone, and the shipped dialplan with
     agiflow down."""
-    scripts = ("callback-keys", "consent-silent", "consent-gone", "consent-withdrawn", "consent-early",
+    scripts = ("callback-keys", "consent-silent", "consent-gone", "consent-empty", "consent-withdrawn", "consent-early",
                "input-gone", "voicemail-gone", "plain-gone", "plain-early", "plain-quiet",
                "down-inbound", "down-campaign")
     run.place(*scripts)

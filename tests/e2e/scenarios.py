@@ -82,6 +82,7 @@ SCENARIOS = {
     "callback-keys": Scenario("e2e_callback", STEPS_CALLER % 32),
     "consent-silent": Scenario("e2e_consent_default", STEPS_CALLER % 21),
     "consent-gone": Scenario("e2e_consent_default", STEPS_CALLER % 22),
+    "consent-empty": Scenario("e2e_consent_empty", STEPS_CALLER % 83),
     "consent-withdrawn": Scenario("e2e_consent_withdrawn", STEPS_CALLER % 23),
     "input-gone": Scenario("e2e_input", STEPS_CALLER % 24),
     "voicemail-gone": Scenario("e2e_voicemail_gone", STEPS_CALLER % 25),

@@ -53,6 +53,16 @@ def test_a_silent_caller_is_recorded_when_the_consent_default_is_accepted(lab: L
     wait_until(lambda: finished_recording(Path(cdr["recording"])), 10, "the recording closed")
 
 
+def test_a_question_with_no_sound_in_it_records_no_silent_caller_even_with_default_accepted(lab: Lab) -> None:
+    """Asterisk 22 plays a sound file with no sound in it "to its end" at
+    once (STREAM FILE: endpos=0): the silent caller heard no question."""
+    call = lab.calls["consent-empty"]
+    assert call.path == ["answer:next", "consent:error", "bye:done"]
+    cdr = call.cdr
+    assert (cdr["consent"], cdr["recording"], cdr["recording_commands"]) == ("no_answer", None, 0)
+    assert files_of(lab, cdr["call_id"]) == []
+
+
 def test_a_caller_who_hangs_up_while_the_question_waits_is_not_recorded_whatever_the_default(lab: Lab) -> None:
     call = lab.calls["consent-gone"]
     assert call.path == ["answer:next", "consent:hangup"]

@@ -23,6 +23,7 @@ TONES = {
     "e2e/spy-listen": (1100, 1.0),      # a supervisor speaking while listening
     "e2e/spy-whisper": (1900, 1.0),     # ... while whispering
     "e2e/spy-barge": (2500, 1.0),       # ... while barging in
+    "e2e/empty": (600, 0.0),            # a sound file with no sound in it (a header only)
 }
 AMPLITUDE = 8000
 #: Blocks of 50 ms; a tone is there when it is this loud in at least
