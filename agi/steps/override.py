@@ -83,6 +83,8 @@ class OverrideNode(Node):
                                                    "until_prompt", "invalid_prompt", "reason") if name in config}
         options.update({name: seconds_of(config[name]) for name in ("default_duration", "max_duration")
                         if name in config})
+        if "default_duration" not in options:  # twelve hours, or the longest allowed when that is shorter
+            options["default_duration"] = min(cls.default_duration, options.get("max_duration", cls.max_duration))
         return cls(Authorisation.from_config(config), dict(config["schedules"]), config["action_prompt"],
                    config["open_prompt"], config["closed_prompt"], keys=keys, **options)
 

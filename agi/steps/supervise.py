@@ -103,6 +103,8 @@ class SuperviseNode(Node):
                                                    "unknown_agent_prompt") if name in config}
         if "modes" in config:
             options["modes"] = tuple(config["modes"])
+            if "mode" not in options and cls.mode not in options["modes"]:  # listen is not allowed
+                options["mode"] = options["modes"][0]
         return cls(Authorisation.from_config(config), config["agent_prompt"], dict(config.get("agents") or {}),
                    extensions.get("pattern"), extensions.get("interface"), **options)
 

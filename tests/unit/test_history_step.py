@@ -209,6 +209,13 @@ def test_windows_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, 
     assert any(message in error for error in flow_errors(tmp_path, history_flow(options)))
 
 
+def test_a_window_shorter_than_the_default_recent_needs_no_recent(tmp_path: Path) -> None:
+    """``recent`` defaults to an hour, or to the window when that is shorter."""
+    assert flow_errors(tmp_path, history_flow("{window: 30m}")) == []
+    earlier = calls((timedelta(minutes=20), {"queue_status": "ABANDONED"}))
+    assert path(run_with(tmp_path, earlier, history_flow("{window: 30m}")))[0] == "memory:abandoned_recently"
+
+
 @pytest.mark.parametrize("options", ["{window: 7 days}", "{repeat: 0}", "{timeout: 10}", "{on_error: block}",
                                      "{window: 0}", "{recent: 1y}"])
 def test_bad_options_are_refused(tmp_path: Path, options: str) -> None:

@@ -238,6 +238,16 @@ def test_the_shipped_night_mode_tells_the_supervisor_a_change_was_not_saved(tmp_
     assert result.call["status"] == "completed"
 
 
+def test_a_max_duration_under_12_hours_needs_no_default_duration(tmp_path: Path) -> None:
+    """``default_duration`` defaults to 12 hours, or to ``max_duration`` when that is shorter."""
+    from agi.loading.loader import load_flows
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "flow.yaml").write_text(flow("max_duration: 6h"))
+    assert load_flows([tmp_path])[1] == []
+    _, services = call(tmp_path, ["4321", "2", "1", "#"], options="max_duration: 6h")
+    assert services.overrides.active("campaign_hours", AT).until == AT + timedelta(hours=6)  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("options, message", [
     ("keys: {open: '1', closed: '1', clear: '3'}", "three different keys"),
     ("default_duration: 3d\n      max_duration: 1d", "longer than max_duration"),

@@ -126,6 +126,13 @@ def test_the_starting_mode_and_the_modes_allowed(tmp_path: Path) -> None:
     assert spies == ['EXEC "ChanSpy" "PJSIP/201-,bqESwx(#)"']  # 6 (barge) is not allowed: the session ends
 
 
+def test_modes_without_listen_start_in_the_first_of_them_when_no_mode_is_given(tmp_path: Path) -> None:
+    assert flow_errors(tmp_path, flow("modes: [whisper, barge]")) == []
+    result, _ = call(tmp_path, ["4321", "201"], sessions=((3, "agent"),), options="modes: [whisper, barge]")
+    spies = [c for c in commands(result) if c.startswith('EXEC "ChanSpy"')]
+    assert spies == ['EXEC "ChanSpy" "PJSIP/201-,bqESwx(#)"']
+
+
 @pytest.mark.parametrize("options, message", [
     ("mode: barge\n      modes: [listen]", "mode barge is not one of modes"),
     ("extensions: {pattern: '(', interface: 'PJSIP/{digits}'}", "invalid regular expression"),
