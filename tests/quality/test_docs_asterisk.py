@@ -18,6 +18,7 @@ from agi.storage.cdr_writer import CdrStore
 from agi.cli.main import cli
 from agi.config import ServerConfig, load_config
 from agi.log_output import log_format
+from agi.server.fleet import STOP_GRACE
 from agi.stdio.main import parser
 
 from support.dialplan_conf import walk, parse
@@ -225,3 +226,16 @@ def test_the_fleet_pages_promise_no_spread_by_srv_weight(path: Path) -> None:
     for claim in ("chosen by weight", "by their weights", "equal weight: half", "priority/weight order"):
         assert claim not in text
     assert "rotat" in text, "the spread comes from a resolver that rotates the records"
+
+
+def test_the_guides_stop_timeout_advice_leaves_room_for_the_supervisor() -> None:
+    """With workers (the default), the supervisor kills a worker STOP_GRACE seconds after
+    server.drain_timeout: the margin the guide gives for TimeoutStopSec, and the unit's
+    own value, cover it."""
+    advice = re.findall(r"drain_timeout: (\d+) .*TimeoutStopSec.* above this \+ (\d+)", GUIDE.read_text(encoding="utf-8"))
+    assert len(advice) == 1
+    drain, margin = (int(n) for n in advice[0])
+    assert margin >= STOP_GRACE, f"guide.md: TimeoutStopSec above drain_timeout + {margin}: the supervisor waits {STOP_GRACE}"
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT, encoding="utf-8")
+    assert int(unit["Service"]["TimeoutStopSec"]) > drain + STOP_GRACE
