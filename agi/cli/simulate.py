@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
+from typing import Any
 
 import click
 
@@ -91,7 +92,8 @@ def render_text(name: str, result: SimulationResult) -> str:
     call = result.call
     lines = [f"flow {name}: {call['status']}" + (f" ({call['error']})" if call.get("error") else ""), "", "path:"]
     for step in result.steps:
-        lines.append(f"  {step['seq']:>3}. {step['step']:<20} {step['type']:<8} -> {step['outcome']}")
+        lines.append(f"  {step['seq']:>3}. {step['step']:<20} {step['type']:<8} -> {step['outcome']}"
+                     + _why(step))
     lines += ["", "commands:"]
     for exchange in result.exchanges:
         lines.append(f"  >> {exchange.command}")
@@ -102,6 +104,19 @@ def render_text(name: str, result: SimulationResult) -> str:
     lines += ["", "cdr:"] + [f"  {k}: {v}" for k, v in call.items() if v not in (None, "")]
     lines += _left_behind(result)
     return "\n".join(map(escaped_text, lines)) + "\n"  # a flow's text may hold an escape sequence
+
+
+def _why(step: dict[str, Any]) -> str:
+    """The error a step recorded in its details (a number list missing, a database
+    down...), beside its outcome: what the server's log would say."""
+    details = step.get("details")
+    try:
+        error = json.loads(details).get("error") if isinstance(details, str) else None
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, str) or not error:
+        return ""
+    return f": {error}" if step["outcome"] == "error" else f" ({error})"
 
 
 def _left_behind(result: SimulationResult) -> list[str]:

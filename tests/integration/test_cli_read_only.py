@@ -116,7 +116,7 @@ def immutable_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     read-only to itself."""
     if os.geteuid() != 0 or shutil.which("chattr") is None:
         pytest.skip("chattr +i needs root and e2fsprogs")
-    project = make_project(tmp_path_factory.mktemp("immutable"))
+    project = make_project(tmp_path_factory.mktemp("chattr"))
     database = project / "var" / "agiflow.db"
     database.chmod(0o644)
     if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode:

@@ -10,6 +10,7 @@ fails here until it is documented.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -282,6 +283,24 @@ def test_every_config_key_is_in_the_shipped_config_yaml(key: str) -> None:
 
 def test_the_shipped_config_yaml_loads() -> None:
     load_config(ROOT / "config.yaml")
+
+
+def _differing_fields(default: Any, shipped: Any, prefix: str = "") -> list[str]:
+    if not dataclasses.is_dataclass(default):
+        return [prefix] if default != shipped else []
+    return [name for field in dataclasses.fields(default) if field.name != "source"
+            for name in _differing_fields(getattr(default, field.name), getattr(shipped, field.name),
+                                          f"{prefix}.{field.name}".lstrip("."))]
+
+
+def test_the_shipped_config_yaml_names_every_value_that_is_not_the_default(tmp_path: Path) -> None:
+    """Its header says its values are the defaults, except the keys it names."""
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    header = read(ROOT / "config.yaml").split("\n\n", 1)[0].split("server:", 1)[0]
+    named = set(re.findall(r"except (.*?)(?:,|\.)\s", header.replace("\n#", " "))[0].split("`")[1::2])
+    different = _differing_fields(load_config(tmp_path / "empty.yaml"), load_config(tmp_path / "config.yaml"))
+    assert set(different) <= named, f"config.yaml sets {sorted(set(different) - named)} to other than the default"
 
 
 # -- examples -------------------------------------------------------------------------------

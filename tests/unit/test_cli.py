@@ -206,6 +206,20 @@ def test_simulate_support_choice_2_then_an_account_reaches_the_support_queue() -
     assert "  status: completed\n" in out
 
 
+def test_simulate_says_why_a_step_ended_in_error_beside_its_path_line(empty_workdir: Path) -> None:
+    """The README's customer_care example before any number list exists: the text
+    says why where the path shows 'error'."""
+    (empty_workdir / "config.yaml").write_text(f"flows: {FLOWS}\ndatabase: cdr.db\n", encoding="utf-8")
+    result = agiflow("simulate", "customer_care", "-c", str(empty_workdir / "config.yaml"), "--caller", "600111222",
+                     "--at", "2025-03-10T09:30:00+01:00", "--dtmf", "1,2", "--queue-status", "TIMEOUT")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    screen = next(line for line in lines if line.startswith("    1. screen "))
+    assert screen.endswith(f"-> error: cannot read number list 'block': the database {empty_workdir / 'cdr.db'} "
+                           "does not exist"), screen
+    assert next(line for line in lines if line.startswith("    3. answer ")).endswith("-> next")
+
+
 def test_simulate_hangup_after_3_commands_is_a_caller_hangup() -> None:
     result = agiflow("simulate", str(SUPPORT), "--caller", "600111222", "--at", AT,
                      "--dtmf", "1", "--hangup-after", "3")
