@@ -107,12 +107,17 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
         reason = getattr(exc, "reason", exc)
         raise Unreachable(f"cannot reach {url}: {reason}") from None
     try:
-        found = json.loads(body)
+        found = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the reader recurses
         raise Unreachable(f"{url} did not answer JSON: is it agiflow's metrics listener?") from None
     if not isinstance(found, dict):
         raise Unreachable(f"{url} did not answer a JSON object")
     return found
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are no JSON, and agiflow sends neither."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _body(answer: Any, url: str, timeout: float) -> bytes:
@@ -135,13 +140,23 @@ def _check_shape(url: str, health: dict[str, Any], ready: dict[str, Any]) -> Non
     (docs/operations.md#health-and-readiness), so that render can trust them."""
     checks = ready.get("checks")
     active = health.get("calls_active", {})
+    flows = health.get("flows", {})
+    reloads = health.get("reloads", {})
     fits = (health.get("status") == "ok" and isinstance(ready.get("ready"), bool) and isinstance(checks, dict)
             and all(isinstance(check, dict) for check in checks.values())
             and isinstance(active, dict) and all(type(n) is int for n in active.values())
-            and isinstance(health.get("flows", {}), dict) and isinstance(health.get("reloads", {}), dict))
+            and isinstance(flows, dict) and all(isinstance(version, str) for version in flows.values())
+            and _number(health.get("uptime_seconds", 0))
+            and isinstance(reloads, dict) and all(type(reloads.get(n, 0)) is int for n in ("total", "errors")))
     if not fits:
         raise Unreachable(f"{url} answered JSON that is not agiflow's /health and /ready: "
                           "is it agiflow's metrics listener?")
+
+
+def _number(value: Any) -> bool:
+    """An int or a finite float, not a bool (JSON numbers too big for a
+    float are read as infinite)."""
+    return type(value) in (int, float) and abs(value) != float("inf")
 
 
 def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
@@ -162,7 +177,7 @@ def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
               f"flows commit: {health.get('flows_commit') or '- (not in Git)'}"]
     versions: dict[str, str] = health.get("flows") or {}
     rows = [(name, versions.get(name, "-"), str(active.get(name, 0))) for name in sorted(set(versions) | set(active))]
-    widths = [max(len(title), *(len(row[i]) for row in rows)) for i, title in enumerate(("flow", "version", "active"))]
+    widths = [max([len(title), *(len(row[i]) for row in rows)]) for i, title in enumerate(("flow", "version", "active"))]
     for row in [("flow", "version", "active"), *rows]:
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip())
     # the pages are whatever answers at the URL: no escape sequence reaches the terminal
