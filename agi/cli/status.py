@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,6 +94,31 @@ def _configured_url(config: Config) -> str:
 
 
 def _get(url: str, timeout: float) -> dict[str, Any]:
+    """The JSON object at ``url``, within ``timeout`` seconds in all: the
+    socket's own timeout bounds each read only, so a status line and
+    headers sent a byte at a time, or redirects, would hold on for minutes.
+    The request runs in a thread that is left behind when it takes longer
+    (the command exits then)."""
+    found: list[Any] = []
+
+    def fetch() -> None:
+        try:
+            found.append(_fetch(url, timeout))
+        except Exception as exc:  # handed to the caller as it is
+            found.append(exc)
+
+    asking = threading.Thread(target=fetch, name="agiflow-status", daemon=True)
+    asking.start()
+    asking.join(timeout)
+    if not found:
+        raise Unreachable(f"{url} did not finish its answer within {timeout:g}s")
+    if isinstance(found[0], Exception):
+        raise found[0]
+    page: dict[str, Any] = found[0]
+    return page
+
+
+def _fetch(url: str, timeout: float) -> dict[str, Any]:
     """The JSON object at ``url`` (a 503 from /ready is an answer too)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
