@@ -7,6 +7,7 @@ is started as an operator would; calls come from the Asterisk simulator.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import ssl
@@ -255,6 +256,7 @@ def test_an_https_endpoint_with_an_untrusted_certificate_gets_no_call_data(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     tls.http.socket = context.wrap_socket(tls.http.socket, server_side=True)
+    since = server.mark()
     try:
         uniqueid, sim, _ = hook_call(server, "hook", tls.port, "ok", scheme="https")
     finally:
@@ -263,6 +265,54 @@ def test_an_https_endpoint_with_an_untrusted_certificate_gets_no_call_data(
     error = hook_details(server, uniqueid)["error"].lower()
     assert "certificate" in error or "ssl" in error, error
     assert tls.requests == []
+    server.wait_for_log(rf"\[{re.escape(uniqueid)} hook\] call ended", since=since)
+    assert "Traceback" not in server.log(since), server.log(since)  # the step's warning says it, once
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize(("name", "alt_name"), [("127.0.0.1", None), ("crm.example.com", None),
+                                               ("127.0.0.1", "IP:127.0.0.1")])
+def test_a_certificate_from_a_trusted_authority_but_with_no_subject_alt_name_gets_no_call_data(
+        name: str, alt_name: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A certificate with no subjectAltName was sent the call whatever host
+    its common name named (Twisted logged a CRITICAL traceback and went on
+    as if the host matched): another host's certificate from an authority
+    the system trusts got the call data and the Authorization header. One
+    that names the host in its subjectAltName gets the call."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "ca.key", "-out",
+             tmp_path / "ca.pem", "-days", "1", "-subj", "/CN=agiflow test authority")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "key.pem", "-out", tmp_path / "leaf.csr",
+             "-subj", f"/CN={name}")
+    (tmp_path / "leaf.ext").write_text(f"subjectAltName={alt_name}\n" if alt_name else "")
+    _openssl("x509", "-req", "-in", tmp_path / "leaf.csr", "-CA", tmp_path / "ca.pem", "-CAkey", tmp_path / "ca.key",
+             "-CAcreateserial", "-out", tmp_path / "cert.pem", "-days", "1", "-extfile", tmp_path / "leaf.ext")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the system's trusted authorities, for the server
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))
+    server = ServerProcess(write_config(tmp_path))
+    tls = Crm()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    tls.http.socket = context.wrap_socket(tls.http.socket, server_side=True)
+    try:
+        server.wait_listening()
+        uniqueid, sim, _ = hook_call(server, "hook", tls.port, "ok", scheme="https")
+        server.wait_for_log(rf"\[{re.escape(uniqueid)} hook\] call ended")
+        log = server.log()
+    finally:
+        tls.close()
+        server.stop()
+    assert "Traceback" not in log and "CRITICAL" not in log, log
+    if alt_name:
+        assert sim.variables["HOOK"] == "ok" and len(tls.requests) == 1
+        return
+    assert tls.requests == []
+    assert sim.variables["HOOK"] == "failed"
+    assert "subjectAltName" in hook_details(server, uniqueid)["error"]
 
 
 def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_meanwhile(
