@@ -34,7 +34,7 @@ from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
 from agi.services import WebhookResult
-from agi.webhooks import encode, request_headers, url_problem, wire_url
+from agi.webhooks import basic_auth, encode, request_headers, url_problem, wire_url
 
 log = logging.getLogger("agiflow.webhooks")
 
@@ -301,7 +301,9 @@ class TwistedWebhooks:
         try:
             endpoints = _StandardEndpointFactory(self._connecting, self._tls, timeout, None)
             agent = Agent.usingEndpointFactory(self.reactor, endpoints, pool=self.pool)
-            sent = agent.request(b"POST", wire_url(url).encode("ascii"), _headers(headers), _Body(encode(payload)))
+            target, sending_headers = basic_auth(url, headers)
+            sent = agent.request(b"POST", wire_url(target).encode("ascii"), _headers(sending_headers),
+                                 _Body(encode(payload)))
         except NotImplementedError:
             return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
                                                             "pip install 'Twisted[tls]'"))

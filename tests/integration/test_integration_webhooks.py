@@ -6,6 +6,7 @@ is started as an operator would; calls come from the Asterisk simulator.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -155,6 +156,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (flows / "hook_later.yaml").write_text(HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
     (flows / "cb.yaml").write_text(CALLBACK_FLOW)
     (flows / "hook_name.yaml").write_text(NAME_FLOW)
+    (flows / "hook_user.yaml").write_text(NAME_FLOW.replace("name: hook_name", "name: hook_user").replace(
+        "http://127.0.0.1", "http://agent:s%40cret@127.0.0.1"))
     process = ServerProcess(write_config(folder))
     try:
         process.wait_listening()
@@ -224,6 +227,18 @@ def test_header_values_rendered_from_the_call_are_sent_as_utf8_in_any_script(
     # http.server reads header bytes as ISO-8859-1: the UTF-8 bytes come back whole.
     assert got["headers"]["X-Caller-Name"].encode("iso-8859-1").decode("utf-8") == name
     assert got["json"]["call"]["caller_name"] == name
+
+
+def test_a_user_and_password_in_the_url_are_sent_as_basic_authentication(server: ServerProcess, crm: Crm) -> None:
+    """``http://agent:s%40cret@host/`` passed validation, then failed every
+    post with "invalid hostname: agent:s%40cret@127.0.0.1"."""
+    uniqueid = new_uniqueid()
+    sim = SimulatedAsterisk(make_environment(f"hook_user?port={crm.port}&note=ok", uniqueid=uniqueid),
+                            CallerScript(sounds=EverySound()))
+    result = call(server, sim, timeout=10)
+    assert result.closed_by_server and sim.variables["HOOK"] == "ok", (result, hook_details(server, uniqueid))
+    [got] = [r for r in crm.requests if r["json"]["call"]["id"] == uniqueid]
+    assert got["headers"]["Authorization"] == "Basic " + base64.b64encode(b"agent:s@cret").decode()
 
 
 def test_a_500_answer_takes_the_failed_branch(server: ServerProcess, crm: Crm) -> None:
