@@ -23,7 +23,7 @@ from twisted.internet import defer, protocol
 from twisted.internet._resolver import GAIResolver
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import (IHostnameResolver, IOpenSSLClientConnectionCreator, IReactorPluggableNameResolver,
-                                         IReactorTime)
+                                         IReactorTime, IResolutionReceiver)
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web._newclient import HTTP11ClientProtocol
@@ -156,6 +156,46 @@ class _DaemonThreadPool(ThreadPool):
         return threading.Thread(*args, daemon=True, **kwargs)
 
 
+#: Addresses of a host name a webhook tries at most. Twisted starts one more
+#: connection every 0.3 s while the others still wait, each holding a socket
+#: until the webhook's timeout: a name with 200 addresses that drop every
+#: packet held 200 sockets for one webhook.
+MAX_ADDRESSES = 4
+
+
+@implementer(IHostnameResolver)
+class _FirstAddresses:
+    """A name resolver that hands on only the first MAX_ADDRESSES addresses."""
+
+    def __init__(self, resolver: IHostnameResolver) -> None:
+        self._resolver = resolver
+
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        return self._resolver.resolveHostName(_Counted(resolutionReceiver), hostName, portNumber, addressTypes,
+                                              transportSemantics)
+
+
+@implementer(IResolutionReceiver)
+class _Counted:
+    """A resolution receiver that lets MAX_ADDRESSES addresses through."""
+
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._left = MAX_ADDRESSES
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        self._receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        if self._left > 0:
+            self._left -= 1
+            self._receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        self._receiver.resolutionComplete()
+
+
 @implementer(IReactorPluggableNameResolver)
 class _ResolvingReactor:
     """The reactor, as the webhooks' connections see it: with their own
@@ -243,8 +283,8 @@ class TwistedWebhooks:
         self._lookups: ThreadPool | None = None
         self._counting = threading.Lock()
         self.lookups = 0  # lookups waiting for a thread or a name server
-        self._connecting = _ResolvingReactor(
-            reactor, resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo))
+        self._connecting = _ResolvingReactor(reactor, _FirstAddresses(
+            resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo)))
 
     def _lookup_threads(self) -> ThreadPool:
         """The name lookups' own threads, started when first needed; the
