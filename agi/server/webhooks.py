@@ -21,18 +21,17 @@ from typing import Any, Callable, Mapping
 
 from twisted.internet import defer, protocol
 from twisted.internet._resolver import GAIResolver
-from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import (IHostnameResolver, IOpenSSLClientConnectionCreator, IReactorPluggableNameResolver,
-                                         IReactorTime, IResolutionReceiver)
+from twisted.internet.interfaces import (IHostnameResolver, IReactorPluggableNameResolver, IReactorTime,
+                                         IResolutionReceiver)
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web._newclient import HTTP11ClientProtocol
-from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, _HTTP11ClientFactory,
-                                _StandardEndpointFactory)
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory, _StandardEndpointFactory
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS, IResponse
+from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
+from agi.server.https_names import NamedHostPolicy
 from agi.services import WebhookResult
 from agi.webhooks import basic_auth, encode, request_headers, url_problem, wire_url
 
@@ -213,60 +212,6 @@ class _ResolvingReactor:
         return getattr(self._reactor, name)
 
 
-@implementer(IPolicyForHTTPS)
-class _NamedHostPolicy:
-    """Twisted's browser-like HTTPS policy (the system's trusted authorities,
-    the host name checked), with one hole closed: a certificate that names no
-    host (no subjectAltName) is refused. Twisted's check raised on it, logged
-    a CRITICAL traceback and let the handshake go on as if the host matched,
-    so any such certificate a trusted authority signed got the call data."""
-
-    def __init__(self) -> None:
-        self._policy = BrowserLikePolicyForHTTPS()
-
-    def creatorForNetloc(self, hostname: bytes, port: int) -> IOpenSSLClientConnectionCreator:
-        return _NamedHostCreator(self._policy.creatorForNetloc(hostname, port), hostname.decode("ascii"))
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _NamedHostCreator:
-    def __init__(self, creator: IOpenSSLClientConnectionCreator, host: str) -> None:
-        self._creator = creator
-        self._host = host
-
-    def clientConnectionForTLS(self, tlsProtocol: Any) -> Any:
-        from OpenSSL import SSL  # only with Twisted's TLS support, as the policy above
-
-        connection = self._creator.clientConnectionForTLS(tlsProtocol)
-        connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _name_check(tlsProtocol, self._host))
-        return connection
-
-
-def _name_check(tls: Any, host: str) -> Callable[..., bool]:
-    """OpenSSL's verify callback: the chain as OpenSSL found it, and the
-    server's own certificate naming ``host`` in its subjectAltName. A
-    failure fails the handshake with its reason (the webhook's error)."""
-    from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
-    from service_identity.pyopenssl import extract_patterns
-
-    protocol: list[Any] = [tls]  # let go once checked: no cycle through OpenSSL
-
-    def verify(connection: Any, cert: Any, error: int, depth: int, ok: int) -> bool:
-        if depth != 0 or not ok:
-            return bool(ok)
-        try:
-            wanted = IPAddress_ID(host) if isIPAddress(host) or isIPv6Address(host) else DNS_ID(host)
-            verify_service_identity(extract_patterns(cert), [wanted], [])
-        except Exception as exc:  # an exception must not escape into OpenSSL: any doubt fails closed
-            if protocol:
-                protocol.pop().failVerification(Failure(exc))
-            return False
-        protocol.clear()
-        return True
-
-    return verify
-
-
 class TwistedWebhooks:
     """Posts webhooks from the reactor; remembers those still in flight so
     shutdown can let them finish (each ends within its timeout).
@@ -279,7 +224,7 @@ class TwistedWebhooks:
         self.background = 0
         self.pool = HTTPConnectionPool(reactor, persistent=False)  # a POST is never retried on a stale connection
         self.pool._factory = _QuietFactory
-        self._tls = _NamedHostPolicy()
+        self._tls = NamedHostPolicy()
         self._lookups: ThreadPool | None = None
         self._counting = threading.Lock()
         self.lookups = 0  # lookups waiting for a thread or a name server
