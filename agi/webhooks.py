@@ -4,9 +4,10 @@ in agi/server/webhooks.py (``agiflow serve``) and agi/server/stdio_driver.py
 (``agiflow-agi``)."""
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Callable, Mapping
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from agi import __version__
 from agi.services import WebhookResult
@@ -43,6 +44,23 @@ def wire_url(url: str) -> str:
         netloc = quote(userinfo, safe=":%") + at + host.encode("idna").decode("ascii") + colon + port
     return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=_KEEP), quote(parts.query, safe=_KEEP),
                        quote(parts.fragment, safe=_KEEP)))
+
+
+def basic_auth(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """``url`` without the ``user:password@`` it may hold, and ``headers``
+    with that user and password as an ``Authorization: Basic`` header
+    (unless one is given): HTTP sends them so, not in the request line.
+    ``%`` escapes in them are decoded, as UTF-8."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, dict(headers)
+    user, _, password = userinfo.partition(":")
+    given = dict(headers)
+    if not any(name.lower() == "authorization" for name in given):
+        token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode("utf-8")).decode("ascii")
+        given["Authorization"] = f"Basic {token}"
+    return urlunsplit(parts._replace(netloc=hostport)), given
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,6 +94,31 @@ def _configured_url(config: Config) -> str:
 
 
 def _get(url: str, timeout: float) -> dict[str, Any]:
+    """The JSON object at ``url``, within ``timeout`` seconds in all: the
+    socket's own timeout bounds each read only, so a status line and
+    headers sent a byte at a time, or redirects, would hold on for minutes.
+    The request runs in a thread that is left behind when it takes longer
+    (the command exits then)."""
+    found: list[Any] = []
+
+    def fetch() -> None:
+        try:
+            found.append(_fetch(url, timeout))
+        except Exception as exc:  # handed to the caller as it is
+            found.append(exc)
+
+    asking = threading.Thread(target=fetch, name="agiflow-status", daemon=True)
+    asking.start()
+    asking.join(timeout)
+    if not found:
+        raise Unreachable(f"{url} did not finish its answer within {timeout:g}s")
+    if isinstance(found[0], Exception):
+        raise found[0]
+    page: dict[str, Any] = found[0]
+    return page
+
+
+def _fetch(url: str, timeout: float) -> dict[str, Any]:
     """The JSON object at ``url`` (a 503 from /ready is an answer too)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
@@ -107,12 +133,17 @@ def _get(url: str, timeout: float) -> dict[str, Any]:
         reason = getattr(exc, "reason", exc)
         raise Unreachable(f"cannot reach {url}: {reason}") from None
     try:
-        found = json.loads(body)
+        found = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the reader recurses
         raise Unreachable(f"{url} did not answer JSON: is it agiflow's metrics listener?") from None
     if not isinstance(found, dict):
         raise Unreachable(f"{url} did not answer a JSON object")
     return found
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are no JSON, and agiflow sends neither."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _body(answer: Any, url: str, timeout: float) -> bytes:
@@ -135,13 +166,23 @@ def _check_shape(url: str, health: dict[str, Any], ready: dict[str, Any]) -> Non
     (docs/operations.md#health-and-readiness), so that render can trust them."""
     checks = ready.get("checks")
     active = health.get("calls_active", {})
+    flows = health.get("flows", {})
+    reloads = health.get("reloads", {})
     fits = (health.get("status") == "ok" and isinstance(ready.get("ready"), bool) and isinstance(checks, dict)
             and all(isinstance(check, dict) for check in checks.values())
             and isinstance(active, dict) and all(type(n) is int for n in active.values())
-            and isinstance(health.get("flows", {}), dict) and isinstance(health.get("reloads", {}), dict))
+            and isinstance(flows, dict) and all(isinstance(version, str) for version in flows.values())
+            and _number(health.get("uptime_seconds", 0))
+            and isinstance(reloads, dict) and all(type(reloads.get(n, 0)) is int for n in ("total", "errors")))
     if not fits:
         raise Unreachable(f"{url} answered JSON that is not agiflow's /health and /ready: "
                           "is it agiflow's metrics listener?")
+
+
+def _number(value: Any) -> bool:
+    """An int or a finite float, not a bool (JSON numbers too big for a
+    float are read as infinite)."""
+    return type(value) in (int, float) and abs(value) != float("inf")
 
 
 def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
@@ -162,7 +203,7 @@ def render(url: str, health: dict[str, Any], ready: dict[str, Any]) -> str:
               f"flows commit: {health.get('flows_commit') or '- (not in Git)'}"]
     versions: dict[str, str] = health.get("flows") or {}
     rows = [(name, versions.get(name, "-"), str(active.get(name, 0))) for name in sorted(set(versions) | set(active))]
-    widths = [max(len(title), *(len(row[i]) for row in rows)) for i, title in enumerate(("flow", "version", "active"))]
+    widths = [max([len(title), *(len(row[i]) for row in rows)]) for i, title in enumerate(("flow", "version", "active"))]
     for row in [("flow", "version", "active"), *rows]:
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip())
     # the pages are whatever answers at the URL: no escape sequence reaches the terminal

@@ -159,6 +159,11 @@ class BodylessRequest(Request):
         transport: Any = self.channel.transport
         transport.abortConnection()
 
+    def _handleStar(self) -> None:
+        """``*`` names no page: 404, whatever the method (Twisted answered
+        ``OPTIONS *`` with 200 and any other method with 405)."""
+        self.render(_not_found())
+
 
 class BoundedChannel(http.HTTPChannel):
     """An HTTP connection whose each request must arrive whole within

@@ -21,18 +21,19 @@ from typing import Any, Callable, Mapping
 
 from twisted.internet import defer, protocol
 from twisted.internet._resolver import GAIResolver
-from twisted.internet.interfaces import IHostnameResolver, IReactorPluggableNameResolver, IReactorTime
+from twisted.internet.interfaces import (IHostnameResolver, IReactorPluggableNameResolver, IReactorTime,
+                                         IResolutionReceiver)
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web._newclient import HTTP11ClientProtocol
-from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, _HTTP11ClientFactory,
-                                _StandardEndpointFactory)
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory, _StandardEndpointFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
+from agi.server.https_names import NamedHostPolicy
 from agi.services import WebhookResult
-from agi.webhooks import encode, request_headers, url_problem, wire_url
+from agi.webhooks import basic_auth, encode, request_headers, url_problem, wire_url
 
 log = logging.getLogger("agiflow.webhooks")
 
@@ -154,6 +155,46 @@ class _DaemonThreadPool(ThreadPool):
         return threading.Thread(*args, daemon=True, **kwargs)
 
 
+#: Addresses of a host name a webhook tries at most. Twisted starts one more
+#: connection every 0.3 s while the others still wait, each holding a socket
+#: until the webhook's timeout: a name with 200 addresses that drop every
+#: packet held 200 sockets for one webhook.
+MAX_ADDRESSES = 4
+
+
+@implementer(IHostnameResolver)
+class _FirstAddresses:
+    """A name resolver that hands on only the first MAX_ADDRESSES addresses."""
+
+    def __init__(self, resolver: IHostnameResolver) -> None:
+        self._resolver = resolver
+
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        return self._resolver.resolveHostName(_Counted(resolutionReceiver), hostName, portNumber, addressTypes,
+                                              transportSemantics)
+
+
+@implementer(IResolutionReceiver)
+class _Counted:
+    """A resolution receiver that lets MAX_ADDRESSES addresses through."""
+
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._left = MAX_ADDRESSES
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        self._receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        if self._left > 0:
+            self._left -= 1
+            self._receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        self._receiver.resolutionComplete()
+
+
 @implementer(IReactorPluggableNameResolver)
 class _ResolvingReactor:
     """The reactor, as the webhooks' connections see it: with their own
@@ -183,12 +224,12 @@ class TwistedWebhooks:
         self.background = 0
         self.pool = HTTPConnectionPool(reactor, persistent=False)  # a POST is never retried on a stale connection
         self.pool._factory = _QuietFactory
-        self._tls = BrowserLikePolicyForHTTPS()
+        self._tls = NamedHostPolicy()
         self._lookups: ThreadPool | None = None
         self._counting = threading.Lock()
         self.lookups = 0  # lookups waiting for a thread or a name server
-        self._connecting = _ResolvingReactor(
-            reactor, resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo))
+        self._connecting = _ResolvingReactor(reactor, _FirstAddresses(
+            resolver or GAIResolver(reactor, self._lookup_threads, getaddrinfo=self._getaddrinfo)))
 
     def _lookup_threads(self) -> ThreadPool:
         """The name lookups' own threads, started when first needed; the
@@ -245,7 +286,9 @@ class TwistedWebhooks:
         try:
             endpoints = _StandardEndpointFactory(self._connecting, self._tls, timeout, None)
             agent = Agent.usingEndpointFactory(self.reactor, endpoints, pool=self.pool)
-            sent = agent.request(b"POST", wire_url(url).encode("ascii"), _headers(headers), _Body(encode(payload)))
+            target, sending_headers = basic_auth(url, headers)
+            sent = agent.request(b"POST", wire_url(target).encode("ascii"), _headers(sending_headers),
+                                 _Body(encode(payload)))
         except NotImplementedError:
             return defer.succeed(WebhookResult(False, error="HTTPS needs Twisted's TLS support: "
                                                             "pip install 'Twisted[tls]'"))

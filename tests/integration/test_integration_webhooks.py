@@ -6,7 +6,9 @@ is started as an operator would; calls come from the Asterisk simulator.
 """
 from __future__ import annotations
 
+import base64
 import json
+import re
 import signal
 import socket
 import ssl
@@ -154,6 +156,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (flows / "hook_later.yaml").write_text(HOOK_FLOW.replace("{wait}", "false").replace("name: hook", "name: hook_later"))
     (flows / "cb.yaml").write_text(CALLBACK_FLOW)
     (flows / "hook_name.yaml").write_text(NAME_FLOW)
+    (flows / "hook_user.yaml").write_text(NAME_FLOW.replace("name: hook_name", "name: hook_user").replace(
+        "http://127.0.0.1", "http://agent:s%40cret@127.0.0.1"))
     process = ServerProcess(write_config(folder))
     try:
         process.wait_listening()
@@ -225,6 +229,18 @@ def test_header_values_rendered_from_the_call_are_sent_as_utf8_in_any_script(
     assert got["json"]["call"]["caller_name"] == name
 
 
+def test_a_user_and_password_in_the_url_are_sent_as_basic_authentication(server: ServerProcess, crm: Crm) -> None:
+    """``http://agent:s%40cret@host/`` passed validation, then failed every
+    post with "invalid hostname: agent:s%40cret@127.0.0.1"."""
+    uniqueid = new_uniqueid()
+    sim = SimulatedAsterisk(make_environment(f"hook_user?port={crm.port}&note=ok", uniqueid=uniqueid),
+                            CallerScript(sounds=EverySound()))
+    result = call(server, sim, timeout=10)
+    assert result.closed_by_server and sim.variables["HOOK"] == "ok", (result, hook_details(server, uniqueid))
+    [got] = [r for r in crm.requests if r["json"]["call"]["id"] == uniqueid]
+    assert got["headers"]["Authorization"] == "Basic " + base64.b64encode(b"agent:s@cret").decode()
+
+
 def test_a_500_answer_takes_the_failed_branch(server: ServerProcess, crm: Crm) -> None:
     uniqueid, sim, _ = hook_call(server, "hook", crm.port, "fail")
 
@@ -255,6 +271,7 @@ def test_an_https_endpoint_with_an_untrusted_certificate_gets_no_call_data(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     tls.http.socket = context.wrap_socket(tls.http.socket, server_side=True)
+    since = server.mark()
     try:
         uniqueid, sim, _ = hook_call(server, "hook", tls.port, "ok", scheme="https")
     finally:
@@ -263,6 +280,54 @@ def test_an_https_endpoint_with_an_untrusted_certificate_gets_no_call_data(
     error = hook_details(server, uniqueid)["error"].lower()
     assert "certificate" in error or "ssl" in error, error
     assert tls.requests == []
+    server.wait_for_log(rf"\[{re.escape(uniqueid)} hook\] call ended", since=since)
+    assert "Traceback" not in server.log(since), server.log(since)  # the step's warning says it, once
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize(("name", "alt_name"), [("127.0.0.1", None), ("crm.example.com", None),
+                                               ("127.0.0.1", "IP:127.0.0.1")])
+def test_a_certificate_from_a_trusted_authority_but_with_no_subject_alt_name_gets_no_call_data(
+        name: str, alt_name: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A certificate with no subjectAltName was sent the call whatever host
+    its common name named (Twisted logged a CRITICAL traceback and went on
+    as if the host matched): another host's certificate from an authority
+    the system trusts got the call data and the Authorization header. One
+    that names the host in its subjectAltName gets the call."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "ca.key", "-out",
+             tmp_path / "ca.pem", "-days", "1", "-subj", "/CN=agiflow test authority")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "key.pem", "-out", tmp_path / "leaf.csr",
+             "-subj", f"/CN={name}")
+    (tmp_path / "leaf.ext").write_text(f"subjectAltName={alt_name}\n" if alt_name else "")
+    _openssl("x509", "-req", "-in", tmp_path / "leaf.csr", "-CA", tmp_path / "ca.pem", "-CAkey", tmp_path / "ca.key",
+             "-CAcreateserial", "-out", tmp_path / "cert.pem", "-days", "1", "-extfile", tmp_path / "leaf.ext")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the system's trusted authorities, for the server
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hook.yaml").write_text(HOOK_FLOW.replace("{wait}", "true"))
+    server = ServerProcess(write_config(tmp_path))
+    tls = Crm()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    tls.http.socket = context.wrap_socket(tls.http.socket, server_side=True)
+    try:
+        server.wait_listening()
+        uniqueid, sim, _ = hook_call(server, "hook", tls.port, "ok", scheme="https")
+        server.wait_for_log(rf"\[{re.escape(uniqueid)} hook\] call ended")
+        log = server.log()
+    finally:
+        tls.close()
+        server.stop()
+    assert "Traceback" not in log and "CRITICAL" not in log, log
+    if alt_name:
+        assert sim.variables["HOOK"] == "ok" and len(tls.requests) == 1
+        return
+    assert tls.requests == []
+    assert sim.variables["HOOK"] == "failed"
+    assert "subjectAltName" in hook_details(server, uniqueid)["error"]
 
 
 def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_meanwhile(
@@ -294,8 +359,10 @@ def test_a_slow_endpoint_fails_after_the_timeout_while_another_call_completes_me
 def test_an_endpoint_whose_answer_never_ends_is_cut_early_and_does_not_grow_the_server(
         server: ServerProcess, crm: Crm, path: str, outcome: str) -> None:
     def resident_kb() -> int:
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        return int(status.split("VmRSS:")[1].split()[0])
+        """Of every process of the server: the workers post the webhooks
+        (once, only the supervisor, which posts none, was measured)."""
+        return sum(int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+                   for pid in server.pids())
 
     before = resident_kb()
     uniqueid, sim, _ = hook_call(server, "hook", crm.port, path)

@@ -286,6 +286,46 @@ def test_agiflow_status_gives_up_on_an_answer_that_never_ends_or_only_drips(body
         assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\n" + b"X-Slow: a\r\n" * 40,  # the headers a byte at a time
+    b"HTTP/1.1 302 Found\r\nLocation: /health\r\nContent-Length: 0\r\n\r\n",  # a redirect to itself, slowly
+], ids=["headers", "redirect-loop"])
+def test_agiflow_status_waits_no_longer_than_its_timeout_for_the_status_line_and_headers(answer: bytes) -> None:
+    """The --timeout bounded only the body: a listener that sent its
+    headers a byte every half second, or a slow redirect to itself, held the
+    command for minutes."""
+    listener = socket.create_server((HOST, 0))
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in answer:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.5 if len(answer) > 100 else 0.02)
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", "status", "--url",
+                               f"http://{HOST}:{listener.getsockname()[1]}", "--timeout", "2"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
+        assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+
+
 # -- flow versions --------------------------------------------------------------------
 
 def test_a_reload_logs_old_and_new_versions_and_the_cdr_records_the_one_that_ran(observed: Observed) -> None:

@@ -50,14 +50,29 @@ def test_status_of_agiflows_pages_is_the_summary_and_exit_0_when_ready(monkeypat
     ({**HEALTH, "flows": ["support"]}, READY),
     ({**HEALTH, "reloads": "yes"}, READY),
     (HEALTH, {"ready": True, "checks": {"flows": "ok"}}),
+    ({**HEALTH, "flows": {"support": 1}}, READY),
+    ({**HEALTH, "flows": {"support": None}}, READY),
+    (b'{"status": "ok", "uptime_seconds": 1e400}', READY),
+    (b'{"status": "ok", "uptime_seconds": NaN}', READY),
+    ({**HEALTH, "reloads": {"total": "many"}}, READY),
+    ({**HEALTH, "reloads": {"total": 1, "errors": [1]}}, READY),
 ], ids=["not-http", "hung-up", "other-json", "ready-no-checks", "checks-a-list", "active-a-list",
-        "active-not-a-number", "flows-a-list", "reloads-a-string", "check-not-an-object"])
+        "active-not-a-number", "flows-a-list", "reloads-a-string", "check-not-an-object",
+        "version-a-number", "version-null", "uptime-infinite", "uptime-nan", "loads-a-string", "failed-a-list"])
 def test_an_answer_that_is_not_agiflows_exits_3_with_one_line(
         monkeypatch: pytest.MonkeyPatch, health: Any, ready: Any) -> None:
     done = _status(monkeypatch, health, ready)
     assert done.exit_code == 3, (done.output, done.exception)
     assert done.exception is None or isinstance(done.exception, SystemExit)
     assert done.output.startswith("agiflow status: ") and done.output.count("\n") == 1, done.output
+
+
+def test_a_page_with_no_flows_and_no_calls_is_summed_up_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A /health that lists no flow and no call (a listener that answers
+    only the fields it must) once ended in a TypeError traceback, exit 1,
+    which says "not ready"."""
+    done = _status(monkeypatch, {"status": "ok"}, READY)
+    assert done.exit_code == 0 and "calls active: 0" in done.output, (done.output, done.exception)
 
 
 def test_a_metrics_port_of_0_asks_for_the_url_the_server_logged(tmp_path: Any) -> None:

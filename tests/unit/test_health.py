@@ -307,6 +307,15 @@ def test_a_path_under_a_page_is_404(state: ServerState, path: bytes) -> None:
     assert transport.value().startswith(b"HTTP/1.1 404 ")
 
 
+@pytest.mark.parametrize("method", [b"OPTIONS", b"GET", b"HEAD", b"DELETE"])
+def test_the_path_star_names_no_page_and_is_404_whatever_the_method(state: ServerState, method: bytes) -> None:
+    """``OPTIONS *`` got 200 and ``GET *`` 405 with ``Allow: OPTIONS``
+    (Twisted's own answer), though only GET and HEAD are served."""
+    channel, transport = _connected(state)
+    channel.dataReceived(b"%s * HTTP/1.1\r\nHost: x\r\n\r\n" % method)
+    assert transport.value().startswith(b"HTTP/1.1 404 "), transport.value()
+
+
 @pytest.mark.parametrize("path", [b"/", b"/metrics", b"/health", b"/ready", b"/metrics?name[]=x&%ff"])
 def test_each_page_answers_at_its_own_path_with_or_without_a_query(state: ServerState, path: bytes) -> None:
     channel, transport = _connected(state)

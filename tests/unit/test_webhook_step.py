@@ -301,3 +301,37 @@ def test_lookups_a_name_server_leaves_unanswered_are_bounded_and_one_more_webhoo
     while hooks.lookups and time.monotonic() < deadline:
         time.sleep(0.01)
     assert hooks.lookups == 0
+
+
+def test_a_name_with_many_addresses_that_never_answer_holds_few_sockets() -> None:
+    """Twisted tries one more address every 0.3 s while the others still
+    connect: a name with 200 addresses that drop every packet held 200
+    sockets for one 60-second webhook, and 64 background ones could take
+    every file descriptor the calls need."""
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.interfaces import IHostResolution
+    from twisted.internet.testing import MemoryReactorClock
+    from zope.interface import implementer
+
+    from agi.server import webhooks
+    reactor = MemoryReactorClock()
+
+    @implementer(IHostResolution)
+    class Resolution:
+        name = "many.example"
+
+    class Names:
+        def resolveHostName(self, receiver: Any, host: str, portNumber: int = 0, *args: Any, **kwargs: Any) -> Any:
+            receiver.resolutionBegan(Resolution())
+            for i in range(200):
+                receiver.addressResolved(IPv4Address("TCP", f"192.0.2.{i}", portNumber))
+            receiver.resolutionComplete()
+            return Resolution()
+
+    results: list[WebhookResult] = []
+    webhooks.TwistedWebhooks(reactor, resolver=Names()).post_in_background("http://many.example/x", {}, 60.0, {},
+                                                                         results.append)
+    for _ in range(700):
+        reactor.advance(0.1)
+    assert len(reactor.tcpClients) <= webhooks.MAX_ADDRESSES < 10
+    assert len(results) == 1 and not results[0].ok
