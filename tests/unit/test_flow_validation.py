@@ -427,6 +427,28 @@ def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: s
     assert errors_of(path) == [f"{path}:9: step '{step}': {message}"]
 
 
+@pytest.mark.parametrize("value, messages", [
+    ("queue: {name: sales, timeout: -1, position: 0}",
+     ["queue: position: 0 is less than the minimum of 1", "queue: timeout: -1 is less than the minimum of 1"]),
+    ("dial: {destination: PJSIP/100, timeout: abc, callerid: {nm: x}}",
+     ["dial: callerid: unknown key 'nm'; allowed: name, number", "dial: timeout: 'abc' is not of type 'integer'"]),
+    ("voicemail: {mailbox: 100@sales, options: 5, bogus: 1}",
+     ["voicemail: options: 5 is not of type 'string'",
+      "voicemail: unknown key 'bogus'; allowed: mailbox, options"]),
+    ("play: [{digits: []}, {number: x, bogus: 1}]",
+     ["play: [0].digits: [] is not of type 'string', 'integer'",
+      "play: [1]: unknown key 'bogus'; allowed: number"]),
+])
+def test_an_option_of_several_forms_reports_every_mistake_of_the_form_it_is_written_in(
+        tmp_path: Path, value: str, messages: list[str]) -> None:
+    """A step written in its long form (queue, dial, voicemail, play items...)
+    reports all its mistakes at once, as a step of one form does; only the
+    first was reported, so each needed another run of validate, and
+    {digits: []} said "unknown key 'digits'; allowed: sound"."""
+    path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
+    assert sorted(errors_of(path)) == sorted(f"{path}:9: step 'sales': {m}" for m in messages)
+
+
 RING = """\
 version: 1
 name: {name}
