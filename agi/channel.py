@@ -226,14 +226,19 @@ class Channel:
         reply = await self.command("GET FULL VARIABLE", expression)
         return reply.data if reply.result == "1" else None
 
-    async def exec_app(self, application: str, options: str = "") -> int:
+    async def exec_app(self, application: str, options: str = "", hangs_up: bool = False) -> int:
         """Run a dialplan application; its comma-separated options go as one
-        quoted argument. Returns the application's result."""
+        quoted argument. Returns the application's result. ``hangs_up``: an
+        application run to hang up (``Hangup``), whose -1 is that hangup: no
+        NOOP asks whether the caller left."""
         reply = await self.command("EXEC", application, options)
         result = reply.result_int
         self.guard.app_ended(application, result)
         if result == -2:
             raise UnknownApplication(f"Asterisk has no application {application!r}", reply)
+        if hangs_up and result is not None and result < 0:
+            self._hung_up = True
+            raise ChannelHungUp(f"{application}: the channel hung up")
         await self._failed(reply)
         return result if result is not None else 0
 

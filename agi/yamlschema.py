@@ -23,6 +23,10 @@ SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
 COUNT = {"type": "integer", "minimum": 0, "maximum": 50}
 #: A non-empty text option (often a template).
 TEXT = {"type": "string", "minLength": 1}
+#: A text option that is often all digits (a queue, a mailbox): YAML may
+#: write it as a number; it is the same text. Not phone numbers: YAML reads
+#: +34600111222 as the number 34600111222, which would lose its +.
+DIGITS_TEXT = {"type": ["string", "integer"], "minLength": 1, "minimum": 0}
 
 
 def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -31,6 +35,12 @@ def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str,
     if required:
         schema["required"] = list(required)
     return schema
+
+
+def digits_text(value: Any) -> Any:
+    """A ``DIGITS_TEXT`` option as text (``queue: 400`` is ``"400"``);
+    None stays None."""
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def dtmf(value: Any) -> str:

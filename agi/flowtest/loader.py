@@ -167,7 +167,7 @@ class _CaseBuilder:
             return self._moment(value, path, prefix, tz)
         if key == "dtmf":
             return tuple(parse_dtmf(value)) if isinstance(value, str) else \
-                tuple(None if keys in (None, "", "-") else keys for keys in value)
+                tuple(None if keys in (None, "", "-") else str(keys) for keys in value)
         if key == "spy_sessions":
             return tuple((float(item.get("seconds", 0)), item["ends"]) for item in value)
         if key in ("queue_statuses", "dial_statuses", "vm_statuses", "args", "on_call"):

@@ -18,7 +18,8 @@ CASE_FILE_VERSION = 1
 
 _TEXT = {"type": "string"}
 _NUMBER = {"type": "string", "minLength": 1}
-_KEYS = {"type": ["string", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$"}
+#: One prompt's keys; YAML may write them as a number (``[2, 12345678]``).
+_KEYS = {"type": ["string", "integer", "null"], "pattern": r"^(-|[0-9*#ABCD]*)$", "minimum": 0}
 #: How Asterisk can end each Queue(), Dial() and VoiceMail() run, and what an
 #: earlier call's CDR can hold: a misspelt one would run the case on a status
 #: no Asterisk gives.

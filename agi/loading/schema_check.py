@@ -148,6 +148,11 @@ def each_problem(error: ValidationError, path: list[Any],
     error names each unknown key at its own line (jsonschema gives one error
     for all of them), in the order written; any other error is itself, in
     ``words``."""
+    form = written_form(error)
+    if form is not None:
+        # every mistake in the form the value is written in, each at its own line
+        base = path[:len(path) - len(list(error.absolute_path))]
+        return [problem for inner in form for problem in each_problem(inner, base + list(inner.absolute_path), words)]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extras = [key for key in error.instance if key not in allowed]
@@ -155,6 +160,27 @@ def each_problem(error: ValidationError, path: list[Any],
             listed = ", ".join(sorted(allowed))
             return [(path + [key], f"{_at(error)}unknown key '{key}'; allowed: {listed}") for key in extras]
     return [(error_path(error, path), words(error))]
+
+
+def written_form(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the one form of a ``oneOf`` the value is written in:
+    the only form of its type (``queue: {...}`` is the options, not the
+    name), or among forms of one type the only one whose required keys it
+    has (``{digits: []}`` of play's items); None when no single form is."""
+    if error.validator != "oneOf" or not error.context:
+        return None
+    depth = len(list(error.absolute_path))
+    forms: dict[int, list[ValidationError]] = {}
+    for inner in error.context:
+        forms.setdefault(inner.relative_schema_path[0], []).append(inner)
+
+    def refuses(errors: list[ValidationError], validators: tuple[str, ...]) -> bool:
+        return any(len(list(e.absolute_path)) == depth and e.validator in validators for e in errors)
+
+    of_type = [errors for errors in forms.values() if not refuses(errors, ("type", "const"))]
+    if len(of_type) > 1:
+        of_type = [errors for errors in of_type if not refuses(errors, ("required",))]
+    return sorted(of_type[0], key=lambda e: list(map(str, e.absolute_path))) if len(of_type) == 1 else None
 
 
 def error_path(error: ValidationError, path: list[Any]) -> list[Any]:

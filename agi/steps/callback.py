@@ -16,7 +16,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node, done
 from agi.steps.collect import INVALID, SOUND, TIMEOUT, RetryPolicy, collect
 from agi.services import KEYPAD, CallbackRequests
-from agi.yamlschema import COUNT, ONE_KEY, SECONDS, TEXT, dtmf, obj
+from agi.yamlschema import COUNT, DIGITS_TEXT, ONE_KEY, SECONDS, TEXT, digits_text, dtmf, obj
 from agi.vocabulary import iso
 
 REQUESTED = "requested"
@@ -38,7 +38,7 @@ class CallbackNode(Node):
         "accept_key": ONE_KEY, "decline_key": ONE_KEY, "confirm_key": ONE_KEY, "change_key": ONE_KEY,
         "min_digits": _DIGITS, "max_digits": _DIGITS,
         "retries": COUNT, "timeout": SECONDS,
-        "number": TEXT, "queue": TEXT, "reason": TEXT,
+        "number": TEXT, "queue": DIGITS_TEXT, "reason": TEXT,
     }, ("confirm", "enter"))
 
     confirm: str
@@ -65,6 +65,7 @@ class CallbackNode(Node):
                 if name in config}
         options = {name: config[name] for name in ("offer", "number_is", "thanks", "min_digits", "max_digits",
                                                     "number", "queue", "reason") if name in config}
+        options.update({name: digits_text(options[name]) for name in ("queue",) if name in options})
         return cls(confirm=config["confirm"], enter=config["enter"], policy=policy, **keys, **options)
 
     def outcomes(self) -> tuple[str, ...]:

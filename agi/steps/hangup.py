@@ -47,7 +47,7 @@ class HangupNode(Node):
                 found.note(cause=self.cause)
                 found.record(hangup_cause=str(self.cause))
                 try:
-                    await ctx.channel.exec_app("Hangup", str(self.cause))
+                    await ctx.channel.exec_app("Hangup", str(self.cause), hangs_up=True)
                 except ChannelHungUp:
                     pass  # the hangup we asked for, seen as the channel going away
         return found.result("done")

@@ -55,7 +55,7 @@ from agi.steps.dialplan_app import (
     seconds,
     written_options_problems,
 )
-from agi.yamlschema import TEXT, obj
+from agi.yamlschema import DIGITS_TEXT, TEXT, digits_text, obj
 from agi.vocabulary import ERROR, HANGUP
 
 ANSWERED = "answered"
@@ -79,8 +79,8 @@ class QueueNode(Node):
     summary = ("Queue the caller with Queue(): timeout, options, announcement, position. Outcomes: "
                "answered, timeout, full, joinempty, leaveempty, joinunavail, leaveunavail, continue, "
                "withdraw, exitwithkey.")
-    schema = {"oneOf": [TEXT, obj({
-        "name": TEXT,
+    schema = {"oneOf": [DIGITS_TEXT, obj({
+        "name": DIGITS_TEXT,
         "options": {"type": "string"},
         "url": TEXT,
         "announce": SOUND,
@@ -105,9 +105,9 @@ class QueueNode(Node):
 
     @classmethod
     def from_config(cls, config: Any) -> "QueueNode":
-        if isinstance(config, str):
-            return cls(config)
-        return cls(config["name"], config.get("options", ""), config.get("url", ""),
+        if not isinstance(config, dict):
+            return cls(digits_text(config))
+        return cls(digits_text(config["name"]), config.get("options", ""), config.get("url", ""),
                    config.get("announce", ""), config.get("timeout"), config.get("gosub", ""),
                    config.get("rule", ""), config.get("position"), MissedCallback.from_config(config.get("callback")),
                    Whisper.from_config(config.get("whisper")))

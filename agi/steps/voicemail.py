@@ -18,7 +18,7 @@ from agi.steps.base import Node, done
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, clear_variables, join_arguments, read_status,
                                     render_argument, render_options, run_app, written_options_problems)
-from agi.yamlschema import TEXT, obj
+from agi.yamlschema import DIGITS_TEXT, digits_text, obj
 
 SUCCESS = "success"
 USER_EXIT = "user_exit"
@@ -33,16 +33,16 @@ class VoicemailNode(Node):
     type_name = "voicemail"
     summary = ("Leave a message in a mailbox with VoiceMail(mailbox@context,options). Outcomes: success, "
                "user_exit, failed.")
-    schema = {"oneOf": [TEXT, obj({"mailbox": TEXT, "options": {"type": "string"}}, ("mailbox",))]}
+    schema = {"oneOf": [DIGITS_TEXT, obj({"mailbox": DIGITS_TEXT, "options": {"type": "string"}}, ("mailbox",))]}
 
     mailbox: str
     options: str = ""
 
     @classmethod
     def from_config(cls, config: Any) -> "VoicemailNode":
-        if isinstance(config, str):
-            return cls(config)
-        return cls(config["mailbox"], config.get("options", ""))
+        if not isinstance(config, dict):
+            return cls(digits_text(config))
+        return cls(digits_text(config["mailbox"]), config.get("options", ""))
 
     def outcomes(self) -> tuple[str, ...]:
         return (SUCCESS, USER_EXIT, FAILED)

@@ -543,3 +543,44 @@ def test_a_caller_who_hangs_up_as_the_queue_step_starts_is_never_an_answered_cal
     assert json.loads(row["fields"]) == {"left": "before_an_agent"}
     [request] = query(server.database, "SELECT number, source, reason FROM callbacks WHERE call_id = ?", (uniqueid,))
     assert request == {"number": "+34600111222", "source": "missed", "reason": "abandoned"}
+
+
+HANGUP_WITH_CAUSE = """\
+version: 1
+name: busy-line
+start: greet
+steps:
+  greet:
+    play: agiflow/welcome
+    next: busy
+  busy:
+    hangup: {cause: 17}
+"""
+
+
+def test_a_hangup_with_a_cause_sends_over_tcp_the_commands_simulate_and_agiflow_test_show(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """Hangup(17) answers -1 and then HANGUP: the hangup the flow asked
+    for. The server sent a NOOP after it to learn whether the caller had
+    hung up, which simulate and agiflow test (and so commands_exclude)
+    never showed."""
+    from agi.loading.loader import load_flows
+    from agi.simulate import simulate
+
+    process = start_server(tmp_path)
+    servers.append(process)
+    (tmp_path / "flows" / "busy.yaml").write_text(HANGUP_WITH_CAUSE, encoding="utf-8")
+    flows, errors = load_flows([tmp_path / "flows"])
+    assert errors == []
+    offline = [e.command for e in simulate(flows.get("busy-line"), flows, caller="+34600111222").exchanges]
+    assert 'EXEC "Hangup" "17"' in offline and "NOOP" not in offline
+    deadline = time.monotonic() + 5
+    while True:
+        uniqueid = new_uniqueid()
+        result = call(process, simulated("busy-line", uniqueid))
+        rows = finished_cdr(process.database, uniqueid)
+        if rows and rows[0]["flow"] == "busy-line" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [r["status"] for r in rows] == ["completed"]
+    assert result.commands == offline

@@ -201,6 +201,15 @@ def test_dtmf_as_text_with_dashes_is_keys_and_timeouts(flows: Path) -> None:
     assert agiflow("test", "--flows", str(flows), str(tests)).exit_code == 0
 
 
+def test_dtmf_written_as_yaml_numbers_is_the_same_keys(flows: Path) -> None:
+    """dtmf: [2] is the key 2, as a menu choice written 2: is; it was
+    refused as "is not of type 'string', 'null'"."""
+    tests = write_tests(flows, expect_block("path_includes: [menu:2, support]\n")
+                        .replace('dtmf: ["1"]', 'dtmf: [2, 12345678]'))
+    result = agiflow("test", "--flows", str(flows), str(tests))
+    assert result.exit_code == 0, result.output
+
+
 def test_queue_statuses_and_hangup_after_reach_the_simulated_asterisk(flows: Path) -> None:
     tests = write_tests(flows, """\
         version: 1

@@ -416,7 +416,7 @@ def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
 
 @pytest.mark.parametrize("step, value, message", [
     ("sales", "play: {digits: '12'}", "play: {'digits': '12'} is not of type 'string' or 'array'"),
-    ("sales", "queue: [sales]", "queue: ['sales'] is not of type 'string' or 'object'"),
+    ("sales", "queue: [sales]", "queue: ['sales'] is not of type 'string' or 'integer' or 'object'"),
     ("sales", "dial: [PJSIP/100]", "dial: ['PJSIP/100'] is not of type 'string' or 'object'"),
 ])
 def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: str, value: str, message: str) -> None:
@@ -425,6 +425,59 @@ def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: s
     alone read as if it were the only one."""
     path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
     assert errors_of(path) == [f"{path}:9: step '{step}': {message}"]
+
+
+@pytest.mark.parametrize("value, messages", [
+    ("queue: {name: sales, timeout: -1, position: 0}",
+     ["queue: position: 0 is less than the minimum of 1", "queue: timeout: -1 is less than the minimum of 1"]),
+    ("dial: {destination: PJSIP/100, timeout: abc, callerid: {nm: x}}",
+     ["dial: callerid: unknown key 'nm'; allowed: name, number", "dial: timeout: 'abc' is not of type 'integer'"]),
+    ("voicemail: {mailbox: 100@sales, options: 5, bogus: 1}",
+     ["voicemail: options: 5 is not of type 'string'",
+      "voicemail: unknown key 'bogus'; allowed: mailbox, options"]),
+    ("play: [{digits: []}, {number: x, bogus: 1}]",
+     ["play: [0].digits: [] is not of type 'string', 'integer'",
+      "play: [1]: unknown key 'bogus'; allowed: number"]),
+])
+def test_an_option_of_several_forms_reports_every_mistake_of_the_form_it_is_written_in(
+        tmp_path: Path, value: str, messages: list[str]) -> None:
+    """A step written in its long form (queue, dial, voicemail, play items...)
+    reports all its mistakes at once, as a step of one form does; only the
+    first was reported, so each needed another run of validate, and
+    {digits: []} said "unknown key 'digits'; allowed: sound"."""
+    path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
+    assert sorted(errors_of(path)) == sorted(f"{path}:9: step 'sales': {m}" for m in messages)
+
+
+@pytest.mark.parametrize("value, option, expected", [
+    ("queue: 400", "name", "400"),
+    ("queue: {name: 400}", "name", "400"),
+    ("voicemail: 100", "mailbox", "100"),
+    ("voicemail: {mailbox: 100}", "mailbox", "100"),
+    ("callback: {confirm: c, enter: e, queue: 400}", "queue", "400"),
+])
+def test_a_queue_or_mailbox_written_as_a_yaml_number_is_its_text(
+        tmp_path: Path, value: str, option: str, expected: str) -> None:
+    """Queues and mailboxes are often all digits (queue 400, mailbox 100):
+    written unquoted they are the same text, as DTMF keys and play's digits
+    are; they were refused as "is not of type 'string'"."""
+    text = GOOD.replace("    play: sales\n", f"    {value}\n").replace("    next: bye\n", "    on: {}\n", 1)
+    flows, errors = load_flows([write(tmp_path, text)])
+    assert errors == []
+    assert getattr(flows.get("demo").steps["sales"].node, option) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("dial: {destination: PJSIP/100, callerid: +34911234567}",
+     "dial: callerid: 34911234567 is not of type 'string' or 'object'"),
+    ("lookup: {list: vip, number: +34600111222}", "lookup: number: 34600111222 is not of type 'string'"),
+    ("queue: -400", "queue: -400 is less than the minimum of 0"),
+])
+def test_a_phone_number_written_as_a_yaml_number_is_still_refused(tmp_path: Path, value: str, message: str) -> None:
+    """YAML reads +34911234567 as the number 34911234567: taken as text it
+    would present or look up another number, so it must be quoted."""
+    text = GOOD.replace("    play: sales\n", f"    {value}\n").replace("    next: bye\n", "    on: {}\n", 1)
+    assert errors_of(write(tmp_path, text)) == [f"{tmp_path / 'flow.yaml'}:9: step 'sales': {message}"]
 
 
 RING = """\
