@@ -152,6 +152,7 @@ class WorkersService(Service):
         self.reload_timeout = reload_timeout
         self.silence_timeout = silence_timeout
         self._watchdog: LoopingCall | None = None
+        self._watched_at: float | None = None  # when the watchdog last looked
         self._reloading: tuple[dict[int, bool | None], defer.Deferred[dict[int, bool | None]]] | None = None
         self.started: defer.Deferred[None] = defer.Deferred()
         self.stopping = False
@@ -198,6 +199,11 @@ class WorkersService(Service):
         killed, it is started again as a worker that died, and its
         replacement marks its calls interrupted."""
         now = self.reactor.seconds()
+        looked, self._watched_at = self._watched_at, now
+        if looked is not None and not 0 <= now - looked <= max(self.silence_timeout / 2, 2 * WATCH_EVERY):
+            for worker in self.workers:  # the supervisor itself was stopped, or the clock jumped: hear them anew
+                worker.heard = now
+            return
         for worker in self.workers:
             if worker.alive and worker.ready and not worker.draining and now - worker.heard > self.silence_timeout:
                 log.error("worker %d has said nothing for %.0fs (stopped, or its reactor blocked): killing it",

@@ -141,6 +141,29 @@ def test_a_worker_that_goes_silent_is_killed_once_and_started_again(caplog: pyte
     assert again.signals == [] and beating.signals == []
 
 
+def test_a_supervisor_that_was_stopped_itself_or_a_clock_that_jumped_kills_no_worker() -> None:
+    """After the whole node was paused (SIGSTOP of its process group, a
+    virtual machine suspended) or the clock was set forward, the workers'
+    last heartbeats look old: they are heard anew, not all killed."""
+    service, spawn, reactor = workers(2, silence_timeout=10.0)
+    service.startService()
+    for process in spawn.spawned:
+        process.ready()
+    for _ in range(3):
+        reactor.advance(1.0)
+        beat(*spawn.spawned)
+    reactor.advance(60)  # the supervisor's first look in a minute
+    assert all(process.signals == [] for process in spawn.spawned)
+    for _ in range(10):
+        reactor.advance(1.0)
+        beat(*spawn.spawned)
+    assert all(process.signals == [] for process in spawn.spawned)
+    for _ in range(12):  # then a worker that stays silent is still killed
+        reactor.advance(1.0)
+        beat(spawn.running(2))
+    assert spawn.running(1).signals == ["KILL"] and spawn.running(2).signals == []
+
+
 def test_silent_workers_are_not_killed_while_they_drain_or_with_a_timeout_of_0() -> None:
     """A worker writing its last CDRs may hold its reactor (up to 30 s on a
     locked database): the stop has its own limit."""
