@@ -17,6 +17,7 @@ import pytest
 import sqlite_utils
 
 from agi.loading.loader import load_flows
+from agi.steps.callback import CallbackNode
 from agi.storage.callbacks import MemoryCallbackRequests, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
 from agi.phone import is_anonymous, spoken_digits, to_e164
@@ -203,6 +204,16 @@ def test_without_a_callback_store_the_step_ends_in_error_and_says_why(tmp_path: 
     assert outcome(result) == "error"
     assert "not available" in details(result)["error"]
     assert commands(result) == [STATUS.format("error")]
+
+
+def test_a_max_digits_below_the_default_min_digits_is_its_own_min(tmp_path: Path) -> None:
+    """``max_digits: 4`` alone (internal extensions) was refused with
+    'min_digits 6 is more than max_digits 4', an option not written."""
+    (tmp_path / "flow.yaml").write_text(FLOW.replace("      retries: 1\n", "      retries: 1\n      max_digits: 4\n"))
+    assert load_flows([tmp_path])[1] == []
+    node = CallbackNode.from_config({"confirm": "c", "enter": "e", "max_digits": 4})
+    assert (node.min_digits, node.max_digits) == (4, 4)
+    assert CallbackNode.from_config({"confirm": "c", "enter": "e", "max_digits": 9}).min_digits == 6
 
 
 @pytest.mark.parametrize("change, replacement, message", [
