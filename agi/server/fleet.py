@@ -211,7 +211,7 @@ class WorkersService(Service):
                 worker.heard = now  # one kill: its end starts it again
                 try:
                     worker.process.signalProcess("KILL")
-                except (OSError, ProcessLookupError, Exception):
+                except Exception:  # gone meanwhile
                     pass
 
     def worker_ended(self, worker: Worker, status: int | None, signum: int | None) -> None:
@@ -283,7 +283,7 @@ class WorkersService(Service):
             if worker.alive and worker.ready:
                 try:
                     worker.process.signalProcess(signal.SIGUSR1)
-                except (OSError, ProcessLookupError, Exception):
+                except Exception:  # gone meanwhile
                     pass
 
     def signal_all(self, signame: str) -> int:
@@ -294,7 +294,7 @@ class WorkersService(Service):
                 try:
                     worker.process.signalProcess(signame)
                     sent += 1
-                except (OSError, ProcessLookupError, Exception):
+                except Exception:  # gone meanwhile
                     pass
         return sent
 

@@ -87,12 +87,15 @@ class WorkerRole:
     ready_fd: int = READY_FD
     lifeline_fd: int = LIFELINE_FD
 
-    def notify(self, news: bytes) -> None:
-        """Tell the supervisor: READY once it listens, RELOADED or KEPT after each SIGHUP."""
+    def notify(self, news: bytes, *, quiet: bool = False) -> None:
+        """Tell the supervisor: READY once it listens, RELOADED or KEPT after
+        each SIGHUP; ``quiet``: a failure (the pipe full, the supervisor
+        gone: the lifeline says so) is not logged."""
         try:
             os.write(self.ready_fd, news)
         except OSError as exc:
-            log.warning("worker %d could not tell its supervisor %r: %s", self.index, news.strip(), exc)
+            if not quiet:
+                log.warning("worker %d could not tell its supervisor %r: %s", self.index, news.strip(), exc)
 
     def reloaded(self, ok: bool) -> None:
         self.notify(RELOADED if ok else KEPT)
@@ -102,14 +105,7 @@ class WorkerRole:
         thread, never waiting: a supervisor that does not read (stopped)
         must not block the calls once the pipe is full."""
         os.set_blocking(self.ready_fd, False)
-
-        def alive() -> None:
-            try:
-                os.write(self.ready_fd, ALIVE)
-            except OSError:  # full, or the supervisor is gone (the lifeline says so)
-                pass
-
-        heartbeat = LoopingCall(alive)
+        heartbeat = LoopingCall(self.notify, ALIVE, quiet=True)
         heartbeat.clock = reactor
         heartbeat.start(HEARTBEAT_EVERY, now=False)
         reactor.addSystemEventTrigger("before", "shutdown", self.notify, STOPPING)

@@ -65,7 +65,8 @@ class CallbackNode(Node):
                 if name in config}
         options = {name: config[name] for name in ("offer", "number_is", "thanks", "min_digits", "max_digits",
                                                     "number", "queue", "reason") if name in config}
-        options.update({name: digits_text(options[name]) for name in ("queue",) if name in options})
+        if "queue" in options:
+            options["queue"] = digits_text(options["queue"])
         if "min_digits" not in options and isinstance(options.get("max_digits"), int):
             options["min_digits"] = min(cls.min_digits, options["max_digits"])  # a shorter max is its own min
         return cls(confirm=config["confirm"], enter=config["enter"], policy=policy, **keys, **options)

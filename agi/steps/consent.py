@@ -30,9 +30,9 @@ from agi.yamlschema import COUNT, ONE_KEY, SECONDS, dtmf, obj
 
 ASK, NOTIFY, NEVER = "ask", "notify", "never"
 ACCEPTED, DECLINED, NOTIFIED, NO_ANSWER = "accepted", "declined", "notified", "no_answer"
-#: Options that only mean something when the policy is ``ask``.
 #: Every key: any of them ends the question, as in GET DATA.
 ANY_KEY = "0123456789*#"
+#: Options that only mean something when the policy is ``ask``.
 ASK_ONLY = ("ask", "accept", "decline", "privacy_key", "privacy", "timeout", "retries", "default")
 #: The asking ended on a wrong key: the caller answered, so ``default``
 #: does not apply; no consent (the CDR says no_answer).
