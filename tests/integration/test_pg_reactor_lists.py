@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from agi.db import postgres as pg
 from agi.db.location import PostgresUrl
-from agi.lists.pg_store import PostgresNumberLists
+from agi.lists.pg_store import LOOKUP_STATEMENT_TIMEOUT_MS, PostgresNumberLists
 from agi.server.database_threads import MAX_WAITING, DatabaseThreads
 from agi.metered import MeteredLists
 from agi.server.pg_reactor import ReactorLists, text_array
@@ -149,7 +149,8 @@ def test_a_lookup_the_database_does_not_answer_fails_closed_within_the_timeout_a
         for waiter in waiting:
             waiter.addErrback(lambda _: None)
         refused = sum(1 for waiter in waiting if waiter.called)
-        await task.deferLater(reactor, 0.6, lambda: None)
+        # the stuck statement keeps its connection's place until the server's statement timeout
+        await task.deferLater(reactor, LOOKUP_STATEMENT_TIMEOUT_MS / 1000 + 0.5, lambda: None)
         locker.rollback()
         hit = await lists.match("robinson", "600111222")
         await settle(lists, threads)
