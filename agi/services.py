@@ -73,6 +73,10 @@ class ScheduleOverrides(Protocol):
         its window), if any, at once or as an awaitable. Raises OverridesUnavailable when overrides
         cannot be read."""
 
+    def unexpired(self, schedule: str, at: datetime) -> Override | None | Awaitable[Override | None]:
+        """As ``active``, but also an override that starts after ``at``: the
+        one not ended then, whose start is a change of state to come."""
+
 
 class OverrideChanges(Protocol):
     """Setting and clearing overrides (blocking: run them through

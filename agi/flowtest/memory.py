@@ -81,11 +81,15 @@ class MemoryOverrides:
         return self._overrides.pop(schedule, None) is not None
 
     def active(self, schedule: str, at: datetime) -> Override | None:
+        override = self.unexpired(schedule, at)
+        return override if override is not None and override.in_force(at) else None
+
+    def unexpired(self, schedule: str, at: datetime) -> Override | None:
         given = self._overrides.get(schedule)
         if given is None:
             return None
         override = Override(schedule, given.state, given.until or at + timedelta(days=1), given.reason, given.start)
-        return override if override.in_force(at) else None
+        return override if at < override.until else None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,9 @@ class ThreadedOverrides:
     def active(self, schedule: str, at: datetime) -> "defer.Deferred[Override | None]":
         return self.threads.run(self.store.active, schedule, at, failure=OverridesUnavailable)
 
+    def unexpired(self, schedule: str, at: datetime) -> "defer.Deferred[Override | None]":
+        return self.threads.run(self.store.unexpired, schedule, at, failure=OverridesUnavailable)
+
 
 class ThreadedHistory:
     """``CallHistory`` whose lookups run ``reader.summary`` in the pool,

@@ -62,14 +62,15 @@ class ScheduleNode(Node):
         return done(state.outcome, **details)
 
     async def _override(self, ctx: CallContext, moment: datetime) -> tuple[Override | None, dict[str, str]]:
-        """The override in force, if any, and the details of a failure to
-        read it. When overrides cannot be read the call goes on with the
+        """The override not ended at ``moment`` (in force, or starting later:
+        its start is then the next change), if any, and the details of a
+        failure to read it. When overrides cannot be read the call goes on with the
         schedule alone (fail open: the schedule is still right, only the
         manual change is missed) and says so in the log."""
         if ctx.services.overrides is None:
             return None, {}
         try:
-            answer = ctx.services.overrides.active(self.name, moment)
+            answer = ctx.services.overrides.unexpired(self.name, moment)
             return (await answer if inspect.isawaitable(answer) else answer), {}
         except OverridesUnavailable as exc:
             ctx.log.warning("schedule %s: cannot read overrides (%s); using the schedule alone", self.name, exc)

@@ -131,6 +131,19 @@ def test_an_override_in_the_database_changes_the_next_call_and_ends_on_time(flow
     assert hours_step(call(flows, MONDAY_10.replace(hour=15), services))[0] == "closed"
 
 
+def test_an_override_set_to_start_later_is_the_next_change_of_a_call_before_it(flows: FlowSet, tmp_path: Path) -> None:
+    database = tmp_path / "agiflow.db"
+    start = MONDAY_10 + timedelta(hours=1)
+    SqliteOverrides(database).set(Override("office_hours", "closed", start + timedelta(hours=1), "drill", start),
+                                  now=MONDAY_10)
+    services = Services(overrides=SqliteOverrides(database, readonly=True))
+    outcome, details = hours_step(call(flows, MONDAY_10, services))
+    assert (outcome, details["rule"]) == ("open", "weekly") and "override_until" not in details
+    assert details["next_change"] == "2025-03-10T11:00:00+01:00" and details["next_state"] == "closed"
+    outcome, details = hours_step(call(flows, start, services))
+    assert (outcome, details["rule"], details["next_change"]) == ("closed", "override", "2025-03-10T12:00:00+01:00")
+
+
 def test_an_override_of_another_schedule_changes_nothing(flows: FlowSet, tmp_path: Path) -> None:
     database = tmp_path / "agiflow.db"
     SqliteOverrides(database).set(Override("night_line", "closed", MONDAY_10 + timedelta(hours=1)), now=MONDAY_10)
