@@ -144,6 +144,22 @@ def test_each_bad_value_is_reported_at_its_own_line(flows_folder: FlowsFolder) -
     ]
 
 
+def test_a_range_that_starts_and_ends_at_the_same_time_is_refused_not_a_day_overnight(
+        flows_folder: FlowsFolder) -> None:
+    path = flows_folder.write("schedules.yaml", """\
+        version: 1
+        schedules:
+          odd:
+            timezone: Europe/Madrid
+            hours:
+              mon: 09:00-09:00
+              tue: 00:00-00:00
+        """)
+    assert errors_in(flows_folder.path) == [
+        f"{path}:{line}: schedule 'odd': '{text}' starts and ends at the same time; use 00:00-24:00 for the whole day"
+        for line, text in ((6, "09:00-09:00"), (7, "00:00-00:00"))]
+
+
 def test_an_unknown_key_names_the_allowed_ones(flows_folder: FlowsFolder) -> None:
     path = flows_folder.write("schedules.yaml", SCHEDULES.replace("    holidays:", "    hollidays:")
                  .replace("      12-24: 09:00-14:00", "      12-24: {hours: 09:00-14:00, label: Eve}"))
