@@ -19,6 +19,9 @@ OK = "ok"
 FAILED = "failed"
 _HEADERS = {"type": "object", "propertyNames": {"pattern": "^[A-Za-z0-9-]+$"},
             "additionalProperties": {"type": ["string", "number"]}}
+#: Headers agiflow writes from the request it sends (its body's length, one
+#: request a connection): a flow's own would frame the request otherwise.
+FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ class WebhookNode(Node):
 
     def problems(self) -> list[tuple[str, str]]:
         problem = None if is_template(self.url) else url_problem(self.url)
-        return [("url", problem)] if problem else []
+        found = [("url", problem)] if problem else []
+        return found + [("headers", f"{name} is agiflow's to send: it frames the request from the body it "
+                                    "sends, and closes the connection after the answer")
+                        for name in self.headers if name.lower() in FRAMING_HEADERS]
 
     async def run(self, ctx: CallContext) -> StepResult:
         webhooks = ctx.services.webhooks

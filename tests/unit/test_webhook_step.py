@@ -153,6 +153,18 @@ def test_a_written_url_that_cannot_work_is_a_validation_error(tmp_path: Path, ur
     assert len(errors) == 1 and message in errors[0].message and errors[0].line == 14, errors
 
 
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "CONNECTION"])
+def test_a_header_that_frames_the_request_is_a_validation_error(tmp_path: Path, name: str) -> None:
+    """agiflow writes these from the body it sends: a second Content-Length,
+    or a Transfer-Encoding over a body that is not chunked, made a request
+    an endpoint reads wrong or refuses."""
+    flow = FLOW.replace('headers: {Authorization: "Bearer {{ params.token }}"}', f'headers: {{{name}: "2"}}')
+    (tmp_path / "flow.yaml").write_text(flow)
+    _, errors = load_flows([tmp_path])
+    assert len(errors) == 1 and errors[0].line == 14, errors
+    assert f"webhook.headers: {name} is agiflow's to send" in errors[0].message, errors
+
+
 def test_a_template_error_in_the_data_is_a_validation_error(tmp_path: Path) -> None:
     (tmp_path / "flow.yaml").write_text(FLOW.replace("event: missed_call", "event: \"{{ call.caller \""))
     _, errors = load_flows([tmp_path])
