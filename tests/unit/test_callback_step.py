@@ -216,6 +216,18 @@ def test_a_max_digits_below_the_default_min_digits_is_its_own_min(tmp_path: Path
     assert CallbackNode.from_config({"confirm": "c", "enter": "e", "max_digits": 9}).min_digits == 6
 
 
+def test_a_short_max_digits_takes_short_numbers_of_the_region_never_an_extension(tmp_path: Path) -> None:
+    """A keyed number is stored in E.164 for the dialer, so it must be a
+    number of the region however short max_digits is: 4 digits are a phone
+    number in Niue, never in Spain, where 1234 is a wrong entry."""
+    flow = FLOW.replace("      retries: 1\n", "      retries: 1\n      max_digits: 4\n")
+    result, rows = run(tmp_path, ["1", "7012#", "1"], caller="anonymous", flow=flow,
+                       services=Services(callbacks=MemoryCallbackRequests(), default_region="NU"))
+    assert outcome(result) == "requested" and details(result)["number"] == "+6837012"
+    result, rows = run(tmp_path, ["1", "1234#", "1234#"], caller="anonymous", flow=flow)
+    assert outcome(result) == "invalid" and details(result)["invalid"] == 2 and rows == []
+
+
 @pytest.mark.parametrize("change, replacement, message", [
     ("      retries: 1\n", "      retries: 1\n      min_digits: 12\n      max_digits: 9\n",
      "callback.min_digits: min_digits 12 is more than max_digits 9"),
