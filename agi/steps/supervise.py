@@ -128,6 +128,9 @@ class SuperviseNode(Node):
         if not self.agents and not self.extension_pattern:
             found.append(("agents", "give agents, extensions, or both: there is no agent to key"))
         found += pattern_problems("extensions.pattern", self.extension_pattern)
+        if self.extension_interface and not _INTERFACE.match(self.extension_interface.replace("{digits}", "0")):
+            found.append(("extensions.interface", f"'{self.extension_interface}' names no interface: a "
+                          "technology, '/', then letters, digits and _ + @ . / - only"))
         if self.mode not in self.modes:
             found.append(("mode", f"mode {self.mode} is not one of modes ({', '.join(self.modes)})"))
         return found

@@ -136,6 +136,10 @@ def test_modes_without_listen_start_in_the_first_of_them_when_no_mode_is_given(t
 @pytest.mark.parametrize("options, message", [
     ("mode: barge\n      modes: [listen]", "mode barge is not one of modes"),
     ("extensions: {pattern: '(', interface: 'PJSIP/{digits}'}", "invalid regular expression"),
+    ("extensions: {pattern: '^2[0-9]{2}$', interface: 'IAX2/user:secret@pbx/{digits}'}",
+     "extensions.interface: 'IAX2/user:secret@pbx/{digits}' names no interface"),
+    ("extensions: {pattern: '^2[0-9]{2}$', interface: 'PJSIP/{digits},x'}",
+     "extensions.interface: 'PJSIP/{digits},x' names no interface"),
 ])
 def test_options_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, message: str) -> None:
     text = flow(options).replace('      extensions: {pattern: "^2[0-9]{2}$", interface: "PJSIP/{digits}"}\n', "") \
