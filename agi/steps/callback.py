@@ -69,6 +69,8 @@ class CallbackNode(Node):
             options["queue"] = digits_text(options["queue"])
         if "min_digits" not in options and isinstance(options.get("max_digits"), int):
             options["min_digits"] = min(cls.min_digits, options["max_digits"])  # a shorter max is its own min
+        if "max_digits" not in options and isinstance(options.get("min_digits"), int):
+            options["max_digits"] = max(cls.max_digits, options["min_digits"])  # a longer min is its own max
         return cls(confirm=config["confirm"], enter=config["enter"], policy=policy, **keys, **options)
 
     def outcomes(self) -> tuple[str, ...]:

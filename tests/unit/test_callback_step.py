@@ -216,6 +216,16 @@ def test_a_max_digits_below_the_default_min_digits_is_its_own_min(tmp_path: Path
     assert CallbackNode.from_config({"confirm": "c", "enter": "e", "max_digits": 9}).min_digits == 6
 
 
+def test_a_min_digits_above_the_default_max_digits_is_its_own_max(tmp_path: Path) -> None:
+    """``min_digits: 17`` alone (00 and a 15-digit number) was refused with
+    'min_digits 17 is more than max_digits 15', an option not written."""
+    (tmp_path / "flow.yaml").write_text(FLOW.replace("      retries: 1\n", "      retries: 1\n      min_digits: 17\n"))
+    assert load_flows([tmp_path])[1] == []
+    node = CallbackNode.from_config({"confirm": "c", "enter": "e", "min_digits": 17})
+    assert (node.min_digits, node.max_digits) == (17, 17)
+    assert CallbackNode.from_config({"confirm": "c", "enter": "e", "min_digits": 9}).max_digits == 15
+
+
 def test_a_short_max_digits_takes_short_numbers_of_the_region_never_an_extension(tmp_path: Path) -> None:
     """A keyed number is stored in E.164 for the dialer, so it must be a
     number of the region however short max_digits is: 4 digits are a phone
