@@ -74,6 +74,8 @@ class HistoryNode(Node):
         options: dict[str, Any] = {key: config[key] for key in ("number", "repeat", "timeout", "on_error")
                                    if key in config}
         options.update({key: seconds_of(config[key]) for key in ("window", "recent") if key in config})
+        if "window" not in options and "recent" in options:  # seven days, or recent when that is longer
+            options["window"] = max(cls.window, options["recent"])
         if "recent" not in options:  # the default hour, or the whole window when that is shorter
             options["recent"] = min(cls.recent, options.get("window", cls.window))
         return cls(**options)

@@ -216,6 +216,14 @@ def test_a_window_shorter_than_the_default_recent_needs_no_recent(tmp_path: Path
     assert path(run_with(tmp_path, earlier, history_flow("{window: 30m}")))[0] == "memory:abandoned_recently"
 
 
+def test_a_recent_longer_than_the_default_window_needs_no_window(tmp_path: Path) -> None:
+    """``window`` defaults to 7 days, or to ``recent`` when that is longer:
+    ``{recent: 10d}`` alone was refused as longer than a window not written."""
+    assert flow_errors(tmp_path, history_flow("{recent: 10d}")) == []
+    earlier = calls((timedelta(days=9), {"queue_status": "ABANDONED"}))
+    assert path(run_with(tmp_path, earlier, history_flow("{recent: 10d}")))[0] == "memory:abandoned_recently"
+
+
 @pytest.mark.parametrize("options", ["{window: 7 days}", "{repeat: 0}", "{timeout: 10}", "{on_error: block}",
                                      "{window: 0}", "{recent: 1y}"])
 def test_bad_options_are_refused(tmp_path: Path, options: str) -> None:
