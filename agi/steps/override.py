@@ -85,6 +85,8 @@ class OverrideNode(Node):
                         if name in config})
         if "default_duration" not in options:  # twelve hours, or the longest allowed when that is shorter
             options["default_duration"] = min(cls.default_duration, options.get("max_duration", cls.max_duration))
+        if "max_duration" not in options:  # seven days, or default_duration when that is longer
+            options["max_duration"] = max(cls.max_duration, min(options["default_duration"], MAX_DURATION_DAYS * 86400))
         return cls(Authorisation.from_config(config), dict(config["schedules"]), config["action_prompt"],
                    config["open_prompt"], config["closed_prompt"], keys=keys, **options)
 
@@ -119,7 +121,9 @@ class OverrideNode(Node):
             found.append(("keys", "open, closed and clear need three different keys"))
         if self.max_duration > MAX_DURATION_DAYS * 86400:
             found.append(("max_duration", f"max_duration is longer than {MAX_DURATION_DAYS} days"))
-        if self.default_duration > self.max_duration:
+        if self.default_duration > MAX_DURATION_DAYS * 86400:
+            found.append(("default_duration", f"default_duration is longer than {MAX_DURATION_DAYS} days"))
+        elif self.default_duration > self.max_duration:
             found.append(("default_duration", "default_duration is longer than max_duration"))
         return found
 

@@ -248,6 +248,21 @@ def test_a_max_duration_under_12_hours_needs_no_default_duration(tmp_path: Path)
     assert services.overrides.active("campaign_hours", AT).until == AT + timedelta(hours=6)  # type: ignore[union-attr]
 
 
+def test_a_default_duration_over_7_days_needs_no_max_duration(tmp_path: Path) -> None:
+    """``max_duration`` defaults to 7 days, or to ``default_duration`` when that
+    is longer: ``default_duration: 10d`` alone was refused as longer than a
+    max_duration not written."""
+    from agi.loading.loader import load_flows
+    (tmp_path / "schedules.yaml").write_text(SCHEDULES)
+    (tmp_path / "flow.yaml").write_text(flow("default_duration: 10d"))
+    assert load_flows([tmp_path])[1] == []
+    _, services = call(tmp_path, ["4321", "2", "1", "#"], options="default_duration: 10d")
+    assert services.overrides.active("campaign_hours", AT).until == AT + timedelta(days=10)  # type: ignore[union-attr]
+    (tmp_path / "flow.yaml").write_text(flow("default_duration: 400d"))
+    assert [e.message for e in load_flows([tmp_path])[1]] == \
+        ["step 'change': override.default_duration: default_duration is longer than 365 days"]
+
+
 @pytest.mark.parametrize("options, message", [
     ("keys: {open: '1', closed: '1', clear: '3'}", "three different keys"),
     ("default_duration: 3d\n      max_duration: 1d", "longer than max_duration"),
