@@ -99,6 +99,9 @@ _MIN_NUMBER_DIGITS = 7
 #: where a host does, after ``@``: parts of up to 255.
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 _NOT_A_DIGIT = re.compile(r"\D")
+#: Originate's type argument and, for type ``exten``, the extension its new
+#: channel runs once answered (0-based).
+_ORIGINATE_TYPE, _ORIGINATE_EXTENSION = 1, 3
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
 #: MixMonitor's command argument (0-based), run as System runs it.
@@ -355,11 +358,11 @@ class CallGuard:
 
     def _unchecked_number(self, name: str, argument: str, depth: int = 0) -> Refusal | None:
         """The refusal of a command that would call a phone number no check
-        of the call covered. Numbers are compared by their digits: the
-        shorter must be the end of the longer (``600333444``,
-        ``0034600333444`` and ``+34600333444`` are one number). What an
-        Exec and its kin run, and the application an Originate of type
-        ``app`` gives its new channel, are compared too."""
+        of the call covered (``_covered``). What an Exec and its kin run,
+        the application an Originate of type ``app`` gives its new channel,
+        and the extension an Originate of type ``exten`` sends it to (the
+        number a click-to-call rings once the agent answers) are compared
+        too."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
             if depth >= MAX_NESTING:
@@ -377,15 +380,18 @@ class CallGuard:
         if originated is not None:
             return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
         fields = appargs.split(argument)
-        if len(fields) <= position:
-            return None
-        if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
-            return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
-                                              f"$[...], which no do-not-call check of this call can cover")
-        for number, international in _phone_numbers(fields[position]):
-            if not self._covered(number, international):
-                return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
-                                                  f"check of this call covered; dial the number you checked")
+        called = fields[position:position + 1]
+        if lower == "originate" and len(fields) > _ORIGINATE_EXTENSION and \
+                fields[_ORIGINATE_TYPE].strip().lower() == "exten":
+            called.append(fields[_ORIGINATE_EXTENSION])
+        for destination in called:
+            if "${" in destination or "$[" in destination:  # AGIEXECFULL=yes: Asterisk builds it
+                return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} "
+                                                  f"or $[...], which no do-not-call check of this call can cover")
+            for number, international in _phone_numbers(destination):
+                if not self._covered(number, international):
+                    return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
+                                                      f"check of this call covered; dial the number you checked")
         return None
 
     def _covered(self, digits: str, international: bool) -> bool:

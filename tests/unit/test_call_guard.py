@@ -223,7 +223,7 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/699999999@trunk\\,30,30")) is not None
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,APP,Exec,Dial(PJSIP/699999999@trunk)")) is not None
-    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,PJSIP/699999999@trunk")) is None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,s")) is None  # type exten: Dial is a context
     assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/699999999@trunk,0")) is not None
     # an Exec of Dial calls what its Dial would
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
@@ -1105,3 +1105,29 @@ def test_a_check_that_could_not_read_the_number_covers_no_phone_number(lists: Se
     assert not any("Dial" in command for command in sent(result))
     assert f"it calls {LISTED_NUMBER}, which no do-not-call check of this call covered" in \
         details(result, "call")["error"]
+
+
+@pytest.mark.parametrize("argument, refused", [
+    ("PJSIP/201,exten,from-internal,612345678,1", False),
+    ("PJSIP/201,exten,from-internal,0034612345678", False),
+    ("PJSIP/201,exten,from-internal,s,1", False),  # no phone number: the dialplan's own
+    ("PJSIP/201,exten,from-internal,600111222,1", True),
+    ("PJSIP/201,EXTEN,from-internal,600-111-222,1,30", True),
+    ("PJSIP/201,exten,from-internal,${NUMBER},1", True),  # AGIEXECFULL=yes: Asterisk builds it
+    ("PJSIP/201,app,Playback,600111222", False),  # type app: the application's data is no extension
+])
+def test_an_originate_of_type_exten_calls_its_extension(lists: Services, argument: str, refused: bool) -> None:
+    """A click-to-call rings the agent, then sends the answered channel to
+    an extension of the dialplan, which dials it: after a clear check of
+    612345678, an Originate to the extension 600111222 calls a number no
+    check covered."""
+    flows = unchecked((CAMPAIGN % "").replace('dial: "PJSIP/{{ call.called }}@trunk"',
+                                             f'exec: {{app: Originate, options: "{argument}"}}'), DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER, app_results={"Originate": 0})
+    assert path(result)[:2] == ["dnc:clear", "call:error" if refused else "call:next"]
+    assert any(command.startswith('EXEC "Originate"') for command in sent(result)) is not refused
+    assert (result.call["refused_commands"] == "Originate (do-not-call)") is refused
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+34" + CLEAR_NUMBER, Normaliser("ES").number)
+    assert (guard.admit("EXEC", ("Exec", f"Originate({argument})")) is not None) is refused
