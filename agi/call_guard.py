@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 from urllib.parse import unquote
 
 from agi.exec_family import MAX_NESTING, RUNS_NAMED_APP, named_apps
@@ -90,13 +91,17 @@ _DESTINATION_ARGUMENT = {"dial": 0, "retrydial": 3, "page": 0, "originate": 0, "
                          "parkandannounce": 3, "addqueuemember": 1}
 #: A phone number in a destination: a run of 7 digits or more, which may be
 #: written with visual separators (``600-333-444``, ``(600) 333.444``): a
-#: trunk or carrier that drops them calls the number.
-_DIGIT_RUN = re.compile(r"\d(?:[-. ()]*\d)*")
+#: trunk or carrier that drops them calls the number; a ``+`` before it
+#: makes it international.
+_DIGIT_RUN = re.compile(r"(\+[-. ()]*)?(\d(?:[-. ()]*\d)*)")
 _MIN_NUMBER_DIGITS = 7
 #: A run that is an IPv4 address (a host, not a number) when it stands
 #: where a host does, after ``@``: parts of up to 255.
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 _NOT_A_DIGIT = re.compile(r"\D")
+#: Originate's type argument and, for type ``exten``, the extension its new
+#: channel runs once answered (0-based).
+_ORIGINATE_TYPE, _ORIGINATE_EXTENSION = 1, 3
 #: Queue()'s AGI and gosub arguments (0-based), run on the member's channel.
 _QUEUE_CODE_ARGUMENTS = (5, 6)
 #: MixMonitor's command argument (0-based), run as System runs it.
@@ -239,9 +244,13 @@ class CallGuard:
 
     def __init__(self) -> None:
         self.blocked_by: str | None = None
-        #: The digits of each number a check of the call let through; None
-        #: until a check does (destinations are compared only from then on).
+        #: Each number a check of the call let through, in E.164 (one that
+        #: is no phone number covers none); None until a check does
+        #: (destinations are compared only from then on).
         self.checked: list[str] | None = None
+        #: How a number in a destination is read to E.164, as the lists read
+        #: numbers (ValueError for one that is no phone number).
+        self.read: Callable[[str], str] = _e164_as_written
         self.consent: bool | None = None
         self.recording_commands = 0
         #: The files of the MixMonitors sent and not stopped, whichever step
@@ -268,19 +277,25 @@ class CallGuard:
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = NEVER_FINISHED
 
-    def check_result(self, result: str, number: str = "", spellings: tuple[str, ...] = ()) -> None:
+    def check_result(self, result: str, number: str = "", read: Callable[[str], str] | None = None) -> None:
         """The result of a check of ``number``; ``listed`` and ``error``
         block for good. From the first check that lets a call through, a
         command may call a phone number only if a check covered it: the
-        number checked, or one of its ``spellings`` (its national form,
-        trunk prefix included: ``0612345678`` for ``+33612345678``)."""
+        number checked however ``read`` (the lists' reading of numbers, in
+        the default region) reads it (``612345678``, ``0034612345678``,
+        ``+34612345678``), never another number that merely ends like it.
+        A number ``read`` refuses covers none."""
         if result in BLOCKING_RESULTS and self.blocked_by in (None, UNFINISHED, NEVER_FINISHED):
             self.blocked_by = result
         elif self.blocked_by == UNFINISHED:
             self.blocked_by = None
-        if result not in BLOCKING_RESULTS:  # what is no phone number (an extension, with allow) covers none
-            covered = dict.fromkeys(_NOT_A_DIGIT.sub("", text) for text in (number, *spellings))
-            self.checked = [*(self.checked or ()), *(d for d in covered if len(d) >= _MIN_NUMBER_DIGITS)]
+        if result not in BLOCKING_RESULTS:
+            self.read = read or self.read
+            self.checked = self.checked or []
+            try:
+                self.checked.append(self.read(number))
+            except ValueError:  # let through unchecked, it covers none: 600111222# calls 600111222
+                pass
 
     def set_consent(self, allows_recording: bool) -> None:
         """The call's latest consent decision (a later one replaces it)."""
@@ -343,11 +358,11 @@ class CallGuard:
 
     def _unchecked_number(self, name: str, argument: str, depth: int = 0) -> Refusal | None:
         """The refusal of a command that would call a phone number no check
-        of the call covered. Numbers are compared by their digits: the
-        shorter must be the end of the longer (``600333444``,
-        ``0034600333444`` and ``+34600333444`` are one number). What an
-        Exec and its kin run, and the application an Originate of type
-        ``app`` gives its new channel, are compared too."""
+        of the call covered (``_covered``). What an Exec and its kin run,
+        the application an Originate of type ``app`` gives its new channel,
+        and the extension an Originate of type ``exten`` sends it to (the
+        number a click-to-call rings once the agent answers) are compared
+        too."""
         lower = name.strip().lower()
         if lower in RUNS_NAMED_APP:  # Exec(Dial(...)) calls what its Dial would
             if depth >= MAX_NESTING:
@@ -365,16 +380,28 @@ class CallGuard:
         if originated is not None:
             return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
         fields = appargs.split(argument)
-        if len(fields) <= position:
-            return None
-        if "${" in fields[position] or "$[" in fields[position]:  # AGIEXECFULL=yes: Asterisk builds it
-            return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} or "
-                                              f"$[...], which no do-not-call check of this call can cover")
-        for number in _phone_numbers(fields[position]):
-            if not any(_same_number(number, checked) for checked in self.checked or ()):
-                return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
-                                                  f"check of this call covered; dial the number you checked")
+        called = fields[position:position + 1]
+        if lower == "originate" and len(fields) > _ORIGINATE_EXTENSION and \
+                fields[_ORIGINATE_TYPE].strip().lower() == "exten":
+            called.append(fields[_ORIGINATE_EXTENSION])
+        for destination in called:
+            if "${" in destination or "$[" in destination:  # AGIEXECFULL=yes: Asterisk builds it
+                return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} "
+                                                  f"or $[...], which no do-not-call check of this call can cover")
+            for number, international in _phone_numbers(destination):
+                if not self._covered(number, international):
+                    return Refusal(name, DO_NOT_CALL, f"{name} refused: it calls {number}, which no do-not-call "
+                                                      f"check of this call covered; dial the number you checked")
         return None
+
+    def _covered(self, digits: str, international: bool) -> bool:
+        """Whether a check of the call covered the number ``digits`` (after
+        a ``+`` when ``international``): read as the lists read numbers,
+        it is one the checks let through."""
+        try:
+            return self.read(("+" if international else "") + digits) in (self.checked or ())
+        except ValueError:  # no phone number: not one a check covered
+            return False
 
     def _originated_app(self, argument: str, depth: int) -> Refusal | None:
         """The refusal of what an Originate of type ``app`` has its new
@@ -437,19 +464,23 @@ def _argument(args: tuple[object, ...]) -> str:
     return str(args[1]) if len(args) > 1 else ""
 
 
-def _phone_numbers(destination: str) -> list[str]:
-    """The digits of each phone number ``destination`` calls, read after
-    its ``%XX`` escapes (PJSIP reads ``sip:600%31%311222@host`` as a
-    call to 600111222). An IPv4 address after ``@`` is the host; four
-    groups of digits anywhere else (a landline written ``91.123.45.67``)
-    are a number."""
+def _phone_numbers(destination: str) -> list[tuple[str, bool]]:
+    """The digits of each phone number ``destination`` calls, and whether
+    a ``+`` comes before them, read after its ``%XX`` escapes (PJSIP reads
+    ``sip:600%31%311222@host`` as a call to 600111222). An IPv4 address
+    after ``@`` is the host; four groups of digits anywhere else (a
+    landline written ``91.123.45.67``) are a number."""
     destination = unquote(destination)
-    runs = (found.group() for found in _DIGIT_RUN.finditer(destination)
-            if not (destination[found.start() - 1:found.start()] == "@" and _IPV4.fullmatch(found.group())))
-    return [digits for digits in (_NOT_A_DIGIT.sub("", run) for run in runs) if len(digits) >= _MIN_NUMBER_DIGITS]
+    found = [(_NOT_A_DIGIT.sub("", run.group(2)), run.group(1) is not None)
+             for run in _DIGIT_RUN.finditer(destination)
+             if not (destination[run.start() - 1:run.start()] == "@" and _IPV4.fullmatch(run.group()))]
+    return [(digits, plus) for digits, plus in found if len(digits) >= _MIN_NUMBER_DIGITS]
 
 
-def _same_number(a: str, b: str) -> bool:
-    """Two runs of digits name one number: the shorter ends the longer."""
-    shorter, longer = sorted((a, b), key=len)
-    return longer.endswith(shorter)
+def _e164_as_written(number: str) -> str:
+    """``number`` if it is written in E.164 (``+34612345678``); ValueError
+    otherwise: with no reading of national numbers given, only the same
+    number written the same way is the same number."""
+    if not (number[:1] == "+" and number[1:].isascii() and number[1:].isdigit()):
+        raise ValueError(f"{number!r} is not written in E.164")
+    return number

@@ -218,16 +218,6 @@ def normaliser(region: str) -> Normaliser:
     return Normaliser(region)
 
 
-def national_form(e164: str) -> str:
-    """The E.164 number ``e164`` as its own country writes it nationally,
-    trunk prefix included (``+33612345678`` is ``06 12 34 56 78``), or ""
-    when it is no number phonenumbers reads."""
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.NATIONAL)
-    except NumberParseException:
-        return ""
-
-
 #: A ``prefix_lengths`` mask with every length: probe every prefix.
 ALL_LENGTHS = -1
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from agi.call_guard import BLOCKING_RESULTS
 from agi.engine.context import CallContext
-from agi.lists.numbers import national_form, normaliser
+from agi.lists.numbers import normaliser
 from agi.engine.step import StepResult
 from agi.engine.templates import RenderError
 from agi.steps.base import Findings, Node
@@ -106,9 +106,9 @@ class RobinsonNode(Node):
         ``number`` is None when its template could not be rendered: then
         ``on_error: allow`` does not apply (there is no number a dial
         could be compared with), and the call stays blocked. A check that
-        lets the call through covers ``number`` and its national form
-        (``0612345678`` for ``+33612345678``): a dial of either is a dial
-        of the number checked.
+        lets the call through covers ``number`` however the default region
+        dials it (``0612345678`` for ``+33612345678`` in France): a dial
+        of it is a dial of the number checked.
 
         After an earlier hit or failed check in the call (``earlier``), the
         step still takes its own outcome, but the variable says the earlier
@@ -122,7 +122,7 @@ class RobinsonNode(Node):
                             details.get("error"))
             if allowed:
                 outcome, result = CLEAR, UNCHECKED
-        ctx.channel.guard.check_result(result, number or "", (national_form(number),) if number else ())
+        ctx.channel.guard.check_result(result, number or "", normaliser(ctx.services.default_region).number)
         found = Findings()
         found.note(number=number, lists=list(self.lists), result=result, **details)
         standing = result

@@ -54,6 +54,10 @@ steps:
     dial: {destination: "PJSIP/0{{ call.called[3:] }}@trunk", timeout: 45}
 """
 
+#: The dialer sends a German number; the flow dials its last nine digits
+#: as a French national number: another number, which the list holds.
+TAIL_DIAL = NATIONAL_DIAL.replace("national-dial", "tail-dial").replace("call.called[3:]", "call.called[-9:]")
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -61,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows").mkdir()
     (folder / "flows" / "dnc-example.yaml").write_text(CAMPAIGN)
     (folder / "flows" / "national-dial.yaml").write_text(NATIONAL_DIAL)
+    (folder / "flows" / "tail-dial.yaml").write_text(TAIL_DIAL)
     config = write_config(folder)
     config.write_text(json.dumps({**json.loads(config.read_text()), "default_region": "FR"}))
     with ListAdmin(folder / "cdr.db") as admin:
@@ -96,3 +101,9 @@ def test_a_number_checked_in_e164_may_be_dialled_in_its_national_form(server: Se
     assert 'EXEC "Dial" "PJSIP/0612345678@trunk,45"' in commands
     assert row["refused_commands"] is None
 
+
+
+def test_a_number_that_only_ends_like_the_one_checked_is_never_dialled(server: ServerProcess) -> None:
+    commands, row = leg(server, "tail-dial", "1796600000.4", "+4930611111111")
+    assert not any(c.startswith('EXEC "Dial"') for c in commands)
+    assert (row["robinson"], row["refused_commands"]) == ("clear", "Dial (do-not-call)")

@@ -210,7 +210,7 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     guard = CallGuard()
     assert guard.admit("EXEC", ("Dial", "PJSIP/600111222@trunk")) is None, "no check yet: nothing compared"
     guard.check_started()
-    guard.check_result("clear", "+34612345678")
+    guard.check_result("clear", "+34612345678", Normaliser("ES").number)
     assert (guard.admit("EXEC", ("Dial", destination)) is not None) is refused
     assert guard.admit("EXEC", ("Transfer", "PJSIP/699999999@trunk")) is not None
     assert guard.admit("EXEC", ("RetryDial", "agiflow/busy,5,3,PJSIP/612345678@trunk")) is None
@@ -223,7 +223,7 @@ def test_after_a_clear_check_only_the_number_checked_may_be_called(destination: 
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/612345678@trunk")) is None
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,app,Dial,PJSIP/699999999@trunk\\,30,30")) is not None
     assert guard.admit("EXEC", ("Originate", "PJSIP/201,APP,Exec,Dial(PJSIP/699999999@trunk)")) is not None
-    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,PJSIP/699999999@trunk")) is None
+    assert guard.admit("EXEC", ("Originate", "PJSIP/201,exten,Dial,s")) is None  # type exten: Dial is a context
     assert guard.admit("EXEC", ("AddQueueMember", "support,PJSIP/699999999@trunk,0")) is not None
     # an Exec of Dial calls what its Dial would
     assert (guard.admit("EXEC", ("Exec", f"Dial({destination})")) is not None) is refused
@@ -239,7 +239,7 @@ def test_a_checked_number_covers_its_national_form_with_its_trunk_prefix() -> No
     the number it checked. Another national number is still refused."""
     guard = CallGuard()
     guard.check_started()
-    guard.check_result("clear", "+33612345678", ("06 12 34 56 78",))
+    guard.check_result("clear", "+33612345678", Normaliser("FR").number)
     assert guard.admit("EXEC", ("Dial", "PJSIP/0612345678@trunk,45")) is None
     assert guard.admit("EXEC", ("Dial", "PJSIP/0033612345678@trunk")) is None
     assert guard.admit("EXEC", ("Dial", "PJSIP/0612345679@trunk")) is not None
@@ -254,7 +254,7 @@ def test_a_check_of_what_is_no_phone_number_covers_no_number(checked: str) -> No
     number because it ends in 100."""
     guard = CallGuard()
     guard.check_started()
-    guard.check_result("unchecked", checked)
+    guard.check_result("unchecked", checked, Normaliser("ES").number)
     assert guard.admit("EXEC", ("Dial", "PJSIP/600111100@trunk")) is not None
     assert guard.admit("EXEC", ("Dial", "PJSIP/600111112@trunk")) is not None
     assert guard.admit("EXEC", ("Dial", "PJSIP/operator")) is None
@@ -1047,3 +1047,87 @@ def test_long_application_arguments_that_all_differ_are_not_remembered() -> None
     finally:
         tracemalloc.stop()
     assert after - before < 1 << 20
+
+
+def test_a_number_that_only_ends_like_the_one_checked_is_not_dialled(lists: Services) -> None:
+    """The flow checks a German number, clear, then dials its last nine
+    digits: on a Spanish trunk that is 600111222, a listed number that
+    merely ends like the number checked."""
+    flows = unchecked((CAMPAIGN % "").replace('dial: "PJSIP/{{ call.called }}@trunk"',
+                                             'dial: "PJSIP/{{ call.called[-9:] }}@trunk"'), DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called="+4930" + LISTED_NUMBER)
+    assert path(result)[:2] == ["dnc:clear", "call:error"]
+    assert not any("Dial" in command for command in sent(result))
+    assert f"it calls {LISTED_NUMBER}, which no do-not-call check of this call covered" in \
+        details(result, "call")["error"]
+
+
+@pytest.mark.parametrize("checked, destination, refused", [
+    # the number checked however the region dials it: E.164, the international prefix, national digits
+    ("+34612345678", "PJSIP/+34612345678@trunk", False),
+    ("+34612345678", "PJSIP/0034612345678@trunk", False),
+    ("+34612345678", "PJSIP/34612345678@trunk", False),
+    ("+34612345678", "PJSIP/612 345 678@trunk", False),
+    ("+34612345678", "PJSIP/trunk/sip:%2B34612345678@carrier.example", False),
+    # another number that only ends like it, or like its national form
+    ("+4930612345678", "PJSIP/612345678@trunk", True),  # the Spanish 612345678
+    ("+34612345678", "PJSIP/+33612345678@trunk", True),
+    ("+34612345678", "PJSIP/0033612345678@trunk", True),
+    ("+34612345678", "PJSIP/0049612345678@trunk", True),
+    ("+34612345678", "PJSIP/+1612345678@trunk", True),
+    ("+34612345678", "PJSIP/2345678@trunk", True),  # its last seven digits are no call to it
+    ("+34612345678", "PJSIP/4612345678@trunk", True),
+    ("+12125551234", "PJSIP/+412125551234@trunk", True),  # +41: a Swiss number ending in the US one
+    ("+12125551234", "PJSIP/00412125551234@trunk", True),
+    ("+33612345678", "PJSIP/612345678@trunk", True),  # in Spain: +34612345678
+    ("+33612345678", "PJSIP/0033612345678@trunk", False),
+])
+def test_a_destination_is_covered_only_when_it_is_the_number_checked(checked: str, destination: str,
+                                                                      refused: bool) -> None:
+    """A phone number in a destination is read as the lists read numbers
+    (E.164, in the default region): a number that only ends like the one
+    checked is another number and is refused."""
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", checked, Normaliser("ES").number)
+    assert (guard.admit("EXEC", ("Dial", destination)) is not None) is refused
+
+
+@pytest.mark.parametrize("called", [LISTED_NUMBER + "#", "*31#" + LISTED_NUMBER, "#31#" + LISTED_NUMBER])
+def test_a_check_that_could_not_read_the_number_covers_no_phone_number(lists: Services, called: str) -> None:
+    """A listed number with a key around it (``#`` that ends an entry, a
+    ``*31#`` that withholds the caller ID) is no phone number to the check,
+    which on_error: allow lets through as unchecked; the trunk still calls
+    the listed number in it, so the check covers none."""
+    result = call(campaign(", on_error: allow"), "campaign", lists, called=called)
+    assert path(result)[:2] == ["dnc:clear", "call:error"]
+    assert result.call["robinson"] == "unchecked"
+    assert not any("Dial" in command for command in sent(result))
+    assert f"it calls {LISTED_NUMBER}, which no do-not-call check of this call covered" in \
+        details(result, "call")["error"]
+
+
+@pytest.mark.parametrize("argument, refused", [
+    ("PJSIP/201,exten,from-internal,612345678,1", False),
+    ("PJSIP/201,exten,from-internal,0034612345678", False),
+    ("PJSIP/201,exten,from-internal,s,1", False),  # no phone number: the dialplan's own
+    ("PJSIP/201,exten,from-internal,600111222,1", True),
+    ("PJSIP/201,EXTEN,from-internal,600-111-222,1,30", True),
+    ("PJSIP/201,exten,from-internal,${NUMBER},1", True),  # AGIEXECFULL=yes: Asterisk builds it
+    ("PJSIP/201,app,Playback,600111222", False),  # type app: the application's data is no extension
+])
+def test_an_originate_of_type_exten_calls_its_extension(lists: Services, argument: str, refused: bool) -> None:
+    """A click-to-call rings the agent, then sends the answered channel to
+    an extension of the dialplan, which dials it: after a clear check of
+    612345678, an Originate to the extension 600111222 calls a number no
+    check covered."""
+    flows = unchecked((CAMPAIGN % "").replace('dial: "PJSIP/{{ call.called }}@trunk"',
+                                             f'exec: {{app: Originate, options: "{argument}"}}'), DIALER % "hangup:")
+    result = call(flows, "campaign", lists, called=CLEAR_NUMBER, app_results={"Originate": 0})
+    assert path(result)[:2] == ["dnc:clear", "call:error" if refused else "call:next"]
+    assert any(command.startswith('EXEC "Originate"') for command in sent(result)) is not refused
+    assert (result.call["refused_commands"] == "Originate (do-not-call)") is refused
+    guard = CallGuard()
+    guard.check_started()
+    guard.check_result("clear", "+34" + CLEAR_NUMBER, Normaliser("ES").number)
+    assert (guard.admit("EXEC", ("Exec", f"Originate({argument})")) is not None) is refused

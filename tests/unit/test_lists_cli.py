@@ -3,7 +3,10 @@ real SQLite file named by a temporary config."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -111,6 +114,28 @@ def test_check_exits_1_when_not_listed_and_2_when_it_cannot_tell(config: Path) -
     assert agiflow(config, "check", "vip", "612345678").exit_code == 2
     bad = agiflow(config, "check", "robinson", "hello")
     assert bad.exit_code == 2 and "'hello' is not a phone number" in bad.stderr
+
+
+@pytest.mark.parametrize("list_name, number, may_call", [
+    ("robinson", "612345678", True),
+    ("robinson", "600111222", False),  # listed
+    ("robinson", "902123456", False),  # listed by prefix
+    ("vip", "612345678", False),  # no such list: it cannot tell
+    ("robinson", "hello", False),  # no phone number: it cannot tell
+])
+def test_the_script_cli_md_quotes_says_may_call_only_for_a_number_not_listed(config: Path, list_name: str,
+                                                                              number: str, may_call: bool) -> None:
+    """The line cli.md gives scripts, run by a shell: a list that cannot be
+    read (exit 2) must not read as "may call"."""
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    [line] = [ln for ln in page.splitlines() if ln.startswith("$ agiflow lists check") and "may call" in ln]
+    script = line.removeprefix("$ ").replace("robinson 612345678", f"{list_name} {number}", 1)
+    shell = subprocess.run(["bash", "-c", f'agiflow() {{ "$PYTHON" -m agi.cli "$@" -c "$CONFIG"; }}\n{script}'],
+                           capture_output=True, text=True, timeout=60, cwd=config.parent,
+                           env={**os.environ, "PYTHON": sys.executable, "CONFIG": str(config),
+                                "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert ("may call" in shell.stdout.splitlines()) is may_call, (script, shell.stdout, shell.stderr)
 
 
 def test_add_and_remove_one_entry(config: Path) -> None:
