@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from agi.config import Config
-from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks
+from agi.dialer.callbacks import DialSettings, channel_problem, dial_callbacks, without_listed
 from agi.dialer.callfiles import CallFileError, unreadable
 from agi.hours.evaluate import state_at
 from agi.hours.model import OPEN
@@ -93,11 +93,31 @@ def list_requests(status: str, since: str | None, config_path: str | None) -> No
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @status_option
 @since_option
+@click.option("--dnc", multiple=True, default=("robinson",), show_default=True, metavar="LIST",
+              help="Do-not-call list each pending request's number is checked against; repeat for several.")
+@click.option("--no-dnc", is_flag=True, help="Check no list: every request as stored (not for a dialer).")
 @config_option
-def export(output: str | None, fmt: str, status: str, since: str | None, config_path: str | None) -> None:
-    """Export callback requests, every column, as CSV or JSON."""
-    rows = _requests(config_path, status, since)
+def export(output: str | None, fmt: str, status: str, since: str | None, dnc: tuple[str, ...], no_dnc: bool,
+           config_path: str | None) -> None:
+    """Export callback requests, every column, as CSV or JSON.
+
+    A pending request whose number a --dnc list holds is left out, and
+    said so on standard error; a list that cannot be read writes nothing
+    and exits 1.
+    """
+    config, database = get_database(config_path, Need.READ)
+    rows = callback_book(database).requests(None if status == "all" else status, _since(since))
     refuse_database_output(output)
+    if not no_dnc:
+        lists = number_lists(database, config.default_region)
+        try:
+            rows, lines, failed = without_listed(rows, lists, tuple(dnc))
+        finally:
+            lists.close()
+        for line in lines:
+            click.echo(line, err=True)
+        if failed:
+            raise click.ClickException("nothing exported: a number that could not be checked must not reach a dialer")
     text = as_csv(rows) if fmt == "csv" else json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -115,6 +115,24 @@ def dnc_hit(lists: NumberLists | None, names: tuple[str, ...], number: str) -> t
     return None, False
 
 
+def without_listed(requests: list[dict[str, Any]], lists: NumberLists | None,
+                   names: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """The requests an export hands a dialer: every pending one whose
+    number was checked against the ``names`` lists now and is in none
+    (others as they are), a line for each left out, and whether one was
+    left out because a list could not be read."""
+    kept, lines, failed = [], [], False
+    for request in requests:
+        if request.get("status") == PENDING:
+            why, failure = dnc_hit(lists, names, str(request["number"]))
+            if why is not None:
+                lines.append(f"callback {request['id']} {request['number']}: left out, {why.removesuffix(': not dialled')}")
+                failed = failed or failure
+                continue
+        kept.append(request)
+    return kept, lines, failed
+
+
 def dial_callbacks(book: CallbackBook, lists: NumberLists | None, settings: DialSettings,
                    now: datetime) -> DialReport:
     """Write call files for the oldest due requests, one per number, until

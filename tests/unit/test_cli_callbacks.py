@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from agi.lists.csvio import ReadReport, read_entries
+from agi.lists.numbers import Normaliser
 from agi.storage.callbacks import CALLBACK_COLUMNS, StoredCallbackRequests
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.stores import list_admin
 from agi.vocabulary import iso
 from agi.cli.main import cli
 from agi.config import load_config
@@ -45,13 +48,18 @@ def request(n: int, age: timedelta, number: str = "+34600111222") -> dict[str, A
             "queue": "support", "reason": "queue timeout"}
 
 
-def store_requests(config: Path, *rows: dict[str, Any]) -> None:
+def store_requests(config: Path, *rows: dict[str, Any], robinson: str = "") -> None:
+    """``rows`` stored, beside a robinson list holding ``robinson``'s numbers (a line each)."""
     store = CdrStore(database(config))
     store.open()
     store.start()
     for row in rows:
         StoredCallbackRequests(store).request(row)
     assert store.close()
+    with list_admin(database(config)) as admin:
+        admin.create("robinson")
+        if robinson:
+            admin.import_entries("robinson", read_entries(io.StringIO(robinson), Normaliser("ES"), ReadReport()))
 
 
 def agiflow(config: Path, *args: str) -> Result:
@@ -150,6 +158,44 @@ def test_export_as_csv_has_the_columns_of_the_json_export_and_no_internal_key(co
 
     assert "request_key" not in header
     assert sorted(header) == sorted(row)
+
+
+def test_export_leaves_out_a_pending_request_whose_number_a_dnc_list_holds_now(config: Path) -> None:
+    """A dialer reads the export: a caller who asked for a call back and
+    then joined the Robinson list was exported, and called."""
+    store_requests(config, request(1, timedelta(hours=2), "+34600111222"), request(2, timedelta(hours=1), "+34911222333"),
+                   robinson="600111222\n")
+
+    result = agiflow(config, "export")
+
+    assert result.exit_code == 0, result.output
+    assert [r["number"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["+34911222333"]
+    assert "callback 1 +34600111222: left out, in do-not-call list robinson (+34600111222)" in result.stderr
+    everything = agiflow(config, "export", "--no-dnc")
+    assert [r["number"] for r in csv.DictReader(io.StringIO(everything.stdout))] == ["+34600111222", "+34911222333"]
+
+
+def test_a_request_no_longer_pending_is_exported_as_it_is_whatever_the_lists_hold(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=2)), robinson="600111222\n")
+    assert agiflow(config, "done", "1").exit_code == 0
+
+    result = agiflow(config, "export", "--status", "done", "--format", "json")
+
+    assert result.exit_code == 0 and [row["id"] for row in json.loads(result.stdout)] == [1]
+
+
+def test_an_export_whose_dnc_list_cannot_be_read_writes_nothing_and_exits_1(config: Path) -> None:
+    store_requests(config, request(1, timedelta(hours=1)))
+    last = config.parent / "callbacks.csv"
+    last.write_text("id,number\n7,+34911222333\n", encoding="utf-8")
+
+    to_file = agiflow(config, "export", "--dnc", "robinson", "--dnc", "nope", "-o", str(last))
+    to_stdout = agiflow(config, "export", "--dnc", "nope")
+
+    assert to_file.exit_code == 1 and "do-not-call list nope cannot be read" in to_file.stderr
+    assert "nothing exported" in to_file.stderr and "Traceback" not in to_file.output
+    assert last.read_text(encoding="utf-8") == "id,number\n7,+34911222333\n"
+    assert to_stdout.exit_code == 1 and to_stdout.stdout == ""
 
 
 @pytest.mark.sqlite_only
