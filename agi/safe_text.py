@@ -32,9 +32,13 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: ``0034600111222`` losing its zeros, the call id ``1741597200.10``, ``08``,
 #: ``1e5``, ``12%``, ``(12)``, ``1 234,5``): such a cell gets a leading ``'`` too.
 _RISKY_START = frozenset("=+-@(.,'")
+#: What a spreadsheet drops from a cell as it reads the file (LibreOffice
+#: drops every NUL): ``\0=1+1`` is the formula ``=1+1`` to it, ``6\x0000`` the number 600.
+_DROPPED = "\x00"
 #: The ASCII characters a risky cell cannot start with (letters, ``#``,
 #: ``/``...): one look-up settles most cells of a long export.
-SAFE_START = frozenset(c for c in map(chr, range(128)) if not (c in _RISKY_START or c.isdigit() or c.isspace()))
+SAFE_START = frozenset(c for c in map(chr, range(128))
+                       if not (c in _RISKY_START or c.isdigit() or c.isspace() or c in _DROPPED))
 #: Possessive (``*+``) and with the first digit found by a class without
 #: digits: the plain form backtracked for 0.2 s on a 1,000-character caller
 #: text that fails at its end, a cell of a report.
@@ -89,11 +93,13 @@ def spreadsheet_text(value: object) -> object:
     ``'`` (the caller ID ``+34600111222`` is written ``'+34600111222``,
     ``600111222`` is written ``'600111222``); so does one that starts with
     ``'`` itself, so that dropping one leading ``'`` gives every cell back.
-    Numbers and other values are returned as they are."""
+    The text is judged as the spreadsheet reads it, without the NULs it
+    drops. Numbers and other values are returned as they are."""
     if not isinstance(value, str) or not value or value[0] in SAFE_START:
         return value
-    first = value[0]
-    if first == "'" or ((first in _RISKY_START or first.isdigit() or first.isspace())
-                        and (value.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(value))):
+    shown = value.replace(_DROPPED, "") if _DROPPED in value else value
+    first = shown[:1]
+    if first == "'" or (first and (first in _RISKY_START or first.isdigit() or first.isspace())
+                        and (shown.startswith(FORMULA_START) or _NUMBER_LIKE.fullmatch(shown))):
         return "'" + value
     return value

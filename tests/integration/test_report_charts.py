@@ -317,6 +317,18 @@ def test_a_group_without_a_ratio_has_no_bar_rather_than_a_zero(named: Path, tmp_
     assert figure["bars"] == len(rows) - 1
 
 
+
+def test_a_legend_names_only_the_colours_its_chart_draws(cdr: Path, tmp_path: Path) -> None:
+    """FCR by outcome: only the callers whose first call was answered have an
+    FCR, so the chart draws one bar, in the colour of ``answered``; its
+    legend once listed the colours of abandoned and not_answered too, which
+    no bar has."""
+    figure = assert_readable(measure(page(cdr, tmp_path, "fcr", "2025-09-01", "2025-09-10", by="outcome")))[
+        "FCR by outcome"]
+    labels = [t["text"] for t in figure["texts"] if t["cls"] == "label"]
+    assert {"answered", "abandoned", "not_answered"} <= set(labels) and figure["bars"] == 1, labels
+    assert figure["legend"] == []  # one colour
+
 def test_what_became_of_the_legs_gives_each_result_its_own_colour(tmp_path: Path) -> None:
     builder = CdrBuilder(tmp_path / "cdr.db")
     for n, status in enumerate(["ANSWER"] * 6 + ["BUSY"] * 3 + ["NOANSWER"] * 4 + ["CONGESTION", None, None]):

@@ -490,3 +490,22 @@ def test_an_output_file_keeps_its_permissions_when_replaced(database: Path, tmp_
         assert code == 0 and out == ""
         assert target.read_text(encoding="utf-8") != "old\n"
         assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_a_negative_duration_is_written_with_its_sign_in_every_format(tmp_path: Path) -> None:
+    """A call whose clock was set back while it ran (a duration of -5 s, a
+    wait of -65.2 s): every h:mm:ss once read -5 s as -1:59:55 (nearly two
+    hours) and -65 s as -1:58:55."""
+    cdr = CdrBuilder(tmp_path / "skew.db")
+    cdr.add("2025-03-10 09:00:00", duration=-5.0, queue="support", queue_status="ANSWERED", queue_wait=-65.2,
+            talk_time=3725.0)
+    cdr.close()
+    common = ("--db", str(tmp_path / "skew.db"), "--tz", "UTC", "--width", "0")
+    code, out = invoke("calls", *common)
+    assert code == 0 and re.search(r"\s-1:05\s+-0:05$", out.splitlines()[-1]), out
+    code, out = invoke("calls", *common, "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(out, newline="")))
+    assert (row["Wait (s)"], row["Wait (h:mm:ss)"], row["Dur (s)"], row["Dur (h:mm:ss)"], row["Talk (h:mm:ss)"]) == \
+        ("-65.2", "-0:01:05", "-5.0", "-0:00:05", "1:02:05")
+    code, page = invoke("calls", *common, "--format", "html")
+    assert "<td class=\"num\">-0:01:05</td>" in page and "<td class=\"num\">-0:00:05</td>" in page, page

@@ -18,7 +18,8 @@ AT = datetime(2025, 3, 10, 9, 30, tzinfo=timezone.utc)
 #: Names, each with what a spreadsheet must read back.
 NAMES = [("Ana", "Ana"), ("a,b", "a,b"), ("a;b", "a;b"), ('say "hi"', 'say "hi"'), ("two\nlines", "two\nlines"),
          ("cr\rhere", "cr\rhere"), ("crlf\r\nhere", "crlf\r\nhere"), ("", ""), (" padded ", " padded "),
-         ("=1+1", "'=1+1"), ("600111222", "'600111222"), ("é,\"x\"", "é,\"x\"")]
+         ("=1+1", "'=1+1"), ("600111222", "'600111222"), ("é,\"x\"", "é,\"x\""),
+         ("\x00=1+1", "'\x00=1+1")]
 
 
 def written(rows: list[dict[str, object]], dialect: str) -> str:

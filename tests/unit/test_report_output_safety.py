@@ -132,6 +132,15 @@ def test_a_cell_that_starts_with_the_mark_gets_one_more_so_that_dropping_one_giv
         assert (cell[1:] if isinstance(cell, str) and cell.startswith("'") else cell) == value
 
 
+def test_a_nul_the_spreadsheet_drops_neither_hides_a_formula_nor_a_number() -> None:
+    """LibreOffice drops every NUL of a CSV cell as it reads it: a caller ID
+    ``\\0=HYPERLINK(...)`` (a row written by another tool) ran as a formula,
+    and ``\\0600111222`` and ``600\\x00111`` became numbers."""
+    assert [spreadsheet_text(v) for v in ("\x00=1+1", "\x00\x00@A1", "\x00600111222", "600\x00111", "\x00'x")] == \
+        ["'\x00=1+1", "'\x00\x00@A1", "'\x00600111222", "'600\x00111", "'\x00'x"]
+    assert [spreadsheet_text(v) for v in ("a\x00b", "\x00José", "\x00")] == ["a\x00b", "\x00José", "\x00"]
+
+
 def test_the_callbacks_table_gets_no_escape_sequence_from_a_caller_id(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from agi.storage.callbacks import CallbackBook, ensure_callbacks_table

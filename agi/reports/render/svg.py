@@ -166,8 +166,10 @@ def _horizontal(chart: Chart) -> str:
                      f'{escape(number(value, chart.unit))}</text>')
     parts.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 2}" stroke="{AXIS}"/>')
     svg = "".join(parts) + "</svg>"
-    colours = {_bar_colour(chart, label) for label in chart.labels}
-    return svg + (_legend_html([(label, colour(label)) for label in chart.labels]) if len(colours) > 1 else "")
+    # a label without a value has no bar: its colour is nowhere in the chart
+    drawn = [label for label, value in zip(chart.labels, chart.values) if value is not None]
+    colours = {_bar_colour(chart, label) for label in drawn}
+    return svg + (_legend_html([(label, colour(label)) for label in drawn]) if len(colours) > 1 else "")
 
 
 def _vertical(chart: Chart) -> str:

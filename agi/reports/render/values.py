@@ -31,20 +31,23 @@ def human(column: Column, value: Any) -> str:
 
 
 def clock(seconds: float) -> str:
-    """Seconds as ``m:ss`` under an hour, else ``h:mm:ss``."""
-    hours, minutes, secs = _parts(seconds)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """Seconds as ``m:ss`` under an hour, else ``h:mm:ss``; a negative
+    duration (a clock set back) with its sign: ``-0:05``."""
+    sign, hours, minutes, secs = _parts(seconds)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
 
 
 def hms(seconds: float) -> str:
-    """Seconds as ``h:mm:ss``, the hours always written: ``0:05:46``, ``26:49:16``."""
-    hours, rest = divmod(int(round(seconds)), 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    """Seconds as ``h:mm:ss``, the hours always written: ``0:05:46``, ``26:49:16``, ``-0:00:05``."""
+    sign, hours, minutes, secs = _parts(seconds)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
 
 
-def _parts(seconds: float) -> tuple[int, int, int]:
-    hours, rest = divmod(int(round(seconds)), 3600)
-    return (hours, *divmod(rest, 60))
+def _parts(seconds: float) -> tuple[str, int, int, int]:
+    """The sign, hours, minutes and seconds of ``seconds`` rounded to the second."""
+    whole = int(round(seconds))
+    hours, rest = divmod(abs(whole), 3600)
+    return ("-" if whole < 0 else "", hours, *divmod(rest, 60))
 
 
 def plain_of(kind: str) -> Callable[[Any], Any] | None:
