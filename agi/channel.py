@@ -103,6 +103,9 @@ class Channel:
         #: HANGUPCAUSE was read after the caller hung up: the cause of their
         #: hangup, which no later read can change.
         self.caller_cause_read = False
+        #: The connection to Asterisk closed while a command waited for its
+        #: reply: what that command and any later one would have said is unknown.
+        self.connection_lost = False
 
     @property
     def hung_up(self) -> bool:
@@ -119,7 +122,11 @@ class Channel:
             self._log.warning("%s", refusal.message)
             self._metrics.compliance_refused(refusal_kind(refusal.reason))
             raise CommandRefused(refusal.message)
-        reply = await self._transport.send(line)
+        try:
+            reply = await self._transport.send(line)
+        except ConnectionClosed:
+            self.connection_lost = True
+            raise
         self.commands_sent += 1
         if reply.code == 511:
             self._hung_up = True

@@ -36,6 +36,11 @@ class HangupNode(Node):
             # HANGUP line read since the last step): nothing is left to hang
             # up, and the call keeps the caller's hangup and cause.
             raise ChannelHungUp("the caller hung up before the flow did")
+        if ctx.channel.connection_lost:
+            # Asterisk can hear no Hangup any more (the server's drain
+            # timeout, agiflow-agi stopped, an Asterisk restart): nothing is
+            # hung up, and no cause is the call's.
+            raise ChannelHungUp("the connection to Asterisk closed before the flow hung up")
         found = Findings()
         ctx.channel.hung_up_by_flow = True
         with found.kept():

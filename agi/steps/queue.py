@@ -181,6 +181,8 @@ class QueueNode(Node):
             found.note(status=status, error=f"Queue({queue}) ended with QUEUESTATUS={status}: "
                        + ("no such queue in queues.conf" if status == "UNKNOWN" else "a status agiflow does not know"))
             return ERROR
+        if not status and ctx.channel.connection_lost:
+            return _unknown(found, queue)
         if status in ("", "CONTINUE"):
             if not status and ran.hung_up and await read_variable(ctx, "ABANDONED"):
                 return _left(found, ABANDONED_STATUS, HANGUP, ran)
@@ -190,6 +192,16 @@ class QueueNode(Node):
                 return _left(found, KEY_EXIT_STATUS, KEY_EXIT, ran)
             return await _answered(ctx, found, status or ANSWERED_STATUS, ran)
         return _left(found, status, HANGUP if ran.hung_up else STATUS_OUTCOMES[status], ran)
+
+
+def _unknown(found: Findings, queue: str) -> str:
+    """The connection to Asterisk closed before Queue() ended (the server's
+    drain timeout cut the call, Asterisk restarted): how the caller left is
+    unknown. Not answered as far as agiflow knows: no status, no agent, no
+    callback request closed or made (on Asterisk 22.11 a caller so cut
+    waited on in the queue and timed out)."""
+    found.note(status=None, error=f"the connection to Asterisk closed before Queue({queue}) ended")
+    return HANGUP
 
 
 def _left(found: Findings, status: str, outcome: str, ran: AppRun) -> str:

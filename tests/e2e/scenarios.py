@@ -130,6 +130,7 @@ SCENARIOS = {
     "say-back": Scenario("e2e_say_back", "anonymous"),
     "whisper-skip": Scenario("e2e_whisper_skip", STEPS_CALLER % 72),
     "queue-unavail": Scenario("e2e_queue_unavail", STEPS_CALLER % 73),
+    "drained": Scenario("e2e_drained", STEPS_CALLER % 84),
     "down-inbound": Scenario("off-did-900123456", STEPS_CALLER % 29, reaches_agiflow=False),
     "down-campaign": Scenario("off-camp-600111222", STEPS_CALLER % 30, reaches_agiflow=False),
 }

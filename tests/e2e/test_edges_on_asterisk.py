@@ -5,8 +5,9 @@ member or an agent, while the member hears the announcement, or while a
 webhook is awaited (FastAGI and plain AGI); a member who hangs up during
 the whisper; a queue left empty; the caller's own hangup cause after the
 member hung up first; a recording with MixMonitor's b option never bridged,
-one in wav49; a dial's caller ID kept to the dial; by plain AGI an unknown
-flow and a flow's own hangup; a callback whose number is busy.
+one in wav49; a dial's caller ID kept to the dial; a caller in a queue when
+agiflow stops; by plain AGI an unknown flow and a flow's own hangup; a
+callback whose number is busy.
 """
 from __future__ import annotations
 
@@ -244,6 +245,19 @@ def test_a_hangup_step_without_a_cause_leaves_the_channel_without_one(lab: Lab) 
     assert (call.cdr["status"], call.end["agistatus"], call.end["agiflow_status"]) == (
         "completed", "HANGUP", "completed")
     assert (call.cdr["hangup_cause"], call.end["cause"]) == (None, "0")
+
+
+def test_a_caller_cut_by_the_drain_timeout_while_in_a_queue_is_no_answered_call(lab: Lab) -> None:
+    """agiflow stopped while the caller waited: the drain timeout closed the
+    connection during Queue(), which went on without a member answering."""
+    call = lab.calls["drained"]
+    assert (call.cdr["status"], call.path) == ("interrupted", ["answer:next", "wait:hangup", "bye:hangup"])
+    assert (call.cdr["queue"], call.cdr["queue_status"], call.cdr["agent"]) == ("prio", None, None)
+    assert call.cdr["hangup_cause"] is None  # the hangup step after it could hang up nothing
+    assert "callbacks_closed_for" not in call.details("wait")
+    events = [line[4] for line in lab.asterisk.queue_log() if line[1] == call.cdr["call_id"]]
+    assert events[0] == "ENTERQUEUE" and "CONNECT" not in events and events[-1] in ("ABANDON", "EXITWITHTIMEOUT")
+    assert call.end["agiflow_status"] == ""  # the connection was closed: no status was set
 
 
 # -- plain AGI ------------------------------------------------------------------------------

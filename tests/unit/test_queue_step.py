@@ -4,12 +4,23 @@ talk_time). Asterisk's side is the simulator, which ends Queue() the way
 app_queue.c does in Asterisk 22."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Awaitable
 
 import pytest
 
-from agi.sim.script import CallerScript, EverySound
-from support.step_runner import STATUS, cdr, commands, details, path, run, run_script
+from agi.channel import ConnectionClosed
+from agi.protocol.wire import Reply
+from agi.ready import Ready
+from agi.services import Services
+from agi.session import SessionSettings, run_session
+from agi.sim.asterisk import SimulatedAsterisk
+from agi.sim.script import CallerScript, EverySound, make_environment
+from agi.sim.transport import SimTransport, run_sync
+from agi.storage.callbacks import MemoryCallbackRequests
+from agi.storage.cdr_memory import MemoryCdr
+from support.step_runner import AT, STATUS, cdr, commands, details, load, path, run, run_script
 
 CLEAR = ['SET VARIABLE "QUEUESTATUS" ""', 'SET VARIABLE "ABANDONED" ""', 'SET VARIABLE "QEHOLDTIME" ""']
 
@@ -246,3 +257,35 @@ def test_asterisk_without_app_queue_ends_the_step_with_error(tmp_path: Path) -> 
 def test_the_simulated_clock_moves_on_by_the_time_spent_in_the_queue(tmp_path: Path) -> None:
     result = run(tmp_path, queue_flow(), queue_statuses=["ANSWERED"], queue_wait=30, talk_time=125)
     assert result.call["duration"] == 155
+
+
+class _CutDuringQueue(SimTransport):
+    """The connection to Asterisk closes while Queue() runs (the server's
+    drain timeout cut the call, or Asterisk restarted): that EXEC and every
+    later command fail with ConnectionClosed, as the server's protocol fails them."""
+
+    cut = False
+
+    def send(self, line: bytes) -> Awaitable[Reply]:
+        self.cut = self.cut or line.startswith(b'EXEC "Queue"')
+        if self.cut:
+            return Ready(error=ConnectionClosed("connection lost: cut"))
+        return super().send(line)
+
+
+def test_a_queue_whose_connection_closed_before_queue_ended_is_no_answered_call(tmp_path: Path) -> None:
+    """Nothing says how the caller left: no member answered as far as agiflow
+    knows, so the step records no ANSWERED and closes no callback request
+    (on a real Asterisk 22.11 the caller cut so waited on and timed out)."""
+    flows, name = load(tmp_path, queue_flow())
+    script = CallerScript(queue_statuses=["ANSWERED"], sounds=EverySound())
+    transport = _CutDuringQueue(SimulatedAsterisk(make_environment(name, callerid="600111222"), script))
+    callbacks, sink = MemoryCallbackRequests(["+34600111222"]), MemoryCdr()
+    run_sync(run_session(transport.environment(), transport, flows, sink, SessionSettings(), lambda: AT.timestamp(),
+                         Services(callbacks=callbacks)))
+    [call] = sink.calls.values()
+    [step] = [row for row in sink.steps if row["step"] == "support"]
+    assert step["outcome"] == "hangup"
+    assert [call.get(column) for column in ("queue", "queue_status", "agent", "talk_time")] == ["support", None, None, None]
+    assert callbacks.closed == []
+    assert "callbacks_closed_for" not in json.loads(step["details"])
