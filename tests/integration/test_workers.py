@@ -4,6 +4,7 @@ killed in the middle of calls is started again and marks only its own calls
 interrupted, and the workers never outlive their supervisor."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -105,6 +106,31 @@ def test_a_sighup_while_the_workers_start_reloads_every_worker_once_they_listen(
     process.wait_for_log("all 2 workers serve the new flows")
     assert "all 0 workers" not in process.log() and "SIGHUP: reloading flows" in process.log()
     assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+
+
+def test_a_sighup_to_every_process_while_the_workers_start_kills_none(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """``systemctl kill -s HUP``, ``pkill -HUP``, a terminal that hangs up:
+    every process gets SIGHUP. A worker got it before it could note it (the
+    tenths of a second Python takes to load agiflow), died, and the server
+    did not start: 'not starting: worker 2 killed by SIGHUP before it listened'."""
+    process = ServerProcess(write_config(tmp_path, workers=2, node=NODE, watch_interval=0))
+    servers.append(process)
+    signalled: set[int] = set()
+    deadline = time.monotonic() + 60
+    while not re.search(r"agiflow listening on|not starting", process.log()) and process.proc.poll() is None:
+        assert time.monotonic() < deadline, process.log()
+        for pid in process.pids()[1:]:  # each worker from the moment it is there, until they listen
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGHUP)
+            signalled.add(pid)
+        time.sleep(0.002)
+    assert signalled, "no worker was seen starting"
+    process.wait_listening()
+    assert "killed by SIGHUP" not in process.log()
+    uniqueid = new_uniqueid()
+    assert call(process, simulated("closed", uniqueid)).closed_by_server
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
 
 
 def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
