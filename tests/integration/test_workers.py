@@ -133,6 +133,32 @@ def test_a_sighup_to_every_process_while_the_workers_start_kills_none(
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("repeated", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT])
+def test_signals_while_the_server_stops_leave_its_exit_status_0(
+        tmp_path: Path, servers: list[ServerProcess], workers: int, repeated: signal.Signals) -> None:
+    """Python gives its signal handlers back to SIG_DFL as it exits: a
+    SIGHUP then (a reload during a stop, SIGHUP to every process), or a
+    repeated SIGTERM or SIGINT (which are only logged), killed each process
+    after its last CDR was written, and the stop ended as 'killed by SIGHUP'
+    (the supervisor's exit status -1) instead of 0."""
+    process = start_server(tmp_path, workers=workers, node=NODE, watch_interval=0, drain_timeout=1)
+    servers.append(process)
+    uniqueid = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support")
+    held.hold_at(3)
+    pids = process.pids()
+    process.proc.send_signal(signal.SIGTERM)
+    while process.proc.poll() is None:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, repeated)
+        time.sleep(0.002)
+    assert process.wait_exit() == 0, process.log()
+    assert "killed by" not in process.log()
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["interrupted"]
+
+
 def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """At a reload every worker once repeated the supervisor's warnings."""
