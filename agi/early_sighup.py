@@ -13,7 +13,9 @@ Two programs of agiflow meet it before they install their own handler:
   port bound (a second or more). A ``systemctl reload`` just after a start
   (``Type=simple``: systemd sees the service started at once) killed it,
   and systemd restarts no service a SIGHUP ended; noted, the server
-  reloads once it runs (``take``).
+  reloads once it runs (``take``). A supervisor's workers start with
+  SIGHUP blocked (agi/server/fleet.py) and take it here: one sent to
+  every process while they loaded Python and agiflow killed them.
 """
 from __future__ import annotations
 
@@ -32,9 +34,15 @@ def _note(_signum: int, _frame: FrameType | None) -> None:
 
 def catch() -> None:
     """Note SIGHUP instead of dying of it, unless something already handles
-    it (a test runner, an embedding program) or this is not the main thread."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+    it (a test runner, an embedding program) or this is not the main thread.
+    Then take a SIGHUP held back until now: a supervisor starts its workers
+    with SIGHUP blocked, since one sent to every process of the server
+    before a worker got here killed it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
         signal.signal(signal.SIGHUP, _note)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def seen() -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -48,7 +49,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     config_path = config_or_default(config_path)
     text = config_snapshot(config_path, worker_index)
     if worker_index is not None:
-        sys.exit(run_worker(config_path, text, port, worker_index))
+        _exit(run_worker(config_path, text, port, worker_index))
     config, _ = get_database(config_path, Need.WRITE, text=text)  # checked before the log starts: one line, exit 1
     if port is not None:
         config = replace(config, server=replace(config.server, port=port))
@@ -64,12 +65,22 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     if count == 1:
         from agi.server.service import serve as run_server
 
-        sys.exit(run_server(config))
+        _exit(run_server(config))
     from agi.server.fleet import supervise
 
     if text is not None and len(text) < MAX_SNAPSHOT and b"\0" not in text:
         os.environ[SNAPSHOT] = text.decode("utf-8")  # every worker runs with the config read here
-    sys.exit(supervise(config, count, worker_command(config_path)))
+    _exit(supervise(config, count, worker_command(config_path)))
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``. Python gives its signal handlers back to SIG_DFL
+    on its way out: a SIGHUP then (a reload asked for during a stop), or a
+    repeated SIGTERM or SIGINT (only logged while the server ran), killed
+    the process after its last CDR, its exit status that of the signal."""
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)
 
 
 #: Hosts a listener on which takes the port on every address.

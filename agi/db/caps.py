@@ -31,10 +31,13 @@ CAPS: dict[str, int] = {
 
 def valid_text(value: Any) -> Any:
     """``value`` with every lone surrogate in its text (a ``"\\ud800"`` escape
-    in JSON, undecodable bytes of a command-line argument) replaced by
-    U+FFFD, through dicts, lists and tuples: text SQLite can store."""
+    in JSON, undecodable bytes of a command-line argument) and every NUL (a
+    ``%00`` in the AGI URL's query string, a ``"\\u0000"`` in JSON) replaced by
+    U+FFFD, through dicts, lists and tuples: text either database can store
+    (PostgreSQL refuses NUL in text)."""
     if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
     if isinstance(value, dict):
         return {key: valid_text(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -177,8 +177,14 @@ class WorkersService(Service):
         worker.ready = worker.draining = False
         worker.started_at = self.reactor.seconds()
         argv = self.command(worker.index)
-        worker.process = self.spawn(WorkerProcess(self, worker), argv[0], argv, env=dict(os.environ),
-                                    childFDs={0: "w", 1: 1, 2: 2, READY_FD: "r"})
+        # The worker starts with SIGHUP held back, until it can note one (agi/early_sighup.py):
+        # SIGHUP to every process (systemctl kill, a terminal that hangs up) killed a starting worker.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            worker.process = self.spawn(WorkerProcess(self, worker), argv[0], argv, env=dict(os.environ),
+                                        childFDs={0: "w", 1: 1, 2: 2, READY_FD: "r"})
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         log.info("worker %d started (pid %s)", worker.index, getattr(worker.process, "pid", "?"))
 
     def worker_ready(self, worker: Worker) -> None:

@@ -157,8 +157,10 @@ def _apply(conn: Any, op: str, arg: Any, guarded: bool) -> None:
     try:
         try:
             OPERATIONS[op](conn, arg)
-        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
-            OPERATIONS[op](conn, valid_text(arg))
+        except connections.TEXT_ERRORS:  # a lone surrogate ("\ud800" from a webhook's JSON), a NUL
+            if (valid := valid_text(arg)) == arg:
+                raise
+            OPERATIONS[op](conn, valid)
     except Exception as exc:
         if isinstance(exc, connections.ERRORS) and connections.trouble(exc):
             raise

@@ -154,8 +154,10 @@ def _apply(conn: Any, operation: Operation) -> bool:
     try:
         try:
             cursor = conn.execute(sql, params)
-        except UnicodeEncodeError:  # a lone surrogate ("\ud800" from a webhook's JSON)
-            cursor = conn.execute(sql, valid_text(params))
+        except connections.TEXT_ERRORS:  # a lone surrogate ("\ud800" from a webhook's JSON), a NUL
+            if (valid := valid_text(params)) == params:
+                raise
+            cursor = conn.execute(sql, valid)
     except connections.ERRORS as exc:
         if connections.trouble(exc):
             raise

@@ -14,6 +14,10 @@ from agi.db.location import Database, PostgresUrl
 
 #: Every error a database call can raise, on either backend.
 ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+#: What a row whose text the database cannot store raises: a lone
+#: surrogate (no UTF-8 for it), a NUL on PostgreSQL. Written again through
+#: ``agi.db.caps.valid_text``.
+TEXT_ERRORS: tuple[type[Exception], ...] = (UnicodeEncodeError, psycopg.DataError)
 #: Errors that are SQLite's trouble (locked, read-only, full, corrupt), not a bad row's.
 _SQLITE_TROUBLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
 #: How long the CDR writer lets one PostgreSQL statement run.

@@ -181,8 +181,11 @@ class SqliteOverrides:
         if start >= override.until:
             raise ValueError("an override must start before it ends")
         self.ensure_schema()
+        reason = cap_text(override.reason, CAPS["reason"])
+        if isinstance(self.path, PostgresUrl) and "\x00" in reason:  # from a template: PostgreSQL refuses NUL
+            reason = reason.replace("\x00", "\ufffd")
         values = {"schedule": override.schedule, "state": override.state, "until": _epoch(override.until),
-                  "reason": cap_text(override.reason, CAPS["reason"]), "set_at": _epoch(now),
+                  "reason": reason, "set_at": _epoch(now),
                   "start": _epoch(start), "set_by": cap_text(override.set_by, CAPS["reason"]),
                   "set_how": cap_text(override.set_how, CAPS["reason"])}
         self._write([(UPSERT, values), (DELETE_EXPIRED, {"at": _epoch(now)})], wanted)

@@ -4,6 +4,7 @@ killed in the middle of calls is started again and marks only its own calls
 interrupted, and the workers never outlive their supervisor."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -105,6 +106,57 @@ def test_a_sighup_while_the_workers_start_reloads_every_worker_once_they_listen(
     process.wait_for_log("all 2 workers serve the new flows")
     assert "all 0 workers" not in process.log() and "SIGHUP: reloading flows" in process.log()
     assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+
+
+def test_a_sighup_to_every_process_while_the_workers_start_kills_none(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """``systemctl kill -s HUP``, ``pkill -HUP``, a terminal that hangs up:
+    every process gets SIGHUP. A worker got it before it could note it (the
+    tenths of a second Python takes to load agiflow), died, and the server
+    did not start: 'not starting: worker 2 killed by SIGHUP before it listened'."""
+    process = ServerProcess(write_config(tmp_path, workers=2, node=NODE, watch_interval=0))
+    servers.append(process)
+    signalled: set[int] = set()
+    deadline = time.monotonic() + 60
+    while not re.search(r"agiflow listening on|not starting", process.log()) and process.proc.poll() is None:
+        assert time.monotonic() < deadline, process.log()
+        for pid in process.pids()[1:]:  # each worker from the moment it is there, until they listen
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGHUP)
+            signalled.add(pid)
+        time.sleep(0.002)
+    assert signalled, "no worker was seen starting"
+    process.wait_listening()
+    assert "killed by SIGHUP" not in process.log()
+    uniqueid = new_uniqueid()
+    assert call(process, simulated("closed", uniqueid)).closed_by_server
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("repeated", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT])
+def test_signals_while_the_server_stops_leave_its_exit_status_0(
+        tmp_path: Path, servers: list[ServerProcess], workers: int, repeated: signal.Signals) -> None:
+    """Python gives its signal handlers back to SIG_DFL as it exits: a
+    SIGHUP then (a reload during a stop, SIGHUP to every process), or a
+    repeated SIGTERM or SIGINT (which are only logged), killed each process
+    after its last CDR was written, and the stop ended as 'killed by SIGHUP'
+    (the supervisor's exit status -1) instead of 0."""
+    process = start_server(tmp_path, workers=workers, node=NODE, watch_interval=0, drain_timeout=1)
+    servers.append(process)
+    uniqueid = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support")
+    held.hold_at(3)
+    pids = process.pids()
+    process.proc.send_signal(signal.SIGTERM)
+    while process.proc.poll() is None:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, repeated)
+        time.sleep(0.002)
+    assert process.wait_exit() == 0, process.log()
+    assert "killed by" not in process.log()
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["interrupted"]
 
 
 def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(

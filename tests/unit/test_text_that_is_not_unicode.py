@@ -4,15 +4,23 @@ It can never be sent to Asterisk as it is, and it never costs a CDR row."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agi.protocol.wire import CommandError, encode_command
 from agi.db.caps import valid_text
+from agi.db.location import PostgresUrl
+from agi.protocol.wire import CommandError, encode_command
+from agi.services import Override
+from agi.storage.callbacks import INSERT_OPERATION, callback_values
 from agi.storage.cdr_direct import DirectCdr
 from agi.storage.cdr_writer import CdrStore
+from agi.storage.migrations import upgrade
+from agi.storage.overrides import server_overrides, writable_overrides
 from agi.vocabulary import as_json
+from test_database import rows_of
 
 LONE = "x\ud800y"
 
@@ -70,3 +78,57 @@ def test_the_plain_agi_writer_keeps_a_call_whose_text_is_not_unicode(tmp_path: P
     assert sink.close()
     assert rows(tmp_path / "cdr.db") == [("b", "x\ufffdy", '{"name": "x\ufffdy"}')]
     assert details(tmp_path / "cdr.db") == ['{"answer": "x\ufffdy"}']
+
+
+# -- a NUL: PostgreSQL refuses it in text -----------------------------------------------
+
+#: A NUL a flow put in its text: ``?why=a%00b`` in the AGI URL gives
+#: ``params.why``, ``"\u0000"`` in a webhook's JSON gives a variable.
+NUL = "a\x00b"
+
+
+def a_requested_callback(sink: CdrStore | DirectCdr, key: str) -> None:
+    """A call whose caller was told the request was stored, with a reason
+    and a queue from the flow's templates."""
+    a_call(sink, key, NUL)
+    sink.submit(INSERT_OPERATION, callback_values({
+        "requested_at": "2026-01-01T00:00:01Z", "call_id": key, "flow": "f", "caller": "+34600111222",
+        "number": "+34600111222", "raw_number": "600111222", "queue": NUL, "reason": NUL, "source": "keypad"}))
+
+
+def test_a_nul_a_flow_put_in_its_text_costs_no_row_on_either_database(
+        database: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """On PostgreSQL the callback request, the call's row and its step were
+    dropped with a traceback: the caller heard the request was taken."""
+    store = CdrStore(database)
+    store.open()
+    store.start()
+    a_requested_callback(store, "b")
+    a_call(store, "c", "+34600333444")
+    assert store.close()
+    kept = "a\ufffdb" if isinstance(database, PostgresUrl) else NUL  # SQLite stores a NUL as it is
+    assert rows_of(database, "SELECT id, caller FROM calls ORDER BY id") == [("b", kept), ("c", "+34600333444")]
+    assert rows_of(database, "SELECT call, details FROM call_steps ORDER BY call") == [
+        ("b", '{"answer": "a\\u0000b"}'), ("c", '{"answer": "+34600333444"}')]
+    assert rows_of(database, "SELECT call_id, queue, reason FROM callbacks") == [("b", kept, kept)]
+    assert "dropping CDR operation" not in caplog.text
+
+
+def test_the_plain_agi_writer_keeps_a_nul_a_flow_put_in_its_text_on_either_database(database: Any) -> None:
+    sink = DirectCdr(database)
+    sink.open()
+    a_requested_callback(sink, "b")
+    assert sink.close()
+    kept = "a\ufffdb" if isinstance(database, PostgresUrl) else NUL
+    assert rows_of(database, "SELECT id, caller FROM calls") == [("b", kept)]
+    assert rows_of(database, "SELECT call_id, queue, reason FROM callbacks") == [("b", kept, kept)]
+
+
+def test_an_override_whose_templated_reason_holds_a_nul_is_made_on_either_database(database: Any) -> None:
+    """On PostgreSQL the supervisor was told the database could not be used."""
+    upgrade(database)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    writable_overrides(database).set(Override("office", "open", now + timedelta(hours=1), NUL), now)
+    override = server_overrides(database).active("office", now)
+    assert override is not None and override.state == "open"
+    assert override.reason == ("a\ufffdb" if isinstance(database, PostgresUrl) else NUL)
