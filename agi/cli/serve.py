@@ -46,6 +46,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     from agi import early_sighup
 
     early_sighup.catch()  # a SIGHUP before the server's handler is noted, not fatal
+    _log_stray_signals()
     config_path = config_or_default(config_path)
     text = config_snapshot(config_path, worker_index)
     if worker_index is not None:
@@ -73,12 +74,31 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     _exit(supervise(config, count, worker_command(config_path)))
 
 
+#: Signals agiflow gives no meaning to, which would kill it left to their default action.
+STRAY_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+
+
+def _log_stray_signals() -> None:
+    """SIGUSR1 and SIGUSR2 are logged and ignored: left to their default
+    action, one sent by habit (a log rotation script's ``kill -USR1``) cut
+    every call. A worker's own SIGUSR1 (a failed reload its supervisor
+    tells it of) takes this one's place once it listens."""
+    server_log = logging.getLogger("agiflow.server")
+
+    def ignored(signum: int, _frame: object) -> None:
+        server_log.warning("signal %s ignored: SIGHUP reloads the flows, SIGTERM stops the server",
+                           signal.Signals(signum).name)
+
+    for signum in STRAY_SIGNALS:
+        signal.signal(signum, ignored)
+
+
 def _exit(code: int) -> None:
     """Exit with ``code``. Python gives its signal handlers back to SIG_DFL
     on its way out: a SIGHUP then (a reload asked for during a stop), or a
     repeated SIGTERM or SIGINT (only logged while the server ran), killed
     the process after its last CDR, its exit status that of the signal."""
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, *STRAY_SIGNALS):
         signal.signal(signum, signal.SIG_IGN)
     sys.exit(code)
 

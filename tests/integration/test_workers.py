@@ -159,6 +159,29 @@ def test_signals_while_the_server_stops_leave_its_exit_status_0(
     assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["interrupted"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigusr1_and_sigusr2_to_every_process_are_logged_and_cut_no_call(
+        tmp_path: Path, servers: list[ServerProcess], workers: int) -> None:
+    """Left to their default action, SIGUSR1 or SIGUSR2 (a log rotation
+    script's habit) killed the server and cut every call it held."""
+    process = start_server(tmp_path, workers=workers, node=NODE, watch_interval=0)
+    servers.append(process)
+    uniqueid = new_uniqueid()
+    held = HeldCall(process.port, simulated("support", uniqueid, support_caller()), "support")
+    pending = held.hold_at(3)
+    since = process.mark()
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):
+        for pid in process.pids():
+            os.kill(pid, signum)
+    process.wait_for_log(r"agiflow\.server.*signal SIGUSR2 ignored", since=since)
+    assert call(process, simulated("closed", new_uniqueid())).closed_by_server
+    held.finish(pending)
+    assert process.proc.poll() is None
+    process.stop()
+    assert process.wait_exit() == 0, process.log()
+    assert [row["status"] for row in finished_cdr(process.database, uniqueid)] == ["completed"]
+
+
 def test_a_missing_list_is_warned_of_once_per_load_not_once_per_worker(
         tmp_path: Path, servers: list[ServerProcess]) -> None:
     """At a reload every worker once repeated the supervisor's warnings."""
