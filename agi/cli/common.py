@@ -19,7 +19,7 @@ import click
 
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, database_files, parse_database
-from agi.db.messages import one_line
+from agi.db.messages import missing_right, one_line
 
 if TYPE_CHECKING:
     from agi.config import Config
@@ -244,7 +244,7 @@ def describe_error(exc: BaseException, database: Database | None) -> str:
     """One line for an error from the environment."""
     if isinstance(exc, (sqlite3.Error, *loaded_errors(DRIVER_ERRORS))):
         where = f"the database {database}" if database is not None else "the database"
-        return f"{where}: {one_line(exc)}"
+        return f"{where}: {one_line(exc)}{missing_right(exc)}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
     if isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str) and exc.reason == "surrogates not allowed":

@@ -9,7 +9,7 @@ import click
 from agi.cli.common import DATABASE, CliError, checked_database, config_option, environment_errors, get_config
 from agi.cli.database import CONFIG_HINT, Need, database_problem
 from agi.db.location import Database, PostgresUrl, parse_database
-from agi.db.messages import one_line
+from agi.db.messages import missing_right, one_line
 from agi.storage.copy import CopyError, copy_all
 from agi.storage.copy_target import BadValue
 from agi.storage.migrations import SchemaError, check_current, upgrade, version
@@ -85,7 +85,7 @@ def copy_command(source: str, target: str) -> None:
     except BadValue as exc:
         raise CliError(f"cannot copy {origin} to {destination}: {exc}") from None
     except environment_errors() as exc:  # a full disk, a server gone: which database is in the error
-        raise CliError(f"cannot copy {origin} to {destination}: {one_line(exc)}") from None
+        raise CliError(f"cannot copy {origin} to {destination}: {one_line(exc)}{missing_right(exc)}") from None
     for table, rows in copied.rows.items():
         renumbered = copied.renumbered.get(table)
         click.echo(f"{table}: {counted(rows, 'row')}"

@@ -12,3 +12,12 @@ def one_line(exc: BaseException) -> str:
     statement = text.find("\nLINE ")
     text = " ".join((text if statement < 0 else text[:statement]).split())
     return text or type(exc).__name__
+
+
+def missing_right(exc: BaseException) -> str:
+    """What to grant, said after ``exc``'s line, for a PostgreSQL right that
+    docs/database.md lists and the role lacks; else nothing."""
+    if getattr(exc, "sqlstate", None) == "42501" and "temporary tables" in str(exc):
+        return (": grant this role TEMPORARY on the database "
+                "(lists import and db copy stage rows in temporary tables)")
+    return ""

@@ -33,6 +33,14 @@ HAS_VERSION_TABLE = "SELECT to_regclass('agiflow_schema') IS NOT NULL"
 #: Held for the whole of an upgrade: servers starting together take turns.
 UPGRADE_LOCK = "SELECT pg_advisory_xact_lock(7466091)"
 SET_VERSION = "INSERT INTO agiflow_schema (version, upgraded_at) VALUES (:version, :now)"
+#: The tables, views and sequences of the connection's current schema: oid,
+#: quoted name, kind ('S' for a sequence).
+RELATIONS = ("SELECT c.oid, quote_ident(c.relname), c.relkind FROM pg_class c JOIN pg_namespace n "
+             "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'S')")
+#: Who besides its owner may use ``calls``, and how: quoted role (or PUBLIC), privilege.
+CALLS_GRANTS = ("SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, a.privilege_type "
+                "FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee "
+                "WHERE c.oid = to_regclass('calls') AND a.grantee <> c.relowner")
 
 #: Version 1: every table as agiflow first kept them on PostgreSQL.
 VERSION_1 = (

@@ -291,16 +291,39 @@ def _upgrade_pg(conn: pg.Connection, online_only: bool, now: str) -> list[Migrat
         try:
             if not current:  # no DDL on a current schema: a role with rights on its tables alone may run
                 conn.execute(pgsql.VERSION_TABLE)
+            before = {row[0] for row in conn.execute(pgsql.RELATIONS)}
             for migration in pending:
                 for statement in migration.postgres:
                     conn.execute(statement)
                 conn.execute(pgsql.SET_VERSION, {"version": migration.version, "now": now})
             _pg_add_columns(conn)
+            if current and pending:
+                _pg_grant_as_on_calls(conn, before)
         except errors.InsufficientPrivilege as exc:  # a role with rights on the tables alone
             raise SchemaError(f"the database has schema version {current}, this agiflow needs {SCHEMA_VERSION}, "
                               f"and this role cannot upgrade it ({pg.one_line(exc)}): run `agiflow db upgrade` "
                               "as the tables' owner") from None
     return pending
+
+
+def _pg_grant_as_on_calls(conn: pg.Connection, before: set[int]) -> None:
+    """Give every role that may use ``calls`` the same rights on the tables
+    and views this upgrade made (and on their sequences, USAGE to those that
+    insert), so that servers and reports running as such roles go on after
+    their owner upgraded the schema (docs/database.md)."""
+    rights: dict[str, list[str]] = {}
+    for grantee, privilege in conn.execute(pgsql.CALLS_GRANTS):
+        rights.setdefault(grantee, []).append(privilege)
+    for oid, name, kind in conn.execute(pgsql.RELATIONS).fetchall():
+        if oid in before:
+            continue
+        for grantee, privileges in rights.items():
+            if kind == "S":
+                what, granted = "SEQUENCE", ["USAGE", "SELECT"] if "INSERT" in privileges else []
+            else:
+                what, granted = "TABLE", privileges
+            if granted:
+                conn.raw.execute(f"GRANT {', '.join(granted)} ON {what} {name} TO {grantee}")
 
 
 def _pg_add_columns(conn: pg.Connection) -> None:

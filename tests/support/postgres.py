@@ -191,6 +191,22 @@ def dml_role(url: PostgresUrl, name: str) -> Iterator[PostgresUrl]:
             admin.execute(f"DROP ROLE {role}")
 
 
+@contextlib.contextmanager
+def without_public_temporary(url: PostgresUrl) -> Iterator[str]:
+    """``url``'s database with ``TEMPORARY`` revoked from PUBLIC (as a
+    database hardened with ``REVOKE ALL ON DATABASE ... FROM PUBLIC`` has it)
+    for the length of a with block; its name."""
+    from agi.db import postgres as pg
+    with psycopg.connect(**pg.parameters(url), autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        admin.execute(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
+    try:
+        yield str(name)
+    finally:
+        with psycopg.connect(**pg.parameters(url), autocommit=True) as admin:
+            admin.execute(f'GRANT TEMPORARY ON DATABASE "{name}" TO PUBLIC')
+
+
 def ended_before_purge(monkeypatch: Any, url: PostgresUrl) -> None:
     """Make the next list purge (``PostgresListAdmin._purge``: the entries
     of a list removed a chunk at a time, after its commit) find its

@@ -1026,6 +1026,32 @@ def test_db_upgrade_that_cannot_get_its_tables_in_time_is_one_line_and_changes_n
     assert version(postgres_url) == 6
 
 
+def test_an_upgrade_gives_the_roles_that_use_calls_the_same_rights_on_the_tables_it_adds(
+        postgres_url: PostgresUrl) -> None:
+    """database.md: servers run as a role with rights on the tables, the
+    schema upgraded by its owner. The tables an upgrade made (version 7's
+    rollups_pending and campaign_rollups) were the owner's alone: once the
+    owner had upgraded, every CDR insert, whose trigger marks rollups_pending,
+    was refused (`permission denied for table rollups_pending`), on the
+    upgraded nodes and on the older ones still running, and a report role
+    could not read the campaign rollups."""
+    from test_campaign_rollups import _as_version_6
+    upgrade(postgres_url)
+    _as_version_6(postgres_url)
+    with dml_role(postgres_url, "agiflow_kept") as user_url:
+        assert [m.version for m in upgrade(postgres_url)] == [7]  # by the owner
+        store = CdrStore(user_url)
+        store.open()
+        store.start()
+        store.call_started(row("a"))
+        store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+        assert store.close()
+        assert rows_of(postgres_url, "SELECT id FROM calls") == [("a",)]
+        assert rows_of(user_url, "SELECT count(*) FROM rollups_pending") == [(1,)]
+        assert rows_of(user_url, "SELECT count(*) FROM call_rollups_pending") == [(1,)]
+        assert rows_of(user_url, "SELECT count(*) FROM campaign_rollups") == [(0,)]
+
+
 def test_a_role_without_ddl_rights_on_a_schema_behind_is_asked_for_db_upgrade_by_the_owner(
         postgres_url: PostgresUrl) -> None:
     """database.md: a role with rights on the tables alone cannot apply a

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.cdr_builder import CdrBuilder
-from support.postgres import CONNECT_TIMEOUT, dml_role
+from support.postgres import CONNECT_TIMEOUT, dml_role, without_public_temporary
 
 from agi.cli.main import cli
 from agi.db.location import Database, PostgresUrl
@@ -325,6 +325,25 @@ def test_a_copy_into_postgresql_needs_only_the_rights_a_server_needs(
         StoredCallbackRequests(store).request({"requested_at": iso(NOW.timestamp()), "number": "+34610000000"})
         assert store.close()
         assert rows_of(postgres_url, "SELECT count(*) FROM callbacks") == [(2,)]
+
+
+def test_a_copy_by_a_role_without_temporary_on_the_database_says_which_right_to_grant(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """A copy stages rows in temporary tables: on a database whose PUBLIC
+    rights were revoked, a role with rights on the tables alone was told
+    `permission denied to create temporary tables` and not what to grant."""
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    source = tmp_path / "node2.db"
+    a_server(source, start="2025-03-10 08:00:00", number="+34600111222", pin_for="+34600999888",
+             list_name="robinson", entries="+34600111222\n")
+    with dml_role(postgres_url, "agiflow_copy_temp") as user_url, without_public_temporary(postgres_url) as name:
+        result = CliRunner().invoke(cli, ["db", "copy", "--from", f"sqlite:{source}", "--to", user_url.url])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"error: cannot copy {source} to {user_url}: permission denied to create temporary "
+                             f"tables in database \"{name}\": grant this role TEMPORARY on the database "
+                             "(lists import and db copy stage rows in temporary tables)\n")
+    assert rows_of(postgres_url, "SELECT count(*) FROM calls") == [(0,)]
 
 
 def test_a_call_copied_while_it_ran_gets_its_end_from_the_next_copy(database: Any, tmp_path: Path) -> None:

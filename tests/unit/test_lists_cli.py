@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from support.postgres import ended_before_purge
+from support.postgres import dml_role, ended_before_purge, without_public_temporary
 
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl
@@ -308,6 +308,35 @@ def test_a_postgresql_error_of_a_lists_command_is_told_without_agiflows_statemen
         result = CliRunner().invoke(cli, ["lists", "add", "vip", "+34600111222", "-c", str(config)])
     assert result.exit_code == 1, result.output
     assert result.stderr == f"error: the database {postgres_url}: canceling statement due to lock timeout\n"
+
+
+def test_an_import_by_a_role_without_temporary_on_the_database_says_which_right_to_grant(
+        postgres_url: PostgresUrl, tmp_path: Path) -> None:
+    """An import stages its rows in temporary tables. A role with rights on
+    the tables alone, on a database whose PUBLIC rights were revoked (`REVOKE
+    ALL ON DATABASE ... FROM PUBLIC`), was told `permission denied to create
+    temporary tables` and not what to grant, a right database.md did not list."""
+    import psycopg
+    from support import table_rows
+
+    from agi.db import postgres as pg
+    from agi.storage.migrations import upgrade
+    upgrade(postgres_url)
+    (tmp_path / "robinson.csv").write_text(CSV)
+    with dml_role(postgres_url, "agiflow_import") as user_url, without_public_temporary(postgres_url) as name:
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({"database": user_url.url, "default_region": "ES"}))
+        result = agiflow(config, "import", "robinson", str(tmp_path / "robinson.csv"), "--skip-bad")
+        assert result.exit_code == 1, result.output
+        assert result.stderr == (f"error: the database {user_url}: permission denied to create temporary tables "
+                                 f"in database \"{name}\": grant this role TEMPORARY on the database "
+                                 "(lists import and db copy stage rows in temporary tables)\n")
+        assert table_rows.select(postgres_url, "SELECT count(*) AS n FROM number_lists") == [{"n": 0}]
+        role = user_url.url.split("://", 1)[1].split("@", 1)[0]
+        with psycopg.connect(**pg.parameters(postgres_url), autocommit=True) as admin:
+            admin.execute(f'GRANT TEMPORARY ON DATABASE "{name}" TO {role}')
+        result = agiflow(config, "import", "robinson", str(tmp_path / "robinson.csv"), "--skip-bad")
+        assert result.exit_code == 0, result.output
 
 
 def test_a_delete_whose_connection_ends_while_it_removes_the_entries_says_the_list_is_gone(
