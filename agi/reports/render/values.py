@@ -38,12 +38,15 @@ def clock(seconds: float) -> str:
 
 def hms(seconds: float) -> str:
     """Seconds as ``h:mm:ss``, the hours always written: ``0:05:46``, ``26:49:16``."""
-    hours, rest = divmod(int(round(seconds)), 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    hours, minutes, secs = _parts(seconds)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _parts(seconds: float) -> tuple[int, int, int]:
-    hours, rest = divmod(int(round(seconds)), 3600)
+    """Whole hours, minutes and seconds of the value machines are given (to
+    the millisecond), a half second to even: 7.49967 s is 7.5 s in JSON and
+    CSV, so ``0:08``, as 60.5 s is ``1:00``; never ``0:07`` beside that 7.5."""
+    hours, rest = divmod(int(round(round(seconds, 3))), 3600)
     return (hours, *divmod(rest, 60))
 
 
