@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.step_runner import STATUS, commands, details, path, run
+from support.step_runner import STATUS, cdr, commands, details, path, run
 
 
 def exec_flow(step: str, extra: str = "") -> str:
@@ -73,3 +73,15 @@ def test_caller_hanging_up_during_dial_gives_the_hangup_outcome(tmp_path: Path) 
     assert path(result) == ["app:hangup"]
     assert result.call["status"] == "caller_hangup"
     assert result.variables["DIALSTATUS"] == "CANCEL"
+
+
+def test_a_queue_or_dial_run_by_exec_writes_no_queue_or_dial_column(tmp_path: Path) -> None:
+    """docs/steps.md#exec: the reports count such a call as neither offered
+    nor answered; the queue and dial steps write these columns."""
+    columns = ("queue", "queue_status", "queue_wait", "agent", "dial_status", "ring_time", "talk_time")
+    result = run(tmp_path, exec_flow('{app: Queue, args: [support, t, "", "", 300]}'), queue_statuses=["ANSWERED"])
+    assert commands(result)[0] == 'EXEC "Queue" "support,t,,,300"'
+    assert cdr(result, *columns) == (None,) * len(columns)
+    result = run(tmp_path, exec_flow('{app: Dial, options: "PJSIP/100,30"}'))
+    assert result.variables["DIALSTATUS"] == "ANSWER"
+    assert cdr(result, *columns) == (None,) * len(columns)

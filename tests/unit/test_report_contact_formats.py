@@ -100,6 +100,28 @@ def test_csv_cells_that_look_like_formulas_are_text(database: Path) -> None:
     assert code == 0 and "'=cmd|x" in text
 
 
+def test_a_duration_reads_the_same_in_seconds_and_as_a_clock(tmp_path: Path) -> None:
+    """Waits of 7.5, 7.5 and 7.499 s make an ASA of 7.49967 s: 7.5 s to the
+    millisecond, so 0:08 (a half second to even, as 60.5 s is 1:00), in the
+    table, in the CSV's h:mm:ss beside its 7.5, and on the page, as in JSON."""
+    database = tmp_path / "cdr.db"
+    cdr = CdrBuilder(database)
+    for minute, wait in enumerate((7.5, 7.5, 7.499)):
+        cdr.add(f"2025-03-10 08:0{minute}:00", queue="sales", queue_status="ANSWERED", queue_wait=wait,
+                talk_time=60.0, agent="Ana")
+    cdr.close()
+    common = ("agents", "--db", str(database), "--tz", "UTC")
+    code, text = invoke(*common, "--format", "json")
+    assert code == 0 and json.loads(text)["rows"][0]["asa_s"] == 7.5
+    code, text = invoke(*common, "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert (row["ASA (s)"], row["ASA (h:mm:ss)"]) == ("7.5", "0:00:08")
+    code, text = invoke("inbound", *common[1:], "--by", "queue")
+    assert text.splitlines()[-1].split()[-1] == "0:08"
+    code, page = invoke(*common, "--format", "html")
+    assert "0:00:08" in page and "0:00:07" not in page
+
+
 class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -44,8 +44,11 @@ def hms(seconds: float) -> str:
 
 
 def _parts(seconds: float) -> tuple[str, int, int, int]:
-    """The sign, hours, minutes and seconds of ``seconds`` rounded to the second."""
-    whole = int(round(seconds))
+    """The sign, whole hours, minutes and seconds of the value machines are
+    given (to the millisecond), a half second to even: 7.49967 s is 7.5 s
+    in JSON and CSV, so ``0:08``, as 60.5 s is ``1:00``; never ``0:07``
+    beside that 7.5."""
+    whole = int(round(round(seconds, 3)))
     hours, rest = divmod(abs(whole), 3600)
     return ("-" if whole < 0 else "", hours, *divmod(rest, 60))
 
