@@ -29,6 +29,11 @@ class ChannelHungUp(Exception):
     """The caller hung up (or the connection to Asterisk is gone)."""
 
 
+class CallerGone(ChannelHungUp):
+    """An application run to hang up (``Hangup``) found the caller gone:
+    their ``HANGUP`` line came before its answer."""
+
+
 class ConnectionClosed(ChannelHungUp):
     """The socket to Asterisk closed (or was closed) while the flow ran."""
 
@@ -245,6 +250,8 @@ class Channel:
             raise UnknownApplication(f"Asterisk has no application {application!r}", reply)
         if hangs_up and result is not None and result < 0:
             self._hung_up = True
+            if reply.after_hangup:  # the caller's HANGUP line came first: the application found them gone
+                raise CallerGone(f"{application}: the caller had hung up")
             raise ChannelHungUp(f"{application}: the channel hung up")
         await self._failed(reply)
         return result if result is not None else 0

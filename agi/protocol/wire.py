@@ -6,7 +6,7 @@ lines and hand them to these functions.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 #: Longest command line (newline included) that every supported Asterisk reads
@@ -118,6 +118,9 @@ class Reply:
     endpos: int | None = None
     text: str = ""
     usage: tuple[str, ...] = field(default=())
+    #: A ``HANGUP`` line came before this answer (since the previous one):
+    #: the channel was dead before the command ran.
+    after_hangup: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -250,6 +253,7 @@ class ReplyParser:
 
     def __init__(self, max_lines: int = MAX_ANSWER_LINES, max_chars: int = MAX_ANSWER_CHARS) -> None:
         self.hangup_seen = False
+        self._hangup_unanswered = False  # a HANGUP line since the last answer
         self.max_lines = max_lines
         self.max_chars = max_chars
         self._usage: list[str] | None = None
@@ -263,6 +267,19 @@ class ReplyParser:
         return self._usage is None and self._value is None
 
     def feed(self, line: str) -> Reply | None:
+        reply = self._feed(line)
+        return reply if reply is None else self.answer(reply)
+
+    def answer(self, reply: Reply) -> Reply:
+        """``reply``, the answer to the pending command (also one framed
+        elsewhere), marked ``after_hangup`` when a HANGUP line came since
+        the last answer."""
+        if not self._hangup_unanswered:
+            return reply
+        self._hangup_unanswered = False
+        return replace(reply, after_hangup=True)
+
+    def _feed(self, line: str) -> Reply | None:
         if line.endswith("\r"):
             line = line[:-1]
         if self._usage is not None:
@@ -277,7 +294,7 @@ class ReplyParser:
                 return None
             return reply
         if line == HANGUP_LINE:
-            self.hangup_seen = True
+            self.hangup_seen = self._hangup_unanswered = True
             return None
         code = _code_of(line)
         if code is None:
@@ -300,7 +317,7 @@ class ReplyParser:
         line inside it is noted, as anywhere else, and is no line of it."""
         assert self._usage is not None
         if line == HANGUP_LINE:  # out of band, never a line of the answer
-            self.hangup_seen = True
+            self.hangup_seen = self._hangup_unanswered = True
             return None
         last = _code_of(line) == self._usage_code and line[3:4] == " "
         self._usage_chars += len(line)

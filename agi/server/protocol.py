@@ -67,7 +67,7 @@ class FastAGIProtocol(LineOnlyReceiver):
         if self._pending is not None and not self._buffer and self._parser.idle and not self._closed:
             reply = whole_200_reply(data, self.MAX_LENGTH)
             if reply is not None:
-                self._answer(reply)
+                self._answer(self._parser.answer(reply))
                 return
         super().dataReceived(data)
 

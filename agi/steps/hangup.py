@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.channel import ChannelHungUp
+from agi.channel import CallerGone, ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.step import StepResult
 from agi.steps.base import Findings, Node
@@ -50,9 +50,14 @@ class HangupNode(Node):
                 await ctx.channel.hangup()
             else:
                 found.note(cause=self.cause)
-                found.record(hangup_cause=str(self.cause))
                 try:
                     await ctx.channel.exec_app("Hangup", str(self.cause), hangs_up=True)
+                except CallerGone:
+                    # A HANGUP line before Hangup's answer: the caller left
+                    # first, and the call keeps their hangup and cause.
+                    ctx.channel.hung_up_by_flow = False
+                    raise
                 except ChannelHungUp:
                     pass  # the hangup we asked for, seen as the channel going away
+                found.record(hangup_cause=str(self.cause))
         return found.result("done")

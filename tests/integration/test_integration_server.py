@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.sim import SimulatedAsterisk, run_simulated_call, run_simulated_ha_call
+from agi.sim import CallerScript, SimulatedAsterisk, run_simulated_call, run_simulated_ha_call
 from agi.sim.client import SimulatedCallResult
 
 from support.server_process import (HANGUP_STATUSES, HOST, REPO, SUPPORT_PATH, HeldCall, ServerProcess, call,
@@ -584,3 +584,33 @@ def test_a_hangup_with_a_cause_sends_over_tcp_the_commands_simulate_and_agiflow_
         time.sleep(0.2)
     assert [r["status"] for r in rows] == ["completed"]
     assert result.commands == offline
+
+
+def test_a_hangup_with_a_cause_after_the_callers_hangup_is_the_callers_over_tcp_as_in_simulate(
+        tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """The caller hangs up during SET VARIABLE: Asterisk says HANGUP before
+    its -1 to EXEC Hangup, which ran on a dead channel. The call is the
+    caller's hangup with their cause, on the server as in simulate; it was
+    `completed` with the step's cause 17 in both."""
+    from agi.loading.loader import load_flows
+    from agi.simulate import simulate
+
+    process = start_server(tmp_path)
+    servers.append(process)
+    (tmp_path / "flows" / "busy.yaml").write_text(HANGUP_WITH_CAUSE.replace(
+        "    play: agiflow/welcome", '    set: {variables: {X: "1"}}'), encoding="utf-8")
+    flows, errors = load_flows([tmp_path / "flows"])
+    assert errors == []
+    offline = simulate(flows.get("busy-line"), flows, caller="+34600111222", hangup_after=0)
+    assert (offline.call["status"], offline.call["hangup_cause"]) == ("caller_hangup", "16")
+    deadline = time.monotonic() + 5
+    while True:
+        uniqueid = new_uniqueid()
+        result = call(process, simulated("busy-line", uniqueid, CallerScript(hangup_during=1)))
+        rows = finished_cdr(process.database, uniqueid)
+        if rows and rows[0]["flow"] == "busy-line" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert result.commands == [e.command for e in offline.exchanges]
+    assert [(r["status"], r["path"], r["hangup_cause"]) for r in rows] == [
+        ("caller_hangup", "greet:next > busy:hangup", "16")]

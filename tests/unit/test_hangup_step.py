@@ -127,3 +127,16 @@ steps:
     [call] = sink.calls.values()
     assert [(row["step"], row["outcome"]) for row in sink.steps] == [("menu", "hangup"), ("bye", "hangup")]
     assert call.get("hangup_cause") is None
+
+
+def test_a_hangup_with_a_cause_after_the_callers_hangup_line_is_the_callers(tmp_path: Path) -> None:
+    flow = hangup_flow("{cause: 17}").replace("    answer:\n    next: bye", "    answer:\n    next: tag") + \
+        "  tag:\n    set: {variables: {X: \"1\"}}\n    next: bye\n"
+    result = run(tmp_path, flow, hangup_after=1)  # the caller hangs up during SET VARIABLE
+    # EXEC runs on a dead channel too; the HANGUP line before its answer says the caller had gone.
+    assert commands(result)[:3] == ["ANSWER", 'SET VARIABLE "X" "1"', 'EXEC "Hangup" "17"']
+    assert result.exchanges[2].lines == ("HANGUP", "200 result=-1")
+    assert path(result) == ["answer:next", "tag:next", "bye:hangup"]
+    assert result.call["status"] == "caller_hangup"
+    assert result.call["hangup_cause"] == "16"  # the caller's, never the step's 17
+    assert result.variables["AGIFLOW_STATUS"] == "caller_hangup"
