@@ -217,6 +217,7 @@ def test_a_group_the_table_shows_as_a_dash_is_null_in_json_and_empty_in_csv(data
     (["--since", "last tuesday"], "is not a date"),
     (["--until", "2025-02-30"], "day is out of range"),
     (["--tz", "Mars/Olympus"], "unknown time zone"),
+    (["--tz", "localtime"], "unknown time zone"),  # a file some machines have, not --tz local
     (["--tz", "Europe/" + "x" * 300], "unknown time zone"),  # once an OSError traceback
     (["--tz", "A/" * 3000 + "B"], "unknown time zone"),  # once a RecursionError traceback
     (["--since", ""], "is not a date"),  # an unset shell variable: once a report of all calls
