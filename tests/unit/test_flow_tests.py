@@ -1085,3 +1085,18 @@ steps:
         """, "spell.tests.yaml")
     result = agiflow("test", "--flows", str(folder), str(tests))
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name, kind", [("desk.yaml", "a flow"), ("schedules.yaml", "a schedules file")])
+def test_a_flow_or_schedules_file_given_as_a_test_file_is_one_line_saying_so(flows: Path, name: str,
+                                                                              kind: str) -> None:
+    """``agiflow test flows/desk.yaml`` (the flow, not its tests) printed a
+    line for every key of the flow: 'cases' is required, 'flow' is required,
+    unknown key 'name', 'start', 'steps'..."""
+    if name == "schedules.yaml":
+        (flows / name).write_text("version: 1\nschedules:\n  day:\n    timezone: UTC\n    hours: {daily: 09:00-17:00}\n")
+    result = agiflow("test", "--flows", str(flows), str(flows / name))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{flows / name}:1: {kind}, not a test file: a test file holds version, flow and cases, and is named "
+        "NAME.tests.yaml (docs/testing.md)", "1 error in test files"]
