@@ -1100,3 +1100,15 @@ def test_a_flow_or_schedules_file_given_as_a_test_file_is_one_line_saying_so(flo
     assert result.stderr.splitlines() == [
         f"{flows / name}:1: {kind}, not a test file: a test file holds version, flow and cases, and is named "
         "NAME.tests.yaml (docs/testing.md)", "1 error in test files"]
+
+
+def test_a_passing_run_writes_nothing_on_stderr_and_verbose_shows_the_calls_log_lines() -> None:
+    """The simulated calls' warnings (a list a case makes unavailable) went
+    to stderr through Python's last-resort handler, bare and tied to no case,
+    in every run: ``[1741600800.1 campaign] robinson check failed (blocked):
+    list 'robinson' is unavailable in this test case`` under a run that passed."""
+    args = ["test", "--flows", str(ROOT / "flows"), str(ROOT / "flows" / "tests" / "campaign.tests.yaml")]
+    quiet = agiflow(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+    verbose = agiflow(*args, "-v")
+    assert verbose.exit_code == 0 and "robinson check failed" in verbose.stderr, verbose.stderr
