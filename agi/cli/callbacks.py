@@ -40,7 +40,7 @@ status_option = click.option(
 since_option = click.option(
     "--since", default=None, metavar="WHEN",
     help="Only requests made at or after WHEN: a date (2025-03-10, local midnight), an ISO time, "
-         "7d / 24h / 30m / 2w ago, today or yesterday.")
+         "7d / 24h / 30m / 2w ago, today, yesterday or now.")
 
 
 def now() -> datetime:
