@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from agi.cpus import usable_cpus
 from agi.db.location import Database, PostgresUrl, database_files, parse_database
@@ -24,7 +23,7 @@ from agi.protocol.wire import SAFE_COMMAND_LINE
 from agi.settings import Fallback, RecordingSettings
 from agi.storage.call_measures import DEFAULT_THRESHOLDS, Thresholds
 from agi.yamlschema import obj
-from agi.zones import ZONE_ERRORS
+from agi.zones import ZONE_ERRORS, named_zone
 
 #: ``log_format``: plain text lines, or one JSON object per line (agi/log_json.py).
 LOG_FORMATS = ("text", "json")
@@ -313,7 +312,7 @@ def _report_zone_problems(document: MarkedMap, file: str) -> list[SourceError]:
     if not isinstance(name, str) or not name:
         return []
     try:
-        ZoneInfo(name)
+        named_zone(name)
     except ZONE_ERRORS:
         return [SourceError(file, line_of(document, ["reports", "timezone"]),
                             f"reports.timezone: unknown time zone {name!r}; use an IANA name such as "

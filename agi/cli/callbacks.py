@@ -25,7 +25,8 @@ from agi.storage.overrides import simulation_overrides
 from agi.storage.stores import callback_book, number_lists
 from agi.wording import counted
 from agi.cli.output_file import output_file
-from agi.cli.common import ROW_ID, FileName, config_option, dash_is_stdout, get_database, refuse_database_output
+from agi.cli.common import (ROW_ID, FileName, config_option, dash_is_stdout, get_database, refuse_database_output,
+                            schedules_folder)
 from agi.cli.database import Need
 from agi.reports.timerange import TimeError, moment, sql_time, system_zone
 from agi.safe_text import terminal_text
@@ -39,7 +40,7 @@ status_option = click.option(
 since_option = click.option(
     "--since", default=None, metavar="WHEN",
     help="Only requests made at or after WHEN: a date (2025-03-10, local midnight), an ISO time, "
-         "7d / 24h / 30m / 2w ago, today or yesterday.")
+         "7d / 24h / 30m / 2w ago, today, yesterday or now.")
 
 
 def now() -> datetime:
@@ -235,7 +236,7 @@ def _schedule_open(config: Config, name: str, at: datetime) -> bool:
     if errors:
         sys.exit(1)
     if name not in found:
-        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} "
+        raise click.BadParameter(f"no schedule named {name!r} in {schedules_folder(config)} "
                                  f"(known: {', '.join(sorted(found)) or 'none'})", param_hint="--schedule")
     try:
         reader = simulation_overrides(config.database)

@@ -105,6 +105,15 @@ def configured_flows(config: Config) -> str:
         return str(config.flows)
 
 
+def schedules_folder(config: Config) -> str:
+    """The configured flows folder as the schedule commands name it: one
+    that does not exist says so (a mistyped ``flows`` is not a folder
+    without schedules)."""
+    if config.flows.exists():
+        return str(config.flows)
+    return f"{config.flows} (no such folder: check 'flows' in the config)"
+
+
 def config_or_default(config_path: str | None) -> str | None:
     """``config_path``, else ./config.yaml when there is one: a link to a
     file that is gone is one too (an error), never the built-in defaults."""

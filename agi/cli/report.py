@@ -169,8 +169,9 @@ def inbound(by: str, **common: Any) -> None:
 
 @report.command()
 @common_options
-@click.option("--window", default="24h", show_default=True, metavar="HOURS",
-              help="A repeat call within this time of the previous one: 24h, 48h, 2d, or hours.")
+@click.option("--window", default="24h", show_default=True, metavar="TIME",
+              help="A call again is one within this time after the caller's first call: 24h, 48h, 2d, 90m or a "
+                   "number of hours; more than 0, at most 366d.")
 @click.option("--by", type=click.Choice(FCR_GROUPS), default="flow", show_default=True)
 def fcr(window: str, by: str, **common: Any) -> None:
     """First-call resolution: contacts whose caller did not call again within the window."""
@@ -185,8 +186,8 @@ def _hours(text: str) -> float:
     except ValueError:
         hours = 0
     if not 0 < hours <= MAX_FCR_WINDOW_HOURS:  # also NaN; infinity and 1e300h are too long
-        raise click.BadParameter(f"{text!r}: give a time of at most {MAX_FCR_WINDOW_HOURS // 24}d such as 24h, "
-                                 f"48h, 2d or 36", param_hint="--window")
+        raise click.BadParameter(f"{text!r}: give a time more than 0 and at most {MAX_FCR_WINDOW_HOURS // 24}d, "
+                                 "such as 24h, 48h, 2d, 90m or 36", param_hint="--window")
     return hours
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from agi.cli.common import config_option, get_database
+from agi.cli.common import config_option, get_database, schedules_folder
 from agi.cli.database import Need
 from agi.config import Config
 from agi.loading.loader import load_schedules
@@ -55,7 +55,7 @@ def _schedules(config: Config) -> dict[str, Schedule]:
 def _find(config: Config, name: str) -> Schedule:
     found = _schedules(config)
     if name not in found:
-        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} "
+        raise click.BadParameter(f"no schedule named {name!r} in {schedules_folder(config)} "
                                  f"(known: {', '.join(sorted(found)) or 'none'})", param_hint="NAME")
     return found[name]
 
@@ -124,7 +124,7 @@ def list_schedules(config_path: str | None) -> None:
     config, _ = get_database(config_path, Need.OPTIONAL)
     found = _schedules(config)
     if not found:
-        click.echo(f"no schedules in {config.flows}")
+        click.echo(f"no schedules in {schedules_folder(config)}")
         return
     moment = now()
     rows = [("schedule", "timezone", "now", "override")]
@@ -214,8 +214,8 @@ def clear(name: str, config_path: str | None) -> None:
     if in_force is None and name not in known:
         # A misspelt name must not read as "nothing to clear" while the
         # schedule meant is still forced open or closed.
-        raise click.BadParameter(f"no schedule named {name!r} in {config.flows} and no override stored for it "
-                                 f"(known: {', '.join(sorted(known)) or 'none'})", param_hint="NAME")
+        raise click.BadParameter(f"no schedule named {name!r} in {schedules_folder(config)} and no override "
+                                 f"stored for it (known: {', '.join(sorted(known)) or 'none'})", param_hint="NAME")
     try:
         if exists(config.database):
             writable_overrides(config.database).clear(name)

@@ -43,7 +43,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     """
     from dataclasses import replace
 
-    from agi import early_sighup
+    from agi import early_sighup, early_stop
 
     early_sighup.catch()  # a SIGHUP before the server's handler is noted, not fatal
     _log_stray_signals()
@@ -62,6 +62,7 @@ def serve(config_path: str | None, port: int | None, workers: int | None, worker
     taken = metrics_on_fastagi_port(config.server, count)
     if taken is not None:
         raise CliError(taken)
+    early_stop.catch()  # a Ctrl-C or SIGTERM from here on stops the server once it runs, in order
     setup_logging(config.log_level, batched=True, fmt=config.log_format)
     if count == 1:
         from agi.server.service import serve as run_server

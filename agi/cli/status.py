@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -40,10 +41,20 @@ def _not_nan(_ctx: click.Context, _param: click.Parameter, seconds: float) -> fl
 
 
 def _http_url(_ctx: click.Context, _param: click.Parameter, url: str | None) -> str | None:
-    """``--url``: an http:// or https:// URL (a typo is not a server that is down, exit 3)."""
-    if url is not None and not (url.lower().startswith(("http://", "https://")) and len(url.split("//", 1)[1]) > 0):
-        raise click.BadParameter(f"{url!r} is no http:// or https:// URL, such as http://127.0.0.1:9573",
-                                 param_hint="'--url'")
+    """``--url``: an http:// or https:// URL with a host and a port from 0 to
+    65535 (a typo is not a server that is down, exit 3; port 99999 asked 34463)."""
+    if url is None:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        # .port raises ValueError for a port that is no number from 0 to 65535
+        fits = (parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and " " not in parts.netloc
+                and (parts.port is None or parts.port >= 0))
+    except ValueError:
+        fits = False
+    if not fits:
+        raise click.BadParameter(f"{url!r} is no http:// or https:// URL with a host and a port from 0 to 65535, "
+                                 "such as http://127.0.0.1:9573", param_hint="'--url'")
     return url
 
 

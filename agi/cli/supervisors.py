@@ -99,7 +99,8 @@ def list_pins(config_path: str | None) -> None:
 
 @supervisors.command("audit")
 @click.option("--since", default=None, metavar="WHEN",
-              help="Only entries at or after WHEN: a date, an ISO time, 7d / 24h / 30m ago, today or yesterday.")
+              help="Only entries at or after WHEN: a date, an ISO time (without an offset, the machine's zone), "
+                   "7d / 24h / 30m / 2w ago, today, yesterday or now.")
 @click.option("--number", default=None, help="Only entries of this supervisor.")
 @config_option
 def audit(since: str | None, number: str | None, config_path: str | None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -12,7 +13,9 @@ from agi.wording import counted
 from agi.cli.common import FileName, config_option, configured_flows, get_config
 from agi.loading.loader import load_flows
 from agi.engine.model import FlowSet
+from agi.config import Config
 from agi.flowtest.loader import find_case_files, load_case_files
+from agi.flowtest.model import Case
 from agi.flowtest.runner import CaseResult, run_cases, select
 from agi.services import Services
 from agi.safe_text import escaped_text
@@ -20,6 +23,20 @@ from agi.services_from_config import simulation_settings
 
 #: Exit status when a test file or a flow is invalid, or nothing is to run.
 INVALID = 2
+
+
+def _run_quietly(cases: list[Case], flows: FlowSet, base: Services, config: Config, verbose: bool) -> list[CaseResult]:
+    """The cases' results. The warnings of their calls (a list a case makes
+    unavailable...) reach stderr only with ``verbose``: with no handler they
+    went out through Python's last resort, tied to no case, in every run."""
+    handler = logging.StreamHandler(sys.stderr) if verbose else logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("agiflow")
+    logger.addHandler(handler)
+    try:
+        return run_cases(cases, flows, base, simulation_settings(config))
+    finally:
+        logger.removeHandler(handler)
 
 
 @click.command("test")
@@ -30,7 +47,8 @@ INVALID = 2
 @click.option("--flows", "flows_path", type=FileName(), default=None,
               help="Flows folder (or file) the cases run against (default: the configured flows folder).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("-v", "--verbose", is_flag=True, help="Print the path and the AGI commands of every case.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print the path and the AGI commands of every case, and the log lines of its call on stderr.")
 @config_option
 def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | None, fmt: str,
          verbose: bool, config_path: str | None) -> None:
@@ -56,7 +74,7 @@ def test(paths: tuple[str, ...], patterns: tuple[str, ...], flows_path: str | No
     # Settings only: each case brings its own lists, overrides, callbacks and
     # webhooks, so no case reads the database or the network.
     base = Services(recordings=config.recordings, default_region=config.default_region)
-    results = run_cases(chosen, flows, base, simulation_settings(config))
+    results = _run_quietly(chosen, flows, base, config, verbose)
     deselected = len(cases) - len(chosen)
     if fmt == "json":
         click.echo(json.dumps(_as_json(results, deselected), indent=2, default=str))

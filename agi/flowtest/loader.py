@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from agi.loading.files import TEST_FILE_SUFFIXES
 from agi.loading.loader import _Errors
 from agi.engine.model import FlowSet
-from agi.loading.files import FileTooLarge, NotUtf8, folder_entries, listed_entry, read_capped_text, resolved
+from agi.loading.files import (FileTooLarge, NotUtf8, folder_entries, is_schedules_document, listed_entry,
+                               read_capped_text, resolved)
 from agi.loading.yamlio import DocumentError, MarkedMap, SourceError, load_yaml
 from agi.flowtest.memory import UNAVAILABLE, CaseCall, CaseOverride
 from agi.hours import moments
@@ -77,6 +78,11 @@ def load_case_file(path: str | Path, flows: FlowSet, region: str) -> tuple[list[
     errors = _Errors(file, document)
     if not isinstance(document, MarkedMap):
         errors.add([], "a test file must be a mapping with version, flow and cases")
+        return [], errors.items
+    if "cases" not in document and ("steps" in document or is_schedules_document(document)):
+        kind = "a flow" if "steps" in document else "a schedules file"  # one line, not one per key of it
+        errors.add([], f"{kind}, not a test file: a test file holds version, flow and cases, and is named "
+                       "NAME.tests.yaml (docs/testing.md)")
         return [], errors.items
     if not errors.schema(_FILE_VALIDATOR, document, [], ""):
         if _CASES_VALIDATOR.is_valid(document):  # an error at the top hides none of the cases'

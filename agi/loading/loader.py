@@ -7,7 +7,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
@@ -27,7 +26,7 @@ from agi.steps.base import node_of
 from agi.hours.model import Schedule
 from agi.yamlschema import obj
 from agi.vocabulary import COMMON_OUTCOMES, ERROR, HANGUP, INBOUND, NEXT
-from agi.zones import ZONE_ERRORS
+from agi.zones import ZONE_ERRORS, named_zone
 
 _FLOW_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 #: The flow file's keys as they must be, unknown top-level keys aside.
@@ -93,7 +92,7 @@ def _build_flow(document: MarkedMap, file: str, errors: _Errors,
             steps[name] = step
     timezone = document.get("timezone", "UTC")
     try:
-        ZoneInfo(timezone)
+        named_zone(timezone)
     except ZONE_ERRORS:
         errors.add(["timezone"], f"unknown timezone '{timezone}' (use an IANA name such as Europe/Madrid)")
     flow = Flow(name=document["name"], start=document["start"], steps=steps, timezone=timezone,

@@ -8,7 +8,6 @@ JSON Schema -> parsed hours, dates, timezone and holiday calendar -> frozen
 from __future__ import annotations
 
 from typing import Any, Iterable, Protocol
-from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
@@ -18,7 +17,7 @@ from agi.hours.model import (CLOSURE, RESERVED_OUTCOMES, WEEKDAY_NAMES, Closure,
                                 default_language)
 from agi.hours.spec import find_overlap, parse_days, parse_range, parse_span
 from agi.yamlschema import obj
-from agi.zones import ZONE_ERRORS
+from agi.zones import ZONE_ERRORS, named_zone
 
 SCHEDULE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"}
 OUTCOME_LABEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}
@@ -115,7 +114,7 @@ def _build_schedule(name: str, raw: Any, source: str, errors: ErrorSink) -> Sche
     if not errors.schema(_SCHEDULE_VALIDATOR, raw, builder.where, builder.prefix):
         return None
     try:
-        ZoneInfo(raw["timezone"])
+        named_zone(raw["timezone"])
     except ZONE_ERRORS:
         builder.problem(["timezone"], f"unknown timezone '{raw['timezone']}' (use an IANA name such as Europe/Madrid)")
     weekly = _weekly(raw["hours"], builder)

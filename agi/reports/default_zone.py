@@ -5,11 +5,10 @@ same figures on every machine (docs/reports.md#choosing-calls)."""
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from agi.loading.files import flow_files, is_schedules_document, read_document
 from agi.loading.yamlio import MarkedMap
-from agi.zones import ZONE_ERRORS
+from agi.zones import ZONE_ERRORS, named_zone
 
 DEFAULT = "UTC"
 
@@ -37,7 +36,7 @@ def default_zone_name(configured: str | None, flows: Path) -> str:
         return DEFAULT
     name = zones.pop()
     try:
-        ZoneInfo(name)
+        named_zone(name)
     except ZONE_ERRORS:
         return DEFAULT  # an invalid flow, which the server does not load either
     return name

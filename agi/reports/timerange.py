@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from agi.hours import moments
 from agi.reports.errors import ReportError
-from agi.zones import ZONE_ERRORS
+from agi.zones import ZONE_ERRORS, named_zone
 
 UTC = timezone.utc
 _RELATIVE = re.compile(r"^(\d+)\s*([wdhm])$")
@@ -28,7 +28,7 @@ def zone(name: str | None) -> tuple[tzinfo, str]:
     if name is None or name == "local":
         return system_zone()
     try:
-        return ZoneInfo(name), name
+        return named_zone(name), name
     except ZONE_ERRORS:
         raise TimeError(f"unknown time zone {name!r}; use an IANA name such as Europe/Madrid or UTC") from None
 

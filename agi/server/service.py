@@ -41,7 +41,7 @@ from agi.engine.model import FlowSet
 from agi.loading.library import FlowLibrary, Loaded
 from agi.log_output import (ACCEPT_TROUBLE, FLUSH_INTERVAL, LISTENER_LINES, DroppedLines, RateLimitedLines,
                             flush_batched)
-from agi import early_sighup
+from agi import early_sighup, early_stop
 from agi.server.dead_peers import watch_for_dead_peers
 from agi.server.database_threads import DatabaseThreads, off_the_reactor
 from agi.server.pg_reactor import lookups_on_the_reactor, reactor_lists
@@ -464,7 +464,8 @@ class LogFlushService(TimerService):
 
 class StopSignals(Service):
     """Once the reactor runs (which installs its own handlers), SIGTERM and
-    SIGINT start one orderly shutdown; repeats are only logged."""
+    SIGINT start one orderly shutdown; repeats are only logged. One that
+    came while the server started (agi/early_stop.py) starts it at once."""
 
     def __init__(self, reactor: Any) -> None:
         self.setName("stop-signals")
@@ -478,6 +479,9 @@ class StopSignals(Service):
     def _install(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        noted = early_stop.take()
+        if noted is not None:  # it came while the server started
+            self._on_signal(noted, None)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self.stopping:

@@ -331,6 +331,24 @@ def test_a_sighup_while_the_server_starts_does_not_kill_it_and_reloads_once_it_l
     assert process.proc.poll() is None
 
 
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_ctrl_c_or_sigterm_while_the_server_starts_stops_it_cleanly_once_it_runs(
+        tmp_path: Path, servers: list[ServerProcess], signum: signal.Signals, workers: int) -> None:
+    """A Ctrl-C in the second or so a start takes raised KeyboardInterrupt
+    wherever the start was: "Aborted!" and exit 1, or, inside a service
+    starting, a traceback in the log and a server that went on running with
+    the Ctrl-C lost; a SIGTERM there killed it without its orderly stop."""
+    process = ServerProcess(write_config(tmp_path, workers=workers, watch_interval=0))
+    servers.append(process)
+    process.wait_for_log(r"loaded \d+ flows?\b")  # the flows are read: the start has a while to go
+    process.proc.send_signal(signum)
+    assert process.wait_exit(60) == 0, process.log()
+    assert f"signal {int(signum)}: shutting down" in process.log()
+    assert "Traceback" not in process.log() and "Aborted" not in process.log(), process.log()
+
+
 # -- start and stop ---------------------------------------------------------------
 
 def test_serve_refuses_to_start_on_an_invalid_flow_and_prints_file_line_message(tmp_path: Path) -> None:

@@ -480,3 +480,12 @@ def test_output_dash_is_standard_output_for_every_command_that_takes_it(
     assert done.exit_code == 0, done.output
     assert done.stdout.startswith(expected), done.stdout
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("command", [["callbacks", "list"], ["callbacks", "export"], ["supervisors", "audit"]])
+def test_the_help_of_since_names_every_form_the_report_options_take(command: list[str]) -> None:
+    """docs/cli.md gives these --since the forms of ``agiflow report``; their
+    help left out ``now`` (and the audit's ``2w``), which they read."""
+    done = CliRunner().invoke(cli, [*command, "--help"])
+    text = " ".join(done.output.split())
+    assert done.exit_code == 0 and "7d / 24h / 30m / 2w ago, today, yesterday or now" in text, text

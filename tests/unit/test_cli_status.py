@@ -106,3 +106,20 @@ def test_a_url_that_is_no_http_url_is_a_usage_error_not_a_server_that_cannot_be_
     done = CliRunner().invoke(cli, ["status", "--url", url])
     assert done.exit_code == 2, done.output
     assert "Invalid value for '--url'" in done.output and "http://127.0.0.1:9573" in done.output
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:65536", "http://127.0.0.1:abc",
+                                 "http://:9573", "http://[::1", "http:// 127.0.0.1:9573", "http://127.0.0.1:-1"])
+def test_a_url_with_no_host_or_a_port_out_of_range_is_a_usage_error_and_nothing_is_asked(
+        url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--url http://127.0.0.1:99999`` asked port 34463 (99999 taken modulo
+    65536), whatever listened there; the others exited 3 as for a server
+    that is down."""
+    monkeypatch.chdir(tmp_path)
+
+    def urlopen(url: str, timeout: float) -> Any:
+        raise AssertionError(f"asked {url}")
+    monkeypatch.setattr(status_module.urllib.request, "urlopen", urlopen)
+    done = CliRunner().invoke(cli, ["status", "--url", url])
+    assert done.exit_code == 2, done.output
+    assert "Invalid value for '--url'" in done.output and "\n" not in done.output.split("Error: ", 1)[1].rstrip()

@@ -1085,3 +1085,30 @@ steps:
         """, "spell.tests.yaml")
     result = agiflow("test", "--flows", str(folder), str(tests))
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name, kind", [("desk.yaml", "a flow"), ("schedules.yaml", "a schedules file")])
+def test_a_flow_or_schedules_file_given_as_a_test_file_is_one_line_saying_so(flows: Path, name: str,
+                                                                              kind: str) -> None:
+    """``agiflow test flows/desk.yaml`` (the flow, not its tests) printed a
+    line for every key of the flow: 'cases' is required, 'flow' is required,
+    unknown key 'name', 'start', 'steps'..."""
+    if name == "schedules.yaml":
+        (flows / name).write_text("version: 1\nschedules:\n  day:\n    timezone: UTC\n    hours: {daily: 09:00-17:00}\n")
+    result = agiflow("test", "--flows", str(flows), str(flows / name))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{flows / name}:1: {kind}, not a test file: a test file holds version, flow and cases, and is named "
+        "NAME.tests.yaml (docs/testing.md)", "1 error in test files"]
+
+
+def test_a_passing_run_writes_nothing_on_stderr_and_verbose_shows_the_calls_log_lines() -> None:
+    """The simulated calls' warnings (a list a case makes unavailable) went
+    to stderr through Python's last-resort handler, bare and tied to no case,
+    in every run: ``[1741600800.1 campaign] robinson check failed (blocked):
+    list 'robinson' is unavailable in this test case`` under a run that passed."""
+    args = ["test", "--flows", str(ROOT / "flows"), str(ROOT / "flows" / "tests" / "campaign.tests.yaml")]
+    quiet = agiflow(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+    verbose = agiflow(*args, "-v")
+    assert verbose.exit_code == 0 and "robinson check failed" in verbose.stderr, verbose.stderr

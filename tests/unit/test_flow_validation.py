@@ -631,6 +631,14 @@ def test_a_template_or_condition_nested_deeper_than_jinja_reads_is_an_error_with
 ZONES_PAST_WHAT_ZONEINFO_READS = ["Europe/" + "x" * 300, "A/" * 3000 + "B"]
 
 
+def test_localtime_is_no_timezone_though_the_machine_has_a_file_of_that_name(tmp_path: Path) -> None:
+    """Debian's /usr/share/zoneinfo/localtime links to the machine's zone: a
+    flow in ``timezone: localtime`` validated, and its hours moved with the
+    machine it ran on (UTC in CI, Madrid on the server)."""
+    path = write(tmp_path, GOOD.replace("name: demo", "name: demo\ntimezone: localtime"))
+    assert errors_of(path) == [f"{path}:3: unknown timezone 'localtime' (use an IANA name such as Europe/Madrid)"]
+
+
 @pytest.mark.parametrize("zone", ZONES_PAST_WHAT_ZONEINFO_READS, ids=["long", "many-parts"])
 def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(tmp_path: Path, zone: str) -> None:
     """Once an OSError or RecursionError traceback from every command."""

@@ -217,6 +217,7 @@ def test_a_group_the_table_shows_as_a_dash_is_null_in_json_and_empty_in_csv(data
     (["--since", "last tuesday"], "is not a date"),
     (["--until", "2025-02-30"], "day is out of range"),
     (["--tz", "Mars/Olympus"], "unknown time zone"),
+    (["--tz", "localtime"], "unknown time zone"),  # a file some machines have, not --tz local
     (["--tz", "Europe/" + "x" * 300], "unknown time zone"),  # once an OSError traceback
     (["--tz", "A/" * 3000 + "B"], "unknown time zone"),  # once a RecursionError traceback
     (["--since", ""], "is not a date"),  # an unset shell variable: once a report of all calls
@@ -231,7 +232,17 @@ def test_bad_times_and_zones_exit_2_saying_why(database: Path, args: list[str], 
 @pytest.mark.parametrize("window", ["soon", "0h", "inf", "nan", "1e300h", "99999999999999999999999", "367d"])
 def test_bad_fcr_window_exits_2(database: Path, window: str) -> None:
     code, out = invoke("fcr", "--db", str(database), "--window", window)
-    assert code == 2 and "--window" in out and "at most 366d" in out
+    assert code == 2 and "--window" in out and "more than 0 and at most 366d" in out
+
+
+def test_the_fcr_window_help_says_what_the_docs_say() -> None:
+    """``--help`` said ``--window HOURS``, "a repeat call within this time of
+    the previous one" (the window runs from the caller's first call, and
+    90m is read too), and ``--window 0`` was answered "give a time of at
+    most 366d", which 0 is."""
+    code, out = invoke("fcr", "--help")
+    assert code == 0 and "--window TIME" in out
+    assert "after the caller's first call" in " ".join(out.split()) and "90m" in out
 
 
 def test_an_fcr_window_of_366_days_is_read(database: Path) -> None:

@@ -39,6 +39,7 @@ def test_the_reports_section_sets_the_zone_and_the_thresholds(tmp_path: Path) ->
 
 @pytest.mark.parametrize("text, message", [
     ("reports:\n  timezone: Madrid\n", "2: reports.timezone: unknown time zone 'Madrid'"),
+    ("reports:\n  timezone: localtime\n", "2: reports.timezone: unknown time zone 'localtime'"),
     ("reports:\n  timezone: Europe/" + "x" * 300 + "\n", "2: reports.timezone: unknown time zone"),
     ("reports:\n  timezone: " + "A/" * 3000 + "B\n", "2: reports.timezone: unknown time zone"),
     ("reports:\n  short_abandon: -1\n", "reports.short_abandon"),

@@ -181,6 +181,22 @@ def test_an_empty_flows_folder_has_no_schedules(workdir: Path) -> None:
     assert result.exit_code == 0 and result.stdout.startswith("no schedules in ")
 
 
+
+@pytest.mark.parametrize("args", [["schedule", "list"], ["schedule", "show", "office_hours"],
+                                  ["schedule", "override", "office_hours", "closed", "--until", "2h"],
+                                  ["schedule", "clear", "office_hours"],
+                                  ["callbacks", "dial", "--spool", "spool", "--channel", "PJSIP/{number}",
+                                   "--schedule", "office_hours", "--dry-run"]])
+def test_a_flows_folder_that_does_not_exist_is_named_as_such(workdir: Path, args: list[str]) -> None:
+    """A mistyped ``flows`` in the config read as a folder with no schedules:
+    ``schedule list`` said ``no schedules in PATH``, the others ``no schedule
+    named 'office_hours' in PATH (known: none)``, the config's mistake unsaid."""
+    (workdir / "config.yaml").write_text("flows: flws\ndatabase: var/agiflow.db\n", encoding="utf-8")
+    agiflow("lists", "create", "robinson")
+    result = agiflow(*args)
+    assert f"{workdir / 'flws'} (no such folder: check 'flows' in the config)" in result.output, result.output
+
+
 def test_show_and_list_say_who_set_the_override_how_and_when(workdir: Path) -> None:
     from agi.services import Override
     from agi.storage.overrides import SqliteOverrides

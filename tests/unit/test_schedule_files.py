@@ -101,9 +101,11 @@ def test_a_flow_naming_a_broken_schedule_is_told_so_not_that_it_is_unknown(flows
     ]
 
 
-@pytest.mark.parametrize("zone", ["Europe/" + "x" * 300, "A/" * 3000 + "B"], ids=["long", "many-parts"])
+@pytest.mark.parametrize("zone", ["Europe/" + "x" * 300, "A/" * 3000 + "B", "localtime"],
+                         ids=["long", "many-parts", "the-machines"])
 def test_a_timezone_no_file_can_be_named_after_is_an_unknown_timezone(flows_folder: FlowsFolder, zone: str) -> None:
-    """Once an OSError or RecursionError traceback."""
+    """Once an OSError or RecursionError traceback; ``localtime``, the
+    machine's own zone where a file of that name links to it, was taken."""
     path = flows_folder.write("schedules.yaml", f"version: 1\nschedules:\n  odd:\n    timezone: {zone}\n"
                                                 "    hours: {mon-fri: 09:00-14:00}\n")
     assert errors_in(flows_folder.path) == [
