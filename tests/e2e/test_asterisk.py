@@ -32,9 +32,11 @@ def asterisk_lines(lab: Lab, pattern: str) -> list[str]:
 
 def test_support_caller_who_presses_1_talks_to_a_sales_agent_and_the_flow_completes(lab: Lab) -> None:
     call = lab.calls["sales"]
-    assert call.path == ["answer:next", "welcome:next", "menu:1", "sales:next", "sales_queue:next",
+    assert call.path == ["answer:next", "welcome:next", "menu:1", "sales:next", "sales_queue:answered",
                          "goodbye:next", "hangup:done"]
     assert (call.cdr["status"], call.cdr["flow"], call.cdr["caller"]) == ("completed", "support", "+34600111222")
+    # the queue step's columns: the call counts as offered and answered in the reports
+    assert (call.cdr["queue"], call.cdr["queue_status"]) == ("sales", "ANSWERED")
     assert call.end["agiflow_status"] == "completed" and call.end["member"] in ("Ana", "Luis")
     events = [line[4] for line in lab.asterisk.queue_log() if line[1] == call.cdr["call_id"]]
     assert events[:2] == ["ENTERQUEUE", "CONNECT"] and events[2] in ("COMPLETEAGENT", "COMPLETECALLER")

@@ -176,7 +176,7 @@ def test_simulate_prints_the_path_the_commands_and_the_cdr_status() -> None:
     assert "  >> ANSWER\n  << 200 result=0\n" in out
     assert '  >> GET DATA "agiflow/main-menu" "5000" "3"\n' in out
     assert "  status: completed\n" in out
-    assert "  path: answer:next > welcome:next > menu:1 > sales:next > sales_queue:next" in out
+    assert "  path: answer:next > welcome:next > menu:1 > sales:next > sales_queue:timeout" in out
     assert '  >> SET VARIABLE "AGIFLOW_STATUS" "completed"\n' in out
 
 
@@ -199,7 +199,7 @@ def test_simulate_support_choice_2_then_an_account_reaches_the_support_queue() -
                      "--dtmf", "2,12345678")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "menu:2 > account:next > tag_account:next > support_queue:next > queue_support:next" in out
+    assert "menu:2 > account:next > tag_account:next > support_queue:next > queue_support:timeout" in out
     assert '  >> SET VARIABLE "ACCOUNT" "12345678"\n' in out
     assert '  >> EXEC "Queue" "support,t,,,300"\n' in out
     assert "  ACCOUNT = 12345678\n" in out
@@ -277,7 +277,7 @@ def test_simulate_empty_dtmf_entries_are_timeouts_and_then_keys_are_pressed() ->
     assert sent[2:8] == [menu, 'STREAM FILE "agiflow/no-input" ""', menu, 'STREAM FILE "agiflow/no-input" ""',
                          menu, 'STREAM FILE "agiflow/invalid-option" ""']
     # A third timeout after the invalid 9 exhausts the two timeout retries.
-    assert doc["path"][2:4] == ["menu:timeout", "operator:next"]
+    assert doc["path"][2:4] == ["menu:timeout", "operator:answer"]
     menu_step = next(s for s in doc["steps"] if s["step"] == "menu")
     assert json.loads(menu_step["details"]) == {"choice": "timeout", "entries": ["9"], "invalid": 1, "timeouts": 3}
 
