@@ -408,6 +408,15 @@ def test_a_file_a_spreadsheet_wrote_with_semicolons_is_read(project: Path, conte
     assert entries() == ["+34600111222,asked by phone", '+34611222333,"Pérez, Juan"']
 
 
+def test_a_cell_of_two_phones_is_a_bad_line_not_the_first_phone_alone(project: Path) -> None:
+    # a CRM export lists a customer's phones in one cell; the second was never listed
+    said = assert_refused(import_file(project, b"phone,name\n600111111,Ana\n\"600111222, 611222333\",Luis\n"
+                                               b"600111444;611222555,Eva\n"))
+    assert said[:2] == ["in.csv:3: '600111222, 611222333' holds more than one phone number: give one number a line",
+                        "in.csv:4: '600111444;611222555' holds more than one phone number: give one number a line"]
+    assert entries() == []
+
+
 def test_a_file_with_commas_is_still_read_by_commas_when_a_note_holds_a_semicolon(project: Path) -> None:
     result = import_file(project, b"600111222,asked; by phone\n611222333;x\n", "--skip-bad")
     assert result.exit_code == 0, result.output
