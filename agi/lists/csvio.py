@@ -145,7 +145,7 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
         if not header_seen:  # the first line of cells (a header or an entry) says how they are separated
             delimiter = _delimiter(line)
         row = _row(line, report, delimiter)
-        if row is None or _skipped(row):
+        if row is None or _skipped(line, row):
             continue
         if not header_seen:
             header_seen = True
@@ -217,17 +217,17 @@ def _number_cell(row: list[str], column: int) -> str:
     return cell
 
 
-#: How a blank line or a comment starts.
+#: How a comment or a blank line starts, and a blank cell.
 _MAYBE_SKIPPED = ("", "#", " ", "\t")
+_MAYBE_BLANK = ("", " ", "\t")
 
 
-def _skipped(row: list[str]) -> bool:
-    """A blank line (every cell empty) or a comment."""
-    first = row[0] if row else ""
-    if first[:1] not in _MAYBE_SKIPPED:
+def _skipped(line: str, row: list[str]) -> bool:
+    """A comment (a line whose first character, past spaces and tabs, is
+    ``#``; a quoted cell ``"#17"`` is no comment) or a blank line (every cell empty)."""
+    if line[:1] not in _MAYBE_SKIPPED and (row[0][:1] if row else "") not in _MAYBE_BLANK:
         return False
-    first = first.lstrip()
-    return first[:1] == "#" or not any(cell.strip() for cell in row)
+    return line.lstrip(" \t")[:1] == "#" or not any(cell.strip() for cell in row)
 
 
 def _header_word(cell: str) -> str:

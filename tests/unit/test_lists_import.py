@@ -408,6 +408,14 @@ def test_a_file_a_spreadsheet_wrote_with_semicolons_is_read(project: Path, conte
     assert entries() == ["+34600111222,asked by phone", '+34611222333,"Pérez, Juan"']
 
 
+def test_only_a_line_that_starts_with_a_hash_is_a_comment_not_a_quoted_cell_that_does(project: Path) -> None:
+    # a CRM's ticket column ("#17") made its row a comment: the number was never listed, and no line was bad
+    result = import_file(project, b"ref,phone\n# exported 2025-03-10\n  # by hand\n\"#17\",600111333\n"
+                                  b"18,600111334\n")
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111333,", "+34600111334,"]
+
+
 def test_a_cell_of_two_phones_is_a_bad_line_not_the_first_phone_alone(project: Path) -> None:
     # a CRM export lists a customer's phones in one cell; the second was never listed
     said = assert_refused(import_file(project, b"phone,name\n600111111,Ana\n\"600111222, 611222333\",Luis\n"
