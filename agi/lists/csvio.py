@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO, Generator, Iterable, Iterator, TextIO
+from typing import BinaryIO, Callable, Generator, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
@@ -143,7 +143,7 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
     key = normaliser.key
     for report.lines, line in enumerate(lines, start=1):
         if not header_seen:  # the first line of cells (a header or an entry) says how they are separated
-            delimiter = _delimiter(line)
+            delimiter = _delimiter(line, key)
         row = _row(line, report, delimiter)
         if row is None or _skipped(line, row):
             continue
@@ -181,16 +181,38 @@ def line_problem(text: str, report: ReadReport, kind: str = "a CSV file of numbe
     return None
 
 
-def _delimiter(line: str) -> str:
+def _delimiter(line: str, key: Callable[[str], str]) -> str:
     """How the first line of entries (or the header) separates its cells:
-    ``;`` when that makes more cells of it than ``,`` (the CSV of a
-    spreadsheet set to a language that writes decimal commas), else ``,``."""
-    def cells(delimiter: str) -> int:
-        try:
-            return len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), []))
-        except csv.Error:
-            return 0
-    return ";" if ";" in line and cells(";") > cells(",") else ","
+    the one of ``,`` and ``;`` that makes it a header or an entry whose
+    number is one, whatever its note holds (``600111222,asked; by phone;
+    twice``). When both or neither do, ``;`` if it makes more cells of the
+    line than ``,`` (the CSV of a spreadsheet set to a language that writes
+    decimal commas), else ``,``."""
+    if ";" not in line:
+        return ","
+    rows = {delimiter: _cells(line, delimiter) for delimiter in (",", ";")}
+    readable = [delimiter for delimiter, row in rows.items() if row and _readable(row, key)]
+    if len(readable) == 1:
+        return readable[0]
+    return ";" if len(rows[";"] or ()) > len(rows[","] or ()) else ","
+
+
+def _cells(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _readable(row: list[str], key: Callable[[str], str]) -> bool:
+    """A header, or an entry whose first cell is a number or a prefix."""
+    if _is_header([_header_word(cell) for cell in row]):
+        return True
+    try:
+        key(_number_cell(row, 0))
+    except ValueError:
+        return False
+    return True
 
 
 def _row(line: str, report: ReadReport, delimiter: str = ",") -> list[str] | None:

@@ -430,3 +430,16 @@ def test_a_file_with_commas_is_still_read_by_commas_when_a_note_holds_a_semicolo
     assert result.exit_code == 0, result.output
     assert entries() == ["+34600111222,asked; by phone"]
     assert result.stderr.startswith("in.csv:2: '611222333;x' is not a phone number")
+
+
+@pytest.mark.parametrize("content, notes", [
+    (b"600111222,asked by phone; twice; 2025-01-03\n611222333,x\n", ["asked by phone; twice; 2025-01-03", "x"]),
+    (b"600111222;P\xc3\xa9rez, Juan, Sr.\n611222333;x\n", ['"Pérez, Juan, Sr."', "x"]),
+    (b"phone;name, surname\n600111222;x\n611222333;y\n", ["", ""]),
+])
+def test_the_separator_is_the_one_that_makes_the_first_line_an_entry_or_a_header_whatever_its_note_holds(
+        project: Path, content: bytes, notes: list[str]) -> None:
+    # counted, the separators in a note outnumbered the one between the cells: every line was 'not a phone number'
+    result = import_file(project, content)
+    assert result.exit_code == 0, result.output
+    assert entries() == [f"+34600111222,{notes[0]}", f"+34611222333,{notes[1]}"]
