@@ -81,10 +81,12 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
     characters (the rest of a longer line is read and dropped). Without
     ``encoding`` a UTF-16 or UTF-8 byte order mark decides, else UTF-8;
     bytes that are not in the encoding stay as surrogate escapes for
-    ``read_entries`` to report. CR, LF and CRLF all end a line. Bytes the
-    codec cannot read at all (a multi-byte codec such as UTF-16 or UTF-32
-    out of step, a UTF-16 file without its byte order mark) end the reading:
-    that line is reported bad, with the reason, and counted as read."""
+    ``read_entries`` to report. CR, LF and CRLF all end a line. A byte order
+    mark is dropped whatever codec ``encoding`` names (``utf-16-le`` keeps
+    it as a character). Bytes the codec cannot read at all (a multi-byte
+    codec such as UTF-16 or UTF-32 out of step, a UTF-16 file without its
+    byte order mark) end the reading: that line is reported bad, with the
+    reason, and counted as read."""
     codec = _encoding(source, encoding)
     report.encoding = "utf-8" if codec == "utf-8-sig" else codec
     text = io.TextIOWrapper(source, encoding=codec, errors="surrogateescape", newline=None)
@@ -97,7 +99,7 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
                                         "text file?); the rest of the file is not read")
                 return
             read += 1
-            yield line
+            yield line[1:] if read == 1 and line[:1] == "\ufeff" else line
     except UnicodeError as exc:  # not only UnicodeDecodeError: "UTF-16 stream does not start with BOM"
         report.lines = read + 1
         report.undecodable += 1

@@ -143,6 +143,16 @@ def test_byte_order_marks_and_line_ends_are_read(project: Path, content: bytes) 
     assert entries() == ["+34600111222,a", "+34600111223,b"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_byte_order_mark_is_dropped_whatever_encoding_names_the_file(project: Path, encoding: str) -> None:
+    # the file's encoding as `file` names it (UTF-16, little-endian): the mark stayed, and the header
+    # '\ufeffnumber' was a bad line
+    content = "\ufeffnumber,note\n+34600111222,a\n+34600111223,b\n".encode(encoding)
+    result = import_file(project, content, "--encoding", encoding)
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111222,a", "+34600111223,b"]
+
+
 def test_an_empty_file_changes_nothing(project: Path) -> None:
     said = assert_refused(import_file(project, b""))
     assert said == ["error: in.csv: no entries (the file is empty); list 'robinson' is unchanged"]
