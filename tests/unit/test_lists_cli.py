@@ -118,6 +118,21 @@ def test_check_exits_1_when_not_listed_and_2_when_it_cannot_tell(config: Path) -
     assert bad.exit_code == 2 and "'hello' is not a phone number" in bad.stderr
 
 
+@pytest.mark.parametrize("trouble", [KeyboardInterrupt(), OSError(5, "Input/output error"), RuntimeError("pool closed")])
+def test_check_that_is_interrupted_or_fails_unforeseen_exits_2_never_1(config: Path, trouble: BaseException,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # a script's deadline (SIGINT while a locked database kept the lookup waiting) ended it 'Aborted!', exit 1:
+    # the status that says a number may be called
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+
+    def fails(*args: Any) -> None:
+        raise trouble
+    monkeypatch.setattr(SqliteNumberLists, "match", fails)
+    result = agiflow(config, "check", "robinson", "600111222")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "not listed" not in result.stdout
+
+
 @pytest.mark.parametrize("list_name, number, may_call", [
     ("robinson", "612345678", True),
     ("robinson", "600111222", False),  # listed
