@@ -7,7 +7,8 @@ from typing import TextIO, cast
 import click
 
 from agi.wording import counted
-from agi.cli.common import CliError, FileName, config_option, get_database, refuse_database_output
+from agi.cli.common import (CliError, FileName, config_option, describe_error, get_database,
+                             refuse_database_output)
 from agi.cli.text_files import encoding_option, open_input, report_bad_lines, skip_bad_option
 from agi.cli.database import Need
 from agi.cli.output_file import output_file
@@ -157,19 +158,25 @@ def check(name: str, number: str, config_path: str | None) -> None:
     """Is NUMBER in list NAME? Prints the matching entry.
 
     Exit status as grep: 0 listed, 1 not listed, 2 when the list does not
-    exist or cannot be read, or NUMBER is not a phone number.
+    exist or cannot be read, NUMBER is not a phone number, or the check was
+    interrupted or failed before the list answered.
     """
     try:
         config, database = get_database(config_path, Need.READ)
     except CliError as exc:
         raise CliError(exc.message, CHECK_ERROR) from None
-    store = number_lists(database, config.default_region)
-    try:
-        hit = store.match(name, number)
+    try:  # whatever stops the lookup, it never reads as not listed (exit 1: may call)
+        store = number_lists(database, config.default_region)
+        try:
+            hit = store.match(name, number)
+        finally:
+            store.close()
     except (ValueError, ListUnavailable) as exc:
         _fail(str(exc), CHECK_ERROR)
-    finally:
-        store.close()
+    except KeyboardInterrupt:
+        _fail(f"interrupted before {name!r} answered", CHECK_ERROR)
+    except Exception as exc:  # an error of any kind is no answer
+        _fail(describe_error(exc, database), CHECK_ERROR)
     normalised = store.normaliser.number(number)
     if hit is None:
         click.echo(f"{normalised}: not in {name}")

@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO, Generator, Iterable, Iterator, TextIO
+from typing import BinaryIO, Callable, Generator, Iterable, Iterator, TextIO
 
 from agi.lists.numbers import Normaliser
 from agi.safe_text import terminal_text
@@ -81,10 +81,12 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
     characters (the rest of a longer line is read and dropped). Without
     ``encoding`` a UTF-16 or UTF-8 byte order mark decides, else UTF-8;
     bytes that are not in the encoding stay as surrogate escapes for
-    ``read_entries`` to report. CR, LF and CRLF all end a line. Bytes the
-    codec cannot read at all (a multi-byte codec such as UTF-16 or UTF-32
-    out of step, a UTF-16 file without its byte order mark) end the reading:
-    that line is reported bad, with the reason, and counted as read."""
+    ``read_entries`` to report. CR, LF and CRLF all end a line. A byte order
+    mark is dropped whatever codec ``encoding`` names (``utf-16-le`` keeps
+    it as a character). Bytes the codec cannot read at all (a multi-byte
+    codec such as UTF-16 or UTF-32 out of step, a UTF-16 file without its
+    byte order mark) end the reading: that line is reported bad, with the
+    reason, and counted as read."""
     codec = _encoding(source, encoding)
     report.encoding = "utf-8" if codec == "utf-8-sig" else codec
     text = io.TextIOWrapper(source, encoding=codec, errors="surrogateescape", newline=None)
@@ -97,7 +99,7 @@ def text_lines(source: BinaryIO, encoding: str | None, report: ReadReport) -> It
                                         "text file?); the rest of the file is not read")
                 return
             read += 1
-            yield line
+            yield line[1:] if read == 1 and line[:1] == "\ufeff" else line
     except UnicodeError as exc:  # not only UnicodeDecodeError: "UTF-16 stream does not start with BOM"
         report.lines = read + 1
         report.undecodable += 1
@@ -143,9 +145,9 @@ def read_entries(lines: Iterable[str], normaliser: Normaliser, report: ReadRepor
     key = normaliser.key
     for report.lines, line in enumerate(lines, start=1):
         if not header_seen:  # the first line of cells (a header or an entry) says how they are separated
-            delimiter = _delimiter(line)
+            delimiter = _delimiter(line, key)
         row = _row(line, report, delimiter)
-        if row is None or _skipped(row):
+        if row is None or _skipped(line, row):
             continue
         if not header_seen:
             header_seen = True
@@ -181,16 +183,38 @@ def line_problem(text: str, report: ReadReport, kind: str = "a CSV file of numbe
     return None
 
 
-def _delimiter(line: str) -> str:
+def _delimiter(line: str, key: Callable[[str], str]) -> str:
     """How the first line of entries (or the header) separates its cells:
-    ``;`` when that makes more cells of it than ``,`` (the CSV of a
-    spreadsheet set to a language that writes decimal commas), else ``,``."""
-    def cells(delimiter: str) -> int:
-        try:
-            return len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), []))
-        except csv.Error:
-            return 0
-    return ";" if ";" in line and cells(";") > cells(",") else ","
+    the one of ``,`` and ``;`` that makes it a header or an entry whose
+    number is one, whatever its note holds (``600111222,asked; by phone;
+    twice``). When both or neither do, ``;`` if it makes more cells of the
+    line than ``,`` (the CSV of a spreadsheet set to a language that writes
+    decimal commas), else ``,``."""
+    if ";" not in line:
+        return ","
+    rows = {delimiter: _cells(line, delimiter) for delimiter in (",", ";")}
+    readable = [delimiter for delimiter, row in rows.items() if row and _readable(row, key)]
+    if len(readable) == 1:
+        return readable[0]
+    return ";" if len(rows[";"] or ()) > len(rows[","] or ()) else ","
+
+
+def _cells(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _readable(row: list[str], key: Callable[[str], str]) -> bool:
+    """A header, or an entry whose first cell is a number or a prefix."""
+    if _is_header([_header_word(cell) for cell in row]):
+        return True
+    try:
+        key(_number_cell(row, 0))
+    except ValueError:
+        return False
+    return True
 
 
 def _row(line: str, report: ReadReport, delimiter: str = ",") -> list[str] | None:
@@ -217,17 +241,17 @@ def _number_cell(row: list[str], column: int) -> str:
     return cell
 
 
-#: How a blank line or a comment starts.
+#: How a comment or a blank line starts, and a blank cell.
 _MAYBE_SKIPPED = ("", "#", " ", "\t")
+_MAYBE_BLANK = ("", " ", "\t")
 
 
-def _skipped(row: list[str]) -> bool:
-    """A blank line (every cell empty) or a comment."""
-    first = row[0] if row else ""
-    if first[:1] not in _MAYBE_SKIPPED:
+def _skipped(line: str, row: list[str]) -> bool:
+    """A comment (a line whose first character, past spaces and tabs, is
+    ``#``; a quoted cell ``"#17"`` is no comment) or a blank line (every cell empty)."""
+    if line[:1] not in _MAYBE_SKIPPED and (row[0][:1] if row else "") not in _MAYBE_BLANK:
         return False
-    first = first.lstrip()
-    return first[:1] == "#" or not any(cell.strip() for cell in row)
+    return line.lstrip(" \t")[:1] == "#" or not any(cell.strip() for cell in row)
 
 
 def _header_word(cell: str) -> str:

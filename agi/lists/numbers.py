@@ -30,6 +30,10 @@ MAX_DIGITS = 15
 _SEPARATORS = str.maketrans("", "", " -.\t")
 _PLAIN = re.compile(r"\+?[0-9]+")
 _LITERAL = re.compile(r"[0-9]+")
+#: An extension this long is another phone number (phonenumbers reads what
+#: follows ``,``, ``;``, ``#`` or ``x`` as an extension): 7 digits, as the
+#: do-not-call guard counts a phone number (agi/call_guard.py).
+LONGEST_EXTENSION = 6
 
 
 @dataclass(frozen=True)
@@ -166,13 +170,18 @@ class Normaliser:
         return None if national is None else f"+{code}{national}"
 
     def slow(self, text: str) -> str:
-        """E.164 by phonenumbers itself; the possible lengths are checked."""
+        """E.164 by phonenumbers itself; the possible lengths are checked. An
+        extension is dropped, but one of a phone number's length is a second
+        number (``600111222;611222333``, a CRM cell of two phones): refused,
+        never read as the first number alone."""
         try:
             parsed = phonenumbers.parse(text, self.region)
         except NumberParseException as exc:
             raise ValueError(f"{text!r} is not a phone number: {exc._msg}") from None
         if not phonenumbers.is_possible_number(parsed):
             raise ValueError(f"{text!r} is not a possible phone number (wrong length)")
+        if len(parsed.extension or "") > LONGEST_EXTENSION:
+            raise ValueError(f"{text!r} holds more than one phone number: give one number a line")
         return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
 
     def key(self, text: str) -> str:

@@ -17,8 +17,10 @@ import re
 import sqlite3
 from functools import lru_cache
 
-#: What a list may be called (flows name lists too, so keep it simple).
-LIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: What a list may be called (flows name lists too, so keep it simple). Python's
+#: ``$`` also matches before a last line break: ``(?!\n)`` refuses ``robinson\n``,
+#: a list no flow could name (the flow schema's editors read it as ECMA does, a no-op).
+LIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$(?!\n)"
 LIST_NAME_RE = re.compile(LIST_NAME)
 
 CREATE = (

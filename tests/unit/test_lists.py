@@ -58,6 +58,20 @@ def test_garbage_is_a_clear_value_error_naming_the_input(garbage: str) -> None:
         ES.number(garbage)
 
 
+@pytest.mark.parametrize("two", ["600111222,611222333", "600111222, 611222333", "600111222;611222333",
+                                 "600111222 ; 611222333", "600111222#611222333", "600111222 x 611222333",
+                                 "+34600111222;ext=611222333"])
+def test_a_text_holding_two_numbers_is_not_read_as_the_first_alone(two: str) -> None:
+    # phonenumbers reads what follows ',' ';' '#' or 'x' as an extension: a CRM cell
+    # listing two phones became the first, and the second was never listed
+    with pytest.raises(ValueError, match="more than one phone number"):
+        ES.number(two)
+
+
+def test_an_extension_is_still_read_as_its_number() -> None:
+    assert ES.number("+34 912 345 678 ext. 12") == ES.number("912345678,,5") == "+34912345678"
+
+
 def test_an_unknown_region_is_refused_up_front() -> None:
     with pytest.raises(ValueError, match="unknown region 'XX'"):
         Normaliser("XX")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 from support.postgres import dml_role, ended_before_purge, without_public_temporary
@@ -18,6 +19,7 @@ from support.postgres import dml_role, ended_before_purge, without_public_tempor
 from agi.cli.main import cli
 from agi.db.location import PostgresUrl
 from agi.lists.store import SqliteNumberLists
+from agi.steps.list_check import LISTS_SCHEMA
 
 CSV = ("number,note\n"
        "+34600111222,asked 2025-01-03\n"
@@ -116,6 +118,21 @@ def test_check_exits_1_when_not_listed_and_2_when_it_cannot_tell(config: Path) -
     assert bad.exit_code == 2 and "'hello' is not a phone number" in bad.stderr
 
 
+@pytest.mark.parametrize("trouble", [KeyboardInterrupt(), OSError(5, "Input/output error"), RuntimeError("pool closed")])
+def test_check_that_is_interrupted_or_fails_unforeseen_exits_2_never_1(config: Path, trouble: BaseException,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # a script's deadline (SIGINT while a locked database kept the lookup waiting) ended it 'Aborted!', exit 1:
+    # the status that says a number may be called
+    agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
+
+    def fails(*args: Any) -> None:
+        raise trouble
+    monkeypatch.setattr(SqliteNumberLists, "match", fails)
+    result = agiflow(config, "check", "robinson", "600111222")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "not listed" not in result.stdout
+
+
 @pytest.mark.parametrize("list_name, number, may_call", [
     ("robinson", "612345678", True),
     ("robinson", "600111222", False),  # listed
@@ -159,11 +176,17 @@ def test_a_bad_number_or_list_name_is_a_usage_error(config: Path) -> None:
 
 
 @pytest.mark.parametrize("name, ok", [("x_", True), ("a.b-c", True), ("9" + "a" * 63, True), ("a" * 65, False),
+                                      ("robinson\n", False), ("robinson\r", False), (" robinson", False),
                                       ("_x", False), (".x", False), ("-x", False)])
 def test_a_list_name_is_letters_digits_and_dot_dash_underscore_up_to_64_starting_with_a_letter_or_digit(
         config: Path, name: str, ok: bool) -> None:
     result = CliRunner().invoke(cli, ["lists", "create", "-c", str(config), "--", name])
     assert result.exit_code == (0 if ok else 2), result.output
+
+
+def test_a_flow_may_not_name_a_list_with_a_line_break_either() -> None:
+    assert not jsonschema.Draft7Validator(LISTS_SCHEMA).is_valid("robinson\n")
+    assert jsonschema.Draft7Validator(LISTS_SCHEMA).is_valid(["robinson", "internal_dnc"])
 
 
 def test_export_writes_csv_that_imports_back_to_the_same_list(config: Path) -> None:

@@ -143,6 +143,16 @@ def test_byte_order_marks_and_line_ends_are_read(project: Path, content: bytes) 
     assert entries() == ["+34600111222,a", "+34600111223,b"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_byte_order_mark_is_dropped_whatever_encoding_names_the_file(project: Path, encoding: str) -> None:
+    # the file's encoding as `file` names it (UTF-16, little-endian): the mark stayed, and the header
+    # '\ufeffnumber' was a bad line
+    content = "\ufeffnumber,note\n+34600111222,a\n+34600111223,b\n".encode(encoding)
+    result = import_file(project, content, "--encoding", encoding)
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111222,a", "+34600111223,b"]
+
+
 def test_an_empty_file_changes_nothing(project: Path) -> None:
     said = assert_refused(import_file(project, b""))
     assert said == ["error: in.csv: no entries (the file is empty); list 'robinson' is unchanged"]
@@ -408,8 +418,38 @@ def test_a_file_a_spreadsheet_wrote_with_semicolons_is_read(project: Path, conte
     assert entries() == ["+34600111222,asked by phone", '+34611222333,"Pérez, Juan"']
 
 
+def test_only_a_line_that_starts_with_a_hash_is_a_comment_not_a_quoted_cell_that_does(project: Path) -> None:
+    # a CRM's ticket column ("#17") made its row a comment: the number was never listed, and no line was bad
+    result = import_file(project, b"ref,phone\n# exported 2025-03-10\n  # by hand\n\"#17\",600111333\n"
+                                  b"18,600111334\n")
+    assert result.exit_code == 0, result.output
+    assert entries() == ["+34600111333,", "+34600111334,"]
+
+
+def test_a_cell_of_two_phones_is_a_bad_line_not_the_first_phone_alone(project: Path) -> None:
+    # a CRM export lists a customer's phones in one cell; the second was never listed
+    said = assert_refused(import_file(project, b"phone,name\n600111111,Ana\n\"600111222, 611222333\",Luis\n"
+                                               b"600111444;611222555,Eva\n"))
+    assert said[:2] == ["in.csv:3: '600111222, 611222333' holds more than one phone number: give one number a line",
+                        "in.csv:4: '600111444;611222555' holds more than one phone number: give one number a line"]
+    assert entries() == []
+
+
 def test_a_file_with_commas_is_still_read_by_commas_when_a_note_holds_a_semicolon(project: Path) -> None:
     result = import_file(project, b"600111222,asked; by phone\n611222333;x\n", "--skip-bad")
     assert result.exit_code == 0, result.output
     assert entries() == ["+34600111222,asked; by phone"]
     assert result.stderr.startswith("in.csv:2: '611222333;x' is not a phone number")
+
+
+@pytest.mark.parametrize("content, notes", [
+    (b"600111222,asked by phone; twice; 2025-01-03\n611222333,x\n", ["asked by phone; twice; 2025-01-03", "x"]),
+    (b"600111222;P\xc3\xa9rez, Juan, Sr.\n611222333;x\n", ['"Pérez, Juan, Sr."', "x"]),
+    (b"phone;name, surname\n600111222;x\n611222333;y\n", ["", ""]),
+])
+def test_the_separator_is_the_one_that_makes_the_first_line_an_entry_or_a_header_whatever_its_note_holds(
+        project: Path, content: bytes, notes: list[str]) -> None:
+    # counted, the separators in a note outnumbered the one between the cells: every line was 'not a phone number'
+    result = import_file(project, content)
+    assert result.exit_code == 0, result.output
+    assert entries() == [f"+34600111222,{notes[0]}", f"+34611222333,{notes[1]}"]
