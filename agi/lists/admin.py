@@ -128,6 +128,15 @@ class ListAdmin:
         return list_id
 
     def _create(self, name: str) -> int:
+        """A new list ``name``; ListUnavailable when another one's name
+        differs from it only in case (``ROBINSON`` beside ``robinson``): an
+        import meant for that list would fill one no flow reads, and leave
+        the list the calls check as it was."""
+        alike = self.conn.execute(sql.LIST_NAMED_ALIKE, (name, name)).fetchone()
+        if alike:
+            raise ListUnavailable(f"no number list named {name!r}, but there is {alike[0]!r}: list names are "
+                                  f"told apart by case, and a new list {name!r} is not one the flows naming "
+                                  f"{alike[0]!r} read; use {alike[0]!r}")
         list_id = self._new_id(name)
         now = self._now()
         self.conn.execute(sql.CREATE_LIST, (name, list_id, now, now))

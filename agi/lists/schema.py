@@ -58,6 +58,8 @@ def match_sql(keys: int) -> str:
 
 HAS_LISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'number_lists'"
 LIST_BY_NAME = "SELECT id, entries FROM number_lists WHERE name = ?"
+#: Another list whose name differs from the one given only in case.
+LIST_NAMED_ALIKE = "SELECT name FROM number_lists WHERE lower(name) = lower(?) AND name <> ?"
 ALL_LISTS = "SELECT name, entries, created_at, updated_at FROM number_lists ORDER BY name"
 CREATE_LIST = ("INSERT INTO number_lists (name, id, entries, created_at, updated_at) "
                "VALUES (?, ?, 0, ?, ?)")

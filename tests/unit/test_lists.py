@@ -317,6 +317,18 @@ def test_add_creates_the_list_and_a_second_add_only_updates_the_note(admin: List
     assert lists_of(db).match("vip", "600111222") == ListHit("vip", "+34600111222", False, "Ana García")
 
 
+def test_no_list_is_created_whose_name_differs_from_another_only_in_case(admin: ListAdmin, db: Path) -> None:
+    """``lists import ROBINSON file --replace`` filled a new list that no
+    flow reads, and left ``robinson``, the one the calls check, stale."""
+    fill(admin, "robinson", "600111222\n")
+    for create in (lambda: fill(admin, "ROBINSON", "611222333\n", replace=True),
+                   lambda: admin.add("Robinson", ES.entry("611222333")), lambda: admin.create("robinsoN")):
+        with pytest.raises(ListUnavailable, match="there is 'robinson': list names are told apart by case"):
+            create()
+    assert [(s.name, s.entries) for s in admin.lists()] == [("robinson", 1)]
+    admin.create("robinson-2")  # a name of its own is a list of its own
+
+
 def test_adding_a_listed_entry_without_a_note_keeps_its_note(admin: ListAdmin, db: Path) -> None:
     admin.add("vip", ES.entry("600111222"), "Ana")
     assert admin.add("vip", ES.entry("600111222")) is False

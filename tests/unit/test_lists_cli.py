@@ -274,6 +274,14 @@ def test_create_makes_an_empty_list_that_steps_can_use(config: Path) -> None:
     assert SqliteNumberLists(config.parent / "lists.db", "ES").match("robinson", "600111222") is None
 
 
+def test_an_import_into_a_name_that_differs_from_a_list_only_in_case_is_refused_naming_the_list(
+        config: Path) -> None:
+    agiflow(config, "create", "robinson")
+    result = agiflow(config, "import", "ROBINSON", "robinson.csv", "--skip-bad", "--replace")
+    assert result.exit_code == 1 and "there is 'robinson'" in result.stderr and "use 'robinson'" in result.stderr
+    assert agiflow(config, "show").stdout.splitlines()[1].split()[:2] == ["robinson", "0"]
+
+
 def test_delete_asks_unless_yes_and_then_the_list_is_gone(config: Path) -> None:
     agiflow(config, "import", "robinson", "robinson.csv", "--skip-bad")
     refused = agiflow(config, "delete", "robinson", input="n\n")
