@@ -24,11 +24,14 @@ def _note(signum: int, _frame: FrameType | None) -> None:
 
 def catch() -> None:
     """Note SIGTERM and SIGINT instead of dying of them, unless something
-    already handles them or this is not the main thread."""
+    already handles them or this is not the main thread. One ignored from
+    the start (a shell starts a background job with SIGINT ignored) is
+    noted too: the running server stops on either whatever it inherited,
+    and a signal lost while it started left it running."""
     if threading.current_thread() is not threading.main_thread():
         return
     for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
-        if signal.getsignal(signum) == default:
+        if signal.getsignal(signum) in (default, signal.SIG_IGN):
             signal.signal(signum, _note)
 
 
