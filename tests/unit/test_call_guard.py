@@ -361,6 +361,27 @@ def test_a_flow_without_consent_records_nothing() -> None:
     assert details(result, "record")["error"] == "MixMonitor refused: recording needs consent and no consent step has run"
 
 
+@pytest.mark.parametrize("step", ["dial: {destination: PJSIP/agent, options: \"{{ vars.get('OPTS', 'tx') }}\"}",
+                                  "queue: {name: support, options: \"{{ vars.get('OPTS', 'X') }}\"}"])
+def test_one_touch_recording_options_a_template_gives_need_consent(step: str) -> None:
+    """Dial's or Queue's x or X, given by a template the validator cannot
+    read, would let a party record the call with a key: refused with no
+    consent, sent nothing."""
+    flows = unchecked(f"""\
+        version: 1
+        name: sneaky
+        start: talk
+        steps:
+          talk:
+            {step}
+        """)
+    result = call(flows, "sneaky")
+    assert path(result) == ["talk:error"]
+    assert "recording needs consent" in details(result, "talk")["error"]
+    assert not any(line.startswith(("EXEC \"Dial\"", "EXEC \"Queue\"")) for line in sent(result))
+    assert result.call["refused_commands"] in ("Dial (no consent)", "Queue (no consent)")
+
+
 def test_a_recording_run_through_exec_needs_consent_and_is_counted() -> None:
     """Exec(MixMonitor(...)) is a recording command: refused without consent
     (it was sent, and not even counted), counted with it."""
@@ -818,6 +839,17 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("Queue", "support,t,,,300,,record-member", {"dials", "hidden"}),
     ("Queue", "support,t,,,300", {"dials"}),
     ("MixMonitor", "x.wav,b", {"records"}),
+    # one-touch recording: the called (x, w) or calling (X, W) party starts a MixMonitor with a key
+    ("Dial", "PJSIP/1,30,tx", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,X", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,(w)", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,W", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,D(x)", {"dials"}),  # an x inside another option's brackets is not one
+    ("Dial", "PJSIP/x,30,t", {"dials"}),  # nor is a letter of the destination
+    ("RetryDial", "agiflow/busy,5,3,PJSIP/100,30,X", {"dials", "records"}),
+    ("Queue", "support,tx", {"dials", "records"}),
+    ("Queue", "support,X", {"dials", "records"}),
+    ("Exec", "Dial(PJSIP/1,30,x)", {"dials", "hidden", "records"}),
     ("StopMixMonitor", "", set()),
     ("VoiceMail", "100@default", set()),
     ("ChanSpy", "PJSIP/100,q", set()),
