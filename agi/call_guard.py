@@ -42,6 +42,8 @@ DIALLING_APPS = frozenset({
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
+#: Applications whose recording option letters enable one-touch recording.
+_ONE_TOUCH_APPS = frozenset({"dial", "retrydial", "queue"})
 #: Applications and the option letters that record: ChanSpy's and
 #: ExtenSpy's ``r`` the call listened to, Page's the page, MeetMe's the
 #: conference; Dial's (RetryDial's) and Queue's ``x``, ``X``, ``w`` and ``W``
@@ -265,6 +267,12 @@ class CallGuard:
         self.mixmonitor_files: list[str] = []
         #: The file of every MixMonitor sent in the call, stopped or not.
         self.mixmonitor_sent: list[str] = []
+        #: The commands sent with one-touch recording (Dial's or Queue's x,
+        #: X, w, W): a party may have started a MixMonitor of the call with
+        #: a key, which goes on after the bridge, so a withdrawn consent
+        #: sends a StopMixMonitor for each too. None of them counts as a
+        #: recording a consent given again keeps.
+        self.one_touch: list[str] = []
         #: How many MixMonitors the last command sent may have started.
         self._started_last = 0
         self.refused: list[Refusal] = []
@@ -323,6 +331,8 @@ class CallGuard:
             self.mixmonitor_files += started
             self.mixmonitor_sent += started
             self._started_last = len(started)
+            self.one_touch += [name for app, argument in _runs(name, _argument(args))
+                               if app in _ONE_TOUCH_APPS and _records_by_option(app, argument)]
         else:
             for app, argument in _runs(name, _argument(args), surely=True):
                 # without an id it stops the newest; with one, maybe none. Its one

@@ -529,6 +529,29 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_of_exec_started(app: str,
     assert details(result, "second")["stopped_recording"] == f"{result.call['recording']}, extra.wav"
 
 
+@pytest.mark.parametrize(("second", "outcome"), [("{notice: n, ask: q}", "declined"), ("{policy: never}", "never")])
+@pytest.mark.parametrize("talk", ["{app: Dial, args: [PJSIP/agent, 30, tx]}", "{app: Queue, args: [support, X]}",
+                                  '{app: Exec, options: "Dial(PJSIP/agent,30,x)"}'])
+def test_a_withdrawn_consent_stops_what_one_touch_recording_may_have_started(
+        talk: str, second: str, outcome: str) -> None:
+    """After a Dial or Queue with one-touch recording (x, X...), a party may
+    have started a MixMonitor of the call with a key, which goes on after
+    the bridge: a later consent that ends declined or never sends one
+    StopMixMonitor for it too, and a consent given again still starts its
+    own recording."""
+    flows = unchecked(WITHDRAWN.replace('{app: MixMonitor, args: ["{{ call.id }}.wav", b]}', talk)
+                      % (second, outcome))
+    app = talk.split(",")[0].split(": ")[1]
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={app: 0})
+    assert path(result) == ["first:accepted", "record:next", f"second:{outcome}", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [app, "StopMixMonitor"]
+    assert details(result, "second")["stopped_one_touch"] == app
+    again = unchecked(WITHDRAWN.replace('{app: MixMonitor, args: ["{{ call.id }}.wav", b]}', talk)
+                      % ("{policy: notify, notice: n}", "notified"))
+    result = call(again, "withdrawn", dtmf=["1"], app_results={app: 0})
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [app, "MixMonitor"]
+
+
 #: Consent, a pause of the recording (an exec) for a card number, then consent again to resume it.
 PAUSED_FOR_A_CARD = """\
     version: 1
