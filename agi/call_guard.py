@@ -42,10 +42,15 @@ DIALLING_APPS = frozenset({
 })
 #: Applications that record the call's audio to a file.
 RECORDING_APPS = frozenset({"mixmonitor", "monitor", "record", "dictate"})
-#: Applications whose ``r`` option (in their second argument) records:
-#: ChanSpy's and ExtenSpy's the call listened to, Page's the page,
-#: MeetMe's the conference.
-RECORD_OPTION_APPS = frozenset({"chanspy", "extenspy", "page", "meetme"})
+#: Applications whose recording option letters enable one-touch recording.
+_ONE_TOUCH_APPS = frozenset({"dial", "retrydial", "queue"})
+#: Applications and the option letters that record: ChanSpy's and
+#: ExtenSpy's ``r`` the call listened to, Page's the page, MeetMe's the
+#: conference; Dial's (RetryDial's) and Queue's ``x``, ``X``, ``w`` and ``W``
+#: let the called or the calling party start recording the call with a key
+#: (features.conf's one-touch recording).
+_RECORDING_LETTERS = {"chanspy": "r", "extenspy": "r", "page": "r", "meetme": "r",
+                      "dial": "xXwW", "retrydial": "xXwW", "queue": "xXwW"}
 #: Applications that run other applications, dialplan or programs agiflow
 #: cannot see: they may place a call and may record.
 HIDDEN_CODE_APPS = frozenset({
@@ -137,7 +142,7 @@ def app_kinds(app: str, argument: str = "", _depth: int = 0) -> frozenset[str]:
         kinds |= app_kinds(*originated, _depth + 1) & {RECORDS}
     if name in DIALLING_APPS:
         kinds.add(DIALS)
-    if name in RECORDING_APPS or (name in RECORD_OPTION_APPS and _records_by_option(name, argument)):
+    if name in RECORDING_APPS or (name in _RECORDING_LETTERS and _records_by_option(name, argument)):
         kinds.add(RECORDS)
     if name in HIDDEN_CODE_APPS or ((name in CODE_OPTION_APPS or name in _DESTINATION_ARGUMENT
                                      or name == "mixmonitor") and _runs_code(name, argument)):
@@ -185,12 +190,12 @@ _runs_code_remembered = lru_cache(maxsize=1024)(_reads_runs_code)
 
 
 def _records_by_option(name: str, argument: str) -> bool:
-    """Whether the option letters (the second argument) hold ``r`` as
-    Asterisk reads them: not in the brackets of another option
+    """Whether the option letters hold one that records (``r``, Dial's
+    ``x``...) as Asterisk reads them: not in the brackets of another option
     (``g(ring)`` is a group, not ``r``), but ``(r)`` is the options ``(``,
     ``r`` and ``)``, and a character outside ASCII is read as the letters
     of its bytes."""
-    return "r" in option_letters(name, argument)
+    return any(letter in _RECORDING_LETTERS[name] for letter in option_letters(name, argument))
 
 
 def option_letters(name: str, argument: str) -> dict[str, str]:
@@ -262,6 +267,12 @@ class CallGuard:
         self.mixmonitor_files: list[str] = []
         #: The file of every MixMonitor sent in the call, stopped or not.
         self.mixmonitor_sent: list[str] = []
+        #: The commands sent with one-touch recording (Dial's or Queue's x,
+        #: X, w, W): a party may have started a MixMonitor of the call with
+        #: a key, which goes on after the bridge, so a withdrawn consent
+        #: sends a StopMixMonitor for each too. None of them counts as a
+        #: recording a consent given again keeps.
+        self.one_touch: list[str] = []
         #: How many MixMonitors the last command sent may have started.
         self._started_last = 0
         self.refused: list[Refusal] = []
@@ -320,6 +331,8 @@ class CallGuard:
             self.mixmonitor_files += started
             self.mixmonitor_sent += started
             self._started_last = len(started)
+            self.one_touch += [name for app, argument in _runs(name, _argument(args))
+                               if app in _ONE_TOUCH_APPS and _records_by_option(app, argument)]
         else:
             for app, argument in _runs(name, _argument(args), surely=True):
                 # without an id it stops the newest; with one, maybe none. Its one

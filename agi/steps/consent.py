@@ -283,16 +283,22 @@ def _sound(ctx: CallContext, sound: str) -> str:
 
 async def _stop_earlier_recording(ctx: CallContext, found: Findings) -> None:
     """Consent withdrawn in a later consent step: stop what an earlier one
-    started, and every ``exec`` of MixMonitor after it. StopMixMonitor
+    started, every ``exec`` of MixMonitor after it, and what one-touch
+    recording (Dial's or Queue's x, X...) may have started. StopMixMonitor
     without an id stops one MixMonitor of the channel, so it is sent once
     for each (it runs on a dead channel too)."""
-    stopped = list(ctx.channel.guard.mixmonitor_files)
-    if not stopped:
+    guard = ctx.channel.guard
+    stopped, one_touch = list(guard.mixmonitor_files), list(guard.one_touch)
+    if not stopped and not one_touch:
         return
-    for _ in stopped:  # the guard takes each StopMixMonitor sent off its list
+    for _ in stopped + one_touch:  # the guard takes each StopMixMonitor sent off its list
         try:
             await ctx.channel.exec_app("StopMixMonitor", "")
         except AgiCommandError as exc:
             found.note(recording_error=f"StopMixMonitor failed: {exc}")
             return
-    found.note(stopped_recording=", ".join(stopped))
+    guard.one_touch.clear()
+    if stopped:
+        found.note(stopped_recording=", ".join(stopped))
+    if one_touch:
+        found.note(stopped_one_touch=", ".join(one_touch))

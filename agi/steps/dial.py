@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.call_guard import HIDDEN, app_kinds
+from agi.call_guard import HIDDEN, RECORDS, app_kinds
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
 from agi.engine.templates import written_text
@@ -86,6 +86,10 @@ class DialNode(Node):
 
     def dials(self) -> bool:
         return True
+
+    def records(self) -> bool:
+        """Options ``x``, ``X``, ``w`` or ``W`` let a party record the call with a key."""
+        return RECORDS in app_kinds("Dial", f"{written_text(self.destination)},,{written_text(self.options)}")
 
     def runs_hidden_code(self) -> bool:
         """Options such as ``U(sub)`` or ``b(ctx^s^1)`` run dialplan on a

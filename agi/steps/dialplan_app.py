@@ -32,22 +32,27 @@ class AppRun:
     seconds: float
 
 
-def inserted(name: str, refused: str = "") -> Callable[[str], str]:
+def inserted(name: str, refused: str = "", in_file_name: bool = False) -> Callable[[str], str]:
     """The check of each value a template inserts into ``name``: refused
-    (BadArgument) when ``appargs.inserted_problem`` says so, else kept."""
+    (BadArgument) when ``appargs.inserted_problem`` says so, else kept.
+    ``in_file_name``: the value may name a file (an application that
+    records), so it may hold no ``/`` and not start with ``.``: it would
+    put the file outside the folder the flow wrote."""
     def check(value: str) -> str:
-        problem = appargs.inserted_problem(value, refused)
+        problem = appargs.inserted_problem(value, refused + ("/" if in_file_name else ""))
+        if problem is None and in_file_name and value.startswith("."):
+            problem = "starts with '.', which may name a file outside the recording's folder"
         if problem:
             raise BadArgument(f"{name}: the inserted value {value!r} {problem}")
         return value
     return check
 
 
-def render_argument(ctx: CallContext, name: str, text: str, refused: str = "") -> str:
+def render_argument(ctx: CallContext, name: str, text: str, refused: str = "", in_file_name: bool = False) -> str:
     """``text`` rendered as one application argument, not yet escaped: a
     line break or NUL anywhere, or a refused inserted value, raises
     BadArgument. Send it through ``appargs.escape``."""
-    rendered = ctx.render_text(text, inserted(name, refused))
+    rendered = ctx.render_text(text, inserted(name, refused, in_file_name))
     problem = appargs.line_problem(rendered)
     if problem:
         raise BadArgument(f"{name} {rendered!r} {problem}")

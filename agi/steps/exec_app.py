@@ -100,12 +100,15 @@ class ExecNode(Node):
                         filter(None, map(status_write_problem, self.channel_variables_set()))]
 
     def arguments(self, ctx: CallContext) -> str:
-        """The application's argument string, as EXEC sends it."""
+        """The application's argument string, as EXEC sends it. In an
+        application that records, an inserted value may hold no ``/`` and
+        not start with ``.`` (``../../etc/asterisk/x`` from a caller ID)."""
         refused = "&" if self.app.lower() in _SPLITS_ON_AMPERSAND else ""
+        in_file_name = self.records()
         if self.args:
-            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg, refused))
+            return appargs.join([appargs.escape(render_argument(ctx, f"args[{i}]", arg, refused, in_file_name))
                                  for i, arg in enumerate(self.args)])
-        check = inserted("options", refused)
+        check = inserted("options", refused, in_file_name)
         return ctx.render_text(self.options, lambda value: appargs.escape(check(value)))
 
     async def run(self, ctx: CallContext) -> StepResult:

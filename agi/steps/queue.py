@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agi.call_guard import HIDDEN, app_kinds
+from agi.call_guard import HIDDEN, RECORDS, app_kinds
 from agi.engine.context import CallContext
 from agi.engine.templates import written_text
 from agi.engine.step import StepResult
@@ -130,6 +130,10 @@ class QueueNode(Node):
     def dials(self) -> bool:
         """Queue() rings the queue's members."""
         return True
+
+    def records(self) -> bool:
+        """Options ``x``, ``X``, ``w`` or ``W`` let a party record the call with a key."""
+        return RECORDS in app_kinds("Queue", "," + written_text(self.options))
 
     def runs_hidden_code(self) -> bool:
         """``gosub`` and options such as ``b(sub)`` run dialplan on a member's channel."""

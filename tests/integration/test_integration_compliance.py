@@ -179,6 +179,31 @@ steps:
 """
 
 
+#: Puts the caller through with one-touch recording (Dial's x: the agent may
+#: record the call with a key) from a template, then asks again; the agent's
+#: recording file in another step is named from the caller ID.
+ONE_TOUCH = """\
+version: 1
+name: one-touch
+start: consent
+steps:
+  consent:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: agent, declined: agent}
+  agent:
+    exec: {app: Dial, args: [PJSIP/agent, 30, "{{ vars.get('OPTS', 'tx') }}"]}
+    next: again
+  again:
+    consent: {notice: agiflow/recording-notice, ask: agiflow/recording-ask}
+    on: {accepted: keep, declined: bye}
+  keep:
+    exec: {app: MixMonitor, args: ["/srv/recordings/agents/{{ call.caller }}.wav", b]}
+    next: bye
+  bye:
+    play: beep
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("compliance")
@@ -192,6 +217,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (folder / "flows" / "space-pause.yaml").write_text(SPACE_PAUSE)
     (folder / "flows" / "silent-notice.yaml").write_text(SILENT_NOTICE)
     (folder / "flows" / "silent-question.yaml").write_text(SILENT_QUESTION)
+    (folder / "flows" / "one-touch.yaml").write_text(ONE_TOUCH)
     config = folder / "config.yaml"
     config.write_text(json.dumps({
         "server": {"host": HOST, "port": 0, "env_timeout": 0.5, "drain_timeout": 10},
@@ -381,3 +407,41 @@ def test_a_privacy_notice_that_cannot_be_played_records_nothing(server: ServerPr
     assert row["path"] == "consent:error > bye:next"
     assert (row["consent"], row["recording"], row["recording_commands"]) == ("no_answer", None, 0)
     assert "agiflow/privacy-policy" in json.loads(step_rows(server.database, row["id"])[0]["details"])["error"]
+
+
+def one_touch_call(server: ServerProcess, uniqueid: str, keys: list[str],
+                   caller: str = "+34600111222") -> tuple[SimulatedAsterisk, dict]:
+    env = make_environment("one-touch", uniqueid=uniqueid, callerid=caller, dnid="912345678")
+    sim = SimulatedAsterisk(env, CallerScript(dtmf=keys, sounds=EverySound(8000), app_results={"Dial": 0}))
+    assert run_simulated_call(HOST, server.port, sim, timeout=10).closed_by_server
+    [row] = finished_cdr(server.database, uniqueid)
+    return sim, row
+
+
+def test_one_touch_recording_needs_consent_and_a_withdrawal_stops_it(server: ServerProcess) -> None:
+    """Dial's x lets the agent record the caller with a key: a declined
+    caller is not put through with it; a caller who consented and then
+    withdraws gets a StopMixMonitor for the consent's recording and one
+    for what the agent may have started."""
+    sim, row = one_touch_call(server, "1795500000.20", ["2"])
+    assert [name for name, _ in sim.applications] == []
+    assert row["path"] == "consent:declined > agent:error"
+    assert (row["recording_commands"], row["refused_commands"]) == (0, "Dial (no consent)")
+
+    sim, row = one_touch_call(server, "1795500000.21", ["1", "2"])
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial", "StopMixMonitor", "StopMixMonitor"]
+    assert not sim.mixmonitor_active
+    assert row["path"] == "consent:accepted > agent:next > again:declined > bye:next"
+    details = json.loads(step_rows(server.database, row["id"])[2]["details"])
+    assert (details["stopped_recording"], details["stopped_one_touch"]) == (row["recording"], "Dial")
+    assert (row["consent"], row["recording_commands"]) == ("declined", 2)
+
+
+def test_a_caller_id_cannot_move_a_recording_out_of_its_folder(server: ServerProcess) -> None:
+    sim, row = one_touch_call(server, "1795500000.22", ["1", "1"], caller="../../../etc/asterisk/extensions")
+    assert [name for name, _ in sim.applications] == ["MixMonitor", "Dial"]
+    assert row["path"] == "consent:accepted > agent:next > again:accepted > keep:error"
+    assert "inserted value" in json.loads(step_rows(server.database, row["id"])[3]["details"])["error"]
+
+    sim, row = one_touch_call(server, "1795500000.23", ["1", "1"], caller="600111222")
+    assert sim.applications[-1] == ("MixMonitor", "/srv/recordings/agents/600111222.wav,b")

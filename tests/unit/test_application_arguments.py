@@ -224,6 +224,55 @@ def test_a_recordings_folder_with_separators_reaches_mixmonitor_as_one_file_name
     assert cdr(result, "recording") == (file,)
 
 
+def recorded_after_consent(step: str) -> str:
+    """A flow that takes consent (notify, record: false), then runs ``step``."""
+    return f"""\
+version: 1
+name: args
+start: consent
+steps:
+  consent:
+    consent: {{policy: notify, notice: agiflow/recording-notice, record: false}}
+    on: {{notified: step}}
+  step:
+    {step}
+    on: {{error: sorry}}
+  sorry:
+    play: agiflow/try-later
+"""
+
+
+#: Caller IDs that would put a recording outside the folder the flow names.
+CLIMBING = ["../../../../etc/asterisk/extensions", "a/../../b", "..", ".hidden", "x/y"]
+
+
+@pytest.mark.parametrize("caller", CLIMBING)
+@pytest.mark.parametrize("step, app", [
+    ('exec: {app: MixMonitor, args: ["/var/spool/asterisk/monitor/{{ call.caller }}.wav", b]}', "MixMonitor"),
+    ('exec: {app: mixmonitor, options: "/var/spool/asterisk/monitor/{{ call.caller }}/x.wav,b"}', "mixmonitor"),
+    ('exec: {app: Record, args: ["/var/spool/asterisk/monitor/{{ call.caller }}.wav", 3, 60]}', "Record"),
+    ('exec: {app: Exec, options: "MixMonitor(/var/spool/asterisk/monitor/{{ call.caller }}.wav)"}', "Exec"),
+])
+def test_a_recording_file_name_from_the_caller_cannot_leave_its_folder(
+        tmp_path: Path, caller: str, step: str, app: str) -> None:
+    result = run(tmp_path, recorded_after_consent(step), caller=caller)
+    assert path(result)[:2] == ["consent:notified", "step:error"]
+    assert not any(c.startswith(f'EXEC "{app}"') for c in commands(result))
+    assert "inserted value" in str(details(result, "step")["error"])
+
+
+def test_a_recording_file_name_from_the_caller_with_no_slash_or_leading_dot_is_recorded(tmp_path: Path) -> None:
+    step = 'exec: {app: MixMonitor, args: ["/var/spool/asterisk/monitor/{{ call.caller }}.wav", b]}'
+    result = run(tmp_path, recorded_after_consent(step), caller="600111222")
+    assert app_reads(result, "MixMonitor", 3) == ["/var/spool/asterisk/monitor/600111222.wav", "b"]
+    assert cdr(result, "recording_commands") == (1,)
+
+
+def test_a_slash_inserted_into_an_application_that_records_nothing_is_data(tmp_path: Path) -> None:
+    result = run_flow(tmp_path, 'exec: {app: Verbose, args: [1, "{{ call.caller }}"]}', "../a/b")
+    assert app_reads(result, "Verbose", 2) == ["1", "../a/b"]
+
+
 # -- AGI command arguments -----------------------------------------------------
 
 @pytest.mark.parametrize("caller", NASTY + ["a&b", "x y"])

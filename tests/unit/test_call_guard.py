@@ -361,6 +361,27 @@ def test_a_flow_without_consent_records_nothing() -> None:
     assert details(result, "record")["error"] == "MixMonitor refused: recording needs consent and no consent step has run"
 
 
+@pytest.mark.parametrize("step", ["dial: {destination: PJSIP/agent, options: \"{{ vars.get('OPTS', 'tx') }}\"}",
+                                  "queue: {name: support, options: \"{{ vars.get('OPTS', 'X') }}\"}"])
+def test_one_touch_recording_options_a_template_gives_need_consent(step: str) -> None:
+    """Dial's or Queue's x or X, given by a template the validator cannot
+    read, would let a party record the call with a key: refused with no
+    consent, sent nothing."""
+    flows = unchecked(f"""\
+        version: 1
+        name: sneaky
+        start: talk
+        steps:
+          talk:
+            {step}
+        """)
+    result = call(flows, "sneaky")
+    assert path(result) == ["talk:error"]
+    assert "recording needs consent" in details(result, "talk")["error"]
+    assert not any(line.startswith(("EXEC \"Dial\"", "EXEC \"Queue\"")) for line in sent(result))
+    assert result.call["refused_commands"] in ("Dial (no consent)", "Queue (no consent)")
+
+
 def test_a_recording_run_through_exec_needs_consent_and_is_counted() -> None:
     """Exec(MixMonitor(...)) is a recording command: refused without consent
     (it was sent, and not even counted), counted with it."""
@@ -506,6 +527,29 @@ def test_a_withdrawn_consent_stops_a_recording_an_exec_of_exec_started(app: str,
     assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [
         "MixMonitor", app, "StopMixMonitor", "StopMixMonitor"]
     assert details(result, "second")["stopped_recording"] == f"{result.call['recording']}, extra.wav"
+
+
+@pytest.mark.parametrize(("second", "outcome"), [("{notice: n, ask: q}", "declined"), ("{policy: never}", "never")])
+@pytest.mark.parametrize("talk", ["{app: Dial, args: [PJSIP/agent, 30, tx]}", "{app: Queue, args: [support, X]}",
+                                  '{app: Exec, options: "Dial(PJSIP/agent,30,x)"}'])
+def test_a_withdrawn_consent_stops_what_one_touch_recording_may_have_started(
+        talk: str, second: str, outcome: str) -> None:
+    """After a Dial or Queue with one-touch recording (x, X...), a party may
+    have started a MixMonitor of the call with a key, which goes on after
+    the bridge: a later consent that ends declined or never sends one
+    StopMixMonitor for it too, and a consent given again still starts its
+    own recording."""
+    flows = unchecked(WITHDRAWN.replace('{app: MixMonitor, args: ["{{ call.id }}.wav", b]}', talk)
+                      % (second, outcome))
+    app = talk.split(",")[0].split(": ")[1]
+    result = call(flows, "withdrawn", dtmf=["1", "2"], app_results={app: 0})
+    assert path(result) == ["first:accepted", "record:next", f"second:{outcome}", "bye:next"]
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [app, "StopMixMonitor"]
+    assert details(result, "second")["stopped_one_touch"] == app
+    again = unchecked(WITHDRAWN.replace('{app: MixMonitor, args: ["{{ call.id }}.wav", b]}', talk)
+                      % ("{policy: notify, notice: n}", "notified"))
+    result = call(again, "withdrawn", dtmf=["1"], app_results={app: 0})
+    assert [c.split('"')[1] for c in sent(result) if c.startswith("EXEC")] == [app, "MixMonitor"]
 
 
 #: Consent, a pause of the recording (an exec) for a card number, then consent again to resume it.
@@ -818,6 +862,17 @@ def test_a_listed_result_stays_whatever_a_later_check_says() -> None:
     ("Queue", "support,t,,,300,,record-member", {"dials", "hidden"}),
     ("Queue", "support,t,,,300", {"dials"}),
     ("MixMonitor", "x.wav,b", {"records"}),
+    # one-touch recording: the called (x, w) or calling (X, W) party starts a MixMonitor with a key
+    ("Dial", "PJSIP/1,30,tx", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,X", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,(w)", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,W", {"dials", "records"}),
+    ("Dial", "PJSIP/1,30,D(x)", {"dials"}),  # an x inside another option's brackets is not one
+    ("Dial", "PJSIP/x,30,t", {"dials"}),  # nor is a letter of the destination
+    ("RetryDial", "agiflow/busy,5,3,PJSIP/100,30,X", {"dials", "records"}),
+    ("Queue", "support,tx", {"dials", "records"}),
+    ("Queue", "support,X", {"dials", "records"}),
+    ("Exec", "Dial(PJSIP/1,30,x)", {"dials", "hidden", "records"}),
     ("StopMixMonitor", "", set()),
     ("VoiceMail", "100@default", set()),
     ("ChanSpy", "PJSIP/100,q", set()),

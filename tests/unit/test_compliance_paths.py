@@ -390,6 +390,25 @@ def test_options_written_around_a_template_are_still_judged(tmp_path: Path, step
     assert found[0] == f"step 'consent': outcome 'declined' leads to step 'sneak', which {what}; " + CONSENT_RULE
 
 
+@pytest.mark.parametrize("step", ['dial: {destination: PJSIP/agent, options: tx}',
+                                  'dial: {destination: PJSIP/agent, options: X}',
+                                  'queue: {name: support, options: tx}',
+                                  'queue: {name: support, options: W}',
+                                  'exec: {app: Dial, args: [PJSIP/agent, 30, x]}'])
+def test_a_dial_or_queue_with_one_touch_recording_is_a_recording(tmp_path: Path, step: str) -> None:
+    """Dial's and Queue's x, X, w and W let a party start a MixMonitor of
+    the call with a key (features.conf's automixmon): after a decline, and
+    with no consent before it, the flow would have agiflow enable it."""
+    found = messages(tmp_path, care("sneak", f"  sneak:\n    {step}\n"))
+    assert found == ["step 'consent': outcome 'declined' leads to step 'sneak', which records the call; "
+                     + CONSENT_RULE]
+    alone = f"version: 1\nname: alone\nstart: sneak\nsteps:\n  sneak:\n    {step}\n"
+    (tmp_path / "alone").mkdir()
+    assert messages(tmp_path / "alone", alone) == [
+        "step 'sneak' records the call, but a path from the start of flow 'alone' reaches it through no consent "
+        "step; every flow is an entry, and recording needs a consent step that gives consent first"]
+
+
 def test_a_plain_dial_or_queue_after_a_decline_is_fine(tmp_path: Path) -> None:
     assert messages(tmp_path, care("talk")) == []
     assert messages(tmp_path, care("agents", '  agents:\n    queue: {name: support, options: "tL(60000)"}\n')) == []
