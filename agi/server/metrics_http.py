@@ -40,8 +40,9 @@ MAX_BODY = 64 * 1024
 #: Seconds a request has from its first byte to its last (line, headers and
 #: body); a slower one cuts the connection, however often bytes arrive.
 REQUEST_TIMEOUT = 10
-#: Connections open at once; one more is closed as soon as it is accepted.
-#: Every connection is a file descriptor, and the calls need theirs.
+#: Connections open at once. Every connection is a file descriptor, and the
+#: calls need theirs: one more closes the oldest that is not being answered
+#: (idle, or its request still arriving), else it is closed itself.
 MAX_CONNECTIONS = 32
 
 
@@ -174,10 +175,8 @@ class BoundedChannel(http.HTTPChannel):
 
     site: Any
     _late: Any = None
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.site.connections += 1
+    #: Its request came whole and its answer is not yet written.
+    answering = False
 
     def dataReceived(self, data: bytes) -> None:
         if self._late is None and data:
@@ -186,6 +185,7 @@ class BoundedChannel(http.HTTPChannel):
 
     def allContentReceived(self) -> None:
         self._stop_clock()
+        self.answering = True
         if self._buffer or any(self._dataBuffer):  # the bytes after this request
             # More requests were sent before this one was answered: Twisted
             # would answer them all in this turn of the event loop (a read of
@@ -196,10 +196,19 @@ class BoundedChannel(http.HTTPChannel):
             self.requests[-1].responseHeaders.setRawHeaders(b"connection", [b"close"])
         super().allContentReceived()
 
+    def requestDone(self, request: Any) -> None:
+        self.answering = False
+        super().requestDone(request)
+
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._stop_clock()
-        self.site.connections -= 1
+        self.site.open.pop(self, None)
         super().connectionLost(reason)
+
+    def make_way(self) -> None:
+        """Closed for a newer connection: at once, whatever is still unsent."""
+        self._stop_clock()
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def _stop_clock(self) -> None:
         if self._late is not None and self._late.active():
@@ -215,17 +224,32 @@ class BoundedChannel(http.HTTPChannel):
 class QuietSite(Site):
     """A Site that logs no request and no start or stop, keeps no request
     body beyond MAX_BODY bytes, gives a request REQUEST_TIMEOUT seconds and
-    keeps at most MAX_CONNECTIONS connections open."""
+    keeps at most MAX_CONNECTIONS connections open. When they are all open,
+    a new one takes the place of the oldest not being answered: 32 clients
+    that sent nothing, or half a request, once kept every probe out."""
 
     noisy = False
     protocol = BoundedChannel  # type: ignore[assignment]  # plain HTTP/1.1: no TLS, so no HTTP/2 to negotiate
     requestFactory = BodylessRequest
-    connections = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open: dict[BoundedChannel, None] = {}  # oldest first
+
+    @property
+    def connections(self) -> int:
+        return len(self.open)
 
     def buildProtocol(self, addr: Any) -> Any:
-        if self.connections >= MAX_CONNECTIONS:
-            return None  # the connection is closed at once
-        return super().buildProtocol(addr)
+        if len(self.open) >= MAX_CONNECTIONS:
+            oldest = next((channel for channel in self.open if not channel.answering), None)
+            if oldest is None:
+                return None  # every place is being answered: this one is closed at once
+            del self.open[oldest]
+            oldest.make_way()
+        channel = super().buildProtocol(addr)
+        self.open[channel] = None
+        return channel
 
     def log(self, request: http.Request) -> None:
         pass

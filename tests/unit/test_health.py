@@ -253,13 +253,28 @@ def test_requests_sent_before_the_first_is_answered_get_one_answer_and_the_close
     assert transport.value().count(b"HTTP/1.1 200 ") == 1 and transport.disconnecting
 
 
-def test_connections_past_32_are_closed_at_once_and_a_place_freed_is_taken_again(state: ServerState) -> None:
+def test_connection_33_takes_the_place_of_the_oldest_not_being_answered(state: ServerState) -> None:
     site = _site(state)
+    address = IPv4Address("TCP", "127.0.0.1", 50000)
+    transports = []
+    for _ in range(32):
+        channel = site.buildProtocol(address)
+        transports.append(StringTransport())
+        channel.makeConnection(transports[-1])
+    next(iter(site.open)).dataReceived(b"GET /health HTTP/1.1\r\n")  # half a request: not being answered
+    assert site.buildProtocol(address) is not None
+    assert transports[0].disconnecting and not any(t.disconnecting for t in transports[1:])
+    assert site.connections == 32
+
+
+def test_connection_33_is_closed_at_once_while_all_32_are_being_answered(state: ServerState) -> None:
+    site = _site(state, run=lambda fn, *args: defer.Deferred())  # /ready's check never ends
     address = IPv4Address("TCP", "127.0.0.1", 50000)
     open_ = []
     for _ in range(32):
         channel = site.buildProtocol(address)
         channel.makeConnection(StringTransport())
+        channel.dataReceived(b"GET /ready HTTP/1.1\r\n\r\n")
         open_.append(channel)
     assert site.buildProtocol(address) is None  # Twisted closes the socket
     open_.pop().connectionLost(Failure(ConnectionDone()))
