@@ -160,6 +160,16 @@ class BodylessRequest(Request):
         transport: Any = self.channel.transport
         transport.abortConnection()
 
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """A target in absolute form (``http://host:port/health``) is the
+        page its path names, as HTTP/1.1 has it (RFC 9112, 3.2.2)."""
+        scheme, sep, rest = path.partition(b"://")
+        if sep and scheme.lower() in (b"http", b"https"):
+            authority_end = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+            target = rest[authority_end:]
+            path = target if target.startswith(b"/") else b"/" + target
+        super().requestReceived(command, path, version)
+
     def _handleStar(self) -> None:
         """``*`` names no page: 404, whatever the method (Twisted answered
         ``OPTIONS *`` with 200 and any other method with 405)."""

@@ -338,6 +338,18 @@ def test_each_page_answers_at_its_own_path_with_or_without_a_query(state: Server
     assert transport.value().startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.parametrize(("target", "code"), [
+    (b"http://127.0.0.1:9573/health", 200), (b"HTTP://x/ready?full=1", 200), (b"https://x", 200),
+    (b"http://x/nope", 404), (b"http://x//metrics", 404), (b"http://x/health/ready", 404)])
+def test_a_target_in_absolute_form_is_the_page_its_path_names(state: ServerState, target: bytes, code: int) -> None:
+    """HTTP/1.1 servers must read ``GET http://host/health`` as ``GET
+    /health`` (RFC 9112, 3.2.2); it was 404, any page, so a probe written
+    so saw a server that serves as a dead one."""
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+    assert transport.value().startswith(b"HTTP/1.1 %d " % code), transport.value()[:40]
+
+
 def test_health_is_200_and_json(state: ServerState) -> None:
     request = _get(_site(state), b"health")
     assert request.responseCode == 200
