@@ -85,13 +85,33 @@ class MetricsPage(Page):
         self.registry = registry
 
     def render_GET(self, request: Request) -> bytes:
-        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        accept = _preferred((request.getHeader(b"accept") or b"").decode("latin-1"))
         try:
             encoder, content_type = choose_encoder(accept)
         except Exception:  # prometheus_client raises on some headers (version=abc): the text format
             encoder, content_type = choose_encoder("")
         request.setHeader(b"content-type", content_type.encode())
         return encoder(self.registry)
+
+
+def _preferred(accept: str) -> str:
+    """The entry of an Accept header with the highest quality (the first of
+    them), when it is OpenMetrics, else '' (the text format).
+    prometheus_client reads no quality: it gave OpenMetrics to any header
+    naming it, ``q=0`` (not acceptable) or behind ``text/plain`` alike."""
+    best, best_q = "", 0.0
+    for entry in accept.split(","):
+        q = 1.0
+        for parameter in entry.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if 0 < q <= 1 and q > best_q:
+            best, best_q = entry, q
+    return best if best.split(";")[0].strip().lower() == "application/openmetrics-text" else ""
 
 
 class HealthPage(Page):

@@ -183,6 +183,27 @@ def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> N
     assert b"".join(request.written).endswith(b"# EOF\n")
 
 
+PROMETHEUS_ACCEPT = (b"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+                     b"application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+
+@pytest.mark.parametrize(("accept", "openmetrics"), [
+    (b"application/openmetrics-text;q=0, text/plain", False),
+    (b"text/plain;q=1, application/openmetrics-text;q=0.1", False),
+    (b"text/plain, application/openmetrics-text;q=0.5", False),
+    (b"application/openmetrics-text;q=0.5, text/plain;q=0.4", True),
+    (b"text/plain;q=0.4, application/openmetrics-text", True),
+    (PROMETHEUS_ACCEPT, True)])
+def test_the_metrics_page_speaks_openmetrics_only_when_preferred(
+        state: ServerState, accept: bytes, openmetrics: bool) -> None:
+    """prometheus_client gave OpenMetrics to any Accept header naming it,
+    even one that said q=0 (not acceptable) or put the text format first."""
+    request = _get(_site(state), b"metrics", accept)
+    kind = (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0]
+    assert kind.startswith(b"application/openmetrics-text" if openmetrics else b"text/plain; version=0.0.4"), kind
+    assert b"".join(request.written).endswith(b"# EOF\n") == openmetrics
+
+
 @pytest.mark.parametrize("accept", [b"application/openmetrics-text;version=abc",
                                     b"application/openmetrics-text; version=1.x", b"\xff\xfe;version=;q=z"])
 def test_an_accept_header_that_cannot_be_read_gets_the_text_format(state: ServerState, accept: bytes) -> None:
