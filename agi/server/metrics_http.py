@@ -40,8 +40,9 @@ MAX_BODY = 64 * 1024
 #: Seconds a request has from its first byte to its last (line, headers and
 #: body); a slower one cuts the connection, however often bytes arrive.
 REQUEST_TIMEOUT = 10
-#: Connections open at once; one more is closed as soon as it is accepted.
-#: Every connection is a file descriptor, and the calls need theirs.
+#: Connections open at once. Every connection is a file descriptor, and the
+#: calls need theirs: one more closes the oldest that is not being answered
+#: (idle, or its request still arriving), else it is closed itself.
 MAX_CONNECTIONS = 32
 
 
@@ -84,13 +85,33 @@ class MetricsPage(Page):
         self.registry = registry
 
     def render_GET(self, request: Request) -> bytes:
-        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        accept = _preferred((request.getHeader(b"accept") or b"").decode("latin-1"))
         try:
             encoder, content_type = choose_encoder(accept)
         except Exception:  # prometheus_client raises on some headers (version=abc): the text format
             encoder, content_type = choose_encoder("")
         request.setHeader(b"content-type", content_type.encode())
         return encoder(self.registry)
+
+
+def _preferred(accept: str) -> str:
+    """The entry of an Accept header with the highest quality (the first of
+    them), when it is OpenMetrics, else '' (the text format).
+    prometheus_client reads no quality: it gave OpenMetrics to any header
+    naming it, ``q=0`` (not acceptable) or behind ``text/plain`` alike."""
+    best, best_q = "", 0.0
+    for entry in accept.split(","):
+        q = 1.0
+        for parameter in entry.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if 0 < q <= 1 and q > best_q:
+            best, best_q = entry, q
+    return best if best.split(";")[0].strip().lower() == "application/openmetrics-text" else ""
 
 
 class HealthPage(Page):
@@ -159,6 +180,16 @@ class BodylessRequest(Request):
         transport: Any = self.channel.transport
         transport.abortConnection()
 
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """A target in absolute form (``http://host:port/health``) is the
+        page its path names, as HTTP/1.1 has it (RFC 9112, 3.2.2)."""
+        scheme, sep, rest = path.partition(b"://")
+        if sep and scheme.lower() in (b"http", b"https"):
+            authority_end = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+            target = rest[authority_end:]
+            path = target if target.startswith(b"/") else b"/" + target
+        super().requestReceived(command, path, version)
+
     def _handleStar(self) -> None:
         """``*`` names no page: 404, whatever the method (Twisted answered
         ``OPTIONS *`` with 200 and any other method with 405)."""
@@ -174,10 +205,8 @@ class BoundedChannel(http.HTTPChannel):
 
     site: Any
     _late: Any = None
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.site.connections += 1
+    #: Its request came whole and its answer is not yet written.
+    answering = False
 
     def dataReceived(self, data: bytes) -> None:
         if self._late is None and data:
@@ -186,6 +215,7 @@ class BoundedChannel(http.HTTPChannel):
 
     def allContentReceived(self) -> None:
         self._stop_clock()
+        self.answering = True
         if self._buffer or any(self._dataBuffer):  # the bytes after this request
             # More requests were sent before this one was answered: Twisted
             # would answer them all in this turn of the event loop (a read of
@@ -196,10 +226,19 @@ class BoundedChannel(http.HTTPChannel):
             self.requests[-1].responseHeaders.setRawHeaders(b"connection", [b"close"])
         super().allContentReceived()
 
+    def requestDone(self, request: Any) -> None:
+        self.answering = False
+        super().requestDone(request)
+
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._stop_clock()
-        self.site.connections -= 1
+        self.site.open.pop(self, None)
         super().connectionLost(reason)
+
+    def make_way(self) -> None:
+        """Closed for a newer connection: at once, whatever is still unsent."""
+        self._stop_clock()
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def _stop_clock(self) -> None:
         if self._late is not None and self._late.active():
@@ -215,17 +254,32 @@ class BoundedChannel(http.HTTPChannel):
 class QuietSite(Site):
     """A Site that logs no request and no start or stop, keeps no request
     body beyond MAX_BODY bytes, gives a request REQUEST_TIMEOUT seconds and
-    keeps at most MAX_CONNECTIONS connections open."""
+    keeps at most MAX_CONNECTIONS connections open. When they are all open,
+    a new one takes the place of the oldest not being answered: 32 clients
+    that sent nothing, or half a request, once kept every probe out."""
 
     noisy = False
     protocol = BoundedChannel  # type: ignore[assignment]  # plain HTTP/1.1: no TLS, so no HTTP/2 to negotiate
     requestFactory = BodylessRequest
-    connections = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open: dict[BoundedChannel, None] = {}  # oldest first
+
+    @property
+    def connections(self) -> int:
+        return len(self.open)
 
     def buildProtocol(self, addr: Any) -> Any:
-        if self.connections >= MAX_CONNECTIONS:
-            return None  # the connection is closed at once
-        return super().buildProtocol(addr)
+        if len(self.open) >= MAX_CONNECTIONS:
+            oldest = next((channel for channel in self.open if not channel.answering), None)
+            if oldest is None:
+                return None  # every place is being answered: this one is closed at once
+            del self.open[oldest]
+            oldest.make_way()
+        channel = super().buildProtocol(addr)
+        self.open[channel] = None
+        return channel
 
     def log(self, request: http.Request) -> None:
         pass

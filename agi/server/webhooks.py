@@ -15,8 +15,10 @@ exceptions.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
+from functools import partial
 from typing import Any, Callable, Mapping
 
 from twisted.internet import defer, protocol
@@ -31,6 +33,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
+from agi.log_output import shorten
 from agi.server.https_names import NamedHostPolicy
 from agi.services import WebhookResult
 from agi.webhooks import basic_auth, encode, request_headers, url_problem, wire_url
@@ -45,6 +48,21 @@ EXCERPT = 200
 
 class AnswerTooLong(Exception):
     """An endpoint's answer went past MAX_RESPONSE bytes."""
+
+
+class NotHttp(Exception):
+    """An answer whose status line is not HTTP/1.x with a three-digit code."""
+
+
+#: A status line as RFC 9112 writes it: Twisted's own reading takes any
+#: int() (``+200``, ``2_00``, ``0200``, 4,000 digits).
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}(?: .*)?", re.DOTALL)
+
+
+def _checked_status(read: Callable[[bytes], None], status: bytes) -> None:
+    if not _STATUS_LINE.fullmatch(status):
+        raise NotHttp(f"not an HTTP status line: {status[:EXCERPT]!r}")
+    read(status)
 
 
 @implementer(IBodyProducer)
@@ -74,6 +92,13 @@ class _BoundedClientProtocol(HTTP11ClientProtocol):
     the connection (an answer that never ends is not kept in memory)."""
 
     received = 0
+
+    def request(self, request: Any) -> Any:
+        sending = super().request(request)
+        parser: Any = self._parser
+        if parser is not None:  # None when the request was not sent
+            parser.statusReceived = partial(_checked_status, parser.statusReceived)
+        return sending
 
     def dataReceived(self, bytes: bytes) -> None:
         room = MAX_RESPONSE - self.received
@@ -338,11 +363,13 @@ def _timed_out(result: Any, timeout: float) -> WebhookResult:
 
 
 def _failed(failure: Failure) -> WebhookResult:
+    """Each reason's message cut at EXCERPT characters: Twisted's quote what
+    the endpoint sent (a 15 KB header line), and the error goes to the CDR."""
     reasons = getattr(failure.value, "reasons", None)
     if reasons:
-        return WebhookResult(False, error="; ".join(r.getErrorMessage() for r in reasons))
+        return WebhookResult(False, error="; ".join(shorten(r.getErrorMessage(), EXCERPT) for r in reasons))
     kind = failure.type.__name__ if failure.type is not None else "error"
-    return WebhookResult(False, error=f"{kind}: {failure.getErrorMessage()}")
+    return WebhookResult(False, error=shorten(f"{kind}: {failure.getErrorMessage()}", EXCERPT))
 
 
 def _report(result: WebhookResult, done: Callable[[WebhookResult], None]) -> None:

@@ -59,6 +59,17 @@ steps:
 """
 
 
+#: Answers that are not HTTP, each as an endpoint sent it (``/raw-NAME``).
+RAW_ANSWERS = {
+    "long-status": b"HTTP/1.1 abc " + b"x" * 15_000 + b"\r\n\r\n",
+    "long-length": b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1," * 7_000 + b"2\r\n\r\n",
+    "long-code": b"HTTP/1.1 " + b"9" * 4_000 + b" OK\r\nContent-Length: 0\r\n\r\n",
+    "signed-code": b"HTTP/1.1 +200 OK\r\nContent-Length: 0\r\n\r\n",
+    "underscored-code": b"HTTP/1.1 2_00 OK\r\nContent-Length: 0\r\n\r\n",
+    "four-digit-code": b"HTTP/1.1 0200 OK\r\nContent-Length: 0\r\n\r\n",
+}
+
+
 class Crm:
     """An HTTP endpoint: /ok answers 200, /fail 500, /slow only once
     ``release`` is set (or after 10 s). Keeps every request it got."""
@@ -76,6 +87,10 @@ class Crm:
                 crm.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
                 if self.path.startswith("/endless"):
                     self.endless()
+                    return
+                if self.path.startswith("/raw-"):
+                    self.wfile.write(RAW_ANSWERS[self.path[len("/raw-"):]])
+                    self.close_connection = True
                     return
                 if self.path.startswith("/dripping"):
                     self.dripping(int(self.path.rsplit("-", 1)[1]))
@@ -376,6 +391,19 @@ def test_an_endpoint_whose_answer_never_ends_is_cut_early_and_does_not_grow_the_
         time.sleep(0.01)
     assert crm.written[f"/{path}"] < 10 << 20
     assert resident_kb() - before < 10_000
+
+
+@pytest.mark.parametrize("answer", sorted(RAW_ANSWERS))
+def test_an_answer_that_is_not_http_fails_with_a_short_error_and_no_status(
+        server: ServerProcess, crm: Crm, answer: str) -> None:
+    """The CDR keeps what an endpoint sent only as an excerpt: a status line
+    or a header of 15 KB once went whole into the step's error, and a status
+    of 4,000 digits into its status; '+200', '2_00' and '0200' were 200, ok."""
+    uniqueid, sim, _ = hook_call(server, "hook", crm.port, f"raw-{answer}")
+    assert sim.variables["HOOK"] == "failed"
+    details = hook_details(server, uniqueid)
+    assert details["status"] is None
+    assert 0 < len(details["error"]) <= 300, details["error"]
 
 
 @pytest.mark.parametrize("code, outcome, error", [(200, "ok", None), (500, "failed", "HTTP 500: d")])

@@ -401,14 +401,16 @@ def test_json_log_lines_of_a_call_carry_uniqueid_and_linkedid(tmp_path: Path) ->
 
 def test_a_flood_of_metrics_connections_is_capped_and_calls_go_on(observed: Observed) -> None:
     """Each connection is a file descriptor, and the calls need theirs: past
-    32 the listener closes a connection as soon as it is accepted."""
+    32 the listener closes one, the oldest not being answered."""
     port = int(observed.base.rsplit(":", 1)[1])
     flood = [socket.create_connection((HOST, port), timeout=10) for _ in range(100)]
     try:
         closed = 0
-        for conn in flood[32:]:
-            with contextlib.suppress(ConnectionResetError):
+        for conn in flood[:68]:
+            try:
                 closed += conn.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
         assert closed == 68
         uniqueid = new_uniqueid()
         assert call(observed.process, simulated("support", uniqueid, support_caller())).closed_by_server
@@ -425,6 +427,39 @@ def test_a_flood_of_metrics_connections_is_capped_and_calls_go_on(observed: Obse
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize("held", [b"", b"GET /health HTTP/1.1\r\nX-Slow: "], ids=["idle", "half-sent"])
+def test_connections_that_hold_every_place_do_not_keep_a_probe_out(observed: Observed, held: bytes) -> None:
+    """32 connections that sent nothing (or half a request) took every
+    place, and each new one was closed at once: a liveness probe, a scrape
+    and agiflow status got nothing for as long as a client held them. The
+    longest-waiting of them now makes way for the new one."""
+    port = int(observed.base.rsplit(":", 1)[1])
+    hogs = [socket.create_connection((HOST, port), timeout=10) for _ in range(32)]
+    try:
+        for hog in hogs:
+            hog.sendall(held)
+        time.sleep(0.3)
+        for _ in range(3):
+            assert observed.get("/health")[0] == 200
+        assert status("--url", observed.base).returncode in (0, 1)
+        closed = []
+        for number, hog in enumerate(hogs):
+            hog.settimeout(0.2)
+            try:
+                if hog.recv(1) == b"":
+                    closed.append(number)
+            except ConnectionResetError:
+                closed.append(number)
+            except TimeoutError:
+                pass
+        # The oldest first, one for each page asked at most (an answered
+        # connection frees its place as it closes).
+        assert closed and closed == list(range(len(closed))) and len(closed) <= 5
+    finally:
+        for hog in hogs:
+            hog.close()
 
 
 def test_pipelined_scrapes_get_one_answer_and_the_close_while_calls_go_on(observed: Observed) -> None:

@@ -183,6 +183,27 @@ def test_the_metrics_page_speaks_openmetrics_when_asked(state: ServerState) -> N
     assert b"".join(request.written).endswith(b"# EOF\n")
 
 
+PROMETHEUS_ACCEPT = (b"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+                     b"application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+
+@pytest.mark.parametrize(("accept", "openmetrics"), [
+    (b"application/openmetrics-text;q=0, text/plain", False),
+    (b"text/plain;q=1, application/openmetrics-text;q=0.1", False),
+    (b"text/plain, application/openmetrics-text;q=0.5", False),
+    (b"application/openmetrics-text;q=0.5, text/plain;q=0.4", True),
+    (b"text/plain;q=0.4, application/openmetrics-text", True),
+    (PROMETHEUS_ACCEPT, True)])
+def test_the_metrics_page_speaks_openmetrics_only_when_preferred(
+        state: ServerState, accept: bytes, openmetrics: bool) -> None:
+    """prometheus_client gave OpenMetrics to any Accept header naming it,
+    even one that said q=0 (not acceptable) or put the text format first."""
+    request = _get(_site(state), b"metrics", accept)
+    kind = (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0]
+    assert kind.startswith(b"application/openmetrics-text" if openmetrics else b"text/plain; version=0.0.4"), kind
+    assert b"".join(request.written).endswith(b"# EOF\n") == openmetrics
+
+
 @pytest.mark.parametrize("accept", [b"application/openmetrics-text;version=abc",
                                     b"application/openmetrics-text; version=1.x", b"\xff\xfe;version=;q=z"])
 def test_an_accept_header_that_cannot_be_read_gets_the_text_format(state: ServerState, accept: bytes) -> None:
@@ -253,13 +274,28 @@ def test_requests_sent_before_the_first_is_answered_get_one_answer_and_the_close
     assert transport.value().count(b"HTTP/1.1 200 ") == 1 and transport.disconnecting
 
 
-def test_connections_past_32_are_closed_at_once_and_a_place_freed_is_taken_again(state: ServerState) -> None:
+def test_connection_33_takes_the_place_of_the_oldest_not_being_answered(state: ServerState) -> None:
     site = _site(state)
+    address = IPv4Address("TCP", "127.0.0.1", 50000)
+    transports = []
+    for _ in range(32):
+        channel = site.buildProtocol(address)
+        transports.append(StringTransport())
+        channel.makeConnection(transports[-1])
+    next(iter(site.open)).dataReceived(b"GET /health HTTP/1.1\r\n")  # half a request: not being answered
+    assert site.buildProtocol(address) is not None
+    assert transports[0].disconnecting and not any(t.disconnecting for t in transports[1:])
+    assert site.connections == 32
+
+
+def test_connection_33_is_closed_at_once_while_all_32_are_being_answered(state: ServerState) -> None:
+    site = _site(state, run=lambda fn, *args: defer.Deferred())  # /ready's check never ends
     address = IPv4Address("TCP", "127.0.0.1", 50000)
     open_ = []
     for _ in range(32):
         channel = site.buildProtocol(address)
         channel.makeConnection(StringTransport())
+        channel.dataReceived(b"GET /ready HTTP/1.1\r\n\r\n")
         open_.append(channel)
     assert site.buildProtocol(address) is None  # Twisted closes the socket
     open_.pop().connectionLost(Failure(ConnectionDone()))
@@ -321,6 +357,18 @@ def test_each_page_answers_at_its_own_path_with_or_without_a_query(state: Server
     channel, transport = _connected(state)
     channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
     assert transport.value().startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(("target", "code"), [
+    (b"http://127.0.0.1:9573/health", 200), (b"HTTP://x/ready?full=1", 200), (b"https://x", 200),
+    (b"http://x/nope", 404), (b"http://x//metrics", 404), (b"http://x/health/ready", 404)])
+def test_a_target_in_absolute_form_is_the_page_its_path_names(state: ServerState, target: bytes, code: int) -> None:
+    """HTTP/1.1 servers must read ``GET http://host/health`` as ``GET
+    /health`` (RFC 9112, 3.2.2); it was 404, any page, so a probe written
+    so saw a server that serves as a dead one."""
+    channel, transport = _connected(state)
+    channel.dataReceived(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+    assert transport.value().startswith(b"HTTP/1.1 %d " % code), transport.value()[:40]
 
 
 def test_health_is_200_and_json(state: ServerState) -> None:
