@@ -12,9 +12,12 @@ import json
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
+from agi.channel import ConnectionClosed
 from agi.loading.loader import load_flows
+from agi.protocol.wire import Reply
+from agi.ready import Ready
 from agi.storage.cdr_memory import MemoryCdr
 from agi.engine.model import FlowSet
 from agi.services import Services
@@ -104,3 +107,21 @@ def flow_errors(tmp_path: Path, text: str) -> list[str]:
 
 def mixmonitor_commands(result: SimulationResult) -> list[str]:
     return [c for c in commands(result) if c.startswith('EXEC "MixMonitor"')]
+
+
+class CutTransport(SimTransport):
+    """The connection to Asterisk closes as the first command starting with
+    ``at`` is sent (the server's drain timeout, agiflow-agi stopped by
+    SIGTERM, an Asterisk restart): that command and every later one fail
+    with ConnectionClosed, as the server's protocol fails them."""
+
+    def __init__(self, sim: SimulatedAsterisk, at: bytes) -> None:
+        super().__init__(sim)
+        self.at = at
+        self.cut = False
+
+    def send(self, line: bytes) -> Awaitable[Reply]:
+        self.cut = self.cut or line.startswith(self.at)
+        if self.cut:
+            return Ready(error=ConnectionClosed("connection lost: cut"))
+        return super().send(line)

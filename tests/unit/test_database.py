@@ -73,6 +73,16 @@ def parameters_url(url: PostgresUrl) -> str:
 
 # -- the CDR writer ------------------------------------------------------------------
 
+def write_one_call(database: Any) -> None:
+    """Call "a" and its answer step, written by the server's CDR store as ``database``'s user."""
+    store = CdrStore(database)
+    store.open()
+    store.start()
+    store.call_started(row("a"))
+    store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
+    assert store.close()
+
+
 def test_calls_steps_and_callbacks_are_written_on_each_backend(database: Any) -> None:
     store = CdrStore(database)
     store.open()
@@ -462,12 +472,7 @@ def test_a_role_with_rights_on_the_tables_alone_writes_cdrs_on_a_current_schema(
     try:
         as_role = PostgresUrl(str(postgres_url).replace("://postgres@", f"://{role}@", 1))
         assert upgrade(as_role, online_only=True) == []
-        store = CdrStore(as_role)
-        store.open()
-        store.start()
-        store.call_started(row("a"))
-        store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
-        assert store.close()
+        write_one_call(as_role)
         assert rows_of(postgres_url, "SELECT id FROM calls") == [("a",)]
     finally:
         with psycopg.connect(parameters_url(postgres_url), autocommit=True) as conn:
@@ -1040,12 +1045,7 @@ def test_an_upgrade_gives_the_roles_that_use_calls_the_same_rights_on_the_tables
     _as_version_6(postgres_url)
     with dml_role(postgres_url, "agiflow_kept") as user_url:
         assert [m.version for m in upgrade(postgres_url)] == [7]  # by the owner
-        store = CdrStore(user_url)
-        store.open()
-        store.start()
-        store.call_started(row("a"))
-        store.step_finished("a", {"seq": 1, "step": "answer", "outcome": "next"})
-        assert store.close()
+        write_one_call(user_url)
         assert rows_of(postgres_url, "SELECT id FROM calls") == [("a",)]
         assert rows_of(user_url, "SELECT count(*) FROM rollups_pending") == [(1,)]
         assert rows_of(user_url, "SELECT count(*) FROM call_rollups_pending") == [(1,)]

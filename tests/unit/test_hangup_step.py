@@ -8,19 +8,15 @@ path the call takes, and on the CDR rows and variables that come out of it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Awaitable
 
 import pytest
 
-from agi.channel import ConnectionClosed
-from agi.protocol.wire import Reply
-from agi.ready import Ready
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
-from agi.sim.transport import SimTransport, run_sync
+from agi.sim.transport import run_sync
 from agi.storage.cdr_memory import MemoryCdr
-from support.step_runner import AT, STATUS, commands, details, load, path, run
+from support.step_runner import AT, STATUS, CutTransport, commands, details, load, path, run
 
 
 def hangup_flow(value: str) -> str:
@@ -93,20 +89,6 @@ def test_a_hangup_that_asterisk_refuses_on_a_dead_channel_is_the_callers(tmp_pat
     assert result.call["status"] == "caller_hangup"
 
 
-class _CutDuringMenu(SimTransport):
-    """The connection to Asterisk closes while the menu waits for a key (the
-    server's drain timeout, agiflow-agi stopped by SIGTERM, an Asterisk
-    restart): that command and every later one fail with ConnectionClosed."""
-
-    cut = False
-
-    def send(self, line: bytes) -> Awaitable[Reply]:
-        self.cut = self.cut or line.startswith(b"GET DATA")
-        if self.cut:
-            return Ready(error=ConnectionClosed("connection lost: cut"))
-        return super().send(line)
-
-
 def test_a_hangup_step_after_the_connection_closed_hung_up_nothing(tmp_path: Path) -> None:
     """Its Hangup never reached Asterisk: the step ends with ``hangup`` and
     the CDR gets no cause of its own (it once said ``done``, cause 16)."""
@@ -121,7 +103,7 @@ steps:
   bye:
     hangup: {cause: 16}
 """)
-    transport = _CutDuringMenu(SimulatedAsterisk(make_environment(name), CallerScript(sounds=EverySound())))
+    transport = CutTransport(SimulatedAsterisk(make_environment(name), CallerScript(sounds=EverySound())), b"GET DATA")
     sink = MemoryCdr()
     run_sync(run_session(transport.environment(), transport, flows, sink, SessionSettings(), AT.timestamp))
     [call] = sink.calls.values()

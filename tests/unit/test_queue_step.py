@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Awaitable
 
 import pytest
 
-from agi.channel import ConnectionClosed
-from agi.protocol.wire import Reply
-from agi.ready import Ready
 from agi.services import Services
 from agi.session import SessionSettings, run_session
 from agi.sim.asterisk import SimulatedAsterisk
 from agi.sim.script import CallerScript, EverySound, make_environment
-from agi.sim.transport import SimTransport, run_sync
+from agi.sim.transport import run_sync
 from agi.storage.callbacks import MemoryCallbackRequests
 from agi.storage.cdr_memory import MemoryCdr
-from support.step_runner import AT, STATUS, cdr, commands, details, load, path, run, run_script
+from support.step_runner import AT, STATUS, CutTransport, cdr, commands, details, load, path, run, run_script
 
 CLEAR = ['SET VARIABLE "QUEUESTATUS" ""', 'SET VARIABLE "ABANDONED" ""', 'SET VARIABLE "QEHOLDTIME" ""']
 
@@ -259,27 +255,13 @@ def test_the_simulated_clock_moves_on_by_the_time_spent_in_the_queue(tmp_path: P
     assert result.call["duration"] == 155
 
 
-class _CutDuringQueue(SimTransport):
-    """The connection to Asterisk closes while Queue() runs (the server's
-    drain timeout cut the call, or Asterisk restarted): that EXEC and every
-    later command fail with ConnectionClosed, as the server's protocol fails them."""
-
-    cut = False
-
-    def send(self, line: bytes) -> Awaitable[Reply]:
-        self.cut = self.cut or line.startswith(b'EXEC "Queue"')
-        if self.cut:
-            return Ready(error=ConnectionClosed("connection lost: cut"))
-        return super().send(line)
-
-
 def test_a_queue_whose_connection_closed_before_queue_ended_is_no_answered_call(tmp_path: Path) -> None:
     """Nothing says how the caller left: no member answered as far as agiflow
     knows, so the step records no ANSWERED and closes no callback request
     (on a real Asterisk 22.11 the caller cut so waited on and timed out)."""
     flows, name = load(tmp_path, queue_flow())
     script = CallerScript(queue_statuses=["ANSWERED"], sounds=EverySound())
-    transport = _CutDuringQueue(SimulatedAsterisk(make_environment(name, callerid="600111222"), script))
+    transport = CutTransport(SimulatedAsterisk(make_environment(name, callerid="600111222"), script), b'EXEC "Queue"')
     callbacks, sink = MemoryCallbackRequests(["+34600111222"]), MemoryCdr()
     run_sync(run_session(transport.environment(), transport, flows, sink, SessionSettings(), lambda: AT.timestamp(),
                          Services(callbacks=callbacks)))
