@@ -116,7 +116,7 @@ class QueueNode(Node):
         return (ANSWERED, *STATUS_OUTCOMES.values(), KEY_EXIT)
 
     def problems(self) -> list[tuple[str, str]]:
-        return written_options_problems(self.options)
+        return written_options_problems(self.options) + (self.whisper.problems() if self.whisper else [])
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),
