@@ -403,6 +403,17 @@ def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None
                                f"allowed: 1, 2, timeout, invalid, hangup, error"]
 
 
+@pytest.mark.parametrize("step", [
+    "branch: {cases: [{if: 'true', next: sales, label: next}], else: support}",
+    "split: [{percent: 50, next: sales, label: next}, {percent: 50, next: support}]",
+])
+def test_next_beside_a_case_or_branch_labelled_next_is_a_target_given_twice(tmp_path: Path, step: str) -> None:
+    text = GOOD.replace("menu: {prompt: main-menu, choices: {\"1\": sales, 2: support}}", step) \
+               .replace("    on: {timeout: bye, invalid: bye}\n", "    next: support\n")
+    path = write(tmp_path, text)
+    assert f"{path}:7: step 'menu': outcome 'next' is given a target twice" in errors_of(path)
+
+
 @pytest.mark.parametrize("value, message", [
     ("{cause: 128}", "hangup: cause: 128 is greater than the maximum of 127"),
     ("{cause: busy}", "hangup: cause: 'busy' is not of type 'integer'"),
