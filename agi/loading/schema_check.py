@@ -118,6 +118,9 @@ def describe(error: ValidationError) -> str:
         return f"{at}unknown key '{extra[0]}'; allowed: {', '.join(allowed)}"
     if error.validator == "required":
         return f"{at}{error.message.replace(' is a required property', '')} is required"
+    mixed = _mixed_forms(error)
+    if mixed:
+        return f"{at}{' and '.join(mixed)} cannot be written together: an item is one of {', '.join(_keys(error))}"
     if error.validator == "oneOf" and error.context:
         # Prefer what is wrong inside the form the value was written in
         # ({cause: 128}: the cause), over "is not of type" of the other forms.
@@ -133,6 +136,21 @@ def describe(error: ValidationError) -> str:
         best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
         return describe(best)
     return f"{at}{error.message}"
+
+
+def _keys(error: ValidationError) -> list[str]:
+    """The required key of each mapping form of a ``oneOf``."""
+    return [key for form in error.schema.get("oneOf", []) if isinstance(form, dict)
+            for key in form.get("required", [])[:1]]
+
+
+def _mixed_forms(error: ValidationError) -> list[str]:
+    """The keys of two or more forms of a ``oneOf`` a mapping holds at once
+    (``{digits: '1', number: 4}`` of play's items); [] otherwise."""
+    if error.validator != "oneOf" or not isinstance(error.instance, dict):
+        return []
+    found = [key for key in _keys(error) if key in error.instance]
+    return found if len(found) > 1 else []
 
 
 def _at(error: ValidationError) -> str:
