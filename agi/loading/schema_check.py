@@ -202,10 +202,13 @@ def written_form(error: ValidationError) -> list[ValidationError] | None:
 
 
 def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
-    """Point an unknown-key error at the offending key's own line."""
+    """Point an unknown-key error, and a refused key name (``propertyNames``:
+    a step name, a menu key), at the offending key's own line."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - allowed)
         if extra:
             return path + [extra[0]]
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        return path + [error.instance]
     return path

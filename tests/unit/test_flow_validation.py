@@ -403,6 +403,15 @@ def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None
                                f"allowed: 1, 2, timeout, invalid, hangup, error"]
 
 
+def test_a_bad_key_of_a_mapping_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    """A step name, menu key or other mapping key that is refused points at
+    itself, not at the line of the mapping that holds it (``steps:``)."""
+    path = write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}', 'choices: {"1": sales,\n      "#": support}'))
+    assert f"{path}:7: step 'menu': menu: choices: '#' does not match '^[0-9*]{{1,10}}$'" in errors_of(path)
+    path = write(tmp_path, GOOD.replace("  support:\n", "  support:\n    play: x\n  \"5\":\n"))
+    assert errors_of(path) == [f"{path}:13: steps: '5' does not match '^[A-Za-z_][A-Za-z0-9_-]*$'"]
+
+
 @pytest.mark.parametrize("step", [
     "branch: {cases: [{if: 'true', next: sales, label: next}], else: support}",
     "split: [{percent: 50, next: sales, label: next}, {percent: 50, next: support}]",
