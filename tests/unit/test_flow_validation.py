@@ -472,6 +472,20 @@ def test_an_option_of_several_forms_reports_every_mistake_of_the_form_it_is_writ
     assert sorted(errors_of(path)) == sorted(f"{path}:9: step 'sales': {m}" for m in messages)
 
 
+@pytest.mark.parametrize("value, message", [
+    ("dial: ' '", "dial.destination: the destination is empty"),
+    ("dial: {destination: '  '}", "dial.destination: the destination is empty"),
+    ("queue: ' '", "queue.name: the queue name is empty"),
+    ("voicemail: {mailbox: ' '}", "voicemail.mailbox: the mailbox is empty"),
+])
+def test_a_destination_queue_or_mailbox_written_blank_fails_validation(
+        tmp_path: Path, value: str, message: str) -> None:
+    """Only spaces, written without a template, end every call there with
+    error ("the mailbox is empty"); validate says so with the line."""
+    path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
+    assert f"{path}:9: step 'sales': {message}" in errors_of(path)
+
+
 @pytest.mark.parametrize("value, option, expected", [
     ("queue: 400", "name", "400"),
     ("queue: {name: 400}", "name", "400"),
