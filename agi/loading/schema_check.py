@@ -12,6 +12,7 @@ quick check does not know, is checked by jsonschema, whose errors
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -127,12 +128,16 @@ def describe(error: ValidationError) -> str:
         depth = len(list(error.absolute_path))
         inside = [e for e in error.context
                   if len(list(e.absolute_path)) > depth or e.validator not in ("type", "const")]
-        if not inside and all(e.validator == "type" for e in error.context):
-            # of no form at all: name every type it may take, not the first alone
-            types = dict.fromkeys(t for e in error.context
+        if not inside and all(e.validator in ("type", "const") for e in error.context):
+            # of no form at all: name every type and value it may take, not the first alone
+            types = dict.fromkeys(t for e in error.context if e.validator == "type"
                                   for t in ([e.validator_value] if isinstance(e.validator_value, str)
                                             else e.validator_value))
-            return f"{at}{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}"
+            values = [json.dumps(e.validator_value) for e in error.context if e.validator == "const"]
+            if not types:
+                return f"{at}{error.instance!r} is not {' or '.join(values)}"
+            nor = f", nor {' or '.join(values)}" if values else ""
+            return f"{at}{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}{nor}"
         best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
         return describe(best)
     return f"{at}{error.message}"

@@ -438,6 +438,8 @@ def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
     ("sales", "play: {digits: '12'}", "play: {'digits': '12'} is not of type 'string' or 'array'"),
     ("sales", "queue: [sales]", "queue: ['sales'] is not of type 'string' or 'integer' or 'object'"),
     ("sales", "dial: [PJSIP/100]", "dial: ['PJSIP/100'] is not of type 'string' or 'object'"),
+    ("sales", "answer: false", "answer: False is not of type 'null' or 'object', nor true"),
+    ("sales", "answer: 'yes'", "answer: 'yes' is not of type 'null' or 'object', nor true"),
 ])
 def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: str, value: str, message: str) -> None:
     """A value that is none of the forms an option takes (play: one sound
