@@ -170,6 +170,8 @@ def _transitions(name: str, node: Any, common: dict[str, Any], errors: _Errors) 
         if NEXT not in outcomes:
             why = "ends the flow" if node.ends_flow() else f"has no 'next' outcome; allowed: {', '.join(outcomes)}"
             errors.add(where + ["next"], f"{prefix}'next' is not allowed: a {node.type_name} step {why}")
+        elif NEXT in transitions:
+            errors.add(where + ["next"], f"{prefix}outcome 'next' is given a target twice")
         transitions[NEXT] = common["next"]
     for outcome, target in (common.get("on") or {}).items():
         if outcome not in outcomes:

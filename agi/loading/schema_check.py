@@ -12,6 +12,7 @@ quick check does not know, is checked by jsonschema, whose errors
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -118,21 +119,43 @@ def describe(error: ValidationError) -> str:
         return f"{at}unknown key '{extra[0]}'; allowed: {', '.join(allowed)}"
     if error.validator == "required":
         return f"{at}{error.message.replace(' is a required property', '')} is required"
+    mixed = _mixed_forms(error)
+    if mixed:
+        return f"{at}{' and '.join(mixed)} cannot be written together: an item is one of {', '.join(_keys(error))}"
     if error.validator == "oneOf" and error.context:
         # Prefer what is wrong inside the form the value was written in
         # ({cause: 128}: the cause), over "is not of type" of the other forms.
         depth = len(list(error.absolute_path))
         inside = [e for e in error.context
                   if len(list(e.absolute_path)) > depth or e.validator not in ("type", "const")]
-        if not inside and all(e.validator == "type" for e in error.context):
-            # of no form at all: name every type it may take, not the first alone
-            types = dict.fromkeys(t for e in error.context
+        if not inside and all(e.validator in ("type", "const") for e in error.context):
+            # of no form at all: name every type and value it may take, not the first alone
+            types = dict.fromkeys(t for e in error.context if e.validator == "type"
                                   for t in ([e.validator_value] if isinstance(e.validator_value, str)
                                             else e.validator_value))
-            return f"{at}{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}"
+            values = [json.dumps(e.validator_value) for e in error.context if e.validator == "const"]
+            if not types:
+                return f"{at}{error.instance!r} is not {' or '.join(values)}"
+            nor = f", nor {' or '.join(values)}" if values else ""
+            return f"{at}{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}{nor}"
         best = min(inside or error.context, key=lambda e: len(list(e.absolute_path)))
         return describe(best)
     return f"{at}{error.message}"
+
+
+def _keys(error: ValidationError) -> list[str]:
+    """The required key of each mapping form of a ``oneOf``."""
+    return [key for form in error.schema.get("oneOf", []) if isinstance(form, dict)
+            for key in form.get("required", [])[:1]]
+
+
+def _mixed_forms(error: ValidationError) -> list[str]:
+    """The keys of two or more forms of a ``oneOf`` a mapping holds at once
+    (``{digits: '1', number: 4}`` of play's items); [] otherwise."""
+    if error.validator != "oneOf" or not isinstance(error.instance, dict):
+        return []
+    found = [key for key in _keys(error) if key in error.instance]
+    return found if len(found) > 1 else []
 
 
 def _at(error: ValidationError) -> str:
@@ -184,10 +207,13 @@ def written_form(error: ValidationError) -> list[ValidationError] | None:
 
 
 def error_path(error: ValidationError, path: list[Any]) -> list[Any]:
-    """Point an unknown-key error at the offending key's own line."""
+    """Point an unknown-key error, and a refused key name (``propertyNames``:
+    a step name, a menu key), at the offending key's own line."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - allowed)
         if extra:
             return path + [extra[0]]
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        return path + [error.instance]
     return path

@@ -30,15 +30,15 @@ from typing import Any
 from agi.call_guard import HIDDEN, RECORDS, app_kinds
 from agi.channel import ChannelHungUp
 from agi.engine.context import CallContext
-from agi.engine.templates import written_text
+from agi.engine.templates import is_template, written_text
 from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.steps.missed_calls import close_callbacks
-from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option
+from agi.steps.whisper import WHISPER_SCHEMA, Whisper, dial_option, plays_to_called
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (KEY_EXIT, KEY_EXIT_STATUS, BadArgument, StatusOutcomes, join_arguments, read_hangup_cause, read_status,
                                     read_variable, render_argument, render_options, run_app, seconds,
-                                    written_options_problems)
+                                    written_blank, written_options_problems)
 from agi.yamlschema import TEXT, obj
 
 #: DIALSTATUS values (Asterisk 22); each one, lower-cased, is an outcome.
@@ -82,7 +82,12 @@ class DialNode(Node):
         return (*(status.lower() for status in DIAL_STATUSES), KEY_EXIT)
 
     def problems(self) -> list[tuple[str, str]]:
-        return written_options_problems(self.options)
+        found = written_blank("destination", self.destination, "destination") + written_options_problems(self.options)
+        if self.whisper:
+            found += self.whisper.problems()
+            clash = None if is_template(self.options) else plays_to_called(self.options)
+            found += [("whisper", clash)] if clash else []
+        return found
 
     def dials(self) -> bool:
         return True

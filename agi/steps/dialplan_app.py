@@ -88,6 +88,12 @@ def written_options_problems(options: str) -> list[tuple[str, str]]:
     return [("options", f"{options!r} {problem}")] if problem else []
 
 
+def written_blank(option: str, text: str, what: str) -> list[tuple[str, str]]:
+    """``problems()`` of a required argument written, without a template,
+    as only spaces: the step would end with error on every call."""
+    return [] if is_template(text) or text.strip() else [(option, f"the {what} is empty")]
+
+
 def join_arguments(values: Sequence[str]) -> str:
     """Arguments already in their written form (escaped, or option
     letters), comma-separated; trailing empty ones left out."""

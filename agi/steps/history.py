@@ -88,7 +88,9 @@ class HistoryNode(Node):
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
-        if self.window > MAX_WINDOW:
+        if self.recent > MAX_WINDOW:
+            found.append(("recent", "recent is longer than 366 days"))
+        if self.window > MAX_WINDOW and self.window != self.recent:  # equal: the window defaults to recent
             found.append(("window", "the window is longer than 366 days"))
         if self.recent > self.window:
             found.append(("recent", "recent is longer than the window: only calls in the window are read"))

@@ -53,7 +53,7 @@ from agi.steps.dialplan_app import (
     render_options,
     run_app,
     seconds,
-    written_options_problems,
+    written_blank, written_options_problems,
 )
 from agi.yamlschema import DIGITS_TEXT, TEXT, digits_text, obj
 from agi.vocabulary import ERROR, HANGUP
@@ -116,7 +116,8 @@ class QueueNode(Node):
         return (ANSWERED, *STATUS_OUTCOMES.values(), KEY_EXIT)
 
     def problems(self) -> list[tuple[str, str]]:
-        return written_options_problems(self.options)
+        return written_blank("name", self.name, "queue name") + written_options_problems(self.options) + \
+            (self.whisper.problems() if self.whisper else [])
 
     def templates(self) -> list[tuple[str, str, bool]]:
         texts = (("name", self.name), ("options", self.options), ("url", self.url),

@@ -17,7 +17,7 @@ from agi.engine.step import StepResult
 from agi.steps.base import Node, done
 from agi.protocol import appargs
 from agi.steps.dialplan_app import (BadArgument, StatusOutcomes, clear_variables, join_arguments, read_status,
-                                    render_argument, render_options, run_app, written_options_problems)
+                                    render_argument, render_options, run_app, written_blank, written_options_problems)
 from agi.yamlschema import DIGITS_TEXT, digits_text, obj
 
 SUCCESS = "success"
@@ -48,7 +48,7 @@ class VoicemailNode(Node):
         return (SUCCESS, USER_EXIT, FAILED)
 
     def problems(self) -> list[tuple[str, str]]:
-        return written_options_problems(self.options)
+        return written_blank("mailbox", self.mailbox, "mailbox") + written_options_problems(self.options)
 
     def templates(self) -> list[tuple[str, str, bool]]:
         return [(option, text, False) for option, text in (("mailbox", self.mailbox), ("options", self.options))

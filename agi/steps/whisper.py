@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agi.engine.context import CallContext
+from agi.engine.templates import is_template
 from agi.steps.dialplan_app import BadArgument
 from agi.yamlschema import TEXT, obj
 
@@ -57,6 +58,11 @@ class Whisper:
     def prompts(self) -> list[str]:
         return [entry.sound for entry in self.entries]
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Sounds written without a template that every call would refuse."""
+        return [(f"whisper[{index}]", _unsafe(entry.sound.strip())) for index, entry in enumerate(self.entries)
+                if not is_template(entry.sound) and entry.sound.strip() and not _SAFE_SOUND.match(entry.sound.strip())]
+
     def may_play_several(self) -> bool:
         """True when a call may choose more than one prompt (a dial then
         runs the agiflow-whisper subroutine)."""
@@ -73,9 +79,22 @@ class Whisper:
             if not sound:
                 continue
             if not _SAFE_SOUND.match(sound):
-                raise BadArgument(f"whisper sound {sound!r} may hold only letters, digits and _ . / -")
+                raise BadArgument(_unsafe(sound))
             chosen.append(sound)
         return chosen
+
+
+def _unsafe(sound: str) -> str:
+    return f"whisper sound {sound!r} may hold only letters, digits and _ . / -"
+
+
+def plays_to_called(options: str) -> str | None:
+    """Why Dial() ``options`` leave no room for a whisper (they have ``A(``
+    or ``U(``), or None."""
+    if re.search(r"[AU]\(", options):
+        return (f"options {options!r} already play something to the called party (A or U); "
+                "drop them or the whisper")
+    return None
 
 
 def dial_option(sounds: list[str], options: str) -> str:
@@ -83,9 +102,9 @@ def dial_option(sounds: list[str], options: str) -> str:
     for one, ``U(agiflow-whisper^x&y)`` for several; "" for none."""
     if not sounds:
         return ""
-    if re.search(r"[AU]\(", options):
-        raise BadArgument(f"options {options!r} already play something to the called party (A or U); "
-                          "drop them or the whisper")
+    clash = plays_to_called(options)
+    if clash:
+        raise BadArgument(clash)
     if len(sounds) == 1:
         return f"A({sounds[0]})"
     return f"U({WHISPER_CONTEXT}^{'&'.join(sounds)})"

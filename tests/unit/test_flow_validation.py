@@ -403,6 +403,26 @@ def test_next_on_a_step_with_its_own_outcomes_names_them(tmp_path: Path) -> None
                                f"allowed: 1, 2, timeout, invalid, hangup, error"]
 
 
+def test_a_bad_key_of_a_mapping_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    """A step name, menu key or other mapping key that is refused points at
+    itself, not at the line of the mapping that holds it (``steps:``)."""
+    path = write(tmp_path, GOOD.replace('choices: {"1": sales, 2: support}', 'choices: {"1": sales,\n      "#": support}'))
+    assert f"{path}:7: step 'menu': menu: choices: '#' does not match '^[0-9*]{{1,10}}$'" in errors_of(path)
+    path = write(tmp_path, GOOD.replace("  support:\n", "  support:\n    play: x\n  \"5\":\n"))
+    assert errors_of(path) == [f"{path}:13: steps: '5' does not match '^[A-Za-z_][A-Za-z0-9_-]*$'"]
+
+
+@pytest.mark.parametrize("step", [
+    "branch: {cases: [{if: 'true', next: sales, label: next}], else: support}",
+    "split: [{percent: 50, next: sales, label: next}, {percent: 50, next: support}]",
+])
+def test_next_beside_a_case_or_branch_labelled_next_is_a_target_given_twice(tmp_path: Path, step: str) -> None:
+    text = GOOD.replace("menu: {prompt: main-menu, choices: {\"1\": sales, 2: support}}", step) \
+               .replace("    on: {timeout: bye, invalid: bye}\n", "    next: support\n")
+    path = write(tmp_path, text)
+    assert f"{path}:7: step 'menu': outcome 'next' is given a target twice" in errors_of(path)
+
+
 @pytest.mark.parametrize("value, message", [
     ("{cause: 128}", "hangup: cause: 128 is greater than the maximum of 127"),
     ("{cause: busy}", "hangup: cause: 'busy' is not of type 'integer'"),
@@ -418,6 +438,8 @@ def test_an_option_of_one_of_several_forms_is_judged_in_the_form_it_is_written(
     ("sales", "play: {digits: '12'}", "play: {'digits': '12'} is not of type 'string' or 'array'"),
     ("sales", "queue: [sales]", "queue: ['sales'] is not of type 'string' or 'integer' or 'object'"),
     ("sales", "dial: [PJSIP/100]", "dial: ['PJSIP/100'] is not of type 'string' or 'object'"),
+    ("sales", "answer: false", "answer: False is not of type 'null' or 'object', nor true"),
+    ("sales", "answer: 'yes'", "answer: 'yes' is not of type 'null' or 'object', nor true"),
 ])
 def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: str, value: str, message: str) -> None:
     """A value that is none of the forms an option takes (play: one sound
@@ -435,6 +457,9 @@ def test_a_value_of_no_form_names_every_form_it_may_take(tmp_path: Path, step: s
     ("voicemail: {mailbox: 100@sales, options: 5, bogus: 1}",
      ["voicemail: options: 5 is not of type 'string'",
       "voicemail: unknown key 'bogus'; allowed: mailbox, options"]),
+    ("play: [{digits: '1', number: 4}, {sound: x, digits: '2'}]",
+     ["play: [0]: digits and number cannot be written together: an item is one of sound, digits, number",
+      "play: [1]: sound and digits cannot be written together: an item is one of sound, digits, number"]),
     ("play: [{digits: []}, {number: x, bogus: 1}]",
      ["play: [0].digits: [] is not of type 'string', 'integer'",
       "play: [1]: unknown key 'bogus'; allowed: number"]),
@@ -447,6 +472,20 @@ def test_an_option_of_several_forms_reports_every_mistake_of_the_form_it_is_writ
     {digits: []} said "unknown key 'digits'; allowed: sound"."""
     path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
     assert sorted(errors_of(path)) == sorted(f"{path}:9: step 'sales': {m}" for m in messages)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("dial: ' '", "dial.destination: the destination is empty"),
+    ("dial: {destination: '  '}", "dial.destination: the destination is empty"),
+    ("queue: ' '", "queue.name: the queue name is empty"),
+    ("voicemail: {mailbox: ' '}", "voicemail.mailbox: the mailbox is empty"),
+])
+def test_a_destination_queue_or_mailbox_written_blank_fails_validation(
+        tmp_path: Path, value: str, message: str) -> None:
+    """Only spaces, written without a template, end every call there with
+    error ("the mailbox is empty"); validate says so with the line."""
+    path = write(tmp_path, GOOD.replace("    play: sales\n", f"    {value}\n"))
+    assert f"{path}:9: step 'sales': {message}" in errors_of(path)
 
 
 @pytest.mark.parametrize("value, option, expected", [

@@ -209,6 +209,13 @@ def test_windows_that_cannot_work_are_flow_errors(tmp_path: Path, options: str, 
     assert any(message in error for error in flow_errors(tmp_path, history_flow(options)))
 
 
+def test_a_recent_over_366_days_without_a_window_is_named_as_written(tmp_path: Path) -> None:
+    """The window then defaults to ``recent``; the error names the option
+    the flow gives, not the window it never wrote."""
+    errors = flow_errors(tmp_path, history_flow("{recent: 367d}"))
+    assert [e for e in errors if "366 days" in e] == ["step 'memory': history.recent: recent is longer than 366 days"]
+
+
 def test_a_window_shorter_than_the_default_recent_needs_no_recent(tmp_path: Path) -> None:
     """``recent`` defaults to an hour, or to the window when that is shorter."""
     assert flow_errors(tmp_path, history_flow("{window: 30m}")) == []

@@ -83,7 +83,7 @@ def test_a_whisper_that_could_reach_the_caller_or_break_the_arguments_is_an_erro
 
 
 def test_a_dial_whose_options_already_play_to_the_called_party_refuses_a_whisper(tmp_path: Path) -> None:
-    result = run(tmp_path, flow("dial: {destination: PJSIP/201, options: 'A(beep)', whisper: [agiflow/x]}"))
+    result = run(tmp_path, flow("dial: {destination: PJSIP/201, options: \"A(beep){{ '' }}\", whisper: [agiflow/x]}"))
     assert path(result)[-1] == "agent:error"
     assert "already play something" in details(result, "agent")["error"]
 
@@ -93,6 +93,25 @@ def test_whisper_options_are_checked_when_the_flow_loads(tmp_path: Path) -> None
                flow_errors(tmp_path, flow("queue: {name: s, whisper: [{play: x, if: 'history.calls >'}]}")))
     assert flow_errors(tmp_path, flow("queue: {name: s, whisper: []}"))
     assert flow_errors(tmp_path, flow("dial: {destination: PJSIP/1, whisper: [{if: x}]}"))
+
+
+@pytest.mark.parametrize("sound", ["a:b", "a&b", "a,b", "a^b", "a(b)", "a b", "-x"])
+@pytest.mark.parametrize("step", ["queue: {{name: support, whisper: [x, '{sound}']}}",
+                                  "dial: {{destination: PJSIP/1, whisper: [{{play: '{sound}', if: 'true'}}]}}"])
+def test_a_written_whisper_sound_that_every_call_would_refuse_fails_validation(
+        tmp_path: Path, sound: str, step: str) -> None:
+    errors = flow_errors(tmp_path, flow(step.format(sound=sound)))
+    assert any("whisper[" in e and "may hold only letters, digits and _ . / -" in e for e in errors), errors
+
+
+def test_a_dial_whose_written_options_play_to_the_called_party_and_a_whisper_fail_validation(
+        tmp_path: Path) -> None:
+    for options in ("'A(beep)'", "'tU(sub)'"):
+        errors = flow_errors(tmp_path, flow(f"dial: {{destination: PJSIP/201, options: {options}, whisper: [x]}}"))
+        assert any("already play something" in e for e in errors), errors
+    assert flow_errors(tmp_path, flow("dial: {destination: PJSIP/201, options: \"A(beep){{ '' }}\", "
+                                      "whisper: [x]}")) == []
+    assert flow_errors(tmp_path, flow("queue: {name: s, whisper: [\"{{ 'a b' }}\"]}")) == []
 
 
 def test_whisper_prompts_are_listed_for_the_sound_checks(tmp_path: Path) -> None:
