@@ -46,8 +46,12 @@ INSERT: ContextVar[Callable[[str], str] | None] = ContextVar("agiflow_template_i
 def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
     """What ``{{ ... }}`` writes. A boolean renders as 1 or 0: what the
     dialplan's ``$[...]`` expects (``False`` as text would count as true
-    there). Lists and mappings too long to write out are refused. Then
-    the current insert, if any (application arguments)."""
+    there). None renders as nothing: the text ``None`` went into CDR fields
+    and channel variables (``{{ history.first_call }}`` for a new caller).
+    Lists and mappings too long to write out are refused. Then the current
+    insert, if any (application arguments)."""
+    if value is None:
+        value = ""
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, str):

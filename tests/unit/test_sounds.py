@@ -69,7 +69,7 @@ def test_flow_prompts_load_with_their_lines_and_folded_whitespace(tmp_path: Path
 
 
 @pytest.mark.parametrize("bad, line, message", [
-    ("  ../etc/passwd: {en: x}\n", 7, "'../etc/passwd' does not match"),
+    ("  ../etc/passwd: {en: x}\n", 8, "'../etc/passwd' does not match"),  # the key's own line
     ("  agiflow/x: {english: x}\n", 8, "'english' does not match"),
     ("  agiflow/x: {en: ''}\n", 8, "should be non-empty"),
     ("  agiflow/x: {}\n", 8, "should be non-empty"),

@@ -44,3 +44,13 @@ def test_an_insert_that_raises_stops_the_render() -> None:
     with pytest.raises(Refused):
         templates.render("x{{ call.caller | lower }}", NAMES, refuse)
     assert templates.render("x{{ call.caller | lower }}", NAMES) == "xa,b"
+
+
+@pytest.mark.parametrize("source", ["{{ vars.none }}", "a{{ vars.none }}b", "{{ none }}", "{{ history.first_call }}"])
+def test_none_renders_as_nothing_never_as_the_word_none(source: str) -> None:
+    """``{{ history.first_call }}`` for a caller with no earlier call put
+    the text ``None`` into a CDR field or a channel variable."""
+    names = {"vars": {"none": None}, "history": {"first_call": None}}
+    written_around = source.startswith("a")
+    assert templates.render(source, names) == ("ab" if written_around else "")
+    assert templates.render(source, names, brackets) == ("a<>b" if written_around else "<>")
