@@ -155,9 +155,24 @@ def _originated(argument: str) -> tuple[str, str] | None:
     its new channel run (``Originate(PJSIP/201,app,ChanSpy,<channel>\\,qr)``),
     or None for one of type ``exten``."""
     fields = appargs.split(argument)
-    if len(fields) < 3 or fields[1].strip().lower() != "app":
+    if len(fields) < 3 or _originate_type(fields) != "app":
         return None
     return fields[2], fields[3] if len(fields) > 3 else ""
+
+
+def _originate_type(fields: list[str]) -> str:
+    """An Originate's type (``app`` or ``exten``) from its arguments."""
+    return fields[_ORIGINATE_TYPE].strip().lower() if len(fields) > _ORIGINATE_TYPE else ""
+
+
+def _called(name: str, argument: str, position: int) -> list[str]:
+    """What command ``name`` calls: its destination argument, and the
+    extension an Originate of type ``exten`` sends its new channel to."""
+    fields = appargs.split(argument)
+    called = fields[position:position + 1]
+    if name == "originate" and _originate_type(fields) == "exten" and len(fields) > _ORIGINATE_EXTENSION:
+        called.append(fields[_ORIGINATE_EXTENSION])
+    return called
 
 
 def _runs_code(name: str, argument: str) -> bool:
@@ -392,12 +407,7 @@ class CallGuard:
         originated = self._originated_app(argument, depth) if lower == "originate" else None
         if originated is not None:
             return Refusal(name, DO_NOT_CALL, f"{name} refused: {originated.message}")
-        fields = appargs.split(argument)
-        called = fields[position:position + 1]
-        if lower == "originate" and len(fields) > _ORIGINATE_EXTENSION and \
-                fields[_ORIGINATE_TYPE].strip().lower() == "exten":
-            called.append(fields[_ORIGINATE_EXTENSION])
-        for destination in called:
+        for destination in _called(lower, argument, position):
             if "${" in destination or "$[" in destination:  # AGIEXECFULL=yes: Asterisk builds it
                 return Refusal(name, DO_NOT_CALL, f"{name} refused: Asterisk builds what it calls from ${{...}} "
                                                   f"or $[...], which no do-not-call check of this call can cover")

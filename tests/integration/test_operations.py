@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -230,10 +230,16 @@ def test_agiflow_status_exits_3_when_nothing_answers(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def answering(body: Any) -> Iterator[int]:
-    """A port whose every connection gets an HTTP answer with ``body(sock)``
-    sent after its headers (no length: the answer ends when it closes)."""
+def listening(answer: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A port whose every connection, on a thread of its own, has its
+    request read and then ``answer(sock)`` (a peer that goes away is no
+    error), then is closed."""
     listener = socket.create_server((HOST, 0))
+
+    def handle(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            answer(conn)
 
     def serve() -> None:
         while True:
@@ -241,19 +247,22 @@ def answering(body: Any) -> Iterator[int]:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{")
-                    body(conn)
-                except OSError:
-                    pass
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+def answering(body: Any) -> contextlib.AbstractContextManager[int]:
+    """A port whose every connection gets an HTTP answer with ``body(sock)``
+    sent after its headers (no length: the answer ends when it closes)."""
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{")
+        body(conn)
+    return listening(answer)
 
 
 def endless(conn: socket.socket) -> None:
@@ -294,36 +303,18 @@ def test_agiflow_status_waits_no_longer_than_its_timeout_for_the_status_line_and
     """The --timeout bounded only the body: a listener that sent its
     headers a byte every half second, or a slow redirect to itself, held the
     command for minutes."""
-    listener = socket.create_server((HOST, 0))
-
     def drip(conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                for byte in answer:
-                    conn.sendall(bytes([byte]))
-                    time.sleep(0.5 if len(answer) > 100 else 0.02)
-            except OSError:
-                pass
+        for byte in answer:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.5 if len(answer) > 100 else 0.02)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=drip, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
+    with listening(drip) as port:
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-c", "from agi.cli.main import cli; cli()", "status", "--url",
-                               f"http://{HOST}:{listener.getsockname()[1]}", "--timeout", "2"],
+                               f"http://{HOST}:{port}", "--timeout", "2"],
                               capture_output=True, text=True, timeout=60, cwd=REPO)
         assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
         assert time.monotonic() - started < 5
-    finally:
-        listener.close()
 
 
 # -- flow versions --------------------------------------------------------------------
